@@ -1,0 +1,156 @@
+//! Float helpers with Go's semantics where Prometheus relies on them (NaN handling of min/max,
+//! Kahan summation, quantiles, float formatting).
+
+/// One step of Kahan-Neumaier summation: returns the new sum and compensation.
+pub(crate) fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Go's `math.Max`: NaN if either is NaN, +Inf wins.
+pub(crate) fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        return f64::NAN;
+    }
+    if a > b { a } else { b }
+}
+
+/// Go's `math.Min`: NaN if either is NaN.
+pub(crate) fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        return f64::NAN;
+    }
+    if a < b { a } else { b }
+}
+
+/// Sort order of Prometheus' `vectorByValueHeap`: NaN first, then ascending.
+pub(crate) fn cmp_nan_first(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// The `q`-quantile of `values` by linear interpolation (Prometheus' `quantile`).
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| cmp_nan_first(*a, *b));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Least-squares slope and intercept of `samples`, with x in seconds relative to `intercept_ms`.
+pub(crate) fn linear_regression(
+    samples: &[tidemark_storage::Sample],
+    intercept_ms: i64,
+) -> (f64, f64) {
+    let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+    let init_y = samples[0].v;
+    let mut const_y = true;
+    for (i, s) in samples.iter().enumerate() {
+        if const_y && i > 0 && s.v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (s.t - intercept_ms) as f64 / 1e3;
+        (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_sum_inc(s.v, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_sum_inc(x * s.v, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_sum_inc(x * x, sum_x2, c_x2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sum_x += c_x;
+    sum_y += c_y;
+    sum_xy += c_xy;
+    sum_x2 += c_x2;
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    (slope, sum_y / n - slope * sum_x / n)
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)` (used by `count_values` for label values).
+pub(crate) fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f == f64::INFINITY {
+        "+Inf".into()
+    } else if f == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Whether `a` and `b` are equal within relative `epsilon` (Prometheus' `almost.Equal`).
+pub(crate) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let min_normal = f64::from_bits(0x0010_0000_0000_0000);
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
+        return diff < epsilon * min_normal;
+    }
+    diff / abs_sum.min(f64::MAX) < epsilon
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_min_max_propagate_nan() {
+        assert!(go_max(1.0, f64::NAN).is_nan());
+        assert!(go_min(f64::NAN, 1.0).is_nan());
+        assert_eq!(go_max(1.0, 2.0), 2.0);
+    }
+
+    #[test]
+    fn quantile_interpolates() {
+        let mut v = vec![4.0, 1.0, 2.0, 3.0];
+        assert_eq!(quantile(0.5, &mut v), 2.5);
+        assert_eq!(quantile(2.0, &mut v), f64::INFINITY);
+    }
+
+    #[test]
+    fn kahan_compensates() {
+        let (mut s, mut c) = (0.0, 0.0);
+        for x in [1e100, 1.0, -1e100] {
+            (s, c) = kahan_sum_inc(x, s, c);
+        }
+        assert_eq!(s + c, 1.0);
+    }
+}

@@ -1,0 +1,13 @@
+//! PromQL for Tidemark: parse (promql-parser), plan and evaluate with Prometheus 3.5 semantics
+//! over a [`Querier`], and the value types the HTTP layer formats.
+
+pub mod engine;
+pub mod error;
+mod eval;
+pub mod querier;
+pub mod value;
+
+pub use engine::{PromqlEngine, QueryLimits};
+pub use error::{QueryError, QueryErrorKind};
+pub use querier::{EngineQuerier, Querier};
+pub use value::{QueryResult, Value};
