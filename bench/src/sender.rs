@@ -1,0 +1,259 @@
+//! Replays remote-write requests against one system: one sender task per shard (requests of a
+//! shard are sent one at a time, in order, like a Prometheus queue-manager shard), a producer that
+//! hands requests to shards through small bounded queues (so shards cannot drift apart in time by
+//! more than a few batches: Prometheus' head rejects samples older than about an hour behind its
+//! newest), retries with exponential backoff on 429/503 and on connection errors, and counts every
+//! other non-2xx as an error (the batch is dropped, as Prometheus does on 4xx).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::batch::EncodedRequest;
+use crate::systems::truncate;
+
+/// Bounds of one replay.
+#[derive(Clone, Copy, Debug)]
+pub struct SendLimits {
+    pub shards: usize,
+    /// Requests queued per shard ahead of its sender.
+    pub queue_requests_max: usize,
+    /// Retries of one request before it is counted as failed.
+    pub retries_max: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub request_timeout_ms: u64,
+    /// The whole replay stops (and reports) after this long.
+    pub deadline_ms: u64,
+}
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        SendLimits {
+            shards: 4,
+            queue_requests_max: 2,
+            retries_max: 30,
+            backoff_initial_ms: 30,
+            backoff_max_ms: 5_000,
+            request_timeout_ms: 60_000,
+            deadline_ms: 1_800_000,
+        }
+    }
+}
+
+/// What a replay achieved.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SendStats {
+    pub samples_sent_ok: u64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub retries_429: u64,
+    pub retries_503: u64,
+    pub retries_network: u64,
+    /// Wall time from the first send to the last 2xx.
+    pub wall_s: f64,
+    pub samples_per_s: f64,
+    pub compressed_bytes_sent: u64,
+    pub deadline_hit: bool,
+    /// The first few error messages.
+    pub errors: Vec<String>,
+}
+
+const ERROR_EXAMPLES_MAX: usize = 10;
+
+#[derive(Default)]
+struct Counters {
+    samples_ok: AtomicU64,
+    requests_ok: AtomicU64,
+    requests_failed: AtomicU64,
+    retries_429: AtomicU64,
+    retries_503: AtomicU64,
+    retries_network: AtomicU64,
+    bytes: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// Sends everything `source` yields to `url` and reports rates. `source` runs on a blocking thread
+/// (it may generate and encode on the fly).
+pub async fn replay<I>(
+    client: reqwest::Client,
+    url: String,
+    source: I,
+    limits: SendLimits,
+) -> Result<SendStats>
+where
+    I: Iterator<Item = EncodedRequest> + Send + 'static,
+{
+    let counters = Arc::new(Counters::default());
+    let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut senders = Vec::with_capacity(limits.shards);
+    let mut workers = Vec::with_capacity(limits.shards);
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(limits.deadline_ms);
+    for _ in 0..limits.shards {
+        let (tx, mut rx) = mpsc::channel::<EncodedRequest>(limits.queue_requests_max.max(1));
+        senders.push(tx);
+        let (client, url, counters, errors) = (
+            client.clone(),
+            url.clone(),
+            counters.clone(),
+            errors.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut last_ok: Option<Instant> = None;
+            while let Some(request) = rx.recv().await {
+                if Instant::now() >= deadline || counters.stop.load(Ordering::Relaxed) {
+                    counters.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+                match send_one(&client, &url, &request, &limits, &counters).await {
+                    Ok(()) => {
+                        last_ok = Some(Instant::now());
+                        counters
+                            .samples_ok
+                            .fetch_add(u64::from(request.samples), Ordering::Relaxed);
+                        counters.requests_ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(message) => {
+                        counters.requests_failed.fetch_add(1, Ordering::Relaxed);
+                        let mut errors = errors.lock().expect("errors lock");
+                        if errors.len() < ERROR_EXAMPLES_MAX {
+                            errors.push(message);
+                        }
+                    }
+                }
+            }
+            last_ok
+        }));
+    }
+
+    let producer_stop = counters.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        for request in source {
+            if producer_stop.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let shard = request.shard % senders.len();
+            if senders[shard].blocking_send(request).is_err() {
+                break;
+            }
+        }
+        // Dropping the senders ends the workers once their queues drain.
+    });
+
+    let progress_counters = counters.clone();
+    let progress = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let samples = progress_counters.samples_ok.load(Ordering::Relaxed);
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "  ... {:>6.1} s: {} samples acknowledged ({:.0}/s), retries {}",
+                secs,
+                samples,
+                samples as f64 / secs,
+                progress_counters.retries_429.load(Ordering::Relaxed)
+                    + progress_counters.retries_503.load(Ordering::Relaxed)
+                    + progress_counters.retries_network.load(Ordering::Relaxed)
+            );
+        }
+    });
+
+    let mut last_ok: Option<Instant> = None;
+    for worker in workers {
+        if let Some(t) = worker.await? {
+            last_ok = Some(last_ok.map_or(t, |l: Instant| l.max(t)));
+        }
+    }
+    progress.abort();
+    producer.await?;
+
+    let wall_s = last_ok.map_or(0.0, |t| (t - started).as_secs_f64());
+    let samples = counters.samples_ok.load(Ordering::Relaxed);
+    let errors = errors.lock().expect("errors lock").clone();
+    Ok(SendStats {
+        samples_sent_ok: samples,
+        requests_ok: counters.requests_ok.load(Ordering::Relaxed),
+        requests_failed: counters.requests_failed.load(Ordering::Relaxed),
+        retries_429: counters.retries_429.load(Ordering::Relaxed),
+        retries_503: counters.retries_503.load(Ordering::Relaxed),
+        retries_network: counters.retries_network.load(Ordering::Relaxed),
+        wall_s,
+        samples_per_s: if wall_s > 0.0 {
+            samples as f64 / wall_s
+        } else {
+            0.0
+        },
+        compressed_bytes_sent: counters.bytes.load(Ordering::Relaxed),
+        deadline_hit: counters.stop.load(Ordering::Relaxed),
+        errors,
+    })
+}
+
+/// Sends one request until a 2xx, a non-retryable status, or the retry budget is spent.
+async fn send_one(
+    client: &reqwest::Client,
+    url: &str,
+    request: &EncodedRequest,
+    limits: &SendLimits,
+    counters: &Counters,
+) -> std::result::Result<(), String> {
+    let mut backoff_ms = limits.backoff_initial_ms;
+    let mut attempt = 0u32;
+    loop {
+        let result = client
+            .post(url)
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .header("User-Agent", "tidemark-bench")
+            .timeout(Duration::from_millis(limits.request_timeout_ms))
+            .body(request.body.clone())
+            .send()
+            .await;
+        let retry_reason = match result {
+            Ok(resp) => {
+                let status = resp.status();
+                if status.is_success() {
+                    counters
+                        .bytes
+                        .fetch_add(request.body.len() as u64, Ordering::Relaxed);
+                    return Ok(());
+                }
+                match status.as_u16() {
+                    429 => {
+                        counters.retries_429.fetch_add(1, Ordering::Relaxed);
+                        format!("HTTP {status}")
+                    }
+                    503 => {
+                        counters.retries_503.fetch_add(1, Ordering::Relaxed);
+                        format!("HTTP {status}")
+                    }
+                    _ => {
+                        let body = resp.text().await.unwrap_or_default();
+                        return Err(format!("HTTP {status}: {}", truncate(body.trim(), 300)));
+                    }
+                }
+            }
+            Err(e) => {
+                counters.retries_network.fetch_add(1, Ordering::Relaxed);
+                format!("request error: {e}")
+            }
+        };
+        attempt += 1;
+        if attempt > limits.retries_max {
+            return Err(format!(
+                "gave up after {} retries: {retry_reason}",
+                limits.retries_max
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+        backoff_ms = (backoff_ms * 2).min(limits.backoff_max_ms);
+    }
+}

@@ -1,0 +1,324 @@
+//! The systems under test and how each is started, probed, flushed and measured on disk.
+//!
+//! Disk measure, chosen to compare the persisted (compressed) form of the same data:
+//! - Tidemark: `POST /api/v1/admin/flush` (head chunks persisted, Raft log purged below the
+//!   flushed index), then the whole data dir.
+//! - VictoriaMetrics: `GET /internal/force_flush`, then, after the queries, a clean stop (which
+//!   writes its in-memory parts) and the data dir (`-storageDataPath`) without `cache/`.
+//! - Prometheus: `POST /api/v1/admin/tsdb/snapshot` (needs `--web.enable-admin-api`), which writes
+//!   the head as a block next to hard links of the blocks already compacted: the snapshot directory
+//!   is all the data in the form Prometheus converges to once its head is compacted. Its WAL (which
+//!   Prometheus keeps for ~2-3 h of samples) is reported separately as `dir_bytes`, for every
+//!   system the whole data directory minus snapshots.
+//!
+//! The disk is measured after the query phase (queries do not add data), and every system gets a
+//! few seconds for background merges to settle
+//! ([`crate::process::settled_disk_usage`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::process::{ChildGuard, disk_usage, free_port, settled_disk_usage};
+
+/// How long a system gets to become ready after start.
+const READY_TIMEOUT_MS: u64 = 120_000;
+/// How long background merges get to settle after a flush.
+const SETTLE_TIMEOUT_MS: u64 = 30_000;
+/// Timeout of one admin call (flush, snapshot).
+const ADMIN_TIMEOUT_MS: u64 = 600_000;
+
+/// A system under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemKind {
+    Tidemark,
+    VictoriaMetrics,
+    Prometheus,
+}
+
+impl SystemKind {
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "tidemark" => SystemKind::Tidemark,
+            "victoriametrics" | "vm" | "victoria-metrics" => SystemKind::VictoriaMetrics,
+            "prometheus" | "prom" => SystemKind::Prometheus,
+            other => bail!("unknown system {other:?} (tidemark, victoriametrics, prometheus)"),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemKind::Tidemark => "tidemark",
+            SystemKind::VictoriaMetrics => "victoriametrics",
+            SystemKind::Prometheus => "prometheus",
+        }
+    }
+}
+
+/// Where the binaries are.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    pub tidemark: Option<PathBuf>,
+    pub peers_dir: PathBuf,
+    /// Extra arguments for `tidemark` (whitespace separated on the command line).
+    pub tidemark_args: Vec<String>,
+}
+
+impl Binaries {
+    fn path(&self, kind: SystemKind) -> Result<PathBuf> {
+        let path = match kind {
+            SystemKind::Tidemark => self
+                .tidemark
+                .clone()
+                .context("--tidemark-bin is required to benchmark tidemark")?,
+            SystemKind::VictoriaMetrics => self.peers_dir.join("victoria-metrics"),
+            SystemKind::Prometheus => self.peers_dir.join("prometheus"),
+        };
+        if !path.is_file() {
+            bail!(
+                "{} binary not found at {} (scripts/install-peers.sh installs the peers)",
+                kind.name(),
+                path.display()
+            );
+        }
+        Ok(path)
+    }
+}
+
+/// A started system with its own data directory, killed on drop.
+pub struct RunningSystem {
+    pub kind: SystemKind,
+    pub child: ChildGuard,
+    pub http: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+/// What a flush left on disk.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiskMeasure {
+    /// Bytes of the persisted form of the data (see the module doc).
+    pub data_bytes: u64,
+    /// Bytes of the whole data directory (WAL included, snapshots excluded).
+    pub dir_bytes: u64,
+    pub how: String,
+}
+
+impl RunningSystem {
+    /// Starts `kind` on free loopback ports with a fresh data dir inside `work_dir`. Call from the
+    /// main thread (see [`ChildGuard::spawn`]).
+    pub fn start(kind: SystemKind, bins: &Binaries, work_dir: &Path) -> Result<RunningSystem> {
+        let program = bins.path(kind)?;
+        let data_dir = work_dir.join(format!("{}-data", kind.name()));
+        std::fs::create_dir_all(&data_dir)?;
+        let port = free_port()?;
+        let http: SocketAddr = ([127, 0, 0, 1], port).into();
+        let args: Vec<String> = match kind {
+            SystemKind::Tidemark => {
+                let grpc: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+                let mut args = vec![
+                    "--data-dir".to_string(),
+                    data_dir.display().to_string(),
+                    "--http-listen".to_string(),
+                    http.to_string(),
+                    "--grpc-listen".to_string(),
+                    grpc.to_string(),
+                ];
+                args.extend(bins.tidemark_args.iter().cloned());
+                args
+            }
+            SystemKind::VictoriaMetrics => vec![
+                format!("-storageDataPath={}", data_dir.display()),
+                format!("-httpListenAddr={http}"),
+                "-retentionPeriod=100y".to_string(),
+                // Measure the query engine, not its rollup result cache (Prometheus has none).
+                "-search.disableCache".to_string(),
+                "-loggerLevel=WARN".to_string(),
+            ],
+            SystemKind::Prometheus => {
+                let config = work_dir.join("prometheus.yml");
+                std::fs::write(
+                    &config,
+                    "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+                )?;
+                vec![
+                    format!("--config.file={}", config.display()),
+                    format!("--storage.tsdb.path={}", data_dir.display()),
+                    "--storage.tsdb.retention.time=100y".to_string(),
+                    format!("--web.listen-address={http}"),
+                    "--web.enable-remote-write-receiver".to_string(),
+                    "--web.enable-admin-api".to_string(),
+                    "--log.level=warn".to_string(),
+                ]
+            }
+        };
+        let log_path = work_dir.join(format!("{}.log", kind.name()));
+        let child = ChildGuard::spawn(kind.name(), &program, &args, &log_path)?;
+        Ok(RunningSystem {
+            kind,
+            child,
+            http,
+            data_dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// Paths that answer 2xx once the system is ready (any of them).
+    fn ready_paths(&self) -> &'static [&'static str] {
+        match self.kind {
+            SystemKind::Tidemark => &["/-/ready", "/api/v1/status/buildinfo"],
+            SystemKind::VictoriaMetrics => &["/health"],
+            SystemKind::Prometheus => &["/-/ready"],
+        }
+    }
+
+    /// Waits until the system answers its readiness probe; fails if it exits or times out.
+    pub async fn wait_ready(&mut self, client: &reqwest::Client) -> Result<Duration> {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(READY_TIMEOUT_MS);
+        while Instant::now() < deadline {
+            self.child.check_alive()?;
+            for path in self.ready_paths() {
+                if let Ok(resp) = client.get(self.url(path)).send().await
+                    && resp.status().is_success()
+                {
+                    return Ok(started.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!(
+            "{} not ready after {READY_TIMEOUT_MS} ms; log tail:\n{}",
+            self.kind.name(),
+            self.child.log_tail(2_000)
+        )
+    }
+
+    pub fn rss_bytes(&self) -> Result<u64> {
+        crate::process::rss_bytes(self.child.pid())
+    }
+
+    /// Persists in-memory data (see the module doc) and says where to measure the disk afterwards
+    /// with [`RunningSystem::measure_disk`].
+    pub async fn flush(&mut self, client: &reqwest::Client) -> Result<DiskPlan> {
+        let timeout = Duration::from_millis(ADMIN_TIMEOUT_MS);
+        Ok(match self.kind {
+            SystemKind::Tidemark => {
+                expect_success(
+                    client
+                        .post(self.url("/api/v1/admin/flush"))
+                        .timeout(timeout)
+                        .send()
+                        .await,
+                )
+                .await?;
+                DiskPlan {
+                    path: self.data_dir.clone(),
+                    stop_first: false,
+                    how: "POST /api/v1/admin/flush; du of the data dir".to_string(),
+                }
+            }
+            SystemKind::VictoriaMetrics => {
+                // force_flush makes buffered rows searchable as in-memory parts; they reach the disk
+                // on the next in-memory flush or at shutdown, so the disk is measured after a clean
+                // stop (without the caches VictoriaMetrics dumps at shutdown).
+                expect_success(
+                    client
+                        .get(self.url("/internal/force_flush"))
+                        .timeout(timeout)
+                        .send()
+                        .await,
+                )
+                .await?;
+                DiskPlan {
+                    path: self.data_dir.clone(),
+                    stop_first: true,
+                    how: "GET /internal/force_flush, clean stop; du of the data dir without cache/"
+                        .to_string(),
+                }
+            }
+            SystemKind::Prometheus => {
+                let body = expect_success(
+                    client
+                        .post(self.url("/api/v1/admin/tsdb/snapshot"))
+                        .timeout(timeout)
+                        .send()
+                        .await,
+                )
+                .await?;
+                let json: serde_json::Value =
+                    serde_json::from_str(&body).context("snapshot response")?;
+                let name = json["data"]["name"]
+                    .as_str()
+                    .context("snapshot response without data.name")?;
+                DiskPlan {
+                    path: self.data_dir.join("snapshots").join(name),
+                    stop_first: false,
+                    how: "POST /api/v1/admin/tsdb/snapshot (head written as a block); du of the snapshot".to_string(),
+                }
+            }
+        })
+    }
+
+    /// Measures the disk as `plan` says, after background work settles (stopping the system first
+    /// if the plan needs it).
+    pub async fn measure_disk(&mut self, plan: DiskPlan) -> Result<DiskMeasure> {
+        if plan.stop_first {
+            self.child.stop();
+        }
+        let settle = Duration::from_millis(SETTLE_TIMEOUT_MS);
+        let dir = self.data_dir.clone();
+        let (data_bytes, dir_bytes) = tokio::task::spawn_blocking(move || {
+            let dir_bytes = settled_disk_usage(&dir, &["snapshots"], settle);
+            let data_bytes = if plan.path == dir {
+                disk_usage(&dir, &["snapshots", "cache"])
+            } else {
+                disk_usage(&plan.path, &[])
+            };
+            (data_bytes, dir_bytes)
+        })
+        .await?;
+        Ok(DiskMeasure {
+            data_bytes,
+            dir_bytes,
+            how: plan.how,
+        })
+    }
+}
+
+/// Where and how to measure the disk after a flush.
+#[derive(Clone, Debug)]
+pub struct DiskPlan {
+    pub path: PathBuf,
+    pub stop_first: bool,
+    pub how: String,
+}
+
+/// The body of a 2xx response, or an error with the status and body.
+async fn expect_success(resp: reqwest::Result<reqwest::Response>) -> Result<String> {
+    let resp = resp?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("HTTP {status}: {}", truncate(&body, 300));
+    }
+    Ok(body)
+}
+
+/// `s` cut to at most `max` bytes on a char boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
