@@ -1,0 +1,46 @@
+//! Chunk codecs: compressed runs of one series' samples. Every encoded chunk starts with an
+//! encoding byte, so that new formats (the sealed-partition codec, native histograms) can sit
+//! beside the old ones. Layouts: `chunk/xor.md`.
+
+mod bits;
+pub mod xor;
+
+pub use xor::{XorChunk, XorIter};
+
+use crate::error::{Error, Result};
+use crate::model::Sample;
+
+/// Encoding byte of [`XorChunk`] (Gorilla delta-of-delta timestamps, XOR floats).
+pub const ENCODING_XOR: u8 = 1;
+
+/// Bytes before a chunk's payload: encoding (u8) and sample count (u16, big-endian).
+pub const HEADER_LEN: usize = 3;
+
+/// Appends the samples of an encoded chunk with `mint_ms <= t <= maxt_ms` to `out`.
+pub fn decode_range(bytes: &[u8], mint_ms: i64, maxt_ms: i64, out: &mut Vec<Sample>) -> Result<()> {
+    match bytes.first() {
+        Some(&ENCODING_XOR) => {
+            let mut it = XorIter::new(bytes)?;
+            let mut next = it.seek(mint_ms)?;
+            while let Some(s) = next {
+                if s.t > maxt_ms {
+                    break;
+                }
+                out.push(s);
+                next = it.next_sample()?;
+            }
+            Ok(())
+        }
+        Some(&e) => Err(Error::Decode(format!("unknown chunk encoding {e}"))),
+        None => Err(Error::Decode("empty chunk".into())),
+    }
+}
+
+/// Number of samples an encoded chunk declares.
+pub fn sample_count(bytes: &[u8]) -> Result<usize> {
+    match bytes.first() {
+        Some(&ENCODING_XOR) => Ok(XorIter::new(bytes)?.len()),
+        Some(&e) => Err(Error::Decode(format!("unknown chunk encoding {e}"))),
+        None => Err(Error::Decode("empty chunk".into())),
+    }
+}

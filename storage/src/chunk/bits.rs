@@ -1,0 +1,141 @@
+//! Bit-level writer and reader for the XOR chunk encoding (most significant bit first).
+
+use crate::error::{Error, Result};
+
+/// Appends bits to a byte buffer; `free` is the number of unused low bits in the last byte.
+pub(crate) struct BitWriter<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub free: &'a mut u8,
+}
+
+impl BitWriter<'_> {
+    pub fn bit(&mut self, b: bool) {
+        self.bits(u64::from(b), 1);
+    }
+
+    /// Writes the low `n` bits of `v` (n <= 64).
+    pub fn bits(&mut self, v: u64, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let mut v = v << (64 - n);
+        let mut n = n;
+        while n > 0 {
+            if *self.free == 0 {
+                self.buf.push(0);
+                *self.free = 8;
+            }
+            let take = n.min(u32::from(*self.free));
+            if let Some(last) = self.buf.last_mut() {
+                *last |= ((v >> (64 - take)) as u8) << (u32::from(*self.free) - take);
+            }
+            v = if take == 64 { 0 } else { v << take };
+            n -= take;
+            *self.free -= take as u8;
+        }
+    }
+
+    /// Writes a zigzag LEB128 varint, byte by byte through the bit stream.
+    pub fn varint(&mut self, v: i64) {
+        let mut u = crate::varint::zigzag(v);
+        while u >= 0x80 {
+            self.bits((u & 0x7f) | 0x80, 8);
+            u >>= 7;
+        }
+        self.bits(u, 8);
+    }
+}
+
+/// Reads bits from a byte slice; fails with `Error::Decode` at the end of the input.
+#[derive(Clone)]
+pub(crate) struct BitReader<'a> {
+    buf: &'a [u8],
+    /// Position in bits from the start of `buf`.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        BitReader { buf, pos: 0 }
+    }
+
+    /// The bit position (for restoring an appender).
+    pub fn position_bits(&self) -> usize {
+        self.pos
+    }
+
+    pub fn bit(&mut self) -> Result<bool> {
+        Ok(self.bits(1)? == 1)
+    }
+
+    /// Reads `n` bits (n <= 64) as the low bits of the result.
+    pub fn bits(&mut self, n: u32) -> Result<u64> {
+        if self.pos + n as usize > self.buf.len() * 8 {
+            return Err(Error::Decode("chunk bit stream truncated".into()));
+        }
+        let mut out: u64 = 0;
+        let mut n = n;
+        while n > 0 {
+            let byte = self.buf[self.pos / 8];
+            let offset = (self.pos % 8) as u32;
+            let avail = 8 - offset;
+            let take = n.min(avail);
+            let chunk = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            out = if take == 64 {
+                chunk
+            } else {
+                (out << take) | chunk
+            };
+            n -= take;
+            self.pos += take as usize;
+        }
+        Ok(out)
+    }
+
+    pub fn varint(&mut self) -> Result<i64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.bits(8)?;
+            v |= (b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(crate::varint::unzigzag(v));
+            }
+        }
+        Err(Error::Decode("chunk varint longer than 10 bytes".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip() {
+        let mut buf = Vec::new();
+        let mut free = 0u8;
+        let items: Vec<(u64, u32)> = vec![
+            (1, 1),
+            (0b101, 3),
+            (u64::MAX, 64),
+            (0x1234, 14),
+            (0, 5),
+            (77, 7),
+        ];
+        {
+            let mut w = BitWriter {
+                buf: &mut buf,
+                free: &mut free,
+            };
+            for &(v, n) in &items {
+                w.bits(v, n);
+            }
+            w.varint(-123456);
+        }
+        let mut r = BitReader::new(&buf);
+        for &(v, n) in &items {
+            assert_eq!(r.bits(n).unwrap(), v);
+        }
+        assert_eq!(r.varint().unwrap(), -123456);
+        assert!(r.bits(16).is_err());
+    }
+}

@@ -1,0 +1,163 @@
+use super::*;
+use crate::chunk::decode_range;
+use crate::model::STALE_NAN_BITS;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn encode(samples: &[Sample]) -> XorChunk {
+    let mut c = XorChunk::new();
+    for s in samples {
+        c.append(s.t, s.v).unwrap();
+    }
+    c
+}
+
+fn assert_round_trip(samples: &[Sample]) {
+    let c = encode(samples);
+    let back: Vec<Sample> = c.iter().collect::<Result<_>>().unwrap();
+    assert_eq!(back.len(), samples.len());
+    for (a, b) in samples.iter().zip(&back) {
+        assert!(a.identical(b), "{a:?} != {b:?}");
+    }
+    // Reopening for append continues the same stream.
+    if let Some((last, head)) = samples.split_last() {
+        let mut reopened = XorChunk::from_bytes(encode(head).bytes()).unwrap();
+        reopened.append(last.t, last.v).unwrap();
+        assert_eq!(reopened.bytes(), c.bytes());
+    }
+}
+
+fn realistic(rng: &mut StdRng, n: usize, jitter_ms: i64, kind: u8) -> Vec<Sample> {
+    let mut t = 1_700_000_000_000i64;
+    let mut counter = 0.0f64;
+    (0..n)
+        .map(|i| {
+            t += 15_000 + rng.random_range(-jitter_ms..=jitter_ms);
+            let v = match kind {
+                0 => {
+                    counter += f64::from(rng.random_range(0..100u32));
+                    counter
+                }
+                1 => (rng.random_range(0.0..100.0f64) * 100.0).round() / 100.0,
+                _ => (i % 7) as f64,
+            };
+            Sample::new(t, v)
+        })
+        .collect()
+}
+
+#[test]
+fn random_bits_round_trip() {
+    let mut rng = StdRng::seed_from_u64(1);
+    for _ in 0..300 {
+        let n = rng.random_range(0..200);
+        let mut t: i64 = rng.random();
+        let samples: Vec<Sample> = (0..n)
+            .map(|_| {
+                t = t.wrapping_add(rng.random_range(-5_000_000..5_000_000_000));
+                Sample::new(t, f64::from_bits(rng.random()))
+            })
+            .collect();
+        assert_round_trip(&samples);
+    }
+}
+
+#[test]
+fn special_values_round_trip() {
+    let vals = [
+        f64::NAN,
+        f64::from_bits(STALE_NAN_BITS),
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        1.0,
+        f64::from_bits(STALE_NAN_BITS),
+        1.0,
+    ];
+    let samples: Vec<Sample> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Sample::new(i as i64 * 1000, *v))
+        .collect();
+    assert_round_trip(&samples);
+    let extremes = [
+        Sample::new(i64::MIN, 1.0),
+        Sample::new(i64::MAX, 2.0),
+        Sample::new(0, 3.0),
+        Sample::new(i64::MIN, 4.0),
+    ];
+    assert_round_trip(&extremes);
+}
+
+#[test]
+fn realistic_series_round_trip_and_are_compact() {
+    let mut rng = StdRng::seed_from_u64(2);
+    for kind in 0..3 {
+        for jitter in [0, 5, 500] {
+            let samples = realistic(&mut rng, 120, jitter, kind);
+            assert_round_trip(&samples);
+            let c = encode(&samples);
+            let per_sample = c.bytes().len() as f64 / 120.0;
+            println!(
+                "xor chunk kind={kind} jitter={jitter}ms: {} bytes, {per_sample:.2} bytes/sample",
+                c.bytes().len()
+            );
+            assert!(per_sample < 16.0, "{per_sample} bytes/sample");
+        }
+    }
+    // A regular-interval constant gauge is the best case: about 2 bits per sample.
+    let flat: Vec<Sample> = (0..120).map(|i| Sample::new(i * 15_000, 1.0)).collect();
+    assert!(encode(&flat).bytes().len() < 60);
+}
+
+#[test]
+fn seek_finds_first_at_or_after() {
+    let samples: Vec<Sample> = (0..100).map(|i| Sample::new(i * 10, i as f64)).collect();
+    let c = encode(&samples);
+    let mut it = c.iter();
+    assert_eq!(it.seek(55).unwrap(), Some(Sample::new(60, 6.0)));
+    assert_eq!(it.next_sample().unwrap(), Some(Sample::new(70, 7.0)));
+    assert_eq!(it.seek(0).unwrap(), Some(Sample::new(80, 8.0)));
+    assert_eq!(it.seek(10_000).unwrap(), None);
+    let mut out = Vec::new();
+    decode_range(c.bytes(), 95, 130, &mut out).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            Sample::new(100, 10.0),
+            Sample::new(110, 11.0),
+            Sample::new(120, 12.0),
+            Sample::new(130, 13.0)
+        ]
+    );
+}
+
+#[test]
+fn corrupt_chunks_fail_cleanly() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let samples = realistic(&mut rng, 50, 500, 1);
+    let bytes = encode(&samples).bytes().to_vec();
+    for cut in 0..bytes.len() - 1 {
+        let r: Result<Vec<Sample>> = XorIter::new(&bytes[..cut]).and_then(|it| it.collect());
+        assert!(r.is_err(), "a {cut}-byte prefix decoded");
+    }
+    assert!(XorIter::new(&[9, 0, 0]).is_err());
+    for _ in 0..5000 {
+        let mut junk: Vec<u8> = (0..rng.random_range(0..40)).map(|_| rng.random()).collect();
+        if !junk.is_empty() {
+            junk[0] = crate::chunk::ENCODING_XOR;
+        }
+        let _ = XorIter::new(&junk).map(|it| it.take(1000).collect::<Vec<_>>());
+        let _ = XorChunk::from_bytes(&junk);
+    }
+}
+
+#[test]
+fn empty_chunk_has_header_only() {
+    let c = XorChunk::new();
+    assert_eq!(c.bytes(), &[crate::chunk::ENCODING_XOR, 0, 0]);
+    assert_eq!(c.iter().count(), 0);
+    assert!(XorChunk::from_bytes(c.bytes()).unwrap().is_empty());
+}

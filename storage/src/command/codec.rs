@@ -1,0 +1,351 @@
+//! The binary encoding of [`Command`]; the byte layout is in `../command.md`.
+
+use super::{Command, SeriesRef, WriteBatch};
+use crate::error::{Error, Result};
+use crate::model::{Label, Labels, Sample};
+use crate::varint::{Reader, put_uvarint, put_varint};
+
+/// The version byte every encoded command starts with.
+pub const COMMAND_FORMAT_VERSION: u8 = 1;
+
+const TAG_WRITE: u8 = 1;
+const TAG_SEAL: u8 = 2;
+const TAG_EXPIRE: u8 = 3;
+
+impl Command {
+    /// The compact binary encoding of this command (see `command.md`).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len_hint());
+        out.push(COMMAND_FORMAT_VERSION);
+        match self {
+            Command::Write(batch) => {
+                out.push(TAG_WRITE);
+                encode_batch(&mut out, batch);
+            }
+            Command::Seal { partition_start_ms } => {
+                out.push(TAG_SEAL);
+                put_varint(&mut out, *partition_start_ms);
+            }
+            Command::Expire { before_ms } => {
+                out.push(TAG_EXPIRE);
+                put_varint(&mut out, *before_ms);
+            }
+        }
+        out
+    }
+
+    /// Decodes a command, rejecting unknown versions, truncated input and trailing bytes.
+    pub fn decode(buf: &[u8]) -> Result<Command> {
+        let mut r = Reader::new(buf);
+        let version = r.u8()?;
+        if version != COMMAND_FORMAT_VERSION {
+            return Err(Error::Decode(format!(
+                "unknown command format version {version}"
+            )));
+        }
+        let cmd = match r.u8()? {
+            TAG_WRITE => Command::Write(decode_batch(&mut r)?),
+            TAG_SEAL => Command::Seal {
+                partition_start_ms: r.varint()?,
+            },
+            TAG_EXPIRE => Command::Expire {
+                before_ms: r.varint()?,
+            },
+            tag => return Err(Error::Decode(format!("unknown command tag {tag}"))),
+        };
+        if r.remaining() != 0 {
+            return Err(Error::Decode(format!(
+                "{} trailing bytes after command",
+                r.remaining()
+            )));
+        }
+        Ok(cmd)
+    }
+
+    fn encoded_len_hint(&self) -> usize {
+        match self {
+            Command::Write(b) => {
+                16 + b.new_series.len() * 64 + b.samples.len() * 8 + b.sample_count() * 10
+            }
+            _ => 12,
+        }
+    }
+}
+
+fn encode_batch(out: &mut Vec<u8>, batch: &WriteBatch) {
+    put_uvarint(out, batch.new_series.len() as u64);
+    for labels in &batch.new_series {
+        put_uvarint(out, labels.len() as u64);
+        for l in labels.iter() {
+            put_uvarint(out, l.name.len() as u64);
+            out.extend_from_slice(l.name.as_bytes());
+            put_uvarint(out, l.value.len() as u64);
+            out.extend_from_slice(l.value.as_bytes());
+        }
+    }
+    put_uvarint(out, batch.samples.len() as u64);
+    for (series, samples) in &batch.samples {
+        let r = match *series {
+            SeriesRef::Id(id) => u64::from(id) << 1,
+            SeriesRef::New(k) => (u64::from(k) << 1) | 1,
+        };
+        put_uvarint(out, r);
+        put_uvarint(out, samples.len() as u64);
+        let mut prev = 0i64;
+        for (i, s) in samples.iter().enumerate() {
+            if i == 0 {
+                put_varint(out, s.t);
+            } else {
+                put_varint(out, s.t.wrapping_sub(prev));
+            }
+            prev = s.t;
+            out.extend_from_slice(&s.v.to_bits().to_le_bytes());
+        }
+    }
+}
+
+fn decode_batch(r: &mut Reader<'_>) -> Result<WriteBatch> {
+    // Each label set takes at least 1 byte (its count); each label at least 2 (two lengths).
+    let n_series = r.len(1)?;
+    let mut new_series = Vec::with_capacity(n_series);
+    for _ in 0..n_series {
+        let n_labels = r.len(2)?;
+        let mut labels = Vec::with_capacity(n_labels);
+        for _ in 0..n_labels {
+            let name = r.string()?;
+            let value = r.string()?;
+            if let Some(prev) = labels.last().map(|l: &Label| l.name.as_str())
+                && prev >= name
+            {
+                return Err(Error::Decode("label names not sorted and unique".into()));
+            }
+            labels.push(Label::new(name, value));
+        }
+        new_series.push(Labels::from_sorted(labels));
+    }
+    // Each series entry takes at least 2 bytes (ref, count); each sample at least 9.
+    let n_entries = r.len(2)?;
+    let mut samples = Vec::with_capacity(n_entries);
+    for _ in 0..n_entries {
+        let raw = r.uvarint()?;
+        let index = u32::try_from(raw >> 1)
+            .map_err(|_| Error::Decode("series reference overflows u32".into()))?;
+        let series = if raw & 1 == 1 {
+            if index as usize >= new_series.len() {
+                return Err(Error::Decode(format!(
+                    "new-series reference {index} out of range"
+                )));
+            }
+            SeriesRef::New(index)
+        } else {
+            SeriesRef::Id(index)
+        };
+        let n = r.len(9)?;
+        let mut list = Vec::with_capacity(n);
+        let mut t = 0i64;
+        for i in 0..n {
+            let d = r.varint()?;
+            t = if i == 0 { d } else { t.wrapping_add(d) };
+            let v = f64::from_bits(r.u64_le()?);
+            list.push(Sample::new(t, v));
+        }
+        samples.push((series, list));
+    }
+    Ok(WriteBatch {
+        new_series,
+        samples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::STALE_NAN_BITS;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    fn random_labels(rng: &mut StdRng) -> Labels {
+        let n = rng.random_range(0..6);
+        let mut v = Vec::new();
+        for i in 0..n {
+            let value: String = (0..rng.random_range(1..12))
+                .map(|_| rng.random_range('a'..='z'))
+                .collect();
+            v.push(Label::new(
+                format!("l{i}"),
+                if i == 0 { format!("{value}é") } else { value },
+            ));
+        }
+        Labels::new(v)
+    }
+
+    fn random_batch(rng: &mut StdRng) -> WriteBatch {
+        let new_series: Vec<Labels> = (0..rng.random_range(0..5))
+            .map(|_| random_labels(rng))
+            .collect();
+        let mut samples = Vec::new();
+        for _ in 0..rng.random_range(0..6) {
+            let r = if !new_series.is_empty() && rng.random_bool(0.5) {
+                SeriesRef::New(rng.random_range(0..new_series.len() as u32))
+            } else {
+                SeriesRef::Id(rng.random())
+            };
+            let mut t: i64 = rng.random_range(-1_000_000..2_000_000_000_000);
+            let list = (0..rng.random_range(0..20))
+                .map(|_| {
+                    t += rng.random_range(0..30_000);
+                    let v = match rng.random_range(0..6) {
+                        0 => f64::from_bits(STALE_NAN_BITS),
+                        1 => f64::NAN,
+                        2 => f64::INFINITY,
+                        3 => f64::from_bits(rng.random()),
+                        _ => rng.random_range(-1e9..1e9),
+                    };
+                    Sample::new(t, v)
+                })
+                .collect();
+            samples.push((r, list));
+        }
+        WriteBatch {
+            new_series,
+            samples,
+        }
+    }
+
+    /// Bit-exact comparison (PartialEq on f64 would fail for NaN).
+    fn same(a: &Command, b: &Command) -> bool {
+        match (a, b) {
+            (Command::Write(x), Command::Write(y)) => {
+                x.new_series == y.new_series
+                    && x.samples.len() == y.samples.len()
+                    && x.samples
+                        .iter()
+                        .zip(&y.samples)
+                        .all(|((ra, sa), (rb, sb))| {
+                            ra == rb
+                                && sa.len() == sb.len()
+                                && sa.iter().zip(sb).all(|(p, q)| p.identical(q))
+                        })
+            }
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn random_commands_round_trip_bit_exactly() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..2000 {
+            let cmd = match rng.random_range(0..5) {
+                0 => Command::Seal {
+                    partition_start_ms: rng.random(),
+                },
+                1 => Command::Expire {
+                    before_ms: rng.random(),
+                },
+                _ => Command::Write(random_batch(&mut rng)),
+            };
+            let bytes = cmd.encode();
+            assert_eq!(bytes[0], COMMAND_FORMAT_VERSION);
+            let back = Command::decode(&bytes).unwrap();
+            assert!(same(&cmd, &back), "{cmd:?} != {back:?}");
+        }
+    }
+
+    #[test]
+    fn stale_marker_and_nan_bits_survive() {
+        let odd_nan = f64::from_bits(0x7ff8_dead_beef_0001);
+        let cmd = Command::Write(WriteBatch {
+            new_series: vec![Labels::from_pairs(&[("__name__", "up")])],
+            samples: vec![(
+                SeriesRef::New(0),
+                vec![
+                    Sample::new(1, f64::from_bits(STALE_NAN_BITS)),
+                    Sample::new(2, odd_nan),
+                    Sample::new(3, -0.0),
+                ],
+            )],
+        });
+        let Command::Write(b) = Command::decode(&cmd.encode()).unwrap() else {
+            panic!("not a write")
+        };
+        let bits: Vec<u64> = b.samples[0].1.iter().map(|s| s.v.to_bits()).collect();
+        assert_eq!(
+            bits,
+            vec![STALE_NAN_BITS, 0x7ff8_dead_beef_0001, (-0.0f64).to_bits()]
+        );
+    }
+
+    #[test]
+    fn empty_batch_round_trips_compactly() {
+        let cmd = Command::Write(WriteBatch::default());
+        let bytes = cmd.encode();
+        assert_eq!(bytes.len(), 4);
+        assert_eq!(Command::decode(&bytes).unwrap(), cmd);
+        let cmd = Command::Write(WriteBatch {
+            new_series: vec![Labels::default()],
+            samples: vec![(SeriesRef::Id(3), vec![])],
+        });
+        assert!(same(&Command::decode(&cmd.encode()).unwrap(), &cmd));
+    }
+
+    #[test]
+    fn samples_cost_about_nine_bytes() {
+        let list: Vec<Sample> = (0..100)
+            .map(|i| Sample::new(1_700_000_000_000 + i * 15_000, i as f64))
+            .collect();
+        let cmd = Command::Write(WriteBatch {
+            new_series: vec![],
+            samples: vec![(SeriesRef::Id(5), list)],
+        });
+        let len = cmd.encode().len();
+        assert!(len < 100 * 12, "{len} bytes for 100 samples");
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..200 {
+            let cmd = Command::Write(random_batch(&mut rng));
+            let bytes = cmd.encode();
+            for cut in 0..bytes.len() {
+                assert!(
+                    Command::decode(&bytes[..cut]).is_err(),
+                    "prefix of {cut} bytes decoded"
+                );
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Command::decode(&longer).is_err());
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics_and_bad_headers_fail() {
+        let mut rng = StdRng::seed_from_u64(13);
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..64);
+            let mut buf: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            if rng.random_bool(0.5) && !buf.is_empty() {
+                buf[0] = COMMAND_FORMAT_VERSION;
+            }
+            let _ = Command::decode(&buf);
+        }
+        assert!(Command::decode(&[]).is_err());
+        assert!(Command::decode(&[9, TAG_SEAL, 0]).is_err());
+        assert!(Command::decode(&[COMMAND_FORMAT_VERSION, 77]).is_err());
+        // A huge declared count with no data behind it must fail without allocating it.
+        assert!(
+            Command::decode(&[
+                COMMAND_FORMAT_VERSION,
+                TAG_WRITE,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0x0f
+            ])
+            .is_err()
+        );
+        // A New(k) reference beyond new_series.
+        assert!(Command::decode(&[COMMAND_FORMAT_VERSION, TAG_WRITE, 0, 1, 3, 0]).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! The storage seam: what the rest of Tidemark may ask of a node's storage. Nothing here names
+//! RocksDB; `MemEngine` and `RocksEngine` implement it and run the same conformance suite.
+
+use std::collections::BTreeSet;
+
+use crate::command::Command;
+use crate::error::Result;
+use crate::model::{Labels, Matcher, Sample, SeriesId, ShardId};
+
+/// A series with its samples inside the requested time range, sorted by timestamp with unique
+/// timestamps (head, flushed and out-of-order chunks merged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSamples {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// Series of a select, produced one at a time (chunks are decoded per series, lazily).
+pub type SeriesIter<'a> = Box<dyn Iterator<Item = Result<SeriesSamples>> + Send + 'a>;
+
+/// What the leader learns by checking a series' samples against the head before proposing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AppendCheck {
+    /// Samples that may be proposed (identical duplicates of stored samples are dropped here).
+    pub accepted: Vec<Sample>,
+    /// Samples older than the out-of-order window allows.
+    pub too_old: usize,
+    /// Samples whose timestamp is already stored with a different value.
+    pub conflicting: usize,
+    /// Identical duplicates of stored samples (not an error; nothing to write).
+    pub duplicates: usize,
+}
+
+/// Head and registry statistics of one shard.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ShardStats {
+    pub series: u64,
+    pub head_chunks: u64,
+    pub head_samples: u64,
+    pub applied_index: u64,
+    pub flushed_index: u64,
+    pub min_time_ms: Option<i64>,
+    pub max_time_ms: Option<i64>,
+}
+
+/// A node's storage for all the shards it holds a replica of.
+pub trait Engine: Send + Sync + 'static {
+    /// Applies committed entry `index` of `shard`'s log. Deterministic; never rejects a command
+    /// the leader proposed. An `Err` is an I/O failure the replica cannot continue from.
+    fn apply(&self, shard: ShardId, index: u64, cmd: &Command) -> Result<()>;
+
+    /// The index of the last applied entry of `shard` (0 when none).
+    fn applied_index(&self, shard: ShardId) -> u64;
+
+    /// Persists everything applied to `shard` so far (head chunks, partial ones too, registry,
+    /// postings) together with the applied index and the caller's opaque `sm_meta` (Raft's
+    /// last-applied log id and membership) in one atomic write. Returns the flushed index.
+    fn flush(&self, shard: ShardId, sm_meta: &[u8]) -> Result<u64>;
+
+    /// The index and `sm_meta` of the last flush of `shard`: where recovery replays the log from.
+    fn flushed_state(&self, shard: ShardId) -> Result<Option<(u64, Vec<u8>)>>;
+
+    /// The id of an existing series of `shard` (the leader resolves labels before proposing).
+    fn series_id(&self, shard: ShardId, labels: &Labels) -> Option<SeriesId>;
+
+    /// Checks samples of one series (`None`: a series not yet created) against what is stored:
+    /// drops identical duplicates, rejects samples older than `max_time - ooo_window_ms` of the
+    /// shard and samples that conflict with a stored value at the same timestamp.
+    fn check_append(
+        &self,
+        shard: ShardId,
+        series: Option<SeriesId>,
+        samples: &[Sample],
+        ooo_window_ms: i64,
+    ) -> AppendCheck;
+
+    /// Series of `shard` matching all `matchers` (at least one must not match the empty string)
+    /// with their samples in `[mint_ms, maxt_ms]`; series without samples there are skipped.
+    fn select(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<SeriesIter<'_>>;
+
+    /// Label sets of the series of `shard` matching `matchers` that have data in the range.
+    fn series(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<Labels>>;
+
+    /// Label names of matching series (all series when `matchers` is empty) with data in range.
+    fn label_names(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>>;
+
+    /// Values of label `name` of matching series (all series when `matchers` is empty).
+    fn label_values(
+        &self,
+        shard: ShardId,
+        name: &str,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>>;
+
+    /// Registry and head statistics of `shard`.
+    fn stats(&self, shard: ShardId) -> ShardStats;
+
+    /// A hash of the logical content of `shard` (series ids with their labels, every sample,
+    /// sealed partitions, expiry horizon): replicas that applied the same log compare equal,
+    /// whatever their flush timing. Reads everything: for checkers and tests, not hot paths.
+    fn digest(&self, shard: ShardId) -> Result<u64>;
+}

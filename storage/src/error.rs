@@ -1,0 +1,18 @@
+//! Storage errors.
+
+use crate::model::ShardId;
+
+/// Errors of the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("storage I/O error on shard {shard}: {message}")]
+    Io { shard: ShardId, message: String },
+    #[error("corrupt data on shard {shard}: {message}")]
+    Corrupt { shard: ShardId, message: String },
+    #[error("cannot decode command: {0}")]
+    Decode(String),
+    #[error("query limit exceeded: {0}")]
+    Limit(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

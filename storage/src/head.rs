@@ -1,0 +1,194 @@
+//! The in-memory head of one series: its open XOR chunk, closed chunks not yet persisted (or,
+//! in the in-memory engine, kept), and its out-of-order buffer.
+//!
+//! In-order samples (`t > last_t`) append to the open chunk, which is cut at
+//! `chunk_samples_max` samples or when a sample falls into another partition, so a chunk never
+//! spans partitions. Samples with `t <= last_t` are out of order: an identical or conflicting
+//! sample of the open chunk is dropped, the rest go to a sorted buffer where the first value at
+//! a timestamp wins. Reads merge all sources with in-order data first (an in-order sample is
+//! always applied before an out-of-order one at the same timestamp), so the first applied value
+//! wins everywhere, whatever was flushed when.
+
+use crate::chunk::XorChunk;
+use crate::chunk::xor::XOR_SAMPLES_MAX;
+use crate::model::Sample;
+
+/// The open chunk of a series.
+#[derive(Clone, Debug)]
+pub(crate) struct OpenChunk {
+    /// Start of the partition the chunk belongs to.
+    pub partition: i64,
+    pub chunk: XorChunk,
+    /// Changed since it was last flushed.
+    pub dirty: bool,
+}
+
+/// A chunk that takes no more samples.
+#[derive(Clone, Debug)]
+pub(crate) struct ClosedChunk {
+    pub partition: i64,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub bytes: Box<[u8]>,
+    /// Already written to the backend under its key.
+    pub persisted: bool,
+}
+
+/// What happened to one appended sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Appended {
+    InOrder,
+    OutOfOrder,
+    /// Dropped: an identical sample or a different value at a stored timestamp.
+    Dropped,
+}
+
+/// The head of one series.
+#[derive(Clone, Debug)]
+pub(crate) struct HeadSeries {
+    /// Largest in-order timestamp ever applied (`i64::MIN` when none).
+    pub last_t: i64,
+    pub open: Option<OpenChunk>,
+    pub closed: Vec<ClosedChunk>,
+    /// Out-of-order samples not yet flushed, sorted by timestamp, unique timestamps.
+    pub ooo: Vec<Sample>,
+}
+
+impl Default for HeadSeries {
+    fn default() -> Self {
+        HeadSeries {
+            last_t: i64::MIN,
+            open: None,
+            closed: Vec::new(),
+            ooo: Vec::new(),
+        }
+    }
+}
+
+impl HeadSeries {
+    /// Appends `s`, which lies in partition `partition`.
+    pub fn append(&mut self, s: Sample, partition: i64, chunk_samples_max: usize) -> Appended {
+        if s.t > self.last_t {
+            let max = chunk_samples_max.clamp(1, XOR_SAMPLES_MAX);
+            let fits = self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.partition == partition && o.chunk.len() < max);
+            if !fits {
+                self.close_open();
+                self.open = Some(OpenChunk {
+                    partition,
+                    chunk: XorChunk::new(),
+                    dirty: true,
+                });
+            }
+            if let Some(o) = self.open.as_mut() {
+                // Cannot fail: the chunk was checked to have room.
+                let _ = o.chunk.append(s.t, s.v);
+                o.dirty = true;
+            }
+            self.last_t = s.t;
+            return Appended::InOrder;
+        }
+        if let Some(o) = &self.open
+            && !o.chunk.is_empty()
+            && s.t >= o.chunk.min_time()
+        {
+            let mut it = o.chunk.iter();
+            if let Ok(Some(found)) = it.seek(s.t)
+                && found.t == s.t
+            {
+                return Appended::Dropped;
+            }
+        }
+        match self.ooo.binary_search_by(|x| x.t.cmp(&s.t)) {
+            Ok(_) => Appended::Dropped,
+            Err(pos) => {
+                self.ooo.insert(pos, s);
+                Appended::OutOfOrder
+            }
+        }
+    }
+
+    /// Moves the open chunk (if any) to the closed list.
+    pub fn close_open(&mut self) {
+        if let Some(o) = self.open.take()
+            && !o.chunk.is_empty()
+        {
+            self.closed.push(ClosedChunk {
+                partition: o.partition,
+                min_t: o.chunk.min_time(),
+                max_t: o.chunk.max_time(),
+                bytes: o.chunk.bytes().into(),
+                persisted: !o.dirty,
+            });
+        }
+    }
+
+    /// Drops everything before `horizon_ms` (partitions starting before it).
+    pub fn expire(&mut self, horizon_ms: i64) {
+        self.closed.retain(|c| c.partition >= horizon_ms);
+        if self.open.as_ref().is_some_and(|o| o.partition < horizon_ms) {
+            self.open = None;
+        }
+        self.ooo.retain(|s| s.t >= horizon_ms);
+    }
+
+    /// Number of in-memory chunks and samples.
+    pub fn counts(&self) -> (u64, u64) {
+        let mut chunks = self.closed.len() as u64;
+        let mut samples: u64 = self
+            .closed
+            .iter()
+            .map(|c| crate::chunk::sample_count(&c.bytes).unwrap_or(0) as u64)
+            .sum();
+        if let Some(o) = &self.open {
+            chunks += 1;
+            samples += o.chunk.len() as u64;
+        }
+        (chunks, samples + self.ooo.len() as u64)
+    }
+
+    /// Heap bytes held (approximate).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.open.as_ref().map_or(0, |o| o.chunk.heap_bytes())
+            + self
+                .closed
+                .iter()
+                .map(|c| c.bytes.len() + std::mem::size_of::<ClosedChunk>())
+                .sum::<usize>()
+            + self.ooo.capacity() * std::mem::size_of::<Sample>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_at_max_and_at_partition_boundaries() {
+        let mut h = HeadSeries::default();
+        for t in 0..5 {
+            assert_eq!(h.append(Sample::new(t, 1.0), 0, 3), Appended::InOrder);
+        }
+        assert_eq!(h.closed.len(), 1);
+        assert_eq!(h.open.as_ref().unwrap().chunk.len(), 2);
+        assert_eq!(h.append(Sample::new(100, 1.0), 100, 3), Appended::InOrder);
+        assert_eq!(h.closed.len(), 2);
+        assert_eq!(h.open.as_ref().unwrap().partition, 100);
+    }
+
+    #[test]
+    fn out_of_order_first_value_wins_and_duplicates_drop() {
+        let mut h = HeadSeries::default();
+        h.append(Sample::new(10, 1.0), 0, 120);
+        h.append(Sample::new(20, 2.0), 0, 120);
+        assert_eq!(h.append(Sample::new(20, 2.0), 0, 120), Appended::Dropped);
+        assert_eq!(h.append(Sample::new(10, 9.0), 0, 120), Appended::Dropped);
+        assert_eq!(h.append(Sample::new(15, 1.5), 0, 120), Appended::OutOfOrder);
+        assert_eq!(h.append(Sample::new(15, 7.0), 0, 120), Appended::Dropped);
+        assert_eq!(h.append(Sample::new(5, 0.5), 0, 120), Appended::OutOfOrder);
+        assert_eq!(h.ooo, vec![Sample::new(5, 0.5), Sample::new(15, 1.5)]);
+    }
+}

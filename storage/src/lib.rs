@@ -1,0 +1,32 @@
+//! Tidemark's per-shard storage engine: series registry, roaring-bitmap postings per time
+//! partition, compressed chunks, the in-memory head and its flush. Knows nothing of Raft,
+//! gRPC or HTTP: it applies commands at log indexes and answers selects.
+
+// Without the RocksDB backend the flush and recovery halves of the shard logic have no caller.
+#![cfg_attr(not(feature = "rocksdb"), allow(dead_code))]
+
+pub mod chunk;
+pub mod command;
+pub mod engine;
+pub mod error;
+mod head;
+pub mod mem;
+pub mod model;
+pub mod options;
+mod postings;
+mod registry;
+#[cfg(feature = "rocksdb")]
+pub mod rocks;
+mod shard;
+mod sharded;
+mod store;
+mod varint;
+
+pub use command::{Command, SeriesRef, WriteBatch};
+pub use engine::{AppendCheck, Engine, SeriesIter, SeriesSamples, ShardStats};
+pub use error::{Error, Result};
+pub use mem::MemEngine;
+pub use model::{Label, Labels, MatchOp, Matcher, Sample, SeriesId, ShardId};
+pub use options::EngineOptions;
+#[cfg(feature = "rocksdb")]
+pub use rocks::RocksEngine;

@@ -1,0 +1,145 @@
+//! `RocksEngine`: the durable [`Engine`](crate::Engine) on one data RocksDB per node holding
+//! every shard (layout in `rocks/layout.md`). The head and its logic are shared with
+//! `MemEngine`; this backend persists flushes and recovers the flushed state at open.
+
+mod keys;
+mod store;
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, Options};
+
+use crate::error::{Error, Result};
+use crate::head::HeadSeries;
+use crate::model::ShardId;
+use crate::options::EngineOptions;
+use crate::postings::PartitionPostings;
+use crate::shard::Shard;
+use crate::sharded::{Sharded, delegate_engine};
+use keys::{CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};
+use store::{RocksStore, io};
+
+/// The RocksDB-backed storage engine.
+pub struct RocksEngine {
+    core: Sharded<RocksStore>,
+}
+
+delegate_engine!(RocksEngine, core);
+
+impl RocksEngine {
+    /// Opens (or creates) the data RocksDB at `path` and recovers every shard in it: registry,
+    /// next series id, postings of open partitions, sealed partitions, expiry horizon, and
+    /// applied index := flushed index. The head starts empty: the caller replays each shard's
+    /// log from its flushed index.
+    pub fn open(path: impl AsRef<Path>, opts: EngineOptions) -> Result<Self> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        let cf = |name: &str, compression: DBCompressionType| {
+            let mut o = Options::default();
+            o.set_compression_type(compression);
+            ColumnFamilyDescriptor::new(name, o)
+        };
+        let cfs = vec![
+            cf(CF_SERIES, DBCompressionType::Lz4),
+            cf(CF_POSTINGS, DBCompressionType::Lz4),
+            // Chunks are already compressed; LZ4 only costs CPU there.
+            cf(CF_CHUNKS, DBCompressionType::None),
+            cf(CF_META, DBCompressionType::None),
+        ];
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(io(0))?;
+        let store = RocksStore { db };
+        let mut shards: Vec<(ShardId, ShardMeta)> = Vec::new();
+        store.scan_prefix(0, CF_META, &[], &mut |k, v| {
+            if let Some(shard) = keys::shard_of_meta_key(k) {
+                shards.push((shard, ShardMeta::decode(shard, v)?));
+            }
+            Ok(())
+        })?;
+        let engine = RocksEngine {
+            core: Sharded::new(opts, store),
+        };
+        for (id, meta) in shards {
+            let shard = engine.recover_shard(id, meta)?;
+            engine.core.insert_shard(shard);
+        }
+        Ok(engine)
+    }
+
+    fn recover_shard(&self, id: ShardId, meta: ShardMeta) -> Result<Shard> {
+        let store = &self.core.store;
+        let mut shard = Shard::new(id, self.core.opts.clone());
+        shard.applied = meta.applied;
+        shard.horizon_ms = meta.horizon_ms;
+        shard.persisted_horizon_ms = meta.horizon_ms;
+        shard.sealed = meta.sealed.iter().copied().collect();
+        shard.min_t = meta.min_t;
+        shard.max_t = meta.max_t;
+        let registry = &mut shard.registry;
+        store.scan_prefix(
+            id,
+            CF_SERIES,
+            &keys::series_labels_prefix(id),
+            &mut |k, v| {
+                let sid = keys::series_id_of_labels_key(k).ok_or_else(|| Error::Corrupt {
+                    shard: id,
+                    message: "malformed series key".into(),
+                })?;
+                registry.push_recovered(id, sid, v.into())
+            },
+        )?;
+        if shard.registry.len() != meta.next_series_id {
+            return Err(Error::Corrupt {
+                shard: id,
+                message: format!(
+                    "{} series stored but next id is {}",
+                    shard.registry.len(),
+                    meta.next_series_id
+                ),
+            });
+        }
+        shard.persisted_series = shard.registry.len();
+        shard.heads = vec![HeadSeries::default(); shard.registry.len() as usize];
+        let heads = &mut shard.heads;
+        store.scan_prefix(id, CF_META, &keys::series_state_prefix(id), &mut |k, v| {
+            let sid = keys::series_id_of_state_key(k);
+            let last_t = keys::time_from_be(v);
+            match (sid.and_then(|s| heads.get_mut(s as usize)), last_t) {
+                (Some(h), Some(t)) => {
+                    h.last_t = t;
+                    Ok(())
+                }
+                _ => Err(Error::Corrupt {
+                    shard: id,
+                    message: "malformed series state".into(),
+                }),
+            }
+        })?;
+        let (sealed, horizon) = (&shard.sealed, shard.horizon_ms);
+        let partitions = &mut shard.partitions;
+        store.scan_prefix(id, CF_POSTINGS, &id.to_be_bytes(), &mut |k, v| {
+            let (p, name, value) = keys::parse_postings_key(k).ok_or_else(|| Error::Corrupt {
+                shard: id,
+                message: "malformed postings key".into(),
+            })?;
+            if p < horizon || sealed.contains(&p) {
+                return Ok(());
+            }
+            let part = partitions.entry(p).or_default();
+            store::load_postings_entry(id, part, name, value, v)
+        })?;
+        shard.flushed = Some((meta.applied, meta.sm_meta));
+        Ok(shard)
+    }
+
+    /// Approximate bytes of memory held for `shard` (registry, postings, head): the figure
+    /// the per-series memory budget is measured with.
+    pub fn memory_bytes(&self, shard: ShardId) -> u64 {
+        self.core.memory_bytes(shard)
+    }
+
+    /// The options the engine was opened with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.core.opts
+    }
+}

@@ -1,0 +1,306 @@
+//! Key and value encodings of the RocksDB backend (layout in `layout.md`). Every key starts
+//! with the big-endian shard id; signed times are stored with the sign bit flipped so that
+//! big-endian byte order is numeric order.
+
+use crate::error::{Error, Result};
+use crate::model::{SeriesId, ShardId};
+use crate::varint::{Reader, put_uvarint, put_varint};
+
+/// Column family of the series registry.
+pub const CF_SERIES: &str = "series";
+/// Column family of postings.
+pub const CF_POSTINGS: &str = "postings";
+/// Column family of chunks.
+pub const CF_CHUNKS: &str = "chunks";
+/// Column family of shard metadata and per-series state.
+pub const CF_META: &str = "meta";
+
+/// Tier byte of raw chunks.
+pub const TIER_RAW: u8 = 0;
+/// Every tier byte in use (expiry deletes in all of them).
+pub const TIERS: [u8; 3] = [0, 1, 2];
+
+const SERIES_BY_HASH: u8 = 0;
+const SERIES_LABELS: u8 = 1;
+const META_SHARD: u8 = 0;
+const META_SERIES_STATE: u8 = 1;
+const META_FORMAT_VERSION: u8 = 1;
+
+/// Order-preserving encoding of a signed time.
+pub fn time_be(t: i64) -> [u8; 8] {
+    ((t as u64) ^ (1u64 << 63)).to_be_bytes()
+}
+
+/// Inverse of [`time_be`].
+pub fn time_from_be(b: &[u8]) -> Option<i64> {
+    let a: [u8; 8] = b.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(a) ^ (1u64 << 63)) as i64)
+}
+
+fn u32_from_be(b: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+}
+
+/// `shard | 0x00 | labels hash | id` (value empty): the hash index, collisions side by side.
+pub fn series_hash_key(shard: ShardId, hash: u64, id: SeriesId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.extend_from_slice(&shard.to_be_bytes());
+    k.push(SERIES_BY_HASH);
+    k.extend_from_slice(&hash.to_be_bytes());
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Prefix of `shard | 0x01 | id -> canonical labels`.
+pub fn series_labels_prefix(shard: ShardId) -> Vec<u8> {
+    let mut k = shard.to_be_bytes().to_vec();
+    k.push(SERIES_LABELS);
+    k
+}
+
+/// `shard | 0x01 | id`.
+pub fn series_labels_key(shard: ShardId, id: SeriesId) -> Vec<u8> {
+    let mut k = series_labels_prefix(shard);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The id in a `series_labels_key`.
+pub fn series_id_of_labels_key(key: &[u8]) -> Option<SeriesId> {
+    u32_from_be(key.get(5..)?)
+}
+
+/// Prefix of one partition's postings: `shard | partition`.
+pub fn postings_partition_prefix(shard: ShardId, partition: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
+    k.extend_from_slice(&shard.to_be_bytes());
+    k.extend_from_slice(&time_be(partition));
+    k
+}
+
+/// `shard | partition | name | 0xff | value` (name and value empty: every series).
+pub fn postings_key(shard: ShardId, partition: i64, name: &str, value: &str) -> Vec<u8> {
+    let mut k = postings_partition_prefix(shard, partition);
+    k.extend_from_slice(name.as_bytes());
+    k.push(0xff);
+    k.extend_from_slice(value.as_bytes());
+    k
+}
+
+/// Splits a postings key into (partition, name, value).
+pub fn parse_postings_key(key: &[u8]) -> Option<(i64, &str, &str)> {
+    let p = time_from_be(key.get(4..12)?)?;
+    let rest = key.get(12..)?;
+    let sep = rest.iter().position(|&b| b == 0xff)?;
+    let name = std::str::from_utf8(&rest[..sep]).ok()?;
+    let value = std::str::from_utf8(&rest[sep + 1..]).ok()?;
+    Some((p, name, value))
+}
+
+/// `shard | tier | partition | id`: the prefix of one series' chunks in one partition.
+pub fn chunk_series_prefix(shard: ShardId, tier: u8, partition: i64, id: SeriesId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.extend_from_slice(&shard.to_be_bytes());
+    k.push(tier);
+    k.extend_from_slice(&time_be(partition));
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// `shard | tier | partition | id | start` for in-order chunks, followed by `| ooo_seq` (the
+/// applied index of the flush that wrote it) for out-of-order chunks.
+pub fn chunk_key(
+    shard: ShardId,
+    tier: u8,
+    partition: i64,
+    id: SeriesId,
+    start_ms: i64,
+    ooo_seq: Option<u64>,
+) -> Vec<u8> {
+    let mut k = chunk_series_prefix(shard, tier, partition, id);
+    k.extend_from_slice(&time_be(start_ms));
+    if let Some(seq) = ooo_seq {
+        k.extend_from_slice(&seq.to_be_bytes());
+    }
+    k
+}
+
+/// Length of an in-order chunk key (an out-of-order key has 8 more bytes).
+pub const CHUNK_KEY_LEN: usize = 4 + 1 + 8 + 4 + 8;
+
+/// (start, ooo_seq) of a chunk key.
+pub fn parse_chunk_key(key: &[u8]) -> Option<(i64, Option<u64>)> {
+    let start = time_from_be(key.get(17..25)?)?;
+    match key.len() {
+        CHUNK_KEY_LEN => Some((start, None)),
+        l if l == CHUNK_KEY_LEN + 8 => Some((
+            start,
+            Some(u64::from_be_bytes(key[25..33].try_into().ok()?)),
+        )),
+        _ => None,
+    }
+}
+
+/// `shard | 0x00`: the shard's metadata record.
+pub fn meta_shard_key(shard: ShardId) -> Vec<u8> {
+    let mut k = shard.to_be_bytes().to_vec();
+    k.push(META_SHARD);
+    k
+}
+
+/// The shard of a `meta_shard_key`, `None` for other meta keys.
+pub fn shard_of_meta_key(key: &[u8]) -> Option<ShardId> {
+    (key.len() == 5 && key[4] == META_SHARD)
+        .then(|| u32_from_be(key))
+        .flatten()
+}
+
+/// Prefix of `shard | 0x01 | id -> series state`.
+pub fn series_state_prefix(shard: ShardId) -> Vec<u8> {
+    let mut k = shard.to_be_bytes().to_vec();
+    k.push(META_SERIES_STATE);
+    k
+}
+
+/// `shard | 0x01 | id`.
+pub fn series_state_key(shard: ShardId, id: SeriesId) -> Vec<u8> {
+    let mut k = series_state_prefix(shard);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The id of a `series_state_key`.
+pub fn series_id_of_state_key(key: &[u8]) -> Option<SeriesId> {
+    u32_from_be(key.get(5..)?)
+}
+
+/// The shard metadata record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShardMeta {
+    pub applied: u64,
+    pub next_series_id: u32,
+    pub horizon_ms: i64,
+    pub min_t: Option<i64>,
+    pub max_t: Option<i64>,
+    pub sealed: Vec<i64>,
+    pub sm_meta: Vec<u8>,
+}
+
+impl ShardMeta {
+    /// `version:u8 applied:uvarint next_id:uvarint horizon:varint time_flags:u8 [min_t:varint
+    /// max_t:varint] n_sealed:uvarint sealed:varint* sm_meta_len:uvarint sm_meta`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![META_FORMAT_VERSION];
+        put_uvarint(&mut out, self.applied);
+        put_uvarint(&mut out, u64::from(self.next_series_id));
+        put_varint(&mut out, self.horizon_ms);
+        match (self.min_t, self.max_t) {
+            (Some(lo), Some(hi)) => {
+                out.push(1);
+                put_varint(&mut out, lo);
+                put_varint(&mut out, hi);
+            }
+            _ => out.push(0),
+        }
+        put_uvarint(&mut out, self.sealed.len() as u64);
+        for p in &self.sealed {
+            put_varint(&mut out, *p);
+        }
+        put_uvarint(&mut out, self.sm_meta.len() as u64);
+        out.extend_from_slice(&self.sm_meta);
+        out
+    }
+
+    /// Decodes a record written by [`ShardMeta::encode`].
+    pub fn decode(shard: ShardId, b: &[u8]) -> Result<Self> {
+        let corrupt = |e: Error| Error::Corrupt {
+            shard,
+            message: format!("shard metadata: {e}"),
+        };
+        let mut r = Reader::new(b);
+        let v = r.u8().map_err(corrupt)?;
+        if v != META_FORMAT_VERSION {
+            return Err(Error::Corrupt {
+                shard,
+                message: format!("unknown metadata version {v}"),
+            });
+        }
+        let inner = |r: &mut Reader<'_>| -> Result<ShardMeta> {
+            let applied = r.uvarint()?;
+            let next = u32::try_from(r.uvarint()?)
+                .map_err(|_| Error::Decode("next id overflows".into()))?;
+            let horizon_ms = r.varint()?;
+            let (min_t, max_t) = if r.u8()? == 1 {
+                (Some(r.varint()?), Some(r.varint()?))
+            } else {
+                (None, None)
+            };
+            let n = r.len(1)?;
+            let mut sealed = Vec::with_capacity(n);
+            for _ in 0..n {
+                sealed.push(r.varint()?);
+            }
+            let m = r.len(1)?;
+            let sm_meta = r.bytes(m)?.to_vec();
+            Ok(ShardMeta {
+                applied,
+                next_series_id: next,
+                horizon_ms,
+                min_t,
+                max_t,
+                sealed,
+                sm_meta,
+            })
+        };
+        inner(&mut r).map_err(corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_sort_as_bytes() {
+        let ts = [i64::MIN, -7_200_000, -1, 0, 1, 7_200_000, i64::MAX];
+        for w in ts.windows(2) {
+            assert!(time_be(w[0]) < time_be(w[1]));
+            assert_eq!(time_from_be(&time_be(w[0])), Some(w[0]));
+        }
+    }
+
+    #[test]
+    fn keys_parse_back() {
+        let k = postings_key(3, -7_200_000, "job", "a\u{e9}");
+        assert_eq!(parse_postings_key(&k), Some((-7_200_000, "job", "a\u{e9}")));
+        assert_eq!(
+            parse_postings_key(&postings_key(3, 0, "", "")),
+            Some((0, "", ""))
+        );
+        let c = chunk_key(1, TIER_RAW, 0, 9, 15, None);
+        assert_eq!(parse_chunk_key(&c), Some((15, None)));
+        let o = chunk_key(1, TIER_RAW, 0, 9, -15, Some(77));
+        assert_eq!(parse_chunk_key(&o), Some((-15, Some(77))));
+        assert!(c.starts_with(&chunk_series_prefix(1, TIER_RAW, 0, 9)));
+        assert_eq!(shard_of_meta_key(&meta_shard_key(42)), Some(42));
+        assert_eq!(shard_of_meta_key(&series_state_key(42, 1)), None);
+    }
+
+    #[test]
+    fn meta_round_trips_and_rejects_garbage() {
+        let m = ShardMeta {
+            applied: 99,
+            next_series_id: 7,
+            horizon_ms: -5,
+            min_t: Some(1),
+            max_t: Some(1000),
+            sealed: vec![0, 7_200_000],
+            sm_meta: b"raft".to_vec(),
+        };
+        let enc = m.encode();
+        assert_eq!(ShardMeta::decode(0, &enc).unwrap(), m);
+        for cut in 0..enc.len() {
+            assert!(ShardMeta::decode(0, &enc[..cut]).is_err());
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The RocksDB [`Store`]: flushes as one synced write batch, reads chunks and sealed postings.
+
+use roaring::RoaringBitmap;
+use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
+
+use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_RAW, TIERS};
+use crate::error::{Error, Result};
+use crate::model::{SeriesId, ShardId};
+use crate::postings::{PartitionPostings, PostingsSource};
+use crate::shard::{FlushMeta, FlushSink, Shard};
+use crate::store::{Store, StoredChunks};
+
+/// A visitor of (key, value) pairs during a scan.
+pub(crate) type KeyValueFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+
+/// One data RocksDB holding every shard of the node.
+pub(crate) struct RocksStore {
+    pub db: DB,
+}
+
+pub(crate) fn io(shard: ShardId) -> impl Fn(rocksdb::Error) -> Error {
+    move |e| Error::Io {
+        shard,
+        message: e.to_string(),
+    }
+}
+
+impl RocksStore {
+    pub fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every column family is created at open; a missing one is a programming error that
+        // `RocksEngine::open` already rejected.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| unreachable!("column family {name} opened at start"))
+    }
+
+    /// Calls `f(key, value)` for every key of `cf` starting with `prefix`.
+    pub fn scan_prefix(
+        &self,
+        shard: ShardId,
+        cf: &str,
+        prefix: &[u8],
+        f: &mut KeyValueFn<'_>,
+    ) -> Result<()> {
+        let mut opts = ReadOptions::default();
+        if let Some(upper) = prefix_successor(prefix) {
+            opts.set_iterate_upper_bound(upper);
+        }
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf), opts);
+        it.seek(prefix);
+        while it.valid() {
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) if k.starts_with(prefix) => f(k, v)?,
+                _ => break,
+            }
+            it.next();
+        }
+        it.status().map_err(io(shard))
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (None: no such key).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xff {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
+
+pub(crate) fn bitmap(shard: ShardId, bytes: &[u8]) -> Result<RoaringBitmap> {
+    RoaringBitmap::deserialize_from(bytes).map_err(|e| Error::Corrupt {
+        shard,
+        message: format!("postings bitmap: {e}"),
+    })
+}
+
+impl Store for RocksStore {
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn sealed_postings<'a>(
+        &'a self,
+        shard: ShardId,
+        partition: i64,
+    ) -> Box<dyn PostingsSource + 'a> {
+        Box::new(RocksPostings {
+            store: self,
+            shard,
+            partition,
+        })
+    }
+
+    fn read_chunks(
+        &self,
+        shard: ShardId,
+        series: SeriesId,
+        partitions: &[i64],
+        _mint_ms: i64,
+        maxt_ms: i64,
+        out: &mut StoredChunks,
+    ) -> Result<()> {
+        for &p in partitions {
+            let prefix = keys::chunk_series_prefix(shard, TIER_RAW, p, series);
+            self.scan_prefix(shard, CF_CHUNKS, &prefix, &mut |k, v| {
+                let Some((start, seq)) = keys::parse_chunk_key(k) else {
+                    return Err(Error::Corrupt {
+                        shard,
+                        message: "malformed chunk key".into(),
+                    });
+                };
+                // Keys ascend by start; chunks starting after the range hold nothing for it.
+                if start > maxt_ms {
+                    return Ok(());
+                }
+                match seq {
+                    None => out.in_order.push(v.to_vec()),
+                    Some(seq) => out.ooo.push((seq, v.to_vec())),
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn write_flush(&self, shard: &Shard, sm_meta: &[u8]) -> Result<()> {
+        let mut sink = RocksSink {
+            store: self,
+            shard: shard.id,
+            batch: WriteBatch::default(),
+            min_t: shard.min_t,
+            max_t: shard.max_t,
+            scratch: Vec::new(),
+        };
+        shard.collect_flush(&mut sink, sm_meta);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(sink.batch, &opts).map_err(io(shard.id))
+    }
+}
+
+/// Turns a shard's flush into one write batch.
+struct RocksSink<'a> {
+    store: &'a RocksStore,
+    shard: ShardId,
+    batch: WriteBatch,
+    min_t: Option<i64>,
+    max_t: Option<i64>,
+    scratch: Vec<u8>,
+}
+
+impl FlushSink for RocksSink<'_> {
+    fn series(&mut self, id: SeriesId, hash: u64, canonical: &[u8]) {
+        let series = self.store.cf(CF_SERIES);
+        self.batch
+            .put_cf(series, keys::series_hash_key(self.shard, hash, id), []);
+        self.batch
+            .put_cf(series, keys::series_labels_key(self.shard, id), canonical);
+    }
+
+    fn chunk(
+        &mut self,
+        partition: i64,
+        id: SeriesId,
+        start_ms: i64,
+        ooo_seq: Option<u64>,
+        bytes: &[u8],
+    ) {
+        let key = keys::chunk_key(self.shard, TIER_RAW, partition, id, start_ms, ooo_seq);
+        self.batch.put_cf(self.store.cf(CF_CHUNKS), key, bytes);
+    }
+
+    fn last_t(&mut self, id: SeriesId, last_t: i64) {
+        self.batch.put_cf(
+            self.store.cf(CF_META),
+            keys::series_state_key(self.shard, id),
+            keys::time_be(last_t),
+        );
+    }
+
+    fn postings(&mut self, partition: i64, name: &str, value: &str, bitmap: &RoaringBitmap) {
+        self.scratch.clear();
+        // Serializing into a Vec cannot fail.
+        let _ = bitmap.serialize_into(&mut self.scratch);
+        let key = keys::postings_key(self.shard, partition, name, value);
+        self.batch
+            .put_cf(self.store.cf(CF_POSTINGS), key, &self.scratch);
+    }
+
+    fn meta(&mut self, m: &FlushMeta<'_>) {
+        if let Some(before) = m.expire_before_ms {
+            let chunks = self.store.cf(CF_CHUNKS);
+            for tier in TIERS {
+                let from = keys::chunk_series_prefix(self.shard, tier, i64::MIN, 0);
+                let to = keys::chunk_series_prefix(self.shard, tier, before, 0);
+                self.batch.delete_range_cf(chunks, from, to);
+            }
+            let from = keys::postings_partition_prefix(self.shard, i64::MIN);
+            let to = keys::postings_partition_prefix(self.shard, before);
+            self.batch
+                .delete_range_cf(self.store.cf(CF_POSTINGS), from, to);
+        }
+        let record = ShardMeta {
+            applied: m.applied,
+            next_series_id: m.next_series_id,
+            horizon_ms: m.horizon_ms,
+            min_t: self.min_t,
+            max_t: self.max_t,
+            sealed: m.sealed.clone(),
+            sm_meta: m.sm_meta.to_vec(),
+        };
+        self.batch.put_cf(
+            self.store.cf(CF_META),
+            keys::meta_shard_key(self.shard),
+            record.encode(),
+        );
+    }
+}
+
+/// Postings of a sealed partition, read from RocksDB on demand.
+struct RocksPostings<'a> {
+    store: &'a RocksStore,
+    shard: ShardId,
+    partition: i64,
+}
+
+impl PostingsSource for RocksPostings<'_> {
+    fn all(&self) -> Result<RoaringBitmap> {
+        self.get("", "")
+    }
+
+    fn get(&self, name: &str, value: &str) -> Result<RoaringBitmap> {
+        let key = keys::postings_key(self.shard, self.partition, name, value);
+        match self
+            .store
+            .db
+            .get_pinned_cf(self.store.cf(CF_POSTINGS), key)
+            .map_err(io(self.shard))?
+        {
+            Some(v) => bitmap(self.shard, &v),
+            None => Ok(RoaringBitmap::new()),
+        }
+    }
+
+    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str, &RoaringBitmap)) -> Result<()> {
+        let mut prefix = keys::postings_partition_prefix(self.shard, self.partition);
+        prefix.extend_from_slice(name.as_bytes());
+        prefix.push(0xff);
+        let shard = self.shard;
+        self.store
+            .scan_prefix(shard, CF_POSTINGS, &prefix, &mut |k, v| {
+                let value =
+                    std::str::from_utf8(&k[prefix.len()..]).map_err(|_| Error::Corrupt {
+                        shard,
+                        message: "postings value is not UTF-8".into(),
+                    })?;
+                f(value, &bitmap(shard, v)?);
+                Ok(())
+            })
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        let prefix = keys::postings_partition_prefix(self.shard, self.partition);
+        let mut names: Vec<String> = Vec::new();
+        self.store
+            .scan_prefix(self.shard, CF_POSTINGS, &prefix, &mut |k, _| {
+                if let Some((_, name, _)) = keys::parse_postings_key(k)
+                    && !name.is_empty()
+                    && names.last().is_none_or(|l| l != name)
+                {
+                    names.push(name.to_string());
+                }
+                Ok(())
+            })?;
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}
+
+/// Loads the postings of an open partition key by key into memory (recovery).
+pub(crate) fn load_postings_entry(
+    shard: ShardId,
+    part: &mut PartitionPostings,
+    name: &str,
+    value: &str,
+    v: &[u8],
+) -> Result<()> {
+    let bm = bitmap(shard, v)?;
+    if name.is_empty() {
+        part.all = bm;
+    } else {
+        part.by_label
+            .entry(name.into())
+            .or_default()
+            .insert(value.into(), bm);
+    }
+    Ok(())
+}

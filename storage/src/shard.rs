@@ -1,0 +1,209 @@
+//! The logical state of one shard, shared by every backend: registry, in-memory postings of
+//! unsealed (and not yet flushed sealed) partitions, per-series heads, sealed partitions and
+//! the expiry horizon. Applying commands here is pure and deterministic (DESIGN.md,
+//! "Determinism"); backends only persist and read back what this state hands them.
+
+mod flush;
+mod read;
+
+#[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
+pub(crate) use flush::{FlushMeta, FlushSink};
+pub(crate) use read::merge_sources;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::command::{Command, SeriesRef, WriteBatch};
+use crate::head::{Appended, HeadSeries};
+use crate::model::{Sample, SeriesId, ShardId};
+use crate::options::EngineOptions;
+use crate::postings::PartitionPostings;
+use crate::registry::Registry;
+
+/// One shard's state.
+pub(crate) struct Shard {
+    pub id: ShardId,
+    pub opts: EngineOptions,
+    pub registry: Registry,
+    /// Heads by series id (same length as the registry).
+    pub heads: Vec<HeadSeries>,
+    /// Postings kept in memory: open partitions, and sealed ones until flushed.
+    pub partitions: BTreeMap<i64, PartitionPostings>,
+    /// Starts of sealed partitions (not before the horizon).
+    pub sealed: BTreeSet<i64>,
+    /// Data before this timestamp is expired (`i64::MIN`: nothing expired).
+    pub horizon_ms: i64,
+    pub applied: u64,
+    pub flushed: Option<(u64, Vec<u8>)>,
+    /// Smallest and largest timestamp applied (for statistics and the out-of-order window).
+    pub min_t: Option<i64>,
+    pub max_t: Option<i64>,
+    /// Series touched since the last flush.
+    pub dirty: roaring::RoaringBitmap,
+    /// Series ids below this are persisted (durable backends).
+    pub persisted_series: u32,
+    /// The horizon as last persisted.
+    pub persisted_horizon_ms: i64,
+}
+
+impl Shard {
+    /// An empty shard.
+    pub fn new(id: ShardId, opts: EngineOptions) -> Self {
+        Shard {
+            id,
+            opts,
+            registry: Registry::default(),
+            heads: Vec::new(),
+            partitions: BTreeMap::new(),
+            sealed: BTreeSet::new(),
+            horizon_ms: i64::MIN,
+            applied: 0,
+            flushed: None,
+            min_t: None,
+            max_t: None,
+            dirty: roaring::RoaringBitmap::new(),
+            persisted_series: 0,
+            persisted_horizon_ms: i64::MIN,
+        }
+    }
+
+    /// Applies entry `index`. Entries at or below the applied index are ignored (a replay
+    /// that overlaps what is already applied is harmless).
+    pub fn apply(&mut self, index: u64, cmd: &Command) {
+        if index <= self.applied && self.applied > 0 {
+            return;
+        }
+        match cmd {
+            Command::Write(batch) => self.apply_write(batch),
+            Command::Seal { partition_start_ms } => self.seal(*partition_start_ms),
+            Command::Expire { before_ms } => self.expire(*before_ms),
+        }
+        self.applied = index;
+    }
+
+    fn apply_write(&mut self, batch: &WriteBatch) {
+        let new_ids: Vec<SeriesId> = batch
+            .new_series
+            .iter()
+            .map(|labels| {
+                let (id, created) = self.registry.get_or_insert(labels);
+                if created {
+                    self.heads.push(HeadSeries::default());
+                }
+                id
+            })
+            .collect();
+        for (series, samples) in &batch.samples {
+            let id = match *series {
+                SeriesRef::Id(id) if id < self.registry.len() => id,
+                SeriesRef::New(k) => match new_ids.get(k as usize) {
+                    Some(&id) => id,
+                    None => continue,
+                },
+                // An id the registry does not have: the leader never proposes it; skip it the
+                // same way on every replica.
+                SeriesRef::Id(_) => continue,
+            };
+            self.append_series(id, samples);
+        }
+    }
+
+    fn append_series(&mut self, id: SeriesId, samples: &[Sample]) {
+        // The partition the previous sample fell in, and whether it accepts samples.
+        let mut current: Option<(i64, bool)> = None;
+        let mut touched = false;
+        for s in samples {
+            if s.t < self.horizon_ms {
+                continue;
+            }
+            let p = self.opts.partition_of(s.t);
+            let open = match current {
+                Some((cp, open)) if cp == p => open,
+                _ => {
+                    let open = !self.sealed.contains(&p);
+                    if open {
+                        let part = self.partitions.entry(p).or_default();
+                        if !part.contains(id) {
+                            part.add(id, self.registry.pairs(id));
+                        }
+                    }
+                    current = Some((p, open));
+                    open
+                }
+            };
+            if !open {
+                continue;
+            }
+            let Some(head) = self.heads.get_mut(id as usize) else {
+                return;
+            };
+            if head.append(*s, p, self.opts.chunk_samples_max) != Appended::Dropped {
+                touched = true;
+                self.min_t = Some(self.min_t.map_or(s.t, |m| m.min(s.t)));
+                self.max_t = Some(self.max_t.map_or(s.t, |m| m.max(s.t)));
+            }
+        }
+        if touched {
+            self.dirty.insert(id);
+        }
+    }
+
+    fn seal(&mut self, start_ms: i64) {
+        let p = self.opts.partition_of(start_ms);
+        if p < self.horizon_ms || !self.sealed.insert(p) {
+            return;
+        }
+        if let Some(part) = self.partitions.get_mut(&p) {
+            part.sealed = true;
+        }
+        for (id, head) in self.heads.iter_mut().enumerate() {
+            if head.open.as_ref().is_some_and(|o| o.partition == p) {
+                head.close_open();
+                self.dirty.insert(id as u32);
+            }
+        }
+    }
+
+    fn expire(&mut self, before_ms: i64) {
+        // Partitions ending at or before `before_ms` are those starting before this boundary.
+        let horizon = self.opts.partition_of(before_ms);
+        if horizon <= self.horizon_ms {
+            return;
+        }
+        self.horizon_ms = horizon;
+        self.partitions = self.partitions.split_off(&horizon);
+        self.sealed = self.sealed.split_off(&horizon);
+        for head in &mut self.heads {
+            head.expire(horizon);
+        }
+        if let Some(m) = self.min_t.as_mut() {
+            *m = (*m).max(horizon);
+        }
+        if self.max_t.is_some_and(|m| m < horizon) {
+            self.min_t = None;
+            self.max_t = None;
+        }
+    }
+
+    /// Every partition that may hold data (in memory or sealed), not before the horizon.
+    pub fn known_partitions(&self) -> BTreeSet<i64> {
+        self.partitions
+            .keys()
+            .chain(self.sealed.iter())
+            .copied()
+            .filter(|&p| p >= self.horizon_ms)
+            .collect()
+    }
+
+    /// Whether samples at `t_ms` may still be applied (not expired, not in a sealed partition).
+    pub fn accepts(&self, t_ms: i64) -> bool {
+        t_ms >= self.horizon_ms && !self.sealed.contains(&self.opts.partition_of(t_ms))
+    }
+
+    /// Number of series with an open chunk (for statistics).
+    pub fn head_counts(&self) -> (u64, u64) {
+        self.heads.iter().fold((0, 0), |(c, s), h| {
+            let (hc, hs) = h.counts();
+            (c + hc, s + hs)
+        })
+    }
+}

@@ -1,0 +1,348 @@
+//! The `Engine` logic shared by every backend: a map of shards, each a [`Shard`] behind its
+//! own lock, plus a [`Store`] for what is flushed. `MemEngine` and `RocksEngine` are this with
+//! different stores.
+
+mod query;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::command::Command;
+use crate::engine::{AppendCheck, ShardStats};
+use crate::error::Result;
+use crate::model::{Labels, Sample, SeriesId, ShardId};
+use crate::options::EngineOptions;
+use crate::shard::{Shard, merge_sources};
+use crate::store::{Store, StoredChunks};
+
+pub(crate) type ShardCell = Arc<RwLock<Shard>>;
+
+/// Shards of one node over one store.
+pub(crate) struct Sharded<S: Store> {
+    pub opts: EngineOptions,
+    pub store: S,
+    shards: RwLock<HashMap<ShardId, ShardCell>>,
+}
+
+/// Read-locks, ignoring poisoning (a panic elsewhere leaves the state as consistent as the
+/// last completed operation; apply does not panic on input).
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write-locks, ignoring poisoning.
+pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<S: Store> Sharded<S> {
+    pub fn new(opts: EngineOptions, store: S) -> Self {
+        Sharded {
+            opts,
+            store,
+            shards: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Installs a recovered shard.
+    pub fn insert_shard(&self, shard: Shard) {
+        write(&self.shards).insert(shard.id, Arc::new(RwLock::new(shard)));
+    }
+
+    pub fn shard(&self, id: ShardId) -> Option<ShardCell> {
+        read(&self.shards).get(&id).cloned()
+    }
+
+    fn shard_or_create(&self, id: ShardId) -> ShardCell {
+        if let Some(s) = self.shard(id) {
+            return s;
+        }
+        write(&self.shards)
+            .entry(id)
+            .or_insert_with(|| Arc::new(RwLock::new(Shard::new(id, self.opts.clone()))))
+            .clone()
+    }
+
+    #[tracing::instrument(level = "trace", skip_all, fields(shard, index))]
+    pub fn apply(&self, shard: ShardId, index: u64, cmd: &Command) -> Result<()> {
+        let cell = self.shard_or_create(shard);
+        write(&cell).apply(index, cmd);
+        Ok(())
+    }
+
+    pub fn applied_index(&self, shard: ShardId) -> u64 {
+        self.shard(shard).map_or(0, |c| read(&c).applied)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(shard))]
+    pub fn flush(&self, shard: ShardId, sm_meta: &[u8]) -> Result<u64> {
+        let cell = self.shard_or_create(shard);
+        let mut st = write(&cell);
+        self.store.write_flush(&st, sm_meta)?;
+        st.finish_flush(sm_meta, self.store.durable());
+        Ok(st.applied)
+    }
+
+    pub fn flushed_state(&self, shard: ShardId) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self.shard(shard).and_then(|c| read(&c).flushed.clone()))
+    }
+
+    pub fn series_id(&self, shard: ShardId, labels: &Labels) -> Option<SeriesId> {
+        self.shard(shard)
+            .and_then(|c| read(&c).registry.get(labels))
+    }
+
+    /// Reads one series merged from head and store; `None` when the id is unknown.
+    pub(crate) fn read_series(
+        &self,
+        cell: &ShardCell,
+        shard: ShardId,
+        id: SeriesId,
+        partitions: &[i64],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Option<(Labels, Vec<Sample>)>> {
+        // Head first, then the store: a flush in between can only duplicate data, not hide it.
+        let Some(snap) = read(cell).snapshot(id, mint_ms, maxt_ms) else {
+            return Ok(None);
+        };
+        let mut stored = StoredChunks::default();
+        if self.store.durable() && !partitions.is_empty() {
+            self.store
+                .read_chunks(shard, id, partitions, mint_ms, maxt_ms, &mut stored)?;
+        }
+        let mut in_order = stored.in_order;
+        in_order.extend(snap.in_order);
+        let samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
+        Ok(Some((snap.labels, samples)))
+    }
+
+    pub fn check_append(
+        &self,
+        shard: ShardId,
+        series: Option<SeriesId>,
+        samples: &[Sample],
+        ooo_window_ms: i64,
+    ) -> AppendCheck {
+        let mut out = AppendCheck::default();
+        let cell = self.shard(shard);
+        let (min_allowed, last_t, accepts): (i64, i64, Vec<bool>) = match &cell {
+            Some(c) => {
+                let st = read(c);
+                let min_allowed = st
+                    .max_t
+                    .map_or(i64::MIN, |m| m.saturating_sub(ooo_window_ms.max(0)));
+                let last_t = series
+                    .and_then(|id| st.heads.get(id as usize))
+                    .map_or(i64::MIN, |h| h.last_t);
+                (
+                    min_allowed,
+                    last_t,
+                    samples.iter().map(|s| st.accepts(s.t)).collect(),
+                )
+            }
+            None => (i64::MIN, i64::MIN, vec![true; samples.len()]),
+        };
+        // Stored values at the timestamps of samples that are not plainly new.
+        let mut stored: Vec<Sample> = Vec::new();
+        if let (Some(c), Some(id)) = (&cell, series) {
+            let old: Vec<i64> = samples
+                .iter()
+                .map(|s| s.t)
+                .filter(|&t| t <= last_t)
+                .collect();
+            if let (Some(&lo), Some(&hi)) = (old.iter().min(), old.iter().max()) {
+                let partitions: Vec<i64> = read(c)
+                    .known_partitions()
+                    .into_iter()
+                    .filter(|&p| p <= hi && self.opts.partition_end(p) > lo)
+                    .collect();
+                match self.read_series(c, shard, id, &partitions, lo, hi) {
+                    Ok(Some((_, s))) => stored = s,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(shard, series = id, error = %e, "check_append could not read stored samples")
+                    }
+                }
+            }
+        }
+        let mut prev: Option<Sample> = None;
+        for (s, ok) in samples.iter().zip(accepts) {
+            if !ok || s.t < min_allowed {
+                out.too_old += 1;
+                continue;
+            }
+            let existing = match prev {
+                Some(p) if p.t == s.t => Some(p),
+                _ => stored
+                    .binary_search_by(|x| x.t.cmp(&s.t))
+                    .ok()
+                    .map(|i| stored[i]),
+            };
+            match existing {
+                Some(e) if e.identical(s) => out.duplicates += 1,
+                Some(_) => out.conflicting += 1,
+                None => {
+                    out.accepted.push(*s);
+                    prev = Some(*s);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn stats(&self, shard: ShardId) -> ShardStats {
+        let Some(cell) = self.shard(shard) else {
+            return ShardStats::default();
+        };
+        let st = read(&cell);
+        let (head_chunks, head_samples) = st.head_counts();
+        ShardStats {
+            series: u64::from(st.registry.len()),
+            head_chunks,
+            head_samples,
+            applied_index: st.applied,
+            flushed_index: st.flushed.as_ref().map_or(0, |f| f.0),
+            min_time_ms: st.min_t,
+            max_time_ms: st.max_t,
+        }
+    }
+
+    /// Approximate bytes of memory the shard's registry, postings and head hold.
+    pub fn memory_bytes(&self, shard: ShardId) -> u64 {
+        let Some(cell) = self.shard(shard) else {
+            return 0;
+        };
+        let st = read(&cell);
+        let heads: usize = st.heads.iter().map(|h| h.heap_bytes()).sum();
+        let postings: usize = st.partitions.values().map(|p| p.heap_bytes()).sum();
+        (st.registry.heap_bytes() + heads + postings) as u64
+    }
+
+    /// Hash of the logical content of `shard`: series (id and labels), every sample after
+    /// merging, sealed partitions and the expiry horizon. Independent of flush timing.
+    pub fn digest(&self, shard: ShardId) -> Result<u64> {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        let Some(cell) = self.shard(shard) else {
+            return Ok(h.digest());
+        };
+        let (n, partitions, horizon) = {
+            let st = read(&cell);
+            h.update(&st.horizon_ms.to_be_bytes());
+            for p in &st.sealed {
+                h.update(&p.to_be_bytes());
+            }
+            (
+                st.registry.len(),
+                st.known_partitions().into_iter().collect::<Vec<_>>(),
+                st.horizon_ms,
+            )
+        };
+        h.update(&n.to_be_bytes());
+        for id in 0..n {
+            let Some((labels, samples)) =
+                self.read_series(&cell, shard, id, &partitions, horizon, i64::MAX)?
+            else {
+                continue;
+            };
+            h.update(&id.to_be_bytes());
+            h.update(&labels.canonical_bytes());
+            h.update(&(samples.len() as u64).to_be_bytes());
+            for s in &samples {
+                h.update(&s.t.to_be_bytes());
+                h.update(&s.v.to_bits().to_be_bytes());
+            }
+        }
+        Ok(h.digest())
+    }
+}
+
+/// Implements [`crate::Engine`] for a wrapper struct holding a `Sharded` in field `$field`.
+macro_rules! delegate_engine {
+    ($ty:ty, $field:ident) => {
+        impl $crate::engine::Engine for $ty {
+            fn apply(
+                &self,
+                shard: $crate::ShardId,
+                index: u64,
+                cmd: &$crate::Command,
+            ) -> $crate::Result<()> {
+                self.$field.apply(shard, index, cmd)
+            }
+            fn applied_index(&self, shard: $crate::ShardId) -> u64 {
+                self.$field.applied_index(shard)
+            }
+            fn flush(&self, shard: $crate::ShardId, sm_meta: &[u8]) -> $crate::Result<u64> {
+                self.$field.flush(shard, sm_meta)
+            }
+            fn flushed_state(
+                &self,
+                shard: $crate::ShardId,
+            ) -> $crate::Result<Option<(u64, Vec<u8>)>> {
+                self.$field.flushed_state(shard)
+            }
+            fn series_id(
+                &self,
+                shard: $crate::ShardId,
+                labels: &$crate::Labels,
+            ) -> Option<$crate::SeriesId> {
+                self.$field.series_id(shard, labels)
+            }
+            fn check_append(
+                &self,
+                shard: $crate::ShardId,
+                series: Option<$crate::SeriesId>,
+                samples: &[$crate::Sample],
+                ooo_window_ms: i64,
+            ) -> $crate::AppendCheck {
+                self.$field
+                    .check_append(shard, series, samples, ooo_window_ms)
+            }
+            fn select(
+                &self,
+                shard: $crate::ShardId,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+            ) -> $crate::Result<$crate::SeriesIter<'_>> {
+                self.$field.select(shard, matchers, mint_ms, maxt_ms)
+            }
+            fn series(
+                &self,
+                shard: $crate::ShardId,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+            ) -> $crate::Result<Vec<$crate::Labels>> {
+                self.$field.series(shard, matchers, mint_ms, maxt_ms)
+            }
+            fn label_names(
+                &self,
+                shard: $crate::ShardId,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+            ) -> $crate::Result<std::collections::BTreeSet<String>> {
+                self.$field.label_names(shard, matchers, mint_ms, maxt_ms)
+            }
+            fn label_values(
+                &self,
+                shard: $crate::ShardId,
+                name: &str,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+            ) -> $crate::Result<std::collections::BTreeSet<String>> {
+                self.$field
+                    .label_values(shard, name, matchers, mint_ms, maxt_ms)
+            }
+            fn stats(&self, shard: $crate::ShardId) -> $crate::ShardStats {
+                self.$field.stats(shard)
+            }
+            fn digest(&self, shard: $crate::ShardId) -> $crate::Result<u64> {
+                self.$field.digest(shard)
+            }
+        }
+    };
+}
+pub(crate) use delegate_engine;

@@ -1,0 +1,226 @@
+//! Selects, series and label lookups over the partitions a time range touches.
+
+use std::collections::BTreeSet;
+
+use roaring::RoaringBitmap;
+
+use super::{ShardCell, Sharded, read};
+use crate::engine::{SeriesIter, SeriesSamples};
+use crate::error::Result;
+use crate::model::{Labels, Matcher, ShardId};
+use crate::postings::{self, PostingsSource};
+use crate::store::Store;
+
+/// The matching series of each partition a query touches.
+struct Plan {
+    mint_ms: i64,
+    maxt_ms: i64,
+    /// (partition start, matching series), ascending by partition.
+    parts: Vec<(i64, RoaringBitmap)>,
+}
+
+impl Plan {
+    fn union(&self) -> RoaringBitmap {
+        let mut u = RoaringBitmap::new();
+        for (_, bm) in &self.parts {
+            u |= bm;
+        }
+        u
+    }
+}
+
+impl<S: Store> Sharded<S> {
+    /// Calls `f` with the postings of every partition overlapping `[mint_ms, maxt_ms]` (after
+    /// clipping to the horizon): in-memory ones under the shard lock, sealed ones from the store.
+    /// Returns the clipped range, `None` when it is empty.
+    fn for_each_partition(
+        &self,
+        cell: &ShardCell,
+        shard: ShardId,
+        mint_ms: i64,
+        maxt_ms: i64,
+        f: &mut dyn FnMut(i64, &dyn PostingsSource) -> Result<()>,
+    ) -> Result<Option<(i64, i64)>> {
+        let stored: Vec<i64> = {
+            let st = read(cell);
+            let mint = mint_ms.max(st.horizon_ms);
+            if mint > maxt_ms {
+                return Ok(None);
+            }
+            let (lo, hi) = (
+                self.opts.partition_of(mint),
+                self.opts.partition_of(maxt_ms),
+            );
+            for (&p, part) in st.partitions.range(lo..=hi) {
+                f(p, part)?;
+            }
+            st.sealed
+                .range(lo..=hi)
+                .copied()
+                .filter(|p| !st.partitions.contains_key(p))
+                .collect()
+        };
+        for p in stored {
+            let src = self.store.sealed_postings(shard, p);
+            f(p, src.as_ref())?;
+        }
+        Ok(Some((mint_ms.max(read(cell).horizon_ms), maxt_ms)))
+    }
+
+    fn plan(
+        &self,
+        cell: &ShardCell,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Plan> {
+        let mut parts = Vec::new();
+        let range = self.for_each_partition(cell, shard, mint_ms, maxt_ms, &mut |p, src| {
+            let bm = postings::select(src, matchers)?;
+            if !bm.is_empty() {
+                parts.push((p, bm));
+            }
+            Ok(())
+        })?;
+        parts.sort_by_key(|(p, _)| *p);
+        let (mint_ms, maxt_ms) = range.unwrap_or((mint_ms, maxt_ms));
+        Ok(Plan {
+            mint_ms,
+            maxt_ms,
+            parts,
+        })
+    }
+
+    pub fn select(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<SeriesIter<'_>> {
+        let Some(cell) = self.shard(shard) else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        let plan = self.plan(&cell, shard, matchers, mint_ms, maxt_ms)?;
+        let ids = plan.union().into_iter();
+        Ok(Box::new(SelectIter {
+            engine: self,
+            cell,
+            shard,
+            ids,
+            plan,
+            partitions: Vec::new(),
+        }))
+    }
+
+    pub fn series(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<Labels>> {
+        let Some(cell) = self.shard(shard) else {
+            return Ok(Vec::new());
+        };
+        let plan = self.plan(&cell, shard, matchers, mint_ms, maxt_ms)?;
+        let st = read(&cell);
+        let mut out: Vec<Labels> = plan
+            .union()
+            .iter()
+            .filter_map(|id| st.registry.labels(id))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn label_names(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        let Some(cell) = self.shard(shard) else {
+            return Ok(out);
+        };
+        self.for_each_partition(&cell, shard, mint_ms, maxt_ms, &mut |_, src| {
+            if matchers.is_empty() {
+                postings::names_of(src, None, &mut out)
+            } else {
+                let c = postings::select(src, matchers)?;
+                postings::names_of(src, Some(&c), &mut out)
+            }
+        })?;
+        Ok(out)
+    }
+
+    pub fn label_values(
+        &self,
+        shard: ShardId,
+        name: &str,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        let Some(cell) = self.shard(shard) else {
+            return Ok(out);
+        };
+        self.for_each_partition(&cell, shard, mint_ms, maxt_ms, &mut |_, src| {
+            if matchers.is_empty() {
+                postings::values_of(src, name, None, &mut out)
+            } else {
+                let c = postings::select(src, matchers)?;
+                postings::values_of(src, name, Some(&c), &mut out)
+            }
+        })?;
+        Ok(out)
+    }
+}
+
+/// Yields the series of a plan one at a time, reading each only when asked for.
+struct SelectIter<'a, S: Store> {
+    engine: &'a Sharded<S>,
+    cell: ShardCell,
+    shard: ShardId,
+    ids: roaring::bitmap::IntoIter,
+    plan: Plan,
+    /// Scratch: partitions of the current series.
+    partitions: Vec<i64>,
+}
+
+impl<S: Store> Iterator for SelectIter<'_, S> {
+    type Item = Result<SeriesSamples>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let id = self.ids.next()?;
+            self.partitions.clear();
+            self.partitions.extend(
+                self.plan
+                    .parts
+                    .iter()
+                    .filter(|(_, bm)| bm.contains(id))
+                    .map(|(p, _)| *p),
+            );
+            let read = self.engine.read_series(
+                &self.cell,
+                self.shard,
+                id,
+                &self.partitions,
+                self.plan.mint_ms,
+                self.plan.maxt_ms,
+            );
+            match read {
+                Ok(Some((labels, samples))) if !samples.is_empty() => {
+                    return Some(Ok(SeriesSamples { labels, samples }));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}

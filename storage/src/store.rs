@@ -1,0 +1,43 @@
+//! The backend seam inside the engine: where flushed data goes and is read back from. The
+//! shard logic (`shard.rs`) is shared; a `Store` only persists and reads.
+
+use crate::error::Result;
+use crate::model::{SeriesId, ShardId};
+use crate::postings::PostingsSource;
+use crate::shard::Shard;
+
+/// Chunks of one series read from a backend.
+#[derive(Default)]
+pub(crate) struct StoredChunks {
+    /// In-order chunks.
+    pub in_order: Vec<Vec<u8>>,
+    /// Out-of-order chunks with the flush sequence they were written at.
+    pub ooo: Vec<(u64, Vec<u8>)>,
+}
+
+/// Persistence for shards.
+pub(crate) trait Store: Send + Sync + 'static {
+    /// Whether flushed data is held by the store (so the head may drop it).
+    fn durable(&self) -> bool;
+
+    /// Postings of a sealed partition that is no longer in memory.
+    fn sealed_postings<'a>(
+        &'a self,
+        shard: ShardId,
+        partition: i64,
+    ) -> Box<dyn PostingsSource + 'a>;
+
+    /// Appends the stored chunks of `series` in `partitions` that may overlap the range.
+    fn read_chunks(
+        &self,
+        shard: ShardId,
+        series: SeriesId,
+        partitions: &[i64],
+        mint_ms: i64,
+        maxt_ms: i64,
+        out: &mut StoredChunks,
+    ) -> Result<()>;
+
+    /// Persists `shard` atomically (see `Shard::collect_flush`); must not modify it.
+    fn write_flush(&self, shard: &Shard, sm_meta: &[u8]) -> Result<()>;
+}

@@ -1,0 +1,628 @@
+//! The `Engine` conformance suite (STYLE rule 2): every test runs against `MemEngine` and
+//! `RocksEngine`. Rocks-only tests (flush, drop, reopen, replay) follow at the end.
+
+use std::collections::BTreeSet;
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use tidemark_storage::{
+    Command, Engine, EngineOptions, Labels, MatchOp, Matcher, MemEngine, Sample, SeriesRef,
+    SeriesSamples, ShardId, WriteBatch,
+};
+
+/// Builds fresh engines for one test.
+trait Factory {
+    fn make(&mut self, opts: EngineOptions) -> Box<dyn Engine>;
+}
+
+struct MemFactory;
+
+impl Factory for MemFactory {
+    fn make(&mut self, opts: EngineOptions) -> Box<dyn Engine> {
+        Box::new(MemEngine::new(opts))
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+struct RocksFactory {
+    dir: tempfile::TempDir,
+    n: usize,
+}
+
+#[cfg(feature = "rocksdb")]
+impl Factory for RocksFactory {
+    fn make(&mut self, opts: EngineOptions) -> Box<dyn Engine> {
+        self.n += 1;
+        let path = self.dir.path().join(format!("db{}", self.n));
+        Box::new(tidemark_storage::RocksEngine::open(path, opts).expect("open rocks engine"))
+    }
+}
+
+const S: ShardId = 3;
+const H: i64 = 3_600_000;
+
+fn opts() -> EngineOptions {
+    EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 120,
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs)
+}
+
+fn samples(pairs: &[(i64, f64)]) -> Vec<Sample> {
+    pairs.iter().map(|&(t, v)| Sample::new(t, v)).collect()
+}
+
+/// Writes samples of one series the way a leader would: existing series by id, new by labels.
+fn write(e: &dyn Engine, index: u64, l: &Labels, s: Vec<Sample>) {
+    let cmd = match e.series_id(S, l) {
+        Some(id) => Command::Write(WriteBatch {
+            new_series: vec![],
+            samples: vec![(SeriesRef::Id(id), s)],
+        }),
+        None => Command::Write(WriteBatch {
+            new_series: vec![l.clone()],
+            samples: vec![(SeriesRef::New(0), s)],
+        }),
+    };
+    e.apply(S, index, &cmd).expect("apply");
+}
+
+fn select(e: &dyn Engine, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
+    let mut v: Vec<SeriesSamples> = e
+        .select(S, matchers, mint, maxt)
+        .expect("select")
+        .collect::<Result<_, _>>()
+        .expect("series");
+    v.sort_by(|a, b| a.labels.cmp(&b.labels));
+    v
+}
+
+fn eq(n: &str, v: &str) -> Matcher {
+    Matcher::equal(n, v)
+}
+
+fn m(op: MatchOp, n: &str, v: &str) -> Matcher {
+    Matcher::new(op, n, v).expect("matcher")
+}
+
+fn names(v: &[SeriesSamples]) -> Vec<String> {
+    v.iter().map(|s| s.labels.to_string()).collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn up(job: &str) -> Labels {
+    labels(&[("__name__", "up"), ("job", job)])
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn apply_and_select_head(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    write(&*e, 1, &up("a"), samples(&[(1000, 1.0), (2000, 2.0)]));
+    write(&*e, 2, &up("b"), samples(&[(1000, 5.0)]));
+    write(&*e, 3, &up("a"), samples(&[(3000, 3.0)]));
+    assert_eq!(e.applied_index(S), 3);
+    let got = select(&*e, &[eq("__name__", "up")], 0, 10_000);
+    assert_eq!(names(&got), vec![r#"up{job="a"}"#, r#"up{job="b"}"#]);
+    assert_eq!(
+        got[0].samples,
+        samples(&[(1000, 1.0), (2000, 2.0), (3000, 3.0)])
+    );
+    assert_eq!(got[1].samples, samples(&[(1000, 5.0)]));
+    assert!(select(&*e, &[eq("__name__", "down")], 0, 10_000).is_empty());
+    assert!(
+        e.select(S + 1, &[eq("__name__", "up")], 0, 10_000)
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    let st = e.stats(S);
+    assert_eq!(st.series, 2);
+    assert_eq!(st.head_samples, 4);
+    assert_eq!((st.min_time_ms, st.max_time_ms), (Some(1000), Some(3000)));
+}
+
+fn matcher_ops(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    write(&*e, 1, &up("api"), samples(&[(1, 1.0)]));
+    write(&*e, 2, &up("db"), samples(&[(1, 2.0)]));
+    write(&*e, 3, &labels(&[("__name__", "up")]), samples(&[(1, 3.0)]));
+    write(
+        &*e,
+        4,
+        &labels(&[("__name__", "req"), ("job", "api")]),
+        samples(&[(1, 4.0)]),
+    );
+    let n = |ms: &[Matcher]| names(&select(&*e, ms, 0, 10));
+    assert_eq!(
+        n(&[eq("job", "api")]),
+        vec![r#"req{job="api"}"#, r#"up{job="api"}"#]
+    );
+    assert_eq!(
+        n(&[eq("__name__", "up"), m(MatchOp::NotEqual, "job", "api")]),
+        vec!["up{}", r#"up{job="db"}"#]
+    );
+    assert_eq!(
+        n(&[m(MatchOp::Regex, "job", "a.*|d.")]),
+        vec![r#"req{job="api"}"#, r#"up{job="api"}"#, r#"up{job="db"}"#]
+    );
+    assert_eq!(
+        n(&[m(MatchOp::Regex, "job", "pi")]),
+        Vec::<String>::new(),
+        "regex is anchored"
+    );
+    assert_eq!(
+        n(&[eq("__name__", "up"), m(MatchOp::NotRegex, "job", "a.*")]),
+        vec!["up{}", r#"up{job="db"}"#]
+    );
+    // Empty-matching matchers: absent labels match "".
+    assert_eq!(n(&[eq("__name__", "up"), eq("job", "")]), vec!["up{}"]);
+    assert_eq!(
+        n(&[eq("__name__", "up"), m(MatchOp::Regex, "job", "|db")]),
+        vec!["up{}", r#"up{job="db"}"#]
+    );
+    assert_eq!(n(&[m(MatchOp::NotEqual, "job", "")]).len(), 3);
+    assert_eq!(n(&[eq("__name__", "up"), eq("nolabel", "")]).len(), 3);
+    assert!(n(&[eq("__name__", "up"), eq("job", "nope")]).is_empty());
+}
+
+fn new_series_and_concurrent_create(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let a = up("a");
+    let b = up("b");
+    // Two entries built before either was applied both carry `a` as new.
+    let first = WriteBatch {
+        new_series: vec![a.clone(), b.clone()],
+        samples: vec![
+            (SeriesRef::New(1), samples(&[(10, 1.0)])),
+            (SeriesRef::New(0), samples(&[(10, 2.0)])),
+        ],
+    };
+    let second = WriteBatch {
+        new_series: vec![a.clone()],
+        samples: vec![(SeriesRef::New(0), samples(&[(20, 3.0)]))],
+    };
+    e.apply(S, 1, &Command::Write(first)).unwrap();
+    e.apply(S, 2, &Command::Write(second)).unwrap();
+    assert_eq!(e.stats(S).series, 2);
+    let ida = e.series_id(S, &a).expect("a exists");
+    let idb = e.series_id(S, &b).expect("b exists");
+    assert_ne!(ida, idb);
+    let got = select(&*e, &[eq("__name__", "up")], 0, 100);
+    assert_eq!(got[0].samples, samples(&[(10, 2.0), (20, 3.0)]));
+    assert_eq!(got[1].samples, samples(&[(10, 1.0)]));
+    // References to unknown ids are skipped on every replica alike.
+    let bad = WriteBatch {
+        new_series: vec![],
+        samples: vec![(SeriesRef::Id(999), samples(&[(30, 1.0)]))],
+    };
+    e.apply(S, 3, &Command::Write(bad)).unwrap();
+    assert_eq!(e.stats(S).series, 2);
+    assert_eq!(e.applied_index(S), 3);
+}
+
+fn identical_duplicates_are_noops(f: &mut dyn Factory) {
+    let once = f.make(opts());
+    let twice = f.make(opts());
+    let l = up("a");
+    let s = samples(&[
+        (1000, 1.0),
+        (2000, f64::NAN),
+        (
+            3000,
+            f64::from_bits(tidemark_storage::model::STALE_NAN_BITS),
+        ),
+    ]);
+    write(&*once, 1, &l, s.clone());
+    write(&*twice, 1, &l, s.clone());
+    write(&*twice, 2, &l, s.clone());
+    write(&*twice, 3, &l, s[1..2].to_vec());
+    let got = select(&*twice, &[eq("job", "a")], 0, 10_000);
+    assert_eq!(got[0].samples.len(), 3);
+    assert!(got[0].samples.iter().zip(&s).all(|(a, b)| a.identical(b)));
+    assert_eq!(twice.stats(S).head_samples, 3);
+    assert_eq!(once.digest(S).unwrap(), twice.digest(S).unwrap());
+}
+
+fn conflicting_value_first_wins(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let l = up("a");
+    write(
+        &*e,
+        1,
+        &l,
+        samples(&[(1000, 1.0), (2000, 2.0), (3000, 3.0)]),
+    );
+    write(&*e, 2, &l, samples(&[(3000, 30.0)])); // same as last in-order
+    write(&*e, 3, &l, samples(&[(2000, 20.0)])); // inside the open chunk
+    write(&*e, 4, &l, samples(&[(1500, 1.5)])); // out of order, new
+    write(&*e, 5, &l, samples(&[(1500, 15.0)])); // conflicts with the out-of-order one
+    let got = select(&*e, &[eq("job", "a")], 0, 10_000);
+    assert_eq!(
+        got[0].samples,
+        samples(&[(1000, 1.0), (1500, 1.5), (2000, 2.0), (3000, 3.0)])
+    );
+}
+
+fn out_of_order_merge(f: &mut dyn Factory) {
+    let e = f.make(EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 4,
+    });
+    let l = up("a");
+    let in_order: Vec<Sample> = (0..10)
+        .map(|i| Sample::new(10_000 + i * 1000, i as f64))
+        .collect();
+    write(&*e, 1, &l, in_order.clone());
+    write(
+        &*e,
+        2,
+        &l,
+        samples(&[(500, -1.0), (10_500, 0.5), (15_500, 5.5)]),
+    );
+    write(&*e, 3, &l, samples(&[(16_500, 6.5), (100, -2.0)]));
+    let got = select(&*e, &[eq("job", "a")], 0, 100_000);
+    let mut want = in_order;
+    want.extend(samples(&[
+        (500, -1.0),
+        (10_500, 0.5),
+        (15_500, 5.5),
+        (16_500, 6.5),
+        (100, -2.0),
+    ]));
+    want.sort_by_key(|s| s.t);
+    assert_eq!(got[0].samples, want);
+    assert!(
+        e.stats(S).head_chunks >= 3,
+        "chunks cut at chunk_samples_max"
+    );
+}
+
+fn check_append_counts(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let l = up("a");
+    write(
+        &*e,
+        1,
+        &l,
+        (1..=100).map(|i| Sample::new(i * 1000, i as f64)).collect(),
+    );
+    let id = e.series_id(S, &l);
+    let input = samples(&[
+        (10_000, 10.0), // identical duplicate
+        (20_000, 99.0), // conflict
+        (20_500, 1.0),  // new, out of order but within the window
+        (20_500, 1.0),  // duplicate within the input
+        (20_500, 2.0),  // conflict within the input
+        (101_000, 1.0), // new, in order
+        (500, 1.0),     // older than max_t - window
+    ]);
+    let c = e.check_append(S, id, &input, 90_000);
+    assert_eq!(c.accepted, samples(&[(20_500, 1.0), (101_000, 1.0)]));
+    assert_eq!((c.duplicates, c.conflicting, c.too_old), (2, 2, 1));
+    // A series not yet created: only the window applies.
+    let c = e.check_append(S, None, &samples(&[(5_000, 1.0), (50_000, 1.0)]), 90_000);
+    assert_eq!((c.accepted.len(), c.too_old), (1, 1));
+    // An unknown shard accepts everything.
+    let c = e.check_append(S + 9, None, &samples(&[(5_000, 1.0)]), 0);
+    assert_eq!(c.accepted.len(), 1);
+}
+
+fn range_clipping(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    write(
+        &*e,
+        1,
+        &up("a"),
+        (0..10).map(|i| Sample::new(i * 1000, i as f64)).collect(),
+    );
+    write(&*e, 2, &up("b"), samples(&[(50_000, 1.0)]));
+    let got = select(&*e, &[eq("__name__", "up")], 2000, 4000);
+    assert_eq!(
+        names(&got),
+        vec![r#"up{job="a"}"#],
+        "series without samples in range are skipped"
+    );
+    assert_eq!(
+        got[0].samples,
+        samples(&[(2000, 2.0), (3000, 3.0), (4000, 4.0)])
+    );
+    assert!(select(&*e, &[eq("__name__", "up")], 10_000, 49_999).is_empty());
+    assert!(select(&*e, &[eq("__name__", "up")], 5000, 4000).is_empty());
+}
+
+fn label_names_and_values(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    write(
+        &*e,
+        1,
+        &labels(&[("__name__", "up"), ("job", "a"), ("zone", "z1")]),
+        samples(&[(1000, 1.0)]),
+    );
+    write(
+        &*e,
+        2,
+        &labels(&[("__name__", "req"), ("job", "b")]),
+        samples(&[(1000, 1.0)]),
+    );
+    write(
+        &*e,
+        3,
+        &labels(&[("__name__", "old"), ("job", "c")]),
+        samples(&[(-10 * H, 1.0)]),
+    );
+    assert_eq!(
+        e.label_names(S, &[], 0, 10_000).unwrap(),
+        set(&["__name__", "job", "zone"])
+    );
+    assert_eq!(
+        e.label_names(S, &[eq("__name__", "req")], 0, 10_000)
+            .unwrap(),
+        set(&["__name__", "job"])
+    );
+    assert_eq!(
+        e.label_values(S, "job", &[], 0, 10_000).unwrap(),
+        set(&["a", "b"])
+    );
+    assert_eq!(
+        e.label_values(S, "job", &[eq("zone", "z1")], 0, 10_000)
+            .unwrap(),
+        set(&["a"])
+    );
+    assert_eq!(
+        e.label_values(S, "job", &[], -11 * H, 10_000).unwrap(),
+        set(&["a", "b", "c"])
+    );
+    assert_eq!(e.label_values(S, "nope", &[], 0, 10_000).unwrap(), set(&[]));
+    let series = e.series(S, &[eq("job", "b")], 0, 10_000).unwrap();
+    assert_eq!(series, vec![labels(&[("__name__", "req"), ("job", "b")])]);
+}
+
+fn seal_partition(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let l = up("a");
+    write(&*e, 1, &l, samples(&[(1000, 1.0), (2 * H + 1000, 2.0)]));
+    e.apply(
+        S,
+        2,
+        &Command::Seal {
+            partition_start_ms: 0,
+        },
+    )
+    .unwrap();
+    e.flush(S, b"m").unwrap();
+    // A late sample into the sealed partition is dropped on every replica alike.
+    write(&*e, 3, &l, samples(&[(2000, 9.0), (2 * H + 2000, 3.0)]));
+    let got = select(&*e, &[eq("job", "a")], 0, 4 * H);
+    assert_eq!(
+        got[0].samples,
+        samples(&[(1000, 1.0), (2 * H + 1000, 2.0), (2 * H + 2000, 3.0)])
+    );
+    // Postings of the sealed partition still answer (from the backend where it has one).
+    assert_eq!(e.label_values(S, "job", &[], 0, 1000).unwrap(), set(&["a"]));
+    assert_eq!(
+        names(&select(&*e, &[m(MatchOp::Regex, "job", "a|b")], 0, 1000)),
+        vec![r#"up{job="a"}"#]
+    );
+    assert_eq!(
+        e.check_append(S, e.series_id(S, &l), &samples(&[(3000, 1.0)]), 10 * H)
+            .too_old,
+        1
+    );
+}
+
+fn expire_partitions(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let l = up("a");
+    write(
+        &*e,
+        1,
+        &l,
+        samples(&[(1000, 1.0), (2 * H + 1000, 2.0), (4 * H + 1000, 3.0)]),
+    );
+    write(&*e, 2, &up("old"), samples(&[(1000, 1.0)]));
+    e.flush(S, b"m").unwrap();
+    // Partitions [0, 2h) and [2h, 4h) end at or before 4h + 5 s.
+    e.apply(
+        S,
+        3,
+        &Command::Expire {
+            before_ms: 4 * H + 5000,
+        },
+    )
+    .unwrap();
+    let got = select(&*e, &[eq("__name__", "up")], 0, 10 * H);
+    assert_eq!(names(&got), vec![r#"up{job="a"}"#]);
+    assert_eq!(got[0].samples, samples(&[(4 * H + 1000, 3.0)]));
+    assert_eq!(
+        e.label_values(S, "job", &[], 0, 10 * H).unwrap(),
+        set(&["a"])
+    );
+    e.flush(S, b"m").unwrap();
+    write(&*e, 4, &l, samples(&[(2000, 5.0)]));
+    let got = select(&*e, &[eq("job", "a")], i64::MIN, i64::MAX);
+    assert_eq!(got[0].samples, samples(&[(4 * H + 1000, 3.0)]));
+}
+
+/// A deterministic workload: new series, in-order and out-of-order samples, duplicates,
+/// conflicts, seals and an expiry, in `n` entries.
+fn workload(seed: u64, n: usize) -> Vec<Command> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let all: Vec<Labels> = (0..40)
+        .map(|i| {
+            labels(&[
+                ("__name__", "m"),
+                ("i", &i.to_string()),
+                ("k", &(i % 3).to_string()),
+            ])
+        })
+        .collect();
+    let mut cmds = Vec::new();
+    let mut now = 0i64;
+    for step in 0..n {
+        if step % 25 == 24 {
+            cmds.push(Command::Seal {
+                partition_start_ms: (now / (2 * H) - 1) * 2 * H,
+            });
+            continue;
+        }
+        if step == n * 3 / 4 {
+            cmds.push(Command::Expire { before_ms: 2 * H });
+            continue;
+        }
+        now += rng.random_range(0..20 * 60_000);
+        let k = rng.random_range(1..6);
+        let picks: Vec<usize> = (0..k).map(|_| rng.random_range(0..all.len())).collect();
+        let mut batch = WriteBatch::default();
+        for (j, &p) in picks.iter().enumerate() {
+            batch.new_series.push(all[p].clone());
+            let mut t = now - rng.random_range(0..3 * 60_000);
+            let mut list = Vec::new();
+            for _ in 0..rng.random_range(0..8) {
+                t += rng.random_range(-20_000..40_000);
+                list.push(Sample::new(t, f64::from(rng.random_range(0..4u8))));
+            }
+            list.sort_by_key(|s| s.t);
+            batch.samples.push((SeriesRef::New(j as u32), list));
+        }
+        cmds.push(Command::Write(batch));
+    }
+    cmds
+}
+
+fn digest_ignores_flush_timing(f: &mut dyn Factory) {
+    let cmds = workload(5, 150);
+    let a = f.make(EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 7,
+    });
+    let b = f.make(EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 7,
+    });
+    let mut rng = StdRng::seed_from_u64(9);
+    for (i, c) in cmds.iter().enumerate() {
+        let index = i as u64 + 1;
+        a.apply(S, index, c).unwrap();
+        b.apply(S, index, c).unwrap();
+        if rng.random_bool(0.3) {
+            b.flush(S, &index.to_be_bytes()).unwrap();
+        }
+        if i % 40 == 39 {
+            assert_eq!(
+                a.digest(S).unwrap(),
+                b.digest(S).unwrap(),
+                "after entry {index}"
+            );
+        }
+    }
+    assert_eq!(a.digest(S).unwrap(), b.digest(S).unwrap());
+    let sa = select(&*a, &[eq("__name__", "m")], i64::MIN, i64::MAX);
+    let sb = select(&*b, &[eq("__name__", "m")], i64::MIN, i64::MAX);
+    assert_eq!(sa, sb);
+    assert!(!sa.is_empty());
+    // A different log gives a different digest.
+    let c = f.make(opts());
+    for (i, cmd) in cmds.iter().take(100).enumerate() {
+        c.apply(S, i as u64 + 1, cmd).unwrap();
+    }
+    assert_ne!(c.digest(S).unwrap(), a.digest(S).unwrap());
+}
+
+fn many_series_is_not_quadratic(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let start = std::time::Instant::now();
+    let series: Vec<Labels> = (0..10_000)
+        .map(|i| {
+            labels(&[
+                ("__name__", "cpu"),
+                ("instance", &format!("host-{i}")),
+                ("pool", &format!("p{}", i % 100)),
+            ])
+        })
+        .collect();
+    let mut index = 0;
+    // 100 scrapes; each entry carries 1,000 series.
+    for scrape in 0..100i64 {
+        for group in series.chunks(1000) {
+            let mut batch = WriteBatch::default();
+            for l in group {
+                let r = match e.series_id(S, l) {
+                    Some(id) => SeriesRef::Id(id),
+                    None => {
+                        batch.new_series.push(l.clone());
+                        SeriesRef::New(batch.new_series.len() as u32 - 1)
+                    }
+                };
+                batch
+                    .samples
+                    .push((r, vec![Sample::new(scrape * 15_000, scrape as f64)]));
+            }
+            index += 1;
+            e.apply(S, index, &Command::Write(batch)).unwrap();
+        }
+        if scrape % 25 == 24 {
+            e.flush(S, b"m").unwrap();
+        }
+    }
+    let applied = start.elapsed();
+    let got = select(&*e, &[eq("pool", "p7")], 0, i64::MAX);
+    assert_eq!(got.len(), 100);
+    assert!(got.iter().all(|s| s.samples.len() == 100));
+    let n = e
+        .select(S, &[eq("__name__", "cpu")], 0, i64::MAX)
+        .unwrap()
+        .count();
+    assert_eq!(n, 10_000);
+    assert_eq!(e.stats(S).series, 10_000);
+    println!(
+        "10k series x 100 samples: apply {applied:?}, total {:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed().as_secs() < 120,
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod mem {
+            $( #[test] fn $name() { super::$name(&mut super::MemFactory) } )*
+        }
+        #[cfg(feature = "rocksdb")]
+        mod rocks {
+            $( #[test] fn $name() {
+                let mut f = super::RocksFactory { dir: tempfile::tempdir().unwrap(), n: 0 };
+                super::$name(&mut f)
+            } )*
+        }
+    };
+}
+
+conformance!(
+    apply_and_select_head,
+    matcher_ops,
+    new_series_and_concurrent_create,
+    identical_duplicates_are_noops,
+    conflicting_value_first_wins,
+    out_of_order_merge,
+    check_append_counts,
+    range_clipping,
+    label_names_and_values,
+    seal_partition,
+    expire_partitions,
+    digest_ignores_flush_timing,
+    many_series_is_not_quadratic,
+);
+
+#[cfg(feature = "rocksdb")]
+#[path = "conformance/rocks_recovery.rs"]
+mod rocks_recovery;
