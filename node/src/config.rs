@@ -1,0 +1,312 @@
+//! The node's configuration: a YAML file (`--config`) whose every field has a default, overridden
+//! by command-line flags. `tidemark` with no arguments runs on the defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Command-line flags of the `tidemark` binary. Flags override the config file.
+#[derive(Clone, Debug, Default, clap::Parser)]
+#[command(
+    name = "tidemark",
+    version,
+    about = "Tidemark: a clustered, Raft-replicated time-series database"
+)]
+pub struct Args {
+    /// YAML configuration file; flags given on the command line override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the node's data (Raft logs, storage, cluster identity).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the HTTP API (remote-write, Prometheus query API, admin).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<String>,
+    /// Address of the gRPC endpoint for Raft traffic between nodes.
+    #[arg(long, value_name = "ADDR")]
+    pub grpc_listen: Option<String>,
+    /// This node's id in the cluster (unique, non-zero).
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<u64>,
+}
+
+/// The whole node configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the node's data.
+    pub data_dir: PathBuf,
+    /// Address of the HTTP API.
+    pub http_listen: String,
+    /// Address of the gRPC endpoint between nodes.
+    pub grpc_listen: String,
+    /// This node's id in the cluster.
+    pub node_id: u64,
+    /// Shards a new cluster starts with.
+    pub shard_count: u32,
+    /// How far behind a series' newest sample a sample may still be written.
+    pub ooo_window_ms: i64,
+    /// How often the heads are flushed to the data store.
+    pub flush_interval_ms: u64,
+    /// How metric and label names are validated on ingestion.
+    pub name_validation: NameValidation,
+    /// Bounds on ingestion.
+    pub limits: WriteLimits,
+    /// Bounds on queries.
+    pub query: QueryConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./tidemark-data"),
+            http_listen: "127.0.0.1:9201".into(),
+            grpc_listen: "127.0.0.1:9202".into(),
+            node_id: 1,
+            shard_count: 4,
+            ooo_window_ms: 10 * 60 * 1000,
+            flush_interval_ms: 60 * 1000,
+            name_validation: NameValidation::default(),
+            limits: WriteLimits::default(),
+            query: QueryConfig::default(),
+        }
+    }
+}
+
+/// Which metric and label names are accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameValidation {
+    /// Prometheus 3: any non-empty UTF-8 string.
+    #[default]
+    Utf8,
+    /// Prometheus 2: `[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names, `[a-zA-Z_][a-zA-Z0-9_]*` for
+    /// label names.
+    Legacy,
+}
+
+/// Bounds on one write request. Exceeding one rejects the request (413 for the body, else 400).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriteLimits {
+    /// Compressed body size of one write request.
+    pub write_body_bytes_max: usize,
+    /// Decompressed (snappy) body size of one write request.
+    pub write_decoded_bytes_max: usize,
+    /// Labels of one series, `__name__` included.
+    pub labels_per_series_max: usize,
+    /// Bytes of one label name.
+    pub label_name_bytes_max: usize,
+    /// Bytes of one label value.
+    pub label_value_bytes_max: usize,
+    /// Series in one request.
+    pub series_per_request_max: usize,
+    /// Float samples in one request.
+    pub samples_per_request_max: usize,
+    /// Metric names whose metadata (type, help, unit) is kept in memory for `/api/v1/metadata`.
+    pub metadata_metrics_max: usize,
+}
+
+impl Default for WriteLimits {
+    fn default() -> Self {
+        WriteLimits {
+            write_body_bytes_max: 32 * 1024 * 1024,
+            write_decoded_bytes_max: 256 * 1024 * 1024,
+            labels_per_series_max: 64,
+            label_name_bytes_max: 1024,
+            label_value_bytes_max: 4096,
+            series_per_request_max: 100_000,
+            samples_per_request_max: 1_000_000,
+            metadata_metrics_max: 100_000,
+        }
+    }
+}
+
+/// Bounds on one query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Samples a query may hold in memory at once.
+    pub samples_max: usize,
+    /// Series one selector may touch.
+    pub series_max: usize,
+    /// Points per series a range query may return (Prometheus: 11,000).
+    pub points_per_series_max: usize,
+    /// Longest a query may run; a request's `timeout` parameter can only lower it.
+    pub timeout_ms: u64,
+    /// How far back an instant selector looks for a sample.
+    pub lookback_delta_ms: i64,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            samples_max: 50_000_000,
+            series_max: 1_000_000,
+            points_per_series_max: 11_000,
+            timeout_ms: 2 * 60 * 1000,
+            lookback_delta_ms: 5 * 60 * 1000,
+        }
+    }
+}
+
+impl QueryConfig {
+    /// The engine's limits from this configuration.
+    pub fn engine_limits(&self) -> tidemark_query::QueryLimits {
+        tidemark_query::QueryLimits {
+            samples_max: self.samples_max,
+            series_max: self.series_max,
+            points_per_series_max: self.points_per_series_max,
+            lookback_delta_ms: self.lookback_delta_ms,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration for `args`: defaults, then the `--config` file, then the flags.
+    pub fn load(args: &Args) -> anyhow::Result<Config> {
+        let mut config = match &args.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(args);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a YAML file; absent fields take their defaults, unknown fields are errors.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        Config::from_yaml(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Parses YAML text; an empty document is the default configuration.
+    pub fn from_yaml(text: &str) -> anyhow::Result<Config> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        Ok(serde_yaml::from_str(text)?)
+    }
+
+    fn apply(&mut self, args: &Args) {
+        if let Some(v) = &args.data_dir {
+            self.data_dir = v.clone();
+        }
+        if let Some(v) = &args.http_listen {
+            self.http_listen = v.clone();
+        }
+        if let Some(v) = &args.grpc_listen {
+            self.grpc_listen = v.clone();
+        }
+        if let Some(v) = args.node_id {
+            self.node_id = v;
+        }
+    }
+
+    /// Rejects values that cannot work (zero ids, zero limits).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
+        anyhow::ensure!(self.shard_count != 0, "shard_count must be non-zero");
+        anyhow::ensure!(
+            self.ooo_window_ms >= 0,
+            "ooo_window_ms must not be negative"
+        );
+        anyhow::ensure!(
+            self.query.timeout_ms != 0,
+            "query.timeout_ms must be non-zero"
+        );
+        anyhow::ensure!(
+            self.query.lookback_delta_ms > 0,
+            "query.lookback_delta_ms must be positive"
+        );
+        let l = &self.limits;
+        for (name, v) in [
+            ("write_body_bytes_max", l.write_body_bytes_max),
+            ("write_decoded_bytes_max", l.write_decoded_bytes_max),
+            ("labels_per_series_max", l.labels_per_series_max),
+            ("label_name_bytes_max", l.label_name_bytes_max),
+            ("label_value_bytes_max", l.label_value_bytes_max),
+            ("series_per_request_max", l.series_per_request_max),
+            ("samples_per_request_max", l.samples_per_request_max),
+        ] {
+            anyhow::ensure!(v != 0, "limits.{name} must be non-zero");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::load(&Args::default()).unwrap();
+        assert_eq!(c.http_listen, "127.0.0.1:9201");
+        assert_eq!(c.grpc_listen, "127.0.0.1:9202");
+        assert_eq!(c.data_dir, PathBuf::from("./tidemark-data"));
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.shard_count, 4);
+        assert_eq!(c.ooo_window_ms, 600_000);
+        assert_eq!(c.limits.write_body_bytes_max, 32 << 20);
+        assert_eq!(c.limits.labels_per_series_max, 64);
+        assert_eq!(c.name_validation, NameValidation::Utf8);
+    }
+
+    #[test]
+    fn yaml_fills_defaults_and_flags_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tidemark.yaml");
+        std::fs::write(
+            &path,
+            "node_id: 7\nhttp_listen: 0.0.0.0:1000\nlimits:\n  labels_per_series_max: 10\nquery:\n  timeout_ms: 5000\n",
+        )
+        .unwrap();
+        let args = Args::parse_from([
+            "tidemark",
+            "--config",
+            path.to_str().unwrap(),
+            "--http-listen",
+            "127.0.0.1:2000",
+            "--data-dir",
+            "/tmp/d",
+        ]);
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.node_id, 7);
+        assert_eq!(c.http_listen, "127.0.0.1:2000");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/d"));
+        assert_eq!(c.limits.labels_per_series_max, 10);
+        assert_eq!(c.limits.label_value_bytes_max, 4096);
+        assert_eq!(c.query.timeout_ms, 5000);
+        assert_eq!(c.query.lookback_delta_ms, 300_000);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_errors() {
+        assert!(Config::from_yaml("nodeid: 3\n").is_err());
+        let c = Config::from_yaml("node_id: 0\n").unwrap();
+        assert!(c.validate().is_err());
+        assert!(Config::from_yaml("name_validation: legacy\n").is_ok());
+        assert_eq!(Config::from_yaml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_flag_has_help() {
+        use clap::CommandFactory;
+        let cmd = Args::command();
+        for arg in cmd.get_arguments() {
+            if arg.get_id() == "help" || arg.get_id() == "version" {
+                continue;
+            }
+            assert!(
+                arg.get_help().is_some(),
+                "flag {} has no help",
+                arg.get_id()
+            );
+        }
+    }
+}

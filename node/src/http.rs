@@ -1,0 +1,87 @@
+//! The node's HTTP edge: remote-write ingestion, the Prometheus HTTP query API (GET and
+//! form-encoded POST, Prometheus' JSON envelope and error types), admin and health endpoints.
+
+pub mod backend;
+pub mod error;
+pub mod json;
+pub mod params;
+
+mod admin;
+mod query;
+mod series;
+mod write;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tidemark_query::PromqlEngine;
+
+pub use backend::Backend;
+pub use error::ApiError;
+pub use series::parse_selector;
+
+use crate::config::Config;
+use crate::remote_write::MetadataStore;
+use crate::shards::Shards;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The shards: writes, read barriers, queriers, flushes.
+    pub backend: Arc<dyn Backend>,
+    /// The PromQL engine with the configured limits.
+    pub engine: Arc<PromqlEngine>,
+    /// The node configuration (limits, name validation, query bounds).
+    pub config: Arc<Config>,
+    /// Metric metadata received with remote-write.
+    pub metadata: MetadataStore,
+}
+
+impl AppState {
+    /// The state over this node's shards.
+    pub fn new(shards: Arc<Shards>, config: Arc<Config>) -> Self {
+        Self::with_backend(shards, config)
+    }
+
+    /// The state over any backend (tests use an in-memory one).
+    pub fn with_backend(backend: Arc<dyn Backend>, config: Arc<Config>) -> Self {
+        AppState {
+            backend,
+            engine: Arc::new(PromqlEngine::new(config.query.engine_limits())),
+            metadata: MetadataStore::new(config.limits.metadata_metrics_max),
+            config,
+        }
+    }
+}
+
+/// The HTTP API's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/series", get(series::series).post(series::series))
+        .route("/api/v1/labels", get(series::labels).post(series::labels))
+        .route("/api/v1/label/{name}/values", get(series::label_values))
+        .route("/api/v1/metadata", get(admin::metadata))
+        .route("/api/v1/status/buildinfo", get(admin::buildinfo))
+        .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/-/healthy", get(admin::healthy))
+        .route("/-/ready", get(admin::ready))
+        .with_state(state)
+}
+
+/// A 200 with a JSON body.
+fn json_response(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+//! Status, metadata and admin endpoints: `/api/v1/metadata`, `/api/v1/status/buildinfo`,
+//! `/api/v1/admin/flush`, `/-/healthy`, `/-/ready`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::params::Params;
+use super::{AppState, json, json_response};
+
+/// Longest `/-/ready` waits for the read barrier that proves the shards serve reads.
+const READY_TIMEOUT_MS: u64 = 2_000;
+
+/// `GET /api/v1/metadata`: `metric`, `limit`, `limit_per_metric` (each metric has one entry).
+pub async fn metadata(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let limit = params.limit()?;
+    let metric = params.get("metric");
+    // Only one entry is kept per metric, so any `limit_per_metric` returns it; still validated.
+    if let Some(s) = params.get("limit_per_metric") {
+        match s.parse::<i64>() {
+            Ok(n) if n < 0 => {
+                return Err(ApiError::param(
+                    "limit_per_metric",
+                    "limit must be non-negative",
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                return Err(ApiError::param(
+                    "limit_per_metric",
+                    format!("cannot parse {s:?} to a valid limit"),
+                ));
+            }
+        }
+    }
+    let entries = state.metadata.list(metric, limit);
+    let mut data = String::from("{");
+    for (i, (name, md)) in entries.iter().enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        json::write_str(&mut data, name);
+        data.push_str(r#":[{"type":"#);
+        json::write_str(&mut data, md.metric_type.as_str());
+        data.push_str(r#","help":"#);
+        json::write_str(&mut data, &md.help);
+        data.push_str(r#","unit":"#);
+        json::write_str(&mut data, &md.unit);
+        data.push_str("}]");
+    }
+    data.push('}');
+    Ok(json_response(json::success(&data, &[], &[])))
+}
+
+/// `GET /api/v1/status/buildinfo`, with the fields Prometheus has.
+pub async fn buildinfo() -> Response {
+    let data = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": option_env!("TIDEMARK_GIT_REVISION").unwrap_or("unknown"),
+        "branch": option_env!("TIDEMARK_GIT_BRANCH").unwrap_or("unknown"),
+        "buildUser": option_env!("TIDEMARK_BUILD_USER").unwrap_or("unknown"),
+        "buildDate": option_env!("TIDEMARK_BUILD_DATE").unwrap_or("unknown"),
+        "goVersion": "rust",
+    });
+    json_response(json::success(&data.to_string(), &[], &[]))
+}
+
+/// `POST /api/v1/admin/flush`: persists every shard's head; 204 when done.
+#[tracing::instrument(skip_all)]
+pub async fn flush(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    state.backend.flush().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `/-/healthy`: the process is up.
+pub async fn healthy() -> &'static str {
+    "Tidemark is Healthy.\n"
+}
+
+/// `/-/ready`: 200 when a read barrier over every shard succeeds (leaders elected, reads
+/// served), 503 otherwise.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let barrier = tokio::time::timeout(
+        Duration::from_millis(READY_TIMEOUT_MS),
+        state.backend.read_barrier(),
+    )
+    .await;
+    match barrier {
+        Ok(Ok(())) => (StatusCode::OK, "Tidemark is Ready.\n").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Tidemark is not ready: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Tidemark is not ready: read barrier timed out\n",
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,155 @@
+//! Errors of the HTTP API and the one place they become an HTTP status and a Prometheus
+//! `errorType` ([`ApiError::status_and_type`]).
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tidemark_query::{QueryError, QueryErrorKind};
+
+use crate::error::NodeError;
+use crate::remote_write::RemoteWriteError;
+
+/// Anything an API handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// From the shards (write, read barrier, flush).
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// From the query engine or a querier.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A refused remote-write request.
+    #[error(transparent)]
+    RemoteWrite(#[from] RemoteWriteError),
+    /// An invalid or missing request parameter.
+    #[error("{0}")]
+    BadParam(String),
+    /// A write whose accepted samples were committed but some samples were rejected
+    /// (out-of-order, conflicting, unsupported): a 400 that agents do not retry.
+    #[error("{0}")]
+    PartialWrite(String),
+}
+
+impl ApiError {
+    /// An invalid parameter: `invalid parameter "name": why`.
+    pub fn param(name: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::BadParam(format!("invalid parameter {name:?}: {why}"))
+    }
+
+    /// The HTTP status and Prometheus `errorType` of this error: the only such mapping.
+    pub fn status_and_type(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Node(e) => match e {
+                NodeError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_data"),
+                NodeError::NoLeader { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                NodeError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
+                NodeError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+                NodeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                NodeError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "execution"),
+            },
+            ApiError::Query(e) => match e.kind {
+                QueryErrorKind::BadData => (StatusCode::BAD_REQUEST, "bad_data"),
+                QueryErrorKind::Execution => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
+                QueryErrorKind::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+                QueryErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                QueryErrorKind::NotImplemented => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
+            },
+            ApiError::RemoteWrite(e) => match e {
+                RemoteWriteError::UnsupportedMediaType(_) => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_data")
+                }
+                RemoteWriteError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "bad_data"),
+                RemoteWriteError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_data"),
+            },
+            ApiError::BadParam(_) | ApiError::PartialWrite(_) => {
+                (StatusCode::BAD_REQUEST, "bad_data")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error_type) = self.status_and_type();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error_type, error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error_type, error = %self, "request refused");
+        }
+        let body = super::json::error(error_type, &self.to_string());
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (NodeError::BadRequest("x".into()).into(), 400, "bad_data"),
+            (
+                NodeError::NoLeader {
+                    shard: 1,
+                    message: "x".into(),
+                }
+                .into(),
+                503,
+                "unavailable",
+            ),
+            (
+                NodeError::Overloaded {
+                    shard: 1,
+                    message: "x".into(),
+                }
+                .into(),
+                429,
+                "unavailable",
+            ),
+            (NodeError::Timeout("x".into()).into(), 503, "timeout"),
+            (NodeError::Internal("x".into()).into(), 500, "internal"),
+            (
+                NodeError::NotImplemented("x".into()).into(),
+                501,
+                "execution",
+            ),
+            (QueryError::bad_data("x").into(), 400, "bad_data"),
+            (QueryError::execution("x").into(), 422, "execution"),
+            (
+                QueryError::new(QueryErrorKind::Timeout, "x").into(),
+                503,
+                "timeout",
+            ),
+            (
+                QueryError::new(QueryErrorKind::Internal, "x").into(),
+                500,
+                "internal",
+            ),
+            (QueryError::not_implemented("x").into(), 422, "execution"),
+            (
+                RemoteWriteError::UnsupportedMediaType("x".into()).into(),
+                415,
+                "bad_data",
+            ),
+            (
+                RemoteWriteError::TooLarge("x".into()).into(),
+                413,
+                "bad_data",
+            ),
+            (
+                RemoteWriteError::Invalid("x".into()).into(),
+                400,
+                "bad_data",
+            ),
+            (ApiError::param("time", "x"), 400, "bad_data"),
+            (ApiError::PartialWrite("x".into()), 400, "bad_data"),
+        ];
+        for (e, status, ty) in cases {
+            assert_eq!(
+                e.status_and_type(),
+                (StatusCode::from_u16(status).unwrap(), ty),
+                "{e:?}"
+            );
+        }
+    }
+}

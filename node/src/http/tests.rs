@@ -1,0 +1,607 @@
+//! Router tests over an in-memory backend (the real shards are exercised by the node's
+//! integration tests).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::FutureExt;
+use prost::Message;
+use tidemark_query::querier::QuerySeriesIter;
+use tidemark_query::{Querier, QueryError};
+use tidemark_storage::{Labels, Matcher, SeriesSamples};
+use tower::ServiceExt;
+
+use super::*;
+use crate::error::NodeError;
+use crate::remote_write::tests::{V2Builder, snappy, v1_body, v1_series};
+use crate::shards::{SeriesWrite, WriteOutcome};
+
+/// Stores writes in memory; rejects samples with negative timestamps as "too old".
+#[derive(Default)]
+struct MemBackend {
+    series: Arc<Mutex<Vec<SeriesWrite>>>,
+    fail_writes: Mutex<Option<NodeError>>,
+    flushes: AtomicUsize,
+}
+
+impl Backend for MemBackend {
+    fn write(
+        &self,
+        series: Vec<SeriesWrite>,
+    ) -> futures::future::BoxFuture<'_, Result<WriteOutcome, NodeError>> {
+        async move {
+            if let Some(e) = self.fail_writes.lock().unwrap().take() {
+                return Err(e);
+            }
+            let mut out = WriteOutcome::default();
+            let mut stored = self.series.lock().unwrap();
+            for mut s in series {
+                let before = s.samples.len();
+                s.samples.retain(|x| x.t >= 0);
+                out.too_old += before - s.samples.len();
+                out.samples_written += s.samples.len();
+                out.series_written += 1;
+                stored.push(s);
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn read_barrier(&self) -> futures::future::BoxFuture<'_, Result<(), NodeError>> {
+        async { Ok(()) }.boxed()
+    }
+
+    fn querier(&self) -> Arc<dyn Querier> {
+        Arc::new(MemQuerier(self.series.clone()))
+    }
+
+    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), NodeError>> {
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        async { Ok(()) }.boxed()
+    }
+}
+
+struct MemQuerier(Arc<Mutex<Vec<SeriesWrite>>>);
+
+impl MemQuerier {
+    fn matching(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let stored = self.0.lock().unwrap();
+        let set: BTreeSet<Labels> = stored
+            .iter()
+            .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
+            .filter(|s| s.samples.iter().any(|x| x.t >= mint && x.t <= maxt))
+            .map(|s| s.labels.clone())
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+impl Querier for MemQuerier {
+    fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<QuerySeriesIter<'_>, QueryError> {
+        Ok(Box::new(std::iter::empty::<
+            Result<SeriesSamples, QueryError>,
+        >()))
+    }
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
+        Ok(self.matching(matchers, mint, maxt))
+    }
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        Ok(self
+            .matching(matchers, mint, maxt)
+            .iter()
+            .flat_map(|l| l.iter().map(|x| x.name.clone()))
+            .collect())
+    }
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        Ok(self
+            .matching(matchers, mint, maxt)
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect())
+    }
+}
+
+fn setup(config: Config) -> (Arc<MemBackend>, Router) {
+    let backend = Arc::new(MemBackend::default());
+    let state = Arc::new(AppState::with_backend(backend.clone(), Arc::new(config)));
+    (backend, router(state))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Reply {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+fn write_v1(body: Vec<u8>) -> Request<Body> {
+    Request::post("/api/v1/write")
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn write_v2(body: Vec<u8>) -> Request<Body> {
+    Request::post("/api/v1/write")
+        .header(
+            "Content-Type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        )
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "2.0.0")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn post_form(uri: &str, form: &str) -> Request<Body> {
+    Request::post(uri)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .unwrap()
+}
+
+async fn seed(app: &Router) {
+    let body = v1_body(vec![
+        v1_series(&[("__name__", "up"), ("job", "api")], &[(1000, 1.0)]),
+        v1_series(&[("__name__", "up"), ("job", "db")], &[(2000, 0.0)]),
+        v1_series(
+            &[("__name__", "errors_total"), ("job", "api")],
+            &[(1000, 5.0)],
+        ),
+    ]);
+    assert_eq!(
+        send(app, write_v1(body)).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn v1_write_is_204_and_reaches_the_backend() {
+    let (backend, app) = setup(Config::default());
+    let body = v1_body(vec![v1_series(
+        &[("__name__", "up"), ("job", "a")],
+        &[(2, 1.0), (1, 0.0)],
+    )]);
+    let r = send(&app, write_v1(body)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert!(
+        r.headers
+            .get("X-Prometheus-Remote-Write-Samples-Written")
+            .is_none()
+    );
+    let stored = backend.series.lock().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].samples.iter().map(|s| s.t).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}
+
+#[tokio::test]
+async fn v2_write_reports_written_counts() {
+    let (_, app) = setup(Config::default());
+    let mut b = V2Builder::new();
+    b.series(&[("__name__", "up")], &[(1, 1.0), (2, 1.0)]);
+    let r = send(&app, write_v2(b.body())).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.headers["X-Prometheus-Remote-Write-Samples-Written"], "2");
+    assert_eq!(
+        r.headers["X-Prometheus-Remote-Write-Histograms-Written"],
+        "0"
+    );
+    assert_eq!(
+        r.headers["X-Prometheus-Remote-Write-Exemplars-Written"],
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn histograms_are_reported_not_written_and_floats_are() {
+    let (backend, app) = setup(Config::default());
+    let mut b = V2Builder::new();
+    b.series(&[("__name__", "up")], &[(1, 1.0)]);
+    b.series(&[("__name__", "h")], &[]).histograms = vec![Default::default(); 3];
+    let r = send(&app, write_v2(b.body())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers["X-Prometheus-Remote-Write-Samples-Written"], "1");
+    assert_eq!(
+        r.headers["X-Prometheus-Remote-Write-Histograms-Written"],
+        "0"
+    );
+    let msg = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("3 histogram samples were not written")
+            && msg.contains("1 float samples were written"),
+        "{msg}"
+    );
+    assert_eq!(backend.series.lock().unwrap().len(), 1);
+    // v1 too.
+    let mut ts = v1_series(&[("__name__", "h")], &[]);
+    ts.histograms.push(Default::default());
+    let r = send(&app, write_v1(v1_body(vec![ts]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("1 histogram samples were not written"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn rejected_samples_are_a_400_after_the_rest_is_written() {
+    let (backend, app) = setup(Config::default());
+    let body = v1_body(vec![v1_series(
+        &[("__name__", "up")],
+        &[(-5, 1.0), (-4, 1.0), (3, 1.0)],
+    )]);
+    let r = send(&app, write_v1(body)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let j = r.json();
+    assert_eq!(j["status"], "error");
+    assert_eq!(j["errorType"], "bad_data");
+    let msg = j["error"].as_str().unwrap();
+    assert!(
+        msg.contains("out of order samples: 2 samples")
+            && msg.contains("1 float samples were written"),
+        "{msg}"
+    );
+    assert_eq!(backend.series.lock().unwrap()[0].samples.len(), 1);
+}
+
+#[tokio::test]
+async fn write_errors_map_to_status() {
+    let (backend, app) = setup(Config::default());
+    let body = || v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)])]);
+    *backend.fail_writes.lock().unwrap() = Some(NodeError::NoLeader {
+        shard: 2,
+        message: "election".into(),
+    });
+    let r = send(&app, write_v1(body())).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.body.contains("shard 2 has no leader"));
+    *backend.fail_writes.lock().unwrap() = Some(NodeError::Overloaded {
+        shard: 1,
+        message: "busy".into(),
+    });
+    assert_eq!(
+        send(&app, write_v1(body())).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let mut req = write_v1(body());
+    req.headers_mut()
+        .insert("Content-Type", "text/plain".parse().unwrap());
+    assert_eq!(
+        send(&app, req).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let r = send(&app, write_v1(b"not snappy at all".to_vec())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(&app, write_v1(snappy(&[0x0a, 0x05, 0xff]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "bad protobuf");
+    let bad = v1_body(vec![v1_series(&[("b", "1"), ("a", "2")], &[(1, 1.0)])]);
+    let r = send(&app, write_v1(bad)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("not sorted"), "{}", r.body);
+    assert!(backend.series.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn too_big_body_is_413() {
+    let mut config = Config::default();
+    config.limits.write_body_bytes_max = 100;
+    let (_, app) = setup(config);
+    let body = v1_body(
+        (0..50)
+            .map(|i| v1_series(&[("__name__", "up"), ("i", &i.to_string())], &[(1, 1.0)]))
+            .collect(),
+    );
+    assert!(body.len() > 100);
+    let r = send(&app, write_v1(body.clone())).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert!(r.body.contains("write_body_bytes_max"));
+    // Streamed, without Content-Length.
+    let stream = futures::stream::iter(
+        body.chunks(10)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let mut req = write_v1(vec![]);
+    *req.body_mut() = Body::from_stream(stream);
+    assert_eq!(send(&app, req).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn metadata_is_kept_per_metric() {
+    let (_, app) = setup(Config::default());
+    let req = tidemark_proto::prometheus::WriteRequest {
+        timeseries: vec![],
+        metadata: vec![tidemark_proto::prometheus::MetricMetadata {
+            r#type: 2,
+            metric_family_name: "temp".into(),
+            help: "Temperature.".into(),
+            unit: "celsius".into(),
+        }],
+    };
+    assert_eq!(
+        send(&app, write_v1(snappy(&req.encode_to_vec())))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let j = send(&app, get("/api/v1/metadata")).await.json();
+    assert_eq!(
+        j,
+        serde_json::json!({"status":"success","data":{"temp":[{"type":"gauge","help":"Temperature.","unit":"celsius"}]}})
+    );
+    let j = send(&app, get("/api/v1/metadata?metric=nope")).await.json();
+    assert_eq!(j["data"], serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn series_labels_and_values() {
+    let (_, app) = setup(Config::default());
+    seed(&app).await;
+    let r = send(&app, get("/api/v1/series?match[]=up")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status":"success","data":[{"__name__":"up","job":"api"},{"__name__":"up","job":"db"}]})
+    );
+    // POST form, two selectors, a time range that excludes t=2s, and a limit.
+    let r = send(
+        &app,
+        post_form(
+            "/api/v1/series",
+            "match[]=up&match[]=%7Bjob%3D%22api%22%7D&start=0&end=1.5",
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 2, "{}", r.body);
+    let r = send(
+        &app,
+        get("/api/v1/series?match[]=%7Bjob%3D~%22.%2B%22%7D&limit=1"),
+    )
+    .await;
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.json()["warnings"],
+        serde_json::json!(["results truncated due to limit"])
+    );
+    let r = send(&app, get("/api/v1/series")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["errorType"], "bad_data");
+    assert_eq!(
+        send(&app, get("/api/v1/series?match[]=sum(up)"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let r = send(&app, get("/api/v1/labels")).await;
+    assert_eq!(r.json()["data"], serde_json::json!(["__name__", "job"]));
+    let r = send(&app, get("/api/v1/label/job/values?match[]=errors_total")).await;
+    assert_eq!(r.json()["data"], serde_json::json!(["api"]));
+    let r = send(&app, get("/api/v1/label/__name__/values")).await;
+    assert_eq!(r.json()["data"], serde_json::json!(["errors_total", "up"]));
+    let r = send(&app, get("/api/v1/label/nope/values")).await;
+    assert_eq!(r.body, r#"{"status":"success","data":[]}"#);
+    let r = send(&app, get("/api/v1/labels?start=x")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid parameter \"start\"")
+    );
+}
+
+#[tokio::test]
+async fn query_parameters_are_validated() {
+    let (_, app) = setup(Config::default());
+    for (uri, needle) in [
+        ("/api/v1/query", "\"query\""),
+        ("/api/v1/query?query=up&time=yesterday", "\"time\""),
+        ("/api/v1/query?query=up&timeout=-1s", "\"timeout\""),
+        (
+            "/api/v1/query_range?query=up&start=10&end=5&step=1",
+            "end timestamp must not be before start time",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=5&step=0",
+            "zero or negative query resolution step",
+        ),
+        ("/api/v1/query_range?query=up&start=0&end=5", "\"step\""),
+        (
+            "/api/v1/query_range?query=up&start=0&end=100000&step=1",
+            "exceeded maximum resolution of 11000 points",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=1h&step=1",
+            "\"end\"",
+        ),
+    ] {
+        let r = send(&app, get(uri)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
+        let j = r.json();
+        assert_eq!(j["errorType"], "bad_data");
+        assert!(
+            j["error"].as_str().unwrap().contains(needle),
+            "{uri}: {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn query_answers_with_an_envelope() {
+    let (_, app) = setup(Config::default());
+    seed(&app).await;
+    for req in [
+        get("/api/v1/query?query=up&time=2015-07-01T20:10:51.781Z"),
+        post_form("/api/v1/query", "query=up&time=1"),
+        get("/api/v1/query_range?query=up&start=0&end=60&step=15s"),
+    ] {
+        let r = send(&app, req).await;
+        let j = r.json();
+        // The engine is being written: until it lands, it answers "not implemented" (422).
+        match r.status {
+            StatusCode::OK => assert_eq!(j["status"], "success"),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_eq!(j["status"], "error");
+                assert_eq!(j["errorType"], "execution");
+            }
+            other => panic!("{other}: {}", r.body),
+        }
+    }
+}
+
+#[tokio::test]
+async fn admin_status_and_health() {
+    let (backend, app) = setup(Config::default());
+    assert_eq!(
+        send(
+            &app,
+            Request::post("/api/v1/admin/flush")
+                .body(Body::empty())
+                .unwrap()
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(backend.flushes.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        send(&app, get("/api/v1/admin/flush")).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let j = send(&app, get("/api/v1/status/buildinfo")).await.json();
+    assert_eq!(j["status"], "success");
+    for field in [
+        "version",
+        "revision",
+        "branch",
+        "buildUser",
+        "buildDate",
+        "goVersion",
+    ] {
+        assert!(j["data"][field].is_string(), "{field}");
+    }
+    assert_eq!(send(&app, get("/-/healthy")).await.status, StatusCode::OK);
+    assert_eq!(send(&app, get("/-/ready")).await.status, StatusCode::OK);
+}
+
+/// The router over real shards (single-node Raft groups on a test engine).
+#[tokio::test]
+async fn real_shards_write_query_flush() {
+    use tidemark_storage::Engine;
+
+    use crate::raft::test_engine::TestEngine;
+    use crate::shards::{Shards, ShardsOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
+    let opts = ShardsOptions {
+        node_id: 1,
+        data_dir: dir.path().to_path_buf(),
+        grpc_addr: "127.0.0.1:1".into(),
+        shard_count: 2,
+        election_timeout_ms: 150,
+        heartbeat_interval_ms: 50,
+        flush_interval_ms: 0,
+        ..ShardsOptions::default()
+    };
+    let shards = Shards::open(opts, engine as Arc<dyn Engine>).await.unwrap();
+    let app = router(Arc::new(AppState::new(
+        shards.clone(),
+        Arc::new(Config::default()),
+    )));
+    let now = super::params::now_ms();
+    let body = v1_body(vec![
+        v1_series(
+            &[("__name__", "up"), ("job", "api")],
+            &[(now, 1.0), (now - 1000, 1.0)],
+        ),
+        v1_series(&[("__name__", "up"), ("job", "db")], &[(now, 0.0)]),
+    ]);
+    let r = send(&app, write_v1(body)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = send(&app, get("/api/v1/series?match%5B%5D=up")).await;
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status":"success","data":[{"__name__":"up","job":"api"},{"__name__":"up","job":"db"}]}),
+        "{}",
+        r.body
+    );
+    // Older than the out-of-order window (10 minutes behind the newest sample): rejected, while
+    // the other sample of the request is written.
+    let mut b = V2Builder::new();
+    b.series(
+        &[("__name__", "up"), ("job", "api")],
+        &[(now - 3_600_000, 1.0), (now + 1000, 2.0)],
+    );
+    let r = send(&app, write_v2(b.body())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("out of order samples: 1 samples"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.headers["X-Prometheus-Remote-Write-Samples-Written"], "1");
+    let r = send(
+        &app,
+        Request::post("/api/v1/admin/flush")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(send(&app, get("/-/ready")).await.status, StatusCode::OK);
+    let r = send(&app, get("/api/v1/label/job/values")).await;
+    assert_eq!(r.json()["data"], serde_json::json!(["api", "db"]));
+    shards.shutdown().await.unwrap();
+}

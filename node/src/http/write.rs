@@ -1,0 +1,151 @@
+//! `POST /api/v1/write`: remote-write 1.0 and 2.0.
+//!
+//! 204 once every float sample is committed. When the shards rejected some samples (older than
+//! the out-of-order window, or another value at a stored timestamp) or the request carried
+//! native histograms (not stored yet), the accepted samples are still committed and the answer
+//! is a 400 that says what was written and what was not, so agents do not retry it.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::remote_write::headers::{
+    EXEMPLARS_WRITTEN_HEADER, HISTOGRAMS_WRITTEN_HEADER, SAMPLES_WRITTEN_HEADER, VERSION_HEADER,
+};
+use crate::remote_write::{self, Protocol, RemoteWriteError};
+use crate::shards::WriteOutcome;
+
+/// The remote-write handler.
+#[tracing::instrument(skip_all, fields(protocol, series, samples))]
+pub async fn remote_write(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let protocol = match remote_write::negotiate(
+        header_str(&headers, header::CONTENT_TYPE.as_str()),
+        header_str(&headers, header::CONTENT_ENCODING.as_str()),
+        header_str(&headers, VERSION_HEADER),
+    ) {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let span = tracing::Span::current();
+    span.record(
+        "protocol",
+        if protocol == Protocol::V2 {
+            "2.0"
+        } else {
+            "1.0"
+        },
+    );
+    let (result, outcome) = handle(&state, protocol, &headers, body).await;
+    let mut response = match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if protocol == Protocol::V2 {
+        let h = response.headers_mut();
+        h.insert(
+            HeaderName::from_static(SAMPLES_WRITTEN_HEADER),
+            HeaderValue::from(outcome.samples_written),
+        );
+        h.insert(
+            HeaderName::from_static(HISTOGRAMS_WRITTEN_HEADER),
+            HeaderValue::from(0u32),
+        );
+        h.insert(
+            HeaderName::from_static(EXEMPLARS_WRITTEN_HEADER),
+            HeaderValue::from(0u32),
+        );
+    }
+    response
+}
+
+/// Decodes, validates and writes; returns what was written even when failing after the write.
+async fn handle(
+    state: &AppState,
+    protocol: Protocol,
+    headers: &HeaderMap,
+    body: Body,
+) -> (Result<(), ApiError>, WriteOutcome) {
+    let none = WriteOutcome::default();
+    let limits = &state.config.limits;
+    let body_max = limits.write_body_bytes_max;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body_max as u64) {
+        return (Err(too_large(body_max).into()), none);
+    }
+    let body = match axum::body::to_bytes(body, body_max).await {
+        Ok(b) => b,
+        // `to_bytes` fails on a read error or on the limit; a client that stops mid-body cannot
+        // read our answer anyway, so both are reported as the limit.
+        Err(_) => return (Err(too_large(body_max).into()), none),
+    };
+    let decoded = match remote_write::decode(protocol, &body, limits, state.config.name_validation)
+    {
+        Ok(d) => d,
+        Err(e) => return (Err(e.into()), none),
+    };
+    tracing::Span::current()
+        .record("series", decoded.series.len())
+        .record("samples", decoded.samples);
+    let ignored = state.metadata.record(decoded.metadata);
+    if ignored > 0 {
+        tracing::debug!(ignored, "metadata store full: new metric names ignored");
+    }
+    let outcome = if decoded.series.is_empty() {
+        WriteOutcome::default()
+    } else {
+        match state.backend.write(decoded.series).await {
+            Ok(o) => o,
+            Err(e) => return (Err(e.into()), none),
+        }
+    };
+    let mut problems = Vec::new();
+    if outcome.too_old > 0 {
+        problems.push(format!(
+            "out of order samples: {} samples older than the out-of-order window were rejected",
+            outcome.too_old
+        ));
+    }
+    if outcome.conflicting > 0 {
+        problems.push(format!(
+            "duplicate sample for timestamp: {} samples with a different value at an already stored timestamp were rejected",
+            outcome.conflicting
+        ));
+    }
+    if decoded.histograms > 0 {
+        problems.push(format!(
+            "native histograms are not supported yet: {} histogram samples were not written",
+            decoded.histograms
+        ));
+    }
+    if problems.is_empty() {
+        return (Ok(()), outcome);
+    }
+    let message = format!(
+        "{}; {} float samples were written",
+        problems.join("; "),
+        outcome.samples_written
+    );
+    (Err(ApiError::PartialWrite(message)), outcome)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn too_large(body_max: usize) -> RemoteWriteError {
+    RemoteWriteError::TooLarge(format!(
+        "request body exceeds the limit of {body_max} bytes (write_body_bytes_max)"
+    ))
+}

@@ -1,0 +1,10 @@
+//! The Tidemark server: multi-Raft host, write routing, and the gRPC and HTTP APIs.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod meta;
+pub mod raft;
+pub mod remote_write;
+pub mod server;
+pub mod shards;

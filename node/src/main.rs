@@ -1,0 +1,12 @@
+//! `tidemark`: one Tidemark node. With no arguments it runs a single-node cluster with its data
+//! in `./tidemark-data`.
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let args = tidemark_node::config::Args::parse();
+    let config = tidemark_node::config::Config::load(&args)?;
+    tidemark_node::server::init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("tidemark").build()?;
+    runtime.block_on(tidemark_node::server::run(config))
+}

@@ -1,0 +1,150 @@
+//! The meta group's state (the cluster map) and its commands, plus the node's cluster file.
+//!
+//! The cluster map is small and is applied by plain functions here (no I/O); the meta group's
+//! state machine persists it with its last applied log id in the raft-log database (key
+//! `0x02 | 0u64 | "sm"`, see `raft/log_store.rs`).
+//!
+//! # Formats (bincode, `raft/codec.rs`)
+//! - [`MetaCommand`]: carried in log entries as `Request::Meta`.
+//! - [`ClusterFile`] (node record `"cluster"` in the raft-log database, synced): what a node
+//!   needs before any group runs (cluster id, its own node id, shard count). Field
+//!   `version` is 1.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::raft::NodeId;
+
+/// Version of [`ClusterFile`]'s layout.
+pub const CLUSTER_FILE_VERSION: u32 = 1;
+
+/// A command of the meta group. Applying one depends only on the command and the map.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    /// Creates the cluster. Applied only once: ignored when the map already has a cluster id.
+    Init {
+        /// The cluster id (UUID v4, generated once by the bootstrapping node).
+        cluster_id: String,
+        /// Number of shards `S`.
+        shard_count: u32,
+        /// Voters per shard group.
+        replication_factor: u32,
+        /// The bootstrapping node and its advertised gRPC address.
+        node_id: NodeId,
+        /// Advertised gRPC address of `node_id`.
+        addr: String,
+    },
+    /// Adds a node or updates its advertised address.
+    SetNode {
+        /// The node.
+        node_id: NodeId,
+        /// Its advertised gRPC address.
+        addr: String,
+    },
+}
+
+/// The cluster map held by the meta group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterMap {
+    /// The cluster id; `None` until `Init` is applied.
+    pub cluster_id: Option<String>,
+    /// Number of shards `S` (0 until `Init`).
+    pub shard_count: u32,
+    /// Voters per shard group.
+    pub replication_factor: u32,
+    /// Nodes and their advertised gRPC addresses.
+    pub nodes: BTreeMap<NodeId, String>,
+}
+
+impl ClusterMap {
+    /// Applies one command (deterministic; never fails: an `Init` of an initialised cluster is
+    /// a no-op).
+    pub fn apply(&mut self, cmd: &MetaCommand) {
+        match cmd {
+            MetaCommand::Init {
+                cluster_id,
+                shard_count,
+                replication_factor,
+                node_id,
+                addr,
+            } => {
+                if self.cluster_id.is_some() {
+                    return;
+                }
+                self.cluster_id = Some(cluster_id.clone());
+                self.shard_count = *shard_count;
+                self.replication_factor = *replication_factor;
+                self.nodes.insert(*node_id, addr.clone());
+            }
+            MetaCommand::SetNode { node_id, addr } => {
+                self.nodes.insert(*node_id, addr.clone());
+            }
+        }
+    }
+}
+
+/// The node's record of the cluster it belongs to, written (synced) before any group is
+/// initialised, read first on every start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFile {
+    /// Layout version ([`CLUSTER_FILE_VERSION`]).
+    pub version: u32,
+    /// The cluster id.
+    pub cluster_id: String,
+    /// This node's id.
+    pub node_id: NodeId,
+    /// Number of shards `S` (fixed for now; shard-map versions are the cluster issue's).
+    pub shard_count: u32,
+}
+
+/// A fresh random cluster id in UUID v4 text form.
+pub fn new_cluster_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_applies_once() {
+        let mut m = ClusterMap::default();
+        let init = |id: &str| MetaCommand::Init {
+            cluster_id: id.into(),
+            shard_count: 4,
+            replication_factor: 1,
+            node_id: 1,
+            addr: "a:1".into(),
+        };
+        m.apply(&init("x"));
+        m.apply(&init("y"));
+        assert_eq!(m.cluster_id.as_deref(), Some("x"));
+        assert_eq!(m.shard_count, 4);
+        m.apply(&MetaCommand::SetNode {
+            node_id: 2,
+            addr: "b:2".into(),
+        });
+        assert_eq!(m.nodes.len(), 2);
+    }
+
+    #[test]
+    fn cluster_id_is_uuid_v4() {
+        let id = new_cluster_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!("89ab".contains(&id[19..20]));
+        assert_ne!(id, new_cluster_id());
+    }
+}

@@ -1,0 +1,306 @@
+//! The Raft log of every group on a node, in one RocksDB instance of its own
+//! (`<data_dir>/raft-log`, never the data RocksDB) so that log fsyncs and data compactions do
+//! not contend. The log is the write-ahead log of the shards: there is no other.
+//!
+//! # Key layout (default column family; integers big-endian so keys sort by them)
+//! | key | value |
+//! |---|---|
+//! | `0x01` group:u64 index:u64 | a log entry (`codec`: openraft `Entry<TypeConfig>`) |
+//! | `0x02` group:u64 `"vote"` | the group's vote (`codec`), written with sync |
+//! | `0x02` group:u64 `"purged"` | last purged log id (`codec`) |
+//! | `0x02` group:u64 `"committed"` | last known committed log id (`codec`, not synced) |
+//! | `0x02` group:u64 `"sm"` | a small state machine's state (the meta group, see `meta.rs`) |
+//! | `0x03` name | node-wide records (`"cluster"`: see `meta::ClusterFile`) |
+//!
+//! Durability: appends and votes are written with `sync = true` before openraft is told the
+//! I/O is flushed, so an acknowledged entry is on disk. Purges delete below a log id that is
+//! covered by a flush of the state machine (openraft only purges up to its snapshot, and a
+//! snapshot is a flush).
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::OptionalSend;
+use openraft::alias::{EntryOf, LogIdOf, VoteOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
+
+use super::codec;
+use super::{GroupId, TypeConfig, io_err};
+use crate::error::NodeError;
+
+const PREFIX_LOG: u8 = 0x01;
+const PREFIX_GROUP_META: u8 = 0x02;
+const PREFIX_NODE: u8 = 0x03;
+
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_PURGED: &[u8] = b"purged";
+const KEY_COMMITTED: &[u8] = b"committed";
+/// Key of a small state machine's persisted state (the meta group's).
+pub(crate) const KEY_SM: &[u8] = b"sm";
+
+/// The shared log database of a node.
+#[derive(Clone)]
+pub struct LogDb {
+    db: Arc<DB>,
+}
+
+impl LogDb {
+    /// Opens (creating if needed) the log database at `path`.
+    pub fn open(path: &Path) -> Result<LogDb, NodeError> {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        let db = DB::open(&opts, path)
+            .map_err(|e| NodeError::Internal(format!("open raft log {}: {e}", path.display())))?;
+        Ok(LogDb { db: Arc::new(db) })
+    }
+
+    /// The log store of group `group`.
+    pub fn store(&self, group: GroupId) -> LogStore {
+        LogStore {
+            db: self.db.clone(),
+            group,
+        }
+    }
+
+    /// Reads a node-wide record.
+    pub fn get_node_record(&self, name: &str) -> Result<Option<Vec<u8>>, NodeError> {
+        self.db
+            .get(node_key(name))
+            .map_err(|e| NodeError::Internal(format!("raft log read {name}: {e}")))
+    }
+
+    /// Writes a node-wide record durably (sync).
+    pub fn put_node_record_sync(&self, name: &str, value: &[u8]) -> Result<(), NodeError> {
+        let mut batch = WriteBatch::default();
+        batch.put(node_key(name), value);
+        self.db
+            .write_opt(batch, &sync_opts())
+            .map_err(|e| NodeError::Internal(format!("raft log write {name}: {e}")))
+    }
+}
+
+/// The log of one group, a view of the shared [`LogDb`]. Cheap to clone.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+    group: GroupId,
+}
+
+fn sync_opts() -> WriteOptions {
+    let mut o = WriteOptions::default();
+    o.set_sync(true);
+    o
+}
+
+fn node_key(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(PREFIX_NODE);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn log_key(group: GroupId, index: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = PREFIX_LOG;
+    k[1..9].copy_from_slice(&group.to_be_bytes());
+    k[9..17].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn meta_key(group: GroupId, name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + name.len());
+    k.push(PREFIX_GROUP_META);
+    k.extend_from_slice(&group.to_be_bytes());
+    k.extend_from_slice(name);
+    k
+}
+
+impl LogStore {
+    /// The group this log belongs to.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, name: &[u8]) -> io::Result<Option<T>> {
+        match self.db.get(meta_key(self.group, name)).map_err(io_err)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+        }
+    }
+
+    /// Reads the group's small-state-machine record (raw bytes).
+    pub(crate) fn get_sm_record(&self) -> io::Result<Option<Vec<u8>>> {
+        self.db.get(meta_key(self.group, KEY_SM)).map_err(io_err)
+    }
+
+    /// Writes the group's small-state-machine record. Not synced: the log it was applied from is,
+    /// and RocksDB's single WAL orders this write before any later (synced) purge.
+    pub(crate) fn put_sm_record(&self, value: &[u8]) -> io::Result<()> {
+        self.db
+            .put(meta_key(self.group, KEY_SM), value)
+            .map_err(io_err)
+    }
+
+    async fn write(&self, batch: WriteBatch, sync: bool) -> io::Result<()> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let opts = if sync {
+                sync_opts()
+            } else {
+                WriteOptions::default()
+            };
+            db.write_opt(batch, &opts)
+        })
+        .await
+        .map_err(io_err)?
+        .map_err(io_err)
+    }
+
+    fn last_entry_log_id(&self) -> io::Result<Option<LogIdOf<TypeConfig>>> {
+        let upper = log_key(self.group, u64::MAX);
+        let mut it = self
+            .db
+            .iterator(IteratorMode::From(&upper, Direction::Reverse));
+        match it.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (key, value) = item.map_err(io_err)?;
+                if key.len() != 17 || key[0] != PREFIX_LOG || key[1..9] != self.group.to_be_bytes()
+                {
+                    return Ok(None);
+                }
+                let entry: EntryOf<TypeConfig> = codec::decode(&value)?;
+                Ok(Some(entry.log_id()))
+            }
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<EntryOf<TypeConfig>>, io::Error> {
+        let start = match range.start_bound() {
+            Bound::Included(x) => *x,
+            Bound::Excluded(x) => x.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let start_key = log_key(self.group, start);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&start_key, Direction::Forward))
+        {
+            let (key, value) = item.map_err(io_err)?;
+            if key.len() != 17 || key[0] != PREFIX_LOG || key[1..9] != self.group.to_be_bytes() {
+                break;
+            }
+            let index = u64::from_be_bytes(key[9..17].try_into().map_err(io_err)?);
+            if !range.contains(&index) {
+                break;
+            }
+            let entry: EntryOf<TypeConfig> = codec::decode(&value)?;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {
+        self.get_meta(KEY_VOTE)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let last_purged_log_id: Option<LogIdOf<TypeConfig>> = self.get_meta(KEY_PURGED)?;
+        let last_log_id = self
+            .last_entry_log_id()?
+            .or_else(|| last_purged_log_id.clone());
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> Result<(), io::Error> {
+        let mut batch = WriteBatch::default();
+        batch.put(meta_key(self.group, KEY_VOTE), codec::encode(vote)?);
+        self.write(batch, true).await
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogIdOf<TypeConfig>>,
+    ) -> Result<(), io::Error> {
+        let mut batch = WriteBatch::default();
+        match committed {
+            Some(c) => batch.put(meta_key(self.group, KEY_COMMITTED), codec::encode(&c)?),
+            None => batch.delete(meta_key(self.group, KEY_COMMITTED)),
+        }
+        self.write(batch, false).await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<TypeConfig>>, io::Error> {
+        self.get_meta(KEY_COMMITTED)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = EntryOf<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            batch.put(log_key(self.group, entry.index()), codec::encode(&entry)?);
+        }
+        // Durable before answered: the synced write returns after the WAL is fsync'd.
+        let res = self.write(batch, true).await;
+        match res {
+            Ok(()) => {
+                callback.io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    async fn truncate_after(
+        &mut self,
+        last_log_id: Option<LogIdOf<TypeConfig>>,
+    ) -> Result<(), io::Error> {
+        let from = last_log_id.map(|l| l.index() + 1).unwrap_or(0);
+        let mut batch = WriteBatch::default();
+        batch.delete_range(log_key(self.group, from), log_key(self.group, u64::MAX));
+        self.write(batch, true).await
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
+        let mut batch = WriteBatch::default();
+        // The purged marker first (same batch): entries at or below it are never read again.
+        batch.put(meta_key(self.group, KEY_PURGED), codec::encode(&log_id)?);
+        batch.delete_range(
+            log_key(self.group, 0),
+            log_key(self.group, log_id.index() + 1),
+        );
+        self.write(batch, false).await
+    }
+}

@@ -1,0 +1,351 @@
+//! The state machines of a node's groups: a shard group applies through the storage
+//! [`Engine`]; the meta group applies to the small [`ClusterMap`] it persists itself.
+//!
+//! A shard's state machine keeps its last applied log id and membership in memory; a flush
+//! (which is also what an openraft snapshot of a shard is) takes the state machine's mutex so
+//! no apply interleaves, encodes them as `sm_meta` ([`ShardSmMeta`]) and calls
+//! `Engine::flush(shard, sm_meta)`, which persists head, applied index and `sm_meta` atomically.
+//! On start, the applied state comes from `Engine::flushed_state` and openraft replays the log
+//! after it.
+//!
+//! Apply depends only on the entry and earlier state: it never reads the clock or options.
+
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::{Stream, StreamExt};
+use openraft::alias::{SnapshotMetaOf, SnapshotOf};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend};
+use serde::{Deserialize, Serialize};
+use tidemark_storage::{Command, Engine, ShardId};
+
+use super::log_store::LogStore;
+use super::{LogId, Request, Response, StoredMembership, TypeConfig, codec, io_err};
+use crate::meta::ClusterMap;
+
+/// Version of [`ShardSmMeta`] and [`MetaSmRecord`] layouts.
+const SM_FORMAT_VERSION: u32 = 1;
+
+/// What a shard flush records beside its data (`sm_meta`, bincode).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardSmMeta {
+    /// Layout version (1).
+    pub version: u32,
+    /// The last log id applied when the flush was taken.
+    pub last_applied: Option<LogId>,
+    /// The last membership applied when the flush was taken.
+    pub membership: StoredMembership,
+}
+
+/// The meta group's persisted state (bincode, raft-log key `0x02 | 0 | "sm"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetaSmRecord {
+    /// Layout version (1).
+    pub version: u32,
+    /// The last applied log id.
+    pub last_applied: Option<LogId>,
+    /// The last applied membership.
+    pub membership: StoredMembership,
+    /// The cluster map.
+    pub map: ClusterMap,
+}
+
+/// What a group's state machine applies to.
+enum Target {
+    Shard {
+        shard: ShardId,
+        engine: Arc<dyn Engine>,
+    },
+    Meta {
+        log: LogStore,
+    },
+}
+
+#[derive(Default)]
+struct State {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    map: ClusterMap,
+}
+
+/// State shared by a group's state machine, its snapshot builders and the node's handles.
+pub struct SmShared {
+    target: Target,
+    state: Mutex<State>,
+}
+
+/// A group's state machine (what openraft drives). Cheap to clone.
+#[derive(Clone)]
+pub struct GroupStateMachine {
+    shared: Arc<SmShared>,
+}
+
+/// A snapshot as this layer builds it: the shard's `sm_meta` or the meta group's record.
+pub type SnapshotData = Vec<u8>;
+
+fn not_implemented_install(shard: ShardId) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "not implemented: installing a snapshot of shard {shard} from another node (shard export/import)"
+        ),
+    )
+}
+
+impl GroupStateMachine {
+    /// The state machine of shard `shard`, recovered from the engine's last flush.
+    pub fn shard(shard: ShardId, engine: Arc<dyn Engine>) -> io::Result<Self> {
+        let mut state = State::default();
+        if let Some((_index, sm_meta)) = engine.flushed_state(shard).map_err(io_err)? {
+            let meta: ShardSmMeta = codec::decode(&sm_meta)?;
+            state.last_applied = meta.last_applied;
+            state.membership = meta.membership;
+        }
+        Ok(Self::new(Target::Shard { shard, engine }, state))
+    }
+
+    /// The meta group's state machine, recovered from its persisted record.
+    pub fn meta(log: LogStore) -> io::Result<Self> {
+        let mut state = State::default();
+        if let Some(bytes) = log.get_sm_record()? {
+            let rec: MetaSmRecord = codec::decode(&bytes)?;
+            state.last_applied = rec.last_applied;
+            state.membership = rec.membership;
+            state.map = rec.map;
+        }
+        Ok(Self::new(Target::Meta { log }, state))
+    }
+
+    fn new(target: Target, state: State) -> Self {
+        GroupStateMachine {
+            shared: Arc::new(SmShared {
+                target,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// A handle for reading the state machine's state from outside openraft.
+    pub fn shared(&self) -> Arc<SmShared> {
+        self.shared.clone()
+    }
+}
+
+impl SmShared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned mutex means an apply panicked; the state it guards is plain data.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last applied log id.
+    pub fn last_applied(&self) -> Option<LogId> {
+        self.lock().last_applied
+    }
+
+    /// The cluster map (meta group; default for shard groups).
+    pub fn cluster_map(&self) -> ClusterMap {
+        self.lock().map.clone()
+    }
+
+    fn apply_entry(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<()> {
+        let mut st = self.lock();
+        let index = entry.log_id.index();
+        match &entry.payload {
+            EntryPayload::Blank => {}
+            EntryPayload::Membership(m) => {
+                st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+            }
+            EntryPayload::Normal(req) => match (&self.target, req) {
+                (Target::Shard { shard, engine }, Request::Shard(bytes)) => {
+                    let cmd = decode_command(bytes)?;
+                    engine.apply(*shard, index, &cmd).map_err(io_err)?;
+                }
+                (Target::Meta { .. }, Request::Meta(cmd)) => st.map.apply(cmd),
+                // A payload for the other kind of group is a bug of the proposer; skipping it is
+                // deterministic on every replica.
+                (_, other) => {
+                    tracing::error!(index, payload = %other, "entry for another kind of group skipped")
+                }
+            },
+        }
+        st.last_applied = Some(entry.log_id);
+        if let Target::Meta { log } = &self.target {
+            log.put_sm_record(&codec::encode(&meta_record(&st))?)?;
+        }
+        Ok(())
+    }
+
+    /// Persists the state (shard: flushes the engine with `sm_meta`) and returns it as a
+    /// snapshot. Holds the mutex throughout so no apply interleaves.
+    pub fn flush(&self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
+        let st = self.lock();
+        let data = match &self.target {
+            Target::Shard { shard, engine } => {
+                let sm_meta = codec::encode(&ShardSmMeta {
+                    version: SM_FORMAT_VERSION,
+                    last_applied: st.last_applied,
+                    membership: st.membership.clone(),
+                })?;
+                engine.flush(*shard, &sm_meta).map_err(io_err)?;
+                sm_meta
+            }
+            Target::Meta { log } => {
+                let rec = codec::encode(&meta_record(&st))?;
+                log.put_sm_record(&rec)?;
+                rec
+            }
+        };
+        Ok(snapshot(st.last_applied, st.membership.clone(), data))
+    }
+
+    /// The last log index covered by the last flush of a shard (`None` before the first
+    /// flush); the applied index for the meta group, which persists on every apply.
+    pub fn flushed_index(&self) -> io::Result<Option<u64>> {
+        match &self.target {
+            Target::Shard { shard, engine } => {
+                let Some((_index, sm_meta)) = engine.flushed_state(*shard).map_err(io_err)? else {
+                    return Ok(None);
+                };
+                let meta: ShardSmMeta = codec::decode(&sm_meta)?;
+                Ok(meta.last_applied.map(|l| l.index()))
+            }
+            Target::Meta { .. } => Ok(self.last_applied().map(|l| l.index())),
+        }
+    }
+
+    fn current_snapshot(&self) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
+        match &self.target {
+            Target::Shard { shard, engine } => {
+                let Some((_index, sm_meta)) = engine.flushed_state(*shard).map_err(io_err)? else {
+                    return Ok(None);
+                };
+                let meta: ShardSmMeta = codec::decode(&sm_meta)?;
+                Ok(Some(snapshot(meta.last_applied, meta.membership, sm_meta)))
+            }
+            Target::Meta { log } => {
+                let Some(bytes) = log.get_sm_record()? else {
+                    return Ok(None);
+                };
+                let rec: MetaSmRecord = codec::decode(&bytes)?;
+                Ok(Some(snapshot(rec.last_applied, rec.membership, bytes)))
+            }
+        }
+    }
+}
+
+fn meta_record(st: &State) -> MetaSmRecord {
+    MetaSmRecord {
+        version: SM_FORMAT_VERSION,
+        last_applied: st.last_applied,
+        membership: st.membership.clone(),
+        map: st.map.clone(),
+    }
+}
+
+fn snapshot(
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    data: SnapshotData,
+) -> SnapshotOf<TypeConfig, SnapshotData> {
+    openraft::storage::Snapshot {
+        meta: openraft::storage::SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+        },
+        snapshot: data,
+    }
+}
+
+/// Decodes a shard command carried in a log entry.
+pub fn decode_command(bytes: &[u8]) -> io::Result<Command> {
+    Command::decode(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Encodes a shard command for a log entry.
+pub fn encode_command(cmd: &Command) -> Vec<u8> {
+    cmd.encode()
+}
+
+/// Builds a snapshot by flushing (see [`SmShared::flush`]).
+pub struct FlushSnapshotBuilder {
+    shared: Arc<SmShared>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for FlushSnapshotBuilder {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotData>, io::Error> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.flush())
+            .await
+            .map_err(io_err)?
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for GroupStateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = FlushSnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let st = self.shared.lock();
+        Ok((st.last_applied, st.membership.clone()))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            self.shared.apply_entry(&entry)?;
+            if let Some(responder) = responder {
+                responder.send(Response {});
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        FlushSnapshotBuilder {
+            shared: self.shared.clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: SnapshotData,
+    ) -> Result<(), io::Error> {
+        match &self.shared.target {
+            Target::Shard { shard, .. } => Err(not_implemented_install(*shard)),
+            Target::Meta { log } => {
+                let rec: MetaSmRecord = codec::decode(&snapshot)?;
+                if rec.last_applied != meta.last_log_id {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "meta snapshot does not match its meta",
+                    ));
+                }
+                let mut st = self.shared.lock();
+                log.put_sm_record(&snapshot)?;
+                st.last_applied = rec.last_applied;
+                st.membership = rec.membership;
+                st.map = rec.map;
+                Ok(())
+            }
+        }
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
+        self.shared.current_snapshot()
+    }
+}
+
+/// Whether a state machine of this group kind can install snapshots from other nodes.
+pub fn can_install_snapshot(group: super::GroupId) -> bool {
+    super::group_shard(group).is_none()
+}

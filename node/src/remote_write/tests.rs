@@ -1,0 +1,291 @@
+//! Decoding and validation of whole remote-write bodies.
+
+use prost::Message;
+use tidemark_proto::{prometheus as v1pb, write_v2 as v2pb};
+use tidemark_storage::{Labels, Sample};
+
+use super::*;
+
+pub(crate) fn snappy(bytes: &[u8]) -> Vec<u8> {
+    snap::raw::Encoder::new().compress_vec(bytes).unwrap()
+}
+
+pub(crate) fn v1_series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1pb::TimeSeries {
+    v1pb::TimeSeries {
+        labels: labels
+            .iter()
+            .map(|(n, v)| v1pb::Label {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+        samples: samples
+            .iter()
+            .map(|&(t, v)| v1pb::Sample {
+                value: v,
+                timestamp: t,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn v1_body(series: Vec<v1pb::TimeSeries>) -> Vec<u8> {
+    snappy(
+        &v1pb::WriteRequest {
+            timeseries: series,
+            metadata: vec![],
+        }
+        .encode_to_vec(),
+    )
+}
+
+/// A v2 request: symbols are interned in order of first use, "" first.
+pub(crate) struct V2Builder {
+    pub req: v2pb::Request,
+}
+
+impl V2Builder {
+    pub fn new() -> Self {
+        V2Builder {
+            req: v2pb::Request {
+                symbols: vec![String::new()],
+                timeseries: vec![],
+            },
+        }
+    }
+
+    pub fn sym(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.req.symbols.iter().position(|x| x == s) {
+            return i as u32;
+        }
+        self.req.symbols.push(s.to_string());
+        (self.req.symbols.len() - 1) as u32
+    }
+
+    pub fn series(
+        &mut self,
+        labels: &[(&str, &str)],
+        samples: &[(i64, f64)],
+    ) -> &mut v2pb::TimeSeries {
+        let labels_refs = labels
+            .iter()
+            .flat_map(|(n, v)| [self.sym(n), self.sym(v)])
+            .collect();
+        self.req.timeseries.push(v2pb::TimeSeries {
+            labels_refs,
+            samples: samples
+                .iter()
+                .map(|&(t, v)| v2pb::Sample {
+                    value: v,
+                    timestamp: t,
+                })
+                .collect(),
+            ..Default::default()
+        });
+        self.req.timeseries.last_mut().unwrap()
+    }
+
+    pub fn body(&self) -> Vec<u8> {
+        snappy(&self.req.encode_to_vec())
+    }
+}
+
+fn decode_default(protocol: Protocol, body: &[u8]) -> Result<DecodedWrite, RemoteWriteError> {
+    decode(
+        protocol,
+        body,
+        &WriteLimits::default(),
+        NameValidation::Utf8,
+    )
+}
+
+fn invalid(r: Result<DecodedWrite, RemoteWriteError>) -> String {
+    match r {
+        Err(RemoteWriteError::Invalid(m)) => m,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn good_v1() {
+    let mut up = v1_series(
+        &[("__name__", "up"), ("job", "a")],
+        &[(2000, 1.0), (1000, 0.0)],
+    );
+    up.histograms.push(v1pb::Histogram::default());
+    up.exemplars.push(v1pb::Exemplar::default());
+    let req = v1pb::WriteRequest {
+        timeseries: vec![
+            up,
+            v1_series(&[("__name__", "x"), ("empty", "")], &[(5, f64::NAN)]),
+        ],
+        metadata: vec![v1pb::MetricMetadata {
+            r#type: v1pb::metric_metadata::MetricType::Counter as i32,
+            metric_family_name: "up".into(),
+            help: "help".into(),
+            unit: "".into(),
+        }],
+    };
+    let d = decode_default(Protocol::V1, &snappy(&req.encode_to_vec())).unwrap();
+    assert_eq!(d.series.len(), 2);
+    assert_eq!(
+        d.series[0].labels,
+        Labels::from_pairs(&[("__name__", "up"), ("job", "a")])
+    );
+    assert_eq!(
+        d.series[0].samples,
+        vec![Sample::new(1000, 0.0), Sample::new(2000, 1.0)]
+    );
+    assert_eq!(d.series[1].labels, Labels::from_pairs(&[("__name__", "x")]));
+    assert!(d.series[1].samples[0].v.is_nan());
+    assert_eq!((d.samples, d.histograms, d.exemplars), (3, 1, 1));
+    assert_eq!(
+        d.metadata,
+        vec![(
+            "up".into(),
+            MetricMetadata {
+                metric_type: MetricType::Counter,
+                help: "help".into(),
+                unit: "".into()
+            }
+        )]
+    );
+}
+
+#[test]
+fn good_v2() {
+    let mut b = V2Builder::new();
+    b.series(&[("__name__", "up"), ("job", "a")], &[(3, 1.0), (1, 2.0)]);
+    let help = b.sym("The up metric");
+    let unit = b.sym("seconds");
+    let ts = b.series(&[("__name__", "up"), ("job", "b")], &[(7, 1.0)]);
+    ts.metadata = Some(v2pb::Metadata {
+        r#type: v2pb::metadata::MetricType::Gauge as i32,
+        help_ref: help,
+        unit_ref: unit,
+    });
+    ts.exemplars.push(v2pb::Exemplar {
+        labels_refs: vec![],
+        value: 1.0,
+        timestamp: 7,
+    });
+    let h = b.series(&[("__name__", "hist")], &[]);
+    h.histograms = vec![v2pb::Histogram::default(), v2pb::Histogram::default()];
+    let d = decode_default(Protocol::V2, &b.body()).unwrap();
+    assert_eq!(
+        d.series.len(),
+        2,
+        "the histogram-only series carries no float samples"
+    );
+    assert_eq!(
+        d.series[0].samples,
+        vec![Sample::new(1, 2.0), Sample::new(3, 1.0)]
+    );
+    assert_eq!(
+        d.series[1].labels,
+        Labels::from_pairs(&[("__name__", "up"), ("job", "b")])
+    );
+    assert_eq!((d.samples, d.histograms, d.exemplars), (3, 2, 1));
+    assert_eq!(
+        d.metadata,
+        vec![(
+            "up".into(),
+            MetricMetadata {
+                metric_type: MetricType::Gauge,
+                help: "The up metric".into(),
+                unit: "seconds".into()
+            }
+        )]
+    );
+}
+
+#[test]
+fn v1_body_as_v2_is_empty_by_the_reserved_fields() {
+    let body = v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)])]);
+    let d = decode_default(Protocol::V2, &body).unwrap();
+    assert!(d.series.is_empty());
+}
+
+#[test]
+fn bad_snappy_and_bad_protobuf() {
+    assert!(
+        invalid(decode_default(
+            Protocol::V1,
+            b"\xff\xff\xff\xff\xff\xff not snappy"
+        ))
+        .contains("snappy")
+    );
+    let garbage = snappy(b"\x0a\xff\xff\xff\xff\x0f garbage");
+    assert!(invalid(decode_default(Protocol::V1, &garbage)).contains("WriteRequest"));
+    assert!(invalid(decode_default(Protocol::V2, &garbage)).contains("Request"));
+}
+
+#[test]
+fn v2_bad_symbol_refs() {
+    let mut b = V2Builder::new();
+    b.series(&[("__name__", "up")], &[(1, 1.0)])
+        .labels_refs
+        .push(99);
+    assert!(invalid(decode_default(Protocol::V2, &b.body())).contains("odd number"));
+    b.req.timeseries[0].labels_refs.push(100);
+    let m = invalid(decode_default(Protocol::V2, &b.body()));
+    assert!(
+        m.contains("reference 99") && m.contains("symbols table"),
+        "{m}"
+    );
+    let mut b = V2Builder::new();
+    b.series(&[("__name__", "up")], &[(1, 1.0)]).metadata = Some(v2pb::Metadata {
+        r#type: 1,
+        help_ref: 42,
+        unit_ref: 0,
+    });
+    assert!(
+        invalid(decode_default(Protocol::V2, &b.body())).contains("metadata help reference 42")
+    );
+}
+
+#[test]
+fn unsorted_and_duplicate_labels() {
+    let body = v1_body(vec![v1_series(
+        &[("job", "a"), ("__name__", "up")],
+        &[(1, 1.0)],
+    )]);
+    assert!(invalid(decode_default(Protocol::V1, &body)).contains("not sorted"));
+    let mut b = V2Builder::new();
+    b.series(&[("__name__", "up"), ("a", "1"), ("a", "2")], &[(1, 1.0)]);
+    assert!(invalid(decode_default(Protocol::V2, &b.body())).contains("duplicate label name"));
+}
+
+#[test]
+fn decoded_size_limit_is_too_large() {
+    let body = v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)]); 100]);
+    let limits = WriteLimits {
+        write_decoded_bytes_max: 64,
+        ..WriteLimits::default()
+    };
+    match decode(Protocol::V1, &body, &limits, NameValidation::Utf8) {
+        Err(RemoteWriteError::TooLarge(m)) => assert!(m.contains("write_decoded_bytes_max")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn request_limits() {
+    let body = v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)]); 3]);
+    let limits = WriteLimits {
+        series_per_request_max: 2,
+        ..WriteLimits::default()
+    };
+    let m = invalid(decode(Protocol::V1, &body, &limits, NameValidation::Utf8));
+    assert!(m.contains("series_per_request_max"), "{m}");
+    let limits = WriteLimits {
+        samples_per_request_max: 2,
+        ..WriteLimits::default()
+    };
+    let m = invalid(decode(Protocol::V1, &body, &limits, NameValidation::Utf8));
+    assert!(
+        m.contains("samples_per_request_max") && m.contains("__name__=\"up\""),
+        "{m}"
+    );
+}

@@ -1,0 +1,108 @@
+//! Wires a node together: storage, Raft groups, the gRPC and HTTP servers, and a clean shutdown
+//! that flushes every head before the process exits.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tidemark_storage::{EngineOptions, RocksEngine};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::shards::{Shards, ShardsOptions};
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// The options of the Raft layer that follow from the node's configuration.
+fn shards_options(config: &Config) -> ShardsOptions {
+    ShardsOptions {
+        node_id: config.node_id,
+        data_dir: config.data_dir.clone(),
+        grpc_addr: config.grpc_listen.clone(),
+        shard_count: config.shard_count,
+        ooo_window_ms: config.ooo_window_ms,
+        flush_interval_ms: config.flush_interval_ms,
+        ..ShardsOptions::default()
+    }
+}
+
+/// Runs the node until SIGINT or SIGTERM, then flushes and stops.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let data_path = config.data_dir.join("data");
+    let engine = tokio::task::spawn_blocking(move || RocksEngine::open(&data_path, EngineOptions::default()))
+        .await?
+        .context("cannot open the data store")?;
+    let shards = Shards::open(shards_options(&config), Arc::new(engine))
+        .await
+        .context("cannot start the Raft groups")?;
+
+    let grpc_listener = TcpListener::bind(&config.grpc_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (gRPC)", config.grpc_listen))?;
+    let http_listener = TcpListener::bind(&config.http_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (HTTP)", config.http_listen))?;
+    info!(
+        node_id = config.node_id,
+        cluster_id = shards.cluster_id(),
+        http = %config.http_listen,
+        grpc = %config.grpc_listen,
+        data_dir = %config.data_dir.display(),
+        shards = shards.shard_count(),
+        "tidemark started"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grpc = {
+        let mut stop = stop_rx.clone();
+        let service = shards.grpc_service();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.changed().await;
+                })
+                .await
+        })
+    };
+    let http = {
+        let mut stop = stop_rx.clone();
+        let app = router(Arc::new(AppState::new(shards.clone(), Arc::new(config.clone()))));
+        tokio::spawn(async move {
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await
+        })
+    };
+
+    shutdown_signal().await;
+    info!("shutting down: flushing every shard");
+    let _ = stop_tx.send(true);
+    let _ = http.await;
+    shards.shutdown().await.context("flush on shutdown failed")?;
+    let _ = grpc.await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler cannot fail on Unix");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,610 @@
+//! The Raft groups of this node (the meta group and the shard groups) and the write, read and
+//! flush paths through them.
+//!
+//! Bootstrap: a data directory without a cluster record becomes a one-node cluster (every group
+//! initialised with this node as its only voter; the meta group records the cluster id and the
+//! shard count). Otherwise the groups are reopened: each shard's state machine starts from its
+//! last flush and openraft replays the log after it (the log is the only WAL).
+
+mod batcher;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures::future::join_all;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{LinearizableReadError, RaftError};
+use openraft::{Config, ReadPolicy, SnapshotPolicy};
+use tidemark_query::{EngineQuerier, Querier};
+use tidemark_storage::{Engine, Labels, Sample, ShardId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::NodeError;
+use crate::meta::{CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, new_cluster_id};
+use crate::raft::codec;
+use crate::raft::log_store::LogDb;
+use crate::raft::network::{GroupRegistry, NetworkFactory, PeerChannels, RaftTransportService};
+use crate::raft::state_machine::{GroupStateMachine, SmShared};
+use crate::raft::{GroupId, META_GROUP, NodeId, NodeInfo, RaftGroup, Request, shard_group};
+use batcher::{Batcher, BatcherConfig, WriteJob};
+
+/// Name of the node record holding the [`ClusterFile`] in the raft-log database.
+const CLUSTER_RECORD: &str = "cluster";
+
+/// One series' samples in a write request, already validated (label names, sorting, limits).
+#[derive(Clone, Debug)]
+pub struct SeriesWrite {
+    /// The series.
+    pub labels: Labels,
+    /// Sorted by timestamp.
+    pub samples: Vec<Sample>,
+}
+
+/// What a write did. A write returns `Ok` only when every accepted sample is committed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WriteOutcome {
+    /// Samples committed (identical duplicates of stored samples count as written: they are).
+    pub samples_written: usize,
+    /// Samples rejected as older than the out-of-order window.
+    pub too_old: usize,
+    /// Samples rejected because another value is stored at the same timestamp.
+    pub conflicting: usize,
+    /// Series written (including new ones).
+    pub series_written: usize,
+}
+
+impl WriteOutcome {
+    fn add(&mut self, o: &WriteOutcome) {
+        self.samples_written += o.samples_written;
+        self.too_old += o.too_old;
+        self.conflicting += o.conflicting;
+        self.series_written += o.series_written;
+    }
+}
+
+/// How this node runs its groups.
+#[derive(Clone, Debug)]
+pub struct ShardsOptions {
+    /// This node's id (stable across restarts).
+    pub node_id: NodeId,
+    /// The data directory: `raft-log/` (the shared Raft log) lives here.
+    pub data_dir: PathBuf,
+    /// The gRPC address other nodes reach this node at (`host:port`).
+    pub grpc_addr: String,
+    /// Shards `S` of a cluster created by this node; ignored when the cluster exists.
+    pub shard_count: u32,
+    /// Samples older than the shard's newest sample minus this are rejected, in milliseconds.
+    pub ooo_window_ms: i64,
+    /// Period of the background flush of every shard, in milliseconds (0 disables it).
+    pub flush_interval_ms: u64,
+    /// Samples per Raft entry of a shard (soft bound: one write request is never split).
+    pub write_batch_samples_max: usize,
+    /// Write requests queued per shard before writes are refused as overloaded.
+    pub inflight_writes_max: usize,
+    /// How long a write waits for commit and apply, in milliseconds.
+    pub write_timeout_ms: u64,
+    /// How long a read barrier or a flush may take per shard, in milliseconds.
+    pub read_timeout_ms: u64,
+    /// Minimum election timeout, in milliseconds (the maximum is twice this).
+    pub election_timeout_ms: u64,
+    /// Leader heartbeat interval, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// Log entries kept below a flush for lagging followers, in entries.
+    pub log_keep_entries: u64,
+    /// How long `open` waits for every group to have a leader, in milliseconds.
+    pub startup_leader_wait_ms: u64,
+}
+
+impl Default for ShardsOptions {
+    fn default() -> Self {
+        ShardsOptions {
+            node_id: 1,
+            data_dir: PathBuf::from("data"),
+            grpc_addr: "127.0.0.1:9091".into(),
+            shard_count: 4,
+            ooo_window_ms: 10 * 60 * 1000,
+            flush_interval_ms: 60_000,
+            write_batch_samples_max: 50_000,
+            inflight_writes_max: 1024,
+            write_timeout_ms: 10_000,
+            read_timeout_ms: 10_000,
+            election_timeout_ms: 1_000,
+            heartbeat_interval_ms: 250,
+            log_keep_entries: 1_000,
+            startup_leader_wait_ms: 10_000,
+        }
+    }
+}
+
+/// The state of one group, for `/api/v1/status` and the CLI.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GroupStatus {
+    /// The group id (0: meta, shard s: s + 1).
+    pub group_id: GroupId,
+    /// The shard, for shard groups.
+    pub shard: Option<ShardId>,
+    /// The current leader, if known.
+    pub leader: Option<NodeId>,
+    /// The current term.
+    pub term: u64,
+    /// The index of the last log entry.
+    pub last_log_index: Option<u64>,
+    /// The index of the last applied entry.
+    pub applied_index: Option<u64>,
+    /// The index covered by the last flush (the last persisted state for the meta group).
+    pub flushed_index: Option<u64>,
+}
+
+/// One group on this node.
+struct Group {
+    id: GroupId,
+    raft: RaftGroup,
+    sm: Arc<SmShared>,
+}
+
+/// The groups of this node.
+pub struct Shards {
+    opts: ShardsOptions,
+    cluster_id: String,
+    shard_count: u32,
+    engine: Arc<dyn Engine>,
+    registry: GroupRegistry,
+    meta: Group,
+    shards: Vec<Group>,
+    queues: Vec<mpsc::Sender<WriteJob>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Serialises flushes (the periodic one and explicit ones).
+    flush_lock: tokio::sync::Mutex<()>,
+}
+
+fn raft_config(opts: &ShardsOptions) -> Result<Arc<Config>, NodeError> {
+    let config = Config {
+        cluster_name: "tidemark".into(),
+        election_timeout_min: opts.election_timeout_ms,
+        election_timeout_max: opts.election_timeout_ms * 2,
+        heartbeat_interval: opts.heartbeat_interval_ms,
+        // Snapshots are flushes, which this layer triggers itself.
+        snapshot_policy: SnapshotPolicy::Never,
+        max_in_snapshot_log_to_keep: opts.log_keep_entries,
+        purge_batch_size: 1,
+        ..Default::default()
+    };
+    Ok(Arc::new(config.validate().map_err(|e| {
+        NodeError::BadRequest(format!("raft config: {e}"))
+    })?))
+}
+
+fn internal(what: &str) -> impl Fn(String) -> NodeError + '_ {
+    move |e| NodeError::Internal(format!("{what}: {e}"))
+}
+
+impl Shards {
+    /// Opens this node's groups, creating a one-node cluster in an empty data directory.
+    pub async fn open(
+        opts: ShardsOptions,
+        engine: Arc<dyn Engine>,
+    ) -> Result<Arc<Shards>, NodeError> {
+        std::fs::create_dir_all(&opts.data_dir)
+            .map_err(|e| NodeError::Internal(format!("create {}: {e}", opts.data_dir.display())))?;
+        let log_db = LogDb::open(&opts.data_dir.join("raft-log"))?;
+        let cluster = match log_db.get_node_record(CLUSTER_RECORD)? {
+            Some(bytes) => {
+                let file: ClusterFile =
+                    codec::decode(&bytes).map_err(|e| internal("cluster record")(e.to_string()))?;
+                if file.node_id != opts.node_id {
+                    return Err(NodeError::BadRequest(format!(
+                        "data directory {} belongs to node {}, not node {}",
+                        opts.data_dir.display(),
+                        file.node_id,
+                        opts.node_id
+                    )));
+                }
+                file
+            }
+            None => {
+                if opts.shard_count == 0 {
+                    return Err(NodeError::BadRequest(
+                        "shard_count must be at least 1".into(),
+                    ));
+                }
+                let file = ClusterFile {
+                    version: CLUSTER_FILE_VERSION,
+                    cluster_id: new_cluster_id(),
+                    node_id: opts.node_id,
+                    shard_count: opts.shard_count,
+                };
+                let bytes =
+                    codec::encode(&file).map_err(|e| internal("cluster record")(e.to_string()))?;
+                log_db.put_node_record_sync(CLUSTER_RECORD, &bytes)?;
+                tracing::info!(cluster_id = %file.cluster_id, shards = file.shard_count, "created a one-node cluster");
+                file
+            }
+        };
+
+        let config = raft_config(&opts)?;
+        let peers = PeerChannels::default();
+        let registry = GroupRegistry::default();
+        let start = |id: GroupId, sm: GroupStateMachine| {
+            let (config, peers, log_db, registry) = (
+                config.clone(),
+                peers.clone(),
+                log_db.clone(),
+                registry.clone(),
+            );
+            let node_id = opts.node_id;
+            async move {
+                let shared = sm.shared();
+                let raft = RaftGroup::new(
+                    node_id,
+                    config,
+                    NetworkFactory::new(id, peers),
+                    log_db.store(id),
+                    sm,
+                )
+                .await
+                .map_err(|e| NodeError::Internal(format!("start group {id}: {e}")))?;
+                registry.insert(id, raft.clone());
+                Ok::<Group, NodeError>(Group {
+                    id,
+                    raft,
+                    sm: shared,
+                })
+            }
+        };
+
+        let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
+            .map_err(|e| internal("meta state")(e.to_string()))?;
+        let meta = start(META_GROUP, meta_sm).await?;
+        let mut shards = Vec::with_capacity(cluster.shard_count as usize);
+        for shard in 0..cluster.shard_count {
+            let sm = GroupStateMachine::shard(shard, engine.clone())
+                .map_err(|e| NodeError::Internal(format!("shard {shard} state: {e}")))?;
+            shards.push(start(shard_group(shard), sm).await?);
+        }
+
+        // A cluster this node created: every group has this node as its only voter.
+        let me = BTreeMap::from([(
+            opts.node_id,
+            NodeInfo {
+                addr: opts.grpc_addr.clone(),
+            },
+        )]);
+        for g in std::iter::once(&meta).chain(shards.iter()) {
+            let initialized = g
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| NodeError::Internal(format!("group {}: {e}", g.id)))?;
+            if !initialized {
+                g.raft
+                    .initialize(me.clone())
+                    .await
+                    .map_err(|e| NodeError::Internal(format!("initialize group {}: {e}", g.id)))?;
+            }
+        }
+
+        let mut queues = Vec::with_capacity(shards.len());
+        let mut tasks = Vec::new();
+        for (shard, g) in shards.iter().enumerate() {
+            let (tx, rx) = mpsc::channel(opts.inflight_writes_max.max(1));
+            let b = Batcher {
+                shard: shard as ShardId,
+                raft: g.raft.clone(),
+                engine: engine.clone(),
+                rx,
+                config: BatcherConfig {
+                    write_batch_samples_max: opts.write_batch_samples_max,
+                    ooo_window_ms: opts.ooo_window_ms,
+                    write_timeout_ms: opts.write_timeout_ms,
+                },
+            };
+            tasks.push(tokio::spawn(b.run()));
+            queues.push(tx);
+        }
+
+        let this = Arc::new(Shards {
+            cluster_id: cluster.cluster_id.clone(),
+            shard_count: cluster.shard_count,
+            opts,
+            engine,
+            registry,
+            meta,
+            shards,
+            queues,
+            tasks: Mutex::new(tasks),
+            flush_lock: tokio::sync::Mutex::new(()),
+        });
+
+        this.wait_for_leaders().await;
+        this.ensure_meta_init(&cluster).await?;
+        if this.opts.flush_interval_ms > 0 {
+            let task = tokio::spawn(periodic_flush(
+                Arc::downgrade(&this),
+                this.opts.flush_interval_ms,
+            ));
+            this.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(task);
+        }
+        Ok(this)
+    }
+
+    async fn wait_for_leaders(&self) {
+        let timeout = Duration::from_millis(self.opts.startup_leader_wait_ms);
+        let waits = self.groups().map(|g| async move {
+            let res = g
+                .raft
+                .wait(Some(timeout))
+                .metrics(|m| m.current_leader.is_some(), "leader elected")
+                .await;
+            if let Err(e) = res {
+                tracing::warn!(group = g.id, error = %e, "group has no leader yet");
+            }
+        });
+        join_all(waits).await;
+    }
+
+    /// Records the cluster in the meta group once (after a crash before it was applied, too).
+    async fn ensure_meta_init(&self, cluster: &ClusterFile) -> Result<(), NodeError> {
+        if self.meta.sm.cluster_map().cluster_id.is_some() || !self.meta.raft.is_leader() {
+            return Ok(());
+        }
+        let cmd = MetaCommand::Init {
+            cluster_id: cluster.cluster_id.clone(),
+            shard_count: cluster.shard_count,
+            replication_factor: 1,
+            node_id: self.opts.node_id,
+            addr: self.opts.grpc_addr.clone(),
+        };
+        self.meta
+            .raft
+            .client_write(Request::Meta(cmd))
+            .await
+            .map_err(|e| NodeError::Internal(format!("record cluster in meta group: {e}")))?;
+        Ok(())
+    }
+
+    fn groups(&self) -> impl Iterator<Item = &Group> {
+        std::iter::once(&self.meta).chain(self.shards.iter())
+    }
+
+    /// The cluster id.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.opts.node_id
+    }
+
+    /// Number of shards `S`.
+    pub fn shard_count(&self) -> u32 {
+        self.shard_count
+    }
+
+    /// The storage engine of this node.
+    pub fn engine(&self) -> Arc<dyn Engine> {
+        self.engine.clone()
+    }
+
+    /// The cluster map as the meta group has applied it.
+    pub fn cluster_map(&self) -> crate::meta::ClusterMap {
+        self.meta.sm.cluster_map()
+    }
+
+    /// The gRPC Raft transport service, to mount on the node's gRPC listener.
+    pub fn grpc_service(
+        &self,
+    ) -> tidemark_proto::raft::raft_transport_server::RaftTransportServer<RaftTransportService>
+    {
+        RaftTransportService::new(self.registry.clone()).into_server()
+    }
+
+    /// Splits `series` by shard, sends each part to its shard's leader and waits until every part
+    /// is committed and applied.
+    pub async fn write(&self, series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
+        let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
+        for sw in series {
+            if sw.samples.is_empty() {
+                continue;
+            }
+            parts
+                .entry(sw.labels.shard(self.shard_count))
+                .or_default()
+                .push(sw);
+        }
+        // Reserve a queue slot on every shard first, so an overloaded shard refuses the whole
+        // write before any part of it is proposed.
+        let mut permits = Vec::with_capacity(parts.len());
+        for &shard in parts.keys() {
+            let permit = self.queues[shard as usize]
+                .try_reserve()
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(()) => NodeError::Overloaded {
+                        shard,
+                        message: format!(
+                            "write queue full (inflight_writes_max={})",
+                            self.opts.inflight_writes_max
+                        ),
+                    },
+                    mpsc::error::TrySendError::Closed(()) => {
+                        NodeError::Internal(format!("shard {shard} is shutting down"))
+                    }
+                })?;
+            permits.push(permit);
+        }
+        let mut waiters = Vec::with_capacity(parts.len());
+        for (permit, (shard, part)) in permits.into_iter().zip(parts) {
+            let (tx, rx) = oneshot::channel();
+            let samples = part.iter().map(|s| s.samples.len()).sum();
+            permit.send(WriteJob {
+                series: part,
+                samples,
+                reply: tx,
+            });
+            waiters.push((shard, rx));
+        }
+        let timeout = Duration::from_millis(self.opts.write_timeout_ms);
+        let results = join_all(waiters.into_iter().map(|(shard, rx)| async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Err(_) => Err(NodeError::Timeout(format!(
+                    "shard {shard}: write not applied within write_timeout_ms={}",
+                    self.opts.write_timeout_ms
+                ))),
+                Ok(Err(_)) => Err(NodeError::Internal(format!(
+                    "shard {shard}: batcher stopped"
+                ))),
+                Ok(Ok(r)) => r,
+            }
+        }))
+        .await;
+        let mut total = WriteOutcome::default();
+        for r in results {
+            total.add(&r?);
+        }
+        Ok(total)
+    }
+
+    /// Waits until every shard has applied everything committed before this call (read-index on
+    /// the shard leaders), so a query that follows sees every acknowledged write.
+    pub async fn read_barrier(&self) -> Result<(), NodeError> {
+        let timeout = Duration::from_millis(self.opts.read_timeout_ms);
+        let results = join_all(self.shards.iter().enumerate().map(|(shard, g)| async move {
+            let shard = shard as ShardId;
+            match tokio::time::timeout(timeout, g.raft.ensure_linearizable(ReadPolicy::ReadIndex))
+                .await
+            {
+                Err(_) => Err(NodeError::Timeout(format!(
+                    "shard {shard}: read barrier timed out"
+                ))),
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => {
+                    Err(NodeError::NoLeader {
+                        shard,
+                        message: match f.leader_id {
+                            Some(id) => format!("node {id} leads the shard"),
+                            None => "election in progress".into(),
+                        },
+                    })
+                }
+                Ok(Err(e)) => Err(NodeError::NoLeader {
+                    shard,
+                    message: e.to_string(),
+                }),
+            }
+        }))
+        .await;
+        results.into_iter().collect()
+    }
+
+    /// A querier over every shard of this node.
+    pub fn querier(&self) -> Arc<dyn Querier> {
+        Arc::new(EngineQuerier::new(
+            self.engine.clone(),
+            (0..self.shard_count).collect(),
+        ))
+    }
+
+    /// Persists every shard's head (with its applied index), then lets openraft purge the log
+    /// below it (keeping `log_keep_entries`). Returns when every flush is done.
+    pub async fn flush(&self) -> Result<(), NodeError> {
+        let _guard = self.flush_lock.lock().await;
+        for g in self.groups() {
+            self.flush_group(g).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_group(&self, g: &Group) -> Result<(), NodeError> {
+        let Some(target) = g.sm.last_applied() else {
+            return Ok(());
+        };
+        let current = g.raft.metrics().borrow_watched().snapshot;
+        if current.is_some_and(|s| s.index() >= target.index()) {
+            return Ok(());
+        }
+        g.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| NodeError::Internal(format!("group {}: {e}", g.id)))?;
+        let timeout = Duration::from_millis(self.opts.read_timeout_ms);
+        g.raft
+            .wait(Some(timeout))
+            .metrics(
+                move |m| m.snapshot.is_some_and(|s| s.index() >= target.index()),
+                "flush",
+            )
+            .await
+            .map_err(|e| NodeError::Timeout(format!("group {}: flush: {e}", g.id)))?;
+        Ok(())
+    }
+
+    /// The state of every group on this node.
+    pub fn status(&self) -> Vec<GroupStatus> {
+        self.groups()
+            .map(|g| {
+                let m = g.raft.metrics().borrow_watched().clone();
+                GroupStatus {
+                    group_id: g.id,
+                    shard: crate::raft::group_shard(g.id),
+                    leader: m.current_leader,
+                    term: m.current_term,
+                    last_log_index: m.last_log_index,
+                    applied_index: m.last_applied.map(|l| l.index()),
+                    flushed_index: g.sm.flushed_index().ok().flatten(),
+                }
+            })
+            .collect()
+    }
+
+    /// Flushes, then stops every group and task. Writes after this fail.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        let flushed = self.flush().await;
+        self.stop().await;
+        flushed
+    }
+
+    /// Stops every group and task without flushing: what a crash leaves behind (the next open
+    /// replays the log). Used by tests; `shutdown` is the clean way.
+    pub async fn stop(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+        for g in self.groups() {
+            self.registry.remove(g.id);
+            if let Err(e) = g.raft.shutdown().await {
+                tracing::warn!(group = g.id, error = %e, "raft shutdown");
+            }
+        }
+    }
+
+    /// The Raft handle of shard `shard` (for tests and the cluster layer).
+    pub fn raft_of_shard(&self, shard: ShardId) -> Option<&RaftGroup> {
+        self.shards.get(shard as usize).map(|g| &g.raft)
+    }
+}
+
+async fn periodic_flush(shards: Weak<Shards>, interval_ms: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(s) = shards.upgrade() else { return };
+        if let Err(e) = s.flush().await {
+            tracing::warn!(error = %e, "periodic flush failed");
+        }
+    }
+}

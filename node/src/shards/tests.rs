@@ -1,0 +1,284 @@
+//! Tests of the write, read and flush paths on single-node clusters (in-process, test engine).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tidemark_storage::{Engine, Labels, Matcher, Sample};
+
+use super::batcher::build_batch;
+use super::{SeriesWrite, Shards, ShardsOptions, WriteOutcome};
+use crate::error::NodeError;
+use crate::raft::test_engine::TestEngine;
+
+fn opts(dir: &Path, shard_count: u32) -> ShardsOptions {
+    ShardsOptions {
+        node_id: 1,
+        data_dir: dir.to_path_buf(),
+        grpc_addr: "127.0.0.1:1".into(),
+        shard_count,
+        election_timeout_ms: 150,
+        heartbeat_interval_ms: 50,
+        flush_interval_ms: 0,
+        ..ShardsOptions::default()
+    }
+}
+
+fn series(i: usize, samples: &[(i64, f64)]) -> SeriesWrite {
+    SeriesWrite {
+        labels: Labels::from_pairs(&[("__name__", "cpu"), ("host", &format!("h{i}"))]),
+        samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+    }
+}
+
+async fn open(dir: &Path, shard_count: u32) -> (Arc<Shards>, Arc<TestEngine>) {
+    let engine = Arc::new(TestEngine::open(&dir.join("data")));
+    let shards = Shards::open(opts(dir, shard_count), engine.clone() as Arc<dyn Engine>)
+        .await
+        .unwrap();
+    (shards, engine)
+}
+
+/// Every sample of `cpu` through the querier, as (host, samples).
+fn read_all(shards: &Shards) -> Vec<(String, Vec<Sample>)> {
+    let q = shards.querier();
+    let mut out: Vec<_> = q
+        .select(&[Matcher::equal("__name__", "cpu")], i64::MIN, i64::MAX)
+        .unwrap()
+        .map(|s| {
+            let s = s.unwrap();
+            (s.labels.get("host").unwrap().to_string(), s.samples)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn batch_of(n: usize, t: i64) -> Vec<SeriesWrite> {
+    (0..n)
+        .map(|i| series(i, &[(t, i as f64), (t + 1000, i as f64 + 0.5)]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_write_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shards, _engine) = open(dir.path(), 4).await;
+    assert_eq!(shards.shard_count(), 4);
+    assert_eq!(
+        shards.cluster_map().cluster_id.as_deref(),
+        Some(shards.cluster_id())
+    );
+    let out = shards.write(batch_of(20, 10_000)).await.unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            samples_written: 40,
+            too_old: 0,
+            conflicting: 0,
+            series_written: 20
+        }
+    );
+    shards.read_barrier().await.unwrap();
+    let all = read_all(&shards);
+    assert_eq!(all.len(), 20);
+    assert!(all.iter().all(|(_, s)| s.len() == 2));
+    let status = shards.status();
+    assert_eq!(status.len(), 5);
+    assert!(status.iter().all(|g| g.leader == Some(1)));
+    shards.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unflushed_writes_are_replayed_from_the_log_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster_id = {
+        let (shards, _engine) = open(dir.path(), 2).await;
+        shards.write(batch_of(10, 10_000)).await.unwrap();
+        // A crash: no flush; the engine's head is lost with the process.
+        shards.stop().await;
+        shards.cluster_id().to_string()
+    };
+    let (shards, engine) = open(dir.path(), 7).await;
+    assert_eq!(shards.cluster_id(), cluster_id);
+    assert_eq!(
+        shards.shard_count(),
+        2,
+        "shard count comes from the cluster record, not options"
+    );
+    shards.read_barrier().await.unwrap();
+    let all = read_all(&shards);
+    assert_eq!(all.len(), 10);
+    assert!(all.iter().all(|(_, s)| s.len() == 2));
+    // Writes keep working after the replay.
+    let out = shards.write(batch_of(10, 20_000)).await.unwrap();
+    assert_eq!(out.samples_written, 20);
+    assert!(!engine.applied_log.lock().unwrap().is_empty());
+    shards.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flushed_and_unflushed_writes_survive_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (shards, _engine) = open(dir.path(), 2).await;
+        shards.write(batch_of(5, 10_000)).await.unwrap();
+        shards.flush().await.unwrap();
+        let st = shards.status();
+        assert!(
+            st.iter()
+                .all(|g| g.flushed_index.is_some() && g.flushed_index == g.applied_index),
+            "{st:?}"
+        );
+        shards.write(batch_of(5, 20_000)).await.unwrap();
+        shards.stop().await;
+    }
+    let (shards, engine) = open(dir.path(), 2).await;
+    shards.read_barrier().await.unwrap();
+    let all = read_all(&shards);
+    assert_eq!(all.len(), 5);
+    for (_, s) in &all {
+        let ts: Vec<i64> = s.iter().map(|s| s.t).collect();
+        assert_eq!(ts, vec![10_000, 11_000, 20_000, 21_000]);
+    }
+    // The replay applied only entries after the flush (TestEngine asserts increasing indexes).
+    let replayed = engine.applied_log.lock().unwrap().clone();
+    assert!(replayed.len() <= 2, "replayed {replayed:?}");
+    shards.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flush_purges_the_log_below_the_flushed_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 1);
+    o.log_keep_entries = 0;
+    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
+    let shards = Shards::open(o, engine.clone() as Arc<dyn Engine>)
+        .await
+        .unwrap();
+    for k in 0..5 {
+        shards
+            .write(batch_of(3, 10_000 + k * 10_000))
+            .await
+            .unwrap();
+    }
+    shards.flush().await.unwrap();
+    let raft = shards.raft_of_shard(0).unwrap().clone();
+    let flushed = shards.status()[1].flushed_index.unwrap();
+    raft.wait(Some(std::time::Duration::from_secs(5)))
+        .metrics(
+            move |m| m.purged.is_some_and(|p| p.index() == flushed),
+            "purged",
+        )
+        .await
+        .unwrap();
+    shards.stop().await;
+    drop(shards);
+    let (shards, _engine) = open(dir.path(), 1).await;
+    shards.read_barrier().await.unwrap();
+    assert_eq!(read_all(&shards).len(), 3);
+    shards.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_answers_overloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 1);
+    o.inflight_writes_max = 1;
+    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
+    let shards = Shards::open(o, engine as Arc<dyn Engine>).await.unwrap();
+    let writes = (0..64).map(|k| shards.write(vec![series(k, &[(10_000, 1.0)])]));
+    let results = futures::future::join_all(writes).await;
+    let overloaded = results
+        .iter()
+        .filter(|r| matches!(r, Err(NodeError::Overloaded { shard: 0, .. })))
+        .count();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert!(overloaded > 0, "no write was refused");
+    assert!(ok > 0, "no write went through");
+    assert_eq!(ok + overloaded, 64);
+    shards.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_conflicting_and_duplicate_samples_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 1);
+    o.ooo_window_ms = 1_000;
+    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
+    let shards = Shards::open(o, engine as Arc<dyn Engine>).await.unwrap();
+    shards
+        .write(vec![series(0, &[(100_000, 1.0)])])
+        .await
+        .unwrap();
+    let out = shards
+        .write(vec![
+            series(0, &[(50_000, 1.0), (99_500, 2.0), (100_000, 1.0)]),
+            series(1, &[(100_000, 9.0)]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            samples_written: 3,
+            too_old: 1,
+            conflicting: 0,
+            series_written: 2
+        }
+    );
+    let out = shards
+        .write(vec![series(0, &[(100_000, 5.0)])])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            samples_written: 0,
+            too_old: 0,
+            conflicting: 1,
+            series_written: 0
+        }
+    );
+    shards.shutdown().await.unwrap();
+}
+
+#[test]
+fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
+    let engine = TestEngine::in_memory();
+    let a = vec![series(0, &[(1000, 1.0), (2000, 2.0)])];
+    let b = vec![
+        series(0, &[(2000, 2.0), (3000, 3.0)]),
+        series(1, &[(1000, 1.0)]),
+    ];
+    let c = vec![series(0, &[(3000, 7.0)])];
+    let (batch, outcomes) = build_batch(&engine, 0, &[&a, &b, &c], 60_000);
+    assert_eq!(batch.new_series.len(), 2, "each new series is carried once");
+    assert_eq!(batch.sample_count(), 4);
+    assert_eq!(
+        outcomes[0],
+        WriteOutcome {
+            samples_written: 2,
+            too_old: 0,
+            conflicting: 0,
+            series_written: 1
+        }
+    );
+    assert_eq!(
+        outcomes[1],
+        WriteOutcome {
+            samples_written: 3,
+            too_old: 0,
+            conflicting: 0,
+            series_written: 2
+        }
+    );
+    assert_eq!(
+        outcomes[2],
+        WriteOutcome {
+            samples_written: 0,
+            too_old: 0,
+            conflicting: 1,
+            series_written: 0
+        }
+    );
+}
