@@ -13,7 +13,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "tidemarkctl", version, about)]
 struct Cli {
     /// HTTP address of any Tidemark node.
-    #[arg(long, global = true, env = "TIDEMARK_ENDPOINT", default_value = "http://127.0.0.1:9201")]
+    #[arg(
+        long,
+        global = true,
+        env = "TIDEMARK_ENDPOINT",
+        default_value = "http://127.0.0.1:9201"
+    )]
     endpoint: String,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
@@ -76,9 +81,19 @@ fn main() -> anyhow::Result<()> {
             }
             ("/api/v1/query", form)
         }
-        Command::QueryRange { expr, start, end, step } => (
+        Command::QueryRange {
+            expr,
+            start,
+            end,
+            step,
+        } => (
             "/api/v1/query_range",
-            vec![("query", expr.clone()), ("start", start.clone()), ("end", end.clone()), ("step", step.clone())],
+            vec![
+                ("query", expr.clone()),
+                ("start", start.clone()),
+                ("end", end.clone()),
+                ("step", step.clone()),
+            ],
         ),
         Command::Flush => ("/api/v1/admin/flush", vec![]),
         Command::Buildinfo => ("/api/v1/status/buildinfo", vec![]),
@@ -88,13 +103,16 @@ fn main() -> anyhow::Result<()> {
         Command::Buildinfo => client.get(&url),
         _ => client.post(&url).form(&form),
     };
-    let response = request.send().with_context(|| format!("cannot reach {url}"))?;
+    let response = request
+        .send()
+        .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
     let body = response.text()?;
     let json: serde_json::Value = if body.trim().is_empty() {
         serde_json::json!({"status": if status.is_success() { "success" } else { "error" }})
     } else {
-        serde_json::from_str(&body).with_context(|| format!("{url} answered {status} with non-JSON: {body}"))?
+        serde_json::from_str(&body)
+            .with_context(|| format!("{url} answered {status} with non-JSON: {body}"))?
     };
     match cli.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&json)?),
@@ -109,14 +127,23 @@ fn main() -> anyhow::Result<()> {
 /// Prints a Prometheus API answer as lines: one per series for vectors and matrices.
 fn print_table(json: &serde_json::Value) {
     if let Some(err) = json.get("error") {
-        eprintln!("error ({}): {}", json["errorType"].as_str().unwrap_or("unknown"), err.as_str().unwrap_or(""));
+        eprintln!(
+            "error ({}): {}",
+            json["errorType"].as_str().unwrap_or("unknown"),
+            err.as_str().unwrap_or("")
+        );
         return;
     }
     let data = &json["data"];
     match data["resultType"].as_str() {
         Some("vector") => {
             for s in data["result"].as_array().into_iter().flatten() {
-                println!("{} {} @{}", s["metric"], s["value"][1].as_str().unwrap_or(""), s["value"][0]);
+                println!(
+                    "{} {} @{}",
+                    s["metric"],
+                    s["value"][1].as_str().unwrap_or(""),
+                    s["value"][0]
+                );
             }
         }
         Some("matrix") => {

@@ -7,6 +7,9 @@ fn main() -> anyhow::Result<()> {
     let args = tidemark_node::config::Args::parse();
     let config = tidemark_node::config::Config::load(&args)?;
     tidemark_node::server::init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("tidemark").build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tidemark")
+        .build()?;
     runtime.block_on(tidemark_node::server::run(config))
 }

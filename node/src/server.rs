@@ -16,7 +16,10 @@ use crate::shards::{Shards, ShardsOptions};
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// The options of the Raft layer that follow from the node's configuration.
@@ -37,9 +40,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let data_path = config.data_dir.join("data");
-    let engine = tokio::task::spawn_blocking(move || RocksEngine::open(&data_path, EngineOptions::default()))
-        .await?
-        .context("cannot open the data store")?;
+    let engine = tokio::task::spawn_blocking(move || {
+        RocksEngine::open(&data_path, EngineOptions::default())
+    })
+    .await?
+    .context("cannot open the data store")?;
     let shards = Shards::open(shards_options(&config), Arc::new(engine))
         .await
         .context("cannot start the Raft groups")?;
@@ -76,7 +81,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let http = {
         let mut stop = stop_rx.clone();
-        let app = router(Arc::new(AppState::new(shards.clone(), Arc::new(config.clone()))));
+        let app = router(Arc::new(AppState::new(
+            shards.clone(),
+            Arc::new(config.clone()),
+        )));
         tokio::spawn(async move {
             axum::serve(http_listener, app)
                 .with_graceful_shutdown(async move {
@@ -90,7 +98,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     info!("shutting down: flushing every shard");
     let _ = stop_tx.send(true);
     let _ = http.await;
-    shards.shutdown().await.context("flush on shutdown failed")?;
+    shards
+        .shutdown()
+        .await
+        .context("flush on shutdown failed")?;
     let _ = grpc.await;
     info!("stopped");
     Ok(())

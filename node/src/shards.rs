@@ -33,6 +33,9 @@ use crate::raft::state_machine::{GroupStateMachine, SmShared};
 use crate::raft::{GroupId, META_GROUP, NodeId, NodeInfo, RaftGroup, Request, shard_group};
 use batcher::{Batcher, BatcherConfig, WriteJob};
 
+/// How long `stop` waits for the raft tasks to release the log database, in milliseconds.
+const STOP_WAIT_MS: u64 = 5_000;
+
 /// Name of the node record holding the [`ClusterFile`] in the raft-log database.
 const CLUSTER_RECORD: &str = "cluster";
 
@@ -153,6 +156,7 @@ pub struct Shards {
     cluster_id: String,
     shard_count: u32,
     engine: Arc<dyn Engine>,
+    log_db: LogDb,
     registry: GroupRegistry,
     meta: Group,
     shards: Vec<Group>,
@@ -312,6 +316,7 @@ impl Shards {
             shard_count: cluster.shard_count,
             opts,
             engine,
+            log_db,
             registry,
             meta,
             shards,
@@ -392,6 +397,14 @@ impl Shards {
     /// The storage engine of this node.
     pub fn engine(&self) -> Arc<dyn Engine> {
         self.engine.clone()
+    }
+
+    /// The storage digest of shard `shard` at its current applied index (replicas at the same
+    /// applied index must agree).
+    pub fn digest(&self, shard: ShardId) -> Result<u64, NodeError> {
+        self.engine
+            .digest(shard)
+            .map_err(|e| NodeError::Internal(format!("shard {shard} digest: {e}")))
     }
 
     /// The cluster map as the meta group has applied it.
@@ -575,19 +588,28 @@ impl Shards {
     /// Stops every group and task without flushing: what a crash leaves behind (the next open
     /// replays the log). Used by tests; `shutdown` is the clean way.
     pub async fn stop(&self) {
-        for task in self
+        let tasks: Vec<_> = self
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain(..)
-        {
+            .collect();
+        for task in tasks {
             task.abort();
+            let _ = task.await;
         }
         for g in self.groups() {
             self.registry.remove(g.id);
             if let Err(e) = g.raft.shutdown().await {
                 tracing::warn!(group = g.id, error = %e, "raft shutdown");
             }
+        }
+        // The raft tasks release their log stores after they stop; wait (bounded) so that the
+        // log database can be reopened by this process once `Shards` is dropped. Two handles
+        // remain: this one and the meta state machine's.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(STOP_WAIT_MS);
+        while self.log_db.handle_count() > 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

@@ -45,12 +45,20 @@ fn batch(writer: usize, k: i64) -> Vec<TestSeries> {
 }
 
 /// Writes batches 0, 1, 2, ... from `first` on until the node stops answering; records outcomes.
-async fn writer(client: reqwest::Client, base: String, w: usize, first: i64, history: Arc<Mutex<History>>) {
+async fn writer(
+    client: reqwest::Client,
+    base: String,
+    w: usize,
+    first: i64,
+    history: Arc<Mutex<History>>,
+) {
     let mut k = first;
     loop {
         history.lock().unwrap().sent = k + 1;
         match post_write_v1(&client, &base, encode_write_v1(&batch(w, k))).await {
-            Ok((status, _)) if (200..300).contains(&status) => history.lock().unwrap().acked.push(k),
+            Ok((status, _)) if (200..300).contains(&status) => {
+                history.lock().unwrap().acked.push(k)
+            }
             Ok((status, body)) if status == 429 || status == 503 => {
                 // Retryable and not written: try the same batch again.
                 eprintln!("writer {w}: batch {k} got {status} {body}; retrying");
@@ -69,7 +77,11 @@ async fn writer(client: reqwest::Client, base: String, w: usize, first: i64, his
 
 /// Reads back every series of every writer and checks it against the histories.
 async fn verify(client: &reqwest::Client, base: &str, histories: &[Arc<Mutex<History>>]) -> usize {
-    let last_batch = histories.iter().map(|h| h.lock().unwrap().sent).max().unwrap_or(0);
+    let last_batch = histories
+        .iter()
+        .map(|h| h.lock().unwrap().sent)
+        .max()
+        .unwrap_or(0);
     let at_s = (BASE_MS + last_batch * STEP_MS) as f64 / 1000.0 + 1.0;
     let window_s = last_batch * STEP_MS / 1000 + 10;
     let json = query(client, base, &format!("crash_test[{window_s}s]"), at_s).await;
@@ -81,9 +93,17 @@ async fn verify(client: &reqwest::Client, base: &str, histories: &[Arc<Mutex<His
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| ((p[0].as_f64().unwrap() * 1000.0).round() as i64, parse_value(p[1].as_str().unwrap())))
+            .map(|p| {
+                (
+                    (p[0].as_f64().unwrap() * 1000.0).round() as i64,
+                    parse_value(p[1].as_str().unwrap()),
+                )
+            })
             .collect();
-        assert!(got.insert((w, series), points).is_none(), "series {w}/{series} returned twice");
+        assert!(
+            got.insert((w, series), points).is_none(),
+            "series {w}/{series} returned twice"
+        );
     }
     let mut checked = 0;
     for (w, h) in histories.iter().enumerate() {
@@ -93,7 +113,10 @@ async fn verify(client: &reqwest::Client, base: &str, histories: &[Arc<Mutex<His
             let ts: Vec<i64> = points.iter().map(|p| p.0).collect();
             let mut sorted = ts.clone();
             sorted.dedup();
-            assert_eq!(ts, sorted, "series {w}/{s}: timestamps duplicated or unsorted");
+            assert_eq!(
+                ts, sorted,
+                "series {w}/{s}: timestamps duplicated or unsorted"
+            );
             for &(t, v) in &points {
                 let k = (t - BASE_MS) / STEP_MS;
                 assert!(
@@ -115,11 +138,22 @@ async fn verify(client: &reqwest::Client, base: &str, histories: &[Arc<Mutex<His
     checked
 }
 
-async fn ingest_then_kill(node: &mut Node, client: &reqwest::Client, histories: &[Arc<Mutex<History>>], run: Duration) {
+async fn ingest_then_kill(
+    node: &mut Node,
+    client: &reqwest::Client,
+    histories: &[Arc<Mutex<History>>],
+    run: Duration,
+) {
     let mut tasks = Vec::new();
     for (w, h) in histories.iter().enumerate() {
         let first = h.lock().unwrap().sent;
-        tasks.push(tokio::spawn(writer(client.clone(), node.url(), w, first, h.clone())));
+        tasks.push(tokio::spawn(writer(
+            client.clone(),
+            node.url(),
+            w,
+            first,
+            h.clone(),
+        )));
     }
     tokio::time::sleep(run).await;
     node.kill9();
@@ -132,26 +166,49 @@ async fn ingest_then_kill(node: &mut Node, client: &reqwest::Client, histories: 
 async fn kill_9_during_ingest_loses_no_acknowledged_sample() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start(&dir.path().join("node"), &[]);
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let histories: Vec<_> = (0..WRITERS).map(|_| Arc::new(Mutex::new(History::default()))).collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let histories: Vec<_> = (0..WRITERS)
+        .map(|_| Arc::new(Mutex::new(History::default())))
+        .collect();
 
     // Crash 1: nothing flushed yet, recovery replays the whole log.
     ingest_then_kill(&mut node, &client, &histories, Duration::from_secs(3)).await;
     node.restart();
     let checked = verify(&client, &node.url(), &histories).await;
-    assert!(checked > 0, "no batch was acknowledged before the crash:\n{}", node.log());
+    assert!(
+        checked > 0,
+        "no batch was acknowledged before the crash:\n{}",
+        node.log()
+    );
 
     // Crash 2: flush part way, so recovery starts from the flushed index and replays the rest.
-    let flushed = client.post(format!("{}/api/v1/admin/flush", node.url())).send().await.unwrap();
-    assert!(flushed.status().is_success(), "flush failed: {}", flushed.status());
+    let flushed = client
+        .post(format!("{}/api/v1/admin/flush", node.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        flushed.status().is_success(),
+        "flush failed: {}",
+        flushed.status()
+    );
     ingest_then_kill(&mut node, &client, &histories, Duration::from_secs(3)).await;
     node.restart();
     let checked_after = verify(&client, &node.url(), &histories).await;
-    assert!(checked_after > checked, "no batch acknowledged after the first restart");
+    assert!(
+        checked_after > checked,
+        "no batch acknowledged after the first restart"
+    );
 
     // A clean stop flushes; the data is still there after it.
     node.stop();
     node.restart();
-    assert_eq!(verify(&client, &node.url(), &histories).await, checked_after);
+    assert_eq!(
+        verify(&client, &node.url(), &histories).await,
+        checked_after
+    );
     eprintln!("verified {checked_after} acknowledged series-samples across two kill -9 restarts");
 }

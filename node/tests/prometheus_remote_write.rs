@@ -23,8 +23,14 @@ impl Drop for Killed {
     }
 }
 
-fn start_prometheus(dir: &Path, port: u16, remote_write_url: &str, protobuf_message: &str) -> Killed {
-    let bin = peers_bin().expect("peer binaries missing: run scripts/install-peers.sh (scripts/test.sh does)");
+fn start_prometheus(
+    dir: &Path,
+    port: u16,
+    remote_write_url: &str,
+    protobuf_message: &str,
+) -> Killed {
+    let bin = peers_bin()
+        .expect("peer binaries missing: run scripts/install-peers.sh (scripts/test.sh does)");
     let config = format!(
         r#"global:
   scrape_interval: 1s
@@ -48,7 +54,10 @@ remote_write:
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let child = Command::new(bin.join("prometheus"))
         .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
@@ -58,10 +67,18 @@ remote_write:
 }
 
 /// Raw samples of every series in `(end - window, end]`, keyed by the series' labels.
-async fn raw_samples(client: &reqwest::Client, base: &str, end_s: f64, window_s: u64) -> BTreeMap<String, Vec<(i64, String)>> {
+async fn raw_samples(
+    client: &reqwest::Client,
+    base: &str,
+    end_s: f64,
+    window_s: u64,
+) -> BTreeMap<String, Vec<(i64, String)>> {
     let r = client
         .post(format!("{base}/api/v1/query"))
-        .form(&[("query", format!("{{__name__=~\".+\"}}[{window_s}s]")), ("time", format!("{end_s:.3}"))])
+        .form(&[
+            ("query", format!("{{__name__=~\".+\"}}[{window_s}s]")),
+            ("time", format!("{end_s:.3}")),
+        ])
         .send()
         .await
         .expect("query");
@@ -73,7 +90,12 @@ async fn raw_samples(client: &reqwest::Client, base: &str, end_s: f64, window_s:
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| ((p[0].as_f64().unwrap() * 1000.0).round() as i64, p[1].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    (p[0].as_f64().unwrap() * 1000.0).round() as i64,
+                    p[1].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         out.insert(s["metric"].to_string(), points);
     }
@@ -91,13 +113,25 @@ async fn prometheus_delivers_everything(protobuf_message: &str) {
         protobuf_message,
     );
     let prom_url = format!("http://127.0.0.1:{prom_port}");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
 
     tokio::time::sleep(Duration::from_secs(SCRAPE_FOR_S)).await;
-    let end_s = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as f64 / 1000.0 - 2.0;
+    let end_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as f64
+        / 1000.0
+        - 2.0;
     let window_s = SCRAPE_FOR_S;
     let expected = raw_samples(&client, &prom_url, end_s, window_s).await;
-    assert!(expected.len() > 50, "Prometheus scraped too little to compare: {} series", expected.len());
+    assert!(
+        expected.len() > 50,
+        "Prometheus scraped too little to compare: {} series",
+        expected.len()
+    );
     let expected_samples: usize = expected.values().map(|v| v.len()).sum();
 
     let deadline = Instant::now() + Duration::from_secs(CATCH_UP_TIMEOUT_S);
@@ -110,7 +144,10 @@ async fn prometheus_delivers_everything(protobuf_message: &str) {
             .collect();
         if missing.is_empty() {
             let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
-            assert!(extra.is_empty(), "series in Tidemark that Prometheus does not have: {extra:?}");
+            assert!(
+                extra.is_empty(),
+                "series in Tidemark that Prometheus does not have: {extra:?}"
+            );
             eprintln!(
                 "{protobuf_message}: {} series, {expected_samples} samples identical in Prometheus and Tidemark",
                 expected.len()

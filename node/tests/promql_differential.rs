@@ -11,6 +11,7 @@
 //!
 //! With `PROMQL_DIFF_SELF_CHECK=1` a second Prometheus takes Tidemark's place: every query must
 //! then be identical, which checks the harness itself (data, comparison, ordering rules).
+//! With `PROMQL_DIFF_HOLD_S=N` both servers stay up N seconds after the run, for a closer look.
 
 mod support;
 
@@ -24,7 +25,12 @@ use support::{Node, TestSeries, encode_write_v1, free_port, peers_bin, post_writ
 
 /// Differences that are understood and accepted, by exact query text, each with its reason.
 /// A difference in Tidemark's engine is a bug: it goes here only with a clear reason.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
+    "day_of_month(tm_weird)",
+    "date functions of NaN/±Inf: Prometheus converts them with Go's platform-defined float->int64 \
+     conversion (amd64: all become MinInt64, day 4; arm64 differs), so its answer is no reference; \
+     Tidemark answers NaN for NaN (and 27 for -Inf)",
+)];
 
 /// Scrape interval of the generated data.
 const STEP_MS: i64 = 15_000;
@@ -780,7 +786,9 @@ fn general_exprs(ds: &Dataset) -> Vec<String> {
         r#"bottomk(2, tm_temperature_celsius)"#,
         r#"topk by (job) (1, tm_temperature_celsius)"#,
         r#"topk(3, rate(tm_requests_total[5m]))"#,
-        r#"bottomk(3, rate(tm_requests_total[5m]))"#,
+        // Which of several tied series topk/bottomk keep is not specified by Prometheus (and
+        // integer counters tie often): sums of random durations do not tie.
+        r#"bottomk(3, rate(tm_request_duration_seconds_sum[5m]))"#,
         r#"topk(0, tm_up)"#,
         r#"topk(2, tm_weird)"#,
         r#"bottomk(2, tm_weird)"#,
@@ -1880,6 +1888,18 @@ async fn promql_answers_match_prometheus() {
     let report_path = std::env::temp_dir().join("tidemark-promql-differential.txt");
     let _ = std::fs::write(&report_path, &report);
     println!("{report}full report: {}", report_path.display());
+    // To look at a difference by hand: both servers stay up this long, with their data.
+    if let Some(hold_s) = std::env::var("PROMQL_DIFF_HOLD_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        println!(
+            "holding {hold_s} s: prometheus {} tidemark {node_url} (T0 = {})",
+            prom.url,
+            fmt_s(ds.t0)
+        );
+        tokio::time::sleep(Duration::from_secs(hold_s)).await;
+    }
     assert!(
         unexpected.is_empty(),
         "{summary}\nunexpected differences (details above and in {}):\n{}",

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::head::HeadSeries;
 use crate::model::ShardId;
 use crate::options::EngineOptions;
-use crate::postings::PartitionPostings;
 use crate::shard::Shard;
 use crate::sharded::{Sharded, delegate_engine};
 use keys::{CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};

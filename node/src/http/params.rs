@@ -180,7 +180,7 @@ mod tests {
     fn times() {
         assert_eq!(parse_time("1435781451.781").unwrap(), 1_435_781_451_781);
         assert_eq!(parse_time("1435781451").unwrap(), 1_435_781_451_000);
-        assert_eq!(parse_time("1.0005").unwrap(), 1001);
+        assert_eq!(parse_time("1.0006").unwrap(), 1001);
         assert_eq!(parse_time("-1.5").unwrap(), -1500);
         assert_eq!(
             parse_time("2015-07-01T20:10:51.781Z").unwrap(),

@@ -59,6 +59,11 @@ impl LogDb {
         Ok(LogDb { db: Arc::new(db) })
     }
 
+    /// How many handles (this one, log stores, readers) share the database.
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.db)
+    }
+
     /// The log store of group `group`.
     pub fn store(&self, group: GroupId) -> LogStore {
         LogStore {
@@ -221,9 +226,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_purged_log_id: Option<LogIdOf<TypeConfig>> = self.get_meta(KEY_PURGED)?;
-        let last_log_id = self
-            .last_entry_log_id()?
-            .or_else(|| last_purged_log_id.clone());
+        let last_log_id = self.last_entry_log_id()?.or(last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
             last_log_id,

@@ -255,6 +255,18 @@ impl Engine for TestEngine {
             .collect())
     }
 
+    fn digest(&self, shard: ShardId) -> Result<u64> {
+        let mut bytes = Vec::new();
+        for (labels, samples) in self.dump(shard) {
+            bytes.extend_from_slice(&labels.canonical_bytes());
+            for s in samples {
+                bytes.extend_from_slice(&s.t.to_le_bytes());
+                bytes.extend_from_slice(&s.v.to_bits().to_le_bytes());
+            }
+        }
+        Ok(xxhash_rust::xxh3::xxh3_64(&bytes))
+    }
+
     fn stats(&self, shard: ShardId) -> ShardStats {
         let shards = self.shards.lock().unwrap();
         let Some(d) = shards.get(&shard) else {

@@ -122,10 +122,22 @@ async fn two_nodes_replicate_a_shard_group_over_grpc() {
         (&r2, &engines[0])
     };
 
-    let resp = lr
-        .client_write(Request::Shard(encode_command(&write_cmd())))
-        .await
-        .unwrap();
+    // Right after the election the leader may still be establishing its lease: retry briefly.
+    let mut attempt = 0;
+    let resp = loop {
+        match lr
+            .client_write(Request::Shard(encode_command(&write_cmd())))
+            .await
+        {
+            Ok(resp) => break resp,
+            Err(e) if attempt < 50 => {
+                attempt += 1;
+                tracing::debug!(error = %e, "retrying write");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("write failed: {e}"),
+        }
+    };
     let index = resp.log_id().index();
     let follower = if leader == 1 { &r2 } else { &r1 };
     follower

@@ -295,7 +295,7 @@ mod tests {
     fn label_limits_name_the_limit() {
         let limits = WriteLimits {
             labels_per_series_max: 2,
-            label_name_bytes_max: 4,
+            label_name_bytes_max: 8,
             label_value_bytes_max: 3,
             ..WriteLimits::default()
         };
@@ -305,7 +305,7 @@ mod tests {
                 .contains("labels_per_series_max")
         );
         assert!(
-            err(v.labels(labels(&[("__name__", "up"), ("abcde", "1")])))
+            err(v.labels(labels(&[("__name__", "up"), ("abcdefghi", "1")])))
                 .contains("label_name_bytes_max")
         );
         assert!(

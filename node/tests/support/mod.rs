@@ -77,15 +77,13 @@ impl Node {
         let deadline = Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         let url = format!("{}/-/ready", self.url());
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("tidemark exited during start ({status}):\n{}", self.log());
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("tidemark exited during start ({status}):\n{}", self.log());
             }
-            if let Ok(r) = blocking_get(&url) {
-                if r == 200 {
-                    return;
-                }
+            if blocking_get(&url).is_ok_and(|code| code == 200) {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }

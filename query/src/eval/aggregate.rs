@@ -45,6 +45,19 @@ fn group(vec: Vec<Elem>, modifier: &Option<LabelModifier>) -> Vec<(Labels, Vec<E
     groups
 }
 
+/// A float as Go's `%v` prints it: exponent form (`1e+100`) from 1e21 up and below 1e-4.
+fn go_float(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-4..1e21).contains(&a) {
+        let s = format!("{v:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let (sign, digits) = exp.strip_prefix('-').map_or(("+", exp), |d| ("-", d));
+        format!("{mantissa}e{sign}{digits:0>2}")
+    } else {
+        v.to_string()
+    }
+}
+
 fn scalar_param(ev: &Evaluator<'_>, a: &AggregateExpr, t_ms: i64) -> Result<f64, QueryError> {
     match a.param.as_ref().map(|p| ev.eval(p, t_ms)).transpose()? {
         Some(Val::Scalar(v)) => Ok(v),
@@ -67,6 +80,8 @@ pub(crate) fn eval_aggregate(
         ));
     };
     let out = match op.as_str() {
+        // Prometheus checks k only when there is something to select from.
+        "topk" | "bottomk" if input.is_empty() => Vec::new(),
         "topk" | "bottomk" => {
             let k = scalar_param(ev, a, t_ms)?;
             if k.is_nan() {
@@ -74,11 +89,13 @@ pub(crate) fn eval_aggregate(
                     "Parameter value is NaN for {op}"
                 )));
             }
-            let k = if k >= i64::MAX as f64 {
-                i64::MAX
-            } else {
-                k as i64
-            };
+            if k > i64::MAX as f64 || k < i64::MIN as f64 {
+                return Err(QueryError::execution(format!(
+                    "Scalar value {} overflows int64",
+                    go_float(k)
+                )));
+            }
+            let k = k as i64;
             if k < 1 {
                 return Ok(Val::Vector(Vec::new()));
             }
@@ -236,4 +253,17 @@ pub(crate) fn stdvar(values: &[f64]) -> f64 {
 /// count_values still rejects the empty name).
 pub(crate) fn valid_label_name(s: &str) -> bool {
     !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_float;
+
+    #[test]
+    fn go_float_matches_go_percent_v() {
+        assert_eq!(go_float(1e100), "1e+100");
+        assert_eq!(go_float(-9.3e18), "-9300000000000000000");
+        assert_eq!(go_float(2.5e-7), "2.5e-07");
+        assert_eq!(go_float(42.0), "42");
+    }
 }

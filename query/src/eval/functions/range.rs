@@ -185,7 +185,8 @@ pub(crate) fn apply(
             let max = name == "ts_of_max_over_time";
             let mut best = s[0];
             for x in &s[1..] {
-                if (max && x.v > best.v) || (!max && x.v < best.v) || best.v.is_nan() {
+                // Ties go to the latest sample, as in Prometheus.
+                if (max && x.v >= best.v) || (!max && x.v <= best.v) || best.v.is_nan() {
                     best = *x;
                 }
             }
