@@ -11,7 +11,7 @@ use super::{Elem, Evaluator, Val};
 use crate::error::QueryError;
 
 /// The labels of the group an element belongs to.
-fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
+pub(crate) fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     let v: Vec<Label> = match modifier {
         Some(LabelModifier::Include(names)) => labels
             .iter()

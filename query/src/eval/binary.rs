@@ -109,24 +109,17 @@ fn vector_scalar(
 
 /// The matching signature: the labels that decide which elements match.
 fn signature(labels: &Labels, matching: &Option<LabelModifier>) -> Labels {
-    let v: Vec<Label> = match matching {
-        Some(LabelModifier::Include(names)) => labels
-            .iter()
-            .filter(|l| names.labels.iter().any(|n| n == &l.name))
-            .cloned()
-            .collect(),
-        Some(LabelModifier::Exclude(names)) => labels
-            .iter()
-            .filter(|l| l.name != METRIC_NAME && !names.labels.iter().any(|n| n == &l.name))
-            .cloned()
-            .collect(),
-        None => labels
-            .iter()
-            .filter(|l| l.name != METRIC_NAME)
-            .cloned()
-            .collect(),
-    };
-    Labels::from_sorted(v)
+    match matching {
+        // on(...)/ignoring(...) select labels exactly as by(...)/without(...) group them.
+        Some(_) => super::aggregate::group_labels(labels, matching),
+        None => Labels::from_sorted(
+            labels
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        ),
+    }
 }
 
 fn and_unless(b: &BinaryExpr, l: Vec<Elem>, r: Vec<Elem>, and: bool) -> Vec<Elem> {
