@@ -200,6 +200,7 @@ async fn bench_one(
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     result.rss_before_ingest_bytes = system.rss_bytes().ok();
+    let cpu_before = system.cpu_seconds().ok();
 
     let n = requests.len();
     let source = (0..n).map(move |i| requests[i].clone());
@@ -212,6 +213,9 @@ async fn bench_one(
     .await?;
     system.child.check_alive()?;
     result.rss_after_ingest_bytes = Some(system.rss_bytes()?);
+    if let (Some(before), Ok(after)) = (cpu_before, system.cpu_seconds()) {
+        result.ingest_cpu_s = Some(after - before);
+    }
     eprintln!(
         "  ingest: {} samples in {:.1} s = {:.0} samples/s, {} failed requests, RSS {:.1} MiB",
         stats.samples_sent_ok,

@@ -121,6 +121,30 @@ impl Drop for ChildGuard {
     }
 }
 
+/// CPU time (user + system) `pid` has used so far, in seconds (`/proc/PID/stat` fields 14 and
+/// 15). Unlike wall-clock rates it hardly moves when other work shares the machine, so it is the
+/// figure to compare efficiency by on a noisy host.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may contain spaces: fields are counted after its ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("parse /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i - 3)
+            .context("short /proc stat")?
+            .parse::<u64>()
+            .context("parse /proc stat")? as f64)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((ticks(14)? + ticks(15)?) / hz)
+}
+
 /// Resident set size of `pid` in bytes (`VmRSS` of `/proc/PID/status`).
 pub fn rss_bytes(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

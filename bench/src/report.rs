@@ -37,6 +37,8 @@ pub struct SystemResult {
     pub ingest: Option<SendStats>,
     pub rss_before_ingest_bytes: Option<u64>,
     pub rss_after_ingest_bytes: Option<u64>,
+    /// CPU seconds (user + system) the server used during ingest.
+    pub ingest_cpu_s: Option<f64>,
     pub disk: Option<DiskMeasure>,
     pub bytes_per_sample: Option<f64>,
     pub queries: Vec<QueryResult>,
@@ -55,6 +57,7 @@ impl SystemResult {
             ingest: None,
             rss_before_ingest_bytes: None,
             rss_after_ingest_bytes: None,
+            ingest_cpu_s: None,
             disk: None,
             bytes_per_sample: None,
             queries: Vec::new(),
@@ -259,6 +262,12 @@ pub fn render_ingest(report: &IngestReport) -> String {
                 mib(disk.data_bytes as f64),
                 disk.how,
                 mib(disk.dir_bytes as f64)
+            ));
+        }
+        if let (Some(cpu), Some(ingest)) = (s.ingest_cpu_s, &s.ingest) {
+            out.push_str(&format!(
+                "\n    CPU: {cpu:.1} s (user + system) for the ingest = {:.2} us per sample",
+                cpu * 1e6 / ingest.samples_sent_ok.max(1) as f64
             ));
         }
         if let (Some(before), Some(after)) = (s.rss_before_ingest_bytes, s.rss_after_ingest_bytes) {

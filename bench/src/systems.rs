@@ -204,6 +204,11 @@ impl RunningSystem {
         crate::process::rss_bytes(self.child.pid())
     }
 
+    /// CPU seconds the server process has used so far.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        crate::process::cpu_seconds(self.child.pid())
+    }
+
     /// Persists in-memory data (see the module doc) and says where to measure the disk afterwards
     /// with [`RunningSystem::measure_disk`].
     pub async fn flush(&mut self, client: &reqwest::Client) -> Result<DiskPlan> {

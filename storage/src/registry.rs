@@ -6,6 +6,7 @@
 //! separate (normally empty) map and resolved by comparing the bytes.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::{Error, Result};
 use crate::model::{Label, Labels, SeriesId, ShardId};
@@ -16,9 +17,34 @@ pub(crate) struct Registry {
     /// Canonical label bytes, indexed by series id (ids are dense from 0).
     labels: Vec<Box<[u8]>>,
     /// The first id registered under each hash.
-    by_hash: HashMap<u64, SeriesId>,
+    by_hash: HashMap<u64, SeriesId, Prehashed>,
     /// Further ids whose labels share a hash with another series.
     collisions: HashMap<u64, Vec<SeriesId>>,
+}
+
+/// The maps keyed by `xxh3_64` use the key as its own hash: hashing it again costs time and
+/// spreads nothing.
+type Prehashed = BuildHasherDefault<PrehashedU64>;
+
+/// A [`Hasher`] for keys that already are a well-mixed 64-bit hash.
+#[derive(Default)]
+pub(crate) struct PrehashedU64(u64);
+
+impl Hasher for PrehashedU64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is expected; fold anything else in rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Registry {

@@ -165,7 +165,7 @@ pub struct Counts {
 /// per-request sample limit, sorts each series' samples by timestamp (stable).
 pub struct Assembler<'a> {
     validator: &'a Validator<'a>,
-    index: HashMap<Labels, usize>,
+    index: HashMap<Labels, usize, foldhash::fast::RandomState>,
     series: Vec<SeriesWrite>,
     counts: Counts,
 }
@@ -184,8 +184,9 @@ impl<'a> Assembler<'a> {
         }
         Ok(Assembler {
             validator,
-            index: HashMap::new(),
-            series: Vec::new(),
+            // Sized up front: growing rehashes every label set (a tenth of ingest CPU).
+            index: HashMap::with_capacity_and_hasher(series_in_request, Default::default()),
+            series: Vec::with_capacity(series_in_request),
             counts: Counts::default(),
         })
     }

@@ -6,7 +6,7 @@
 //! channel and form the next entry (group commit). That keeps label resolution exact: every
 //! earlier entry is applied before the next batch resolves series ids and checks samples.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,11 +75,12 @@ impl Batcher {
             }
             return;
         }
-        let parts: Vec<&[SeriesWrite]> = jobs.iter().map(|j| j.series.as_slice()).collect();
+        let (parts, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.series, j.reply)).unzip();
         let (batch, outcomes) = build_batch(
             self.engine.as_ref(),
             shard,
-            &parts,
+            parts,
             self.config.ooo_window_ms,
         );
         let result = if batch.samples.is_empty() {
@@ -87,12 +88,12 @@ impl Batcher {
         } else {
             self.propose(batch).await
         };
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let answer = match &result {
                 Ok(()) => Ok(outcome),
                 Err(e) => Err(clone_error(e)),
             };
-            let _ = job.reply.send(answer);
+            let _ = reply.send(answer);
         }
     }
 
@@ -152,10 +153,30 @@ fn clone_error(e: &NodeError) -> NodeError {
 
 /// A series of the batch being built.
 struct Slot {
-    labels: Labels,
     id: Option<u32>,
-    /// Samples accepted so far, by timestamp (detects duplicates and conflicts within the batch).
-    samples: BTreeMap<i64, f64>,
+    /// Samples accepted so far, sorted by timestamp, unique (detects duplicates and conflicts
+    /// within the batch).
+    samples: Vec<Sample>,
+}
+
+impl Slot {
+    /// Adds `s`; `Ok(true)` when new, `Ok(false)` for an identical duplicate, `Err` when another
+    /// value is already taken at its timestamp.
+    fn add(&mut self, s: Sample) -> Result<bool, ()> {
+        // Samples of one write arrive sorted: appending is the common case.
+        if self.samples.last().is_none_or(|last| last.t < s.t) {
+            self.samples.push(s);
+            return Ok(true);
+        }
+        match self.samples.binary_search_by_key(&s.t, |x| x.t) {
+            Ok(i) if self.samples[i].v.to_bits() == s.v.to_bits() => Ok(false),
+            Ok(_) => Err(()),
+            Err(i) => {
+                self.samples.insert(i, s);
+                Ok(true)
+            }
+        }
+    }
 }
 
 /// Builds one `WriteBatch` from the parts of several writes of one shard, checking every
@@ -164,36 +185,39 @@ struct Slot {
 pub(crate) fn build_batch(
     engine: &dyn Engine,
     shard: ShardId,
-    parts: &[&[SeriesWrite]],
+    parts: Vec<Vec<SeriesWrite>>,
     ooo_window_ms: i64,
 ) -> (WriteBatch, Vec<WriteOutcome>) {
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+    let series_max: usize = parts.iter().map(Vec::len).sum();
+    let mut slots: Vec<Slot> = Vec::with_capacity(series_max);
+    // Label sets move in here (no copies); each new series takes its labels back at the end.
+    // Sized up front: growing would rehash every label set.
+    let mut by_labels: HashMap<Labels, usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(series_max, Default::default());
     let mut outcomes = Vec::with_capacity(parts.len());
     for part in parts {
         let mut outcome = WriteOutcome::default();
-        for sw in part.iter() {
-            let slot_ix = *by_labels.entry(sw.labels.clone()).or_insert_with(|| {
-                slots.push(Slot {
-                    labels: sw.labels.clone(),
-                    id: engine.series_id(shard, &sw.labels),
-                    samples: BTreeMap::new(),
-                });
-                slots.len() - 1
-            });
+        for sw in part {
+            let slot_ix = match by_labels.get(&sw.labels) {
+                Some(&ix) => ix,
+                None => {
+                    slots.push(Slot {
+                        id: engine.series_id(shard, &sw.labels),
+                        samples: Vec::with_capacity(sw.samples.len()),
+                    });
+                    by_labels.insert(sw.labels, slots.len() - 1);
+                    slots.len() - 1
+                }
+            };
             let slot = &mut slots[slot_ix];
             let check = engine.check_append(shard, slot.id, &sw.samples, ooo_window_ms);
             let mut written = check.duplicates;
             outcome.too_old += check.too_old;
             outcome.conflicting += check.conflicting;
             for s in check.accepted {
-                match slot.samples.get(&s.t) {
-                    Some(v) if v.to_bits() == s.v.to_bits() => written += 1,
-                    Some(_) => outcome.conflicting += 1,
-                    None => {
-                        slot.samples.insert(s.t, s.v);
-                        written += 1;
-                    }
+                match slot.add(s) {
+                    Ok(_) => written += 1,
+                    Err(()) => outcome.conflicting += 1,
                 }
             }
             outcome.samples_written += written;
@@ -203,24 +227,26 @@ pub(crate) fn build_batch(
         }
         outcomes.push(outcome);
     }
+    let mut new_labels: Vec<Option<Labels>> = vec![None; slots.len()];
+    for (labels, ix) in by_labels {
+        if slots[ix].id.is_none() {
+            new_labels[ix] = Some(labels);
+        }
+    }
     let mut batch = WriteBatch::default();
-    for slot in slots {
+    for (slot, labels) in slots.into_iter().zip(new_labels) {
         if slot.samples.is_empty() {
             continue;
         }
-        let series_ref = match slot.id {
-            Some(id) => SeriesRef::Id(id),
-            None => {
-                batch.new_series.push(slot.labels);
+        let series_ref = match (slot.id, labels) {
+            (Some(id), _) => SeriesRef::Id(id),
+            (None, Some(labels)) => {
+                batch.new_series.push(labels);
                 SeriesRef::New((batch.new_series.len() - 1) as u32)
             }
+            (None, None) => unreachable!("every slot without an id kept its labels"),
         };
-        let samples = slot
-            .samples
-            .into_iter()
-            .map(|(t, v)| Sample::new(t, v))
-            .collect();
-        batch.samples.push((series_ref, samples));
+        batch.samples.push((series_ref, slot.samples));
     }
     (batch, outcomes)
 }
