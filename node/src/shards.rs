@@ -118,7 +118,9 @@ impl Default for ShardsOptions {
             read_timeout_ms: 10_000,
             election_timeout_ms: 1_000,
             heartbeat_interval_ms: 250,
-            log_keep_entries: 1_000,
+            // An entry holds up to `write_batch_samples_max` samples: 64 of them are enough for
+            // a follower a few seconds behind; one further behind gets a snapshot.
+            log_keep_entries: 64,
             startup_leader_wait_ms: 10_000,
         }
     }
@@ -533,6 +535,40 @@ impl Shards {
             self.flush_group(g).await?;
         }
         Ok(())
+    }
+
+    /// Flushes every shard, then compacts the raft log so that what the flush let openraft purge
+    /// leaves the disk (the admin flush: afterwards, disk usage reflects the data).
+    pub async fn flush_and_compact(&self) -> Result<(), NodeError> {
+        self.flush().await?;
+        // openraft purges after the snapshot is taken, asynchronously: wait for it (bounded;
+        // compacting early only leaves more on disk, it loses nothing).
+        let keep = self.opts.log_keep_entries;
+        let timeout = Duration::from_millis(self.opts.read_timeout_ms);
+        for g in self.groups() {
+            let Some(snapshot) = g.raft.metrics().borrow_watched().snapshot else {
+                continue;
+            };
+            let want = snapshot.index().saturating_sub(keep);
+            if want == 0 {
+                continue;
+            }
+            let purged = g
+                .raft
+                .wait(Some(timeout))
+                .metrics(
+                    move |m| m.purged.is_some_and(|p| p.index() >= want),
+                    "purge",
+                )
+                .await;
+            if let Err(e) = purged {
+                tracing::warn!(group = g.id, error = %e, "log not purged before compaction");
+            }
+        }
+        let log_db = self.log_db.clone();
+        tokio::task::spawn_blocking(move || log_db.compact_blocking())
+            .await
+            .map_err(|e| NodeError::Internal(format!("raft log compaction: {e}")))?
     }
 
     async fn flush_group(&self, g: &Group) -> Result<(), NodeError> {

@@ -115,8 +115,21 @@ pub trait Engine: Send + Sync + 'static {
     /// Registry and head statistics of `shard`.
     fn stats(&self, shard: ShardId) -> ShardStats;
 
+    /// Start times of the partitions of `shard` that hold applied data, are not sealed, and end
+    /// at or before the newest applied sample minus `ooo_window_ms`: no sample can be accepted
+    /// into them any more (`check_append` rejects it), so the leader may propose their
+    /// `Command::Seal`.
+    fn sealable_partitions(&self, shard: ShardId, ooo_window_ms: i64) -> Vec<i64>;
+
     /// A hash of the logical content of `shard` (series ids with their labels, every sample,
     /// sealed partitions, expiry horizon): replicas that applied the same log compare equal,
     /// whatever their flush timing. Reads everything: for checkers and tests, not hot paths.
     fn digest(&self, shard: ShardId) -> Result<u64>;
+
+    /// Flushes memtables to SST files and compacts the data store, so that disk usage reflects
+    /// the data (for measurements and after large deletions); a no-op for `MemEngine`. The
+    /// default does nothing, for engines without files.
+    fn compact(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -12,7 +12,7 @@ use crate::engine::{AppendCheck, ShardStats};
 use crate::error::Result;
 use crate::model::{Labels, Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
-use crate::shard::{Shard, merge_sources};
+use crate::shard::{SealInput, SealedPartition, Shard, merge_sources, seal_series};
 use crate::store::{Store, StoredChunks};
 
 pub(crate) type ShardCell = Arc<RwLock<Shard>>;
@@ -77,10 +77,65 @@ impl<S: Store> Sharded<S> {
     #[tracing::instrument(level = "debug", skip_all, fields(shard))]
     pub fn flush(&self, shard: ShardId, sm_meta: &[u8]) -> Result<u64> {
         let cell = self.shard_or_create(shard);
+        // Partitions sealed since the last flush are re-encoded without the write lock: their
+        // content no longer changes (`shard/seal.rs`).
+        let inputs = read(&cell).seal_inputs(None);
+        let mut sealed = self.seal_partitions(shard, inputs)?;
         let mut st = write(&cell);
-        self.store.write_flush(&st, sm_meta)?;
-        st.finish_flush(sm_meta, self.store.durable());
+        // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
+        // (dropped here), or been sealed (re-encoded now, under the lock).
+        sealed.retain(|s| st.seal_is_pending(s.partition));
+        let late: Vec<i64> = st
+            .seal_pending
+            .iter()
+            .copied()
+            .filter(|p| !sealed.iter().any(|s| s.partition == *p))
+            .collect();
+        if !late.is_empty() {
+            let inputs = st.seal_inputs(Some(&late));
+            sealed.extend(self.seal_partitions(shard, inputs)?);
+            sealed.sort_by_key(|s| s.partition);
+        }
+        self.store.write_flush(&st, &sealed, sm_meta)?;
+        st.finish_flush(sm_meta, self.store.durable(), sealed);
         Ok(st.applied)
+    }
+
+    /// Merges and encodes the series of sealed partitions (head data in `inputs`, the rest read
+    /// from the store).
+    fn seal_partitions(
+        &self,
+        shard: ShardId,
+        inputs: Vec<SealInput>,
+    ) -> Result<Vec<SealedPartition>> {
+        inputs
+            .into_iter()
+            .map(|input| {
+                let p = input.partition;
+                let end = self.opts.partition_end(p);
+                let series = input
+                    .series
+                    .into_iter()
+                    .map(|s| {
+                        let mut stored = StoredChunks::default();
+                        if self.store.durable() {
+                            self.store
+                                .read_chunks(shard, s.id, &[p], i64::MIN, i64::MAX, &mut stored)?;
+                        }
+                        seal_series(s, stored, p, end)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(SealedPartition {
+                    partition: p,
+                    series,
+                })
+            })
+            .collect()
+    }
+
+    /// Compacts the store (see [`Store::compact`]).
+    pub fn compact(&self) -> Result<()> {
+        self.store.compact()
     }
 
     pub fn flushed_state(&self, shard: ShardId) -> Result<Option<(u64, Vec<u8>)>> {
@@ -206,6 +261,23 @@ impl<S: Store> Sharded<S> {
             min_time_ms: st.min_t,
             max_time_ms: st.max_t,
         }
+    }
+
+    /// See [`crate::Engine::sealable_partitions`].
+    pub fn sealable_partitions(&self, shard: ShardId, ooo_window_ms: i64) -> Vec<i64> {
+        let Some(cell) = self.shard(shard) else {
+            return Vec::new();
+        };
+        let st = read(&cell);
+        let Some(max_t) = st.max_t else {
+            return Vec::new();
+        };
+        let end_ms = max_t.saturating_sub(ooo_window_ms.max(0));
+        st.partitions
+            .iter()
+            .filter(|(start, part)| !part.sealed && self.opts.partition_end(**start) <= end_ms)
+            .map(|(start, _)| *start)
+            .collect()
     }
 
     /// Approximate bytes of memory the shard's registry, postings and head hold.
@@ -339,8 +411,14 @@ macro_rules! delegate_engine {
             fn stats(&self, shard: $crate::ShardId) -> $crate::ShardStats {
                 self.$field.stats(shard)
             }
+            fn sealable_partitions(&self, shard: $crate::ShardId, ooo_window_ms: i64) -> Vec<i64> {
+                self.$field.sealable_partitions(shard, ooo_window_ms)
+            }
             fn digest(&self, shard: $crate::ShardId) -> $crate::Result<u64> {
                 self.$field.digest(shard)
+            }
+            fn compact(&self) -> $crate::Result<()> {
+                self.$field.compact()
             }
         }
     };

@@ -388,6 +388,10 @@ fn seal_partition(f: &mut dyn Factory) {
     let e = f.make(opts());
     let l = up("a");
     write(&*e, 1, &l, samples(&[(1000, 1.0), (2 * H + 1000, 2.0)]));
+    // The newest sample is at 2 H + 1000: partition 0 ends at 2 H.
+    assert_eq!(e.sealable_partitions(S, 1001), Vec::<i64>::new());
+    assert_eq!(e.sealable_partitions(S, 1000), vec![0]);
+    assert_eq!(e.sealable_partitions(S, 0), vec![0]);
     e.apply(
         S,
         2,
@@ -396,7 +400,9 @@ fn seal_partition(f: &mut dyn Factory) {
         },
     )
     .unwrap();
+    assert_eq!(e.sealable_partitions(S, 0), Vec::<i64>::new());
     e.flush(S, b"m").unwrap();
+    assert_eq!(e.sealable_partitions(S, 0), Vec::<i64>::new());
     // A late sample into the sealed partition is dropped on every replica alike.
     write(&*e, 3, &l, samples(&[(2000, 9.0), (2 * H + 2000, 3.0)]));
     let got = select(&*e, &[eq("job", "a")], 0, 4 * H);

@@ -59,6 +59,16 @@ impl LogDb {
         Ok(LogDb { db: Arc::new(db) })
     }
 
+    /// Flushes the memtable and compacts the whole log database, so that purged entries (range
+    /// tombstones until then) leave the disk. Blocking: call from a blocking task.
+    pub fn compact_blocking(&self) -> Result<(), NodeError> {
+        self.db
+            .flush()
+            .map_err(|e| NodeError::Internal(format!("raft log flush: {e}")))?;
+        self.db.compact_range::<&[u8], &[u8]>(None, None);
+        Ok(())
+    }
+
     /// How many handles (this one, log stores, readers) share the database.
     pub fn handle_count(&self) -> usize {
         Arc::strong_count(&self.db)

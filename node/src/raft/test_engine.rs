@@ -267,6 +267,11 @@ impl Engine for TestEngine {
         Ok(xxhash_rust::xxh3::xxh3_64(&bytes))
     }
 
+    fn sealable_partitions(&self, _shard: ShardId, _ooo_window_ms: i64) -> Vec<i64> {
+        // This engine keeps no partitions: nothing is ever sealable.
+        Vec::new()
+    }
+
     fn stats(&self, shard: ShardId) -> ShardStats {
         let shards = self.shards.lock().unwrap();
         let Some(d) = shards.get(&shard) else {

@@ -62,6 +62,31 @@ impl Batcher {
                 }
             }
             self.process(jobs).await;
+            self.seal_ready().await;
+        }
+    }
+
+    /// Proposes `Seal` for every partition no sample can enter any more (all of it older than
+    /// the out-of-order window). Runs between batches, so the next batch is checked against the
+    /// sealed state: a seal never races an accepted sample.
+    async fn seal_ready(&self) {
+        if !self.raft.is_leader() {
+            return;
+        }
+        let shard = self.shard;
+        for start in self
+            .engine
+            .sealable_partitions(shard, self.config.ooo_window_ms)
+        {
+            let seal = Command::Seal {
+                partition_start_ms: start,
+            };
+            if let Err(e) = self.propose(&seal).await {
+                // Retried after the next batch: sealing late costs memory, not correctness.
+                tracing::warn!(shard, partition_start_ms = start, error = %e, "seal not proposed");
+                return;
+            }
+            tracing::debug!(shard, partition_start_ms = start, "partition sealed");
         }
     }
 
@@ -86,7 +111,7 @@ impl Batcher {
         let result = if batch.samples.is_empty() {
             Ok(())
         } else {
-            self.propose(batch).await
+            self.propose(&Command::Write(batch)).await
         };
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let answer = match &result {
@@ -97,9 +122,9 @@ impl Batcher {
         }
     }
 
-    async fn propose(&self, batch: WriteBatch) -> Result<(), NodeError> {
+    async fn propose(&self, cmd: &Command) -> Result<(), NodeError> {
         let shard = self.shard;
-        let bytes = encode_command(&Command::Write(batch));
+        let bytes = encode_command(cmd);
         let timeout = Duration::from_millis(self.config.write_timeout_ms);
         match tokio::time::timeout(timeout, self.raft.client_write(Request::Shard(bytes))).await {
             Err(_) => Err(NodeError::Timeout(format!(
