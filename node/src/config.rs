@@ -159,6 +159,7 @@ impl QueryConfig {
             series_max: self.series_max,
             points_per_series_max: self.points_per_series_max,
             lookback_delta_ms: self.lookback_delta_ms,
+            timeout_ms: self.timeout_ms,
         }
     }
 }

@@ -1,21 +1,20 @@
-//! The PromQL engine: parses a query, selects its data once and evaluates it step by step with
-//! Prometheus 3.5 semantics (see `eval`).
-
-use std::collections::HashMap;
+//! The PromQL engine: parses a query, selects its data once and evaluates it over all steps
+//! with Prometheus 3.5 semantics (see `eval`).
 
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
 use tidemark_storage::{Labels, Sample};
 
 use crate::error::QueryError;
-use crate::eval::{Evaluator, Val};
+use crate::eval::{Evaluator, Series, Val, too_many_samples};
 use crate::querier::Querier;
 use crate::value::{QueryResult, Value};
 
 /// Bounds on one query. Exceeding one fails the query with a clear error.
 #[derive(Clone, Debug)]
 pub struct QueryLimits {
-    /// Samples loaded into memory at once, across the whole query.
+    /// Samples loaded into memory, across the whole query; also the most points (series x
+    /// steps) any one intermediate or final result may hold.
     pub samples_max: usize,
     /// Series one selector may touch.
     pub series_max: usize,
@@ -23,6 +22,9 @@ pub struct QueryLimits {
     pub points_per_series_max: usize,
     /// Lookback for instant-vector selectors.
     pub lookback_delta_ms: i64,
+    /// How long evaluation may run (0: no limit); checked between series, so a query stops
+    /// soon after, with a `timeout` error.
+    pub timeout_ms: u64,
 }
 
 impl Default for QueryLimits {
@@ -32,6 +34,7 @@ impl Default for QueryLimits {
             series_max: 1_000_000,
             points_per_series_max: 11_000,
             lookback_delta_ms: 5 * 60 * 1000,
+            timeout_ms: 2 * 60 * 1000,
         }
     }
 }
@@ -39,6 +42,7 @@ impl Default for QueryLimits {
 /// Evaluates PromQL with Prometheus 3.5 semantics.
 #[derive(Clone, Debug, Default)]
 pub struct PromqlEngine {
+    /// The bounds every query of this engine runs under.
     pub limits: QueryLimits,
 }
 
@@ -48,6 +52,7 @@ fn parse(expr: &str) -> Result<Expr, QueryError> {
 }
 
 impl PromqlEngine {
+    /// An engine whose queries run under `limits`.
     pub fn new(limits: QueryLimits) -> Self {
         PromqlEngine { limits }
     }
@@ -59,20 +64,48 @@ impl PromqlEngine {
         expr: &str,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let ast = parse(expr)?;
+        self.instant_expr(querier, &parse(expr)?, time_ms)
+    }
+
+    /// Evaluates the parsed expression `ast` at `time_ms` (for callers that parse or rewrite
+    /// the expression themselves).
+    pub fn instant_expr(
+        &self,
+        querier: &dyn Querier,
+        ast: &Expr,
+        time_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         let mut ev = Evaluator::new(&self.limits, time_ms, time_ms);
-        ev.prepare(querier, &ast, time_ms, time_ms)?;
-        let value = match ev.eval(&ast, time_ms)? {
-            Val::Scalar(v) => Value::Scalar { t: time_ms, v },
+        ev.prepare(querier, ast, time_ms, time_ms)?;
+        let value = match ev.eval(ast, &[time_ms])? {
+            Val::Scalar(v) => Value::Scalar {
+                t: time_ms,
+                v: v[0],
+            },
             Val::String(s) => Value::String { t: time_ms, s },
             Val::Vector(vec) => Value::Vector(
                 vec.into_iter()
-                    .map(|e| (e.labels, Sample::new(time_ms, e.v)))
+                    .filter_map(|s| s.values[0].map(|v| (s.labels, Sample::new(time_ms, v))))
                     .collect(),
             ),
-            Val::Matrix { mut series, .. } => {
-                series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                Value::Matrix(series.into_iter().map(|s| (s.labels, s.samples)).collect())
+            Val::Matrix(rv) => {
+                // The one window each series has at `time_ms`.
+                let end = rv.ends[0];
+                let mut series: Vec<(Labels, Vec<Sample>)> = rv
+                    .series
+                    .into_iter()
+                    .filter_map(|s| {
+                        let window: Vec<Sample> = s
+                            .samples
+                            .iter()
+                            .filter(|x| x.t > end - rv.range_ms && x.t <= end)
+                            .copied()
+                            .collect();
+                        (!window.is_empty()).then(|| (s.labels.into_owned(), window))
+                    })
+                    .collect();
+                series.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Matrix(series)
             }
         };
         Ok(finish(value, ev))
@@ -83,6 +116,18 @@ impl PromqlEngine {
         &self,
         querier: &dyn Querier,
         expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.range_expr(querier, &parse(expr)?, start_ms, end_ms, step_ms)
+    }
+
+    /// Evaluates the parsed expression `ast` at every step from `start_ms` to `end_ms`.
+    pub fn range_expr(
+        &self,
+        querier: &dyn Querier,
+        ast: &Expr,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
@@ -103,7 +148,6 @@ impl PromqlEngine {
                 thousands(self.limits.points_per_series_max)
             )));
         }
-        let ast = parse(expr)?;
         match ast.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             other => {
@@ -116,45 +160,40 @@ impl PromqlEngine {
                 )));
             }
         }
+        let ts: Vec<i64> = (0..=(end_ms - start_ms) / step_ms)
+            .map(|i| start_ms + i * step_ms)
+            .collect();
         let mut ev = Evaluator::new(&self.limits, start_ms, end_ms);
-        ev.prepare(querier, &ast, start_ms, end_ms)?;
-        let mut points = ev.data.samples_loaded;
-        let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::new();
-        let mut t = start_ms;
-        while t <= end_ms {
-            match ev.eval(&ast, t)? {
-                Val::Scalar(v) => {
-                    by_labels
-                        .entry(Labels::default())
-                        .or_default()
-                        .push(Sample::new(t, v));
-                    points += 1;
-                }
-                Val::Vector(vec) => {
-                    points += vec.len();
-                    for e in vec {
-                        by_labels
-                            .entry(e.labels)
-                            .or_default()
-                            .push(Sample::new(t, e.v));
-                    }
-                }
-                _ => {
-                    return Err(QueryError::bad_data(
-                        "range queries need a scalar or instant vector",
-                    ));
-                }
-            }
-            if points > self.limits.samples_max {
-                return Err(QueryError::execution(
-                    "query processing would load too many samples into memory in query execution",
+        ev.prepare(querier, ast, start_ms, end_ms)?;
+        let series = match ev.eval(ast, &ts)? {
+            Val::Scalar(v) => vec![Series::new(
+                Labels::default(),
+                v.into_iter().map(Some).collect(),
+            )],
+            Val::Vector(vec) => vec,
+            _ => {
+                return Err(QueryError::bad_data(
+                    "range queries need a scalar or instant vector",
                 ));
             }
-            t += step_ms;
+        };
+        let points: usize = series.iter().map(Series::points).sum();
+        if points.saturating_add(ev.data.samples_loaded) > self.limits.samples_max {
+            return Err(too_many_samples());
         }
-        let mut series: Vec<(Labels, Vec<Sample>)> = by_labels.into_iter().collect();
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(finish(Value::Matrix(series), ev))
+        let mut matrix: Vec<(Labels, Vec<Sample>)> = series
+            .into_iter()
+            .map(|s| {
+                let samples = ts
+                    .iter()
+                    .zip(s.values)
+                    .filter_map(|(&t, v)| v.map(|v| Sample::new(t, v)))
+                    .collect();
+                (s.labels, samples)
+            })
+            .collect();
+        matrix.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(finish(Value::Matrix(matrix), ev))
     }
 }
 
@@ -182,173 +221,4 @@ fn thousands(n: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use tidemark_storage::model::STALE_NAN_BITS;
-    use tidemark_storage::{Matcher, SeriesSamples};
-
-    use super::*;
-    use crate::error::QueryErrorKind;
-    use crate::querier::QuerySeriesIter;
-
-    /// A querier over fixed series.
-    struct Fixed(Vec<(Labels, Vec<Sample>)>);
-
-    impl Querier for Fixed {
-        fn select(
-            &self,
-            m: &[Matcher],
-            mint: i64,
-            maxt: i64,
-        ) -> Result<QuerySeriesIter<'_>, QueryError> {
-            let out: Vec<Result<SeriesSamples, QueryError>> = self
-                .0
-                .iter()
-                .filter(|(l, _)| m.iter().all(|x| x.matches_labels(l)))
-                .map(|(l, s)| {
-                    Ok(SeriesSamples {
-                        labels: l.clone(),
-                        samples: s
-                            .iter()
-                            .filter(|x| x.t >= mint && x.t <= maxt)
-                            .copied()
-                            .collect(),
-                    })
-                })
-                .collect();
-            Ok(Box::new(out.into_iter()))
-        }
-        fn series(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Labels>, QueryError> {
-            Ok(Vec::new())
-        }
-        fn label_names(
-            &self,
-            _: &[Matcher],
-            _: i64,
-            _: i64,
-        ) -> Result<BTreeSet<String>, QueryError> {
-            Ok(BTreeSet::new())
-        }
-        fn label_values(
-            &self,
-            _: &str,
-            _: &[Matcher],
-            _: i64,
-            _: i64,
-        ) -> Result<BTreeSet<String>, QueryError> {
-            Ok(BTreeSet::new())
-        }
-    }
-
-    fn series(pairs: &[(&str, &str)], points: &[(i64, f64)]) -> (Labels, Vec<Sample>) {
-        (
-            Labels::from_pairs(pairs),
-            points.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
-        )
-    }
-
-    fn vector(r: QueryResult) -> Vec<(Labels, f64)> {
-        match r.value {
-            Value::Vector(v) => v.into_iter().map(|(l, s)| (l, s.v)).collect(),
-            other => panic!("not a vector: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn lookback_is_left_open_and_stale_markers_hide_series() {
-        let q = Fixed(vec![
-            series(&[("__name__", "a")], &[(0, 1.0)]),
-            series(
-                &[("__name__", "b")],
-                &[(0, 1.0), (10_000, f64::from_bits(STALE_NAN_BITS))],
-            ),
-        ]);
-        let e = PromqlEngine::default();
-        // At 5m the sample at 0 is exactly lookback old: outside the left-open window.
-        assert_eq!(vector(e.instant(&q, "a", 299_999).unwrap()).len(), 1);
-        assert!(vector(e.instant(&q, "a", 300_000).unwrap()).is_empty());
-        // The stale marker hides b from 10 s on, but not before.
-        assert_eq!(vector(e.instant(&q, "b", 5_000).unwrap()).len(), 1);
-        assert!(vector(e.instant(&q, "b", 10_000).unwrap()).is_empty());
-    }
-
-    #[test]
-    fn many_to_many_matching_is_an_error() {
-        let q = Fixed(vec![
-            series(&[("__name__", "a"), ("job", "x"), ("i", "1")], &[(0, 1.0)]),
-            series(&[("__name__", "a"), ("job", "x"), ("i", "2")], &[(0, 2.0)]),
-            series(&[("__name__", "b"), ("job", "x"), ("i", "1")], &[(0, 3.0)]),
-            series(&[("__name__", "b"), ("job", "x"), ("i", "2")], &[(0, 4.0)]),
-        ]);
-        let e = PromqlEngine::default();
-        let err = e.instant(&q, "a + on(job) b", 0).unwrap_err();
-        assert_eq!(err.kind, QueryErrorKind::Execution);
-        assert!(
-            err.message.contains("many-to-many matching not allowed"),
-            "{}",
-            err.message
-        );
-        let err = e.instant(&q, "a + on(job) group_left b", 0).unwrap_err();
-        assert!(
-            err.message.contains("found duplicate series"),
-            "{}",
-            err.message
-        );
-        // One-to-one on all labels but the name works and drops the name.
-        let v = vector(e.instant(&q, "a + b", 0).unwrap());
-        assert_eq!(v.len(), 2);
-        assert!(v.iter().all(|(l, _)| l.metric_name().is_none()));
-        // Dropping the name of two series with otherwise equal labels collides.
-        let err = e.instant(&q, "-{i=\"1\"}", 0).unwrap_err();
-        assert_eq!(
-            err.message,
-            "vector cannot contain metrics with the same labelset"
-        );
-    }
-
-    #[test]
-    fn limits_and_parse_errors() {
-        let q = Fixed(vec![series(
-            &[("__name__", "a")],
-            &[(0, 1.0), (1_000, 2.0), (2_000, 3.0)],
-        )]);
-        let e = PromqlEngine::new(QueryLimits {
-            samples_max: 2,
-            ..QueryLimits::default()
-        });
-        let err = e.instant(&q, "sum_over_time(a[1m])", 2_000).unwrap_err();
-        assert_eq!(err.kind, QueryErrorKind::Execution);
-        assert!(err.message.contains("too many samples"));
-        let e = PromqlEngine::default();
-        let err = e.range(&q, "a", 0, 11_001_000, 1_000).unwrap_err();
-        assert_eq!(err.kind, QueryErrorKind::BadData);
-        assert!(
-            err.message
-                .starts_with("exceeded maximum resolution of 11,000 points")
-        );
-        assert!(e.range(&q, "a", 0, 11_000_000, 1_000).is_ok());
-        assert_eq!(
-            e.instant(&q, "sum(", 0).unwrap_err().kind,
-            QueryErrorKind::BadData
-        );
-    }
-
-    #[test]
-    fn range_query_steps_and_rate() {
-        let points: Vec<(i64, f64)> = (0..=10).map(|i| (i * 15_000, i as f64 * 15.0)).collect();
-        let q = Fixed(vec![series(&[("__name__", "c_total")], &points)]);
-        let e = PromqlEngine::default();
-        let r = e
-            .range(&q, "rate(c_total[1m])", 60_000, 150_000, 30_000)
-            .unwrap();
-        let Value::Matrix(m) = r.value else {
-            panic!("not a matrix")
-        };
-        assert_eq!(m.len(), 1);
-        assert_eq!(m[0].1.len(), 4);
-        for s in &m[0].1 {
-            assert!((s.v - 1.0).abs() < 1e-9, "{s:?}");
-        }
-    }
-}
+mod tests;

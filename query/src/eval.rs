@@ -1,58 +1,71 @@
-//! Step-by-step evaluation of a parsed PromQL expression.
+//! Evaluation of a parsed PromQL expression over all steps of a query at once.
 //!
 //! Evaluation has two phases. [`Evaluator::prepare`] walks the AST once and selects, for every
 //! selector, the series and samples of the whole time range the query can touch (one
-//! [`Querier::select`] per selector, never one per step). [`Evaluator::eval`] then evaluates the
-//! expression at one timestamp; a range query calls it once per step.
+//! [`Querier::select`] per selector, never one per step). [`Evaluator::eval`] then evaluates each
+//! node once for all evaluation timestamps ("vectorized over steps", as Prometheus' range
+//! evaluation and VictoriaMetrics do): an instant vector is, per output series, its value at every
+//! step ([`Series`]). Label sets are therefore built once per series and node, never per step;
+//! range functions slide a window over each series' samples; aggregations and vector matching
+//! compute group keys and signatures once per series. An instant query is the one-step case.
+//!
+//! Per-step semantics follow Prometheus 3.5's engine: where it assembles a step-wise result
+//! (`rangeEval`), series with equal labels are merged and only a collision at the same step is
+//! an error ([`series::merge_same_labels`]); where it maps whole series (range functions, unary
+//! minus, `label_replace`), equal labels are an error whatever the steps
+//! ([`series::check_distinct_labels`]).
 
 pub(crate) mod aggregate;
 pub(crate) mod binary;
 pub(crate) mod functions;
 pub(crate) mod numeric;
 pub(crate) mod selector;
+pub(crate) mod series;
+pub(crate) mod subquery;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::BTreeSet;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use promql_parser::parser::{AtModifier, Expr, Offset};
-use tidemark_storage::model::METRIC_NAME;
-use tidemark_storage::{Label, Labels, Sample};
+use tidemark_storage::{Labels, Sample};
 
 use crate::engine::QueryLimits;
-use crate::error::QueryError;
+use crate::error::{QueryError, QueryErrorKind};
 use crate::querier::Querier;
 use selector::SelectorData;
+pub(crate) use series::{Series, drop_name};
 
 /// Step of a subquery written without one (`x[5m:]`), like Prometheus' default evaluation interval.
 pub(crate) const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 
-/// One element of an instant vector.
+/// One series of a range vector: its samples, of which each step sees a window.
 #[derive(Clone, Debug)]
-pub(crate) struct Elem {
-    pub labels: Labels,
-    pub v: f64,
+pub(crate) struct RangeSeries<'e> {
+    pub labels: Cow<'e, Labels>,
+    /// Sorted by time, without stale markers.
+    pub samples: Cow<'e, [Sample]>,
 }
 
-/// One series of a range vector.
+/// A range vector at every step: step `i` sees the samples in `(ends[i] - range_ms, ends[i]]`.
 #[derive(Clone, Debug)]
-pub(crate) struct RangeSeries {
-    pub labels: Labels,
-    pub samples: Vec<Sample>,
+pub(crate) struct RangeVector<'e> {
+    pub series: Vec<RangeSeries<'e>>,
+    pub range_ms: i64,
+    /// Window end per step (the evaluation time with `@` and `offset` applied), non-decreasing.
+    pub ends: Vec<i64>,
 }
 
-/// The value of an expression at one evaluation timestamp.
+/// The value of an expression at every evaluation step.
 #[derive(Clone, Debug)]
-pub(crate) enum Val {
-    Scalar(f64),
+pub(crate) enum Val<'e> {
+    /// One value per step.
+    Scalar(Vec<f64>),
     String(String),
-    Vector(Vec<Elem>),
-    /// A range vector selected over the window `(end_ms - range_ms, end_ms]`.
-    Matrix {
-        series: Vec<RangeSeries>,
-        range_ms: i64,
-        end_ms: i64,
-    },
+    /// Series with a value (or none) per step.
+    Vector(Vec<Series>),
+    Matrix(RangeVector<'e>),
 }
 
 /// Warnings and infos collected while evaluating, deduplicated.
@@ -62,7 +75,7 @@ pub(crate) struct Annotations {
     pub infos: BTreeSet<String>,
 }
 
-/// Evaluates one query; holds the selected data and the annotations.
+/// Evaluates one query; holds the selected data, the annotations and the query's bounds.
 pub(crate) struct Evaluator<'q> {
     pub limits: &'q QueryLimits,
     /// Start of the query (what `@ start()` means).
@@ -71,21 +84,46 @@ pub(crate) struct Evaluator<'q> {
     pub query_end_ms: i64,
     pub(crate) data: SelectorData,
     pub annotations: RefCell<Annotations>,
-    /// Inner results of subqueries by (node, timestamp): overlapping windows of successive steps
-    /// share their points.
-    subquery_cache: RefCell<HashMap<(usize, i64), Val>>,
+    /// When evaluation must stop (`limits.timeout_ms` after the evaluator was created).
+    deadline: Option<Instant>,
 }
 
 impl<'q> Evaluator<'q> {
     pub fn new(limits: &'q QueryLimits, query_start_ms: i64, query_end_ms: i64) -> Self {
+        let deadline = (limits.timeout_ms > 0)
+            .then(|| Instant::now() + std::time::Duration::from_millis(limits.timeout_ms));
         Evaluator {
             limits,
             query_start_ms,
             query_end_ms,
             data: SelectorData::default(),
             annotations: RefCell::new(Annotations::default()),
-            subquery_cache: RefCell::new(HashMap::new()),
+            deadline,
         }
+    }
+
+    /// Fails with a `timeout` error once the query has run past its deadline. Called between
+    /// series and selects, so a query stops within one series' worth of work.
+    pub fn check_deadline(&self) -> Result<(), QueryError> {
+        match self.deadline {
+            Some(d) if Instant::now() > d => Err(QueryError::new(
+                QueryErrorKind::Timeout,
+                format!(
+                    "query timed out in expression evaluation after {} ms",
+                    self.limits.timeout_ms
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails when an intermediate result of `series` series over `steps` steps would hold more
+    /// points than `samples_max` (each series keeps a slot per step).
+    pub fn check_points(&self, series: usize, steps: usize) -> Result<(), QueryError> {
+        if series.saturating_mul(steps) > self.limits.samples_max {
+            return Err(too_many_samples());
+        }
+        Ok(())
     }
 
     /// Selects the data of every selector in `expr` for evaluation times in `[lo_ms, hi_ms]`.
@@ -110,17 +148,17 @@ impl<'q> Evaluator<'q> {
             }
             Expr::Paren(p) => self.prepare(querier, &p.expr, lo_ms, hi_ms),
             Expr::Subquery(s) => {
-                let (lo, hi) = self.window_ends(&s.at, &s.offset, lo_ms, hi_ms);
+                let (lo, hi) = self.window_end_range(&s.at, &s.offset, lo_ms, hi_ms);
                 self.prepare(querier, &s.expr, lo - duration_ms(&s.range), hi)
             }
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
             Expr::VectorSelector(vs) => {
-                let (lo, hi) = self.window_ends(&vs.at, &vs.offset, lo_ms, hi_ms);
-                self.load(querier, vs, lo - self.limits.lookback_delta_ms, hi)
+                let (lo, hi) = self.window_end_range(&vs.at, &vs.offset, lo_ms, hi_ms);
+                self.load(querier, vs, lo - self.limits.lookback_delta_ms, hi, false)
             }
             Expr::MatrixSelector(ms) => {
-                let (lo, hi) = self.window_ends(&ms.vs.at, &ms.vs.offset, lo_ms, hi_ms);
-                self.load(querier, &ms.vs, lo - duration_ms(&ms.range), hi)
+                let (lo, hi) = self.window_end_range(&ms.vs.at, &ms.vs.offset, lo_ms, hi_ms);
+                self.load(querier, &ms.vs, lo - duration_ms(&ms.range), hi, true)
             }
             Expr::Call(c) => {
                 for a in &c.args.args {
@@ -134,7 +172,7 @@ impl<'q> Evaluator<'q> {
 
     /// The range of window ends `[lo, hi]` a node with these modifiers sees for evaluation
     /// times in `[lo_ms, hi_ms]`.
-    fn window_ends(
+    fn window_end_range(
         &self,
         at: &Option<AtModifier>,
         offset: &Option<Offset>,
@@ -157,9 +195,18 @@ impl<'q> Evaluator<'q> {
         })
     }
 
-    /// The end of the window a node with these modifiers selects when evaluated at `t_ms`.
-    pub fn window_end(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t_ms: i64) -> i64 {
-        self.at_ms(at).unwrap_or(t_ms) - offset_ms(offset)
+    /// The window end of a node with these modifiers at every evaluation time of `ts`.
+    pub fn window_ends(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        ts: &[i64],
+    ) -> Vec<i64> {
+        let off = offset_ms(offset);
+        match self.at_ms(at) {
+            Some(a) => vec![a - off; ts.len()],
+            None => ts.iter().map(|t| t - off).collect(),
+        }
     }
 
     pub fn info(&self, msg: String) {
@@ -170,117 +217,70 @@ impl<'q> Evaluator<'q> {
         self.annotations.borrow_mut().warnings.insert(msg);
     }
 
-    /// Evaluates `expr` at `t_ms`.
-    pub fn eval(&self, expr: &Expr, t_ms: i64) -> Result<Val, QueryError> {
+    /// Evaluates `expr` at every time of `ts` (ascending). A vector result has distinct label
+    /// sets and no series without values.
+    pub fn eval<'e>(&'e self, expr: &Expr, ts: &[i64]) -> Result<Val<'e>, QueryError> {
+        self.check_deadline()?;
+        Ok(match self.eval_node(expr, ts)? {
+            Val::Vector(mut vec) => {
+                vec.retain(|s| !s.is_empty());
+                Val::Vector(vec)
+            }
+            other => other,
+        })
+    }
+
+    fn eval_node<'e>(&'e self, expr: &Expr, ts: &[i64]) -> Result<Val<'e>, QueryError> {
         match expr {
-            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; ts.len()])),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
-            Expr::Paren(p) => self.eval(&p.expr, t_ms),
-            Expr::Unary(u) => match self.eval(&u.expr, t_ms)? {
-                Val::Scalar(v) => Ok(Val::Scalar(-v)),
-                Val::Vector(vec) => {
-                    let out: Vec<Elem> = vec
-                        .into_iter()
-                        .map(|e| Elem {
-                            labels: drop_name(e.labels),
-                            v: -e.v,
-                        })
-                        .collect();
-                    check_unique(&out)?;
-                    Ok(Val::Vector(out))
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Val::Scalar(mut v) => {
+                    v.iter_mut().for_each(|x| *x = -*x);
+                    Ok(Val::Scalar(v))
+                }
+                Val::Vector(mut vec) => {
+                    for s in &mut vec {
+                        s.labels = drop_name(std::mem::take(&mut s.labels));
+                        s.values.iter_mut().flatten().for_each(|x| *x = -*x);
+                    }
+                    series::check_distinct_labels(&vec)?;
+                    Ok(Val::Vector(vec))
                 }
                 _ => Err(QueryError::bad_data(
                     "unary minus only applies to scalars and instant vectors",
                 )),
             },
             Expr::VectorSelector(vs) => {
-                let end = self.window_end(&vs.at, &vs.offset, t_ms);
-                Ok(Val::Vector(
-                    self.data
-                        .instant(vs, end, self.limits.lookback_delta_ms)
-                        .into_iter()
-                        .map(|(labels, s)| Elem { labels, v: s.v })
-                        .collect(),
-                ))
+                let out = self.data.instant(self, vs, ts, false)?;
+                Ok(Val::Vector(out))
             }
-            Expr::MatrixSelector(ms) => {
-                let end = self.window_end(&ms.vs.at, &ms.vs.offset, t_ms);
-                let range_ms = duration_ms(&ms.range);
-                Ok(Val::Matrix {
-                    series: self.data.range(&ms.vs, end - range_ms, end),
-                    range_ms,
-                    end_ms: end,
-                })
-            }
-            Expr::Subquery(sq) => self.eval_subquery(sq, t_ms),
-            Expr::Binary(b) => binary::eval_binary(self, b, t_ms),
-            Expr::Aggregate(a) => aggregate::eval_aggregate(self, a, t_ms),
-            Expr::Call(c) => functions::eval_call(self, c, t_ms),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.data.range(self, ms, ts)?)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(subquery::eval_subquery(self, sq, ts)?)),
+            Expr::Binary(b) => binary::eval_binary(self, b, ts),
+            Expr::Aggregate(a) => Ok(Val::Vector(aggregate::eval_aggregate(self, a, ts)?)),
+            Expr::Call(c) => functions::eval_call(self, c, ts),
             Expr::Extension(_) => Err(QueryError::not_implemented("extension expressions")),
         }
     }
 
-    fn eval_subquery(
-        &self,
-        sq: &promql_parser::parser::SubqueryExpr,
-        t_ms: i64,
-    ) -> Result<Val, QueryError> {
-        let end = self.window_end(&sq.at, &sq.offset, t_ms);
-        let range_ms = duration_ms(&sq.range);
-        let step = sq
-            .step
-            .as_ref()
-            .map(duration_ms)
-            .unwrap_or(DEFAULT_SUBQUERY_STEP_MS)
-            .max(1);
-        // The first multiple of the step strictly after the window start.
-        let mut ts = (end - range_ms).div_euclid(step) * step + step;
-        let key = sq as *const _ as usize;
-        let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::new();
-        while ts <= end {
-            let cached = self.subquery_cache.borrow().get(&(key, ts)).cloned();
-            let v = match cached {
-                Some(v) => v,
-                None => {
-                    let v = self.eval(&sq.expr, ts)?;
-                    self.subquery_cache
-                        .borrow_mut()
-                        .insert((key, ts), v.clone());
-                    v
-                }
-            };
-            match v {
-                Val::Scalar(v) => by_labels
-                    .entry(Labels::default())
-                    .or_default()
-                    .push(Sample::new(ts, v)),
-                Val::Vector(vec) => {
-                    for e in vec {
-                        by_labels
-                            .entry(e.labels)
-                            .or_default()
-                            .push(Sample::new(ts, e.v));
-                    }
-                }
-                _ => {
-                    return Err(QueryError::bad_data(
-                        "subquery is only allowed on instant vector or scalar",
-                    ));
-                }
-            }
-            ts += step;
+    /// Evaluates `expr`, which must be an instant vector.
+    pub fn eval_vector(&self, expr: &Expr, ts: &[i64]) -> Result<Vec<Series>, QueryError> {
+        match self.eval(expr, ts)? {
+            Val::Vector(v) => Ok(v),
+            _ => Err(QueryError::bad_data(format!(
+                "expected an instant vector, got {expr}"
+            ))),
         }
-        let mut series: Vec<RangeSeries> = by_labels
-            .into_iter()
-            .map(|(labels, samples)| RangeSeries { labels, samples })
-            .collect();
-        series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Val::Matrix {
-            series,
-            range_ms,
-            end_ms: end,
-        })
     }
+}
+
+/// The error of a query that would hold more than `samples_max` samples, in Prometheus' words.
+pub(crate) fn too_many_samples() -> QueryError {
+    QueryError::execution(
+        "query processing would load too many samples into memory in query execution",
+    )
 }
 
 /// Milliseconds of a parser duration.
@@ -303,48 +303,4 @@ pub(crate) fn system_time_ms(t: SystemTime) -> i64 {
         Ok(d) => d.as_millis() as i64,
         Err(e) => -(e.duration().as_millis() as i64),
     }
-}
-
-/// The labels without the metric name.
-pub(crate) fn drop_name(labels: Labels) -> Labels {
-    if labels.get(METRIC_NAME).is_none() {
-        return labels;
-    }
-    Labels::from_sorted(
-        labels
-            .into_vec()
-            .into_iter()
-            .filter(|l| l.name != METRIC_NAME)
-            .collect(),
-    )
-}
-
-/// The labels with `name` set to `value` (removed when `value` is empty).
-pub(crate) fn set_label(labels: Labels, name: &str, value: &str) -> Labels {
-    let mut v: Vec<Label> = labels
-        .into_vec()
-        .into_iter()
-        .filter(|l| l.name != name)
-        .collect();
-    if !value.is_empty() {
-        v.push(Label::new(name, value));
-    }
-    Labels::new(v)
-}
-
-/// Fails when two elements of a vector have the same labels, as Prometheus does after every
-/// function and operator.
-pub(crate) fn check_unique(vec: &[Elem]) -> Result<(), QueryError> {
-    if vec.len() < 2 {
-        return Ok(());
-    }
-    let mut seen = std::collections::HashSet::with_capacity(vec.len());
-    for e in vec {
-        if !seen.insert(&e.labels) {
-            return Err(QueryError::execution(
-                "vector cannot contain metrics with the same labelset",
-            ));
-        }
-    }
-    Ok(())
 }

@@ -1,12 +1,15 @@
-//! Prometheus' promqltest corpus (`testdata/promql/*.test`) run against the engine.
+//! Prometheus' promqltest corpus (`testdata/promql/*.test`) run against the engine over the
+//! in-memory storage engine, the way Prometheus' own runner runs it (instant evals also as range
+//! queries and with `@` pinned, see `promqltest/runner.rs`).
 //!
 //! Cases listed in `testdata/promql-skip.txt` (with a reason each) are skipped; any other
 //! failing case fails the test. Set `PROMQLTEST_FAILURES=<path>` to write the failing cases.
 
 mod promqltest {
+    pub mod at_modifier;
     pub mod runner;
     pub mod script;
-    pub mod vec_querier;
+    pub mod store;
 }
 
 use std::collections::HashMap;

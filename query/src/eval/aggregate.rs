@@ -1,4 +1,9 @@
 //! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, ...) with `by`/`without`.
+//!
+//! The group of every input series is computed once (labels do not change between steps); the
+//! values are then folded per group and step.
+
+mod topk;
 
 use std::collections::HashMap;
 
@@ -6,8 +11,8 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Label, Labels};
 
-use super::numeric::{cmp_nan_first, format_float, kahan_sum_inc, quantile};
-use super::{Elem, Evaluator, Val};
+use super::numeric::{format_float, kahan_sum_inc, quantile};
+use super::{Evaluator, Series, Val};
 use crate::error::QueryError;
 
 /// The labels of the group an element belongs to.
@@ -28,98 +33,57 @@ pub(crate) fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) ->
     Labels::from_sorted(v)
 }
 
-/// Groups elements in order of first appearance.
-fn group(vec: Vec<Elem>, modifier: &Option<LabelModifier>) -> Vec<(Labels, Vec<Elem>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<Elem>)> = Vec::new();
-    for e in vec {
-        let g = group_labels(&e.labels, modifier);
-        match index.get(&g) {
-            Some(&i) => groups[i].1.push(e),
-            None => {
-                index.insert(g.clone(), groups.len());
-                groups.push((g, vec![e]));
-            }
+/// Groups of a vector: the group index of every series, and each group's labels in order of
+/// first appearance.
+pub(crate) struct Groups {
+    pub of_series: Vec<usize>,
+    pub labels: Vec<Labels>,
+}
+
+impl Groups {
+    /// Groups `input` by `key`, which gives the labels of the group a series belongs to.
+    pub fn new(input: &[Series], key: impl Fn(&Labels) -> Labels) -> Self {
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut labels = Vec::new();
+        let of_series = input
+            .iter()
+            .map(|s| {
+                let g = key(&s.labels);
+                *index.entry(g).or_insert_with_key(|g| {
+                    labels.push(g.clone());
+                    labels.len() - 1
+                })
+            })
+            .collect();
+        Groups { of_series, labels }
+    }
+
+    /// The input series of every group, in input order.
+    pub fn members(&self) -> Vec<Vec<usize>> {
+        let mut members = vec![Vec::new(); self.labels.len()];
+        for (i, &g) in self.of_series.iter().enumerate() {
+            members[g].push(i);
         }
-    }
-    groups
-}
-
-/// A float as Go's `%v` prints it: exponent form (`1e+100`) from 1e21 up and below 1e-4.
-fn go_float(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && a.is_finite() && !(1e-4..1e21).contains(&a) {
-        let s = format!("{v:e}");
-        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let (sign, digits) = exp.strip_prefix('-').map_or(("+", exp), |d| ("-", d));
-        format!("{mantissa}e{sign}{digits:0>2}")
-    } else {
-        v.to_string()
+        members
     }
 }
 
-fn scalar_param(ev: &Evaluator<'_>, a: &AggregateExpr, t_ms: i64) -> Result<f64, QueryError> {
-    match a.param.as_ref().map(|p| ev.eval(p, t_ms)).transpose()? {
-        Some(Val::Scalar(v)) => Ok(v),
-        _ => Err(QueryError::bad_data(
-            "aggregation parameter must be a scalar",
-        )),
-    }
-}
-
-/// Evaluates an aggregation at `t_ms`.
+/// Evaluates an aggregation at every time of `ts`.
 pub(crate) fn eval_aggregate(
     ev: &Evaluator<'_>,
     a: &AggregateExpr,
-    t_ms: i64,
-) -> Result<Val, QueryError> {
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
     let op = a.op.to_string();
-    let Val::Vector(input) = ev.eval(&a.expr, t_ms)? else {
-        return Err(QueryError::bad_data(
-            "aggregation operand must be an instant vector",
-        ));
-    };
-    let out = match op.as_str() {
-        // Prometheus checks k only when there is something to select from.
-        "topk" | "bottomk" if input.is_empty() => Vec::new(),
+    match op.as_str() {
         "topk" | "bottomk" => {
-            let k = scalar_param(ev, a, t_ms)?;
-            if k.is_nan() {
-                return Err(QueryError::execution(format!(
-                    "Parameter value is NaN for {op}"
-                )));
-            }
-            if k > i64::MAX as f64 || k < i64::MIN as f64 {
-                return Err(QueryError::execution(format!(
-                    "Scalar value {} overflows int64",
-                    go_float(k)
-                )));
-            }
-            let k = k as i64;
-            if k < 1 {
-                return Ok(Val::Vector(Vec::new()));
-            }
-            let top = op == "topk";
-            let mut out = Vec::new();
-            for (_, mut members) in group(input, &a.modifier) {
-                // Descending for topk, ascending for bottomk; NaN always last.
-                members.sort_by(|x, y| match (x.v.is_nan(), y.v.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ if top => cmp_nan_first(y.v, x.v),
-                    _ => cmp_nan_first(x.v, y.v),
-                });
-                members.truncate(k.min(members.len() as i64) as usize);
-                out.extend(members);
-            }
-            out
+            let k = scalar_param(ev, a, ts)?;
+            let input = ev.eval_vector(&a.expr, ts)?;
+            topk::topk(ev, &input, &a.modifier, &k, op == "topk")
         }
-        "limitk" | "limit_ratio" => {
-            return Err(QueryError::not_implemented(format!("aggregation {op}")));
-        }
+        "limitk" | "limit_ratio" => Err(QueryError::not_implemented(format!("aggregation {op}"))),
         "count_values" => {
-            let label = match a.param.as_ref().map(|p| ev.eval(p, t_ms)).transpose()? {
+            let label = match a.param.as_ref().map(|p| ev.eval(p, ts)).transpose()? {
                 Some(Val::String(s)) => s,
                 _ => {
                     return Err(QueryError::bad_data(
@@ -127,143 +91,274 @@ pub(crate) fn eval_aggregate(
                     ));
                 }
             };
-            if !valid_label_name(&label) {
+            if label.is_empty() {
                 return Err(QueryError::execution(format!(
                     "invalid label name {label:?}"
                 )));
             }
-            let mut counts: Vec<(Labels, f64)> = Vec::new();
-            let mut index: HashMap<Labels, usize> = HashMap::new();
-            for e in input {
-                let g = group_labels(&e.labels, &a.modifier);
-                let mut v: Vec<Label> = g
-                    .into_vec()
-                    .into_iter()
-                    .filter(|l| l.name != label)
-                    .collect();
-                v.push(Label::new(label.clone(), format_float(e.v)));
-                let l = Labels::new(v);
-                match index.get(&l) {
-                    Some(&i) => counts[i].1 += 1.0,
-                    None => {
-                        index.insert(l.clone(), counts.len());
-                        counts.push((l, 1.0));
+            let input = ev.eval_vector(&a.expr, ts)?;
+            count_values(ev, &input, &a.modifier, &label, ts.len())
+        }
+        _ => {
+            let simple = Simple::parse(&op)?;
+            let q = if simple == Simple::Quantile {
+                let q = scalar_param(ev, a, ts)?;
+                if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+                    ev.warn(format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        format_float(*bad)
+                    ));
+                }
+                q
+            } else {
+                Vec::new()
+            };
+            let input = ev.eval_vector(&a.expr, ts)?;
+            aggregate_simple(ev, &input, &a.modifier, simple, &q, ts.len())
+        }
+    }
+}
+
+/// The aggregation's scalar parameter at every step.
+fn scalar_param(ev: &Evaluator<'_>, a: &AggregateExpr, ts: &[i64]) -> Result<Vec<f64>, QueryError> {
+    match a.param.as_ref().map(|p| ev.eval(p, ts)).transpose()? {
+        Some(Val::Scalar(v)) => Ok(v),
+        _ => Err(QueryError::bad_data(
+            "aggregation parameter must be a scalar",
+        )),
+    }
+}
+
+/// Aggregations that fold a group's values at one step into one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simple {
+    Sum,
+    Avg,
+    Count,
+    Group,
+    Min,
+    Max,
+    Stddev,
+    Stdvar,
+    Quantile,
+}
+
+impl Simple {
+    fn parse(op: &str) -> Result<Self, QueryError> {
+        Ok(match op {
+            "sum" => Simple::Sum,
+            "avg" => Simple::Avg,
+            "count" => Simple::Count,
+            "group" => Simple::Group,
+            "min" => Simple::Min,
+            "max" => Simple::Max,
+            "stddev" => Simple::Stddev,
+            "stdvar" => Simple::Stdvar,
+            "quantile" => Simple::Quantile,
+            other => return Err(QueryError::not_implemented(format!("aggregation {other}"))),
+        })
+    }
+}
+
+/// The running state of one group at one step.
+#[derive(Clone, Copy, Debug, Default)]
+struct Acc {
+    count: f64,
+    /// Sum (Kahan), minimum, maximum, or the variance's sum of squares.
+    value: f64,
+    /// Kahan compensation of `value` (or of `mean` once `incremental`).
+    comp: f64,
+    mean: f64,
+    mean_comp: f64,
+    /// Whether `avg` switched to an incremental mean because the sum overflowed.
+    incremental: bool,
+}
+
+impl Acc {
+    /// Adds `v` to the group; Prometheus' algorithms, value by value in input order.
+    fn add(&mut self, op: Simple, v: f64) {
+        self.count += 1.0;
+        let first = self.count == 1.0;
+        match op {
+            Simple::Sum => (self.value, self.comp) = kahan_sum_inc(v, self.value, self.comp),
+            Simple::Avg => self.add_avg(v),
+            Simple::Count | Simple::Group | Simple::Quantile => {}
+            Simple::Min if first || self.value > v || self.value.is_nan() => self.value = v,
+            Simple::Max if first || self.value < v || self.value.is_nan() => self.value = v,
+            Simple::Min | Simple::Max => {}
+            Simple::Stddev | Simple::Stdvar => {
+                // Welford with Kahan compensation.
+                let delta = v - (self.mean + self.mean_comp);
+                (self.mean, self.mean_comp) =
+                    kahan_sum_inc(delta / self.count, self.mean, self.mean_comp);
+                (self.value, self.comp) = kahan_sum_inc(
+                    delta * (v - (self.mean + self.mean_comp)),
+                    self.value,
+                    self.comp,
+                );
+            }
+        }
+    }
+
+    /// Mean with Kahan summation, falling back to an incremental mean when the sum overflows.
+    fn add_avg(&mut self, v: f64) {
+        if !self.incremental {
+            let (sum, comp) = kahan_sum_inc(v, self.value, self.comp);
+            if self.count == 1.0 || !sum.is_infinite() {
+                (self.value, self.comp) = (sum, comp);
+                return;
+            }
+            self.incremental = true;
+            self.mean = self.value / (self.count - 1.0);
+            self.comp /= self.count - 1.0;
+        }
+        let q = (self.count - 1.0) / self.count;
+        (self.mean, self.comp) = kahan_sum_inc(v / self.count, q * self.mean, q * self.comp);
+    }
+
+    fn finish(&self, op: Simple) -> f64 {
+        match op {
+            Simple::Sum => self.value + self.comp,
+            Simple::Avg if self.incremental => self.mean + self.comp,
+            Simple::Avg => self.value / self.count + self.comp / self.count,
+            Simple::Count => self.count,
+            Simple::Group => 1.0,
+            Simple::Min | Simple::Max => self.value,
+            Simple::Stdvar => (self.value + self.comp) / self.count,
+            Simple::Stddev => ((self.value + self.comp) / self.count).sqrt(),
+            Simple::Quantile => f64::NAN,
+        }
+    }
+}
+
+/// Folds `values` with aggregation `op`.
+fn fold(op: Simple, values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut acc = Acc::default();
+    values.into_iter().for_each(|v| acc.add(op, v));
+    acc.finish(op)
+}
+
+/// The mean as `avg` computes it (also `avg_over_time`).
+pub(crate) fn avg(values: impl IntoIterator<Item = f64>) -> f64 {
+    fold(Simple::Avg, values)
+}
+
+/// The population variance as `stdvar` computes it (also `stdvar_over_time`).
+pub(crate) fn stdvar(values: impl IntoIterator<Item = f64>) -> f64 {
+    fold(Simple::Stdvar, values)
+}
+
+/// `sum`, `avg`, `count`, ... : per group and step, the fold of the values present. Groups are
+/// folded one at a time into a reused row of accumulators.
+fn aggregate_simple(
+    ev: &Evaluator<'_>,
+    input: &[Series],
+    modifier: &Option<LabelModifier>,
+    op: Simple,
+    q: &[f64],
+    steps: usize,
+) -> Result<Vec<Series>, QueryError> {
+    let groups = Groups::new(input, |l| group_labels(l, modifier));
+    ev.check_points(groups.labels.len(), steps)?;
+    let members = groups.members();
+    let mut row = vec![Acc::default(); steps];
+    // Quantile keeps the values themselves, per step.
+    let mut values: Vec<Vec<f64>> =
+        vec![Vec::new(); if op == Simple::Quantile { steps } else { 0 }];
+    let mut out = Vec::with_capacity(groups.labels.len());
+    for (labels, members) in groups.labels.into_iter().zip(members) {
+        ev.check_deadline()?;
+        row.fill(Acc::default());
+        values.iter_mut().for_each(Vec::clear);
+        for i in members {
+            for (step, v) in input[i].values.iter().enumerate() {
+                if let Some(v) = *v {
+                    row[step].add(op, v);
+                    if op == Simple::Quantile {
+                        values[step].push(v);
                     }
                 }
             }
-            counts
-                .into_iter()
-                .map(|(labels, v)| Elem { labels, v })
-                .collect()
         }
-        _ => {
-            let q = if op == "quantile" {
-                Some(scalar_param(ev, a, t_ms)?)
-            } else {
-                None
-            };
-            if let Some(q) = q
-                && !(0.0..=1.0).contains(&q)
-            {
-                ev.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}",
-                    format_float(q)
-                ));
-            }
-            let mut out = Vec::new();
-            for (labels, members) in group(input, &a.modifier) {
-                let values: Vec<f64> = members.iter().map(|e| e.v).collect();
-                let v = reduce(&op, values, q)?;
-                out.push(Elem { labels, v });
-            }
-            out
+        let folded: Vec<Option<f64>> = row
+            .iter()
+            .enumerate()
+            .map(|(step, a)| {
+                (a.count > 0.0).then(|| match op {
+                    Simple::Quantile => quantile(q[step], &mut values[step]),
+                    _ => a.finish(op),
+                })
+            })
+            .collect();
+        out.push(Series::new(labels, folded));
+    }
+    Ok(out)
+}
+
+/// `count_values(label, v)`: per group and step, how many elements have each value; the value
+/// becomes label `label` (set before grouping, as in Prometheus).
+fn count_values(
+    ev: &Evaluator<'_>,
+    input: &[Series],
+    modifier: &Option<LabelModifier>,
+    label: &str,
+    steps: usize,
+) -> Result<Vec<Series>, QueryError> {
+    // Unless `without` is used, the value label is one of the grouping labels (`without` may
+    // drop it).
+    let modifier = match modifier {
+        Some(LabelModifier::Include(names)) => {
+            let mut names = names.clone();
+            names.labels.push(label.to_string());
+            Some(LabelModifier::Include(names))
         }
+        None => Some(LabelModifier::Include(promql_parser::label::Labels::new(
+            vec![label],
+        ))),
+        without => without.clone(),
     };
-    Ok(Val::Vector(out))
-}
-
-/// Reduces one group's values with a simple aggregation.
-fn reduce(op: &str, mut values: Vec<f64>, q: Option<f64>) -> Result<f64, QueryError> {
-    let n = values.len() as f64;
-    Ok(match op {
-        "sum" => {
-            let (mut s, mut c) = (0.0, 0.0);
-            for v in &values {
-                (s, c) = kahan_sum_inc(*v, s, c);
-            }
-            s + c
+    let mut out: Vec<Series> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for (i, s) in input.iter().enumerate() {
+        if i.is_multiple_of(1024) {
+            ev.check_deadline()?;
         }
-        "avg" => avg(&values),
-        "count" => n,
-        "group" => 1.0,
-        "min" => values
-            .iter()
-            .skip(1)
-            .fold(values[0], |m, &v| if m > v || m.is_nan() { v } else { m }),
-        "max" => values
-            .iter()
-            .skip(1)
-            .fold(values[0], |m, &v| if m < v || m.is_nan() { v } else { m }),
-        "stddev" => stdvar(&values).sqrt(),
-        "stdvar" => stdvar(&values),
-        "quantile" => quantile(q.unwrap_or(f64::NAN), &mut values),
-        other => return Err(QueryError::not_implemented(format!("aggregation {other}"))),
-    })
-}
-
-/// Mean with Kahan summation, falling back to an incremental mean when the sum overflows.
-pub(crate) fn avg(values: &[f64]) -> f64 {
-    let (mut sum, mut mean, mut count, mut c) = (0.0, 0.0, 0.0, 0.0);
-    let mut incremental = false;
-    for &v in values {
-        count += 1.0;
-        if !incremental {
-            let (ns, nc) = kahan_sum_inc(v, sum, c);
-            if count == 1.0 || !ns.is_infinite() {
-                (sum, c) = (ns, nc);
-                continue;
-            }
-            incremental = true;
-            mean = sum / (count - 1.0);
-            c /= count - 1.0;
+        for (step, v) in s.values.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let metric = super::series::set_label(s.labels.clone(), label, &format_float(v));
+            let g = group_labels(&metric, &modifier);
+            let o = *index.entry(g).or_insert_with_key(|g| {
+                out.push(Series::new(g.clone(), vec![None; steps]));
+                out.len() - 1
+            });
+            *out[o].values[step].get_or_insert(0.0) += 1.0;
         }
-        let q = (count - 1.0) / count;
-        (mean, c) = kahan_sum_inc(v / count, q * mean, q * c);
     }
-    if incremental {
-        mean + c
-    } else {
-        sum / count + c / count
-    }
-}
-
-/// Population variance (Welford with Kahan compensation).
-pub(crate) fn stdvar(values: &[f64]) -> f64 {
-    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for &v in values {
-        count += 1.0;
-        let delta = v - (mean + c_mean);
-        (mean, c_mean) = kahan_sum_inc(delta / count, mean, c_mean);
-        (aux, c_aux) = kahan_sum_inc(delta * (v - (mean + c_mean)), aux, c_aux);
-    }
-    (aux + c_aux) / count
-}
-
-/// Whether `s` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`; Prometheus 3 allows UTF-8 but
-/// count_values still rejects the empty name).
-pub(crate) fn valid_label_name(s: &str) -> bool {
-    !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
+    ev.check_points(out.len(), steps)?;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::go_float;
+    use super::*;
+
+    fn fold(op: Simple, values: &[f64]) -> f64 {
+        super::fold(op, values.iter().copied())
+    }
 
     #[test]
-    fn go_float_matches_go_percent_v() {
-        assert_eq!(go_float(1e100), "1e+100");
-        assert_eq!(go_float(-9.3e18), "-9300000000000000000");
-        assert_eq!(go_float(2.5e-7), "2.5e-07");
-        assert_eq!(go_float(42.0), "42");
+    fn folds_match_prometheus() {
+        assert_eq!(fold(Simple::Sum, &[1e100, 1.0, -1e100]), 1.0);
+        assert_eq!(fold(Simple::Avg, &[1.0, 2.0, 3.0, 4.0]), 2.5);
+        // The sum overflows: the mean is computed incrementally instead.
+        assert_eq!(fold(Simple::Avg, &[f64::MAX, f64::MAX]), f64::MAX);
+        assert!(fold(Simple::Avg, &[f64::INFINITY, f64::NEG_INFINITY]).is_nan());
+        assert_eq!(fold(Simple::Min, &[f64::NAN, 2.0, 1.0]), 1.0);
+        assert_eq!(fold(Simple::Max, &[3.0, f64::NAN]), 3.0);
+        assert_eq!(
+            fold(Simple::Stdvar, &[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            4.0
+        );
+        assert_eq!(fold(Simple::Count, &[1.0, 1.0]), 2.0);
     }
 }

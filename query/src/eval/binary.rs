@@ -1,32 +1,40 @@
 //! Binary operators: arithmetic, comparison and set operators between scalars and vectors, with
 //! Prometheus' vector matching (`on`, `ignoring`, `group_left`, `group_right`).
+//!
+//! Matching signatures are computed once per series; values are then combined step by step.
 
-use std::collections::{HashMap, HashSet};
+mod matching;
 
-use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+use std::collections::HashMap;
+
+use promql_parser::parser::{BinaryExpr, LabelModifier};
+use tidemark_storage::Labels;
 use tidemark_storage::model::METRIC_NAME;
-use tidemark_storage::{Label, Labels};
 
-use super::{Elem, Evaluator, Val, check_unique, drop_name};
+use super::series::{merge_same_labels, present_per_step};
+use super::{Evaluator, Series, Val, drop_name};
 use crate::error::QueryError;
 
-/// Applies an arithmetic or comparison operator; `None` for set operators. For comparisons the
-/// result is `(lhs, keep)`.
-pub(crate) fn apply_op(op: &str, l: f64, r: f64) -> Option<(f64, bool)> {
+/// An arithmetic or comparison operator on two floats: the value and, for comparisons, whether
+/// the element is kept.
+pub(crate) type OpFn = fn(f64, f64) -> (f64, bool);
+
+/// The function of an arithmetic or comparison operator; `None` for set operators.
+pub(crate) fn op_fn(op: &str) -> Option<OpFn> {
     Some(match op {
-        "+" => (l + r, true),
-        "-" => (l - r, true),
-        "*" => (l * r, true),
-        "/" => (l / r, true),
-        "%" => (l % r, true),
-        "^" => (l.powf(r), true),
-        "atan2" => (l.atan2(r), true),
-        "==" => (l, l == r),
-        "!=" => (l, l != r),
-        ">" => (l, l > r),
-        "<" => (l, l < r),
-        ">=" => (l, l >= r),
-        "<=" => (l, l <= r),
+        "+" => |l, r| (l + r, true),
+        "-" => |l, r| (l - r, true),
+        "*" => |l, r| (l * r, true),
+        "/" => |l, r| (l / r, true),
+        "%" => |l, r| (l % r, true),
+        "^" => |l: f64, r| (l.powf(r), true),
+        "atan2" => |l: f64, r| (l.atan2(r), true),
+        "==" => |l, r| (l, l == r),
+        "!=" => |l, r| (l, l != r),
+        ">" => |l, r| (l, l > r),
+        "<" => |l, r| (l, l < r),
+        ">=" => |l, r| (l, l >= r),
+        "<=" => |l, r| (l, l <= r),
         _ => return None,
     })
 }
@@ -35,34 +43,41 @@ fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
 
-/// Evaluates a binary expression at `t_ms`.
-pub(crate) fn eval_binary(
-    ev: &Evaluator<'_>,
+/// Evaluates a binary expression at every time of `ts`.
+pub(crate) fn eval_binary<'e>(
+    ev: &'e Evaluator<'_>,
     b: &BinaryExpr,
-    t_ms: i64,
-) -> Result<Val, QueryError> {
+    ts: &[i64],
+) -> Result<Val<'e>, QueryError> {
     let op = b.op.to_string();
     let op = op.as_str();
     let return_bool = b.return_bool();
-    let lhs = ev.eval(&b.lhs, t_ms)?;
-    let rhs = ev.eval(&b.rhs, t_ms)?;
+    let lhs = ev.eval(&b.lhs, ts)?;
+    let rhs = ev.eval(&b.rhs, ts)?;
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => {
-            let (v, keep) = apply_op(op, l, r).ok_or_else(|| invalid_operands(op))?;
-            if is_comparison(op) {
-                Ok(Val::Scalar(if keep { 1.0 } else { 0.0 }))
-            } else {
-                Ok(Val::Scalar(v))
-            }
+            let f = op_fn(op).ok_or_else(|| invalid_operands(op))?;
+            let comparison = is_comparison(op);
+            Ok(Val::Scalar(
+                l.iter()
+                    .zip(&r)
+                    .map(|(&l, &r)| match f(l, r) {
+                        (_, keep) if comparison => f64::from(u8::from(keep)),
+                        (v, _) => v,
+                    })
+                    .collect(),
+            ))
         }
-        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, l, r, false, return_bool),
-        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, r, l, true, return_bool),
+        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, l, &r, false, return_bool),
+        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, r, &l, true, return_bool),
         (Val::Vector(l), Val::Vector(r)) => {
+            let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
             let out = match op {
-                "and" => and_unless(b, l, r, true),
-                "unless" => and_unless(b, l, r, false),
-                "or" => or(b, l, r),
-                _ => vector_vector(b, op, return_bool, l, r)?,
+                "and" | "unless" | "or" => set_operation(op, &matching, l, r, ts.len())?,
+                _ => {
+                    let f = op_fn(op).ok_or_else(|| invalid_operands(op))?;
+                    matching::vector_vector(ev, b, f, is_comparison(op), l, r, ts.len())?
+                }
             };
             Ok(Val::Vector(out))
         }
@@ -74,41 +89,49 @@ fn invalid_operands(op: &str) -> QueryError {
     QueryError::bad_data(format!("invalid operand types for binary operator {op:?}"))
 }
 
+/// A vector and a scalar (one value per step); `swap` when the scalar is on the left.
 fn vector_scalar(
     op: &str,
-    vec: Vec<Elem>,
-    s: f64,
+    vec: Vec<Series>,
+    scalar: &[f64],
     swap: bool,
     return_bool: bool,
-) -> Result<Val, QueryError> {
+) -> Result<Val<'static>, QueryError> {
+    let f = op_fn(op).ok_or_else(|| invalid_operands(op))?;
     let comparison = is_comparison(op);
+    let drop = !comparison || return_bool;
     let mut out = Vec::with_capacity(vec.len());
-    for e in vec {
-        let (l, r) = if swap { (s, e.v) } else { (e.v, s) };
-        let (mut v, keep) = apply_op(op, l, r).ok_or_else(|| invalid_operands(op))?;
-        if comparison && swap {
-            v = r;
-        }
-        if return_bool {
-            out.push(Elem {
-                labels: drop_name(e.labels),
-                v: if keep { 1.0 } else { 0.0 },
-            });
-        } else if keep {
-            let labels = if comparison {
-                e.labels
+    for mut s in vec {
+        for (x, &sv) in s.values.iter_mut().zip(scalar) {
+            let Some(xv) = *x else { continue };
+            let (l, r) = if swap { (sv, xv) } else { (xv, sv) };
+            let (mut v, keep) = f(l, r);
+            // A comparison keeps the vector's value, whichever side it is on.
+            if comparison && swap {
+                v = r;
+            }
+            *x = if return_bool {
+                Some(f64::from(u8::from(keep)))
             } else {
-                drop_name(e.labels)
+                keep.then_some(v)
             };
-            out.push(Elem { labels, v });
         }
+        if drop {
+            s.labels = drop_name(s.labels);
+        }
+        out.push(s);
     }
-    check_unique(&out)?;
+    let out = if drop {
+        merge_same_labels(out)?
+    } else {
+        out.retain(|s| !s.is_empty());
+        out
+    };
     Ok(Val::Vector(out))
 }
 
 /// The matching signature: the labels that decide which elements match.
-fn signature(labels: &Labels, matching: &Option<LabelModifier>) -> Labels {
+pub(crate) fn signature(labels: &Labels, matching: &Option<LabelModifier>) -> Labels {
     match matching {
         // on(...)/ignoring(...) select labels exactly as by(...)/without(...) group them.
         Some(_) => super::aggregate::group_labels(labels, matching),
@@ -122,148 +145,87 @@ fn signature(labels: &Labels, matching: &Option<LabelModifier>) -> Labels {
     }
 }
 
-fn and_unless(b: &BinaryExpr, l: Vec<Elem>, r: Vec<Elem>, and: bool) -> Vec<Elem> {
-    let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
-    let rsigs: HashSet<Labels> = r.iter().map(|e| signature(&e.labels, &matching)).collect();
-    l.into_iter()
-        .filter(|e| rsigs.contains(&signature(&e.labels, &matching)) == and)
-        .collect()
+/// Signature ids of the series of both sides: equal ids for equal signatures.
+pub(crate) struct Signatures {
+    pub lhs: Vec<usize>,
+    pub rhs: Vec<usize>,
+    /// The signature of every id.
+    pub labels: Vec<Labels>,
 }
 
-fn or(b: &BinaryExpr, l: Vec<Elem>, r: Vec<Elem>) -> Vec<Elem> {
-    let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
-    let lsigs: HashSet<Labels> = l.iter().map(|e| signature(&e.labels, &matching)).collect();
-    let mut out = l;
-    out.extend(
-        r.into_iter()
-            .filter(|e| !lsigs.contains(&signature(&e.labels, &matching))),
-    );
-    out
+impl Signatures {
+    pub fn new(lhs: &[Series], rhs: &[Series], matching: &Option<LabelModifier>) -> Self {
+        let mut ids: HashMap<Labels, usize> = HashMap::new();
+        let mut labels = Vec::new();
+        let mut intern = |s: &Series| {
+            *ids.entry(signature(&s.labels, matching))
+                .or_insert_with_key(|sig| {
+                    labels.push(sig.clone());
+                    labels.len() - 1
+                })
+        };
+        let lhs = lhs.iter().map(&mut intern).collect();
+        let rhs = rhs.iter().map(&mut intern).collect();
+        Signatures { lhs, rhs, labels }
+    }
+
+    /// Per signature id, whether a series of `side` with it has a value, per step.
+    fn presence(&self, side: &[Series], sigs: &[usize], steps: usize) -> Vec<Vec<bool>> {
+        let mut out = vec![Vec::new(); self.labels.len()];
+        for (s, &sig) in side.iter().zip(sigs) {
+            let p = &mut out[sig];
+            if p.is_empty() {
+                p.resize(steps, false);
+            }
+            for (a, v) in p.iter_mut().zip(&s.values) {
+                *a |= v.is_some();
+            }
+        }
+        out
+    }
 }
 
-/// Go's `labels.String()`: `{a="b", c="d"}`.
-fn labels_string(labels: &Labels) -> String {
-    let parts: Vec<String> = labels
-        .iter()
-        .map(|l| format!("{}={:?}", l.name, l.value))
-        .collect();
-    format!("{{{}}}", parts.join(", "))
-}
-
-fn vector_vector(
-    b: &BinaryExpr,
+/// `and`, `or`, `unless`: elements selected by whether an element with the same signature
+/// exists on the other side at the same step.
+fn set_operation(
     op: &str,
-    return_bool: bool,
-    lhs: Vec<Elem>,
-    rhs: Vec<Elem>,
-) -> Result<Vec<Elem>, QueryError> {
-    let modifier = b.modifier.clone().unwrap_or_default();
-    let matching = modifier.matching.clone();
-    let (card_many_to_one, card_one_to_many) = match &modifier.card {
-        VectorMatchCardinality::ManyToOne(_) => (true, false),
-        VectorMatchCardinality::OneToMany(_) => (false, true),
-        _ => (false, false),
-    };
-    let include: Vec<String> = modifier
-        .card
-        .labels()
-        .map(|l| l.labels.clone())
-        .unwrap_or_default();
-    let one_to_one = !card_many_to_one && !card_one_to_many;
-    // The "many" side goes left, the "one" side right.
-    let (lhs, rhs) = if card_one_to_many {
-        (rhs, lhs)
-    } else {
-        (lhs, rhs)
-    };
-    let mut right_sigs: HashMap<Labels, &Elem> = HashMap::with_capacity(rhs.len());
-    for e in &rhs {
-        let sig = signature(&e.labels, &matching);
-        if let Some(dup) = right_sigs.get(&sig) {
-            let side = if card_one_to_many { "left" } else { "right" };
-            return Err(QueryError::execution(format!(
-                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                labels_string(&sig),
-                labels_string(&e.labels),
-                labels_string(&dup.labels)
-            )));
-        }
-        right_sigs.insert(sig, e);
-    }
-    let drop = !is_comparison(op) || return_bool;
-    let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::new();
-    let mut out = Vec::new();
-    for e in &lhs {
-        let sig = signature(&e.labels, &matching);
-        let Some(r) = right_sigs.get(&sig) else {
-            continue;
-        };
-        let (fl, fr) = if card_one_to_many {
-            (r.v, e.v)
-        } else {
-            (e.v, r.v)
-        };
-        let (mut v, keep) = apply_op(op, fl, fr).ok_or_else(|| invalid_operands(op))?;
-        if return_bool {
-            v = if keep { 1.0 } else { 0.0 };
-        } else if !keep {
-            continue;
-        }
-        let metric = result_metric(&e.labels, &r.labels, drop, one_to_one, &matching, &include);
-        let entry = matched.get_mut(&sig);
-        if one_to_one {
-            if entry.is_some() {
-                return Err(QueryError::execution(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                ));
-            }
-            matched.insert(sig, HashSet::new());
-        } else {
-            let set = match entry {
-                Some(s) => s,
-                None => matched.entry(sig).or_default(),
-            };
-            if !set.insert(metric.clone()) {
-                return Err(QueryError::execution(
-                    "multiple matches for labels: grouping labels must ensure unique matches",
-                ));
+    matching: &Option<LabelModifier>,
+    lhs: Vec<Series>,
+    rhs: Vec<Series>,
+    steps: usize,
+) -> Result<Vec<Series>, QueryError> {
+    let sigs = Signatures::new(&lhs, &rhs, matching);
+    let present_in = |p: &[Vec<bool>], sig: usize, step: usize| p[sig].get(step) == Some(&true);
+    let filter = |mut side: Vec<Series>, side_sigs: &[usize], p: &[Vec<bool>], keep: bool| {
+        for (s, &sig) in side.iter_mut().zip(side_sigs) {
+            for (step, v) in s.values.iter_mut().enumerate() {
+                if v.is_some() && present_in(p, sig, step) != keep {
+                    *v = None;
+                }
             }
         }
-        out.push(Elem { labels: metric, v });
-    }
-    check_unique(&out)?;
-    Ok(out)
+        side.retain(|s| !s.is_empty());
+        side
+    };
+    Ok(match op {
+        "and" | "unless" => {
+            let p = sigs.presence(&rhs, &sigs.rhs, steps);
+            filter(lhs, &sigs.lhs, &p, op == "and")
+        }
+        _ => {
+            let p = sigs.presence(&lhs, &sigs.lhs, steps);
+            let mut out = lhs;
+            out.extend(filter(rhs, &sigs.rhs, &p, false));
+            merge_same_labels(out)?
+        }
+    })
 }
 
-fn result_metric(
-    lhs: &Labels,
-    rhs: &Labels,
-    drop: bool,
-    one_to_one: bool,
-    matching: &Option<LabelModifier>,
-    include: &[String],
-) -> Labels {
-    let mut v: Vec<Label> = lhs
-        .iter()
-        .filter(|l| !(drop && l.name == METRIC_NAME))
-        .cloned()
-        .collect();
-    if one_to_one {
-        match matching {
-            Some(LabelModifier::Include(names)) => {
-                v.retain(|l| names.labels.iter().any(|n| n == &l.name))
-            }
-            Some(LabelModifier::Exclude(names)) => {
-                v.retain(|l| !names.labels.iter().any(|n| n == &l.name))
-            }
-            None => {}
-        }
-    }
-    for name in include {
-        v.retain(|l| &l.name != name);
-        if let Some(val) = rhs.get(name) {
-            v.push(Label::new(name.clone(), val));
-        }
-    }
-    Labels::new(v)
+/// Whether both sides have an element, per step (nothing matches at other steps).
+pub(crate) fn both_present(lhs: &[Series], rhs: &[Series], steps: usize) -> Vec<bool> {
+    present_per_step(lhs, steps)
+        .into_iter()
+        .zip(present_per_step(rhs, steps))
+        .map(|(l, r)| l && r)
+        .collect()
 }

@@ -4,14 +4,17 @@ mod histogram;
 mod labels;
 mod math;
 mod range;
+mod range_fn;
 mod time;
 
 use promql_parser::parser::{Call, Expr};
+use tidemark_storage::Labels;
 
-use super::{Elem, Evaluator, Val, check_unique};
+use super::series::{merge_same_labels, present_per_step};
+use super::{Evaluator, Series, Val, drop_name};
 use crate::error::QueryError;
 
-/// The first argument of a call that is a range vector, skipping parentheses.
+/// Whether a call argument is a range vector, parentheses skipped.
 fn is_range_arg(e: &Expr) -> bool {
     match e {
         Expr::MatrixSelector(_) | Expr::Subquery(_) => true,
@@ -20,14 +23,14 @@ fn is_range_arg(e: &Expr) -> bool {
     }
 }
 
-/// Evaluates argument `i` of `c` as a scalar.
+/// Argument `i` of `c` as a scalar: its value per step.
 pub(crate) fn scalar_arg(
     ev: &Evaluator<'_>,
     c: &Call,
     i: usize,
-    t_ms: i64,
-) -> Result<f64, QueryError> {
-    match ev.eval(&c.args.args[i], t_ms)? {
+    ts: &[i64],
+) -> Result<Vec<f64>, QueryError> {
+    match ev.eval(&c.args.args[i], ts)? {
         Val::Scalar(v) => Ok(v),
         _ => Err(QueryError::bad_data(format!(
             "argument {i} of {} must be a scalar",
@@ -36,14 +39,14 @@ pub(crate) fn scalar_arg(
     }
 }
 
-/// Evaluates argument `i` of `c` as a string.
+/// Argument `i` of `c` as a string.
 pub(crate) fn string_arg(
     ev: &Evaluator<'_>,
     c: &Call,
     i: usize,
-    t_ms: i64,
+    ts: &[i64],
 ) -> Result<String, QueryError> {
-    match ev.eval(&c.args.args[i], t_ms)? {
+    match ev.eval(&c.args.args[i], ts)? {
         Val::String(s) => Ok(s),
         _ => Err(QueryError::bad_data(format!(
             "argument {i} of {} must be a string",
@@ -52,14 +55,14 @@ pub(crate) fn string_arg(
     }
 }
 
-/// Evaluates argument `i` of `c` as an instant vector.
+/// Argument `i` of `c` as an instant vector.
 pub(crate) fn vector_arg(
     ev: &Evaluator<'_>,
     c: &Call,
     i: usize,
-    t_ms: i64,
-) -> Result<Vec<Elem>, QueryError> {
-    match ev.eval(&c.args.args[i], t_ms)? {
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    match ev.eval(&c.args.args[i], ts)? {
         Val::Vector(v) => Ok(v),
         _ => Err(QueryError::bad_data(format!(
             "argument {i} of {} must be an instant vector",
@@ -68,96 +71,117 @@ pub(crate) fn vector_arg(
     }
 }
 
-/// Evaluates a function call at `t_ms`.
-pub(crate) fn eval_call(ev: &Evaluator<'_>, c: &Call, t_ms: i64) -> Result<Val, QueryError> {
+/// Evaluates a function call at every time of `ts`.
+pub(crate) fn eval_call<'e>(
+    ev: &'e Evaluator<'_>,
+    c: &Call,
+    ts: &[i64],
+) -> Result<Val<'e>, QueryError> {
     let name = c.func.name;
     if let Some(i) = c.args.args.iter().position(|a| is_range_arg(a)) {
-        let out = range::eval_range_function(ev, c, i, t_ms)?;
-        check_unique(&out)?;
-        return Ok(Val::Vector(out));
+        return Ok(Val::Vector(range::eval_range_function(ev, c, i, ts)?));
     }
     let out = match name {
-        "time" => return Ok(Val::Scalar(t_ms as f64 / 1000.0)),
-        "pi" => return Ok(Val::Scalar(std::f64::consts::PI)),
+        "time" => return Ok(Val::Scalar(ts.iter().map(|&t| t as f64 / 1000.0).collect())),
+        "pi" => return Ok(Val::Scalar(vec![std::f64::consts::PI; ts.len()])),
         "scalar" => {
-            let v = vector_arg(ev, c, 0, t_ms)?;
-            return Ok(Val::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }));
+            let v = vector_arg(ev, c, 0, ts)?;
+            return Ok(Val::Scalar(
+                (0..ts.len())
+                    .map(|step| {
+                        let mut present = v.iter().filter_map(|s| s.values[step]);
+                        match (present.next(), present.next()) {
+                            (Some(x), None) => x,
+                            _ => f64::NAN,
+                        }
+                    })
+                    .collect(),
+            ));
         }
         "vector" => {
-            let v = scalar_arg(ev, c, 0, t_ms)?;
-            vec![Elem {
-                labels: Default::default(),
-                v,
-            }]
+            let v = scalar_arg(ev, c, 0, ts)?;
+            vec![Series::new(
+                Labels::default(),
+                v.into_iter().map(Some).collect(),
+            )]
         }
         "absent" => {
-            let v = vector_arg(ev, c, 0, t_ms)?;
-            if v.is_empty() {
-                vec![Elem {
-                    labels: labels::absent_labels(&c.args.args[0]),
-                    v: 1.0,
-                }]
-            } else {
-                Vec::new()
-            }
+            let v = vector_arg(ev, c, 0, ts)?;
+            absent(&c.args.args[0], &v, ts.len())
         }
         "sort" | "sort_desc" => {
-            let mut v = vector_arg(ev, c, 0, t_ms)?;
+            let mut v = vector_arg(ev, c, 0, ts)?;
             let desc = name == "sort_desc";
-            v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ if desc => b.v.partial_cmp(&a.v).unwrap_or(std::cmp::Ordering::Equal),
-                _ => a.v.partial_cmp(&b.v).unwrap_or(std::cmp::Ordering::Equal),
+            // Only an instant query's order shows; a range result is sorted by labels.
+            let key = |s: &Series| s.values.first().copied().flatten().unwrap_or(f64::NAN);
+            v.sort_by(|a, b| {
+                let (a, b) = (key(a), key(b));
+                match (a.is_nan(), b.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if desc => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+                    _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+                }
             });
-            return Ok(Val::Vector(v));
+            v
         }
         "sort_by_label" | "sort_by_label_desc" => {
-            let mut v = vector_arg(ev, c, 0, t_ms)?;
+            let mut v = vector_arg(ev, c, 0, ts)?;
             let mut names = Vec::new();
             for i in 1..c.args.args.len() {
-                names.push(string_arg(ev, c, i, t_ms)?);
+                names.push(string_arg(ev, c, i, ts)?);
             }
             labels::sort_by_label(&mut v, &names, name == "sort_by_label_desc");
-            return Ok(Val::Vector(v));
+            v
         }
-        "label_replace" => labels::label_replace(ev, c, t_ms)?,
-        "label_join" => labels::label_join(ev, c, t_ms)?,
-        "timestamp" => timestamp(ev, c, t_ms)?,
-        "histogram_quantile" => histogram::histogram_quantile(ev, c, t_ms)?,
+        "label_replace" => labels::label_replace(ev, c, ts)?,
+        "label_join" => labels::label_join(ev, c, ts)?,
+        "timestamp" => timestamp(ev, c, ts)?,
+        "histogram_quantile" => histogram::histogram_quantile(ev, c, ts)?,
         "year" | "month" | "day_of_month" | "day_of_year" | "day_of_week" | "hour" | "minute"
-        | "days_in_month" => time::date_function(ev, c, t_ms)?,
-        _ => math::eval_math(ev, c, t_ms)?,
+        | "days_in_month" => time::date_function(ev, c, ts)?,
+        _ => math::eval_math(ev, c, ts)?,
     };
-    check_unique(&out)?;
     Ok(Val::Vector(out))
+}
+
+/// `absent(v)` (and `absent_over_time`): 1 at the steps where `v` has no element, with the
+/// labels of the argument's equality matchers.
+pub(crate) fn absent(arg: &Expr, v: &[Series], steps: usize) -> Vec<Series> {
+    let values: Vec<Option<f64>> = present_per_step(v, steps)
+        .into_iter()
+        .map(|p| (!p).then_some(1.0))
+        .collect();
+    if values.iter().all(Option::is_none) {
+        return Vec::new();
+    }
+    vec![Series::new(labels::absent_labels(arg), values)]
 }
 
 /// `timestamp(v)`: the time of each sample in seconds; for a plain selector the sample's own
 /// time, otherwise the evaluation time.
-fn timestamp(ev: &Evaluator<'_>, c: &Call, t_ms: i64) -> Result<Vec<Elem>, QueryError> {
+fn timestamp(ev: &Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Vec<Series>, QueryError> {
     let mut arg: &Expr = &c.args.args[0];
     while let Expr::Paren(p) = arg {
         arg = &p.expr;
     }
-    if let Expr::VectorSelector(vs) = arg {
-        let end = ev.window_end(&vs.at, &vs.offset, t_ms);
-        return Ok(ev
-            .data
-            .instant(vs, end, ev.limits.lookback_delta_ms)
-            .into_iter()
-            .map(|(labels, s)| Elem {
-                labels: super::drop_name(labels),
-                v: s.t as f64 / 1000.0,
-            })
-            .collect());
+    let mut out = match arg {
+        Expr::VectorSelector(vs) => ev.data.instant(ev, vs, ts, true)?,
+        _ => {
+            let mut v = vector_arg(ev, c, 0, ts)?;
+            for s in &mut v {
+                for (x, &t) in s.values.iter_mut().zip(ts) {
+                    if x.is_some() {
+                        *x = Some(t as f64 / 1000.0);
+                    }
+                }
+            }
+            v
+        }
+    };
+    for s in &mut out {
+        s.labels = drop_name(std::mem::take(&mut s.labels));
     }
-    Ok(vector_arg(ev, c, 0, t_ms)?
-        .into_iter()
-        .map(|e| Elem {
-            labels: super::drop_name(e.labels),
-            v: t_ms as f64 / 1000.0,
-        })
-        .collect())
+    merge_same_labels(out)
 }

@@ -1,21 +1,26 @@
-//! Selectors: the series of each selector, selected once per query, and the instant and range
-//! views of them at one evaluation time.
+//! Selectors: the series of each selector, selected once per query, and their instant-vector
+//! and range-vector views at every evaluation step.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use promql_parser::label::{MatchOp as PromMatchOp, Matcher as PromMatcher};
-use promql_parser::parser::VectorSelector;
+use promql_parser::parser::{MatrixSelector, VectorSelector};
 use tidemark_storage::model::{METRIC_NAME, is_stale_nan};
 use tidemark_storage::{Labels, MatchOp, Matcher, Sample};
 
-use super::RangeSeries;
+use super::{Evaluator, RangeSeries, RangeVector, Series, duration_ms, too_many_samples};
 use crate::error::QueryError;
 use crate::querier::Querier;
 
-/// Selected series by selector node (the node's address: the AST outlives the evaluation).
+/// One selected series: its labels and samples, sorted by time with unique timestamps.
+pub(crate) type Selected = (Labels, Vec<Sample>);
+
+/// Selected series by selector node (the node's address: the AST outlives the evaluation),
+/// each list sorted by labels.
 #[derive(Default)]
 pub(crate) struct SelectorData {
-    series: HashMap<usize, Vec<(Labels, Vec<Sample>)>>,
+    series: HashMap<usize, Vec<Selected>>,
     /// Samples loaded so far, checked against `samples_max`.
     pub samples_loaded: usize,
 }
@@ -64,109 +69,197 @@ pub(crate) fn matcher_groups(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, Q
         .collect()
 }
 
-impl SelectorData {
-    /// Selects the series of `vs` with samples in `(mint_ms, maxt_ms]`, widening what an earlier
-    /// call for the same node selected.
-    pub fn load(
-        &mut self,
-        querier: &dyn Querier,
-        vs: &VectorSelector,
-        mint_ms: i64,
-        maxt_ms: i64,
-        samples_max: usize,
-    ) -> Result<(), QueryError> {
-        let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::new();
-        for group in matcher_groups(vs)? {
-            for s in querier.select(&group, mint_ms + 1, maxt_ms)? {
-                let s = s?;
-                self.samples_loaded += s.samples.len();
-                if self.samples_loaded > samples_max {
-                    return Err(QueryError::execution(
-                        "query processing would load too many samples into memory in query execution",
-                    ));
-                }
-                let entry = by_labels.entry(s.labels).or_default();
-                entry.extend(s.samples);
-            }
-        }
-        let slot = self.series.entry(key(vs)).or_default();
-        for (labels, samples) in slot.drain(..) {
-            by_labels.entry(labels).or_default().extend(samples);
-        }
-        let mut all: Vec<(Labels, Vec<Sample>)> = by_labels
-            .into_iter()
-            .map(|(l, mut s)| {
-                s.sort_by_key(|x| x.t);
-                s.dedup_by_key(|x| x.t);
-                (l, s)
-            })
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        *slot = all;
-        Ok(())
-    }
-
-    /// The instant vector of `vs` at `end_ms`: per series the latest sample in
-    /// `(end_ms - lookback_ms, end_ms]`, unless that sample is a stale marker.
-    pub fn instant(
-        &self,
-        vs: &VectorSelector,
-        end_ms: i64,
-        lookback_ms: i64,
-    ) -> Vec<(Labels, Sample)> {
-        let Some(series) = self.series.get(&key(vs)) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (labels, samples) in series {
-            let idx = samples.partition_point(|s| s.t <= end_ms);
-            if idx == 0 {
-                continue;
-            }
-            let s = samples[idx - 1];
-            if s.t <= end_ms - lookback_ms || is_stale_nan(s.v) {
-                continue;
-            }
-            out.push((labels.clone(), s));
-        }
-        out
-    }
-
-    /// The range vector of `vs` over `(start_ms, end_ms]`, without stale markers; series without
-    /// samples in the window are left out.
-    pub fn range(&self, vs: &VectorSelector, start_ms: i64, end_ms: i64) -> Vec<RangeSeries> {
-        let Some(series) = self.series.get(&key(vs)) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (labels, samples) in series {
-            let lo = samples.partition_point(|s| s.t <= start_ms);
-            let hi = samples.partition_point(|s| s.t <= end_ms);
-            let window: Vec<Sample> = samples[lo..hi]
-                .iter()
-                .filter(|s| !is_stale_nan(s.v))
-                .copied()
-                .collect();
-            if !window.is_empty() {
-                out.push(RangeSeries {
-                    labels: labels.clone(),
-                    samples: window,
-                });
-            }
-        }
-        out
-    }
+/// The error for a selector that matches more than `series_max` series.
+fn too_many_series(series_max: usize) -> QueryError {
+    QueryError::execution(format!(
+        "query processing would touch too many series: a selector matched more than {series_max} series (query.series_max)"
+    ))
 }
 
-impl super::Evaluator<'_> {
+impl Evaluator<'_> {
+    /// Selects the series of `vs` with samples in `(mint_ms, maxt_ms]`. Range selectors
+    /// (`strip_stale`) keep no stale markers: windows never contain them.
     pub(crate) fn load(
         &mut self,
         querier: &dyn Querier,
         vs: &VectorSelector,
         mint_ms: i64,
         maxt_ms: i64,
+        strip_stale: bool,
     ) -> Result<(), QueryError> {
-        self.data
-            .load(querier, vs, mint_ms, maxt_ms, self.limits.samples_max)
+        let groups = matcher_groups(vs)?;
+        let mut all: Vec<Selected> = Vec::new();
+        for group in &groups {
+            self.check_deadline()?;
+            for s in querier.select(group, mint_ms + 1, maxt_ms)? {
+                let mut s = s?;
+                if strip_stale {
+                    s.samples.retain(|x| !is_stale_nan(x.v));
+                }
+                self.data.samples_loaded += s.samples.len();
+                if self.data.samples_loaded > self.limits.samples_max {
+                    return Err(too_many_samples());
+                }
+                all.push((s.labels, s.samples));
+                if all.len() > self.limits.series_max {
+                    return Err(too_many_series(self.limits.series_max));
+                }
+                if all.len().is_multiple_of(1024) {
+                    self.check_deadline()?;
+                }
+            }
+        }
+        if groups.len() > 1 {
+            all = merge_groups(all);
+        }
+        // Series of one shard come in id order and shards one after another: sort by labels,
+        // the order Prometheus' storage returns them in.
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.data.series.insert(key(vs), all);
+        Ok(())
+    }
+}
+
+/// Joins the results of several matcher groups (`{a="1" or b="2"}`): a series matched by more
+/// than one group appears once.
+fn merge_groups(all: Vec<Selected>) -> Vec<Selected> {
+    let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::with_capacity(all.len());
+    for (labels, samples) in all {
+        by_labels.entry(labels).or_default().extend(samples);
+    }
+    by_labels
+        .into_iter()
+        .map(|(l, mut s)| {
+            s.sort_by_key(|x| x.t);
+            s.dedup_by_key(|x| x.t);
+            (l, s)
+        })
+        .collect()
+}
+
+impl SelectorData {
+    fn selected(&self, vs: &VectorSelector) -> &[Selected] {
+        self.series.get(&key(vs)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The instant vector of `vs` at every time of `ts`: per series and step the latest sample
+    /// in `(end - lookback, end]`, unless it is a stale marker. With `timestamps`, the value is
+    /// the sample's time in seconds (what `timestamp(vs)` returns).
+    pub fn instant(
+        &self,
+        ev: &Evaluator<'_>,
+        vs: &VectorSelector,
+        ts: &[i64],
+        timestamps: bool,
+    ) -> Result<Vec<Series>, QueryError> {
+        let ends = ev.window_ends(&vs.at, &vs.offset, ts);
+        let lookback = ev.limits.lookback_delta_ms;
+        let selected = self.selected(vs);
+        ev.check_points(selected.len(), ts.len())?;
+        let mut out = Vec::with_capacity(selected.len());
+        for (labels, samples) in selected {
+            if out.len().is_multiple_of(256) {
+                ev.check_deadline()?;
+            }
+            let mut values = Vec::with_capacity(ends.len());
+            let mut any = false;
+            // Samples up to the window end: advances with the (non-decreasing) ends.
+            let mut upto = 0;
+            for &end in &ends {
+                while upto < samples.len() && samples[upto].t <= end {
+                    upto += 1;
+                }
+                let v = match upto.checked_sub(1).map(|i| samples[i]) {
+                    Some(s) if s.t > end - lookback && !is_stale_nan(s.v) => {
+                        any = true;
+                        Some(if timestamps { s.t as f64 / 1000.0 } else { s.v })
+                    }
+                    _ => None,
+                };
+                values.push(v);
+            }
+            if any {
+                out.push(Series::new(labels.clone(), values));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The range vector of `ms` at every time of `ts`: its series' samples, borrowed, and the
+    /// window end of every step.
+    pub fn range<'e>(
+        &'e self,
+        ev: &Evaluator<'_>,
+        ms: &MatrixSelector,
+        ts: &[i64],
+    ) -> Result<RangeVector<'e>, QueryError> {
+        Ok(RangeVector {
+            series: self
+                .selected(&ms.vs)
+                .iter()
+                .map(|(labels, samples)| RangeSeries {
+                    labels: Cow::Borrowed(labels),
+                    samples: Cow::Borrowed(samples.as_slice()),
+                })
+                .collect(),
+            range_ms: duration_ms(&ms.range),
+            ends: ev.window_ends(&ms.vs.at, &ms.vs.offset, ts),
+        })
+    }
+}
+
+/// A sliding window over sorted samples: for non-decreasing window ends, the index range of
+/// the samples in `(end - range, end]`, found by advancing two indexes (never searching).
+pub(crate) struct SlidingWindow {
+    lo: usize,
+    hi: usize,
+}
+
+impl SlidingWindow {
+    pub fn new() -> Self {
+        SlidingWindow { lo: 0, hi: 0 }
+    }
+
+    /// The samples of `(end_ms - range_ms, end_ms]`; `end_ms` must not decrease between calls.
+    pub fn advance<'s>(
+        &mut self,
+        samples: &'s [Sample],
+        end_ms: i64,
+        range_ms: i64,
+    ) -> &'s [Sample] {
+        &samples[self.advance_range(samples, end_ms, range_ms)]
+    }
+
+    /// The index range of the samples of `(end_ms - range_ms, end_ms]`.
+    pub fn advance_range(
+        &mut self,
+        samples: &[Sample],
+        end_ms: i64,
+        range_ms: i64,
+    ) -> std::ops::Range<usize> {
+        let start = end_ms - range_ms;
+        while self.hi < samples.len() && samples[self.hi].t <= end_ms {
+            self.hi += 1;
+        }
+        while self.lo < self.hi && samples[self.lo].t <= start {
+            self.lo += 1;
+        }
+        self.lo..self.hi
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_slides_left_open() {
+        let s: Vec<Sample> = (0..10).map(|i| Sample::new(i * 10, i as f64)).collect();
+        let mut w = SlidingWindow::new();
+        assert_eq!(w.advance(&s, 5, 20).len(), 1);
+        let got = w.advance(&s, 40, 20);
+        assert_eq!(got.iter().map(|x| x.t).collect::<Vec<_>>(), vec![30, 40]);
+        assert_eq!(w.advance(&s, 40, 20).len(), 2);
+        assert!(w.advance(&s, 1000, 20).is_empty());
     }
 }

@@ -1,16 +1,20 @@
 //! Runs parsed script commands against the engine and compares results like Prometheus'
 //! promqltest does (values equal within a relative 1e-6, NaN equals NaN).
 
+use promql_parser::parser::Expr;
 use regex::Regex;
-use tidemark_query::{PromqlEngine, QueryError, QueryResult, Value};
+use tidemark_query::{PromqlEngine, Querier, QueryError, QueryResult, Value};
 use tidemark_storage::model::is_stale_nan;
 use tidemark_storage::{Labels, Sample};
 
+use super::at_modifier::at_modifier_cases;
 use super::script::{Command, Eval, EvalKind, Matching};
-use super::vec_querier::VecQuerier;
+use super::store::Store;
 
 /// Relative tolerance of value comparisons.
 const EPSILON: f64 = 1e-6;
+/// Half-width and step of the range query an instant eval is re-run as.
+const RANGE_MODE_STEP_MS: i64 = 60_000;
 
 /// The outcome of one eval.
 pub struct Outcome {
@@ -24,13 +28,13 @@ pub struct Outcome {
 /// Runs all commands of a script; one outcome per eval.
 pub fn run(cmds: &[Command]) -> Vec<Outcome> {
     let engine = PromqlEngine::default();
-    let mut store = VecQuerier::default();
+    let mut store = Store::default();
     let mut out = Vec::new();
     let mut histogram_names: Vec<String> = Vec::new();
     for cmd in cmds {
         match cmd {
             Command::Clear => {
-                store.clear();
+                store = Store::default();
                 histogram_names.clear();
             }
             Command::Load {
@@ -39,17 +43,24 @@ pub fn run(cmds: &[Command]) -> Vec<Outcome> {
                 histogram_names: names,
             } => {
                 histogram_names.extend(names.iter().cloned());
+                // A series defined twice in one block takes its last definition, as in
+                // Prometheus' runner (which keys a block's series by their labels).
+                let mut defs: Vec<(Labels, Vec<Sample>)> = Vec::new();
                 for (labels, values) in series {
-                    let samples: Vec<Sample> = values
+                    let samples = values
                         .iter()
                         .enumerate()
                         .filter_map(|(i, v)| v.map(|v| Sample::new(i as i64 * step_ms, v)))
                         .collect();
-                    store.add(labels.clone(), samples);
+                    match defs.iter_mut().find(|(l, _)| l == labels) {
+                        Some(def) => def.1 = samples,
+                        None => defs.push((labels.clone(), samples)),
+                    }
                 }
+                store.load(&defs);
             }
             Command::Eval(e) => {
-                let error = run_eval(&engine, &store, e).err();
+                let error = run_eval(&engine, &store.querier(), e).err();
                 let touches_histograms = histogram_names.iter().any(|n| {
                     e.expr.contains(n.as_str())
                         || e.expr.contains("{") && !n.is_empty()
@@ -75,67 +86,110 @@ fn matches(m: &Matching, s: &str) -> bool {
     }
 }
 
-fn run_eval(engine: &PromqlEngine, store: &VecQuerier, e: &Eval) -> Result<(), String> {
+/// Checks a query's outcome against an eval's failure expectation: `Ok(None)` when the error
+/// was expected, `Ok(Some(result))` to go on comparing.
+fn check_failure(
+    e: &Eval,
+    res: Result<QueryResult, QueryError>,
+) -> Result<Option<QueryResult>, String> {
+    match (res, &e.expect.fail) {
+        (Err(err), Some(m)) if matches(m, &err.message) => Ok(None),
+        (Err(err), Some(m)) => Err(format!("expected error {m:?}, got {:?}", err.message)),
+        (Err(err), None) => Err(format!(
+            "unexpected error ({:?}): {}",
+            err.kind, err.message
+        )),
+        (Ok(_), Some(m)) => Err(format!("expected error {m:?}, query succeeded")),
+        (Ok(r), None) => Ok(Some(r)),
+    }
+}
+
+fn run_eval(engine: &PromqlEngine, q: &dyn Querier, e: &Eval) -> Result<(), String> {
     if let Some(u) = &e.unsupported {
         return Err(format!("unsupported expectation: {u}"));
     }
-    let res = match e.kind {
-        EvalKind::Instant { t_ms } => engine.instant(store, &e.expr, t_ms),
+    let ast = match promql_parser::parser::parse(&e.expr) {
+        Ok(ast) => ast,
+        Err(msg) => {
+            // Parse errors are query errors like any other.
+            let err = QueryError::bad_data(msg);
+            return check_failure(e, Err(err)).map(|_| ());
+        }
+    };
+    match e.kind {
         EvalKind::Range {
             start_ms,
             end_ms,
             step_ms,
-        } => engine.range(store, &e.expr, start_ms, end_ms, step_ms),
-    };
-    let res = match (res, &e.expect.fail) {
-        (Err(err), Some(m)) => {
-            return if matches(m, &err.message) {
-                Ok(())
-            } else {
-                Err(format!("expected error {m:?}, got {:?}", err.message))
+        } => {
+            let res = engine.range_expr(q, &ast, start_ms, end_ms, step_ms);
+            let Some(res) = check_failure(e, res)? else {
+                return Ok(());
             };
+            check_annotations(e, &res)?;
+            compare(e, &res.value)
         }
-        (Err(err), None) => {
-            return Err(format!(
-                "unexpected error ({:?}): {}",
-                err.kind, err.message
-            ));
+        EvalKind::Instant { t_ms } => {
+            // Like Prometheus' runner: the query as written, then its `@` variants.
+            run_instant(engine, q, e, &ast, t_ms)?;
+            if let Some((pinned, times)) = at_modifier_cases(&ast, t_ms) {
+                for at_ms in times {
+                    run_instant(engine, q, e, &pinned, at_ms)
+                        .map_err(|err| format!("with @ {t_ms}ms evaluated at {at_ms}ms: {err}"))?;
+                }
+            }
+            Ok(())
         }
-        (Ok(_), Some(m)) => return Err(format!("expected error {m:?}, query succeeded")),
-        (Ok(r), None) => r,
+    }
+}
+
+/// One instant query of an instant eval, then the same query as a range query around it
+/// (Prometheus' `runInstantQuery`): the middle step must give the same result.
+fn run_instant(
+    engine: &PromqlEngine,
+    q: &dyn Querier,
+    e: &Eval,
+    ast: &Expr,
+    t_ms: i64,
+) -> Result<(), String> {
+    let Some(res) = check_failure(e, engine.instant_expr(q, ast, t_ms))? else {
+        return Ok(());
     };
     check_annotations(e, &res)?;
     compare(e, &res.value)?;
-    // Like Prometheus' runner: an instant eval must give the same result as the middle step of
-    // a range query around it.
-    if let EvalKind::Instant { t_ms } = e.kind
-        && !e.expect.ordered
-        && !e.expr.contains("start()")
-        && !e.expr.contains("end()")
-        && matches!(res.value, Value::Vector(_) | Value::Scalar { .. })
-    {
-        let r = engine
-            .range(store, &e.expr, t_ms - 60_000, t_ms + 60_000, 60_000)
-            .map_err(|err: QueryError| format!("range mode: unexpected error: {}", err.message))?;
-        let Value::Matrix(m) = r.value else {
-            return Err("range mode: not a matrix".into());
-        };
-        let mut vec = Vec::new();
-        for (labels, samples) in m {
-            if let Some(s) = samples.iter().find(|s| s.t == t_ms) {
-                vec.push((labels, *s));
-            }
-        }
-        let v = match res.value {
-            Value::Scalar { .. } => Value::Scalar {
-                t: t_ms,
-                v: vec.first().map(|x| x.1.v).unwrap_or(f64::NAN),
-            },
-            _ => Value::Vector(vec),
-        };
-        compare(e, &v).map_err(|err| format!("range mode: {err}"))?;
+    let r = engine
+        .range_expr(
+            q,
+            ast,
+            t_ms - RANGE_MODE_STEP_MS,
+            t_ms + RANGE_MODE_STEP_MS,
+            RANGE_MODE_STEP_MS,
+        )
+        .map_err(|err| format!("range mode: unexpected error: {}", err.message))?;
+    if e.expect.ordered {
+        // Range results are sorted by labels: an expected order cannot be checked.
+        return Ok(());
     }
-    Ok(())
+    let Value::Matrix(m) = r.value else {
+        return Err("range mode: not a matrix".into());
+    };
+    if m.windows(2).any(|w| w[0].0 > w[1].0) {
+        return Err("range mode: matrix not sorted by labels".into());
+    }
+    let mut vec = Vec::new();
+    for (labels, samples) in m {
+        if let Some(s) = samples.iter().find(|s| s.t == t_ms) {
+            vec.push((labels, *s));
+        }
+    }
+    let v = match res.value {
+        Value::Scalar { .. } => Value::Scalar {
+            t: t_ms,
+            v: vec.first().map(|x| x.1.v).unwrap_or(f64::NAN),
+        },
+        _ => Value::Vector(vec),
+    };
+    compare(e, &v).map_err(|err| format!("range mode: {err}"))
 }
 
 fn check_annotations(e: &Eval, res: &QueryResult) -> Result<(), String> {

@@ -9,7 +9,8 @@ use tidemark_storage::model::METRIC_NAME;
 use super::{scalar_arg, vector_arg};
 use crate::error::QueryError;
 use crate::eval::numeric::{almost_equal, format_float};
-use crate::eval::{Elem, Evaluator, drop_name};
+use crate::eval::series::merge_same_labels;
+use crate::eval::{Evaluator, Series, drop_name};
 
 /// The bucket label.
 const BUCKET_LABEL: &str = "le";
@@ -23,67 +24,72 @@ pub(crate) struct Bucket {
     pub count: f64,
 }
 
-/// `histogram_quantile(q, buckets)`.
+/// `histogram_quantile(q, buckets)`: per group of buckets (the labels but `le`) and step, the
+/// quantile interpolated within the bucket it falls in.
 pub(crate) fn histogram_quantile(
     ev: &Evaluator<'_>,
     c: &Call,
-    t_ms: i64,
-) -> Result<Vec<Elem>, QueryError> {
-    let q = scalar_arg(ev, c, 0, t_ms)?;
-    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    let q = scalar_arg(ev, c, 0, ts)?;
+    if let Some(bad) = q.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
         ev.warn(format!(
             "PromQL warning: quantile value should be between 0 and 1, got {}",
-            format_float(q)
+            format_float(*bad)
         ));
     }
-    let input = vector_arg(ev, c, 1, t_ms)?;
-    let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, (Labels, Vec<Bucket>)> = HashMap::new();
-    for e in input {
-        let le = e.labels.get(BUCKET_LABEL).unwrap_or("");
+    let input = vector_arg(ev, c, 1, ts)?;
+    // Each series' bucket bound and group, once.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<(usize, f64)>)> = Vec::new();
+    for (i, s) in input.iter().enumerate() {
+        let le = s.labels.get(BUCKET_LABEL).unwrap_or("");
         let Ok(upper_bound) = le.parse::<f64>() else {
             ev.warn(format!(
                 "PromQL warning: bucket label {BUCKET_LABEL:?} is missing or has a malformed value of {le:?} for metric name {:?}",
-                e.labels.metric_name().unwrap_or("")
+                s.labels.metric_name().unwrap_or("")
             ));
             continue;
         };
         let sig = Labels::from_sorted(
-            e.labels
+            s.labels
                 .iter()
                 .filter(|l| l.name != BUCKET_LABEL)
                 .cloned()
                 .collect(),
         );
-        let entry = groups.entry(sig.clone()).or_insert_with(|| {
-            order.push(sig);
-            let metric = drop_name(Labels::from_sorted(
-                e.labels
-                    .iter()
-                    .filter(|l| l.name != BUCKET_LABEL)
-                    .cloned()
-                    .collect(),
-            ));
-            (metric, Vec::new())
+        let g = *index.entry(sig).or_insert_with_key(|sig| {
+            groups.push((sig.clone(), Vec::new()));
+            groups.len() - 1
         });
-        entry.1.push(Bucket {
-            upper_bound,
-            count: e.v,
-        });
+        groups[g].1.push((i, upper_bound));
     }
-    let mut out = Vec::new();
-    for sig in order {
-        let (metric, mut buckets) = groups.remove(&sig).expect("every signature has a group");
-        let (v, forced) = bucket_quantile(q, &mut buckets);
-        if forced {
-            ev.info(format!(
-                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                sig.get(METRIC_NAME).unwrap_or("")
-            ));
+    let mut out = Vec::with_capacity(groups.len());
+    let mut buckets: Vec<Bucket> = Vec::new();
+    for (sig, members) in groups {
+        ev.check_deadline()?;
+        let mut values = Vec::with_capacity(ts.len());
+        for (step, &q) in q.iter().enumerate() {
+            buckets.clear();
+            buckets.extend(members.iter().filter_map(|&(i, upper_bound)| {
+                input[i].values[step].map(|count| Bucket { upper_bound, count })
+            }));
+            if buckets.is_empty() {
+                values.push(None);
+                continue;
+            }
+            let (v, forced) = bucket_quantile(q, &mut buckets);
+            if forced {
+                ev.info(format!(
+                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                    sig.get(METRIC_NAME).unwrap_or("")
+                ));
+            }
+            values.push(Some(v));
         }
-        out.push(Elem { labels: metric, v });
+        out.push(Series::new(drop_name(sig), values));
     }
-    Ok(out)
+    merge_same_labels(out)
 }
 
 /// The `q`-quantile of classic buckets by linear interpolation within the bucket; also whether

@@ -8,7 +8,8 @@ use tidemark_storage::{Label, Labels};
 
 use super::{string_arg, vector_arg};
 use crate::error::QueryError;
-use crate::eval::{Elem, Evaluator, set_label};
+use crate::eval::series::{check_distinct_labels, set_label};
+use crate::eval::{Evaluator, Series};
 
 /// The labels `absent(x{a="b"})` returns: the equality matchers of a selector argument (a name
 /// matched more than once is left out), nothing for other arguments.
@@ -43,12 +44,12 @@ fn valid_label_name(s: &str) -> bool {
 pub(crate) fn label_replace(
     ev: &Evaluator<'_>,
     c: &Call,
-    t_ms: i64,
-) -> Result<Vec<Elem>, QueryError> {
-    let dst = string_arg(ev, c, 1, t_ms)?;
-    let repl = string_arg(ev, c, 2, t_ms)?;
-    let src = string_arg(ev, c, 3, t_ms)?;
-    let regex_str = string_arg(ev, c, 4, t_ms)?;
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    let dst = string_arg(ev, c, 1, ts)?;
+    let repl = string_arg(ev, c, 2, ts)?;
+    let src = string_arg(ev, c, 3, ts)?;
+    let regex_str = string_arg(ev, c, 4, ts)?;
     let regex = regex::Regex::new(&format!("^(?s:{regex_str})$")).map_err(|_| {
         QueryError::execution(format!(
             "invalid regular expression in label_replace(): {regex_str}"
@@ -59,25 +60,30 @@ pub(crate) fn label_replace(
             "invalid destination label name in label_replace(): {dst}"
         )));
     }
-    let mut out = vector_arg(ev, c, 0, t_ms)?;
-    for e in &mut out {
-        let src_val = e.labels.get(&src).unwrap_or("").to_string();
+    let mut out = vector_arg(ev, c, 0, ts)?;
+    for s in &mut out {
+        let src_val = s.labels.get(&src).unwrap_or("").to_string();
         if let Some(caps) = regex.captures(&src_val) {
             let mut res = String::new();
             caps.expand(&repl, &mut res);
-            e.labels = set_label(std::mem::take(&mut e.labels), &dst, &res);
+            s.labels = set_label(std::mem::take(&mut s.labels), &dst, &res);
         }
     }
+    check_distinct_labels(&out)?;
     Ok(out)
 }
 
 /// `label_join(v, dst, separator, src...)`.
-pub(crate) fn label_join(ev: &Evaluator<'_>, c: &Call, t_ms: i64) -> Result<Vec<Elem>, QueryError> {
-    let dst = string_arg(ev, c, 1, t_ms)?;
-    let sep = string_arg(ev, c, 2, t_ms)?;
+pub(crate) fn label_join(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    let dst = string_arg(ev, c, 1, ts)?;
+    let sep = string_arg(ev, c, 2, ts)?;
     let mut srcs = Vec::new();
     for i in 3..c.args.args.len() {
-        let s = string_arg(ev, c, i, t_ms)?;
+        let s = string_arg(ev, c, i, ts)?;
         if !valid_label_name(&s) {
             return Err(QueryError::execution(format!(
                 "invalid source label name in label_join(): {s}"
@@ -90,12 +96,13 @@ pub(crate) fn label_join(ev: &Evaluator<'_>, c: &Call, t_ms: i64) -> Result<Vec<
             "invalid destination label name in label_join(): {dst}"
         )));
     }
-    let mut out = vector_arg(ev, c, 0, t_ms)?;
-    for e in &mut out {
-        let joined: Vec<&str> = srcs.iter().map(|s| e.labels.get(s).unwrap_or("")).collect();
+    let mut out = vector_arg(ev, c, 0, ts)?;
+    for s in &mut out {
+        let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
         let joined = joined.join(&sep);
-        e.labels = set_label(std::mem::take(&mut e.labels), &dst, &joined);
+        s.labels = set_label(std::mem::take(&mut s.labels), &dst, &joined);
     }
+    check_distinct_labels(&out)?;
     Ok(out)
 }
 
@@ -136,7 +143,7 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Sorts by the values of `names` in natural order (ties by the full label set).
-pub(crate) fn sort_by_label(v: &mut [Elem], names: &[String], desc: bool) {
+pub(crate) fn sort_by_label(v: &mut [Series], names: &[String], desc: bool) {
     v.sort_by(|x, y| {
         let mut o = std::cmp::Ordering::Equal;
         for n in names {

@@ -5,7 +5,8 @@ use promql_parser::parser::Call;
 use super::{scalar_arg, vector_arg};
 use crate::error::QueryError;
 use crate::eval::numeric::{go_max, go_min};
-use crate::eval::{Elem, Evaluator, drop_name};
+use crate::eval::series::merge_same_labels;
+use crate::eval::{Evaluator, Series, drop_name};
 
 /// The function of one float for element-wise functions without parameters.
 fn simple(name: &str) -> Option<fn(f64) -> f64> {
@@ -45,46 +46,80 @@ fn simple(name: &str) -> Option<fn(f64) -> f64> {
     })
 }
 
-/// Evaluates an element-wise math function; the metric name is dropped.
-pub(crate) fn eval_math(ev: &Evaluator<'_>, c: &Call, t_ms: i64) -> Result<Vec<Elem>, QueryError> {
-    let name = c.func.name;
-    let f: Box<dyn Fn(f64) -> f64> = if let Some(f) = simple(name) {
-        Box::new(f)
+/// The optional scalar argument `i` at every step, `default` when absent.
+fn optional_arg(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    i: usize,
+    default: f64,
+    ts: &[i64],
+) -> Result<Vec<f64>, QueryError> {
+    if c.args.args.len() > i {
+        scalar_arg(ev, c, i, ts)
     } else {
-        match name {
-            "round" => {
-                let to_nearest = if c.args.args.len() > 1 {
-                    scalar_arg(ev, c, 1, t_ms)?
-                } else {
-                    1.0
-                };
-                let inv = 1.0 / to_nearest;
-                Box::new(move |v: f64| (v * inv + 0.5).floor() / inv)
+        Ok(vec![default; ts.len()])
+    }
+}
+
+/// An element-wise function, some with per-step parameters.
+#[derive(Clone, Copy)]
+enum Op {
+    Simple(fn(f64) -> f64),
+    /// `round(v, to_nearest)`.
+    Round,
+    /// `clamp(v, min, max)`: nothing when max < min (NaN bounds clamp to NaN).
+    Clamp,
+    ClampMin,
+    ClampMax,
+}
+
+impl Op {
+    /// The function of `v` with the step's parameters `a` and `b`.
+    fn apply(self, v: f64, a: f64, b: f64) -> Option<f64> {
+        Some(match self {
+            Op::Simple(f) => f(v),
+            Op::Round => {
+                let inv = 1.0 / a;
+                (v * inv + 0.5).floor() / inv
             }
-            "clamp" => {
-                let min = scalar_arg(ev, c, 1, t_ms)?;
-                let max = scalar_arg(ev, c, 2, t_ms)?;
-                if max < min {
-                    return Ok(Vec::new());
-                }
-                Box::new(move |v: f64| go_max(min, go_min(max, v)))
-            }
-            "clamp_min" => {
-                let min = scalar_arg(ev, c, 1, t_ms)?;
-                Box::new(move |v: f64| go_max(min, v))
-            }
-            "clamp_max" => {
-                let max = scalar_arg(ev, c, 1, t_ms)?;
-                Box::new(move |v: f64| go_min(max, v))
-            }
-            other => return Err(QueryError::not_implemented(format!("function {other}"))),
-        }
-    };
-    Ok(vector_arg(ev, c, 0, t_ms)?
-        .into_iter()
-        .map(|e| Elem {
-            labels: drop_name(e.labels),
-            v: f(e.v),
+            Op::Clamp if b < a => return None,
+            Op::Clamp => go_max(a, go_min(b, v)),
+            Op::ClampMin => go_max(a, v),
+            Op::ClampMax => go_min(a, v),
         })
-        .collect())
+    }
+}
+
+/// Evaluates an element-wise math function; the metric name is dropped.
+pub(crate) fn eval_math(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    let name = c.func.name;
+    let op = match (simple(name), name) {
+        (Some(f), _) => Op::Simple(f),
+        (None, "round") => Op::Round,
+        (None, "clamp") => Op::Clamp,
+        (None, "clamp_min") => Op::ClampMin,
+        (None, "clamp_max") => Op::ClampMax,
+        (None, other) => return Err(QueryError::not_implemented(format!("function {other}"))),
+    };
+    let none = || vec![0.0; ts.len()];
+    let (a, b) = match op {
+        Op::Simple(_) => (none(), none()),
+        Op::Round => (optional_arg(ev, c, 1, 1.0, ts)?, none()),
+        Op::Clamp => (scalar_arg(ev, c, 1, ts)?, scalar_arg(ev, c, 2, ts)?),
+        Op::ClampMin | Op::ClampMax => (scalar_arg(ev, c, 1, ts)?, none()),
+    };
+    let mut out = vector_arg(ev, c, 0, ts)?;
+    for s in &mut out {
+        s.labels = drop_name(std::mem::take(&mut s.labels));
+        for (step, x) in s.values.iter_mut().enumerate() {
+            if let Some(v) = *x {
+                *x = op.apply(v, a[step], b[step]);
+            }
+        }
+    }
+    merge_same_labels(out)
 }

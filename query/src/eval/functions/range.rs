@@ -1,348 +1,249 @@
-//! Functions over range vectors: the `rate` family with Prometheus' extrapolation, the
-//! `*_over_time` functions, `deriv`, `predict_linear`, `resets`, `changes`.
+//! Calls of functions over a range vector: per series, a window slides over its samples across
+//! all steps (two indexes advancing, nothing copied) and the function is applied to each window.
 
 use promql_parser::parser::Call;
 use tidemark_storage::Sample;
 
-use super::scalar_arg;
+use super::range_fn::{Params, RangeFn, Window, extrapolate};
+use super::{absent, scalar_arg};
 use crate::error::QueryError;
-use crate::eval::aggregate::{avg, stdvar};
-use crate::eval::numeric::{kahan_sum_inc, linear_regression, quantile};
-use crate::eval::{Elem, Evaluator, RangeSeries, Val, drop_name};
+use crate::eval::numeric::format_float;
+use crate::eval::selector::SlidingWindow;
+use crate::eval::series::check_distinct_labels;
+use crate::eval::{Evaluator, RangeVector, Series, Val, drop_name};
 
-/// The window a range vector was selected over.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Window {
-    /// Exclusive start, milliseconds.
-    pub start_ms: i64,
-    /// Inclusive end, milliseconds.
-    pub end_ms: i64,
-}
+/// Name suffixes of counters: `rate` and `increase` on other metrics get an info annotation.
+const COUNTER_SUFFIXES: [&str; 4] = ["_total", "_sum", "_count", "_bucket"];
 
-/// Evaluates a function whose argument `arg` is a range vector.
+/// Evaluates a function whose argument `arg` is a range vector, at every time of `ts`.
 pub(crate) fn eval_range_function(
     ev: &Evaluator<'_>,
     c: &Call,
     arg: usize,
-    t_ms: i64,
-) -> Result<Vec<Elem>, QueryError> {
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
     let name = c.func.name;
-    let Val::Matrix {
-        series,
-        range_ms,
-        end_ms,
-    } = ev.eval(&c.args.args[arg], t_ms)?
-    else {
+    let Val::Matrix(rv) = ev.eval(&c.args.args[arg], ts)? else {
         return Err(QueryError::bad_data(format!(
             "expected a range vector in {name}"
         )));
     };
-    let window = Window {
-        start_ms: end_ms - range_ms,
-        end_ms,
-    };
     if name == "absent_over_time" {
-        return Ok(if series.is_empty() {
-            vec![Elem {
-                labels: super::labels::absent_labels(&c.args.args[arg]),
-                v: 1.0,
-            }]
-        } else {
-            Vec::new()
-        });
+        let present = present_windows(ev, &rv)?;
+        return Ok(absent(&c.args.args[arg], &present, ts.len()));
     }
-    let param = match name {
-        "quantile_over_time" => Some(scalar_arg(ev, c, 0, t_ms)?),
-        "predict_linear" => Some(scalar_arg(ev, c, 1, t_ms)?),
-        _ => None,
-    };
-    let (mut sf, mut tf) = (0.0, 0.0);
-    if name == "double_exponential_smoothing" {
-        sf = scalar_arg(ev, c, 1, t_ms)?;
-        tf = scalar_arg(ev, c, 2, t_ms)?;
-        if sf <= 0.0 || sf >= 1.0 {
-            return Err(QueryError::execution(format!(
-                "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
-            )));
+    let f = RangeFn::parse(name)?;
+    let params = params(ev, c, f, ts)?;
+    ev.check_points(rv.series.len(), ts.len())?;
+    let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
+    let mut out = Vec::with_capacity(rv.series.len());
+    let mut scratch = Vec::new();
+    for (i, rs) in rv.series.iter().enumerate() {
+        if i.is_multiple_of(256) {
+            ev.check_deadline()?;
         }
-        if tf <= 0.0 || tf >= 1.0 {
-            return Err(QueryError::execution(format!(
-                "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
-            )));
+        let values = apply_over_steps(f, &rs.samples, &rv, &params, ts, &mut scratch);
+        if values.iter().all(Option::is_none) {
+            continue;
         }
-    }
-    if name == "quantile_over_time"
-        && let Some(q) = param
-        && !(0.0..=1.0).contains(&q)
-    {
-        ev.warn(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}",
-            crate::eval::numeric::format_float(q)
-        ));
-    }
-    let mut out = Vec::with_capacity(series.len());
-    for RangeSeries { labels, samples } in series {
-        if matches!(name, "rate" | "increase") {
-            let metric = labels.metric_name().unwrap_or("");
-            if !["_total", "_sum", "_count", "_bucket"]
-                .iter()
-                .any(|s| metric.ends_with(s))
-            {
-                ev.info(format!(
-                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
-                ));
-            }
+        if matches!(f, RangeFn::Rate | RangeFn::Increase)
+            && let Some(metric) = rs.labels.metric_name()
+            && !COUNTER_SUFFIXES.iter().any(|s| metric.ends_with(s))
+        {
+            ev.info(format!(
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+            ));
         }
-        let v = if name == "double_exponential_smoothing" {
-            double_exponential_smoothing(&samples, sf, tf)
-        } else {
-            apply(name, &samples, window, range_ms, param, t_ms)?
-        };
-        let Some(v) = v else { continue };
-        let keep_name = matches!(name, "last_over_time" | "first_over_time");
-        out.push(Elem {
-            labels: if keep_name { labels } else { drop_name(labels) },
-            v,
-        });
+        let labels = rs.labels.clone().into_owned();
+        let labels = if keep_name { labels } else { drop_name(labels) };
+        out.push(Series::new(labels, values));
     }
+    check_distinct_labels(&out)?;
     Ok(out)
 }
 
-/// One range function on one series' samples in `window`; `None` when it yields no element.
-pub(crate) fn apply(
-    name: &str,
-    s: &[Sample],
-    window: Window,
-    range_ms: i64,
-    param: Option<f64>,
-    t_ms: i64,
-) -> Result<Option<f64>, QueryError> {
-    let n = s.len();
-    Ok(Some(match name {
-        "rate" => return Ok(extrapolated_rate(s, window, range_ms, true, true)),
-        "increase" => return Ok(extrapolated_rate(s, window, range_ms, true, false)),
-        "delta" => return Ok(extrapolated_rate(s, window, range_ms, false, false)),
-        "irate" | "idelta" => {
-            if n < 2 {
-                return Ok(None);
+/// `f` over the windows of one series' samples at every step. Steps whose window and
+/// parameters equal the previous step's (an `@` modifier) reuse its value.
+fn apply_over_steps(
+    f: RangeFn,
+    samples: &[Sample],
+    rv: &RangeVector<'_>,
+    params: &[Params],
+    ts: &[i64],
+    scratch: &mut Vec<f64>,
+) -> Vec<Option<f64>> {
+    let mut slider = SlidingWindow::new();
+    let mut resets = CounterResets::new(f, samples);
+    let mut values: Vec<Option<f64>> = Vec::with_capacity(ts.len());
+    for (step, &end) in rv.ends.iter().enumerate() {
+        let same_as_previous = step > 0
+            && rv.ends[step - 1] == end
+            && params[step - 1] == params[step]
+            && !f.uses_eval_time();
+        let range = slider.advance_range(samples, end, rv.range_ms);
+        let w = Window {
+            start_ms: end - rv.range_ms,
+            end_ms: end,
+        };
+        let v = if same_as_previous {
+            values[step - 1]
+        } else if range.is_empty() {
+            None
+        } else if let Some(resets) = resets.as_mut() {
+            let before_resets = resets
+                .in_window(range.clone())
+                .iter()
+                .map(|&i| samples[i - 1].v);
+            let is_rate = f == RangeFn::Rate;
+            extrapolate(
+                &samples[range],
+                w,
+                rv.range_ms,
+                Some(before_resets),
+                is_rate,
+            )
+        } else {
+            f.apply(
+                &samples[range],
+                w,
+                rv.range_ms,
+                params[step],
+                ts[step],
+                scratch,
+            )
+        };
+        values.push(v);
+    }
+    values
+}
+
+/// The counter resets of one series, for `rate` and `increase`: each window adds up only the
+/// resets inside it (found by advancing two indexes) instead of scanning all its samples.
+struct CounterResets {
+    /// Indexes of the samples smaller than their predecessor.
+    at: Vec<usize>,
+    /// The resets of the current window are `at[lo..hi]`.
+    lo: usize,
+    hi: usize,
+}
+
+impl CounterResets {
+    fn new(f: RangeFn, samples: &[Sample]) -> Option<Self> {
+        matches!(f, RangeFn::Rate | RangeFn::Increase).then(|| CounterResets {
+            at: (1..samples.len())
+                .filter(|&i| samples[i].v < samples[i - 1].v)
+                .collect(),
+            lo: 0,
+            hi: 0,
+        })
+    }
+
+    /// The resets within the samples `window` (a reset needs its predecessor in the window
+    /// too), in order. Windows must not move backwards.
+    fn in_window(&mut self, window: std::ops::Range<usize>) -> &[usize] {
+        while self.lo < self.at.len() && self.at[self.lo] <= window.start {
+            self.lo += 1;
+        }
+        self.hi = self.hi.max(self.lo);
+        while self.hi < self.at.len() && self.at[self.hi] < window.end {
+            self.hi += 1;
+        }
+        &self.at[self.lo..self.hi]
+    }
+}
+
+/// Whether any series has a sample in its window, per step.
+fn present_windows(ev: &Evaluator<'_>, rv: &RangeVector<'_>) -> Result<Vec<Series>, QueryError> {
+    let mut present = vec![None; rv.ends.len()];
+    for rs in &rv.series {
+        ev.check_deadline()?;
+        let mut slider = SlidingWindow::new();
+        for (p, &end) in present.iter_mut().zip(&rv.ends) {
+            if !slider.advance(&rs.samples, end, rv.range_ms).is_empty() {
+                *p = Some(1.0);
             }
-            let (prev, last) = (s[n - 2], s[n - 1]);
-            if name == "idelta" {
-                last.v - prev.v
-            } else {
-                let dv = if last.v < prev.v {
-                    last.v
-                } else {
-                    last.v - prev.v
-                };
-                let dt = last.t - prev.t;
-                if dt == 0 {
-                    return Ok(None);
+        }
+    }
+    Ok(vec![Series::new(Default::default(), present)])
+}
+
+/// The function's scalar parameters at every step, checked as Prometheus checks them.
+fn params(ev: &Evaluator<'_>, c: &Call, f: RangeFn, ts: &[i64]) -> Result<Vec<Params>, QueryError> {
+    let one = |i| scalar_arg(ev, c, i, ts);
+    Ok(match f {
+        RangeFn::QuantileOverTime => {
+            let q = one(0)?;
+            if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+                ev.warn(format!(
+                    "PromQL warning: quantile value should be between 0 and 1, got {}",
+                    format_float(*bad)
+                ));
+            }
+            q.into_iter().map(|a| Params { a, b: 0.0 }).collect()
+        }
+        RangeFn::PredictLinear => one(1)?.into_iter().map(|a| Params { a, b: 0.0 }).collect(),
+        RangeFn::DoubleExponentialSmoothing => {
+            let (sf, tf) = (one(1)?, one(2)?);
+            for (&sf, &tf) in sf.iter().zip(&tf) {
+                if sf <= 0.0 || sf >= 1.0 {
+                    return Err(QueryError::execution(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                    )));
                 }
-                dv / (dt as f64 / 1000.0)
-            }
-        }
-        "deriv" => {
-            if n < 2 {
-                return Ok(None);
-            }
-            linear_regression(s, s[0].t).0
-        }
-        "predict_linear" => {
-            if n < 2 {
-                return Ok(None);
-            }
-            let (slope, intercept) = linear_regression(s, t_ms);
-            intercept + slope * param.unwrap_or(0.0)
-        }
-        "resets" => s.windows(2).filter(|w| w[1].v < w[0].v).count() as f64,
-        "changes" => s
-            .windows(2)
-            .filter(|w| !(w[1].v == w[0].v || (w[1].v.is_nan() && w[0].v.is_nan())))
-            .count() as f64,
-        "avg_over_time" => avg(&values(s)),
-        "sum_over_time" => {
-            let (mut sum, mut c) = (0.0, 0.0);
-            for x in s {
-                (sum, c) = kahan_sum_inc(x.v, sum, c);
-            }
-            sum + c
-        }
-        "count_over_time" => n as f64,
-        "min_over_time" => s
-            .iter()
-            .skip(1)
-            .fold(s[0].v, |m, x| if x.v < m || m.is_nan() { x.v } else { m }),
-        "max_over_time" => s
-            .iter()
-            .skip(1)
-            .fold(s[0].v, |m, x| if x.v > m || m.is_nan() { x.v } else { m }),
-        "last_over_time" => s[n - 1].v,
-        "first_over_time" => s[0].v,
-        "present_over_time" => 1.0,
-        "ts_of_last_over_time" => s[n - 1].t as f64 / 1000.0,
-        "ts_of_min_over_time" | "ts_of_max_over_time" => {
-            let max = name == "ts_of_max_over_time";
-            let mut best = s[0];
-            for x in &s[1..] {
-                // Ties go to the latest sample, as in Prometheus.
-                if (max && x.v >= best.v) || (!max && x.v <= best.v) || best.v.is_nan() {
-                    best = *x;
+                if tf <= 0.0 || tf >= 1.0 {
+                    return Err(QueryError::execution(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                    )));
                 }
             }
-            best.t as f64 / 1000.0
+            sf.into_iter()
+                .zip(tf)
+                .map(|(a, b)| Params { a, b })
+                .collect()
         }
-        "stddev_over_time" => stdvar(&values(s)).sqrt(),
-        "stdvar_over_time" => stdvar(&values(s)),
-        "quantile_over_time" => quantile(param.unwrap_or(f64::NAN), &mut values(s)),
-        "mad_over_time" => {
-            let mut v = values(s);
-            let median = quantile(0.5, &mut v);
-            let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
-            quantile(0.5, &mut dev)
-        }
-        other => return Err(QueryError::not_implemented(format!("function {other}"))),
-    }))
-}
-
-/// Holt's double exponential smoothing with smoothing factor `sf` and trend factor `tf`.
-fn double_exponential_smoothing(s: &[Sample], sf: f64, tf: f64) -> Option<f64> {
-    if s.len() < 2 {
-        return None;
-    }
-    let (mut s0, mut s1) = (0.0, s[0].v);
-    let mut b = s[1].v - s[0].v;
-    for (i, x) in s.iter().enumerate().skip(1) {
-        if i > 1 {
-            b = tf * (s1 - s0) + (1.0 - tf) * b;
-        }
-        let y = (1.0 - sf) * (s1 + b);
-        (s0, s1) = (s1, sf * x.v + y);
-    }
-    Some(s1)
-}
-
-fn values(s: &[Sample]) -> Vec<f64> {
-    s.iter().map(|x| x.v).collect()
-}
-
-/// `rate`, `increase` and `delta`: the change over the samples in the window, extrapolated to
-/// the window's edges the way Prometheus does (at most to the edge, or half an average sample
-/// interval when the series seems to start or end inside the window; counters never below zero).
-pub(crate) fn extrapolated_rate(
-    s: &[Sample],
-    window: Window,
-    range_ms: i64,
-    is_counter: bool,
-    is_rate: bool,
-) -> Option<f64> {
-    if s.len() < 2 {
-        return None;
-    }
-    let n1 = s.len() - 1;
-    let (first, last) = (s[0], s[n1]);
-    let mut result = last.v - first.v;
-    if is_counter {
-        let mut prev = first.v;
-        for x in &s[1..] {
-            if x.v < prev {
-                result += prev;
-            }
-            prev = x.v;
-        }
-    }
-    let mut duration_to_start = (first.t - window.start_ms) as f64 / 1000.0;
-    let mut duration_to_end = (window.end_ms - last.t) as f64 / 1000.0;
-    let sampled_interval = (last.t - first.t) as f64 / 1000.0;
-    let average_between = sampled_interval / n1 as f64;
-    let threshold = average_between * 1.1;
-    let mut extrapolate_to = sampled_interval;
-    if duration_to_start >= threshold {
-        duration_to_start = average_between / 2.0;
-    }
-    if is_counter && result > 0.0 && first.v >= 0.0 {
-        let duration_to_zero = sampled_interval * (first.v / result);
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
-        }
-    }
-    extrapolate_to += duration_to_start;
-    if duration_to_end >= threshold {
-        duration_to_end = average_between / 2.0;
-    }
-    extrapolate_to += duration_to_end;
-    let mut factor = extrapolate_to / sampled_interval;
-    if is_rate {
-        factor /= range_ms as f64 / 1000.0;
-    }
-    Some(result * factor)
+        _ => vec![Params::default(); ts.len()],
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
-
-    fn samples(points: &[(i64, f64)]) -> Vec<Sample> {
-        points.iter().map(|&(t, v)| Sample::new(t, v)).collect()
-    }
+    use crate::eval::RangeSeries;
+    use crate::eval::functions::range_fn::extrapolated_rate;
 
     #[test]
-    fn rate_extrapolates_to_window_edges_when_samples_cover_it() {
-        // Samples every 10 s over a 60 s window (0, 60]: first at 10 s, last at 60 s.
-        let s = samples(&[
-            (10_000, 1.0),
-            (20_000, 2.0),
-            (30_000, 3.0),
-            (40_000, 4.0),
-            (50_000, 5.0),
-            (60_000, 6.0),
-        ]);
-        let w = Window {
-            start_ms: 0,
-            end_ms: 60_000,
+    fn sliding_rate_equals_rate_of_each_window() {
+        // A counter with resets every 7th sample, sampled every 10 s.
+        let samples: Vec<Sample> = (0..60)
+            .map(|i| Sample::new(i * 10_000, f64::from((i % 7) as i32) * 3.0 + 1.0))
+            .collect();
+        let ts: Vec<i64> = (0..40).map(|i| 30_000 + i * 15_000).collect();
+        let rv = RangeVector {
+            series: vec![RangeSeries {
+                labels: Cow::Owned(Default::default()),
+                samples: Cow::Borrowed(&samples),
+            }],
+            range_ms: 95_000,
+            ends: ts.clone(),
         };
-        // Increase 5 over 50 s sampled, extrapolated by 10 s to the start: 6, per 60 s = 0.1.
-        // The zero point (10 s before the first sample) limits nothing here.
-        let r = extrapolated_rate(&s, w, 60_000, true, true).unwrap();
-        assert!((r - 0.1).abs() < 1e-12, "{r}");
-    }
-
-    #[test]
-    fn rate_extrapolation_stops_at_counter_zero() {
-        // A counter starting at 1 with slope 1/10s cannot have been zero more than 10 s earlier.
-        let s = samples(&[(30_000, 1.0), (40_000, 2.0), (50_000, 3.0)]);
-        let w = Window {
-            start_ms: 0,
-            end_ms: 60_000,
-        };
-        // To start: 30 s >= 1.1 * 10 s, so half an interval (5 s); zero point 10 s: 5 s wins.
-        // To end: 10 s < 11 s, so the full 10 s. Total 20 + 5 + 10 = 35 s; increase 2 * 35/20.
-        let inc = extrapolated_rate(&s, w, 60_000, true, false).unwrap();
-        assert!((inc - 3.5).abs() < 1e-12, "{inc}");
-    }
-
-    #[test]
-    fn counter_resets_are_added_back() {
-        let s = samples(&[(10_000, 5.0), (20_000, 1.0), (30_000, 3.0)]);
-        let w = Window {
-            start_ms: 10_000 - 1,
-            end_ms: 30_000,
-        };
-        let inc = extrapolated_rate(&s, w, 20_001, true, false).unwrap();
-        // Raw increase 3 - 5 + 5 = 3, extrapolated by the 1 ms to the start (limited by zero).
-        assert!((inc - 3.0 * 20.001 / 20.0).abs() < 1e-9, "{inc}");
-        assert!(extrapolated_rate(&s[..1], w, 20_001, true, false).is_none());
-    }
-
-    #[test]
-    fn delta_is_not_limited_by_zero() {
-        let s = samples(&[(30_000, 10.0), (40_000, 5.0)]);
-        let w = Window {
-            start_ms: 20_000,
-            end_ms: 40_000,
-        };
-        // -5 over 10 s, extrapolated 5 s to the start (10 s >= 11 s? no: 10 < 11, full 10 s).
-        let d = extrapolated_rate(&s, w, 20_000, false, false).unwrap();
-        assert!((d + 10.0).abs() < 1e-12, "{d}");
+        let params = vec![Params::default(); ts.len()];
+        for (f, is_rate) in [(RangeFn::Rate, true), (RangeFn::Increase, false)] {
+            let got = apply_over_steps(f, &samples, &rv, &params, &ts, &mut Vec::new());
+            for (step, &end) in ts.iter().enumerate() {
+                let w = Window {
+                    start_ms: end - rv.range_ms,
+                    end_ms: end,
+                };
+                let window: Vec<Sample> = samples
+                    .iter()
+                    .filter(|s| s.t > w.start_ms && s.t <= end)
+                    .copied()
+                    .collect();
+                let want = extrapolated_rate(&window, w, rv.range_ms, true, is_rate);
+                assert_eq!(got[step], want, "{f:?} at {end}");
+            }
+        }
     }
 }

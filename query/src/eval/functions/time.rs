@@ -4,7 +4,8 @@ use promql_parser::parser::Call;
 
 use super::vector_arg;
 use crate::error::QueryError;
-use crate::eval::{Elem, Evaluator, drop_name};
+use crate::eval::series::merge_same_labels;
+use crate::eval::{Evaluator, Series, drop_name};
 
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`).
@@ -65,26 +66,28 @@ fn days_in(y: i64, m: i64) -> i64 {
 pub(crate) fn date_function(
     ev: &Evaluator<'_>,
     c: &Call,
-    t_ms: i64,
-) -> Result<Vec<Elem>, QueryError> {
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
     let name = c.func.name;
     if c.args.args.is_empty() {
-        return Ok(vec![Elem {
-            labels: Default::default(),
-            v: field(name, t_ms.div_euclid(1000) as f64),
-        }]);
+        let values = ts
+            .iter()
+            .map(|t| Some(field(name, t.div_euclid(1000) as f64)))
+            .collect();
+        return Ok(vec![Series::new(Default::default(), values)]);
     }
-    Ok(vector_arg(ev, c, 0, t_ms)?
-        .into_iter()
-        .map(|e| Elem {
-            labels: drop_name(e.labels),
-            v: if e.v.is_nan() {
+    let mut out = vector_arg(ev, c, 0, ts)?;
+    for s in &mut out {
+        s.labels = drop_name(std::mem::take(&mut s.labels));
+        for v in s.values.iter_mut().flatten() {
+            *v = if v.is_nan() {
                 f64::NAN
             } else {
-                field(name, e.v)
-            },
-        })
-        .collect())
+                field(name, *v)
+            };
+        }
+    }
+    merge_same_labels(out)
 }
 
 #[cfg(test)]
