@@ -4,6 +4,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     collect(std::path::Path::new("proto"), &mut files)?;
     files.sort();
+    // The directory too, so that a new .proto file is picked up.
+    println!("cargo:rerun-if-changed=proto");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

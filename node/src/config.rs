@@ -1,6 +1,7 @@
 //! The node's configuration: a YAML file (`--config`) whose every field has a default, overridden
 //! by command-line flags. `tidemark` with no arguments runs on the defaults.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -29,6 +30,14 @@ pub struct Args {
     /// This node's id in the cluster (unique, non-zero).
     #[arg(long, value_name = "ID")]
     pub node_id: Option<u64>,
+    /// Bootstraps a fixed cluster of these members, `ID=HOST:GRPC_PORT,...` (this node's id
+    /// must be listed with its --grpc-listen address; every member gets the same list).
+    #[arg(long, value_name = "ID=ADDR,...")]
+    pub initial_cluster: Option<String>,
+    /// Token mixed into the cluster id of an --initial-cluster bootstrap (default "tidemark"),
+    /// so that two clusters with the same member list get different ids.
+    #[arg(long, value_name = "TOKEN")]
+    pub initial_cluster_token: Option<String>,
 }
 
 /// The whole node configuration.
@@ -43,6 +52,11 @@ pub struct Config {
     pub grpc_listen: String,
     /// This node's id in the cluster.
     pub node_id: u64,
+    /// Members of a fixed cluster to bootstrap, `ID=HOST:GRPC_PORT,...`; absent: a one-node
+    /// cluster. Used only when the data directory is empty (and checked against it otherwise).
+    pub initial_cluster: Option<String>,
+    /// Token mixed into the cluster id of an `initial_cluster` bootstrap.
+    pub initial_cluster_token: String,
     /// Shards a new cluster starts with.
     pub shard_count: u32,
     /// How far behind a series' newest sample a sample may still be written.
@@ -55,6 +69,10 @@ pub struct Config {
     pub limits: WriteLimits,
     /// Bounds on queries.
     pub query: QueryConfig,
+    /// The `--config` file this configuration was read from, if any: not a YAML field, kept
+    /// for `/api/v1/status/flags`.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -64,12 +82,15 @@ impl Default for Config {
             http_listen: "127.0.0.1:9201".into(),
             grpc_listen: "127.0.0.1:9202".into(),
             node_id: 1,
+            initial_cluster: None,
+            initial_cluster_token: "tidemark".into(),
             shard_count: 4,
             ooo_window_ms: 10 * 60 * 1000,
             flush_interval_ms: 60 * 1000,
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
             query: QueryConfig::default(),
+            config_file: None,
         }
     }
 }
@@ -86,7 +107,9 @@ pub enum NameValidation {
     Legacy,
 }
 
-/// Bounds on one write request. Exceeding one rejects the request (413 for the body, else 400).
+/// Bounds on one write request (exceeding one rejects it: 413 for the body, else 400) and on
+/// remote-read requests (`remote_read_*`: 413 for the body, 400 for samples and series, as
+/// Prometheus answers).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WriteLimits {
@@ -106,6 +129,20 @@ pub struct WriteLimits {
     pub samples_per_request_max: usize,
     /// Metric names whose metadata (type, help, unit) is kept in memory for `/api/v1/metadata`.
     pub metadata_metrics_max: usize,
+    /// Size of one remote-read request body, compressed and decompressed (Prometheus reads
+    /// at most 32 MiB).
+    pub remote_read_body_bytes_max: usize,
+    /// Float samples one remote-read request may return over all its queries, in both
+    /// response types (Prometheus' `--storage.remote.read-sample-limit`, 5e7).
+    pub remote_read_samples_max: usize,
+    /// Series one remote-read request may return over all its queries.
+    pub remote_read_series_max: usize,
+    /// Remote-read requests served at once; more wait for a slot (Prometheus'
+    /// `--storage.remote.read-concurrent-limit`, 10).
+    pub remote_read_concurrent_requests_max: usize,
+    /// Protobuf bytes of one streamed-chunks frame, labels included; a frame holds at least one
+    /// chunk (Prometheus' `--storage.remote.read-max-bytes-in-frame`, 1 MiB).
+    pub remote_read_frame_bytes_max: usize,
 }
 
 impl Default for WriteLimits {
@@ -119,6 +156,11 @@ impl Default for WriteLimits {
             series_per_request_max: 100_000,
             samples_per_request_max: 1_000_000,
             metadata_metrics_max: 100_000,
+            remote_read_body_bytes_max: 32 * 1024 * 1024,
+            remote_read_samples_max: 50_000_000,
+            remote_read_series_max: 1_000_000,
+            remote_read_concurrent_requests_max: 10,
+            remote_read_frame_bytes_max: 1024 * 1024,
         }
     }
 }
@@ -137,6 +179,9 @@ pub struct QueryConfig {
     pub timeout_ms: u64,
     /// How far back an instant selector looks for a sample.
     pub lookback_delta_ms: i64,
+    /// Series `/api/v1/status/tsdb` reads to count cardinalities (metric names, label pairs);
+    /// beyond it the lists cover the series read so far and the answer carries a warning.
+    pub tsdb_status_series_max: usize,
 }
 
 impl Default for QueryConfig {
@@ -147,6 +192,7 @@ impl Default for QueryConfig {
             points_per_series_max: 11_000,
             timeout_ms: 2 * 60 * 1000,
             lookback_delta_ms: 5 * 60 * 1000,
+            tsdb_status_series_max: 1_000_000,
         }
     }
 }
@@ -172,6 +218,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply(args);
+        config.config_file = args.config.clone();
         config.validate()?;
         Ok(config)
     }
@@ -204,12 +251,19 @@ impl Config {
         if let Some(v) = args.node_id {
             self.node_id = v;
         }
+        if let Some(v) = &args.initial_cluster {
+            self.initial_cluster = Some(v.clone());
+        }
+        if let Some(v) = &args.initial_cluster_token {
+            self.initial_cluster_token = v.clone();
+        }
     }
 
     /// Rejects values that cannot work (zero ids, zero limits).
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
         anyhow::ensure!(self.shard_count != 0, "shard_count must be non-zero");
+        self.initial_members()?;
         anyhow::ensure!(
             self.ooo_window_ms >= 0,
             "ooo_window_ms must not be negative"
@@ -231,11 +285,78 @@ impl Config {
             ("label_value_bytes_max", l.label_value_bytes_max),
             ("series_per_request_max", l.series_per_request_max),
             ("samples_per_request_max", l.samples_per_request_max),
+            ("remote_read_body_bytes_max", l.remote_read_body_bytes_max),
+            ("remote_read_samples_max", l.remote_read_samples_max),
+            ("remote_read_series_max", l.remote_read_series_max),
+            (
+                "remote_read_concurrent_requests_max",
+                l.remote_read_concurrent_requests_max,
+            ),
+            ("remote_read_frame_bytes_max", l.remote_read_frame_bytes_max),
         ] {
             anyhow::ensure!(v != 0, "limits.{name} must be non-zero");
         }
         Ok(())
     }
+}
+
+impl Config {
+    /// The members of `initial_cluster` (node id -> gRPC address), `None` without it. Errors
+    /// when the list is malformed, names a node twice, or does not list this node with its
+    /// `grpc_listen` address.
+    pub fn initial_members(&self) -> anyhow::Result<Option<BTreeMap<u64, String>>> {
+        let Some(list) = &self.initial_cluster else {
+            return Ok(None);
+        };
+        let members = parse_initial_cluster(list)?;
+        match members.get(&self.node_id) {
+            None => anyhow::bail!(
+                "initial_cluster does not list this node (node_id {}): {list}",
+                self.node_id
+            ),
+            Some(addr) if *addr != self.grpc_listen => anyhow::bail!(
+                "initial_cluster lists node {} at {addr}, but grpc_listen is {}: they must match",
+                self.node_id,
+                self.grpc_listen
+            ),
+            Some(_) => {}
+        }
+        anyhow::ensure!(
+            !self.initial_cluster_token.is_empty(),
+            "initial_cluster_token must not be empty"
+        );
+        Ok(Some(members))
+    }
+}
+
+/// Parses `ID=HOST:PORT,ID=HOST:PORT,...` (ids non-zero and distinct).
+pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut members = BTreeMap::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, addr) = entry
+            .split_once('=')
+            .with_context(|| format!("initial_cluster entry {entry:?} is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .with_context(|| format!("initial_cluster entry {entry:?}: bad node id"))?;
+        anyhow::ensure!(
+            id != 0,
+            "initial_cluster entry {entry:?}: node ids are non-zero"
+        );
+        let addr = addr.trim();
+        anyhow::ensure!(
+            addr.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()),
+            "initial_cluster entry {entry:?}: address must be HOST:PORT"
+        );
+        anyhow::ensure!(
+            members.insert(id, addr.to_string()).is_none(),
+            "initial_cluster names node {id} twice"
+        );
+    }
+    anyhow::ensure!(!members.is_empty(), "initial_cluster is empty");
+    Ok(members)
 }
 
 #[cfg(test)]
@@ -255,6 +376,9 @@ mod tests {
         assert_eq!(c.ooo_window_ms, 600_000);
         assert_eq!(c.limits.write_body_bytes_max, 32 << 20);
         assert_eq!(c.limits.labels_per_series_max, 64);
+        assert_eq!(c.limits.remote_read_samples_max, 50_000_000);
+        assert_eq!(c.limits.remote_read_frame_bytes_max, 1 << 20);
+        assert_eq!(c.limits.remote_read_concurrent_requests_max, 10);
         assert_eq!(c.name_validation, NameValidation::Utf8);
     }
 
@@ -293,6 +417,35 @@ mod tests {
         assert!(c.validate().is_err());
         assert!(Config::from_yaml("name_validation: legacy\n").is_ok());
         assert_eq!(Config::from_yaml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn initial_cluster_must_list_this_node_at_its_grpc_address() {
+        let args = |id: &str, grpc: &str| {
+            Args::parse_from([
+                "tidemark",
+                "--node-id",
+                id,
+                "--grpc-listen",
+                grpc,
+                "--initial-cluster",
+                "1=127.0.0.1:7001, 2=127.0.0.1:7002,3=127.0.0.1:7003",
+            ])
+        };
+        let c = Config::load(&args("2", "127.0.0.1:7002")).unwrap();
+        let m = c.initial_members().unwrap().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[&3], "127.0.0.1:7003");
+        assert_eq!(c.initial_cluster_token, "tidemark");
+        assert!(Config::load(&args("4", "127.0.0.1:7004")).is_err());
+        assert!(Config::load(&args("2", "127.0.0.1:7001")).is_err());
+        assert!(parse_initial_cluster("1=a:1,1=b:2").is_err());
+        assert!(parse_initial_cluster("1=a").is_err());
+        assert!(parse_initial_cluster("x=a:1").is_err());
+        let y = Config::from_yaml("initial_cluster: 1=127.0.0.1:9202\ninitial_cluster_token: t\n")
+            .unwrap();
+        assert_eq!(y.initial_cluster_token, "t");
+        assert!(y.validate().is_ok());
     }
 
     #[test]

@@ -2,16 +2,23 @@
 //! form-encoded POST, Prometheus' JSON envelope and error types), admin and health endpoints.
 
 pub mod backend;
+pub mod cluster;
 pub mod error;
 pub mod json;
 pub mod params;
 
 mod admin;
+mod cardinality;
+mod parse;
+mod promql_ast;
+mod promql_print;
 mod query;
 mod series;
+mod status;
 mod write;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -37,6 +44,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Metric metadata received with remote-write.
     pub metadata: MetadataStore,
+    /// When this state was built (the `startTime` of `/api/v1/status/runtimeinfo`).
+    pub started_at: SystemTime,
 }
 
 impl AppState {
@@ -52,6 +61,7 @@ impl AppState {
             engine: Arc::new(PromqlEngine::new(config.query.engine_limits())),
             metadata: MetadataStore::new(config.limits.metadata_metrics_max),
             config,
+            started_at: SystemTime::now(),
         }
     }
 }
@@ -60,14 +70,35 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/read", crate::remote_read::route(&state))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
         .route("/api/v1/series", get(series::series).post(series::series))
         .route("/api/v1/labels", get(series::labels).post(series::labels))
         .route("/api/v1/label/{name}/values", get(series::label_values))
+        .route(
+            "/api/v1/query_exemplars",
+            get(parse::query_exemplars).post(parse::query_exemplars),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(parse::format_query).post(parse::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(parse::parse_query).post(parse::parse_query),
+        )
         .route("/api/v1/metadata", get(admin::metadata))
         .route("/api/v1/status/buildinfo", get(admin::buildinfo))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtime_info))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/admin/flush", post(admin::flush))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin::delete_series).put(admin::delete_series),
+        )
         .route("/-/healthy", get(admin::healthy))
         .route("/-/ready", get(admin::ready))
         .with_state(state)

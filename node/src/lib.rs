@@ -5,6 +5,7 @@ pub mod error;
 pub mod http;
 pub mod meta;
 pub mod raft;
+pub mod remote_read;
 pub mod remote_write;
 pub mod server;
 pub mod shards;

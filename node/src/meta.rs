@@ -24,7 +24,8 @@ pub const CLUSTER_FILE_VERSION: u32 = 1;
 pub enum MetaCommand {
     /// Creates the cluster. Applied only once: ignored when the map already has a cluster id.
     Init {
-        /// The cluster id (UUID v4, generated once by the bootstrapping node).
+        /// The cluster id (UUID v4 generated once by a one-node bootstrap, or derived from the
+        /// token and member list of an `--initial-cluster` bootstrap: [`initial_cluster_id`]).
         cluster_id: String,
         /// Number of shards `S`.
         shard_count: u32,
@@ -103,6 +104,29 @@ pub fn new_cluster_id() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
+    uuid_text(&b)
+}
+
+/// The cluster id of an `--initial-cluster` bootstrap: a function of the token and the member
+/// list only, so that every member computes the same id without talking to the others.
+///
+/// xxh3-128 over `token \0 (id=addr\0)*` (members in id order), formatted as a UUID with the
+/// version nibble 8 (RFC 9562 "custom") and the RFC variant bits.
+pub fn initial_cluster_id(token: &str, members: &BTreeMap<NodeId, String>) -> String {
+    let mut input = Vec::new();
+    input.extend_from_slice(token.as_bytes());
+    input.push(0);
+    for (id, addr) in members {
+        input.extend_from_slice(format!("{id}={addr}").as_bytes());
+        input.push(0);
+    }
+    let mut b = xxhash_rust::xxh3::xxh3_128(&input).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid_text(&b)
+}
+
+fn uuid_text(b: &[u8; 16]) -> String {
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
@@ -146,5 +170,21 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert!("89ab".contains(&id[19..20]));
         assert_ne!(id, new_cluster_id());
+    }
+
+    #[test]
+    fn initial_cluster_id_depends_on_token_and_members_only() {
+        let members = |n: u64| -> BTreeMap<NodeId, String> {
+            (1..=n)
+                .map(|i| (i, format!("127.0.0.1:{}", 7000 + i)))
+                .collect()
+        };
+        let id = initial_cluster_id("tidemark", &members(3));
+        assert_eq!(id, initial_cluster_id("tidemark", &members(3)));
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "8");
+        assert!("89ab".contains(&id[19..20]));
+        assert_ne!(id, initial_cluster_id("other", &members(3)));
+        assert_ne!(id, initial_cluster_id("tidemark", &members(2)));
     }
 }

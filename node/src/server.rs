@@ -23,16 +23,18 @@ pub fn init_tracing() {
 }
 
 /// The options of the Raft layer that follow from the node's configuration.
-fn shards_options(config: &Config) -> ShardsOptions {
-    ShardsOptions {
+fn shards_options(config: &Config) -> anyhow::Result<ShardsOptions> {
+    Ok(ShardsOptions {
         node_id: config.node_id,
         data_dir: config.data_dir.clone(),
         grpc_addr: config.grpc_listen.clone(),
         shard_count: config.shard_count,
         ooo_window_ms: config.ooo_window_ms,
         flush_interval_ms: config.flush_interval_ms,
+        initial_cluster: config.initial_members()?,
+        initial_cluster_token: config.initial_cluster_token.clone(),
         ..ShardsOptions::default()
-    }
+    })
 }
 
 /// Runs the node until SIGINT or SIGTERM, then flushes and stops.
@@ -45,7 +47,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })
     .await?
     .context("cannot open the data store")?;
-    let shards = Shards::open(shards_options(&config), Arc::new(engine))
+    let shards = Shards::open(shards_options(&config)?, Arc::new(engine))
         .await
         .context("cannot start the Raft groups")?;
 
@@ -69,10 +71,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grpc = {
         let mut stop = stop_rx.clone();
         let service = shards.grpc_service();
+        let shard_service = shards.shard_service();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
         tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(shard_service)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop.changed().await;
                 })
@@ -84,7 +88,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let app = router(Arc::new(AppState::new(
             shards.clone(),
             Arc::new(config.clone()),
-        )));
+        )))
+        .merge(crate::http::cluster::routes(shards.clone()));
         tokio::spawn(async move {
             axum::serve(http_listener, app)
                 .with_graceful_shutdown(async move {

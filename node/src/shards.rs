@@ -3,10 +3,18 @@
 //!
 //! Bootstrap: a data directory without a cluster record becomes a one-node cluster (every group
 //! initialised with this node as its only voter; the meta group records the cluster id and the
-//! shard count). Otherwise the groups are reopened: each shard's state machine starts from its
-//! last flush and openraft replays the log after it (the log is the only WAL).
+//! shard count), or, with `initial_cluster`, a member of a fixed cluster: every member
+//! initialises every group with the same voters (all listed members) and derives the same
+//! cluster id from the token and the list. Otherwise the groups are reopened: each shard's state
+//! machine starts from its last flush and openraft replays the log after it (the log is the only
+//! WAL).
+//!
+//! Routing: a write part for a shard this node does not lead is forwarded to the shard's leader
+//! and a read barrier asks the leader for a read index (`remote.rs`, `tidemark.node.v1`); every
+//! node holds a replica of every shard in this step, so reads are served locally.
 
 mod batcher;
+mod remote;
 #[cfg(test)]
 mod tests;
 
@@ -25,7 +33,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::NodeError;
-use crate::meta::{CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, new_cluster_id};
+use crate::meta::{
+    CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, initial_cluster_id, new_cluster_id,
+};
 use crate::raft::codec;
 use crate::raft::log_store::LogDb;
 use crate::raft::network::{GroupRegistry, NetworkFactory, PeerChannels, RaftTransportService};
@@ -40,7 +50,8 @@ const STOP_WAIT_MS: u64 = 5_000;
 const CLUSTER_RECORD: &str = "cluster";
 
 /// One series' samples in a write request, already validated (label names, sorting, limits).
-#[derive(Clone, Debug)]
+/// Serialised (bincode) when a part is forwarded to a shard leader (`tidemark.node.v1`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SeriesWrite {
     /// The series.
     pub labels: Labels,
@@ -49,7 +60,7 @@ pub struct SeriesWrite {
 }
 
 /// What a write did. A write returns `Ok` only when every accepted sample is committed.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WriteOutcome {
     /// Samples committed (identical duplicates of stored samples count as written: they are).
     pub samples_written: usize,
@@ -99,8 +110,14 @@ pub struct ShardsOptions {
     pub heartbeat_interval_ms: u64,
     /// Log entries kept below a flush for lagging followers, in entries.
     pub log_keep_entries: u64,
-    /// How long `open` waits for every group to have a leader, in milliseconds.
+    /// How long `open` waits for every group to have a leader, in milliseconds (a member of a
+    /// multi-node cluster does not wait: its peers may not be up yet).
     pub startup_leader_wait_ms: u64,
+    /// The members (node id -> gRPC address) of a fixed cluster to bootstrap in an empty data
+    /// directory; `None`: a one-node cluster. Checked against the data directory otherwise.
+    pub initial_cluster: Option<BTreeMap<NodeId, String>>,
+    /// Token mixed into the cluster id derived from `initial_cluster`.
+    pub initial_cluster_token: String,
 }
 
 impl Default for ShardsOptions {
@@ -122,6 +139,8 @@ impl Default for ShardsOptions {
             // a follower a few seconds behind; one further behind gets a snapshot.
             log_keep_entries: 64,
             startup_leader_wait_ms: 10_000,
+            initial_cluster: None,
+            initial_cluster_token: "tidemark".into(),
         }
     }
 }
@@ -145,6 +164,14 @@ pub struct GroupStatus {
     pub flushed_index: Option<u64>,
 }
 
+/// Where a shard's leader is, as this node knows it.
+enum Route {
+    /// This node leads the shard.
+    Local,
+    /// Another node leads it.
+    Remote { node: NodeId, addr: String },
+}
+
 /// One group on this node.
 struct Group {
     id: GroupId,
@@ -160,6 +187,8 @@ pub struct Shards {
     engine: Arc<dyn Engine>,
     log_db: LogDb,
     registry: GroupRegistry,
+    /// Channels to peer nodes, shared with the Raft transport.
+    peers: PeerChannels,
     meta: Group,
     shards: Vec<Group>,
     queues: Vec<mpsc::Sender<WriteJob>>,
@@ -198,6 +227,21 @@ impl Shards {
         std::fs::create_dir_all(&opts.data_dir)
             .map_err(|e| NodeError::Internal(format!("create {}: {e}", opts.data_dir.display())))?;
         let log_db = LogDb::open(&opts.data_dir.join("raft-log"))?;
+        let initial_id = opts
+            .initial_cluster
+            .as_ref()
+            .map(|m| initial_cluster_id(&opts.initial_cluster_token, m));
+        if let Some(members) = &opts.initial_cluster {
+            match members.get(&opts.node_id) {
+                Some(addr) if *addr == opts.grpc_addr => {}
+                _ => {
+                    return Err(NodeError::BadRequest(format!(
+                        "initial_cluster must list node {} at its gRPC address {}",
+                        opts.node_id, opts.grpc_addr
+                    )));
+                }
+            }
+        }
         let cluster = match log_db.get_node_record(CLUSTER_RECORD)? {
             Some(bytes) => {
                 let file: ClusterFile =
@@ -210,6 +254,17 @@ impl Shards {
                         opts.node_id
                     )));
                 }
+                if let Some(id) = &initial_id
+                    && *id != file.cluster_id
+                {
+                    return Err(NodeError::BadRequest(format!(
+                        "data directory {} holds cluster {}, but initial_cluster and its token \
+                         describe cluster {id}: refusing to start (use an empty data directory \
+                         to bootstrap a new cluster)",
+                        opts.data_dir.display(),
+                        file.cluster_id
+                    )));
+                }
                 file
             }
             None => {
@@ -220,14 +275,21 @@ impl Shards {
                 }
                 let file = ClusterFile {
                     version: CLUSTER_FILE_VERSION,
-                    cluster_id: new_cluster_id(),
+                    cluster_id: initial_id.clone().unwrap_or_else(new_cluster_id),
                     node_id: opts.node_id,
                     shard_count: opts.shard_count,
                 };
                 let bytes =
                     codec::encode(&file).map_err(|e| internal("cluster record")(e.to_string()))?;
                 log_db.put_node_record_sync(CLUSTER_RECORD, &bytes)?;
-                tracing::info!(cluster_id = %file.cluster_id, shards = file.shard_count, "created a one-node cluster");
+                match &opts.initial_cluster {
+                    Some(m) => {
+                        tracing::info!(cluster_id = %file.cluster_id, shards = file.shard_count, members = m.len(), "bootstrapping a fixed cluster")
+                    }
+                    None => {
+                        tracing::info!(cluster_id = %file.cluster_id, shards = file.shard_count, "created a one-node cluster")
+                    }
+                }
                 file
             }
         };
@@ -273,13 +335,21 @@ impl Shards {
             shards.push(start(shard_group(shard), sm).await?);
         }
 
-        // A cluster this node created: every group has this node as its only voter.
-        let me = BTreeMap::from([(
-            opts.node_id,
-            NodeInfo {
-                addr: opts.grpc_addr.clone(),
-            },
-        )]);
+        // A cluster this node created: every group has this node as its only voter; a fixed
+        // cluster: every member initialises every group with the same voters (openraft accepts
+        // identical initialisation on several nodes; the vote elects one leader).
+        let voters: BTreeMap<NodeId, NodeInfo> = match &opts.initial_cluster {
+            Some(members) => members
+                .iter()
+                .map(|(&id, addr)| (id, NodeInfo { addr: addr.clone() }))
+                .collect(),
+            None => BTreeMap::from([(
+                opts.node_id,
+                NodeInfo {
+                    addr: opts.grpc_addr.clone(),
+                },
+            )]),
+        };
         for g in std::iter::once(&meta).chain(shards.iter()) {
             let initialized = g
                 .raft
@@ -288,7 +358,7 @@ impl Shards {
                 .map_err(|e| NodeError::Internal(format!("group {}: {e}", g.id)))?;
             if !initialized {
                 g.raft
-                    .initialize(me.clone())
+                    .initialize(voters.clone())
                     .await
                     .map_err(|e| NodeError::Internal(format!("initialize group {}: {e}", g.id)))?;
             }
@@ -320,6 +390,7 @@ impl Shards {
             engine,
             log_db,
             registry,
+            peers,
             meta,
             shards,
             queues,
@@ -327,8 +398,24 @@ impl Shards {
             flush_lock: tokio::sync::Mutex::new(()),
         });
 
-        this.wait_for_leaders().await;
-        this.ensure_meta_init(&cluster).await?;
+        let multi_node = this
+            .opts
+            .initial_cluster
+            .as_ref()
+            .is_some_and(|m| m.len() > 1)
+            || this.meta.raft.voter_ids().count() > 1;
+        if multi_node {
+            // The peers may not be up yet, and this node's gRPC server starts after `open`:
+            // elections and the meta record happen in the background.
+            let task = tokio::spawn(init_meta_in_background(Arc::downgrade(&this), cluster));
+            this.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(task);
+        } else {
+            this.wait_for_leaders().await;
+            this.ensure_meta_init(&cluster).await?;
+        }
         if this.opts.flush_interval_ms > 0 {
             let task = tokio::spawn(periodic_flush(
                 Arc::downgrade(&this),
@@ -362,18 +449,33 @@ impl Shards {
         if self.meta.sm.cluster_map().cluster_id.is_some() || !self.meta.raft.is_leader() {
             return Ok(());
         }
+        let voters: Vec<(NodeId, String)> = self
+            .meta
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect();
         let cmd = MetaCommand::Init {
             cluster_id: cluster.cluster_id.clone(),
             shard_count: cluster.shard_count,
-            replication_factor: 1,
+            replication_factor: voters.len().max(1) as u32,
             node_id: self.opts.node_id,
             addr: self.opts.grpc_addr.clone(),
         };
-        self.meta
-            .raft
-            .client_write(Request::Meta(cmd))
-            .await
-            .map_err(|e| NodeError::Internal(format!("record cluster in meta group: {e}")))?;
+        let others = voters
+            .into_iter()
+            .filter(|(id, _)| *id != self.opts.node_id)
+            .map(|(node_id, addr)| MetaCommand::SetNode { node_id, addr });
+        for cmd in std::iter::once(cmd).chain(others) {
+            self.meta
+                .raft
+                .client_write(Request::Meta(cmd))
+                .await
+                .map_err(|e| NodeError::Internal(format!("record cluster in meta group: {e}")))?;
+        }
         Ok(())
     }
 
@@ -422,8 +524,9 @@ impl Shards {
         RaftTransportService::new(self.registry.clone()).into_server()
     }
 
-    /// Splits `series` by shard, sends each part to its shard's leader and waits until every part
-    /// is committed and applied.
+    /// Splits `series` by shard, sends each part to its shard's leader (this node's batcher, or
+    /// another node over gRPC) and waits until every part is committed and applied. `Ok` only
+    /// when every part is.
     pub async fn write(&self, series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
         let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
         for sw in series {
@@ -435,24 +538,85 @@ impl Shards {
                 .or_default()
                 .push(sw);
         }
+        let mut local = BTreeMap::new();
+        let mut forwarded = Vec::new();
+        for (shard, part) in parts {
+            match self.route(shard)? {
+                Route::Local => {
+                    local.insert(shard, part);
+                }
+                Route::Remote { node, addr } => forwarded.push((shard, node, addr, part)),
+            }
+        }
+        let forwarded = join_all(forwarded.into_iter().map(|(shard, node, addr, part)| {
+            remote::forward_write(
+                &self.peers,
+                shard,
+                node,
+                addr,
+                part,
+                self.opts.write_timeout_ms,
+            )
+        }));
+        let (local, forwarded) = futures::join!(self.write_local(local), forwarded);
+        let mut total = local?;
+        for r in forwarded {
+            total.add(&r?);
+        }
+        Ok(total)
+    }
+
+    /// Where shard `shard`'s leader is: this node, another node (with its address), or nowhere
+    /// known (`NoLeader`).
+    fn route(&self, shard: ShardId) -> Result<Route, NodeError> {
+        let g = self.shards.get(shard as usize).ok_or_else(|| {
+            NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
+        })?;
+        let m = g.raft.metrics().borrow_watched().clone();
+        match m.current_leader {
+            None => Err(NodeError::NoLeader {
+                shard,
+                message: "election in progress".into(),
+            }),
+            Some(node) if node == self.opts.node_id => Ok(Route::Local),
+            Some(node) => match m.membership_config.get_node(&node) {
+                Some(info) => Ok(Route::Remote {
+                    node,
+                    addr: info.addr.clone(),
+                }),
+                None => Err(NodeError::NoLeader {
+                    shard,
+                    message: format!("leader {node} is not in the membership"),
+                }),
+            },
+        }
+    }
+
+    /// Enqueues each part on this node's batcher of its shard and waits for every one (the
+    /// shards must be led by this node; a part whose shard lost its leader fails `NoLeader`).
+    async fn write_local(
+        &self,
+        parts: BTreeMap<ShardId, Vec<SeriesWrite>>,
+    ) -> Result<WriteOutcome, NodeError> {
         // Reserve a queue slot on every shard first, so an overloaded shard refuses the whole
         // write before any part of it is proposed.
         let mut permits = Vec::with_capacity(parts.len());
         for &shard in parts.keys() {
-            let permit = self.queues[shard as usize]
-                .try_reserve()
-                .map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(()) => NodeError::Overloaded {
-                        shard,
-                        message: format!(
-                            "write queue full (inflight_writes_max={})",
-                            self.opts.inflight_writes_max
-                        ),
-                    },
-                    mpsc::error::TrySendError::Closed(()) => {
-                        NodeError::Internal(format!("shard {shard} is shutting down"))
-                    }
-                })?;
+            let queue = self.queues.get(shard as usize).ok_or_else(|| {
+                NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
+            })?;
+            let permit = queue.try_reserve().map_err(|e| match e {
+                mpsc::error::TrySendError::Full(()) => NodeError::Overloaded {
+                    shard,
+                    message: format!(
+                        "write queue full (inflight_writes_max={})",
+                        self.opts.inflight_writes_max
+                    ),
+                },
+                mpsc::error::TrySendError::Closed(()) => {
+                    NodeError::Internal(format!("shard {shard} is shutting down"))
+                }
+            })?;
             permits.push(permit);
         }
         let mut waiters = Vec::with_capacity(parts.len());
@@ -488,35 +652,77 @@ impl Shards {
     }
 
     /// Waits until every shard has applied everything committed before this call (read-index on
-    /// the shard leaders), so a query that follows sees every acknowledged write.
+    /// the shard leaders), so a query that follows sees every acknowledged write. On a shard this
+    /// node does not lead, the leader is asked for its read index over gRPC and this node waits
+    /// (bounded by `read_timeout_ms`) until its replica has applied it.
     pub async fn read_barrier(&self) -> Result<(), NodeError> {
         let timeout = Duration::from_millis(self.opts.read_timeout_ms);
-        let results = join_all(self.shards.iter().enumerate().map(|(shard, g)| async move {
+        let results = join_all((0..self.shards.len()).map(|shard| {
             let shard = shard as ShardId;
-            match tokio::time::timeout(timeout, g.raft.ensure_linearizable(ReadPolicy::ReadIndex))
-                .await
-            {
-                Err(_) => Err(NodeError::Timeout(format!(
-                    "shard {shard}: read barrier timed out"
-                ))),
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => {
-                    Err(NodeError::NoLeader {
-                        shard,
-                        message: match f.leader_id {
-                            Some(id) => format!("node {id} leads the shard"),
-                            None => "election in progress".into(),
-                        },
-                    })
+            async move {
+                match tokio::time::timeout(timeout, self.shard_barrier(shard)).await {
+                    Err(_) => Err(NodeError::Timeout(format!(
+                        "shard {shard}: read barrier timed out"
+                    ))),
+                    Ok(r) => r,
                 }
-                Ok(Err(e)) => Err(NodeError::NoLeader {
-                    shard,
-                    message: e.to_string(),
-                }),
             }
         }))
         .await;
         results.into_iter().collect()
+    }
+
+    async fn shard_barrier(&self, shard: ShardId) -> Result<(), NodeError> {
+        let index = match self.route(shard)? {
+            Route::Local => return self.local_read_index(shard).await.map(|_| ()),
+            Route::Remote { node, addr } => {
+                remote::read_index(&self.peers, shard, node, addr, self.opts.read_timeout_ms)
+                    .await?
+            }
+        };
+        let g = &self.shards[shard as usize];
+        g.raft
+            .wait(Some(Duration::from_millis(self.opts.read_timeout_ms)))
+            .applied_index_at_least(Some(index), "read index applied")
+            .await
+            .map_err(|e| {
+                NodeError::Timeout(format!(
+                    "shard {shard}: replica did not apply read index {index}: {e}"
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// Runs the read-index procedure on this node's group of shard `shard` (it must lead it),
+    /// waits until it has applied the index, and returns the index.
+    async fn local_read_index(&self, shard: ShardId) -> Result<u64, NodeError> {
+        let g = self.shards.get(shard as usize).ok_or_else(|| {
+            NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
+        })?;
+        match g.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(read) => Ok(read.index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                Err(NodeError::NoLeader {
+                    shard,
+                    message: match f.leader_id {
+                        Some(id) => format!("node {id} leads the shard"),
+                        None => "election in progress".into(),
+                    },
+                })
+            }
+            Err(e) => Err(NodeError::NoLeader {
+                shard,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The node-to-node shard service (write forwarding, read index), to mount on the node's
+    /// gRPC listener next to the Raft transport.
+    pub fn shard_service(
+        self: &Arc<Self>,
+    ) -> tidemark_proto::node::shard_service_server::ShardServiceServer<remote::ShardServer> {
+        remote::ShardServer::new(Arc::downgrade(self)).into_server()
     }
 
     /// A querier over every shard of this node.
@@ -652,6 +858,31 @@ impl Shards {
     /// The Raft handle of shard `shard` (for tests and the cluster layer).
     pub fn raft_of_shard(&self, shard: ShardId) -> Option<&RaftGroup> {
         self.shards.get(shard as usize).map(|g| &g.raft)
+    }
+}
+
+/// Waits (in the background) for the groups of a multi-node cluster to elect leaders, then has
+/// the meta leader record the cluster; retried until the meta group holds the cluster id.
+async fn init_meta_in_background(shards: Weak<Shards>, cluster: ClusterFile) {
+    const RETRY_MS: u64 = 500;
+    loop {
+        let Some(s) = shards.upgrade() else { return };
+        if s.meta.sm.cluster_map().cluster_id.is_some() {
+            return;
+        }
+        let leader = s
+            .meta
+            .raft
+            .wait(Some(Duration::from_millis(RETRY_MS)))
+            .metrics(|m| m.current_leader.is_some(), "meta leader elected")
+            .await;
+        if leader.is_ok()
+            && let Err(e) = s.ensure_meta_init(&cluster).await
+        {
+            tracing::warn!(error = %e, "recording the cluster in the meta group failed; retrying");
+        }
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
     }
 }
 

@@ -15,3 +15,8 @@ pub mod write_v2 {
 pub mod raft {
     tonic::include_proto!("tidemark.raft.v1");
 }
+
+/// Tidemark's node-to-node shard service (write forwarding, read index).
+pub mod node {
+    tonic::include_proto!("tidemark.node.v1");
+}

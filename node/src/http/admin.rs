@@ -1,5 +1,5 @@
 //! Status, metadata and admin endpoints: `/api/v1/metadata`, `/api/v1/status/buildinfo`,
-//! `/api/v1/admin/flush`, `/-/healthy`, `/-/ready`.
+//! `/api/v1/admin/flush`, `/api/v1/admin/tsdb/delete_series`, `/-/healthy`, `/-/ready`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,36 +9,37 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::params::Params;
+use super::params::{Params, parse_go_int};
 use super::{AppState, json, json_response};
+use crate::error::NodeError;
 
 /// Longest `/-/ready` waits for the read barrier that proves the shards serve reads.
 const READY_TIMEOUT_MS: u64 = 2_000;
 
-/// `GET /api/v1/metadata`: `metric`, `limit`, `limit_per_metric` (each metric has one entry).
+/// `GET /api/v1/metadata`: `metric`, `limit`, `limit_per_metric`, read as Prometheus 3.5 reads
+/// them: a `limit` of 0 answers no metric and a negative one means no limit; each metric has
+/// one entry here (the last metadata received), so any `limit_per_metric` keeps it.
 pub async fn metadata(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let limit = params.limit()?;
+    let limit = match params.get("limit") {
+        None => None,
+        Some(s) => match parse_go_int(s) {
+            Ok(n) => usize::try_from(n).ok(),
+            Err(_) => return Err(ApiError::BadParam("limit must be a number".into())),
+        },
+    };
+    if let Some(s) = params.get("limit_per_metric")
+        && parse_go_int(s).is_err()
+    {
+        return Err(ApiError::BadParam(
+            "limit_per_metric must be a number".into(),
+        ));
+    }
     let metric = params.get("metric");
-    // Only one entry is kept per metric, so any `limit_per_metric` returns it; still validated.
-    if let Some(s) = params.get("limit_per_metric") {
-        match s.parse::<i64>() {
-            Ok(n) if n < 0 => {
-                return Err(ApiError::param(
-                    "limit_per_metric",
-                    "limit must be non-negative",
-                ));
-            }
-            Ok(_) => {}
-            Err(_) => {
-                return Err(ApiError::param(
-                    "limit_per_metric",
-                    format!("cannot parse {s:?} to a valid limit"),
-                ));
-            }
-        }
+    if limit == Some(0) {
+        return Ok(json_response(json::success("{}", &[], &[])));
     }
     let entries = state.metadata.list(metric, limit);
     let mut data = String::from("{");
@@ -59,7 +60,8 @@ pub async fn metadata(
     Ok(json_response(json::success(&data, &[], &[])))
 }
 
-/// `GET /api/v1/status/buildinfo`, with the fields Prometheus has.
+/// `GET /api/v1/status/buildinfo`, with the fields Prometheus 3.5 has (it has no `features`
+/// map: feature flags came with `/api/v1/features` in Prometheus 3.10).
 pub async fn buildinfo() -> Response {
     let data = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -77,6 +79,17 @@ pub async fn buildinfo() -> Response {
 pub async fn flush(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     state.backend.flush().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST|PUT /api/v1/admin/tsdb/delete_series`: not implemented yet (501, `execution`).
+/// Deleting must happen at the same log index on every replica, so it waits for a replicated
+/// delete command.
+pub async fn delete_series() -> ApiError {
+    ApiError::Node(NodeError::NotImplemented(
+        "deleting series (/api/v1/admin/tsdb/delete_series) needs a replicated delete command, \
+         which Tidemark does not have yet"
+            .into(),
+    ))
 }
 
 /// `/-/healthy`: the process is up.

@@ -1,10 +1,11 @@
-//! The HTTP edge's view of the node: the write, read-barrier, query and flush operations of
-//! [`Shards`]. A trait so that the API can be tested without a Raft cluster.
+//! The HTTP edge's view of the node: the write, read-barrier, query, flush and statistics
+//! operations of [`Shards`]. A trait so that the API can be tested without a Raft cluster.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use tidemark_query::Querier;
+use tidemark_storage::ShardStats;
 
 use crate::error::NodeError;
 use crate::shards::{SeriesWrite, Shards, WriteOutcome};
@@ -17,8 +18,13 @@ pub trait Backend: Send + Sync + 'static {
     fn read_barrier(&self) -> BoxFuture<'_, Result<(), NodeError>>;
     /// A querier over every shard.
     fn querier(&self) -> Arc<dyn Querier>;
-    /// Persists every shard's head; returns when done.
+    /// Persists every shard's head and compacts storage (disk usage then reflects the data);
+    /// returns when done.
     fn flush(&self) -> BoxFuture<'_, Result<(), NodeError>>;
+    /// Registry and head statistics of every shard this node holds a replica of, as its
+    /// replica has applied them (no read barrier: for status pages, not for answers that
+    /// must be linearizable).
+    fn storage_stats(&self) -> Vec<ShardStats>;
 }
 
 impl Backend for Shards {
@@ -35,6 +41,11 @@ impl Backend for Shards {
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), NodeError>> {
-        Box::pin(Shards::flush(self))
+        Box::pin(Shards::flush_and_compact(self))
+    }
+
+    fn storage_stats(&self) -> Vec<ShardStats> {
+        let engine = self.engine();
+        (0..self.shard_count()).map(|s| engine.stats(s)).collect()
     }
 }

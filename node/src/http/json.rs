@@ -144,6 +144,19 @@ pub fn write_query_data(out: &mut String, value: &Value) {
     out.push('}');
 }
 
+/// Adds `"key":value` (already-encoded JSON) at the end of the encoded object `obj`.
+pub fn push_field(obj: &mut String, key: &str, value: &str) {
+    debug_assert!(obj.ends_with('}'), "not an object: {obj}");
+    obj.pop();
+    if !obj.ends_with('{') {
+        obj.push(',');
+    }
+    write_str(obj, key);
+    obj.push(':');
+    obj.push_str(value);
+    obj.push('}');
+}
+
 /// The success envelope around already-encoded `data`; `warnings` and `infos` only when
 /// non-empty, as Prometheus does.
 pub fn success(data: &str, warnings: &[String], infos: &[String]) -> String {
@@ -282,5 +295,9 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&error("x", "a\"\\\t")).unwrap();
         assert_eq!(parsed["error"], "a\"\\\t");
         assert_eq!(string_array(["a", "b"]), r#"["a","b"]"#);
+        let mut obj = String::from("{}");
+        push_field(&mut obj, "a", "1");
+        push_field(&mut obj, "b", r#"{"c":[]}"#);
+        assert_eq!(obj, r#"{"a":1,"b":{"c":[]}}"#);
     }
 }

@@ -55,11 +55,14 @@ impl Params {
             .collect()
     }
 
-    /// The time parameter `name` in ms, or `default` when absent.
+    /// The optional time parameter `name` in ms, or `default` when absent (Prometheus'
+    /// `parseTimeParam`, whose errors name the parameter twice).
     pub fn time_or(&self, name: &str, default: i64) -> Result<i64, ApiError> {
         match self.get(name) {
             None => Ok(default),
-            Some(s) => parse_time(s).map_err(|e| ApiError::param(name, e)),
+            Some(s) => parse_time(s).map_err(|e| {
+                ApiError::param(name, format!("invalid time value for '{name}': {e}"))
+            }),
         }
     }
 
@@ -78,14 +81,13 @@ impl Params {
             .transpose()
     }
 
-    /// The `limit` parameter: `None` when absent or 0 (no limit).
+    /// The `limit` parameter: `None` when absent or 0 (no limit); negative is an error
+    /// (Prometheus' `parseLimitParam`).
     pub fn limit(&self) -> Result<Option<usize>, ApiError> {
         let Some(s) = self.get("limit") else {
             return Ok(None);
         };
-        let n: i64 = s.parse().map_err(|_| {
-            ApiError::param("limit", format!("cannot parse {s:?} to a valid limit"))
-        })?;
+        let n = parse_go_int(s).map_err(|e| ApiError::param("limit", e))?;
         match n {
             n if n < 0 => Err(ApiError::param("limit", "limit must be non-negative")),
             0 => Ok(None),
@@ -123,6 +125,24 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         params.extend(query.as_bytes());
         Ok(params)
     }
+}
+
+/// An integer as Go's `strconv.Atoi` reads it (optional sign, decimal digits), with its error
+/// text: `strconv.Atoi: parsing "x": invalid syntax` or `... value out of range`.
+pub fn parse_go_int(s: &str) -> Result<i64, String> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "strconv.Atoi: parsing {}: invalid syntax",
+            super::promql_print::go_quote(s)
+        ));
+    }
+    s.parse::<i64>().map_err(|_| {
+        format!(
+            "strconv.Atoi: parsing {}: value out of range",
+            super::promql_print::go_quote(s)
+        )
+    })
 }
 
 /// A time as Prometheus' API accepts it: Unix seconds as a float (rounded to ms) or RFC 3339.
@@ -233,6 +253,28 @@ mod tests {
         assert_eq!(p.limit().unwrap(), None);
         assert_eq!(p.duration_ms("step").unwrap(), Some(15_000));
         assert!(Params::from_query("limit=-1").limit().is_err());
+        assert_eq!(Params::from_query("limit=%2B3").limit().unwrap(), Some(3));
+        let e = Params::from_query("limit=abc").limit().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"invalid parameter "limit": strconv.Atoi: parsing "abc": invalid syntax"#
+        );
+        let e = Params::from_query("limit=99999999999999999999")
+            .limit()
+            .unwrap_err();
+        assert!(e.to_string().ends_with("value out of range"), "{e}");
+        let e = Params::from_query("limit=-2").limit().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"invalid parameter "limit": limit must be non-negative"#
+        );
+        let e = Params::from_query("start=x")
+            .time_or("start", 0)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"invalid parameter "start": invalid time value for 'start': cannot parse "x" to a valid timestamp"#
+        );
         assert_eq!(Params::from_query("limit=5").limit().unwrap(), Some(5));
         assert!(Params::from_query("time=x").time("time").is_err());
         assert!(Params::default().time("start").is_err());

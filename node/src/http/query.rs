@@ -1,8 +1,15 @@
 //! `/api/v1/query` and `/api/v1/query_range`: PromQL evaluation after a read barrier, on the
 //! blocking pool, under the query timeout.
+//!
+//! With a non-empty `stats` parameter the answer carries `data.stats` as Prometheus' does,
+//! with what can be measured from here: `timings.evalTotalTime` (the engine's work),
+//! `timings.execQueueTime` (read barrier and the wait for a blocking thread) and
+//! `timings.execTotalTime` (both). Prometheus' finer timers (`queryPreparationTime`,
+//! `innerEvalTime`, `resultSortTime`) and its `samples` counts have no counterpart in the
+//! engine yet and are left out rather than made up.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::Response;
@@ -19,28 +26,34 @@ fn resolution_error(max: usize) -> ApiError {
     ))
 }
 
-/// `GET|POST /api/v1/query`: `query`, `time` (default now), `timeout`, `limit`.
+/// `GET|POST /api/v1/query`: `query`, `time` (default now), `timeout`, `limit`, `stats`.
 #[tracing::instrument(skip_all)]
 pub async fn instant(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let expr = required_query(&params)?;
+    let limit = params.limit()?;
     let time_ms = params.time_or("time", now_ms())?;
     let timeout = timeout(&state, &params)?;
-    let limit = params.limit()?;
+    let expr = required_query(&params)?;
     let engine = state.engine.clone();
-    let result = evaluate(&state, timeout, move |q| engine.instant(q, &expr, time_ms)).await?;
-    Ok(respond(result, limit))
+    let (result, timings) =
+        evaluate_timed(&state, timeout, move |q| engine.instant(q, &expr, time_ms)).await?;
+    Ok(respond(
+        result,
+        limit,
+        wants_stats(&params).then_some(timings),
+    ))
 }
 
-/// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `limit`.
+/// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `limit`,
+/// `stats`.
 #[tracing::instrument(skip_all)]
 pub async fn range(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let expr = required_query(&params)?;
+    let limit = params.limit()?;
     let start_ms = params.time("start")?;
     let end_ms = params.time("end")?;
     if end_ms < start_ms {
@@ -64,13 +77,23 @@ pub async fn range(
         return Err(resolution_error(points_max));
     }
     let timeout = timeout(&state, &params)?;
-    let limit = params.limit()?;
+    let expr = required_query(&params)?;
     let engine = state.engine.clone();
-    let result = evaluate(&state, timeout, move |q| {
+    let (result, timings) = evaluate_timed(&state, timeout, move |q| {
         engine.range(q, &expr, start_ms, end_ms, step_ms)
     })
     .await?;
-    Ok(respond(result, limit))
+    Ok(respond(
+        result,
+        limit,
+        wants_stats(&params).then_some(timings),
+    ))
+}
+
+/// Whether the answer carries `data.stats`: any non-empty `stats` value, as in Prometheus
+/// (`stats=all` asks for per-step sample counts on top, which are not measured here).
+fn wants_stats(params: &Params) -> bool {
+    params.get("stats").is_some()
 }
 
 fn required_query(params: &Params) -> Result<String, ApiError> {
@@ -91,6 +114,15 @@ fn timeout(state: &AppState, params: &Params) -> Result<Duration, ApiError> {
     Ok(Duration::from_millis(ms))
 }
 
+/// How long a query waited and ran.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct EvalTimings {
+    /// From the request to the start of evaluation: read barrier, wait for a blocking thread.
+    pub queue: Duration,
+    /// The evaluation itself.
+    pub eval: Duration,
+}
+
 /// Runs `eval` after a read barrier, on the blocking pool, under `timeout`. On timeout the
 /// evaluation is abandoned (its thread finishes in the background; the engine has no
 /// cancellation yet).
@@ -103,12 +135,37 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn tidemark_query::Querier) -> Result<T, QueryError> + Send + 'static,
 {
+    evaluate_timed(state, timeout, eval).await.map(|(v, _)| v)
+}
+
+/// [`evaluate`], also answering how long the evaluation waited and ran.
+pub(super) async fn evaluate_timed<T, F>(
+    state: &AppState,
+    timeout: Duration,
+    eval: F,
+) -> Result<(T, EvalTimings), ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn tidemark_query::Querier) -> Result<T, QueryError> + Send + 'static,
+{
+    let requested = Instant::now();
     let work = async {
         state.backend.read_barrier().await?;
         let querier = state.backend.querier();
-        let joined = tokio::task::spawn_blocking(move || eval(querier.as_ref())).await;
+        let joined = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let result = eval(querier.as_ref());
+            (result, started, started.elapsed())
+        })
+        .await;
         match joined {
-            Ok(r) => r.map_err(ApiError::from),
+            Ok((r, started, eval)) => {
+                let timings = EvalTimings {
+                    queue: started.saturating_duration_since(requested),
+                    eval,
+                };
+                r.map(|v| (v, timings)).map_err(ApiError::from)
+            }
             Err(e) => Err(QueryError::new(
                 QueryErrorKind::Internal,
                 format!("query task failed: {e}"),
@@ -129,8 +186,13 @@ where
     }
 }
 
-/// The success response, truncated to `limit` series with a warning.
-fn respond(mut result: QueryResult, limit: Option<usize>) -> Response {
+/// The success response, truncated to `limit` series with a warning, with `data.stats` when
+/// `timings` are given.
+fn respond(
+    mut result: QueryResult,
+    limit: Option<usize>,
+    timings: Option<EvalTimings>,
+) -> Response {
     if let Some(limit) = limit {
         let truncated = match &mut result.value {
             Value::Vector(v) if v.len() > limit => {
@@ -151,5 +213,15 @@ fn respond(mut result: QueryResult, limit: Option<usize>) -> Response {
     }
     let mut data = String::new();
     json::write_query_data(&mut data, &result.value);
+    if let Some(t) = timings {
+        let stats = serde_json::json!({
+            "timings": {
+                "evalTotalTime": t.eval.as_secs_f64(),
+                "execQueueTime": t.queue.as_secs_f64(),
+                "execTotalTime": (t.queue + t.eval).as_secs_f64(),
+            }
+        });
+        json::push_field(&mut data, "stats", &stats.to_string());
+    }
     json_response(json::success(&data, &result.warnings, &result.infos))
 }

@@ -63,6 +63,21 @@ impl Backend for MemBackend {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         async { Ok(()) }.boxed()
     }
+
+    /// One shard holding every stored series (one head chunk per series).
+    fn storage_stats(&self) -> Vec<tidemark_storage::ShardStats> {
+        let stored = self.series.lock().unwrap();
+        let distinct: BTreeSet<&Labels> = stored.iter().map(|s| &s.labels).collect();
+        let times = stored.iter().flat_map(|s| s.samples.iter().map(|x| x.t));
+        vec![tidemark_storage::ShardStats {
+            series: distinct.len() as u64,
+            head_chunks: distinct.len() as u64,
+            head_samples: stored.iter().map(|s| s.samples.len() as u64).sum(),
+            min_time_ms: times.clone().min(),
+            max_time_ms: times.max(),
+            ..Default::default()
+        }]
+    }
 }
 
 struct MemQuerier(Arc<Mutex<Vec<SeriesWrite>>>);
@@ -605,3 +620,5 @@ async fn real_shards_write_query_flush() {
     assert_eq!(r.json()["data"], serde_json::json!(["api", "db"]));
     shards.shutdown().await.unwrap();
 }
+
+mod status_api;

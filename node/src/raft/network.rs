@@ -38,7 +38,9 @@ pub struct PeerChannels {
 }
 
 impl PeerChannels {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
+    /// The shared channel to `addr` (created lazily; the Raft transport and the shard service
+    /// share it).
+    pub(crate) fn channel(&self, addr: &str) -> Result<Channel, String> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = map.get(addr) {
             return Ok(c.clone());

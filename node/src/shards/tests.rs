@@ -282,3 +282,34 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         }
     );
 }
+
+#[tokio::test]
+async fn initial_cluster_id_is_derived_and_checked_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = std::collections::BTreeMap::from([(1, "127.0.0.1:1".to_string())]);
+    let with = |token: &str| ShardsOptions {
+        initial_cluster: Some(members.clone()),
+        initial_cluster_token: token.into(),
+        ..opts(dir.path(), 2)
+    };
+    let engine = || Arc::new(TestEngine::open(&dir.path().join("data"))) as Arc<dyn Engine>;
+    let shards = Shards::open(with("a"), engine()).await.unwrap();
+    assert_eq!(
+        shards.cluster_id(),
+        crate::meta::initial_cluster_id("a", &members)
+    );
+    shards.write(batch_of(4, 1_000)).await.unwrap();
+    shards.stop().await;
+    drop(shards);
+
+    let refused = Shards::open(with("b"), engine()).await;
+    match refused {
+        Err(NodeError::BadRequest(m)) => assert!(m.contains("holds cluster"), "{m}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a data dir of another cluster opened"),
+    }
+    let again = Shards::open(with("a"), engine()).await.unwrap();
+    again.read_barrier().await.unwrap();
+    assert_eq!(read_all(&again).len(), 4);
+    again.stop().await;
+}

@@ -45,12 +45,42 @@ impl Node {
         node
     }
 
+    /// Starts a node on the given addresses without waiting for it to be ready (members of a
+    /// multi-node cluster are ready only once a quorum runs): call [`Node::wait_ready`].
+    pub fn launch(data_dir: &Path, http_addr: &str, grpc_addr: &str, extra_args: &[&str]) -> Node {
+        let mut node = Node {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            http_addr: http_addr.to_string(),
+            grpc_addr: grpc_addr.to_string(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        node.spawn_process();
+        node
+    }
+
+    /// Starts the same node again without waiting for it to be ready.
+    pub fn relaunch(&mut self) {
+        assert!(self.child.is_none(), "restart of a running node");
+        self.spawn_process();
+    }
+
+    /// Whether the process has been started and not killed or stopped by the test.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// The base URL of the node's HTTP API.
     pub fn url(&self) -> String {
         format!("http://{}", self.http_addr)
     }
 
     fn spawn(&mut self) {
+        self.spawn_process();
+        self.wait_ready();
+    }
+
+    fn spawn_process(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -69,7 +99,6 @@ impl Node {
             .spawn()
             .expect("spawn tidemark");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     /// Waits for `/-/ready` to answer 200; panics with the node's log after the timeout.

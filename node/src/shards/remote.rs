@@ -1,0 +1,266 @@
+//! The node-to-node shard service (`tidemark.node.v1.ShardService`, wire format in
+//! `proto/proto/tidemark/node.proto`): the client that forwards a write part to its shard's
+//! leader or asks the leader for a read index, and the server that answers both on the leader.
+//!
+//! Errors of the operation travel inside the reply as [`RemoteError`], one variant per
+//! [`NodeError`] kind, so a forwarded write fails with the same HTTP status as a local one
+//! (`NoLeader`/`Timeout` 503, `Overloaded` 429). A transport failure (peer down, reply lost) is
+//! reported as `NoLeader` (503, retryable): never a 2xx.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tidemark_proto::node::shard_service_client::ShardServiceClient;
+use tidemark_proto::node::shard_service_server::{ShardService, ShardServiceServer};
+use tidemark_proto::node::{ShardReply, ShardRequest};
+use tidemark_storage::ShardId;
+
+use super::{SeriesWrite, Shards, WriteOutcome};
+use crate::error::NodeError;
+use crate::raft::NodeId;
+use crate::raft::codec;
+use crate::raft::network::PeerChannels;
+
+/// Version of the `payload` encoding in `ShardRequest` (see node.proto).
+pub const WIRE_VERSION: u32 = 1;
+
+/// Extra time a forwarded call may take beyond the leader's own bound (network, queueing), in
+/// milliseconds.
+const FORWARD_SLACK_MS: u64 = 2_000;
+
+/// A [`NodeError`] as it crosses the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RemoteError {
+    /// [`NodeError::BadRequest`].
+    BadRequest(String),
+    /// [`NodeError::NoLeader`].
+    NoLeader { shard: ShardId, message: String },
+    /// [`NodeError::Overloaded`].
+    Overloaded { shard: ShardId, message: String },
+    /// [`NodeError::Timeout`].
+    Timeout(String),
+    /// [`NodeError::Internal`].
+    Internal(String),
+    /// [`NodeError::NotImplemented`].
+    NotImplemented(String),
+}
+
+impl From<NodeError> for RemoteError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::BadRequest(m) => RemoteError::BadRequest(m),
+            NodeError::NoLeader { shard, message } => RemoteError::NoLeader { shard, message },
+            NodeError::Overloaded { shard, message } => RemoteError::Overloaded { shard, message },
+            NodeError::Timeout(m) => RemoteError::Timeout(m),
+            NodeError::Internal(m) => RemoteError::Internal(m),
+            NodeError::NotImplemented(m) => RemoteError::NotImplemented(m),
+        }
+    }
+}
+
+impl From<RemoteError> for NodeError {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::BadRequest(m) => NodeError::BadRequest(m),
+            RemoteError::NoLeader { shard, message } => NodeError::NoLeader { shard, message },
+            RemoteError::Overloaded { shard, message } => NodeError::Overloaded { shard, message },
+            RemoteError::Timeout(m) => NodeError::Timeout(m),
+            RemoteError::Internal(m) => NodeError::Internal(m),
+            RemoteError::NotImplemented(m) => NodeError::NotImplemented(m),
+        }
+    }
+}
+
+/// Which RPC to call.
+#[derive(Clone, Copy)]
+enum Rpc {
+    Write,
+    ReadIndex,
+}
+
+/// Calls `rpc` for `shard` on node `node` at `addr`; a transport failure is `NoLeader`.
+async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    peers: &PeerChannels,
+    rpc: Rpc,
+    shard: ShardId,
+    node: NodeId,
+    addr: &str,
+    req: &Req,
+    timeout_ms: u64,
+) -> Result<Resp, NodeError> {
+    let unreachable = |what: String| NodeError::NoLeader {
+        shard,
+        message: format!("leader node {node} ({addr}) unreachable: {what}"),
+    };
+    let channel = peers.channel(addr).map_err(&unreachable)?;
+    let payload = codec::encode(req).map_err(|e| NodeError::Internal(e.to_string()))?;
+    let mut client = ShardServiceClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let timeout = Duration::from_millis(timeout_ms + FORWARD_SLACK_MS);
+    let mut request = tonic::Request::new(ShardRequest {
+        version: WIRE_VERSION,
+        shard,
+        payload,
+    });
+    request.set_timeout(timeout);
+    let fut = async {
+        match rpc {
+            Rpc::Write => client.write(request).await,
+            Rpc::ReadIndex => client.read_index(request).await,
+        }
+    };
+    let reply = match tokio::time::timeout(timeout, fut).await {
+        Err(_) => return Err(unreachable("timed out".into())),
+        Ok(Err(status)) => return Err(unreachable(status.to_string())),
+        Ok(Ok(reply)) => reply.into_inner(),
+    };
+    let result: Result<Resp, RemoteError> =
+        codec::decode(&reply.payload).map_err(|e| unreachable(e.to_string()))?;
+    result.map_err(NodeError::from)
+}
+
+/// Sends a write part to shard `shard`'s leader `node` and waits for its outcome.
+pub(super) async fn forward_write(
+    peers: &PeerChannels,
+    shard: ShardId,
+    node: NodeId,
+    addr: String,
+    part: Vec<SeriesWrite>,
+    write_timeout_ms: u64,
+) -> Result<WriteOutcome, NodeError> {
+    call(
+        peers,
+        Rpc::Write,
+        shard,
+        node,
+        &addr,
+        &part,
+        write_timeout_ms,
+    )
+    .await
+}
+
+/// Asks shard `shard`'s leader `node` for a read index.
+pub(super) async fn read_index(
+    peers: &PeerChannels,
+    shard: ShardId,
+    node: NodeId,
+    addr: String,
+    read_timeout_ms: u64,
+) -> Result<u64, NodeError> {
+    call(
+        peers,
+        Rpc::ReadIndex,
+        shard,
+        node,
+        &addr,
+        &(),
+        read_timeout_ms,
+    )
+    .await
+}
+
+/// The server side: runs forwarded writes and read-index requests on this node's groups. It
+/// never forwards again: a node that no longer leads the shard answers `NoLeader`.
+#[derive(Clone)]
+pub struct ShardServer {
+    shards: Weak<Shards>,
+}
+
+impl ShardServer {
+    /// A server over `shards` (weak: the server does not keep the groups alive).
+    pub(super) fn new(shards: Weak<Shards>) -> Self {
+        ShardServer { shards }
+    }
+
+    /// The tonic server to mount on the node's gRPC listener.
+    pub fn into_server(self) -> ShardServiceServer<ShardServer> {
+        ShardServiceServer::new(self)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    fn open<Req: DeserializeOwned>(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<(std::sync::Arc<Shards>, ShardId, Req), tonic::Status> {
+        let msg = request.into_inner();
+        if msg.version != WIRE_VERSION {
+            return Err(tonic::Status::failed_precondition(format!(
+                "shard wire version {} not supported (this node speaks {WIRE_VERSION})",
+                msg.version
+            )));
+        }
+        let shards = self
+            .shards
+            .upgrade()
+            .ok_or_else(|| tonic::Status::unavailable("node is shutting down"))?;
+        let req = codec::decode(&msg.payload)
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        Ok((shards, msg.shard, req))
+    }
+}
+
+fn reply<T: Serialize>(
+    res: Result<T, NodeError>,
+) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+    let res: Result<T, RemoteError> = res.map_err(RemoteError::from);
+    let payload = codec::encode(&res).map_err(|e| tonic::Status::internal(e.to_string()))?;
+    Ok(tonic::Response::new(ShardReply { payload }))
+}
+
+#[tonic::async_trait]
+impl ShardService for ShardServer {
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn write(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+        let (shards, shard, part): (_, _, Vec<SeriesWrite>) = self.open(request)?;
+        tracing::Span::current().record("shard", shard);
+        if part
+            .iter()
+            .any(|s| s.labels.shard(shards.shard_count()) != shard)
+        {
+            return reply::<WriteOutcome>(Err(NodeError::BadRequest(format!(
+                "forwarded write for shard {shard} holds series of other shards"
+            ))));
+        }
+        let parts = std::collections::BTreeMap::from([(shard, part)]);
+        reply(shards.write_local(parts).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn read_index(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+        let (shards, shard, ()): (_, _, ()) = self.open(request)?;
+        tracing::Span::current().record("shard", shard);
+        reply(shards.local_read_index(shard).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_kind_across_the_wire() {
+        let e = NodeError::Overloaded {
+            shard: 3,
+            message: "full".into(),
+        };
+        let wire = codec::encode(&Err::<u64, _>(RemoteError::from(e))).unwrap();
+        let back: Result<u64, RemoteError> = codec::decode(&wire).unwrap();
+        match NodeError::from(back.unwrap_err()) {
+            NodeError::Overloaded { shard, message } => {
+                assert_eq!((shard, message.as_str()), (3, "full"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
