@@ -1,8 +1,10 @@
 //! Chunk codecs: compressed runs of one series' samples. Every encoded chunk starts with an
-//! encoding byte, so that new formats (the sealed-partition codec, native histograms) can sit
-//! beside the old ones. Layouts: `chunk/xor.md`.
+//! encoding byte, so that new formats (native histograms) can sit beside the old ones and
+//! readers know which codec a stored chunk uses. Layouts: `chunk/xor.md` (the head's appendable
+//! chunks), `chunk/sealed.md` (one chunk per series per sealed partition).
 
 mod bits;
+pub mod sealed;
 pub mod xor;
 
 pub use xor::{XorChunk, XorIter};
@@ -13,7 +15,10 @@ use crate::model::Sample;
 /// Encoding byte of [`XorChunk`] (Gorilla delta-of-delta timestamps, XOR floats).
 pub const ENCODING_XOR: u8 = 1;
 
-/// Bytes before a chunk's payload: encoding (u8) and sample count (u16, big-endian).
+/// Encoding byte of sealed chunks ([`sealed`]: grid-residual timestamps, decimal + pco values).
+pub const ENCODING_SEALED: u8 = 2;
+
+/// Bytes before an XOR chunk's payload: encoding (u8) and sample count (u16, big-endian).
 pub const HEADER_LEN: usize = 3;
 
 /// Appends the samples of an encoded chunk with `mint_ms <= t <= maxt_ms` to `out`.
@@ -31,6 +36,7 @@ pub fn decode_range(bytes: &[u8], mint_ms: i64, maxt_ms: i64, out: &mut Vec<Samp
             }
             Ok(())
         }
+        Some(&ENCODING_SEALED) => sealed::decode_range(bytes, mint_ms, maxt_ms, out),
         Some(&e) => Err(Error::Decode(format!("unknown chunk encoding {e}"))),
         None => Err(Error::Decode("empty chunk".into())),
     }
@@ -40,6 +46,7 @@ pub fn decode_range(bytes: &[u8], mint_ms: i64, maxt_ms: i64, out: &mut Vec<Samp
 pub fn sample_count(bytes: &[u8]) -> Result<usize> {
     match bytes.first() {
         Some(&ENCODING_XOR) => Ok(XorIter::new(bytes)?.len()),
+        Some(&ENCODING_SEALED) => sealed::sample_count(bytes),
         Some(&e) => Err(Error::Decode(format!("unknown chunk encoding {e}"))),
         None => Err(Error::Decode("empty chunk".into())),
     }

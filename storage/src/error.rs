@@ -9,8 +9,10 @@ pub enum Error {
     Io { shard: ShardId, message: String },
     #[error("corrupt data on shard {shard}: {message}")]
     Corrupt { shard: ShardId, message: String },
-    #[error("cannot decode command: {0}")]
+    #[error("cannot decode: {0}")]
     Decode(String),
+    #[error("cannot encode chunk: {0}")]
+    Encode(String),
     #[error("query limit exceeded: {0}")]
     Limit(String),
 }

@@ -4,7 +4,7 @@
 use crate::model::{SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::postings::{PartitionPostings, PostingsSource};
-use crate::shard::Shard;
+use crate::shard::{SealedPartition, Shard};
 use crate::sharded::{Sharded, delegate_engine};
 use crate::store::{Store, StoredChunks};
 
@@ -69,7 +69,79 @@ impl Store for NoStore {
         Ok(())
     }
 
-    fn write_flush(&self, _shard: &Shard, _sm_meta: &[u8]) -> crate::Result<()> {
+    fn write_flush(
+        &self,
+        _shard: &Shard,
+        _sealed: &[SealedPartition],
+        _sm_meta: &[u8],
+    ) -> crate::Result<()> {
         Ok(())
+    }
+
+    fn compact(&self) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{ENCODING_SEALED, ENCODING_XOR};
+    use crate::command::{Command, SeriesRef, WriteBatch};
+    use crate::engine::Engine;
+    use crate::model::{Labels, Sample};
+    use crate::options::HOUR_MS;
+    use crate::sharded::read;
+
+    #[test]
+    fn flushing_a_sealed_partition_keeps_one_sealed_chunk_per_series() {
+        let e = MemEngine::new(EngineOptions {
+            partition_ms: 2 * HOUR_MS,
+            chunk_samples_max: 10,
+        });
+        let batch = WriteBatch {
+            new_series: vec![Labels::from_pairs(&[("__name__", "up")])],
+            samples: vec![(
+                SeriesRef::New(0),
+                (0..1000)
+                    .map(|i| Sample::new(i * 15_000, (i % 17) as f64))
+                    .collect(),
+            )],
+        };
+        e.apply(0, 1, &Command::Write(batch)).unwrap();
+        let ooo = WriteBatch {
+            new_series: vec![],
+            samples: vec![(SeriesRef::Id(0), vec![Sample::new(7, 0.5)])],
+        };
+        e.apply(0, 2, &Command::Write(ooo)).unwrap();
+        let before = e.memory_bytes(0);
+        e.apply(
+            0,
+            3,
+            &Command::Seal {
+                partition_start_ms: 0,
+            },
+        )
+        .unwrap();
+        e.flush(0, b"m").unwrap();
+        let cell = e.core.shard(0).unwrap();
+        let st = read(&cell);
+        let head = &st.heads[0];
+        let encodings = |p: i64| -> Vec<u8> {
+            head.closed
+                .iter()
+                .filter(|c| c.partition == p)
+                .map(|c| c.bytes[0])
+                .collect()
+        };
+        assert_eq!(encodings(0), vec![ENCODING_SEALED]);
+        assert!(encodings(2 * HOUR_MS).iter().all(|&b| b == ENCODING_XOR));
+        assert!(
+            head.ooo.is_empty(),
+            "out-of-order samples moved into the sealed chunk"
+        );
+        assert_eq!(st.head_counts().1, 1001);
+        drop(st);
+        assert!(e.memory_bytes(0) < before);
     }
 }

@@ -5,10 +5,12 @@
 
 mod flush;
 mod read;
+mod seal;
 
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
 pub(crate) use flush::{FlushMeta, FlushSink};
 pub(crate) use read::merge_sources;
+pub(crate) use seal::{SealInput, SealedPartition, seal_series};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +32,10 @@ pub(crate) struct Shard {
     pub partitions: BTreeMap<i64, PartitionPostings>,
     /// Starts of sealed partitions (not before the horizon).
     pub sealed: BTreeSet<i64>,
+    /// Sealed partitions whose chunks the next flush re-encodes as sealed chunks (`seal.rs`).
+    /// Every flush writes them in the same batch that first persists them in `sealed`, so
+    /// after recovery every persisted sealed partition is already re-encoded.
+    pub seal_pending: BTreeSet<i64>,
     /// Data before this timestamp is expired (`i64::MIN`: nothing expired).
     pub horizon_ms: i64,
     pub applied: u64,
@@ -55,6 +61,7 @@ impl Shard {
             heads: Vec::new(),
             partitions: BTreeMap::new(),
             sealed: BTreeSet::new(),
+            seal_pending: BTreeSet::new(),
             horizon_ms: i64::MIN,
             applied: 0,
             flushed: None,
@@ -152,6 +159,7 @@ impl Shard {
         if p < self.horizon_ms || !self.sealed.insert(p) {
             return;
         }
+        self.seal_pending.insert(p);
         if let Some(part) = self.partitions.get_mut(&p) {
             part.sealed = true;
         }
@@ -172,6 +180,7 @@ impl Shard {
         self.horizon_ms = horizon;
         self.partitions = self.partitions.split_off(&horizon);
         self.sealed = self.sealed.split_off(&horizon);
+        self.seal_pending = self.seal_pending.split_off(&horizon);
         for head in &mut self.heads {
             head.expire(horizon);
         }

@@ -3,13 +3,15 @@
 //! different stores.
 
 mod query;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::command::Command;
 use crate::engine::{AppendCheck, ShardStats};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Labels, Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::shard::{SealInput, SealedPartition, Shard, merge_sources, seal_series};
@@ -80,7 +82,7 @@ impl<S: Store> Sharded<S> {
         // Partitions sealed since the last flush are re-encoded without the write lock: their
         // content no longer changes (`shard/seal.rs`).
         let inputs = read(&cell).seal_inputs(None);
-        let mut sealed = self.seal_partitions(shard, inputs)?;
+        let (mut sealed, mut abandoned) = self.seal_partitions(shard, inputs)?;
         let mut st = write(&cell);
         // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
         // (dropped here), or been sealed (re-encoded now, under the lock).
@@ -89,12 +91,17 @@ impl<S: Store> Sharded<S> {
             .seal_pending
             .iter()
             .copied()
-            .filter(|p| !sealed.iter().any(|s| s.partition == *p))
+            .filter(|p| !sealed.iter().any(|s| s.partition == *p) && !abandoned.contains(p))
             .collect();
         if !late.is_empty() {
             let inputs = st.seal_inputs(Some(&late));
-            sealed.extend(self.seal_partitions(shard, inputs)?);
+            let (more, failed) = self.seal_partitions(shard, inputs)?;
+            sealed.extend(more);
             sealed.sort_by_key(|s| s.partition);
+            abandoned.extend(failed);
+        }
+        for p in &abandoned {
+            st.seal_pending.remove(p);
         }
         self.store.write_flush(&st, &sealed, sm_meta)?;
         st.finish_flush(sm_meta, self.store.durable(), sealed);
@@ -102,35 +109,50 @@ impl<S: Store> Sharded<S> {
     }
 
     /// Merges and encodes the series of sealed partitions (head data in `inputs`, the rest read
-    /// from the store).
+    /// from the store). A partition whose data cannot be decoded (or encoded) keeps its XOR
+    /// chunks: it is returned among the abandoned ones and logged, rather than failing every
+    /// flush from now on. I/O errors fail the flush, which the next one retries.
     fn seal_partitions(
         &self,
         shard: ShardId,
         inputs: Vec<SealInput>,
-    ) -> Result<Vec<SealedPartition>> {
-        inputs
-            .into_iter()
-            .map(|input| {
-                let p = input.partition;
-                let end = self.opts.partition_end(p);
-                let series = input
-                    .series
-                    .into_iter()
-                    .map(|s| {
-                        let mut stored = StoredChunks::default();
-                        if self.store.durable() {
-                            self.store
-                                .read_chunks(shard, s.id, &[p], i64::MIN, i64::MAX, &mut stored)?;
-                        }
-                        seal_series(s, stored, p, end)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(SealedPartition {
+    ) -> Result<(Vec<SealedPartition>, Vec<i64>)> {
+        let mut sealed = Vec::with_capacity(inputs.len());
+        let mut abandoned = Vec::new();
+        for input in inputs {
+            let p = input.partition;
+            let end = self.opts.partition_end(p);
+            let series = input
+                .series
+                .into_iter()
+                .map(|s| {
+                    let mut stored = StoredChunks::default();
+                    if self.store.durable() {
+                        self.store.read_chunks(
+                            shard,
+                            s.id,
+                            &[p],
+                            i64::MIN,
+                            i64::MAX,
+                            &mut stored,
+                        )?;
+                    }
+                    seal_series(s, stored, p, end)
+                })
+                .collect::<Result<Vec<_>>>();
+            match series {
+                Ok(series) => sealed.push(SealedPartition {
                     partition: p,
                     series,
-                })
-            })
-            .collect()
+                }),
+                Err(e @ Error::Io { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::error!(shard, partition = p, error = %e, "sealed partition keeps its XOR chunks");
+                    abandoned.push(p);
+                }
+            }
+        }
+        Ok((sealed, abandoned))
     }
 
     /// Compacts the store (see [`Store::compact`]).

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::model::{SeriesId, ShardId};
 use crate::postings::PostingsSource;
-use crate::shard::Shard;
+use crate::shard::{SealedPartition, Shard};
 
 /// Chunks of one series read from a backend.
 #[derive(Default)]
@@ -38,6 +38,11 @@ pub(crate) trait Store: Send + Sync + 'static {
         out: &mut StoredChunks,
     ) -> Result<()>;
 
-    /// Persists `shard` atomically (see `Shard::collect_flush`); must not modify it.
-    fn write_flush(&self, shard: &Shard, sm_meta: &[u8]) -> Result<()>;
+    /// Persists `shard` atomically (see `Shard::collect_flush`), with `sealed` replacing the
+    /// chunks of those partitions; must not modify it.
+    fn write_flush(&self, shard: &Shard, sealed: &[SealedPartition], sm_meta: &[u8]) -> Result<()>;
+
+    /// Flushes buffered writes to files and compacts them, so that disk usage reflects the
+    /// data (a no-op where nothing is on disk).
+    fn compact(&self) -> Result<()>;
 }

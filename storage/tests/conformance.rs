@@ -627,7 +627,17 @@ conformance!(
     expire_partitions,
     digest_ignores_flush_timing,
     many_series_is_not_quadratic,
+    seal_reencodes_identically,
+    seal_partition_without_data,
+    sealing_many_series_matches_never_flushing,
 );
+
+#[path = "conformance/sealed.rs"]
+mod sealed;
+use sealed::{
+    seal_partition_without_data, seal_reencodes_identically,
+    sealing_many_series_matches_never_flushing,
+};
 
 #[cfg(feature = "rocksdb")]
 #[path = "conformance/rocks_recovery.rs"]

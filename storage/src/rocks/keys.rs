@@ -97,12 +97,18 @@ pub fn parse_postings_key(key: &[u8]) -> Option<(i64, &str, &str)> {
     Some((p, name, value))
 }
 
-/// `shard | tier | partition | id`: the prefix of one series' chunks in one partition.
-pub fn chunk_series_prefix(shard: ShardId, tier: u8, partition: i64, id: SeriesId) -> Vec<u8> {
+/// `shard | tier | partition`: the prefix of every chunk of one partition.
+pub fn chunk_partition_prefix(shard: ShardId, tier: u8, partition: i64) -> Vec<u8> {
     let mut k = Vec::with_capacity(33);
     k.extend_from_slice(&shard.to_be_bytes());
     k.push(tier);
     k.extend_from_slice(&time_be(partition));
+    k
+}
+
+/// `shard | tier | partition | id`: the prefix of one series' chunks in one partition.
+pub fn chunk_series_prefix(shard: ShardId, tier: u8, partition: i64, id: SeriesId) -> Vec<u8> {
+    let mut k = chunk_partition_prefix(shard, tier, partition);
     k.extend_from_slice(&id.to_be_bytes());
     k
 }
@@ -282,6 +288,8 @@ mod tests {
         let o = chunk_key(1, TIER_RAW, 0, 9, -15, Some(77));
         assert_eq!(parse_chunk_key(&o), Some((-15, Some(77))));
         assert!(c.starts_with(&chunk_series_prefix(1, TIER_RAW, 0, 9)));
+        assert!(c.starts_with(&chunk_partition_prefix(1, TIER_RAW, 0)));
+        assert!(!c.starts_with(&chunk_partition_prefix(1, TIER_RAW, 1)));
         assert_eq!(shard_of_meta_key(&meta_shard_key(42)), Some(42));
         assert_eq!(shard_of_meta_key(&series_state_key(42, 1)), None);
     }

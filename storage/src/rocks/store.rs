@@ -7,7 +7,7 @@ use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, T
 use crate::error::{Error, Result};
 use crate::model::{SeriesId, ShardId};
 use crate::postings::{PartitionPostings, PostingsSource};
-use crate::shard::{FlushMeta, FlushSink, Shard};
+use crate::shard::{FlushMeta, FlushSink, SealedPartition, Shard};
 use crate::store::{Store, StoredChunks};
 
 /// A visitor of (key, value) pairs during a scan.
@@ -127,7 +127,7 @@ impl Store for RocksStore {
         Ok(())
     }
 
-    fn write_flush(&self, shard: &Shard, sm_meta: &[u8]) -> Result<()> {
+    fn write_flush(&self, shard: &Shard, sealed: &[SealedPartition], sm_meta: &[u8]) -> Result<()> {
         let mut sink = RocksSink {
             store: self,
             shard: shard.id,
@@ -136,10 +136,19 @@ impl Store for RocksStore {
             max_t: shard.max_t,
             scratch: Vec::new(),
         };
-        shard.collect_flush(&mut sink, sm_meta);
+        shard.collect_flush(&mut sink, sealed, sm_meta);
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(sink.batch, &opts).map_err(io(shard.id))
+    }
+
+    fn compact(&self) -> Result<()> {
+        for name in [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_META] {
+            let cf = self.cf(name);
+            self.db.flush_cf(cf).map_err(io(0))?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
     }
 }
 
@@ -172,6 +181,24 @@ impl FlushSink for RocksSink<'_> {
     ) {
         let key = keys::chunk_key(self.shard, TIER_RAW, partition, id, start_ms, ooo_seq);
         self.batch.put_cf(self.store.cf(CF_CHUNKS), key, bytes);
+    }
+
+    fn sealed_partition(&mut self, sealed: &SealedPartition) {
+        let chunks = self.store.cf(CF_CHUNKS);
+        let p = sealed.partition;
+        let from = keys::chunk_partition_prefix(self.shard, TIER_RAW, p);
+        // The prefix holds the tier byte (< 0xff), so it always has a successor.
+        if let Some(to) = prefix_successor(&from) {
+            // One range delete per partition: every series with a chunk in it is in its
+            // postings and so among `sealed.series`. Later puts in the batch win over it.
+            self.batch.delete_range_cf(chunks, from, to);
+        }
+        for series in &sealed.series {
+            for c in &series.chunks {
+                let key = keys::chunk_key(self.shard, TIER_RAW, p, series.id, c.min_t, None);
+                self.batch.put_cf(chunks, key, &c.bytes);
+            }
+        }
     }
 
     fn last_t(&mut self, id: SeriesId, last_t: i64) {

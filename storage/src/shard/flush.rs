@@ -2,13 +2,14 @@
 //! [`FlushSink`] (which a backend turns into one atomic write), and once that write succeeded
 //! `finish_flush` drops what no longer needs to stay in memory.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use roaring::RoaringBitmap;
 
-use super::Shard;
+use super::{SealedPartition, Shard};
 use crate::chunk::XorChunk;
 use crate::chunk::xor::XOR_SAMPLES_MAX;
+use crate::head::ClosedChunk;
 use crate::model::{Sample, SeriesId};
 
 /// Shard-level metadata written by every flush.
@@ -36,6 +37,9 @@ pub(crate) trait FlushSink {
         ooo_seq: Option<u64>,
         bytes: &[u8],
     );
+    /// Replaces every chunk of a sealed partition (all series, in-order and out-of-order) by
+    /// its sealed chunks. Called after every `chunk` of the flush.
+    fn sealed_partition(&mut self, sealed: &SealedPartition);
     /// The largest in-order timestamp of a series (restored on recovery).
     fn last_t(&mut self, id: SeriesId, last_t: i64);
     /// The full current bitmap of one postings key (`name`/`value` empty: all series).
@@ -45,9 +49,16 @@ pub(crate) trait FlushSink {
 }
 
 impl Shard {
-    /// Hands everything not yet persisted to `sink`. Changes nothing: call `finish_flush`
-    /// after the sink's write succeeded.
-    pub fn collect_flush(&self, sink: &mut dyn FlushSink, sm_meta: &[u8]) {
+    /// Hands everything not yet persisted to `sink`, with `sealed` (the re-encoded partitions
+    /// of `seal_pending`, see `seal.rs`) in place of those partitions' chunks. Changes nothing:
+    /// call `finish_flush` after the sink's write succeeded.
+    pub fn collect_flush(
+        &self,
+        sink: &mut dyn FlushSink,
+        sealed: &[SealedPartition],
+        sm_meta: &[u8],
+    ) {
+        let resealed: BTreeSet<i64> = sealed.iter().map(|s| s.partition).collect();
         for id in self.persisted_series..self.registry.len() {
             if let (Some(h), Some(bytes)) = (self.registry.hash_of(id), self.registry.canonical(id))
             {
@@ -58,17 +69,21 @@ impl Shard {
             let Some(head) = self.heads.get(id as usize) else {
                 continue;
             };
-            for c in head.closed.iter().filter(|c| !c.persisted) {
+            for c in head
+                .closed
+                .iter()
+                .filter(|c| !c.persisted && !resealed.contains(&c.partition))
+            {
                 sink.chunk(c.partition, id, c.min_t, None, &c.bytes);
             }
             if let Some(o) = head
                 .open
                 .as_ref()
-                .filter(|o| o.dirty && !o.chunk.is_empty())
+                .filter(|o| o.dirty && !o.chunk.is_empty() && !resealed.contains(&o.partition))
             {
                 sink.chunk(o.partition, id, o.chunk.min_time(), None, o.chunk.bytes());
             }
-            for (partition, chunk) in ooo_chunks(&head.ooo, self) {
+            for (partition, chunk) in ooo_chunks(&head.ooo, self, &resealed) {
                 sink.chunk(
                     partition,
                     id,
@@ -78,6 +93,9 @@ impl Shard {
                 );
             }
             sink.last_t(id, head.last_t);
+        }
+        for part in sealed {
+            sink.sealed_partition(part);
         }
         for (&p, part) in &self.partitions {
             if part.unflushed.is_empty() {
@@ -105,11 +123,24 @@ impl Shard {
         });
     }
 
-    /// Records a successful flush. With `drop_persisted` (a durable backend), closed chunks,
-    /// out-of-order buffers and sealed partitions' postings leave memory.
-    pub fn finish_flush(&mut self, sm_meta: &[u8], drop_persisted: bool) {
+    /// Records a successful flush that wrote `sealed`. With `drop_persisted` (a durable
+    /// backend), closed chunks, out-of-order buffers and sealed partitions' postings leave
+    /// memory; without it (the in-memory engine) the sealed chunks replace the head's data of
+    /// their partitions, as they replaced the stored chunks in a durable backend.
+    pub fn finish_flush(
+        &mut self,
+        sm_meta: &[u8],
+        drop_persisted: bool,
+        sealed: Vec<SealedPartition>,
+    ) {
         self.flushed = Some((self.applied, sm_meta.to_vec()));
+        for part in &sealed {
+            self.seal_pending.remove(&part.partition);
+        }
         if !drop_persisted {
+            for part in sealed {
+                self.install_sealed(part);
+            }
             return;
         }
         self.persisted_series = self.registry.len();
@@ -131,14 +162,49 @@ impl Shard {
             part.unflushed.clear();
         }
     }
+
+    /// Replaces the head's chunks and out-of-order samples of a sealed partition by its sealed
+    /// chunks (the in-memory engine's counterpart of the backend's replacement).
+    fn install_sealed(&mut self, part: SealedPartition) {
+        let p = part.partition;
+        let end = self.opts.partition_end(p);
+        let ids: Vec<SeriesId> = self
+            .partitions
+            .get(&p)
+            .map(|postings| postings.all.iter().collect())
+            .unwrap_or_default();
+        for id in ids {
+            if let Some(head) = self.heads.get_mut(id as usize) {
+                head.closed.retain(|c| c.partition != p);
+                head.ooo.retain(|s| s.t < p || s.t >= end);
+            }
+        }
+        for series in part.series {
+            let Some(head) = self.heads.get_mut(series.id as usize) else {
+                continue;
+            };
+            head.closed
+                .extend(series.chunks.into_iter().map(|c| ClosedChunk {
+                    partition: p,
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    bytes: c.bytes,
+                    persisted: true,
+                }));
+        }
+    }
 }
 
-/// The out-of-order buffer as chunks: split at partition boundaries and at the chunk size.
-fn ooo_chunks(ooo: &[Sample], shard: &Shard) -> Vec<(i64, XorChunk)> {
+/// The out-of-order buffer as chunks: split at partition boundaries and at the chunk size;
+/// samples of the `skip` partitions are left out.
+fn ooo_chunks(ooo: &[Sample], shard: &Shard, skip: &BTreeSet<i64>) -> Vec<(i64, XorChunk)> {
     let max = shard.opts.chunk_samples_max.clamp(1, XOR_SAMPLES_MAX);
     let mut out: Vec<(i64, XorChunk)> = Vec::new();
     for s in ooo {
         let p = shard.opts.partition_of(s.t);
+        if skip.contains(&p) {
+            continue;
+        }
         let start_new = out.last().is_none_or(|(lp, c)| *lp != p || c.len() >= max);
         if start_new {
             out.push((p, XorChunk::new()));

@@ -213,3 +213,122 @@ fn memory_per_series_is_reported() {
     println!("head memory: {per_series} bytes/series (60 samples each, after flush)");
     assert!(per_series < 1024, "{per_series} bytes per series");
 }
+
+/// Applies `cmds` (1-based indexes from `first`) to both engines.
+fn apply_all(engines: &[&dyn Engine], first: u64, cmds: &[Command]) {
+    for (i, c) in cmds.iter().enumerate() {
+        for e in engines {
+            e.apply(S, first + i as u64, c).unwrap();
+        }
+    }
+}
+
+/// Commands that fill partition 0 (some out of order) and 2 H, then seal partition 0.
+fn sealing_workload() -> Vec<Command> {
+    let batch = |series: &[(Labels, Vec<Sample>)]| {
+        Command::Write(WriteBatch {
+            new_series: series.iter().map(|(l, _)| l.clone()).collect(),
+            samples: series
+                .iter()
+                .enumerate()
+                .map(|(k, (_, s))| (SeriesRef::New(k as u32), s.clone()))
+                .collect(),
+        })
+    };
+    let a = sealed::counter_samples(5, 1000, 300);
+    let b = sealed::counter_samples(6, 2000, 300);
+    vec![
+        batch(&[(up("a"), a[..150].to_vec()), (up("b"), b[..100].to_vec())]),
+        batch(&[(up("a"), a[150..].to_vec()), (up("b"), b[100..].to_vec())]),
+        batch(&[(
+            up("a"),
+            samples(&[(500, 0.5), (a[9].t, -9.0), (2 * H + 7, 2.0)]),
+        )]),
+        batch(&[(up("c"), samples(&[(2 * H + 9, 3.0)]))]),
+        Command::Seal {
+            partition_start_ms: 0,
+        },
+        batch(&[(up("a"), samples(&[(600, 0.6), (2 * H + 20, 2.5)]))]),
+    ]
+}
+
+#[test]
+fn sealed_partition_survives_reopen_and_replay() {
+    let cmds = sealing_workload();
+    let o = EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 7,
+    };
+    let reference = MemEngine::new(o.clone());
+    apply_all(&[&reference], 1, &cmds);
+    let all = [eq("__name__", "up")];
+    let want = select(&reference, &all, i64::MIN, i64::MAX);
+    let digest = reference.digest(S).unwrap();
+    // Flushed before and after the seal; reopened.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path(), o.clone());
+        apply_all(&[&e], 1, &cmds[..2]);
+        e.flush(S, b"m").unwrap();
+        apply_all(&[&e], 3, &cmds[2..]);
+        e.flush(S, b"m").unwrap();
+        sealed::assert_same(&select(&e, &all, i64::MIN, i64::MAX), &want);
+    }
+    let e = open(dir.path(), o.clone());
+    sealed::assert_same(&select(&e, &all, i64::MIN, i64::MAX), &want);
+    assert_eq!(e.digest(S).unwrap(), digest);
+    drop(e);
+    assert_partition_chunks(dir.path(), 0, 2);
+    // A crash after the seal was applied but before it was flushed: the replay re-encodes.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path(), o.clone());
+        apply_all(&[&e], 1, &cmds[..4]);
+        e.flush(S, b"m").unwrap();
+        apply_all(&[&e], 5, &cmds[4..]);
+    }
+    {
+        let e = open(dir.path(), o.clone());
+        assert_eq!(e.applied_index(S), 4);
+        apply_all(&[&e], 5, &cmds[4..]);
+        sealed::assert_same(&select(&e, &all, i64::MIN, i64::MAX), &want);
+        e.flush(S, b"m").unwrap();
+        assert_eq!(e.digest(S).unwrap(), digest);
+        e.compact().unwrap();
+    }
+    let e = open(dir.path(), o);
+    sealed::assert_same(&select(&e, &all, i64::MIN, i64::MAX), &want);
+    assert_eq!(e.digest(S).unwrap(), digest);
+    drop(e);
+    assert_partition_chunks(dir.path(), 0, 2);
+}
+
+/// Reads the chunks column family directly: partition `sealed_p` holds exactly one chunk per
+/// series, each in the sealed encoding (2), for `sealed_n` series; other partitions hold XOR
+/// chunks (1).
+fn assert_partition_chunks(path: &std::path::Path, sealed_p: i64, sealed_n: usize) {
+    let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
+    let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, &names, false)
+        .unwrap();
+    let cf = db.cf_handle("chunks").unwrap();
+    let mut in_sealed: Vec<u32> = Vec::new();
+    let mut others = 0;
+    for kv in db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+        let (k, v) = kv.unwrap();
+        let p = (u64::from_be_bytes(k[5..13].try_into().unwrap()) ^ (1 << 63)) as i64;
+        let id = u32::from_be_bytes(k[13..17].try_into().unwrap());
+        if p == sealed_p {
+            assert_eq!(v[0], 2, "sealed encoding in partition {p}");
+            assert_eq!(k.len(), 25, "no out-of-order keys left in partition {p}");
+            in_sealed.push(id);
+        } else {
+            assert_eq!(v[0], 1, "XOR encoding in partition {p}");
+            others += 1;
+        }
+    }
+    assert!(others > 0);
+    let n = in_sealed.len();
+    in_sealed.dedup();
+    assert_eq!(in_sealed.len(), n, "one chunk per series");
+    assert_eq!(n, sealed_n, "series with data in partition {sealed_p}");
+}

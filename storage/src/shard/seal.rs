@@ -1,0 +1,212 @@
+//! Sealing a partition's chunks: once a `Seal` is applied, the next flush re-encodes every
+//! series' data in the partition (head chunks, head out-of-order samples and whatever the backend
+//! holds) into sealed chunks (`chunk/sealed.md`), one per series, which replace the partition's
+//! XOR chunks in the same atomic write.
+//!
+//! A sealed partition takes no more samples, so its content is fixed: the flush gathers the
+//! head's part under a read lock ([`Shard::seal_inputs`]), merges and encodes without the lock
+//! ([`seal_series`], pure), and installs the result under the write lock. The content is the
+//! merge reads would return (first applied value wins), so it depends only on the log.
+
+use super::{Shard, merge_sources};
+use crate::chunk::sealed::{self, SEALED_SAMPLES_MAX};
+use crate::error::Result;
+use crate::model::{Sample, SeriesId};
+use crate::store::StoredChunks;
+
+/// The head's data of one series in a partition being sealed.
+pub(crate) struct SeriesSealInput {
+    pub id: SeriesId,
+    /// Encoded in-order chunks of the partition held by the head.
+    pub in_order: Vec<Vec<u8>>,
+    /// Out-of-order buffer samples in the partition.
+    pub ooo: Vec<Sample>,
+}
+
+/// The head's data of a partition being sealed: every series with a sample in it.
+pub(crate) struct SealInput {
+    pub partition: i64,
+    pub series: Vec<SeriesSealInput>,
+}
+
+/// One sealed chunk with its time bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct SealedChunk {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub bytes: Box<[u8]>,
+}
+
+/// The sealed chunks of one series in a partition (none when it has no sample there).
+#[derive(Clone, Debug)]
+pub(crate) struct SealedSeries {
+    pub id: SeriesId,
+    pub chunks: Vec<SealedChunk>,
+}
+
+/// Every series of a sealed partition, re-encoded: replaces all of the partition's chunks.
+#[derive(Clone, Debug)]
+pub(crate) struct SealedPartition {
+    pub partition: i64,
+    pub series: Vec<SealedSeries>,
+}
+
+impl Shard {
+    /// The head's data of every partition sealed since the last flush (ascending), for
+    /// [`seal_series`]. `only` limits it to the given partitions.
+    pub fn seal_inputs(&self, only: Option<&[i64]>) -> Vec<SealInput> {
+        self.seal_pending
+            .iter()
+            .copied()
+            .filter(|p| only.is_none_or(|o| o.contains(p)))
+            .map(|p| SealInput {
+                partition: p,
+                series: self
+                    .partitions
+                    .get(&p)
+                    .map(|part| {
+                        part.all
+                            .iter()
+                            .map(|id| self.series_seal_input(id, p))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    fn series_seal_input(&self, id: SeriesId, partition: i64) -> SeriesSealInput {
+        let mut input = SeriesSealInput {
+            id,
+            in_order: Vec::new(),
+            ooo: Vec::new(),
+        };
+        let Some(head) = self.heads.get(id as usize) else {
+            return input;
+        };
+        let end = self.opts.partition_end(partition);
+        input.in_order = head
+            .closed
+            .iter()
+            .filter(|c| c.partition == partition)
+            .map(|c| c.bytes.to_vec())
+            .collect();
+        // `seal` closed the partition's open chunk and no sample enters it since; included all
+        // the same should one remain, so that nothing is lost.
+        if let Some(o) = head
+            .open
+            .as_ref()
+            .filter(|o| o.partition == partition && !o.chunk.is_empty())
+        {
+            input.in_order.push(o.chunk.bytes().to_vec());
+        }
+        input.ooo = head
+            .ooo
+            .iter()
+            .filter(|s| s.t >= partition && s.t < end)
+            .copied()
+            .collect();
+        input
+    }
+
+    /// Whether partition `p` still waits for its sealed chunks (not expired, not yet written).
+    pub fn seal_is_pending(&self, p: i64) -> bool {
+        self.seal_pending.contains(&p) && p >= self.horizon_ms
+    }
+}
+
+/// Merges one series' data in a sealed partition (the head's part and what the backend stores
+/// for the whole partition) as reads do, and encodes it into sealed chunks of at most
+/// [`SEALED_SAMPLES_MAX`] samples.
+pub(crate) fn seal_series(
+    input: SeriesSealInput,
+    mut stored: StoredChunks,
+    partition: i64,
+    partition_end: i64,
+) -> Result<SealedSeries> {
+    let mut in_order = stored.in_order;
+    in_order.extend(input.in_order);
+    let samples = merge_sources(
+        &in_order,
+        &mut stored.ooo,
+        &input.ooo,
+        partition,
+        partition_end.saturating_sub(1),
+    )?;
+    let chunks = samples
+        .chunks(SEALED_SAMPLES_MAX)
+        .map(|part| {
+            Ok(SealedChunk {
+                min_t: part[0].t,
+                max_t: part[part.len() - 1].t,
+                bytes: sealed::encode(part)?.into(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SealedSeries {
+        id: input.id,
+        chunks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{XorChunk, decode_range};
+
+    fn xor(samples: &[(i64, f64)]) -> Vec<u8> {
+        let mut c = XorChunk::new();
+        for &(t, v) in samples {
+            c.append(t, v).unwrap();
+        }
+        c.bytes().to_vec()
+    }
+
+    #[test]
+    fn merges_all_sources_first_applied_wins() {
+        let input = SeriesSealInput {
+            id: 7,
+            in_order: vec![xor(&[(30, 3.0), (40, 4.0)])],
+            ooo: vec![
+                Sample::new(5, 0.5),
+                Sample::new(30, 9.0),
+                Sample::new(35, 3.5),
+            ],
+        };
+        let stored = StoredChunks {
+            in_order: vec![xor(&[(10, 1.0), (20, 2.0)])],
+            ooo: vec![(9, xor(&[(15, 9.0), (20, 9.0)])), (3, xor(&[(15, 1.5)]))],
+        };
+        let sealed = seal_series(input, stored, 0, 100).unwrap();
+        assert_eq!(sealed.id, 7);
+        assert_eq!(sealed.chunks.len(), 1);
+        let c = &sealed.chunks[0];
+        assert_eq!((c.min_t, c.max_t), (5, 40));
+        let mut got = Vec::new();
+        decode_range(&c.bytes, i64::MIN, i64::MAX, &mut got).unwrap();
+        let want: Vec<Sample> = [
+            (5, 0.5),
+            (10, 1.0),
+            (15, 1.5),
+            (20, 2.0),
+            (30, 3.0),
+            (35, 3.5),
+            (40, 4.0),
+        ]
+        .iter()
+        .map(|&(t, v)| Sample::new(t, v))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_series_without_samples_seals_to_nothing() {
+        let input = SeriesSealInput {
+            id: 1,
+            in_order: vec![],
+            ooo: vec![],
+        };
+        let sealed = seal_series(input, StoredChunks::default(), 0, 100).unwrap();
+        assert!(sealed.chunks.is_empty());
+    }
+}
