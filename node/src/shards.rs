@@ -743,8 +743,9 @@ impl Shards {
         Ok(())
     }
 
-    /// Flushes every shard, then compacts the raft log so that what the flush let openraft purge
-    /// leaves the disk (the admin flush: afterwards, disk usage reflects the data).
+    /// Flushes every shard, then compacts the raft log (so that what the flush let openraft purge
+    /// leaves the disk) and the data store (the admin flush: afterwards, disk usage reflects
+    /// the data).
     pub async fn flush_and_compact(&self) -> Result<(), NodeError> {
         self.flush().await?;
         // openraft purges after the snapshot is taken, asynchronously: wait for it (bounded;
@@ -774,7 +775,12 @@ impl Shards {
         let log_db = self.log_db.clone();
         tokio::task::spawn_blocking(move || log_db.compact_blocking())
             .await
-            .map_err(|e| NodeError::Internal(format!("raft log compaction: {e}")))?
+            .map_err(|e| NodeError::Internal(format!("raft log compaction: {e}")))??;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.compact())
+            .await
+            .map_err(|e| NodeError::Internal(format!("data compaction: {e}")))?
+            .map_err(|e| NodeError::Internal(format!("data compaction: {e}")))
     }
 
     async fn flush_group(&self, g: &Group) -> Result<(), NodeError> {
