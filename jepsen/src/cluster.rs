@@ -1,0 +1,235 @@
+//! Real `tidemark` processes on loopback ports, and the guard that kills them all on drop
+//! (normal exit, error, panic, or the run future dropped by Ctrl-C).
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Error;
+
+/// Time a node may take to answer `/-/ready` (members wait for a quorum).
+pub const READY_TIMEOUT_MS: u64 = 60_000;
+
+/// One node's process, addresses and data directory.
+pub struct NodeProc {
+    /// Node id (1-based).
+    pub id: u32,
+    /// HTTP listen address.
+    pub http_addr: String,
+    /// gRPC listen address.
+    pub grpc_addr: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl NodeProc {
+    /// Base URL of the node's HTTP API.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// The node's log file (stdout and stderr of every incarnation).
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.with_extension("log")
+    }
+
+    fn tail_of_log(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let start = log.len().saturating_sub(4_000);
+        let start = (start..log.len())
+            .find(|&i| log.is_char_boundary(i))
+            .unwrap_or(0);
+        log[start..].to_string()
+    }
+}
+
+/// The cluster of node processes; dropping it SIGCONTs and SIGKILLs every process.
+pub struct Cluster {
+    /// The nodes, index `i` is node `i + 1`.
+    pub nodes: Vec<NodeProc>,
+    binary: PathBuf,
+    initial_cluster: String,
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Cluster {
+    /// Starts `n` nodes of `binary` on fresh loopback ports with data under `dir` (not waiting).
+    pub fn launch(binary: &Path, n: u32, dir: &Path) -> Result<Cluster, Error> {
+        if !binary.is_file() {
+            return Err(Error::Setup(format!(
+                "tidemark binary not found at {}",
+                binary.display()
+            )));
+        }
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            nodes.push(NodeProc {
+                id,
+                http_addr: format!("127.0.0.1:{}", free_port()?),
+                grpc_addr: format!("127.0.0.1:{}", free_port()?),
+                data_dir: dir.join(format!("n{id}")),
+                child: None,
+                paused: false,
+            });
+        }
+        let initial_cluster = nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.grpc_addr))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut c = Cluster {
+            nodes,
+            binary: binary.to_path_buf(),
+            initial_cluster,
+        };
+        for id in 1..=n {
+            c.start(id)?;
+        }
+        Ok(c)
+    }
+
+    fn node_mut(&mut self, id: u32) -> &mut NodeProc {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    /// Starts node `id` (not waiting until it is ready); a no-op if it runs.
+    pub fn start(&mut self, id: u32) -> Result<(), Error> {
+        let binary = self.binary.clone();
+        let initial = self.initial_cluster.clone();
+        let node = self.node_mut(id);
+        if node.child.is_some() {
+            return Ok(());
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.log_path())?;
+        let mut cmd = Command::new(&binary);
+        cmd.arg("--node-id")
+            .arg(id.to_string())
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .arg("--http-listen")
+            .arg(&node.http_addr)
+            .arg("--grpc-listen")
+            .arg(&node.grpc_addr)
+            .arg("--initial-cluster")
+            .arg(&initial)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log));
+        // SAFETY: prctl is async-signal-safe; it makes the child die with the harness even when
+        // the harness itself is SIGKILLed (no Drop runs then).
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::Setup(format!("spawn {} for node {id}: {e}", binary.display())))?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    /// kill -9 node `id` and reap it.
+    pub fn kill(&mut self, id: u32) {
+        let node = self.node_mut(id);
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        node.paused = false;
+    }
+
+    /// Sends SIGSTOP (`pause`) or SIGCONT to node `id` if it runs.
+    pub fn signal_pause(&mut self, id: u32, pause: bool) {
+        let node = self.node_mut(id);
+        if let Some(child) = &node.child {
+            let sig = if pause { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: plain kill(2) on our own child's pid, which we have not reaped.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, sig);
+            }
+            node.paused = pause;
+        }
+    }
+
+    /// Heals everything: SIGCONT to every process, restarts dead nodes. Returns the actions taken.
+    pub fn heal(&mut self) -> Result<Vec<(u32, &'static str)>, Error> {
+        let mut actions = Vec::new();
+        for id in 1..=self.nodes.len() as u32 {
+            let node = self.node_mut(id);
+            if let Some(child) = node.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                node.child = None;
+                actions.push((id, "heal-reap-exited"));
+            }
+            if self.node_mut(id).paused {
+                self.signal_pause(id, false);
+                actions.push((id, "heal-resume"));
+            }
+            if self.node_mut(id).child.is_none() {
+                self.start(id)?;
+                actions.push((id, "heal-restart"));
+            }
+        }
+        Ok(actions)
+    }
+
+    /// Waits until every node answers `/-/ready` with 200.
+    pub async fn wait_all_ready(&mut self, client: &reqwest::Client) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
+        for i in 0..self.nodes.len() {
+            let url = format!("{}/-/ready", self.nodes[i].url());
+            loop {
+                if let Some(child) = self.nodes[i].child.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    return Err(Error::NotReady {
+                        node: self.nodes[i].id,
+                        why: format!("exited with {status}"),
+                        log_tail: self.nodes[i].tail_of_log(),
+                    });
+                }
+                let ok = client
+                    .get(&url)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 200);
+                if ok {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::NotReady {
+                        node: self.nodes[i].id,
+                        why: format!("no 200 from /-/ready within {READY_TIMEOUT_MS} ms"),
+                        log_tail: self.nodes[i].tail_of_log(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in 1..=self.nodes.len() as u32 {
+            self.signal_pause(id, false);
+            self.kill(id);
+        }
+    }
+}
