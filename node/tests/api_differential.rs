@@ -16,11 +16,13 @@ mod support;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::{Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1};
+use support::{
+    Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1, spawn_prometheus,
+};
 
 /// Differences that are understood and accepted, by check name, each with its reason.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
@@ -169,24 +171,17 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(bin: &Path, dir: &Path) -> Prometheus {
-        std::fs::create_dir_all(dir).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "scrape_configs: []\n").unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(bin.join("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .arg("--enable-feature=promql-experimental-functions")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start prometheus");
+        let child = spawn_prometheus(
+            bin,
+            dir,
+            "scrape_configs: []\n",
+            port,
+            &[
+                "--web.enable-remote-write-receiver",
+                "--enable-feature=promql-experimental-functions",
+            ],
+        );
         let prom = Prometheus {
             child,
             dir: dir.to_path_buf(),

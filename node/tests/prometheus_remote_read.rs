@@ -14,7 +14,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
@@ -22,7 +22,9 @@ use tidemark_node::remote_read::{frame, xor};
 use tidemark_proto::prometheus as pb;
 use tidemark_storage::Sample;
 
-use support::{Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1};
+use support::{
+    Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1, spawn_prometheus,
+};
 
 /// The Prometheus stale marker.
 const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -205,23 +207,8 @@ impl Prometheus {
     fn start(dir: &Path, config: &str, flags: &[&str]) -> Prometheus {
         let bin = peers_bin()
             .expect("peer binaries missing: run scripts/install-peers.sh (scripts/test.sh does)");
-        std::fs::create_dir_all(dir).unwrap();
-        let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config).unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(bin.join("prometheus"))
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(flags)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start prometheus");
+        let child = spawn_prometheus(&bin, dir, config, port, flags);
         let mut prom = Prometheus {
             child,
             dir: dir.to_path_buf(),

@@ -5,10 +5,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{Node, free_port, peers_bin};
+use support::{Node, free_port, peers_bin, spawn_prometheus};
 
 /// How long Prometheus scrapes before the comparison window closes.
 const SCRAPE_FOR_S: u64 = 12;
@@ -48,22 +48,7 @@ remote_write:
       max_backoff: 1s
 "#
     );
-    std::fs::create_dir_all(dir).unwrap();
-    let config_path = dir.join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new(bin.join("prometheus"))
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start prometheus");
-    Killed(child)
+    Killed(spawn_prometheus(&bin, dir, &config, port, &[]))
 }
 
 /// Raw samples of every series in `(end - window, end]`, keyed by the series' labels.

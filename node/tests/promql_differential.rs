@@ -18,10 +18,12 @@ mod support;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1};
+use support::{
+    Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1, spawn_prometheus,
+};
 
 /// Differences that are understood and accepted, by exact query text, each with its reason.
 /// A difference in Tidemark's engine is a bug: it goes here only with a clear reason.
@@ -1569,30 +1571,19 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(bin: &Path, dir: &Path) -> Prometheus {
-        std::fs::create_dir_all(dir).unwrap();
-        let config = dir.join("prometheus.yml");
-        // No scrapes; evaluation_interval is the default subquery step, spelled out.
-        std::fs::write(
-            &config,
-            "global:\n  evaluation_interval: 1m\nscrape_configs: []\n",
-        )
-        .unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(bin.join("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .arg("--enable-feature=promql-experimental-functions")
-            .arg("--query.lookback-delta=5m")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start prometheus");
+        // No scrapes; evaluation_interval is the default subquery step, spelled out.
+        let child = spawn_prometheus(
+            bin,
+            dir,
+            "global:\n  evaluation_interval: 1m\nscrape_configs: []\n",
+            port,
+            &[
+                "--web.enable-remote-write-receiver",
+                "--enable-feature=promql-experimental-functions",
+                "--query.lookback-delta=5m",
+            ],
+        );
         let mut prom = Prometheus {
             child,
             dir: dir.to_path_buf(),

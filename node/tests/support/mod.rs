@@ -286,6 +286,28 @@ pub fn parse_value(s: &str) -> f64 {
     }
 }
 
+/// Starts the real Prometheus binary of `bin` with `config` (YAML) written to
+/// `dir/prometheus.yml`, its TSDB in `dir/data`, its output in `dir/prometheus.log`, listening
+/// on 127.0.0.1:`port`, with extra `flags`. The caller waits for readiness and kills it.
+pub fn spawn_prometheus(bin: &Path, dir: &Path, config: &str, port: u16, flags: &[&str]) -> Child {
+    std::fs::create_dir_all(dir).unwrap();
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    Command::new(bin.join("prometheus"))
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(flags)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start prometheus")
+}
+
 /// The peer binaries folder (`scripts/install-peers.sh` prints it; the test script exports it).
 pub fn peers_bin() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("TIDEMARK_PEERS_BIN") {
