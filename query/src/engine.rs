@@ -57,6 +57,16 @@ impl PromqlEngine {
         PromqlEngine { limits }
     }
 
+    /// This engine with its evaluation timeout lowered to `timeout_ms` (a request's own
+    /// `timeout` parameter), so that an abandoned evaluation stops too; never raised.
+    pub fn with_timeout_ms(&self, timeout_ms: u64) -> PromqlEngine {
+        let mut limits = self.limits.clone();
+        if limits.timeout_ms == 0 || timeout_ms < limits.timeout_ms {
+            limits.timeout_ms = timeout_ms;
+        }
+        PromqlEngine { limits }
+    }
+
     /// Evaluates `expr` at `time_ms`.
     pub fn instant(
         &self,

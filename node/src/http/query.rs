@@ -36,7 +36,8 @@ pub async fn instant(
     let time_ms = params.time_or("time", now_ms())?;
     let timeout = timeout(&state, &params)?;
     let expr = required_query(&params)?;
-    let engine = state.engine.clone();
+    // The engine stops at the request's timeout itself: nothing keeps running once we answer.
+    let engine = state.engine.with_timeout_ms(timeout.as_millis() as u64);
     let (result, timings) =
         evaluate_timed(&state, timeout, move |q| engine.instant(q, &expr, time_ms)).await?;
     Ok(respond(
@@ -78,7 +79,8 @@ pub async fn range(
     }
     let timeout = timeout(&state, &params)?;
     let expr = required_query(&params)?;
-    let engine = state.engine.clone();
+    // The engine stops at the request's timeout itself: nothing keeps running once we answer.
+    let engine = state.engine.with_timeout_ms(timeout.as_millis() as u64);
     let (result, timings) = evaluate_timed(&state, timeout, move |q| {
         engine.range(q, &expr, start_ms, end_ms, step_ms)
     })

@@ -319,3 +319,18 @@ fn count_values_sets_the_value_label_before_grouping() {
         vec![(l(&[]), 3.0)]
     );
 }
+
+#[test]
+fn a_request_timeout_lowers_the_engine_timeout_but_never_raises_it() {
+    let engine = PromqlEngine::new(QueryLimits {
+        timeout_ms: 10_000,
+        ..QueryLimits::default()
+    });
+    assert_eq!(engine.with_timeout_ms(500).limits.timeout_ms, 500);
+    assert_eq!(engine.with_timeout_ms(60_000).limits.timeout_ms, 10_000);
+    let unlimited = PromqlEngine::new(QueryLimits {
+        timeout_ms: 0,
+        ..QueryLimits::default()
+    });
+    assert_eq!(unlimited.with_timeout_ms(500).limits.timeout_ms, 500);
+}
