@@ -3,7 +3,7 @@
 //! readers know which codec a stored chunk uses. Layouts: `chunk/xor.md` (the head's appendable
 //! chunks), `chunk/sealed.md` (one chunk per series per sealed partition).
 
-mod bits;
+pub mod bits;
 pub mod sealed;
 pub mod xor;
 

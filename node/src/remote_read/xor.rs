@@ -3,6 +3,7 @@
 //! layout in `xor.md`.
 
 use tidemark_storage::Sample;
+use tidemark_storage::chunk::bits::{self, BitWriter};
 
 /// Samples Tidemark puts in one chunk: the head chunk size Prometheus aims for.
 pub const CHUNK_SAMPLES_MAX: usize = 120;
@@ -33,7 +34,7 @@ pub struct ChunkDecodeError(String);
 pub struct XorEncoder {
     buf: Vec<u8>,
     /// Unused low bits of the last byte of `buf`.
-    free: u32,
+    free: u8,
     count: u16,
     min_t: i64,
     t: i64,
@@ -164,32 +165,22 @@ impl XorEncoder {
     }
 
     fn varint(&mut self, v: i64) {
-        self.uvarint(((v << 1) ^ (v >> 63)) as u64);
+        self.writer().varint(v);
     }
 
-    fn uvarint(&mut self, mut u: u64) {
-        while u >= 0x80 {
-            self.bits((u & 0x7f) | 0x80, 8);
-            u >>= 7;
-        }
-        self.bits(u, 8);
+    fn uvarint(&mut self, u: u64) {
+        self.writer().uvarint(u);
     }
 
     /// Writes the low `n` bits of `v`, most significant first (n <= 64).
     fn bits(&mut self, v: u64, n: u32) {
-        let mut n = n;
-        while n > 0 {
-            if self.free == 0 {
-                self.buf.push(0);
-                self.free = 8;
-            }
-            let take = n.min(self.free);
-            let part = (v >> (n - take)) & ((1u64 << take) - 1);
-            if let Some(last) = self.buf.last_mut() {
-                *last |= (part as u8) << (self.free - take);
-            }
-            self.free -= take;
-            n -= take;
+        self.writer().bits(v, n);
+    }
+
+    fn writer(&mut self) -> BitWriter<'_> {
+        BitWriter {
+            buf: &mut self.buf,
+            free: &mut self.free,
         }
     }
 }
@@ -221,10 +212,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<Sample>, ChunkDecodeError> {
         return Err(ChunkDecodeError("shorter than its 2-byte header".into()));
     }
     let count = usize::from(u16::from_be_bytes([data[0], data[1]]));
-    let mut r = BitReader {
-        buf: &data[HEADER_LEN..],
-        pos: 0,
-    };
+    let mut r = BitReader(bits::BitReader::new(&data[HEADER_LEN..]));
     let mut out = Vec::with_capacity(count);
     let (mut t, mut t_delta, mut v) = (0i64, 0u64, 0u64);
     let (mut leading, mut trailing) = (0u8, 0u8);
@@ -278,30 +266,14 @@ pub fn decode(data: &[u8]) -> Result<Vec<Sample>, ChunkDecodeError> {
     Ok(out)
 }
 
-/// Reads bits most significant first.
-struct BitReader<'a> {
-    buf: &'a [u8],
-    /// Position in bits.
-    pos: usize,
-}
+/// Reads bits most significant first, with this format's errors.
+struct BitReader<'a>(bits::BitReader<'a>);
 
 impl BitReader<'_> {
     fn bits(&mut self, n: u32) -> Result<u64, ChunkDecodeError> {
-        if self.pos + n as usize > self.buf.len() * 8 {
-            return Err(ChunkDecodeError("bit stream truncated".into()));
-        }
-        let mut out = 0u64;
-        let mut n = n;
-        while n > 0 {
-            let offset = (self.pos % 8) as u32;
-            let take = n.min(8 - offset);
-            let byte = u64::from(self.buf[self.pos / 8]);
-            let part = (byte >> (8 - offset - take)) & ((1u64 << take) - 1);
-            out = (out << take) | part;
-            self.pos += take as usize;
-            n -= take;
-        }
-        Ok(out)
+        self.0
+            .bits(n)
+            .map_err(|_| ChunkDecodeError("bit stream truncated".into()))
     }
 
     fn uvarint(&mut self) -> Result<u64, ChunkDecodeError> {

@@ -1,9 +1,10 @@
-//! Bit-level writer and reader for the XOR chunk encoding (most significant bit first).
+//! Bit-level writer and reader (most significant bit first): for this crate's XOR chunks and for
+//! other bit-packed formats built on the same primitives (the node's Prometheus XOR chunks).
 
 use crate::error::{Error, Result};
 
 /// Appends bits to a byte buffer; `free` is the number of unused low bits in the last byte.
-pub(crate) struct BitWriter<'a> {
+pub struct BitWriter<'a> {
     pub buf: &'a mut Vec<u8>,
     pub free: &'a mut u8,
 }
@@ -37,7 +38,11 @@ impl BitWriter<'_> {
 
     /// Writes a zigzag LEB128 varint, byte by byte through the bit stream.
     pub fn varint(&mut self, v: i64) {
-        let mut u = crate::varint::zigzag(v);
+        self.uvarint(crate::varint::zigzag(v));
+    }
+
+    /// Writes an unsigned LEB128 varint, byte by byte through the bit stream.
+    pub fn uvarint(&mut self, mut u: u64) {
         while u >= 0x80 {
             self.bits((u & 0x7f) | 0x80, 8);
             u >>= 7;
@@ -48,7 +53,7 @@ impl BitWriter<'_> {
 
 /// Reads bits from a byte slice; fails with `Error::Decode` at the end of the input.
 #[derive(Clone)]
-pub(crate) struct BitReader<'a> {
+pub struct BitReader<'a> {
     buf: &'a [u8],
     /// Position in bits from the start of `buf`.
     pos: usize,
