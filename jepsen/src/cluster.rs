@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 
 use crate::Error;
 
+/// The nodes' configuration: flushes every second keeping little log below them, so that a
+/// node that was killed or paused for a while catches up from a shard snapshot, not only from
+/// the log, and both paths are under test.
+const NODE_CONFIG: &str = "flush_interval_ms: 1000\nraft:\n  log_keep_entries: 8\n";
+
 /// Time a node may take to answer `/-/ready` (members wait for a quorum).
 pub const READY_TIMEOUT_MS: u64 = 60_000;
 
@@ -53,6 +58,7 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     binary: PathBuf,
     initial_cluster: String,
+    config: PathBuf,
 }
 
 fn free_port() -> Result<u16, Error> {
@@ -84,10 +90,13 @@ impl Cluster {
             .map(|n| format!("{}={}", n.id, n.grpc_addr))
             .collect::<Vec<_>>()
             .join(",");
+        let config = dir.join("node.yaml");
+        std::fs::write(&config, NODE_CONFIG)?;
         let mut c = Cluster {
             nodes,
             binary: binary.to_path_buf(),
             initial_cluster,
+            config,
         };
         for id in 1..=n {
             c.start(id)?;
@@ -103,6 +112,7 @@ impl Cluster {
     pub fn start(&mut self, id: u32) -> Result<(), Error> {
         let binary = self.binary.clone();
         let initial = self.initial_cluster.clone();
+        let config = self.config.clone();
         let node = self.node_mut(id);
         if node.child.is_some() {
             return Ok(());
@@ -122,6 +132,8 @@ impl Cluster {
             .arg(&node.grpc_addr)
             .arg("--initial-cluster")
             .arg(&initial)
+            .arg("--config")
+            .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));

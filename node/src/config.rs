@@ -69,6 +69,8 @@ pub struct Config {
     pub limits: WriteLimits,
     /// Bounds on queries.
     pub query: QueryConfig,
+    /// Timing of the Raft groups.
+    pub raft: RaftConfig,
     /// The `--config` file this configuration was read from, if any: not a YAML field, kept
     /// for `/api/v1/status/flags`.
     #[serde(skip)]
@@ -90,6 +92,7 @@ impl Default for Config {
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
             query: QueryConfig::default(),
+            raft: RaftConfig::default(),
             config_file: None,
         }
     }
@@ -161,6 +164,33 @@ impl Default for WriteLimits {
             remote_read_series_max: 1_000_000,
             remote_read_concurrent_requests_max: 10,
             remote_read_frame_bytes_max: 1024 * 1024,
+        }
+    }
+}
+
+/// Timing of the Raft groups (every group of the node uses the same).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftConfig {
+    /// Minimum election timeout in milliseconds (the maximum is twice this).
+    pub election_timeout_ms: u64,
+    /// Leader heartbeat interval in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// Log entries kept below a flush for followers that are behind; a follower further behind
+    /// is sent a snapshot of the shard instead.
+    pub log_keep_entries: u64,
+    /// How long sending one snapshot to a follower may take, in milliseconds.
+    pub snapshot_timeout_ms: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        let d = crate::shards::ShardsOptions::default();
+        RaftConfig {
+            election_timeout_ms: d.election_timeout_ms,
+            heartbeat_interval_ms: d.heartbeat_interval_ms,
+            log_keep_entries: d.log_keep_entries,
+            snapshot_timeout_ms: d.snapshot_timeout_ms,
         }
     }
 }
@@ -275,6 +305,15 @@ impl Config {
         anyhow::ensure!(
             self.query.lookback_delta_ms > 0,
             "query.lookback_delta_ms must be positive"
+        );
+        let r = &self.raft;
+        anyhow::ensure!(
+            r.heartbeat_interval_ms != 0 && r.heartbeat_interval_ms < r.election_timeout_ms,
+            "raft.heartbeat_interval_ms must be non-zero and below raft.election_timeout_ms"
+        );
+        anyhow::ensure!(
+            r.snapshot_timeout_ms != 0,
+            "raft.snapshot_timeout_ms must be non-zero"
         );
         let l = &self.limits;
         for (name, v) in [

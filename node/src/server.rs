@@ -19,6 +19,8 @@ pub fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs collected into files or journald stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -31,6 +33,10 @@ fn shards_options(config: &Config) -> anyhow::Result<ShardsOptions> {
         shard_count: config.shard_count,
         ooo_window_ms: config.ooo_window_ms,
         flush_interval_ms: config.flush_interval_ms,
+        election_timeout_ms: config.raft.election_timeout_ms,
+        heartbeat_interval_ms: config.raft.heartbeat_interval_ms,
+        log_keep_entries: config.raft.log_keep_entries,
+        snapshot_timeout_ms: config.raft.snapshot_timeout_ms,
         initial_cluster: config.initial_members()?,
         initial_cluster_token: config.initial_cluster_token.clone(),
         ..ShardsOptions::default()

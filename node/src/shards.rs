@@ -46,6 +46,9 @@ use batcher::{Batcher, BatcherConfig, WriteJob};
 /// How long `stop` waits for the raft tasks to release the log database, in milliseconds.
 const STOP_WAIT_MS: u64 = 5_000;
 
+/// Directory under the data directory where shard snapshots being received are written.
+const SNAPSHOT_DIR: &str = "snapshots";
+
 /// Name of the node record holding the [`ClusterFile`] in the raft-log database.
 const CLUSTER_RECORD: &str = "cluster";
 
@@ -108,8 +111,11 @@ pub struct ShardsOptions {
     pub election_timeout_ms: u64,
     /// Leader heartbeat interval, in milliseconds.
     pub heartbeat_interval_ms: u64,
-    /// Log entries kept below a flush for lagging followers, in entries.
+    /// Log entries kept below a flush for lagging followers, in entries (a follower further
+    /// behind is sent a shard snapshot).
     pub log_keep_entries: u64,
+    /// How long sending one snapshot to a follower may take, in milliseconds.
+    pub snapshot_timeout_ms: u64,
     /// How long `open` waits for every group to have a leader, in milliseconds (a member of a
     /// multi-node cluster does not wait: its peers may not be up yet).
     pub startup_leader_wait_ms: u64,
@@ -138,6 +144,7 @@ impl Default for ShardsOptions {
             // An entry holds up to `write_batch_samples_max` samples: 64 of them are enough for
             // a follower a few seconds behind; one further behind gets a snapshot.
             log_keep_entries: 64,
+            snapshot_timeout_ms: 600_000,
             startup_leader_wait_ms: 10_000,
             initial_cluster: None,
             initial_cluster_token: "tidemark".into(),
@@ -162,6 +169,9 @@ pub struct GroupStatus {
     pub applied_index: Option<u64>,
     /// The index covered by the last flush (the last persisted state for the meta group).
     pub flushed_index: Option<u64>,
+    /// The last log index purged from this node's log: a follower behind it catches up from a
+    /// snapshot.
+    pub purged_index: Option<u64>,
 }
 
 /// Where a shard's leader is, as this node knows it.
@@ -206,6 +216,7 @@ fn raft_config(opts: &ShardsOptions) -> Result<Arc<Config>, NodeError> {
         // Snapshots are flushes, which this layer triggers itself.
         snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: opts.log_keep_entries,
+        install_snapshot_timeout: opts.snapshot_timeout_ms,
         purge_batch_size: 1,
         ..Default::default()
     };
@@ -227,6 +238,13 @@ impl Shards {
         std::fs::create_dir_all(&opts.data_dir)
             .map_err(|e| NodeError::Internal(format!("create {}: {e}", opts.data_dir.display())))?;
         let log_db = LogDb::open(&opts.data_dir.join("raft-log"))?;
+        // Snapshots half received before a restart are of no use: their sender starts again.
+        let snapshot_dir = opts.data_dir.join(SNAPSHOT_DIR);
+        if snapshot_dir.exists() {
+            std::fs::remove_dir_all(&snapshot_dir).map_err(|e| {
+                NodeError::Internal(format!("clear {}: {e}", snapshot_dir.display()))
+            })?;
+        }
         let initial_id = opts
             .initial_cluster
             .as_ref()
@@ -516,12 +534,16 @@ impl Shards {
         self.meta.sm.cluster_map()
     }
 
+    fn snapshot_dir(&self) -> PathBuf {
+        self.opts.data_dir.join(SNAPSHOT_DIR)
+    }
+
     /// The gRPC Raft transport service, to mount on the node's gRPC listener.
     pub fn grpc_service(
         &self,
     ) -> tidemark_proto::raft::raft_transport_server::RaftTransportServer<RaftTransportService>
     {
-        RaftTransportService::new(self.registry.clone()).into_server()
+        RaftTransportService::new(self.registry.clone(), self.snapshot_dir()).into_server()
     }
 
     /// Splits `series` by shard, sends each part to its shard's leader (this node's batcher, or
@@ -821,6 +843,7 @@ impl Shards {
                     last_log_index: m.last_log_index,
                     applied_index: m.last_applied.map(|l| l.index()),
                     flushed_index: g.sm.flushed_index().ok().flatten(),
+                    purged_index: m.purged.map(|l| l.index()),
                 }
             })
             .collect()

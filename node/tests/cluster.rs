@@ -1,7 +1,8 @@
 //! A static three-node cluster of real `tidemark` processes on loopback (`--initial-cluster`):
 //! writes through any node, linearizable reads from any node, kill -9 of a shard leader, writes
 //! resume on the survivors with no acknowledged sample lost, and the killed node catches up
-//! after a restart.
+//! after a restart, from a shard snapshot streamed by the leader once the leader's log no
+//! longer holds what it missed.
 
 mod support;
 
@@ -88,8 +89,13 @@ async fn series_seen(client: &reqwest::Client, base: &str, last_batch: i64) -> u
     }
 }
 
-/// The leader of shard `shard` as `base` sees it (`/api/v1/status/cluster`).
-async fn shard_leader(client: &reqwest::Client, base: &str, shard: u64) -> Option<u64> {
+/// Field `field` of shard `shard`'s group as `base` reports it (`/api/v1/status/cluster`).
+async fn shard_status(
+    client: &reqwest::Client,
+    base: &str,
+    shard: u64,
+    field: &str,
+) -> Option<u64> {
     let json: serde_json::Value = client
         .get(format!("{base}/api/v1/status/cluster"))
         .send()
@@ -101,8 +107,13 @@ async fn shard_leader(client: &reqwest::Client, base: &str, shard: u64) -> Optio
     json["data"]["groups"]
         .as_array()?
         .iter()
-        .find(|g| g["shard"].as_u64() == Some(shard))?["leader"]
+        .find(|g| g["shard"].as_u64() == Some(shard))?[field]
         .as_u64()
+}
+
+/// The leader of shard `shard` as `base` sees it.
+async fn shard_leader(client: &reqwest::Client, base: &str, shard: u64) -> Option<u64> {
+    shard_status(client, base, shard, "leader").await
 }
 
 struct Cluster {
@@ -144,11 +155,15 @@ fn start_cluster(extra: &[&str]) -> Cluster {
 
 #[tokio::test]
 async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
-    // No periodic flush during the test: the restarted node catches up from the log (installing
-    // a shard snapshot from another node is a later step).
+    // Frequent flushes keeping almost no log below them: the restarted node cannot catch up
+    // from the leader's log and must install a snapshot of the shard.
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("tidemark.yaml");
-    std::fs::write(&config, "flush_interval_ms: 0\n").unwrap();
+    std::fs::write(
+        &config,
+        "flush_interval_ms: 100\nraft:\n  log_keep_entries: 1\n",
+    )
+    .unwrap();
     let mut c = start_cluster(&["--config", config.to_str().unwrap()]);
     let client = reqwest::Client::new();
     let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
@@ -170,6 +185,9 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
 
     // kill -9 the leader of shard 0; keep writing through the survivors.
     let victim = (leader - 1) as usize;
+    let victim_applied = shard_status(&client, &urls[victim], 0, "applied_index")
+        .await
+        .expect("applied index of the victim");
     c.nodes[victim].kill9();
     let survivors: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
     let mut last = 1;
@@ -192,6 +210,21 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
         new_leader.is_some_and(|l| l != leader),
         "shard 0 leader after the kill: {new_leader:?}"
     );
+    // Wait until the new leader has purged what the victim last applied (flushes run every
+    // 100 ms), so that only a snapshot can bring the victim back.
+    let new_leader_url = &urls[new_leader.unwrap() as usize - 1];
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    loop {
+        let purged = shard_status(&client, new_leader_url, 0, "purged_index").await;
+        if purged.is_some_and(|p| p > victim_applied) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shard 0 log never purged past {victim_applied}: {purged:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Restart the killed node: it catches up (its read barrier waits for its replica).
     c.nodes[victim].relaunch();
@@ -201,6 +234,12 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
         expected,
         "restarted node {}",
         victim + 1
+    );
+    let log = c.nodes[victim].log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("installed a shard snapshot") && l.contains("shard=0")),
+        "the restarted node installed no snapshot of shard 0:\n{log}"
     );
     // A write through the restarted node is visible everywhere.
     write_acked(&client, &urls[victim], last + 1).await;

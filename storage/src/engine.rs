@@ -132,4 +132,33 @@ pub trait Engine: Send + Sync + 'static {
     fn compact(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Writes the last flushed state of `shard` (not what was applied after it) to `out` as a
+    /// shard snapshot that [`Engine::import_shard`] on another node reads back; returns its
+    /// flushed index and `sm_meta`, `None` (nothing written) if the shard was never flushed.
+    fn export_shard(
+        &self,
+        shard: ShardId,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Option<(u64, Vec<u8>)>> {
+        let _ = (shard, out);
+        Err(crate::error::Error::NotImplemented(
+            "shard snapshots in this engine".into(),
+        ))
+    }
+
+    /// Replaces everything held for `shard` with a snapshot written by
+    /// [`Engine::export_shard`]: afterwards the applied and flushed index are the snapshot's,
+    /// the head is empty, and the snapshot's flushed index and `sm_meta` are returned. Checks
+    /// the whole snapshot before changing anything; a crash leaves the old state or the new.
+    fn import_shard(
+        &self,
+        shard: ShardId,
+        input: &mut dyn std::io::Read,
+    ) -> Result<(u64, Vec<u8>)> {
+        let _ = (shard, input);
+        Err(crate::error::Error::NotImplemented(
+            "shard snapshots in this engine".into(),
+        ))
+    }
 }

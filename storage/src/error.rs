@@ -15,6 +15,8 @@ pub enum Error {
     Encode(String),
     #[error("query limit exceeded: {0}")]
     Limit(String),
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

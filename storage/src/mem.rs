@@ -31,6 +31,26 @@ impl MemEngine {
     pub fn options(&self) -> &EngineOptions {
         &self.core.opts
     }
+
+    fn export_shard_impl(
+        &self,
+        _shard: ShardId,
+        _out: &mut dyn std::io::Write,
+    ) -> crate::Result<Option<(u64, Vec<u8>)>> {
+        Err(crate::Error::NotImplemented(
+            "shard snapshots of the in-memory engine".into(),
+        ))
+    }
+
+    fn import_shard_impl(
+        &self,
+        _shard: ShardId,
+        _input: &mut dyn std::io::Read,
+    ) -> crate::Result<(u64, Vec<u8>)> {
+        Err(crate::Error::NotImplemented(
+            "shard snapshots of the in-memory engine".into(),
+        ))
+    }
 }
 
 impl Default for MemEngine {

@@ -3,6 +3,7 @@
 //! `MemEngine`; this backend persists flushes and recovers the flushed state at open.
 
 mod keys;
+mod snapshot;
 mod store;
 
 use std::path::Path;
@@ -140,5 +141,28 @@ impl RocksEngine {
     /// The options the engine was opened with.
     pub fn options(&self) -> &EngineOptions {
         &self.core.opts
+    }
+
+    fn export_shard_impl(
+        &self,
+        shard: ShardId,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Option<(u64, Vec<u8>)>> {
+        snapshot::export(&self.core.store, shard, out)
+    }
+
+    fn import_shard_impl(
+        &self,
+        shard: ShardId,
+        input: &mut dyn std::io::Read,
+    ) -> Result<(u64, Vec<u8>)> {
+        // Under the shard's write lock: no read sees the old head over the new store.
+        let mut flushed = (0, Vec::new());
+        self.core.replace_shard(shard, || {
+            let meta = snapshot::import(&self.core.store, shard, input)?;
+            flushed = (meta.applied, meta.sm_meta.clone());
+            self.recover_shard(shard, meta)
+        })?;
+        Ok(flushed)
     }
 }

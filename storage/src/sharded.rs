@@ -55,6 +55,19 @@ impl<S: Store> Sharded<S> {
         read(&self.shards).get(&id).cloned()
     }
 
+    /// Replaces shard `id` (created if absent) with what `replace` returns, holding the shard's
+    /// write lock while `replace` runs; on error the shard is left as it was.
+    pub fn replace_shard(
+        &self,
+        id: ShardId,
+        replace: impl FnOnce() -> Result<Shard>,
+    ) -> Result<()> {
+        let cell = self.shard_or_create(id);
+        let mut st = write(&cell);
+        *st = replace()?;
+        Ok(())
+    }
+
     fn shard_or_create(&self, id: ShardId) -> ShardCell {
         if let Some(s) = self.shard(id) {
             return s;
@@ -441,6 +454,20 @@ macro_rules! delegate_engine {
             }
             fn compact(&self) -> $crate::Result<()> {
                 self.$field.compact()
+            }
+            fn export_shard(
+                &self,
+                shard: $crate::ShardId,
+                out: &mut dyn std::io::Write,
+            ) -> $crate::Result<Option<(u64, Vec<u8>)>> {
+                self.export_shard_impl(shard, out)
+            }
+            fn import_shard(
+                &self,
+                shard: $crate::ShardId,
+                input: &mut dyn std::io::Read,
+            ) -> $crate::Result<(u64, Vec<u8>)> {
+                self.import_shard_impl(shard, input)
             }
         }
     };

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use openraft::alias::{SnapshotOf, VoteOf};
@@ -18,12 +19,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tidemark_proto::raft::raft_transport_client::RaftTransportClient;
 use tidemark_proto::raft::raft_transport_server::{RaftTransport, RaftTransportServer};
-use tidemark_proto::raft::{RaftReply, RaftRequest};
+use tidemark_proto::raft::{RaftReply, RaftRequest, SnapshotChunk};
 use tonic::transport::{Channel, Endpoint};
 
 use super::codec;
-use super::state_machine::{SnapshotData, can_install_snapshot};
-use super::{GroupId, NodeId, NodeInfo, RaftGroup, TypeConfig};
+use super::state_machine::{SnapshotData, SnapshotFile, shard_snapshot_meta};
+use super::{GroupId, NodeId, NodeInfo, RaftGroup, TypeConfig, group_shard};
 
 /// Version of the `payload` encoding in `RaftRequest` (see raft.proto).
 pub const WIRE_VERSION: u32 = 1;
@@ -123,7 +124,6 @@ enum Rpc {
     Append,
     Vote,
     PreVote,
-    Snapshot,
 }
 
 impl GroupClient {
@@ -154,26 +154,154 @@ impl GroupClient {
                 Rpc::Append => client.append_entries(request).await,
                 Rpc::Vote => client.vote(request).await,
                 Rpc::PreVote => client.pre_vote(request).await,
-                Rpc::Snapshot => client.install_snapshot(request).await,
             }
         };
         let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
             Err(_) => return Err(TransportError::Unreachable(self.target, "timed out".into())),
-            Ok(Err(status)) => {
-                return Err(match status.code() {
-                    tonic::Code::Unavailable
-                    | tonic::Code::DeadlineExceeded
-                    | tonic::Code::Cancelled => {
-                        TransportError::Unreachable(self.target, status.to_string())
-                    }
-                    _ => TransportError::Failed(self.target, status.to_string()),
-                });
-            }
-            Ok(Ok(reply)) => reply.into_inner(),
+            Ok(res) => res.map_err(|status| self.classify(status))?.into_inner(),
         };
         codec::decode(&reply.payload)
             .map_err(|e| TransportError::Failed(self.target, e.to_string()))
     }
+
+    fn classify(&self, status: tonic::Status) -> TransportError {
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                TransportError::Unreachable(self.target, status.to_string())
+            }
+            _ => TransportError::Failed(self.target, status.to_string()),
+        }
+    }
+
+    /// Streams `snapshot` to the peer (see [`SnapshotChunk`]); the bytes are produced on a
+    /// blocking thread (a shard is exported from the engine as it is sent).
+    async fn send_snapshot(
+        &self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, SnapshotData>,
+        option: &RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, TransportError> {
+        let channel = self
+            .channel
+            .clone()
+            .map_err(|e| TransportError::Unreachable(self.target, e))?;
+        let header = codec::encode(&(vote, snapshot.meta.clone()))
+            .map_err(|e| TransportError::Failed(self.target, e.to_string()))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(SNAPSHOT_CHUNKS_IN_FLIGHT);
+        let writer = ChunkWriter {
+            group: self.group,
+            tx,
+            buf: Vec::with_capacity(SNAPSHOT_CHUNK_BYTES),
+        };
+        let want = snapshot.meta.last_log_id;
+        let producer =
+            tokio::task::spawn_blocking(move || produce(writer, snapshot.snapshot, want, header));
+        let mut client = RaftTransportClient::new(channel)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        let request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let res = tokio::time::timeout(option.hard_ttl(), client.install_snapshot(request)).await;
+        // The producer stops once the stream is gone; its error explains a refused stream.
+        let produced = producer
+            .await
+            .map_err(|e| TransportError::Failed(self.target, e.to_string()))?;
+        if let Err(e) = produced {
+            return Err(TransportError::Failed(
+                self.target,
+                format!("snapshot not sent: {e}"),
+            ));
+        }
+        let reply = match res {
+            Err(_) => {
+                return Err(TransportError::Unreachable(
+                    self.target,
+                    "snapshot timed out".into(),
+                ));
+            }
+            Ok(res) => res.map_err(|status| self.classify(status))?.into_inner(),
+        };
+        codec::decode(&reply.payload)
+            .map_err(|e| TransportError::Failed(self.target, e.to_string()))
+    }
+}
+
+/// Bytes of snapshot per stream message.
+const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// Stream messages buffered between the producer and the gRPC stream.
+const SNAPSHOT_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Cuts what is written into [`SnapshotChunk`]s and hands them to the gRPC stream.
+struct ChunkWriter {
+    group: GroupId,
+    tx: tokio::sync::mpsc::Sender<SnapshotChunk>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self, last: bool, header: Vec<u8>) -> std::io::Result<()> {
+        let chunk = SnapshotChunk {
+            version: WIRE_VERSION,
+            group_id: self.group,
+            data: std::mem::replace(&mut self.buf, Vec::with_capacity(SNAPSHOT_CHUNK_BYTES)),
+            last,
+            header,
+        };
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "snapshot stream closed")
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(SNAPSHOT_CHUNK_BYTES - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == SNAPSHOT_CHUNK_BYTES {
+            self.send(false, Vec::new())?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes the snapshot's bytes and, only if they are the snapshot openraft asked for (last log
+/// id `want`), the last message; otherwise the stream ends without it and the peer drops it.
+fn produce(
+    mut w: ChunkWriter,
+    data: SnapshotData,
+    want: Option<super::LogId>,
+    header: Vec<u8>,
+) -> Result<(), String> {
+    use std::io::Write;
+    match data {
+        SnapshotData::Bytes(bytes) => w.write_all(&bytes).map_err(|e| e.to_string())?,
+        SnapshotData::Export { shard, engine } => {
+            let exported = engine
+                .export_shard(shard, &mut w)
+                .map_err(|e| format!("export of shard {shard}: {e}"))?;
+            let Some((_index, sm_meta)) = exported else {
+                return Err(format!("shard {shard} has no flushed state to send"));
+            };
+            let got = shard_snapshot_meta(&sm_meta)
+                .map_err(|e| format!("shard {shard}: {e}"))?
+                .last_log_id;
+            if got != want {
+                // A flush landed between openraft's request and the export; openraft asks again.
+                return Err(format!(
+                    "shard {shard} was flushed again while its snapshot was read \
+                     (exported {got:?}, asked for {want:?})"
+                ));
+            }
+        }
+        SnapshotData::File(file) => {
+            let mut f = std::fs::File::open(file.path()).map_err(|e| e.to_string())?;
+            std::io::copy(&mut f, &mut w).map_err(|e| e.to_string())?;
+        }
+    }
+    w.send(true, header).map_err(|e| e.to_string())
 }
 
 impl RaftNetworkV2<TypeConfig> for GroupClient {
@@ -213,13 +341,15 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
         &mut self,
         vote: VoteOf<TypeConfig>,
         snapshot: SnapshotOf<TypeConfig, SnapshotData>,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let req = (vote, snapshot.meta, snapshot.snapshot);
-        self.call(Rpc::Snapshot, &req, &option)
-            .await
-            .map_err(TransportError::into_streaming)
+        tokio::select! {
+            res = self.send_snapshot(vote, snapshot, &option) => {
+                res.map_err(TransportError::into_streaming)
+            }
+            closed = cancel => Err(StreamingError::Closed(closed)),
+        }
     }
 }
 
@@ -256,16 +386,73 @@ impl GroupRegistry {
     }
 }
 
+/// Where a snapshot being received goes: memory for the meta group, a file for a shard.
+enum Received {
+    Bytes(Vec<u8>),
+    File(std::io::BufWriter<std::fs::File>, SnapshotFile),
+}
+
+/// Numbers the files of snapshots being received.
+static RECEIVED_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Received {
+    fn new(group: GroupId, dir: &Path) -> std::io::Result<Self> {
+        if group_shard(group).is_none() {
+            return Ok(Received::Bytes(Vec::new()));
+        }
+        std::fs::create_dir_all(dir)?;
+        let seq = RECEIVED_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(
+            "recv-group{group}-{}-{seq}.snap",
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&path)?;
+        Ok(Received::File(
+            std::io::BufWriter::new(file),
+            SnapshotFile::new(path),
+        ))
+    }
+
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self {
+            Received::Bytes(b) => {
+                b.extend_from_slice(data);
+                Ok(())
+            }
+            Received::File(w, _) => w.write_all(data),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<SnapshotData> {
+        use std::io::Write;
+        Ok(match self {
+            Received::Bytes(b) => SnapshotData::Bytes(b),
+            Received::File(mut w, file) => {
+                w.flush()?;
+                w.get_ref().sync_all()?;
+                SnapshotData::File(file)
+            }
+        })
+    }
+}
+
 /// The server side of the transport: decodes each message and hands it to its group.
 #[derive(Clone)]
 pub struct RaftTransportService {
     registry: GroupRegistry,
+    /// Where shard snapshots being received are written.
+    snapshot_dir: PathBuf,
 }
 
 impl RaftTransportService {
-    /// A service dispatching to the groups of `registry`.
-    pub fn new(registry: GroupRegistry) -> Self {
-        RaftTransportService { registry }
+    /// A service dispatching to the groups of `registry`, receiving shard snapshots into files
+    /// under `snapshot_dir`.
+    pub fn new(registry: GroupRegistry, snapshot_dir: PathBuf) -> Self {
+        RaftTransportService {
+            registry,
+            snapshot_dir,
+        }
     }
 
     /// The tonic server to mount on the node's gRPC listener.
@@ -331,20 +518,57 @@ impl RaftTransport for RaftTransportService {
 
     async fn install_snapshot(
         &self,
-        request: tonic::Request<RaftRequest>,
+        request: tonic::Request<tonic::Streaming<SnapshotChunk>>,
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
-        type SnapshotReq = (
+        let mut stream = request.into_inner();
+        let mut received: Option<(GroupId, RaftGroup, Received)> = None;
+        let header = loop {
+            let Some(chunk) = stream.message().await? else {
+                return Err(tonic::Status::aborted(
+                    "snapshot stream ended before its last message: discarded",
+                ));
+            };
+            if chunk.version != WIRE_VERSION {
+                return Err(tonic::Status::failed_precondition(format!(
+                    "raft wire version {} not supported (this node speaks {WIRE_VERSION})",
+                    chunk.version
+                )));
+            }
+            let (group, _, sink) = match &mut received {
+                Some(r) if r.0 == chunk.group_id => r,
+                Some(r) => {
+                    return Err(tonic::Status::invalid_argument(format!(
+                        "snapshot stream for group {} switched to group {}",
+                        r.0, chunk.group_id
+                    )));
+                }
+                None => {
+                    let group = chunk.group_id;
+                    let raft = self.registry.get(group).ok_or_else(|| {
+                        tonic::Status::not_found(format!("group {group} is not on this node"))
+                    })?;
+                    let sink = Received::new(group, &self.snapshot_dir)
+                        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+                    received.insert((group, raft, sink))
+                }
+            };
+            sink.write(&chunk.data).map_err(|e| {
+                tonic::Status::internal(format!("group {group}: storing a snapshot: {e}"))
+            })?;
+            if chunk.last {
+                break chunk.header;
+            }
+        };
+        let Some((_, raft, sink)) = received else {
+            unreachable!("the loop above returns unless a message arrived")
+        };
+        let (vote, meta): (
             VoteOf<TypeConfig>,
             openraft::alias::SnapshotMetaOf<TypeConfig>,
-            SnapshotData,
-        );
-        let (group, raft, (vote, meta, data)): (_, _, SnapshotReq) = self.open(request)?;
-        if !can_install_snapshot(group) {
-            // Refused here rather than in the state machine, where the error would stop the group.
-            return Err(tonic::Status::unimplemented(format!(
-                "not implemented: installing a shard snapshot (group {group}) from another node"
-            )));
-        }
+        ) = codec::decode(&header).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        let data = sink
+            .finish()
+            .map_err(|e| tonic::Status::internal(format!("storing a snapshot: {e}")))?;
         reply(
             raft.install_full_snapshot(
                 vote,

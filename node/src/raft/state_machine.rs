@@ -11,6 +11,7 @@
 //! Apply depends only on the entry and earlier state: it never reads the clock or options.
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::{Stream, StreamExt};
@@ -81,16 +82,56 @@ pub struct GroupStateMachine {
     shared: Arc<SmShared>,
 }
 
-/// A snapshot as this layer builds it: the shard's `sm_meta` or the meta group's record.
-pub type SnapshotData = Vec<u8>;
+/// A group's snapshot as openraft passes it around.
+pub enum SnapshotData {
+    /// In memory: the meta group's record, or what a shard flush returns (its `sm_meta`; a
+    /// built snapshot is never sent, openraft asks for the current one).
+    Bytes(Vec<u8>),
+    /// A shard's current snapshot on the node that sends it: the shard is exported from the
+    /// engine while it is streamed (`network.rs`), and the export must cover the snapshot's
+    /// last log id.
+    Export {
+        shard: ShardId,
+        engine: Arc<dyn Engine>,
+    },
+    /// A snapshot received from another node, in a file.
+    File(SnapshotFile),
+}
 
-fn not_implemented_install(shard: ShardId) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "not implemented: installing a snapshot of shard {shard} from another node (shard export/import)"
-        ),
-    )
+/// A received snapshot's file, removed when dropped.
+pub struct SnapshotFile {
+    path: PathBuf,
+}
+
+impl SnapshotFile {
+    /// Takes ownership of `path`: it is removed when the returned value is dropped.
+    pub fn new(path: PathBuf) -> Self {
+        SnapshotFile { path }
+    }
+
+    /// Where the snapshot is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SnapshotFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove a snapshot file");
+        }
+    }
+}
+
+/// The Raft meta (last log id, membership) recorded with a shard flush.
+pub fn shard_snapshot_meta(sm_meta: &[u8]) -> io::Result<SnapshotMetaOf<TypeConfig>> {
+    let meta: ShardSmMeta = codec::decode(sm_meta)?;
+    Ok(openraft::storage::SnapshotMeta {
+        last_log_id: meta.last_applied,
+        last_membership: meta.membership,
+    })
 }
 
 impl GroupStateMachine {
@@ -196,7 +237,11 @@ impl SmShared {
                 rec
             }
         };
-        Ok(snapshot(st.last_applied, st.membership.clone(), data))
+        Ok(snapshot(
+            st.last_applied,
+            st.membership.clone(),
+            SnapshotData::Bytes(data),
+        ))
     }
 
     /// The last log index covered by the last flush of a shard (`None` before the first
@@ -220,16 +265,71 @@ impl SmShared {
                 let Some((_index, sm_meta)) = engine.flushed_state(*shard).map_err(io_err)? else {
                     return Ok(None);
                 };
-                let meta: ShardSmMeta = codec::decode(&sm_meta)?;
-                Ok(Some(snapshot(meta.last_applied, meta.membership, sm_meta)))
+                let meta = shard_snapshot_meta(&sm_meta)?;
+                let data = SnapshotData::Export {
+                    shard: *shard,
+                    engine: engine.clone(),
+                };
+                Ok(Some(snapshot(meta.last_log_id, meta.last_membership, data)))
             }
             Target::Meta { log } => {
                 let Some(bytes) = log.get_sm_record()? else {
                     return Ok(None);
                 };
                 let rec: MetaSmRecord = codec::decode(&bytes)?;
-                Ok(Some(snapshot(rec.last_applied, rec.membership, bytes)))
+                Ok(Some(snapshot(
+                    rec.last_applied,
+                    rec.membership,
+                    SnapshotData::Bytes(bytes),
+                )))
             }
+        }
+    }
+}
+
+impl SmShared {
+    /// Replaces the state with a snapshot from another node (holding the mutex throughout).
+    fn install(&self, meta: &SnapshotMetaOf<TypeConfig>, snapshot: SnapshotData) -> io::Result<()> {
+        let mismatch = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{what} snapshot does not match its meta"),
+            )
+        };
+        let mut st = self.lock();
+        match (&self.target, snapshot) {
+            (Target::Shard { shard, engine }, SnapshotData::File(file)) => {
+                let mut input = io::BufReader::new(std::fs::File::open(file.path())?);
+                // Checked before anything changes: the engine refuses a damaged stream.
+                let (_index, sm_meta) = engine.import_shard(*shard, &mut input).map_err(io_err)?;
+                let got = shard_snapshot_meta(&sm_meta)?;
+                if got.last_log_id != meta.last_log_id {
+                    // The shard now holds the snapshot's state; recording its own log id keeps
+                    // the state machine truthful, and openraft stops on the error.
+                    st.last_applied = got.last_log_id;
+                    st.membership = got.last_membership;
+                    return Err(mismatch("shard"));
+                }
+                tracing::info!(shard, last_log_id = ?got.last_log_id, "installed a shard snapshot");
+                st.last_applied = got.last_log_id;
+                st.membership = got.last_membership;
+                Ok(())
+            }
+            (Target::Meta { log }, SnapshotData::Bytes(bytes)) => {
+                let rec: MetaSmRecord = codec::decode(&bytes)?;
+                if rec.last_applied != meta.last_log_id {
+                    return Err(mismatch("meta"));
+                }
+                log.put_sm_record(&bytes)?;
+                st.last_applied = rec.last_applied;
+                st.membership = rec.membership;
+                st.map = rec.map;
+                Ok(())
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a snapshot of the wrong kind for this group",
+            )),
         }
     }
 }
@@ -318,24 +418,11 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        match &self.shared.target {
-            Target::Shard { shard, .. } => Err(not_implemented_install(*shard)),
-            Target::Meta { log } => {
-                let rec: MetaSmRecord = codec::decode(&snapshot)?;
-                if rec.last_applied != meta.last_log_id {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "meta snapshot does not match its meta",
-                    ));
-                }
-                let mut st = self.shared.lock();
-                log.put_sm_record(&snapshot)?;
-                st.last_applied = rec.last_applied;
-                st.membership = rec.membership;
-                st.map = rec.map;
-                Ok(())
-            }
-        }
+        let shared = self.shared.clone();
+        let meta = meta.clone();
+        tokio::task::spawn_blocking(move || shared.install(&meta, snapshot))
+            .await
+            .map_err(io_err)?
     }
 
     async fn get_current_snapshot(
@@ -343,9 +430,4 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
         self.shared.current_snapshot()
     }
-}
-
-/// Whether a state machine of this group kind can install snapshots from other nodes.
-pub fn can_install_snapshot(group: super::GroupId) -> bool {
-    super::group_shard(group).is_none()
 }

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::StorageError;
+use openraft::async_runtime::WatchReceiver;
 use openraft::testing::log::{StoreBuilder, Suite};
-use tidemark_storage::{Command, Engine, Labels, Sample, SeriesRef, WriteBatch};
+use tidemark_storage::{
+    Command, Engine, EngineOptions, Labels, RocksEngine, Sample, SeriesRef, WriteBatch,
+};
 
 use super::log_store::{LogDb, LogStore};
 use super::network::{GroupRegistry, NetworkFactory, PeerChannels, RaftTransportService};
@@ -61,7 +64,7 @@ fn request_round_trips_through_codec() {
 async fn start_node(
     node_id: u64,
     dir: &std::path::Path,
-    engine: Arc<TestEngine>,
+    engine: Arc<dyn Engine>,
 ) -> (RaftGroup, String, tokio::task::JoinHandle<()>) {
     // A free loopback port (released right away; the server binds it again below).
     let sock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -75,9 +78,13 @@ async fn start_node(
         election_timeout_max: 600,
         heartbeat_interval: 100,
         snapshot_policy: openraft::SnapshotPolicy::Never,
+        // Purge everything a flush covers, so that a new member needs the snapshot.
+        max_in_snapshot_log_to_keep: 0,
+        purge_batch_size: 1,
+        install_snapshot_timeout: 10_000,
         ..Default::default()
     };
-    let sm = GroupStateMachine::shard(0, engine as Arc<dyn Engine>).unwrap();
+    let sm = GroupStateMachine::shard(0, engine).unwrap();
     let raft = RaftGroup::new(
         node_id,
         Arc::new(config.validate().unwrap()),
@@ -89,7 +96,7 @@ async fn start_node(
     .unwrap();
     let registry = GroupRegistry::default();
     registry.insert(group, raft.clone());
-    let svc = RaftTransportService::new(registry).into_server();
+    let svc = RaftTransportService::new(registry, dir.join("snapshots")).into_server();
     let server = tokio::spawn(async move {
         let _ = tonic::transport::Server::builder()
             .add_service(svc)
@@ -155,6 +162,95 @@ async fn two_nodes_replicate_a_shard_group_over_grpc() {
     lr.ensure_linearizable(openraft::ReadPolicy::ReadIndex)
         .await
         .unwrap();
+
+    r1.shutdown().await.unwrap();
+    r2.shutdown().await.unwrap();
+    s1.abort();
+    s2.abort();
+}
+
+/// Proposes `cmd` on `raft` (the leader), retrying while its leadership settles.
+async fn propose(raft: &RaftGroup, cmd: &Command) -> u64 {
+    for _ in 0..50 {
+        match raft.client_write(Request::Shard(encode_command(cmd))).await {
+            Ok(resp) => return resp.log_id().index(),
+            Err(e) => {
+                tracing::debug!(error = %e, "retrying write");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    panic!("write never committed");
+}
+
+fn write_of(i: usize) -> Command {
+    Command::Write(WriteBatch {
+        new_series: vec![labels(i)],
+        samples: vec![(
+            SeriesRef::New(0),
+            vec![Sample::new(1000 * i as i64, i as f64)],
+        )],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_member_catches_up_from_a_streamed_shard_snapshot() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let engines: Vec<Arc<RocksEngine>> = dirs
+        .iter()
+        .map(|d| {
+            Arc::new(RocksEngine::open(d.path().join("data"), EngineOptions::default()).unwrap())
+        })
+        .collect();
+    let (r1, a1, s1) = start_node(1, dirs[0].path(), engines[0].clone()).await;
+    r1.initialize(BTreeMap::from([(1u64, NodeInfo { addr: a1 })]))
+        .await
+        .unwrap();
+    r1.wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.current_leader == Some(1), "leader")
+        .await
+        .unwrap();
+    for i in 0..40 {
+        propose(&r1, &write_of(i)).await;
+    }
+    // Flush (the snapshot) and let openraft purge the whole log below it.
+    r1.trigger().snapshot().await.unwrap();
+    let flushed = r1
+        .wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.purged.is_some_and(|p| p.index() >= 40), "purged")
+        .await
+        .unwrap()
+        .purged
+        .unwrap()
+        .index();
+    // Applied after the flush: reaches the new member through the log, after the snapshot.
+    for i in 40..50 {
+        propose(&r1, &write_of(i)).await;
+    }
+
+    let (r2, a2, s2) = start_node(2, dirs[1].path(), engines[1].clone()).await;
+    r1.add_learner(2, NodeInfo { addr: a2 }, true)
+        .await
+        .unwrap();
+    let last = propose(&r1, &write_of(50)).await;
+    r2.wait(Some(Duration::from_secs(20)))
+        .applied_index_at_least(Some(last), "learner applied")
+        .await
+        .unwrap();
+    assert!(
+        r2.metrics()
+            .borrow_watched()
+            .snapshot
+            .is_some_and(|s| s.index() >= flushed),
+        "the learner installed a snapshot"
+    );
+    assert_eq!(engines[1].series_id(0, &labels(3)).map(|_| ()), Some(()));
+    assert_eq!(engines[1].digest(0).unwrap(), engines[0].digest(0).unwrap());
+    // The snapshot file is gone once installed.
+    let leftovers = std::fs::read_dir(dirs[1].path().join("snapshots"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0);
 
     r1.shutdown().await.unwrap();
     r2.shutdown().await.unwrap();

@@ -332,3 +332,95 @@ fn assert_partition_chunks(path: &std::path::Path, sealed_p: i64, sealed_n: usiz
     assert_eq!(in_sealed.len(), n, "one chunk per series");
     assert_eq!(n, sealed_n, "series with data in partition {sealed_p}");
 }
+
+/// Applies `cmds[from..to]` (entry i is log index i + 1).
+fn apply_range(e: &dyn Engine, cmds: &[Command], from: usize, to: usize) {
+    for (i, c) in cmds.iter().enumerate().take(to).skip(from) {
+        e.apply(S, i as u64 + 1, c).unwrap();
+    }
+}
+
+#[test]
+fn a_shard_snapshot_moves_a_replica_to_another_engine() {
+    let cmds = workload(33, 200);
+    let o = EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 7,
+    };
+    let reference = MemEngine::new(o.clone());
+    apply_range(&reference, &cmds, 0, cmds.len());
+
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path(), o.clone());
+    assert_eq!(
+        a.export_shard(S, &mut Vec::new()).unwrap(),
+        None,
+        "never flushed"
+    );
+    apply_range(&a, &cmds, 0, 120);
+    a.flush(S, b"at-120").unwrap();
+    // Applied after the flush: not part of the snapshot, which is the flushed state only.
+    apply_range(&a, &cmds, 120, 130);
+    let mut snap = Vec::new();
+    assert_eq!(
+        a.export_shard(S, &mut snap).unwrap(),
+        Some((120, b"at-120".to_vec()))
+    );
+
+    // The receiver holds other data of the same shard (a stale replica) and another shard.
+    let b = open(db.path(), o.clone());
+    apply_range(&b, &workload(34, 40), 0, 40);
+    b.flush(S, b"stale").unwrap();
+    let other = up("other-shard");
+    b.apply(
+        S + 1,
+        1,
+        &Command::Write(WriteBatch {
+            new_series: vec![other.clone()],
+            samples: vec![(SeriesRef::New(0), samples(&[(1000, 1.0)]))],
+        }),
+    )
+    .unwrap();
+    b.flush(S + 1, b"other").unwrap();
+    let other_digest = b.digest(S + 1).unwrap();
+
+    // A damaged snapshot changes nothing.
+    let mut bad = snap.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    assert!(b.import_shard(S, &mut bad.as_slice()).is_err());
+    assert!(b.import_shard(S, &mut &snap[..snap.len() - 3]).is_err());
+    assert!(
+        b.import_shard(S + 1, &mut snap.as_slice()).is_err(),
+        "wrong shard"
+    );
+    assert_eq!(b.flushed_state(S).unwrap(), Some((40, b"stale".to_vec())));
+
+    assert_eq!(
+        b.import_shard(S, &mut snap.as_slice()).unwrap(),
+        (120, b"at-120".to_vec())
+    );
+    assert_eq!(b.applied_index(S), 120);
+    assert_eq!(b.stats(S).head_samples, 0);
+    assert_eq!(
+        b.digest(S + 1).unwrap(),
+        other_digest,
+        "other shards untouched"
+    );
+    // Replaying the log after the snapshot gives the same shard as never moving it.
+    apply_range(&b, &cmds, 120, cmds.len());
+    apply_range(&a, &cmds, 130, cmds.len());
+    let want = reference.digest(S).unwrap();
+    assert_eq!(b.digest(S).unwrap(), want);
+    assert_eq!(a.digest(S).unwrap(), want);
+    assert_eq!(
+        select(&b, &[eq("__name__", "m")], i64::MIN, i64::MAX),
+        select(&reference, &[eq("__name__", "m")], i64::MIN, i64::MAX)
+    );
+    // And it survives a flush and a reopen.
+    b.flush(S, b"end").unwrap();
+    drop(b);
+    let b = open(db.path(), o);
+    assert_eq!(b.digest(S).unwrap(), want);
+    assert_eq!(b.digest(S + 1).unwrap(), other_digest);
+}

@@ -1,0 +1,239 @@
+//! Shard snapshots: a shard's flushed state as one byte stream, so that a new or lagging
+//! replica can take it from another node (format in `layout.md`, "Shard snapshot").
+//!
+//! Export reads a RocksDB snapshot, so it sees exactly one flush (every flush is one atomic
+//! write batch, shard record included). Import checks the whole stream (shard prefix of every
+//! key, one shard record, checksum) before it writes anything, then replaces the shard's key
+//! range in one synced write batch: a crash leaves either the old shard or the new one.
+
+use std::io::{Read, Write};
+
+use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
+
+use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};
+use super::store::{RocksStore, io, prefix_successor};
+use crate::error::{Error, Result};
+use crate::model::ShardId;
+
+/// First bytes of a shard snapshot; the last byte is the format version.
+const MAGIC: &[u8; 8] = b"TMSHARD1";
+/// Column families in the order of their index in a record.
+const CFS: [&str; 4] = [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_META];
+/// Marks the end of the records.
+const END: u8 = 0xff;
+/// Largest key accepted on import, in bytes.
+const MAX_KEY_BYTES: u64 = 64 * 1024;
+/// Largest value accepted on import (a sealed chunk of 2^20 samples is far smaller), in bytes.
+const MAX_VALUE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What a snapshot holds: the flushed index and `sm_meta` of its shard record.
+pub(crate) type FlushedState = (u64, Vec<u8>);
+
+fn corrupt(shard: ShardId, message: impl Into<String>) -> Error {
+    Error::Corrupt {
+        shard,
+        message: format!("shard snapshot: {}", message.into()),
+    }
+}
+
+fn write_err(shard: ShardId) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::Io {
+        shard,
+        message: format!("writing a shard snapshot: {e}"),
+    }
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hash: xxhash_rust::xxh3::Xxh3,
+}
+
+impl<W: Write> Hashing<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hash.update(bytes);
+        self.inner.write_all(bytes)
+    }
+
+    fn put_uvarint(&mut self, v: u64) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(10);
+        crate::varint::put_uvarint(&mut buf, v);
+        self.put(&buf)
+    }
+}
+
+/// Writes the flushed state of `shard` to `out`; `None` (and nothing written) when the shard
+/// was never flushed.
+pub(crate) fn export(
+    store: &RocksStore,
+    shard: ShardId,
+    out: &mut dyn Write,
+) -> Result<Option<FlushedState>> {
+    let snap = store.db.snapshot();
+    let record = snap
+        .get_cf(store.cf(CF_META), keys::meta_shard_key(shard))
+        .map_err(io(shard))?;
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    let meta = ShardMeta::decode(shard, &record)?;
+    let prefix = shard.to_be_bytes();
+    let mut w = Hashing {
+        inner: out,
+        hash: xxhash_rust::xxh3::Xxh3::new(),
+    };
+    let werr = write_err(shard);
+    w.put(MAGIC).map_err(&werr)?;
+    w.put(&prefix).map_err(&werr)?;
+    for (i, name) in CFS.iter().enumerate() {
+        let mut opts = ReadOptions::default();
+        if let Some(upper) = prefix_successor(&prefix) {
+            opts.set_iterate_upper_bound(upper);
+        }
+        let mut it = snap.raw_iterator_cf_opt(store.cf(name), opts);
+        it.seek(prefix);
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            w.put(&[i as u8]).map_err(&werr)?;
+            w.put_uvarint(k.len() as u64).map_err(&werr)?;
+            w.put(k).map_err(&werr)?;
+            w.put_uvarint(v.len() as u64).map_err(&werr)?;
+            w.put(v).map_err(&werr)?;
+            it.next();
+        }
+        it.status().map_err(io(shard))?;
+    }
+    w.put(&[END]).map_err(&werr)?;
+    let sum = w.hash.digest();
+    w.inner.write_all(&sum.to_le_bytes()).map_err(&werr)?;
+    w.inner.flush().map_err(&werr)?;
+    Ok(Some((meta.applied, meta.sm_meta)))
+}
+
+/// A reader that hashes what it reads and maps failures to shard errors.
+struct Checked<'a> {
+    inner: &'a mut dyn Read,
+    hash: xxhash_rust::xxh3::Xxh3,
+    shard: ShardId,
+}
+
+impl Checked<'_> {
+    fn read_exact_unhashed(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_exact(buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(self.shard, "truncated")
+            } else {
+                Error::Io {
+                    shard: self.shard,
+                    message: format!("reading a shard snapshot: {e}"),
+                }
+            }
+        })
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0; n];
+        self.read_exact_unhashed(&mut buf)?;
+        self.hash.update(&buf);
+        Ok(buf)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    fn uvarint(&mut self) -> Result<u64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.u8()?;
+            if i == 9 && b > 1 {
+                return Err(corrupt(self.shard, "varint overflows 64 bits"));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(corrupt(self.shard, "varint longer than 10 bytes"))
+    }
+
+    fn sized(&mut self, max: u64, what: &str) -> Result<Vec<u8>> {
+        let n = self.uvarint()?;
+        if n > max {
+            return Err(corrupt(
+                self.shard,
+                format!("{what} of {n} bytes (at most {max})"),
+            ));
+        }
+        self.bytes(n as usize)
+    }
+}
+
+/// Replaces everything stored for `shard` with the snapshot read from `input` and returns its
+/// shard record. Nothing is written unless the whole stream checks out.
+pub(crate) fn import(
+    store: &RocksStore,
+    shard: ShardId,
+    input: &mut dyn Read,
+) -> Result<ShardMeta> {
+    let mut r = Checked {
+        inner: input,
+        hash: xxhash_rust::xxh3::Xxh3::new(),
+        shard,
+    };
+    if r.bytes(MAGIC.len())? != MAGIC {
+        return Err(corrupt(shard, "not a Tidemark shard snapshot (version 1)"));
+    }
+    let prefix = shard.to_be_bytes();
+    let from = r.bytes(4)?;
+    if from != prefix {
+        return Err(corrupt(
+            shard,
+            format!(
+                "snapshot of shard {} offered for shard {shard}",
+                u32::from_be_bytes([from[0], from[1], from[2], from[3]])
+            ),
+        ));
+    }
+    let upper = prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; 8]);
+    let mut batch = WriteBatch::default();
+    for name in CFS {
+        batch.delete_range_cf(store.cf(name), &prefix[..], &upper[..]);
+    }
+    let record_key = keys::meta_shard_key(shard);
+    let mut record: Option<ShardMeta> = None;
+    loop {
+        let cf = r.u8()?;
+        if cf == END {
+            break;
+        }
+        let name = *CFS
+            .get(usize::from(cf))
+            .ok_or_else(|| corrupt(shard, format!("column family {cf}")))?;
+        let key = r.sized(MAX_KEY_BYTES, "key")?;
+        let value = r.sized(MAX_VALUE_BYTES, "value")?;
+        if !key.starts_with(&prefix) {
+            return Err(corrupt(shard, "a key outside the shard"));
+        }
+        if name == CF_META && key == record_key {
+            record = Some(ShardMeta::decode(shard, &value)?);
+        }
+        batch.put_cf(store.cf(name), key, value);
+    }
+    let want = r.hash.digest();
+    let mut sum = [0u8; 8];
+    r.read_exact_unhashed(&mut sum)?;
+    if u64::from_le_bytes(sum) != want {
+        return Err(corrupt(shard, "checksum mismatch"));
+    }
+    let record = record.ok_or_else(|| corrupt(shard, "no shard record"))?;
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    store.db.write_opt(batch, &opts).map_err(io(shard))?;
+    Ok(record)
+}
