@@ -1,7 +1,10 @@
 //! `tidemarkctl`: the admin and client CLI of a Tidemark cluster.
 //!
-//! Today it speaks to one node's HTTP API: queries, flush, build info. Cluster membership and
-//! shard placement commands arrive with the cluster.
+//! It speaks to one node's HTTP API: queries, flush, build info, cluster status and membership
+//! (`cluster.rs`). Shard moves, leader transfers, shard-map changes and rebalancing are not
+//! implemented yet.
+
+mod cluster;
 
 use std::time::Duration;
 
@@ -23,15 +26,26 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// Request timeout in seconds.
+    /// Request timeout in seconds; membership commands also keep retrying "try again" (503)
+    /// answers this long. Adding a node waits until it has caught up: raise it for large
+    /// shards.
     #[arg(long, global = true, default_value_t = 60)]
     timeout_s: u64,
+    /// The cluster's admin token, for /api/v1/admin endpoints when the nodes have one
+    /// (`admin_token` in their configuration).
+    #[arg(
+        long,
+        global = true,
+        env = "TIDEMARK_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Output {
+pub enum Output {
     /// Human-readable lines.
     Table,
     /// The node's JSON answer, unchanged.
@@ -65,6 +79,38 @@ enum Command {
     Flush,
     /// Prints the node's build information.
     Buildinfo,
+    /// The cluster as a whole.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Cluster membership of one node.
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Nodes, and every group's leader, term, log and applied index, lag and members, as the
+    /// node at --endpoint sees them.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCommand {
+    /// Adds a node to every group (the meta group first), one group at a time: each group's
+    /// leader sends it the log or a snapshot of the shard and makes it a voter once it has
+    /// caught up. Blocks until done; idempotent (a member already there is left unchanged).
+    Add {
+        /// The node's id (its --node-id).
+        id: u64,
+        /// The node's gRPC address (its --grpc-listen), HOST:PORT.
+        addr: String,
+    },
+    /// Removes a node from every group (the shards first, the meta group last). Blocks until
+    /// done; idempotent. The node's data stays where it was; stop the node afterwards.
+    Remove {
+        /// The node's id.
+        id: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +119,13 @@ fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(cli.timeout_s))
         .build()?;
     let base = cli.endpoint.trim_end_matches('/');
+    let ctx = cluster::Ctx {
+        client: client.clone(),
+        base: base.to_string(),
+        admin_token: cli.admin_token.clone(),
+        output: cli.output,
+        retry_for: Duration::from_secs(cli.timeout_s),
+    };
     let (path, form): (&str, Vec<(&str, String)>) = match &cli.command {
         Command::Query { expr, time } => {
             let mut form = vec![("query", expr.clone())];
@@ -97,12 +150,18 @@ fn main() -> anyhow::Result<()> {
         ),
         Command::Flush => ("/api/v1/admin/flush", vec![]),
         Command::Buildinfo => ("/api/v1/status/buildinfo", vec![]),
+        Command::Cluster(ClusterCommand::Status) => return cluster::status(&ctx),
+        Command::Node(NodeCommand::Add { id, addr }) => return cluster::node_add(&ctx, *id, addr),
+        Command::Node(NodeCommand::Remove { id }) => return cluster::node_remove(&ctx, *id),
     };
     let url = format!("{base}{path}");
-    let request = match cli.command {
+    let mut request = match cli.command {
         Command::Buildinfo => client.get(&url),
         _ => client.post(&url).form(&form),
     };
+    if let Some(t) = &cli.admin_token {
+        request = request.bearer_auth(t);
+    }
     let response = request
         .send()
         .with_context(|| format!("cannot reach {url}"))?;

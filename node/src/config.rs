@@ -38,6 +38,12 @@ pub struct Args {
     /// so that two clusters with the same member list get different ids.
     #[arg(long, value_name = "TOKEN")]
     pub initial_cluster_token: Option<String>,
+    /// Joins the cluster of the node at this HTTP URL (for example http://10.0.0.1:9201): an
+    /// empty data directory adopts that cluster's id and shard count, and the node adds itself
+    /// to every group (idempotent, retried until done). A data directory of another cluster is
+    /// refused.
+    #[arg(long, value_name = "URL")]
+    pub join: Option<String>,
 }
 
 /// The whole node configuration.
@@ -57,6 +63,12 @@ pub struct Config {
     pub initial_cluster: Option<String>,
     /// Token mixed into the cluster id of an `initial_cluster` bootstrap.
     pub initial_cluster_token: String,
+    /// HTTP URL of a member of the cluster to join (`--join`).
+    pub join: Option<String>,
+    /// When set, `/api/v1/admin/*` requires `Authorization: Bearer <admin_token>` (401
+    /// otherwise); a joining node sends it to the member it joins through. Never shown by
+    /// `/api/v1/status/config`.
+    pub admin_token: Option<String>,
     /// Shards a new cluster starts with.
     pub shard_count: u32,
     /// How far behind a series' newest sample a sample may still be written.
@@ -86,6 +98,8 @@ impl Default for Config {
             node_id: 1,
             initial_cluster: None,
             initial_cluster_token: "tidemark".into(),
+            join: None,
+            admin_token: None,
             shard_count: 4,
             ooo_window_ms: 10 * 60 * 1000,
             flush_interval_ms: 60 * 1000,
@@ -287,6 +301,9 @@ impl Config {
         if let Some(v) = &args.initial_cluster_token {
             self.initial_cluster_token = v.clone();
         }
+        if let Some(v) = &args.join {
+            self.join = Some(v.clone());
+        }
     }
 
     /// Rejects values that cannot work (zero ids, zero limits).
@@ -294,6 +311,21 @@ impl Config {
         anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
         anyhow::ensure!(self.shard_count != 0, "shard_count must be non-zero");
         self.initial_members()?;
+        anyhow::ensure!(
+            self.join.is_none() || self.initial_cluster.is_none(),
+            "join and initial_cluster exclude each other: a node either bootstraps a fixed \
+             cluster or joins an existing one"
+        );
+        if let Some(url) = &self.join {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "join must be an HTTP URL of a member (http://HOST:PORT), got {url:?}"
+            );
+        }
+        anyhow::ensure!(
+            self.admin_token.as_ref().is_none_or(|t| !t.is_empty()),
+            "admin_token must not be empty (leave it out to disable admin authentication)"
+        );
         anyhow::ensure!(
             self.ooo_window_ms >= 0,
             "ooo_window_ms must not be negative"

@@ -15,6 +15,10 @@ pub enum NodeError {
     /// Too much in flight for the shard; retry later.
     #[error("shard {shard} is overloaded: {message}")]
     Overloaded { shard: ShardId, message: String },
+    /// The cluster cannot do it right now (a leader change, a membership change in progress);
+    /// retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The operation did not complete in time; its outcome is unknown.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod join;
 pub mod meta;
 pub mod raft;
 pub mod remote_read;

@@ -43,6 +43,11 @@ pub enum MetaCommand {
         /// Its advertised gRPC address.
         addr: String,
     },
+    /// Removes a node from the map (a no-op for a node that is not there).
+    RemoveNode {
+        /// The node.
+        node_id: NodeId,
+    },
 }
 
 /// The cluster map held by the meta group.
@@ -80,6 +85,9 @@ impl ClusterMap {
             }
             MetaCommand::SetNode { node_id, addr } => {
                 self.nodes.insert(*node_id, addr.clone());
+            }
+            MetaCommand::RemoveNode { node_id } => {
+                self.nodes.remove(node_id);
             }
         }
     }

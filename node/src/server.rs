@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::http::{AppState, router};
-use crate::shards::{Shards, ShardsOptions};
+use crate::shards::{JoinTarget, Shards, ShardsOptions};
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_tracing() {
@@ -24,9 +24,11 @@ pub fn init_tracing() {
         .init();
 }
 
-/// The options of the Raft layer that follow from the node's configuration.
-fn shards_options(config: &Config) -> anyhow::Result<ShardsOptions> {
+/// The options of the Raft layer that follow from the node's configuration (`join`: the
+/// cluster learned from the `--join` member).
+fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<ShardsOptions> {
     Ok(ShardsOptions {
+        join,
         node_id: config.node_id,
         data_dir: config.data_dir.clone(),
         grpc_addr: config.grpc_listen.clone(),
@@ -53,7 +55,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })
     .await?
     .context("cannot open the data store")?;
-    let shards = Shards::open(shards_options(&config)?, Arc::new(engine))
+    let join = match &config.join {
+        None => None,
+        Some(url) => join_target(url, &config.data_dir).await?,
+    };
+    let shards = Shards::open(shards_options(&config, join)?, Arc::new(engine))
         .await
         .context("cannot start the Raft groups")?;
 
@@ -95,7 +101,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shards.clone(),
             Arc::new(config.clone()),
         )))
-        .merge(crate::http::cluster::routes(shards.clone()));
+        .merge(crate::http::cluster::routes(shards.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            config.admin_token.as_deref().map(Arc::<str>::from),
+            crate::http::cluster::require_admin_token,
+        ));
         tokio::spawn(async move {
             axum::serve(http_listener, app)
                 .with_graceful_shutdown(async move {
@@ -104,6 +114,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .await
         })
     };
+
+    if let Some(url) = &config.join {
+        tokio::spawn(crate::join::add_self(
+            Arc::downgrade(&shards),
+            url.clone(),
+            config.admin_token.clone(),
+        ));
+    }
 
     shutdown_signal().await;
     info!("shutting down: flushing every shard");
@@ -117,6 +135,39 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     info!("stopped");
     Ok(())
 }
+
+/// The cluster to join through `url`. A node that has started before (its data directory has
+/// a Raft log) starts even when the member cannot be asked: it already knows its cluster, and
+/// its groups' leaders reach it. A new node must learn the cluster first.
+async fn join_target(url: &str, data_dir: &std::path::Path) -> anyhow::Result<Option<JoinTarget>> {
+    let known = data_dir.join("raft-log").exists();
+    let mut attempt = 0;
+    loop {
+        match crate::join::cluster_of(url).await {
+            Ok(t) => return Ok(Some(t)),
+            Err(e) if known => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot reach the member to join; starting with the cluster this node knows"
+                );
+                return Ok(None);
+            }
+            Err(e) if attempt < JOIN_ATTEMPTS => {
+                attempt += 1;
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    attempt,
+                    "cannot reach the member to join; retrying"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.context(format!("cannot join through {url}"))),
+        }
+    }
+}
+
+/// Attempts to learn the cluster from the `--join` member before a new node gives up.
+const JOIN_ATTEMPTS: u32 = 30;
 
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {

@@ -49,6 +49,10 @@ const STOP_WAIT_MS: u64 = 5_000;
 /// Directory under the data directory where shard snapshots being received are written.
 const SNAPSHOT_DIR: &str = "snapshots";
 
+/// Name of the node record present once this node joined a cluster (`--join`): its groups are
+/// never initialised by this node, only by the leaders that add it.
+const JOINED_RECORD: &str = "joined";
+
 /// Name of the node record holding the [`ClusterFile`] in the raft-log database.
 const CLUSTER_RECORD: &str = "cluster";
 
@@ -82,6 +86,28 @@ impl WriteOutcome {
         self.conflicting += o.conflicting;
         self.series_written += o.series_written;
     }
+}
+
+/// A change of one group's voters.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MemberOp {
+    /// Adds `node` (reached at gRPC address `addr`) as a voter: first as a learner, promoted
+    /// once it has caught up.
+    Add { node: NodeId, addr: String },
+    /// Removes `node` from the group.
+    Remove { node: NodeId },
+}
+
+/// What a [`MemberOp`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberOutcome {
+    /// The node is now a voter of the group.
+    Added,
+    /// The node is no longer in the group.
+    Removed,
+    /// Nothing to do: the group already was as asked.
+    Unchanged,
 }
 
 /// How this node runs its groups.
@@ -124,6 +150,19 @@ pub struct ShardsOptions {
     pub initial_cluster: Option<BTreeMap<NodeId, String>>,
     /// Token mixed into the cluster id derived from `initial_cluster`.
     pub initial_cluster_token: String,
+    /// Joining an existing cluster: its id and shard count (learned from a member). An empty
+    /// data directory adopts them and starts its groups uninitialised, to be added by the
+    /// groups' leaders; a data directory of another cluster is refused.
+    pub join: Option<JoinTarget>,
+}
+
+/// The cluster a joining node adopts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinTarget {
+    /// The cluster id.
+    pub cluster_id: String,
+    /// Its number of shards.
+    pub shard_count: u32,
 }
 
 impl Default for ShardsOptions {
@@ -148,6 +187,7 @@ impl Default for ShardsOptions {
             startup_leader_wait_ms: 10_000,
             initial_cluster: None,
             initial_cluster_token: "tidemark".into(),
+            join: None,
         }
     }
 }
@@ -172,6 +212,10 @@ pub struct GroupStatus {
     /// The last log index purged from this node's log: a follower behind it catches up from a
     /// snapshot.
     pub purged_index: Option<u64>,
+    /// The group's voters, as this node's replica knows them.
+    pub voters: Vec<NodeId>,
+    /// Members that are not voters yet (being added and caught up).
+    pub learners: Vec<NodeId>,
 }
 
 /// Where a shard's leader is, as this node knows it.
@@ -225,6 +269,27 @@ fn raft_config(opts: &ShardsOptions) -> Result<Arc<Config>, NodeError> {
     })?))
 }
 
+/// Classifies a failed membership change or meta proposal: retryable (503) when leadership
+/// moved or another change is in progress, a bad request when the change itself is refused.
+fn membership_error(
+    group: GroupId,
+    e: RaftError<
+        crate::raft::TypeConfig,
+        openraft::error::ClientWriteError<crate::raft::TypeConfig>,
+    >,
+) -> NodeError {
+    use openraft::error::{ChangeMembershipError, ClientWriteError};
+    match e {
+        RaftError::APIError(
+            e @ (ClientWriteError::ForwardToLeader(_)
+            | ClientWriteError::LogEntryDiscarded(_)
+            | ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))),
+        ) => NodeError::Unavailable(format!("group {group}: {e}; retry")),
+        RaftError::APIError(e) => NodeError::BadRequest(format!("group {group}: {e}")),
+        RaftError::Fatal(f) => NodeError::Internal(format!("group {group}: raft stopped: {f}")),
+    }
+}
+
 fn internal(what: &str) -> impl Fn(String) -> NodeError + '_ {
     move |e| NodeError::Internal(format!("{what}: {e}"))
 }
@@ -272,6 +337,17 @@ impl Shards {
                         opts.node_id
                     )));
                 }
+                if let Some(j) = &opts.join
+                    && j.cluster_id != file.cluster_id
+                {
+                    return Err(NodeError::BadRequest(format!(
+                        "data directory {} holds cluster {}, but the node to join belongs to \
+                         cluster {}: refusing to join (use an empty data directory)",
+                        opts.data_dir.display(),
+                        file.cluster_id,
+                        j.cluster_id
+                    )));
+                }
                 if let Some(id) = &initial_id
                     && *id != file.cluster_id
                 {
@@ -291,16 +367,32 @@ impl Shards {
                         "shard_count must be at least 1".into(),
                     ));
                 }
-                let file = ClusterFile {
-                    version: CLUSTER_FILE_VERSION,
-                    cluster_id: initial_id.clone().unwrap_or_else(new_cluster_id),
-                    node_id: opts.node_id,
-                    shard_count: opts.shard_count,
+                let file = match &opts.join {
+                    Some(j) => ClusterFile {
+                        version: CLUSTER_FILE_VERSION,
+                        cluster_id: j.cluster_id.clone(),
+                        node_id: opts.node_id,
+                        shard_count: j.shard_count,
+                    },
+                    None => ClusterFile {
+                        version: CLUSTER_FILE_VERSION,
+                        cluster_id: initial_id.clone().unwrap_or_else(new_cluster_id),
+                        node_id: opts.node_id,
+                        shard_count: opts.shard_count,
+                    },
                 };
                 let bytes =
                     codec::encode(&file).map_err(|e| internal("cluster record")(e.to_string()))?;
+                if opts.join.is_some() {
+                    // First: a crash right after the cluster record must not leave a node that
+                    // initialises its groups alone on the next start.
+                    log_db.put_node_record_sync(JOINED_RECORD, b"1")?;
+                }
                 log_db.put_node_record_sync(CLUSTER_RECORD, &bytes)?;
                 match &opts.initial_cluster {
+                    _ if opts.join.is_some() => {
+                        tracing::info!(cluster_id = %file.cluster_id, shards = file.shard_count, "joining a cluster")
+                    }
                     Some(m) => {
                         tracing::info!(cluster_id = %file.cluster_id, shards = file.shard_count, members = m.len(), "bootstrapping a fixed cluster")
                     }
@@ -368,7 +460,12 @@ impl Shards {
                 },
             )]),
         };
-        for g in std::iter::once(&meta).chain(shards.iter()) {
+        // A joining node's groups stay uninitialised: their leaders add this node.
+        let joined = log_db.get_node_record(JOINED_RECORD)?.is_some();
+        for g in std::iter::once(&meta)
+            .chain(shards.iter())
+            .filter(|_| !joined)
+        {
             let initialized = g
                 .raft
                 .is_initialized()
@@ -421,6 +518,7 @@ impl Shards {
             .initial_cluster
             .as_ref()
             .is_some_and(|m| m.len() > 1)
+            || joined
             || this.meta.raft.voter_ids().count() > 1;
         if multi_node {
             // The peers may not be up yet, and this node's gRPC server starts after `open`:
@@ -511,6 +609,11 @@ impl Shards {
         self.opts.node_id
     }
 
+    /// The gRPC address other nodes reach this node at.
+    pub fn grpc_addr(&self) -> &str {
+        &self.opts.grpc_addr
+    }
+
     /// Number of shards `S`.
     pub fn shard_count(&self) -> u32 {
         self.shard_count
@@ -532,6 +635,176 @@ impl Shards {
     /// The cluster map as the meta group has applied it.
     pub fn cluster_map(&self) -> crate::meta::ClusterMap {
         self.meta.sm.cluster_map()
+    }
+
+    /// The ids of every group of this node (the meta group first).
+    pub fn group_ids(&self) -> Vec<GroupId> {
+        self.groups().map(|g| g.id).collect()
+    }
+
+    /// Whether this node is a voter of group `group` as far as its replica knows.
+    pub fn is_voter(&self, group: GroupId) -> bool {
+        self.group(group).is_ok_and(|g| {
+            g.raft
+                .metrics()
+                .borrow_watched()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == self.opts.node_id)
+        })
+    }
+
+    fn group(&self, group: GroupId) -> Result<&Group, NodeError> {
+        self.groups()
+            .find(|g| g.id == group)
+            .ok_or_else(|| NodeError::BadRequest(format!("group {group} does not exist")))
+    }
+
+    /// Applies `op` to group `group` on its leader: this node, or the leader another node
+    /// names (forwarded once over gRPC). Idempotent: adding a voter that is there with the same
+    /// address, or removing a node that is not there, is `Unchanged`.
+    pub async fn change_member(
+        &self,
+        group: GroupId,
+        op: MemberOp,
+    ) -> Result<MemberOutcome, NodeError> {
+        let g = self.group(group)?;
+        let m = g.raft.metrics().borrow_watched().clone();
+        match m.current_leader {
+            Some(leader) if leader == self.opts.node_id => {
+                self.change_member_local(group, op).await
+            }
+            Some(leader) => {
+                let addr = m
+                    .membership_config
+                    .get_node(&leader)
+                    .map(|n| n.addr.clone())
+                    .ok_or_else(|| {
+                        NodeError::Unavailable(format!(
+                            "group {group}: leader {leader} is not in the membership"
+                        ))
+                    })?;
+                remote::change_member(
+                    &self.peers,
+                    group,
+                    leader,
+                    addr,
+                    op,
+                    self.opts.snapshot_timeout_ms,
+                )
+                .await
+            }
+            None => Err(NodeError::Unavailable(format!(
+                "group {group} has no leader: election in progress"
+            ))),
+        }
+    }
+
+    /// [`Shards::change_member`] on the leader: a learner is added and caught up (log or
+    /// snapshot) before it becomes a voter, one change at a time (openraft's joint consensus).
+    /// The meta group also records the node in (or removes it from) the cluster map.
+    pub(crate) async fn change_member_local(
+        &self,
+        group: GroupId,
+        op: MemberOp,
+    ) -> Result<MemberOutcome, NodeError> {
+        use openraft::ChangeMembers;
+        use std::collections::BTreeSet;
+        let g = self.group(group)?;
+        let m = g.raft.metrics().borrow_watched().clone();
+        if m.current_leader != Some(self.opts.node_id) {
+            return Err(NodeError::Unavailable(format!(
+                "node {} does not lead group {group}",
+                self.opts.node_id
+            )));
+        }
+        let membership = m.membership_config.membership().clone();
+        let is_voter = |n: NodeId| membership.voter_ids().any(|v| v == n);
+        let raft_err = |e| membership_error(group, e);
+        let outcome = match &op {
+            MemberOp::Add { node, addr } => {
+                if let Some(info) = membership.get_node(node)
+                    && info.addr != *addr
+                {
+                    return Err(NodeError::BadRequest(format!(
+                        "node {node} is a member of group {group} at {}, not {addr}: remove it first",
+                        info.addr
+                    )));
+                }
+                if is_voter(*node) {
+                    MemberOutcome::Unchanged
+                } else {
+                    g.raft
+                        .add_learner(*node, NodeInfo { addr: addr.clone() }, true)
+                        .await
+                        .map_err(raft_err)?;
+                    g.raft
+                        .change_membership(
+                            ChangeMembers::AddVoterIds(BTreeSet::from([*node])),
+                            false,
+                        )
+                        .await
+                        .map_err(raft_err)?;
+                    tracing::info!(group, node, %addr, "added a voter");
+                    MemberOutcome::Added
+                }
+            }
+            MemberOp::Remove { node } => {
+                if membership.get_node(node).is_none() {
+                    MemberOutcome::Unchanged
+                } else {
+                    if is_voter(*node) {
+                        if membership.voter_ids().count() == 1 {
+                            return Err(NodeError::BadRequest(format!(
+                                "node {node} is the last voter of group {group}"
+                            )));
+                        }
+                        g.raft
+                            .change_membership(
+                                ChangeMembers::RemoveVoters(BTreeSet::from([*node])),
+                                false,
+                            )
+                            .await
+                            .map_err(raft_err)?;
+                    } else {
+                        g.raft
+                            .change_membership(
+                                ChangeMembers::RemoveNodes(BTreeSet::from([*node])),
+                                false,
+                            )
+                            .await
+                            .map_err(raft_err)?;
+                    }
+                    tracing::info!(group, node, "removed a member");
+                    MemberOutcome::Removed
+                }
+            }
+        };
+        if group == META_GROUP {
+            // Also when nothing changed above: a previous attempt may have stopped in between.
+            let map = self.meta.sm.cluster_map();
+            let cmd = match op {
+                MemberOp::Add { node, addr } if map.nodes.get(&node) != Some(&addr) => {
+                    Some(MetaCommand::SetNode {
+                        node_id: node,
+                        addr,
+                    })
+                }
+                MemberOp::Remove { node } if map.nodes.contains_key(&node) => {
+                    Some(MetaCommand::RemoveNode { node_id: node })
+                }
+                _ => None,
+            };
+            if let Some(cmd) = cmd {
+                self.meta
+                    .raft
+                    .client_write(Request::Meta(cmd))
+                    .await
+                    .map_err(raft_err)?;
+            }
+        }
+        Ok(outcome)
     }
 
     fn snapshot_dir(&self) -> PathBuf {
@@ -844,6 +1117,8 @@ impl Shards {
                     applied_index: m.last_applied.map(|l| l.index()),
                     flushed_index: g.sm.flushed_index().ok().flatten(),
                     purged_index: m.purged.map(|l| l.index()),
+                    voters: m.membership_config.membership().voter_ids().collect(),
+                    learners: m.membership_config.membership().learner_ids().collect(),
                 }
             })
             .collect()

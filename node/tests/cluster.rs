@@ -284,3 +284,178 @@ async fn a_data_dir_of_another_cluster_refuses_to_start() {
         "stderr: {stderr}"
     );
 }
+
+/// Posts a member change through `base` with the admin token, retrying 503s; the outcome.
+async fn change_member(
+    client: &reqwest::Client,
+    base: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    loop {
+        let r = client
+            .post(format!("{base}/api/v1/admin/cluster/members"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("member change request");
+        let status = r.status().as_u16();
+        let json: serde_json::Value = r.json().await.expect("member change JSON");
+        if status == 503 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        return (status, json);
+    }
+}
+
+/// Every group's voters as `base` sees them, by group id.
+async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
+    let json: serde_json::Value = client
+        .get(format!("{base}/api/v1/status/cluster"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON");
+    json["data"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            g["voters"]
+                .as_array()
+                .expect("voters")
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+const ADMIN_TOKEN: &str = "s3cret";
+
+#[tokio::test]
+async fn a_node_joins_through_any_member_and_another_is_removed() {
+    // Frequent flushes keeping no log: the new node catches up from shard snapshots.
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "flush_interval_ms: 100\nadmin_token: {ADMIN_TOKEN}\nraft:\n  log_keep_entries: 1\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let mut c = start_cluster(&["--config", &config]);
+    let client = reqwest::Client::new();
+    let mut urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    for k in 0..5 {
+        write_acked(&client, &urls[k as usize % 3], k).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Admin endpoints need the token.
+    let r = client
+        .post(format!("{}/api/v1/admin/flush", urls[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = client
+        .post(format!("{}/api/v1/admin/flush", urls[0]))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+
+    // Node 4 joins through node 2: ready means it applied every shard's read index.
+    let dir4 = tempfile::tempdir().unwrap();
+    let (http4, grpc4) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let mut n4 = Node::launch(
+        &dir4.path().join("n4"),
+        &http4,
+        &grpc4,
+        &["--node-id", "4", "--join", &urls[1], "--config", &config],
+    );
+    n4.wait_ready();
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    while !voters(&client, &n4.url())
+        .await
+        .iter()
+        .all(|v| v.contains(&4))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "node 4 never became a voter everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        series_seen(&client, &n4.url(), 4).await,
+        5 * SERIES_PER_BATCH
+    );
+    write_acked(&client, &n4.url(), 5).await;
+    assert_eq!(
+        series_seen(&client, &urls[0], 5).await,
+        6 * SERIES_PER_BATCH
+    );
+    assert!(
+        n4.log().contains("installed a shard snapshot"),
+        "node 4 caught up without a snapshot:\n{}",
+        n4.log()
+    );
+
+    // Adding a member again changes nothing; another address for it is refused.
+    let add = |addr: &str| serde_json::json!({"group": 1, "op": "add", "nodeId": 4, "addr": addr});
+    let (status, json) = change_member(&client, &urls[2], add(&grpc4)).await;
+    assert_eq!(
+        (status, json["data"]["outcome"].as_str()),
+        (200, Some("unchanged")),
+        "{json}"
+    );
+    let (status, json) = change_member(&client, &urls[2], add("127.0.0.1:1")).await;
+    assert_eq!(status, 400, "{json}");
+
+    // Remove node 1 from every group (shards first, the meta group last), then stop it.
+    let groups = voters(&client, &urls[1]).await.len() as u64;
+    for group in (1..groups).chain([0]) {
+        let (status, json) = change_member(
+            &client,
+            &urls[1],
+            serde_json::json!({"group": group, "op": "remove", "nodeId": 1}),
+        )
+        .await;
+        assert_eq!(
+            (status, json["data"]["outcome"].as_str()),
+            (200, Some("removed")),
+            "{json}"
+        );
+    }
+    c.nodes[0].kill9();
+    urls[0] = n4.url();
+    for v in voters(&client, &urls[1]).await {
+        assert_eq!(v, vec![2, 3, 4]);
+    }
+    write_acked(&client, &urls[2], 6).await;
+    for url in &urls {
+        assert_eq!(series_seen(&client, url, 6).await, 7 * SERIES_PER_BATCH);
+    }
+    let map: serde_json::Value = client
+        .get(format!("{}/api/v1/status/cluster", urls[1]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nodes: Vec<&String> = map["data"]["nodes"].as_object().unwrap().keys().collect();
+    assert_eq!(nodes, ["2", "3", "4"]);
+}

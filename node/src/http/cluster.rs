@@ -1,22 +1,114 @@
-//! `GET /api/v1/status/cluster`: this node's view of the cluster (its id, the cluster id, and
-//! every group's leader, term and indexes as `Shards::status` reports them), as JSON in
-//! Prometheus' envelope. Mounted by the server next to the API routes (it needs the shards
-//! themselves, not the `Backend` seam).
+//! Cluster endpoints, mounted by the server next to the API routes (they need the shards
+//! themselves, not the `Backend` seam), as JSON in Prometheus' envelope:
+//!
+//! - `GET /api/v1/status/cluster`: this node's view of the cluster (its id, the cluster id,
+//!   the cluster map's nodes, and every group's leader, term and indexes as `Shards::status`
+//!   reports them).
+//! - `POST /api/v1/admin/cluster/members`: changes one group's voters, on the group's leader
+//!   (`Shards::change_member`). JSON body `{"group": G, "op": "add"|"remove", "nodeId": N,
+//!   "addr": "HOST:GRPC_PORT"}` (`addr` for `add` only); answers `{"group": G, "outcome":
+//!   "added"|"removed"|"unchanged"}`. One group per call, so that a client shows progress over
+//!   many groups (`tidemarkctl node add`); 503 means retry. Adding waits until the new member
+//!   has caught up, which can take as long as sending it a snapshot of the shard.
+//!
+//! Admin endpoints need the admin token when one is configured ([`require_admin_token`]).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::response::Response;
-use axum::routing::get;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
 
-use crate::shards::Shards;
+use super::ApiError;
+use crate::raft::GroupId;
+use crate::shards::{MemberOp, Shards};
 
-/// The cluster status routes over `shards`.
+/// The cluster routes over `shards`.
 pub fn routes(shards: Arc<Shards>) -> Router {
     Router::new()
         .route("/api/v1/status/cluster", get(status))
+        .route("/api/v1/admin/cluster/members", post(change_member))
         .with_state(shards)
+}
+
+/// Refuses requests under `/api/v1/admin/` without `Authorization: Bearer <token>` (401,
+/// Prometheus envelope, `errorType` "unauthorized"); passes everything when `token` is `None`.
+pub async fn require_admin_token(
+    State(token): State<Option<Arc<str>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = token
+        && req.uri().path().starts_with("/api/v1/admin/")
+    {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            let body = super::json::error(
+                "unauthorized",
+                "admin endpoints need the admin token: Authorization: Bearer <token>",
+            );
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Compares without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The body of `POST /api/v1/admin/cluster/members`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MemberRequest {
+    group: GroupId,
+    op: String,
+    node_id: u64,
+    addr: Option<String>,
+}
+
+async fn change_member(
+    State(shards): State<Arc<Shards>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: MemberRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadParam(format!("invalid member change: {e}")))?;
+    if req.node_id == 0 {
+        return Err(ApiError::BadParam("nodeId must be non-zero".into()));
+    }
+    let op = match (req.op.as_str(), req.addr) {
+        ("add", Some(addr)) if !addr.is_empty() => MemberOp::Add {
+            node: req.node_id,
+            addr,
+        },
+        ("add", _) => return Err(ApiError::BadParam("op \"add\" needs addr".into())),
+        ("remove", _) => MemberOp::Remove { node: req.node_id },
+        (other, _) => {
+            return Err(ApiError::BadParam(format!(
+                "op must be \"add\" or \"remove\", got {other:?}"
+            )));
+        }
+    };
+    let outcome = shards.change_member(req.group, op).await?;
+    let body = serde_json::json!({
+        "status": "success",
+        "data": { "group": req.group, "outcome": outcome },
+    });
+    Ok(super::json_response(body.to_string()))
 }
 
 async fn status(State(shards): State<Arc<Shards>>) -> Response {

@@ -42,6 +42,7 @@ impl ApiError {
                 NodeError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_data"),
                 NodeError::NoLeader { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 NodeError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
+                NodeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 NodeError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
                 NodeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 NodeError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "execution"),
@@ -107,6 +108,11 @@ mod tests {
                 "unavailable",
             ),
             (NodeError::Timeout("x".into()).into(), 503, "timeout"),
+            (
+                NodeError::Unavailable("x".into()).into(),
+                503,
+                "unavailable",
+            ),
             (NodeError::Internal("x".into()).into(), 500, "internal"),
             (
                 NodeError::NotImplemented("x".into()).into(),

@@ -25,7 +25,11 @@ const TSDB_STATUS_LIMIT_DEFAULT: usize = 10;
 /// `GET /api/v1/status/config`: `{"yaml": ...}`, the node's effective configuration (file,
 /// then flags) in Tidemark's own YAML format.
 pub async fn config(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let yaml = serde_yaml::to_string(state.config.as_ref()).map_err(|e| {
+    let mut shown = state.config.as_ref().clone();
+    if shown.admin_token.is_some() {
+        shown.admin_token = Some("<secret>".into());
+    }
+    let yaml = serde_yaml::to_string(&shown).map_err(|e| {
         ApiError::Node(crate::error::NodeError::Internal(format!(
             "encoding the configuration: {e}"
         )))
@@ -66,6 +70,7 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
         "node-id" => config.node_id.to_string(),
         "initial-cluster" => config.initial_cluster.clone().unwrap_or_default(),
         "initial-cluster-token" => config.initial_cluster_token.clone(),
+        "join" => config.join.clone().unwrap_or_default(),
         _ => return None,
     })
 }

@@ -170,6 +170,7 @@ fn clone_error(e: &NodeError) -> NodeError {
             shard: *shard,
             message: message.clone(),
         },
+        NodeError::Unavailable(m) => NodeError::Unavailable(m.clone()),
         NodeError::Timeout(m) => NodeError::Timeout(m.clone()),
         NodeError::Internal(m) => NodeError::Internal(m.clone()),
         NodeError::NotImplemented(m) => NodeError::NotImplemented(m.clone()),

@@ -17,11 +17,11 @@ use tidemark_proto::node::shard_service_server::{ShardService, ShardServiceServe
 use tidemark_proto::node::{ShardReply, ShardRequest};
 use tidemark_storage::ShardId;
 
-use super::{SeriesWrite, Shards, WriteOutcome};
+use super::{MemberOp, MemberOutcome, SeriesWrite, Shards, WriteOutcome};
 use crate::error::NodeError;
-use crate::raft::NodeId;
 use crate::raft::codec;
 use crate::raft::network::PeerChannels;
+use crate::raft::{GroupId, NodeId};
 
 /// Version of the `payload` encoding in `ShardRequest` (see node.proto).
 pub const WIRE_VERSION: u32 = 1;
@@ -39,6 +39,8 @@ pub enum RemoteError {
     NoLeader { shard: ShardId, message: String },
     /// [`NodeError::Overloaded`].
     Overloaded { shard: ShardId, message: String },
+    /// [`NodeError::Unavailable`].
+    Unavailable(String),
     /// [`NodeError::Timeout`].
     Timeout(String),
     /// [`NodeError::Internal`].
@@ -53,6 +55,7 @@ impl From<NodeError> for RemoteError {
             NodeError::BadRequest(m) => RemoteError::BadRequest(m),
             NodeError::NoLeader { shard, message } => RemoteError::NoLeader { shard, message },
             NodeError::Overloaded { shard, message } => RemoteError::Overloaded { shard, message },
+            NodeError::Unavailable(m) => RemoteError::Unavailable(m),
             NodeError::Timeout(m) => RemoteError::Timeout(m),
             NodeError::Internal(m) => RemoteError::Internal(m),
             NodeError::NotImplemented(m) => RemoteError::NotImplemented(m),
@@ -66,6 +69,7 @@ impl From<RemoteError> for NodeError {
             RemoteError::BadRequest(m) => NodeError::BadRequest(m),
             RemoteError::NoLeader { shard, message } => NodeError::NoLeader { shard, message },
             RemoteError::Overloaded { shard, message } => NodeError::Overloaded { shard, message },
+            RemoteError::Unavailable(m) => NodeError::Unavailable(m),
             RemoteError::Timeout(m) => NodeError::Timeout(m),
             RemoteError::Internal(m) => NodeError::Internal(m),
             RemoteError::NotImplemented(m) => NodeError::NotImplemented(m),
@@ -78,6 +82,7 @@ impl From<RemoteError> for NodeError {
 enum Rpc {
     Write,
     ReadIndex,
+    ChangeMember,
 }
 
 /// Calls `rpc` for `shard` on node `node` at `addr`; a transport failure is `NoLeader`.
@@ -110,6 +115,7 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
         match rpc {
             Rpc::Write => client.write(request).await,
             Rpc::ReadIndex => client.read_index(request).await,
+            Rpc::ChangeMember => client.change_member(request).await,
         }
     };
     let reply = match tokio::time::timeout(timeout, fut).await {
@@ -161,6 +167,35 @@ pub(super) async fn read_index(
         read_timeout_ms,
     )
     .await
+}
+
+/// Asks group `group`'s leader `node` to change the group's voters.
+pub(super) async fn change_member(
+    peers: &PeerChannels,
+    group: GroupId,
+    node: NodeId,
+    addr: String,
+    op: MemberOp,
+    timeout_ms: u64,
+) -> Result<MemberOutcome, NodeError> {
+    // `shard` is not used by this RPC: the payload names the group.
+    call(
+        peers,
+        Rpc::ChangeMember,
+        0,
+        node,
+        &addr,
+        &(group, op),
+        timeout_ms,
+    )
+    .await
+    .map_err(|e| match e {
+        // A transport failure is reported as "no leader" of shard 0 by `call`; say it right.
+        NodeError::NoLeader { message, .. } => {
+            NodeError::Unavailable(format!("group {group}: {message}"))
+        }
+        other => other,
+    })
 }
 
 /// The server side: runs forwarded writes and read-index requests on this node's groups. It
@@ -231,6 +266,15 @@ impl ShardService for ShardServer {
         }
         let parts = std::collections::BTreeMap::from([(shard, part)]);
         reply(shards.write_local(parts).await)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_member(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+        let (shards, _, (group, op)): (_, _, (GroupId, MemberOp)) = self.open(request)?;
+        reply(shards.change_member_local(group, op).await)
     }
 
     #[tracing::instrument(skip_all, fields(shard))]

@@ -1,0 +1,208 @@
+//! Cluster commands: `cluster status`, `node add`, `node remove`. Membership changes go one
+//! group at a time through `POST /api/v1/admin/cluster/members` on the node given with
+//! `--endpoint` (which passes each to the group's leader), so that progress shows per group
+//! and a failure names the group; every step is idempotent, so running a command again after
+//! a failure resumes it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::{Value, json};
+
+use crate::Output;
+
+/// What every command needs to reach the node.
+pub struct Ctx {
+    pub client: Client,
+    pub base: String,
+    pub admin_token: Option<String>,
+    pub output: Output,
+    /// How long a command keeps retrying answers that say "retry" (503).
+    pub retry_for: Duration,
+}
+
+impl Ctx {
+    fn auth(&self, req: RequestBuilder) -> RequestBuilder {
+        match &self.admin_token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let r = self
+            .auth(self.client.get(&url))
+            .send()
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = r.status();
+        let body: Value = r
+            .json()
+            .with_context(|| format!("{url} answered {status} with non-JSON"))?;
+        if !status.is_success() {
+            bail!("{url} answered {status}: {}", body["error"]);
+        }
+        Ok(body)
+    }
+}
+
+/// `cluster status`: the node's view of the cluster map and of every group.
+pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let body = ctx.get("/api/v1/status/cluster")?;
+    if matches!(ctx.output, Output::Json) {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    let d = &body["data"];
+    println!(
+        "cluster {}  shards {}  (as node {} sees it)",
+        d["clusterId"].as_str().unwrap_or("?"),
+        d["shardCount"],
+        d["nodeId"]
+    );
+    println!();
+    println!("{:<6} ADDRESS", "NODE");
+    for (id, addr) in d["nodes"].as_object().into_iter().flatten() {
+        println!("{id:<6} {}", addr.as_str().unwrap_or(""));
+    }
+    println!();
+    println!(
+        "{:<6} {:<6} {:<7} {:<5} {:>9} {:>9} {:>9} {:>6}  {:<10} LEARNERS",
+        "GROUP", "SHARD", "LEADER", "TERM", "LAST_LOG", "APPLIED", "FLUSHED", "LAG", "VOTERS"
+    );
+    for g in d["groups"].as_array().into_iter().flatten() {
+        let num = |k: &str| g[k].as_u64().map_or("-".to_string(), |v| v.to_string());
+        let lag = match (g["last_log_index"].as_u64(), g["applied_index"].as_u64()) {
+            (Some(l), Some(a)) => l.saturating_sub(a).to_string(),
+            _ => "-".into(),
+        };
+        let list = |k: &str| {
+            g[k].as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let group = match g["shard"].as_u64() {
+            None => "meta".to_string(),
+            Some(_) => g["group_id"].to_string(),
+        };
+        println!(
+            "{:<6} {:<6} {:<7} {:<5} {:>9} {:>9} {:>9} {:>6}  {:<10} {}",
+            group,
+            num("shard"),
+            num("leader"),
+            num("term"),
+            num("last_log_index"),
+            num("applied_index"),
+            num("flushed_index"),
+            lag,
+            list("voters"),
+            list("learners"),
+        );
+    }
+    Ok(())
+}
+
+/// The group ids of the cluster, the meta group (0) first.
+fn group_ids(ctx: &Ctx) -> anyhow::Result<Vec<u64>> {
+    let body = ctx.get("/api/v1/status/cluster")?;
+    let mut ids: Vec<u64> = body["data"]["groups"]
+        .as_array()
+        .context("status has no groups")?
+        .iter()
+        .filter_map(|g| g["group_id"].as_u64())
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// One member change, retried while the node answers 503; the outcome.
+fn change(ctx: &Ctx, body: &Value) -> anyhow::Result<String> {
+    let url = format!("{}/api/v1/admin/cluster/members", ctx.base);
+    let deadline = Instant::now() + ctx.retry_for;
+    loop {
+        let r = ctx
+            .auth(ctx.client.post(&url).json(body))
+            .send()
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = r.status();
+        let answer: Value = r
+            .json()
+            .with_context(|| format!("{url} answered {status} with non-JSON"))?;
+        if status.is_success() {
+            return Ok(answer["data"]["outcome"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string());
+        }
+        if status.as_u16() == 503 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        bail!("{status}: {}", answer["error"].as_str().unwrap_or(""));
+    }
+}
+
+/// Runs `op` for node `id` on every group in `order`, printing progress.
+fn run_groups(
+    ctx: &Ctx,
+    order: Vec<u64>,
+    op: &str,
+    id: u64,
+    addr: Option<&str>,
+) -> anyhow::Result<()> {
+    let total = order.len();
+    let mut results = Vec::new();
+    for (i, group) in order.into_iter().enumerate() {
+        let mut body = json!({ "group": group, "op": op, "nodeId": id });
+        if let Some(a) = addr {
+            body["addr"] = json!(a);
+        }
+        let name = if group == 0 {
+            "meta group".to_string()
+        } else {
+            format!("shard {}", group - 1)
+        };
+        if matches!(ctx.output, Output::Table) {
+            eprint!("[{}/{total}] {name}: {op} node {id} ... ", i + 1);
+        }
+        match change(ctx, &body) {
+            Ok(outcome) => {
+                if matches!(ctx.output, Output::Table) {
+                    eprintln!("{outcome}");
+                }
+                results.push(json!({ "group": group, "outcome": outcome }));
+            }
+            Err(e) => {
+                if matches!(ctx.output, Output::Table) {
+                    eprintln!("failed");
+                }
+                return Err(e.context(format!(
+                    "{name}: {op} node {id} failed after {} of {total} groups; run the command again to resume",
+                    i
+                )));
+            }
+        }
+    }
+    match ctx.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&json!(results))?),
+        Output::Table => println!("node {id}: {op} done on {total} groups"),
+    }
+    Ok(())
+}
+
+/// `node add ID ADDR`: the meta group first, then every shard.
+pub fn node_add(ctx: &Ctx, id: u64, addr: &str) -> anyhow::Result<()> {
+    let order = group_ids(ctx)?;
+    run_groups(ctx, order, "add", id, Some(addr))
+}
+
+/// `node remove ID`: every shard first, the meta group last.
+pub fn node_remove(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
+    let mut order = group_ids(ctx)?;
+    order.rotate_left(1);
+    run_groups(ctx, order, "remove", id, None)
+}

@@ -1,0 +1,167 @@
+//! `tidemarkctl cluster status`, `node add` and `node remove` against real nodes: a one-node
+//! cluster started without cluster flags grows by a node that joins it, then shrinks again.
+//! Needs the `tidemark` binary next to `tidemarkctl` (a workspace build puts it there).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "cli-test-token";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tidemark_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_tidemarkctl")).with_file_name("tidemark");
+    assert!(p.is_file(), "{} missing: build the workspace", p.display());
+    p
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, name: &str, http: &str, grpc: &str, extra: &[&str]) -> Proc {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let config = dir.join("node.yaml");
+    std::fs::write(&config, format!("admin_token: {TOKEN}\n")).unwrap();
+    let child = Command::new(tidemark_bin())
+        .arg("--data-dir")
+        .arg(dir.join(name))
+        .args(["--http-listen", http, "--grpc-listen", grpc])
+        .arg("--config")
+        .arg(&config)
+        .args(extra)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let client = reqwest::blocking::Client::new();
+    loop {
+        let ok = client
+            .get(format!("http://{http}/-/ready"))
+            .send()
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{name} not ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ctl(endpoint: &str, args: &[&str], token: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemarkctl"));
+    cmd.args(["--endpoint", endpoint]).args(args);
+    cmd.env_remove("TIDEMARK_ADMIN_TOKEN");
+    if let Some(t) = token {
+        cmd.args(["--admin-token", t]);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every group's voters, from `cluster status --output json`.
+fn voters(endpoint: &str) -> Vec<Vec<u64>> {
+    let o = ctl(endpoint, &["cluster", "status", "--output", "json"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            g["voters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h1, g1) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let (h2, g2) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let _n1 = start(dir.path(), "n1", &h1, &g1, &[]);
+    let e1 = format!("http://{h1}");
+    let o = ctl(&e1, &["cluster", "status"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        table.contains("meta") && table.contains("VOTERS"),
+        "{table}"
+    );
+    assert_eq!(voters(&e1), vec![vec![1]; 5]);
+
+    // Node 2 joins (adding itself to every group); `node add` afterwards changes nothing.
+    let _n2 = start(
+        dir.path(),
+        "n2",
+        &h2,
+        &g2,
+        &["--node-id", "2", "--join", &e1],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while voters(&e1) != vec![vec![1, 2]; 5] {
+        assert!(
+            Instant::now() < deadline,
+            "node 2 never joined: {:?}",
+            voters(&e1)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = ctl(&e1, &["node", "add", "2", &g2], Some(TOKEN));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("unchanged").count(), 5, "{}", text(&o));
+
+    // Without the token the admin API refuses, and the CLI exits non-zero.
+    let o = ctl(&e1, &["node", "remove", "2"], None);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("401"), "{}", text(&o));
+
+    let o = ctl(
+        &format!("http://{h2}"),
+        &["node", "remove", "2", "--output", "json"],
+        Some(TOKEN),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let results: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let outcomes: Vec<&str> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, vec!["removed"; 5]);
+    assert_eq!(voters(&e1), vec![vec![1]; 5]);
+}
