@@ -145,7 +145,7 @@ pub struct Recovery {
 pub fn recovery_times(history: &[Op], events: &[FaultEvent]) -> Vec<Recovery> {
     events
         .iter()
-        .filter(|e| e.action == "restart" || e.action == "resume")
+        .filter(|e| matches!(e.action.as_str(), "restart" | "resume" | "re-add"))
         .map(|e| Recovery {
             node: e.node,
             action: e.action.clone(),

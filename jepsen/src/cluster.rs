@@ -153,6 +153,47 @@ impl Cluster {
         Ok(())
     }
 
+    /// `tidemarkctl` next to the `tidemark` binary.
+    pub fn ctl_binary(&self) -> PathBuf {
+        self.binary.with_file_name("tidemarkctl")
+    }
+
+    /// Changes node `id`'s membership in every group with `tidemarkctl`, through node
+    /// `through`: `add` (at its gRPC address) or `remove`. Retries for up to a minute (the
+    /// command itself retries 503s); an error names what `tidemarkctl` said.
+    pub async fn change_membership(&self, through: u32, id: u32, add: bool) -> Result<(), Error> {
+        let ctl = self.ctl_binary();
+        let endpoint = self.nodes[through as usize - 1].url();
+        let node = &self.nodes[id as usize - 1];
+        let mut args = vec![
+            "--endpoint".to_string(),
+            endpoint,
+            "--timeout-s".into(),
+            "60".into(),
+            "node".into(),
+        ];
+        if add {
+            args.extend(["add".into(), id.to_string(), node.grpc_addr.clone()]);
+        } else {
+            args.extend(["remove".into(), id.to_string()]);
+        }
+        let out = tokio::process::Command::new(&ctl)
+            .args(&args)
+            .env_remove("TIDEMARK_ADMIN_TOKEN")
+            .output()
+            .await
+            .map_err(|e| Error::Setup(format!("run {}: {e}", ctl.display())))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(Error::Setup(format!(
+            "tidemarkctl {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+
     /// kill -9 node `id` and reap it.
     pub fn kill(&mut self, id: u32) {
         let node = self.node_mut(id);

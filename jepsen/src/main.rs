@@ -33,7 +33,12 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         nodes: u32,
         /// Faults to inject (comma-separated).
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,pause")]
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "kill,pause,membership"
+        )]
         nemesis: Vec<Nemesis>,
         /// Workloads (comma-separated).
         #[arg(long, value_enum, value_delimiter = ',', default_value = "samples")]

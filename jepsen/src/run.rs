@@ -178,6 +178,12 @@ async fn run_nemesis(
                 cluster.signal_pause(f.node, true);
                 log(f.node, "pause");
             }
+            Nemesis::Membership => {
+                cluster
+                    .change_membership(other_node(f.node, cluster.nodes.len()), f.node, false)
+                    .await?;
+                log(f.node, "remove");
+            }
             Nemesis::Partition => return Err(Error::NotImplemented("partition nemesis")),
         }
         sleep_until(started + Duration::from_millis(f.at_ms + f.duration_ms)).await;
@@ -190,10 +196,21 @@ async fn run_nemesis(
                 cluster.signal_pause(f.node, false);
                 log(f.node, "resume");
             }
+            Nemesis::Membership => {
+                cluster
+                    .change_membership(other_node(f.node, cluster.nodes.len()), f.node, true)
+                    .await?;
+                log(f.node, "re-add");
+            }
             Nemesis::Partition => {}
         }
     }
     Ok(events)
+}
+
+/// A node other than `node` (1-based ids, `n` nodes) to send membership commands through.
+fn other_node(node: u32, n: usize) -> u32 {
+    node % n as u32 + 1
 }
 
 async fn sleep_until(t: Instant) {

@@ -13,6 +13,9 @@ pub enum Nemesis {
     Kill,
     /// SIGSTOP a node, SIGCONT it after a while.
     Pause,
+    /// Remove a node from every group with `tidemarkctl node remove`, add it back with
+    /// `tidemarkctl node add` after a while (it catches up from the log or a snapshot).
+    Membership,
     /// Network partitions (needs network namespaces: not implemented yet).
     Partition,
 }
