@@ -14,6 +14,9 @@ use crate::Error;
 /// the log, and both paths are under test.
 const NODE_CONFIG: &str = "flush_interval_ms: 1000\nraft:\n  log_keep_entries: 8\n";
 
+/// How long a membership change keeps being retried through the other nodes.
+pub const MEMBERSHIP_RETRY_MS: u64 = 60_000;
+
 /// Time a node may take to answer `/-/ready` (members wait for a quorum).
 pub const READY_TIMEOUT_MS: u64 = 60_000;
 
@@ -158,40 +161,55 @@ impl Cluster {
         self.binary.with_file_name("tidemarkctl")
     }
 
-    /// Changes node `id`'s membership in every group with `tidemarkctl`, through node
-    /// `through`: `add` (at its gRPC address) or `remove`. Retries for up to a minute (the
-    /// command itself retries 503s); an error names what `tidemarkctl` said.
-    pub async fn change_membership(&self, through: u32, id: u32, add: bool) -> Result<(), Error> {
+    /// Changes node `id`'s membership in every group with `tidemarkctl`: `add` (at its gRPC
+    /// address) or `remove`. Tries the other nodes in turn (one may be restarting after an
+    /// earlier fault) for up to [`MEMBERSHIP_RETRY_MS`]; every attempt is idempotent. An error
+    /// names what `tidemarkctl` said last.
+    pub async fn change_membership(&self, id: u32, add: bool) -> Result<(), Error> {
         let ctl = self.ctl_binary();
-        let endpoint = self.nodes[through as usize - 1].url();
         let node = &self.nodes[id as usize - 1];
-        let mut args = vec![
-            "--endpoint".to_string(),
-            endpoint,
-            "--timeout-s".into(),
-            "60".into(),
-            "node".into(),
-        ];
-        if add {
-            args.extend(["add".into(), id.to_string(), node.grpc_addr.clone()]);
-        } else {
-            args.extend(["remove".into(), id.to_string()]);
+        let helpers: Vec<&NodeProc> = self.nodes.iter().filter(|n| n.id != id).collect();
+        let deadline = Instant::now() + Duration::from_millis(MEMBERSHIP_RETRY_MS);
+        let mut attempt = 0;
+        loop {
+            let through = helpers[attempt % helpers.len()];
+            attempt += 1;
+            let mut args = vec![
+                "--endpoint".to_string(),
+                through.url(),
+                "--timeout-s".into(),
+                "60".into(),
+                "node".into(),
+            ];
+            if add {
+                args.extend(["add".into(), id.to_string(), node.grpc_addr.clone()]);
+            } else {
+                args.extend(["remove".into(), id.to_string()]);
+            }
+            let out = tokio::process::Command::new(&ctl)
+                .args(&args)
+                .env_remove("TIDEMARK_ADMIN_TOKEN")
+                .output()
+                .await
+                .map_err(|e| Error::Setup(format!("run {}: {e}", ctl.display())))?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let said = format!(
+                "tidemarkctl {} failed: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if Instant::now() >= deadline {
+                return Err(Error::Setup(said));
+            }
+            println!(
+                "  membership change through node {} failed; retrying",
+                through.id
+            );
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
         }
-        let out = tokio::process::Command::new(&ctl)
-            .args(&args)
-            .env_remove("TIDEMARK_ADMIN_TOKEN")
-            .output()
-            .await
-            .map_err(|e| Error::Setup(format!("run {}: {e}", ctl.display())))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(Error::Setup(format!(
-            "tidemarkctl {} failed: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )))
     }
 
     /// kill -9 node `id` and reap it.

@@ -6,6 +6,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod consistency;
 pub mod history;
 pub mod run;
 pub mod schedule;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::checker::{CheckResult, NodeRead, Recovery, check_samples, recovery_times};
 use crate::cluster::Cluster;
+use crate::consistency::{ConsistencyResult, check_replicas};
 use crate::history::{FaultEvent, Op};
 use crate::schedule::{Fault, Nemesis, schedule};
 use crate::workload::{CLIENTS, now_ms, read_all, run_client};
@@ -52,6 +53,8 @@ pub struct Report {
     pub faults: Vec<FaultEvent>,
     /// The checker's findings.
     pub check: CheckResult,
+    /// The replica digest comparison.
+    pub consistency: ConsistencyResult,
     /// Samples each node read back.
     pub samples_read_per_node: Vec<usize>,
     /// Time for each healed node to take writes again.
@@ -61,7 +64,7 @@ pub struct Report {
 impl Report {
     /// True when no anomaly was found.
     pub fn pass(&self) -> bool {
-        self.check.valid()
+        self.check.valid() && self.consistency.valid()
     }
 
     /// The one-line verdict printed last.
@@ -69,7 +72,7 @@ impl Report {
         let c = &self.check;
         let word = if self.pass() { "PASS" } else { "FAIL" };
         format!(
-            "VERDICT: {word} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} faults={}",
+            "VERDICT: {word} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} shards_compared={} divergent_shards={} unconverged_shards={} faults={}",
             self.seed,
             self.nodes,
             c.ops,
@@ -81,6 +84,9 @@ impl Report {
             c.failed_but_visible.len(),
             c.divergent_nodes.len(),
             c.unreadable_nodes.len(),
+            self.consistency.compared_shards,
+            self.consistency.divergent_shards.len(),
+            self.consistency.unconverged_shards.len(),
             self.schedule.len(),
         )
     }
@@ -112,6 +118,18 @@ impl Report {
             (
                 "samples read per node",
                 format!("{:?}", self.samples_read_per_node),
+            ),
+            (
+                "shards compared (digest)",
+                self.consistency.compared_shards.to_string(),
+            ),
+            (
+                "divergent shards",
+                format!("{:?}", self.consistency.divergent_shards),
+            ),
+            (
+                "unconverged shards",
+                format!("{:?}", self.consistency.unconverged_shards),
             ),
             ("faults", self.schedule.len().to_string()),
         ];
@@ -179,14 +197,14 @@ async fn run_nemesis(
                 log(f.node, "pause");
             }
             Nemesis::Membership => {
-                cluster
-                    .change_membership(other_node(f.node, cluster.nodes.len()), f.node, false)
-                    .await?;
+                cluster.change_membership(f.node, false).await?;
                 log(f.node, "remove");
             }
             Nemesis::Partition => return Err(Error::NotImplemented("partition nemesis")),
         }
-        sleep_until(started + Duration::from_millis(f.at_ms + f.duration_ms)).await;
+        // The fault lasts its full duration even when it started late (a membership change
+        // blocks until the node has caught up, which can push the next fault back).
+        tokio::time::sleep(Duration::from_millis(f.duration_ms)).await;
         match f.kind {
             Nemesis::Kill => {
                 cluster.start(f.node)?;
@@ -197,20 +215,13 @@ async fn run_nemesis(
                 log(f.node, "resume");
             }
             Nemesis::Membership => {
-                cluster
-                    .change_membership(other_node(f.node, cluster.nodes.len()), f.node, true)
-                    .await?;
+                cluster.change_membership(f.node, true).await?;
                 log(f.node, "re-add");
             }
             Nemesis::Partition => {}
         }
     }
     Ok(events)
-}
-
-/// A node other than `node` (1-based ids, `n` nodes) to send membership commands through.
-fn other_node(node: u32, n: usize) -> u32 {
-    node % n as u32 + 1
 }
 
 async fn sleep_until(t: Instant) {
@@ -270,6 +281,8 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         reads.push(read_all(&http, url, from_ms - 1_000, to_ms).await);
     }
     let check = check_samples(&history, &reads);
+    println!("comparing every shard's replicas (digest at equal applied index)");
+    let consistency = check_replicas(&http, &urls).await;
     let recovery = recovery_times(&history, &events);
     let report = Report {
         seed: opts.seed,
@@ -283,6 +296,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             .map(|r| r.as_ref().map(|s| s.len()).unwrap_or(0))
             .collect(),
         check,
+        consistency,
         recovery,
     };
     write_outputs(&dir, &history, &report)?;

@@ -11,6 +11,10 @@
 //!   many groups (`tidemarkctl node add`); 503 means retry. Adding waits until the new member
 //!   has caught up, which can take as long as sending it a snapshot of the shard.
 //!
+//! - `GET /api/v1/admin/shards/digest`: for every shard of this node, its applied index and a
+//!   hash of its logical content (`Engine::digest`); replicas at the same applied index must
+//!   agree (the jepsen suite's consistency check). Reads every sample: not for hot paths.
+//!
 //! Admin endpoints need the admin token when one is configured ([`require_admin_token`]).
 
 use std::sync::Arc;
@@ -32,6 +36,7 @@ pub fn routes(shards: Arc<Shards>) -> Router {
     Router::new()
         .route("/api/v1/status/cluster", get(status))
         .route("/api/v1/admin/cluster/members", post(change_member))
+        .route("/api/v1/admin/shards/digest", get(digests))
         .with_state(shards)
 }
 
@@ -69,6 +74,33 @@ pub async fn require_admin_token(
 /// Compares without an early exit on the first differing byte.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn digests(State(shards): State<Arc<Shards>>) -> Result<Response, ApiError> {
+    let result = tokio::task::spawn_blocking(move || {
+        let engine = shards.engine();
+        (0..shards.shard_count())
+            .map(|shard| {
+                // Applied index and digest must describe the same state: retry if an apply
+                // landed in between.
+                loop {
+                    let before = engine.applied_index(shard);
+                    let digest = shards.digest(shard)?;
+                    if engine.applied_index(shard) == before {
+                        return Ok(serde_json::json!({
+                            "shard": shard,
+                            "appliedIndex": before,
+                            "digest": format!("{digest:016x}"),
+                        }));
+                    }
+                }
+            })
+            .collect::<Result<Vec<_>, crate::error::NodeError>>()
+    })
+    .await
+    .map_err(|e| ApiError::Node(crate::error::NodeError::Internal(e.to_string())))??;
+    let body = serde_json::json!({ "status": "success", "data": result });
+    Ok(super::json_response(body.to_string()))
 }
 
 /// The body of `POST /api/v1/admin/cluster/members`.
