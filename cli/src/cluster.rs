@@ -206,3 +206,135 @@ pub fn node_remove(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
     order.rotate_left(1);
     run_groups(ctx, order, "remove", id, None)
 }
+
+/// One shard group as the status reports it.
+struct ShardView {
+    shard: u64,
+    leader: Option<u64>,
+    voters: Vec<u64>,
+}
+
+fn shard_views(ctx: &Ctx) -> anyhow::Result<Vec<ShardView>> {
+    let body = ctx.get("/api/v1/status/cluster")?;
+    Ok(body["data"]["groups"]
+        .as_array()
+        .context("status has no groups")?
+        .iter()
+        .filter_map(|g| {
+            Some(ShardView {
+                shard: g["shard"].as_u64()?,
+                leader: g["leader"].as_u64(),
+                voters: g["voters"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|v| v.as_u64())
+                    .collect(),
+            })
+        })
+        .collect())
+}
+
+/// `shard list`: every shard's leader and voters.
+pub fn shard_list(ctx: &Ctx) -> anyhow::Result<()> {
+    let views = shard_views(ctx)?;
+    match ctx.output {
+        Output::Json => {
+            let rows: Vec<Value> = views
+                .iter()
+                .map(|v| json!({ "shard": v.shard, "leader": v.leader, "voters": v.voters }))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        Output::Table => {
+            println!("{:<6} {:<7} VOTERS", "SHARD", "LEADER");
+            for v in &views {
+                let voters: Vec<String> = v.voters.iter().map(|x| x.to_string()).collect();
+                println!(
+                    "{:<6} {:<7} {}",
+                    v.shard,
+                    v.leader.map_or("-".into(), |l| l.to_string()),
+                    voters.join(",")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `shard transfer-leader SHARD --to N`.
+pub fn transfer_leader(ctx: &Ctx, shard: u64, to: u64) -> anyhow::Result<()> {
+    let body = json!({ "group": shard + 1, "op": "transfer-leader", "nodeId": to });
+    let outcome = change(ctx, &body).with_context(|| format!("shard {shard}"))?;
+    match ctx.output {
+        Output::Json => println!("{}", json!({ "shard": shard, "outcome": outcome })),
+        Output::Table => println!("shard {shard}: leader node {to} ({outcome})"),
+    }
+    Ok(())
+}
+
+/// `rebalance`: moves shard leaderships from the node leading the most shards to the node
+/// leading the fewest (among each shard's voters) until the counts differ by at most one.
+/// Every member holds every shard today, so leaders are what is uneven.
+pub fn rebalance(ctx: &Ctx) -> anyhow::Result<()> {
+    let views = shard_views(ctx)?;
+    let mut leader: Vec<(u64, Option<u64>, Vec<u64>)> = views
+        .into_iter()
+        .map(|v| (v.shard, v.leader, v.voters))
+        .collect();
+    let mut nodes: Vec<u64> = leader.iter().flat_map(|l| l.2.iter().copied()).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let count = |leader: &[(u64, Option<u64>, Vec<u64>)], n: u64| {
+        leader.iter().filter(|l| l.1 == Some(n)).count()
+    };
+    let mut moves = Vec::new();
+    for _ in 0..leader.len() * nodes.len().max(1) {
+        let Some(&most) = nodes.iter().max_by_key(|&&n| (count(&leader, n), n)) else {
+            break;
+        };
+        let Some(&fewest) = nodes.iter().min_by_key(|&&n| (count(&leader, n), n)) else {
+            break;
+        };
+        if count(&leader, most) <= count(&leader, fewest) + 1 {
+            break;
+        }
+        let Some(entry) = leader
+            .iter_mut()
+            .find(|l| l.1 == Some(most) && l.2.contains(&fewest))
+        else {
+            break;
+        };
+        if matches!(ctx.output, Output::Table) {
+            eprint!(
+                "[{}] shard {}: leader node {most} -> node {fewest} ... ",
+                moves.len() + 1,
+                entry.0
+            );
+        }
+        let body = json!({ "group": entry.0 + 1, "op": "transfer-leader", "nodeId": fewest });
+        let outcome = change(ctx, &body)
+            .with_context(|| format!("shard {}: moving its leader to node {fewest}", entry.0))?;
+        if matches!(ctx.output, Output::Table) {
+            eprintln!("{outcome}");
+        }
+        entry.1 = Some(fewest);
+        moves.push(json!({ "shard": entry.0, "from": most, "to": fewest, "outcome": outcome }));
+    }
+    let per_node: Vec<Value> = nodes
+        .iter()
+        .map(|&n| json!({ "node": n, "leaders": count(&leader, n) }))
+        .collect();
+    match ctx.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "moves": moves, "leadersPerNode": per_node }))?
+        ),
+        Output::Table => {
+            println!("{} leadership moves; leaders per node:", moves.len());
+            for p in &per_node {
+                println!("  node {}: {}", p["node"], p["leaders"]);
+            }
+        }
+    }
+    Ok(())
+}

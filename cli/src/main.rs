@@ -1,7 +1,8 @@
 //! `tidemarkctl`: the admin and client CLI of a Tidemark cluster.
 //!
 //! It speaks to one node's HTTP API: queries, flush, build info, cluster status and membership
-//! (`cluster.rs`). Shard moves, leader transfers, shard-map changes and rebalancing are not
+//! (`cluster.rs`): `cluster status`, `node add|remove`, `shard list|transfer-leader`,
+//! `rebalance` (leaders). Shard moves, drain, shard-map changes and RF changes are not
 //! implemented yet.
 
 mod cluster;
@@ -85,6 +86,26 @@ enum Command {
     /// Cluster membership of one node.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Shards: where their leaders and replicas are.
+    #[command(subcommand)]
+    Shard(ShardCommand),
+    /// Spreads shard leaderships evenly over the nodes (every member holds every shard
+    /// today, so replicas are even already). Blocks until done; shows each move.
+    Rebalance,
+}
+
+#[derive(Subcommand, Debug)]
+enum ShardCommand {
+    /// Every shard's leader and voters.
+    List,
+    /// Makes voter --to the leader of SHARD; blocks until it leads.
+    TransferLeader {
+        /// The shard.
+        shard: u64,
+        /// The node to lead it.
+        #[arg(long)]
+        to: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +174,11 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster(ClusterCommand::Status) => return cluster::status(&ctx),
         Command::Node(NodeCommand::Add { id, addr }) => return cluster::node_add(&ctx, *id, addr),
         Command::Node(NodeCommand::Remove { id }) => return cluster::node_remove(&ctx, *id),
+        Command::Shard(ShardCommand::List) => return cluster::shard_list(&ctx),
+        Command::Shard(ShardCommand::TransferLeader { shard, to }) => {
+            return cluster::transfer_leader(&ctx, *shard, *to);
+        }
+        Command::Rebalance => return cluster::rebalance(&ctx),
     };
     let url = format!("{base}{path}");
     let mut request = match cli.command {

@@ -1,5 +1,6 @@
-//! `tidemarkctl cluster status`, `node add` and `node remove` against real nodes: a one-node
-//! cluster started without cluster flags grows by a node that joins it, then shrinks again.
+//! `tidemarkctl cluster status`, `node add`, `shard list`, `shard transfer-leader`,
+//! `rebalance` and `node remove` against real nodes: a one-node cluster started without
+//! cluster flags grows by a node that joins it, spreads its leaders, then shrinks again.
 //! Needs the `tidemark` binary next to `tidemarkctl` (a workspace build puts it there).
 
 use std::net::TcpListener;
@@ -101,6 +102,18 @@ fn voters(endpoint: &str) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// Every shard's leader, from `shard list --output json`.
+fn leaders(endpoint: &str) -> Vec<Option<u64>> {
+    let o = ctl(endpoint, &["shard", "list", "--output", "json"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["leader"].as_u64())
+        .collect()
+}
+
 #[test]
 fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,6 +156,32 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
     let o = ctl(&e1, &["node", "add", "2", &g2], Some(TOKEN));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(text(&o).matches("unchanged").count(), 5, "{}", text(&o));
+
+    // Leadership moves on request, then `rebalance` spreads the 4 shard leaders 2 and 2.
+    let o = ctl(
+        &e1,
+        &["shard", "transfer-leader", "0", "--to", "2"],
+        Some(TOKEN),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(leaders(&e1)[0], Some(2));
+    let o = ctl(
+        &e1,
+        &["shard", "transfer-leader", "0", "--to", "2"],
+        Some(TOKEN),
+    );
+    assert!(text(&o).contains("unchanged"), "{}", text(&o));
+    let o = ctl(
+        &e1,
+        &["shard", "transfer-leader", "1", "--to", "7"],
+        Some(TOKEN),
+    );
+    assert!(!o.status.success(), "not a voter: {}", text(&o));
+    let o = ctl(&e1, &["rebalance"], Some(TOKEN));
+    assert!(o.status.success(), "{}", text(&o));
+    let l = leaders(&e1);
+    let on = |n: u64| l.iter().filter(|x| **x == Some(n)).count();
+    assert_eq!((on(1), on(2)), (2, 2), "{l:?}\n{}", text(&o));
 
     // Without the token the admin API refuses, and the CLI exits non-zero.
     let o = ctl(&e1, &["node", "remove", "2"], None);

@@ -96,6 +96,8 @@ pub enum MemberOp {
     Add { node: NodeId, addr: String },
     /// Removes `node` from the group.
     Remove { node: NodeId },
+    /// Moves the group's leadership to voter `node` (answered once it leads).
+    TransferLeader { node: NodeId },
 }
 
 /// What a [`MemberOp`] did.
@@ -106,6 +108,8 @@ pub enum MemberOutcome {
     Added,
     /// The node is no longer in the group.
     Removed,
+    /// The node leads the group now.
+    Transferred,
     /// Nothing to do: the group already was as asked.
     Unchanged,
 }
@@ -779,6 +783,33 @@ impl Shards {
                     tracing::info!(group, node, "removed a member");
                     MemberOutcome::Removed
                 }
+            }
+            MemberOp::TransferLeader { node } => {
+                if *node == self.opts.node_id {
+                    return Ok(MemberOutcome::Unchanged);
+                }
+                if !is_voter(*node) {
+                    return Err(NodeError::BadRequest(format!(
+                        "node {node} is not a voter of group {group}"
+                    )));
+                }
+                g.raft
+                    .trigger()
+                    .transfer_leader(*node)
+                    .await
+                    .map_err(|e| NodeError::Internal(format!("group {group}: {e}")))?;
+                let wait = Duration::from_millis(self.opts.election_timeout_ms * 4);
+                g.raft
+                    .wait(Some(wait))
+                    .metrics(|m| m.current_leader == Some(*node), "leader moved")
+                    .await
+                    .map_err(|e| {
+                        NodeError::Unavailable(format!(
+                            "group {group}: leadership did not move to node {node}: {e}"
+                        ))
+                    })?;
+                tracing::info!(group, node, "transferred leadership");
+                MemberOutcome::Transferred
             }
         };
         if group == META_GROUP {

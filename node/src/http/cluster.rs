@@ -6,8 +6,9 @@
 //!   reports them).
 //! - `POST /api/v1/admin/cluster/members`: changes one group's voters, on the group's leader
 //!   (`Shards::change_member`). JSON body `{"group": G, "op": "add"|"remove", "nodeId": N,
-//!   "addr": "HOST:GRPC_PORT"}` (`addr` for `add` only); answers `{"group": G, "outcome":
-//!   "added"|"removed"|"unchanged"}`. One group per call, so that a client shows progress over
+//!   "addr": "HOST:GRPC_PORT"}` (`addr` for `add` only), or `"op": "transfer-leader"` to make
+//!   voter `nodeId` the group's leader; answers `{"group": G, "outcome":
+//!   "added"|"removed"|"transferred"|"unchanged"}`. One group per call, so that a client shows progress over
 //!   many groups (`tidemarkctl node add`); 503 means retry. Adding waits until the new member
 //!   has caught up, which can take as long as sending it a snapshot of the shard.
 //!
@@ -129,9 +130,10 @@ async fn change_member(
         },
         ("add", _) => return Err(ApiError::BadParam("op \"add\" needs addr".into())),
         ("remove", _) => MemberOp::Remove { node: req.node_id },
+        ("transfer-leader", _) => MemberOp::TransferLeader { node: req.node_id },
         (other, _) => {
             return Err(ApiError::BadParam(format!(
-                "op must be \"add\" or \"remove\", got {other:?}"
+                "op must be \"add\", \"remove\" or \"transfer-leader\", got {other:?}"
             )));
         }
     };

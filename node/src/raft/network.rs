@@ -12,7 +12,8 @@ use openraft::alias::{SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{OptionalSend, RaftNetworkV2};
 use serde::Serialize;
@@ -124,6 +125,7 @@ enum Rpc {
     Append,
     Vote,
     PreVote,
+    TransferLeader,
 }
 
 impl GroupClient {
@@ -154,6 +156,7 @@ impl GroupClient {
                 Rpc::Append => client.append_entries(request).await,
                 Rpc::Vote => client.vote(request).await,
                 Rpc::PreVote => client.pre_vote(request).await,
+                Rpc::TransferLeader => client.transfer_leader(request).await,
             }
         };
         let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
@@ -337,6 +340,16 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
             .map_err(TransportError::into_rpc)
     }
 
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::TransferLeader, &req, &option)
+            .await
+            .map_err(TransportError::into_rpc)
+    }
+
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
@@ -514,6 +527,14 @@ impl RaftTransport for RaftTransportService {
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
         let (_, raft, req): (_, _, VoteRequest<TypeConfig>) = self.open(request)?;
         reply(raft.pre_vote(req).await)
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: tonic::Request<RaftRequest>,
+    ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
+        let (_, raft, req): (_, _, TransferLeaderRequest<TypeConfig>) = self.open(request)?;
+        reply(raft.handle_transfer_leader(req).await)
     }
 
     async fn install_snapshot(
