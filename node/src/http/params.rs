@@ -19,6 +19,15 @@ pub const MAX_TIME_MS: i64 = (i64::MAX / 1000 - 62_135_596_801) * 1000 + 999;
 const MIN_TIME_FORMATTED: &str = "-292273086-05-16T16:47:06Z";
 const MAX_TIME_FORMATTED: &str = "292277025-08-18T07:12:54.999999999Z";
 
+/// How current a read must be (`consistency` parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consistency {
+    /// Read-index on every shard leader first.
+    Linearizable,
+    /// This node's replicas at their applied index.
+    Follower,
+}
+
 /// Every parameter of a request, in order (a name may repeat, as `match[]` does).
 #[derive(Clone, Debug, Default)]
 pub struct Params {
@@ -79,6 +88,21 @@ impl Params {
         self.get(name)
             .map(|s| parse_duration_ms(s).map_err(|e| ApiError::param(name, e)))
             .transpose()
+    }
+
+    /// The `consistency` parameter: `linearizable` (the default: the read sees every write
+    /// acknowledged before it started) or `follower` (this node's replicas as they are, without
+    /// asking the shard leaders: cheaper, possibly stale, and answered even while a shard has no
+    /// leader).
+    pub fn consistency(&self) -> Result<Consistency, ApiError> {
+        match self.get("consistency") {
+            None | Some("") | Some("linearizable") => Ok(Consistency::Linearizable),
+            Some("follower") => Ok(Consistency::Follower),
+            Some(other) => Err(ApiError::param(
+                "consistency",
+                format!("{other:?} is neither \"linearizable\" nor \"follower\""),
+            )),
+        }
     }
 
     /// The `limit` parameter: `None` when absent or 0 (no limit); negative is an error

@@ -16,7 +16,7 @@ use axum::response::Response;
 use tidemark_query::{QueryError, QueryErrorKind, QueryResult, Value};
 
 use super::error::ApiError;
-use super::params::{Params, now_ms};
+use super::params::{Consistency, Params, now_ms};
 use super::{AppState, json, json_response};
 
 /// Message when a range query asks for more points than allowed.
@@ -26,7 +26,8 @@ fn resolution_error(max: usize) -> ApiError {
     ))
 }
 
-/// `GET|POST /api/v1/query`: `query`, `time` (default now), `timeout`, `limit`, `stats`.
+/// `GET|POST /api/v1/query`: `query`, `time` (default now), `timeout`, `limit`, `stats`,
+/// `consistency`.
 #[tracing::instrument(skip_all)]
 pub async fn instant(
     State(state): State<Arc<AppState>>,
@@ -38,8 +39,10 @@ pub async fn instant(
     let expr = required_query(&params)?;
     // The engine stops at the request's timeout itself: nothing keeps running once we answer.
     let engine = state.engine.with_timeout_ms(timeout.as_millis() as u64);
-    let (result, timings) =
-        evaluate_timed(&state, timeout, move |q| engine.instant(q, &expr, time_ms)).await?;
+    let (result, timings) = evaluate_timed(&state, timeout, params.consistency()?, move |q| {
+        engine.instant(q, &expr, time_ms)
+    })
+    .await?;
     Ok(respond(
         result,
         limit,
@@ -48,7 +51,7 @@ pub async fn instant(
 }
 
 /// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `limit`,
-/// `stats`.
+/// `stats`, `consistency`.
 #[tracing::instrument(skip_all)]
 pub async fn range(
     State(state): State<Arc<AppState>>,
@@ -81,7 +84,7 @@ pub async fn range(
     let expr = required_query(&params)?;
     // The engine stops at the request's timeout itself: nothing keeps running once we answer.
     let engine = state.engine.with_timeout_ms(timeout.as_millis() as u64);
-    let (result, timings) = evaluate_timed(&state, timeout, move |q| {
+    let (result, timings) = evaluate_timed(&state, timeout, params.consistency()?, move |q| {
         engine.range(q, &expr, start_ms, end_ms, step_ms)
     })
     .await?;
@@ -125,25 +128,29 @@ pub(super) struct EvalTimings {
     pub eval: Duration,
 }
 
-/// Runs `eval` after a read barrier, on the blocking pool, under `timeout`. On timeout the
+/// Runs `eval` after a read barrier (unless `consistency` is `Follower`), on the blocking pool, under `timeout`. On timeout the
 /// evaluation is abandoned (its thread finishes in the background; the engine has no
 /// cancellation yet).
 pub(super) async fn evaluate<T, F>(
     state: &AppState,
     timeout: Duration,
+    consistency: Consistency,
     eval: F,
 ) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn tidemark_query::Querier) -> Result<T, QueryError> + Send + 'static,
 {
-    evaluate_timed(state, timeout, eval).await.map(|(v, _)| v)
+    evaluate_timed(state, timeout, consistency, eval)
+        .await
+        .map(|(v, _)| v)
 }
 
 /// [`evaluate`], also answering how long the evaluation waited and ran.
 pub(super) async fn evaluate_timed<T, F>(
     state: &AppState,
     timeout: Duration,
+    consistency: Consistency,
     eval: F,
 ) -> Result<(T, EvalTimings), ApiError>
 where
@@ -152,7 +159,9 @@ where
 {
     let requested = Instant::now();
     let work = async {
-        state.backend.read_barrier().await?;
+        if consistency == Consistency::Linearizable {
+            state.backend.read_barrier().await?;
+        }
         let querier = state.backend.querier();
         let joined = tokio::task::spawn_blocking(move || {
             let started = Instant::now();

@@ -89,13 +89,18 @@ pub async fn series(
     }
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
-    let found = evaluate(&state, query_timeout(&state), move |q| {
-        let mut all = BTreeSet::<Labels>::new();
-        for set in &sets {
-            all.extend(q.series(set, start, end)?);
-        }
-        Ok(all)
-    })
+    let found = evaluate(
+        &state,
+        query_timeout(&state),
+        params.consistency()?,
+        move |q| {
+            let mut all = BTreeSet::<Labels>::new();
+            for set in &sets {
+                all.extend(q.series(set, start, end)?);
+            }
+            Ok(all)
+        },
+    )
     .await?;
     let (found, warnings) = truncate(found.into_iter(), limit);
     let mut data = String::from("[");
@@ -118,16 +123,21 @@ pub async fn labels(
     let sets = matcher_sets(&params)?;
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
-    let names = evaluate(&state, query_timeout(&state), move |q| {
-        if sets.is_empty() {
-            return q.label_names(&[], start, end);
-        }
-        let mut all = BTreeSet::new();
-        for set in &sets {
-            all.extend(q.label_names(set, start, end)?);
-        }
-        Ok(all)
-    })
+    let names = evaluate(
+        &state,
+        query_timeout(&state),
+        params.consistency()?,
+        move |q| {
+            if sets.is_empty() {
+                return q.label_names(&[], start, end);
+            }
+            let mut all = BTreeSet::new();
+            for set in &sets {
+                all.extend(q.label_names(set, start, end)?);
+            }
+            Ok(all)
+        },
+    )
     .await?;
     Ok(strings_response(names, limit))
 }
@@ -145,16 +155,21 @@ pub async fn label_values(
     let sets = matcher_sets(&params)?;
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
-    let values = evaluate(&state, query_timeout(&state), move |q| {
-        if sets.is_empty() {
-            return q.label_values(&name, &[], start, end);
-        }
-        let mut all = BTreeSet::new();
-        for set in &sets {
-            all.extend(q.label_values(&name, set, start, end)?);
-        }
-        Ok(all)
-    })
+    let values = evaluate(
+        &state,
+        query_timeout(&state),
+        params.consistency()?,
+        move |q| {
+            if sets.is_empty() {
+                return q.label_values(&name, &[], start, end);
+            }
+            let mut all = BTreeSet::new();
+            for set in &sets {
+                all.extend(q.label_values(&name, set, start, end)?);
+            }
+            Ok(all)
+        },
+    )
     .await?;
     Ok(strings_response(values, limit))
 }

@@ -14,7 +14,7 @@ use tidemark_storage::{Matcher, ShardStats};
 
 use super::cardinality::{Cardinality, CardinalityReport};
 use super::error::ApiError;
-use super::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
+use super::params::{Consistency, MAX_TIME_MS, MIN_TIME_MS, Params};
 use super::query::evaluate;
 use super::{AppState, json, json_response};
 use crate::config::{Args, Config};
@@ -163,7 +163,7 @@ pub async fn tsdb(
     };
     let series_max = state.config.query.tsdb_status_series_max;
     let timeout = Duration::from_millis(state.config.query.timeout_ms);
-    let (cardinality, truncated) = evaluate(&state, timeout, move |q| {
+    let (cardinality, truncated) = evaluate(&state, timeout, Consistency::Linearizable, move |q| {
         let mut c = Cardinality::default();
         let names = q.label_values(METRIC_NAME, &[], MIN_TIME_MS, MAX_TIME_MS)?;
         for name in names {

@@ -25,6 +25,8 @@ struct MemBackend {
     series: Arc<Mutex<Vec<SeriesWrite>>>,
     fail_writes: Mutex<Option<NodeError>>,
     flushes: AtomicUsize,
+    /// When set, the read barrier fails as a shard without a leader does.
+    leaderless: std::sync::atomic::AtomicBool,
 }
 
 impl Backend for MemBackend {
@@ -52,7 +54,17 @@ impl Backend for MemBackend {
     }
 
     fn read_barrier(&self) -> futures::future::BoxFuture<'_, Result<(), NodeError>> {
-        async { Ok(()) }.boxed()
+        let leaderless = self.leaderless.load(Ordering::SeqCst);
+        async move {
+            if leaderless {
+                return Err(NodeError::NoLeader {
+                    shard: 0,
+                    message: "election in progress".into(),
+                });
+            }
+            Ok(())
+        }
+        .boxed()
     }
 
     fn querier(&self) -> Arc<dyn Querier> {
@@ -622,3 +634,41 @@ async fn real_shards_write_query_flush() {
 }
 
 mod status_api;
+
+#[tokio::test]
+async fn follower_reads_skip_the_read_barrier() {
+    let (backend, app) = setup(Config::default());
+    seed(&app).await;
+    backend
+        .leaderless
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // Linearizable (the default) needs the shard leaders: 503 without one.
+    let r = send(&app, get("/api/v1/query?query=up&time=2")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    let r = send(
+        &app,
+        get("/api/v1/query?query=up&time=2&consistency=linearizable"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    // A follower read answers from the local replicas.
+    let r = send(
+        &app,
+        get("/api/v1/query?query=up&time=2&consistency=follower"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["data"]["resultType"], "vector");
+    let r = send(
+        &app,
+        post_form("/api/v1/series", "match[]=up&consistency=follower"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 2, "{}", r.body);
+    let r = send(&app, get("/api/v1/labels?consistency=follower")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&app, get("/api/v1/query?query=up&consistency=eventual")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("consistency"), "{}", r.body);
+}
