@@ -726,6 +726,14 @@ impl Shards {
         let membership = m.membership_config.membership().clone();
         let is_voter = |n: NodeId| membership.voter_ids().any(|v| v == n);
         let raft_err = |e| membership_error(group, e);
+        // One membership change, not keeping removed voters as learners.
+        let change = |c: ChangeMembers<NodeId, NodeInfo>| async move {
+            g.raft
+                .change_membership(c, false)
+                .await
+                .map(|_| ())
+                .map_err(raft_err)
+        };
         let outcome = match &op {
             MemberOp::Add { node, addr } => {
                 if let Some(info) = membership.get_node(node)
@@ -743,13 +751,7 @@ impl Shards {
                         .add_learner(*node, NodeInfo { addr: addr.clone() }, true)
                         .await
                         .map_err(raft_err)?;
-                    g.raft
-                        .change_membership(
-                            ChangeMembers::AddVoterIds(BTreeSet::from([*node])),
-                            false,
-                        )
-                        .await
-                        .map_err(raft_err)?;
+                    change(ChangeMembers::AddVoterIds(BTreeSet::from([*node]))).await?;
                     tracing::info!(group, node, %addr, "added a voter");
                     MemberOutcome::Added
                 }
@@ -758,27 +760,15 @@ impl Shards {
                 if membership.get_node(node).is_none() {
                     MemberOutcome::Unchanged
                 } else {
-                    if is_voter(*node) {
-                        if membership.voter_ids().count() == 1 {
-                            return Err(NodeError::BadRequest(format!(
-                                "node {node} is the last voter of group {group}"
-                            )));
-                        }
-                        g.raft
-                            .change_membership(
-                                ChangeMembers::RemoveVoters(BTreeSet::from([*node])),
-                                false,
-                            )
-                            .await
-                            .map_err(raft_err)?;
+                    let just = BTreeSet::from([*node]);
+                    if !is_voter(*node) {
+                        change(ChangeMembers::RemoveNodes(just)).await?;
+                    } else if membership.voter_ids().count() == 1 {
+                        return Err(NodeError::BadRequest(format!(
+                            "node {node} is the last voter of group {group}"
+                        )));
                     } else {
-                        g.raft
-                            .change_membership(
-                                ChangeMembers::RemoveNodes(BTreeSet::from([*node])),
-                                false,
-                            )
-                            .await
-                            .map_err(raft_err)?;
+                        change(ChangeMembers::RemoveVoters(just)).await?;
                     }
                     tracing::info!(group, node, "removed a member");
                     MemberOutcome::Removed
