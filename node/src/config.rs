@@ -432,9 +432,36 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<u64, String>
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use clap::Parser;
 
     use super::*;
+
+    /// Every key of `v` as a dotted path (mappings only).
+    fn keys(v: &serde_yaml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+        if let serde_yaml::Value::Mapping(m) = v {
+            for (k, v) in m {
+                let k = format!("{prefix}{}", k.as_str().unwrap_or("?"));
+                keys(v, &format!("{k}."), out);
+                out.insert(k);
+            }
+        }
+    }
+
+    #[test]
+    fn the_example_config_lists_every_setting_at_its_default() {
+        let text = include_str!("../../docs/tidemark.example.yaml");
+        assert_eq!(Config::from_yaml(text).unwrap(), Config::default());
+        let (mut documented, mut all) = (BTreeSet::new(), BTreeSet::new());
+        keys(&serde_yaml::from_str(text).unwrap(), "", &mut documented);
+        keys(
+            &serde_yaml::to_value(Config::default()).unwrap(),
+            "",
+            &mut all,
+        );
+        assert_eq!(documented, all, "docs/tidemark.example.yaml is out of date");
+    }
 
     #[test]
     fn defaults_are_the_documented_ones() {
