@@ -674,34 +674,22 @@ impl Shards {
         op: MemberOp,
     ) -> Result<MemberOutcome, NodeError> {
         let g = self.group(group)?;
-        let m = g.raft.metrics().borrow_watched().clone();
-        match m.current_leader {
-            Some(leader) if leader == self.opts.node_id => {
-                self.change_member_local(group, op).await
-            }
-            Some(leader) => {
-                let addr = m
-                    .membership_config
-                    .get_node(&leader)
-                    .map(|n| n.addr.clone())
-                    .ok_or_else(|| {
-                        NodeError::Unavailable(format!(
-                            "group {group}: leader {leader} is not in the membership"
-                        ))
-                    })?;
+        let route = self
+            .leader_of(g)
+            .map_err(|why| NodeError::Unavailable(format!("group {group}: {why}")))?;
+        match route {
+            Route::Local => self.change_member_local(group, op).await,
+            Route::Remote { node, addr } => {
                 remote::change_member(
                     &self.peers,
                     group,
-                    leader,
+                    node,
                     addr,
                     op,
                     self.opts.snapshot_timeout_ms,
                 )
                 .await
             }
-            None => Err(NodeError::Unavailable(format!(
-                "group {group} has no leader: election in progress"
-            ))),
         }
     }
 
@@ -888,22 +876,22 @@ impl Shards {
         let g = self.shards.get(shard as usize).ok_or_else(|| {
             NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
         })?;
+        self.leader_of(g)
+            .map_err(|message| NodeError::NoLeader { shard, message })
+    }
+
+    /// Where group `g`'s leader is as this node knows it; `Err` says why there is none to ask.
+    fn leader_of(&self, g: &Group) -> Result<Route, String> {
         let m = g.raft.metrics().borrow_watched().clone();
         match m.current_leader {
-            None => Err(NodeError::NoLeader {
-                shard,
-                message: "election in progress".into(),
-            }),
+            None => Err("election in progress".into()),
             Some(node) if node == self.opts.node_id => Ok(Route::Local),
             Some(node) => match m.membership_config.get_node(&node) {
                 Some(info) => Ok(Route::Remote {
                     node,
                     addr: info.addr.clone(),
                 }),
-                None => Err(NodeError::NoLeader {
-                    shard,
-                    message: format!("leader {node} is not in the membership"),
-                }),
+                None => Err(format!("leader {node} is not in the membership")),
             },
         }
     }
