@@ -26,6 +26,23 @@ pub fn put_varint(out: &mut Vec<u8>, v: i64) {
     put_uvarint(out, zigzag(v));
 }
 
+/// Decodes an unsigned LEB128 varint from bytes `next` yields, rejecting encodings longer
+/// than 10 bytes or overflowing 64 bits (`Err` of `next` is passed through).
+pub fn read_uvarint(mut next: impl FnMut() -> Result<u8>) -> Result<u64> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let b = next()?;
+        if i == 9 && b > 1 {
+            return Err(Error::Decode("varint overflows 64 bits".into()));
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(Error::Decode("varint longer than 10 bytes".into()))
+}
+
 /// A cursor over bytes that fails with [`Error::Decode`] instead of reading past the end.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -70,18 +87,7 @@ impl<'a> Reader<'a> {
 
     /// Reads an unsigned LEB128 varint, rejecting encodings longer than 10 bytes or overflowing.
     pub fn uvarint(&mut self) -> Result<u64> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8()?;
-            if i == 9 && b > 1 {
-                return Err(Error::Decode("varint overflows 64 bits".into()));
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err(Error::Decode("varint longer than 10 bytes".into()))
+        read_uvarint(|| self.u8())
     }
 
     /// Reads a zigzag varint.

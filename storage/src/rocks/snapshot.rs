@@ -148,18 +148,11 @@ impl Checked<'_> {
     }
 
     fn uvarint(&mut self) -> Result<u64> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8()?;
-            if i == 9 && b > 1 {
-                return Err(corrupt(self.shard, "varint overflows 64 bits"));
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err(corrupt(self.shard, "varint longer than 10 bytes"))
+        let shard = self.shard;
+        crate::varint::read_uvarint(|| self.u8()).map_err(|e| match e {
+            Error::Decode(m) => corrupt(shard, m),
+            other => other,
+        })
     }
 
     fn sized(&mut self, max: u64, what: &str) -> Result<Vec<u8>> {
