@@ -10,6 +10,7 @@ pub mod metadata;
 mod v1;
 mod v2;
 pub mod validate;
+mod wire;
 
 pub use headers::{Protocol, negotiate};
 pub use metadata::{MetadataStore, MetricMetadata, MetricType};
@@ -60,15 +61,7 @@ pub fn decode(
     let raw = decompress(body, limits.write_decoded_bytes_max)?;
     let validator = Validator::new(limits, names);
     match protocol {
-        Protocol::V1 => {
-            let req =
-                tidemark_proto::prometheus::WriteRequest::decode(raw.as_slice()).map_err(|e| {
-                    RemoteWriteError::Invalid(format!(
-                        "decoding remote-write 1.0 WriteRequest: {e}"
-                    ))
-                })?;
-            v1::convert(req, &validator)
-        }
+        Protocol::V1 => v1::decode(&raw, &validator),
         Protocol::V2 => {
             let req = tidemark_proto::write_v2::Request::decode(raw.as_slice()).map_err(|e| {
                 RemoteWriteError::Invalid(format!("decoding remote-write 2.0 Request: {e}"))

@@ -14,6 +14,7 @@
 //! node holds a replica of every shard in this step, so reads are served locally.
 
 mod batcher;
+pub(crate) mod key_index;
 mod remote;
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,7 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::error::{LinearizableReadError, RaftError};
 use openraft::{Config, ReadPolicy, SnapshotPolicy};
 use tidemark_query::{EngineQuerier, Querier};
-use tidemark_storage::{Engine, Labels, Sample, ShardId};
+use tidemark_storage::{Engine, Sample, SeriesKey, ShardId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -60,8 +61,8 @@ const CLUSTER_RECORD: &str = "cluster";
 /// Serialised (bincode) when a part is forwarded to a shard leader (`tidemark.node.v1`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SeriesWrite {
-    /// The series.
-    pub labels: Labels,
+    /// The series, in its canonical encoding (one allocation per series on the hot path).
+    pub key: SeriesKey,
     /// Sorted by timestamp.
     pub samples: Vec<Sample>,
 }
@@ -838,7 +839,7 @@ impl Shards {
                 continue;
             }
             parts
-                .entry(sw.labels.shard(self.shard_count))
+                .entry(sw.key.shard(self.shard_count))
                 .or_default()
                 .push(sw);
         }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use crate::command::Command;
 use crate::error::Result;
 use crate::model::{Labels, Matcher, Sample, SeriesId, ShardId};
+use crate::series_key::SeriesKey;
 
 /// A series with its samples inside the requested time range, sorted by timestamp with unique
 /// timestamps (head, flushed and out-of-order chunks merged).
@@ -61,7 +62,12 @@ pub trait Engine: Send + Sync + 'static {
     fn flushed_state(&self, shard: ShardId) -> Result<Option<(u64, Vec<u8>)>>;
 
     /// The id of an existing series of `shard` (the leader resolves labels before proposing).
-    fn series_id(&self, shard: ShardId, labels: &Labels) -> Option<SeriesId>;
+    fn series_id_of_key(&self, shard: ShardId, key: &SeriesKey) -> Option<SeriesId>;
+
+    /// [`Engine::series_id_of_key`] for a label set.
+    fn series_id(&self, shard: ShardId, labels: &Labels) -> Option<SeriesId> {
+        self.series_id_of_key(shard, &SeriesKey::from(labels))
+    }
 
     /// Checks samples of one series (`None`: a series not yet created) against what is stored:
     /// drops identical duplicates, rejects samples older than `max_time - ooo_window_ms` of the

@@ -17,6 +17,7 @@ mod postings;
 mod registry;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
+pub mod series_key;
 mod shard;
 mod sharded;
 mod store;
@@ -30,3 +31,4 @@ pub use model::{Label, Labels, MatchOp, Matcher, Sample, SeriesId, ShardId};
 pub use options::EngineOptions;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;
+pub use series_key::SeriesKey;

@@ -10,6 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::{Error, Result};
 use crate::model::{Label, Labels, SeriesId, ShardId};
+use crate::series_key::SeriesKey;
 
 /// Label sets of one shard by id, and ids by label hash.
 #[derive(Default)]
@@ -53,10 +54,9 @@ impl Registry {
         self.labels.len() as u32
     }
 
-    /// The id of `labels`, if registered.
-    pub fn get(&self, labels: &Labels) -> Option<SeriesId> {
-        let bytes = labels.canonical_bytes();
-        self.get_canonical(&bytes, hash(&bytes))
+    /// The id of the series `key` names, if registered.
+    pub fn get_key(&self, key: &SeriesKey) -> Option<SeriesId> {
+        self.get_canonical(key.canonical(), key.hash64())
     }
 
     fn get_canonical(&self, bytes: &[u8], h: u64) -> Option<SeriesId> {
@@ -184,9 +184,10 @@ mod tests {
         assert_eq!(r.get_or_insert(&a), (0, true));
         assert_eq!(r.get_or_insert(&b), (1, true));
         assert_eq!(r.get_or_insert(&a), (0, false));
-        assert_eq!(r.get(&b), Some(1));
+        assert_eq!(r.get_key(&SeriesKey::from(&b)), Some(1));
         assert_eq!(r.labels(1), Some(b));
-        assert_eq!(r.get(&Labels::from_pairs(&[("x", "y")])), None);
+        let unknown = Labels::from_pairs(&[("x", "y")]);
+        assert_eq!(r.get_key(&SeriesKey::from(&unknown)), None);
         assert_eq!(r.labels(0).unwrap(), a);
     }
 

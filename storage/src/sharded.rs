@@ -14,6 +14,7 @@ use crate::engine::{AppendCheck, ShardStats};
 use crate::error::{Error, Result};
 use crate::model::{Labels, Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
+use crate::series_key::SeriesKey;
 use crate::shard::{SealInput, SealedPartition, Shard, merge_sources, seal_series};
 use crate::store::{Store, StoredChunks};
 
@@ -177,9 +178,9 @@ impl<S: Store> Sharded<S> {
         Ok(self.shard(shard).and_then(|c| read(&c).flushed.clone()))
     }
 
-    pub fn series_id(&self, shard: ShardId, labels: &Labels) -> Option<SeriesId> {
+    pub fn series_id_of_key(&self, shard: ShardId, key: &SeriesKey) -> Option<SeriesId> {
         self.shard(shard)
-            .and_then(|c| read(&c).registry.get(labels))
+            .and_then(|c| read(&c).registry.get_key(key))
     }
 
     /// Reads one series merged from head and store; `None` when the id is unknown.
@@ -388,12 +389,12 @@ macro_rules! delegate_engine {
             ) -> $crate::Result<Option<(u64, Vec<u8>)>> {
                 self.$field.flushed_state(shard)
             }
-            fn series_id(
+            fn series_id_of_key(
                 &self,
                 shard: $crate::ShardId,
-                labels: &$crate::Labels,
+                key: &$crate::SeriesKey,
             ) -> Option<$crate::SeriesId> {
-                self.$field.series_id(shard, labels)
+                self.$field.series_id_of_key(shard, key)
             }
             fn check_append(
                 &self,

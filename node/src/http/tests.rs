@@ -79,7 +79,7 @@ impl Backend for MemBackend {
     /// One shard holding every stored series (one head chunk per series).
     fn storage_stats(&self) -> Vec<tidemark_storage::ShardStats> {
         let stored = self.series.lock().unwrap();
-        let distinct: BTreeSet<&Labels> = stored.iter().map(|s| &s.labels).collect();
+        let distinct: BTreeSet<&[u8]> = stored.iter().map(|s| s.key.canonical()).collect();
         let times = stored.iter().flat_map(|s| s.samples.iter().map(|x| x.t));
         vec![tidemark_storage::ShardStats {
             series: distinct.len() as u64,
@@ -99,9 +99,9 @@ impl MemQuerier {
         let stored = self.0.lock().unwrap();
         let set: BTreeSet<Labels> = stored
             .iter()
-            .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
             .filter(|s| s.samples.iter().any(|x| x.t >= mint && x.t <= maxt))
-            .map(|s| s.labels.clone())
+            .map(|s| s.key.labels())
+            .filter(|l| matchers.iter().all(|m| m.matches_labels(l)))
             .collect();
         set.into_iter().collect()
     }

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use tidemark_storage::{
-    AppendCheck, Command, Engine, Labels, Matcher, Result, Sample, SeriesId, SeriesIter, SeriesRef,
-    SeriesSamples, ShardId, ShardStats,
+    AppendCheck, Command, Engine, Labels, Matcher, Result, Sample, SeriesId, SeriesIter, SeriesKey,
+    SeriesRef, SeriesSamples, ShardId, ShardStats,
 };
 
 use super::codec;
@@ -152,13 +152,13 @@ impl Engine for TestEngine {
             .and_then(|d| d.flushed.clone()))
     }
 
-    fn series_id(&self, shard: ShardId, labels: &Labels) -> Option<SeriesId> {
+    fn series_id_of_key(&self, shard: ShardId, key: &SeriesKey) -> Option<SeriesId> {
         let shards = self.shards.lock().unwrap();
         shards
             .get(&shard)?
             .series
             .iter()
-            .position(|l| l == labels)
+            .position(|l| SeriesKey::from(l) == *key)
             .map(|i| i as SeriesId)
     }
 

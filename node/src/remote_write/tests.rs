@@ -130,14 +130,17 @@ fn good_v1() {
     let d = decode_default(Protocol::V1, &snappy(&req.encode_to_vec())).unwrap();
     assert_eq!(d.series.len(), 2);
     assert_eq!(
-        d.series[0].labels,
+        d.series[0].key.labels(),
         Labels::from_pairs(&[("__name__", "up"), ("job", "a")])
     );
     assert_eq!(
         d.series[0].samples,
         vec![Sample::new(1000, 0.0), Sample::new(2000, 1.0)]
     );
-    assert_eq!(d.series[1].labels, Labels::from_pairs(&[("__name__", "x")]));
+    assert_eq!(
+        d.series[1].key.labels(),
+        Labels::from_pairs(&[("__name__", "x")])
+    );
     assert!(d.series[1].samples[0].v.is_nan());
     assert_eq!((d.samples, d.histograms, d.exemplars), (3, 1, 1));
     assert_eq!(
@@ -183,7 +186,7 @@ fn good_v2() {
         vec![Sample::new(1, 2.0), Sample::new(3, 1.0)]
     );
     assert_eq!(
-        d.series[1].labels,
+        d.series[1].key.labels(),
         Labels::from_pairs(&[("__name__", "up"), ("job", "b")])
     );
     assert_eq!((d.samples, d.histograms, d.exemplars), (3, 2, 1));
@@ -288,4 +291,80 @@ fn request_limits() {
         m.contains("samples_per_request_max") && m.contains("__name__=\"up\""),
         "{m}"
     );
+}
+
+/// The in-place 1.0 reader against prost's generated decoder on every prefix of one body:
+/// both accept or both refuse, and accepted prefixes carry the same samples and metadata.
+#[test]
+fn v1_reader_agrees_with_prost_on_every_prefix() {
+    let stale = f64::from_bits(tidemark_storage::model::STALE_NAN_BITS);
+    let req = v1pb::WriteRequest {
+        timeseries: vec![
+            v1_series(
+                &[("__name__", "a"), ("job", "x")],
+                &[(-5, -0.0), (i64::MAX, f64::INFINITY)],
+            ),
+            v1_series(
+                &[("__name__", "b"), ("empty", ""), ("z", "é")],
+                &[(i64::MIN, stale), (0, 0.0)],
+            ),
+            v1_series(&[("__name__", "a"), ("job", "x")], &[(7, 1.5)]),
+        ],
+        metadata: vec![v1pb::MetricMetadata {
+            r#type: v1pb::metric_metadata::MetricType::Gauge as i32,
+            metric_family_name: "b".into(),
+            help: "h".into(),
+            unit: "u".into(),
+        }],
+    };
+    let mut raw = req.encode_to_vec();
+    // An unknown varint field (number 4) and an unknown length-delimited one (number 9).
+    raw.extend_from_slice(&[0x20, 0x05, 0x4a, 0x01, 0x00]);
+    let flatten = |series: Vec<(Vec<u8>, Vec<Sample>)>| {
+        let mut v: Vec<(Vec<u8>, i64, u64)> = series
+            .into_iter()
+            .flat_map(|(k, s)| s.into_iter().map(move |x| (k.clone(), x.t, x.v.to_bits())))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut accepted = 0;
+    for cut in 0..=raw.len() {
+        let prefix = &raw[..cut];
+        let ours = decode_default(Protocol::V1, &snappy(prefix));
+        match (ours, v1pb::WriteRequest::decode(prefix)) {
+            (Ok(d), Ok(r)) => {
+                accepted += 1;
+                let expected = r
+                    .timeseries
+                    .iter()
+                    .map(|ts| {
+                        let labels = Labels::new(
+                            ts.labels
+                                .iter()
+                                .map(|l| tidemark_storage::Label::new(&l.name, &l.value))
+                                .collect(),
+                        );
+                        let samples = ts
+                            .samples
+                            .iter()
+                            .map(|s| Sample::new(s.timestamp, s.value))
+                            .collect();
+                        (labels.canonical_bytes(), samples)
+                    })
+                    .collect();
+                let got = d
+                    .series
+                    .into_iter()
+                    .map(|s| (s.key.canonical().to_vec(), s.samples))
+                    .collect();
+                assert_eq!(flatten(got), flatten(expected), "prefix of {cut} bytes");
+                assert_eq!(d.metadata.len(), r.metadata.len(), "prefix of {cut} bytes");
+            }
+            (Err(RemoteWriteError::Invalid(_)), Err(_)) => {}
+            (ours, theirs) => panic!("prefix of {cut} bytes: ours {ours:?}, prost {theirs:?}"),
+        }
+    }
+    // The empty body, the end of each of the 4 messages and of the 2 unknown fields.
+    assert_eq!(accepted, 7);
 }

@@ -1,49 +1,120 @@
-//! Remote-write 1.0 (`prometheus.WriteRequest`) into domain types.
+//! Remote-write 1.0 (`prometheus.WriteRequest`) into domain types. The series are read in
+//! place from the decompressed body (`wire.rs`): a 1.0 request repeats every label of a series
+//! with each of its samples, and allocating them costs more than everything else on the write
+//! path. Metadata, rare and small, goes through the generated types.
 
+use prost::Message;
 use tidemark_proto::prometheus as pb;
-use tidemark_storage::{Label, Sample};
+use tidemark_storage::Sample;
 
 use super::metadata::{MetricMetadata, MetricType};
 use super::validate::{Assembler, Validator, WireSeries};
+use super::wire::{self, Fields, Value};
 use super::{DecodedWrite, RemoteWriteError, finish};
 
-/// Validates a decoded 1.0 request and converts it.
-pub(super) fn convert(
-    req: pb::WriteRequest,
+// Field numbers of `prometheus.WriteRequest` and the messages in it (types.proto, remote.proto).
+const WRITE_REQUEST_TIMESERIES: u32 = 1;
+const WRITE_REQUEST_METADATA: u32 = 3;
+const TIMESERIES_LABELS: u32 = 1;
+const TIMESERIES_SAMPLES: u32 = 2;
+const TIMESERIES_EXEMPLARS: u32 = 3;
+const TIMESERIES_HISTOGRAMS: u32 = 4;
+const LABEL_NAME: u32 = 1;
+const LABEL_VALUE: u32 = 2;
+const SAMPLE_VALUE: u32 = 1;
+const SAMPLE_TIMESTAMP: u32 = 2;
+
+/// Decodes, validates and converts a decompressed 1.0 request.
+pub(super) fn decode(
+    raw: &[u8],
     validator: &Validator<'_>,
 ) -> Result<DecodedWrite, RemoteWriteError> {
-    let mut assembler = Assembler::new(validator, req.timeseries.len())?;
-    for ts in req.timeseries {
-        assembler.add(WireSeries::from(ts))?;
+    let invalid = |m: String| {
+        RemoteWriteError::Invalid(format!("decoding remote-write 1.0 WriteRequest: {m}"))
+    };
+    let mut series_count = 0;
+    for field in Fields::new(raw) {
+        if field.map_err(invalid)?.0 == WRITE_REQUEST_TIMESERIES {
+            series_count += 1;
+        }
     }
-    let metadata = req
-        .metadata
-        .into_iter()
-        .map(|m| (m.metric_family_name.clone(), MetricMetadata::from(m)))
-        .collect();
+    let mut assembler = Assembler::new(validator, series_count)?;
+    let mut metadata = Vec::new();
+    // Reused for every series: the labels borrow from `raw`.
+    let mut labels: Vec<(&str, &str)> = Vec::new();
+    for field in Fields::new(raw) {
+        let (number, value) = field.map_err(invalid)?;
+        match number {
+            WRITE_REQUEST_TIMESERIES => {
+                let ts = wire::bytes(value, "timeseries").map_err(invalid)?;
+                let wire = time_series(ts, &mut labels).map_err(invalid)?;
+                assembler.add(wire)?;
+            }
+            WRITE_REQUEST_METADATA => {
+                let md = wire::bytes(value, "metadata").map_err(invalid)?;
+                let m = pb::MetricMetadata::decode(md)
+                    .map_err(|e| invalid(format!("metadata: {e}")))?;
+                metadata.push((m.metric_family_name.clone(), MetricMetadata::from(m)));
+            }
+            _ => {}
+        }
+    }
     Ok(finish(assembler, metadata))
 }
 
-impl From<pb::TimeSeries> for WireSeries {
-    fn from(ts: pb::TimeSeries) -> Self {
-        WireSeries {
-            labels: ts
-                .labels
-                .into_iter()
-                .map(|l| Label {
-                    name: l.name,
-                    value: l.value,
-                })
-                .collect(),
-            samples: ts
-                .samples
-                .iter()
-                .map(|s| Sample::new(s.timestamp, s.value))
-                .collect(),
-            histograms: ts.histograms.len(),
-            exemplars: ts.exemplars.len(),
+/// Reads one `TimeSeries`; its labels go to `labels` (cleared first).
+fn time_series<'a, 's>(
+    buf: &'a [u8],
+    labels: &'s mut Vec<(&'a str, &'a str)>,
+) -> Result<WireSeries<'s>, String> {
+    labels.clear();
+    let mut samples = Vec::new();
+    let (mut histograms, mut exemplars) = (0, 0);
+    for field in Fields::new(buf) {
+        let (number, value) = field?;
+        match number {
+            TIMESERIES_LABELS => labels.push(label(wire::bytes(value, "label")?)?),
+            TIMESERIES_SAMPLES => samples.push(sample(wire::bytes(value, "sample")?)?),
+            TIMESERIES_EXEMPLARS => exemplars += 1,
+            TIMESERIES_HISTOGRAMS => histograms += 1,
+            _ => {}
         }
     }
+    Ok(WireSeries {
+        labels,
+        samples,
+        histograms,
+        exemplars,
+    })
+}
+
+/// Reads one `Label` (absent fields are empty strings; the last occurrence of a field wins).
+fn label(buf: &[u8]) -> Result<(&str, &str), String> {
+    let (mut name, mut value) = ("", "");
+    for field in Fields::new(buf) {
+        match field? {
+            (LABEL_NAME, v) => name = wire::string(v, "label name")?,
+            (LABEL_VALUE, v) => value = wire::string(v, "label value")?,
+            _ => {}
+        }
+    }
+    Ok((name, value))
+}
+
+/// Reads one `Sample` (absent fields are zero).
+fn sample(buf: &[u8]) -> Result<Sample, String> {
+    let (mut v, mut t) = (0.0, 0);
+    for field in Fields::new(buf) {
+        match field? {
+            (SAMPLE_VALUE, Value::Fixed64(bits)) => v = f64::from_bits(bits),
+            (SAMPLE_TIMESTAMP, Value::Varint(x)) => t = x as i64,
+            (n @ (SAMPLE_VALUE | SAMPLE_TIMESTAMP), other) => {
+                return Err(format!("sample field {n}: unexpected {other:?}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(Sample::new(t, v))
 }
 
 impl From<pb::MetricMetadata> for MetricMetadata {

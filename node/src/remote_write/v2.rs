@@ -3,8 +3,8 @@
 //! error naming the series.
 
 use tidemark_proto::write_v2 as pb;
+use tidemark_storage::Sample;
 use tidemark_storage::model::METRIC_NAME;
-use tidemark_storage::{Label, Sample};
 
 use super::metadata::{MetricMetadata, MetricType};
 use super::validate::{Assembler, Validator, WireSeries};
@@ -29,7 +29,7 @@ impl Symbols<'_> {
         series: usize,
         what: &str,
         refs: &[u32],
-    ) -> Result<Vec<Label>, RemoteWriteError> {
+    ) -> Result<Vec<(&str, &str)>, RemoteWriteError> {
         if !refs.len().is_multiple_of(2) {
             return Err(RemoteWriteError::Invalid(format!(
                 "series #{series}: {what} has an odd number of references ({})",
@@ -37,12 +37,7 @@ impl Symbols<'_> {
             )));
         }
         refs.chunks_exact(2)
-            .map(|p| {
-                Ok(Label::new(
-                    self.get(series, what, p[0])?,
-                    self.get(series, what, p[1])?,
-                ))
-            })
+            .map(|p| Ok((self.get(series, what, p[0])?, self.get(series, what, p[1])?)))
             .collect()
     }
 }
@@ -55,36 +50,19 @@ pub(super) fn convert(
     let symbols = Symbols(&req.symbols);
     let mut assembler = Assembler::new(validator, req.timeseries.len())?;
     let mut metadata = Vec::new();
-    for (i, ts) in req.timeseries.into_iter().enumerate() {
-        let wire = WireSeries::try_from((&symbols, i, &ts))?;
-        if let Some(md) = &ts.metadata {
-            let name = wire
-                .labels
-                .iter()
-                .find(|l| l.name == METRIC_NAME)
-                .map(|l| l.value.clone());
-            let md = MetricMetadata::try_from((&symbols, i, md))?;
-            if let Some(name) = name {
-                metadata.push((name, md));
-            }
-        }
-        assembler.add(wire)?;
-    }
-    Ok(finish(assembler, metadata))
-}
-
-impl TryFrom<(&Symbols<'_>, usize, &pb::TimeSeries)> for WireSeries {
-    type Error = RemoteWriteError;
-
-    /// The series at index `i` of the request.
-    fn try_from(
-        (symbols, i, ts): (&Symbols<'_>, usize, &pb::TimeSeries),
-    ) -> Result<Self, Self::Error> {
+    for (i, ts) in req.timeseries.iter().enumerate() {
         for ex in &ts.exemplars {
             symbols.labels(i, "exemplar labels", &ex.labels_refs)?;
         }
-        Ok(WireSeries {
-            labels: symbols.labels(i, "label", &ts.labels_refs)?,
+        let labels = symbols.labels(i, "label", &ts.labels_refs)?;
+        if let Some(md) = &ts.metadata {
+            let md = MetricMetadata::try_from((&symbols, i, md))?;
+            if let Some((_, name)) = labels.iter().find(|(n, _)| *n == METRIC_NAME) {
+                metadata.push((name.to_string(), md));
+            }
+        }
+        assembler.add(WireSeries {
+            labels: &labels,
             samples: ts
                 .samples
                 .iter()
@@ -92,8 +70,9 @@ impl TryFrom<(&Symbols<'_>, usize, &pb::TimeSeries)> for WireSeries {
                 .collect(),
             histograms: ts.histograms.len(),
             exemplars: ts.exemplars.len(),
-        })
+        })?;
     }
+    Ok(finish(assembler, metadata))
 }
 
 impl TryFrom<(&Symbols<'_>, usize, &pb::Metadata)> for MetricMetadata {

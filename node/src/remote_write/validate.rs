@@ -2,22 +2,22 @@
 //! assembly of a request's series into [`SeriesWrite`]s. Every error names the limit and the
 //! series it is about.
 
-use std::collections::HashMap;
-
 use tidemark_storage::model::METRIC_NAME;
-use tidemark_storage::{Label, Labels, Sample};
+use tidemark_storage::{Sample, SeriesKey};
 
 use super::RemoteWriteError;
 use crate::config::{NameValidation, WriteLimits};
 use crate::shards::SeriesWrite;
+use crate::shards::key_index::KeyIndex;
 
 /// Longest series description quoted in an error message, in bytes.
 const SERIES_DESCRIPTION_BYTES_MAX: usize = 256;
 
-/// One series as received, before validation: labels in the order sent.
+/// One series as received, before validation: labels (name, value) in the order sent, borrowed
+/// from the request body.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct WireSeries {
-    pub labels: Vec<Label>,
+pub struct WireSeries<'s> {
+    pub labels: &'s [(&'s str, &'s str)],
     pub samples: Vec<Sample>,
     pub histograms: usize,
     pub exemplars: usize,
@@ -43,9 +43,9 @@ impl<'a> Validator<'a> {
     /// Validates labels as sent (sorted by name, unique, names valid, `__name__` present, within
     /// limits) and returns the series identity; labels with empty values are dropped, as
     /// Prometheus treats them as absent.
-    pub fn labels(&self, labels: Vec<Label>) -> Result<Labels, RemoteWriteError> {
+    pub fn series_key(&self, labels: &[(&str, &str)]) -> Result<SeriesKey, RemoteWriteError> {
         let bad = |what: String| {
-            RemoteWriteError::Invalid(format!("series {}: {what}", describe(&labels)))
+            RemoteWriteError::Invalid(format!("series {}: {what}", describe(labels)))
         };
         let l = self.limits;
         if labels.len() > l.labels_per_series_max {
@@ -56,42 +56,40 @@ impl<'a> Validator<'a> {
             )));
         }
         let mut metric_name = None;
-        for (i, label) in labels.iter().enumerate() {
-            if label.name.is_empty() {
+        for (i, &(name, value)) in labels.iter().enumerate() {
+            if name.is_empty() {
                 return Err(bad("empty label name".into()));
             }
-            if label.name.len() > l.label_name_bytes_max {
+            if name.len() > l.label_name_bytes_max {
                 return Err(bad(format!(
                     "label name of {} bytes exceeds the limit of {} bytes (label_name_bytes_max)",
-                    label.name.len(),
+                    name.len(),
                     l.label_name_bytes_max
                 )));
             }
-            if label.value.len() > l.label_value_bytes_max {
+            if value.len() > l.label_value_bytes_max {
                 return Err(bad(format!(
-                    "value of label {:?} of {} bytes exceeds the limit of {} bytes (label_value_bytes_max)",
-                    label.name,
-                    label.value.len(),
+                    "value of label {name:?} of {} bytes exceeds the limit of {} bytes (label_value_bytes_max)",
+                    value.len(),
                     l.label_value_bytes_max
                 )));
             }
-            if !self.valid_label_name(&label.name) {
-                return Err(bad(format!("invalid label name {:?}", label.name)));
+            if !self.valid_label_name(name) {
+                return Err(bad(format!("invalid label name {name:?}")));
             }
             if i > 0 {
-                let prev = &labels[i - 1].name;
-                if *prev == label.name {
-                    return Err(bad(format!("duplicate label name {:?}", label.name)));
+                let prev = labels[i - 1].0;
+                if prev == name {
+                    return Err(bad(format!("duplicate label name {name:?}")));
                 }
-                if *prev > label.name {
+                if prev > name {
                     return Err(bad(format!(
-                        "labels not sorted by name: {:?} after {:?}",
-                        label.name, prev
+                        "labels not sorted by name: {name:?} after {prev:?}"
                     )));
                 }
             }
-            if label.name == METRIC_NAME {
-                metric_name = Some(label.value.as_str());
+            if name == METRIC_NAME {
+                metric_name = Some(value);
             }
         }
         match metric_name {
@@ -101,8 +99,7 @@ impl<'a> Validator<'a> {
             }
             Some(_) => {}
         }
-        let kept = labels.into_iter().filter(|l| !l.value.is_empty()).collect();
-        Ok(Labels::from_sorted(kept))
+        Ok(SeriesKey::from_sorted_pairs(labels))
     }
 
     fn valid_metric_name(&self, name: &str) -> bool {
@@ -132,13 +129,13 @@ fn legacy_name(name: &str, colons: bool) -> bool {
 }
 
 /// Prometheus' notation for labels as sent, `{__name__="up", job="a"}`, shortened for messages.
-pub fn describe(labels: &[Label]) -> String {
+pub fn describe(labels: &[(&str, &str)]) -> String {
     let mut out = String::from("{");
-    for (i, l) in labels.iter().enumerate() {
+    for (i, (name, value)) in labels.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        out.push_str(&format!("{}={:?}", l.name, l.value));
+        out.push_str(&format!("{name}={value:?}"));
         if out.len() > SERIES_DESCRIPTION_BYTES_MAX {
             let mut cut = SERIES_DESCRIPTION_BYTES_MAX;
             while !out.is_char_boundary(cut) {
@@ -165,7 +162,7 @@ pub struct Counts {
 /// per-request sample limit, sorts each series' samples by timestamp (stable).
 pub struct Assembler<'a> {
     validator: &'a Validator<'a>,
-    index: HashMap<Labels, usize, foldhash::fast::RandomState>,
+    index: KeyIndex,
     series: Vec<SeriesWrite>,
     counts: Counts,
 }
@@ -184,35 +181,34 @@ impl<'a> Assembler<'a> {
         }
         Ok(Assembler {
             validator,
-            // Sized up front: growing rehashes every label set (a tenth of ingest CPU).
-            index: HashMap::with_capacity_and_hasher(series_in_request, Default::default()),
+            index: KeyIndex::with_capacity(series_in_request),
             series: Vec::with_capacity(series_in_request),
             counts: Counts::default(),
         })
     }
 
     /// Validates and adds one series.
-    pub fn add(&mut self, wire: WireSeries) -> Result<(), RemoteWriteError> {
+    pub fn add(&mut self, wire: WireSeries<'_>) -> Result<(), RemoteWriteError> {
         let max = self.validator.limits().samples_per_request_max;
         if self.counts.samples + wire.samples.len() > max {
             return Err(RemoteWriteError::Invalid(format!(
                 "series {}: request has more than {max} samples (samples_per_request_max)",
-                describe(&wire.labels)
+                describe(wire.labels)
             )));
         }
-        let labels = self.validator.labels(wire.labels)?;
+        let key = self.validator.series_key(wire.labels)?;
         self.counts.samples += wire.samples.len();
         self.counts.histograms += wire.histograms;
         self.counts.exemplars += wire.exemplars;
         if wire.samples.is_empty() {
             return Ok(());
         }
-        match self.index.get(&labels) {
-            Some(&i) => self.series[i].samples.extend(wire.samples),
+        match self.index.find(&key, |i| &self.series[i].key) {
+            Some(i) => self.series[i].samples.extend(wire.samples),
             None => {
-                self.index.insert(labels.clone(), self.series.len());
+                self.index.insert(&key, self.series.len());
                 self.series.push(SeriesWrite {
-                    labels,
+                    key,
                     samples: wire.samples,
                 });
             }
@@ -234,12 +230,9 @@ impl<'a> Assembler<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tidemark_storage::Labels;
 
-    fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
-        pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()
-    }
-
-    fn err(r: Result<Labels, RemoteWriteError>) -> String {
+    fn err(r: Result<SeriesKey, RemoteWriteError>) -> String {
         match r {
             Err(RemoteWriteError::Invalid(m)) => m,
             other => panic!("expected Invalid, got {other:?}"),
@@ -251,12 +244,15 @@ mod tests {
         let limits = WriteLimits::default();
         let v = Validator::new(&limits, NameValidation::Utf8);
         let got = v
-            .labels(labels(&[("__name__", "up"), ("a", ""), ("job", "x")]))
+            .series_key(&[("__name__", "up"), ("a", ""), ("job", "x")])
             .unwrap();
-        assert_eq!(got, Labels::from_pairs(&[("__name__", "up"), ("job", "x")]));
+        assert_eq!(
+            got,
+            SeriesKey::from(&Labels::from_pairs(&[("__name__", "up"), ("job", "x")]))
+        );
         // Prometheus 3: UTF-8 names.
         assert!(
-            v.labels(labels(&[("__name__", "http.requests"), ("café", "1")]))
+            v.series_key(&[("__name__", "http.requests"), ("café", "1")])
                 .is_ok()
         );
     }
@@ -265,30 +261,27 @@ mod tests {
     fn rejects_bad_labels_naming_the_series() {
         let limits = WriteLimits::default();
         let v = Validator::new(&limits, NameValidation::Utf8);
-        let m = err(v.labels(labels(&[("job", "x"), ("__name__", "up")])));
+        let m = err(v.series_key(&[("job", "x"), ("__name__", "up")]));
         assert!(m.contains("not sorted") && m.contains(r#"job="x""#), "{m}");
-        let m = err(v.labels(labels(&[("__name__", "up"), ("a", "1"), ("a", "2")])));
+        let m = err(v.series_key(&[("__name__", "up"), ("a", "1"), ("a", "2")]));
         assert!(m.contains("duplicate label name \"a\""), "{m}");
-        assert!(
-            err(v.labels(labels(&[("__name__", "up"), ("", "1")]))).contains("empty label name")
-        );
-        assert!(err(v.labels(labels(&[("job", "x")]))).contains("metric name"));
-        assert!(err(v.labels(labels(&[("__name__", ""), ("job", "x")]))).contains("metric name"));
-        assert!(err(v.labels(vec![])).contains("metric name"));
+        assert!(err(v.series_key(&[("__name__", "up"), ("", "1")])).contains("empty label name"));
+        assert!(err(v.series_key(&[("job", "x")])).contains("metric name"));
+        assert!(err(v.series_key(&[("__name__", ""), ("job", "x")])).contains("metric name"));
+        assert!(err(v.series_key(&[])).contains("metric name"));
     }
 
     #[test]
     fn legacy_names() {
         let limits = WriteLimits::default();
         let v = Validator::new(&limits, NameValidation::Legacy);
-        assert!(v.labels(labels(&[("__name__", "a:b_c1")])).is_ok());
-        assert!(err(v.labels(labels(&[("__name__", "1up")]))).contains("invalid metric name"));
+        assert!(v.series_key(&[("__name__", "a:b_c1")]).is_ok());
+        assert!(err(v.series_key(&[("__name__", "1up")])).contains("invalid metric name"));
         assert!(
-            err(v.labels(labels(&[("__name__", "up"), ("a:b", "1")])))
-                .contains("invalid label name")
+            err(v.series_key(&[("__name__", "up"), ("a:b", "1")])).contains("invalid label name")
         );
         assert!(
-            err(v.labels(labels(&[("__name__", "up"), ("é", "1")]))).contains("invalid label name")
+            err(v.series_key(&[("__name__", "up"), ("é", "1")])).contains("invalid label name")
         );
     }
 
@@ -302,19 +295,19 @@ mod tests {
         };
         let v = Validator::new(&limits, NameValidation::Utf8);
         assert!(
-            err(v.labels(labels(&[("__name__", "up"), ("a", "1"), ("b", "2")])))
+            err(v.series_key(&[("__name__", "up"), ("a", "1"), ("b", "2")]))
                 .contains("labels_per_series_max")
         );
         assert!(
-            err(v.labels(labels(&[("__name__", "up"), ("abcdefghi", "1")])))
+            err(v.series_key(&[("__name__", "up"), ("abcdefghi", "1")]))
                 .contains("label_name_bytes_max")
         );
         assert!(
-            err(v.labels(labels(&[("__name__", "up"), ("a", "1234")])))
+            err(v.series_key(&[("__name__", "up"), ("a", "1234")]))
                 .contains("label_value_bytes_max")
         );
         // The metric name is a label value too.
-        assert!(err(v.labels(labels(&[("__name__", "long")]))).contains("label_value_bytes_max"));
+        assert!(err(v.series_key(&[("__name__", "long")])).contains("label_value_bytes_max"));
     }
 
     #[test]
@@ -327,22 +320,22 @@ mod tests {
         let v = Validator::new(&limits, NameValidation::Utf8);
         assert!(Assembler::new(&v, 4).is_err());
         let mut a = Assembler::new(&v, 3).unwrap();
-        let up = labels(&[("__name__", "up")]);
+        let up = [("__name__", "up")];
         a.add(WireSeries {
-            labels: up.clone(),
+            labels: &up,
             samples: vec![Sample::new(3, 1.0), Sample::new(1, 2.0)],
             ..Default::default()
         })
         .unwrap();
         a.add(WireSeries {
-            labels: up.clone(),
+            labels: &up,
             samples: vec![Sample::new(2, 3.0)],
             histograms: 2,
             exemplars: 1,
         })
         .unwrap();
         let m = match a.add(WireSeries {
-            labels: up,
+            labels: &up,
             samples: vec![Sample::new(5, 0.0); 2],
             ..Default::default()
         }) {
@@ -372,7 +365,7 @@ mod tests {
     #[test]
     fn describe_is_bounded() {
         let long = "x".repeat(1000);
-        let d = describe(&labels(&[("__name__", &long)]));
+        let d = describe(&[("__name__", &long)]);
         assert!(d.len() < SERIES_DESCRIPTION_BYTES_MAX + 10, "{}", d.len());
     }
 }

@@ -6,14 +6,14 @@
 //! channel and form the next entry (group commit). That keeps label resolution exact: every
 //! earlier entry is applied before the next batch resolves series ids and checks samples.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use tidemark_storage::{Command, Engine, Labels, Sample, SeriesRef, ShardId, WriteBatch};
+use tidemark_storage::{Command, Engine, Sample, SeriesKey, SeriesRef, ShardId, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
+use super::key_index::KeyIndex;
 use super::{SeriesWrite, WriteOutcome};
 use crate::error::NodeError;
 use crate::raft::state_machine::encode_command;
@@ -180,6 +180,7 @@ fn clone_error(e: &NodeError) -> NodeError {
 /// A series of the batch being built.
 struct Slot {
     id: Option<u32>,
+    key: SeriesKey,
     /// Samples accepted so far, sorted by timestamp, unique (detects duplicates and conflicts
     /// within the batch).
     samples: Vec<Sample>,
@@ -216,22 +217,20 @@ pub(crate) fn build_batch(
 ) -> (WriteBatch, Vec<WriteOutcome>) {
     let series_max: usize = parts.iter().map(Vec::len).sum();
     let mut slots: Vec<Slot> = Vec::with_capacity(series_max);
-    // Label sets move in here (no copies); each new series takes its labels back at the end.
-    // Sized up front: growing would rehash every label set.
-    let mut by_labels: HashMap<Labels, usize, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(series_max, Default::default());
+    let mut by_key = KeyIndex::with_capacity(series_max);
     let mut outcomes = Vec::with_capacity(parts.len());
     for part in parts {
         let mut outcome = WriteOutcome::default();
         for sw in part {
-            let slot_ix = match by_labels.get(&sw.labels) {
-                Some(&ix) => ix,
+            let slot_ix = match by_key.find(&sw.key, |i| &slots[i].key) {
+                Some(ix) => ix,
                 None => {
+                    by_key.insert(&sw.key, slots.len());
                     slots.push(Slot {
-                        id: engine.series_id(shard, &sw.labels),
+                        id: engine.series_id_of_key(shard, &sw.key),
+                        key: sw.key,
                         samples: Vec::with_capacity(sw.samples.len()),
                     });
-                    by_labels.insert(sw.labels, slots.len() - 1);
                     slots.len() - 1
                 }
             };
@@ -253,24 +252,17 @@ pub(crate) fn build_batch(
         }
         outcomes.push(outcome);
     }
-    let mut new_labels: Vec<Option<Labels>> = vec![None; slots.len()];
-    for (labels, ix) in by_labels {
-        if slots[ix].id.is_none() {
-            new_labels[ix] = Some(labels);
-        }
-    }
     let mut batch = WriteBatch::default();
-    for (slot, labels) in slots.into_iter().zip(new_labels) {
+    for slot in slots {
         if slot.samples.is_empty() {
             continue;
         }
-        let series_ref = match (slot.id, labels) {
-            (Some(id), _) => SeriesRef::Id(id),
-            (None, Some(labels)) => {
-                batch.new_series.push(labels);
+        let series_ref = match slot.id {
+            Some(id) => SeriesRef::Id(id),
+            None => {
+                batch.new_series.push(slot.key.labels());
                 SeriesRef::New((batch.new_series.len() - 1) as u32)
             }
-            (None, None) => unreachable!("every slot without an id kept its labels"),
         };
         batch.samples.push((series_ref, slot.samples));
     }

@@ -258,7 +258,7 @@ impl ShardService for ShardServer {
         tracing::Span::current().record("shard", shard);
         if part
             .iter()
-            .any(|s| s.labels.shard(shards.shard_count()) != shard)
+            .any(|s| s.key.shard(shards.shard_count()) != shard)
         {
             return reply::<WriteOutcome>(Err(NodeError::BadRequest(format!(
                 "forwarded write for shard {shard} holds series of other shards"

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tidemark_storage::{Engine, Labels, Matcher, Sample};
+use tidemark_storage::{Engine, Labels, Matcher, Sample, SeriesKey};
 
 use super::batcher::build_batch;
 use super::{SeriesWrite, Shards, ShardsOptions, WriteOutcome};
@@ -25,7 +25,10 @@ fn opts(dir: &Path, shard_count: u32) -> ShardsOptions {
 
 fn series(i: usize, samples: &[(i64, f64)]) -> SeriesWrite {
     SeriesWrite {
-        labels: Labels::from_pairs(&[("__name__", "cpu"), ("host", &format!("h{i}"))]),
+        key: SeriesKey::from(&Labels::from_pairs(&[
+            ("__name__", "cpu"),
+            ("host", &format!("h{i}")),
+        ])),
         samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
     }
 }
