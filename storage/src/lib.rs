@@ -32,3 +32,4 @@ pub use options::EngineOptions;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;
 pub use series_key::SeriesKey;
+pub use sharded::MemoryBreakdown;

@@ -138,6 +138,11 @@ impl RocksEngine {
         self.core.memory_bytes(shard)
     }
 
+    /// [`RocksEngine::memory_bytes`] by component.
+    pub fn memory_breakdown(&self, shard: ShardId) -> crate::MemoryBreakdown {
+        self.core.memory_breakdown(shard)
+    }
+
     /// The options the engine was opened with.
     pub fn options(&self) -> &EngineOptions {
         &self.core.opts

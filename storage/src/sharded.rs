@@ -20,6 +20,19 @@ use crate::store::{Store, StoredChunks};
 
 pub(crate) type ShardCell = Arc<RwLock<Shard>>;
 
+/// Approximate heap bytes of one shard's in-memory state, by component.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryBreakdown {
+    /// Label sets and the lookup by hash.
+    pub registry: usize,
+    /// Per-series heads: open and closed chunks, out-of-order buffers, the slots themselves.
+    pub heads: usize,
+    /// The open chunks' share of `heads`.
+    pub open_chunks: usize,
+    /// Postings of partitions whose postings are still held in memory.
+    pub postings: usize,
+}
+
 /// Shards of one node over one store.
 pub(crate) struct Sharded<S: Store> {
     pub opts: EngineOptions,
@@ -318,13 +331,27 @@ impl<S: Store> Sharded<S> {
 
     /// Approximate bytes of memory the shard's registry, postings and head hold.
     pub fn memory_bytes(&self, shard: ShardId) -> u64 {
+        let b = self.memory_breakdown(shard);
+        (b.registry + b.heads + b.postings) as u64
+    }
+
+    /// [`Sharded::memory_bytes`] by component.
+    pub fn memory_breakdown(&self, shard: ShardId) -> MemoryBreakdown {
         let Some(cell) = self.shard(shard) else {
-            return 0;
+            return MemoryBreakdown::default();
         };
         let st = read(&cell);
-        let heads: usize = st.heads.iter().map(|h| h.heap_bytes()).sum();
-        let postings: usize = st.partitions.values().map(|p| p.heap_bytes()).sum();
-        (st.registry.heap_bytes() + heads + postings) as u64
+        MemoryBreakdown {
+            registry: st.registry.heap_bytes(),
+            heads: st.heads.iter().map(|h| h.heap_bytes()).sum(),
+            open_chunks: st
+                .heads
+                .iter()
+                .filter_map(|h| h.open.as_ref())
+                .map(|o| o.chunk.heap_bytes())
+                .sum(),
+            postings: st.partitions.values().map(|p| p.heap_bytes()).sum(),
+        }
     }
 
     /// Hash of the logical content of `shard`: series (id and labels), every sample after
