@@ -9,6 +9,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::chunk::ENCODING_XOR;
 use crate::command::Command;
 use crate::engine::{AppendCheck, ShardStats};
 use crate::error::{Error, Result};
@@ -215,7 +216,17 @@ impl<S: Store> Sharded<S> {
             self.store
                 .read_chunks(shard, id, partitions, mint_ms, maxt_ms, &mut stored)?;
         }
-        let mut in_order = stored.in_order;
+        // A stored XOR chunk that starts where a head chunk starts is an earlier flush of that
+        // chunk, which has only grown since: decoding it too would only find duplicates. A
+        // sealed chunk is never skipped (it holds the series' whole partition).
+        let mut in_order: Vec<Vec<u8>> = stored
+            .in_order
+            .into_iter()
+            .filter(|(start, c)| {
+                !(c.first() == Some(&ENCODING_XOR) && snap.in_order_starts.contains(start))
+            })
+            .map(|(_, c)| c)
+            .collect();
         in_order.extend(snap.in_order);
         let samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
         Ok(Some((snap.labels, samples)))

@@ -9,8 +9,8 @@ use crate::shard::{SealedPartition, Shard};
 /// Chunks of one series read from a backend.
 #[derive(Default)]
 pub(crate) struct StoredChunks {
-    /// In-order chunks.
-    pub in_order: Vec<Vec<u8>>,
+    /// In-order chunks with the start in their key.
+    pub in_order: Vec<(i64, Vec<u8>)>,
     /// Out-of-order chunks with the flush sequence they were written at.
     pub ooo: Vec<(u64, Vec<u8>)>,
 }

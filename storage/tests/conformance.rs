@@ -423,6 +423,61 @@ fn seal_partition(f: &mut dyn Factory) {
     );
 }
 
+/// Reads stay exact (every sample once) while the head's chunks are flushed part-way, cut,
+/// flushed again and finally sealed: the store then holds earlier copies of head chunks, which
+/// reads may skip, and at last a sealed chunk, which they must not.
+fn reads_exact_across_partial_flushes(f: &mut dyn Factory) {
+    let e = f.make(EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 5,
+    });
+    let l = up("a");
+    let mut expected = Vec::new();
+    let mut index = 0;
+    for i in 0..23 {
+        let s = Sample::new(1000 + i * 15_000, i as f64);
+        expected.push(s);
+        index += 1;
+        write(&*e, index, &l, vec![s]);
+        if i % 3 == 1 {
+            e.flush(S, b"m").unwrap();
+        }
+        assert_eq!(
+            select(&*e, &[eq("job", "a")], 0, 2 * H)[0].samples,
+            expected
+        );
+        // A range that starts inside the series.
+        let from = expected[expected.len() / 2].t;
+        let tail: Vec<Sample> = expected.iter().filter(|x| x.t >= from).copied().collect();
+        assert_eq!(select(&*e, &[eq("job", "a")], from, 2 * H)[0].samples, tail);
+    }
+    // One sample in the next partition, then seal the first one.
+    let next = Sample::new(2 * H + 1000, -1.0);
+    index += 1;
+    write(&*e, index, &l, vec![next]);
+    index += 1;
+    e.apply(
+        S,
+        index,
+        &Command::Seal {
+            partition_start_ms: 0,
+        },
+    )
+    .unwrap();
+    expected.push(next);
+    for _ in 0..2 {
+        assert_eq!(
+            select(&*e, &[eq("job", "a")], 0, 4 * H)[0].samples,
+            expected
+        );
+        e.flush(S, b"m").unwrap();
+    }
+    assert_eq!(
+        select(&*e, &[eq("job", "a")], 0, 4 * H)[0].samples,
+        expected
+    );
+}
+
 fn expire_partitions(f: &mut dyn Factory) {
     let e = f.make(opts());
     let l = up("a");
@@ -624,6 +679,7 @@ conformance!(
     range_clipping,
     label_names_and_values,
     seal_partition,
+    reads_exact_across_partial_flushes,
     expire_partitions,
     digest_ignores_flush_timing,
     many_series_is_not_quadratic,

@@ -100,12 +100,17 @@ impl Store for RocksStore {
         shard: ShardId,
         series: SeriesId,
         partitions: &[i64],
-        _mint_ms: i64,
+        mint_ms: i64,
         maxt_ms: i64,
         out: &mut StoredChunks,
     ) -> Result<()> {
         for &p in partitions {
             let prefix = keys::chunk_series_prefix(shard, TIER_RAW, p, series);
+            // The last in-order chunk seen, held back until the next one's start shows whether
+            // it reaches the range: in-order chunks of a series never overlap, so a chunk ends
+            // before the next one starts, and one followed by a start <= `mint_ms` holds
+            // nothing for the range (an instant query then decodes one chunk, not all of them).
+            let mut held: Option<(i64, Vec<u8>)> = None;
             self.scan_prefix(shard, CF_CHUNKS, &prefix, &mut |k, v| {
                 let Some((start, seq)) = keys::parse_chunk_key(k) else {
                     return Err(Error::Corrupt {
@@ -118,11 +123,19 @@ impl Store for RocksStore {
                     return Ok(());
                 }
                 match seq {
-                    None => out.in_order.push(v.to_vec()),
+                    None => {
+                        if let Some(prev) = held.take()
+                            && start > mint_ms
+                        {
+                            out.in_order.push(prev);
+                        }
+                        held = Some((start, v.to_vec()));
+                    }
                     Some(seq) => out.ooo.push((seq, v.to_vec())),
                 }
                 Ok(())
             })?;
+            out.in_order.extend(held);
         }
         Ok(())
     }

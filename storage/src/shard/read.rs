@@ -12,6 +12,8 @@ pub(crate) struct SeriesSnapshot {
     pub labels: Labels,
     /// Encoded in-order chunks overlapping the range.
     pub in_order: Vec<Vec<u8>>,
+    /// The first timestamp of each of `in_order`.
+    pub in_order_starts: Vec<i64>,
     /// Out-of-order buffer samples in the range.
     pub ooo: Vec<Sample>,
 }
@@ -28,6 +30,7 @@ impl Shard {
         for c in &head.closed {
             if c.max_t >= mint_ms && c.min_t <= maxt_ms {
                 snap.in_order.push(c.bytes.to_vec());
+                snap.in_order_starts.push(c.min_t);
             }
         }
         if let Some(o) = &head.open
@@ -36,6 +39,7 @@ impl Shard {
             && o.chunk.min_time() <= maxt_ms
         {
             snap.in_order.push(o.chunk.bytes().to_vec());
+            snap.in_order_starts.push(o.chunk.min_time());
         }
         snap.ooo = head
             .ooo

@@ -124,7 +124,7 @@ pub(crate) fn seal_series(
     partition: i64,
     partition_end: i64,
 ) -> Result<SealedSeries> {
-    let mut in_order = stored.in_order;
+    let mut in_order: Vec<Vec<u8>> = stored.in_order.into_iter().map(|(_, c)| c).collect();
     in_order.extend(input.in_order);
     let samples = merge_sources(
         &in_order,
@@ -174,7 +174,7 @@ mod tests {
             ],
         };
         let stored = StoredChunks {
-            in_order: vec![xor(&[(10, 1.0), (20, 2.0)])],
+            in_order: vec![(10, xor(&[(10, 1.0), (20, 2.0)]))],
             ooo: vec![(9, xor(&[(15, 9.0), (20, 9.0)])), (3, xor(&[(15, 1.5)]))],
         };
         let sealed = seal_series(input, stored, 0, 100).unwrap();

@@ -47,7 +47,7 @@ impl Store for FaultyStore {
         match self.fault {
             Fault::CorruptChunk => {
                 out.in_order
-                    .push(vec![crate::chunk::ENCODING_SEALED, 1, 5, 0xff]);
+                    .push((0, vec![crate::chunk::ENCODING_SEALED, 1, 5, 0xff]));
                 Ok(())
             }
             Fault::Io => Err(Error::Io {
