@@ -113,6 +113,41 @@ pub fn node_exporter_queries(dataset_hours: f64) -> Vec<QuerySpec> {
             r#"bottomk(5, node_filesystem_avail_bytes{mountpoint="/"})"#,
             QueryKind::Instant,
         ),
+        q(
+            "net_rx_by_instance_irate_1h",
+            "sum by (instance) (irate(node_network_receive_bytes_total[5m]))",
+            range(3600),
+        ),
+        q(
+            "mem_used_bytes_by_pool_6h",
+            "sum by (pool) (node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes)",
+            range(6 * 3600),
+        ),
+        q(
+            "disk_read_one_host_6h",
+            r#"rate(node_disk_read_bytes_total{instance="host-00002:9100"}[5m])"#,
+            range(6 * 3600),
+        ),
+        q(
+            "load5_p90_by_pool_1h",
+            "quantile by (pool) (0.9, node_load5)",
+            range(3600),
+        ),
+        q(
+            "fs_used_max_by_instance_6h",
+            r#"max by (instance) (1 - node_filesystem_avail_bytes{fstype!="tmpfs"} / node_filesystem_size_bytes{fstype!="tmpfs"})"#,
+            range(6 * 3600),
+        ),
+        q(
+            "host_count",
+            "count(count by (instance) (node_cpu_seconds_total))",
+            QueryKind::Instant,
+        ),
+        q(
+            "fs_fill_forecast",
+            r#"predict_linear(node_filesystem_avail_bytes{mountpoint="/"}[1h], 4 * 3600)"#,
+            QueryKind::Instant,
+        ),
     ]
 }
 

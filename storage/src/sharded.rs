@@ -7,6 +7,7 @@ mod query;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::chunk::ENCODING_XOR;
@@ -17,7 +18,7 @@ use crate::model::{Labels, Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::series_key::SeriesKey;
 use crate::shard::{SealInput, SealedPartition, Shard, merge_sources, seal_series};
-use crate::store::{Store, StoredChunks};
+use crate::store::{ChunkReader, Store, StoredChunks};
 
 pub(crate) type ShardCell = Arc<RwLock<Shard>>;
 
@@ -39,6 +40,17 @@ pub(crate) struct Sharded<S: Store> {
     pub opts: EngineOptions,
     pub store: S,
     shards: RwLock<HashMap<ShardId, ShardCell>>,
+    /// Counts store writes after which the head may no longer hold what it held before
+    /// (flushes, shard imports). Raised under the shard's write lock once the write is
+    /// durable, read under its read lock with a head snapshot: a chunk reader made after
+    /// seeing generation `g` sees everything those writes moved out of the head.
+    generation: AtomicU64,
+}
+
+/// A store reader kept across the series of one select, with the generation it was made at.
+#[derive(Default)]
+pub(crate) struct CachedReader<'a> {
+    reader: Option<(u64, Box<dyn ChunkReader + 'a>)>,
 }
 
 /// Read-locks, ignoring poisoning (a panic elsewhere leaves the state as consistent as the
@@ -58,6 +70,7 @@ impl<S: Store> Sharded<S> {
             opts,
             store,
             shards: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -80,6 +93,7 @@ impl<S: Store> Sharded<S> {
         let cell = self.shard_or_create(id);
         let mut st = write(&cell);
         *st = replace()?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -132,6 +146,7 @@ impl<S: Store> Sharded<S> {
             st.seal_pending.remove(p);
         }
         self.store.write_flush(&st, &sealed, sm_meta)?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         st.finish_flush(sm_meta, self.store.durable(), sealed);
         Ok(st.applied)
     }
@@ -197,24 +212,39 @@ impl<S: Store> Sharded<S> {
             .and_then(|c| read(&c).registry.get_key(key))
     }
 
-    /// Reads one series merged from head and store; `None` when the id is unknown.
-    pub(crate) fn read_series(
-        &self,
+    /// Reads one series merged from head and store; `None` when the id is unknown. `cached`
+    /// keeps a store reader for the next series of the same select.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn read_series<'a>(
+        &'a self,
         cell: &ShardCell,
         shard: ShardId,
         id: SeriesId,
         partitions: &[i64],
         mint_ms: i64,
         maxt_ms: i64,
+        cached: &mut CachedReader<'a>,
     ) -> Result<Option<(Labels, Vec<Sample>)>> {
         // Head first, then the store: a flush in between can only duplicate data, not hide it.
-        let Some(snap) = read(cell).snapshot(id, mint_ms, maxt_ms) else {
+        let (snap, generation) = {
+            let st = read(cell);
+            (
+                st.snapshot(id, mint_ms, maxt_ms),
+                self.generation.load(Ordering::SeqCst),
+            )
+        };
+        let Some(snap) = snap else {
             return Ok(None);
         };
         let mut stored = StoredChunks::default();
         if self.store.durable() && !partitions.is_empty() {
-            self.store
-                .read_chunks(shard, id, partitions, mint_ms, maxt_ms, &mut stored)?;
+            // A reader made before the last flush or import may miss what it moved out of the
+            // head: make a new one.
+            let reader = match &mut cached.reader {
+                Some((g, r)) if *g == generation => r,
+                slot => &mut slot.insert((generation, self.store.chunk_reader(shard))).1,
+            };
+            reader.read(id, partitions, mint_ms, maxt_ms, &mut stored)?;
         }
         // A stored XOR chunk that starts where a head chunk starts is an earlier flush of that
         // chunk, which has only grown since: decoding it too would only find duplicates. A
@@ -272,7 +302,15 @@ impl<S: Store> Sharded<S> {
                     .into_iter()
                     .filter(|&p| p <= hi && self.opts.partition_end(p) > lo)
                     .collect();
-                match self.read_series(c, shard, id, &partitions, lo, hi) {
+                match self.read_series(
+                    c,
+                    shard,
+                    id,
+                    &partitions,
+                    lo,
+                    hi,
+                    &mut CachedReader::default(),
+                ) {
                     Ok(Some((_, s))) => stored = s,
                     Ok(None) => {}
                     Err(e) => {
@@ -385,9 +423,17 @@ impl<S: Store> Sharded<S> {
             )
         };
         h.update(&n.to_be_bytes());
+        let mut reader = CachedReader::default();
         for id in 0..n {
-            let Some((labels, samples)) =
-                self.read_series(&cell, shard, id, &partitions, horizon, i64::MAX)?
+            let Some((labels, samples)) = self.read_series(
+                &cell,
+                shard,
+                id,
+                &partitions,
+                horizon,
+                i64::MAX,
+                &mut reader,
+            )?
             else {
                 continue;
             };

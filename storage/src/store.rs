@@ -15,6 +15,39 @@ pub(crate) struct StoredChunks {
     pub ooo: Vec<(u64, Vec<u8>)>,
 }
 
+/// Reads stored chunks series after series (see [`Store::chunk_reader`]).
+pub(crate) trait ChunkReader: Send {
+    /// As [`Store::read_chunks`].
+    fn read(
+        &mut self,
+        series: SeriesId,
+        partitions: &[i64],
+        mint_ms: i64,
+        maxt_ms: i64,
+        out: &mut StoredChunks,
+    ) -> Result<()>;
+}
+
+/// A [`ChunkReader`] that calls [`Store::read_chunks`] for every series.
+struct PerCallReader<'a, S: ?Sized> {
+    store: &'a S,
+    shard: ShardId,
+}
+
+impl<S: Store + ?Sized> ChunkReader for PerCallReader<'_, S> {
+    fn read(
+        &mut self,
+        series: SeriesId,
+        partitions: &[i64],
+        mint_ms: i64,
+        maxt_ms: i64,
+        out: &mut StoredChunks,
+    ) -> Result<()> {
+        self.store
+            .read_chunks(self.shard, series, partitions, mint_ms, maxt_ms, out)
+    }
+}
+
 /// Persistence for shards.
 pub(crate) trait Store: Send + Sync + 'static {
     /// Whether flushed data is held by the store (so the head may drop it).
@@ -37,6 +70,14 @@ pub(crate) trait Store: Send + Sync + 'static {
         maxt_ms: i64,
         out: &mut StoredChunks,
     ) -> Result<()>;
+
+    /// A reader of `shard`'s chunks for many series in a row (a select reads its series in
+    /// ascending id order). It sees the store as of its creation; the caller makes a new one
+    /// when a flush may have moved data out of the head since (`Sharded::read_series`). The
+    /// default reads each series with [`Store::read_chunks`].
+    fn chunk_reader<'a>(&'a self, shard: ShardId) -> Box<dyn ChunkReader + 'a> {
+        Box::new(PerCallReader { store: self, shard })
+    }
 
     /// Persists `shard` atomically (see `Shard::collect_flush`), with `sealed` replacing the
     /// chunks of those partitions; must not modify it.

@@ -478,6 +478,41 @@ fn reads_exact_across_partial_flushes(f: &mut dyn Factory) {
     );
 }
 
+/// A flush while a select is part-way through its series moves the remaining series' closed
+/// chunks from the head to the store: the rest of the select must still see them.
+fn flush_during_select_loses_nothing(f: &mut dyn Factory) {
+    let e = f.make(EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 5,
+    });
+    let jobs = ["a", "b", "c"];
+    let expected: Vec<Sample> = (0..17)
+        .map(|i| Sample::new(1000 + i * 15_000, i as f64))
+        .collect();
+    let mut index = 0;
+    for job in jobs {
+        index += 1;
+        write(&*e, index, &up(job), expected[..12].to_vec());
+    }
+    // Flushed once, so that the store holds chunks of every series before the select; then
+    // enough samples to close another chunk that only the head holds.
+    e.flush(S, b"m").unwrap();
+    for job in jobs {
+        index += 1;
+        write(&*e, index, &up(job), expected[12..].to_vec());
+    }
+    let mut it = e
+        .select(S, &[m(MatchOp::Regex, "job", ".+")], 0, 2 * H)
+        .unwrap();
+    let first = it.next().unwrap().unwrap();
+    e.flush(S, b"m").unwrap();
+    let rest: Vec<SeriesSamples> = it.collect::<Result<_, _>>().unwrap();
+    assert_eq!(rest.len(), 2);
+    for s in std::iter::once(&first).chain(&rest) {
+        assert_eq!(s.samples, expected, "{}", s.labels);
+    }
+}
+
 fn expire_partitions(f: &mut dyn Factory) {
     let e = f.make(opts());
     let l = up("a");
@@ -680,6 +715,7 @@ conformance!(
     label_names_and_values,
     seal_partition,
     reads_exact_across_partial_flushes,
+    flush_during_select_loses_nothing,
     expire_partitions,
     digest_ignores_flush_timing,
     many_series_is_not_quadratic,

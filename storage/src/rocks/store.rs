@@ -1,14 +1,14 @@
 //! The RocksDB [`Store`]: flushes as one synced write batch, reads chunks and sealed postings.
 
 use roaring::RoaringBitmap;
-use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamily, DB, DBRawIterator, ReadOptions, WriteBatch, WriteOptions};
 
 use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_RAW, TIERS};
 use crate::error::{Error, Result};
 use crate::model::{SeriesId, ShardId};
 use crate::postings::{PartitionPostings, PostingsSource};
 use crate::shard::{FlushMeta, FlushSink, SealedPartition, Shard};
-use crate::store::{Store, StoredChunks};
+use crate::store::{ChunkReader, Store, StoredChunks};
 
 /// A visitor of (key, value) pairs during a scan.
 pub(crate) type KeyValueFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
@@ -104,40 +104,11 @@ impl Store for RocksStore {
         maxt_ms: i64,
         out: &mut StoredChunks,
     ) -> Result<()> {
-        for &p in partitions {
-            let prefix = keys::chunk_series_prefix(shard, TIER_RAW, p, series);
-            // The last in-order chunk seen, held back until the next one's start shows whether
-            // it reaches the range: in-order chunks of a series never overlap, so a chunk ends
-            // before the next one starts, and one followed by a start <= `mint_ms` holds
-            // nothing for the range (an instant query then decodes one chunk, not all of them).
-            let mut held: Option<(i64, Vec<u8>)> = None;
-            self.scan_prefix(shard, CF_CHUNKS, &prefix, &mut |k, v| {
-                let Some((start, seq)) = keys::parse_chunk_key(k) else {
-                    return Err(Error::Corrupt {
-                        shard,
-                        message: "malformed chunk key".into(),
-                    });
-                };
-                // Keys ascend by start; chunks starting after the range hold nothing for it.
-                if start > maxt_ms {
-                    return Ok(());
-                }
-                match seq {
-                    None => {
-                        if let Some(prev) = held.take()
-                            && start > mint_ms
-                        {
-                            out.in_order.push(prev);
-                        }
-                        held = Some((start, v.to_vec()));
-                    }
-                    Some(seq) => out.ooo.push((seq, v.to_vec())),
-                }
-                Ok(())
-            })?;
-            out.in_order.extend(held);
-        }
-        Ok(())
+        RocksChunkReader::new(self, shard).read(series, partitions, mint_ms, maxt_ms, out)
+    }
+
+    fn chunk_reader<'a>(&'a self, shard: ShardId) -> Box<dyn ChunkReader + 'a> {
+        Box::new(RocksChunkReader::new(self, shard))
     }
 
     fn write_flush(&self, shard: &Shard, sealed: &[SealedPartition], sm_meta: &[u8]) -> Result<()> {
@@ -160,6 +131,74 @@ impl Store for RocksStore {
             let cf = self.cf(name);
             self.db.flush_cf(cf).map_err(io(0))?;
             self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+}
+
+/// One iterator over the chunks column family, positioned by a seek per series and partition:
+/// opening an iterator costs about as much as reading a short series.
+struct RocksChunkReader<'a> {
+    shard: ShardId,
+    it: DBRawIterator<'a>,
+}
+
+impl<'a> RocksChunkReader<'a> {
+    fn new(store: &'a RocksStore, shard: ShardId) -> Self {
+        RocksChunkReader {
+            shard,
+            it: store.db.raw_iterator_cf(store.cf(CF_CHUNKS)),
+        }
+    }
+}
+
+impl ChunkReader for RocksChunkReader<'_> {
+    fn read(
+        &mut self,
+        series: SeriesId,
+        partitions: &[i64],
+        mint_ms: i64,
+        maxt_ms: i64,
+        out: &mut StoredChunks,
+    ) -> Result<()> {
+        let shard = self.shard;
+        for &p in partitions {
+            let prefix = keys::chunk_series_prefix(shard, TIER_RAW, p, series);
+            // The last in-order chunk seen, held back until the next one's start shows whether
+            // it reaches the range: in-order chunks of a series never overlap, so a chunk ends
+            // before the next one starts, and one followed by a start <= `mint_ms` holds
+            // nothing for the range (an instant query then decodes one chunk, not all of them).
+            let mut held: Option<(i64, Vec<u8>)> = None;
+            self.it.seek(&prefix);
+            while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                let Some((start, seq)) = keys::parse_chunk_key(k) else {
+                    return Err(Error::Corrupt {
+                        shard,
+                        message: "malformed chunk key".into(),
+                    });
+                };
+                // Keys ascend by start; chunks starting after the range hold nothing for it.
+                if start > maxt_ms {
+                    break;
+                }
+                match seq {
+                    None => {
+                        if let Some(prev) = held.take()
+                            && start > mint_ms
+                        {
+                            out.in_order.push(prev);
+                        }
+                        held = Some((start, v.to_vec()));
+                    }
+                    Some(seq) => out.ooo.push((seq, v.to_vec())),
+                }
+                self.it.next();
+            }
+            self.it.status().map_err(io(shard))?;
+            out.in_order.extend(held);
         }
         Ok(())
     }

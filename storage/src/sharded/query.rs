@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use roaring::RoaringBitmap;
 
-use super::{ShardCell, Sharded, read};
+use super::{CachedReader, ShardCell, Sharded, read};
 use crate::engine::{SeriesIter, SeriesSamples};
 use crate::error::Result;
 use crate::model::{Labels, Matcher, ShardId};
@@ -111,6 +111,7 @@ impl<S: Store> Sharded<S> {
             ids,
             plan,
             partitions: Vec::new(),
+            reader: CachedReader::default(),
         }))
     }
 
@@ -190,6 +191,7 @@ struct SelectIter<'a, S: Store> {
     plan: Plan,
     /// Scratch: partitions of the current series.
     partitions: Vec<i64>,
+    reader: CachedReader<'a>,
 }
 
 impl<S: Store> Iterator for SelectIter<'_, S> {
@@ -213,6 +215,7 @@ impl<S: Store> Iterator for SelectIter<'_, S> {
                 &self.partitions,
                 self.plan.mint_ms,
                 self.plan.maxt_ms,
+                &mut self.reader,
             );
             match read {
                 Ok(Some((labels, samples))) if !samples.is_empty() => {
