@@ -128,7 +128,8 @@ impl Registry {
     /// The label set of `id`.
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
         let bytes = self.canonical(id)?;
-        let mut v = Vec::new();
+        // Sized up front (two separators per label): queries build this for every series.
+        let mut v = Vec::with_capacity(bytes.iter().filter(|&&b| b == 0xff).count() / 2);
         for (n, val) in decode_pairs(bytes).flatten() {
             v.push(Label::new(n, val));
         }
