@@ -6,7 +6,7 @@ use crate::options::EngineOptions;
 use crate::postings::{PartitionPostings, PostingsSource};
 use crate::shard::{SealedPartition, Shard};
 use crate::sharded::{Sharded, delegate_engine};
-use crate::store::{Store, StoredChunks};
+use crate::store::{ChunkReader, Store, StoredChunks};
 
 /// The in-memory storage engine.
 pub struct MemEngine {
@@ -61,6 +61,22 @@ impl Default for MemEngine {
 
 delegate_engine!(MemEngine, core);
 
+/// Reads from [`NoStore`]: there is nothing.
+struct NoChunks;
+
+impl ChunkReader for NoChunks {
+    fn read(
+        &mut self,
+        _series: SeriesId,
+        _partitions: &[i64],
+        _mint_ms: i64,
+        _maxt_ms: i64,
+        _out: &mut StoredChunks,
+    ) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
 /// A store that holds nothing: the head keeps everything.
 pub(crate) struct NoStore;
 
@@ -77,16 +93,8 @@ impl Store for NoStore {
         Box::new(PartitionPostings::default())
     }
 
-    fn read_chunks(
-        &self,
-        _shard: ShardId,
-        _series: SeriesId,
-        _partitions: &[i64],
-        _mint_ms: i64,
-        _maxt_ms: i64,
-        _out: &mut StoredChunks,
-    ) -> crate::Result<()> {
-        Ok(())
+    fn chunk_reader<'a>(&'a self, _shard: ShardId) -> Box<dyn ChunkReader + 'a> {
+        Box::new(NoChunks)
     }
 
     fn write_flush(

@@ -112,22 +112,20 @@ impl Labels {
         &self.0
     }
 
-    /// The canonical byte encoding: for each label, `name 0xff value 0xff`. Label names and
-    /// values are valid UTF-8, which never contains 0xff, so the encoding is unambiguous.
+    /// The canonical byte encoding ([`encode_canonical`]).
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            self.0
-                .iter()
-                .map(|l| l.name.len() + l.value.len() + 2)
-                .sum(),
-        );
-        for l in &self.0 {
-            out.extend_from_slice(l.name.as_bytes());
-            out.push(0xff);
-            out.extend_from_slice(l.value.as_bytes());
-            out.push(0xff);
+        encode_canonical(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+    }
+
+    /// Decodes a canonical encoding, skipping a malformed pair (the registry checks what it
+    /// recovers; the write path builds keys only from validated labels).
+    pub(crate) fn from_canonical(bytes: &[u8]) -> Labels {
+        // Sized up front (two separators per label): queries build this for every series.
+        let mut v = Vec::with_capacity(bytes.iter().filter(|&&b| b == CANONICAL_SEP).count() / 2);
+        for (n, val) in decode_pairs(bytes).flatten() {
+            v.push(Label::new(n, val));
         }
-        out
+        Labels::from_sorted(v)
     }
 
     /// `xxh3_64` of the canonical encoding: the hash that places a series on a shard.
@@ -137,17 +135,61 @@ impl Labels {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         for l in &self.0 {
             h.update(l.name.as_bytes());
-            h.update(&[0xff]);
+            h.update(&[CANONICAL_SEP]);
             h.update(l.value.as_bytes());
-            h.update(&[0xff]);
+            h.update(&[CANONICAL_SEP]);
         }
         h.digest()
     }
 
     /// The shard of this series when there are `shard_count` shards.
     pub fn shard(&self, shard_count: u32) -> ShardId {
-        (self.hash64() % u64::from(shard_count.max(1))) as ShardId
+        shard_of_hash(self.hash64(), shard_count)
     }
+}
+
+/// Separator after every name and value in the canonical encoding. Valid UTF-8 never contains
+/// 0xff, so the encoding is unambiguous.
+pub(crate) const CANONICAL_SEP: u8 = 0xff;
+
+/// The canonical encoding of labels sorted by name: `name 0xff value 0xff` per label. The
+/// identity of a series in the registry and on the wire between nodes; its `xxh3_64` places the
+/// series on a shard ([`shard_of_hash`]).
+pub(crate) fn encode_canonical<'a>(
+    labels: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(labels.clone().map(|(n, v)| n.len() + v.len() + 2).sum());
+    for (name, value) in labels {
+        out.extend_from_slice(name.as_bytes());
+        out.push(CANONICAL_SEP);
+        out.extend_from_slice(value.as_bytes());
+        out.push(CANONICAL_SEP);
+    }
+    out
+}
+
+/// Splits canonical label bytes into pairs; `None` for a malformed pair.
+pub(crate) fn decode_pairs(bytes: &[u8]) -> impl Iterator<Item = Option<(&str, &str)>> {
+    let mut parts = bytes.split(|&b| b == CANONICAL_SEP);
+    std::iter::from_fn(move || {
+        let name = parts.next()?;
+        // The encoding ends with the separator, so the split yields a final empty part.
+        if name.is_empty() && parts.clone().next().is_none() {
+            return None;
+        }
+        let value = parts.next();
+        Some(
+            match (std::str::from_utf8(name), value.map(std::str::from_utf8)) {
+                (Ok(n), Some(Ok(v))) => Some((n, v)),
+                _ => None,
+            },
+        )
+    })
+}
+
+/// The shard of a series whose canonical encoding hashes to `hash`, among `shard_count`.
+pub(crate) fn shard_of_hash(hash: u64, shard_count: u32) -> ShardId {
+    (hash % u64::from(shard_count.max(1))) as ShardId
 }
 
 impl fmt::Display for Labels {

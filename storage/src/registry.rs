@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::{Error, Result};
-use crate::model::{Label, Labels, SeriesId, ShardId};
+use crate::model::{Labels, SeriesId, ShardId, decode_pairs};
 use crate::series_key::SeriesKey;
 
 /// Label sets of one shard by id, and ids by label hash.
@@ -127,13 +127,7 @@ impl Registry {
 
     /// The label set of `id`.
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
-        let bytes = self.canonical(id)?;
-        // Sized up front (two separators per label): queries build this for every series.
-        let mut v = Vec::with_capacity(bytes.iter().filter(|&&b| b == 0xff).count() / 2);
-        for (n, val) in decode_pairs(bytes).flatten() {
-            v.push(Label::new(n, val));
-        }
-        Some(Labels::from_sorted(v))
+        self.canonical(id).map(Labels::from_canonical)
     }
 
     /// The (name, value) pairs of `id`, without allocating.
@@ -152,25 +146,6 @@ impl Registry {
 /// The registry's hash of canonical label bytes (the same as `Labels::hash64`).
 pub(crate) fn hash(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
-}
-
-/// Splits canonical label bytes into pairs; `None` for a malformed pair.
-pub(crate) fn decode_pairs(bytes: &[u8]) -> impl Iterator<Item = Option<(&str, &str)>> {
-    let mut parts = bytes.split(|&b| b == 0xff);
-    std::iter::from_fn(move || {
-        let name = parts.next()?;
-        // The encoding ends with 0xff, so the split yields a final empty part.
-        if name.is_empty() && parts.clone().next().is_none() {
-            return None;
-        }
-        let value = parts.next();
-        Some(
-            match (std::str::from_utf8(name), value.map(std::str::from_utf8)) {
-                (Ok(n), Some(Ok(v))) => Some((n, v)),
-                _ => None,
-            },
-        )
-    })
 }
 
 #[cfg(test)]

@@ -3,18 +3,10 @@
 //! cost no further encoding or hashing, and a series costs one allocation instead of two per
 //! label.
 
-use std::hash::{Hash, Hasher};
-
-use crate::model::{Label, Labels, ShardId};
-use crate::registry::decode_pairs;
-
-/// Separator and terminator of the canonical encoding. Never part of valid UTF-8.
-const SEP: u8 = 0xff;
+use crate::model::{Labels, ShardId, decode_pairs, encode_canonical, shard_of_hash};
 
 /// A validated label set in its canonical encoding (`name 0xff value 0xff` per label, sorted by
 /// name, unique names, no empty values: [`Labels::canonical_bytes`]) and its `xxh3_64`.
-///
-/// `Hash` writes only the precomputed hash, so maps keyed by `SeriesKey` hash nothing again.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(into = "Vec<u8>", from = "Vec<u8>")]
 pub struct SeriesKey {
@@ -27,15 +19,9 @@ impl SeriesKey {
     /// names; labels with an empty value are left out (as [`Labels::new`] does).
     pub fn from_sorted_pairs(labels: &[(&str, &str)]) -> Self {
         debug_assert!(labels.windows(2).all(|w| w[0].0 < w[1].0));
-        let kept = || labels.iter().filter(|(_, v)| !v.is_empty());
-        let mut buf = Vec::with_capacity(kept().map(|(n, v)| n.len() + v.len() + 2).sum());
-        for (name, value) in kept() {
-            buf.extend_from_slice(name.as_bytes());
-            buf.push(SEP);
-            buf.extend_from_slice(value.as_bytes());
-            buf.push(SEP);
-        }
-        SeriesKey::from_canonical(buf)
+        SeriesKey::from_canonical(encode_canonical(
+            labels.iter().copied().filter(|(_, v)| !v.is_empty()),
+        ))
     }
 
     /// Wraps bytes that are a canonical encoding ([`Labels::canonical_bytes`]).
@@ -59,7 +45,7 @@ impl SeriesKey {
 
     /// The shard of the series among `shard_count` ([`Labels::shard`]).
     pub fn shard(&self, shard_count: u32) -> ShardId {
-        (self.hash % u64::from(shard_count.max(1))) as ShardId
+        shard_of_hash(self.hash, shard_count)
     }
 
     /// The (name, value) pairs, without allocating.
@@ -69,13 +55,7 @@ impl SeriesKey {
 
     /// The label set.
     pub fn labels(&self) -> Labels {
-        Labels::from_sorted(self.pairs().map(|(n, v)| Label::new(n, v)).collect())
-    }
-}
-
-impl Hash for SeriesKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
+        Labels::from_canonical(&self.canonical)
     }
 }
 

@@ -165,20 +165,17 @@ impl<S: Store> Sharded<S> {
         for input in inputs {
             let p = input.partition;
             let end = self.opts.partition_end(p);
+            // One reader for the partition's series, made after their head data was taken: it
+            // sees whatever a flush moved out of the head before that (a sealed partition
+            // takes no new samples).
+            let mut reader = self.store.durable().then(|| self.store.chunk_reader(shard));
             let series = input
                 .series
                 .into_iter()
                 .map(|s| {
                     let mut stored = StoredChunks::default();
-                    if self.store.durable() {
-                        self.store.read_chunks(
-                            shard,
-                            s.id,
-                            &[p],
-                            i64::MIN,
-                            i64::MAX,
-                            &mut stored,
-                        )?;
+                    if let Some(r) = reader.as_mut() {
+                        r.read(s.id, &[p], i64::MIN, i64::MAX, &mut stored)?;
                     }
                     seal_series(s, stored, p, end)
                 })

@@ -17,7 +17,7 @@ pub(crate) struct StoredChunks {
 
 /// Reads stored chunks series after series (see [`Store::chunk_reader`]).
 pub(crate) trait ChunkReader: Send {
-    /// As [`Store::read_chunks`].
+    /// Appends the stored chunks of `series` in `partitions` that may overlap the range.
     fn read(
         &mut self,
         series: SeriesId,
@@ -26,26 +26,6 @@ pub(crate) trait ChunkReader: Send {
         maxt_ms: i64,
         out: &mut StoredChunks,
     ) -> Result<()>;
-}
-
-/// A [`ChunkReader`] that calls [`Store::read_chunks`] for every series.
-struct PerCallReader<'a, S: ?Sized> {
-    store: &'a S,
-    shard: ShardId,
-}
-
-impl<S: Store + ?Sized> ChunkReader for PerCallReader<'_, S> {
-    fn read(
-        &mut self,
-        series: SeriesId,
-        partitions: &[i64],
-        mint_ms: i64,
-        maxt_ms: i64,
-        out: &mut StoredChunks,
-    ) -> Result<()> {
-        self.store
-            .read_chunks(self.shard, series, partitions, mint_ms, maxt_ms, out)
-    }
 }
 
 /// Persistence for shards.
@@ -60,24 +40,10 @@ pub(crate) trait Store: Send + Sync + 'static {
         partition: i64,
     ) -> Box<dyn PostingsSource + 'a>;
 
-    /// Appends the stored chunks of `series` in `partitions` that may overlap the range.
-    fn read_chunks(
-        &self,
-        shard: ShardId,
-        series: SeriesId,
-        partitions: &[i64],
-        mint_ms: i64,
-        maxt_ms: i64,
-        out: &mut StoredChunks,
-    ) -> Result<()>;
-
     /// A reader of `shard`'s chunks for many series in a row (a select reads its series in
     /// ascending id order). It sees the store as of its creation; the caller makes a new one
-    /// when a flush may have moved data out of the head since (`Sharded::read_series`). The
-    /// default reads each series with [`Store::read_chunks`].
-    fn chunk_reader<'a>(&'a self, shard: ShardId) -> Box<dyn ChunkReader + 'a> {
-        Box::new(PerCallReader { store: self, shard })
-    }
+    /// when a flush may have moved data out of the head since (`Sharded::read_series`).
+    fn chunk_reader<'a>(&'a self, shard: ShardId) -> Box<dyn ChunkReader + 'a>;
 
     /// Persists `shard` atomically (see `Shard::collect_flush`), with `sealed` replacing the
     /// chunks of those partitions; must not modify it.

@@ -95,18 +95,6 @@ impl Store for RocksStore {
         })
     }
 
-    fn read_chunks(
-        &self,
-        shard: ShardId,
-        series: SeriesId,
-        partitions: &[i64],
-        mint_ms: i64,
-        maxt_ms: i64,
-        out: &mut StoredChunks,
-    ) -> Result<()> {
-        RocksChunkReader::new(self, shard).read(series, partitions, mint_ms, maxt_ms, out)
-    }
-
     fn chunk_reader<'a>(&'a self, shard: ShardId) -> Box<dyn ChunkReader + 'a> {
         Box::new(RocksChunkReader::new(self, shard))
     }

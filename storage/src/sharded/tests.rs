@@ -22,22 +22,15 @@ struct FaultyStore {
     written: Mutex<Vec<i64>>,
 }
 
-impl Store for FaultyStore {
-    fn durable(&self) -> bool {
-        true
-    }
+/// Answers every read with its store's fault.
+struct FaultyReader {
+    shard: ShardId,
+    fault: Fault,
+}
 
-    fn sealed_postings<'a>(
-        &'a self,
-        _shard: ShardId,
-        _partition: i64,
-    ) -> Box<dyn PostingsSource + 'a> {
-        Box::new(PartitionPostings::default())
-    }
-
-    fn read_chunks(
-        &self,
-        shard: ShardId,
+impl ChunkReader for FaultyReader {
+    fn read(
+        &mut self,
         _series: SeriesId,
         _partitions: &[i64],
         _mint_ms: i64,
@@ -51,10 +44,31 @@ impl Store for FaultyStore {
                 Ok(())
             }
             Fault::Io => Err(Error::Io {
-                shard,
+                shard: self.shard,
                 message: "disk on fire".into(),
             }),
         }
+    }
+}
+
+impl Store for FaultyStore {
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn sealed_postings<'a>(
+        &'a self,
+        _shard: ShardId,
+        _partition: i64,
+    ) -> Box<dyn PostingsSource + 'a> {
+        Box::new(PartitionPostings::default())
+    }
+
+    fn chunk_reader<'a>(&'a self, shard: ShardId) -> Box<dyn ChunkReader + 'a> {
+        Box::new(FaultyReader {
+            shard,
+            fault: self.fault,
+        })
     }
 
     fn write_flush(
