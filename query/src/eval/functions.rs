@@ -139,6 +139,7 @@ pub(crate) fn eval_call<'e>(
         "label_join" => labels::label_join(ev, c, ts)?,
         "timestamp" => timestamp(ev, c, ts)?,
         "histogram_quantile" => histogram::histogram_quantile(ev, c, ts)?,
+        "histogram_fraction" => histogram::histogram_fraction(ev, c, ts)?,
         "year" | "month" | "day_of_month" | "day_of_year" | "day_of_week" | "hour" | "minute"
         | "days_in_month" => time::date_function(ev, c, ts)?,
         _ => math::eval_math(ev, c, ts)?,

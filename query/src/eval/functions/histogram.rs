@@ -1,4 +1,4 @@
-//! `histogram_quantile` over classic histograms (series with an `le` bucket label).
+//! `histogram_quantile` and `histogram_fraction` over classic histograms (series with an `le` bucket label).
 
 use std::collections::HashMap;
 
@@ -24,24 +24,15 @@ pub(crate) struct Bucket {
     pub count: f64,
 }
 
-/// `histogram_quantile(q, buckets)`: per group of buckets (the labels but `le`) and step, the
-/// quantile interpolated within the bucket it falls in.
-pub(crate) fn histogram_quantile(
-    ev: &Evaluator<'_>,
-    c: &Call,
-    ts: &[i64],
-) -> Result<Vec<Series>, QueryError> {
-    let q = scalar_arg(ev, c, 0, ts)?;
-    if let Some(bad) = q.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
-        ev.warn(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}",
-            format_float(*bad)
-        ));
-    }
-    let input = vector_arg(ev, c, 1, ts)?;
-    // Each series' bucket bound and group, once.
+/// The buckets of a classic histogram: its labels but `le`, and per member the index of its
+/// series in the input and its upper bound.
+type BucketGroup = (Labels, Vec<(usize, f64)>);
+
+/// Groups `input` by its labels but `le`; a series without a parsable `le` is dropped with
+/// Prometheus' warning.
+fn bucket_groups(ev: &Evaluator<'_>, input: &[Series]) -> Vec<BucketGroup> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<(usize, f64)>)> = Vec::new();
+    let mut groups: Vec<BucketGroup> = Vec::new();
     for (i, s) in input.iter().enumerate() {
         let le = s.labels.get(BUCKET_LABEL).unwrap_or("");
         let Ok(upper_bound) = le.parse::<f64>() else {
@@ -64,12 +55,24 @@ pub(crate) fn histogram_quantile(
         });
         groups[g].1.push((i, upper_bound));
     }
+    groups
+}
+
+/// Per group of buckets and step, `f(step, buckets)` over the buckets present at that step;
+/// steps without any bucket stay empty. The result drops the metric name.
+fn per_group_step(
+    ev: &Evaluator<'_>,
+    input: &[Series],
+    steps: usize,
+    mut f: impl FnMut(&Labels, usize, &mut [Bucket]) -> f64,
+) -> Result<Vec<Series>, QueryError> {
+    let groups = bucket_groups(ev, input);
     let mut out = Vec::with_capacity(groups.len());
     let mut buckets: Vec<Bucket> = Vec::new();
     for (sig, members) in groups {
         ev.check_deadline()?;
-        let mut values = Vec::with_capacity(ts.len());
-        for (step, &q) in q.iter().enumerate() {
+        let mut values = Vec::with_capacity(steps);
+        for step in 0..steps {
             buckets.clear();
             buckets.extend(members.iter().filter_map(|&(i, upper_bound)| {
                 input[i].values[step].map(|count| Bucket { upper_bound, count })
@@ -78,18 +81,131 @@ pub(crate) fn histogram_quantile(
                 values.push(None);
                 continue;
             }
-            let (v, forced) = bucket_quantile(q, &mut buckets);
-            if forced {
-                ev.info(format!(
-                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                    sig.get(METRIC_NAME).unwrap_or("")
-                ));
-            }
-            values.push(Some(v));
+            values.push(Some(f(&sig, step, &mut buckets)));
         }
         out.push(Series::new(drop_name(sig), values));
     }
     merge_same_labels(out)
+}
+
+/// `histogram_quantile(q, buckets)`: per group of buckets (the labels but `le`) and step, the
+/// quantile interpolated within the bucket it falls in.
+pub(crate) fn histogram_quantile(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    let q = scalar_arg(ev, c, 0, ts)?;
+    if let Some(bad) = q.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
+        ev.warn(format!(
+            "PromQL warning: quantile value should be between 0 and 1, got {}",
+            format_float(*bad)
+        ));
+    }
+    let input = vector_arg(ev, c, 1, ts)?;
+    per_group_step(ev, &input, ts.len(), |sig, step, buckets| {
+        let (v, forced) = bucket_quantile(q[step], buckets);
+        if forced {
+            ev.info(format!(
+                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                sig.get(METRIC_NAME).unwrap_or("")
+            ));
+        }
+        v
+    })
+}
+
+/// `histogram_fraction(lower, upper, buckets)`: per group of buckets and step, the estimated
+/// share of observations between `lower` and `upper`.
+pub(crate) fn histogram_fraction(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    let lower = scalar_arg(ev, c, 0, ts)?;
+    let upper = scalar_arg(ev, c, 1, ts)?;
+    let input = vector_arg(ev, c, 2, ts)?;
+    per_group_step(ev, &input, ts.len(), |_, step, buckets| {
+        bucket_fraction(lower[step], upper[step], buckets)
+    })
+}
+
+/// Sorts buckets by upper bound and merges those with the same bound.
+fn sort_and_coalesce(buckets: &mut [Bucket]) -> Vec<Bucket> {
+    buckets.sort_by(|a, b| {
+        a.upper_bound
+            .partial_cmp(&b.upper_bound)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut merged: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.upper_bound == b.upper_bound => last.count += b.count,
+            _ => merged.push(*b),
+        }
+    }
+    merged
+}
+
+/// The share of observations in `(lower, upper]`, interpolating linearly within the buckets
+/// the bounds fall in. As in Prometheus 3.5, the first bucket starts at -Inf, so a bound inside
+/// it interpolates to NaN (later Prometheus versions start an all-positive histogram at 0).
+/// NaN without a `+Inf` bucket or observations.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> f64 {
+    let buckets = sort_and_coalesce(buckets);
+    let Some(last) = buckets.last() else {
+        return f64::NAN;
+    };
+    if last.upper_bound != f64::INFINITY {
+        return f64::NAN;
+    }
+    let count = last.count;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let mut rank = 0.0;
+    let mut lower_rank = None;
+    let mut upper_rank = None;
+    let mut bucket_start = f64::NEG_INFINITY;
+    for (i, b) in buckets.iter().enumerate() {
+        if i > 0 {
+            bucket_start = buckets[i - 1].upper_bound;
+        }
+        let bucket_end = b.upper_bound;
+        let interpolate =
+            |v: f64| rank + (b.count - rank) * (v - bucket_start) / (bucket_end - bucket_start);
+        // A bound at or below the bucket's start: everything below it is counted.
+        if lower_rank.is_none() && bucket_start >= lower {
+            lower_rank = Some(rank);
+        }
+        if upper_rank.is_none() && bucket_start >= upper {
+            upper_rank = Some(rank);
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        // A bound inside the bucket.
+        if lower_rank.is_none() && bucket_start < lower && bucket_end > lower {
+            lower_rank = Some(interpolate(lower));
+        }
+        if upper_rank.is_none() && bucket_start < upper && bucket_end > upper {
+            upper_rank = Some(interpolate(upper));
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        rank = b.count;
+    }
+    // Not `f64::min`: a NaN rank (a bound inside the first bucket) must stay NaN.
+    let at_most_count = |r: Option<f64>| match r {
+        Some(r) if r.is_nan() || r <= count => r,
+        _ => count,
+    };
+    let (lower_rank, upper_rank) = (at_most_count(lower_rank), at_most_count(upper_rank));
+    (upper_rank - lower_rank) / count
 }
 
 /// The `q`-quantile of classic buckets by linear interpolation within the bucket; also whether
@@ -104,24 +220,9 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> (f64, bool) {
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    buckets.sort_by(|a, b| {
-        a.upper_bound
-            .partial_cmp(&b.upper_bound)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    if buckets
-        .last()
-        .is_none_or(|b| b.upper_bound != f64::INFINITY)
-    {
+    let mut merged = sort_and_coalesce(buckets);
+    if merged.last().is_none_or(|b| b.upper_bound != f64::INFINITY) {
         return (f64::NAN, false);
-    }
-    // Coalesce buckets with the same bound.
-    let mut merged: Vec<Bucket> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match merged.last_mut() {
-            Some(last) if last.upper_bound == b.upper_bound => last.count += b.count,
-            _ => merged.push(*b),
-        }
     }
     let mut forced = false;
     let mut prev = merged[0].count;
