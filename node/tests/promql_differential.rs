@@ -2,7 +2,9 @@
 //! Prometheus 3.5 and to Tidemark, then several hundred instant and range queries (every
 //! function, operator, aggregation and modifier, staleness and error cases) go to both HTTP APIs
 //! and the answers are compared: HTTP status, `status`, `errorType` (not the message),
-//! `resultType`, label sets, timestamps exactly and values within [`VALUE_REL_TOL`].
+//! `resultType`, label sets, timestamps exactly and values within [`VALUE_REL_TOL`]. Every query
+//! asks for `stats=all` (Prometheus runs with `promql-per-step-stats`), and where the results
+//! agree, `totalQueryableSamples` and its per-step counts must agree too.
 //!
 //! Every difference is printed (query, both answers) together with a summary line
 //! `promql differential: N queries, M identical, K differ`; the full report is also written to
@@ -398,7 +400,7 @@ impl Case {
         Case {
             endpoint: "query",
             expr: Some(expr.to_string()),
-            params: vec![("time".into(), fmt_s(t_ms))],
+            params: vec![("time".into(), fmt_s(t_ms)), stats_all()],
             order: order_of(expr),
         }
     }
@@ -411,6 +413,7 @@ impl Case {
                 ("start".into(), fmt_s(start_ms)),
                 ("end".into(), fmt_s(end_ms)),
                 ("step".into(), step.into()),
+                stats_all(),
             ],
             order: Order::Set,
         }
@@ -452,6 +455,32 @@ impl Case {
         }
         s
     }
+}
+
+/// Every query asks for `stats=all`: the sample counts are compared too.
+fn stats_all() -> (String, String) {
+    ("stats".into(), "all".into())
+}
+
+/// Whether both answers count the same queryable samples, in total and per step (Prometheus'
+/// `data.stats.samples`; `peakSamples` follows each engine's own evaluation and is not
+/// compared).
+fn compare_sample_stats(p: &Answer, t: &Answer) -> Result<(), String> {
+    let samples = |a: &Answer| a.body["data"]["stats"]["samples"].clone();
+    let (ps, ts) = (samples(p), samples(t));
+    if ps.is_null() {
+        return Ok(());
+    }
+    for key in ["totalQueryableSamples", "totalQueryableSamplesPerStep"] {
+        if ps[key] != ts[key] {
+            return Err(format!(
+                "{key} {} vs {}",
+                shorten(&ps[key].to_string(), 300),
+                shorten(&ts[key].to_string(), 300)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Seconds with milliseconds, as both APIs accept them.
@@ -1586,7 +1615,7 @@ impl Prometheus {
             port,
             &[
                 "--web.enable-remote-write-receiver",
-                "--enable-feature=promql-experimental-functions",
+                "--enable-feature=promql-experimental-functions,promql-per-step-stats",
                 "--query.lookback-delta=5m",
             ],
         );
@@ -1791,6 +1820,7 @@ async fn promql_answers_match_prometheus() {
     let mut unexpected: Vec<String> = Vec::new();
     let mut known_seen: Vec<&str> = Vec::new();
     let mut annotation_notes: Vec<String> = Vec::new();
+    let mut stats_diffs: Vec<String> = Vec::new();
     // What Prometheus answered, so that a run of only errors or empty results shows.
     let mut shapes: BTreeMap<String, usize> = BTreeMap::new();
     for case in &cases {
@@ -1799,6 +1829,10 @@ async fn promql_answers_match_prometheus() {
         match compare(&p, &t, case.order, ds.t0) {
             Ok(()) => {
                 identical += 1;
+                if let Err(why) = compare_sample_stats(&p, &t) {
+                    stats_diffs.push(format!("{}: {why}", case.describe(ds.t0)));
+                    unexpected.push(format!("{} (stats)", case.describe(ds.t0)));
+                }
                 let (pa, ta) = (annotations(&p), annotations(&t));
                 if pa != ta {
                     annotation_notes.push(format!(
@@ -1847,6 +1881,16 @@ async fn promql_answers_match_prometheus() {
             );
         }
     }
+    if !stats_diffs.is_empty() {
+        let _ = writeln!(
+            report,
+            "STATS: {} identical answers count queryable samples differently:",
+            stats_diffs.len()
+        );
+        for n in &stats_diffs {
+            let _ = writeln!(report, "  {n}");
+        }
+    }
     if !annotation_notes.is_empty() {
         let _ = writeln!(
             report,
@@ -1873,9 +1917,10 @@ async fn promql_answers_match_prometheus() {
     }
     let summary = format!(
         "promql differential: {} queries, {identical} identical, {differ} differ ({known} known, {} unexpected); \
-         load {:.1} s, total {:.1} s",
+         {} with other sample stats; load {:.1} s, total {:.1} s",
         cases.len(),
         unexpected.len(),
+        stats_diffs.len(),
         loaded.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );

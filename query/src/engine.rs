@@ -8,7 +8,7 @@ use tidemark_storage::{Labels, Sample};
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Series, Val, too_many_samples};
 use crate::querier::Querier;
-use crate::value::{QueryResult, Value};
+use crate::value::{QueryResult, SampleCounts, Value};
 
 /// Bounds on one query. Exceeding one fails the query with a clear error.
 #[derive(Clone, Debug)]
@@ -99,6 +99,21 @@ impl PromqlEngine {
                     .collect(),
             ),
             Val::Matrix(rv) => {
+                // A range vector is the query itself: Prometheus counts a subquery's inner
+                // samples, or a selector's whole window.
+                let counted = rv.subquery_samples.unwrap_or_else(|| {
+                    let end = rv.ends[0];
+                    rv.series
+                        .iter()
+                        .map(|s| {
+                            s.samples
+                                .iter()
+                                .filter(|x| x.t > end - rv.range_ms && x.t <= end)
+                                .count() as u64
+                        })
+                        .sum()
+                });
+                ev.count_samples(&[counted]);
                 // The one window each series has at `time_ms`.
                 let end = rv.ends[0];
                 let mut series: Vec<(Labels, Vec<Sample>)> = rv
@@ -118,7 +133,7 @@ impl PromqlEngine {
                 Value::Matrix(series)
             }
         };
-        Ok(finish(value, ev))
+        Ok(finish(value, ev, &[time_ms]))
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` inclusive; returns a matrix.
@@ -203,17 +218,28 @@ impl PromqlEngine {
             })
             .collect();
         matrix.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(finish(Value::Matrix(matrix), ev))
+        Ok(finish(Value::Matrix(matrix), ev, &ts))
     }
 }
 
-/// Attaches the evaluator's annotations to a value.
-fn finish(value: Value, ev: Evaluator<'_>) -> QueryResult {
+/// Attaches the evaluator's annotations and sample counts (at the steps `ts`) to a value.
+fn finish(value: Value, ev: Evaluator<'_>, ts: &[i64]) -> QueryResult {
+    let stats = ev.sample_stats();
+    let per_step = ts
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| (t, stats.per_step.get(i).copied().unwrap_or(0)))
+        .collect();
     let annotations = ev.annotations.into_inner();
     QueryResult {
         value,
         warnings: annotations.warnings.into_iter().collect(),
         infos: annotations.infos.into_iter().collect(),
+        samples: SampleCounts {
+            total_queryable: stats.total(),
+            per_step,
+            peak: stats.peak,
+        },
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) mod series;
 pub(crate) mod subquery;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +55,56 @@ pub(crate) struct RangeVector<'e> {
     pub range_ms: i64,
     /// Window end per step (the evaluation time with `@` and `offset` applied), non-decreasing.
     pub ends: Vec<i64>,
+    /// For a subquery, the samples its inner evaluation counted (see [`SampleStats`]); `None`
+    /// for a matrix selector.
+    pub subquery_samples: Option<u64>,
+}
+
+/// Samples a query touched, counted as Prometheus' `stats` counts `totalQueryableSamples`:
+/// per step, an instant-vector selector counts each series with a sample at that step and a
+/// function over a range vector counts each window's samples. A subquery's inner evaluation
+/// counts in a scope of its own, dropped when a function reads the subquery's windows (those
+/// are counted instead) and added whole when the subquery is the query itself.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SampleStats {
+    /// Totals of the open counting scopes; the first is the query's.
+    scopes: Vec<u64>,
+    /// The query's count per step.
+    pub per_step: Vec<u64>,
+    /// Samples loaded from storage plus the largest intermediate result (series x steps):
+    /// what the `samples_max` limit is checked against. Prometheus' `peakSamples` follows its
+    /// own step-by-step evaluation and differs.
+    pub peak: u64,
+}
+
+impl SampleStats {
+    fn new() -> Self {
+        SampleStats {
+            scopes: vec![0],
+            ..SampleStats::default()
+        }
+    }
+
+    /// Adds `counts[i]` at step `i` of the innermost scope.
+    fn add(&mut self, counts: &[u64]) {
+        let total: u64 = counts.iter().sum();
+        if self.scopes.len() == 1 {
+            if self.per_step.len() < counts.len() {
+                self.per_step.resize(counts.len(), 0);
+            }
+            for (acc, n) in self.per_step.iter_mut().zip(counts) {
+                *acc += n;
+            }
+        }
+        if let Some(scope) = self.scopes.last_mut() {
+            *scope += total;
+        }
+    }
+
+    /// The query's total.
+    pub fn total(&self) -> u64 {
+        self.scopes.first().copied().unwrap_or(0)
+    }
 }
 
 /// The value of an expression at every evaluation step.
@@ -84,6 +134,10 @@ pub(crate) struct Evaluator<'q> {
     pub query_end_ms: i64,
     pub(crate) data: SelectorData,
     pub annotations: RefCell<Annotations>,
+    /// Samples counted for `stats`.
+    pub stats: RefCell<SampleStats>,
+    /// Slots (series x steps) of the largest intermediate result so far.
+    largest_result: Cell<usize>,
     /// When evaluation must stop (`limits.timeout_ms` after the evaluator was created).
     deadline: Option<Instant>,
 }
@@ -98,6 +152,8 @@ impl<'q> Evaluator<'q> {
             query_end_ms,
             data: SelectorData::default(),
             annotations: RefCell::new(Annotations::default()),
+            stats: RefCell::new(SampleStats::new()),
+            largest_result: Cell::new(0),
             deadline,
         }
     }
@@ -209,6 +265,31 @@ impl<'q> Evaluator<'q> {
         }
     }
 
+    /// Counts `counts[i]` samples at step `i` of the current evaluation (see [`SampleStats`]).
+    pub fn count_samples(&self, counts: &[u64]) {
+        self.stats.borrow_mut().add(counts);
+    }
+
+    /// Runs `f` in a counting scope of its own; returns its result and the samples it counted.
+    pub fn counting_apart<T>(&self, f: impl FnOnce() -> T) -> (T, u64) {
+        self.stats.borrow_mut().scopes.push(0);
+        let out = f();
+        let mut stats = self.stats.borrow_mut();
+        let inner = if stats.scopes.len() > 1 {
+            stats.scopes.pop().unwrap_or(0)
+        } else {
+            0
+        };
+        (out, inner)
+    }
+
+    /// The query's sample counts, with the peak filled in.
+    pub fn sample_stats(&self) -> SampleStats {
+        let mut stats = self.stats.borrow().clone();
+        stats.peak = (self.data.samples_loaded + self.largest_result.get()) as u64;
+        stats
+    }
+
     pub fn info(&self, msg: String) {
         self.annotations.borrow_mut().infos.insert(msg);
     }
@@ -224,6 +305,10 @@ impl<'q> Evaluator<'q> {
         Ok(match self.eval_node(expr, ts)? {
             Val::Vector(mut vec) => {
                 vec.retain(|s| !s.is_empty());
+                let slots = vec.len().saturating_mul(ts.len());
+                if slots > self.largest_result.get() {
+                    self.largest_result.set(slots);
+                }
                 Val::Vector(vec)
             }
             other => other,

@@ -10,4 +10,4 @@ pub mod value;
 pub use engine::{PromqlEngine, QueryLimits};
 pub use error::{QueryError, QueryErrorKind};
 pub use querier::{EngineQuerier, Querier};
-pub use value::{QueryResult, Value};
+pub use value::{QueryResult, SampleCounts, Value};

@@ -25,4 +25,18 @@ pub struct QueryResult {
     pub value: Value,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    pub samples: SampleCounts,
+}
+
+/// What a query read, for `stats` (Prometheus' `data.stats.samples`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SampleCounts {
+    /// Prometheus' `totalQueryableSamples`: per step, each series an instant-vector selector
+    /// found a sample for, plus each sample in the windows a range function read.
+    pub total_queryable: u64,
+    /// The same per evaluation step, as `(timestamp ms, count)` (`stats=all`).
+    pub per_step: Vec<(i64, u64)>,
+    /// Samples loaded from storage plus the largest intermediate result (series x steps).
+    /// Prometheus' `peakSamples` follows its step-by-step evaluation, so the two differ.
+    pub peak: u64,
 }

@@ -1,12 +1,14 @@
 //! `/api/v1/query` and `/api/v1/query_range`: PromQL evaluation after a read barrier, on the
 //! blocking pool, under the query timeout.
 //!
-//! With a non-empty `stats` parameter the answer carries `data.stats` as Prometheus' does,
-//! with what can be measured from here: `timings.evalTotalTime` (the engine's work),
-//! `timings.execQueueTime` (read barrier and the wait for a blocking thread) and
-//! `timings.execTotalTime` (both). Prometheus' finer timers (`queryPreparationTime`,
-//! `innerEvalTime`, `resultSortTime`) and its `samples` counts have no counterpart in the
-//! engine yet and are left out rather than made up.
+//! With a non-empty `stats` parameter the answer carries `data.stats` as Prometheus' does:
+//! `timings.evalTotalTime` (the engine's work), `timings.execQueueTime` (read barrier and the
+//! wait for a blocking thread), `timings.execTotalTime` (both), and `samples`:
+//! `totalQueryableSamples` counted as Prometheus counts it (per step, with
+//! `totalQueryableSamplesPerStep` for `stats=all`) and `peakSamples`, which is Tidemark's own
+//! measure (samples loaded plus the largest intermediate result; see
+//! `tidemark_query::SampleCounts`). Prometheus' finer timers (`queryPreparationTime`,
+//! `innerEvalTime`, `resultSortTime`) have no counterpart and are left out rather than made up.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +48,7 @@ pub async fn instant(
     Ok(respond(
         result,
         limit,
-        wants_stats(&params).then_some(timings),
+        StatsLevel::of(&params).map(|l| (l, timings)),
     ))
 }
 
@@ -91,14 +93,37 @@ pub async fn range(
     Ok(respond(
         result,
         limit,
-        wants_stats(&params).then_some(timings),
+        StatsLevel::of(&params).map(|l| (l, timings)),
     ))
 }
 
-/// Whether the answer carries `data.stats`: any non-empty `stats` value, as in Prometheus
-/// (`stats=all` asks for per-step sample counts on top, which are not measured here).
-fn wants_stats(params: &Params) -> bool {
-    params.get("stats").is_some()
+/// A timestamp in seconds as Go's JSON encoder writes a float: whole seconds without a
+/// fraction (`1700000000`, not `1700000000.0`).
+fn go_seconds(t_ms: i64) -> serde_json::Value {
+    if t_ms % 1000 == 0 {
+        serde_json::json!(t_ms / 1000)
+    } else {
+        serde_json::json!(t_ms as f64 / 1000.0)
+    }
+}
+
+/// How much of `data.stats` an answer carries.
+#[derive(Clone, Copy, PartialEq)]
+enum StatsLevel {
+    /// Timings and sample totals: any non-empty `stats` value, as in Prometheus.
+    Totals,
+    /// Per-step sample counts on top: `stats=all`.
+    PerStep,
+}
+
+impl StatsLevel {
+    fn of(params: &Params) -> Option<StatsLevel> {
+        match params.get("stats")? {
+            "" => None,
+            "all" => Some(StatsLevel::PerStep),
+            _ => Some(StatsLevel::Totals),
+        }
+    }
 }
 
 fn required_query(params: &Params) -> Result<String, ApiError> {
@@ -198,11 +223,11 @@ where
 }
 
 /// The success response, truncated to `limit` series with a warning, with `data.stats` when
-/// `timings` are given.
+/// asked for.
 fn respond(
     mut result: QueryResult,
     limit: Option<usize>,
-    timings: Option<EvalTimings>,
+    stats: Option<(StatsLevel, EvalTimings)>,
 ) -> Response {
     if let Some(limit) = limit {
         let truncated = match &mut result.value {
@@ -224,13 +249,26 @@ fn respond(
     }
     let mut data = String::new();
     json::write_query_data(&mut data, &result.value);
-    if let Some(t) = timings {
+    if let Some((level, t)) = stats {
+        let counts = &result.samples;
+        let mut samples = serde_json::json!({
+            "totalQueryableSamples": counts.total_queryable,
+            "peakSamples": counts.peak,
+        });
+        if level == StatsLevel::PerStep {
+            samples["totalQueryableSamplesPerStep"] = counts
+                .per_step
+                .iter()
+                .map(|&(t, n)| serde_json::json!([go_seconds(t), n]))
+                .collect();
+        }
         let stats = serde_json::json!({
             "timings": {
                 "evalTotalTime": t.eval.as_secs_f64(),
                 "execQueueTime": t.queue.as_secs_f64(),
                 "execTotalTime": (t.queue + t.eval).as_secs_f64(),
-            }
+            },
+            "samples": samples,
         });
         json::push_field(&mut data, "stats", &stats.to_string());
     }

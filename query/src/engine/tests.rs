@@ -334,3 +334,47 @@ fn a_request_timeout_lowers_the_engine_timeout_but_never_raises_it() {
     });
     assert_eq!(unlimited.with_timeout_ms(500).limits.timeout_ms, 500);
 }
+
+/// `totalQueryableSamples` counts as Prometheus does: a selector one per series and step with a
+/// sample, a range function each window's samples, a subquery argument only the windows read
+/// from it, and a subquery that is the whole query its inner evaluation.
+#[test]
+fn counts_queryable_samples_like_prometheus() {
+    // Two series sampled every 10 s from 10 s to 600 s.
+    let points: Vec<(i64, f64)> = (1..=60).map(|i| (i * 10_000, i as f64)).collect();
+    let q = Fixed(vec![
+        series(&[("__name__", "m"), ("i", "1")], &points),
+        series(&[("__name__", "m"), ("i", "2")], &points),
+    ]);
+    let engine = PromqlEngine::default();
+    let counts = |r: QueryResult| (r.samples.total_queryable, r.samples.per_step);
+    // Instant selector: one per series.
+    assert_eq!(counts(engine.instant(&q, "m", 300_000).unwrap()).0, 2);
+    // A 1m window holds 6 samples per series.
+    assert_eq!(
+        counts(engine.instant(&q, "rate(m[1m])", 300_000).unwrap()).0,
+        12
+    );
+    // Range query: per step; the step at 0 s finds nothing.
+    let (total, per_step) = counts(engine.range(&q, "sum(m)", 0, 120_000, 60_000).unwrap());
+    assert_eq!(per_step, vec![(0, 0), (60_000, 2), (120_000, 2)]);
+    assert_eq!(total, 4);
+    // A function over a subquery counts the subquery's points in its window (5 inner steps of
+    // 1m in (0, 300 s], 2 series), not what the inner selector read.
+    assert_eq!(
+        counts(
+            engine
+                .instant(&q, "max_over_time(m[5m:1m])", 300_000)
+                .unwrap()
+        )
+        .0,
+        10
+    );
+    // A subquery on its own counts its inner evaluation: 5 steps x 2 series x 6 samples.
+    assert_eq!(
+        counts(engine.instant(&q, "rate(m[1m])[5m:1m]", 300_000).unwrap()).0,
+        60
+    );
+    // A matrix selector on its own counts its window.
+    assert_eq!(counts(engine.instant(&q, "m[1m]", 300_000).unwrap()).0, 12);
+}

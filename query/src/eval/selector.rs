@@ -157,6 +157,7 @@ impl SelectorData {
         let selected = self.selected(vs);
         ev.check_points(selected.len(), ts.len())?;
         let mut out = Vec::with_capacity(selected.len());
+        let mut counts = vec![0u64; ends.len()];
         for (labels, samples) in selected {
             if out.len().is_multiple_of(256) {
                 ev.check_deadline()?;
@@ -165,13 +166,14 @@ impl SelectorData {
             let mut any = false;
             // Samples up to the window end: advances with the (non-decreasing) ends.
             let mut upto = 0;
-            for &end in &ends {
+            for (&end, count) in ends.iter().zip(&mut counts) {
                 while upto < samples.len() && samples[upto].t <= end {
                     upto += 1;
                 }
                 let v = match upto.checked_sub(1).map(|i| samples[i]) {
                     Some(s) if s.t > end - lookback && !is_stale_nan(s.v) => {
                         any = true;
+                        *count += 1;
                         Some(if timestamps { s.t as f64 / 1000.0 } else { s.v })
                     }
                     _ => None,
@@ -182,6 +184,7 @@ impl SelectorData {
                 out.push(Series::new(labels.clone(), values));
             }
         }
+        ev.count_samples(&counts);
         Ok(out)
     }
 
@@ -204,6 +207,7 @@ impl SelectorData {
                 .collect(),
             range_ms: duration_ms(&ms.range),
             ends: ev.window_ends(&ms.vs.at, &ms.vs.offset, ts),
+            subquery_samples: None,
         })
     }
 }

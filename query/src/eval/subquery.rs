@@ -55,7 +55,8 @@ pub(crate) fn eval_subquery(
             .filter_map(|(&t, v)| v.map(|v| Sample::new(t, v)))
             .collect()
     };
-    let series = match ev.eval(&sq.expr, &inner)? {
+    let (inner_value, inner_samples) = ev.counting_apart(|| ev.eval(&sq.expr, &inner));
+    let series = match inner_value? {
         Val::Scalar(values) => {
             let values: Vec<Option<f64>> = values.into_iter().map(Some).collect();
             vec![RangeSeries {
@@ -81,6 +82,7 @@ pub(crate) fn eval_subquery(
         series,
         range_ms,
         ends,
+        subquery_samples: Some(inner_samples),
     })
 }
 

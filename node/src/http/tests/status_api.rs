@@ -219,7 +219,7 @@ async fn metadata_limits_as_prometheus() {
 }
 
 #[tokio::test]
-async fn stats_parameter_adds_timings() {
+async fn stats_parameter_adds_timings_and_sample_counts() {
     let (_, app) = setup(Config::default());
     seed(&app).await;
     for uri in [
@@ -237,9 +237,36 @@ async fn stats_parameter_adds_timings() {
         }
         // Not measured: left out, not made up.
         assert!(timings.get("innerEvalTime").is_none());
-        assert!(j["data"]["stats"].get("samples").is_none());
+        let samples = &j["data"]["stats"]["samples"];
+        assert!(
+            samples["totalQueryableSamples"].is_u64(),
+            "{uri}: {}",
+            r.body
+        );
+        assert!(samples["peakSamples"].is_u64(), "{uri}: {}", r.body);
+        // Per step only with `stats=all`.
+        assert_eq!(
+            samples.get("totalQueryableSamplesPerStep").is_some(),
+            uri.ends_with("stats=all"),
+            "{uri}: {}",
+            r.body
+        );
         assert!(j["data"]["resultType"].is_string(), "{uri}: {}", r.body);
     }
+    // The range query's steps at 0, 5 and 10 s, in seconds as Prometheus writes them.
+    let r = send(
+        &app,
+        get("/api/v1/query_range?query=up&start=0&end=10&step=5&stats=all"),
+    )
+    .await;
+    let per_step = &r.json()["data"]["stats"]["samples"]["totalQueryableSamplesPerStep"];
+    let times: Vec<String> = per_step
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].to_string())
+        .collect();
+    assert_eq!(times, ["0", "5", "10"], "{}", r.body);
     let r = send(&app, get("/api/v1/query?query=1%2B1&time=10")).await;
     assert!(r.json()["data"].get("stats").is_none(), "{}", r.body);
     let r = send(&app, get("/api/v1/query?query=1%2B1&time=10&stats=")).await;

@@ -28,6 +28,7 @@ pub(crate) fn eval_range_function(
             "expected a range vector in {name}"
         )));
     };
+    count_window_samples(ev, &rv);
     if name == "absent_over_time" {
         let present = present_windows(ev, &rv)?;
         return Ok(absent(&c.args.args[arg], &present, ts.len()));
@@ -152,6 +153,19 @@ impl CounterResets {
     }
 }
 
+/// Counts every window's samples at its step, as a function over a range vector reads them
+/// (see [`crate::eval::SampleStats`]).
+fn count_window_samples(ev: &Evaluator<'_>, rv: &RangeVector<'_>) {
+    let mut counts = vec![0u64; rv.ends.len()];
+    for rs in &rv.series {
+        let mut slider = SlidingWindow::new();
+        for (count, &end) in counts.iter_mut().zip(&rv.ends) {
+            *count += slider.advance_range(&rs.samples, end, rv.range_ms).len() as u64;
+        }
+    }
+    ev.count_samples(&counts);
+}
+
 /// Whether any series has a sample in its window, per step.
 fn present_windows(ev: &Evaluator<'_>, rv: &RangeVector<'_>) -> Result<Vec<Series>, QueryError> {
     let mut present = vec![None; rv.ends.len()];
@@ -227,6 +241,7 @@ mod tests {
             }],
             range_ms: 95_000,
             ends: ts.clone(),
+            subquery_samples: None,
         };
         let params = vec![Params::default(); ts.len()];
         for (f, is_rate) in [(RangeFn::Rate, true), (RangeFn::Increase, false)] {
