@@ -41,6 +41,13 @@ pub enum Command {
     Seal { partition_start_ms: i64 },
     /// Drop every partition that ends at or before `before_ms` (retention), in every tier.
     Expire { before_ms: i64 },
+    /// Delete the samples of `series` (ids the leader resolved, ascending and unique) in
+    /// `[mint_ms, maxt_ms]`: a tombstone hides them from every read.
+    Delete {
+        series: Vec<SeriesId>,
+        mint_ms: i64,
+        maxt_ms: i64,
+    },
 }
 
 mod codec;

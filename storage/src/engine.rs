@@ -99,6 +99,16 @@ pub trait Engine: Send + Sync + 'static {
         maxt_ms: i64,
     ) -> Result<Vec<Labels>>;
 
+    /// Ids of the series of `shard` matching `matchers` in the partitions `[mint_ms, maxt_ms]`
+    /// touches, ascending: what a `Command::Delete` for that range names.
+    fn matching_series(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<SeriesId>>;
+
     /// Label names of matching series (all series when `matchers` is empty) with data in range.
     fn label_names(
         &self,

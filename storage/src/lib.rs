@@ -21,6 +21,7 @@ pub mod series_key;
 mod shard;
 mod sharded;
 mod store;
+mod tombstones;
 mod varint;
 
 pub use command::{Command, SeriesRef, WriteBatch};

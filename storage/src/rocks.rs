@@ -16,6 +16,8 @@ use crate::model::ShardId;
 use crate::options::EngineOptions;
 use crate::shard::Shard;
 use crate::sharded::{Sharded, delegate_engine};
+use crate::tombstones::Tombstones;
+use crate::varint::Reader;
 use keys::{CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};
 use store::{RocksStore, io};
 
@@ -75,6 +77,15 @@ impl RocksEngine {
         shard.sealed = meta.sealed.iter().copied().collect();
         shard.min_t = meta.min_t;
         shard.max_t = meta.max_t;
+        if !meta.tombstones.is_empty() {
+            shard.tombstones =
+                Tombstones::decode(&mut Reader::new(&meta.tombstones)).map_err(|e| {
+                    Error::Corrupt {
+                        shard: id,
+                        message: format!("tombstones: {e}"),
+                    }
+                })?;
+        }
         let registry = &mut shard.registry;
         store.scan_prefix(
             id,

@@ -20,6 +20,7 @@ use crate::model::{Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::postings::PartitionPostings;
 use crate::registry::Registry;
+use crate::tombstones::Tombstones;
 
 /// One shard's state.
 pub(crate) struct Shard {
@@ -49,6 +50,8 @@ pub(crate) struct Shard {
     pub persisted_series: u32,
     /// The horizon as last persisted.
     pub persisted_horizon_ms: i64,
+    /// Deleted intervals per series (`Command::Delete`); persisted with every flush.
+    pub tombstones: Tombstones,
 }
 
 impl Shard {
@@ -70,6 +73,7 @@ impl Shard {
             dirty: roaring::RoaringBitmap::new(),
             persisted_series: 0,
             persisted_horizon_ms: i64::MIN,
+            tombstones: Tombstones::default(),
         }
     }
 
@@ -83,6 +87,19 @@ impl Shard {
             Command::Write(batch) => self.apply_write(batch),
             Command::Seal { partition_start_ms } => self.seal(*partition_start_ms),
             Command::Expire { before_ms } => self.expire(*before_ms),
+            Command::Delete {
+                series,
+                mint_ms,
+                maxt_ms,
+            } => {
+                for &id in series {
+                    // Ids come from the leader's registry, which holds every id an earlier
+                    // entry created; anything else is ignored the same way everywhere.
+                    if id < self.registry.len() {
+                        self.tombstones.add(id, *mint_ms, *maxt_ms);
+                    }
+                }
+            }
         }
         self.applied = index;
     }

@@ -19,6 +19,7 @@ use crate::options::EngineOptions;
 use crate::series_key::SeriesKey;
 use crate::shard::{SealInput, SealedPartition, Shard, merge_sources, seal_series};
 use crate::store::{ChunkReader, Store, StoredChunks};
+use crate::tombstones::remove_deleted;
 
 pub(crate) type ShardCell = Arc<RwLock<Shard>>;
 
@@ -223,11 +224,12 @@ impl<S: Store> Sharded<S> {
         cached: &mut CachedReader<'a>,
     ) -> Result<Option<(Labels, Vec<Sample>)>> {
         // Head first, then the store: a flush in between can only duplicate data, not hide it.
-        let (snap, generation) = {
+        let (snap, generation, deleted) = {
             let st = read(cell);
             (
                 st.snapshot(id, mint_ms, maxt_ms),
                 self.generation.load(Ordering::SeqCst),
+                st.tombstones.of(id).to_vec(),
             )
         };
         let Some(snap) = snap else {
@@ -255,7 +257,8 @@ impl<S: Store> Sharded<S> {
             .map(|(_, c)| c)
             .collect();
         in_order.extend(snap.in_order);
-        let samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
+        let mut samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
+        remove_deleted(&deleted, &mut samples);
         Ok(Some((snap.labels, samples)))
     }
 
@@ -401,7 +404,8 @@ impl<S: Store> Sharded<S> {
     }
 
     /// Hash of the logical content of `shard`: series (id and labels), every sample after
-    /// merging, sealed partitions and the expiry horizon. Independent of flush timing.
+    /// merging and deletion, tombstones, sealed partitions and the expiry horizon. Independent
+    /// of flush timing.
     pub fn digest(&self, shard: ShardId) -> Result<u64> {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         let Some(cell) = self.shard(shard) else {
@@ -410,6 +414,7 @@ impl<S: Store> Sharded<S> {
         let (n, partitions, horizon) = {
             let st = read(&cell);
             h.update(&st.horizon_ms.to_be_bytes());
+            h.update(&st.tombstones.encode());
             for p in &st.sealed {
                 h.update(&p.to_be_bytes());
             }
@@ -504,6 +509,17 @@ macro_rules! delegate_engine {
                 maxt_ms: i64,
             ) -> $crate::Result<Vec<$crate::Labels>> {
                 self.$field.series(shard, matchers, mint_ms, maxt_ms)
+            }
+
+            fn matching_series(
+                &self,
+                shard: $crate::ShardId,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+            ) -> $crate::Result<Vec<$crate::SeriesId>> {
+                self.$field
+                    .matching_series(shard, matchers, mint_ms, maxt_ms)
             }
             fn label_names(
                 &self,

@@ -11,6 +11,7 @@ pub const COMMAND_FORMAT_VERSION: u8 = 1;
 const TAG_WRITE: u8 = 1;
 const TAG_SEAL: u8 = 2;
 const TAG_EXPIRE: u8 = 3;
+const TAG_DELETE: u8 = 4;
 
 impl Command {
     /// The compact binary encoding of this command (see `command.md`).
@@ -29,6 +30,21 @@ impl Command {
             Command::Expire { before_ms } => {
                 out.push(TAG_EXPIRE);
                 put_varint(&mut out, *before_ms);
+            }
+            Command::Delete {
+                series,
+                mint_ms,
+                maxt_ms,
+            } => {
+                out.push(TAG_DELETE);
+                put_varint(&mut out, *mint_ms);
+                put_varint(&mut out, *maxt_ms);
+                put_uvarint(&mut out, series.len() as u64);
+                let mut prev = 0u32;
+                for &id in series {
+                    put_uvarint(&mut out, u64::from(id.wrapping_sub(prev)));
+                    prev = id;
+                }
             }
         }
         out
@@ -51,6 +67,7 @@ impl Command {
             TAG_EXPIRE => Command::Expire {
                 before_ms: r.varint()?,
             },
+            TAG_DELETE => decode_delete(&mut r)?,
             tag => return Err(Error::Decode(format!("unknown command tag {tag}"))),
         };
         if r.remaining() != 0 {
@@ -67,9 +84,33 @@ impl Command {
             Command::Write(b) => {
                 16 + b.new_series.len() * 64 + b.samples.len() * 8 + b.sample_count() * 10
             }
+            Command::Delete { series, .. } => 24 + series.len() * 3,
             _ => 12,
         }
     }
+}
+
+fn decode_delete(r: &mut Reader<'_>) -> Result<Command> {
+    let mint_ms = r.varint()?;
+    let maxt_ms = r.varint()?;
+    let n = r.len(1)?;
+    let mut series = Vec::with_capacity(n);
+    let mut prev = 0u32;
+    for i in 0..n {
+        let delta =
+            u32::try_from(r.uvarint()?).map_err(|_| Error::Decode("series id overflows".into()))?;
+        let id = prev
+            .checked_add(delta)
+            .filter(|_| i == 0 || delta > 0)
+            .ok_or_else(|| Error::Decode("deleted series ids not ascending".into()))?;
+        series.push(id);
+        prev = id;
+    }
+    Ok(Command::Delete {
+        series,
+        mint_ms,
+        maxt_ms,
+    })
 }
 
 fn encode_batch(out: &mut Vec<u8>, batch: &WriteBatch) {
@@ -234,13 +275,25 @@ mod tests {
     fn random_commands_round_trip_bit_exactly() {
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..2000 {
-            let cmd = match rng.random_range(0..5) {
+            let cmd = match rng.random_range(0..6) {
                 0 => Command::Seal {
                     partition_start_ms: rng.random(),
                 },
                 1 => Command::Expire {
                     before_ms: rng.random(),
                 },
+                2 => {
+                    let mut series: Vec<u32> = (0..rng.random_range(0..50))
+                        .map(|_| rng.random_range(0..u32::MAX))
+                        .collect();
+                    series.sort_unstable();
+                    series.dedup();
+                    Command::Delete {
+                        series,
+                        mint_ms: rng.random(),
+                        maxt_ms: rng.random(),
+                    }
+                }
                 _ => Command::Write(random_batch(&mut rng)),
             };
             let bytes = cmd.encode();

@@ -24,7 +24,8 @@ const SERIES_BY_HASH: u8 = 0;
 const SERIES_LABELS: u8 = 1;
 const META_SHARD: u8 = 0;
 const META_SERIES_STATE: u8 = 1;
-const META_FORMAT_VERSION: u8 = 1;
+/// Version 2 appends the tombstones; version 1 records (no tombstones) are still read.
+const META_FORMAT_VERSION: u8 = 2;
 
 /// Order-preserving encoding of a signed time.
 pub fn time_be(t: i64) -> [u8; 8] {
@@ -190,11 +191,14 @@ pub struct ShardMeta {
     pub max_t: Option<i64>,
     pub sealed: Vec<i64>,
     pub sm_meta: Vec<u8>,
+    /// Encoded tombstones (`Tombstones::encode`); empty in version 1 records.
+    pub tombstones: Vec<u8>,
 }
 
 impl ShardMeta {
     /// `version:u8 applied:uvarint next_id:uvarint horizon:varint time_flags:u8 [min_t:varint
-    /// max_t:varint] n_sealed:uvarint sealed:varint* sm_meta_len:uvarint sm_meta`.
+    /// max_t:varint] n_sealed:uvarint sealed:varint* sm_meta_len:uvarint sm_meta
+    /// tombstones_len:uvarint tombstones`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![META_FORMAT_VERSION];
         put_uvarint(&mut out, self.applied);
@@ -214,6 +218,8 @@ impl ShardMeta {
         }
         put_uvarint(&mut out, self.sm_meta.len() as u64);
         out.extend_from_slice(&self.sm_meta);
+        put_uvarint(&mut out, self.tombstones.len() as u64);
+        out.extend_from_slice(&self.tombstones);
         out
     }
 
@@ -225,7 +231,7 @@ impl ShardMeta {
         };
         let mut r = Reader::new(b);
         let v = r.u8().map_err(corrupt)?;
-        if v != META_FORMAT_VERSION {
+        if v != META_FORMAT_VERSION && v != 1 {
             return Err(Error::Corrupt {
                 shard,
                 message: format!("unknown metadata version {v}"),
@@ -248,6 +254,12 @@ impl ShardMeta {
             }
             let m = r.len(1)?;
             let sm_meta = r.bytes(m)?.to_vec();
+            let tombstones = if v >= 2 {
+                let k = r.len(1)?;
+                r.bytes(k)?.to_vec()
+            } else {
+                Vec::new()
+            };
             Ok(ShardMeta {
                 applied,
                 next_series_id: next,
@@ -256,6 +268,7 @@ impl ShardMeta {
                 max_t,
                 sealed,
                 sm_meta,
+                tombstones,
             })
         };
         inner(&mut r).map_err(corrupt)
@@ -304,6 +317,7 @@ mod tests {
             max_t: Some(1000),
             sealed: vec![0, 7_200_000],
             sm_meta: b"raft".to_vec(),
+            tombstones: vec![1, 2, 3],
         };
         let enc = m.encode();
         assert_eq!(ShardMeta::decode(0, &enc).unwrap(), m);

@@ -279,6 +279,7 @@ impl FlushSink for RocksSink<'_> {
             max_t: self.max_t,
             sealed: m.sealed.clone(),
             sm_meta: m.sm_meta.to_vec(),
+            tombstones: m.tombstones.clone(),
         };
         self.batch.put_cf(
             self.store.cf(CF_META),

@@ -21,6 +21,8 @@ pub(crate) struct FlushMeta<'a> {
     pub horizon_ms: i64,
     /// Set when the horizon moved since the last flush: data before it must be deleted.
     pub expire_before_ms: Option<i64>,
+    /// The shard's tombstones, encoded (`Tombstones::encode`).
+    pub tombstones: Vec<u8>,
 }
 
 /// Receives the items of one flush.
@@ -120,6 +122,7 @@ impl Shard {
             horizon_ms: self.horizon_ms,
             expire_before_ms: (self.horizon_ms != self.persisted_horizon_ms)
                 .then_some(self.horizon_ms),
+            tombstones: self.tombstones.encode(),
         });
     }
 

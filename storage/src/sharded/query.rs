@@ -7,7 +7,7 @@ use roaring::RoaringBitmap;
 use super::{CachedReader, ShardCell, Sharded, read};
 use crate::engine::{SeriesIter, SeriesSamples};
 use crate::error::Result;
-use crate::model::{Labels, Matcher, ShardId};
+use crate::model::{Labels, Matcher, SeriesId, ShardId};
 use crate::postings::{self, PostingsSource};
 use crate::store::Store;
 
@@ -127,13 +127,25 @@ impl<S: Store> Sharded<S> {
         };
         let plan = self.plan(&cell, shard, matchers, mint_ms, maxt_ms)?;
         let st = read(&cell);
-        let mut out: Vec<Labels> = plan
-            .union()
-            .iter()
-            .filter_map(|id| st.registry.labels(id))
-            .collect();
+        let mut ids = plan.union();
+        ids -= st.tombstones.covering(plan.mint_ms, plan.maxt_ms);
+        let mut out: Vec<Labels> = ids.iter().filter_map(|id| st.registry.labels(id)).collect();
         out.sort();
         Ok(out)
+    }
+
+    pub fn matching_series(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<SeriesId>> {
+        let Some(cell) = self.shard(shard) else {
+            return Ok(Vec::new());
+        };
+        let plan = self.plan(&cell, shard, matchers, mint_ms, maxt_ms)?;
+        Ok(plan.union().iter().collect())
     }
 
     pub fn label_names(
@@ -147,14 +159,17 @@ impl<S: Store> Sharded<S> {
         let Some(cell) = self.shard(shard) else {
             return Ok(out);
         };
-        self.for_each_partition(&cell, shard, mint_ms, maxt_ms, &mut |_, src| {
-            if matchers.is_empty() {
-                postings::names_of(src, None, &mut out)
-            } else {
-                let c = postings::select(src, matchers)?;
-                postings::names_of(src, Some(&c), &mut out)
-            }
-        })?;
+        let hidden = read(&cell).tombstones.covering(mint_ms, maxt_ms);
+        self.for_each_partition(
+            &cell,
+            shard,
+            mint_ms,
+            maxt_ms,
+            &mut |_, src| match candidates(src, matchers, &hidden)? {
+                None => postings::names_of(src, None, &mut out),
+                Some(c) => postings::names_of(src, Some(&c), &mut out),
+            },
+        )?;
         Ok(out)
     }
 
@@ -170,16 +185,34 @@ impl<S: Store> Sharded<S> {
         let Some(cell) = self.shard(shard) else {
             return Ok(out);
         };
-        self.for_each_partition(&cell, shard, mint_ms, maxt_ms, &mut |_, src| {
-            if matchers.is_empty() {
-                postings::values_of(src, name, None, &mut out)
-            } else {
-                let c = postings::select(src, matchers)?;
-                postings::values_of(src, name, Some(&c), &mut out)
-            }
-        })?;
+        let hidden = read(&cell).tombstones.covering(mint_ms, maxt_ms);
+        self.for_each_partition(
+            &cell,
+            shard,
+            mint_ms,
+            maxt_ms,
+            &mut |_, src| match candidates(src, matchers, &hidden)? {
+                None => postings::values_of(src, name, None, &mut out),
+                Some(c) => postings::values_of(src, name, Some(&c), &mut out),
+            },
+        )?;
         Ok(out)
     }
+}
+
+/// The series of a partition whose labels a lookup reports: those `matchers` select, less the
+/// `hidden` ones (deleted over the whole range); `None` for every series.
+fn candidates(
+    src: &dyn PostingsSource,
+    matchers: &[Matcher],
+    hidden: &RoaringBitmap,
+) -> Result<Option<RoaringBitmap>> {
+    if matchers.is_empty() && hidden.is_empty() {
+        return Ok(None);
+    }
+    let mut c = postings::select(src, matchers)?;
+    c -= hidden;
+    Ok(Some(c))
 }
 
 /// Yields the series of a plan one at a time, reading each only when asked for.

@@ -135,14 +135,31 @@ fn sealed_and_expired_state_survives_reopen() {
         .unwrap();
         e.apply(S, 3, &Command::Expire { before_ms: 2 * H })
             .unwrap();
+        let id = e.series_id(S, &l).unwrap();
+        e.apply(
+            S,
+            4,
+            &Command::Delete {
+                series: vec![id],
+                mint_ms: 4 * H + 600,
+                maxt_ms: 4 * H + 700,
+            },
+        )
+        .unwrap();
         e.flush(S, b"m").unwrap();
     }
     let e = open(dir.path(), opts());
+    // The tombstone survived: the sample at 4h + 650 ms (an open partition) stays hidden.
     write(
         &e,
-        4,
+        5,
         &l,
-        samples(&[(500, 9.0), (2 * H + 500, 9.0), (4 * H + 500, 2.5)]),
+        samples(&[
+            (500, 9.0),
+            (2 * H + 500, 9.0),
+            (4 * H + 650, 7.0),
+            (4 * H + 500, 2.5),
+        ]),
     );
     let got = select(&e, &[eq("job", "a")], i64::MIN, i64::MAX);
     assert_eq!(
