@@ -29,7 +29,7 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::error::{LinearizableReadError, RaftError};
 use openraft::{Config, ReadPolicy, SnapshotPolicy};
 use tidemark_query::{EngineQuerier, Querier};
-use tidemark_storage::{Engine, Sample, SeriesKey, ShardId};
+use tidemark_storage::{Engine, MatchOp, Matcher, Sample, SeriesKey, ShardId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -42,7 +42,7 @@ use crate::raft::log_store::LogDb;
 use crate::raft::network::{GroupRegistry, NetworkFactory, PeerChannels, RaftTransportService};
 use crate::raft::state_machine::{GroupStateMachine, SmShared};
 use crate::raft::{GroupId, META_GROUP, NodeId, NodeInfo, RaftGroup, Request, shard_group};
-use batcher::{Batcher, BatcherConfig, WriteJob};
+use batcher::{Batcher, BatcherConfig, DeleteJob, Job, WriteJob};
 
 /// How long `stop` waits for the raft tasks to release the log database, in milliseconds.
 const STOP_WAIT_MS: u64 = 5_000;
@@ -65,6 +65,67 @@ pub struct SeriesWrite {
     pub key: SeriesKey,
     /// Sorted by timestamp.
     pub samples: Vec<Sample>,
+}
+
+/// A `delete_series` request: the samples in `[mint_ms, maxt_ms]` of every series one of the
+/// selectors matches (a selector is a set of matchers that must all match). Serialised
+/// (bincode) when sent to a shard leader (`tidemark.node.v1`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeleteRequest {
+    /// Per selector, its matchers as `(op, name, value)` with `op` one of `=`, `!=`, `=~`, `!~`.
+    pub selectors: Vec<Vec<(String, String, String)>>,
+    pub mint_ms: i64,
+    pub maxt_ms: i64,
+}
+
+impl DeleteRequest {
+    /// A request for `selectors` over `[mint_ms, maxt_ms]`.
+    pub fn new(selectors: &[Vec<Matcher>], mint_ms: i64, maxt_ms: i64) -> Self {
+        let op = |m: &Matcher| match m.op {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::Regex => "=~",
+            MatchOp::NotRegex => "!~",
+        };
+        DeleteRequest {
+            selectors: selectors
+                .iter()
+                .map(|sel| {
+                    sel.iter()
+                        .map(|m| (op(m).to_string(), m.name.clone(), m.value.clone()))
+                        .collect()
+                })
+                .collect(),
+            mint_ms,
+            maxt_ms,
+        }
+    }
+
+    /// The selectors as storage matchers.
+    pub fn selectors(&self) -> Result<Vec<Vec<Matcher>>, NodeError> {
+        self.selectors
+            .iter()
+            .map(|sel| {
+                sel.iter()
+                    .map(|(op, name, value)| {
+                        let op = match op.as_str() {
+                            "=" => MatchOp::Equal,
+                            "!=" => MatchOp::NotEqual,
+                            "=~" => MatchOp::Regex,
+                            "!~" => MatchOp::NotRegex,
+                            other => {
+                                return Err(NodeError::BadRequest(format!(
+                                    "unknown matcher operator {other:?}"
+                                )));
+                            }
+                        };
+                        Matcher::new(op, name.clone(), value.clone())
+                            .map_err(|e| NodeError::BadRequest(e.to_string()))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// What a write did. A write returns `Ok` only when every accepted sample is committed.
@@ -250,7 +311,7 @@ pub struct Shards {
     peers: PeerChannels,
     meta: Group,
     shards: Vec<Group>,
-    queues: Vec<mpsc::Sender<WriteJob>>,
+    queues: Vec<mpsc::Sender<Job>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Serialises flushes (the periodic one and explicit ones).
     flush_lock: tokio::sync::Mutex<()>,
@@ -871,6 +932,70 @@ impl Shards {
         Ok(total)
     }
 
+    /// Deletes what `req` selects on every shard (each shard's leader resolves the series and
+    /// proposes one `Command::Delete`); returns the number of series named. `Ok` only once
+    /// every shard has committed and applied its delete.
+    pub async fn delete_series(&self, req: DeleteRequest) -> Result<u64, NodeError> {
+        req.selectors()?;
+        let results = join_all((0..self.shard_count).map(|shard| {
+            let req = req.clone();
+            async move {
+                match self.route(shard)? {
+                    Route::Local => self.delete_local(shard, req).await,
+                    Route::Remote { node, addr } => {
+                        remote::forward_delete(
+                            &self.peers,
+                            shard,
+                            node,
+                            addr,
+                            req,
+                            self.opts.write_timeout_ms,
+                        )
+                        .await
+                    }
+                }
+            }
+        }))
+        .await;
+        let mut total = 0;
+        for r in results {
+            total += r?;
+        }
+        Ok(total)
+    }
+
+    /// Queues a delete on this node's batcher of `shard` (which must lead it) and waits.
+    async fn delete_local(&self, shard: ShardId, request: DeleteRequest) -> Result<u64, NodeError> {
+        let queue = self.queues.get(shard as usize).ok_or_else(|| {
+            NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
+        })?;
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Delete(DeleteJob { request, reply: tx });
+        queue.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NodeError::Overloaded {
+                shard,
+                message: format!(
+                    "write queue full (inflight_writes_max={})",
+                    self.opts.inflight_writes_max
+                ),
+            },
+            mpsc::error::TrySendError::Closed(_) => {
+                NodeError::Internal(format!("shard {shard} is shutting down"))
+            }
+        })?;
+        let timeout = Duration::from_millis(self.opts.write_timeout_ms);
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(NodeError::Timeout(format!(
+                "shard {shard}: delete not applied within write_timeout_ms={}",
+                self.opts.write_timeout_ms
+            ))),
+            Ok(Err(_)) => Err(NodeError::Internal(format!(
+                "shard {shard}: batcher stopped"
+            ))),
+            Ok(Ok(r)) => r,
+        }
+    }
+
     /// Where shard `shard`'s leader is: this node, another node (with its address), or nowhere
     /// known (`NoLeader`).
     fn route(&self, shard: ShardId) -> Result<Route, NodeError> {
@@ -928,11 +1053,11 @@ impl Shards {
         for (permit, (shard, part)) in permits.into_iter().zip(parts) {
             let (tx, rx) = oneshot::channel();
             let samples = part.iter().map(|s| s.samples.len()).sum();
-            permit.send(WriteJob {
+            permit.send(Job::Write(WriteJob {
                 series: part,
                 samples,
                 reply: tx,
-            });
+            }));
             waiters.push((shard, rx));
         }
         let timeout = Duration::from_millis(self.opts.write_timeout_ms);

@@ -249,6 +249,51 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
             expected + SERIES_PER_BATCH
         );
     }
+
+    // delete_series through one node reaches every shard leader; once it answers, every node
+    // reads without the deleted series, and the replicas of each shard agree.
+    let r = client
+        .post(format!(
+            "{}/api/v1/admin/tsdb/delete_series",
+            urls[survivors[1]]
+        ))
+        .form(&[("match[]", r#"cluster_test{batch="0"}"#)])
+        .send()
+        .await
+        .expect("delete request");
+    assert_eq!(r.status().as_u16(), 204, "{:?}", r.text().await);
+    for url in &urls {
+        assert_eq!(series_seen(&client, url, last + 1).await, expected);
+    }
+    replicas_agree(&client, &urls).await;
+}
+
+/// Waits until every node reports, for every shard, the same applied index and content digest
+/// (`/api/v1/admin/shards/digest`); panics if they never do.
+async fn replicas_agree(client: &reqwest::Client, urls: &[String]) {
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    loop {
+        let mut answers = Vec::new();
+        for url in urls {
+            let json: serde_json::Value = client
+                .get(format!("{url}/api/v1/admin/shards/digest"))
+                .send()
+                .await
+                .expect("digest request")
+                .json()
+                .await
+                .expect("digest JSON");
+            answers.push(json["data"].clone());
+        }
+        if answers.windows(2).all(|w| w[0] == w[1]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas never agreed: {answers:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::params::{Params, parse_go_int};
+use super::series::matcher_sets;
 use super::{AppState, json, json_response};
-use crate::error::NodeError;
+use crate::shards::DeleteRequest;
 
 /// Longest `/-/ready` waits for the read barrier that proves the shards serve reads.
 const READY_TIMEOUT_MS: u64 = 2_000;
@@ -81,15 +82,27 @@ pub async fn flush(State(state): State<Arc<AppState>>) -> Result<Response, ApiEr
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST|PUT /api/v1/admin/tsdb/delete_series`: not implemented yet (501, `execution`).
-/// Deleting must happen at the same log index on every replica, so it waits for a replicated
-/// delete command.
-pub async fn delete_series() -> ApiError {
-    ApiError::Node(NodeError::NotImplemented(
-        "deleting series (/api/v1/admin/tsdb/delete_series) needs a replicated delete command, \
-         which Tidemark does not have yet"
-            .into(),
-    ))
+/// `POST|PUT /api/v1/admin/tsdb/delete_series`: `match[]` (required, one or more), `start`,
+/// `end` (default: all time). Every shard's leader resolves the selectors and commits a
+/// replicated delete (a tombstone: see `tidemark_storage::Command::Delete`); 204 once every
+/// shard has applied it. A delete is idempotent, so a failed one (503) can be retried.
+#[tracing::instrument(skip_all)]
+pub async fn delete_series(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    if params.all("match[]").is_empty() {
+        return Err(ApiError::BadParam("no match[] parameter provided".into()));
+    }
+    let selectors = matcher_sets(&params)?;
+    let mint_ms = params.time_or("start", i64::MIN)?;
+    let maxt_ms = params.time_or("end", i64::MAX)?;
+    let deleted = state
+        .backend
+        .delete_series(DeleteRequest::new(&selectors, mint_ms, maxt_ms))
+        .await?;
+    tracing::info!(series = deleted, mint_ms, maxt_ms, "series deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `/-/healthy`: the process is up.

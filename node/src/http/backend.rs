@@ -8,7 +8,7 @@ use tidemark_query::Querier;
 use tidemark_storage::ShardStats;
 
 use crate::error::NodeError;
-use crate::shards::{SeriesWrite, Shards, WriteOutcome};
+use crate::shards::{DeleteRequest, SeriesWrite, Shards, WriteOutcome};
 
 /// What the HTTP API needs from the node.
 pub trait Backend: Send + Sync + 'static {
@@ -25,6 +25,9 @@ pub trait Backend: Send + Sync + 'static {
     /// replica has applied them (no read barrier: for status pages, not for answers that
     /// must be linearizable).
     fn storage_stats(&self) -> Vec<ShardStats>;
+    /// Deletes what `req` selects (replicated through every shard's log); returns the number
+    /// of series named once every shard has applied its delete.
+    fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>>;
 }
 
 impl Backend for Shards {
@@ -47,5 +50,9 @@ impl Backend for Shards {
     fn storage_stats(&self) -> Vec<ShardStats> {
         let engine = self.engine();
         (0..self.shard_count()).map(|s| engine.stats(s)).collect()
+    }
+
+    fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>> {
+        Box::pin(Shards::delete_series(self, req))
     }
 }

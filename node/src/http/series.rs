@@ -65,7 +65,7 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, ApiError> {
 }
 
 /// Every matcher set of every `match[]` parameter (empty when there is none).
-fn matcher_sets(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(super) fn matcher_sets(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut sets = Vec::new();
     for s in params.all("match[]") {
         sets.extend(parse_selector(s)?);

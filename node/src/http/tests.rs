@@ -27,6 +27,8 @@ struct MemBackend {
     flushes: AtomicUsize,
     /// When set, the read barrier fails as a shard without a leader does.
     leaderless: std::sync::atomic::AtomicBool,
+    /// Every delete asked for.
+    deletes: Mutex<Vec<crate::shards::DeleteRequest>>,
 }
 
 impl Backend for MemBackend {
@@ -74,6 +76,14 @@ impl Backend for MemBackend {
     fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), NodeError>> {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         async { Ok(()) }.boxed()
+    }
+
+    fn delete_series(
+        &self,
+        req: crate::shards::DeleteRequest,
+    ) -> futures::future::BoxFuture<'_, Result<u64, NodeError>> {
+        self.deletes.lock().unwrap().push(req);
+        async { Ok(1) }.boxed()
     }
 
     /// One shard holding every stored series (one head chunk per series).

@@ -226,6 +226,18 @@ impl Engine for TestEngine {
             .collect()
     }
 
+    fn matching_series(
+        &self,
+        _: ShardId,
+        _: &[Matcher],
+        _: i64,
+        _: i64,
+    ) -> Result<Vec<tidemark_storage::SeriesId>> {
+        Err(tidemark_storage::Error::NotImplemented(
+            "the Raft test engine does not delete".into(),
+        ))
+    }
+
     fn label_names(
         &self,
         shard: ShardId,

@@ -73,6 +73,13 @@ impl Backend for MemBackend {
     fn storage_stats(&self) -> Vec<tidemark_storage::ShardStats> {
         Vec::new()
     }
+
+    fn delete_series(
+        &self,
+        _: crate::shards::DeleteRequest,
+    ) -> BoxFuture<'_, Result<u64, NodeError>> {
+        async { Err(NodeError::NotImplemented("not used by these tests".into())) }.boxed()
+    }
 }
 
 struct MemQuerier(Vec<SeriesSamples>);

@@ -14,7 +14,7 @@ use tidemark_storage::{Command, Engine, Sample, SeriesKey, SeriesRef, ShardId, W
 use tokio::sync::{mpsc, oneshot};
 
 use super::key_index::KeyIndex;
-use super::{SeriesWrite, WriteOutcome};
+use super::{DeleteRequest, SeriesWrite, WriteOutcome};
 use crate::error::NodeError;
 use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
@@ -24,6 +24,21 @@ pub(crate) struct WriteJob {
     pub series: Vec<SeriesWrite>,
     pub samples: usize,
     pub reply: oneshot::Sender<Result<WriteOutcome, NodeError>>,
+}
+
+/// A `delete_series` request for one shard, with its waiter (answered with the number of
+/// series the delete named).
+pub(crate) struct DeleteJob {
+    pub request: DeleteRequest,
+    pub reply: oneshot::Sender<Result<u64, NodeError>>,
+}
+
+/// What a shard's batcher is asked to do. Deletes queue with writes, so a delete resolves its
+/// series against every entry proposed before it, and a write acknowledged before the delete
+/// was asked for is deleted too.
+pub(crate) enum Job {
+    Write(WriteJob),
+    Delete(DeleteJob),
 }
 
 /// Bounds and settings of a batcher.
@@ -42,21 +57,41 @@ pub(crate) struct Batcher {
     pub shard: ShardId,
     pub raft: RaftGroup,
     pub engine: Arc<dyn Engine>,
-    pub rx: mpsc::Receiver<WriteJob>,
+    pub rx: mpsc::Receiver<Job>,
     pub config: BatcherConfig,
 }
 
 impl Batcher {
     /// Runs until every sender is dropped.
     pub async fn run(mut self) {
-        while let Some(first) = self.rx.recv().await {
+        let mut next = None;
+        loop {
+            let first = match next.take() {
+                Some(job) => job,
+                None => match self.rx.recv().await {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
+            let first = match first {
+                Job::Delete(d) => {
+                    self.delete(d).await;
+                    continue;
+                }
+                Job::Write(w) => w,
+            };
             let mut samples = first.samples;
             let mut jobs = vec![first];
             while samples < self.config.write_batch_samples_max {
                 match self.rx.try_recv() {
-                    Ok(job) => {
+                    Ok(Job::Write(job)) => {
                         samples += job.samples;
                         jobs.push(job);
+                    }
+                    // A delete waits for the writes queued before it.
+                    Ok(delete) => {
+                        next = Some(delete);
+                        break;
                     }
                     Err(_) => break,
                 }
@@ -64,6 +99,41 @@ impl Batcher {
             self.process(jobs).await;
             self.seal_ready().await;
         }
+    }
+
+    /// Resolves a delete's selectors against the applied state (every earlier entry of this
+    /// leader is applied by now) and proposes one `Command::Delete` naming the series found.
+    async fn delete(&self, job: DeleteJob) {
+        let shard = self.shard;
+        let answer = async {
+            if !self.raft.is_leader() {
+                return Err(no_leader(shard, self.raft.current_leader().await));
+            }
+            let req = &job.request;
+            let mut series: Vec<u32> = Vec::new();
+            for selector in req.selectors()? {
+                let ids = self
+                    .engine
+                    .matching_series(shard, &selector, req.mint_ms, req.maxt_ms)
+                    .map_err(|e| NodeError::Internal(format!("shard {shard}: {e}")))?;
+                series.extend(ids);
+            }
+            series.sort_unstable();
+            series.dedup();
+            if series.is_empty() {
+                return Ok(0);
+            }
+            let n = series.len() as u64;
+            self.propose(&Command::Delete {
+                series,
+                mint_ms: req.mint_ms,
+                maxt_ms: req.maxt_ms,
+            })
+            .await?;
+            Ok(n)
+        }
+        .await;
+        let _ = job.reply.send(answer);
     }
 
     /// Proposes `Seal` for every partition no sample can enter any more (all of it older than

@@ -17,7 +17,7 @@ use tidemark_proto::node::shard_service_server::{ShardService, ShardServiceServe
 use tidemark_proto::node::{ShardReply, ShardRequest};
 use tidemark_storage::ShardId;
 
-use super::{MemberOp, MemberOutcome, SeriesWrite, Shards, WriteOutcome};
+use super::{DeleteRequest, MemberOp, MemberOutcome, SeriesWrite, Shards, WriteOutcome};
 use crate::error::NodeError;
 use crate::raft::codec;
 use crate::raft::network::PeerChannels;
@@ -83,6 +83,7 @@ enum Rpc {
     Write,
     ReadIndex,
     ChangeMember,
+    DeleteSeries,
 }
 
 /// Calls `rpc` for `shard` on node `node` at `addr`; a transport failure is `NoLeader`.
@@ -116,6 +117,7 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
             Rpc::Write => client.write(request).await,
             Rpc::ReadIndex => client.read_index(request).await,
             Rpc::ChangeMember => client.change_member(request).await,
+            Rpc::DeleteSeries => client.delete_series(request).await,
         }
     };
     let reply = match tokio::time::timeout(timeout, fut).await {
@@ -144,6 +146,27 @@ pub(super) async fn forward_write(
         node,
         &addr,
         &part,
+        write_timeout_ms,
+    )
+    .await
+}
+
+/// Sends a delete to shard `shard`'s leader `node` and waits for it to be applied.
+pub(super) async fn forward_delete(
+    peers: &PeerChannels,
+    shard: ShardId,
+    node: NodeId,
+    addr: String,
+    req: DeleteRequest,
+    write_timeout_ms: u64,
+) -> Result<u64, NodeError> {
+    call(
+        peers,
+        Rpc::DeleteSeries,
+        shard,
+        node,
+        &addr,
+        &req,
         write_timeout_ms,
     )
     .await
@@ -266,6 +289,16 @@ impl ShardService for ShardServer {
         }
         let parts = std::collections::BTreeMap::from([(shard, part)]);
         reply(shards.write_local(parts).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn delete_series(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+        let (shards, shard, req): (_, _, DeleteRequest) = self.open(request)?;
+        tracing::Span::current().record("shard", shard);
+        reply(shards.delete_local(shard, req).await)
     }
 
     #[tracing::instrument(skip_all)]

@@ -400,25 +400,49 @@ async fn status_tsdb_scan_is_bounded() {
 }
 
 #[tokio::test]
-async fn delete_series_is_not_implemented() {
-    let (_, app) = setup(Config::default());
+async fn delete_series_validates_and_reaches_the_backend() {
+    let (backend, app) = setup(Config::default());
     for req in [
-        post_form("/api/v1/admin/tsdb/delete_series", "match[]=up"),
+        post_form(
+            "/api/v1/admin/tsdb/delete_series",
+            "match[]=up{job=~\"a.*\"}&match[]=errors_total&start=10&end=20",
+        ),
         Request::put("/api/v1/admin/tsdb/delete_series?match[]=up")
             .body(Body::empty())
             .unwrap(),
     ] {
         let r = send(&app, req).await;
-        assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{}", r.body);
-        let j = r.json();
-        assert_eq!(j["status"], "error");
-        assert_eq!(j["errorType"], "execution");
-        assert!(
-            j["error"].as_str().unwrap().contains("not implemented"),
-            "{}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     }
+    let deletes = backend.deletes.lock().unwrap().clone();
+    assert_eq!(deletes.len(), 2);
+    assert_eq!((deletes[0].mint_ms, deletes[0].maxt_ms), (10_000, 20_000));
+    assert_eq!(deletes[0].selectors.len(), 2);
+    assert!(
+        deletes[0].selectors[0].contains(&("=~".into(), "job".into(), "a.*".into())),
+        "{deletes:?}"
+    );
+    // Without a range: all time.
+    assert_eq!(
+        (deletes[1].mint_ms, deletes[1].maxt_ms),
+        (i64::MIN, i64::MAX)
+    );
+    for (form, message) in [
+        ("", "no match[] parameter provided"),
+        ("match[]=up{", "match[]"),
+        ("match[]=up&start=yesterday", "start"),
+    ] {
+        let r = send(&app, post_form("/api/v1/admin/tsdb/delete_series", form)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{form}: {}", r.body);
+        let j = r.json();
+        assert_eq!(j["errorType"], "bad_data");
+        assert!(j["error"].as_str().unwrap().contains(message), "{}", r.body);
+    }
+    assert_eq!(
+        backend.deletes.lock().unwrap().len(),
+        2,
+        "bad requests go nowhere"
+    );
 }
 
 #[tokio::test]
