@@ -4,7 +4,8 @@
 //! and the answers are compared: HTTP status, `status`, `errorType` (not the message),
 //! `resultType`, label sets, timestamps exactly and values within [`VALUE_REL_TOL`]. Every query
 //! asks for `stats=all` (Prometheus runs with `promql-per-step-stats`), and where the results
-//! agree, `totalQueryableSamples` and its per-step counts must agree too.
+//! agree, `totalQueryableSamples` and its per-step counts must agree too, and so must the
+//! `warnings` and `infos`, word for word (positions included).
 //!
 //! Every difference is printed (query, both answers) together with a summary line
 //! `promql differential: N queries, M identical, K differ`; the full report is also written to
@@ -744,6 +745,11 @@ fn general_exprs(ds: &Dataset) -> Vec<String> {
         r#"histogram_quantile(0.75, tm_request_duration_seconds_bucket)"#,
         r#"histogram_quantile(0.5, rate(tm_request_duration_seconds_bucket[30s]))"#,
         r#"histogram_quantile(0.9, tm_temperature_celsius)"#,
+        // Annotations carry the position of the argument they are about, over several lines too.
+        "rate(\n  tm_temperature_celsius[5m]\n)",
+        "sum by (zone) (\n\tquantile_over_time(2, tm_temperature_celsius[5m])\n) # comment, (\n",
+        r#"quantile by (job) (-0.5, tm_temperature_celsius) + on() group_left quantile(2, tm_up)"#,
+        r#"histogram_quantile(0.5, tm_temperature_celsius) or histogram_quantile(2, rate(tm_request_duration_seconds_bucket[5m]))"#,
         r#"histogram_fraction(0, 0.25, rate(tm_request_duration_seconds_bucket[5m]))"#,
         r#"histogram_fraction(0.1, 1, sum by (le) (rate(tm_request_duration_seconds_bucket[5m])))"#,
         r#"histogram_fraction(-1, 0.05, tm_request_duration_seconds_bucket)"#,
@@ -1559,14 +1565,22 @@ fn compare(p: &Answer, t: &Answer, order: Order, t0: i64) -> Result<(), String> 
 
 /// Whether the answers carry warnings / infos (compared for information only: the texts differ
 /// between engines by design).
-fn annotations(a: &Answer) -> (bool, bool) {
-    let nonempty = |k: &str| {
-        a.body
+fn annotations(a: &Answer) -> (Vec<String>, Vec<String>) {
+    let texts = |k: &str| {
+        let mut v: Vec<String> = a
+            .body
             .get(k)
             .and_then(|v| v.as_array())
-            .is_some_and(|v| !v.is_empty())
+            .map(|v| {
+                v.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
     };
-    (nonempty("warnings"), nonempty("infos"))
+    (texts("warnings"), texts("infos"))
 }
 
 /// `error:<type>`, `<resultType>` or `<resultType>:empty`.
@@ -1821,6 +1835,8 @@ async fn promql_answers_match_prometheus() {
     let mut known_seen: Vec<&str> = Vec::new();
     let mut annotation_notes: Vec<String> = Vec::new();
     let mut stats_diffs: Vec<String> = Vec::new();
+    // Identical answers that carry warnings or infos (compared word for word).
+    let mut annotated = 0usize;
     // What Prometheus answered, so that a run of only errors or empty results shows.
     let mut shapes: BTreeMap<String, usize> = BTreeMap::new();
     for case in &cases {
@@ -1834,7 +1850,11 @@ async fn promql_answers_match_prometheus() {
                     unexpected.push(format!("{} (stats)", case.describe(ds.t0)));
                 }
                 let (pa, ta) = (annotations(&p), annotations(&t));
+                if !pa.0.is_empty() || !pa.1.is_empty() {
+                    annotated += 1;
+                }
                 if pa != ta {
+                    unexpected.push(format!("{} (annotations)", case.describe(ds.t0)));
                     annotation_notes.push(format!(
                         "{}: (warnings, infos) {pa:?} vs {ta:?}\n    prometheus: {}\n    tidemark:   {}",
                         case.describe(ds.t0),
@@ -1894,7 +1914,7 @@ async fn promql_answers_match_prometheus() {
     if !annotation_notes.is_empty() {
         let _ = writeln!(
             report,
-            "NOTE: {} identical answers differ in whether they carry warnings/infos (not counted), e.g.:",
+            "ANNOTATIONS: {} identical answers carry other warnings/infos, e.g.:",
             annotation_notes.len()
         );
         for n in annotation_notes.iter().take(15) {
@@ -1917,10 +1937,12 @@ async fn promql_answers_match_prometheus() {
     }
     let summary = format!(
         "promql differential: {} queries, {identical} identical, {differ} differ ({known} known, {} unexpected); \
-         {} with other sample stats; load {:.1} s, total {:.1} s",
+         {} with other sample stats, {} with other annotations ({annotated} annotated); \
+         load {:.1} s, total {:.1} s",
         cases.len(),
         unexpected.len(),
         stats_diffs.len(),
+        annotation_notes.len(),
         loaded.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );

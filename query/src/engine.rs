@@ -74,7 +74,7 @@ impl PromqlEngine {
         expr: &str,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.instant_expr(querier, &parse(expr)?, time_ms)
+        self.eval_instant(querier, &parse(expr)?, Some(expr), time_ms)
     }
 
     /// Evaluates the parsed expression `ast` at `time_ms` (for callers that parse or rewrite
@@ -85,7 +85,21 @@ impl PromqlEngine {
         ast: &Expr,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
+        self.eval_instant(querier, ast, None, time_ms)
+    }
+
+    /// An instant query of `ast`, parsed from `text` when that is known.
+    fn eval_instant(
+        &self,
+        querier: &dyn Querier,
+        ast: &Expr,
+        text: Option<&str>,
+        time_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         let mut ev = Evaluator::new(&self.limits, time_ms, time_ms);
+        if let Some(text) = text {
+            ev.set_source(text, ast);
+        }
         ev.prepare(querier, ast, time_ms, time_ms)?;
         let value = match ev.eval(ast, &[time_ms])? {
             Val::Scalar(v) => Value::Scalar {
@@ -145,7 +159,14 @@ impl PromqlEngine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.range_expr(querier, &parse(expr)?, start_ms, end_ms, step_ms)
+        self.eval_range(
+            querier,
+            &parse(expr)?,
+            Some(expr),
+            start_ms,
+            end_ms,
+            step_ms,
+        )
     }
 
     /// Evaluates the parsed expression `ast` at every step from `start_ms` to `end_ms`.
@@ -153,6 +174,19 @@ impl PromqlEngine {
         &self,
         querier: &dyn Querier,
         ast: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.eval_range(querier, ast, None, start_ms, end_ms, step_ms)
+    }
+
+    /// A range query of `ast`, parsed from `text` when that is known.
+    fn eval_range(
+        &self,
+        querier: &dyn Querier,
+        ast: &Expr,
+        text: Option<&str>,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
@@ -189,6 +223,9 @@ impl PromqlEngine {
             .map(|i| start_ms + i * step_ms)
             .collect();
         let mut ev = Evaluator::new(&self.limits, start_ms, end_ms);
+        if let Some(text) = text {
+            ev.set_source(text, ast);
+        }
         ev.prepare(querier, ast, start_ms, end_ms)?;
         let series = match ev.eval(ast, &ts)? {
             Val::Scalar(v) => vec![Series::new(

@@ -19,12 +19,13 @@ pub(crate) mod aggregate;
 pub(crate) mod binary;
 pub(crate) mod functions;
 pub(crate) mod numeric;
+pub(crate) mod positions;
 pub(crate) mod selector;
 pub(crate) mod series;
 pub(crate) mod subquery;
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -138,6 +139,11 @@ pub(crate) struct Evaluator<'q> {
     pub stats: RefCell<SampleStats>,
     /// Slots (series x steps) of the largest intermediate result so far.
     largest_result: Cell<usize>,
+    /// The query's text and tree, when known: annotations about an argument then say where it
+    /// is, as Prometheus' do.
+    source: Option<(&'q str, &'q Expr)>,
+    /// Argument positions, found on the first annotation that needs one.
+    arg_starts: OnceCell<positions::ArgStarts>,
     /// When evaluation must stop (`limits.timeout_ms` after the evaluator was created).
     deadline: Option<Instant>,
 }
@@ -154,6 +160,8 @@ impl<'q> Evaluator<'q> {
             annotations: RefCell::new(Annotations::default()),
             stats: RefCell::new(SampleStats::new()),
             largest_result: Cell::new(0),
+            source: None,
+            arg_starts: OnceCell::new(),
             deadline,
         }
     }
@@ -288,6 +296,27 @@ impl<'q> Evaluator<'q> {
         let mut stats = self.stats.borrow().clone();
         stats.peak = (self.data.samples_loaded + self.largest_result.get()) as u64;
         stats
+    }
+
+    /// Lets annotations point into `query` (the text `root` was parsed from).
+    pub fn set_source(&mut self, query: &'q str, root: &'q Expr) {
+        self.source = Some((query, root));
+    }
+
+    /// `msg` with the position of argument `i` of the call or aggregation at `addr`
+    /// (`positions::call_addr`, `positions::aggregate_addr`) appended as ` (line:col)`, when the
+    /// query text is known.
+    pub fn at_arg(&self, msg: String, addr: usize, i: usize) -> String {
+        let Some((query, root)) = self.source else {
+            return msg;
+        };
+        let starts = self
+            .arg_starts
+            .get_or_init(|| positions::arg_starts(query, root));
+        match starts.get(&addr).and_then(|args| args.get(i)) {
+            Some(&pos) => format!("{msg} ({})", positions::line_col(query, pos)),
+            None => msg,
+        }
     }
 
     pub fn info(&self, msg: String) {

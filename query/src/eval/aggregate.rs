@@ -14,6 +14,7 @@ use tidemark_storage::{Label, Labels};
 use super::numeric::{format_float, kahan_sum_inc, quantile};
 use super::{Evaluator, Series, Val};
 use crate::error::QueryError;
+use crate::eval::positions;
 
 /// The labels of the group an element belongs to.
 pub(crate) fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
@@ -104,9 +105,13 @@ pub(crate) fn eval_aggregate(
             let q = if simple == Simple::Quantile {
                 let q = scalar_param(ev, a, ts)?;
                 if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-                    ev.warn(format!(
-                        "PromQL warning: quantile value should be between 0 and 1, got {}",
-                        format_float(*bad)
+                    ev.warn(ev.at_arg(
+                        format!(
+                            "PromQL warning: quantile value should be between 0 and 1, got {}",
+                            format_float(*bad)
+                        ),
+                        positions::aggregate_addr(a),
+                        0,
                     ));
                 }
                 q

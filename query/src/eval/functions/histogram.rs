@@ -10,7 +10,7 @@ use super::{scalar_arg, vector_arg};
 use crate::error::QueryError;
 use crate::eval::numeric::{almost_equal, format_float};
 use crate::eval::series::merge_same_labels;
-use crate::eval::{Evaluator, Series, drop_name};
+use crate::eval::{Evaluator, Series, drop_name, positions};
 
 /// The bucket label.
 const BUCKET_LABEL: &str = "le";
@@ -30,15 +30,19 @@ type BucketGroup = (Labels, Vec<(usize, f64)>);
 
 /// Groups `input` by its labels but `le`; a series without a parsable `le` is dropped with
 /// Prometheus' warning.
-fn bucket_groups(ev: &Evaluator<'_>, input: &[Series]) -> Vec<BucketGroup> {
+fn bucket_groups(ev: &Evaluator<'_>, c: &Call, arg: usize, input: &[Series]) -> Vec<BucketGroup> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<BucketGroup> = Vec::new();
     for (i, s) in input.iter().enumerate() {
         let le = s.labels.get(BUCKET_LABEL).unwrap_or("");
         let Ok(upper_bound) = le.parse::<f64>() else {
-            ev.warn(format!(
-                "PromQL warning: bucket label {BUCKET_LABEL:?} is missing or has a malformed value of {le:?} for metric name {:?}",
-                s.labels.metric_name().unwrap_or("")
+            ev.warn(ev.at_arg(
+                format!(
+                    "PromQL warning: bucket label {BUCKET_LABEL:?} is missing or has a malformed value of {le:?} for metric name {:?}",
+                    s.labels.metric_name().unwrap_or("")
+                ),
+                positions::call_addr(c),
+                arg,
             ));
             continue;
         };
@@ -62,11 +66,13 @@ fn bucket_groups(ev: &Evaluator<'_>, input: &[Series]) -> Vec<BucketGroup> {
 /// steps without any bucket stay empty. The result drops the metric name.
 fn per_group_step(
     ev: &Evaluator<'_>,
+    c: &Call,
+    arg: usize,
     input: &[Series],
     steps: usize,
     mut f: impl FnMut(&Labels, usize, &mut [Bucket]) -> f64,
 ) -> Result<Vec<Series>, QueryError> {
-    let groups = bucket_groups(ev, input);
+    let groups = bucket_groups(ev, c, arg, input);
     let mut out = Vec::with_capacity(groups.len());
     let mut buckets: Vec<Bucket> = Vec::new();
     for (sig, members) in groups {
@@ -97,18 +103,26 @@ pub(crate) fn histogram_quantile(
 ) -> Result<Vec<Series>, QueryError> {
     let q = scalar_arg(ev, c, 0, ts)?;
     if let Some(bad) = q.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
-        ev.warn(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}",
-            format_float(*bad)
+        ev.warn(ev.at_arg(
+            format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}",
+                format_float(*bad)
+            ),
+            positions::call_addr(c),
+            0,
         ));
     }
     let input = vector_arg(ev, c, 1, ts)?;
-    per_group_step(ev, &input, ts.len(), |sig, step, buckets| {
+    per_group_step(ev, c, 1, &input, ts.len(), |sig, step, buckets| {
         let (v, forced) = bucket_quantile(q[step], buckets);
         if forced {
-            ev.info(format!(
-                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                sig.get(METRIC_NAME).unwrap_or("")
+            ev.info(ev.at_arg(
+                format!(
+                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                    sig.get(METRIC_NAME).unwrap_or("")
+                ),
+                positions::call_addr(c),
+                1,
             ));
         }
         v
@@ -125,7 +139,7 @@ pub(crate) fn histogram_fraction(
     let lower = scalar_arg(ev, c, 0, ts)?;
     let upper = scalar_arg(ev, c, 1, ts)?;
     let input = vector_arg(ev, c, 2, ts)?;
-    per_group_step(ev, &input, ts.len(), |_, step, buckets| {
+    per_group_step(ev, c, 2, &input, ts.len(), |_, step, buckets| {
         bucket_fraction(lower[step], upper[step], buckets)
     })
 }

@@ -8,6 +8,7 @@ use super::range_fn::{Params, RangeFn, Window, extrapolate};
 use super::{absent, scalar_arg};
 use crate::error::QueryError;
 use crate::eval::numeric::format_float;
+use crate::eval::positions;
 use crate::eval::selector::SlidingWindow;
 use crate::eval::series::check_distinct_labels;
 use crate::eval::{Evaluator, RangeVector, Series, Val, drop_name};
@@ -51,8 +52,12 @@ pub(crate) fn eval_range_function(
             && let Some(metric) = rs.labels.metric_name()
             && !COUNTER_SUFFIXES.iter().any(|s| metric.ends_with(s))
         {
-            ev.info(format!(
-                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+            ev.info(ev.at_arg(
+                format!(
+                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+                ),
+                positions::call_addr(c),
+                arg,
             ));
         }
         let labels = rs.labels.clone().into_owned();
@@ -188,9 +193,13 @@ fn params(ev: &Evaluator<'_>, c: &Call, f: RangeFn, ts: &[i64]) -> Result<Vec<Pa
         RangeFn::QuantileOverTime => {
             let q = one(0)?;
             if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-                ev.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}",
-                    format_float(*bad)
+                ev.warn(ev.at_arg(
+                    format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        format_float(*bad)
+                    ),
+                    positions::call_addr(c),
+                    0,
                 ));
             }
             q.into_iter().map(|a| Params { a, b: 0.0 }).collect()
