@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building Tidemark needs on a Debian machine: clang/libclang (RocksDB's bindings),
 # ccache (so that each feature variant of the RocksDB build compiles its C++ once per machine),
-# protoc (gRPC code generation). Idempotent: does nothing when everything is present.
+# protoc (gRPC code generation). With --test also what the test suite needs: iproute2 and
+# iptables (the jepsen suite's network namespaces and packet loss). Idempotent: does nothing when
+# everything is present.
 set -euo pipefail
 
+packages=(clang libclang-dev protobuf-compiler ccache)
+[[ ${1:-} == --test ]] && packages+=(iproute2 iptables)
 missing=()
-for pkg in clang libclang-dev protobuf-compiler ccache; do
+for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

@@ -3,7 +3,7 @@
 # compatibility tests run against), checks formatting and lints, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --test
 source scripts/env.sh
 TIDEMARK_PEERS_BIN=$(scripts/install-peers.sh | tail -n 1)
 export TIDEMARK_PEERS_BIN

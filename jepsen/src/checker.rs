@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::history::{FaultEvent, Op, Outcome, SampleId};
+use crate::history::{FaultEvent, Op, Outcome, ReadOp, ReadOutcome, SampleId};
 
 /// What one node returned for the final read: every `jepsen_sample` sample, or why it could not.
 pub type NodeRead = Result<BTreeSet<SampleId>, String>;
@@ -161,6 +161,42 @@ pub fn recovery_times(history: &[Op], events: &[FaultEvent]) -> Vec<Recovery> {
         .collect()
 }
 
+/// The linearizable-read checker's findings.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReadCheck {
+    /// Reads issued after acknowledged writes.
+    pub reads: usize,
+    /// Reads that saw the acknowledged sample.
+    pub seen: usize,
+    /// Reads without a usable answer (503, timeout): they prove nothing either way.
+    pub unknown: usize,
+    /// Reads answered without the acknowledged sample: each one an anomaly.
+    pub stale: Vec<ReadOp>,
+}
+
+impl ReadCheck {
+    /// True when no read was stale.
+    pub fn valid(&self) -> bool {
+        self.stale.is_empty()
+    }
+}
+
+/// A read invoked after a write was acknowledged must see it (from any node).
+pub fn check_reads(reads: &[ReadOp]) -> ReadCheck {
+    let mut out = ReadCheck {
+        reads: reads.len(),
+        ..ReadCheck::default()
+    };
+    for r in reads {
+        match r.outcome {
+            ReadOutcome::Seen => out.seen += 1,
+            ReadOutcome::Unknown { .. } => out.unknown += 1,
+            ReadOutcome::Stale { .. } => out.stale.push(r.clone()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +313,40 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].recovered_after_ms, Some(30));
         assert_eq!(r[1].recovered_after_ms, None);
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+
+    fn read(outcome: ReadOutcome) -> ReadOp {
+        ReadOp {
+            client: 0,
+            node: 2,
+            invoke_ms: 10,
+            complete_ms: 12,
+            sample: SampleId {
+                client: 0,
+                key: 1,
+                t_ms: 1_000,
+                value: 7,
+            },
+            outcome,
+        }
+    }
+
+    #[test]
+    fn a_stale_read_is_an_anomaly_and_unknown_reads_are_not() {
+        let unknown = read(ReadOutcome::Unknown {
+            detail: "503".into(),
+        });
+        let ok = check_reads(&[read(ReadOutcome::Seen), unknown.clone()]);
+        assert!(ok.valid());
+        assert_eq!((ok.reads, ok.seen, ok.unknown), (2, 1, 1));
+        let stale = read(ReadOutcome::Stale { got: "[]".into() });
+        let bad = check_reads(&[read(ReadOutcome::Seen), stale.clone(), unknown]);
+        assert!(!bad.valid());
+        assert_eq!(bad.stale, vec![stale]);
     }
 }

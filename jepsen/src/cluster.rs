@@ -1,5 +1,6 @@
-//! Real `tidemark` processes on loopback ports, and the guard that kills them all on drop
-//! (normal exit, error, panic, or the run future dropped by Ctrl-C).
+//! Real `tidemark` processes, on loopback ports or each in a network namespace of its own
+//! ([`NetNs`]), and the guard that kills them all on drop (normal exit, error, panic, or the
+//! run future dropped by Ctrl-C) and then removes the namespaces.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -8,6 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Error;
+use crate::net::NetNs;
+
+/// HTTP and gRPC ports of a node in its own namespace (its address is its own).
+const NETNS_HTTP_PORT: u16 = 9201;
+const NETNS_GRPC_PORT: u16 = 9202;
 
 /// The nodes' configuration: flushes every second keeping little log below them, so that a
 /// node that was killed or paused for a while catches up from a shard snapshot, not only from
@@ -62,6 +68,8 @@ pub struct Cluster {
     binary: PathBuf,
     initial_cluster: String,
     config: PathBuf,
+    /// The namespace network (namespace mode); dropped after the processes are killed.
+    net: Option<NetNs>,
 }
 
 fn free_port() -> Result<u16, Error> {
@@ -69,8 +77,9 @@ fn free_port() -> Result<u16, Error> {
 }
 
 impl Cluster {
-    /// Starts `n` nodes of `binary` on fresh loopback ports with data under `dir` (not waiting).
-    pub fn launch(binary: &Path, n: u32, dir: &Path) -> Result<Cluster, Error> {
+    /// Starts `n` nodes of `binary` with data under `dir` (not waiting): on fresh loopback
+    /// ports, or with `net` each in its namespace at its own address.
+    pub fn launch(binary: &Path, n: u32, dir: &Path, net: Option<NetNs>) -> Result<Cluster, Error> {
         if !binary.is_file() {
             return Err(Error::Setup(format!(
                 "tidemark binary not found at {}",
@@ -79,10 +88,20 @@ impl Cluster {
         }
         let mut nodes = Vec::new();
         for id in 1..=n {
+            let (http_addr, grpc_addr) = match &net {
+                Some(net) => (
+                    format!("{}:{NETNS_HTTP_PORT}", net.addr(id)),
+                    format!("{}:{NETNS_GRPC_PORT}", net.addr(id)),
+                ),
+                None => (
+                    format!("127.0.0.1:{}", free_port()?),
+                    format!("127.0.0.1:{}", free_port()?),
+                ),
+            };
             nodes.push(NodeProc {
                 id,
-                http_addr: format!("127.0.0.1:{}", free_port()?),
-                grpc_addr: format!("127.0.0.1:{}", free_port()?),
+                http_addr,
+                grpc_addr,
                 data_dir: dir.join(format!("n{id}")),
                 child: None,
                 paused: false,
@@ -100,6 +119,7 @@ impl Cluster {
             binary: binary.to_path_buf(),
             initial_cluster,
             config,
+            net,
         };
         for id in 1..=n {
             c.start(id)?;
@@ -113,10 +133,7 @@ impl Cluster {
 
     /// Starts node `id` (not waiting until it is ready); a no-op if it runs.
     pub fn start(&mut self, id: u32) -> Result<(), Error> {
-        let binary = self.binary.clone();
-        let initial = self.initial_cluster.clone();
-        let config = self.config.clone();
-        let node = self.node_mut(id);
+        let node = &self.nodes[id as usize - 1];
         if node.child.is_some() {
             return Ok(());
         }
@@ -124,7 +141,17 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(node.log_path())?;
-        let mut cmd = Command::new(&binary);
+        // In namespace mode `ip netns exec` enters the node's namespace and execs the binary
+        // (same pid, so signals reach tidemark itself).
+        let mut cmd = match &self.net {
+            Some(net) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &net.node_ns(id)])
+                    .arg(&self.binary);
+                c
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.arg("--node-id")
             .arg(id.to_string())
             .arg("--data-dir")
@@ -134,9 +161,9 @@ impl Cluster {
             .arg("--grpc-listen")
             .arg(&node.grpc_addr)
             .arg("--initial-cluster")
-            .arg(&initial)
+            .arg(&self.initial_cluster)
             .arg("--config")
-            .arg(&config)
+            .arg(&self.config)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
@@ -148,12 +175,21 @@ impl Cluster {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| Error::Setup(format!("spawn {} for node {id}: {e}", binary.display())))?;
+        let child = cmd.spawn().map_err(|e| {
+            Error::Setup(format!(
+                "spawn {} for node {id}: {e}",
+                self.binary.display()
+            ))
+        })?;
+        let node = self.node_mut(id);
         node.child = Some(child);
         node.paused = false;
         Ok(())
+    }
+
+    /// The namespace network, in namespace mode.
+    pub fn net(&self) -> Option<&NetNs> {
+        self.net.as_ref()
     }
 
     /// `tidemarkctl` next to the `tidemark` binary.

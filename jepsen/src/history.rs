@@ -48,14 +48,45 @@ pub struct Op {
     pub detail: String,
 }
 
+/// What a read right after an acknowledged write found (the `linearizable-read` workload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "found")]
+pub enum ReadOutcome {
+    /// The acknowledged sample, with its value.
+    Seen,
+    /// A 200 answer without it: a stale read, an anomaly. `got` is what the query returned.
+    Stale { got: String },
+    /// No usable answer (503, timeout, transport error): says nothing.
+    Unknown { detail: String },
+}
+
+/// One read issued after a write was acknowledged: a query through another node for that
+/// sample, invoked after the write completed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadOp {
+    /// Client that issued it.
+    pub client: u32,
+    /// Node (1-based id) the query went to.
+    pub node: u32,
+    /// Invocation time, ms since the run started.
+    pub invoke_ms: u64,
+    /// Completion time, ms since the run started.
+    pub complete_ms: u64,
+    /// The acknowledged sample it must see.
+    pub sample: SampleId,
+    /// What it found.
+    pub outcome: ReadOutcome,
+}
+
 /// One fault event of the nemesis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultEvent {
     /// Time, ms since the run started.
     pub at_ms: u64,
-    /// Node id (1-based).
+    /// Node id (1-based); 0 for a network fault, which concerns links, not one node.
     pub node: u32,
-    /// `kill`, `restart`, `pause`, `resume`, or `heal-*` at the end.
+    /// `kill`, `restart`, `pause`, `resume`, `remove`, `re-add`, what a network fault cut
+    /// (`partition [1, 2] | [3, 4, 5]`), `heal-network`, or `heal-*` at the end.
     pub action: String,
 }
 

@@ -1,13 +1,15 @@
 //! Fault-injection harness: real `tidemark` processes, a seeded nemesis, workloads with a recorded
 //! history, and checkers that are plain functions over that history.
 //!
-//! Today only loopback mode exists: process-level faults (kill -9 and restart, SIGSTOP/SIGCONT);
-//! network partitions in namespaces are a later step.
+//! Two modes: namespace mode (the default: every node in a network namespace of its own on a
+//! bridge, so partitions and packet loss are real dropped packets; needs root and iptables) and
+//! loopback mode (process-level faults only: kill -9 and restart, SIGSTOP/SIGCONT, membership).
 
 pub mod checker;
 pub mod cluster;
 pub mod consistency;
 pub mod history;
+pub mod net;
 pub mod run;
 pub mod schedule;
 pub mod workload;
@@ -20,6 +22,17 @@ pub use schedule::Nemesis;
 pub enum Workload {
     /// Unique samples written by concurrent clients; lost/phantom checked after healing.
     Samples,
+    /// After an acknowledged write, a query through another random node must see it.
+    LinearizableRead,
+}
+
+/// Where the nodes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetMode {
+    /// Each node in a network namespace of its own (root, `ip`, `iptables`): every nemesis.
+    Netns,
+    /// Loopback ports in the harness' namespace: process-level faults only.
+    Loopback,
 }
 
 /// Why a run could not be carried out (setup errors; anomalies are in the [`Report`]).
@@ -28,9 +41,9 @@ pub enum Error {
     /// Bad options or environment.
     #[error("setup: {0}")]
     Setup(String),
-    /// A requested feature of the full suite that loopback mode lacks.
-    #[error("not implemented: {0}")]
-    NotImplemented(&'static str),
+    /// A requested feature that the chosen mode does not have.
+    #[error("not available: {0}")]
+    NotAvailable(String),
     /// A node did not become ready.
     #[error("node {node} not ready: {why}\n--- tail of its log ---\n{log_tail}")]
     NotReady {

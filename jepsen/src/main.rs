@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tidemark_jepsen::{Nemesis, RunOptions, Workload, run};
+use tidemark_jepsen::{Nemesis, NetMode, RunOptions, Workload, run};
 
 #[derive(Parser)]
 #[command(
@@ -32,17 +32,21 @@ enum Cmd {
         /// Number of nodes.
         #[arg(long, default_value_t = 3)]
         nodes: u32,
-        /// Faults to inject (comma-separated).
+        /// Faults to inject (comma-separated; default: every kind the mode has).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        nemesis: Vec<Nemesis>,
+        /// Workloads (comma-separated).
         #[arg(
             long,
             value_enum,
             value_delimiter = ',',
-            default_value = "kill,pause,membership"
+            default_value = "samples,linearizable-read"
         )]
-        nemesis: Vec<Nemesis>,
-        /// Workloads (comma-separated).
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "samples")]
         workload: Vec<Workload>,
+        /// Where the nodes run: `netns` (needs root and iptables; every nemesis) or `loopback`
+        /// (process faults only).
+        #[arg(long, value_enum, default_value = "netns")]
+        net: NetMode,
         /// Output directory (default: a fresh temp dir, printed).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -58,8 +62,17 @@ async fn main() -> ExitCode {
         nodes,
         nemesis,
         workload,
+        net,
         out,
     } = Cli::parse().cmd;
+    let nemesis = if nemesis.is_empty() {
+        Nemesis::ALL
+            .into_iter()
+            .filter(|k| net == NetMode::Netns || !k.is_network())
+            .collect()
+    } else {
+        nemesis
+    };
     let opts = RunOptions {
         time_limit_s: time_limit,
         seed,
@@ -67,6 +80,7 @@ async fn main() -> ExitCode {
         nodes,
         nemeses: nemesis,
         workloads: workload,
+        net,
         out,
     };
     // Dropping the run future on Ctrl-C drops the cluster guard, which kills every node.

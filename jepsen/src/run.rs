@@ -6,16 +6,28 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::checker::{CheckResult, NodeRead, Recovery, check_samples, recovery_times};
+use std::collections::BTreeSet;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::checker::{
+    CheckResult, NodeRead, ReadCheck, Recovery, check_reads, check_samples, recovery_times,
+};
 use crate::cluster::Cluster;
 use crate::consistency::{ConsistencyResult, check_replicas};
-use crate::history::{FaultEvent, Op};
+use crate::history::{FaultEvent, Op, ReadOp};
+use crate::net::NetNs;
 use crate::schedule::{Fault, Nemesis, schedule};
 use crate::workload::{CLIENTS, now_ms, read_all, run_client};
-use crate::{Error, Workload};
+use crate::{Error, NetMode, Workload};
 
 /// The banner printed at the start of every loopback run.
-pub const LOOPBACK_BANNER: &str = "loopback mode: process-level faults only (kill -9/restart, SIGSTOP/SIGCONT); network partitions not implemented yet";
+pub const LOOPBACK_BANNER: &str = "loopback mode: process-level faults only (kill -9/restart, SIGSTOP/SIGCONT, membership); no network faults";
+
+/// The banner printed at the start of every namespace run.
+pub const NETNS_BANNER: &str = "namespace mode: every node in its own network namespace on a bridge; partitions and packet loss drop real packets (iptables)";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -32,6 +44,8 @@ pub struct RunOptions {
     pub nemeses: Vec<Nemesis>,
     /// Workloads to run.
     pub workloads: Vec<Workload>,
+    /// Where the nodes run.
+    pub net: NetMode,
     /// Output directory (history, summary, node data and logs); a fresh temp dir when `None`.
     pub out: Option<PathBuf>,
 }
@@ -51,8 +65,12 @@ pub struct Report {
     pub schedule: Vec<Fault>,
     /// Fault events applied, with times.
     pub faults: Vec<FaultEvent>,
+    /// Where the nodes ran.
+    pub mode: &'static str,
     /// The checker's findings.
     pub check: CheckResult,
+    /// The linearizable-read checker's findings.
+    pub reads: ReadCheck,
     /// The replica digest comparison.
     pub consistency: ConsistencyResult,
     /// Samples each node read back.
@@ -64,7 +82,7 @@ pub struct Report {
 impl Report {
     /// True when no anomaly was found.
     pub fn pass(&self) -> bool {
-        self.check.valid() && self.consistency.valid()
+        self.check.valid() && self.consistency.valid() && self.reads.valid()
     }
 
     /// The one-line verdict printed last.
@@ -72,7 +90,8 @@ impl Report {
         let c = &self.check;
         let word = if self.pass() { "PASS" } else { "FAIL" };
         format!(
-            "VERDICT: {word} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} shards_compared={} divergent_shards={} unconverged_shards={} faults={}",
+            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} faults={}",
+            self.mode,
             self.seed,
             self.nodes,
             c.ops,
@@ -84,6 +103,8 @@ impl Report {
             c.failed_but_visible.len(),
             c.divergent_nodes.len(),
             c.unreadable_nodes.len(),
+            self.reads.reads,
+            self.reads.stale.len(),
             self.consistency.compared_shards,
             self.consistency.divergent_shards.len(),
             self.consistency.unconverged_shards.len(),
@@ -120,6 +141,11 @@ impl Report {
                 format!("{:?}", self.samples_read_per_node),
             ),
             (
+                "reads after writes seen/unknown",
+                format!("{}/{}", self.reads.seen, self.reads.unknown),
+            ),
+            ("stale reads", self.reads.stale.len().to_string()),
+            (
                 "shards compared (digest)",
                 self.consistency.compared_shards.to_string(),
             ),
@@ -137,10 +163,18 @@ impl Report {
             s.push_str(&format!("{k:<32} {v}\n"));
         }
         for f in &self.schedule {
+            let target = if f.kind.is_network() {
+                String::new()
+            } else {
+                format!(" node {}", f.node)
+            };
             s.push_str(&format!(
-                "  fault at {:>6} ms: {:?} node {} for {} ms\n",
-                f.at_ms, f.kind, f.node, f.duration_ms
+                "  fault at {:>6} ms: {:?}{target} for {} ms\n",
+                f.at_ms, f.kind, f.duration_ms
             ));
+        }
+        for e in self.faults.iter().filter(|e| e.node == 0) {
+            s.push_str(&format!("  network at {:>6} ms: {}\n", e.at_ms, e.action));
         }
         for r in &self.recovery {
             let after = r
@@ -173,12 +207,18 @@ fn out_dir(opts: &RunOptions) -> Result<PathBuf, Error> {
 async fn run_nemesis(
     cluster: &mut Cluster,
     faults: &[Fault],
+    seed: u64,
+    http: &reqwest::Client,
     started: Instant,
 ) -> Result<Vec<FaultEvent>, Error> {
     let mut events = Vec::new();
     let mut log = |node: u32, action: &str| {
         let at_ms = started.elapsed().as_millis() as u64;
-        println!("[{at_ms:>6} ms] nemesis: {action} node {node}");
+        if node == 0 {
+            println!("[{at_ms:>6} ms] nemesis: {action}");
+        } else {
+            println!("[{at_ms:>6} ms] nemesis: {action} node {node}");
+        }
         events.push(FaultEvent {
             at_ms,
             node,
@@ -200,7 +240,13 @@ async fn run_nemesis(
                 cluster.change_membership(f.node, false).await?;
                 log(f.node, "remove");
             }
-            Nemesis::Partition => return Err(Error::NotImplemented("partition nemesis")),
+            kind => {
+                // The same seed cuts the same links (but for `isolate-leader`, whose target
+                // is whoever leads at that moment).
+                let mut rng = StdRng::seed_from_u64(seed ^ f.at_ms.rotate_left(17));
+                let what = cut_network(cluster, kind, &mut rng, http).await?;
+                log(0, &what);
+            }
         }
         // The fault lasts its full duration even when it started late (a membership change
         // blocks until the node has caught up, which can push the next fault back).
@@ -218,10 +264,109 @@ async fn run_nemesis(
                 cluster.change_membership(f.node, true).await?;
                 log(f.node, "re-add");
             }
-            Nemesis::Partition => {}
+            _ => {
+                net_of(cluster)?.heal().await?;
+                log(0, "heal-network");
+            }
         }
     }
     Ok(events)
+}
+
+fn net_of(cluster: &Cluster) -> Result<&NetNs, Error> {
+    cluster
+        .net()
+        .ok_or_else(|| Error::NotAvailable("network faults need namespace mode".into()))
+}
+
+/// Makes one network fault; returns what it did, for the log.
+async fn cut_network(
+    cluster: &Cluster,
+    kind: Nemesis,
+    rng: &mut StdRng,
+    http: &reqwest::Client,
+) -> Result<String, Error> {
+    let net = net_of(cluster)?;
+    let n = cluster.nodes.len() as u32;
+    let mut order: Vec<u32> = (1..=n).collect();
+    order.shuffle(rng);
+    let set = |ids: &[u32]| ids.iter().copied().collect::<BTreeSet<u32>>();
+    Ok(match kind {
+        Nemesis::Partition => {
+            let minority = rng.random_range(1..=(n - 1) / 2);
+            let (a, b) = order.split_at(minority as usize);
+            net.partition(&set(a), &set(b)).await?;
+            format!("partition {a:?} | {b:?}")
+        }
+        Nemesis::IsolateLeader => {
+            let leader = busiest_leader(cluster, http).await.unwrap_or(order[0]);
+            let rest: Vec<u32> = (1..=n).filter(|&x| x != leader).collect();
+            net.partition(&set(&[leader]), &set(&rest)).await?;
+            format!("isolate-leader {leader}")
+        }
+        Nemesis::Ring => {
+            // Only ring neighbours reach each other.
+            let pos = |x: u32| order.iter().position(|&y| y == x).unwrap_or(0) as i64;
+            let n_i = i64::from(n);
+            for a in 1..=n {
+                for b in a + 1..=n {
+                    let d = (pos(a) - pos(b)).rem_euclid(n_i);
+                    if d != 1 && d != n_i - 1 {
+                        net.drop_between(a, b, 1.0).await?;
+                    }
+                }
+            }
+            format!("ring {order:?}")
+        }
+        Nemesis::Bridge => {
+            let half = (n as usize - 1) / 2;
+            let (a, rest) = order.split_at(half);
+            let (bridge, b) = rest.split_at(1);
+            net.partition(&set(a), &set(b)).await?;
+            format!("bridge {a:?} <{}> {b:?}", bridge[0])
+        }
+        Nemesis::Loss => {
+            let p = rng.random_range(0.2..=0.5);
+            let mut pairs = Vec::new();
+            for a in 1..=n {
+                for b in a + 1..=n {
+                    if rng.random_bool(0.5) {
+                        net.drop_between(a, b, p).await?;
+                        pairs.push((a, b));
+                    }
+                }
+            }
+            format!("loss {:.0}% on {pairs:?}", p * 100.0)
+        }
+        Nemesis::Kill | Nemesis::Pause | Nemesis::Membership => {
+            return Err(Error::Setup(format!("{kind:?} is not a network fault")));
+        }
+    })
+}
+
+/// The node that leads the most groups, as some node reports (`/api/v1/status/cluster`).
+async fn busiest_leader(cluster: &Cluster, http: &reqwest::Client) -> Option<u32> {
+    for node in &cluster.nodes {
+        let Ok(r) = http
+            .get(format!("{}/api/v1/status/cluster", node.url()))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let Ok(json) = r.json::<serde_json::Value>().await else {
+            continue;
+        };
+        let mut counts = std::collections::BTreeMap::<u32, usize>::new();
+        for g in json["data"]["groups"].as_array()? {
+            if let Some(l) = g["leader"].as_u64() {
+                *counts.entry(l as u32).or_default() += 1;
+            }
+        }
+        return counts.into_iter().max_by_key(|&(_, c)| c).map(|(l, _)| l);
+    }
+    None
 }
 
 async fn sleep_until(t: Instant) {
@@ -231,11 +376,16 @@ async fn sleep_until(t: Instant) {
 /// Runs one test. `Err` is a setup error (nothing was checked); anomalies are in the report.
 /// Every node process is killed when this returns or its future is dropped.
 pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
-    println!("{LOOPBACK_BANNER}");
-    if opts.nemeses.contains(&Nemesis::Partition) {
-        return Err(Error::NotImplemented(
-            "--nemesis partition needs network namespaces (loopback mode has process faults only)",
-        ));
+    let mode = match opts.net {
+        NetMode::Netns => "netns",
+        NetMode::Loopback => "loopback",
+    };
+    if opts.net == NetMode::Loopback
+        && let Some(k) = opts.nemeses.iter().find(|k| k.is_network())
+    {
+        return Err(Error::NotAvailable(format!(
+            "--nemesis {k:?} drops packets between nodes: it needs --net netns (loopback mode has process faults only)"
+        )));
     }
     if opts.nodes < 3 {
         return Err(Error::Setup(format!(
@@ -243,29 +393,60 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             opts.nodes
         )));
     }
+    let net = match opts.net {
+        NetMode::Netns => {
+            println!("{NETNS_BANNER}");
+            Some(NetNs::create(opts.nodes)?)
+        }
+        NetMode::Loopback => {
+            println!("{LOOPBACK_BANNER}");
+            None
+        }
+    };
     let dir = out_dir(opts)?;
     println!("output: {}", dir.display());
     let http = reqwest::Client::builder()
         .build()
         .map_err(|e| Error::Setup(format!("http client: {e}")))?;
-    let mut cluster = Cluster::launch(&opts.binary, opts.nodes, &dir)?;
+    let mut cluster = Cluster::launch(&opts.binary, opts.nodes, &dir, net)?;
     cluster.wait_all_ready(&http).await?;
     println!("{} nodes ready", opts.nodes);
 
     let time_limit_ms = opts.time_limit_s * 1000;
     let faults = schedule(opts.seed, time_limit_ms, opts.nodes, &opts.nemeses);
     let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url()).collect();
+    let read_after_write = opts.workloads.contains(&Workload::LinearizableRead);
     let from_ms = now_ms();
     let started = Instant::now();
     let until = started + Duration::from_millis(time_limit_ms);
-    let clients = futures::future::join_all(
-        (0..CLIENTS).map(|c| run_client(c, opts.seed, http.clone(), urls.clone(), started, until)),
+    let clients = futures::future::join_all((0..CLIENTS).map(|c| {
+        run_client(
+            c,
+            opts.seed,
+            http.clone(),
+            urls.clone(),
+            started,
+            until,
+            read_after_write,
+        )
+    }));
+    let (clients, events) = tokio::join!(
+        clients,
+        run_nemesis(&mut cluster, &faults, opts.seed, &http, started)
     );
-    let (ops, events) = tokio::join!(clients, run_nemesis(&mut cluster, &faults, started));
     let mut events = events?;
-    let mut history: Vec<Op> = ops.into_iter().flatten().collect();
+    let mut history: Vec<Op> = Vec::new();
+    let mut read_ops: Vec<ReadOp> = Vec::new();
+    for c in clients {
+        history.extend(c.writes);
+        read_ops.extend(c.reads);
+    }
     history.sort_by_key(|op| (op.invoke_ms, op.client));
+    read_ops.sort_by_key(|op| (op.invoke_ms, op.client));
 
+    if let Some(net) = cluster.net() {
+        net.heal().await?;
+    }
     for (node, action) in cluster.heal()? {
         events.push(FaultEvent {
             at_ms: started.elapsed().as_millis() as u64,
@@ -295,15 +476,22 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             .iter()
             .map(|r| r.as_ref().map(|s| s.len()).unwrap_or(0))
             .collect(),
+        mode,
         check,
+        reads: check_reads(&read_ops),
         consistency,
         recovery,
     };
-    write_outputs(&dir, &history, &report)?;
+    write_outputs(&dir, &history, &read_ops, &report)?;
     Ok(report)
 }
 
-fn write_outputs(dir: &std::path::Path, history: &[Op], report: &Report) -> Result<(), Error> {
+fn write_outputs(
+    dir: &std::path::Path,
+    history: &[Op],
+    read_ops: &[ReadOp],
+    report: &Report,
+) -> Result<(), Error> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
     for e in &report.faults {
         let line = serde_json::json!({"type": "nemesis", "at_ms": e.at_ms, "node": e.node, "action": e.action});
@@ -312,6 +500,11 @@ fn write_outputs(dir: &std::path::Path, history: &[Op], report: &Report) -> Resu
     for op in history {
         let mut v = serde_json::to_value(op).map_err(std::io::Error::other)?;
         v["type"] = "write".into();
+        writeln!(f, "{v}")?;
+    }
+    for op in read_ops {
+        let mut v = serde_json::to_value(op).map_err(std::io::Error::other)?;
+        v["type"] = "read".into();
         writeln!(f, "{v}")?;
     }
     f.flush()?;

@@ -5,9 +5,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-/// The fault kinds of loopback mode.
+/// The fault kinds. The network ones need namespace mode (`--net netns`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Nemesis {
     /// kill -9 a node, restart it after a while.
     Kill,
@@ -16,8 +16,36 @@ pub enum Nemesis {
     /// Remove a node from every group with `tidemarkctl node remove`, add it back with
     /// `tidemarkctl node add` after a while (it catches up from the log or a snapshot).
     Membership,
-    /// Network partitions (needs network namespaces: not implemented yet).
+    /// Cut the nodes into two random sides, the smaller a minority.
     Partition,
+    /// Cut the node that leads the most groups off from every other node.
+    IsolateLeader,
+    /// A majority ring: every node reaches only its two neighbours in a random ring, so each
+    /// sees a majority but no two see the same one.
+    Ring,
+    /// Two sides that reach each other only through one bridge node.
+    Bridge,
+    /// Random packet loss (20-50 % of packets, both directions) between random pairs of nodes.
+    Loss,
+}
+
+impl Nemesis {
+    /// Every kind.
+    pub const ALL: [Nemesis; 8] = [
+        Nemesis::Kill,
+        Nemesis::Pause,
+        Nemesis::Membership,
+        Nemesis::Partition,
+        Nemesis::IsolateLeader,
+        Nemesis::Ring,
+        Nemesis::Bridge,
+        Nemesis::Loss,
+    ];
+
+    /// Whether the fault is made in the network (namespace mode only).
+    pub fn is_network(self) -> bool {
+        !matches!(self, Nemesis::Kill | Nemesis::Pause | Nemesis::Membership)
+    }
 }
 
 /// One scheduled fault: starts at `at_ms` (since the run started) and is healed `duration_ms` later.

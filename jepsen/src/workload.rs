@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tidemark_proto::prometheus as pb;
 
-use crate::history::{Op, Outcome, SampleId, classify_status};
+use crate::history::{Op, Outcome, ReadOp, ReadOutcome, SampleId, classify_status};
 
 /// The metric name every sample of the workload carries.
 pub const METRIC: &str = "jepsen_sample";
@@ -69,7 +69,19 @@ fn label(name: &str, value: &str) -> pb::Label {
     }
 }
 
-/// Runs one client until `until`; returns its operations. `urls[i]` is node `i + 1`.
+/// Share of acknowledged writes followed by a linearizable read (`linearizable-read`).
+pub const READ_AFTER_WRITE_SHARE: f64 = 0.3;
+
+/// What one client did.
+#[derive(Default)]
+pub struct ClientHistory {
+    pub writes: Vec<Op>,
+    pub reads: Vec<ReadOp>,
+}
+
+/// Runs one client until `until`; returns its operations. `urls[i]` is node `i + 1`. With
+/// `read_after_write`, some acknowledged writes are followed by a query for the sample through
+/// another node (the linearizable-read workload).
 pub async fn run_client(
     client_id: u32,
     seed: u64,
@@ -77,9 +89,11 @@ pub async fn run_client(
     urls: Vec<String>,
     started: Instant,
     until: Instant,
-) -> Vec<Op> {
+    read_after_write: bool,
+) -> ClientHistory {
     let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(client_id) << 32) ^ 0x6a65_7073);
     let mut ops = Vec::new();
+    let mut reads = Vec::new();
     let mut last_t = vec![0i64; KEYS_PER_CLIENT as usize];
     let mut n: u64 = 0;
     while Instant::now() < until {
@@ -124,9 +138,75 @@ pub async fn run_client(
             outcome,
             detail,
         });
+        if read_after_write && outcome == Outcome::Ok && rng.random_bool(READ_AFTER_WRITE_SHARE) {
+            let other = (node + rng.random_range(1..urls.len().max(2))) % urls.len();
+            reads.push(read_after(&http, client_id, other, &urls[other], sample, started).await);
+        }
         tokio::time::sleep(Duration::from_millis(OP_INTERVAL_MS)).await;
     }
-    ops
+    ClientHistory { writes: ops, reads }
+}
+
+/// Queries `base` (node `node + 1`) for `sample`'s series at the sample's time: the answer
+/// must hold the sample's value, since the write was acknowledged before the query began and
+/// later writes of the series are later in time.
+async fn read_after(
+    http: &reqwest::Client,
+    client_id: u32,
+    node: usize,
+    base: &str,
+    sample: SampleId,
+    started: Instant,
+) -> ReadOp {
+    let invoke_ms = started.elapsed().as_millis() as u64;
+    let expr = format!(
+        r#"{METRIC}{{client="{}",key="{}"}}"#,
+        sample.client, sample.key
+    );
+    let time = format!("{:.3}", sample.t_ms as f64 / 1000.0);
+    let res = http
+        .post(format!("{base}/api/v1/query"))
+        .form(&[("query", expr.as_str()), ("time", time.as_str())])
+        .timeout(Duration::from_millis(WRITE_TIMEOUT_MS))
+        .send()
+        .await;
+    let outcome = match res {
+        Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+            Ok(json) => {
+                let result = &json["data"]["result"];
+                let value = result[0]["value"][1].as_str().unwrap_or("");
+                if result.as_array().is_some_and(|a| a.len() == 1)
+                    && value.parse::<f64>().ok() == Some(sample.value as f64)
+                {
+                    ReadOutcome::Seen
+                } else {
+                    ReadOutcome::Stale {
+                        got: result.to_string().chars().take(300).collect(),
+                    }
+                }
+            }
+            Err(e) => ReadOutcome::Unknown {
+                detail: format!("body: {e}"),
+            },
+        },
+        Ok(r) => ReadOutcome::Unknown {
+            detail: format!("{} {}", r.status(), r.text().await.unwrap_or_default())
+                .chars()
+                .take(200)
+                .collect(),
+        },
+        Err(e) => ReadOutcome::Unknown {
+            detail: format!("transport: {e}"),
+        },
+    };
+    ReadOp {
+        client: client_id,
+        node: node as u32 + 1,
+        invoke_ms,
+        complete_ms: started.elapsed().as_millis() as u64,
+        sample,
+        outcome,
+    }
 }
 
 /// Width of one read window: the final read is split so that no series returns more points

@@ -1,10 +1,10 @@
 //! A short loopback run (seed 1: kill -9/restart, SIGSTOP/SIGCONT, and removing a node from
 //! every group and adding it back with `tidemarkctl`) against the release `tidemark` binary:
-//! no acknowledged sample lost, no phantom, all nodes agree.
+//! no acknowledged sample lost, no phantom, no stale read, all nodes agree.
 
 use std::path::PathBuf;
 
-use tidemark_jepsen::{Nemesis, RunOptions, Workload, run};
+use tidemark_jepsen::{Nemesis, NetMode, RunOptions, Workload, run};
 
 /// `target/release/tidemark`, next to this test executable (`target/release/deps/loopback-*`).
 fn tidemark_binary() -> PathBuf {
@@ -31,7 +31,8 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
         binary: tidemark_binary(),
         nodes: 3,
         nemeses: vec![Nemesis::Kill, Nemesis::Pause, Nemesis::Membership],
-        workloads: vec![Workload::Samples],
+        workloads: vec![Workload::Samples, Workload::LinearizableRead],
+        net: NetMode::Loopback,
         out: Some(out.clone()),
     };
     let report = run(&opts).await.expect("setup");
@@ -44,6 +45,7 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
         out.display()
     );
     assert!(report.check.ok > 0, "no write was acknowledged");
+    assert!(report.reads.seen > 0, "no read after a write saw it");
     for kind in [Nemesis::Kill, Nemesis::Pause, Nemesis::Membership] {
         assert!(
             report.schedule.iter().any(|f| f.kind == kind),
@@ -56,16 +58,17 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
 }
 
 #[tokio::test]
-async fn the_partition_nemesis_is_refused_in_loopback_mode() {
+async fn network_nemeses_are_refused_in_loopback_mode() {
     let opts = RunOptions {
         time_limit_s: 1,
         seed: 1,
         binary: PathBuf::from("/nonexistent/tidemark"),
         nodes: 3,
-        nemeses: vec![Nemesis::Partition],
+        nemeses: vec![Nemesis::Kill, Nemesis::Partition],
         workloads: vec![Workload::Samples],
+        net: NetMode::Loopback,
         out: None,
     };
     let err = run(&opts).await.expect_err("partition must be refused");
-    assert!(err.to_string().contains("not implemented"), "{err}");
+    assert!(err.to_string().contains("needs --net netns"), "{err}");
 }
