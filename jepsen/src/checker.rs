@@ -52,6 +52,17 @@ impl CheckResult {
 /// A sample read is matched by series, timestamp and exact value: a sample at the right time with
 /// another value counts as lost (the acknowledged one) and phantom (the one read).
 pub fn check_samples(history: &[Op], reads: &[NodeRead]) -> CheckResult {
+    let numbered: Vec<(u32, &NodeRead)> = reads
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as u32 + 1, r))
+        .collect();
+    check_samples_of(history, &numbered)
+}
+
+/// [`check_samples`] over the reads of the nodes named by id (the members at the end of a run
+/// in which nodes joined and left).
+pub fn check_samples_of(history: &[Op], reads: &[(u32, &NodeRead)]) -> CheckResult {
     let mut r = CheckResult {
         ops: history.len(),
         ..Default::default()
@@ -71,8 +82,7 @@ pub fn check_samples(history: &[Op], reads: &[NodeRead]) -> CheckResult {
     let mut phantom = BTreeSet::new();
     let mut failed_visible = BTreeSet::new();
     let mut readable: Vec<(u32, &BTreeSet<SampleId>)> = Vec::new();
-    for (i, read) in reads.iter().enumerate() {
-        let node = i as u32 + 1;
+    for &(node, read) in reads {
         match read {
             Err(e) => r.unreadable_nodes.push((node, e.clone())),
             Ok(set) => readable.push((node, set)),

@@ -26,6 +26,70 @@ pub const MEMBERSHIP_RETRY_MS: u64 = 60_000;
 /// Time a node may take to answer `/-/ready` (members wait for a quorum).
 pub const READY_TIMEOUT_MS: u64 = 60_000;
 
+/// A membership change of one node, ready to run without the cluster.
+pub struct MembershipPlan {
+    ctl: PathBuf,
+    id: u32,
+    grpc_addr: String,
+    /// The other members (id, URL), tried in turn.
+    helpers: Vec<(u32, String)>,
+}
+
+impl MembershipPlan {
+    /// Changes the node's membership in every group with `tidemarkctl`: `add` (at its gRPC
+    /// address) or `remove`. Tries the other nodes in turn (one may be restarting after an
+    /// earlier fault) for up to [`MEMBERSHIP_RETRY_MS`]; every attempt is idempotent. An error
+    /// names what `tidemarkctl` said last.
+    pub async fn run(&self, add: bool) -> Result<(), Error> {
+        let id = self.id.to_string();
+        let deadline = Instant::now() + Duration::from_millis(MEMBERSHIP_RETRY_MS);
+        let mut attempt = 0;
+        loop {
+            let (through, url) = &self.helpers[attempt % self.helpers.len()];
+            attempt += 1;
+            let args: Vec<&str> = if add {
+                vec!["node", "add", &id, &self.grpc_addr]
+            } else {
+                vec!["node", "remove", &id]
+            };
+            let said = match run_ctl(&self.ctl, url, &args).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(Error::Setup(said));
+            }
+            println!("  membership change through node {through} failed; retrying");
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+        }
+    }
+}
+
+/// Runs `tidemarkctl` (at `ctl`) with `args` through the member at `url`; `Err` carries its
+/// output.
+pub async fn run_ctl(ctl: &Path, url: &str, args: &[&str]) -> Result<String, String> {
+    let out = tokio::process::Command::new(ctl)
+        .args(["--endpoint", url, "--timeout-s", "60"])
+        .args(args)
+        .env_remove("TIDEMARK_ADMIN_TOKEN")
+        .output()
+        .await
+        .map_err(|e| format!("run {}: {e}", ctl.display()))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(said)
+    } else {
+        Err(format!(
+            "tidemarkctl {} through {url}: {said}",
+            args.join(" ")
+        ))
+    }
+}
+
 /// One node's process, addresses and data directory.
 pub struct NodeProc {
     /// Node id (1-based).
@@ -36,6 +100,10 @@ pub struct NodeProc {
     pub grpc_addr: String,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// For a node that joined a running cluster: the member URL it joins through (`--join`).
+    pub join: Option<String>,
+    /// Removed from the cluster and stopped for good: not restarted, not read at the end.
+    pub retired: bool,
     child: Option<Child>,
     paused: bool,
 }
@@ -70,10 +138,26 @@ pub struct Cluster {
     config: PathBuf,
     /// The namespace network (namespace mode); dropped after the processes are killed.
     net: Option<NetNs>,
+    /// Where node data directories go.
+    dir: PathBuf,
 }
 
+/// A free loopback port below the kernel's ephemeral range (32768 and up), so that no outgoing
+/// connection can take it while its node is down between a kill and a restart. Ports are tried
+/// from a per-process starting point, each checked by binding it.
 fn free_port() -> Result<u16, Error> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(Error::Setup("no free loopback port below 32000".into()))
 }
 
 impl Cluster {
@@ -103,6 +187,8 @@ impl Cluster {
                 http_addr,
                 grpc_addr,
                 data_dir: dir.join(format!("n{id}")),
+                join: None,
+                retired: false,
                 child: None,
                 paused: false,
             });
@@ -120,6 +206,7 @@ impl Cluster {
             initial_cluster,
             config,
             net,
+            dir: dir.to_path_buf(),
         };
         for id in 1..=n {
             c.start(id)?;
@@ -159,10 +246,12 @@ impl Cluster {
             .arg("--http-listen")
             .arg(&node.http_addr)
             .arg("--grpc-listen")
-            .arg(&node.grpc_addr)
-            .arg("--initial-cluster")
-            .arg(&self.initial_cluster)
-            .arg("--config")
+            .arg(&node.grpc_addr);
+        match &node.join {
+            Some(url) => cmd.arg("--join").arg(url),
+            None => cmd.arg("--initial-cluster").arg(&self.initial_cluster),
+        };
+        cmd.arg("--config")
             .arg(&self.config)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
@@ -187,6 +276,52 @@ impl Cluster {
         Ok(())
     }
 
+    /// Ids of the nodes that are members (not retired).
+    pub fn live_ids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.retired)
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Starts a brand-new node (the next id, empty data directory) that joins the running
+    /// cluster through `through` (a member's URL); returns its id. Not waiting until ready.
+    pub fn add_joining_node(&mut self, through: String) -> Result<u32, Error> {
+        let id = self.nodes.len() as u32 + 1;
+        let (http_addr, grpc_addr) = match &mut self.net {
+            Some(net) => {
+                net.add_node(id)?;
+                (
+                    format!("{}:{NETNS_HTTP_PORT}", net.addr(id)),
+                    format!("{}:{NETNS_GRPC_PORT}", net.addr(id)),
+                )
+            }
+            None => (
+                format!("127.0.0.1:{}", free_port()?),
+                format!("127.0.0.1:{}", free_port()?),
+            ),
+        };
+        self.nodes.push(NodeProc {
+            id,
+            http_addr,
+            grpc_addr,
+            data_dir: self.dir.join(format!("n{id}")),
+            join: Some(through),
+            retired: false,
+            child: None,
+            paused: false,
+        });
+        self.start(id)?;
+        Ok(id)
+    }
+
+    /// Stops node `id` for good (after it was removed from every group).
+    pub fn retire(&mut self, id: u32) {
+        self.kill(id);
+        self.node_mut(id).retired = true;
+    }
+
     /// The namespace network, in namespace mode.
     pub fn net(&self) -> Option<&NetNs> {
         self.net.as_ref()
@@ -197,55 +332,25 @@ impl Cluster {
         self.binary.with_file_name("tidemarkctl")
     }
 
-    /// Changes node `id`'s membership in every group with `tidemarkctl`: `add` (at its gRPC
-    /// address) or `remove`. Tries the other nodes in turn (one may be restarting after an
-    /// earlier fault) for up to [`MEMBERSHIP_RETRY_MS`]; every attempt is idempotent. An error
-    /// names what `tidemarkctl` said last.
-    pub async fn change_membership(&self, id: u32, add: bool) -> Result<(), Error> {
-        let ctl = self.ctl_binary();
-        let node = &self.nodes[id as usize - 1];
-        let helpers: Vec<&NodeProc> = self.nodes.iter().filter(|n| n.id != id).collect();
-        let deadline = Instant::now() + Duration::from_millis(MEMBERSHIP_RETRY_MS);
-        let mut attempt = 0;
-        loop {
-            let through = helpers[attempt % helpers.len()];
-            attempt += 1;
-            let mut args = vec![
-                "--endpoint".to_string(),
-                through.url(),
-                "--timeout-s".into(),
-                "60".into(),
-                "node".into(),
-            ];
-            if add {
-                args.extend(["add".into(), id.to_string(), node.grpc_addr.clone()]);
-            } else {
-                args.extend(["remove".into(), id.to_string()]);
-            }
-            let out = tokio::process::Command::new(&ctl)
-                .args(&args)
-                .env_remove("TIDEMARK_ADMIN_TOKEN")
-                .output()
-                .await
-                .map_err(|e| Error::Setup(format!("run {}: {e}", ctl.display())))?;
-            if out.status.success() {
-                return Ok(());
-            }
-            let said = format!(
-                "tidemarkctl {} failed: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            if Instant::now() >= deadline {
-                return Err(Error::Setup(said));
-            }
-            println!(
-                "  membership change through node {} failed; retrying",
-                through.id
-            );
-            tokio::time::sleep(Duration::from_millis(1_000)).await;
+    /// What changing node `id`'s membership needs, taken out of the cluster so that the
+    /// change (which can take a minute) runs without holding it.
+    pub fn membership_plan(&self, id: u32) -> MembershipPlan {
+        MembershipPlan {
+            ctl: self.ctl_binary(),
+            id,
+            grpc_addr: self.nodes[id as usize - 1].grpc_addr.clone(),
+            helpers: self
+                .nodes
+                .iter()
+                .filter(|n| n.id != id && !n.retired)
+                .map(|n| (n.id, n.url()))
+                .collect(),
         }
+    }
+
+    /// Changes node `id`'s membership (see [`MembershipPlan::run`]).
+    pub async fn change_membership(&self, id: u32, add: bool) -> Result<(), Error> {
+        self.membership_plan(id).run(add).await
     }
 
     /// kill -9 node `id` and reap it.
@@ -274,7 +379,7 @@ impl Cluster {
     /// Heals everything: SIGCONT to every process, restarts dead nodes. Returns the actions taken.
     pub fn heal(&mut self) -> Result<Vec<(u32, &'static str)>, Error> {
         let mut actions = Vec::new();
-        for id in 1..=self.nodes.len() as u32 {
+        for id in self.live_ids() {
             let node = self.node_mut(id);
             if let Some(child) = node.child.as_mut()
                 && let Ok(Some(_)) = child.try_wait()
@@ -298,6 +403,9 @@ impl Cluster {
     pub async fn wait_all_ready(&mut self, client: &reqwest::Client) -> Result<(), Error> {
         let deadline = Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         for i in 0..self.nodes.len() {
+            if self.nodes[i].retired {
+                continue;
+            }
             let url = format!("{}/-/ready", self.nodes[i].url());
             loop {
                 if let Some(child) = self.nodes[i].child.as_mut()

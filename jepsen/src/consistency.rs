@@ -88,13 +88,26 @@ fn judge(replicas: &[(u32, Result<Replica, String>)], nodes: usize) -> Judgement
 
 /// Compares every shard's replicas on the nodes at `urls` (node `i + 1` at `urls[i]`).
 pub async fn check_replicas(http: &reqwest::Client, urls: &[String]) -> ConsistencyResult {
+    let numbered: Vec<(u32, String)> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (i as u32 + 1, u.clone()))
+        .collect();
+    check_replicas_of(http, &numbered).await
+}
+
+/// [`check_replicas`] over the nodes named by id.
+pub async fn check_replicas_of(
+    http: &reqwest::Client,
+    nodes: &[(u32, String)],
+) -> ConsistencyResult {
     let deadline = Instant::now() + Duration::from_millis(CONVERGE_MS);
     let mut result = ConsistencyResult::default();
     let mut pending: Option<Vec<u32>> = None;
     loop {
         let mut seen: BTreeMap<u32, Answers> = BTreeMap::new();
-        for (i, url) in urls.iter().enumerate() {
-            let node = i as u32 + 1;
+        for (node, url) in nodes {
+            let node = *node;
             match digests(http, url).await {
                 Ok(map) => {
                     for (shard, r) in map {
@@ -114,7 +127,7 @@ pub async fn check_replicas(http: &reqwest::Client, urls: &[String]) -> Consiste
         let mut still = Vec::new();
         for shard in todo {
             let replicas = seen.remove(&shard).unwrap_or_default();
-            match judge(&replicas, urls.len()) {
+            match judge(&replicas, nodes.len()) {
                 Judgement::Agree => result.compared_shards += 1,
                 Judgement::Diverge(what) => {
                     result.compared_shards += 1;

@@ -9,6 +9,7 @@ pub mod checker;
 pub mod cluster;
 pub mod consistency;
 pub mod history;
+pub mod membership;
 pub mod net;
 pub mod run;
 pub mod schedule;
@@ -24,6 +25,9 @@ pub enum Workload {
     Samples,
     /// After an acknowledged write, a query through another random node must see it.
     LinearizableRead,
+    /// Brand-new nodes join (`--join`), leaders are rebalanced onto them, the previous joiner
+    /// is removed (`tidemarkctl node remove`), while the other workloads run.
+    Membership,
 }
 
 /// Where the nodes run.

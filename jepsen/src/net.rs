@@ -19,11 +19,16 @@ const PREFIX: &str = "tmj";
 /// One run's namespaces, bridge and firewall rules; removed on drop.
 pub struct NetNs {
     tag: String,
-    /// Node addresses, index `i` is node `i + 1`.
-    addrs: Vec<Ipv4Addr>,
+    /// The run's /24: `10.a.b.0`.
+    subnet: (u8, u8),
+    /// Ids of the nodes with a namespace.
+    nodes: BTreeSet<u32>,
     /// The harness' address on the bridge.
     host: Ipv4Addr,
 }
+
+/// Node ids must fit the run's /24 (the harness is `.254`).
+pub const MAX_NODE_ID: u32 = 250;
 
 /// Runs a command; an error carries its output.
 fn run(program: &str, args: &[&str]) -> Result<(), Error> {
@@ -112,11 +117,11 @@ impl NetNs {
         let tag = format!("{PREFIX}{pid}");
         // A /24 of 10.0.0.0/8 per run, from the pid.
         let (a, b) = (200 + (pid % 50) as u8, ((pid / 50) % 250) as u8);
-        let addr = |k: u8| Ipv4Addr::new(10, a, b, k);
-        let net = NetNs {
+        let mut net = NetNs {
             tag: tag.clone(),
-            addrs: (1..=n as u8).map(addr).collect(),
-            host: addr(254),
+            subnet: (a, b),
+            nodes: BTreeSet::new(),
+            host: Ipv4Addr::new(10, a, b, 254),
         };
         // From here on, `net` removes whatever was made if a step fails.
         let sw = net.switch_ns();
@@ -145,23 +150,39 @@ impl NetNs {
         )?;
         run("ip", &["link", "set", &host_link, "up"])?;
         for id in 1..=n {
-            let ns = net.node_ns(id);
-            run("ip", &["netns", "add", &ns])?;
-            let port = format!("n{id}");
-            run(
-                "ip",
-                &[
-                    "link", "add", &port, "netns", &sw, "type", "veth", "peer", "name", "eth0",
-                    "netns", &ns,
-                ],
-            )?;
-            net.in_ns(&sw, "ip", &["link", "set", &port, "master", "br0", "up"])?;
-            net.in_ns(&ns, "ip", &["link", "set", "lo", "up"])?;
-            let cidr = format!("{}/24", net.addr(id));
-            net.in_ns(&ns, "ip", &["addr", "add", &cidr, "dev", "eth0"])?;
-            net.in_ns(&ns, "ip", &["link", "set", "eth0", "up"])?;
+            net.add_node(id)?;
         }
         Ok(net)
+    }
+
+    /// Gives node `id` a namespace plugged into the bridge, with its address (a no-op when it
+    /// has one).
+    pub fn add_node(&mut self, id: u32) -> Result<(), Error> {
+        if self.nodes.contains(&id) {
+            return Ok(());
+        }
+        if id == 0 || id > MAX_NODE_ID {
+            return Err(Error::Setup(format!(
+                "node id {id}: namespace mode supports ids 1 to {MAX_NODE_ID}"
+            )));
+        }
+        let (sw, ns) = (self.switch_ns(), self.node_ns(id));
+        run("ip", &["netns", "add", &ns])?;
+        self.nodes.insert(id);
+        let port = format!("n{id}");
+        run(
+            "ip",
+            &[
+                "link", "add", &port, "netns", &sw, "type", "veth", "peer", "name", "eth0",
+                "netns", &ns,
+            ],
+        )?;
+        self.in_ns(&sw, "ip", &["link", "set", &port, "master", "br0", "up"])?;
+        self.in_ns(&ns, "ip", &["link", "set", "lo", "up"])?;
+        let cidr = format!("{}/24", self.addr(id));
+        self.in_ns(&ns, "ip", &["addr", "add", &cidr, "dev", "eth0"])?;
+        self.in_ns(&ns, "ip", &["link", "set", "eth0", "up"])?;
+        Ok(())
     }
 
     fn switch_ns(&self) -> String {
@@ -175,7 +196,7 @@ impl NetNs {
 
     /// Node `id`'s address.
     pub fn addr(&self, id: u32) -> Ipv4Addr {
-        self.addrs[id as usize - 1]
+        Ipv4Addr::new(10, self.subnet.0, self.subnet.1, id as u8)
     }
 
     /// The harness' own address on the bridge.
@@ -237,7 +258,7 @@ impl NetNs {
 
     /// Removes every rule: the network is whole again.
     pub async fn heal(&self) -> Result<(), Error> {
-        for id in 1..=self.addrs.len() as u32 {
+        for &id in &self.nodes {
             self.iptables(id, &["-F"]).await?;
         }
         Ok(())
@@ -248,7 +269,7 @@ impl Drop for NetNs {
     fn drop(&mut self) {
         // Deleting a namespace deletes its links, the other ends of its veth pairs and its
         // rules; the harness' veth goes with the switch namespace.
-        for id in 1..=self.addrs.len() as u32 {
+        for &id in &self.nodes {
             let _ = run("ip", &["netns", "delete", &self.node_ns(id)]);
         }
         let _ = run("ip", &["netns", "delete", &self.switch_ns()]);

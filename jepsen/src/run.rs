@@ -11,13 +11,15 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use tokio::sync::Mutex;
 
 use crate::checker::{
-    CheckResult, NodeRead, ReadCheck, Recovery, check_reads, check_samples, recovery_times,
+    CheckResult, NodeRead, ReadCheck, Recovery, check_reads, check_samples_of, recovery_times,
 };
 use crate::cluster::Cluster;
-use crate::consistency::{ConsistencyResult, check_replicas};
+use crate::consistency::{ConsistencyResult, check_replicas_of};
 use crate::history::{FaultEvent, Op, ReadOp};
+use crate::membership::{MemberStep, MembershipSummary, run_membership};
 use crate::net::NetNs;
 use crate::schedule::{Fault, Nemesis, schedule};
 use crate::workload::{CLIENTS, now_ms, read_all, run_client};
@@ -73,8 +75,12 @@ pub struct Report {
     pub reads: ReadCheck,
     /// The replica digest comparison.
     pub consistency: ConsistencyResult,
-    /// Samples each node read back.
-    pub samples_read_per_node: Vec<usize>,
+    /// Samples each member read back, by node id.
+    pub samples_read_per_node: Vec<(u32, usize)>,
+    /// What the membership workload did.
+    pub membership: MembershipSummary,
+    /// Its steps.
+    pub member_steps: Vec<MemberStep>,
     /// Time for each healed node to take writes again.
     pub recovery: Vec<Recovery>,
 }
@@ -146,6 +152,31 @@ impl Report {
             ),
             ("stale reads", self.reads.stale.len().to_string()),
             (
+                "joins ok/failed",
+                format!(
+                    "{}/{}",
+                    self.membership.joins_ok, self.membership.joins_failed
+                ),
+            ),
+            (
+                "rebalances ok/failed",
+                format!(
+                    "{}/{}",
+                    self.membership.rebalances_ok, self.membership.rebalances_failed
+                ),
+            ),
+            (
+                "removals ok/failed",
+                format!(
+                    "{}/{}",
+                    self.membership.removals_ok, self.membership.removals_failed
+                ),
+            ),
+            (
+                "joined nodes that are members",
+                format!("{:?}", self.membership.joined_members),
+            ),
+            (
                 "shards compared (digest)",
                 self.consistency.compared_shards.to_string(),
             ),
@@ -205,7 +236,7 @@ fn out_dir(opts: &RunOptions) -> Result<PathBuf, Error> {
 
 /// Runs the nemesis schedule; returns the fault events (heals of the last fault included).
 async fn run_nemesis(
-    cluster: &mut Cluster,
+    cluster: &Mutex<Cluster>,
     faults: &[Fault],
     seed: u64,
     http: &reqwest::Client,
@@ -229,22 +260,23 @@ async fn run_nemesis(
         sleep_until(started + Duration::from_millis(f.at_ms)).await;
         match f.kind {
             Nemesis::Kill => {
-                cluster.kill(f.node);
+                cluster.lock().await.kill(f.node);
                 log(f.node, "kill");
             }
             Nemesis::Pause => {
-                cluster.signal_pause(f.node, true);
+                cluster.lock().await.signal_pause(f.node, true);
                 log(f.node, "pause");
             }
             Nemesis::Membership => {
-                cluster.change_membership(f.node, false).await?;
+                let plan = cluster.lock().await.membership_plan(f.node);
+                plan.run(false).await?;
                 log(f.node, "remove");
             }
             kind => {
                 // The same seed cuts the same links (but for `isolate-leader`, whose target
                 // is whoever leads at that moment).
                 let mut rng = StdRng::seed_from_u64(seed ^ f.at_ms.rotate_left(17));
-                let what = cut_network(cluster, kind, &mut rng, http).await?;
+                let what = cut_network(&*cluster.lock().await, kind, &mut rng, http).await?;
                 log(0, &what);
             }
         }
@@ -253,19 +285,20 @@ async fn run_nemesis(
         tokio::time::sleep(Duration::from_millis(f.duration_ms)).await;
         match f.kind {
             Nemesis::Kill => {
-                cluster.start(f.node)?;
+                cluster.lock().await.start(f.node)?;
                 log(f.node, "restart");
             }
             Nemesis::Pause => {
-                cluster.signal_pause(f.node, false);
+                cluster.lock().await.signal_pause(f.node, false);
                 log(f.node, "resume");
             }
             Nemesis::Membership => {
-                cluster.change_membership(f.node, true).await?;
+                let plan = cluster.lock().await.membership_plan(f.node);
+                plan.run(true).await?;
                 log(f.node, "re-add");
             }
             _ => {
-                net_of(cluster)?.heal().await?;
+                net_of(&*cluster.lock().await)?.heal().await?;
                 log(0, "heal-network");
             }
         }
@@ -287,8 +320,8 @@ async fn cut_network(
     http: &reqwest::Client,
 ) -> Result<String, Error> {
     let net = net_of(cluster)?;
-    let n = cluster.nodes.len() as u32;
-    let mut order: Vec<u32> = (1..=n).collect();
+    let mut order = cluster.live_ids();
+    let n = order.len() as u32;
     order.shuffle(rng);
     let set = |ids: &[u32]| ids.iter().copied().collect::<BTreeSet<u32>>();
     Ok(match kind {
@@ -300,19 +333,18 @@ async fn cut_network(
         }
         Nemesis::IsolateLeader => {
             let leader = busiest_leader(cluster, http).await.unwrap_or(order[0]);
-            let rest: Vec<u32> = (1..=n).filter(|&x| x != leader).collect();
+            let rest: Vec<u32> = order.iter().copied().filter(|&x| x != leader).collect();
             net.partition(&set(&[leader]), &set(&rest)).await?;
             format!("isolate-leader {leader}")
         }
         Nemesis::Ring => {
             // Only ring neighbours reach each other.
-            let pos = |x: u32| order.iter().position(|&y| y == x).unwrap_or(0) as i64;
             let n_i = i64::from(n);
-            for a in 1..=n {
-                for b in a + 1..=n {
-                    let d = (pos(a) - pos(b)).rem_euclid(n_i);
+            for i in 0..order.len() {
+                for j in i + 1..order.len() {
+                    let d = (i as i64 - j as i64).rem_euclid(n_i);
                     if d != 1 && d != n_i - 1 {
-                        net.drop_between(a, b, 1.0).await?;
+                        net.drop_between(order[i], order[j], 1.0).await?;
                     }
                 }
             }
@@ -328,8 +360,10 @@ async fn cut_network(
         Nemesis::Loss => {
             let p = rng.random_range(0.2..=0.5);
             let mut pairs = Vec::new();
-            for a in 1..=n {
-                for b in a + 1..=n {
+            let mut ids = order.clone();
+            ids.sort_unstable();
+            for (i, &a) in ids.iter().enumerate() {
+                for &b in &ids[i + 1..] {
                     if rng.random_bool(0.5) {
                         net.drop_between(a, b, p).await?;
                         pairs.push((a, b));
@@ -346,7 +380,7 @@ async fn cut_network(
 
 /// The node that leads the most groups, as some node reports (`/api/v1/status/cluster`).
 async fn busiest_leader(cluster: &Cluster, http: &reqwest::Client) -> Option<u32> {
-    for node in &cluster.nodes {
+    for node in cluster.nodes.iter().filter(|n| !n.retired) {
         let Ok(r) = http
             .get(format!("{}/api/v1/status/cluster", node.url()))
             .timeout(Duration::from_secs(2))
@@ -414,6 +448,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
 
     let time_limit_ms = opts.time_limit_s * 1000;
     let faults = schedule(opts.seed, time_limit_ms, opts.nodes, &opts.nemeses);
+    // The clients use the first nodes (the nemesis' targets); joined nodes come and go.
     let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url()).collect();
     let read_after_write = opts.workloads.contains(&Workload::LinearizableRead);
     let from_ms = now_ms();
@@ -430,10 +465,20 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             read_after_write,
         )
     }));
-    let (clients, events) = tokio::join!(
+    let shared = Mutex::new(cluster);
+    let membership = async {
+        if opts.workloads.contains(&Workload::Membership) {
+            run_membership(&shared, opts.seed, http.clone(), started, until, opts.nodes).await
+        } else {
+            Vec::new()
+        }
+    };
+    let (clients, events, member_steps) = tokio::join!(
         clients,
-        run_nemesis(&mut cluster, &faults, opts.seed, &http, started)
+        run_nemesis(&shared, &faults, opts.seed, &http, started),
+        membership
     );
+    let mut cluster = shared.into_inner();
     let mut events = events?;
     let mut history: Vec<Op> = Vec::new();
     let mut read_ops: Vec<ReadOp> = Vec::new();
@@ -456,15 +501,26 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     }
     cluster.wait_all_ready(&http).await?;
     let to_ms = now_ms() + 1_000;
-    println!("healed, all ready; reading back through every node");
-    let mut reads: Vec<NodeRead> = Vec::new();
-    for url in &urls {
-        reads.push(read_all(&http, url, from_ms - 1_000, to_ms).await);
+    // Every member at the end: the first nodes and whichever joined and stayed.
+    let members: Vec<(u32, String)> = cluster
+        .live_ids()
+        .into_iter()
+        .map(|id| (id, cluster.nodes[id as usize - 1].url()))
+        .collect();
+    println!(
+        "healed, all ready; reading back through every member {:?}",
+        members.iter().map(|m| m.0).collect::<Vec<_>>()
+    );
+    let mut reads: Vec<(u32, NodeRead)> = Vec::new();
+    for (id, url) in &members {
+        reads.push((*id, read_all(&http, url, from_ms - 1_000, to_ms).await));
     }
-    let check = check_samples(&history, &reads);
+    let numbered: Vec<(u32, &NodeRead)> = reads.iter().map(|(id, r)| (*id, r)).collect();
+    let check = check_samples_of(&history, &numbered);
     println!("comparing every shard's replicas (digest at equal applied index)");
-    let consistency = check_replicas(&http, &urls).await;
+    let consistency = check_replicas_of(&http, &members).await;
     let recovery = recovery_times(&history, &events);
+    let membership = MembershipSummary::of(&member_steps, &cluster.live_ids(), opts.nodes);
     let report = Report {
         seed: opts.seed,
         nodes: opts.nodes,
@@ -474,11 +530,13 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         faults: events,
         samples_read_per_node: reads
             .iter()
-            .map(|r| r.as_ref().map(|s| s.len()).unwrap_or(0))
+            .map(|(id, r)| (*id, r.as_ref().map(|s| s.len()).unwrap_or(0)))
             .collect(),
         mode,
         check,
         reads: check_reads(&read_ops),
+        membership,
+        member_steps,
         consistency,
         recovery,
     };

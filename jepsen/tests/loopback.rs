@@ -1,6 +1,7 @@
 //! A short loopback run (seed 1: kill -9/restart, SIGSTOP/SIGCONT, and removing a node from
-//! every group and adding it back with `tidemarkctl`) against the release `tidemark` binary:
-//! no acknowledged sample lost, no phantom, no stale read, all nodes agree.
+//! every group and adding it back with `tidemarkctl`), while a brand-new node joins and leaders
+//! are rebalanced onto it, against the release `tidemark` binary: no acknowledged sample lost,
+//! no phantom, no stale read, all members (the new one included) agree.
 
 use std::path::PathBuf;
 
@@ -31,7 +32,11 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
         binary: tidemark_binary(),
         nodes: 3,
         nemeses: vec![Nemesis::Kill, Nemesis::Pause, Nemesis::Membership],
-        workloads: vec![Workload::Samples, Workload::LinearizableRead],
+        workloads: vec![
+            Workload::Samples,
+            Workload::LinearizableRead,
+            Workload::Membership,
+        ],
         net: NetMode::Loopback,
         out: Some(out.clone()),
     };
@@ -46,6 +51,12 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
     );
     assert!(report.check.ok > 0, "no write was acknowledged");
     assert!(report.reads.seen > 0, "no read after a write saw it");
+    // A brand-new node joined while the faults went on, and its replicas were compared.
+    assert!(
+        report.membership.joins_ok > 0 && !report.membership.joined_members.is_empty(),
+        "{:?}",
+        report.member_steps
+    );
     for kind in [Nemesis::Kill, Nemesis::Pause, Nemesis::Membership] {
         assert!(
             report.schedule.iter().any(|f| f.kind == kind),

@@ -13,13 +13,22 @@ use tidemark_proto::prometheus as pb;
 /// Time a node may take to answer `/-/ready` after start.
 pub const READY_TIMEOUT_MS: u64 = 60_000;
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free loopback port below the kernel's ephemeral range (32768 and up), so that no outgoing
+/// connection can take it while its process is down between a kill and a restart. Ports are
+/// tried from a per-process starting point, each checked by binding it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below 32000");
 }
 
 /// A `tidemark` process started by a test; killed when dropped.
