@@ -26,6 +26,15 @@ pub const MEMBERSHIP_RETRY_MS: u64 = 60_000;
 /// Time a node may take to answer `/-/ready` (members wait for a quorum).
 pub const READY_TIMEOUT_MS: u64 = 60_000;
 
+/// Whether the `/-/ready` URL `url` answers 200 (within 2 s).
+pub async fn is_ready(http: &reqwest::Client, url: &str) -> bool {
+    http.get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().as_u16() == 200)
+}
+
 /// A membership change of one node, ready to run without the cluster.
 pub struct MembershipPlan {
     ctl: PathBuf,
@@ -417,13 +426,7 @@ impl Cluster {
                         log_tail: self.nodes[i].tail_of_log(),
                     });
                 }
-                let ok = client
-                    .get(&url)
-                    .timeout(Duration::from_secs(2))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().as_u16() == 200);
-                if ok {
+                if is_ready(client, &url).await {
                     break;
                 }
                 if Instant::now() > deadline {

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::cluster::{Cluster, READY_TIMEOUT_MS, run_ctl};
+use crate::cluster::{Cluster, READY_TIMEOUT_MS, is_ready, run_ctl};
 
 /// Time between two membership cycles (min, max), in ms.
 pub const CYCLE_GAP_MS: (u64, u64) = (4_000, 9_000);
@@ -177,13 +177,7 @@ async fn wait_ready(
     );
     let deadline = Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
     loop {
-        let ok = http
-            .get(&url)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().as_u16() == 200);
-        if ok {
+        if is_ready(http, &url).await {
             return Ok(());
         }
         if Instant::now() > deadline {

@@ -32,19 +32,7 @@ pub const MAX_NODE_ID: u32 = 250;
 
 /// Runs a command; an error carries its output.
 fn run(program: &str, args: &[&str]) -> Result<(), Error> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| Error::Setup(format!("{program}: {e}")))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(Error::Setup(format!(
-        "{program} {}: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout).trim(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
+    checked(program, args, Command::new(program).args(args).output())
 }
 
 /// Runs a command without blocking the runtime (the clients keep going while rules change).
@@ -52,8 +40,17 @@ async fn run_async(program: &str, args: &[&str]) -> Result<(), Error> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .output()
-        .await
-        .map_err(|e| Error::Setup(format!("{program}: {e}")))?;
+        .await;
+    checked(program, args, out)
+}
+
+/// `Ok` when the command ran and succeeded; otherwise an error with its output.
+fn checked(
+    program: &str,
+    args: &[&str],
+    out: std::io::Result<std::process::Output>,
+) -> Result<(), Error> {
+    let out = out.map_err(|e| Error::Setup(format!("{program}: {e}")))?;
     if out.status.success() {
         return Ok(());
     }

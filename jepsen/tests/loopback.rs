@@ -3,25 +3,12 @@
 //! are rebalanced onto it, against the release `tidemark` binary: no acknowledged sample lost,
 //! no phantom, no stale read, all members (the new one included) agree.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::tidemark_binary;
 use tidemark_jepsen::{Nemesis, NetMode, RunOptions, Workload, run};
-
-/// `target/release/tidemark`, next to this test executable (`target/release/deps/loopback-*`).
-fn tidemark_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let release = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable under target/<profile>/deps");
-    let bin = release.join("tidemark");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the workspace first (`source scripts/env.sh && cargo build --release --workspace`)",
-        bin.display()
-    );
-    bin
-}
 
 #[tokio::test]
 async fn kills_pauses_and_membership_changes_lose_nothing() {

@@ -4,25 +4,10 @@
 //! sample lost, no phantom, no stale read, every shard's replicas agree. Needs root, `ip` and
 //! `iptables` (`scripts/test.sh` installs them); without them it fails and says why.
 
-use std::path::PathBuf;
+mod common;
 
+use common::tidemark_binary;
 use tidemark_jepsen::{Nemesis, NetMode, RunOptions, Workload, run};
-
-/// `target/release/tidemark`, next to this test executable (`target/release/deps/netns-*`).
-fn tidemark_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let release = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable under target/<profile>/deps");
-    let bin = release.join("tidemark");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the workspace first (`source scripts/env.sh && cargo build --release --workspace`)",
-        bin.display()
-    );
-    bin
-}
 
 #[tokio::test]
 async fn partitions_and_packet_loss_lose_nothing() {
