@@ -237,6 +237,7 @@ fn out_dir(opts: &RunOptions) -> Result<PathBuf, Error> {
 /// Runs the nemesis schedule; returns the fault events (heals of the last fault included).
 async fn run_nemesis(
     cluster: &Mutex<Cluster>,
+    nodes: u32,
     faults: &[Fault],
     seed: u64,
     http: &reqwest::Client,
@@ -272,6 +273,13 @@ async fn run_nemesis(
                 plan.run(false).await?;
                 log(f.node, "remove");
             }
+            Nemesis::KillMajority => {
+                let mut c = cluster.lock().await;
+                for id in majority_from(f.node, nodes) {
+                    c.kill(id);
+                    log(id, "kill");
+                }
+            }
             kind => {
                 // The same seed cuts the same links (but for `isolate-leader`, whose target
                 // is whoever leads at that moment).
@@ -297,6 +305,13 @@ async fn run_nemesis(
                 plan.run(true).await?;
                 log(f.node, "re-add");
             }
+            Nemesis::KillMajority => {
+                let mut c = cluster.lock().await;
+                for id in majority_from(f.node, nodes) {
+                    c.start(id)?;
+                    log(id, "restart");
+                }
+            }
             _ => {
                 net_of(&*cluster.lock().await)?.heal().await?;
                 log(0, "heal-network");
@@ -304,6 +319,13 @@ async fn run_nemesis(
         }
     }
     Ok(events)
+}
+
+/// A majority of the first `nodes` nodes: `first` and the ones after it, wrapping around.
+fn majority_from(first: u32, nodes: u32) -> Vec<u32> {
+    (0..nodes / 2 + 1)
+        .map(|k| (first - 1 + k) % nodes + 1)
+        .collect()
 }
 
 fn net_of(cluster: &Cluster) -> Result<&NetNs, Error> {
@@ -372,7 +394,7 @@ async fn cut_network(
             }
             format!("loss {:.0}% on {pairs:?}", p * 100.0)
         }
-        Nemesis::Kill | Nemesis::Pause | Nemesis::Membership => {
+        Nemesis::Kill | Nemesis::Pause | Nemesis::Membership | Nemesis::KillMajority => {
             return Err(Error::Setup(format!("{kind:?} is not a network fault")));
         }
     })
@@ -475,7 +497,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     };
     let (clients, events, member_steps) = tokio::join!(
         clients,
-        run_nemesis(&shared, &faults, opts.seed, &http, started),
+        run_nemesis(&shared, opts.nodes, &faults, opts.seed, &http, started),
         membership
     );
     let mut cluster = shared.into_inner();
@@ -574,4 +596,16 @@ fn write_outputs(
         serde_json::to_string_pretty(&summary).map_err(std::io::Error::other)?,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::majority_from;
+
+    #[test]
+    fn a_majority_wraps_around() {
+        assert_eq!(majority_from(1, 3), vec![1, 2]);
+        assert_eq!(majority_from(3, 3), vec![3, 1]);
+        assert_eq!(majority_from(4, 5), vec![4, 5, 1]);
+    }
 }

@@ -27,11 +27,14 @@ pub enum Nemesis {
     Bridge,
     /// Random packet loss (20-50 % of packets, both directions) between random pairs of nodes.
     Loss,
+    /// kill -9 a majority of the nodes at once (the fault's node and the next ones), restart
+    /// them together: nothing can commit meanwhile, and nothing acknowledged may be lost.
+    KillMajority,
 }
 
 impl Nemesis {
     /// Every kind.
-    pub const ALL: [Nemesis; 8] = [
+    pub const ALL: [Nemesis; 9] = [
         Nemesis::Kill,
         Nemesis::Pause,
         Nemesis::Membership,
@@ -40,11 +43,15 @@ impl Nemesis {
         Nemesis::Ring,
         Nemesis::Bridge,
         Nemesis::Loss,
+        Nemesis::KillMajority,
     ];
 
     /// Whether the fault is made in the network (namespace mode only).
     pub fn is_network(self) -> bool {
-        !matches!(self, Nemesis::Kill | Nemesis::Pause | Nemesis::Membership)
+        !matches!(
+            self,
+            Nemesis::Kill | Nemesis::Pause | Nemesis::Membership | Nemesis::KillMajority
+        )
     }
 }
 

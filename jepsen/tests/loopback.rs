@@ -1,5 +1,6 @@
-//! A short loopback run (seed 1: kill -9/restart, SIGSTOP/SIGCONT, and removing a node from
-//! every group and adding it back with `tidemarkctl`), while a brand-new node joins and leaders
+//! A short loopback run (seed 1: kill -9/restart of one node and of a majority at once,
+//! SIGSTOP/SIGCONT, and removing a node from every group and adding it back with `tidemarkctl`),
+//! while a brand-new node joins and leaders
 //! are rebalanced onto it, against the release `tidemark` binary: no acknowledged sample lost,
 //! no phantom, no stale read, all members (the new one included) agree.
 
@@ -18,7 +19,12 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
         seed: 1,
         binary: tidemark_binary(),
         nodes: 3,
-        nemeses: vec![Nemesis::Kill, Nemesis::Pause, Nemesis::Membership],
+        nemeses: vec![
+            Nemesis::Kill,
+            Nemesis::Pause,
+            Nemesis::Membership,
+            Nemesis::KillMajority,
+        ],
         workloads: vec![
             Workload::Samples,
             Workload::LinearizableRead,
@@ -44,7 +50,12 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
         "{:?}",
         report.member_steps
     );
-    for kind in [Nemesis::Kill, Nemesis::Pause, Nemesis::Membership] {
+    for kind in [
+        Nemesis::Kill,
+        Nemesis::Pause,
+        Nemesis::Membership,
+        Nemesis::KillMajority,
+    ] {
         assert!(
             report.schedule.iter().any(|f| f.kind == kind),
             "no {kind:?} fault in {:?}",
