@@ -207,6 +207,69 @@ pub fn node_remove(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
     run_groups(ctx, order, "remove", id, None)
 }
 
+/// `node drain ID`: moves the leadership of every group the node leads (the meta group
+/// included) to the voter leading the fewest groups, then removes the node from every group
+/// (shards first, the meta group last). Every member holds every shard today, so there are no
+/// replicas to move first; moving the leaders keeps every group led while the node leaves.
+/// Idempotent: run it again after a failure to resume.
+pub fn node_drain(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
+    let body = ctx.get("/api/v1/status/cluster")?;
+    let groups: Vec<(u64, Option<u64>, Vec<u64>)> = body["data"]["groups"]
+        .as_array()
+        .context("status has no groups")?
+        .iter()
+        .filter_map(|g| {
+            Some((
+                g["group_id"].as_u64()?,
+                g["leader"].as_u64(),
+                g["voters"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|v| v.as_u64())
+                    .collect(),
+            ))
+        })
+        .collect();
+    let mut leads: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+    for (_, leader, _) in &groups {
+        if let Some(l) = leader {
+            *leads.entry(*l).or_default() += 1;
+        }
+    }
+    let led: Vec<&(u64, Option<u64>, Vec<u64>)> =
+        groups.iter().filter(|g| g.1 == Some(id)).collect();
+    for (i, (group, _, voters)) in led.iter().enumerate() {
+        let Some(&to) = voters
+            .iter()
+            .filter(|&&v| v != id)
+            .min_by_key(|&&v| (leads.get(&v).copied().unwrap_or(0), v))
+        else {
+            bail!("group {group}: node {id} is its only voter; add another node first");
+        };
+        if matches!(ctx.output, Output::Table) {
+            eprint!(
+                "[{}/{}] group {group}: leader node {id} -> node {to} ... ",
+                i + 1,
+                led.len()
+            );
+        }
+        let body = json!({ "group": group, "op": "transfer-leader", "nodeId": to });
+        let outcome = change(ctx, &body)
+            .with_context(|| format!("group {group}: moving its leader to node {to}"))?;
+        if matches!(ctx.output, Output::Table) {
+            eprintln!("{outcome}");
+        }
+        *leads.entry(to).or_default() += 1;
+    }
+    if matches!(ctx.output, Output::Table) {
+        eprintln!(
+            "node {id} leads no group now ({} moved); removing it",
+            led.len()
+        );
+    }
+    node_remove(ctx, id)
+}
+
 /// One shard group as the status reports it.
 struct ShardView {
     shard: u64,

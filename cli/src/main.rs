@@ -132,6 +132,13 @@ enum NodeCommand {
         /// The node's id.
         id: u64,
     },
+    /// Moves the leadership of every group the node leads to other voters, then removes it
+    /// from every group (every member holds every shard today, so no replica has to move).
+    /// Blocks until done, showing each step; idempotent. Stop the node afterwards.
+    Drain {
+        /// The node's id.
+        id: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -174,6 +181,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster(ClusterCommand::Status) => return cluster::status(&ctx),
         Command::Node(NodeCommand::Add { id, addr }) => return cluster::node_add(&ctx, *id, addr),
         Command::Node(NodeCommand::Remove { id }) => return cluster::node_remove(&ctx, *id),
+        Command::Node(NodeCommand::Drain { id }) => return cluster::node_drain(&ctx, *id),
         Command::Shard(ShardCommand::List) => return cluster::shard_list(&ctx),
         Command::Shard(ShardCommand::TransferLeader { shard, to }) => {
             return cluster::transfer_leader(&ctx, *shard, *to);

@@ -1,5 +1,5 @@
 //! `tidemarkctl cluster status`, `node add`, `shard list`, `shard transfer-leader`,
-//! `rebalance` and `node remove` against real nodes: a one-node cluster started without
+//! `rebalance`, `node remove` and `node drain` against real nodes: a one-node cluster started without
 //! cluster flags grows by a node that joins it, spreads its leaders, then shrinks again.
 //! Needs the `tidemark` binary next to `tidemarkctl` (a workspace build puts it there).
 
@@ -188,9 +188,12 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("401"), "{}", text(&o));
 
+    // Draining node 2 moves the shard leaderships it holds to node 1 first, then removes it.
+    let led_by_2 = leaders(&e1).iter().filter(|l| **l == Some(2)).count();
+    assert!(led_by_2 > 0);
     let o = ctl(
         &format!("http://{h2}"),
-        &["node", "remove", "2", "--output", "json"],
+        &["node", "drain", "2", "--output", "json"],
         Some(TOKEN),
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -203,4 +206,18 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
         .collect();
     assert_eq!(outcomes, vec!["removed"; 5]);
     assert_eq!(voters(&e1), vec![vec![1]; 5]);
+    assert!(
+        leaders(&e1).iter().all(|l| *l == Some(1)),
+        "{:?}",
+        leaders(&e1)
+    );
+    // Again, with the table output: nothing left to move or remove, and it says so.
+    let o = ctl(&e1, &["node", "drain", "2"], Some(TOKEN));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("leads no group now (0 moved)"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(text(&o).matches("unchanged").count(), 5, "{}", text(&o));
 }
