@@ -27,6 +27,10 @@ pub struct Args {
     /// Address of the gRPC endpoint for Raft traffic between nodes.
     #[arg(long, value_name = "ADDR")]
     pub grpc_listen: Option<String>,
+    /// The address other nodes reach this node's gRPC endpoint at, when it differs from
+    /// --grpc-listen (which may then be a wildcard such as 0.0.0.0:9202).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub grpc_advertise: Option<String>,
     /// This node's id in the cluster (unique, non-zero).
     #[arg(long, value_name = "ID")]
     pub node_id: Option<u64>,
@@ -56,6 +60,8 @@ pub struct Config {
     pub http_listen: String,
     /// Address of the gRPC endpoint between nodes.
     pub grpc_listen: String,
+    /// The address other nodes reach the gRPC endpoint at; `grpc_listen` when absent.
+    pub grpc_advertise: Option<String>,
     /// This node's id in the cluster.
     pub node_id: u64,
     /// Members of a fixed cluster to bootstrap, `ID=HOST:GRPC_PORT,...`; absent: a one-node
@@ -95,6 +101,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./tidemark-data"),
             http_listen: "127.0.0.1:9201".into(),
             grpc_listen: "127.0.0.1:9202".into(),
+            grpc_advertise: None,
             node_id: 1,
             initial_cluster: None,
             initial_cluster_token: "tidemark".into(),
@@ -292,6 +299,9 @@ impl Config {
         if let Some(v) = &args.grpc_listen {
             self.grpc_listen = v.clone();
         }
+        if let Some(v) = &args.grpc_advertise {
+            self.grpc_advertise = Some(v.clone());
+        }
         if let Some(v) = args.node_id {
             self.node_id = v;
         }
@@ -316,6 +326,18 @@ impl Config {
             "join and initial_cluster exclude each other: a node either bootstraps a fixed \
              cluster or joins an existing one"
         );
+        if self.join.is_some() || self.initial_cluster.is_some() {
+            let host = self
+                .grpc_advertised()
+                .rsplit_once(':')
+                .map_or("", |(h, _)| h.trim_matches(['[', ']']));
+            anyhow::ensure!(
+                !matches!(host, "0.0.0.0" | "::" | ""),
+                "other nodes cannot reach this node at {:?}: set grpc_advertise \
+                 (--grpc-advertise HOST:PORT) to the address they should use",
+                self.grpc_advertised()
+            );
+        }
         if let Some(url) = &self.join {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),
@@ -372,6 +394,11 @@ impl Config {
 }
 
 impl Config {
+    /// The address other nodes reach this node's gRPC endpoint at.
+    pub fn grpc_advertised(&self) -> &str {
+        self.grpc_advertise.as_deref().unwrap_or(&self.grpc_listen)
+    }
+
     /// The members of `initial_cluster` (node id -> gRPC address), `None` without it. Errors
     /// when the list is malformed, names a node twice, or does not list this node with its
     /// `grpc_listen` address.
@@ -385,10 +412,11 @@ impl Config {
                 "initial_cluster does not list this node (node_id {}): {list}",
                 self.node_id
             ),
-            Some(addr) if *addr != self.grpc_listen => anyhow::bail!(
-                "initial_cluster lists node {} at {addr}, but grpc_listen is {}: they must match",
+            Some(addr) if addr != self.grpc_advertised() => anyhow::bail!(
+                "initial_cluster lists node {} at {addr}, but its advertised gRPC address \
+                 (grpc_advertise, or grpc_listen) is {}: they must match",
                 self.node_id,
-                self.grpc_listen
+                self.grpc_advertised()
             ),
             Some(_) => {}
         }
@@ -544,6 +572,35 @@ mod tests {
             .unwrap();
         assert_eq!(y.initial_cluster_token, "t");
         assert!(y.validate().is_ok());
+    }
+
+    #[test]
+    fn a_wildcard_listen_address_needs_an_advertised_one_in_a_cluster() {
+        let load = |extra: &[&str]| {
+            let mut argv = vec![
+                "tidemark",
+                "--node-id",
+                "2",
+                "--grpc-listen",
+                "0.0.0.0:7002",
+                "--initial-cluster",
+                "1=10.0.0.1:7001,2=10.0.0.2:7002",
+            ];
+            argv.extend_from_slice(extra);
+            Config::load(&Args::parse_from(argv))
+        };
+        let err = load(&[]).unwrap_err().to_string();
+        assert!(err.contains("grpc_advertise"), "{err}");
+        let c = load(&["--grpc-advertise", "10.0.0.2:7002"]).unwrap();
+        assert_eq!(c.grpc_advertised(), "10.0.0.2:7002");
+        assert!(load(&["--grpc-advertise", "10.0.0.9:7002"]).is_err());
+        // A single node needs no advertised address.
+        let single = Config::load(&Args::parse_from([
+            "tidemark",
+            "--grpc-listen",
+            "0.0.0.0:7002",
+        ]));
+        assert!(single.is_ok());
     }
 
     #[test]

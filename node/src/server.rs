@@ -31,7 +31,7 @@ fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<S
         join,
         node_id: config.node_id,
         data_dir: config.data_dir.clone(),
-        grpc_addr: config.grpc_listen.clone(),
+        grpc_addr: config.grpc_advertised().to_string(),
         shard_count: config.shard_count,
         ooo_window_ms: config.ooo_window_ms,
         flush_interval_ms: config.flush_interval_ms,

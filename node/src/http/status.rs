@@ -67,6 +67,7 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
         "data-dir" => config.data_dir.display().to_string(),
         "http-listen" => config.http_listen.clone(),
         "grpc-listen" => config.grpc_listen.clone(),
+        "grpc-advertise" => config.grpc_advertise.clone().unwrap_or_default(),
         "node-id" => config.node_id.to_string(),
         "initial-cluster" => config.initial_cluster.clone().unwrap_or_default(),
         "initial-cluster-token" => config.initial_cluster_token.clone(),
