@@ -236,7 +236,14 @@ async fn bench_one(
             None
         }
     };
-    result.queries = run_queries(client, &system.url(""), queries, end_s, config.query_runs).await;
+    result.queries = run_queries(
+        client,
+        &system.query_url(""),
+        queries,
+        end_s,
+        config.query_runs,
+    )
+    .await;
     system.child.check_alive()?;
     for q in &result.queries {
         eprintln!(

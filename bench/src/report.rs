@@ -241,6 +241,19 @@ pub fn render_ingest(report: &IngestReport) -> String {
         ));
     }
 
+    let rate = |k: SystemKind| {
+        report
+            .systems
+            .iter()
+            .find(|s| s.system == k)
+            .and_then(|s| s.ingest_rate())
+    };
+    if let Some(r) = ratio(rate(SystemKind::TidemarkRf3), rate(SystemKind::Tidemark)) {
+        out.push_str(&format!(
+            "\ntidemark-rf3/tidemark ingest: {r:.2}x (three replicas share this machine's cores: 0.33x is the ceiling)\n"
+        ));
+    }
+
     out.push_str("\nDetails per system:\n");
     for s in &report.systems {
         out.push_str(&format!("  {}:", s.system.name()));
@@ -251,6 +264,10 @@ pub fn render_ingest(report: &IngestReport) -> String {
             out.push_str(&format!(
                 " ingested {} samples in {:.1} s, {} requests failed, retries 429={} 503={} network={}",
                 i.samples_sent_ok, i.wall_s, i.requests_failed, i.retries_429, i.retries_503, i.retries_network
+            ));
+            out.push_str(&format!(
+                "\n    write ack latency: p50 {:.1} ms, p99 {:.1} ms",
+                i.ack_ms_p50, i.ack_ms_p99
             ));
             for e in &i.errors {
                 out.push_str(&format!("\n    ingest error: {e}"));
@@ -337,6 +354,7 @@ pub fn render_ingest(report: &IngestReport) -> String {
 fn short(kind: SystemKind) -> &'static str {
     match kind {
         SystemKind::Tidemark => "tidemark",
+        SystemKind::TidemarkRf3 => "rf3",
         SystemKind::VictoriaMetrics => "vm",
         SystemKind::Prometheus => "prometheus",
     }

@@ -58,6 +58,10 @@ pub struct SendStats {
     pub wall_s: f64,
     pub samples_per_s: f64,
     pub compressed_bytes_sent: u64,
+    /// Time from sending a request to its 2xx (the successful attempt), median and 99th
+    /// percentile over every acknowledged request, in ms.
+    pub ack_ms_p50: f64,
+    pub ack_ms_p99: f64,
     pub deadline_hit: bool,
     /// The first few error messages.
     pub errors: Vec<String>,
@@ -75,6 +79,8 @@ struct Counters {
     retries_network: AtomicU64,
     bytes: AtomicU64,
     stop: AtomicBool,
+    /// Acknowledgement latency of every acknowledged request, in microseconds.
+    ack_us: std::sync::Mutex<Vec<u32>>,
 }
 
 /// Sends everything `source` yields to `url` and reports rates. `source` runs on a blocking thread
@@ -175,6 +181,15 @@ where
     producer.await?;
 
     let wall_s = last_ok.map_or(0.0, |t| (t - started).as_secs_f64());
+    let mut ack_us = std::mem::take(&mut *counters.ack_us.lock().expect("ack lock"));
+    ack_us.sort_unstable();
+    let percentile_ms = |q: f64| {
+        if ack_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((ack_us.len() - 1) as f64 * q).round() as usize;
+        f64::from(ack_us[i]) / 1000.0
+    };
     let samples = counters.samples_ok.load(Ordering::Relaxed);
     let errors = errors.lock().expect("errors lock").clone();
     Ok(SendStats {
@@ -191,6 +206,8 @@ where
             0.0
         },
         compressed_bytes_sent: counters.bytes.load(Ordering::Relaxed),
+        ack_ms_p50: percentile_ms(0.5),
+        ack_ms_p99: percentile_ms(0.99),
         deadline_hit: counters.stop.load(Ordering::Relaxed),
         errors,
     })
@@ -207,6 +224,7 @@ async fn send_one(
     let mut backoff_ms = limits.backoff_initial_ms;
     let mut attempt = 0u32;
     loop {
+        let sent = Instant::now();
         let result = client
             .post(url)
             .header("Content-Encoding", "snappy")
@@ -221,6 +239,8 @@ async fn send_one(
             Ok(resp) => {
                 let status = resp.status();
                 if status.is_success() {
+                    let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+                    counters.ack_us.lock().expect("ack lock").push(us);
                     counters
                         .bytes
                         .fetch_add(request.body.len() as u64, Ordering::Relaxed);

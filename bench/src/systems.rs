@@ -36,23 +36,34 @@ const ADMIN_TIMEOUT_MS: u64 = 600_000;
 #[serde(rename_all = "lowercase")]
 pub enum SystemKind {
     Tidemark,
+    /// Three Tidemark nodes on this machine, every shard replicated on all three (RF = 3):
+    /// writes go to node 1, queries to node 2.
+    #[serde(rename = "tidemark-rf3")]
+    TidemarkRf3,
     VictoriaMetrics,
     Prometheus,
 }
+
+/// Nodes of [`SystemKind::TidemarkRf3`].
+const RF3_NODES: usize = 3;
 
 impl SystemKind {
     pub fn parse(s: &str) -> Result<Self> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
             "tidemark" => SystemKind::Tidemark,
+            "tidemark-rf3" | "rf3" => SystemKind::TidemarkRf3,
             "victoriametrics" | "vm" | "victoria-metrics" => SystemKind::VictoriaMetrics,
             "prometheus" | "prom" => SystemKind::Prometheus,
-            other => bail!("unknown system {other:?} (tidemark, victoriametrics, prometheus)"),
+            other => bail!(
+                "unknown system {other:?} (tidemark, tidemark-rf3, victoriametrics, prometheus)"
+            ),
         })
     }
 
     pub fn name(self) -> &'static str {
         match self {
             SystemKind::Tidemark => "tidemark",
+            SystemKind::TidemarkRf3 => "tidemark-rf3",
             SystemKind::VictoriaMetrics => "victoriametrics",
             SystemKind::Prometheus => "prometheus",
         }
@@ -71,7 +82,7 @@ pub struct Binaries {
 impl Binaries {
     fn path(&self, kind: SystemKind) -> Result<PathBuf> {
         let path = match kind {
-            SystemKind::Tidemark => self
+            SystemKind::Tidemark | SystemKind::TidemarkRf3 => self
                 .tidemark
                 .clone()
                 .context("--tidemark-bin is required to benchmark tidemark")?,
@@ -93,8 +104,13 @@ impl Binaries {
 pub struct RunningSystem {
     pub kind: SystemKind,
     pub child: ChildGuard,
+    /// Where writes go.
     pub http: SocketAddr,
     pub data_dir: PathBuf,
+    /// The other nodes of a cluster (their HTTP address and process).
+    pub others: Vec<(SocketAddr, ChildGuard)>,
+    /// Where queries go: a node that did not take the writes, for a cluster.
+    pub query_http: SocketAddr,
 }
 
 /// What a flush left on disk.
@@ -112,12 +128,15 @@ impl RunningSystem {
     /// main thread (see [`ChildGuard::spawn`]).
     pub fn start(kind: SystemKind, bins: &Binaries, work_dir: &Path) -> Result<RunningSystem> {
         let program = bins.path(kind)?;
+        if kind == SystemKind::TidemarkRf3 {
+            return Self::start_rf3(&program, bins, work_dir);
+        }
         let data_dir = work_dir.join(format!("{}-data", kind.name()));
         std::fs::create_dir_all(&data_dir)?;
         let port = free_port()?;
         let http: SocketAddr = ([127, 0, 0, 1], port).into();
         let args: Vec<String> = match kind {
-            SystemKind::Tidemark => {
+            SystemKind::Tidemark | SystemKind::TidemarkRf3 => {
                 let grpc: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
                 let mut args = vec![
                     "--data-dir".to_string(),
@@ -162,7 +181,70 @@ impl RunningSystem {
             child,
             http,
             data_dir,
+            others: Vec::new(),
+            query_http: http,
         })
+    }
+
+    /// Three Tidemark nodes of one `--initial-cluster` (every shard on all three), data under
+    /// `work_dir/tidemark-rf3-data/n<i>`.
+    fn start_rf3(program: &Path, bins: &Binaries, work_dir: &Path) -> Result<RunningSystem> {
+        let data_dir = work_dir.join("tidemark-rf3-data");
+        let mut addrs = Vec::new();
+        for _ in 0..RF3_NODES {
+            let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+            let grpc: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+            addrs.push((http, grpc));
+        }
+        let initial = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, g))| format!("{}={g}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        for (i, (http, grpc)) in addrs.iter().enumerate() {
+            let dir = data_dir.join(format!("n{}", i + 1));
+            std::fs::create_dir_all(&dir)?;
+            let mut args = vec![
+                "--node-id".to_string(),
+                (i + 1).to_string(),
+                "--data-dir".to_string(),
+                dir.display().to_string(),
+                "--http-listen".to_string(),
+                http.to_string(),
+                "--grpc-listen".to_string(),
+                grpc.to_string(),
+                "--initial-cluster".to_string(),
+                initial.clone(),
+            ];
+            args.extend(bins.tidemark_args.iter().cloned());
+            let name = format!("tidemark-rf3-n{}", i + 1);
+            let log_path = work_dir.join(format!("{name}.log"));
+            nodes.push((*http, ChildGuard::spawn(&name, program, &args, &log_path)?));
+        }
+        let mut nodes = nodes.into_iter();
+        let (http, child) = nodes.next().context("no node")?;
+        let others: Vec<(SocketAddr, ChildGuard)> = nodes.collect();
+        let query_http = others.first().map_or(http, |o| o.0);
+        Ok(RunningSystem {
+            kind: SystemKind::TidemarkRf3,
+            child,
+            http,
+            data_dir,
+            others,
+            query_http,
+        })
+    }
+
+    /// Every node's process.
+    fn children(&self) -> impl Iterator<Item = &ChildGuard> {
+        std::iter::once(&self.child).chain(self.others.iter().map(|o| &o.1))
+    }
+
+    /// URL of `path` on the node that answers queries.
+    pub fn query_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.query_http, path)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -173,6 +255,7 @@ impl RunningSystem {
     fn ready_paths(&self) -> &'static [&'static str] {
         match self.kind {
             SystemKind::Tidemark => &["/-/ready", "/api/v1/status/buildinfo"],
+            SystemKind::TidemarkRf3 => &["/-/ready"],
             SystemKind::VictoriaMetrics => &["/health"],
             SystemKind::Prometheus => &["/-/ready"],
         }
@@ -182,14 +265,27 @@ impl RunningSystem {
     pub async fn wait_ready(&mut self, client: &reqwest::Client) -> Result<Duration> {
         let started = Instant::now();
         let deadline = started + Duration::from_millis(READY_TIMEOUT_MS);
+        let bases: Vec<SocketAddr> = std::iter::once(self.http)
+            .chain(self.others.iter().map(|o| o.0))
+            .collect();
         while Instant::now() < deadline {
             self.child.check_alive()?;
-            for path in self.ready_paths() {
-                if let Ok(resp) = client.get(self.url(path)).send().await
-                    && resp.status().is_success()
-                {
-                    return Ok(started.elapsed());
+            for other in &mut self.others {
+                other.1.check_alive()?;
+            }
+            let mut ready = 0;
+            for base in &bases {
+                for path in self.ready_paths() {
+                    if let Ok(resp) = client.get(format!("http://{base}{path}")).send().await
+                        && resp.status().is_success()
+                    {
+                        ready += 1;
+                        break;
+                    }
                 }
+            }
+            if ready == bases.len() {
+                return Ok(started.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -200,13 +296,18 @@ impl RunningSystem {
         )
     }
 
+    /// RSS of the server (of all its nodes, for a cluster).
     pub fn rss_bytes(&self) -> Result<u64> {
-        crate::process::rss_bytes(self.child.pid())
+        self.children()
+            .map(|c| crate::process::rss_bytes(c.pid()))
+            .sum()
     }
 
-    /// CPU seconds the server process has used so far.
+    /// CPU seconds the server (all its nodes, for a cluster) has used so far.
     pub fn cpu_seconds(&self) -> Result<f64> {
-        crate::process::cpu_seconds(self.child.pid())
+        self.children()
+            .map(|c| crate::process::cpu_seconds(c.pid()))
+            .sum()
     }
 
     /// Persists in-memory data (see the module doc) and says where to measure the disk afterwards
@@ -214,19 +315,31 @@ impl RunningSystem {
     pub async fn flush(&mut self, client: &reqwest::Client) -> Result<DiskPlan> {
         let timeout = Duration::from_millis(ADMIN_TIMEOUT_MS);
         Ok(match self.kind {
-            SystemKind::Tidemark => {
-                expect_success(
-                    client
-                        .post(self.url("/api/v1/admin/flush"))
-                        .timeout(timeout)
-                        .send()
-                        .await,
-                )
-                .await?;
+            SystemKind::Tidemark | SystemKind::TidemarkRf3 => {
+                let bases: Vec<SocketAddr> = std::iter::once(self.http)
+                    .chain(self.others.iter().map(|o| o.0))
+                    .collect();
+                for base in &bases {
+                    expect_success(
+                        client
+                            .post(format!("http://{base}/api/v1/admin/flush"))
+                            .timeout(timeout)
+                            .send()
+                            .await,
+                    )
+                    .await?;
+                }
                 DiskPlan {
                     path: self.data_dir.clone(),
                     stop_first: false,
-                    how: "POST /api/v1/admin/flush; du of the data dir".to_string(),
+                    how: if bases.len() > 1 {
+                        format!(
+                            "POST /api/v1/admin/flush on each node; du of all {} replicas",
+                            bases.len()
+                        )
+                    } else {
+                        "POST /api/v1/admin/flush; du of the data dir".to_string()
+                    },
                 }
             }
             SystemKind::VictoriaMetrics => {
