@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tidemark_storage::{EngineOptions, RocksEngine};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -84,7 +85,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut stop = stop_rx.clone();
         let service = shards.grpc_service();
         let shard_service = shards.shard_service();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        // Nagle off on accepted connections, as tonic does for listeners it binds itself:
+        // otherwise a small reply (a vote, a read index) waits for the peer's delayed ACK,
+        // about 40 ms on Linux, and every linearizable query through a follower pays it.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
         tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
@@ -106,6 +111,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.admin_token.as_deref().map(Arc::<str>::from),
             crate::http::cluster::require_admin_token,
         ));
+        // Nagle off, as Go's HTTP servers (Prometheus') have it: a response written in more
+        // than one piece must not wait for the client's delayed ACK.
+        let http_listener = http_listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on an HTTP connection");
+            }
+        });
         tokio::spawn(async move {
             axum::serve(http_listener, app)
                 .with_graceful_shutdown(async move {
