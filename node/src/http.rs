@@ -99,6 +99,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/admin/tsdb/delete_series",
             post(admin::delete_series).put(admin::delete_series),
         )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin::clean_tombstones).put(admin::clean_tombstones),
+        )
+        .route("/api/v1/admin/tsdb/snapshot", post(admin::snapshot))
         .route("/-/healthy", get(admin::healthy))
         .route("/-/ready", get(admin::ready))
         .with_state(state)

@@ -1,5 +1,6 @@
 //! Status, metadata and admin endpoints: `/api/v1/metadata`, `/api/v1/status/buildinfo`,
-//! `/api/v1/admin/flush`, `/api/v1/admin/tsdb/delete_series`, `/-/healthy`, `/-/ready`.
+//! `/api/v1/admin/flush`, `/api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot}`,
+//! `/-/healthy`, `/-/ready`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use super::error::ApiError;
 use super::params::{Params, parse_go_int};
 use super::series::matcher_sets;
 use super::{AppState, json, json_response};
+use crate::error::NodeError;
 use crate::shards::DeleteRequest;
 
 /// Longest `/-/ready` waits for the read barrier that proves the shards serve reads.
@@ -103,6 +105,25 @@ pub async fn delete_series(
         .await?;
     tracing::info!(series = deleted, mint_ms, maxt_ms, "series deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST|PUT /api/v1/admin/tsdb/clean_tombstones`: not implemented (501). Deleted samples
+/// stay hidden by their tombstones; their space comes back when retention drops the partition.
+pub async fn clean_tombstones() -> ApiError {
+    ApiError::Node(NodeError::NotImplemented(
+        "clean_tombstones: deleted samples stay hidden by tombstones until retention drops \
+         their partition; rewriting partitions to reclaim the space is not implemented yet"
+            .into(),
+    ))
+}
+
+/// `POST /api/v1/admin/tsdb/snapshot`: not implemented (501).
+pub async fn snapshot() -> ApiError {
+    ApiError::Node(NodeError::NotImplemented(
+        "tsdb snapshots (/api/v1/admin/tsdb/snapshot) are not implemented yet; \
+         POST /api/v1/admin/flush persists every in-memory head"
+            .into(),
+    ))
 }
 
 /// `/-/healthy`: the process is up.

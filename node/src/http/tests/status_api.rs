@@ -446,6 +446,25 @@ async fn delete_series_validates_and_reaches_the_backend() {
 }
 
 #[tokio::test]
+async fn admin_endpoints_tidemark_lacks_say_not_implemented() {
+    let (_, app) = setup(Config::default());
+    for (uri, what) in [
+        ("/api/v1/admin/tsdb/clean_tombstones", "clean_tombstones"),
+        ("/api/v1/admin/tsdb/snapshot", "snapshot"),
+    ] {
+        let r = send(&app, post_form(uri, "")).await;
+        assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{uri}: {}", r.body);
+        let j = r.json();
+        assert_eq!(j["status"], "error");
+        let error = j["error"].as_str().unwrap();
+        assert!(
+            error.contains(what) && error.contains("not implemented"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn buildinfo_has_prometheus_35_fields_only() {
     let (_, app) = setup(Config::default());
     let j = send(&app, get("/api/v1/status/buildinfo")).await.json();
