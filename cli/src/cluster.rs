@@ -146,14 +146,15 @@ fn change(ctx: &Ctx, body: &Value) -> anyhow::Result<String> {
     }
 }
 
-/// Runs `op` for node `id` on every group in `order`, printing progress.
+/// Runs `op` for node `id` on every group in `order`, printing progress; returns each group's
+/// outcome.
 fn run_groups(
     ctx: &Ctx,
     order: Vec<u64>,
     op: &str,
     id: u64,
     addr: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Value>> {
     let total = order.len();
     let mut results = Vec::new();
     for (i, group) in order.into_iter().enumerate() {
@@ -187,9 +188,16 @@ fn run_groups(
             }
         }
     }
-    match ctx.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&json!(results))?),
-        Output::Table => println!("node {id}: {op} done on {total} groups"),
+    if matches!(ctx.output, Output::Table) {
+        println!("node {id}: {op} done on {total} groups");
+    }
+    Ok(results)
+}
+
+/// Prints `value` as JSON when that is the output asked for.
+fn print_json(ctx: &Ctx, value: &Value) -> anyhow::Result<()> {
+    if matches!(ctx.output, Output::Json) {
+        println!("{}", serde_json::to_string_pretty(value)?);
     }
     Ok(())
 }
@@ -197,14 +205,21 @@ fn run_groups(
 /// `node add ID ADDR`: the meta group first, then every shard.
 pub fn node_add(ctx: &Ctx, id: u64, addr: &str) -> anyhow::Result<()> {
     let order = group_ids(ctx)?;
-    run_groups(ctx, order, "add", id, Some(addr))
+    let results = run_groups(ctx, order, "add", id, Some(addr))?;
+    print_json(ctx, &json!(results))
+}
+
+/// Removes node `id` from every group (shards first, the meta group last).
+fn remove_everywhere(ctx: &Ctx, id: u64) -> anyhow::Result<Vec<Value>> {
+    let mut order = group_ids(ctx)?;
+    order.rotate_left(1);
+    run_groups(ctx, order, "remove", id, None)
 }
 
 /// `node remove ID`: every shard first, the meta group last.
 pub fn node_remove(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
-    let mut order = group_ids(ctx)?;
-    order.rotate_left(1);
-    run_groups(ctx, order, "remove", id, None)
+    let results = remove_everywhere(ctx, id)?;
+    print_json(ctx, &json!(results))
 }
 
 /// `node drain ID`: moves the leadership of every group the node leads (the meta group
@@ -238,6 +253,7 @@ pub fn node_drain(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
     }
     let led: Vec<&(u64, Option<u64>, Vec<u64>)> =
         groups.iter().filter(|g| g.1 == Some(id)).collect();
+    let mut moves = Vec::new();
     for (i, (group, _, voters)) in led.iter().enumerate() {
         let Some(&to) = voters
             .iter()
@@ -260,6 +276,7 @@ pub fn node_drain(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
             eprintln!("{outcome}");
         }
         *leads.entry(to).or_default() += 1;
+        moves.push(json!({ "group": group, "from": id, "to": to, "outcome": outcome }));
     }
     if matches!(ctx.output, Output::Table) {
         eprintln!(
@@ -267,7 +284,8 @@ pub fn node_drain(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
             led.len()
         );
     }
-    node_remove(ctx, id)
+    let removed = remove_everywhere(ctx, id)?;
+    print_json(ctx, &json!({ "moves": moves, "removed": removed }))
 }
 
 /// One shard group as the status reports it.

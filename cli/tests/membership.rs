@@ -10,12 +10,19 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "cli-test-token";
 
+/// A free loopback port below the kernel's ephemeral range (32768 and up), where outgoing
+/// connections cannot take it before the node binds it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % 22_000;
+    for _ in 0..22_000 {
+        let port = (10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 22_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below 32000");
 }
 
 fn tidemark_bin() -> PathBuf {
@@ -198,7 +205,11 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let results: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let outcomes: Vec<&str> = results
+    // Every shard node 2 led moved to node 1 first.
+    let moves = results["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), led_by_2, "{results}");
+    assert!(moves.iter().all(|m| m["to"] == 1), "{results}");
+    let outcomes: Vec<&str> = results["removed"]
         .as_array()
         .unwrap()
         .iter()
