@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::tidemark_binary;
+use common::{assert_clean, tidemark_binary};
 use tidemark_jepsen::{Nemesis, NetMode, RunOptions, Workload, run};
 
 #[tokio::test]
@@ -34,23 +34,7 @@ async fn partitions_and_packet_loss_lose_nothing() {
         out: Some(out.clone()),
     };
     let report = run(&opts).await.expect("setup");
-    print!("{}", report.table());
-    println!("{}", report.verdict());
-    assert!(
-        report.pass(),
-        "{} (history in {})",
-        report.verdict(),
-        out.display()
-    );
-    assert!(report.check.ok > 0, "no write was acknowledged");
-    assert!(report.reads.seen > 0, "no read after a write saw it");
-    for kind in kinds {
-        assert!(
-            report.schedule.iter().any(|f| f.kind == kind),
-            "no {kind:?} fault in {:?}",
-            report.schedule
-        );
-    }
+    assert_clean(&report, &kinds, &out);
     // Every namespace of the run is gone.
     let list = std::process::Command::new("ip")
         .args(["netns", "list"])
