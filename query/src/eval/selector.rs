@@ -224,17 +224,8 @@ impl SlidingWindow {
         SlidingWindow { lo: 0, hi: 0 }
     }
 
-    /// The samples of `(end_ms - range_ms, end_ms]`; `end_ms` must not decrease between calls.
-    pub fn advance<'s>(
-        &mut self,
-        samples: &'s [Sample],
-        end_ms: i64,
-        range_ms: i64,
-    ) -> &'s [Sample] {
-        &samples[self.advance_range(samples, end_ms, range_ms)]
-    }
-
-    /// The index range of the samples of `(end_ms - range_ms, end_ms]`.
+    /// The index range of the samples of `(end_ms - range_ms, end_ms]`; `end_ms` must not
+    /// decrease between calls.
     pub fn advance_range(
         &mut self,
         samples: &[Sample],
@@ -260,10 +251,10 @@ mod tests {
     fn window_slides_left_open() {
         let s: Vec<Sample> = (0..10).map(|i| Sample::new(i * 10, i as f64)).collect();
         let mut w = SlidingWindow::new();
-        assert_eq!(w.advance(&s, 5, 20).len(), 1);
-        let got = w.advance(&s, 40, 20);
+        assert_eq!(w.advance_range(&s, 5, 20).len(), 1);
+        let got = &s[w.advance_range(&s, 40, 20)];
         assert_eq!(got.iter().map(|x| x.t).collect::<Vec<_>>(), vec![30, 40]);
-        assert_eq!(w.advance(&s, 40, 20).len(), 2);
-        assert!(w.advance(&s, 1000, 20).is_empty());
+        assert_eq!(w.advance_range(&s, 40, 20).len(), 2);
+        assert!(w.advance_range(&s, 1000, 20).is_empty());
     }
 }

@@ -29,9 +29,11 @@ pub(crate) fn eval_range_function(
             "expected a range vector in {name}"
         )));
     };
-    count_window_samples(ev, &rv);
+    // Every window's samples, per step, as Prometheus' `stats` counts what a function reads.
+    let mut counts = vec![0u64; rv.ends.len()];
     if name == "absent_over_time" {
-        let present = present_windows(ev, &rv)?;
+        let present = present_windows(ev, &rv, &mut counts)?;
+        ev.count_samples(&counts);
         return Ok(absent(&c.args.args[arg], &present, ts.len()));
     }
     let f = RangeFn::parse(name)?;
@@ -44,7 +46,7 @@ pub(crate) fn eval_range_function(
         if i.is_multiple_of(256) {
             ev.check_deadline()?;
         }
-        let values = apply_over_steps(f, &rs.samples, &rv, &params, ts, &mut scratch);
+        let values = apply_over_steps(f, &rs.samples, &rv, &params, ts, &mut scratch, &mut counts);
         if values.iter().all(Option::is_none) {
             continue;
         }
@@ -64,12 +66,14 @@ pub(crate) fn eval_range_function(
         let labels = if keep_name { labels } else { drop_name(labels) };
         out.push(Series::new(labels, values));
     }
+    ev.count_samples(&counts);
     check_distinct_labels(&out)?;
     Ok(out)
 }
 
 /// `f` over the windows of one series' samples at every step. Steps whose window and
-/// parameters equal the previous step's (an `@` modifier) reuse its value.
+/// parameters equal the previous step's (an `@` modifier) reuse its value. Adds each window's
+/// sample count to `counts[step]`.
 fn apply_over_steps(
     f: RangeFn,
     samples: &[Sample],
@@ -77,6 +81,7 @@ fn apply_over_steps(
     params: &[Params],
     ts: &[i64],
     scratch: &mut Vec<f64>,
+    counts: &mut [u64],
 ) -> Vec<Option<f64>> {
     let mut slider = SlidingWindow::new();
     let mut resets = CounterResets::new(f, samples);
@@ -87,6 +92,7 @@ fn apply_over_steps(
             && params[step - 1] == params[step]
             && !f.uses_eval_time();
         let range = slider.advance_range(samples, end, rv.range_ms);
+        counts[step] += range.len() as u64;
         let w = Window {
             start_ms: end - rv.range_ms,
             end_ms: end,
@@ -158,27 +164,21 @@ impl CounterResets {
     }
 }
 
-/// Counts every window's samples at its step, as a function over a range vector reads them
-/// (see [`crate::eval::SampleStats`]).
-fn count_window_samples(ev: &Evaluator<'_>, rv: &RangeVector<'_>) {
-    let mut counts = vec![0u64; rv.ends.len()];
-    for rs in &rv.series {
-        let mut slider = SlidingWindow::new();
-        for (count, &end) in counts.iter_mut().zip(&rv.ends) {
-            *count += slider.advance_range(&rs.samples, end, rv.range_ms).len() as u64;
-        }
-    }
-    ev.count_samples(&counts);
-}
-
-/// Whether any series has a sample in its window, per step.
-fn present_windows(ev: &Evaluator<'_>, rv: &RangeVector<'_>) -> Result<Vec<Series>, QueryError> {
+/// Whether any series has a sample in its window, per step; adds each window's sample count to
+/// `counts[step]`.
+fn present_windows(
+    ev: &Evaluator<'_>,
+    rv: &RangeVector<'_>,
+    counts: &mut [u64],
+) -> Result<Vec<Series>, QueryError> {
     let mut present = vec![None; rv.ends.len()];
     for rs in &rv.series {
         ev.check_deadline()?;
         let mut slider = SlidingWindow::new();
-        for (p, &end) in present.iter_mut().zip(&rv.ends) {
-            if !slider.advance(&rs.samples, end, rv.range_ms).is_empty() {
+        for ((p, count), &end) in present.iter_mut().zip(counts.iter_mut()).zip(&rv.ends) {
+            let n = slider.advance_range(&rs.samples, end, rv.range_ms).len();
+            *count += n as u64;
+            if n > 0 {
                 *p = Some(1.0);
             }
         }
@@ -254,7 +254,9 @@ mod tests {
         };
         let params = vec![Params::default(); ts.len()];
         for (f, is_rate) in [(RangeFn::Rate, true), (RangeFn::Increase, false)] {
-            let got = apply_over_steps(f, &samples, &rv, &params, &ts, &mut Vec::new());
+            let mut counts = vec![0; ts.len()];
+            let got =
+                apply_over_steps(f, &samples, &rv, &params, &ts, &mut Vec::new(), &mut counts);
             for (step, &end) in ts.iter().enumerate() {
                 let w = Window {
                     start_ms: end - rv.range_ms,
