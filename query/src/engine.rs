@@ -261,7 +261,8 @@ impl PromqlEngine {
 
 /// Attaches the evaluator's annotations and sample counts (at the steps `ts`) to a value.
 fn finish(value: Value, ev: Evaluator<'_>, ts: &[i64]) -> QueryResult {
-    let stats = ev.sample_stats();
+    let peak = ev.peak_samples();
+    let stats = ev.stats.into_inner();
     let per_step = ts
         .iter()
         .enumerate()
@@ -275,7 +276,7 @@ fn finish(value: Value, ev: Evaluator<'_>, ts: &[i64]) -> QueryResult {
         samples: SampleCounts {
             total_queryable: stats.total(),
             per_step,
-            peak: stats.peak,
+            peak,
         },
     }
 }

@@ -72,10 +72,6 @@ pub(crate) struct SampleStats {
     scopes: Vec<u64>,
     /// The query's count per step.
     pub per_step: Vec<u64>,
-    /// Samples loaded from storage plus the largest intermediate result (series x steps):
-    /// what the `samples_max` limit is checked against. Prometheus' `peakSamples` follows its
-    /// own step-by-step evaluation and differs.
-    pub peak: u64,
 }
 
 impl SampleStats {
@@ -291,11 +287,11 @@ impl<'q> Evaluator<'q> {
         (out, inner)
     }
 
-    /// The query's sample counts, with the peak filled in.
-    pub fn sample_stats(&self) -> SampleStats {
-        let mut stats = self.stats.borrow().clone();
-        stats.peak = (self.data.samples_loaded + self.largest_result.get()) as u64;
-        stats
+    /// Samples loaded from storage plus the largest intermediate result (series x steps):
+    /// what the `samples_max` limit is checked against. Prometheus' `peakSamples` follows its
+    /// own step-by-step evaluation and differs.
+    pub fn peak_samples(&self) -> u64 {
+        (self.data.samples_loaded + self.largest_result.get()) as u64
     }
 
     /// Lets annotations point into `query` (the text `root` was parsed from).
