@@ -1,5 +1,5 @@
-//! Cluster commands: `cluster status`, `node add`, `node remove`. Membership changes go one
-//! group at a time through `POST /api/v1/admin/cluster/members` on the node given with
+//! Cluster commands: `cluster status`, `cluster set-replication`, `node add|remove|drain`,
+//! `shard list|move|transfer-leader`, `rebalance`. Membership changes go one step at a time through `POST /api/v1/admin/cluster/members` on the node given with
 //! `--endpoint` (which passes each to the group's leader), so that progress shows per group
 //! and a failure names the group; every step is idempotent, so running a command again after
 //! a failure resumes it.
@@ -56,9 +56,10 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
     }
     let d = &body["data"];
     println!(
-        "cluster {}  shards {}  (as node {} sees it)",
+        "cluster {}  shards {}  replication factor {}  (as node {} sees it)",
         d["clusterId"].as_str().unwrap_or("?"),
         d["shardCount"],
+        d["replicationFactor"],
         d["nodeId"]
     );
     println!();
@@ -202,10 +203,23 @@ fn print_json(ctx: &Ctx, value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `node add ID ADDR`: the meta group first, then every shard.
+/// `node add ID ADDR`: the meta group first, then every shard with fewer voters than the
+/// replication factor. Further replicas move to the node with `rebalance`.
 pub fn node_add(ctx: &Ctx, id: u64, addr: &str) -> anyhow::Result<()> {
-    let order = group_ids(ctx)?;
-    let results = run_groups(ctx, order, "add", id, Some(addr))?;
+    let mut results = run_groups(ctx, vec![0], "add", id, Some(addr))?;
+    let layout = Layout::read(ctx)?;
+    let under: Vec<u64> = layout
+        .shards
+        .iter()
+        .filter(|s| !s.voters.contains(&id) && s.voters.len() < layout.rf)
+        .map(|s| s.shard + 1)
+        .collect();
+    if !under.is_empty() {
+        results.extend(run_groups(ctx, under, "add", id, Some(addr))?);
+    }
+    if matches!(ctx.output, Output::Table) {
+        println!("run `tidemarkctl rebalance` to move replicas and leaders to node {id}");
+    }
     print_json(ctx, &json!(results))
 }
 
@@ -216,72 +230,34 @@ fn remove_everywhere(ctx: &Ctx, id: u64) -> anyhow::Result<Vec<Value>> {
     run_groups(ctx, order, "remove", id, None)
 }
 
-/// `node remove ID`: every shard first, the meta group last.
+/// `node remove ID`: every shard first, the meta group last. Its replicas are not replaced
+/// (`node drain` moves them first).
 pub fn node_remove(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
     let results = remove_everywhere(ctx, id)?;
     print_json(ctx, &json!(results))
 }
 
-/// `node drain ID`: moves the leadership of every group the node leads (the meta group
-/// included) to the voter leading the fewest groups, then removes the node from every group
-/// (shards first, the meta group last). Every member holds every shard today, so there are no
-/// replicas to move first; moving the leaders keeps every group led while the node leaves.
+/// `node drain ID`: moves every replica the node holds to the node holding the fewest
+/// replicas that does not hold that shard (add there, move the leadership if the drained node
+/// leads, remove it), moves the meta group's leadership off it, then removes it from every
+/// group. A shard no other node can take loses the replica (its leadership moves first).
 /// Idempotent: run it again after a failure to resume.
 pub fn node_drain(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
-    let body = ctx.get("/api/v1/status/cluster")?;
-    let groups: Vec<(u64, Option<u64>, Vec<u64>)> = body["data"]["groups"]
-        .as_array()
-        .context("status has no groups")?
-        .iter()
-        .filter_map(|g| {
-            Some((
-                g["group_id"].as_u64()?,
-                g["leader"].as_u64(),
-                g["voters"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(|v| v.as_u64())
-                    .collect(),
-            ))
-        })
-        .collect();
-    let mut leads: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
-    for (_, leader, _) in &groups {
-        if let Some(l) = leader {
-            *leads.entry(*l).or_default() += 1;
-        }
-    }
-    let led: Vec<&(u64, Option<u64>, Vec<u64>)> =
-        groups.iter().filter(|g| g.1 == Some(id)).collect();
-    let mut moves = Vec::new();
-    for (i, (group, _, voters)) in led.iter().enumerate() {
-        let Some(&to) = voters
-            .iter()
-            .filter(|&&v| v != id)
-            .min_by_key(|&&v| (leads.get(&v).copied().unwrap_or(0), v))
-        else {
-            bail!("group {group}: node {id} is its only voter; add another node first");
+    let layout = Layout::read(ctx)?;
+    let steps = plan_drain(&layout, id);
+    let moves = execute(ctx, &layout, &steps)?;
+    let layout = Layout::read(ctx)?;
+    if layout.meta_leader == Some(id) {
+        let Some(&to) = layout.nodes.keys().find(|&&n| n != id) else {
+            bail!("node {id} is the only node of the cluster");
         };
-        if matches!(ctx.output, Output::Table) {
-            eprint!(
-                "[{}/{}] group {group}: leader node {id} -> node {to} ... ",
-                i + 1,
-                led.len()
-            );
-        }
-        let body = json!({ "group": group, "op": "transfer-leader", "nodeId": to });
-        let outcome = change(ctx, &body)
-            .with_context(|| format!("group {group}: moving its leader to node {to}"))?;
-        if matches!(ctx.output, Output::Table) {
-            eprintln!("{outcome}");
-        }
-        *leads.entry(to).or_default() += 1;
-        moves.push(json!({ "group": group, "from": id, "to": to, "outcome": outcome }));
+        let body = json!({ "group": 0, "op": "transfer-leader", "nodeId": to });
+        change(ctx, &body).with_context(|| format!("meta group: moving its leader to {to}"))?;
     }
     if matches!(ctx.output, Output::Table) {
         eprintln!(
-            "node {id} leads no group now ({} moved); removing it",
-            led.len()
+            "node {id}: {} placement steps done; removing it from every group",
+            moves.len()
         );
     }
     let removed = remove_everywhere(ctx, id)?;
@@ -289,32 +265,355 @@ pub fn node_drain(ctx: &Ctx, id: u64) -> anyhow::Result<()> {
 }
 
 /// One shard group as the status reports it.
+#[derive(Clone, Debug, PartialEq)]
 struct ShardView {
     shard: u64,
     leader: Option<u64>,
     voters: Vec<u64>,
 }
 
-fn shard_views(ctx: &Ctx) -> anyhow::Result<Vec<ShardView>> {
-    let body = ctx.get("/api/v1/status/cluster")?;
-    Ok(body["data"]["groups"]
-        .as_array()
-        .context("status has no groups")?
-        .iter()
-        .filter_map(|g| {
-            Some(ShardView {
-                shard: g["shard"].as_u64()?,
-                leader: g["leader"].as_u64(),
-                voters: g["voters"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(|v| v.as_u64())
-                    .collect(),
-            })
-        })
-        .collect())
+/// The cluster as `/api/v1/status/cluster` reports it: what the placement commands plan with.
+#[derive(Clone, Debug)]
+struct Layout {
+    /// Target voters per shard.
+    rf: usize,
+    /// Nodes and their gRPC addresses.
+    nodes: std::collections::BTreeMap<u64, String>,
+    meta_leader: Option<u64>,
+    shards: Vec<ShardView>,
 }
 
+impl Layout {
+    fn read(ctx: &Ctx) -> anyhow::Result<Layout> {
+        let body = ctx.get("/api/v1/status/cluster")?;
+        let d = &body["data"];
+        let groups = d["groups"].as_array().context("status has no groups")?;
+        let ids = |v: &Value| -> Vec<u64> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_u64())
+                .collect()
+        };
+        Ok(Layout {
+            rf: d["replicationFactor"].as_u64().unwrap_or(1).max(1) as usize,
+            nodes: d["nodes"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
+                .collect(),
+            meta_leader: groups
+                .iter()
+                .find(|g| g["group_id"].as_u64() == Some(0))
+                .and_then(|g| g["leader"].as_u64()),
+            shards: groups
+                .iter()
+                .filter_map(|g| {
+                    Some(ShardView {
+                        shard: g["shard"].as_u64()?,
+                        leader: g["leader"].as_u64(),
+                        voters: ids(&g["voters"]),
+                    })
+                })
+                .collect(),
+        })
+    }
+
+    /// Replicas per node (every node of the map, holding some or none).
+    fn replicas_per_node(&self) -> std::collections::BTreeMap<u64, usize> {
+        let mut count: std::collections::BTreeMap<u64, usize> =
+            self.nodes.keys().map(|&n| (n, 0)).collect();
+        for s in &self.shards {
+            for v in &s.voters {
+                *count.entry(*v).or_default() += 1;
+            }
+        }
+        count
+    }
+}
+
+/// One step of a placement plan.
+#[derive(Clone, Debug, PartialEq)]
+enum Step {
+    /// Adds a voter to a shard (learner first, promoted once caught up).
+    Add { shard: u64, node: u64 },
+    /// Moves a shard's leadership.
+    Lead { shard: u64, node: u64 },
+    /// Removes a voter from a shard.
+    Remove { shard: u64, node: u64 },
+}
+
+/// Moving shard `shard`'s replica from `from` to `to`: add, hand over the leadership if `from`
+/// has it, remove.
+fn move_steps(view: &ShardView, from: u64, to: u64) -> Vec<Step> {
+    let shard = view.shard;
+    let mut steps = vec![Step::Add { shard, node: to }];
+    if view.leader == Some(from) {
+        steps.push(Step::Lead { shard, node: to });
+    }
+    steps.push(Step::Remove { shard, node: from });
+    steps
+}
+
+/// Applies `steps` to `layout` as the cluster would (for planning further steps).
+fn apply(layout: &mut Layout, steps: &[Step]) {
+    for step in steps {
+        let (shard, node) = match step {
+            Step::Add { shard, node }
+            | Step::Lead { shard, node }
+            | Step::Remove { shard, node } => (*shard, *node),
+        };
+        let Some(v) = layout.shards.iter_mut().find(|v| v.shard == shard) else {
+            continue;
+        };
+        match step {
+            Step::Add { .. } => {
+                if !v.voters.contains(&node) {
+                    v.voters.push(node);
+                    v.voters.sort_unstable();
+                }
+            }
+            Step::Lead { .. } => v.leader = Some(node),
+            Step::Remove { .. } => {
+                v.voters.retain(|&x| x != node);
+                if v.leader == Some(node) {
+                    v.leader = v.voters.first().copied();
+                }
+            }
+        }
+    }
+}
+
+/// The node outside `exclude` that holds the fewest replicas and none of `view`'s shard.
+fn emptiest(layout: &Layout, view: &ShardView, exclude: &[u64]) -> Option<u64> {
+    let count = layout.replicas_per_node();
+    count
+        .iter()
+        .filter(|(n, _)| !view.voters.contains(n) && !exclude.contains(n))
+        .min_by_key(|(n, c)| (**c, **n))
+        .map(|(n, _)| *n)
+}
+
+/// Steps that move every replica off node `id`.
+fn plan_drain(layout: &Layout, id: u64) -> Vec<Step> {
+    let mut layout = layout.clone();
+    let mut steps = Vec::new();
+    let held: Vec<ShardView> = layout
+        .shards
+        .iter()
+        .filter(|v| v.voters.contains(&id))
+        .cloned()
+        .collect();
+    for view in held {
+        let view = layout
+            .shards
+            .iter()
+            .find(|v| v.shard == view.shard)
+            .cloned()
+            .unwrap_or(view);
+        let Some(to) = emptiest(&layout, &view, &[id]) else {
+            // Nowhere to move the replica: at least hand the leadership to another voter, so
+            // the shard stays led when the node is removed.
+            if view.leader == Some(id)
+                && let Some(&other) = view.voters.iter().find(|&&v| v != id)
+            {
+                let s = vec![Step::Lead {
+                    shard: view.shard,
+                    node: other,
+                }];
+                apply(&mut layout, &s);
+                steps.extend(s);
+            }
+            continue;
+        };
+        let s = move_steps(&view, id, to);
+        apply(&mut layout, &s);
+        steps.extend(s);
+    }
+    steps
+}
+
+/// Steps that bring every shard to the replication factor (capped at the node count) and
+/// even out replicas per node (counts differ by at most one). Leaders are evened afterwards,
+/// from the status as the moves leave it.
+fn plan_replicas(layout: &Layout) -> Vec<Step> {
+    let mut layout = layout.clone();
+    let rf = layout.rf.min(layout.nodes.len()).max(1);
+    let mut steps = Vec::new();
+    // Shards below the factor gain replicas on the emptiest nodes; shards above it lose them
+    // on the fullest nodes (not on their leader).
+    for i in 0..layout.shards.len() {
+        while layout.shards[i].voters.len() < rf {
+            let view = layout.shards[i].clone();
+            let Some(node) = emptiest(&layout, &view, &[]) else {
+                break;
+            };
+            let s = vec![Step::Add {
+                shard: view.shard,
+                node,
+            }];
+            apply(&mut layout, &s);
+            steps.extend(s);
+        }
+        while layout.shards[i].voters.len() > rf {
+            let view = layout.shards[i].clone();
+            let count = layout.replicas_per_node();
+            let Some(&node) = view
+                .voters
+                .iter()
+                .filter(|&&n| Some(n) != view.leader)
+                .max_by_key(|&&n| (count.get(&n).copied().unwrap_or(0), n))
+            else {
+                break;
+            };
+            let s = vec![Step::Remove {
+                shard: view.shard,
+                node,
+            }];
+            apply(&mut layout, &s);
+            steps.extend(s);
+        }
+    }
+    // Even out: move a replica from the fullest node to the emptiest while they differ by
+    // more than one and some shard can move.
+    for _ in 0..layout.shards.len() * layout.nodes.len().max(1) {
+        let count = layout.replicas_per_node();
+        let Some((&full, &most)) = count
+            .iter()
+            .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
+        else {
+            break;
+        };
+        let Some((&empty, &fewest)) = count.iter().min_by_key(|(n, c)| (**c, **n)) else {
+            break;
+        };
+        if most <= fewest + 1 {
+            break;
+        }
+        let Some(view) = layout
+            .shards
+            .iter()
+            .find(|v| v.voters.contains(&full) && !v.voters.contains(&empty))
+            .cloned()
+        else {
+            break;
+        };
+        let s = move_steps(&view, full, empty);
+        apply(&mut layout, &s);
+        steps.extend(s);
+    }
+    steps
+}
+
+/// Runs `steps` in order, one membership change at a time, printing progress; the outcome of
+/// each.
+fn execute(ctx: &Ctx, layout: &Layout, steps: &[Step]) -> anyhow::Result<Vec<Value>> {
+    let total = steps.len();
+    let mut done = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let (what, body) = match step {
+            Step::Add { shard, node } => {
+                let addr = layout
+                    .nodes
+                    .get(node)
+                    .with_context(|| format!("node {node} is not in the cluster map"))?;
+                (
+                    format!("shard {shard}: add node {node}"),
+                    json!({ "group": shard + 1, "op": "add", "nodeId": node, "addr": addr }),
+                )
+            }
+            Step::Lead { shard, node } => (
+                format!("shard {shard}: leader -> node {node}"),
+                json!({ "group": shard + 1, "op": "transfer-leader", "nodeId": node }),
+            ),
+            Step::Remove { shard, node } => (
+                format!("shard {shard}: remove node {node}"),
+                json!({ "group": shard + 1, "op": "remove", "nodeId": node }),
+            ),
+        };
+        if matches!(ctx.output, Output::Table) {
+            eprint!("[{}/{total}] {what} ... ", i + 1);
+        }
+        let outcome = change(ctx, &body).with_context(|| {
+            format!("{what} failed after {i} of {total} steps; run the command again to resume")
+        })?;
+        if matches!(ctx.output, Output::Table) {
+            eprintln!("{outcome}");
+        }
+        let mut row = body.clone();
+        row["outcome"] = json!(outcome);
+        done.push(row);
+    }
+    Ok(done)
+}
+
+/// `cluster set-replication N`: records the target, then adds or removes replicas towards it
+/// (and evens them out), showing each step.
+pub fn set_replication(ctx: &Ctx, n: u32) -> anyhow::Result<()> {
+    if n == 0 {
+        bail!("the replication factor must be at least 1");
+    }
+    let url = format!("{}/api/v1/admin/cluster/replication", ctx.base);
+    let r = ctx
+        .auth(
+            ctx.client
+                .post(&url)
+                .json(&json!({ "replicationFactor": n })),
+        )
+        .send()
+        .with_context(|| format!("cannot reach {url}"))?;
+    if !r.status().is_success() {
+        let status = r.status();
+        bail!("{url} answered {status}: {}", r.text().unwrap_or_default());
+    }
+    let layout = Layout::read(ctx)?;
+    if (n as usize) > layout.nodes.len() && matches!(ctx.output, Output::Table) {
+        eprintln!(
+            "{} nodes for {n} replicas per shard: shards get more replicas as nodes join",
+            layout.nodes.len()
+        );
+    }
+    let steps = plan_replicas(&layout);
+    let moves = execute(ctx, &layout, &steps)?;
+    if matches!(ctx.output, Output::Table) {
+        println!("replication factor {n}: {} replica changes", moves.len());
+    }
+    print_json(ctx, &json!({ "replicationFactor": n, "steps": moves }))
+}
+
+/// `shard move SHARD --from A --to B`.
+pub fn shard_move(ctx: &Ctx, shard: u64, from: u64, to: u64) -> anyhow::Result<()> {
+    let layout = Layout::read(ctx)?;
+    let view = layout
+        .shards
+        .iter()
+        .find(|v| v.shard == shard)
+        .with_context(|| format!("shard {shard} does not exist"))?;
+    if !layout.nodes.contains_key(&to) {
+        bail!("node {to} is not in the cluster map (add it with `node add` first)");
+    }
+    let steps = if view.voters.contains(&from) {
+        if view.voters.contains(&to) {
+            bail!("node {to} already holds shard {shard}");
+        }
+        move_steps(view, from, to)
+    } else if view.voters.contains(&to) {
+        // A previous run stopped after its last step's precondition: nothing left to do.
+        Vec::new()
+    } else {
+        bail!("node {from} holds no replica of shard {shard}");
+    };
+    let moves = execute(ctx, &layout, &steps)?;
+    if matches!(ctx.output, Output::Table) {
+        println!("shard {shard}: replica moved from node {from} to node {to}");
+    }
+    print_json(ctx, &json!({ "shard": shard, "steps": moves }))
+}
+
+fn shard_views(ctx: &Ctx) -> anyhow::Result<Vec<ShardView>> {
+    Ok(Layout::read(ctx)?.shards)
+}
 /// `shard list`: every shard's leader and voters.
 pub fn shard_list(ctx: &Ctx) -> anyhow::Result<()> {
     let views = shard_views(ctx)?;
@@ -353,10 +652,13 @@ pub fn transfer_leader(ctx: &Ctx, shard: u64, to: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `rebalance`: moves shard leaderships from the node leading the most shards to the node
+/// `rebalance`: first brings every shard to the replication factor and evens out replicas
+/// per node (add on the emptiest node, hand over the leadership if needed, remove from the
+/// fullest), then moves shard leaderships from the node leading the most shards to the node
 /// leading the fewest (among each shard's voters) until the counts differ by at most one.
-/// Every member holds every shard today, so leaders are what is uneven.
 pub fn rebalance(ctx: &Ctx) -> anyhow::Result<()> {
+    let layout = Layout::read(ctx)?;
+    let replica_steps = execute(ctx, &layout, &plan_replicas(&layout))?;
     let views = shard_views(ctx)?;
     let mut leader: Vec<(u64, Option<u64>, Vec<u64>)> = views
         .into_iter()
@@ -408,14 +710,132 @@ pub fn rebalance(ctx: &Ctx) -> anyhow::Result<()> {
     match ctx.output {
         Output::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "moves": moves, "leadersPerNode": per_node }))?
+            serde_json::to_string_pretty(&json!({
+                "replicaSteps": replica_steps,
+                "moves": moves,
+                "leadersPerNode": per_node,
+            }))?
         ),
         Output::Table => {
-            println!("{} leadership moves; leaders per node:", moves.len());
+            println!(
+                "{} replica changes, {} leadership moves; leaders per node:",
+                replica_steps.len(),
+                moves.len()
+            );
             for p in &per_node {
                 println!("  node {}: {}", p["node"], p["leaders"]);
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(rf: usize, nodes: &[u64], shards: &[(Option<u64>, &[u64])]) -> Layout {
+        Layout {
+            rf,
+            nodes: nodes.iter().map(|&n| (n, format!("h:{n}"))).collect(),
+            meta_leader: nodes.first().copied(),
+            shards: shards
+                .iter()
+                .enumerate()
+                .map(|(i, (leader, voters))| ShardView {
+                    shard: i as u64,
+                    leader: *leader,
+                    voters: voters.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    fn after(l: &Layout, steps: &[Step]) -> Layout {
+        let mut l = l.clone();
+        apply(&mut l, steps);
+        l
+    }
+
+    #[test]
+    fn a_fourth_node_gets_its_share_of_replicas() {
+        let l = layout(
+            3,
+            &[1, 2, 3, 4],
+            &[
+                (Some(1), &[1, 2, 3]),
+                (Some(2), &[1, 2, 3]),
+                (Some(3), &[1, 2, 3]),
+                (Some(1), &[1, 2, 3]),
+            ],
+        );
+        let steps = plan_replicas(&l);
+        let end = after(&l, &steps);
+        let count = end.replicas_per_node();
+        assert_eq!(count.values().sum::<usize>(), 12, "{steps:?}");
+        assert!(count.values().all(|&c| c == 3), "{count:?}");
+        assert!(end.shards.iter().all(|s| s.voters.len() == 3));
+        // Every move adds before it removes, and hands over the leadership first.
+        for w in steps.windows(2) {
+            if let Step::Remove { shard, node } = &w[1] {
+                assert!(
+                    matches!(&w[0], Step::Add { shard: s, .. } | Step::Lead { shard: s, .. } if s == shard)
+                );
+                assert!(!matches!(&w[0], Step::Add { node: n, .. } if n == node));
+            }
+        }
+        assert!(plan_replicas(&end).is_empty());
+    }
+
+    #[test]
+    fn raising_the_factor_adds_replicas_and_lowering_it_removes_them() {
+        let l = layout(3, &[1, 2, 3], &[(Some(1), &[1]), (Some(1), &[1])]);
+        let end = after(&l, &plan_replicas(&l));
+        assert!(end.shards.iter().all(|s| s.voters == vec![1, 2, 3]));
+        let mut down = end.clone();
+        down.rf = 2;
+        let steps = plan_replicas(&down);
+        let end = after(&down, &steps);
+        assert!(
+            end.shards
+                .iter()
+                .all(|s| s.voters.len() == 2 && s.voters.contains(&1))
+        );
+        assert!(
+            steps
+                .iter()
+                .all(|s| matches!(s, Step::Remove { node, .. } if *node != 1))
+        );
+    }
+
+    #[test]
+    fn more_replicas_than_nodes_is_capped() {
+        let l = layout(5, &[1, 2], &[(Some(1), &[1])]);
+        let end = after(&l, &plan_replicas(&l));
+        assert_eq!(end.shards[0].voters, vec![1, 2]);
+    }
+
+    #[test]
+    fn drain_moves_every_replica_off_the_node() {
+        let l = layout(
+            2,
+            &[1, 2, 3],
+            &[(Some(2), &[1, 2]), (Some(3), &[2, 3]), (Some(1), &[1, 3])],
+        );
+        let steps = plan_drain(&l, 2);
+        let end = after(&l, &steps);
+        assert!(
+            end.shards.iter().all(|s| !s.voters.contains(&2)),
+            "{steps:?}"
+        );
+        assert!(end.shards.iter().all(|s| s.voters.len() == 2));
+        assert!(steps.contains(&Step::Lead { shard: 0, node: 3 }));
+        // With nowhere to go, a replica stays (the removal that follows drops it), but the
+        // leadership moves.
+        let tight = layout(2, &[1, 2], &[(Some(1), &[1, 2]), (Some(2), &[1, 2])]);
+        assert_eq!(
+            plan_drain(&tight, 2),
+            vec![Step::Lead { shard: 1, node: 1 }]
+        );
+    }
 }

@@ -89,8 +89,10 @@ enum Command {
     /// Shards: where their leaders and replicas are.
     #[command(subcommand)]
     Shard(ShardCommand),
-    /// Spreads shard leaderships evenly over the nodes (every member holds every shard
-    /// today, so replicas are even already). Blocks until done; shows each move.
+    /// Brings every shard to the replication factor, evens out replicas per node (moving a
+    /// replica is: add it on the new node and let it catch up, hand over the leadership,
+    /// remove the old one), then spreads shard leaderships evenly. Blocks until done; shows
+    /// each step.
     Rebalance,
 }
 
@@ -98,6 +100,20 @@ enum Command {
 enum ShardCommand {
     /// Every shard's leader and voters.
     List,
+    /// Moves SHARD's replica from node --from to node --to: adds it on --to (which catches
+    /// up from a snapshot of the shard and the log), hands over the leadership if --from has
+    /// it, removes it from --from. Blocks until done, showing each step; run it again to
+    /// resume after a failure.
+    Move {
+        /// The shard.
+        shard: u64,
+        /// The node that gives up its replica.
+        #[arg(long)]
+        from: u64,
+        /// The node that gets it (in the cluster, holding no replica of SHARD).
+        #[arg(long)]
+        to: u64,
+    },
     /// Makes voter --to the leader of SHARD; blocks until it leads.
     TransferLeader {
         /// The shard.
@@ -113,28 +129,38 @@ enum ClusterCommand {
     /// Nodes, and every group's leader, term, log and applied index, lag and members, as the
     /// node at --endpoint sees them.
     Status,
+    /// Sets the number of voters per shard group, then adds or removes replicas towards it
+    /// (as many as there are nodes; shards below it gain replicas as nodes join). Blocks
+    /// until done, showing each step.
+    SetReplication {
+        /// Voters per shard (at least 1).
+        n: u32,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum NodeCommand {
-    /// Adds a node to every group (the meta group first), one group at a time: each group's
-    /// leader sends it the log or a snapshot of the shard and makes it a voter once it has
-    /// caught up. Blocks until done; idempotent (a member already there is left unchanged).
+    /// Adds a node to the meta group, then to every shard with fewer voters than the
+    /// replication factor, one group at a time: each group's leader sends it the log or a
+    /// snapshot of the shard and makes it a voter once it has caught up. Blocks until done;
+    /// idempotent (a member already there is left unchanged). `rebalance` moves more replicas
+    /// to it.
     Add {
         /// The node's id (its --node-id).
         id: u64,
         /// The node's gRPC address (its --grpc-listen), HOST:PORT.
         addr: String,
     },
-    /// Removes a node from every group (the shards first, the meta group last). Blocks until
-    /// done; idempotent. The node's data stays where it was; stop the node afterwards.
+    /// Removes a node from every group (the shards first, the meta group last) without
+    /// replacing its replicas (`drain` moves them first). Blocks until done; idempotent. The
+    /// node's data stays where it was; stop the node afterwards.
     Remove {
         /// The node's id.
         id: u64,
     },
-    /// Moves the leadership of every group the node leads to other voters, then removes it
-    /// from every group (every member holds every shard today, so no replica has to move).
-    /// Blocks until done, showing each step; idempotent. Stop the node afterwards.
+    /// Moves every replica the node holds to the node holding the fewest (handing over
+    /// leaderships on the way), then removes it from every group. Blocks until done, showing
+    /// each step; idempotent. Stop the node afterwards.
     Drain {
         /// The node's id.
         id: u64,
@@ -179,6 +205,12 @@ fn main() -> anyhow::Result<()> {
         Command::Flush => ("/api/v1/admin/flush", vec![]),
         Command::Buildinfo => ("/api/v1/status/buildinfo", vec![]),
         Command::Cluster(ClusterCommand::Status) => return cluster::status(&ctx),
+        Command::Cluster(ClusterCommand::SetReplication { n }) => {
+            return cluster::set_replication(&ctx, *n);
+        }
+        Command::Shard(ShardCommand::Move { shard, from, to }) => {
+            return cluster::shard_move(&ctx, *shard, *from, *to);
+        }
         Command::Node(NodeCommand::Add { id, addr }) => return cluster::node_add(&ctx, *id, addr),
         Command::Node(NodeCommand::Remove { id }) => return cluster::node_remove(&ctx, *id),
         Command::Node(NodeCommand::Drain { id }) => return cluster::node_drain(&ctx, *id),

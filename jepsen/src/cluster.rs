@@ -51,17 +51,28 @@ impl MembershipPlan {
     /// names what `tidemarkctl` said last.
     pub async fn run(&self, add: bool) -> Result<(), Error> {
         let id = self.id.to_string();
+        if add {
+            self.run_ctl_args(&["node", "add", &id, &self.grpc_addr])
+                .await
+        } else {
+            self.run_ctl_args(&["node", "remove", &id]).await
+        }
+    }
+
+    /// Moves every replica off the node, then removes it from every group (`tidemarkctl node
+    /// drain`), retried like [`MembershipPlan::run`].
+    pub async fn drain(&self) -> Result<(), Error> {
+        let id = self.id.to_string();
+        self.run_ctl_args(&["node", "drain", &id]).await
+    }
+
+    async fn run_ctl_args(&self, args: &[&str]) -> Result<(), Error> {
         let deadline = Instant::now() + Duration::from_millis(MEMBERSHIP_RETRY_MS);
         let mut attempt = 0;
         loop {
             let (through, url) = &self.helpers[attempt % self.helpers.len()];
             attempt += 1;
-            let args: Vec<&str> = if add {
-                vec!["node", "add", &id, &self.grpc_addr]
-            } else {
-                vec!["node", "remove", &id]
-            };
-            let said = match run_ctl(&self.ctl, url, &args).await {
+            let said = match run_ctl(&self.ctl, url, args).await {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };

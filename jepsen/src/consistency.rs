@@ -37,6 +37,41 @@ type Replica = (u64, String);
 /// What each node answered for one shard: (node, its replica or why it could not be asked).
 type Answers = Vec<(u32, Result<Replica, String>)>;
 
+/// Which nodes hold each shard (`placement` of `GET /api/v1/status/cluster`), as the first
+/// node of `nodes` that answers reports it.
+async fn placement(http: &reqwest::Client, nodes: &[(u32, String)]) -> BTreeMap<u32, Vec<u32>> {
+    for (_, url) in nodes {
+        let Ok(r) = http
+            .get(format!("{url}/api/v1/status/cluster"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let Ok(body) = r.json::<serde_json::Value>().await else {
+            continue;
+        };
+        let Some(p) = body["data"]["placement"].as_object() else {
+            continue;
+        };
+        return p
+            .iter()
+            .filter_map(|(shard, nodes)| {
+                Some((
+                    shard.parse().ok()?,
+                    nodes
+                        .as_array()?
+                        .iter()
+                        .filter_map(|n| n.as_u64().map(|n| n as u32))
+                        .collect(),
+                ))
+            })
+            .collect();
+    }
+    BTreeMap::new()
+}
+
 async fn digests(http: &reqwest::Client, url: &str) -> Result<BTreeMap<u32, Replica>, String> {
     let body: serde_json::Value = http
         .get(format!("{url}/api/v1/admin/shards/digest"))
@@ -105,17 +140,27 @@ pub async fn check_replicas_of(
     let mut result = ConsistencyResult::default();
     let mut pending: Option<Vec<u32>> = None;
     loop {
+        // Each shard is compared over the nodes checked here that hold it; without a recorded
+        // placement, over every node.
+        let placement = placement(http, nodes).await;
+        let holders = |shard: u32| -> usize {
+            match placement.get(&shard) {
+                Some(p) => nodes.iter().filter(|(n, _)| p.contains(n)).count(),
+                None => nodes.len(),
+            }
+        };
+        let holds = |node: u32, shard: u32| placement.get(&shard).is_none_or(|p| p.contains(&node));
         let mut seen: BTreeMap<u32, Answers> = BTreeMap::new();
         for (node, url) in nodes {
             let node = *node;
             match digests(http, url).await {
                 Ok(map) => {
-                    for (shard, r) in map {
+                    for (shard, r) in map.into_iter().filter(|(s, _)| holds(node, *s)) {
                         seen.entry(shard).or_default().push((node, Ok(r)));
                     }
                 }
                 Err(e) => {
-                    for shard in pending.iter().flatten() {
+                    for shard in pending.iter().flatten().filter(|s| holds(node, **s)) {
                         seen.entry(*shard).or_default().push((node, Err(e.clone())));
                     }
                 }
@@ -127,7 +172,7 @@ pub async fn check_replicas_of(
         let mut still = Vec::new();
         for shard in todo {
             let replicas = seen.remove(&shard).unwrap_or_default();
-            match judge(&replicas, nodes.len()) {
+            match judge(&replicas, holders(shard)) {
                 Judgement::Agree => result.compared_shards += 1,
                 Judgement::Diverge(what) => {
                     result.compared_shards += 1;

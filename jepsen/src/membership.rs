@@ -1,7 +1,7 @@
 //! The `membership` workload: while the clients write and the nemesis strikes, brand-new nodes
-//! join the cluster (`tidemark --join`), leaders are rebalanced onto them (`tidemarkctl
-//! rebalance`), and the node that joined before is removed (`tidemarkctl node remove`) and
-//! stopped. The last node to join stays a member, so the final reads and the replica
+//! join the cluster (`tidemark --join`), replicas and leaders are rebalanced onto them
+//! (`tidemarkctl rebalance`), and the node that joined before is drained (`tidemarkctl node
+//! drain`: its replicas move to the other nodes first) and stopped. The last node to join stays a member, so the final reads and the replica
 //! comparison include a node that caught up while the cluster was under fault.
 
 use std::time::{Duration, Instant};
@@ -129,11 +129,12 @@ pub async fn run_membership(
         let ctl = cluster.lock().await.ctl_binary();
         let rebalanced = run_ctl(&ctl, &url, &["rebalance"]).await.map(|_| ());
         steps.push(step(ms(t), ms(Instant::now()), "rebalance", 0, rebalanced));
-        // Remove the node that joined before, then stop it for good.
+        // Drain the node that joined before (its replicas move to the others), then stop it
+        // for good.
         if let Some(prev) = previous.replace(id) {
             let t = Instant::now();
             let plan = cluster.lock().await.membership_plan(prev);
-            let removed = plan.run(false).await.map_err(|e| e.to_string());
+            let removed = plan.drain().await.map_err(|e| e.to_string());
             let ok = removed.is_ok();
             steps.push(step(ms(t), ms(Instant::now()), "remove", prev, removed));
             if ok {

@@ -42,10 +42,15 @@ pub struct Args {
     /// so that two clusters with the same member list get different ids.
     #[arg(long, value_name = "TOKEN")]
     pub initial_cluster_token: Option<String>,
+    /// Voters per shard group of an --initial-cluster bootstrap (default 3, capped at the
+    /// number of members). A one-node cluster starts with 1; `tidemarkctl cluster
+    /// set-replication` changes it later.
+    #[arg(long, value_name = "N")]
+    pub replication_factor: Option<u32>,
     /// Joins the cluster of the node at this HTTP URL (for example http://10.0.0.1:9201): an
     /// empty data directory adopts that cluster's id and shard count, and the node adds itself
-    /// to every group (idempotent, retried until done). A data directory of another cluster is
-    /// refused.
+    /// to the meta group and to every shard group below the replication factor (idempotent,
+    /// retried until done). A data directory of another cluster is refused.
     #[arg(long, value_name = "URL")]
     pub join: Option<String>,
 }
@@ -69,6 +74,9 @@ pub struct Config {
     pub initial_cluster: Option<String>,
     /// Token mixed into the cluster id of an `initial_cluster` bootstrap.
     pub initial_cluster_token: String,
+    /// Voters per shard group of an `initial_cluster` bootstrap (capped at the number of
+    /// members; a one-node cluster starts with 1). Used only when the data directory is empty.
+    pub replication_factor: u32,
     /// HTTP URL of a member of the cluster to join (`--join`).
     pub join: Option<String>,
     /// When set, `/api/v1/admin/*` requires `Authorization: Bearer <admin_token>` (401
@@ -105,6 +113,7 @@ impl Default for Config {
             node_id: 1,
             initial_cluster: None,
             initial_cluster_token: "tidemark".into(),
+            replication_factor: 3,
             join: None,
             admin_token: None,
             shard_count: 4,
@@ -311,6 +320,9 @@ impl Config {
         if let Some(v) = &args.initial_cluster_token {
             self.initial_cluster_token = v.clone();
         }
+        if let Some(v) = args.replication_factor {
+            self.replication_factor = v;
+        }
         if let Some(v) = &args.join {
             self.join = Some(v.clone());
         }
@@ -320,6 +332,10 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
         anyhow::ensure!(self.shard_count != 0, "shard_count must be non-zero");
+        anyhow::ensure!(
+            self.replication_factor != 0,
+            "replication_factor must be non-zero"
+        );
         self.initial_members()?;
         anyhow::ensure!(
             self.join.is_none() || self.initial_cluster.is_none(),

@@ -2,16 +2,19 @@
 //!
 //! Before the groups start, [`cluster_of`] asks the member for the cluster id and shard count
 //! (`GET /api/v1/status/cluster`), which an empty data directory adopts. Once this node serves
-//! gRPC, [`add_self`] asks the member to add it to every group it is not yet a voter of (the
-//! meta group first), one group at a time through `POST /api/v1/admin/cluster/members`: the
-//! group's leader adds it as a learner, sends it the log or a shard snapshot, then makes it a
-//! voter. Every step is idempotent and retried until done, so a restart in the middle resumes.
+//! gRPC, [`add_self`] asks the member to add it to the meta group, then to every shard group
+//! that has fewer voters than the cluster's replication factor, one group at a time through
+//! `POST /api/v1/admin/cluster/members`: the group's leader adds it as a learner, sends it the
+//! log or a shard snapshot, then makes it a voter. Shards that already have their voters get
+//! replicas on this node through `tidemarkctl rebalance`. Every step is idempotent and retried
+//! until done, so a restart in the middle resumes.
 
 use std::sync::Weak;
 use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::raft::{GroupId, META_GROUP, shard_group};
 use crate::shards::{JoinTarget, Shards};
 
 /// Pause between attempts when the member answers 503 or cannot be reached.
@@ -53,8 +56,8 @@ pub async fn cluster_of(url: &str) -> anyhow::Result<JoinTarget> {
     })
 }
 
-/// Asks the member at `url` to add this node to every group it is not a voter of, until each
-/// is done; returns when this node is a voter everywhere (or the node stops).
+/// Asks the member at `url` to add this node to the meta group, then to every shard group
+/// below the replication factor, until each is done (or the node stops).
 pub async fn add_self(shards: Weak<Shards>, url: String, admin_token: Option<String>) {
     let base = url.trim_end_matches('/').to_string();
     // Adding waits for the new member to catch up: allow for a snapshot transfer.
@@ -65,32 +68,97 @@ pub async fn add_self(shards: Weak<Shards>, url: String, admin_token: Option<Str
             return;
         }
     };
-    let Some((groups, node_id, addr)) = shards
-        .upgrade()
-        .map(|s| (s.group_ids(), s.node_id(), s.grpc_addr().to_string()))
-    else {
-        return;
+    let joiner = Joiner {
+        shards,
+        http,
+        base,
+        admin_token,
     };
-    let total = groups.len();
-    for (i, group) in groups.into_iter().enumerate() {
-        loop {
-            let Some(s) = shards.upgrade() else { return };
-            if s.is_voter(group) {
+    if !joiner.join_group(META_GROUP).await {
+        return;
+    }
+    // Placement decisions read this node's replica of the cluster map: wait until it has
+    // applied this node's own record.
+    loop {
+        let Some(s) = joiner.shards.upgrade() else {
+            return;
+        };
+        if s.cluster_map().nodes.contains_key(&s.node_id()) {
+            break;
+        }
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut joined = 0;
+    loop {
+        let Some(s) = joiner.shards.upgrade() else {
+            return;
+        };
+        let map = s.cluster_map();
+        let me = s.node_id();
+        let next = (0..s.shard_count()).find(|shard| {
+            let replicas = map.replicas_of(*shard);
+            !replicas.contains(&me) && (replicas.len() as u32) < map.replication_factor
+        });
+        drop(s);
+        let Some(shard) = next else { break };
+        if !joiner.join_group(shard_group(shard)).await {
+            return;
+        }
+        joined += 1;
+        // The shard's leader records the new placement; wait for it (bounded) so the next
+        // choice sees it.
+        for _ in 0..50 {
+            let Some(s) = joiner.shards.upgrade() else {
+                return;
+            };
+            if s.cluster_map().replicas_of(shard).contains(&me) {
                 break;
             }
             drop(s);
-            let mut req = http
-                .post(format!("{base}/api/v1/admin/cluster/members"))
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tracing::info!(
+        shard_groups = joined,
+        "joined the cluster; `tidemarkctl rebalance` moves further replicas here"
+    );
+}
+
+/// What [`add_self`] works with.
+struct Joiner {
+    shards: Weak<Shards>,
+    http: reqwest::Client,
+    base: String,
+    admin_token: Option<String>,
+}
+
+impl Joiner {
+    /// Asks the member to add this node to `group` until it is a voter; `false` when the
+    /// member refused (it needs the operator) or the node stops.
+    async fn join_group(&self, group: GroupId) -> bool {
+        loop {
+            let Some(s) = self.shards.upgrade() else {
+                return false;
+            };
+            if s.is_voter(group) {
+                return true;
+            }
+            let (node_id, addr) = (s.node_id(), s.grpc_addr().to_string());
+            drop(s);
+            let mut req = self
+                .http
+                .post(format!("{}/api/v1/admin/cluster/members", self.base))
                 .json(&serde_json::json!({
                     "group": group, "op": "add", "nodeId": node_id, "addr": addr,
                 }));
-            if let Some(t) = &admin_token {
+            if let Some(t) = &self.admin_token {
                 req = req.bearer_auth(t);
             }
             match req.send().await {
                 Ok(r) if r.status().is_success() => {
-                    tracing::info!(group, step = i + 1, of = total, "joined group");
-                    break;
+                    tracing::info!(group, "joined group");
+                    return true;
                 }
                 Ok(r) if r.status().as_u16() == 503 => {
                     tracing::info!(group, "join: group busy or leaderless; retrying");
@@ -100,12 +168,11 @@ pub async fn add_self(shards: Weak<Shards>, url: String, admin_token: Option<Str
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
                     tracing::error!(group, %status, body = %text, "join refused");
-                    return;
+                    return false;
                 }
                 Err(e) => tracing::warn!(group, error = %e, "join: member unreachable; retrying"),
             }
             tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
         }
     }
-    tracing::info!(groups = total, "this node is a voter of every group");
 }

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use tidemark_storage::ShardId;
+
 use crate::raft::NodeId;
 
 /// Version of [`ClusterFile`]'s layout.
@@ -48,6 +50,22 @@ pub enum MetaCommand {
         /// The node.
         node_id: NodeId,
     },
+    /// Records the voters of shard `shard`'s group, as its leader committed them (placement is
+    /// a record of the shard groups' memberships: the groups themselves are the truth, and a
+    /// shard leader re-records a placement that differs).
+    SetReplicas {
+        /// The shard.
+        shard: ShardId,
+        /// Its voters, in id order.
+        nodes: Vec<NodeId>,
+    },
+    /// Sets the target number of voters per shard group (`tidemarkctl cluster
+    /// set-replication`): joining nodes fill shards below it, `rebalance` adds and removes
+    /// replicas towards it.
+    SetReplicationFactor {
+        /// The target (at least 1).
+        replication_factor: u32,
+    },
 }
 
 /// The cluster map held by the meta group.
@@ -61,6 +79,10 @@ pub struct ClusterMap {
     pub replication_factor: u32,
     /// Nodes and their advertised gRPC addresses.
     pub nodes: BTreeMap<NodeId, String>,
+    /// The voters of each shard's group as last recorded ([`MetaCommand::SetReplicas`]). A
+    /// shard without an entry is held by every node (clusters created before placement was
+    /// recorded).
+    pub replicas: BTreeMap<ShardId, Vec<NodeId>>,
 }
 
 impl ClusterMap {
@@ -89,8 +111,43 @@ impl ClusterMap {
             MetaCommand::RemoveNode { node_id } => {
                 self.nodes.remove(node_id);
             }
+            MetaCommand::SetReplicas { shard, nodes } => {
+                self.replicas.insert(*shard, nodes.clone());
+            }
+            MetaCommand::SetReplicationFactor { replication_factor } => {
+                self.replication_factor = (*replication_factor).max(1);
+            }
         }
     }
+
+    /// The nodes holding a replica of `shard`, as recorded (every node when nothing is).
+    pub fn replicas_of(&self, shard: ShardId) -> Vec<NodeId> {
+        match self.replicas.get(&shard) {
+            Some(nodes) => nodes.clone(),
+            None => self.nodes.keys().copied().collect(),
+        }
+    }
+}
+
+/// The initial placement of `shard_count` shards with `replication_factor` voters each over
+/// `members` (in id order): shard `s` goes to the `replication_factor` members from position
+/// `s mod N` on, so that replicas and (first-listed) leaders spread evenly. Every member of an
+/// `--initial-cluster` bootstrap computes the same placement from the same list.
+pub fn initial_placement(
+    members: &[NodeId],
+    shard_count: u32,
+    replication_factor: u32,
+) -> BTreeMap<ShardId, Vec<NodeId>> {
+    let n = members.len();
+    let rf = (replication_factor as usize).clamp(1, n.max(1));
+    (0..shard_count)
+        .map(|shard| {
+            let mut nodes: Vec<NodeId> =
+                (0..rf).map(|i| members[(shard as usize + i) % n]).collect();
+            nodes.sort_unstable();
+            (shard, nodes)
+        })
+        .collect()
 }
 
 /// The node's record of the cluster it belongs to, written (synced) before any group is
@@ -194,5 +251,45 @@ mod tests {
         assert!("89ab".contains(&id[19..20]));
         assert_ne!(id, initial_cluster_id("other", &members(3)));
         assert_ne!(id, initial_cluster_id("tidemark", &members(2)));
+    }
+
+    #[test]
+    fn initial_placement_spreads_replicas_evenly() {
+        let p = initial_placement(&[1, 2, 3, 4, 5], 10, 3);
+        assert_eq!(p.len(), 10);
+        assert_eq!(p[&0], vec![1, 2, 3]);
+        assert_eq!(p[&4], vec![1, 2, 5]);
+        let mut per_node = BTreeMap::<NodeId, usize>::new();
+        for nodes in p.values() {
+            assert_eq!(nodes.len(), 3);
+            for n in nodes {
+                *per_node.entry(*n).or_default() += 1;
+            }
+        }
+        assert!(per_node.values().all(|&c| c == 6), "{per_node:?}");
+        // More voters than members: every member holds every shard.
+        assert_eq!(initial_placement(&[7, 9], 2, 3)[&1], vec![7, 9]);
+    }
+
+    #[test]
+    fn placement_is_recorded_and_defaults_to_every_node() {
+        let mut m = ClusterMap::default();
+        for (id, addr) in [(1, "a:1"), (2, "b:2"), (3, "c:3")] {
+            m.apply(&MetaCommand::SetNode {
+                node_id: id,
+                addr: addr.into(),
+            });
+        }
+        assert_eq!(m.replicas_of(0), vec![1, 2, 3]);
+        m.apply(&MetaCommand::SetReplicas {
+            shard: 0,
+            nodes: vec![2, 3],
+        });
+        assert_eq!(m.replicas_of(0), vec![2, 3]);
+        assert_eq!(m.replicas_of(1), vec![1, 2, 3]);
+        m.apply(&MetaCommand::SetReplicationFactor {
+            replication_factor: 0,
+        });
+        assert_eq!(m.replication_factor, 1);
     }
 }

@@ -42,6 +42,7 @@ fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<S
         snapshot_timeout_ms: config.raft.snapshot_timeout_ms,
         initial_cluster: config.initial_members()?,
         initial_cluster_token: config.initial_cluster_token.clone(),
+        replication_factor: config.replication_factor,
         ..ShardsOptions::default()
     })
 }

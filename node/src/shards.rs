@@ -15,6 +15,7 @@
 
 mod batcher;
 pub(crate) mod key_index;
+mod reads;
 mod remote;
 #[cfg(test)]
 mod tests;
@@ -29,13 +30,14 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::error::{LinearizableReadError, RaftError};
 use openraft::{Config, ReadPolicy, SnapshotPolicy};
 use tidemark_query::{EngineQuerier, Querier};
-use tidemark_storage::{Engine, MatchOp, Matcher, Sample, SeriesKey, ShardId};
+use tidemark_storage::{Engine, Matcher, Sample, SeriesKey, ShardId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::NodeError;
 use crate::meta::{
-    CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, initial_cluster_id, new_cluster_id,
+    CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, initial_cluster_id, initial_placement,
+    new_cluster_id,
 };
 use crate::raft::codec;
 use crate::raft::log_store::LogDb;
@@ -72,8 +74,8 @@ pub struct SeriesWrite {
 /// (bincode) when sent to a shard leader (`tidemark.node.v1`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteRequest {
-    /// Per selector, its matchers as `(op, name, value)` with `op` one of `=`, `!=`, `=~`, `!~`.
-    pub selectors: Vec<Vec<(String, String, String)>>,
+    /// Per selector, its matchers ([`reads::WireMatchers`]).
+    pub selectors: Vec<reads::WireMatchers>,
     pub mint_ms: i64,
     pub maxt_ms: i64,
 }
@@ -81,21 +83,8 @@ pub struct DeleteRequest {
 impl DeleteRequest {
     /// A request for `selectors` over `[mint_ms, maxt_ms]`.
     pub fn new(selectors: &[Vec<Matcher>], mint_ms: i64, maxt_ms: i64) -> Self {
-        let op = |m: &Matcher| match m.op {
-            MatchOp::Equal => "=",
-            MatchOp::NotEqual => "!=",
-            MatchOp::Regex => "=~",
-            MatchOp::NotRegex => "!~",
-        };
         DeleteRequest {
-            selectors: selectors
-                .iter()
-                .map(|sel| {
-                    sel.iter()
-                        .map(|m| (op(m).to_string(), m.name.clone(), m.value.clone()))
-                        .collect()
-                })
-                .collect(),
+            selectors: selectors.iter().map(|sel| reads::to_wire(sel)).collect(),
             mint_ms,
             maxt_ms,
         }
@@ -103,28 +92,7 @@ impl DeleteRequest {
 
     /// The selectors as storage matchers.
     pub fn selectors(&self) -> Result<Vec<Vec<Matcher>>, NodeError> {
-        self.selectors
-            .iter()
-            .map(|sel| {
-                sel.iter()
-                    .map(|(op, name, value)| {
-                        let op = match op.as_str() {
-                            "=" => MatchOp::Equal,
-                            "!=" => MatchOp::NotEqual,
-                            "=~" => MatchOp::Regex,
-                            "!~" => MatchOp::NotRegex,
-                            other => {
-                                return Err(NodeError::BadRequest(format!(
-                                    "unknown matcher operator {other:?}"
-                                )));
-                            }
-                        };
-                        Matcher::new(op, name.clone(), value.clone())
-                            .map_err(|e| NodeError::BadRequest(e.to_string()))
-                    })
-                    .collect()
-            })
-            .collect()
+        self.selectors.iter().map(reads::from_wire).collect()
     }
 }
 
@@ -216,6 +184,9 @@ pub struct ShardsOptions {
     pub initial_cluster: Option<BTreeMap<NodeId, String>>,
     /// Token mixed into the cluster id derived from `initial_cluster`.
     pub initial_cluster_token: String,
+    /// Voters per shard group of a cluster bootstrapped by this node (capped at the number of
+    /// members); ignored when the cluster exists.
+    pub replication_factor: u32,
     /// Joining an existing cluster: its id and shard count (learned from a member). An empty
     /// data directory adopts them and starts its groups uninitialised, to be added by the
     /// groups' leaders; a data directory of another cluster is refused.
@@ -253,13 +224,14 @@ impl Default for ShardsOptions {
             startup_leader_wait_ms: 10_000,
             initial_cluster: None,
             initial_cluster_token: "tidemark".into(),
+            replication_factor: 3,
             join: None,
         }
     }
 }
 
 /// The state of one group, for `/api/v1/status` and the CLI.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupStatus {
     /// The group id (0: meta, shard s: s + 1).
     pub group_id: GroupId,
@@ -315,6 +287,8 @@ pub struct Shards {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Serialises flushes (the periodic one and explicit ones).
     flush_lock: tokio::sync::Mutex<()>,
+    /// The leaders of shards this node holds no replica of, as last learned from a replica.
+    leader_hints: Mutex<BTreeMap<ShardId, NodeId>>,
 }
 
 fn raft_config(opts: &ShardsOptions) -> Result<Arc<Config>, NodeError> {
@@ -511,27 +485,42 @@ impl Shards {
             shards.push(start(shard_group(shard), sm).await?);
         }
 
-        // A cluster this node created: every group has this node as its only voter; a fixed
-        // cluster: every member initialises every group with the same voters (openraft accepts
-        // identical initialisation on several nodes; the vote elects one leader).
-        let voters: BTreeMap<NodeId, NodeInfo> = match &opts.initial_cluster {
-            Some(members) => members
-                .iter()
-                .map(|(&id, addr)| (id, NodeInfo { addr: addr.clone() }))
-                .collect(),
-            None => BTreeMap::from([(
-                opts.node_id,
-                NodeInfo {
-                    addr: opts.grpc_addr.clone(),
-                },
-            )]),
-        };
-        // A joining node's groups stay uninitialised: their leaders add this node.
+        // A cluster this node created: every group has this node as its only voter. A fixed
+        // cluster: every member initialises the meta group with every member as a voter and
+        // each shard group it is placed in with that shard's voters ([`initial_placement`]);
+        // openraft accepts identical initialisation on several nodes and the vote elects one
+        // leader. A joining node's groups stay uninitialised: their leaders add this node.
+        let members = bootstrap_members(&opts);
+        let placement = initial_placement(
+            &members.keys().copied().collect::<Vec<_>>(),
+            cluster.shard_count,
+            bootstrap_replication_factor(&opts),
+        );
         let joined = log_db.get_node_record(JOINED_RECORD)?.is_some();
-        for g in std::iter::once(&meta)
-            .chain(shards.iter())
-            .filter(|_| !joined)
-        {
+        let voters_of = |nodes: &[NodeId]| -> BTreeMap<NodeId, NodeInfo> {
+            nodes
+                .iter()
+                .map(|id| {
+                    (
+                        *id,
+                        NodeInfo {
+                            addr: members[id].clone(),
+                        },
+                    )
+                })
+                .collect()
+        };
+        let all: Vec<NodeId> = members.keys().copied().collect();
+        let initial = std::iter::once((&meta, voters_of(&all))).chain(
+            shards
+                .iter()
+                .enumerate()
+                .map(|(shard, g)| (g, voters_of(&placement[&(shard as ShardId)]))),
+        );
+        for (g, voters) in initial.filter(|_| !joined) {
+            if !voters.contains_key(&opts.node_id) {
+                continue;
+            }
             let initialized = g
                 .raft
                 .is_initialized()
@@ -539,7 +528,7 @@ impl Shards {
                 .map_err(|e| NodeError::Internal(format!("group {}: {e}", g.id)))?;
             if !initialized {
                 g.raft
-                    .initialize(voters.clone())
+                    .initialize(voters)
                     .await
                     .map_err(|e| NodeError::Internal(format!("initialize group {}: {e}", g.id)))?;
             }
@@ -577,6 +566,7 @@ impl Shards {
             queues,
             tasks: Mutex::new(tasks),
             flush_lock: tokio::sync::Mutex::new(()),
+            leader_hints: Mutex::new(BTreeMap::new()),
         });
 
         let multi_node = this
@@ -598,6 +588,11 @@ impl Shards {
             this.wait_for_leaders().await;
             this.ensure_meta_init(&cluster).await?;
         }
+        let task = tokio::spawn(check_placement(Arc::downgrade(&this)));
+        this.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
         if this.opts.flush_interval_ms > 0 {
             let task = tokio::spawn(periodic_flush(
                 Arc::downgrade(&this),
@@ -626,32 +621,34 @@ impl Shards {
         join_all(waits).await;
     }
 
-    /// Records the cluster in the meta group once (after a crash before it was applied, too).
+    /// Records the cluster in the meta group once (after a crash before it was applied, too):
+    /// its id, its members and the initial placement of every shard.
     async fn ensure_meta_init(&self, cluster: &ClusterFile) -> Result<(), NodeError> {
         if self.meta.sm.cluster_map().cluster_id.is_some() || !self.meta.raft.is_leader() {
             return Ok(());
         }
-        let voters: Vec<(NodeId, String)> = self
-            .meta
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .nodes()
-            .map(|(id, n)| (*id, n.addr.clone()))
-            .collect();
+        let members = bootstrap_members(&self.opts);
+        let rf = bootstrap_replication_factor(&self.opts);
+        let placement = initial_placement(
+            &members.keys().copied().collect::<Vec<_>>(),
+            cluster.shard_count,
+            rf,
+        );
         let cmd = MetaCommand::Init {
             cluster_id: cluster.cluster_id.clone(),
             shard_count: cluster.shard_count,
-            replication_factor: voters.len().max(1) as u32,
+            replication_factor: rf.min(members.len() as u32).max(1),
             node_id: self.opts.node_id,
             addr: self.opts.grpc_addr.clone(),
         };
-        let others = voters
+        let others = members
             .into_iter()
             .filter(|(id, _)| *id != self.opts.node_id)
             .map(|(node_id, addr)| MetaCommand::SetNode { node_id, addr });
-        for cmd in std::iter::once(cmd).chain(others) {
+        let replicas = placement
+            .into_iter()
+            .map(|(shard, nodes)| MetaCommand::SetReplicas { shard, nodes });
+        for cmd in std::iter::once(cmd).chain(others).chain(replicas) {
             self.meta
                 .raft
                 .client_write(Request::Meta(cmd))
@@ -736,21 +733,25 @@ impl Shards {
         op: MemberOp,
     ) -> Result<MemberOutcome, NodeError> {
         let g = self.group(group)?;
-        let route = self
-            .leader_of(g)
-            .map_err(|why| NodeError::Unavailable(format!("group {group}: {why}")))?;
-        match route {
-            Route::Local => self.change_member_local(group, op).await,
-            Route::Remote { node, addr } => {
-                remote::change_member(
-                    &self.peers,
-                    group,
-                    node,
-                    addr,
-                    op,
-                    self.opts.snapshot_timeout_ms,
-                )
-                .await
+        let timeout_ms = self.opts.snapshot_timeout_ms;
+        let call = |route: Route| {
+            let op = op.clone();
+            async move {
+                match route {
+                    Route::Local => self.change_member_local(group, op).await,
+                    Route::Remote { node, addr } => {
+                        remote::change_member(&self.peers, group, node, addr, op, timeout_ms).await
+                    }
+                }
+            }
+        };
+        match crate::raft::group_shard(group) {
+            Some(shard) => self.on_leader(shard, call).await,
+            None => {
+                let route = self
+                    .leader_of(g)
+                    .map_err(|why| NodeError::Unavailable(format!("group {group}: {why}")))?;
+                call(route).await
             }
         }
     }
@@ -852,6 +853,12 @@ impl Shards {
                 MemberOutcome::Transferred
             }
         };
+        if let Some(shard) = crate::raft::group_shard(group)
+            && let Err(e) = self.record_placement(shard).await
+        {
+            // The periodic check records it later; the change itself is done.
+            tracing::warn!(shard, error = %e, "recording the shard's placement failed");
+        }
         if group == META_GROUP {
             // Also when nothing changed above: a previous attempt may have stopped in between.
             let map = self.meta.sm.cluster_map();
@@ -907,23 +914,18 @@ impl Shards {
         let mut local = BTreeMap::new();
         let mut forwarded = Vec::new();
         for (shard, part) in parts {
-            match self.route(shard)? {
+            match self.route(shard).await? {
                 Route::Local => {
                     local.insert(shard, part);
                 }
-                Route::Remote { node, addr } => forwarded.push((shard, node, addr, part)),
+                Route::Remote { .. } => forwarded.push((shard, part)),
             }
         }
-        let forwarded = join_all(forwarded.into_iter().map(|(shard, node, addr, part)| {
-            remote::forward_write(
-                &self.peers,
-                shard,
-                node,
-                addr,
-                part,
-                self.opts.write_timeout_ms,
-            )
-        }));
+        let forwarded = join_all(
+            forwarded
+                .iter()
+                .map(|(shard, part)| self.forward_write(*shard, part)),
+        );
         let (local, forwarded) = futures::join!(self.write_local(local), forwarded);
         let mut total = local?;
         for r in forwarded {
@@ -932,29 +934,58 @@ impl Shards {
         Ok(total)
     }
 
+    /// Sends a write part to shard `shard`'s leader on another node (looked up again once if
+    /// that node no longer leads a shard this node holds no replica of).
+    async fn forward_write(
+        &self,
+        shard: ShardId,
+        part: &[SeriesWrite],
+    ) -> Result<WriteOutcome, NodeError> {
+        self.on_leader(shard, |route| async move {
+            match route {
+                Route::Local => {
+                    self.write_local(BTreeMap::from([(shard, part.to_vec())]))
+                        .await
+                }
+                Route::Remote { node, addr } => {
+                    remote::forward_write(
+                        &self.peers,
+                        shard,
+                        node,
+                        addr,
+                        part,
+                        self.opts.write_timeout_ms,
+                    )
+                    .await
+                }
+            }
+        })
+        .await
+    }
+
     /// Deletes what `req` selects on every shard (each shard's leader resolves the series and
     /// proposes one `Command::Delete`); returns the number of series named. `Ok` only once
     /// every shard has committed and applied its delete.
     pub async fn delete_series(&self, req: DeleteRequest) -> Result<u64, NodeError> {
         req.selectors()?;
         let results = join_all((0..self.shard_count).map(|shard| {
-            let req = req.clone();
-            async move {
-                match self.route(shard)? {
-                    Route::Local => self.delete_local(shard, req).await,
+            let req = &req;
+            self.on_leader(shard, move |route| async move {
+                match route {
+                    Route::Local => self.delete_local(shard, req.clone()).await,
                     Route::Remote { node, addr } => {
                         remote::forward_delete(
                             &self.peers,
                             shard,
                             node,
                             addr,
-                            req,
+                            req.clone(),
                             self.opts.write_timeout_ms,
                         )
                         .await
                     }
                 }
-            }
+            })
         }))
         .await;
         let mut total = 0;
@@ -996,14 +1027,111 @@ impl Shards {
         }
     }
 
+    /// Whether this node holds a replica of shard `shard` that serves reads and routes by its
+    /// own view of the leader: it is a voter of the group as its replica knows the membership,
+    /// and the cluster map records it as one. The map settles two cases the membership alone
+    /// gets wrong: a learner still catching up (not recorded until it is a voter), and a
+    /// removed voter that never received its removal (its replica would wait forever for
+    /// entries no leader sends it any more).
+    pub fn holds(&self, shard: ShardId) -> bool {
+        let voter = self.shards.get(shard as usize).is_some_and(|g| {
+            g.raft
+                .metrics()
+                .borrow_watched()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == self.opts.node_id)
+        });
+        voter
+            && self
+                .meta
+                .sm
+                .with_cluster_map(|m| match m.replicas.get(&shard) {
+                    Some(nodes) => nodes.contains(&self.opts.node_id),
+                    None => m.nodes.contains_key(&self.opts.node_id),
+                })
+    }
+
     /// Where shard `shard`'s leader is: this node, another node (with its address), or nowhere
-    /// known (`NoLeader`).
-    fn route(&self, shard: ShardId) -> Result<Route, NodeError> {
+    /// known (`NoLeader`). A shard this node holds no replica of is looked up in the leader
+    /// hints, else asked of the replicas the cluster map records.
+    async fn route(&self, shard: ShardId) -> Result<Route, NodeError> {
         let g = self.shards.get(shard as usize).ok_or_else(|| {
             NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
         })?;
-        self.leader_of(g)
-            .map_err(|message| NodeError::NoLeader { shard, message })
+        if self.holds(shard) {
+            return self
+                .leader_of(g)
+                .map_err(|message| NodeError::NoLeader { shard, message });
+        }
+        let map = self.cluster_map();
+        let hint = self.hints().get(&shard).copied();
+        if let Some(node) = hint
+            && let Some(addr) = map.nodes.get(&node)
+        {
+            return Ok(Route::Remote {
+                node,
+                addr: addr.clone(),
+            });
+        }
+        let mut why = String::from("no replica recorded");
+        for node in map.replicas_of(shard) {
+            let Some(addr) = map.nodes.get(&node) else {
+                continue;
+            };
+            match remote::group_status(
+                &self.peers,
+                shard,
+                node,
+                addr.clone(),
+                self.opts.read_timeout_ms,
+            )
+            .await
+            {
+                Ok(Some(GroupStatus {
+                    leader: Some(leader),
+                    ..
+                })) => {
+                    if let Some(addr) = map.nodes.get(&leader) {
+                        self.hints().insert(shard, leader);
+                        return Ok(Route::Remote {
+                            node: leader,
+                            addr: addr.clone(),
+                        });
+                    }
+                    why = format!("leader {leader} is not in the cluster map");
+                }
+                Ok(_) => why = format!("node {node} knows no leader"),
+                Err(e) => why = e.to_string(),
+            }
+        }
+        Err(NodeError::NoLeader {
+            shard,
+            message: format!("no replica of the shard named its leader ({why})"),
+        })
+    }
+
+    fn hints(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, NodeId>> {
+        self.leader_hints.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `call` against shard `shard`'s leader. When this node holds no replica of the shard
+    /// and the node it took for the leader says it is not (or cannot be reached), the leader is
+    /// looked up again and `call` retried once.
+    async fn on_leader<T, F, Fut>(&self, shard: ShardId, call: F) -> Result<T, NodeError>
+    where
+        F: Fn(Route) -> Fut,
+        Fut: std::future::Future<Output = Result<T, NodeError>>,
+    {
+        let first = call(self.route(shard).await?).await;
+        match first {
+            Err(NodeError::NoLeader { .. } | NodeError::Unavailable(_)) if !self.holds(shard) => {
+                self.hints().remove(&shard);
+                call(self.route(shard).await?).await
+            }
+            other => other,
+        }
     }
 
     /// Where group `g`'s leader is as this node knows it; `Err` says why there is none to ask.
@@ -1081,29 +1209,260 @@ impl Shards {
         Ok(total)
     }
 
-    /// Waits until every shard has applied everything committed before this call (read-index on
-    /// the shard leaders), so a query that follows sees every acknowledged write. On a shard this
-    /// node does not lead, the leader is asked for its read index over gRPC and this node waits
-    /// (bounded by `read_timeout_ms`) until its replica has applied it.
-    pub async fn read_barrier(&self) -> Result<(), NodeError> {
+    /// A querier over every shard for one query. This node's replicas are read from its engine,
+    /// every other shard from a replica on another node. `linearizable`: the query sees every
+    /// write acknowledged before this call (read-index on each shard's leader; this node's
+    /// replicas wait until they have applied it, a remote shard is read from its leader at its
+    /// read index); otherwise each replica answers at whatever it has applied.
+    pub async fn reader(
+        &self,
+        linearizable: bool,
+        samples_max: u64,
+    ) -> Result<Arc<dyn Querier>, NodeError> {
         let timeout = Duration::from_millis(self.opts.read_timeout_ms);
-        let results = join_all((0..self.shards.len()).map(|shard| {
-            let shard = shard as ShardId;
-            async move {
-                match tokio::time::timeout(timeout, self.shard_barrier(shard)).await {
-                    Err(_) => Err(NodeError::Timeout(format!(
-                        "shard {shard}: read barrier timed out"
-                    ))),
-                    Ok(r) => r,
+        let plans = join_all((0..self.shard_count).map(|shard| async move {
+            let held = self.holds(shard);
+            let plan = async {
+                match (held, linearizable) {
+                    (true, true) => self.shard_barrier(shard).await.map(|()| None),
+                    (true, false) => Ok(None),
+                    (false, true) => self.remote_read_point(shard).await.map(Some),
+                    (false, false) => self.any_replica(shard).await.map(Some),
                 }
+            };
+            match tokio::time::timeout(timeout, plan).await {
+                Err(_) => Err(NodeError::Timeout(format!(
+                    "shard {shard}: read barrier timed out"
+                ))),
+                Ok(r) => r.map(|remote| (shard, remote)),
             }
         }))
         .await;
-        results.into_iter().collect()
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for plan in plans {
+            match plan? {
+                (shard, None) => local.push(shard),
+                (_, Some(r)) => remote.push(r),
+            }
+        }
+        Ok(Arc::new(reads::ClusterQuerier::new(
+            EngineQuerier::new(self.engine.clone(), local),
+            remote,
+            self.peers.clone(),
+            self.opts.read_timeout_ms,
+            samples_max,
+        )))
+    }
+
+    /// Where a linearizable read of a shard this node holds no replica of goes: its leader, at
+    /// the read index the leader confirmed (looked up again once if the leader moved).
+    async fn remote_read_point(&self, shard: ShardId) -> Result<reads::RemoteShard, NodeError> {
+        self.on_leader(shard, |route| async move {
+            match route {
+                Route::Local => Err(NodeError::Internal(format!(
+                    "shard {shard}: routed here without a replica"
+                ))),
+                Route::Remote { node, addr } => {
+                    let min_index = remote::read_index(
+                        &self.peers,
+                        shard,
+                        node,
+                        addr.clone(),
+                        self.opts.read_timeout_ms,
+                    )
+                    .await?;
+                    Ok(reads::RemoteShard {
+                        shard,
+                        node,
+                        addr,
+                        min_index,
+                    })
+                }
+            }
+        })
+        .await
+    }
+
+    /// Where a follower read of a shard this node holds no replica of goes: the leader when
+    /// known, else the first replica the cluster map records.
+    async fn any_replica(&self, shard: ShardId) -> Result<reads::RemoteShard, NodeError> {
+        let map = self.cluster_map();
+        let node = self
+            .hints()
+            .get(&shard)
+            .copied()
+            .or_else(|| map.replicas_of(shard).first().copied());
+        match node.and_then(|n| map.nodes.get(&n).map(|a| (n, a.clone()))) {
+            Some((node, addr)) => Ok(reads::RemoteShard {
+                shard,
+                node,
+                addr,
+                min_index: 0,
+            }),
+            None => Err(NodeError::Unavailable(format!(
+                "shard {shard}: no replica recorded in the cluster map"
+            ))),
+        }
+    }
+
+    /// Answers a read of shard `shard` from this node's replica once it has applied
+    /// `req.min_index` (`ShardService/Read`).
+    pub(crate) async fn serve_read(
+        &self,
+        shard: ShardId,
+        req: reads::ReadRequest,
+    ) -> Result<reads::ReadReply, NodeError> {
+        if !self.holds(shard) {
+            return Err(NodeError::Unavailable(format!(
+                "node {} holds no replica of shard {shard}",
+                self.opts.node_id
+            )));
+        }
+        if req.min_index > 0 {
+            let g = &self.shards[shard as usize];
+            g.raft
+                .wait(Some(Duration::from_millis(req.timeout_ms)))
+                .applied_index_at_least(Some(req.min_index), "read index applied")
+                .await
+                .map_err(|e| {
+                    NodeError::Timeout(format!(
+                        "shard {shard}: replica did not apply read index {}: {e}",
+                        req.min_index
+                    ))
+                })?;
+        }
+        let querier = EngineQuerier::new(self.engine.clone(), vec![shard]);
+        tokio::task::spawn_blocking(move || reads::run_local(&querier, &req.op, req.samples_max))
+            .await
+            .map_err(|e| NodeError::Internal(format!("shard {shard}: read task failed: {e}")))?
+    }
+
+    /// The state of this node's replica of shard `shard`, `None` when it holds none.
+    pub(crate) fn local_group_status(&self, shard: ShardId) -> Option<GroupStatus> {
+        if !self.holds(shard) {
+            return None;
+        }
+        self.shards
+            .get(shard as usize)
+            .map(|g| self.group_status(g))
+    }
+
+    /// The state of every group: this node's replicas as it knows them, every other shard as
+    /// its leader (or, failing that, another replica) reports it. A shard no replica answers
+    /// for is listed with its recorded voters and no leader.
+    pub async fn cluster_status(&self) -> Vec<GroupStatus> {
+        let map = self.cluster_map();
+        let remote = join_all(
+            (0..self.shard_count)
+                .filter(|s| !self.holds(*s))
+                .map(|shard| {
+                    let map = &map;
+                    async move {
+                        let mut candidates = Vec::new();
+                        if let Ok(Route::Remote { node, .. }) = self.route(shard).await {
+                            candidates.push(node);
+                        }
+                        candidates.extend(map.replicas_of(shard));
+                        for node in candidates {
+                            let Some(addr) = map.nodes.get(&node) else {
+                                continue;
+                            };
+                            if let Ok(Some(st)) = remote::group_status(
+                                &self.peers,
+                                shard,
+                                node,
+                                addr.clone(),
+                                self.opts.read_timeout_ms,
+                            )
+                            .await
+                            {
+                                return st;
+                            }
+                        }
+                        GroupStatus {
+                            group_id: shard_group(shard),
+                            shard: Some(shard),
+                            leader: None,
+                            term: 0,
+                            last_log_index: None,
+                            applied_index: None,
+                            flushed_index: None,
+                            purged_index: None,
+                            voters: map.replicas_of(shard),
+                            learners: Vec::new(),
+                        }
+                    }
+                }),
+        )
+        .await;
+        let mut all: Vec<GroupStatus> = std::iter::once(&self.meta)
+            .chain(
+                self.shards
+                    .iter()
+                    .filter(|g| crate::raft::group_shard(g.id).is_some_and(|s| self.holds(s))),
+            )
+            .map(|g| self.group_status(g))
+            .chain(remote)
+            .collect();
+        all.sort_by_key(|g| g.group_id);
+        all
+    }
+
+    /// Proposes `cmd` to the meta group (on its leader: this node, or over gRPC) and waits
+    /// until it is committed.
+    pub async fn propose_meta(&self, cmd: MetaCommand) -> Result<(), NodeError> {
+        match self
+            .leader_of(&self.meta)
+            .map_err(|why| NodeError::Unavailable(format!("meta group: {why}")))?
+        {
+            Route::Local => self.propose_meta_local(cmd).await,
+            Route::Remote { node, addr } => {
+                remote::propose_meta(&self.peers, node, addr, &cmd, self.opts.write_timeout_ms)
+                    .await
+            }
+        }
+    }
+
+    /// Proposes `cmd` to the meta group, which this node must lead.
+    pub(crate) async fn propose_meta_local(&self, cmd: MetaCommand) -> Result<(), NodeError> {
+        self.meta
+            .raft
+            .client_write(Request::Meta(cmd))
+            .await
+            .map(|_| ())
+            .map_err(|e| membership_error(META_GROUP, e))
+    }
+
+    /// Records shard `shard`'s voters in the cluster map when the map says otherwise (run by
+    /// the shard's leader after every membership change and periodically, so that a record
+    /// lost to a crash is made good).
+    async fn record_placement(&self, shard: ShardId) -> Result<(), NodeError> {
+        let g = &self.shards[shard as usize];
+        let m = g.raft.metrics().borrow_watched().clone();
+        if m.current_leader != Some(self.opts.node_id) {
+            return Ok(());
+        }
+        let mut voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+        voters.sort_unstable();
+        if self.cluster_map().replicas.get(&shard) == Some(&voters) {
+            return Ok(());
+        }
+        self.propose_meta(MetaCommand::SetReplicas {
+            shard,
+            nodes: voters,
+        })
+        .await
+    }
+
+    /// Waits until every shard has applied everything committed before this call: the read
+    /// barrier of [`Shards::reader`] without its querier.
+    pub async fn read_barrier(&self) -> Result<(), NodeError> {
+        self.reader(true, u64::MAX).await.map(|_| ())
     }
 
     async fn shard_barrier(&self, shard: ShardId) -> Result<(), NodeError> {
-        let index = match self.route(shard)? {
+        let index = match self.route(shard).await? {
             Route::Local => return self.local_read_index(shard).await.map(|_| ()),
             Route::Remote { node, addr } => {
                 remote::read_index(&self.peers, shard, node, addr, self.opts.read_timeout_ms)
@@ -1238,25 +1597,26 @@ impl Shards {
         Ok(())
     }
 
-    /// The state of every group on this node.
+    /// The state of every group on this node (those it holds no replica of, too: they show
+    /// no leader and no voters).
     pub fn status(&self) -> Vec<GroupStatus> {
-        self.groups()
-            .map(|g| {
-                let m = g.raft.metrics().borrow_watched().clone();
-                GroupStatus {
-                    group_id: g.id,
-                    shard: crate::raft::group_shard(g.id),
-                    leader: m.current_leader,
-                    term: m.current_term,
-                    last_log_index: m.last_log_index,
-                    applied_index: m.last_applied.map(|l| l.index()),
-                    flushed_index: g.sm.flushed_index().ok().flatten(),
-                    purged_index: m.purged.map(|l| l.index()),
-                    voters: m.membership_config.membership().voter_ids().collect(),
-                    learners: m.membership_config.membership().learner_ids().collect(),
-                }
-            })
-            .collect()
+        self.groups().map(|g| self.group_status(g)).collect()
+    }
+
+    fn group_status(&self, g: &Group) -> GroupStatus {
+        let m = g.raft.metrics().borrow_watched().clone();
+        GroupStatus {
+            group_id: g.id,
+            shard: crate::raft::group_shard(g.id),
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index()),
+            flushed_index: g.sm.flushed_index().ok().flatten(),
+            purged_index: m.purged.map(|l| l.index()),
+            voters: m.membership_config.membership().voter_ids().collect(),
+            learners: m.membership_config.membership().learner_ids().collect(),
+        }
     }
 
     /// Flushes, then stops every group and task. Writes after this fail.
@@ -1300,6 +1660,23 @@ impl Shards {
     }
 }
 
+/// The members a cluster bootstrapped by this node starts with: the `initial_cluster` list, or
+/// this node alone.
+fn bootstrap_members(opts: &ShardsOptions) -> BTreeMap<NodeId, String> {
+    opts.initial_cluster
+        .clone()
+        .unwrap_or_else(|| BTreeMap::from([(opts.node_id, opts.grpc_addr.clone())]))
+}
+
+/// Voters per shard of a cluster bootstrapped by this node: `replication_factor` capped at the
+/// members of a fixed cluster; 1 for a one-node cluster.
+fn bootstrap_replication_factor(opts: &ShardsOptions) -> u32 {
+    match &opts.initial_cluster {
+        Some(m) => opts.replication_factor.clamp(1, m.len().max(1) as u32),
+        None => 1,
+    }
+}
+
 /// Waits (in the background) for the groups of a multi-node cluster to elect leaders, then has
 /// the meta leader record the cluster; retried until the meta group holds the cluster id.
 async fn init_meta_in_background(shards: Weak<Shards>, cluster: ClusterFile) {
@@ -1322,6 +1699,26 @@ async fn init_meta_in_background(shards: Weak<Shards>, cluster: ClusterFile) {
         }
         drop(s);
         tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
+    }
+}
+
+/// Every few seconds, each shard leader on this node re-records its shard's voters in the
+/// cluster map if the map says otherwise ([`Shards::record_placement`]).
+async fn check_placement(shards: Weak<Shards>) {
+    const PERIOD_MS: u64 = 2_000;
+    let mut tick = tokio::time::interval(Duration::from_millis(PERIOD_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(s) = shards.upgrade() else { return };
+        if s.cluster_map().cluster_id.is_none() {
+            continue;
+        }
+        for shard in 0..s.shard_count {
+            if let Err(e) = s.record_placement(shard).await {
+                tracing::debug!(shard, error = %e, "recording placement failed; retrying later");
+            }
+        }
     }
 }
 

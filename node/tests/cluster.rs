@@ -265,32 +265,43 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
     for url in &urls {
         assert_eq!(series_seen(&client, url, last + 1).await, expected);
     }
-    replicas_agree(&client, &urls).await;
+    replicas_agree(&client, &urls, 3).await;
 }
 
-/// Waits until every node reports, for every shard, the same applied index and content digest
-/// (`/api/v1/admin/shards/digest`); panics if they never do.
-async fn replicas_agree(client: &reqwest::Client, urls: &[String]) {
+/// Waits until the nodes holding each shard's replicas report the same applied index and
+/// content digest for it (`/api/v1/admin/shards/digest`), and every shard has at least
+/// `min_replicas` replicas among `urls`; panics if they never do.
+async fn replicas_agree(client: &reqwest::Client, urls: &[String], min_replicas: usize) {
+    use std::collections::BTreeMap;
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
-        let mut answers = Vec::new();
+        let mut per_shard: BTreeMap<u64, Vec<serde_json::Value>> = BTreeMap::new();
         for url in urls {
             let json: serde_json::Value = client
                 .get(format!("{url}/api/v1/admin/shards/digest"))
+                .bearer_auth(ADMIN_TOKEN)
                 .send()
                 .await
                 .expect("digest request")
                 .json()
                 .await
                 .expect("digest JSON");
-            answers.push(json["data"].clone());
+            for d in json["data"].as_array().expect("digests") {
+                per_shard
+                    .entry(d["shard"].as_u64().expect("shard"))
+                    .or_default()
+                    .push(d.clone());
+            }
         }
-        if answers.windows(2).all(|w| w[0] == w[1]) {
+        let agree = per_shard
+            .values()
+            .all(|r| r.len() >= min_replicas && r.windows(2).all(|w| w[0] == w[1]));
+        if agree && !per_shard.is_empty() {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "replicas never agreed: {answers:#?}"
+            "replicas never agreed: {per_shard:#?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -382,9 +393,70 @@ async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
 
 const ADMIN_TOKEN: &str = "s3cret";
 
+/// Shard placement (`shard -> voters`) as `base` reports it.
+async fn placement(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
+    voters(client, base).await.into_iter().skip(1).collect()
+}
+
+/// Runs `tidemarkctl --endpoint base ARGS` with the admin token; its stdout, or a panic with
+/// its output when it fails.
+async fn ctl(base: &str, args: &[&str]) -> String {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tidemark")).with_file_name("tidemarkctl");
+    assert!(
+        bin.is_file(),
+        "{} missing: build the workspace",
+        bin.display()
+    );
+    let out = tokio::process::Command::new(&bin)
+        .args(["--endpoint", base, "--admin-token", ADMIN_TOKEN])
+        .args(args)
+        .output()
+        .await
+        .expect("run tidemarkctl");
+    let text = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "tidemarkctl {args:?} failed:\n{text}");
+    text
+}
+
+/// The result of an instant query through `base` at `time_s` (retrying 503s).
+async fn query_result(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    time_s: f64,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    loop {
+        let r = client
+            .post(format!("{base}/api/v1/query"))
+            .form(&[
+                ("query", query.to_string()),
+                ("time", format!("{time_s:.3}")),
+            ])
+            .send()
+            .await
+            .expect("query request");
+        if r.status().as_u16() == 503 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let status = r.status();
+        let json: serde_json::Value = r.json().await.expect("query JSON");
+        assert!(
+            status.is_success(),
+            "{query} through {base}: {status} {json}"
+        );
+        return json["data"].clone();
+    }
+}
+
 #[tokio::test]
-async fn a_node_joins_through_any_member_and_another_is_removed() {
-    // Frequent flushes keeping no log: the new node catches up from shard snapshots.
+async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
+    // Frequent flushes keeping no log: replicas that move catch up from shard snapshots.
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("tidemark.yaml");
     std::fs::write(
@@ -401,7 +473,6 @@ async fn a_node_joins_through_any_member_and_another_is_removed() {
     for k in 0..5 {
         write_acked(&client, &urls[k as usize % 3], k).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Admin endpoints need the token.
     let r = client
@@ -418,7 +489,9 @@ async fn a_node_joins_through_any_member_and_another_is_removed() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
 
-    // Node 4 joins through node 2: ready means it applied every shard's read index.
+    // Node 4 joins through node 2. Every shard has its 3 voters, so it joins the meta group
+    // only: it holds no replica, yet answers reads (from the shards' leaders at their read
+    // index) and writes (forwarded to the leaders).
     let dir4 = tempfile::tempdir().unwrap();
     let (http4, grpc4) = (
         format!("127.0.0.1:{}", free_port()),
@@ -432,17 +505,15 @@ async fn a_node_joins_through_any_member_and_another_is_removed() {
     );
     n4.wait_ready();
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
-    while !voters(&client, &n4.url())
-        .await
-        .iter()
-        .all(|v| v.contains(&4))
-    {
+    while !voters(&client, &n4.url()).await[0].contains(&4) {
         assert!(
             Instant::now() < deadline,
-            "node 4 never became a voter everywhere"
+            "node 4 never joined the meta group"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let p = placement(&client, &n4.url()).await;
+    assert!(p.iter().all(|v| *v == vec![1, 2, 3]), "{p:?}");
     assert_eq!(
         series_seen(&client, &n4.url(), 4).await,
         5 * SERIES_PER_BATCH
@@ -452,14 +523,16 @@ async fn a_node_joins_through_any_member_and_another_is_removed() {
         series_seen(&client, &urls[0], 5).await,
         6 * SERIES_PER_BATCH
     );
-    assert!(
-        n4.log().contains("installed a shard snapshot"),
-        "node 4 caught up without a snapshot:\n{}",
-        n4.log()
+    let early = r#"sort(cluster_test{batch=~"[0-5]"})"#;
+    let at = (BASE_MS + 5 * STEP_MS) as f64 / 1000.0;
+    let before = query_result(&client, &n4.url(), early, at).await;
+    assert_eq!(
+        before["result"].as_array().unwrap().len(),
+        6 * SERIES_PER_BATCH
     );
 
     // Adding a member again changes nothing; another address for it is refused.
-    let add = |addr: &str| serde_json::json!({"group": 1, "op": "add", "nodeId": 4, "addr": addr});
+    let add = |addr: &str| serde_json::json!({"group": 0, "op": "add", "nodeId": 4, "addr": addr});
     let (status, json) = change_member(&client, &urls[2], add(&grpc4)).await;
     assert_eq!(
         (status, json["data"]["outcome"].as_str()),
@@ -469,41 +542,68 @@ async fn a_node_joins_through_any_member_and_another_is_removed() {
     let (status, json) = change_member(&client, &urls[2], add("127.0.0.1:1")).await;
     assert_eq!(status, 400, "{json}");
 
-    // Remove node 1 from every group (shards first, the meta group last), then stop it.
-    let groups = voters(&client, &urls[1]).await.len() as u64;
-    for group in (1..groups).chain([0]) {
-        let (status, json) = change_member(
-            &client,
-            &urls[1],
-            serde_json::json!({"group": group, "op": "remove", "nodeId": 1}),
-        )
-        .await;
-        assert_eq!(
-            (status, json["data"]["outcome"].as_str()),
-            (200, Some("removed")),
-            "{json}"
-        );
+    // Writes continue through nodes 2 and 3 while `rebalance` moves replicas to node 4 and
+    // `node drain 1` moves node 1's away.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (client, stop) = (client.clone(), stop.clone());
+        let through = [urls[1].clone(), urls[2].clone()];
+        tokio::spawn(async move {
+            let mut k = 6;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                write_acked(&client, &through[k as usize % 2], k).await;
+                k += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            k - 1
+        })
+    };
+    let out = ctl(&urls[2], &["rebalance"]).await;
+    let p = placement(&client, &urls[1]).await;
+    for node in 1..=4 {
+        let held = p.iter().filter(|v| v.contains(&node)).count();
+        assert_eq!(held, 3, "node {node} in {p:?}\n{out}");
     }
+    assert!(
+        n4.log().contains("installed a shard snapshot"),
+        "node 4 caught up without a snapshot:\n{}",
+        n4.log()
+    );
+    ctl(&urls[1], &["node", "drain", "1"]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let last = writer.await.expect("writer");
+    assert!(last > 6, "the writer made no progress during the moves");
     c.nodes[0].kill9();
     urls[0] = n4.url();
-    // Node 2 learns each group's new configuration with the leader's next append: its view
-    // may lag the leader's answer a little.
+
+    // Node 1 is gone from every group and the map; nodes 2-4 hold every shard.
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
-        let v = voters(&client, &urls[1]).await;
-        if v.iter().all(|g| *g == vec![2, 3, 4]) {
+        let p = placement(&client, &urls[1]).await;
+        if p.iter().all(|v| *v == vec![2, 3, 4]) {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "voters as node 2 sees them: {v:?}"
+            "placement as node 2 sees it: {p:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    write_acked(&client, &urls[2], 6).await;
+    // Every acknowledged batch is there, through every node, and early answers are unchanged.
     for url in &urls {
-        assert_eq!(series_seen(&client, url, 6).await, 7 * SERIES_PER_BATCH);
+        assert_eq!(
+            series_seen(&client, url, last).await,
+            (last as usize + 1) * SERIES_PER_BATCH,
+            "through {url}"
+        );
+        assert_eq!(
+            query_result(&client, url, early, at).await,
+            before,
+            "through {url}"
+        );
     }
+    replicas_agree(&client, &urls, 3).await;
     let map: serde_json::Value = client
         .get(format!("{}/api/v1/status/cluster", urls[1]))
         .send()
@@ -514,4 +614,67 @@ async fn a_node_joins_through_any_member_and_another_is_removed() {
         .unwrap();
     let nodes: Vec<&String> = map["data"]["nodes"].as_object().unwrap().keys().collect();
     assert_eq!(nodes, ["2", "3", "4"]);
+}
+
+#[tokio::test]
+async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("tidemark.yaml");
+    std::fs::write(&config, format!("admin_token: {ADMIN_TOKEN}\n")).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let c = start_cluster(&["--replication-factor", "2", "--config", &config]);
+    let client = reqwest::Client::new();
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    // Shard s is on the 2 members from position s on: each node holds some shards only.
+    let p = placement(&client, &urls[0]).await;
+    assert_eq!(p, vec![vec![1, 2], vec![2, 3], vec![1, 3], vec![1, 2]]);
+    for url in &urls {
+        let held: Vec<Vec<u64>> = placement(&client, url).await;
+        assert_eq!(held, p, "placement through {url}");
+    }
+    // Write through each node, read through the next one right after the 2xx.
+    for k in 0..6 {
+        write_acked(&client, &urls[k as usize % 3], k).await;
+        assert_eq!(
+            series_seen(&client, &urls[(k as usize + 1) % 3], k).await,
+            (k as usize + 1) * SERIES_PER_BATCH
+        );
+    }
+    // Series, label and follower reads cover the shards a node does not hold.
+    for url in &urls {
+        let r: serde_json::Value = client
+            .get(format!(
+                "{url}/api/v1/series?match[]=cluster_test&consistency=follower"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(r["data"].as_array().unwrap().len() <= 6 * SERIES_PER_BATCH);
+        let r: serde_json::Value = client
+            .get(format!("{url}/api/v1/label/batch/values"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["data"].as_array().unwrap().len(), 6, "{r}");
+    }
+    replicas_agree(&client, &urls, 2).await;
+    // `shard move` puts shard 0's replica from node 2 on node 3.
+    ctl(
+        &urls[0],
+        &["shard", "move", "0", "--from", "2", "--to", "3"],
+    )
+    .await;
+    let p = placement(&client, &urls[1]).await;
+    assert_eq!(p[0], vec![1, 3]);
+    assert_eq!(
+        series_seen(&client, &urls[1], 5).await,
+        6 * SERIES_PER_BATCH
+    );
+    replicas_agree(&client, &urls, 2).await;
 }

@@ -9,6 +9,9 @@ pub enum QueryErrorKind {
     Execution,
     /// The query ran past its deadline (`timeout`, 503).
     Timeout,
+    /// A shard the query needs cannot be read right now (no leader, replica unreachable):
+    /// retryable (`unavailable`, 503).
+    Unavailable,
     /// Storage or another internal failure (`internal`, 500).
     Internal,
     /// Not implemented yet (`execution`, 422), with a message saying what.

@@ -9,5 +9,5 @@ pub mod value;
 
 pub use engine::{PromqlEngine, QueryLimits};
 pub use error::{QueryError, QueryErrorKind};
-pub use querier::{EngineQuerier, Querier};
+pub use querier::{EngineQuerier, Querier, QuerySeriesIter};
 pub use value::{QueryResult, SampleCounts, Value};

@@ -136,11 +136,11 @@ pub async fn healthy() -> &'static str {
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let barrier = tokio::time::timeout(
         Duration::from_millis(READY_TIMEOUT_MS),
-        state.backend.read_barrier(),
+        state.backend.reader(true, 0),
     )
     .await;
     match barrier {
-        Ok(Ok(())) => (StatusCode::OK, "Tidemark is Ready.\n").into_response(),
+        Ok(Ok(_)) => (StatusCode::OK, "Tidemark is Ready.\n").into_response(),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Tidemark is not ready: {e}\n"),

@@ -14,10 +14,15 @@ use crate::shards::{DeleteRequest, SeriesWrite, Shards, WriteOutcome};
 pub trait Backend: Send + Sync + 'static {
     /// Writes validated series; `Ok` only once every accepted sample is committed.
     fn write(&self, series: Vec<SeriesWrite>) -> BoxFuture<'_, Result<WriteOutcome, NodeError>>;
-    /// Waits until a following read sees every write acknowledged before this call.
-    fn read_barrier(&self) -> BoxFuture<'_, Result<(), NodeError>>;
-    /// A querier over every shard.
-    fn querier(&self) -> Arc<dyn Querier>;
+    /// A querier over every shard for one query or API call. `linearizable`: it sees every
+    /// write acknowledged before this call (the read barrier happens here); otherwise replicas
+    /// answer at whatever they have applied. `samples_max` bounds what one remote shard may
+    /// send for one select.
+    fn reader(
+        &self,
+        linearizable: bool,
+        samples_max: u64,
+    ) -> BoxFuture<'_, Result<Arc<dyn Querier>, NodeError>>;
     /// Persists every shard's head and compacts storage (disk usage then reflects the data);
     /// returns when done.
     fn flush(&self) -> BoxFuture<'_, Result<(), NodeError>>;
@@ -35,12 +40,12 @@ impl Backend for Shards {
         Box::pin(Shards::write(self, series))
     }
 
-    fn read_barrier(&self) -> BoxFuture<'_, Result<(), NodeError>> {
-        Box::pin(Shards::read_barrier(self))
-    }
-
-    fn querier(&self) -> Arc<dyn Querier> {
-        Shards::querier(self)
+    fn reader(
+        &self,
+        linearizable: bool,
+        samples_max: u64,
+    ) -> BoxFuture<'_, Result<Arc<dyn Querier>, NodeError>> {
+        Box::pin(Shards::reader(self, linearizable, samples_max))
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), NodeError>> {
@@ -49,7 +54,10 @@ impl Backend for Shards {
 
     fn storage_stats(&self) -> Vec<ShardStats> {
         let engine = self.engine();
-        (0..self.shard_count()).map(|s| engine.stats(s)).collect()
+        (0..self.shard_count())
+            .filter(|s| self.holds(*s))
+            .map(|s| engine.stats(s))
+            .collect()
     }
 
     fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>> {

@@ -2,8 +2,9 @@
 //! themselves, not the `Backend` seam), as JSON in Prometheus' envelope:
 //!
 //! - `GET /api/v1/status/cluster`: this node's view of the cluster (its id, the cluster id,
-//!   the cluster map's nodes, and every group's leader, term and indexes as `Shards::status`
-//!   reports them).
+//!   the replication factor, the cluster map's nodes and shard placement, and every group's
+//!   leader, term and indexes: this node's replicas as it knows them, other shards as one of
+//!   their replicas reports them, `Shards::cluster_status`).
 //! - `POST /api/v1/admin/cluster/members`: changes one group's voters, on the group's leader
 //!   (`Shards::change_member`). JSON body `{"group": G, "op": "add"|"remove", "nodeId": N,
 //!   "addr": "HOST:GRPC_PORT"}` (`addr` for `add` only), or `"op": "transfer-leader"` to make
@@ -12,9 +13,14 @@
 //!   many groups (`tidemarkctl node add`); 503 means retry. Adding waits until the new member
 //!   has caught up, which can take as long as sending it a snapshot of the shard.
 //!
-//! - `GET /api/v1/admin/shards/digest`: for every shard of this node, its applied index and a
-//!   hash of its logical content (`Engine::digest`); replicas at the same applied index must
-//!   agree (the jepsen suite's consistency check). Reads every sample: not for hot paths.
+//! - `POST /api/v1/admin/cluster/replication`: sets the target voters per shard, JSON body
+//!   `{"replicationFactor": N}` (recorded in the meta group; joins and `tidemarkctl
+//!   rebalance` move replicas towards it).
+//!
+//! - `GET /api/v1/admin/shards/digest`: for every shard this node holds a replica of, its
+//!   applied index and a hash of its logical content (`Engine::digest`); replicas at the same
+//!   applied index must agree (the jepsen suite's consistency check). Reads every sample: not
+//!   for hot paths.
 //!
 //! Admin endpoints need the admin token when one is configured ([`require_admin_token`]).
 
@@ -29,6 +35,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::ApiError;
+use crate::meta::MetaCommand;
 use crate::raft::GroupId;
 use crate::shards::{MemberOp, Shards};
 
@@ -37,6 +44,7 @@ pub fn routes(shards: Arc<Shards>) -> Router {
     Router::new()
         .route("/api/v1/status/cluster", get(status))
         .route("/api/v1/admin/cluster/members", post(change_member))
+        .route("/api/v1/admin/cluster/replication", post(set_replication))
         .route("/api/v1/admin/shards/digest", get(digests))
         .with_state(shards)
 }
@@ -81,6 +89,7 @@ async fn digests(State(shards): State<Arc<Shards>>) -> Result<Response, ApiError
     let result = tokio::task::spawn_blocking(move || {
         let engine = shards.engine();
         (0..shards.shard_count())
+            .filter(|shard| shards.holds(*shard))
             .map(|shard| {
                 // Applied index and digest must describe the same state: retry if an apply
                 // landed in between.
@@ -146,15 +155,53 @@ async fn change_member(
 }
 
 async fn status(State(shards): State<Arc<Shards>>) -> Response {
+    let map = shards.cluster_map();
+    let placement: std::collections::BTreeMap<_, _> = (0..shards.shard_count())
+        .map(|s| (s, map.replicas_of(s)))
+        .collect();
     let body = serde_json::json!({
         "status": "success",
         "data": {
             "nodeId": shards.node_id(),
             "clusterId": shards.cluster_id(),
             "shardCount": shards.shard_count(),
-            "nodes": shards.cluster_map().nodes,
-            "groups": shards.status(),
+            "replicationFactor": map.replication_factor,
+            "nodes": map.nodes,
+            "placement": placement,
+            "groups": shards.cluster_status().await,
         },
     });
     super::json_response(body.to_string())
+}
+
+/// The body of `POST /api/v1/admin/cluster/replication`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReplicationRequest {
+    replication_factor: u32,
+}
+
+/// Records the target number of voters per shard (`tidemarkctl cluster set-replication`).
+/// Replicas are added and removed towards it by joins and `tidemarkctl rebalance`.
+async fn set_replication(
+    State(shards): State<Arc<Shards>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: ReplicationRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadParam(format!("invalid replication request: {e}")))?;
+    if req.replication_factor == 0 {
+        return Err(ApiError::BadParam(
+            "replicationFactor must be at least 1".into(),
+        ));
+    }
+    shards
+        .propose_meta(MetaCommand::SetReplicationFactor {
+            replication_factor: req.replication_factor,
+        })
+        .await?;
+    let body = serde_json::json!({
+        "status": "success",
+        "data": { "replicationFactor": req.replication_factor },
+    });
+    Ok(super::json_response(body.to_string()))
 }

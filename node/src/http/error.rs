@@ -51,6 +51,7 @@ impl ApiError {
                 QueryErrorKind::BadData => (StatusCode::BAD_REQUEST, "bad_data"),
                 QueryErrorKind::Execution => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
                 QueryErrorKind::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+                QueryErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 QueryErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 QueryErrorKind::NotImplemented => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
             },

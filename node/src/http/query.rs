@@ -184,10 +184,13 @@ where
 {
     let requested = Instant::now();
     let work = async {
-        if consistency == Consistency::Linearizable {
-            state.backend.read_barrier().await?;
-        }
-        let querier = state.backend.querier();
+        let querier = state
+            .backend
+            .reader(
+                consistency == Consistency::Linearizable,
+                state.config.query.samples_max as u64,
+            )
+            .await?;
         let joined = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let result = eval(querier.as_ref());

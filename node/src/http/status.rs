@@ -71,6 +71,7 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
         "node-id" => config.node_id.to_string(),
         "initial-cluster" => config.initial_cluster.clone().unwrap_or_default(),
         "initial-cluster-token" => config.initial_cluster_token.clone(),
+        "replication-factor" => config.replication_factor.to_string(),
         "join" => config.join.clone().unwrap_or_default(),
         _ => return None,
     })

@@ -55,22 +55,22 @@ impl Backend for MemBackend {
         .boxed()
     }
 
-    fn read_barrier(&self) -> futures::future::BoxFuture<'_, Result<(), NodeError>> {
+    fn reader(
+        &self,
+        linearizable: bool,
+        _samples_max: u64,
+    ) -> futures::future::BoxFuture<'_, Result<Arc<dyn Querier>, NodeError>> {
         let leaderless = self.leaderless.load(Ordering::SeqCst);
         async move {
-            if leaderless {
+            if linearizable && leaderless {
                 return Err(NodeError::NoLeader {
                     shard: 0,
                     message: "election in progress".into(),
                 });
             }
-            Ok(())
+            Ok(Arc::new(MemQuerier(self.series.clone())) as Arc<dyn Querier>)
         }
         .boxed()
-    }
-
-    fn querier(&self) -> Arc<dyn Querier> {
-        Arc::new(MemQuerier(self.series.clone()))
     }
 
     fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), NodeError>> {

@@ -25,8 +25,11 @@ use super::log_store::LogStore;
 use super::{LogId, Request, Response, StoredMembership, TypeConfig, codec, io_err};
 use crate::meta::ClusterMap;
 
-/// Version of [`ShardSmMeta`] and [`MetaSmRecord`] layouts.
+/// Version of the [`ShardSmMeta`] layout.
 const SM_FORMAT_VERSION: u32 = 1;
+
+/// Version of the [`MetaSmRecord`] layout: 2 added the cluster map's replica placement.
+const META_RECORD_VERSION: u32 = 2;
 
 /// What a shard flush records beside its data (`sm_meta`, bincode).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,7 +45,7 @@ pub struct ShardSmMeta {
 /// The meta group's persisted state (bincode, raft-log key `0x02 | 0 | "sm"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetaSmRecord {
-    /// Layout version (1).
+    /// Layout version ([`META_RECORD_VERSION`]).
     pub version: u32,
     /// The last applied log id.
     pub last_applied: Option<LogId>,
@@ -150,7 +153,7 @@ impl GroupStateMachine {
     pub fn meta(log: LogStore) -> io::Result<Self> {
         let mut state = State::default();
         if let Some(bytes) = log.get_sm_record()? {
-            let rec: MetaSmRecord = codec::decode(&bytes)?;
+            let rec = decode_meta_record(&bytes)?;
             state.last_applied = rec.last_applied;
             state.membership = rec.membership;
             state.map = rec.map;
@@ -187,6 +190,11 @@ impl SmShared {
     /// The cluster map (meta group; default for shard groups).
     pub fn cluster_map(&self) -> ClusterMap {
         self.lock().map.clone()
+    }
+
+    /// `f` of the cluster map, without copying it.
+    pub fn with_cluster_map<R>(&self, f: impl FnOnce(&ClusterMap) -> R) -> R {
+        f(&self.lock().map)
     }
 
     fn apply_entry(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<()> {
@@ -276,7 +284,7 @@ impl SmShared {
                 let Some(bytes) = log.get_sm_record()? else {
                     return Ok(None);
                 };
-                let rec: MetaSmRecord = codec::decode(&bytes)?;
+                let rec = decode_meta_record(&bytes)?;
                 Ok(Some(snapshot(
                     rec.last_applied,
                     rec.membership,
@@ -316,7 +324,7 @@ impl SmShared {
                 Ok(())
             }
             (Target::Meta { log }, SnapshotData::Bytes(bytes)) => {
-                let rec: MetaSmRecord = codec::decode(&bytes)?;
+                let rec = decode_meta_record(&bytes)?;
                 if rec.last_applied != meta.last_log_id {
                     return Err(mismatch("meta"));
                 }
@@ -336,7 +344,7 @@ impl SmShared {
 
 fn meta_record(st: &State) -> MetaSmRecord {
     MetaSmRecord {
-        version: SM_FORMAT_VERSION,
+        version: META_RECORD_VERSION,
         last_applied: st.last_applied,
         membership: st.membership.clone(),
         map: st.map.clone(),
@@ -430,4 +438,51 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
         self.shared.current_snapshot()
     }
+}
+
+/// Version 1 of [`MetaSmRecord`]: a cluster map without replica placement.
+#[derive(Deserialize)]
+struct MetaSmRecordV1 {
+    version: u32,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    map: ClusterMapV1,
+}
+
+/// The cluster map of [`MetaSmRecordV1`].
+#[derive(Deserialize)]
+struct ClusterMapV1 {
+    cluster_id: Option<String>,
+    shard_count: u32,
+    replication_factor: u32,
+    nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
+}
+
+/// Decodes a [`MetaSmRecord`] of either version; a version 1 map has no recorded placement
+/// (every node holds every shard, which is what version 1 clusters did).
+fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
+    if let Ok(rec) = codec::decode::<MetaSmRecord>(bytes)
+        && rec.version == META_RECORD_VERSION
+    {
+        return Ok(rec);
+    }
+    let v1: MetaSmRecordV1 = codec::decode(bytes)?;
+    if v1.version != 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("meta state record version {} is not supported", v1.version),
+        ));
+    }
+    Ok(MetaSmRecord {
+        version: META_RECORD_VERSION,
+        last_applied: v1.last_applied,
+        membership: v1.membership,
+        map: ClusterMap {
+            cluster_id: v1.map.cluster_id,
+            shard_count: v1.map.shard_count,
+            replication_factor: v1.map.replication_factor,
+            nodes: v1.map.nodes,
+            replicas: Default::default(),
+        },
+    })
 }

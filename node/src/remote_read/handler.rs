@@ -101,8 +101,11 @@ async fn serve(
     let app = state.app.clone();
     let frame_bytes_max = limits.remote_read_frame_bytes_max;
     let work = async move {
-        app.backend.read_barrier().await.map_err(ApiError::from)?;
-        let querier = app.backend.querier();
+        let querier = app
+            .backend
+            .reader(true, limits.remote_read_samples_max as u64)
+            .await
+            .map_err(ApiError::from)?;
         tokio::task::spawn_blocking(move || execute(querier.as_ref(), request, &limits, &canceled))
             .await
             .map_err(|e| RemoteReadError::Internal(format!("remote-read task failed: {e}")))?

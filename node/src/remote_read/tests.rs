@@ -45,25 +45,27 @@ impl Backend for MemBackend {
         async { Ok(WriteOutcome::default()) }.boxed()
     }
 
-    fn read_barrier(&self) -> BoxFuture<'_, Result<(), NodeError>> {
+    fn reader(
+        &self,
+        linearizable: bool,
+        _samples_max: u64,
+    ) -> BoxFuture<'_, Result<Arc<dyn Querier>, NodeError>> {
         async move {
-            self.barriers.fetch_add(1, Ordering::SeqCst);
-            if let Some(gate) = &self.barrier_gate {
-                let _p = gate.acquire().await.unwrap();
+            if linearizable {
+                self.barriers.fetch_add(1, Ordering::SeqCst);
+                if let Some(gate) = &self.barrier_gate {
+                    let _p = gate.acquire().await.unwrap();
+                }
+                if self.barrier_fails {
+                    return Err(NodeError::NoLeader {
+                        shard: 3,
+                        message: "no leader".into(),
+                    });
+                }
             }
-            if self.barrier_fails {
-                return Err(NodeError::NoLeader {
-                    shard: 3,
-                    message: "no leader".into(),
-                });
-            }
-            Ok(())
+            Ok(Arc::new(MemQuerier(self.series.clone())) as Arc<dyn Querier>)
         }
         .boxed()
-    }
-
-    fn querier(&self) -> Arc<dyn Querier> {
-        Arc::new(MemQuerier(self.series.clone()))
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), NodeError>> {

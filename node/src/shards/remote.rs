@@ -17,8 +17,12 @@ use tidemark_proto::node::shard_service_server::{ShardService, ShardServiceServe
 use tidemark_proto::node::{ShardReply, ShardRequest};
 use tidemark_storage::ShardId;
 
-use super::{DeleteRequest, MemberOp, MemberOutcome, SeriesWrite, Shards, WriteOutcome};
+use super::reads::{ReadReply, ReadRequest};
+use super::{
+    DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, Shards, WriteOutcome,
+};
 use crate::error::NodeError;
+use crate::meta::MetaCommand;
 use crate::raft::codec;
 use crate::raft::network::PeerChannels;
 use crate::raft::{GroupId, NodeId};
@@ -84,6 +88,9 @@ enum Rpc {
     ReadIndex,
     ChangeMember,
     DeleteSeries,
+    Read,
+    GroupStatus,
+    ProposeMeta,
 }
 
 /// Calls `rpc` for `shard` on node `node` at `addr`; a transport failure is `NoLeader`.
@@ -118,6 +125,9 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
             Rpc::ReadIndex => client.read_index(request).await,
             Rpc::ChangeMember => client.change_member(request).await,
             Rpc::DeleteSeries => client.delete_series(request).await,
+            Rpc::Read => client.read(request).await,
+            Rpc::GroupStatus => client.group_status(request).await,
+            Rpc::ProposeMeta => client.propose_meta(request).await,
         }
     };
     let reply = match tokio::time::timeout(timeout, fut).await {
@@ -136,7 +146,7 @@ pub(super) async fn forward_write(
     shard: ShardId,
     node: NodeId,
     addr: String,
-    part: Vec<SeriesWrite>,
+    part: &[SeriesWrite],
     write_timeout_ms: u64,
 ) -> Result<WriteOutcome, NodeError> {
     call(
@@ -219,6 +229,54 @@ pub(super) async fn change_member(
         }
         other => other,
     })
+}
+
+/// Reads shard `shard` from node `node`'s replica (see [`ReadRequest`]).
+pub(super) async fn read(
+    peers: &PeerChannels,
+    shard: ShardId,
+    node: NodeId,
+    addr: String,
+    req: ReadRequest,
+) -> Result<ReadReply, NodeError> {
+    let timeout_ms = req.timeout_ms;
+    call(peers, Rpc::Read, shard, node, &addr, &req, timeout_ms)
+        .await
+        .map_err(|e| match e {
+            NodeError::NoLeader { message, .. } => NodeError::Unavailable(format!(
+                "shard {shard}: replica on node {node} ({addr}) unreachable: {message}"
+            )),
+            other => other,
+        })
+}
+
+/// Asks node `node` for the state of its replica of shard `shard` (`None`: it holds none).
+pub(super) async fn group_status(
+    peers: &PeerChannels,
+    shard: ShardId,
+    node: NodeId,
+    addr: String,
+    timeout_ms: u64,
+) -> Result<Option<GroupStatus>, NodeError> {
+    call(peers, Rpc::GroupStatus, shard, node, &addr, &(), timeout_ms).await
+}
+
+/// Proposes `cmd` to the meta group through its leader `node`.
+pub(super) async fn propose_meta(
+    peers: &PeerChannels,
+    node: NodeId,
+    addr: String,
+    cmd: &MetaCommand,
+    timeout_ms: u64,
+) -> Result<(), NodeError> {
+    call(peers, Rpc::ProposeMeta, 0, node, &addr, cmd, timeout_ms)
+        .await
+        .map_err(|e| match e {
+            NodeError::NoLeader { message, .. } => {
+                NodeError::Unavailable(format!("meta group: {message}"))
+            }
+            other => other,
+        })
 }
 
 /// The server side: runs forwarded writes and read-index requests on this node's groups. It
@@ -318,6 +376,35 @@ impl ShardService for ShardServer {
         let (shards, shard, ()): (_, _, ()) = self.open(request)?;
         tracing::Span::current().record("shard", shard);
         reply(shards.local_read_index(shard).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn read(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+        let (shards, shard, req): (_, _, ReadRequest) = self.open(request)?;
+        tracing::Span::current().record("shard", shard);
+        reply(shards.serve_read(shard, req).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn group_status(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+        let (shards, shard, ()): (_, _, ()) = self.open(request)?;
+        tracing::Span::current().record("shard", shard);
+        reply(Ok::<_, NodeError>(shards.local_group_status(shard)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn propose_meta(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
+        let (shards, _, cmd): (_, _, MetaCommand) = self.open(request)?;
+        reply(shards.propose_meta_local(cmd).await)
     }
 }
 

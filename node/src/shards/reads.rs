@@ -1,0 +1,370 @@
+//! Reads of shards this node holds no replica of: a query's querier reads its own replicas from
+//! the local engine and every other shard from a replica on another node
+//! (`tidemark.node.v1.ShardService/Read`), at an applied index that makes the read
+//! linearizable when asked to be.
+//!
+//! The engine's querier interface is synchronous (evaluation runs on the blocking pool), so a
+//! remote read blocks its evaluation thread on the runtime while the shards' answers are fetched
+//! concurrently.
+
+use std::collections::BTreeSet;
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use tidemark_query::{EngineQuerier, Querier, QueryError, QueryErrorKind, QuerySeriesIter};
+use tidemark_storage::{Labels, MatchOp, Matcher, Sample, SeriesSamples, ShardId};
+
+use super::remote;
+use crate::error::NodeError;
+use crate::raft::NodeId;
+use crate::raft::network::PeerChannels;
+
+/// Matchers as they cross the wire: `(op, name, value)` with `op` one of `=`, `!=`, `=~`, `!~`.
+pub type WireMatchers = Vec<(String, String, String)>;
+
+/// `matchers` in their wire form.
+pub fn to_wire(matchers: &[Matcher]) -> WireMatchers {
+    matchers
+        .iter()
+        .map(|m| {
+            let op = match m.op {
+                MatchOp::Equal => "=",
+                MatchOp::NotEqual => "!=",
+                MatchOp::Regex => "=~",
+                MatchOp::NotRegex => "!~",
+            };
+            (op.to_string(), m.name.clone(), m.value.clone())
+        })
+        .collect()
+}
+
+/// Matchers back from their wire form; an unknown operator or a bad regex is a bad request.
+pub fn from_wire(wire: &WireMatchers) -> Result<Vec<Matcher>, NodeError> {
+    wire.iter()
+        .map(|(op, name, value)| {
+            let op = match op.as_str() {
+                "=" => MatchOp::Equal,
+                "!=" => MatchOp::NotEqual,
+                "=~" => MatchOp::Regex,
+                "!~" => MatchOp::NotRegex,
+                other => {
+                    return Err(NodeError::BadRequest(format!(
+                        "unknown matcher operator {other:?}"
+                    )));
+                }
+            };
+            Matcher::new(op, name.clone(), value.clone())
+                .map_err(|e| NodeError::BadRequest(e.to_string()))
+        })
+        .collect()
+}
+
+/// A read of one shard sent to a node holding a replica of it (bincode, `ShardService/Read`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReadRequest {
+    /// The replica answers once it has applied this log index (0: at once).
+    pub min_index: u64,
+    /// A select answering more samples than this fails (the query's `samples_max`).
+    pub samples_max: u64,
+    /// How long the replica may wait for `min_index`, in milliseconds.
+    pub timeout_ms: u64,
+    /// What to read.
+    pub op: ReadOp,
+}
+
+/// What a [`ReadRequest`] reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ReadOp {
+    /// Series and their samples in `[mint_ms, maxt_ms]` ([`Querier::select`]).
+    Select {
+        matchers: WireMatchers,
+        mint_ms: i64,
+        maxt_ms: i64,
+    },
+    /// Label sets of matching series ([`Querier::series`]).
+    Series {
+        matchers: WireMatchers,
+        mint_ms: i64,
+        maxt_ms: i64,
+    },
+    /// Label names ([`Querier::label_names`]).
+    LabelNames {
+        matchers: WireMatchers,
+        mint_ms: i64,
+        maxt_ms: i64,
+    },
+    /// Values of one label ([`Querier::label_values`]).
+    LabelValues {
+        name: String,
+        matchers: WireMatchers,
+        mint_ms: i64,
+        maxt_ms: i64,
+    },
+}
+
+/// The answer to a [`ReadRequest`], one variant per [`ReadOp`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ReadReply {
+    /// Answer to `Select`.
+    Series(Vec<(Labels, Vec<Sample>)>),
+    /// Answer to `Series`.
+    LabelSets(Vec<Labels>),
+    /// Answer to `LabelNames` and `LabelValues`.
+    Names(BTreeSet<String>),
+}
+
+/// Runs `op` against `querier` (one shard of the local engine), counting selected samples
+/// against `samples_max`.
+pub fn run_local(
+    querier: &dyn Querier,
+    op: &ReadOp,
+    samples_max: u64,
+) -> Result<ReadReply, NodeError> {
+    let q = |e: QueryError| match e.kind {
+        QueryErrorKind::Execution | QueryErrorKind::BadData => NodeError::BadRequest(e.message),
+        _ => NodeError::Internal(e.message),
+    };
+    Ok(match op {
+        ReadOp::Select {
+            matchers,
+            mint_ms,
+            maxt_ms,
+        } => {
+            let matchers = from_wire(matchers)?;
+            let mut out = Vec::new();
+            let mut samples = 0u64;
+            for s in querier.select(&matchers, *mint_ms, *maxt_ms).map_err(q)? {
+                let s = s.map_err(q)?;
+                samples += s.samples.len() as u64;
+                if samples > samples_max {
+                    return Err(NodeError::BadRequest(format!(
+                        "query processing would load too many samples into memory \
+                         (more than {samples_max} from one shard)"
+                    )));
+                }
+                out.push((s.labels, s.samples));
+            }
+            ReadReply::Series(out)
+        }
+        ReadOp::Series {
+            matchers,
+            mint_ms,
+            maxt_ms,
+        } => ReadReply::LabelSets(
+            querier
+                .series(&from_wire(matchers)?, *mint_ms, *maxt_ms)
+                .map_err(q)?,
+        ),
+        ReadOp::LabelNames {
+            matchers,
+            mint_ms,
+            maxt_ms,
+        } => ReadReply::Names(
+            querier
+                .label_names(&from_wire(matchers)?, *mint_ms, *maxt_ms)
+                .map_err(q)?,
+        ),
+        ReadOp::LabelValues {
+            name,
+            matchers,
+            mint_ms,
+            maxt_ms,
+        } => ReadReply::Names(
+            querier
+                .label_values(name, &from_wire(matchers)?, *mint_ms, *maxt_ms)
+                .map_err(q)?,
+        ),
+    })
+}
+
+/// Where a query reads one shard it holds no replica of.
+#[derive(Clone, Debug)]
+pub struct RemoteShard {
+    pub shard: ShardId,
+    /// The node to read from and its gRPC address.
+    pub node: NodeId,
+    pub addr: String,
+    /// The log index that node must have applied (its read index for a linearizable read).
+    pub min_index: u64,
+}
+
+/// A querier over every shard: this node's replicas from its engine, the others remotely.
+pub struct ClusterQuerier {
+    local: EngineQuerier,
+    remote: Vec<RemoteShard>,
+    peers: PeerChannels,
+    runtime: tokio::runtime::Handle,
+    timeout_ms: u64,
+    samples_max: u64,
+}
+
+impl ClusterQuerier {
+    /// Must be called on the runtime (it keeps a handle to it for the remote reads).
+    pub fn new(
+        local: EngineQuerier,
+        remote: Vec<RemoteShard>,
+        peers: PeerChannels,
+        timeout_ms: u64,
+        samples_max: u64,
+    ) -> Self {
+        ClusterQuerier {
+            local,
+            remote,
+            peers,
+            runtime: tokio::runtime::Handle::current(),
+            timeout_ms,
+            samples_max,
+        }
+    }
+
+    /// Runs `op` on every remote shard concurrently (blocking this thread, which must not be a
+    /// runtime worker).
+    fn fetch(&self, op: ReadOp) -> Result<Vec<ReadReply>, QueryError> {
+        if self.remote.is_empty() {
+            return Ok(Vec::new());
+        }
+        let calls = self.remote.iter().map(|r| {
+            let req = ReadRequest {
+                min_index: r.min_index,
+                samples_max: self.samples_max,
+                timeout_ms: self.timeout_ms,
+                op: op.clone(),
+            };
+            remote::read(&self.peers, r.shard, r.node, r.addr.clone(), req)
+        });
+        let results = self.runtime.block_on(join_all(calls));
+        results
+            .into_iter()
+            .map(|r| r.map_err(query_error))
+            .collect()
+    }
+}
+
+/// A remote read's failure as the query API reports it: limits are the query's fault (422),
+/// unreachable or leaderless shards are retryable (503).
+fn query_error(e: NodeError) -> QueryError {
+    match e {
+        NodeError::BadRequest(m) => QueryError::execution(m),
+        NodeError::NotImplemented(m) => QueryError::not_implemented(m),
+        NodeError::Internal(m) => QueryError::new(QueryErrorKind::Internal, m),
+        NodeError::Timeout(m) => QueryError::new(QueryErrorKind::Timeout, m),
+        e @ (NodeError::NoLeader { .. }
+        | NodeError::Overloaded { .. }
+        | NodeError::Unavailable(_)) => QueryError::new(QueryErrorKind::Unavailable, e.to_string()),
+    }
+}
+
+fn unexpected(what: &str) -> QueryError {
+    QueryError::new(
+        QueryErrorKind::Internal,
+        format!("remote shard answered a {what} read with another kind of reply"),
+    )
+}
+
+impl Querier for ClusterQuerier {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<QuerySeriesIter<'_>, QueryError> {
+        let replies = self.fetch(ReadOp::Select {
+            matchers: to_wire(matchers),
+            mint_ms,
+            maxt_ms,
+        })?;
+        let mut remote = Vec::new();
+        for r in replies {
+            let ReadReply::Series(series) = r else {
+                return Err(unexpected("select"));
+            };
+            remote.extend(
+                series
+                    .into_iter()
+                    .map(|(labels, samples)| Ok(SeriesSamples { labels, samples })),
+            );
+        }
+        let local = self.local.select(matchers, mint_ms, maxt_ms)?;
+        Ok(Box::new(local.chain(remote)))
+    }
+
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
+        let mut out = self.local.series(matchers, mint_ms, maxt_ms)?;
+        for r in self.fetch(ReadOp::Series {
+            matchers: to_wire(matchers),
+            mint_ms,
+            maxt_ms,
+        })? {
+            let ReadReply::LabelSets(sets) = r else {
+                return Err(unexpected("series"));
+            };
+            out.extend(sets);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        let mut out = self.local.label_names(matchers, mint_ms, maxt_ms)?;
+        for r in self.fetch(ReadOp::LabelNames {
+            matchers: to_wire(matchers),
+            mint_ms,
+            maxt_ms,
+        })? {
+            let ReadReply::Names(names) = r else {
+                return Err(unexpected("label names"));
+            };
+            out.extend(names);
+        }
+        Ok(out)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        let mut out = self.local.label_values(name, matchers, mint_ms, maxt_ms)?;
+        for r in self.fetch(ReadOp::LabelValues {
+            name: name.to_string(),
+            matchers: to_wire(matchers),
+            mint_ms,
+            maxt_ms,
+        })? {
+            let ReadReply::Names(values) = r else {
+                return Err(unexpected("label values"));
+            };
+            out.extend(values);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers_survive_the_wire() {
+        let m = vec![
+            Matcher::equal("__name__", "up"),
+            Matcher::new(MatchOp::NotRegex, "job", "a.*").unwrap(),
+        ];
+        let back = from_wire(&to_wire(&m)).unwrap();
+        assert_eq!(to_wire(&back), to_wire(&m));
+        let bad = vec![("~~".to_string(), "a".to_string(), "b".to_string())];
+        assert!(matches!(from_wire(&bad), Err(NodeError::BadRequest(_))));
+    }
+}
