@@ -257,8 +257,45 @@ async fn run_nemesis(
             action: action.to_string(),
         });
     };
-    for f in faults {
-        sleep_until(started + Duration::from_millis(f.at_ms)).await;
+    // A timeline of starts and heals: a heal is due `duration_ms` after its fault actually
+    // started (a membership change blocks until done, which can push what follows back), and
+    // overlapping faults interleave.
+    let mut due: std::collections::BTreeMap<(u64, usize, bool), Fault> = faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ((f.at_ms, i, false), *f))
+        .collect();
+    while let Some(((at_ms, i, heal), f)) = due.pop_first() {
+        sleep_until(started + Duration::from_millis(at_ms)).await;
+        if heal {
+            match f.kind {
+                Nemesis::Kill => {
+                    cluster.lock().await.start(f.node)?;
+                    log(f.node, "restart");
+                }
+                Nemesis::Pause => {
+                    cluster.lock().await.signal_pause(f.node, false);
+                    log(f.node, "resume");
+                }
+                Nemesis::Membership => {
+                    let plan = cluster.lock().await.membership_plan(f.node);
+                    plan.run(true).await?;
+                    log(f.node, "re-add");
+                }
+                Nemesis::KillMajority => {
+                    let mut c = cluster.lock().await;
+                    for id in majority_from(f.node, nodes) {
+                        c.start(id)?;
+                        log(id, "restart");
+                    }
+                }
+                _ => {
+                    net_of(&*cluster.lock().await)?.heal().await?;
+                    log(0, "heal-network");
+                }
+            }
+            continue;
+        }
         match f.kind {
             Nemesis::Kill => {
                 cluster.lock().await.kill(f.node);
@@ -288,35 +325,9 @@ async fn run_nemesis(
                 log(0, &what);
             }
         }
-        // The fault lasts its full duration even when it started late (a membership change
-        // blocks until the node has caught up, which can push the next fault back).
-        tokio::time::sleep(Duration::from_millis(f.duration_ms)).await;
-        match f.kind {
-            Nemesis::Kill => {
-                cluster.lock().await.start(f.node)?;
-                log(f.node, "restart");
-            }
-            Nemesis::Pause => {
-                cluster.lock().await.signal_pause(f.node, false);
-                log(f.node, "resume");
-            }
-            Nemesis::Membership => {
-                let plan = cluster.lock().await.membership_plan(f.node);
-                plan.run(true).await?;
-                log(f.node, "re-add");
-            }
-            Nemesis::KillMajority => {
-                let mut c = cluster.lock().await;
-                for id in majority_from(f.node, nodes) {
-                    c.start(id)?;
-                    log(id, "restart");
-                }
-            }
-            _ => {
-                net_of(&*cluster.lock().await)?.heal().await?;
-                log(0, "heal-network");
-            }
-        }
+        // The fault lasts its full duration even when it started late.
+        let now_ms = started.elapsed().as_millis() as u64;
+        due.insert((now_ms.max(at_ms) + f.duration_ms, i, true), f);
     }
     Ok(events)
 }

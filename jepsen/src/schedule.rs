@@ -70,14 +70,27 @@ pub struct Fault {
 
 /// Quiet time before the first fault, so that the cluster takes writes first.
 pub const FIRST_FAULT_MS: u64 = 2_000;
-/// Gap between the end of one fault and the start of the next (min, max).
+/// Gap between the end of one fault (or of an overlapping pair) and the start of the next
+/// (min, max).
 pub const GAP_MS: (u64, u64) = (1_000, 3_000);
 /// How long a fault lasts (min, max).
 pub const DURATION_MS: (u64, u64) = (1_000, 4_000);
+/// Chance that a fault gets a second one overlapping it, in percent.
+pub const OVERLAP_PERCENT: u32 = 35;
 
-/// The faults of a run of `time_limit_ms` over `nodes` nodes, one at a time (a majority always
-/// survives), drawn from `kinds` with a seeded RNG. The first faults cover every kind once (in
-/// a seeded order), so a short run still exercises each; every fault is healed before the time limit.
+/// Whether `kind` may overlap another fault: kill, pause and the network faults may; a
+/// membership change (which blocks until the node is back in every group) and a majority kill
+/// (which stops a majority already) run alone.
+fn may_overlap(kind: Nemesis) -> bool {
+    !matches!(kind, Nemesis::Membership | Nemesis::KillMajority)
+}
+
+/// The faults of a run of `time_limit_ms` over `nodes` nodes, drawn from `kinds` with a seeded
+/// RNG, sorted by start. The first faults cover every kind once (in a seeded order), so a short
+/// run still exercises each. A fault may get a second one that starts while it lasts (about
+/// one in three): the two target different nodes, at most one of them is a network fault (a
+/// heal clears every rule), and neither is a membership change or a majority kill. Every fault
+/// is healed before the time limit.
 pub fn schedule(seed: u64, time_limit_ms: u64, nodes: u32, kinds: &[Nemesis]) -> Vec<Fault> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut faults = Vec::new();
@@ -92,23 +105,55 @@ pub fn schedule(seed: u64, time_limit_ms: u64, nodes: u32, kinds: &[Nemesis]) ->
     }
     first.shuffle(&mut rng);
     let mut t = FIRST_FAULT_MS;
+    let mut drawn = 0;
     loop {
         let duration_ms = rng.random_range(DURATION_MS.0..=DURATION_MS.1);
         if t + duration_ms >= time_limit_ms {
             break;
         }
-        let kind = match first.get(faults.len()) {
+        let kind = match first.get(drawn) {
             Some(&k) => k,
             None => kinds[rng.random_range(0..kinds.len())],
         };
+        drawn += 1;
         let node = rng.random_range(1..=nodes);
-        faults.push(Fault {
+        let fault = Fault {
             at_ms: t,
             node,
             kind,
             duration_ms,
-        });
-        t += duration_ms + rng.random_range(GAP_MS.0..=GAP_MS.1);
+        };
+        faults.push(fault);
+        let mut end = t + duration_ms;
+        // A second fault while this one lasts.
+        let partners: Vec<Nemesis> = kinds
+            .iter()
+            .copied()
+            .filter(|k| may_overlap(*k) && !(k.is_network() && kind.is_network()))
+            .collect();
+        if nodes > 1
+            && may_overlap(kind)
+            && !partners.is_empty()
+            && rng.random_range(0..100) < OVERLAP_PERCENT
+        {
+            let at_ms = t + rng.random_range(0..=duration_ms / 2);
+            let d = rng.random_range(DURATION_MS.0..=DURATION_MS.1);
+            let other = partners[rng.random_range(0..partners.len())];
+            let mut node2 = rng.random_range(1..nodes);
+            if node2 >= node {
+                node2 += 1;
+            }
+            if at_ms + d < time_limit_ms {
+                faults.push(Fault {
+                    at_ms,
+                    node: node2,
+                    kind: other,
+                    duration_ms: d,
+                });
+                end = end.max(at_ms + d);
+            }
+        }
+        t = end + rng.random_range(GAP_MS.0..=GAP_MS.1);
     }
     faults
 }
@@ -127,14 +172,35 @@ mod tests {
     }
 
     #[test]
-    fn faults_do_not_overlap_and_end_in_time() {
-        let f = schedule(1, 30_000, 3, &[Nemesis::Kill, Nemesis::Pause]);
+    fn faults_overlap_only_in_pairs_that_can_and_end_in_time() {
+        let kinds = Nemesis::ALL;
+        let mut overlapping = 0;
+        for seed in 0..20 {
+            let f = schedule(seed, 120_000, 5, &kinds);
+            for x in &f {
+                assert!(x.at_ms + x.duration_ms < 120_000);
+                assert!((1..=5).contains(&x.node));
+            }
+            for (i, a) in f.iter().enumerate() {
+                for b in &f[i + 1..] {
+                    assert!(b.at_ms >= a.at_ms, "sorted by start: {f:?}");
+                    if b.at_ms <= a.at_ms + a.duration_ms {
+                        overlapping += 1;
+                        assert!(may_overlap(a.kind) && may_overlap(b.kind), "{a:?} {b:?}");
+                        assert!(!(a.kind.is_network() && b.kind.is_network()), "{a:?} {b:?}");
+                        assert_ne!(a.node, b.node);
+                    }
+                }
+            }
+        }
+        assert!(
+            overlapping > 20,
+            "{overlapping} overlapping pairs in 20 runs"
+        );
+        // Faults that cannot overlap never do.
+        let f = schedule(1, 60_000, 3, &[Nemesis::Membership]);
         for w in f.windows(2) {
             assert!(w[0].at_ms + w[0].duration_ms < w[1].at_ms);
-        }
-        for x in &f {
-            assert!(x.at_ms + x.duration_ms < 30_000);
-            assert!((1..=3).contains(&x.node));
         }
         assert!(schedule(1, 30_000, 3, &[]).is_empty());
     }
@@ -143,8 +209,9 @@ mod tests {
     fn every_kind_comes_early() {
         for seed in 0..20 {
             let f = schedule(seed, 20_000, 3, &[Nemesis::Kill, Nemesis::Pause]);
-            assert!(f.iter().take(2).any(|x| x.kind == Nemesis::Kill), "{f:?}");
-            assert!(f.iter().take(2).any(|x| x.kind == Nemesis::Pause), "{f:?}");
+            // The first two drawn, each possibly followed by an overlapping partner.
+            assert!(f.iter().take(4).any(|x| x.kind == Nemesis::Kill), "{f:?}");
+            assert!(f.iter().take(4).any(|x| x.kind == Nemesis::Pause), "{f:?}");
         }
     }
 }
