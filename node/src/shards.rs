@@ -1313,6 +1313,45 @@ impl Shards {
         shard: ShardId,
         req: reads::ReadRequest,
     ) -> Result<reads::ReadReply, NodeError> {
+        self.ready_to_read(shard, &req).await?;
+        let querier = EngineQuerier::new(self.engine.clone(), vec![shard]);
+        tokio::task::spawn_blocking(move || reads::run_local(&querier, &req.op, req.samples_max))
+            .await
+            .map_err(|e| NodeError::Internal(format!("shard {shard}: read task failed: {e}")))?
+    }
+
+    /// Streams a select of shard `shard` from this node's replica once it has applied
+    /// `req.min_index` (`ShardService/ReadStream`): batches go to `tx` until the select ends,
+    /// fails (its error is the last message) or the reader goes away.
+    pub(crate) async fn serve_read_stream(
+        &self,
+        shard: ShardId,
+        req: reads::ReadRequest,
+        tx: mpsc::Sender<Result<tidemark_proto::node::ShardReply, tonic::Status>>,
+    ) {
+        if let Err(e) = self.ready_to_read(shard, &req).await {
+            let _ = tx.send(remote::encode_batch(Err(e))).await;
+            return;
+        }
+        let querier = EngineQuerier::new(self.engine.clone(), vec![shard]);
+        let done = tokio::task::spawn_blocking(move || {
+            reads::stream_select(&querier, &req.op, req.samples_max, |batch| {
+                tx.blocking_send(remote::encode_batch(batch)).is_ok()
+            })
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(shard, error = %e, "streamed read task failed");
+        }
+    }
+
+    /// Checks that this node holds shard `shard` and waits until its replica has applied
+    /// `req.min_index`.
+    async fn ready_to_read(
+        &self,
+        shard: ShardId,
+        req: &reads::ReadRequest,
+    ) -> Result<(), NodeError> {
         if !self.holds(shard) {
             return Err(NodeError::Unavailable(format!(
                 "node {} holds no replica of shard {shard}",
@@ -1332,10 +1371,7 @@ impl Shards {
                     ))
                 })?;
         }
-        let querier = EngineQuerier::new(self.engine.clone(), vec![shard]);
-        tokio::task::spawn_blocking(move || reads::run_local(&querier, &req.op, req.samples_max))
-            .await
-            .map_err(|e| NodeError::Internal(format!("shard {shard}: read task failed: {e}")))?
+        Ok(())
     }
 
     /// The state of this node's replica of shard `shard`, `None` when it holds none.

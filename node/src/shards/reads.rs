@@ -4,8 +4,10 @@
 //! linearizable when asked to be.
 //!
 //! The engine's querier interface is synchronous (evaluation runs on the blocking pool), so a
-//! remote read blocks its evaluation thread on the runtime while the shards' answers are fetched
-//! concurrently.
+//! remote read blocks its evaluation thread on the runtime. A select opens one stream per
+//! remote shard at once (`ShardService/ReadStream`) and pulls their batches as the engine
+//! consumes series, so the engine's sample limit stops the reading; the other reads fetch every
+//! shard's answer concurrently (`ShardService/Read`).
 
 use std::collections::BTreeSet;
 
@@ -177,6 +179,67 @@ pub fn run_local(
     })
 }
 
+/// Samples per message of a streamed select (about 1 MiB encoded).
+pub const STREAM_BATCH_SAMPLES: usize = 64 * 1024;
+
+/// Runs a `Select` op against `querier` and hands its series to `emit` in batches of about
+/// [`STREAM_BATCH_SAMPLES`] samples (an error ends the stream as its last message). Stops
+/// when `emit` returns false (the reader went away) or more than `samples_max` samples were
+/// selected.
+pub fn stream_select(
+    querier: &dyn Querier,
+    op: &ReadOp,
+    samples_max: u64,
+    mut emit: impl FnMut(Result<ReadReply, NodeError>) -> bool,
+) {
+    let ReadOp::Select {
+        matchers,
+        mint_ms,
+        maxt_ms,
+    } = op
+    else {
+        emit(Err(NodeError::BadRequest(
+            "a streamed read must be a select".into(),
+        )));
+        return;
+    };
+    let mut run = || -> Result<(), NodeError> {
+        let matchers = from_wire(matchers)?;
+        let q = |e: QueryError| match e.kind {
+            QueryErrorKind::Execution | QueryErrorKind::BadData => NodeError::BadRequest(e.message),
+            _ => NodeError::Internal(e.message),
+        };
+        let mut batch = Vec::new();
+        let mut in_batch = 0usize;
+        let mut total = 0u64;
+        for s in querier.select(&matchers, *mint_ms, *maxt_ms).map_err(q)? {
+            let s = s.map_err(q)?;
+            total += s.samples.len() as u64;
+            if total > samples_max {
+                return Err(NodeError::BadRequest(format!(
+                    "query processing would load too many samples into memory \
+                     (more than {samples_max} from one shard)"
+                )));
+            }
+            in_batch += s.samples.len().max(1);
+            batch.push((s.labels, s.samples));
+            if in_batch >= STREAM_BATCH_SAMPLES {
+                if !emit(Ok(ReadReply::Series(std::mem::take(&mut batch)))) {
+                    return Ok(());
+                }
+                in_batch = 0;
+            }
+        }
+        if !batch.is_empty() {
+            emit(Ok(ReadReply::Series(batch)));
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        emit(Err(e));
+    }
+}
+
 /// Where a query reads one shard it holds no replica of.
 #[derive(Clone, Debug)]
 pub struct RemoteShard {
@@ -240,6 +303,62 @@ impl ClusterQuerier {
     }
 }
 
+/// The series of remote shards' streamed selects, shard after shard, batch by batch.
+struct RemoteSeries {
+    runtime: tokio::runtime::Handle,
+    /// Bound on the wait for one batch.
+    timeout: std::time::Duration,
+    streams: std::vec::IntoIter<tonic::Streaming<tidemark_proto::node::ShardReply>>,
+    current: Option<tonic::Streaming<tidemark_proto::node::ShardReply>>,
+    batch: std::vec::IntoIter<(Labels, Vec<Sample>)>,
+}
+
+impl Iterator for RemoteSeries {
+    type Item = Result<SeriesSamples, QueryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((labels, samples)) = self.batch.next() {
+                return Some(Ok(SeriesSamples { labels, samples }));
+            }
+            if self.current.is_none() {
+                self.current = Some(self.streams.next()?);
+            }
+            let stream = self.current.as_mut()?;
+            let msg = self
+                .runtime
+                .block_on(async { tokio::time::timeout(self.timeout, stream.message()).await });
+            let unavailable = |what: String| QueryError::new(QueryErrorKind::Unavailable, what);
+            match msg {
+                Err(_) => {
+                    self.streams = Vec::new().into_iter();
+                    return Some(Err(unavailable(
+                        "remote shard read timed out between batches".into(),
+                    )));
+                }
+                Ok(Err(status)) => {
+                    self.streams = Vec::new().into_iter();
+                    return Some(Err(unavailable(format!(
+                        "remote shard read failed: {status}"
+                    ))));
+                }
+                Ok(Ok(None)) => self.current = None,
+                Ok(Ok(Some(reply))) => match remote::decode_batch(&reply) {
+                    Ok(ReadReply::Series(batch)) => self.batch = batch.into_iter(),
+                    Ok(_) => {
+                        self.streams = Vec::new().into_iter();
+                        return Some(Err(unexpected("select")));
+                    }
+                    Err(e) => {
+                        self.streams = Vec::new().into_iter();
+                        return Some(Err(query_error(e)));
+                    }
+                },
+            }
+        }
+    }
+}
+
 /// A remote read's failure as the query API reports it: limits are the query's fault (422),
 /// unreachable or leaderless shards are retryable (503).
 fn query_error(e: NodeError) -> QueryError {
@@ -268,24 +387,44 @@ impl Querier for ClusterQuerier {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<QuerySeriesIter<'_>, QueryError> {
-        let replies = self.fetch(ReadOp::Select {
+        let local = self.local.select(matchers, mint_ms, maxt_ms)?;
+        if self.remote.is_empty() {
+            return Ok(local);
+        }
+        let op = ReadOp::Select {
             matchers: to_wire(matchers),
             mint_ms,
             maxt_ms,
-        })?;
-        let mut remote = Vec::new();
-        for r in replies {
-            let ReadReply::Series(series) = r else {
-                return Err(unexpected("select"));
-            };
-            remote.extend(
-                series
-                    .into_iter()
-                    .map(|(labels, samples)| Ok(SeriesSamples { labels, samples })),
+        };
+        // Every shard's stream opens at once (its replica starts selecting); batches are
+        // pulled as the engine consumes them.
+        let opened =
+            self.runtime.block_on(
+                join_all(
+                    self.remote.iter().map(|r| {
+                        let req = ReadRequest {
+                            min_index: r.min_index,
+                            samples_max: self.samples_max,
+                            timeout_ms: self.timeout_ms,
+                            op: op.clone(),
+                        };
+                        async move {
+                            remote::read_stream(&self.peers, r.shard, r.node, &r.addr, &req).await
+                        }
+                    }),
+                ),
             );
+        let mut streams = Vec::with_capacity(opened.len());
+        for s in opened {
+            streams.push(s.map_err(query_error)?);
         }
-        let local = self.local.select(matchers, mint_ms, maxt_ms)?;
-        Ok(Box::new(local.chain(remote)))
+        Ok(Box::new(local.chain(RemoteSeries {
+            runtime: self.runtime.clone(),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            streams: streams.into_iter(),
+            current: None,
+            batch: Vec::new().into_iter(),
+        })))
     }
 
     fn series(
@@ -366,5 +505,81 @@ mod tests {
         assert_eq!(to_wire(&back), to_wire(&m));
         let bad = vec![("~~".to_string(), "a".to_string(), "b".to_string())];
         assert!(matches!(from_wire(&bad), Err(NodeError::BadRequest(_))));
+    }
+
+    /// Series `s0`, `s1`, ... with `per_series` samples each.
+    struct Fixed {
+        series: usize,
+        per_series: usize,
+    }
+
+    impl Querier for Fixed {
+        fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<QuerySeriesIter<'_>, QueryError> {
+            let n = self.per_series;
+            Ok(Box::new((0..self.series).map(move |i| {
+                Ok(SeriesSamples {
+                    labels: Labels::from_pairs(&[("s", &i.to_string())]),
+                    samples: (0..n as i64).map(|t| Sample::new(t, t as f64)).collect(),
+                })
+            })))
+        }
+        fn series(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Labels>, QueryError> {
+            unreachable!()
+        }
+        fn label_names(
+            &self,
+            _: &[Matcher],
+            _: i64,
+            _: i64,
+        ) -> Result<BTreeSet<String>, QueryError> {
+            unreachable!()
+        }
+        fn label_values(
+            &self,
+            _: &str,
+            _: &[Matcher],
+            _: i64,
+            _: i64,
+        ) -> Result<BTreeSet<String>, QueryError> {
+            unreachable!()
+        }
+    }
+
+    fn select_all() -> ReadOp {
+        ReadOp::Select {
+            matchers: to_wire(&[Matcher::equal("__name__", "x")]),
+            mint_ms: 0,
+            maxt_ms: 1,
+        }
+    }
+
+    /// Batch sizes (in series) and the error, if any, of a streamed select.
+    fn stream(q: &Fixed, samples_max: u64, stop_after: usize) -> (Vec<usize>, Option<String>) {
+        let (mut sizes, mut error) = (Vec::new(), None);
+        stream_select(q, &select_all(), samples_max, |b| {
+            match b {
+                Ok(ReadReply::Series(s)) => sizes.push(s.len()),
+                Ok(_) => panic!("not a series batch"),
+                Err(e) => error = Some(e.to_string()),
+            }
+            sizes.len() < stop_after
+        });
+        (sizes, error)
+    }
+
+    #[test]
+    fn a_streamed_select_comes_in_bounded_batches_and_stops_at_its_limit() {
+        let q = Fixed {
+            series: 5,
+            per_series: 40_000,
+        };
+        // 64k samples per batch: two series (80k) per message, the fifth alone.
+        assert_eq!(stream(&q, u64::MAX, usize::MAX), (vec![2, 2, 1], None));
+        // Over the limit: what was sent stays sent, the error is the last message.
+        let (sizes, error) = stream(&q, 100_000, usize::MAX);
+        assert_eq!(sizes, vec![2]);
+        assert!(error.unwrap().contains("too many samples"));
+        // A reader that goes away stops the select.
+        assert_eq!(stream(&q, u64::MAX, 1), (vec![2], None));
     }
 }

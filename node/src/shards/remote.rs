@@ -250,6 +250,53 @@ pub(super) async fn read(
         })
 }
 
+/// Opens a streamed select of shard `shard` on node `node`'s replica ([`ReadRequest`] with a
+/// `Select` op); the stream yields encoded batches ([`decode_batch`]).
+pub(super) async fn read_stream(
+    peers: &PeerChannels,
+    shard: ShardId,
+    node: NodeId,
+    addr: &str,
+    req: &ReadRequest,
+) -> Result<tonic::Streaming<ShardReply>, NodeError> {
+    let unreachable = |what: String| {
+        NodeError::Unavailable(format!(
+            "shard {shard}: replica on node {node} ({addr}) unreachable: {what}"
+        ))
+    };
+    let channel = peers.channel(addr).map_err(&unreachable)?;
+    let payload = codec::encode(req).map_err(|e| NodeError::Internal(e.to_string()))?;
+    let mut client = ShardServiceClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let timeout = Duration::from_millis(req.timeout_ms + FORWARD_SLACK_MS);
+    let mut request = tonic::Request::new(ShardRequest {
+        version: WIRE_VERSION,
+        shard,
+        payload,
+    });
+    request.set_timeout(timeout);
+    match tokio::time::timeout(timeout, client.read_stream(request)).await {
+        Err(_) => Err(unreachable("timed out".into())),
+        Ok(Err(status)) => Err(unreachable(status.to_string())),
+        Ok(Ok(r)) => Ok(r.into_inner()),
+    }
+}
+
+/// Encodes one message of a streamed select.
+pub(super) fn encode_batch(r: Result<ReadReply, NodeError>) -> Result<ShardReply, tonic::Status> {
+    let r: Result<ReadReply, RemoteError> = r.map_err(RemoteError::from);
+    let payload = codec::encode(&r).map_err(|e| tonic::Status::internal(e.to_string()))?;
+    Ok(ShardReply { payload })
+}
+
+/// One message of a streamed select: a batch of series, or the error that ended the stream.
+pub(super) fn decode_batch(reply: &ShardReply) -> Result<ReadReply, NodeError> {
+    let r: Result<ReadReply, RemoteError> =
+        codec::decode(&reply.payload).map_err(|e| NodeError::Internal(e.to_string()))?;
+    r.map_err(NodeError::from)
+}
+
 /// Asks node `node` for the state of its replica of shard `shard` (`None`: it holds none).
 pub(super) async fn group_status(
     peers: &PeerChannels,
@@ -386,6 +433,24 @@ impl ShardService for ShardServer {
         let (shards, shard, req): (_, _, ReadRequest) = self.open(request)?;
         tracing::Span::current().record("shard", shard);
         reply(shards.serve_read(shard, req).await)
+    }
+
+    type ReadStreamStream =
+        tokio_stream::wrappers::ReceiverStream<Result<ShardReply, tonic::Status>>;
+
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn read_stream(
+        &self,
+        request: tonic::Request<ShardRequest>,
+    ) -> Result<tonic::Response<Self::ReadStreamStream>, tonic::Status> {
+        let (shards, shard, req): (_, _, ReadRequest) = self.open(request)?;
+        tracing::Span::current().record("shard", shard);
+        // Two batches in flight: the producer waits while the reader is busy.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move { shards.serve_read_stream(shard, req, tx).await });
+        Ok(tonic::Response::new(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(shard))]
