@@ -89,6 +89,9 @@ enum Command {
     /// Shards: where their leaders and replicas are.
     #[command(subcommand)]
     Shard(ShardCommand),
+    /// The shard map.
+    #[command(subcommand)]
+    Shards(ShardsCommand),
     /// Brings every shard to the replication factor, evens out replicas per node (moving a
     /// replica is: add it on the new node and let it catch up, hand over the leadership,
     /// remove the old one), then spreads shard leaderships evenly. Blocks until done; shows
@@ -121,6 +124,17 @@ enum ShardCommand {
         /// The node to lead it.
         #[arg(long)]
         to: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ShardsCommand {
+    /// NOT IMPLEMENTED YET: a new shard-map version with S shards from the next time
+    /// partition on. Exits non-zero; the shard count is fixed when the cluster is created
+    /// (`shard_count`).
+    Set {
+        /// The number of shards.
+        count: u32,
     },
 }
 
@@ -219,6 +233,10 @@ fn main() -> anyhow::Result<()> {
             return cluster::transfer_leader(&ctx, *shard, *to);
         }
         Command::Rebalance => return cluster::rebalance(&ctx),
+        Command::Shards(ShardsCommand::Set { count }) => bail!(
+            "not implemented: `shards set {count}` (shard-map versions by time partition are \
+             not built yet); the shard count is fixed when a cluster is created (shard_count)"
+        ),
     };
     let url = format!("{base}{path}");
     let mut request = match cli.command {

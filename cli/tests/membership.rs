@@ -243,3 +243,11 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
     assert!(text(&o).contains("0 placement steps done"), "{}", text(&o));
     assert_eq!(text(&o).matches("unchanged").count(), 5, "{}", text(&o));
 }
+
+#[test]
+fn shards_set_says_it_is_not_implemented() {
+    // No node needed: the command refuses before it calls one.
+    let o = ctl("http://127.0.0.1:1", &["shards", "set", "8"], None);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("not implemented"), "{}", text(&o));
+}

@@ -398,32 +398,42 @@ impl Querier for ClusterQuerier {
         };
         // Every shard's stream opens at once (its replica starts selecting); batches are
         // pulled as the engine consumes them.
-        let opened =
-            self.runtime.block_on(
-                join_all(
-                    self.remote.iter().map(|r| {
-                        let req = ReadRequest {
-                            min_index: r.min_index,
-                            samples_max: self.samples_max,
-                            timeout_ms: self.timeout_ms,
-                            op: op.clone(),
-                        };
-                        async move {
-                            remote::read_stream(&self.peers, r.shard, r.node, &r.addr, &req).await
-                        }
-                    }),
-                ),
-            );
+        let open = |r: &RemoteShard| {
+            let req = ReadRequest {
+                min_index: r.min_index,
+                samples_max: self.samples_max,
+                timeout_ms: self.timeout_ms,
+                op: op.clone(),
+            };
+            let (peers, r) = (&self.peers, r.clone());
+            async move {
+                match remote::read_stream(peers, r.shard, r.node, &r.addr, &req).await? {
+                    Some(stream) => Ok(Ok(stream)),
+                    // A node of an older version: its whole answer in one reply.
+                    None => remote::read(peers, r.shard, r.node, r.addr, req)
+                        .await
+                        .map(Err),
+                }
+            }
+        };
+        let opened = self
+            .runtime
+            .block_on(join_all(self.remote.iter().map(open)));
         let mut streams = Vec::with_capacity(opened.len());
+        let mut whole = Vec::new();
         for s in opened {
-            streams.push(s.map_err(query_error)?);
+            match s.map_err(query_error)? {
+                Ok(stream) => streams.push(stream),
+                Err(ReadReply::Series(series)) => whole.extend(series),
+                Err(_) => return Err(unexpected("select")),
+            }
         }
         Ok(Box::new(local.chain(RemoteSeries {
             runtime: self.runtime.clone(),
             timeout: std::time::Duration::from_millis(self.timeout_ms),
             streams: streams.into_iter(),
             current: None,
-            batch: Vec::new().into_iter(),
+            batch: whole.into_iter(),
         })))
     }
 

@@ -251,14 +251,15 @@ pub(super) async fn read(
 }
 
 /// Opens a streamed select of shard `shard` on node `node`'s replica ([`ReadRequest`] with a
-/// `Select` op); the stream yields encoded batches ([`decode_batch`]).
+/// `Select` op); the stream yields encoded batches ([`decode_batch`]). `None`: the node is of
+/// a version without the streamed read (during a rolling upgrade); use [`read`].
 pub(super) async fn read_stream(
     peers: &PeerChannels,
     shard: ShardId,
     node: NodeId,
     addr: &str,
     req: &ReadRequest,
-) -> Result<tonic::Streaming<ShardReply>, NodeError> {
+) -> Result<Option<tonic::Streaming<ShardReply>>, NodeError> {
     let unreachable = |what: String| {
         NodeError::Unavailable(format!(
             "shard {shard}: replica on node {node} ({addr}) unreachable: {what}"
@@ -278,8 +279,9 @@ pub(super) async fn read_stream(
     request.set_timeout(timeout);
     match tokio::time::timeout(timeout, client.read_stream(request)).await {
         Err(_) => Err(unreachable("timed out".into())),
+        Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => Ok(None),
         Ok(Err(status)) => Err(unreachable(status.to_string())),
-        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Ok(r)) => Ok(Some(r.into_inner())),
     }
 }
 
