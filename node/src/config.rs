@@ -85,6 +85,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Shards a new cluster starts with.
     pub shard_count: u32,
+    /// Voters of the meta group at most; nodes beyond them join it as learners (they follow
+    /// the cluster map without voting) and are promoted when a voter leaves.
+    pub meta_voters_max: u32,
     /// How far behind a series' newest sample a sample may still be written.
     pub ooo_window_ms: i64,
     /// How often the heads are flushed to the data store.
@@ -117,6 +120,7 @@ impl Default for Config {
             join: None,
             admin_token: None,
             shard_count: 4,
+            meta_voters_max: 5,
             ooo_window_ms: 10 * 60 * 1000,
             flush_interval_ms: 60 * 1000,
             name_validation: NameValidation::default(),
@@ -363,6 +367,10 @@ impl Config {
         anyhow::ensure!(
             self.admin_token.as_ref().is_none_or(|t| !t.is_empty()),
             "admin_token must not be empty (leave it out to disable admin authentication)"
+        );
+        anyhow::ensure!(
+            self.meta_voters_max != 0,
+            "meta_voters_max must be non-zero"
         );
         anyhow::ensure!(
             self.ooo_window_ms >= 0,

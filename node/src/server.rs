@@ -35,6 +35,7 @@ fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<S
         grpc_addr: config.grpc_advertised().to_string(),
         shard_count: config.shard_count,
         ooo_window_ms: config.ooo_window_ms,
+        meta_voters_max: config.meta_voters_max,
         flush_interval_ms: config.flush_interval_ms,
         election_timeout_ms: config.raft.election_timeout_ms,
         heartbeat_interval_ms: config.raft.heartbeat_interval_ms,

@@ -155,6 +155,10 @@ pub struct ShardsOptions {
     pub grpc_addr: String,
     /// Shards `S` of a cluster created by this node; ignored when the cluster exists.
     pub shard_count: u32,
+    /// Voters of the meta group at most: a node added beyond them becomes a learner (it
+    /// follows the cluster map without voting), promoted when a voter is removed. Read on the
+    /// meta leader.
+    pub meta_voters_max: u32,
     /// Samples older than the shard's newest sample minus this are rejected, in milliseconds.
     pub ooo_window_ms: i64,
     /// Period of the background flush of every shard, in milliseconds (0 disables it).
@@ -209,6 +213,7 @@ impl Default for ShardsOptions {
             data_dir: PathBuf::from("data"),
             grpc_addr: "127.0.0.1:9091".into(),
             shard_count: 4,
+            meta_voters_max: 5,
             ooo_window_ms: 10 * 60 * 1000,
             flush_interval_ms: 60_000,
             write_batch_samples_max: 50_000,
@@ -795,8 +800,17 @@ impl Shards {
                         info.addr
                     )));
                 }
-                if is_voter(*node) {
+                let meta_full = group == META_GROUP
+                    && membership.voter_ids().count() >= self.opts.meta_voters_max as usize;
+                if is_voter(*node) || (meta_full && membership.get_node(node).is_some()) {
                     MemberOutcome::Unchanged
+                } else if meta_full {
+                    g.raft
+                        .add_learner(*node, NodeInfo { addr: addr.clone() }, true)
+                        .await
+                        .map_err(raft_err)?;
+                    tracing::info!(group, node, %addr, "added a learner (the meta group has its voters)");
+                    MemberOutcome::Added
                 } else {
                     g.raft
                         .add_learner(*node, NodeInfo { addr: addr.clone() }, true)
@@ -820,6 +834,13 @@ impl Shards {
                         )));
                     } else {
                         change(ChangeMembers::RemoveVoters(just)).await?;
+                        // The meta group keeps its voters: a learner takes the seat.
+                        if group == META_GROUP
+                            && let Some(learner) = membership.learner_ids().next()
+                        {
+                            change(ChangeMembers::AddVoterIds(BTreeSet::from([learner]))).await?;
+                            tracing::info!(group, node = learner, "promoted a learner to voter");
+                        }
                     }
                     tracing::info!(group, node, "removed a member");
                     MemberOutcome::Removed

@@ -393,6 +393,28 @@ async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
 
 const ADMIN_TOKEN: &str = "s3cret";
 
+/// The meta group's voters and learners as `base` reports them.
+async fn meta_members(client: &reqwest::Client, base: &str) -> (Vec<u64>, Vec<u64>) {
+    let json: serde_json::Value = client
+        .get(format!("{base}/api/v1/status/cluster"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON");
+    let meta = &json["data"]["groups"][0];
+    let ids = |k: &str| -> Vec<u64> {
+        meta[k]
+            .as_array()
+            .expect("member list")
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    (ids("voters"), ids("learners"))
+}
+
 /// Shard placement (`shard -> voters`) as `base` reports it.
 async fn placement(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
     voters(client, base).await.into_iter().skip(1).collect()
@@ -462,7 +484,8 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
     std::fs::write(
         &config,
         format!(
-            "flush_interval_ms: 100\nadmin_token: {ADMIN_TOKEN}\nraft:\n  log_keep_entries: 1\n"
+            "flush_interval_ms: 100\nadmin_token: {ADMIN_TOKEN}\nmeta_voters_max: 3\n\
+             raft:\n  log_keep_entries: 1\n"
         ),
     )
     .unwrap();
@@ -489,9 +512,10 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
 
-    // Node 4 joins through node 2. Every shard has its 3 voters, so it joins the meta group
-    // only: it holds no replica, yet answers reads (from the shards' leaders at their read
-    // index) and writes (forwarded to the leaders).
+    // Node 4 joins through node 2. The meta group has its 3 voters (meta_voters_max), so node
+    // 4 follows it as a learner; every shard has its 3 voters, so it holds no replica, yet
+    // answers reads (from the shards' leaders at their read index) and writes (forwarded to
+    // the leaders).
     let dir4 = tempfile::tempdir().unwrap();
     let (http4, grpc4) = (
         format!("127.0.0.1:{}", free_port()),
@@ -505,10 +529,11 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
     );
     n4.wait_ready();
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
-    while !voters(&client, &n4.url()).await[0].contains(&4) {
+    while meta_members(&client, &urls[1]).await != (vec![1, 2, 3], vec![4]) {
         assert!(
             Instant::now() < deadline,
-            "node 4 never joined the meta group"
+            "node 4 never joined the meta group: {:?}",
+            meta_members(&client, &urls[1]).await
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -577,11 +602,13 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
     c.nodes[0].kill9();
     urls[0] = n4.url();
 
-    // Node 1 is gone from every group and the map; nodes 2-4 hold every shard.
+    // Node 1 is gone from every group and the map; nodes 2-4 hold every shard, and node 4
+    // took node 1's seat among the meta voters.
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
         let p = placement(&client, &urls[1]).await;
-        if p.iter().all(|v| *v == vec![2, 3, 4]) {
+        let meta = meta_members(&client, &urls[1]).await;
+        if p.iter().all(|v| *v == vec![2, 3, 4]) && meta == (vec![2, 3, 4], vec![]) {
             break;
         }
         assert!(
