@@ -1055,16 +1055,7 @@ impl Shards {
     /// removed voter that never received its removal (its replica would wait forever for
     /// entries no leader sends it any more).
     pub fn holds(&self, shard: ShardId) -> bool {
-        let voter = self.shards.get(shard as usize).is_some_and(|g| {
-            g.raft
-                .metrics()
-                .borrow_watched()
-                .membership_config
-                .membership()
-                .voter_ids()
-                .any(|v| v == self.opts.node_id)
-        });
-        voter
+        self.is_voter(crate::raft::shard_group(shard))
             && self
                 .meta
                 .sm

@@ -56,36 +56,20 @@ async fn write_acked(client: &reqwest::Client, base: &str, k: i64) {
 /// The number of `cluster_test` series `base` sees (a linearizable query), retrying 503s.
 async fn series_seen(client: &reqwest::Client, base: &str, last_batch: i64) -> usize {
     let time_s = (BASE_MS + last_batch * STEP_MS) as f64 / 1000.0;
-    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
-    loop {
-        let r = client
-            .post(format!("{base}/api/v1/query"))
-            .form(&[
-                (
-                    "query",
-                    "count(count_over_time(cluster_test[1d]))".to_string(),
-                ),
-                ("time", format!("{time_s:.3}")),
-            ])
-            .send()
-            .await
-            .expect("query request");
-        if r.status().as_u16() == 503 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
-        let status = r.status();
-        let json: serde_json::Value = r.json().await.expect("query JSON");
-        assert!(status.is_success(), "query through {base}: {status} {json}");
-        let result = json["data"]["result"].as_array().expect("vector");
-        return match result.first() {
-            None => 0,
-            Some(s) => s["value"][1]
-                .as_str()
-                .expect("value")
-                .parse::<f64>()
-                .expect("number") as usize,
-        };
+    let data = query_result(
+        client,
+        base,
+        "count(count_over_time(cluster_test[1d]))",
+        time_s,
+    )
+    .await;
+    match data["result"].as_array().expect("vector").first() {
+        None => 0,
+        Some(s) => s["value"][1]
+            .as_str()
+            .expect("value")
+            .parse::<f64>()
+            .expect("number") as usize,
     }
 }
 
