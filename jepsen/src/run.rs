@@ -21,7 +21,7 @@ use crate::consistency::{ConsistencyResult, check_replicas_of};
 use crate::history::{FaultEvent, Op, ReadOp};
 use crate::membership::{MemberStep, MembershipSummary, run_membership};
 use crate::net::NetNs;
-use crate::schedule::{Fault, Nemesis, schedule};
+use crate::schedule::{Fault, Nemesis, may_overlap, schedule};
 use crate::workload::{CLIENTS, now_ms, read_all, run_client};
 use crate::{Error, NetMode, Workload};
 
@@ -257,79 +257,129 @@ async fn run_nemesis(
             action: action.to_string(),
         });
     };
-    // A timeline of starts and heals: a heal is due `duration_ms` after its fault actually
-    // started (a membership change blocks until done, which can push what follows back), and
-    // overlapping faults interleave.
+    // A timeline of starts and heals: overlapping faults interleave, and a heal is due
+    // `duration_ms` after its fault actually started. A fault that runs alone (a membership
+    // change, a majority kill) is healed inline, and when it ran late (a membership change
+    // blocks until the node has caught up) everything after it moves back by as much, so it
+    // still runs alone.
     let mut due: std::collections::BTreeMap<(u64, usize, bool), Fault> = faults
         .iter()
         .enumerate()
         .map(|(i, f)| ((f.at_ms, i, false), *f))
         .collect();
+    let elapsed = || started.elapsed().as_millis() as u64;
     while let Some(((at_ms, i, heal), f)) = due.pop_first() {
         sleep_until(started + Duration::from_millis(at_ms)).await;
         if heal {
-            match f.kind {
-                Nemesis::Kill => {
-                    cluster.lock().await.start(f.node)?;
-                    log(f.node, "restart");
-                }
-                Nemesis::Pause => {
-                    cluster.lock().await.signal_pause(f.node, false);
-                    log(f.node, "resume");
-                }
-                Nemesis::Membership => {
-                    let plan = cluster.lock().await.membership_plan(f.node);
-                    plan.run(true).await?;
-                    log(f.node, "re-add");
-                }
-                Nemesis::KillMajority => {
-                    let mut c = cluster.lock().await;
-                    for id in majority_from(f.node, nodes) {
-                        c.start(id)?;
-                        log(id, "restart");
-                    }
-                }
-                _ => {
-                    net_of(&*cluster.lock().await)?.heal().await?;
-                    log(0, "heal-network");
-                }
-            }
+            heal_fault(cluster, nodes, &f, &mut log).await?;
             continue;
         }
-        match f.kind {
-            Nemesis::Kill => {
-                cluster.lock().await.kill(f.node);
-                log(f.node, "kill");
-            }
-            Nemesis::Pause => {
-                cluster.lock().await.signal_pause(f.node, true);
-                log(f.node, "pause");
-            }
-            Nemesis::Membership => {
-                let plan = cluster.lock().await.membership_plan(f.node);
-                plan.run(false).await?;
-                log(f.node, "remove");
-            }
-            Nemesis::KillMajority => {
-                let mut c = cluster.lock().await;
-                for id in majority_from(f.node, nodes) {
-                    c.kill(id);
-                    log(id, "kill");
-                }
-            }
-            kind => {
-                // The same seed cuts the same links (but for `isolate-leader`, whose target
-                // is whoever leads at that moment).
-                let mut rng = StdRng::seed_from_u64(seed ^ f.at_ms.rotate_left(17));
-                let what = cut_network(&*cluster.lock().await, kind, &mut rng, http).await?;
-                log(0, &what);
+        if !may_overlap(f.kind) {
+            // Heal what is still going on first (a pair whose start ran a little late).
+            let pending: Vec<_> = due
+                .iter()
+                .filter(|(k, _)| k.2)
+                .map(|(k, g)| (*k, *g))
+                .collect();
+            for (k, g) in pending {
+                due.remove(&k);
+                sleep_until(started + Duration::from_millis(k.0)).await;
+                heal_fault(cluster, nodes, &g, &mut log).await?;
             }
         }
-        // The fault lasts its full duration even when it started late.
-        let now_ms = started.elapsed().as_millis() as u64;
-        due.insert((now_ms.max(at_ms) + f.duration_ms, i, true), f);
+        start_fault(cluster, nodes, &f, seed, http, &mut log).await?;
+        if may_overlap(f.kind) {
+            due.insert((elapsed().max(at_ms) + f.duration_ms, i, true), f);
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(f.duration_ms)).await;
+        heal_fault(cluster, nodes, &f, &mut log).await?;
+        let late = elapsed().saturating_sub(at_ms + f.duration_ms);
+        if late > 0 {
+            due = due
+                .into_iter()
+                .map(|((t, j, h), g)| ((t + late, j, h), g))
+                .collect();
+        }
     }
     Ok(events)
+}
+
+/// Makes fault `f`.
+async fn start_fault(
+    cluster: &Mutex<Cluster>,
+    nodes: u32,
+    f: &Fault,
+    seed: u64,
+    http: &reqwest::Client,
+    log: &mut impl FnMut(u32, &str),
+) -> Result<(), Error> {
+    match f.kind {
+        Nemesis::Kill => {
+            cluster.lock().await.kill(f.node);
+            log(f.node, "kill");
+        }
+        Nemesis::Pause => {
+            cluster.lock().await.signal_pause(f.node, true);
+            log(f.node, "pause");
+        }
+        Nemesis::Membership => {
+            let plan = cluster.lock().await.membership_plan(f.node);
+            plan.run(false).await?;
+            log(f.node, "remove");
+        }
+        Nemesis::KillMajority => {
+            let mut c = cluster.lock().await;
+            for id in majority_from(f.node, nodes) {
+                c.kill(id);
+                log(id, "kill");
+            }
+        }
+        kind => {
+            // The same seed cuts the same links (but for `isolate-leader`, whose target is
+            // whoever leads at that moment).
+            let mut rng = StdRng::seed_from_u64(seed ^ f.at_ms.rotate_left(17));
+            let what = cut_network(&*cluster.lock().await, kind, &mut rng, http).await?;
+            log(0, &what);
+        }
+    }
+    Ok(())
+}
+
+/// Heals fault `f`.
+async fn heal_fault(
+    cluster: &Mutex<Cluster>,
+    nodes: u32,
+    f: &Fault,
+    log: &mut impl FnMut(u32, &str),
+) -> Result<(), Error> {
+    match f.kind {
+        Nemesis::Kill => {
+            cluster.lock().await.start(f.node)?;
+            log(f.node, "restart");
+        }
+        Nemesis::Pause => {
+            cluster.lock().await.signal_pause(f.node, false);
+            log(f.node, "resume");
+        }
+        Nemesis::Membership => {
+            let plan = cluster.lock().await.membership_plan(f.node);
+            plan.run(true).await?;
+            log(f.node, "re-add");
+        }
+        Nemesis::KillMajority => {
+            let mut c = cluster.lock().await;
+            for id in majority_from(f.node, nodes) {
+                c.start(id)?;
+                log(id, "restart");
+            }
+        }
+        _ => {
+            net_of(&*cluster.lock().await)?.heal().await?;
+            log(0, "heal-network");
+        }
+    }
+    Ok(())
 }
 
 /// A majority of the first `nodes` nodes: `first` and the ones after it, wrapping around.

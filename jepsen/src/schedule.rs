@@ -81,7 +81,7 @@ pub const OVERLAP_PERCENT: u32 = 35;
 /// Whether `kind` may overlap another fault: kill, pause and the network faults may; a
 /// membership change (which blocks until the node is back in every group) and a majority kill
 /// (which stops a majority already) run alone.
-fn may_overlap(kind: Nemesis) -> bool {
+pub fn may_overlap(kind: Nemesis) -> bool {
     !matches!(kind, Nemesis::Membership | Nemesis::KillMajority)
 }
 
