@@ -52,6 +52,10 @@ const STOP_WAIT_MS: u64 = 5_000;
 /// Directory under the data directory where shard snapshots being received are written.
 const SNAPSHOT_DIR: &str = "snapshots";
 
+/// How long a node waits for another's view of a shard group (routing, status), in
+/// milliseconds: a replica cut off must not hold a request up.
+const PROBE_TIMEOUT_MS: u64 = 1_000;
+
 /// Name of the node record present once this node joined a cluster (`--join`): its groups are
 /// never initialised by this node, only by the leaders that add it.
 const JOINED_RECORD: &str = "joined";
@@ -1087,36 +1091,44 @@ impl Shards {
                 addr: addr.clone(),
             });
         }
+        // Ask every recorded replica at once (briefly: a replica cut off must not hold the
+        // request up) and follow the leader of the highest term any of them names.
+        let answers = join_all(map.replicas_of(shard).into_iter().filter_map(|node| {
+            let addr = map.nodes.get(&node)?.clone();
+            Some(async move {
+                let st =
+                    remote::group_status(&self.peers, shard, node, addr, PROBE_TIMEOUT_MS).await;
+                (node, st)
+            })
+        }))
+        .await;
         let mut why = String::from("no replica recorded");
-        for node in map.replicas_of(shard) {
-            let Some(addr) = map.nodes.get(&node) else {
-                continue;
-            };
-            match remote::group_status(
-                &self.peers,
-                shard,
-                node,
-                addr.clone(),
-                self.opts.read_timeout_ms,
-            )
-            .await
-            {
+        let mut best: Option<(u64, NodeId)> = None;
+        for (node, answer) in answers {
+            match answer {
+                Ok(Some(GroupStatus {
+                    leader: Some(leader),
+                    term,
+                    ..
+                })) if map.nodes.contains_key(&leader) => {
+                    if best.is_none_or(|(t, _)| term > t) {
+                        best = Some((term, leader));
+                    }
+                }
                 Ok(Some(GroupStatus {
                     leader: Some(leader),
                     ..
-                })) => {
-                    if let Some(addr) = map.nodes.get(&leader) {
-                        self.hints().insert(shard, leader);
-                        return Ok(Route::Remote {
-                            node: leader,
-                            addr: addr.clone(),
-                        });
-                    }
-                    why = format!("leader {leader} is not in the cluster map");
-                }
+                })) => why = format!("leader {leader} is not in the cluster map"),
                 Ok(_) => why = format!("node {node} knows no leader"),
                 Err(e) => why = e.to_string(),
             }
+        }
+        if let Some((_, leader)) = best {
+            self.hints().insert(shard, leader);
+            return Ok(Route::Remote {
+                node: leader,
+                addr: map.nodes[&leader].clone(),
+            });
         }
         Err(NodeError::NoLeader {
             shard,
@@ -1407,26 +1419,27 @@ impl Shards {
                 .map(|shard| {
                     let map = &map;
                     async move {
-                        let mut candidates = Vec::new();
-                        if let Ok(Route::Remote { node, .. }) = self.route(shard).await {
-                            candidates.push(node);
-                        }
-                        candidates.extend(map.replicas_of(shard));
-                        for node in candidates {
-                            let Some(addr) = map.nodes.get(&node) else {
-                                continue;
-                            };
-                            if let Ok(Some(st)) = remote::group_status(
-                                &self.peers,
-                                shard,
-                                node,
-                                addr.clone(),
-                                self.opts.read_timeout_ms,
-                            )
-                            .await
-                            {
-                                return st;
-                            }
+                        // Every recorded replica at once, briefly; the most advanced answer
+                        // (highest term, then applied index) is the group's state.
+                        let answers =
+                            join_all(map.replicas_of(shard).into_iter().filter_map(|node| {
+                                let addr = map.nodes.get(&node)?.clone();
+                                Some(remote::group_status(
+                                    &self.peers,
+                                    shard,
+                                    node,
+                                    addr,
+                                    PROBE_TIMEOUT_MS,
+                                ))
+                            }))
+                            .await;
+                        let mut answers: Vec<GroupStatus> = answers
+                            .into_iter()
+                            .filter_map(|a| a.ok().flatten())
+                            .collect();
+                        answers.sort_by_key(|st| (st.term, st.applied_index));
+                        if let Some(st) = answers.pop() {
+                            return st;
                         }
                         GroupStatus {
                             group_id: shard_group(shard),
