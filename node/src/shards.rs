@@ -519,8 +519,8 @@ impl Shards {
                 })
                 .collect()
         };
-        let all: Vec<NodeId> = members.keys().copied().collect();
-        let initial = std::iter::once((&meta, voters_of(&all))).chain(
+        let meta_voters = meta_voters(&members, opts.meta_voters_max);
+        let initial = std::iter::once((&meta, voters_of(&meta_voters))).chain(
             shards
                 .iter()
                 .enumerate()
@@ -651,18 +651,33 @@ impl Shards {
             addr: self.opts.grpc_addr.clone(),
         };
         let others = members
+            .clone()
             .into_iter()
             .filter(|(id, _)| *id != self.opts.node_id)
             .map(|(node_id, addr)| MetaCommand::SetNode { node_id, addr });
         let replicas = placement
             .into_iter()
             .map(|(shard, nodes)| MetaCommand::SetReplicas { shard, nodes });
+        let voters = meta_voters(&members, self.opts.meta_voters_max);
+        let learners: Vec<(NodeId, String)> = members
+            .iter()
+            .filter(|(id, _)| !voters.contains(id))
+            .map(|(id, addr)| (*id, addr.clone()))
+            .collect();
         for cmd in std::iter::once(cmd).chain(others).chain(replicas) {
             self.meta
                 .raft
                 .client_write(Request::Meta(cmd))
                 .await
                 .map_err(|e| NodeError::Internal(format!("record cluster in meta group: {e}")))?;
+        }
+        // Members beyond the meta group's voters follow it as learners.
+        for (id, addr) in learners {
+            self.meta
+                .raft
+                .add_learner(id, NodeInfo { addr }, false)
+                .await
+                .map_err(|e| NodeError::Internal(format!("meta learner {id}: {e}")))?;
         }
         Ok(())
     }
@@ -1727,6 +1742,16 @@ fn bootstrap_members(opts: &ShardsOptions) -> BTreeMap<NodeId, String> {
     opts.initial_cluster
         .clone()
         .unwrap_or_else(|| BTreeMap::from([(opts.node_id, opts.grpc_addr.clone())]))
+}
+
+/// The meta group's voters of a cluster bootstrapped by `members`: the first
+/// `meta_voters_max` in id order (the others follow it as learners).
+fn meta_voters(members: &BTreeMap<NodeId, String>, meta_voters_max: u32) -> Vec<NodeId> {
+    members
+        .keys()
+        .copied()
+        .take(meta_voters_max.max(1) as usize)
+        .collect()
 }
 
 /// Voters per shard of a cluster bootstrapped by this node: `replication_factor` capped at the

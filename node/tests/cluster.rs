@@ -631,11 +631,25 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
 async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard() {
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("tidemark.yaml");
-    std::fs::write(&config, format!("admin_token: {ADMIN_TOKEN}\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("admin_token: {ADMIN_TOKEN}\nmeta_voters_max: 2\n"),
+    )
+    .unwrap();
     let config = config.to_str().unwrap().to_string();
     let c = start_cluster(&["--replication-factor", "2", "--config", &config]);
     let client = reqwest::Client::new();
     let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    // Two meta voters at most: node 3 follows the meta group as a learner.
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    while meta_members(&client, &urls[2]).await != (vec![1, 2], vec![3]) {
+        assert!(
+            Instant::now() < deadline,
+            "meta members: {:?}",
+            meta_members(&client, &urls[2]).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Shard s is on the 2 members from position s on: each node holds some shards only.
     let p = placement(&client, &urls[0]).await;
     assert_eq!(p, vec![vec![1, 2], vec![2, 3], vec![1, 3], vec![1, 2]]);
