@@ -2,16 +2,18 @@
 //! flush paths through them.
 //!
 //! Bootstrap: a data directory without a cluster record becomes a one-node cluster (every group
-//! initialised with this node as its only voter; the meta group records the cluster id and the
-//! shard count), or, with `initial_cluster`, a member of a fixed cluster: every member
-//! initialises every group with the same voters (all listed members) and derives the same
-//! cluster id from the token and the list. Otherwise the groups are reopened: each shard's state
-//! machine starts from its last flush and openraft replays the log after it (the log is the only
-//! WAL).
+//! initialised with this node as its only voter; the meta group records the cluster id, the
+//! shard count and the placement), or, with `initial_cluster`, a member of a fixed cluster: the
+//! first `meta_voters_max` members initialise the meta group, each member initialises the shard
+//! groups `initial_placement` puts it in, and every member derives the same cluster id from the
+//! token and the list. Otherwise the groups are reopened: each shard's state machine starts
+//! from its last flush and openraft replays the log after it (the log is the only WAL).
 //!
 //! Routing: a write part for a shard this node does not lead is forwarded to the shard's leader
-//! and a read barrier asks the leader for a read index (`remote.rs`, `tidemark.node.v1`); every
-//! node holds a replica of every shard in this step, so reads are served locally.
+//! (found through this node's replica, or, for a shard it does not hold, by asking the replicas
+//! the cluster map records). A read of a shard this node holds waits for the leader's read
+//! index on the local replica; a shard it does not hold is read from its leader at that index
+//! (`reads.rs`, `remote.rs`, `tidemark.node.v1`).
 
 mod batcher;
 pub(crate) mod key_index;
@@ -495,8 +497,9 @@ impl Shards {
         }
 
         // A cluster this node created: every group has this node as its only voter. A fixed
-        // cluster: every member initialises the meta group with every member as a voter and
-        // each shard group it is placed in with that shard's voters ([`initial_placement`]);
+        // cluster: the first `meta_voters_max` members initialise the meta group (the meta
+        // leader adds the others as learners), and every member initialises each shard group
+        // it is placed in with that shard's voters ([`initial_placement`]);
         // openraft accepts identical initialisation on several nodes and the vote elects one
         // leader. A joining node's groups stay uninitialised: their leaders add this node.
         let members = bootstrap_members(&opts);
