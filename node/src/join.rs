@@ -112,7 +112,7 @@ pub async fn add_self(shards: Weak<Shards>, url: String, admin_token: Option<Str
             let Some(s) = joiner.shards.upgrade() else {
                 return;
             };
-            if s.cluster_map().replicas_of(shard).contains(&me) {
+            if s.cluster_map().is_replica(shard, me) {
                 break;
             }
             drop(s);

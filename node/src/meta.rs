@@ -127,6 +127,14 @@ impl ClusterMap {
             None => self.nodes.keys().copied().collect(),
         }
     }
+
+    /// Whether `node` is among [`ClusterMap::replicas_of`] `shard`, without listing them.
+    pub fn is_replica(&self, shard: ShardId, node: NodeId) -> bool {
+        match self.replicas.get(&shard) {
+            Some(nodes) => nodes.contains(&node),
+            None => self.nodes.contains_key(&node),
+        }
+    }
 }
 
 /// The initial placement of `shard_count` shards with `replication_factor` voters each over
@@ -287,6 +295,7 @@ mod tests {
         });
         assert_eq!(m.replicas_of(0), vec![2, 3]);
         assert_eq!(m.replicas_of(1), vec![1, 2, 3]);
+        assert!(!m.is_replica(0, 1) && m.is_replica(0, 2) && m.is_replica(1, 1));
         m.apply(&MetaCommand::SetReplicationFactor {
             replication_factor: 0,
         });

@@ -1081,10 +1081,7 @@ impl Shards {
             && self
                 .meta
                 .sm
-                .with_cluster_map(|m| match m.replicas.get(&shard) {
-                    Some(nodes) => nodes.contains(&self.opts.node_id),
-                    None => m.nodes.contains_key(&self.opts.node_id),
-                })
+                .with_cluster_map(|m| m.is_replica(shard, self.opts.node_id))
     }
 
     /// Where shard `shard`'s leader is: this node, another node (with its address), or nowhere
@@ -1111,15 +1108,7 @@ impl Shards {
         }
         // Ask every recorded replica at once (briefly: a replica cut off must not hold the
         // request up) and follow the leader of the highest term any of them names.
-        let answers = join_all(map.replicas_of(shard).into_iter().filter_map(|node| {
-            let addr = map.nodes.get(&node)?.clone();
-            Some(async move {
-                let st =
-                    remote::group_status(&self.peers, shard, node, addr, PROBE_TIMEOUT_MS).await;
-                (node, st)
-            })
-        }))
-        .await;
+        let answers = self.probe_replicas(&map, shard).await;
         let mut why = String::from("no replica recorded");
         let mut best: Option<(u64, NodeId)> = None;
         for (node, answer) in answers {
@@ -1152,6 +1141,24 @@ impl Shards {
             shard,
             message: format!("no replica of the shard named its leader ({why})"),
         })
+    }
+
+    /// Every replica of shard `shard` that `map` records, asked at once for its view of the
+    /// group (briefly: a replica cut off must not hold the caller up).
+    async fn probe_replicas(
+        &self,
+        map: &crate::meta::ClusterMap,
+        shard: ShardId,
+    ) -> Vec<(NodeId, Result<Option<GroupStatus>, NodeError>)> {
+        join_all(map.replicas_of(shard).into_iter().filter_map(|node| {
+            let addr = map.nodes.get(&node)?.clone();
+            Some(async move {
+                let st =
+                    remote::group_status(&self.peers, shard, node, addr, PROBE_TIMEOUT_MS).await;
+                (node, st)
+            })
+        }))
+        .await
     }
 
     fn hints(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, NodeId>> {
@@ -1372,13 +1379,15 @@ impl Shards {
         tx: mpsc::Sender<Result<tidemark_proto::node::ShardReply, tonic::Status>>,
     ) {
         if let Err(e) = self.ready_to_read(shard, &req).await {
-            let _ = tx.send(remote::encode_batch(Err(e))).await;
+            let _ = tx
+                .send(remote::encode_result::<reads::ReadReply>(Err(e)))
+                .await;
             return;
         }
         let querier = EngineQuerier::new(self.engine.clone(), vec![shard]);
         let done = tokio::task::spawn_blocking(move || {
             reads::stream_select(&querier, &req.op, req.samples_max, |batch| {
-                tx.blocking_send(remote::encode_batch(batch)).is_ok()
+                tx.blocking_send(remote::encode_result(batch)).is_ok()
             })
         })
         .await;
@@ -1401,19 +1410,31 @@ impl Shards {
             )));
         }
         if req.min_index > 0 {
-            let g = &self.shards[shard as usize];
-            g.raft
-                .wait(Some(Duration::from_millis(req.timeout_ms)))
-                .applied_index_at_least(Some(req.min_index), "read index applied")
-                .await
-                .map_err(|e| {
-                    NodeError::Timeout(format!(
-                        "shard {shard}: replica did not apply read index {}: {e}",
-                        req.min_index
-                    ))
-                })?;
+            self.wait_applied(shard, req.min_index, req.timeout_ms)
+                .await?;
         }
         Ok(())
+    }
+
+    /// Waits (up to `timeout_ms`) until this node's replica of shard `shard` has applied log
+    /// index `index`.
+    async fn wait_applied(
+        &self,
+        shard: ShardId,
+        index: u64,
+        timeout_ms: u64,
+    ) -> Result<(), NodeError> {
+        self.shards[shard as usize]
+            .raft
+            .wait(Some(Duration::from_millis(timeout_ms)))
+            .applied_index_at_least(Some(index), "read index applied")
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                NodeError::Timeout(format!(
+                    "shard {shard}: replica did not apply read index {index}: {e}"
+                ))
+            })
     }
 
     /// The state of this node's replica of shard `shard`, `None` when it holds none.
@@ -1439,21 +1460,11 @@ impl Shards {
                     async move {
                         // Every recorded replica at once, briefly; the most advanced answer
                         // (highest term, then applied index) is the group's state.
-                        let answers =
-                            join_all(map.replicas_of(shard).into_iter().filter_map(|node| {
-                                let addr = map.nodes.get(&node)?.clone();
-                                Some(remote::group_status(
-                                    &self.peers,
-                                    shard,
-                                    node,
-                                    addr,
-                                    PROBE_TIMEOUT_MS,
-                                ))
-                            }))
-                            .await;
-                        let mut answers: Vec<GroupStatus> = answers
+                        let mut answers: Vec<GroupStatus> = self
+                            .probe_replicas(map, shard)
+                            .await
                             .into_iter()
-                            .filter_map(|a| a.ok().flatten())
+                            .filter_map(|(_, a)| a.ok().flatten())
                             .collect();
                         answers.sort_by_key(|st| (st.term, st.applied_index));
                         if let Some(st) = answers.pop() {
@@ -1548,17 +1559,8 @@ impl Shards {
                     .await?
             }
         };
-        let g = &self.shards[shard as usize];
-        g.raft
-            .wait(Some(Duration::from_millis(self.opts.read_timeout_ms)))
-            .applied_index_at_least(Some(index), "read index applied")
+        self.wait_applied(shard, index, self.opts.read_timeout_ms)
             .await
-            .map_err(|e| {
-                NodeError::Timeout(format!(
-                    "shard {shard}: replica did not apply read index {index}: {e}"
-                ))
-            })?;
-        Ok(())
     }
 
     /// Runs the read-index procedure on this node's group of shard `shard` (it must lead it),

@@ -350,8 +350,8 @@ async fn change_member(
     }
 }
 
-/// Every group's voters as `base` sees them, by group id.
-async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
+/// `data` of `/api/v1/status/cluster` as `base` answers it.
+async fn cluster_status(client: &reqwest::Client, base: &str) -> serde_json::Value {
     let json: serde_json::Value = client
         .get(format!("{base}/api/v1/status/cluster"))
         .send()
@@ -360,18 +360,25 @@ async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
         .json()
         .await
         .expect("status JSON");
-    json["data"]["groups"]
+    json["data"].clone()
+}
+
+/// A JSON list of node ids.
+fn ids(list: &serde_json::Value) -> Vec<u64> {
+    list.as_array()
+        .expect("id list")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+/// Every group's voters as `base` sees them, by group id.
+async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
+    cluster_status(client, base).await["groups"]
         .as_array()
         .expect("groups")
         .iter()
-        .map(|g| {
-            g["voters"]
-                .as_array()
-                .expect("voters")
-                .iter()
-                .map(|v| v.as_u64().unwrap())
-                .collect()
-        })
+        .map(|g| ids(&g["voters"]))
         .collect()
 }
 
@@ -379,24 +386,8 @@ const ADMIN_TOKEN: &str = "s3cret";
 
 /// The meta group's voters and learners as `base` reports them.
 async fn meta_members(client: &reqwest::Client, base: &str) -> (Vec<u64>, Vec<u64>) {
-    let json: serde_json::Value = client
-        .get(format!("{base}/api/v1/status/cluster"))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("status JSON");
-    let meta = &json["data"]["groups"][0];
-    let ids = |k: &str| -> Vec<u64> {
-        meta[k]
-            .as_array()
-            .expect("member list")
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect()
-    };
-    (ids("voters"), ids("learners"))
+    let meta = &cluster_status(client, base).await["groups"][0];
+    (ids(&meta["voters"]), ids(&meta["learners"]))
 }
 
 /// Shard placement (`shard -> voters`) as `base` reports it.
@@ -615,15 +606,8 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
         );
     }
     replicas_agree(&client, &urls, 3).await;
-    let map: serde_json::Value = client
-        .get(format!("{}/api/v1/status/cluster", urls[1]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let nodes: Vec<&String> = map["data"]["nodes"].as_object().unwrap().keys().collect();
+    let map = cluster_status(&client, &urls[1]).await;
+    let nodes: Vec<&String> = map["nodes"].as_object().unwrap().keys().collect();
     assert_eq!(nodes, ["2", "3", "4"]);
 }
 

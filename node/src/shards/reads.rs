@@ -122,29 +122,25 @@ pub fn run_local(
     op: &ReadOp,
     samples_max: u64,
 ) -> Result<ReadReply, NodeError> {
-    let q = |e: QueryError| match e.kind {
-        QueryErrorKind::Execution | QueryErrorKind::BadData => NodeError::BadRequest(e.message),
-        _ => NodeError::Internal(e.message),
-    };
+    let q = node_error;
     Ok(match op {
-        ReadOp::Select {
-            matchers,
-            mint_ms,
-            maxt_ms,
-        } => {
-            let matchers = from_wire(matchers)?;
+        ReadOp::Select { .. } => {
+            // The streamed select's batches, gathered into one answer.
             let mut out = Vec::new();
-            let mut samples = 0u64;
-            for s in querier.select(&matchers, *mint_ms, *maxt_ms).map_err(q)? {
-                let s = s.map_err(q)?;
-                samples += s.samples.len() as u64;
-                if samples > samples_max {
-                    return Err(NodeError::BadRequest(format!(
-                        "query processing would load too many samples into memory \
-                         (more than {samples_max} from one shard)"
-                    )));
+            let mut failed = None;
+            stream_select(querier, op, samples_max, |batch| match batch {
+                Ok(ReadReply::Series(series)) => {
+                    out.extend(series);
+                    true
                 }
-                out.push((s.labels, s.samples));
+                Ok(_) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
             }
             ReadReply::Series(out)
         }
@@ -179,6 +175,15 @@ pub fn run_local(
     })
 }
 
+/// A local query failure as it crosses the wire: what the query did wrong (a limit, a bad
+/// matcher) stays the asker's fault, anything else is internal.
+fn node_error(e: QueryError) -> NodeError {
+    match e.kind {
+        QueryErrorKind::Execution | QueryErrorKind::BadData => NodeError::BadRequest(e.message),
+        _ => NodeError::Internal(e.message),
+    }
+}
+
 /// Samples per message of a streamed select (about 1 MiB encoded).
 pub const STREAM_BATCH_SAMPLES: usize = 64 * 1024;
 
@@ -205,10 +210,7 @@ pub fn stream_select(
     };
     let mut run = || -> Result<(), NodeError> {
         let matchers = from_wire(matchers)?;
-        let q = |e: QueryError| match e.kind {
-            QueryErrorKind::Execution | QueryErrorKind::BadData => NodeError::BadRequest(e.message),
-            _ => NodeError::Internal(e.message),
-        };
+        let q = node_error;
         let mut batch = Vec::new();
         let mut in_batch = 0usize;
         let mut total = 0u64;
@@ -280,6 +282,16 @@ impl ClusterQuerier {
         }
     }
 
+    /// The request reading `op` from remote shard `r` under this query's bounds.
+    fn request(&self, r: &RemoteShard, op: &ReadOp) -> ReadRequest {
+        ReadRequest {
+            min_index: r.min_index,
+            samples_max: self.samples_max,
+            timeout_ms: self.timeout_ms,
+            op: op.clone(),
+        }
+    }
+
     /// Runs `op` on every remote shard concurrently (blocking this thread, which must not be a
     /// runtime worker).
     fn fetch(&self, op: ReadOp) -> Result<Vec<ReadReply>, QueryError> {
@@ -287,12 +299,7 @@ impl ClusterQuerier {
             return Ok(Vec::new());
         }
         let calls = self.remote.iter().map(|r| {
-            let req = ReadRequest {
-                min_index: r.min_index,
-                samples_max: self.samples_max,
-                timeout_ms: self.timeout_ms,
-                op: op.clone(),
-            };
+            let req = self.request(r, &op);
             remote::read(&self.peers, r.shard, r.node, r.addr.clone(), req)
         });
         let results = self.runtime.block_on(join_all(calls));
@@ -399,12 +406,7 @@ impl Querier for ClusterQuerier {
         // Every shard's stream opens at once (its replica starts selecting); batches are
         // pulled as the engine consumes them.
         let open = |r: &RemoteShard| {
-            let req = ReadRequest {
-                min_index: r.min_index,
-                samples_max: self.samples_max,
-                timeout_ms: self.timeout_ms,
-                op: op.clone(),
-            };
+            let req = self.request(r, &op);
             let (peers, r) = (&self.peers, r.clone());
             async move {
                 match remote::read_stream(peers, r.shard, r.node, &r.addr, &req).await? {

@@ -93,6 +93,39 @@ enum Rpc {
     ProposeMeta,
 }
 
+/// A client on the shared channel to `addr` and the request carrying `req` for `shard`,
+/// bounded by `timeout_ms` plus the forwarding slack (also returned). A channel that cannot be
+/// had is reported through `unreachable`.
+fn prepare<Req: Serialize>(
+    peers: &PeerChannels,
+    addr: &str,
+    shard: ShardId,
+    req: &Req,
+    timeout_ms: u64,
+    unreachable: impl Fn(String) -> NodeError,
+) -> Result<
+    (
+        ShardServiceClient<tonic::transport::Channel>,
+        tonic::Request<ShardRequest>,
+        Duration,
+    ),
+    NodeError,
+> {
+    let channel = peers.channel(addr).map_err(unreachable)?;
+    let payload = codec::encode(req).map_err(|e| NodeError::Internal(e.to_string()))?;
+    let client = ShardServiceClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let timeout = Duration::from_millis(timeout_ms + FORWARD_SLACK_MS);
+    let mut request = tonic::Request::new(ShardRequest {
+        version: WIRE_VERSION,
+        shard,
+        payload,
+    });
+    request.set_timeout(timeout);
+    Ok((client, request, timeout))
+}
+
 /// Calls `rpc` for `shard` on node `node` at `addr`; a transport failure is `NoLeader`.
 async fn call<Req: Serialize, Resp: DeserializeOwned>(
     peers: &PeerChannels,
@@ -107,18 +140,7 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
         shard,
         message: format!("leader node {node} ({addr}) unreachable: {what}"),
     };
-    let channel = peers.channel(addr).map_err(&unreachable)?;
-    let payload = codec::encode(req).map_err(|e| NodeError::Internal(e.to_string()))?;
-    let mut client = ShardServiceClient::new(channel)
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
-    let timeout = Duration::from_millis(timeout_ms + FORWARD_SLACK_MS);
-    let mut request = tonic::Request::new(ShardRequest {
-        version: WIRE_VERSION,
-        shard,
-        payload,
-    });
-    request.set_timeout(timeout);
+    let (mut client, request, timeout) = prepare(peers, addr, shard, req, timeout_ms, unreachable)?;
     let fut = async {
         match rpc {
             Rpc::Write => client.write(request).await,
@@ -265,18 +287,8 @@ pub(super) async fn read_stream(
             "shard {shard}: replica on node {node} ({addr}) unreachable: {what}"
         ))
     };
-    let channel = peers.channel(addr).map_err(&unreachable)?;
-    let payload = codec::encode(req).map_err(|e| NodeError::Internal(e.to_string()))?;
-    let mut client = ShardServiceClient::new(channel)
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
-    let timeout = Duration::from_millis(req.timeout_ms + FORWARD_SLACK_MS);
-    let mut request = tonic::Request::new(ShardRequest {
-        version: WIRE_VERSION,
-        shard,
-        payload,
-    });
-    request.set_timeout(timeout);
+    let (mut client, request, timeout) =
+        prepare(peers, addr, shard, req, req.timeout_ms, unreachable)?;
     match tokio::time::timeout(timeout, client.read_stream(request)).await {
         Err(_) => Err(unreachable("timed out".into())),
         Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => Ok(None),
@@ -285,10 +297,13 @@ pub(super) async fn read_stream(
     }
 }
 
-/// Encodes one message of a streamed select.
-pub(super) fn encode_batch(r: Result<ReadReply, NodeError>) -> Result<ShardReply, tonic::Status> {
-    let r: Result<ReadReply, RemoteError> = r.map_err(RemoteError::from);
-    let payload = codec::encode(&r).map_err(|e| tonic::Status::internal(e.to_string()))?;
+/// Encodes an operation's outcome as a reply (a unary answer, or one message of a streamed
+/// select): the error keeps its kind across the wire.
+pub(super) fn encode_result<T: Serialize>(
+    res: Result<T, NodeError>,
+) -> Result<ShardReply, tonic::Status> {
+    let res: Result<T, RemoteError> = res.map_err(RemoteError::from);
+    let payload = codec::encode(&res).map_err(|e| tonic::Status::internal(e.to_string()))?;
     Ok(ShardReply { payload })
 }
 
@@ -372,9 +387,7 @@ impl ShardServer {
 fn reply<T: Serialize>(
     res: Result<T, NodeError>,
 ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
-    let res: Result<T, RemoteError> = res.map_err(RemoteError::from);
-    let payload = codec::encode(&res).map_err(|e| tonic::Status::internal(e.to_string()))?;
-    Ok(tonic::Response::new(ShardReply { payload }))
+    encode_result(res).map(tonic::Response::new)
 }
 
 #[tonic::async_trait]
