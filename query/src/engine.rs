@@ -1,5 +1,5 @@
-//! The PromQL engine: parses a query, selects its data once and evaluates it over all steps
-//! with Prometheus 3.5 semantics (see `eval`).
+//! The PromQL engine: parses a query and evaluates it over all steps with Prometheus 3.5
+//! semantics, streaming each selector's series from the querier (see `eval`).
 
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
@@ -96,11 +96,11 @@ impl PromqlEngine {
         text: Option<&str>,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let mut ev = Evaluator::new(&self.limits, time_ms, time_ms);
+        let mut ev = Evaluator::new(&self.limits, querier, time_ms, time_ms);
         if let Some(text) = text {
             ev.set_source(text, ast);
         }
-        ev.prepare(querier, ast, time_ms, time_ms)?;
+        ev.prepare(ast, time_ms, time_ms)?;
         let value = match ev.eval(ast, &[time_ms])? {
             Val::Scalar(v) => Value::Scalar {
                 t: time_ms,
@@ -222,11 +222,11 @@ impl PromqlEngine {
         let ts: Vec<i64> = (0..=(end_ms - start_ms) / step_ms)
             .map(|i| start_ms + i * step_ms)
             .collect();
-        let mut ev = Evaluator::new(&self.limits, start_ms, end_ms);
+        let mut ev = Evaluator::new(&self.limits, querier, start_ms, end_ms);
         if let Some(text) = text {
             ev.set_source(text, ast);
         }
-        ev.prepare(querier, ast, start_ms, end_ms)?;
+        ev.prepare(ast, start_ms, end_ms)?;
         let series = match ev.eval(ast, &ts)? {
             Val::Scalar(v) => vec![Series::new(
                 Labels::default(),
@@ -240,7 +240,7 @@ impl PromqlEngine {
             }
         };
         let points: usize = series.iter().map(Series::points).sum();
-        if points.saturating_add(ev.data.samples_loaded) > self.limits.samples_max {
+        if points.saturating_add(ev.samples_loaded.get()) > self.limits.samples_max {
             return Err(too_many_samples());
         }
         let mut matrix: Vec<(Labels, Vec<Sample>)> = series

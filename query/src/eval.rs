@@ -1,13 +1,18 @@
 //! Evaluation of a parsed PromQL expression over all steps of a query at once.
 //!
-//! Evaluation has two phases. [`Evaluator::prepare`] walks the AST once and selects, for every
-//! selector, the series and samples of the whole time range the query can touch (one
-//! [`Querier::select`] per selector, never one per step). [`Evaluator::eval`] then evaluates each
-//! node once for all evaluation timestamps ("vectorized over steps", as Prometheus' range
-//! evaluation and VictoriaMetrics do): an instant vector is, per output series, its value at every
-//! step ([`Series`]). Label sets are therefore built once per series and node, never per step;
-//! range functions slide a window over each series' samples; aggregations and vector matching
-//! compute group keys and signatures once per series. An instant query is the one-step case.
+//! [`Evaluator::eval`] evaluates each node once for all evaluation timestamps ("vectorized over
+//! steps", as Prometheus' range evaluation and VictoriaMetrics do): an instant vector is, per
+//! output series, its value at every step ([`Series`]). Label sets are therefore built once per
+//! series and node, never per step; range functions slide a window over each series' samples;
+//! aggregations and vector matching compute group keys and signatures once per series. An instant
+//! query is the one-step case.
+//!
+//! Selectors stream: each selector makes one [`Querier::select`] for the whole time range its
+//! node needs (never one per step), and its series are consumed one at a time as the querier
+//! decodes them. An instant-vector selector keeps only each series' values at the steps, a range
+//! function only its result per step, and an aggregation the shards can compute ([`partial`])
+//! only its groups' accumulators: a query never holds all the raw samples it reads. Only a range
+//! vector that is the query's own result (`x[5m]`) is loaded whole ([`Evaluator::prepare`]).
 //!
 //! Per-step semantics follow Prometheus 3.5's engine: where it assembles a step-wise result
 //! (`rangeEval`), series with equal labels are merged and only a collision at the same step is
@@ -125,11 +130,15 @@ pub(crate) struct Annotations {
 /// Evaluates one query; holds the selected data, the annotations and the query's bounds.
 pub(crate) struct Evaluator<'q> {
     pub limits: &'q QueryLimits,
+    /// Where selectors read their series.
+    pub querier: &'q dyn Querier,
     /// Start of the query (what `@ start()` means).
     pub query_start_ms: i64,
     /// End of the query (what `@ end()` means).
     pub query_end_ms: i64,
     pub(crate) data: SelectorData,
+    /// Raw samples read so far (streamed or loaded), checked against `samples_max`.
+    pub samples_loaded: Cell<usize>,
     pub annotations: RefCell<Annotations>,
     /// Samples counted for `stats`.
     pub stats: RefCell<SampleStats>,
@@ -145,14 +154,21 @@ pub(crate) struct Evaluator<'q> {
 }
 
 impl<'q> Evaluator<'q> {
-    pub fn new(limits: &'q QueryLimits, query_start_ms: i64, query_end_ms: i64) -> Self {
+    pub fn new(
+        limits: &'q QueryLimits,
+        querier: &'q dyn Querier,
+        query_start_ms: i64,
+        query_end_ms: i64,
+    ) -> Self {
         let deadline = (limits.timeout_ms > 0)
             .then(|| Instant::now() + std::time::Duration::from_millis(limits.timeout_ms));
         Evaluator {
             limits,
+            querier,
             query_start_ms,
             query_end_ms,
             data: SelectorData::default(),
+            samples_loaded: Cell::new(0),
             annotations: RefCell::new(Annotations::default()),
             stats: RefCell::new(SampleStats::new()),
             largest_result: Cell::new(0),
@@ -177,6 +193,14 @@ impl<'q> Evaluator<'q> {
         }
     }
 
+    /// Milliseconds left before the deadline (0: no deadline; at least 1 when there is one).
+    pub fn remaining_ms(&self) -> u64 {
+        match self.deadline {
+            Some(d) => (d.saturating_duration_since(Instant::now()).as_millis() as u64).max(1),
+            None => 0,
+        }
+    }
+
     /// Fails when an intermediate result of `series` series over `steps` steps would hold more
     /// points than `samples_max` (each series keeps a slot per step).
     pub fn check_points(&self, series: usize, steps: usize) -> Result<(), QueryError> {
@@ -186,43 +210,37 @@ impl<'q> Evaluator<'q> {
         Ok(())
     }
 
-    /// Selects the data of every selector in `expr` for evaluation times in `[lo_ms, hi_ms]`.
-    pub fn prepare(
-        &mut self,
-        querier: &dyn Querier,
-        expr: &Expr,
-        lo_ms: i64,
-        hi_ms: i64,
-    ) -> Result<(), QueryError> {
+    /// Loads the range vectors in `expr` that are not read by a function, for evaluation times
+    /// in `[lo_ms, hi_ms]`: a range vector that is a result itself (`x[5m]` as the query) is
+    /// held whole. Every other selector streams when it is evaluated.
+    pub fn prepare(&mut self, expr: &Expr, lo_ms: i64, hi_ms: i64) -> Result<(), QueryError> {
         match expr {
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
-                    self.prepare(querier, p, lo_ms, hi_ms)?;
+                    self.prepare(p, lo_ms, hi_ms)?;
                 }
-                self.prepare(querier, &a.expr, lo_ms, hi_ms)
+                self.prepare(&a.expr, lo_ms, hi_ms)
             }
-            Expr::Unary(u) => self.prepare(querier, &u.expr, lo_ms, hi_ms),
+            Expr::Unary(u) => self.prepare(&u.expr, lo_ms, hi_ms),
             Expr::Binary(b) => {
-                self.prepare(querier, &b.lhs, lo_ms, hi_ms)?;
-                self.prepare(querier, &b.rhs, lo_ms, hi_ms)
+                self.prepare(&b.lhs, lo_ms, hi_ms)?;
+                self.prepare(&b.rhs, lo_ms, hi_ms)
             }
-            Expr::Paren(p) => self.prepare(querier, &p.expr, lo_ms, hi_ms),
+            Expr::Paren(p) => self.prepare(&p.expr, lo_ms, hi_ms),
             Expr::Subquery(s) => {
                 let (lo, hi) = self.window_end_range(&s.at, &s.offset, lo_ms, hi_ms);
-                self.prepare(querier, &s.expr, lo - duration_ms(&s.range), hi)
+                self.prepare(&s.expr, lo - duration_ms(&s.range), hi)
             }
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
-            Expr::VectorSelector(vs) => {
-                let (lo, hi) = self.window_end_range(&vs.at, &vs.offset, lo_ms, hi_ms);
-                self.load(querier, vs, lo - self.limits.lookback_delta_ms, hi, false)
-            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::VectorSelector(_) => Ok(()),
             Expr::MatrixSelector(ms) => {
                 let (lo, hi) = self.window_end_range(&ms.vs.at, &ms.vs.offset, lo_ms, hi_ms);
-                self.load(querier, &ms.vs, lo - duration_ms(&ms.range), hi, true)
+                self.load(&ms.vs, lo - duration_ms(&ms.range), hi)
             }
             Expr::Call(c) => {
                 for a in &c.args.args {
-                    self.prepare(querier, a, lo_ms, hi_ms)?;
+                    if !functions::streams_range_arg(c, a) {
+                        self.prepare(a, lo_ms, hi_ms)?;
+                    }
                 }
                 Ok(())
             }
@@ -291,7 +309,7 @@ impl<'q> Evaluator<'q> {
     /// what the `samples_max` limit is checked against. Prometheus' `peakSamples` follows its
     /// own step-by-step evaluation and differs.
     pub fn peak_samples(&self) -> u64 {
-        (self.data.samples_loaded + self.largest_result.get()) as u64
+        (self.samples_loaded.get() + self.largest_result.get()) as u64
     }
 
     /// Lets annotations point into `query` (the text `root` was parsed from).
@@ -362,10 +380,7 @@ impl<'q> Evaluator<'q> {
                     "unary minus only applies to scalars and instant vectors",
                 )),
             },
-            Expr::VectorSelector(vs) => {
-                let out = self.data.instant(self, vs, ts, false)?;
-                Ok(Val::Vector(out))
-            }
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.instant_selector(vs, ts, false)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.data.range(self, ms, ts)?)),
             Expr::Subquery(sq) => Ok(Val::Matrix(subquery::eval_subquery(self, sq, ts)?)),
             Expr::Binary(b) => binary::eval_binary(self, b, ts),

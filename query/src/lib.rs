@@ -4,10 +4,12 @@
 pub mod engine;
 pub mod error;
 mod eval;
+pub mod partial;
 pub mod querier;
 pub mod value;
 
 pub use engine::{PromqlEngine, QueryLimits};
 pub use error::{QueryError, QueryErrorKind};
+pub use partial::{Partial, PartialRequest};
 pub use querier::{EngineQuerier, Querier, QuerySeriesIter};
 pub use value::{QueryResult, SampleCounts, Value};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tidemark_storage::{Engine, Labels, Matcher, SeriesSamples, ShardId};
 
 use crate::error::QueryError;
+use crate::partial::{self, Partial, PartialRequest};
 
 /// Series selected for a query, one at a time.
 pub type QuerySeriesIter<'a> =
@@ -43,6 +44,12 @@ pub trait Querier: Send + Sync {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<BTreeSet<String>, QueryError>;
+    /// Partial results of an aggregation its parts can compute on their own (see
+    /// [`crate::partial`]), one per part, for the engine to merge; `None` when this querier
+    /// has no parts that compute, and the engine folds the raw series itself.
+    fn aggregate(&self, _req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
+        Ok(None)
+    }
 }
 
 /// A querier over shards of a local [`Engine`]. Series never span shards, so the shards'
@@ -119,5 +126,18 @@ impl Querier for EngineQuerier {
             );
         }
         Ok(out)
+    }
+
+    /// One partial per shard, each folded from that shard's series alone.
+    fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
+        let parts = self
+            .shards
+            .iter()
+            .map(|&shard| {
+                let one = EngineQuerier::new(self.engine.clone(), vec![shard]);
+                partial::evaluate(&one, req)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(parts))
     }
 }

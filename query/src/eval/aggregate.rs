@@ -3,7 +3,7 @@
 //! The group of every input series is computed once (labels do not change between steps); the
 //! values are then folded per group and step.
 
-mod topk;
+pub(crate) mod topk;
 
 use std::collections::HashMap;
 
@@ -15,6 +15,7 @@ use super::numeric::{format_float, kahan_sum_inc, quantile};
 use super::{Evaluator, Series, Val};
 use crate::error::QueryError;
 use crate::eval::positions;
+use crate::partial::{Plan, eval_partial};
 
 /// The labels of the group an element belongs to.
 pub(crate) fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
@@ -75,6 +76,9 @@ pub(crate) fn eval_aggregate(
     a: &AggregateExpr,
     ts: &[i64],
 ) -> Result<Vec<Series>, QueryError> {
+    if let Some(plan) = Plan::of(a) {
+        return eval_partial(ev, &plan, ts);
+    }
     let op = a.op.to_string();
     match op.as_str() {
         "topk" | "bottomk" => {
@@ -136,7 +140,7 @@ fn scalar_param(ev: &Evaluator<'_>, a: &AggregateExpr, ts: &[i64]) -> Result<Vec
 
 /// Aggregations that fold a group's values at one step into one value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Simple {
+pub(crate) enum Simple {
     Sum,
     Avg,
     Count,
@@ -149,7 +153,7 @@ enum Simple {
 }
 
 impl Simple {
-    fn parse(op: &str) -> Result<Self, QueryError> {
+    pub fn parse(op: &str) -> Result<Self, QueryError> {
         Ok(match op {
             "sum" => Simple::Sum,
             "avg" => Simple::Avg,
@@ -163,25 +167,36 @@ impl Simple {
             other => return Err(QueryError::not_implemented(format!("aggregation {other}"))),
         })
     }
+
+    /// Which accumulator fields the aggregation uses besides the count: `(value, comp, mean)`
+    /// (the mean with its compensation).
+    pub fn fields(self) -> (bool, bool, bool) {
+        match self {
+            Simple::Sum => (true, true, false),
+            Simple::Avg | Simple::Stddev | Simple::Stdvar => (true, true, true),
+            Simple::Min | Simple::Max => (true, false, false),
+            Simple::Count | Simple::Group | Simple::Quantile => (false, false, false),
+        }
+    }
 }
 
 /// The running state of one group at one step.
 #[derive(Clone, Copy, Debug, Default)]
-struct Acc {
-    count: f64,
+pub(crate) struct Acc {
+    pub count: f64,
     /// Sum (Kahan), minimum, maximum, or the variance's sum of squares.
-    value: f64,
+    pub value: f64,
     /// Kahan compensation of `value` (or of `mean` once `incremental`).
-    comp: f64,
-    mean: f64,
-    mean_comp: f64,
+    pub comp: f64,
+    pub mean: f64,
+    pub mean_comp: f64,
     /// Whether `avg` switched to an incremental mean because the sum overflowed.
-    incremental: bool,
+    pub incremental: bool,
 }
 
 impl Acc {
     /// Adds `v` to the group; Prometheus' algorithms, value by value in input order.
-    fn add(&mut self, op: Simple, v: f64) {
+    pub fn add(&mut self, op: Simple, v: f64) {
         self.count += 1.0;
         let first = self.count == 1.0;
         match op {
@@ -221,7 +236,52 @@ impl Acc {
         (self.mean, self.comp) = kahan_sum_inc(v / self.count, q * self.mean, q * self.comp);
     }
 
-    fn finish(&self, op: Simple) -> f64 {
+    /// Adds the values another accumulator of the same group folded (another shard's).
+    /// Sums add with compensation, means weigh by count, variances combine by Chan's formula;
+    /// the result equals folding all values in one order up to rounding.
+    pub fn merge(&mut self, op: Simple, o: &Acc) {
+        if o.count == 0.0 {
+            return;
+        }
+        if self.count == 0.0 {
+            *self = *o;
+            return;
+        }
+        let n = self.count + o.count;
+        match op {
+            Simple::Sum => {
+                (self.value, self.comp) = kahan_sum_inc(o.value, self.value, self.comp);
+                self.comp += o.comp;
+            }
+            Simple::Avg => {
+                let (sum, comp) = kahan_sum_inc(o.value, self.value, self.comp);
+                if !self.incremental && !o.incremental && !sum.is_infinite() {
+                    (self.value, self.comp) = (sum, comp + o.comp);
+                } else {
+                    let (a, b) = (self.finish(op), o.finish(op));
+                    self.mean = a * (self.count / n) + b * (o.count / n);
+                    self.comp = 0.0;
+                    self.incremental = true;
+                }
+            }
+            Simple::Count | Simple::Group | Simple::Quantile => {}
+            Simple::Min if self.value > o.value || self.value.is_nan() => self.value = o.value,
+            Simple::Max if self.value < o.value || self.value.is_nan() => self.value = o.value,
+            Simple::Min | Simple::Max => {}
+            Simple::Stddev | Simple::Stdvar => {
+                let (ma, mb) = (self.mean + self.mean_comp, o.mean + o.mean_comp);
+                let delta = mb - ma;
+                (self.mean, self.mean_comp) = (ma + delta * (o.count / n), 0.0);
+                let m2 = (self.value + self.comp)
+                    + (o.value + o.comp)
+                    + delta * delta * (self.count * o.count / n);
+                (self.value, self.comp) = (m2, 0.0);
+            }
+        }
+        self.count = n;
+    }
+
+    pub fn finish(&self, op: Simple) -> f64 {
         match op {
             Simple::Sum => self.value + self.comp,
             Simple::Avg if self.incremental => self.mean + self.comp,

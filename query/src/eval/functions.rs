@@ -3,7 +3,7 @@
 mod histogram;
 mod labels;
 mod math;
-mod range;
+pub(crate) mod range;
 mod range_fn;
 mod time;
 
@@ -21,6 +21,21 @@ fn is_range_arg(e: &Expr) -> bool {
         Expr::Paren(p) => is_range_arg(&p.expr),
         _ => false,
     }
+}
+
+/// The matrix selector `e` is, parentheses skipped.
+pub(crate) fn matrix_selector(e: &Expr) -> Option<&promql_parser::parser::MatrixSelector> {
+    match e {
+        Expr::MatrixSelector(ms) => Some(ms),
+        Expr::Paren(p) => matrix_selector(&p.expr),
+        _ => None,
+    }
+}
+
+/// Whether call `c` streams its argument `arg` from the querier when evaluated (a range
+/// function over a matrix selector), so that `prepare` need not load it.
+pub(crate) fn streams_range_arg(_c: &Call, arg: &Expr) -> bool {
+    matrix_selector(arg).is_some()
 }
 
 /// Argument `i` of `c` as a scalar: its value per step.
@@ -168,7 +183,7 @@ fn timestamp(ev: &Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Vec<Series>, Qu
         arg = &p.expr;
     }
     let mut out = match arg {
-        Expr::VectorSelector(vs) => ev.data.instant(ev, vs, ts, true)?,
+        Expr::VectorSelector(vs) => ev.instant_selector(vs, ts, true)?,
         _ => {
             let mut v = vector_arg(ev, c, 0, ts)?;
             for s in &mut v {

@@ -1,5 +1,5 @@
-//! Selectors: the series of each selector, selected once per query, and their instant-vector
-//! and range-vector views at every evaluation step.
+//! Selectors: each selector's series, streamed from the querier once per query, and their
+//! instant-vector and range-vector views at every evaluation step.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -11,18 +11,15 @@ use tidemark_storage::{Labels, MatchOp, Matcher, Sample};
 
 use super::{Evaluator, RangeSeries, RangeVector, Series, duration_ms, too_many_samples};
 use crate::error::QueryError;
-use crate::querier::Querier;
 
 /// One selected series: its labels and samples, sorted by time with unique timestamps.
 pub(crate) type Selected = (Labels, Vec<Sample>);
 
-/// Selected series by selector node (the node's address: the AST outlives the evaluation),
-/// each list sorted by labels.
+/// Range vectors loaded whole, by selector node (the node's address: the AST outlives the
+/// evaluation), each list sorted by labels.
 #[derive(Default)]
 pub(crate) struct SelectorData {
     series: HashMap<usize, Vec<Selected>>,
-    /// Samples loaded so far, checked against `samples_max`.
-    pub samples_loaded: usize,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -69,6 +66,20 @@ pub(crate) fn matcher_groups(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, Q
         .collect()
 }
 
+/// The metric name every series of `vs` has, when its matchers pin one.
+pub(crate) fn pinned_name(vs: &VectorSelector) -> Option<&str> {
+    if !vs.matchers.or_matchers.is_empty() {
+        return None;
+    }
+    vs.name.as_deref().or_else(|| {
+        vs.matchers
+            .matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME && m.op == PromMatchOp::Equal)
+            .map(|m| m.value.as_str())
+    })
+}
+
 /// The error for a selector that matches more than `series_max` series.
 fn too_many_series(series_max: usize) -> QueryError {
     QueryError::execution(format!(
@@ -77,52 +88,142 @@ fn too_many_series(series_max: usize) -> QueryError {
 }
 
 impl Evaluator<'_> {
-    /// Selects the series of `vs` with samples in `(mint_ms, maxt_ms]`. Range selectors
-    /// (`strip_stale`) keep no stale markers: windows never contain them.
-    pub(crate) fn load(
-        &mut self,
-        querier: &dyn Querier,
+    /// Hands the series of `vs` with samples in `(mint_ms, maxt_ms]` to `f` one at a time, in
+    /// the querier's order, counting them against the query's limits. Range selectors
+    /// (`strip_stale`) keep no stale markers: windows never contain them. A selector with
+    /// several matcher groups (`or`) is gathered first, so that a series matched twice comes
+    /// once.
+    pub(crate) fn for_each_selected(
+        &self,
         vs: &VectorSelector,
         mint_ms: i64,
         maxt_ms: i64,
         strip_stale: bool,
+        mut f: impl FnMut(Labels, Vec<Sample>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
         let groups = matcher_groups(vs)?;
-        let mut all: Vec<Selected> = Vec::new();
+        let mut gathered: Vec<Selected> = Vec::new();
+        let mut series = 0usize;
         for group in &groups {
             self.check_deadline()?;
-            for s in querier.select(group, mint_ms + 1, maxt_ms)? {
+            for s in self.querier.select(group, mint_ms + 1, maxt_ms)? {
                 let mut s = s?;
                 if strip_stale {
                     s.samples.retain(|x| !is_stale_nan(x.v));
                 }
-                self.data.samples_loaded += s.samples.len();
-                if self.data.samples_loaded > self.limits.samples_max {
+                let loaded = self.samples_loaded.get() + s.samples.len();
+                self.samples_loaded.set(loaded);
+                if loaded > self.limits.samples_max {
                     return Err(too_many_samples());
                 }
-                all.push((s.labels, s.samples));
-                if all.len() > self.limits.series_max {
+                series += 1;
+                if series > self.limits.series_max {
                     return Err(too_many_series(self.limits.series_max));
                 }
-                if all.len().is_multiple_of(1024) {
+                if series.is_multiple_of(256) {
                     self.check_deadline()?;
+                }
+                if groups.len() > 1 {
+                    gathered.push((s.labels, s.samples));
+                } else {
+                    f(s.labels, s.samples)?;
                 }
             }
         }
-        if groups.len() > 1 {
-            all = merge_groups(all);
+        for (labels, samples) in merge_groups(gathered) {
+            f(labels, samples)?;
         }
+        Ok(())
+    }
+
+    /// Loads the series of `vs` with samples in `(mint_ms, maxt_ms]` whole, for a range vector
+    /// that is a result by itself.
+    pub(crate) fn load(
+        &mut self,
+        vs: &VectorSelector,
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<(), QueryError> {
+        let mut all: Vec<Selected> = Vec::new();
+        self.for_each_selected(vs, mint_ms, maxt_ms, true, |labels, samples| {
+            all.push((labels, samples));
+            Ok(())
+        })?;
         // Series of one shard come in id order and shards one after another: sort by labels,
         // the order Prometheus' storage returns them in.
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.data.series.insert(key(vs), all);
         Ok(())
     }
+
+    /// The instant vector of `vs` at every time of `ts`: per series and step the latest sample
+    /// in `(end - lookback, end]`, unless it is a stale marker. With `timestamps`, the value is
+    /// the sample's time in seconds (what `timestamp(vs)` returns). Streams the selector's
+    /// series; the result is sorted by labels.
+    pub fn instant_selector(
+        &self,
+        vs: &VectorSelector,
+        ts: &[i64],
+        timestamps: bool,
+    ) -> Result<Vec<Series>, QueryError> {
+        let ends = self.window_ends(&vs.at, &vs.offset, ts);
+        let mut out = Vec::new();
+        let mut counts = vec![0u64; ends.len()];
+        let (Some(&first), Some(&last)) = (ends.first(), ends.last()) else {
+            return Ok(out);
+        };
+        let lookback = self.limits.lookback_delta_ms;
+        self.for_each_selected(vs, first - lookback, last, false, |labels, samples| {
+            if let Some(values) = instant_values(&samples, &ends, lookback, timestamps, &mut counts)
+            {
+                out.push(Series::new(labels, values));
+                self.check_points(out.len(), ends.len())?;
+            }
+            Ok(())
+        })?;
+        self.count_samples(&counts);
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
+
+/// One series' instant-vector values at window ends `ends` (non-decreasing): the latest sample
+/// in `(end - lookback, end]` unless it is a stale marker (its time in seconds with
+/// `timestamps`); `None` when it has none at any step. Counts each value at its step.
+pub(crate) fn instant_values(
+    samples: &[Sample],
+    ends: &[i64],
+    lookback: i64,
+    timestamps: bool,
+    counts: &mut [u64],
+) -> Option<Vec<Option<f64>>> {
+    let mut values = Vec::with_capacity(ends.len());
+    let mut any = false;
+    // Samples up to the window end: advances with the (non-decreasing) ends.
+    let mut upto = 0;
+    for (&end, count) in ends.iter().zip(counts) {
+        while upto < samples.len() && samples[upto].t <= end {
+            upto += 1;
+        }
+        let v = match upto.checked_sub(1).map(|i| samples[i]) {
+            Some(s) if s.t > end - lookback && !is_stale_nan(s.v) => {
+                any = true;
+                *count += 1;
+                Some(if timestamps { s.t as f64 / 1000.0 } else { s.v })
+            }
+            _ => None,
+        };
+        values.push(v);
+    }
+    any.then_some(values)
 }
 
 /// Joins the results of several matcher groups (`{a="1" or b="2"}`): a series matched by more
 /// than one group appears once.
 fn merge_groups(all: Vec<Selected>) -> Vec<Selected> {
+    if all.is_empty() {
+        return all;
+    }
     let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::with_capacity(all.len());
     for (labels, samples) in all {
         by_labels.entry(labels).or_default().extend(samples);
@@ -140,52 +241,6 @@ fn merge_groups(all: Vec<Selected>) -> Vec<Selected> {
 impl SelectorData {
     fn selected(&self, vs: &VectorSelector) -> &[Selected] {
         self.series.get(&key(vs)).map_or(&[], Vec::as_slice)
-    }
-
-    /// The instant vector of `vs` at every time of `ts`: per series and step the latest sample
-    /// in `(end - lookback, end]`, unless it is a stale marker. With `timestamps`, the value is
-    /// the sample's time in seconds (what `timestamp(vs)` returns).
-    pub fn instant(
-        &self,
-        ev: &Evaluator<'_>,
-        vs: &VectorSelector,
-        ts: &[i64],
-        timestamps: bool,
-    ) -> Result<Vec<Series>, QueryError> {
-        let ends = ev.window_ends(&vs.at, &vs.offset, ts);
-        let lookback = ev.limits.lookback_delta_ms;
-        let selected = self.selected(vs);
-        ev.check_points(selected.len(), ts.len())?;
-        let mut out = Vec::with_capacity(selected.len());
-        let mut counts = vec![0u64; ends.len()];
-        for (labels, samples) in selected {
-            if out.len().is_multiple_of(256) {
-                ev.check_deadline()?;
-            }
-            let mut values = Vec::with_capacity(ends.len());
-            let mut any = false;
-            // Samples up to the window end: advances with the (non-decreasing) ends.
-            let mut upto = 0;
-            for (&end, count) in ends.iter().zip(&mut counts) {
-                while upto < samples.len() && samples[upto].t <= end {
-                    upto += 1;
-                }
-                let v = match upto.checked_sub(1).map(|i| samples[i]) {
-                    Some(s) if s.t > end - lookback && !is_stale_nan(s.v) => {
-                        any = true;
-                        *count += 1;
-                        Some(if timestamps { s.t as f64 / 1000.0 } else { s.v })
-                    }
-                    _ => None,
-                };
-                values.push(v);
-            }
-            if any {
-                out.push(Series::new(labels.clone(), values));
-            }
-        }
-        ev.count_samples(&counts);
-        Ok(out)
     }
 
     /// The range vector of `ms` at every time of `ts`: its series' samples, borrowed, and the

@@ -2,21 +2,23 @@
 //! all steps (two indexes advancing, nothing copied) and the function is applied to each window.
 
 use promql_parser::parser::Call;
-use tidemark_storage::Sample;
+use tidemark_storage::{Labels, Sample};
 
 use super::range_fn::{Params, RangeFn, Window, extrapolate};
-use super::{absent, scalar_arg};
+use super::{absent, matrix_selector, scalar_arg};
 use crate::error::QueryError;
 use crate::eval::numeric::format_float;
 use crate::eval::positions;
 use crate::eval::selector::SlidingWindow;
 use crate::eval::series::check_distinct_labels;
-use crate::eval::{Evaluator, RangeVector, Series, Val, drop_name};
+use crate::eval::{Evaluator, Series, Val, drop_name, duration_ms};
 
 /// Name suffixes of counters: `rate` and `increase` on other metrics get an info annotation.
 const COUNTER_SUFFIXES: [&str; 4] = ["_total", "_sum", "_count", "_bucket"];
 
-/// Evaluates a function whose argument `arg` is a range vector, at every time of `ts`.
+/// Evaluates a function whose argument `arg` is a range vector, at every time of `ts`. A
+/// matrix selector's series stream from the querier one at a time; the result is sorted by
+/// labels either way.
 pub(crate) fn eval_range_function(
     ev: &Evaluator<'_>,
     c: &Call,
@@ -24,51 +26,188 @@ pub(crate) fn eval_range_function(
     ts: &[i64],
 ) -> Result<Vec<Series>, QueryError> {
     let name = c.func.name;
-    let Val::Matrix(rv) = ev.eval(&c.args.args[arg], ts)? else {
-        return Err(QueryError::bad_data(format!(
-            "expected a range vector in {name}"
-        )));
+    let mut apply = if name == "absent_over_time" {
+        PerSeries::Present(vec![None; ts.len()])
+    } else {
+        PerSeries::Function(RangeFnCall::new(ev, c, arg, ts)?)
     };
     // Every window's samples, per step, as Prometheus' `stats` counts what a function reads.
-    let mut counts = vec![0u64; rv.ends.len()];
-    if name == "absent_over_time" {
-        let present = present_windows(ev, &rv, &mut counts)?;
-        ev.count_samples(&counts);
-        return Ok(absent(&c.args.args[arg], &present, ts.len()));
-    }
-    let f = RangeFn::parse(name)?;
-    let params = params(ev, c, f, ts)?;
-    ev.check_points(rv.series.len(), ts.len())?;
-    let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
-    let mut out = Vec::with_capacity(rv.series.len());
-    let mut scratch = Vec::new();
-    for (i, rs) in rv.series.iter().enumerate() {
-        if i.is_multiple_of(256) {
-            ev.check_deadline()?;
+    let mut counts = vec![0u64; ts.len()];
+    let mut out = Vec::new();
+    if let Some(ms) = matrix_selector(&c.args.args[arg]) {
+        let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
+        let range_ms = duration_ms(&ms.range);
+        if let (Some(&first), Some(&last)) = (ends.first(), ends.last()) {
+            ev.for_each_selected(&ms.vs, first - range_ms, last, true, |labels, samples| {
+                let windows = Windows {
+                    ends: &ends,
+                    range_ms,
+                };
+                if let Some(s) = apply.series(ev, labels, &samples, windows, ts, &mut counts) {
+                    out.push(s);
+                    ev.check_points(out.len(), ts.len())?;
+                }
+                Ok(())
+            })?;
         }
-        let values = apply_over_steps(f, &rs.samples, &rv, &params, ts, &mut scratch, &mut counts);
+    } else {
+        let Val::Matrix(rv) = ev.eval(&c.args.args[arg], ts)? else {
+            return Err(QueryError::bad_data(format!(
+                "expected a range vector in {name}"
+            )));
+        };
+        let windows = Windows {
+            ends: &rv.ends,
+            range_ms: rv.range_ms,
+        };
+        for (i, rs) in rv.series.iter().enumerate() {
+            if i.is_multiple_of(256) {
+                ev.check_deadline()?;
+            }
+            let labels = rs.labels.clone().into_owned();
+            if let Some(s) = apply.series(ev, labels, &rs.samples, windows, ts, &mut counts) {
+                out.push(s);
+                ev.check_points(out.len(), ts.len())?;
+            }
+        }
+    }
+    ev.count_samples(&counts);
+    if let PerSeries::Present(present) = apply {
+        return Ok(absent(
+            &c.args.args[arg],
+            &[Series::new(Labels::default(), present)],
+            ts.len(),
+        ));
+    }
+    out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    check_distinct_labels(&out)?;
+    Ok(out)
+}
+
+/// Whether range function `name` with number parameters `params` can be computed by parts of
+/// the data (`crate::partial`), and if so whether it keeps the metric name. A parameter that
+/// would draw a warning (pointing into the query) is left to the whole evaluation.
+pub(crate) fn pushable_range_function(name: &str, params: &[f64]) -> Option<bool> {
+    let f = RangeFn::parse(name).ok()?;
+    if f == RangeFn::QuantileOverTime && !params.iter().all(|q| (0.0..=1.0).contains(q)) {
+        return None;
+    }
+    Some(matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime))
+}
+
+/// The windows a range function sees: step `i` reads `(ends[i] - range_ms, ends[i]]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Windows<'a> {
+    pub ends: &'a [i64],
+    pub range_ms: i64,
+}
+
+/// What a range-function call does with each series of its argument.
+enum PerSeries<'c> {
+    /// `absent_over_time`: whether any series has a sample in each step's window.
+    Present(Vec<Option<f64>>),
+    Function(RangeFnCall<'c>),
+}
+
+impl PerSeries<'_> {
+    /// The result for one series of the argument, if it has a value at any step (always
+    /// `None` for `absent_over_time`, which only notes the steps with samples).
+    fn series(
+        &mut self,
+        ev: &Evaluator<'_>,
+        labels: Labels,
+        samples: &[Sample],
+        windows: Windows<'_>,
+        ts: &[i64],
+        counts: &mut [u64],
+    ) -> Option<Series> {
+        match self {
+            PerSeries::Present(present) => {
+                let mut slider = SlidingWindow::new();
+                for ((p, count), &end) in
+                    present.iter_mut().zip(counts.iter_mut()).zip(windows.ends)
+                {
+                    let n = slider.advance_range(samples, end, windows.range_ms).len();
+                    *count += n as u64;
+                    if n > 0 {
+                        *p = Some(1.0);
+                    }
+                }
+                None
+            }
+            PerSeries::Function(call) => call.series(ev, labels, samples, windows, ts, counts),
+        }
+    }
+}
+
+/// A range function with its parameters at every step, applied series by series.
+pub(crate) struct RangeFnCall<'c> {
+    f: RangeFn,
+    params: Vec<Params>,
+    /// The call and its range argument's index (where annotations point).
+    c: &'c Call,
+    arg: usize,
+    scratch: Vec<f64>,
+}
+
+impl<'c> RangeFnCall<'c> {
+    /// The call `c` of a range function over its argument `arg` (not `absent_over_time`).
+    pub fn new(
+        ev: &Evaluator<'_>,
+        c: &'c Call,
+        arg: usize,
+        ts: &[i64],
+    ) -> Result<Self, QueryError> {
+        let f = RangeFn::parse(c.func.name)?;
+        Ok(RangeFnCall {
+            f,
+            params: params(ev, c, f, ts)?,
+            c,
+            arg,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The function over one series' windows at every step, with its output labels; `None`
+    /// when no step has a value. Adds each window's sample count to `counts[step]`.
+    pub fn series(
+        &mut self,
+        ev: &Evaluator<'_>,
+        labels: Labels,
+        samples: &[Sample],
+        windows: Windows<'_>,
+        ts: &[i64],
+        counts: &mut [u64],
+    ) -> Option<Series> {
+        let f = self.f;
+        let values = apply_over_steps(
+            f,
+            samples,
+            windows,
+            &self.params,
+            ts,
+            &mut self.scratch,
+            counts,
+        );
         if values.iter().all(Option::is_none) {
-            continue;
+            return None;
         }
         if matches!(f, RangeFn::Rate | RangeFn::Increase)
-            && let Some(metric) = rs.labels.metric_name()
+            && let Some(metric) = labels.metric_name()
             && !COUNTER_SUFFIXES.iter().any(|s| metric.ends_with(s))
         {
             ev.info(ev.at_arg(
                 format!(
                     "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
                 ),
-                positions::call_addr(c),
-                arg,
+                positions::call_addr(self.c),
+                self.arg,
             ));
         }
-        let labels = rs.labels.clone().into_owned();
+        let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
         let labels = if keep_name { labels } else { drop_name(labels) };
-        out.push(Series::new(labels, values));
+        Some(Series::new(labels, values))
     }
-    ev.count_samples(&counts);
-    check_distinct_labels(&out)?;
-    Ok(out)
 }
 
 /// `f` over the windows of one series' samples at every step. Steps whose window and
@@ -77,7 +216,7 @@ pub(crate) fn eval_range_function(
 fn apply_over_steps(
     f: RangeFn,
     samples: &[Sample],
-    rv: &RangeVector<'_>,
+    windows: Windows<'_>,
     params: &[Params],
     ts: &[i64],
     scratch: &mut Vec<f64>,
@@ -85,16 +224,17 @@ fn apply_over_steps(
 ) -> Vec<Option<f64>> {
     let mut slider = SlidingWindow::new();
     let mut resets = CounterResets::new(f, samples);
+    let range_ms = windows.range_ms;
     let mut values: Vec<Option<f64>> = Vec::with_capacity(ts.len());
-    for (step, &end) in rv.ends.iter().enumerate() {
+    for (step, &end) in windows.ends.iter().enumerate() {
         let same_as_previous = step > 0
-            && rv.ends[step - 1] == end
+            && windows.ends[step - 1] == end
             && params[step - 1] == params[step]
             && !f.uses_eval_time();
-        let range = slider.advance_range(samples, end, rv.range_ms);
+        let range = slider.advance_range(samples, end, range_ms);
         counts[step] += range.len() as u64;
         let w = Window {
-            start_ms: end - rv.range_ms,
+            start_ms: end - range_ms,
             end_ms: end,
         };
         let v = if same_as_previous {
@@ -107,18 +247,12 @@ fn apply_over_steps(
                 .iter()
                 .map(|&i| samples[i - 1].v);
             let is_rate = f == RangeFn::Rate;
-            extrapolate(
-                &samples[range],
-                w,
-                rv.range_ms,
-                Some(before_resets),
-                is_rate,
-            )
+            extrapolate(&samples[range], w, range_ms, Some(before_resets), is_rate)
         } else {
             f.apply(
                 &samples[range],
                 w,
-                rv.range_ms,
+                range_ms,
                 params[step],
                 ts[step],
                 scratch,
@@ -162,28 +296,6 @@ impl CounterResets {
         }
         &self.at[self.lo..self.hi]
     }
-}
-
-/// Whether any series has a sample in its window, per step; adds each window's sample count to
-/// `counts[step]`.
-fn present_windows(
-    ev: &Evaluator<'_>,
-    rv: &RangeVector<'_>,
-    counts: &mut [u64],
-) -> Result<Vec<Series>, QueryError> {
-    let mut present = vec![None; rv.ends.len()];
-    for rs in &rv.series {
-        ev.check_deadline()?;
-        let mut slider = SlidingWindow::new();
-        for ((p, count), &end) in present.iter_mut().zip(counts.iter_mut()).zip(&rv.ends) {
-            let n = slider.advance_range(&rs.samples, end, rv.range_ms).len();
-            *count += n as u64;
-            if n > 0 {
-                *p = Some(1.0);
-            }
-        }
-    }
-    Ok(vec![Series::new(Default::default(), present)])
 }
 
 /// The function's scalar parameters at every step, checked as Prometheus checks them.
@@ -233,8 +345,8 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::eval::RangeSeries;
     use crate::eval::functions::range_fn::extrapolated_rate;
+    use crate::eval::{RangeSeries, RangeVector};
 
     #[test]
     fn sliding_rate_equals_rate_of_each_window() {
@@ -255,8 +367,19 @@ mod tests {
         let params = vec![Params::default(); ts.len()];
         for (f, is_rate) in [(RangeFn::Rate, true), (RangeFn::Increase, false)] {
             let mut counts = vec![0; ts.len()];
-            let got =
-                apply_over_steps(f, &samples, &rv, &params, &ts, &mut Vec::new(), &mut counts);
+            let windows = Windows {
+                ends: &rv.ends,
+                range_ms: rv.range_ms,
+            };
+            let got = apply_over_steps(
+                f,
+                &samples,
+                windows,
+                &params,
+                &ts,
+                &mut Vec::new(),
+                &mut counts,
+            );
             for (step, &end) in ts.iter().enumerate() {
                 let w = Window {
                     start_ms: end - rv.range_ms,

@@ -1,0 +1,455 @@
+//! Partial aggregation: the aggregations a part of the data (a shard, a node) can compute on
+//! its own, and the merge of their partial results.
+//!
+//! Series never span shards, so `sum/avg/count/group/min/max/stddev/stdvar/topk/bottomk`
+//! `by`/`without` over a selector, or over a range function of a matrix selector (`rate`,
+//! `increase`, `*_over_time`, ...), fold each shard's series into per-group accumulators
+//! that merge exactly (`topk` keeps each shard's own top k, and the merge selects again).
+//! The engine asks its querier for these partials ([`crate::Querier::aggregate`]): a cluster
+//! querier has each remote shard compute its own, so only accumulators cross the network; any
+//! other querier streams the raw series into the same fold locally. Either way the engine never
+//! holds the raw samples, nor one value per input series and step: only the groups.
+//!
+//! Where a fold could differ from the whole-vector evaluation the expression is not partial:
+//! a range function that drops the metric name needs a selector that pins one (otherwise two
+//! series of different metrics could collide after the name is dropped, which is an error
+//! only the whole vector can see), parameters must be number literals, and `quantile` (which
+//! needs every value) is evaluated whole.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{AggregateExpr, Call, Expr, MatrixSelector, VectorSelector};
+use serde::{Deserialize, Serialize};
+use tidemark_storage::Labels;
+
+use crate::engine::QueryLimits;
+use crate::error::QueryError;
+use crate::eval::aggregate::{Acc, Simple, group_labels, topk};
+use crate::eval::functions::matrix_selector;
+use crate::eval::functions::range::{RangeFnCall, Windows, pushable_range_function};
+use crate::eval::positions::call_addr;
+use crate::eval::selector::{instant_values, pinned_name};
+use crate::eval::{Evaluator, Series, duration_ms, too_many_samples};
+use crate::querier::Querier;
+
+/// An aggregation for a part of the data to compute (see the module docs), as it crosses the
+/// wire.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartialRequest {
+    /// The aggregation, as PromQL.
+    pub expr: String,
+    /// The evaluation times, ascending.
+    pub steps: Vec<i64>,
+    /// The query's start and end (what `@ start()` and `@ end()` mean).
+    pub query_start_ms: i64,
+    pub query_end_ms: i64,
+    pub lookback_delta_ms: i64,
+    /// The query's limits, which each part checks on its own data as well.
+    pub samples_max: u64,
+    pub series_max: u64,
+    /// How long the part may take (0: no limit).
+    pub timeout_ms: u64,
+}
+
+/// The accumulators of one group at every step, in columns; a column an aggregation does not
+/// use is empty.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Columns {
+    /// Values folded per step (0: the group has no value there).
+    count: Vec<f64>,
+    value: Vec<f64>,
+    comp: Vec<f64>,
+    mean: Vec<f64>,
+    mean_comp: Vec<f64>,
+    incremental: Vec<bool>,
+}
+
+impl Columns {
+    fn of(op: Simple, accs: &[Acc]) -> Self {
+        let (value, comp, mean) = op.fields();
+        let column = |used: bool, f: &dyn Fn(&Acc) -> f64| -> Vec<f64> {
+            if used {
+                accs.iter().map(f).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        Columns {
+            count: accs.iter().map(|a| a.count).collect(),
+            value: column(value, &|a| a.value),
+            comp: column(comp, &|a| a.comp),
+            mean: column(mean, &|a| a.mean),
+            mean_comp: column(mean, &|a| a.mean_comp),
+            incremental: if op == Simple::Avg {
+                accs.iter().map(|a| a.incremental).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The accumulator at `step` (a missing column reads as zero).
+    fn acc(&self, step: usize) -> Acc {
+        let at = |c: &Vec<f64>| c.get(step).copied().unwrap_or(0.0);
+        Acc {
+            count: at(&self.count),
+            value: at(&self.value),
+            comp: at(&self.comp),
+            mean: at(&self.mean),
+            mean_comp: at(&self.mean_comp),
+            incremental: self.incremental.get(step).copied().unwrap_or(false),
+        }
+    }
+}
+
+/// One part's result for a [`PartialRequest`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Partial {
+    /// Per group, its labels and accumulators (folding aggregations).
+    groups: Vec<(Labels, Columns)>,
+    /// The series the part kept (`topk`, `bottomk`).
+    kept: Vec<(Labels, Vec<Option<f64>>)>,
+    /// Series and raw samples the part read, for the query's limits.
+    series: u64,
+    samples_loaded: u64,
+    /// Samples read per step, for `stats`.
+    counts: Vec<u64>,
+    /// Info annotations, without the position in the query (the asker adds it).
+    infos: Vec<String>,
+}
+
+/// What a partial aggregation computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Fold(Simple),
+    /// `topk` (true) or `bottomk` with a literal k.
+    Select {
+        k: f64,
+        top: bool,
+    },
+}
+
+/// What a partial aggregation aggregates, per series of its selector.
+enum Inner<'a> {
+    Selector(&'a VectorSelector),
+    /// Range function `call` over its argument `arg`, the matrix selector `ms`.
+    Range {
+        call: &'a Call,
+        arg: usize,
+        ms: &'a MatrixSelector,
+    },
+}
+
+/// An aggregation that parts of the data can compute: its operation and argument.
+pub(crate) struct Plan<'a> {
+    a: &'a AggregateExpr,
+    op: Op,
+    inner: Inner<'a>,
+}
+
+fn unparen(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
+}
+
+impl<'a> Plan<'a> {
+    /// The plan of `a`, when it is one the parts can compute (see the module docs).
+    pub fn of(a: &'a AggregateExpr) -> Option<Self> {
+        let name = a.op.to_string();
+        let op = match name.as_str() {
+            "topk" | "bottomk" => match a.param.as_deref().map(unparen) {
+                Some(Expr::NumberLiteral(k)) => Op::Select {
+                    k: k.val,
+                    top: name == "topk",
+                },
+                _ => return None,
+            },
+            other => match Simple::parse(other) {
+                Ok(Simple::Quantile) | Err(_) => return None,
+                Ok(op) => Op::Fold(op),
+            },
+        };
+        let inner = match unparen(&a.expr) {
+            Expr::VectorSelector(vs) => Inner::Selector(vs),
+            Expr::Call(call) => {
+                let arg = call
+                    .args
+                    .args
+                    .iter()
+                    .position(|x| matrix_selector(x).is_some())?;
+                let ms = matrix_selector(&call.args.args[arg])?;
+                let literals = call
+                    .args
+                    .args
+                    .iter()
+                    .enumerate()
+                    .all(|(i, x)| i == arg || matches!(unparen(x), Expr::NumberLiteral(_)));
+                let params: Vec<f64> = call
+                    .args
+                    .args
+                    .iter()
+                    .filter_map(|x| match unparen(x) {
+                        Expr::NumberLiteral(n) => Some(n.val),
+                        _ => None,
+                    })
+                    .collect();
+                let keeps_name = pushable_range_function(call.func.name, &params)?;
+                if !literals || !(keeps_name || pinned_name(&ms.vs).is_some()) {
+                    return None;
+                }
+                Inner::Range { call, arg, ms }
+            }
+            _ => return None,
+        };
+        Some(Plan { a, op, inner })
+    }
+
+    /// This part's fold of the aggregation at every time of `ts`, streaming the series of
+    /// `ev`'s querier. Info annotations are left in `ev`.
+    fn fold(&self, ev: &Evaluator<'_>, ts: &[i64]) -> Result<Partial, QueryError> {
+        let steps = ts.len();
+        let mut counts = vec![0u64; steps];
+        let mut series = 0u64;
+        let loaded_before = ev.samples_loaded.get();
+        // Folding: accumulators per group and step. Selecting: the series, for topk.
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();
+        let mut all: Vec<Series> = Vec::new();
+        let mut add = |s: Series| -> Result<(), QueryError> {
+            series += 1;
+            match self.op {
+                Op::Fold(op) => {
+                    let g = group_labels(&s.labels, &self.a.modifier);
+                    let g = match index.get(&g) {
+                        Some(&g) => g,
+                        None => {
+                            ev.check_points(groups.len() + 1, steps)?;
+                            index.insert(g.clone(), groups.len());
+                            groups.push((g, vec![Acc::default(); steps]));
+                            groups.len() - 1
+                        }
+                    };
+                    let accs = &mut groups[g].1;
+                    for (acc, v) in accs.iter_mut().zip(&s.values) {
+                        if let Some(v) = *v {
+                            acc.add(op, v);
+                        }
+                    }
+                }
+                Op::Select { .. } => {
+                    all.push(s);
+                    ev.check_points(all.len(), steps)?;
+                }
+            }
+            Ok(())
+        };
+        match &self.inner {
+            Inner::Selector(vs) => {
+                let ends = ev.window_ends(&vs.at, &vs.offset, ts);
+                let lookback = ev.limits.lookback_delta_ms;
+                if let (Some(&first), Some(&last)) = (ends.first(), ends.last()) {
+                    ev.for_each_selected(vs, first - lookback, last, false, |labels, samples| {
+                        match instant_values(&samples, &ends, lookback, false, &mut counts) {
+                            Some(values) => add(Series::new(labels, values)),
+                            None => Ok(()),
+                        }
+                    })?;
+                }
+            }
+            Inner::Range { call, arg, ms } => {
+                let mut f = RangeFnCall::new(ev, call, *arg, ts)?;
+                let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
+                let range_ms = duration_ms(&ms.range);
+                if let (Some(&first), Some(&last)) = (ends.first(), ends.last()) {
+                    let windows = Windows {
+                        ends: &ends,
+                        range_ms,
+                    };
+                    ev.for_each_selected(
+                        &ms.vs,
+                        first - range_ms,
+                        last,
+                        true,
+                        |labels, samples| match f.series(
+                            ev,
+                            labels,
+                            &samples,
+                            windows,
+                            ts,
+                            &mut counts,
+                        ) {
+                            Some(s) => add(s),
+                            None => Ok(()),
+                        },
+                    )?;
+                }
+            }
+        }
+        let kept = match self.op {
+            Op::Fold(_) => Vec::new(),
+            Op::Select { k, top } => {
+                all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+                topk::topk(ev, &all, &self.a.modifier, &vec![k; steps], top)?
+                    .into_iter()
+                    .map(|s| (s.labels, s.values))
+                    .collect()
+            }
+        };
+        let op = match self.op {
+            Op::Fold(op) => op,
+            Op::Select { .. } => Simple::Count,
+        };
+        Ok(Partial {
+            groups: groups
+                .into_iter()
+                .map(|(labels, accs)| (labels, Columns::of(op, &accs)))
+                .collect(),
+            kept,
+            series,
+            samples_loaded: (ev.samples_loaded.get() - loaded_before) as u64,
+            counts,
+            infos: ev.annotations.borrow().infos.iter().cloned().collect(),
+        })
+    }
+
+    /// The aggregation at every time of `ts` from the parts' results: merged, then finished.
+    /// Adds the parts' sample counts and annotations to `ev` and checks the query's limits
+    /// on their sum.
+    fn merge(
+        &self,
+        ev: &Evaluator<'_>,
+        parts: Vec<Partial>,
+        ts: &[i64],
+    ) -> Result<Vec<Series>, QueryError> {
+        let steps = ts.len();
+        let (mut series, mut loaded) = (0u64, 0u64);
+        let mut counts = vec![0u64; steps];
+        for p in &parts {
+            series += p.series;
+            loaded += p.samples_loaded;
+            for (c, n) in counts.iter_mut().zip(&p.counts) {
+                *c += n;
+            }
+            for info in &p.infos {
+                match &self.inner {
+                    Inner::Range { call, arg, .. } => {
+                        ev.info(ev.at_arg(info.clone(), call_addr(call), *arg));
+                    }
+                    Inner::Selector(_) => ev.info(info.clone()),
+                }
+            }
+        }
+        ev.count_samples(&counts);
+        let total = ev.samples_loaded.get() + loaded as usize;
+        ev.samples_loaded.set(total);
+        if total > ev.limits.samples_max {
+            return Err(too_many_samples());
+        }
+        if series > ev.limits.series_max as u64 {
+            return Err(QueryError::execution(format!(
+                "query processing would touch too many series: a selector matched more than {} series (query.series_max)",
+                ev.limits.series_max
+            )));
+        }
+        match self.op {
+            Op::Fold(op) => {
+                let mut index: HashMap<Labels, usize> = HashMap::new();
+                let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();
+                for p in parts {
+                    for (labels, cols) in p.groups {
+                        let g = match index.get(&labels) {
+                            Some(&g) => g,
+                            None => {
+                                ev.check_points(groups.len() + 1, steps)?;
+                                index.insert(labels.clone(), groups.len());
+                                groups.push((labels, vec![Acc::default(); steps]));
+                                groups.len() - 1
+                            }
+                        };
+                        for (step, acc) in groups[g].1.iter_mut().enumerate() {
+                            acc.merge(op, &cols.acc(step));
+                        }
+                    }
+                }
+                let mut out: Vec<Series> = groups
+                    .into_iter()
+                    .map(|(labels, accs)| {
+                        let values = accs
+                            .iter()
+                            .map(|a| (a.count > 0.0).then(|| a.finish(op)))
+                            .collect();
+                        Series::new(labels, values)
+                    })
+                    .collect();
+                out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+                Ok(out)
+            }
+            Op::Select { k, top } => {
+                let mut all: Vec<Series> = parts
+                    .into_iter()
+                    .flat_map(|p| p.kept)
+                    .map(|(labels, values)| Series::new(labels, values))
+                    .collect();
+                ev.check_points(all.len(), steps)?;
+                all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+                topk::topk(ev, &all, &self.a.modifier, &vec![k; steps], top)
+            }
+        }
+    }
+}
+
+/// Evaluates the aggregation `a` (whose [`Plan`] is `plan`) at every time of `ts`: the querier
+/// computes its parts' partials when it can, otherwise they are folded here from its series.
+pub(crate) fn eval_partial(
+    ev: &Evaluator<'_>,
+    plan: &Plan<'_>,
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    ev.check_deadline()?;
+    let req = PartialRequest {
+        expr: Expr::Aggregate(plan.a.clone()).to_string(),
+        steps: ts.to_vec(),
+        query_start_ms: ev.query_start_ms,
+        query_end_ms: ev.query_end_ms,
+        lookback_delta_ms: ev.limits.lookback_delta_ms,
+        samples_max: ev.limits.samples_max as u64,
+        series_max: ev.limits.series_max as u64,
+        timeout_ms: ev.remaining_ms(),
+    };
+    let parts = match ev.querier.aggregate(&req)? {
+        Some(parts) => parts,
+        None => vec![evaluate(ev.querier, &req)?],
+    };
+    plan.merge(ev, parts, ts)
+}
+
+/// Computes `req` over all the series of `querier`: one part's [`Partial`].
+pub fn evaluate(querier: &dyn Querier, req: &PartialRequest) -> Result<Partial, QueryError> {
+    let ast = promql_parser::parser::parse(&req.expr).map_err(QueryError::bad_data)?;
+    let Expr::Aggregate(a) = unparen(&ast) else {
+        return Err(QueryError::bad_data(format!(
+            "not an aggregation: {}",
+            req.expr
+        )));
+    };
+    let plan = Plan::of(a).ok_or_else(|| {
+        QueryError::bad_data(format!(
+            "not an aggregation that parts can compute: {}",
+            req.expr
+        ))
+    })?;
+    let limits = QueryLimits {
+        samples_max: req.samples_max as usize,
+        series_max: req.series_max as usize,
+        lookback_delta_ms: req.lookback_delta_ms,
+        timeout_ms: req.timeout_ms,
+        ..QueryLimits::default()
+    };
+    let ev = Evaluator::new(&limits, querier, req.query_start_ms, req.query_end_ms);
+    plan.fold(&ev, &req.steps)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+//! Partial aggregation against the whole-vector evaluation on the same data.
+//!
+//! `agg(f(x) * 1)` is not partial (a binary operation sits between the aggregation and the
+//! selector), so the engine evaluates it whole: every input series at every step, then the
+//! fold. Its result must equal `agg(f(x))`, which each shard folds on its own.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tidemark_storage::model::{METRIC_NAME, STALE_NAN_BITS};
+use tidemark_storage::{
+    Command, Engine, Labels, Matcher, MemEngine, Sample, SeriesRef, ShardId, WriteBatch,
+};
+
+use crate::querier::QuerySeriesIter;
+use crate::{EngineQuerier, PromqlEngine, Querier, QueryError, Value};
+
+use super::{Partial, PartialRequest};
+
+const SHARDS: u32 = 4;
+const STEP_MS: i64 = 15_000;
+const END_MS: i64 = 2 * 3_600_000;
+
+/// Counters (with resets), gauges (with NaN, huge values and stale markers) over 4 shards.
+fn engine() -> Arc<MemEngine> {
+    let engine = Arc::new(MemEngine::default());
+    let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for i in 0..60 {
+        let (job, instance, code) = (
+            format!("job{}", i % 3),
+            format!("i{i}"),
+            ["200", "500"][i % 2],
+        );
+        let mut total = 0.0;
+        let counter = (0..=END_MS / STEP_MS)
+            .map(|k| {
+                total = if k % 97 == (i as i64) {
+                    0.0
+                } else {
+                    total + (next() * 10.0).floor()
+                };
+                Sample::new(k * STEP_MS, total)
+            })
+            .collect();
+        series.push((
+            Labels::from_pairs(&[
+                (METRIC_NAME, "http_requests_total"),
+                ("job", &job),
+                ("instance", &instance),
+                ("code", code),
+            ]),
+            counter,
+        ));
+        let gauge = (0..=END_MS / STEP_MS)
+            .filter(|k| (k + i as i64) % 11 != 0)
+            .map(|k| {
+                let v = match (k + i as i64) % 53 {
+                    0 => f64::NAN,
+                    1 if i == 5 => f64::from_bits(STALE_NAN_BITS),
+                    2 if i == 7 => 1e300,
+                    _ => next() * 100.0 - 20.0,
+                };
+                Sample::new(k * STEP_MS, v)
+            })
+            .collect();
+        series.push((
+            Labels::from_pairs(&[
+                (METRIC_NAME, "temp"),
+                ("job", &job),
+                ("instance", &instance),
+            ]),
+            gauge,
+        ));
+    }
+    for shard in 0..SHARDS {
+        let mut batch = WriteBatch::default();
+        for (labels, samples) in &series {
+            if labels.shard(SHARDS) == shard {
+                batch.new_series.push(labels.clone());
+                let k = batch.new_series.len() as u32 - 1;
+                batch.samples.push((SeriesRef::New(k), samples.clone()));
+            }
+        }
+        let cmd = Command::Write(batch);
+        engine.apply(shard as ShardId, 1, &cmd).expect("apply");
+    }
+    engine
+}
+
+fn querier(engine: &Arc<MemEngine>) -> EngineQuerier {
+    let engine: Arc<dyn Engine> = engine.clone();
+    EngineQuerier::new(engine, (0..SHARDS).collect())
+}
+
+/// Series per label set (name dropped: `* 1` drops it) and their points.
+type Points = Vec<(Labels, Vec<(i64, f64)>)>;
+
+fn points(v: Value) -> Points {
+    let mut out: Points = match v {
+        Value::Vector(v) => v.into_iter().map(|(l, s)| (l, vec![(s.t, s.v)])).collect(),
+        Value::Matrix(m) => m
+            .into_iter()
+            .map(|(l, s)| (l, s.into_iter().map(|s| (s.t, s.v)).collect()))
+            .collect(),
+        other => panic!("not a vector or matrix: {other:?}"),
+    };
+    for (l, _) in &mut out {
+        *l = crate::eval::drop_name(std::mem::take(l));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn assert_same(query: &str, got: Points, want: Points) {
+    assert_eq!(
+        got.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        want.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        "{query}: label sets"
+    );
+    for ((labels, g), (_, w)) in got.iter().zip(&want) {
+        assert_eq!(g.len(), w.len(), "{query} {labels:?}: points");
+        for (&(tg, vg), &(tw, vw)) in g.iter().zip(w) {
+            assert!(
+                tg == tw && close(vg, vw),
+                "{query} {labels:?} at {tg}: {vg} vs {vw}"
+            );
+        }
+    }
+}
+
+/// Aggregations over the shards, as `(partial, whole)` pairs of queries.
+fn pairs() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let inners = [
+        ("http_requests_total", "http_requests_total * 1"),
+        ("temp", "temp * 1"),
+        (
+            "rate(http_requests_total[5m])",
+            "rate(http_requests_total[5m]) * 1",
+        ),
+        (
+            "increase(http_requests_total[10m] offset 5m)",
+            "increase(http_requests_total[10m] offset 5m) * 1",
+        ),
+        (
+            "irate(http_requests_total[1m])",
+            "irate(http_requests_total[1m]) * 1",
+        ),
+        ("avg_over_time(temp[5m])", "avg_over_time(temp[5m]) * 1"),
+        (
+            "max_over_time(temp[3m] @ 3600)",
+            "max_over_time(temp[3m] @ 3600) * 1",
+        ),
+        (
+            "quantile_over_time(0.9, temp[10m])",
+            "quantile_over_time(0.9, temp[10m]) * 1",
+        ),
+        ("last_over_time(temp[1m])", "last_over_time(temp[1m]) * 1"),
+        ("deriv(temp[5m])", "deriv(temp[5m]) * 1"),
+        // Not a counter: an info annotation pointing at the argument.
+        ("rate(temp[5m])", "rate(temp[5m]) * 1"),
+    ];
+    let aggs = [
+        "sum", "avg", "count", "group", "min", "max", "stddev", "stdvar",
+    ];
+    let grouping = ["", " by (job)", " without (instance)", " by (job, code)"];
+    for (i, (p, w)) in inners.iter().enumerate() {
+        for (j, agg) in aggs.iter().enumerate() {
+            let g = grouping[(i + j) % grouping.len()];
+            out.push((format!("{agg}{g} ({p})"), format!("{agg}{g} ({w})")));
+        }
+        for (k, op) in [(3, "topk"), (2, "bottomk")] {
+            let g = grouping[(i + k) % grouping.len()];
+            out.push((format!("{op}{g} ({k}, {p})"), format!("{op}{g} ({k}, {w})")));
+        }
+    }
+    out
+}
+
+#[test]
+fn partial_aggregation_equals_whole_evaluation() {
+    let engine = engine();
+    let q = querier(&engine);
+    let e = PromqlEngine::default();
+    let mut checked = 0;
+    for (partial, whole) in pairs() {
+        for t in [600_000, 3_600_000, END_MS] {
+            let got = e
+                .instant(&q, &partial, t)
+                .unwrap_or_else(|e| panic!("{partial}: {e}"));
+            let want = e
+                .instant(&q, &whole, t)
+                .unwrap_or_else(|e| panic!("{whole}: {e}"));
+            assert_same(&partial, points(got.value), points(want.value));
+            assert_eq!(got.infos, want.infos, "{partial}: infos");
+        }
+        let got = e.range(&q, &partial, 0, END_MS, 60_000).expect("range");
+        let want = e.range(&q, &whole, 0, END_MS, 60_000).expect("range");
+        assert_eq!(got.infos, want.infos, "{partial}: infos");
+        assert_eq!(
+            got.samples.total_queryable, want.samples.total_queryable,
+            "{partial}: samples"
+        );
+        assert_same(&partial, points(got.value), points(want.value));
+        checked += 1;
+    }
+    assert_eq!(checked, 110);
+}
+
+/// A querier that records the partial requests the engine makes of it.
+struct Counting {
+    inner: EngineQuerier,
+    calls: AtomicUsize,
+}
+
+impl Querier for Counting {
+    fn select(&self, m: &[Matcher], a: i64, b: i64) -> Result<QuerySeriesIter<'_>, QueryError> {
+        self.inner.select(m, a, b)
+    }
+    fn series(&self, m: &[Matcher], a: i64, b: i64) -> Result<Vec<Labels>, QueryError> {
+        self.inner.series(m, a, b)
+    }
+    fn label_names(&self, m: &[Matcher], a: i64, b: i64) -> Result<BTreeSet<String>, QueryError> {
+        self.inner.label_names(m, a, b)
+    }
+    fn label_values(
+        &self,
+        n: &str,
+        m: &[Matcher],
+        a: i64,
+        b: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        self.inner.label_values(n, m, a, b)
+    }
+    fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.aggregate(req)
+    }
+}
+
+#[test]
+fn only_aggregations_the_shards_can_compute_are_asked_of_them() {
+    let engine = engine();
+    let q = Counting {
+        inner: querier(&engine),
+        calls: AtomicUsize::new(0),
+    };
+    let e = PromqlEngine::default();
+    let asked = |query: &str| {
+        let before = q.calls.load(Ordering::SeqCst);
+        e.instant(&q, query, 3_600_000)
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        q.calls.load(Ordering::SeqCst) - before
+    };
+    assert_eq!(asked("sum by (job) (rate(http_requests_total[5m]))"), 1);
+    assert_eq!(asked("topk(2, temp) + on() group_left sum(temp)"), 2);
+    assert_eq!(asked("max(last_over_time({__name__=~\"temp|x\"}[5m]))"), 1);
+    // Not partial: a name dropped from series of several metrics, a quantile, a parameter
+    // that is not a literal, a value out of range that draws a warning.
+    assert_eq!(asked("sum(rate({__name__=~\"http.*\"}[5m]))"), 0);
+    assert_eq!(asked("quantile(0.5, temp)"), 0);
+    assert_eq!(asked("topk(scalar(vector(2)), temp)"), 0);
+    assert_eq!(asked("sum(quantile_over_time(2, temp[5m]))"), 0);
+    assert_eq!(asked("sum(temp * 2)"), 0);
+}
+
+#[test]
+fn limits_hold_over_the_sum_of_the_parts() {
+    let engine = engine();
+    let q = querier(&engine);
+    let query = "sum(rate(http_requests_total[1h]))";
+    let all = PromqlEngine::default()
+        .instant(&q, query, END_MS)
+        .expect("query");
+    let read = all.samples.peak;
+    // Each shard stays within the limit; together they exceed it.
+    let mut limited = PromqlEngine::default();
+    limited.limits.samples_max = (read as usize) / 2;
+    let err = limited
+        .instant(&q, query, END_MS)
+        .expect_err("over the limit");
+    assert!(err.message.contains("too many samples"), "{err}");
+    limited.limits.samples_max = 1_000_000;
+    limited.limits.series_max = 40;
+    let err = limited
+        .instant(&q, query, END_MS)
+        .expect_err("over the series limit");
+    assert!(err.message.contains("too many series"), "{err}");
+}
