@@ -73,6 +73,139 @@ async fn series_seen(client: &reqwest::Client, base: &str, last_batch: i64) -> u
     }
 }
 
+/// Counters of 3 jobs x 8 instances, 1 sample per second for 10 minutes, with resets.
+fn pushdown_dataset() -> Vec<TestSeries> {
+    (0..24)
+        .map(|i: i64| {
+            let labels = vec![
+                ("__name__".to_string(), "pushdown_total".to_string()),
+                ("job".to_string(), format!("job{}", i % 3)),
+                ("instance".to_string(), format!("i{i}")),
+            ];
+            let mut total = 0.0;
+            let samples = (0..600)
+                .map(|k: i64| {
+                    total = if (k + i * 7) % 250 == 0 {
+                        0.0
+                    } else {
+                        total + ((k * 31 + i * 17) % 13) as f64 * 0.5
+                    };
+                    (BASE_MS + k * 1000, total)
+                })
+                .collect();
+            (labels, samples)
+        })
+        .collect()
+}
+
+/// A range query's matrix, names dropped, sorted: `(labels, [(t, v)])`.
+async fn range_matrix(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
+    let form = [
+        ("query", query.to_string()),
+        ("start", format!("{}", BASE_MS / 1000 + 60)),
+        ("end", format!("{}", BASE_MS / 1000 + 600)),
+        ("step", "7".to_string()),
+    ];
+    let r = client
+        .post(format!("{base}/api/v1/query_range"))
+        .form(&form)
+        .send()
+        .await
+        .expect("query_range");
+    let status = r.status();
+    let json: serde_json::Value = r.json().await.expect("query_range JSON");
+    assert!(status.is_success(), "{query} through {base}: {json}");
+    let mut out: Vec<_> = json["data"]["result"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .map(|s| {
+            let mut metric = s["metric"].clone();
+            metric.as_object_mut().unwrap().remove("__name__");
+            let values = s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_f64().unwrap(),
+                        p[1].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect();
+            (metric, values)
+        })
+        .collect();
+    out.sort_by_key(|s| s.0.to_string());
+    out
+}
+
+/// Aggregations the shards compute (pushed down to remote replicas) answer what the whole
+/// evaluation answers (`* 1` keeps the engine from pushing down), through every node.
+async fn aggregations_pushed_down_equal_whole_evaluation(
+    client: &reqwest::Client,
+    urls: &[String],
+) {
+    let res = post_write_v1(client, &urls[0], encode_write_v1(&pushdown_dataset())).await;
+    assert!(
+        matches!(res, Ok((s, _)) if (200..300).contains(&s)),
+        "{res:?}"
+    );
+    let inners = [
+        "rate(pushdown_total[1m])",
+        "increase(pushdown_total[2m])",
+        "max_over_time(pushdown_total[30s])",
+        "pushdown_total",
+    ];
+    let aggs = [
+        "sum by (job)",
+        "avg",
+        "count without (instance)",
+        "max by (job)",
+        "min",
+        "stddev by (job)",
+        "group by (job)",
+        "topk by (job) (2,",
+        "bottomk (3,",
+    ];
+    let mut compared = 0;
+    for inner in inners {
+        for agg in aggs {
+            let (pushed, whole) = if agg.ends_with(',') {
+                (format!("{agg} {inner})"), format!("{agg} {inner} * 1)"))
+            } else {
+                (format!("{agg} ({inner})"), format!("{agg} ({inner} * 1)"))
+            };
+            let want = range_matrix(client, &urls[0], &whole).await;
+            assert!(!want.is_empty(), "{whole}: no result");
+            for url in urls {
+                let got = range_matrix(client, url, &pushed).await;
+                assert_eq!(
+                    got.iter().map(|s| &s.0).collect::<Vec<_>>(),
+                    want.iter().map(|s| &s.0).collect::<Vec<_>>(),
+                    "{pushed} through {url}: label sets"
+                );
+                for ((labels, g), (_, w)) in got.iter().zip(&want) {
+                    assert_eq!(g.len(), w.len(), "{pushed} {labels} through {url}");
+                    for (&(tg, vg), &(tw, vw)) in g.iter().zip(w) {
+                        let close = vg == vw || (vg - vw).abs() <= 1e-9 * vg.abs().max(vw.abs());
+                        assert!(
+                            tg == tw && close,
+                            "{pushed} {labels} at {tg} through {url}: {vg} vs {vw}"
+                        );
+                    }
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 4 * 9 * urls.len());
+}
+
 /// Field `field` of shard `shard`'s group as `base` reports it (`/api/v1/status/cluster`).
 async fn shard_status(
     client: &reqwest::Client,
@@ -673,6 +806,7 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
         assert_eq!(r["data"].as_array().unwrap().len(), 6, "{r}");
     }
     replicas_agree(&client, &urls, 2).await;
+    aggregations_pushed_down_equal_whole_evaluation(&client, &urls).await;
     // `shard move` puts shard 0's replica from node 2 on node 3.
     ctl(
         &urls[0],

@@ -7,14 +7,19 @@
 //! remote read blocks its evaluation thread on the runtime. A select opens one stream per
 //! remote shard at once (`ShardService/ReadStream`) and pulls their batches as the engine
 //! consumes series, so the engine's sample limit stops the reading; the other reads fetch every
-//! shard's answer concurrently (`ShardService/Read`).
+//! shard's answer concurrently (`ShardService/Read`). An aggregation the shards can compute
+//! (`tidemark_query::partial`) is pushed down: each remote replica folds its shard's series
+//! and answers with the groups' accumulators alone.
 
 use std::collections::BTreeSet;
 
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
-use tidemark_query::{EngineQuerier, Querier, QueryError, QueryErrorKind, QuerySeriesIter};
+use tidemark_query::{
+    EngineQuerier, Partial, PartialRequest, Querier, QueryError, QueryErrorKind, QuerySeriesIter,
+};
 use tidemark_storage::{Labels, MatchOp, Matcher, Sample, SeriesSamples, ShardId};
+use tokio::task::JoinHandle;
 
 use super::remote;
 use crate::error::NodeError;
@@ -102,6 +107,9 @@ pub enum ReadOp {
         mint_ms: i64,
         maxt_ms: i64,
     },
+    /// An aggregation the shard computes itself ([`Querier::aggregate`]): only its
+    /// accumulators cross the network.
+    Aggregate(PartialRequest),
 }
 
 /// The answer to a [`ReadRequest`], one variant per [`ReadOp`].
@@ -113,6 +121,8 @@ pub enum ReadReply {
     LabelSets(Vec<Labels>),
     /// Answer to `LabelNames` and `LabelValues`.
     Names(BTreeSet<String>),
+    /// Answer to `Aggregate`.
+    Partials(Vec<Partial>),
 }
 
 /// Runs `op` against `querier` (one shard of the local engine), counting selected samples
@@ -172,6 +182,13 @@ pub fn run_local(
                 .label_values(name, &from_wire(matchers)?, *mint_ms, *maxt_ms)
                 .map_err(q)?,
         ),
+        ReadOp::Aggregate(req) => {
+            let parts = match querier.aggregate(req).map_err(q)? {
+                Some(parts) => parts,
+                None => vec![tidemark_query::partial::evaluate(querier, req).map_err(q)?],
+            };
+            ReadReply::Partials(parts)
+        }
     })
 }
 
@@ -295,14 +312,40 @@ impl ClusterQuerier {
     /// Runs `op` on every remote shard concurrently (blocking this thread, which must not be a
     /// runtime worker).
     fn fetch(&self, op: ReadOp) -> Result<Vec<ReadReply>, QueryError> {
+        self.finish(self.start(op))
+    }
+
+    /// Starts `op` on every remote shard, on the runtime, while this thread goes on.
+    fn start(&self, op: ReadOp) -> Option<JoinHandle<Vec<Result<ReadReply, NodeError>>>> {
         if self.remote.is_empty() {
-            return Ok(Vec::new());
+            return None;
         }
-        let calls = self.remote.iter().map(|r| {
-            let req = self.request(r, &op);
-            remote::read(&self.peers, r.shard, r.node, r.addr.clone(), req)
-        });
-        let results = self.runtime.block_on(join_all(calls));
+        let calls: Vec<_> = self
+            .remote
+            .iter()
+            .map(|r| {
+                let req = self.request(r, &op);
+                let (peers, r) = (self.peers.clone(), r.clone());
+                async move { remote::read(&peers, r.shard, r.node, r.addr, req).await }
+            })
+            .collect();
+        Some(self.runtime.spawn(join_all(calls)))
+    }
+
+    /// Waits for the remote reads [`Self::start`] began (blocking this thread).
+    fn finish(
+        &self,
+        started: Option<JoinHandle<Vec<Result<ReadReply, NodeError>>>>,
+    ) -> Result<Vec<ReadReply>, QueryError> {
+        let Some(handle) = started else {
+            return Ok(Vec::new());
+        };
+        let results = self.runtime.block_on(handle).map_err(|e| {
+            QueryError::new(
+                QueryErrorKind::Internal,
+                format!("remote reads failed: {e}"),
+            )
+        })?;
         results
             .into_iter()
             .map(|r| r.map_err(query_error))
@@ -500,6 +543,20 @@ impl Querier for ClusterQuerier {
             out.extend(values);
         }
         Ok(out)
+    }
+
+    /// This node's shards fold their own series; every remote shard's replica folds its
+    /// shard and sends back only the accumulators.
+    fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
+        let remote = self.start(ReadOp::Aggregate(req.clone()));
+        let mut parts = self.local.aggregate(req)?.unwrap_or_default();
+        for r in self.finish(remote)? {
+            let ReadReply::Partials(p) = r else {
+                return Err(unexpected("partial aggregation"));
+            };
+            parts.extend(p);
+        }
+        Ok(Some(parts))
     }
 }
 
