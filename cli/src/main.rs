@@ -1,9 +1,9 @@
 //! `tidemarkctl`: the admin and client CLI of a Tidemark cluster.
 //!
-//! It speaks to one node's HTTP API: queries, flush, build info, cluster status and membership
-//! (`cluster.rs`): `cluster status`, `node add|remove`, `shard list|transfer-leader`,
-//! `rebalance` (leaders). Shard moves, drain, shard-map changes and RF changes are not
-//! implemented yet.
+//! It speaks to one node's HTTP API: queries, flush, build info, cluster status, membership and
+//! placement (`cluster.rs`): `cluster status|set-replication`, `node add|remove|drain`,
+//! `shard list|move|transfer-leader`, `rebalance`. Shard-map changes (`shards set`) are not
+//! implemented yet and say so.
 
 mod cluster;
 

@@ -18,7 +18,11 @@ const NETNS_GRPC_PORT: u16 = 9202;
 /// The nodes' configuration: flushes every second keeping little log below them, so that a
 /// node that was killed or paused for a while catches up from a shard snapshot, not only from
 /// the log, and both paths are under test.
-const NODE_CONFIG: &str = "flush_interval_ms: 1000\nraft:\n  log_keep_entries: 8\n";
+///
+/// Three meta voters of five nodes, and a voter silent for 3 s gives its seat to a learner:
+/// kills and pauses move meta seats around all the time.
+const NODE_CONFIG: &str = "flush_interval_ms: 1000\nmeta_voters_max: 3\nmeta_dead_voter_ms: 3000\n\
+                           raft:\n  log_keep_entries: 8\n";
 
 /// How long a membership change keeps being retried through the other nodes.
 pub const MEMBERSHIP_RETRY_MS: u64 = 60_000;

@@ -149,7 +149,9 @@ pub async fn run_client(
 
 /// Queries `base` (node `node + 1`) for `sample`'s series at the sample's time: the answer
 /// must hold the sample's value, since the write was acknowledged before the query began and
-/// later writes of the series are later in time.
+/// later writes of the series are later in time. Every other sample value is read through an
+/// aggregation (`max by (client, key)`), which the shard holding the series computes itself
+/// (pushdown): that read path must be linearizable too.
 async fn read_after(
     http: &reqwest::Client,
     client_id: u32,
@@ -159,10 +161,15 @@ async fn read_after(
     started: Instant,
 ) -> ReadOp {
     let invoke_ms = started.elapsed().as_millis() as u64;
-    let expr = format!(
+    let selector = format!(
         r#"{METRIC}{{client="{}",key="{}"}}"#,
         sample.client, sample.key
     );
+    let expr = if sample.value % 2 == 1 {
+        format!("max by (client, key) ({selector})")
+    } else {
+        selector
+    };
     let time = format!("{:.3}", sample.t_ms as f64 / 1000.0);
     let res = http
         .post(format!("{base}/api/v1/query"))

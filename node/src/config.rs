@@ -88,6 +88,9 @@ pub struct Config {
     /// Voters of the meta group at most; nodes beyond them join it as learners (they follow
     /// the cluster map without voting) and are promoted when a voter leaves.
     pub meta_voters_max: u32,
+    /// A meta voter the meta leader has not heard from for this long (ms) gives its seat to a
+    /// caught-up learner and stays a learner; 0 disables the replacement.
+    pub meta_dead_voter_ms: u64,
     /// How far behind a series' newest sample a sample may still be written.
     pub ooo_window_ms: i64,
     /// How often the heads are flushed to the data store.
@@ -121,6 +124,7 @@ impl Default for Config {
             admin_token: None,
             shard_count: 4,
             meta_voters_max: 5,
+            meta_dead_voter_ms: 5 * 60 * 1000,
             ooo_window_ms: 10 * 60 * 1000,
             flush_interval_ms: 60 * 1000,
             name_validation: NameValidation::default(),

@@ -36,6 +36,7 @@ fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<S
         shard_count: config.shard_count,
         ooo_window_ms: config.ooo_window_ms,
         meta_voters_max: config.meta_voters_max,
+        meta_dead_voter_ms: config.meta_dead_voter_ms,
         flush_interval_ms: config.flush_interval_ms,
         election_timeout_ms: config.raft.election_timeout_ms,
         heartbeat_interval_ms: config.raft.heartbeat_interval_ms,

@@ -22,10 +22,10 @@ mod remote;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use openraft::async_runtime::WatchReceiver;
@@ -165,6 +165,11 @@ pub struct ShardsOptions {
     /// follows the cluster map without voting), promoted when a voter is removed. Read on the
     /// meta leader.
     pub meta_voters_max: u32,
+    /// A meta voter the meta leader has not heard from for this long, in milliseconds, gives
+    /// its seat to a learner that is caught up (and stays a learner itself); the leader also
+    /// promotes such a learner while the group has fewer voters than `meta_voters_max`. 0
+    /// disables both.
+    pub meta_dead_voter_ms: u64,
     /// Samples older than the shard's newest sample minus this are rejected, in milliseconds.
     pub ooo_window_ms: i64,
     /// Period of the background flush of every shard, in milliseconds (0 disables it).
@@ -220,6 +225,7 @@ impl Default for ShardsOptions {
             grpc_addr: "127.0.0.1:9091".into(),
             shard_count: 4,
             meta_voters_max: 5,
+            meta_dead_voter_ms: 300_000,
             ooo_window_ms: 10 * 60 * 1000,
             flush_interval_ms: 60_000,
             write_batch_samples_max: 50_000,
@@ -605,6 +611,13 @@ impl Shards {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(task);
+        if this.opts.meta_dead_voter_ms > 0 {
+            let task = tokio::spawn(keep_meta_voters(Arc::downgrade(&this)));
+            this.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(task);
+        }
         if this.opts.flush_interval_ms > 0 {
             let task = tokio::spawn(periodic_flush(
                 Arc::downgrade(&this),
@@ -681,6 +694,82 @@ impl Shards {
                 .add_learner(id, NodeInfo { addr }, false)
                 .await
                 .map_err(|e| NodeError::Internal(format!("meta learner {id}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// One round of [`keep_meta_voters`] on this node: if it leads the meta group, a voter
+    /// silent for `meta_dead_voter_ms` is replaced by a learner heard from within an election
+    /// timeout and at most [`META_LEARNER_LAG_MAX`] entries behind (one joint membership
+    /// change; the silent voter stays a learner and follows again when it is back), and while
+    /// there are fewer voters than `meta_voters_max` such a learner is promoted. Without a
+    /// quorum the change cannot commit, and nothing changes.
+    async fn keep_meta_voters_once(
+        &self,
+        leading: &mut Option<(u64, Instant)>,
+    ) -> Result<(), NodeError> {
+        let m = self.meta.raft.metrics().borrow_watched().clone();
+        if m.current_leader != Some(self.opts.node_id) {
+            *leading = None;
+            return Ok(());
+        }
+        let since = match *leading {
+            Some((term, at)) if term == m.current_term => at,
+            _ => {
+                *leading = Some((m.current_term, Instant::now()));
+                return Ok(());
+            }
+        };
+        let (Some(heartbeat), Some(replication)) = (&m.heartbeat, &m.replication) else {
+            return Ok(());
+        };
+        let silent = |n: NodeId| -> Duration {
+            match heartbeat.get(&n) {
+                Some(Some(at)) => openraft::Instant::elapsed(&**at),
+                _ => since.elapsed(),
+            }
+        };
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let last = m.last_log_index.unwrap_or(0);
+        let fresh = Duration::from_millis(self.opts.election_timeout_ms);
+        let ready = |l: &NodeId| {
+            let matched = replication
+                .get(l)
+                .and_then(|x| x.as_ref())
+                .map_or(0, |id| id.index());
+            silent(*l) < fresh && matched + META_LEARNER_LAG_MAX >= last
+        };
+        let Some(learner) = membership.learner_ids().find(ready) else {
+            return Ok(());
+        };
+        let dead_after = Duration::from_millis(self.opts.meta_dead_voter_ms);
+        let dead = voters
+            .iter()
+            .copied()
+            .find(|&v| v != self.opts.node_id && silent(v) > dead_after);
+        let mut next = voters.clone();
+        match dead {
+            Some(dead) => {
+                next.remove(&dead);
+            }
+            None if voters.len() < self.opts.meta_voters_max as usize => {}
+            None => return Ok(()),
+        }
+        next.insert(learner);
+        self.meta
+            .raft
+            .change_membership(openraft::ChangeMembers::ReplaceAllVoters(next), true)
+            .await
+            .map_err(|e| membership_error(META_GROUP, e))?;
+        match dead {
+            Some(dead) => tracing::warn!(
+                dead,
+                learner,
+                silent_ms = silent(dead).as_millis() as u64,
+                "a meta voter was silent too long: a learner took its seat"
+            ),
+            None => tracing::info!(learner, "promoted a meta learner to fill the voters"),
         }
         Ok(())
     }
@@ -792,7 +881,6 @@ impl Shards {
         op: MemberOp,
     ) -> Result<MemberOutcome, NodeError> {
         use openraft::ChangeMembers;
-        use std::collections::BTreeSet;
         let g = self.group(group)?;
         let m = g.raft.metrics().borrow_watched().clone();
         if m.current_leader != Some(self.opts.node_id) {
@@ -1750,6 +1838,9 @@ fn bootstrap_members(opts: &ShardsOptions) -> BTreeMap<NodeId, String> {
 }
 
 /// The meta group's voters of a cluster bootstrapped by `members`: the first
+/// Entries a meta learner may lag behind the leader's log and still take a voter's seat.
+const META_LEARNER_LAG_MAX: u64 = 64;
+
 /// `meta_voters_max` in id order (the others follow it as learners).
 fn meta_voters(members: &BTreeMap<NodeId, String>, meta_voters_max: u32) -> Vec<NodeId> {
     members
@@ -1809,6 +1900,28 @@ async fn check_placement(shards: Weak<Shards>) {
             if let Err(e) = s.record_placement(shard).await {
                 tracing::debug!(shard, error = %e, "recording placement failed; retrying later");
             }
+        }
+    }
+}
+
+/// On the meta leader, every quarter of `meta_dead_voter_ms` (0.5 to 5 s): keeps the meta
+/// group's voters alive and at `meta_voters_max` ([`Shards::keep_meta_voters_once`]), so that
+/// nodes that die without being removed do not wear its quorum down.
+async fn keep_meta_voters(shards: Weak<Shards>) {
+    let period_ms = match shards.upgrade() {
+        Some(s) => (s.opts.meta_dead_voter_ms / 4).clamp(500, 5_000),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(period_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The term this node has led the meta group in, and since when: a voter that has not
+    // answered since is counted silent from then.
+    let mut leading: Option<(u64, Instant)> = None;
+    loop {
+        tick.tick().await;
+        let Some(s) = shards.upgrade() else { return };
+        if let Err(e) = s.keep_meta_voters_once(&mut leading).await {
+            tracing::debug!(error = %e, "keeping the meta voters failed; retrying later");
         }
     }
 }

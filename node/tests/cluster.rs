@@ -821,3 +821,90 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
     );
     replicas_agree(&client, &urls, 2).await;
 }
+
+/// The replication factor `base` reports (from its copy of the cluster map).
+async fn replication_factor(client: &reqwest::Client, base: &str) -> u64 {
+    cluster_status(client, base).await["replicationFactor"]
+        .as_u64()
+        .expect("replicationFactor")
+}
+
+/// Sets the replication factor target through `base` (a meta-group write only).
+async fn set_replication_factor(client: &reqwest::Client, base: &str, rf: u64) -> u16 {
+    client
+        .post(format!("{base}/api/v1/admin/cluster/replication"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "replicationFactor": rf }))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_meta_voter_gives_its_seat_to_a_learner() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        format!("admin_token: {ADMIN_TOKEN}\nmeta_voters_max: 3\nmeta_dead_voter_ms: 2000\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let mut c = start_cluster(&["--config", &config]);
+    let client = reqwest::Client::new();
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    // Node 4 joins: the meta group has its 3 voters, so node 4 follows it as a learner.
+    let dir4 = tempfile::tempdir().unwrap();
+    let (http4, grpc4) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let mut n4 = Node::launch(
+        &dir4.path().join("n4"),
+        &http4,
+        &grpc4,
+        &["--node-id", "4", "--join", &urls[0], "--config", &config],
+    );
+    n4.wait_ready();
+    let wait_for = |want: (Vec<u64>, Vec<u64>), why: &'static str| {
+        let (client, url) = (client.clone(), urls[0].clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+            loop {
+                let got = meta_members(&client, &url).await;
+                if got == want {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{why}: meta members {got:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for((vec![1, 2, 3], vec![4]), "node 4 joins as a learner").await;
+    // Node 3 dies without being removed: after 2 s of silence node 4 takes its seat.
+    c.nodes[2].kill9();
+    wait_for((vec![1, 2, 4], vec![3]), "node 4 replaces node 3").await;
+    // A second death leaves 2 of the 3 voters: the meta group still commits. Without the
+    // replacement, nodes 1 and 4 alone would have been 1 voter of 3.
+    c.nodes[1].kill9();
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    while set_replication_factor(&client, &urls[0], 2).await != 200 {
+        assert!(Instant::now() < deadline, "the meta group lost its quorum");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(replication_factor(&client, &n4.url()).await, 2);
+    // Node 3 comes back as a learner, follows the cluster map again, and takes the seat of
+    // node 2, silent by now.
+    c.nodes[2].restart();
+    c.nodes[2].wait_ready();
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    while replication_factor(&client, &urls[2]).await != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "node 3 never caught up with the map"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for((vec![1, 3, 4], vec![2]), "node 3 replaces node 2").await;
+}
