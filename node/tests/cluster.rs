@@ -624,18 +624,7 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
     // 4 follows it as a learner; every shard has its 3 voters, so it holds no replica, yet
     // answers reads (from the shards' leaders at their read index) and writes (forwarded to
     // the leaders).
-    let dir4 = tempfile::tempdir().unwrap();
-    let (http4, grpc4) = (
-        format!("127.0.0.1:{}", free_port()),
-        format!("127.0.0.1:{}", free_port()),
-    );
-    let mut n4 = Node::launch(
-        &dir4.path().join("n4"),
-        &http4,
-        &grpc4,
-        &["--node-id", "4", "--join", &urls[1], "--config", &config],
-    );
-    n4.wait_ready();
+    let (_dir4, n4) = join_node(4, &urls[1], &config);
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     while meta_members(&client, &urls[1]).await != (vec![1, 2, 3], vec![4]) {
         assert!(
@@ -666,7 +655,7 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
 
     // Adding a member again changes nothing; another address for it is refused.
     let add = |addr: &str| serde_json::json!({"group": 0, "op": "add", "nodeId": 4, "addr": addr});
-    let (status, json) = change_member(&client, &urls[2], add(&grpc4)).await;
+    let (status, json) = change_member(&client, &urls[2], add(&n4.grpc_addr)).await;
     assert_eq!(
         (status, json["data"]["outcome"].as_str()),
         (200, Some("unchanged")),
@@ -822,6 +811,25 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
     replicas_agree(&client, &urls, 2).await;
 }
 
+/// Starts node `id` on fresh loopback ports, joining the cluster through `join_url`, and waits
+/// until it is ready; its data directory lives as long as the returned guard.
+fn join_node(id: u64, join_url: &str, config: &str) -> (tempfile::TempDir, Node) {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, grpc) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let id = id.to_string();
+    let mut node = Node::launch(
+        &dir.path().join(format!("n{id}")),
+        &http,
+        &grpc,
+        &["--node-id", &id, "--join", join_url, "--config", config],
+    );
+    node.wait_ready();
+    (dir, node)
+}
+
 /// The replication factor `base` reports (from its copy of the cluster map).
 async fn replication_factor(client: &reqwest::Client, base: &str) -> u64 {
     cluster_status(client, base).await["replicationFactor"]
@@ -855,18 +863,7 @@ async fn a_dead_meta_voter_gives_its_seat_to_a_learner() {
     let client = reqwest::Client::new();
     let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
     // Node 4 joins: the meta group has its 3 voters, so node 4 follows it as a learner.
-    let dir4 = tempfile::tempdir().unwrap();
-    let (http4, grpc4) = (
-        format!("127.0.0.1:{}", free_port()),
-        format!("127.0.0.1:{}", free_port()),
-    );
-    let mut n4 = Node::launch(
-        &dir4.path().join("n4"),
-        &http4,
-        &grpc4,
-        &["--node-id", "4", "--join", &urls[0], "--config", &config],
-    );
-    n4.wait_ready();
+    let (_dir4, n4) = join_node(4, &urls[0], &config);
     let wait_for = |want: (Vec<u64>, Vec<u64>), why: &'static str| {
         let (client, url) = (client.clone(), urls[0].clone());
         async move {
