@@ -299,3 +299,24 @@ fn limits_hold_over_the_sum_of_the_parts() {
         .expect_err("over the series limit");
     assert!(err.message.contains("too many series"), "{err}");
 }
+
+#[test]
+fn an_aggregation_survives_its_round_trip_as_text() {
+    // The request carries the aggregation as PromQL: what the shard parses back must be the
+    // same query, escapes, modifiers and all.
+    for q in [
+        r#"sum by (job) (rate(http_requests_total{code=~"5\\d\\d|x\"y",job!="a\\b"}[5m] offset -1m @ start()))"#,
+        r#"topk without (instance) (2, last_over_time(temp{instance=~".+"}[90s] @ end()))"#,
+        r#"count(temp offset 1h30m)"#,
+        r#"stddev(quantile_over_time(0.25, temp[1h:5m]))"#,
+    ] {
+        let ast = promql_parser::parser::parse(q).expect("parses");
+        let text = ast.to_string();
+        let again = promql_parser::parser::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(
+            format!("{again:?}"),
+            format!("{ast:?}"),
+            "{q} printed as {text}"
+        );
+    }
+}
