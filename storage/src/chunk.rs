@@ -26,6 +26,7 @@ pub fn decode_range(bytes: &[u8], mint_ms: i64, maxt_ms: i64, out: &mut Vec<Samp
     match bytes.first() {
         Some(&ENCODING_XOR) => {
             let mut it = XorIter::new(bytes)?;
+            out.reserve(it.len());
             let mut next = it.seek(mint_ms)?;
             while let Some(s) = next {
                 if s.t > maxt_ms {

@@ -62,6 +62,17 @@ pub(crate) fn merge_sources(
     mint_ms: i64,
     maxt_ms: i64,
 ) -> Result<Vec<Sample>> {
+    // The common case: in-order chunks alone, one after the other. Decoded straight into the
+    // answer, which is kept when it ascends strictly (no chunk overlapped another).
+    if ooo_chunks.is_empty() && ooo_head.is_empty() {
+        let mut out = Vec::new();
+        for bytes in in_order {
+            decode_range(bytes, mint_ms, maxt_ms, &mut out)?;
+        }
+        if out.windows(2).all(|w| w[0].t < w[1].t) {
+            return Ok(out);
+        }
+    }
     let mut tagged: Vec<(i64, u32, Sample)> = Vec::new();
     let mut buf = Vec::new();
     for bytes in in_order {
@@ -128,5 +139,30 @@ mod tests {
         .map(|&(t, v)| Sample::new(t, v))
         .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn in_order_chunks_alone_are_decoded_straight_and_still_merged_when_they_overlap() {
+        let samples = |v: &[(i64, f64)]| -> Vec<Sample> {
+            v.iter().map(|&(t, v)| Sample::new(t, v)).collect()
+        };
+        let apart = vec![chunk(&[(10, 1.0), (20, 2.0)]), chunk(&[(30, 3.0)])];
+        assert_eq!(
+            merge_sources(&apart, &mut [], &[], 15, 30).unwrap(),
+            samples(&[(20, 2.0), (30, 3.0)])
+        );
+        let overlapping = vec![
+            chunk(&[(10, 1.0), (20, 2.0)]),
+            chunk(&[(20, 2.0), (30, 3.0)]),
+        ];
+        assert_eq!(
+            merge_sources(&overlapping, &mut [], &[], 0, 100).unwrap(),
+            samples(&[(10, 1.0), (20, 2.0), (30, 3.0)])
+        );
+        let swapped = vec![chunk(&[(30, 3.0)]), chunk(&[(10, 1.0)])];
+        assert_eq!(
+            merge_sources(&swapped, &mut [], &[], 0, 100).unwrap(),
+            samples(&[(10, 1.0), (30, 3.0)])
+        );
     }
 }
