@@ -26,10 +26,10 @@ use crate::engine::QueryLimits;
 use crate::error::QueryError;
 use crate::eval::aggregate::{Acc, Simple, group_labels, topk};
 use crate::eval::functions::matrix_selector;
-use crate::eval::functions::range::{RangeFnCall, Windows, pushable_range_function};
+use crate::eval::functions::range::{RangeFnCall, pushable_range_function, stream_range};
 use crate::eval::positions::call_addr;
-use crate::eval::selector::{instant_values, pinned_name};
-use crate::eval::{Evaluator, Series, duration_ms, too_many_samples};
+use crate::eval::selector::pinned_name;
+use crate::eval::{Evaluator, Series, too_many_samples};
 use crate::querier::Querier;
 
 /// An aggregation for a part of the data to compute (see the module docs), as it crosses the
@@ -116,6 +116,35 @@ pub struct Partial {
     counts: Vec<u64>,
     /// Info annotations, without the position in the query (the asker adds it).
     infos: Vec<String>,
+}
+
+/// Accumulators per group and step, groups in order of first appearance.
+#[derive(Default)]
+struct GroupTable {
+    index: HashMap<Labels, usize>,
+    groups: Vec<(Labels, Vec<Acc>)>,
+}
+
+impl GroupTable {
+    /// The accumulators of group `labels`, added (empty, one per step) if new; a new group
+    /// counts against the query's points limit.
+    fn accs(
+        &mut self,
+        ev: &Evaluator<'_>,
+        labels: Labels,
+        steps: usize,
+    ) -> Result<&mut Vec<Acc>, QueryError> {
+        let g = match self.index.get(&labels) {
+            Some(&g) => g,
+            None => {
+                ev.check_points(self.groups.len() + 1, steps)?;
+                self.index.insert(labels.clone(), self.groups.len());
+                self.groups.push((labels, vec![Acc::default(); steps]));
+                self.groups.len() - 1
+            }
+        };
+        Ok(&mut self.groups[g].1)
+    }
 }
 
 /// What a partial aggregation computes.
@@ -214,24 +243,14 @@ impl<'a> Plan<'a> {
         let mut series = 0u64;
         let loaded_before = ev.samples_loaded.get();
         // Folding: accumulators per group and step. Selecting: the series, for topk.
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();
+        let mut groups = GroupTable::default();
         let mut all: Vec<Series> = Vec::new();
         let mut add = |s: Series| -> Result<(), QueryError> {
             series += 1;
             match self.op {
                 Op::Fold(op) => {
                     let g = group_labels(&s.labels, &self.a.modifier);
-                    let g = match index.get(&g) {
-                        Some(&g) => g,
-                        None => {
-                            ev.check_points(groups.len() + 1, steps)?;
-                            index.insert(g.clone(), groups.len());
-                            groups.push((g, vec![Acc::default(); steps]));
-                            groups.len() - 1
-                        }
-                    };
-                    let accs = &mut groups[g].1;
+                    let accs = groups.accs(ev, g, steps)?;
                     for (acc, v) in accs.iter_mut().zip(&s.values) {
                         if let Some(v) = *v {
                             acc.add(op, v);
@@ -246,45 +265,15 @@ impl<'a> Plan<'a> {
             Ok(())
         };
         match &self.inner {
-            Inner::Selector(vs) => {
-                let ends = ev.window_ends(&vs.at, &vs.offset, ts);
-                let lookback = ev.limits.lookback_delta_ms;
-                if let (Some(&first), Some(&last)) = (ends.first(), ends.last()) {
-                    ev.for_each_selected(vs, first - lookback, last, false, |labels, samples| {
-                        match instant_values(&samples, &ends, lookback, false, &mut counts) {
-                            Some(values) => add(Series::new(labels, values)),
-                            None => Ok(()),
-                        }
-                    })?;
-                }
-            }
+            Inner::Selector(vs) => ev.stream_instant(vs, ts, false, &mut counts, add)?,
             Inner::Range { call, arg, ms } => {
                 let mut f = RangeFnCall::new(ev, call, *arg, ts)?;
-                let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
-                let range_ms = duration_ms(&ms.range);
-                if let (Some(&first), Some(&last)) = (ends.first(), ends.last()) {
-                    let windows = Windows {
-                        ends: &ends,
-                        range_ms,
-                    };
-                    ev.for_each_selected(
-                        &ms.vs,
-                        first - range_ms,
-                        last,
-                        true,
-                        |labels, samples| match f.series(
-                            ev,
-                            labels,
-                            &samples,
-                            windows,
-                            ts,
-                            &mut counts,
-                        ) {
-                            Some(s) => add(s),
-                            None => Ok(()),
-                        },
-                    )?;
-                }
+                stream_range(ev, ms, ts, |labels, samples, windows| {
+                    match f.series(ev, labels, samples, windows, ts, &mut counts) {
+                        Some(s) => add(s),
+                        None => Ok(()),
+                    }
+                })?;
             }
         }
         let kept = match self.op {
@@ -303,6 +292,7 @@ impl<'a> Plan<'a> {
         };
         Ok(Partial {
             groups: groups
+                .groups
                 .into_iter()
                 .map(|(labels, accs)| (labels, Columns::of(op, &accs)))
                 .collect(),
@@ -355,25 +345,17 @@ impl<'a> Plan<'a> {
         }
         match self.op {
             Op::Fold(op) => {
-                let mut index: HashMap<Labels, usize> = HashMap::new();
-                let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();
+                let mut groups = GroupTable::default();
                 for p in parts {
                     for (labels, cols) in p.groups {
-                        let g = match index.get(&labels) {
-                            Some(&g) => g,
-                            None => {
-                                ev.check_points(groups.len() + 1, steps)?;
-                                index.insert(labels.clone(), groups.len());
-                                groups.push((labels, vec![Acc::default(); steps]));
-                                groups.len() - 1
-                            }
-                        };
-                        for (step, acc) in groups[g].1.iter_mut().enumerate() {
+                        let accs = groups.accs(ev, labels, steps)?;
+                        for (step, acc) in accs.iter_mut().enumerate() {
                             acc.merge(op, &cols.acc(step));
                         }
                     }
                 }
                 let mut out: Vec<Series> = groups
+                    .groups
                     .into_iter()
                     .map(|(labels, accs)| {
                         let values = accs
@@ -420,13 +402,23 @@ pub(crate) fn eval_partial(
     };
     let parts = match ev.querier.aggregate(&req)? {
         Some(parts) => parts,
-        None => vec![evaluate(ev.querier, &req)?],
+        None => vec![fold_with(plan, ev.querier, &req)?],
     };
     plan.merge(ev, parts, ts)
 }
 
 /// Computes `req` over all the series of `querier`: one part's [`Partial`].
 pub fn evaluate(querier: &dyn Querier, req: &PartialRequest) -> Result<Partial, QueryError> {
+    let mut parts = evaluate_each(&[querier], req)?;
+    Ok(parts.pop().unwrap_or_default())
+}
+
+/// Computes `req` over each querier's series on its own (the request is parsed once): one
+/// [`Partial`] per querier.
+pub fn evaluate_each(
+    queriers: &[&dyn Querier],
+    req: &PartialRequest,
+) -> Result<Vec<Partial>, QueryError> {
     let ast = promql_parser::parser::parse(&req.expr).map_err(QueryError::bad_data)?;
     let Expr::Aggregate(a) = unparen(&ast) else {
         return Err(QueryError::bad_data(format!(
@@ -440,6 +432,16 @@ pub fn evaluate(querier: &dyn Querier, req: &PartialRequest) -> Result<Partial, 
             req.expr
         ))
     })?;
+    queriers.iter().map(|&q| fold_with(&plan, q, req)).collect()
+}
+
+/// `plan`'s fold over the series of `querier`, under the bounds and times of `req`, on an
+/// evaluator of its own (whose annotations carry no position: the asker adds it).
+fn fold_with(
+    plan: &Plan<'_>,
+    querier: &dyn Querier,
+    req: &PartialRequest,
+) -> Result<Partial, QueryError> {
     let limits = QueryLimits {
         samples_max: req.samples_max as usize,
         series_max: req.series_max as usize,

@@ -130,14 +130,12 @@ impl Querier for EngineQuerier {
 
     /// One partial per shard, each folded from that shard's series alone.
     fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
-        let parts = self
+        let shards: Vec<EngineQuerier> = self
             .shards
             .iter()
-            .map(|&shard| {
-                let one = EngineQuerier::new(self.engine.clone(), vec![shard]);
-                partial::evaluate(&one, req)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Some(parts))
+            .map(|&shard| EngineQuerier::new(self.engine.clone(), vec![shard]))
+            .collect();
+        let queriers: Vec<&dyn Querier> = shards.iter().map(|q| q as &dyn Querier).collect();
+        partial::evaluate_each(&queriers, req).map(Some)
     }
 }

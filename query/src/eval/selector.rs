@@ -166,24 +166,39 @@ impl Evaluator<'_> {
         ts: &[i64],
         timestamps: bool,
     ) -> Result<Vec<Series>, QueryError> {
-        let ends = self.window_ends(&vs.at, &vs.offset, ts);
         let mut out = Vec::new();
-        let mut counts = vec![0u64; ends.len()];
-        let (Some(&first), Some(&last)) = (ends.first(), ends.last()) else {
-            return Ok(out);
-        };
-        let lookback = self.limits.lookback_delta_ms;
-        self.for_each_selected(vs, first - lookback, last, false, |labels, samples| {
-            if let Some(values) = instant_values(&samples, &ends, lookback, timestamps, &mut counts)
-            {
-                out.push(Series::new(labels, values));
-                self.check_points(out.len(), ends.len())?;
-            }
-            Ok(())
+        let mut counts = vec![0u64; ts.len()];
+        self.stream_instant(vs, ts, timestamps, &mut counts, |s| {
+            out.push(s);
+            self.check_points(out.len(), ts.len())
         })?;
         self.count_samples(&counts);
         out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+
+    /// Hands each series of `vs` with a value at some time of `ts` to `f`, as an instant
+    /// vector's series (see [`Self::instant_selector`]), in the querier's order; adds the
+    /// values per step to `counts`.
+    pub(crate) fn stream_instant(
+        &self,
+        vs: &VectorSelector,
+        ts: &[i64],
+        timestamps: bool,
+        counts: &mut [u64],
+        mut f: impl FnMut(Series) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        let ends = self.window_ends(&vs.at, &vs.offset, ts);
+        let (Some(&first), Some(&last)) = (ends.first(), ends.last()) else {
+            return Ok(());
+        };
+        let lookback = self.limits.lookback_delta_ms;
+        self.for_each_selected(vs, first - lookback, last, false, |labels, samples| {
+            match instant_values(&samples, &ends, lookback, timestamps, counts) {
+                Some(values) => f(Series::new(labels, values)),
+                None => Ok(()),
+            }
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Calls of functions over a range vector: per series, a window slides over its samples across
 //! all steps (two indexes advancing, nothing copied) and the function is applied to each window.
 
-use promql_parser::parser::Call;
+use promql_parser::parser::{Call, MatrixSelector};
 use tidemark_storage::{Labels, Sample};
 
 use super::range_fn::{Params, RangeFn, Window, extrapolate};
@@ -35,21 +35,13 @@ pub(crate) fn eval_range_function(
     let mut counts = vec![0u64; ts.len()];
     let mut out = Vec::new();
     if let Some(ms) = matrix_selector(&c.args.args[arg]) {
-        let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
-        let range_ms = duration_ms(&ms.range);
-        if let (Some(&first), Some(&last)) = (ends.first(), ends.last()) {
-            ev.for_each_selected(&ms.vs, first - range_ms, last, true, |labels, samples| {
-                let windows = Windows {
-                    ends: &ends,
-                    range_ms,
-                };
-                if let Some(s) = apply.series(ev, labels, &samples, windows, ts, &mut counts) {
-                    out.push(s);
-                    ev.check_points(out.len(), ts.len())?;
-                }
-                Ok(())
-            })?;
-        }
+        stream_range(ev, ms, ts, |labels, samples, windows| {
+            if let Some(s) = apply.series(ev, labels, samples, windows, ts, &mut counts) {
+                out.push(s);
+                ev.check_points(out.len(), ts.len())?;
+            }
+            Ok(())
+        })?;
     } else {
         let Val::Matrix(rv) = ev.eval(&c.args.args[arg], ts)? else {
             return Err(QueryError::bad_data(format!(
@@ -84,6 +76,28 @@ pub(crate) fn eval_range_function(
     Ok(out)
 }
 
+/// Hands each series of matrix selector `ms` to `f` with the windows it has at the times of
+/// `ts`, in the querier's order (stale markers dropped).
+pub(crate) fn stream_range(
+    ev: &Evaluator<'_>,
+    ms: &MatrixSelector,
+    ts: &[i64],
+    mut f: impl FnMut(Labels, &[Sample], Windows<'_>) -> Result<(), QueryError>,
+) -> Result<(), QueryError> {
+    let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
+    let range_ms = duration_ms(&ms.range);
+    let (Some(&first), Some(&last)) = (ends.first(), ends.last()) else {
+        return Ok(());
+    };
+    let windows = Windows {
+        ends: &ends,
+        range_ms,
+    };
+    ev.for_each_selected(&ms.vs, first - range_ms, last, true, |labels, samples| {
+        f(labels, &samples, windows)
+    })
+}
+
 /// Whether range function `name` with number parameters `params` can be computed by parts of
 /// the data (`crate::partial`), and if so whether it keeps the metric name. A parameter that
 /// would draw a warning (pointing into the query) is left to the whole evaluation.
@@ -92,7 +106,7 @@ pub(crate) fn pushable_range_function(name: &str, params: &[f64]) -> Option<bool
     if f == RangeFn::QuantileOverTime && !params.iter().all(|q| (0.0..=1.0).contains(q)) {
         return None;
     }
-    Some(matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime))
+    Some(f.keeps_name())
 }
 
 /// The windows a range function sees: step `i` reads `(ends[i] - range_ms, ends[i]]`.
@@ -204,8 +218,11 @@ impl<'c> RangeFnCall<'c> {
                 self.arg,
             ));
         }
-        let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
-        let labels = if keep_name { labels } else { drop_name(labels) };
+        let labels = if f.keeps_name() {
+            labels
+        } else {
+            drop_name(labels)
+        };
         Some(Series::new(labels, values))
     }
 }

@@ -88,6 +88,11 @@ impl RangeFn {
         })
     }
 
+    /// Whether the result keeps the metric name (every other function drops it).
+    pub fn keeps_name(self) -> bool {
+        matches!(self, RangeFn::LastOverTime | RangeFn::FirstOverTime)
+    }
+
     /// Whether the result depends on the evaluation time itself, not only on the window.
     pub fn uses_eval_time(self) -> bool {
         self == RangeFn::PredictLinear
