@@ -597,36 +597,23 @@ impl Shards {
         if multi_node {
             // The peers may not be up yet, and this node's gRPC server starts after `open`:
             // elections and the meta record happen in the background.
-            let task = tokio::spawn(init_meta_in_background(Arc::downgrade(&this), cluster));
-            this.tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(task);
+            this.keep_task(tokio::spawn(init_meta_in_background(
+                Arc::downgrade(&this),
+                cluster,
+            )));
         } else {
             this.wait_for_leaders().await;
             this.ensure_meta_init(&cluster).await?;
         }
-        let task = tokio::spawn(check_placement(Arc::downgrade(&this)));
-        this.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(task);
+        this.keep_task(tokio::spawn(check_placement(Arc::downgrade(&this))));
         if this.opts.meta_dead_voter_ms > 0 {
-            let task = tokio::spawn(keep_meta_voters(Arc::downgrade(&this)));
-            this.tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(task);
+            this.keep_task(tokio::spawn(keep_meta_voters(Arc::downgrade(&this))));
         }
         if this.opts.flush_interval_ms > 0 {
-            let task = tokio::spawn(periodic_flush(
+            this.keep_task(tokio::spawn(periodic_flush(
                 Arc::downgrade(&this),
                 this.opts.flush_interval_ms,
-            ));
-            this.tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(task);
+            )));
         }
         Ok(this)
     }
@@ -1247,6 +1234,14 @@ impl Shards {
             })
         }))
         .await
+    }
+
+    /// Keeps a background task of this node, to be ended by [`Self::stop`].
+    fn keep_task(&self, task: tokio::task::JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
     }
 
     fn hints(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, NodeId>> {
