@@ -63,6 +63,15 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
         d["nodeId"]
     );
     println!();
+    println!("{:<22} SHARDS", "SHARD MAP FROM");
+    for v in d["shardMap"].as_array().into_iter().flatten() {
+        let from = match v["startMs"].as_i64() {
+            Some(i64::MIN) | None => "the beginning".to_string(),
+            Some(ms) => utc(ms),
+        };
+        println!("{from:<22} {}", v["shardCount"]);
+    }
+    println!();
     println!("{:<6} ADDRESS", "NODE");
     for (id, addr) in d["nodes"].as_object().into_iter().flatten() {
         println!("{id:<6} {}", addr.as_str().unwrap_or(""));
@@ -582,6 +591,113 @@ pub fn set_replication(ctx: &Ctx, n: u32) -> anyhow::Result<()> {
     print_json(ctx, &json!({ "replicationFactor": n, "steps": moves }))
 }
 
+/// `shards set S`: adds the shard-map version (retried while the node answers 503), then
+/// waits until every shard it created has elected a leader.
+pub fn shards_set(ctx: &Ctx, count: u32) -> anyhow::Result<()> {
+    if count == 0 {
+        bail!("the shard count must be at least 1");
+    }
+    let url = format!("{}/api/v1/admin/cluster/shards", ctx.base);
+    let deadline = Instant::now() + ctx.retry_for;
+    let outcome = loop {
+        let r = ctx
+            .auth(ctx.client.post(&url).json(&json!({ "shardCount": count })))
+            .send()
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = r.status();
+        let answer: Value = r
+            .json()
+            .with_context(|| format!("{url} answered {status} with non-JSON"))?;
+        if status.is_success() {
+            break answer["data"].clone();
+        }
+        if status.as_u16() == 503 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        bail!("{status}: {}", answer["error"].as_str().unwrap_or(""));
+    };
+    let start = outcome["version"]["startMs"].as_i64().unwrap_or(0);
+    let table = matches!(ctx.output, Output::Table);
+    if outcome["changed"] != json!(true) {
+        if table {
+            println!(
+                "the newest shard-map version already has {count} shards (from {}): unchanged",
+                utc(start)
+            );
+        }
+        return print_json(ctx, &outcome);
+    }
+    if table {
+        println!(
+            "shard-map version added: {count} shards from {} (data before stays where it is)",
+            utc(start)
+        );
+    }
+    let created: Vec<u64> = outcome["placement"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| k.parse().ok())
+        .collect();
+    let total = created.len();
+    for (i, shard) in created.iter().enumerate() {
+        let voters = &outcome["placement"][shard.to_string()];
+        if table {
+            eprint!(
+                "[{}/{total}] shard {shard} (voters {voters}): electing ... ",
+                i + 1
+            );
+        }
+        let leader = loop {
+            let views = shard_views(ctx)?;
+            if let Some(l) = views
+                .iter()
+                .find(|v| v.shard == *shard)
+                .and_then(|v| v.leader)
+            {
+                break l;
+            }
+            if Instant::now() > deadline {
+                if table {
+                    eprintln!("no leader yet");
+                }
+                bail!(
+                    "shard {shard} has no leader after {:?}; `tidemarkctl cluster status` shows its state",
+                    ctx.retry_for
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        if table {
+            eprintln!("leader node {leader}");
+        }
+    }
+    print_json(ctx, &outcome)
+}
+
+/// `ms` since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// `shard move SHARD --from A --to B`.
 pub fn shard_move(ctx: &Ctx, shard: u64, from: u64, to: u64) -> anyhow::Result<()> {
     let layout = Layout::read(ctx)?;
@@ -755,6 +871,17 @@ mod tests {
         let mut l = l.clone();
         apply(&mut l, steps);
         l
+    }
+
+    #[test]
+    fn utc_formats_civil_time() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            utc(1_795_651_200_000 + 3_723_000),
+            "2026-11-26 01:02:03 UTC"
+        );
+        assert_eq!(utc(-1000), "1969-12-31 23:59:59 UTC");
     }
 
     #[test]

@@ -129,9 +129,12 @@ enum ShardCommand {
 
 #[derive(Subcommand, Debug)]
 enum ShardsCommand {
-    /// NOT IMPLEMENTED YET: a new shard-map version with S shards from the next time
-    /// partition on. Exits non-zero; the shard count is fixed when the cluster is created
-    /// (`shard_count`).
+    /// Adds a shard-map version: from the first time-partition boundary at least
+    /// `shard_version_lead_ms` ahead (2 h by default), series go to S shards. Nothing is
+    /// rehashed: data before stays in its shards, and queries read each time range from the
+    /// shards that hold it. New shards get replication-factor voters on the nodes holding the
+    /// fewest replicas. Blocks until every new shard has a leader, showing each; idempotent
+    /// (unchanged when the newest version already has S shards).
     Set {
         /// The number of shards.
         count: u32,
@@ -233,10 +236,7 @@ fn main() -> anyhow::Result<()> {
             return cluster::transfer_leader(&ctx, *shard, *to);
         }
         Command::Rebalance => return cluster::rebalance(&ctx),
-        Command::Shards(ShardsCommand::Set { count }) => bail!(
-            "not implemented: `shards set {count}` (shard-map versions by time partition are \
-             not built yet); the shard count is fixed when a cluster is created (shard_count)"
-        ),
+        Command::Shards(ShardsCommand::Set { count }) => return cluster::shards_set(&ctx, *count),
     };
     let url = format!("{base}{path}");
     let mut request = match cli.command {

@@ -245,9 +245,73 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
 }
 
 #[test]
-fn shards_set_says_it_is_not_implemented() {
-    // No node needed: the command refuses before it calls one.
-    let o = ctl("http://127.0.0.1:1", &["shards", "set", "8"], None);
-    assert!(!o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("not implemented"), "{}", text(&o));
+fn shards_set_adds_a_shard_map_version_from_a_partition_boundary_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, grpc) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let _node = start(dir.path(), "n1", &http, &grpc, &[]);
+    let endpoint = format!("http://{http}");
+    let o = ctl(&endpoint, &["shards", "set", "6"], None);
+    assert!(!o.status.success(), "no admin token: {}", text(&o));
+    let o = ctl(&endpoint, &["shards", "set", "0"], Some(TOKEN));
+    assert!(
+        !o.status.success() && text(&o).contains("at least 1"),
+        "{}",
+        text(&o)
+    );
+
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let o = ctl(
+        &endpoint,
+        &["shards", "set", "6", "--output", "json"],
+        Some(TOKEN),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["changed"], true, "{v}");
+    assert_eq!(v["version"]["shardCount"], 6, "{v}");
+    // The default lead: the first 2 h partition boundary at least 2 h from now.
+    let start = v["version"]["startMs"].as_i64().unwrap();
+    assert_eq!(start % 7_200_000, 0, "{v}");
+    assert!(
+        start >= now_ms + 7_200_000 && start < now_ms + 4 * 3_600_000 + 60_000,
+        "{v}"
+    );
+    assert_eq!(
+        v["placement"],
+        serde_json::json!({ "4": [1], "5": [1] }),
+        "{v}"
+    );
+    assert_eq!(leaders(&endpoint), vec![Some(1); 6]);
+
+    let o = ctl(&endpoint, &["shards", "set", "6"], Some(TOKEN));
+    assert!(
+        o.status.success() && text(&o).contains("unchanged"),
+        "{}",
+        text(&o)
+    );
+    let o = ctl(&endpoint, &["cluster", "status"], None);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("SHARD MAP FROM") && t.contains("the beginning"),
+        "{t}"
+    );
+    assert!(t.contains(" UTC") && t.contains("shards 6"), "{t}");
+    // A second change before the first has started takes the next boundary.
+    let o = ctl(
+        &endpoint,
+        &["shards", "set", "3", "--output", "json"],
+        Some(TOKEN),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["version"]["startMs"].as_i64().unwrap() > start, "{v}");
+    assert_eq!(v["placement"], serde_json::json!({}), "{v}");
+    assert_eq!(leaders(&endpoint).len(), 6);
 }

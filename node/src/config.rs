@@ -93,6 +93,13 @@ pub struct Config {
     pub meta_dead_voter_ms: u64,
     /// How far behind a series' newest sample a sample may still be written.
     pub ooo_window_ms: i64,
+    /// How far ahead of the shard leader's clock a sample may be written.
+    pub future_window_ms: i64,
+    /// How far ahead a new shard-map version (`tidemarkctl shards set`) starts at least: the
+    /// first partition boundary this far from now. A node that learns of the version later
+    /// than this lead less `future_window_ms` could route a sample by the old version; the
+    /// shard leader's check stops it unless the leader is that late too.
+    pub shard_version_lead_ms: i64,
     /// How often the heads are flushed to the data store.
     pub flush_interval_ms: u64,
     /// How metric and label names are validated on ingestion.
@@ -126,6 +133,8 @@ impl Default for Config {
             meta_voters_max: 5,
             meta_dead_voter_ms: 5 * 60 * 1000,
             ooo_window_ms: 10 * 60 * 1000,
+            future_window_ms: 10 * 60 * 1000,
+            shard_version_lead_ms: 2 * 60 * 60 * 1000,
             flush_interval_ms: 60 * 1000,
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
@@ -379,6 +388,14 @@ impl Config {
         anyhow::ensure!(
             self.ooo_window_ms >= 0,
             "ooo_window_ms must not be negative"
+        );
+        anyhow::ensure!(
+            self.future_window_ms >= 0,
+            "future_window_ms must not be negative"
+        );
+        anyhow::ensure!(
+            self.shard_version_lead_ms >= 0,
+            "shard_version_lead_ms must not be negative"
         );
         anyhow::ensure!(
             self.query.timeout_ms != 0,

@@ -66,6 +66,126 @@ pub enum MetaCommand {
         /// The target (at least 1).
         replication_factor: u32,
     },
+    /// Adds a shard-map version (`tidemarkctl shards set`): from `start_ms` on, series go to
+    /// `shard_count` shards. Ignored unless `start_ms` is after the last version's start and
+    /// `shard_count` is at least 1. Shards it brings into existence get the voters in
+    /// `placement`; the nodes listed there initialise their groups.
+    AddShardVersion {
+        /// A time-partition boundary, chosen by the proposer at least a partition ahead.
+        start_ms: i64,
+        /// `S` of the new version.
+        shard_count: u32,
+        /// The voters of each shard this version creates (shard ids from the current number of
+        /// shard groups up to `shard_count`).
+        placement: BTreeMap<ShardId, Vec<NodeId>>,
+    },
+}
+
+/// One version of the shard map: from `start_ms` on (until the next version), a series
+/// belongs to shard `xxh3_64(labels) % shard_count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardMapVersion {
+    /// First timestamp the version covers (`i64::MIN` for the first version).
+    pub start_ms: i64,
+    /// `S` in this version.
+    pub shard_count: u32,
+    /// The shard groups that exist once this version is added (the largest `shard_count` so
+    /// far: shards are never dropped, a smaller `S` leaves the higher shards to their data).
+    pub groups: u32,
+}
+
+/// The versions of a shard map, in start order, and what they say about a series and a time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardMap {
+    versions: Vec<ShardMapVersion>,
+}
+
+impl ShardMap {
+    /// A map with one version of `shard_count` shards covering all time.
+    pub fn fixed(shard_count: u32) -> Self {
+        ShardMap {
+            versions: vec![ShardMapVersion {
+                start_ms: i64::MIN,
+                shard_count,
+                groups: shard_count,
+            }],
+        }
+    }
+
+    /// The versions, in start order.
+    pub fn versions(&self) -> &[ShardMapVersion] {
+        &self.versions
+    }
+
+    /// Number of shard groups (ids `0..groups`).
+    pub fn groups(&self) -> u32 {
+        self.versions.last().map_or(0, |v| v.groups)
+    }
+
+    /// The version covering `t_ms`.
+    pub fn version_at(&self, t_ms: i64) -> &ShardMapVersion {
+        let i = self.versions.partition_point(|v| v.start_ms <= t_ms);
+        &self.versions[i.saturating_sub(1)]
+    }
+
+    /// The shard a series with key hash `key` belongs to at `t_ms`.
+    pub fn shard_of(&self, key: &tidemark_storage::SeriesKey, t_ms: i64) -> ShardId {
+        key.shard(self.version_at(t_ms).shard_count)
+    }
+
+    /// The starts of every version after the first: a series may be in a different shard on
+    /// each side of one.
+    pub fn boundaries(&self) -> Vec<i64> {
+        self.versions.iter().skip(1).map(|v| v.start_ms).collect()
+    }
+
+    /// The start of the first version after the one covering `t_ms`, if any.
+    pub fn next_start_after(&self, t_ms: i64) -> Option<i64> {
+        let i = self.versions.partition_point(|v| v.start_ms <= t_ms);
+        self.versions.get(i).map(|v| v.start_ms)
+    }
+
+    /// Whether every sample of a series with key `key` and samples `samples` (sorted by time)
+    /// belongs to shard `shard`.
+    pub fn all_in(
+        &self,
+        key: &tidemark_storage::SeriesKey,
+        samples: &[tidemark_storage::Sample],
+        shard: ShardId,
+    ) -> bool {
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            return true;
+        };
+        if !self.splits(first.t, last.t) {
+            return self.shard_of(key, first.t) == shard;
+        }
+        samples.iter().all(|s| self.shard_of(key, s.t) == shard)
+    }
+
+    /// Whether a series may have samples in more than one shard within `[mint_ms, maxt_ms]`.
+    pub fn splits(&self, mint_ms: i64, maxt_ms: i64) -> bool {
+        self.versions
+            .iter()
+            .skip(1)
+            .any(|v| mint_ms < v.start_ms && v.start_ms <= maxt_ms)
+    }
+
+    /// Adds a version of `shard_count` shards from `start_ms` on; `false` (and no change) when
+    /// it does not start after the last one or has no shard.
+    fn push(&mut self, start_ms: i64, shard_count: u32) -> bool {
+        let last = self.versions.last();
+        if shard_count == 0 || last.is_some_and(|v| v.start_ms >= start_ms) {
+            return false;
+        }
+        let groups = self.groups().max(shard_count);
+        self.versions.push(ShardMapVersion {
+            start_ms,
+            shard_count,
+            groups,
+        });
+        true
+    }
 }
 
 /// The cluster map held by the meta group.
@@ -83,6 +203,11 @@ pub struct ClusterMap {
     /// shard without an entry is held by every node (clusters created before placement was
     /// recorded).
     pub replicas: BTreeMap<ShardId, Vec<NodeId>>,
+    /// The shard map's versions (empty until `Init`, whose `shard_count` is the first).
+    pub shard_map: ShardMap,
+    /// The voters each shard created by a later version started with (its nodes initialise
+    /// the group with them while the shard's recorded voters are still these).
+    pub created: BTreeMap<ShardId, Vec<NodeId>>,
 }
 
 impl ClusterMap {
@@ -102,6 +227,7 @@ impl ClusterMap {
                 }
                 self.cluster_id = Some(cluster_id.clone());
                 self.shard_count = *shard_count;
+                self.shard_map = ShardMap::fixed(*shard_count);
                 self.replication_factor = *replication_factor;
                 self.nodes.insert(*node_id, addr.clone());
             }
@@ -117,6 +243,30 @@ impl ClusterMap {
             MetaCommand::SetReplicationFactor { replication_factor } => {
                 self.replication_factor = (*replication_factor).max(1);
             }
+            MetaCommand::AddShardVersion {
+                start_ms,
+                shard_count,
+                placement,
+            } => {
+                let before = self.shard_map.groups();
+                if self.cluster_id.is_none() || !self.shard_map.push(*start_ms, *shard_count) {
+                    return;
+                }
+                for shard in before..self.shard_map.groups() {
+                    let nodes = placement.get(&shard).cloned().unwrap_or_default();
+                    self.created.insert(shard, nodes.clone());
+                    self.replicas.insert(shard, nodes);
+                }
+            }
+        }
+    }
+
+    /// The shard map, or one fixed version of `shard_count` shards before `Init` is applied.
+    pub fn shard_map_or(&self, shard_count: u32) -> ShardMap {
+        if self.shard_map.versions.is_empty() {
+            ShardMap::fixed(shard_count)
+        } else {
+            self.shard_map.clone()
         }
     }
 
@@ -214,6 +364,7 @@ fn uuid_text(b: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn init_applies_once() {
@@ -300,5 +451,74 @@ mod tests {
             replication_factor: 0,
         });
         assert_eq!(m.replication_factor, 1);
+    }
+
+    #[test]
+    fn shard_map_versions_route_by_time_and_only_grow() {
+        let mut m = ClusterMap::default();
+        let add = |start_ms: i64, shard_count: u32, placement: &[(ShardId, &[NodeId])]| {
+            MetaCommand::AddShardVersion {
+                start_ms,
+                shard_count,
+                placement: placement.iter().map(|(s, n)| (*s, n.to_vec())).collect(),
+            }
+        };
+        // Before Init there is no map to add to.
+        m.apply(&add(7_200_000, 4, &[]));
+        assert!(m.shard_map.versions().is_empty());
+        assert_eq!(m.shard_map_or(3).groups(), 3);
+        m.apply(&MetaCommand::Init {
+            cluster_id: "x".into(),
+            shard_count: 2,
+            replication_factor: 1,
+            node_id: 1,
+            addr: "a:1".into(),
+        });
+        m.apply(&add(7_200_000, 4, &[(2, &[1]), (3, &[1])]));
+        // Not after the last start, or no shard: ignored.
+        m.apply(&add(7_200_000, 8, &[]));
+        m.apply(&add(10_800_000, 0, &[]));
+        m.apply(&add(14_400_000, 3, &[(9, &[2])]));
+        let map = &m.shard_map;
+        assert_eq!(
+            map.versions()
+                .iter()
+                .map(|v| (v.start_ms, v.shard_count, v.groups))
+                .collect::<Vec<_>>(),
+            vec![(i64::MIN, 2, 2), (7_200_000, 4, 4), (14_400_000, 3, 4)]
+        );
+        assert_eq!(map.groups(), 4);
+        assert_eq!(map.boundaries(), vec![7_200_000, 14_400_000]);
+        assert_eq!(map.version_at(i64::MIN).shard_count, 2);
+        assert_eq!(map.version_at(7_199_999).shard_count, 2);
+        assert_eq!(map.version_at(7_200_000).shard_count, 4);
+        assert_eq!(map.version_at(i64::MAX).shard_count, 3);
+        assert_eq!(map.next_start_after(0), Some(7_200_000));
+        assert_eq!(map.next_start_after(7_200_000), Some(14_400_000));
+        assert_eq!(map.next_start_after(14_400_000), None);
+        assert!(map.splits(7_199_999, 7_200_000));
+        assert!(!map.splits(7_200_000, 14_399_999));
+        assert!(!map.splits(0, 7_199_999));
+        // Only the shards a version creates take its placement; a shrinking one creates none.
+        assert_eq!(m.replicas_of(2), vec![1]);
+        assert_eq!(m.created.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        assert!(!m.replicas.contains_key(&9));
+        let key = tidemark_storage::SeriesKey::from(&tidemark_storage::Labels::from_pairs(&[(
+            "__name__", "up",
+        )]));
+        let samples: Vec<tidemark_storage::Sample> = [0, 7_200_000, 20_000_000]
+            .iter()
+            .map(|&t| tidemark_storage::Sample::new(t, 1.0))
+            .collect();
+        for s in &samples {
+            let shard = map.shard_of(&key, s.t);
+            assert_eq!(shard, key.shard(map.version_at(s.t).shard_count));
+            assert!(map.all_in(&key, std::slice::from_ref(s), shard));
+        }
+        let shards: BTreeSet<ShardId> = samples.iter().map(|s| map.shard_of(&key, s.t)).collect();
+        assert_eq!(
+            map.all_in(&key, &samples, map.shard_of(&key, 0)),
+            shards.len() == 1
+        );
     }
 }

@@ -35,6 +35,8 @@ fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<S
         grpc_addr: config.grpc_advertised().to_string(),
         shard_count: config.shard_count,
         ooo_window_ms: config.ooo_window_ms,
+        future_window_ms: config.future_window_ms,
+        shard_version_lead_ms: config.shard_version_lead_ms,
         meta_voters_max: config.meta_voters_max,
         meta_dead_voter_ms: config.meta_dead_voter_ms,
         flush_interval_ms: config.flush_interval_ms,

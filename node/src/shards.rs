@@ -31,15 +31,15 @@ use futures::future::join_all;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{LinearizableReadError, RaftError};
 use openraft::{Config, ReadPolicy, SnapshotPolicy};
-use tidemark_query::{EngineQuerier, Querier};
+use tidemark_query::{EngineQuerier, Querier, SplitSeriesQuerier};
 use tidemark_storage::{Engine, Matcher, Sample, SeriesKey, ShardId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::NodeError;
 use crate::meta::{
-    CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, initial_cluster_id, initial_placement,
-    new_cluster_id,
+    CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, ShardMap, initial_cluster_id,
+    initial_placement, new_cluster_id,
 };
 use crate::raft::codec;
 use crate::raft::log_store::LogDb;
@@ -73,6 +73,37 @@ pub struct SeriesWrite {
     pub key: SeriesKey,
     /// Sorted by timestamp.
     pub samples: Vec<Sample>,
+}
+
+impl SeriesWrite {
+    /// Hands each run of this series' samples that one shard-map version covers to `out`,
+    /// with the shard the series belongs to in that version (samples are sorted by time).
+    fn split_by_shard(self, map: &ShardMap, mut out: impl FnMut(ShardId, SeriesWrite)) {
+        let (Some(first), Some(last)) = (self.samples.first(), self.samples.last()) else {
+            return;
+        };
+        if !map.splits(first.t, last.t) {
+            out(map.shard_of(&self.key, first.t), self);
+            return;
+        }
+        let SeriesWrite { key, mut samples } = self;
+        while let Some(first) = samples.first() {
+            let shard = map.shard_of(&key, first.t);
+            let n = match map.next_start_after(first.t) {
+                Some(next) => samples.partition_point(|s| s.t < next),
+                None => samples.len(),
+            };
+            let rest = samples.split_off(n);
+            out(
+                shard,
+                SeriesWrite {
+                    key: key.clone(),
+                    samples,
+                },
+            );
+            samples = rest;
+        }
+    }
 }
 
 /// A `delete_series` request: the samples in `[mint_ms, maxt_ms]` of every series one of the
@@ -109,6 +140,8 @@ pub struct WriteOutcome {
     pub samples_written: usize,
     /// Samples rejected as older than the out-of-order window.
     pub too_old: usize,
+    /// Samples rejected as further ahead of the leader's clock than `future_window_ms`.
+    pub too_new: usize,
     /// Samples rejected because another value is stored at the same timestamp.
     pub conflicting: usize,
     /// Series written (including new ones).
@@ -119,6 +152,7 @@ impl WriteOutcome {
     fn add(&mut self, o: &WriteOutcome) {
         self.samples_written += o.samples_written;
         self.too_old += o.too_old;
+        self.too_new += o.too_new;
         self.conflicting += o.conflicting;
         self.series_written += o.series_written;
     }
@@ -172,6 +206,18 @@ pub struct ShardsOptions {
     pub meta_dead_voter_ms: u64,
     /// Samples older than the shard's newest sample minus this are rejected, in milliseconds.
     pub ooo_window_ms: i64,
+    /// Samples more than this ahead of the shard leader's clock are rejected, in milliseconds
+    /// (a sample far in the future would make every current one "too old", and could land in
+    /// a shard-map version not yet known when it is routed).
+    pub future_window_ms: i64,
+    /// How far ahead a new shard-map version starts at least, in milliseconds: `shards set`
+    /// picks the first partition boundary this far from now. Nodes that learn of the version
+    /// late route correctly as long as they learn of it within this lead, less
+    /// `future_window_ms`.
+    pub shard_version_lead_ms: i64,
+    /// Width of the storage engine's time partitions (shard-map versions start on their
+    /// boundaries), in milliseconds.
+    pub partition_ms: i64,
     /// Period of the background flush of every shard, in milliseconds (0 disables it).
     pub flush_interval_ms: u64,
     /// Samples per Raft entry of a shard (soft bound: one write request is never split).
@@ -227,6 +273,9 @@ impl Default for ShardsOptions {
             meta_voters_max: 5,
             meta_dead_voter_ms: 300_000,
             ooo_window_ms: 10 * 60 * 1000,
+            future_window_ms: 10 * 60 * 1000,
+            shard_version_lead_ms: tidemark_storage::EngineOptions::default().partition_ms,
+            partition_ms: tidemark_storage::EngineOptions::default().partition_ms,
             flush_interval_ms: 60_000,
             write_batch_samples_max: 50_000,
             inflight_writes_max: 1024,
@@ -281,26 +330,70 @@ enum Route {
     Remote { node: NodeId, addr: String },
 }
 
-/// One group on this node.
+/// One group on this node (cheap to clone: its parts are shared).
+#[derive(Clone)]
 struct Group {
     id: GroupId,
     raft: RaftGroup,
     sm: Arc<SmShared>,
 }
 
+/// One shard group on this node and the queue of its batcher.
+#[derive(Clone)]
+struct ShardSlot {
+    group: Group,
+    queue: mpsc::Sender<Job>,
+}
+
+/// What starting a group on this node needs.
+#[derive(Clone)]
+struct GroupStarter {
+    node_id: NodeId,
+    config: Arc<Config>,
+    peers: PeerChannels,
+    log_db: LogDb,
+    registry: GroupRegistry,
+}
+
+impl GroupStarter {
+    /// Starts group `id` over `sm` and registers it with the Raft transport.
+    async fn start(&self, id: GroupId, sm: GroupStateMachine) -> Result<Group, NodeError> {
+        let shared = sm.shared();
+        let raft = RaftGroup::new(
+            self.node_id,
+            self.config.clone(),
+            NetworkFactory::new(id, self.peers.clone()),
+            self.log_db.store(id),
+            sm,
+        )
+        .await
+        .map_err(|e| NodeError::Internal(format!("start group {id}: {e}")))?;
+        self.registry.insert(id, raft.clone());
+        Ok(Group {
+            id,
+            raft,
+            sm: shared,
+        })
+    }
+}
+
 /// The groups of this node.
 pub struct Shards {
     opts: ShardsOptions,
     cluster_id: String,
-    shard_count: u32,
+    /// `S` of the cluster when this node first knew it (the shard map until the meta group
+    /// has one).
+    initial_shard_count: u32,
     engine: Arc<dyn Engine>,
-    log_db: LogDb,
     registry: GroupRegistry,
     /// Channels to peer nodes, shared with the Raft transport.
     peers: PeerChannels,
+    starter: GroupStarter,
     meta: Group,
-    shards: Vec<Group>,
-    queues: Vec<mpsc::Sender<Job>>,
+    /// Shard groups by shard id. Grows when a shard-map version adds shards, never shrinks.
+    shards: std::sync::RwLock<Vec<ShardSlot>>,
+    /// Serialises the creation of shard groups.
+    grow_lock: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Serialises flushes (the periodic one and explicit ones).
     flush_lock: tokio::sync::Mutex<()>,
@@ -324,6 +417,33 @@ fn raft_config(opts: &ShardsOptions) -> Result<Arc<Config>, NodeError> {
     Ok(Arc::new(config.validate().map_err(|e| {
         NodeError::BadRequest(format!("raft config: {e}"))
     })?))
+}
+
+/// Starts the group of shard `shard` on this node (uninitialised unless its log says
+/// otherwise) and the batcher that proposes its writes.
+async fn start_shard(
+    starter: &GroupStarter,
+    opts: &ShardsOptions,
+    engine: &Arc<dyn Engine>,
+    shard: ShardId,
+) -> Result<(ShardSlot, JoinHandle<()>), NodeError> {
+    let sm = GroupStateMachine::shard(shard, engine.clone())
+        .map_err(|e| NodeError::Internal(format!("shard {shard} state: {e}")))?;
+    let group = starter.start(shard_group(shard), sm).await?;
+    let (queue, rx) = mpsc::channel(opts.inflight_writes_max.max(1));
+    let batcher = Batcher {
+        shard,
+        raft: group.raft.clone(),
+        engine: engine.clone(),
+        rx,
+        config: BatcherConfig {
+            write_batch_samples_max: opts.write_batch_samples_max,
+            ooo_window_ms: opts.ooo_window_ms,
+            future_window_ms: opts.future_window_ms,
+            write_timeout_ms: opts.write_timeout_ms,
+        },
+    };
+    Ok((ShardSlot { group, queue }, tokio::spawn(batcher.run())))
 }
 
 /// Classifies a failed membership change or meta proposal: retryable (503) when leadership
@@ -461,45 +581,29 @@ impl Shards {
             }
         };
 
-        let config = raft_config(&opts)?;
         let peers = PeerChannels::default();
         let registry = GroupRegistry::default();
-        let start = |id: GroupId, sm: GroupStateMachine| {
-            let (config, peers, log_db, registry) = (
-                config.clone(),
-                peers.clone(),
-                log_db.clone(),
-                registry.clone(),
-            );
-            let node_id = opts.node_id;
-            async move {
-                let shared = sm.shared();
-                let raft = RaftGroup::new(
-                    node_id,
-                    config,
-                    NetworkFactory::new(id, peers),
-                    log_db.store(id),
-                    sm,
-                )
-                .await
-                .map_err(|e| NodeError::Internal(format!("start group {id}: {e}")))?;
-                registry.insert(id, raft.clone());
-                Ok::<Group, NodeError>(Group {
-                    id,
-                    raft,
-                    sm: shared,
-                })
-            }
+        let starter = GroupStarter {
+            node_id: opts.node_id,
+            config: raft_config(&opts)?,
+            peers: peers.clone(),
+            log_db: log_db.clone(),
+            registry: registry.clone(),
         };
-
         let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
             .map_err(|e| internal("meta state")(e.to_string()))?;
-        let meta = start(META_GROUP, meta_sm).await?;
-        let mut shards = Vec::with_capacity(cluster.shard_count as usize);
-        for shard in 0..cluster.shard_count {
-            let sm = GroupStateMachine::shard(shard, engine.clone())
-                .map_err(|e| NodeError::Internal(format!("shard {shard} state: {e}")))?;
-            shards.push(start(shard_group(shard), sm).await?);
+        let meta = starter.start(META_GROUP, meta_sm).await?;
+        // Shards added by shard-map versions since the cluster record was written.
+        let group_count = meta
+            .sm
+            .with_cluster_map(|m| m.shard_map.groups())
+            .max(cluster.shard_count);
+        let mut shards = Vec::with_capacity(group_count as usize);
+        let mut tasks = Vec::new();
+        for shard in 0..group_count {
+            let (slot, task) = start_shard(&starter, &opts, &engine, shard).await?;
+            shards.push(slot);
+            tasks.push(task);
         }
 
         // A cluster this node created: every group has this node as its only voter. A fixed
@@ -532,8 +636,9 @@ impl Shards {
         let initial = std::iter::once((&meta, voters_of(&meta_voters))).chain(
             shards
                 .iter()
+                .take(cluster.shard_count as usize)
                 .enumerate()
-                .map(|(shard, g)| (g, voters_of(&placement[&(shard as ShardId)]))),
+                .map(|(shard, s)| (&s.group, voters_of(&placement[&(shard as ShardId)]))),
         );
         for (g, voters) in initial.filter(|_| !joined) {
             if !voters.contains_key(&opts.node_id) {
@@ -552,36 +657,17 @@ impl Shards {
             }
         }
 
-        let mut queues = Vec::with_capacity(shards.len());
-        let mut tasks = Vec::new();
-        for (shard, g) in shards.iter().enumerate() {
-            let (tx, rx) = mpsc::channel(opts.inflight_writes_max.max(1));
-            let b = Batcher {
-                shard: shard as ShardId,
-                raft: g.raft.clone(),
-                engine: engine.clone(),
-                rx,
-                config: BatcherConfig {
-                    write_batch_samples_max: opts.write_batch_samples_max,
-                    ooo_window_ms: opts.ooo_window_ms,
-                    write_timeout_ms: opts.write_timeout_ms,
-                },
-            };
-            tasks.push(tokio::spawn(b.run()));
-            queues.push(tx);
-        }
-
         let this = Arc::new(Shards {
             cluster_id: cluster.cluster_id.clone(),
-            shard_count: cluster.shard_count,
+            initial_shard_count: cluster.shard_count,
             opts,
             engine,
-            log_db,
             registry,
             peers,
+            starter,
             meta,
-            shards,
-            queues,
+            shards: std::sync::RwLock::new(shards),
+            grow_lock: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(tasks),
             flush_lock: tokio::sync::Mutex::new(()),
             leader_hints: Mutex::new(BTreeMap::new()),
@@ -606,6 +692,7 @@ impl Shards {
             this.ensure_meta_init(&cluster).await?;
         }
         this.keep_task(tokio::spawn(check_placement(Arc::downgrade(&this))));
+        this.keep_task(tokio::spawn(follow_shard_map(Arc::downgrade(&this))));
         if this.opts.meta_dead_voter_ms > 0 {
             this.keep_task(tokio::spawn(keep_meta_voters(Arc::downgrade(&this))));
         }
@@ -620,7 +707,8 @@ impl Shards {
 
     async fn wait_for_leaders(&self) {
         let timeout = Duration::from_millis(self.opts.startup_leader_wait_ms);
-        let waits = self.groups().map(|g| async move {
+        let groups = self.groups();
+        let waits = groups.iter().map(|g| async move {
             let res = g
                 .raft
                 .wait(Some(timeout))
@@ -761,8 +849,32 @@ impl Shards {
         Ok(())
     }
 
-    fn groups(&self) -> impl Iterator<Item = &Group> {
-        std::iter::once(&self.meta).chain(self.shards.iter())
+    /// Every group of this node: the meta group, then the shard groups by shard id.
+    fn groups(&self) -> Vec<Group> {
+        std::iter::once(self.meta.clone())
+            .chain(self.slots().into_iter().map(|s| s.group))
+            .collect()
+    }
+
+    /// The shard groups of this node, by shard id.
+    fn slots(&self) -> Vec<ShardSlot> {
+        self.shards
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Shard `shard`'s group on this node; a shard not started here yet (a new shard-map
+    /// version this node has not applied) is unavailable for now.
+    fn slot(&self, shard: ShardId) -> Result<ShardSlot, NodeError> {
+        self.shards
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(shard as usize)
+            .cloned()
+            .ok_or_else(|| {
+                NodeError::Unavailable(format!("shard {shard} does not exist on this node (yet)"))
+            })
     }
 
     /// The cluster id.
@@ -780,9 +892,17 @@ impl Shards {
         &self.opts.grpc_addr
     }
 
-    /// Number of shards `S`.
+    /// Number of shard groups on this node (ids `0..n`): the most shards any shard-map
+    /// version has.
     pub fn shard_count(&self) -> u32 {
-        self.shard_count
+        self.shards.read().unwrap_or_else(|p| p.into_inner()).len() as u32
+    }
+
+    /// The shard map: its versions as the meta group has applied them.
+    pub fn shard_map(&self) -> ShardMap {
+        self.meta
+            .sm
+            .with_cluster_map(|m| m.shard_map_or(self.initial_shard_count))
     }
 
     /// The storage engine of this node.
@@ -805,7 +925,7 @@ impl Shards {
 
     /// The ids of every group of this node (the meta group first).
     pub fn group_ids(&self) -> Vec<GroupId> {
-        self.groups().map(|g| g.id).collect()
+        self.groups().iter().map(|g| g.id).collect()
     }
 
     /// Whether this node is a voter of group `group` as far as its replica knows.
@@ -821,10 +941,18 @@ impl Shards {
         })
     }
 
-    fn group(&self, group: GroupId) -> Result<&Group, NodeError> {
-        self.groups()
-            .find(|g| g.id == group)
-            .ok_or_else(|| NodeError::BadRequest(format!("group {group} does not exist")))
+    fn group(&self, group: GroupId) -> Result<Group, NodeError> {
+        if group == META_GROUP {
+            return Ok(self.meta.clone());
+        }
+        crate::raft::group_shard(group)
+            .filter(|&s| s < self.shard_count())
+            .map(|s| self.slot(s).map(|s| s.group))
+            .unwrap_or_else(|| {
+                Err(NodeError::BadRequest(format!(
+                    "group {group} does not exist"
+                )))
+            })
     }
 
     /// Applies `op` to group `group` on its leader: this node, or the leader another node
@@ -835,7 +963,7 @@ impl Shards {
         group: GroupId,
         op: MemberOp,
     ) -> Result<MemberOutcome, NodeError> {
-        let g = self.group(group)?;
+        let g = &self.group(group)?;
         let timeout_ms = self.opts.snapshot_timeout_ms;
         let call = |route: Route| {
             let op = op.clone();
@@ -868,7 +996,7 @@ impl Shards {
         op: MemberOp,
     ) -> Result<MemberOutcome, NodeError> {
         use openraft::ChangeMembers;
-        let g = self.group(group)?;
+        let g = &self.group(group)?;
         let m = g.raft.metrics().borrow_watched().clone();
         if m.current_leader != Some(self.opts.node_id) {
             return Err(NodeError::Unavailable(format!(
@@ -1015,19 +1143,17 @@ impl Shards {
         RaftTransportService::new(self.registry.clone(), self.snapshot_dir()).into_server()
     }
 
-    /// Splits `series` by shard, sends each part to its shard's leader (this node's batcher, or
+    /// Splits `series` by shard (the shard each sample's series belongs to in the shard-map
+    /// version covering the sample), sends each part to its shard's leader (this node's batcher, or
     /// another node over gRPC) and waits until every part is committed and applied. `Ok` only
     /// when every part is.
     pub async fn write(&self, series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
+        let map = self.shard_map();
         let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
         for sw in series {
-            if sw.samples.is_empty() {
-                continue;
-            }
-            parts
-                .entry(sw.key.shard(self.shard_count))
-                .or_default()
-                .push(sw);
+            sw.split_by_shard(&map, |shard, part| {
+                parts.entry(shard).or_default().push(part)
+            });
         }
         let mut local = BTreeMap::new();
         let mut forwarded = Vec::new();
@@ -1086,7 +1212,7 @@ impl Shards {
     /// every shard has committed and applied its delete.
     pub async fn delete_series(&self, req: DeleteRequest) -> Result<u64, NodeError> {
         req.selectors()?;
-        let results = join_all((0..self.shard_count).map(|shard| {
+        let results = join_all((0..self.shard_count()).map(|shard| {
             let req = &req;
             self.on_leader(shard, move |route| async move {
                 match route {
@@ -1115,9 +1241,7 @@ impl Shards {
 
     /// Queues a delete on this node's batcher of `shard` (which must lead it) and waits.
     async fn delete_local(&self, shard: ShardId, request: DeleteRequest) -> Result<u64, NodeError> {
-        let queue = self.queues.get(shard as usize).ok_or_else(|| {
-            NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
-        })?;
+        let queue = self.slot(shard)?.queue;
         let (tx, rx) = oneshot::channel();
         let job = Job::Delete(DeleteJob { request, reply: tx });
         queue.try_send(job).map_err(|e| match e {
@@ -1163,12 +1287,10 @@ impl Shards {
     /// known (`NoLeader`). A shard this node holds no replica of is looked up in the leader
     /// hints, else asked of the replicas the cluster map records.
     async fn route(&self, shard: ShardId) -> Result<Route, NodeError> {
-        let g = self.shards.get(shard as usize).ok_or_else(|| {
-            NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
-        })?;
+        let g = self.slot(shard)?.group;
         if self.holds(shard) {
             return self
-                .leader_of(g)
+                .leader_of(&g)
                 .map_err(|message| NodeError::NoLeader { shard, message });
         }
         let map = self.cluster_map();
@@ -1292,18 +1414,16 @@ impl Shards {
         // write before any part of it is proposed.
         let mut permits = Vec::with_capacity(parts.len());
         for &shard in parts.keys() {
-            let queue = self.queues.get(shard as usize).ok_or_else(|| {
-                NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
-            })?;
-            let permit = queue.try_reserve().map_err(|e| match e {
-                mpsc::error::TrySendError::Full(()) => NodeError::Overloaded {
+            let queue = self.slot(shard)?.queue;
+            let permit = queue.try_reserve_owned().map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => NodeError::Overloaded {
                     shard,
                     message: format!(
                         "write queue full (inflight_writes_max={})",
                         self.opts.inflight_writes_max
                     ),
                 },
-                mpsc::error::TrySendError::Closed(()) => {
+                mpsc::error::TrySendError::Closed(_) => {
                     NodeError::Internal(format!("shard {shard} is shutting down"))
                 }
             })?;
@@ -1352,7 +1472,7 @@ impl Shards {
         samples_max: u64,
     ) -> Result<Arc<dyn Querier>, NodeError> {
         let timeout = Duration::from_millis(self.opts.read_timeout_ms);
-        let plans = join_all((0..self.shard_count).map(|shard| async move {
+        let plans = join_all((0..self.shard_count()).map(|shard| async move {
             let held = self.holds(shard);
             let plan = async {
                 match (held, linearizable) {
@@ -1378,12 +1498,17 @@ impl Shards {
                 (_, Some(r)) => remote.push(r),
             }
         }
-        Ok(Arc::new(reads::ClusterQuerier::new(
+        let shards = reads::ClusterQuerier::new(
             EngineQuerier::new(self.engine.clone(), local),
             remote,
             self.peers.clone(),
             self.opts.read_timeout_ms,
             samples_max,
+        );
+        Ok(Arc::new(SplitSeriesQuerier::new(
+            shards,
+            self.shard_map().boundaries(),
+            usize::try_from(samples_max).unwrap_or(usize::MAX),
         )))
     }
 
@@ -1507,7 +1632,8 @@ impl Shards {
         index: u64,
         timeout_ms: u64,
     ) -> Result<(), NodeError> {
-        self.shards[shard as usize]
+        self.slot(shard)?
+            .group
             .raft
             .wait(Some(Duration::from_millis(timeout_ms)))
             .applied_index_at_least(Some(index), "read index applied")
@@ -1525,9 +1651,7 @@ impl Shards {
         if !self.holds(shard) {
             return None;
         }
-        self.shards
-            .get(shard as usize)
-            .map(|g| self.group_status(g))
+        self.slot(shard).ok().map(|s| self.group_status(&s.group))
     }
 
     /// The state of every group: this node's replicas as it knows them, every other shard as
@@ -1536,7 +1660,7 @@ impl Shards {
     pub async fn cluster_status(&self) -> Vec<GroupStatus> {
         let map = self.cluster_map();
         let remote = join_all(
-            (0..self.shard_count)
+            (0..self.shard_count())
                 .filter(|s| !self.holds(*s))
                 .map(|shard| {
                     let map = &map;
@@ -1569,12 +1693,10 @@ impl Shards {
                 }),
         )
         .await;
-        let mut all: Vec<GroupStatus> = std::iter::once(&self.meta)
-            .chain(
-                self.shards
-                    .iter()
-                    .filter(|g| crate::raft::group_shard(g.id).is_some_and(|s| self.holds(s))),
-            )
+        let mut all: Vec<GroupStatus> = self
+            .groups()
+            .iter()
+            .filter(|g| crate::raft::group_shard(g.id).is_none_or(|s| self.holds(s)))
             .map(|g| self.group_status(g))
             .chain(remote)
             .collect();
@@ -1611,8 +1733,13 @@ impl Shards {
     /// the shard's leader after every membership change and periodically, so that a record
     /// lost to a crash is made good).
     async fn record_placement(&self, shard: ShardId) -> Result<(), NodeError> {
-        let g = &self.shards[shard as usize];
-        let m = g.raft.metrics().borrow_watched().clone();
+        let m = self
+            .slot(shard)?
+            .group
+            .raft
+            .metrics()
+            .borrow_watched()
+            .clone();
         if m.current_leader != Some(self.opts.node_id) {
             return Ok(());
         }
@@ -1649,9 +1776,7 @@ impl Shards {
     /// Runs the read-index procedure on this node's group of shard `shard` (it must lead it),
     /// waits until it has applied the index, and returns the index.
     async fn local_read_index(&self, shard: ShardId) -> Result<u64, NodeError> {
-        let g = self.shards.get(shard as usize).ok_or_else(|| {
-            NodeError::BadRequest(format!("shard {shard} does not exist on this node"))
-        })?;
+        let g = self.slot(shard)?.group;
         match g.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
             Ok(read) => Ok(read.index()),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
@@ -1678,11 +1803,13 @@ impl Shards {
         remote::ShardServer::new(Arc::downgrade(self)).into_server()
     }
 
-    /// A querier over every shard of this node.
+    /// A querier over every shard of this node's engine (whether it holds a replica or not),
+    /// with no sample limit.
     pub fn querier(&self) -> Arc<dyn Querier> {
-        Arc::new(EngineQuerier::new(
-            self.engine.clone(),
-            (0..self.shard_count).collect(),
+        Arc::new(SplitSeriesQuerier::new(
+            EngineQuerier::new(self.engine.clone(), (0..self.shard_count()).collect()),
+            self.shard_map().boundaries(),
+            usize::MAX,
         ))
     }
 
@@ -1691,7 +1818,7 @@ impl Shards {
     pub async fn flush(&self) -> Result<(), NodeError> {
         let _guard = self.flush_lock.lock().await;
         for g in self.groups() {
-            self.flush_group(g).await?;
+            self.flush_group(&g).await?;
         }
         Ok(())
     }
@@ -1725,7 +1852,7 @@ impl Shards {
                 tracing::warn!(group = g.id, error = %e, "log not purged before compaction");
             }
         }
-        let log_db = self.log_db.clone();
+        let log_db = self.starter.log_db.clone();
         tokio::task::spawn_blocking(move || log_db.compact_blocking())
             .await
             .map_err(|e| NodeError::Internal(format!("raft log compaction: {e}")))??;
@@ -1764,7 +1891,7 @@ impl Shards {
     /// The state of every group on this node (those it holds no replica of, too: they show
     /// no leader and no voters).
     pub fn status(&self) -> Vec<GroupStatus> {
-        self.groups().map(|g| self.group_status(g)).collect()
+        self.groups().iter().map(|g| self.group_status(g)).collect()
     }
 
     fn group_status(&self, g: &Group) -> GroupStatus {
@@ -1813,15 +1940,212 @@ impl Shards {
         // log database can be reopened by this process once `Shards` is dropped. Two handles
         // remain: this one and the meta state machine's.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(STOP_WAIT_MS);
-        while self.log_db.handle_count() > 2 && tokio::time::Instant::now() < deadline {
+        while self.starter.log_db.handle_count() > 2 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    /// The Raft handle of shard `shard` (for tests and the cluster layer).
-    pub fn raft_of_shard(&self, shard: ShardId) -> Option<&RaftGroup> {
-        self.shards.get(shard as usize).map(|g| &g.raft)
+    /// Starts the shard groups the shard map has and this node does not have yet, and
+    /// initialises the group of each shard a version created with this node among its first
+    /// voters, while the map still records exactly those voters (a group whose membership has
+    /// moved on is running without this node, whose leader adds it if it should).
+    async fn adopt_shard_map(&self) -> Result<(), NodeError> {
+        let (groups, created, nodes, replicas) = self.meta.sm.with_cluster_map(|m| {
+            (
+                m.shard_map.groups(),
+                m.created.clone(),
+                m.nodes.clone(),
+                m.replicas.clone(),
+            )
+        });
+        if groups > self.shard_count() {
+            let _guard = self.grow_lock.lock().await;
+            for shard in self.shard_count()..groups {
+                let (slot, task) =
+                    start_shard(&self.starter, &self.opts, &self.engine, shard).await?;
+                self.shards
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(slot);
+                self.keep_task(task);
+                tracing::info!(
+                    shard,
+                    "started the group of a shard a new shard-map version added"
+                );
+            }
+        }
+        for (shard, voters) in created {
+            if !voters.contains(&self.opts.node_id) || replicas.get(&shard) != Some(&voters) {
+                continue;
+            }
+            let g = self.slot(shard)?.group;
+            let initialized = g
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| NodeError::Internal(format!("shard {shard}: {e}")))?;
+            if initialized {
+                continue;
+            }
+            let Some(members) = voters
+                .iter()
+                .map(|id| {
+                    nodes
+                        .get(id)
+                        .map(|addr| (*id, NodeInfo { addr: addr.clone() }))
+                })
+                .collect::<Option<BTreeMap<NodeId, NodeInfo>>>()
+            else {
+                tracing::warn!(
+                    shard,
+                    ?voters,
+                    "a first voter of a new shard is not in the cluster map"
+                );
+                continue;
+            };
+            // A leader elected meanwhile may have reached this replica first: then there is
+            // nothing to initialise, and openraft says so.
+            match g.raft.initialize(members).await {
+                Ok(()) => tracing::info!(shard, ?voters, "initialised the group of a new shard"),
+                Err(e) => tracing::debug!(shard, error = %e, "new shard's group not initialised"),
+            }
+        }
+        Ok(())
     }
+
+    /// Adds a shard-map version of `count` shards (`tidemarkctl shards set`), starting at the
+    /// first partition boundary at least `shard_version_lead_ms` from now (and after the last
+    /// version's start). Data already written stays where it is. Shards the version adds get
+    /// `replication_factor` voters on the nodes holding the fewest replicas. `Unchanged` when
+    /// the newest version already has `count` shards.
+    pub async fn set_shard_count(&self, count: u32) -> Result<ShardVersionOutcome, NodeError> {
+        if count == 0 || count > SHARD_COUNT_MAX {
+            return Err(NodeError::BadRequest(format!(
+                "the shard count must be between 1 and {SHARD_COUNT_MAX}, got {count}"
+            )));
+        }
+        let map = self.cluster_map();
+        if map.cluster_id.is_none() {
+            return Err(NodeError::Unavailable(
+                "the cluster is not initialised yet; retry".into(),
+            ));
+        }
+        let shard_map = map.shard_map_or(self.initial_shard_count);
+        let last = *shard_map
+            .versions()
+            .last()
+            .ok_or_else(|| NodeError::Internal("the shard map has no version".into()))?;
+        if last.shard_count == count {
+            return Ok(ShardVersionOutcome {
+                changed: false,
+                version: last,
+                placement: BTreeMap::new(),
+            });
+        }
+        let width = self.opts.partition_ms.max(1);
+        let earliest = now_ms()
+            .saturating_add(self.opts.shard_version_lead_ms.max(0))
+            .max(last.start_ms.saturating_add(1));
+        let start_ms = earliest
+            .div_euclid(width)
+            .saturating_add(i64::from(earliest.rem_euclid(width) != 0))
+            .saturating_mul(width);
+        let placement = place_new_shards(&map, shard_map.groups(), count);
+        self.propose_meta(MetaCommand::AddShardVersion {
+            start_ms,
+            shard_count: count,
+            placement: placement.clone(),
+        })
+        .await?;
+        // The meta leader applied it; wait until this node's replica has too.
+        let deadline = Instant::now() + Duration::from_millis(self.opts.write_timeout_ms);
+        loop {
+            let now = self.shard_map();
+            if let Some(v) = now.versions().iter().find(|v| v.start_ms == start_ms) {
+                if v.shard_count != count {
+                    return Err(NodeError::Unavailable(format!(
+                        "another shard-map change ({} shards from {start_ms}) won; retry",
+                        v.shard_count
+                    )));
+                }
+                self.adopt_shard_map().await?;
+                return Ok(ShardVersionOutcome {
+                    changed: true,
+                    version: *v,
+                    placement,
+                });
+            }
+            if now.versions().last().is_some_and(|v| v.start_ms > start_ms) {
+                return Err(NodeError::Unavailable(
+                    "another shard-map change was committed first; retry".into(),
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(NodeError::Timeout(
+                    "the new shard-map version was committed but this node has not applied it yet"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The Raft handle of shard `shard` (for tests and the cluster layer).
+    pub fn raft_of_shard(&self, shard: ShardId) -> Option<RaftGroup> {
+        self.slot(shard).ok().map(|s| s.group.raft)
+    }
+}
+
+/// Most shards a shard-map version may have (each is a Raft group on every node).
+const SHARD_COUNT_MAX: u32 = 1024;
+
+/// What [`Shards::set_shard_count`] did.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardVersionOutcome {
+    /// Whether a version was added (`false`: the newest one already had the shard count).
+    pub changed: bool,
+    /// The version (the newest one when nothing changed).
+    pub version: crate::meta::ShardMapVersion,
+    /// The voters of each shard the version created.
+    pub placement: BTreeMap<ShardId, Vec<NodeId>>,
+}
+
+/// The voters of shards `from..to` (none when `to <= from`): `replication_factor` each, on the
+/// nodes holding the fewest replicas so far (ties to the lowest id).
+fn place_new_shards(
+    map: &crate::meta::ClusterMap,
+    from: u32,
+    to: u32,
+) -> BTreeMap<ShardId, Vec<NodeId>> {
+    let mut load: BTreeMap<NodeId, usize> = map.nodes.keys().map(|&n| (n, 0)).collect();
+    for shard in 0..from {
+        for n in map.replicas_of(shard) {
+            if let Some(l) = load.get_mut(&n) {
+                *l += 1;
+            }
+        }
+    }
+    let rf = (map.replication_factor.max(1) as usize).min(load.len());
+    (from..to)
+        .map(|shard| {
+            let mut by_load: Vec<(usize, NodeId)> = load.iter().map(|(&n, &l)| (l, n)).collect();
+            by_load.sort_unstable();
+            let mut nodes: Vec<NodeId> = by_load.iter().take(rf).map(|&(_, n)| n).collect();
+            nodes.sort_unstable();
+            for n in &nodes {
+                *load.entry(*n).or_default() += 1;
+            }
+            (shard, nodes)
+        })
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch by this node's clock (never inside apply).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The members a cluster bootstrapped by this node starts with: the `initial_cluster` list, or
@@ -1891,10 +2215,41 @@ async fn check_placement(shards: Weak<Shards>) {
         if s.cluster_map().cluster_id.is_none() {
             continue;
         }
-        for shard in 0..s.shard_count {
+        if let Err(e) = s.adopt_shard_map().await {
+            tracing::warn!(error = %e, "adopting the shard map failed; retrying later");
+        }
+        for shard in 0..s.shard_count() {
             if let Err(e) = s.record_placement(shard).await {
                 tracing::debug!(shard, error = %e, "recording placement failed; retrying later");
             }
+        }
+    }
+}
+
+/// Adopts each shard-map change as soon as this node's meta replica applies it
+/// ([`Shards::adopt_shard_map`]; the periodic placement check retries what fails).
+async fn follow_shard_map(shards: Weak<Shards>) {
+    let mut metrics = match shards.upgrade() {
+        Some(s) => s.meta.raft.metrics(),
+        None => return,
+    };
+    let mut seen: Option<u64> = None;
+    loop {
+        if metrics.changed().await.is_err() {
+            return;
+        }
+        let applied = metrics.borrow_watched().last_applied.map(|l| l.index());
+        if applied == seen {
+            continue;
+        }
+        seen = applied;
+        let Some(s) = shards.upgrade() else { return };
+        let pending = s
+            .meta
+            .sm
+            .with_cluster_map(|m| m.shard_map.groups() > s.shard_count() || !m.created.is_empty());
+        if pending && let Err(e) = s.adopt_shard_map().await {
+            tracing::warn!(error = %e, "adopting the shard map failed; retrying later");
         }
     }
 }

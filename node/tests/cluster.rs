@@ -35,19 +35,29 @@ fn batch(k: i64) -> Vec<TestSeries> {
 
 /// Writes batch `k` through `base`, retrying retryable answers; panics if it never succeeds.
 async fn write_acked(client: &reqwest::Client, base: &str, k: i64) {
+    write_series_acked(client, base, &batch(k), &format!("batch {k}")).await
+}
+
+/// Writes `series` through `base`, retrying retryable answers; panics if it never succeeds.
+async fn write_series_acked(
+    client: &reqwest::Client,
+    base: &str,
+    series: &[TestSeries],
+    what: &str,
+) {
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
-        let res = post_write_v1(client, base, encode_write_v1(&batch(k))).await;
+        let res = post_write_v1(client, base, encode_write_v1(series)).await;
         match res {
             Ok((status, _)) if (200..300).contains(&status) => return,
             Ok((status, body)) if status == 503 || status == 429 => {
                 assert!(
                     Instant::now() < deadline,
-                    "batch {k} through {base}: still {status} after {RETRY_MS} ms: {body}"
+                    "{what} through {base}: still {status} after {RETRY_MS} ms: {body}"
                 );
             }
-            Ok((status, body)) => panic!("batch {k} through {base}: {status} {body}"),
-            Err(e) => panic!("batch {k} through {base}: {e}"),
+            Ok((status, body)) => panic!("{what} through {base}: {status} {body}"),
+            Err(e) => panic!("{what} through {base}: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -811,6 +821,121 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
     replicas_agree(&client, &urls, 2).await;
 }
 
+#[tokio::test]
+async fn a_new_shard_map_version_adds_shards_and_series_read_whole_across_it() {
+    // Versions start at the next partition boundary (within 2 h): samples that far ahead are
+    // accepted, so that the test writes on both sides of it.
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "admin_token: {ADMIN_TOKEN}\nshard_version_lead_ms: 0\nfuture_window_ms: 9000000\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let mut c = start_cluster(&["--replication-factor", "2", "--config", &config]);
+    let client = reqwest::Client::new();
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    let out = ctl(&urls[1], &["shards", "set", "6"]).await;
+    assert!(out.contains("6 shards from"), "{out}");
+    assert!(out.contains("shard 4") && out.contains("shard 5"), "{out}");
+    // Again: unchanged.
+    let again = ctl(&urls[2], &["shards", "set", "6"]).await;
+    assert!(again.contains("unchanged"), "{again}");
+    // Every node follows the map: two versions, six shard groups, new shards placed on the
+    // nodes holding the fewest replicas, with leaders.
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    let start_ms = loop {
+        let mut starts = Vec::new();
+        for url in &urls {
+            let st = cluster_status(&client, url).await;
+            let map = st["shardMap"].as_array().cloned().unwrap_or_default();
+            if st["shardCount"] == 6 && map.len() == 2 {
+                starts.push(map[1]["startMs"].as_i64().unwrap());
+            }
+        }
+        if starts.len() == urls.len() {
+            assert!(starts.windows(2).all(|w| w[0] == w[1]), "{starts:?}");
+            break starts[0];
+        }
+        assert!(Instant::now() < deadline, "nodes never all had 6 shards");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let p = placement(&client, &urls[0]).await;
+    assert_eq!(p.len(), 6);
+    assert!(p[4].len() == 2 && p[5].len() == 2, "{p:?}");
+    let mut per_node = std::collections::BTreeMap::<u64, usize>::new();
+    for n in p.iter().flatten() {
+        *per_node.entry(*n).or_default() += 1;
+    }
+    assert_eq!(
+        per_node.values().copied().collect::<Vec<_>>(),
+        vec![4, 4, 4],
+        "{p:?}"
+    );
+    for shard in [4, 5] {
+        let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+        while shard_leader(&client, &urls[0], shard).await.is_none() {
+            assert!(Instant::now() < deadline, "shard {shard} has no leader");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Samples on both sides of the boundary: many series change shards there.
+    let n = 24;
+    let times = [start_ms - 2000, start_ms - 1000, start_ms, start_ms + 1000];
+    let series: Vec<TestSeries> = (0..n)
+        .map(|i| {
+            let labels = vec![
+                ("__name__".to_string(), "versioned".to_string()),
+                ("series".to_string(), i.to_string()),
+            ];
+            (labels, times.iter().map(|&t| (t, i as f64)).collect())
+        })
+        .collect();
+    for (i, url) in urls.iter().enumerate() {
+        let part: Vec<TestSeries> = series.iter().skip(i).step_by(3).cloned().collect();
+        write_series_acked(&client, url, &part, "versioned series").await;
+    }
+    let at = (start_ms + 1500) as f64 / 1000.0;
+    let value = |data: &serde_json::Value| -> f64 {
+        support::parse_value(data["result"][0]["value"][1].as_str().expect("a value"))
+    };
+    for url in &urls {
+        let per_series = query_result(&client, url, "count_over_time(versioned[10s])", at).await;
+        let result = per_series["result"].as_array().unwrap();
+        assert_eq!(result.len(), n, "through {url}: {per_series}");
+        assert!(
+            result.iter().all(|s| s["value"][1] == "4"),
+            "through {url}: {per_series}"
+        );
+        let sum = query_result(&client, url, "sum(count_over_time(versioned[10s]))", at).await;
+        assert_eq!(value(&sum), 4.0 * n as f64, "through {url}");
+        let count = query_result(&client, url, "count(versioned)", at).await;
+        assert_eq!(value(&count), n as f64, "through {url}");
+    }
+    replicas_agree(&client, &urls, 2).await;
+
+    // A restarted node starts the added shards' groups again and reads them.
+    c.nodes[2].kill9();
+    c.nodes[2].restart();
+    c.nodes[2].wait_ready();
+    // A new client: the old one's pooled connection died with the process.
+    let client = reqwest::Client::new();
+    let st = cluster_status(&client, &urls[2]).await;
+    assert_eq!(st["shardCount"], 6, "{st}");
+    let sum = query_result(
+        &client,
+        &urls[2],
+        "sum(count_over_time(versioned[10s]))",
+        at,
+    )
+    .await;
+    assert_eq!(value(&sum), 4.0 * n as f64);
+}
+
 /// Starts node `id` on fresh loopback ports, joining the cluster through `join_url`, and waits
 /// until it is ready; its data directory lives as long as the returned guard.
 fn join_node(id: u64, join_url: &str, config: &str) -> (tempfile::TempDir, Node) {
@@ -893,6 +1018,7 @@ async fn a_dead_meta_voter_gives_its_seat_to_a_learner() {
     assert_eq!(replication_factor(&client, &n4.url()).await, 2);
     // Node 3 comes back as a learner, follows the cluster map again, and takes the seat of
     // node 2, silent by now.
+    c.nodes[2].kill9();
     c.nodes[2].restart();
     c.nodes[2].wait_ready();
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);

@@ -250,7 +250,7 @@ impl<'q> Evaluator<'q> {
 
     /// The range of window ends `[lo, hi]` a node with these modifiers sees for evaluation
     /// times in `[lo_ms, hi_ms]`.
-    fn window_end_range(
+    pub(crate) fn window_end_range(
         &self,
         at: &Option<AtModifier>,
         offset: &Option<Offset>,

@@ -11,5 +11,5 @@ pub mod value;
 pub use engine::{PromqlEngine, QueryLimits};
 pub use error::{QueryError, QueryErrorKind};
 pub use partial::{Partial, PartialRequest};
-pub use querier::{EngineQuerier, Querier, QuerySeriesIter};
+pub use querier::{EngineQuerier, Querier, QuerySeriesIter, SplitSeriesQuerier};
 pub use value::{QueryResult, SampleCounts, Value};

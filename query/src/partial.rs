@@ -44,6 +44,9 @@ pub struct PartialRequest {
     pub query_start_ms: i64,
     pub query_end_ms: i64,
     pub lookback_delta_ms: i64,
+    /// Every sample the aggregation reads lies in `[.0, .1]` (its selector's windows over all
+    /// the steps).
+    pub data_range_ms: (i64, i64),
     /// The query's limits, which each part checks on its own data as well.
     pub samples_max: u64,
     pub series_max: u64,
@@ -390,8 +393,23 @@ pub(crate) fn eval_partial(
     ts: &[i64],
 ) -> Result<Vec<Series>, QueryError> {
     ev.check_deadline()?;
+    let (first, last) = (
+        ts.first().copied().unwrap_or_default(),
+        ts.last().copied().unwrap_or_default(),
+    );
+    let data_range_ms = match plan.inner {
+        Inner::Selector(vs) => {
+            let (lo, hi) = ev.window_end_range(&vs.at, &vs.offset, first, last);
+            (lo.saturating_sub(ev.limits.lookback_delta_ms), hi)
+        }
+        Inner::Range { ms, .. } => {
+            let (lo, hi) = ev.window_end_range(&ms.vs.at, &ms.vs.offset, first, last);
+            (lo.saturating_sub(crate::eval::duration_ms(&ms.range)), hi)
+        }
+    };
     let req = PartialRequest {
         expr: Expr::Aggregate(plan.a.clone()).to_string(),
+        data_range_ms,
         steps: ts.to_vec(),
         query_start_ms: ev.query_start_ms,
         query_end_ms: ev.query_end_ms,

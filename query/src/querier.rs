@@ -139,3 +139,103 @@ impl Querier for EngineQuerier {
         partial::evaluate_each(&queriers, req).map(Some)
     }
 }
+
+/// A querier over shards between which a series may move at known times: from each boundary
+/// on (a new shard-map version), a series may be in another shard than before. A select whose
+/// range crosses a boundary gathers the series and merges the parts of each (counting samples
+/// against `samples_max`, since they are held at once); one within a version streams as the
+/// inner querier does. An aggregation is computed by the parts only when the samples it reads
+/// lie within one version (a part would see half a series otherwise).
+pub struct SplitSeriesQuerier<Q> {
+    inner: Q,
+    boundaries: Vec<i64>,
+    samples_max: usize,
+}
+
+impl<Q: Querier> SplitSeriesQuerier<Q> {
+    pub fn new(inner: Q, boundaries: Vec<i64>, samples_max: usize) -> Self {
+        SplitSeriesQuerier {
+            inner,
+            boundaries,
+            samples_max,
+        }
+    }
+
+    /// Whether a series may have samples in two shards within `[mint_ms, maxt_ms]`.
+    fn crosses(&self, mint_ms: i64, maxt_ms: i64) -> bool {
+        self.boundaries.iter().any(|&b| mint_ms < b && b <= maxt_ms)
+    }
+}
+
+impl<Q: Querier> Querier for SplitSeriesQuerier<Q> {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<QuerySeriesIter<'_>, QueryError> {
+        if !self.crosses(mint_ms, maxt_ms) {
+            return self.inner.select(matchers, mint_ms, maxt_ms);
+        }
+        let mut merged: std::collections::BTreeMap<Labels, Vec<tidemark_storage::Sample>> =
+            std::collections::BTreeMap::new();
+        let mut held = 0usize;
+        for series in self.inner.select(matchers, mint_ms, maxt_ms)? {
+            let series = series?;
+            held += series.samples.len();
+            if held > self.samples_max {
+                return Err(crate::eval::too_many_samples());
+            }
+            merged
+                .entry(series.labels)
+                .or_default()
+                .extend(series.samples);
+        }
+        Ok(Box::new(merged.into_iter().map(|(labels, mut samples)| {
+            // Each part is sorted; a timestamp is in one version, so in one part (the first
+            // copy is kept should a sample ever be in two).
+            samples.sort_by_key(|s| s.t);
+            samples.dedup_by_key(|s| s.t);
+            Ok(SeriesSamples { labels, samples })
+        })))
+    }
+
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
+        let mut out = self.inner.series(matchers, mint_ms, maxt_ms)?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        self.inner.label_names(matchers, mint_ms, maxt_ms)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        self.inner.label_values(name, matchers, mint_ms, maxt_ms)
+    }
+
+    fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
+        let (lo, hi) = req.data_range_ms;
+        if self.crosses(lo, hi) {
+            return Ok(None);
+        }
+        self.inner.aggregate(req)
+    }
+}

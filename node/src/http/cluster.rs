@@ -17,6 +17,12 @@
 //!   `{"replicationFactor": N}` (recorded in the meta group; joins and `tidemarkctl
 //!   rebalance` move replicas towards it).
 //!
+//! - `POST /api/v1/admin/cluster/shards`: adds a shard-map version (`Shards::set_shard_count`),
+//!   JSON body `{"shardCount": S}`; answers `{"changed": bool, "version": {"startMs": T,
+//!   "shardCount": S, "groups": G}, "placement": {shard: [voters]}}` once this node has applied
+//!   it and started the groups of new shards (their elections follow: `tidemarkctl shards
+//!   set` waits for them). Unchanged when the newest version already has `S` shards.
+//!
 //! - `GET /api/v1/admin/shards/digest`: for every shard this node holds a replica of, its
 //!   applied index and a hash of its logical content (`Engine::digest`); replicas at the same
 //!   applied index must agree (the jepsen suite's consistency check). Reads every sample: not
@@ -45,6 +51,7 @@ pub fn routes(shards: Arc<Shards>) -> Router {
         .route("/api/v1/status/cluster", get(status))
         .route("/api/v1/admin/cluster/members", post(change_member))
         .route("/api/v1/admin/cluster/replication", post(set_replication))
+        .route("/api/v1/admin/cluster/shards", post(set_shards))
         .route("/api/v1/admin/shards/digest", get(digests))
         .with_state(shards)
 }
@@ -165,6 +172,7 @@ async fn status(State(shards): State<Arc<Shards>>) -> Response {
             "nodeId": shards.node_id(),
             "clusterId": shards.cluster_id(),
             "shardCount": shards.shard_count(),
+            "shardMap": shards.shard_map().versions(),
             "replicationFactor": map.replication_factor,
             "nodes": map.nodes,
             "placement": placement,
@@ -203,5 +211,24 @@ async fn set_replication(
         "status": "success",
         "data": { "replicationFactor": req.replication_factor },
     });
+    Ok(super::json_response(body.to_string()))
+}
+
+/// The body of `POST /api/v1/admin/cluster/shards`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ShardsRequest {
+    shard_count: u32,
+}
+
+/// Adds a shard-map version (`tidemarkctl shards set`).
+async fn set_shards(
+    State(shards): State<Arc<Shards>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: ShardsRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadParam(format!("invalid shards request: {e}")))?;
+    let outcome = shards.set_shard_count(req.shard_count).await?;
+    let body = serde_json::json!({ "status": "success", "data": outcome });
     Ok(super::json_response(body.to_string()))
 }

@@ -117,6 +117,12 @@ async fn handle(
             outcome.too_old
         ));
     }
+    if outcome.too_new > 0 {
+        problems.push(format!(
+            "too far in the future: {} samples more than future_window_ms ahead of the server's clock were rejected",
+            outcome.too_new
+        ));
+    }
     if outcome.conflicting > 0 {
         problems.push(format!(
             "duplicate sample for timestamp: {} samples with a different value at an already stored timestamp were rejected",

@@ -28,8 +28,9 @@ use crate::meta::ClusterMap;
 /// Version of the [`ShardSmMeta`] layout.
 const SM_FORMAT_VERSION: u32 = 1;
 
-/// Version of the [`MetaSmRecord`] layout: 2 added the cluster map's replica placement.
-const META_RECORD_VERSION: u32 = 2;
+/// Version of the [`MetaSmRecord`] layout: 2 added the cluster map's replica placement, 3 its
+/// shard-map versions.
+const META_RECORD_VERSION: u32 = 3;
 
 /// What a shard flush records beside its data (`sm_meta`, bincode).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -440,16 +441,17 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     }
 }
 
-/// Version 1 of [`MetaSmRecord`]: a cluster map without replica placement.
+/// Versions 1 and 2 of [`MetaSmRecord`]: a cluster map without shard-map versions (and in
+/// version 1 without replica placement).
 #[derive(Deserialize)]
-struct MetaSmRecordV1 {
+struct MetaSmRecordOld<M> {
     version: u32,
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    map: ClusterMapV1,
+    map: M,
 }
 
-/// The cluster map of [`MetaSmRecordV1`].
+/// The cluster map of version 1.
 #[derive(Deserialize)]
 struct ClusterMapV1 {
     cluster_id: Option<String>,
@@ -458,31 +460,72 @@ struct ClusterMapV1 {
     nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
 }
 
-/// Decodes a [`MetaSmRecord`] of either version; a version 1 map has no recorded placement
-/// (every node holds every shard, which is what version 1 clusters did).
+/// The cluster map of version 2.
+#[derive(Deserialize)]
+struct ClusterMapV2 {
+    cluster_id: Option<String>,
+    shard_count: u32,
+    replication_factor: u32,
+    nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
+    replicas: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
+}
+
+/// Decodes a [`MetaSmRecord`] of any version. A version 1 map has no recorded placement (every
+/// node holds every shard, which is what version 1 clusters did); maps before version 3 have
+/// one shard-map version, their fixed shard count.
 fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
     if let Ok(rec) = codec::decode::<MetaSmRecord>(bytes)
         && rec.version == META_RECORD_VERSION
     {
         return Ok(rec);
     }
-    let v1: MetaSmRecordV1 = codec::decode(bytes)?;
+    let upgrade =
+        |last_applied: Option<LogId>, membership: StoredMembership, map: ClusterMap| MetaSmRecord {
+            version: META_RECORD_VERSION,
+            last_applied,
+            membership,
+            map: ClusterMap {
+                shard_map: match map.cluster_id {
+                    Some(_) => crate::meta::ShardMap::fixed(map.shard_count),
+                    None => Default::default(),
+                },
+                ..map
+            },
+        };
+    if let Ok(v2) = codec::decode::<MetaSmRecordOld<ClusterMapV2>>(bytes)
+        && v2.version == 2
+    {
+        let m = v2.map;
+        return Ok(upgrade(
+            v2.last_applied,
+            v2.membership,
+            ClusterMap {
+                cluster_id: m.cluster_id,
+                shard_count: m.shard_count,
+                replication_factor: m.replication_factor,
+                nodes: m.nodes,
+                replicas: m.replicas,
+                ..Default::default()
+            },
+        ));
+    }
+    let v1: MetaSmRecordOld<ClusterMapV1> = codec::decode(bytes)?;
     if v1.version != 1 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("meta state record version {} is not supported", v1.version),
         ));
     }
-    Ok(MetaSmRecord {
-        version: META_RECORD_VERSION,
-        last_applied: v1.last_applied,
-        membership: v1.membership,
-        map: ClusterMap {
-            cluster_id: v1.map.cluster_id,
-            shard_count: v1.map.shard_count,
-            replication_factor: v1.map.replication_factor,
-            nodes: v1.map.nodes,
-            replicas: Default::default(),
+    let m = v1.map;
+    Ok(upgrade(
+        v1.last_applied,
+        v1.membership,
+        ClusterMap {
+            cluster_id: m.cluster_id,
+            shard_count: m.shard_count,
+            replication_factor: m.replication_factor,
+            nodes: m.nodes,
+            ..Default::default()
         },
-    })
+    ))
 }

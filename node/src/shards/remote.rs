@@ -399,12 +399,14 @@ impl ShardService for ShardServer {
     ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
         let (shards, shard, part): (_, _, Vec<SeriesWrite>) = self.open(request)?;
         tracing::Span::current().record("shard", shard);
-        if part
-            .iter()
-            .any(|s| s.key.shard(shards.shard_count()) != shard)
-        {
-            return reply::<WriteOutcome>(Err(NodeError::BadRequest(format!(
-                "forwarded write for shard {shard} holds series of other shards"
+        // The sender routed by its shard map; this leader checks with its own, so that a
+        // node that has not applied a new shard-map version yet (or this one, if it is the
+        // late one) cannot put samples in a shard the map does not give them (retried).
+        let map = shards.shard_map();
+        if !part.iter().all(|s| map.all_in(&s.key, &s.samples, shard)) {
+            return reply::<WriteOutcome>(Err(NodeError::Unavailable(format!(
+                "forwarded write for shard {shard} holds samples the shard map puts in other \
+                 shards (the shard map changed); retry"
             ))));
         }
         let parts = std::collections::BTreeMap::from([(shard, part)]);

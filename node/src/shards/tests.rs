@@ -77,6 +77,7 @@ async fn open_write_read_back() {
         WriteOutcome {
             samples_written: 40,
             too_old: 0,
+            too_new: 0,
             conflicting: 0,
             series_written: 20
         }
@@ -225,6 +226,7 @@ async fn out_of_order_conflicting_and_duplicate_samples_are_counted() {
         WriteOutcome {
             samples_written: 3,
             too_old: 1,
+            too_new: 0,
             conflicting: 0,
             series_written: 2
         }
@@ -238,6 +240,7 @@ async fn out_of_order_conflicting_and_duplicate_samples_are_counted() {
         WriteOutcome {
             samples_written: 0,
             too_old: 0,
+            too_new: 0,
             conflicting: 1,
             series_written: 0
         }
@@ -254,7 +257,7 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         series(1, &[(1000, 1.0)]),
     ];
     let c = vec![series(0, &[(3000, 7.0)])];
-    let (batch, outcomes) = build_batch(&engine, 0, vec![a, b, c], 60_000);
+    let (batch, outcomes) = build_batch(&engine, 0, vec![a, b, c], 60_000, i64::MAX);
     assert_eq!(batch.new_series.len(), 2, "each new series is carried once");
     assert_eq!(batch.sample_count(), 4);
     assert_eq!(
@@ -262,6 +265,7 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         WriteOutcome {
             samples_written: 2,
             too_old: 0,
+            too_new: 0,
             conflicting: 0,
             series_written: 1
         }
@@ -271,6 +275,7 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         WriteOutcome {
             samples_written: 3,
             too_old: 0,
+            too_new: 0,
             conflicting: 0,
             series_written: 2
         }
@@ -280,10 +285,129 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         WriteOutcome {
             samples_written: 0,
             too_old: 0,
+            too_new: 0,
             conflicting: 1,
             series_written: 0
         }
     );
+}
+
+#[test]
+fn samples_after_the_leaders_horizon_are_refused() {
+    let engine = TestEngine::in_memory();
+    let part = vec![
+        series(0, &[(1000, 1.0), (2000, 2.0), (3000, 3.0)]),
+        series(1, &[(5000, 1.0)]),
+    ];
+    let (batch, outcomes) = build_batch(&engine, 0, vec![part], 60_000, 2000);
+    assert_eq!(batch.sample_count(), 2);
+    assert_eq!(
+        batch.new_series.len(),
+        1,
+        "a series with nothing left is not created"
+    );
+    assert_eq!((outcomes[0].samples_written, outcomes[0].too_new), (2, 2));
+}
+
+/// Polls `check` every 20 ms for up to 10 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{what}: not within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let versioned = ShardsOptions {
+        // A version starts at the next whole second, and samples that far ahead are taken.
+        partition_ms: 1000,
+        shard_version_lead_ms: 0,
+        future_window_ms: 60_000,
+        ..opts(dir.path(), 2)
+    };
+    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
+    let shards = Shards::open(versioned.clone(), engine.clone() as Arc<dyn Engine>)
+        .await
+        .unwrap();
+    let before = super::now_ms();
+    let outcome = shards.set_shard_count(5).await.unwrap();
+    assert!(outcome.changed);
+    let b = outcome.version.start_ms;
+    assert!(b > before && b % 1000 == 0, "start {b} after {before}");
+    assert_eq!(
+        outcome.placement,
+        (2..5)
+            .map(|s| (s, vec![1]))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    );
+    assert_eq!(shards.shard_count(), 5);
+    eventually("new shards lead", || {
+        shards.status().iter().all(|g| g.leader == Some(1))
+    })
+    .await;
+    assert!(!shards.set_shard_count(5).await.unwrap().changed);
+    assert!(matches!(
+        shards.set_shard_count(0).await,
+        Err(NodeError::BadRequest(_))
+    ));
+
+    let n = 40;
+    let times = [b - 2000, b - 1000, b, b + 1000];
+    let writes: Vec<SeriesWrite> = (0..n)
+        .map(|i| series(i, &times.map(|t| (t, i as f64))))
+        .collect();
+    let out = shards.write(writes.clone()).await.unwrap();
+    assert_eq!((out.samples_written, out.too_new), (4 * n, 0));
+    // Each series' samples before the boundary are in its shard of 2, the rest in its shard
+    // of 5.
+    let mut moved = 0;
+    for sw in &writes {
+        let host = Matcher::equal("host", sw_host(sw));
+        let (old, new) = (sw.key.shard(2), sw.key.shard(5));
+        moved += usize::from(old != new);
+        let in_shard = |shard| -> Vec<i64> {
+            engine
+                .select(shard, std::slice::from_ref(&host), i64::MIN, i64::MAX)
+                .unwrap()
+                .flat_map(|s| s.unwrap().samples)
+                .map(|s| s.t)
+                .collect()
+        };
+        if old == new {
+            assert_eq!(in_shard(old), times.to_vec());
+        } else {
+            assert_eq!(in_shard(old), times[..2].to_vec());
+            assert_eq!(in_shard(new), times[2..].to_vec());
+        }
+    }
+    assert!(moved > n / 4, "{moved} of {n} series changed shards");
+    // Read across the boundary, each series is one.
+    let all = read_all(&shards);
+    assert_eq!(all.len(), n);
+    assert!(all.iter().all(|(_, s)| s.iter().map(|s| s.t).eq(times)));
+
+    // A restart starts the groups the versions added, from the meta group's record.
+    shards.stop().await;
+    drop(shards);
+    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
+    let shards = Shards::open(versioned, engine as Arc<dyn Engine>)
+        .await
+        .unwrap();
+    assert_eq!(shards.shard_count(), 5);
+    shards.read_barrier().await.unwrap();
+    assert_eq!(read_all(&shards), all);
+    let later: Vec<SeriesWrite> = (0..n).map(|i| series(i, &[(b + 2000, 9.0)])).collect();
+    assert_eq!(shards.write(later).await.unwrap().samples_written, n);
+    shards.shutdown().await.unwrap();
+}
+
+fn sw_host(sw: &SeriesWrite) -> String {
+    sw.key.labels().get("host").unwrap().to_string()
 }
 
 #[tokio::test]

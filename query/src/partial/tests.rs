@@ -24,6 +24,12 @@ const END_MS: i64 = 2 * 3_600_000;
 
 /// Counters (with resets), gauges (with NaN, huge values and stale markers) over 4 shards.
 fn engine() -> Arc<MemEngine> {
+    engine_split(None)
+}
+
+/// [`engine`]'s data; with `Some(b)`, as two shard-map versions would leave it: samples before
+/// `b` in shard `hash % 4`, the rest in shard `hash % 7` (shards 0 to 6).
+fn engine_split(boundary: Option<i64>) -> Arc<MemEngine> {
     let engine = Arc::new(MemEngine::default());
     let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
     let mut seed = 7u64;
@@ -80,13 +86,27 @@ fn engine() -> Arc<MemEngine> {
             gauge,
         ));
     }
-    for shard in 0..SHARDS {
+    let b = boundary.unwrap_or(i64::MAX);
+    let shards = if boundary.is_some() {
+        SPLIT_SHARDS
+    } else {
+        SHARDS
+    };
+    for shard in 0..shards {
         let mut batch = WriteBatch::default();
         for (labels, samples) in &series {
-            if labels.shard(SHARDS) == shard {
+            let part: Vec<Sample> = samples
+                .iter()
+                .filter(|s| {
+                    let version_shards = if s.t < b { SHARDS } else { SPLIT_SHARDS };
+                    labels.shard(version_shards) == shard
+                })
+                .copied()
+                .collect();
+            if !part.is_empty() {
                 batch.new_series.push(labels.clone());
                 let k = batch.new_series.len() as u32 - 1;
-                batch.samples.push((SeriesRef::New(k), samples.clone()));
+                batch.samples.push((SeriesRef::New(k), part));
             }
         }
         let cmd = Command::Write(batch);
@@ -94,6 +114,9 @@ fn engine() -> Arc<MemEngine> {
     }
     engine
 }
+
+/// Shards of the second shard-map version of [`engine_split`].
+const SPLIT_SHARDS: u32 = 7;
 
 fn querier(engine: &Arc<MemEngine>) -> EngineQuerier {
     let engine: Arc<dyn Engine> = engine.clone();
@@ -319,4 +342,86 @@ fn an_aggregation_survives_its_round_trip_as_text() {
             "{q} printed as {text}"
         );
     }
+}
+
+/// A series split between two shards at a shard-map boundary reads as one: plain selectors,
+/// range vectors and every aggregation of [`pairs`] equal the unsplit data's, at instants on
+/// both sides of the boundary, across it and over a range that spans it.
+#[test]
+fn series_split_at_a_shard_map_boundary_read_as_one() {
+    const B: i64 = 3_600_000;
+    let whole = engine();
+    let whole_q = querier(&whole);
+    let split = engine_split(Some(B));
+    let engine_dyn: Arc<dyn Engine> = split.clone();
+    let split_q = crate::SplitSeriesQuerier::new(
+        EngineQuerier::new(engine_dyn.clone(), (0..SPLIT_SHARDS).collect()),
+        vec![B],
+        usize::MAX,
+    );
+    // The data really is split: some series have samples in two shards.
+    let m = [Matcher::equal("__name__", "temp")];
+    let in_shards: usize = (0..SPLIT_SHARDS)
+        .map(|s| {
+            EngineQuerier::new(engine_dyn.clone(), vec![s])
+                .series(&m, 0, END_MS)
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert!(in_shards > 60, "only {in_shards} parts of 60 temp series");
+    let e = PromqlEngine::default();
+    let mut queries: Vec<String> = pairs().into_iter().map(|(p, _)| p).collect();
+    queries.extend(
+        [
+            "temp",
+            "http_requests_total[10m]",
+            "rate(http_requests_total[20m])",
+        ]
+        .map(String::from),
+    );
+    for query in &queries {
+        // Before, just after and long after the boundary (windows within one version and
+        // across it).
+        for t in [1_800_000, B + 60_000, END_MS] {
+            let got = e.instant(&split_q, query, t).expect("split");
+            let want = e.instant(&whole_q, query, t).expect("whole");
+            assert_same(query, points(got.value), points(want.value));
+        }
+        let got = e.range(&split_q, query, 0, END_MS, 60_000);
+        let want = e.range(&whole_q, query, 0, END_MS, 60_000);
+        match (got, want) {
+            (Ok(got), Ok(want)) => assert_same(query, points(got.value), points(want.value)),
+            // A range vector is no range query's result, split or not.
+            (Err(g), Err(w)) => assert_eq!(g.message, w.message),
+            (g, w) => panic!("{query}: {g:?} vs {w:?}"),
+        }
+    }
+    assert_eq!(
+        split_q.series(&m, 0, END_MS).unwrap(),
+        whole_q.series(&m, 0, END_MS).unwrap()
+    );
+    // Parts compute an aggregation only when it reads within one version.
+    let req = |lo: i64, hi: i64| PartialRequest {
+        expr: "sum(temp)".into(),
+        steps: vec![hi],
+        query_start_ms: hi,
+        query_end_ms: hi,
+        lookback_delta_ms: 300_000,
+        data_range_ms: (lo, hi),
+        samples_max: u64::MAX,
+        series_max: u64::MAX,
+        timeout_ms: 0,
+    };
+    assert!(split_q.aggregate(&req(B - 300_000, B)).unwrap().is_none());
+    assert!(split_q.aggregate(&req(B, B + 300_000)).unwrap().is_some());
+    assert!(split_q.aggregate(&req(0, B - 1)).unwrap().is_some());
+    // Gathering a split select counts its samples against the limit.
+    let limited = crate::SplitSeriesQuerier::new(
+        EngineQuerier::new(engine_dyn, (0..SPLIT_SHARDS).collect()),
+        vec![B],
+        100,
+    );
+    let err = limited.select(&m, 0, END_MS).err().expect("over the limit");
+    assert!(err.message.contains("too many samples"), "{err}");
 }
