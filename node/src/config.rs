@@ -95,11 +95,13 @@ pub struct Config {
     pub ooo_window_ms: i64,
     /// How far ahead of the shard leader's clock a sample may be written.
     pub future_window_ms: i64,
-    /// How far ahead a new shard-map version (`tidemarkctl shards set`) starts at least: the
-    /// first partition boundary this far from now. A node that learns of the version later
-    /// than this lead less `future_window_ms` could route a sample by the old version; the
-    /// shard leader's check stops it unless the leader is that late too.
+    /// How far ahead a new shard-map version (`tidemarkctl shards set`) starts at least. A
+    /// node routes a sample only when it confirmed its shard map with the meta leader less
+    /// than this before the sample's time (every second, normally); otherwise it answers 503.
     pub shard_version_lead_ms: i64,
+    /// Shard-map versions start on multiples of this (default: the storage partition width,
+    /// 2 h, so that each partition of a shard is in one version).
+    pub shard_version_align_ms: i64,
     /// How often the heads are flushed to the data store.
     pub flush_interval_ms: u64,
     /// How metric and label names are validated on ingestion.
@@ -135,6 +137,7 @@ impl Default for Config {
             ooo_window_ms: 10 * 60 * 1000,
             future_window_ms: 10 * 60 * 1000,
             shard_version_lead_ms: 2 * 60 * 60 * 1000,
+            shard_version_align_ms: 2 * 60 * 60 * 1000,
             flush_interval_ms: 60 * 1000,
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
@@ -394,8 +397,13 @@ impl Config {
             "future_window_ms must not be negative"
         );
         anyhow::ensure!(
-            self.shard_version_lead_ms >= 0,
-            "shard_version_lead_ms must not be negative"
+            self.shard_version_lead_ms > self.future_window_ms,
+            "shard_version_lead_ms must exceed future_window_ms (samples up to \
+             future_window_ms ahead must be routable)"
+        );
+        anyhow::ensure!(
+            self.shard_version_align_ms > 0,
+            "shard_version_align_ms must be positive"
         );
         anyhow::ensure!(
             self.query.timeout_ms != 0,

@@ -37,6 +37,7 @@ fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<S
         ooo_window_ms: config.ooo_window_ms,
         future_window_ms: config.future_window_ms,
         shard_version_lead_ms: config.shard_version_lead_ms,
+        shard_version_align_ms: config.shard_version_align_ms,
         meta_voters_max: config.meta_voters_max,
         meta_dead_voter_ms: config.meta_dead_voter_ms,
         flush_interval_ms: config.flush_interval_ms,

@@ -210,14 +210,15 @@ pub struct ShardsOptions {
     /// (a sample far in the future would make every current one "too old", and could land in
     /// a shard-map version not yet known when it is routed).
     pub future_window_ms: i64,
-    /// How far ahead a new shard-map version starts at least, in milliseconds: `shards set`
-    /// picks the first partition boundary this far from now. Nodes that learn of the version
-    /// late route correctly as long as they learn of it within this lead, less
-    /// `future_window_ms`.
+    /// How far ahead a new shard-map version starts at least, in milliseconds (`shards set`
+    /// picks the first multiple of `shard_version_align_ms` this far, plus the proposal's
+    /// `write_timeout_ms`, from now). A node routes a sample only if it confirmed its shard
+    /// map with the meta leader less than this before the sample's time
+    /// ([`Shards::check_horizon`]).
     pub shard_version_lead_ms: i64,
-    /// Width of the storage engine's time partitions (shard-map versions start on their
-    /// boundaries), in milliseconds.
-    pub partition_ms: i64,
+    /// Shard-map versions start on multiples of this, in milliseconds (by default the storage
+    /// engine's partition width, so that each partition of a shard is in one version).
+    pub shard_version_align_ms: i64,
     /// Period of the background flush of every shard, in milliseconds (0 disables it).
     pub flush_interval_ms: u64,
     /// Samples per Raft entry of a shard (soft bound: one write request is never split).
@@ -275,7 +276,7 @@ impl Default for ShardsOptions {
             ooo_window_ms: 10 * 60 * 1000,
             future_window_ms: 10 * 60 * 1000,
             shard_version_lead_ms: tidemark_storage::EngineOptions::default().partition_ms,
-            partition_ms: tidemark_storage::EngineOptions::default().partition_ms,
+            shard_version_align_ms: tidemark_storage::EngineOptions::default().partition_ms,
             flush_interval_ms: 60_000,
             write_batch_samples_max: 50_000,
             inflight_writes_max: 1024,
@@ -394,6 +395,10 @@ pub struct Shards {
     shards: std::sync::RwLock<Vec<ShardSlot>>,
     /// Serialises the creation of shard groups.
     grow_lock: tokio::sync::Mutex<()>,
+    /// Wall-clock time (ms) at which this node last asked the meta leader for a read index
+    /// that its meta replica has since applied: every shard-map version committed before then
+    /// is known here ([`Shards::check_horizon`]).
+    map_confirmed_ms: std::sync::atomic::AtomicI64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Serialises flushes (the periodic one and explicit ones).
     flush_lock: tokio::sync::Mutex<()>,
@@ -668,6 +673,7 @@ impl Shards {
             meta,
             shards: std::sync::RwLock::new(shards),
             grow_lock: tokio::sync::Mutex::new(()),
+            map_confirmed_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             tasks: Mutex::new(tasks),
             flush_lock: tokio::sync::Mutex::new(()),
             leader_hints: Mutex::new(BTreeMap::new()),
@@ -690,7 +696,13 @@ impl Shards {
         } else {
             this.wait_for_leaders().await;
             this.ensure_meta_init(&cluster).await?;
+            if let Err(e) = this.confirm_shard_map().await {
+                tracing::warn!(error = %e, "shard map not confirmed yet");
+            }
         }
+        this.keep_task(tokio::spawn(keep_shard_map_confirmed(Arc::downgrade(
+            &this,
+        ))));
         this.keep_task(tokio::spawn(check_placement(Arc::downgrade(&this))));
         this.keep_task(tokio::spawn(follow_shard_map(Arc::downgrade(&this))));
         if this.opts.meta_dead_voter_ms > 0 {
@@ -1148,6 +1160,7 @@ impl Shards {
     /// another node over gRPC) and waits until every part is committed and applied. `Ok` only
     /// when every part is.
     pub async fn write(&self, series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
+        self.check_horizon(&series)?;
         let map = self.shard_map();
         let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
         for sw in series {
@@ -2014,8 +2027,8 @@ impl Shards {
     }
 
     /// Adds a shard-map version of `count` shards (`tidemarkctl shards set`), starting at the
-    /// first partition boundary at least `shard_version_lead_ms` from now (and after the last
-    /// version's start). Data already written stays where it is. Shards the version adds get
+    /// first multiple of `shard_version_align_ms` at least `shard_version_lead_ms` (plus
+    /// `write_timeout_ms`) from now, and after the last version's start. Data already written stays where it is. Shards the version adds get
     /// `replication_factor` voters on the nodes holding the fewest replicas. `Unchanged` when
     /// the newest version already has `count` shards.
     pub async fn set_shard_count(&self, count: u32) -> Result<ShardVersionOutcome, NodeError> {
@@ -2042,9 +2055,12 @@ impl Shards {
                 placement: BTreeMap::new(),
             });
         }
-        let width = self.opts.partition_ms.max(1);
+        // The lead, plus the time the proposal may take to commit: whoever confirmed its map
+        // before the commit routes samples up to its confirmation plus the lead.
+        let width = self.opts.shard_version_align_ms.max(1);
         let earliest = now_ms()
             .saturating_add(self.opts.shard_version_lead_ms.max(0))
+            .saturating_add(self.opts.write_timeout_ms as i64)
             .max(last.start_ms.saturating_add(1));
         let start_ms = earliest
             .div_euclid(width)
@@ -2087,6 +2103,67 @@ impl Shards {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs the read-index procedure on the meta group, which this node must lead.
+    pub(crate) async fn local_meta_read_index(&self) -> Result<u64, NodeError> {
+        self.meta
+            .raft
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+            .map(|read| read.index())
+            .map_err(|e| NodeError::Unavailable(format!("meta group read index: {e}")))
+    }
+
+    /// Confirms that this node's meta replica holds every shard-map version committed before
+    /// this call: asks the meta leader for a read index, waits until the replica has applied
+    /// it, then records the time the call began.
+    async fn confirm_shard_map(&self) -> Result<(), NodeError> {
+        let began = now_ms();
+        let index = match self
+            .leader_of(&self.meta)
+            .map_err(|why| NodeError::Unavailable(format!("meta group: {why}")))?
+        {
+            Route::Local => self.local_meta_read_index().await?,
+            Route::Remote { node, addr } => {
+                remote::meta_read_index(&self.peers, node, addr, self.opts.read_timeout_ms).await?
+            }
+        };
+        self.meta
+            .raft
+            .wait(Some(Duration::from_millis(self.opts.read_timeout_ms)))
+            .applied_index_at_least(Some(index), "meta read index applied")
+            .await
+            .map_err(|e| NodeError::Timeout(format!("meta replica behind: {e}")))?;
+        self.map_confirmed_ms
+            .fetch_max(began, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Refuses (retryably) samples this node cannot route with certainty: a shard-map version
+    /// starts at least `shard_version_lead_ms` after it is proposed, so every version covering
+    /// a time before `confirmed + shard_version_lead_ms` was committed before `confirmed`, the
+    /// last time this node confirmed its map with the meta leader. A node cut off from the
+    /// meta group for longer than the lead refuses current samples instead of misrouting them.
+    pub(crate) fn check_horizon(&self, series: &[SeriesWrite]) -> Result<(), NodeError> {
+        let confirmed = self
+            .map_confirmed_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let horizon = confirmed.saturating_add(self.opts.shard_version_lead_ms.max(0));
+        let newest = series
+            .iter()
+            .filter_map(|s| s.samples.last())
+            .map(|s| s.t)
+            .max();
+        match newest {
+            Some(t) if t >= horizon => Err(NodeError::Unavailable(format!(
+                "node {} cannot route a sample at {t} ms yet: its shard map is confirmed up to \
+                 {horizon} ms (last confirmed with the meta leader at {confirmed} ms, plus \
+                 shard_version_lead_ms); retry",
+                self.opts.node_id
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -2225,6 +2302,23 @@ async fn check_placement(shards: Weak<Shards>) {
         }
     }
 }
+
+/// Every second, confirms this node's shard map with the meta leader
+/// ([`Shards::confirm_shard_map`]).
+async fn keep_shard_map_confirmed(shards: Weak<Shards>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(MAP_CONFIRM_PERIOD_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(s) = shards.upgrade() else { return };
+        if let Err(e) = s.confirm_shard_map().await {
+            tracing::debug!(error = %e, "confirming the shard map failed; retrying");
+        }
+    }
+}
+
+/// How often a node confirms its shard map with the meta leader, in milliseconds.
+const MAP_CONFIRM_PERIOD_MS: u64 = 1_000;
 
 /// Adopts each shard-map change as soon as this node's meta replica applies it
 /// ([`Shards::adopt_shard_map`]; the periodic placement check retries what fails).

@@ -823,14 +823,15 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
 
 #[tokio::test]
 async fn a_new_shard_map_version_adds_shards_and_series_read_whole_across_it() {
-    // Versions start at the next partition boundary (within 2 h): samples that far ahead are
-    // accepted, so that the test writes on both sides of it.
+    // Versions start on a whole second at least 1 s + write_timeout_ms (10 s) ahead; samples
+    // at a time are taken once the nodes have confirmed their shard map up to it.
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("tidemark.yaml");
     std::fs::write(
         &config,
         format!(
-            "admin_token: {ADMIN_TOKEN}\nshard_version_lead_ms: 0\nfuture_window_ms: 9000000\n"
+            "admin_token: {ADMIN_TOKEN}\nshard_version_lead_ms: 1000\n\
+             shard_version_align_ms: 1000\nfuture_window_ms: 500\n"
         ),
     )
     .unwrap();
@@ -895,6 +896,16 @@ async fn a_new_shard_map_version_adds_shards_and_series_read_whole_across_it() {
             (labels, times.iter().map(|&t| (t, i as f64)).collect())
         })
         .collect();
+    // Once the clock has passed them (future_window_ms is short here).
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    while now_ms() <= start_ms + 1000 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for (i, url) in urls.iter().enumerate() {
         let part: Vec<TestSeries> = series.iter().skip(i).step_by(3).cloned().collect();
         write_series_acked(&client, url, &part, "versioned series").await;

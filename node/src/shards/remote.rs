@@ -27,8 +27,18 @@ use crate::raft::codec;
 use crate::raft::network::PeerChannels;
 use crate::raft::{GroupId, NodeId};
 
-/// Version of the `payload` encoding in `ShardRequest` (see node.proto).
-pub const WIRE_VERSION: u32 = 1;
+/// Version of the `payload` encoding in `ShardRequest` (see node.proto): 2 made the read
+/// index's payload say which group (a shard's or the meta group).
+pub const WIRE_VERSION: u32 = 2;
+
+/// Whose read index a `ReadIndex` call asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(super) enum ReadIndexOf {
+    /// The shard the request names.
+    Shard,
+    /// The meta group (its leader confirms the cluster map this node has).
+    Meta,
+}
 
 /// Extra time a forwarded call may take beyond the leader's own bound (network, queueing), in
 /// milliseconds.
@@ -218,7 +228,26 @@ pub(super) async fn read_index(
         shard,
         node,
         &addr,
-        &(),
+        &ReadIndexOf::Shard,
+        read_timeout_ms,
+    )
+    .await
+}
+
+/// Asks the meta group's leader `node` for a read index.
+pub(super) async fn meta_read_index(
+    peers: &PeerChannels,
+    node: NodeId,
+    addr: String,
+    read_timeout_ms: u64,
+) -> Result<u64, NodeError> {
+    call(
+        peers,
+        Rpc::ReadIndex,
+        0,
+        node,
+        &addr,
+        &ReadIndexOf::Meta,
         read_timeout_ms,
     )
     .await
@@ -402,6 +431,9 @@ impl ShardService for ShardServer {
         // The sender routed by its shard map; this leader checks with its own, so that a
         // node that has not applied a new shard-map version yet (or this one, if it is the
         // late one) cannot put samples in a shard the map does not give them (retried).
+        if let Err(e) = shards.check_horizon(&part) {
+            return reply::<WriteOutcome>(Err(e));
+        }
         let map = shards.shard_map();
         if !part.iter().all(|s| map.all_in(&s.key, &s.samples, shard)) {
             return reply::<WriteOutcome>(Err(NodeError::Unavailable(format!(
@@ -437,9 +469,14 @@ impl ShardService for ShardServer {
         &self,
         request: tonic::Request<ShardRequest>,
     ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
-        let (shards, shard, ()): (_, _, ()) = self.open(request)?;
-        tracing::Span::current().record("shard", shard);
-        reply(shards.local_read_index(shard).await)
+        let (shards, shard, of): (_, _, ReadIndexOf) = self.open(request)?;
+        match of {
+            ReadIndexOf::Shard => {
+                tracing::Span::current().record("shard", shard);
+                reply(shards.local_read_index(shard).await)
+            }
+            ReadIndexOf::Meta => reply(shards.local_meta_read_index().await),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(shard))]

@@ -324,10 +324,10 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let versioned = ShardsOptions {
-        // A version starts at the next whole second, and samples that far ahead are taken.
-        partition_ms: 1000,
-        shard_version_lead_ms: 0,
-        future_window_ms: 60_000,
+        // A version starts on a whole second at least 1 s + write_timeout_ms (2 s) ahead.
+        shard_version_align_ms: 1000,
+        shard_version_lead_ms: 1000,
+        write_timeout_ms: 2000,
         ..opts(dir.path(), 2)
     };
     let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
@@ -338,7 +338,10 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     let outcome = shards.set_shard_count(5).await.unwrap();
     assert!(outcome.changed);
     let b = outcome.version.start_ms;
-    assert!(b > before && b % 1000 == 0, "start {b} after {before}");
+    assert!(
+        b >= before + 3000 && b % 1000 == 0,
+        "start {b} after {before}"
+    );
     assert_eq!(
         outcome.placement,
         (2..5)
@@ -361,7 +364,17 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     let writes: Vec<SeriesWrite> = (0..n)
         .map(|i| series(i, &times.map(|t| (t, i as f64))))
         .collect();
-    let out = shards.write(writes.clone()).await.unwrap();
+    // Samples after the boundary are refused until this node has confirmed, with the meta
+    // leader, its map up to their time (no later version can cover them then).
+    let (out, refused) = write_once_routable(&shards, writes.clone()).await;
+    assert!(
+        refused > 0,
+        "samples beyond the confirmed horizon were taken at once"
+    );
+    assert!(
+        super::now_ms() + 1000 >= b,
+        "taken before the clock reached the boundary"
+    );
     assert_eq!((out.samples_written, out.too_new), (4 * n, 0));
     // Each series' samples before the boundary are in its shard of 2, the rest in its shard
     // of 5.
@@ -402,8 +415,24 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     shards.read_barrier().await.unwrap();
     assert_eq!(read_all(&shards), all);
     let later: Vec<SeriesWrite> = (0..n).map(|i| series(i, &[(b + 2000, 9.0)])).collect();
-    assert_eq!(shards.write(later).await.unwrap().samples_written, n);
+    assert_eq!(
+        write_once_routable(&shards, later).await.0.samples_written,
+        n
+    );
     shards.shutdown().await.unwrap();
+}
+
+/// Writes `series`, retrying while the node cannot route them yet; the outcome and the number
+/// of refusals.
+async fn write_once_routable(shards: &Shards, series: Vec<SeriesWrite>) -> (WriteOutcome, usize) {
+    let mut refused = 0;
+    loop {
+        match shards.write(series.clone()).await {
+            Err(NodeError::Unavailable(m)) if m.contains("cannot route") => refused += 1,
+            other => return (other.unwrap(), refused),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn sw_host(sw: &SeriesWrite) -> String {
