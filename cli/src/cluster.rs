@@ -131,7 +131,14 @@ fn group_ids(ctx: &Ctx) -> anyhow::Result<Vec<u64>> {
 
 /// One member change, retried while the node answers 503; the outcome.
 fn change(ctx: &Ctx, body: &Value) -> anyhow::Result<String> {
-    let url = format!("{}/api/v1/admin/cluster/members", ctx.base);
+    let data = post_retrying(ctx, "/api/v1/admin/cluster/members", body)?;
+    Ok(data["outcome"].as_str().unwrap_or("?").to_string())
+}
+
+/// POSTs `body` to `path`, retried while the node answers 503 (for `ctx.retry_for`); the
+/// answer's `data`.
+fn post_retrying(ctx: &Ctx, path: &str, body: &Value) -> anyhow::Result<Value> {
+    let url = format!("{}{path}", ctx.base);
     let deadline = Instant::now() + ctx.retry_for;
     loop {
         let r = ctx
@@ -143,10 +150,7 @@ fn change(ctx: &Ctx, body: &Value) -> anyhow::Result<String> {
             .json()
             .with_context(|| format!("{url} answered {status} with non-JSON"))?;
         if status.is_success() {
-            return Ok(answer["data"]["outcome"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string());
+            return Ok(answer["data"].clone());
         }
         if status.as_u16() == 503 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
@@ -597,26 +601,12 @@ pub fn shards_set(ctx: &Ctx, count: u32) -> anyhow::Result<()> {
     if count == 0 {
         bail!("the shard count must be at least 1");
     }
-    let url = format!("{}/api/v1/admin/cluster/shards", ctx.base);
+    let outcome = post_retrying(
+        ctx,
+        "/api/v1/admin/cluster/shards",
+        &json!({ "shardCount": count }),
+    )?;
     let deadline = Instant::now() + ctx.retry_for;
-    let outcome = loop {
-        let r = ctx
-            .auth(ctx.client.post(&url).json(&json!({ "shardCount": count })))
-            .send()
-            .with_context(|| format!("cannot reach {url}"))?;
-        let status = r.status();
-        let answer: Value = r
-            .json()
-            .with_context(|| format!("{url} answered {status} with non-JSON"))?;
-        if status.is_success() {
-            break answer["data"].clone();
-        }
-        if status.as_u16() == 503 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(500));
-            continue;
-        }
-        bail!("{status}: {}", answer["error"].as_str().unwrap_or(""));
-    };
     let start = outcome["version"]["startMs"].as_i64().unwrap_or(0);
     let table = matches!(ctx.output, Output::Table);
     if outcome["changed"] != json!(true) {

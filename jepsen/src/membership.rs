@@ -2,7 +2,10 @@
 //! join the cluster (`tidemark --join`), replicas and leaders are rebalanced onto them
 //! (`tidemarkctl rebalance`), and the node that joined before is drained (`tidemarkctl node
 //! drain`: its replicas move to the other nodes first) and stopped. The last node to join stays a member, so the final reads and the replica
-//! comparison include a node that caught up while the cluster was under fault.
+//! comparison include a node that caught up while the cluster was under fault. Some cycles
+//! also add a shard-map version (`tidemarkctl shards set S`, S from 3 to 8): the nodes run
+//! with versions a few seconds ahead, so the clients' writes cross version boundaries and
+//! reads merge series split between shards.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +18,8 @@ use crate::cluster::{Cluster, READY_TIMEOUT_MS, is_ready, run_ctl};
 
 /// Time between two membership cycles (min, max), in ms.
 pub const CYCLE_GAP_MS: (u64, u64) = (4_000, 9_000);
+/// Chance that a cycle also adds a shard-map version.
+pub const RESHARD_PROBABILITY: f64 = 0.4;
 /// No new cycle starts closer than this to the end of the run (a join must finish).
 pub const END_MARGIN_MS: u64 = 10_000;
 
@@ -25,9 +30,9 @@ pub struct MemberStep {
     pub at_ms: u64,
     /// End, ms since the run started.
     pub done_ms: u64,
-    /// `join`, `rebalance` or `remove`.
+    /// `join`, `rebalance`, `reshard` or `remove`.
     pub action: String,
-    /// The node it concerned (0 for `rebalance`).
+    /// The node it concerned (0 for `rebalance`; the shard count for `reshard`).
     pub node: u32,
     /// Whether it succeeded.
     pub ok: bool,
@@ -42,6 +47,8 @@ pub struct MembershipSummary {
     pub joins_failed: usize,
     pub rebalances_ok: usize,
     pub rebalances_failed: usize,
+    pub reshards_ok: usize,
+    pub reshards_failed: usize,
     pub removals_ok: usize,
     pub removals_failed: usize,
     /// Nodes that joined and are members at the end.
@@ -63,6 +70,7 @@ impl MembershipSummary {
             let (ok, failed) = match step.action.as_str() {
                 "join" => (&mut s.joins_ok, &mut s.joins_failed),
                 "rebalance" => (&mut s.rebalances_ok, &mut s.rebalances_failed),
+                "reshard" => (&mut s.reshards_ok, &mut s.reshards_failed),
                 _ => (&mut s.removals_ok, &mut s.removals_failed),
             };
             *(if step.ok { ok } else { failed }) += 1;
@@ -129,6 +137,15 @@ pub async fn run_membership(
         let ctl = cluster.lock().await.ctl_binary();
         let rebalanced = run_ctl(&ctl, &url, &["rebalance"]).await.map(|_| ());
         steps.push(step(ms(t), ms(Instant::now()), "rebalance", 0, rebalanced));
+        // Now and then a new shard-map version, starting a few seconds from now.
+        if rng.random_bool(RESHARD_PROBABILITY) {
+            let count = rng.random_range(3..=8u32);
+            let t = Instant::now();
+            let set = run_ctl(&ctl, &url, &["shards", "set", &count.to_string()])
+                .await
+                .map(|_| ());
+            steps.push(step(ms(t), ms(Instant::now()), "reshard", count, set));
+        }
         // Drain the node that joined before (its replicas move to the others), then stop it
         // for good.
         if let Some(prev) = previous.replace(id) {
@@ -149,8 +166,12 @@ pub async fn run_membership(
 }
 
 fn step(at_ms: u64, done_ms: u64, action: &str, node: u32, r: Result<(), String>) -> MemberStep {
+    let what = match action {
+        "reshard" => format!("shards set {node}"),
+        _ => format!("{action} node {node}"),
+    };
     println!(
-        "[{at_ms:>6} ms] membership: {action} node {node}: {}",
+        "[{at_ms:>6} ms] membership: {what}: {}",
         match &r {
             Ok(()) => "ok".to_string(),
             Err(e) => format!("failed: {}", e.lines().next().unwrap_or("")),

@@ -166,6 +166,13 @@ impl Report {
                 ),
             ),
             (
+                "shard-map changes ok/failed",
+                format!(
+                    "{}/{}",
+                    self.membership.reshards_ok, self.membership.reshards_failed
+                ),
+            ),
+            (
                 "removals ok/failed",
                 format!(
                     "{}/{}",

@@ -71,7 +71,8 @@ pub enum MetaCommand {
     /// `shard_count` is at least 1. Shards it brings into existence get the voters in
     /// `placement`; the nodes listed there initialise their groups.
     AddShardVersion {
-        /// A time-partition boundary, chosen by the proposer at least a partition ahead.
+        /// Chosen by the proposer: a multiple of `shard_version_align_ms` at least
+        /// `shard_version_lead_ms` plus `write_timeout_ms` ahead of its clock.
         start_ms: i64,
         /// `S` of the new version.
         shard_count: u32,

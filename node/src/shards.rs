@@ -140,7 +140,7 @@ pub struct WriteOutcome {
     pub samples_written: usize,
     /// Samples rejected as older than the out-of-order window.
     pub too_old: usize,
-    /// Samples rejected as further ahead of the leader's clock than `future_window_ms`.
+    /// Samples rejected as further ahead of the receiving node's clock than `future_window_ms`.
     pub too_new: usize,
     /// Samples rejected because another value is stored at the same timestamp.
     pub conflicting: usize,
@@ -444,7 +444,6 @@ async fn start_shard(
         config: BatcherConfig {
             write_batch_samples_max: opts.write_batch_samples_max,
             ooo_window_ms: opts.ooo_window_ms,
-            future_window_ms: opts.future_window_ms,
             write_timeout_ms: opts.write_timeout_ms,
         },
     };
@@ -958,7 +957,7 @@ impl Shards {
             return Ok(self.meta.clone());
         }
         crate::raft::group_shard(group)
-            .filter(|&s| s < self.shard_count())
+            .filter(|&s| s < self.shard_map().groups().max(self.shard_count()))
             .map(|s| self.slot(s).map(|s| s.group))
             .unwrap_or_else(|| {
                 Err(NodeError::BadRequest(format!(
@@ -1159,9 +1158,23 @@ impl Shards {
     /// version covering the sample), sends each part to its shard's leader (this node's batcher, or
     /// another node over gRPC) and waits until every part is committed and applied. `Ok` only
     /// when every part is.
-    pub async fn write(&self, series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
+    pub async fn write(&self, mut series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
+        // Samples far ahead of this node's clock are refused (a 400 for them, the others are
+        // written): one would make every current sample of its shard "too old".
+        let t_max = now_ms().saturating_add(self.opts.future_window_ms.max(0));
+        let mut too_new = 0;
+        for sw in &mut series {
+            if sw.samples.last().is_some_and(|s| s.t > t_max) {
+                let before = sw.samples.len();
+                sw.samples.retain(|s| s.t <= t_max);
+                too_new += before - sw.samples.len();
+            }
+        }
         self.check_horizon(&series)?;
         let map = self.shard_map();
+        if map.groups() > self.shard_count() {
+            self.adopt_shard_map().await?;
+        }
         let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
         for sw in series {
             sw.split_by_shard(&map, |shard, part| {
@@ -1185,6 +1198,7 @@ impl Shards {
         );
         let (local, forwarded) = futures::join!(self.write_local(local), forwarded);
         let mut total = local?;
+        total.too_new += too_new;
         for r in forwarded {
             total.add(&r?);
         }
@@ -1484,8 +1498,15 @@ impl Shards {
         linearizable: bool,
         samples_max: u64,
     ) -> Result<Arc<dyn Querier>, NodeError> {
+        let map = self.shard_map();
+        if map.groups() > self.shard_count() {
+            self.adopt_shard_map().await?;
+        }
+        if linearizable {
+            self.check_map_recent()?;
+        }
         let timeout = Duration::from_millis(self.opts.read_timeout_ms);
-        let plans = join_all((0..self.shard_count()).map(|shard| async move {
+        let plans = join_all((0..map.groups()).map(|shard| async move {
             let held = self.holds(shard);
             let plan = async {
                 match (held, linearizable) {
@@ -2165,6 +2186,29 @@ impl Shards {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// Refuses (retryably) a linearizable read when this node's shard map may miss a version
+    /// that an acknowledged write already used. A sample at or after a version's start is
+    /// written no sooner than `shard_version_lead_ms - future_window_ms` after the version
+    /// was committed (it starts that far ahead, and samples further ahead than the window are
+    /// refused), so a map confirmed within that margin before the read knows every version a
+    /// write before the read could have used.
+    fn check_map_recent(&self) -> Result<(), NodeError> {
+        let confirmed = self
+            .map_confirmed_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let margin = self.opts.shard_version_lead_ms - self.opts.future_window_ms;
+        let age = now_ms().saturating_sub(confirmed);
+        if age > margin {
+            return Err(NodeError::Unavailable(format!(
+                "node {}: shard map last confirmed with the meta leader {age} ms ago (more than \
+                 shard_version_lead_ms - future_window_ms = {margin} ms): a linearizable read \
+                 could miss shards; retry, or read with consistency=follower",
+                self.opts.node_id
+            )));
+        }
+        Ok(())
     }
 
     /// The Raft handle of shard `shard` (for tests and the cluster layer).

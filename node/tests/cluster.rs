@@ -823,14 +823,14 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
 
 #[tokio::test]
 async fn a_new_shard_map_version_adds_shards_and_series_read_whole_across_it() {
-    // Versions start on a whole second at least 1 s + write_timeout_ms (10 s) ahead; samples
+    // Versions start on a whole second at least 3 s + write_timeout_ms (10 s) ahead; samples
     // at a time are taken once the nodes have confirmed their shard map up to it.
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("tidemark.yaml");
     std::fs::write(
         &config,
         format!(
-            "admin_token: {ADMIN_TOKEN}\nshard_version_lead_ms: 1000\n\
+            "admin_token: {ADMIN_TOKEN}\nshard_version_lead_ms: 3000\n\
              shard_version_align_ms: 1000\nfuture_window_ms: 500\n"
         ),
     )

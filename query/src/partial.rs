@@ -1,7 +1,9 @@
 //! Partial aggregation: the aggregations a part of the data (a shard, a node) can compute on
 //! its own, and the merge of their partial results.
 //!
-//! Series never span shards, so `sum/avg/count/group/min/max/stddev/stdvar/topk/bottomk`
+//! Within one shard-map version a series lives in one shard (a querier that reads across
+//! versions computes partials only for data within one: [`crate::SplitSeriesQuerier`]), so
+//! `sum/avg/count/group/min/max/stddev/stdvar/topk/bottomk`
 //! `by`/`without` over a selector, or over a range function of a matrix selector (`rate`,
 //! `increase`, `*_over_time`, ...), fold each shard's series into per-group accumulators
 //! that merge exactly (`topk` keeps each shard's own top k, and the merge selects again).

@@ -52,8 +52,9 @@ pub trait Querier: Send + Sync {
     }
 }
 
-/// A querier over shards of a local [`Engine`]. Series never span shards, so the shards'
-/// series are concatenated without merging.
+/// A querier over shards of a local [`Engine`]. The shards' series are concatenated without
+/// merging: within one shard-map version a series lives in one shard ([`SplitSeriesQuerier`]
+/// merges across versions).
 pub struct EngineQuerier {
     engine: Arc<dyn Engine>,
     shards: Vec<ShardId>,

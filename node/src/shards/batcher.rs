@@ -48,8 +48,6 @@ pub(crate) struct BatcherConfig {
     pub write_batch_samples_max: usize,
     /// Out-of-order window the leader enforces, in milliseconds.
     pub ooo_window_ms: i64,
-    /// How far ahead of the leader's clock a sample may be, in milliseconds.
-    pub future_window_ms: i64,
     /// How long a proposal may take to commit and apply, in milliseconds.
     pub write_timeout_ms: u64,
 }
@@ -174,15 +172,11 @@ impl Batcher {
         }
         let (parts, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.series, j.reply)).unzip();
-        // The leader's clock bounds how far ahead a sample may be; what it accepts is in the
-        // entry, so replicas never look at their own clocks.
-        let t_max = super::now_ms().saturating_add(self.config.future_window_ms);
         let (batch, outcomes) = build_batch(
             self.engine.as_ref(),
             shard,
             parts,
             self.config.ooo_window_ms,
-            t_max,
         );
         let result = if batch.samples.is_empty() {
             Ok(())
@@ -284,14 +278,12 @@ impl Slot {
 
 /// Builds one `WriteBatch` from the parts of several writes of one shard, checking every
 /// sample against the stored head (`Engine::check_append`) and against earlier parts of the same
-/// batch; samples after `t_max_ms` are rejected as too new. Returns the batch and one outcome
-/// per part. Only reads the engine.
+/// batch. Returns the batch and one outcome per part. Only reads the engine.
 pub(crate) fn build_batch(
     engine: &dyn Engine,
     shard: ShardId,
     parts: Vec<Vec<SeriesWrite>>,
     ooo_window_ms: i64,
-    t_max_ms: i64,
 ) -> (WriteBatch, Vec<WriteOutcome>) {
     let series_max: usize = parts.iter().map(Vec::len).sum();
     let mut slots: Vec<Slot> = Vec::with_capacity(series_max);
@@ -299,15 +291,7 @@ pub(crate) fn build_batch(
     let mut outcomes = Vec::with_capacity(parts.len());
     for part in parts {
         let mut outcome = WriteOutcome::default();
-        for mut sw in part {
-            if sw.samples.iter().any(|s| s.t > t_max_ms) {
-                let before = sw.samples.len();
-                sw.samples.retain(|s| s.t <= t_max_ms);
-                outcome.too_new += before - sw.samples.len();
-                if sw.samples.is_empty() {
-                    continue;
-                }
-            }
+        for sw in part {
             let slot_ix = match by_key.find(&sw.key, |i| &slots[i].key) {
                 Some(ix) => ix,
                 None => {

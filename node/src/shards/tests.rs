@@ -257,7 +257,7 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         series(1, &[(1000, 1.0)]),
     ];
     let c = vec![series(0, &[(3000, 7.0)])];
-    let (batch, outcomes) = build_batch(&engine, 0, vec![a, b, c], 60_000, i64::MAX);
+    let (batch, outcomes) = build_batch(&engine, 0, vec![a, b, c], 60_000);
     assert_eq!(batch.new_series.len(), 2, "each new series is carried once");
     assert_eq!(batch.sample_count(), 4);
     assert_eq!(
@@ -292,21 +292,29 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
     );
 }
 
-#[test]
-fn samples_after_the_leaders_horizon_are_refused() {
-    let engine = TestEngine::in_memory();
-    let part = vec![
-        series(0, &[(1000, 1.0), (2000, 2.0), (3000, 3.0)]),
-        series(1, &[(5000, 1.0)]),
-    ];
-    let (batch, outcomes) = build_batch(&engine, 0, vec![part], 60_000, 2000);
-    assert_eq!(batch.sample_count(), 2);
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn samples_far_in_the_future_are_refused_and_the_rest_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shards, _engine) = open(dir.path(), 2).await;
+    let now = super::now_ms();
+    let far = now + 2 * shards.opts.future_window_ms;
+    let out = shards
+        .write(vec![
+            series(0, &[(now - 1000, 1.0), (now, 2.0), (far, 3.0)]),
+            series(1, &[(far, 1.0)]),
+            series(2, &[(now + 5 * 365 * 86_400_000, 1.0)]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((out.samples_written, out.too_new), (2, 3));
+    shards.read_barrier().await.unwrap();
+    let all = read_all(&shards);
     assert_eq!(
-        batch.new_series.len(),
+        all.len(),
         1,
-        "a series with nothing left is not created"
+        "series with nothing left are not created: {all:?}"
     );
-    assert_eq!((outcomes[0].samples_written, outcomes[0].too_new), (2, 2));
+    shards.shutdown().await.unwrap();
 }
 
 /// Polls `check` every 20 ms for up to 10 s.
@@ -324,9 +332,10 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let versioned = ShardsOptions {
-        // A version starts on a whole second at least 1 s + write_timeout_ms (2 s) ahead.
+        // A version starts on a whole second at least 2 s + write_timeout_ms (2 s) ahead.
         shard_version_align_ms: 1000,
-        shard_version_lead_ms: 1000,
+        shard_version_lead_ms: 2000,
+        future_window_ms: 300,
         write_timeout_ms: 2000,
         ..opts(dir.path(), 2)
     };
@@ -339,7 +348,7 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     assert!(outcome.changed);
     let b = outcome.version.start_ms;
     assert!(
-        b >= before + 3000 && b % 1000 == 0,
+        b >= before + 4000 && b % 1000 == 0,
         "start {b} after {before}"
     );
     assert_eq!(
@@ -364,18 +373,29 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     let writes: Vec<SeriesWrite> = (0..n)
         .map(|i| series(i, &times.map(|t| (t, i as f64))))
         .collect();
-    // Samples after the boundary are refused until this node has confirmed, with the meta
-    // leader, its map up to their time (no later version can cover them then).
-    let (out, refused) = write_once_routable(&shards, writes.clone()).await;
-    assert!(
-        refused > 0,
-        "samples beyond the confirmed horizon were taken at once"
-    );
-    assert!(
-        super::now_ms() + 1000 >= b,
-        "taken before the clock reached the boundary"
-    );
+    // Seconds ahead of the clock, they are refused; once the clock has passed them, written.
+    let early = shards.write(writes.clone()).await.unwrap();
+    assert_eq!((early.samples_written, early.too_new), (0, 4 * n));
+    while super::now_ms() <= b + 1000 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (out, _) = write_once_routable(&shards, writes.clone()).await;
     assert_eq!((out.samples_written, out.too_new), (4 * n, 0));
+    // A node whose map was last confirmed longer ago than the lead refuses to route current
+    // samples, and to read linearizably (a confirmation in the background may come in
+    // between: a few tries).
+    let now_writes = vec![series(0, &[(super::now_ms(), 1.0)])];
+    let stale = (0..5).any(|_| {
+        shards.map_confirmed_ms.store(
+            super::now_ms() - 10_000,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let routed = shards.check_horizon(&now_writes);
+        let read = shards.check_map_recent();
+        matches!(routed, Err(NodeError::Unavailable(m)) if m.contains("cannot route"))
+            && matches!(read, Err(NodeError::Unavailable(m)) if m.contains("linearizable"))
+    });
+    assert!(stale, "a stale shard map was not refused");
     // Each series' samples before the boundary are in its shard of 2, the rest in its shard
     // of 5.
     let mut moved = 0;
@@ -414,6 +434,9 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     assert_eq!(shards.shard_count(), 5);
     shards.read_barrier().await.unwrap();
     assert_eq!(read_all(&shards), all);
+    while super::now_ms() <= b + 2000 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let later: Vec<SeriesWrite> = (0..n).map(|i| series(i, &[(b + 2000, 9.0)])).collect();
     assert_eq!(
         write_once_routable(&shards, later).await.0.samples_written,
