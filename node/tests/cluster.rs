@@ -1026,7 +1026,13 @@ async fn a_dead_meta_voter_gives_its_seat_to_a_learner() {
         assert!(Instant::now() < deadline, "the meta group lost its quorum");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(replication_factor(&client, &n4.url()).await, 2);
+    // Node 4 (a voter now) applies it too; its status reads its own replica, which may be
+    // an instant behind the leader's answer.
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    while replication_factor(&client, &n4.url()).await != 2 {
+        assert!(Instant::now() < deadline, "node 4 never applied the change");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Node 3 comes back as a learner, follows the cluster map again, and takes the seat of
     // node 2, silent by now.
     c.nodes[2].kill9();
