@@ -96,7 +96,10 @@ pub async fn add_self(shards: Weak<Shards>, url: String, admin_token: Option<Str
         };
         let map = s.cluster_map();
         let me = s.node_id();
-        let next = (0..s.shard_count()).find(|shard| {
+        // Every shard the map has, including those of versions this node has not started
+        // groups for yet (it does once its meta replica applies them).
+        let groups = map.shard_map.groups().max(s.shard_count());
+        let next = (0..groups).find(|shard| {
             let replicas = map.replicas_of(*shard);
             !replicas.contains(&me) && (replicas.len() as u32) < map.replication_factor
         });
