@@ -93,7 +93,7 @@ pub struct Config {
     pub meta_dead_voter_ms: u64,
     /// How far behind a series' newest sample a sample may still be written.
     pub ooo_window_ms: i64,
-    /// How far ahead of the shard leader's clock a sample may be written.
+    /// How far ahead of the receiving node's clock a sample may be written.
     pub future_window_ms: i64,
     /// How far ahead a new shard-map version (`tidemarkctl shards set`) starts at least. A
     /// node routes a sample only when it confirmed its shard map with the meta leader less

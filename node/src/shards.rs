@@ -37,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::NodeError;
+use crate::http::params::now_ms;
 use crate::meta::{
     CLUSTER_FILE_VERSION, ClusterFile, MetaCommand, ShardMap, initial_cluster_id,
     initial_placement, new_cluster_id,
@@ -206,9 +207,9 @@ pub struct ShardsOptions {
     pub meta_dead_voter_ms: u64,
     /// Samples older than the shard's newest sample minus this are rejected, in milliseconds.
     pub ooo_window_ms: i64,
-    /// Samples more than this ahead of the shard leader's clock are rejected, in milliseconds
-    /// (a sample far in the future would make every current one "too old", and could land in
-    /// a shard-map version not yet known when it is routed).
+    /// Samples more than this ahead of the receiving node's clock are rejected, in
+    /// milliseconds (a sample far in the future would make every current one of its shard
+    /// "too old").
     pub future_window_ms: i64,
     /// How far ahead a new shard-map version starts at least, in milliseconds (`shards set`
     /// picks the first multiple of `shard_version_align_ms` this far, plus the proposal's
@@ -386,9 +387,7 @@ pub struct Shards {
     /// has one).
     initial_shard_count: u32,
     engine: Arc<dyn Engine>,
-    registry: GroupRegistry,
-    /// Channels to peer nodes, shared with the Raft transport.
-    peers: PeerChannels,
+    /// Starts groups; holds the transport's registry and the channels to peer nodes.
     starter: GroupStarter,
     meta: Group,
     /// Shard groups by shard id. Grows when a shard-map version adds shards, never shrinks.
@@ -585,14 +584,12 @@ impl Shards {
             }
         };
 
-        let peers = PeerChannels::default();
-        let registry = GroupRegistry::default();
         let starter = GroupStarter {
             node_id: opts.node_id,
             config: raft_config(&opts)?,
-            peers: peers.clone(),
+            peers: PeerChannels::default(),
             log_db: log_db.clone(),
-            registry: registry.clone(),
+            registry: GroupRegistry::default(),
         };
         let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
             .map_err(|e| internal("meta state")(e.to_string()))?;
@@ -666,8 +663,6 @@ impl Shards {
             initial_shard_count: cluster.shard_count,
             opts,
             engine,
-            registry,
-            peers,
             starter,
             meta,
             shards: std::sync::RwLock::new(shards),
@@ -982,7 +977,15 @@ impl Shards {
                 match route {
                     Route::Local => self.change_member_local(group, op).await,
                     Route::Remote { node, addr } => {
-                        remote::change_member(&self.peers, group, node, addr, op, timeout_ms).await
+                        remote::change_member(
+                            &self.starter.peers,
+                            group,
+                            node,
+                            addr,
+                            op,
+                            timeout_ms,
+                        )
+                        .await
                     }
                 }
             }
@@ -1151,7 +1154,7 @@ impl Shards {
         &self,
     ) -> tidemark_proto::raft::raft_transport_server::RaftTransportServer<RaftTransportService>
     {
-        RaftTransportService::new(self.registry.clone(), self.snapshot_dir()).into_server()
+        RaftTransportService::new(self.starter.registry.clone(), self.snapshot_dir()).into_server()
     }
 
     /// Splits `series` by shard (the shard each sample's series belongs to in the shard-map
@@ -1172,9 +1175,7 @@ impl Shards {
         }
         self.check_horizon(&series)?;
         let map = self.shard_map();
-        if map.groups() > self.shard_count() {
-            self.adopt_shard_map().await?;
-        }
+        self.start_groups_of(&map).await?;
         let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
         for sw in series {
             sw.split_by_shard(&map, |shard, part| {
@@ -1220,7 +1221,7 @@ impl Shards {
                 }
                 Route::Remote { node, addr } => {
                     remote::forward_write(
-                        &self.peers,
+                        &self.starter.peers,
                         shard,
                         node,
                         addr,
@@ -1246,7 +1247,7 @@ impl Shards {
                     Route::Local => self.delete_local(shard, req.clone()).await,
                     Route::Remote { node, addr } => {
                         remote::forward_delete(
-                            &self.peers,
+                            &self.starter.peers,
                             shard,
                             node,
                             addr,
@@ -1378,7 +1379,8 @@ impl Shards {
             let addr = map.nodes.get(&node)?.clone();
             Some(async move {
                 let st =
-                    remote::group_status(&self.peers, shard, node, addr, PROBE_TIMEOUT_MS).await;
+                    remote::group_status(&self.starter.peers, shard, node, addr, PROBE_TIMEOUT_MS)
+                        .await;
                 (node, st)
             })
         }))
@@ -1499,9 +1501,7 @@ impl Shards {
         samples_max: u64,
     ) -> Result<Arc<dyn Querier>, NodeError> {
         let map = self.shard_map();
-        if map.groups() > self.shard_count() {
-            self.adopt_shard_map().await?;
-        }
+        self.start_groups_of(&map).await?;
         if linearizable {
             self.check_map_recent()?;
         }
@@ -1535,13 +1535,13 @@ impl Shards {
         let shards = reads::ClusterQuerier::new(
             EngineQuerier::new(self.engine.clone(), local),
             remote,
-            self.peers.clone(),
+            self.starter.peers.clone(),
             self.opts.read_timeout_ms,
             samples_max,
         );
         Ok(Arc::new(SplitSeriesQuerier::new(
             shards,
-            self.shard_map().boundaries(),
+            map.boundaries(),
             usize::try_from(samples_max).unwrap_or(usize::MAX),
         )))
     }
@@ -1556,7 +1556,8 @@ impl Shards {
                 ))),
                 Route::Remote { node, addr } => {
                     let min_index = remote::read_index(
-                        &self.peers,
+                        &self.starter.peers,
+                        remote::ReadIndexOf::Shard,
                         shard,
                         node,
                         addr.clone(),
@@ -1747,8 +1748,14 @@ impl Shards {
         {
             Route::Local => self.propose_meta_local(cmd).await,
             Route::Remote { node, addr } => {
-                remote::propose_meta(&self.peers, node, addr, &cmd, self.opts.write_timeout_ms)
-                    .await
+                remote::propose_meta(
+                    &self.starter.peers,
+                    node,
+                    addr,
+                    &cmd,
+                    self.opts.write_timeout_ms,
+                )
+                .await
             }
         }
     }
@@ -1799,8 +1806,15 @@ impl Shards {
         let index = match self.route(shard).await? {
             Route::Local => return self.local_read_index(shard).await.map(|_| ()),
             Route::Remote { node, addr } => {
-                remote::read_index(&self.peers, shard, node, addr, self.opts.read_timeout_ms)
-                    .await?
+                remote::read_index(
+                    &self.starter.peers,
+                    remote::ReadIndexOf::Shard,
+                    shard,
+                    node,
+                    addr,
+                    self.opts.read_timeout_ms,
+                )
+                .await?
             }
         };
         self.wait_applied(shard, index, self.opts.read_timeout_ms)
@@ -1965,7 +1979,7 @@ impl Shards {
             let _ = task.await;
         }
         for g in self.groups() {
-            self.registry.remove(g.id);
+            self.starter.registry.remove(g.id);
             if let Err(e) = g.raft.shutdown().await {
                 tracing::warn!(group = g.id, error = %e, "raft shutdown");
             }
@@ -2043,6 +2057,15 @@ impl Shards {
                 Ok(()) => tracing::info!(shard, ?voters, "initialised the group of a new shard"),
                 Err(e) => tracing::debug!(shard, error = %e, "new shard's group not initialised"),
             }
+        }
+        Ok(())
+    }
+
+    /// Starts the groups of shards in `map` this node has not started yet (the background
+    /// adoption may not have run yet), so that routing and reads cover every shard.
+    async fn start_groups_of(&self, map: &ShardMap) -> Result<(), NodeError> {
+        if map.groups() > self.shard_count() {
+            self.adopt_shard_map().await?;
         }
         Ok(())
     }
@@ -2148,7 +2171,15 @@ impl Shards {
         {
             Route::Local => self.local_meta_read_index().await?,
             Route::Remote { node, addr } => {
-                remote::meta_read_index(&self.peers, node, addr, self.opts.read_timeout_ms).await?
+                remote::read_index(
+                    &self.starter.peers,
+                    remote::ReadIndexOf::Meta,
+                    0,
+                    node,
+                    addr,
+                    self.opts.read_timeout_ms,
+                )
+                .await?
             }
         };
         self.meta
@@ -2260,13 +2291,6 @@ fn place_new_shards(
             (shard, nodes)
         })
         .collect()
-}
-
-/// Milliseconds since the Unix epoch by this node's clock (never inside apply).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The members a cluster bootstrapped by this node starts with: the `initial_cluster` list, or

@@ -214,9 +214,11 @@ pub(super) async fn forward_delete(
     .await
 }
 
-/// Asks shard `shard`'s leader `node` for a read index.
+/// Asks `node`, the leader of shard `shard` (or of the meta group, with `of` `Meta`; `shard`
+/// is then unused), for a read index.
 pub(super) async fn read_index(
     peers: &PeerChannels,
+    of: ReadIndexOf,
     shard: ShardId,
     node: NodeId,
     addr: String,
@@ -228,26 +230,7 @@ pub(super) async fn read_index(
         shard,
         node,
         &addr,
-        &ReadIndexOf::Shard,
-        read_timeout_ms,
-    )
-    .await
-}
-
-/// Asks the meta group's leader `node` for a read index.
-pub(super) async fn meta_read_index(
-    peers: &PeerChannels,
-    node: NodeId,
-    addr: String,
-    read_timeout_ms: u64,
-) -> Result<u64, NodeError> {
-    call(
-        peers,
-        Rpc::ReadIndex,
-        0,
-        node,
-        &addr,
-        &ReadIndexOf::Meta,
+        &of,
         read_timeout_ms,
     )
     .await
