@@ -63,6 +63,11 @@ const PROBE_TIMEOUT_MS: u64 = 1_000;
 /// never initialised by this node, only by the leaders that add it.
 const JOINED_RECORD: &str = "joined";
 
+/// Name of the node record naming (big-endian `u32`) the shard whose replica this node is
+/// emptying ([`Shards::retire_replica`]): a restart finishes the job before it starts the
+/// shard's group.
+const RETIRING_RECORD: &str = "retiring";
+
 /// Name of the node record holding the [`ClusterFile`] in the raft-log database.
 const CLUSTER_RECORD: &str = "cluster";
 
@@ -451,6 +456,23 @@ async fn start_shard(
 
 /// Classifies a failed membership change or meta proposal: retryable (503) when leadership
 /// moved or another change is in progress, a bad request when the change itself is refused.
+/// Deletes this node's replica of `shard`: its data, then its log (keeping the vote). The
+/// caller has stopped the shard's group and recorded [`RETIRING_RECORD`].
+async fn empty_replica(
+    engine: &Arc<dyn Engine>,
+    log: &crate::raft::log_store::LogStore,
+    shard: ShardId,
+) -> Result<(), NodeError> {
+    let e = engine.clone();
+    tokio::task::spawn_blocking(move || e.drop_shard(shard))
+        .await
+        .map_err(|e| internal("drop shard")(e.to_string()))?
+        .map_err(|e| NodeError::Internal(format!("shard {shard}: drop its data: {e}")))?;
+    log.clear_keeping_vote()
+        .await
+        .map_err(|e| NodeError::Internal(format!("shard {shard}: clear its log: {e}")))
+}
+
 fn membership_error(
     group: GroupId,
     e: RaftError<
@@ -583,6 +605,18 @@ impl Shards {
                 file
             }
         };
+
+        if let Some(bytes) = log_db.get_node_record(RETIRING_RECORD)? {
+            let shard = <[u8; 4]>::try_from(bytes.as_slice())
+                .map(ShardId::from_be_bytes)
+                .map_err(|_| internal("retiring record")(format!("{bytes:?}")))?;
+            empty_replica(&engine, &log_db.store(shard_group(shard)), shard).await?;
+            log_db.delete_node_record_sync(RETIRING_RECORD)?;
+            tracing::info!(
+                shard,
+                "finished emptying a replica this node no longer holds"
+            );
+        }
 
         let starter = GroupStarter {
             node_id: opts.node_id,
@@ -2061,6 +2095,117 @@ impl Shards {
         Ok(())
     }
 
+    /// Whether this node's replica of `shard` looks like one to empty: it has state (a log or
+    /// applied entries), it does not lead the group, and the cluster map records the shard's
+    /// voters without this node. Only a hint: [`Shards::retire_replica`] asks the leader.
+    /// A replica that never saw a term above 0 is left alone: its emptied group would count as
+    /// never initialised, and a fixed cluster's bootstrap would initialise it again.
+    fn may_retire(&self, shard: ShardId, g: &Group) -> bool {
+        let me = self.opts.node_id;
+        let m = g.raft.metrics().borrow_watched().clone();
+        let has_state = m.last_log_index.is_some() || m.last_applied.is_some();
+        has_state
+            && m.current_term > 0
+            && m.current_leader != Some(me)
+            && self
+                .meta
+                .sm
+                .with_cluster_map(|map| map.replicas.get(&shard).is_some_and(|v| !v.contains(&me)))
+    }
+
+    /// On shard `shard`'s leader: the members (voters and learners) of the group as committed
+    /// at a read index taken now, together with any the leader's own, possibly uncommitted,
+    /// membership adds.
+    pub(crate) async fn local_committed_members(
+        &self,
+        shard: ShardId,
+    ) -> Result<Vec<NodeId>, NodeError> {
+        self.local_read_index(shard).await?;
+        let g = self.slot(shard)?.group;
+        let mut members = g.sm.members();
+        let effective = g.raft.metrics().borrow_watched().membership_config.clone();
+        members.extend(effective.membership().nodes().map(|(id, _)| *id));
+        members.sort_unstable();
+        members.dedup();
+        Ok(members)
+    }
+
+    /// Whether shard `shard`'s leader says its group's committed membership lacks this node.
+    async fn leader_excludes_me(&self, shard: ShardId) -> Result<bool, NodeError> {
+        let members = match self.route(shard).await? {
+            Route::Local => self.local_committed_members(shard).await?,
+            Route::Remote { node, addr } => {
+                remote::committed_members(
+                    &self.starter.peers,
+                    shard,
+                    node,
+                    addr,
+                    self.opts.read_timeout_ms,
+                )
+                .await?
+            }
+        };
+        Ok(!members.contains(&self.opts.node_id))
+    }
+
+    /// Empties this node's replica of shard `shard` once the group has removed this node, so
+    /// that `rebalance`, `shard move` and `node drain` free the disk and memory of the nodes
+    /// they move replicas away from. Returns whether it did.
+    ///
+    /// Wiping a replica the group still counts on could lose committed entries or let it vote
+    /// twice in a term, so: the group's leader must say the committed membership lacks this
+    /// node; then this node stops its replica (from then on it neither receives entries nor
+    /// votes) and asks again, so that the answer covers everything the replica ever took part
+    /// in. Only then are the shard's data and log deleted, under a node record that a restart
+    /// finishes from. The vote is kept, and the group restarts with no membership: it votes
+    /// again only once a leader adds this node back and sends it the group's state
+    /// (`raft::network`, `refuse_vote_without_membership`).
+    pub(crate) async fn retire_replica(&self, shard: ShardId) -> Result<bool, NodeError> {
+        {
+            let g = self.slot(shard)?.group;
+            if !self.may_retire(shard, &g) || !self.leader_excludes_me(shard).await? {
+                return Ok(false);
+            }
+        }
+        let _grow = self.grow_lock.lock().await;
+        let _flush = self.flush_lock.lock().await;
+        let g = self.slot(shard)?.group;
+        if !self.may_retire(shard, &g) {
+            return Ok(false);
+        }
+        self.starter.registry.remove(g.id);
+        if let Err(e) = g.raft.shutdown().await {
+            tracing::warn!(shard, error = %e, "stopping a replica to empty it");
+        }
+        g.sm.close();
+        let emptied = match self.leader_excludes_me(shard).await {
+            Ok(true) => {
+                self.starter
+                    .log_db
+                    .put_node_record_sync(RETIRING_RECORD, &shard.to_be_bytes())?;
+                // On an error the group stays stopped: the record makes the next start finish.
+                empty_replica(&self.engine, &self.starter.log_db.store(g.id), shard).await?;
+                self.starter
+                    .log_db
+                    .delete_node_record_sync(RETIRING_RECORD)?;
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => Err(e),
+        };
+        // Restarted empty, or as it was (the log replays what the flush did not cover).
+        let (slot, task) = start_shard(&self.starter, &self.opts, &self.engine, shard).await?;
+        self.shards.write().unwrap_or_else(|p| p.into_inner())[shard as usize] = slot;
+        self.keep_task(task);
+        if emptied.as_ref().is_ok_and(|e| *e) {
+            tracing::info!(
+                shard,
+                "emptied the replica of a shard this node no longer holds"
+            );
+        }
+        emptied
+    }
+
     /// Starts the groups of shards in `map` this node has not started yet (the background
     /// adoption may not have run yet), so that routing and reads cover every shard.
     async fn start_groups_of(&self, map: &ShardMap) -> Result<(), NodeError> {
@@ -2348,8 +2493,10 @@ async fn init_meta_in_background(shards: Weak<Shards>, cluster: ClusterFile) {
     }
 }
 
-/// Every few seconds, each shard leader on this node re-records its shard's voters in the
-/// cluster map if the map says otherwise ([`Shards::record_placement`]).
+/// Every few seconds: starts the groups of new shards ([`Shards::adopt_shard_map`]); each
+/// shard leader on this node re-records its shard's voters in the cluster map if the map says
+/// otherwise ([`Shards::record_placement`]); replicas the groups have removed this node from
+/// are emptied ([`Shards::retire_replica`]).
 async fn check_placement(shards: Weak<Shards>) {
     const PERIOD_MS: u64 = 2_000;
     let mut tick = tokio::time::interval(Duration::from_millis(PERIOD_MS));
@@ -2366,6 +2513,15 @@ async fn check_placement(shards: Weak<Shards>) {
         for shard in 0..s.shard_count() {
             if let Err(e) = s.record_placement(shard).await {
                 tracing::debug!(shard, error = %e, "recording placement failed; retrying later");
+            }
+            match s.retire_replica(shard).await {
+                Err(e @ NodeError::Internal(_)) => {
+                    tracing::warn!(shard, error = %e, "emptying a removed replica failed")
+                }
+                Err(e) => {
+                    tracing::debug!(shard, error = %e, "emptying a removed replica: retrying later")
+                }
+                Ok(_) => {}
             }
         }
     }

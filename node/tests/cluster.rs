@@ -819,6 +819,66 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
         6 * SERIES_PER_BATCH
     );
     replicas_agree(&client, &urls, 2).await;
+
+    // Node 2 empties the replica it gave up, and keeps the others.
+    let before = local_shards(&client, &urls[1]).await;
+    assert!(before[1]["series"].as_u64().unwrap() > 0, "{before:?}");
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    let emptied = loop {
+        let local = local_shards(&client, &urls[1]).await;
+        if local[0]["series"] == 0 && local[0]["appliedIndex"] == 0 {
+            break local;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 2 kept its old replica of shard 0: {local:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(emptied[0]["held"], false);
+    assert_eq!(emptied[1], before[1], "shard 1 untouched");
+    assert!(
+        local_shards(&client, &urls[2]).await[0]["series"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "node 3 holds shard 0 now"
+    );
+
+    // Moved back, node 2's emptied replica catches up again and agrees with node 1's; writes
+    // and reads go on through every node.
+    ctl(
+        &urls[0],
+        &["shard", "move", "0", "--from", "3", "--to", "2"],
+    )
+    .await;
+    assert_eq!(placement(&client, &urls[2]).await[0], vec![1, 2]);
+    write_acked(&client, &urls[1], 6).await;
+    for url in &urls {
+        assert_eq!(
+            series_seen(&client, url, 6).await,
+            7 * SERIES_PER_BATCH,
+            "through {url}"
+        );
+    }
+    replicas_agree(&client, &urls, 2).await;
+    let back = local_shards(&client, &urls[1]).await;
+    assert_eq!(back[0]["held"], true, "{back:?}");
+    assert!(back[0]["series"].as_u64().unwrap() > 0, "{back:?}");
+}
+
+/// `GET /api/v1/admin/shards/local` of the node at `base`, by shard.
+async fn local_shards(client: &reqwest::Client, base: &str) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = client
+        .get(format!("{base}/api/v1/admin/shards/local"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("local shards request")
+        .json()
+        .await
+        .expect("local shards JSON");
+    json["data"].as_array().expect("local shards").clone()
 }
 
 #[tokio::test]

@@ -177,4 +177,14 @@ pub trait Engine: Send + Sync + 'static {
             "shard snapshots in this engine".into(),
         ))
     }
+
+    /// Deletes everything held for `shard`, durably: afterwards it is as if the shard had
+    /// never been written (applied index 0, never flushed). For a replica this node no longer
+    /// holds; the caller makes sure nothing applies to the shard meanwhile.
+    fn drop_shard(&self, shard: ShardId) -> Result<()> {
+        let _ = shard;
+        Err(crate::error::Error::NotImplemented(
+            "dropping shards in this engine".into(),
+        ))
+    }
 }

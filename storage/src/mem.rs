@@ -42,6 +42,10 @@ impl MemEngine {
         ))
     }
 
+    fn drop_shard_impl(&self, shard: ShardId) -> crate::Result<()> {
+        self.core.remove_shard(shard, || Ok(()))
+    }
+
     fn import_shard_impl(
         &self,
         _shard: ShardId,

@@ -167,6 +167,11 @@ impl RocksEngine {
         snapshot::export(&self.core.store, shard, out)
     }
 
+    fn drop_shard_impl(&self, shard: ShardId) -> Result<()> {
+        self.core
+            .remove_shard(shard, || snapshot::clear(&self.core.store, shard))
+    }
+
     fn import_shard_impl(
         &self,
         shard: ShardId,

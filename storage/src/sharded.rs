@@ -98,6 +98,20 @@ impl<S: Store> Sharded<S> {
         Ok(())
     }
 
+    /// Forgets shard `id` once `clear` (which deletes what the store holds of it) succeeds,
+    /// holding the shard's write lock meanwhile; afterwards the shard is as if never written.
+    /// On error the shard is left as it was.
+    pub fn remove_shard(&self, id: ShardId, clear: impl FnOnce() -> Result<()>) -> Result<()> {
+        let Some(cell) = self.shard(id) else {
+            return clear();
+        };
+        let _st = write(&cell);
+        clear()?;
+        write(&self.shards).remove(&id);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn shard_or_create(&self, id: ShardId) -> ShardCell {
         if let Some(s) = self.shard(id) {
             return s;
@@ -566,6 +580,9 @@ macro_rules! delegate_engine {
                 input: &mut dyn std::io::Read,
             ) -> $crate::Result<(u64, Vec<u8>)> {
                 self.import_shard_impl(shard, input)
+            }
+            fn drop_shard(&self, shard: $crate::ShardId) -> $crate::Result<()> {
+                self.drop_shard_impl(shard)
             }
         }
     };

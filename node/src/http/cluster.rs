@@ -28,6 +28,11 @@
 //!   applied index must agree (the jepsen suite's consistency check). Reads every sample: not
 //!   for hot paths.
 //!
+//! - `GET /api/v1/admin/shards/local`: what this node's storage holds of every shard, held
+//!   or not: `{"shard", "held", "series", "appliedIndex", "flushedIndex", "minTimeMs",
+//!   "maxTimeMs"}`. A replica the group has removed this node from is emptied shortly after
+//!   (`Shards::retire_replica`): its shard then shows no series and applied index 0.
+//!
 //! Admin endpoints need the admin token when one is configured ([`require_admin_token`]).
 
 use std::sync::Arc;
@@ -53,6 +58,7 @@ pub fn routes(shards: Arc<Shards>) -> Router {
         .route("/api/v1/admin/cluster/replication", post(set_replication))
         .route("/api/v1/admin/cluster/shards", post(set_shards))
         .route("/api/v1/admin/shards/digest", get(digests))
+        .route("/api/v1/admin/shards/local", get(local_shards))
         .with_state(shards)
 }
 
@@ -118,6 +124,26 @@ async fn digests(State(shards): State<Arc<Shards>>) -> Result<Response, ApiError
     .map_err(|e| ApiError::Node(crate::error::NodeError::Internal(e.to_string())))??;
     let body = serde_json::json!({ "status": "success", "data": result });
     Ok(super::json_response(body.to_string()))
+}
+
+async fn local_shards(State(shards): State<Arc<Shards>>) -> Response {
+    let engine = shards.engine();
+    let result: Vec<serde_json::Value> = (0..shards.shard_count())
+        .map(|shard| {
+            let st = engine.stats(shard);
+            serde_json::json!({
+                "shard": shard,
+                "held": shards.holds(shard),
+                "series": st.series,
+                "appliedIndex": st.applied_index,
+                "flushedIndex": st.flushed_index,
+                "minTimeMs": st.min_time_ms,
+                "maxTimeMs": st.max_time_ms,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "status": "success", "data": result });
+    super::json_response(body.to_string())
 }
 
 /// The body of `POST /api/v1/admin/cluster/members`.

@@ -97,6 +97,15 @@ impl LogDb {
             .write_opt(batch, &sync_opts())
             .map_err(|e| NodeError::Internal(format!("raft log write {name}: {e}")))
     }
+
+    /// Deletes a node-wide record durably (sync).
+    pub fn delete_node_record_sync(&self, name: &str) -> Result<(), NodeError> {
+        let mut batch = WriteBatch::default();
+        batch.delete(node_key(name));
+        self.db
+            .write_opt(batch, &sync_opts())
+            .map_err(|e| NodeError::Internal(format!("raft log delete {name}: {e}")))
+    }
 }
 
 /// The log of one group, a view of the shared [`LogDb`]. Cheap to clone.
@@ -159,6 +168,19 @@ impl LogStore {
         self.db
             .put(meta_key(self.group, KEY_SM), value)
             .map_err(io_err)
+    }
+
+    /// Deletes the group's log (entries, purge and commit marks, state-machine record) but not
+    /// its vote, in one synced write: the replica starts over empty, and cannot vote twice in
+    /// a term it has voted in.
+    pub(crate) async fn clear_keeping_vote(&self) -> io::Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range(log_key(self.group, 0), log_key(self.group, u64::MAX));
+        batch.delete(log_key(self.group, u64::MAX));
+        for name in [KEY_PURGED, KEY_COMMITTED, KEY_SM] {
+            batch.delete(meta_key(self.group, name));
+        }
+        self.write(batch, true).await
     }
 
     async fn write(&self, batch: WriteBatch, sync: bool) -> io::Result<()> {

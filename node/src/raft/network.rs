@@ -495,6 +495,30 @@ impl RaftTransportService {
     }
 }
 
+/// A replica that knows no voters of its group (never initialised, or emptied after its node
+/// was removed from the group, `Shards::retire_replica`) does not vote: openraft would grant a
+/// vote on log length alone, and an empty log is never longer. Such a vote could elect a stale
+/// candidate of a membership the group has left, with a log missing committed entries. A
+/// replica learns its group's voters from a leader's entries or snapshot, and votes from then on.
+fn refuse_vote_without_membership(group: GroupId, raft: &RaftGroup) -> Result<(), tonic::Status> {
+    use openraft::async_runtime::WatchReceiver;
+    let knows_voters = raft
+        .metrics()
+        .borrow_watched()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .next()
+        .is_some();
+    if knows_voters {
+        Ok(())
+    } else {
+        Err(tonic::Status::unavailable(format!(
+            "group {group} has no membership on this node: not voting"
+        )))
+    }
+}
+
 fn reply<T: Serialize, E: std::fmt::Display>(
     res: Result<T, E>,
 ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
@@ -517,7 +541,8 @@ impl RaftTransport for RaftTransportService {
         &self,
         request: tonic::Request<RaftRequest>,
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
-        let (_, raft, req): (_, _, VoteRequest<TypeConfig>) = self.open(request)?;
+        let (group, raft, req): (_, _, VoteRequest<TypeConfig>) = self.open(request)?;
+        refuse_vote_without_membership(group, &raft)?;
         reply(raft.vote(req).await)
     }
 
@@ -525,7 +550,8 @@ impl RaftTransport for RaftTransportService {
         &self,
         request: tonic::Request<RaftRequest>,
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
-        let (_, raft, req): (_, _, VoteRequest<TypeConfig>) = self.open(request)?;
+        let (group, raft, req): (_, _, VoteRequest<TypeConfig>) = self.open(request)?;
+        refuse_vote_without_membership(group, &raft)?;
         reply(raft.pre_vote(req).await)
     }
 

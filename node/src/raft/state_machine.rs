@@ -72,6 +72,17 @@ struct State {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     map: ClusterMap,
+    /// Set by [`SmShared::close`]: nothing changes the target any more.
+    closed: bool,
+}
+
+impl State {
+    fn check_open(&self) -> io::Result<()> {
+        if self.closed {
+            return Err(io::Error::other("the group's state machine is closed"));
+        }
+        Ok(())
+    }
 }
 
 /// State shared by a group's state machine, its snapshot builders and the node's handles.
@@ -188,6 +199,23 @@ impl SmShared {
         self.lock().last_applied
     }
 
+    /// Makes every later apply, flush and snapshot install fail, once the one in progress (if
+    /// any) has finished: for a group that was shut down and whose target is about to be
+    /// deleted, since openraft's state-machine task may still be finishing.
+    pub fn close(&self) {
+        self.lock().closed = true;
+    }
+
+    /// The nodes (voters and learners) of the last applied membership.
+    pub fn members(&self) -> Vec<super::NodeId> {
+        self.lock()
+            .membership
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// The cluster map (meta group; default for shard groups).
     pub fn cluster_map(&self) -> ClusterMap {
         self.lock().map.clone()
@@ -200,6 +228,7 @@ impl SmShared {
 
     fn apply_entry(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<()> {
         let mut st = self.lock();
+        st.check_open()?;
         let index = entry.log_id.index();
         match &entry.payload {
             EntryPayload::Blank => {}
@@ -230,6 +259,7 @@ impl SmShared {
     /// snapshot. Holds the mutex throughout so no apply interleaves.
     pub fn flush(&self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
         let st = self.lock();
+        st.check_open()?;
         let data = match &self.target {
             Target::Shard { shard, engine } => {
                 let sm_meta = codec::encode(&ShardSmMeta {
@@ -306,6 +336,7 @@ impl SmShared {
             )
         };
         let mut st = self.lock();
+        st.check_open()?;
         match (&self.target, snapshot) {
             (Target::Shard { shard, engine }, SnapshotData::File(file)) => {
                 let mut input = io::BufReader::new(std::fs::File::open(file.path())?);

@@ -143,6 +143,21 @@ impl Engine for TestEngine {
         Ok(applied)
     }
 
+    fn drop_shard(&self, shard: ShardId) -> Result<()> {
+        self.shards.lock().unwrap().remove(&shard);
+        if let Some(file) = &self.file {
+            let mut on_disk: BTreeMap<ShardId, ShardData> = match std::fs::read(file) {
+                Ok(bytes) => codec::decode(&bytes).unwrap(),
+                Err(_) => BTreeMap::new(),
+            };
+            on_disk.remove(&shard);
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, codec::encode(&on_disk).unwrap()).unwrap();
+            std::fs::rename(&tmp, file).unwrap();
+        }
+        Ok(())
+    }
+
     fn flushed_state(&self, shard: ShardId) -> Result<Option<(u64, Vec<u8>)>> {
         Ok(self
             .shards

@@ -116,8 +116,10 @@ async fn two_nodes_replicate_a_shard_group_over_grpc() {
     let (r1, a1, s1) = start_node(1, dirs[0].path(), engines[0].clone()).await;
     let (r2, a2, s2) = start_node(2, dirs[1].path(), engines[1].clone()).await;
 
+    // Every first voter initialises the group, as a fixed cluster's nodes do.
     let members = BTreeMap::from([(1u64, NodeInfo { addr: a1 }), (2u64, NodeInfo { addr: a2 })]);
-    r1.initialize(members).await.unwrap();
+    r1.initialize(members.clone()).await.unwrap();
+    r2.initialize(members).await.unwrap();
     r1.wait(Some(Duration::from_secs(10)))
         .metrics(|m| m.current_leader.is_some(), "leader")
         .await
@@ -251,6 +253,42 @@ async fn a_new_member_catches_up_from_a_streamed_shard_snapshot() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(leftovers, 0);
+
+    r1.shutdown().await.unwrap();
+    r2.shutdown().await.unwrap();
+    s1.abort();
+    s2.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_knows_no_membership_does_not_vote() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let engines = [
+        Arc::new(TestEngine::in_memory()),
+        Arc::new(TestEngine::in_memory()),
+    ];
+    let (r1, a1, s1) = start_node(1, dirs[0].path(), engines[0].clone()).await;
+    let (r2, a2, s2) = start_node(2, dirs[1].path(), engines[1].clone()).await;
+    let members = BTreeMap::from([(1u64, NodeInfo { addr: a1 }), (2u64, NodeInfo { addr: a2 })]);
+    // Node 1 campaigns for {1, 2}; node 2, with an empty log and no membership, would grant
+    // openraft's vote on log length alone. It refuses: after ten election timeouts there is
+    // still no leader.
+    r1.initialize(members.clone()).await.unwrap();
+    let waited = r1
+        .wait(Some(Duration::from_secs(3)))
+        .metrics(|m| m.current_leader.is_some(), "leader")
+        .await;
+    assert!(
+        waited.is_err(),
+        "a leader was elected with an uninitialised replica's vote"
+    );
+    assert_eq!(r2.metrics().borrow_watched().current_leader, None);
+    // Once node 2 knows the membership, it votes and the group elects a leader.
+    r2.initialize(members).await.unwrap();
+    r1.wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.current_leader.is_some(), "leader")
+        .await
+        .unwrap();
 
     r1.shutdown().await.unwrap();
     r2.shutdown().await.unwrap();

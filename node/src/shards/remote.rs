@@ -38,6 +38,9 @@ pub(super) enum ReadIndexOf {
     Shard,
     /// The meta group (its leader confirms the cluster map this node has).
     Meta,
+    /// The shard the request names, answered with the members (voters and learners) of its
+    /// group as of the read index, not the index ([`committed_members`]).
+    Members,
 }
 
 /// Extra time a forwarded call may take beyond the leader's own bound (network, queueing), in
@@ -231,6 +234,27 @@ pub(super) async fn read_index(
         node,
         &addr,
         &of,
+        read_timeout_ms,
+    )
+    .await
+}
+
+/// Asks `node`, the leader of shard `shard`, for the members (voters and learners) of the
+/// shard's group, as committed at a read index taken after this call was made.
+pub(super) async fn committed_members(
+    peers: &PeerChannels,
+    shard: ShardId,
+    node: NodeId,
+    addr: String,
+    read_timeout_ms: u64,
+) -> Result<Vec<NodeId>, NodeError> {
+    call(
+        peers,
+        Rpc::ReadIndex,
+        shard,
+        node,
+        &addr,
+        &ReadIndexOf::Members,
         read_timeout_ms,
     )
     .await
@@ -459,6 +483,10 @@ impl ShardService for ShardServer {
                 reply(shards.local_read_index(shard).await)
             }
             ReadIndexOf::Meta => reply(shards.local_meta_read_index().await),
+            ReadIndexOf::Members => {
+                tracing::Span::current().record("shard", shard);
+                reply(shards.local_committed_members(shard).await)
+            }
         }
     }
 

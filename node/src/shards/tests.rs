@@ -492,3 +492,43 @@ async fn initial_cluster_id_is_derived_and_checked_on_restart() {
     assert_eq!(read_all(&again).len(), 4);
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_a_crash_left_half_emptied_is_emptied_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (term, shard0) = {
+        let (shards, engine) = open(dir.path(), 2).await;
+        shards.write(batch_of(10, 10_000)).await.unwrap();
+        shards.flush().await.unwrap();
+        shards.write(batch_of(10, 20_000)).await.unwrap();
+        assert!(!engine.dump(1).is_empty());
+        let term = shards.status()[2].term;
+        let shard0 = engine.dump(0);
+        shards.stop().await;
+        (term, shard0)
+    };
+    // The node crashed right after recording that it empties its replica of shard 1.
+    {
+        let db = crate::raft::log_store::LogDb::open(&dir.path().join("raft-log")).unwrap();
+        db.put_node_record_sync(super::RETIRING_RECORD, &1u32.to_be_bytes())
+            .unwrap();
+    }
+    let (shards, engine) = open(dir.path(), 2).await;
+    // Shard 1: no data, no log, its vote kept; shard 0 as it was.
+    assert!(engine.dump(1).is_empty());
+    let st = shards.status();
+    assert_eq!(st[2].shard, Some(1));
+    assert_eq!(
+        (st[2].last_log_index, st[2].applied_index, st[2].term),
+        (None, None, term),
+        "{st:?}"
+    );
+    assert!(st[2].voters.is_empty(), "{st:?}");
+    assert_eq!(st[1].voters, vec![1]);
+    assert_eq!(engine.dump(0), shard0);
+    shards.stop().await;
+    drop(shards);
+    // Done once: the record is gone.
+    let db = crate::raft::log_store::LogDb::open(&dir.path().join("raft-log")).unwrap();
+    assert_eq!(db.get_node_record(super::RETIRING_RECORD).unwrap(), None);
+}

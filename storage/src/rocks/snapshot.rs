@@ -193,11 +193,8 @@ pub(crate) fn import(
             ),
         ));
     }
-    let upper = prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; 8]);
     let mut batch = WriteBatch::default();
-    for name in CFS {
-        batch.delete_range_cf(store.cf(name), &prefix[..], &upper[..]);
-    }
+    delete_shard_keys(store, shard, &mut batch);
     let record_key = keys::meta_shard_key(shard);
     let mut record: Option<ShardMeta> = None;
     loop {
@@ -229,4 +226,23 @@ pub(crate) fn import(
     opts.set_sync(true);
     store.db.write_opt(batch, &opts).map_err(io(shard))?;
     Ok(record)
+}
+
+/// Adds to `batch` the deletion of every key of `shard`, in every column family.
+fn delete_shard_keys(store: &RocksStore, shard: ShardId, batch: &mut WriteBatch) {
+    let prefix = shard.to_be_bytes();
+    let upper = prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; 8]);
+    for name in CFS {
+        batch.delete_range_cf(store.cf(name), &prefix[..], &upper[..]);
+    }
+}
+
+/// Deletes everything stored for `shard` in one synced write: afterwards the shard was never
+/// flushed.
+pub(crate) fn clear(store: &RocksStore, shard: ShardId) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    delete_shard_keys(store, shard, &mut batch);
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    store.db.write_opt(batch, &opts).map_err(io(shard))
 }

@@ -441,3 +441,50 @@ fn a_shard_snapshot_moves_a_replica_to_another_engine() {
     assert_eq!(b.digest(S).unwrap(), want);
     assert_eq!(b.digest(S + 1).unwrap(), other_digest);
 }
+
+#[test]
+fn a_dropped_shard_leaves_nothing_and_the_others_untouched() {
+    let cmds = workload(35, 120);
+    let o = EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 7,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), o.clone());
+    apply_range(&e, &cmds, 0, 80);
+    e.flush(S, b"at-80").unwrap();
+    apply_range(&e, &cmds, 80, cmds.len());
+    for (i, c) in cmds.iter().enumerate().take(50) {
+        e.apply(S + 1, i as u64 + 1, c).unwrap();
+    }
+    e.flush(S + 1, b"other").unwrap();
+    let other_digest = e.digest(S + 1).unwrap();
+    // What a shard never written hashes to.
+    let empty = e.digest(S + 7).unwrap();
+    assert_ne!(e.digest(S).unwrap(), empty);
+
+    e.drop_shard(S).unwrap();
+    let gone = |e: &RocksEngine| {
+        assert_eq!(e.flushed_state(S).unwrap(), None);
+        assert_eq!(e.applied_index(S), 0);
+        assert_eq!(e.stats(S).series, 0);
+        assert_eq!(e.digest(S).unwrap(), empty);
+        assert!(select(e, &[eq("__name__", "m")], i64::MIN, i64::MAX).is_empty());
+        assert_eq!(e.export_shard(S, &mut Vec::new()).unwrap(), None);
+        assert_eq!(
+            e.digest(S + 1).unwrap(),
+            other_digest,
+            "other shards untouched"
+        );
+    };
+    gone(&e);
+    // Durable: a reopen finds nothing of it either.
+    drop(e);
+    let e = open(dir.path(), o.clone());
+    gone(&e);
+    // The shard can be written again from index 1, as a new replica is.
+    apply_range(&e, &cmds, 0, cmds.len());
+    let reference = MemEngine::new(o);
+    apply_range(&reference, &cmds, 0, cmds.len());
+    assert_eq!(e.digest(S).unwrap(), reference.digest(S).unwrap());
+}
