@@ -2,8 +2,7 @@
 //!
 //! It speaks to one node's HTTP API: queries, flush, build info, cluster status, membership and
 //! placement (`cluster.rs`): `cluster status|set-replication`, `node add|remove|drain`,
-//! `shard list|move|transfer-leader`, `rebalance`. Shard-map changes (`shards set`) are not
-//! implemented yet and say so.
+//! `shard list|move|transfer-leader`, `shards set`, `rebalance`.
 
 mod cluster;
 
@@ -169,8 +168,9 @@ enum NodeCommand {
         addr: String,
     },
     /// Removes a node from every group (the shards first, the meta group last) without
-    /// replacing its replicas (`drain` moves them first). Blocks until done; idempotent. The
-    /// node's data stays where it was; stop the node afterwards.
+    /// replacing its replicas (`drain` moves them first). Blocks until done; idempotent. A
+    /// node still running deletes the replicas it lost once it sees the change; stop the node
+    /// afterwards and remove its data directory.
     Remove {
         /// The node's id.
         id: u64,

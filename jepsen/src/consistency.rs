@@ -22,12 +22,17 @@ pub struct ConsistencyResult {
     /// Shards whose replicas never reached the same applied index (or could not be asked),
     /// with what was seen last.
     pub unconverged_shards: Vec<(u32, String)>,
+    /// (node, shard) pairs whose data a node still stored, without holding the shard, when the
+    /// check gave up waiting: a removed replica the node should have emptied.
+    pub leftover_replicas: Vec<(u32, u32)>,
 }
 
 impl ConsistencyResult {
     /// True when every shard was compared and agreed.
     pub fn valid(&self) -> bool {
-        self.divergent_shards.is_empty() && self.unconverged_shards.is_empty()
+        self.divergent_shards.is_empty()
+            && self.unconverged_shards.is_empty()
+            && self.leftover_replicas.is_empty()
     }
 }
 
@@ -93,6 +98,49 @@ async fn digests(http: &reqwest::Client, url: &str) -> Result<BTreeMap<u32, Repl
         out.insert(shard, (applied, digest));
     }
     Ok(out)
+}
+
+/// The shards node `url` stores series of without holding them (`GET
+/// /api/v1/admin/shards/local`).
+async fn unheld_with_data(http: &reqwest::Client, url: &str) -> Result<Vec<u32>, String> {
+    let body: serde_json::Value = http
+        .get(format!("{url}/api/v1/admin/shards/local"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let shards = body["data"]
+        .as_array()
+        .ok_or_else(|| format!("no data: {body}"))?;
+    Ok(shards
+        .iter()
+        .filter(|s| s["held"] == false && s["series"].as_u64().is_some_and(|n| n > 0))
+        .filter_map(|s| s["shard"].as_u64().map(|n| n as u32))
+        .collect())
+}
+
+/// Waits (up to [`CONVERGE_MS`]) until no node of `nodes` stores data of a shard it does not
+/// hold, and returns the (node, shard) pairs still left then. Each node empties a replica its
+/// group removed it from within seconds (`Shards::retire_replica`); a node that cannot be
+/// asked counts as leaving nothing.
+pub async fn check_leftovers(http: &reqwest::Client, nodes: &[(u32, String)]) -> Vec<(u32, u32)> {
+    let deadline = Instant::now() + Duration::from_millis(CONVERGE_MS);
+    loop {
+        let mut left = Vec::new();
+        for (node, url) in nodes {
+            match unheld_with_data(http, url).await {
+                Ok(shards) => left.extend(shards.into_iter().map(|s| (*node, s))),
+                Err(e) => eprintln!("node {node}: cannot list its shards: {e}"),
+            }
+        }
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+    }
 }
 
 /// The verdict on one shard's replicas.

@@ -17,7 +17,7 @@ use crate::checker::{
     CheckResult, NodeRead, ReadCheck, Recovery, check_reads, check_samples_of, recovery_times,
 };
 use crate::cluster::Cluster;
-use crate::consistency::{ConsistencyResult, check_replicas_of};
+use crate::consistency::{ConsistencyResult, check_leftovers, check_replicas_of};
 use crate::history::{FaultEvent, Op, ReadOp};
 use crate::membership::{MemberStep, MembershipSummary, run_membership};
 use crate::net::NetNs;
@@ -96,7 +96,7 @@ impl Report {
         let c = &self.check;
         let word = if self.pass() { "PASS" } else { "FAIL" };
         format!(
-            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} faults={}",
+            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} leftover_replicas={} faults={}",
             self.mode,
             self.seed,
             self.nodes,
@@ -114,6 +114,7 @@ impl Report {
             self.consistency.compared_shards,
             self.consistency.divergent_shards.len(),
             self.consistency.unconverged_shards.len(),
+            self.consistency.leftover_replicas.len(),
             self.schedule.len(),
         )
     }
@@ -194,6 +195,10 @@ impl Report {
             (
                 "unconverged shards",
                 format!("{:?}", self.consistency.unconverged_shards),
+            ),
+            (
+                "replicas left on nodes that no longer hold them",
+                format!("{:?}", self.consistency.leftover_replicas),
             ),
             ("faults", self.schedule.len().to_string()),
         ];
@@ -608,7 +613,9 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     let numbered: Vec<(u32, &NodeRead)> = reads.iter().map(|(id, r)| (*id, r)).collect();
     let check = check_samples_of(&history, &numbered);
     println!("comparing every shard's replicas (digest at equal applied index)");
-    let consistency = check_replicas_of(&http, &members).await;
+    let mut consistency = check_replicas_of(&http, &members).await;
+    println!("checking that no member stores a replica it no longer holds");
+    consistency.leftover_replicas = check_leftovers(&http, &members).await;
     let recovery = recovery_times(&history, &events);
     let membership = MembershipSummary::of(&member_steps, &cluster.live_ids(), opts.nodes);
     let report = Report {

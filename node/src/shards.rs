@@ -1815,11 +1815,16 @@ impl Shards {
             .metrics()
             .borrow_watched()
             .clone();
-        if m.current_leader != Some(self.opts.node_id) {
+        // `current_leader` alone is not enough: a replica emptied after it removed itself
+        // keeps its vote, which names itself, but leads nothing and knows no voters.
+        if m.state != openraft::ServerState::Leader || m.current_leader != Some(self.opts.node_id) {
             return Ok(());
         }
         let mut voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
         voters.sort_unstable();
+        if voters.is_empty() {
+            return Ok(());
+        }
         if self.cluster_map().replicas.get(&shard) == Some(&voters) {
             return Ok(());
         }
@@ -2096,8 +2101,9 @@ impl Shards {
     }
 
     /// Whether this node's replica of `shard` looks like one to empty: it has state (a log or
-    /// applied entries), it does not lead the group, and the cluster map records the shard's
-    /// voters without this node. Only a hint: [`Shards::retire_replica`] asks the leader.
+    /// applied entries), it is not leading the group, and the cluster map records the shard's
+    /// voters without this node. (A leader that removed itself hands over and becomes a
+    /// learner, but nobody tells it the new leader: its `current_leader` stays itself.) Only a hint: [`Shards::retire_replica`] asks the leader.
     /// A replica that never saw a term above 0 is left alone: its emptied group would count as
     /// never initialised, and a fixed cluster's bootstrap would initialise it again.
     fn may_retire(&self, shard: ShardId, g: &Group) -> bool {
@@ -2106,7 +2112,7 @@ impl Shards {
         let has_state = m.last_log_index.is_some() || m.last_applied.is_some();
         has_state
             && m.current_term > 0
-            && m.current_leader != Some(me)
+            && m.state != openraft::ServerState::Leader
             && self
                 .meta
                 .sm
@@ -2132,19 +2138,23 @@ impl Shards {
 
     /// Whether shard `shard`'s leader says its group's committed membership lacks this node.
     async fn leader_excludes_me(&self, shard: ShardId) -> Result<bool, NodeError> {
-        let members = match self.route(shard).await? {
-            Route::Local => self.local_committed_members(shard).await?,
-            Route::Remote { node, addr } => {
-                remote::committed_members(
-                    &self.starter.peers,
-                    shard,
-                    node,
-                    addr,
-                    self.opts.read_timeout_ms,
-                )
-                .await?
-            }
-        };
+        let members = self
+            .on_leader(shard, |route| async move {
+                match route {
+                    Route::Local => self.local_committed_members(shard).await,
+                    Route::Remote { node, addr } => {
+                        remote::committed_members(
+                            &self.starter.peers,
+                            shard,
+                            node,
+                            addr,
+                            self.opts.read_timeout_ms,
+                        )
+                        .await
+                    }
+                }
+            })
+            .await?;
         Ok(!members.contains(&self.opts.node_id))
     }
 

@@ -823,19 +823,7 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
     // Node 2 empties the replica it gave up, and keeps the others.
     let before = local_shards(&client, &urls[1]).await;
     assert!(before[1]["series"].as_u64().unwrap() > 0, "{before:?}");
-    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
-    let emptied = loop {
-        let local = local_shards(&client, &urls[1]).await;
-        if local[0]["series"] == 0 && local[0]["appliedIndex"] == 0 {
-            break local;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node 2 kept its old replica of shard 0: {local:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(emptied[0]["held"], false);
+    let emptied = wait_emptied(&client, &urls[1], 0).await;
     assert_eq!(emptied[1], before[1], "shard 1 untouched");
     assert!(
         local_shards(&client, &urls[2]).await[0]["series"]
@@ -865,6 +853,43 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
     let back = local_shards(&client, &urls[1]).await;
     assert_eq!(back[0]["held"], true, "{back:?}");
     assert!(back[0]["series"].as_u64().unwrap() > 0, "{back:?}");
+
+    // A leader that removes itself hands the group over and empties its replica too.
+    let leader = shard_leader(&client, &urls[0], 0)
+        .await
+        .expect("shard 0 has a leader");
+    let remove = serde_json::json!({"group": 1, "op": "remove", "nodeId": leader});
+    let (status, json) = change_member(&client, &urls[0], remove).await;
+    assert_eq!(status, 200, "{json}");
+    wait_emptied(&client, &urls[leader as usize - 1], 0).await;
+    let remaining = if leader == 1 { 2 } else { 1 };
+    assert_eq!(placement(&client, &urls[2]).await[0], vec![remaining]);
+    assert_eq!(
+        series_seen(&client, &urls[leader as usize - 1], 6).await,
+        7 * SERIES_PER_BATCH
+    );
+}
+
+/// Waits until the node at `base` stores nothing of shard `shard` (it no longer holds it), and
+/// returns its shards then.
+async fn wait_emptied(
+    client: &reqwest::Client,
+    base: &str,
+    shard: usize,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
+    loop {
+        let local = local_shards(client, base).await;
+        if local[shard]["series"] == 0 && local[shard]["appliedIndex"] == 0 {
+            assert_eq!(local[shard]["held"], false, "{local:?}");
+            return local;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{base} kept its old replica of shard {shard}: {local:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `GET /api/v1/admin/shards/local` of the node at `base`, by shard.
