@@ -40,6 +40,12 @@ struct Cli {
         hide_env_values = true
     )]
     admin_token: Option<String>,
+    /// Block until the operation has finished, showing its progress, and exit non-zero if it
+    /// fails. Placement commands (`node add|remove|drain`, `shard move|transfer-leader`,
+    /// `shards set`, `rebalance`, `cluster set-replication`) always do: they run step by step
+    /// from tidemarkctl, so there is no background mode; the flag lets scripts say so.
+    #[arg(long, global = true)]
+    wait: bool,
     #[command(subcommand)]
     command: Command,
 }

@@ -193,7 +193,7 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
         Some(TOKEN),
     );
     assert!(!o.status.success(), "not a voter: {}", text(&o));
-    let o = ctl(&e1, &["rebalance"], Some(TOKEN));
+    let o = ctl(&e1, &["rebalance", "--wait"], Some(TOKEN));
     assert!(o.status.success(), "{}", text(&o));
     let l = leaders(&e1);
     let on = |n: u64| l.iter().filter(|x| **x == Some(n)).count();
