@@ -375,6 +375,12 @@ impl GroupStarter {
         )
         .await
         .map_err(|e| NodeError::Internal(format!("start group {id}: {e}")))?;
+        let floor = self
+            .log_db
+            .store(id)
+            .vote_floor()
+            .map_err(|e| NodeError::Internal(format!("group {id} vote floor: {e}")))?;
+        self.registry.set_vote_floor(id, floor);
         self.registry.insert(id, raft.clone());
         Ok(Group {
             id,
@@ -1046,7 +1052,7 @@ impl Shards {
         use openraft::ChangeMembers;
         let g = &self.group(group)?;
         let m = g.raft.metrics().borrow_watched().clone();
-        if m.current_leader != Some(self.opts.node_id) {
+        if m.state != openraft::ServerState::Leader || m.current_leader != Some(self.opts.node_id) {
             return Err(NodeError::Unavailable(format!(
                 "node {} does not lead group {group}",
                 self.opts.node_id
@@ -2182,6 +2188,17 @@ impl Shards {
         let g = self.slot(shard)?.group;
         if !self.may_retire(shard, &g) {
             return Ok(false);
+        }
+        if self
+            .starter
+            .log_db
+            .get_node_record(RETIRING_RECORD)?
+            .is_some()
+        {
+            return Err(NodeError::Internal(format!(
+                "shard {shard}: the emptying of another replica did not finish; restarting \
+                 the node finishes it"
+            )));
         }
         self.starter.registry.remove(g.id);
         if let Err(e) = g.raft.shutdown().await {

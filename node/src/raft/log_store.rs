@@ -40,6 +40,9 @@ const PREFIX_NODE: u8 = 0x03;
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_PURGED: &[u8] = b"purged";
 const KEY_COMMITTED: &[u8] = b"committed";
+/// The last log id a replica had when it was emptied (`clear_keeping_vote`): it votes only for
+/// candidates whose log reaches it.
+const KEY_VOTE_FLOOR: &[u8] = b"vote_floor";
 /// Key of a small state machine's persisted state (the meta group's).
 pub(crate) const KEY_SM: &[u8] = b"sm";
 
@@ -170,11 +173,24 @@ impl LogStore {
             .map_err(io_err)
     }
 
+    /// The vote floor recorded when the replica was last emptied, if any.
+    pub(crate) fn vote_floor(&self) -> io::Result<Option<LogIdOf<TypeConfig>>> {
+        self.get_meta(KEY_VOTE_FLOOR)
+    }
+
     /// Deletes the group's log (entries, purge and commit marks, state-machine record) but not
-    /// its vote, in one synced write: the replica starts over empty, and cannot vote twice in
-    /// a term it has voted in.
+    /// its vote, in one synced write, and records the last log id it had as the vote floor:
+    /// the replica starts over empty, cannot vote twice in a term it has voted in, and grants
+    /// no vote the full replica would have refused for a short log (`raft::network`).
+    /// Idempotent: run again on an emptied log, it keeps the floor it recorded.
     pub(crate) async fn clear_keeping_vote(&self) -> io::Result<()> {
+        let purged: Option<LogIdOf<TypeConfig>> = self.get_meta(KEY_PURGED)?;
+        let last = self.last_entry_log_id()?.or(purged);
+        let floor = last.max(self.vote_floor()?);
         let mut batch = WriteBatch::default();
+        if let Some(f) = &floor {
+            batch.put(meta_key(self.group, KEY_VOTE_FLOOR), codec::encode(f)?);
+        }
         batch.delete_range(log_key(self.group, 0), log_key(self.group, u64::MAX));
         batch.delete(log_key(self.group, u64::MAX));
         for name in [KEY_PURGED, KEY_COMMITTED, KEY_SM] {

@@ -25,7 +25,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::codec;
 use super::state_machine::{SnapshotData, SnapshotFile, shard_snapshot_meta};
-use super::{GroupId, NodeId, NodeInfo, RaftGroup, TypeConfig, group_shard};
+use super::{GroupId, LogId, NodeId, NodeInfo, RaftGroup, TypeConfig, group_shard};
 
 /// Version of the `payload` encoding in `RaftRequest` (see raft.proto).
 pub const WIRE_VERSION: u32 = 1;
@@ -370,6 +370,8 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
 #[derive(Clone, Default)]
 pub struct GroupRegistry {
     groups: Arc<RwLock<BTreeMap<GroupId, RaftGroup>>>,
+    /// Vote floors of emptied replicas (`LogStore::vote_floor`).
+    floors: Arc<RwLock<BTreeMap<GroupId, LogId>>>,
 }
 
 impl GroupRegistry {
@@ -379,6 +381,24 @@ impl GroupRegistry {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(group, raft);
+    }
+
+    /// Sets (or clears) group `group`'s vote floor: its replica votes only for candidates
+    /// whose last log id is at least the floor.
+    pub fn set_vote_floor(&self, group: GroupId, floor: Option<LogId>) {
+        let mut floors = self.floors.write().unwrap_or_else(|p| p.into_inner());
+        match floor {
+            Some(f) => floors.insert(group, f),
+            None => floors.remove(&group),
+        };
+    }
+
+    fn vote_floor(&self, group: GroupId) -> Option<LogId> {
+        self.floors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .cloned()
     }
 
     /// Removes group `group`.
@@ -495,27 +515,47 @@ impl RaftTransportService {
     }
 }
 
-/// A replica that knows no voters of its group (never initialised, or emptied after its node
-/// was removed from the group, `Shards::retire_replica`) does not vote: openraft would grant a
-/// vote on log length alone, and an empty log is never longer. Such a vote could elect a stale
-/// candidate of a membership the group has left, with a log missing committed entries. A
-/// replica learns its group's voters from a leader's entries or snapshot, and votes from then on.
-fn refuse_vote_without_membership(group: GroupId, raft: &RaftGroup) -> Result<(), tonic::Status> {
-    use openraft::async_runtime::WatchReceiver;
-    let knows_voters = raft
-        .metrics()
-        .borrow_watched()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .next()
-        .is_some();
-    if knows_voters {
+impl RaftTransportService {
+    /// Refuses a (pre-)vote openraft would grant but the replica must not:
+    ///
+    /// - A replica that knows no voters of its group (never initialised, or emptied after its
+    ///   node was removed from the group, `Shards::retire_replica`) does not vote: openraft
+    ///   grants a vote on log length alone, and an empty log is never longer. Such a vote could
+    ///   elect a stale candidate of a membership the group has left, whose log misses committed
+    ///   entries.
+    /// - An emptied replica that is added back learns the voters from the first entries or
+    ///   snapshot it receives, while its log is still shorter than the one it deleted. Until
+    ///   then it votes only for candidates whose last log id reaches its vote floor (the last
+    ///   log id it had): never for one the full replica would have refused.
+    fn check_may_vote(
+        &self,
+        group: GroupId,
+        raft: &RaftGroup,
+        req: &VoteRequest<TypeConfig>,
+    ) -> Result<(), tonic::Status> {
+        use openraft::async_runtime::WatchReceiver;
+        let knows_voters = raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .next()
+            .is_some();
+        if !knows_voters {
+            return Err(tonic::Status::unavailable(format!(
+                "group {group} has no membership on this node: not voting"
+            )));
+        }
+        if let Some(floor) = self.registry.vote_floor(group)
+            && req.last_log_id.as_ref() < Some(&floor)
+        {
+            return Err(tonic::Status::unavailable(format!(
+                "group {group}: the candidate's log ends before {floor}, where this replica's \
+                 ended before it was emptied: not voting"
+            )));
+        }
         Ok(())
-    } else {
-        Err(tonic::Status::unavailable(format!(
-            "group {group} has no membership on this node: not voting"
-        )))
     }
 }
 
@@ -542,7 +582,7 @@ impl RaftTransport for RaftTransportService {
         request: tonic::Request<RaftRequest>,
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
         let (group, raft, req): (_, _, VoteRequest<TypeConfig>) = self.open(request)?;
-        refuse_vote_without_membership(group, &raft)?;
+        self.check_may_vote(group, &raft, &req)?;
         reply(raft.vote(req).await)
     }
 
@@ -551,7 +591,7 @@ impl RaftTransport for RaftTransportService {
         request: tonic::Request<RaftRequest>,
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
         let (group, raft, req): (_, _, VoteRequest<TypeConfig>) = self.open(request)?;
-        refuse_vote_without_membership(group, &raft)?;
+        self.check_may_vote(group, &raft, &req)?;
         reply(raft.pre_vote(req).await)
     }
 

@@ -295,3 +295,59 @@ async fn a_replica_that_knows_no_membership_does_not_vote() {
     s1.abort();
     s2.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_emptied_replica_votes_only_for_logs_reaching_its_floor() {
+    use tidemark_proto::raft::RaftRequest;
+    use tidemark_proto::raft::raft_transport_server::RaftTransport;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (r1, a1, s1) = start_node(1, dir.path(), Arc::new(TestEngine::in_memory())).await;
+    r1.initialize(BTreeMap::from([(1u64, NodeInfo { addr: a1 })]))
+        .await
+        .unwrap();
+    r1.wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.current_leader == Some(1), "leader")
+        .await
+        .unwrap();
+    let early = *r1
+        .client_write(Request::Shard(encode_command(&write_of(1))))
+        .await
+        .unwrap()
+        .log_id();
+    let floor = *r1
+        .client_write(Request::Shard(encode_command(&write_of(2))))
+        .await
+        .unwrap()
+        .log_id();
+    let registry = GroupRegistry::default();
+    let group = shard_group(0);
+    registry.insert(group, r1.clone());
+    registry.set_vote_floor(group, Some(floor));
+    let svc = RaftTransportService::new(registry.clone(), dir.path().join("snapshots"));
+    let vote = r1.metrics().borrow_watched().vote;
+    let ask = |last: LogIdOf| {
+        let req = openraft::raft::VoteRequest::<TypeConfig>::new(vote, Some(last));
+        tonic::Request::new(RaftRequest {
+            version: super::network::WIRE_VERSION,
+            group_id: group,
+            payload: codec::encode(&req).unwrap(),
+        })
+    };
+    // A candidate whose log ends before the floor gets no vote, whatever openraft would say.
+    let refused = svc.vote(ask(early)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused}");
+    assert!(refused.message().contains("ends before"), "{refused}");
+    assert!(svc.pre_vote(ask(early)).await.is_err());
+    // One that reaches it is passed to openraft.
+    svc.vote(ask(floor)).await.unwrap();
+    // Without a floor, openraft decides.
+    registry.set_vote_floor(group, None);
+    let svc = RaftTransportService::new(registry, dir.path().join("snapshots"));
+    svc.pre_vote(ask(floor)).await.unwrap();
+
+    r1.shutdown().await.unwrap();
+    s1.abort();
+}
+
+type LogIdOf = super::LogId;

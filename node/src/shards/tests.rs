@@ -531,4 +531,11 @@ async fn a_replica_a_crash_left_half_emptied_is_emptied_on_the_next_start() {
     // Done once: the record is gone.
     let db = crate::raft::log_store::LogDb::open(&dir.path().join("raft-log")).unwrap();
     assert_eq!(db.get_node_record(super::RETIRING_RECORD).unwrap(), None);
+    // The log it had is remembered as its vote floor.
+    let floor = db.store(crate::raft::shard_group(1)).vote_floor().unwrap();
+    assert!(floor.is_some_and(|f| f.index() > 0), "{floor:?}");
+    assert_eq!(
+        db.store(crate::raft::shard_group(0)).vote_floor().unwrap(),
+        None
+    );
 }
