@@ -77,16 +77,25 @@ async fn placement(http: &reqwest::Client, nodes: &[(u32, String)]) -> BTreeMap<
     BTreeMap::new()
 }
 
-async fn digests(http: &reqwest::Client, url: &str) -> Result<BTreeMap<u32, Replica>, String> {
-    let body: serde_json::Value = http
-        .get(format!("{url}/api/v1/admin/shards/digest"))
-        .timeout(Duration::from_secs(60))
+/// The JSON body `url` answers a GET with, within `timeout`.
+async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    http.get(url)
+        .timeout(timeout)
         .send()
         .await
         .map_err(|e| e.to_string())?
         .json()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+async fn digests(http: &reqwest::Client, url: &str) -> Result<BTreeMap<u32, Replica>, String> {
+    let url = format!("{url}/api/v1/admin/shards/digest");
+    let body = get_json(http, &url, Duration::from_secs(60)).await?;
     let mut out = BTreeMap::new();
     for s in body["data"]
         .as_array()
@@ -103,15 +112,8 @@ async fn digests(http: &reqwest::Client, url: &str) -> Result<BTreeMap<u32, Repl
 /// The shards node `url` stores series of without holding them (`GET
 /// /api/v1/admin/shards/local`).
 async fn unheld_with_data(http: &reqwest::Client, url: &str) -> Result<Vec<u32>, String> {
-    let body: serde_json::Value = http
-        .get(format!("{url}/api/v1/admin/shards/local"))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let url = format!("{url}/api/v1/admin/shards/local");
+    let body = get_json(http, &url, Duration::from_secs(10)).await?;
     let shards = body["data"]
         .as_array()
         .ok_or_else(|| format!("no data: {body}"))?;

@@ -106,8 +106,17 @@ async fn start_node(
     (raft, addr, server)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_nodes_replicate_a_shard_group_over_grpc() {
+/// Nodes 1 and 2 in this process (in-memory engines), serving shard 0's group, which neither
+/// has initialised yet.
+struct Pair {
+    _dirs: [tempfile::TempDir; 2],
+    engines: [Arc<TestEngine>; 2],
+    /// The membership of both.
+    members: BTreeMap<u64, NodeInfo>,
+    servers: [tokio::task::JoinHandle<()>; 2],
+}
+
+async fn start_pair() -> (Pair, RaftGroup, RaftGroup) {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let engines = [
         Arc::new(TestEngine::in_memory()),
@@ -115,9 +124,33 @@ async fn two_nodes_replicate_a_shard_group_over_grpc() {
     ];
     let (r1, a1, s1) = start_node(1, dirs[0].path(), engines[0].clone()).await;
     let (r2, a2, s2) = start_node(2, dirs[1].path(), engines[1].clone()).await;
+    let members = BTreeMap::from([(1u64, NodeInfo { addr: a1 }), (2u64, NodeInfo { addr: a2 })]);
+    let pair = Pair {
+        _dirs: dirs,
+        engines,
+        members,
+        servers: [s1, s2],
+    };
+    (pair, r1, r2)
+}
+
+impl Pair {
+    async fn stop(self, rafts: [RaftGroup; 2]) {
+        for r in rafts {
+            r.shutdown().await.unwrap();
+        }
+        for s in self.servers {
+            s.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_replicate_a_shard_group_over_grpc() {
+    let (pair, r1, r2) = start_pair().await;
+    let (engines, members) = (&pair.engines, pair.members.clone());
 
     // Every first voter initialises the group, as a fixed cluster's nodes do.
-    let members = BTreeMap::from([(1u64, NodeInfo { addr: a1 }), (2u64, NodeInfo { addr: a2 })]);
     r1.initialize(members.clone()).await.unwrap();
     r2.initialize(members).await.unwrap();
     r1.wait(Some(Duration::from_secs(10)))
@@ -165,10 +198,7 @@ async fn two_nodes_replicate_a_shard_group_over_grpc() {
         .await
         .unwrap();
 
-    r1.shutdown().await.unwrap();
-    r2.shutdown().await.unwrap();
-    s1.abort();
-    s2.abort();
+    pair.stop([r1, r2]).await;
 }
 
 /// Proposes `cmd` on `raft` (the leader), retrying while its leadership settles.
@@ -262,14 +292,8 @@ async fn a_new_member_catches_up_from_a_streamed_shard_snapshot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_that_knows_no_membership_does_not_vote() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let engines = [
-        Arc::new(TestEngine::in_memory()),
-        Arc::new(TestEngine::in_memory()),
-    ];
-    let (r1, a1, s1) = start_node(1, dirs[0].path(), engines[0].clone()).await;
-    let (r2, a2, s2) = start_node(2, dirs[1].path(), engines[1].clone()).await;
-    let members = BTreeMap::from([(1u64, NodeInfo { addr: a1 }), (2u64, NodeInfo { addr: a2 })]);
+    let (pair, r1, r2) = start_pair().await;
+    let members = pair.members.clone();
     // Node 1 campaigns for {1, 2}; node 2, with an empty log and no membership, would grant
     // openraft's vote on log length alone. It refuses: after ten election timeouts there is
     // still no leader.
@@ -290,10 +314,7 @@ async fn a_replica_that_knows_no_membership_does_not_vote() {
         .await
         .unwrap();
 
-    r1.shutdown().await.unwrap();
-    r2.shutdown().await.unwrap();
-    s1.abort();
-    s2.abort();
+    pair.stop([r1, r2]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
