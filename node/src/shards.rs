@@ -460,13 +460,12 @@ async fn start_shard(
     Ok((ShardSlot { group, queue }, tokio::spawn(batcher.run())))
 }
 
-/// Classifies a failed membership change or meta proposal: retryable (503) when leadership
-/// moved or another change is in progress, a bad request when the change itself is refused.
-/// Deletes this node's replica of `shard`: its data, then its log (keeping the vote). The
-/// caller has stopped the shard's group and recorded [`RETIRING_RECORD`].
+/// Deletes this node's replica of `shard`: its data, then its log (keeping the vote), then
+/// the [`RETIRING_RECORD`] the caller wrote after stopping the shard's group. Every step can
+/// run again after a crash.
 async fn empty_replica(
     engine: &Arc<dyn Engine>,
-    log: &crate::raft::log_store::LogStore,
+    log_db: &LogDb,
     shard: ShardId,
 ) -> Result<(), NodeError> {
     let e = engine.clone();
@@ -474,11 +473,16 @@ async fn empty_replica(
         .await
         .map_err(|e| internal("drop shard")(e.to_string()))?
         .map_err(|e| NodeError::Internal(format!("shard {shard}: drop its data: {e}")))?;
-    log.clear_keeping_vote()
+    log_db
+        .store(shard_group(shard))
+        .clear_keeping_vote()
         .await
-        .map_err(|e| NodeError::Internal(format!("shard {shard}: clear its log: {e}")))
+        .map_err(|e| NodeError::Internal(format!("shard {shard}: clear its log: {e}")))?;
+    log_db.delete_node_record_sync(RETIRING_RECORD)
 }
 
+/// Classifies a failed membership change or meta proposal: retryable (503) when leadership
+/// moved or another change is in progress, a bad request when the change itself is refused.
 fn membership_error(
     group: GroupId,
     e: RaftError<
@@ -616,8 +620,7 @@ impl Shards {
             let shard = <[u8; 4]>::try_from(bytes.as_slice())
                 .map(ShardId::from_be_bytes)
                 .map_err(|_| internal("retiring record")(format!("{bytes:?}")))?;
-            empty_replica(&engine, &log_db.store(shard_group(shard)), shard).await?;
-            log_db.delete_node_record_sync(RETIRING_RECORD)?;
+            empty_replica(&engine, &log_db, shard).await?;
             tracing::info!(
                 shard,
                 "finished emptying a replica this node no longer holds"
@@ -1052,7 +1055,7 @@ impl Shards {
         use openraft::ChangeMembers;
         let g = &self.group(group)?;
         let m = g.raft.metrics().borrow_watched().clone();
-        if m.state != openraft::ServerState::Leader || m.current_leader != Some(self.opts.node_id) {
+        if !self.leads(&m) {
             return Err(NodeError::Unavailable(format!(
                 "node {} does not lead group {group}",
                 self.opts.node_id
@@ -1821,9 +1824,7 @@ impl Shards {
             .metrics()
             .borrow_watched()
             .clone();
-        // `current_leader` alone is not enough: a replica emptied after it removed itself
-        // keeps its vote, which names itself, but leads nothing and knows no voters.
-        if m.state != openraft::ServerState::Leader || m.current_leader != Some(self.opts.node_id) {
+        if !self.leads(&m) {
             return Ok(());
         }
         let mut voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
@@ -2106,12 +2107,18 @@ impl Shards {
         Ok(())
     }
 
+    /// Whether this node's replica, with metrics `m`, leads its group. `current_leader` alone
+    /// is not enough: a leader that removed itself (and a replica emptied after that) keeps a
+    /// vote naming itself, but leads nothing.
+    fn leads(&self, m: &openraft::RaftMetrics<crate::raft::TypeConfig>) -> bool {
+        m.state == openraft::ServerState::Leader && m.current_leader == Some(self.opts.node_id)
+    }
+
     /// Whether this node's replica of `shard` looks like one to empty: it has state (a log or
-    /// applied entries), it is not leading the group, and the cluster map records the shard's
-    /// voters without this node. (A leader that removed itself hands over and becomes a
-    /// learner, but nobody tells it the new leader: its `current_leader` stays itself.) Only a hint: [`Shards::retire_replica`] asks the leader.
-    /// A replica that never saw a term above 0 is left alone: its emptied group would count as
-    /// never initialised, and a fixed cluster's bootstrap would initialise it again.
+    /// applied entries), it is not in the Leader state, and the cluster map records the
+    /// shard's voters without this node. Only a hint: [`Shards::retire_replica`] asks the
+    /// leader. A replica that never saw a term above 0 is left alone: its emptied group would
+    /// count as never initialised, and a fixed cluster's bootstrap would initialise it again.
     fn may_retire(&self, shard: ShardId, g: &Group) -> bool {
         let me = self.opts.node_id;
         let m = g.raft.metrics().borrow_watched().clone();
@@ -2174,8 +2181,9 @@ impl Shards {
     /// votes) and asks again, so that the answer covers everything the replica ever took part
     /// in. Only then are the shard's data and log deleted, under a node record that a restart
     /// finishes from. The vote is kept, and the group restarts with no membership: it votes
-    /// again only once a leader adds this node back and sends it the group's state
-    /// (`raft::network`, `refuse_vote_without_membership`).
+    /// again only once a leader adds this node back and sends it the group's state, and then
+    /// only for candidates whose log reaches the one it deleted (`raft::network`,
+    /// `check_may_vote`).
     pub(crate) async fn retire_replica(&self, shard: ShardId) -> Result<bool, NodeError> {
         {
             let g = self.slot(shard)?.group;
@@ -2211,14 +2219,10 @@ impl Shards {
                     .log_db
                     .put_node_record_sync(RETIRING_RECORD, &shard.to_be_bytes())?;
                 // On an error the group stays stopped: the record makes the next start finish.
-                empty_replica(&self.engine, &self.starter.log_db.store(g.id), shard).await?;
-                self.starter
-                    .log_db
-                    .delete_node_record_sync(RETIRING_RECORD)?;
+                empty_replica(&self.engine, &self.starter.log_db, shard).await?;
                 Ok(true)
             }
-            Ok(false) => Ok(false),
-            Err(e) => Err(e),
+            other => other,
         };
         // Restarted empty, or as it was (the log replays what the flush did not cover).
         let (slot, task) = start_shard(&self.starter, &self.opts, &self.engine, shard).await?;

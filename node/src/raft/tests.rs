@@ -106,6 +106,22 @@ async fn start_node(
     (raft, addr, server)
 }
 
+/// [`start_node`] as node 1, initialised as the only voter of its group, once it leads it.
+async fn start_leader(
+    dir: &std::path::Path,
+    engine: Arc<dyn Engine>,
+) -> (RaftGroup, tokio::task::JoinHandle<()>) {
+    let (r1, a1, s1) = start_node(1, dir, engine).await;
+    r1.initialize(BTreeMap::from([(1u64, NodeInfo { addr: a1 })]))
+        .await
+        .unwrap();
+    r1.wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.current_leader == Some(1), "leader")
+        .await
+        .unwrap();
+    (r1, s1)
+}
+
 /// Nodes 1 and 2 in this process (in-memory engines), serving shard 0's group, which neither
 /// has initialised yet.
 struct Pair {
@@ -234,14 +250,7 @@ async fn a_new_member_catches_up_from_a_streamed_shard_snapshot() {
             Arc::new(RocksEngine::open(d.path().join("data"), EngineOptions::default()).unwrap())
         })
         .collect();
-    let (r1, a1, s1) = start_node(1, dirs[0].path(), engines[0].clone()).await;
-    r1.initialize(BTreeMap::from([(1u64, NodeInfo { addr: a1 })]))
-        .await
-        .unwrap();
-    r1.wait(Some(Duration::from_secs(10)))
-        .metrics(|m| m.current_leader == Some(1), "leader")
-        .await
-        .unwrap();
+    let (r1, s1) = start_leader(dirs[0].path(), engines[0].clone()).await;
     for i in 0..40 {
         propose(&r1, &write_of(i)).await;
     }
@@ -323,14 +332,7 @@ async fn an_emptied_replica_votes_only_for_logs_reaching_its_floor() {
     use tidemark_proto::raft::raft_transport_server::RaftTransport;
 
     let dir = tempfile::tempdir().unwrap();
-    let (r1, a1, s1) = start_node(1, dir.path(), Arc::new(TestEngine::in_memory())).await;
-    r1.initialize(BTreeMap::from([(1u64, NodeInfo { addr: a1 })]))
-        .await
-        .unwrap();
-    r1.wait(Some(Duration::from_secs(10)))
-        .metrics(|m| m.current_leader == Some(1), "leader")
-        .await
-        .unwrap();
+    let (r1, s1) = start_leader(dir.path(), Arc::new(TestEngine::in_memory())).await;
     let early = *r1
         .client_write(Request::Shard(encode_command(&write_of(1))))
         .await
