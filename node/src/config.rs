@@ -262,10 +262,17 @@ pub struct QueryConfig {
     /// Series `/api/v1/status/tsdb` reads to count cardinalities (metric names, label pairs);
     /// beyond it the lists cover the series read so far and the answer carries a warning.
     pub tsdb_status_series_max: usize,
+    /// The deepest expression accepted (in `query`, `match[]` and every other PromQL text), in
+    /// syntax-tree levels: each parenthesis, operator, call, aggregation and subquery is one.
+    /// Deeper expressions get a 400 before they are parsed.
+    pub max_depth: usize,
+    /// The longest expression accepted, in bytes.
+    pub max_length_bytes: usize,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
+        let syntax = tidemark_query::SyntaxLimits::default();
         QueryConfig {
             samples_max: 50_000_000,
             series_max: 1_000_000,
@@ -273,6 +280,8 @@ impl Default for QueryConfig {
             timeout_ms: 2 * 60 * 1000,
             lookback_delta_ms: 5 * 60 * 1000,
             tsdb_status_series_max: 1_000_000,
+            max_depth: syntax.max_depth,
+            max_length_bytes: syntax.max_length_bytes,
         }
     }
 }
@@ -286,6 +295,15 @@ impl QueryConfig {
             points_per_series_max: self.points_per_series_max,
             lookback_delta_ms: self.lookback_delta_ms,
             timeout_ms: self.timeout_ms,
+            syntax: self.syntax_limits(),
+        }
+    }
+
+    /// The bounds on PromQL text from this configuration.
+    pub fn syntax_limits(&self) -> tidemark_query::SyntaxLimits {
+        tidemark_query::SyntaxLimits {
+            max_depth: self.max_depth,
+            max_length_bytes: self.max_length_bytes,
         }
     }
 }
@@ -412,6 +430,10 @@ impl Config {
         anyhow::ensure!(
             self.query.lookback_delta_ms > 0,
             "query.lookback_delta_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.query.max_depth >= 2 && self.query.max_length_bytes != 0,
+            "query.max_depth must be at least 2 and query.max_length_bytes non-zero"
         );
         let r = &self.raft;
         anyhow::ensure!(

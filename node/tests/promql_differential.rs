@@ -565,6 +565,15 @@ fn general_exprs(ds: &Dataset) -> Vec<String> {
         r#"tm_escaped{path="new\nline"}"#,
         r#"tm_escaped{path=~"ü.*"}"#,
         r#"tm_escaped{path="{}=~,;'"}"#,
+        // String forms: raw (backtick) strings keep backslashes; single quotes; escapes.
+        r#"tm_escaped{path=~`.*\\.*`}"#,
+        r#"tm_escaped{path=~`back\\slash|a"b`}"#,
+        r#"tm_escaped{path='a"b'}"#,
+        r#"tm_escaped{path="\x61\"\142"}"#,
+        r#"tm_escaped{path=~"\u00fc.*\U0001F680"}"#,
+        r#"tm_temperature_celsius{zone=~`[ad]`}"#,
+        r#"label_replace(tm_up, "job", "$2:$1", "instance", `(\w+)-(\d+)`)"#,
+        r#"label_replace(tm_temperature_celsius, "n", "$1", "instance", `\w+-(\d)`)"#,
         r#"tm_weird"#,
         r#"tm_nonexistent"#,
         r#"tm_temperature_celsius offset 10m"#,
@@ -915,6 +924,10 @@ fn instant_only_exprs(ds: &Dataset) -> Vec<String> {
         r#"tm_temperature_celsius{zone="c"}[10m:]"#,
         r#""hello""#,
         r#""esc\"aped \\ ü""#,
+        r#"`raw \d \n \\ "`"#,
+        r#"'single \'quoted\' "x"'"#,
+        r#""\x41\u00e9\U0001F680\101\a\t\v\f\b\r""#,
+        "`two\nlines`",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -1006,6 +1019,13 @@ const ERROR_EXPRS: &[&str] = &[
     r#"quantile(NaN, tm_up)"#,
     r#"topk(1e100, tm_up)"#,
     r#"topk(-1, tm_up)"#,
+    // Invalid escapes.
+    r#""\q""#,
+    r#""\x4""#,
+    r#""\400""#,
+    r#"'\"'"#,
+    r#""\u00""#,
+    r#"`unterminated"#,
 ];
 
 /// Every case, deterministic for a dataset.

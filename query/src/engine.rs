@@ -8,6 +8,7 @@ use tidemark_storage::{Labels, Sample};
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Series, Val, too_many_samples};
 use crate::querier::Querier;
+use crate::syntax::{self, SyntaxLimits, stack};
 use crate::value::{QueryResult, SampleCounts, Value};
 
 /// Bounds on one query. Exceeding one fails the query with a clear error.
@@ -25,6 +26,8 @@ pub struct QueryLimits {
     /// How long evaluation may run (0: no limit); checked between series, so a query stops
     /// soon after, with a `timeout` error.
     pub timeout_ms: u64,
+    /// Bounds on the query text and the depth of its tree.
+    pub syntax: SyntaxLimits,
 }
 
 impl Default for QueryLimits {
@@ -35,6 +38,7 @@ impl Default for QueryLimits {
             points_per_series_max: 11_000,
             lookback_delta_ms: 5 * 60 * 1000,
             timeout_ms: 2 * 60 * 1000,
+            syntax: SyntaxLimits::default(),
         }
     }
 }
@@ -44,11 +48,6 @@ impl Default for QueryLimits {
 pub struct PromqlEngine {
     /// The bounds every query of this engine runs under.
     pub limits: QueryLimits,
-}
-
-/// Parses `expr`, mapping parser errors to `bad_data`.
-fn parse(expr: &str) -> Result<Expr, QueryError> {
-    promql_parser::parser::parse(expr).map_err(QueryError::bad_data)
 }
 
 impl PromqlEngine {
@@ -74,7 +73,8 @@ impl PromqlEngine {
         expr: &str,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.eval_instant(querier, &parse(expr)?, Some(expr), time_ms)
+        let ast = syntax::parse(expr, &self.limits.syntax)?;
+        ast.walk(|e| self.eval_instant(querier, e, Some(expr), time_ms))
     }
 
     /// Evaluates the parsed expression `ast` at `time_ms` (for callers that parse or rewrite
@@ -85,10 +85,12 @@ impl PromqlEngine {
         ast: &Expr,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.eval_instant(querier, ast, None, time_ms)
+        let depth = self.limits.syntax.check_depth(ast)?;
+        stack::with_stack_for(depth, || self.eval_instant(querier, ast, None, time_ms))
     }
 
-    /// An instant query of `ast`, parsed from `text` when that is known.
+    /// An instant query of `ast`, parsed from `text` when that is known; runs on a stack deep
+    /// enough for `ast`.
     fn eval_instant(
         &self,
         querier: &dyn Querier,
@@ -159,14 +161,8 @@ impl PromqlEngine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.eval_range(
-            querier,
-            &parse(expr)?,
-            Some(expr),
-            start_ms,
-            end_ms,
-            step_ms,
-        )
+        let ast = syntax::parse(expr, &self.limits.syntax)?;
+        ast.walk(|e| self.eval_range(querier, e, Some(expr), start_ms, end_ms, step_ms))
     }
 
     /// Evaluates the parsed expression `ast` at every step from `start_ms` to `end_ms`.
@@ -178,10 +174,14 @@ impl PromqlEngine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.eval_range(querier, ast, None, start_ms, end_ms, step_ms)
+        let depth = self.limits.syntax.check_depth(ast)?;
+        stack::with_stack_for(depth, || {
+            self.eval_range(querier, ast, None, start_ms, end_ms, step_ms)
+        })
     }
 
-    /// A range query of `ast`, parsed from `text` when that is known.
+    /// A range query of `ast`, parsed from `text` when that is known; runs on a stack deep
+    /// enough for `ast`.
     fn eval_range(
         &self,
         querier: &dyn Querier,

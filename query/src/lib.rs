@@ -6,10 +6,12 @@ pub mod error;
 mod eval;
 pub mod partial;
 pub mod querier;
+pub mod syntax;
 pub mod value;
 
 pub use engine::{PromqlEngine, QueryLimits};
 pub use error::{QueryError, QueryErrorKind};
 pub use partial::{Partial, PartialRequest};
 pub use querier::{EngineQuerier, Querier, QuerySeriesIter, SplitSeriesQuerier};
+pub use syntax::{Ast, SyntaxLimits};
 pub use value::{QueryResult, SampleCounts, Value};

@@ -33,6 +33,7 @@ use crate::eval::positions::call_addr;
 use crate::eval::selector::pinned_name;
 use crate::eval::{Evaluator, Series, too_many_samples};
 use crate::querier::Querier;
+use crate::syntax::{self, SyntaxLimits};
 
 /// An aggregation for a part of the data to compute (see the module docs), as it crosses the
 /// wire.
@@ -439,8 +440,20 @@ pub fn evaluate_each(
     queriers: &[&dyn Querier],
     req: &PartialRequest,
 ) -> Result<Vec<Partial>, QueryError> {
-    let ast = promql_parser::parser::parse(&req.expr).map_err(QueryError::bad_data)?;
-    let Expr::Aggregate(a) = unparen(&ast) else {
+    // The text comes from another node and is bounded here as any query is, by the default
+    // limits rather than the asker's: a pushed-down aggregation (over a selector or a range
+    // function) is a few levels deep unless wrapped in thousands of parentheses.
+    let ast = syntax::parse(&req.expr, &SyntaxLimits::default())?;
+    ast.walk(|ast| evaluate_parsed(queriers, req, ast))
+}
+
+/// [`evaluate_each`] of the parsed aggregation.
+fn evaluate_parsed(
+    queriers: &[&dyn Querier],
+    req: &PartialRequest,
+    ast: &Expr,
+) -> Result<Vec<Partial>, QueryError> {
+    let Expr::Aggregate(a) = unparen(ast) else {
         return Err(QueryError::bad_data(format!(
             "not an aggregation: {}",
             req.expr

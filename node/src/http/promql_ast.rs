@@ -26,23 +26,26 @@ pub fn translate(expr: &Expr) -> Result<Value, String> {
                 Some(LabelModifier::Exclude(ls)) => (ls.labels.clone(), true),
                 None => (Vec::new(), false),
             };
-            json!({
-                "type": "aggregation",
-                "op": e.op.to_string(),
-                "expr": translate(&e.expr)?,
-                "param": e.param.as_deref().map(translate).transpose()?,
-                "grouping": grouping,
-                "without": without,
-            })
+            object([
+                ("type", json!("aggregation")),
+                ("op", json!(e.op.to_string())),
+                ("expr", translate(&e.expr)?),
+                (
+                    "param",
+                    e.param.as_deref().map(translate).transpose()?.into(),
+                ),
+                ("grouping", json!(grouping)),
+                ("without", json!(without)),
+            ])
         }
-        Expr::Binary(e) => json!({
-            "type": "binaryExpr",
-            "op": e.op.to_string(),
-            "lhs": translate(&e.lhs)?,
-            "rhs": translate(&e.rhs)?,
-            "matching": matching(e)?,
-            "bool": e.return_bool(),
-        }),
+        Expr::Binary(e) => object([
+            ("type", json!("binaryExpr")),
+            ("op", json!(e.op.to_string())),
+            ("lhs", translate(&e.lhs)?),
+            ("rhs", translate(&e.rhs)?),
+            ("matching", matching(e)?),
+            ("bool", json!(e.return_bool())),
+        ]),
         Expr::Call(c) => {
             let args = c
                 .args
@@ -51,38 +54,56 @@ pub fn translate(expr: &Expr) -> Result<Value, String> {
                 .map(|a| translate(a))
                 .collect::<Result<Vec<_>, _>>()?;
             let arg_types: Vec<String> = c.func.arg_types.iter().map(value_type).collect();
-            json!({
-                "type": "call",
-                "func": {
-                    "name": c.func.name,
-                    "argTypes": arg_types,
-                    "variadic": c.func.variadic,
-                    "returnType": value_type(&c.func.return_type),
-                },
-                "args": args,
-            })
+            object([
+                ("type", json!("call")),
+                (
+                    "func",
+                    json!({
+                        "name": c.func.name,
+                        "argTypes": arg_types,
+                        "variadic": c.func.variadic,
+                        "returnType": value_type(&c.func.return_type),
+                    }),
+                ),
+                ("args", Value::Array(args)),
+            ])
         }
         Expr::MatrixSelector(ms) => {
             let mut v = selector(&ms.vs, "matrixSelector")?;
             v["range"] = json!(duration_millis(&ms.range));
             v
         }
-        Expr::Subquery(e) => json!({
-            "type": "subquery",
-            "expr": translate(&e.expr)?,
-            "range": duration_millis(&e.range),
-            "offset": offset_millis(e.offset.as_ref()),
-            "step": e.step.as_ref().map_or(0, duration_millis),
-            "timestamp": timestamp(e.at.as_ref()),
-            "startOrEnd": start_or_end(e.at.as_ref()),
-        }),
+        Expr::Subquery(e) => object([
+            ("type", json!("subquery")),
+            ("expr", translate(&e.expr)?),
+            ("range", json!(duration_millis(&e.range))),
+            ("offset", json!(offset_millis(e.offset.as_ref()))),
+            ("step", json!(e.step.as_ref().map_or(0, duration_millis))),
+            ("timestamp", timestamp(e.at.as_ref())),
+            ("startOrEnd", start_or_end(e.at.as_ref())),
+        ]),
         Expr::NumberLiteral(n) => json!({"type": "numberLiteral", "val": format_number(n.val)}),
-        Expr::Paren(e) => json!({"type": "parenExpr", "expr": translate(&e.expr)?}),
+        Expr::Paren(e) => object([("type", json!("parenExpr")), ("expr", translate(&e.expr)?)]),
         Expr::StringLiteral(s) => json!({"type": "stringLiteral", "val": s.val}),
-        Expr::Unary(e) => json!({"type": "unaryExpr", "op": "-", "expr": translate(&e.expr)?}),
+        Expr::Unary(e) => object([
+            ("type", json!("unaryExpr")),
+            ("op", json!("-")),
+            ("expr", translate(&e.expr)?),
+        ]),
         Expr::VectorSelector(vs) => selector(vs, "vectorSelector")?,
         Expr::Extension(_) => return Err("extension expressions have no tree".into()),
     })
+}
+
+/// A JSON object of `fields`, moved in: `json!` would serialize every nested tree again, at
+/// every level, which is quadratic in the depth.
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 fn duration_millis(d: &std::time::Duration) -> i64 {

@@ -36,57 +36,113 @@ pub fn to_string(expr: &Expr) -> String {
 /// `expr` as Prometheus' `Prettify` prints it: lines longer than 100 bytes split, nested
 /// expressions indented by two spaces per level.
 pub fn prettify(expr: &Expr) -> String {
-    pretty(expr, 0)
+    let mut out = String::new();
+    write_pretty(&mut out, expr, 0, true);
+    out
 }
 
-fn indent(level: usize) -> String {
-    INDENT.repeat(level)
+fn write_indent(out: &mut String, level: usize) {
+    for _ in 0..level {
+        out.push_str(INDENT);
+    }
 }
 
-fn pretty(expr: &Expr, level: usize) -> String {
-    let flat = to_string(expr);
-    let split = flat.len() > LINE_BYTES_MAX;
+/// Whether `expr` printed on one line is longer than [`LINE_BYTES_MAX`]. Every node prints at
+/// least one byte, so a tree of more nodes than that is, and only a smaller one is printed to
+/// find out: deciding is linear in the whole tree, not quadratic as printing every subtree
+/// would be.
+fn too_long_for_a_line(expr: &Expr) -> bool {
+    let mut nodes = 0;
+    let mut todo = vec![expr];
+    while let Some(e) = todo.pop() {
+        nodes += 1;
+        if nodes > LINE_BYTES_MAX {
+            return true;
+        }
+        match e {
+            Expr::Aggregate(a) => todo.extend(a.param.as_deref().into_iter().chain([&*a.expr])),
+            Expr::Unary(u) => todo.push(&u.expr),
+            Expr::Binary(b) => todo.extend([&*b.lhs, &*b.rhs]),
+            Expr::Paren(p) => todo.push(&p.expr),
+            Expr::Subquery(q) => todo.push(&q.expr),
+            Expr::Call(c) => todo.extend(c.args.args.iter().map(|a| &**a)),
+            _ => {}
+        }
+    }
+    to_string(expr).len() > LINE_BYTES_MAX
+}
+
+/// Prometheus' `Pretty(level)` of `expr`, appended to `out`; `indent_first` is false where
+/// Prometheus trims the first line's indentation (after a unary minus). Written into one
+/// buffer: a deep tree's output is already quadratic in its depth (one indented line per
+/// level), copying it at every level too would make that cubic.
+fn write_pretty(out: &mut String, expr: &Expr, level: usize, indent_first: bool) {
+    let lead = |out: &mut String| {
+        if indent_first {
+            write_indent(out, level);
+        }
+    };
+    let split = || too_long_for_a_line(expr);
     match expr {
-        Expr::Aggregate(e) if split => {
-            let mut s = indent(level);
-            s.push_str(&aggregate_op(e));
-            s.push_str("(\n");
+        Expr::Aggregate(e) if split() => {
+            lead(out);
+            out.push_str(&aggregate_op(e));
+            out.push_str("(\n");
             if let Some(param) = &e.param {
-                let _ = writeln!(s, "{},", pretty(param, level + 1));
+                write_pretty(out, param, level + 1, true);
+                out.push_str(",\n");
             }
-            let _ = write!(s, "{}\n{})", pretty(&e.expr, level + 1), indent(level));
-            s
+            write_pretty(out, &e.expr, level + 1, true);
+            out.push('\n');
+            write_indent(out, level);
+            out.push(')');
         }
-        Expr::Binary(e) if split => format!(
-            "{}\n{}{}{}\n{}",
-            pretty(&e.lhs, level + 1),
-            indent(level),
-            e.op,
-            binary_modifiers(e),
-            pretty(&e.rhs, level + 1)
-        ),
-        Expr::Call(e) if split => {
-            let args: Vec<String> = e.args.args.iter().map(|a| pretty(a, level + 1)).collect();
-            format!(
-                "{}{}(\n{}\n{})",
-                indent(level),
-                e.func.name,
-                args.join(",\n"),
-                indent(level)
-            )
+        Expr::Binary(e) if split() => {
+            write_pretty(out, &e.lhs, level + 1, indent_first);
+            out.push('\n');
+            write_indent(out, level);
+            let _ = write!(out, "{}{}", e.op, binary_modifiers(e));
+            out.push('\n');
+            write_pretty(out, &e.rhs, level + 1, true);
         }
-        Expr::Paren(e) if split => format!(
-            "{}(\n{}\n{})",
-            indent(level),
-            pretty(&e.expr, level + 1),
-            indent(level)
-        ),
+        Expr::Call(e) if split() => {
+            lead(out);
+            out.push_str(e.func.name);
+            out.push_str("(\n");
+            for (i, a) in e.args.args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                write_pretty(out, a, level + 1, true);
+            }
+            out.push('\n');
+            write_indent(out, level);
+            out.push(')');
+        }
+        Expr::Paren(e) if split() => {
+            lead(out);
+            out.push_str("(\n");
+            write_pretty(out, &e.expr, level + 1, true);
+            out.push('\n');
+            write_indent(out, level);
+            out.push(')');
+        }
         // Prometheus does not indent a subquery that fits on a line (its `Pretty` returns
         // `String()` without the prefix), and splits only the inner expression otherwise.
-        Expr::Subquery(e) if split => format!("{}{}", pretty(&e.expr, level), subquery_suffix(e)),
-        Expr::Subquery(_) => flat,
-        Expr::Unary(e) => format!("{}-{}", indent(level), pretty(&e.expr, level).trim()),
-        _ => format!("{}{flat}", indent(level)),
+        Expr::Subquery(e) if split() => {
+            write_pretty(out, &e.expr, level, indent_first);
+            out.push_str(&subquery_suffix(e));
+        }
+        Expr::Subquery(_) => write_expr(out, expr),
+        Expr::Unary(e) => {
+            lead(out);
+            out.push('-');
+            write_pretty(out, &e.expr, level, false);
+        }
+        _ => {
+            lead(out);
+            write_expr(out, expr);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::Expr;
+use tidemark_query::syntax::{self, SyntaxLimits};
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Labels, MatchOp, Matcher};
 
@@ -23,9 +24,9 @@ const TRUNCATED: &str = "results truncated due to limit";
 
 /// The matcher sets of one `match[]` selector: a series matches the selector when it matches
 /// every matcher of any set.
-pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, ApiError> {
-    let expr = promql_parser::parser::parse(s).map_err(|e| ApiError::param("match[]", e))?;
-    let Expr::VectorSelector(vs) = expr else {
+pub fn parse_selector(s: &str, limits: &SyntaxLimits) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let ast = syntax::parse(s, limits).map_err(|e| ApiError::param("match[]", e.message))?;
+    let Expr::VectorSelector(vs) = &*ast else {
         return Err(ApiError::param(
             "match[]",
             format!("{s:?} is not a series selector"),
@@ -65,10 +66,13 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, ApiError> {
 }
 
 /// Every matcher set of every `match[]` parameter (empty when there is none).
-pub(super) fn matcher_sets(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(super) fn matcher_sets(
+    params: &Params,
+    limits: &SyntaxLimits,
+) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut sets = Vec::new();
     for s in params.all("match[]") {
-        sets.extend(parse_selector(s)?);
+        sets.extend(parse_selector(s, limits)?);
     }
     Ok(sets)
 }
@@ -83,7 +87,7 @@ pub async fn series(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let sets = matcher_sets(&params)?;
+    let sets = matcher_sets(&params, &state.engine.limits.syntax)?;
     if sets.is_empty() {
         return Err(ApiError::BadParam("no match[] parameter provided".into()));
     }
@@ -120,7 +124,7 @@ pub async fn labels(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let sets = matcher_sets(&params)?;
+    let sets = matcher_sets(&params, &state.engine.limits.syntax)?;
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
     let names = evaluate(
@@ -152,7 +156,7 @@ pub async fn label_values(
     if name.is_empty() {
         return Err(ApiError::BadParam("invalid label name: empty".into()));
     }
-    let sets = matcher_sets(&params)?;
+    let sets = matcher_sets(&params, &state.engine.limits.syntax)?;
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
     let values = evaluate(
@@ -219,7 +223,8 @@ mod tests {
 
     #[test]
     fn selectors_become_matcher_sets() {
-        let sets = parse_selector(r#"up{job=~"a.*", env!="prod"}"#).unwrap();
+        let sets =
+            parse_selector(r#"up{job=~"a.*", env!="prod"}"#, &SyntaxLimits::default()).unwrap();
         assert_eq!(
             show(&sets),
             vec![vec![
@@ -228,7 +233,7 @@ mod tests {
                 ("env".into(), MatchOp::NotEqual, "prod".into()),
             ]]
         );
-        let sets = parse_selector(r#"{a="1" or b!~"2"}"#).unwrap();
+        let sets = parse_selector(r#"{a="1" or b!~"2"}"#, &SyntaxLimits::default()).unwrap();
         assert_eq!(
             show(&sets),
             vec![
@@ -237,7 +242,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            show(&parse_selector("up").unwrap()),
+            show(&parse_selector("up", &SyntaxLimits::default()).unwrap()),
             vec![vec![("__name__".into(), MatchOp::Equal, "up".into())]]
         );
     }
@@ -253,7 +258,7 @@ mod tests {
             "{",
             r#"{job=~".*"}"#,
         ] {
-            let e = parse_selector(bad).unwrap_err();
+            let e = parse_selector(bad, &SyntaxLimits::default()).unwrap_err();
             assert_eq!(e.status_and_type().1, "bad_data", "{bad}");
         }
     }

@@ -8,6 +8,7 @@ use tidemark_storage::{Matcher, SeriesSamples};
 use super::*;
 use crate::error::QueryErrorKind;
 use crate::querier::QuerySeriesIter;
+use crate::syntax::stack::on_small_stack;
 
 /// A querier over fixed series.
 struct Fixed(Vec<(Labels, Vec<Sample>)>);
@@ -377,4 +378,44 @@ fn counts_queryable_samples_like_prometheus() {
     );
     // A matrix selector on its own counts its window.
     assert_eq!(counts(engine.instant(&q, "m[1m]", 300_000).unwrap()).0, 12);
+}
+
+/// Expressions of every shape, as deep as the default limit allows, are evaluated to the
+/// right value (on a small stack: the engine grows its own), and one level more is refused.
+#[test]
+fn deepest_accepted_queries_are_evaluated() {
+    let q = Fixed(vec![series(&[("__name__", "x")], &[(0, 1.0)])]);
+    let e = PromqlEngine::default();
+    let d = e.limits.syntax.max_depth;
+    let nest = |open: &str, inner: &str, close: &str, n: usize| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    // (query, its value at t=0), each with a text bound of exactly the limit.
+    let shapes = [
+        (nest("(", "1", ")", d - 2), 1.0),
+        (nest("-", "x", "", d - 2), 1.0),
+        (nest("abs(", "-x", ")", d - 3), 1.0),
+        (vec!["x"; d - 1].join(" + "), (d - 1) as f64),
+        (vec!["1"; d - 1].join(" ^ "), 1.0),
+        (nest("sum(", "x", ")", d - 2), 1.0),
+        (nest("topk(1, ", "x", ")", d - 2), 1.0),
+        // A call and a subquery per level: `max_over_time(...[1s:1s])`.
+        (nest("max_over_time(", "x", "[1s:1s])", (d - 3) / 2), 1.0),
+    ];
+    for (query, want) in &shapes {
+        let short = &query[..query.len().min(24)];
+        let got = on_small_stack(|| e.instant(&q, query, 0));
+        let got = got.unwrap_or_else(|err| panic!("{short}: {err}"));
+        let v = match got.value {
+            Value::Scalar { v, .. } => v,
+            Value::Vector(v) => v[0].1.v,
+            other => panic!("{short}: {other:?}"),
+        };
+        assert_eq!(v, *want, "{short}");
+        let deeper = format!("((({query})))");
+        let err = e.instant(&q, &deeper, 0).unwrap_err();
+        assert!(err.message.contains("query.max_depth"), "{short}: {err}");
+        let err = e.range(&q, &deeper, 0, 60_000, 15_000).unwrap_err();
+        assert!(err.message.contains("query.max_depth"), "{short}: {err}");
+    }
 }

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 
 use promql_parser::parser::{AggregateExpr, Call, Expr};
 
+use crate::syntax::tokens::{Tok, tokens};
+
 /// Argument start offsets by node address (`Call` or `AggregateExpr`).
 pub(crate) type ArgStarts = HashMap<usize, Vec<usize>>;
 
@@ -87,72 +89,6 @@ fn collect_nodes(e: &Expr, out: &mut Vec<(String, usize)>) {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Tok<'a> {
-    Ident(&'a str),
-    Open(u8),
-    Close,
-    Comma,
-    Other,
-}
-
-/// The tokens of `q` that matter here, with their byte offsets. Strings, numbers, operators
-/// and the like are `Other`; comments and whitespace are skipped.
-fn tokens(q: &str) -> Vec<(Tok<'_>, usize)> {
-    let b = q.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' | b'\'' | b'`' => {
-                let start = i;
-                i += 1;
-                while i < b.len() && b[i] != c {
-                    if b[i] == b'\\' && c != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-                out.push((Tok::Other, start));
-            }
-            b'(' | b'[' | b'{' => {
-                out.push((Tok::Open(c), i));
-                i += 1;
-            }
-            b')' | b']' | b'}' => {
-                out.push((Tok::Close, i));
-                i += 1;
-            }
-            b',' => {
-                out.push((Tok::Comma, i));
-                i += 1;
-            }
-            c if c.is_ascii_alphabetic() || c == b'_' || c == b':' => {
-                let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':')
-                {
-                    i += 1;
-                }
-                out.push((Tok::Ident(&q[start..i]), start));
-            }
-            _ => {
-                // Numbers, durations, operators: one token per character is enough here.
-                out.push((Tok::Other, i));
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 /// Every call site of `q` in text order: its name and the offset of each argument.
 fn call_sites(q: &str) -> Vec<(&str, Vec<usize>)> {
     let toks = tokens(q);
@@ -181,7 +117,7 @@ fn call_sites(q: &str) -> Vec<(&str, Vec<usize>)> {
                     while k < toks.len() {
                         match toks[k].0 {
                             Tok::Open(_) => depth += 1,
-                            Tok::Close => {
+                            Tok::Close(_) => {
                                 depth -= 1;
                                 if depth == 0 {
                                     break;
@@ -201,7 +137,7 @@ fn call_sites(q: &str) -> Vec<(&str, Vec<usize>)> {
             Tok::Open(_) => {
                 let site = opens.get(&i).copied();
                 if let Some(s) = site
-                    && !matches!(toks.get(i + 1), Some((Tok::Close, _)))
+                    && !matches!(toks.get(i + 1), Some((Tok::Close(_), _)))
                     && let Some(at) = start_of(i + 1)
                 {
                     sites[s].1.push(at);
@@ -215,10 +151,10 @@ fn call_sites(q: &str) -> Vec<(&str, Vec<usize>)> {
                     sites[*s].1.push(at);
                 }
             }
-            Tok::Close => {
+            Tok::Close(_) => {
                 stack.pop();
             }
-            Tok::Other => {}
+            Tok::Op | Tok::Str { .. } | Tok::Other => {}
         }
     }
     sites
