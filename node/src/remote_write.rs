@@ -19,18 +19,21 @@ use prost::Message;
 
 use crate::config::{NameValidation, WriteLimits};
 use crate::shards::SeriesWrite;
+pub use validate::Refused;
 use validate::{Assembler, Validator};
 
-/// Why a remote-write request was refused. Nothing of a refused request is written.
+/// Why a remote-write request was refused as a whole; nothing of it is written. (Invalid
+/// series within a valid request are set aside instead: [`Refused`].)
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteWriteError {
     /// Content-Type, Content-Encoding or protocol version not supported (HTTP 415).
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// The body, compressed or decompressed, exceeds a configured size (HTTP 413).
+    /// The body, compressed or decompressed, or its series or samples exceed a configured
+    /// size (HTTP 413).
     #[error("{0}")]
     TooLarge(String),
-    /// Undecodable body, invalid series or a limit exceeded (HTTP 400).
+    /// Undecodable body (HTTP 400); from the validator, an invalid series.
     #[error("{0}")]
     Invalid(String),
 }
@@ -49,6 +52,8 @@ pub struct DecodedWrite {
     pub exemplars: usize,
     /// Metadata per metric name carried by the request.
     pub metadata: Vec<(String, MetricMetadata)>,
+    /// Invalid series, not in `series`.
+    pub refused: Refused,
 }
 
 /// Decodes and validates a remote-write body (snappy block format) of the given protocol.
@@ -86,15 +91,16 @@ fn decompress(body: &[u8], decoded_bytes_max: usize) -> Result<Vec<u8>, RemoteWr
     })
 }
 
-/// Finishes a request: checks request-wide limits, merges repeated series, sorts samples.
+/// Finishes a request: merges repeated series, sorts samples.
 fn finish(assembler: Assembler, metadata: Vec<(String, MetricMetadata)>) -> DecodedWrite {
-    let (series, counts) = assembler.finish();
+    let (series, counts, refused) = assembler.finish();
     DecodedWrite {
         series,
         samples: counts.samples,
         histograms: counts.histograms,
         exemplars: counts.exemplars,
         metadata,
+        refused,
     }
 }
 

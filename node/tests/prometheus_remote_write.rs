@@ -3,25 +3,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{Node, free_port, peers_bin, spawn_prometheus};
+use support::{Killed, Node, free_port, peers_bin, raw_samples, spawn_prometheus};
 
 /// How long Prometheus scrapes before the comparison window closes.
 const SCRAPE_FOR_S: u64 = 12;
 /// How long Tidemark may lag behind Prometheus' TSDB (remote-write batches every second here).
 const CATCH_UP_TIMEOUT_S: u64 = 45;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn start_prometheus(
     dir: &Path,
@@ -51,42 +41,6 @@ remote_write:
     Killed(spawn_prometheus(&bin, dir, &config, port, &[]))
 }
 
-/// Raw samples of every series in `(end - window, end]`, keyed by the series' labels.
-async fn raw_samples(
-    client: &reqwest::Client,
-    base: &str,
-    end_s: f64,
-    window_s: u64,
-) -> BTreeMap<String, Vec<(i64, String)>> {
-    let r = client
-        .post(format!("{base}/api/v1/query"))
-        .form(&[
-            ("query", format!("{{__name__=~\".+\"}}[{window_s}s]")),
-            ("time", format!("{end_s:.3}")),
-        ])
-        .send()
-        .await
-        .expect("query");
-    let json: serde_json::Value = r.json().await.expect("json");
-    assert_eq!(json["status"], "success", "{base}: {json}");
-    let mut out = BTreeMap::new();
-    for s in json["data"]["result"].as_array().unwrap() {
-        let points = s["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    (p[0].as_f64().unwrap() * 1000.0).round() as i64,
-                    p[1].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        out.insert(s["metric"].to_string(), points);
-    }
-    out
-}
-
 async fn prometheus_delivers_everything(protobuf_message: &str) {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("tidemark"), &[]);
@@ -111,7 +65,7 @@ async fn prometheus_delivers_everything(protobuf_message: &str) {
         / 1000.0
         - 2.0;
     let window_s = SCRAPE_FOR_S;
-    let expected = raw_samples(&client, &prom_url, end_s, window_s).await;
+    let expected = raw_samples(&client, &prom_url, end_s, window_s * 1000).await;
     assert!(
         expected.len() > 50,
         "Prometheus scraped too little to compare: {} series",
@@ -121,7 +75,7 @@ async fn prometheus_delivers_everything(protobuf_message: &str) {
 
     let deadline = Instant::now() + Duration::from_secs(CATCH_UP_TIMEOUT_S);
     loop {
-        let got = raw_samples(&client, &node.url(), end_s, window_s).await;
+        let got = raw_samples(&client, &node.url(), end_s, window_s * 1000).await;
         let missing: Vec<_> = expected
             .iter()
             .filter(|(series, points)| got.get(*series) != Some(points))

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use prost::Message;
 use tidemark_query::querier::QuerySeriesIter;
 use tidemark_query::{Querier, QueryError};
-use tidemark_storage::{Labels, Matcher, SeriesSamples};
+use tidemark_storage::{Labels, Matcher, SeriesKey, SeriesSamples};
 use tower::ServiceExt;
 
 use super::*;
@@ -331,6 +331,41 @@ async fn rejected_samples_are_a_400_after_the_rest_is_written() {
 }
 
 #[tokio::test]
+async fn invalid_series_are_a_400_after_the_valid_ones_are_written() {
+    let (backend, app) = setup(Config::default());
+    let mut b = V2Builder::new();
+    // vmagent's order: target labels appended after the scraped ones.
+    b.series(
+        &[("__name__", "up"), ("type", "a"), ("job", "vm")],
+        &[(1, 1.0)],
+    );
+    b.series(
+        &[("__name__", "up"), ("job", "x"), ("job", "y")],
+        &[(1, 1.0), (2, 2.0)],
+    );
+    let r = send(&app, write_v2(b.body())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers["X-Prometheus-Remote-Write-Samples-Written"], "1");
+    let msg = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("1 invalid series with 2 samples were not written")
+            && msg.contains("duplicate label name \"job\"")
+            && msg.contains("1 float samples were written"),
+        "{msg}"
+    );
+    let written = backend.series.lock().unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(
+        written[0].key,
+        SeriesKey::from(&Labels::from_pairs(&[
+            ("__name__", "up"),
+            ("job", "vm"),
+            ("type", "a")
+        ]))
+    );
+}
+
+#[tokio::test]
 async fn write_errors_map_to_status() {
     let (backend, app) = setup(Config::default());
     let body = || v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)])]);
@@ -360,10 +395,17 @@ async fn write_errors_map_to_status() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = send(&app, write_v1(snappy(&[0x0a, 0x05, 0xff]))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "bad protobuf");
+    // No metric name: a 400 that says so; nothing else was in the request.
     let bad = v1_body(vec![v1_series(&[("b", "1"), ("a", "2")], &[(1, 1.0)])]);
     let r = send(&app, write_v1(bad)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("not sorted"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("1 invalid series with 1 samples were not written")
+            && r.body.contains("metric name"),
+        "{}",
+        r.body
+    );
     assert!(backend.series.lock().unwrap().is_empty());
 }
 

@@ -1,9 +1,12 @@
 //! `POST /api/v1/write`: remote-write 1.0 and 2.0.
 //!
-//! 204 once every float sample is committed. When the shards rejected some samples (older than
-//! the out-of-order window, or another value at a stored timestamp) or the request carried
-//! native histograms (not stored yet), the accepted samples are still committed and the answer
-//! is a 400 that says what was written and what was not, so agents do not retry it.
+//! 204 once every float sample is committed. When some series were invalid (see
+//! `remote_write::Refused`), the shards rejected some samples (older than the out-of-order
+//! window, or another value at a stored timestamp) or the request carried native histograms
+//! (not stored yet), everything else is still committed and the answer is a 400 that says what
+//! was written and what was not: no retry can change it, and the sender counts and logs it.
+//! What each check answers, and what Prometheus and VictoriaMetrics answer, is tabled in
+//! `docs/ARCHITECTURE.md` ("What the write path refuses").
 
 use std::sync::Arc;
 
@@ -111,6 +114,15 @@ async fn handle(
         }
     };
     let mut problems = Vec::new();
+    let refused = &decoded.refused;
+    if refused.series > 0 {
+        problems.push(format!(
+            "{} invalid series with {} samples were not written, e.g. {}",
+            refused.series,
+            refused.samples,
+            refused.reasons.join("; ")
+        ));
+    }
     if outcome.too_old > 0 {
         problems.push(format!(
             "out of order samples: {} samples older than the out-of-order window were rejected",

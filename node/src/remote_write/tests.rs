@@ -2,7 +2,7 @@
 
 use prost::Message;
 use tidemark_proto::{prometheus as v1pb, write_v2 as v2pb};
-use tidemark_storage::{Labels, Sample};
+use tidemark_storage::{Labels, Sample, SeriesKey};
 
 use super::*;
 
@@ -249,15 +249,28 @@ fn v2_bad_symbol_refs() {
 }
 
 #[test]
-fn unsorted_and_duplicate_labels() {
-    let body = v1_body(vec![v1_series(
-        &[("job", "a"), ("__name__", "up")],
-        &[(1, 1.0)],
-    )]);
-    assert!(invalid(decode_default(Protocol::V1, &body)).contains("not sorted"));
+fn unsorted_labels_are_written_and_invalid_series_set_aside() {
+    let body = v1_body(vec![
+        v1_series(&[("job", "a"), ("__name__", "up")], &[(1, 1.0)]),
+        v1_series(&[("__name__", "up"), ("a", "1"), ("a", "2")], &[(1, 1.0)]),
+        v1_series(&[("__name__", "up"), ("job", "a")], &[(2, 2.0)]),
+    ]);
+    let d = decode_default(Protocol::V1, &body).unwrap();
+    // The unsorted series and its sorted twin are one series.
+    assert_eq!(d.series.len(), 1);
+    assert_eq!(
+        d.series[0].key,
+        SeriesKey::from(&Labels::from_pairs(&[("__name__", "up"), ("job", "a")]))
+    );
+    assert_eq!(d.series[0].samples.len(), 2);
+    assert_eq!((d.samples, d.refused.series, d.refused.samples), (2, 1, 1));
+    assert!(d.refused.reasons[0].contains("duplicate label name \"a\""));
     let mut b = V2Builder::new();
-    b.series(&[("__name__", "up"), ("a", "1"), ("a", "2")], &[(1, 1.0)]);
-    assert!(invalid(decode_default(Protocol::V2, &b.body())).contains("duplicate label name"));
+    b.series(&[("job", "a"), ("__name__", "up")], &[(1, 1.0)]);
+    b.series(&[("", "1"), ("__name__", "up")], &[(1, 1.0)]);
+    let d = decode_default(Protocol::V2, &b.body()).unwrap();
+    assert_eq!((d.series.len(), d.refused.series), (1, 1));
+    assert!(d.refused.reasons[0].contains("empty label name"));
 }
 
 #[test]
@@ -274,23 +287,23 @@ fn decoded_size_limit_is_too_large() {
 }
 
 #[test]
-fn request_limits() {
+fn request_limits_are_too_large() {
     let body = v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)]); 3]);
-    let limits = WriteLimits {
+    let too_large =
+        |limits: WriteLimits| match decode(Protocol::V1, &body, &limits, NameValidation::Utf8) {
+            Err(RemoteWriteError::TooLarge(m)) => m,
+            other => panic!("{other:?}"),
+        };
+    let m = too_large(WriteLimits {
         series_per_request_max: 2,
         ..WriteLimits::default()
-    };
-    let m = invalid(decode(Protocol::V1, &body, &limits, NameValidation::Utf8));
+    });
     assert!(m.contains("series_per_request_max"), "{m}");
-    let limits = WriteLimits {
+    let m = too_large(WriteLimits {
         samples_per_request_max: 2,
         ..WriteLimits::default()
-    };
-    let m = invalid(decode(Protocol::V1, &body, &limits, NameValidation::Utf8));
-    assert!(
-        m.contains("samples_per_request_max") && m.contains("__name__=\"up\""),
-        "{m}"
-    );
+    });
+    assert!(m.contains("samples_per_request_max"), "{m}");
 }
 
 /// The in-place 1.0 reader against prost's generated decoder on every prefix of one body:

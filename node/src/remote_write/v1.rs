@@ -70,10 +70,25 @@ fn time_series<'a, 's>(
     labels.clear();
     let mut samples = Vec::new();
     let (mut histograms, mut exemplars) = (0, 0);
+    let mut invalid = None;
     for field in Fields::new(buf) {
         let (number, value) = field?;
         match number {
-            TIMESERIES_LABELS => labels.push(label(wire::bytes(value, "label")?)?),
+            TIMESERIES_LABELS => {
+                let (name, value) = label(wire::bytes(value, "label")?)?;
+                match (std::str::from_utf8(name), std::str::from_utf8(value)) {
+                    (Ok(name), Ok(value)) => labels.push((name, value)),
+                    // Protobuf wants UTF-8; Prometheus skips such a series, and so do we.
+                    _ => {
+                        invalid.get_or_insert_with(|| {
+                            format!(
+                                "label {:?}: name or value is not UTF-8",
+                                String::from_utf8_lossy(name)
+                            )
+                        });
+                    }
+                }
+            }
             TIMESERIES_SAMPLES => samples.push(sample(wire::bytes(value, "sample")?)?),
             TIMESERIES_EXEMPLARS => exemplars += 1,
             TIMESERIES_HISTOGRAMS => histograms += 1,
@@ -85,16 +100,18 @@ fn time_series<'a, 's>(
         samples,
         histograms,
         exemplars,
+        invalid,
     })
 }
 
-/// Reads one `Label` (absent fields are empty strings; the last occurrence of a field wins).
-fn label(buf: &[u8]) -> Result<(&str, &str), String> {
-    let (mut name, mut value) = ("", "");
+/// Reads one `Label`'s name and value bytes (absent fields are empty; the last occurrence of a
+/// field wins).
+fn label(buf: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
     for field in Fields::new(buf) {
         match field? {
-            (LABEL_NAME, v) => name = wire::string(v, "label name")?,
-            (LABEL_VALUE, v) => value = wire::string(v, "label value")?,
+            (LABEL_NAME, v) => name = wire::bytes(v, "label name")?,
+            (LABEL_VALUE, v) => value = wire::bytes(v, "label value")?,
             _ => {}
         }
     }

@@ -70,6 +70,7 @@ pub(super) fn convert(
                 .collect(),
             histograms: ts.histograms.len(),
             exemplars: ts.exemplars.len(),
+            invalid: None,
         })?;
     }
     Ok(finish(assembler, metadata))

@@ -21,6 +21,8 @@ pub struct WireSeries<'s> {
     pub samples: Vec<Sample>,
     pub histograms: usize,
     pub exemplars: usize,
+    /// Why the series is invalid already as decoded (a label that is not UTF-8).
+    pub invalid: Option<String>,
 }
 
 /// Checks series labels against the naming rules and the limits.
@@ -40,9 +42,10 @@ impl<'a> Validator<'a> {
         self.limits
     }
 
-    /// Validates labels as sent (sorted by name, unique, names valid, `__name__` present, within
-    /// limits) and returns the series identity; labels with empty values are dropped, as
-    /// Prometheus treats them as absent.
+    /// Validates labels as sent (unique, names valid, `__name__` present, within limits) and
+    /// returns the series identity: labels sorted by name (senders such as vmagent append
+    /// target labels unsorted), those with empty values dropped, as Prometheus treats them as
+    /// absent. The shard is chosen by this identity, so the log and every replica see only it.
     pub fn series_key(&self, labels: &[(&str, &str)]) -> Result<SeriesKey, RemoteWriteError> {
         let bad = |what: String| {
             RemoteWriteError::Invalid(format!("series {}: {what}", describe(labels)))
@@ -56,7 +59,7 @@ impl<'a> Validator<'a> {
             )));
         }
         let mut metric_name = None;
-        for (i, &(name, value)) in labels.iter().enumerate() {
+        for &(name, value) in labels {
             if name.is_empty() {
                 return Err(bad("empty label name".into()));
             }
@@ -77,17 +80,6 @@ impl<'a> Validator<'a> {
             if !self.valid_label_name(name) {
                 return Err(bad(format!("invalid label name {name:?}")));
             }
-            if i > 0 {
-                let prev = labels[i - 1].0;
-                if prev == name {
-                    return Err(bad(format!("duplicate label name {name:?}")));
-                }
-                if prev > name {
-                    return Err(bad(format!(
-                        "labels not sorted by name: {name:?} after {prev:?}"
-                    )));
-                }
-            }
             if name == METRIC_NAME {
                 metric_name = Some(value);
             }
@@ -99,7 +91,16 @@ impl<'a> Validator<'a> {
             }
             Some(_) => {}
         }
-        Ok(SeriesKey::from_sorted_pairs(labels))
+        // Strictly ascending names are sorted and unique: the common case costs no copy.
+        if labels.is_sorted_by(|a, b| a.0 < b.0) {
+            return Ok(SeriesKey::from_sorted_pairs(labels));
+        }
+        let mut sorted = labels.to_vec();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(bad(format!("duplicate label name {:?}", w[0].0)));
+        }
+        Ok(SeriesKey::from_sorted_pairs(&sorted))
     }
 
     fn valid_metric_name(&self, name: &str) -> bool {
@@ -158,13 +159,43 @@ pub struct Counts {
     pub exemplars: usize,
 }
 
-/// Collects a request's validated series: merges series sent more than once, enforces the
-/// per-request sample limit, sorts each series' samples by timestamp (stable).
+/// Most reasons kept for the series a request had refused (the answer quotes them).
+const REFUSED_REASONS_MAX: usize = 3;
+
+/// The series of a request that were not written because they are invalid (bad or duplicate
+/// label names, no metric name, a label limit exceeded). The rest of the request is written:
+/// no sender can make an invalid series valid by retrying, and failing the whole request would
+/// make it drop every valid series with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refused {
+    pub series: usize,
+    /// Float and histogram samples of those series.
+    pub samples: usize,
+    /// The first few reasons, each naming its series.
+    pub reasons: Vec<String>,
+}
+
+impl Refused {
+    fn add(&mut self, samples: usize, reason: String) {
+        self.series += 1;
+        self.samples += samples;
+        if self.reasons.len() < REFUSED_REASONS_MAX {
+            self.reasons.push(reason);
+        }
+    }
+}
+
+/// Collects a request's validated series: merges series sent more than once, sets invalid
+/// series aside ([`Refused`]), enforces the per-request sample limit, sorts each series'
+/// samples by timestamp (stable).
 pub struct Assembler<'a> {
     validator: &'a Validator<'a>,
     index: KeyIndex,
     series: Vec<SeriesWrite>,
     counts: Counts,
+    refused: Refused,
+    /// Float samples received so far, refused series' too.
+    received_samples: usize,
 }
 
 impl<'a> Assembler<'a> {
@@ -175,8 +206,8 @@ impl<'a> Assembler<'a> {
     ) -> Result<Self, RemoteWriteError> {
         let max = validator.limits().series_per_request_max;
         if series_in_request > max {
-            return Err(RemoteWriteError::Invalid(format!(
-                "request has {series_in_request} series, more than the limit of {max} (series_per_request_max)"
+            return Err(RemoteWriteError::TooLarge(format!(
+                "request has {series_in_request} series, more than the limit of {max} (series_per_request_max); send smaller batches"
             )));
         }
         Ok(Assembler {
@@ -184,19 +215,37 @@ impl<'a> Assembler<'a> {
             index: KeyIndex::with_capacity(series_in_request),
             series: Vec::with_capacity(series_in_request),
             counts: Counts::default(),
+            refused: Refused::default(),
+            received_samples: 0,
         })
     }
 
-    /// Validates and adds one series.
+    /// Validates and adds one series, or sets it aside when it is invalid. Fails only on what
+    /// fails the whole request (its size).
     pub fn add(&mut self, wire: WireSeries<'_>) -> Result<(), RemoteWriteError> {
         let max = self.validator.limits().samples_per_request_max;
-        if self.counts.samples + wire.samples.len() > max {
-            return Err(RemoteWriteError::Invalid(format!(
-                "series {}: request has more than {max} samples (samples_per_request_max)",
-                describe(wire.labels)
+        self.received_samples += wire.samples.len();
+        if self.received_samples > max {
+            return Err(RemoteWriteError::TooLarge(format!(
+                "request has more than {max} samples (samples_per_request_max); send smaller batches"
             )));
         }
-        let key = self.validator.series_key(wire.labels)?;
+        let checked = match wire.invalid {
+            Some(reason) => Err(RemoteWriteError::Invalid(format!(
+                "series {}: {reason}",
+                describe(wire.labels)
+            ))),
+            None => self.validator.series_key(wire.labels),
+        };
+        let key = match checked {
+            Ok(key) => key,
+            Err(RemoteWriteError::Invalid(reason)) => {
+                self.refused
+                    .add(wire.samples.len() + wire.histograms, reason);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         self.counts.samples += wire.samples.len();
         self.counts.histograms += wire.histograms;
         self.counts.exemplars += wire.exemplars;
@@ -216,14 +265,15 @@ impl<'a> Assembler<'a> {
         Ok(())
     }
 
-    /// The series, samples sorted by timestamp (stable: equal timestamps keep their order).
-    pub fn finish(mut self) -> (Vec<SeriesWrite>, Counts) {
+    /// The valid series, samples sorted by timestamp (stable: equal timestamps keep their
+    /// order), what they carried, and what was refused.
+    pub fn finish(mut self) -> (Vec<SeriesWrite>, Counts, Refused) {
         for s in &mut self.series {
             if !s.samples.is_sorted_by_key(|x| x.t) {
                 s.samples.sort_by_key(|x| x.t);
             }
         }
-        (self.series, self.counts)
+        (self.series, self.counts, self.refused)
     }
 }
 
@@ -258,11 +308,39 @@ mod tests {
     }
 
     #[test]
+    fn unsorted_labels_are_sorted() {
+        let limits = WriteLimits::default();
+        let v = Validator::new(&limits, NameValidation::Utf8);
+        // vmagent appends target labels after the scraped ones.
+        let got = v
+            .series_key(&[
+                ("__name__", "vm_cache_chars_current"),
+                ("type", "promql/regexp"),
+                ("instance", "127.0.0.1:19429"),
+                ("job", "vmagent"),
+            ])
+            .unwrap();
+        let sorted = v
+            .series_key(&[
+                ("__name__", "vm_cache_chars_current"),
+                ("instance", "127.0.0.1:19429"),
+                ("job", "vmagent"),
+                ("type", "promql/regexp"),
+            ])
+            .unwrap();
+        assert_eq!(got, sorted);
+        assert_eq!(got.hash64(), sorted.hash64());
+        let m = err(v.series_key(&[("job", "x"), ("__name__", "up"), ("job", "y")]));
+        assert!(
+            m.contains("duplicate label name \"job\"") && m.contains(r#"job="x""#),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn rejects_bad_labels_naming_the_series() {
         let limits = WriteLimits::default();
         let v = Validator::new(&limits, NameValidation::Utf8);
-        let m = err(v.series_key(&[("job", "x"), ("__name__", "up")]));
-        assert!(m.contains("not sorted") && m.contains(r#"job="x""#), "{m}");
         let m = err(v.series_key(&[("__name__", "up"), ("a", "1"), ("a", "2")]));
         assert!(m.contains("duplicate label name \"a\""), "{m}");
         assert!(err(v.series_key(&[("__name__", "up"), ("", "1")])).contains("empty label name"));
@@ -313,13 +391,16 @@ mod tests {
     #[test]
     fn assembler_merges_sorts_and_bounds() {
         let limits = WriteLimits {
-            samples_per_request_max: 4,
-            series_per_request_max: 3,
+            samples_per_request_max: 5,
+            series_per_request_max: 4,
             ..WriteLimits::default()
         };
         let v = Validator::new(&limits, NameValidation::Utf8);
-        assert!(Assembler::new(&v, 4).is_err());
-        let mut a = Assembler::new(&v, 3).unwrap();
+        assert!(matches!(
+            Assembler::new(&v, 5),
+            Err(RemoteWriteError::TooLarge(m)) if m.contains("series_per_request_max")
+        ));
+        let mut a = Assembler::new(&v, 4).unwrap();
         let up = [("__name__", "up")];
         a.add(WireSeries {
             labels: &up,
@@ -332,21 +413,27 @@ mod tests {
             samples: vec![Sample::new(2, 3.0)],
             histograms: 2,
             exemplars: 1,
+            ..Default::default()
         })
         .unwrap();
+        // An invalid series is set aside; the request goes on.
+        a.add(WireSeries {
+            labels: &[("job", "x")],
+            samples: vec![Sample::new(2, 3.0)],
+            ..Default::default()
+        })
+        .unwrap();
+        // Its samples still count toward the request's size.
         let m = match a.add(WireSeries {
             labels: &up,
             samples: vec![Sample::new(5, 0.0); 2],
             ..Default::default()
         }) {
-            Err(RemoteWriteError::Invalid(m)) => m,
+            Err(RemoteWriteError::TooLarge(m)) => m,
             other => panic!("{other:?}"),
         };
-        assert!(
-            m.contains("samples_per_request_max") && m.contains("up"),
-            "{m}"
-        );
-        let (series, counts) = a.finish();
+        assert!(m.contains("samples_per_request_max"), "{m}");
+        let (series, counts, refused) = a.finish();
         assert_eq!(series.len(), 1);
         assert_eq!(
             series[0].samples.iter().map(|s| s.t).collect::<Vec<_>>(),
@@ -360,6 +447,28 @@ mod tests {
                 exemplars: 1
             }
         );
+        assert_eq!(refused.series, 1);
+        assert_eq!(refused.samples, 1);
+        assert!(refused.reasons[0].contains("metric name"), "{refused:?}");
+    }
+
+    #[test]
+    fn refused_reasons_are_bounded() {
+        let limits = WriteLimits::default();
+        let v = Validator::new(&limits, NameValidation::Utf8);
+        let mut a = Assembler::new(&v, 10).unwrap();
+        for _ in 0..10 {
+            a.add(WireSeries {
+                labels: &[("", "x")],
+                samples: vec![Sample::new(1, 1.0)],
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let (series, _, refused) = a.finish();
+        assert!(series.is_empty());
+        assert_eq!((refused.series, refused.samples), (10, 10));
+        assert_eq!(refused.reasons.len(), REFUSED_REASONS_MAX);
     }
 
     #[test]

@@ -102,11 +102,6 @@ pub(super) fn bytes<'a>(v: Value<'a>, what: &str) -> Result<&'a [u8], String> {
     }
 }
 
-/// A string field, checked to be UTF-8 as protobuf requires.
-pub(super) fn string<'a>(v: Value<'a>, what: &str) -> Result<&'a str, String> {
-    std::str::from_utf8(bytes(v, what)?).map_err(|e| format!("{what}: invalid UTF-8: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +136,5 @@ mod tests {
             Fields::new(&[0x00, 0x00]).next().unwrap().is_err(),
             "field 0"
         );
-        assert!(string(Value::Bytes(&[0xff]), "name").is_err());
     }
 }

@@ -213,7 +213,12 @@ pub type TestSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
 
 /// Encodes a remote-write 1.0 request (protobuf + snappy block), labels sorted as the spec says.
 pub fn encode_write_v1(series: &[TestSeries]) -> Vec<u8> {
-    let req = pb::WriteRequest {
+    snappy(&write_request_v1(series, true).encode_to_vec())
+}
+
+/// A remote-write 1.0 request of `series`, labels sorted by name or in the order given.
+pub fn write_request_v1(series: &[TestSeries], sort_labels: bool) -> pb::WriteRequest {
+    pb::WriteRequest {
         timeseries: series
             .iter()
             .map(|(labels, samples)| {
@@ -224,7 +229,9 @@ pub fn encode_write_v1(series: &[TestSeries]) -> Vec<u8> {
                         value: v.clone(),
                     })
                     .collect();
-                labels.sort_by(|a, b| a.name.cmp(&b.name));
+                if sort_labels {
+                    labels.sort_by(|a, b| a.name.cmp(&b.name));
+                }
                 pb::TimeSeries {
                     labels,
                     samples: samples
@@ -239,9 +246,13 @@ pub fn encode_write_v1(series: &[TestSeries]) -> Vec<u8> {
             })
             .collect(),
         ..Default::default()
-    };
+    }
+}
+
+/// Snappy block compression, as remote-write bodies are.
+pub fn snappy(bytes: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
+        .compress_vec(bytes)
         .expect("snappy")
 }
 
@@ -325,4 +336,72 @@ pub fn peers_bin() -> Option<PathBuf> {
     let home = std::env::var("HOME").ok()?;
     let dir = PathBuf::from(home).join(".cache/tsdb-peers/usr/bin");
     dir.join("prometheus").exists().then_some(dir)
+}
+
+/// A peer process started by a test (Prometheus, VictoriaMetrics, vmagent); killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `bin` with `args`, its output in `log`.
+pub fn spawn_peer(bin: &Path, args: &[String], log: &Path) -> Killed {
+    let log = std::fs::File::create(log).unwrap();
+    Killed(
+        Command::new(bin)
+            .args(args)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display())),
+    )
+}
+
+/// The body of a GET of `url` (panics unless it answers).
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Raw samples `(t_ms, value as written in the answer)` of every series in
+/// `(end - window, end]`, keyed by the series' labels as JSON (keys sorted).
+pub async fn raw_samples(
+    client: &reqwest::Client,
+    base: &str,
+    end_s: f64,
+    window_ms: u64,
+) -> std::collections::BTreeMap<String, Vec<(i64, String)>> {
+    let json = query(
+        client,
+        base,
+        &format!("{{__name__=~\".+\"}}[{window_ms}ms]"),
+        end_s,
+    )
+    .await;
+    let mut out = std::collections::BTreeMap::new();
+    for s in json["data"]["result"].as_array().unwrap() {
+        let points = s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    (p[0].as_f64().unwrap() * 1000.0).round() as i64,
+                    p[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        out.insert(s["metric"].to_string(), points);
+    }
+    out
 }
