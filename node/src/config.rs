@@ -104,6 +104,19 @@ pub struct Config {
     pub shard_version_align_ms: i64,
     /// How often the heads are flushed to the data store.
     pub flush_interval_ms: u64,
+    /// Samples per Raft entry of a shard (soft: one write request is never split).
+    pub write_batch_samples_max: usize,
+    /// Write requests queued per shard on its leader; beyond, writes are refused as
+    /// overloaded (429).
+    pub inflight_writes_max: usize,
+    /// How long a write waits for commit and apply (503 beyond: outcome unknown).
+    pub write_timeout_ms: u64,
+    /// How long a read barrier, a read of another node's replica or a flush may take per
+    /// shard.
+    pub read_timeout_ms: u64,
+    /// How long a one-node cluster waits at start for its groups to elect leaders (a member
+    /// of a multi-node cluster does not wait: its peers may not be up yet).
+    pub startup_leader_wait_ms: u64,
     /// How metric and label names are validated on ingestion.
     pub name_validation: NameValidation,
     /// Bounds on ingestion.
@@ -139,6 +152,11 @@ impl Default for Config {
             shard_version_lead_ms: 2 * 60 * 60 * 1000,
             shard_version_align_ms: 2 * 60 * 60 * 1000,
             flush_interval_ms: 60 * 1000,
+            write_batch_samples_max: 50_000,
+            inflight_writes_max: 1024,
+            write_timeout_ms: 10_000,
+            read_timeout_ms: 10_000,
+            startup_leader_wait_ms: 10_000,
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
             query: QueryConfig::default(),
@@ -235,12 +253,13 @@ pub struct RaftConfig {
 
 impl Default for RaftConfig {
     fn default() -> Self {
-        let d = crate::shards::ShardsOptions::default();
         RaftConfig {
-            election_timeout_ms: d.election_timeout_ms,
-            heartbeat_interval_ms: d.heartbeat_interval_ms,
-            log_keep_entries: d.log_keep_entries,
-            snapshot_timeout_ms: d.snapshot_timeout_ms,
+            election_timeout_ms: 1_000,
+            heartbeat_interval_ms: 250,
+            // An entry holds up to `write_batch_samples_max` samples: 64 of them are enough
+            // for a follower a few seconds behind; one further behind gets a snapshot.
+            log_keep_entries: 64,
+            snapshot_timeout_ms: 600_000,
         }
     }
 }
@@ -500,6 +519,26 @@ impl Config {
             "initial_cluster_token must not be empty"
         );
         Ok(Some(members))
+    }
+}
+
+#[cfg(test)]
+impl Config {
+    /// A one-node configuration for in-process tests: data in `dir`, `shard_count` shards,
+    /// fast elections, no periodic flush.
+    pub(crate) fn test_node(dir: &Path, shard_count: u32) -> Config {
+        Config {
+            data_dir: dir.to_path_buf(),
+            grpc_listen: "127.0.0.1:1".into(),
+            shard_count,
+            flush_interval_ms: 0,
+            raft: RaftConfig {
+                election_timeout_ms: 150,
+                heartbeat_interval_ms: 50,
+                ..RaftConfig::default()
+            },
+            ..Config::default()
+        }
     }
 }
 

@@ -31,8 +31,8 @@ pub use error::ApiError;
 pub use series::parse_selector;
 
 use crate::config::Config;
+use crate::node::Node;
 use crate::remote_write::MetadataStore;
-use crate::shards::Shards;
 
 /// What every handler shares.
 pub struct AppState {
@@ -50,8 +50,8 @@ pub struct AppState {
 
 impl AppState {
     /// The state over this node's shards.
-    pub fn new(shards: Arc<Shards>, config: Arc<Config>) -> Self {
-        Self::with_backend(shards, config)
+    pub fn new(node: Arc<Node>, config: Arc<Config>) -> Self {
+        Self::with_backend(node, config)
     }
 
     /// The state over any backend (tests use an in-memory one).

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::groups::JoinTarget;
+use crate::node::Node;
 use crate::raft::{GroupId, META_GROUP, shard_group};
-use crate::shards::{JoinTarget, Shards};
 
 /// Pause between attempts when the member answers 503 or cannot be reached.
 const RETRY_MS: u64 = 1_000;
@@ -58,7 +59,7 @@ pub async fn cluster_of(url: &str) -> anyhow::Result<JoinTarget> {
 
 /// Asks the member at `url` to add this node to the meta group, then to every shard group
 /// below the replication factor, until each is done (or the node stops).
-pub async fn add_self(shards: Weak<Shards>, url: String, admin_token: Option<String>) {
+pub async fn add_self(shards: Weak<Node>, url: String, admin_token: Option<String>) {
     let base = url.trim_end_matches('/').to_string();
     // Adding waits for the new member to catch up: allow for a snapshot transfer.
     let http = match client(Duration::from_secs(3_600)) {
@@ -130,7 +131,7 @@ pub async fn add_self(shards: Weak<Shards>, url: String, admin_token: Option<Str
 
 /// What [`add_self`] works with.
 struct Joiner {
-    shards: Weak<Shards>,
+    shards: Weak<Node>,
     http: reqwest::Client,
     base: String,
     admin_token: Option<String>,

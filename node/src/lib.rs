@@ -1,12 +1,26 @@
 //! The Tidemark server: multi-Raft host, write routing, and the gRPC and HTTP APIs.
 
+mod batcher;
+pub mod clock;
 pub mod config;
 pub mod error;
+mod groups;
 pub mod http;
 pub mod join;
+pub(crate) mod key_index;
 pub mod meta;
+pub mod node;
+mod peer;
+mod placement;
 pub mod raft;
+mod reads;
 pub mod remote_read;
 pub mod remote_write;
+pub mod request;
+mod router;
 pub mod server;
-pub mod shards;
+mod writes;
+
+pub use groups::JoinTarget;
+pub use node::Node;
+pub use placement::{SHARD_COUNT_MAX, ShardVersionOutcome};

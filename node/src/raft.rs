@@ -3,7 +3,8 @@
 //! the gRPC transport.
 //!
 //! Group ids: the meta group is group [`META_GROUP`] (0); shard `s` is group `s + 1`
-//! ([`shard_group`]). Every Raft message and every log-store key carries the group id.
+//! ([`shard_group`]); the ruler group is [`RULER_GROUP`], just above the shard id space. Every
+//! Raft message and every log-store key carries the group id.
 //!
 //! Entry payloads ([`Request`]) are encoded with bincode (see [`codec`]); a shard command is
 //! carried as the storage crate's compact binary `Command` encoding, never as JSON.
@@ -33,6 +34,10 @@ pub type GroupId = u64;
 
 /// The meta group: cluster id, nodes and their addresses, shard count, replication factor.
 pub const META_GROUP: GroupId = 0;
+
+/// The ruler group (rules, alert state, notification outbox): the first id above every
+/// shard's.
+pub const RULER_GROUP: GroupId = ShardId::MAX as GroupId + 2;
 
 /// The group id of shard `shard`.
 pub fn shard_group(shard: ShardId) -> GroupId {

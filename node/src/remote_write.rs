@@ -18,7 +18,7 @@ pub use metadata::{MetadataStore, MetricMetadata, MetricType};
 use prost::Message;
 
 use crate::config::{NameValidation, WriteLimits};
-use crate::shards::SeriesWrite;
+use crate::request::SeriesWrite;
 pub use validate::Refused;
 use validate::{Assembler, Validator};
 

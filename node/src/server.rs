@@ -10,8 +10,9 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::Config;
+use crate::groups::JoinTarget;
 use crate::http::{AppState, router};
-use crate::shards::{JoinTarget, Shards, ShardsOptions};
+use crate::node::Node;
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_tracing() {
@@ -23,33 +24,6 @@ pub fn init_tracing() {
         // Colours only on a terminal: logs collected into files or journald stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-}
-
-/// The options of the Raft layer that follow from the node's configuration (`join`: the
-/// cluster learned from the `--join` member).
-fn shards_options(config: &Config, join: Option<JoinTarget>) -> anyhow::Result<ShardsOptions> {
-    Ok(ShardsOptions {
-        join,
-        node_id: config.node_id,
-        data_dir: config.data_dir.clone(),
-        grpc_addr: config.grpc_advertised().to_string(),
-        shard_count: config.shard_count,
-        ooo_window_ms: config.ooo_window_ms,
-        future_window_ms: config.future_window_ms,
-        shard_version_lead_ms: config.shard_version_lead_ms,
-        shard_version_align_ms: config.shard_version_align_ms,
-        meta_voters_max: config.meta_voters_max,
-        meta_dead_voter_ms: config.meta_dead_voter_ms,
-        flush_interval_ms: config.flush_interval_ms,
-        election_timeout_ms: config.raft.election_timeout_ms,
-        heartbeat_interval_ms: config.raft.heartbeat_interval_ms,
-        log_keep_entries: config.raft.log_keep_entries,
-        snapshot_timeout_ms: config.raft.snapshot_timeout_ms,
-        initial_cluster: config.initial_members()?,
-        initial_cluster_token: config.initial_cluster_token.clone(),
-        replication_factor: config.replication_factor,
-        ..ShardsOptions::default()
-    })
 }
 
 /// Runs the node until SIGINT or SIGTERM, then flushes and stops.
@@ -66,7 +40,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
         Some(url) => join_target(url, &config.data_dir).await?,
     };
-    let shards = Shards::open(shards_options(&config, join)?, Arc::new(engine))
+    let config = Arc::new(config);
+    let node = Node::open(config.clone(), join, Arc::new(engine))
         .await
         .context("cannot start the Raft groups")?;
 
@@ -78,19 +53,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (HTTP)", config.http_listen))?;
     info!(
         node_id = config.node_id,
-        cluster_id = shards.cluster_id(),
+        cluster_id = node.cluster_id(),
         http = %config.http_listen,
         grpc = %config.grpc_listen,
         data_dir = %config.data_dir.display(),
-        shards = shards.shard_count(),
+        node = node.shard_count(),
         "tidemark started"
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grpc = {
         let mut stop = stop_rx.clone();
-        let service = shards.grpc_service();
-        let shard_service = shards.shard_service();
+        let service = node.transport_service();
+        let shard_service = node.shard_service();
         // Nagle off on accepted connections, as tonic does for listeners it binds itself:
         // otherwise a small reply (a vote, a read index) waits for the peer's delayed ACK,
         // about 40 ms on Linux, and every linearizable query through a follower pays it.
@@ -108,15 +83,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let http = {
         let mut stop = stop_rx.clone();
-        let app = router(Arc::new(AppState::new(
-            shards.clone(),
-            Arc::new(config.clone()),
-        )))
-        .merge(crate::http::cluster::routes(shards.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            config.admin_token.as_deref().map(Arc::<str>::from),
-            crate::http::cluster::require_admin_token,
-        ));
+        let app = router(Arc::new(AppState::new(node.clone(), config.clone())))
+            .merge(crate::http::cluster::routes(node.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                config.admin_token.as_deref().map(Arc::<str>::from),
+                crate::http::cluster::require_admin_token,
+            ));
         // Nagle off, as Go's HTTP servers (Prometheus') have it: a response written in more
         // than one piece must not wait for the client's delayed ACK.
         let http_listener = http_listener.tap_io(|tcp| {
@@ -135,7 +107,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     if let Some(url) = &config.join {
         tokio::spawn(crate::join::add_self(
-            Arc::downgrade(&shards),
+            Arc::downgrade(&node),
             url.clone(),
             config.admin_token.clone(),
         ));
@@ -145,10 +117,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     info!("shutting down: flushing every shard");
     let _ = stop_tx.send(true);
     let _ = http.await;
-    shards
-        .shutdown()
-        .await
-        .context("flush on shutdown failed")?;
+    node.shutdown().await.context("flush on shutdown failed")?;
     let _ = grpc.await;
     info!("stopped");
     Ok(())

@@ -3,7 +3,7 @@
 use crate::model::ShardId;
 
 /// Errors of the storage engine.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     #[error("storage I/O error on shard {shard}: {message}")]
     Io { shard: ShardId, message: String },

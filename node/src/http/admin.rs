@@ -14,7 +14,7 @@ use super::params::{Params, parse_go_int};
 use super::series::matcher_sets;
 use super::{AppState, json, json_response};
 use crate::error::NodeError;
-use crate::shards::DeleteRequest;
+use crate::request::DeleteRequest;
 
 /// Longest `/-/ready` waits for the read barrier that proves the shards serve reads.
 const READY_TIMEOUT_MS: u64 = 2_000;

@@ -1,5 +1,5 @@
 //! The HTTP edge's view of the node: the write, read-barrier, query, flush and statistics
-//! operations of [`Shards`]. A trait so that the API can be tested without a Raft cluster.
+//! operations of the [`Node`]. A trait so that the API can be tested without a Raft cluster.
 
 use std::sync::Arc;
 
@@ -8,7 +8,8 @@ use tidemark_query::Querier;
 use tidemark_storage::ShardStats;
 
 use crate::error::NodeError;
-use crate::shards::{DeleteRequest, SeriesWrite, Shards, WriteOutcome};
+use crate::node::Node;
+use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
 
 /// What the HTTP API needs from the node.
 pub trait Backend: Send + Sync + 'static {
@@ -35,9 +36,9 @@ pub trait Backend: Send + Sync + 'static {
     fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>>;
 }
 
-impl Backend for Shards {
+impl Backend for Node {
     fn write(&self, series: Vec<SeriesWrite>) -> BoxFuture<'_, Result<WriteOutcome, NodeError>> {
-        Box::pin(Shards::write(self, series))
+        Box::pin(Node::write(self, series))
     }
 
     fn reader(
@@ -45,11 +46,11 @@ impl Backend for Shards {
         linearizable: bool,
         samples_max: u64,
     ) -> BoxFuture<'_, Result<Arc<dyn Querier>, NodeError>> {
-        Box::pin(Shards::reader(self, linearizable, samples_max))
+        Box::pin(Node::reader(self, linearizable, samples_max))
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), NodeError>> {
-        Box::pin(Shards::flush_and_compact(self))
+        Box::pin(Node::flush_and_compact(self))
     }
 
     fn storage_stats(&self) -> Vec<ShardStats> {
@@ -61,6 +62,6 @@ impl Backend for Shards {
     }
 
     fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>> {
-        Box::pin(Shards::delete_series(self, req))
+        Box::pin(Node::delete_series(self, req))
     }
 }

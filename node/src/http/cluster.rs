@@ -4,9 +4,9 @@
 //! - `GET /api/v1/status/cluster`: this node's view of the cluster (its id, the cluster id,
 //!   the replication factor, the cluster map's nodes and shard placement, and every group's
 //!   leader, term and indexes: this node's replicas as it knows them, other shards as one of
-//!   their replicas reports them, `Shards::cluster_status`).
+//!   their replicas reports them, `Node::cluster_status`).
 //! - `POST /api/v1/admin/cluster/members`: changes one group's voters, on the group's leader
-//!   (`Shards::change_member`). JSON body `{"group": G, "op": "add"|"remove", "nodeId": N,
+//!   (`Node::change_member`). JSON body `{"group": G, "op": "add"|"remove", "nodeId": N,
 //!   "addr": "HOST:GRPC_PORT"}` (`addr` for `add` only), or `"op": "transfer-leader"` to make
 //!   voter `nodeId` the group's leader; answers `{"group": G, "outcome":
 //!   "added"|"removed"|"transferred"|"unchanged"}`. One group per call, so that a client shows progress over
@@ -17,7 +17,7 @@
 //!   `{"replicationFactor": N}` (recorded in the meta group; joins and `tidemarkctl
 //!   rebalance` move replicas towards it).
 //!
-//! - `POST /api/v1/admin/cluster/shards`: adds a shard-map version (`Shards::set_shard_count`),
+//! - `POST /api/v1/admin/cluster/shards`: adds a shard-map version (`Node::set_shard_count`),
 //!   JSON body `{"shardCount": S}`; answers `{"changed": bool, "version": {"startMs": T,
 //!   "shardCount": S, "groups": G}, "placement": {shard: [voters]}}` once this node has applied
 //!   it and started the groups of new shards (their elections follow: `tidemarkctl shards
@@ -31,7 +31,7 @@
 //! - `GET /api/v1/admin/shards/local`: what this node's storage holds of every shard, held
 //!   or not: `{"shard", "held", "series", "appliedIndex", "flushedIndex", "minTimeMs",
 //!   "maxTimeMs"}`. A replica the group has removed this node from is emptied shortly after
-//!   (`Shards::retire_replica`): its shard then shows no series and applied index 0.
+//!   (`Placement::retire_replica`): its shard then shows no series and applied index 0.
 //!
 //! Admin endpoints need the admin token when one is configured ([`require_admin_token`]).
 
@@ -47,11 +47,12 @@ use serde::Deserialize;
 
 use super::ApiError;
 use crate::meta::MetaCommand;
+use crate::node::Node;
 use crate::raft::GroupId;
-use crate::shards::{MemberOp, Shards};
+use crate::request::MemberOp;
 
 /// The cluster routes over `shards`.
-pub fn routes(shards: Arc<Shards>) -> Router {
+pub fn routes(shards: Arc<Node>) -> Router {
     Router::new()
         .route("/api/v1/status/cluster", get(status))
         .route("/api/v1/admin/cluster/members", post(change_member))
@@ -98,7 +99,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn digests(State(shards): State<Arc<Shards>>) -> Result<Response, ApiError> {
+async fn digests(State(shards): State<Arc<Node>>) -> Result<Response, ApiError> {
     let result = tokio::task::spawn_blocking(move || {
         let engine = shards.engine();
         (0..shards.shard_count())
@@ -126,7 +127,7 @@ async fn digests(State(shards): State<Arc<Shards>>) -> Result<Response, ApiError
     Ok(super::json_response(body.to_string()))
 }
 
-async fn local_shards(State(shards): State<Arc<Shards>>) -> Response {
+async fn local_shards(State(shards): State<Arc<Node>>) -> Response {
     let engine = shards.engine();
     let result: Vec<serde_json::Value> = (0..shards.shard_count())
         .map(|shard| {
@@ -157,7 +158,7 @@ struct MemberRequest {
 }
 
 async fn change_member(
-    State(shards): State<Arc<Shards>>,
+    State(shards): State<Arc<Node>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: MemberRequest = serde_json::from_slice(&body)
@@ -187,7 +188,7 @@ async fn change_member(
     Ok(super::json_response(body.to_string()))
 }
 
-async fn status(State(shards): State<Arc<Shards>>) -> Response {
+async fn status(State(shards): State<Arc<Node>>) -> Response {
     let map = shards.cluster_map();
     let placement: std::collections::BTreeMap<_, _> = (0..shards.shard_count())
         .map(|s| (s, map.replicas_of(s)))
@@ -218,7 +219,7 @@ struct ReplicationRequest {
 /// Records the target number of voters per shard (`tidemarkctl cluster set-replication`).
 /// Replicas are added and removed towards it by joins and `tidemarkctl rebalance`.
 async fn set_replication(
-    State(shards): State<Arc<Shards>>,
+    State(shards): State<Arc<Node>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: ReplicationRequest = serde_json::from_slice(&body)
@@ -249,7 +250,7 @@ struct ShardsRequest {
 
 /// Adds a shard-map version (`tidemarkctl shards set`).
 async fn set_shards(
-    State(shards): State<Arc<Shards>>,
+    State(shards): State<Arc<Node>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: ShardsRequest = serde_json::from_slice(&body)

@@ -5,7 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tidemark_query::{QueryError, QueryErrorKind};
 
-use crate::error::NodeError;
+use crate::error::{ErrorKind, NodeError};
 use crate::remote_write::RemoteWriteError;
 
 /// Anything an API handler can fail with.
@@ -38,14 +38,14 @@ impl ApiError {
     /// The HTTP status and Prometheus `errorType` of this error: the only such mapping.
     pub fn status_and_type(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::Node(e) => match e {
-                NodeError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_data"),
-                NodeError::NoLeader { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-                NodeError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
-                NodeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-                NodeError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-                NodeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-                NodeError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "execution"),
+            ApiError::Node(e) => match e.kind() {
+                ErrorKind::BadRequest => (StatusCode::BAD_REQUEST, "bad_data"),
+                ErrorKind::NoLeader => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                ErrorKind::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
+                ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                ErrorKind::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+                ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                ErrorKind::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "execution"),
             },
             ApiError::Query(e) => match e.kind {
                 QueryErrorKind::BadData => (StatusCode::BAD_REQUEST, "bad_data"),

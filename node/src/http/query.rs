@@ -18,8 +18,9 @@ use axum::response::Response;
 use tidemark_query::{QueryError, QueryErrorKind, QueryResult, Value};
 
 use super::error::ApiError;
-use super::params::{Consistency, Params, now_ms};
+use super::params::{Consistency, Params};
 use super::{AppState, json, json_response};
+use crate::clock::now_ms;
 
 /// Message when a range query asks for more points than allowed.
 fn resolution_error(max: usize) -> ApiError {

@@ -17,7 +17,7 @@ use tower::ServiceExt;
 use super::*;
 use crate::error::NodeError;
 use crate::remote_write::tests::{V2Builder, snappy, v1_body, v1_series};
-use crate::shards::{SeriesWrite, WriteOutcome};
+use crate::request::{SeriesWrite, WriteOutcome};
 
 /// Stores writes in memory; rejects samples with negative timestamps as "too old".
 #[derive(Default)]
@@ -28,7 +28,7 @@ struct MemBackend {
     /// When set, the read barrier fails as a shard without a leader does.
     leaderless: std::sync::atomic::AtomicBool,
     /// Every delete asked for.
-    deletes: Mutex<Vec<crate::shards::DeleteRequest>>,
+    deletes: Mutex<Vec<crate::request::DeleteRequest>>,
 }
 
 impl Backend for MemBackend {
@@ -80,7 +80,7 @@ impl Backend for MemBackend {
 
     fn delete_series(
         &self,
-        req: crate::shards::DeleteRequest,
+        req: crate::request::DeleteRequest,
     ) -> futures::future::BoxFuture<'_, Result<u64, NodeError>> {
         self.deletes.lock().unwrap().push(req);
         async { Ok(1) }.boxed()
@@ -619,27 +619,20 @@ async fn admin_status_and_health() {
 async fn real_shards_write_query_flush() {
     use tidemark_storage::Engine;
 
+    use crate::node::Node;
     use crate::raft::test_engine::TestEngine;
-    use crate::shards::{Shards, ShardsOptions};
 
     let dir = tempfile::tempdir().unwrap();
     let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
-    let opts = ShardsOptions {
-        node_id: 1,
-        data_dir: dir.path().to_path_buf(),
-        grpc_addr: "127.0.0.1:1".into(),
-        shard_count: 2,
-        election_timeout_ms: 150,
-        heartbeat_interval_ms: 50,
-        flush_interval_ms: 0,
-        ..ShardsOptions::default()
-    };
-    let shards = Shards::open(opts, engine as Arc<dyn Engine>).await.unwrap();
+    let config = Arc::new(Config::test_node(dir.path(), 2));
+    let shards = Node::open(config, None, engine as Arc<dyn Engine>)
+        .await
+        .unwrap();
     let app = router(Arc::new(AppState::new(
         shards.clone(),
         Arc::new(Config::default()),
     )));
-    let now = super::params::now_ms();
+    let now = crate::clock::now_ms();
     let body = v1_body(vec![
         v1_series(
             &[("__name__", "up"), ("job", "api")],

@@ -21,7 +21,7 @@ use crate::remote_write::headers::{
     EXEMPLARS_WRITTEN_HEADER, HISTOGRAMS_WRITTEN_HEADER, SAMPLES_WRITTEN_HEADER, VERSION_HEADER,
 };
 use crate::remote_write::{self, Protocol, RemoteWriteError};
-use crate::shards::WriteOutcome;
+use crate::request::WriteOutcome;
 
 /// The remote-write handler.
 #[tracing::instrument(skip_all, fields(protocol, series, samples))]

@@ -58,7 +58,7 @@ impl LogDb {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
         let db = DB::open(&opts, path)
-            .map_err(|e| NodeError::Internal(format!("open raft log {}: {e}", path.display())))?;
+            .map_err(|e| NodeError::LogStore(format!("open {}: {e}", path.display())))?;
         Ok(LogDb { db: Arc::new(db) })
     }
 
@@ -67,7 +67,7 @@ impl LogDb {
     pub fn compact_blocking(&self) -> Result<(), NodeError> {
         self.db
             .flush()
-            .map_err(|e| NodeError::Internal(format!("raft log flush: {e}")))?;
+            .map_err(|e| NodeError::LogStore(format!("flush: {e}")))?;
         self.db.compact_range::<&[u8], &[u8]>(None, None);
         Ok(())
     }
@@ -89,7 +89,7 @@ impl LogDb {
     pub fn get_node_record(&self, name: &str) -> Result<Option<Vec<u8>>, NodeError> {
         self.db
             .get(node_key(name))
-            .map_err(|e| NodeError::Internal(format!("raft log read {name}: {e}")))
+            .map_err(|e| NodeError::LogStore(format!("read {name}: {e}")))
     }
 
     /// Writes a node-wide record durably (sync).
@@ -98,7 +98,7 @@ impl LogDb {
         batch.put(node_key(name), value);
         self.db
             .write_opt(batch, &sync_opts())
-            .map_err(|e| NodeError::Internal(format!("raft log write {name}: {e}")))
+            .map_err(|e| NodeError::LogStore(format!("write {name}: {e}")))
     }
 
     /// Deletes a node-wide record durably (sync).
@@ -107,7 +107,7 @@ impl LogDb {
         batch.delete(node_key(name));
         self.db
             .write_opt(batch, &sync_opts())
-            .map_err(|e| NodeError::Internal(format!("raft log delete {name}: {e}")))
+            .map_err(|e| NodeError::LogStore(format!("delete {name}: {e}")))
     }
 }
 

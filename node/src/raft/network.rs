@@ -519,7 +519,7 @@ impl RaftTransportService {
     /// Refuses a (pre-)vote openraft would grant but the replica must not:
     ///
     /// - A replica that knows no voters of its group (never initialised, or emptied after its
-    ///   node was removed from the group, `Shards::retire_replica`) does not vote: openraft
+    ///   node was removed from the group, `Placement::retire_replica`) does not vote: openraft
     ///   grants a vote on log length alone, and an empty log is never longer. Such a vote could
     ///   elect a stale candidate of a membership the group has left, whose log misses committed
     ///   entries.

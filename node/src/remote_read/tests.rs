@@ -22,7 +22,7 @@ use super::{STREAMED_CONTENT_TYPE, VERSION_HEADER};
 use crate::config::Config;
 use crate::error::NodeError;
 use crate::http::{AppState, Backend, router};
-use crate::shards::{SeriesWrite, WriteOutcome};
+use crate::request::{SeriesWrite, WriteOutcome};
 
 const SAMPLES: i32 = pb::read_request::ResponseType::Samples as i32;
 const STREAMED: i32 = pb::read_request::ResponseType::StreamedXorChunks as i32;
@@ -78,7 +78,7 @@ impl Backend for MemBackend {
 
     fn delete_series(
         &self,
-        _: crate::shards::DeleteRequest,
+        _: crate::request::DeleteRequest,
     ) -> BoxFuture<'_, Result<u64, NodeError>> {
         async { Err(NodeError::NotImplemented("not used by these tests".into())) }.boxed()
     }

@@ -7,8 +7,8 @@ use tidemark_storage::{Sample, SeriesKey};
 
 use super::RemoteWriteError;
 use crate::config::{NameValidation, WriteLimits};
-use crate::shards::SeriesWrite;
-use crate::shards::key_index::KeyIndex;
+use crate::key_index::KeyIndex;
+use crate::request::SeriesWrite;
 
 /// Longest series description quoted in an error message, in bytes.
 const SERIES_DESCRIPTION_BYTES_MAX: usize = 256;

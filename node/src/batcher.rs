@@ -13,11 +13,11 @@ use openraft::error::{ClientWriteError, RaftError};
 use tidemark_storage::{Command, Engine, Sample, SeriesKey, SeriesRef, ShardId, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
-use super::key_index::KeyIndex;
-use super::{DeleteRequest, SeriesWrite, WriteOutcome};
 use crate::error::NodeError;
+use crate::key_index::KeyIndex;
 use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
+use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
 
 /// One write request's part for one shard, with its waiter.
 pub(crate) struct WriteJob {
@@ -115,7 +115,7 @@ impl Batcher {
                 let ids = self
                     .engine
                     .matching_series(shard, &selector, req.mint_ms, req.maxt_ms)
-                    .map_err(|e| NodeError::Internal(format!("shard {shard}: {e}")))?;
+                    .map_err(NodeError::storage(shard))?;
                 series.extend(ids);
             }
             series.sort_unstable();
@@ -186,7 +186,7 @@ impl Batcher {
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let answer = match &result {
                 Ok(()) => Ok(outcome),
-                Err(e) => Err(clone_error(e)),
+                Err(e) => Err(e.clone()),
             };
             let _ = reply.send(answer);
         }
@@ -225,25 +225,10 @@ fn write_error(
         RaftError::APIError(other) => {
             NodeError::Timeout(format!("shard {shard}: outcome unknown: {other}"))
         }
-        RaftError::Fatal(f) => NodeError::Internal(format!("shard {shard}: raft stopped: {f}")),
-    }
-}
-
-fn clone_error(e: &NodeError) -> NodeError {
-    match e {
-        NodeError::BadRequest(m) => NodeError::BadRequest(m.clone()),
-        NodeError::NoLeader { shard, message } => NodeError::NoLeader {
-            shard: *shard,
-            message: message.clone(),
+        RaftError::Fatal(f) => NodeError::Raft {
+            group: crate::raft::shard_group(shard),
+            message: format!("raft stopped: {f}"),
         },
-        NodeError::Overloaded { shard, message } => NodeError::Overloaded {
-            shard: *shard,
-            message: message.clone(),
-        },
-        NodeError::Unavailable(m) => NodeError::Unavailable(m.clone()),
-        NodeError::Timeout(m) => NodeError::Timeout(m.clone()),
-        NodeError::Internal(m) => NodeError::Internal(m.clone()),
-        NodeError::NotImplemented(m) => NodeError::NotImplemented(m.clone()),
     }
 }
 

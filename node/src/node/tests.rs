@@ -5,22 +5,25 @@ use std::sync::Arc;
 
 use tidemark_storage::{Engine, Labels, Matcher, Sample, SeriesKey};
 
-use super::batcher::build_batch;
-use super::{SeriesWrite, Shards, ShardsOptions, WriteOutcome};
+use super::Node;
+use crate::batcher::build_batch;
+use crate::clock::{Clock, FakeClock};
+use crate::config::Config;
 use crate::error::NodeError;
 use crate::raft::test_engine::TestEngine;
+use crate::request::{SeriesWrite, WriteOutcome};
 
-fn opts(dir: &Path, shard_count: u32) -> ShardsOptions {
-    ShardsOptions {
-        node_id: 1,
-        data_dir: dir.to_path_buf(),
-        grpc_addr: "127.0.0.1:1".into(),
-        shard_count,
-        election_timeout_ms: 150,
-        heartbeat_interval_ms: 50,
-        flush_interval_ms: 0,
-        ..ShardsOptions::default()
-    }
+fn opts(dir: &Path, shard_count: u32) -> Config {
+    Config::test_node(dir, shard_count)
+}
+
+/// Opens a node with `config` on a test engine in `dir/data`.
+async fn open_with(dir: &Path, config: Config) -> (Arc<Node>, Arc<TestEngine>) {
+    let engine = Arc::new(TestEngine::open(&dir.join("data")));
+    let node = Node::open(Arc::new(config), None, engine.clone() as Arc<dyn Engine>)
+        .await
+        .unwrap();
+    (node, engine)
 }
 
 fn series(i: usize, samples: &[(i64, f64)]) -> SeriesWrite {
@@ -33,16 +36,12 @@ fn series(i: usize, samples: &[(i64, f64)]) -> SeriesWrite {
     }
 }
 
-async fn open(dir: &Path, shard_count: u32) -> (Arc<Shards>, Arc<TestEngine>) {
-    let engine = Arc::new(TestEngine::open(&dir.join("data")));
-    let shards = Shards::open(opts(dir, shard_count), engine.clone() as Arc<dyn Engine>)
-        .await
-        .unwrap();
-    (shards, engine)
+async fn open(dir: &Path, shard_count: u32) -> (Arc<Node>, Arc<TestEngine>) {
+    open_with(dir, opts(dir, shard_count)).await
 }
 
 /// Every sample of `cpu` through the querier, as (host, samples).
-fn read_all(shards: &Shards) -> Vec<(String, Vec<Sample>)> {
+fn read_all(shards: &Node) -> Vec<(String, Vec<Sample>)> {
     let q = shards.querier();
     let mut out: Vec<_> = q
         .select(&[Matcher::equal("__name__", "cpu")], i64::MIN, i64::MAX)
@@ -154,11 +153,8 @@ async fn flushed_and_unflushed_writes_survive_without_duplicates() {
 async fn flush_purges_the_log_below_the_flushed_index() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path(), 1);
-    o.log_keep_entries = 0;
-    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
-    let shards = Shards::open(o, engine.clone() as Arc<dyn Engine>)
-        .await
-        .unwrap();
+    o.raft.log_keep_entries = 0;
+    let (shards, _engine) = open_with(dir.path(), o).await;
     for k in 0..5 {
         shards
             .write(batch_of(3, 10_000 + k * 10_000))
@@ -188,8 +184,7 @@ async fn a_full_write_queue_answers_overloaded() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path(), 1);
     o.inflight_writes_max = 1;
-    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
-    let shards = Shards::open(o, engine as Arc<dyn Engine>).await.unwrap();
+    let (shards, _engine) = open_with(dir.path(), o).await;
     let writes = (0..64).map(|k| shards.write(vec![series(k, &[(10_000, 1.0)])]));
     let results = futures::future::join_all(writes).await;
     let overloaded = results
@@ -208,8 +203,7 @@ async fn out_of_order_conflicting_and_duplicate_samples_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path(), 1);
     o.ooo_window_ms = 1_000;
-    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
-    let shards = Shards::open(o, engine as Arc<dyn Engine>).await.unwrap();
+    let (shards, _engine) = open_with(dir.path(), o).await;
     shards
         .write(vec![series(0, &[(100_000, 1.0)])])
         .await
@@ -296,8 +290,8 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
 async fn samples_far_in_the_future_are_refused_and_the_rest_written() {
     let dir = tempfile::tempdir().unwrap();
     let (shards, _engine) = open(dir.path(), 2).await;
-    let now = super::now_ms();
-    let far = now + 2 * shards.opts.future_window_ms;
+    let now = crate::clock::now_ms();
+    let far = now + 2 * Config::default().future_window_ms;
     let out = shards
         .write(vec![
             series(0, &[(now - 1000, 1.0), (now, 2.0), (far, 3.0)]),
@@ -331,7 +325,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let versioned = ShardsOptions {
+    let versioned = Config {
         // A version starts on a whole second at least 2 s + write_timeout_ms (2 s) ahead.
         shard_version_align_ms: 1000,
         shard_version_lead_ms: 2000,
@@ -339,11 +333,22 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
         write_timeout_ms: 2000,
         ..opts(dir.path(), 2)
     };
-    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
-    let shards = Shards::open(versioned.clone(), engine.clone() as Arc<dyn Engine>)
+    // Time moves only when the test moves it (Raft's own timers do not read this clock).
+    let clock = FakeClock::at(crate::clock::now_ms());
+    let open = || async {
+        let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
+        let node = Node::open_with_clock(
+            Arc::new(versioned.clone()),
+            None,
+            engine.clone() as Arc<dyn Engine>,
+            clock.clone(),
+        )
         .await
         .unwrap();
-    let before = super::now_ms();
+        (node, engine)
+    };
+    let (shards, engine) = open().await;
+    let before = clock.now_ms();
     let outcome = shards.set_shard_count(5).await.unwrap();
     assert!(outcome.changed);
     let b = outcome.version.start_ms;
@@ -376,25 +381,25 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     // Seconds ahead of the clock, they are refused; once the clock has passed them, written.
     let early = shards.write(writes.clone()).await.unwrap();
     assert_eq!((early.samples_written, early.too_new), (0, 4 * n));
-    while super::now_ms() <= b + 1000 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    clock.set(b + 1001);
     let (out, _) = write_once_routable(&shards, writes.clone()).await;
     assert_eq!((out.samples_written, out.too_new), (4 * n, 0));
     // A node whose map was last confirmed longer ago than the lead refuses to route current
     // samples, and to read linearizably (a confirmation in the background may come in
     // between: a few tries).
-    let now_writes = vec![series(0, &[(super::now_ms(), 1.0)])];
-    let stale = (0..5).any(|_| {
-        shards.map_confirmed_ms.store(
-            super::now_ms() - 10_000,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let routed = shards.check_horizon(&now_writes);
-        let read = shards.check_map_recent();
-        matches!(routed, Err(NodeError::Unavailable(m)) if m.contains("cannot route"))
+    let mut stale = false;
+    for _ in 0..5 {
+        clock.advance(10_000);
+        let now_writes = vec![series(0, &[(clock.now_ms(), 1.0)])];
+        let routed = shards.write(now_writes).await;
+        let read = shards.reader(true, u64::MAX).await.map(|_| ());
+        if matches!(routed, Err(NodeError::Unavailable(m)) if m.contains("cannot route"))
             && matches!(read, Err(NodeError::Unavailable(m)) if m.contains("linearizable"))
-    });
+        {
+            stale = true;
+            break;
+        }
+    }
     assert!(stale, "a stale shard map was not refused");
     // Each series' samples before the boundary are in its shard of 2, the rest in its shard
     // of 5.
@@ -427,16 +432,12 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
     // A restart starts the groups the versions added, from the meta group's record.
     shards.stop().await;
     drop(shards);
-    let engine = Arc::new(TestEngine::open(&dir.path().join("data")));
-    let shards = Shards::open(versioned, engine as Arc<dyn Engine>)
-        .await
-        .unwrap();
+    drop(engine);
+    let (shards, _engine) = open().await;
     assert_eq!(shards.shard_count(), 5);
     shards.read_barrier().await.unwrap();
     assert_eq!(read_all(&shards), all);
-    while super::now_ms() <= b + 2000 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    clock.set(clock.now_ms().max(b + 2001));
     let later: Vec<SeriesWrite> = (0..n).map(|i| series(i, &[(b + 2000, 9.0)])).collect();
     assert_eq!(
         write_once_routable(&shards, later).await.0.samples_written,
@@ -447,7 +448,7 @@ async fn a_shard_map_version_splits_series_by_time_and_survives_a_restart() {
 
 /// Writes `series`, retrying while the node cannot route them yet; the outcome and the number
 /// of refusals.
-async fn write_once_routable(shards: &Shards, series: Vec<SeriesWrite>) -> (WriteOutcome, usize) {
+async fn write_once_routable(shards: &Node, series: Vec<SeriesWrite>) -> (WriteOutcome, usize) {
     let mut refused = 0;
     loop {
         match shards.write(series.clone()).await {
@@ -466,13 +467,15 @@ fn sw_host(sw: &SeriesWrite) -> String {
 async fn initial_cluster_id_is_derived_and_checked_on_restart() {
     let dir = tempfile::tempdir().unwrap();
     let members = std::collections::BTreeMap::from([(1, "127.0.0.1:1".to_string())]);
-    let with = |token: &str| ShardsOptions {
-        initial_cluster: Some(members.clone()),
-        initial_cluster_token: token.into(),
-        ..opts(dir.path(), 2)
+    let with = |token: &str| {
+        Arc::new(Config {
+            initial_cluster: Some("1=127.0.0.1:1".into()),
+            initial_cluster_token: token.into(),
+            ..opts(dir.path(), 2)
+        })
     };
     let engine = || Arc::new(TestEngine::open(&dir.path().join("data"))) as Arc<dyn Engine>;
-    let shards = Shards::open(with("a"), engine()).await.unwrap();
+    let shards = Node::open(with("a"), None, engine()).await.unwrap();
     assert_eq!(
         shards.cluster_id(),
         crate::meta::initial_cluster_id("a", &members)
@@ -481,13 +484,13 @@ async fn initial_cluster_id_is_derived_and_checked_on_restart() {
     shards.stop().await;
     drop(shards);
 
-    let refused = Shards::open(with("b"), engine()).await;
+    let refused = Node::open(with("b"), None, engine()).await;
     match refused {
-        Err(NodeError::BadRequest(m)) => assert!(m.contains("holds cluster"), "{m}"),
+        Err(NodeError::Startup(m)) => assert!(m.contains("holds cluster"), "{m}"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a data dir of another cluster opened"),
     }
-    let again = Shards::open(with("a"), engine()).await.unwrap();
+    let again = Node::open(with("a"), None, engine()).await.unwrap();
     again.read_barrier().await.unwrap();
     assert_eq!(read_all(&again).len(), 4);
     again.stop().await;
@@ -510,7 +513,7 @@ async fn a_replica_a_crash_left_half_emptied_is_emptied_on_the_next_start() {
     // The node crashed right after recording that it empties its replica of shard 1.
     {
         let db = crate::raft::log_store::LogDb::open(&dir.path().join("raft-log")).unwrap();
-        db.put_node_record_sync(super::RETIRING_RECORD, &1u32.to_be_bytes())
+        db.put_node_record_sync(crate::groups::RETIRING_RECORD, &1u32.to_be_bytes())
             .unwrap();
     }
     let (shards, engine) = open(dir.path(), 2).await;
@@ -530,7 +533,10 @@ async fn a_replica_a_crash_left_half_emptied_is_emptied_on_the_next_start() {
     drop(shards);
     // Done once: the record is gone.
     let db = crate::raft::log_store::LogDb::open(&dir.path().join("raft-log")).unwrap();
-    assert_eq!(db.get_node_record(super::RETIRING_RECORD).unwrap(), None);
+    assert_eq!(
+        db.get_node_record(crate::groups::RETIRING_RECORD).unwrap(),
+        None
+    );
     // The log it had is remembered as its vote floor.
     let floor = db.store(crate::raft::shard_group(1)).vote_floor().unwrap();
     assert!(floor.is_some_and(|f| f.index() > 0), "{floor:?}");

@@ -1,0 +1,323 @@
+//! From a data directory to running groups.
+//!
+//! A data directory without a cluster record becomes a one-node cluster (every group
+//! initialised with this node as its only voter), or, with `initial_cluster`, a member of a
+//! fixed cluster: the first `meta_voters_max` members initialise the meta group, each member
+//! initialises the shard groups `initial_placement` puts it in, and every member derives the
+//! same cluster id from the token and the list. A node that joins (`--join`) adopts the
+//! cluster it was told of and initialises nothing: the groups' leaders add it. Otherwise the
+//! groups are reopened: each shard's state machine starts from its last flush and openraft
+//! replays the log after it (the log is the only WAL).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::future::join_all;
+use tidemark_storage::{Engine, ShardId};
+
+use super::{
+    GroupHost, GroupStarter, RETIRING_RECORD, SNAPSHOT_DIR, empty_replica, raft_config, start_shard,
+};
+use crate::config::Config;
+use crate::error::NodeError;
+use crate::meta::{
+    CLUSTER_FILE_VERSION, ClusterFile, initial_cluster_id, initial_placement, new_cluster_id,
+};
+use crate::raft::codec;
+use crate::raft::log_store::LogDb;
+use crate::raft::network::{GroupRegistry, PeerChannels};
+use crate::raft::state_machine::GroupStateMachine;
+use crate::raft::{META_GROUP, NodeId, NodeInfo};
+
+/// Name of the node record present once this node joined a cluster (`--join`): its groups are
+/// never initialised by this node, only by the leaders that add it.
+const JOINED_RECORD: &str = "joined";
+
+/// Name of the node record holding the [`ClusterFile`] in the raft-log database.
+const CLUSTER_RECORD: &str = "cluster";
+
+/// The cluster a joining node adopts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinTarget {
+    /// The cluster id.
+    pub cluster_id: String,
+    /// Its number of shards.
+    pub shard_count: u32,
+}
+
+/// What opening the groups found.
+pub(crate) struct Opened {
+    pub host: GroupHost,
+    /// The cluster this data directory belongs to.
+    pub cluster: ClusterFile,
+    /// Whether this node joined an existing cluster (it initialises no group).
+    pub joined: bool,
+}
+
+impl GroupHost {
+    /// Opens this node's groups on `config.data_dir`, creating a one-node cluster in an empty
+    /// data directory (or the member of a fixed cluster, or of the cluster `join` names).
+    pub(crate) async fn open(
+        config: Arc<Config>,
+        join: Option<JoinTarget>,
+        engine: Arc<dyn Engine>,
+    ) -> Result<Opened, NodeError> {
+        let log_db = prepare_data_dir(&config)?;
+        let members = config
+            .initial_members()
+            .map_err(|e| NodeError::Startup(format!("{e:#}")))?;
+        let cluster = load_or_create_cluster(&log_db, &config, join.as_ref(), members.as_ref())?;
+        if let Some(bytes) = log_db.get_node_record(RETIRING_RECORD)? {
+            let shard = <[u8; 4]>::try_from(bytes.as_slice())
+                .map(ShardId::from_be_bytes)
+                .map_err(|_| NodeError::LogStore(format!("bad retiring record {bytes:?}")))?;
+            empty_replica(&engine, &log_db, shard).await?;
+            tracing::info!(
+                shard,
+                "finished emptying a replica this node no longer holds"
+            );
+        }
+        let joined = log_db.get_node_record(JOINED_RECORD)?.is_some();
+        let host = start_groups(config, engine, log_db, &cluster).await?;
+        if !joined {
+            host.initialise(&bootstrap_members(&host.config), &cluster)
+                .await?;
+        }
+        Ok(Opened {
+            host,
+            cluster,
+            joined,
+        })
+    }
+
+    /// Initialises, on a bootstrap, the groups this node is a first voter of: every group of a
+    /// cluster this node created; of a fixed cluster, the meta group on its first
+    /// `meta_voters_max` members (the meta leader adds the others as learners) and each shard
+    /// group on the members `initial_placement` puts it on. openraft accepts identical
+    /// initialisation on several nodes, and the vote elects one leader.
+    async fn initialise(
+        &self,
+        members: &BTreeMap<NodeId, String>,
+        cluster: &ClusterFile,
+    ) -> Result<(), NodeError> {
+        let node_id = self.node_id();
+        let placement = initial_placement(
+            &members.keys().copied().collect::<Vec<_>>(),
+            cluster.shard_count,
+            bootstrap_replication_factor(&self.config),
+        );
+        let voters_of = |nodes: &[NodeId]| -> BTreeMap<NodeId, NodeInfo> {
+            nodes
+                .iter()
+                .map(|id| {
+                    (
+                        *id,
+                        NodeInfo {
+                            addr: members[id].clone(),
+                        },
+                    )
+                })
+                .collect()
+        };
+        let meta = voters_of(&meta_voters(members, self.config.meta_voters_max));
+        let slots = self.slots();
+        let shards = slots
+            .iter()
+            .take(cluster.shard_count as usize)
+            .enumerate()
+            .map(|(shard, s)| (&s.group, voters_of(&placement[&(shard as ShardId)])));
+        for (g, voters) in std::iter::once((&self.meta, meta)).chain(shards) {
+            if !voters.contains_key(&node_id) {
+                continue;
+            }
+            let initialized = g
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| NodeError::raft(g.id)(e.to_string()))?;
+            if !initialized {
+                g.raft
+                    .initialize(voters)
+                    .await
+                    .map_err(|e| NodeError::raft(g.id)(format!("initialize: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (up to `startup_leader_wait_ms`) until every group has a leader.
+    pub(crate) async fn wait_for_leaders(&self) {
+        let timeout = Duration::from_millis(self.config.startup_leader_wait_ms);
+        let groups = self.groups();
+        let waits = groups.iter().map(|g| async move {
+            let res = g
+                .raft
+                .wait(Some(timeout))
+                .metrics(|m| m.current_leader.is_some(), "leader elected")
+                .await;
+            if let Err(e) = res {
+                tracing::warn!(group = g.id, error = %e, "group has no leader yet");
+            }
+        });
+        join_all(waits).await;
+    }
+}
+
+/// Creates the data directory, opens the Raft log database in it, and clears snapshots half
+/// received before a restart (of no use: their sender starts again).
+fn prepare_data_dir(config: &Config) -> Result<LogDb, NodeError> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| NodeError::Startup(format!("create {}: {e}", dir.display())))?;
+    let log_db = LogDb::open(&dir.join("raft-log"))?;
+    let snapshot_dir = dir.join(SNAPSHOT_DIR);
+    if snapshot_dir.exists() {
+        std::fs::remove_dir_all(&snapshot_dir)
+            .map_err(|e| NodeError::Startup(format!("clear {}: {e}", snapshot_dir.display())))?;
+    }
+    Ok(log_db)
+}
+
+/// The cluster record of this data directory: checked against the configuration when there is
+/// one, written (synced) when there is none.
+fn load_or_create_cluster(
+    log_db: &LogDb,
+    config: &Config,
+    join: Option<&JoinTarget>,
+    members: Option<&BTreeMap<NodeId, String>>,
+) -> Result<ClusterFile, NodeError> {
+    let initial_id = members.map(|m| initial_cluster_id(&config.initial_cluster_token, m));
+    let dir = config.data_dir.display();
+    if let Some(bytes) = log_db.get_node_record(CLUSTER_RECORD)? {
+        let file: ClusterFile = codec::decode(&bytes)
+            .map_err(|e| NodeError::LogStore(format!("cluster record: {e}")))?;
+        if file.node_id != config.node_id {
+            return Err(NodeError::Startup(format!(
+                "data directory {dir} belongs to node {}, not node {}",
+                file.node_id, config.node_id
+            )));
+        }
+        if let Some(j) = join
+            && j.cluster_id != file.cluster_id
+        {
+            return Err(NodeError::Startup(format!(
+                "data directory {dir} holds cluster {}, but the node to join belongs to \
+                 cluster {}: refusing to join (use an empty data directory)",
+                file.cluster_id, j.cluster_id
+            )));
+        }
+        if let Some(id) = &initial_id
+            && *id != file.cluster_id
+        {
+            return Err(NodeError::Startup(format!(
+                "data directory {dir} holds cluster {}, but initial_cluster and its token \
+                 describe cluster {id}: refusing to start (use an empty data directory to \
+                 bootstrap a new cluster)",
+                file.cluster_id
+            )));
+        }
+        return Ok(file);
+    }
+    let (cluster_id, shard_count) = match join {
+        Some(j) => (j.cluster_id.clone(), j.shard_count),
+        None => (
+            initial_id.unwrap_or_else(new_cluster_id),
+            config.shard_count,
+        ),
+    };
+    let file = ClusterFile {
+        version: CLUSTER_FILE_VERSION,
+        cluster_id,
+        node_id: config.node_id,
+        shard_count,
+    };
+    let bytes =
+        codec::encode(&file).map_err(|e| NodeError::LogStore(format!("cluster record: {e}")))?;
+    if join.is_some() {
+        // First: a crash right after the cluster record must not leave a node that
+        // initialises its groups alone on the next start.
+        log_db.put_node_record_sync(JOINED_RECORD, b"1")?;
+    }
+    log_db.put_node_record_sync(CLUSTER_RECORD, &bytes)?;
+    let (id, shards) = (&file.cluster_id, file.shard_count);
+    match members {
+        _ if join.is_some() => tracing::info!(cluster_id = %id, shards, "joining a cluster"),
+        Some(m) => {
+            tracing::info!(cluster_id = %id, shards, members = m.len(), "bootstrapping a fixed cluster")
+        }
+        None => tracing::info!(cluster_id = %id, shards, "created a one-node cluster"),
+    }
+    Ok(file)
+}
+
+/// Starts the meta group and every shard group the cluster has (shards added by shard-map
+/// versions since the cluster record was written included).
+async fn start_groups(
+    config: Arc<Config>,
+    engine: Arc<dyn Engine>,
+    log_db: LogDb,
+    cluster: &ClusterFile,
+) -> Result<GroupHost, NodeError> {
+    let starter = GroupStarter {
+        node_id: config.node_id,
+        raft_config: raft_config(&config)?,
+        peers: PeerChannels::default(),
+        log_db: log_db.clone(),
+        registry: GroupRegistry::default(),
+    };
+    let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
+        .map_err(|e| NodeError::raft(META_GROUP)(format!("state machine: {e}")))?;
+    let meta = starter.start(META_GROUP, meta_sm).await?;
+    let group_count = meta
+        .sm
+        .with_cluster_map(|m| m.shard_map.groups())
+        .max(cluster.shard_count);
+    let mut shards = Vec::with_capacity(group_count as usize);
+    let mut tasks = Vec::new();
+    for shard in 0..group_count {
+        let (slot, task) = start_shard(&starter, &config, &engine, shard).await?;
+        shards.push(slot);
+        tasks.push(task);
+    }
+    Ok(GroupHost {
+        initial_shard_count: cluster.shard_count,
+        config,
+        engine,
+        starter,
+        meta,
+        shards: RwLock::new(shards),
+        grow_lock: tokio::sync::Mutex::new(()),
+        flush_lock: tokio::sync::Mutex::new(()),
+        tasks: Mutex::new(tasks),
+    })
+}
+
+/// The members a cluster bootstrapped by this node starts with: the `initial_cluster` list, or
+/// this node alone.
+pub(crate) fn bootstrap_members(config: &Config) -> BTreeMap<NodeId, String> {
+    config
+        .initial_members()
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| BTreeMap::from([(config.node_id, config.grpc_advertised().to_string())]))
+}
+
+/// The meta group's voters of a cluster bootstrapped by `members`: the first
+/// `meta_voters_max` in id order (the others follow it as learners).
+pub(crate) fn meta_voters(members: &BTreeMap<NodeId, String>, meta_voters_max: u32) -> Vec<NodeId> {
+    members
+        .keys()
+        .copied()
+        .take(meta_voters_max.max(1) as usize)
+        .collect()
+}
+
+/// Voters per shard of a cluster bootstrapped by this node: `replication_factor` capped at the
+/// members of a fixed cluster; 1 for a one-node cluster.
+pub(crate) fn bootstrap_replication_factor(config: &Config) -> u32 {
+    match config.initial_members().ok().flatten() {
+        Some(m) => config.replication_factor.clamp(1, m.len().max(1) as u32),
+        None => 1,
+    }
+}

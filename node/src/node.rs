@@ -1,0 +1,318 @@
+//! The node: the thin facade the HTTP and gRPC layers talk to. It opens the owners (the group
+//! host, the router, the placement controller, the write and read paths) and hands each
+//! request to the one that owns it; it holds no state of its own beyond the cluster id.
+//!
+//! - `groups.rs`: the Raft groups this node runs (`GroupHost`).
+//! - `router.rs`: where a shard's leader is; the shard map's confirmation and horizon.
+//! - `placement.rs`: member changes, shard-map versions, emptying replicas; the background
+//!   loops.
+//! - `writes.rs`, `reads.rs`: the write and read paths through the shards.
+//! - `peer.rs`: the calls between nodes; `node/execute.rs` runs the ones that land here.
+
+mod execute;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use tidemark_query::{EngineQuerier, Querier, SplitSeriesQuerier};
+use tidemark_storage::{Engine, ShardId};
+
+pub use service::NodeService;
+
+use crate::clock::{self, Clock};
+use crate::config::Config;
+use crate::error::NodeError;
+use crate::groups::{GroupHost, JoinTarget};
+use crate::meta::{ClusterMap, MetaCommand, ShardMap};
+use crate::peer::Peers;
+use crate::placement::{Placement, ShardVersionOutcome};
+use crate::raft::{GroupId, NodeId, RaftGroup, shard_group};
+use crate::reads::Reads;
+use crate::request::{
+    DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
+};
+use crate::router::Router;
+use crate::writes::Writes;
+
+/// This node: its groups and every operation on them.
+pub struct Node {
+    cluster_id: String,
+    host: Arc<GroupHost>,
+    router: Arc<Router>,
+    placement: Arc<Placement>,
+    writes: Writes,
+    reads: Reads,
+}
+
+impl Node {
+    /// Opens this node on `config.data_dir` (creating a one-node cluster in an empty one, or
+    /// adopting the cluster `join` names) and starts its background loops.
+    pub async fn open(
+        config: Arc<Config>,
+        join: Option<JoinTarget>,
+        engine: Arc<dyn Engine>,
+    ) -> Result<Arc<Node>, NodeError> {
+        Self::open_with_clock(config, join, engine, clock::system()).await
+    }
+
+    /// [`Node::open`] reading the time from `clock`.
+    pub async fn open_with_clock(
+        config: Arc<Config>,
+        join: Option<JoinTarget>,
+        engine: Arc<dyn Engine>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Node>, NodeError> {
+        let opened = GroupHost::open(config.clone(), join, engine).await?;
+        let host = Arc::new(opened.host);
+        let peers = Peers::new(host.peers().clone());
+        let router = Arc::new(Router::new(host.clone(), peers.clone(), clock));
+        let placement = Arc::new(Placement::new(host.clone(), router.clone(), peers.clone()));
+        let node = Arc::new(Node {
+            cluster_id: opened.cluster.cluster_id.clone(),
+            writes: Writes::new(host.clone(), router.clone(), peers.clone()),
+            reads: Reads::new(host.clone(), router.clone(), peers),
+            host,
+            router,
+            placement,
+        });
+        let multi_node = config
+            .initial_members()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.len() > 1)
+            || opened.joined
+            || node.host.meta().raft.voter_ids().count() > 1;
+        if multi_node {
+            // The peers may not be up yet, and this node's gRPC server starts after `open`:
+            // elections and the meta record happen in the background.
+            node.placement.start_loops(Some(opened.cluster));
+        } else {
+            node.host.wait_for_leaders().await;
+            node.placement.ensure_meta_init(&opened.cluster).await?;
+            if let Err(e) = node.router.confirm_shard_map().await {
+                tracing::warn!(error = %e, "shard map not confirmed yet");
+            }
+            node.placement.start_loops(None);
+        }
+        Ok(node)
+    }
+
+    /// The cluster id.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.host.node_id()
+    }
+
+    /// The gRPC address other nodes reach this node at.
+    pub fn grpc_addr(&self) -> &str {
+        self.host.config().grpc_advertised()
+    }
+
+    /// Number of shard groups on this node (ids `0..n`): the most shards any shard-map
+    /// version has.
+    pub fn shard_count(&self) -> u32 {
+        self.host.shard_count()
+    }
+
+    /// The shard map: its versions as the meta group has applied them.
+    pub fn shard_map(&self) -> ShardMap {
+        self.host.shard_map()
+    }
+
+    /// The cluster map as the meta group has applied it.
+    pub fn cluster_map(&self) -> ClusterMap {
+        self.host.cluster_map()
+    }
+
+    /// The storage engine of this node.
+    pub fn engine(&self) -> Arc<dyn Engine> {
+        self.host.engine().clone()
+    }
+
+    /// The storage digest of shard `shard` at its current applied index.
+    pub fn digest(&self, shard: ShardId) -> Result<u64, NodeError> {
+        self.host.digest(shard)
+    }
+
+    /// Whether this node holds a replica of shard `shard` that serves reads
+    /// (`Router::holds`).
+    pub fn holds(&self, shard: ShardId) -> bool {
+        self.router.holds(shard)
+    }
+
+    /// Whether this node is a voter of group `group` as far as its replica knows.
+    pub fn is_voter(&self, group: GroupId) -> bool {
+        self.host.is_voter(group)
+    }
+
+    /// The Raft handle of shard `shard` (tests).
+    pub fn raft_of_shard(&self, shard: ShardId) -> Option<RaftGroup> {
+        self.host.raft_of_shard(shard)
+    }
+
+    /// The state of every group on this node (those it holds no replica of, too: they show
+    /// no leader and no voters).
+    pub fn status(&self) -> Vec<GroupStatus> {
+        self.host.status()
+    }
+
+    /// The state of every group: this node's replicas as it knows them, every other shard as
+    /// its leader (or, failing that, another replica) reports it. A shard no replica answers
+    /// for is listed with its recorded voters and no leader.
+    pub async fn cluster_status(&self) -> Vec<GroupStatus> {
+        let map = self.cluster_map();
+        let remote = join_all(
+            (0..self.shard_count())
+                .filter(|s| !self.holds(*s))
+                .map(|shard| {
+                    let map = &map;
+                    async move {
+                        // Every recorded replica at once, briefly; the most advanced answer
+                        // (highest term, then applied index) is the group's state.
+                        let mut answers: Vec<GroupStatus> = self
+                            .router
+                            .probe_replicas(map, shard)
+                            .await
+                            .into_iter()
+                            .filter_map(|(_, a)| a.ok().flatten())
+                            .collect();
+                        answers.sort_by_key(|st| (st.term, st.applied_index));
+                        answers.pop().unwrap_or_else(|| GroupStatus {
+                            group_id: shard_group(shard),
+                            shard: Some(shard),
+                            leader: None,
+                            term: 0,
+                            last_log_index: None,
+                            applied_index: None,
+                            flushed_index: None,
+                            purged_index: None,
+                            voters: map.replicas_of(shard),
+                            learners: Vec::new(),
+                        })
+                    }
+                }),
+        )
+        .await;
+        let mut all: Vec<GroupStatus> = self
+            .host
+            .groups()
+            .iter()
+            .filter(|g| crate::raft::group_shard(g.id).is_none_or(|s| self.holds(s)))
+            .map(|g| self.host.group_status(g))
+            .chain(remote)
+            .collect();
+        all.sort_by_key(|g| g.group_id);
+        all
+    }
+
+    /// Writes `series`: samples further ahead of the clock than `future_window_ms` are
+    /// refused (counted as `too_new`), the rest go to their shards' leaders. `Ok` only when
+    /// every part is committed and applied.
+    pub async fn write(&self, mut series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
+        let too_new = self.writes.admit(&mut series)?;
+        let map = self.shard_map();
+        self.placement.start_groups_of(&map).await?;
+        let mut outcome = self.writes.write(&map, series).await?;
+        outcome.too_new += too_new;
+        Ok(outcome)
+    }
+
+    /// Deletes what `req` selects on every shard; returns the number of series named, once
+    /// every shard has applied its delete.
+    pub async fn delete_series(&self, req: DeleteRequest) -> Result<u64, NodeError> {
+        self.writes.delete_series(req).await
+    }
+
+    /// A querier over every shard for one query (`Reads::reader`).
+    pub async fn reader(
+        &self,
+        linearizable: bool,
+        samples_max: u64,
+    ) -> Result<Arc<dyn Querier>, NodeError> {
+        let map = self.shard_map();
+        self.placement.start_groups_of(&map).await?;
+        self.reads.reader(&map, linearizable, samples_max).await
+    }
+
+    /// Waits until every shard has applied everything committed before this call: the read
+    /// barrier of [`Node::reader`] without its querier.
+    pub async fn read_barrier(&self) -> Result<(), NodeError> {
+        self.reader(true, u64::MAX).await.map(|_| ())
+    }
+
+    /// A querier over every shard of this node's engine (whether it holds a replica or not),
+    /// with no sample limit.
+    pub fn querier(&self) -> Arc<dyn Querier> {
+        Arc::new(SplitSeriesQuerier::new(
+            EngineQuerier::new(self.engine(), (0..self.shard_count()).collect()),
+            self.shard_map().boundaries(),
+            usize::MAX,
+        ))
+    }
+
+    /// Applies `op` to group `group` on its leader (`Placement::change_member`).
+    pub async fn change_member(
+        &self,
+        group: GroupId,
+        op: MemberOp,
+    ) -> Result<MemberOutcome, NodeError> {
+        self.placement.change_member(group, op).await
+    }
+
+    /// Proposes `cmd` to the meta group on its leader and waits until it is committed.
+    pub async fn propose_meta(&self, cmd: MetaCommand) -> Result<(), NodeError> {
+        self.placement.propose_meta(cmd).await
+    }
+
+    /// Adds a shard-map version of `count` shards (`Placement::set_shard_count`).
+    pub async fn set_shard_count(&self, count: u32) -> Result<ShardVersionOutcome, NodeError> {
+        self.placement.set_shard_count(count).await
+    }
+
+    /// Flushes every group. Returns when every flush is done.
+    pub async fn flush(&self) -> Result<(), NodeError> {
+        self.host.flush().await
+    }
+
+    /// Flushes every group, then compacts the raft log and the data store.
+    pub async fn flush_and_compact(&self) -> Result<(), NodeError> {
+        self.host.flush_and_compact().await
+    }
+
+    /// Flushes, then stops every group and task. Writes after this fail.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        let flushed = self.flush().await;
+        self.stop().await;
+        flushed
+    }
+
+    /// Stops every group and task without flushing: what a crash leaves behind (the next open
+    /// replays the log). Used by tests; `shutdown` is the clean way.
+    pub async fn stop(&self) {
+        self.host.stop().await
+    }
+
+    /// The gRPC Raft transport service, to mount on the node's gRPC listener.
+    pub fn transport_service(
+        &self,
+    ) -> tidemark_proto::raft::raft_transport_server::RaftTransportServer<
+        crate::raft::network::RaftTransportService,
+    > {
+        self.host.transport_service()
+    }
+
+    /// The node-to-node shard service, to mount on the node's gRPC listener next to the Raft
+    /// transport.
+    pub fn shard_service(
+        self: &Arc<Self>,
+    ) -> tidemark_proto::node::shard_service_server::ShardServiceServer<NodeService> {
+        NodeService::new(Arc::downgrade(self)).into_server()
+    }
+}

@@ -1,0 +1,213 @@
+//! What travels between the parts of a node and between nodes: a write part and a delete on
+//! their way to a shard's batcher (possibly through another node), a change of a group's
+//! members, and what each did; the state of a group as a node reports it. Serialised with
+//! bincode inside `tidemark.node.v1` payloads (`peer::wire`): a change to one of these types is
+//! a wire-format change.
+
+use serde::{Deserialize, Serialize};
+use tidemark_storage::{MatchOp, Matcher, Sample, SeriesKey, ShardId};
+
+use crate::error::NodeError;
+use crate::meta::ShardMap;
+use crate::raft::{GroupId, NodeId};
+
+/// One series' samples in a write request, already validated (label names, sorting, limits).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeriesWrite {
+    /// The series, in its canonical encoding (one allocation per series on the hot path).
+    pub key: SeriesKey,
+    /// Sorted by timestamp.
+    pub samples: Vec<Sample>,
+}
+
+impl SeriesWrite {
+    /// Hands each run of this series' samples that one shard-map version covers to `out`,
+    /// with the shard the series belongs to in that version (samples are sorted by time).
+    pub fn split_by_shard(self, map: &ShardMap, mut out: impl FnMut(ShardId, SeriesWrite)) {
+        let (Some(first), Some(last)) = (self.samples.first(), self.samples.last()) else {
+            return;
+        };
+        if !map.splits(first.t, last.t) {
+            out(map.shard_of(&self.key, first.t), self);
+            return;
+        }
+        let SeriesWrite { key, mut samples } = self;
+        while let Some(first) = samples.first() {
+            let shard = map.shard_of(&key, first.t);
+            let n = match map.next_start_after(first.t) {
+                Some(next) => samples.partition_point(|s| s.t < next),
+                None => samples.len(),
+            };
+            let rest = samples.split_off(n);
+            out(
+                shard,
+                SeriesWrite {
+                    key: key.clone(),
+                    samples,
+                },
+            );
+            samples = rest;
+        }
+    }
+}
+
+/// What a write did. A write returns `Ok` only when every accepted sample is committed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriteOutcome {
+    /// Samples committed (identical duplicates of stored samples count as written: they are).
+    pub samples_written: usize,
+    /// Samples rejected as older than the out-of-order window.
+    pub too_old: usize,
+    /// Samples rejected as further ahead of the receiving node's clock than `future_window_ms`.
+    pub too_new: usize,
+    /// Samples rejected because another value is stored at the same timestamp.
+    pub conflicting: usize,
+    /// Series written (including new ones).
+    pub series_written: usize,
+}
+
+impl WriteOutcome {
+    /// Adds `o`'s counts to these.
+    pub fn add(&mut self, o: &WriteOutcome) {
+        self.samples_written += o.samples_written;
+        self.too_old += o.too_old;
+        self.too_new += o.too_new;
+        self.conflicting += o.conflicting;
+        self.series_written += o.series_written;
+    }
+}
+
+/// Matchers as they cross the wire: `(op, name, value)` with `op` one of `=`, `!=`, `=~`, `!~`.
+pub type WireMatchers = Vec<(String, String, String)>;
+
+/// `matchers` in their wire form.
+pub fn to_wire(matchers: &[Matcher]) -> WireMatchers {
+    matchers
+        .iter()
+        .map(|m| {
+            let op = match m.op {
+                MatchOp::Equal => "=",
+                MatchOp::NotEqual => "!=",
+                MatchOp::Regex => "=~",
+                MatchOp::NotRegex => "!~",
+            };
+            (op.to_string(), m.name.clone(), m.value.clone())
+        })
+        .collect()
+}
+
+/// Matchers back from their wire form; an unknown operator or a bad regex is a bad request.
+pub fn from_wire(wire: &WireMatchers) -> Result<Vec<Matcher>, NodeError> {
+    wire.iter()
+        .map(|(op, name, value)| {
+            let op = match op.as_str() {
+                "=" => MatchOp::Equal,
+                "!=" => MatchOp::NotEqual,
+                "=~" => MatchOp::Regex,
+                "!~" => MatchOp::NotRegex,
+                other => {
+                    return Err(NodeError::BadRequest(format!(
+                        "unknown matcher operator {other:?}"
+                    )));
+                }
+            };
+            Matcher::new(op, name.clone(), value.clone())
+                .map_err(|e| NodeError::BadRequest(e.to_string()))
+        })
+        .collect()
+}
+
+/// A `delete_series` request: the samples in `[mint_ms, maxt_ms]` of every series one of the
+/// selectors matches (a selector is a set of matchers that must all match).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeleteRequest {
+    /// Per selector, its matchers ([`WireMatchers`]).
+    pub selectors: Vec<WireMatchers>,
+    pub mint_ms: i64,
+    pub maxt_ms: i64,
+}
+
+impl DeleteRequest {
+    /// A request for `selectors` over `[mint_ms, maxt_ms]`.
+    pub fn new(selectors: &[Vec<Matcher>], mint_ms: i64, maxt_ms: i64) -> Self {
+        DeleteRequest {
+            selectors: selectors.iter().map(|sel| to_wire(sel)).collect(),
+            mint_ms,
+            maxt_ms,
+        }
+    }
+
+    /// The selectors as storage matchers.
+    pub fn selectors(&self) -> Result<Vec<Vec<Matcher>>, NodeError> {
+        self.selectors.iter().map(from_wire).collect()
+    }
+}
+
+/// A change of one group's voters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberOp {
+    /// Adds `node` (reached at gRPC address `addr`) as a voter: first as a learner, promoted
+    /// once it has caught up.
+    Add { node: NodeId, addr: String },
+    /// Removes `node` from the group.
+    Remove { node: NodeId },
+    /// Moves the group's leadership to voter `node` (answered once it leads).
+    TransferLeader { node: NodeId },
+}
+
+/// What a [`MemberOp`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberOutcome {
+    /// The node is now a voter of the group.
+    Added,
+    /// The node is no longer in the group.
+    Removed,
+    /// The node leads the group now.
+    Transferred,
+    /// Nothing to do: the group already was as asked.
+    Unchanged,
+}
+
+/// The state of one group as a node knows it, for `/api/v1/status/cluster` and the CLI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// The group id (0: meta, shard s: s + 1).
+    pub group_id: GroupId,
+    /// The shard, for shard groups.
+    pub shard: Option<ShardId>,
+    /// The current leader, if known.
+    pub leader: Option<NodeId>,
+    /// The current term.
+    pub term: u64,
+    /// The index of the last log entry.
+    pub last_log_index: Option<u64>,
+    /// The index of the last applied entry.
+    pub applied_index: Option<u64>,
+    /// The index covered by the last flush (the last persisted state for the meta group).
+    pub flushed_index: Option<u64>,
+    /// The last log index purged from this node's log: a follower behind it catches up from a
+    /// snapshot.
+    pub purged_index: Option<u64>,
+    /// The group's voters, as this node's replica knows them.
+    pub voters: Vec<NodeId>,
+    /// Members that are not voters yet (being added and caught up).
+    pub learners: Vec<NodeId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers_survive_the_wire() {
+        let m = vec![
+            Matcher::equal("__name__", "up"),
+            Matcher::new(MatchOp::NotRegex, "job", "a.*").unwrap(),
+        ];
+        let back = from_wire(&to_wire(&m)).unwrap();
+        assert_eq!(to_wire(&back), to_wire(&m));
+        let bad = vec![("~~".to_string(), "a".to_string(), "b".to_string())];
+        assert!(matches!(from_wire(&bad), Err(NodeError::BadRequest(_))));
+    }
+}

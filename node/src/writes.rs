@@ -1,0 +1,254 @@
+//! The write path from a validated request to committed entries: samples too far ahead of the
+//! clock are refused, the rest split by shard (the shard each sample's series belongs to in
+//! the shard-map version covering it), each part queued on this node's batcher of the shard
+//! when this node leads it, else sent to the shard's leader (`Call::Write`), and the answer
+//! given once every part is committed and applied. Deletes take the same way, one per shard.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tidemark_storage::ShardId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batcher::{DeleteJob, Job, WriteJob};
+use crate::error::NodeError;
+use crate::groups::GroupHost;
+use crate::meta::ShardMap;
+use crate::peer::{Call, Peers, Route};
+use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
+use crate::router::Router;
+
+/// Writes and deletes through the shards' leaders.
+pub(crate) struct Writes {
+    host: Arc<GroupHost>,
+    router: Arc<Router>,
+    peers: Peers,
+}
+
+impl Writes {
+    pub fn new(host: Arc<GroupHost>, router: Arc<Router>, peers: Peers) -> Self {
+        Writes {
+            host,
+            router,
+            peers,
+        }
+    }
+
+    /// Removes the samples further ahead of the clock than `future_window_ms` (one would make
+    /// every current sample of its shard "too old"), returning how many, and refuses the
+    /// write (retryably) if this node cannot route its newest sample yet.
+    pub fn admit(&self, series: &mut [SeriesWrite]) -> Result<usize, NodeError> {
+        let window = self.host.config().future_window_ms.max(0);
+        let t_max = self.router.clock().now_ms().saturating_add(window);
+        let mut too_new = 0;
+        for sw in series.iter_mut() {
+            if sw.samples.last().is_some_and(|s| s.t > t_max) {
+                let before = sw.samples.len();
+                sw.samples.retain(|s| s.t <= t_max);
+                too_new += before - sw.samples.len();
+            }
+        }
+        self.router.check_horizon(series)?;
+        Ok(too_new)
+    }
+
+    /// Splits `series` by shard in `map`, sends each part to its shard's leader and waits
+    /// until every part is committed and applied. `Ok` only when every part is.
+    pub async fn write(
+        &self,
+        map: &ShardMap,
+        series: Vec<SeriesWrite>,
+    ) -> Result<WriteOutcome, NodeError> {
+        let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
+        for sw in series {
+            sw.split_by_shard(map, |shard, part| {
+                parts.entry(shard).or_default().push(part)
+            });
+        }
+        let mut local = BTreeMap::new();
+        let mut forwarded = Vec::new();
+        for (shard, part) in parts {
+            match self.router.route(shard).await? {
+                Route::Local => {
+                    local.insert(shard, part);
+                }
+                Route::Remote(_) => forwarded.push((shard, part)),
+            }
+        }
+        let forwarded = join_all(
+            forwarded
+                .iter()
+                .map(|(shard, part)| self.forward(*shard, part)),
+        );
+        let (local, forwarded) = futures::join!(self.write_local(local), forwarded);
+        let mut total = local?;
+        for r in forwarded {
+            total.add(&r?);
+        }
+        Ok(total)
+    }
+
+    /// Sends a write part to shard `shard`'s leader on another node (looked up again once if
+    /// that node no longer leads a shard this node holds no replica of).
+    async fn forward(
+        &self,
+        shard: ShardId,
+        part: &[SeriesWrite],
+    ) -> Result<WriteOutcome, NodeError> {
+        let timeout_ms = self.host.config().write_timeout_ms;
+        self.router
+            .on_leader(shard, |route| async move {
+                match route {
+                    Route::Local => {
+                        self.write_local(BTreeMap::from([(shard, part.to_vec())]))
+                            .await
+                    }
+                    Route::Remote(peer) => {
+                        let call = Call::Write {
+                            shard,
+                            part: part.to_vec(),
+                        };
+                        self.peers.call(&peer, call, timeout_ms).await?.written()
+                    }
+                }
+            })
+            .await
+    }
+
+    /// A part another node routed here. The sender routed by its shard map; this leader
+    /// checks with its own, so that a node that has not applied a new shard-map version yet
+    /// (or this one, if it is the late one) cannot put samples in a shard the map does not
+    /// give them (refused retryably).
+    pub async fn accept(
+        &self,
+        shard: ShardId,
+        part: Vec<SeriesWrite>,
+    ) -> Result<WriteOutcome, NodeError> {
+        self.router.check_horizon(&part)?;
+        let map = self.host.shard_map();
+        if !part.iter().all(|s| map.all_in(&s.key, &s.samples, shard)) {
+            return Err(NodeError::Unavailable(format!(
+                "forwarded write for shard {shard} holds samples the shard map puts in other \
+                 shards (the shard map changed); retry"
+            )));
+        }
+        self.write_local(BTreeMap::from([(shard, part)])).await
+    }
+
+    /// Enqueues each part on this node's batcher of its shard and waits for every one (the
+    /// shards must be led by this node; a part whose shard lost its leader fails `NoLeader`).
+    pub async fn write_local(
+        &self,
+        parts: BTreeMap<ShardId, Vec<SeriesWrite>>,
+    ) -> Result<WriteOutcome, NodeError> {
+        // Reserve a queue slot on every shard first, so an overloaded shard refuses the whole
+        // write before any part of it is proposed.
+        let mut permits = Vec::with_capacity(parts.len());
+        for &shard in parts.keys() {
+            let queue = self.host.slot(shard)?.queue;
+            let permit = queue
+                .try_reserve_owned()
+                .map_err(|e| self.queue_error(shard, e))?;
+            permits.push(permit);
+        }
+        let mut waiters = Vec::with_capacity(parts.len());
+        for (permit, (shard, part)) in permits.into_iter().zip(parts) {
+            let (tx, rx) = oneshot::channel();
+            let samples = part.iter().map(|s| s.samples.len()).sum();
+            permit.send(Job::Write(WriteJob {
+                series: part,
+                samples,
+                reply: tx,
+            }));
+            waiters.push((shard, rx));
+        }
+        let results = join_all(
+            waiters
+                .into_iter()
+                .map(|(shard, rx)| self.wait(shard, "write", rx)),
+        )
+        .await;
+        let mut total = WriteOutcome::default();
+        for r in results {
+            total.add(&r?);
+        }
+        Ok(total)
+    }
+
+    /// Deletes what `req` selects on every shard (each shard's leader resolves the series and
+    /// proposes one `Command::Delete`); returns the number of series named. `Ok` only once
+    /// every shard has committed and applied its delete.
+    pub async fn delete_series(&self, req: DeleteRequest) -> Result<u64, NodeError> {
+        req.selectors()?;
+        let timeout_ms = self.host.config().write_timeout_ms;
+        let results = join_all((0..self.host.shard_count()).map(|shard| {
+            let req = &req;
+            self.router.on_leader(shard, move |route| async move {
+                match route {
+                    Route::Local => self.delete_local(shard, req.clone()).await,
+                    Route::Remote(peer) => {
+                        let call = Call::Delete {
+                            shard,
+                            request: req.clone(),
+                        };
+                        self.peers.call(&peer, call, timeout_ms).await?.deleted()
+                    }
+                }
+            })
+        }))
+        .await;
+        let mut total = 0;
+        for r in results {
+            total += r?;
+        }
+        Ok(total)
+    }
+
+    /// Queues a delete on this node's batcher of `shard` (which must lead it) and waits.
+    pub async fn delete_local(
+        &self,
+        shard: ShardId,
+        request: DeleteRequest,
+    ) -> Result<u64, NodeError> {
+        let queue = self.host.slot(shard)?.queue;
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Delete(DeleteJob { request, reply: tx });
+        queue
+            .try_send(job)
+            .map_err(|e| self.queue_error(shard, e))?;
+        self.wait(shard, "delete", rx).await
+    }
+
+    /// Why a job could not be queued on shard `shard`'s batcher.
+    fn queue_error<T>(&self, shard: ShardId, e: mpsc::error::TrySendError<T>) -> NodeError {
+        match e {
+            mpsc::error::TrySendError::Full(_) => NodeError::Overloaded {
+                shard,
+                message: format!(
+                    "write queue full (inflight_writes_max={})",
+                    self.host.config().inflight_writes_max
+                ),
+            },
+            mpsc::error::TrySendError::Closed(_) => NodeError::ShuttingDown { shard },
+        }
+    }
+
+    /// Waits (up to `write_timeout_ms`) for a batcher's answer to a job.
+    async fn wait<T>(
+        &self,
+        shard: ShardId,
+        what: &str,
+        rx: oneshot::Receiver<Result<T, NodeError>>,
+    ) -> Result<T, NodeError> {
+        let timeout_ms = self.host.config().write_timeout_ms;
+        match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
+            Err(_) => Err(NodeError::Timeout(format!(
+                "shard {shard}: {what} not applied within write_timeout_ms={timeout_ms}"
+            ))),
+            Ok(Err(_)) => Err(NodeError::ShuttingDown { shard }),
+            Ok(Ok(r)) => r,
+        }
+    }
+}
