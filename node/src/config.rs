@@ -122,7 +122,7 @@ pub struct Config {
     /// Bounds on ingestion.
     pub limits: WriteLimits,
     /// Bounds on queries.
-    pub query: QueryConfig,
+    pub query: tidemark_query::QueryLimits,
     /// Timing of the Raft groups.
     pub raft: RaftConfig,
     /// The `--config` file this configuration was read from, if any: not a YAML field, kept
@@ -159,7 +159,7 @@ impl Default for Config {
             startup_leader_wait_ms: 10_000,
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
-            query: QueryConfig::default(),
+            query: tidemark_query::QueryLimits::default(),
             raft: RaftConfig::default(),
             config_file: None,
         }
@@ -260,69 +260,6 @@ impl Default for RaftConfig {
             // for a follower a few seconds behind; one further behind gets a snapshot.
             log_keep_entries: 64,
             snapshot_timeout_ms: 600_000,
-        }
-    }
-}
-
-/// Bounds on one query.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QueryConfig {
-    /// Samples a query may hold in memory at once.
-    pub samples_max: usize,
-    /// Series one selector may touch.
-    pub series_max: usize,
-    /// Points per series a range query may return (Prometheus: 11,000).
-    pub points_per_series_max: usize,
-    /// Longest a query may run; a request's `timeout` parameter can only lower it.
-    pub timeout_ms: u64,
-    /// How far back an instant selector looks for a sample.
-    pub lookback_delta_ms: i64,
-    /// Series `/api/v1/status/tsdb` reads to count cardinalities (metric names, label pairs);
-    /// beyond it the lists cover the series read so far and the answer carries a warning.
-    pub tsdb_status_series_max: usize,
-    /// The deepest expression accepted (in `query`, `match[]` and every other PromQL text), in
-    /// syntax-tree levels: each parenthesis, operator, call, aggregation and subquery is one.
-    /// Deeper expressions get a 400 before they are parsed.
-    pub max_depth: usize,
-    /// The longest expression accepted, in bytes.
-    pub max_length_bytes: usize,
-}
-
-impl Default for QueryConfig {
-    fn default() -> Self {
-        let syntax = tidemark_query::SyntaxLimits::default();
-        QueryConfig {
-            samples_max: 50_000_000,
-            series_max: 1_000_000,
-            points_per_series_max: 11_000,
-            timeout_ms: 2 * 60 * 1000,
-            lookback_delta_ms: 5 * 60 * 1000,
-            tsdb_status_series_max: 1_000_000,
-            max_depth: syntax.max_depth,
-            max_length_bytes: syntax.max_length_bytes,
-        }
-    }
-}
-
-impl QueryConfig {
-    /// The engine's limits from this configuration.
-    pub fn engine_limits(&self) -> tidemark_query::QueryLimits {
-        tidemark_query::QueryLimits {
-            samples_max: self.samples_max,
-            series_max: self.series_max,
-            points_per_series_max: self.points_per_series_max,
-            lookback_delta_ms: self.lookback_delta_ms,
-            timeout_ms: self.timeout_ms,
-            syntax: self.syntax_limits(),
-        }
-    }
-
-    /// The bounds on PromQL text from this configuration.
-    pub fn syntax_limits(&self) -> tidemark_query::SyntaxLimits {
-        tidemark_query::SyntaxLimits {
-            max_depth: self.max_depth,
-            max_length_bytes: self.max_length_bytes,
         }
     }
 }

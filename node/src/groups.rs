@@ -31,8 +31,9 @@ use crate::config::Config;
 use crate::error::NodeError;
 use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::raft::log_store::LogDb;
-use crate::raft::network::{GroupRegistry, NetworkFactory, PeerChannels, RaftTransportService};
+use crate::raft::network::{NetworkFactory, PeerChannels};
 use crate::raft::state_machine::{GroupStateMachine, SmShared};
+use crate::raft::transport_service::{GroupRegistry, RaftTransportService};
 use crate::raft::{GroupId, META_GROUP, NodeId, RaftGroup, Request, TypeConfig, shard_group};
 use crate::request::GroupStatus;
 

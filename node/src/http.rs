@@ -9,10 +9,12 @@ pub mod params;
 
 mod admin;
 mod cardinality;
+mod metadata;
 mod parse;
 mod promql_ast;
 mod promql_print;
 mod query;
+mod remote_read;
 mod series;
 mod status;
 mod write;
@@ -32,7 +34,7 @@ pub use series::parse_selector;
 
 use crate::config::Config;
 use crate::node::Node;
-use crate::remote_write::MetadataStore;
+use metadata::MetadataStore;
 
 /// What every handler shares.
 pub struct AppState {
@@ -58,7 +60,7 @@ impl AppState {
     pub fn with_backend(backend: Arc<dyn Backend>, config: Arc<Config>) -> Self {
         AppState {
             backend,
-            engine: Arc::new(PromqlEngine::new(config.query.engine_limits())),
+            engine: Arc::new(PromqlEngine::new(config.query.clone())),
             metadata: MetadataStore::new(config.limits.metadata_metrics_max),
             config,
             started_at: SystemTime::now(),
@@ -70,7 +72,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/write", post(write::remote_write))
-        .route("/api/v1/read", crate::remote_read::route(&state))
+        .route("/api/v1/read", remote_read::route(&state))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
         .route("/api/v1/series", get(series::series).post(series::series))

@@ -303,7 +303,7 @@ impl Node {
     pub fn transport_service(
         &self,
     ) -> tidemark_proto::raft::raft_transport_server::RaftTransportServer<
-        crate::raft::network::RaftTransportService,
+        crate::raft::transport_service::RaftTransportService,
     > {
         self.host.transport_service()
     }

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
+pub mod transport_service;
 
 #[cfg(test)]
 pub(crate) mod test_engine;

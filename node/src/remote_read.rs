@@ -28,19 +28,16 @@
 //! [`Matcher`](tidemark_storage::Matcher)s, the response builders turn storage series into them.
 
 pub mod frame;
-mod handler;
 mod request;
 mod response;
 pub mod xor;
 
-pub use handler::route;
 pub use request::{DecodedRead, ReadQuery, ResponseType, decode_request, negotiate};
-pub use response::{Budget, ChunkedSeries, chunked_series, frames, samples_result};
+pub use response::{Budget, ChunkedSeries, SelectedSeries, chunked_series, frames, samples_result};
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use tidemark_query::QueryError;
 
-use crate::http::ApiError;
+use crate::error::NodeError;
 
 /// The request header naming the remote-read protocol version (Prometheus sends `0.1.0`).
 pub const VERSION_HEADER: &str = "x-prometheus-remote-read-version";
@@ -52,7 +49,8 @@ pub const STREAMED_CONTENT_TYPE: &str =
 /// Content-Type of a `SAMPLES` response (with `Content-Encoding: snappy`).
 pub const SAMPLES_CONTENT_TYPE: &str = "application/x-protobuf";
 
-/// Why a remote-read request failed. [`RemoteReadError::status`] is the only mapping to HTTP.
+/// Why a remote-read request failed. The HTTP layer gives each its status, as Prometheus' own
+/// server does (`http/remote_read.rs`).
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteReadError {
     /// Undecodable body, unsupported version or response types, or an exceeded sample or
@@ -65,45 +63,10 @@ pub enum RemoteReadError {
     /// Anything else Prometheus answers with a 500, such as an invalid matcher.
     #[error("{0}")]
     Internal(String),
-    /// A failure of the shards or the querier, with the status the query API gives it.
+    /// A failure of the querier, with the status the query API gives it.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Query(#[from] QueryError),
+    /// A failure of the shards (the read barrier), with the status the API gives it.
+    #[error(transparent)]
+    Node(#[from] NodeError),
 }
-
-impl RemoteReadError {
-    /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            RemoteReadError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            RemoteReadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RemoteReadError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            RemoteReadError::Api(e) => e.status_and_type().0,
-        }
-    }
-}
-
-impl IntoResponse for RemoteReadError {
-    /// A plain-text body, as Go's `http.Error` writes it.
-    fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self, "remote read failed");
-        } else {
-            tracing::debug!(status = status.as_u16(), error = %self, "remote read refused");
-        }
-        let mut response = (status, format!("{self}\n")).into_response();
-        let h = response.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        response
-    }
-}
-
-#[cfg(test)]
-mod tests;

@@ -13,7 +13,7 @@ pub mod validate;
 mod wire;
 
 pub use headers::{Protocol, negotiate};
-pub use metadata::{MetadataStore, MetricMetadata, MetricType};
+pub use metadata::{MetricMetadata, MetricType};
 
 use prost::Message;
 

@@ -3,6 +3,7 @@
 
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
+use serde::{Deserialize, Serialize};
 use tidemark_storage::{Labels, Sample};
 
 use crate::error::QueryError;
@@ -11,8 +12,10 @@ use crate::querier::Querier;
 use crate::syntax::{self, SyntaxLimits, stack};
 use crate::value::{QueryResult, SampleCounts, Value};
 
-/// Bounds on one query. Exceeding one fails the query with a clear error.
-#[derive(Clone, Debug)]
+/// Bounds on queries: exceeding one fails the query with a clear error. A node's `query:`
+/// configuration is exactly this (every key, its default and its documentation are here).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueryLimits {
     /// Samples loaded into memory, across the whole query; also the most points (series x
     /// steps) any one intermediate or final result may hold.
@@ -21,24 +24,44 @@ pub struct QueryLimits {
     pub series_max: usize,
     /// Points a range query may return per series (Prometheus: 11,000).
     pub points_per_series_max: usize,
+    /// How long evaluation may run (0: no limit); checked between series, so a query stops
+    /// soon after, with a `timeout` error. A request's `timeout` parameter can only lower it.
+    pub timeout_ms: u64,
     /// Lookback for instant-vector selectors.
     pub lookback_delta_ms: i64,
-    /// How long evaluation may run (0: no limit); checked between series, so a query stops
-    /// soon after, with a `timeout` error.
-    pub timeout_ms: u64,
-    /// Bounds on the query text and the depth of its tree.
-    pub syntax: SyntaxLimits,
+    /// Series `/api/v1/status/tsdb` reads to count cardinalities (metric names, label pairs);
+    /// beyond it the lists cover the series read so far and the answer carries a warning.
+    pub tsdb_status_series_max: usize,
+    /// The deepest expression accepted (in `query`, `match[]` and every other PromQL text), in
+    /// syntax-tree levels: each parenthesis, operator, call, aggregation and subquery is one.
+    /// Deeper expressions get a 400 before they are parsed ([`SyntaxLimits::max_depth`]).
+    pub max_depth: usize,
+    /// The longest expression accepted, in bytes ([`SyntaxLimits::max_length_bytes`]).
+    pub max_length_bytes: usize,
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
+        let syntax = SyntaxLimits::default();
         QueryLimits {
             samples_max: 50_000_000,
             series_max: 1_000_000,
             points_per_series_max: 11_000,
-            lookback_delta_ms: 5 * 60 * 1000,
             timeout_ms: 2 * 60 * 1000,
-            syntax: SyntaxLimits::default(),
+            lookback_delta_ms: 5 * 60 * 1000,
+            tsdb_status_series_max: 1_000_000,
+            max_depth: syntax.max_depth,
+            max_length_bytes: syntax.max_length_bytes,
+        }
+    }
+}
+
+impl QueryLimits {
+    /// The bounds on PromQL text these limits set.
+    pub fn syntax(&self) -> SyntaxLimits {
+        SyntaxLimits {
+            max_depth: self.max_depth,
+            max_length_bytes: self.max_length_bytes,
         }
     }
 }
@@ -73,7 +96,7 @@ impl PromqlEngine {
         expr: &str,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let ast = syntax::parse(expr, &self.limits.syntax)?;
+        let ast = syntax::parse(expr, &self.limits.syntax())?;
         ast.walk(|e| self.eval_instant(querier, e, Some(expr), time_ms))
     }
 
@@ -85,7 +108,7 @@ impl PromqlEngine {
         ast: &Expr,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let depth = self.limits.syntax.check_depth(ast)?;
+        let depth = self.limits.syntax().check_depth(ast)?;
         stack::with_stack_for(depth, || self.eval_instant(querier, ast, None, time_ms))
     }
 
@@ -161,7 +184,7 @@ impl PromqlEngine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let ast = syntax::parse(expr, &self.limits.syntax)?;
+        let ast = syntax::parse(expr, &self.limits.syntax())?;
         ast.walk(|e| self.eval_range(querier, e, Some(expr), start_ms, end_ms, step_ms))
     }
 
@@ -174,7 +197,7 @@ impl PromqlEngine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let depth = self.limits.syntax.check_depth(ast)?;
+        let depth = self.limits.syntax().check_depth(ast)?;
         stack::with_stack_for(depth, || {
             self.eval_range(querier, ast, None, start_ms, end_ms, step_ms)
         })

@@ -26,8 +26,9 @@ use crate::meta::{
 };
 use crate::raft::codec;
 use crate::raft::log_store::LogDb;
-use crate::raft::network::{GroupRegistry, PeerChannels};
+use crate::raft::network::PeerChannels;
 use crate::raft::state_machine::GroupStateMachine;
+use crate::raft::transport_service::GroupRegistry;
 use crate::raft::{META_GROUP, NodeId, NodeInfo};
 
 /// Name of the node record present once this node joined a cluster (`--join`): its groups are

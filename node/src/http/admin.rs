@@ -96,7 +96,7 @@ pub async fn delete_series(
     if params.all("match[]").is_empty() {
         return Err(ApiError::BadParam("no match[] parameter provided".into()));
     }
-    let selectors = matcher_sets(&params, &state.engine.limits.syntax)?;
+    let selectors = matcher_sets(&params, &state.engine.limits.syntax())?;
     let mint_ms = params.time_or("start", i64::MIN)?;
     let maxt_ms = params.time_or("end", i64::MAX)?;
     let deleted = state

@@ -19,7 +19,7 @@ use super::{AppState, json, json_response, promql_ast, promql_print};
 fn parse_query_param(state: &AppState, params: &Params) -> Result<Ast, String> {
     syntax::parse(
         params.get("query").unwrap_or(""),
-        &state.engine.limits.syntax,
+        &state.engine.limits.syntax(),
     )
     .map_err(|e| e.message)
 }

@@ -87,7 +87,7 @@ pub async fn series(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let sets = matcher_sets(&params, &state.engine.limits.syntax)?;
+    let sets = matcher_sets(&params, &state.engine.limits.syntax())?;
     if sets.is_empty() {
         return Err(ApiError::BadParam("no match[] parameter provided".into()));
     }
@@ -124,7 +124,7 @@ pub async fn labels(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let sets = matcher_sets(&params, &state.engine.limits.syntax)?;
+    let sets = matcher_sets(&params, &state.engine.limits.syntax())?;
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
     let names = evaluate(
@@ -156,7 +156,7 @@ pub async fn label_values(
     if name.is_empty() {
         return Err(ApiError::BadParam("invalid label name: empty".into()));
     }
-    let sets = matcher_sets(&params, &state.engine.limits.syntax)?;
+    let sets = matcher_sets(&params, &state.engine.limits.syntax())?;
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
     let values = evaluate(

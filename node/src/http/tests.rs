@@ -678,6 +678,7 @@ async fn real_shards_write_query_flush() {
     shards.shutdown().await.unwrap();
 }
 
+mod remote_read;
 mod status_api;
 
 #[tokio::test]

@@ -13,9 +13,10 @@ use tidemark_storage::{
 };
 
 use super::log_store::{LogDb, LogStore};
-use super::network::{GroupRegistry, NetworkFactory, PeerChannels, RaftTransportService};
+use super::network::{NetworkFactory, PeerChannels};
 use super::state_machine::{GroupStateMachine, encode_command};
 use super::test_engine::TestEngine;
+use super::transport_service::{GroupRegistry, RaftTransportService};
 use super::{META_GROUP, NodeInfo, RaftGroup, Request, TypeConfig, codec, shard_group};
 
 struct Builder;

@@ -386,7 +386,7 @@ fn counts_queryable_samples_like_prometheus() {
 fn deepest_accepted_queries_are_evaluated() {
     let q = Fixed(vec![series(&[("__name__", "x")], &[(0, 1.0)])]);
     let e = PromqlEngine::default();
-    let d = e.limits.syntax.max_depth;
+    let d = e.limits.max_depth;
     let nest = |open: &str, inner: &str, close: &str, n: usize| {
         format!("{}{inner}{}", open.repeat(n), close.repeat(n))
     };

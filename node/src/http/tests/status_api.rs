@@ -378,7 +378,7 @@ async fn status_tsdb_counts_series_and_label_pairs() {
 #[tokio::test]
 async fn status_tsdb_scan_is_bounded() {
     let config = Config {
-        query: crate::config::QueryConfig {
+        query: tidemark_query::QueryLimits {
             tsdb_status_series_max: 2,
             ..Default::default()
         },

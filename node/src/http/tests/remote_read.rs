@@ -16,12 +16,12 @@ use tidemark_query::{Querier, QueryError};
 use tidemark_storage::{Labels, Matcher, Sample, SeriesSamples};
 use tower::ServiceExt;
 
-use super::frame::read_frames;
-use super::xor;
-use super::{STREAMED_CONTENT_TYPE, VERSION_HEADER};
 use crate::config::Config;
 use crate::error::NodeError;
 use crate::http::{AppState, Backend, router};
+use crate::remote_read::frame::read_frames;
+use crate::remote_read::xor;
+use crate::remote_read::{STREAMED_CONTENT_TYPE, VERSION_HEADER};
 use crate::request::{SeriesWrite, WriteOutcome};
 
 const SAMPLES: i32 = pb::read_request::ResponseType::Samples as i32;

@@ -1,4 +1,4 @@
-//! The HTTP handler: a concurrency gate, the body read within its limit, a read barrier, the
+//! `POST /api/v1/read`, Prometheus remote-read (the protocol is in `remote_read.rs`): a concurrency gate, the body read within its limit, a read barrier, the
 //! queries run on a blocking thread under the query timeout, and the answer sent as one
 //! snappy block (`SAMPLES`) or as a stream of frames (`STREAMED_XOR_CHUNKS`).
 
@@ -17,14 +17,14 @@ use tidemark_proto::prometheus as pb;
 use tidemark_query::{Querier, QueryError, QueryErrorKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::request::{DecodedRead, ReadQuery, ResponseType, decode_request};
-use super::response::{
-    Budget, ChunkedSeries, SelectedSeries, chunked_series, frames, samples_result,
-};
-use super::xor::CHUNK_SAMPLES_MAX;
-use super::{RemoteReadError, SAMPLES_CONTENT_TYPE, STREAMED_CONTENT_TYPE, VERSION_HEADER};
+use super::{ApiError, AppState};
 use crate::config::WriteLimits;
-use crate::http::{ApiError, AppState};
+use crate::remote_read::xor::CHUNK_SAMPLES_MAX;
+use crate::remote_read::{
+    Budget, ChunkedSeries, DecodedRead, ReadQuery, RemoteReadError, ResponseType,
+    SAMPLES_CONTENT_TYPE, STREAMED_CONTENT_TYPE, SelectedSeries, VERSION_HEADER, chunked_series,
+    decode_request, frames, samples_result,
+};
 
 /// Bytes of frames gathered into one write of the response body (frames are small; writing
 /// each on its own would cost a syscall and a chunk header apiece).
@@ -55,7 +55,7 @@ where
 async fn read(State(state): State<Arc<ReadState>>, headers: HeaderMap, body: Body) -> Response {
     match serve(&state, &headers, body).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => error_response(e),
     }
 }
 
@@ -104,8 +104,7 @@ async fn serve(
         let querier = app
             .backend
             .reader(true, limits.remote_read_samples_max as u64)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         tokio::task::spawn_blocking(move || execute(querier.as_ref(), request, &limits, &canceled))
             .await
             .map_err(|e| RemoteReadError::Internal(format!("remote-read task failed: {e}")))?
@@ -114,10 +113,10 @@ async fn serve(
     {
         Ok(r) => r?,
         Err(_) => {
-            return Err(ApiError::from(QueryError::new(
+            return Err(QueryError::new(
                 QueryErrorKind::Timeout,
                 format!("remote read timed out after {timeout_ms} ms (query.timeout_ms)"),
-            ))
+            )
             .into());
         }
     };
@@ -212,9 +211,7 @@ fn select<'a>(
     if q.selects_nothing() {
         return Ok(Box::new(std::iter::empty()));
     }
-    let selected = querier
-        .select(&q.matchers, q.mint_ms, q.maxt_ms)
-        .map_err(ApiError::from)?;
+    let selected = querier.select(&q.matchers, q.mint_ms, q.maxt_ms)?;
     Ok(selected)
 }
 
@@ -275,4 +272,37 @@ impl Iterator for BatchedFrames {
         }
         (!buf.is_empty()).then(|| Bytes::from(buf))
     }
+}
+
+/// The HTTP status of a remote-read failure: Prometheus' for the protocol's own, the rest of
+/// the API's for the querier's and the shards'.
+fn status(e: &RemoteReadError) -> StatusCode {
+    match e {
+        RemoteReadError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        RemoteReadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        RemoteReadError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        RemoteReadError::Query(q) => ApiError::Query(q.clone()).status_and_type().0,
+        RemoteReadError::Node(n) => ApiError::Node(n.clone()).status_and_type().0,
+    }
+}
+
+/// A failure as plain text, as Go's `http.Error` writes it.
+fn error_response(e: RemoteReadError) -> Response {
+    let status = status(&e);
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), error = %e, "remote read failed");
+    } else {
+        tracing::debug!(status = status.as_u16(), error = %e, "remote read refused");
+    }
+    let mut response = (status, format!("{e}\n")).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
