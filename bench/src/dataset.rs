@@ -7,6 +7,8 @@
 //! benchmark). Timestamps of one target are shared by all its series, with a per-target phase
 //! inside the interval and a few ms of jitter per scrape, like Prometheus' scrape loop.
 
+#[cfg(test)]
+mod digests;
 pub mod node_exporter;
 pub mod pods;
 

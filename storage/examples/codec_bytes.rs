@@ -25,6 +25,9 @@ use tidemark_storage::{
 const INTERVAL_S: u32 = 15;
 const SEED: u64 = 42;
 const HOUR_MS: i64 = 3_600_000;
+/// Where the data ends: aligned to a day, so that the 24 h partition holds the whole dataset when
+/// hours <= 24.
+const END_MS: i64 = 1_700_006_400_000 / (24 * HOUR_MS) * (24 * HOUR_MS);
 /// VictoriaMetrics on the same dataset (bench report), for comparison.
 const VICTORIAMETRICS_BYTES_PER_SAMPLE: f64 = 1.93;
 
@@ -33,10 +36,8 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--rocks");
     let series: usize = args.next().map_or(10_000, |a| a.parse().expect("series"));
     let hours: f64 = args.next().map_or(6.0, |a| a.parse().expect("hours"));
-    // Aligned to a day, so that the 24 h partition holds the whole dataset when hours <= 24.
-    let end_ms = 1_700_006_400_000 / (24 * HOUR_MS) * (24 * HOUR_MS);
     let generated = Instant::now();
-    let mut ds = dataset::node_exporter(series, hours, INTERVAL_S, SEED, end_ms);
+    let mut ds = dataset::node_exporter(series, hours, INTERVAL_S, SEED, END_MS);
     let mut per_series: Vec<Vec<Sample>> = vec![Vec::new(); ds.models.len()];
     ds.generate(|s, t, v| per_series[s as usize].push(Sample::new(t, v)));
     let total: usize = per_series.iter().map(Vec::len).sum();
@@ -282,6 +283,26 @@ impl Codec {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tidemark_testkit::digest::DatasetDigest;
+
+    use super::*;
+
+    /// The dataset of the default run (the figures in `storage/src/chunk/sealed.md`): every
+    /// series' family, then every sample in generation order.
+    #[test]
+    fn dataset_digest_is_unchanged() {
+        let mut ds = dataset::node_exporter(10_000, 6.0, INTERVAL_S, SEED, END_MS);
+        let mut d = DatasetDigest::new();
+        for family in &ds.families {
+            d.series([("family", *family)]);
+        }
+        ds.generate(|s, t, v| d.sample(s, t, v));
+        assert_eq!(d.summary(), "10000/14400000/4431f8c2867d0bd8");
     }
 }
 
