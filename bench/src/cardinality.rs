@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use tidemark_testkit::dataset::pods;
 
 use crate::batch::{BatchConfig, EncodedRequest, encode_dataset};
-use crate::dataset::pods;
+use crate::dataset::Dataset;
 use crate::ingest::{rounded_now_ms, work_dir, write_json};
 use crate::report::mib;
 use crate::sender::{SendLimits, SendStats, replay};
@@ -131,16 +132,20 @@ async fn bench_one(
         config.seed,
     );
     let built = Instant::now();
-    let dataset =
-        tokio::task::spawn_blocking(move || pods(series, minutes, interval_s, seed, end_ms))
-            .await?;
-    result.samples = dataset.samples_total;
+    let dataset = tokio::task::spawn_blocking(move || {
+        Dataset::encode(series, |on| {
+            pods(series, minutes, interval_s, seed, end_ms, on)
+        })
+    })
+    .await?;
+    let scrapes = &dataset.scrapes;
+    result.samples = scrapes.samples_total;
     eprintln!(
         "  {} series built in {:.1} s ({} samples, {:.0} label bytes per series)",
-        dataset.series_count(),
+        scrapes.series_count(),
         built.elapsed().as_secs_f64(),
-        dataset.samples_total,
-        dataset.label_bytes_total as f64 / dataset.series_count().max(1) as f64
+        scrapes.samples_total,
+        scrapes.label_bytes_total as f64 / scrapes.series_count().max(1) as f64
     );
 
     let mut system = RunningSystem::start(kind, &config.bins, work)?;

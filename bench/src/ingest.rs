@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tidemark_testkit::dataset::node_exporter;
 
 use crate::batch::{BatchConfig, EncodedRequest, encode_dataset};
-use crate::dataset::node_exporter;
+use crate::dataset::Dataset;
 use crate::queries::{QuerySpec, node_exporter_queries, run_queries};
 use crate::report::{DatasetInfo, IngestReport, SystemResult, mismatches, ratios, render_ingest};
 use crate::sender::{SendLimits, replay};
@@ -68,18 +69,20 @@ pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
         config.batch,
     );
     let (dataset_info, requests) = tokio::task::spawn_blocking(move || {
-        let mut ds = node_exporter(series, hours, interval_s, seed, end_ms);
+        let mut ds = Dataset::encode(series, |on| {
+            node_exporter(series, hours, interval_s, seed, end_ms, on)
+        });
         let mut requests: Vec<EncodedRequest> = Vec::new();
         encode_dataset(&mut ds, batch, |r| requests.push(r));
         let info = DatasetInfo {
-            kind: ds.kind,
-            seed: ds.seed,
-            series: ds.series_count(),
-            samples: ds.samples_total,
-            start_ms: ds.start_ms,
-            end_ms: ds.end_ms,
-            interval_s: ds.interval_ms as f64 / 1000.0,
-            steps: ds.steps,
+            kind: ds.scrapes.kind,
+            seed: ds.scrapes.seed,
+            series: ds.scrapes.series_count(),
+            samples: ds.scrapes.samples_total,
+            start_ms: ds.scrapes.start_ms,
+            end_ms: ds.scrapes.end_ms,
+            interval_s: ds.scrapes.interval_ms as f64 / 1000.0,
+            steps: ds.scrapes.steps,
             requests: requests.len(),
             shards: batch.shards,
             batch_samples_max: batch.batch_samples_max,

@@ -1,7 +1,12 @@
 //! Plumbing that tests, examples and the tool binaries (bench, jepsen) share, kept out of the
 //! product crates: depending on it is cheap (no RocksDB, no workspace crate).
 //!
+//! - [`dataset`]: seeded synthetic scrape data (node-exporter hosts, pods), the same on every
+//!   machine for a given seed, handed out as plain labels and `(series, t_ms, value)` samples.
 //! - [`digest`]: stable hashes of generated datasets, so that a change to a generator that
 //!   alters its output is caught (benchmark figures stay comparable only while the data does).
+//! - [`rng`]: the seeded random generator the datasets are drawn from.
 
+pub mod dataset;
 pub mod digest;
+pub mod rng;
