@@ -2,7 +2,7 @@
 //! in the README were measured: the same parameters must keep giving the same series in the same
 //! order and the same samples in the same order, or new figures are not comparable with them.
 
-use tidemark_testkit::dataset::{node_exporter, pods};
+use tidemark_testkit::dataset::{self as generator, SeriesLabels, node_exporter, pods};
 use tidemark_testkit::digest::DatasetDigest;
 
 use super::Dataset;
@@ -10,8 +10,14 @@ use super::Dataset;
 /// A fixed end (a whole number of 15 s intervals), standing in for "now rounded down".
 const END_MS: i64 = 1_700_000_100_000 / 15_000 * 15_000;
 
-/// Every series' encoded labels, then every sample in the order the generator emits them.
-fn digest(mut ds: Dataset) -> String {
+/// The dataset of at most `series_max` series that `generate` makes, as the benchmark keeps it
+/// ([`Dataset::encode`]): every series' encoded labels, then every sample in the order the
+/// generator emits them.
+fn digest(
+    series_max: usize,
+    generate: impl FnOnce(&mut dyn FnMut(&SeriesLabels)) -> generator::Dataset,
+) -> String {
+    let mut ds = Dataset::encode(series_max, generate);
     let mut d = DatasetDigest::new();
     for labels in &ds.labels_encoded {
         d.series_bytes(labels);
@@ -24,15 +30,11 @@ fn digest(mut ds: Dataset) -> String {
 fn node_exporter_dataset_is_unchanged() {
     // The `ingest` defaults: 10,000 series, 6 h at 15 s, seed 42.
     assert_eq!(
-        digest(Dataset::encode(10_000, |on| node_exporter(
-            10_000, 6.0, 15, 42, END_MS, on
-        ))),
+        digest(10_000, |on| node_exporter(10_000, 6.0, 15, 42, END_MS, on)),
         "10000/14400000/acd81dc3876107e5"
     );
     assert_eq!(
-        digest(Dataset::encode(1_000, |on| node_exporter(
-            1_000, 0.25, 10, 7, END_MS, on
-        ))),
+        digest(1_000, |on| node_exporter(1_000, 0.25, 10, 7, END_MS, on)),
         "1000/90000/336256a4459fd68e"
     );
 }
@@ -41,9 +43,7 @@ fn node_exporter_dataset_is_unchanged() {
 fn pods_dataset_is_unchanged() {
     // The `cardinality` shape (its default is 1,000,000 series over 30 min at 15 s, seed 42).
     assert_eq!(
-        digest(Dataset::encode(20_000, |on| pods(
-            20_000, 30.0, 15, 42, END_MS, on
-        ))),
+        digest(20_000, |on| pods(20_000, 30.0, 15, 42, END_MS, on)),
         "20000/2400000/a686d56d4e5e2bdb"
     );
 }
