@@ -154,7 +154,7 @@ async fn bench_one(
         "  ready in {:.1} s on {} (pid {})",
         ready.as_secs_f64(),
         system.http,
-        system.child.pid()
+        system.child.pid().unwrap_or(0)
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_start = system.rss_bytes()?;
@@ -181,7 +181,7 @@ async fn bench_one(
     generator
         .join()
         .map_err(|_| anyhow::anyhow!("generator thread panicked"))?;
-    system.child.check_alive()?;
+    crate::process::check_alive(&mut system.child)?;
     let rss_after = system.rss_bytes()?;
     result.rss_after_ingest_bytes = Some(rss_after);
     result.rss_bytes_per_series =
@@ -203,7 +203,7 @@ async fn bench_one(
     tokio::time::sleep(Duration::from_millis(SETTLE_AFTER_INGEST_MS)).await;
     result.rss_after_settle_bytes = system.rss_bytes().ok();
     result.series_counted = count_series(client, &system, end_ms / 1000).await;
-    system.child.stop();
+    crate::process::stop(&mut system.child);
     if !config.keep_data {
         let _ = std::fs::remove_dir_all(&system.data_dir);
     }

@@ -199,7 +199,7 @@ async fn bench_one(
         "  ready in {:.1} s on {} (pid {})",
         ready.as_secs_f64(),
         system.http,
-        system.child.pid()
+        system.child.pid().unwrap_or(0)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     result.rss_before_ingest_bytes = system.rss_bytes().ok();
@@ -214,7 +214,7 @@ async fn bench_one(
         config.limits,
     )
     .await?;
-    system.child.check_alive()?;
+    crate::process::check_alive(&mut system.child)?;
     result.rss_after_ingest_bytes = Some(system.rss_bytes()?);
     if let (Some(before), Ok(after)) = (cpu_before, system.cpu_seconds()) {
         result.ingest_cpu_s = Some(after - before);
@@ -247,7 +247,7 @@ async fn bench_one(
         config.query_runs,
     )
     .await;
-    system.child.check_alive()?;
+    crate::process::check_alive(&mut system.child)?;
     for q in &result.queries {
         eprintln!(
             "  query {:<32} median {:>8} ms  series {:>6}{}",
@@ -273,7 +273,7 @@ async fn bench_one(
         );
         result.disk = Some(disk);
     }
-    system.child.stop();
+    crate::process::stop(&mut system.child);
     if !config.keep_data {
         let _ = std::fs::remove_dir_all(&system.data_dir);
     }
