@@ -64,7 +64,7 @@ pub fn encode_dataset(
             buffer.body.clear();
             buffer.samples = 0;
         };
-    dataset.generate(|series, ts, value| {
+    dataset.scrapes.generate(|series, ts, value| {
         let shard = shard_of[series as usize] as usize;
         let buffer = &mut buffers[shard];
         append_time_series(&mut buffer.body, &labels[series as usize], ts, value);
@@ -84,15 +84,15 @@ pub fn encode_dataset(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::node_exporter;
     use crate::remote_write::WriteRequest;
     use prost::Message;
+    use tidemark_testkit::dataset::node_exporter;
 
     #[test]
     fn batches_hold_every_sample_once_with_per_series_order() {
         let end = 1_700_000_100_000 / 15_000 * 15_000;
-        let mut ds = node_exporter(500, 0.25, 15, 5, end);
-        let total = ds.samples_total;
+        let mut ds = Dataset::encode(500, |on| node_exporter(500, 0.25, 15, 5, end, on));
+        let total = ds.scrapes.samples_total;
         let mut requests = Vec::new();
         let config = BatchConfig {
             shards: 4,

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use tidemark_testkit::dataset::pods;
 
 use crate::batch::{BatchConfig, EncodedRequest, encode_dataset};
-use crate::dataset::pods;
+use crate::dataset::Dataset;
 use crate::ingest::{rounded_now_ms, work_dir, write_json};
 use crate::report::mib;
 use crate::sender::{SendLimits, SendStats, replay};
@@ -131,16 +132,20 @@ async fn bench_one(
         config.seed,
     );
     let built = Instant::now();
-    let dataset =
-        tokio::task::spawn_blocking(move || pods(series, minutes, interval_s, seed, end_ms))
-            .await?;
-    result.samples = dataset.samples_total;
+    let dataset = tokio::task::spawn_blocking(move || {
+        Dataset::encode(series, |on| {
+            pods(series, minutes, interval_s, seed, end_ms, on)
+        })
+    })
+    .await?;
+    let scrapes = &dataset.scrapes;
+    result.samples = scrapes.samples_total;
     eprintln!(
         "  {} series built in {:.1} s ({} samples, {:.0} label bytes per series)",
-        dataset.series_count(),
+        scrapes.series_count(),
         built.elapsed().as_secs_f64(),
-        dataset.samples_total,
-        dataset.label_bytes_total as f64 / dataset.series_count().max(1) as f64
+        scrapes.samples_total,
+        scrapes.label_bytes_total as f64 / scrapes.series_count().max(1) as f64
     );
 
     let mut system = RunningSystem::start(kind, &config.bins, work)?;
@@ -149,7 +154,7 @@ async fn bench_one(
         "  ready in {:.1} s on {} (pid {})",
         ready.as_secs_f64(),
         system.http,
-        system.child.pid()
+        system.child.pid().unwrap_or(0)
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_start = system.rss_bytes()?;
@@ -176,7 +181,7 @@ async fn bench_one(
     generator
         .join()
         .map_err(|_| anyhow::anyhow!("generator thread panicked"))?;
-    system.child.check_alive()?;
+    crate::process::check_alive(&mut system.child)?;
     let rss_after = system.rss_bytes()?;
     result.rss_after_ingest_bytes = Some(rss_after);
     result.rss_bytes_per_series =
@@ -198,7 +203,7 @@ async fn bench_one(
     tokio::time::sleep(Duration::from_millis(SETTLE_AFTER_INGEST_MS)).await;
     result.rss_after_settle_bytes = system.rss_bytes().ok();
     result.series_counted = count_series(client, &system, end_ms / 1000).await;
-    system.child.stop();
+    crate::process::stop(&mut system.child);
     if !config.keep_data {
         let _ = std::fs::remove_dir_all(&system.data_dir);
     }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tidemark_testkit::dataset::node_exporter;
 
 use crate::batch::{BatchConfig, EncodedRequest, encode_dataset};
-use crate::dataset::node_exporter;
+use crate::dataset::Dataset;
 use crate::queries::{QuerySpec, node_exporter_queries, run_queries};
 use crate::report::{DatasetInfo, IngestReport, SystemResult, mismatches, ratios, render_ingest};
 use crate::sender::{SendLimits, replay};
@@ -68,18 +69,20 @@ pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
         config.batch,
     );
     let (dataset_info, requests) = tokio::task::spawn_blocking(move || {
-        let mut ds = node_exporter(series, hours, interval_s, seed, end_ms);
+        let mut ds = Dataset::encode(series, |on| {
+            node_exporter(series, hours, interval_s, seed, end_ms, on)
+        });
         let mut requests: Vec<EncodedRequest> = Vec::new();
         encode_dataset(&mut ds, batch, |r| requests.push(r));
         let info = DatasetInfo {
-            kind: ds.kind,
-            seed: ds.seed,
-            series: ds.series_count(),
-            samples: ds.samples_total,
-            start_ms: ds.start_ms,
-            end_ms: ds.end_ms,
-            interval_s: ds.interval_ms as f64 / 1000.0,
-            steps: ds.steps,
+            kind: ds.scrapes.kind,
+            seed: ds.scrapes.seed,
+            series: ds.scrapes.series_count(),
+            samples: ds.scrapes.samples_total,
+            start_ms: ds.scrapes.start_ms,
+            end_ms: ds.scrapes.end_ms,
+            interval_s: ds.scrapes.interval_ms as f64 / 1000.0,
+            steps: ds.scrapes.steps,
             requests: requests.len(),
             shards: batch.shards,
             batch_samples_max: batch.batch_samples_max,
@@ -196,7 +199,7 @@ async fn bench_one(
         "  ready in {:.1} s on {} (pid {})",
         ready.as_secs_f64(),
         system.http,
-        system.child.pid()
+        system.child.pid().unwrap_or(0)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     result.rss_before_ingest_bytes = system.rss_bytes().ok();
@@ -211,7 +214,7 @@ async fn bench_one(
         config.limits,
     )
     .await?;
-    system.child.check_alive()?;
+    crate::process::check_alive(&mut system.child)?;
     result.rss_after_ingest_bytes = Some(system.rss_bytes()?);
     if let (Some(before), Ok(after)) = (cpu_before, system.cpu_seconds()) {
         result.ingest_cpu_s = Some(after - before);
@@ -244,7 +247,7 @@ async fn bench_one(
         config.query_runs,
     )
     .await;
-    system.child.check_alive()?;
+    crate::process::check_alive(&mut system.child)?;
     for q in &result.queries {
         eprintln!(
             "  query {:<32} median {:>8} ms  series {:>6}{}",
@@ -270,7 +273,7 @@ async fn bench_one(
         );
         result.disk = Some(disk);
     }
-    system.child.stop();
+    crate::process::stop(&mut system.child);
     if !config.keep_data {
         let _ = std::fs::remove_dir_all(&system.data_dir);
     }

@@ -12,7 +12,6 @@ mod process;
 mod queries;
 mod remote_write;
 mod report;
-mod rng;
 mod sender;
 mod systems;
 

@@ -1,124 +1,59 @@
-//! Child processes of the benchmark and what is measured on them: a guard that always kills the
-//! child (on drop, so also on error and panic; and through `PR_SET_PDEATHSIG` if the benchmark
-//! itself is killed), resident memory from `/proc/PID/status` and `du`-style disk usage.
+//! Child processes of the benchmark and what is measured on them. The processes are
+//! `tidemark_testkit` [`ChildProcess`]es, killed on drop (so also on error and panic) and through
+//! `PR_SET_PDEATHSIG` if the benchmark itself is killed; measured here: CPU time and resident
+//! memory from `/proc/PID/...`, and `du`-style disk usage.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use tidemark_testkit::ChildProcess;
+use tidemark_testkit::process::die_with_parent;
 
 /// How long a child gets to exit after SIGTERM before it is SIGKILLed.
 const STOP_GRACE_MS: u64 = 10_000;
+/// How much of the end of a child's log an error quotes.
+const LOG_TAIL_BYTES_MAX: u64 = 2_000;
 
-/// A running child process, killed when dropped.
-pub struct ChildGuard {
-    child: Option<Child>,
-    pub name: String,
-    pub log_path: PathBuf,
+/// Starts `program args` (called `name`) with stdout and stderr appended to `log_path`. Must be
+/// called from the main thread: the death signal fires when the spawning thread exits.
+pub fn spawn(name: &str, program: &Path, args: &[String], log_path: &Path) -> Result<ChildProcess> {
+    let mut command = Command::new(program);
+    command.args(args);
+    die_with_parent(&mut command);
+    Ok(ChildProcess::spawn(name, command, log_path)?)
 }
 
-impl ChildGuard {
-    /// Starts `program args` with stdout and stderr appended to `log_path`. Must be called from the
-    /// main thread: the death signal fires when the spawning thread exits.
-    pub fn spawn(
-        name: &str,
-        program: &Path,
-        args: &[String],
-        log_path: &Path,
-    ) -> Result<ChildGuard> {
-        let log =
-            File::create(log_path).with_context(|| format!("create {}", log_path.display()))?;
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("start {name}: {}", program.display()))?;
-        Ok(ChildGuard {
-            child: Some(child),
-            name: name.to_string(),
-            log_path: log_path.to_path_buf(),
-        })
+/// Fails, quoting the end of its log, if `child` has already exited.
+pub fn check_alive(child: &mut ChildProcess) -> Result<()> {
+    if let Some(status) = child.exited() {
+        bail!(
+            "{} exited early ({status}); log tail:\n{}",
+            child.name(),
+            child.log_tail(LOG_TAIL_BYTES_MAX)
+        );
     }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
-    }
-
-    /// Fails if the child has already exited.
-    pub fn check_alive(&mut self) -> Result<()> {
-        if let Some(child) = self.child.as_mut()
-            && let Some(status) = child.try_wait()?
-        {
-            bail!(
-                "{} exited early ({status}); log tail:\n{}",
-                self.name,
-                self.log_tail(2_000)
-            );
-        }
-        Ok(())
-    }
-
-    /// The last `bytes_max` bytes of the child's log.
-    pub fn log_tail(&self, bytes_max: u64) -> String {
-        let Ok(mut file) = File::open(&self.log_path) else {
-            return String::new();
-        };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let _ = file.seek(SeekFrom::Start(len.saturating_sub(bytes_max)));
-        let mut buf = Vec::new();
-        let _ = file.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    }
-
-    /// SIGTERM, then SIGKILL after a grace period; waits for the exit.
-    pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(None) = child.try_wait() {
-            // SAFETY: plain kill(2) on our own child's pid.
-            unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_millis(STOP_GRACE_MS);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    Ok(())
 }
 
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// The end of `child`'s log, for an error.
+pub fn log_tail(child: &ChildProcess) -> String {
+    child.log_tail(LOG_TAIL_BYTES_MAX)
+}
+
+/// SIGTERM, then SIGKILL after a grace period; waits for the exit.
+pub fn stop(child: &mut ChildProcess) {
+    child.terminate(STOP_GRACE_MS);
+}
+
+/// The pid of a running `child`.
+pub fn pid(child: &ChildProcess) -> Result<u32> {
+    child
+        .pid()
+        .with_context(|| format!("{} is not running", child.name()))
 }
 
 /// CPU time (user + system) `pid` has used so far, in seconds (`/proc/PID/stat` fields 14 and
@@ -214,12 +149,6 @@ pub fn settled_disk_usage(path: &Path, exclude: &[&str], timeout: Duration) -> u
     last
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; the child binds it right after).
-pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,17 +170,18 @@ mod tests {
     }
 
     #[test]
-    fn guard_kills_child_on_drop() {
+    fn spawned_child_is_killed_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        let guard = ChildGuard::spawn(
+        let args = ["30".to_string()];
+        let child = spawn(
             "sleep",
             Path::new("/bin/sleep"),
-            &["30".to_string()],
+            &args,
             &dir.path().join("log"),
         )
         .unwrap();
-        let pid = guard.pid();
-        drop(guard);
+        let pid = pid(&child).unwrap();
+        drop(child);
         assert!(!Path::new(&format!("/proc/{pid}")).exists() || rss_bytes(pid).is_err());
     }
 }

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::process::{ChildGuard, disk_usage, free_port, settled_disk_usage};
+use tidemark_testkit::{ChildProcess, try_free_port};
+
+use crate::process::{self, check_alive, disk_usage, settled_disk_usage};
 
 /// How long a system gets to become ready after start.
 const READY_TIMEOUT_MS: u64 = 120_000;
@@ -103,12 +105,12 @@ impl Binaries {
 /// A started system with its own data directory, killed on drop.
 pub struct RunningSystem {
     pub kind: SystemKind,
-    pub child: ChildGuard,
+    pub child: ChildProcess,
     /// Where writes go.
     pub http: SocketAddr,
     pub data_dir: PathBuf,
     /// The other nodes of a cluster (their HTTP address and process).
-    pub others: Vec<(SocketAddr, ChildGuard)>,
+    pub others: Vec<(SocketAddr, ChildProcess)>,
     /// Where queries go: a node that did not take the writes, for a cluster.
     pub query_http: SocketAddr,
 }
@@ -125,7 +127,7 @@ pub struct DiskMeasure {
 
 impl RunningSystem {
     /// Starts `kind` on free loopback ports with a fresh data dir inside `work_dir`. Call from the
-    /// main thread (see [`ChildGuard::spawn`]).
+    /// main thread (see [`process::spawn`]).
     pub fn start(kind: SystemKind, bins: &Binaries, work_dir: &Path) -> Result<RunningSystem> {
         let program = bins.path(kind)?;
         if kind == SystemKind::TidemarkRf3 {
@@ -133,11 +135,11 @@ impl RunningSystem {
         }
         let data_dir = work_dir.join(format!("{}-data", kind.name()));
         std::fs::create_dir_all(&data_dir)?;
-        let port = free_port()?;
+        let port = try_free_port()?;
         let http: SocketAddr = ([127, 0, 0, 1], port).into();
         let args: Vec<String> = match kind {
             SystemKind::Tidemark | SystemKind::TidemarkRf3 => {
-                let grpc: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+                let grpc: SocketAddr = ([127, 0, 0, 1], try_free_port()?).into();
                 let mut args = vec![
                     "--data-dir".to_string(),
                     data_dir.display().to_string(),
@@ -175,7 +177,7 @@ impl RunningSystem {
             }
         };
         let log_path = work_dir.join(format!("{}.log", kind.name()));
-        let child = ChildGuard::spawn(kind.name(), &program, &args, &log_path)?;
+        let child = process::spawn(kind.name(), &program, &args, &log_path)?;
         Ok(RunningSystem {
             kind,
             child,
@@ -192,8 +194,8 @@ impl RunningSystem {
         let data_dir = work_dir.join("tidemark-rf3-data");
         let mut addrs = Vec::new();
         for _ in 0..RF3_NODES {
-            let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
-            let grpc: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+            let http: SocketAddr = ([127, 0, 0, 1], try_free_port()?).into();
+            let grpc: SocketAddr = ([127, 0, 0, 1], try_free_port()?).into();
             addrs.push((http, grpc));
         }
         let initial = addrs
@@ -221,11 +223,11 @@ impl RunningSystem {
             args.extend(bins.tidemark_args.iter().cloned());
             let name = format!("tidemark-rf3-n{}", i + 1);
             let log_path = work_dir.join(format!("{name}.log"));
-            nodes.push((*http, ChildGuard::spawn(&name, program, &args, &log_path)?));
+            nodes.push((*http, process::spawn(&name, program, &args, &log_path)?));
         }
         let mut nodes = nodes.into_iter();
         let (http, child) = nodes.next().context("no node")?;
-        let others: Vec<(SocketAddr, ChildGuard)> = nodes.collect();
+        let others: Vec<(SocketAddr, ChildProcess)> = nodes.collect();
         let query_http = others.first().map_or(http, |o| o.0);
         Ok(RunningSystem {
             kind: SystemKind::TidemarkRf3,
@@ -238,7 +240,7 @@ impl RunningSystem {
     }
 
     /// Every node's process.
-    fn children(&self) -> impl Iterator<Item = &ChildGuard> {
+    fn children(&self) -> impl Iterator<Item = &ChildProcess> {
         std::iter::once(&self.child).chain(self.others.iter().map(|o| &o.1))
     }
 
@@ -269,9 +271,9 @@ impl RunningSystem {
             .chain(self.others.iter().map(|o| o.0))
             .collect();
         while Instant::now() < deadline {
-            self.child.check_alive()?;
+            check_alive(&mut self.child)?;
             for other in &mut self.others {
-                other.1.check_alive()?;
+                check_alive(&mut other.1)?;
             }
             let mut ready = 0;
             for base in &bases {
@@ -292,21 +294,21 @@ impl RunningSystem {
         bail!(
             "{} not ready after {READY_TIMEOUT_MS} ms; log tail:\n{}",
             self.kind.name(),
-            self.child.log_tail(2_000)
+            process::log_tail(&self.child)
         )
     }
 
     /// RSS of the server (of all its nodes, for a cluster).
     pub fn rss_bytes(&self) -> Result<u64> {
         self.children()
-            .map(|c| crate::process::rss_bytes(c.pid()))
+            .map(|c| process::rss_bytes(process::pid(c)?))
             .sum()
     }
 
     /// CPU seconds the server (all its nodes, for a cluster) has used so far.
     pub fn cpu_seconds(&self) -> Result<f64> {
         self.children()
-            .map(|c| crate::process::cpu_seconds(c.pid()))
+            .map(|c| process::cpu_seconds(process::pid(c)?))
             .sum()
     }
 
@@ -388,7 +390,7 @@ impl RunningSystem {
     /// if the plan needs it).
     pub async fn measure_disk(&mut self, plan: DiskPlan) -> Result<DiskMeasure> {
         if plan.stop_first {
-            self.child.stop();
+            process::stop(&mut self.child);
         }
         let settle = Duration::from_millis(SETTLE_TIMEOUT_MS);
         let dir = self.data_dir.clone();

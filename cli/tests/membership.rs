@@ -4,27 +4,15 @@
 //! node that joins it, spreads its leaders, then shrinks again.
 //! Needs the `tidemark` binary next to `tidemarkctl` (a workspace build puts it there).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "cli-test-token";
+use tidemark_testkit::{ChildProcess, free_port};
 
-/// A free loopback port below the kernel's ephemeral range (32768 and up), where outgoing
-/// connections cannot take it before the node binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7_919) % 22_000;
-    for _ in 0..22_000 {
-        let port = (10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 22_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port below 32000");
-}
+const TOKEN: &str = "cli-test-token";
+/// Time a node may take to answer `/-/ready` after start.
+const READY_TIMEOUT_MS: u64 = 60_000;
 
 fn tidemark_bin() -> PathBuf {
     let p = Path::new(env!("CARGO_BIN_EXE_tidemarkctl")).with_file_name("tidemark");
@@ -32,44 +20,23 @@ fn tidemark_bin() -> PathBuf {
     p
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path, name: &str, http: &str, grpc: &str, extra: &[&str]) -> Proc {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+/// Starts node `name` (data in `dir/name`, output in `dir/name.log`) with the admin token and
+/// waits until it is ready; killed when dropped.
+fn start(dir: &Path, name: &str, http: &str, grpc: &str, extra: &[&str]) -> ChildProcess {
     let config = dir.join("node.yaml");
     std::fs::write(&config, format!("admin_token: {TOKEN}\n")).unwrap();
-    let child = Command::new(tidemark_bin())
+    let mut command = Command::new(tidemark_bin());
+    command
         .arg("--data-dir")
         .arg(dir.join(name))
         .args(["--http-listen", http, "--grpc-listen", grpc])
         .arg("--config")
         .arg(&config)
-        .args(extra)
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let client = reqwest::blocking::Client::new();
-    loop {
-        let ok = client
-            .get(format!("http://{http}/-/ready"))
-            .send()
-            .is_ok_and(|r| r.status().is_success());
-        if ok {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "{name} not ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        .args(extra);
+    let log = dir.join(format!("{name}.log"));
+    let mut node = ChildProcess::spawn(name, command, &log).unwrap();
+    node.expect_ready(&format!("http://{http}/-/ready"), READY_TIMEOUT_MS);
+    node
 }
 
 fn ctl(endpoint: &str, args: &[&str], token: Option<&str>) -> Output {

@@ -2,11 +2,12 @@
 //! ([`NetNs`]), and the guard that kills them all on drop (normal exit, error, panic, or the
 //! run future dropped by Ctrl-C) and then removes the namespaces.
 
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use tidemark_testkit::process::die_with_parent;
+use tidemark_testkit::{ChildProcess, try_free_port};
 
 use crate::Error;
 use crate::net::NetNs;
@@ -33,6 +34,9 @@ pub const MEMBERSHIP_RETRY_MS: u64 = 60_000;
 
 /// Time a node may take to answer `/-/ready` (members wait for a quorum).
 pub const READY_TIMEOUT_MS: u64 = 60_000;
+
+/// How much of the end of a node's log a readiness error quotes.
+const LOG_TAIL_BYTES_MAX: u64 = 4_000;
 
 /// Whether the `/-/ready` URL `url` answers 200 (within 2 s).
 pub async fn is_ready(http: &reqwest::Client, url: &str) -> bool {
@@ -132,7 +136,7 @@ pub struct NodeProc {
     pub join: Option<String>,
     /// Removed from the cluster and stopped for good: not restarted, not read at the end.
     pub retired: bool,
-    child: Option<Child>,
+    child: Option<ChildProcess>,
     paused: bool,
 }
 
@@ -148,12 +152,10 @@ impl NodeProc {
     }
 
     fn tail_of_log(&self) -> String {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let start = log.len().saturating_sub(4_000);
-        let start = (start..log.len())
-            .find(|&i| log.is_char_boundary(i))
-            .unwrap_or(0);
-        log[start..].to_string()
+        self.child
+            .as_ref()
+            .map(|c| c.log_tail(LOG_TAIL_BYTES_MAX))
+            .unwrap_or_default()
     }
 }
 
@@ -170,22 +172,11 @@ pub struct Cluster {
     dir: PathBuf,
 }
 
-/// A free loopback port below the kernel's ephemeral range (32768 and up), so that no outgoing
-/// connection can take it while its node is down between a kill and a restart. Ports are tried
-/// from a per-process starting point, each checked by binding it.
-fn free_port() -> Result<u16, Error> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const LOW: u32 = 10_000;
-    const SPAN: u32 = 22_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7_919) % SPAN;
-    for _ in 0..SPAN {
-        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err(Error::Setup("no free loopback port below 32000".into()))
+/// A loopback address on a free port that stays free while its node is down between a kill and
+/// a restart (see [`try_free_port`]).
+fn loopback_addr() -> Result<String, Error> {
+    let port = try_free_port().map_err(|e| Error::Setup(e.to_string()))?;
+    Ok(format!("127.0.0.1:{port}"))
 }
 
 impl Cluster {
@@ -205,10 +196,7 @@ impl Cluster {
                     format!("{}:{NETNS_HTTP_PORT}", net.addr(id)),
                     format!("{}:{NETNS_GRPC_PORT}", net.addr(id)),
                 ),
-                None => (
-                    format!("127.0.0.1:{}", free_port()?),
-                    format!("127.0.0.1:{}", free_port()?),
-                ),
+                None => (loopback_addr()?, loopback_addr()?),
             };
             nodes.push(NodeProc {
                 id,
@@ -252,10 +240,6 @@ impl Cluster {
         if node.child.is_some() {
             return Ok(());
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(node.log_path())?;
         // In namespace mode `ip netns exec` enters the node's namespace and execs the binary
         // (same pid, so signals reach tidemark itself).
         let mut cmd = match &self.net {
@@ -279,25 +263,12 @@ impl Cluster {
             Some(url) => cmd.arg("--join").arg(url),
             None => cmd.arg("--initial-cluster").arg(&self.initial_cluster),
         };
-        cmd.arg("--config")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log));
-        // SAFETY: prctl is async-signal-safe; it makes the child die with the harness even when
-        // the harness itself is SIGKILLed (no Drop runs then).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().map_err(|e| {
-            Error::Setup(format!(
-                "spawn {} for node {id}: {e}",
-                self.binary.display()
-            ))
-        })?;
+        cmd.arg("--config").arg(&self.config);
+        // The node dies with the harness even when the harness itself is SIGKILLed (no Drop
+        // runs then).
+        die_with_parent(&mut cmd);
+        let child = ChildProcess::spawn(&format!("node {id}"), cmd, &node.log_path())
+            .map_err(|e| Error::Setup(e.to_string()))?;
         let node = self.node_mut(id);
         node.child = Some(child);
         node.paused = false;
@@ -325,10 +296,7 @@ impl Cluster {
                     format!("{}:{NETNS_GRPC_PORT}", net.addr(id)),
                 )
             }
-            None => (
-                format!("127.0.0.1:{}", free_port()?),
-                format!("127.0.0.1:{}", free_port()?),
-            ),
+            None => (loopback_addr()?, loopback_addr()?),
         };
         self.nodes.push(NodeProc {
             id,
@@ -389,8 +357,7 @@ impl Cluster {
     pub fn kill(&mut self, id: u32) {
         let node = self.node_mut(id);
         if let Some(mut child) = node.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
         }
         node.paused = false;
     }
@@ -398,12 +365,8 @@ impl Cluster {
     /// Sends SIGSTOP (`pause`) or SIGCONT to node `id` if it runs.
     pub fn signal_pause(&mut self, id: u32, pause: bool) {
         let node = self.node_mut(id);
-        if let Some(child) = &node.child {
-            let sig = if pause { libc::SIGSTOP } else { libc::SIGCONT };
-            // SAFETY: plain kill(2) on our own child's pid, which we have not reaped.
-            unsafe {
-                libc::kill(child.id() as libc::pid_t, sig);
-            }
+        if let Some(child) = node.child.as_mut() {
+            child.signal(if pause { libc::SIGSTOP } else { libc::SIGCONT });
             node.paused = pause;
         }
     }
@@ -414,7 +377,7 @@ impl Cluster {
         for id in self.live_ids() {
             let node = self.node_mut(id);
             if let Some(child) = node.child.as_mut()
-                && let Ok(Some(_)) = child.try_wait()
+                && child.exited().is_some()
             {
                 node.child = None;
                 actions.push((id, "heal-reap-exited"));
@@ -441,7 +404,7 @@ impl Cluster {
             let url = format!("{}/-/ready", self.nodes[i].url());
             loop {
                 if let Some(child) = self.nodes[i].child.as_mut()
-                    && let Ok(Some(status)) = child.try_wait()
+                    && let Some(status) = child.exited()
                 {
                     return Err(Error::NotReady {
                         node: self.nodes[i].id,

@@ -16,14 +16,10 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::{
-    Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1, spawn_prometheus,
-};
+use support::{Node, Prometheus, TestSeries, encode_write_v1, peers_bin, post_write_v1};
 
 /// Differences that are understood and accepted, by check name, each with its reason.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
@@ -164,57 +160,6 @@ fn dataset(anchor_ms: i64) -> Vec<TestSeries> {
         times.iter().map(|&t| (t, 1.0)).collect(),
     ));
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-/// A Prometheus process; killed when dropped.
-struct Prometheus {
-    child: Child,
-    dir: std::path::PathBuf,
-    url: String,
-}
-
-impl Prometheus {
-    fn start(bin: &Path, dir: &Path) -> Prometheus {
-        let port = free_port();
-        let child = spawn_prometheus(
-            bin,
-            dir,
-            "scrape_configs: []\n",
-            port,
-            &[
-                "--web.enable-remote-write-receiver",
-                "--web.enable-admin-api",
-                "--enable-feature=promql-experimental-functions",
-            ],
-        );
-        let prom = Prometheus {
-            child,
-            dir: dir.to_path_buf(),
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if support::blocking_get(&format!("{}/-/ready", prom.url)).ok() == Some(200) {
-                return prom;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("prometheus not ready after 60 s:\n{}", prom.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,7 +431,16 @@ async fn api_answers_match_prometheus() {
     let bin = peers_bin()
         .expect("prometheus missing: run scripts/install-peers.sh (or set TIDEMARK_PEERS_BIN)");
     let dir = tempfile::tempdir().unwrap();
-    let prom = Prometheus::start(&bin, &dir.path().join("prometheus"));
+    let prom = Prometheus::start(
+        &bin,
+        &dir.path().join("prometheus"),
+        "scrape_configs: []\n",
+        &[
+            "--web.enable-remote-write-receiver",
+            "--web.enable-admin-api",
+            "--enable-feature=promql-experimental-functions",
+        ],
+    );
     let node = Node::start(&dir.path().join("tidemark"), &[]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

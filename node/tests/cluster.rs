@@ -8,7 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Node, TestSeries, encode_write_v1, free_port, post_write_v1};
+use support::{Node, TestSeries, encode_write_v1, post_write_v1};
+use tidemark_testkit::free_port;
 
 /// Series per write batch (spread over the shards by their labels).
 const SERIES_PER_BATCH: usize = 8;

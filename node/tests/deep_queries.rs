@@ -214,7 +214,7 @@ async fn deep_queries_never_take_the_node_down() {
         }
     }
     assert_eq!(
-        support::blocking_get(&format!("{base}/-/healthy")).unwrap(),
+        tidemark_testkit::http::get_status(&format!("{base}/-/healthy")).unwrap(),
         200,
         "{}",
         node.log()

@@ -13,18 +13,15 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use tidemark_node::remote_read::{frame, xor};
 use tidemark_proto::prometheus as pb;
 use tidemark_storage::Sample;
 
-use support::{
-    Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1, spawn_prometheus,
-};
+use support::{Node, Prometheus, TestSeries, encode_write_v1, peers_bin, post_write_v1};
 
 /// The Prometheus stale marker.
 const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -195,52 +192,12 @@ fn key<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 // ---------------------------------------------------------------------------------------------
 // Prometheus
 
-/// A Prometheus process; killed when dropped.
-struct Prometheus {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-impl Prometheus {
-    /// Starts Prometheus with `config` (YAML) and extra flags, and waits until it is ready.
-    fn start(dir: &Path, config: &str, flags: &[&str]) -> Prometheus {
-        let bin = peers_bin()
-            .expect("peer binaries missing: run scripts/install-peers.sh (scripts/test.sh does)");
-        let port = free_port();
-        let child = spawn_prometheus(&bin, dir, config, port, flags);
-        let mut prom = Prometheus {
-            child,
-            dir: dir.to_path_buf(),
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = prom.child.try_wait() {
-                panic!("prometheus exited during start ({status}):\n{}", prom.log());
-            }
-            if support::blocking_get(&format!("{}/-/ready", prom.url)).ok() == Some(200) {
-                return prom;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready after 60 s:\n{}",
-                prom.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the installed Prometheus with `config` (YAML) and extra flags, and waits until it is
+/// ready.
+fn start_prometheus(dir: &Path, config: &str, flags: &[&str]) -> Prometheus {
+    let bin = peers_bin()
+        .expect("peer binaries missing: run scripts/install-peers.sh (scripts/test.sh does)");
+    Prometheus::start(&bin, dir, config, flags)
 }
 
 fn client() -> reqwest::Client {
@@ -537,7 +494,7 @@ async fn prometheus_reads_tidemark_through_remote_read() {
          remote_read:\n  - url: {}/api/v1/read\n    read_recent: true\n",
         node.url()
     );
-    let prom = Prometheus::start(&dir.path().join("prometheus"), &config, &[]);
+    let prom = start_prometheus(&dir.path().join("prometheus"), &config, &[]);
     let tide = node.url();
 
     let start_s = (base_ms - 120_000) as f64 / 1000.0;
@@ -659,7 +616,7 @@ async fn remote_read_returns_the_dataset_in_both_response_types() {
 async fn prometheus_serves_the_same_remote_read_answers() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("tidemark"), &[]);
-    let prom = Prometheus::start(
+    let prom = start_prometheus(
         &dir.path().join("prometheus"),
         "global:\n  evaluation_interval: 1m\nscrape_configs: []\n",
         &["--web.enable-remote-write-receiver"],

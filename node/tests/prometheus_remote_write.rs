@@ -6,7 +6,8 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{Killed, Node, free_port, peers_bin, raw_samples, spawn_prometheus};
+use support::{Node, peers_bin, raw_samples, spawn_prometheus};
+use tidemark_testkit::{ChildProcess, free_port};
 
 /// How long Prometheus scrapes before the comparison window closes.
 const SCRAPE_FOR_S: u64 = 12;
@@ -18,7 +19,7 @@ fn start_prometheus(
     port: u16,
     remote_write_url: &str,
     protobuf_message: &str,
-) -> Killed {
+) -> ChildProcess {
     let bin = peers_bin()
         .expect("peer binaries missing: run scripts/install-peers.sh (scripts/test.sh does)");
     let config = format!(
@@ -38,7 +39,7 @@ remote_write:
       max_backoff: 1s
 "#
     );
-    Killed(spawn_prometheus(&bin, dir, &config, port, &[]))
+    spawn_prometheus(&bin, dir, &config, port, &[])
 }
 
 async fn prometheus_delivers_everything(protobuf_message: &str) {

@@ -21,12 +21,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{
-    Node, TestSeries, encode_write_v1, free_port, peers_bin, post_write_v1, spawn_prometheus,
-};
+use support::{Node, Prometheus, TestSeries, encode_write_v1, peers_bin, post_write_v1};
 
 /// Differences that are understood and accepted, by exact query text, each with its reason.
 /// A difference in Tidemark's engine is a bug: it goes here only with a clear reason.
@@ -1631,61 +1628,19 @@ fn shorten(s: &str, max_chars: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // Processes and ingestion
 
-/// A Prometheus process; killed when dropped.
-struct Prometheus {
-    child: Child,
-    dir: std::path::PathBuf,
-    url: String,
-}
-
-impl Prometheus {
-    fn start(bin: &Path, dir: &Path) -> Prometheus {
-        let port = free_port();
-        // No scrapes; evaluation_interval is the default subquery step, spelled out.
-        let child = spawn_prometheus(
-            bin,
-            dir,
-            "global:\n  evaluation_interval: 1m\nscrape_configs: []\n",
-            port,
-            &[
-                "--web.enable-remote-write-receiver",
-                "--enable-feature=promql-experimental-functions,promql-per-step-stats",
-                "--query.lookback-delta=5m",
-            ],
-        );
-        let mut prom = Prometheus {
-            child,
-            dir: dir.to_path_buf(),
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        prom.wait_ready();
-        prom
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited during start ({status}):\n{}", self.log());
-            }
-            if support::blocking_get(&format!("{}/-/ready", self.url)).ok() == Some(200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("prometheus not ready after 60 s:\n{}", self.log());
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts Prometheus with no scrapes (evaluation_interval, the default subquery step, spelled
+/// out) and the features the cases need, and waits until it is ready.
+fn start_prometheus(bin: &Path, dir: &Path) -> Prometheus {
+    Prometheus::start(
+        bin,
+        dir,
+        "global:\n  evaluation_interval: 1m\nscrape_configs: []\n",
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=promql-experimental-functions,promql-per-step-stats",
+            "--query.lookback-delta=5m",
+        ],
+    )
 }
 
 /// Remote-writes the dataset to every target in time order, 5 minutes of every series per request.
@@ -1805,13 +1760,13 @@ async fn promql_answers_match_prometheus() {
         ds.series.len()
     );
 
-    let prom = Prometheus::start(&bin, &dir.path().join("prometheus"));
+    let prom = start_prometheus(&bin, &dir.path().join("prometheus"));
     // The system under test: Tidemark, or a second Prometheus when checking the harness.
     let self_check = std::env::var_os("PROMQL_DIFF_SELF_CHECK").is_some();
     let (node, twin) = if self_check {
         (
             None,
-            Some(Prometheus::start(&bin, &dir.path().join("prometheus-twin"))),
+            Some(start_prometheus(&bin, &dir.path().join("prometheus-twin"))),
         )
     } else {
         (Some(Node::start(&dir.path().join("tidemark"), &[])), None)
@@ -1941,10 +1896,9 @@ async fn promql_answers_match_prometheus() {
             let _ = writeln!(report, "  {n}");
         }
     }
-    if let Some(node) = node
-        .as_ref()
-        .filter(|_| support::blocking_get(&format!("{node_url}/-/ready")).ok() != Some(200))
-    {
+    if let Some(node) = node.as_ref().filter(|_| {
+        tidemark_testkit::http::get_status(&format!("{node_url}/-/ready")).ok() != Some(200)
+    }) {
         let log = node.log();
         let tail: String = log
             .chars()

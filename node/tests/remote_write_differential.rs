@@ -8,14 +8,16 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use support::{
-    Killed, Node, TestSeries, free_port, get_text, peers_bin, snappy, spawn_peer, spawn_prometheus,
-    write_request_v1,
+    Node, TestSeries, get_text, peers_bin, snappy, spawn_peer, spawn_prometheus, write_request_v1,
 };
+use tidemark_testkit::free_port;
 
+/// Time Prometheus and VictoriaMetrics may take to answer their readiness probe after start.
+const PEER_READY_TIMEOUT_MS: u64 = 60_000;
 /// A label value that is replaced by invalid UTF-8 in the encoded request.
 const NOT_UTF8: &str = "@@NOT-UTF8@@";
 
@@ -265,22 +267,6 @@ async fn stored_victoriametrics(
     (lines.len(), samples)
 }
 
-async fn wait_ready(client: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if client
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{url} not ready");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_path_answers_beside_prometheus_and_victoriametrics() {
     let bin = peers_bin()
@@ -288,16 +274,16 @@ async fn write_path_answers_beside_prometheus_and_victoriametrics() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("tidemark"), &[]);
     let prom_port = free_port();
-    let _prom = Killed(spawn_prometheus(
+    let mut prom_process = spawn_prometheus(
         &bin,
         &dir.path().join("prometheus"),
         "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
         prom_port,
         &["--web.enable-remote-write-receiver"],
-    ));
+    );
     let prom = format!("http://127.0.0.1:{prom_port}");
     let vm_port = free_port();
-    let _vm = spawn_peer(
+    let mut vm_process = spawn_peer(
         &bin.join("victoria-metrics"),
         &[
             format!("-storageDataPath={}", dir.path().join("vm").display()),
@@ -312,8 +298,8 @@ async fn write_path_answers_beside_prometheus_and_victoriametrics() {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    wait_ready(&client, &format!("{prom}/-/ready")).await;
-    wait_ready(&client, &format!("{vm}/health")).await;
+    prom_process.expect_ready(&format!("{prom}/-/ready"), PEER_READY_TIMEOUT_MS);
+    vm_process.expect_ready(&format!("{vm}/health"), PEER_READY_TIMEOUT_MS);
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

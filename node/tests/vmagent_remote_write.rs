@@ -9,9 +9,8 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{
-    Killed, Node, free_port, get_text, peers_bin, raw_samples, spawn_peer, spawn_prometheus,
-};
+use support::{Node, get_text, peers_bin, raw_samples, spawn_peer, spawn_prometheus};
+use tidemark_testkit::free_port;
 
 /// How long vmagent scrapes before the comparison window closes.
 const SCRAPE_FOR_S: u64 = 12;
@@ -43,7 +42,7 @@ async fn vmagent_delivers_everything() {
 
     let prom_port = free_port();
     let prom_url = format!("http://127.0.0.1:{prom_port}");
-    let _prom = Killed(spawn_prometheus(
+    let _prom = spawn_prometheus(
         &bin,
         &dir.path().join("prometheus"),
         // vmagent sends on several connections at once, so blocks of one series can arrive
@@ -52,7 +51,7 @@ async fn vmagent_delivers_everything() {
          storage:\n  tsdb:\n    out_of_order_time_window: 10m\n",
         prom_port,
         &["--web.enable-remote-write-receiver"],
-    ));
+    );
     let agent_port = free_port();
     let agent_url = format!("http://127.0.0.1:{agent_port}");
     let scrape = dir.path().join("scrape.yml");

@@ -1,7 +1,7 @@
 //! Memory per active series in a `RocksEngine`, measured with a counting allocator and split by
 //! component (registry, head, open-partition postings), on series shaped like the benchmark's
-//! cardinality workload (`bench/src/dataset/pods.rs`: unique pod label sets of about 200 label
-//! bytes, 10 series per pod, scraped every 15 s).
+//! cardinality workload (`tidemark_testkit::dataset::pods`: unique pod label sets of about 200
+//! label bytes, 10 series per pod, scraped every 15 s).
 //!
 //! `cargo run --release -p tidemark-storage --example head_memory [series] [minutes]`
 //! (defaults: 100,000 series, 30 minutes). Writes one batch per scrape step and flushes every

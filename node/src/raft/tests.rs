@@ -68,9 +68,7 @@ async fn start_node(
     engine: Arc<dyn Engine>,
 ) -> (RaftGroup, String, tokio::task::JoinHandle<()>) {
     // A free loopback port (released right away; the server binds it again below).
-    let sock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let socket_addr = sock.local_addr().unwrap();
-    drop(sock);
+    let socket_addr: std::net::SocketAddr = ([127, 0, 0, 1], tidemark_testkit::free_port()).into();
     let addr = socket_addr.to_string();
     let db = LogDb::open(dir).unwrap();
     let group = shard_group(0);

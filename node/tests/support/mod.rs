@@ -1,42 +1,33 @@
-//! Helpers for tests that run the real `tidemark` binary (and peers) as processes on loopback.
+//! The node-specific layer of the tests that run the real `tidemark` binary (and peers) as
+//! processes on loopback: starting a node or a Prometheus, remote-write encoding, queries. Ports,
+//! processes and readiness come from `tidemark_testkit`.
 //! (`support/mod.rs` rather than `support.rs`: cargo would build the latter as a test target.)
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use prost::Message;
 use tidemark_proto::prometheus as pb;
+use tidemark_testkit::{ChildProcess, free_port};
 
 /// Time a node may take to answer `/-/ready` after start.
 pub const READY_TIMEOUT_MS: u64 = 60_000;
-
-/// A free loopback port below the kernel's ephemeral range (32768 and up), so that no outgoing
-/// connection can take it while its process is down between a kill and a restart. Ports are
-/// tried from a per-process starting point, each checked by binding it.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const LOW: u32 = 10_000;
-    const SPAN: u32 = 22_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7_919) % SPAN;
-    for _ in 0..SPAN {
-        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port below 32000");
-}
+/// Time a node may take to exit after SIGTERM (it flushes on the way out).
+const STOP_TIMEOUT_MS: u64 = 60_000;
+/// Time a Prometheus may take to answer `/-/ready` after start.
+const PROMETHEUS_READY_TIMEOUT_MS: u64 = 60_000;
 
 /// A `tidemark` process started by a test; killed when dropped.
 pub struct Node {
-    child: Option<Child>,
+    process: Option<ChildProcess>,
+    /// Data directory; the log is `<data_dir>.log`.
     pub data_dir: PathBuf,
+    /// HTTP listen address (`127.0.0.1:port`).
     pub http_addr: String,
+    /// gRPC listen address (`127.0.0.1:port`).
     pub grpc_addr: String,
+    /// Arguments after the data directory and addresses, kept for restarts.
     pub extra_args: Vec<String>,
 }
 
@@ -44,7 +35,7 @@ impl Node {
     /// Starts a node on fresh loopback ports with `data_dir` and waits until it is ready.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Node {
         let mut node = Node {
-            child: None,
+            process: None,
             data_dir: data_dir.to_path_buf(),
             http_addr: format!("127.0.0.1:{}", free_port()),
             grpc_addr: format!("127.0.0.1:{}", free_port()),
@@ -58,7 +49,7 @@ impl Node {
     /// multi-node cluster are ready only once a quorum runs): call [`Node::wait_ready`].
     pub fn launch(data_dir: &Path, http_addr: &str, grpc_addr: &str, extra_args: &[&str]) -> Node {
         let mut node = Node {
-            child: None,
+            process: None,
             data_dir: data_dir.to_path_buf(),
             http_addr: http_addr.to_string(),
             grpc_addr: grpc_addr.to_string(),
@@ -70,13 +61,13 @@ impl Node {
 
     /// Starts the same node again without waiting for it to be ready.
     pub fn relaunch(&mut self) {
-        assert!(self.child.is_none(), "restart of a running node");
+        assert!(!self.is_running(), "restart of a running node");
         self.spawn_process();
     }
 
     /// Whether the process has been started and not killed or stopped by the test.
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.process.as_ref().is_some_and(ChildProcess::is_running)
     }
 
     /// The base URL of the node's HTTP API.
@@ -89,123 +80,69 @@ impl Node {
         self.wait_ready();
     }
 
+    /// Starts the process, its output appended to `<data_dir>.log` (one log over restarts).
     fn spawn_process(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.data_dir.with_extension("log"))
-            .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+        command
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--http-listen")
             .arg(&self.http_addr)
             .arg("--grpc-listen")
             .arg(&self.grpc_addr)
-            .args(&self.extra_args)
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn tidemark");
-        self.child = Some(child);
+            .args(&self.extra_args);
+        let log = self.data_dir.with_extension("log");
+        let process = ChildProcess::spawn("tidemark", command, &log).expect("spawn tidemark");
+        self.process = Some(process);
     }
 
     /// Waits for `/-/ready` to answer 200; panics with the node's log after the timeout.
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         let url = format!("{}/-/ready", self.url());
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("tidemark exited during start ({status}):\n{}", self.log());
-            }
-            if blocking_get(&url).is_ok_and(|code| code == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "tidemark not ready after {READY_TIMEOUT_MS} ms:\n{}",
-            self.log()
-        );
+        self.process
+            .as_mut()
+            .expect("wait_ready of a node never started")
+            .expect_ready(&url, READY_TIMEOUT_MS);
     }
 
     /// The node's stdout/stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(ChildProcess::log)
+            .unwrap_or_default()
     }
 
     /// SIGKILL: no flush, no goodbye.
     pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(process) = self.process.as_mut() {
+            process.kill();
         }
     }
 
     /// SIGTERM and wait for a clean exit (the node flushes on the way out).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    assert!(
-                        status.success(),
-                        "tidemark exited with {status}:\n{}",
-                        self.log()
-                    );
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            panic!(
-                "tidemark did not stop within 60 s of SIGTERM:\n{}",
+        let Some(process) = self.process.as_mut().filter(|p| p.is_running()) else {
+            return;
+        };
+        match process.terminate(STOP_TIMEOUT_MS) {
+            Some(status) => assert!(
+                status.success(),
+                "tidemark exited with {status}:\n{}",
                 self.log()
-            );
+            ),
+            None => panic!(
+                "tidemark did not stop within {STOP_TIMEOUT_MS} ms of SIGTERM:\n{}",
+                self.log()
+            ),
         }
     }
 
     /// Starts the same node again (same data dir and ports).
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "restart of a running node");
+        assert!(!self.is_running(), "restart of a running node");
         self.spawn();
     }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// A minimal HTTP GET returning the status code, without an async runtime.
-pub fn blocking_get(url: &str) -> std::io::Result<u16> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let mut stream = std::net::TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = String::new();
-    stream.read_to_string(&mut buf)?;
-    let code = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok(code)
 }
 
 /// One series of a test write: labels (name/value pairs, any order) and samples `(t_ms, v)`.
@@ -308,24 +245,54 @@ pub fn parse_value(s: &str) -> f64 {
 
 /// Starts the real Prometheus binary of `bin` with `config` (YAML) written to
 /// `dir/prometheus.yml`, its TSDB in `dir/data`, its output in `dir/prometheus.log`, listening
-/// on 127.0.0.1:`port`, with extra `flags`. The caller waits for readiness and kills it.
-pub fn spawn_prometheus(bin: &Path, dir: &Path, config: &str, port: u16, flags: &[&str]) -> Child {
+/// on 127.0.0.1:`port`, with extra `flags`. Not waiting until it is ready.
+pub fn spawn_prometheus(
+    bin: &Path,
+    dir: &Path,
+    config: &str,
+    port: u16,
+    flags: &[&str],
+) -> ChildProcess {
     std::fs::create_dir_all(dir).unwrap();
     let config_path = dir.join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    Command::new(bin.join("prometheus"))
+    let mut command = Command::new(bin.join("prometheus"));
+    command
         .arg(format!("--config.file={}", config_path.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
             dir.join("data").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(flags)
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start prometheus")
+        .args(flags);
+    ChildProcess::spawn("prometheus", command, &dir.join("prometheus.log"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A Prometheus started by a test (see [`spawn_prometheus`]) that answered `/-/ready`; killed
+/// when dropped.
+pub struct Prometheus {
+    /// The process; its log is `dir/prometheus.log`.
+    pub process: ChildProcess,
+    /// Base URL of its HTTP API.
+    pub url: String,
+}
+
+impl Prometheus {
+    /// Starts Prometheus of `bin` in `dir` with `config` and extra `flags` on a free port, and
+    /// waits until it is ready (panics with its log if it is not).
+    pub fn start(bin: &Path, dir: &Path, config: &str, flags: &[&str]) -> Prometheus {
+        let port = free_port();
+        let mut process = spawn_prometheus(bin, dir, config, port, flags);
+        let url = format!("http://127.0.0.1:{port}");
+        process.expect_ready(&format!("{url}/-/ready"), PROMETHEUS_READY_TIMEOUT_MS);
+        Prometheus { process, url }
+    }
+
+    /// Its stdout/stderr so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
 }
 
 /// The peer binaries folder (`scripts/install-peers.sh` prints it; the test script exports it).
@@ -338,27 +305,14 @@ pub fn peers_bin() -> Option<PathBuf> {
     dir.join("prometheus").exists().then_some(dir)
 }
 
-/// A peer process started by a test (Prometheus, VictoriaMetrics, vmagent); killed when dropped.
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `bin` with `args`, its output in `log`.
-pub fn spawn_peer(bin: &Path, args: &[String], log: &Path) -> Killed {
-    let log = std::fs::File::create(log).unwrap();
-    Killed(
-        Command::new(bin)
-            .args(args)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display())),
-    )
+/// Starts `bin` with `args`, its output in `log`; killed when dropped.
+pub fn spawn_peer(bin: &Path, args: &[String], log: &Path) -> ChildProcess {
+    let name = bin
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let mut command = Command::new(bin);
+    command.args(args);
+    ChildProcess::spawn(&name, command, log).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The body of a GET of `url` (panics unless it answers).

@@ -12,17 +12,15 @@
 //! queries at the end read the data of the heaviest queries with almost no evaluation: the
 //! storage engine's share of their time.
 
-mod dataset;
-
 use std::sync::Arc;
 use std::time::Instant;
 
 use tidemark_query::{EngineQuerier, PromqlEngine, Value};
 use tidemark_storage::{
-    Command, Engine, EngineOptions, MemEngine, Sample, SeriesRef, ShardId, WriteBatch,
+    Command, Engine, EngineOptions, Label, Labels, MemEngine, Sample, SeriesRef, ShardId,
+    WriteBatch,
 };
-
-use dataset::{Dataset, Rng};
+use tidemark_testkit::dataset::{LiteDataset, node_exporter_lite};
 
 /// Scrape interval of the dataset.
 const INTERVAL_MS: i64 = 15_000;
@@ -33,6 +31,10 @@ const END_MS: i64 = 1_700_000_400_000;
 /// Step of the range queries, as in the harness.
 const RANGE_STEP_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
+/// Seed of the series and their value models.
+const SEED: u64 = 42;
+/// Seed of the scrape-to-scrape values and restarts.
+const VALUES_SEED: u64 = 7;
 
 /// Command-line options.
 struct Options {
@@ -70,37 +72,26 @@ fn parse_args() -> Options {
 /// Generates the dataset and writes it through the engine's log commands, shard by label hash.
 fn load(o: &Options) -> Arc<MemEngine> {
     let engine = Arc::new(MemEngine::new(EngineOptions::default()));
-    let mut ds = Dataset::node_exporter(o.series, INTERVAL_MS, 42);
-    let steps = (o.hours * HOUR_MS as f64 / INTERVAL_MS as f64).round() as usize;
+    let (mut ds, labels) = dataset(o.series);
+    let steps = steps(o.hours);
     let start_ms = END_MS - steps as i64 * INTERVAL_MS;
-    let shard_of: Vec<ShardId> = ds.labels.iter().map(|l| l.shard(o.shards)).collect();
-    let mut refs: Vec<Option<SeriesRef>> = vec![None; ds.labels.len()];
+    let shard_of: Vec<ShardId> = labels.iter().map(|l| l.shard(o.shards)).collect();
+    let mut refs: Vec<Option<SeriesRef>> = vec![None; labels.len()];
     let mut index = vec![0u64; o.shards as usize];
-    let mut rng = Rng::new(7);
     // Per series, the samples of the scrapes not yet written.
-    let mut pending: Vec<Vec<Sample>> = vec![Vec::new(); ds.labels.len()];
+    let mut pending: Vec<Vec<Sample>> = vec![Vec::new(); labels.len()];
     for step in 0..steps {
-        for host in &ds.hosts {
-            let t = start_ms + step as i64 * INTERVAL_MS + host.phase_ms;
-            // About one restart (counter reset) per host every two days.
-            let restarted = rng.unit() < INTERVAL_MS as f64 / (2.0 * 86_400_000.0);
-            let series = host.first_series..host.first_series + host.series_count;
-            for (model, out) in ds.models[series.clone()]
-                .iter_mut()
-                .zip(&mut pending[series])
-            {
-                let v = model.next(&mut rng, INTERVAL_MS as f64 / 1000.0, restarted);
-                out.push(Sample::new(t, v));
-            }
-        }
+        ds.scrape(start_ms, step as u32, |s, t, v| {
+            pending[s as usize].push(Sample::new(t, v))
+        });
         if !(step + 1).is_multiple_of(STEPS_PER_WRITE) && step + 1 != steps {
             continue;
         }
         for shard in 0..o.shards {
             let mut batch = WriteBatch::default();
-            for s in (0..ds.labels.len()).filter(|&s| shard_of[s] == shard) {
+            for s in (0..labels.len()).filter(|&s| shard_of[s] == shard) {
                 let r = *refs[s].get_or_insert_with(|| {
-                    batch.new_series.push(ds.labels[s].clone());
+                    batch.new_series.push(labels[s].clone());
                     SeriesRef::New(batch.new_series.len() as u32 - 1)
                 });
                 batch.samples.push((r, std::mem::take(&mut pending[s])));
@@ -113,15 +104,29 @@ fn load(o: &Options) -> Arc<MemEngine> {
         // Series created by this entry are referred to by id from now on.
         for (s, r) in refs.iter_mut().enumerate() {
             if let Some(SeriesRef::New(_)) = r {
-                let id = engine
-                    .series_id(shard_of[s], &ds.labels[s])
-                    .expect("created");
+                let id = engine.series_id(shard_of[s], &labels[s]).expect("created");
                 *r = Some(SeriesRef::Id(id));
             }
         }
     }
-    ds.models.clear();
     engine
+}
+
+/// The node-exporter-like series (`tidemark_testkit::dataset::node_exporter_lite`) and their
+/// labels as storage label sets.
+fn dataset(series: usize) -> (LiteDataset, Vec<Labels>) {
+    let mut labels = Vec::with_capacity(series);
+    let ds = node_exporter_lite(series, INTERVAL_MS, SEED, VALUES_SEED, |pairs| {
+        labels.push(Labels::new(
+            pairs.iter().map(|(n, v)| Label::new(n, v)).collect(),
+        ))
+    });
+    (ds, labels)
+}
+
+/// Scrapes in `hours` of data.
+fn steps(hours: f64) -> usize {
+    (hours * HOUR_MS as f64 / INTERVAL_MS as f64).round() as usize
 }
 
 /// Instant (at the end of the data) or range (the last `window_ms` at 60 s steps).
@@ -276,5 +281,29 @@ fn main() {
         ms.sort_by(f64::total_cmp);
         let median = ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN);
         println!("{name:<32} {series:>8} {points:>9} {median:>11.1}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tidemark_testkit::digest::DatasetDigest;
+
+    use super::*;
+
+    /// The dataset of the default run (10,000 series, 6 h): every series' labels, then every
+    /// sample in generation order.
+    #[test]
+    fn dataset_digest_is_unchanged() {
+        let (mut ds, labels) = dataset(10_000);
+        let mut d = DatasetDigest::new();
+        for labels in &labels {
+            d.series(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        }
+        let steps = steps(6.0);
+        let start_ms = END_MS - steps as i64 * INTERVAL_MS;
+        for step in 0..steps {
+            ds.scrape(start_ms, step as u32, |s, t, v| d.sample(s, t, v));
+        }
+        assert_eq!(d.summary(), "10000/14400000/a9ebe621feaa3bc9");
     }
 }

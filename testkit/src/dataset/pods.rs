@@ -3,7 +3,7 @@
 //! shape that makes active-series memory the limit (`namespace`, `pod`, `container`, `image`,
 //! `node`, `instance`, `job`).
 
-use super::{Builder, Dataset, Model, phase_for};
+use super::{Builder, Dataset, Model, SeriesLabels, phase_for, schedule};
 use crate::rng::Rng;
 
 /// Metrics per container; each pod runs one container, so a pod is this many series.
@@ -23,11 +23,18 @@ const PODS_PER_NODE: u64 = 110;
 /// Kubernetes' random-suffix alphabet (no vowels, no look-alikes).
 const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-/// `series` pod series (10 per pod, 110 pods per node) over `minutes` at `interval_s`.
-pub fn pods(series: usize, minutes: f64, interval_s: u32, seed: u64, end_ms: i64) -> Dataset {
-    let interval_ms = i64::from(interval_s) * 1000;
-    let steps = ((minutes * 60.0) / f64::from(interval_s)).round().max(1.0) as u32;
-    let mut b = Builder::new(seed, series);
+/// `series` pod series (10 per pod, 110 pods per node) over `minutes` at `interval_s`, ending at
+/// `end_ms`. Every series' labels go to `on_series` as it is created.
+pub fn pods(
+    series: usize,
+    minutes: f64,
+    interval_s: u32,
+    seed: u64,
+    end_ms: i64,
+    mut on_series: impl FnMut(&SeriesLabels),
+) -> Dataset {
+    let (interval_ms, steps) = schedule(minutes * 60.0, interval_s);
+    let mut b = Builder::new(seed, series, &mut on_series);
     let mut pod = 0u64;
     while !b.full() {
         let node = pod / PODS_PER_NODE;
@@ -137,9 +144,18 @@ mod tests {
 
     #[test]
     fn every_series_has_a_unique_label_set() {
-        let ds = pods(5_000, 1.0, 15, 1, 1_700_000_100_000 / 15_000 * 15_000);
+        let mut unique = HashSet::new();
+        let ds = pods(
+            5_000,
+            1.0,
+            15,
+            1,
+            1_700_000_100_000 / 15_000 * 15_000,
+            |l| {
+                unique.insert(l.to_vec());
+            },
+        );
         assert_eq!(ds.series_count(), 5_000);
-        let unique: HashSet<&Vec<u8>> = ds.labels_encoded.iter().collect();
         assert_eq!(unique.len(), 5_000);
         assert_eq!(ds.samples_total, 5_000 * 4);
     }

@@ -7,19 +7,32 @@ pub struct Rng {
     state: u64,
 }
 
+/// SplitMix64's increment (the golden ratio in 64 bits).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// The odd constant that spreads stream numbers (and, in [`Rng::single_stream`], seeds).
+const STREAM_MIX: u64 = 0xD1B5_4A32_D192_ED03;
+
 impl Rng {
     /// A generator for `seed`, decorrelated from one built for `stream` under the same seed.
     pub fn new(seed: u64, stream: u64) -> Self {
         let mut rng = Rng {
-            state: seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03),
+            state: seed ^ stream.wrapping_mul(STREAM_MIX),
         };
         rng.next_u64();
         rng
     }
 
+    /// A generator for `seed` alone, seeded the way [`crate::dataset::node_exporter_lite`] has
+    /// always been (scrambled seed, no warm-up draw), so that its datasets stay what they were.
+    pub fn single_stream(seed: u64) -> Self {
+        Rng {
+            state: seed.wrapping_mul(GOLDEN_GAMMA) ^ STREAM_MIX,
+        }
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -58,17 +71,6 @@ impl Rng {
     pub fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
         (lo.ln() + (hi.ln() - lo.ln()) * self.unit()).exp()
     }
-}
-
-/// FNV-1a over bytes: a stable hash for shard assignment (like Prometheus' queue manager hashing
-/// the label set to pick a shard).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 #[cfg(test)]
