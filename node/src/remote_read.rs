@@ -107,3 +107,6 @@ impl IntoResponse for RemoteReadError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod golden_tests;

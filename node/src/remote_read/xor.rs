@@ -492,4 +492,58 @@ mod tests {
         }
         assert!(decode(&[0x00, 0x00]).unwrap().is_empty());
     }
+
+    /// What the decoder answers for bytes no encoder produces, as Prometheus' Go decoder
+    /// would: the value window starts as (0, 0), so a reuse before any window reads 64 bits;
+    /// a varint that overflows 64 bits is refused. Errors are worded as they always were.
+    #[test]
+    fn malformed_chunks_get_the_same_answers() {
+        let message = |data: &[u8]| decode(data).unwrap_err().to_string();
+        assert_eq!(
+            message(&[0]),
+            "invalid XOR chunk: shorter than its 2-byte header"
+        );
+        assert_eq!(
+            message(&[0, 1, 0]),
+            "invalid XOR chunk: bit stream truncated"
+        );
+        // t0 = 0, v0 = 0.0, then delta 1 and '10' with the 64 bits of 1.0.
+        let mut unset_window = vec![0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x8f, 0xfc];
+        unset_window.extend([0; 7]);
+        assert_eq!(
+            decode(&unset_window).unwrap(),
+            samples(&[(0, 0.0), (1, 1.0)])
+        );
+        // The same, then '11' L=31 S=63.
+        let too_wide = [0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xf8];
+        assert_eq!(
+            message(&too_wide),
+            "invalid XOR chunk: xor window wider than 64 bits"
+        );
+        for tenth in [0x02, 0xff] {
+            let mut overflowing = vec![0, 1];
+            overflowing.extend([0xff; 9]);
+            overflowing.push(tenth);
+            overflowing.extend([0; 9]);
+            assert_eq!(
+                message(&overflowing),
+                "invalid XOR chunk: varint overflows 64 bits"
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "XOR chunk full")]
+    fn appending_to_a_full_chunk_panics() {
+        let mut enc = XorEncoder::new();
+        let limit = usize::from(u16::MAX);
+        for i in 0..limit {
+            enc.append(i as i64, 1.0);
+        }
+        assert!(enc.is_full());
+        enc.append(limit as i64, 1.0);
+    }
 }
+
+#[cfg(test)]
+mod golden_tests;

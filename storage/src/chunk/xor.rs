@@ -371,3 +371,6 @@ impl Iterator for XorIter<'_> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod golden_tests;

@@ -161,3 +161,85 @@ fn empty_chunk_has_header_only() {
     assert_eq!(c.iter().count(), 0);
     assert!(XorChunk::from_bytes(c.bytes()).unwrap().is_empty());
 }
+
+/// A chunk of two samples: (0, 0.0), then 1 ms later the value `write` puts in the bit stream.
+fn second_value(write: impl FnOnce(&mut BitWriter<'_>)) -> Vec<u8> {
+    let (mut buf, mut free) = (vec![1, 0, 2], 0u8);
+    let mut w = BitWriter {
+        buf: &mut buf,
+        free: &mut free,
+    };
+    w.varint(0);
+    w.bits(0, 64);
+    w.varint(1);
+    write(&mut w);
+    buf
+}
+
+fn decode_all(bytes: &[u8]) -> Result<Vec<Sample>> {
+    XorIter::new(bytes)?.collect()
+}
+
+/// What the reader answers for bytes no writer produces: errors worded as they always were, a
+/// value that reuses a window never opened refused, a 10-byte varint's bits past 64 dropped.
+#[test]
+fn malformed_chunks_get_the_same_answers() {
+    let message = |r: Result<Vec<Sample>>| r.unwrap_err().to_string();
+    assert_eq!(
+        message(decode_all(&[1, 0])),
+        "cannot decode: chunk shorter than its header"
+    );
+    assert_eq!(
+        message(decode_all(&[9, 0, 0])),
+        "cannot decode: not an xor chunk (encoding 9)"
+    );
+    assert_eq!(
+        message(decode_all(&[1, 0, 1, 0])),
+        "cannot decode: chunk bit stream truncated"
+    );
+    let unset_window = second_value(|w| {
+        w.bits(0b10, 2);
+        w.bits(1f64.to_bits(), 64);
+    });
+    assert_eq!(
+        message(decode_all(&unset_window)),
+        "cannot decode: xor value reuses a window that was never set"
+    );
+    let too_wide = second_value(|w| {
+        w.bits(0b11, 2);
+        w.bits(31, 5);
+        w.bits(63, 6);
+        w.bits(0, 63);
+    });
+    assert_eq!(
+        message(decode_all(&too_wide)),
+        "cannot decode: xor value window exceeds 64 bits"
+    );
+    let mut eleven_bytes = vec![1, 0, 1];
+    eleven_bytes.extend([0xff; 10]);
+    eleven_bytes.extend([0; 9]);
+    assert_eq!(
+        message(decode_all(&eleven_bytes)),
+        "cannot decode: chunk varint longer than 10 bytes"
+    );
+    let mut overflowing = vec![1, 0, 1];
+    overflowing.extend([0xff; 9]);
+    overflowing.push(0x02);
+    overflowing.extend(1f64.to_bits().to_be_bytes());
+    assert_eq!(
+        decode_all(&overflowing).unwrap(),
+        vec![Sample::new(-(1 << 62), 1.0)]
+    );
+}
+
+#[test]
+fn a_full_chunk_refuses_a_sample() {
+    let mut c = XorChunk::new();
+    for i in 0..XOR_SAMPLES_MAX {
+        c.append(i as i64, 1.0).unwrap();
+    }
+    assert!(c.is_full());
+    let e = c.append(XOR_SAMPLES_MAX as i64, 1.0).unwrap_err();
+    assert_eq!(e.to_string(), "cannot decode: xor chunk is full");
+    assert_eq!(c.len(), XOR_SAMPLES_MAX);
+}
