@@ -544,6 +544,3 @@ mod tests {
         enc.append(limit as i64, 1.0);
     }
 }
-
-#[cfg(test)]
-mod golden_tests;

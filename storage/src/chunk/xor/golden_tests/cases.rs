@@ -47,7 +47,10 @@ pub(super) fn cases() -> Vec<(&'static str, Vec<Sample>)> {
                 .map(|i| Sample::new(-3_600_000 + i * 60_000, -1000.0 - i as f64 * 0.25))
                 .collect(),
         ),
-        ("time_jumps", time_jumps(start)),
+        (
+            "time_jumps",
+            with_second_deltas(start, DOD_BUCKET_EDGES.into_iter().chain([1 << 50])),
+        ),
         (
             "extreme_timestamps",
             vec![
@@ -66,6 +69,28 @@ pub(super) fn cases() -> Vec<(&'static str, Vec<Sample>)> {
         ),
     ]
 }
+
+/// Second deltas on both edges of every timestamp bucket, and beyond the widest.
+pub(in crate::chunk::xor) const DOD_BUCKET_EDGES: [i64; 18] = [
+    0,
+    1,
+    -1,
+    8192,
+    -8191,
+    8193,
+    -8192,
+    65_536,
+    -65_535,
+    65_537,
+    -65_536,
+    524_288,
+    -524_287,
+    524_289,
+    -524_288,
+    1 << 40,
+    -(1 << 40),
+    0,
+];
 
 /// xorshift64: reproducible without a dependency.
 struct XorShift(u64);
@@ -113,34 +138,17 @@ fn jittered_gauge(rng: &mut XorShift, start: i64) -> Vec<Sample> {
         .collect()
 }
 
-/// Second deltas on both edges of every bucket, then jumps far beyond the widest.
-fn time_jumps(start: i64) -> Vec<Sample> {
+/// Two samples 15 s apart from `start`, then one more for each second delta of `dods`.
+pub(in crate::chunk::xor) fn with_second_deltas(
+    start: i64,
+    dods: impl IntoIterator<Item = i64>,
+) -> Vec<Sample> {
     let mut t = start;
     let mut delta = 15_000i64;
     let mut out = vec![Sample::new(t, 0.0)];
     t += delta;
     out.push(Sample::new(t, 1.0));
-    for dod in [
-        0,
-        1,
-        -1,
-        8192,
-        -8191,
-        8193,
-        -8192,
-        65_536,
-        -65_535,
-        65_537,
-        -65_536,
-        524_288,
-        -524_287,
-        524_289,
-        -524_288,
-        1 << 40,
-        -(1 << 40),
-        0,
-        1 << 50,
-    ] {
+    for dod in dods {
         delta += dod;
         t += delta;
         out.push(Sample::new(t, (t % 97) as f64));
@@ -188,9 +196,9 @@ pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks `encode` against every golden entry and returns nothing when all match; otherwise
-/// panics naming the mismatched cases with the lines they would need (for review, never to be
-/// pasted over a format that is on disk or on the wire).
+/// Checks `encode` against every entry of a golden file; a mismatch panics naming the cases
+/// that differ with the lines they would need (for review, never to be pasted over a format
+/// that is on disk or on the wire).
 pub(super) fn check_golden(golden: &str, encode: impl Fn(&[Sample]) -> Vec<u8>) {
     let golden = read_golden(golden);
     let cases = cases();
