@@ -5,7 +5,7 @@
 //! label matchers, hints) and the response types the client accepts, in order of preference.
 //! The answer is either `SAMPLES` (one snappy-compressed `ReadResponse`) or
 //! `STREAMED_XOR_CHUNKS` (a stream of CRC-checked frames, one `ChunkedReadResponse` each,
-//! chunks in Prometheus' XOR encoding: `frame.rs`, `xor.md`). Prometheus 3.x asks for
+//! chunks in Prometheus' XOR encoding: `frame.rs`, `xor.rs`). Prometheus 3.x asks for
 //! streamed chunks first.
 //!
 //! Behaviour follows Prometheus' own server (`storage/remote/read_handler.go`): errors are
@@ -70,3 +70,6 @@ pub enum RemoteReadError {
     #[error(transparent)]
     Node(#[from] NodeError),
 }
+
+#[cfg(test)]
+mod golden_tests;

@@ -1,7 +1,8 @@
-//! Chunk codecs: compressed runs of one series' samples. Every encoded chunk starts with an
+//! Chunk codecs: compressed runs of one series' samples. Every stored chunk starts with an
 //! encoding byte, so that new formats (native histograms) can sit beside the old ones and
 //! readers know which codec a stored chunk uses. Layouts: `chunk/xor.md` (the head's appendable
-//! chunks), `chunk/sealed.md` (one chunk per series per sealed partition).
+//! chunks, and Prometheus' XOR chunk that remote read streams), `chunk/sealed.md` (one chunk
+//! per series per sealed partition).
 
 pub mod bits;
 pub mod sealed;
@@ -12,13 +13,15 @@ pub use xor::{XorChunk, XorIter};
 use crate::error::{Error, Result};
 use crate::model::Sample;
 
-/// Encoding byte of [`XorChunk`] (Gorilla delta-of-delta timestamps, XOR floats).
+/// Encoding byte of [`XorChunk`]s in Tidemark's layout (Gorilla delta-of-delta timestamps, XOR
+/// floats).
 pub const ENCODING_XOR: u8 = 1;
 
 /// Encoding byte of sealed chunks ([`sealed`]: grid-residual timestamps, decimal + pco values).
 pub const ENCODING_SEALED: u8 = 2;
 
-/// Bytes before an XOR chunk's payload: encoding (u8) and sample count (u16, big-endian).
+/// Bytes before a Tidemark-layout XOR chunk's payload: encoding (u8) and sample count (u16,
+/// big-endian).
 pub const HEADER_LEN: usize = 3;
 
 /// Appends the samples of an encoded chunk with `mint_ms <= t <= maxt_ms` to `out`.

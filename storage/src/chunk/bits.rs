@@ -1,5 +1,5 @@
-//! Bit-level writer and reader (most significant bit first): for this crate's XOR chunks and for
-//! other bit-packed formats built on the same primitives (the node's Prometheus XOR chunks).
+//! Bit-level writer and reader (most significant bit first): for the XOR chunks of both layouts
+//! (`xor.md`) and any other bit-packed format built on the same primitives.
 
 use crate::error::{Error, Result};
 

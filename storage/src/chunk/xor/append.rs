@@ -1,0 +1,230 @@
+//! The appendable XOR chunk: encoded bytes plus the state needed to append the next sample.
+
+use super::layout::WINDOW_UNSET;
+use super::{XOR_SAMPLES_MAX, XorIter, XorLayout};
+use crate::chunk::bits::BitWriter;
+use crate::error::{Error, Result};
+
+/// An appendable XOR chunk in one [`XorLayout`]: the encoded bytes plus the state needed to
+/// append the next sample. Its bytes are a valid chunk after every append.
+#[derive(Clone, Debug)]
+pub struct XorChunk {
+    layout: XorLayout,
+    buf: Vec<u8>,
+    /// Unused low bits in the last byte of `buf`.
+    free: u8,
+    leading: u8,
+    trailing: u8,
+    count: u16,
+    t: i64,
+    t_delta: i64,
+    v: u64,
+    min_t: i64,
+}
+
+impl Default for XorChunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl XorChunk {
+    /// An empty chunk in Tidemark's on-disk layout.
+    pub fn new() -> Self {
+        Self::with_layout(XorLayout::Tidemark)
+    }
+
+    /// An empty chunk in `layout`.
+    pub fn with_layout(layout: XorLayout) -> Self {
+        let mut buf = Vec::with_capacity(32);
+        buf.resize(layout.header_len(), 0);
+        layout.write_header(&mut buf, 0);
+        XorChunk {
+            layout,
+            buf,
+            free: 0,
+            leading: WINDOW_UNSET,
+            trailing: 0,
+            count: 0,
+            t: 0,
+            t_delta: 0,
+            v: 0,
+            min_t: 0,
+        }
+    }
+
+    /// Reopens an encoded on-disk (Tidemark layout) chunk for appending: decodes it once to
+    /// restore the appender state.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut it = XorIter::new(bytes)?;
+        while it.next_sample()?.is_some() {}
+        let state = it.appender_state();
+        let mut chunk = XorChunk {
+            layout: XorLayout::Tidemark,
+            buf: bytes.to_vec(),
+            free: 0,
+            leading: state.leading,
+            trailing: state.trailing,
+            count: state.count,
+            t: state.t,
+            t_delta: state.t_delta,
+            v: state.v,
+            min_t: state.first_t,
+        };
+        let used_bits = XorLayout::Tidemark.header_len() * 8 + state.position_bits;
+        chunk.buf.truncate(used_bits.div_ceil(8));
+        chunk.free = ((8 - used_bits % 8) % 8) as u8;
+        Ok(chunk)
+    }
+
+    /// The chunk's byte layout.
+    pub fn layout(&self) -> XorLayout {
+        self.layout
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether the chunk holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether another sample fits (the count is a u16).
+    pub fn is_full(&self) -> bool {
+        self.len() >= XOR_SAMPLES_MAX
+    }
+
+    /// Timestamp of the first sample (meaningless when empty).
+    pub fn min_time(&self) -> i64 {
+        self.min_t
+    }
+
+    /// Timestamp of the last sample (meaningless when empty).
+    pub fn max_time(&self) -> i64 {
+        self.t
+    }
+
+    /// Value of the last sample (meaningless when empty).
+    pub fn last_value(&self) -> f64 {
+        f64::from_bits(self.v)
+    }
+
+    /// The encoded bytes (header included); always a valid chunk.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The encoded bytes (header included), without a copy.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Heap bytes held (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Releases spare capacity (when the chunk is closed).
+    pub fn shrink(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
+    /// Appends a sample. Timestamps are expected to ascend (the codec itself stores any order,
+    /// with wrapping arithmetic). Returns an error only when the chunk is full.
+    pub fn append(&mut self, t: i64, v: f64) -> Result<()> {
+        if self.is_full() {
+            return Err(Error::Decode("xor chunk is full".into()));
+        }
+        let bits = v.to_bits();
+        let mut w = BitWriter {
+            buf: &mut self.buf,
+            free: &mut self.free,
+        };
+        match self.count {
+            0 => {
+                w.varint(t);
+                w.bits(bits, 64);
+                self.min_t = t;
+            }
+            1 => {
+                let delta = t.wrapping_sub(self.t);
+                self.layout.write_first_delta(&mut w, delta);
+                write_value(&mut w, bits, self.v, &mut self.leading, &mut self.trailing);
+                self.t_delta = delta;
+            }
+            _ => {
+                let delta = t.wrapping_sub(self.t);
+                write_dod(&mut w, delta.wrapping_sub(self.t_delta));
+                write_value(&mut w, bits, self.v, &mut self.leading, &mut self.trailing);
+                self.t_delta = delta;
+            }
+        }
+        self.t = t;
+        self.v = bits;
+        self.count += 1;
+        let header_len = self.layout.header_len();
+        self.layout
+            .write_header(&mut self.buf[..header_len], self.count);
+        Ok(())
+    }
+
+    /// An iterator over the samples.
+    pub fn iter(&self) -> XorIter<'_> {
+        // The buffer always holds a valid header, so this cannot fail.
+        XorIter::with_layout(&self.buf, self.layout).unwrap_or_else(|_| XorIter::empty(self.layout))
+    }
+}
+
+/// Writes a second time delta in the smallest bucket that holds it.
+fn write_dod(w: &mut BitWriter<'_>, dod: i64) {
+    if dod == 0 {
+        w.bit(false);
+    } else if in_bit_range(dod, 14) {
+        w.bits(0b10, 2);
+        w.bits(dod as u64, 14);
+    } else if in_bit_range(dod, 17) {
+        w.bits(0b110, 3);
+        w.bits(dod as u64, 17);
+    } else if in_bit_range(dod, 20) {
+        w.bits(0b1110, 4);
+        w.bits(dod as u64, 20);
+    } else {
+        w.bits(0b1111, 4);
+        w.bits(dod as u64, 64);
+    }
+}
+
+/// Whether `x` fits the signed `n`-bit bucket the way Prometheus' `bitRange` defines it.
+fn in_bit_range(x: i64, n: u32) -> bool {
+    let half = 1i64 << (n - 1);
+    -(half - 1) <= x && x <= half
+}
+
+/// Writes the xor of `bits` with the previous value, in the current window or a new one.
+fn write_value(w: &mut BitWriter<'_>, bits: u64, prev: u64, leading: &mut u8, trailing: &mut u8) {
+    let delta = bits ^ prev;
+    if delta == 0 {
+        w.bit(false);
+        return;
+    }
+    w.bit(true);
+    let lead = (delta.leading_zeros() as u8).min(31);
+    let trail = delta.trailing_zeros() as u8;
+    if *leading != WINDOW_UNSET && lead >= *leading && trail >= *trailing {
+        w.bit(false);
+        let sig = 64 - u32::from(*leading) - u32::from(*trailing);
+        w.bits(delta >> *trailing, sig);
+    } else {
+        *leading = lead;
+        *trailing = trail;
+        w.bit(true);
+        w.bits(u64::from(lead), 5);
+        let sig = 64 - u32::from(lead) - u32::from(trail);
+        // 64 significant bits are written as 0 (6 bits cannot hold 64).
+        w.bits(u64::from(sig & 63), 6);
+        w.bits(delta >> trail, sig);
+    }
+}
