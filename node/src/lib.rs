@@ -23,4 +23,4 @@ mod writes;
 
 pub use groups::JoinTarget;
 pub use node::Node;
-pub use placement::{SHARD_COUNT_MAX, ShardVersionOutcome};
+pub use placement::SHARD_COUNT_MAX;

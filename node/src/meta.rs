@@ -82,19 +82,7 @@ pub enum MetaCommand {
     },
 }
 
-/// One version of the shard map: from `start_ms` on (until the next version), a series
-/// belongs to shard `xxh3_64(labels) % shard_count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ShardMapVersion {
-    /// First timestamp the version covers (`i64::MIN` for the first version).
-    pub start_ms: i64,
-    /// `S` in this version.
-    pub shard_count: u32,
-    /// The shard groups that exist once this version is added (the largest `shard_count` so
-    /// far: shards are never dropped, a smaller `S` leaves the higher shards to their data).
-    pub groups: u32,
-}
+pub use tidemark_api::ShardMapVersion;
 
 /// The versions of a shard map, in start order, and what they say about a series and a time.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

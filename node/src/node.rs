@@ -28,7 +28,9 @@ use crate::error::NodeError;
 use crate::groups::{GroupHost, JoinTarget};
 use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::peer::Peers;
-use crate::placement::{Placement, ShardVersionOutcome};
+use tidemark_api::ShardVersionOutcome;
+
+use crate::placement::Placement;
 use crate::raft::{GroupId, NodeId, RaftGroup, shard_group};
 use crate::reads::Reads;
 use crate::request::{

@@ -17,7 +17,7 @@ mod shard_versions;
 
 use std::sync::Arc;
 
-pub use shard_versions::{SHARD_COUNT_MAX, ShardVersionOutcome};
+pub use shard_versions::SHARD_COUNT_MAX;
 
 use crate::error::NodeError;
 use crate::groups::GroupHost;

@@ -5,11 +5,12 @@
 //! a wire-format change.
 
 use serde::{Deserialize, Serialize};
+pub use tidemark_api::{GroupStatus, MemberOutcome};
 use tidemark_storage::{MatchOp, Matcher, Sample, SeriesKey, ShardId};
 
 use crate::error::NodeError;
 use crate::meta::ShardMap;
-use crate::raft::{GroupId, NodeId};
+use crate::raft::NodeId;
 
 /// One series' samples in a write request, already validated (label names, sorting, limits).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -153,46 +154,6 @@ pub enum MemberOp {
     Remove { node: NodeId },
     /// Moves the group's leadership to voter `node` (answered once it leads).
     TransferLeader { node: NodeId },
-}
-
-/// What a [`MemberOp`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberOutcome {
-    /// The node is now a voter of the group.
-    Added,
-    /// The node is no longer in the group.
-    Removed,
-    /// The node leads the group now.
-    Transferred,
-    /// Nothing to do: the group already was as asked.
-    Unchanged,
-}
-
-/// The state of one group as a node knows it, for `/api/v1/status/cluster` and the CLI.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GroupStatus {
-    /// The group id (0: meta, shard s: s + 1).
-    pub group_id: GroupId,
-    /// The shard, for shard groups.
-    pub shard: Option<ShardId>,
-    /// The current leader, if known.
-    pub leader: Option<NodeId>,
-    /// The current term.
-    pub term: u64,
-    /// The index of the last log entry.
-    pub last_log_index: Option<u64>,
-    /// The index of the last applied entry.
-    pub applied_index: Option<u64>,
-    /// The index covered by the last flush (the last persisted state for the meta group).
-    pub flushed_index: Option<u64>,
-    /// The last log index purged from this node's log: a follower behind it catches up from a
-    /// snapshot.
-    pub purged_index: Option<u64>,
-    /// The group's voters, as this node's replica knows them.
-    pub voters: Vec<NodeId>,
-    /// Members that are not voters yet (being added and caught up).
-    pub learners: Vec<NodeId>,
 }
 
 #[cfg(test)]

@@ -43,16 +43,20 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tidemark_api::{
+    ClusterStatus, Envelope, LocalShard, MemberChange, MemberChangeAnswer, MemberChangeOp,
+    ReplicationChange, ShardCountChange, ShardDigest,
+};
 
 use super::ApiError;
 use crate::meta::MetaCommand;
 use crate::node::Node;
-use crate::raft::GroupId;
 use crate::request::MemberOp;
 
 /// The cluster routes over `shards`.
-pub fn routes(shards: Arc<Node>) -> Router {
+pub fn routes(node: Arc<Node>) -> Router {
     Router::new()
         .route("/api/v1/status/cluster", get(status))
         .route("/api/v1/admin/cluster/members", post(change_member))
@@ -60,7 +64,7 @@ pub fn routes(shards: Arc<Node>) -> Router {
         .route("/api/v1/admin/cluster/shards", post(set_shards))
         .route("/api/v1/admin/shards/digest", get(digests))
         .route("/api/v1/admin/shards/local", get(local_shards))
-        .with_state(shards)
+        .with_state(node)
 }
 
 /// Refuses requests under `/api/v1/admin/` without `Authorization: Bearer <token>` (401,
@@ -99,163 +103,128 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn digests(State(shards): State<Arc<Node>>) -> Result<Response, ApiError> {
+/// A success in Prometheus' envelope.
+fn success<T: Serialize>(data: T) -> Response {
+    let body = serde_json::to_string(&Envelope::success(data)).unwrap_or_default();
+    super::json_response(body)
+}
+
+/// A JSON request body; a malformed one is a bad parameter naming `what`.
+fn body<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadParam(format!("invalid {what}: {e}")))
+}
+
+async fn digests(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
     let result = tokio::task::spawn_blocking(move || {
-        let engine = shards.engine();
-        (0..shards.shard_count())
-            .filter(|shard| shards.holds(*shard))
+        let engine = node.engine();
+        (0..node.shard_count())
+            .filter(|shard| node.holds(*shard))
             .map(|shard| {
                 // Applied index and digest must describe the same state: retry if an apply
                 // landed in between.
                 loop {
                     let before = engine.applied_index(shard);
-                    let digest = shards.digest(shard)?;
+                    let digest = node.digest(shard)?;
                     if engine.applied_index(shard) == before {
-                        return Ok(serde_json::json!({
-                            "shard": shard,
-                            "appliedIndex": before,
-                            "digest": format!("{digest:016x}"),
-                        }));
+                        return Ok(ShardDigest {
+                            shard,
+                            applied_index: before,
+                            digest: format!("{digest:016x}"),
+                        });
                     }
                 }
             })
             .collect::<Result<Vec<_>, crate::error::NodeError>>()
     })
     .await
-    .map_err(|e| ApiError::Node(crate::error::NodeError::Internal(e.to_string())))??;
-    let body = serde_json::json!({ "status": "success", "data": result });
-    Ok(super::json_response(body.to_string()))
+    .map_err(|e| crate::error::NodeError::Internal(format!("digest task: {e}")))??;
+    Ok(success(result))
 }
 
-async fn local_shards(State(shards): State<Arc<Node>>) -> Response {
-    let engine = shards.engine();
-    let result: Vec<serde_json::Value> = (0..shards.shard_count())
+async fn local_shards(State(node): State<Arc<Node>>) -> Response {
+    let engine = node.engine();
+    let result: Vec<LocalShard> = (0..node.shard_count())
         .map(|shard| {
             let st = engine.stats(shard);
-            serde_json::json!({
-                "shard": shard,
-                "held": shards.holds(shard),
-                "series": st.series,
-                "appliedIndex": st.applied_index,
-                "flushedIndex": st.flushed_index,
-                "minTimeMs": st.min_time_ms,
-                "maxTimeMs": st.max_time_ms,
-            })
+            LocalShard {
+                shard,
+                held: node.holds(shard),
+                series: st.series,
+                applied_index: st.applied_index,
+                flushed_index: st.flushed_index,
+                min_time_ms: st.min_time_ms,
+                max_time_ms: st.max_time_ms,
+            }
         })
         .collect();
-    let body = serde_json::json!({ "status": "success", "data": result });
-    super::json_response(body.to_string())
-}
-
-/// The body of `POST /api/v1/admin/cluster/members`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct MemberRequest {
-    group: GroupId,
-    op: String,
-    node_id: u64,
-    addr: Option<String>,
+    success(result)
 }
 
 async fn change_member(
-    State(shards): State<Arc<Node>>,
-    body: axum::body::Bytes,
+    State(node): State<Arc<Node>>,
+    bytes: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let req: MemberRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadParam(format!("invalid member change: {e}")))?;
+    let req: MemberChange = body(&bytes, "member change")?;
     if req.node_id == 0 {
         return Err(ApiError::BadParam("nodeId must be non-zero".into()));
     }
-    let op = match (req.op.as_str(), req.addr) {
-        ("add", Some(addr)) if !addr.is_empty() => MemberOp::Add {
-            node: req.node_id,
+    let node_id = req.node_id;
+    let op = match (req.op, req.addr) {
+        (MemberChangeOp::Add, Some(addr)) if !addr.is_empty() => MemberOp::Add {
+            node: node_id,
             addr,
         },
-        ("add", _) => return Err(ApiError::BadParam("op \"add\" needs addr".into())),
-        ("remove", _) => MemberOp::Remove { node: req.node_id },
-        ("transfer-leader", _) => MemberOp::TransferLeader { node: req.node_id },
-        (other, _) => {
-            return Err(ApiError::BadParam(format!(
-                "op must be \"add\", \"remove\" or \"transfer-leader\", got {other:?}"
-            )));
-        }
+        (MemberChangeOp::Add, _) => return Err(ApiError::BadParam("op \"add\" needs addr".into())),
+        (MemberChangeOp::Remove, _) => MemberOp::Remove { node: node_id },
+        (MemberChangeOp::TransferLeader, _) => MemberOp::TransferLeader { node: node_id },
     };
-    let outcome = shards.change_member(req.group, op).await?;
-    let body = serde_json::json!({
-        "status": "success",
-        "data": { "group": req.group, "outcome": outcome },
-    });
-    Ok(super::json_response(body.to_string()))
+    let outcome = node.change_member(req.group, op).await?;
+    Ok(success(MemberChangeAnswer {
+        group: req.group,
+        outcome,
+    }))
 }
 
-async fn status(State(shards): State<Arc<Node>>) -> Response {
-    let map = shards.cluster_map();
-    let placement: std::collections::BTreeMap<_, _> = (0..shards.shard_count())
-        .map(|s| (s, map.replicas_of(s)))
-        .collect();
-    let body = serde_json::json!({
-        "status": "success",
-        "data": {
-            "nodeId": shards.node_id(),
-            "clusterId": shards.cluster_id(),
-            "shardCount": shards.shard_count(),
-            "shardMap": shards.shard_map().versions(),
-            "replicationFactor": map.replication_factor,
-            "nodes": map.nodes,
-            "placement": placement,
-            "groups": shards.cluster_status().await,
-        },
-    });
-    super::json_response(body.to_string())
-}
-
-/// The body of `POST /api/v1/admin/cluster/replication`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ReplicationRequest {
-    replication_factor: u32,
+async fn status(State(node): State<Arc<Node>>) -> Response {
+    let map = node.cluster_map();
+    success(ClusterStatus {
+        node_id: node.node_id(),
+        cluster_id: node.cluster_id().to_string(),
+        shard_count: node.shard_count(),
+        shard_map: node.shard_map().versions().to_vec(),
+        replication_factor: map.replication_factor,
+        placement: (0..node.shard_count())
+            .map(|s| (s, map.replicas_of(s)))
+            .collect(),
+        nodes: map.nodes,
+        groups: node.cluster_status().await,
+    })
 }
 
 /// Records the target number of voters per shard (`tidemarkctl cluster set-replication`).
 /// Replicas are added and removed towards it by joins and `tidemarkctl rebalance`.
 async fn set_replication(
-    State(shards): State<Arc<Node>>,
-    body: axum::body::Bytes,
+    State(node): State<Arc<Node>>,
+    bytes: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let req: ReplicationRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadParam(format!("invalid replication request: {e}")))?;
+    let req: ReplicationChange = body(&bytes, "replication request")?;
     if req.replication_factor == 0 {
         return Err(ApiError::BadParam(
             "replicationFactor must be at least 1".into(),
         ));
     }
-    shards
-        .propose_meta(MetaCommand::SetReplicationFactor {
-            replication_factor: req.replication_factor,
-        })
-        .await?;
-    let body = serde_json::json!({
-        "status": "success",
-        "data": { "replicationFactor": req.replication_factor },
-    });
-    Ok(super::json_response(body.to_string()))
-}
-
-/// The body of `POST /api/v1/admin/cluster/shards`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ShardsRequest {
-    shard_count: u32,
+    node.propose_meta(MetaCommand::SetReplicationFactor {
+        replication_factor: req.replication_factor,
+    })
+    .await?;
+    Ok(success(req))
 }
 
 /// Adds a shard-map version (`tidemarkctl shards set`).
 async fn set_shards(
-    State(shards): State<Arc<Node>>,
-    body: axum::body::Bytes,
+    State(node): State<Arc<Node>>,
+    bytes: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let req: ShardsRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadParam(format!("invalid shards request: {e}")))?;
-    let outcome = shards.set_shard_count(req.shard_count).await?;
-    let body = serde_json::json!({ "status": "success", "data": outcome });
-    Ok(super::json_response(body.to_string()))
+    let req: ShardCountChange = body(&bytes, "shards request")?;
+    Ok(success(node.set_shard_count(req.shard_count).await?))
 }

@@ -10,23 +10,13 @@ use tidemark_storage::ShardId;
 
 use super::Placement;
 use crate::error::NodeError;
-use crate::meta::{ClusterMap, MetaCommand, ShardMap, ShardMapVersion};
+use tidemark_api::ShardVersionOutcome;
+
+use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::raft::{NodeId, NodeInfo};
 
 /// Most shards a shard-map version may have (each is a Raft group on every node).
 pub const SHARD_COUNT_MAX: u32 = 1024;
-
-/// What [`Placement::set_shard_count`] did.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ShardVersionOutcome {
-    /// Whether a version was added (`false`: the newest one already had the shard count).
-    pub changed: bool,
-    /// The version (the newest one when nothing changed).
-    pub version: ShardMapVersion,
-    /// The voters of each shard the version created.
-    pub placement: BTreeMap<ShardId, Vec<NodeId>>,
-}
 
 impl Placement {
     /// Starts the shard groups the shard map has and this node does not have yet, and

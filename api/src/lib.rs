@@ -1,0 +1,16 @@
+//! Tidemark's own HTTP API as types: the bodies of `/api/v1/status/cluster` and the
+//! `/api/v1/admin/*` endpoints, which the node serialises and `tidemarkctl` (and the jepsen
+//! harness) deserialise. A crate of its own so that a client needs serde, not the node (and
+//! its RocksDB). Every field is camelCase on the wire, as Prometheus' own fields are; the
+//! Prometheus-compatible endpoints are not here: they keep upstream's names, exactly.
+
+mod admin;
+mod cluster;
+mod envelope;
+
+pub use admin::{
+    LocalShard, MemberChange, MemberChangeAnswer, MemberChangeOp, MemberOutcome,
+    ReplicationChange, ShardCountChange, ShardDigest, ShardVersionOutcome,
+};
+pub use cluster::{ClusterStatus, GroupStatus, ShardMapVersion};
+pub use envelope::Envelope;
