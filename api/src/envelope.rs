@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 pub struct Envelope<T> {
     /// `success` or `error`.
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
     /// Prometheus' error class (`bad_data`, `unavailable`, ...), on errors.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
     /// The error message, on errors.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -14,3 +14,6 @@ pub use admin::{
 };
 pub use cluster::{ClusterStatus, GroupStatus, ShardMapVersion};
 pub use envelope::Envelope;
+
+#[cfg(test)]
+mod tests;

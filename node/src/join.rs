@@ -28,29 +28,37 @@ fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
+/// What a joining node needs of `/api/v1/status/cluster`: only these fields, so that a member
+/// of another build (whose other fields differ) can be joined through too.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterIdentity {
+    cluster_id: String,
+    shard_count: u32,
+}
+
 /// The cluster of the member at `url`.
 pub async fn cluster_of(url: &str) -> anyhow::Result<JoinTarget> {
     let base = url.trim_end_matches('/');
-    let body: serde_json::Value = client(Duration::from_secs(10))?
-        .get(format!("{base}/api/v1/status/cluster"))
-        .send()
-        .await
-        .with_context(|| format!("asking {base} for its cluster"))?
-        .error_for_status()
-        .with_context(|| format!("asking {base} for its cluster"))?
-        .json()
-        .await
-        .with_context(|| format!("reading the cluster of {base}"))?;
-    let data = &body["data"];
-    let cluster_id = data["clusterId"]
-        .as_str()
-        .with_context(|| format!("{base} reports no cluster id: {body}"))?
-        .to_string();
-    let shard_count = data["shardCount"]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|&n| n > 0)
-        .with_context(|| format!("{base} reports no shard count: {body}"))?;
+    let body: tidemark_api::Envelope<ClusterIdentity> =
+        client(Duration::from_secs(10))?
+            .get(format!("{base}/api/v1/status/cluster"))
+            .send()
+            .await
+            .with_context(|| format!("asking {base} for its cluster"))?
+            .error_for_status()
+            .with_context(|| format!("asking {base} for its cluster"))?
+            .json()
+            .await
+            .with_context(|| format!("reading the cluster of {base}"))?;
+    let status = body
+        .into_result()
+        .map_err(|e| anyhow::anyhow!("{base} reports no cluster: {e}"))?;
+    let (cluster_id, shard_count) = (status.cluster_id, status.shard_count);
+    anyhow::ensure!(
+        !cluster_id.is_empty() && shard_count > 0,
+        "{base} reports no cluster id or no shards"
+    );
     Ok(JoinTarget {
         cluster_id,
         shard_count,
@@ -153,9 +161,12 @@ impl Joiner {
             let mut req = self
                 .http
                 .post(format!("{}/api/v1/admin/cluster/members", self.base))
-                .json(&serde_json::json!({
-                    "group": group, "op": "add", "nodeId": node_id, "addr": addr,
-                }));
+                .json(&tidemark_api::MemberChange {
+                    group,
+                    op: tidemark_api::MemberChangeOp::Add,
+                    node_id,
+                    addr: Some(addr),
+                });
             if let Some(t) = &self.admin_token {
                 req = req.bearer_auth(t);
             }
