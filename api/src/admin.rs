@@ -32,6 +32,17 @@ pub enum MemberChangeOp {
     TransferLeader,
 }
 
+impl MemberChangeOp {
+    /// The op as it is written on the wire (`add`, `remove`, `transfer-leader`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberChangeOp::Add => "add",
+            MemberChangeOp::Remove => "remove",
+            MemberChangeOp::TransferLeader => "transfer-leader",
+        }
+    }
+}
+
 /// The answer to a [`MemberChange`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

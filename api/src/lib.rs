@@ -9,8 +9,8 @@ mod cluster;
 mod envelope;
 
 pub use admin::{
-    LocalShard, MemberChange, MemberChangeAnswer, MemberChangeOp, MemberOutcome,
-    ReplicationChange, ShardCountChange, ShardDigest, ShardVersionOutcome,
+    LocalShard, MemberChange, MemberChangeAnswer, MemberChangeOp, MemberOutcome, ReplicationChange,
+    ShardCountChange, ShardDigest, ShardVersionOutcome,
 };
 pub use cluster::{ClusterStatus, GroupStatus, ShardMapVersion};
 pub use envelope::Envelope;

@@ -54,7 +54,8 @@ struct Cli {
 pub enum Output {
     /// Human-readable lines.
     Table,
-    /// The node's JSON answer, unchanged.
+    /// JSON: the node's answer (as `tidemark-api` types it), or for the placement commands
+    /// what each step did.
     Json,
 }
 

@@ -4,10 +4,17 @@
 //! node that joins it, spreads its leaders, then shrinks again.
 //! Needs the `tidemark` binary next to `tidemarkctl` (a workspace build puts it there).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tidemark_api::{
+    ClusterStatus, Envelope, MemberChange, MemberChangeAnswer, MemberChangeOp, MemberOutcome,
+    ShardVersionOutcome,
+};
 use tidemark_testkit::{ChildProcess, free_port};
 
 const TOKEN: &str = "cli-test-token";
@@ -57,36 +64,45 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// A row of `shard list --output json`.
+#[derive(Debug, Deserialize)]
+struct ShardRow {
+    leader: Option<u64>,
+}
+
+/// A step of `node drain --output json`: the member change (what it did aside).
+#[derive(Debug, Deserialize)]
+struct StepDone {
+    #[serde(flatten)]
+    change: MemberChange,
+}
+
+/// What `node drain --output json` prints.
+#[derive(Debug, Deserialize)]
+struct DrainReport {
+    moves: Vec<StepDone>,
+    removed: Vec<MemberChangeAnswer>,
+}
+
+/// The JSON output `o` of a successful `tidemarkctl ... --output json`, read as a `T`.
+fn json_output<T: DeserializeOwned>(o: &Output) -> T {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
 /// Every group's voters, from `cluster status --output json`.
 fn voters(endpoint: &str) -> Vec<Vec<u64>> {
     let o = ctl(endpoint, &["cluster", "status", "--output", "json"], None);
-    assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v["data"]["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| {
-            g["voters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap())
-                .collect()
-        })
-        .collect()
+    let status: Envelope<ClusterStatus> = json_output(&o);
+    let status = status.into_result().unwrap();
+    status.groups.into_iter().map(|g| g.voters).collect()
 }
 
 /// Every shard's leader, from `shard list --output json`.
 fn leaders(endpoint: &str) -> Vec<Option<u64>> {
     let o = ctl(endpoint, &["shard", "list", "--output", "json"], None);
-    assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["leader"].as_u64())
-        .collect()
+    let rows: Vec<ShardRow> = json_output(&o);
+    rows.into_iter().map(|s| s.leader).collect()
 }
 
 #[test]
@@ -180,24 +196,18 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
         &["node", "drain", "2", "--output", "json"],
         Some(TOKEN),
     );
-    assert!(o.status.success(), "{}", text(&o));
-    let results: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results: DrainReport = json_output(&o);
     // Every shard node 2 led moved to node 1 first.
-    let moves = results["moves"].as_array().unwrap();
-    assert_eq!(moves.len(), led_by_2, "{results}");
+    assert_eq!(results.moves.len(), led_by_2, "{results:?}");
     assert!(
-        moves
+        results
+            .moves
             .iter()
-            .all(|m| m["op"] == "transfer-leader" && m["nodeId"] == 1),
-        "{results}"
+            .all(|m| m.change.op == MemberChangeOp::TransferLeader && m.change.node_id == 1),
+        "{results:?}"
     );
-    let outcomes: Vec<&str> = results["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["outcome"].as_str().unwrap())
-        .collect();
-    assert_eq!(outcomes, vec!["removed"; 5]);
+    let outcomes: Vec<MemberOutcome> = results.removed.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, vec![MemberOutcome::Removed; 5]);
     assert_eq!(voters(&e1), vec![vec![1]; 5]);
     assert!(
         leaders(&e1).iter().all(|l| *l == Some(1)),
@@ -238,21 +248,20 @@ fn shards_set_adds_a_shard_map_version_from_a_partition_boundary_on() {
         &["shards", "set", "6", "--output", "json"],
         Some(TOKEN),
     );
-    assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["changed"], true, "{v}");
-    assert_eq!(v["version"]["shardCount"], 6, "{v}");
+    let v: ShardVersionOutcome = json_output(&o);
+    assert!(v.changed, "{v:?}");
+    assert_eq!(v.version.shard_count, 6, "{v:?}");
     // The default lead: the first 2 h partition boundary at least 2 h from now.
-    let start = v["version"]["startMs"].as_i64().unwrap();
-    assert_eq!(start % 7_200_000, 0, "{v}");
+    let start = v.version.start_ms;
+    assert_eq!(start % 7_200_000, 0, "{v:?}");
     assert!(
         start >= now_ms + 7_200_000 && start < now_ms + 4 * 3_600_000 + 60_000,
-        "{v}"
+        "{v:?}"
     );
     assert_eq!(
-        v["placement"],
-        serde_json::json!({ "4": [1], "5": [1] }),
-        "{v}"
+        v.placement,
+        BTreeMap::from([(4, vec![1]), (5, vec![1])]),
+        "{v:?}"
     );
     assert_eq!(leaders(&endpoint), vec![Some(1); 6]);
 
@@ -276,9 +285,8 @@ fn shards_set_adds_a_shard_map_version_from_a_partition_boundary_on() {
         &["shards", "set", "3", "--output", "json"],
         Some(TOKEN),
     );
-    assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["version"]["startMs"].as_i64().unwrap() > start, "{v}");
-    assert_eq!(v["placement"], serde_json::json!({}), "{v}");
+    let v: ShardVersionOutcome = json_output(&o);
+    assert!(v.version.start_ms > start, "{v:?}");
+    assert!(v.placement.is_empty(), "{v:?}");
     assert_eq!(leaders(&endpoint).len(), 6);
 }

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tidemark_api::{LocalShard, ShardDigest};
+
+use crate::api;
 
 /// How long the check waits for every replica of a shard to reach the same applied index.
 pub const CONVERGE_MS: u64 = 30_000;
@@ -46,87 +49,43 @@ type Answers = Vec<(u32, Result<Replica, String>)>;
 /// node of `nodes` that answers reports it.
 async fn placement(http: &reqwest::Client, nodes: &[(u32, String)]) -> BTreeMap<u32, Vec<u32>> {
     for (_, url) in nodes {
-        let Ok(r) = http
-            .get(format!("{url}/api/v1/status/cluster"))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-        else {
+        let Ok(status) = api::cluster_status(http, url, Duration::from_secs(10)).await else {
             continue;
         };
-        let Ok(body) = r.json::<serde_json::Value>().await else {
-            continue;
-        };
-        let Some(p) = body["data"]["placement"].as_object() else {
-            continue;
-        };
-        return p
-            .iter()
-            .filter_map(|(shard, nodes)| {
-                Some((
-                    shard.parse().ok()?,
-                    nodes
-                        .as_array()?
-                        .iter()
-                        .filter_map(|n| n.as_u64().map(|n| n as u32))
-                        .collect(),
-                ))
-            })
+        return status
+            .placement
+            .into_iter()
+            .map(|(shard, nodes)| (shard, nodes.into_iter().map(|n| n as u32).collect()))
             .collect();
     }
     BTreeMap::new()
 }
 
-/// The JSON body `url` answers a GET with, within `timeout`.
-async fn get_json(
-    http: &reqwest::Client,
-    url: &str,
-    timeout: Duration,
-) -> Result<serde_json::Value, String> {
-    http.get(url)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())
-}
-
+/// Every shard the node at `url` holds a replica of: its applied index and digest.
 async fn digests(http: &reqwest::Client, url: &str) -> Result<BTreeMap<u32, Replica>, String> {
     let url = format!("{url}/api/v1/admin/shards/digest");
-    let body = get_json(http, &url, Duration::from_secs(60)).await?;
-    let mut out = BTreeMap::new();
-    for s in body["data"]
-        .as_array()
-        .ok_or_else(|| format!("no data: {body}"))?
-    {
-        let shard = s["shard"].as_u64().ok_or("no shard")? as u32;
-        let applied = s["appliedIndex"].as_u64().ok_or("no appliedIndex")?;
-        let digest = s["digest"].as_str().ok_or("no digest")?.to_string();
-        out.insert(shard, (applied, digest));
-    }
-    Ok(out)
+    let shards: Vec<ShardDigest> = api::get(http, &url, Duration::from_secs(60)).await?;
+    Ok(shards
+        .into_iter()
+        .map(|s| (s.shard, (s.applied_index, s.digest)))
+        .collect())
 }
 
 /// The shards node `url` stores series of without holding them (`GET
 /// /api/v1/admin/shards/local`).
 async fn unheld_with_data(http: &reqwest::Client, url: &str) -> Result<Vec<u32>, String> {
     let url = format!("{url}/api/v1/admin/shards/local");
-    let body = get_json(http, &url, Duration::from_secs(10)).await?;
-    let shards = body["data"]
-        .as_array()
-        .ok_or_else(|| format!("no data: {body}"))?;
+    let shards: Vec<LocalShard> = api::get(http, &url, Duration::from_secs(10)).await?;
     Ok(shards
-        .iter()
-        .filter(|s| s["held"] == false && s["series"].as_u64().is_some_and(|n| n > 0))
-        .filter_map(|s| s["shard"].as_u64().map(|n| n as u32))
+        .into_iter()
+        .filter(|s| !s.held && s.series > 0)
+        .map(|s| s.shard)
         .collect())
 }
 
 /// Waits (up to [`CONVERGE_MS`]) until no node of `nodes` stores data of a shard it does not
 /// hold, and returns the (node, shard) pairs still left then. Each node empties a replica its
-/// group removed it from within seconds (`Shards::retire_replica`); a node that cannot be
+/// group removed it from within seconds (`Placement::retire_replica`); a node that cannot be
 /// asked counts as leaving nothing.
 pub async fn check_leftovers(http: &reqwest::Client, nodes: &[(u32, String)]) -> Vec<(u32, u32)> {
     let deadline = Instant::now() + Duration::from_millis(CONVERGE_MS);

@@ -5,6 +5,7 @@
 //! bridge, so partitions and packet loss are real dropped packets; needs root and iptables) and
 //! loopback mode (process-level faults only: kill -9 and restart, SIGSTOP/SIGCONT, membership).
 
+pub mod api;
 pub mod checker;
 pub mod cluster;
 pub mod consistency;

@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 
+use crate::api;
 use crate::checker::{
     CheckResult, NodeRead, ReadCheck, Recovery, check_reads, check_samples_of, recovery_times,
 };
@@ -476,22 +477,13 @@ async fn cut_network(
 /// The node that leads the most groups, as some node reports (`/api/v1/status/cluster`).
 async fn busiest_leader(cluster: &Cluster, http: &reqwest::Client) -> Option<u32> {
     for node in cluster.nodes.iter().filter(|n| !n.retired) {
-        let Ok(r) = http
-            .get(format!("{}/api/v1/status/cluster", node.url()))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
+        let Ok(status) = api::cluster_status(http, &node.url(), Duration::from_secs(2)).await
         else {
             continue;
         };
-        let Ok(json) = r.json::<serde_json::Value>().await else {
-            continue;
-        };
         let mut counts = std::collections::BTreeMap::<u32, usize>::new();
-        for g in json["data"]["groups"].as_array()? {
-            if let Some(l) = g["leader"].as_u64() {
-                *counts.entry(l as u32).or_default() += 1;
-            }
+        for l in status.groups.iter().filter_map(|g| g.leader) {
+            *counts.entry(l as u32).or_default() += 1;
         }
         return counts.into_iter().max_by_key(|&(_, c)| c).map(|(l, _)| l);
     }

@@ -9,6 +9,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{Node, TestSeries, encode_write_v1, post_write_v1};
+use tidemark_api::{
+    ClusterStatus, Envelope, GroupStatus, LocalShard, MemberChange, MemberChangeAnswer,
+    MemberChangeOp, MemberOutcome, ReplicationChange, ShardDigest,
+};
 use tidemark_testkit::free_port;
 
 /// Series per write batch (spread over the shards by their labels).
@@ -217,14 +221,9 @@ async fn aggregations_pushed_down_equal_whole_evaluation(
     assert_eq!(compared, 4 * 9 * urls.len());
 }
 
-/// Field `field` of shard `shard`'s group as `base` reports it (`/api/v1/status/cluster`).
-async fn shard_status(
-    client: &reqwest::Client,
-    base: &str,
-    shard: u64,
-    field: &str,
-) -> Option<u64> {
-    let json: serde_json::Value = client
+/// Shard `shard`'s group as `base` reports it (`/api/v1/status/cluster`), if it answers.
+async fn shard_status(client: &reqwest::Client, base: &str, shard: u32) -> Option<GroupStatus> {
+    let answer: Envelope<ClusterStatus> = client
         .get(format!("{base}/api/v1/status/cluster"))
         .send()
         .await
@@ -232,16 +231,17 @@ async fn shard_status(
         .json()
         .await
         .ok()?;
-    json["data"]["groups"]
-        .as_array()?
-        .iter()
-        .find(|g| g["shard"].as_u64() == Some(shard))?[field]
-        .as_u64()
+    answer
+        .into_result()
+        .ok()?
+        .groups
+        .into_iter()
+        .find(|g| g.shard == Some(shard))
 }
 
 /// The leader of shard `shard` as `base` sees it.
-async fn shard_leader(client: &reqwest::Client, base: &str, shard: u64) -> Option<u64> {
-    shard_status(client, base, shard, "leader").await
+async fn shard_leader(client: &reqwest::Client, base: &str, shard: u32) -> Option<u64> {
+    shard_status(client, base, shard).await?.leader
 }
 
 struct Cluster {
@@ -313,8 +313,9 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
 
     // kill -9 the leader of shard 0; keep writing through the survivors.
     let victim = (leader - 1) as usize;
-    let victim_applied = shard_status(&client, &urls[victim], 0, "applied_index")
+    let victim_applied = shard_status(&client, &urls[victim], 0)
         .await
+        .and_then(|g| g.applied_index)
         .expect("applied index of the victim");
     c.nodes[victim].kill9();
     let survivors: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
@@ -343,7 +344,9 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
     let new_leader_url = &urls[new_leader.unwrap() as usize - 1];
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
-        let purged = shard_status(&client, new_leader_url, 0, "purged_index").await;
+        let purged = shard_status(&client, new_leader_url, 0)
+            .await
+            .and_then(|g| g.purged_index);
         if purged.is_some_and(|p| p > victim_applied) {
             break;
         }
@@ -403,22 +406,12 @@ async fn replicas_agree(client: &reqwest::Client, urls: &[String], min_replicas:
     use std::collections::BTreeMap;
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
-        let mut per_shard: BTreeMap<u64, Vec<serde_json::Value>> = BTreeMap::new();
+        let mut per_shard: BTreeMap<u32, Vec<ShardDigest>> = BTreeMap::new();
         for url in urls {
-            let json: serde_json::Value = client
-                .get(format!("{url}/api/v1/admin/shards/digest"))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .expect("digest request")
-                .json()
-                .await
-                .expect("digest JSON");
-            for d in json["data"].as_array().expect("digests") {
-                per_shard
-                    .entry(d["shard"].as_u64().expect("shard"))
-                    .or_default()
-                    .push(d.clone());
+            let digests: Vec<ShardDigest> =
+                api_get(client, &format!("{url}/api/v1/admin/shards/digest")).await;
+            for d in digests {
+                per_shard.entry(d.shard).or_default().push(d);
             }
         }
         let agree = per_shard
@@ -469,12 +462,12 @@ async fn a_data_dir_of_another_cluster_refuses_to_start() {
     );
 }
 
-/// Posts a member change through `base` with the admin token, retrying 503s; the outcome.
+/// Posts a member change through `base` with the admin token, retrying 503s; the answer.
 async fn change_member(
     client: &reqwest::Client,
     base: &str,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
+    body: MemberChange,
+) -> (u16, Envelope<MemberChangeAnswer>) {
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
         let r = client
@@ -485,7 +478,7 @@ async fn change_member(
             .await
             .expect("member change request");
         let status = r.status().as_u16();
-        let json: serde_json::Value = r.json().await.expect("member change JSON");
+        let json: Envelope<MemberChangeAnswer> = r.json().await.expect("member change JSON");
         if status == 503 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -495,34 +488,34 @@ async fn change_member(
 }
 
 /// `data` of `/api/v1/status/cluster` as `base` answers it.
-async fn cluster_status(client: &reqwest::Client, base: &str) -> serde_json::Value {
-    let json: serde_json::Value = client
-        .get(format!("{base}/api/v1/status/cluster"))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("status JSON");
-    json["data"].clone()
+async fn cluster_status(client: &reqwest::Client, base: &str) -> ClusterStatus {
+    api_get(client, &format!("{base}/api/v1/status/cluster")).await
 }
 
-/// A JSON list of node ids.
-fn ids(list: &serde_json::Value) -> Vec<u64> {
-    list.as_array()
-        .expect("id list")
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect()
+/// `data` of Tidemark's own endpoint `url` (a GET, with the admin token, which the admin
+/// endpoints need when the nodes have one).
+async fn api_get<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> T {
+    let answer: Envelope<T> = client
+        .get(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    answer
+        .into_result()
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
 }
 
 /// Every group's voters as `base` sees them, by group id.
 async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
-    cluster_status(client, base).await["groups"]
-        .as_array()
-        .expect("groups")
-        .iter()
-        .map(|g| ids(&g["voters"]))
+    cluster_status(client, base)
+        .await
+        .groups
+        .into_iter()
+        .map(|g| g.voters)
         .collect()
 }
 
@@ -530,8 +523,13 @@ const ADMIN_TOKEN: &str = "s3cret";
 
 /// The meta group's voters and learners as `base` reports them.
 async fn meta_members(client: &reqwest::Client, base: &str) -> (Vec<u64>, Vec<u64>) {
-    let meta = &cluster_status(client, base).await["groups"][0];
-    (ids(&meta["voters"]), ids(&meta["learners"]))
+    let meta = cluster_status(client, base)
+        .await
+        .groups
+        .into_iter()
+        .next()
+        .expect("the meta group");
+    (meta.voters, meta.learners)
 }
 
 /// Shard placement (`shard -> voters`) as `base` reports it.
@@ -665,15 +663,20 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
     );
 
     // Adding a member again changes nothing; another address for it is refused.
-    let add = |addr: &str| serde_json::json!({"group": 0, "op": "add", "nodeId": 4, "addr": addr});
+    let add = |addr: &str| MemberChange {
+        group: 0,
+        op: MemberChangeOp::Add,
+        node_id: 4,
+        addr: Some(addr.to_string()),
+    };
     let (status, json) = change_member(&client, &urls[2], add(&n4.grpc_addr)).await;
     assert_eq!(
-        (status, json["data"]["outcome"].as_str()),
-        (200, Some("unchanged")),
-        "{json}"
+        (status, json.data.as_ref().map(|a| a.outcome)),
+        (200, Some(MemberOutcome::Unchanged)),
+        "{json:?}"
     );
     let (status, json) = change_member(&client, &urls[2], add("127.0.0.1:1")).await;
-    assert_eq!(status, 400, "{json}");
+    assert_eq!(status, 400, "{json:?}");
 
     // Writes continue through nodes 2 and 3 while `rebalance` moves replicas to node 4 and
     // `node drain 1` moves node 1's away.
@@ -740,8 +743,8 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
     }
     replicas_agree(&client, &urls, 3).await;
     let map = cluster_status(&client, &urls[1]).await;
-    let nodes: Vec<&String> = map["nodes"].as_object().unwrap().keys().collect();
-    assert_eq!(nodes, ["2", "3", "4"]);
+    let nodes: Vec<u64> = map.nodes.into_keys().collect();
+    assert_eq!(nodes, [2, 3, 4]);
 }
 
 #[tokio::test]
@@ -823,17 +826,11 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
 
     // Node 2 empties the replica it gave up, and keeps the others.
     let before = local_shards(&client, &urls[1]).await;
-    assert!(before[1]["series"].as_u64().unwrap() > 0, "{before:?}");
+    assert!(before[1].series > 0, "{before:?}");
     let emptied = wait_emptied(&client, &urls[1], 0).await;
-    assert_eq!(
-        emptied[1]["series"], before[1]["series"],
-        "shard 1 untouched"
-    );
+    assert_eq!(emptied[1].series, before[1].series, "shard 1 untouched");
     assert!(
-        local_shards(&client, &urls[2]).await[0]["series"]
-            .as_u64()
-            .unwrap()
-            > 0,
+        local_shards(&client, &urls[2]).await[0].series > 0,
         "node 3 holds shard 0 now"
     );
 
@@ -855,16 +852,21 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
     }
     replicas_agree(&client, &urls, 2).await;
     let back = local_shards(&client, &urls[1]).await;
-    assert_eq!(back[0]["held"], true, "{back:?}");
-    assert!(back[0]["series"].as_u64().unwrap() > 0, "{back:?}");
+    assert!(back[0].held, "{back:?}");
+    assert!(back[0].series > 0, "{back:?}");
 
     // A leader that removes itself hands the group over and empties its replica too.
     let leader = shard_leader(&client, &urls[0], 0)
         .await
         .expect("shard 0 has a leader");
-    let remove = serde_json::json!({"group": 1, "op": "remove", "nodeId": leader});
+    let remove = MemberChange {
+        group: 1,
+        op: MemberChangeOp::Remove,
+        node_id: leader,
+        addr: None,
+    };
     let (status, json) = change_member(&client, &urls[0], remove).await;
-    assert_eq!(status, 200, "{json}");
+    assert_eq!(status, 200, "{json:?}");
     wait_emptied(&client, &urls[leader as usize - 1], 0).await;
     let remaining = if leader == 1 { 2 } else { 1 };
     wait_placement(&client, &urls[2], 0, &[remaining]).await;
@@ -893,16 +895,12 @@ async fn wait_placement(client: &reqwest::Client, base: &str, shard: usize, want
 
 /// Waits until the node at `base` stores nothing of shard `shard` (it no longer holds it), and
 /// returns its shards then.
-async fn wait_emptied(
-    client: &reqwest::Client,
-    base: &str,
-    shard: usize,
-) -> Vec<serde_json::Value> {
+async fn wait_emptied(client: &reqwest::Client, base: &str, shard: usize) -> Vec<LocalShard> {
     let deadline = Instant::now() + Duration::from_millis(RETRY_MS);
     loop {
         let local = local_shards(client, base).await;
-        if local[shard]["series"] == 0 && local[shard]["appliedIndex"] == 0 {
-            assert_eq!(local[shard]["held"], false, "{local:?}");
+        if local[shard].series == 0 && local[shard].applied_index == 0 {
+            assert!(!local[shard].held, "{local:?}");
             return local;
         }
         assert!(
@@ -914,17 +912,8 @@ async fn wait_emptied(
 }
 
 /// `GET /api/v1/admin/shards/local` of the node at `base`, by shard.
-async fn local_shards(client: &reqwest::Client, base: &str) -> Vec<serde_json::Value> {
-    let json: serde_json::Value = client
-        .get(format!("{base}/api/v1/admin/shards/local"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("local shards request")
-        .json()
-        .await
-        .expect("local shards JSON");
-    json["data"].as_array().expect("local shards").clone()
+async fn local_shards(client: &reqwest::Client, base: &str) -> Vec<LocalShard> {
+    api_get(client, &format!("{base}/api/v1/admin/shards/local")).await
 }
 
 #[tokio::test]
@@ -958,9 +947,8 @@ async fn a_new_shard_map_version_adds_shards_and_series_read_whole_across_it() {
         let mut starts = Vec::new();
         for url in &urls {
             let st = cluster_status(&client, url).await;
-            let map = st["shardMap"].as_array().cloned().unwrap_or_default();
-            if st["shardCount"] == 6 && map.len() == 2 {
-                starts.push(map[1]["startMs"].as_i64().unwrap());
+            if st.shard_count == 6 && st.shard_map.len() == 2 {
+                starts.push(st.shard_map[1].start_ms);
             }
         }
         if starts.len() == urls.len() {
@@ -1042,7 +1030,7 @@ async fn a_new_shard_map_version_adds_shards_and_series_read_whole_across_it() {
     // A new client: the old one's pooled connection died with the process.
     let client = reqwest::Client::new();
     let st = cluster_status(&client, &urls[2]).await;
-    assert_eq!(st["shardCount"], 6, "{st}");
+    assert_eq!(st.shard_count, 6, "{st:?}");
     let sum = query_result(
         &client,
         &urls[2],
@@ -1073,18 +1061,18 @@ fn join_node(id: u64, join_url: &str, config: &str) -> (tempfile::TempDir, Node)
 }
 
 /// The replication factor `base` reports (from its copy of the cluster map).
-async fn replication_factor(client: &reqwest::Client, base: &str) -> u64 {
-    cluster_status(client, base).await["replicationFactor"]
-        .as_u64()
-        .expect("replicationFactor")
+async fn replication_factor(client: &reqwest::Client, base: &str) -> u32 {
+    cluster_status(client, base).await.replication_factor
 }
 
 /// Sets the replication factor target through `base` (a meta-group write only).
-async fn set_replication_factor(client: &reqwest::Client, base: &str, rf: u64) -> u16 {
+async fn set_replication_factor(client: &reqwest::Client, base: &str, rf: u32) -> u16 {
     client
         .post(format!("{base}/api/v1/admin/cluster/replication"))
         .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({ "replicationFactor": rf }))
+        .json(&ReplicationChange {
+            replication_factor: rf,
+        })
         .send()
         .await
         .map(|r| r.status().as_u16())
