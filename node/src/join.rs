@@ -40,17 +40,16 @@ struct ClusterIdentity {
 /// The cluster of the member at `url`.
 pub async fn cluster_of(url: &str) -> anyhow::Result<JoinTarget> {
     let base = url.trim_end_matches('/');
-    let body: tidemark_api::Envelope<ClusterIdentity> =
-        client(Duration::from_secs(10))?
-            .get(format!("{base}/api/v1/status/cluster"))
-            .send()
-            .await
-            .with_context(|| format!("asking {base} for its cluster"))?
-            .error_for_status()
-            .with_context(|| format!("asking {base} for its cluster"))?
-            .json()
-            .await
-            .with_context(|| format!("reading the cluster of {base}"))?;
+    let body: tidemark_api::Envelope<ClusterIdentity> = client(Duration::from_secs(10))?
+        .get(format!("{base}/api/v1/status/cluster"))
+        .send()
+        .await
+        .with_context(|| format!("asking {base} for its cluster"))?
+        .error_for_status()
+        .with_context(|| format!("asking {base} for its cluster"))?
+        .json()
+        .await
+        .with_context(|| format!("reading the cluster of {base}"))?;
     let status = body
         .into_result()
         .map_err(|e| anyhow::anyhow!("{base} reports no cluster: {e}"))?;

@@ -108,8 +108,8 @@ fn initial_cluster_must_list_this_node_at_its_grpc_address() {
     assert!(parse_initial_cluster("1=a:1,1=b:2").is_err());
     assert!(parse_initial_cluster("1=a").is_err());
     assert!(parse_initial_cluster("x=a:1").is_err());
-    let y = Config::from_yaml("initial_cluster: 1=127.0.0.1:9202\ninitial_cluster_token: t\n")
-        .unwrap();
+    let y =
+        Config::from_yaml("initial_cluster: 1=127.0.0.1:9202\ninitial_cluster_token: t\n").unwrap();
     assert_eq!(y.initial_cluster_token, "t");
     assert!(y.validate().is_ok());
 }
