@@ -1,2 +1,32 @@
-//! Alerting: rule groups, evaluation, the alert state machine and notification delivery.
-//! Not implemented yet: this crate is a placeholder so that the workspace has its final shape.
+//! Alerting's pure logic, without I/O (STYLE.md, "Logic without I/O"): the ruler in the node
+//! (`node/src/ruler/`) does the I/O around it.
+//!
+//! - [`rules`]: rule groups in Prometheus' rule-file YAML, parsed and validated (the ruler's
+//!   API and `rule_files` accept exactly what Prometheus and Mimir accept).
+//! - [`schedule`]: when a group is evaluated (Prometheus' per-group offset and alignment, the
+//!   query offset).
+//! - [`state`]: the alert state machine of one alerting rule (pending, firing, inactive; `for`,
+//!   `keep_firing_for`, `limit`), deterministic and serialisable: its state lives in the ruler's
+//!   Raft group.
+//! - [`template`]: Prometheus' template language for annotations and labels.
+//!
+//! Seams: [`QueryFn`] is how rules and templates read data; the node implements it over the
+//! cluster's query path, tests over fixed data.
+
+pub mod eval;
+pub mod rules;
+pub mod schedule;
+pub mod state;
+pub mod template;
+
+use tidemark_storage::Labels;
+
+/// An instant vector as a rule or a template reads it: label sets and values.
+pub type Vector = Vec<(Labels, f64)>;
+
+/// How rules and templates read data: a PromQL instant query at a time.
+pub trait QueryFn {
+    /// Evaluates `expr` at `t_ms`; a scalar answer is one element with no labels, an error is
+    /// its message.
+    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vector, String>;
+}

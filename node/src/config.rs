@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use tidemark_alerting::rules::PromDuration;
+
+mod ruler;
+pub use ruler::RulerConfig;
 
 /// Command-line flags of the `tidemark` binary. Flags override the config file.
 #[derive(Clone, Debug, Default, clap::Parser)]
@@ -53,6 +57,12 @@ pub struct Args {
     /// retried until done). A data directory of another cluster is refused.
     #[arg(long, value_name = "URL")]
     pub join: Option<String>,
+    /// A rule file to load (repeatable; adds to `rule_files`).
+    #[arg(long = "rule-file", value_name = "PATH")]
+    pub rule_files: Vec<PathBuf>,
+    /// An Alertmanager to send alerts to (repeatable; adds to `alertmanagers`).
+    #[arg(long = "alertmanager-url", value_name = "URL")]
+    pub alertmanager_urls: Vec<String>,
 }
 
 /// The whole node configuration.
@@ -125,6 +135,16 @@ pub struct Config {
     pub query: tidemark_query::QueryLimits,
     /// Timing of the Raft groups.
     pub raft: RaftConfig,
+    /// Rule files imported into the rule store at start, each into a namespace named by its
+    /// path (read-only through the rules API).
+    pub rule_files: Vec<PathBuf>,
+    /// Base URLs of the Alertmanagers alerts are sent to (`POST /api/v2/alerts`).
+    pub alertmanagers: Vec<String>,
+    /// How far back from the evaluation time every rule group queries unless it sets its own
+    /// `query_offset` (remote-written data arrives late), in Prometheus' duration notation.
+    pub rule_query_offset: PromDuration,
+    /// How rules are evaluated and alerts sent.
+    pub ruler: RulerConfig,
     /// The `--config` file this configuration was read from, if any: not a YAML field, kept
     /// for `/api/v1/status/flags`.
     #[serde(skip)]
@@ -161,6 +181,10 @@ impl Default for Config {
             limits: WriteLimits::default(),
             query: tidemark_query::QueryLimits::default(),
             raft: RaftConfig::default(),
+            rule_files: Vec::new(),
+            alertmanagers: Vec::new(),
+            rule_query_offset: PromDuration::default(),
+            ruler: RulerConfig::default(),
             config_file: None,
         }
     }
@@ -320,10 +344,19 @@ impl Config {
         if let Some(v) = &args.join {
             self.join = Some(v.clone());
         }
+        self.rule_files.extend(args.rule_files.iter().cloned());
+        self.alertmanagers
+            .extend(args.alertmanager_urls.iter().cloned());
     }
 
     /// Rejects values that cannot work (zero ids, zero limits).
     pub fn validate(&self) -> anyhow::Result<()> {
+        for url in &self.alertmanagers {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "alertmanagers: {url:?} is not an HTTP URL (http://HOST:PORT)"
+            );
+        }
         anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
         anyhow::ensure!(self.shard_count != 0, "shard_count must be non-zero");
         anyhow::ensure!(

@@ -34,7 +34,9 @@ use crate::raft::log_store::LogDb;
 use crate::raft::network::{NetworkFactory, PeerChannels};
 use crate::raft::state_machine::{GroupStateMachine, SmShared};
 use crate::raft::transport_service::{GroupRegistry, RaftTransportService};
-use crate::raft::{GroupId, META_GROUP, NodeId, RaftGroup, Request, TypeConfig, shard_group};
+use crate::raft::{
+    GroupId, META_GROUP, NodeId, RULER_GROUP, RaftGroup, Request, TypeConfig, shard_group,
+};
 use crate::request::GroupStatus;
 
 /// How long `stop` waits for the raft tasks to release the log database, in milliseconds.
@@ -133,6 +135,9 @@ pub(crate) struct GroupHost {
     engine: Arc<dyn Engine>,
     starter: GroupStarter,
     meta: Group,
+    /// The ruler group (started on every node; initialised by the node the meta group names
+    /// its creator, its members kept by its leader: `ruler/membership.rs`).
+    ruler: Group,
     /// Shard groups by shard id. Grows when a shard-map version adds shards, never shrinks.
     shards: RwLock<Vec<ShardSlot>>,
     /// Serialises the creation and replacement of shard groups.
@@ -174,6 +179,11 @@ impl GroupHost {
         &self.meta
     }
 
+    /// The ruler group.
+    pub fn ruler(&self) -> &Group {
+        &self.ruler
+    }
+
     /// The cluster map as the meta group has applied it.
     pub fn cluster_map(&self) -> ClusterMap {
         self.meta.sm.cluster_map()
@@ -186,10 +196,12 @@ impl GroupHost {
             .with_cluster_map(|m| m.shard_map_or(self.initial_shard_count))
     }
 
-    /// Every group of this node: the meta group, then the shard groups by shard id.
+    /// Every group of this node: the meta group, the shard groups by shard id, then the ruler
+    /// group (whose id is above every shard's).
     pub fn groups(&self) -> Vec<Group> {
         std::iter::once(self.meta.clone())
             .chain(self.slots().into_iter().map(|s| s.group))
+            .chain(std::iter::once(self.ruler.clone()))
             .collect()
     }
 
@@ -222,10 +234,11 @@ impl GroupHost {
     pub fn group(&self, group: GroupId) -> Result<Group, NodeError> {
         match GroupKind::of(group) {
             GroupKind::Meta => Ok(self.meta.clone()),
+            GroupKind::Ruler => Ok(self.ruler.clone()),
             GroupKind::Shard(s) if s < self.shard_map().groups().max(self.shard_count()) => {
                 self.slot(s).map(|s| s.group)
             }
-            GroupKind::Shard(_) | GroupKind::Ruler => Err(NodeError::BadRequest(format!(
+            GroupKind::Shard(_) => Err(NodeError::BadRequest(format!(
                 "group {group} does not exist"
             ))),
         }
@@ -389,6 +402,20 @@ impl GroupHost {
             .map_err(|e| membership_error(META_GROUP, e))
     }
 
+    /// Proposes `cmd` to the ruler group, which this node must lead, and waits until it is
+    /// committed and applied here.
+    pub async fn propose_ruler(
+        &self,
+        cmd: crate::ruler::record::RulerCommand,
+    ) -> Result<(), NodeError> {
+        self.ruler
+            .raft
+            .client_write(Request::Ruler(cmd))
+            .await
+            .map(|_| ())
+            .map_err(|e| membership_error(RULER_GROUP, e))
+    }
+
     /// The state of group `g` on this node.
     pub fn group_status(&self, g: &Group) -> GroupStatus {
         let m = g.raft.metrics().borrow_watched().clone();
@@ -455,10 +482,10 @@ impl GroupHost {
             }
         }
         // The raft tasks release their log stores after they stop; wait (bounded) so that the
-        // log database can be reopened by this process once the host is dropped. Two handles
-        // remain: this one and the meta state machine's.
+        // log database can be reopened by this process once the host is dropped. Three handles
+        // remain: this one and the meta and ruler state machines'.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(STOP_WAIT_MS);
-        while self.starter.log_db.handle_count() > 2 && tokio::time::Instant::now() < deadline {
+        while self.starter.log_db.handle_count() > 3 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -15,6 +15,8 @@ mod promql_ast;
 mod promql_print;
 mod query;
 mod remote_read;
+mod rules_config;
+mod rules_status;
 mod series;
 mod status;
 mod write;
@@ -92,6 +94,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/metadata", get(admin::metadata))
         .route("/api/v1/status/buildinfo", get(admin::buildinfo))
+        .route("/prometheus/api/v1/status/buildinfo", get(admin::buildinfo))
         .route("/api/v1/status/config", get(status::config))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/runtimeinfo", get(status::runtime_info))
@@ -106,9 +109,38 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(admin::clean_tombstones).put(admin::clean_tombstones),
         )
         .route("/api/v1/admin/tsdb/snapshot", post(admin::snapshot))
+        .merge(ruler_routes(""))
+        .merge(ruler_routes("/prometheus"))
         .route("/-/healthy", get(admin::healthy))
         .route("/-/ready", get(admin::ready))
         .with_state(state)
+}
+
+/// The ruler's endpoints under `prefix` (Mimir serves them under `/prometheus` too).
+fn ruler_routes(prefix: &str) -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            &format!("{prefix}/api/v1/rules"),
+            get(rules_status::rules).post(rules_status::rules),
+        )
+        .route(
+            &format!("{prefix}/api/v1/alerts"),
+            get(rules_status::alerts).post(rules_status::alerts),
+        )
+        .route(
+            &format!("{prefix}/config/v1/rules"),
+            get(rules_config::list),
+        )
+        .route(
+            &format!("{prefix}/config/v1/rules/{{namespace}}"),
+            get(rules_config::get_namespace)
+                .post(rules_config::set_group)
+                .delete(rules_config::delete_namespace),
+        )
+        .route(
+            &format!("{prefix}/config/v1/rules/{{namespace}}/{{group}}"),
+            get(rules_config::get_group).delete(rules_config::delete_group),
+        )
 }
 
 /// A 200 with a JSON body.

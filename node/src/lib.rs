@@ -18,6 +18,7 @@ pub mod remote_read;
 pub mod remote_write;
 pub mod request;
 mod router;
+pub mod ruler;
 pub mod server;
 mod writes;
 

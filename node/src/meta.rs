@@ -80,6 +80,14 @@ pub enum MetaCommand {
         /// shard groups up to `shard_count`).
         placement: BTreeMap<ShardId, Vec<NodeId>>,
     },
+    /// Records that `node_id` creates the ruler group (the meta leader proposes it once, when
+    /// no node has): that node, and only it, initialises the group with itself as its voter;
+    /// the ruler leader then gives it the meta group's voters. Ignored once a creator is
+    /// recorded.
+    CreateRuler {
+        /// The creating node.
+        node_id: NodeId,
+    },
 }
 
 pub use tidemark_api::ShardMapVersion;
@@ -197,6 +205,8 @@ pub struct ClusterMap {
     /// The voters each shard created by a later version started with (its nodes initialise
     /// the group with them while the shard's recorded voters are still these).
     pub created: BTreeMap<ShardId, Vec<NodeId>>,
+    /// The node that created the ruler group ([`MetaCommand::CreateRuler`]).
+    pub ruler_creator: Option<NodeId>,
 }
 
 impl ClusterMap {
@@ -245,6 +255,11 @@ impl ClusterMap {
                     let nodes = placement.get(&shard).cloned().unwrap_or_default();
                     self.created.insert(shard, nodes.clone());
                     self.replicas.insert(shard, nodes);
+                }
+            }
+            MetaCommand::CreateRuler { node_id } => {
+                if self.ruler_creator.is_none() {
+                    self.ruler_creator = Some(*node_id);
                 }
             }
         }

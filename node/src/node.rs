@@ -37,6 +37,7 @@ use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
 use crate::router::Router;
+use crate::ruler::Ruler;
 use crate::writes::Writes;
 
 /// This node: its groups and every operation on them.
@@ -47,6 +48,7 @@ pub struct Node {
     placement: Arc<Placement>,
     writes: Writes,
     reads: Reads,
+    ruler: Arc<Ruler>,
 }
 
 impl Node {
@@ -70,8 +72,9 @@ impl Node {
         let opened = GroupHost::open(config.clone(), join, engine).await?;
         let host = Arc::new(opened.host);
         let peers = Peers::new(host.peers().clone());
-        let router = Arc::new(Router::new(host.clone(), peers.clone(), clock));
+        let router = Arc::new(Router::new(host.clone(), peers.clone(), clock.clone()));
         let placement = Arc::new(Placement::new(host.clone(), router.clone(), peers.clone()));
+        let ruler = Arc::new(Ruler::new(host.clone(), router.clone(), clock.clone())?);
         let node = Arc::new(Node {
             cluster_id: opened.cluster.cluster_id.clone(),
             writes: Writes::new(host.clone(), router.clone(), peers.clone()),
@@ -79,6 +82,7 @@ impl Node {
             host,
             router,
             placement,
+            ruler,
         });
         let multi_node = config
             .initial_members()
@@ -99,7 +103,13 @@ impl Node {
             }
             node.placement.start_loops(None);
         }
+        node.ruler.start(Arc::downgrade(&node));
         Ok(node)
+    }
+
+    /// The ruler of this node.
+    pub fn ruler(&self) -> &Arc<Ruler> {
+        &self.ruler
     }
 
     /// The cluster id.

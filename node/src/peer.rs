@@ -26,6 +26,7 @@ use crate::raft::{GroupId, NodeId};
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
+use crate::ruler::record::RulerCommand;
 
 /// Extra time a call may take beyond its own bound (network, queueing), in milliseconds.
 const CALL_SLACK_MS: u64 = 2_000;
@@ -55,6 +56,8 @@ pub enum Call {
     GroupStatus { shard: ShardId },
     /// On the meta leader: commit a meta command.
     ProposeMeta(MetaCommand),
+    /// On the ruler leader: commit a ruler command.
+    ProposeRuler(RulerCommand),
 }
 
 /// What a [`Call`] answers, one variant per call.
@@ -221,6 +224,9 @@ fn unreachable(call: &Call, peer: &Peer, what: String) -> NodeError {
         )),
         Call::MetaReadIndex | Call::ProposeMeta(_) => NodeError::Unavailable(format!(
             "meta group: leader node {node} ({addr}) unreachable: {what}"
+        )),
+        Call::ProposeRuler(_) => NodeError::Unavailable(format!(
+            "ruler group: leader node {node} ({addr}) unreachable: {what}"
         )),
     }
 }

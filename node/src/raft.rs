@@ -1,5 +1,5 @@
 //! The Raft layer of a node: one openraft type configuration shared by every group, the log
-//! store that all groups of a node share, the state machines (meta group and shard groups) and
+//! store that all groups of a node share, the state machines (meta, ruler and shard groups) and
 //! the gRPC transport.
 //!
 //! Group ids: the meta group is group [`META_GROUP`] (0); shard `s` is group `s + 1`
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tidemark_storage::ShardId;
 
 use crate::meta::MetaCommand;
+use crate::ruler::record::RulerCommand;
 
 /// A node's id in the cluster (stable across restarts, chosen by the operator or at init).
 pub type NodeId = u64;
@@ -57,6 +58,8 @@ pub enum Request {
     Meta(MetaCommand),
     /// A shard command in the storage crate's binary `Command` encoding.
     Shard(Vec<u8>),
+    /// A command of the ruler group.
+    Ruler(RulerCommand),
 }
 
 impl fmt::Display for Request {
@@ -64,6 +67,7 @@ impl fmt::Display for Request {
         match self {
             Request::Meta(cmd) => write!(f, "meta({cmd:?})"),
             Request::Shard(bytes) => write!(f, "shard({} bytes)", bytes.len()),
+            Request::Ruler(cmd) => write!(f, "ruler({})", cmd.kind()),
         }
     }
 }

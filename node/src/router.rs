@@ -96,6 +96,30 @@ impl Router {
             .map_err(|why| NodeError::Unavailable(format!("meta group: {why}")))
     }
 
+    /// Where the ruler group's leader is (unavailable while it has none).
+    pub fn ruler_route(&self) -> Result<Route, NodeError> {
+        self.leader_of(self.host.ruler())
+            .map_err(|why| NodeError::Unavailable(format!("ruler group: {why}")))
+    }
+
+    /// Runs `call` on the ruler leader: `local` when this node leads the ruler group, else
+    /// the call on the leader, whose answer `answer` takes apart.
+    pub async fn on_ruler_leader<T, Fut>(
+        &self,
+        call: Call,
+        local: impl FnOnce() -> Fut,
+        answer: impl FnOnce(crate::peer::Answer) -> Result<T, NodeError>,
+        timeout_ms: u64,
+    ) -> Result<T, NodeError>
+    where
+        Fut: std::future::Future<Output = Result<T, NodeError>>,
+    {
+        match self.ruler_route()? {
+            Route::Local => local().await,
+            Route::Remote(peer) => answer(self.peers.call(&peer, call, timeout_ms).await?),
+        }
+    }
+
     /// Where shard `shard`'s leader is: this node, another node, or nowhere known
     /// (`NoLeader`).
     pub async fn route(&self, shard: ShardId) -> Result<Route, NodeError> {

@@ -29,7 +29,7 @@ use crate::raft::log_store::LogDb;
 use crate::raft::network::PeerChannels;
 use crate::raft::state_machine::GroupStateMachine;
 use crate::raft::transport_service::GroupRegistry;
-use crate::raft::{META_GROUP, NodeId, NodeInfo};
+use crate::raft::{META_GROUP, NodeId, NodeInfo, RULER_GROUP};
 
 /// Name of the node record present once this node joined a cluster (`--join`): its groups are
 /// never initialised by this node, only by the leaders that add it.
@@ -147,10 +147,16 @@ impl GroupHost {
         Ok(())
     }
 
-    /// Waits (up to `startup_leader_wait_ms`) until every group has a leader.
+    /// Waits (up to `startup_leader_wait_ms`) until the meta group and every shard group has
+    /// a leader.
     pub(crate) async fn wait_for_leaders(&self) {
         let timeout = Duration::from_millis(self.config.startup_leader_wait_ms);
-        let groups = self.groups();
+        // The ruler group is created later, by the ruler (`ruler/membership.rs`).
+        let groups: Vec<_> = self
+            .groups()
+            .into_iter()
+            .filter(|g| g.id != RULER_GROUP)
+            .collect();
         let waits = groups.iter().map(|g| async move {
             let res = g
                 .raft
@@ -252,7 +258,7 @@ fn load_or_create_cluster(
     Ok(file)
 }
 
-/// Starts the meta group and every shard group the cluster has (shards added by shard-map
+/// Starts the meta group, the ruler group and every shard group the cluster has (shards added by shard-map
 /// versions since the cluster record was written included).
 async fn start_groups(
     config: Arc<Config>,
@@ -270,6 +276,9 @@ async fn start_groups(
     let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
         .map_err(|e| NodeError::raft(META_GROUP)(format!("state machine: {e}")))?;
     let meta = starter.start(META_GROUP, meta_sm).await?;
+    let ruler_sm = GroupStateMachine::ruler(log_db.store(RULER_GROUP))
+        .map_err(|e| NodeError::raft(RULER_GROUP)(format!("state machine: {e}")))?;
+    let ruler = starter.start(RULER_GROUP, ruler_sm).await?;
     let group_count = meta
         .sm
         .with_cluster_map(|m| m.shard_map.groups())
@@ -287,6 +296,7 @@ async fn start_groups(
         engine,
         starter,
         meta,
+        ruler,
         shards: RwLock::new(shards),
         grow_lock: tokio::sync::Mutex::new(()),
         flush_lock: tokio::sync::Mutex::new(()),

@@ -63,10 +63,13 @@ pub async fn metadata(
     Ok(json_response(json::success(&data, &[], &[])))
 }
 
-/// `GET /api/v1/status/buildinfo`, with the fields Prometheus 3.5 has (it has no `features`
-/// map: feature flags came with `/api/v1/features` in Prometheus 3.10).
+/// `GET /api/v1/status/buildinfo`, with the fields Prometheus 3.5 has, plus the two Mimir adds
+/// and Grafana reads to offer rule editing for a Mimir/Cortex data source: `application` and
+/// `features.ruler_config_api`.
 pub async fn buildinfo() -> Response {
     let data = serde_json::json!({
+        "application": "Tidemark",
+        "features": {"ruler_config_api": "true", "alertmanager_config_api": "false"},
         "version": env!("CARGO_PKG_VERSION"),
         "revision": option_env!("TIDEMARK_GIT_REVISION").unwrap_or("unknown"),
         "branch": option_env!("TIDEMARK_GIT_BRANCH").unwrap_or("unknown"),

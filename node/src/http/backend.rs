@@ -10,6 +10,7 @@ use tidemark_storage::ShardStats;
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
+use crate::ruler::Ruler;
 
 /// What the HTTP API needs from the node.
 pub trait Backend: Send + Sync + 'static {
@@ -34,6 +35,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Deletes what `req` selects (replicated through every shard's log); returns the number
     /// of series named once every shard has applied its delete.
     fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>>;
+    /// The node's ruler (rule groups and alerts); `None` where there is none (the rules API
+    /// then answers 501).
+    fn ruler(&self) -> Option<Arc<Ruler>> {
+        None
+    }
 }
 
 impl Backend for Node {
@@ -63,5 +69,9 @@ impl Backend for Node {
 
     fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>> {
         Box::pin(Node::delete_series(self, req))
+    }
+
+    fn ruler(&self) -> Option<Arc<Ruler>> {
+        Some(Node::ruler(self).clone())
     }
 }

@@ -67,7 +67,15 @@ pub fn routes(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-/// Refuses requests under `/api/v1/admin/` without `Authorization: Bearer <token>` (401,
+/// Whether `req` changes what only an admin may change: the admin API, and rule groups.
+fn needs_admin_token(req: &Request) -> bool {
+    let path = req.uri().path();
+    let rules =
+        path.starts_with("/config/v1/rules") || path.starts_with("/prometheus/config/v1/rules");
+    path.starts_with("/api/v1/admin/") || (rules && req.method() != axum::http::Method::GET)
+}
+
+/// Refuses admin requests ([`needs_admin_token`]) without `Authorization: Bearer <token>` (401,
 /// Prometheus envelope, `errorType` "unauthorized"); passes everything when `token` is `None`.
 pub async fn require_admin_token(
     State(token): State<Option<Arc<str>>>,
@@ -75,7 +83,7 @@ pub async fn require_admin_token(
     next: Next,
 ) -> Response {
     if let Some(token) = token
-        && req.uri().path().starts_with("/api/v1/admin/")
+        && needs_admin_token(&req)
     {
         let given = req
             .headers()

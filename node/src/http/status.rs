@@ -73,6 +73,13 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
         "initial-cluster-token" => config.initial_cluster_token.clone(),
         "replication-factor" => config.replication_factor.to_string(),
         "join" => config.join.clone().unwrap_or_default(),
+        "rule-file" => config
+            .rule_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        "alertmanager-url" => config.alertmanagers.join(","),
         _ => return None,
     })
 }

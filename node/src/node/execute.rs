@@ -31,6 +31,10 @@ impl Node {
                 self.host.propose_meta(cmd).await?;
                 Answer::Proposed
             }
+            Call::ProposeRuler(cmd) => {
+                self.host.propose_ruler(cmd).await?;
+                Answer::Proposed
+            }
         })
     }
 }

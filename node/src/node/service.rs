@@ -73,7 +73,7 @@ impl NodeService {
 /// `shard` field is unused).
 fn shard_of(rpc: Rpc, msg: &ShardRequest) -> Option<u32> {
     match rpc {
-        Rpc::ChangeMember | Rpc::ProposeMeta => None,
+        Rpc::ChangeMember | Rpc::ProposeMeta | Rpc::ProposeRuler => None,
         _ => Some(msg.shard),
     }
 }
@@ -108,6 +108,11 @@ impl ShardService for NodeService {
     #[tracing::instrument(skip_all)]
     async fn propose_meta(&self, request: tonic::Request<ShardRequest>) -> Reply {
         self.serve(Rpc::ProposeMeta, request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn propose_ruler(&self, request: tonic::Request<ShardRequest>) -> Reply {
+        self.serve(Rpc::ProposeRuler, request).await
     }
 
     #[tracing::instrument(skip_all, fields(shard))]

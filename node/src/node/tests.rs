@@ -85,9 +85,11 @@ async fn open_write_read_back() {
     let all = read_all(&shards);
     assert_eq!(all.len(), 20);
     assert!(all.iter().all(|(_, s)| s.len() == 2));
+    // The meta group and 4 shards; the ruler group (last) is created by the ruler's loop.
     let status = shards.status();
-    assert_eq!(status.len(), 5);
-    assert!(status.iter().all(|g| g.leader == Some(1)));
+    assert_eq!(status.len(), 6);
+    assert_eq!(status[5].group_id, crate::raft::RULER_GROUP);
+    assert!(status[..5].iter().all(|g| g.leader == Some(1)));
     shards.shutdown().await.unwrap();
 }
 
@@ -129,6 +131,7 @@ async fn flushed_and_unflushed_writes_survive_without_duplicates() {
         let st = shards.status();
         assert!(
             st.iter()
+                .filter(|g| g.group_id != crate::raft::RULER_GROUP)
                 .all(|g| g.flushed_index.is_some() && g.flushed_index == g.applied_index),
             "{st:?}"
         );

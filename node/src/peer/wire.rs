@@ -19,6 +19,7 @@ use crate::raft::{GroupId, NodeId};
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
+use crate::ruler::record::RulerCommand;
 
 /// Version of the `payload` encoding in `ShardRequest` (see node.proto): 2 made the read
 /// index's payload say which group (a shard's or the meta group).
@@ -45,6 +46,7 @@ pub enum Rpc {
     DeleteSeries,
     GroupStatus,
     ProposeMeta,
+    ProposeRuler,
 }
 
 type Client = ShardServiceClient<tonic::transport::Channel>;
@@ -63,6 +65,7 @@ impl Rpc {
             Rpc::DeleteSeries => client.delete_series(request).await,
             Rpc::GroupStatus => client.group_status(request).await,
             Rpc::ProposeMeta => client.propose_meta(request).await,
+            Rpc::ProposeRuler => client.propose_ruler(request).await,
         }
     }
 }
@@ -91,6 +94,7 @@ pub(super) fn encode_call(call: &Call) -> Result<(Rpc, tonic::Request<ShardReque
         Call::ChangeMember { group, op } => (Rpc::ChangeMember, request(0, &(group, op))?),
         Call::GroupStatus { shard } => (Rpc::GroupStatus, request(*shard, &())?),
         Call::ProposeMeta(cmd) => (Rpc::ProposeMeta, request(0, cmd)?),
+        Call::ProposeRuler(cmd) => (Rpc::ProposeRuler, request(0, cmd)?),
     })
 }
 
@@ -130,6 +134,7 @@ pub(crate) fn decode_call(rpc: Rpc, msg: ShardRequest) -> Result<Call, tonic::St
             Call::GroupStatus { shard }
         }
         Rpc::ProposeMeta => Call::ProposeMeta(payload::<MetaCommand>(&msg)?),
+        Rpc::ProposeRuler => Call::ProposeRuler(payload::<RulerCommand>(&msg)?),
     })
 }
 
@@ -168,7 +173,9 @@ pub(super) fn decode_answer(
         Call::Members { .. } => decode::<Vec<NodeId>>(payload, Answer::Members),
         Call::ChangeMember { .. } => decode::<MemberOutcome>(payload, Answer::Member),
         Call::GroupStatus { .. } => decode::<Option<GroupStatus>>(payload, Answer::Status),
-        Call::ProposeMeta(_) => decode::<()>(payload, |()| Answer::Proposed),
+        Call::ProposeMeta(_) | Call::ProposeRuler(_) => {
+            decode::<()>(payload, |()| Answer::Proposed)
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The state machines of a node's groups: a shard group applies through the storage
-//! [`Engine`]; the meta group applies to the small [`ClusterMap`] it persists itself.
+//! [`Engine`]; the meta group applies to the small [`ClusterMap`], the ruler group to the
+//! [`RulerState`], each of which the state machine persists itself as a record in the
+//! raft-log database after every apply (key `0x02 | group | "sm"`).
 //!
 //! A shard's state machine keeps its last applied log id and membership in memory; a flush
 //! (which is also what an openraft snapshot of a shard is) takes the state machine's mutex so
@@ -24,13 +26,17 @@ use tidemark_storage::{Command, Engine, ShardId};
 use super::log_store::LogStore;
 use super::{LogId, Request, Response, StoredMembership, TypeConfig, codec, io_err};
 use crate::meta::ClusterMap;
+use crate::ruler::record::RulerState;
 
 /// Version of the [`ShardSmMeta`] layout.
 const SM_FORMAT_VERSION: u32 = 1;
 
 /// Version of the [`MetaSmRecord`] layout: 2 added the cluster map's replica placement, 3 its
-/// shard-map versions.
-const META_RECORD_VERSION: u32 = 3;
+/// shard-map versions, 4 the ruler group's creator.
+const META_RECORD_VERSION: u32 = 4;
+
+/// Version of the [`RulerSmRecord`] layout.
+const RULER_RECORD_VERSION: u32 = 1;
 
 /// What a shard flush records beside its data (`sm_meta`, bincode).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +62,19 @@ pub struct MetaSmRecord {
     pub map: ClusterMap,
 }
 
+/// The ruler group's persisted state (bincode, raft-log key `0x02 | RULER_GROUP | "sm"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RulerSmRecord {
+    /// Layout version ([`RULER_RECORD_VERSION`]).
+    pub version: u32,
+    /// The last applied log id.
+    pub last_applied: Option<LogId>,
+    /// The last applied membership.
+    pub membership: StoredMembership,
+    /// Rule groups and their alert state.
+    pub ruler: RulerState,
+}
+
 /// What a group's state machine applies to.
 enum Target {
     Shard {
@@ -65,6 +84,9 @@ enum Target {
     Meta {
         log: LogStore,
     },
+    Ruler {
+        log: LogStore,
+    },
 }
 
 #[derive(Default)]
@@ -72,6 +94,7 @@ struct State {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     map: ClusterMap,
+    ruler: RulerState,
     /// Set by [`SmShared::close`]: nothing changes the target any more.
     closed: bool,
 }
@@ -173,6 +196,18 @@ impl GroupStateMachine {
         Ok(Self::new(Target::Meta { log }, state))
     }
 
+    /// The ruler group's state machine, recovered from its persisted record.
+    pub fn ruler(log: LogStore) -> io::Result<Self> {
+        let mut state = State::default();
+        if let Some(bytes) = log.get_sm_record()? {
+            let rec = decode_ruler_record(&bytes)?;
+            state.last_applied = rec.last_applied;
+            state.membership = rec.membership;
+            state.ruler = rec.ruler;
+        }
+        Ok(Self::new(Target::Ruler { log }, state))
+    }
+
     fn new(target: Target, state: State) -> Self {
         GroupStateMachine {
             shared: Arc::new(SmShared {
@@ -226,6 +261,11 @@ impl SmShared {
         f(&self.lock().map)
     }
 
+    /// `f` of the ruler state (ruler group; empty for the others), without copying it.
+    pub fn with_ruler<R>(&self, f: impl FnOnce(&RulerState) -> R) -> R {
+        f(&self.lock().ruler)
+    }
+
     fn apply_entry(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<()> {
         let mut st = self.lock();
         st.check_open()?;
@@ -241,6 +281,7 @@ impl SmShared {
                     engine.apply(*shard, index, &cmd).map_err(io_err)?;
                 }
                 (Target::Meta { .. }, Request::Meta(cmd)) => st.map.apply(cmd),
+                (Target::Ruler { .. }, Request::Ruler(cmd)) => st.ruler.apply(index, cmd),
                 // A payload for the other kind of group is a bug of the proposer; skipping it is
                 // deterministic on every replica.
                 (_, other) => {
@@ -249,8 +290,10 @@ impl SmShared {
             },
         }
         st.last_applied = Some(entry.log_id);
-        if let Target::Meta { log } = &self.target {
-            log.put_sm_record(&codec::encode(&meta_record(&st))?)?;
+        match &self.target {
+            Target::Meta { log } => log.put_sm_record(&codec::encode(&meta_record(&st))?)?,
+            Target::Ruler { log } => log.put_sm_record(&codec::encode(&ruler_record(&st))?)?,
+            Target::Shard { .. } => {}
         }
         Ok(())
     }
@@ -275,6 +318,11 @@ impl SmShared {
                 log.put_sm_record(&rec)?;
                 rec
             }
+            Target::Ruler { log } => {
+                let rec = codec::encode(&ruler_record(&st))?;
+                log.put_sm_record(&rec)?;
+                rec
+            }
         };
         Ok(snapshot(
             st.last_applied,
@@ -284,7 +332,7 @@ impl SmShared {
     }
 
     /// The last log index covered by the last flush of a shard (`None` before the first
-    /// flush); the applied index for the meta group, which persists on every apply.
+    /// flush); the applied index for the meta and ruler groups, which persist on every apply.
     pub fn flushed_index(&self) -> io::Result<Option<u64>> {
         match &self.target {
             Target::Shard { shard, engine } => {
@@ -294,7 +342,9 @@ impl SmShared {
                 let meta: ShardSmMeta = codec::decode(&sm_meta)?;
                 Ok(meta.last_applied.map(|l| l.index()))
             }
-            Target::Meta { .. } => Ok(self.last_applied().map(|l| l.index())),
+            Target::Meta { .. } | Target::Ruler { .. } => {
+                Ok(self.last_applied().map(|l| l.index()))
+            }
         }
     }
 
@@ -316,6 +366,17 @@ impl SmShared {
                     return Ok(None);
                 };
                 let rec = decode_meta_record(&bytes)?;
+                Ok(Some(snapshot(
+                    rec.last_applied,
+                    rec.membership,
+                    SnapshotData::Bytes(bytes),
+                )))
+            }
+            Target::Ruler { log } => {
+                let Some(bytes) = log.get_sm_record()? else {
+                    return Ok(None);
+                };
+                let rec = decode_ruler_record(&bytes)?;
                 Ok(Some(snapshot(
                     rec.last_applied,
                     rec.membership,
@@ -366,6 +427,17 @@ impl SmShared {
                 st.map = rec.map;
                 Ok(())
             }
+            (Target::Ruler { log }, SnapshotData::Bytes(bytes)) => {
+                let rec = decode_ruler_record(&bytes)?;
+                if rec.last_applied != meta.last_log_id {
+                    return Err(mismatch("ruler"));
+                }
+                log.put_sm_record(&bytes)?;
+                st.last_applied = rec.last_applied;
+                st.membership = rec.membership;
+                st.ruler = rec.ruler;
+                Ok(())
+            }
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a snapshot of the wrong kind for this group",
@@ -381,6 +453,29 @@ fn meta_record(st: &State) -> MetaSmRecord {
         membership: st.membership.clone(),
         map: st.map.clone(),
     }
+}
+
+fn ruler_record(st: &State) -> RulerSmRecord {
+    RulerSmRecord {
+        version: RULER_RECORD_VERSION,
+        last_applied: st.last_applied,
+        membership: st.membership.clone(),
+        ruler: st.ruler.clone(),
+    }
+}
+
+fn decode_ruler_record(bytes: &[u8]) -> io::Result<RulerSmRecord> {
+    let rec: RulerSmRecord = codec::decode(bytes)?;
+    if rec.version != RULER_RECORD_VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "ruler state record version {} is not supported",
+                rec.version
+            ),
+        ));
+    }
+    Ok(rec)
 }
 
 fn snapshot(
@@ -472,8 +567,8 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     }
 }
 
-/// Versions 1 and 2 of [`MetaSmRecord`]: a cluster map without shard-map versions (and in
-/// version 1 without replica placement).
+/// Versions 1 to 3 of [`MetaSmRecord`]: a cluster map without the ruler's creator (before 3
+/// without shard-map versions, in version 1 without replica placement).
 #[derive(Deserialize)]
 struct MetaSmRecordOld<M> {
     version: u32,
@@ -489,6 +584,18 @@ struct ClusterMapV1 {
     shard_count: u32,
     replication_factor: u32,
     nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
+}
+
+/// The cluster map of version 3.
+#[derive(Deserialize)]
+struct ClusterMapV3 {
+    cluster_id: Option<String>,
+    shard_count: u32,
+    replication_factor: u32,
+    nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
+    replicas: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
+    shard_map: crate::meta::ShardMap,
+    created: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
 }
 
 /// The cluster map of version 2.
@@ -509,6 +616,26 @@ fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
         && rec.version == META_RECORD_VERSION
     {
         return Ok(rec);
+    }
+    if let Ok(v3) = codec::decode::<MetaSmRecordOld<ClusterMapV3>>(bytes)
+        && v3.version == 3
+    {
+        let m = v3.map;
+        return Ok(MetaSmRecord {
+            version: META_RECORD_VERSION,
+            last_applied: v3.last_applied,
+            membership: v3.membership,
+            map: ClusterMap {
+                cluster_id: m.cluster_id,
+                shard_count: m.shard_count,
+                replication_factor: m.replication_factor,
+                nodes: m.nodes,
+                replicas: m.replicas,
+                shard_map: m.shard_map,
+                created: m.created,
+                ruler_creator: None,
+            },
+        });
     }
     let upgrade =
         |last_applied: Option<LogId>, membership: StoredMembership, map: ClusterMap| MetaSmRecord {

@@ -465,7 +465,7 @@ async fn admin_endpoints_tidemark_lacks_say_not_implemented() {
 }
 
 #[tokio::test]
-async fn buildinfo_has_prometheus_35_fields_only() {
+async fn buildinfo_has_prometheus_35_fields_and_the_ruler_flag_grafana_reads() {
     let (_, app) = setup(Config::default());
     let j = send(&app, get("/api/v1/status/buildinfo")).await.json();
     let keys: Vec<&str> = j["data"]
@@ -477,12 +477,18 @@ async fn buildinfo_has_prometheus_35_fields_only() {
     assert_eq!(
         keys,
         vec![
+            "application",
             "branch",
             "buildDate",
             "buildUser",
+            "features",
             "goVersion",
             "revision",
             "version"
         ]
     );
+    // Grafana offers rule editing for a Mimir/Cortex data source when `application` is set
+    // and `features.ruler_config_api` is the string "true".
+    assert_eq!(j["data"]["application"], "Tidemark");
+    assert_eq!(j["data"]["features"]["ruler_config_api"], "true");
 }

@@ -1,0 +1,118 @@
+//! The ruler: rule groups stored in the ruler group (a Raft group of its own, members kept like
+//! the meta group's), evaluated by that group's leader only: leadership is the election.
+//!
+//! - `record.rs`: the replicated state (rule groups, committed alert state) and its commands.
+//! - `membership.rs`: creating the ruler group once, and keeping its members the meta group's.
+//! - `leader.rs`: what the leader runs: one task per rule group that evaluates its iterations
+//!   (`tidemark_alerting::eval`), writes their samples, commits them, and only then sends.
+//! - `notify.rs`: the Alertmanager v2 sender.
+//! - `files.rs`: rule files named in the configuration, imported into namespaces they own.
+//!
+//! The pure logic (rule format, schedule, state machine, templates) is in `tidemark-alerting`.
+
+mod files;
+mod leader;
+mod membership;
+pub mod notify;
+pub mod record;
+
+use std::sync::{Arc, OnceLock, Weak};
+
+use crate::clock::Clock;
+use crate::error::NodeError;
+use crate::groups::GroupHost;
+use crate::node::Node;
+use crate::peer::Call;
+use crate::router::Router;
+
+pub use files::FileImport;
+pub use leader::RulerCounters;
+use notify::Notifier;
+use record::{RulerCommand, RulerState};
+
+/// The ruler of this node: idle unless this node leads the ruler group.
+pub struct Ruler {
+    host: Arc<GroupHost>,
+    router: Arc<Router>,
+    clock: Arc<dyn Clock>,
+    /// The node, for its cluster-wide read and write paths (set once the node exists).
+    node: OnceLock<Weak<Node>>,
+    notifier: Notifier,
+    counters: Arc<RulerCounters>,
+    files: FileImport,
+}
+
+impl Ruler {
+    /// The ruler of the node whose groups `host` runs.
+    pub(crate) fn new(
+        host: Arc<GroupHost>,
+        router: Arc<Router>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, NodeError> {
+        let config = host.config().clone();
+        Ok(Ruler {
+            notifier: Notifier::new(&config),
+            files: FileImport::load(&config)?,
+            host,
+            router,
+            clock,
+            node: OnceLock::new(),
+            counters: Arc::default(),
+        })
+    }
+
+    /// Starts the ruler's loop, reading and writing through `node`.
+    pub fn start(self: &Arc<Self>, node: Weak<Node>) {
+        let _ = self.node.set(node);
+        let task = tokio::spawn(self.clone().run());
+        self.host.keep_task(task);
+    }
+
+    /// The rule groups and their state as this node's replica has applied them.
+    pub fn state(&self) -> RulerState {
+        self.host.ruler().sm.with_ruler(RulerState::clone)
+    }
+
+    /// `f` of the state as this node's replica has applied it, without copying it.
+    pub fn with_state<R>(&self, f: impl FnOnce(&RulerState) -> R) -> R {
+        self.host.ruler().sm.with_ruler(f)
+    }
+
+    /// The ruler's counters (iterations, misses, failures, notifications).
+    pub fn counters(&self) -> &RulerCounters {
+        &self.counters
+    }
+
+    /// The Alertmanager sender's counters.
+    pub fn notify_counters(&self) -> &notify::NotifyCounters {
+        self.notifier.counters()
+    }
+
+    /// What importing this node's rule files found (differences with other nodes' files, load
+    /// errors).
+    pub fn file_status(&self) -> Vec<String> {
+        self.files.problems()
+    }
+
+    /// Commits `cmd` in the ruler group, on its leader wherever it is.
+    pub async fn propose(&self, cmd: RulerCommand) -> Result<(), NodeError> {
+        self.router
+            .on_ruler_leader(
+                Call::ProposeRuler(cmd.clone()),
+                || self.host.propose_ruler(cmd),
+                |a| a.proposed(),
+                self.host.config().write_timeout_ms,
+            )
+            .await
+    }
+
+    fn node(&self) -> Result<Arc<Node>, NodeError> {
+        self.node
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| NodeError::Unavailable("the node is shutting down".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

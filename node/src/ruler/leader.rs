@@ -1,0 +1,315 @@
+//! What the ruler group's leader runs: one task per rule group. Each iteration is evaluated at
+//! its slot (`tidemark_alerting::schedule`), its samples written through the cluster's write
+//! path, its new state committed ("group G, iteration T done"), and only then are its alerts
+//! sent. Leadership is checked before each iteration and the commit is the fence: a deposed
+//! leader's proposal fails, so it neither commits nor sends; a later leader resumes from the
+//! committed state and never evaluates a committed iteration again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use openraft::ReadPolicy;
+use openraft::async_runtime::WatchReceiver;
+use tidemark_alerting::eval::{EvalContext, SeriesMemo, evaluate};
+use tidemark_alerting::schedule::{eval_timestamp_ms, group_offset_ms};
+use tidemark_alerting::{QueryFn, Vector};
+use tidemark_query::{PromqlEngine, Querier, Value};
+use tidemark_storage::{Labels, Sample, SeriesKey};
+use tokio::task::JoinHandle;
+
+use super::Ruler;
+use super::record::{RulerCommand, StoredGroup};
+use crate::error::NodeError;
+use crate::request::SeriesWrite;
+
+/// How often the ruler checks leadership, membership and the set of groups, in milliseconds.
+const SUPERVISE_MS: u64 = 500;
+
+/// Counters of the ruler on this node (exposed on `/metrics` and the rules API's status).
+#[derive(Debug, Default)]
+pub struct RulerCounters {
+    /// Iterations committed.
+    pub iterations: AtomicU64,
+    /// Iterations skipped (overruns, no leader).
+    pub missed_iterations: AtomicU64,
+    /// Rule evaluations that failed.
+    pub failed_evaluations: AtomicU64,
+    /// Iterations whose samples could not all be written.
+    pub failed_writes: AtomicU64,
+    /// Iterations whose commit failed (leadership lost).
+    pub failed_commits: AtomicU64,
+    /// Alerts handed to the notifier.
+    pub alerts_sent: AtomicU64,
+}
+
+/// The tasks of this node's leadership of the ruler group.
+struct Leading {
+    term: u64,
+    tasks: BTreeMap<(String, String), JoinHandle<()>>,
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        for task in self.tasks.values() {
+            task.abort();
+        }
+    }
+}
+
+impl Ruler {
+    /// The ruler's loop: creates the ruler group once, and while this node leads it keeps its
+    /// members, imports rule files, and runs a task per rule group.
+    pub(super) async fn run(self: Arc<Self>) {
+        let mut leading: Option<Leading> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(SUPERVISE_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.ensure_created().await {
+                tracing::debug!(error = %e, "ruler group not created yet");
+            }
+            if let Err(e) = self.files.import(&self).await {
+                tracing::debug!(error = %e, "rule files not imported yet");
+            }
+            let ruler = self.host.ruler();
+            let m = ruler.raft.metrics().borrow_watched().clone();
+            if !self.host.leads(&m) || leading.as_ref().is_some_and(|l| l.term != m.current_term) {
+                if leading.take().is_some() {
+                    tracing::info!(term = m.current_term, "no longer leading the ruler group");
+                }
+                if !self.host.leads(&m) {
+                    continue;
+                }
+            }
+            if leading.is_none() {
+                // Everything committed before this term must be applied here before the first
+                // iteration reads the state.
+                if let Err(e) = ruler.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+                    tracing::debug!(error = %e, "ruler leadership not confirmed yet");
+                    continue;
+                }
+                tracing::info!(
+                    term = m.current_term,
+                    "leading the ruler group: evaluating rules"
+                );
+                leading = Some(Leading {
+                    term: m.current_term,
+                    tasks: BTreeMap::new(),
+                });
+            }
+            if let Err(e) = self.keep_members().await {
+                tracing::debug!(error = %e, "ruler members not updated");
+            }
+            if let Some(l) = leading.as_mut() {
+                self.reconcile_tasks(l);
+            }
+        }
+    }
+
+    /// Starts a task for every group without one, ends those of groups that are gone.
+    fn reconcile_tasks(self: &Arc<Self>, leading: &mut Leading) {
+        let groups: Vec<(String, String)> = self.with_state(|s| {
+            s.namespaces
+                .iter()
+                .flat_map(|(ns, n)| n.groups.iter().map(|g| (ns.clone(), g.group.name.clone())))
+                .collect()
+        });
+        leading.tasks.retain(|key, task| {
+            let keep = groups.contains(key) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for key in groups {
+            if leading.tasks.contains_key(&key) {
+                continue;
+            }
+            let ruler = self.clone();
+            let term = leading.term;
+            let (ns, name) = key.clone();
+            let task = tokio::spawn(async move { ruler.group_loop(ns, name, term).await });
+            leading.tasks.insert(key, task);
+        }
+    }
+
+    /// Whether this node still leads the ruler group in `term`.
+    fn still_leads(&self, term: u64) -> bool {
+        let m = self.host.ruler().raft.metrics().borrow_watched().clone();
+        self.host.leads(&m) && m.current_term == term
+    }
+
+    /// Evaluates group `name` of `ns` at each of its slots while this node leads in `term`
+    /// and the group exists.
+    async fn group_loop(self: Arc<Self>, ns: String, name: String, term: u64) {
+        let mut memo = SeriesMemo::default();
+        loop {
+            let Some(stored) = self.with_state(|s| s.group(&ns, &name).cloned()) else {
+                return;
+            };
+            let config = self.host.config();
+            let interval_ms = stored
+                .group
+                .interval
+                .map_or(config.ruler.evaluation_interval_ms as i64, |d| d.0)
+                .max(1);
+            let offset_ms = group_offset_ms(&ns, &name, interval_ms);
+            let now = self.clock.now_ms();
+            let current = eval_timestamp_ms(now, offset_ms, interval_ms);
+            let (ts, missed) = match stored.state.last_evaluation_ms {
+                Some(last) if last >= current => (last + interval_ms, 0),
+                Some(last) => (current, ((current - last) / interval_ms - 1).max(0) as u64),
+                None => (current, 0),
+            };
+            if ts > now {
+                tokio::time::sleep(Duration::from_millis((ts - now) as u64)).await;
+                // The group may have changed while this task slept: start over if so.
+                let version = self.with_state(|s| s.group(&ns, &name).map(|g| g.version));
+                if version != Some(stored.version) {
+                    continue;
+                }
+            }
+            if !self.still_leads(term) {
+                return;
+            }
+            match self
+                .iterate(&ns, &stored, ts, interval_ms, missed, &mut memo)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) if !self.still_leads(term) => {
+                    tracing::info!(group = %name, error = %e, "iteration not committed: deposed");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(namespace = %ns, group = %name, error = %e, "rule group iteration failed");
+                    tokio::time::sleep(Duration::from_millis(SUPERVISE_MS)).await;
+                }
+            }
+        }
+    }
+
+    /// One iteration of `stored` at `ts_ms`: evaluate, write, commit, send.
+    async fn iterate(
+        &self,
+        ns: &str,
+        stored: &StoredGroup,
+        ts_ms: i64,
+        interval_ms: i64,
+        missed: u64,
+        memo: &mut SeriesMemo,
+    ) -> Result<(), NodeError> {
+        let node = self.node()?;
+        let config = self.host.config().clone();
+        let querier = node
+            .reader(true, config.query.samples_max as u64)
+            .await
+            .map_err(|e| e.to_string());
+        let engine = PromqlEngine::new(config.query.clone());
+        let group = stored.group.clone();
+        let prior = stored.state.clone();
+        let mut owned_memo = std::mem::take(memo);
+        let started = Instant::now();
+        let joined = tokio::task::spawn_blocking(move || {
+            let query = ClusterQuery { engine, querier };
+            let seconds = move || started.elapsed().as_secs_f64();
+            let ctx = EvalContext {
+                ts_ms,
+                interval_ms,
+                query_offset_ms: group
+                    .query_offset
+                    .map_or(config.rule_query_offset.0, |d| d.0),
+                resend_delay_ms: config.ruler.resend_delay_ms as i64,
+                external_labels: &config.ruler.external_labels,
+                external_url: &config.ruler.external_url,
+                seconds: &seconds,
+            };
+            let it = evaluate(&group, &prior, &ctx, &query, &mut owned_memo);
+            (it, owned_memo)
+        })
+        .await
+        .map_err(|e| NodeError::Internal(format!("rule evaluation task: {e}")))?;
+        let (mut it, owned_memo) = joined;
+        *memo = owned_memo;
+        let failed = it
+            .state
+            .rules
+            .iter()
+            .filter(|r| r.health == tidemark_alerting::state::Health::Err)
+            .count();
+        it.state.missed_iterations += missed;
+        if !it.samples.is_empty()
+            && let Err(e) = node.write(series_of(std::mem::take(&mut it.samples))).await
+        {
+            self.counters.failed_writes.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(namespace = %ns, group = %stored.group.name, error = %e, "rule samples not written");
+        }
+        let cmd = RulerCommand::IterationDone {
+            namespace: ns.to_string(),
+            group: stored.group.name.clone(),
+            version: stored.version,
+            ts_ms,
+            state: it.state,
+        };
+        if let Err(e) = self.host.propose_ruler(cmd).await {
+            self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        self.counters.iterations.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .missed_iterations
+            .fetch_add(missed, Ordering::Relaxed);
+        self.counters
+            .failed_evaluations
+            .fetch_add(failed as u64, Ordering::Relaxed);
+        if !it.to_send.is_empty() {
+            self.counters
+                .alerts_sent
+                .fetch_add(it.to_send.len() as u64, Ordering::Relaxed);
+            self.notifier.send(it.to_send);
+        }
+        Ok(())
+    }
+}
+
+/// Samples grouped into one write per series.
+fn series_of(samples: Vec<(Labels, Sample)>) -> Vec<SeriesWrite> {
+    let mut by_series: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    for (labels, s) in samples {
+        by_series.entry(labels).or_default().push(s);
+    }
+    by_series
+        .into_iter()
+        .map(|(labels, mut samples)| {
+            samples.sort_by_key(|s| s.t);
+            SeriesWrite {
+                key: SeriesKey::from(&labels),
+                samples,
+            }
+        })
+        .collect()
+}
+
+/// Rules read through the cluster's query path: one querier per iteration (after a read
+/// barrier), or the error that prevented it, which every query of the iteration then answers.
+struct ClusterQuery {
+    engine: PromqlEngine,
+    querier: Result<Arc<dyn Querier>, String>,
+}
+
+impl QueryFn for ClusterQuery {
+    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vector, String> {
+        let querier = self.querier.as_ref().map_err(Clone::clone)?;
+        let result = self
+            .engine
+            .instant(querier.as_ref(), expr, t_ms)
+            .map_err(|e| e.to_string())?;
+        match result.value {
+            Value::Vector(v) => Ok(v.into_iter().map(|(l, s)| (l, s.v)).collect()),
+            Value::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
+            _ => Err("rule result is not a vector or scalar".into()),
+        }
+    }
+}
