@@ -15,6 +15,7 @@ mod promql_ast;
 mod promql_print;
 mod query;
 mod remote_read;
+mod ruler_status;
 mod rules_config;
 mod rules_status;
 mod series;
@@ -94,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/metadata", get(admin::metadata))
         .route("/api/v1/status/buildinfo", get(admin::buildinfo))
+        .route("/api/v1/status/ruler", get(ruler_status::ruler))
         .route("/prometheus/api/v1/status/buildinfo", get(admin::buildinfo))
         .route("/api/v1/status/config", get(status::config))
         .route("/api/v1/status/flags", get(status::flags))

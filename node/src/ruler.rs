@@ -78,6 +78,13 @@ impl Ruler {
         self.host.ruler().sm.with_ruler(f)
     }
 
+    /// The ruler group's leader as this node knows it, and the term it knows.
+    pub fn leadership(&self) -> (Option<crate::raft::NodeId>, u64) {
+        use openraft::async_runtime::WatchReceiver;
+        let m = self.host.ruler().raft.metrics().borrow_watched().clone();
+        (m.current_leader, m.current_term)
+    }
+
     /// The ruler's counters (iterations, misses, failures, notifications).
     pub fn counters(&self) -> &RulerCounters {
         &self.counters
@@ -94,16 +101,29 @@ impl Ruler {
         self.files.problems()
     }
 
-    /// Commits `cmd` in the ruler group, on its leader wherever it is.
+    /// Commits `cmd` in the ruler group, on its leader wherever it is, and waits (up to
+    /// `write_timeout_ms`) until this node's replica shows it, so that a client reads its own
+    /// change from the node it made it through.
     pub async fn propose(&self, cmd: RulerCommand) -> Result<(), NodeError> {
+        let timeout_ms = self.host.config().write_timeout_ms;
         self.router
             .on_ruler_leader(
                 Call::ProposeRuler(cmd.clone()),
-                || self.host.propose_ruler(cmd),
+                || self.host.propose_ruler(cmd.clone()),
                 |a| a.proposed(),
-                self.host.config().write_timeout_ms,
+                timeout_ms,
             )
-            .await
+            .await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+        while !self.with_state(|s| s.shows(&cmd)) {
+            if std::time::Instant::now() >= deadline {
+                return Err(NodeError::Timeout(
+                    "the rule change is committed, but this node has not applied it yet".into(),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     fn node(&self) -> Result<Arc<Node>, NodeError> {

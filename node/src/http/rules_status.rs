@@ -4,12 +4,13 @@
 //! `exclude_alerts` and `match[]` (on the rules' labels); `group_limit` pagination is not
 //! implemented (400 says so).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tidemark_alerting::rules::Rule;
 use tidemark_alerting::state::{Alert, AlertState, RuleState};
 use tidemark_storage::{Labels, Matcher};
@@ -101,11 +102,16 @@ pub async fn rules(
         .backend
         .ruler()
         .ok_or_else(|| NodeError::NotImplemented("no ruler on this backend".into()))?;
-    let groups =
-        ruler.with_state(|s| groups_json(s, &filter, state.config.ruler.evaluation_interval_ms));
-    Ok(json_response(
-        json!({"status": "success", "data": {"groups": groups}}).to_string(),
-    ))
+    let interval_ms = state.config.ruler.evaluation_interval_ms;
+    Ok(ruler.with_state(|s| {
+        #[derive(Serialize)]
+        struct Groups<'a> {
+            groups: Vec<GroupJson<'a>>,
+        }
+        success(Groups {
+            groups: groups_json(s, &filter, interval_ms),
+        })
+    }))
 }
 
 /// `GET|POST /api/v1/alerts`: every pending and firing alert.
@@ -114,95 +120,183 @@ pub async fn alerts(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
         .backend
         .ruler()
         .ok_or_else(|| NodeError::NotImplemented("no ruler on this backend".into()))?;
-    let alerts: Vec<Value> = ruler.with_state(|s| {
-        s.namespaces
+    Ok(ruler.with_state(|s| {
+        #[derive(Serialize)]
+        struct Alerts<'a> {
+            alerts: Vec<AlertJson<'a>>,
+        }
+        let alerts = s
+            .namespaces
             .values()
             .flat_map(|ns| &ns.groups)
             .flat_map(|g| &g.state.rules)
             .flat_map(|r| active(r).map(alert_json))
-            .collect()
-    });
-    Ok(json_response(
-        json!({"status": "success", "data": {"alerts": alerts}}).to_string(),
-    ))
+            .collect();
+        success(Alerts { alerts })
+    }))
 }
 
-fn groups_json(s: &RulerState, filter: &RuleFilter, default_interval_ms: u64) -> Vec<Value> {
+/// A rule group as Prometheus 3.5 answers it (`web/api/v1` `RuleGroup`), fields in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupJson<'a> {
+    name: &'a str,
+    file: &'a str,
+    rules: Vec<RuleJson<'a>>,
+    interval: f64,
+    limit: u64,
+    evaluation_time: f64,
+    last_evaluation: String,
+}
+
+/// An alerting or a recording rule (`AlertingRule`, `RecordingRule`), fields in their order.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RuleJson<'a> {
+    Alerting(AlertingJson<'a>),
+    Recording(RecordingJson<'a>),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertingJson<'a> {
+    state: &'static str,
+    name: &'a str,
+    query: String,
+    duration: f64,
+    keep_firing_for: f64,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<Vec<AlertJson<'a>>>,
+    health: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    last_error: &'a str,
+    evaluation_time: f64,
+    last_evaluation: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordingJson<'a> {
+    name: &'a str,
+    query: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: &'a BTreeMap<String, String>,
+    health: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    last_error: &'a str,
+    evaluation_time: f64,
+    last_evaluation: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// An alert (`Alert`), fields in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertJson<'a> {
+    labels: BTreeMap<&'a str, &'a str>,
+    annotations: &'a BTreeMap<String, String>,
+    state: &'static str,
+    active_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_firing_since: Option<String>,
+    value: String,
+}
+
+/// The `{"status":"success","data":...}` envelope, in Prometheus' order.
+#[derive(Serialize)]
+struct Success<T> {
+    status: &'static str,
+    data: T,
+}
+
+fn success<T: Serialize>(data: T) -> Response {
+    let body = serde_json::to_string(&Success {
+        status: "success",
+        data,
+    })
+    .unwrap_or_else(|e| format!(r#"{{"status":"error","errorType":"internal","error":"{e}"}}"#));
+    json_response(body)
+}
+
+fn groups_json<'a>(
+    s: &'a RulerState,
+    filter: &RuleFilter,
+    default_interval_ms: u64,
+) -> Vec<GroupJson<'a>> {
     let mut out = Vec::new();
     for (file, ns) in &s.namespaces {
         for g in &ns.groups {
             if !filter.keeps_group(file, &g.group.name) {
                 continue;
             }
-            let rules: Vec<Value> = rules_json(g, filter);
-            if rules.is_empty()
-                && (filter.kind.is_some()
-                    || !filter.names.is_empty()
-                    || !filter.matchers.is_empty())
-            {
+            let rules = rules_json(g, filter);
+            let filtered =
+                filter.kind.is_some() || !filter.names.is_empty() || !filter.matchers.is_empty();
+            if rules.is_empty() && filtered {
                 continue;
             }
             let interval_ms = g.group.interval.map_or(default_interval_ms as i64, |d| d.0);
-            out.push(json!({
-                "name": g.group.name,
-                "file": file,
-                "rules": rules,
-                "interval": interval_ms as f64 / 1000.0,
-                "limit": g.group.limit,
-                "evaluationTime": g.state.evaluation_seconds,
-                "lastEvaluation": go_time(g.state.last_evaluation_ms),
-            }));
+            out.push(GroupJson {
+                name: &g.group.name,
+                file,
+                rules,
+                interval: interval_ms as f64 / 1000.0,
+                limit: g.group.limit,
+                evaluation_time: g.state.evaluation_seconds,
+                last_evaluation: go_time(g.state.last_evaluation_ms),
+            });
         }
     }
     out
 }
 
-fn rules_json(g: &StoredGroup, filter: &RuleFilter) -> Vec<Value> {
-    let none = RuleState::default();
+fn rules_json<'a>(g: &'a StoredGroup, filter: &RuleFilter) -> Vec<RuleJson<'a>> {
+    static NONE: std::sync::OnceLock<RuleState> = std::sync::OnceLock::new();
+    let none = NONE.get_or_init(RuleState::default);
     g.group
         .rules
         .iter()
         .enumerate()
         .filter(|(_, r)| filter.keeps_rule(r))
         .map(|(i, rule)| {
-            let st = g.state.rules.get(i).unwrap_or(&none);
-            let mut v = if rule.is_alerting() {
+            let st = g.state.rules.get(i).unwrap_or(none);
+            if rule.is_alerting() {
                 let state = active(st)
                     .map(|a| a.state)
                     .max()
                     .map_or("inactive", AlertState::as_str);
-                let mut v = json!({
-                    "state": state,
-                    "name": rule.name(),
-                    "query": query_text(&rule.expr),
-                    "duration": rule.for_.map_or(0, |d| d.0) as f64 / 1000.0,
-                    "keepFiringFor": rule.keep_firing_for.map_or(0, |d| d.0) as f64 / 1000.0,
-                    "labels": rule.labels,
-                    "annotations": rule.annotations,
-                });
-                if !filter.exclude_alerts {
-                    v["alerts"] = Value::Array(active(st).map(alert_json).collect());
-                }
-                v
+                RuleJson::Alerting(AlertingJson {
+                    state,
+                    name: rule.name(),
+                    query: query_text(&rule.expr),
+                    duration: rule.for_.map_or(0, |d| d.0) as f64 / 1000.0,
+                    keep_firing_for: rule.keep_firing_for.map_or(0, |d| d.0) as f64 / 1000.0,
+                    labels: &rule.labels,
+                    annotations: &rule.annotations,
+                    alerts: (!filter.exclude_alerts).then(|| active(st).map(alert_json).collect()),
+                    health: st.health.as_str(),
+                    last_error: &st.last_error,
+                    evaluation_time: st.evaluation_seconds,
+                    last_evaluation: go_time(st.last_evaluation_ms),
+                    kind: "alerting",
+                })
             } else {
-                let mut v = json!({"name": rule.name(), "query": query_text(&rule.expr)});
-                if !rule.labels.is_empty() {
-                    v["labels"] = json!(rule.labels);
-                }
-                v
-            };
-            v["health"] = json!(st.health.as_str());
-            if !st.last_error.is_empty() {
-                v["lastError"] = json!(st.last_error);
+                RuleJson::Recording(RecordingJson {
+                    name: rule.name(),
+                    query: query_text(&rule.expr),
+                    labels: &rule.labels,
+                    health: st.health.as_str(),
+                    last_error: &st.last_error,
+                    evaluation_time: st.evaluation_seconds,
+                    last_evaluation: go_time(st.last_evaluation_ms),
+                    kind: "recording",
+                })
             }
-            v["evaluationTime"] = json!(st.evaluation_seconds);
-            v["lastEvaluation"] = json!(go_time(st.last_evaluation_ms));
-            v["type"] = json!(if rule.is_alerting() {
-                "alerting"
-            } else {
-                "recording"
-            });
-            v
         })
         .collect()
 }
@@ -212,23 +306,19 @@ fn active(r: &RuleState) -> impl Iterator<Item = &Alert> {
     r.alerts.iter().filter(|a| a.state != AlertState::Inactive)
 }
 
-fn alert_json(a: &Alert) -> Value {
-    let labels: serde_json::Map<String, Value> = a
-        .labels
-        .iter()
-        .map(|l| (l.name.clone(), json!(l.value)))
-        .collect();
-    let mut v = json!({
-        "labels": labels,
-        "annotations": a.annotations,
-        "state": a.state.as_str(),
-        "activeAt": go_time(Some(a.active_at_ms)),
-    });
-    if let Some(t) = a.keep_firing_since_ms {
-        v["keepFiringSince"] = json!(go_time(Some(t)));
+fn alert_json(a: &Alert) -> AlertJson<'_> {
+    AlertJson {
+        labels: a
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect(),
+        annotations: &a.annotations,
+        state: a.state.as_str(),
+        active_at: go_time(Some(a.active_at_ms)),
+        keep_firing_since: a.keep_firing_since_ms.map(|t| go_time(Some(t))),
+        value: go_exp_float(a.value),
     }
-    v["value"] = json!(go_exp_float(a.value));
-    v
 }
 
 /// The expression as Prometheus prints a rule's query (`Expr.String()`), or as written when it
@@ -274,6 +364,119 @@ pub fn go_exp_float(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ruler::record::{Origin, RulerCommand};
+    use tidemark_alerting::rules::{PromDuration, Rule, RuleGroup};
+    use tidemark_alerting::state::{GroupState, Health};
+
+    fn no_filter() -> RuleFilter {
+        RuleFilter {
+            kind: None,
+            names: vec![],
+            groups: vec![],
+            files: vec![],
+            exclude_alerts: false,
+            matchers: vec![],
+        }
+    }
+
+    /// The layout of `/api/v1/rules`, field for field and in Prometheus 3.5's order (its
+    /// `web/api/v1` structs), pinned on one group with a firing alert and a recording rule.
+    #[test]
+    fn rules_answer_prometheus_layout() {
+        let group = RuleGroup {
+            name: "node".into(),
+            interval: Some(PromDuration(30_000)),
+            rules: vec![
+                Rule {
+                    alert: Some("Down".into()),
+                    expr: "up==0".into(),
+                    for_: Some(PromDuration(60_000)),
+                    labels: BTreeMap::from([("severity".into(), "page".into())]),
+                    annotations: BTreeMap::from([("summary".into(), "{{ $labels.job }}".into())]),
+                    ..Default::default()
+                },
+                Rule {
+                    record: Some("job:up:sum".into()),
+                    expr: "sum by (job) (up)".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let mut s = RulerState::default();
+        s.apply(
+            1,
+            &RulerCommand::SetGroup {
+                namespace: "ns".into(),
+                origin: Origin::Api,
+                group: group.clone(),
+            },
+        );
+        let mut state = s.group("ns", "node").unwrap().state.clone();
+        state.last_evaluation_ms = Some(1_700_000_030_000);
+        state.evaluation_seconds = 0.5;
+        state.rules[0].health = Health::Ok;
+        state.rules[0].last_evaluation_ms = Some(1_700_000_030_000);
+        state.rules[0].alerts = vec![Alert {
+            labels: Labels::from_pairs(&[("alertname", "Down"), ("job", "api")]),
+            annotations: BTreeMap::from([("summary".into(), "api".into())]),
+            state: AlertState::Firing,
+            value: 0.0,
+            active_at_ms: 1_700_000_000_000,
+            fired_at_ms: Some(1_700_000_060_000),
+            resolved_at_ms: None,
+            last_sent_at_ms: None,
+            valid_until_ms: None,
+            keep_firing_since_ms: None,
+        }];
+        state.rules[1].health = Health::Err;
+        state.rules[1].last_error = "boom".into();
+        s.apply(
+            2,
+            &RulerCommand::IterationDone {
+                namespace: "ns".into(),
+                group: "node".into(),
+                version: 1,
+                ts_ms: 1_700_000_030_000,
+                state: GroupState { ..state },
+            },
+        );
+        let json = serde_json::to_string(&Success {
+            status: "success",
+            data: groups_json(&s, &no_filter(), 60_000),
+        })
+        .unwrap();
+        let want = concat!(
+            r#"{"status":"success","data":[{"name":"node","file":"ns","rules":["#,
+            r#"{"state":"firing","name":"Down","query":"up == 0","duration":60.0,"keepFiringFor":0.0,"#,
+            r#""labels":{"severity":"page"},"annotations":{"summary":"{{ $labels.job }}"},"#,
+            r#""alerts":[{"labels":{"alertname":"Down","job":"api"},"annotations":{"summary":"api"},"#,
+            r#""state":"firing","activeAt":"2023-11-14T22:13:20Z","value":"0e+00"}],"#,
+            r#""health":"ok","evaluationTime":0.0,"lastEvaluation":"2023-11-14T22:13:50Z","type":"alerting"},"#,
+            r#"{"name":"job:up:sum","query":"sum by (job) (up)","health":"err","lastError":"boom","#,
+            r#""evaluationTime":0.0,"lastEvaluation":"0001-01-01T00:00:00Z","type":"recording"}],"#,
+            r#""interval":30.0,"limit":0,"evaluationTime":0.5,"lastEvaluation":"2023-11-14T22:13:50Z"}]}"#,
+        );
+        assert_eq!(json, want);
+        // Filters: by type, by name, without alerts.
+        let only_records = RuleFilter {
+            kind: Some(false),
+            ..no_filter()
+        };
+        let g = groups_json(&s, &only_records, 60_000);
+        assert_eq!(g[0].rules.len(), 1);
+        let by_name = RuleFilter {
+            names: vec!["nothing".into()],
+            ..no_filter()
+        };
+        assert!(groups_json(&s, &by_name, 60_000).is_empty());
+        let bare = RuleFilter {
+            exclude_alerts: true,
+            ..no_filter()
+        };
+        let j = serde_json::to_value(groups_json(&s, &bare, 60_000)).unwrap();
+        assert!(j[0]["rules"][0].get("alerts").is_none());
+    }
 
     #[test]
     fn times_and_values_print_as_go_prints_them() {

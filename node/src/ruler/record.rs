@@ -134,6 +134,32 @@ impl RulerState {
         self.namespaces.get(namespace)?.group(name)
     }
 
+    /// Whether this state shows the effect of `cmd` (a client's change; an iteration always
+    /// counts as shown).
+    pub fn shows(&self, cmd: &RulerCommand) -> bool {
+        match cmd {
+            RulerCommand::SetGroup {
+                namespace, group, ..
+            } => self
+                .group(namespace, &group.name)
+                .is_some_and(|g| g.group == *group),
+            RulerCommand::SetNamespace {
+                namespace, groups, ..
+            } => match self.namespaces.get(namespace) {
+                None => groups.is_empty(),
+                Some(ns) => {
+                    ns.groups.len() == groups.len()
+                        && ns.groups.iter().zip(groups).all(|(a, b)| a.group == *b)
+                }
+            },
+            RulerCommand::DeleteGroup { namespace, group } => {
+                self.group(namespace, group).is_none()
+            }
+            RulerCommand::DeleteNamespace { namespace } => !self.namespaces.contains_key(namespace),
+            RulerCommand::IterationDone { .. } => true,
+        }
+    }
+
     /// Applies `cmd`, the entry at log index `index` (deterministic; never fails).
     pub fn apply(&mut self, index: u64, cmd: &RulerCommand) {
         match cmd {
