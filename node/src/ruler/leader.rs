@@ -145,6 +145,10 @@ impl Ruler {
     /// and the group exists.
     async fn group_loop(self: Arc<Self>, ns: String, name: String, term: u64) {
         let mut memo = SeriesMemo::default();
+        // The first iteration of a leadership sends every alert it holds again: the previous
+        // leader may have committed an iteration and died before sending it (sends are at least
+        // once; Alertmanager deduplicates).
+        let mut resend_all = true;
         loop {
             let Some(stored) = self.with_state(|s| s.group(&ns, &name).cloned()) else {
                 return;
@@ -174,11 +178,14 @@ impl Ruler {
             if !self.still_leads(term) {
                 return;
             }
-            match self
-                .iterate(&ns, &stored, ts, interval_ms, missed, &mut memo)
-                .await
-            {
-                Ok(()) => {}
+            let slot = Slot {
+                ts_ms: ts,
+                interval_ms,
+                missed,
+                resend_all,
+            };
+            match self.iterate(&ns, &stored, slot, &mut memo).await {
+                Ok(()) => resend_all = false,
                 Err(e) if !self.still_leads(term) => {
                     tracing::info!(group = %name, error = %e, "iteration not committed: deposed");
                     return;
@@ -196,11 +203,15 @@ impl Ruler {
         &self,
         ns: &str,
         stored: &StoredGroup,
-        ts_ms: i64,
-        interval_ms: i64,
-        missed: u64,
+        slot: Slot,
         memo: &mut SeriesMemo,
     ) -> Result<(), NodeError> {
+        let Slot {
+            ts_ms,
+            interval_ms,
+            missed,
+            resend_all,
+        } = slot;
         let node = self.node()?;
         let config = self.host.config().clone();
         let querier = node
@@ -209,7 +220,12 @@ impl Ruler {
             .map_err(|e| e.to_string());
         let engine = PromqlEngine::new(config.query.clone());
         let group = stored.group.clone();
-        let prior = stored.state.clone();
+        let mut prior = stored.state.clone();
+        if resend_all {
+            for alert in prior.rules.iter_mut().flat_map(|r| r.alerts.iter_mut()) {
+                alert.last_sent_at_ms = None;
+            }
+        }
         let mut owned_memo = std::mem::take(memo);
         let started = Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
@@ -272,6 +288,15 @@ impl Ruler {
         }
         Ok(())
     }
+}
+
+/// One iteration to run: its slot, its group's interval, the slots missed before it, and
+/// whether every alert held is sent whatever its last send.
+struct Slot {
+    ts_ms: i64,
+    interval_ms: i64,
+    missed: u64,
+    resend_all: bool,
 }
 
 /// Samples grouped into one write per series.
