@@ -41,7 +41,7 @@ impl FileImport {
             files.push((shown, file.groups));
         }
         Ok(FileImport {
-            done: AtomicBool::new(files.is_empty()),
+            done: AtomicBool::new(false),
             files,
             ticks: AtomicU64::new(0),
             problems: Mutex::new(Vec::new()),
@@ -60,14 +60,28 @@ impl FileImport {
     /// Brings the store in line with this node's files (see the module doc); runs until it
     /// succeeded once, then every [`RECHECK_TICKS`] calls.
     pub(super) async fn import(&self, ruler: &Ruler) -> Result<(), NodeError> {
-        if self.files.is_empty() {
-            return Ok(());
-        }
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
         if self.done.load(Ordering::Relaxed) && !tick.is_multiple_of(RECHECK_TICKS) {
             return Ok(());
         }
         let me = ruler.host.node_id();
+        // Files this node imported before and no longer names go away with their rules.
+        let dropped: Vec<String> = ruler.with_state(|s| {
+            s.namespaces
+                .iter()
+                .filter(|(name, ns)| {
+                    matches!(ns.origin, Origin::File { node, .. } if node == me)
+                        && !self.files.iter().any(|(path, _)| path == *name)
+                })
+                .map(|(name, _)| name.clone())
+                .collect()
+        });
+        for namespace in dropped {
+            tracing::info!(path = %namespace, "a rule file no longer configured: its rules go");
+            ruler
+                .propose(RulerCommand::DeleteNamespace { namespace })
+                .await?;
+        }
         let mut problems = Vec::new();
         for (path, groups) in &self.files {
             let stored = ruler.with_state(|s| {
