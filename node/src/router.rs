@@ -102,24 +102,6 @@ impl Router {
             .map_err(|why| NodeError::Unavailable(format!("ruler group: {why}")))
     }
 
-    /// Runs `call` on the ruler leader: `local` when this node leads the ruler group, else
-    /// the call on the leader, whose answer `answer` takes apart.
-    pub async fn on_ruler_leader<T, Fut>(
-        &self,
-        call: Call,
-        local: impl FnOnce() -> Fut,
-        answer: impl FnOnce(crate::peer::Answer) -> Result<T, NodeError>,
-        timeout_ms: u64,
-    ) -> Result<T, NodeError>
-    where
-        Fut: std::future::Future<Output = Result<T, NodeError>>,
-    {
-        match self.ruler_route()? {
-            Route::Local => local().await,
-            Route::Remote(peer) => answer(self.peers.call(&peer, call, timeout_ms).await?),
-        }
-    }
-
     /// Where shard `shard`'s leader is: this node, another node, or nowhere known
     /// (`NoLeader`).
     pub async fn route(&self, shard: ShardId) -> Result<Route, NodeError> {
@@ -236,7 +218,38 @@ impl Router {
     where
         Fut: std::future::Future<Output = Result<T, NodeError>>,
     {
-        match self.meta_route()? {
+        self.run_at(self.meta_route()?, call, local, answer, timeout_ms)
+            .await
+    }
+
+    /// Runs `call` on the ruler group's leader: `local` here, else the call on that node.
+    pub async fn on_ruler_leader<T, Fut>(
+        &self,
+        call: Call,
+        local: impl FnOnce() -> Fut,
+        answer: impl FnOnce(crate::peer::Answer) -> Result<T, NodeError>,
+        timeout_ms: u64,
+    ) -> Result<T, NodeError>
+    where
+        Fut: std::future::Future<Output = Result<T, NodeError>>,
+    {
+        self.run_at(self.ruler_route()?, call, local, answer, timeout_ms)
+            .await
+    }
+
+    /// Runs `local` when `route` is this node, else `call` on the node it names.
+    async fn run_at<T, Fut>(
+        &self,
+        route: Route,
+        call: Call,
+        local: impl FnOnce() -> Fut,
+        answer: impl FnOnce(crate::peer::Answer) -> Result<T, NodeError>,
+        timeout_ms: u64,
+    ) -> Result<T, NodeError>
+    where
+        Fut: std::future::Future<Output = Result<T, NodeError>>,
+    {
+        match route {
             Route::Local => local().await,
             Route::Remote(peer) => answer(self.peers.call(&peer, call, timeout_ms).await?),
         }
