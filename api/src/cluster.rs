@@ -41,6 +41,13 @@ pub struct ShardMapVersion {
     pub groups: u32,
 }
 
+/// The group id of the meta group in [`GroupStatus::group_id`].
+pub const META_GROUP_ID: u64 = 0;
+
+/// The group id of the ruler group in [`GroupStatus::group_id`]: the first id above every
+/// shard's (shard `s` is group `s + 1`).
+pub const RULER_GROUP_ID: u64 = u32::MAX as u64 + 2;
+
 /// The state of one Raft group as a node knows it. Also crosses between nodes (field order
 /// is part of that format).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ pub use admin::{
     LocalShard, MemberChange, MemberChangeAnswer, MemberChangeOp, MemberOutcome, ReplicationChange,
     ShardCountChange, ShardDigest, ShardVersionOutcome,
 };
-pub use cluster::{ClusterStatus, GroupStatus, ShardMapVersion};
+pub use cluster::{ClusterStatus, GroupStatus, META_GROUP_ID, RULER_GROUP_ID, ShardMapVersion};
 pub use envelope::Envelope;
 
 #[cfg(test)]

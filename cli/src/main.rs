@@ -2,9 +2,11 @@
 //!
 //! It speaks to one node's HTTP API: queries, flush, build info, cluster status, membership and
 //! placement (`cluster.rs`): `cluster status|set-replication`, `node add|remove|drain`,
-//! `shard list|move|transfer-leader`, `shards set`, `rebalance`.
+//! `shard list|move|transfer-leader`, `shards set`, `rebalance`; and rule groups (`rules.rs`):
+//! `rules list|get|lint|sync|diff|delete`.
 
 mod cluster;
+mod rules;
 
 use std::time::Duration;
 
@@ -31,8 +33,8 @@ struct Cli {
     /// shards.
     #[arg(long, global = true, default_value_t = 60)]
     timeout_s: u64,
-    /// The cluster's admin token, for /api/v1/admin endpoints when the nodes have one
-    /// (`admin_token` in their configuration).
+    /// The cluster's admin token, for /api/v1/admin endpoints and rule changes when the nodes
+    /// have one (`admin_token` in their configuration).
     #[arg(
         long,
         global = true,
@@ -103,6 +105,9 @@ enum Command {
     /// remove the old one), then spreads shard leaderships evenly. Blocks until done; shows
     /// each step.
     Rebalance,
+    /// Rule groups on the ruler: list, get, lint, sync and diff rule files, delete.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -244,6 +249,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Rebalance => return cluster::rebalance(&ctx),
         Command::Shards(ShardsCommand::Set { count }) => return cluster::shards_set(&ctx, *count),
+        Command::Rules(cmd) => {
+            let api = rules::Api::new(client, base, cli.admin_token.clone(), ctx.retry_for);
+            let code = rules::run(&api, cli.output, cmd)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            return Ok(());
+        }
     };
     let url = format!("{base}{path}");
     let mut request = match cli.command {

@@ -39,7 +39,9 @@ pub const META_GROUP: GroupId = 0;
 
 /// The ruler group (rules, alert state, notification outbox): the first id above every
 /// shard's.
-pub const RULER_GROUP: GroupId = ShardId::MAX as GroupId + 2;
+pub const RULER_GROUP: GroupId = tidemark_api::RULER_GROUP_ID;
+
+const _: () = assert!(RULER_GROUP == ShardId::MAX as GroupId + 2);
 
 /// The group id of shard `shard`.
 pub fn shard_group(shard: ShardId) -> GroupId {

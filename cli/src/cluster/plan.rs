@@ -39,7 +39,7 @@ impl From<ClusterStatus> for Layout {
             meta_leader: status
                 .groups
                 .iter()
-                .find(|g| g.group_id == 0)
+                .find(|g| g.group_id == tidemark_api::META_GROUP_ID)
                 .and_then(|g| g.leader),
             shards: status
                 .groups

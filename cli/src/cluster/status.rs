@@ -47,9 +47,10 @@ fn print_group(g: &GroupStatus) {
         (Some(l), Some(a)) => l.saturating_sub(a).to_string(),
         _ => "-".into(),
     };
-    let group = match g.shard {
-        None => "meta".to_string(),
-        Some(_) => g.group_id.to_string(),
+    let group = match (g.shard, g.group_id) {
+        (Some(_), id) => id.to_string(),
+        (None, tidemark_api::RULER_GROUP_ID) => "ruler".to_string(),
+        (None, _) => "meta".to_string(),
     };
     println!(
         "{:<6} {:<6} {:<7} {:<5} {:>9} {:>9} {:>9} {:>6}  {:<10} {}",
