@@ -141,6 +141,8 @@ pub struct RuleLimits {
     /// Whether metric and label names must be Prometheus' legacy names
     /// (`[a-zA-Z_:][a-zA-Z0-9_:]*`, labels without `:`), as under the `legacy` name validation
     /// scheme; otherwise any non-empty name is valid, as under Prometheus 3's default `utf8`.
+    /// Not a setting of its own: the node derives it from its `name_validation`.
+    #[serde(skip)]
     pub legacy_names: bool,
 }
 

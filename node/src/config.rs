@@ -349,6 +349,14 @@ impl Config {
             .extend(args.alertmanager_urls.iter().cloned());
     }
 
+    /// The bounds on uploaded rules, names checked under `name_validation`.
+    pub fn rule_limits(&self) -> tidemark_alerting::rules::RuleLimits {
+        tidemark_alerting::rules::RuleLimits {
+            legacy_names: self.name_validation == NameValidation::Legacy,
+            ..self.ruler.limits.clone()
+        }
+    }
+
     /// Rejects values that cannot work (zero ids, zero limits).
     pub fn validate(&self) -> anyhow::Result<()> {
         for url in &self.alertmanagers {

@@ -165,7 +165,7 @@ pub async fn set_group(
 ) -> Answer {
     let ruler = ruler(&state)?;
     check_writable(&ruler, &namespace)?;
-    let limits = &state.config.ruler.limits;
+    let limits = &state.config.rule_limits();
     let Ok(body) = std::str::from_utf8(&body) else {
         return Err(text(StatusCode::BAD_REQUEST, "the rule group is not UTF-8"));
     };

@@ -36,7 +36,7 @@ impl FileImport {
             let shown = path.display().to_string();
             let text = std::fs::read_to_string(path)
                 .map_err(|e| NodeError::Startup(format!("rule file {shown}: {e}")))?;
-            let file = parse_rule_file(&text, &config.ruler.limits, &check_alert)
+            let file = parse_rule_file(&text, &config.rule_limits(), &check_alert)
                 .map_err(|e| NodeError::Startup(format!("rule file {shown}: {e}")))?;
             files.push((shown, file.groups));
         }
