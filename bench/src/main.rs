@@ -1,8 +1,9 @@
 //! `tidemark-bench`: the foundation benchmark. Replays a deterministic node-exporter-like dataset
 //! as Prometheus remote-write 1.0 into Tidemark, VictoriaMetrics and Prometheus (one at a time,
 //! each on loopback with a fresh data dir), then reports ingest rate, memory, bytes per sample on
-//! disk and dashboard query latency side by side with Tidemark/peer ratios; and measures memory
-//! per active series under high cardinality.
+//! disk and dashboard query latency side by side with Tidemark/peer ratios; measures memory per
+//! active series under high cardinality; and compares rule evaluation (a generated rule file on
+//! live data) with Prometheus.
 
 mod batch;
 mod cardinality;
@@ -12,6 +13,7 @@ mod process;
 mod queries;
 mod remote_write;
 mod report;
+mod rules;
 mod sender;
 mod systems;
 
@@ -41,6 +43,9 @@ enum Command {
     Ingest(IngestArgs),
     /// Memory per active series with many unique pod/container series.
     Cardinality(CardinalityArgs),
+    /// Rule evaluation (recording and alerting rules) on live node-exporter data, against
+    /// Prometheus.
+    Rules(RulesArgs),
 }
 
 #[derive(Args)]
@@ -48,8 +53,9 @@ struct Common {
     /// The `tidemark` server binary.
     #[arg(long)]
     tidemark_bin: Option<PathBuf>,
-    /// Folder with `prometheus` and `victoria-metrics` (default: $PEERS_DIR/usr/bin or
-    /// ~/.cache/tsdb-peers/usr/bin, where scripts/install-peers.sh puts them).
+    /// Folder with `prometheus` and `victoria-metrics` (default: $TIDEMARK_PEERS_BIN,
+    /// $PEERS_DIR/usr/bin or ~/.cache/tsdb-peers/usr/bin, where scripts/install-peers.sh puts
+    /// them).
     #[arg(long)]
     peers_bin: Option<PathBuf>,
     /// Extra arguments passed to `tidemark` (whitespace separated).
@@ -118,9 +124,49 @@ struct CardinalityArgs {
     systems: Vec<String>,
 }
 
+#[derive(Args)]
+struct RulesArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Number of series (node-exporter hosts' worth).
+    #[arg(long, default_value_t = 10_000)]
+    series: usize,
+    /// Systems to measure, in order (tidemark and prometheus only).
+    #[arg(long, value_delimiter = ',', default_value = "tidemark,prometheus")]
+    systems: Vec<String>,
+    /// Rules in the generated rule file (a multiple of --groups).
+    #[arg(long, default_value_t = 1_000)]
+    rules: usize,
+    /// Rule groups the rules are split over.
+    #[arg(long, default_value_t = 20)]
+    groups: usize,
+    /// Of the rules, this many are alerting rules (the rest recording rules).
+    #[arg(long, default_value_t = 300)]
+    alerting_rules: usize,
+    /// Evaluation interval of every group, seconds.
+    #[arg(long, default_value_t = 10)]
+    eval_interval_s: u32,
+    /// Minutes of data sent before the live part (the rules' ranges reach up to 10 min back).
+    #[arg(long, default_value_t = 10)]
+    history_min: u32,
+    /// Seconds of rule evaluation before the measurement starts.
+    #[arg(long, default_value_t = 30)]
+    warmup_s: u64,
+    /// Seconds measured per system (cut into windows of --window-s).
+    #[arg(long, default_value_t = 100)]
+    duration_s: u64,
+    /// Length of one measured window, seconds (a multiple of the interval counts whole
+    /// iterations).
+    #[arg(long, default_value_t = 20)]
+    window_s: u64,
+}
+
 impl Common {
     fn binaries(&self) -> Binaries {
         let peers_dir = self.peers_bin.clone().unwrap_or_else(|| {
+            if let Some(dir) = std::env::var_os("TIDEMARK_PEERS_BIN") {
+                return PathBuf::from(dir);
+            }
             let base = std::env::var_os("PEERS_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| {
@@ -208,6 +254,32 @@ async fn main() -> ExitCode {
                         out: args.common.out.clone(),
                     };
                     cardinality::run(config).await.map(|(_, ok)| ok)
+                }
+                .await
+            }
+            Command::Rules(args) => {
+                async {
+                    let config = rules::RulesConfig {
+                        systems: parse_systems(&args.systems)?,
+                        bins: args.common.binaries(),
+                        series: args.series,
+                        interval_s: args.common.interval_s.max(1),
+                        seed: args.common.seed,
+                        batch: args.common.batch(),
+                        limits: args.common.limits(),
+                        rules: args.rules,
+                        groups: args.groups,
+                        alerting_rules: args.alerting_rules,
+                        eval_interval_s: args.eval_interval_s.max(1),
+                        history_min: args.history_min,
+                        warmup_s: args.warmup_s,
+                        duration_s: args.duration_s,
+                        window_s: args.window_s.max(1),
+                        work_dir: args.common.work_dir.clone(),
+                        keep_data: args.common.keep_data,
+                        out: args.common.out.clone(),
+                    };
+                    rules::run(config).await.map(|(_, ok)| ok)
                 }
                 .await
             }

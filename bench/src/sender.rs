@@ -29,6 +29,8 @@ pub struct SendLimits {
     pub request_timeout_ms: u64,
     /// The whole replay stops (and reports) after this long.
     pub deadline_ms: u64,
+    /// How often progress is printed (0: never).
+    pub progress_interval_ms: u64,
 }
 
 impl Default for SendLimits {
@@ -41,6 +43,7 @@ impl Default for SendLimits {
             backoff_max_ms: 5_000,
             request_timeout_ms: 60_000,
             deadline_ms: 1_800_000,
+            progress_interval_ms: 5_000,
         }
     }
 }
@@ -152,8 +155,12 @@ where
     });
 
     let progress_counters = counters.clone();
+    let progress_interval_ms = limits.progress_interval_ms;
     let progress = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        if progress_interval_ms == 0 {
+            return;
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(progress_interval_ms));
         tick.tick().await;
         loop {
             tick.tick().await;

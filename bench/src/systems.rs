@@ -125,10 +125,30 @@ pub struct DiskMeasure {
     pub how: String,
 }
 
+/// What a benchmark adds to a system's default start (the `rules` benchmark: a rule file and an
+/// evaluation interval).
+#[derive(Clone, Debug, Default)]
+pub struct StartExtras {
+    /// Appended to Tidemark's arguments (after `Binaries::tidemark_args`).
+    pub tidemark_args: Vec<String>,
+    /// Prometheus' whole configuration file, instead of the default (no scrapes, no rules).
+    pub prometheus_config: Option<String>,
+}
+
 impl RunningSystem {
     /// Starts `kind` on free loopback ports with a fresh data dir inside `work_dir`. Call from the
     /// main thread (see [`process::spawn`]).
     pub fn start(kind: SystemKind, bins: &Binaries, work_dir: &Path) -> Result<RunningSystem> {
+        Self::start_with(kind, bins, work_dir, &StartExtras::default())
+    }
+
+    /// [`RunningSystem::start`] with `extras` (single-node systems only).
+    pub fn start_with(
+        kind: SystemKind,
+        bins: &Binaries,
+        work_dir: &Path,
+        extras: &StartExtras,
+    ) -> Result<RunningSystem> {
         let program = bins.path(kind)?;
         if kind == SystemKind::TidemarkRf3 {
             return Self::start_rf3(&program, bins, work_dir);
@@ -149,6 +169,7 @@ impl RunningSystem {
                     grpc.to_string(),
                 ];
                 args.extend(bins.tidemark_args.iter().cloned());
+                args.extend(extras.tidemark_args.iter().cloned());
                 args
             }
             SystemKind::VictoriaMetrics => vec![
@@ -163,7 +184,10 @@ impl RunningSystem {
                 let config = work_dir.join("prometheus.yml");
                 std::fs::write(
                     &config,
-                    "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+                    extras
+                        .prometheus_config
+                        .as_deref()
+                        .unwrap_or("global:\n  scrape_interval: 15s\nscrape_configs: []\n"),
                 )?;
                 vec![
                     format!("--config.file={}", config.display()),
