@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs the peer systems Tidemark is tested and benchmarked against, without root-wide changes:
-#   prometheus (3.5 LTS, the PromQL reference), promtool, prometheus-alertmanager and
-#   victoria-metrics (whose package also ships vmagent, vmalert, vmctl ...).
+#   prometheus (3.5 LTS, the PromQL reference), promtool, prometheus-alertmanager (with amtool)
+#   and victoria-metrics (whose package also ships vmagent, vmalert, vmctl ...).
 # The .deb files come from Debian's own archive (the unstable suite, for current releases),
 # through the Debian mirror this machine is already configured with, and are unpacked with
 # `dpkg-deb -x` (not installed) into ${PEERS_DIR:-$HOME/.cache/tsdb-peers}; binaries end up in
-# $PEERS_DIR/usr/bin. Idempotent: with the binaries present it does nothing.
+# $PEERS_DIR/usr/bin. Idempotent: with the binaries present it only checks Alertmanager's
+# templates (below).
 # Prints the bin folder as its last line (and nothing else on stdout).
 set -euo pipefail
 
 PEERS_DIR=${PEERS_DIR:-$HOME/.cache/tsdb-peers}
 BIN="$PEERS_DIR/usr/bin"
 PACKAGES=(prometheus promtool prometheus-alertmanager victoria-metrics)
-BINARIES=(prometheus promtool prometheus-alertmanager victoria-metrics vmagent)
+BINARIES=(prometheus promtool prometheus-alertmanager amtool victoria-metrics vmagent)
 
 have_all() {
   local b
@@ -21,7 +22,21 @@ have_all() {
   done
 }
 
+# Debian's Alertmanager reads its default notification templates from a fixed path and refuses
+# every configuration without them: copy the unpacked ones there (root only; the tests that run
+# Alertmanager skip, saying so, when they are missing).
+am_templates() {
+  local sys=/usr/share/prometheus/alertmanager
+  [[ -f "$sys/default.tmpl" || ! -f "$PEERS_DIR$sys/default.tmpl" ]] && return 0
+  if [[ $(id -u) == 0 ]]; then
+    mkdir -p "$sys" && cp -n "$PEERS_DIR$sys"/*.tmpl "$sys"/
+  else
+    echo "install-peers: copy $PEERS_DIR$sys/*.tmpl to $sys (as root), or Alertmanager will not start" >&2
+  fi
+}
+
 if have_all; then
+  am_templates
   echo "$BIN"
   exit 0
 fi
@@ -65,6 +80,7 @@ if ! have_all; then
   echo "install-peers: unpacked, but some of ${BINARIES[*]} are missing in $BIN" >&2
   exit 1
 fi
+am_templates
 "$BIN/prometheus" --version 2>&1 | head -1 >&2
 "$BIN/victoria-metrics" --version 2>&1 | head -1 >&2
 echo "$BIN"

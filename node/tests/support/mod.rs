@@ -4,6 +4,8 @@
 //! (`support/mod.rs` rather than `support.rs`: cargo would build the latter as a test target.)
 #![allow(dead_code)]
 
+pub mod alertmanager;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
