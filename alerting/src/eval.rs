@@ -117,7 +117,7 @@ pub fn evaluate(
     let mut written_now: HashSet<Labels> = HashSet::new();
     let mut stale: BTreeSet<Labels> = BTreeSet::new();
 
-    for rule in &group.rules {
+    for (index, rule) in group.rules.iter().enumerate() {
         let rule_started = (ctx.seconds)();
         let identity = rule.identity();
         let mut state = prior_rules
@@ -133,6 +133,7 @@ pub fn evaluate(
         };
         let written = match result {
             Ok(samples) => {
+                query.rule_written(index, &samples);
                 state.health = Health::Ok;
                 state.last_error.clear();
                 let written: BTreeSet<Labels> = samples.iter().map(|(l, _)| l.clone()).collect();

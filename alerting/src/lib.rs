@@ -29,4 +29,17 @@ pub trait QueryFn {
     /// Evaluates `expr` at `t_ms`; a scalar answer is one element with no labels, an error is
     /// its message.
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vector, String>;
+
+    /// Called after rule `rule_index` of an iteration succeeded, with the samples it produced,
+    /// before the next
+    /// rule queries. Prometheus commits each rule's samples before the next rule runs, so a
+    /// rule reads what an earlier rule of its group wrote in the same iteration: an
+    /// implementation whose reads would not see them otherwise writes them here.
+    fn rule_written(
+        &self,
+        rule_index: usize,
+        samples: &[(tidemark_storage::Labels, tidemark_storage::Sample)],
+    ) {
+        let _ = (rule_index, samples);
+    }
 }

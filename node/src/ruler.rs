@@ -5,6 +5,7 @@
 //! - `membership.rs`: creating the ruler group once, and keeping its members the meta group's.
 //! - `leader.rs`: what the leader runs: one task per rule group that evaluates its iterations
 //!   (`tidemark_alerting::eval`), writes their samples, commits them, and only then sends.
+//! - `query.rs`: how rules read (the cluster's query path; earlier rules' outputs visible).
 //! - `notify.rs`: the Alertmanager v2 sender.
 //! - `files.rs`: rule files named in the configuration, imported into namespaces they own.
 //!
@@ -14,6 +15,7 @@ mod files;
 mod leader;
 mod membership;
 pub mod notify;
+mod query;
 pub mod record;
 
 use std::sync::{Arc, OnceLock, Weak};

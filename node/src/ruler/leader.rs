@@ -14,15 +14,13 @@ use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use tidemark_alerting::eval::{EvalContext, SeriesMemo, evaluate};
 use tidemark_alerting::schedule::{eval_timestamp_ms, group_offset_ms};
-use tidemark_alerting::{QueryFn, Vector};
-use tidemark_query::{PromqlEngine, Querier, Value};
-use tidemark_storage::{Labels, Sample, SeriesKey};
+use tidemark_query::PromqlEngine;
 use tokio::task::JoinHandle;
 
 use super::Ruler;
+use super::query::{ClusterQuery, Reads, series_of};
 use super::record::{RulerCommand, StoredGroup};
 use crate::error::NodeError;
-use crate::request::SeriesWrite;
 
 /// How often the ruler checks leadership, membership and the set of groups, in milliseconds.
 const SUPERVISE_MS: u64 = 500;
@@ -214,11 +212,14 @@ impl Ruler {
         } = slot;
         let node = self.node()?;
         let config = self.host.config().clone();
+        let samples_max = config.query.samples_max as u64;
         let querier = node
-            .reader(true, config.query.samples_max as u64)
+            .reader(true, samples_max)
             .await
             .map_err(|e| e.to_string());
         let engine = PromqlEngine::new(config.query.clone());
+        let reads = Reads::of(&stored.group);
+        let query_node = node.clone();
         let group = stored.group.clone();
         let mut prior = stored.state.clone();
         if resend_all {
@@ -229,7 +230,7 @@ impl Ruler {
         let mut owned_memo = std::mem::take(memo);
         let started = Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
-            let query = ClusterQuery { engine, querier };
+            let query = ClusterQuery::new(query_node, engine, samples_max, reads, querier);
             let seconds = move || started.elapsed().as_secs_f64();
             let ctx = EvalContext {
                 ts_ms,
@@ -273,6 +274,19 @@ impl Ruler {
             self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
+        // Committed is not enough: the state machine refuses an iteration of a definition
+        // replaced meanwhile. Only a state it took is sent (the next iteration evaluates the
+        // new definition).
+        let name = &stored.group.name;
+        let taken = self.with_state(|s| {
+            s.group(ns, name).is_some_and(|g| {
+                g.version == stored.version && g.state.last_evaluation_ms == Some(ts_ms)
+            })
+        });
+        if !taken {
+            tracing::info!(namespace = %ns, group = %name, "iteration of a replaced definition not taken: nothing sent");
+            return Ok(());
+        }
         self.counters.iterations.fetch_add(1, Ordering::Relaxed);
         self.counters
             .missed_iterations
@@ -297,44 +311,4 @@ struct Slot {
     interval_ms: i64,
     missed: u64,
     resend_all: bool,
-}
-
-/// Samples grouped into one write per series.
-fn series_of(samples: Vec<(Labels, Sample)>) -> Vec<SeriesWrite> {
-    let mut by_series: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-    for (labels, s) in samples {
-        by_series.entry(labels).or_default().push(s);
-    }
-    by_series
-        .into_iter()
-        .map(|(labels, mut samples)| {
-            samples.sort_by_key(|s| s.t);
-            SeriesWrite {
-                key: SeriesKey::from(&labels),
-                samples,
-            }
-        })
-        .collect()
-}
-
-/// Rules read through the cluster's query path: one querier per iteration (after a read
-/// barrier), or the error that prevented it, which every query of the iteration then answers.
-struct ClusterQuery {
-    engine: PromqlEngine,
-    querier: Result<Arc<dyn Querier>, String>,
-}
-
-impl QueryFn for ClusterQuery {
-    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vector, String> {
-        let querier = self.querier.as_ref().map_err(Clone::clone)?;
-        let result = self
-            .engine
-            .instant(querier.as_ref(), expr, t_ms)
-            .map_err(|e| e.to_string())?;
-        match result.value {
-            Value::Vector(v) => Ok(v.into_iter().map(|(l, s)| (l, s.v)).collect()),
-            Value::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
-            _ => Err("rule result is not a vector or scalar".into()),
-        }
-    }
 }
