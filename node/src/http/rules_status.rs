@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
-use tidemark_alerting::rules::Rule;
+use tidemark_alerting::rules::{Rule, RuleGroup};
 use tidemark_alerting::state::{Alert, AlertState, RuleState};
 use tidemark_storage::{Labels, Matcher};
 
@@ -73,14 +73,8 @@ impl RuleFilter {
             && (self.groups.is_empty() || self.groups.iter().any(|g| g == group))
     }
 
-    fn keeps_rule(&self, rule: &Rule) -> bool {
-        let labels = Labels::from_pairs(
-            &rule
-                .labels
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect::<Vec<_>>(),
-        );
+    fn keeps_rule(&self, group: &RuleGroup, rule: &Rule) -> bool {
+        let labels = Labels::from_pairs(&rule_labels(group, rule).into_iter().collect::<Vec<_>>());
         self.kind
             .is_none_or(|alerting| alerting == rule.is_alerting())
             && (self.names.is_empty() || self.names.iter().any(|n| n == rule.name()))
@@ -125,11 +119,9 @@ pub async fn alerts(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
         struct Alerts<'a> {
             alerts: Vec<AlertJson<'a>>,
         }
-        let alerts = s
-            .namespaces
-            .values()
-            .flat_map(|ns| &ns.groups)
-            .flat_map(|g| &g.state.rules)
+        let alerts = groups_in_order(s)
+            .into_iter()
+            .flat_map(|(_, g)| &g.state.rules)
             .flat_map(|r| active(r).map(alert_json))
             .collect();
         success(Alerts { alerts })
@@ -143,9 +135,9 @@ struct GroupJson<'a> {
     name: &'a str,
     file: &'a str,
     rules: Vec<RuleJson<'a>>,
-    interval: f64,
+    interval: GoFloat,
     limit: u64,
-    evaluation_time: f64,
+    evaluation_time: GoFloat,
     last_evaluation: String,
 }
 
@@ -163,16 +155,16 @@ struct AlertingJson<'a> {
     state: &'static str,
     name: &'a str,
     query: String,
-    duration: f64,
-    keep_firing_for: f64,
-    labels: &'a BTreeMap<String, String>,
+    duration: GoFloat,
+    keep_firing_for: GoFloat,
+    labels: BTreeMap<&'a str, &'a str>,
     annotations: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     alerts: Option<Vec<AlertJson<'a>>>,
     health: &'static str,
     #[serde(skip_serializing_if = "str::is_empty")]
     last_error: &'a str,
-    evaluation_time: f64,
+    evaluation_time: GoFloat,
     last_evaluation: String,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -184,11 +176,11 @@ struct RecordingJson<'a> {
     name: &'a str,
     query: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    labels: &'a BTreeMap<String, String>,
+    labels: BTreeMap<&'a str, &'a str>,
     health: &'static str,
     #[serde(skip_serializing_if = "str::is_empty")]
     last_error: &'a str,
-    evaluation_time: f64,
+    evaluation_time: GoFloat,
     last_evaluation: String,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -229,28 +221,26 @@ fn groups_json<'a>(
     default_interval_ms: u64,
 ) -> Vec<GroupJson<'a>> {
     let mut out = Vec::new();
-    for (file, ns) in &s.namespaces {
-        for g in &ns.groups {
-            if !filter.keeps_group(file, &g.group.name) {
-                continue;
-            }
-            let rules = rules_json(g, filter);
-            let filtered =
-                filter.kind.is_some() || !filter.names.is_empty() || !filter.matchers.is_empty();
-            if rules.is_empty() && filtered {
-                continue;
-            }
-            let interval_ms = g.group.interval.map_or(default_interval_ms as i64, |d| d.0);
-            out.push(GroupJson {
-                name: &g.group.name,
-                file,
-                rules,
-                interval: interval_ms as f64 / 1000.0,
-                limit: g.group.limit,
-                evaluation_time: g.state.evaluation_seconds,
-                last_evaluation: go_time(g.state.last_evaluation_ms),
-            });
+    for (file, g) in groups_in_order(s) {
+        if !filter.keeps_group(file, &g.group.name) {
+            continue;
         }
+        let rules = rules_json(g, filter);
+        let filtered =
+            filter.kind.is_some() || !filter.names.is_empty() || !filter.matchers.is_empty();
+        if rules.is_empty() && filtered {
+            continue;
+        }
+        let interval_ms = g.group.interval.map_or(default_interval_ms as i64, |d| d.0);
+        out.push(GroupJson {
+            name: &g.group.name,
+            file,
+            rules,
+            interval: GoFloat::seconds(interval_ms),
+            limit: g.group.limit,
+            evaluation_time: GoFloat(g.state.evaluation_seconds),
+            last_evaluation: go_time(g.state.last_evaluation_ms),
+        });
     }
     out
 }
@@ -262,7 +252,7 @@ fn rules_json<'a>(g: &'a StoredGroup, filter: &RuleFilter) -> Vec<RuleJson<'a>> 
         .rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| filter.keeps_rule(r))
+        .filter(|(_, r)| filter.keeps_rule(&g.group, r))
         .map(|(i, rule)| {
             let st = g.state.rules.get(i).unwrap_or(none);
             if rule.is_alerting() {
@@ -274,14 +264,14 @@ fn rules_json<'a>(g: &'a StoredGroup, filter: &RuleFilter) -> Vec<RuleJson<'a>> 
                     state,
                     name: rule.name(),
                     query: query_text(&rule.expr),
-                    duration: rule.for_.map_or(0, |d| d.0) as f64 / 1000.0,
-                    keep_firing_for: rule.keep_firing_for.map_or(0, |d| d.0) as f64 / 1000.0,
-                    labels: &rule.labels,
+                    duration: GoFloat::seconds(rule.for_.map_or(0, |d| d.0)),
+                    keep_firing_for: GoFloat::seconds(rule.keep_firing_for.map_or(0, |d| d.0)),
+                    labels: rule_labels(&g.group, rule),
                     annotations: &rule.annotations,
                     alerts: (!filter.exclude_alerts).then(|| active(st).map(alert_json).collect()),
                     health: st.health.as_str(),
                     last_error: &st.last_error,
-                    evaluation_time: st.evaluation_seconds,
+                    evaluation_time: GoFloat(st.evaluation_seconds),
                     last_evaluation: go_time(st.last_evaluation_ms),
                     kind: "alerting",
                 })
@@ -289,16 +279,61 @@ fn rules_json<'a>(g: &'a StoredGroup, filter: &RuleFilter) -> Vec<RuleJson<'a>> 
                 RuleJson::Recording(RecordingJson {
                     name: rule.name(),
                     query: query_text(&rule.expr),
-                    labels: &rule.labels,
+                    labels: rule_labels(&g.group, rule),
                     health: st.health.as_str(),
                     last_error: &st.last_error,
-                    evaluation_time: st.evaluation_seconds,
+                    evaluation_time: GoFloat(st.evaluation_seconds),
                     last_evaluation: go_time(st.last_evaluation_ms),
                     kind: "recording",
                 })
             }
         })
         .collect()
+}
+
+/// Every group with its namespace, as Prometheus' `Manager.RuleGroups` orders them: by file,
+/// then by name (not in the order of the file).
+fn groups_in_order(s: &RulerState) -> Vec<(&String, &StoredGroup)> {
+    let mut groups: Vec<(&String, &StoredGroup)> = s
+        .namespaces
+        .iter()
+        .flat_map(|(file, ns)| ns.groups.iter().map(move |g| (file, g)))
+        .collect();
+    groups.sort_by(|a, b| (a.0, &a.1.group.name).cmp(&(b.0, &b.1.group.name)));
+    groups
+}
+
+/// A rule's labels as Prometheus holds them: the group's, overridden by the rule's
+/// (`FromMaps(group, rule)` at load), so the API shows and `match[]` sees both.
+fn rule_labels<'a>(group: &'a RuleGroup, rule: &'a Rule) -> BTreeMap<&'a str, &'a str> {
+    group
+        .labels
+        .iter()
+        .chain(&rule.labels)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// A `float64` field (seconds) as Go's `encoding/json` writes it: a whole number without a
+/// fraction (`60`, not `60.0`), others as the shortest decimal that reads back the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct GoFloat(f64);
+
+impl GoFloat {
+    fn seconds(ms: i64) -> GoFloat {
+        GoFloat(ms as f64 / 1000.0)
+    }
+}
+
+impl Serialize for GoFloat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Below 2^53 every whole f64 is an exact i64; Go writes those without exponent.
+        if self.0.fract() == 0.0 && self.0.abs() < 9_007_199_254_740_992.0 {
+            s.serialize_i64(self.0 as i64)
+        } else {
+            s.serialize_f64(self.0)
+        }
+    }
 }
 
 /// A rule's pending and firing alerts (Prometheus' `ActiveAlerts`).
@@ -448,14 +483,14 @@ mod tests {
         .unwrap();
         let want = concat!(
             r#"{"status":"success","data":[{"name":"node","file":"ns","rules":["#,
-            r#"{"state":"firing","name":"Down","query":"up == 0","duration":60.0,"keepFiringFor":0.0,"#,
+            r#"{"state":"firing","name":"Down","query":"up == 0","duration":60,"keepFiringFor":0,"#,
             r#""labels":{"severity":"page"},"annotations":{"summary":"{{ $labels.job }}"},"#,
             r#""alerts":[{"labels":{"alertname":"Down","job":"api"},"annotations":{"summary":"api"},"#,
             r#""state":"firing","activeAt":"2023-11-14T22:13:20Z","value":"0e+00"}],"#,
-            r#""health":"ok","evaluationTime":0.0,"lastEvaluation":"2023-11-14T22:13:50Z","type":"alerting"},"#,
+            r#""health":"ok","evaluationTime":0,"lastEvaluation":"2023-11-14T22:13:50Z","type":"alerting"},"#,
             r#"{"name":"job:up:sum","query":"sum by (job) (up)","health":"err","lastError":"boom","#,
-            r#""evaluationTime":0.0,"lastEvaluation":"0001-01-01T00:00:00Z","type":"recording"}],"#,
-            r#""interval":30.0,"limit":0,"evaluationTime":0.5,"lastEvaluation":"2023-11-14T22:13:50Z"}]}"#,
+            r#""evaluationTime":0,"lastEvaluation":"0001-01-01T00:00:00Z","type":"recording"}],"#,
+            r#""interval":30,"limit":0,"evaluationTime":0.5,"lastEvaluation":"2023-11-14T22:13:50Z"}]}"#,
         );
         assert_eq!(json, want);
         // Filters: by type, by name, without alerts.
@@ -476,6 +511,49 @@ mod tests {
         };
         let j = serde_json::to_value(groups_json(&s, &bare, 60_000)).unwrap();
         assert!(j[0]["rules"][0].get("alerts").is_none());
+    }
+
+    /// Groups come by file, then by name, whatever their order in the file (Prometheus'
+    /// `Manager.RuleGroups`); a rule's labels include its group's, the rule's winning, and
+    /// `match[]` sees them (found by `tests/rules_differential.rs`).
+    #[test]
+    fn groups_by_name_and_rules_with_group_labels() {
+        let mut s = RulerState::default();
+        for (i, name) in ["zeta", "alpha"].into_iter().enumerate() {
+            let group = RuleGroup {
+                name: name.into(),
+                labels: BTreeMap::from([
+                    ("team".into(), "infra".into()),
+                    ("tier".into(), "group".into()),
+                ]),
+                rules: vec![Rule {
+                    record: Some(format!("{name}:up:sum")),
+                    expr: "sum(up)".into(),
+                    labels: BTreeMap::from([("tier".into(), "rule".into())]),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let cmd = RulerCommand::SetGroup {
+                namespace: "ns".into(),
+                origin: Origin::Api,
+                group,
+            };
+            s.apply(i as u64 + 1, &cmd);
+        }
+        let j = serde_json::to_value(groups_json(&s, &no_filter(), 1_000)).unwrap();
+        assert_eq!(j[0]["name"], "alpha");
+        assert_eq!(j[1]["name"], "zeta");
+        assert_eq!(j[0]["interval"].to_string(), "1");
+        assert_eq!(
+            j[0]["rules"][0]["labels"],
+            serde_json::json!({"team": "infra", "tier": "rule"})
+        );
+        let by_group_label = RuleFilter {
+            matchers: vec![vec![Matcher::equal("team", "infra")]],
+            ..no_filter()
+        };
+        assert_eq!(groups_json(&s, &by_group_label, 1_000).len(), 2);
     }
 
     #[test]
