@@ -181,8 +181,15 @@ fn loopback_addr() -> Result<String, Error> {
 
 impl Cluster {
     /// Starts `n` nodes of `binary` with data under `dir` (not waiting): on fresh loopback
-    /// ports, or with `net` each in its namespace at its own address.
-    pub fn launch(binary: &Path, n: u32, dir: &Path, net: Option<NetNs>) -> Result<Cluster, Error> {
+    /// ports, or with `net` each in its namespace at its own address. `extra_config` is
+    /// appended to the nodes' configuration (whole top-level YAML keys).
+    pub fn launch(
+        binary: &Path,
+        n: u32,
+        dir: &Path,
+        net: Option<NetNs>,
+        extra_config: &str,
+    ) -> Result<Cluster, Error> {
         if !binary.is_file() {
             return Err(Error::Setup(format!(
                 "tidemark binary not found at {}",
@@ -215,7 +222,7 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",");
         let config = dir.join("node.yaml");
-        std::fs::write(&config, NODE_CONFIG)?;
+        std::fs::write(&config, format!("{NODE_CONFIG}{extra_config}"))?;
         let mut c = Cluster {
             nodes,
             binary: binary.to_path_buf(),

@@ -5,6 +5,7 @@
 //! bridge, so partitions and packet loss are real dropped packets; needs root and iptables) and
 //! loopback mode (process-level faults only: kill -9 and restart, SIGSTOP/SIGCONT, membership).
 
+pub mod alerts;
 pub mod api;
 pub mod checker;
 pub mod cluster;
@@ -29,6 +30,9 @@ pub enum Workload {
     /// Brand-new nodes join (`--join`), leaders are rebalanced onto them, the previous joiner
     /// is removed (`tidemarkctl node remove`), while the other workloads run.
     Membership,
+    /// An alerting rule over a gauge set during episodes; a fake Alertmanager in the harness
+    /// records the ruler's notifications (fired once per episode, never resolved early).
+    Alerts,
 }
 
 /// Where the nodes run.

@@ -13,6 +13,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 
+use crate::alerts::{
+    AlertCheck, AlertHistory, FakeAlertmanager, check_alerts, disturbed_intervals, final_episode,
+    run_alerts,
+};
 use crate::api;
 use crate::checker::{
     CheckResult, NodeRead, ReadCheck, Recovery, check_reads, check_samples_of, recovery_times,
@@ -84,12 +88,14 @@ pub struct Report {
     pub member_steps: Vec<MemberStep>,
     /// Time for each healed node to take writes again.
     pub recovery: Vec<Recovery>,
+    /// The alerts checker's findings.
+    pub alerts: AlertCheck,
 }
 
 impl Report {
     /// True when no anomaly was found.
     pub fn pass(&self) -> bool {
-        self.check.valid() && self.consistency.valid() && self.reads.valid()
+        self.check.valid() && self.consistency.valid() && self.reads.valid() && self.alerts.valid()
     }
 
     /// The one-line verdict printed last.
@@ -97,7 +103,7 @@ impl Report {
         let c = &self.check;
         let word = if self.pass() { "PASS" } else { "FAIL" };
         format!(
-            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} leftover_replicas={} faults={}",
+            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} leftover_replicas={} faults={}{}",
             self.mode,
             self.seed,
             self.nodes,
@@ -117,7 +123,89 @@ impl Report {
             self.consistency.unconverged_shards.len(),
             self.consistency.leftover_replicas.len(),
             self.schedule.len(),
+            self.alerts_verdict(),
         )
+    }
+
+    /// The alerts workload's part of the verdict line (empty when it did not run).
+    fn alerts_verdict(&self) -> String {
+        let a = &self.alerts;
+        if !a.ran {
+            return String::new();
+        }
+        format!(
+            " alert_episodes={} expected_firings={} expected_firings_notified={} duplicate_starts={} false_resolved={} firings_outside={} phantom_alerts={} unresolved={} unexcused_expiries={}",
+            a.episodes.len(),
+            a.expected_firings,
+            a.expected_firings_notified,
+            a.duplicate_starts.len(),
+            a.false_resolved.len(),
+            a.firings_outside_condition.len(),
+            a.phantom_alerts.len(),
+            a.unresolved.len(),
+            a.unexcused_expiries(),
+        )
+    }
+
+    /// The alerts section of the table (empty when the workload did not run).
+    fn alerts_table(&self) -> String {
+        let a = &self.alerts;
+        if !a.ran {
+            return String::new();
+        }
+        let mut s = String::from("alerts\n");
+        let rows: Vec<(&str, String)> = vec![
+            ("rules uploaded", a.rules_uploaded.to_string()),
+            (
+                "gauge writes ok/fail/indeterminate",
+                format!("{}/{}/{}", a.writes.0, a.writes.1, a.writes.2),
+            ),
+            ("episodes", a.episodes.len().to_string()),
+            ("episodes notified firing", a.episodes_fired.to_string()),
+            (
+                "expected firings notified",
+                format!("{}/{}", a.expected_firings_notified, a.expected_firings),
+            ),
+            ("missed firings", format!("{:?}", a.missed_firings)),
+            (
+                "notifications firing/resolved",
+                format!("{}/{}", a.firing_notifications, a.resolved_notifications),
+            ),
+            ("duplicate starts", a.duplicate_starts.len().to_string()),
+            ("false resolved", a.false_resolved.len().to_string()),
+            (
+                "firings outside the condition",
+                a.firings_outside_condition.len().to_string(),
+            ),
+            ("phantom alerts", a.phantom_alerts.len().to_string()),
+            ("unresolved", format!("{:?}", a.unresolved)),
+            (
+                "expiries while held (unexcused)",
+                format!("{} ({})", a.expiries.len(), a.unexcused_expiries()),
+            ),
+            ("malformed requests", a.malformed.len().to_string()),
+        ];
+        for (k, v) in rows {
+            s.push_str(&format!("  {k:<34} {v}\n"));
+        }
+        for e in &a.episodes {
+            let span = |from: Option<i64>, to: Option<i64>| match (from, to) {
+                (Some(f), Some(t)) => format!("{} ms", t - f),
+                _ => "-".to_string(),
+            };
+            s.push_str(&format!(
+                "  episode {:>3}{}: held {}, undisturbed {} ms, expected {}, fired {} after the 1 was acked, {} firing / {} resolved notifications\n",
+                e.episode,
+                if e.final_episode { " (final)" } else { "" },
+                span(e.held_from_ms, e.held_until_ms),
+                e.undisturbed_ms,
+                e.expected,
+                span(e.held_from_ms, e.fired_at_ms),
+                e.firing_notifications,
+                e.resolved_notifications,
+            ));
+        }
+        s
     }
 
     /// A readable table of the results.
@@ -229,6 +317,7 @@ impl Report {
                 r.node, r.action, r.healed_at_ms
             ));
         }
+        s.push_str(&self.alerts_table());
         s
     }
 }
@@ -529,7 +618,24 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     let http = reqwest::Client::builder()
         .build()
         .map_err(|e| Error::Setup(format!("http client: {e}")))?;
-    let mut cluster = Cluster::launch(&opts.binary, opts.nodes, &dir, net)?;
+    let with_alerts = opts.workloads.contains(&Workload::Alerts);
+    // The fake Alertmanager listens where the nodes reach the harness.
+    let am = if with_alerts {
+        let ip = match &net {
+            Some(net) => std::net::IpAddr::V4(net.host_addr()),
+            None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        };
+        let am = FakeAlertmanager::start(ip).await?;
+        println!("fake Alertmanager at {}", am.url());
+        Some(am)
+    } else {
+        None
+    };
+    let extra_config = am
+        .as_ref()
+        .map(|am| crate::alerts::node_config(am.url()))
+        .unwrap_or_default();
+    let mut cluster = Cluster::launch(&opts.binary, opts.nodes, &dir, net, &extra_config)?;
     cluster.wait_all_ready(&http).await?;
     println!("{} nodes ready", opts.nodes);
 
@@ -540,6 +646,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     let read_after_write = opts.workloads.contains(&Workload::LinearizableRead);
     let from_ms = now_ms();
     let started = Instant::now();
+    let started_epoch_ms = now_ms();
     let until = started + Duration::from_millis(time_limit_ms);
     let clients = futures::future::join_all((0..CLIENTS).map(|c| {
         run_client(
@@ -560,10 +667,18 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             Vec::new()
         }
     };
-    let (clients, events, member_steps) = tokio::join!(
+    let alerts = async {
+        if with_alerts {
+            run_alerts(opts.seed, http.clone(), urls.clone(), started, until).await
+        } else {
+            AlertHistory::default()
+        }
+    };
+    let (clients, events, member_steps, mut alert_history) = tokio::join!(
         clients,
         run_nemesis(&shared, opts.nodes, &faults, opts.seed, &http, started),
-        membership
+        membership,
+        alerts
     );
     let mut cluster = shared.into_inner();
     let mut events = events?;
@@ -598,10 +713,30 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         "healed, all ready; reading back through every member {:?}",
         members.iter().map(|m| m.0).collect::<Vec<_>>()
     );
-    let mut reads: Vec<(u32, NodeRead)> = Vec::new();
-    for (id, url) in &members {
-        reads.push((*id, read_all(&http, url, from_ms - 1_000, to_ms).await));
-    }
+    let member_urls: Vec<String> = members.iter().map(|m| m.1.clone()).collect();
+    // The alerts' final episode (no fault any more) runs while the samples are read back.
+    let final_alerts = async {
+        if let Some(am) = &am {
+            println!("alerts: final episode after healing");
+            final_episode(
+                &mut alert_history,
+                &http,
+                &member_urls,
+                started,
+                opts.seed,
+                am,
+            )
+            .await;
+        }
+    };
+    let read_back = async {
+        let mut reads: Vec<(u32, NodeRead)> = Vec::new();
+        for (id, url) in &members {
+            reads.push((*id, read_all(&http, url, from_ms - 1_000, to_ms).await));
+        }
+        reads
+    };
+    let ((), reads) = tokio::join!(final_alerts, read_back);
     let numbered: Vec<(u32, &NodeRead)> = reads.iter().map(|(id, r)| (*id, r)).collect();
     let check = check_samples_of(&history, &numbered);
     println!("comparing every shard's replicas (digest at equal applied index)");
@@ -610,6 +745,25 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     consistency.leftover_replicas = check_leftovers(&http, &members).await;
     let recovery = recovery_times(&history, &events);
     let membership = MembershipSummary::of(&member_steps, &cluster.live_ids(), opts.nodes);
+    let alerts = match &am {
+        Some(am) => {
+            let end_run_ms = started.elapsed().as_millis() as u64;
+            let disturbed: Vec<(i64, i64)> =
+                disturbed_intervals(&events, &member_steps, end_run_ms)
+                    .into_iter()
+                    .map(|(a, b)| (started_epoch_ms + a, started_epoch_ms + b))
+                    .collect();
+            check_alerts(
+                &alert_history,
+                &am.received(),
+                &am.malformed(),
+                &disturbed,
+                now_ms(),
+            )
+        }
+        None => AlertCheck::default(),
+    };
+    let notifications = am.as_ref().map(|am| am.received()).unwrap_or_default();
     let report = Report {
         seed: opts.seed,
         nodes: opts.nodes,
@@ -628,8 +782,16 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         member_steps,
         consistency,
         recovery,
+        alerts,
     };
-    write_outputs(&dir, &history, &read_ops, &report)?;
+    write_outputs(
+        &dir,
+        &history,
+        &read_ops,
+        &alert_history,
+        &notifications,
+        &report,
+    )?;
     Ok(report)
 }
 
@@ -637,6 +799,8 @@ fn write_outputs(
     dir: &std::path::Path,
     history: &[Op],
     read_ops: &[ReadOp],
+    alerts: &AlertHistory,
+    notifications: &[crate::alerts::Notification],
     report: &Report,
 ) -> Result<(), Error> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
@@ -652,6 +816,21 @@ fn write_outputs(
     for op in read_ops {
         let mut v = serde_json::to_value(op).map_err(std::io::Error::other)?;
         v["type"] = "read".into();
+        writeln!(f, "{v}")?;
+    }
+    for u in &alerts.uploads {
+        let mut v = serde_json::to_value(u).map_err(std::io::Error::other)?;
+        v["type"] = "rule-upload".into();
+        writeln!(f, "{v}")?;
+    }
+    for w in &alerts.writes {
+        let mut v = serde_json::to_value(w).map_err(std::io::Error::other)?;
+        v["type"] = "alert-gauge-write".into();
+        writeln!(f, "{v}")?;
+    }
+    for n in notifications {
+        let mut v = serde_json::to_value(n).map_err(std::io::Error::other)?;
+        v["type"] = "alert-notification".into();
         writeln!(f, "{v}")?;
     }
     f.flush()?;

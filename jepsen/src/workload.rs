@@ -62,7 +62,34 @@ pub fn encode_write(samples: &[SampleId]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn label(name: &str, value: &str) -> pb::Label {
+/// Sends one remote-write 1.0 request (`body` from [`encode_write`] or alike) to the node at
+/// `base`, within [`WRITE_TIMEOUT_MS`]; returns its outcome and the status or error, for the
+/// record.
+pub async fn post_write(http: &reqwest::Client, base: &str, body: Vec<u8>) -> (Outcome, String) {
+    let res = http
+        .post(format!("{base}/api/v1/write"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .timeout(Duration::from_millis(WRITE_TIMEOUT_MS))
+        .body(body)
+        .send()
+        .await;
+    match res {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            let body: String = body.chars().take(200).collect();
+            (classify_status(status), format!("{status} {body}"))
+        }
+        // Refused before anything was sent: definitely not applied.
+        Err(e) if e.is_connect() => (Outcome::Fail, format!("connect: {e}")),
+        Err(e) => (Outcome::Indeterminate, format!("transport: {e}")),
+    }
+}
+
+/// A remote-write label.
+pub fn label(name: &str, value: &str) -> pb::Label {
     pb::Label {
         name: name.into(),
         value: value.into(),
@@ -109,26 +136,7 @@ pub async fn run_client(
             value: u64::from(client_id) * VALUES_PER_CLIENT + n,
         };
         let invoke_ms = started.elapsed().as_millis() as u64;
-        let res = http
-            .post(format!("{}/api/v1/write", urls[node]))
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .timeout(Duration::from_millis(WRITE_TIMEOUT_MS))
-            .body(encode_write(&[sample]))
-            .send()
-            .await;
-        let (outcome, detail) = match res {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let body = r.text().await.unwrap_or_default();
-                let body: String = body.chars().take(200).collect();
-                (classify_status(status), format!("{status} {body}"))
-            }
-            // Refused before anything was sent: definitely not applied.
-            Err(e) if e.is_connect() => (Outcome::Fail, format!("connect: {e}")),
-            Err(e) => (Outcome::Indeterminate, format!("transport: {e}")),
-        };
+        let (outcome, detail) = post_write(&http, &urls[node], encode_write(&[sample])).await;
         ops.push(Op {
             client: client_id,
             node: node as u32 + 1,

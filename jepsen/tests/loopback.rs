@@ -2,7 +2,8 @@
 //! SIGSTOP/SIGCONT, and removing a node from every group and adding it back with `tidemarkctl`),
 //! while a brand-new node joins and leaders
 //! are rebalanced onto it, against the release `tidemark` binary: no acknowledged sample lost,
-//! no phantom, no stale read, all members (the new one included) agree.
+//! no phantom, no stale read, all members (the new one included) agree, and the ruler's alerts
+//! fire once per episode and never resolve while their condition holds.
 
 mod common;
 
@@ -30,6 +31,7 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
             Workload::Samples,
             Workload::LinearizableRead,
             Workload::Membership,
+            Workload::Alerts,
         ],
         net: NetMode::Loopback,
         out: Some(out.clone()),

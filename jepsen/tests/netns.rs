@@ -1,7 +1,9 @@
 //! A short namespace-mode run against the release `tidemark` binary: five nodes, each in a
 //! network namespace of its own, under every network nemesis (random-halves partitions, an
 //! isolated leader, a majority ring, a bridge, random packet loss) and kill -9: no acknowledged
-//! sample lost, no phantom, no stale read, every shard's replicas agree. Needs root, `ip` and
+//! sample lost, no phantom, no stale read, every shard's replicas agree, the ruler's alerts
+//! reach the harness' fake Alertmanager, fire once per episode and never resolve while their
+//! condition holds. Needs root, `ip` and
 //! `iptables` (`scripts/test.sh` installs them); without them it fails and says why.
 
 mod common;
@@ -29,7 +31,11 @@ async fn partitions_and_packet_loss_lose_nothing() {
         binary: tidemark_binary(),
         nodes: 5,
         nemeses: kinds.clone(),
-        workloads: vec![Workload::Samples, Workload::LinearizableRead],
+        workloads: vec![
+            Workload::Samples,
+            Workload::LinearizableRead,
+            Workload::Alerts,
+        ],
         net: NetMode::Netns,
         out: Some(out.clone()),
     };
