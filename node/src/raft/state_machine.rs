@@ -1,7 +1,8 @@
 //! The state machines of a node's groups: a shard group applies through the storage
-//! [`Engine`]; the meta group applies to the small [`ClusterMap`], the ruler group to the
-//! [`RulerState`], each of which the state machine persists itself as a record in the
-//! raft-log database after every apply (key `0x02 | group | "sm"`).
+//! [`Engine`]; the meta group applies to the small [`ClusterMap`], which its state machine
+//! persists as a record in the raft-log database after every apply (key `0x02 | group |
+//! "sm"`); the ruler group applies to the [`RulerState`], persisted the same way by each flush
+//! (it is larger and changes every evaluation), the log after it replayed on start.
 //!
 //! A shard's state machine keeps its last applied log id and membership in memory; a flush
 //! (which is also what an openraft snapshot of a shard is) takes the state machine's mutex so
@@ -95,6 +96,9 @@ struct State {
     membership: StoredMembership,
     map: ClusterMap,
     ruler: RulerState,
+    /// The last log id the ruler group's persisted record covers (it is written by flushes,
+    /// not by every apply: its state is large and changes every iteration).
+    persisted: Option<LogId>,
     /// Set by [`SmShared::close`]: nothing changes the target any more.
     closed: bool,
 }
@@ -204,6 +208,7 @@ impl GroupStateMachine {
             state.last_applied = rec.last_applied;
             state.membership = rec.membership;
             state.ruler = rec.ruler;
+            state.persisted = rec.last_applied;
         }
         Ok(Self::new(Target::Ruler { log }, state))
     }
@@ -292,8 +297,8 @@ impl SmShared {
         st.last_applied = Some(entry.log_id);
         match &self.target {
             Target::Meta { log } => log.put_sm_record(&codec::encode(&meta_record(&st))?)?,
-            Target::Ruler { log } => log.put_sm_record(&codec::encode(&ruler_record(&st))?)?,
-            Target::Shard { .. } => {}
+            // The log after the last flush is kept until the next one: a restart replays it.
+            Target::Ruler { .. } | Target::Shard { .. } => {}
         }
         Ok(())
     }
@@ -301,7 +306,7 @@ impl SmShared {
     /// Persists the state (shard: flushes the engine with `sm_meta`) and returns it as a
     /// snapshot. Holds the mutex throughout so no apply interleaves.
     pub fn flush(&self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
-        let st = self.lock();
+        let mut st = self.lock();
         st.check_open()?;
         let data = match &self.target {
             Target::Shard { shard, engine } => {
@@ -321,6 +326,7 @@ impl SmShared {
             Target::Ruler { log } => {
                 let rec = codec::encode(&ruler_record(&st))?;
                 log.put_sm_record(&rec)?;
+                st.persisted = st.last_applied;
                 rec
             }
         };
@@ -331,8 +337,9 @@ impl SmShared {
         ))
     }
 
-    /// The last log index covered by the last flush of a shard (`None` before the first
-    /// flush); the applied index for the meta and ruler groups, which persist on every apply.
+    /// The last log index covered by the last flush of a shard or of the ruler group (`None`
+    /// before the first flush); the applied index for the meta group, which persists on every
+    /// apply.
     pub fn flushed_index(&self) -> io::Result<Option<u64>> {
         match &self.target {
             Target::Shard { shard, engine } => {
@@ -342,9 +349,8 @@ impl SmShared {
                 let meta: ShardSmMeta = codec::decode(&sm_meta)?;
                 Ok(meta.last_applied.map(|l| l.index()))
             }
-            Target::Meta { .. } | Target::Ruler { .. } => {
-                Ok(self.last_applied().map(|l| l.index()))
-            }
+            Target::Meta { .. } => Ok(self.last_applied().map(|l| l.index())),
+            Target::Ruler { .. } => Ok(self.lock().persisted.map(|l| l.index())),
         }
     }
 
@@ -436,6 +442,7 @@ impl SmShared {
                 st.last_applied = rec.last_applied;
                 st.membership = rec.membership;
                 st.ruler = rec.ruler;
+                st.persisted = rec.last_applied;
                 Ok(())
             }
             _ => Err(io::Error::new(
