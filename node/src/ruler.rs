@@ -97,6 +97,14 @@ impl Ruler {
         self.notifier.counters()
     }
 
+    /// Imports of this node's rule files refused because another node's file of the same path
+    /// differs (counted at every check).
+    pub fn file_conflicts(&self) -> u64 {
+        self.files
+            .conflicts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// What importing this node's rule files found (differences with other nodes' files, load
     /// errors).
     pub fn file_status(&self) -> Vec<String> {

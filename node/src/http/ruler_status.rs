@@ -31,6 +31,7 @@ struct RulerStatus {
     notifications_sent: u64,
     notification_errors: u64,
     notification_batches_dropped: u64,
+    rule_file_conflicts: u64,
     rule_file_problems: Vec<String>,
 }
 
@@ -62,6 +63,7 @@ pub async fn ruler(State(state): State<Arc<AppState>>) -> Result<Response, ApiEr
         notifications_sent: load(&n.sent),
         notification_errors: load(&n.errors),
         notification_batches_dropped: load(&n.dropped),
+        rule_file_conflicts: ruler.file_conflicts(),
         rule_file_problems: ruler.file_status(),
     };
     let body = serde_json::json!({"status": "success", "data": status});
