@@ -16,6 +16,7 @@
 
 mod check;
 mod fake_am;
+mod report;
 
 use std::time::{Duration, Instant};
 
