@@ -41,6 +41,12 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "format_query 1h + 1",
         "promql-parser keeps a number written as a duration as its value (3600)",
     ),
+    (
+        "/api/v1/status/buildinfo",
+        "Tidemark adds Mimir's `application` and `features` (with `ruler_config_api`), which \
+         Grafana reads to offer rule editing for a Mimir-compatible ruler; Prometheus 3.5 has \
+         neither",
+    ),
 ];
 
 /// Queries both sides pretty print and parse. Parse errors are compared by error type only.

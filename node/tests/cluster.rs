@@ -251,33 +251,7 @@ struct Cluster {
 
 fn start_cluster(extra: &[&str]) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<(String, String)> = (0..3)
-        .map(|_| {
-            (
-                format!("127.0.0.1:{}", free_port()),
-                format!("127.0.0.1:{}", free_port()),
-            )
-        })
-        .collect();
-    let initial = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, grpc))| format!("{}={grpc}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes: Vec<Node> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (http, grpc))| {
-            let id = (i + 1).to_string();
-            let mut args = vec!["--node-id", &id, "--initial-cluster", &initial];
-            args.extend_from_slice(extra);
-            Node::launch(&dir.path().join(format!("n{}", i + 1)), http, grpc, &args)
-        })
-        .collect();
-    for n in &mut nodes {
-        n.wait_ready();
-    }
+    let nodes = support::launch_three(dir.path(), extra);
     Cluster { _dir: dir, nodes }
 }
 
@@ -509,12 +483,14 @@ async fn api_get<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: 
         .unwrap_or_else(|e| panic!("{url}: {e}"))
 }
 
-/// Every group's voters as `base` sees them, by group id.
+/// The voters of the meta group and of every shard as `base` sees them, by group id (the
+/// ruler group follows the meta group's voters).
 async fn voters(client: &reqwest::Client, base: &str) -> Vec<Vec<u64>> {
     cluster_status(client, base)
         .await
         .groups
         .into_iter()
+        .filter(|g| g.group_id != tidemark_api::RULER_GROUP_ID)
         .map(|g| g.voters)
         .collect()
 }

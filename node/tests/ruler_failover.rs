@@ -23,7 +23,6 @@ use support::alertmanager::{
     AM_GROUP_INTERVAL_MS, AM_GROUP_WAIT_MS, Alertmanager, GaugeWriter, WebhookRecorder,
     alertmanager_bins, api_alert, rfc3339_ms, ruler_leader, secs, upload_rule_group, wall_clock_ms,
 };
-use tidemark_testkit::free_port;
 
 /// The rule group's interval and the alert's `for` in the three-node test.
 const INTERVAL_MS: u64 = 5_000;
@@ -60,41 +59,8 @@ impl Cluster {
         )
         .unwrap();
         let config = config.to_str().unwrap().to_string();
-        let ports: Vec<(String, String)> = (0..3)
-            .map(|_| {
-                (
-                    format!("127.0.0.1:{}", free_port()),
-                    format!("127.0.0.1:{}", free_port()),
-                )
-            })
-            .collect();
-        let initial = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, grpc))| format!("{}={grpc}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut nodes: Vec<Node> = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (http, grpc))| {
-                let id = (i + 1).to_string();
-                let args = [
-                    "--node-id",
-                    &id,
-                    "--initial-cluster",
-                    &initial,
-                    "--config",
-                    &config,
-                    "--alertmanager-url",
-                    am_url,
-                ];
-                Node::launch(&dir.path().join(format!("n{}", i + 1)), http, grpc, &args)
-            })
-            .collect();
-        for n in &mut nodes {
-            n.wait_ready();
-        }
+        let extra = ["--config", &config, "--alertmanager-url", am_url];
+        let nodes = support::launch_three(dir.path(), &extra);
         Cluster { _dir: dir, nodes }
     }
 

@@ -361,3 +361,36 @@ pub async fn raw_samples(
     }
     out
 }
+
+/// Three nodes of one `--initial-cluster` on loopback ports, node `k` in `dir/nk`, each
+/// started with `extra` flags too, all ready.
+pub fn launch_three(dir: &Path, extra: &[&str]) -> Vec<Node> {
+    let ports: Vec<(String, String)> = (0..3)
+        .map(|_| {
+            (
+                format!("127.0.0.1:{}", tidemark_testkit::free_port()),
+                format!("127.0.0.1:{}", tidemark_testkit::free_port()),
+            )
+        })
+        .collect();
+    let initial = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, grpc))| format!("{}={grpc}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<Node> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (http, grpc))| {
+            let id = (i + 1).to_string();
+            let mut args = vec!["--node-id", &id, "--initial-cluster", &initial];
+            args.extend_from_slice(extra);
+            Node::launch(&dir.join(format!("n{}", i + 1)), http, grpc, &args)
+        })
+        .collect();
+    for n in &mut nodes {
+        n.wait_ready();
+    }
+    nodes
+}
