@@ -116,14 +116,20 @@ impl Ruler {
     /// change from the node it made it through.
     pub async fn propose(&self, cmd: RulerCommand) -> Result<(), NodeError> {
         let timeout_ms = self.host.config().write_timeout_ms;
-        self.router
-            .on_ruler_leader(
-                Call::ProposeRuler(cmd.clone()),
-                || self.host.propose_ruler(cmd.clone()),
-                |a| a.proposed(),
-                timeout_ms,
-            )
-            .await?;
+        let proposed = self.router.on_ruler_leader(
+            Call::ProposeRuler(cmd.clone()),
+            || self.host.propose_ruler(cmd.clone()),
+            |a| a.proposed(),
+            timeout_ms,
+        );
+        // A leader cut off from its voters would wait until it learns it is deposed.
+        tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), proposed)
+            .await
+            .map_err(|_| {
+                NodeError::Timeout(format!(
+                    "the rule change was not committed within {timeout_ms} ms"
+                ))
+            })??;
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
         while !self.with_state(|s| s.shows(&cmd)) {
             if std::time::Instant::now() >= deadline {

@@ -2,7 +2,7 @@
 //! them, from this node's replica of the ruler group. `file` is the rule group's namespace.
 //! `/api/v1/rules` takes `type` (`alert`, `record`), `rule_name[]`, `rule_group[]`, `file[]`,
 //! `exclude_alerts` and `match[]` (on the rules' labels); `group_limit` pagination is not
-//! implemented (400 says so).
+//! implemented (501 says so).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -53,9 +53,10 @@ impl RuleFilter {
         };
         let exclude_alerts = match params.get("exclude_alerts") {
             None | Some("") => false,
-            Some(v) => v
-                .parse::<bool>()
-                .map_err(|_| ApiError::param("exclude_alerts", "not a boolean"))?,
+            // Go's `strconv.ParseBool`.
+            Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+            Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
+            Some(_) => return Err(ApiError::param("exclude_alerts", "not a boolean")),
         };
         let all = |name: &str| params.all(name).into_iter().map(String::from).collect();
         Ok(RuleFilter {

@@ -45,12 +45,14 @@ pub struct RulerCounters {
 /// The tasks of this node's leadership of the ruler group.
 struct Leading {
     term: u64,
-    tasks: BTreeMap<(String, String), JoinHandle<()>>,
+    /// Per group: its task and the definition version it started with (a new definition
+    /// restarts it, so that a changed interval takes effect at once).
+    tasks: BTreeMap<(String, String), (JoinHandle<()>, u64)>,
 }
 
 impl Drop for Leading {
     fn drop(&mut self) {
-        for task in self.tasks.values() {
+        for (task, _) in self.tasks.values() {
             task.abort();
         }
     }
@@ -75,6 +77,9 @@ impl Ruler {
             let m = ruler.raft.metrics().borrow_watched().clone();
             if !self.host.leads(&m) || leading.as_ref().is_some_and(|l| l.term != m.current_term) {
                 if leading.take().is_some() {
+                    // What a deposed leader queued must not reach Alertmanager after what the
+                    // new leader sends.
+                    self.notifier.clear();
                     tracing::info!(term = m.current_term, "no longer leading the ruler group");
                 }
                 if !self.host.leads(&m) {
@@ -108,20 +113,24 @@ impl Ruler {
 
     /// Starts a task for every group without one, ends those of groups that are gone.
     fn reconcile_tasks(self: &Arc<Self>, leading: &mut Leading) {
-        let groups: Vec<(String, String)> = self.with_state(|s| {
+        let groups: BTreeMap<(String, String), u64> = self.with_state(|s| {
             s.namespaces
                 .iter()
-                .flat_map(|(ns, n)| n.groups.iter().map(|g| (ns.clone(), g.group.name.clone())))
+                .flat_map(|(ns, n)| {
+                    n.groups
+                        .iter()
+                        .map(|g| ((ns.clone(), g.group.name.clone()), g.version))
+                })
                 .collect()
         });
-        leading.tasks.retain(|key, task| {
-            let keep = groups.contains(key) && !task.is_finished();
+        leading.tasks.retain(|key, (task, version)| {
+            let keep = groups.get(key) == Some(version) && !task.is_finished();
             if !keep {
                 task.abort();
             }
             keep
         });
-        for key in groups {
+        for (key, version) in groups {
             if leading.tasks.contains_key(&key) {
                 continue;
             }
@@ -129,7 +138,7 @@ impl Ruler {
             let term = leading.term;
             let (ns, name) = key.clone();
             let task = tokio::spawn(async move { ruler.group_loop(ns, name, term).await });
-            leading.tasks.insert(key, task);
+            leading.tasks.insert(key, (task, version));
         }
     }
 
@@ -183,7 +192,8 @@ impl Ruler {
                 resend_all,
             };
             match self.iterate(&ns, &stored, slot, &mut memo).await {
-                Ok(()) => resend_all = false,
+                Ok(Outcome::Sent) => resend_all = false,
+                Ok(Outcome::NotTaken) => {}
                 Err(e) if !self.still_leads(term) => {
                     tracing::info!(group = %name, error = %e, "iteration not committed: deposed");
                     return;
@@ -203,7 +213,7 @@ impl Ruler {
         stored: &StoredGroup,
         slot: Slot,
         memo: &mut SeriesMemo,
-    ) -> Result<(), NodeError> {
+    ) -> Result<Outcome, NodeError> {
         let Slot {
             ts_ms,
             interval_ms,
@@ -257,12 +267,6 @@ impl Ruler {
             .filter(|r| r.health == tidemark_alerting::state::Health::Err)
             .count();
         it.state.missed_iterations += missed;
-        if !it.samples.is_empty()
-            && let Err(e) = node.write(series_of(std::mem::take(&mut it.samples))).await
-        {
-            self.counters.failed_writes.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(namespace = %ns, group = %stored.group.name, error = %e, "rule samples not written");
-        }
         let cmd = RulerCommand::IterationDone {
             namespace: ns.to_string(),
             group: stored.group.name.clone(),
@@ -285,7 +289,25 @@ impl Ruler {
         });
         if !taken {
             tracing::info!(namespace = %ns, group = %name, "iteration of a replaced definition not taken: nothing sent");
-            return Ok(());
+            return Ok(Outcome::NotTaken);
+        }
+        // Written once taken, so that only a committed iteration's samples are written: a
+        // deposed leader, or an iteration of a replaced definition, writes nothing that could
+        // conflict with the real one. (Outputs a later rule of the group reads were written
+        // early, `query.rs`.)
+        if !it.samples.is_empty() {
+            let written = node.write(series_of(std::mem::take(&mut it.samples))).await;
+            let refused = written
+                .as_ref()
+                .map_or(0, |o| o.conflicting + o.too_old + o.too_new);
+            if let Err(e) = &written {
+                tracing::warn!(namespace = %ns, group = %name, error = %e, "rule samples not written");
+            } else if refused > 0 {
+                tracing::warn!(namespace = %ns, group = %name, refused, "rule samples refused by storage");
+            }
+            if written.is_err() || refused > 0 {
+                self.counters.failed_writes.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.counters.iterations.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -300,8 +322,16 @@ impl Ruler {
                 .fetch_add(it.to_send.len() as u64, Ordering::Relaxed);
             self.notifier.send(it.to_send);
         }
-        Ok(())
+        Ok(Outcome::Sent)
     }
+}
+
+/// What became of a committed iteration.
+enum Outcome {
+    /// The state machine took it: its samples were written and its alerts handed over.
+    Sent,
+    /// Refused (its definition was replaced meanwhile): nothing written or sent.
+    NotTaken,
 }
 
 /// One iteration to run: its slot, its group's interval, the slots missed before it, and

@@ -1,18 +1,19 @@
 //! Sending alerts to Alertmanager: `POST {url}/api/v2/alerts` with the JSON body Alertmanager's
 //! API v2 defines (`labels`, `annotations`, `startsAt`, `endsAt`, `generatorURL`), to every
 //! configured Alertmanager. Each has a bounded queue of batches (the oldest is dropped and
-//! counted when it is full) and one sender task; a failed send is logged and counted, and the
-//! alert goes out again at its next resend (Prometheus' behaviour: sends are at least once
-//! per resend delay, never retried in a loop).
+//! counted when it is full: newer batches carry the newer state) and one sender task; a failed
+//! send is logged and counted, and the alert goes out again at its next resend (Prometheus'
+//! behaviour: sends are at least once per resend delay, never retried in a loop). A node that
+//! stops leading the ruler group clears its queues ([`Notifier::clear`]).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use tidemark_alerting::eval::OutgoingAlert;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::config::Config;
 
@@ -43,9 +44,46 @@ pub struct NotifyCounters {
     pub dropped: AtomicU64,
 }
 
+/// A batch of alerts, shared by every Alertmanager's queue.
+type Batch = Arc<Vec<OutgoingAlert>>;
+
+/// One Alertmanager's queue: at most `max` batches, the oldest dropped first.
+struct Queue {
+    batches: Mutex<VecDeque<Batch>>,
+    max: usize,
+    ready: Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Batch>> {
+        self.batches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `batch`; `true` when the oldest batch was dropped for it.
+    fn push(&self, batch: Batch) -> bool {
+        let dropped = {
+            let mut q = self.lock();
+            let dropped = q.len() >= self.max && q.pop_front().is_some();
+            q.push_back(batch);
+            dropped
+        };
+        self.ready.notify_one();
+        dropped
+    }
+
+    async fn pop(&self) -> Batch {
+        loop {
+            if let Some(b) = self.lock().pop_front() {
+                return b;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
 /// The senders to the configured Alertmanagers.
 pub struct Notifier {
-    queues: Vec<mpsc::Sender<Arc<Vec<OutgoingAlert>>>>,
+    queues: Vec<Arc<Queue>>,
     counters: Arc<NotifyCounters>,
 }
 
@@ -60,11 +98,19 @@ impl Notifier {
                 .alertmanagers
                 .iter()
                 .map(|url| {
-                    let (tx, rx) =
-                        mpsc::channel(config.ruler.alertmanager_queue_batches_max.max(1));
+                    let queue = Arc::new(Queue {
+                        batches: Mutex::new(VecDeque::new()),
+                        max: config.ruler.alertmanager_queue_batches_max.max(1),
+                        ready: Notify::new(),
+                    });
                     let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-                    tokio::spawn(send_loop(client.clone(), url, rx, counters.clone()));
-                    tx
+                    tokio::spawn(send_loop(
+                        client.clone(),
+                        url,
+                        queue.clone(),
+                        counters.clone(),
+                    ));
+                    queue
                 })
                 .collect(),
             Err(e) => {
@@ -87,10 +133,17 @@ impl Notifier {
         }
         let batch = Arc::new(alerts);
         for q in &self.queues {
-            if q.try_send(batch.clone()).is_err() {
+            if q.push(batch.clone()) {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("an Alertmanager queue is full: a batch of alerts was dropped");
+                tracing::warn!("an Alertmanager queue is full: its oldest batch was dropped");
             }
+        }
+    }
+
+    /// Drops every queued batch (this node no longer leads the ruler group).
+    pub fn clear(&self) {
+        for q in &self.queues {
+            q.lock().clear();
         }
     }
 }
@@ -98,10 +151,11 @@ impl Notifier {
 async fn send_loop(
     client: reqwest::Client,
     url: String,
-    mut rx: mpsc::Receiver<Arc<Vec<OutgoingAlert>>>,
+    queue: Arc<Queue>,
     counters: Arc<NotifyCounters>,
 ) {
-    while let Some(batch) = rx.recv().await {
+    loop {
+        let batch = queue.pop().await;
         for chunk in batch.chunks(BATCH_ALERTS_MAX) {
             let body = payload(chunk);
             let res = client.post(&url).json(&body).send().await;
@@ -151,6 +205,34 @@ fn rfc3339(t_ms: i64) -> String {
 mod tests {
     use super::*;
     use tidemark_storage::Labels;
+
+    #[tokio::test]
+    async fn a_full_queue_drops_its_oldest_batch() {
+        let q = Queue {
+            batches: Mutex::new(VecDeque::new()),
+            max: 2,
+            ready: Notify::new(),
+        };
+        let batch = |n: usize| -> Batch {
+            Arc::new(
+                (0..n)
+                    .map(|i| OutgoingAlert {
+                        labels: Labels::from_pairs(&[("i", &i.to_string())]),
+                        annotations: BTreeMap::new(),
+                        starts_at_ms: 0,
+                        ends_at_ms: 0,
+                        generator_url: String::new(),
+                    })
+                    .collect(),
+            )
+        };
+        assert!(!q.push(batch(1)));
+        assert!(!q.push(batch(2)));
+        assert!(q.push(batch(3)), "the oldest goes");
+        assert_eq!(q.pop().await.len(), 2);
+        assert_eq!(q.pop().await.len(), 3);
+        assert!(q.lock().is_empty());
+    }
 
     #[test]
     fn the_body_is_alertmanagers_postable_alerts() {

@@ -176,6 +176,9 @@ impl RulerState {
                         groups: Vec::new(),
                     });
                 match ns.groups.iter_mut().find(|g| g.group.name == group.name) {
+                    // The same definition again (a re-save, a sync) changes nothing: the
+                    // iteration in flight stays valid.
+                    Some(stored) if stored.group == *group => {}
                     Some(stored) => {
                         stored.state = carry_over(&stored.state, group);
                         stored.group = group.clone();
@@ -359,6 +362,9 @@ mod tests {
         s.apply(7, &done(5, 1_000, "again"));
         s.apply(8, &done(5, 500, "older"));
         assert_eq!(state(&s).rules[0].last_error, "first");
+        // The same definition again changes nothing: the iteration in flight stays valid.
+        s.apply(8, &set("ns", group("g", &["A", "B"])));
+        assert_eq!(s.group("ns", "g").unwrap().version, 5);
         // An iteration of the previous definition is refused after an update.
         s.apply(9, &set("ns", group("g", &["B", "A", "C"])));
         s.apply(10, &done(5, 2_000, "stale version"));
