@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use tidemark_alerting::eval::{EvalContext, SeriesMemo, evaluate};
-use tidemark_alerting::schedule::{eval_timestamp_ms, group_offset_ms};
+use tidemark_alerting::schedule::{Due, Schedule};
 use tidemark_query::PromqlEngine;
 use tokio::task::JoinHandle;
 
@@ -166,22 +166,16 @@ impl Ruler {
                 .interval
                 .map_or(config.ruler.evaluation_interval_ms as i64, |d| d.0)
                 .max(1);
-            let offset_ms = group_offset_ms(&ns, &name, interval_ms);
             let now = self.clock.now_ms();
-            let current = eval_timestamp_ms(now, offset_ms, interval_ms);
-            let (ts, missed) = match stored.state.last_evaluation_ms {
-                Some(last) if last >= current => (last + interval_ms, 0),
-                Some(last) => (current, ((current - last) / interval_ms - 1).max(0) as u64),
-                None => (current, 0),
-            };
-            if ts > now {
-                tokio::time::sleep(Duration::from_millis((ts - now) as u64)).await;
-                // The group may have changed while this task slept: start over if so.
-                let version = self.with_state(|s| s.group(&ns, &name).map(|g| g.version));
-                if version != Some(stored.version) {
+            let schedule = Schedule::new(&ns, &name, interval_ms);
+            let (ts, missed) = match schedule.due(stored.state.last_evaluation_ms, now) {
+                Due::Run { t_ms, missed } => (t_ms, missed),
+                Due::Wait { until_ms } => {
+                    // Then asks again, with the group as it is by then.
+                    tokio::time::sleep(Duration::from_millis((until_ms - now) as u64)).await;
                     continue;
                 }
-            }
+            };
             if !self.still_leads(term) {
                 return;
             }
