@@ -177,12 +177,12 @@ pub fn evaluate(
 
 /// Values keyed by a rule identity, several per identity in order; each taken once (the
 /// matching of Prometheus' `CopyState`: the first unused one with the same name and labels).
-struct ByIdentity<T> {
+pub(crate) struct ByIdentity<T> {
     by_identity: HashMap<String, VecDeque<T>>,
 }
 
 impl<T> ByIdentity<T> {
-    fn new(items: impl IntoIterator<Item = (String, T)>) -> Self {
+    pub(crate) fn new(items: impl IntoIterator<Item = (String, T)>) -> Self {
         let mut by_identity: HashMap<String, VecDeque<T>> = HashMap::new();
         for (identity, item) in items {
             by_identity.entry(identity).or_default().push_back(item);
@@ -190,7 +190,7 @@ impl<T> ByIdentity<T> {
         ByIdentity { by_identity }
     }
 
-    fn take(&mut self, identity: &str) -> Option<T> {
+    pub(crate) fn take(&mut self, identity: &str) -> Option<T> {
         self.by_identity.get_mut(identity)?.pop_front()
     }
 

@@ -189,6 +189,30 @@ impl RuleState {
 }
 
 impl GroupState {
+    /// The state `group` starts with when it replaces the group whose state this is: each rule
+    /// takes the first unused rule state with its identity (Prometheus' `CopyState`, the same
+    /// matching [`crate::eval::evaluate`] does), in `group`'s rule order; the group keeps its
+    /// iteration counters and its last evaluation time (its schedule goes on).
+    pub fn carried_to(&self, group: &crate::rules::RuleGroup) -> GroupState {
+        let mut prior = crate::eval::ByIdentity::new(
+            self.rules.iter().map(|r| (r.identity.clone(), r.clone())),
+        );
+        let rules = group
+            .rules
+            .iter()
+            .map(|rule| {
+                let identity = rule.identity();
+                prior
+                    .take(&identity)
+                    .unwrap_or_else(|| RuleState::new(identity))
+            })
+            .collect();
+        GroupState {
+            rules,
+            ..self.clone()
+        }
+    }
+
     /// The state of the rule with this [`crate::rules::Rule::identity`] (the first, if two
     /// rules share it).
     pub fn rule(&self, identity: &str) -> Option<&RuleState> {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tidemark_alerting::rules::RuleGroup;
-use tidemark_alerting::state::{GroupState, RuleState};
+use tidemark_alerting::state::GroupState;
 
 use crate::raft::NodeId;
 
@@ -180,12 +180,12 @@ impl RulerState {
                     // iteration in flight stays valid.
                     Some(stored) if stored.group == *group => {}
                     Some(stored) => {
-                        stored.state = carry_over(&stored.state, group);
+                        stored.state = stored.state.carried_to(group);
                         stored.group = group.clone();
                         stored.version = index;
                     }
                     None => ns.groups.push(StoredGroup {
-                        state: carry_over(&GroupState::default(), group),
+                        state: GroupState::default().carried_to(group),
                         group: group.clone(),
                         version: index,
                     }),
@@ -208,12 +208,12 @@ impl RulerState {
                         match prior {
                             Some(p) if p.group == *g => p.clone(),
                             Some(p) => StoredGroup {
-                                state: carry_over(&p.state, g),
+                                state: p.state.carried_to(g),
                                 group: g.clone(),
                                 version: index,
                             },
                             None => StoredGroup {
-                                state: carry_over(&GroupState::default(), g),
+                                state: GroupState::default().carried_to(g),
                                 group: g.clone(),
                                 version: index,
                             },
@@ -265,40 +265,11 @@ impl RulerState {
     }
 }
 
-/// The state `group` starts with when it replaces a group whose state is `prior`: each rule
-/// takes the first unused prior rule state with its identity (Prometheus' `CopyState`), the
-/// group keeps its iteration counters and its last evaluation time (its schedule goes on).
-pub fn carry_over(prior: &GroupState, group: &RuleGroup) -> GroupState {
-    let mut unused: Vec<Option<&RuleState>> = prior.rules.iter().map(Some).collect();
-    let rules = group
-        .rules
-        .iter()
-        .map(|rule| {
-            let identity = rule.identity();
-            let found = unused
-                .iter_mut()
-                .find(|s| s.is_some_and(|s| s.identity == identity))
-                .and_then(Option::take);
-            match found {
-                Some(s) => s.clone(),
-                None => RuleState {
-                    identity,
-                    ..Default::default()
-                },
-            }
-        })
-        .collect();
-    GroupState {
-        rules,
-        ..prior.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tidemark_alerting::rules::Rule;
-    use tidemark_alerting::state::Health;
+    use tidemark_alerting::state::{Health, RuleState};
 
     fn alert(name: &str) -> Rule {
         Rule {
