@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
 
+use super::AppState;
 use super::error::ApiError;
-use super::{AppState, json_response};
 use crate::error::NodeError;
 
 /// The answer's `data`.
@@ -66,6 +66,5 @@ pub async fn ruler(State(state): State<Arc<AppState>>) -> Result<Response, ApiEr
         rule_file_conflicts: ruler.file_conflicts(),
         rule_file_problems: ruler.file_status(),
     };
-    let body = serde_json::json!({"status": "success", "data": status});
-    Ok(json_response(body.to_string()))
+    super::rules_status::success(status)
 }

@@ -18,7 +18,7 @@ use tidemark_storage::{Labels, Matcher};
 use super::error::ApiError;
 use super::params::Params;
 use super::series::matcher_sets;
-use super::{AppState, json_response};
+use super::{AppState, json, json_response};
 use crate::error::NodeError;
 use crate::ruler::record::{RulerState, StoredGroup};
 
@@ -98,7 +98,7 @@ pub async fn rules(
         .ruler()
         .ok_or_else(|| NodeError::NotImplemented("no ruler on this backend".into()))?;
     let interval_ms = state.config.ruler.evaluation_interval_ms;
-    Ok(ruler.with_state(|s| {
+    ruler.with_state(|s| {
         #[derive(Serialize)]
         struct Groups<'a> {
             groups: Vec<GroupJson<'a>>,
@@ -106,7 +106,7 @@ pub async fn rules(
         success(Groups {
             groups: groups_json(s, &filter, interval_ms),
         })
-    }))
+    })
 }
 
 /// `GET|POST /api/v1/alerts`: every pending and firing alert.
@@ -115,7 +115,7 @@ pub async fn alerts(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
         .backend
         .ruler()
         .ok_or_else(|| NodeError::NotImplemented("no ruler on this backend".into()))?;
-    Ok(ruler.with_state(|s| {
+    ruler.with_state(|s| {
         #[derive(Serialize)]
         struct Alerts<'a> {
             alerts: Vec<AlertJson<'a>>,
@@ -126,7 +126,7 @@ pub async fn alerts(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
             .flat_map(|r| active(r).map(alert_json))
             .collect();
         success(Alerts { alerts })
-    }))
+    })
 }
 
 /// A rule group as Prometheus 3.5 answers it (`web/api/v1` `RuleGroup`), fields in its order.
@@ -200,20 +200,11 @@ struct AlertJson<'a> {
     value: String,
 }
 
-/// The `{"status":"success","data":...}` envelope, in Prometheus' order.
-#[derive(Serialize)]
-struct Success<T> {
-    status: &'static str,
-    data: T,
-}
-
-fn success<T: Serialize>(data: T) -> Response {
-    let body = serde_json::to_string(&Success {
-        status: "success",
-        data,
-    })
-    .unwrap_or_else(|e| format!(r#"{{"status":"error","errorType":"internal","error":"{e}"}}"#));
-    json_response(body)
+/// `data` in the success envelope ([`json::success`]).
+pub(super) fn success<T: Serialize>(data: T) -> Result<Response, ApiError> {
+    let data = serde_json::to_string(&data)
+        .map_err(|e| NodeError::Internal(format!("encoding the answer: {e}")))?;
+    Ok(json_response(json::success(&data, &[], &[])))
 }
 
 fn groups_json<'a>(
@@ -477,11 +468,8 @@ mod tests {
                 state: GroupState { ..state },
             },
         );
-        let json = serde_json::to_string(&Success {
-            status: "success",
-            data: groups_json(&s, &no_filter(), 60_000),
-        })
-        .unwrap();
+        let data = serde_json::to_string(&groups_json(&s, &no_filter(), 60_000)).unwrap();
+        let json = json::success(&data, &[], &[]);
         let want = concat!(
             r#"{"status":"success","data":[{"name":"node","file":"ns","rules":["#,
             r#"{"state":"firing","name":"Down","query":"up == 0","duration":60,"keepFiringFor":0,"#,
