@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the peer systems Tidemark is tested and benchmarked against, without root-wide changes:
 #   prometheus (3.5 LTS, the PromQL reference), promtool, prometheus-alertmanager (with amtool)
-#   and victoria-metrics (whose package also ships vmagent, vmalert, vmctl ...).
+#   and victoria-metrics (whose package also ships vmagent, vmalert, vmctl ...); and, for the
+#   email tests, the SMTP server aiosmtpd (from PyPI) in a venv, $PEERS_DIR/venv.
 # The .deb files come from Debian's own archive (the unstable suite, for current releases),
 # through the Debian mirror this machine is already configured with, and are unpacked with
 # `dpkg-deb -x` (not installed) into ${PEERS_DIR:-$HOME/.cache/tsdb-peers}; binaries end up in
 # $PEERS_DIR/usr/bin. Idempotent: with the binaries present it only checks Alertmanager's
-# templates (below).
+# templates (below) and the venv.
 # Prints the bin folder as its last line (and nothing else on stdout).
 set -euo pipefail
 
@@ -35,8 +36,24 @@ am_templates() {
   fi
 }
 
+# aiosmtpd, the SMTP server of the email tests (tidemark-testkit's smtp.rs), in a venv of the
+# user's own (no root needed); skipped when that version is already there.
+AIOSMTPD_VERSION=1.4.6
+smtp_venv() {
+  local venv="$PEERS_DIR/venv"
+  if [[ -x "$venv/bin/python" ]] &&
+    [[ $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("aiosmtpd"))' 2>/dev/null) == "$AIOSMTPD_VERSION" ]]; then
+    return 0
+  fi
+  echo "install-peers: installing aiosmtpd==$AIOSMTPD_VERSION into $venv" >&2
+  mkdir -p "$PEERS_DIR"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" >&2
+}
+
 if have_all; then
   am_templates
+  smtp_venv
   echo "$BIN"
   exit 0
 fi
@@ -81,6 +98,7 @@ if ! have_all; then
   exit 1
 fi
 am_templates
+smtp_venv
 "$BIN/prometheus" --version 2>&1 | head -1 >&2
 "$BIN/victoria-metrics" --version 2>&1 | head -1 >&2
 echo "$BIN"
