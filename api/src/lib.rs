@@ -2,9 +2,12 @@
 //! `/api/v1/admin/*` endpoints, which the node serialises and `tidemarkctl` (and the jepsen
 //! harness) deserialise. A crate of its own so that a client needs serde, not the node (and
 //! its RocksDB). Every field is camelCase on the wire, as Prometheus' own fields are; the
-//! Prometheus-compatible endpoints are not here: they keep upstream's names, exactly.
+//! Prometheus-compatible endpoints are not here: they keep upstream's names, exactly. The one
+//! upstream API that is here is Alertmanager's v2, in [`alertmanager`], byte for byte as
+//! Alertmanager writes it, because Tidemark both serves it and sends to it.
 
 mod admin;
+pub mod alertmanager;
 mod cluster;
 mod envelope;
 
