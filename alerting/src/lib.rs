@@ -14,6 +14,7 @@
 //! cluster's query path, tests over fixed data.
 
 pub mod eval;
+pub mod notify;
 pub mod rules;
 pub mod schedule;
 pub mod state;

@@ -152,7 +152,7 @@ fn call(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
 }
 
 /// Go's `evalArgs`: a single string as is, anything else through `fmt.Sprint`.
-fn eval_args(a: &[Value]) -> String {
+pub(crate) fn eval_args(a: &[Value]) -> String {
     if let [Value::Str(s)] = a {
         return s.clone();
     }
@@ -208,11 +208,14 @@ pub(crate) fn js_escape(s: &str) -> String {
 
 fn len(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
     let n = match &a[0] {
-        Value::Str(s) | Value::Html(s) => s.len(),
-        Value::LabelMap(m) => m.len(),
+        Value::Str(s) | Value::Html(s) | Value::Url(s) => s.len(),
+        Value::LabelMap(m) | Value::Kv(m) => m.len(),
         Value::Map(m) => m.len(),
         Value::List(l) => l.len(),
         Value::Vector(v) => v.len(),
+        Value::Strings(l) => l.len(),
+        Value::Pairs(p) => p.len(),
+        Value::Slice(s) => s.items.len(),
         Value::Nil => return Err("len of nil pointer".into()),
         other => return Err(format!("len of type {}", other.type_name())),
     };
@@ -247,10 +250,18 @@ fn index(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
             Value::Str(s) => s.len(),
             Value::List(l) => l.len(),
             Value::Vector(v) => v.len(),
+            Value::Strings(l) => l.len(),
+            Value::Pairs(p) => p.len(),
+            Value::Slice(s) => s.items.len(),
             _ => 0,
         };
         item = match &item {
-            Value::Str(_) | Value::List(_) | Value::Vector(_) => {
+            Value::Str(_)
+            | Value::List(_)
+            | Value::Vector(_)
+            | Value::Strings(_)
+            | Value::Pairs(_)
+            | Value::Slice(_) => {
                 let x = index_arg(index, len)?;
                 if x == len {
                     return Err(format!("index out of range: {x}"));
@@ -259,10 +270,15 @@ fn index(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
                     Value::Str(s) => Value::Int(i64::from(s.as_bytes()[x])),
                     Value::List(l) => l[x].clone(),
                     Value::Vector(v) => Value::Sample(v[x].clone()),
+                    Value::Strings(l) => Value::str(&l[x]),
+                    Value::Pairs(p) => Value::Pair(Rc::new(p[x].clone())),
+                    Value::Slice(s) => s.items[x].clone(),
                     _ => Value::Nil,
                 }
             }
-            Value::LabelMap(m) => Value::str(m.get(map_key(index)?).map_or("", String::as_str)),
+            Value::LabelMap(m) | Value::Kv(m) => {
+                Value::str(m.get(map_key(index)?).map_or("", String::as_str))
+            }
             Value::Map(m) => m.get(map_key(index)?).cloned().unwrap_or_default(),
             Value::Nil => return Err("can't index item of type interface {}".into()),
             other => return Err(format!("can't index item of type {}", other.type_name())),
@@ -300,6 +316,9 @@ fn slice(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
         }
         Value::List(l) => l.len(),
         Value::Vector(v) => v.len(),
+        Value::Strings(l) => l.len(),
+        Value::Pairs(p) => p.len(),
+        Value::Slice(s) => s.items.len(),
         other => return Err(format!("can't slice item of type {}", other.type_name())),
     };
     let mut idx = [0, len, len];
@@ -317,6 +336,12 @@ fn slice(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
         Value::Str(s) => Value::Str(String::from_utf8_lossy(&s.as_bytes()[lo..hi]).into_owned()),
         Value::List(l) => Value::List(Rc::new(l[lo..hi].to_vec())),
         Value::Vector(v) => Value::Vector(Rc::new(v[lo..hi].to_vec())),
+        Value::Strings(l) => Value::Strings(Rc::new(l[lo..hi].to_vec())),
+        Value::Pairs(p) => Value::Pairs(Rc::new(p[lo..hi].to_vec())),
+        Value::Slice(s) => Value::Slice(Rc::new(super::value::Slice {
+            type_name: s.type_name,
+            items: s.items[lo..hi].to_vec(),
+        })),
         _ => Value::Nil,
     })
 }
@@ -337,7 +362,7 @@ fn kind(v: &Value) -> Kind {
         Value::Bool(_) => Kind::Bool,
         Value::Int(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
-        Value::Str(_) | Value::Html(_) => Kind::Str,
+        Value::Str(_) | Value::Html(_) | Value::Url(_) => Kind::Str,
         Value::Nil => Kind::Invalid,
         _ => Kind::Other,
     }

@@ -1,8 +1,9 @@
 //! Go's `fmt` for template values: `%v` printing (what `{{ $value }}` and `print` write) and
 //! `printf` verbs with flags, width and precision, including Go's `%!verb(type=value)` forms.
 
+use super::methods::{pairs_string, sorted_pairs};
 use super::strconv::{format_float, go_quote, is_print, push_escaped};
-use super::time::{duration_string, time_string};
+use super::time::{duration_string, go_time_string, time_string};
 use super::value::Value;
 
 /// Go's `fmt.Sprint`: operands printed with `%v`, a space between two that are not strings.
@@ -36,6 +37,23 @@ pub(crate) fn sprintln(args: &[Value]) -> String {
 /// Appends the value as Go's `%v` prints it (untyped nil is `<nil>`).
 pub(crate) fn write_v(out: &mut String, v: &Value) {
     fmt_value(out, &Spec::default(), 'v', v);
+}
+
+/// Appends the value as an action prints it (Go's `printableValue`): a pointer is followed
+/// first, so `{{ . }}` of a `*template.Data` prints `{...}`, not `&{...}`.
+pub(crate) fn write_printable(out: &mut String, v: &Value) {
+    match v {
+        Value::Struct(st) if st.is_pointer() => {
+            let spec = Spec::default();
+            fmt_struct(
+                out,
+                &spec,
+                'v',
+                st.fields.iter().map(|f| (f.name, &f.value)),
+            );
+        }
+        v => write_v(out, v),
+    }
 }
 
 /// Go's `%v` of the value.
@@ -206,10 +224,46 @@ fn fmt_value(out: &mut String, spec: &Spec, verb: char, v: &Value) {
         },
         Value::Int(i) => fmt_int(out, spec, verb, *i, v),
         Value::Float(f) => fmt_float_verb(out, spec, verb, *f, v),
-        Value::Str(s) | Value::Html(s) => fmt_str(out, spec, verb, s, v),
+        Value::Str(s) | Value::Html(s) | Value::Url(s) => fmt_str(out, spec, verb, s, v),
         Value::Time(ns) => fmt_stringer(out, spec, verb, &time_string(*ns), v),
         Value::Duration(ns) => fmt_stringer(out, spec, verb, &duration_string(*ns), v),
-        Value::LabelMap(m) => {
+        Value::GoTime(t) => fmt_stringer(out, spec, verb, &go_time_string(t), v),
+        Value::GoDuration(ns) if is_string_verb(verb) => {
+            fmt_str(out, spec, verb, &duration_string(*ns), v)
+        }
+        Value::GoDuration(ns) => fmt_int(out, spec, verb, *ns, v),
+        Value::Kv(m) if is_string_verb(verb) => {
+            fmt_str(out, spec, verb, &pairs_string(&sorted_pairs(m)), v)
+        }
+        Value::Pairs(p) if is_string_verb(verb) => fmt_str(out, spec, verb, &pairs_string(p), v),
+        Value::Pairs(p) => {
+            let pairs: Vec<Value> = p
+                .iter()
+                .map(|pair| Value::Pair(pair.clone().into()))
+                .collect();
+            fmt_seq(out, spec, verb, &pairs);
+        }
+        Value::Pair(p) => {
+            let fields = [("Name", Value::str(&p.0)), ("Value", Value::str(&p.1))];
+            fmt_struct(out, spec, verb, fields.iter().map(|(n, v)| (*n, v)));
+        }
+        Value::Strings(l) => {
+            let items: Vec<Value> = l.iter().map(Value::str).collect();
+            fmt_seq(out, spec, verb, &items);
+        }
+        Value::Slice(s) => fmt_seq(out, spec, verb, &s.items),
+        Value::Struct(st) => {
+            if st.is_pointer() {
+                out.push('&');
+            }
+            fmt_struct(
+                out,
+                spec,
+                verb,
+                st.fields.iter().map(|f| (f.name, &f.value)),
+            );
+        }
+        Value::LabelMap(m) | Value::Kv(m) => {
             out.push_str("map[");
             for (i, (k, val)) in m.iter().enumerate() {
                 if i > 0 {
@@ -272,6 +326,44 @@ fn fmt_value(out: &mut String, spec: &Spec, verb: char, v: &Value) {
             out.push('}');
         }
     }
+}
+
+/// Whether Go's `fmt` uses a `String` method for the verb.
+fn is_string_verb(verb: char) -> bool {
+    matches!(verb, 'v' | 's' | 'q' | 'x' | 'X')
+}
+
+/// A slice: `[a b c]`.
+fn fmt_seq(out: &mut String, spec: &Spec, verb: char, items: &[Value]) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        fmt_value(out, spec, verb, item);
+    }
+    out.push(']');
+}
+
+/// A struct: `{a b}`, `{Name:a Value:b}` with `%+v`.
+fn fmt_struct<'a>(
+    out: &mut String,
+    spec: &Spec,
+    verb: char,
+    fields: impl Iterator<Item = (&'a str, &'a Value)>,
+) {
+    out.push('{');
+    for (i, (name, value)) in fields.enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if spec.plus && verb == 'v' {
+            out.push_str(name);
+            out.push(':');
+        }
+        fmt_value(out, spec, verb, value);
+    }
+    out.push('}');
 }
 
 /// A value with a `String` method: `%v %s %q %x %X` use it.

@@ -34,20 +34,10 @@ pub(crate) static PROMETHEUS: &[(&str, Func)] = &[
     ("match", fixed(&[Str, Str], re_match)),
     (
         "title",
-        fixed(&[Str], |_, a| Ok(Value::Str(title(s(&a[0]))))),
+        fixed(&[Str], |_, a| Ok(Value::Str(title(s(&a[0]), false)))),
     ),
-    (
-        "toUpper",
-        fixed(&[Str], |_, a| {
-            Ok(Value::Str(map_chars(s(&a[0]), char::to_uppercase)))
-        }),
-    ),
-    (
-        "toLower",
-        fixed(&[Str], |_, a| {
-            Ok(Value::Str(map_chars(s(&a[0]), char::to_lowercase)))
-        }),
-    ),
+    ("toUpper", fixed(&[Str], to_upper)),
+    ("toLower", fixed(&[Str], to_lower)),
     (
         "graphLink",
         fixed(&[Str], |_, a| {
@@ -187,11 +177,17 @@ fn compile(pattern: &str) -> Result<regex::Regex, String> {
             .find(|l| !l.trim().is_empty())
             .unwrap_or("invalid pattern");
         let reason = reason.trim().trim_start_matches("error: ");
+        // Go's wording (regexp/syntax) where the kind of error is the same.
+        let reason = match reason {
+            "unclosed group" => "missing closing )",
+            "unopened group" => "unexpected )",
+            other => other,
+        };
         format!("error parsing regexp: {reason}: `{pattern}`")
     })
 }
 
-fn re_replace_all(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
+pub(crate) fn re_replace_all(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
     // Go's `regexp.MustCompile` panics; the template reports the panic.
     let re = compile(s(&a[0]))
         .map_err(|e| format!("regexp: Compile({}): {e}", go_regexp_quote(s(&a[0]))))?;
@@ -206,8 +202,18 @@ fn go_regexp_quote(s: &str) -> String {
     }
 }
 
-fn re_match(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
+pub(crate) fn re_match(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
     Ok(Value::Bool(compile(s(&a[0]))?.is_match(s(&a[1]))))
+}
+
+/// Go's `strings.ToUpper`.
+pub(crate) fn to_upper(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Str(map_chars(s(&a[0]), char::to_uppercase)))
+}
+
+/// Go's `strings.ToLower`.
+pub(crate) fn to_lower(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Str(map_chars(s(&a[0]), char::to_lowercase)))
 }
 
 fn map_chars<I: Iterator<Item = char>>(s: &str, f: fn(char) -> I) -> String {
@@ -222,9 +228,10 @@ fn map_chars<I: Iterator<Item = char>>(s: &str, f: fn(char) -> I) -> String {
         .collect()
 }
 
-/// `cases.Title(language.AmericanEnglish, cases.NoLower)`: the first cased letter of each
-/// word upper-cased, the rest left alone.
-pub(crate) fn title(text: &str) -> String {
+/// `cases.Title(language.AmericanEnglish, cases.NoLower)` (Prometheus): the first cased
+/// letter of each word upper-cased, the rest left alone; with `lower_rest`,
+/// `cases.Title(language.AmericanEnglish)` (Alertmanager): the rest lower-cased.
+pub(crate) fn title(text: &str, lower_rest: bool) -> String {
     let is_mid = |c: char| matches!(c, '\'' | '.' | ':' | '·' | '\u{2018}' | '\u{2019}');
     let is_cased = |c: char| c.is_lowercase() || c.is_uppercase();
     let is_break = |c: char| !(c.is_alphanumeric() || c == '_' || is_mid(c));
@@ -236,7 +243,9 @@ pub(crate) fn title(text: &str) -> String {
             mid_word = false;
         }
         if is_cased(c) {
-            if mid_word {
+            if mid_word && lower_rest {
+                out.extend(c.to_lowercase());
+            } else if mid_word {
                 out.push(c);
             } else {
                 out.extend(c.to_uppercase());
@@ -358,7 +367,7 @@ pub(crate) fn to_float(v: &Value) -> Result<f64, String> {
         Value::Float(f) => Ok(*f),
         Value::Int(i) => Ok(*i as f64),
         Value::Str(text) => parse_float(text),
-        Value::Duration(ns) => Ok(*ns as f64 / 1e9),
+        Value::Duration(ns) | Value::GoDuration(ns) => Ok(*ns as f64 / 1e9),
         other => Err(format!("can't convert {} to float", other.type_name())),
     }
 }
@@ -405,7 +414,7 @@ fn humanize1024(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
     Ok(Value::Str(format!("{}{prefix}", g4(v))))
 }
 
-fn humanize_duration(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
+pub(crate) fn humanize_duration(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
     let mut v = to_float(&a[0])?;
     if !v.is_finite() {
         return Ok(Value::Str(g4(v)));

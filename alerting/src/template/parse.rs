@@ -550,7 +550,7 @@ impl Parser<'_> {
 }
 
 /// Go's `IsEmptyTree`: only whitespace text.
-fn is_empty(list: &List) -> bool {
+pub(crate) fn is_empty(list: &List) -> bool {
     list.iter()
         .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
 }

@@ -1,12 +1,24 @@
 //! The function table the parser and the executor share: Go parameter types (what an argument
-//! must be), signatures, and lookup by name over Prometheus' functions and Go's builtins.
+//! must be), signatures, and lookup by name over Prometheus' or Alertmanager's functions and
+//! Go's builtins.
 
 use std::rc::Rc;
 
 use super::Env;
+use super::alertmanager::ALERTMANAGER;
 use super::builtins::BUILTINS;
 use super::funcs::PROMETHEUS;
 use super::value::Value;
+
+/// Which functions a template can call besides Go's builtins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FuncSet {
+    /// Prometheus' (`template/template.go` in Prometheus): alert annotations and labels.
+    Prometheus,
+    /// Alertmanager's `DefaultFuncs` (`template/template.go` in Alertmanager 0.33):
+    /// notification texts.
+    Alertmanager,
+}
 
 /// The Go type of a function parameter: what an argument must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +32,12 @@ pub(crate) enum Param {
     Sample,
     /// `time.Duration`.
     Duration,
+    /// `time.Time`.
+    Time,
+    /// `[]string`.
+    Strings,
+    /// `[]interface {}`.
+    List,
 }
 
 impl Param {
@@ -31,6 +49,9 @@ impl Param {
             Param::Vector => "template.queryResult",
             Param::Sample => "*template.sample",
             Param::Duration => "time.Duration",
+            Param::Time => "time.Time",
+            Param::Strings => "[]string",
+            Param::List => "[]interface {}",
         }
     }
 
@@ -39,6 +60,8 @@ impl Param {
         match self {
             Param::Any | Param::Sample => Some(Value::Nil),
             Param::Vector => Some(Value::Vector(Rc::new(Vec::new()))),
+            Param::Strings => Some(Value::Strings(Rc::new(Vec::new()))),
+            Param::List => Some(Value::List(Rc::new(Vec::new()))),
             _ => None,
         }
     }
@@ -51,7 +74,10 @@ impl Param {
                 | (Param::Str, Value::Str(_))
                 | (Param::Vector, Value::Vector(_))
                 | (Param::Sample, Value::Sample(_))
-                | (Param::Duration, Value::Duration(_))
+                | (Param::Duration, Value::Duration(_) | Value::GoDuration(_))
+                | (Param::Time, Value::Time(_) | Value::GoTime(_))
+                | (Param::Strings, Value::Strings(_))
+                | (Param::List, Value::List(_))
         )
     }
 }
@@ -85,16 +111,14 @@ pub(crate) const fn fixed(params: &'static [Param], call: CallFn) -> Func {
     }
 }
 
-/// Finds a function by name: Prometheus' first, then Go's builtins (as Go looks them up).
-pub(crate) fn lookup(name: &str) -> Option<&'static Func> {
-    PROMETHEUS
-        .iter()
+/// Finds a function by name: the set's own first, then Go's builtins (as Go looks them up).
+pub(crate) fn lookup(set: FuncSet, name: &str) -> Option<&'static Func> {
+    let own = match set {
+        FuncSet::Prometheus => PROMETHEUS,
+        FuncSet::Alertmanager => ALERTMANAGER,
+    };
+    own.iter()
         .chain(BUILTINS)
         .find(|(n, _)| *n == name)
         .map(|(_, f)| f)
-}
-
-/// Whether a function of that name exists (what the parser checks).
-pub(crate) fn is_defined(name: &str) -> bool {
-    lookup(name).is_some()
 }

@@ -1,7 +1,108 @@
-//! Go's `time.Time` and `time.Duration` as templates print them: `Time.String` (UTC only),
-//! `Time.Format` with Go's reference layout, and `Duration.String`.
+//! Go's `time.Time` and `time.Duration` as templates print them: `Time.String`,
+//! `Time.Format` with Go's reference layout (in UTC or in an IANA zone), and
+//! `Duration.String`.
+
+use std::str::FromStr;
+
+use chrono::{Offset, TimeZone};
+use chrono_tz::OffsetName;
 
 const NS_PER_SEC: i64 = 1_000_000_000;
+
+/// Unix seconds of Go's zero time, `0001-01-01 00:00:00 UTC`.
+const ZERO_SECS: i64 = -62_135_596_800;
+
+/// A Go `time.Time`: an instant and the zone it is shown in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoTime {
+    /// Seconds since the Unix epoch.
+    pub secs: i64,
+    /// Nanoseconds within the second.
+    pub nanos: u32,
+    /// The zone's offset east of UTC, in seconds.
+    pub offset_secs: i32,
+    /// The zone's abbreviation (`UTC`, `CEST`, `+03`).
+    pub zone: String,
+}
+
+impl GoTime {
+    /// A UTC time from Unix seconds and nanoseconds.
+    pub fn utc(secs: i64, nanos: u32) -> GoTime {
+        GoTime {
+            secs,
+            nanos,
+            offset_secs: 0,
+            zone: "UTC".into(),
+        }
+    }
+
+    /// A UTC time from Unix nanoseconds.
+    pub fn from_unix_ns(ns: i64) -> GoTime {
+        GoTime::utc(ns.div_euclid(NS_PER_SEC), ns.rem_euclid(NS_PER_SEC) as u32)
+    }
+
+    /// A UTC time from Unix milliseconds.
+    pub fn from_unix_ms(ms: i64) -> GoTime {
+        GoTime::utc(
+            ms.div_euclid(1000),
+            (ms.rem_euclid(1000) * 1_000_000) as u32,
+        )
+    }
+
+    /// Go's zero time (`time.Time{}`), `0001-01-01 00:00:00 +0000 UTC`.
+    pub fn zero() -> GoTime {
+        GoTime::utc(ZERO_SECS, 0)
+    }
+
+    /// Go's `Time.IsZero`.
+    pub fn is_zero(&self) -> bool {
+        self.secs == ZERO_SECS && self.nanos == 0
+    }
+
+    /// Unix nanoseconds, saturating where Go's `UnixNano` is undefined.
+    pub fn unix_ns(&self) -> i64 {
+        self.secs
+            .saturating_mul(NS_PER_SEC)
+            .saturating_add(i64::from(self.nanos))
+    }
+
+    /// The same instant shown in `location`, as Go's `time.LoadLocation` and `Time.In` do:
+    /// `""` and `UTC` are UTC, other names are IANA zones (`Local` is taken as UTC: a
+    /// notification must not depend on the host's zone).
+    pub fn in_location(&self, location: &str) -> Result<GoTime, String> {
+        if location.is_empty() || location == "UTC" || location == "Local" {
+            return Ok(GoTime::utc(self.secs, self.nanos));
+        }
+        if location.contains("..") || location.starts_with(['/', '\\']) {
+            return Err("time: invalid location name".into());
+        }
+        let tz = chrono_tz::Tz::from_str(location)
+            .map_err(|_| format!("unknown time zone {location}"))?;
+        let Some(utc) = chrono::DateTime::from_timestamp(self.secs, self.nanos) else {
+            return Ok(self.clone());
+        };
+        let offset = tz.offset_from_utc_datetime(&utc.naive_utc());
+        let offset_secs = offset.fix().local_minus_utc();
+        let zone = match offset.abbreviation() {
+            Some(name) => name.to_string(),
+            None => tzdb_numeric_name(offset_secs),
+        };
+        Ok(GoTime {
+            secs: self.secs,
+            nanos: self.nanos,
+            offset_secs,
+            zone,
+        })
+    }
+
+    /// The calendar fields in the time's zone.
+    pub(crate) fn civil(&self) -> Civil {
+        civil_secs(
+            self.secs.saturating_add(i64::from(self.offset_secs)),
+            self.nanos,
+        )
+    }
+}
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -46,10 +147,8 @@ pub(crate) struct Civil {
     pub yday: u32,
 }
 
-/// Breaks Unix nanoseconds down into UTC calendar fields (proleptic Gregorian).
-pub(crate) fn civil(unix_ns: i64) -> Civil {
-    let secs = unix_ns.div_euclid(NS_PER_SEC);
-    let nanos = unix_ns.rem_euclid(NS_PER_SEC) as u32;
+/// Breaks Unix seconds down into calendar fields (proleptic Gregorian).
+pub(crate) fn civil_secs(secs: i64, nanos: u32) -> Civil {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     // Howard Hinnant's days-to-civil.
@@ -80,16 +179,21 @@ pub(crate) fn civil(unix_ns: i64) -> Civil {
 
 /// Go's `Time.String()` for a UTC time: `2015-06-23 13:19:44.128 +0000 UTC`.
 pub(crate) fn time_string(unix_ns: i64) -> String {
-    format(unix_ns, "2006-01-02 15:04:05.999999999 -0700 MST")
+    go_time_string(&GoTime::from_unix_ns(unix_ns))
 }
 
-/// Go's `Time.Format(layout)` for a UTC time.
-pub(crate) fn format(unix_ns: i64, layout: &str) -> String {
-    let t = civil(unix_ns);
+/// Go's `Time.String()`: `2015-06-23 13:19:44.128 +0200 CEST`.
+pub(crate) fn go_time_string(t: &GoTime) -> String {
+    format(t, "2006-01-02 15:04:05.999999999 -0700 MST")
+}
+
+/// Go's `Time.Format(layout)`.
+pub(crate) fn format(time: &GoTime, layout: &str) -> String {
+    let t = time.civil();
     let mut out = String::new();
     let mut rest = layout;
     while !rest.is_empty() {
-        let (consumed, piece) = chunk(rest, &t);
+        let (consumed, piece) = chunk(rest, &t, time);
         match piece {
             Some(p) => out.push_str(&p),
             None => out.push_str(&rest[..consumed]),
@@ -101,7 +205,21 @@ pub(crate) fn format(unix_ns: i64, layout: &str) -> String {
 
 /// Formats the layout element at the start of `s`; returns how many bytes it took and its
 /// text, or `None` for a literal character.
-fn chunk(s: &str, t: &Civil) -> (usize, Option<String>) {
+fn chunk(s: &str, t: &Civil, time: &GoTime) -> (usize, Option<String>) {
+    let lower_next = |n: usize| s[n..].starts_with(|c: char| c.is_ascii_lowercase());
+    if (s.starts_with("Jan") && !s.starts_with("January") && lower_next(3))
+        || (s.starts_with("Mon") && !s.starts_with("Monday") && lower_next(3))
+    {
+        return (1, None);
+    }
+    let zone = |colon: bool, seconds: bool, short: bool, iso: bool| {
+        numeric_zone(time.offset_secs, colon, seconds, short, iso)
+    };
+    let zone_name = if time.zone.is_empty() {
+        zone(false, false, false, false)
+    } else {
+        time.zone.clone()
+    };
     let hour12 = if t.hour.is_multiple_of(12) {
         12
     } else {
@@ -112,18 +230,18 @@ fn chunk(s: &str, t: &Civil) -> (usize, Option<String>) {
         ("Jan", MONTHS[(t.month - 1) as usize][..3].into()),
         ("Monday", WEEKDAYS[t.weekday as usize].into()),
         ("Mon", WEEKDAYS[t.weekday as usize][..3].into()),
-        ("MST", "UTC".into()),
+        ("MST", zone_name),
         ("2006", year4(t.year)),
-        ("-07:00:00", "+00:00:00".into()),
-        ("-070000", "+000000".into()),
-        ("-07:00", "+00:00".into()),
-        ("-0700", "+0000".into()),
-        ("-07", "+00".into()),
-        ("Z07:00:00", "Z".into()),
-        ("Z070000", "Z".into()),
-        ("Z07:00", "Z".into()),
-        ("Z0700", "Z".into()),
-        ("Z07", "Z".into()),
+        ("-07:00:00", zone(true, true, false, false)),
+        ("-070000", zone(false, true, false, false)),
+        ("-07:00", zone(true, false, false, false)),
+        ("-0700", zone(false, false, false, false)),
+        ("-07", zone(false, false, true, false)),
+        ("Z07:00:00", zone(true, true, false, true)),
+        ("Z070000", zone(false, true, false, true)),
+        ("Z07:00", zone(true, false, false, true)),
+        ("Z0700", zone(false, false, false, true)),
+        ("Z07", zone(false, false, true, true)),
         ("002", format!("{:03}", t.yday)),
         ("01", format!("{:02}", t.month)),
         ("02", format!("{:02}", t.day)),
@@ -170,6 +288,38 @@ fn chunk(s: &str, t: &Civil) -> (usize, Option<String>) {
     }
     let c = s.chars().next().map_or(1, char::len_utf8);
     (c, None)
+}
+
+/// The name the tz database gives a zone without an abbreviation (its `%z`): `+03`,
+/// `+0545`, `-0330`; seconds only when there are some.
+fn tzdb_numeric_name(offset_secs: i32) -> String {
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let abs = offset_secs.unsigned_abs();
+    let (h, m, s) = (abs / 3600, abs / 60 % 60, abs % 60);
+    match (m, s) {
+        (0, 0) => format!("{sign}{h:02}"),
+        (_, 0) => format!("{sign}{h:02}{m:02}"),
+        _ => format!("{sign}{h:02}{m:02}{s:02}"),
+    }
+}
+
+/// A zone offset as Go's numeric layouts print it (`-0700`, `-07:00`, `-07`, with seconds,
+/// or `Z` for UTC in the ISO 8601 forms).
+fn numeric_zone(offset_secs: i32, colon: bool, seconds: bool, short: bool, iso: bool) -> String {
+    if iso && offset_secs == 0 {
+        return "Z".into();
+    }
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let abs = offset_secs.unsigned_abs();
+    let sep = if colon { ":" } else { "" };
+    let mut out = format!("{sign}{:02}", abs / 3600);
+    if !short {
+        out.push_str(&format!("{sep}{:02}", abs / 60 % 60));
+    }
+    if seconds {
+        out.push_str(&format!("{sep}{:02}", abs % 60));
+    }
+    out
 }
 
 fn year4(year: i64) -> String {

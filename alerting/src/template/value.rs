@@ -1,9 +1,11 @@
-//! The values a template computes with: the Go types Prometheus' templates see (strings,
-//! numbers, label maps, query results, times), with Go's names for error messages and Go's
-//! notion of truth.
+//! The values a template computes with: the Go types Prometheus' and Alertmanager's templates
+//! see (strings, numbers, label maps, query results, times, Alertmanager's `Data`), with Go's
+//! names for error messages and Go's notion of truth.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+
+pub use super::time::GoTime;
 
 /// A value inside a template, standing for the Go value Prometheus would have.
 #[derive(Clone, Debug, Default)]
@@ -37,6 +39,69 @@ pub enum Value {
     Time(i64),
     /// `*time.Duration`, in nanoseconds (what `toDuration` returns).
     Duration(i64),
+    /// `template.KV` (Alertmanager): a label or annotation set with methods (`SortedPairs`,
+    /// `Names`, `Values`, `Remove`), printed as `a=b, c=d`.
+    Kv(Rc<BTreeMap<String, String>>),
+    /// `template.Pairs`: name/value pairs (`Names`, `Values`), printed as `a=b, c=d`.
+    Pairs(Rc<Vec<(String, String)>>),
+    /// `template.Pair`: `.Name` and `.Value`.
+    Pair(Rc<(String, String)>),
+    /// `[]string` (what `.Names`, `.Values` and `stringSlice` return).
+    Strings(Rc<Vec<String>>),
+    /// `template.URL`, what `safeUrl` returns.
+    Url(String),
+    /// `time.Time`: an instant in a zone (`.StartsAt`, what `now` and `tz` return).
+    GoTime(Rc<GoTime>),
+    /// `time.Duration`, in nanoseconds (what `since` returns).
+    GoDuration(i64),
+    /// A Go struct, or a pointer to one (Alertmanager's `*template.Data`, `template.Alert`).
+    Struct(Rc<Struct>),
+    /// A slice of a named element type (`template.Alerts`, `[]template.Alert`).
+    Slice(Rc<Slice>),
+}
+
+/// A Go struct value: its type and its fields in declaration order.
+#[derive(Clone, Debug)]
+pub struct Struct {
+    /// Go's name of the type, with `*` for a pointer (`*template.Data`).
+    pub type_name: &'static str,
+    /// The fields, in declaration order.
+    pub fields: Vec<Field>,
+}
+
+/// One field of a [`Struct`].
+#[derive(Clone, Debug)]
+pub struct Field {
+    /// Its Go name (`.StartsAt`).
+    pub name: &'static str,
+    /// Its name in JSON (`toJson`): the struct tag.
+    pub json: &'static str,
+    /// Its value.
+    pub value: Value,
+}
+
+impl Struct {
+    /// The value of field `name`, if the struct has one.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| &f.value)
+    }
+
+    /// Whether the value is a pointer to the struct (printed `&{...}` by `printf "%v"`).
+    pub fn is_pointer(&self) -> bool {
+        self.type_name.starts_with('*')
+    }
+}
+
+/// A Go slice whose type has a name (and so, possibly, methods).
+#[derive(Clone, Debug)]
+pub struct Slice {
+    /// Go's name of the type (`template.Alerts`).
+    pub type_name: &'static str,
+    /// The elements.
+    pub items: Vec<Value>,
 }
 
 /// One sample of a query result: Prometheus' `sample { Labels map[string]string; Value any }`.
@@ -97,6 +162,15 @@ impl Value {
             Value::Alert(_) => ALERT_TYPE,
             Value::Time(_) => "*time.Time",
             Value::Duration(_) => "*time.Duration",
+            Value::Kv(_) => "template.KV",
+            Value::Pairs(_) => "template.Pairs",
+            Value::Pair(_) => "template.Pair",
+            Value::Strings(_) => "[]string",
+            Value::Url(_) => "template.URL",
+            Value::GoTime(_) => "time.Time",
+            Value::GoDuration(_) => "time.Duration",
+            Value::Struct(s) => s.type_name,
+            Value::Slice(s) => s.type_name,
         }
     }
 
@@ -108,8 +182,13 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
-            Value::Str(s) | Value::Html(s) => !s.is_empty(),
-            Value::LabelMap(m) => !m.is_empty(),
+            Value::Str(s) | Value::Html(s) | Value::Url(s) => !s.is_empty(),
+            Value::LabelMap(m) | Value::Kv(m) => !m.is_empty(),
+            Value::Pairs(p) => !p.is_empty(),
+            Value::Strings(l) => !l.is_empty(),
+            Value::Slice(s) => !s.items.is_empty(),
+            Value::GoDuration(d) => *d != 0,
+            Value::Pair(_) | Value::GoTime(_) | Value::Struct(_) => true,
             Value::Map(m) => !m.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Vector(v) => !v.is_empty(),
@@ -117,17 +196,27 @@ impl Value {
         }
     }
 
-    /// The text of a string-kinded value (`string`, `template.HTML`).
+    /// The text of a string-kinded value (`string`, `template.HTML`, `template.URL`).
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) | Value::Html(s) => Some(s),
+            Value::Str(s) | Value::Html(s) | Value::Url(s) => Some(s),
             _ => None,
         }
     }
 
     /// Whether Go's `fmt` treats the value as a string operand (no spaces added by `print`).
     pub fn is_string_kind(&self) -> bool {
-        matches!(self, Value::Str(_) | Value::Html(_))
+        matches!(self, Value::Str(_) | Value::Html(_) | Value::Url(_))
+    }
+
+    /// A `template.KV` from a map.
+    pub fn kv(map: BTreeMap<String, String>) -> Value {
+        Value::Kv(Rc::new(map))
+    }
+
+    /// A `time.Time` value.
+    pub fn time(t: GoTime) -> Value {
+        Value::GoTime(Rc::new(t))
     }
 }
 

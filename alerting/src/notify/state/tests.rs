@@ -1,0 +1,485 @@
+//! The notifier's state driven by commands, as the ruler group applies them: Alertmanager's
+//! timing (group_wait, group_interval, repeat_interval), the notification log's decisions,
+//! silences, inhibition, time intervals, routing with `continue`, and the outbox's
+//! at-least-once bookkeeping.
+
+use std::collections::BTreeMap;
+
+use tidemark_storage::Labels;
+
+use super::*;
+use crate::notify::config::parse;
+use crate::notify::matcher::parse_matchers;
+
+const S: i64 = 1_000;
+const M: i64 = 60 * S;
+/// A start far from the epoch, so that times read like real ones.
+const T0: i64 = 1_800_000_000_000;
+
+const CONFIG: &str = r#"
+route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+  routes:
+    - matchers: ['severity="page"']
+      receiver: pager
+      continue: true
+    - matchers: ['team="db"']
+      receiver: db
+      group_by: ['...']
+      mute_time_intervals: [weekends]
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [alertname]
+receivers:
+  - name: team
+    webhook_configs: [{url: 'http://team.example/hook'}]
+  - name: pager
+    webhook_configs: [{url: 'http://pager.example/hook', send_resolved: false}]
+  - name: db
+    webhook_configs: [{url: 'http://db.example/hook'}]
+time_intervals:
+  - name: weekends
+    time_intervals: [{weekdays: ['saturday', 'sunday']}]
+"#;
+
+fn state() -> NotifierState {
+    let mut s = NotifierState::default();
+    let config = parse(CONFIG).expect("the test configuration is valid");
+    s.apply(&NotifierCommand::SetConfig {
+        now_ms: T0,
+        config: Some(Box::new(StoredConfig {
+            yaml: CONFIG.into(),
+            config,
+            source: ConfigSource::Api { by: "test".into() },
+            set_at_ms: T0,
+        })),
+    });
+    s
+}
+
+/// An alert as Prometheus sends one: started at `start`, ending 4 minutes after `at` unless
+/// `resolved_at` is given.
+fn alert(labels: &[(&str, &str)], start: i64, at: i64, resolved_at: Option<i64>) -> Alert {
+    Alert {
+        labels: Labels::from_pairs(labels),
+        annotations: BTreeMap::new(),
+        starts_at_ms: start,
+        ends_at_ms: resolved_at.unwrap_or(at + 4 * M),
+        generator_url: String::new(),
+        updated_at_ms: at,
+        timeout: false,
+    }
+}
+
+fn put(s: &mut NotifierState, at: i64, alerts: Vec<Alert>) {
+    s.apply(&NotifierCommand::PutAlerts { now_ms: at, alerts });
+}
+
+fn tick(s: &mut NotifierState, at: i64) -> Vec<Notification> {
+    let before = s.next_id;
+    s.apply(&NotifierCommand::Tick { now_ms: at });
+    s.outbox.range(before..).map(|(_, n)| n.clone()).collect()
+}
+
+fn deliver(s: &mut NotifierState, at: i64, sent: &[Notification]) {
+    s.apply(&NotifierCommand::Delivered {
+        now_ms: at,
+        ids: sent.iter().map(|n| n.id).collect(),
+    });
+}
+
+/// (receiver, alertnames with their status) of each notification.
+fn summary(sent: &[Notification], at: i64) -> Vec<(String, Vec<String>)> {
+    sent.iter()
+        .map(|n| {
+            let alerts = n
+                .alerts
+                .iter()
+                .map(|a| {
+                    let name = a.labels.get("alertname").unwrap_or("").to_string();
+                    if a.resolved_at(at) {
+                        format!("{name}:resolved")
+                    } else {
+                        name
+                    }
+                })
+                .collect();
+            (n.nflog.receiver.clone(), alerts)
+        })
+        .collect()
+}
+
+fn names(v: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+    v.iter()
+        .map(|(r, a)| (r.to_string(), a.iter().map(|s| s.to_string()).collect()))
+        .collect()
+}
+
+#[test]
+fn a_group_waits_then_notifies_at_group_intervals_and_repeats() {
+    let mut s = state();
+    put(
+        &mut s,
+        T0,
+        vec![alert(&[("alertname", "Down"), ("i", "1")], T0, T0, None)],
+    );
+    assert_eq!(s.next_flush_ms(), Some(T0 + 30 * S));
+    assert!(tick(&mut s, T0 + 29 * S).is_empty(), "group_wait not over");
+    let sent = tick(&mut s, T0 + 30 * S);
+    assert_eq!(summary(&sent, T0 + 30 * S), names(&[("team", &["Down"])]));
+    assert_eq!(sent[0].nflog.group_key, r#"{}:{alertname="Down"}"#);
+    deliver(&mut s, T0 + 31 * S, &sent);
+
+    // A second alert of the group waits for the group interval, then both go.
+    put(
+        &mut s,
+        T0 + M,
+        vec![alert(
+            &[("alertname", "Down"), ("i", "2")],
+            T0 + M,
+            T0 + M,
+            None,
+        )],
+    );
+    assert!(tick(&mut s, T0 + 2 * M).is_empty());
+    let at = T0 + 30 * S + 5 * M;
+    put(
+        &mut s,
+        at,
+        vec![
+            alert(&[("alertname", "Down"), ("i", "1")], T0, at, None),
+            alert(&[("alertname", "Down"), ("i", "2")], T0 + M, at, None),
+        ],
+    );
+    let sent = tick(&mut s, at);
+    assert_eq!(summary(&sent, at), names(&[("team", &["Down", "Down"])]));
+    deliver(&mut s, at, &sent);
+
+    // Nothing changes: nothing is sent until the repeat interval has passed (the alerts are
+    // kept firing by their sender).
+    let mut t = at;
+    let mut repeats = Vec::new();
+    while t < at + 4 * 3_600_000 + 10 * M {
+        t += 5 * M;
+        put(
+            &mut s,
+            t,
+            vec![
+                alert(&[("alertname", "Down"), ("i", "1")], T0, t, None),
+                alert(&[("alertname", "Down"), ("i", "2")], T0 + M, t, None),
+            ],
+        );
+        let sent = tick(&mut s, t);
+        deliver(&mut s, t, &sent);
+        repeats.extend(sent.iter().map(|_| t - at));
+    }
+    assert_eq!(
+        repeats,
+        [4 * 3_600_000 + 5 * M],
+        "one repeat, at the first flush after 4h"
+    );
+}
+
+#[test]
+fn a_resolution_is_sent_once_and_the_group_goes_when_empty() {
+    let mut s = state();
+    put(
+        &mut s,
+        T0,
+        vec![alert(&[("alertname", "Down")], T0, T0, None)],
+    );
+    let sent = tick(&mut s, T0 + 30 * S);
+    deliver(&mut s, T0 + 31 * S, &sent);
+    let end = T0 + 2 * M;
+    put(
+        &mut s,
+        end,
+        vec![alert(&[("alertname", "Down")], T0, end, Some(end))],
+    );
+    let at = T0 + 30 * S + 5 * M;
+    let sent = tick(&mut s, at);
+    assert_eq!(summary(&sent, at), names(&[("team", &["Down:resolved"])]));
+    deliver(&mut s, at, &sent);
+    assert!(s.groups.is_empty(), "an empty group goes");
+    assert!(tick(&mut s, at + 5 * M).is_empty());
+    // The resolved alert, in no group, is forgotten.
+    assert!(s.alerts.is_empty());
+}
+
+#[test]
+fn an_alert_that_started_long_ago_skips_group_wait() {
+    let mut s = state();
+    put(
+        &mut s,
+        T0,
+        vec![alert(&[("alertname", "Old")], T0 - 10 * M, T0, None)],
+    );
+    assert_eq!(tick(&mut s, T0).len(), 1);
+}
+
+#[test]
+fn routes_with_continue_notify_every_receiver_and_send_resolved_is_per_integration() {
+    let mut s = state();
+    // `continue` on the first route: the next sibling is tried too (the root, whose
+    // children matched, is not taken).
+    let page = [("alertname", "Burn"), ("severity", "page"), ("team", "db")];
+    put(&mut s, T0, vec![alert(&page, T0, T0, None)]);
+    let sent = tick(&mut s, T0 + 30 * S);
+    assert_eq!(
+        summary(&sent, T0 + 30 * S),
+        names(&[("pager", &["Burn"]), ("db", &["Burn"])])
+    );
+    deliver(&mut s, T0 + 30 * S, &sent);
+    let end = T0 + M;
+    put(&mut s, end, vec![alert(&page, T0, end, Some(end))]);
+    let at = T0 + 30 * S + 5 * M;
+    let sent = tick(&mut s, at);
+    // The pager does not send resolutions: its log is cleared without a notification.
+    assert_eq!(summary(&sent, at), names(&[("db", &["Burn:resolved"])]));
+    assert!(
+        s.nflog
+            .iter()
+            .any(|(k, e)| k.receiver == "pager" && e.firing.is_empty())
+    );
+}
+
+#[test]
+fn silences_mute_while_active_and_their_end_lets_the_alert_through() {
+    let mut s = state();
+    let silence = Silence {
+        id: "s1".into(),
+        matchers: parse_matchers(r#"alertname="Down""#).unwrap().0,
+        starts_at_ms: T0,
+        ends_at_ms: T0 + 10 * M,
+        updated_at_ms: 0,
+        created_by: "ops".into(),
+        comment: "maintenance".into(),
+        annotations: BTreeMap::new(),
+    };
+    s.apply(&NotifierCommand::SetSilence {
+        now_ms: T0,
+        silence,
+        new_id: "unused".into(),
+    });
+    put(
+        &mut s,
+        T0,
+        vec![alert(&[("alertname", "Down")], T0, T0, None)],
+    );
+    assert!(tick(&mut s, T0 + 30 * S).is_empty());
+    let mut t = T0 + 30 * S;
+    let mut first = None;
+    while first.is_none() && t < T0 + 30 * M {
+        t += 5 * M;
+        put(
+            &mut s,
+            t,
+            vec![alert(&[("alertname", "Down")], T0, t, None)],
+        );
+        if !tick(&mut s, t).is_empty() {
+            first = Some(t);
+        }
+    }
+    assert_eq!(
+        first,
+        Some(T0 + 30 * S + 10 * M),
+        "the first flush after the silence ends"
+    );
+    // Expiring is idempotent and keeps the silence for its retention.
+    s.apply(&NotifierCommand::ExpireSilence {
+        now_ms: t,
+        id: "s1".into(),
+        by: "ops".into(),
+    });
+    assert_eq!(s.silences["s1"].ends_at_ms, T0 + 10 * M);
+}
+
+#[test]
+fn a_firing_critical_alert_inhibits_the_warning_of_the_same_name() {
+    let mut s = state();
+    put(
+        &mut s,
+        T0,
+        vec![
+            alert(
+                &[
+                    ("alertname", "Disk"),
+                    ("severity", "warning"),
+                    ("host", "a"),
+                ],
+                T0,
+                T0,
+                None,
+            ),
+            alert(
+                &[
+                    ("alertname", "Disk"),
+                    ("severity", "critical"),
+                    ("host", "b"),
+                ],
+                T0,
+                T0,
+                None,
+            ),
+            alert(
+                &[("alertname", "Cpu"), ("severity", "warning")],
+                T0,
+                T0,
+                None,
+            ),
+        ],
+    );
+    let sent = tick(&mut s, T0 + 30 * S);
+    let mut got: Vec<String> = sent
+        .iter()
+        .flat_map(|n| n.alerts.iter())
+        .map(|a| {
+            format!(
+                "{}/{}",
+                a.labels.get("alertname").unwrap(),
+                a.labels.get("severity").unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, ["Cpu/warning", "Disk/critical"]);
+}
+
+#[test]
+fn a_mute_time_interval_holds_notifications_back() {
+    let mut s = state();
+    // T0 is a Friday at 08:00 UTC: noon the next day is a Saturday.
+    let saturday = T0 + 28 * 3_600_000;
+    put(
+        &mut s,
+        saturday,
+        vec![alert(
+            &[("alertname", "Slow"), ("team", "db")],
+            saturday,
+            saturday,
+            None,
+        )],
+    );
+    assert!(
+        tick(&mut s, saturday + 30 * S).is_empty(),
+        "muted at weekends"
+    );
+    let monday = saturday + 2 * 24 * 3_600_000;
+    put(
+        &mut s,
+        monday,
+        vec![alert(
+            &[("alertname", "Slow"), ("team", "db")],
+            saturday,
+            monday,
+            None,
+        )],
+    );
+    let sent = tick(&mut s, monday);
+    assert_eq!(summary(&sent, monday), names(&[("db", &["Slow"])]));
+    // group_by ['...']: the group is the alert's whole label set.
+    assert_eq!(
+        sent[0].nflog.group_key,
+        r#"{}/{team="db"}:{alertname="Slow", team="db"}"#
+    );
+}
+
+#[test]
+fn an_undelivered_notification_is_replaced_by_the_next_flush_and_delivered_once() {
+    let mut s = state();
+    put(
+        &mut s,
+        T0,
+        vec![alert(&[("alertname", "Down")], T0, T0, None)],
+    );
+    let first = tick(&mut s, T0 + 30 * S);
+    s.apply(&NotifierCommand::Failed {
+        now_ms: T0 + 31 * S,
+        id: first[0].id,
+        error: "connection refused".into(),
+        retry_at_ms: T0 + 33 * S,
+    });
+    assert_eq!(s.outbox[&first[0].id].attempts, 1);
+    assert_eq!(s.pending().count(), 1);
+    let at = T0 + 30 * S + 5 * M;
+    put(
+        &mut s,
+        at,
+        vec![alert(&[("alertname", "Down")], T0, at, None)],
+    );
+    let second = tick(&mut s, at);
+    assert_eq!(second.len(), 1, "still not notified: notified again");
+    assert!(matches!(
+        s.outbox[&first[0].id].delivery,
+        Delivery::Superseded { by, .. } if by == second[0].id
+    ));
+    assert_eq!(
+        s.pending().map(|n| n.id).collect::<Vec<_>>(),
+        [second[0].id]
+    );
+    deliver(&mut s, at + S, &second);
+    // A deposed leader's late report of the same delivery is counted, not applied twice.
+    deliver(&mut s, at + 2 * S, &second);
+    assert_eq!((s.totals.delivered, s.totals.delivered_again), (1, 1));
+    assert_eq!(s.pending().count(), 0);
+    s.apply(&NotifierCommand::GaveUp {
+        now_ms: at + 3 * S,
+        id: second[0].id,
+        error: "late".into(),
+    });
+    assert_eq!(
+        s.totals.given_up, 0,
+        "a delivered notification is not given up"
+    );
+}
+
+#[test]
+fn alerts_posted_again_merge_and_replicas_that_apply_the_same_commands_agree() {
+    let cmds = |s: &mut NotifierState| {
+        put(s, T0, vec![alert(&[("alertname", "A")], T0, T0, None)]);
+        put(
+            s,
+            T0 + M,
+            vec![alert(&[("alertname", "A")], T0 + 30 * S, T0 + M, None)],
+        );
+        tick(s, T0 + 2 * M);
+    };
+    let (mut a, mut b) = (state(), state());
+    cmds(&mut a);
+    cmds(&mut b);
+    assert_eq!(a, b);
+    let held = a.alerts.values().next().unwrap();
+    assert_eq!(held.starts_at_ms, T0, "the earliest start is kept");
+    assert_eq!(held.ends_at_ms, T0 + 5 * M);
+}
+
+#[test]
+fn the_clock_never_goes_back_and_a_new_configuration_regroups() {
+    let mut s = state();
+    put(&mut s, T0, vec![alert(&[("alertname", "A")], T0, T0, None)]);
+    s.apply(&NotifierCommand::Tick { now_ms: T0 - M });
+    assert_eq!(s.now_ms, T0);
+    let config = parse("route: {receiver: x, group_wait: 1m}\nreceivers: [{name: x}]").unwrap();
+    s.apply(&NotifierCommand::SetConfig {
+        now_ms: T0 + S,
+        config: Some(Box::new(StoredConfig {
+            yaml: String::new(),
+            config,
+            source: ConfigSource::Api { by: "test".into() },
+            set_at_ms: T0 + S,
+        })),
+    });
+    let groups: Vec<&AggrGroup> = s.groups.values().collect();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        (groups[0].receiver.as_str(), groups[0].next_flush_ms),
+        ("x", T0 + S + M)
+    );
+    // A receiver without integrations notifies nobody.
+    assert!(tick(&mut s, T0 + 2 * M).is_empty());
+}
