@@ -8,7 +8,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tidemark_alerting::rules::PromDuration;
 
+mod notifier;
 mod ruler;
+pub use notifier::NotifierSettings;
 pub use ruler::RulerConfig;
 
 /// Command-line flags of the `tidemark` binary. Flags override the config file.
@@ -63,6 +65,10 @@ pub struct Args {
     /// An Alertmanager to send alerts to (repeatable; adds to `alertmanagers`).
     #[arg(long = "alertmanager-url", value_name = "URL")]
     pub alertmanager_urls: Vec<String>,
+    /// An `alertmanager.yml` for the built-in notifier, imported into the cluster's replicated
+    /// notifier configuration at start and on SIGHUP or `POST /-/reload`.
+    #[arg(long = "notifier-config", value_name = "PATH")]
+    pub notifier_config: Option<PathBuf>,
 }
 
 /// The whole node configuration.
@@ -145,6 +151,11 @@ pub struct Config {
     pub rule_query_offset: PromDuration,
     /// How rules are evaluated and alerts sent.
     pub ruler: RulerConfig,
+    /// An `alertmanager.yml` for the built-in notifier (`--notifier-config`), imported at start
+    /// and on reload into the replicated configuration, which it owns from then on.
+    pub notifier_config: Option<PathBuf>,
+    /// How the built-in notifier sends.
+    pub notifier: NotifierSettings,
     /// The `--config` file this configuration was read from, if any: not a YAML field, kept
     /// for `/api/v1/status/flags`.
     #[serde(skip)]
@@ -185,6 +196,8 @@ impl Default for Config {
             alertmanagers: Vec::new(),
             rule_query_offset: PromDuration::default(),
             ruler: RulerConfig::default(),
+            notifier_config: None,
+            notifier: NotifierSettings::default(),
             config_file: None,
         }
     }
@@ -347,6 +360,9 @@ impl Config {
         self.rule_files.extend(args.rule_files.iter().cloned());
         self.alertmanagers
             .extend(args.alertmanager_urls.iter().cloned());
+        if let Some(v) = &args.notifier_config {
+            self.notifier_config = Some(v.clone());
+        }
     }
 
     /// The bounds on uploaded rules, names checked under `name_validation`.

@@ -8,8 +8,11 @@ pub mod json;
 pub mod params;
 
 mod admin;
+mod alertmanager;
 mod cardinality;
 mod metadata;
+mod notifier_config;
+mod notifier_status;
 mod parse;
 mod promql_ast;
 mod promql_print;
@@ -96,6 +99,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/metadata", get(admin::metadata))
         .route("/api/v1/status/buildinfo", get(admin::buildinfo))
         .route("/api/v1/status/ruler", get(ruler_status::ruler))
+        .route("/api/v1/status/notifier", get(notifier_status::status))
         .route("/prometheus/api/v1/status/buildinfo", get(admin::buildinfo))
         .route("/api/v1/status/config", get(status::config))
         .route("/api/v1/status/flags", get(status::flags))
@@ -113,6 +117,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/admin/tsdb/snapshot", post(admin::snapshot))
         .merge(ruler_routes(""))
         .merge(ruler_routes("/prometheus"))
+        .route(
+            "/api/v1/admin/notifier/config",
+            get(notifier_config::get)
+                .put(notifier_config::set)
+                .post(notifier_config::set)
+                .delete(notifier_config::delete),
+        )
+        .merge(alertmanager::routes())
+        .route("/-/reload", post(notifier_config::reload))
         .route("/-/healthy", get(admin::healthy))
         .route("/-/ready", get(admin::ready))
         .with_state(state)

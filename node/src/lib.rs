@@ -10,6 +10,7 @@ pub mod join;
 pub(crate) mod key_index;
 pub mod meta;
 pub mod node;
+pub mod notifier;
 mod peer;
 mod placement;
 pub mod raft;

@@ -328,6 +328,11 @@ pub struct ClusterFile {
 
 /// A fresh random cluster id in UUID v4 text form.
 pub fn new_cluster_id() -> String {
+    random_uuid()
+}
+
+/// A fresh random UUID v4 in text form (cluster ids, silence ids).
+pub fn random_uuid() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

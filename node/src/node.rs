@@ -30,6 +30,7 @@ use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::peer::Peers;
 use tidemark_api::ShardVersionOutcome;
 
+use crate::notifier::BuiltinNotifier;
 use crate::placement::Placement;
 use crate::raft::{GroupId, NodeId, RaftGroup, shard_group};
 use crate::reads::Reads;
@@ -49,6 +50,7 @@ pub struct Node {
     writes: Writes,
     reads: Reads,
     ruler: Arc<Ruler>,
+    notifier: Arc<BuiltinNotifier>,
 }
 
 impl Node {
@@ -75,6 +77,7 @@ impl Node {
         let router = Arc::new(Router::new(host.clone(), peers.clone(), clock.clone()));
         let placement = Arc::new(Placement::new(host.clone(), router.clone(), peers.clone()));
         let ruler = Arc::new(Ruler::new(host.clone(), router.clone(), clock.clone())?);
+        let notifier = Arc::new(BuiltinNotifier::new(ruler.clone())?);
         let node = Arc::new(Node {
             cluster_id: opened.cluster.cluster_id.clone(),
             writes: Writes::new(host.clone(), router.clone(), peers.clone()),
@@ -83,6 +86,7 @@ impl Node {
             router,
             placement,
             ruler,
+            notifier,
         });
         let multi_node = config
             .initial_members()
@@ -104,12 +108,18 @@ impl Node {
             node.placement.start_loops(None);
         }
         node.ruler.start(Arc::downgrade(&node));
+        node.host.keep_task(node.notifier.start());
         Ok(node)
     }
 
     /// The ruler of this node.
     pub fn ruler(&self) -> &Arc<Ruler> {
         &self.ruler
+    }
+
+    /// The built-in notifier of this node.
+    pub fn notifier(&self) -> &Arc<BuiltinNotifier> {
+        &self.notifier
     }
 
     /// The cluster id.

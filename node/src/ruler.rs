@@ -142,6 +142,41 @@ impl Ruler {
         Ok(())
     }
 
+    /// The term in which this node leads the ruler group, if it does.
+    pub fn leading_term(&self) -> Option<u64> {
+        use openraft::async_runtime::WatchReceiver;
+        let m = self.host.ruler().raft.metrics().borrow_watched().clone();
+        self.host.leads(&m).then_some(m.current_term)
+    }
+
+    /// Confirms this node's leadership with a read index, so that everything committed
+    /// before is applied here when it returns.
+    pub async fn confirm_leadership(&self) -> Result<(), NodeError> {
+        self.host
+            .ruler()
+            .raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await
+            .map(|_| ())
+            .map_err(|e| NodeError::Unavailable(format!("ruler leadership not confirmed: {e}")))
+    }
+
+    /// Commits `cmd` through this node, which must lead the ruler group (the leader's own
+    /// commands: a deposed leader's proposal fails).
+    pub async fn propose_as_leader(&self, cmd: RulerCommand) -> Result<(), NodeError> {
+        self.host.propose_ruler(cmd).await
+    }
+
+    /// The clock the ruler reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &Arc<crate::config::Config> {
+        self.host.config()
+    }
+
     fn node(&self) -> Result<Arc<Node>, NodeError> {
         self.node
             .get()

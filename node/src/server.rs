@@ -113,6 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    tokio::spawn(reload_on_sighup(node.clone()));
     shutdown_signal().await;
     info!("shutting down: flushing every shard");
     let _ = stop_tx.send(true);
@@ -155,6 +156,21 @@ async fn join_target(url: &str, data_dir: &std::path::Path) -> anyhow::Result<Op
 
 /// Attempts to learn the cluster from the `--join` member before a new node gives up.
 const JOIN_ATTEMPTS: u32 = 30;
+
+/// Re-reads the node's `--notifier-config` at every SIGHUP (as Alertmanager does); a bad file
+/// is logged and changes nothing.
+async fn reload_on_sighup(node: Arc<Node>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler: reload with POST /-/reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match node.notifier().reload().await {
+            Ok(()) => info!("SIGHUP: notifier configuration reloaded"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: notifier configuration not reloaded"),
+        }
+    }
+}
 
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {

@@ -9,6 +9,7 @@ use tidemark_storage::ShardStats;
 
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::notifier::BuiltinNotifier;
 use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
 use crate::ruler::Ruler;
 
@@ -38,6 +39,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The node's ruler (rule groups and alerts); `None` where there is none (the rules API
     /// then answers 501).
     fn ruler(&self) -> Option<Arc<Ruler>> {
+        None
+    }
+    /// The node's built-in notifier; `None` where there is none (its API then answers 501).
+    fn notifier(&self) -> Option<Arc<BuiltinNotifier>> {
         None
     }
 }
@@ -73,5 +78,9 @@ impl Backend for Node {
 
     fn ruler(&self) -> Option<Arc<Ruler>> {
         Some(Node::ruler(self).clone())
+    }
+
+    fn notifier(&self) -> Option<Arc<BuiltinNotifier>> {
+        Some(Node::notifier(self).clone())
     }
 }

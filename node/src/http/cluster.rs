@@ -67,12 +67,17 @@ pub fn routes(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-/// Whether `req` changes what only an admin may change: the admin API, and rule groups.
+/// Whether `req` changes what only an admin may change: the admin API (the notifier's
+/// configuration included), `/-/reload`, rule groups and silences.
 fn needs_admin_token(req: &Request) -> bool {
     let path = req.uri().path();
     let rules =
         path.starts_with("/config/v1/rules") || path.starts_with("/prometheus/config/v1/rules");
-    path.starts_with("/api/v1/admin/") || (rules && req.method() != axum::http::Method::GET)
+    let silences = ["/api/v2/silence", "/alertmanager/api/v2/silence"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    let mutation = req.method() != axum::http::Method::GET;
+    path.starts_with("/api/v1/admin/") || path == "/-/reload" || ((rules || silences) && mutation)
 }
 
 /// Refuses admin requests ([`needs_admin_token`]) without `Authorization: Bearer <token>` (401,

@@ -80,6 +80,11 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(","),
         "alertmanager-url" => config.alertmanagers.join(","),
+        "notifier-config" => config
+            .notifier_config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         _ => return None,
     })
 }

@@ -13,6 +13,7 @@
 //!
 //! Apply depends only on the entry and earlier state: it never reads the clock or options.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,8 +37,9 @@ const SM_FORMAT_VERSION: u32 = 1;
 /// shard-map versions, 4 the ruler group's creator.
 const META_RECORD_VERSION: u32 = 4;
 
-/// Version of the [`RulerSmRecord`] layout.
-const RULER_RECORD_VERSION: u32 = 1;
+/// Version of the [`RulerSmRecord`] layout: 2 added the notifier's state (a version 1 record
+/// is read as one with an empty notifier).
+const RULER_RECORD_VERSION: u32 = 2;
 
 /// What a shard flush records beside its data (`sm_meta`, bincode).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -472,6 +474,27 @@ fn ruler_record(st: &State) -> RulerSmRecord {
 }
 
 fn decode_ruler_record(bytes: &[u8]) -> io::Result<RulerSmRecord> {
+    /// Version 1: rule groups only.
+    #[derive(Deserialize)]
+    struct RulerSmRecordV1 {
+        version: u32,
+        last_applied: Option<LogId>,
+        membership: StoredMembership,
+        namespaces: BTreeMap<String, crate::ruler::record::Namespace>,
+    }
+    if let Ok(v1) = codec::decode::<RulerSmRecordV1>(bytes)
+        && v1.version == 1
+    {
+        return Ok(RulerSmRecord {
+            version: RULER_RECORD_VERSION,
+            last_applied: v1.last_applied,
+            membership: v1.membership,
+            ruler: RulerState {
+                namespaces: v1.namespaces,
+                ..Default::default()
+            },
+        });
+    }
     let rec: RulerSmRecord = codec::decode(bytes)?;
     if rec.version != RULER_RECORD_VERSION {
         return Err(io::Error::new(
@@ -693,4 +716,43 @@ fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
             ..Default::default()
         },
     ))
+}
+
+#[cfg(test)]
+mod ruler_record_tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_ruler_record_reads_as_one_with_an_empty_notifier() {
+        /// Version 1's layout, written by the ruler before the notifier existed.
+        #[derive(Serialize)]
+        struct V1 {
+            version: u32,
+            last_applied: Option<LogId>,
+            membership: StoredMembership,
+            namespaces: BTreeMap<String, crate::ruler::record::Namespace>,
+        }
+        let mut namespaces = BTreeMap::new();
+        namespaces.insert(
+            "ns".to_string(),
+            crate::ruler::record::Namespace {
+                origin: crate::ruler::record::Origin::Api,
+                groups: Vec::new(),
+            },
+        );
+        let bytes = codec::encode(&V1 {
+            version: 1,
+            last_applied: None,
+            membership: StoredMembership::default(),
+            namespaces: namespaces.clone(),
+        })
+        .unwrap();
+        let rec = decode_ruler_record(&bytes).unwrap();
+        assert_eq!(rec.version, RULER_RECORD_VERSION);
+        assert_eq!(rec.ruler.namespaces, namespaces);
+        assert_eq!(rec.ruler.notifier, Default::default());
+        // And the current layout round-trips.
+        let again = codec::encode(&rec).unwrap();
+        assert_eq!(decode_ruler_record(&again).unwrap(), rec);
+    }
 }

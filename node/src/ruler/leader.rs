@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
-use tidemark_alerting::eval::{EvalContext, SeriesMemo, evaluate};
+use tidemark_alerting::eval::{EvalContext, OutgoingAlert, SeriesMemo, evaluate};
+use tidemark_alerting::notify::alert::Alert;
+use tidemark_alerting::notify::state::NotifierCommand;
 use tidemark_alerting::schedule::{Due, Schedule};
 use tidemark_query::PromqlEngine;
 use tokio::task::JoinHandle;
@@ -314,9 +316,31 @@ impl Ruler {
             self.counters
                 .alerts_sent
                 .fetch_add(it.to_send.len() as u64, Ordering::Relaxed);
+            self.to_builtin_notifier(ns, &it.to_send).await;
             self.notifier.send(it.to_send);
         }
         Ok(Outcome::Sent)
+    }
+}
+
+impl Ruler {
+    /// Hands `alerts` to the built-in notifier when it has a configuration: committed in the
+    /// ruler group like any posted alert. A failure is logged and counted; the next
+    /// iteration of a new leader sends every alert again.
+    async fn to_builtin_notifier(&self, ns: &str, alerts: &[OutgoingAlert]) {
+        if !self.with_state(|s| s.notifier.config.is_some()) {
+            return;
+        }
+        let now_ms = self.clock.now_ms();
+        let alerts = alerts
+            .iter()
+            .map(|a| Alert::from_ruler(a, now_ms))
+            .collect();
+        let cmd = RulerCommand::Notifier(NotifierCommand::PutAlerts { now_ms, alerts });
+        if let Err(e) = self.host.propose_ruler(cmd).await {
+            self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(namespace = %ns, error = %e, "alerts not handed to the built-in notifier");
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use tidemark_alerting::notify::state::{NotifierCommand, NotifierState};
 use tidemark_alerting::rules::RuleGroup;
 use tidemark_alerting::state::GroupState;
 
@@ -61,6 +62,9 @@ impl Namespace {
 pub struct RulerState {
     /// Namespaces by name.
     pub namespaces: BTreeMap<String, Namespace>,
+    /// The built-in notifier: its configuration, alerts, groups, silences, notification log
+    /// and outbox.
+    pub notifier: NotifierState,
 }
 
 /// A command of the ruler group.
@@ -113,6 +117,8 @@ pub enum RulerCommand {
         /// The group's state after it.
         state: GroupState,
     },
+    /// A command of the built-in notifier.
+    Notifier(NotifierCommand),
 }
 
 impl RulerCommand {
@@ -124,6 +130,7 @@ impl RulerCommand {
             RulerCommand::DeleteGroup { .. } => "delete group",
             RulerCommand::DeleteNamespace { .. } => "delete namespace",
             RulerCommand::IterationDone { .. } => "iteration done",
+            RulerCommand::Notifier(c) => c.kind(),
         }
     }
 }
@@ -157,6 +164,7 @@ impl RulerState {
             }
             RulerCommand::DeleteNamespace { namespace } => !self.namespaces.contains_key(namespace),
             RulerCommand::IterationDone { .. } => true,
+            RulerCommand::Notifier(c) => self.notifier.shows(c),
         }
     }
 
@@ -261,6 +269,7 @@ impl RulerState {
                     stored.state = state.clone();
                 }
             }
+            RulerCommand::Notifier(c) => self.notifier.apply(c),
         }
     }
 }
