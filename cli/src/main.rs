@@ -2,10 +2,12 @@
 //!
 //! It speaks to one node's HTTP API: queries, flush, build info, cluster status, membership and
 //! placement (`cluster.rs`): `cluster status|set-replication`, `node add|remove|drain`,
-//! `shard list|move|transfer-leader`, `shards set`, `rebalance`; and rule groups (`rules.rs`):
-//! `rules list|get|lint|sync|diff|delete`.
+//! `shard list|move|transfer-leader`, `shards set`, `rebalance`; rule groups (`rules.rs`):
+//! `rules list|get|lint|sync|diff|delete`; and the built-in notifier (`notifier.rs`):
+//! `notifier get|set|check|delete`, `silence add|list|expire`, `alerts [groups]`.
 
 mod cluster;
+mod notifier;
 mod rules;
 
 use std::time::Duration;
@@ -28,13 +30,13 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// Request timeout in seconds; membership commands also keep retrying "try again" (503)
-    /// answers this long. Adding a node waits until it has caught up: raise it for large
-    /// shards.
+    /// Request timeout in seconds; membership, rule and notifier commands also keep retrying
+    /// "try again" (503) answers this long. Adding a node waits until it has caught up: raise
+    /// it for large shards.
     #[arg(long, global = true, default_value_t = 60)]
     timeout_s: u64,
-    /// The cluster's admin token, for /api/v1/admin endpoints and rule changes when the nodes
-    /// have one (`admin_token` in their configuration).
+    /// The cluster's admin token, for /api/v1/admin endpoints, rule changes and silence
+    /// changes when the nodes have one (`admin_token` in their configuration).
     #[arg(
         long,
         global = true,
@@ -108,6 +110,16 @@ enum Command {
     /// Rule groups on the ruler: list, get, lint, sync and diff rule files, delete.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// The built-in notifier's configuration (the cluster's `alertmanager.yml`): get, set,
+    /// check, delete.
+    #[command(subcommand)]
+    Notifier(notifier::NotifierCommand),
+    /// Silences of the built-in notifier: add, list, expire (as `amtool silence`).
+    #[command(subcommand)]
+    Silence(notifier::SilenceCommand),
+    /// The built-in notifier's alerts (as `amtool alert query`), or with `groups` their
+    /// aggregation groups.
+    Alerts(notifier::AlertsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,6 +212,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(cli.timeout_s))
+        // What the node's audit log names when no `X-Tidemark-User` is sent.
+        .user_agent(concat!("tidemarkctl/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let base = cli.endpoint.trim_end_matches('/');
     let ctx = cluster::Ctx {
@@ -249,6 +263,15 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Rebalance => return cluster::rebalance(&ctx),
         Command::Shards(ShardsCommand::Set { count }) => return cluster::shards_set(&ctx, *count),
+        Command::Notifier(cmd) => {
+            return notifier::run_notifier(&notifier_api(&ctx), cli.output, cmd);
+        }
+        Command::Silence(cmd) => {
+            return notifier::run_silence(&notifier_api(&ctx), cli.output, cmd);
+        }
+        Command::Alerts(args) => {
+            return notifier::run_alerts(&notifier_api(&ctx), cli.output, args);
+        }
         Command::Rules(cmd) => {
             let api = rules::Api::new(client, base, cli.admin_token.clone(), ctx.retry_for);
             let code = rules::run(&api, cli.output, cmd)?;
@@ -285,6 +308,17 @@ fn main() -> anyhow::Result<()> {
         bail!("{url} answered {status}");
     }
     Ok(())
+}
+
+/// The notifier's API at `--endpoint`, called as `$USER` (the node's audit log names it).
+fn notifier_api(ctx: &cluster::Ctx) -> notifier::Api {
+    notifier::Api::new(
+        ctx.client.clone(),
+        &ctx.base,
+        ctx.admin_token.clone(),
+        std::env::var("USER").ok(),
+        ctx.retry_for,
+    )
 }
 
 /// Prints a Prometheus API answer as lines: one per series for vectors and matrices.
