@@ -118,7 +118,7 @@ impl Ruler {
         let timeout_ms = self.host.config().write_timeout_ms;
         let proposed = self.router.on_ruler_leader(
             Call::ProposeRuler(cmd.clone()),
-            || self.host.propose_ruler(cmd.clone()),
+            || self.propose_here(cmd.clone()),
             |a| a.proposed(),
             timeout_ms,
         );
@@ -164,6 +164,16 @@ impl Ruler {
     /// Commits `cmd` through this node, which must lead the ruler group (the leader's own
     /// commands: a deposed leader's proposal fails).
     pub async fn propose_as_leader(&self, cmd: RulerCommand) -> Result<(), NodeError> {
+        self.host.propose_ruler(cmd).await
+    }
+
+    /// Commits `cmd` through this node as the ruler group's leader, which a client's command
+    /// reached (locally or from another node): a notifier command gets this node's time.
+    pub async fn propose_here(&self, cmd: RulerCommand) -> Result<(), NodeError> {
+        let cmd = match cmd {
+            RulerCommand::Notifier(c) => RulerCommand::Notifier(c.restamped(self.clock.now_ms())),
+            other => other,
+        };
         self.host.propose_ruler(cmd).await
     }
 

@@ -1,7 +1,8 @@
 //! `amtool`, Alertmanager's own CLI (from Debian's `prometheus-alertmanager` package), against
 //! Tidemark's built-in notifier: it lists the alerts Tidemark holds, creates a silence that
 //! then mutes the alert, lists it, expires it, and reads the configuration and receivers
-//! through `amtool config` — every call through Tidemark's `/api/v2`.
+//! through `amtool config` — every call through Tidemark's `/api/v2`. A silence and the alerts
+//! outlive a kill -9 and restart of the node.
 
 mod support;
 
@@ -94,7 +95,7 @@ async fn amtool_manages_silences_and_lists_alerts_against_tidemark() {
 
     let bin2 = bin.clone();
     let u = url.clone();
-    tokio::task::spawn_blocking(move || {
+    let kept = tokio::task::spawn_blocking(move || {
         let (bin, url) = (bin2, u);
         // Alerts, as amtool reads them.
         let all = query(&bin, &url, &[]);
@@ -155,7 +156,61 @@ async fn amtool_manages_silences_and_lists_alerts_against_tidemark() {
         assert!(shown.contains("receiver: team"), "{shown}");
         let receivers = amtool(&bin, &url, &["config", "routes"]);
         assert!(receivers.contains("team"), "{receivers}");
+        // A silence that must outlive the node's death.
+        amtool(
+            &bin,
+            &url,
+            &[
+                "silence",
+                "add",
+                "instance=web-1",
+                "--comment=kept",
+                "--author=bob",
+                "--duration=2h",
+            ],
+        )
+        .trim()
+        .to_string()
     })
     .await
     .unwrap();
+
+    // kill -9 and restart: the silences and alerts are in the ruler group's log and state.
+    let mut node = node;
+    node.kill9();
+    tokio::task::block_in_place(|| node.restart());
+    let url = node.url();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let bin2 = bin.clone();
+    loop {
+        let (b, u) = (bin2.clone(), url.clone());
+        let listed = tokio::task::spawn_blocking(move || {
+            Command::new(b.join("amtool"))
+                .args(["silence", "query", "-q"])
+                .arg(format!("--alertmanager.url={u}"))
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        })
+        .await
+        .unwrap();
+        if listed.as_deref() == Some(kept.as_str()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after a restart amtool lists {listed:?}, not {kept}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (b, u) = (bin.clone(), url.clone());
+    let alerts = tokio::task::spawn_blocking(move || query(&b, &u, &["--active", "--silenced"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        alerts.len(),
+        2,
+        "the alerts survive the restart too: {alerts:?}"
+    );
 }

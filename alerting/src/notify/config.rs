@@ -25,6 +25,7 @@
 mod build;
 mod fields;
 mod integrations;
+mod mask;
 mod receivers;
 mod routes;
 mod yaml;
@@ -43,6 +44,7 @@ pub use integrations::{
     HttpConfig, PagerdutyConfig, PagerdutyImage, PagerdutyLink, SmsBodyFormat, SmsConfig,
     SmsMethod, TlsConfig, WebhookConfig,
 };
+pub use mask::masked;
 
 /// `global.resolve_timeout` when not given: 5m.
 pub const DEFAULT_RESOLVE_TIMEOUT_MS: i64 = 5 * 60_000;
@@ -205,6 +207,14 @@ impl Receiver {
                     .count();
                 (before, integration)
             })
+    }
+
+    /// The `index`th integration of kind `kind` (how the notification log and the outbox
+    /// name an integration, so that removing one of another kind renames none).
+    pub fn integration(&self, kind: &str, index: usize) -> Option<&Integration> {
+        self.indexed()
+            .find(|(i, integration)| *i == index && integration.kind() == kind)
+            .map(|(_, integration)| integration)
     }
 }
 

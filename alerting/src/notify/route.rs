@@ -15,7 +15,8 @@ pub struct Matched<'a> {
     pub route: &'a Route,
     /// Its key: the matchers of its ancestors and its own (`{}/{severity="page"}`).
     pub key: String,
-    /// Its id: the key, plus its position among its siblings (`{}/{severity="page"}/0`).
+    /// Its id: its parent's id, its matchers and its position among its siblings
+    /// (`{}/{severity="page"}/0`; Alertmanager's `Route.ID`), unique in the tree.
     pub id: String,
 }
 
@@ -35,8 +36,9 @@ fn walk<'a>(route: &'a Route, labels: &Labels, key: &str, id: &str, out: &mut Ve
     }
     let before = out.len();
     for (i, child) in route.routes.iter().enumerate() {
-        let child_key = format!("{key}/{}", matchers_string(child));
-        let child_id = format!("{child_key}/{i}");
+        let child_matchers = matchers_string(child);
+        let child_key = format!("{key}/{child_matchers}");
+        let child_id = format!("{id}/{child_matchers}/{i}");
         let taken = out.len();
         walk(child, labels, &child_key, &child_id, out);
         if out.len() > taken && !child.continue_matching {
@@ -57,8 +59,9 @@ fn walk<'a>(route: &'a Route, labels: &Labels, key: &str, id: &str, out: &mut Ve
 pub fn all(root: &Route) -> Vec<Matched<'_>> {
     fn visit<'a>(r: &'a Route, key: String, id: String, out: &mut Vec<Matched<'a>>) {
         for (i, child) in r.routes.iter().enumerate() {
-            let child_key = format!("{key}/{}", matchers_string(child));
-            let child_id = format!("{child_key}/{i}");
+            let child_matchers = matchers_string(child);
+            let child_key = format!("{key}/{child_matchers}");
+            let child_id = format!("{id}/{child_matchers}/{i}");
             visit(child, child_key, child_id, out);
         }
         out.push(Matched { route: r, key, id });

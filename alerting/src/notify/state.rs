@@ -102,14 +102,17 @@ pub struct NflogEntry {
     pub sent_at_ms: i64,
 }
 
-/// The notification log's key: group key, receiver and integration (kind and index).
+/// The notification log's key: group key, receiver and integration (kind and index among
+/// the receiver's integrations of that kind, as Alertmanager's log names it).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NflogKey {
     /// The group key.
     pub group_key: String,
     /// The receiver's name.
     pub receiver: String,
-    /// The integration's index in the receiver.
+    /// The integration's kind (`webhook`, `email`, `pagerduty`, `sms`).
+    pub kind: String,
+    /// Its index among the receiver's integrations of that kind.
     pub integration: u32,
 }
 
@@ -242,6 +245,43 @@ impl NotifierCommand {
         }
     }
 
+    /// The command with the proposing leader's time `now_ms` in place of the time of the
+    /// node that received the request: a node with a wrong clock then cannot move the
+    /// notifier's clock. Times derived from the receipt time move with it (the end of an
+    /// alert posted without one, `updatedAt`s).
+    pub fn restamped(mut self, now_ms: i64) -> Self {
+        let shift = now_ms - self.now_ms();
+        match &mut self {
+            NotifierCommand::SetConfig { now_ms: t, config } => {
+                *t = now_ms;
+                if let Some(c) = config {
+                    c.set_at_ms = now_ms;
+                }
+            }
+            NotifierCommand::PutAlerts { now_ms: t, alerts } => {
+                *t = now_ms;
+                for a in alerts {
+                    a.updated_at_ms = now_ms;
+                    if a.timeout {
+                        a.ends_at_ms = a.ends_at_ms.saturating_add(shift);
+                    }
+                }
+            }
+            NotifierCommand::SetSilence {
+                now_ms: t, silence, ..
+            } => {
+                *t = now_ms;
+                silence.updated_at_ms = now_ms;
+            }
+            NotifierCommand::Tick { now_ms: t }
+            | NotifierCommand::Delivered { now_ms: t, .. }
+            | NotifierCommand::Failed { now_ms: t, .. }
+            | NotifierCommand::GaveUp { now_ms: t, .. }
+            | NotifierCommand::ExpireSilence { now_ms: t, .. } => *t = now_ms,
+        }
+        self
+    }
+
     fn now_ms(&self) -> i64 {
         match self {
             NotifierCommand::SetConfig { now_ms, .. }
@@ -305,10 +345,11 @@ impl NotifierState {
                     s.matchers == silence.matchers && s.ends_at_ms == silence.ends_at_ms
                 })
             }),
+            // Expired at the state's clock, which may be ahead of the command's.
             NotifierCommand::ExpireSilence { id, now_ms, .. } => self
                 .silences
                 .get(id)
-                .is_none_or(|s| s.ends_at_ms <= *now_ms),
+                .is_none_or(|s| s.ends_at_ms <= self.now_ms.max(*now_ms)),
             NotifierCommand::PutAlerts { .. }
             | NotifierCommand::Tick { .. }
             | NotifierCommand::Delivered { .. }

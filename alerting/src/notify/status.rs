@@ -3,7 +3,7 @@
 //! notifications back, and its state.
 
 use super::alert::{Alert, fingerprint_hex};
-use super::inhibit::inhibited_by;
+use super::inhibit::Inhibitor;
 use super::route;
 use super::state::NotifierState;
 
@@ -32,10 +32,32 @@ impl AlertView {
 }
 
 impl NotifierState {
-    /// `alert`'s status at `now_ms`.
-    pub fn view(&self, alert: &Alert, now_ms: i64) -> AlertView {
+    /// The views of alerts at `now_ms` (the inhibitions computed once for all of them).
+    pub fn views(&self, now_ms: i64) -> Views<'_> {
+        Views {
+            state: self,
+            inhibitor: self
+                .config()
+                .map(|c| Inhibitor::new(&c.inhibit_rules, self.alerts.iter(), now_ms)),
+            now_ms,
+        }
+    }
+}
+
+/// Alerts' statuses at one time.
+pub struct Views<'a> {
+    state: &'a NotifierState,
+    inhibitor: Option<Inhibitor<'a>>,
+    now_ms: i64,
+}
+
+impl Views<'_> {
+    /// `alert`'s status.
+    pub fn of(&self, alert: &Alert) -> AlertView {
+        let now_ms = self.now_ms;
         let mut view = AlertView {
             silenced_by: self
+                .state
                 .silences
                 .values()
                 .filter(|s| s.mutes(&alert.labels, now_ms))
@@ -43,15 +65,10 @@ impl NotifierState {
                 .collect(),
             ..Default::default()
         };
-        let Some(config) = self.config() else {
+        let (Some(config), Some(inhibitor)) = (self.state.config(), &self.inhibitor) else {
             return view;
         };
-        if let Some(fp) = inhibited_by(
-            &config.inhibit_rules,
-            self.alerts.iter(),
-            &alert.labels,
-            now_ms,
-        ) {
+        if let Some(fp) = inhibitor.inhibited_by(&alert.labels) {
             view.inhibited_by.push(fingerprint_hex(fp));
         }
         for m in route::matching(&config.route, &alert.labels) {

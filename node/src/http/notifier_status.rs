@@ -43,6 +43,7 @@ struct NotifierStatus {
 struct Undelivered {
     id: u64,
     receiver: String,
+    kind: String,
     integration: u32,
     group_key: String,
     alerts: usize,
@@ -105,6 +106,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
         let undelivered = |n: &tidemark_alerting::notify::state::Notification| Undelivered {
             id: n.id,
             receiver: n.nflog.receiver.clone(),
+            kind: n.nflog.kind.clone(),
             integration: n.nflog.integration,
             group_key: n.nflog.group_key.clone(),
             alerts: n.alerts.len(),

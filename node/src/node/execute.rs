@@ -32,7 +32,7 @@ impl Node {
                 Answer::Proposed
             }
             Call::ProposeRuler(cmd) => {
-                self.host.propose_ruler(cmd).await?;
+                self.ruler().propose_here(cmd).await?;
                 Answer::Proposed
             }
         })

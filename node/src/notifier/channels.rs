@@ -123,15 +123,15 @@ impl fmt::Display for Target {
     }
 }
 
-/// `url` as errors show it: scheme, host, port and path; user, password, query and fragment
-/// (where tokens live) left out.
+/// `url` as errors show it: scheme, host and port only. User, password, path, query and
+/// fragment are left out: webhook services put their tokens in any of them (Alertmanager
+/// treats a webhook URL as a secret), and errors reach logs and the status endpoint.
 fn url_for_errors(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+        (Some(host), None) => format!("{}://{host}", url.scheme()),
+        _ => format!("{}://", url.scheme()),
+    }
 }
 
 /// Parses a rendered URL: only `http` and `https` are sent to.

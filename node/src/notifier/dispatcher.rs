@@ -19,6 +19,19 @@ use super::backoff::retry_delay_ms;
 use super::channels::{self, SendError};
 use crate::ruler::record::RulerCommand;
 
+/// A notification being sent by this node: leaves the in-flight set when the send ends,
+/// however it ends.
+struct InFlight {
+    notifier: Arc<BuiltinNotifier>,
+    id: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.notifier.lock_in_flight().remove(&self.id);
+    }
+}
+
 /// Ticks of the loop between two imports of the configuration file once it is imported.
 const FILE_RECHECK_TICKS: u64 = 150;
 
@@ -57,11 +70,16 @@ impl BuiltinNotifier {
                 last_tick_ms = i64::MIN;
             }
             let now = self.ruler.clock().now_ms();
-            let due = self.ruler.with_state(|s| {
-                s.notifier.config.is_some() && s.notifier.next_flush_ms().is_some_and(|t| t <= now)
+            let (due, in_use) = self.ruler.with_state(|s| {
+                let n = &s.notifier;
+                let due = n.config.is_some() && n.next_flush_ms().is_some_and(|t| t <= now);
+                // A cluster that never used the notifier gets no notifier entries in its
+                // log (a node of an older build could not apply them).
+                let in_use = n.config.is_some() || !n.silences.is_empty() || !n.alerts.is_empty();
+                (due, in_use)
             });
-            let maintenance =
-                now.saturating_sub(last_tick_ms) >= self.settings.maintenance_interval_ms as i64;
+            let maintenance = in_use
+                && now.saturating_sub(last_tick_ms) >= self.settings.maintenance_interval_ms as i64;
             if due || maintenance {
                 let tick = NotifierCommand::Tick { now_ms: now };
                 match self
@@ -107,11 +125,13 @@ impl BuiltinNotifier {
         });
         for (n, config) in due {
             self.lock_in_flight().insert(n.id);
-            let me = self.clone();
+            let guard = InFlight {
+                notifier: self.clone(),
+                id: n.id,
+            };
             tokio::spawn(async move {
-                let id = n.id;
-                me.send_one(term, n, config).await;
-                me.lock_in_flight().remove(&id);
+                guard.notifier.send_one(term, n, config).await;
+                drop(guard);
             });
         }
     }
@@ -124,13 +144,13 @@ impl BuiltinNotifier {
         let integration: Option<Integration> = config.as_ref().and_then(|c| {
             c.receivers
                 .get(&n.nflog.receiver)
-                .and_then(|r| r.integrations.get(n.nflog.integration as usize))
+                .and_then(|r| r.integration(&n.nflog.kind, n.nflog.integration as usize))
                 .cloned()
         });
         let result = match &integration {
             None => Err(SendError::Permanent(format!(
-                "receiver {:?} has no integration {} in the configuration",
-                n.nflog.receiver, n.nflog.integration
+                "receiver {:?} has no {} integration #{} in the configuration any more",
+                n.nflog.receiver, n.nflog.kind, n.nflog.integration
             ))),
             Some(integration) => {
                 self.counters.attempts.fetch_add(1, Ordering::Relaxed);

@@ -30,8 +30,8 @@ impl NotifierState {
     }
 
     /// Puts alert `fp` in the group of each route it takes, creating groups as needed. A new
-    /// group flushes after `group_wait`, or at once for an alert that started longer ago than
-    /// that, as long as the group has not flushed yet.
+    /// group flushes after `group_wait`, or at once when the alert that creates it started
+    /// longer ago than that (Alertmanager 0.33's `processAlert`).
     fn group_alert(&mut self, fp: u64, now: i64) {
         let (Some(config), Some(alert)) = (self.config.as_ref(), self.alerts.get(&fp)) else {
             return;
@@ -40,21 +40,20 @@ impl NotifierState {
             let r = matched.route;
             let labels = route::group_labels(r, &alert.labels);
             let key = route::group_key(&matched.key, &labels);
-            let group = self
-                .groups
-                .entry((matched.id.clone(), key.clone()))
-                .or_insert_with(|| AggrGroup {
-                    route_id: matched.id.clone(),
-                    key,
-                    receiver: r.receiver.clone(),
-                    labels,
-                    alerts: Default::default(),
-                    next_flush_ms: now + r.group_wait_ms,
-                    has_flushed: false,
-                });
+            let group_id = (matched.id.clone(), key.clone());
+            let created = !self.groups.contains_key(&group_id);
+            let group = self.groups.entry(group_id).or_insert_with(|| AggrGroup {
+                route_id: matched.id.clone(),
+                key,
+                receiver: r.receiver.clone(),
+                labels,
+                alerts: Default::default(),
+                next_flush_ms: now + r.group_wait_ms,
+                has_flushed: false,
+            });
             group.alerts.insert(fp);
-            if !group.has_flushed && alert.starts_at_ms + r.group_wait_ms < now {
-                group.next_flush_ms = group.next_flush_ms.min(now);
+            if created && alert.starts_at_ms + r.group_wait_ms < now {
+                group.next_flush_ms = now;
             }
         }
     }

@@ -2,16 +2,25 @@
 //! pipeline): inhibited alerts are taken out, a route outside its active time intervals or
 //! inside a mute time interval sends nothing, silenced alerts are taken out, and for each
 //! integration of the receiver the notification log decides whether anything changed enough
-//! to notify (`DedupStage.needsUpdate`). What must be sent goes into the outbox; resolved
-//! alerts then leave the group, and an empty group goes.
+//! to notify (`DedupStage.needsUpdate`). What must be sent goes into the outbox, with each
+//! alert's status as it is at the flush (a firing alert's end is not kept: a notification sent
+//! late still says firing). Resolved alerts then leave the group, and an empty group goes.
+//!
+//! A notification replaces one for the same group and integration still waiting to be sent;
+//! the resolved alerts the replaced one carried and the new one does not are carried over, so
+//! that no resolution is lost to a receiver that was down.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Delivery, NflogEntry, NflogKey, Notification, NotifierState};
 use crate::notify::alert::Alert;
 use crate::notify::config::{NotifierConfig, Route};
-use crate::notify::inhibit::inhibited_by;
+use crate::notify::inhibit::Inhibitor;
 use crate::notify::route;
+
+/// A firing alert's end in a notification: never (Alertmanager clears it at the flush).
+pub const FIRING_END_MS: i64 = i64::MAX;
 
 impl NotifierState {
     pub(super) fn flush_due(&mut self, now: i64) {
@@ -29,14 +38,26 @@ impl NotifierState {
             .filter(|(_, g)| g.next_flush_ms <= now)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in due {
-            let Some(route) = routes.get(&key.0) else {
-                // A group of a route that no longer exists (cannot happen: groups are rebuilt
-                // with the configuration); drop it rather than flush it nowhere.
-                self.groups.remove(&key);
-                continue;
-            };
-            self.flush_group(&key, route, config, now);
+        if !due.is_empty() {
+            // Which alerts are inhibited now, once for every group of this tick.
+            let inhibitor = Inhibitor::new(&config.inhibit_rules, self.alerts.iter(), now);
+            let inhibited: BTreeSet<u64> = self
+                .alerts
+                .iter()
+                .filter(|(_, a)| inhibitor.inhibited_by(&a.labels).is_some())
+                .map(|(fp, _)| *fp)
+                .collect();
+            for key in due {
+                match routes.get(&key.0) {
+                    Some(route) => self.flush_group(&key, route, config, &inhibited, now),
+                    // A group of a route that no longer exists (groups are rebuilt with the
+                    // configuration, so this cannot happen): dropped rather than flushed
+                    // nowhere.
+                    None => {
+                        self.groups.remove(&key);
+                    }
+                }
+            }
         }
         self.config = Some(stored);
     }
@@ -46,6 +67,7 @@ impl NotifierState {
         key: &(String, String),
         route: &Route,
         config: &NotifierConfig,
+        inhibited: &BTreeSet<u64>,
         now: i64,
     ) {
         let Some(group) = self.groups.get_mut(key) else {
@@ -64,30 +86,30 @@ impl NotifierState {
             .filter(|(_, a)| a.resolved_at(now))
             .map(|(fp, _)| *fp)
             .collect();
-        let muted_by_time = time_muted(route, config, now);
         let mut notify: Vec<(u64, Alert)> = Vec::new();
-        if !muted_by_time {
+        if !time_muted(route, config, now) {
             for (fp, a) in &members {
-                let inhibited =
-                    inhibited_by(&config.inhibit_rules, self.alerts.iter(), &a.labels, now)
-                        .is_some();
                 let silenced = self.silences.values().any(|s| s.mutes(&a.labels, now));
-                if !inhibited && !silenced {
-                    notify.push((*fp, (*a).clone()));
+                if !inhibited.contains(fp) && !silenced {
+                    let mut a = (*a).clone();
+                    if !a.resolved_at(now) {
+                        a.ends_at_ms = FIRING_END_MS;
+                    }
+                    notify.push((*fp, a));
                 }
             }
         }
+        notify.sort_by(|a, b| alert_order(&a.1, &b.1));
         if !notify.is_empty() {
-            self.notify_receiver(
-                &group.key,
-                &group.route_id,
-                &group.receiver,
-                &group.labels,
-                &notify,
-                route,
-                config,
-                now,
-            );
+            let flush = Flush {
+                group_key: &group.key,
+                route_id: &group.route_id,
+                receiver: &group.receiver,
+                group_labels: &group.labels,
+                alerts: &notify,
+                repeat_ms: route.repeat_interval_ms,
+            };
+            self.notify_receiver(&flush, config, now);
         }
         // Resolved alerts were notified (or had nothing to notify): they leave the group.
         if let Some(g) = self.groups.get_mut(key) {
@@ -100,36 +122,28 @@ impl NotifierState {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn notify_receiver(
-        &mut self,
-        group_key: &str,
-        route_id: &str,
-        receiver: &str,
-        group_labels: &BTreeMap<String, String>,
-        alerts: &[(u64, Alert)],
-        route: &Route,
-        config: &NotifierConfig,
-        now: i64,
-    ) {
-        let Some(rcv) = config.receivers.get(receiver) else {
+    fn notify_receiver(&mut self, flush: &Flush<'_>, config: &NotifierConfig, now: i64) {
+        let Some(rcv) = config.receivers.get(flush.receiver) else {
             return;
         };
-        let firing: BTreeSet<u64> = alerts
+        let firing: BTreeSet<u64> = flush
+            .alerts
             .iter()
             .filter(|(_, a)| !a.resolved_at(now))
             .map(|(fp, _)| *fp)
             .collect();
-        let resolved: BTreeSet<u64> = alerts
+        let resolved: BTreeSet<u64> = flush
+            .alerts
             .iter()
             .filter(|(_, a)| a.resolved_at(now))
             .map(|(fp, _)| *fp)
             .collect();
-        for (i, integration) in rcv.integrations.iter().enumerate() {
+        for (index, integration) in rcv.indexed() {
             let nkey = NflogKey {
-                group_key: group_key.to_string(),
-                receiver: receiver.to_string(),
-                integration: i as u32,
+                group_key: flush.group_key.to_string(),
+                receiver: flush.receiver.to_string(),
+                kind: integration.kind().to_string(),
+                integration: index as u32,
             };
             let send_resolved = integration.send_resolved();
             let last = self.nflog.get(&nkey);
@@ -137,17 +151,46 @@ impl NotifierState {
                 last,
                 &firing,
                 &resolved,
-                route.repeat_interval_ms,
+                flush.repeat_ms,
                 send_resolved,
                 now,
             ) {
                 continue;
             }
-            let sent: Vec<Alert> = alerts
+            let waiting = self.waiting(&nkey);
+            // The same content is already on its way (a notification not yet delivered).
+            if waiting
+                .iter()
+                .any(|id| self.outbox[id].firing == firing && self.outbox[id].resolved == resolved)
+            {
+                continue;
+            }
+            let mut sent: Vec<Alert> = flush
+                .alerts
                 .iter()
                 .filter(|(_, a)| send_resolved || !a.resolved_at(now))
                 .map(|(_, a)| a.clone())
                 .collect();
+            let mut sent_resolved = resolved.clone();
+            if send_resolved {
+                // Resolutions the replaced notifications carried and this one does not.
+                for id in &waiting {
+                    for a in &self.outbox[id].alerts {
+                        let fp = a.fingerprint();
+                        if a.resolved_at(now) && !firing.contains(&fp) && sent_resolved.insert(fp) {
+                            sent.push(a.clone());
+                        }
+                    }
+                }
+                sent.sort_by(alert_order);
+            }
+            let id = self.next_id;
+            for old in &waiting {
+                if let Some(n) = self.outbox.get_mut(old) {
+                    n.delivery = Delivery::Superseded { by: id, at_ms: now };
+                    self.totals.superseded += 1;
+                }
+            }
             if sent.is_empty() {
                 // Everything resolved and this integration does not send resolutions: the
                 // log forgets the firing alerts without a notification.
@@ -162,25 +205,18 @@ impl NotifierState {
                 );
                 continue;
             }
-            let id = self.next_id;
             self.next_id += 1;
-            for n in self.outbox.values_mut() {
-                if n.nflog == nkey && n.delivery == Delivery::Pending {
-                    n.delivery = Delivery::Superseded { by: id, at_ms: now };
-                    self.totals.superseded += 1;
-                }
-            }
             self.totals.notifications += 1;
             self.outbox.insert(
                 id,
                 Notification {
                     id,
                     nflog: nkey,
-                    route_id: route_id.to_string(),
-                    group_labels: group_labels.clone(),
+                    route_id: flush.route_id.to_string(),
+                    group_labels: flush.group_labels.clone(),
                     alerts: sent,
                     firing: firing.clone(),
-                    resolved: resolved.clone(),
+                    resolved: sent_resolved,
                     flushed_at_ms: now,
                     attempts: 0,
                     last_error: String::new(),
@@ -190,6 +226,40 @@ impl NotifierState {
             );
         }
     }
+
+    /// The notifications for `key` not delivered yet.
+    fn waiting(&self, key: &NflogKey) -> Vec<u64> {
+        self.outbox
+            .values()
+            .filter(|n| n.nflog == *key && n.delivery == Delivery::Pending)
+            .map(|n| n.id)
+            .collect()
+    }
+}
+
+/// What one group's flush notifies.
+struct Flush<'a> {
+    group_key: &'a str,
+    route_id: &'a str,
+    receiver: &'a str,
+    group_labels: &'a BTreeMap<String, String>,
+    alerts: &'a [(u64, Alert)],
+    repeat_ms: i64,
+}
+
+/// Alertmanager's order of the alerts of a notification (`types.AlertSlice`): by `job`, then
+/// `instance` (an alert without the label after one with it), then the whole label set.
+pub fn alert_order(a: &Alert, b: &Alert) -> Ordering {
+    for name in ["job", "instance"] {
+        match (a.labels.get(name), b.labels.get(name)) {
+            (None, None) => continue,
+            (None, Some(_)) => return Ordering::Greater,
+            (Some(_), None) => return Ordering::Less,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    a.labels.cmp(&b.labels)
 }
 
 /// Whether `route` sends nothing at `now`: outside all of its active time intervals (when it

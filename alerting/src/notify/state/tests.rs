@@ -406,14 +406,22 @@ fn an_undelivered_notification_is_replaced_by_the_next_flush_and_delivered_once(
     });
     assert_eq!(s.outbox[&first[0].id].attempts, 1);
     assert_eq!(s.pending().count(), 1);
+    // A second alert joins the group before the first notification is delivered.
     let at = T0 + 30 * S + 5 * M;
     put(
         &mut s,
         at,
-        vec![alert(&[("alertname", "Down")], T0, at, None)],
+        vec![
+            alert(&[("alertname", "Down")], T0, at, None),
+            alert(&[("alertname", "Down"), ("i", "2")], at, at, None),
+        ],
     );
     let second = tick(&mut s, at);
-    assert_eq!(second.len(), 1, "still not notified: notified again");
+    assert_eq!(
+        second.len(),
+        1,
+        "the newer state replaces the undelivered one"
+    );
     assert!(matches!(
         s.outbox[&first[0].id].delivery,
         Delivery::Superseded { by, .. } if by == second[0].id
@@ -482,4 +490,185 @@ fn the_clock_never_goes_back_and_a_new_configuration_regroups() {
     );
     // A receiver without integrations notifies nobody.
     assert!(tick(&mut s, T0 + 2 * M).is_empty());
+}
+
+#[test]
+fn a_resolution_is_not_lost_when_its_notification_is_replaced_before_delivery() {
+    let mut s = state();
+    let a = |name: &str, at: i64, end: Option<i64>| {
+        alert(&[("alertname", "Db"), ("i", name)], T0, at, end)
+    };
+    put(&mut s, T0, vec![a("1", T0, None), a("2", T0, None)]);
+    let first = tick(&mut s, T0 + 30 * S);
+    deliver(&mut s, T0 + 30 * S, &first);
+    // Alert 2 resolves; the notification of it fails (the receiver is down).
+    let t = T0 + 2 * M;
+    put(&mut s, t, vec![a("1", t, None), a("2", t, Some(t))]);
+    let at = T0 + 30 * S + 5 * M;
+    put(&mut s, at, vec![a("1", at, None)]);
+    let resolving = tick(&mut s, at);
+    assert_eq!(
+        summary(&resolving, at),
+        names(&[("team", &["Db", "Db:resolved"])])
+    );
+    // A third alert joins before it is delivered: the new notification carries the
+    // resolution of 2 along with 1 and 3.
+    let at2 = at + 5 * M;
+    put(&mut s, at2, vec![a("1", at2, None), a("3", at2, None)]);
+    let replacing = tick(&mut s, at2);
+    assert_eq!(
+        summary(&replacing, at2),
+        names(&[("team", &["Db", "Db:resolved", "Db"])])
+    );
+    assert!(matches!(
+        s.outbox[&resolving[0].id].delivery,
+        Delivery::Superseded { .. }
+    ));
+}
+
+#[test]
+fn alerts_are_ordered_as_alertmanager_orders_them_and_firing_ones_carry_no_end() {
+    let mut s = state();
+    put(
+        &mut s,
+        T0,
+        vec![
+            alert(
+                &[("alertname", "X"), ("job", "b"), ("instance", "1")],
+                T0,
+                T0,
+                None,
+            ),
+            alert(&[("alertname", "X"), ("instance", "0")], T0, T0, None),
+            alert(
+                &[("alertname", "X"), ("job", "a"), ("instance", "9")],
+                T0,
+                T0,
+                None,
+            ),
+            alert(
+                &[("alertname", "X"), ("job", "a"), ("instance", "2")],
+                T0,
+                T0,
+                None,
+            ),
+        ],
+    );
+    let sent = tick(&mut s, T0 + 30 * S);
+    let order: Vec<(Option<&str>, Option<&str>)> = sent[0]
+        .alerts
+        .iter()
+        .map(|a| (a.labels.get("job"), a.labels.get("instance")))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (Some("a"), Some("2")),
+            (Some("a"), Some("9")),
+            (Some("b"), Some("1")),
+            (None, Some("0"))
+        ]
+    );
+    // Sent much later (the receiver was down), the alerts still say firing.
+    assert!(
+        sent[0]
+            .alerts
+            .iter()
+            .all(|a| !a.resolved_at(T0 + 24 * 3_600_000))
+    );
+}
+
+#[test]
+fn nested_routes_of_identical_siblings_have_their_own_groups() {
+    let yaml = r#"
+route:
+  receiver: a
+  group_wait: 1s
+  routes:
+    - matchers: ['team="x"']
+      receiver: a
+      continue: true
+      routes: [{matchers: ['sev="page"'], receiver: a}]
+    - matchers: ['team="x"']
+      receiver: b
+      routes: [{matchers: ['sev="page"'], receiver: b}]
+receivers:
+  - {name: a, webhook_configs: [{url: 'http://a.example/'}]}
+  - {name: b, webhook_configs: [{url: 'http://b.example/'}]}
+"#;
+    let config = parse(yaml).unwrap();
+    let mut s = NotifierState::default();
+    s.apply(&NotifierCommand::SetConfig {
+        now_ms: T0,
+        config: Some(Box::new(StoredConfig {
+            yaml: yaml.into(),
+            config,
+            source: ConfigSource::Api { by: "test".into() },
+            set_at_ms: T0,
+        })),
+    });
+    put(
+        &mut s,
+        T0,
+        vec![alert(
+            &[("alertname", "P"), ("team", "x"), ("sev", "page")],
+            T0,
+            T0,
+            None,
+        )],
+    );
+    let ids: Vec<&str> = s.groups.keys().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            r#"{}/{team="x"}/0/{sev="page"}/0"#,
+            r#"{}/{team="x"}/1/{sev="page"}/0"#
+        ]
+    );
+    let sent = tick(&mut s, T0 + S);
+    let receivers: Vec<&str> = sent.iter().map(|n| n.nflog.receiver.as_str()).collect();
+    assert_eq!(receivers, ["a", "b"]);
+}
+
+#[test]
+fn a_flush_does_not_queue_what_is_already_on_its_way() {
+    let mut s = state();
+    put(&mut s, T0, vec![alert(&[("alertname", "Q")], T0, T0, None)]);
+    let first = tick(&mut s, T0 + 30 * S);
+    assert_eq!(first.len(), 1);
+    // Not delivered yet at the next flush, nothing changed: no second notification.
+    let at = T0 + 30 * S + 5 * M;
+    put(&mut s, at, vec![alert(&[("alertname", "Q")], T0, at, None)]);
+    assert!(tick(&mut s, at).is_empty());
+    assert_eq!(s.pending().count(), 1);
+}
+
+#[test]
+fn a_restamped_command_carries_the_leaders_time() {
+    // A follower an hour ahead received the post: the leader's time replaces its own, and the
+    // end it gave an alert posted without one moves with it.
+    let follower = T0 + 60 * M;
+    let mut posted = alert(
+        &[("alertname", "Skew")],
+        follower,
+        follower,
+        Some(follower + 5 * M),
+    );
+    posted.timeout = true;
+    let cmd = NotifierCommand::PutAlerts {
+        now_ms: follower,
+        alerts: vec![posted],
+    }
+    .restamped(T0);
+    let NotifierCommand::PutAlerts { now_ms, alerts } = &cmd else {
+        unreachable!()
+    };
+    assert_eq!(*now_ms, T0);
+    assert_eq!(
+        (alerts[0].updated_at_ms, alerts[0].ends_at_ms),
+        (T0, T0 + 5 * M)
+    );
+    let mut s = state();
+    s.apply(&cmd);
+    assert_eq!(s.now_ms, T0, "the notifier's clock did not jump");
 }

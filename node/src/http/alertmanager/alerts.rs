@@ -1,6 +1,6 @@
 //! `GET|POST /api/v2/alerts` and `GET /api/v2/alerts/groups`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use regex::Regex;
 use tidemark_alerting::notify::alert::{Alert, fingerprint_hex};
+use tidemark_alerting::notify::config::DEFAULT_RESOLVE_TIMEOUT_MS;
 use tidemark_alerting::notify::matcher::{Matchers, parse_matchers};
 use tidemark_alerting::notify::state::{NotifierCommand, NotifierState};
 use tidemark_alerting::notify::status::AlertView;
@@ -109,12 +110,13 @@ pub async fn list(
     let filter = Filter::parse(&params)?;
     let now = n.ruler().clock().now_ms();
     let mut alerts: Vec<GettableAlert> = n.ruler().with_state(|s| {
+        let views = s.notifier.views(now);
         s.notifier
             .alerts
             .values()
             .filter(|a| !a.resolved_at(now))
             .filter_map(|a| {
-                let view = s.notifier.view(a, now);
+                let view = views.of(a);
                 filter.keeps(a, &view).then(|| gettable(a, &view))
             })
             .collect()
@@ -141,6 +143,7 @@ pub async fn groups(
 }
 
 fn group_list(s: &NotifierState, filter: &Filter, now: i64) -> Vec<AlertGroup> {
+    let views = s.views(now);
     s.groups
         .values()
         .filter(|g| {
@@ -156,7 +159,7 @@ fn group_list(s: &NotifierState, filter: &Filter, now: i64) -> Vec<AlertGroup> {
                 .filter_map(|fp| s.alerts.get(fp))
                 .filter(|a| !a.resolved_at(now))
                 .filter_map(|a| {
-                    let view = s.view(a, now);
+                    let view = views.of(a);
                     filter.keeps(a, &view).then(|| gettable(a, &view))
                 })
                 .collect();
@@ -201,23 +204,30 @@ pub async fn post(State(state): State<Arc<AppState>>, body: Bytes) -> Answer {
         });
     }
     let now_ms = n.ruler().clock().now_ms();
-    let (resolve_timeout, held) = n.ruler().with_state(|s| {
-        (
-            s.notifier.config().map_or(
-                tidemark_alerting::notify::config::DEFAULT_RESOLVE_TIMEOUT_MS,
-                |c| c.global.resolve_timeout_ms,
-            ),
-            s.notifier.alerts.len(),
-        )
+    let resolve_timeout = n.ruler().with_state(|s| {
+        s.notifier
+            .config()
+            .map_or(DEFAULT_RESOLVE_TIMEOUT_MS, |c| c.global.resolve_timeout_ms)
     });
     let (valid, errors) = accept(parsed, now_ms, resolve_timeout);
+    // Only alerts not held yet count against the limit: updates of held ones (a sender's
+    // resends, resolutions) always pass.
+    let (held, new) = n.ruler().with_state(|s| {
+        let held = &s.notifier.alerts;
+        let new: BTreeSet<u64> = valid
+            .iter()
+            .map(Alert::fingerprint)
+            .filter(|fp| !held.contains_key(fp))
+            .collect();
+        (held.len(), new.len())
+    });
     let max = n.settings().alerts_max;
-    if held + valid.len() > max {
+    if new > 0 && held + new > max {
         return Err(AmError::Message(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "the notifier holds {held} alerts; {} more would pass its limit of {max} (notifier.alerts_max)",
-                valid.len()
+                "the notifier holds {held} alerts; {new} new ones would pass its limit of \
+                 {max} (notifier.alerts_max)"
             ),
         ));
     }

@@ -13,7 +13,8 @@ use tidemark_api::alertmanager::{
 use super::{Answer, json, notifier};
 use crate::http::AppState;
 
-/// `GET /api/v2/status`: the configuration as set, this node's uptime, and the cluster as
+/// `GET /api/v2/status`: the configuration as set with its secrets masked (as Alertmanager
+/// shows it; the admin endpoint shows it whole), this node's uptime, and the cluster as
 /// "ready" (Tidemark's notifier is one replicated state, not gossiping peers: no peers are
 /// listed).
 pub async fn status(State(state): State<Arc<AppState>>) -> Answer {
@@ -22,7 +23,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Answer {
         s.notifier
             .config
             .as_ref()
-            .map(|c| c.yaml.clone())
+            .map(|c| tidemark_alerting::notify::config::masked(&c.yaml))
             .unwrap_or_default()
     });
     let started_ms = state

@@ -56,6 +56,7 @@ fn notification(alerts: Vec<Alert>) -> Notification {
         nflog: NflogKey {
             group_key: GROUP_KEY.to_string(),
             receiver: "team-a".to_string(),
+            kind: "webhook".to_string(),
             integration: 0,
         },
         route_id: "0".to_string(),

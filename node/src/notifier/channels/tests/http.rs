@@ -67,8 +67,10 @@ fn excerpts_cut_at_a_character() {
 }
 
 #[test]
-fn urls_in_errors_lose_their_credentials_and_query() {
+fn urls_in_errors_keep_only_scheme_host_and_port() {
     let url =
-        reqwest::Url::parse("https://user:pw@hooks.example.com:8443/a/b?token=x#frag").unwrap();
-    assert_eq!(url_for_errors(&url), "https://hooks.example.com:8443/a/b");
+        reqwest::Url::parse("https://user:pw@hooks.example.com:8443/T0KEN/b?token=x#frag").unwrap();
+    assert_eq!(url_for_errors(&url), "https://hooks.example.com:8443");
+    let url = reqwest::Url::parse("http://hooks.example.com/services/T0KEN").unwrap();
+    assert_eq!(url_for_errors(&url), "http://hooks.example.com");
 }

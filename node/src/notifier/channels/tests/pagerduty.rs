@@ -202,10 +202,7 @@ async fn classifies_failures() {
     let n = notification(vec![alert("i1", true)]);
     let http = reqwest::Client::new();
     let ctx = context(&http, &n);
-    let place = format!(
-        "pagerduty for receiver \"team-a\" ({}/v2/enqueue)",
-        receiver.url()
-    );
+    let place = format!("pagerduty for receiver \"team-a\" ({})", receiver.url());
     receiver.fail_next(1, 400);
     assert_eq!(
         permanent(send(&p, &ctx).await),
@@ -233,6 +230,6 @@ async fn an_empty_routing_key_is_permanent() {
     let http = reqwest::Client::new();
     assert_eq!(
         permanent(send(&p, &context(&http, &n)).await),
-        "pagerduty for receiver \"team-a\" (http://127.0.0.1:9/x): routing key cannot be empty"
+        "pagerduty for receiver \"team-a\" (http://127.0.0.1:9): routing key cannot be empty"
     );
 }

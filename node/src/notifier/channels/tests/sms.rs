@@ -95,7 +95,7 @@ async fn classifies_failures() {
     let n = notification(vec![alert("i1", true)]);
     let http = reqwest::Client::new();
     let ctx = context(&http, &n);
-    let place = format!("sms for receiver \"team-a\" ({}/send)", receiver.url());
+    let place = format!("sms for receiver \"team-a\" ({})", receiver.url());
     receiver.fail_next(1, 500);
     assert!(retry(send(&s, &ctx).await).starts_with(&format!("{place}: unexpected status 500")));
     receiver.fail_next(1, 401);

@@ -88,7 +88,7 @@ async fn classifies_failures() {
     let n = notification(vec![alert("i1", true)]);
     let http = reqwest::Client::new();
     let ctx = context(&http, &n);
-    let place = format!("webhook for receiver \"team-a\" ({}/hook)", receiver.url());
+    let place = format!("webhook for receiver \"team-a\" ({})", receiver.url());
 
     receiver.fail_next(1, 500);
     assert_eq!(
@@ -145,7 +145,7 @@ async fn errors_show_no_credentials_of_the_url() {
     let error = retry(send(&w, &context(&http, &n)).await);
     assert!(
         error.starts_with(&format!(
-            "webhook for receiver \"team-a\" (http://127.0.0.1:{port}/hook): "
+            "webhook for receiver \"team-a\" (http://127.0.0.1:{port}): "
         )),
         "{error}"
     );
