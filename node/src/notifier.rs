@@ -18,7 +18,7 @@ mod config_file;
 mod dispatcher;
 pub mod intake;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +28,7 @@ use crate::config::NotifierSettings;
 use crate::error::NodeError;
 use crate::ruler::Ruler;
 use crate::ruler::record::RulerCommand;
-use tidemark_alerting::notify::state::NotifierCommand;
+use tidemark_alerting::notify::state::{NflogKey, NotifierCommand};
 
 pub use config_file::ConfigFile;
 
@@ -51,8 +51,8 @@ pub struct BuiltinNotifier {
     settings: NotifierSettings,
     http: reqwest::Client,
     counters: NotifierCounters,
-    /// Notifications being sent by this node.
-    in_flight: Mutex<BTreeSet<u64>>,
+    /// Notifications being sent by this node, with their group and integration.
+    in_flight: Mutex<BTreeMap<u64, NflogKey>>,
     file: ConfigFile,
     /// Woken by SIGHUP and `POST /-/reload`.
     reload: Notify,
@@ -79,7 +79,7 @@ impl BuiltinNotifier {
             ruler,
             http,
             counters: NotifierCounters::default(),
-            in_flight: Mutex::new(BTreeSet::new()),
+            in_flight: Mutex::new(BTreeMap::new()),
             reload: Notify::new(),
             external_url,
         })
@@ -137,7 +137,7 @@ impl BuiltinNotifier {
         self.ruler.propose(RulerCommand::Notifier(cmd)).await
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, NflogKey>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -7,12 +7,13 @@
 //! that it sends only what is pending in the latest state: what the old leader left pending
 //! goes out again (at least once), what it marked delivered does not.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tidemark_alerting::notify::config::{Integration, NotifierConfig};
-use tidemark_alerting::notify::state::{Notification, NotifierCommand};
+use tidemark_alerting::notify::state::{NflogKey, Notification, NotifierCommand};
 
 use super::BuiltinNotifier;
 use super::backoff::retry_delay_ms;
@@ -103,7 +104,9 @@ impl BuiltinNotifier {
     }
 
     /// Starts a send for every pending notification that is due and not in flight, as many
-    /// as the in-flight bound allows.
+    /// as the in-flight bound allows, one at a time per group and integration: a newer
+    /// notification of a group waits until the older one's send ended, so that a receiver
+    /// never gets an older state after a newer one.
     fn send_pending(self: &Arc<Self>, term: u64, now: i64) {
         let room = {
             let in_flight = self.lock_in_flight();
@@ -116,15 +119,18 @@ impl BuiltinNotifier {
         }
         let due: Vec<(Notification, Option<NotifierConfig>)> = self.ruler.with_state(|s| {
             let in_flight = self.lock_in_flight();
+            let mut busy: BTreeSet<&NflogKey> = in_flight.values().collect();
             s.notifier
                 .pending()
-                .filter(|n| n.retry_at_ms <= now && !in_flight.contains(&n.id))
+                .filter(|n| {
+                    n.retry_at_ms <= now && !in_flight.contains_key(&n.id) && busy.insert(&n.nflog)
+                })
                 .take(room)
                 .map(|n| (n.clone(), s.notifier.config().cloned()))
                 .collect()
         });
         for (n, config) in due {
-            self.lock_in_flight().insert(n.id);
+            self.lock_in_flight().insert(n.id, n.nflog.clone());
             let guard = InFlight {
                 notifier: self.clone(),
                 id: n.id,

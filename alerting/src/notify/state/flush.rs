@@ -146,7 +146,22 @@ impl NotifierState {
                 integration: index as u32,
             };
             let send_resolved = integration.send_resolved();
-            let last = self.nflog.get(&nkey);
+            let waiting = self.waiting(&nkey);
+            // What the receiver has been told, or will be once what is on its way arrives:
+            // the newest notification not delivered yet counts as sent now (so nothing is
+            // repeated while it waits), else the notification log's entry. Deciding against
+            // the log alone would let an alert resolve unseen while its firing notification
+            // waits for a receiver that is down, and leave that receiver paged.
+            let told = waiting.last().map(|id| {
+                let n = &self.outbox[id];
+                NflogEntry {
+                    firing: n.firing.clone(),
+                    resolved: n.resolved.clone(),
+                    flushed_at_ms: n.flushed_at_ms,
+                    sent_at_ms: now,
+                }
+            });
+            let last = told.as_ref().or_else(|| self.nflog.get(&nkey));
             if !needs_update(
                 last,
                 &firing,
@@ -155,14 +170,6 @@ impl NotifierState {
                 send_resolved,
                 now,
             ) {
-                continue;
-            }
-            let waiting = self.waiting(&nkey);
-            // The same content is already on its way (a notification not yet delivered).
-            if waiting
-                .iter()
-                .any(|id| self.outbox[id].firing == firing && self.outbox[id].resolved == resolved)
-            {
                 continue;
             }
             let mut sent: Vec<Alert> = flush

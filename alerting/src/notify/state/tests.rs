@@ -672,3 +672,39 @@ fn a_restamped_command_carries_the_leaders_time() {
     s.apply(&cmd);
     assert_eq!(s.now_ms, T0, "the notifier's clock did not jump");
 }
+
+#[test]
+fn an_alert_resolving_while_its_firing_notification_waits_is_notified_resolved() {
+    // The jepsen workload's finding: the receiver is down when the alert fires, the alert
+    // resolves before the firing notification is delivered; the receiver must not be left
+    // paged.
+    let mut s = state();
+    put(
+        &mut s,
+        T0,
+        vec![alert(&[("alertname", "Flap")], T0, T0, None)],
+    );
+    let firing = tick(&mut s, T0 + 30 * S);
+    assert_eq!(firing.len(), 1);
+    let end = T0 + M;
+    put(
+        &mut s,
+        end,
+        vec![alert(&[("alertname", "Flap")], T0, end, Some(end))],
+    );
+    let at = T0 + 30 * S + 5 * M;
+    let resolving = tick(&mut s, at);
+    assert_eq!(
+        summary(&resolving, at),
+        names(&[("team", &["Flap:resolved"])])
+    );
+    assert!(s.groups.is_empty());
+    // The firing one, already in flight, is delivered after all; the resolution still goes.
+    deliver(&mut s, at + S, &firing);
+    assert_eq!(
+        s.pending().map(|n| n.id).collect::<Vec<_>>(),
+        [resolving[0].id]
+    );
+    deliver(&mut s, at + 2 * S, &resolving);
+    assert!(s.nflog.values().all(|e| e.firing.is_empty()));
+}
