@@ -26,7 +26,9 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tidemark_proto::prometheus as pb;
 
-pub use check::{AlertCheck, DuplicateStart, Expiry, check_alerts, disturbed_intervals};
+pub use check::{
+    AlertCheck, DuplicateStart, Expiry, check_alerts, disturbed_intervals, undisturbed_pieces,
+};
 pub use fake_am::{FakeAlertmanager, Notification};
 
 use crate::history::Outcome;

@@ -13,6 +13,7 @@ pub mod consistency;
 pub mod history;
 pub mod membership;
 pub mod net;
+pub mod notifier;
 pub mod run;
 pub mod schedule;
 pub mod workload;
@@ -33,6 +34,10 @@ pub enum Workload {
     /// An alerting rule over a gauge set during episodes; a fake Alertmanager in the harness
     /// records the ruler's notifications (fired once per episode, never resolved early).
     Alerts,
+    /// The built-in notifier: alerts and silences posted through its API v2, webhook
+    /// receivers in the harness that fail at random (fired and resolved pages delivered at
+    /// least once, silences hold, nothing left pending or given up).
+    Notifier,
 }
 
 /// Where the nodes run.

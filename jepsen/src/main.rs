@@ -40,7 +40,7 @@ enum Cmd {
             long,
             value_enum,
             value_delimiter = ',',
-            default_value = "samples,linearizable-read,membership,alerts"
+            default_value = "samples,linearizable-read,membership,alerts,notifier"
         )]
         workload: Vec<Workload>,
         /// Where the nodes run: `netns` (needs root and iptables; every nemesis) or `loopback`

@@ -26,9 +26,16 @@ use crate::consistency::{ConsistencyResult, check_leftovers, check_replicas_of};
 use crate::history::{FaultEvent, Op, ReadOp};
 use crate::membership::{MemberStep, MembershipSummary, run_membership};
 use crate::net::NetNs;
+use crate::notifier::{
+    CheckInput, NotifierCheck, NotifierHistory, NotifierRecord, RECEIVER_NAMES, RunTimes,
+    WebhookReceiver, all_requests, check_notifier, final_phase, run_notifier,
+};
 use crate::schedule::{Fault, Nemesis, may_overlap, schedule};
 use crate::workload::{CLIENTS, now_ms, read_all, run_client};
 use crate::{Error, NetMode, Workload};
+
+mod nemesis;
+use nemesis::run_nemesis;
 
 /// The banner printed at the start of every loopback run.
 pub const LOOPBACK_BANNER: &str = "loopback mode: process-level faults only (kill -9/restart, SIGSTOP/SIGCONT, membership); no network faults";
@@ -66,6 +73,9 @@ pub struct Report {
     pub nodes: u32,
     /// Workload duration.
     pub time_limit_s: u64,
+    /// When the workloads started, ms since the epoch: `at_ms` and `invoke_ms` of the
+    /// nemesis and the writes count from it; the `alerts` and `notifier` lines use the epoch.
+    pub started_epoch_ms: i64,
     /// Where history, summary and node logs are.
     pub out_dir: PathBuf,
     /// The schedule that was run.
@@ -90,12 +100,18 @@ pub struct Report {
     pub recovery: Vec<Recovery>,
     /// The alerts checker's findings.
     pub alerts: AlertCheck,
+    /// The notifier checker's findings.
+    pub notifier: NotifierCheck,
 }
 
 impl Report {
     /// True when no anomaly was found.
     pub fn pass(&self) -> bool {
-        self.check.valid() && self.consistency.valid() && self.reads.valid() && self.alerts.valid()
+        self.check.valid()
+            && self.consistency.valid()
+            && self.reads.valid()
+            && self.alerts.valid()
+            && self.notifier.valid()
     }
 
     /// The one-line verdict printed last.
@@ -103,7 +119,7 @@ impl Report {
         let c = &self.check;
         let word = if self.pass() { "PASS" } else { "FAIL" };
         format!(
-            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} leftover_replicas={} faults={}{}",
+            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} leftover_replicas={} faults={}{}{}",
             self.mode,
             self.seed,
             self.nodes,
@@ -124,6 +140,7 @@ impl Report {
             self.consistency.leftover_replicas.len(),
             self.schedule.len(),
             self.alerts.verdict_fields(),
+            self.notifier.verdict_fields(),
         )
     }
 
@@ -237,6 +254,7 @@ impl Report {
             ));
         }
         s.push_str(&self.alerts.table());
+        s.push_str(&self.notifier.table());
         s
     }
 }
@@ -253,249 +271,6 @@ fn out_dir(opts: &RunOptions) -> Result<PathBuf, Error> {
     };
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-/// Runs the nemesis schedule; returns the fault events (heals of the last fault included).
-async fn run_nemesis(
-    cluster: &Mutex<Cluster>,
-    nodes: u32,
-    faults: &[Fault],
-    seed: u64,
-    http: &reqwest::Client,
-    started: Instant,
-) -> Result<Vec<FaultEvent>, Error> {
-    let mut events = Vec::new();
-    let mut log = |node: u32, action: &str| {
-        let at_ms = started.elapsed().as_millis() as u64;
-        if node == 0 {
-            println!("[{at_ms:>6} ms] nemesis: {action}");
-        } else {
-            println!("[{at_ms:>6} ms] nemesis: {action} node {node}");
-        }
-        events.push(FaultEvent {
-            at_ms,
-            node,
-            action: action.to_string(),
-        });
-    };
-    // A timeline of starts and heals: overlapping faults interleave, and a heal is due
-    // `duration_ms` after its fault actually started. A fault that runs alone (a membership
-    // change, a majority kill) is healed inline, and when it ran late (a membership change
-    // blocks until the node has caught up) everything after it moves back by as much, so it
-    // still runs alone.
-    let mut due: std::collections::BTreeMap<(u64, usize, bool), Fault> = faults
-        .iter()
-        .enumerate()
-        .map(|(i, f)| ((f.at_ms, i, false), *f))
-        .collect();
-    let elapsed = || started.elapsed().as_millis() as u64;
-    while let Some(((at_ms, i, heal), f)) = due.pop_first() {
-        sleep_until(started + Duration::from_millis(at_ms)).await;
-        if heal {
-            heal_fault(cluster, nodes, &f, &mut log).await?;
-            continue;
-        }
-        if !may_overlap(f.kind) {
-            // Heal what is still going on first (a pair whose start ran a little late).
-            let pending: Vec<_> = due
-                .iter()
-                .filter(|(k, _)| k.2)
-                .map(|(k, g)| (*k, *g))
-                .collect();
-            for (k, g) in pending {
-                due.remove(&k);
-                sleep_until(started + Duration::from_millis(k.0)).await;
-                heal_fault(cluster, nodes, &g, &mut log).await?;
-            }
-        }
-        start_fault(cluster, nodes, &f, seed, http, &mut log).await?;
-        if may_overlap(f.kind) {
-            due.insert((elapsed().max(at_ms) + f.duration_ms, i, true), f);
-            continue;
-        }
-        tokio::time::sleep(Duration::from_millis(f.duration_ms)).await;
-        heal_fault(cluster, nodes, &f, &mut log).await?;
-        let late = elapsed().saturating_sub(at_ms + f.duration_ms);
-        if late > 0 {
-            due = due
-                .into_iter()
-                .map(|((t, j, h), g)| ((t + late, j, h), g))
-                .collect();
-        }
-    }
-    Ok(events)
-}
-
-/// Makes fault `f`.
-async fn start_fault(
-    cluster: &Mutex<Cluster>,
-    nodes: u32,
-    f: &Fault,
-    seed: u64,
-    http: &reqwest::Client,
-    log: &mut impl FnMut(u32, &str),
-) -> Result<(), Error> {
-    match f.kind {
-        Nemesis::Kill => {
-            cluster.lock().await.kill(f.node);
-            log(f.node, "kill");
-        }
-        Nemesis::Pause => {
-            cluster.lock().await.signal_pause(f.node, true);
-            log(f.node, "pause");
-        }
-        Nemesis::Membership => {
-            let plan = cluster.lock().await.membership_plan(f.node);
-            plan.run(false).await?;
-            log(f.node, "remove");
-        }
-        Nemesis::KillMajority => {
-            let mut c = cluster.lock().await;
-            for id in majority_from(f.node, nodes) {
-                c.kill(id);
-                log(id, "kill");
-            }
-        }
-        kind => {
-            // The same seed cuts the same links (but for `isolate-leader`, whose target is
-            // whoever leads at that moment).
-            let mut rng = StdRng::seed_from_u64(seed ^ f.at_ms.rotate_left(17));
-            let what = cut_network(&*cluster.lock().await, kind, &mut rng, http).await?;
-            log(0, &what);
-        }
-    }
-    Ok(())
-}
-
-/// Heals fault `f`.
-async fn heal_fault(
-    cluster: &Mutex<Cluster>,
-    nodes: u32,
-    f: &Fault,
-    log: &mut impl FnMut(u32, &str),
-) -> Result<(), Error> {
-    match f.kind {
-        Nemesis::Kill => {
-            cluster.lock().await.start(f.node)?;
-            log(f.node, "restart");
-        }
-        Nemesis::Pause => {
-            cluster.lock().await.signal_pause(f.node, false);
-            log(f.node, "resume");
-        }
-        Nemesis::Membership => {
-            let plan = cluster.lock().await.membership_plan(f.node);
-            plan.run(true).await?;
-            log(f.node, "re-add");
-        }
-        Nemesis::KillMajority => {
-            let mut c = cluster.lock().await;
-            for id in majority_from(f.node, nodes) {
-                c.start(id)?;
-                log(id, "restart");
-            }
-        }
-        _ => {
-            net_of(&*cluster.lock().await)?.heal().await?;
-            log(0, "heal-network");
-        }
-    }
-    Ok(())
-}
-
-/// A majority of the first `nodes` nodes: `first` and the ones after it, wrapping around.
-fn majority_from(first: u32, nodes: u32) -> Vec<u32> {
-    (0..nodes / 2 + 1)
-        .map(|k| (first - 1 + k) % nodes + 1)
-        .collect()
-}
-
-fn net_of(cluster: &Cluster) -> Result<&NetNs, Error> {
-    cluster
-        .net()
-        .ok_or_else(|| Error::NotAvailable("network faults need namespace mode".into()))
-}
-
-/// Makes one network fault; returns what it did, for the log.
-async fn cut_network(
-    cluster: &Cluster,
-    kind: Nemesis,
-    rng: &mut StdRng,
-    http: &reqwest::Client,
-) -> Result<String, Error> {
-    let net = net_of(cluster)?;
-    let mut order = cluster.live_ids();
-    let n = order.len() as u32;
-    order.shuffle(rng);
-    let set = |ids: &[u32]| ids.iter().copied().collect::<BTreeSet<u32>>();
-    Ok(match kind {
-        Nemesis::Partition => {
-            let minority = rng.random_range(1..=(n - 1) / 2);
-            let (a, b) = order.split_at(minority as usize);
-            net.partition(&set(a), &set(b)).await?;
-            format!("partition {a:?} | {b:?}")
-        }
-        Nemesis::IsolateLeader => {
-            let leader = busiest_leader(cluster, http).await.unwrap_or(order[0]);
-            let rest: Vec<u32> = order.iter().copied().filter(|&x| x != leader).collect();
-            net.partition(&set(&[leader]), &set(&rest)).await?;
-            format!("isolate-leader {leader}")
-        }
-        Nemesis::Ring => {
-            // Only ring neighbours reach each other.
-            let n_i = i64::from(n);
-            for i in 0..order.len() {
-                for j in i + 1..order.len() {
-                    let d = (i as i64 - j as i64).rem_euclid(n_i);
-                    if d != 1 && d != n_i - 1 {
-                        net.drop_between(order[i], order[j], 1.0).await?;
-                    }
-                }
-            }
-            format!("ring {order:?}")
-        }
-        Nemesis::Bridge => {
-            let half = (n as usize - 1) / 2;
-            let (a, rest) = order.split_at(half);
-            let (bridge, b) = rest.split_at(1);
-            net.partition(&set(a), &set(b)).await?;
-            format!("bridge {a:?} <{}> {b:?}", bridge[0])
-        }
-        Nemesis::Loss => {
-            let p = rng.random_range(0.2..=0.5);
-            let mut pairs = Vec::new();
-            let mut ids = order.clone();
-            ids.sort_unstable();
-            for (i, &a) in ids.iter().enumerate() {
-                for &b in &ids[i + 1..] {
-                    if rng.random_bool(0.5) {
-                        net.drop_between(a, b, p).await?;
-                        pairs.push((a, b));
-                    }
-                }
-            }
-            format!("loss {:.0}% on {pairs:?}", p * 100.0)
-        }
-        Nemesis::Kill | Nemesis::Pause | Nemesis::Membership | Nemesis::KillMajority => {
-            return Err(Error::Setup(format!("{kind:?} is not a network fault")));
-        }
-    })
-}
-
-/// The node that leads the most groups, as some node reports (`/api/v1/status/cluster`).
-async fn busiest_leader(cluster: &Cluster, http: &reqwest::Client) -> Option<u32> {
-    for node in cluster.nodes.iter().filter(|n| !n.retired) {
-        let Ok(status) = api::cluster_status(http, &node.url(), Duration::from_secs(2)).await
-        else {
-            continue;
-        };
-        let mut counts = std::collections::BTreeMap::<u32, usize>::new();
-        for l in status.groups.iter().filter_map(|g| g.leader) {
-            *counts.entry(l as u32).or_default() += 1;
-        }
-        return counts.into_iter().max_by_key(|&(_, c)| c).map(|(l, _)| l);
-    }
-    None
 }
 
 async fn sleep_until(t: Instant) {
@@ -538,22 +313,35 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         .build()
         .map_err(|e| Error::Setup(format!("http client: {e}")))?;
     let with_alerts = opts.workloads.contains(&Workload::Alerts);
-    // The fake Alertmanager listens where the nodes reach the harness.
+    let with_notifier = opts.workloads.contains(&Workload::Notifier);
+    // The fake Alertmanager and the webhook receivers listen where the nodes reach the
+    // harness.
+    let harness_ip = match &net {
+        Some(net) => std::net::IpAddr::V4(net.host_addr()),
+        None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
     let am = if with_alerts {
-        let ip = match &net {
-            Some(net) => std::net::IpAddr::V4(net.host_addr()),
-            None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        };
-        let am = FakeAlertmanager::start(ip).await?;
+        let am = FakeAlertmanager::start(harness_ip).await?;
         println!("fake Alertmanager at {}", am.url());
         Some(am)
     } else {
         None
     };
-    let extra_config = am
+    let mut receivers: Vec<WebhookReceiver> = Vec::new();
+    if with_notifier {
+        for (i, name) in RECEIVER_NAMES.iter().enumerate() {
+            let r = WebhookReceiver::start(harness_ip, name, opts.seed ^ (i as u64 + 1)).await?;
+            println!("webhook receiver {name} at {}", r.url());
+            receivers.push(r);
+        }
+    }
+    let mut extra_config = am
         .as_ref()
         .map(|am| crate::alerts::node_config(am.url()))
         .unwrap_or_default();
+    if with_notifier {
+        extra_config.push_str(&crate::notifier::node_config());
+    }
     let mut cluster = Cluster::launch(&opts.binary, opts.nodes, &dir, net, &extra_config)?;
     cluster.wait_all_ready(&http).await?;
     println!("{} nodes ready", opts.nodes);
@@ -593,11 +381,27 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             AlertHistory::default()
         }
     };
-    let (clients, events, member_steps, mut alert_history) = tokio::join!(
+    let notifier = async {
+        if with_notifier {
+            run_notifier(
+                opts.seed,
+                http.clone(),
+                urls.clone(),
+                started,
+                until,
+                &receivers,
+            )
+            .await
+        } else {
+            NotifierHistory::default()
+        }
+    };
+    let (clients, events, member_steps, mut alert_history, mut notifier_history) = tokio::join!(
         clients,
         run_nemesis(&shared, opts.nodes, &faults, opts.seed, &http, started),
         membership,
-        alerts
+        alerts,
+        notifier
     );
     let mut cluster = shared.into_inner();
     let mut events = events?;
@@ -620,6 +424,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             action: action.to_string(),
         });
     }
+    let heal_epoch_ms = now_ms();
     cluster.wait_all_ready(&http).await?;
     let to_ms = now_ms() + 1_000;
     // Every member at the end: the first nodes and whichever joined and stayed.
@@ -655,7 +460,36 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         }
         reads
     };
-    let ((), reads) = tokio::join!(final_alerts, read_back);
+    // The disturbed times so far (every fault is healed), ms since the epoch.
+    let disturbed_epoch = |end_run_ms: u64| -> Vec<(i64, i64)> {
+        disturbed_intervals(&events, &member_steps, end_run_ms)
+            .into_iter()
+            .map(|(a, b)| (started_epoch_ms + a, started_epoch_ms + b))
+            .collect()
+    };
+    let notifier_disturbed = disturbed_epoch(started.elapsed().as_millis() as u64);
+    // The notifier's final episode and the wait for what is pending, meanwhile.
+    let final_notifier = async {
+        if with_notifier {
+            println!("notifier: final episode after healing");
+            final_phase(
+                &mut notifier_history,
+                &http,
+                &members,
+                opts.seed,
+                &receivers,
+                RunTimes {
+                    disturbed: &notifier_disturbed,
+                    heal_ms: heal_epoch_ms,
+                    origin_ms: started_epoch_ms,
+                },
+            )
+            .await
+        } else {
+            Vec::new()
+        }
+    };
+    let ((), reads, notifier_statuses) = tokio::join!(final_alerts, read_back, final_notifier);
     let numbered: Vec<(u32, &NodeRead)> = reads.iter().map(|(id, r)| (*id, r)).collect();
     let check = check_samples_of(&history, &numbered);
     println!("comparing every shard's replicas (digest at equal applied index)");
@@ -666,12 +500,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     let membership = MembershipSummary::of(&member_steps, &cluster.live_ids(), opts.nodes);
     let alerts = match &am {
         Some(am) => {
-            let end_run_ms = started.elapsed().as_millis() as u64;
-            let disturbed: Vec<(i64, i64)> =
-                disturbed_intervals(&events, &member_steps, end_run_ms)
-                    .into_iter()
-                    .map(|(a, b)| (started_epoch_ms + a, started_epoch_ms + b))
-                    .collect();
+            let disturbed = disturbed_epoch(started.elapsed().as_millis() as u64);
             check_alerts(
                 &alert_history,
                 &am.received(),
@@ -682,11 +511,26 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         }
         None => AlertCheck::default(),
     };
+    let notifier = if with_notifier {
+        let names: Vec<String> = receivers.iter().map(|r| r.name().to_string()).collect();
+        check_notifier(&CheckInput {
+            history: &notifier_history,
+            requests: &all_requests(&receivers),
+            receivers: &names,
+            disturbed: &notifier_disturbed,
+            heal_ms: heal_epoch_ms,
+            origin_ms: started_epoch_ms,
+            statuses: &notifier_statuses,
+        })
+    } else {
+        NotifierCheck::default()
+    };
     let notifications = am.as_ref().map(|am| am.received()).unwrap_or_default();
     let report = Report {
         seed: opts.seed,
         nodes: opts.nodes,
         time_limit_s: opts.time_limit_s,
+        started_epoch_ms,
         out_dir: dir.clone(),
         schedule: faults,
         faults: events,
@@ -702,6 +546,12 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         consistency,
         recovery,
         alerts,
+        notifier,
+    };
+    let notifier_record = NotifierRecord {
+        history: &notifier_history,
+        receivers: &receivers,
+        statuses: &notifier_statuses,
     };
     write_outputs(
         &dir,
@@ -709,6 +559,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         &read_ops,
         &alert_history,
         &notifications,
+        &notifier_record,
         &report,
     )?;
     Ok(report)
@@ -720,6 +571,7 @@ fn write_outputs(
     read_ops: &[ReadOp],
     alerts: &AlertHistory,
     notifications: &[crate::alerts::Notification],
+    notifier: &NotifierRecord<'_>,
     report: &Report,
 ) -> Result<(), Error> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
@@ -752,6 +604,7 @@ fn write_outputs(
         v["type"] = "alert-notification".into();
         writeln!(f, "{v}")?;
     }
+    notifier.write_jsonl(&mut f)?;
     f.flush()?;
     let mut summary = serde_json::to_value(report).map_err(std::io::Error::other)?;
     summary["verdict"] = report.verdict().into();
@@ -765,7 +618,7 @@ fn write_outputs(
 
 #[cfg(test)]
 mod tests {
-    use super::majority_from;
+    use super::nemesis::majority_from;
 
     #[test]
     fn a_majority_wraps_around() {

@@ -227,7 +227,7 @@ fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
 }
 
 /// The pieces of `[from, to)` outside `disturbed` (merged, sorted).
-fn undisturbed_pieces(from: i64, to: i64, disturbed: &[(i64, i64)]) -> Vec<(i64, i64)> {
+pub fn undisturbed_pieces(from: i64, to: i64, disturbed: &[(i64, i64)]) -> Vec<(i64, i64)> {
     let mut pieces = Vec::new();
     let mut at = from;
     for &(a, b) in disturbed {
