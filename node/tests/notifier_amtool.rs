@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::Node;
-use support::alertmanager::alertmanager_bins;
+use support::alertmanager::{alertmanager_bins, wait_notifier_configured};
 
 const CONFIG: &str = r#"
 route:
@@ -65,23 +65,7 @@ async fn amtool_manages_silences_and_lists_alerts_against_tidemark() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    // The configuration is imported once the ruler group runs.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let s: Value = client
-            .get(format!("{url}/api/v1/status/notifier"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if s["data"]["configured"] == json!(true) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "not configured: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_notifier_configured(&client, &url).await;
     let res = client
         .post(format!("{url}/api/v2/alerts"))
         .json(&json!([

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::Node;
+use support::alertmanager::wait_notifier_configured;
 use tidemark_testkit::alertmanager::{Alertmanager, templates_present};
 use tidemark_testkit::receiver::{Receiver, Recorded};
 
@@ -144,29 +145,7 @@ async fn the_builtin_notifier_notifies_as_alertmanager_does() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    // The configuration is imported in the background: wait until the API shows it.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let status: Value = client
-            .get(format!("{}/api/v2/status", node.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["config"]["original"]
-            .as_str()
-            .is_some_and(|c| c.contains("group_wait"))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the notifier configuration was not imported"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_notifier_configured(&client, &node.url()).await;
     let am_side = Side {
         api: am.url(),
         hook: am_hook,

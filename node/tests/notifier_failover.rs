@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::Node;
-use support::alertmanager::{ruler_leader, wall_clock_ms};
+use support::alertmanager::{ruler_leader, wait_notifier_configured, wall_clock_ms};
 use tidemark_api::RULER_GROUP_ID;
 use tidemark_testkit::receiver::Receiver;
 
@@ -202,6 +202,58 @@ async fn wait_first_request(hook: &Receiver, before: usize) {
     }
 }
 
+/// Waits until every name was delivered once, then counts deliveries for [`OBSERVE_MS`]
+/// more; whether every name was delivered.
+async fn settle(hook: &Receiver, names: &[String]) -> bool {
+    let all = wait_delivered(hook, names).await;
+    tokio::time::sleep(Duration::from_millis(OBSERVE_MS)).await;
+    all
+}
+
+/// An episode's figures: names never delivered, deliveries beyond the first, and the delay
+/// from `reference` (the failover, or when the notification was due) to the last of the
+/// names' first deliveries at or after it.
+fn measure(episode: &'static str, hook: &Receiver, names: &[String], reference: i64) -> Figures {
+    let got = deliveries(hook);
+    let lost = names.iter().filter(|n| !got.contains_key(*n)).count();
+    let duplicates = names
+        .iter()
+        .map(|n| got.get(n).map_or(0, |t| t.len().saturating_sub(1)))
+        .sum();
+    let last = names
+        .iter()
+        .filter_map(|n| {
+            got.get(n)
+                .and_then(|t| t.iter().copied().filter(|t| *t >= reference).min())
+        })
+        .max()
+        .unwrap_or(reference);
+    Figures {
+        episode,
+        notifications: names.len(),
+        lost,
+        duplicates,
+        delay_after_failover_ms: last - reference,
+    }
+}
+
+fn print_figures(title: &str, figures: &[Figures]) {
+    eprintln!("{title}");
+    eprintln!("episode                 notifications  lost  duplicates  delay after failover");
+    for f in figures {
+        eprintln!(
+            "{:<24}{:>13}{:>6}{:>12}{:>17} ms",
+            f.episode, f.notifications, f.lost, f.duplicates, f.delay_after_failover_ms
+        );
+    }
+    let total: usize = figures.iter().map(|f| f.notifications).sum();
+    let dups: usize = figures.iter().map(|f| f.duplicates).sum();
+    eprintln!(
+        "duplicates per 100 notifications: {:.1}",
+        100.0 * dups as f64 / total as f64
+    );
+}
+
 #[derive(Debug)]
 struct Figures {
     episode: &'static str,
@@ -227,12 +279,7 @@ async fn notifications_survive_the_dispatchers_death() {
         nodes,
         client,
     };
-    // The configuration is imported by the nodes in the background.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c.notifier_status(&c.nodes[0]).await["configured"] != json!(true) {
-        assert!(Instant::now() < deadline, "not configured:\n{}", c.logs());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_notifier_configured(&c.client, &c.nodes[0].url()).await;
     c.wait_three_voters().await;
     let mut figures = Vec::new();
 
@@ -244,20 +291,13 @@ async fn notifications_survive_the_dispatchers_death() {
     c.nodes[leader as usize - 1].kill9();
     let killed = wall_clock_ms();
     c.wait_leader(Some(leader)).await;
-    assert!(
-        wait_delivered(&hook, &names).await,
-        "not delivered:\n{}",
-        c.logs()
-    );
-    tokio::time::sleep(Duration::from_millis(OBSERVE_MS)).await;
-    let got = deliveries(&hook);
-    figures.push(Figures {
-        episode: "group waiting",
-        notifications: 1,
-        lost: 0,
-        duplicates: got["Waiting"].len() - 1,
-        delay_after_failover_ms: got["Waiting"][0] - (posted + GROUP_WAIT_MS).max(killed),
-    });
+    assert!(settle(&hook, &names).await, "not delivered:\n{}", c.logs());
+    figures.push(measure(
+        "group waiting",
+        &hook,
+        &names,
+        (posted + GROUP_WAIT_MS).max(killed),
+    ));
     c.restart_dead().await;
 
     // 2. The leader dies while its notification is in flight.
@@ -274,46 +314,19 @@ async fn notifications_survive_the_dispatchers_death() {
     c.nodes[leader as usize - 1].kill9();
     let killed = wall_clock_ms();
     c.wait_leader(Some(leader)).await;
-    assert!(
-        wait_delivered(&hook, &names).await,
-        "not delivered:\n{}",
-        c.logs()
-    );
-    tokio::time::sleep(Duration::from_millis(OBSERVE_MS)).await;
-    let got = deliveries(&hook);
-    figures.push(Figures {
-        episode: "notification in flight",
-        notifications: 1,
-        lost: 0,
-        duplicates: got["InFlight"].len() - 1,
-        delay_after_failover_ms: got["InFlight"]
-            .iter()
-            .copied()
-            .filter(|t| *t > killed)
-            .min()
-            .unwrap_or(0)
-            - killed,
-    });
+    assert!(settle(&hook, &names).await, "not delivered:\n{}", c.logs());
+    figures.push(measure("notification in flight", &hook, &names, killed));
     c.restart_dead().await;
 
     // 3. The leader dies while the receiver is down and the notification is retried.
     let leader = c.wait_leader(None).await;
     hook.down();
     let names = vec!["ReceiverDown".to_string()];
-    let via = c.other(leader).url();
     c.post_alerts(c.other(leader), &names).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let s: Value = c
-            .client
-            .get(format!("{via}/api/v1/status/notifier"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if s["data"]["pending"]
+        let s = c.notifier_status(c.other(leader)).await;
+        if s["pending"]
             .as_array()
             .is_some_and(|p| p.iter().any(|n| n["attempts"].as_u64() >= Some(1)))
         {
@@ -330,20 +343,8 @@ async fn notifications_survive_the_dispatchers_death() {
     c.wait_leader(Some(leader)).await;
     hook.up();
     let up = wall_clock_ms();
-    assert!(
-        wait_delivered(&hook, &names).await,
-        "not delivered:\n{}",
-        c.logs()
-    );
-    tokio::time::sleep(Duration::from_millis(OBSERVE_MS)).await;
-    let got = deliveries(&hook);
-    figures.push(Figures {
-        episode: "receiver down",
-        notifications: 1,
-        lost: 0,
-        duplicates: got["ReceiverDown"].len() - 1,
-        delay_after_failover_ms: got["ReceiverDown"][0] - up,
-    });
+    assert!(settle(&hook, &names).await, "not delivered:\n{}", c.logs());
+    figures.push(measure("receiver down", &hook, &names, up));
     c.restart_dead().await;
 
     // 4. Twenty groups flush together; the leader dies as they go out.
@@ -357,47 +358,16 @@ async fn notifications_survive_the_dispatchers_death() {
     c.nodes[leader as usize - 1].kill9();
     let killed = wall_clock_ms();
     c.wait_leader(Some(leader)).await;
-    let all = wait_delivered(&hook, &names).await;
-    tokio::time::sleep(Duration::from_millis(OBSERVE_MS)).await;
-    let got = deliveries(&hook);
-    let lost = names.iter().filter(|n| !got.contains_key(*n)).count();
-    let duplicates: usize = names
-        .iter()
-        .map(|n| got.get(n).map_or(0, |t| t.len().saturating_sub(1)))
-        .sum();
-    // The delay of the notifications sent after the kill (those the old leader had not
-    // marked delivered): from the kill to the last of them.
-    let reference = (posted + GROUP_WAIT_MS).max(killed);
-    let last = names
-        .iter()
-        .filter_map(|n| {
-            got.get(n)
-                .and_then(|t| t.iter().copied().filter(|t| *t >= reference).min())
-        })
-        .max()
-        .unwrap_or(reference);
-    figures.push(Figures {
-        episode: "20 groups flushing",
-        notifications: names.len(),
-        lost,
-        duplicates,
-        delay_after_failover_ms: last - reference,
-    });
+    let all = settle(&hook, &names).await;
+    figures.push(measure(
+        "20 groups flushing",
+        &hook,
+        &names,
+        (posted + GROUP_WAIT_MS).max(killed),
+    ));
     c.restart_dead().await;
 
-    eprintln!("episode                 notifications  lost  duplicates  delay after failover");
-    for f in &figures {
-        eprintln!(
-            "{:<24}{:>13}{:>6}{:>12}{:>17} ms",
-            f.episode, f.notifications, f.lost, f.duplicates, f.delay_after_failover_ms
-        );
-    }
-    let total: usize = figures.iter().map(|f| f.notifications).sum();
-    let dups: usize = figures.iter().map(|f| f.duplicates).sum();
-    eprintln!(
-        "duplicates per 100 notifications: {:.1}",
-        100.0 * dups as f64 / total as f64
-    );
+    print_figures("Tidemark, three nodes", &figures);
     assert!(all, "lost notifications:\n{}", c.logs());
     assert!(figures.iter().all(|f| f.lost == 0));
     assert_eq!(figures[0].duplicates, 0, "a waiting group is notified once");
@@ -492,44 +462,11 @@ async fn alertmanager_ha_pair_measured_the_same_way() {
                 reference = reference.max(wall_clock_ms());
             }
         }
-        let all = wait_delivered(&hook, &names).await;
-        tokio::time::sleep(Duration::from_millis(OBSERVE_MS)).await;
-        let got = deliveries(&hook);
-        let lost = names.iter().filter(|n| !got.contains_key(*n)).count();
-        let duplicates: usize = names
-            .iter()
-            .map(|n| got.get(n).map_or(0, |t| t.len().saturating_sub(1)))
-            .sum();
-        let last = names
-            .iter()
-            .filter_map(|n| {
-                got.get(n)
-                    .and_then(|t| t.iter().copied().filter(|t| *t >= reference).min())
-            })
-            .max()
-            .unwrap_or(reference);
-        assert!(all || lost > 0);
-        figures.push(Figures {
-            episode,
-            notifications: names.len(),
-            lost,
-            duplicates,
-            delay_after_failover_ms: last - reference,
-        });
+        let all = settle(&hook, &names).await;
+        let f = measure(episode, &hook, &names, reference);
+        assert!(all || f.lost > 0);
+        figures.push(f);
         drop(am1);
     }
-    eprintln!("Alertmanager HA pair (anchor)");
-    eprintln!("episode                 notifications  lost  duplicates  delay after failover");
-    for f in &figures {
-        eprintln!(
-            "{:<24}{:>13}{:>6}{:>12}{:>17} ms",
-            f.episode, f.notifications, f.lost, f.duplicates, f.delay_after_failover_ms
-        );
-    }
-    let total: usize = figures.iter().map(|f| f.notifications).sum();
-    let dups: usize = figures.iter().map(|f| f.duplicates).sum();
-    eprintln!(
-        "duplicates per 100 notifications: {:.1}",
-        100.0 * dups as f64 / total as f64
-    );
+    print_figures("Alertmanager HA pair (anchor)", &figures);
 }

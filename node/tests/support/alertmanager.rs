@@ -474,3 +474,30 @@ pub fn rfc3339_ms(text: &str) -> i64 {
 pub fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
+
+/// Waits (up to 30 s) until the built-in notifier of the node at `base` has a configuration
+/// (a `--notifier-config` is imported once the ruler group runs).
+pub async fn wait_notifier_configured(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Option<serde_json::Value> = match client
+            .get(format!("{base}/api/v1/status/notifier"))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.ok(),
+            Err(_) => None,
+        };
+        if status
+            .as_ref()
+            .is_some_and(|s| s["data"]["configured"] == serde_json::json!(true))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the notifier of {base} has no configuration after 30 s: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
