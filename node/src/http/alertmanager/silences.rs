@@ -149,9 +149,13 @@ pub async fn post(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     }
     let now = n.ruler().clock().now_ms();
     let silence = silence_of(&posted, now)?;
-    let (exists, held) = n.ruler().with_state(|s| {
+    // An update Alertmanager cannot make in place creates a silence (and expires the old one):
+    // it counts against the limit like a new one.
+    let (exists, in_place, held) = n.ruler().with_state(|s| {
+        let old = s.notifier.silences.get(&silence.id);
         (
-            s.notifier.silences.contains_key(&silence.id),
+            old.is_some(),
+            old.is_some_and(|o| o.can_update_to(&silence, now)),
             s.notifier.silences.len(),
         )
     });
@@ -162,7 +166,7 @@ pub async fn post(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         ));
     }
     let max = n.settings().silences_max;
-    if posted.id.is_none() && held >= max {
+    if !in_place && held >= max {
         return Err(AmError::Message(
             StatusCode::BAD_REQUEST,
             format!(
