@@ -9,6 +9,8 @@
 //!   delivered or a clear error.
 //! - `backoff.rs`: when to try again.
 //! - `config_file.rs`: the node's `--notifier-config`, imported at start and on reload.
+//! - `templates.rs`: the configuration's template files: read where it is imported, parsed
+//!   once per configuration for sending.
 //! - `intake.rs`: alerts received (API posts, this cluster's ruler) validated into the
 //!   notifier's form before they are proposed.
 
@@ -17,6 +19,7 @@ mod channels;
 mod config_file;
 mod dispatcher;
 pub mod intake;
+pub mod templates;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -58,6 +61,8 @@ pub struct BuiltinNotifier {
     reload: Notify,
     /// The URL notifications link back to (`externalURL`).
     external_url: String,
+    /// The parsed templates of the configuration last sent with.
+    templates: templates::TemplateCache,
 }
 
 impl BuiltinNotifier {
@@ -82,6 +87,7 @@ impl BuiltinNotifier {
             in_flight: Mutex::new(BTreeMap::new()),
             reload: Notify::new(),
             external_url,
+            templates: templates::TemplateCache::default(),
         })
     }
 

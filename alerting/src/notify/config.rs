@@ -9,8 +9,8 @@
 //! `receivers[2].slack_configs: not supported by Tidemark's notifier`. That covers the
 //! integrations other than webhook, email and PagerDuty (Events API v2), every `*_file` field
 //! (files are node-local, the notifier runs on whichever node leads), proxies and OAuth2 in
-//! `http_config`, `tracing`, and, for now, `templates` (custom template files are a later
-//! step). Errors say where: serde's path and line for what does not decode, the field's path
+//! `http_config` and `tracing`. `templates` are file globs whose contents travel with the
+//! configuration (the notifier reads no file). Errors say where: serde's path and line for what does not decode, the field's path
 //! (`route.routes[1].group_interval: cannot be zero`) for what does not validate; all of them
 //! are told, one a line. Tidemark adds one integration of its own, `sms_configs`
 //! ([`SmsConfig`]).
@@ -24,6 +24,7 @@
 
 mod build;
 mod fields;
+mod files;
 mod integrations;
 mod mask;
 mod receivers;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::matcher::Matcher;
 use super::time_interval::NamedTimeInterval;
 
+pub use files::read_template_globs;
 pub use integrations::{
     Authorization, BasicAuth, DEFAULT_EMAIL_HTML, DEFAULT_EMAIL_SUBJECT, DEFAULT_PAGERDUTY_CLIENT,
     DEFAULT_PAGERDUTY_CLIENT_URL, DEFAULT_PAGERDUTY_DESCRIPTION, DEFAULT_PAGERDUTY_DETAILS,
@@ -68,9 +70,9 @@ pub struct NotifierConfig {
     pub receivers: BTreeMap<String, Receiver>,
     /// `time_intervals:` and the older `mute_time_intervals:`, by name.
     pub time_intervals: BTreeMap<String, NamedTimeInterval>,
-    /// `templates:` (file globs). Always empty for now: custom template files are refused
-    /// until the notifier can take them from the replicated state rather than from one
-    /// node's disk. Held so that the stored form need not change when they are supported.
+    /// `templates:` (file globs, relative to the configuration file). The notifier reads no
+    /// file: their contents travel with the configuration (`StoredConfig::template_files`,
+    /// read by whoever imports it: a node's `--notifier-config`, `tidemarkctl notifier set`).
     pub templates: Vec<String>,
 }
 

@@ -46,6 +46,9 @@ pub struct StoredConfig {
     pub yaml: String,
     /// The validated configuration.
     pub config: NotifierConfig,
+    /// The template files its `templates` globs matched, by name, with their text (read by
+    /// whoever imported the configuration: the notifier itself reads no file).
+    pub template_files: BTreeMap<String, String>,
     /// Where it came from.
     pub source: ConfigSource,
     /// When it was set (ms, the command's time).
@@ -336,7 +339,8 @@ impl NotifierState {
     pub fn shows(&self, cmd: &NotifierCommand) -> bool {
         match cmd {
             NotifierCommand::SetConfig { config, .. } => {
-                self.config.as_ref().map(|c| &c.yaml) == config.as_ref().map(|c| &c.yaml)
+                let shown = |c: &StoredConfig| (c.yaml.clone(), c.template_files.clone());
+                self.config.as_ref().map(shown) == config.as_deref().map(shown)
             }
             NotifierCommand::SetSilence {
                 silence, new_id, ..

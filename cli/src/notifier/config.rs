@@ -2,13 +2,15 @@
 //! validate the file with the parser the node uses (`tidemark_alerting::notify::config`), so
 //! that an invalid file is refused before anything is sent, with every problem told.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use tidemark_alerting::notify::config::parse;
+use tidemark_alerting::notify::config::{parse, read_template_globs};
 use tidemark_alerting::notify::state::RETENTION_MS;
+use tidemark_alerting::notify::template_data::Templates;
 
 use super::client::NO_CONFIG;
 use super::{Api, Output};
@@ -54,11 +56,30 @@ pub fn get(api: &Api, output: Output) -> anyhow::Result<()> {
 /// `notifier set FILE`: validated locally, then sent; the node's warnings printed.
 pub fn set(api: &Api, output: Output, file: &Path) -> anyhow::Result<()> {
     let yaml = read(file)?;
-    if let Err(errors) = parse(&yaml) {
-        print_errors(file, &errors);
-        bail!("{} is invalid: nothing sent", shown(file));
-    }
-    let answer = api.set_config(&yaml)?;
+    let config = match parse(&yaml) {
+        Ok(config) => config,
+        Err(errors) => {
+            print_errors(file, &errors);
+            bail!("{} is invalid: nothing sent", shown(file));
+        }
+    };
+    let files = match template_files(file, &config.templates) {
+        Ok(files) => files,
+        Err(e) => {
+            print_errors(file, &e);
+            bail!("{} is invalid: nothing sent", shown(file));
+        }
+    };
+    // With template files, the body is Mimir's shape, which carries them.
+    let body = if files.is_empty() {
+        yaml
+    } else {
+        serde_yaml::to_string(&WithTemplates {
+            template_files: files,
+            alertmanager_config: yaml,
+        })?
+    };
+    let answer = api.set_config(&body)?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&answer)?),
         Output::Table => {
@@ -72,7 +93,7 @@ pub fn set(api: &Api, output: Output, file: &Path) -> anyhow::Result<()> {
 /// `notifier check FILE`: validated as `set` validates it, without a server.
 pub fn check(output: Output, file: &Path) -> anyhow::Result<()> {
     let yaml = read(file)?;
-    let report = check_text(&yaml);
+    let report = check_text_in(&yaml, dir_of(file));
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Output::Table => {
@@ -90,10 +111,16 @@ pub fn check(output: Output, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `check` finds in `yaml`: errors, or the warnings of a valid configuration (with
-/// the notification log's retention, which the node keeps).
-pub fn check_text(yaml: &str) -> CheckReport {
-    match parse(yaml) {
+/// What `check` finds in `yaml`, a file in `dir` (its template globs are read relative to
+/// it): errors, or the warnings of a valid configuration (with the notification log's
+/// retention, which the node keeps).
+pub(super) fn check_text_in(yaml: &str, dir: &Path) -> CheckReport {
+    let checked = parse(yaml).and_then(|config| {
+        let files = read_template_globs(&config.templates, dir)?;
+        Templates::with_files(files.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        Ok(config)
+    });
+    match checked {
         Ok(config) => CheckReport {
             valid: true,
             errors: Vec::new(),
@@ -105,6 +132,28 @@ pub fn check_text(yaml: &str) -> CheckReport {
             warnings: Vec::new(),
         },
     }
+}
+
+/// The directory `file`'s template globs are relative to (the working directory for `-`).
+fn dir_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(dir) if file != Path::new("-") && !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// The template files `globs` match next to `file`, checked as the node checks them.
+fn template_files(file: &Path, globs: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let files = read_template_globs(globs, dir_of(file))?;
+    Templates::with_files(files.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    Ok(files)
+}
+
+/// A configuration with its template files, in Mimir's shape (what the node's API takes).
+#[derive(Debug, Serialize)]
+struct WithTemplates {
+    template_files: BTreeMap<String, String>,
+    alertmanager_config: String,
 }
 
 /// `notifier delete`.

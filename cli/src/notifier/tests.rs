@@ -14,7 +14,7 @@ use super::args::{
     show_time, to_api,
 };
 use super::client::{AlertQuery, Api, reason};
-use super::config::check_text;
+use super::config::check_text_in;
 use super::silences::{select, silence_table};
 use super::table::Table;
 use super::{AddArgs, AlertFilter, AlertsCommand, NotifierCommand, SilenceCommand};
@@ -471,13 +471,17 @@ receiver team-a, group {}: 2 alerts
 
 #[test]
 fn check_validates_as_the_node_does() {
-    let valid = check_text("route: {receiver: x}\nreceivers: [{name: x}]\n");
+    let valid = check_text_in(
+        "route: {receiver: x}\nreceivers: [{name: x}]\n",
+        std::path::Path::new("."),
+    );
     assert!(
         valid.valid && valid.errors.is_empty() && valid.warnings.is_empty(),
         "{valid:?}"
     );
-    let warned = check_text(
+    let warned = check_text_in(
         "route: {receiver: x, group_interval: 5m, repeat_interval: 1m}\nreceivers: [{name: x}]\n",
+        std::path::Path::new("."),
     );
     assert!(warned.valid, "{warned:?}");
     assert_eq!(warned.warnings.len(), 1, "{warned:?}");
@@ -485,10 +489,35 @@ fn check_validates_as_the_node_does() {
         warned.warnings[0].contains("repeat_interval (1m) is less than group_interval (5m)"),
         "{warned:?}"
     );
-    let invalid = check_text("route: {receiver: nobody}\nreceivers: [{name: x}]\n");
+    let invalid = check_text_in(
+        "route: {receiver: nobody}\nreceivers: [{name: x}]\n",
+        std::path::Path::new("."),
+    );
     assert!(!invalid.valid);
     assert!(
         invalid.errors.iter().any(|e| e.contains("nobody")),
         "{invalid:?}"
+    );
+}
+
+#[test]
+fn check_reads_the_template_files_next_to_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    let yaml = "templates: ['t/*.tmpl']\nroute: {receiver: r}\nreceivers: [{name: r}]\n";
+    std::fs::write(
+        dir.path().join("t/ok.tmpl"),
+        r#"{{ define "x" }}x{{ end }}"#,
+    )
+    .unwrap();
+    let report = check_text_in(yaml, dir.path());
+    assert!(report.valid, "{:?}", report.errors);
+    std::fs::write(dir.path().join("t/bad.tmpl"), r#"{{ define "y" }}"#).unwrap();
+    let report = check_text_in(yaml, dir.path());
+    assert!(!report.valid);
+    assert!(
+        report.errors.join("\n").contains("bad.tmpl"),
+        "{:?}",
+        report.errors
     );
 }

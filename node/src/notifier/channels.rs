@@ -24,7 +24,6 @@ mod webhook;
 mod tests;
 
 use std::fmt;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tidemark_alerting::notify::alert::{Alert, fingerprint_hex};
@@ -60,6 +59,9 @@ pub struct SendContext<'a> {
     pub default_timeout: Duration,
     /// The time of sending (alerts' status is computed at it).
     pub now_ms: i64,
+    /// The templates texts are rendered with: Alertmanager's defaults and the
+    /// configuration's template files.
+    pub templates: &'a Templates,
 }
 
 /// Sends `ctx.notification` through `integration`.
@@ -233,25 +235,18 @@ fn group_resolved(ctx: &SendContext<'_>) -> bool {
         .all(|a| a.resolved_at(ctx.now_ms))
 }
 
-/// Alertmanager's default templates and Tidemark's, parsed once. Operator template files
-/// (`templates:`) are refused by the configuration for now, so every notification uses these.
-fn templates() -> &'static Templates {
-    static TEMPLATES: OnceLock<Templates> = OnceLock::new();
-    TEMPLATES.get_or_init(Templates::new)
-}
-
 /// The texts of one notification: an integration's templates rendered with Alertmanager's
 /// template data for the alerts sent (`template.Data`: receiver, status, alerts, group and
-/// common labels, external URL) and the default templates.
-struct Texts {
-    templates: &'static Templates,
+/// common labels, external URL) and the configuration's templates.
+struct Texts<'a> {
+    templates: &'a Templates,
     data: NotificationData,
 }
 
-impl Texts {
+impl<'a> Texts<'a> {
     /// The texts of `ctx`'s notification carrying `alerts` (those of the notification, or
     /// the first ones of them when an integration sends fewer).
-    fn new(ctx: &SendContext<'_>, alerts: &[Alert]) -> Texts {
+    fn new(ctx: &SendContext<'a>, alerts: &[Alert]) -> Texts<'a> {
         let alerts = alerts
             .iter()
             .map(|a| AlertData {
@@ -283,7 +278,7 @@ impl Texts {
             ctx.now_ms,
         );
         Texts {
-            templates: templates(),
+            templates: ctx.templates,
             data,
         }
     }

@@ -1,9 +1,10 @@
-//! The node's `--notifier-config` (`notifier_config`): an `alertmanager.yml` read and validated
-//! at start (a bad file stops the node), re-read on SIGHUP and `POST /-/reload` (a bad file is
+//! The node's `--notifier-config` (`notifier_config`): an `alertmanager.yml` (with the template
+//! files its `templates` globs match, relative to its directory) read and validated at start (a bad file stops the node), re-read on SIGHUP and `POST /-/reload` (a bad file is
 //! refused and changes nothing), and imported into the replicated configuration, which the
 //! file then owns. When the replicated configuration came from another node's file or from
 //! the API and differs, the difference is reported (log, status, counter), never applied.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,15 +12,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tidemark_alerting::notify::config::{NotifierConfig, parse};
 use tidemark_alerting::notify::state::{ConfigSource, NotifierCommand, StoredConfig};
 
-use super::BuiltinNotifier;
+use super::{BuiltinNotifier, templates};
 use crate::config::Config;
 use crate::error::NodeError;
+
+/// A configuration file as read: its text, its configuration and its template files.
+#[derive(Clone)]
+struct ReadConfig {
+    text: String,
+    config: NotifierConfig,
+    template_files: BTreeMap<String, String>,
+}
 
 /// This node's notifier configuration file and what importing it found.
 pub struct ConfigFile {
     path: Option<PathBuf>,
-    /// The file's text and configuration as last read successfully.
-    read: Mutex<Option<(String, NotifierConfig)>>,
+    /// The file as last read successfully.
+    read: Mutex<Option<ReadConfig>>,
     imported: AtomicBool,
     problems: Mutex<Vec<String>>,
     /// Imports refused because the replicated configuration came from elsewhere and differs.
@@ -50,9 +59,18 @@ impl ConfigFile {
         let shown = path.display();
         let text = std::fs::read_to_string(path)
             .map_err(|e| NodeError::BadRequest(format!("notifier config {shown}: {e}")))?;
-        let parsed = parse(&text)
-            .map_err(|e| NodeError::BadRequest(format!("notifier config {shown}: {e}")))?;
-        *self.read.lock().unwrap_or_else(|p| p.into_inner()) = Some((text, parsed));
+        let bad = |e: String| NodeError::BadRequest(format!("notifier config {shown}: {e}"));
+        let config = parse(&text).map_err(bad)?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let template_files =
+            tidemark_alerting::notify::config::read_template_globs(&config.templates, dir)
+                .map_err(bad)?;
+        templates::parse(&template_files).map_err(bad)?;
+        *self.read.lock().unwrap_or_else(|p| p.into_inner()) = Some(ReadConfig {
+            text,
+            config,
+            template_files,
+        });
         self.imported.store(false, Ordering::Relaxed);
         Ok(())
     }
@@ -74,7 +92,7 @@ impl ConfigFile {
 
     /// Brings the replicated configuration in line with this node's file (module doc).
     pub(super) async fn import(&self, notifier: &BuiltinNotifier) -> Result<(), NodeError> {
-        let (Some(path), Some((text, parsed))) = (
+        let (Some(path), Some(read)) = (
             &self.path,
             self.read.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         ) else {
@@ -83,10 +101,10 @@ impl ConfigFile {
         let me = notifier.ruler.config().node_id;
         let path = path.display().to_string();
         let stored = notifier.ruler.with_state(|s| {
-            s.notifier
-                .config
-                .as_ref()
-                .map(|c| (c.source.clone(), c.config == parsed))
+            s.notifier.config.as_ref().map(|c| {
+                let same = c.config == read.config && c.template_files == read.template_files;
+                (c.source.clone(), same)
+            })
         });
         let same = matches!(stored, Some((_, true)));
         let problem = match stored {
@@ -111,8 +129,9 @@ impl ConfigFile {
         if !same {
             let now_ms = notifier.ruler.clock().now_ms();
             let config = StoredConfig {
-                yaml: text,
-                config: parsed,
+                yaml: read.text,
+                config: read.config,
+                template_files: read.template_files,
                 source: ConfigSource::File {
                     node: me,
                     path: path.clone(),

@@ -7,7 +7,7 @@
 //! that it sends only what is pending in the latest state: what the old leader left pending
 //! goes out again (at least once), what it marked delivered does not.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,6 +19,12 @@ use super::BuiltinNotifier;
 use super::backoff::retry_delay_ms;
 use super::channels::{self, SendError};
 use crate::ruler::record::RulerCommand;
+
+/// What sending a notification needs of the configuration.
+struct Sendable {
+    config: NotifierConfig,
+    template_files: BTreeMap<String, String>,
+}
 
 /// A notification being sent by this node: leaves the in-flight set when the send ends,
 /// however it ends.
@@ -117,7 +123,7 @@ impl BuiltinNotifier {
         if room == 0 {
             return;
         }
-        let due: Vec<(Notification, Option<NotifierConfig>)> = self.ruler.with_state(|s| {
+        let due: Vec<(Notification, Option<Sendable>)> = self.ruler.with_state(|s| {
             let in_flight = self.lock_in_flight();
             let mut busy: BTreeSet<&NflogKey> = in_flight.values().collect();
             s.notifier
@@ -126,7 +132,13 @@ impl BuiltinNotifier {
                     n.retry_at_ms <= now && !in_flight.contains_key(&n.id) && busy.insert(&n.nflog)
                 })
                 .take(room)
-                .map(|n| (n.clone(), s.notifier.config().cloned()))
+                .map(|n| {
+                    let config = s.notifier.config.as_ref().map(|c| Sendable {
+                        config: c.config.clone(),
+                        template_files: c.template_files.clone(),
+                    });
+                    (n.clone(), config)
+                })
                 .collect()
         });
         for (n, config) in due {
@@ -143,12 +155,13 @@ impl BuiltinNotifier {
     }
 
     /// Sends `n` once and commits the outcome.
-    async fn send_one(&self, term: u64, n: Notification, config: Option<NotifierConfig>) {
+    async fn send_one(&self, term: u64, n: Notification, config: Option<Sendable>) {
         if self.ruler.leading_term() != Some(term) {
             return;
         }
         let integration: Option<Integration> = config.as_ref().and_then(|c| {
-            c.receivers
+            c.config
+                .receivers
                 .get(&n.nflog.receiver)
                 .and_then(|r| r.integration(&n.nflog.kind, n.nflog.integration as usize))
                 .cloned()
@@ -163,7 +176,10 @@ impl BuiltinNotifier {
                 if n.attempts > 0 {
                     tracing::debug!(id = n.id, attempts = n.attempts, "notification retried");
                 }
+                let files = config.as_ref().map(|c| &c.template_files);
+                let templates = self.templates.get(files.unwrap_or(&BTreeMap::new()));
                 let ctx = channels::SendContext {
+                    templates: &templates,
                     http: &self.http,
                     notification: &n,
                     external_url: &self.external_url,

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::matcher::{Matcher, from_legacy, parse_matchers};
 use super::super::time_interval::NamedTimeInterval;
-use super::fields::NOT_SUPPORTED;
 use super::yaml::{ConfigYaml, GlobalYaml, InhibitRuleYaml, TimeIntervalYaml};
 use super::{GlobalConfig, HostPort, InhibitRule, NotifierConfig, receivers, routes};
 
@@ -59,16 +58,6 @@ pub(super) fn parse(yaml: &str) -> Result<NotifierConfig, String> {
         .unwrap_or_default();
     let mut errors = Errors::default();
     errors.refused("", file.refused());
-    if !file.templates.is_empty() {
-        errors.push(
-            "templates",
-            format!(
-                "{NOT_SUPPORTED} yet: custom template files are read from one node's disk; \
-                 remove them (the default templates, email.default.html and the others, \
-                 are built in)"
-            ),
-        );
-    }
     let global = global(file.global.unwrap_or_default(), &mut errors);
     let receivers = receivers::receivers(&file.receivers, &global, &mut errors);
     let time_intervals = time_intervals(file.mute_time_intervals, file.time_intervals, &mut errors);
@@ -99,7 +88,7 @@ pub(super) fn parse(yaml: &str) -> Result<NotifierConfig, String> {
         inhibit_rules,
         receivers,
         time_intervals,
-        templates: Vec::new(),
+        templates: file.templates.clone(),
     })
 }
 

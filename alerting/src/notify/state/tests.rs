@@ -55,6 +55,7 @@ fn state() -> NotifierState {
         config: Some(Box::new(StoredConfig {
             yaml: CONFIG.into(),
             config,
+            template_files: BTreeMap::new(),
             source: ConfigSource::Api { by: "test".into() },
             set_at_ms: T0,
         })),
@@ -478,6 +479,7 @@ fn the_clock_never_goes_back_and_a_new_configuration_regroups() {
         config: Some(Box::new(StoredConfig {
             yaml: String::new(),
             config,
+            template_files: BTreeMap::new(),
             source: ConfigSource::Api { by: "test".into() },
             set_at_ms: T0 + S,
         })),
@@ -603,6 +605,7 @@ receivers:
         config: Some(Box::new(StoredConfig {
             yaml: yaml.into(),
             config,
+            template_files: BTreeMap::new(),
             source: ConfigSource::Api { by: "test".into() },
             set_at_ms: T0,
         })),

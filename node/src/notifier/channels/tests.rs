@@ -80,6 +80,7 @@ fn context<'a>(http: &'a reqwest::Client, n: &'a Notification) -> SendContext<'a
         external_url: "http://tidemark.example:9090",
         default_timeout: DEFAULT_TIMEOUT,
         now_ms: NOW_MS,
+        templates: default_templates(),
     }
 }
 
@@ -107,4 +108,11 @@ fn integration(integrations: &str) -> Integration {
         format!("route: {{receiver: team-a}}\nreceivers:\n  - name: team-a\n    {integrations}\n");
     let config = parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     config.receivers["team-a"].integrations[0].clone()
+}
+
+/// Alertmanager's default templates, parsed once for every test.
+fn default_templates() -> &'static tidemark_alerting::notify::template_data::Templates {
+    static TEMPLATES: std::sync::OnceLock<tidemark_alerting::notify::template_data::Templates> =
+        std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(tidemark_alerting::notify::template_data::Templates::new)
 }

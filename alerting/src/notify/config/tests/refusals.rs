@@ -84,10 +84,10 @@ fn unsupported_top_level_and_global_fields_are_refused_by_name() {
 }
 
 #[test]
-fn templates_are_refused_unless_empty() {
-    let err =
-        parse_err("templates: ['/etc/am/*.tmpl']\nroute: {receiver: r}\nreceivers: [{name: r}]\n");
-    assert_has(&err, "templates: not supported by Tidemark's notifier yet");
+fn template_globs_are_kept() {
+    let config =
+        parse_ok("templates: ['/etc/am/*.tmpl']\nroute: {receiver: r}\nreceivers: [{name: r}]\n");
+    assert_eq!(config.templates, ["/etc/am/*.tmpl"]);
     parse_ok("templates: []\nroute: {receiver: r}\nreceivers: [{name: r}]\n");
 }
 
