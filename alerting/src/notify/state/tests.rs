@@ -47,19 +47,24 @@ time_intervals:
     time_intervals: [{weekdays: ['saturday', 'sunday']}]
 "#;
 
-fn state() -> NotifierState {
-    let mut s = NotifierState::default();
-    let config = parse(CONFIG).expect("the test configuration is valid");
+/// Sets the configuration `yaml` (which must be valid) at `at`, as the API would.
+fn set_config(s: &mut NotifierState, at: i64, yaml: &str) {
+    let config = parse(yaml).expect("the test configuration is valid");
     s.apply(&NotifierCommand::SetConfig {
-        now_ms: T0,
+        now_ms: at,
         config: Some(Box::new(StoredConfig {
-            yaml: CONFIG.into(),
+            yaml: yaml.into(),
             config,
             template_files: BTreeMap::new(),
             source: ConfigSource::Api { by: "test".into() },
-            set_at_ms: T0,
+            set_at_ms: at,
         })),
     });
+}
+
+fn state() -> NotifierState {
+    let mut s = NotifierState::default();
+    set_config(&mut s, T0, CONFIG);
     s
 }
 
@@ -473,17 +478,11 @@ fn the_clock_never_goes_back_and_a_new_configuration_regroups() {
     put(&mut s, T0, vec![alert(&[("alertname", "A")], T0, T0, None)]);
     s.apply(&NotifierCommand::Tick { now_ms: T0 - M });
     assert_eq!(s.now_ms, T0);
-    let config = parse("route: {receiver: x, group_wait: 1m}\nreceivers: [{name: x}]").unwrap();
-    s.apply(&NotifierCommand::SetConfig {
-        now_ms: T0 + S,
-        config: Some(Box::new(StoredConfig {
-            yaml: String::new(),
-            config,
-            template_files: BTreeMap::new(),
-            source: ConfigSource::Api { by: "test".into() },
-            set_at_ms: T0 + S,
-        })),
-    });
+    set_config(
+        &mut s,
+        T0 + S,
+        "route: {receiver: x, group_wait: 1m}\nreceivers: [{name: x}]",
+    );
     let groups: Vec<&AggrGroup> = s.groups.values().collect();
     assert_eq!(groups.len(), 1);
     assert_eq!(
@@ -598,18 +597,8 @@ receivers:
   - {name: a, webhook_configs: [{url: 'http://a.example/'}]}
   - {name: b, webhook_configs: [{url: 'http://b.example/'}]}
 "#;
-    let config = parse(yaml).unwrap();
     let mut s = NotifierState::default();
-    s.apply(&NotifierCommand::SetConfig {
-        now_ms: T0,
-        config: Some(Box::new(StoredConfig {
-            yaml: yaml.into(),
-            config,
-            template_files: BTreeMap::new(),
-            source: ConfigSource::Api { by: "test".into() },
-            set_at_ms: T0,
-        })),
-    });
+    set_config(&mut s, T0, yaml);
     put(
         &mut s,
         T0,
