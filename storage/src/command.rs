@@ -4,6 +4,7 @@
 //! on the command and the state left by earlier commands (DESIGN.md, "Determinism").
 
 use crate::model::{Labels, Sample, SeriesId};
+use crate::tier::Tier;
 
 /// How a write refers to a series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +40,8 @@ pub enum Command {
     /// Seal the time partition starting at `partition_start_ms`: its postings are written and
     /// dropped from memory, and no later sample may enter it (the leader enforces that).
     Seal { partition_start_ms: i64 },
-    /// Drop every partition that ends at or before `before_ms` (retention), in every tier.
+    /// Drop every raw partition that ends at or before `before_ms`. Kept for logs written
+    /// before tiers existed; the retention job proposes [`Command::ExpirePartition`].
     Expire { before_ms: i64 },
     /// Delete the samples of `series` (ids the leader resolved, ascending and unique) in
     /// `[mint_ms, maxt_ms]`: a tombstone hides them from every read.
@@ -48,7 +50,41 @@ pub enum Command {
         mint_ms: i64,
         maxt_ms: i64,
     },
+    /// Drop what tier `tier` holds in the partition starting at `partition_start_ms`: all of it,
+    /// or only the series the leader resolved (a per-metric retention). Samples for what was
+    /// dropped are not accepted again.
+    ExpirePartition {
+        tier: Tier,
+        partition_start_ms: i64,
+        scope: ExpireScope,
+    },
 }
+
+/// What an [`Command::ExpirePartition`] drops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpireScope {
+    /// The whole partition.
+    All,
+    /// These series (ascending, unique) of the partition.
+    Series(Vec<SeriesId>),
+}
+
+impl Command {
+    /// The cluster version a node must support to apply this command: commands added after
+    /// the first release are proposed only once every replica of the group supports them.
+    pub fn required_level(&self) -> u32 {
+        match self {
+            Command::Write(_)
+            | Command::Seal { .. }
+            | Command::Expire { .. }
+            | Command::Delete { .. } => 1,
+            Command::ExpirePartition { .. } => 2,
+        }
+    }
+}
+
+/// The highest [`Command::required_level`] this build applies.
+pub const COMMAND_LEVEL: u32 = 2;
 
 mod codec;
 

@@ -44,6 +44,23 @@ pub struct ShardStats {
     pub max_time_ms: Option<i64>,
 }
 
+/// One time partition of one tier of a shard, as retention plans and status pages see it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PartitionInfo {
+    pub tier: crate::tier::Tier,
+    pub start_ms: i64,
+    /// Exclusive end.
+    pub end_ms: i64,
+    /// Whether it is sealed (no sample enters it any more).
+    pub sealed: bool,
+    /// Series with data in it (less those retention dropped from it).
+    pub series: u64,
+    /// Series retention dropped from it while it keeps others.
+    pub expired_series: u64,
+    /// Approximate bytes of its chunks on disk (0 where nothing is on disk yet).
+    pub bytes: u64,
+}
+
 /// A node's storage for all the shards it holds a replica of.
 pub trait Engine: Send + Sync + 'static {
     /// Applies committed entry `index` of `shard`'s log. Deterministic; never rejects a command
@@ -136,6 +153,20 @@ pub trait Engine: Send + Sync + 'static {
     /// into them any more (`check_append` rejects it), so the leader may propose their
     /// `Command::Seal`.
     fn sealable_partitions(&self, shard: ShardId, ooo_window_ms: i64) -> Vec<i64>;
+
+    /// Every partition of `shard` that holds data, in every tier, oldest first.
+    fn partitions(&self, shard: ShardId) -> Result<Vec<PartitionInfo>>;
+
+    /// Ids of the series of `shard`'s partition `partition_start_ms` of tier `tier` matching
+    /// every matcher (every series when `matchers` is empty), less those retention dropped,
+    /// ascending: what an `ExpirePartition` of some of them names.
+    fn partition_series(
+        &self,
+        shard: ShardId,
+        tier: crate::tier::Tier,
+        partition_start_ms: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<SeriesId>>;
 
     /// A hash of the logical content of `shard` (series ids with their labels, every sample,
     /// sealed partitions, expiry horizon): replicas that applied the same log compare equal,

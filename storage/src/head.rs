@@ -134,6 +134,15 @@ impl HeadSeries {
         self.ooo.retain(|s| s.t >= horizon_ms);
     }
 
+    /// Drops what the head holds of the partition `[start_ms, end_ms)` (expired).
+    pub fn drop_partition(&mut self, start_ms: i64, end_ms: i64) {
+        self.closed.retain(|c| c.partition != start_ms);
+        if self.open.as_ref().is_some_and(|o| o.partition == start_ms) {
+            self.open = None;
+        }
+        self.ooo.retain(|s| s.t < start_ms || s.t >= end_ms);
+    }
+
     /// Number of in-memory chunks and samples.
     pub fn counts(&self) -> (u64, u64) {
         let mut chunks = self.closed.len() as u64;

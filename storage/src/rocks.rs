@@ -16,6 +16,7 @@ use crate::model::ShardId;
 use crate::options::EngineOptions;
 use crate::shard::Shard;
 use crate::sharded::{Sharded, delegate_engine};
+use crate::tier::Tier;
 use crate::tombstones::Tombstones;
 use crate::varint::Reader;
 use keys::{CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};
@@ -77,6 +78,29 @@ impl RocksEngine {
         shard.sealed = meta.sealed.iter().copied().collect();
         shard.min_t = meta.min_t;
         shard.max_t = meta.max_t;
+        for &(b, p) in &meta.expired_whole {
+            let tier = Tier::from_byte(b).ok_or_else(|| Error::Corrupt {
+                shard: id,
+                message: format!("unknown tier {b} in shard metadata"),
+            })?;
+            shard.expired.whole.insert((tier, p));
+        }
+        let expired = &mut shard.expired.series;
+        store.scan_prefix(
+            id,
+            CF_META,
+            &keys::expired_series_prefix(id),
+            &mut |k, v| {
+                let key = keys::parse_expired_series_key(k)
+                    .and_then(|(b, p)| Some((Tier::from_byte(b)?, p)))
+                    .ok_or_else(|| Error::Corrupt {
+                        shard: id,
+                        message: "malformed expired-series key".into(),
+                    })?;
+                expired.insert(key, store::bitmap(id, v)?);
+                Ok(())
+            },
+        )?;
         if !meta.tombstones.is_empty() {
             shard.tombstones =
                 Tombstones::decode(&mut Reader::new(&meta.tombstones)).map_err(|e| {
@@ -126,14 +150,14 @@ impl RocksEngine {
                 }),
             }
         })?;
-        let (sealed, horizon) = (&shard.sealed, shard.horizon_ms);
+        let (sealed, horizon, whole) = (&shard.sealed, shard.horizon_ms, &shard.expired.whole);
         let partitions = &mut shard.partitions;
         store.scan_prefix(id, CF_POSTINGS, &id.to_be_bytes(), &mut |k, v| {
             let (p, name, value) = keys::parse_postings_key(k).ok_or_else(|| Error::Corrupt {
                 shard: id,
                 message: "malformed postings key".into(),
             })?;
-            if p < horizon || sealed.contains(&p) {
+            if p < horizon || sealed.contains(&p) || whole.contains(&(Tier::Raw, p)) {
                 return Ok(());
             }
             let part = partitions.entry(p).or_default();

@@ -3,10 +3,15 @@
 //! the expiry horizon. Applying commands here is pure and deterministic (DESIGN.md,
 //! "Determinism"); backends only persist and read back what this state hands them.
 
+mod expire;
 mod flush;
 mod read;
 mod seal;
 
+#[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
+pub(crate) use expire::Expired;
+#[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
+pub(crate) use expire::ExpiryFlush;
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
 pub(crate) use flush::{FlushMeta, FlushSink};
 pub(crate) use read::merge_sources;
@@ -20,6 +25,7 @@ use crate::model::{Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::postings::PartitionPostings;
 use crate::registry::Registry;
+use crate::tier::Tier;
 use crate::tombstones::Tombstones;
 
 /// One shard's state.
@@ -37,8 +43,10 @@ pub(crate) struct Shard {
     /// Every flush writes them in the same batch that first persists them in `sealed`, so
     /// after recovery every persisted sealed partition is already re-encoded.
     pub seal_pending: BTreeSet<i64>,
-    /// Data before this timestamp is expired (`i64::MIN`: nothing expired).
+    /// Raw data before this timestamp is expired (`i64::MIN`: nothing expired).
     pub horizon_ms: i64,
+    /// What retention dropped above the horizon (`expire.rs`).
+    pub expired: Expired,
     pub applied: u64,
     pub flushed: Option<(u64, Vec<u8>)>,
     /// Smallest and largest timestamp applied (for statistics and the out-of-order window).
@@ -66,6 +74,7 @@ impl Shard {
             sealed: BTreeSet::new(),
             seal_pending: BTreeSet::new(),
             horizon_ms: i64::MIN,
+            expired: Expired::default(),
             applied: 0,
             flushed: None,
             min_t: None,
@@ -86,7 +95,12 @@ impl Shard {
         match cmd {
             Command::Write(batch) => self.apply_write(batch),
             Command::Seal { partition_start_ms } => self.seal(*partition_start_ms),
-            Command::Expire { before_ms } => self.expire(*before_ms),
+            Command::Expire { before_ms } => self.expire_before(*before_ms),
+            Command::ExpirePartition {
+                tier,
+                partition_start_ms,
+                scope,
+            } => self.expire_partition(*tier, *partition_start_ms, scope),
             Command::Delete {
                 series,
                 mint_ms,
@@ -143,7 +157,11 @@ impl Shard {
             let open = match current {
                 Some((cp, open)) if cp == p => open,
                 _ => {
-                    let open = !self.sealed.contains(&p);
+                    let open = !self.sealed.contains(&p)
+                        && !self.expired.whole.contains(&(Tier::Raw, p))
+                        && !self
+                            .expired_in(Tier::Raw, p)
+                            .is_some_and(|bm| bm.contains(id));
                     if open {
                         let part = self.partitions.entry(p).or_default();
                         if !part.contains(id) {
@@ -188,28 +206,6 @@ impl Shard {
         }
     }
 
-    fn expire(&mut self, before_ms: i64) {
-        // Partitions ending at or before `before_ms` are those starting before this boundary.
-        let horizon = self.opts.partition_of(before_ms);
-        if horizon <= self.horizon_ms {
-            return;
-        }
-        self.horizon_ms = horizon;
-        self.partitions = self.partitions.split_off(&horizon);
-        self.sealed = self.sealed.split_off(&horizon);
-        self.seal_pending = self.seal_pending.split_off(&horizon);
-        for head in &mut self.heads {
-            head.expire(horizon);
-        }
-        if let Some(m) = self.min_t.as_mut() {
-            *m = (*m).max(horizon);
-        }
-        if self.max_t.is_some_and(|m| m < horizon) {
-            self.min_t = None;
-            self.max_t = None;
-        }
-    }
-
     /// Every partition that may hold data (in memory or sealed), not before the horizon.
     pub fn known_partitions(&self) -> BTreeSet<i64> {
         self.partitions
@@ -220,9 +216,26 @@ impl Shard {
             .collect()
     }
 
-    /// Whether samples at `t_ms` may still be applied (not expired, not in a sealed partition).
-    pub fn accepts(&self, t_ms: i64) -> bool {
-        t_ms >= self.horizon_ms && !self.sealed.contains(&self.opts.partition_of(t_ms))
+    /// [`Shard::known_partitions`] less those retention dropped series `id` from.
+    pub fn readable_partitions(&self, id: SeriesId) -> Vec<i64> {
+        self.known_partitions()
+            .into_iter()
+            .filter(|&p| {
+                !self
+                    .expired_in(Tier::Raw, p)
+                    .is_some_and(|bm| bm.contains(id))
+            })
+            .collect()
+    }
+
+    /// Whether samples of series `id` (`None`: one not yet created) at `t_ms` may still be
+    /// applied: not expired, not in a sealed partition.
+    pub fn accepts(&self, id: Option<SeriesId>, t_ms: i64) -> bool {
+        let p = self.opts.partition_of(t_ms);
+        t_ms >= self.horizon_ms
+            && !self.sealed.contains(&p)
+            && !self.expired.whole.contains(&(Tier::Raw, p))
+            && id.is_none_or(|id| !self.expired_at(id, t_ms))
     }
 
     /// Number of series with an open chunk (for statistics).

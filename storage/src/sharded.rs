@@ -297,7 +297,7 @@ impl<S: Store> Sharded<S> {
                 (
                     min_allowed,
                     last_t,
-                    samples.iter().map(|s| st.accepts(s.t)).collect(),
+                    samples.iter().map(|s| st.accepts(series, s.t)).collect(),
                 )
             }
             None => (i64::MIN, i64::MIN, vec![true; samples.len()]),
@@ -312,7 +312,7 @@ impl<S: Store> Sharded<S> {
                 .collect();
             if let (Some(&lo), Some(&hi)) = (old.iter().min(), old.iter().max()) {
                 let partitions: Vec<i64> = read(c)
-                    .known_partitions()
+                    .readable_partitions(id)
                     .into_iter()
                     .filter(|&p| p <= hi && self.opts.partition_end(p) > lo)
                     .collect();
@@ -425,22 +425,32 @@ impl<S: Store> Sharded<S> {
         let Some(cell) = self.shard(shard) else {
             return Ok(h.digest());
         };
-        let (n, partitions, horizon) = {
+        let (n, known, horizon) = {
             let st = read(&cell);
             h.update(&st.horizon_ms.to_be_bytes());
             h.update(&st.tombstones.encode());
+            h.update(&st.expired_digest_bytes());
             for p in &st.sealed {
                 h.update(&p.to_be_bytes());
             }
-            (
-                st.registry.len(),
-                st.known_partitions().into_iter().collect::<Vec<_>>(),
-                st.horizon_ms,
-            )
+            let known: Vec<(i64, Option<roaring::RoaringBitmap>)> = st
+                .known_partitions()
+                .into_iter()
+                .map(|p| (p, st.expired_in(crate::tier::Tier::Raw, p).cloned()))
+                .collect();
+            (st.registry.len(), known, st.horizon_ms)
         };
         h.update(&n.to_be_bytes());
         let mut reader = CachedReader::default();
+        let mut partitions = Vec::with_capacity(known.len());
         for id in 0..n {
+            partitions.clear();
+            partitions.extend(
+                known
+                    .iter()
+                    .filter(|(_, gone)| !gone.as_ref().is_some_and(|bm| bm.contains(id)))
+                    .map(|(p, _)| *p),
+            );
             let Some((labels, samples)) = self.read_series(
                 &cell,
                 shard,
@@ -560,6 +570,22 @@ macro_rules! delegate_engine {
             }
             fn sealable_partitions(&self, shard: $crate::ShardId, ooo_window_ms: i64) -> Vec<i64> {
                 self.$field.sealable_partitions(shard, ooo_window_ms)
+            }
+            fn partitions(
+                &self,
+                shard: $crate::ShardId,
+            ) -> $crate::Result<Vec<$crate::PartitionInfo>> {
+                self.$field.partitions(shard)
+            }
+            fn partition_series(
+                &self,
+                shard: $crate::ShardId,
+                tier: $crate::Tier,
+                partition_start_ms: i64,
+                matchers: &[$crate::Matcher],
+            ) -> $crate::Result<Vec<$crate::SeriesId>> {
+                self.$field
+                    .partition_series(shard, tier, partition_start_ms, matchers)
             }
             fn digest(&self, shard: $crate::ShardId) -> $crate::Result<u64> {
                 self.$field.digest(shard)

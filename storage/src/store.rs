@@ -49,6 +49,13 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// chunks of those partitions; must not modify it.
     fn write_flush(&self, shard: &Shard, sealed: &[SealedPartition], sm_meta: &[u8]) -> Result<()>;
 
+    /// Approximate bytes on disk of `shard`'s chunks in partition `partition` of `tier`
+    /// (0 where nothing is on disk).
+    fn partition_bytes(&self, shard: ShardId, tier: crate::tier::Tier, partition: i64) -> u64 {
+        let _ = (shard, tier, partition);
+        0
+    }
+
     /// Flushes buffered writes to files and compacts them, so that disk usage reflects the
     /// data (a no-op where nothing is on disk).
     fn compact(&self) -> Result<()>;

@@ -657,6 +657,20 @@ fn workload(seed: u64, n: usize) -> Vec<Command> {
             cmds.push(Command::Expire { before_ms: 2 * H });
             continue;
         }
+        if step == n / 2 || step == n * 5 / 6 {
+            // A per-metric retention's expiry of a few series, then a whole partition.
+            let p = (now / (2 * H) - 1) * 2 * H;
+            cmds.push(Command::ExpirePartition {
+                tier: tidemark_storage::Tier::Raw,
+                partition_start_ms: p,
+                scope: if step == n / 2 {
+                    tidemark_storage::ExpireScope::Series(vec![1, 4, 5, 30])
+                } else {
+                    tidemark_storage::ExpireScope::All
+                },
+            });
+            continue;
+        }
         if step % 40 == 39 {
             // Ids up to 40 exist by now or are ignored alike by every engine.
             let mut series: Vec<u32> = (0..3).map(|_| rng.random_range(0..45)).collect();
@@ -821,7 +835,13 @@ conformance!(
     seal_reencodes_identically,
     seal_partition_without_data,
     sealing_many_series_matches_never_flushing,
+    expire_series_then_partitions,
+    expiry_digest_ignores_flush_timing,
 );
+
+#[path = "conformance/retention.rs"]
+mod retention;
+use retention::{expire_series_then_partitions, expiry_digest_ignores_flush_timing};
 
 #[path = "conformance/sealed.rs"]
 mod sealed;

@@ -294,6 +294,21 @@ impl Engine for TestEngine {
         Ok(xxhash_rust::xxh3::xxh3_64(&bytes))
     }
 
+    fn partitions(&self, _shard: ShardId) -> Result<Vec<tidemark_storage::PartitionInfo>> {
+        // This engine keeps no partitions: retention has nothing to plan.
+        Ok(Vec::new())
+    }
+
+    fn partition_series(
+        &self,
+        _: ShardId,
+        _: tidemark_storage::Tier,
+        _: i64,
+        _: &[Matcher],
+    ) -> Result<Vec<SeriesId>> {
+        Ok(Vec::new())
+    }
+
     fn sealable_partitions(&self, _shard: ShardId, _ooo_window_ms: i64) -> Vec<i64> {
         // This engine keeps no partitions: nothing is ever sealable.
         Vec::new()

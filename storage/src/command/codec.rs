@@ -1,8 +1,9 @@
 //! The binary encoding of [`Command`]; the byte layout is in `../command.md`.
 
-use super::{Command, SeriesRef, WriteBatch};
+use super::{Command, ExpireScope, SeriesRef, WriteBatch};
 use crate::error::{Error, Result};
-use crate::model::{Label, Labels, Sample};
+use crate::model::{Label, Labels, Sample, SeriesId};
+use crate::tier::Tier;
 use crate::varint::{Reader, put_uvarint, put_varint};
 
 /// The version byte every encoded command starts with.
@@ -12,6 +13,10 @@ const TAG_WRITE: u8 = 1;
 const TAG_SEAL: u8 = 2;
 const TAG_EXPIRE: u8 = 3;
 const TAG_DELETE: u8 = 4;
+const TAG_EXPIRE_PARTITION: u8 = 5;
+
+const SCOPE_ALL: u8 = 0;
+const SCOPE_SERIES: u8 = 1;
 
 impl Command {
     /// The compact binary encoding of this command (see `command.md`).
@@ -39,11 +44,22 @@ impl Command {
                 out.push(TAG_DELETE);
                 put_varint(&mut out, *mint_ms);
                 put_varint(&mut out, *maxt_ms);
-                put_uvarint(&mut out, series.len() as u64);
-                let mut prev = 0u32;
-                for &id in series {
-                    put_uvarint(&mut out, u64::from(id.wrapping_sub(prev)));
-                    prev = id;
+                put_ids(&mut out, series);
+            }
+            Command::ExpirePartition {
+                tier,
+                partition_start_ms,
+                scope,
+            } => {
+                out.push(TAG_EXPIRE_PARTITION);
+                out.push(tier.byte());
+                put_varint(&mut out, *partition_start_ms);
+                match scope {
+                    ExpireScope::All => out.push(SCOPE_ALL),
+                    ExpireScope::Series(series) => {
+                        out.push(SCOPE_SERIES);
+                        put_ids(&mut out, series);
+                    }
                 }
             }
         }
@@ -68,6 +84,7 @@ impl Command {
                 before_ms: r.varint()?,
             },
             TAG_DELETE => decode_delete(&mut r)?,
+            TAG_EXPIRE_PARTITION => decode_expire_partition(&mut r)?,
             tag => return Err(Error::Decode(format!("unknown command tag {tag}"))),
         };
         if r.remaining() != 0 {
@@ -84,15 +101,55 @@ impl Command {
             Command::Write(b) => {
                 16 + b.new_series.len() * 64 + b.samples.len() * 8 + b.sample_count() * 10
             }
-            Command::Delete { series, .. } => 24 + series.len() * 3,
+            Command::Delete { series, .. }
+            | Command::ExpirePartition {
+                scope: ExpireScope::Series(series),
+                ..
+            } => 24 + series.len() * 3,
             _ => 12,
         }
     }
 }
 
+/// `n:uvarint id_delta:uvarint{n}`: ids ascending and unique, each after the first as the
+/// difference to the previous one.
+fn put_ids(out: &mut Vec<u8>, ids: &[SeriesId]) {
+    put_uvarint(out, ids.len() as u64);
+    let mut prev = 0u32;
+    for &id in ids {
+        put_uvarint(out, u64::from(id.wrapping_sub(prev)));
+        prev = id;
+    }
+}
+
+fn decode_expire_partition(r: &mut Reader<'_>) -> Result<Command> {
+    let b = r.u8()?;
+    let tier = Tier::from_byte(b).ok_or_else(|| Error::Decode(format!("unknown tier {b}")))?;
+    let partition_start_ms = r.varint()?;
+    let scope = match r.u8()? {
+        SCOPE_ALL => ExpireScope::All,
+        SCOPE_SERIES => ExpireScope::Series(decode_ids(r)?),
+        s => return Err(Error::Decode(format!("unknown expiry scope {s}"))),
+    };
+    Ok(Command::ExpirePartition {
+        tier,
+        partition_start_ms,
+        scope,
+    })
+}
+
 fn decode_delete(r: &mut Reader<'_>) -> Result<Command> {
     let mint_ms = r.varint()?;
     let maxt_ms = r.varint()?;
+    let series = decode_ids(r)?;
+    Ok(Command::Delete {
+        series,
+        mint_ms,
+        maxt_ms,
+    })
+}
+
+fn decode_ids(r: &mut Reader<'_>) -> Result<Vec<SeriesId>> {
     let n = r.len(1)?;
     let mut series = Vec::with_capacity(n);
     let mut prev = 0u32;
@@ -102,15 +159,11 @@ fn decode_delete(r: &mut Reader<'_>) -> Result<Command> {
         let id = prev
             .checked_add(delta)
             .filter(|_| i == 0 || delta > 0)
-            .ok_or_else(|| Error::Decode("deleted series ids not ascending".into()))?;
+            .ok_or_else(|| Error::Decode("series ids not ascending".into()))?;
         series.push(id);
         prev = id;
     }
-    Ok(Command::Delete {
-        series,
-        mint_ms,
-        maxt_ms,
-    })
+    Ok(series)
 }
 
 fn encode_batch(out: &mut Vec<u8>, batch: &WriteBatch) {
@@ -275,7 +328,7 @@ mod tests {
     fn random_commands_round_trip_bit_exactly() {
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..2000 {
-            let cmd = match rng.random_range(0..6) {
+            let cmd = match rng.random_range(0..7) {
                 0 => Command::Seal {
                     partition_start_ms: rng.random(),
                 },
@@ -292,6 +345,22 @@ mod tests {
                         series,
                         mint_ms: rng.random(),
                         maxt_ms: rng.random(),
+                    }
+                }
+                3 => {
+                    let mut series: Vec<u32> = (0..rng.random_range(0..50))
+                        .map(|_| rng.random_range(0..u32::MAX))
+                        .collect();
+                    series.sort_unstable();
+                    series.dedup();
+                    Command::ExpirePartition {
+                        tier: Tier::ALL[rng.random_range(0..3)],
+                        partition_start_ms: rng.random(),
+                        scope: if rng.random_bool(0.3) {
+                            ExpireScope::All
+                        } else {
+                            ExpireScope::Series(series)
+                        },
                     }
                 }
                 _ => Command::Write(random_batch(&mut rng)),
@@ -385,6 +454,10 @@ mod tests {
         assert!(Command::decode(&[]).is_err());
         assert!(Command::decode(&[9, TAG_SEAL, 0]).is_err());
         assert!(Command::decode(&[COMMAND_FORMAT_VERSION, 77]).is_err());
+        // An unknown tier or scope byte is refused, not guessed at.
+        assert!(Command::decode(&[COMMAND_FORMAT_VERSION, TAG_EXPIRE_PARTITION, 3, 0, 0]).is_err());
+        assert!(Command::decode(&[COMMAND_FORMAT_VERSION, TAG_EXPIRE_PARTITION, 0, 0, 2]).is_err());
+        assert!(Command::decode(&[COMMAND_FORMAT_VERSION, TAG_EXPIRE_PARTITION, 0, 0, 0]).is_ok());
         // A huge declared count with no data behind it must fail without allocating it.
         assert!(
             Command::decode(&[

@@ -17,15 +17,15 @@ pub const CF_META: &str = "meta";
 
 /// Tier byte of raw chunks.
 pub const TIER_RAW: u8 = 0;
-/// Every tier byte in use (expiry deletes in all of them).
-pub const TIERS: [u8; 3] = [0, 1, 2];
 
 const SERIES_BY_HASH: u8 = 0;
 const SERIES_LABELS: u8 = 1;
 const META_SHARD: u8 = 0;
 const META_SERIES_STATE: u8 = 1;
-/// Version 2 appends the tombstones; version 1 records (no tombstones) are still read.
-const META_FORMAT_VERSION: u8 = 2;
+const META_EXPIRED_SERIES: u8 = 2;
+/// Version 3 appends the partitions dropped whole, version 2 the tombstones; versions 1 and 2
+/// are still read.
+const META_FORMAT_VERSION: u8 = 3;
 
 /// Order-preserving encoding of a signed time.
 pub fn time_be(t: i64) -> [u8; 8] {
@@ -181,6 +181,28 @@ pub fn series_id_of_state_key(key: &[u8]) -> Option<SeriesId> {
     u32_from_be(key.get(5..)?)
 }
 
+/// Prefix of `shard | 0x02 | tier | partition -> roaring bitmap`: the series retention dropped
+/// from a partition that keeps others.
+pub fn expired_series_prefix(shard: ShardId) -> Vec<u8> {
+    let mut k = shard.to_be_bytes().to_vec();
+    k.push(META_EXPIRED_SERIES);
+    k
+}
+
+/// `shard | 0x02 | tier | partition`.
+pub fn expired_series_key(shard: ShardId, tier: u8, partition: i64) -> Vec<u8> {
+    let mut k = expired_series_prefix(shard);
+    k.push(tier);
+    k.extend_from_slice(&time_be(partition));
+    k
+}
+
+/// (tier, partition) of an `expired_series_key`.
+pub fn parse_expired_series_key(key: &[u8]) -> Option<(u8, i64)> {
+    (key.len() == 14).then_some(())?;
+    Some((key[5], time_from_be(&key[6..])?))
+}
+
 /// The shard metadata record.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ShardMeta {
@@ -193,12 +215,14 @@ pub struct ShardMeta {
     pub sm_meta: Vec<u8>,
     /// Encoded tombstones (`Tombstones::encode`); empty in version 1 records.
     pub tombstones: Vec<u8>,
+    /// (tier byte, partition) dropped whole above the horizon; empty before version 3.
+    pub expired_whole: Vec<(u8, i64)>,
 }
 
 impl ShardMeta {
     /// `version:u8 applied:uvarint next_id:uvarint horizon:varint time_flags:u8 [min_t:varint
     /// max_t:varint] n_sealed:uvarint sealed:varint* sm_meta_len:uvarint sm_meta
-    /// tombstones_len:uvarint tombstones`.
+    /// tombstones_len:uvarint tombstones n_whole:uvarint (tier:u8 partition:varint){n_whole}`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![META_FORMAT_VERSION];
         put_uvarint(&mut out, self.applied);
@@ -220,6 +244,11 @@ impl ShardMeta {
         out.extend_from_slice(&self.sm_meta);
         put_uvarint(&mut out, self.tombstones.len() as u64);
         out.extend_from_slice(&self.tombstones);
+        put_uvarint(&mut out, self.expired_whole.len() as u64);
+        for (tier, p) in &self.expired_whole {
+            out.push(*tier);
+            put_varint(&mut out, *p);
+        }
         out
     }
 
@@ -231,7 +260,7 @@ impl ShardMeta {
         };
         let mut r = Reader::new(b);
         let v = r.u8().map_err(corrupt)?;
-        if v != META_FORMAT_VERSION && v != 1 {
+        if !(1..=META_FORMAT_VERSION).contains(&v) {
             return Err(Error::Corrupt {
                 shard,
                 message: format!("unknown metadata version {v}"),
@@ -260,6 +289,13 @@ impl ShardMeta {
             } else {
                 Vec::new()
             };
+            let mut expired_whole = Vec::new();
+            if v >= 3 {
+                let n = r.len(2)?;
+                for _ in 0..n {
+                    expired_whole.push((r.u8()?, r.varint()?));
+                }
+            }
             Ok(ShardMeta {
                 applied,
                 next_series_id: next,
@@ -269,6 +305,7 @@ impl ShardMeta {
                 sealed,
                 sm_meta,
                 tombstones,
+                expired_whole,
             })
         };
         inner(&mut r).map_err(corrupt)
@@ -305,6 +342,10 @@ mod tests {
         assert!(!c.starts_with(&chunk_partition_prefix(1, TIER_RAW, 1)));
         assert_eq!(shard_of_meta_key(&meta_shard_key(42)), Some(42));
         assert_eq!(shard_of_meta_key(&series_state_key(42, 1)), None);
+        let e = expired_series_key(42, 1, -7_200_000);
+        assert!(e.starts_with(&expired_series_prefix(42)));
+        assert_eq!(parse_expired_series_key(&e), Some((1, -7_200_000)));
+        assert_eq!(shard_of_meta_key(&e), None);
     }
 
     #[test]
@@ -318,6 +359,7 @@ mod tests {
             sealed: vec![0, 7_200_000],
             sm_meta: b"raft".to_vec(),
             tombstones: vec![1, 2, 3],
+            expired_whole: vec![(0, 7_200_000), (1, -86_400_000)],
         };
         let enc = m.encode();
         assert_eq!(ShardMeta::decode(0, &enc).unwrap(), m);

@@ -3,12 +3,13 @@
 use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamily, DB, DBRawIterator, ReadOptions, WriteBatch, WriteOptions};
 
-use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_RAW, TIERS};
+use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_RAW};
 use crate::error::{Error, Result};
 use crate::model::{SeriesId, ShardId};
 use crate::postings::{PartitionPostings, PostingsSource};
-use crate::shard::{FlushMeta, FlushSink, SealedPartition, Shard};
+use crate::shard::{ExpiryFlush, FlushMeta, FlushSink, SealedPartition, Shard};
 use crate::store::{ChunkReader, Store, StoredChunks};
+use crate::tier::Tier;
 
 /// A visitor of (key, value) pairs during a scan.
 pub(crate) type KeyValueFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
@@ -112,6 +113,21 @@ impl Store for RocksStore {
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(sink.batch, &opts).map_err(io(shard.id))
+    }
+
+    fn partition_bytes(&self, shard: ShardId, tier: Tier, partition: i64) -> u64 {
+        let from = keys::chunk_partition_prefix(shard, tier.byte(), partition);
+        let Some(to) = prefix_successor(&from) else {
+            return 0;
+        };
+        self.db
+            .get_approximate_sizes_cf(
+                self.cf(CF_CHUNKS),
+                &[rocksdb::Range::new(&from[..], &to[..])],
+            )
+            .first()
+            .copied()
+            .unwrap_or(0)
     }
 
     fn compact(&self) -> Result<()> {
@@ -258,14 +274,61 @@ impl FlushSink for RocksSink<'_> {
             .put_cf(self.store.cf(CF_POSTINGS), key, &self.scratch);
     }
 
-    fn meta(&mut self, m: &FlushMeta<'_>) {
-        if let Some(before) = m.expire_before_ms {
-            let chunks = self.store.cf(CF_CHUNKS);
-            for tier in TIERS {
-                let from = keys::chunk_series_prefix(self.shard, tier, i64::MIN, 0);
-                let to = keys::chunk_series_prefix(self.shard, tier, before, 0);
+    fn expiry(&mut self, e: &ExpiryFlush<'_>) {
+        let (chunks, postings, meta) = (
+            self.store.cf(CF_CHUNKS),
+            self.store.cf(CF_POSTINGS),
+            self.store.cf(CF_META),
+        );
+        for &(tier, p) in &e.dropped {
+            let from = keys::chunk_partition_prefix(self.shard, tier.byte(), p);
+            // The prefix holds the tier byte (< 0xff), so it always has a successor.
+            if let Some(to) = prefix_successor(&from) {
                 self.batch.delete_range_cf(chunks, from, to);
             }
+            if tier == Tier::Raw {
+                let from = keys::postings_partition_prefix(self.shard, p);
+                if let Some(to) = prefix_successor(&from) {
+                    self.batch.delete_range_cf(postings, from, to);
+                }
+            }
+            self.batch
+                .delete_cf(meta, keys::expired_series_key(self.shard, tier.byte(), p));
+        }
+        for &(tier, p, ids) in &e.dropped_series {
+            // One range delete per run of consecutive ids.
+            for (lo, hi) in id_runs(ids) {
+                let from = keys::chunk_series_prefix(self.shard, tier.byte(), p, lo);
+                let to = match hi.checked_add(1) {
+                    Some(next) => keys::chunk_series_prefix(self.shard, tier.byte(), p, next),
+                    None => {
+                        prefix_successor(&keys::chunk_partition_prefix(self.shard, tier.byte(), p))
+                            .unwrap_or_default()
+                    }
+                };
+                self.batch.delete_range_cf(chunks, from, to);
+            }
+        }
+        for &(tier, p, record) in &e.records {
+            let key = keys::expired_series_key(self.shard, tier.byte(), p);
+            match record {
+                Some(bm) => {
+                    self.scratch.clear();
+                    let _ = bm.serialize_into(&mut self.scratch);
+                    self.batch.put_cf(meta, key, &self.scratch);
+                }
+                None => self.batch.delete_cf(meta, key),
+            }
+        }
+    }
+
+    fn meta(&mut self, m: &FlushMeta<'_>) {
+        if let Some(before) = m.expire_before_ms {
+            // The horizon cuts the raw tier; rollups outlive raw data.
+            let chunks = self.store.cf(CF_CHUNKS);
+            let from = keys::chunk_series_prefix(self.shard, TIER_RAW, i64::MIN, 0);
+            let to = keys::chunk_series_prefix(self.shard, TIER_RAW, before, 0);
+            self.batch.delete_range_cf(chunks, from, to);
             let from = keys::postings_partition_prefix(self.shard, i64::MIN);
             let to = keys::postings_partition_prefix(self.shard, before);
             self.batch
@@ -280,6 +343,11 @@ impl FlushSink for RocksSink<'_> {
             sealed: m.sealed.clone(),
             sm_meta: m.sm_meta.to_vec(),
             tombstones: m.tombstones.clone(),
+            expired_whole: m
+                .expired_whole
+                .iter()
+                .map(|(t, p)| (t.byte(), *p))
+                .collect(),
         };
         self.batch.put_cf(
             self.store.cf(CF_META),
@@ -287,6 +355,18 @@ impl FlushSink for RocksSink<'_> {
             record.encode(),
         );
     }
+}
+
+/// Runs of consecutive ids in `ids` as inclusive (first, last) pairs.
+fn id_runs(ids: &RoaringBitmap) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for id in ids {
+        match runs.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(id) => *hi = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    runs
 }
 
 /// Postings of a sealed partition, read from RocksDB on demand.

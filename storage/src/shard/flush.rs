@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use roaring::RoaringBitmap;
 
-use super::{SealedPartition, Shard};
+use super::{ExpiryFlush, SealedPartition, Shard};
 use crate::chunk::XorChunk;
 use crate::chunk::xor::XOR_SAMPLES_MAX;
 use crate::head::ClosedChunk;
@@ -23,6 +23,8 @@ pub(crate) struct FlushMeta<'a> {
     pub expire_before_ms: Option<i64>,
     /// The shard's tombstones, encoded (`Tombstones::encode`).
     pub tombstones: Vec<u8>,
+    /// Partitions retention dropped whole above the horizon ([`ExpiryFlush::whole`]).
+    pub expired_whole: Vec<(crate::tier::Tier, i64)>,
 }
 
 /// Receives the items of one flush.
@@ -46,6 +48,9 @@ pub(crate) trait FlushSink {
     fn last_t(&mut self, id: SeriesId, last_t: i64);
     /// The full current bitmap of one postings key (`name`/`value` empty: all series).
     fn postings(&mut self, partition: i64, name: &str, value: &str, bitmap: &RoaringBitmap);
+    /// What retention dropped since the last flush; called after every `chunk`, sealed
+    /// partition and postings key of the flush, so that its deletions win.
+    fn expiry(&mut self, expiry: &ExpiryFlush<'_>);
     /// Shard metadata; called last.
     fn meta(&mut self, meta: &FlushMeta<'_>);
 }
@@ -114,6 +119,8 @@ impl Shard {
             }
             sink.postings(p, "", "", &part.all);
         }
+        let expiry = self.expiry_flush();
+        sink.expiry(&expiry);
         sink.meta(&FlushMeta {
             applied: self.applied,
             sm_meta,
@@ -123,6 +130,7 @@ impl Shard {
             expire_before_ms: (self.horizon_ms != self.persisted_horizon_ms)
                 .then_some(self.horizon_ms),
             tombstones: self.tombstones.encode(),
+            expired_whole: expiry.whole.clone(),
         });
     }
 
@@ -137,6 +145,7 @@ impl Shard {
         sealed: Vec<SealedPartition>,
     ) {
         self.flushed = Some((self.applied, sm_meta.to_vec()));
+        self.finish_expiry_flush();
         for part in &sealed {
             self.seal_pending.remove(&part.partition);
         }

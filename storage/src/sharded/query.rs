@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use roaring::RoaringBitmap;
 
 use super::{CachedReader, ShardCell, Sharded, read};
-use crate::engine::{SeriesIter, SeriesSamples};
+use crate::engine::{PartitionInfo, SeriesIter, SeriesSamples};
 use crate::error::Result;
 use crate::model::{Labels, Matcher, SeriesId, ShardId};
 use crate::postings::{self, PostingsSource};
 use crate::store::Store;
+use crate::tier::Tier;
 
 /// The matching series of each partition a query touches.
 struct Plan {
@@ -31,17 +32,19 @@ impl Plan {
 
 impl<S: Store> Sharded<S> {
     /// Calls `f` with the postings of every partition overlapping `[mint_ms, maxt_ms]` (after
-    /// clipping to the horizon): in-memory ones under the shard lock, sealed ones from the store.
-    /// Returns the clipped range, `None` when it is empty.
+    /// clipping to the horizon) and the series retention dropped from it: in-memory ones under
+    /// the shard lock, sealed ones from the store. Returns the clipped range, `None` when it is
+    /// empty.
     fn for_each_partition(
         &self,
         cell: &ShardCell,
         shard: ShardId,
         mint_ms: i64,
         maxt_ms: i64,
-        f: &mut dyn FnMut(i64, &dyn PostingsSource) -> Result<()>,
+        f: &mut dyn FnMut(i64, &dyn PostingsSource, &RoaringBitmap) -> Result<()>,
     ) -> Result<Option<(i64, i64)>> {
-        let stored: Vec<i64> = {
+        let none = RoaringBitmap::new();
+        let stored: Vec<(i64, RoaringBitmap)> = {
             let st = read(cell);
             let mint = mint_ms.max(st.horizon_ms);
             if mint > maxt_ms {
@@ -52,17 +55,18 @@ impl<S: Store> Sharded<S> {
                 self.opts.partition_of(maxt_ms),
             );
             for (&p, part) in st.partitions.range(lo..=hi) {
-                f(p, part)?;
+                f(p, part, st.expired_in(Tier::Raw, p).unwrap_or(&none))?;
             }
             st.sealed
                 .range(lo..=hi)
                 .copied()
                 .filter(|p| !st.partitions.contains_key(p))
+                .map(|p| (p, st.expired_in(Tier::Raw, p).cloned().unwrap_or_default()))
                 .collect()
         };
-        for p in stored {
+        for (p, expired) in stored {
             let src = self.store.sealed_postings(shard, p);
-            f(p, src.as_ref())?;
+            f(p, src.as_ref(), &expired)?;
         }
         Ok(Some((mint_ms.max(read(cell).horizon_ms), maxt_ms)))
     }
@@ -76,13 +80,15 @@ impl<S: Store> Sharded<S> {
         maxt_ms: i64,
     ) -> Result<Plan> {
         let mut parts = Vec::new();
-        let range = self.for_each_partition(cell, shard, mint_ms, maxt_ms, &mut |p, src| {
-            let bm = postings::select(src, matchers)?;
-            if !bm.is_empty() {
-                parts.push((p, bm));
-            }
-            Ok(())
-        })?;
+        let range =
+            self.for_each_partition(cell, shard, mint_ms, maxt_ms, &mut |p, src, gone| {
+                let mut bm = postings::select(src, matchers)?;
+                bm -= gone;
+                if !bm.is_empty() {
+                    parts.push((p, bm));
+                }
+                Ok(())
+            })?;
         parts.sort_by_key(|(p, _)| *p);
         let (mint_ms, maxt_ms) = range.unwrap_or((mint_ms, maxt_ms));
         Ok(Plan {
@@ -148,6 +154,59 @@ impl<S: Store> Sharded<S> {
         Ok(plan.union().iter().collect())
     }
 
+    pub fn partitions(&self, shard: ShardId) -> Result<Vec<PartitionInfo>> {
+        let Some(cell) = self.shard(shard) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        self.for_each_partition(&cell, shard, i64::MIN, i64::MAX, &mut |p, src, gone| {
+            let mut all = src.all()?;
+            all -= gone;
+            out.push(PartitionInfo {
+                tier: Tier::Raw,
+                start_ms: p,
+                end_ms: self.opts.partition_end(p),
+                sealed: false,
+                series: all.len(),
+                expired_series: gone.len(),
+                bytes: self.store.partition_bytes(shard, Tier::Raw, p),
+            });
+            Ok(())
+        })?;
+        let st = read(&cell);
+        for info in &mut out {
+            info.sealed = st.sealed.contains(&info.start_ms);
+        }
+        out.sort_by_key(|i| (i.tier, i.start_ms));
+        Ok(out)
+    }
+
+    pub fn partition_series(
+        &self,
+        shard: ShardId,
+        tier: Tier,
+        partition_start_ms: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<SeriesId>> {
+        let Some(cell) = self.shard(shard) else {
+            return Ok(Vec::new());
+        };
+        if tier != Tier::Raw {
+            // Rollup tiers hold no data yet.
+            return Ok(Vec::new());
+        }
+        let p = self.opts.partition_of(partition_start_ms);
+        let mut out = RoaringBitmap::new();
+        self.for_each_partition(&cell, shard, p, p, &mut |q, src, gone| {
+            if q == p {
+                out = postings::select(src, matchers)?;
+                out -= gone;
+            }
+            Ok(())
+        })?;
+        Ok(out.iter().collect())
+    }
+
     pub fn label_names(
         &self,
         shard: ShardId,
@@ -160,16 +219,12 @@ impl<S: Store> Sharded<S> {
             return Ok(out);
         };
         let hidden = read(&cell).tombstones.covering(mint_ms, maxt_ms);
-        self.for_each_partition(
-            &cell,
-            shard,
-            mint_ms,
-            maxt_ms,
-            &mut |_, src| match candidates(src, matchers, &hidden)? {
+        self.for_each_partition(&cell, shard, mint_ms, maxt_ms, &mut |_, src, gone| {
+            match candidates(src, matchers, &hidden, gone)? {
                 None => postings::names_of(src, None, &mut out),
                 Some(c) => postings::names_of(src, Some(&c), &mut out),
-            },
-        )?;
+            }
+        })?;
         Ok(out)
     }
 
@@ -186,32 +241,31 @@ impl<S: Store> Sharded<S> {
             return Ok(out);
         };
         let hidden = read(&cell).tombstones.covering(mint_ms, maxt_ms);
-        self.for_each_partition(
-            &cell,
-            shard,
-            mint_ms,
-            maxt_ms,
-            &mut |_, src| match candidates(src, matchers, &hidden)? {
+        self.for_each_partition(&cell, shard, mint_ms, maxt_ms, &mut |_, src, gone| {
+            match candidates(src, matchers, &hidden, gone)? {
                 None => postings::values_of(src, name, None, &mut out),
                 Some(c) => postings::values_of(src, name, Some(&c), &mut out),
-            },
-        )?;
+            }
+        })?;
         Ok(out)
     }
 }
 
 /// The series of a partition whose labels a lookup reports: those `matchers` select, less the
-/// `hidden` ones (deleted over the whole range); `None` for every series.
+/// `hidden` ones (deleted over the whole range) and those retention dropped from it (`gone`);
+/// `None` for every series.
 fn candidates(
     src: &dyn PostingsSource,
     matchers: &[Matcher],
     hidden: &RoaringBitmap,
+    gone: &RoaringBitmap,
 ) -> Result<Option<RoaringBitmap>> {
-    if matchers.is_empty() && hidden.is_empty() {
+    if matchers.is_empty() && hidden.is_empty() && gone.is_empty() {
         return Ok(None);
     }
     let mut c = postings::select(src, matchers)?;
     c -= hidden;
+    c -= gone;
     Ok(Some(c))
 }
 

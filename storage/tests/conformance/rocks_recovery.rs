@@ -488,3 +488,85 @@ fn a_dropped_shard_leaves_nothing_and_the_others_untouched() {
     apply_range(&reference, &cmds, 0, cmds.len());
     assert_eq!(e.digest(S).unwrap(), reference.digest(S).unwrap());
 }
+
+#[test]
+fn expiry_survives_reopen_and_gives_the_space_back() {
+    use tidemark_storage::{ExpireScope, Tier};
+    let dir = tempfile::tempdir().unwrap();
+    let o = EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 120,
+    };
+    let n_series: u64 = 200;
+    let (digest, bytes_before) = {
+        let e = open(dir.path(), o.clone());
+        let mut index = 0;
+        for i in 0..n_series {
+            index += 1;
+            let l = labels(&[("__name__", "m"), ("i", &i.to_string())]);
+            let s: Vec<Sample> = (0..1440)
+                .map(|k| Sample::new(k * 15_000, (k * i as i64) as f64))
+                .collect();
+            write(&e, index, &l, s);
+        }
+        for p in [0, 2 * H, 4 * H] {
+            index += 1;
+            e.apply(
+                S,
+                index,
+                &Command::Seal {
+                    partition_start_ms: p,
+                },
+            )
+            .unwrap();
+        }
+        e.flush(S, b"m").unwrap();
+        e.compact().unwrap();
+        let bytes: u64 = e.partitions(S).unwrap().iter().map(|p| p.bytes).sum();
+        assert!(bytes > 0);
+        let expire = |index: u64, p: i64, scope: ExpireScope| {
+            e.apply(
+                S,
+                index,
+                &Command::ExpirePartition {
+                    tier: Tier::Raw,
+                    partition_start_ms: p,
+                    scope,
+                },
+            )
+            .unwrap();
+        };
+        expire(index + 1, 2 * H, ExpireScope::All);
+        expire(
+            index + 2,
+            0,
+            ExpireScope::Series((0..n_series as u32 / 2).collect()),
+        );
+        e.flush(S, b"m").unwrap();
+        e.compact().unwrap();
+        (e.digest(S).unwrap(), bytes)
+    };
+    let e = open(dir.path(), o);
+    assert_eq!(
+        e.digest(S).unwrap(),
+        digest,
+        "expiry is recovered as applied"
+    );
+    let info = e.partitions(S).unwrap();
+    assert_eq!(
+        info.iter()
+            .map(|p| (p.start_ms, p.series, p.expired_series))
+            .collect::<Vec<_>>(),
+        vec![(0, n_series / 2, n_series / 2), (4 * H, n_series, 0)]
+    );
+    let bytes: u64 = info.iter().map(|p| p.bytes).sum();
+    // A third of the data went whole and half of another third by series.
+    assert!(
+        bytes * 10 < bytes_before * 6,
+        "{bytes} bytes on disk after expiry, {bytes_before} before"
+    );
+    let got = select(&e, &[eq("i", "1")], i64::MIN, i64::MAX);
+    assert!(got.is_empty() || got[0].samples.iter().all(|s| s.t >= 4 * H));
+    let got = select(&e, &[eq("i", "150")], i64::MIN, i64::MAX);
+    assert_eq!(got[0].samples.len(), 480 + 480);
+}

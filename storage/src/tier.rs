@@ -1,0 +1,90 @@
+//! Storage tiers: raw samples and the rollup resolutions kept after them. A tier's byte is the
+//! second field of every chunk key (`rocks/layout.md`), reserved for this since the first
+//! format.
+
+use std::fmt;
+
+/// Where a chunk's data comes from: the samples as written, or one of the rollup resolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    /// Samples as written.
+    Raw,
+    /// One-minute rollup windows.
+    Rollup1m,
+    /// One-hour rollup windows.
+    Rollup1h,
+}
+
+impl Tier {
+    /// Every tier, finest first.
+    pub const ALL: [Tier; 3] = [Tier::Raw, Tier::Rollup1m, Tier::Rollup1h];
+
+    /// The byte of this tier in keys and log commands.
+    pub fn byte(self) -> u8 {
+        match self {
+            Tier::Raw => 0,
+            Tier::Rollup1m => 1,
+            Tier::Rollup1h => 2,
+        }
+    }
+
+    /// The tier of a key or command byte (`None` for a byte no tier has).
+    pub fn from_byte(b: u8) -> Option<Tier> {
+        match b {
+            0 => Some(Tier::Raw),
+            1 => Some(Tier::Rollup1m),
+            2 => Some(Tier::Rollup1h),
+            _ => None,
+        }
+    }
+
+    /// The width of one window in milliseconds (`None` for raw samples).
+    pub fn resolution_ms(self) -> Option<i64> {
+        match self {
+            Tier::Raw => None,
+            Tier::Rollup1m => Some(60_000),
+            Tier::Rollup1h => Some(3_600_000),
+        }
+    }
+
+    /// The name users see (`raw`, `1m`, `1h`): the `tier=` query parameter and status pages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Raw => "raw",
+            Tier::Rollup1m => "1m",
+            Tier::Rollup1h => "1h",
+        }
+    }
+
+    /// The tier of a user-facing name.
+    pub fn from_name(name: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Tier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_names_round_trip() {
+        for t in Tier::ALL {
+            assert_eq!(Tier::from_byte(t.byte()), Some(t));
+            assert_eq!(Tier::from_name(t.name()), Some(t));
+        }
+        assert_eq!(Tier::from_byte(3), None);
+        assert_eq!(Tier::from_name("5m"), None);
+    }
+}
