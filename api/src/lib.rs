@@ -9,7 +9,9 @@
 mod admin;
 pub mod alertmanager;
 mod cluster;
+pub mod duration;
 mod envelope;
+pub mod retention;
 
 pub use admin::{
     LocalShard, MemberChange, MemberChangeAnswer, MemberChangeOp, MemberOutcome, ReplicationChange,

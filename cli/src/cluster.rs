@@ -61,13 +61,13 @@ impl Ctx {
     }
 
     /// Whether progress and results are printed as lines (not as JSON).
-    fn table(&self) -> bool {
+    pub(crate) fn table(&self) -> bool {
         matches!(self.output, Output::Table)
     }
 
     /// Sends `req` (to `url`): the node's status code and its answer, read as an envelope of
     /// `T` (an error answer has no data).
-    fn send<T: DeserializeOwned>(
+    pub(crate) fn send<T: DeserializeOwned>(
         &self,
         url: &str,
         req: RequestBuilder,
@@ -84,7 +84,7 @@ impl Ctx {
     }
 
     /// `GET path`: the node's whole answer, when it is a success.
-    fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Envelope<T>> {
+    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Envelope<T>> {
         let url = format!("{}{path}", self.base);
         let (status, answer) = self.send::<T>(&url, self.client.get(&url))?;
         if !status.is_success() {
@@ -131,7 +131,7 @@ impl Ctx {
     }
 
     /// Prints `value` as JSON when that is the output asked for.
-    fn print_json(&self, value: &impl Serialize) -> anyhow::Result<()> {
+    pub(crate) fn print_json(&self, value: &impl Serialize) -> anyhow::Result<()> {
         if matches!(self.output, Output::Json) {
             println!("{}", serde_json::to_string_pretty(value)?);
         }
@@ -140,7 +140,7 @@ impl Ctx {
 }
 
 /// What a refusal says: the URL, the status and the node's error message.
-fn refusal<T>(url: &str, status: StatusCode, answer: &Envelope<T>) -> String {
+pub(crate) fn refusal<T>(url: &str, status: StatusCode, answer: &Envelope<T>) -> String {
     format!(
         "{url} answered {status}: {}",
         answer.error.as_deref().unwrap_or("")

@@ -4,10 +4,12 @@
 //! placement (`cluster.rs`): `cluster status|set-replication`, `node add|remove|drain`,
 //! `shard list|move|transfer-leader`, `shards set`, `rebalance`; rule groups (`rules.rs`):
 //! `rules list|get|lint|sync|diff|delete`; and the built-in notifier (`notifier.rs`):
-//! `notifier get|set|check|delete`, `silence add|list|expire`, `alerts [groups]`.
+//! `notifier get|set|check|delete`, `silence add|list|expire`, `alerts [groups]`; and retention
+//! (`retention.rs`): `retention show|set|reset|run`.
 
 mod cluster;
 mod notifier;
+mod retention;
 mod rules;
 
 use std::time::Duration;
@@ -120,6 +122,9 @@ enum Command {
     /// The built-in notifier's alerts (as `amtool alert query`), or with `groups` their
     /// aggregation groups.
     Alerts(notifier::AlertsArgs),
+    /// The cluster's retention policy (show, set, reset) and its jobs (run).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -272,6 +277,7 @@ fn main() -> anyhow::Result<()> {
         Command::Alerts(args) => {
             return notifier::run_alerts(&notifier_api(&ctx), cli.output, args);
         }
+        Command::Retention(cmd) => return retention::run(&ctx, cmd),
         Command::Rules(cmd) => {
             let api = rules::Api::new(client, base, cli.admin_token.clone(), ctx.retry_for);
             let code = rules::run(&api, cli.output, cmd)?;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use tidemark_storage::{Command, Engine, Sample, SeriesKey, SeriesRef, ShardId, WriteBatch};
+use tidemark_storage::{
+    Command, Engine, ExpireScope, Sample, SeriesKey, SeriesRef, ShardId, Tier, WriteBatch,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::NodeError;
@@ -18,6 +20,7 @@ use crate::key_index::KeyIndex;
 use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
 use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
+use crate::retention::{RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, ShardRetentionRun, plan};
 
 /// One write request's part for one shard, with its waiter.
 pub(crate) struct WriteJob {
@@ -33,12 +36,23 @@ pub(crate) struct DeleteJob {
     pub reply: oneshot::Sender<Result<u64, NodeError>>,
 }
 
-/// What a shard's batcher is asked to do. Deletes queue with writes, so a delete resolves its
-/// series against every entry proposed before it, and a write acknowledged before the delete
-/// was asked for is deleted too.
+/// A retention run for one shard (`retention.rs`), with its waiter.
+pub(crate) struct RetentionJob {
+    pub policy: Arc<ResolvedPolicy>,
+    /// The leader's clock when the run was asked for.
+    pub now_ms: i64,
+    /// Whether this node holds more data than the policy's disk budget.
+    pub over_budget: bool,
+    pub reply: oneshot::Sender<Result<ShardRetentionRun, NodeError>>,
+}
+
+/// What a shard's batcher is asked to do. Deletes and retention runs queue with writes, so they
+/// resolve series against every entry proposed before them, and a write acknowledged before a
+/// delete was asked for is deleted too.
 pub(crate) enum Job {
     Write(WriteJob),
     Delete(DeleteJob),
+    Retention(RetentionJob),
 }
 
 /// Bounds and settings of a batcher.
@@ -78,6 +92,10 @@ impl Batcher {
                     self.delete(d).await;
                     continue;
                 }
+                Job::Retention(r) => {
+                    self.retention(r).await;
+                    continue;
+                }
                 Job::Write(w) => w,
             };
             let mut samples = first.samples;
@@ -88,9 +106,9 @@ impl Batcher {
                         samples += job.samples;
                         jobs.push(job);
                     }
-                    // A delete waits for the writes queued before it.
-                    Ok(delete) => {
-                        next = Some(delete);
+                    // A delete or a retention run waits for the writes queued before it.
+                    Ok(other) => {
+                        next = Some(other);
                         break;
                     }
                     Err(_) => break,
@@ -131,6 +149,73 @@ impl Batcher {
             })
             .await?;
             Ok(n)
+        }
+        .await;
+        let _ = job.reply.send(answer);
+    }
+
+    /// Plans the retention commands due (`retention/plan.rs`) against the applied state (every
+    /// earlier entry of this leader is applied by now) and proposes them one by one.
+    async fn retention(&self, job: RetentionJob) {
+        let shard = self.shard;
+        let answer = async {
+            if !self.raft.is_leader() {
+                return Err(no_leader(shard, self.raft.current_leader().await));
+            }
+            let engine = &self.engine;
+            let partitions = engine
+                .partitions(shard)
+                .map_err(NodeError::storage(shard))?;
+            let series_of = |p: i64, sets: &[Vec<tidemark_storage::Matcher>]| {
+                if sets.is_empty() {
+                    return engine.partition_series(shard, Tier::Raw, p, &[]);
+                }
+                let mut ids = Vec::new();
+                for set in sets {
+                    ids.extend(engine.partition_series(shard, Tier::Raw, p, set)?);
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(ids)
+            };
+            let cmds = plan(
+                &job.policy,
+                job.now_ms,
+                &partitions,
+                job.over_budget,
+                series_of,
+            )
+            .map_err(NodeError::storage(shard))?;
+            let mut run = ShardRetentionRun {
+                more: cmds.len() >= RETENTION_COMMANDS_PER_RUN_MAX,
+                ..Default::default()
+            };
+            for cmd in cmds {
+                self.propose(&cmd).await?;
+                if let Command::ExpirePartition {
+                    partition_start_ms,
+                    scope,
+                    ..
+                } = &cmd
+                {
+                    match scope {
+                        ExpireScope::All => {
+                            run.partitions_expired += 1;
+                            tracing::info!(shard, partition_start_ms, "raw partition expired");
+                        }
+                        ExpireScope::Series(ids) => {
+                            run.series_expired += ids.len() as u64;
+                            tracing::info!(
+                                shard,
+                                partition_start_ms,
+                                series = ids.len(),
+                                "series expired from a raw partition"
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(run)
         }
         .await;
         let _ = job.reply.send(answer);

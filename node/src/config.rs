@@ -156,6 +156,13 @@ pub struct Config {
     pub notifier_config: Option<PathBuf>,
     /// How the built-in notifier sends.
     pub notifier: NotifierSettings,
+    /// The retention policy this node seeds the cluster's with when none was ever set
+    /// (`docs/retention.md`); a difference with the cluster's policy is reported at start,
+    /// never applied. Changed with `tidemarkctl retention set`.
+    pub retention: Option<tidemark_api::retention::RetentionPolicy>,
+    /// How often each shard leader runs the retention jobs (0: only on
+    /// `POST /api/v1/admin/retention/run`).
+    pub retention_interval_ms: u64,
     /// The `--config` file this configuration was read from, if any: not a YAML field, kept
     /// for `/api/v1/status/flags`.
     #[serde(skip)]
@@ -198,6 +205,8 @@ impl Default for Config {
             ruler: RulerConfig::default(),
             notifier_config: None,
             notifier: NotifierSettings::default(),
+            retention: None,
+            retention_interval_ms: 60 * 1000,
             config_file: None,
         }
     }
@@ -526,6 +535,8 @@ impl Config {
             grpc_listen: "127.0.0.1:1".into(),
             shard_count,
             flush_interval_ms: 0,
+            // Tests write at fixed times long past; retention runs only when a test asks.
+            retention_interval_ms: 0,
             raft: RaftConfig {
                 election_timeout_ms: 150,
                 heartbeat_interval_ms: 50,

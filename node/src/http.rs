@@ -18,6 +18,7 @@ mod promql_ast;
 mod promql_print;
 mod query;
 mod remote_read;
+pub mod retention;
 mod ruler_status;
 mod rules_config;
 mod rules_status;

@@ -2,6 +2,7 @@
 
 mod batcher;
 pub mod clock;
+mod cluster_version;
 pub mod config;
 pub mod error;
 mod groups;
@@ -18,8 +19,10 @@ mod reads;
 pub mod remote_read;
 pub mod remote_write;
 pub mod request;
+pub mod retention;
 mod router;
 pub mod ruler;
+mod selector;
 pub mod server;
 mod writes;
 

@@ -88,6 +88,25 @@ pub enum MetaCommand {
         /// The creating node.
         node_id: NodeId,
     },
+    /// Sets the retention policy (`None`: back to the built-in defaults). The proposer checked
+    /// it and wrote it as canonical JSON (`tidemark_api::retention::RetentionPolicy`); apply
+    /// stores the text. Level 2: proposed once every node applies it.
+    SetRetention {
+        /// The policy's canonical JSON.
+        policy: Option<String>,
+        /// A seed from a node's configuration: applied only when no policy was ever set.
+        if_unset: bool,
+    },
+}
+
+impl MetaCommand {
+    /// The cluster version every node must support before this command is proposed.
+    pub fn required_level(&self) -> u32 {
+        match self {
+            MetaCommand::SetRetention { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 pub use tidemark_api::ShardMapVersion;
@@ -207,6 +226,9 @@ pub struct ClusterMap {
     pub created: BTreeMap<ShardId, Vec<NodeId>>,
     /// The node that created the ruler group ([`MetaCommand::CreateRuler`]).
     pub ruler_creator: Option<NodeId>,
+    /// The retention policy as its canonical JSON ([`MetaCommand::SetRetention`]); `None`: the
+    /// built-in defaults.
+    pub retention: Option<String>,
 }
 
 impl ClusterMap {
@@ -260,6 +282,11 @@ impl ClusterMap {
             MetaCommand::CreateRuler { node_id } => {
                 if self.ruler_creator.is_none() {
                     self.ruler_creator = Some(*node_id);
+                }
+            }
+            MetaCommand::SetRetention { policy, if_unset } => {
+                if !*if_unset || self.retention.is_none() {
+                    self.retention = policy.clone();
                 }
             }
         }

@@ -37,6 +37,7 @@ use crate::reads::Reads;
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
+use crate::retention::Retention;
 use crate::router::Router;
 use crate::ruler::Ruler;
 use crate::writes::Writes;
@@ -51,6 +52,7 @@ pub struct Node {
     reads: Reads,
     ruler: Arc<Ruler>,
     notifier: Arc<BuiltinNotifier>,
+    retention: Arc<Retention>,
 }
 
 impl Node {
@@ -78,6 +80,13 @@ impl Node {
         let placement = Arc::new(Placement::new(host.clone(), router.clone(), peers.clone()));
         let ruler = Arc::new(Ruler::new(host.clone(), router.clone(), clock.clone())?);
         let notifier = Arc::new(BuiltinNotifier::new(ruler.clone())?);
+        let retention = Arc::new(Retention::new(
+            host.clone(),
+            router.clone(),
+            placement.clone(),
+            peers.clone(),
+            clock.clone(),
+        ));
         let node = Arc::new(Node {
             cluster_id: opened.cluster.cluster_id.clone(),
             writes: Writes::new(host.clone(), router.clone(), peers.clone()),
@@ -87,6 +96,7 @@ impl Node {
             placement,
             ruler,
             notifier,
+            retention,
         });
         let multi_node = config
             .initial_members()
@@ -109,6 +119,7 @@ impl Node {
         }
         node.ruler.start(Arc::downgrade(&node));
         node.host.keep_task(node.notifier.start());
+        node.host.keep_task(node.retention.start());
         Ok(node)
     }
 
@@ -120,6 +131,11 @@ impl Node {
     /// The built-in notifier of this node.
     pub fn notifier(&self) -> &Arc<BuiltinNotifier> {
         &self.notifier
+    }
+
+    /// The retention policy and jobs of this node.
+    pub fn retention(&self) -> &Arc<Retention> {
+        &self.retention
     }
 
     /// The cluster id.

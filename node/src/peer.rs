@@ -26,6 +26,7 @@ use crate::raft::{GroupId, NodeId};
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
+use crate::retention::ShardRetentionRun;
 use crate::ruler::record::RulerCommand;
 
 /// Extra time a call may take beyond its own bound (network, queueing), in milliseconds.
@@ -58,6 +59,10 @@ pub enum Call {
     ProposeMeta(MetaCommand),
     /// On the ruler leader: commit a ruler command.
     ProposeRuler(RulerCommand),
+    /// On any node: the highest log-command level it applies.
+    CommandLevel,
+    /// On shard `shard`'s leader: run the retention jobs due now.
+    RunRetention { shard: ShardId },
 }
 
 /// What a [`Call`] answers, one variant per call.
@@ -70,6 +75,8 @@ pub enum Answer {
     Member(MemberOutcome),
     Status(Option<GroupStatus>),
     Proposed,
+    Level(u32),
+    Retention(ShardRetentionRun),
 }
 
 /// An answer of another variant than the call asked for: a bug, or a peer that decodes calls
@@ -118,6 +125,20 @@ impl Answer {
         match self {
             Answer::Status(s) => Ok(s),
             other => Err(mismatch("group status", &other)),
+        }
+    }
+
+    pub fn level(self) -> Result<u32, NodeError> {
+        match self {
+            Answer::Level(l) => Ok(l),
+            other => Err(mismatch("command level", &other)),
+        }
+    }
+
+    pub fn retention(self) -> Result<ShardRetentionRun, NodeError> {
+        match self {
+            Answer::Retention(r) => Ok(r),
+            other => Err(mismatch("retention run", &other)),
         }
     }
 
@@ -171,6 +192,15 @@ impl Peers {
             self.prepare(&peer.addr, request, timeout_ms, &unreachable)?;
         let reply = match tokio::time::timeout(timeout, rpc.send(&mut client, request)).await {
             Err(_) => return Err(unreachable("timed out".into())),
+            // A node of an older version that does not know the RPC.
+            Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+                return Err(NodeError::NotImplemented(format!(
+                    "node {} ({}) does not know {rpc:?}: {}",
+                    peer.node,
+                    peer.addr,
+                    status.message()
+                )));
+            }
             Ok(Err(status)) => return Err(unreachable(status.to_string())),
             Ok(Ok(reply)) => reply.into_inner(),
         };
@@ -215,6 +245,7 @@ fn unreachable(call: &Call, peer: &Peer, what: String) -> NodeError {
         | Call::Delete { shard, .. }
         | Call::ReadIndex { shard }
         | Call::Members { shard }
+        | Call::RunRetention { shard }
         | Call::GroupStatus { shard } => NodeError::NoLeader {
             shard: *shard,
             message: format!("leader node {node} ({addr}) unreachable: {what}"),
@@ -228,6 +259,9 @@ fn unreachable(call: &Call, peer: &Peer, what: String) -> NodeError {
         Call::ProposeRuler(_) => NodeError::Unavailable(format!(
             "ruler group: leader node {node} ({addr}) unreachable: {what}"
         )),
+        Call::CommandLevel => {
+            NodeError::Unavailable(format!("node {node} ({addr}) unreachable: {what}"))
+        }
     }
 }
 

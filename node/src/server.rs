@@ -85,6 +85,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut stop = stop_rx.clone();
         let app = router(Arc::new(AppState::new(node.clone(), config.clone())))
             .merge(crate::http::cluster::routes(node.clone()))
+            .merge(crate::http::retention::routes(node.clone()))
             .layer(axum::middleware::from_fn_with_state(
                 config.admin_token.as_deref().map(Arc::<str>::from),
                 crate::http::cluster::require_admin_token,

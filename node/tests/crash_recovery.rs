@@ -11,8 +11,20 @@ use support::{Node, TestSeries, encode_write_v1, parse_value, post_write_v1, que
 
 const WRITERS: usize = 4;
 const SERIES_PER_WRITER: usize = 25;
-/// Batch k of every writer carries the sample at `BASE_MS + k * STEP_MS` for each of its series.
-const BASE_MS: i64 = 1_700_000_000_000;
+/// Batch k of every writer carries the sample at `base_ms() + k * STEP_MS` for each of its series.
+fn base_ms() -> i64 {
+    // Two hours before the test started, to the second: recent, so that retention (at least
+    // the default year) never expires it while the test runs, and within the future window for
+    // every batch the test writes.
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        (now - 2 * 3_600_000) / 1000 * 1000
+    })
+}
 const STEP_MS: i64 = 1_000;
 
 /// What one writer knows about its batches after the crash.
@@ -39,7 +51,7 @@ fn batch(writer: usize, k: i64) -> Vec<TestSeries> {
                 ("writer".to_string(), writer.to_string()),
                 ("series".to_string(), s.to_string()),
             ];
-            (labels, vec![(BASE_MS + k * STEP_MS, value(writer, s, k))])
+            (labels, vec![(base_ms() + k * STEP_MS, value(writer, s, k))])
         })
         .collect()
 }
@@ -82,7 +94,7 @@ async fn verify(client: &reqwest::Client, base: &str, histories: &[Arc<Mutex<His
         .map(|h| h.lock().unwrap().sent)
         .max()
         .unwrap_or(0);
-    let at_s = (BASE_MS + last_batch * STEP_MS) as f64 / 1000.0 + 1.0;
+    let at_s = (base_ms() + last_batch * STEP_MS) as f64 / 1000.0 + 1.0;
     let window_s = last_batch * STEP_MS / 1000 + 10;
     let json = query(client, base, &format!("crash_test[{window_s}s]"), at_s).await;
     let mut got: BTreeMap<(usize, usize), Vec<(i64, f64)>> = BTreeMap::new();
@@ -118,7 +130,7 @@ async fn verify(client: &reqwest::Client, base: &str, histories: &[Arc<Mutex<His
                 "series {w}/{s}: timestamps duplicated or unsorted"
             );
             for &(t, v) in &points {
-                let k = (t - BASE_MS) / STEP_MS;
+                let k = (t - base_ms()) / STEP_MS;
                 assert!(
                     h.acked.contains(&k) || h.indeterminate.contains(&k),
                     "series {w}/{s}: phantom sample at batch {k} (never acknowledged nor in flight)"
@@ -127,7 +139,7 @@ async fn verify(client: &reqwest::Client, base: &str, histories: &[Arc<Mutex<His
             }
             for &k in &h.acked {
                 assert!(
-                    ts.contains(&(BASE_MS + k * STEP_MS)),
+                    ts.contains(&(base_ms() + k * STEP_MS)),
                     "series {w}/{s}: acknowledged batch {k} lost ({} acked)",
                     h.acked.len()
                 );

@@ -17,23 +17,6 @@ pub const DEFAULT_SILENCE_DURATION: &str = "1h";
 /// `alertname="Down"`, as `amtool` reads it).
 const ALERTNAME: &str = "alertname";
 
-const SECOND_MS: i64 = 1_000;
-const MINUTE_MS: i64 = 60 * SECOND_MS;
-const HOUR_MS: i64 = 60 * MINUTE_MS;
-const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// The units of a duration, in the order they must be written (Prometheus'
-/// `model.ParseDuration`, which `amtool --duration` reads): a year is 365 days.
-const DURATION_UNITS: [(&str, i64); 7] = [
-    ("y", 365 * DAY_MS),
-    ("w", 7 * DAY_MS),
-    ("d", DAY_MS),
-    ("h", HOUR_MS),
-    ("m", MINUTE_MS),
-    ("s", SECOND_MS),
-    ("ms", 1),
-];
-
 /// The matchers of command-line arguments, each holding one matcher (`alertname=Down`,
 /// `instance=~"db.*"`) or a list (`{a="b",c!="d"}`), in Alertmanager's syntax. A first
 /// argument with none of `=`, `!`, `~` (and not a `{...}` list) is an alert name. An error
@@ -102,40 +85,9 @@ pub fn parse_time_ms(s: &str) -> Result<i64, String> {
 }
 
 /// A duration as Prometheus writes one (`1h`, `1h30m`, `2d`, `1w`, `500ms`, `0`), in
-/// milliseconds: units from the largest, each at most once.
+/// milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let bad = || format!("invalid duration {s:?}: expected e.g. 1h, 90m, 1h30m, 2d, 1w");
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        // The longest unit that follows (`ms` rather than `m`), among those still allowed.
-        let (index, (unit, unit_ms)) = DURATION_UNITS
-            .iter()
-            .enumerate()
-            .skip(next_unit)
-            .filter(|(_, (unit, _))| rest.starts_with(unit))
-            .max_by_key(|(_, (unit, _))| unit.len())
-            .ok_or_else(bad)?;
-        total = n
-            .checked_mul(*unit_ms)
-            .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("duration {s:?} is too long"))?;
-        next_unit = index + 1;
-        rest = &rest[unit.len()..];
-    }
-    Ok(total)
+    tidemark_api::duration::parse_ms(s)
 }
 
 /// The silence `silence add` posts, at `now_ms`: matchers converted to the API's form,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use tidemark_api::retention::RetentionStatus;
 use tidemark_query::Querier;
 use tidemark_storage::ShardStats;
 
@@ -45,6 +46,11 @@ pub trait Backend: Send + Sync + 'static {
     fn notifier(&self) -> Option<Arc<BuiltinNotifier>> {
         None
     }
+    /// The retention policy in force and this node's data per tier; `None` where there is no
+    /// retention (status pages then leave it out).
+    fn retention(&self) -> Option<RetentionStatus> {
+        None
+    }
 }
 
 impl Backend for Node {
@@ -78,6 +84,16 @@ impl Backend for Node {
 
     fn ruler(&self) -> Option<Arc<Ruler>> {
         Some(Node::ruler(self).clone())
+    }
+
+    fn retention(&self) -> Option<RetentionStatus> {
+        match Node::retention(self).status() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "retention status");
+                None
+            }
+        }
     }
 
     fn notifier(&self) -> Option<Arc<BuiltinNotifier>> {

@@ -117,7 +117,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A success in Prometheus' envelope.
-fn success<T: Serialize>(data: T) -> Response {
+pub(super) fn success<T: Serialize>(data: T) -> Response {
     let body = serde_json::to_string(&Envelope::success(data)).unwrap_or_default();
     super::json_response(body)
 }

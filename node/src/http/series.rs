@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::Expr;
-use tidemark_query::syntax::{self, SyntaxLimits};
-use tidemark_storage::model::METRIC_NAME;
-use tidemark_storage::{Labels, MatchOp, Matcher};
+use tidemark_query::syntax::SyntaxLimits;
+use tidemark_storage::{Labels, Matcher};
 
 use super::error::ApiError;
 use super::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
@@ -25,44 +22,7 @@ const TRUNCATED: &str = "results truncated due to limit";
 /// The matcher sets of one `match[]` selector: a series matches the selector when it matches
 /// every matcher of any set.
 pub fn parse_selector(s: &str, limits: &SyntaxLimits) -> Result<Vec<Vec<Matcher>>, ApiError> {
-    let ast = syntax::parse(s, limits).map_err(|e| ApiError::param("match[]", e.message))?;
-    let Expr::VectorSelector(vs) = &*ast else {
-        return Err(ApiError::param(
-            "match[]",
-            format!("{s:?} is not a series selector"),
-        ));
-    };
-    if vs.offset.is_some() || vs.at.is_some() {
-        return Err(ApiError::param(
-            "match[]",
-            format!("{s:?}: offset and @ are not allowed in a series selector"),
-        ));
-    }
-    let mut groups = vs.matchers.or_matchers.clone();
-    if !vs.matchers.matchers.is_empty() || groups.is_empty() {
-        groups.push(vs.matchers.matchers.clone());
-    }
-    groups
-        .into_iter()
-        .map(|group| {
-            let mut out = Vec::with_capacity(group.len() + 1);
-            if let Some(name) = &vs.name {
-                out.push(Matcher::equal(METRIC_NAME, name.clone()));
-            }
-            for m in group {
-                let op = match m.op {
-                    PMatchOp::Equal => MatchOp::Equal,
-                    PMatchOp::NotEqual => MatchOp::NotEqual,
-                    PMatchOp::Re(_) => MatchOp::Regex,
-                    PMatchOp::NotRe(_) => MatchOp::NotRegex,
-                };
-                out.push(
-                    Matcher::new(op, m.name, m.value).map_err(|e| ApiError::param("match[]", e))?,
-                );
-            }
-            Ok(out)
-        })
-        .collect()
+    crate::selector::parse(s, limits).map_err(|e| ApiError::param("match[]", e))
 }
 
 /// Every matcher set of every `match[]` parameter (empty when there is none).
@@ -210,6 +170,7 @@ fn strings_response(items: BTreeSet<String>, limit: Option<usize>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tidemark_storage::MatchOp;
 
     fn show(sets: &[Vec<Matcher>]) -> Vec<Vec<(String, MatchOp, String)>> {
         sets.iter()

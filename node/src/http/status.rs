@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use clap::CommandFactory;
 use serde_json::json;
+use tidemark_api::retention::RetentionStatus;
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Matcher, ShardStats};
 
@@ -89,6 +90,33 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
     })
 }
 
+/// The retention in force in one line, as `storageRetention` shows it: Prometheus writes its
+/// time and size retention (`15d or 512MiB`); here the default of each tier, then the size.
+fn retention_summary(r: &RetentionStatus) -> String {
+    use tidemark_api::duration::format_ms;
+    let d = &r.default;
+    let tier = |name: &str, ms: i64| match ms {
+        0 => format!("{name} off"),
+        ms => format!("{name} {}", format_ms(ms)),
+    };
+    let mut s = [
+        tier("raw", d.raw_ms),
+        tier("1m", d.rollup_1m_ms),
+        tier("1h", d.rollup_1h_ms),
+    ]
+    .join(", ");
+    if !r.policy.overrides.is_empty() {
+        s.push_str(&format!(
+            " ({} per-metric overrides)",
+            r.policy.overrides.len()
+        ));
+    }
+    if let Some(b) = r.policy.disk_budget {
+        s.push_str(&format!(" or {b}"));
+    }
+    s
+}
+
 /// `GET /api/v1/status/runtimeinfo`, with Prometheus' fields.
 pub async fn runtime_info(State(state): State<Arc<AppState>>) -> Response {
     let now = SystemTime::now();
@@ -117,8 +145,7 @@ pub async fn runtime_info(State(state): State<Arc<AppState>>) -> Response {
         // here and are reported as Prometheus reports them unset.
         "GOGC": "",
         "GODEBUG": "",
-        // No time or size retention is enforced yet: data is kept until deleted.
-        "storageRetention": "",
+        "storageRetention": state.backend.retention().map(|r| retention_summary(&r)).unwrap_or_default(),
     });
     json_response(json::success(&data.to_string(), &[], &[]))
 }
@@ -199,7 +226,14 @@ pub async fn tsdb(
     } else {
         Vec::new()
     };
-    let data = tsdb_status_json(&state.backend.storage_stats(), &cardinality.report(limit));
+    let mut data = tsdb_status_json(&state.backend.storage_stats(), &cardinality.report(limit));
+    // Tidemark's own addition: the retention in force and this node's data per tier.
+    if let (Some(r), Some(obj)) = (state.backend.retention(), data.as_object_mut()) {
+        obj.insert(
+            "retention".into(),
+            json!({ "summary": retention_summary(&r), "tiers": r.tiers }),
+        );
+    }
     Ok(json_response(json::success(
         &data.to_string(),
         &warnings,

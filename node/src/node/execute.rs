@@ -35,6 +35,10 @@ impl Node {
                 self.ruler().propose_here(cmd).await?;
                 Answer::Proposed
             }
+            Call::CommandLevel => Answer::Level(tidemark_storage::COMMAND_LEVEL),
+            Call::RunRetention { shard } => {
+                Answer::Retention(self.retention.run_local(shard).await?)
+            }
         })
     }
 }

@@ -73,7 +73,7 @@ impl NodeService {
 /// `shard` field is unused).
 fn shard_of(rpc: Rpc, msg: &ShardRequest) -> Option<u32> {
     match rpc {
-        Rpc::ChangeMember | Rpc::ProposeMeta | Rpc::ProposeRuler => None,
+        Rpc::ChangeMember | Rpc::ProposeMeta | Rpc::ProposeRuler | Rpc::CommandLevel => None,
         _ => Some(msg.shard),
     }
 }
@@ -113,6 +113,16 @@ impl ShardService for NodeService {
     #[tracing::instrument(skip_all)]
     async fn propose_ruler(&self, request: tonic::Request<ShardRequest>) -> Reply {
         self.serve(Rpc::ProposeRuler, request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn command_level(&self, request: tonic::Request<ShardRequest>) -> Reply {
+        self.serve(Rpc::CommandLevel, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn run_retention(&self, request: tonic::Request<ShardRequest>) -> Reply {
+        self.serve(Rpc::RunRetention, request).await
     }
 
     #[tracing::instrument(skip_all, fields(shard))]

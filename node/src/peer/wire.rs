@@ -19,6 +19,7 @@ use crate::raft::{GroupId, NodeId};
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
+use crate::retention::ShardRetentionRun;
 use crate::ruler::record::RulerCommand;
 
 /// Version of the `payload` encoding in `ShardRequest` (see node.proto): 2 made the read
@@ -47,6 +48,8 @@ pub enum Rpc {
     GroupStatus,
     ProposeMeta,
     ProposeRuler,
+    CommandLevel,
+    RunRetention,
 }
 
 type Client = ShardServiceClient<tonic::transport::Channel>;
@@ -66,6 +69,8 @@ impl Rpc {
             Rpc::GroupStatus => client.group_status(request).await,
             Rpc::ProposeMeta => client.propose_meta(request).await,
             Rpc::ProposeRuler => client.propose_ruler(request).await,
+            Rpc::CommandLevel => client.command_level(request).await,
+            Rpc::RunRetention => client.run_retention(request).await,
         }
     }
 }
@@ -95,6 +100,8 @@ pub(super) fn encode_call(call: &Call) -> Result<(Rpc, tonic::Request<ShardReque
         Call::GroupStatus { shard } => (Rpc::GroupStatus, request(*shard, &())?),
         Call::ProposeMeta(cmd) => (Rpc::ProposeMeta, request(0, cmd)?),
         Call::ProposeRuler(cmd) => (Rpc::ProposeRuler, request(0, cmd)?),
+        Call::CommandLevel => (Rpc::CommandLevel, request(0, &())?),
+        Call::RunRetention { shard } => (Rpc::RunRetention, request(*shard, &())?),
     })
 }
 
@@ -135,6 +142,14 @@ pub(crate) fn decode_call(rpc: Rpc, msg: ShardRequest) -> Result<Call, tonic::St
         }
         Rpc::ProposeMeta => Call::ProposeMeta(payload::<MetaCommand>(&msg)?),
         Rpc::ProposeRuler => Call::ProposeRuler(payload::<RulerCommand>(&msg)?),
+        Rpc::CommandLevel => {
+            payload::<()>(&msg)?;
+            Call::CommandLevel
+        }
+        Rpc::RunRetention => {
+            payload::<()>(&msg)?;
+            Call::RunRetention { shard }
+        }
     })
 }
 
@@ -150,6 +165,8 @@ pub(crate) fn encode_answer(
         Ok(Answer::Member(m)) => encode_result(&Ok::<_, NodeError>(m)),
         Ok(Answer::Status(s)) => encode_result(&Ok::<_, NodeError>(s)),
         Ok(Answer::Proposed) => encode_result(&Ok::<_, NodeError>(())),
+        Ok(Answer::Level(l)) => encode_result(&Ok::<_, NodeError>(l)),
+        Ok(Answer::Retention(r)) => encode_result(&Ok::<_, NodeError>(r)),
     }
 }
 
@@ -176,6 +193,8 @@ pub(super) fn decode_answer(
         Call::ProposeMeta(_) | Call::ProposeRuler(_) => {
             decode::<()>(payload, |()| Answer::Proposed)
         }
+        Call::CommandLevel => decode::<u32>(payload, Answer::Level),
+        Call::RunRetention { .. } => decode::<ShardRetentionRun>(payload, Answer::Retention),
     }
 }
 

@@ -33,9 +33,12 @@ use crate::ruler::record::RulerState;
 /// Version of the [`ShardSmMeta`] layout.
 const SM_FORMAT_VERSION: u32 = 1;
 
+mod meta_record;
+use meta_record::decode_meta_record;
+
 /// Version of the [`MetaSmRecord`] layout: 2 added the cluster map's replica placement, 3 its
-/// shard-map versions, 4 the ruler group's creator.
-const META_RECORD_VERSION: u32 = 4;
+/// shard-map versions, 4 the ruler group's creator, 5 the retention policy.
+const META_RECORD_VERSION: u32 = 5;
 
 /// Version of the [`RulerSmRecord`] layout: 2 added the notifier's state (a version 1 record
 /// is read as one with an empty notifier).
@@ -595,127 +598,6 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
         self.shared.current_snapshot()
     }
-}
-
-/// Versions 1 to 3 of [`MetaSmRecord`]: a cluster map without the ruler's creator (before 3
-/// without shard-map versions, in version 1 without replica placement).
-#[derive(Deserialize)]
-struct MetaSmRecordOld<M> {
-    version: u32,
-    last_applied: Option<LogId>,
-    membership: StoredMembership,
-    map: M,
-}
-
-/// The cluster map of version 1.
-#[derive(Deserialize)]
-struct ClusterMapV1 {
-    cluster_id: Option<String>,
-    shard_count: u32,
-    replication_factor: u32,
-    nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
-}
-
-/// The cluster map of version 3.
-#[derive(Deserialize)]
-struct ClusterMapV3 {
-    cluster_id: Option<String>,
-    shard_count: u32,
-    replication_factor: u32,
-    nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
-    replicas: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
-    shard_map: crate::meta::ShardMap,
-    created: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
-}
-
-/// The cluster map of version 2.
-#[derive(Deserialize)]
-struct ClusterMapV2 {
-    cluster_id: Option<String>,
-    shard_count: u32,
-    replication_factor: u32,
-    nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
-    replicas: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
-}
-
-/// Decodes a [`MetaSmRecord`] of any version. A version 1 map has no recorded placement (every
-/// node holds every shard, which is what version 1 clusters did); maps before version 3 have
-/// one shard-map version, their fixed shard count.
-fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
-    if let Ok(rec) = codec::decode::<MetaSmRecord>(bytes)
-        && rec.version == META_RECORD_VERSION
-    {
-        return Ok(rec);
-    }
-    if let Ok(v3) = codec::decode::<MetaSmRecordOld<ClusterMapV3>>(bytes)
-        && v3.version == 3
-    {
-        let m = v3.map;
-        return Ok(MetaSmRecord {
-            version: META_RECORD_VERSION,
-            last_applied: v3.last_applied,
-            membership: v3.membership,
-            map: ClusterMap {
-                cluster_id: m.cluster_id,
-                shard_count: m.shard_count,
-                replication_factor: m.replication_factor,
-                nodes: m.nodes,
-                replicas: m.replicas,
-                shard_map: m.shard_map,
-                created: m.created,
-                ruler_creator: None,
-            },
-        });
-    }
-    let upgrade =
-        |last_applied: Option<LogId>, membership: StoredMembership, map: ClusterMap| MetaSmRecord {
-            version: META_RECORD_VERSION,
-            last_applied,
-            membership,
-            map: ClusterMap {
-                shard_map: match map.cluster_id {
-                    Some(_) => crate::meta::ShardMap::fixed(map.shard_count),
-                    None => Default::default(),
-                },
-                ..map
-            },
-        };
-    if let Ok(v2) = codec::decode::<MetaSmRecordOld<ClusterMapV2>>(bytes)
-        && v2.version == 2
-    {
-        let m = v2.map;
-        return Ok(upgrade(
-            v2.last_applied,
-            v2.membership,
-            ClusterMap {
-                cluster_id: m.cluster_id,
-                shard_count: m.shard_count,
-                replication_factor: m.replication_factor,
-                nodes: m.nodes,
-                replicas: m.replicas,
-                ..Default::default()
-            },
-        ));
-    }
-    let v1: MetaSmRecordOld<ClusterMapV1> = codec::decode(bytes)?;
-    if v1.version != 1 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("meta state record version {} is not supported", v1.version),
-        ));
-    }
-    let m = v1.map;
-    Ok(upgrade(
-        v1.last_applied,
-        v1.membership,
-        ClusterMap {
-            cluster_id: m.cluster_id,
-            shard_count: m.shard_count,
-            replication_factor: m.replication_factor,
-            nodes: m.nodes,
-            ..Default::default()
-        },
-    ))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub(crate) fn batch(k: i64) -> Vec<TestSeries> {
                 ("batch".to_string(), k.to_string()),
                 ("series".to_string(), s.to_string()),
             ];
-            (labels, vec![(BASE_MS + k * STEP_MS, k as f64)])
+            (labels, vec![(base_ms() + k * STEP_MS, k as f64)])
         })
         .collect()
 }
@@ -48,7 +48,7 @@ pub(crate) async fn write_series_acked(
 
 /// The number of `cluster_test` series `base` sees (a linearizable query), retrying 503s.
 pub(crate) async fn series_seen(client: &reqwest::Client, base: &str, last_batch: i64) -> usize {
-    let time_s = (BASE_MS + last_batch * STEP_MS) as f64 / 1000.0;
+    let time_s = (base_ms() + last_batch * STEP_MS) as f64 / 1000.0;
     let data = query_result(
         client,
         base,
@@ -83,7 +83,7 @@ pub(crate) fn pushdown_dataset() -> Vec<TestSeries> {
                     } else {
                         total + ((k * 31 + i * 17) % 13) as f64 * 0.5
                     };
-                    (BASE_MS + k * 1000, total)
+                    (base_ms() + k * 1000, total)
                 })
                 .collect();
             (labels, samples)
@@ -99,8 +99,8 @@ pub(crate) async fn range_matrix(
 ) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
     let form = [
         ("query", query.to_string()),
-        ("start", format!("{}", BASE_MS / 1000 + 60)),
-        ("end", format!("{}", BASE_MS / 1000 + 600)),
+        ("start", format!("{}", base_ms() / 1000 + 60)),
+        ("end", format!("{}", base_ms() / 1000 + 600)),
         ("step", "7".to_string()),
     ];
     let r = client

@@ -20,8 +20,20 @@ use tidemark_testkit::free_port;
 
 /// Series per write batch (spread over the shards by their labels).
 const SERIES_PER_BATCH: usize = 8;
-/// Batch k carries one sample per series at `BASE_MS + k * STEP_MS`.
-const BASE_MS: i64 = 1_700_000_000_000;
+/// Batch k carries one sample per series at `base_ms() + k * STEP_MS`.
+fn base_ms() -> i64 {
+    // Two hours before the test started, to the second: recent, so that retention (at least
+    // the default year) never expires it while the test runs, and within the future window for
+    // every batch the test writes.
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        (now - 2 * 3_600_000) / 1000 * 1000
+    })
+}
 const STEP_MS: i64 = 1_000;
 /// Batches written through the survivors after the kill.
 const BATCHES_AFTER_KILL: i64 = 20;
@@ -244,7 +256,7 @@ async fn a_fourth_node_joins_takes_replicas_under_load_and_node_1_is_drained() {
         6 * SERIES_PER_BATCH
     );
     let early = r#"sort(cluster_test{batch=~"[0-5]"})"#;
-    let at = (BASE_MS + 5 * STEP_MS) as f64 / 1000.0;
+    let at = (base_ms() + 5 * STEP_MS) as f64 / 1000.0;
     let before = query_result(&client, &n4.url(), early, at).await;
     assert_eq!(
         before["result"].as_array().unwrap().len(),

@@ -1,0 +1,367 @@
+//! Retention: the cluster's policy (replicated in the meta group, seeded from a node's
+//! `retention:` block), and the jobs that apply it. Every shard leader runs its shard's job
+//! every `retention_interval_ms` (and on `POST /api/v1/admin/retention/run`): the batcher
+//! resolves the policy against the applied state between write batches (`plan.rs`) and
+//! proposes `ExpirePartition` commands, which every replica applies at the same log index.
+//!
+//! - `plan.rs`: which commands are due (pure).
+
+mod plan;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use futures::future::join_all;
+use openraft::async_runtime::WatchReceiver;
+use serde::{Deserialize, Serialize};
+use tidemark_api::retention::{
+    PolicySource, RetentionPolicy, RetentionRun, RetentionStatus, TierUsage,
+};
+use tidemark_storage::{COMMAND_LEVEL, ShardId, Tier};
+use tokio::sync::oneshot;
+
+pub(crate) use plan::{RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, plan};
+
+use crate::batcher::{Job, RetentionJob};
+use crate::clock::Clock;
+use crate::cluster_version::ClusterVersion;
+use crate::error::NodeError;
+use crate::groups::GroupHost;
+use crate::meta::MetaCommand;
+use crate::peer::{Call, Peers, Route};
+use crate::placement::Placement;
+use crate::router::Router;
+
+/// What one shard's run proposed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRetentionRun {
+    /// Partitions dropped whole.
+    pub partitions_expired: u64,
+    /// Series dropped from partitions that keep others.
+    pub series_expired: u64,
+    /// Whether the run stopped at its bound with more due (the caller runs again).
+    pub more: bool,
+}
+
+/// The retention policy and jobs of this node.
+pub struct Retention {
+    host: Arc<GroupHost>,
+    router: Arc<Router>,
+    placement: Arc<Placement>,
+    peers: Peers,
+    clock: Arc<dyn Clock>,
+    version: ClusterVersion,
+    /// When this node's leaders last finished a run (ms; `i64::MIN`: never).
+    last_run_ms: AtomicI64,
+    /// The policy text last resolved, with its resolution.
+    resolved: Mutex<Option<(Option<String>, Arc<ResolvedPolicy>)>>,
+}
+
+impl Retention {
+    pub(crate) fn new(
+        host: Arc<GroupHost>,
+        router: Arc<Router>,
+        placement: Arc<Placement>,
+        peers: Peers,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Retention {
+            version: ClusterVersion::new(host.node_id(), peers.clone()),
+            host,
+            router,
+            placement,
+            peers,
+            clock,
+            last_run_ms: AtomicI64::new(i64::MIN),
+            resolved: Mutex::new(None),
+        }
+    }
+
+    /// The policy in force and where it comes from.
+    pub fn policy(&self) -> Result<(PolicySource, RetentionPolicy), NodeError> {
+        match self.host.cluster_map().retention {
+            None => Ok((PolicySource::Default, RetentionPolicy::default())),
+            Some(text) => serde_json::from_str(&text)
+                .map(|p| (PolicySource::Cluster, p))
+                .map_err(|e| NodeError::Internal(format!("stored retention policy: {e}"))),
+        }
+    }
+
+    /// The policy in force, resolved (cached while the stored text does not change).
+    fn resolved(&self) -> Result<Arc<ResolvedPolicy>, NodeError> {
+        let text = self.host.cluster_map().retention;
+        let mut cache = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, r)) = cache.as_ref()
+            && *t == text
+        {
+            return Ok(r.clone());
+        }
+        let (_, policy) = self.policy()?;
+        let r = Arc::new(ResolvedPolicy::resolve(&policy).map_err(NodeError::Internal)?);
+        *cache = Some((text, r.clone()));
+        Ok(r)
+    }
+
+    /// Checks `policy` and commits it as the cluster's (`None`: back to the defaults), once
+    /// every node applies the command. `if_unset` makes it a seed: applied only where no policy
+    /// was ever set.
+    pub async fn set_policy(
+        &self,
+        policy: Option<RetentionPolicy>,
+        if_unset: bool,
+    ) -> Result<(), NodeError> {
+        let text = match &policy {
+            Some(p) => {
+                ResolvedPolicy::resolve(p).map_err(NodeError::BadRequest)?;
+                Some(serde_json::to_string(p).map_err(|e| NodeError::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
+        let cmd = MetaCommand::SetRetention {
+            policy: text,
+            if_unset,
+        };
+        let nodes: Vec<_> = self.host.cluster_map().nodes.into_iter().collect();
+        self.version
+            .require(&nodes, cmd.required_level(), "a retention policy")
+            .await?;
+        self.placement.propose_meta(cmd).await
+    }
+
+    /// Runs the jobs of every shard on its leader and sums what they proposed.
+    pub async fn run_all(&self) -> Result<RetentionRun, NodeError> {
+        let timeout_ms = self.run_timeout_ms();
+        let runs = join_all((0..self.host.shard_count()).map(|shard| {
+            self.router.on_leader(shard, move |route| async move {
+                match route {
+                    Route::Local => self.run_local(shard).await,
+                    Route::Remote(peer) => {
+                        let call = Call::RunRetention { shard };
+                        self.peers.call(&peer, call, timeout_ms).await?.retention()
+                    }
+                }
+            })
+        }))
+        .await;
+        let mut total = RetentionRun::default();
+        for (shard, run) in runs.into_iter().enumerate() {
+            match run {
+                Ok(r) => {
+                    total.shards += 1;
+                    total.partitions_expired += r.partitions_expired;
+                    total.series_expired += r.series_expired;
+                }
+                Err(e) => total.skipped.push(format!("shard {shard}: {e}")),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Runs shard `shard`'s jobs on this node, which must lead it, until nothing is due: once
+    /// every replica applies the commands, the batcher plans and proposes at most
+    /// `RETENTION_COMMANDS_PER_RUN_MAX` of them per turn, writes queued meanwhile going
+    /// between turns. Answered once everything proposed is applied.
+    pub async fn run_local(&self, shard: ShardId) -> Result<ShardRetentionRun, NodeError> {
+        let policy = self.resolved()?;
+        let members = self.host.committed_members(shard).await?;
+        let map = self.host.cluster_map();
+        let nodes: Vec<_> = members
+            .iter()
+            .map(|id| (*id, map.nodes.get(id).cloned().unwrap_or_default()))
+            .collect();
+        self.version
+            .require(&nodes, COMMAND_LEVEL, &format!("shard {shard}'s retention"))
+            .await?;
+        let over_budget = policy
+            .disk_budget_bytes
+            .is_some_and(|budget| self.data_bytes() > budget);
+        let mut total = ShardRetentionRun::default();
+        loop {
+            let turn = self.run_turn(shard, policy.clone(), over_budget).await?;
+            total.partitions_expired += turn.partitions_expired;
+            total.series_expired += turn.series_expired;
+            if !turn.more {
+                break;
+            }
+        }
+        self.last_run_ms
+            .store(self.clock.now_ms(), Ordering::Relaxed);
+        Ok(total)
+    }
+
+    /// One turn of shard `shard`'s batcher: plans and proposes a bounded number of commands.
+    async fn run_turn(
+        &self,
+        shard: ShardId,
+        policy: Arc<ResolvedPolicy>,
+        over_budget: bool,
+    ) -> Result<ShardRetentionRun, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Retention(RetentionJob {
+            policy,
+            now_ms: self.clock.now_ms(),
+            over_budget,
+            reply: tx,
+        });
+        self.host
+            .slot(shard)?
+            .queue
+            .try_send(job)
+            .map_err(|_| NodeError::Overloaded {
+                shard,
+                message: "write queue full: retention waits for the next run".into(),
+            })?;
+        let timeout = Duration::from_millis(self.run_timeout_ms());
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(NodeError::Timeout(format!(
+                "shard {shard}: retention not applied within {} ms",
+                timeout.as_millis()
+            ))),
+            Ok(Err(_)) => Err(NodeError::ShuttingDown { shard }),
+            Ok(Ok(r)) => r,
+        }
+    }
+
+    /// How long one turn may take: every command it may propose, each bounded by
+    /// `write_timeout_ms`.
+    fn run_timeout_ms(&self) -> u64 {
+        let per = self.host.config().write_timeout_ms;
+        per.saturating_mul(RETENTION_COMMANDS_PER_RUN_MAX as u64 + 1)
+    }
+
+    /// Bytes of chunks this node's engine holds, over every shard.
+    fn data_bytes(&self) -> u64 {
+        let engine = self.host.engine();
+        (0..self.host.shard_count())
+            .filter_map(|s| engine.partitions(s).ok())
+            .flatten()
+            .map(|p| p.bytes)
+            .sum()
+    }
+
+    /// Starts the loop that runs the jobs of the shards this node leads, every
+    /// `retention_interval_ms` (0: never; `POST /api/v1/admin/retention/run` still runs
+    /// them), after seeding the policy from the node's `retention:` block.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::downgrade(self);
+        let interval_ms = self.host.config().retention_interval_ms;
+        tokio::spawn(async move {
+            let mut seeded = false;
+            loop {
+                let wait = if seeded { interval_ms } else { 1_000 };
+                tokio::time::sleep(Duration::from_millis(wait.max(1_000))).await;
+                let Some(this) = this.upgrade() else {
+                    return;
+                };
+                if !seeded {
+                    seeded = this.seed().await;
+                    continue;
+                }
+                if interval_ms > 0 {
+                    this.run_led().await;
+                }
+            }
+        })
+    }
+
+    /// Proposes the node's `retention:` block as the cluster's policy where none was ever
+    /// set, and reports a difference with the policy in force. `true` once done (or nothing to
+    /// do).
+    async fn seed(&self) -> bool {
+        let Some(seed) = self.host.config().retention.clone() else {
+            return true;
+        };
+        if self.host.cluster_map().cluster_id.is_none() {
+            return false;
+        }
+        if self.host.cluster_map().retention.is_none()
+            && let Err(e) = self.set_policy(Some(seed), true).await
+        {
+            tracing::warn!(error = %e, "retention policy not seeded from the configuration yet");
+            return false;
+        }
+        if let Some(diff) = self.config_difference() {
+            tracing::warn!(difference = %diff, "the retention: block of this node's configuration is not the cluster's policy; the cluster's applies");
+        }
+        true
+    }
+
+    /// How this node's `retention:` block differs from the cluster's policy, if it does.
+    pub fn config_difference(&self) -> Option<String> {
+        let seed = self.host.config().retention.as_ref()?;
+        let (source, policy) = self.policy().ok()?;
+        (source == PolicySource::Default || *seed != policy).then(|| {
+            format!(
+                "this node's configuration says {}; the cluster's policy is {} ({})",
+                serde_json::to_string(seed).unwrap_or_default(),
+                serde_json::to_string(&policy).unwrap_or_default(),
+                match source {
+                    PolicySource::Default => "the defaults",
+                    PolicySource::Cluster => "set through the API or tidemarkctl",
+                }
+            )
+        })
+    }
+
+    /// Runs the jobs of every shard this node leads now.
+    async fn run_led(&self) {
+        for slot in self.host.slots() {
+            let shard = match crate::raft::group_shard(slot.group.id) {
+                Some(s) => s,
+                None => continue,
+            };
+            if !self.host.leads(&slot.group.raft.metrics().borrow_watched()) {
+                continue;
+            }
+            match self.run_local(shard).await {
+                Ok(r) if r == ShardRetentionRun::default() => {}
+                Ok(r) => tracing::info!(
+                    shard,
+                    partitions_expired = r.partitions_expired,
+                    series_expired = r.series_expired,
+                    "retention run"
+                ),
+                Err(e) => tracing::warn!(shard, error = %e, "retention run skipped"),
+            }
+        }
+    }
+
+    /// The policy, where it comes from, and this node's data per tier.
+    pub fn status(&self) -> Result<RetentionStatus, NodeError> {
+        let (source, policy) = self.policy()?;
+        let engine = self.host.engine();
+        let mut tiers: Vec<TierUsage> = Tier::ALL
+            .iter()
+            .map(|t| TierUsage {
+                tier: t.name().into(),
+                ..Default::default()
+            })
+            .collect();
+        for shard in (0..self.host.shard_count()).filter(|s| self.router.holds(*s)) {
+            let parts = engine
+                .partitions(shard)
+                .map_err(NodeError::storage(shard))?;
+            for p in parts {
+                let Some(u) = tiers.iter_mut().find(|u| u.tier == p.tier.name()) else {
+                    continue;
+                };
+                u.partitions += 1;
+                u.series += p.series;
+                u.bytes += p.bytes;
+                u.oldest_ms = Some(u.oldest_ms.map_or(p.start_ms, |o| o.min(p.start_ms)));
+                u.newest_ms = Some(u.newest_ms.map_or(p.end_ms, |n| n.max(p.end_ms)));
+            }
+        }
+        let last = self.last_run_ms.load(Ordering::Relaxed);
+        Ok(RetentionStatus {
+            source,
+            default: policy.default_keep(),
+            policy,
+            config_difference: self.config_difference(),
+            tiers,
+            last_run_ms: (last != i64::MIN).then_some(last),
+        })
+    }
+}

@@ -1,0 +1,258 @@
+//! Retention against one real `tidemark` node: a policy seeded from the node's YAML, per-metric
+//! overrides, expiry run on request, the policy changed with `tidemarkctl retention set`
+//! without a restart, disk space given back, late samples for expired data refused, and all of
+//! it surviving kill -9; a node whose YAML differs from the cluster's policy reports it and
+//! applies the cluster's.
+//!
+//! Needs `tidemarkctl` next to `tidemark`: build it first (`cargo build -p tidemark-cli`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::{Node, TestSeries, encode_write_v1, post_write_v1, query};
+
+const DAY_MS: i64 = 86_400_000;
+const PARTITION_MS: i64 = 2 * 3_600_000;
+const STEP_MS: i64 = 10 * 60_000;
+
+fn tidemarkctl() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_tidemark")).with_file_name("tidemarkctl");
+    assert!(
+        bin.is_file(),
+        "{} missing: build it first (cargo build -p tidemark-cli)",
+        bin.display()
+    );
+    bin
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The samples of `name` that retention `keep_ms` leaves at `now`: those whose partition
+/// ends later than `now - keep_ms` (expiry removes whole partitions).
+fn kept(ts: &[i64], now: i64, keep_ms: i64) -> usize {
+    ts.iter()
+        .filter(|&&t| t.div_euclid(PARTITION_MS) * PARTITION_MS + PARTITION_MS > now - keep_ms)
+        .count()
+}
+
+async fn count(client: &reqwest::Client, base: &str, name: &str, at_s: f64) -> usize {
+    let j = query(client, base, &format!("count_over_time({name}[15d])"), at_s).await;
+    j["data"]["result"]
+        .as_array()
+        .and_then(|r| r.first())
+        .map_or(0, |s| {
+            s["value"][1].as_str().unwrap().parse::<f64>().unwrap() as usize
+        })
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Value {
+    let r = client.get(url).send().await.expect("GET");
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.json().await.expect("JSON")
+}
+
+async fn run_jobs(client: &reqwest::Client, base: &str) -> Value {
+    let r = client
+        .post(format!("{base}/api/v1/admin/retention/run"))
+        .send()
+        .await
+        .expect("run");
+    let status = r.status();
+    let j: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "run: {status} {j}");
+    assert_eq!(j["data"]["skipped"], Value::Null, "{j}");
+    j["data"].clone()
+}
+
+async fn raw_bytes(client: &reqwest::Client, base: &str) -> u64 {
+    let r = client
+        .post(format!("{base}/api/v1/admin/flush"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let s = get(client, &format!("{base}/api/v1/status/retention")).await;
+    s["data"]["tiers"][0]["bytes"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_expires_by_policy_and_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        "retention_interval_ms: 0\n\
+         retention:\n  raw: 3d\n  rollup_1m: 0\n  rollup_1h: 0\n  overrides:\n    \
+         - match: '{__name__=\"debug_x\"}'\n      raw: 1d\n    \
+         - match: '{__name__=\"keep_x\"}'\n      raw: 30d\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let config_arg = config.display().to_string();
+    let mut node = Node::start(&data, &["--config", &config_arg]);
+    let base = node.url();
+    let client = reqwest::Client::new();
+
+    // Ten days of a sample every 10 minutes for three metrics, ending now.
+    let now = now_ms();
+    let ts: Vec<i64> = (0..10 * DAY_MS / STEP_MS)
+        .map(|i| now - 10 * DAY_MS + i * STEP_MS)
+        .collect();
+    let series: Vec<TestSeries> = ["app_x", "debug_x", "keep_x"]
+        .iter()
+        .map(|name| {
+            (
+                vec![("__name__".to_string(), name.to_string())],
+                ts.iter().map(|&t| (t, 1.0)).collect(),
+            )
+        })
+        .collect();
+    let (status, body) = post_write_v1(&client, &base, encode_write_v1(&series))
+        .await
+        .unwrap();
+    assert_eq!(status, 204, "{body}");
+    let at = now as f64 / 1000.0;
+    for name in ["app_x", "debug_x", "keep_x"] {
+        assert_eq!(count(&client, &base, name, at).await, ts.len(), "{name}");
+    }
+
+    // The YAML seeded the cluster's policy.
+    let mut seeded = Value::Null;
+    for _ in 0..100 {
+        seeded = get(&client, &format!("{base}/api/v1/status/retention")).await;
+        if seeded["data"]["source"] == "cluster" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seeded["data"]["source"], "cluster", "{seeded}");
+    assert_eq!(seeded["data"]["configDifference"], Value::Null, "{seeded}");
+    assert_eq!(seeded["data"]["default"]["rawMs"], 3 * DAY_MS);
+    let bytes_before = raw_bytes(&client, &base).await;
+
+    let run_before = now_ms();
+    let run = run_jobs(&client, &base).await;
+    assert!(run["partitionsExpired"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["seriesExpired"].as_u64().unwrap() > 0, "{run}");
+    // What a run at a time in `[before, after]` left: the node's clock read somewhere in there.
+    let check = |raw_app: i64, before: i64, after: i64| {
+        let client = client.clone();
+        let base = base.clone();
+        let ts = ts.clone();
+        async move {
+            for (name, keep) in [
+                ("app_x", raw_app),
+                ("debug_x", DAY_MS),
+                ("keep_x", 30 * DAY_MS),
+            ] {
+                let got = count(&client, &base, name, at).await;
+                let (hi, lo) = (kept(&ts, before, keep), kept(&ts, after, keep));
+                assert!(
+                    (lo..=hi).contains(&got),
+                    "{name} kept {keep} ms: {got} samples, expected {lo} to {hi}"
+                );
+            }
+        }
+    };
+    check(3 * DAY_MS, run_before, now_ms()).await;
+    // Running again drops nothing more.
+    let again = run_jobs(&client, &base).await;
+    assert_eq!(again["partitionsExpired"], 0, "{again}");
+    assert_eq!(again["seriesExpired"], 0, "{again}");
+
+    // A late sample for expired data is refused, not written.
+    let late: Vec<TestSeries> = vec![(
+        vec![("__name__".to_string(), "app_x".to_string())],
+        vec![(now - 5 * DAY_MS + 1, 7.0)],
+    )];
+    let (status, body) = post_write_v1(&client, &base, encode_write_v1(&late))
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    check(3 * DAY_MS, run_before, now_ms()).await;
+
+    // The disk space comes back once the expiry is flushed and compacted.
+    let bytes_after = raw_bytes(&client, &base).await;
+    assert!(
+        bytes_after * 10 < bytes_before * 7,
+        "raw bytes {bytes_before} before expiry, {bytes_after} after"
+    );
+
+    // A new policy through tidemarkctl applies at the next run, without a restart.
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "raw: 2d\nrollup_1m: 0\nrollup_1h: 0\noverrides:\n  - match: '{__name__=\"debug_x\"}'\n    raw: 1d\n  - match: '{__name__=\"keep_x\"}'\n    raw: 30d\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(tidemarkctl())
+        .args(["--endpoint", &base, "retention", "set"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let run_before = now_ms();
+    let out = std::process::Command::new(tidemarkctl())
+        .args(["--endpoint", &base, "retention", "run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let run_after = now_ms();
+    check(2 * DAY_MS, run_before, run_after).await;
+    let out = std::process::Command::new(tidemarkctl())
+        .args(["--endpoint", &base, "retention", "show"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{out:?}");
+    assert!(shown.contains("default: raw 2d"), "{shown}");
+    assert!(shown.contains("raw "), "{shown}");
+    let info = get(&client, &format!("{base}/api/v1/status/runtimeinfo")).await;
+    assert_eq!(
+        info["data"]["storageRetention"],
+        "raw 2d, 1m off, 1h off (2 per-metric overrides)"
+    );
+
+    // Killed without a flush, the node comes back with the same data and policy; its YAML now
+    // differs from the cluster's policy, which is reported and not applied.
+    node.kill9();
+    node.restart();
+    check(2 * DAY_MS, run_before, run_after).await;
+    let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
+    assert_eq!(s["data"]["default"]["rawMs"], 2 * DAY_MS, "{s}");
+    let diff = s["data"]["configDifference"].as_str().unwrap_or_default();
+    assert!(diff.contains("\"raw\":\"3d\""), "{s}");
+    let warned = "retention: block of this node's configuration is not the cluster's policy";
+    for _ in 0..100 {
+        if node.log().contains(warned) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(node.log().contains(warned), "{}", node.log());
+    let tsdb = get(&client, &format!("{base}/api/v1/status/tsdb")).await;
+    assert!(
+        tsdb["data"]["retention"]["tiers"][0]["partitions"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // A bad policy is refused with the reason.
+    let r = client
+        .put(format!("{base}/api/v1/admin/retention"))
+        .body("overrides: [{match: 'rate(x[5m])', raw: 1d}]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("overrides[0]"), "{body}");
+    node.stop();
+}
