@@ -5,6 +5,8 @@
 //! per series per sealed partition).
 
 pub mod bits;
+mod columns;
+pub mod rollup;
 pub mod sealed;
 pub mod xor;
 
@@ -19,6 +21,9 @@ pub const ENCODING_XOR: u8 = 1;
 
 /// Encoding byte of sealed chunks ([`sealed`]: grid-residual timestamps, decimal + pco values).
 pub const ENCODING_SEALED: u8 = 2;
+
+/// Encoding byte of rollup chunks ([`rollup`]: one series' rollup windows as columns).
+pub const ENCODING_ROLLUP: u8 = 3;
 
 /// Bytes before a Tidemark-layout XOR chunk's payload: encoding (u8) and sample count (u16,
 /// big-endian).

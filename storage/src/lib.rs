@@ -17,6 +17,7 @@ mod postings;
 mod registry;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
+pub mod rollup;
 pub mod series_key;
 mod shard;
 mod sharded;

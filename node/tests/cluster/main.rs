@@ -5,6 +5,7 @@
 //! longer holds what it missed.
 
 mod helpers;
+mod retention;
 #[path = "../support/mod.rs"]
 mod support;
 
