@@ -20,7 +20,7 @@ use crate::key_index::KeyIndex;
 use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
 use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
-use crate::retention::{RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, ShardRetentionRun, plan};
+use crate::retention::{MaintenanceRun, RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, plan};
 
 /// One write request's part for one shard, with its waiter.
 pub(crate) struct WriteJob {
@@ -43,7 +43,13 @@ pub(crate) struct RetentionJob {
     pub now_ms: i64,
     /// Whether this node holds more data than the policy's disk budget.
     pub over_budget: bool,
-    pub reply: oneshot::Sender<Result<ShardRetentionRun, NodeError>>,
+    pub reply: oneshot::Sender<Result<MaintenanceRun, NodeError>>,
+}
+
+/// A command to propose as it is (after the writes queued before it), with its waiter.
+pub(crate) struct ProposeJob {
+    pub cmd: Command,
+    pub reply: oneshot::Sender<Result<(), NodeError>>,
 }
 
 /// What a shard's batcher is asked to do. Deletes and retention runs queue with writes, so they
@@ -53,6 +59,7 @@ pub(crate) enum Job {
     Write(WriteJob),
     Delete(DeleteJob),
     Retention(RetentionJob),
+    Propose(ProposeJob),
 }
 
 /// Bounds and settings of a batcher.
@@ -94,6 +101,15 @@ impl Batcher {
                 }
                 Job::Retention(r) => {
                     self.retention(r).await;
+                    continue;
+                }
+                Job::Propose(p) => {
+                    let answer = if self.raft.is_leader() {
+                        self.propose(&p.cmd).await
+                    } else {
+                        Err(no_leader(self.shard, self.raft.current_leader().await))
+                    };
+                    let _ = p.reply.send(answer);
                     continue;
                 }
                 Job::Write(w) => w,
@@ -186,7 +202,7 @@ impl Batcher {
                 series_of,
             )
             .map_err(NodeError::storage(shard))?;
-            let mut run = ShardRetentionRun {
+            let mut run = MaintenanceRun {
                 more: cmds.len() >= RETENTION_COMMANDS_PER_RUN_MAX,
                 ..Default::default()
             };

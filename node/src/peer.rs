@@ -26,7 +26,7 @@ use crate::raft::{GroupId, NodeId};
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
-use crate::retention::ShardRetentionRun;
+use crate::retention::{Maintenance, MaintenanceRun};
 use crate::ruler::record::RulerCommand;
 
 /// Extra time a call may take beyond its own bound (network, queueing), in milliseconds.
@@ -61,8 +61,8 @@ pub enum Call {
     ProposeRuler(RulerCommand),
     /// On any node: the highest log-command level it applies.
     CommandLevel,
-    /// On shard `shard`'s leader: run the retention jobs due now.
-    RunRetention { shard: ShardId },
+    /// On shard `shard`'s leader: run a maintenance job (retention, tombstone cleaning).
+    RunMaintenance { shard: ShardId, job: Maintenance },
 }
 
 /// What a [`Call`] answers, one variant per call.
@@ -76,7 +76,7 @@ pub enum Answer {
     Status(Option<GroupStatus>),
     Proposed,
     Level(u32),
-    Retention(ShardRetentionRun),
+    Maintenance(MaintenanceRun),
 }
 
 /// An answer of another variant than the call asked for: a bug, or a peer that decodes calls
@@ -135,10 +135,10 @@ impl Answer {
         }
     }
 
-    pub fn retention(self) -> Result<ShardRetentionRun, NodeError> {
+    pub fn maintenance(self) -> Result<MaintenanceRun, NodeError> {
         match self {
-            Answer::Retention(r) => Ok(r),
-            other => Err(mismatch("retention run", &other)),
+            Answer::Maintenance(r) => Ok(r),
+            other => Err(mismatch("maintenance run", &other)),
         }
     }
 
@@ -245,7 +245,7 @@ fn unreachable(call: &Call, peer: &Peer, what: String) -> NodeError {
         | Call::Delete { shard, .. }
         | Call::ReadIndex { shard }
         | Call::Members { shard }
-        | Call::RunRetention { shard }
+        | Call::RunMaintenance { shard, .. }
         | Call::GroupStatus { shard } => NodeError::NoLeader {
             shard: *shard,
             message: format!("leader node {node} ({addr}) unreachable: {what}"),

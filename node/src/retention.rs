@@ -1,4 +1,4 @@
-//! Retention: the cluster's policy (replicated in the meta group, seeded from a node's
+//! Retention and the other jobs that give space back: the cluster's policy (replicated in the meta group, seeded from a node's
 //! `retention:` block), and the jobs that apply it. Every shard leader runs its shard's job
 //! every `retention_interval_ms` (and on `POST /api/v1/admin/retention/run`): the batcher
 //! resolves the policy against the applied state between write batches (`plan.rs`) and
@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use tidemark_api::retention::{
     PolicySource, RetentionPolicy, RetentionRun, RetentionStatus, TierUsage,
 };
-use tidemark_storage::{COMMAND_LEVEL, ShardId, Tier};
+use tidemark_storage::{COMMAND_LEVEL, Command, ShardId, Tier};
 use tokio::sync::oneshot;
 
 pub(crate) use plan::{RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, plan};
 
-use crate::batcher::{Job, RetentionJob};
+use crate::batcher::{Job, ProposeJob, RetentionJob};
 use crate::clock::Clock;
 use crate::cluster_version::ClusterVersion;
 use crate::error::NodeError;
@@ -34,9 +34,19 @@ use crate::peer::{Call, Peers, Route};
 use crate::placement::Placement;
 use crate::router::Router;
 
+/// A job a shard's leader runs on request (`RunMaintenance`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Maintenance {
+    /// The retention jobs due now.
+    Retention,
+    /// Re-encode the sealed partitions holding deleted samples without them
+    /// (`Command::CleanTombstones`, `/api/v1/admin/tsdb/clean_tombstones`).
+    CleanTombstones,
+}
+
 /// What one shard's run proposed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardRetentionRun {
+pub struct MaintenanceRun {
     /// Partitions dropped whole.
     pub partitions_expired: u64,
     /// Series dropped from partitions that keep others.
@@ -130,16 +140,19 @@ impl Retention {
         self.placement.propose_meta(cmd).await
     }
 
-    /// Runs the jobs of every shard on its leader and sums what they proposed.
-    pub async fn run_all(&self) -> Result<RetentionRun, NodeError> {
+    /// Runs `job` on every shard's leader and sums what they proposed.
+    pub async fn run_all(&self, job: Maintenance) -> Result<RetentionRun, NodeError> {
         let timeout_ms = self.run_timeout_ms();
         let runs = join_all((0..self.host.shard_count()).map(|shard| {
             self.router.on_leader(shard, move |route| async move {
                 match route {
-                    Route::Local => self.run_local(shard).await,
+                    Route::Local => self.run_local(shard, job).await,
                     Route::Remote(peer) => {
-                        let call = Call::RunRetention { shard };
-                        self.peers.call(&peer, call, timeout_ms).await?.retention()
+                        let call = Call::RunMaintenance { shard, job };
+                        self.peers
+                            .call(&peer, call, timeout_ms)
+                            .await?
+                            .maintenance()
                     }
                 }
             })
@@ -159,12 +172,15 @@ impl Retention {
         Ok(total)
     }
 
-    /// Runs shard `shard`'s jobs on this node, which must lead it, until nothing is due: once
-    /// every replica applies the commands, the batcher plans and proposes at most
-    /// `RETENTION_COMMANDS_PER_RUN_MAX` of them per turn, writes queued meanwhile going
-    /// between turns. Answered once everything proposed is applied.
-    pub async fn run_local(&self, shard: ShardId) -> Result<ShardRetentionRun, NodeError> {
-        let policy = self.resolved()?;
+    /// Runs `job` for shard `shard` on this node, which must lead it, once every replica
+    /// applies its commands. Retention runs until nothing is due: the batcher plans and
+    /// proposes at most `RETENTION_COMMANDS_PER_RUN_MAX` commands per turn, writes queued
+    /// meanwhile going between turns. Answered once everything proposed is applied.
+    pub async fn run_local(
+        &self,
+        shard: ShardId,
+        job: Maintenance,
+    ) -> Result<MaintenanceRun, NodeError> {
         let members = self.host.committed_members(shard).await?;
         let map = self.host.cluster_map();
         let nodes: Vec<_> = members
@@ -172,12 +188,25 @@ impl Retention {
             .map(|id| (*id, map.nodes.get(id).cloned().unwrap_or_default()))
             .collect();
         self.version
-            .require(&nodes, COMMAND_LEVEL, &format!("shard {shard}'s retention"))
+            .require(&nodes, COMMAND_LEVEL, &format!("shard {shard}'s {job:?}"))
             .await?;
+        if job == Maintenance::CleanTombstones {
+            let (tx, rx) = oneshot::channel();
+            self.queue(
+                shard,
+                Job::Propose(ProposeJob {
+                    cmd: Command::CleanTombstones,
+                    reply: tx,
+                }),
+            )?;
+            self.wait(shard, rx).await?;
+            return Ok(MaintenanceRun::default());
+        }
+        let policy = self.resolved()?;
         let over_budget = policy
             .disk_budget_bytes
             .is_some_and(|budget| self.data_bytes() > budget);
-        let mut total = ShardRetentionRun::default();
+        let mut total = MaintenanceRun::default();
         loop {
             let turn = self.run_turn(shard, policy.clone(), over_budget).await?;
             total.partitions_expired += turn.partitions_expired;
@@ -197,26 +226,41 @@ impl Retention {
         shard: ShardId,
         policy: Arc<ResolvedPolicy>,
         over_budget: bool,
-    ) -> Result<ShardRetentionRun, NodeError> {
+    ) -> Result<MaintenanceRun, NodeError> {
         let (tx, rx) = oneshot::channel();
-        let job = Job::Retention(RetentionJob {
-            policy,
-            now_ms: self.clock.now_ms(),
-            over_budget,
-            reply: tx,
-        });
+        self.queue(
+            shard,
+            Job::Retention(RetentionJob {
+                policy,
+                now_ms: self.clock.now_ms(),
+                over_budget,
+                reply: tx,
+            }),
+        )?;
+        self.wait(shard, rx).await
+    }
+
+    fn queue(&self, shard: ShardId, job: Job) -> Result<(), NodeError> {
         self.host
             .slot(shard)?
             .queue
             .try_send(job)
             .map_err(|_| NodeError::Overloaded {
                 shard,
-                message: "write queue full: retention waits for the next run".into(),
-            })?;
+                message: "write queue full: maintenance waits for the next run".into(),
+            })
+    }
+
+    /// Waits for the batcher's answer to a job, up to [`Retention::run_timeout_ms`].
+    async fn wait<T>(
+        &self,
+        shard: ShardId,
+        rx: oneshot::Receiver<Result<T, NodeError>>,
+    ) -> Result<T, NodeError> {
         let timeout = Duration::from_millis(self.run_timeout_ms());
         match tokio::time::timeout(timeout, rx).await {
             Err(_) => Err(NodeError::Timeout(format!(
-                "shard {shard}: retention not applied within {} ms",
+                "shard {shard}: maintenance not applied within {} ms",
                 timeout.as_millis()
             ))),
             Ok(Err(_)) => Err(NodeError::ShuttingDown { shard }),
@@ -315,8 +359,8 @@ impl Retention {
             if !self.host.leads(&slot.group.raft.metrics().borrow_watched()) {
                 continue;
             }
-            match self.run_local(shard).await {
-                Ok(r) if r == ShardRetentionRun::default() => {}
+            match self.run_local(shard, Maintenance::Retention).await {
+                Ok(r) if r == MaintenanceRun::default() => {}
                 Ok(r) => tracing::info!(
                     shard,
                     partitions_expired = r.partitions_expired,

@@ -58,6 +58,10 @@ pub enum Command {
         partition_start_ms: i64,
         scope: ExpireScope,
     },
+    /// Re-encode every sealed partition holding deleted samples without them, at each
+    /// replica's next flush (`clean_tombstones`): what reads return does not change, the space
+    /// comes back.
+    CleanTombstones,
 }
 
 /// What an [`Command::ExpirePartition`] drops.
@@ -78,7 +82,7 @@ impl Command {
             | Command::Seal { .. }
             | Command::Expire { .. }
             | Command::Delete { .. } => 1,
-            Command::ExpirePartition { .. } => 2,
+            Command::ExpirePartition { .. } | Command::CleanTombstones => 2,
         }
     }
 }

@@ -15,7 +15,7 @@ pub(crate) use expire::ExpiryFlush;
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
 pub(crate) use flush::{FlushMeta, FlushSink};
 pub(crate) use read::merge_sources;
-pub(crate) use seal::{SealInput, SealedPartition, seal_series};
+pub(crate) use seal::{SealInput, SealedPartition, SeriesSealInput, seal_series};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -101,6 +101,7 @@ impl Shard {
                 partition_start_ms,
                 scope,
             } => self.expire_partition(*tier, *partition_start_ms, scope),
+            Command::CleanTombstones => self.clean_tombstones(),
             Command::Delete {
                 series,
                 mint_ms,
@@ -204,6 +205,21 @@ impl Shard {
                 self.dirty.insert(id as u32);
             }
         }
+    }
+
+    /// Marks every sealed partition overlapping a deleted interval for re-encoding by the
+    /// next flush, which leaves the deleted samples out (`seal.rs`).
+    fn clean_tombstones(&mut self) {
+        let Some((lo, hi)) = self.tombstones.span() else {
+            return;
+        };
+        let due: Vec<i64> = self
+            .sealed
+            .iter()
+            .copied()
+            .filter(|&p| p >= self.horizon_ms && p <= hi && self.opts.partition_end(p) > lo)
+            .collect();
+        self.seal_pending.extend(due);
     }
 
     /// Every partition that may hold data (in memory or sealed), not before the horizon.

@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 use crate::model::{Labels, Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::series_key::SeriesKey;
-use crate::shard::{SealInput, SealedPartition, Shard, merge_sources, seal_series};
+use crate::shard::{
+    SealInput, SealedPartition, SeriesSealInput, Shard, merge_sources, seal_series,
+};
 use crate::store::{ChunkReader, Store, StoredChunks};
 use crate::tombstones::remove_deleted;
 
@@ -184,8 +186,22 @@ impl<S: Store> Sharded<S> {
             // sees whatever a flush moved out of the head before that (a sealed partition
             // takes no new samples).
             let mut reader = self.store.durable().then(|| self.store.chunk_reader(shard));
-            let series = input
-                .series
+            let mut inputs = input.series;
+            if let Some(tombstones) = &input.from_store {
+                // Re-encoding a partition sealed and flushed before: its series are in its
+                // stored postings, its data all in the store.
+                let ids = self.store.sealed_postings(shard, p).all()?;
+                inputs = ids
+                    .iter()
+                    .map(|id| SeriesSealInput {
+                        id,
+                        in_order: Vec::new(),
+                        ooo: Vec::new(),
+                        deleted: tombstones.of(id).to_vec(),
+                    })
+                    .collect();
+            }
+            let series = inputs
                 .into_iter()
                 .map(|s| {
                     let mut stored = StoredChunks::default();

@@ -56,6 +56,13 @@ impl Tombstones {
             .collect()
     }
 
+    /// The smallest and largest deleted timestamp over every series (`None`: nothing deleted).
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let mut it = self.by_series.values().flatten();
+        let &(a, b) = it.next()?;
+        Some(it.fold((a, b), |(lo, hi), &(x, y)| (lo.min(x), hi.max(y))))
+    }
+
     /// `n:uvarint (id_delta:uvarint n_iv:uvarint (mint:varint maxt:varint){n_iv}){n}`, ids
     /// ascending (the first delta is the id itself).
     pub fn encode(&self) -> Vec<u8> {

@@ -837,11 +837,15 @@ conformance!(
     sealing_many_series_matches_never_flushing,
     expire_series_then_partitions,
     expiry_digest_ignores_flush_timing,
+    clean_tombstones_changes_no_read,
 );
 
 #[path = "conformance/retention.rs"]
 mod retention;
-use retention::{expire_series_then_partitions, expiry_digest_ignores_flush_timing};
+use retention::{
+    clean_tombstones_changes_no_read, expire_series_then_partitions,
+    expiry_digest_ignores_flush_timing,
+};
 
 #[path = "conformance/sealed.rs"]
 mod sealed;

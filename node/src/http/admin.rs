@@ -110,14 +110,15 @@ pub async fn delete_series(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST|PUT /api/v1/admin/tsdb/clean_tombstones`: not implemented (501). Deleted samples
-/// stay hidden by their tombstones; their space comes back when retention drops the partition.
-pub async fn clean_tombstones() -> ApiError {
-    ApiError::Node(NodeError::NotImplemented(
-        "clean_tombstones: deleted samples stay hidden by tombstones until retention drops \
-         their partition; rewriting partitions to reclaim the space is not implemented yet"
-            .into(),
-    ))
+/// `POST|PUT /api/v1/admin/tsdb/clean_tombstones`: every shard's leader commits
+/// `CleanTombstones`, after which each replica's next flush re-encodes the sealed partitions
+/// holding deleted samples without them (this node flushes at once); 204 once committed and
+/// applied everywhere and flushed here. Reads do not change: the deleted samples were hidden.
+#[tracing::instrument(skip_all)]
+pub async fn clean_tombstones(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    state.backend.clean_tombstones().await?;
+    tracing::info!("tombstones cleaned");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /api/v1/admin/tsdb/snapshot`: not implemented (501).

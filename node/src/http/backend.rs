@@ -37,6 +37,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Deletes what `req` selects (replicated through every shard's log); returns the number
     /// of series named once every shard has applied its delete.
     fn delete_series(&self, req: DeleteRequest) -> BoxFuture<'_, Result<u64, NodeError>>;
+    /// Re-encodes the sealed partitions holding deleted samples without them, on every replica
+    /// (`Command::CleanTombstones`); `Ok` once every shard applied it and this node flushed.
+    fn clean_tombstones(&self) -> BoxFuture<'_, Result<(), NodeError>> {
+        Box::pin(async {
+            Err(NodeError::NotImplemented(
+                "clean_tombstones on this backend".into(),
+            ))
+        })
+    }
     /// The node's ruler (rule groups and alerts); `None` where there is none (the rules API
     /// then answers 501).
     fn ruler(&self) -> Option<Arc<Ruler>> {
@@ -84,6 +93,21 @@ impl Backend for Node {
 
     fn ruler(&self) -> Option<Arc<Ruler>> {
         Some(Node::ruler(self).clone())
+    }
+
+    fn clean_tombstones(&self) -> BoxFuture<'_, Result<(), NodeError>> {
+        Box::pin(async {
+            let run = Node::retention(self)
+                .run_all(crate::retention::Maintenance::CleanTombstones)
+                .await?;
+            if !run.skipped.is_empty() {
+                return Err(NodeError::Unavailable(format!(
+                    "clean_tombstones did not reach every shard: {}",
+                    run.skipped.join("; ")
+                )));
+            }
+            Node::flush(self).await
+        })
     }
 
     fn retention(&self) -> Option<RetentionStatus> {

@@ -27,6 +27,7 @@ use super::ApiError;
 use super::cluster::success;
 use super::notifier_config::actor;
 use crate::node::Node;
+use crate::retention::Maintenance;
 
 /// The retention routes.
 pub fn routes(node: Arc<Node>) -> Router {
@@ -78,7 +79,7 @@ async fn reset(State(node): State<Arc<Node>>, headers: HeaderMap) -> Result<Resp
 }
 
 async fn run(State(node): State<Arc<Node>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let run = node.retention().run_all().await?;
+    let run = node.retention().run_all(Maintenance::Retention).await?;
     tracing::info!(
         by = %actor(&headers),
         shards = run.shards,

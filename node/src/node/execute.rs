@@ -36,8 +36,8 @@ impl Node {
                 Answer::Proposed
             }
             Call::CommandLevel => Answer::Level(tidemark_storage::COMMAND_LEVEL),
-            Call::RunRetention { shard } => {
-                Answer::Retention(self.retention.run_local(shard).await?)
+            Call::RunMaintenance { shard, job } => {
+                Answer::Maintenance(self.retention.run_local(shard, job).await?)
             }
         })
     }

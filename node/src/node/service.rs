@@ -121,8 +121,8 @@ impl ShardService for NodeService {
     }
 
     #[tracing::instrument(skip_all, fields(shard))]
-    async fn run_retention(&self, request: tonic::Request<ShardRequest>) -> Reply {
-        self.serve(Rpc::RunRetention, request).await
+    async fn run_maintenance(&self, request: tonic::Request<ShardRequest>) -> Reply {
+        self.serve(Rpc::RunMaintenance, request).await
     }
 
     #[tracing::instrument(skip_all, fields(shard))]

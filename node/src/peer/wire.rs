@@ -19,7 +19,7 @@ use crate::raft::{GroupId, NodeId};
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
-use crate::retention::ShardRetentionRun;
+use crate::retention::{Maintenance, MaintenanceRun};
 use crate::ruler::record::RulerCommand;
 
 /// Version of the `payload` encoding in `ShardRequest` (see node.proto): 2 made the read
@@ -49,7 +49,7 @@ pub enum Rpc {
     ProposeMeta,
     ProposeRuler,
     CommandLevel,
-    RunRetention,
+    RunMaintenance,
 }
 
 type Client = ShardServiceClient<tonic::transport::Channel>;
@@ -70,7 +70,7 @@ impl Rpc {
             Rpc::ProposeMeta => client.propose_meta(request).await,
             Rpc::ProposeRuler => client.propose_ruler(request).await,
             Rpc::CommandLevel => client.command_level(request).await,
-            Rpc::RunRetention => client.run_retention(request).await,
+            Rpc::RunMaintenance => client.run_maintenance(request).await,
         }
     }
 }
@@ -101,7 +101,7 @@ pub(super) fn encode_call(call: &Call) -> Result<(Rpc, tonic::Request<ShardReque
         Call::ProposeMeta(cmd) => (Rpc::ProposeMeta, request(0, cmd)?),
         Call::ProposeRuler(cmd) => (Rpc::ProposeRuler, request(0, cmd)?),
         Call::CommandLevel => (Rpc::CommandLevel, request(0, &())?),
-        Call::RunRetention { shard } => (Rpc::RunRetention, request(*shard, &())?),
+        Call::RunMaintenance { shard, job } => (Rpc::RunMaintenance, request(*shard, job)?),
     })
 }
 
@@ -146,10 +146,10 @@ pub(crate) fn decode_call(rpc: Rpc, msg: ShardRequest) -> Result<Call, tonic::St
             payload::<()>(&msg)?;
             Call::CommandLevel
         }
-        Rpc::RunRetention => {
-            payload::<()>(&msg)?;
-            Call::RunRetention { shard }
-        }
+        Rpc::RunMaintenance => Call::RunMaintenance {
+            shard,
+            job: payload::<Maintenance>(&msg)?,
+        },
     })
 }
 
@@ -166,7 +166,7 @@ pub(crate) fn encode_answer(
         Ok(Answer::Status(s)) => encode_result(&Ok::<_, NodeError>(s)),
         Ok(Answer::Proposed) => encode_result(&Ok::<_, NodeError>(())),
         Ok(Answer::Level(l)) => encode_result(&Ok::<_, NodeError>(l)),
-        Ok(Answer::Retention(r)) => encode_result(&Ok::<_, NodeError>(r)),
+        Ok(Answer::Maintenance(r)) => encode_result(&Ok::<_, NodeError>(r)),
     }
 }
 
@@ -194,7 +194,7 @@ pub(super) fn decode_answer(
             decode::<()>(payload, |()| Answer::Proposed)
         }
         Call::CommandLevel => decode::<u32>(payload, Answer::Level),
-        Call::RunRetention { .. } => decode::<ShardRetentionRun>(payload, Answer::Retention),
+        Call::RunMaintenance { .. } => decode::<MaintenanceRun>(payload, Answer::Maintenance),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Retention in a three-node cluster: the policy set through one node reaches every shard's
+//! Retention and tombstone cleaning in a three-node cluster: the policy set through one node reaches every shard's
 //! leader (remote ones through `RunRetention`), expiry happens at the same log index on every
 //! replica (their digests agree while writes go on), and a replica killed and restarted comes
 //! back to the same content.
@@ -103,11 +103,32 @@ async fn retention_runs_on_every_leader_and_replicas_agree() {
     }
     replicas_agree(&client, &urls, 3).await;
 
+    // Deleted series' space comes back on demand; what every node reads does not change.
+    let r = client
+        .post(format!("{}/api/v1/admin/tsdb/delete_series", urls[0]))
+        .form(&[("match[]", r#"app_old{series=~"[0-3]"}"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{:?}", r.text().await);
+    let app_left = samples_of(&client, &urls[1], "app_old", at).await;
+    assert_eq!(app_left, app / 2);
+    let r = client
+        .post(format!("{}/api/v1/admin/tsdb/clean_tombstones", urls[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{:?}", r.text().await);
+    for url in &urls {
+        assert_eq!(samples_of(&client, url, "app_old", at).await, app_left);
+    }
+    replicas_agree(&client, &urls, 3).await;
+
     // A replica killed without a flush replays the expiry from its log.
     c.nodes[2].kill9();
     write_acked(&client, &urls[0], 4).await;
     c.nodes[2].relaunch();
     c.nodes[2].wait_ready();
-    assert_eq!(samples_of(&client, &urls[2], "app_old", at).await, app);
+    assert_eq!(samples_of(&client, &urls[2], "app_old", at).await, app_left);
     replicas_agree(&client, &urls, 3).await;
 }

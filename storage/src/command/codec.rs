@@ -14,6 +14,7 @@ const TAG_SEAL: u8 = 2;
 const TAG_EXPIRE: u8 = 3;
 const TAG_DELETE: u8 = 4;
 const TAG_EXPIRE_PARTITION: u8 = 5;
+const TAG_CLEAN_TOMBSTONES: u8 = 6;
 
 const SCOPE_ALL: u8 = 0;
 const SCOPE_SERIES: u8 = 1;
@@ -62,6 +63,7 @@ impl Command {
                     }
                 }
             }
+            Command::CleanTombstones => out.push(TAG_CLEAN_TOMBSTONES),
         }
         out
     }
@@ -85,6 +87,7 @@ impl Command {
             },
             TAG_DELETE => decode_delete(&mut r)?,
             TAG_EXPIRE_PARTITION => decode_expire_partition(&mut r)?,
+            TAG_CLEAN_TOMBSTONES => Command::CleanTombstones,
             tag => return Err(Error::Decode(format!("unknown command tag {tag}"))),
         };
         if r.remaining() != 0 {
@@ -328,7 +331,7 @@ mod tests {
     fn random_commands_round_trip_bit_exactly() {
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..2000 {
-            let cmd = match rng.random_range(0..7) {
+            let cmd = match rng.random_range(0..8) {
                 0 => Command::Seal {
                     partition_start_ms: rng.random(),
                 },
@@ -363,6 +366,7 @@ mod tests {
                         },
                     }
                 }
+                4 => Command::CleanTombstones,
                 _ => Command::Write(random_batch(&mut rng)),
             };
             let bytes = cmd.encode();

@@ -13,6 +13,7 @@ use crate::chunk::sealed::{self, SEALED_SAMPLES_MAX};
 use crate::error::Result;
 use crate::model::{Sample, SeriesId};
 use crate::store::StoredChunks;
+use crate::tombstones::remove_deleted;
 
 /// The head's data of one series in a partition being sealed.
 pub(crate) struct SeriesSealInput {
@@ -21,12 +22,19 @@ pub(crate) struct SeriesSealInput {
     pub in_order: Vec<Vec<u8>>,
     /// Out-of-order buffer samples in the partition.
     pub ooo: Vec<Sample>,
+    /// The series' deleted intervals (`Command::Delete`): sealing leaves those samples out,
+    /// which reads hide anyway, so the space comes back.
+    pub deleted: Vec<(i64, i64)>,
 }
 
 /// The head's data of a partition being sealed: every series with a sample in it.
 pub(crate) struct SealInput {
     pub partition: i64,
     pub series: Vec<SeriesSealInput>,
+    /// Set when the partition's postings are no longer in memory (a partition sealed and
+    /// flushed before, re-encoded by `CleanTombstones`): its series are then those of its
+    /// stored postings, `series` is empty, and these are the deleted intervals of every series.
+    pub from_store: Option<crate::tombstones::Tombstones>,
 }
 
 /// One sealed chunk with its time bounds.
@@ -71,6 +79,7 @@ impl Shard {
                             .collect()
                     })
                     .unwrap_or_default(),
+                from_store: (!self.partitions.contains_key(&p)).then(|| self.tombstones.clone()),
             })
             .collect()
     }
@@ -80,6 +89,7 @@ impl Shard {
             id,
             in_order: Vec::new(),
             ooo: Vec::new(),
+            deleted: self.tombstones.of(id).to_vec(),
         };
         let Some(head) = self.heads.get(id as usize) else {
             return input;
@@ -126,13 +136,14 @@ pub(crate) fn seal_series(
 ) -> Result<SealedSeries> {
     let mut in_order: Vec<Vec<u8>> = stored.in_order.into_iter().map(|(_, c)| c).collect();
     in_order.extend(input.in_order);
-    let samples = merge_sources(
+    let mut samples = merge_sources(
         &in_order,
         &mut stored.ooo,
         &input.ooo,
         partition,
         partition_end.saturating_sub(1),
     )?;
+    remove_deleted(&input.deleted, &mut samples);
     let chunks = samples
         .chunks(SEALED_SAMPLES_MAX)
         .map(|part| {
@@ -172,6 +183,7 @@ mod tests {
                 Sample::new(30, 9.0),
                 Sample::new(35, 3.5),
             ],
+            deleted: vec![],
         };
         let stored = StoredChunks {
             in_order: vec![(10, xor(&[(10, 1.0), (20, 2.0)]))],
@@ -200,11 +212,26 @@ mod tests {
     }
 
     #[test]
+    fn deleted_samples_are_left_out() {
+        let input = SeriesSealInput {
+            id: 2,
+            in_order: vec![xor(&[(10, 1.0), (20, 2.0), (30, 3.0)])],
+            ooo: vec![],
+            deleted: vec![(15, 25)],
+        };
+        let sealed = seal_series(input, StoredChunks::default(), 0, 100).unwrap();
+        let mut got = Vec::new();
+        decode_range(&sealed.chunks[0].bytes, i64::MIN, i64::MAX, &mut got).unwrap();
+        assert_eq!(got, vec![Sample::new(10, 1.0), Sample::new(30, 3.0)]);
+    }
+
+    #[test]
     fn a_series_without_samples_seals_to_nothing() {
         let input = SeriesSealInput {
             id: 1,
             in_order: vec![],
             ooo: vec![],
+            deleted: vec![],
         };
         let sealed = seal_series(input, StoredChunks::default(), 0, 100).unwrap();
         assert!(sealed.chunks.is_empty());

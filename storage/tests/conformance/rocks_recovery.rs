@@ -570,3 +570,67 @@ fn expiry_survives_reopen_and_gives_the_space_back() {
     let got = select(&e, &[eq("i", "150")], i64::MIN, i64::MAX);
     assert_eq!(got[0].samples.len(), 480 + 480);
 }
+
+#[test]
+fn clean_tombstones_gives_the_space_of_deleted_series_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), opts());
+    let mut index = 0;
+    for i in 0..100 {
+        index += 1;
+        let l = labels(&[("__name__", "m"), ("i", &i.to_string())]);
+        let s: Vec<Sample> = (0..960)
+            .map(|k| Sample::new(k * 15_000, (k * (i + 1)) as f64 * 0.37))
+            .collect();
+        write(&e, index, &l, s);
+    }
+    for p in [0, 2 * H] {
+        index += 1;
+        e.apply(
+            S,
+            index,
+            &Command::Seal {
+                partition_start_ms: p,
+            },
+        )
+        .unwrap();
+    }
+    e.flush(S, b"m").unwrap();
+    e.compact().unwrap();
+    let bytes = |e: &RocksEngine| -> u64 { e.partitions(S).unwrap().iter().map(|p| p.bytes).sum() };
+    let before = bytes(&e);
+    let ids = e
+        .matching_series(S, &[m(MatchOp::Regex, "i", "[0-7].*")], i64::MIN, i64::MAX)
+        .unwrap();
+    index += 1;
+    e.apply(
+        S,
+        index,
+        &Command::Delete {
+            series: ids,
+            mint_ms: i64::MIN,
+            maxt_ms: i64::MAX,
+        },
+    )
+    .unwrap();
+    e.flush(S, b"m").unwrap();
+    e.compact().unwrap();
+    assert!(bytes(&e) * 10 > before * 9, "a delete alone frees nothing");
+    let digest = e.digest(S).unwrap();
+    index += 1;
+    e.apply(S, index, &Command::CleanTombstones).unwrap();
+    e.flush(S, b"m").unwrap();
+    e.compact().unwrap();
+    let after = bytes(&e);
+    assert_eq!(e.digest(S).unwrap(), digest);
+    assert!(
+        after * 10 < before * 4,
+        "{after} bytes after cleaning, {before} before"
+    );
+    // Reopened, the same.
+    drop(e);
+    let e = open(dir.path(), opts());
+    assert_eq!(e.digest(S).unwrap(), digest);
+    let got = select(&e, &[eq("__name__", "m")], i64::MIN, i64::MAX);
+    assert_eq!(got.len(), 22, "i = 8, 9 and 80 to 99 are left");
+}

@@ -448,10 +448,7 @@ async fn delete_series_validates_and_reaches_the_backend() {
 #[tokio::test]
 async fn admin_endpoints_tidemark_lacks_say_not_implemented() {
     let (_, app) = setup(Config::default());
-    for (uri, what) in [
-        ("/api/v1/admin/tsdb/clean_tombstones", "clean_tombstones"),
-        ("/api/v1/admin/tsdb/snapshot", "snapshot"),
-    ] {
+    for (uri, what) in [("/api/v1/admin/tsdb/snapshot", "snapshot")] {
         let r = send(&app, post_form(uri, "")).await;
         assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{uri}: {}", r.body);
         let j = r.json();
