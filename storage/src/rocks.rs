@@ -3,6 +3,7 @@
 //! `MemEngine`; this backend persists flushes and recovers the flushed state at open.
 
 mod keys;
+mod migrate;
 mod snapshot;
 mod store;
 
@@ -52,6 +53,7 @@ impl RocksEngine {
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(io(0))?;
         let store = RocksStore { db };
+        migrate::tier_postings(&store)?;
         let mut shards: Vec<(ShardId, ShardMeta)> = Vec::new();
         store.scan_prefix(0, CF_META, &[], &mut |k, v| {
             if let Some(shard) = keys::shard_of_meta_key(k) {
@@ -152,11 +154,13 @@ impl RocksEngine {
         })?;
         let (sealed, horizon, whole) = (&shard.sealed, shard.horizon_ms, &shard.expired.whole);
         let partitions = &mut shard.partitions;
-        store.scan_prefix(id, CF_POSTINGS, &id.to_be_bytes(), &mut |k, v| {
-            let (p, name, value) = keys::parse_postings_key(k).ok_or_else(|| Error::Corrupt {
-                shard: id,
-                message: "malformed postings key".into(),
-            })?;
+        let raw_prefix = keys::postings_partition_prefix(id, keys::TIER_RAW, i64::MIN);
+        store.scan_prefix(id, CF_POSTINGS, &raw_prefix[..5], &mut |k, v| {
+            let (_, p, name, value) =
+                keys::parse_postings_key(k).ok_or_else(|| Error::Corrupt {
+                    shard: id,
+                    message: "malformed postings key".into(),
+                })?;
             if p < horizon || sealed.contains(&p) || whole.contains(&(Tier::Raw, p)) {
                 return Ok(());
             }

@@ -71,31 +71,50 @@ pub fn series_id_of_labels_key(key: &[u8]) -> Option<SeriesId> {
     u32_from_be(key.get(5..)?)
 }
 
-/// Prefix of one partition's postings: `shard | partition`.
-pub fn postings_partition_prefix(shard: ShardId, partition: i64) -> Vec<u8> {
+/// Prefix of one partition's postings: `shard | tier | partition`.
+pub fn postings_partition_prefix(shard: ShardId, tier: u8, partition: i64) -> Vec<u8> {
     let mut k = Vec::with_capacity(32);
     k.extend_from_slice(&shard.to_be_bytes());
+    k.push(tier);
     k.extend_from_slice(&time_be(partition));
     k
 }
 
-/// `shard | partition | name | 0xff | value` (name and value empty: every series).
-pub fn postings_key(shard: ShardId, partition: i64, name: &str, value: &str) -> Vec<u8> {
-    let mut k = postings_partition_prefix(shard, partition);
+/// `shard | tier | partition | name | 0xff | value` (name and value empty: every series).
+pub fn postings_key(shard: ShardId, tier: u8, partition: i64, name: &str, value: &str) -> Vec<u8> {
+    let mut k = postings_partition_prefix(shard, tier, partition);
     k.extend_from_slice(name.as_bytes());
     k.push(0xff);
     k.extend_from_slice(value.as_bytes());
     k
 }
 
-/// Splits a postings key into (partition, name, value).
-pub fn parse_postings_key(key: &[u8]) -> Option<(i64, &str, &str)> {
-    let p = time_from_be(key.get(4..12)?)?;
-    let rest = key.get(12..)?;
+/// Splits a postings key into (tier, partition, name, value).
+pub fn parse_postings_key(key: &[u8]) -> Option<(u8, i64, &str, &str)> {
+    let tier = *key.get(4)?;
+    let p = time_from_be(key.get(5..13)?)?;
+    let rest = key.get(13..)?;
     let sep = rest.iter().position(|&b| b == 0xff)?;
     let name = std::str::from_utf8(&rest[..sep]).ok()?;
     let value = std::str::from_utf8(&rest[sep + 1..]).ok()?;
-    Some((p, name, value))
+    Some((tier, p, name, value))
+}
+
+/// Whether `key` is a postings key of layout 1 (`shard | partition | name 0xff value`, before
+/// postings carried the tier), which `migrate` rewrites. Its fifth byte is the first of an
+/// order-preserving time, 0x03 or more for every time after about 285 million years BC; a
+/// key of layout 2 has a tier byte (0 to 2) there.
+pub fn is_untiered_postings_key(key: &[u8]) -> bool {
+    key.len() >= 13 && key[4] >= 3
+}
+
+/// A layout 1 postings key in layout 2 (a raw tier byte after the shard).
+pub fn tiered_postings_key(untiered: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(untiered.len() + 1);
+    k.extend_from_slice(&untiered[..4]);
+    k.push(TIER_RAW);
+    k.extend_from_slice(&untiered[4..]);
+    k
 }
 
 /// `shard | tier | partition`: the prefix of every chunk of one partition.
@@ -327,12 +346,24 @@ mod tests {
 
     #[test]
     fn keys_parse_back() {
-        let k = postings_key(3, -7_200_000, "job", "a\u{e9}");
-        assert_eq!(parse_postings_key(&k), Some((-7_200_000, "job", "a\u{e9}")));
+        let k = postings_key(3, 1, -7_200_000, "job", "a\u{e9}");
         assert_eq!(
-            parse_postings_key(&postings_key(3, 0, "", "")),
-            Some((0, "", ""))
+            parse_postings_key(&k),
+            Some((1, -7_200_000, "job", "a\u{e9}"))
         );
+        assert_eq!(
+            parse_postings_key(&postings_key(3, 0, 0, "", "")),
+            Some((0, 0, "", ""))
+        );
+        assert!(!is_untiered_postings_key(&k));
+        let mut old = 3u32.to_be_bytes().to_vec();
+        old.extend_from_slice(&time_be(0));
+        old.extend_from_slice(b"job\xffa");
+        assert!(is_untiered_postings_key(&old));
+        let mut old_negative = 3u32.to_be_bytes().to_vec();
+        old_negative.extend_from_slice(&time_be(-7_200_000));
+        old_negative.extend_from_slice(b"\xff");
+        assert!(is_untiered_postings_key(&old_negative));
         let c = chunk_key(1, TIER_RAW, 0, 9, 15, None);
         assert_eq!(parse_chunk_key(&c), Some((15, None)));
         let o = chunk_key(1, TIER_RAW, 0, 9, -15, Some(77));

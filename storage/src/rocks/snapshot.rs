@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::model::ShardId;
 
 /// First bytes of a shard snapshot; the last byte is the format version.
-const MAGIC: &[u8; 8] = b"TMSHARD1";
+const MAGIC: &[u8; 8] = b"TMSHARD2";
+/// Snapshots of layout 1 (postings keys without a tier byte), still imported.
+const MAGIC_V1: &[u8; 8] = b"TMSHARD1";
 /// Column families in the order of their index in a record.
 const CFS: [&str; 4] = [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_META];
 /// Marks the end of the records.
@@ -179,8 +181,15 @@ pub(crate) fn import(
         hash: xxhash_rust::xxh3::Xxh3::new(),
         shard,
     };
-    if r.bytes(MAGIC.len())? != MAGIC {
-        return Err(corrupt(shard, "not a Tidemark shard snapshot (version 1)"));
+    let magic = r.bytes(MAGIC.len())?;
+    // Version 1 snapshots come from builds whose postings keys had no tier byte: they are
+    // migrated as they are imported.
+    let untiered = magic == MAGIC_V1;
+    if magic != MAGIC && !untiered {
+        return Err(corrupt(
+            shard,
+            "not a Tidemark shard snapshot (version 1 or 2)",
+        ));
     }
     let prefix = shard.to_be_bytes();
     let from = r.bytes(4)?;
@@ -212,6 +221,10 @@ pub(crate) fn import(
         }
         if name == CF_META && key == record_key {
             record = Some(ShardMeta::decode(shard, &value)?);
+        }
+        if untiered && name == CF_POSTINGS && keys::is_untiered_postings_key(&key) {
+            batch.put_cf(store.cf(name), keys::tiered_postings_key(&key), value);
+            continue;
         }
         batch.put_cf(store.cf(name), key, value);
     }
@@ -245,4 +258,76 @@ pub(crate) fn clear(store: &RocksStore, shard: ShardId) -> Result<()> {
     let mut opts = WriteOptions::default();
     opts.set_sync(true);
     store.db.write_opt(batch, &opts).map_err(io(shard))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Command, SeriesRef, WriteBatch as Batch};
+    use crate::engine::Engine;
+    use crate::model::{Labels, Sample};
+    use crate::options::EngineOptions;
+    use crate::rocks::RocksEngine;
+    use crate::varint::Reader;
+
+    /// A version 1 snapshot of what `v2` holds, as an earlier build wrote it: its postings keys
+    /// without the tier byte.
+    fn as_version_1(v2: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC_V1.to_vec();
+        let mut r = Reader::new(&v2[8..]);
+        out.extend_from_slice(r.bytes(4).unwrap());
+        loop {
+            let cf = r.u8().unwrap();
+            if cf == END {
+                break;
+            }
+            let n = r.uvarint().unwrap() as usize;
+            let mut key = r.bytes(n).unwrap().to_vec();
+            let m = r.uvarint().unwrap() as usize;
+            let value = r.bytes(m).unwrap();
+            if CFS[usize::from(cf)] == CF_POSTINGS {
+                key.remove(4);
+            }
+            out.push(cf);
+            crate::varint::put_uvarint(&mut out, key.len() as u64);
+            out.extend_from_slice(&key);
+            crate::varint::put_uvarint(&mut out, value.len() as u64);
+            out.extend_from_slice(value);
+        }
+        out.push(END);
+        let sum = xxhash_rust::xxh3::xxh3_64(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn a_version_1_snapshot_is_imported_with_its_postings_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = RocksEngine::open(dir.path().join("a"), EngineOptions::default()).unwrap();
+        for i in 0..10u32 {
+            let labels = Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())]);
+            a.apply(
+                2,
+                u64::from(i) + 1,
+                &Command::Write(Batch {
+                    new_series: vec![labels],
+                    samples: vec![(SeriesRef::New(0), vec![Sample::new(1000, 1.0)])],
+                }),
+            )
+            .unwrap();
+        }
+        a.flush(2, b"m").unwrap();
+        let mut v2 = Vec::new();
+        a.export_shard(2, &mut v2).unwrap();
+        let b = RocksEngine::open(dir.path().join("b"), EngineOptions::default()).unwrap();
+        b.import_shard(2, &mut &as_version_1(&v2)[..]).unwrap();
+        assert_eq!(b.digest(2).unwrap(), a.digest(2).unwrap());
+        assert_eq!(
+            b.label_values(2, "i", &[], 0, 2000).unwrap(),
+            a.label_values(2, "i", &[], 0, 2000).unwrap()
+        );
+        let c = RocksEngine::open(dir.path().join("c"), EngineOptions::default()).unwrap();
+        c.import_shard(2, &mut &v2[..]).unwrap();
+        assert_eq!(c.digest(2).unwrap(), a.digest(2).unwrap());
+    }
 }

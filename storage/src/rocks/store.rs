@@ -92,6 +92,7 @@ impl Store for RocksStore {
         Box::new(RocksPostings {
             store: self,
             shard,
+            tier: TIER_RAW,
             partition,
         })
     }
@@ -269,7 +270,7 @@ impl FlushSink for RocksSink<'_> {
         self.scratch.clear();
         // Serializing into a Vec cannot fail.
         let _ = bitmap.serialize_into(&mut self.scratch);
-        let key = keys::postings_key(self.shard, partition, name, value);
+        let key = keys::postings_key(self.shard, TIER_RAW, partition, name, value);
         self.batch
             .put_cf(self.store.cf(CF_POSTINGS), key, &self.scratch);
     }
@@ -286,11 +287,9 @@ impl FlushSink for RocksSink<'_> {
             if let Some(to) = prefix_successor(&from) {
                 self.batch.delete_range_cf(chunks, from, to);
             }
-            if tier == Tier::Raw {
-                let from = keys::postings_partition_prefix(self.shard, p);
-                if let Some(to) = prefix_successor(&from) {
-                    self.batch.delete_range_cf(postings, from, to);
-                }
+            let from = keys::postings_partition_prefix(self.shard, tier.byte(), p);
+            if let Some(to) = prefix_successor(&from) {
+                self.batch.delete_range_cf(postings, from, to);
             }
             self.batch
                 .delete_cf(meta, keys::expired_series_key(self.shard, tier.byte(), p));
@@ -329,8 +328,8 @@ impl FlushSink for RocksSink<'_> {
             let from = keys::chunk_series_prefix(self.shard, TIER_RAW, i64::MIN, 0);
             let to = keys::chunk_series_prefix(self.shard, TIER_RAW, before, 0);
             self.batch.delete_range_cf(chunks, from, to);
-            let from = keys::postings_partition_prefix(self.shard, i64::MIN);
-            let to = keys::postings_partition_prefix(self.shard, before);
+            let from = keys::postings_partition_prefix(self.shard, TIER_RAW, i64::MIN);
+            let to = keys::postings_partition_prefix(self.shard, TIER_RAW, before);
             self.batch
                 .delete_range_cf(self.store.cf(CF_POSTINGS), from, to);
         }
@@ -369,11 +368,13 @@ fn id_runs(ids: &RoaringBitmap) -> Vec<(u32, u32)> {
     runs
 }
 
-/// Postings of a sealed partition, read from RocksDB on demand.
-struct RocksPostings<'a> {
-    store: &'a RocksStore,
-    shard: ShardId,
-    partition: i64,
+/// Postings of a partition no longer in memory (a sealed raw one, or a rollup tier's), read
+/// from RocksDB on demand.
+pub(crate) struct RocksPostings<'a> {
+    pub store: &'a RocksStore,
+    pub shard: ShardId,
+    pub tier: u8,
+    pub partition: i64,
 }
 
 impl PostingsSource for RocksPostings<'_> {
@@ -382,7 +383,7 @@ impl PostingsSource for RocksPostings<'_> {
     }
 
     fn get(&self, name: &str, value: &str) -> Result<RoaringBitmap> {
-        let key = keys::postings_key(self.shard, self.partition, name, value);
+        let key = keys::postings_key(self.shard, self.tier, self.partition, name, value);
         match self
             .store
             .db
@@ -395,7 +396,7 @@ impl PostingsSource for RocksPostings<'_> {
     }
 
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str, &RoaringBitmap)) -> Result<()> {
-        let mut prefix = keys::postings_partition_prefix(self.shard, self.partition);
+        let mut prefix = keys::postings_partition_prefix(self.shard, self.tier, self.partition);
         prefix.extend_from_slice(name.as_bytes());
         prefix.push(0xff);
         let shard = self.shard;
@@ -412,11 +413,11 @@ impl PostingsSource for RocksPostings<'_> {
     }
 
     fn names(&self) -> Result<Vec<String>> {
-        let prefix = keys::postings_partition_prefix(self.shard, self.partition);
+        let prefix = keys::postings_partition_prefix(self.shard, self.tier, self.partition);
         let mut names: Vec<String> = Vec::new();
         self.store
             .scan_prefix(self.shard, CF_POSTINGS, &prefix, &mut |k, _| {
-                if let Some((_, name, _)) = keys::parse_postings_key(k)
+                if let Some((_, _, name, _)) = keys::parse_postings_key(k)
                     && !name.is_empty()
                     && names.last().is_none_or(|l| l != name)
                 {
