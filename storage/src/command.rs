@@ -58,6 +58,16 @@ pub enum Command {
         partition_start_ms: i64,
         scope: ExpireScope,
     },
+    /// Roll up the day `[unit_start_ms, unit_start_ms + 1d)` into tier `tier`: every series
+    /// with raw samples in it but `skip` (ascending; a per-metric policy keeps no such tier
+    /// for them) gets its windows ending in `(day, day + 1d]`, computed by each replica from
+    /// its own raw data. Proposed once no sample can enter that range any more; again (a
+    /// recomputation) when samples reach it late.
+    RollUp {
+        tier: Tier,
+        unit_start_ms: i64,
+        skip: Vec<SeriesId>,
+    },
     /// Re-encode every sealed partition holding deleted samples without them, at each
     /// replica's next flush (`clean_tombstones`): what reads return does not change, the space
     /// comes back.
@@ -82,7 +92,9 @@ impl Command {
             | Command::Seal { .. }
             | Command::Expire { .. }
             | Command::Delete { .. } => 1,
-            Command::ExpirePartition { .. } | Command::CleanTombstones => 2,
+            Command::ExpirePartition { .. } | Command::CleanTombstones | Command::RollUp { .. } => {
+                2
+            }
         }
     }
 }

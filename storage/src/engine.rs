@@ -168,6 +168,21 @@ pub trait Engine: Send + Sync + 'static {
         matchers: &[Matcher],
     ) -> Result<Vec<SeriesId>>;
 
+    /// The series of `shard` matching every matcher (every series when `matchers` is empty)
+    /// with windows of rollup tier `tier` ending in `[mint_ms, maxt_ms]`, with those windows,
+    /// sorted by labels. Windows a delete touches are left out.
+    fn select_windows(
+        &self,
+        shard: ShardId,
+        tier: crate::tier::Tier,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<crate::sharded::SeriesWindows>>;
+
+    /// The days of `shard` rolled up into `tier` (`Command::RollUp` applied), ascending.
+    fn rolled_units(&self, shard: ShardId, tier: crate::tier::Tier) -> Vec<i64>;
+
     /// A hash of the logical content of `shard` (series ids with their labels, every sample,
     /// sealed partitions, expiry horizon): replicas that applied the same log compare equal,
     /// whatever their flush timing. Reads everything: for checkers and tests, not hot paths.

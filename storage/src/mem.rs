@@ -79,6 +79,16 @@ impl ChunkReader for NoChunks {
     ) -> crate::Result<()> {
         Ok(())
     }
+
+    fn read_rollup(
+        &mut self,
+        _series: SeriesId,
+        _tier: crate::tier::Tier,
+        _partition: i64,
+        _unit: i64,
+    ) -> crate::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// A store that holds nothing: the head keeps everything.
@@ -97,6 +107,15 @@ impl Store for NoStore {
         Box::new(PartitionPostings::default())
     }
 
+    fn tier_postings<'a>(
+        &'a self,
+        _shard: ShardId,
+        _tier: crate::tier::Tier,
+        _partition: i64,
+    ) -> Box<dyn PostingsSource + 'a> {
+        Box::new(PartitionPostings::default())
+    }
+
     fn chunk_reader<'a>(&'a self, _shard: ShardId) -> Box<dyn ChunkReader + 'a> {
         Box::new(NoChunks)
     }
@@ -105,6 +124,7 @@ impl Store for NoStore {
         &self,
         _shard: &Shard,
         _sealed: &[SealedPartition],
+        _rollups: &crate::sharded::RollupFlush,
         _sm_meta: &[u8],
     ) -> crate::Result<()> {
         Ok(())

@@ -103,6 +103,18 @@ impl RocksEngine {
                 Ok(())
             },
         )?;
+        let rolled = &mut shard.rollups.rolled;
+        store.scan_prefix(id, CF_META, &keys::rolled_prefix(id), &mut |k, v| {
+            // Same shape as an expired-series key: shard, kind, tier, time.
+            let key = keys::parse_expired_series_key(k)
+                .and_then(|(b, u)| Some((Tier::from_byte(b)?, u)))
+                .ok_or_else(|| Error::Corrupt {
+                    shard: id,
+                    message: "malformed rolled-day key".into(),
+                })?;
+            rolled.insert(key, store::bitmap(id, v)?);
+            Ok(())
+        })?;
         if !meta.tombstones.is_empty() {
             shard.tombstones =
                 Tombstones::decode(&mut Reader::new(&meta.tombstones)).map_err(|e| {

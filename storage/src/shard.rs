@@ -6,6 +6,7 @@
 mod expire;
 mod flush;
 mod read;
+mod rollup;
 mod seal;
 
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
@@ -14,7 +15,8 @@ pub(crate) use expire::Expired;
 pub(crate) use expire::ExpiryFlush;
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
 pub(crate) use flush::{FlushMeta, FlushSink};
-pub(crate) use read::merge_sources;
+pub(crate) use read::{SeriesSnapshot, merge_sources};
+pub(crate) use rollup::{RollupJob, Rollups};
 pub(crate) use seal::{SealInput, SealedPartition, SeriesSealInput, seal_series};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +49,11 @@ pub(crate) struct Shard {
     pub horizon_ms: i64,
     /// What retention dropped above the horizon (`expire.rs`).
     pub expired: Expired,
+    /// The days rolled up into each tier (`rollup.rs`).
+    pub rollups: Rollups,
+    /// Whether a backend holds what flushes persist (false for the in-memory engine, whose
+    /// head holds everything).
+    pub durable: bool,
     pub applied: u64,
     pub flushed: Option<(u64, Vec<u8>)>,
     /// Smallest and largest timestamp applied (for statistics and the out-of-order window).
@@ -75,6 +82,8 @@ impl Shard {
             seal_pending: BTreeSet::new(),
             horizon_ms: i64::MIN,
             expired: Expired::default(),
+            rollups: Rollups::default(),
+            durable: true,
             applied: 0,
             flushed: None,
             min_t: None,
@@ -102,6 +111,11 @@ impl Shard {
                 scope,
             } => self.expire_partition(*tier, *partition_start_ms, scope),
             Command::CleanTombstones => self.clean_tombstones(),
+            Command::RollUp {
+                tier,
+                unit_start_ms,
+                skip,
+            } => self.roll_up(*tier, *unit_start_ms, skip),
             Command::Delete {
                 series,
                 mint_ms,
@@ -114,6 +128,7 @@ impl Shard {
                         self.tombstones.add(id, *mint_ms, *maxt_ms);
                     }
                 }
+                self.rollups_after_delete(*mint_ms, *maxt_ms);
             }
         }
         self.applied = index;

@@ -3,6 +3,7 @@
 //! different stores.
 
 mod query;
+mod rollup;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +23,9 @@ use crate::shard::{
 };
 use crate::store::{ChunkReader, Store, StoredChunks};
 use crate::tombstones::remove_deleted;
+
+pub use rollup::SeriesWindows;
+pub(crate) use rollup::{RolledUnit, RollupFlush, TierPostings};
 
 pub(crate) type ShardCell = Arc<RwLock<Shard>>;
 
@@ -120,14 +124,27 @@ impl<S: Store> Sharded<S> {
         }
         write(&self.shards)
             .entry(id)
-            .or_insert_with(|| Arc::new(RwLock::new(Shard::new(id, self.opts.clone()))))
+            .or_insert_with(|| {
+                let mut shard = Shard::new(id, self.opts.clone());
+                shard.durable = self.store.durable();
+                Arc::new(RwLock::new(shard))
+            })
             .clone()
     }
 
     #[tracing::instrument(level = "trace", skip_all, fields(shard, index))]
     pub fn apply(&self, shard: ShardId, index: u64, cmd: &Command) -> Result<()> {
         let cell = self.shard_or_create(shard);
-        write(&cell).apply(index, cmd);
+        let mut st = write(&cell);
+        // Days still to roll up that read raw data this command drops are computed first, from
+        // the data as it is (the head may hold some not yet flushed): rare, as rollups run
+        // days before their raw data expires.
+        let due = st.pending_rollups_dropped_by(cmd);
+        if !due.is_empty() && index > st.applied {
+            let computed = self.compute_rollups_locked(&st, shard, due)?;
+            st.install_computed(computed);
+        }
+        st.apply(index, cmd);
         Ok(())
     }
 
@@ -142,6 +159,9 @@ impl<S: Store> Sharded<S> {
         // content no longer changes (`shard/seal.rs`).
         let inputs = read(&cell).seal_inputs(None);
         let (mut sealed, mut abandoned) = self.seal_partitions(shard, inputs)?;
+        // Pending rollups are computed without the lock too (`sharded/rollup.rs`).
+        let jobs = read(&cell).rollup_jobs();
+        let rollups = self.compute_rollups(&cell, shard, jobs)?;
         let mut st = write(&cell);
         // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
         // (dropped here), or been sealed (re-encoded now, under the lock).
@@ -162,8 +182,18 @@ impl<S: Store> Sharded<S> {
         for p in &abandoned {
             st.seal_pending.remove(p);
         }
-        self.store.write_flush(&st, &sealed, sm_meta)?;
+        let mut rollups = rollups;
+        rollups
+            .units
+            .retain(|u| st.rollup_pending_at(u.tier, u.unit, u.generation));
+        for (u, postings) in st.rollups.unpersisted.values() {
+            rollups.units.push(u.clone());
+            rollups.postings.extend(postings.iter().cloned());
+        }
+        rollups.merge_postings();
+        self.store.write_flush(&st, &sealed, &rollups, sm_meta)?;
         self.generation.fetch_add(1, Ordering::SeqCst);
+        st.finish_rollups(rollups, self.store.durable());
         st.finish_flush(sm_meta, self.store.durable(), sealed);
         Ok(st.applied)
     }
@@ -275,21 +305,7 @@ impl<S: Store> Sharded<S> {
             };
             reader.read(id, partitions, mint_ms, maxt_ms, &mut stored)?;
         }
-        // A stored XOR chunk that starts where a head chunk starts is an earlier flush of that
-        // chunk, which has only grown since: decoding it too would only find duplicates. A
-        // sealed chunk is never skipped (it holds the series' whole partition).
-        let mut in_order: Vec<Vec<u8>> = stored
-            .in_order
-            .into_iter()
-            .filter(|(start, c)| {
-                !(c.first() == Some(&ENCODING_XOR) && snap.in_order_starts.contains(start))
-            })
-            .map(|(_, c)| c)
-            .collect();
-        in_order.extend(snap.in_order);
-        let mut samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
-        remove_deleted(&deleted, &mut samples);
-        Ok(Some((snap.labels, samples)))
+        merge_read(snap, stored, &deleted, mint_ms, maxt_ms).map(Some)
     }
 
     pub fn check_append(
@@ -446,6 +462,7 @@ impl<S: Store> Sharded<S> {
             h.update(&st.horizon_ms.to_be_bytes());
             h.update(&st.tombstones.encode());
             h.update(&st.expired_digest_bytes());
+            h.update(&st.rollups_digest_bytes());
             for p in &st.sealed {
                 h.update(&p.to_be_bytes());
             }
@@ -487,8 +504,49 @@ impl<S: Store> Sharded<S> {
                 h.update(&s.v.to_bits().to_be_bytes());
             }
         }
+        // Rollups of days whose raw data is gone (in part): what is left of them.
+        for (tier, unit) in read(&cell).rollups_without_raw() {
+            let end = unit + crate::tier::ROLLUP_UNIT_MS;
+            for sw in self.select_windows(shard, tier, &[], unit + 1, end)? {
+                h.update(&sw.labels.canonical_bytes());
+                for w in &sw.windows {
+                    for x in [w.end_ms, w.count as i64, w.first_t, w.last_t] {
+                        h.update(&x.to_be_bytes());
+                    }
+                    for x in [w.sum, w.min, w.max, w.first_v, w.last_v, w.increase, w.jump] {
+                        h.update(&x.to_bits().to_be_bytes());
+                    }
+                }
+            }
+        }
         Ok(h.digest())
     }
+}
+
+/// Merges a series' head snapshot with what the store holds (as read for the same range) and
+/// leaves its deleted samples out.
+pub(crate) fn merge_read(
+    snap: crate::shard::SeriesSnapshot,
+    mut stored: StoredChunks,
+    deleted: &[(i64, i64)],
+    mint_ms: i64,
+    maxt_ms: i64,
+) -> Result<(Labels, Vec<Sample>)> {
+    // A stored XOR chunk that starts where a head chunk starts is an earlier flush of that
+    // chunk, which has only grown since: decoding it too would only find duplicates. A sealed
+    // chunk is never skipped (it holds the series' whole partition).
+    let mut in_order: Vec<Vec<u8>> = stored
+        .in_order
+        .into_iter()
+        .filter(|(start, c)| {
+            !(c.first() == Some(&ENCODING_XOR) && snap.in_order_starts.contains(start))
+        })
+        .map(|(_, c)| c)
+        .collect();
+    in_order.extend(snap.in_order);
+    let mut samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
+    remove_deleted(deleted, &mut samples);
+    Ok((snap.labels, samples))
 }
 
 /// Implements [`crate::Engine`] for a wrapper struct holding a `Sharded` in field `$field`.
@@ -602,6 +660,20 @@ macro_rules! delegate_engine {
             ) -> $crate::Result<Vec<$crate::SeriesId>> {
                 self.$field
                     .partition_series(shard, tier, partition_start_ms, matchers)
+            }
+            fn select_windows(
+                &self,
+                shard: $crate::ShardId,
+                tier: $crate::Tier,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+            ) -> $crate::Result<Vec<$crate::SeriesWindows>> {
+                self.$field
+                    .select_windows(shard, tier, matchers, mint_ms, maxt_ms)
+            }
+            fn rolled_units(&self, shard: $crate::ShardId, tier: $crate::Tier) -> Vec<i64> {
+                self.$field.rolled_units(shard, tier)
             }
             fn digest(&self, shard: $crate::ShardId) -> $crate::Result<u64> {
                 self.$field.digest(shard)

@@ -26,6 +26,16 @@ pub(crate) trait ChunkReader: Send {
         maxt_ms: i64,
         out: &mut StoredChunks,
     ) -> Result<()>;
+
+    /// The stored rollup chunk of `series` for day `unit` of `tier` (in tier partition
+    /// `partition`), if any.
+    fn read_rollup(
+        &mut self,
+        series: SeriesId,
+        tier: crate::tier::Tier,
+        partition: i64,
+        unit: i64,
+    ) -> Result<Option<Vec<u8>>>;
 }
 
 /// Persistence for shards.
@@ -40,6 +50,14 @@ pub(crate) trait Store: Send + Sync + 'static {
         partition: i64,
     ) -> Box<dyn PostingsSource + 'a>;
 
+    /// Postings of partition `partition` of rollup tier `tier`, as stored.
+    fn tier_postings<'a>(
+        &'a self,
+        shard: ShardId,
+        tier: crate::tier::Tier,
+        partition: i64,
+    ) -> Box<dyn PostingsSource + 'a>;
+
     /// A reader of `shard`'s chunks for many series in a row (a select reads its series in
     /// ascending id order). It sees the store as of its creation; the caller makes a new one
     /// when a flush may have moved data out of the head since (`Sharded::read_series`).
@@ -47,7 +65,13 @@ pub(crate) trait Store: Send + Sync + 'static {
 
     /// Persists `shard` atomically (see `Shard::collect_flush`), with `sealed` replacing the
     /// chunks of those partitions; must not modify it.
-    fn write_flush(&self, shard: &Shard, sealed: &[SealedPartition], sm_meta: &[u8]) -> Result<()>;
+    fn write_flush(
+        &self,
+        shard: &Shard,
+        sealed: &[SealedPartition],
+        rollups: &crate::sharded::RollupFlush,
+        sm_meta: &[u8],
+    ) -> Result<()>;
 
     /// Approximate bytes on disk of `shard`'s chunks in partition `partition` of `tier`
     /// (0 where nothing is on disk).

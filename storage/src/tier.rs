@@ -4,6 +4,16 @@
 
 use std::fmt;
 
+/// Rollups are computed a day at a time (a rollup unit): the windows ending in
+/// `(day, day + 1d]`, for the series with raw samples there.
+pub const ROLLUP_UNIT_MS: i64 = 86_400_000;
+
+/// The start of the rollup unit holding the window that ends at `end_ms`: windows are
+/// left-open, so the one ending exactly at midnight belongs to the day before.
+pub fn unit_of_window_end(end_ms: i64) -> i64 {
+    (end_ms - 1).div_euclid(ROLLUP_UNIT_MS) * ROLLUP_UNIT_MS
+}
+
 /// Where a chunk's data comes from: the samples as written, or one of the rollup resolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tier {
@@ -45,6 +55,23 @@ impl Tier {
             Tier::Rollup1m => Some(60_000),
             Tier::Rollup1h => Some(3_600_000),
         }
+    }
+
+    /// The width of one time partition of a rollup tier (`None` for raw samples, whose width is
+    /// `EngineOptions::partition_ms`): a day of 1-minute windows, 30 days of 1-hour windows, so
+    /// that a year of 1-hour rollups is 13 postings lookups per selector.
+    pub fn partition_ms(self) -> Option<i64> {
+        match self {
+            Tier::Raw => None,
+            Tier::Rollup1m => Some(ROLLUP_UNIT_MS),
+            Tier::Rollup1h => Some(30 * ROLLUP_UNIT_MS),
+        }
+    }
+
+    /// The start of the partition of a rollup tier holding rollup unit `unit_start_ms`.
+    pub fn partition_of(self, unit_start_ms: i64) -> i64 {
+        let w = self.partition_ms().unwrap_or(ROLLUP_UNIT_MS);
+        unit_start_ms.div_euclid(w) * w
     }
 
     /// The name users see (`raw`, `1m`, `1h`): the `tier=` query parameter and status pages.

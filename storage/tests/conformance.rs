@@ -838,7 +838,13 @@ conformance!(
     expire_series_then_partitions,
     expiry_digest_ignores_flush_timing,
     clean_tombstones_changes_no_read,
+    rollups_are_the_windows_of_the_raw_data,
+    rollup_digests_ignore_flush_timing,
 );
+
+#[path = "conformance/rollup.rs"]
+mod rollup;
+use rollup::{rollup_digests_ignore_flush_timing, rollups_are_the_windows_of_the_raw_data};
 
 #[path = "conformance/retention.rs"]
 mod retention;

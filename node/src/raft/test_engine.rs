@@ -309,6 +309,23 @@ impl Engine for TestEngine {
         Ok(Vec::new())
     }
 
+    fn select_windows(
+        &self,
+        _: ShardId,
+        _: tidemark_storage::Tier,
+        _: &[Matcher],
+        _: i64,
+        _: i64,
+    ) -> Result<Vec<tidemark_storage::SeriesWindows>> {
+        Err(tidemark_storage::Error::NotImplemented(
+            "the Raft test engine keeps no rollups".into(),
+        ))
+    }
+
+    fn rolled_units(&self, _: ShardId, _: tidemark_storage::Tier) -> Vec<i64> {
+        Vec::new()
+    }
+
     fn sealable_partitions(&self, _shard: ShardId, _ooo_window_ms: i64) -> Vec<i64> {
         // This engine keeps no partitions: nothing is ever sealable.
         Vec::new()

@@ -15,6 +15,7 @@ const TAG_EXPIRE: u8 = 3;
 const TAG_DELETE: u8 = 4;
 const TAG_EXPIRE_PARTITION: u8 = 5;
 const TAG_CLEAN_TOMBSTONES: u8 = 6;
+const TAG_ROLL_UP: u8 = 7;
 
 const SCOPE_ALL: u8 = 0;
 const SCOPE_SERIES: u8 = 1;
@@ -64,6 +65,16 @@ impl Command {
                 }
             }
             Command::CleanTombstones => out.push(TAG_CLEAN_TOMBSTONES),
+            Command::RollUp {
+                tier,
+                unit_start_ms,
+                skip,
+            } => {
+                out.push(TAG_ROLL_UP);
+                out.push(tier.byte());
+                put_varint(&mut out, *unit_start_ms);
+                put_ids(&mut out, skip);
+            }
         }
         out
     }
@@ -88,6 +99,17 @@ impl Command {
             TAG_DELETE => decode_delete(&mut r)?,
             TAG_EXPIRE_PARTITION => decode_expire_partition(&mut r)?,
             TAG_CLEAN_TOMBSTONES => Command::CleanTombstones,
+            TAG_ROLL_UP => {
+                let b = r.u8()?;
+                let tier = Tier::from_byte(b)
+                    .filter(|t| *t != Tier::Raw)
+                    .ok_or_else(|| Error::Decode(format!("no rollup tier {b}")))?;
+                Command::RollUp {
+                    tier,
+                    unit_start_ms: r.varint()?,
+                    skip: decode_ids(&mut r)?,
+                }
+            }
             tag => return Err(Error::Decode(format!("unknown command tag {tag}"))),
         };
         if r.remaining() != 0 {
@@ -105,6 +127,7 @@ impl Command {
                 16 + b.new_series.len() * 64 + b.samples.len() * 8 + b.sample_count() * 10
             }
             Command::Delete { series, .. }
+            | Command::RollUp { skip: series, .. }
             | Command::ExpirePartition {
                 scope: ExpireScope::Series(series),
                 ..
@@ -331,7 +354,7 @@ mod tests {
     fn random_commands_round_trip_bit_exactly() {
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..2000 {
-            let cmd = match rng.random_range(0..8) {
+            let cmd = match rng.random_range(0..9) {
                 0 => Command::Seal {
                     partition_start_ms: rng.random(),
                 },
@@ -367,6 +390,11 @@ mod tests {
                     }
                 }
                 4 => Command::CleanTombstones,
+                5 => Command::RollUp {
+                    tier: [Tier::Rollup1m, Tier::Rollup1h][rng.random_range(0..2)],
+                    unit_start_ms: rng.random(),
+                    skip: vec![1, 5, 9],
+                },
                 _ => Command::Write(random_batch(&mut rng)),
             };
             let bytes = cmd.encode();

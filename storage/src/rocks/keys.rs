@@ -23,6 +23,7 @@ const SERIES_LABELS: u8 = 1;
 const META_SHARD: u8 = 0;
 const META_SERIES_STATE: u8 = 1;
 const META_EXPIRED_SERIES: u8 = 2;
+const META_ROLLED: u8 = 3;
 /// Version 3 appends the partitions dropped whole, version 2 the tombstones; versions 1 and 2
 /// are still read.
 const META_FORMAT_VERSION: u8 = 3;
@@ -220,6 +221,22 @@ pub fn expired_series_key(shard: ShardId, tier: u8, partition: i64) -> Vec<u8> {
 pub fn parse_expired_series_key(key: &[u8]) -> Option<(u8, i64)> {
     (key.len() == 14).then_some(())?;
     Some((key[5], time_from_be(&key[6..])?))
+}
+
+/// Prefix of `shard | 0x03 | tier | unit -> roaring bitmap`: a day rolled up into a tier, with
+/// the series it skips.
+pub fn rolled_prefix(shard: ShardId) -> Vec<u8> {
+    let mut k = shard.to_be_bytes().to_vec();
+    k.push(META_ROLLED);
+    k
+}
+
+/// `shard | 0x03 | tier | unit`.
+pub fn rolled_key(shard: ShardId, tier: u8, unit: i64) -> Vec<u8> {
+    let mut k = rolled_prefix(shard);
+    k.push(tier);
+    k.extend_from_slice(&time_be(unit));
+    k
 }
 
 /// The shard metadata record.

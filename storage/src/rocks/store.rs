@@ -97,11 +97,31 @@ impl Store for RocksStore {
         })
     }
 
+    fn tier_postings<'a>(
+        &'a self,
+        shard: ShardId,
+        tier: Tier,
+        partition: i64,
+    ) -> Box<dyn PostingsSource + 'a> {
+        Box::new(RocksPostings {
+            store: self,
+            shard,
+            tier: tier.byte(),
+            partition,
+        })
+    }
+
     fn chunk_reader<'a>(&'a self, shard: ShardId) -> Box<dyn ChunkReader + 'a> {
         Box::new(RocksChunkReader::new(self, shard))
     }
 
-    fn write_flush(&self, shard: &Shard, sealed: &[SealedPartition], sm_meta: &[u8]) -> Result<()> {
+    fn write_flush(
+        &self,
+        shard: &Shard,
+        sealed: &[SealedPartition],
+        rollups: &crate::sharded::RollupFlush,
+        sm_meta: &[u8],
+    ) -> Result<()> {
         let mut sink = RocksSink {
             store: self,
             shard: shard.id,
@@ -110,7 +130,7 @@ impl Store for RocksStore {
             max_t: shard.max_t,
             scratch: Vec::new(),
         };
-        shard.collect_flush(&mut sink, sealed, sm_meta);
+        shard.collect_flush(&mut sink, sealed, rollups, sm_meta);
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(sink.batch, &opts).map_err(io(shard.id))
@@ -207,6 +227,23 @@ impl ChunkReader for RocksChunkReader<'_> {
         }
         Ok(())
     }
+
+    fn read_rollup(
+        &mut self,
+        series: SeriesId,
+        tier: Tier,
+        partition: i64,
+        unit: i64,
+    ) -> Result<Option<Vec<u8>>> {
+        let key = keys::chunk_key(self.shard, tier.byte(), partition, series, unit, None);
+        self.it.seek(&key);
+        let found = match (self.it.key(), self.it.value()) {
+            (Some(k), Some(v)) if k == key.as_slice() => Some(v.to_vec()),
+            _ => None,
+        };
+        self.it.status().map_err(io(self.shard))?;
+        Ok(found)
+    }
 }
 
 /// Turns a shard's flush into one write batch.
@@ -273,6 +310,47 @@ impl FlushSink for RocksSink<'_> {
         let key = keys::postings_key(self.shard, TIER_RAW, partition, name, value);
         self.batch
             .put_cf(self.store.cf(CF_POSTINGS), key, &self.scratch);
+    }
+
+    fn rollups(
+        &mut self,
+        computed: &crate::sharded::RollupFlush,
+        records: &[(Tier, i64, Option<&RoaringBitmap>)],
+    ) {
+        let (chunks, postings, meta) = (
+            self.store.cf(CF_CHUNKS),
+            self.store.cf(CF_POSTINGS),
+            self.store.cf(CF_META),
+        );
+        for u in &computed.units {
+            let partition = u.tier.partition_of(u.unit);
+            for (id, bytes) in &u.chunks {
+                let key = keys::chunk_key(self.shard, u.tier.byte(), partition, *id, u.unit, None);
+                match bytes {
+                    Some(b) => self.batch.put_cf(chunks, key, b),
+                    None => self.batch.delete_cf(chunks, key),
+                }
+            }
+        }
+        for p in &computed.postings {
+            for (name, value, bm) in &p.keys {
+                self.scratch.clear();
+                let _ = bm.serialize_into(&mut self.scratch);
+                let key = keys::postings_key(self.shard, p.tier.byte(), p.partition, name, value);
+                self.batch.put_cf(postings, key, &self.scratch);
+            }
+        }
+        for &(tier, unit, record) in records {
+            let key = keys::rolled_key(self.shard, tier.byte(), unit);
+            match record {
+                Some(skip) => {
+                    self.scratch.clear();
+                    let _ = skip.serialize_into(&mut self.scratch);
+                    self.batch.put_cf(meta, key, &self.scratch);
+                }
+                None => self.batch.delete_cf(meta, key),
+            }
+        }
     }
 
     fn expiry(&mut self, e: &ExpiryFlush<'_>) {

@@ -48,7 +48,10 @@ pub(crate) struct ExpiryFlush<'a> {
 impl Shard {
     /// Applies `ExpirePartition`.
     pub(super) fn expire_partition(&mut self, tier: Tier, start_ms: i64, scope: &ExpireScope) {
-        let p = self.opts.partition_of(start_ms);
+        let p = match tier {
+            Tier::Raw => self.opts.partition_of(start_ms),
+            rollup => rollup.partition_of(start_ms),
+        };
         if tier == Tier::Raw && p < self.horizon_ms || self.expired.whole.contains(&(tier, p)) {
             return;
         }
@@ -66,6 +69,7 @@ impl Shard {
         }
         self.expired.whole.insert((tier, p));
         if tier != Tier::Raw {
+            self.rollups_after_expiry(tier, p);
             return;
         }
         self.partitions.remove(&p);

@@ -48,8 +48,15 @@ pub(crate) trait FlushSink {
     fn last_t(&mut self, id: SeriesId, last_t: i64);
     /// The full current bitmap of one postings key (`name`/`value` empty: all series).
     fn postings(&mut self, partition: i64, name: &str, value: &str, bitmap: &RoaringBitmap);
+    /// The rollups computed by this flush (chunks, rollup partitions' postings) and the changed
+    /// records of rolled days; called before `expiry`.
+    fn rollups(
+        &mut self,
+        computed: &crate::sharded::RollupFlush,
+        records: &[(crate::tier::Tier, i64, Option<&RoaringBitmap>)],
+    );
     /// What retention dropped since the last flush; called after every `chunk`, sealed
-    /// partition and postings key of the flush, so that its deletions win.
+    /// partition, postings key and rollup of the flush, so that its deletions win.
     fn expiry(&mut self, expiry: &ExpiryFlush<'_>);
     /// Shard metadata; called last.
     fn meta(&mut self, meta: &FlushMeta<'_>);
@@ -63,6 +70,7 @@ impl Shard {
         &self,
         sink: &mut dyn FlushSink,
         sealed: &[SealedPartition],
+        rollups: &crate::sharded::RollupFlush,
         sm_meta: &[u8],
     ) {
         let resealed: BTreeSet<i64> = sealed.iter().map(|s| s.partition).collect();
@@ -119,6 +127,7 @@ impl Shard {
             }
             sink.postings(p, "", "", &part.all);
         }
+        sink.rollups(rollups, &self.rollup_records(rollups));
         let expiry = self.expiry_flush();
         sink.expiry(&expiry);
         sink.meta(&FlushMeta {

@@ -177,6 +177,40 @@ impl<S: Store> Sharded<S> {
         for info in &mut out {
             info.sealed = st.sealed.contains(&info.start_ms);
         }
+        // Rollup tiers: one entry per partition holding a rolled day.
+        let mut rolled: Vec<(Tier, i64, RoaringBitmap, RoaringBitmap)> = Vec::new();
+        for tier in [Tier::Rollup1m, Tier::Rollup1h] {
+            let mut parts: Vec<i64> = st
+                .rolled_units(tier)
+                .into_iter()
+                .map(|u| tier.partition_of(u))
+                .collect();
+            parts.dedup();
+            for p in parts {
+                let gone = st.expired_in(tier, p).cloned().unwrap_or_default();
+                let all = match st.rollups.mem_postings.get(&(tier, p)) {
+                    Some(m) => m.all.clone(),
+                    None => RoaringBitmap::new(),
+                };
+                rolled.push((tier, p, all, gone));
+            }
+        }
+        drop(st);
+        for (tier, p, mut all, gone) in rolled {
+            if self.store.durable() {
+                all |= self.store.tier_postings(shard, tier, p).all()?;
+            }
+            all -= &gone;
+            out.push(PartitionInfo {
+                tier,
+                start_ms: p,
+                end_ms: p + tier.partition_ms().unwrap_or(0),
+                sealed: true,
+                series: all.len(),
+                expired_series: gone.len(),
+                bytes: self.store.partition_bytes(shard, tier, p),
+            });
+        }
         out.sort_by_key(|i| (i.tier, i.start_ms));
         Ok(out)
     }

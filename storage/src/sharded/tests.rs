@@ -49,6 +49,16 @@ impl ChunkReader for FaultyReader {
             }),
         }
     }
+
+    fn read_rollup(
+        &mut self,
+        _series: SeriesId,
+        _tier: crate::tier::Tier,
+        _partition: i64,
+        _unit: i64,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 impl Store for FaultyStore {
@@ -59,6 +69,15 @@ impl Store for FaultyStore {
     fn sealed_postings<'a>(
         &'a self,
         _shard: ShardId,
+        _partition: i64,
+    ) -> Box<dyn PostingsSource + 'a> {
+        Box::new(PartitionPostings::default())
+    }
+
+    fn tier_postings<'a>(
+        &'a self,
+        _shard: ShardId,
+        _tier: crate::tier::Tier,
         _partition: i64,
     ) -> Box<dyn PostingsSource + 'a> {
         Box::new(PartitionPostings::default())
@@ -75,6 +94,7 @@ impl Store for FaultyStore {
         &self,
         _shard: &Shard,
         sealed: &[SealedPartition],
+        _rollups: &super::RollupFlush,
         _sm_meta: &[u8],
     ) -> Result<()> {
         let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
