@@ -244,6 +244,9 @@ pub struct RetentionRun {
     pub partitions_expired: u64,
     /// (Partition, series) pairs dropped by per-metric retention.
     pub series_expired: u64,
+    /// Days rolled up into a tier (each tier counts).
+    #[serde(default)]
+    pub days_rolled_up: u64,
     /// Shards whose jobs did not run, with why (a replica of an older version, no leader).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,

@@ -165,9 +165,7 @@ fn print_status(s: &RetentionStatus) {
     if let Some(d) = &s.config_difference {
         println!("note: {d}");
     }
-    println!(
-        "note: rollups are not computed yet; raw samples are kept as long as the longest tier"
-    );
+    println!("note: queries read raw samples only; the rollup tiers are not queried yet");
     println!(
         "{:<5} {:>10} {:>10} {:>14}  {:<20}  {:<20}",
         "TIER", "PARTITIONS", "SERIES", "BYTES", "OLDEST", "NEWEST"

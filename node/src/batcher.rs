@@ -20,7 +20,7 @@ use crate::key_index::KeyIndex;
 use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
 use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
-use crate::retention::{MaintenanceRun, RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, plan};
+use crate::retention::{MaintenanceRun, ResolvedPolicy, ShardView, plan};
 
 /// One write request's part for one shard, with its waiter.
 pub(crate) struct WriteJob {
@@ -182,53 +182,70 @@ impl Batcher {
             let partitions = engine
                 .partitions(shard)
                 .map_err(NodeError::storage(shard))?;
-            let series_of = |p: i64, sets: &[Vec<tidemark_storage::Matcher>]| {
+            let rolled = [Tier::Rollup1m, Tier::Rollup1h]
+                .into_iter()
+                .map(|t| (t, engine.rolled_units(shard, t).into_iter().collect()))
+                .collect();
+            let view = ShardView {
+                partitions: &partitions,
+                rolled: &rolled,
+                raw_partition_ms: tidemark_storage::EngineOptions::default().partition_ms,
+            };
+            let series_of = |tier: Tier, p: i64, sets: &[Vec<tidemark_storage::Matcher>]| {
                 if sets.is_empty() {
-                    return engine.partition_series(shard, Tier::Raw, p, &[]);
+                    return engine.partition_series(shard, tier, p, &[]);
                 }
                 let mut ids = Vec::new();
                 for set in sets {
-                    ids.extend(engine.partition_series(shard, Tier::Raw, p, set)?);
+                    ids.extend(engine.partition_series(shard, tier, p, set)?);
                 }
                 ids.sort_unstable();
                 ids.dedup();
                 Ok(ids)
             };
-            let cmds = plan(
-                &job.policy,
-                job.now_ms,
-                &partitions,
-                job.over_budget,
-                series_of,
-            )
-            .map_err(NodeError::storage(shard))?;
-            let mut run = MaintenanceRun {
-                more: cmds.len() >= RETENTION_COMMANDS_PER_RUN_MAX,
-                ..Default::default()
-            };
+            let cmds = plan(&job.policy, job.now_ms, &view, job.over_budget, series_of)
+                .map_err(NodeError::storage(shard))?;
+            let mut run = MaintenanceRun::default();
             for cmd in cmds {
                 self.propose(&cmd).await?;
-                if let Command::ExpirePartition {
-                    partition_start_ms,
-                    scope,
-                    ..
-                } = &cmd
-                {
-                    match scope {
-                        ExpireScope::All => {
-                            run.partitions_expired += 1;
-                            tracing::info!(shard, partition_start_ms, "raw partition expired");
-                        }
-                        ExpireScope::Series(ids) => {
-                            run.series_expired += ids.len() as u64;
-                            tracing::info!(
-                                shard,
-                                partition_start_ms,
-                                series = ids.len(),
-                                "series expired from a raw partition"
-                            );
-                        }
+                match &cmd {
+                    Command::ExpirePartition {
+                        tier,
+                        partition_start_ms,
+                        scope: ExpireScope::All,
+                    } => {
+                        run.partitions_expired += 1;
+                        tracing::info!(shard, %tier, partition_start_ms, "partition expired");
                     }
+                    Command::ExpirePartition {
+                        tier,
+                        partition_start_ms,
+                        scope: ExpireScope::Series(ids),
+                    } => {
+                        run.series_expired += ids.len() as u64;
+                        tracing::info!(
+                            shard,
+                            %tier,
+                            partition_start_ms,
+                            series = ids.len(),
+                            "series expired from a partition"
+                        );
+                    }
+                    Command::RollUp {
+                        tier,
+                        unit_start_ms,
+                        skip,
+                    } => {
+                        run.days_rolled_up += 1;
+                        tracing::info!(
+                            shard,
+                            %tier,
+                            day_ms = unit_start_ms,
+                            skipped = skip.len(),
+                            "day rolled up"
+                        );
+                    }
+                    _ => {}
                 }
             }
             Ok(run)

@@ -22,7 +22,7 @@ use tidemark_api::retention::{
 use tidemark_storage::{COMMAND_LEVEL, Command, ShardId, Tier};
 use tokio::sync::oneshot;
 
-pub(crate) use plan::{RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, plan};
+pub(crate) use plan::{RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, ShardView, plan};
 
 use crate::batcher::{Job, ProposeJob, RetentionJob};
 use crate::clock::Clock;
@@ -44,6 +44,10 @@ pub enum Maintenance {
     CleanTombstones,
 }
 
+/// Turns of one shard's run at most (each proposes up to `RETENTION_COMMANDS_PER_RUN_MAX`
+/// commands): a bound should a plan ever fail to shrink.
+const RETENTION_TURNS_MAX: usize = 1_000;
+
 /// What one shard's run proposed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceRun {
@@ -51,8 +55,8 @@ pub struct MaintenanceRun {
     pub partitions_expired: u64,
     /// Series dropped from partitions that keep others.
     pub series_expired: u64,
-    /// Whether the run stopped at its bound with more due (the caller runs again).
-    pub more: bool,
+    /// Days rolled up into a tier (each tier counts).
+    pub days_rolled_up: u64,
 }
 
 /// The retention policy and jobs of this node.
@@ -165,6 +169,7 @@ impl Retention {
                     total.shards += 1;
                     total.partitions_expired += r.partitions_expired;
                     total.series_expired += r.series_expired;
+                    total.days_rolled_up += r.days_rolled_up;
                 }
                 Err(e) => total.skipped.push(format!("shard {shard}: {e}")),
             }
@@ -207,11 +212,15 @@ impl Retention {
             .disk_budget_bytes
             .is_some_and(|budget| self.data_bytes() > budget);
         let mut total = MaintenanceRun::default();
-        loop {
+        // What one turn proposes can make more due (raw data waits for its rollups): turns go
+        // on until one proposes nothing. Every command removes itself from the plan (a rolled
+        // day is not rolled again, an expired partition is gone), so this ends.
+        for _ in 0..RETENTION_TURNS_MAX {
             let turn = self.run_turn(shard, policy.clone(), over_budget).await?;
             total.partitions_expired += turn.partitions_expired;
             total.series_expired += turn.series_expired;
-            if !turn.more {
+            total.days_rolled_up += turn.days_rolled_up;
+            if turn.partitions_expired + turn.series_expired + turn.days_rolled_up == 0 {
                 break;
             }
         }
@@ -365,6 +374,7 @@ impl Retention {
                     shard,
                     partitions_expired = r.partitions_expired,
                     series_expired = r.series_expired,
+                    days_rolled_up = r.days_rolled_up,
                     "retention run"
                 ),
                 Err(e) => tracing::warn!(shard, error = %e, "retention run skipped"),

@@ -256,3 +256,75 @@ async fn retention_expires_by_policy_and_survives_restarts() {
     assert!(body.contains("overrides[0]"), "{body}");
     node.stop();
 }
+
+/// With rollup tiers kept, a run rolls up every complete day before raw data goes: afterwards
+/// raw samples older than the raw retention are gone and the 1m and 1h tiers hold the days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_data_expires_only_after_its_days_are_rolled_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        "retention_interval_ms: 0\nretention:\n  raw: 2d\n  rollup_1m: 30d\n  rollup_1h: 1y\n",
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let mut node = Node::start(&dir.path().join("data"), &["--config", &config_arg]);
+    let base = node.url();
+    let client = reqwest::Client::new();
+    let now = now_ms();
+    let ts: Vec<i64> = (0..6 * DAY_MS / STEP_MS)
+        .map(|i| now - 6 * DAY_MS + i * STEP_MS)
+        .collect();
+    let series: Vec<TestSeries> = (0..3)
+        .map(|i| {
+            (
+                vec![
+                    ("__name__".to_string(), "req_total".to_string()),
+                    ("i".to_string(), i.to_string()),
+                ],
+                ts.iter().enumerate().map(|(k, &t)| (t, k as f64)).collect(),
+            )
+        })
+        .collect();
+    let (status, body) = post_write_v1(&client, &base, encode_write_v1(&series))
+        .await
+        .unwrap();
+    assert_eq!(status, 204, "{body}");
+    for _ in 0..100 {
+        let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
+        if s["data"]["source"] == "cluster" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let before = now_ms();
+    let run = run_jobs(&client, &base).await;
+    let after = now_ms();
+    // Six days of data touch seven calendar days; every complete one is rolled into both tiers.
+    assert!(run["daysRolledUp"].as_u64().unwrap() >= 10, "{run}");
+    assert!(run["partitionsExpired"].as_u64().unwrap() > 0, "{run}");
+    let got = count(&client, &base, "req_total", now as f64 / 1000.0).await;
+    let (hi, lo) = (kept(&ts, before, 2 * DAY_MS), kept(&ts, after, 2 * DAY_MS));
+    assert!(
+        (lo..=hi).contains(&got),
+        "{got} raw samples left, expected {lo} to {hi}"
+    );
+    raw_bytes(&client, &base).await;
+    let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
+    let tiers = s["data"]["tiers"].as_array().unwrap();
+    for (i, name) in [(1, "1m"), (2, "1h")] {
+        assert_eq!(tiers[i]["tier"], name, "{s}");
+        assert!(tiers[i]["partitions"].as_u64().unwrap() >= 1, "{s}");
+        assert!(tiers[i]["series"].as_u64().unwrap() >= 3, "{s}");
+    }
+    // A second run has nothing left to do.
+    let again = run_jobs(&client, &base).await;
+    assert_eq!(again["daysRolledUp"], 0, "{again}");
+    // The rollups outlive a kill -9.
+    node.kill9();
+    node.restart();
+    let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
+    assert_eq!(s["data"]["tiers"][1]["series"], tiers[1]["series"], "{s}");
+    node.stop();
+}

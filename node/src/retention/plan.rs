@@ -2,14 +2,26 @@
 //! commands due at a time, chosen from the shard's partitions (no I/O: the series of a
 //! partition come through a closure, so the choice is tested on plain data).
 //!
-//! A raw partition is due for a series once its end is at least the series' raw retention
+//! In order, each run proposes:
+//! 1. `RollUp` of every complete day (the raw partition holding its end is sealed) not yet
+//!    rolled up into a tier some series keep, skipping the series whose policy keeps no such
+//!    tier;
+//! 2. `ExpirePartition` of raw partitions past the raw retention of their series, once every
+//!    day that reads them is rolled up into the tiers those series keep (raw data is the only
+//!    source of rollups);
+//! 3. `ExpirePartition` of rollup partitions past their tier's retention;
+//! 4. with the disk budget exceeded, the oldest sealed raw partition whose days are rolled up.
+//!
+//! A partition is due for a series once its end is at least the series' retention of its tier
 //! before now. The first override whose selector matches a series decides its retention, the
 //! default the rest. A partition due for every series it holds goes whole; one due for some
-//! names them. Until rollups are computed, raw samples are the only copy of the past, so raw
-//! data is kept as long as the longest tier a series keeps (see `raw_keep_ms`).
+//! names them.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use tidemark_api::retention::{RetentionPolicy, TierKeep};
 use tidemark_query::syntax::SyntaxLimits;
+use tidemark_storage::tier::ROLLUP_UNIT_MS;
 use tidemark_storage::{Command, ExpireScope, Matcher, PartitionInfo, SeriesId, Tier};
 
 /// One override: the matcher sets of its selector (a series matching any set matches) and the
@@ -53,101 +65,100 @@ impl ResolvedPolicy {
         })
     }
 
-    /// The raw retention of every class, the default's first.
-    fn raw_keeps(&self) -> impl Iterator<Item = i64> + '_ {
-        std::iter::once(raw_keep_ms(&self.default))
-            .chain(self.overrides.iter().map(|c| raw_keep_ms(&c.keep)))
+    /// The retention of `tier` of every class, the default's first.
+    fn keeps(&self, tier: Tier) -> impl Iterator<Item = i64> + '_ {
+        std::iter::once(keep_of(&self.default, tier))
+            .chain(self.overrides.iter().map(move |c| keep_of(&c.keep, tier)))
+    }
+
+    /// The longest retention of `tier` any class has (0: no series keeps the tier).
+    fn longest(&self, tier: Tier) -> i64 {
+        self.keeps(tier).max().unwrap_or(0)
     }
 }
 
-/// How long raw samples of a series are kept. Rollups are not computed yet, so raw data is
-/// the only copy of the past: it stays as long as the longest tier the series keeps (a policy
-/// of raw 7d and 1h rollups for 1y keeps raw samples a year for now).
-pub fn raw_keep_ms(keep: &TierKeep) -> i64 {
-    keep.longest_ms()
+/// How long `keep` keeps `tier`, in milliseconds (0: not kept).
+pub fn keep_of(keep: &TierKeep, tier: Tier) -> i64 {
+    match tier {
+        Tier::Raw => keep.raw_ms,
+        Tier::Rollup1m => keep.rollup_1m_ms,
+        Tier::Rollup1h => keep.rollup_1h_ms,
+    }
 }
 
 /// What one run may propose at most: each command is one Raft entry and one flush's worth of
-/// range deletes, and later runs take the rest.
+/// range deletes or rollups, and later turns take the rest.
 pub const RETENTION_COMMANDS_PER_RUN_MAX: usize = 64;
 
-/// The commands due at `now_ms` for a shard whose partitions are `partitions`. `series_of(p,
-/// sets)` lists the series of raw partition `p` matching any of `sets` (every series for an
+/// What the planner knows of a shard.
+pub struct ShardView<'a> {
+    /// Every partition holding data, in every tier, oldest first per tier.
+    pub partitions: &'a [PartitionInfo],
+    /// The days rolled up, per rollup tier.
+    pub rolled: &'a BTreeMap<Tier, BTreeSet<i64>>,
+    /// The width of a raw partition.
+    pub raw_partition_ms: i64,
+}
+
+impl ShardView<'_> {
+    fn raw(&self) -> impl Iterator<Item = &PartitionInfo> {
+        self.partitions.iter().filter(|p| p.tier == Tier::Raw)
+    }
+
+    fn raw_partition_of(&self, t: i64) -> i64 {
+        let w = self.raw_partition_ms.max(1);
+        t.div_euclid(w) * w
+    }
+
+    /// The raw partitions a day's windows read (as `Shard::raw_partitions_of_unit`).
+    fn reads(&self, day: i64, p: i64) -> bool {
+        self.raw_partition_of(day - 1) <= p && p <= self.raw_partition_of(day + ROLLUP_UNIT_MS)
+    }
+
+    /// Whether raw data with windows in day `day` exists.
+    fn day_has_data(&self, day: i64) -> bool {
+        let (lo, hi) = (
+            self.raw_partition_of(day),
+            self.raw_partition_of(day + ROLLUP_UNIT_MS),
+        );
+        self.raw().any(|p| p.start_ms >= lo && p.start_ms <= hi)
+    }
+
+    /// Whether every day with data that reads raw partition `p` is rolled up into `tier`.
+    fn rolled_around(&self, tier: Tier, p: &PartitionInfo) -> bool {
+        let first = (p.start_ms - ROLLUP_UNIT_MS).div_euclid(ROLLUP_UNIT_MS) * ROLLUP_UNIT_MS;
+        let rolled = self.rolled.get(&tier);
+        (0..4)
+            .map(|i| first + i * ROLLUP_UNIT_MS)
+            .filter(|d| self.reads(*d, p.start_ms) && self.day_has_data(*d))
+            .all(|d| rolled.is_some_and(|r| r.contains(&d)))
+    }
+}
+
+/// The commands due at `now_ms` for the shard `view` describes. `series_of(tier, p, sets)`
+/// lists the series of partition `p` of `tier` matching any of `sets` (every series for an
 /// empty list), less those already dropped, ascending. With `over_budget`, the oldest sealed
-/// raw partition goes whole as well when nothing else goes whole.
+/// raw partition whose days are rolled up goes whole as well when nothing else goes whole.
 pub fn plan<E>(
     policy: &ResolvedPolicy,
     now_ms: i64,
-    partitions: &[PartitionInfo],
+    view: &ShardView<'_>,
     over_budget: bool,
-    mut series_of: impl FnMut(i64, &[Vec<Matcher>]) -> Result<Vec<SeriesId>, E>,
+    mut series_of: impl FnMut(Tier, i64, &[Vec<Matcher>]) -> Result<Vec<SeriesId>, E>,
 ) -> Result<Vec<Command>, E> {
-    let (shortest, longest) = policy
-        .raw_keeps()
-        .fold((i64::MAX, i64::MIN), |(lo, hi), k| (lo.min(k), hi.max(k)));
-    let due = |end_ms: i64, keep_ms: i64| end_ms <= now_ms.saturating_sub(keep_ms);
     let mut out = Vec::new();
+    plan_rollups(policy, now_ms, view, &mut out, &mut series_of)?;
     let mut whole_planned = false;
-    for p in partitions.iter().filter(|p| p.tier == Tier::Raw) {
-        if out.len() >= RETENTION_COMMANDS_PER_RUN_MAX {
-            break;
-        }
-        if !due(p.end_ms, shortest) {
-            // Partitions come oldest first: no later one is due either.
-            break;
-        }
-        let whole = |out: &mut Vec<Command>| {
-            out.push(Command::ExpirePartition {
-                tier: Tier::Raw,
-                partition_start_ms: p.start_ms,
-                scope: ExpireScope::All,
-            })
-        };
-        if due(p.end_ms, longest) || p.series == 0 {
-            whole(&mut out);
-            whole_planned = true;
-            continue;
-        }
-        let all = series_of(p.start_ms, &[])?;
-        let mut rest: std::collections::BTreeSet<SeriesId> = all.iter().copied().collect();
-        let mut drop: Vec<SeriesId> = Vec::new();
-        for class in &policy.overrides {
-            if rest.is_empty() {
-                break;
-            }
-            let matched: Vec<SeriesId> = series_of(p.start_ms, &class.sets)?
-                .into_iter()
-                .filter(|id| rest.remove(id))
-                .collect();
-            if due(p.end_ms, raw_keep_ms(&class.keep)) {
-                drop.extend(matched);
-            }
-        }
-        if due(p.end_ms, raw_keep_ms(&policy.default)) {
-            drop.extend(rest);
-        }
-        drop.sort_unstable();
-        if all.is_empty() || drop.len() == all.len() {
-            whole(&mut out);
-            whole_planned = true;
-        } else if !drop.is_empty() {
-            out.push(Command::ExpirePartition {
-                tier: Tier::Raw,
-                partition_start_ms: p.start_ms,
-                scope: ExpireScope::Series(drop),
-            });
-        }
+    for tier in Tier::ALL {
+        whole_planned |= plan_expiry(policy, now_ms, view, tier, &mut out, &mut series_of)?;
     }
     if over_budget && !whole_planned && out.len() < RETENTION_COMMANDS_PER_RUN_MAX {
-        let planned_whole = |start: i64| {
-            out.iter().any(|c| {
-                matches!(c, Command::ExpirePartition { partition_start_ms, scope: ExpireScope::All, .. } if *partition_start_ms == start)
-            })
+        let rolled = |p: &PartitionInfo| {
+            [Tier::Rollup1m, Tier::Rollup1h]
+                .iter()
+                .all(|t| policy.longest(*t) == 0 || view.rolled_around(*t, p))
         };
-        if let Some(p) = partitions
-            .iter()
-            .find(|p| p.tier == Tier::Raw && p.sealed && !planned_whole(p.start_ms))
-        {
+        if let Some(p) = view.raw().find(|p| p.sealed && rolled(p)) {
             out.push(Command::ExpirePartition {
                 tier: Tier::Raw,
                 partition_start_ms: p.start_ms,
@@ -156,6 +167,146 @@ pub fn plan<E>(
         }
     }
     Ok(out)
+}
+
+/// 1. `RollUp` of the complete days not yet rolled up.
+fn plan_rollups<E>(
+    policy: &ResolvedPolicy,
+    now_ms: i64,
+    view: &ShardView<'_>,
+    out: &mut Vec<Command>,
+    series_of: &mut impl FnMut(Tier, i64, &[Vec<Matcher>]) -> Result<Vec<SeriesId>, E>,
+) -> Result<(), E> {
+    let (Some(oldest), Some(newest)) = (
+        view.raw().map(|p| p.start_ms).min(),
+        view.raw().map(|p| p.start_ms).max(),
+    ) else {
+        return Ok(());
+    };
+    // Days whose last window's end is in a sealed partition: no sample can enter them any more.
+    let first_open = view
+        .raw()
+        .filter(|p| !p.sealed)
+        .map(|p| p.start_ms)
+        .min()
+        .unwrap_or(i64::MAX);
+    // From the day before the oldest data: its last window ends at midnight, inclusive.
+    let mut day = (oldest - 1).div_euclid(ROLLUP_UNIT_MS) * ROLLUP_UNIT_MS;
+    while day <= newest && view.raw_partition_of(day + ROLLUP_UNIT_MS) < first_open {
+        if out.len() >= RETENTION_COMMANDS_PER_RUN_MAX {
+            return Ok(());
+        }
+        for tier in [Tier::Rollup1m, Tier::Rollup1h] {
+            let longest = policy.longest(tier);
+            let done = view.rolled.get(&tier).is_some_and(|r| r.contains(&day));
+            let expired = day + ROLLUP_UNIT_MS <= now_ms.saturating_sub(longest);
+            if longest == 0 || done || expired || !view.day_has_data(day) {
+                continue;
+            }
+            // Series whose class keeps no such tier are skipped.
+            let mut skip: BTreeSet<SeriesId> = BTreeSet::new();
+            for p in view.raw().filter(|p| view.reads(day, p.start_ms)) {
+                let (_, off) = classify(policy, p.start_ms, &|k| keep_of(k, tier) == 0, |s| {
+                    series_of(Tier::Raw, p.start_ms, s)
+                })?;
+                skip.extend(off);
+            }
+            out.push(Command::RollUp {
+                tier,
+                unit_start_ms: day,
+                skip: skip.into_iter().collect(),
+            });
+        }
+        day += ROLLUP_UNIT_MS;
+    }
+    Ok(())
+}
+
+/// 2. and 3. The expiry of `tier`'s partitions; whether one goes whole.
+fn plan_expiry<E>(
+    policy: &ResolvedPolicy,
+    now_ms: i64,
+    view: &ShardView<'_>,
+    tier: Tier,
+    out: &mut Vec<Command>,
+    series_of: &mut impl FnMut(Tier, i64, &[Vec<Matcher>]) -> Result<Vec<SeriesId>, E>,
+) -> Result<bool, E> {
+    let due = |end_ms: i64, keep_ms: i64| end_ms <= now_ms.saturating_sub(keep_ms);
+    let shortest = policy.keeps(tier).min().unwrap_or(0);
+    let mut whole_planned = false;
+    for p in view.partitions.iter().filter(|p| p.tier == tier) {
+        if out.len() >= RETENTION_COMMANDS_PER_RUN_MAX || !due(p.end_ms, shortest) {
+            // Partitions come oldest first: no later one is due either.
+            break;
+        }
+        // A raw partition goes (for a class) once its retention passed and every day reading
+        // it is rolled up into the tiers the class keeps past it.
+        let ready = |k: &TierKeep| {
+            due(p.end_ms, keep_of(k, tier))
+                && (tier != Tier::Raw
+                    || [Tier::Rollup1m, Tier::Rollup1h].iter().all(|t| {
+                        let keep = keep_of(k, *t);
+                        keep == 0 || due(p.end_ms, keep) || view.rolled_around(*t, p)
+                    }))
+        };
+        let whole = |out: &mut Vec<Command>| {
+            out.push(Command::ExpirePartition {
+                tier,
+                partition_start_ms: p.start_ms,
+                scope: ExpireScope::All,
+            })
+        };
+        if p.series == 0 {
+            whole(out);
+            whole_planned = true;
+            continue;
+        }
+        let (all, drop) = classify(policy, p.start_ms, &ready, |s| {
+            series_of(tier, p.start_ms, s)
+        })?;
+        if drop.len() == all.len() {
+            whole(out);
+            whole_planned = true;
+        } else if !drop.is_empty() {
+            out.push(Command::ExpirePartition {
+                tier,
+                partition_start_ms: p.start_ms,
+                scope: ExpireScope::Series(drop),
+            });
+        }
+    }
+    Ok(whole_planned)
+}
+
+/// The series of partition `p` (ascending) and those whose class satisfies `pick` (first
+/// matching override, else the default), ascending.
+fn classify<E>(
+    policy: &ResolvedPolicy,
+    p: i64,
+    pick: &dyn Fn(&TierKeep) -> bool,
+    mut series_of: impl FnMut(&[Vec<Matcher>]) -> Result<Vec<SeriesId>, E>,
+) -> Result<(Vec<SeriesId>, Vec<SeriesId>), E> {
+    let _ = p;
+    let all = series_of(&[])?;
+    let mut rest: BTreeSet<SeriesId> = all.iter().copied().collect();
+    let mut picked: Vec<SeriesId> = Vec::new();
+    for class in &policy.overrides {
+        if rest.is_empty() {
+            break;
+        }
+        let matched: Vec<SeriesId> = series_of(&class.sets)?
+            .into_iter()
+            .filter(|id| rest.remove(id))
+            .collect();
+        if pick(&class.keep) {
+            picked.extend(matched);
+        }
+    }
+    if pick(&policy.default) {
+        picked.extend(rest);
+    }
+    picked.sort_unstable();
+    Ok((all, picked))
 }
 
 #[cfg(test)]
@@ -243,6 +394,21 @@ mod tests {
             .collect()
     }
 
+    fn plan_days(
+        p: &ResolvedPolicy,
+        now: i64,
+        parts: &[PartitionInfo],
+        over_budget: bool,
+    ) -> Vec<Command> {
+        let rolled = BTreeMap::new();
+        let view = ShardView {
+            partitions: parts,
+            rolled: &rolled,
+            raw_partition_ms: D,
+        };
+        plan(p, now, &view, over_budget, |_, p, s| series_of(p, s)).unwrap()
+    }
+
     #[test]
     fn per_metric_retention_first_match_wins() {
         // node_* 30d, debug_* 2d, the rest 7d; an override after debug_* naming it again is
@@ -257,7 +423,7 @@ mod tests {
         );
         let now = 100 * D;
         let parts: Vec<PartitionInfo> = [60, 80, 92, 95, 97, 99].map(|d| partition(d, 10)).into();
-        let got = scopes(&plan(&p, now, &parts, false, series_of).unwrap());
+        let got = scopes(&plan_days(&p, now, &parts, false));
         assert_eq!(
             got,
             vec![
@@ -269,7 +435,7 @@ mod tests {
             ]
         );
         // A partition whose series already went (0 left) is removed whole.
-        let got = scopes(&plan(&p, now, &[partition(97, 0)], false, series_of).unwrap());
+        let got = scopes(&plan_days(&p, now, &[partition(97, 0)], false));
         assert_eq!(got, vec![(97, None)]);
     }
 
@@ -278,20 +444,119 @@ mod tests {
         let p = policy(7, &[]);
         let now = 100 * D;
         let parts: Vec<PartitionInfo> = [95, 96, 99].map(|d| partition(d, 10)).into();
-        assert!(plan(&p, now, &parts, false, series_of).unwrap().is_empty());
-        let got = scopes(&plan(&p, now, &parts, true, series_of).unwrap());
+        assert!(plan_days(&p, now, &parts, false).is_empty());
+        let got = scopes(&plan_days(&p, now, &parts, true));
         assert_eq!(got, vec![(95, None)]);
-        // Rollup tiers keep raw samples as long as they last, for now.
-        let long = ResolvedPolicy::resolve(&RetentionPolicy {
+        // With rollup tiers kept, raw data waits for its days to be rolled up: none are, so
+        // only rollups are proposed, for the days with data: 94 (its last window ends at
+        // 95 D), 95, 96, 98 and 99 (day 97's windows end in (97 D, 98 D], where nothing is).
+        let tiered = ResolvedPolicy::resolve(&RetentionPolicy {
             raw: Some(tidemark_api::duration::Duration(D)),
             ..Default::default()
         })
         .unwrap();
+        let got = plan_days(&tiered, now, &parts, false);
         assert!(
-            plan(&long, now, &parts, false, series_of)
-                .unwrap()
-                .is_empty()
+            got.iter().all(|c| matches!(c, Command::RollUp { .. })),
+            "{got:?}"
         );
+        assert_eq!(got.len(), 2 * 5, "five days, both tiers");
+    }
+
+    /// Raw 2d, 1m 30d, 1h 1y over 2-hour partitions: complete days are rolled up first, raw
+    /// data goes only once the days reading it are rolled up, and `*_info` is never rolled up.
+    #[test]
+    fn raw_data_waits_for_its_rollups() {
+        let p = ResolvedPolicy::resolve(&RetentionPolicy {
+            raw: Some(tidemark_api::duration::Duration(2 * D)),
+            overrides: vec![RetentionOverride {
+                matcher: r#"{__name__="app_x"}"#.into(),
+                rollup_1m: Some(tidemark_api::duration::Duration(0)),
+                rollup_1h: Some(tidemark_api::duration::Duration(0)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        // Days 10 to 14; the last partition (14 D + 22 h) is still open.
+        let parts: Vec<PartitionInfo> = (0..60)
+            .map(|i| PartitionInfo {
+                tier: Tier::Raw,
+                start_ms: 10 * D + i * 2 * H,
+                end_ms: 10 * D + (i + 1) * 2 * H,
+                sealed: i < 59,
+                series: 10,
+                expired_series: 0,
+                bytes: 0,
+            })
+            .collect();
+        let now = 15 * D;
+        let mut rolled: BTreeMap<Tier, BTreeSet<i64>> = BTreeMap::new();
+        let run = |rolled: &BTreeMap<Tier, BTreeSet<i64>>| {
+            let view = ShardView {
+                partitions: &parts,
+                rolled,
+                raw_partition_ms: 2 * H,
+            };
+            plan(&p, now, &view, false, |_, p, s| series_of(p, s)).unwrap()
+        };
+        let first = run(&rolled);
+        let rollups: Vec<(Tier, i64, Vec<u32>)> = first
+            .iter()
+            .filter_map(|c| match c {
+                Command::RollUp {
+                    tier,
+                    unit_start_ms,
+                    skip,
+                } => Some((*tier, unit_start_ms / D, skip.clone())),
+                _ => None,
+            })
+            .collect();
+        // Days 9 (its last window ends at 10 D) to 13 are complete (day 14 ends in the open
+        // partition); app_x is skipped.
+        let app: Vec<u32> = (6..10).collect();
+        let want: Vec<(Tier, i64, Vec<u32>)> = (9..14)
+            .flat_map(|d| {
+                [
+                    (Tier::Rollup1m, d, app.clone()),
+                    (Tier::Rollup1h, d, app.clone()),
+                ]
+            })
+            .collect();
+        assert_eq!(rollups, want);
+        // Nothing rolled up yet: only app_x (no rollups kept) may lose raw data.
+        assert!(
+            first.iter().all(|c| matches!(
+                c,
+                Command::RollUp { .. }
+                    | Command::ExpirePartition {
+                        scope: ExpireScope::Series(_),
+                        ..
+                    }
+            )),
+            "{first:?}"
+        );
+        for (tier, d, _) in &want {
+            rolled.entry(*tier).or_default().insert(d * D);
+        }
+        let second = run(&rolled);
+        let expired: Vec<i64> = second
+            .iter()
+            .filter_map(|c| match c {
+                Command::ExpirePartition {
+                    tier: Tier::Raw,
+                    partition_start_ms,
+                    scope: ExpireScope::All,
+                } => Some(*partition_start_ms),
+                _ => None,
+            })
+            .collect();
+        // Raw partitions ending by day 13 go; the last one of day 12 is read by day 13 (rolled).
+        assert_eq!(
+            expired,
+            (0..36).map(|i| 10 * D + i * 2 * H).collect::<Vec<_>>()
+        );
+        assert!(!second.iter().any(|c| matches!(c, Command::RollUp { .. })));
     }
 
     #[test]

@@ -56,21 +56,16 @@ pub(crate) struct RollupJob {
 }
 
 impl Shard {
-    /// Applies `RollUp`: a day whose raw data was already dropped (in part) is left alone, as
-    /// every replica then has something different left of it; series whose raw samples there
-    /// were dropped by a per-metric retention are skipped.
+    /// Applies `RollUp`: the day's windows are computed from the raw data left of it (raw
+    /// partitions already dropped count as empty, on every replica alike); series whose raw
+    /// samples there a per-metric retention dropped are skipped.
     pub(super) fn roll_up(&mut self, tier: Tier, unit: i64, skip: &[SeriesId]) {
         if tier == Tier::Raw || unit.rem_euclid(ROLLUP_UNIT_MS) != 0 {
             return;
         }
-        let parts = self.raw_partitions_of_unit(unit);
-        let gone = |p: &i64| *p < self.horizon_ms || self.expired.whole.contains(&(Tier::Raw, *p));
-        if parts.iter().any(gone) {
-            return;
-        }
         let mut skipped: RoaringBitmap = skip.iter().copied().collect();
-        for p in &parts {
-            if let Some(bm) = self.expired_in(Tier::Raw, *p) {
+        for p in self.raw_partitions_of_unit(unit) {
+            if let Some(bm) = self.expired_in(Tier::Raw, p) {
                 skipped |= bm;
             }
         }
@@ -85,16 +80,24 @@ impl Shard {
         self.rollups.pending.insert((tier, unit), g);
     }
 
-    /// The raw partitions a day's windows read: from the one holding the last instant before
+    /// Every raw partition a day's windows read: from the one holding the last instant before
     /// the day (the first window's jump) to the one holding the day's end (the last window
     /// ends there, inclusive).
-    pub fn raw_partitions_of_unit(&self, unit: i64) -> Vec<i64> {
+    pub fn raw_span_of_unit(&self, unit: i64) -> Vec<i64> {
         let first = self.opts.partition_of(unit - 1);
         let last = self.opts.partition_of(unit + ROLLUP_UNIT_MS);
         let width = self.opts.partition_ms.max(1);
         (0..)
             .map(|i| first + i * width)
             .take_while(|p| *p <= last)
+            .collect()
+    }
+
+    /// [`Shard::raw_span_of_unit`] less the partitions retention dropped whole.
+    pub fn raw_partitions_of_unit(&self, unit: i64) -> Vec<i64> {
+        self.raw_span_of_unit(unit)
+            .into_iter()
+            .filter(|p| *p >= self.horizon_ms && !self.expired.whole.contains(&(Tier::Raw, *p)))
             .collect()
     }
 
@@ -109,7 +112,7 @@ impl Shard {
             .filter(|(_, u)| *u < maxt && u + ROLLUP_UNIT_MS >= mint)
             .collect();
         for (tier, unit) in touched {
-            let whole = self.raw_partitions_of_unit(unit).iter().all(|p| {
+            let whole = self.raw_span_of_unit(unit).iter().all(|p| {
                 *p >= self.horizon_ms
                     && !self.expired.whole.contains(&(Tier::Raw, *p))
                     && self.expired_in(Tier::Raw, *p).is_none()
@@ -191,7 +194,7 @@ impl Shard {
             .keys()
             .copied()
             .filter(|(_, unit)| {
-                self.raw_partitions_of_unit(*unit).iter().any(|p| {
+                self.raw_span_of_unit(*unit).iter().any(|p| {
                     *p < self.horizon_ms
                         || self.expired.whole.contains(&(Tier::Raw, *p))
                         || self.expired_in(Tier::Raw, *p).is_some()

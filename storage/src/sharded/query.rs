@@ -226,8 +226,24 @@ impl<S: Store> Sharded<S> {
             return Ok(Vec::new());
         };
         if tier != Tier::Raw {
-            // Rollup tiers hold no data yet.
-            return Ok(Vec::new());
+            let p = tier.partition_of(partition_start_ms);
+            let (mem, gone) = {
+                let st = read(&cell);
+                (
+                    match st.rollups.mem_postings.get(&(tier, p)) {
+                        Some(m) => postings::select(m, matchers)?,
+                        None => RoaringBitmap::new(),
+                    },
+                    st.expired_in(tier, p).cloned().unwrap_or_default(),
+                )
+            };
+            let mut out = mem;
+            if self.store.durable() {
+                out |=
+                    postings::select(self.store.tier_postings(shard, tier, p).as_ref(), matchers)?;
+            }
+            out -= gone;
+            return Ok(out.iter().collect());
         }
         let p = self.opts.partition_of(partition_start_ms);
         let mut out = RoaringBitmap::new();
