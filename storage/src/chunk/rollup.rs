@@ -58,18 +58,62 @@ pub fn encode(resolution_ms: i64, windows: &[Window]) -> Result<Vec<u8>> {
     put_int_column(&mut out, &ints(|w| w.end_ms - w.first_t))?;
     put_int_column(&mut out, &ints(|w| w.end_ms - w.last_t))?;
     let floats = |f: fn(&Window) -> f64| windows.iter().map(f).collect::<Vec<f64>>();
-    for column in [
-        floats(|w| w.sum),
-        floats(|w| w.min),
-        floats(|w| w.max),
-        floats(|w| w.first_v),
-        floats(|w| w.last_v),
-        floats(|w| w.increase),
-        floats(|w| w.jump),
-    ] {
+    for column in [floats(|w| w.sum), floats(|w| w.first_v), floats(|w| w.last_v)] {
+        put_values(&mut out, &column)?;
+    }
+    // A counter's window starts at its minimum and ends at its maximum: those columns are
+    // flags unless a value differs.
+    put_same_or(&mut out, windows, |w| w.min, |w| w.first_v)?;
+    put_same_or(&mut out, windows, |w| w.max, |w| w.last_v)?;
+    for column in [floats(|w| w.increase), floats(|w| w.jump)] {
         put_values(&mut out, &column)?;
     }
     Ok(out)
+}
+
+/// A column that usually equals another bit for bit: a flag per window (1: equal), then the
+/// values of the windows that differ.
+fn put_same_or(
+    out: &mut Vec<u8>,
+    windows: &[Window],
+    value: fn(&Window) -> f64,
+    reference: fn(&Window) -> f64,
+) -> Result<()> {
+    let same: Vec<i64> = windows
+        .iter()
+        .map(|w| i64::from(value(w).to_bits() == reference(w).to_bits()))
+        .collect();
+    put_int_column(out, &same)?;
+    let differing: Vec<f64> = windows
+        .iter()
+        .zip(&same)
+        .filter(|(_, s)| **s == 0)
+        .map(|(w, _)| value(w))
+        .collect();
+    if !differing.is_empty() {
+        put_values(out, &differing)?;
+    }
+    Ok(())
+}
+
+/// Reads what [`put_same_or`] wrote, given the reference column.
+fn read_same_or(r: &mut Reader<'_>, reference: &[f64]) -> Result<Vec<f64>> {
+    let n = reference.len();
+    let flags = read_int_column(r, n)?;
+    if flags.iter().any(|f| *f != 0 && *f != 1) {
+        return Err(corrupt("flag column"));
+    }
+    let k = flags.iter().filter(|f| **f == 0).count();
+    let mut differing = vec![0.0; k];
+    if k > 0 {
+        read_values(r, &mut differing)?;
+    }
+    let mut next = differing.into_iter();
+    Ok(flags
+        .iter()
+        .zip(reference)
+        .map(|(f, r)| if *f == 1 { *r } else { next.next().unwrap_or(f64::NAN) })
+        .collect())
 }
 
 /// The resolution and windows of a rollup chunk.
@@ -118,13 +162,19 @@ pub fn decode(bytes: &[u8]) -> Result<(i64, Vec<Window>)> {
     let counts = read_int_column(&mut r, n)?;
     let first_off = read_int_column(&mut r, n)?;
     let last_off = read_int_column(&mut r, n)?;
-    let mut cols: [Vec<f64>; 7] = Default::default();
-    for c in &mut cols {
-        *c = vec![0.0; n];
-        read_values(&mut r, c)?;
-    }
+    let mut column = |r: &mut Reader<'_>| -> Result<Vec<f64>> {
+        let mut c = vec![0.0; n];
+        read_values(r, &mut c)?;
+        Ok(c)
+    };
+    let sum = column(&mut r)?;
+    let first_v = column(&mut r)?;
+    let last_v = column(&mut r)?;
+    let min = read_same_or(&mut r, &first_v)?;
+    let max = read_same_or(&mut r, &last_v)?;
+    let increase = column(&mut r)?;
+    let jump = column(&mut r)?;
     finish(&r)?;
-    let [sum, min, max, first_v, last_v, increase, jump] = cols;
     (0..n)
         .map(|i| {
             let (f, l) = (first_off[i], last_off[i]);
