@@ -186,9 +186,14 @@ impl Batcher {
                 .into_iter()
                 .map(|t| (t, engine.rolled_units(shard, t).into_iter().collect()))
                 .collect();
+            let closed = [Tier::Rollup1m, Tier::Rollup1h]
+                .into_iter()
+                .map(|t| (t, engine.closed_partitions(shard, t).into_iter().collect()))
+                .collect();
             let view = ShardView {
                 partitions: &partitions,
                 rolled: &rolled,
+                closed: &closed,
                 raw_partition_ms: tidemark_storage::EngineOptions::default().partition_ms,
             };
             let series_of = |tier: Tier, p: i64, sets: &[Vec<tidemark_storage::Matcher>]| {

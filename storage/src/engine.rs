@@ -180,8 +180,28 @@ pub trait Engine: Send + Sync + 'static {
         maxt_ms: i64,
     ) -> Result<Vec<crate::sharded::SeriesWindows>>;
 
+    /// The rollup windows a query over `[mint_ms, maxt_ms]` reading `choice` needs besides the
+    /// raw samples [`Engine::select`] gives: per matching series, the windows that stand for
+    /// raw samples retention dropped, each day from the finest tier that has it, and the time
+    /// after which its raw samples are complete (see `RolledSeries`); sorted by labels. Empty
+    /// for an engine without tiers.
+    fn select_rolled(
+        &self,
+        _shard: ShardId,
+        _matchers: &[Matcher],
+        _mint_ms: i64,
+        _maxt_ms: i64,
+        _choice: crate::tier::TierChoice,
+    ) -> Result<Vec<crate::sharded::RolledSeries>> {
+        Ok(Vec::new())
+    }
+
     /// The days of `shard` rolled up into `tier` (`Command::RollUp` applied), ascending.
     fn rolled_units(&self, shard: ShardId, tier: crate::tier::Tier) -> Vec<i64>;
+
+    /// The partitions of rollup tier `tier` retention dropped whole: nothing is rolled up into
+    /// them again.
+    fn closed_partitions(&self, shard: ShardId, tier: crate::tier::Tier) -> Vec<i64>;
 
     /// A hash of the logical content of `shard` (series ids with their labels, every sample,
     /// sealed partitions, expiry horizon): replicas that applied the same log compare equal,

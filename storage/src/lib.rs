@@ -35,5 +35,5 @@ pub use options::EngineOptions;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;
 pub use series_key::SeriesKey;
-pub use sharded::{MemoryBreakdown, SeriesWindows};
-pub use tier::Tier;
+pub use sharded::{MemoryBreakdown, RolledSeries, SeriesWindows};
+pub use tier::{Tier, TierChoice};

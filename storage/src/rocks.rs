@@ -103,18 +103,26 @@ impl RocksEngine {
                 Ok(())
             },
         )?;
-        let rolled = &mut shard.rollups.rolled;
+        let mut rolled = Vec::new();
         store.scan_prefix(id, CF_META, &keys::rolled_prefix(id), &mut |k, v| {
             // Same shape as an expired-series key: shard, kind, tier, time.
             let key = keys::parse_expired_series_key(k)
                 .and_then(|(b, u)| Some((Tier::from_byte(b)?, u)))
+                .filter(|_| v.len() > 1 && v[0] <= 1)
                 .ok_or_else(|| Error::Corrupt {
                     shard: id,
-                    message: "malformed rolled-day key".into(),
+                    message: "malformed rolled-day record".into(),
                 })?;
-            rolled.insert(key, store::bitmap(id, v)?);
+            rolled.push((key, v[0] == 1, store::bitmap(id, &v[1..])?));
             Ok(())
         })?;
+        for ((tier, unit), pending, skip) in rolled {
+            shard.rollups.rolled.insert((tier, unit), skip);
+            if pending {
+                shard.mark_pending(tier, unit);
+            }
+        }
+        shard.rollups.dirty.clear();
         if !meta.tombstones.is_empty() {
             shard.tombstones =
                 Tombstones::decode(&mut Reader::new(&meta.tombstones)).map_err(|e| {
@@ -225,5 +233,75 @@ impl RocksEngine {
             self.recover_shard(shard, meta)
         })?;
         Ok(flushed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Command, SeriesRef, WriteBatch};
+    use crate::engine::Engine;
+    use crate::model::{Labels, Sample};
+    use crate::sharded::{RollupFlush, write};
+    use crate::store::Store;
+    use crate::tier::ROLLUP_UNIT_MS;
+
+    /// A `RollUp` applied while a flush computed (so that flush wrote no windows for it, yet
+    /// persisted an applied index past it) is pending again after a restart.
+    #[test]
+    fn a_rollup_the_flush_did_not_compute_is_pending_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 10 * ROLLUP_UNIT_MS;
+        let samples: Vec<Sample> = (0..2 * 1440)
+            .map(|i| Sample::new(day + i * 60_000, i as f64))
+            .collect();
+        {
+            let e = RocksEngine::open(dir.path(), EngineOptions::default()).unwrap();
+            e.apply(
+                1,
+                1,
+                &Command::Write(WriteBatch {
+                    new_series: vec![Labels::from_pairs(&[("__name__", "c")])],
+                    samples: vec![(SeriesRef::New(0), samples)],
+                }),
+            )
+            .unwrap();
+            e.flush(1, b"m").unwrap();
+            e.apply(
+                1,
+                2,
+                &Command::RollUp {
+                    tier: Tier::Rollup1h,
+                    unit_start_ms: day,
+                    skip: vec![],
+                },
+            )
+            .unwrap();
+            // The flush's write, as if its computation started before the RollUp applied.
+            let cell = e.core.shard(1).unwrap();
+            let mut st = write(&cell);
+            e.core
+                .store
+                .write_flush(&st, &[], &RollupFlush::default(), b"m")
+                .unwrap();
+            st.finish_rollups(RollupFlush::default(), true);
+            st.finish_flush(b"m", true, Vec::new());
+        }
+        let e = RocksEngine::open(dir.path(), EngineOptions::default()).unwrap();
+        assert_eq!(e.applied_index(1), 2, "the flush covered the RollUp");
+        assert_eq!(e.rolled_units(1, Tier::Rollup1h), vec![day]);
+        let got = e
+            .select_windows(1, Tier::Rollup1h, &[], day, day + ROLLUP_UNIT_MS)
+            .unwrap();
+        assert_eq!(
+            got[0].windows.len(),
+            24,
+            "computed from the raw data: still pending"
+        );
+        e.flush(1, b"m").unwrap();
+        let again = e
+            .select_windows(1, Tier::Rollup1h, &[], day, day + ROLLUP_UNIT_MS)
+            .unwrap();
+        assert_eq!(again, got);
     }
 }

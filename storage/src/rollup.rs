@@ -14,7 +14,7 @@
 use crate::model::{Sample, is_stale_nan};
 
 /// One window of one series. Only windows with at least one sample exist.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     /// The window is `(end_ms - resolution, end_ms]`.
     pub end_ms: i64,
@@ -38,7 +38,7 @@ pub struct Window {
 }
 
 /// The increase of a counter from `a` to `b`, counting a drop as a reset to zero.
-fn counter_delta(a: f64, b: f64) -> f64 {
+pub fn counter_delta(a: f64, b: f64) -> f64 {
     if b < a { b } else { b - a }
 }
 

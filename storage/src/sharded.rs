@@ -4,6 +4,7 @@
 
 mod query;
 mod rollup;
+mod stitch;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +27,7 @@ use crate::tombstones::remove_deleted;
 
 pub use rollup::SeriesWindows;
 pub(crate) use rollup::{RolledUnit, RollupFlush, TierPostings};
+pub use stitch::RolledSeries;
 
 pub(crate) type ShardCell = Arc<RwLock<Shard>>;
 
@@ -505,7 +507,8 @@ impl<S: Store> Sharded<S> {
             }
         }
         // Rollups of days whose raw data is gone (in part): what is left of them.
-        for (tier, unit) in read(&cell).rollups_without_raw() {
+        let without_raw = read(&cell).rollups_without_raw();
+        for (tier, unit) in without_raw {
             let end = unit + crate::tier::ROLLUP_UNIT_MS;
             for sw in self.select_windows(shard, tier, &[], unit + 1, end)? {
                 h.update(&sw.labels.canonical_bytes());
@@ -672,8 +675,22 @@ macro_rules! delegate_engine {
                 self.$field
                     .select_windows(shard, tier, matchers, mint_ms, maxt_ms)
             }
+            fn select_rolled(
+                &self,
+                shard: $crate::ShardId,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+                choice: $crate::TierChoice,
+            ) -> $crate::Result<Vec<$crate::RolledSeries>> {
+                self.$field
+                    .select_rolled(shard, matchers, mint_ms, maxt_ms, choice)
+            }
             fn rolled_units(&self, shard: $crate::ShardId, tier: $crate::Tier) -> Vec<i64> {
                 self.$field.rolled_units(shard, tier)
+            }
+            fn closed_partitions(&self, shard: $crate::ShardId, tier: $crate::Tier) -> Vec<i64> {
+                self.$field.closed_partitions(shard, tier)
             }
             fn digest(&self, shard: $crate::ShardId) -> $crate::Result<u64> {
                 self.$field.digest(shard)

@@ -101,6 +101,25 @@ impl serde::Serialize for Tier {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Tier {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Tier::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown tier {name:?}")))
+    }
+}
+
+/// Which tiers a query reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TierChoice {
+    /// Every tier, stitched by time: raw samples where they still exist, then the finest
+    /// rollup tier that has the time.
+    #[default]
+    Stitched,
+    /// One tier alone (the `tier=` query parameter): nothing of the others is read.
+    Only(Tier),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

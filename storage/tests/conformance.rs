@@ -840,11 +840,16 @@ conformance!(
     clean_tombstones_changes_no_read,
     rollups_are_the_windows_of_the_raw_data,
     rollup_digests_ignore_flush_timing,
+    deletes_and_rollups_agree_across_flush_timing,
+    rolled_days_are_not_rebuilt_from_less,
 );
 
 #[path = "conformance/rollup.rs"]
 mod rollup;
-use rollup::{rollup_digests_ignore_flush_timing, rollups_are_the_windows_of_the_raw_data};
+use rollup::{
+    deletes_and_rollups_agree_across_flush_timing, rolled_days_are_not_rebuilt_from_less,
+    rollup_digests_ignore_flush_timing, rollups_are_the_windows_of_the_raw_data,
+};
 
 #[path = "conformance/retention.rs"]
 mod retention;

@@ -326,6 +326,10 @@ impl Engine for TestEngine {
         Vec::new()
     }
 
+    fn closed_partitions(&self, _: ShardId, _: tidemark_storage::Tier) -> Vec<i64> {
+        Vec::new()
+    }
+
     fn sealable_partitions(&self, _shard: ShardId, _ooo_window_ms: i64) -> Vec<i64> {
         // This engine keeps no partitions: nothing is ever sealable.
         Vec::new()

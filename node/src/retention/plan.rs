@@ -96,6 +96,8 @@ pub struct ShardView<'a> {
     pub partitions: &'a [PartitionInfo],
     /// The days rolled up, per rollup tier.
     pub rolled: &'a BTreeMap<Tier, BTreeSet<i64>>,
+    /// The partitions of each rollup tier retention dropped whole (never rolled into again).
+    pub closed: &'a BTreeMap<Tier, BTreeSet<i64>>,
     /// The width of a raw partition.
     pub raw_partition_ms: i64,
 }
@@ -199,7 +201,14 @@ fn plan_rollups<E>(
         for tier in [Tier::Rollup1m, Tier::Rollup1h] {
             let longest = policy.longest(tier);
             let done = view.rolled.get(&tier).is_some_and(|r| r.contains(&day));
-            let expired = day + ROLLUP_UNIT_MS <= now_ms.saturating_sub(longest);
+            // Its tier partition is past every retention of the tier, or was dropped already.
+            let partition = tier.partition_of(day);
+            let width = tier.partition_ms().unwrap_or(ROLLUP_UNIT_MS);
+            let expired = partition + width <= now_ms.saturating_sub(longest)
+                || view
+                    .closed
+                    .get(&tier)
+                    .is_some_and(|c| c.contains(&partition));
             if longest == 0 || done || expired || !view.day_has_data(day) {
                 continue;
             }
@@ -404,6 +413,7 @@ mod tests {
         let view = ShardView {
             partitions: parts,
             rolled: &rolled,
+            closed: &rolled,
             raw_partition_ms: D,
         };
         plan(p, now, &view, over_budget, |_, p, s| series_of(p, s)).unwrap()
@@ -493,9 +503,11 @@ mod tests {
         let now = 15 * D;
         let mut rolled: BTreeMap<Tier, BTreeSet<i64>> = BTreeMap::new();
         let run = |rolled: &BTreeMap<Tier, BTreeSet<i64>>| {
+            let closed = BTreeMap::new();
             let view = ShardView {
                 partitions: &parts,
                 rolled,
+                closed: &closed,
                 raw_partition_ms: 2 * H,
             };
             plan(&p, now, &view, false, |_, p, s| series_of(p, s)).unwrap()

@@ -58,7 +58,11 @@ pub fn encode(resolution_ms: i64, windows: &[Window]) -> Result<Vec<u8>> {
     put_int_column(&mut out, &ints(|w| w.end_ms - w.first_t))?;
     put_int_column(&mut out, &ints(|w| w.end_ms - w.last_t))?;
     let floats = |f: fn(&Window) -> f64| windows.iter().map(f).collect::<Vec<f64>>();
-    for column in [floats(|w| w.sum), floats(|w| w.first_v), floats(|w| w.last_v)] {
+    for column in [
+        floats(|w| w.sum),
+        floats(|w| w.first_v),
+        floats(|w| w.last_v),
+    ] {
         put_values(&mut out, &column)?;
     }
     // A counter's window starts at its minimum and ends at its maximum: those columns are
@@ -112,7 +116,13 @@ fn read_same_or(r: &mut Reader<'_>, reference: &[f64]) -> Result<Vec<f64>> {
     Ok(flags
         .iter()
         .zip(reference)
-        .map(|(f, r)| if *f == 1 { *r } else { next.next().unwrap_or(f64::NAN) })
+        .map(|(f, r)| {
+            if *f == 1 {
+                *r
+            } else {
+                next.next().unwrap_or(f64::NAN)
+            }
+        })
         .collect())
 }
 
@@ -162,7 +172,7 @@ pub fn decode(bytes: &[u8]) -> Result<(i64, Vec<Window>)> {
     let counts = read_int_column(&mut r, n)?;
     let first_off = read_int_column(&mut r, n)?;
     let last_off = read_int_column(&mut r, n)?;
-    let mut column = |r: &mut Reader<'_>| -> Result<Vec<f64>> {
+    let column = |r: &mut Reader<'_>| -> Result<Vec<f64>> {
         let mut c = vec![0.0; n];
         read_values(r, &mut c)?;
         Ok(c)

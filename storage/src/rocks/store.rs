@@ -315,7 +315,7 @@ impl FlushSink for RocksSink<'_> {
     fn rollups(
         &mut self,
         computed: &crate::sharded::RollupFlush,
-        records: &[(Tier, i64, Option<&RoaringBitmap>)],
+        records: &[crate::shard::RolledRecord<'_>],
     ) {
         let (chunks, postings, meta) = (
             self.store.cf(CF_CHUNKS),
@@ -340,11 +340,12 @@ impl FlushSink for RocksSink<'_> {
                 self.batch.put_cf(postings, key, &self.scratch);
             }
         }
-        for &(tier, unit, record) in records {
-            let key = keys::rolled_key(self.shard, tier.byte(), unit);
-            match record {
+        for r in records {
+            let key = keys::rolled_key(self.shard, r.tier.byte(), r.unit);
+            match r.skip {
                 Some(skip) => {
                     self.scratch.clear();
+                    self.scratch.push(u8::from(r.pending));
                     let _ = skip.serialize_into(&mut self.scratch);
                     self.batch.put_cf(meta, key, &self.scratch);
                 }

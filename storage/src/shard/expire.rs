@@ -185,6 +185,25 @@ impl Shard {
                 .is_some_and(|bm| bm.contains(id))
     }
 
+    /// The time at or before which retention dropped raw data of series `id` (of any series
+    /// when `None`): the raw samples after it are complete. `i64::MIN` when nothing was dropped.
+    pub fn raw_floor(&self, id: Option<SeriesId>) -> i64 {
+        let end = |p: i64| self.opts.partition_end(p);
+        let whole = self
+            .expired
+            .whole
+            .iter()
+            .filter(|(t, _)| *t == Tier::Raw)
+            .map(|(_, p)| end(*p));
+        let series = self
+            .expired
+            .series
+            .iter()
+            .filter(|((t, _), bm)| *t == Tier::Raw && id.is_none_or(|id| bm.contains(id)))
+            .map(|((_, p), _)| end(*p));
+        whole.chain(series).fold(self.horizon_ms, i64::max)
+    }
+
     /// What the next flush persists of retention's changes.
     pub fn expiry_flush(&self) -> ExpiryFlush<'_> {
         let e = &self.expired;

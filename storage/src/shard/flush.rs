@@ -53,7 +53,7 @@ pub(crate) trait FlushSink {
     fn rollups(
         &mut self,
         computed: &crate::sharded::RollupFlush,
-        records: &[(crate::tier::Tier, i64, Option<&RoaringBitmap>)],
+        records: &[super::RolledRecord<'_>],
     );
     /// What retention dropped since the last flush; called after every `chunk`, sealed
     /// partition, postings key and rollup of the flush, so that its deletions win.

@@ -41,6 +41,17 @@ pub(crate) struct Rollups {
     pub unpersisted: BTreeMap<(Tier, i64), (RolledUnit, Vec<TierPostings>)>,
 }
 
+/// The persisted record of a rolled day ([`Shard::rollup_records`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RolledRecord<'a> {
+    pub tier: Tier,
+    pub unit: i64,
+    /// The series it skips; `None`: the day is no longer rolled up (delete the record).
+    pub skip: Option<&'a RoaringBitmap>,
+    /// Whether the day still waits to be computed.
+    pub pending: bool,
+}
+
 /// What a flush needs to compute one pending day (`Shard::rollup_jobs`).
 #[derive(Clone, Debug)]
 pub(crate) struct RollupJob {
@@ -59,8 +70,20 @@ impl Shard {
     /// Applies `RollUp`: the day's windows are computed from the raw data left of it (raw
     /// partitions already dropped count as empty, on every replica alike); series whose raw
     /// samples there a per-metric retention dropped are skipped.
+    ///
+    /// Ignored for a day whose tier partition retention dropped (it stays dropped), and for a
+    /// day already rolled up whose raw data is no longer whole (rolling it up again would
+    /// lose what only its rollups still hold).
     pub(super) fn roll_up(&mut self, tier: Tier, unit: i64, skip: &[SeriesId]) {
         if tier == Tier::Raw || unit.rem_euclid(ROLLUP_UNIT_MS) != 0 {
+            return;
+        }
+        if self
+            .expired
+            .whole
+            .contains(&(tier, tier.partition_of(unit)))
+            || (self.rollups.rolled.contains_key(&(tier, unit)) && !self.raw_whole(unit))
+        {
             return;
         }
         let mut skipped: RoaringBitmap = skip.iter().copied().collect();
@@ -74,10 +97,37 @@ impl Shard {
         self.mark_pending(tier, unit);
     }
 
-    fn mark_pending(&mut self, tier: Tier, unit: i64) {
+    pub(crate) fn mark_pending(&mut self, tier: Tier, unit: i64) {
         let g = self.rollups.next_generation;
         self.rollups.next_generation += 1;
         self.rollups.pending.insert((tier, unit), g);
+        // The record says it is pending: should the flush that persists this apply not compute
+        // it, recovery makes it pending again (its command is below the flushed index).
+        self.rollups.dirty.insert((tier, unit));
+    }
+
+    /// Whether every raw sample a day's windows read is still there (nothing of its span was
+    /// dropped by retention): only then can the day be computed again.
+    pub fn raw_whole(&self, unit: i64) -> bool {
+        self.raw_span_of_unit(unit).iter().all(|p| {
+            *p >= self.horizon_ms
+                && !self.expired.whole.contains(&(Tier::Raw, *p))
+                && self.expired_in(Tier::Raw, *p).is_none()
+        })
+    }
+
+    /// The rolled days a delete of `[mint, maxt]` touches: those whose raw span (the partition
+    /// before the day, for the first window's jump, to the day's end) overlaps it.
+    fn touched_by_delete(&self, mint: i64, maxt: i64) -> Vec<(Tier, i64)> {
+        self.rollups
+            .rolled
+            .keys()
+            .copied()
+            .filter(|(_, u)| {
+                let from = self.opts.partition_of(u - 1);
+                mint <= u + ROLLUP_UNIT_MS && maxt >= from
+            })
+            .collect()
     }
 
     /// Every raw partition a day's windows read: from the one holding the last instant before
@@ -102,22 +152,12 @@ impl Shard {
     }
 
     /// After a `Delete` of `[mint, maxt]`: the rolled days it touches are computed again while
-    /// their raw data is whole (otherwise reads hide the windows the delete touches).
+    /// their raw data is whole; the others keep what they hold (a pending one was computed
+    /// just before the delete applied, see [`Shard::pending_rollups_dropped_by`]), and reads
+    /// hide their windows the delete touches.
     pub(super) fn rollups_after_delete(&mut self, mint: i64, maxt: i64) {
-        let touched: Vec<(Tier, i64)> = self
-            .rollups
-            .rolled
-            .keys()
-            .copied()
-            .filter(|(_, u)| *u < maxt && u + ROLLUP_UNIT_MS >= mint)
-            .collect();
-        for (tier, unit) in touched {
-            let whole = self.raw_span_of_unit(unit).iter().all(|p| {
-                *p >= self.horizon_ms
-                    && !self.expired.whole.contains(&(Tier::Raw, *p))
-                    && self.expired_in(Tier::Raw, *p).is_none()
-            });
-            if whole {
+        for (tier, unit) in self.touched_by_delete(mint, maxt) {
+            if self.raw_whole(unit) {
                 self.mark_pending(tier, unit);
             }
         }
@@ -137,6 +177,7 @@ impl Shard {
         for k in days {
             self.rollups.rolled.remove(&k);
             self.rollups.pending.remove(&k);
+            self.rollups.unpersisted.remove(&k);
             self.rollups.mem_chunks.remove(&k);
             self.rollups.dirty.insert(k);
         }
@@ -234,6 +275,7 @@ impl Shard {
         for u in computed.units {
             let key = (u.tier, u.unit);
             self.rollups.pending.remove(&key);
+            self.rollups.dirty.insert(key);
             let mine: Vec<TierPostings> = postings
                 .extract_if(.., |p| {
                     p.tier == u.tier && p.partition == u.tier.partition_of(u.unit)
@@ -246,14 +288,7 @@ impl Shard {
     /// Records a flush that wrote `computed`: those days are no longer pending; the in-memory
     /// engine keeps their windows and postings.
     pub(crate) fn finish_rollups(&mut self, computed: RollupFlush, durable: bool) {
-        let written: Vec<(Tier, i64)> = self
-            .rollup_records(&computed)
-            .iter()
-            .map(|(t, u, _)| (*t, *u))
-            .collect();
-        for k in written {
-            self.rollups.dirty.remove(&k);
-        }
+        self.rollups.dirty.clear();
         for u in computed.units {
             self.rollups.pending.remove(&(u.tier, u.unit));
             self.rollups.unpersisted.remove(&(u.tier, u.unit));
@@ -280,21 +315,22 @@ impl Shard {
         }
     }
 
-    /// The rolled days whose records a flush writing `computed` persists: the record to write,
-    /// or `None` to delete it. A day still pending that the flush did not compute keeps its
-    /// record back (after a crash its `RollUp`, not yet below the flushed index, is replayed).
-    pub fn rollup_records(
-        &self,
-        computed: &RollupFlush,
-    ) -> Vec<(Tier, i64, Option<&RoaringBitmap>)> {
+    /// The records of rolled days a flush writing `computed` persists (every one changed since
+    /// the last flush): the skipped series and whether the day is still to be computed after
+    /// this flush, or `None` to delete the record. Recovery makes a day recorded as pending
+    /// pending again, so that a `RollUp` (or a delete) applied while a flush computed is
+    /// not lost once the flushed index passes it.
+    pub fn rollup_records(&self, computed: &RollupFlush) -> Vec<RolledRecord<'_>> {
         self.rollups
             .dirty
             .iter()
-            .filter(|k| {
-                !self.rollups.pending.contains_key(k)
-                    || computed.units.iter().any(|u| (u.tier, u.unit) == **k)
+            .map(|k| RolledRecord {
+                tier: k.0,
+                unit: k.1,
+                skip: self.rollups.rolled.get(k),
+                pending: self.rollups.pending.contains_key(k)
+                    && !computed.units.iter().any(|u| (u.tier, u.unit) == *k),
             })
-            .map(|k| (k.0, k.1, self.rollups.rolled.get(k)))
             .collect()
     }
 

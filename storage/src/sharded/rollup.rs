@@ -239,6 +239,20 @@ impl<S: Store> Sharded<S> {
         })
     }
 
+    pub fn closed_partitions(&self, shard: ShardId, tier: Tier) -> Vec<i64> {
+        self.shard(shard)
+            .map(|c| {
+                read(&c)
+                    .expired
+                    .whole
+                    .iter()
+                    .filter(|(t, _)| *t == tier)
+                    .map(|(_, p)| *p)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn rolled_units(&self, shard: ShardId, tier: Tier) -> Vec<i64> {
         self.shard(shard)
             .map(|c| read(&c).rolled_units(tier))
@@ -256,6 +270,22 @@ impl<S: Store> Sharded<S> {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<Vec<SeriesWindows>> {
+        Ok(self
+            .select_windows_of(shard, tier, matchers, mint_ms, maxt_ms)?
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect())
+    }
+
+    /// [`Self::select_windows`] with each series' id.
+    pub(super) fn select_windows_of(
+        &self,
+        shard: ShardId,
+        tier: Tier,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<(SeriesId, SeriesWindows)>> {
         let Some(cell) = self.shard(shard) else {
             return Ok(Vec::new());
         };
@@ -392,13 +422,16 @@ impl<S: Store> Sharded<S> {
                         .any(|&(a, b)| a <= w.end_ms && b > w.end_ms - res)
             });
             if let (Some(labels), false) = (labels, ws.is_empty()) {
-                out.push(SeriesWindows {
-                    labels,
-                    windows: ws,
-                });
+                out.push((
+                    id,
+                    SeriesWindows {
+                        labels,
+                        windows: ws,
+                    },
+                ));
             }
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out.sort_by(|a, b| a.1.labels.cmp(&b.1.labels));
         Ok(out)
     }
 }

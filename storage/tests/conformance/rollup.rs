@@ -216,3 +216,99 @@ fn rollups_survive_a_reopen_after_their_raw_data_expired() {
     assert_eq!(tier_windows(&e, Tier::Rollup1h), want);
     assert_eq!(e.digest(S).unwrap(), digest);
 }
+
+/// A delete touching a rolled day (its span starts with the raw partition before it: the
+/// first window's jump) gives the same windows whether a replica computed the day before the
+/// delete or after it; so does one on a day whose raw data is partly gone.
+pub(crate) fn deletes_and_rollups_agree_across_flush_timing(f: &mut dyn Factory) {
+    for partly_expired in [false, true] {
+        let a = f.make(opts());
+        let b = f.make(opts());
+        let mut index = 0;
+        for e in [&a, &b] {
+            index = two_days(&**e);
+        }
+        let mut cmds = Vec::new();
+        if partly_expired {
+            cmds.push(Command::ExpirePartition {
+                tier: Tier::Raw,
+                partition_start_ms: DAY + 2 * H,
+                scope: ExpireScope::Series(vec![1]),
+            });
+        }
+        cmds.push(Command::RollUp {
+            tier: Tier::Rollup1m,
+            unit_start_ms: 2 * DAY,
+            skip: vec![],
+        });
+        for c in &cmds {
+            index += 1;
+            a.apply(S, index, c).unwrap();
+            b.apply(S, index, c).unwrap();
+        }
+        a.flush(S, b"m").unwrap();
+        // Job a's samples in the ten minutes before the day: the first window's jump.
+        let delete = Command::Delete {
+            series: vec![0],
+            mint_ms: 2 * DAY - 10 * M,
+            maxt_ms: 2 * DAY,
+        };
+        index += 1;
+        a.apply(S, index, &delete).unwrap();
+        b.apply(S, index, &delete).unwrap();
+        b.flush(S, b"m").unwrap();
+        a.flush(S, b"m").unwrap();
+        let read = |e: &dyn Engine| {
+            e.select_windows(S, Tier::Rollup1m, &[], 2 * DAY, 3 * DAY)
+                .unwrap()
+        };
+        assert_eq!(read(&*a), read(&*b), "partly_expired={partly_expired}");
+        assert_eq!(a.digest(S).unwrap(), b.digest(S).unwrap());
+    }
+}
+
+/// A day rolled up again after part of its raw data expired keeps its windows; a day whose
+/// tier partition was dropped is not rolled into it again.
+pub(crate) fn rolled_days_are_not_rebuilt_from_less(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let mut index = two_days(&*e);
+    index += 1;
+    roll(&*e, index, Tier::Rollup1m, DAY, vec![]);
+    e.flush(S, b"m").unwrap();
+    let before = tier_windows(&*e, Tier::Rollup1m);
+    for p in (1..7).map(|i| DAY + i * 2 * H) {
+        index += 1;
+        e.apply(
+            S,
+            index,
+            &Command::ExpirePartition {
+                tier: Tier::Raw,
+                partition_start_ms: p,
+                scope: ExpireScope::All,
+            },
+        )
+        .unwrap();
+    }
+    index += 1;
+    roll(&*e, index, Tier::Rollup1m, DAY, vec![]);
+    e.flush(S, b"m").unwrap();
+    assert_eq!(tier_windows(&*e, Tier::Rollup1m), before);
+    // The tier partition goes; rolling the day up again puts nothing back.
+    index += 1;
+    e.apply(
+        S,
+        index,
+        &Command::ExpirePartition {
+            tier: Tier::Rollup1m,
+            partition_start_ms: DAY,
+            scope: ExpireScope::All,
+        },
+    )
+    .unwrap();
+    assert_eq!(e.closed_partitions(S, Tier::Rollup1m), vec![DAY]);
+    index += 1;
+    roll(&*e, index, Tier::Rollup1m, DAY, vec![]);
+    e.flush(S, b"m").unwrap();
+    assert!(e.rolled_units(S, Tier::Rollup1m).is_empty());
+    assert!(tier_windows(&*e, Tier::Rollup1m).is_empty());
+}
