@@ -65,7 +65,9 @@ impl ClusterVersion {
         Ok(())
     }
 
-    async fn level_of(&self, node: NodeId, addr: &str) -> Result<u32, NodeError> {
+    /// The command level node `node` (at gRPC address `addr`) applies, asked at most once a
+    /// minute.
+    pub async fn level_of(&self, node: NodeId, addr: &str) -> Result<u32, NodeError> {
         if node == self.me {
             return Ok(COMMAND_LEVEL);
         }

@@ -25,22 +25,29 @@ use tokio::sync::mpsc;
 pub use cluster_querier::{ClusterQuerier, RemoteShard};
 pub use protocol::{ReadReply, ReadRequest, run_local, stream_select};
 
+use crate::cluster_version::ClusterVersion;
 use crate::error::NodeError;
 use crate::groups::GroupHost;
 use crate::meta::ShardMap;
 use crate::peer::{self, Call, Peer, Peers, Route};
 use crate::router::Router;
 
+/// The command level from which nodes hold rollup tiers (`Command::RollUp` is level 2).
+const ROLLUP_LEVEL: u32 = 2;
+
 /// Queriers over the cluster, and the answers this node's replicas give other nodes.
 pub(crate) struct Reads {
     host: Arc<GroupHost>,
     router: Arc<Router>,
     peers: Peers,
+    /// Which nodes read rollup tiers.
+    version: ClusterVersion,
 }
 
 impl Reads {
     pub fn new(host: Arc<GroupHost>, router: Arc<Router>, peers: Peers) -> Self {
         Reads {
+            version: ClusterVersion::new(host.node_id(), peers.clone()),
             host,
             router,
             peers,
@@ -87,6 +94,17 @@ impl Reads {
                 (shard, None) => local.push(shard),
                 (_, Some(r)) => remote.push(r),
             }
+        }
+        // A node that cannot say its level is asked for no rollups: the read of its shard
+        // itself reports it unreachable if it is.
+        let levels = join_all(
+            remote
+                .iter()
+                .map(|r| self.version.level_of(r.peer.node, &r.peer.addr)),
+        )
+        .await;
+        for (r, level) in remote.iter_mut().zip(levels) {
+            r.tiers = level.is_ok_and(|l| l >= ROLLUP_LEVEL);
         }
         let shards = ClusterQuerier::new(
             EngineQuerier::new(self.host.engine().clone(), local),
@@ -137,6 +155,7 @@ impl Reads {
                             shard,
                             peer,
                             min_index,
+                            tiers: false,
                         })
                     }
                 }
@@ -157,6 +176,7 @@ impl Reads {
                 shard,
                 peer: Peer { node, addr },
                 min_index: 0,
+                tiers: false,
             }),
             None => Err(NodeError::Unavailable(format!(
                 "shard {shard}: no replica recorded in the cluster map"

@@ -52,6 +52,43 @@ async fn count(client: &reqwest::Client, base: &str, name: &str, at_s: f64) -> u
         })
 }
 
+/// The first series' value of instant query `expr` at `at_s`, pinned to `tier` if given.
+async fn value_in(
+    client: &reqwest::Client,
+    base: &str,
+    expr: &str,
+    at_s: f64,
+    tier: Option<&str>,
+) -> f64 {
+    let mut form = vec![("query", expr.to_string()), ("time", format!("{at_s:.3}"))];
+    if let Some(t) = tier {
+        form.push(("tier", t.to_string()));
+    }
+    let r = client
+        .post(format!("{base}/api/v1/query"))
+        .form(&form)
+        .send()
+        .await
+        .expect("query");
+    let status = r.status();
+    let j: Value = r.json().await.expect("JSON");
+    assert!(status.is_success(), "{expr} ({tier:?}): {status} {j}");
+    j["data"]["result"]
+        .as_array()
+        .and_then(|r| r.first())
+        .map_or(0.0, |s| s["value"][1].as_str().unwrap().parse().unwrap())
+}
+
+async fn count_in(
+    client: &reqwest::Client,
+    base: &str,
+    expr: &str,
+    at_s: f64,
+    tier: Option<&str>,
+) -> usize {
+    value_in(client, base, expr, at_s, tier).await as usize
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Value {
     let r = client.get(url).send().await.expect("GET");
     assert!(r.status().is_success(), "{url}: {}", r.status());
@@ -304,12 +341,61 @@ async fn raw_data_expires_only_after_its_days_are_rolled_up() {
     // Six days of data touch seven calendar days; every complete one is rolled into both tiers.
     assert!(run["daysRolledUp"].as_u64().unwrap() >= 10, "{run}");
     assert!(run["partitionsExpired"].as_u64().unwrap() > 0, "{run}");
-    let got = count(&client, &base, "req_total", now as f64 / 1000.0).await;
+    let at = now as f64 / 1000.0;
+    let raw = count_in(
+        &client,
+        &base,
+        "count_over_time(req_total{i=\"0\"}[15d])",
+        at,
+        Some("raw"),
+    )
+    .await;
     let (hi, lo) = (kept(&ts, before, 2 * DAY_MS), kept(&ts, after, 2 * DAY_MS));
     assert!(
-        (lo..=hi).contains(&got),
-        "{got} raw samples left, expected {lo} to {hi}"
+        (lo..=hi).contains(&raw),
+        "{raw} raw samples left, expected {lo} to {hi}"
     );
+    // Queries stitch the tiers: every sample still counts, from windows where raw data went.
+    let all = count_in(
+        &client,
+        &base,
+        "count_over_time(req_total{i=\"0\"}[15d])",
+        at,
+        None,
+    )
+    .await;
+    assert_eq!(all, ts.len(), "stitched count");
+    let (m, h) = (
+        count_in(
+            &client,
+            &base,
+            "count_over_time(req_total{i=\"0\"}[15d])",
+            at,
+            Some("1m"),
+        )
+        .await,
+        count_in(
+            &client,
+            &base,
+            "count_over_time(req_total{i=\"0\"}[15d])",
+            at,
+            Some("1h"),
+        )
+        .await,
+    );
+    assert_eq!(m, h, "both rollup tiers hold the same days");
+    assert!(
+        m + raw >= ts.len() && m < ts.len(),
+        "1m {m}, raw {raw} of {}",
+        ts.len()
+    );
+    // A day of increase, four days ago, from 1-minute windows: 144 samples 1 apart.
+    let old = ((now - 4 * DAY_MS) / 3_600_000 * 3_600) as f64;
+    let expr = "increase(req_total{i=\"0\"}[1d])";
+    let increase = value_in(&client, &base, expr, old, None).await;
+    let pinned = value_in(&client, &base, expr, old, Some("1m")).await;
+    assert_eq!(increase, pinned);
+    assert!((143.0..=144.001).contains(&increase), "increase {increase}");
     raw_bytes(&client, &base).await;
     let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
     let tiers = s["data"]["tiers"].as_array().unwrap();

@@ -12,6 +12,6 @@ pub mod value;
 pub use engine::{PromqlEngine, QueryLimits};
 pub use error::{QueryError, QueryErrorKind};
 pub use partial::{Partial, PartialRequest};
-pub use querier::{EngineQuerier, Querier, QuerySeriesIter, SplitSeriesQuerier};
+pub use querier::{EngineQuerier, Querier, QuerySeriesIter, SplitSeriesQuerier, TierPinned};
 pub use syntax::{Ast, SyntaxLimits};
 pub use value::{QueryResult, SampleCounts, Value};

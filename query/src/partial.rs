@@ -28,7 +28,7 @@ use crate::engine::QueryLimits;
 use crate::error::QueryError;
 use crate::eval::aggregate::{Acc, Simple, group_labels, topk};
 use crate::eval::functions::matrix_selector;
-use crate::eval::functions::range::{RangeFnCall, pushable_range_function, stream_range};
+use crate::eval::functions::range::{Input, RangeFnCall, pushable_range_function, stream_range};
 use crate::eval::positions::call_addr;
 use crate::eval::selector::pinned_name;
 use crate::eval::{Evaluator, Series, too_many_samples};
@@ -120,7 +120,8 @@ pub struct Partial {
     samples_loaded: u64,
     /// Samples read per step, for `stats`.
     counts: Vec<u64>,
-    /// Info annotations, without the position in the query (the asker adds it).
+    /// Info annotations, without the position in the query (the asker adds it), and warnings
+    /// (their text starts with "PromQL warning:").
     infos: Vec<String>,
 }
 
@@ -274,8 +275,13 @@ impl<'a> Plan<'a> {
             Inner::Selector(vs) => ev.stream_instant(vs, ts, false, &mut counts, add)?,
             Inner::Range { call, arg, ms } => {
                 let mut f = RangeFnCall::new(ev, call, *arg, ts)?;
-                stream_range(ev, ms, ts, |labels, samples, windows| {
-                    match f.series(ev, labels, samples, windows, ts, &mut counts) {
+                stream_range(ev, ms, ts, |labels, samples, windows, rolled| {
+                    let input = Input {
+                        samples,
+                        rolled,
+                        windows,
+                    };
+                    match f.series(ev, labels, input, ts, &mut counts) {
                         Some(s) => add(s),
                         None => Ok(()),
                     }
@@ -306,7 +312,11 @@ impl<'a> Plan<'a> {
             series,
             samples_loaded: (ev.samples_loaded.get() - loaded_before) as u64,
             counts,
-            infos: ev.annotations.borrow().infos.iter().cloned().collect(),
+            // Warnings travel with the infos (the wire has one list): their text says which.
+            infos: {
+                let a = ev.annotations.borrow();
+                a.infos.iter().chain(&a.warnings).cloned().collect()
+            },
         })
     }
 
@@ -329,6 +339,10 @@ impl<'a> Plan<'a> {
                 *c += n;
             }
             for info in &p.infos {
+                if info.starts_with("PromQL warning:") {
+                    ev.warn(info.clone());
+                    continue;
+                }
                 match &self.inner {
                     Inner::Range { call, arg, .. } => {
                         ev.info(ev.at_arg(info.clone(), call_addr(call), *arg));

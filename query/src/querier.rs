@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use tidemark_storage::{Engine, Labels, Matcher, SeriesSamples, ShardId};
+use tidemark_storage::{
+    Engine, Labels, Matcher, RolledSeries, SeriesSamples, ShardId, Tier, TierChoice,
+};
 
 use crate::error::QueryError;
 use crate::partial::{self, Partial, PartialRequest};
@@ -44,11 +46,79 @@ pub trait Querier: Send + Sync {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<BTreeSet<String>, QueryError>;
+    /// Rollup windows per series matching `matchers` in `[mint_ms, maxt_ms]` (see
+    /// [`RolledSeries`]): stitched, those that stand for raw samples retention dropped, for
+    /// series [`Querier::select`] also returns and for those without raw samples there; one
+    /// rollup tier, its windows. Empty (the default) where raw samples are complete or the
+    /// querier has no tiers.
+    fn select_rolled(
+        &self,
+        _matchers: &[Matcher],
+        _mint_ms: i64,
+        _maxt_ms: i64,
+        _tiers: TierChoice,
+    ) -> Result<Vec<RolledSeries>, QueryError> {
+        Ok(Vec::new())
+    }
     /// Partial results of an aggregation its parts can compute on their own (see
     /// [`crate::partial`]), one per part, for the engine to merge; `None` when this querier
     /// has no parts that compute, and the engine folds the raw series itself.
     fn aggregate(&self, _req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
         Ok(None)
+    }
+}
+
+/// A borrowed querier is a querier (for wrappers such as [`TierPinned`] over `&dyn Querier`).
+impl<Q: Querier + ?Sized> Querier for &Q {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<QuerySeriesIter<'_>, QueryError> {
+        (**self).select(matchers, mint_ms, maxt_ms)
+    }
+
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
+        (**self).series(matchers, mint_ms, maxt_ms)
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        (**self).label_names(matchers, mint_ms, maxt_ms)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        (**self).label_values(name, matchers, mint_ms, maxt_ms)
+    }
+
+    fn select_rolled(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        tiers: TierChoice,
+    ) -> Result<Vec<RolledSeries>, QueryError> {
+        (**self).select_rolled(matchers, mint_ms, maxt_ms, tiers)
+    }
+
+    fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
+        (**self).aggregate(req)
     }
 }
 
@@ -129,6 +199,23 @@ impl Querier for EngineQuerier {
         Ok(out)
     }
 
+    fn select_rolled(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        tiers: TierChoice,
+    ) -> Result<Vec<RolledSeries>, QueryError> {
+        let mut out = Vec::new();
+        for &shard in &self.shards {
+            out.extend(
+                self.engine
+                    .select_rolled(shard, matchers, mint_ms, maxt_ms, tiers)?,
+            );
+        }
+        Ok(out)
+    }
+
     /// One partial per shard, each folded from that shard's series alone.
     fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
         let shards: Vec<EngineQuerier> = self
@@ -201,6 +288,45 @@ impl<Q: Querier> Querier for SplitSeriesQuerier<Q> {
         })))
     }
 
+    /// A series' windows from two shards are merged (each window is in one of them).
+    fn select_rolled(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        tiers: TierChoice,
+    ) -> Result<Vec<RolledSeries>, QueryError> {
+        let parts = self
+            .inner
+            .select_rolled(matchers, mint_ms, maxt_ms, tiers)?;
+        if !self.crosses(mint_ms, maxt_ms) {
+            return Ok(parts);
+        }
+        let mut merged: std::collections::BTreeMap<Labels, RolledSeries> =
+            std::collections::BTreeMap::new();
+        for r in parts {
+            match merged.entry(r.labels.clone()) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(r);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let m = e.get_mut();
+                    m.raw_floor_ms = m.raw_floor_ms.max(r.raw_floor_ms);
+                    let mut all: Vec<_> = m
+                        .windows
+                        .drain(..)
+                        .zip(m.resolutions.drain(..))
+                        .chain(r.windows.into_iter().zip(r.resolutions))
+                        .collect();
+                    all.sort_by_key(|(w, _)| w.end_ms);
+                    all.dedup_by_key(|(w, _)| w.end_ms);
+                    (m.windows, m.resolutions) = all.into_iter().unzip();
+                }
+            }
+        }
+        Ok(merged.into_values().collect())
+    }
+
     fn series(
         &self,
         matchers: &[Matcher],
@@ -238,5 +364,72 @@ impl<Q: Querier> Querier for SplitSeriesQuerier<Q> {
             return Ok(None);
         }
         self.inner.aggregate(req)
+    }
+}
+
+/// A querier that reads one tier alone (the `tier=` query parameter): a rollup tier's windows
+/// and no raw samples, or raw samples and no windows. Aggregations are folded by the engine
+/// (the parts of an inner querier would read every tier).
+pub struct TierPinned<Q> {
+    inner: Q,
+    tier: Tier,
+}
+
+impl<Q: Querier> TierPinned<Q> {
+    pub fn new(inner: Q, tier: Tier) -> Self {
+        TierPinned { inner, tier }
+    }
+}
+
+impl<Q: Querier> Querier for TierPinned<Q> {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<QuerySeriesIter<'_>, QueryError> {
+        if self.tier != Tier::Raw {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        self.inner.select(matchers, mint_ms, maxt_ms)
+    }
+
+    fn select_rolled(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        _tiers: TierChoice,
+    ) -> Result<Vec<RolledSeries>, QueryError> {
+        self.inner
+            .select_rolled(matchers, mint_ms, maxt_ms, TierChoice::Only(self.tier))
+    }
+
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
+        self.inner.series(matchers, mint_ms, maxt_ms)
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        self.inner.label_names(matchers, mint_ms, maxt_ms)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryError> {
+        self.inner.label_values(name, matchers, mint_ms, maxt_ms)
     }
 }

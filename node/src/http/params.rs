@@ -105,6 +105,22 @@ impl Params {
         }
     }
 
+    /// The `tier` parameter of the query endpoints: `raw`, `1m` or `1h` pins the query to that
+    /// tier's data alone; absent or empty, every tier is read, stitched by time.
+    pub fn tier(&self) -> Result<Option<tidemark_storage::Tier>, ApiError> {
+        match self.get("tier") {
+            None | Some("") => Ok(None),
+            Some(name) => tidemark_storage::Tier::from_name(name)
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::param(
+                        "tier",
+                        format!("{name:?} is not one of \"raw\", \"1m\", \"1h\""),
+                    )
+                }),
+        }
+    }
+
     /// The `limit` parameter: `None` when absent or 0 (no limit); negative is an error
     /// (Prometheus' `parseLimitParam`).
     pub fn limit(&self) -> Result<Option<usize>, ApiError> {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::Response;
-use tidemark_query::{QueryError, QueryErrorKind, QueryResult, Value};
+use tidemark_query::{QueryError, QueryErrorKind, QueryResult, TierPinned, Value};
 
 use super::error::ApiError;
 use super::params::{Consistency, Params};
@@ -30,7 +30,7 @@ fn resolution_error(max: usize) -> ApiError {
 }
 
 /// `GET|POST /api/v1/query`: `query`, `time` (default now), `timeout`, `limit`, `stats`,
-/// `consistency`.
+/// `consistency`, `tier`.
 #[tracing::instrument(skip_all)]
 pub async fn instant(
     State(state): State<Arc<AppState>>,
@@ -42,10 +42,18 @@ pub async fn instant(
     let expr = required_query(&params)?;
     // The engine stops at the request's timeout itself: nothing keeps running once we answer.
     let engine = state.engine.with_timeout_ms(timeout.as_millis() as u64);
-    let (result, timings) = evaluate_timed(&state, timeout, params.consistency()?, move |q| {
-        engine.instant(q, &expr, time_ms)
-    })
-    .await?;
+    let tier = params.tier()?;
+    let (result, timings) =
+        evaluate_timed(
+            &state,
+            timeout,
+            params.consistency()?,
+            move |q| match tier {
+                Some(t) => engine.instant(&TierPinned::new(q, t), &expr, time_ms),
+                None => engine.instant(q, &expr, time_ms),
+            },
+        )
+        .await?;
     Ok(respond(
         result,
         limit,
@@ -54,7 +62,7 @@ pub async fn instant(
 }
 
 /// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `limit`,
-/// `stats`, `consistency`.
+/// `stats`, `consistency`, `tier`.
 #[tracing::instrument(skip_all)]
 pub async fn range(
     State(state): State<Arc<AppState>>,
@@ -87,10 +95,18 @@ pub async fn range(
     let expr = required_query(&params)?;
     // The engine stops at the request's timeout itself: nothing keeps running once we answer.
     let engine = state.engine.with_timeout_ms(timeout.as_millis() as u64);
-    let (result, timings) = evaluate_timed(&state, timeout, params.consistency()?, move |q| {
-        engine.range(q, &expr, start_ms, end_ms, step_ms)
-    })
-    .await?;
+    let tier = params.tier()?;
+    let (result, timings) =
+        evaluate_timed(
+            &state,
+            timeout,
+            params.consistency()?,
+            move |q| match tier {
+                Some(t) => engine.range(&TierPinned::new(q, t), &expr, start_ms, end_ms, step_ms),
+                None => engine.range(q, &expr, start_ms, end_ms, step_ms),
+            },
+        )
+        .await?;
     Ok(respond(
         result,
         limit,

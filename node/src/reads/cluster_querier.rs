@@ -7,7 +7,7 @@ use futures::future::join_all;
 use tidemark_query::{
     EngineQuerier, Partial, PartialRequest, Querier, QueryError, QueryErrorKind, QuerySeriesIter,
 };
-use tidemark_storage::{Labels, Matcher, Sample, SeriesSamples, ShardId};
+use tidemark_storage::{Labels, Matcher, RolledSeries, Sample, SeriesSamples, ShardId, TierChoice};
 use tokio::task::JoinHandle;
 
 use super::protocol::{ReadOp, ReadReply, ReadRequest, decode_batch, read, read_stream};
@@ -23,6 +23,9 @@ pub struct RemoteShard {
     pub peer: Peer,
     /// The log index that node must have applied (its read index for a linearizable read).
     pub min_index: u64,
+    /// Whether that node reads rollup tiers (command level 2 or above): an older one holds
+    /// none and is not asked for them.
+    pub tiers: bool,
 }
 
 /// A querier over every shard: this node's replicas from its engine, the others remotely.
@@ -67,17 +70,23 @@ impl ClusterQuerier {
     /// Runs `op` on every remote shard concurrently (blocking this thread, which must not be a
     /// runtime worker).
     fn fetch(&self, op: ReadOp) -> Result<Vec<ReadReply>, QueryError> {
-        self.finish(self.start(op))
+        self.finish(self.start(op, |_| true))
     }
 
-    /// Starts `op` on every remote shard, on the runtime, while this thread goes on.
-    fn start(&self, op: ReadOp) -> Option<JoinHandle<Vec<Result<ReadReply, NodeError>>>> {
+    /// Starts `op` on every remote shard `which` selects, on the runtime, while this thread
+    /// goes on.
+    fn start(
+        &self,
+        op: ReadOp,
+        which: impl Fn(&RemoteShard) -> bool,
+    ) -> Option<JoinHandle<Vec<Result<ReadReply, NodeError>>>> {
         if self.remote.is_empty() {
             return None;
         }
         let calls: Vec<_> = self
             .remote
             .iter()
+            .filter(|r| which(r))
             .map(|r| {
                 let req = self.request(r, &op);
                 let (peers, r) = (self.peers.clone(), r.clone());
@@ -239,6 +248,32 @@ impl Querier for ClusterQuerier {
         })))
     }
 
+    fn select_rolled(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        tiers: TierChoice,
+    ) -> Result<Vec<RolledSeries>, QueryError> {
+        let op = ReadOp::Rolled {
+            matchers: to_wire(matchers),
+            mint_ms,
+            maxt_ms,
+            tiers,
+        };
+        let remote = self.start(op, |r| r.tiers);
+        let mut out = self
+            .local
+            .select_rolled(matchers, mint_ms, maxt_ms, tiers)?;
+        for r in self.finish(remote)? {
+            let ReadReply::Rolled(rolled) = r else {
+                return Err(unexpected("rollup windows"));
+            };
+            out.extend(rolled);
+        }
+        Ok(out)
+    }
+
     fn series(
         &self,
         matchers: &[Matcher],
@@ -305,7 +340,7 @@ impl Querier for ClusterQuerier {
     /// This node's shards fold their own series; every remote shard's replica folds its
     /// shard and sends back only the accumulators.
     fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
-        let remote = self.start(ReadOp::Aggregate(req.clone()));
+        let remote = self.start(ReadOp::Aggregate(req.clone()), |_| true);
         let mut parts = self.local.aggregate(req)?.unwrap_or_default();
         for r in self.finish(remote)? {
             let ReadReply::Partials(p) = r else {

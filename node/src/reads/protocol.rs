@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use tidemark_proto::node::ShardReply;
 use tidemark_query::{Partial, PartialRequest, Querier, QueryError, QueryErrorKind};
-use tidemark_storage::{Labels, Sample, ShardId};
+use tidemark_storage::{Labels, RolledSeries, Sample, ShardId, TierChoice};
 
 use crate::error::NodeError;
 use crate::peer::{self, Peer, Peers, WIRE_VERSION};
@@ -58,6 +58,14 @@ pub enum ReadOp {
     /// An aggregation the shard computes itself ([`Querier::aggregate`]): only its
     /// accumulators cross the network.
     Aggregate(PartialRequest),
+    /// Rollup windows ([`Querier::select_rolled`]); sent only to nodes at command level 2 or
+    /// above (older ones hold no rollups and cannot decode it).
+    Rolled {
+        matchers: WireMatchers,
+        mint_ms: i64,
+        maxt_ms: i64,
+        tiers: TierChoice,
+    },
 }
 
 /// The answer to a [`ReadRequest`], one variant per [`ReadOp`].
@@ -71,6 +79,8 @@ pub enum ReadReply {
     Names(BTreeSet<String>),
     /// Answer to `Aggregate`.
     Partials(Vec<Partial>),
+    /// Answer to `Rolled`.
+    Rolled(Vec<RolledSeries>),
 }
 
 /// Runs `op` against `querier` (one shard of the local engine), counting selected samples
@@ -130,6 +140,24 @@ pub fn run_local(
                 .label_values(name, &from_wire(matchers)?, *mint_ms, *maxt_ms)
                 .map_err(q)?,
         ),
+        ReadOp::Rolled {
+            matchers,
+            mint_ms,
+            maxt_ms,
+            tiers,
+        } => {
+            let rolled = querier
+                .select_rolled(&from_wire(matchers)?, *mint_ms, *maxt_ms, *tiers)
+                .map_err(q)?;
+            let windows: usize = rolled.iter().map(|r| r.windows.len()).sum();
+            if windows as u64 > samples_max {
+                return Err(NodeError::BadRequest(format!(
+                    "query processing would load too many samples into memory \
+                     (more than {samples_max} rollup windows from one shard)"
+                )));
+            }
+            ReadReply::Rolled(rolled)
+        }
         ReadOp::Aggregate(req) => {
             let parts = match querier.aggregate(req).map_err(q)? {
                 Some(parts) => parts,

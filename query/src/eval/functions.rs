@@ -5,6 +5,7 @@ mod labels;
 mod math;
 pub(crate) mod range;
 mod range_fn;
+pub(crate) mod rolled;
 mod time;
 
 use promql_parser::parser::{Call, Expr};

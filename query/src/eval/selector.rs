@@ -7,10 +7,14 @@ use std::collections::HashMap;
 use promql_parser::label::{MatchOp as PromMatchOp, Matcher as PromMatcher};
 use promql_parser::parser::{MatrixSelector, VectorSelector};
 use tidemark_storage::model::{METRIC_NAME, is_stale_nan};
-use tidemark_storage::{Labels, MatchOp, Matcher, Sample};
+use tidemark_storage::{Labels, MatchOp, Matcher, RolledSeries, Sample, TierChoice};
 
+use super::functions::rolled::{self, Stitched};
 use super::{Evaluator, RangeSeries, RangeVector, Series, duration_ms, too_many_samples};
 use crate::error::QueryError;
+
+/// The widest rollup window: an instant vector's lookback over windows reaches this far back.
+const COARSEST_RESOLUTION_MS: i64 = 3_600_000;
 
 /// One selected series: its labels and samples, sorted by time with unique timestamps.
 pub(crate) type Selected = (Labels, Vec<Sample>);
@@ -89,33 +93,45 @@ fn too_many_series(series_max: usize) -> QueryError {
 
 impl Evaluator<'_> {
     /// Hands the series of `vs` with samples in `(mint_ms, maxt_ms]` to `f` one at a time, in
-    /// the querier's order, counting them against the query's limits. Range selectors
+    /// the querier's order, counting them against the query's limits, each with its rollup
+    /// windows where retention dropped raw samples in the range (see
+    /// [`Querier::select_rolled`]; series with windows only come last). Range selectors
     /// (`strip_stale`) keep no stale markers: windows never contain them. A selector with
     /// several matcher groups (`or`) is gathered first, so that a series matched twice comes
-    /// once.
+    /// once. Windows are selected from `widen_ms` earlier than samples (an instant vector's
+    /// lookback over windows is at least their resolution).
+    ///
+    /// [`Querier::select_rolled`]: crate::Querier::select_rolled
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn for_each_selected(
         &self,
         vs: &VectorSelector,
         mint_ms: i64,
         maxt_ms: i64,
+        widen_ms: i64,
         strip_stale: bool,
-        mut f: impl FnMut(Labels, Vec<Sample>) -> Result<(), QueryError>,
+        mut f: impl FnMut(Labels, Vec<Sample>, Option<RolledSeries>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
         let groups = matcher_groups(vs)?;
         let mut gathered: Vec<Selected> = Vec::new();
+        let mut gathered_rolled: HashMap<Labels, RolledSeries> = HashMap::new();
         let mut series = 0usize;
         for group in &groups {
             self.check_deadline()?;
-            for s in self.querier.select(group, mint_ms + 1, maxt_ms)? {
-                let mut s = s?;
-                if strip_stale {
-                    s.samples.retain(|x| !is_stale_nan(x.v));
-                }
-                let loaded = self.samples_loaded.get() + s.samples.len();
-                self.samples_loaded.set(loaded);
-                if loaded > self.limits.samples_max {
-                    return Err(too_many_samples());
-                }
+            let mut rolled: HashMap<Labels, RolledSeries> = HashMap::new();
+            for r in self.querier.select_rolled(
+                group,
+                mint_ms + 1 - widen_ms,
+                maxt_ms,
+                TierChoice::Stitched,
+            )? {
+                self.count_loaded(r.windows.len())?;
+                rolled.insert(r.labels.clone(), r);
+            }
+            let mut emit = |labels: Labels,
+                            samples: Vec<Sample>,
+                            r: Option<RolledSeries>|
+             -> Result<(), QueryError> {
                 series += 1;
                 if series > self.limits.series_max {
                     return Err(too_many_series(self.limits.series_max));
@@ -124,14 +140,47 @@ impl Evaluator<'_> {
                     self.check_deadline()?;
                 }
                 if groups.len() > 1 {
-                    gathered.push((s.labels, s.samples));
+                    if let Some(r) = r {
+                        gathered_rolled.entry(labels.clone()).or_insert(r);
+                    }
+                    gathered.push((labels, samples));
+                    Ok(())
                 } else {
-                    f(s.labels, s.samples)?;
+                    f(labels, samples, r)
                 }
+            };
+            for s in self.querier.select(group, mint_ms + 1, maxt_ms)? {
+                let mut s = s?;
+                if strip_stale {
+                    s.samples.retain(|x| !is_stale_nan(x.v));
+                }
+                self.count_loaded(s.samples.len())?;
+                let r = if rolled.is_empty() {
+                    None
+                } else {
+                    rolled.remove(&s.labels)
+                };
+                emit(s.labels, s.samples, r)?;
+            }
+            let mut rest: Vec<RolledSeries> = rolled.into_values().collect();
+            rest.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+            for r in rest {
+                emit(r.labels.clone(), Vec::new(), Some(r))?;
             }
         }
         for (labels, samples) in merge_groups(gathered) {
-            f(labels, samples)?;
+            let r = gathered_rolled.remove(&labels);
+            f(labels, samples, r)?;
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more samples (or windows) read against the query's `samples_max`.
+    fn count_loaded(&self, n: usize) -> Result<(), QueryError> {
+        let loaded = self.samples_loaded.get() + n;
+        self.samples_loaded.set(loaded);
+        if loaded > self.limits.samples_max {
+            return Err(too_many_samples());
         }
         Ok(())
     }
@@ -145,10 +194,23 @@ impl Evaluator<'_> {
         maxt_ms: i64,
     ) -> Result<(), QueryError> {
         let mut all: Vec<Selected> = Vec::new();
-        self.for_each_selected(vs, mint_ms, maxt_ms, true, |labels, samples| {
+        let mut rolled = false;
+        self.for_each_selected(vs, mint_ms, maxt_ms, 0, true, |labels, samples, r| {
+            let samples = match r {
+                Some(r) if !r.windows.is_empty() => {
+                    rolled = true;
+                    Stitched::last_samples(&r, &samples)
+                }
+                _ => samples,
+            };
             all.push((labels, samples));
             Ok(())
         })?;
+        if rolled {
+            self.info(
+                "PromQL info: where retention dropped raw samples, a range vector holds the last sample of each rollup window".into(),
+            );
+        }
         // Series of one shard come in id order and shards one after another: sort by labels,
         // the order Prometheus' storage returns them in.
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -193,12 +255,25 @@ impl Evaluator<'_> {
             return Ok(());
         };
         let lookback = self.limits.lookback_delta_ms;
-        self.for_each_selected(vs, first - lookback, last, false, |labels, samples| {
-            match instant_values(&samples, &ends, lookback, timestamps, counts) {
-                Some(values) => f(Series::new(labels, values)),
-                None => Ok(()),
-            }
-        })
+        self.for_each_selected(
+            vs,
+            first - lookback,
+            last,
+            COARSEST_RESOLUTION_MS,
+            false,
+            |labels, samples, r| {
+                let values = match &r {
+                    Some(r) => {
+                        rolled::instant_values(&samples, r, &ends, lookback, timestamps, counts)
+                    }
+                    None => instant_values(&samples, &ends, lookback, timestamps, counts),
+                };
+                match values {
+                    Some(values) => f(Series::new(labels, values)),
+                    None => Ok(()),
+                }
+            },
+        )
     }
 }
 

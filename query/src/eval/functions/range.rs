@@ -5,6 +5,7 @@ use promql_parser::parser::{Call, MatrixSelector};
 use tidemark_storage::{Labels, Sample};
 
 use super::range_fn::{Params, RangeFn, Window, extrapolate};
+use super::rolled::{self, Notes, Stitched};
 use super::{absent, matrix_selector, scalar_arg};
 use crate::error::QueryError;
 use crate::eval::numeric::format_float;
@@ -35,8 +36,13 @@ pub(crate) fn eval_range_function(
     let mut counts = vec![0u64; ts.len()];
     let mut out = Vec::new();
     if let Some(ms) = matrix_selector(&c.args.args[arg]) {
-        stream_range(ev, ms, ts, |labels, samples, windows| {
-            if let Some(s) = apply.series(ev, labels, samples, windows, ts, &mut counts) {
+        stream_range(ev, ms, ts, |labels, samples, windows, rolled| {
+            let input = Input {
+                samples,
+                rolled,
+                windows,
+            };
+            if let Some(s) = apply.series(ev, labels, input, ts, &mut counts) {
                 out.push(s);
                 ev.check_points(out.len(), ts.len())?;
             }
@@ -57,7 +63,12 @@ pub(crate) fn eval_range_function(
                 ev.check_deadline()?;
             }
             let labels = rs.labels.clone().into_owned();
-            if let Some(s) = apply.series(ev, labels, &rs.samples, windows, ts, &mut counts) {
+            let input = Input {
+                samples: &rs.samples,
+                rolled: None,
+                windows,
+            };
+            if let Some(s) = apply.series(ev, labels, input, ts, &mut counts) {
                 out.push(s);
                 ev.check_points(out.len(), ts.len())?;
             }
@@ -82,7 +93,7 @@ pub(crate) fn stream_range(
     ev: &Evaluator<'_>,
     ms: &MatrixSelector,
     ts: &[i64],
-    mut f: impl FnMut(Labels, &[Sample], Windows<'_>) -> Result<(), QueryError>,
+    mut f: impl FnMut(Labels, &[Sample], Windows<'_>, Option<&Stitched>) -> Result<(), QueryError>,
 ) -> Result<(), QueryError> {
     let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
     let range_ms = duration_ms(&ms.range);
@@ -93,9 +104,17 @@ pub(crate) fn stream_range(
         ends: &ends,
         range_ms,
     };
-    ev.for_each_selected(&ms.vs, first - range_ms, last, true, |labels, samples| {
-        f(labels, &samples, windows)
-    })
+    ev.for_each_selected(
+        &ms.vs,
+        first - range_ms,
+        last,
+        0,
+        true,
+        |labels, samples, r| {
+            let stitched = r.map(|r| Stitched::new(&r, &samples));
+            f(labels, &samples, windows, stitched.as_ref())
+        },
+    )
 }
 
 /// Whether range function `name` with number parameters `params` can be computed by parts of
@@ -130,11 +149,15 @@ impl PerSeries<'_> {
         &mut self,
         ev: &Evaluator<'_>,
         labels: Labels,
-        samples: &[Sample],
-        windows: Windows<'_>,
+        input: Input<'_>,
         ts: &[i64],
         counts: &mut [u64],
     ) -> Option<Series> {
+        let Input {
+            samples,
+            rolled,
+            windows,
+        } = input;
         match self {
             PerSeries::Present(present) => {
                 let mut slider = SlidingWindow::new();
@@ -143,13 +166,16 @@ impl PerSeries<'_> {
                 {
                     let n = slider.advance_range(samples, end, windows.range_ms).len();
                     *count += n as u64;
-                    if n > 0 {
+                    let start = end - windows.range_ms;
+                    let in_windows =
+                        rolled.is_some_and(|st| start < st.floor && st.any_in(start, end));
+                    if n > 0 || in_windows {
                         *p = Some(1.0);
                     }
                 }
                 None
             }
-            PerSeries::Function(call) => call.series(ev, labels, samples, windows, ts, counts),
+            PerSeries::Function(call) => call.series(ev, labels, input, ts, counts),
         }
     }
 }
@@ -188,21 +214,24 @@ impl<'c> RangeFnCall<'c> {
         &mut self,
         ev: &Evaluator<'_>,
         labels: Labels,
-        samples: &[Sample],
-        windows: Windows<'_>,
+        input: Input<'_>,
         ts: &[i64],
         counts: &mut [u64],
     ) -> Option<Series> {
         let f = self.f;
+        let mut notes = Notes::default();
         let values = apply_over_steps(
             f,
-            samples,
-            windows,
+            input,
             &self.params,
             ts,
             &mut self.scratch,
             counts,
+            &mut notes,
         );
+        let (warnings, infos) = notes.annotations(self.c.func.name);
+        warnings.into_iter().for_each(|w| ev.warn(w));
+        infos.into_iter().for_each(|i| ev.info(i));
         if values.iter().all(Option::is_none) {
             return None;
         }
@@ -232,13 +261,18 @@ impl<'c> RangeFnCall<'c> {
 /// sample count to `counts[step]`.
 fn apply_over_steps(
     f: RangeFn,
-    samples: &[Sample],
-    windows: Windows<'_>,
+    input: Input<'_>,
     params: &[Params],
     ts: &[i64],
     scratch: &mut Vec<f64>,
     counts: &mut [u64],
+    notes: &mut Notes,
 ) -> Vec<Option<f64>> {
+    let Input {
+        samples,
+        rolled,
+        windows,
+    } = input;
     let mut slider = SlidingWindow::new();
     let mut resets = CounterResets::new(f, samples);
     let range_ms = windows.range_ms;
@@ -254,8 +288,13 @@ fn apply_over_steps(
             start_ms: end - range_ms,
             end_ms: end,
         };
+        let rolled = rolled.filter(|st| w.start_ms < st.floor);
         let v = if same_as_previous {
             values[step - 1]
+        } else if let Some(st) = rolled {
+            let (v, n) = rolled::apply(f, st, w, range_ms, params[step], ts[step], scratch, notes);
+            counts[step] = counts[step] - range.len() as u64 + n as u64;
+            v
         } else if range.is_empty() {
             None
         } else if let Some(resets) = resets.as_mut() {
@@ -278,6 +317,15 @@ fn apply_over_steps(
         values.push(v);
     }
     values
+}
+
+/// One series as a range function reads it: its raw samples, its rollup windows where
+/// retention dropped raw samples, and the window of every step.
+#[derive(Clone, Copy)]
+pub(crate) struct Input<'a> {
+    pub samples: &'a [Sample],
+    pub rolled: Option<&'a Stitched>,
+    pub windows: Windows<'a>,
 }
 
 /// The counter resets of one series, for `rate` and `increase`: each window adds up only the
@@ -388,14 +436,19 @@ mod tests {
                 ends: &rv.ends,
                 range_ms: rv.range_ms,
             };
+            let input = Input {
+                samples: &samples,
+                rolled: None,
+                windows,
+            };
             let got = apply_over_steps(
                 f,
-                &samples,
-                windows,
+                input,
                 &params,
                 &ts,
                 &mut Vec::new(),
                 &mut counts,
+                &mut Notes::default(),
             );
             for (step, &end) in ts.iter().enumerate() {
                 let w = Window {

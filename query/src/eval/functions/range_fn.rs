@@ -242,12 +242,41 @@ pub(crate) fn extrapolate(
         return None;
     }
     let is_counter = counter_resets.is_some();
-    let n1 = s.len() - 1;
-    let (first, last) = (s[0], s[n1]);
+    let (first, last) = (s[0], s[s.len() - 1]);
     let mut result = last.v - first.v;
     for before_reset in counter_resets.into_iter().flatten() {
         result += before_reset;
     }
+    extrapolate_from(
+        first,
+        last,
+        s.len(),
+        result,
+        window,
+        range_ms,
+        is_counter,
+        is_rate,
+    )
+}
+
+/// Prometheus' extrapolation of `result`, the change (reset-corrected for a counter) from
+/// sample `first` to sample `last` of a window of `count` samples: what [`extrapolate`] does
+/// once it has added up the samples, and what rollup windows' columns give directly.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn extrapolate_from(
+    first: Sample,
+    last: Sample,
+    count: usize,
+    result: f64,
+    window: Window,
+    range_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if count < 2 {
+        return None;
+    }
+    let n1 = count - 1;
     let mut duration_to_start = (first.t - window.start_ms) as f64 / 1000.0;
     let mut duration_to_end = (window.end_ms - last.t) as f64 / 1000.0;
     let sampled_interval = (last.t - first.t) as f64 / 1000.0;
