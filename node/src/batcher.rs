@@ -7,6 +7,7 @@
 //! earlier entry is applied before the next batch resolves series ids and checks samples.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -71,6 +72,10 @@ pub(crate) struct BatcherConfig {
     pub ooo_window_ms: i64,
     /// How long a proposal may take to commit and apply, in milliseconds.
     pub write_timeout_ms: u64,
+    /// How old a sample may be and still be accepted (a backfill, into sealed partitions too),
+    /// in milliseconds: the retention policy's longest once every node applies
+    /// `Command::Backfill`; 0: only the out-of-order window (kept by `Retention`).
+    pub backfill_ms: Arc<AtomicI64>,
 }
 
 /// The batcher task of one shard.
@@ -295,17 +300,25 @@ impl Batcher {
         }
         let (parts, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.series, j.reply)).unzip();
-        let (batch, outcomes) = build_batch(
+        let backfill_from_ms = match self.config.backfill_ms.load(Ordering::Relaxed) {
+            ms if ms > 0 => crate::clock::now_ms().saturating_sub(ms),
+            _ => i64::MAX,
+        };
+        let (batch, backfill, outcomes) = build_batch(
             self.engine.as_ref(),
             shard,
             parts,
             self.config.ooo_window_ms,
+            backfill_from_ms,
         );
-        let result = if batch.samples.is_empty() {
+        let mut result = if batch.samples.is_empty() {
             Ok(())
         } else {
             self.propose(&Command::Write(batch)).await
         };
+        if result.is_ok() && !backfill.samples.is_empty() {
+            result = self.propose(&Command::Backfill(backfill)).await;
+        }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let answer = match &result {
                 Ok(()) => Ok(outcome),
@@ -362,37 +375,40 @@ struct Slot {
     /// Samples accepted so far, sorted by timestamp, unique (detects duplicates and conflicts
     /// within the batch).
     samples: Vec<Sample>,
+    /// Samples accepted for sealed partitions (the backfill batch), likewise.
+    backfill: Vec<Sample>,
 }
 
-impl Slot {
-    /// Adds `s`; `Ok(true)` when new, `Ok(false)` for an identical duplicate, `Err` when another
-    /// value is already taken at its timestamp.
-    fn add(&mut self, s: Sample) -> Result<bool, ()> {
-        // Samples of one write arrive sorted: appending is the common case.
-        if self.samples.last().is_none_or(|last| last.t < s.t) {
-            self.samples.push(s);
-            return Ok(true);
-        }
-        match self.samples.binary_search_by_key(&s.t, |x| x.t) {
-            Ok(i) if self.samples[i].v.to_bits() == s.v.to_bits() => Ok(false),
-            Ok(_) => Err(()),
-            Err(i) => {
-                self.samples.insert(i, s);
-                Ok(true)
-            }
+/// Adds `s` to `samples` (sorted, unique); `Ok(true)` when new, `Ok(false)` for an identical
+/// duplicate, `Err` when another value is already taken at its timestamp.
+fn add_sample(samples: &mut Vec<Sample>, s: Sample) -> Result<bool, ()> {
+    // Samples of one write arrive sorted: appending is the common case.
+    if samples.last().is_none_or(|last| last.t < s.t) {
+        samples.push(s);
+        return Ok(true);
+    }
+    match samples.binary_search_by_key(&s.t, |x| x.t) {
+        Ok(i) if samples[i].v.to_bits() == s.v.to_bits() => Ok(false),
+        Ok(_) => Err(()),
+        Err(i) => {
+            samples.insert(i, s);
+            Ok(true)
         }
     }
 }
 
 /// Builds one `WriteBatch` from the parts of several writes of one shard, checking every
-/// sample against the stored head (`Engine::check_append`) and against earlier parts of the same
-/// batch. Returns the batch and one outcome per part. Only reads the engine.
+/// sample against the stored head (`Engine::check_append`, samples from `backfill_from_ms` on
+/// accepted however old) and against earlier parts of the same batch. Returns the batch, the
+/// batch of samples for sealed partitions (a `Command::Backfill`), and one outcome per part.
+/// Only reads the engine.
 pub(crate) fn build_batch(
     engine: &dyn Engine,
     shard: ShardId,
     parts: Vec<Vec<SeriesWrite>>,
     ooo_window_ms: i64,
-) -> (WriteBatch, Vec<WriteOutcome>) {
+    backfill_from_ms: i64,
+) -> (WriteBatch, WriteBatch, Vec<WriteOutcome>) {
     let series_max: usize = parts.iter().map(Vec::len).sum();
     let mut slots: Vec<Slot> = Vec::with_capacity(series_max);
     let mut by_key = KeyIndex::with_capacity(series_max);
@@ -408,17 +424,25 @@ pub(crate) fn build_batch(
                         id: engine.series_id_of_key(shard, &sw.key),
                         key: sw.key,
                         samples: Vec::with_capacity(sw.samples.len()),
+                        backfill: Vec::new(),
                     });
                     slots.len() - 1
                 }
             };
             let slot = &mut slots[slot_ix];
-            let check = engine.check_append(shard, slot.id, &sw.samples, ooo_window_ms);
+            let check =
+                engine.check_append(shard, slot.id, &sw.samples, ooo_window_ms, backfill_from_ms);
             let mut written = check.duplicates;
             outcome.too_old += check.too_old;
             outcome.conflicting += check.conflicting;
-            for s in check.accepted {
-                match slot.add(s) {
+            let accepted = check.accepted.into_iter().map(|s| (s, false));
+            for (s, late) in accepted.chain(check.backfill.into_iter().map(|s| (s, true))) {
+                let list = if late {
+                    &mut slot.backfill
+                } else {
+                    &mut slot.samples
+                };
+                match add_sample(list, s) {
                     Ok(_) => written += 1,
                     Err(()) => outcome.conflicting += 1,
                 }
@@ -431,18 +455,22 @@ pub(crate) fn build_batch(
         outcomes.push(outcome);
     }
     let mut batch = WriteBatch::default();
+    let mut backfill = WriteBatch::default();
     for slot in slots {
-        if slot.samples.is_empty() {
-            continue;
-        }
-        let series_ref = match slot.id {
-            Some(id) => SeriesRef::Id(id),
-            None => {
-                batch.new_series.push(slot.key.labels());
-                SeriesRef::New((batch.new_series.len() - 1) as u32)
+        for (b, samples) in [(&mut batch, slot.samples), (&mut backfill, slot.backfill)] {
+            if samples.is_empty() {
+                continue;
             }
-        };
-        batch.samples.push((series_ref, slot.samples));
+            let series_ref = match slot.id {
+                Some(id) => SeriesRef::Id(id),
+                // Created by whichever batch applies first (the other finds it by its labels).
+                None => {
+                    b.new_series.push(slot.key.labels());
+                    SeriesRef::New((b.new_series.len() - 1) as u32)
+                }
+            };
+            b.samples.push((series_ref, samples));
+        }
     }
-    (batch, outcomes)
+    (batch, backfill, outcomes)
 }

@@ -12,6 +12,7 @@ mod bootstrap;
 mod flush;
 mod kind;
 
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -73,6 +74,9 @@ struct GroupStarter {
     peers: PeerChannels,
     log_db: LogDb,
     registry: GroupRegistry,
+    /// How old a sample a shard leader accepts (`BatcherConfig::backfill_ms`), shared by
+    /// every shard's batcher and kept by `Retention`.
+    backfill_ms: Arc<AtomicI64>,
 }
 
 impl GroupStarter {
@@ -182,6 +186,12 @@ impl GroupHost {
     /// The ruler group.
     pub fn ruler(&self) -> &Group {
         &self.ruler
+    }
+
+    /// How old a sample a shard leader accepts, in milliseconds (0: only the out-of-order
+    /// window); see `BatcherConfig::backfill_ms`.
+    pub fn backfill_ms(&self) -> &Arc<AtomicI64> {
+        &self.starter.backfill_ms
     }
 
     /// The cluster map as the meta group has applied it.
@@ -513,6 +523,7 @@ async fn start_shard(
             write_batch_samples_max: config.write_batch_samples_max,
             ooo_window_ms: config.ooo_window_ms,
             write_timeout_ms: config.write_timeout_ms,
+            backfill_ms: starter.backfill_ms.clone(),
         },
     };
     Ok((ShardSlot { group, queue }, tokio::spawn(batcher.run())))

@@ -87,6 +87,8 @@ impl Node {
             peers.clone(),
             clock.clone(),
         ));
+        // Backfill is accepted from the start where every node can apply it.
+        retention.refresh_backfill().await;
         let node = Arc::new(Node {
             cluster_id: opened.cluster.cluster_id.clone(),
             writes: Writes::new(host.clone(), router.clone(), peers.clone()),

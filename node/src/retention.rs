@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tidemark_api::retention::{
     PolicySource, RetentionPolicy, RetentionRun, RetentionStatus, TierUsage,
 };
-use tidemark_storage::{COMMAND_LEVEL, Command, ShardId, Tier};
+use tidemark_storage::{Command, ShardId, Tier, WriteBatch};
 use tokio::sync::oneshot;
 
 pub(crate) use plan::{RETENTION_COMMANDS_PER_RUN_MAX, ResolvedPolicy, ShardView, plan};
@@ -192,8 +192,10 @@ impl Retention {
             .iter()
             .map(|id| (*id, map.nodes.get(id).cloned().unwrap_or_default()))
             .collect();
+        // The level of the commands retention proposes (ExpirePartition, RollUp, ...).
+        let level = Command::CleanTombstones.required_level();
         self.version
-            .require(&nodes, COMMAND_LEVEL, &format!("shard {shard}'s {job:?}"))
+            .require(&nodes, level, &format!("shard {shard}'s {job:?}"))
             .await?;
         if job == Maintenance::CleanTombstones {
             let (tx, rx) = oneshot::channel();
@@ -308,6 +310,7 @@ impl Retention {
                 let Some(this) = this.upgrade() else {
                     return;
                 };
+                this.refresh_backfill().await;
                 if !seeded {
                     seeded = this.seed().await;
                     continue;
@@ -317,6 +320,20 @@ impl Retention {
                 }
             }
         })
+    }
+
+    /// Keeps how old a sample this node's shard leaders accept (`GroupHost::backfill_ms`) at
+    /// the policy's longest retention once every node applies `Command::Backfill` (a node of
+    /// an older version would drop what others apply); 0 (the out-of-order window only) until
+    /// then.
+    pub async fn refresh_backfill(&self) {
+        let nodes: Vec<_> = self.host.cluster_map().nodes.into_iter().collect();
+        let level = Command::Backfill(WriteBatch::default()).required_level();
+        let ms = match self.version.require(&nodes, level, "backfill").await {
+            Ok(()) => self.resolved().map_or(0, |r| r.longest_kept()),
+            Err(_) => 0,
+        };
+        self.host.backfill_ms().store(ms, Ordering::Relaxed);
     }
 
     /// Proposes the node's `retention:` block as the cluster's policy where none was ever

@@ -155,15 +155,17 @@ fn cases(now: i64) -> Vec<Case> {
             tidemark_samples: 2,
         },
         Case {
+            // Prometheus refuses it (out of bounds); Tidemark takes it as a backfill, as it
+            // takes samples back to its longest retention.
             name: "sample 1 h older than the series' last (+1 valid series)",
             requests: vec![
                 vec![series(9, &[], &[(now, 1.0)])],
                 vec![series(9, &[], &[(now - 3_600_000, 2.0)]), ok(9)],
             ],
             validity: false,
-            tidemark_status: vec![204, 400],
+            tidemark_status: vec![204, 204],
             tidemark_series: 2,
-            tidemark_samples: 2,
+            tidemark_samples: 3,
         },
         Case {
             name: "another value at a stored timestamp (+1 valid series)",
@@ -210,6 +212,17 @@ fn cases(now: i64) -> Vec<Case> {
             tidemark_series: 1,
             // Stored, but a range selector leaves the stale marker out, as Prometheus' does.
             tidemark_samples: 1,
+        },
+        Case {
+            name: "sample older than the longest retention (+1 valid series)",
+            requests: vec![
+                vec![series(14, &[], &[(now, 1.0)])],
+                vec![series(14, &[], &[(now - 400 * 86_400_000, 2.0)]), ok(14)],
+            ],
+            validity: false,
+            tidemark_status: vec![204, 400],
+            tidemark_series: 2,
+            tidemark_samples: 2,
         },
     ]
 }

@@ -414,3 +414,102 @@ async fn raw_data_expires_only_after_its_days_are_rolled_up() {
     assert_eq!(s["data"]["tiers"][1]["series"], tiers[1]["series"], "{s}");
     node.stop();
 }
+
+/// Samples older than the out-of-order window are accepted back to the longest retention
+/// (backfill): into sealed partitions and rolled-up days, which are computed again; samples
+/// where raw data already expired, or older than every tier keeps, are refused. All of it
+/// survives a kill -9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_enters_sealed_partitions_and_rolled_up_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        "retention_interval_ms: 0\nretention:\n  raw: 3d\n  rollup_1m: 30d\n  rollup_1h: 90d\n",
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let mut node = Node::start(&dir.path().join("data"), &["--config", &config_arg]);
+    let base = node.url();
+    let client = reqwest::Client::new();
+    let now = now_ms();
+    // Five days of eight series every 10 minutes, ending now (every shard holds some): the
+    // old partitions get sealed, the complete days rolled up.
+    let ts: Vec<i64> = (0..5 * DAY_MS / STEP_MS)
+        .map(|i| now - 5 * DAY_MS + i * STEP_MS)
+        .collect();
+    let labels = |i: usize| {
+        vec![
+            ("__name__".to_string(), "x".to_string()),
+            ("i".to_string(), i.to_string()),
+        ]
+    };
+    let x: Vec<TestSeries> = (0..8)
+        .map(|i| (labels(i), ts.iter().map(|&t| (t, 1.0)).collect()))
+        .collect();
+    let (status, body) = post_write_v1(&client, &base, encode_write_v1(&x))
+        .await
+        .unwrap();
+    assert_eq!(status, 204, "{body}");
+    for _ in 0..100 {
+        let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
+        if s["data"]["source"] == "cluster" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let run = run_jobs(&client, &base).await;
+    assert!(run["daysRolledUp"].as_u64().unwrap() > 0, "{run}");
+
+    // Samples between the stored ones, two days back: in sealed partitions of a rolled-up
+    // day. Accepted, read at once, and counted by the day's 1-minute windows.
+    let at_ms = (now - 2 * DAY_MS).div_euclid(3_600_000) * 3_600_000;
+    let late: Vec<TestSeries> = (0..8)
+        .map(|i| {
+            let samples = ts
+                .iter()
+                .filter(|&&t| t > at_ms - 3_600_000 && t <= at_ms - 60_000)
+                .map(|&t| (t + 60_000, 2.0))
+                .collect();
+            (labels(i), samples)
+        })
+        .collect();
+    let (status, body) = post_write_v1(&client, &base, encode_write_v1(&late))
+        .await
+        .unwrap();
+    assert_eq!(status, 204, "{body}");
+    let at = at_ms as f64 / 1000.0;
+    let expr = "count_over_time(x{i=\"3\"}[1h])";
+    let raw = count_in(&client, &base, expr, at, Some("raw")).await;
+    assert_eq!(raw, 12, "six samples an hour and six backfilled");
+    assert_eq!(count_in(&client, &base, expr, at, Some("1m")).await, 12);
+    run_jobs(&client, &base).await;
+    client
+        .post(format!("{base}/api/v1/admin/flush"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        count_in(&client, &base, expr, at, Some("1m")).await,
+        12,
+        "the rolled-up day was computed again"
+    );
+
+    // Where raw data expired, and older than any tier keeps: refused.
+    for (t, why) in [
+        (now - 4 * DAY_MS + 1, "raw expired"),
+        (now - 200 * DAY_MS, "too old"),
+    ] {
+        let z: Vec<TestSeries> = vec![(labels(0), vec![(t, 3.0)])];
+        let (status, body) = post_write_v1(&client, &base, encode_write_v1(&z))
+            .await
+            .unwrap();
+        assert_eq!(status, 400, "{why}: {body}");
+    }
+
+    node.kill9();
+    node.restart();
+    assert_eq!(count_in(&client, &base, expr, at, Some("raw")).await, 12);
+    assert_eq!(count_in(&client, &base, expr, at, Some("1m")).await, 12);
+    node.stop();
+}

@@ -72,6 +72,11 @@ pub enum Command {
     /// replica's next flush (`clean_tombstones`): what reads return does not change, the space
     /// comes back.
     CleanTombstones,
+    /// Samples for partitions already sealed, which the leader accepted as a backfill: applied
+    /// as a `Write` is, and each sealed partition they enter is sealed again (with every series
+    /// of it) at the next flush, the rolled-up days they fall in computed again. A `Write`
+    /// drops such samples instead (the leader checked them before a `Seal` committed).
+    Backfill(WriteBatch),
 }
 
 /// What an [`Command::ExpirePartition`] drops.
@@ -95,12 +100,13 @@ impl Command {
             Command::ExpirePartition { .. } | Command::CleanTombstones | Command::RollUp { .. } => {
                 2
             }
+            Command::Backfill(_) => 3,
         }
     }
 }
 
 /// The highest [`Command::required_level`] this build applies.
-pub const COMMAND_LEVEL: u32 = 2;
+pub const COMMAND_LEVEL: u32 = 3;
 
 mod codec;
 

@@ -24,6 +24,9 @@ pub type SeriesIter<'a> = Box<dyn Iterator<Item = Result<SeriesSamples>> + Send 
 pub struct AppendCheck {
     /// Samples that may be proposed (identical duplicates of stored samples are dropped here).
     pub accepted: Vec<Sample>,
+    /// Samples that may be proposed for partitions already sealed: a backfill
+    /// (`Command::Backfill`; a `Write` would drop them).
+    pub backfill: Vec<Sample>,
     /// Samples older than the out-of-order window allows.
     pub too_old: usize,
     /// Samples whose timestamp is already stored with a different value.
@@ -88,13 +91,16 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Checks samples of one series (`None`: a series not yet created) against what is stored:
     /// drops identical duplicates, rejects samples older than `max_time - ooo_window_ms` of the
-    /// shard and samples that conflict with a stored value at the same timestamp.
+    /// shard unless they are at or after `backfill_from_ms` (a backfill, into sealed partitions
+    /// too), samples where retention dropped data, and samples that conflict with a stored value
+    /// at the same timestamp.
     fn check_append(
         &self,
         shard: ShardId,
         series: Option<SeriesId>,
         samples: &[Sample],
         ooo_window_ms: i64,
+        backfill_from_ms: i64,
     ) -> AppendCheck;
 
     /// Series of `shard` matching all `matchers` (at least one must not match the empty string)

@@ -27,7 +27,7 @@ use crate::model::{Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::postings::PartitionPostings;
 use crate::registry::Registry;
-use crate::tier::Tier;
+use crate::tier::{ROLLUP_UNIT_MS, Tier};
 use crate::tombstones::Tombstones;
 
 /// One shard's state.
@@ -45,6 +45,11 @@ pub(crate) struct Shard {
     /// Every flush writes them in the same batch that first persists them in `sealed`, so
     /// after recovery every persisted sealed partition is already re-encoded.
     pub seal_pending: BTreeSet<i64>,
+    /// Samples applied to sealed partitions (backfill) since start, counted.
+    pub backfills: u64,
+    /// Per sealed partition, the count of [`Shard::backfills`] at its latest backfill: a flush
+    /// that encoded the partition before then encodes it again.
+    pub backfilled: BTreeMap<i64, u64>,
     /// Raw data before this timestamp is expired (`i64::MIN`: nothing expired).
     pub horizon_ms: i64,
     /// What retention dropped above the horizon (`expire.rs`).
@@ -80,6 +85,8 @@ impl Shard {
             partitions: BTreeMap::new(),
             sealed: BTreeSet::new(),
             seal_pending: BTreeSet::new(),
+            backfills: 0,
+            backfilled: BTreeMap::new(),
             horizon_ms: i64::MIN,
             expired: Expired::default(),
             rollups: Rollups::default(),
@@ -102,7 +109,8 @@ impl Shard {
             return;
         }
         match cmd {
-            Command::Write(batch) => self.apply_write(batch),
+            Command::Write(batch) => self.apply_write(batch, false),
+            Command::Backfill(batch) => self.apply_write(batch, true),
             Command::Seal { partition_start_ms } => self.seal(*partition_start_ms),
             Command::Expire { before_ms } => self.expire_before(*before_ms),
             Command::ExpirePartition {
@@ -134,7 +142,9 @@ impl Shard {
         self.applied = index;
     }
 
-    fn apply_write(&mut self, batch: &WriteBatch) {
+    /// Applies the samples of `batch`; those for sealed partitions only with `backfill`.
+    fn apply_write(&mut self, batch: &WriteBatch, backfill: bool) {
+        let mut late_days = BTreeSet::new();
         let new_ids: Vec<SeriesId> = batch
             .new_series
             .iter()
@@ -157,11 +167,23 @@ impl Shard {
                 // same way on every replica.
                 SeriesRef::Id(_) => continue,
             };
-            self.append_series(id, samples);
+            self.append_series(id, samples, backfill, &mut late_days);
+        }
+        // Rolled-up days whose raw data changed are computed again (as after a delete).
+        for day in late_days {
+            self.rollups_after_delete(day, day + ROLLUP_UNIT_MS - 1);
         }
     }
 
-    fn append_series(&mut self, id: SeriesId, samples: &[Sample]) {
+    /// Appends samples of series `id` (for sealed partitions too with `backfill`); adds the
+    /// days of those that went into sealed partitions to `late_days`.
+    fn append_series(
+        &mut self,
+        id: SeriesId,
+        samples: &[Sample],
+        backfill: bool,
+        late_days: &mut BTreeSet<i64>,
+    ) {
         // The partition the previous sample fell in, and whether it accepts samples.
         let mut current: Option<(i64, bool)> = None;
         let mut touched = false;
@@ -173,7 +195,7 @@ impl Shard {
             let open = match current {
                 Some((cp, open)) if cp == p => open,
                 _ => {
-                    let open = !self.sealed.contains(&p)
+                    let open = (backfill || !self.sealed.contains(&p))
                         && !self.expired.whole.contains(&(Tier::Raw, p))
                         && !self
                             .expired_in(Tier::Raw, p)
@@ -198,11 +220,61 @@ impl Shard {
                 touched = true;
                 self.min_t = Some(self.min_t.map_or(s.t, |m| m.min(s.t)));
                 self.max_t = Some(self.max_t.map_or(s.t, |m| m.max(s.t)));
+                // A sample for a sealed partition (backfill) has it sealed again, and the
+                // rolled-up day it falls in computed again.
+                if self.sealed.contains(&p) {
+                    self.seal_pending.insert(p);
+                    self.backfills += 1;
+                    self.backfilled.insert(p, self.backfills);
+                    late_days.insert(s.t.div_euclid(ROLLUP_UNIT_MS) * ROLLUP_UNIT_MS);
+                }
             }
         }
         if touched {
             self.dirty.insert(id);
         }
+    }
+
+    /// Before a `Backfill` is applied: the sealed partitions it writes into whose postings are no
+    /// longer in memory (flushed), for the engine to load with [`Shard::reopen_sealed`].
+    pub fn sealed_partitions_written_by(&self, cmd: &Command) -> Vec<i64> {
+        let Command::Backfill(batch) = cmd else {
+            return Vec::new();
+        };
+        let mut out: BTreeSet<i64> = BTreeSet::new();
+        for (_, samples) in &batch.samples {
+            for s in samples {
+                let p = self.opts.partition_of(s.t);
+                if s.t >= self.horizon_ms
+                    && self.sealed.contains(&p)
+                    && !self.partitions.contains_key(&p)
+                    && !self.expired.whole.contains(&(Tier::Raw, p))
+                {
+                    out.insert(p);
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Puts the postings of sealed partition `p` (its series `all`, their labels from the
+    /// registry) back in memory, so that a backfill can add series to them and the partition
+    /// be sealed again with every series.
+    pub fn reopen_sealed(&mut self, p: i64, all: &roaring::RoaringBitmap) {
+        let mut part = PartitionPostings {
+            sealed: true,
+            ..PartitionPostings::default()
+        };
+        for id in all {
+            part.add(id, self.registry.pairs(id));
+        }
+        part.unflushed.clear();
+        self.partitions.insert(p, part);
+    }
+
+    /// The generation of the latest backfill into sealed partition `p` (0: none since start).
+    pub fn backfill_generation(&self, p: i64) -> u64 {
+        self.backfilled.get(&p).copied().unwrap_or(0)
     }
 
     fn seal(&mut self, start_ms: i64) {
@@ -260,11 +332,12 @@ impl Shard {
     }
 
     /// Whether samples of series `id` (`None`: one not yet created) at `t_ms` may still be
-    /// applied: not expired, not in a sealed partition.
-    pub fn accepts(&self, id: Option<SeriesId>, t_ms: i64) -> bool {
+    /// applied: not expired, and not in a sealed partition unless `backfill` (a sample for a
+    /// sealed partition has it sealed again).
+    pub fn accepts(&self, id: Option<SeriesId>, t_ms: i64, backfill: bool) -> bool {
         let p = self.opts.partition_of(t_ms);
         t_ms >= self.horizon_ms
-            && !self.sealed.contains(&p)
+            && (backfill || !self.sealed.contains(&p))
             && !self.expired.whole.contains(&(Tier::Raw, p))
             && id.is_none_or(|id| !self.expired_at(id, t_ms))
     }

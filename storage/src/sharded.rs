@@ -146,6 +146,14 @@ impl<S: Store> Sharded<S> {
             let computed = self.compute_rollups_locked(&st, shard, due)?;
             st.install_computed(computed);
         }
+        // A backfill into a sealed partition whose postings were flushed puts them back in
+        // memory first: the partition is sealed again with every series.
+        if index > st.applied {
+            for p in st.sealed_partitions_written_by(cmd) {
+                let all = self.store.sealed_postings(shard, p).all()?;
+                st.reopen_sealed(p, &all);
+            }
+        }
         st.apply(index, cmd);
         Ok(())
     }
@@ -159,7 +167,10 @@ impl<S: Store> Sharded<S> {
         let cell = self.shard_or_create(shard);
         // Partitions sealed since the last flush are re-encoded without the write lock: their
         // content no longer changes (`shard/seal.rs`).
-        let inputs = read(&cell).seal_inputs(None);
+        let (inputs, backfills) = {
+            let st = read(&cell);
+            (st.seal_inputs(None), st.backfills)
+        };
         let (mut sealed, mut abandoned) = self.seal_partitions(shard, inputs)?;
         // Pending rollups are computed without the lock too (`sharded/rollup.rs`).
         let jobs = read(&cell).rollup_jobs();
@@ -167,7 +178,10 @@ impl<S: Store> Sharded<S> {
         let mut st = write(&cell);
         // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
         // (dropped here), or been sealed (re-encoded now, under the lock).
-        sealed.retain(|s| st.seal_is_pending(s.partition));
+        // A backfill since the encoding makes it stale: encoded again, under the lock.
+        sealed.retain(|s| {
+            st.seal_is_pending(s.partition) && st.backfill_generation(s.partition) <= backfills
+        });
         let late: Vec<i64> = st
             .seal_pending
             .iter()
@@ -316,10 +330,13 @@ impl<S: Store> Sharded<S> {
         series: Option<SeriesId>,
         samples: &[Sample],
         ooo_window_ms: i64,
+        backfill_from_ms: i64,
     ) -> AppendCheck {
         let mut out = AppendCheck::default();
         let cell = self.shard(shard);
-        let (min_allowed, last_t, accepts): (i64, i64, Vec<bool>) = match &cell {
+        // Per sample: whether it may be applied, and whether its partition is sealed.
+        type Accepts = Vec<(bool, bool)>;
+        let (min_allowed, last_t, accepts): (i64, i64, Accepts) = match &cell {
             Some(c) => {
                 let st = read(c);
                 let min_allowed = st
@@ -331,10 +348,16 @@ impl<S: Store> Sharded<S> {
                 (
                     min_allowed,
                     last_t,
-                    samples.iter().map(|s| st.accepts(series, s.t)).collect(),
+                    samples
+                        .iter()
+                        .map(|s| {
+                            let sealed = st.sealed.contains(&self.opts.partition_of(s.t));
+                            (st.accepts(series, s.t, s.t >= backfill_from_ms), sealed)
+                        })
+                        .collect(),
                 )
             }
-            None => (i64::MIN, i64::MIN, vec![true; samples.len()]),
+            None => (i64::MIN, i64::MIN, vec![(true, false); samples.len()]),
         };
         // Stored values at the timestamps of samples that are not plainly new.
         let mut stored: Vec<Sample> = Vec::new();
@@ -368,8 +391,8 @@ impl<S: Store> Sharded<S> {
             }
         }
         let mut prev: Option<Sample> = None;
-        for (s, ok) in samples.iter().zip(accepts) {
-            if !ok || s.t < min_allowed {
+        for (s, (ok, sealed)) in samples.iter().zip(accepts) {
+            if !ok || (s.t < min_allowed && s.t < backfill_from_ms) {
                 out.too_old += 1;
                 continue;
             }
@@ -384,7 +407,11 @@ impl<S: Store> Sharded<S> {
                 Some(e) if e.identical(s) => out.duplicates += 1,
                 Some(_) => out.conflicting += 1,
                 None => {
-                    out.accepted.push(*s);
+                    if sealed {
+                        out.backfill.push(*s);
+                    } else {
+                        out.accepted.push(*s);
+                    }
                     prev = Some(*s);
                 }
             }
@@ -589,9 +616,10 @@ macro_rules! delegate_engine {
                 series: Option<$crate::SeriesId>,
                 samples: &[$crate::Sample],
                 ooo_window_ms: i64,
+                backfill_from_ms: i64,
             ) -> $crate::AppendCheck {
                 self.$field
-                    .check_append(shard, series, samples, ooo_window_ms)
+                    .check_append(shard, series, samples, ooo_window_ms, backfill_from_ms)
             }
             fn select(
                 &self,

@@ -303,14 +303,20 @@ fn check_append_counts(f: &mut dyn Factory) {
         (101_000, 1.0), // new, in order
         (500, 1.0),     // older than max_t - window
     ]);
-    let c = e.check_append(S, id, &input, 90_000);
+    let c = e.check_append(S, id, &input, 90_000, i64::MAX);
     assert_eq!(c.accepted, samples(&[(20_500, 1.0), (101_000, 1.0)]));
     assert_eq!((c.duplicates, c.conflicting, c.too_old), (2, 2, 1));
     // A series not yet created: only the window applies.
-    let c = e.check_append(S, None, &samples(&[(5_000, 1.0), (50_000, 1.0)]), 90_000);
+    let c = e.check_append(
+        S,
+        None,
+        &samples(&[(5_000, 1.0), (50_000, 1.0)]),
+        90_000,
+        i64::MAX,
+    );
     assert_eq!((c.accepted.len(), c.too_old), (1, 1));
     // An unknown shard accepts everything.
-    let c = e.check_append(S + 9, None, &samples(&[(5_000, 1.0)]), 0);
+    let c = e.check_append(S + 9, None, &samples(&[(5_000, 1.0)]), 0, i64::MAX);
     assert_eq!(c.accepted.len(), 1);
 }
 
@@ -417,8 +423,14 @@ fn seal_partition(f: &mut dyn Factory) {
         vec![r#"up{job="a"}"#]
     );
     assert_eq!(
-        e.check_append(S, e.series_id(S, &l), &samples(&[(3000, 1.0)]), 10 * H)
-            .too_old,
+        e.check_append(
+            S,
+            e.series_id(S, &l),
+            &samples(&[(3000, 1.0)]),
+            10 * H,
+            i64::MAX
+        )
+        .too_old,
         1
     );
 }
@@ -842,7 +854,13 @@ conformance!(
     rollup_digests_ignore_flush_timing,
     deletes_and_rollups_agree_across_flush_timing,
     rolled_days_are_not_rebuilt_from_less,
+    backfill_into_sealed_partitions,
+    backfill_recomputes_rolled_up_days,
 );
+
+#[path = "conformance/backfill.rs"]
+mod backfill;
+use backfill::{backfill_into_sealed_partitions, backfill_recomputes_rolled_up_days};
 
 #[path = "conformance/rollup.rs"]
 mod rollup;

@@ -272,6 +272,7 @@ async fn start_groups(
         peers: PeerChannels::default(),
         log_db: log_db.clone(),
         registry: GroupRegistry::default(),
+        backfill_ms: Arc::new(std::sync::atomic::AtomicI64::new(0)),
     };
     let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
         .map_err(|e| NodeError::raft(META_GROUP)(format!("state machine: {e}")))?;

@@ -425,12 +425,12 @@ async fn real_shards_write_query_flush() {
         "{}",
         r.body
     );
-    // Older than the out-of-order window (10 minutes behind the newest sample): rejected, while
-    // the other sample of the request is written.
+    // Older than the out-of-order window and than the longest retention (no backfill reaches
+    // back 400 days): rejected, while the other sample of the request is written.
     let mut b = V2Builder::new();
     b.series(
         &[("__name__", "up"), ("job", "api")],
-        &[(now - 3_600_000, 1.0), (now + 1000, 2.0)],
+        &[(now - 400 * 86_400_000, 1.0), (now + 1000, 2.0)],
     );
     let r = send(&app, write_v2(b.body())).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);

@@ -254,7 +254,8 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         series(1, &[(1000, 1.0)]),
     ];
     let c = vec![series(0, &[(3000, 7.0)])];
-    let (batch, outcomes) = build_batch(&engine, 0, vec![a, b, c], 60_000);
+    let (batch, backfill, outcomes) = build_batch(&engine, 0, vec![a, b, c], 60_000, i64::MAX);
+    assert!(backfill.samples.is_empty());
     assert_eq!(batch.new_series.len(), 2, "each new series is carried once");
     assert_eq!(batch.sample_count(), 4);
     assert_eq!(

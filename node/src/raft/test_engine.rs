@@ -183,6 +183,7 @@ impl Engine for TestEngine {
         series: Option<SeriesId>,
         samples: &[Sample],
         ooo_window_ms: i64,
+        backfill_from_ms: i64,
     ) -> AppendCheck {
         let shards = self.shards.lock().unwrap();
         let mut out = AppendCheck::default();
@@ -198,7 +199,11 @@ impl Engine for TestEngine {
             match stored.and_then(|m| m.get(&s.t)) {
                 Some(v) if *v == s.v.to_bits() => out.duplicates += 1,
                 Some(_) => out.conflicting += 1,
-                None if max_t.is_some_and(|m| s.t < m - ooo_window_ms) => out.too_old += 1,
+                None if max_t.is_some_and(|m| s.t < m - ooo_window_ms)
+                    && s.t < backfill_from_ms =>
+                {
+                    out.too_old += 1
+                }
                 None => out.accepted.push(*s),
             }
         }

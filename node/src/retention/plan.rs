@@ -75,6 +75,15 @@ impl ResolvedPolicy {
     fn longest(&self, tier: Tier) -> i64 {
         self.keeps(tier).max().unwrap_or(0)
     }
+
+    /// How far back anything is kept, in any tier: how old a backfilled sample may be.
+    pub fn longest_kept(&self) -> i64 {
+        Tier::ALL
+            .into_iter()
+            .map(|t| self.longest(t))
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// How long `keep` keeps `tier`, in milliseconds (0: not kept).

@@ -16,6 +16,7 @@ const TAG_DELETE: u8 = 4;
 const TAG_EXPIRE_PARTITION: u8 = 5;
 const TAG_CLEAN_TOMBSTONES: u8 = 6;
 const TAG_ROLL_UP: u8 = 7;
+const TAG_BACKFILL: u8 = 8;
 
 const SCOPE_ALL: u8 = 0;
 const SCOPE_SERIES: u8 = 1;
@@ -28,6 +29,10 @@ impl Command {
         match self {
             Command::Write(batch) => {
                 out.push(TAG_WRITE);
+                encode_batch(&mut out, batch);
+            }
+            Command::Backfill(batch) => {
+                out.push(TAG_BACKFILL);
                 encode_batch(&mut out, batch);
             }
             Command::Seal { partition_start_ms } => {
@@ -90,6 +95,7 @@ impl Command {
         }
         let cmd = match r.u8()? {
             TAG_WRITE => Command::Write(decode_batch(&mut r)?),
+            TAG_BACKFILL => Command::Backfill(decode_batch(&mut r)?),
             TAG_SEAL => Command::Seal {
                 partition_start_ms: r.varint()?,
             },
@@ -123,7 +129,7 @@ impl Command {
 
     fn encoded_len_hint(&self) -> usize {
         match self {
-            Command::Write(b) => {
+            Command::Write(b) | Command::Backfill(b) => {
                 16 + b.new_series.len() * 64 + b.samples.len() * 8 + b.sample_count() * 10
             }
             Command::Delete { series, .. }
@@ -334,7 +340,8 @@ mod tests {
     /// Bit-exact comparison (PartialEq on f64 would fail for NaN).
     fn same(a: &Command, b: &Command) -> bool {
         match (a, b) {
-            (Command::Write(x), Command::Write(y)) => {
+            (Command::Write(x), Command::Write(y))
+            | (Command::Backfill(x), Command::Backfill(y)) => {
                 x.new_series == y.new_series
                     && x.samples.len() == y.samples.len()
                     && x.samples
@@ -395,6 +402,7 @@ mod tests {
                     unit_start_ms: rng.random(),
                     skip: vec![1, 5, 9],
                 },
+                6 => Command::Backfill(random_batch(&mut rng)),
                 _ => Command::Write(random_batch(&mut rng)),
             };
             let bytes = cmd.encode();

@@ -157,6 +157,7 @@ impl Shard {
         self.finish_expiry_flush();
         for part in &sealed {
             self.seal_pending.remove(&part.partition);
+            self.backfilled.remove(&part.partition);
         }
         if !drop_persisted {
             for part in sealed {
@@ -166,6 +167,7 @@ impl Shard {
         }
         self.persisted_series = self.registry.len();
         self.persisted_horizon_ms = self.horizon_ms;
+        let resealed: BTreeSet<i64> = sealed.iter().map(|s| s.partition).collect();
         for id in &self.dirty {
             let Some(head) = self.heads.get_mut(id as usize) else {
                 continue;
@@ -173,6 +175,14 @@ impl Shard {
             head.closed.clear();
             head.closed.shrink_to_fit();
             head.ooo = Vec::new();
+            // A backfill's open chunk in a sealed partition went into its sealed chunks.
+            if head
+                .open
+                .as_ref()
+                .is_some_and(|o| resealed.contains(&o.partition))
+            {
+                head.open = None;
+            }
             if let Some(o) = head.open.as_mut() {
                 o.dirty = false;
             }
@@ -198,6 +208,9 @@ impl Shard {
             if let Some(head) = self.heads.get_mut(id as usize) {
                 head.closed.retain(|c| c.partition != p);
                 head.ooo.retain(|s| s.t < p || s.t >= end);
+                if head.open.as_ref().is_some_and(|o| o.partition == p) {
+                    head.open = None;
+                }
             }
         }
         for series in part.series {

@@ -73,7 +73,7 @@ pub(crate) fn expire_series_then_partitions(f: &mut dyn Factory) {
         // A late sample for what was dropped is refused by the leader's check and, should one
         // be proposed anyway, ignored by apply.
         let id = debug[0];
-        let check = e.check_append(S, Some(id), &samples(&[(1000, 7.0)]), i64::MAX);
+        let check = e.check_append(S, Some(id), &samples(&[(1000, 7.0)]), i64::MAX, i64::MAX);
         assert_eq!((check.accepted.len(), check.too_old), (0, 1));
         write(
             &*e,
@@ -104,7 +104,7 @@ pub(crate) fn expire_series_then_partitions(f: &mut dyn Factory) {
                 .collect::<Vec<_>>(),
             vec![4 * H]
         );
-        let check = e.check_append(S, Some(id), &samples(&[(3 * H, 1.0)]), i64::MAX);
+        let check = e.check_append(S, Some(id), &samples(&[(3 * H, 1.0)]), i64::MAX, i64::MAX);
         assert_eq!(check.too_old, 1);
     }
 }

@@ -122,7 +122,7 @@ pub(crate) fn seal_reencodes_identically(f: &mut dyn Factory) {
     e.flush(S, b"5").unwrap();
     assert_eq!(e.digest(S).unwrap(), digest);
     assert_eq!(
-        e.check_append(S, e.series_id(S, &a), &in_order[3..4], 10 * H)
+        e.check_append(S, e.series_id(S, &a), &in_order[3..4], 10 * H, i64::MAX)
             .too_old,
         1
     );
