@@ -332,12 +332,21 @@ impl Shard {
     }
 
     /// Whether samples of series `id` (`None`: one not yet created) at `t_ms` may still be
-    /// applied: not expired, and not in a sealed partition unless `backfill` (a sample for a
-    /// sealed partition has it sealed again).
+    /// applied: not expired, not in a sealed partition unless `backfill` (a sample for a
+    /// sealed partition has it sealed again), and not in a rolled-up day whose raw data
+    /// retention dropped in part (its windows could not be computed again: the sample would
+    /// be lost with the rest of the day's raw data).
     pub fn accepts(&self, id: Option<SeriesId>, t_ms: i64, backfill: bool) -> bool {
         let p = self.opts.partition_of(t_ms);
+        let day = crate::tier::unit_of_window_end(t_ms);
+        let rolled = || {
+            [Tier::Rollup1m, Tier::Rollup1h]
+                .iter()
+                .any(|t| self.rollups.rolled.contains_key(&(*t, day)))
+        };
         t_ms >= self.horizon_ms
             && (backfill || !self.sealed.contains(&p))
+            && (!backfill || !rolled() || self.raw_whole(day))
             && !self.expired.whole.contains(&(Tier::Raw, p))
             && id.is_none_or(|id| !self.expired_at(id, t_ms))
     }

@@ -145,5 +145,28 @@ pub(crate) fn backfill_recomputes_rolled_up_days(f: &mut dyn Factory) {
             .collect();
         assert_eq!(got, want, "flush between: {flush_between}");
         assert_eq!(got[1].1.len(), 30, "b's windows");
+        // Once retention dropped part of the day's raw data, its windows could not be
+        // computed again: a backfill there is refused, and elsewhere still accepted.
+        let index = backfill_index(&*e);
+        e.apply(
+            S,
+            index + 1,
+            &Command::ExpirePartition {
+                tier: Tier::Raw,
+                partition_start_ms: DAY,
+                scope: tidemark_storage::ExpireScope::All,
+            },
+        )
+        .unwrap();
+        let a = e.series_id(S, &up("a"));
+        let late = [Sample::new(DAY + 5 * H + 30_000, 1.0)];
+        assert_eq!(e.check_append(S, a, &late, 10 * M, 0).too_old, 1);
+        let next_day = [Sample::new(2 * DAY + 5 * H + 30_000, 1.0)];
+        assert_eq!(e.check_append(S, a, &next_day, 10 * M, 0).too_old, 0);
     }
+}
+
+/// The last log index `e` applied.
+fn backfill_index(e: &dyn Engine) -> u64 {
+    e.applied_index(S)
 }
