@@ -16,6 +16,7 @@ mod report;
 mod rules;
 mod sender;
 mod systems;
+mod tiers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     /// Rule evaluation (recording and alerting rules) on live node-exporter data, against
     /// Prometheus.
     Rules(RulesArgs),
+    /// A year of node-exporter data backfilled, Tidemark's retention tiers run: disk per tier
+    /// and 1-year queries, against VictoriaMetrics keeping every raw sample.
+    Tiers(TiersArgs),
 }
 
 #[derive(Args)]
@@ -122,6 +126,28 @@ struct CardinalityArgs {
     /// Systems to measure (Tidemark by default; the peers give reference figures).
     #[arg(long, value_delimiter = ',', default_value = "tidemark")]
     systems: Vec<String>,
+}
+
+#[derive(Args)]
+struct TiersArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Number of series.
+    #[arg(long, default_value_t = 1_000)]
+    series: usize,
+    /// Days of data (ending now).
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Systems to measure, in order (tidemark and victoriametrics).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tidemark,victoriametrics"
+    )]
+    systems: Vec<String>,
+    /// Timed executions of each query (after one warm-up whose result is checked).
+    #[arg(long, default_value_t = 5)]
+    query_runs: u32,
 }
 
 #[derive(Args)]
@@ -254,6 +280,26 @@ async fn main() -> ExitCode {
                         out: args.common.out.clone(),
                     };
                     cardinality::run(config).await.map(|(_, ok)| ok)
+                }
+                .await
+            }
+            Command::Tiers(args) => {
+                async {
+                    let config = tiers::TiersConfig {
+                        systems: parse_systems(&args.systems)?,
+                        bins: args.common.binaries(),
+                        series: args.series,
+                        days: args.days.max(8),
+                        interval_s: args.common.interval_s.max(1),
+                        seed: args.common.seed,
+                        batch: args.common.batch(),
+                        limits: args.common.limits(),
+                        query_runs: args.query_runs,
+                        work_dir: args.common.work_dir.clone(),
+                        keep_data: args.common.keep_data,
+                        out: args.common.out.clone(),
+                    };
+                    tiers::run(config).await.map(|(_, ok)| ok)
                 }
                 .await
             }

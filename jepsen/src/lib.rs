@@ -16,6 +16,7 @@ pub mod net;
 pub mod notifier;
 pub mod run;
 pub mod schedule;
+pub mod tiers;
 pub mod workload;
 
 pub use run::{Report, RunOptions, run};
@@ -38,6 +39,10 @@ pub enum Workload {
     /// receivers in the harness that fail at random (fired and resolved pages delivered at
     /// least once, silences hold, nothing left pending or given up).
     Notifier,
+    /// Samples backfilled days into the past while retention rolls them up and expires raw
+    /// data (raw 2 days), run through random nodes; every acknowledged sample still counted
+    /// through every member, from raw data or rollup windows.
+    Tiers,
 }
 
 /// Where the nodes run.

@@ -31,6 +31,7 @@ use crate::notifier::{
     WebhookReceiver, all_requests, check_notifier, final_phase, run_notifier,
 };
 use crate::schedule::{Fault, Nemesis, may_overlap, schedule};
+use crate::tiers::{TierCheck, TierHistory, check_tiers, run_tiers};
 use crate::workload::{CLIENTS, now_ms, read_all, run_client};
 use crate::{Error, NetMode, Workload};
 
@@ -102,6 +103,8 @@ pub struct Report {
     pub alerts: AlertCheck,
     /// The notifier checker's findings.
     pub notifier: NotifierCheck,
+    /// The tiers checker's findings.
+    pub tiers: TierCheck,
 }
 
 impl Report {
@@ -112,6 +115,7 @@ impl Report {
             && self.reads.valid()
             && self.alerts.valid()
             && self.notifier.valid()
+            && self.tiers.valid()
     }
 
     /// The one-line verdict printed last.
@@ -119,7 +123,7 @@ impl Report {
         let c = &self.check;
         let word = if self.pass() { "PASS" } else { "FAIL" };
         format!(
-            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} leftover_replicas={} faults={}{}{}",
+            "VERDICT: {word} mode={} seed={} nodes={} ops={} ok={} fail={} indeterminate={} lost={} phantom={} failed_visible={} divergent_nodes={} unreadable_nodes={} reads={} stale_reads={} shards_compared={} divergent_shards={} unconverged_shards={} leftover_replicas={} faults={}{}{}{}",
             self.mode,
             self.seed,
             self.nodes,
@@ -141,6 +145,7 @@ impl Report {
             self.schedule.len(),
             self.alerts.verdict_fields(),
             self.notifier.verdict_fields(),
+            self.tiers.verdict_fields(),
         )
     }
 
@@ -255,6 +260,7 @@ impl Report {
         }
         s.push_str(&self.alerts.table());
         s.push_str(&self.notifier.table());
+        s.push_str(&self.tiers.table());
         s
     }
 }
@@ -396,12 +402,21 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             NotifierHistory::default()
         }
     };
-    let (clients, events, member_steps, mut alert_history, mut notifier_history) = tokio::join!(
+    let with_tiers = opts.workloads.contains(&Workload::Tiers);
+    let tiers = async {
+        if with_tiers {
+            run_tiers(opts.seed, http.clone(), urls.clone(), started, until).await
+        } else {
+            TierHistory::default()
+        }
+    };
+    let (clients, events, member_steps, mut alert_history, mut notifier_history, tier_history) = tokio::join!(
         clients,
         run_nemesis(&shared, opts.nodes, &faults, opts.seed, &http, started),
         membership,
         alerts,
-        notifier
+        notifier,
+        tiers
     );
     let mut cluster = shared.into_inner();
     let mut events = events?;
@@ -492,6 +507,12 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     let ((), reads, notifier_statuses) = tokio::join!(final_alerts, read_back, final_notifier);
     let numbered: Vec<(u32, &NodeRead)> = reads.iter().map(|(id, r)| (*id, r)).collect();
     let check = check_samples_of(&history, &numbered);
+    let tiers = if with_tiers {
+        println!("tiers: one more retention run, then every member counts every series");
+        check_tiers(&tier_history, &http, &members).await
+    } else {
+        TierCheck::default()
+    };
     println!("comparing every shard's replicas (digest at equal applied index)");
     let mut consistency = check_replicas_of(&http, &members).await;
     println!("checking that no member stores a replica it no longer holds");
@@ -547,6 +568,7 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
         recovery,
         alerts,
         notifier,
+        tiers,
     };
     let notifier_record = NotifierRecord {
         history: &notifier_history,
@@ -555,25 +577,42 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
     };
     write_outputs(
         &dir,
-        &history,
-        &read_ops,
-        &alert_history,
-        &notifications,
-        &notifier_record,
+        &Records {
+            history: &history,
+            read_ops: &read_ops,
+            alerts: &alert_history,
+            notifications: &notifications,
+            notifier: &notifier_record,
+            tiers: &tier_history,
+        },
         &report,
     )?;
     Ok(report)
 }
 
+/// Everything a run recorded, for `history.jsonl`.
+struct Records<'a> {
+    history: &'a [Op],
+    read_ops: &'a [ReadOp],
+    alerts: &'a AlertHistory,
+    notifications: &'a [crate::alerts::Notification],
+    notifier: &'a NotifierRecord<'a>,
+    tiers: &'a TierHistory,
+}
+
 fn write_outputs(
     dir: &std::path::Path,
-    history: &[Op],
-    read_ops: &[ReadOp],
-    alerts: &AlertHistory,
-    notifications: &[crate::alerts::Notification],
-    notifier: &NotifierRecord<'_>,
+    records: &Records<'_>,
     report: &Report,
 ) -> Result<(), Error> {
+    let &Records {
+        history,
+        read_ops,
+        alerts,
+        notifications,
+        notifier,
+        tiers,
+    } = records;
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
     for e in &report.faults {
         let line = serde_json::json!({"type": "nemesis", "at_ms": e.at_ms, "node": e.node, "action": e.action});
@@ -605,6 +644,11 @@ fn write_outputs(
         writeln!(f, "{v}")?;
     }
     notifier.write_jsonl(&mut f)?;
+    for w in &tiers.writes {
+        let mut v = serde_json::to_value(w).map_err(std::io::Error::other)?;
+        v["type"] = "tier-write".into();
+        writeln!(f, "{v}")?;
+    }
     f.flush()?;
     let mut summary = serde_json::to_value(report).map_err(std::io::Error::other)?;
     summary["verdict"] = report.verdict().into();

@@ -2,8 +2,9 @@
 //! SIGSTOP/SIGCONT, and removing a node from every group and adding it back with `tidemarkctl`),
 //! while a brand-new node joins and leaders
 //! are rebalanced onto it, against the release `tidemark` binary: no acknowledged sample lost,
-//! no phantom, no stale read, all members (the new one included) agree, and the ruler's alerts
-//! fire once per episode and never resolve while their condition holds.
+//! no phantom, no stale read, all members (the new one included) agree, the ruler's alerts
+//! fire once per episode and never resolve while their condition holds, and samples backfilled
+//! while retention rolls up and expires raw data all stay counted.
 
 mod common;
 
@@ -32,12 +33,19 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
             Workload::LinearizableRead,
             Workload::Membership,
             Workload::Alerts,
+            Workload::Tiers,
         ],
         net: NetMode::Loopback,
         out: Some(out.clone()),
     };
     let report = run(&opts).await.expect("setup");
     assert_clean(&report, &kinds, &out);
+    // Backfilled samples were taken while the tiers rolled up and expired raw data.
+    assert!(
+        report.tiers.writes_ok > 0 && report.tiers.raw_expired,
+        "{:?}",
+        report.tiers
+    );
     // A brand-new node joined while the faults went on, and its replicas were compared.
     assert!(
         report.membership.joins_ok > 0 && !report.membership.joined_members.is_empty(),
