@@ -7,7 +7,6 @@
 //! same query over the last 7 days (raw data in Tidemark).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -99,24 +98,27 @@ pub async fn run(config: TiersConfig) -> Result<(TiersReport, bool)> {
         "generating {} node-exporter series x {} days at {} s (seed {}) ...",
         config.series, config.days, config.interval_s, config.seed
     );
-    let started = Instant::now();
+    // The requests are generated and encoded while they are sent (a year of them does not fit
+    // in memory): the ingest rate includes that work.
     let (series, interval_s, seed, batch) =
         (config.series, config.interval_s, config.seed, config.batch);
-    let (samples, requests) = tokio::task::spawn_blocking(move || {
-        let mut ds = Dataset::encode(series, |on| {
+    let generate = move || {
+        Dataset::encode(series, |on| {
             node_exporter(series, hours, interval_s, seed, end_ms, on)
+        })
+    };
+    let samples = tokio::task::spawn_blocking(move || generate().scrapes.samples_total).await?;
+    eprintln!("  {samples} samples");
+    let requests = move || {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<EncodedRequest>(256);
+        std::thread::spawn(move || {
+            let mut ds = generate();
+            encode_dataset(&mut ds, batch, |r| {
+                let _ = tx.send(r);
+            });
         });
-        let mut requests: Vec<EncodedRequest> = Vec::new();
-        encode_dataset(&mut ds, batch, |r| requests.push(r));
-        (ds.scrapes.samples_total, requests)
-    })
-    .await?;
-    eprintln!(
-        "  {samples} samples in {} requests in {:.1} s",
-        requests.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let requests = Arc::new(requests);
+        rx.into_iter()
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(32)
         .build()
@@ -136,7 +138,7 @@ pub async fn run(config: TiersConfig) -> Result<(TiersReport, bool)> {
             &config,
             work.path(),
             &client,
-            requests.clone(),
+            &requests,
             &specs,
             end_ms / 1000,
             samples,
@@ -175,7 +177,7 @@ async fn bench_one(
     config: &TiersConfig,
     work: &std::path::Path,
     client: &reqwest::Client,
-    requests: Arc<Vec<EncodedRequest>>,
+    requests: &impl Fn() -> std::sync::mpsc::IntoIter<EncodedRequest>,
     specs: &[QuerySpec],
     end_s: i64,
     samples: u64,
@@ -199,8 +201,7 @@ async fn bench_one(
     let mut system = RunningSystem::start_with(kind, &config.bins, work, &extras)?;
     system.wait_ready(client).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let n = requests.len();
-    let source = (0..n).map(move |i| requests[i].clone());
+    let source = requests();
     let stats = replay(
         client.clone(),
         system.url("/api/v1/write"),

@@ -145,6 +145,7 @@ impl Shard {
     /// Applies the samples of `batch`; those for sealed partitions only with `backfill`.
     fn apply_write(&mut self, batch: &WriteBatch, backfill: bool) {
         let mut late_days = BTreeSet::new();
+        let rolled_until = self.rolled_until();
         let new_ids: Vec<SeriesId> = batch
             .new_series
             .iter()
@@ -167,7 +168,7 @@ impl Shard {
                 // same way on every replica.
                 SeriesRef::Id(_) => continue,
             };
-            self.append_series(id, samples, backfill, &mut late_days);
+            self.append_series(id, samples, backfill, rolled_until, &mut late_days);
         }
         // Rolled-up days whose raw data changed are computed again (as after a delete).
         for day in late_days {
@@ -176,12 +177,13 @@ impl Shard {
     }
 
     /// Appends samples of series `id` (for sealed partitions too with `backfill`); adds the
-    /// days of those that went into sealed partitions to `late_days`.
+    /// days of those at or before `rolled_until` ([`Shard::rolled_until`]) to `late_days`.
     fn append_series(
         &mut self,
         id: SeriesId,
         samples: &[Sample],
         backfill: bool,
+        rolled_until: i64,
         late_days: &mut BTreeSet<i64>,
     ) {
         // The partition the previous sample fell in, and whether it accepts samples.
@@ -221,12 +223,14 @@ impl Shard {
                 self.min_t = Some(self.min_t.map_or(s.t, |m| m.min(s.t)));
                 self.max_t = Some(self.max_t.map_or(s.t, |m| m.max(s.t)));
                 // A sample for a sealed partition (backfill) has it sealed again, and the
-                // rolled-up day it falls in computed again.
+                // rolled-up day it falls in (whatever its partition) computed again.
                 if self.sealed.contains(&p) {
                     self.seal_pending.insert(p);
                     self.backfills += 1;
                     self.backfilled.insert(p, self.backfills);
-                    late_days.insert(s.t.div_euclid(ROLLUP_UNIT_MS) * ROLLUP_UNIT_MS);
+                }
+                if s.t <= rolled_until {
+                    late_days.insert(crate::tier::unit_of_window_end(s.t));
                 }
             }
         }
@@ -336,17 +340,22 @@ impl Shard {
     /// sealed partition has it sealed again), and not in a rolled-up day whose raw data
     /// retention dropped in part (its windows could not be computed again: the sample would
     /// be lost with the rest of the day's raw data).
-    pub fn accepts(&self, id: Option<SeriesId>, t_ms: i64, backfill: bool) -> bool {
+    /// `rolled_until` is [`Shard::rolled_until`] (looked up once per series).
+    pub fn accepts(
+        &self,
+        id: Option<SeriesId>,
+        t_ms: i64,
+        backfill: bool,
+        rolled_until: i64,
+    ) -> bool {
         let p = self.opts.partition_of(t_ms);
-        let day = crate::tier::unit_of_window_end(t_ms);
-        let rolled = || {
-            [Tier::Rollup1m, Tier::Rollup1h]
-                .iter()
-                .any(|t| self.rollups.rolled.contains_key(&(*t, day)))
+        let rolled_unwhole = || {
+            let day = crate::tier::unit_of_window_end(t_ms);
+            self.is_rolled(day) && !self.raw_whole(day)
         };
         t_ms >= self.horizon_ms
             && (backfill || !self.sealed.contains(&p))
-            && (!backfill || !rolled() || self.raw_whole(day))
+            && (t_ms > rolled_until || !rolled_unwhole())
             && !self.expired.whole.contains(&(Tier::Raw, p))
             && id.is_none_or(|id| !self.expired_at(id, t_ms))
     }

@@ -345,14 +345,22 @@ impl<S: Store> Sharded<S> {
                 let last_t = series
                     .and_then(|id| st.heads.get(id as usize))
                     .map_or(i64::MIN, |h| h.last_t);
+                let sealed_until = st
+                    .sealed
+                    .last()
+                    .map_or(i64::MIN, |&p| self.opts.partition_end(p));
+                let rolled_until = st.rolled_until();
                 (
                     min_allowed,
                     last_t,
                     samples
                         .iter()
                         .map(|s| {
-                            let sealed = st.sealed.contains(&self.opts.partition_of(s.t));
-                            (st.accepts(series, s.t, s.t >= backfill_from_ms), sealed)
+                            // Only samples before the newest sealed partition's end can be in one.
+                            let sealed = s.t < sealed_until
+                                && st.sealed.contains(&self.opts.partition_of(s.t));
+                            let backfill = s.t >= backfill_from_ms;
+                            (st.accepts(series, s.t, backfill, rolled_until), sealed)
                         })
                         .collect(),
                 )

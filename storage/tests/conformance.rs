@@ -856,11 +856,15 @@ conformance!(
     rolled_days_are_not_rebuilt_from_less,
     backfill_into_sealed_partitions,
     backfill_recomputes_rolled_up_days,
+    a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up,
 );
 
 #[path = "conformance/backfill.rs"]
 mod backfill;
-use backfill::{backfill_into_sealed_partitions, backfill_recomputes_rolled_up_days};
+use backfill::{
+    a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up, backfill_into_sealed_partitions,
+    backfill_recomputes_rolled_up_days,
+};
 
 #[path = "conformance/rollup.rs"]
 mod rollup;

@@ -219,6 +219,29 @@ impl Shard {
         self.rollups.pending.get(&(tier, unit)) == Some(&generation)
     }
 
+    /// The end of the newest rolled-up day of any tier (`i64::MIN`: none): no sample after it
+    /// falls in a rolled-up day.
+    pub fn rolled_until(&self) -> i64 {
+        [Tier::Rollup1m, Tier::Rollup1h]
+            .into_iter()
+            .filter_map(|t| {
+                self.rollups
+                    .rolled
+                    .range((t, i64::MIN)..=(t, i64::MAX))
+                    .next_back()
+                    .map(|((_, u), _)| u + ROLLUP_UNIT_MS)
+            })
+            .max()
+            .unwrap_or(i64::MIN)
+    }
+
+    /// Whether day `unit` is rolled up into some tier.
+    pub fn is_rolled(&self, unit: i64) -> bool {
+        [Tier::Rollup1m, Tier::Rollup1h]
+            .iter()
+            .any(|t| self.rollups.rolled.contains_key(&(*t, unit)))
+    }
+
     /// The days of `tier` rolled up, ascending.
     pub fn rolled_units(&self, tier: Tier) -> Vec<i64> {
         self.rollups

@@ -170,3 +170,49 @@ pub(crate) fn backfill_recomputes_rolled_up_days(f: &mut dyn Factory) {
 fn backfill_index(e: &dyn Engine) -> u64 {
     e.applied_index(S)
 }
+
+/// A late sample in a rolled-up day where its partition never had data (so it is not sealed
+/// and the sample comes in a plain `Write`) has the day computed again all the same.
+pub(crate) fn a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let edges: Vec<Sample> = (1..=60)
+        .map(|i| Sample::new(DAY + i * M, 1.0))
+        .chain((1..=60).map(|i| Sample::new(2 * DAY - 2 * H + i * M, 1.0)))
+        .collect();
+    write(&*e, 1, &up("a"), edges);
+    let mut index = 1;
+    for p in [DAY, 2 * DAY - 2 * H] {
+        index += 1;
+        e.apply(
+            S,
+            index,
+            &Command::Seal {
+                partition_start_ms: p,
+            },
+        )
+        .unwrap();
+    }
+    index += 1;
+    e.apply(
+        S,
+        index,
+        &Command::RollUp {
+            tier: Tier::Rollup1m,
+            unit_start_ms: DAY,
+            skip: vec![],
+        },
+    )
+    .unwrap();
+    e.flush(S, b"").unwrap();
+    write(
+        &*e,
+        index + 1,
+        &up("a"),
+        vec![Sample::new(DAY + 10 * H + 30_000, 5.0)],
+    );
+    e.flush(S, b"").unwrap();
+    let got = e
+        .select_windows(S, Tier::Rollup1m, &[eq("__name__", "up")], DAY, 2 * DAY)
+        .unwrap();
+    assert_eq!(got[0].windows.len(), 121, "the gap's sample has its window");
+}
