@@ -857,13 +857,14 @@ conformance!(
     backfill_into_sealed_partitions,
     backfill_recomputes_rolled_up_days,
     a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up,
+    select_rolled_stands_for_expired_raw_data,
 );
 
 #[path = "conformance/backfill.rs"]
 mod backfill;
 use backfill::{
     a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up, backfill_into_sealed_partitions,
-    backfill_recomputes_rolled_up_days,
+    backfill_recomputes_rolled_up_days, select_rolled_stands_for_expired_raw_data,
 };
 
 #[path = "conformance/rollup.rs"]

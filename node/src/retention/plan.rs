@@ -274,6 +274,29 @@ fn plan_expiry<E>(
                 scope: ExpireScope::All,
             })
         };
+        if tier != Tier::Raw {
+            // A rollup partition's series are known only for its days computed so far (a day
+            // rolled up but pending has none yet): it goes whole only once every class's
+            // retention of the tier passed, and a class's series alone otherwise.
+            if due(p.end_ms, policy.longest(tier)) {
+                whole(out);
+                whole_planned = true;
+                continue;
+            }
+            if p.series > 0 {
+                let (_, drop) = classify(policy, p.start_ms, &ready, |s| {
+                    series_of(tier, p.start_ms, s)
+                })?;
+                if !drop.is_empty() {
+                    out.push(Command::ExpirePartition {
+                        tier,
+                        partition_start_ms: p.start_ms,
+                        scope: ExpireScope::Series(drop),
+                    });
+                }
+            }
+            continue;
+        }
         if p.series == 0 {
             whole(out);
             whole_planned = true;
@@ -578,6 +601,51 @@ mod tests {
             (0..36).map(|i| 10 * D + i * 2 * H).collect::<Vec<_>>()
         );
         assert!(!second.iter().any(|c| matches!(c, Command::RollUp { .. })));
+    }
+
+    /// A rollup partition whose days are rolled up but not computed yet lists no series: it
+    /// must not go whole because a class keeps no such tier (the others' windows would go
+    /// with it); it goes whole once every class's retention of the tier passed.
+    #[test]
+    fn a_rollup_partition_goes_whole_only_when_every_class_is_due() {
+        let p = ResolvedPolicy::resolve(&RetentionPolicy {
+            raw: Some(tidemark_api::duration::Duration(2 * D)),
+            overrides: vec![RetentionOverride {
+                matcher: r#"{__name__="debug_x"}"#.into(),
+                rollup_1m: Some(tidemark_api::duration::Duration(0)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        let rollup = |day: i64, series: u64| PartitionInfo {
+            tier: Tier::Rollup1m,
+            start_ms: day * D,
+            end_ms: (day + 1) * D,
+            sealed: true,
+            series,
+            expired_series: 0,
+            bytes: 0,
+        };
+        let now = 15 * D;
+        let rolled = BTreeMap::new();
+        let run = |parts: &[PartitionInfo], now: i64| {
+            let view = ShardView {
+                partitions: parts,
+                rolled: &rolled,
+                closed: &rolled,
+                raw_partition_ms: 2 * H,
+            };
+            plan(&p, now, &view, false, |_, p, s| series_of(p, s)).unwrap()
+        };
+        // Pending (no series yet): nothing; computed: debug_x's series alone.
+        assert!(run(&[rollup(10, 0)], now).is_empty());
+        assert_eq!(
+            scopes(&run(&[rollup(10, 10)], now)),
+            vec![(10, Some(vec![3, 4, 5]))]
+        );
+        // Past the default's 30 days: whole.
+        assert_eq!(scopes(&run(&[rollup(10, 0)], 45 * D)), vec![(10, None)]);
     }
 
     #[test]

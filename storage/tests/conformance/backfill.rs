@@ -216,3 +216,56 @@ pub(crate) fn a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up(f: &mut dyn Fa
         .unwrap();
     assert_eq!(got[0].windows.len(), 121, "the gap's sample has its window");
 }
+
+/// What a query reads of the tiers (`select_rolled`): the windows of the days whose raw data
+/// expired, up to the raw floor, whether the rollups were computed by a flush before the
+/// expiry or by the expiry itself, and after a flush.
+pub(crate) fn select_rolled_stands_for_expired_raw_data(f: &mut dyn Factory) {
+    for flush_before_expiry in [false, true] {
+        let e = f.make(opts());
+        let index = sealed_day(&*e);
+        e.apply(
+            S,
+            index + 1,
+            &Command::RollUp {
+                tier: Tier::Rollup1m,
+                unit_start_ms: DAY,
+                skip: vec![],
+            },
+        )
+        .unwrap();
+        if flush_before_expiry {
+            e.flush(S, b"").unwrap();
+        }
+        for (i, p) in (0..6).map(|i| DAY + i * 2 * H).enumerate() {
+            e.apply(
+                S,
+                index + 2 + i as u64,
+                &Command::ExpirePartition {
+                    tier: Tier::Raw,
+                    partition_start_ms: p,
+                    scope: tidemark_storage::ExpireScope::All,
+                },
+            )
+            .unwrap();
+        }
+        for flushed in [false, true] {
+            if flushed {
+                e.flush(S, b"").unwrap();
+            }
+            let got = e
+                .select_rolled(
+                    S,
+                    &[eq("__name__", "up")],
+                    0,
+                    3 * DAY,
+                    tidemark_storage::TierChoice::Stitched,
+                )
+                .unwrap();
+            let why = format!("flush before expiry {flush_before_expiry}, flushed {flushed}");
+            assert_eq!(got.len(), 1, "{why}");
+            assert_eq!(got[0].raw_floor_ms, DAY + 12 * H, "{why}");
+            assert_eq!(got[0].windows.len(), 12 * 60, "{why}");
+        }
+    }
+}
