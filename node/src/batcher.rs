@@ -200,6 +200,7 @@ impl Batcher {
                 rolled: &rolled,
                 closed: &closed,
                 raw_partition_ms: tidemark_storage::EngineOptions::default().partition_ms,
+                pending_rollups: engine.pending_rollups(shard),
             };
             let series_of = |tier: Tier, p: i64, sets: &[Vec<tidemark_storage::Matcher>]| {
                 if sets.is_empty() {

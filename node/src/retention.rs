@@ -223,7 +223,16 @@ impl Retention {
             total.series_expired += turn.series_expired;
             total.days_rolled_up += turn.days_rolled_up;
             if turn.partitions_expired + turn.series_expired + turn.days_rolled_up == 0 {
-                break;
+                // Rollups wait to be computed (a backlog is rolled up a few days per flush):
+                // the flush computes them, then the next turn goes on.
+                let pending = self.host.engine().pending_rollups(shard);
+                if pending == 0 {
+                    break;
+                }
+                self.host.flush().await?;
+                if self.host.engine().pending_rollups(shard) >= pending {
+                    break;
+                }
             }
         }
         self.last_run_ms

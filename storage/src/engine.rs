@@ -202,6 +202,11 @@ pub trait Engine: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// Days of `shard` rolled up but not computed yet (the next flush computes them).
+    fn pending_rollups(&self, _shard: ShardId) -> usize {
+        0
+    }
+
     /// The days of `shard` rolled up into `tier` (`Command::RollUp` applied), ascending.
     fn rolled_units(&self, shard: ShardId, tier: crate::tier::Tier) -> Vec<i64>;
 

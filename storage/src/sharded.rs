@@ -722,6 +722,9 @@ macro_rules! delegate_engine {
                 self.$field
                     .select_rolled(shard, matchers, mint_ms, maxt_ms, choice)
             }
+            fn pending_rollups(&self, shard: $crate::ShardId) -> usize {
+                self.$field.pending_rollups(shard)
+            }
             fn rolled_units(&self, shard: $crate::ShardId, tier: $crate::Tier) -> Vec<i64> {
                 self.$field.rolled_units(shard, tier)
             }

@@ -99,6 +99,11 @@ pub fn keep_of(keep: &TierKeep, tier: Tier) -> i64 {
 /// range deletes or rollups, and later turns take the rest.
 pub const RETENTION_COMMANDS_PER_RUN_MAX: usize = 64;
 
+/// Days a shard may have rolled up but not computed: the flush computes and writes them at once
+/// (the shard's writes wait for that write), so a backlog (a year of data seen for the first
+/// time) is rolled up a few days per flush.
+pub const PENDING_ROLLUPS_MAX: usize = 16;
+
 /// What the planner knows of a shard.
 pub struct ShardView<'a> {
     /// Every partition holding data, in every tier, oldest first per tier.
@@ -109,6 +114,8 @@ pub struct ShardView<'a> {
     pub closed: &'a BTreeMap<Tier, BTreeSet<i64>>,
     /// The width of a raw partition.
     pub raw_partition_ms: i64,
+    /// Days rolled up but not computed yet.
+    pub pending_rollups: usize,
 }
 
 impl ShardView<'_> {
@@ -203,8 +210,9 @@ fn plan_rollups<E>(
         .unwrap_or(i64::MAX);
     // From the day before the oldest data: its last window ends at midnight, inclusive.
     let mut day = (oldest - 1).div_euclid(ROLLUP_UNIT_MS) * ROLLUP_UNIT_MS;
+    let mut pending = view.pending_rollups;
     while day <= newest && view.raw_partition_of(day + ROLLUP_UNIT_MS) < first_open {
-        if out.len() >= RETENTION_COMMANDS_PER_RUN_MAX {
+        if out.len() >= RETENTION_COMMANDS_PER_RUN_MAX || pending >= PENDING_ROLLUPS_MAX {
             return Ok(());
         }
         for tier in [Tier::Rollup1m, Tier::Rollup1h] {
@@ -234,6 +242,7 @@ fn plan_rollups<E>(
                 unit_start_ms: day,
                 skip: skip.into_iter().collect(),
             });
+            pending += 1;
         }
         day += ROLLUP_UNIT_MS;
     }
@@ -447,6 +456,7 @@ mod tests {
             rolled: &rolled,
             closed: &rolled,
             raw_partition_ms: D,
+            pending_rollups: 0,
         };
         plan(p, now, &view, over_budget, |_, p, s| series_of(p, s)).unwrap()
     }
@@ -541,6 +551,7 @@ mod tests {
                 rolled,
                 closed: &closed,
                 raw_partition_ms: 2 * H,
+                pending_rollups: 0,
             };
             plan(&p, now, &view, false, |_, p, s| series_of(p, s)).unwrap()
         };
@@ -635,6 +646,7 @@ mod tests {
                 rolled: &rolled,
                 closed: &rolled,
                 raw_partition_ms: 2 * H,
+                pending_rollups: 0,
             };
             plan(&p, now, &view, false, |_, p, s| series_of(p, s)).unwrap()
         };
@@ -646,6 +658,44 @@ mod tests {
         );
         // Past the default's 30 days: whole.
         assert_eq!(scopes(&run(&[rollup(10, 0)], 45 * D)), vec![(10, None)]);
+    }
+
+    /// A backlog is rolled up a few days at a time: no more than `PENDING_ROLLUPS_MAX` days
+    /// wait to be computed, and none are proposed while that many wait.
+    #[test]
+    fn a_backlog_of_days_is_rolled_up_a_few_at_a_time() {
+        let p = ResolvedPolicy::resolve(&RetentionPolicy::default()).unwrap();
+        // Forty sealed days, then an open partition.
+        let parts: Vec<PartitionInfo> = (0..40 * 12 + 1)
+            .map(|i| PartitionInfo {
+                tier: Tier::Raw,
+                start_ms: 10 * D + i * 2 * H,
+                end_ms: 10 * D + (i + 1) * 2 * H,
+                sealed: i < 40 * 12,
+                series: 10,
+                expired_series: 0,
+                bytes: 0,
+            })
+            .collect();
+        let rolled = BTreeMap::new();
+        let run = |pending: usize| {
+            let view = ShardView {
+                partitions: &parts,
+                rolled: &rolled,
+                closed: &rolled,
+                raw_partition_ms: 2 * H,
+                pending_rollups: pending,
+            };
+            plan(&p, 51 * D, &view, false, |_, p, s| series_of(p, s)).unwrap()
+        };
+        let count = |cmds: &[Command]| {
+            cmds.iter()
+                .filter(|c| matches!(c, Command::RollUp { .. }))
+                .count()
+        };
+        assert_eq!(count(&run(0)), PENDING_ROLLUPS_MAX);
+        assert_eq!(count(&run(PENDING_ROLLUPS_MAX - 2)), 2);
+        assert_eq!(count(&run(PENDING_ROLLUPS_MAX)), 0);
     }
 
     #[test]

@@ -253,6 +253,11 @@ impl<S: Store> Sharded<S> {
             .unwrap_or_default()
     }
 
+    pub fn pending_rollups(&self, shard: ShardId) -> usize {
+        self.shard(shard)
+            .map_or(0, |c| read(&c).rollups.pending.len())
+    }
+
     pub fn rolled_units(&self, shard: ShardId, tier: Tier) -> Vec<i64> {
         self.shard(shard)
             .map(|c| read(&c).rolled_units(tier))
