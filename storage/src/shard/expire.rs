@@ -188,20 +188,27 @@ impl Shard {
     /// The time at or before which retention dropped raw data of series `id` (of any series
     /// when `None`): the raw samples after it are complete. `i64::MIN` when nothing was dropped.
     pub fn raw_floor(&self, id: Option<SeriesId>) -> i64 {
-        let end = |p: i64| self.opts.partition_end(p);
+        // Both sets are ordered by (tier, partition): the newest raw entry is the last one
+        // below the first rollup tier (for a series, the last one naming it).
+        let raw = (Tier::Raw, i64::MIN)..(Tier::Rollup1m, i64::MIN);
         let whole = self
             .expired
             .whole
-            .iter()
-            .filter(|(t, _)| *t == Tier::Raw)
-            .map(|(_, p)| end(*p));
+            .range(raw.clone())
+            .next_back()
+            .map(|(_, p)| *p);
         let series = self
             .expired
             .series
-            .iter()
-            .filter(|((t, _), bm)| *t == Tier::Raw && id.is_none_or(|id| bm.contains(id)))
-            .map(|((_, p), _)| end(*p));
-        whole.chain(series).fold(self.horizon_ms, i64::max)
+            .range(raw)
+            .rev()
+            .find(|(_, bm)| id.is_none_or(|id| bm.contains(id)))
+            .map(|((_, p), _)| *p);
+        whole
+            .into_iter()
+            .chain(series)
+            .map(|p| self.opts.partition_end(p))
+            .fold(self.horizon_ms, i64::max)
     }
 
     /// What the next flush persists of retention's changes.
