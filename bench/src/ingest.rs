@@ -248,17 +248,7 @@ async fn bench_one(
     )
     .await;
     crate::process::check_alive(&mut system.child)?;
-    for q in &result.queries {
-        eprintln!(
-            "  query {:<32} median {:>8} ms  series {:>6}{}",
-            q.name,
-            q.median_ms.map_or("-".to_string(), |v| format!("{v:.1}")),
-            q.series.map_or("-".to_string(), |v| v.to_string()),
-            q.error
-                .as_ref()
-                .map_or(String::new(), |e| format!("  ERROR {e}"))
-        );
-    }
+    crate::queries::log_results(&result.queries);
 
     if let Some(plan) = plan {
         let disk = system.measure_disk(plan).await?;

@@ -166,6 +166,21 @@ pub struct QueryResult {
     pub p90_ms: Option<f64>,
 }
 
+/// Logs each query's median and series count (or its error) as a run goes.
+pub fn log_results(results: &[QueryResult]) {
+    for q in results {
+        eprintln!(
+            "  query {:<32} median {:>8} ms  series {:>6}{}",
+            q.name,
+            q.median_ms.map_or("-".to_string(), |v| format!("{v:.1}")),
+            q.series.map_or("-".to_string(), |v| v.to_string()),
+            q.error
+                .as_ref()
+                .map_or(String::new(), |e| format!("  ERROR {e}"))
+        );
+    }
+}
+
 /// `q`-quantile of sorted values, nearest rank.
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {

@@ -255,17 +255,7 @@ async fn bench_one(
         config.query_runs,
     )
     .await;
-    for q in &result.queries {
-        eprintln!(
-            "  query {:<26} median {:>9} ms  series {:>4}{}",
-            q.name,
-            q.median_ms.map_or("-".into(), |v| format!("{v:.1}")),
-            q.series.map_or("-".into(), |v| v.to_string()),
-            q.error
-                .as_ref()
-                .map_or(String::new(), |e| format!("  ERROR {e}"))
-        );
-    }
+    crate::queries::log_results(&result.queries);
     let disk = system.measure_disk(plan).await?;
     result.disk_bytes = Some(disk.data_bytes);
     result.bytes_per_sample = Some(disk.data_bytes as f64 / samples.max(1) as f64);

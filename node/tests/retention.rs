@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::{Node, TestSeries, encode_write_v1, post_write_v1, query};
+use support::{Node, TestSeries, encode_write_v1, post_write_v1};
 
 const DAY_MS: i64 = 86_400_000;
 const PARTITION_MS: i64 = 2 * 3_600_000;
@@ -43,13 +43,14 @@ fn kept(ts: &[i64], now: i64, keep_ms: i64) -> usize {
 }
 
 async fn count(client: &reqwest::Client, base: &str, name: &str, at_s: f64) -> usize {
-    let j = query(client, base, &format!("count_over_time({name}[15d])"), at_s).await;
-    j["data"]["result"]
-        .as_array()
-        .and_then(|r| r.first())
-        .map_or(0, |s| {
-            s["value"][1].as_str().unwrap().parse::<f64>().unwrap() as usize
-        })
+    count_in(
+        client,
+        base,
+        &format!("count_over_time({name}[15d])"),
+        at_s,
+        None,
+    )
+    .await
 }
 
 /// The first series' value of instant query `expr` at `at_s`, pinned to `tier` if given.
@@ -93,6 +94,20 @@ async fn get(client: &reqwest::Client, url: &str) -> Value {
     let r = client.get(url).send().await.expect("GET");
     assert!(r.status().is_success(), "{url}: {}", r.status());
     r.json().await.expect("JSON")
+}
+
+/// `/api/v1/status/retention` once the node's YAML has seeded the cluster's policy (the last
+/// answer after 10 s otherwise).
+async fn seeded_status(client: &reqwest::Client, base: &str) -> Value {
+    let mut s = Value::Null;
+    for _ in 0..100 {
+        s = get(client, &format!("{base}/api/v1/status/retention")).await;
+        if s["data"]["source"] == "cluster" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    s
 }
 
 async fn run_jobs(client: &reqwest::Client, base: &str) -> Value {
@@ -161,14 +176,7 @@ async fn retention_expires_by_policy_and_survives_restarts() {
     }
 
     // The YAML seeded the cluster's policy.
-    let mut seeded = Value::Null;
-    for _ in 0..100 {
-        seeded = get(&client, &format!("{base}/api/v1/status/retention")).await;
-        if seeded["data"]["source"] == "cluster" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let seeded = seeded_status(&client, &base).await;
     assert_eq!(seeded["data"]["source"], "cluster", "{seeded}");
     assert_eq!(seeded["data"]["configDifference"], Value::Null, "{seeded}");
     assert_eq!(seeded["data"]["default"]["rawMs"], 3 * DAY_MS);
@@ -328,13 +336,7 @@ async fn raw_data_expires_only_after_its_days_are_rolled_up() {
         .await
         .unwrap();
     assert_eq!(status, 204, "{body}");
-    for _ in 0..100 {
-        let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
-        if s["data"]["source"] == "cluster" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    seeded_status(&client, &base).await;
     let before = now_ms();
     let run = run_jobs(&client, &base).await;
     let after = now_ms();
@@ -451,13 +453,7 @@ async fn backfill_enters_sealed_partitions_and_rolled_up_days() {
         .await
         .unwrap();
     assert_eq!(status, 204, "{body}");
-    for _ in 0..100 {
-        let s = get(&client, &format!("{base}/api/v1/status/retention")).await;
-        if s["data"]["source"] == "cluster" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    seeded_status(&client, &base).await;
     let run = run_jobs(&client, &base).await;
     assert!(run["daysRolledUp"].as_u64().unwrap() > 0, "{run}");
 

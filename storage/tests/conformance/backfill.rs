@@ -4,14 +4,9 @@
 //! agrees whatever its flush timing.
 
 use super::*;
+use crate::rollup::{DAY, M, roll};
 use tidemark_storage::Tier;
 use tidemark_storage::rollup::windows;
-
-const DAY: i64 = 24 * H;
-
-fn up(job: &str) -> Labels {
-    labels(&[("__name__", "up"), ("job", job)])
-}
 
 /// A day of series `a` every minute from `DAY`, its partitions sealed; returns the next index.
 fn sealed_day(e: &dyn Engine) -> u64 {
@@ -33,8 +28,6 @@ fn sealed_day(e: &dyn Engine) -> u64 {
     }
     index
 }
-
-const M: i64 = 60_000;
 
 /// The late samples: a new series in the first partition, and values between `a`'s samples.
 /// First as a `Write`, which drops them (a sample a leader checked before a `Seal`
@@ -116,16 +109,7 @@ pub(crate) fn backfill_recomputes_rolled_up_days(f: &mut dyn Factory) {
         let e = f.make(opts());
         let mut index = sealed_day(&*e);
         index += 1;
-        e.apply(
-            S,
-            index,
-            &Command::RollUp {
-                tier: Tier::Rollup1m,
-                unit_start_ms: DAY,
-                skip: vec![],
-            },
-        )
-        .unwrap();
+        roll(&*e, index, Tier::Rollup1m, DAY, vec![]);
         if flush_between {
             e.flush(S, b"").unwrap();
         }
@@ -193,16 +177,7 @@ pub(crate) fn a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up(f: &mut dyn Fa
         .unwrap();
     }
     index += 1;
-    e.apply(
-        S,
-        index,
-        &Command::RollUp {
-            tier: Tier::Rollup1m,
-            unit_start_ms: DAY,
-            skip: vec![],
-        },
-    )
-    .unwrap();
+    roll(&*e, index, Tier::Rollup1m, DAY, vec![]);
     e.flush(S, b"").unwrap();
     write(
         &*e,
@@ -224,16 +199,7 @@ pub(crate) fn select_rolled_stands_for_expired_raw_data(f: &mut dyn Factory) {
     for flush_before_expiry in [false, true] {
         let e = f.make(opts());
         let index = sealed_day(&*e);
-        e.apply(
-            S,
-            index + 1,
-            &Command::RollUp {
-                tier: Tier::Rollup1m,
-                unit_start_ms: DAY,
-                skip: vec![],
-            },
-        )
-        .unwrap();
+        roll(&*e, index + 1, Tier::Rollup1m, DAY, vec![]);
         if flush_before_expiry {
             e.flush(S, b"").unwrap();
         }

@@ -6,8 +6,8 @@ use super::*;
 use tidemark_storage::rollup::windows;
 use tidemark_storage::{ExpireScope, SeriesWindows, Tier};
 
-const DAY: i64 = 24 * H;
-const M: i64 = 60_000;
+pub(crate) const DAY: i64 = 24 * H;
+pub(crate) const M: i64 = 60_000;
 
 /// Two days of three counters every 15 s from `DAY`, with a reset and a stale marker.
 fn two_days(e: &dyn Engine) -> u64 {
@@ -43,7 +43,7 @@ fn two_days(e: &dyn Engine) -> u64 {
     index
 }
 
-fn roll(e: &dyn Engine, index: u64, tier: Tier, unit: i64, skip: Vec<u32>) {
+pub(crate) fn roll(e: &dyn Engine, index: u64, tier: Tier, unit: i64, skip: Vec<u32>) {
     e.apply(
         S,
         index,
