@@ -232,6 +232,11 @@ pub struct RetentionStatus {
     /// When this node's leaders last ran the retention jobs (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_ms: Option<i64>,
+    /// How far back (ms before now) this node's shard leaders accept samples: the policy's
+    /// longest retention once every node can apply backfill; absent until then (the
+    /// out-of-order window only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_ms: Option<i64>,
 }
 
 /// `POST /api/v1/admin/retention/run`: what the jobs proposed.

@@ -165,7 +165,12 @@ fn print_status(s: &RetentionStatus) {
     if let Some(d) = &s.config_difference {
         println!("note: {d}");
     }
-    println!("note: queries read raw samples only; the rollup tiers are not queried yet");
+    match s.backfill_ms {
+        Some(ms) => println!("backfill: samples accepted back to {} ago", format_ms(ms)),
+        None => {
+            println!("backfill: off (the out-of-order window only) until every node can apply it")
+        }
+    }
     println!(
         "{:<5} {:>10} {:>10} {:>14}  {:<20}  {:<20}",
         "TIER", "PARTITIONS", "SERIES", "BYTES", "OLDEST", "NEWEST"

@@ -48,6 +48,9 @@ pub enum Maintenance {
 /// commands): a bound should a plan ever fail to shrink.
 const RETENTION_TURNS_MAX: usize = 1_000;
 
+/// How often the loop refreshes the backfill horizon (and retries seeding the policy).
+const BACKFILL_REFRESH: Duration = Duration::from_secs(1);
+
 /// What one shard's run proposed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceRun {
@@ -307,25 +310,27 @@ impl Retention {
 
     /// Starts the loop that runs the jobs of the shards this node leads, every
     /// `retention_interval_ms` (0: never; `POST /api/v1/admin/retention/run` still runs
-    /// them), after seeding the policy from the node's `retention:` block.
+    /// them), after seeding the policy from the node's `retention:` block. The loop ticks
+    /// every second to keep the backfill horizon in step with the policy, wherever it was
+    /// changed (a policy set on another node, or seeded by this one, applies within a tick).
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::downgrade(self);
-        let interval_ms = self.host.config().retention_interval_ms;
+        let interval = Duration::from_millis(self.host.config().retention_interval_ms);
         tokio::spawn(async move {
             let mut seeded = false;
+            let mut last_run = tokio::time::Instant::now();
             loop {
-                let wait = if seeded { interval_ms } else { 1_000 };
-                tokio::time::sleep(Duration::from_millis(wait.max(1_000))).await;
+                tokio::time::sleep(BACKFILL_REFRESH).await;
                 let Some(this) = this.upgrade() else {
                     return;
                 };
-                this.refresh_backfill().await;
                 if !seeded {
                     seeded = this.seed().await;
-                    continue;
                 }
-                if interval_ms > 0 {
+                this.refresh_backfill().await;
+                if seeded && !interval.is_zero() && last_run.elapsed() >= interval {
                     this.run_led().await;
+                    last_run = tokio::time::Instant::now();
                 }
             }
         })
@@ -442,6 +447,7 @@ impl Retention {
             config_difference: self.config_difference(),
             tiers,
             last_run_ms: (last != i64::MIN).then_some(last),
+            backfill_ms: Some(self.host.backfill_ms().load(Ordering::Relaxed)).filter(|ms| *ms > 0),
         })
     }
 }

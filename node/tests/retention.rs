@@ -102,7 +102,8 @@ async fn seeded_status(client: &reqwest::Client, base: &str) -> Value {
     let mut s = Value::Null;
     for _ in 0..100 {
         s = get(client, &format!("{base}/api/v1/status/retention")).await;
-        if s["data"]["source"] == "cluster" {
+        // Seeded, and the leaders accept backfill under it (refreshed every second).
+        if s["data"]["source"] == "cluster" && s["data"]["backfillMs"].is_i64() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -457,15 +458,25 @@ async fn backfill_enters_sealed_partitions_and_rolled_up_days() {
     let run = run_jobs(&client, &base).await;
     assert!(run["daysRolledUp"].as_u64().unwrap() > 0, "{run}");
 
-    // Samples between the stored ones, two days back: in sealed partitions of a rolled-up
-    // day. Accepted, read at once, and counted by the day's 1-minute windows.
-    let at_ms = (now - 2 * DAY_MS).div_euclid(3_600_000) * 3_600_000;
+    // Samples between the stored ones, at noon of a rolled-up day whose raw data is whole
+    // (its windows read from 2 h before it, the partition of the first window's jump, to the
+    // partition holding its end): two days back, or yesterday late in the day, when two
+    // days back reads a partition retention (3 days) has dropped. In sealed partitions;
+    // accepted, read at once, and counted by the day's 1-minute windows.
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    let day = if now - today <= 20 * 3_600_000 {
+        today - 2 * DAY_MS
+    } else {
+        today - DAY_MS
+    };
+    let at_ms = day + 12 * 3_600_000;
     let late: Vec<TestSeries> = (0..8)
         .map(|i| {
             let samples = ts
                 .iter()
-                .filter(|&&t| t > at_ms - 3_600_000 && t <= at_ms - 60_000)
-                .map(|&t| (t + 60_000, 2.0))
+                .map(|&t| t + 60_000)
+                .filter(|&t| t > at_ms - 3_600_000 && t <= at_ms)
+                .map(|t| (t, 2.0))
                 .collect();
             (labels(i), samples)
         })
