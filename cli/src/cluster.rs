@@ -1,4 +1,4 @@
-//! Cluster commands: `cluster status`, `cluster set-replication`, `node add|remove|drain`,
+//! Cluster commands: `cluster status|join-token`, `cluster set-replication`, `node add|remove|drain`,
 //! `shard list|move|transfer-leader`, `shards set`, `rebalance`. Membership changes go one
 //! step at a time through `POST /api/v1/admin/cluster/members` on the node given with
 //! `--endpoint` (which passes each to the group's leader), so that progress shows per group
@@ -29,7 +29,7 @@ pub use membership::{node_add, node_drain, node_remove};
 use plan::Layout;
 pub use rebalance::{rebalance, set_replication};
 pub use shards::{shard_list, shard_move, shards_set, transfer_leader};
-pub use status::status;
+pub use status::{join_token, status};
 
 /// The node's view of the cluster ([`ClusterStatus`]).
 const STATUS_PATH: &str = "/api/v1/status/cluster";

@@ -1,7 +1,7 @@
 //! `tidemarkctl`: the admin and client CLI of a Tidemark cluster.
 //!
 //! It speaks to one node's HTTP API: queries, flush, build info, cluster status, membership and
-//! placement (`cluster.rs`): `cluster status|set-replication`, `node add|remove|drain`,
+//! placement (`cluster.rs`): `cluster status|set-replication|join-token`, `node add|remove|drain`,
 //! `shard list|move|transfer-leader`, `shards set`, `rebalance`; rule groups (`rules.rs`):
 //! `rules list|get|lint|sync|diff|delete`; and the built-in notifier (`notifier.rs`):
 //! `notifier get|set|check|delete`, `silence add|list|expire`, `alerts [groups]`; and retention
@@ -181,6 +181,10 @@ enum ClusterCommand {
         /// Voters per shard (at least 1).
         n: u32,
     },
+    /// Prints the token a new node joins with (`tidemark --join URL --join-token TOKEN`):
+    /// the cluster id and secret. Needs the admin token; without HTTP access, read the
+    /// join-token file in a member's data directory.
+    JoinToken,
 }
 
 #[derive(Subcommand, Debug)]
@@ -256,6 +260,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster(ClusterCommand::SetReplication { n }) => {
             return cluster::set_replication(&ctx, *n);
         }
+        Command::Cluster(ClusterCommand::JoinToken) => return cluster::join_token(&ctx),
         Command::Shard(ShardCommand::Move { shard, from, to }) => {
             return cluster::shard_move(&ctx, *shard, *from, *to);
         }

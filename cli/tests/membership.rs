@@ -142,12 +142,26 @@ fn a_single_node_grows_by_a_joining_node_and_shrinks_back() {
 
     // Node 2 joins: the meta group, then every shard below the factor (all of them); `node
     // add` afterwards changes nothing.
+    // It needs the join token, which only an admin reads.
+    let o = ctl(&e1, &["cluster", "join-token"], None);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("401"), "{}", text(&o));
+    let o = ctl(&e1, &["cluster", "join-token"], Some(TOKEN));
+    assert!(o.status.success(), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(
+        token,
+        std::fs::read_to_string(dir.path().join("n1/join-token"))
+            .unwrap()
+            .trim(),
+        "the join token file in the data directory holds the same token"
+    );
     let _n2 = start(
         dir.path(),
         "n2",
         &h2,
         &g2,
-        &["--node-id", "2", "--join", &e1],
+        &["--node-id", "2", "--join", &e1, "--join-token", &token],
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while voters(&e1) != vec![vec![1, 2]; 5] {

@@ -267,8 +267,15 @@ impl Cluster {
             .arg("--grpc-listen")
             .arg(&node.grpc_addr);
         match &node.join {
-            Some(url) => cmd.arg("--join").arg(url),
-            None => cmd.arg("--initial-cluster").arg(&self.initial_cluster),
+            Some(url) => {
+                cmd.arg("--join").arg(url);
+                if let Some(token) = self.join_token() {
+                    cmd.arg("--join-token").arg(token);
+                }
+            }
+            None => {
+                cmd.arg("--initial-cluster").arg(&self.initial_cluster);
+            }
         };
         cmd.arg("--config").arg(&self.config);
         // The node dies with the harness even when the harness itself is SIGKILLed (no Drop
@@ -289,6 +296,15 @@ impl Cluster {
             .filter(|n| !n.retired)
             .map(|n| n.id)
             .collect()
+    }
+
+    /// The cluster's join token, from the file every member keeps in its data directory.
+    fn join_token(&self) -> Option<String> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.retired)
+            .find_map(|n| std::fs::read_to_string(n.data_dir.join("join-token")).ok())
+            .map(|t| t.trim().to_string())
     }
 
     /// Starts a brand-new node (the next id, empty data directory) that joins the running

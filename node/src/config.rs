@@ -59,6 +59,14 @@ pub struct Args {
     /// retried until done). A data directory of another cluster is refused.
     #[arg(long, value_name = "URL")]
     pub join: Option<String>,
+    /// The join token of the cluster --join enters (`tidemarkctl cluster join-token` prints
+    /// it): its id and secret. Needed to join with an empty data directory.
+    #[arg(long, value_name = "TOKEN", env = "TIDEMARK_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<String>,
+    /// A file holding the cluster secret this node adopts when its data directory has none:
+    /// a cluster it creates, or a cluster made before secrets (the same file on every member).
+    #[arg(long, value_name = "FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
     /// A rule file to load (repeatable; adds to `rule_files`).
     #[arg(long = "rule-file", value_name = "PATH")]
     pub rule_files: Vec<PathBuf>,
@@ -95,6 +103,14 @@ pub struct Config {
     pub replication_factor: u32,
     /// HTTP URL of a member of the cluster to join (`--join`).
     pub join: Option<String>,
+    /// The join token of the cluster to join (`--join-token`, `TIDEMARK_JOIN_TOKEN`): needed
+    /// with an empty data directory. Never shown by `/api/v1/status/config`.
+    pub join_token: Option<String>,
+    /// A file holding the cluster secret (printable ASCII, at least 16 characters), adopted
+    /// when the data directory has none: by a cluster this node creates (instead of a random
+    /// or token-derived one) or by a cluster made before secrets. A data directory holding
+    /// another secret refuses to start.
+    pub cluster_secret_file: Option<PathBuf>,
     /// When set, `/api/v1/admin/*` requires `Authorization: Bearer <admin_token>` (401
     /// otherwise); a joining node sends it to the member it joins through. Never shown by
     /// `/api/v1/status/config`.
@@ -181,6 +197,8 @@ impl Default for Config {
             initial_cluster_token: "tidemark".into(),
             replication_factor: 3,
             join: None,
+            join_token: None,
+            cluster_secret_file: None,
             admin_token: None,
             shard_count: 4,
             meta_voters_max: 5,
@@ -366,6 +384,12 @@ impl Config {
         if let Some(v) = &args.join {
             self.join = Some(v.clone());
         }
+        if let Some(v) = &args.join_token {
+            self.join_token = Some(v.clone());
+        }
+        if let Some(v) = &args.cluster_secret_file {
+            self.cluster_secret_file = Some(v.clone());
+        }
         self.rule_files.extend(args.rule_files.iter().cloned());
         self.alertmanagers
             .extend(args.alertmanager_urls.iter().cloned());
@@ -393,8 +417,9 @@ impl Config {
         anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
         anyhow::ensure!(self.shard_count != 0, "shard_count must be non-zero");
         anyhow::ensure!(
-            self.replication_factor != 0,
-            "replication_factor must be non-zero"
+            (1..=crate::meta::REPLICATION_FACTOR_MAX).contains(&self.replication_factor),
+            "replication_factor must be between 1 and {}",
+            crate::meta::REPLICATION_FACTOR_MAX
         );
         self.initial_members()?;
         anyhow::ensure!(
@@ -419,6 +444,9 @@ impl Config {
                 url.starts_with("http://") || url.starts_with("https://"),
                 "join must be an HTTP URL of a member (http://HOST:PORT), got {url:?}"
             );
+        }
+        if let Some(t) = &self.join_token {
+            crate::cluster_auth::JoinToken::parse(t).map_err(|e| anyhow::anyhow!("join_token: {e}"))?;
         }
         anyhow::ensure!(
             self.admin_token.as_ref().is_none_or(|t| !t.is_empty()),

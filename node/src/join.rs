@@ -1,7 +1,10 @@
-//! `--join URL`: how a new node enters an existing cluster through any member's HTTP API.
+//! `--join URL --join-token TOKEN`: how a new node enters an existing cluster through any
+//! member's HTTP API.
 //!
 //! Before the groups start, [`cluster_of`] asks the member for the cluster id and shard count
-//! (`GET /api/v1/status/cluster`), which an empty data directory adopts. Once this node serves
+//! (`GET /api/v1/status/cluster`), which an empty data directory adopts with the secret of the
+//! join token (whose cluster id must be the member's). Every member call below carries the
+//! join token, which the member checks against its own secret. Once this node serves
 //! gRPC, [`add_self`] asks the member to add it to the meta group, then to every shard group
 //! that has fewer voters than the cluster's replication factor, one group at a time through
 //! `POST /api/v1/admin/cluster/members`: the group's leader adds it as a learner, sends it the
@@ -61,6 +64,7 @@ pub async fn cluster_of(url: &str) -> anyhow::Result<JoinTarget> {
     Ok(JoinTarget {
         cluster_id,
         shard_count,
+        secret: None,
     })
 }
 
@@ -156,6 +160,12 @@ impl Joiner {
                 return true;
             }
             let (node_id, addr) = (s.node_id(), s.grpc_addr().to_string());
+            // The join token lets a new node in where the admin token would be needed; a
+            // cluster made before secrets has none.
+            let credential = s
+                .join_token()
+                .map(|t| t.to_string())
+                .or_else(|| self.admin_token.clone());
             drop(s);
             let mut req = self
                 .http
@@ -166,7 +176,7 @@ impl Joiner {
                     node_id,
                     addr: Some(addr),
                 });
-            if let Some(t) = &self.admin_token {
+            if let Some(t) = &credential {
                 req = req.bearer_auth(t);
             }
             match req.send().await {

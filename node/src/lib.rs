@@ -2,6 +2,7 @@
 
 mod batcher;
 pub mod clock;
+pub mod cluster_auth;
 mod cluster_version;
 pub mod config;
 pub mod error;

@@ -18,6 +18,9 @@ use tidemark_storage::ShardId;
 
 use crate::raft::NodeId;
 
+mod checks;
+pub use checks::{NODE_ADDR_BYTES_MAX, REPLICATION_FACTOR_MAX, SHARD_COUNT_MAX};
+
 /// Version of [`ClusterFile`]'s layout.
 pub const CLUSTER_FILE_VERSION: u32 = 1;
 
@@ -235,6 +238,10 @@ impl ClusterMap {
     /// Applies one command (deterministic; never fails: an `Init` of an initialised cluster is
     /// a no-op).
     pub fn apply(&mut self, cmd: &MetaCommand) {
+        if let Some(why) = cmd.refusal(self) {
+            tracing::warn!(command = ?cmd, refused = %why, "meta command not applied");
+            return;
+        }
         match cmd {
             MetaCommand::Init {
                 cluster_id,
@@ -484,9 +491,13 @@ mod tests {
         assert_eq!(m.replicas_of(1), vec![1, 2, 3]);
         assert!(!m.is_replica(0, 1) && m.is_replica(0, 2) && m.is_replica(1, 1));
         m.apply(&MetaCommand::SetReplicationFactor {
+            replication_factor: 2,
+        });
+        // Refused where it is applied (the API refuses it before): the factor stays.
+        m.apply(&MetaCommand::SetReplicationFactor {
             replication_factor: 0,
         });
-        assert_eq!(m.replication_factor, 1);
+        assert_eq!(m.replication_factor, 2);
     }
 
     #[test]

@@ -37,14 +37,41 @@ use crate::reads::Reads;
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
+use crate::cluster_auth::{ClusterAuth, JoinToken};
 use crate::retention::Retention;
 use crate::router::Router;
 use crate::ruler::Ruler;
 use crate::writes::Writes;
 
+/// The file in the data directory holding the cluster's join token, readable by its owner
+/// only: what an operator with access to a member's disk reads to join another node.
+pub const JOIN_TOKEN_FILE: &str = "join-token";
+
+/// Writes the join token file (replaced whole, mode 0600); a failure is logged, the token is
+/// still served to admins over HTTP.
+fn write_join_token_file(data_dir: &std::path::Path, token: &JoinToken) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(JOIN_TOKEN_FILE);
+    let tmp = data_dir.join(format!("{JOIN_TOKEN_FILE}.tmp"));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| writeln!(f, "{token}"))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write the join token file");
+    }
+}
+
 /// This node: its groups and every operation on them.
 pub struct Node {
     cluster_id: String,
+    /// The cluster's join token (`None`: a cluster made before secrets).
+    join_token: Option<JoinToken>,
     host: Arc<GroupHost>,
     router: Arc<Router>,
     placement: Arc<Placement>,
@@ -89,8 +116,16 @@ impl Node {
         ));
         // Backfill is accepted from the start where every node can apply it.
         retention.refresh_backfill().await;
+        let join_token = opened.secret.clone().map(|secret| JoinToken {
+            cluster_id: opened.cluster.cluster_id.clone(),
+            secret,
+        });
+        if let Some(t) = &join_token {
+            write_join_token_file(&config.data_dir, t);
+        }
         let node = Arc::new(Node {
             cluster_id: opened.cluster.cluster_id.clone(),
+            join_token,
             writes: Writes::new(host.clone(), router.clone(), peers.clone()),
             reads: Reads::new(host.clone(), router.clone(), peers),
             host,
@@ -143,6 +178,16 @@ impl Node {
     /// The cluster id.
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// The token a node joins this cluster with (`None`: a cluster made before secrets).
+    pub fn join_token(&self) -> Option<&JoinToken> {
+        self.join_token.as_ref()
+    }
+
+    /// What every call between this cluster's nodes carries and is checked for.
+    pub fn cluster_auth(&self) -> &ClusterAuth {
+        self.host.peers().auth()
     }
 
     /// This node's id.

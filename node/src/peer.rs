@@ -232,6 +232,7 @@ impl Peers {
             .max_encoding_message_size(usize::MAX);
         let timeout = Duration::from_millis(timeout_ms + CALL_SLACK_MS);
         request.set_timeout(timeout);
+        self.channels.auth().stamp(&mut request);
         Ok((client, request, timeout))
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .context("cannot open the data store")?;
     let join = match &config.join {
         None => None,
-        Some(url) => join_target(url, &config.data_dir).await?,
+        Some(url) => join_target(url, config.join_token.as_deref(), &config.data_dir).await?,
     };
     let config = Arc::new(config);
     let node = Node::open(config.clone(), join, Arc::new(engine))
@@ -71,8 +71,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // about 40 ms on Linux, and every linearizable query through a follower pays it.
         let incoming =
             tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+        // Members of this cluster only: checked before any service sees a call.
+        let auth = tonic::service::InterceptorLayer::new(node.cluster_auth().interceptor());
         tokio::spawn(async move {
             tonic::transport::Server::builder()
+                .layer(auth)
                 .add_service(service)
                 .add_service(shard_service)
                 .serve_with_incoming_shutdown(incoming, async move {
@@ -87,7 +90,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .merge(crate::http::cluster::routes(node.clone()))
             .merge(crate::http::retention::routes(node.clone()))
             .layer(axum::middleware::from_fn_with_state(
-                config.admin_token.as_deref().map(Arc::<str>::from),
+                crate::http::cluster::AdminAuth {
+                    admin_token: config.admin_token.as_deref().map(Arc::<str>::from),
+                    join_token: node.join_token().map(|t| Arc::from(t.to_string())),
+                },
                 crate::http::cluster::require_admin_token,
             ));
         // Nagle off, as Go's HTTP servers (Prometheus') have it: a response written in more
@@ -128,12 +134,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// The cluster to join through `url`. A node that has started before (its data directory has
 /// a Raft log) starts even when the member cannot be asked: it already knows its cluster, and
 /// its groups' leaders reach it. A new node must learn the cluster first.
-async fn join_target(url: &str, data_dir: &std::path::Path) -> anyhow::Result<Option<JoinTarget>> {
+async fn join_target(
+    url: &str,
+    token: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<JoinTarget>> {
     let known = data_dir.join("raft-log").exists();
+    let token = token
+        .map(crate::cluster_auth::JoinToken::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("join_token: {e}"))?;
     let mut attempt = 0;
     loop {
         match crate::join::cluster_of(url).await {
-            Ok(t) => return Ok(Some(t)),
+            Ok(mut t) => {
+                if let Some(token) = &token {
+                    anyhow::ensure!(
+                        token.cluster_id == t.cluster_id,
+                        "the join token is for cluster {}, but {url} belongs to cluster {}",
+                        token.cluster_id,
+                        t.cluster_id
+                    );
+                    t.secret = Some(token.secret.clone());
+                }
+                return Ok(Some(t));
+            }
             Err(e) if known => {
                 tracing::warn!(
                     error = format!("{e:#}"),

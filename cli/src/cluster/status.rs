@@ -1,9 +1,33 @@
 //! `cluster status`: the node's view of the cluster map and of every group, as a table or as
-//! the node's answer.
+//! the node's answer; `cluster join-token`: what a new node joins with.
 
 use tidemark_api::{ClusterStatus, GroupStatus};
 
 use super::{Ctx, STATUS_PATH, id_list};
+
+/// Where an admin reads the join token.
+const JOIN_TOKEN_PATH: &str = "/api/v1/admin/cluster/join-token";
+
+/// What `GET /api/v1/admin/cluster/join-token` answers.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinTokenAnswer {
+    join_token: String,
+}
+
+/// `cluster join-token`: the token alone on a line (for `--join-token "$(...)"`), or the
+/// node's answer as JSON.
+pub fn join_token(ctx: &Ctx) -> anyhow::Result<()> {
+    let answer = ctx.get::<JoinTokenAnswer>(JOIN_TOKEN_PATH)?;
+    if !ctx.table() {
+        return ctx.print_json(&answer);
+    }
+    let token = answer
+        .into_result()
+        .map_err(|e| anyhow::anyhow!("{}{JOIN_TOKEN_PATH}: {e}", ctx.base))?;
+    println!("{}", token.join_token);
+    Ok(())
+}
 
 /// `cluster status`: the node's view of the cluster map and of every group.
 pub fn status(ctx: &Ctx) -> anyhow::Result<()> {

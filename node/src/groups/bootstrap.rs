@@ -19,6 +19,7 @@ use tidemark_storage::{Engine, ShardId};
 use super::{
     GroupHost, GroupStarter, RETIRING_RECORD, SNAPSHOT_DIR, empty_replica, raft_config, start_shard,
 };
+use crate::cluster_auth::{ClusterAuth, check_secret, constant_time_eq, derived_secret, new_secret};
 use crate::config::Config;
 use crate::error::NodeError;
 use crate::meta::{
@@ -38,6 +39,9 @@ const JOINED_RECORD: &str = "joined";
 /// Name of the node record holding the [`ClusterFile`] in the raft-log database.
 const CLUSTER_RECORD: &str = "cluster";
 
+/// Name of the node record holding the cluster secret (`cluster_auth.rs`).
+const SECRET_RECORD: &str = "cluster_secret";
+
 /// The cluster a joining node adopts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinTarget {
@@ -45,6 +49,9 @@ pub struct JoinTarget {
     pub cluster_id: String,
     /// Its number of shards.
     pub shard_count: u32,
+    /// Its secret, from the join token (`None`: no token given, enough for a node that
+    /// already belongs to the cluster).
+    pub secret: Option<String>,
 }
 
 /// What opening the groups found.
@@ -52,6 +59,8 @@ pub(crate) struct Opened {
     pub host: GroupHost,
     /// The cluster this data directory belongs to.
     pub cluster: ClusterFile,
+    /// Its secret (`None`: a cluster made before secrets).
+    pub secret: Option<String>,
     /// Whether this node joined an existing cluster (it initialises no group).
     pub joined: bool,
 }
@@ -68,7 +77,8 @@ impl GroupHost {
         let members = config
             .initial_members()
             .map_err(|e| NodeError::Startup(format!("{e:#}")))?;
-        let cluster = load_or_create_cluster(&log_db, &config, join.as_ref(), members.as_ref())?;
+        let (cluster, secret) =
+            load_or_create_cluster(&log_db, &config, join.as_ref(), members.as_ref())?;
         if let Some(bytes) = log_db.get_node_record(RETIRING_RECORD)? {
             let shard = <[u8; 4]>::try_from(bytes.as_slice())
                 .map(ShardId::from_be_bytes)
@@ -80,7 +90,9 @@ impl GroupHost {
             );
         }
         let joined = log_db.get_node_record(JOINED_RECORD)?.is_some();
-        let host = start_groups(config, engine, log_db, &cluster).await?;
+        let auth = ClusterAuth::new(&cluster.cluster_id, secret.as_deref())
+            .map_err(NodeError::Startup)?;
+        let host = start_groups(config, engine, log_db, &cluster, auth).await?;
         if !joined {
             host.initialise(&bootstrap_members(&host.config), &cluster)
                 .await?;
@@ -88,6 +100,7 @@ impl GroupHost {
         Ok(Opened {
             host,
             cluster,
+            secret,
             joined,
         })
     }
@@ -186,14 +199,15 @@ fn prepare_data_dir(config: &Config) -> Result<LogDb, NodeError> {
     Ok(log_db)
 }
 
-/// The cluster record of this data directory: checked against the configuration when there is
-/// one, written (synced) when there is none.
+/// The cluster record of this data directory and the cluster's secret: checked against the
+/// configuration when there are, written (synced; the secret first) when there are not.
 fn load_or_create_cluster(
     log_db: &LogDb,
     config: &Config,
     join: Option<&JoinTarget>,
     members: Option<&BTreeMap<NodeId, String>>,
-) -> Result<ClusterFile, NodeError> {
+) -> Result<(ClusterFile, Option<String>), NodeError> {
+    let offered = offered_secret(config, join)?;
     let initial_id = members.map(|m| initial_cluster_id(&config.initial_cluster_token, m));
     let dir = config.data_dir.display();
     if let Some(bytes) = log_db.get_node_record(CLUSTER_RECORD)? {
@@ -224,7 +238,8 @@ fn load_or_create_cluster(
                 file.cluster_id
             )));
         }
-        return Ok(file);
+        let secret = existing_secret(log_db, config, offered)?;
+        return Ok((file, secret));
     }
     let (cluster_id, shard_count) = match join {
         Some(j) => (j.cluster_id.clone(), j.shard_count),
@@ -233,6 +248,30 @@ fn load_or_create_cluster(
             config.shard_count,
         ),
     };
+    let secret = match offered {
+        Some((secret, _)) => secret,
+        None if join.is_some() => {
+            return Err(NodeError::Startup(
+                "joining a cluster needs its join token (--join-token, or \
+                 TIDEMARK_JOIN_TOKEN): `tidemarkctl cluster join-token` prints it, as does the \
+                 join-token file in a member's data directory"
+                    .into(),
+            ));
+        }
+        None if members.is_some() => {
+            if config.initial_cluster_token == Config::default().initial_cluster_token {
+                tracing::warn!(
+                    "the cluster secret derives from the default initial_cluster_token: anyone \
+                     who knows the member list can compute it; set initial_cluster_token to a \
+                     secret value (or cluster_secret_file) when bootstrapping a cluster"
+                );
+            }
+            derived_secret(&config.initial_cluster_token, &cluster_id)
+        }
+        None => new_secret(),
+    };
+    // Before the cluster record: a node that has one always has its secret.
+    log_db.put_node_record_sync(SECRET_RECORD, secret.as_bytes())?;
     let file = ClusterFile {
         version: CLUSTER_FILE_VERSION,
         cluster_id,
@@ -255,7 +294,67 @@ fn load_or_create_cluster(
         }
         None => tracing::info!(cluster_id = %id, shards, "created a one-node cluster"),
     }
-    Ok(file)
+    Ok((file, Some(secret)))
+}
+
+/// The secret the configuration offers, and where from: the join token's, else
+/// `cluster_secret_file`'s.
+fn offered_secret(
+    config: &Config,
+    join: Option<&JoinTarget>,
+) -> Result<Option<(String, &'static str)>, NodeError> {
+    if let Some(s) = join.and_then(|j| j.secret.clone()) {
+        return Ok(Some((s, "the join token")));
+    }
+    let Some(path) = &config.cluster_secret_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        NodeError::Startup(format!("cluster_secret_file {}: {e}", path.display()))
+    })?;
+    let secret = text.trim().to_string();
+    check_secret(&secret)
+        .map_err(|e| NodeError::Startup(format!("cluster_secret_file {}: {e}", path.display())))?;
+    Ok(Some((secret, "cluster_secret_file")))
+}
+
+/// The secret of a data directory that already has a cluster: the stored one (a different
+/// one offered is an error), else the offered one, adopted (a cluster made before secrets);
+/// `None` when there is neither.
+fn existing_secret(
+    log_db: &LogDb,
+    config: &Config,
+    offered: Option<(String, &'static str)>,
+) -> Result<Option<String>, NodeError> {
+    let dir = config.data_dir.display();
+    if let Some(bytes) = log_db.get_node_record(SECRET_RECORD)? {
+        let stored = String::from_utf8(bytes)
+            .map_err(|_| NodeError::LogStore("cluster secret record is not UTF-8".into()))?;
+        if let Some((o, from)) = offered
+            && !constant_time_eq(o.as_bytes(), stored.as_bytes())
+        {
+            return Err(NodeError::Startup(format!(
+                "data directory {dir} holds another cluster secret than {from}: refusing to \
+                 start (a token or file of another cluster?)"
+            )));
+        }
+        return Ok(Some(stored));
+    }
+    match offered {
+        Some((secret, from)) => {
+            log_db.put_node_record_sync(SECRET_RECORD, secret.as_bytes())?;
+            tracing::info!(from, "this cluster, made before cluster secrets, adopted one");
+            Ok(Some(secret))
+        }
+        None => {
+            tracing::warn!(
+                "this cluster was made before cluster secrets: calls between its nodes are \
+                 checked for the cluster id only. Give every member the same \
+                 cluster_secret_file and restart them one at a time (docs/security.md)"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Starts the meta group, the ruler group and every shard group the cluster has (shards added by shard-map
@@ -265,11 +364,12 @@ async fn start_groups(
     engine: Arc<dyn Engine>,
     log_db: LogDb,
     cluster: &ClusterFile,
+    auth: ClusterAuth,
 ) -> Result<GroupHost, NodeError> {
     let starter = GroupStarter {
         node_id: config.node_id,
         raft_config: raft_config(&config)?,
-        peers: PeerChannels::default(),
+        peers: PeerChannels::new(auth),
         log_db: log_db.clone(),
         registry: GroupRegistry::default(),
         backfill_ms: Arc::new(std::sync::atomic::AtomicI64::new(0)),

@@ -51,7 +51,8 @@ use tidemark_api::{
 };
 
 use super::ApiError;
-use crate::meta::MetaCommand;
+use crate::cluster_auth::constant_time_eq;
+use crate::meta::{MetaCommand, REPLICATION_FACTOR_MAX};
 use crate::node::Node;
 use crate::request::MemberOp;
 
@@ -59,7 +60,8 @@ use crate::request::MemberOp;
 pub fn routes(node: Arc<Node>) -> Router {
     Router::new()
         .route("/api/v1/status/cluster", get(status))
-        .route("/api/v1/admin/cluster/members", post(change_member))
+        .route(MEMBERS_PATH, post(change_member))
+        .route(JOIN_TOKEN_PATH, get(join_token))
         .route("/api/v1/admin/cluster/replication", post(set_replication))
         .route("/api/v1/admin/cluster/shards", post(set_shards))
         .route("/api/v1/admin/shards/digest", get(digests))
@@ -80,40 +82,86 @@ fn needs_admin_token(req: &Request) -> bool {
     path.starts_with("/api/v1/admin/") || path == "/-/reload" || ((rules || silences) && mutation)
 }
 
+/// The credentials the admin paths take.
+#[derive(Clone, Default)]
+pub struct AdminAuth {
+    /// `admin_token`: every admin path with it.
+    pub admin_token: Option<Arc<str>>,
+    /// The cluster's join token: the member-change path with it (what a joining node has).
+    pub join_token: Option<Arc<str>>,
+}
+
+/// Where a joining node asks to be added.
+const MEMBERS_PATH: &str = "/api/v1/admin/cluster/members";
+/// Where an admin reads the join token.
+const JOIN_TOKEN_PATH: &str = "/api/v1/admin/cluster/join-token";
+
 /// Refuses admin requests ([`needs_admin_token`]) without `Authorization: Bearer <token>` (401,
-/// Prometheus envelope, `errorType` "unauthorized"); passes everything when `token` is `None`.
+/// Prometheus envelope, `errorType` "unauthorized"); passes everything when no admin token is
+/// set, except the join token itself (403 then: it is the cluster secret). A member change
+/// also passes with the join token; a bearer on it that is neither token is refused even where
+/// the admin API is open, so that a joining node with a token of another cluster learns so.
 pub async fn require_admin_token(
-    State(token): State<Option<Arc<str>>>,
+    State(auth): State<AdminAuth>,
     req: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = token
-        && needs_admin_token(&req)
-    {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-            let body = super::json::error(
-                "unauthorized",
-                "admin endpoints need the admin token: Authorization: Bearer <token>",
-            );
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response();
+    let path = req.uri().path();
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let is = |token: &Option<Arc<str>>| {
+        matches!((given, token), (Some(g), Some(t)) if constant_time_eq(g.as_bytes(), t.as_bytes()))
+    };
+    if path == MEMBERS_PATH && given.is_some() {
+        if is(&auth.join_token) || is(&auth.admin_token) {
+            return next.run(req).await;
         }
+        if auth.join_token.is_some() || auth.admin_token.is_some() {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "the token given is neither this cluster's join token nor the admin token \
+                 (a join token of another cluster?)",
+            );
+        }
+    }
+    if path == JOIN_TOKEN_PATH && auth.admin_token.is_none() {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "the join token is served to admins only, and this node has no admin_token: set \
+             one, or read the join-token file in a member's data directory",
+        );
+    }
+    if auth.admin_token.is_some() && needs_admin_token(&req) && !is(&auth.admin_token) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "admin endpoints need the admin token: Authorization: Bearer <token>",
+        );
     }
     next.run(req).await
 }
 
-/// Compares without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        super::json::error("unauthorized", message),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/admin/cluster/join-token`: `{"joinToken": "<cluster id>.<secret>"}`.
+async fn join_token(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
+    let token = node.join_token().ok_or_else(|| {
+        ApiError::BadParam(
+            "this cluster was made before cluster secrets and has no join token: give every \
+             member the same cluster_secret_file (docs/security.md)"
+                .into(),
+        )
+    })?;
+    Ok(success(serde_json::json!({ "joinToken": token.to_string() })))
 }
 
 /// A success in Prometheus' envelope.
@@ -221,10 +269,10 @@ async fn set_replication(
     bytes: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: ReplicationChange = body(&bytes, "replication request")?;
-    if req.replication_factor == 0 {
-        return Err(ApiError::BadParam(
-            "replicationFactor must be at least 1".into(),
-        ));
+    if req.replication_factor == 0 || req.replication_factor > REPLICATION_FACTOR_MAX {
+        return Err(ApiError::BadParam(format!(
+            "replicationFactor must be between 1 and {REPLICATION_FACTOR_MAX}"
+        )));
     }
     node.propose_meta(MetaCommand::SetReplicationFactor {
         replication_factor: req.replication_factor,

@@ -20,6 +20,9 @@ use super::query::evaluate;
 use super::{AppState, json, json_response};
 use crate::config::{Args, Config};
 
+/// What the status endpoints show in place of a secret.
+const SECRET: &str = "<secret>";
+
 /// Entries of each `/api/v1/status/tsdb` top list unless `limit` says otherwise (Prometheus: 10).
 const TSDB_STATUS_LIMIT_DEFAULT: usize = 10;
 
@@ -27,9 +30,13 @@ const TSDB_STATUS_LIMIT_DEFAULT: usize = 10;
 /// then flags) in Tidemark's own YAML format.
 pub async fn config(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let mut shown = state.config.as_ref().clone();
-    if shown.admin_token.is_some() {
-        shown.admin_token = Some("<secret>".into());
+    for secret in [&mut shown.admin_token, &mut shown.join_token] {
+        if secret.is_some() {
+            *secret = Some(SECRET.into());
+        }
     }
+    // The secret of a fixed bootstrap derives from it.
+    shown.initial_cluster_token = SECRET.into();
     let yaml = serde_yaml::to_string(&shown).map_err(|e| {
         ApiError::Node(crate::error::NodeError::Internal(format!(
             "encoding the configuration: {e}"
@@ -71,7 +78,16 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
         "grpc-advertise" => config.grpc_advertise.clone().unwrap_or_default(),
         "node-id" => config.node_id.to_string(),
         "initial-cluster" => config.initial_cluster.clone().unwrap_or_default(),
-        "initial-cluster-token" => config.initial_cluster_token.clone(),
+        "initial-cluster-token" => SECRET.into(),
+        "join-token" => match config.join_token {
+            Some(_) => SECRET.into(),
+            None => String::new(),
+        },
+        "cluster-secret-file" => config
+            .cluster_secret_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         "replication-factor" => config.replication_factor.to_string(),
         "join" => config.join.clone().unwrap_or_default(),
         "rule-file" => config

@@ -15,8 +15,7 @@ use tidemark_api::ShardVersionOutcome;
 use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::raft::{NodeId, NodeInfo};
 
-/// Most shards a shard-map version may have (each is a Raft group on every node).
-pub const SHARD_COUNT_MAX: u32 = 1024;
+pub use crate::meta::SHARD_COUNT_MAX;
 
 impl Placement {
     /// Starts the shard groups the shard map has and this node does not have yet, and

@@ -22,6 +22,7 @@ use tidemark_proto::raft::{RaftRequest, SnapshotChunk};
 use tonic::transport::{Channel, Endpoint};
 
 use super::codec;
+use crate::cluster_auth::ClusterAuth;
 use super::state_machine::{SnapshotData, shard_snapshot_meta};
 use super::{GroupId, NodeId, NodeInfo, TypeConfig};
 
@@ -31,13 +32,28 @@ pub const WIRE_VERSION: u32 = 1;
 /// Connect timeout of a peer channel, in milliseconds.
 pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 
-/// One shared channel per peer address, used by every group.
+/// One shared channel per peer address, used by every group, and the credentials every call
+/// on them carries.
 #[derive(Clone, Default)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    auth: ClusterAuth,
 }
 
 impl PeerChannels {
+    /// Channels whose calls carry `auth`.
+    pub fn new(auth: ClusterAuth) -> Self {
+        PeerChannels {
+            channels: Arc::default(),
+            auth,
+        }
+    }
+
+    /// The credentials of this node's calls.
+    pub fn auth(&self) -> &ClusterAuth {
+        &self.auth
+    }
+
     /// The shared channel to `addr` (created lazily; the Raft transport and the shard service
     /// share it).
     pub(crate) fn channel(&self, addr: &str) -> Result<Channel, String> {
@@ -81,6 +97,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             group: self.group,
             target,
             channel: self.peers.channel(&node.addr),
+            auth: self.peers.auth().clone(),
         }
     }
 }
@@ -90,6 +107,7 @@ pub struct GroupClient {
     group: GroupId,
     target: NodeId,
     channel: Result<Channel, String>,
+    auth: ClusterAuth,
 }
 
 /// A transport failure, before it is classified for openraft.
@@ -149,6 +167,7 @@ impl GroupClient {
             .max_encoding_message_size(usize::MAX);
         let mut request = tonic::Request::new(msg);
         request.set_timeout(option.hard_ttl());
+        self.auth.stamp(&mut request);
         let fut = async {
             match rpc {
                 Rpc::Append => client.append_entries(request).await,
@@ -167,7 +186,13 @@ impl GroupClient {
 
     fn classify(&self, status: tonic::Status) -> TransportError {
         match status.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            // A peer that refuses this node's credentials (another cluster, a wrong secret) is
+            // as good as unreachable: retried with backoff, its message kept.
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unauthenticated
+            | tonic::Code::PermissionDenied => {
                 TransportError::Unreachable(self.target, status.to_string())
             }
             _ => TransportError::Failed(self.target, status.to_string()),
@@ -200,7 +225,8 @@ impl GroupClient {
         let mut client = RaftTransportClient::new(channel)
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
-        let request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        self.auth.stamp(&mut request);
         let res = tokio::time::timeout(option.hard_ttl(), client.install_snapshot(request)).await;
         // The producer stops once the stream is gone; its error explains a refused stream.
         let produced = producer

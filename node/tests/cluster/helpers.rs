@@ -452,6 +452,7 @@ pub(crate) async fn local_shards(client: &reqwest::Client, base: &str) -> Vec<Lo
 /// Starts node `id` on fresh loopback ports, joining the cluster through `join_url`, and waits
 /// until it is ready; its data directory lives as long as the returned guard.
 pub(crate) fn join_node(id: u64, join_url: &str, config: &str) -> (tempfile::TempDir, Node) {
+    let token = join_token_of(join_url);
     let dir = tempfile::tempdir().unwrap();
     let (http, grpc) = (
         format!("127.0.0.1:{}", free_port()),
@@ -462,10 +463,39 @@ pub(crate) fn join_node(id: u64, join_url: &str, config: &str) -> (tempfile::Tem
         &dir.path().join(format!("n{id}")),
         &http,
         &grpc,
-        &["--node-id", &id, "--join", join_url, "--config", config],
+        &[
+            "--node-id",
+            &id,
+            "--join",
+            join_url,
+            "--join-token",
+            &token,
+            "--config",
+            config,
+        ],
     );
     node.wait_ready();
     (dir, node)
+}
+
+/// The join token of the cluster of the member at `base`, as an admin reads it.
+fn join_token_of(base: &str) -> String {
+    let url = format!("{base}/api/v1/admin/cluster/join-token");
+    let body: serde_json::Value = std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let client = reqwest::Client::new();
+                    api_get::<serde_json::Value>(&client, &url).await
+                })
+        })
+        .join()
+        .unwrap()
+    });
+    body["joinToken"].as_str().expect("a join token").to_string()
 }
 
 /// The replication factor `base` reports (from its copy of the cluster map).

@@ -4,6 +4,7 @@
 //! after a restart, from a shard snapshot streamed by the leader once the leader's log no
 //! longer holds what it missed.
 
+mod auth;
 mod helpers;
 mod retention;
 #[path = "../support/mod.rs"]

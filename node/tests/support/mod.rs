@@ -72,6 +72,13 @@ impl Node {
         self.process.as_ref().is_some_and(ChildProcess::is_running)
     }
 
+    /// Whether the process exited on its own (a refused start, a crash).
+    pub fn has_exited(&mut self) -> bool {
+        self.process
+            .as_mut()
+            .is_some_and(|p| p.exited().is_some())
+    }
+
     /// The base URL of the node's HTTP API.
     pub fn url(&self) -> String {
         format!("http://{}", self.http_addr)
