@@ -482,6 +482,10 @@ impl Config {
             "query.lookback_delta_ms must be positive"
         );
         anyhow::ensure!(
+            self.query.concurrent_max != 0,
+            "query.concurrent_max must be non-zero"
+        );
+        anyhow::ensure!(
             self.query.max_depth >= 2 && self.query.max_length_bytes != 0,
             "query.max_depth must be at least 2 and query.max_length_bytes non-zero"
         );

@@ -17,6 +17,7 @@ mod parse;
 mod promql_ast;
 mod promql_print;
 mod query;
+mod query_slots;
 mod remote_read;
 pub mod retention;
 mod ruler_status;
@@ -42,6 +43,7 @@ pub use series::parse_selector;
 use crate::config::Config;
 use crate::node::Node;
 use metadata::MetadataStore;
+use query_slots::QuerySlots;
 
 /// What every handler shares.
 pub struct AppState {
@@ -55,6 +57,8 @@ pub struct AppState {
     pub metadata: MetadataStore,
     /// When this state was built (the `startTime` of `/api/v1/status/runtimeinfo`).
     pub started_at: SystemTime,
+    /// How many queries evaluate at once, and wait.
+    pub query_slots: QuerySlots,
 }
 
 impl AppState {
@@ -69,6 +73,7 @@ impl AppState {
             backend,
             engine: Arc::new(PromqlEngine::new(config.query.clone())),
             metadata: MetadataStore::new(config.limits.metadata_metrics_max),
+            query_slots: QuerySlots::new(config.query.concurrent_max, config.query.queue_max),
             config,
             started_at: SystemTime::now(),
         }

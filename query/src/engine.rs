@@ -38,6 +38,12 @@ pub struct QueryLimits {
     pub max_depth: usize,
     /// The longest expression accepted, in bytes ([`SyntaxLimits::max_length_bytes`]).
     pub max_length_bytes: usize,
+    /// Queries (and series, label and status reads through the query API) a node evaluates
+    /// at once (Prometheus' `--query.max-concurrency`, 20); more wait in a queue.
+    pub concurrent_max: usize,
+    /// Queries waiting for a slot at most; beyond, a query is refused with 429 at once. A
+    /// query waits at most its timeout.
+    pub queue_max: usize,
 }
 
 impl Default for QueryLimits {
@@ -52,6 +58,8 @@ impl Default for QueryLimits {
             tsdb_status_series_max: 1_000_000,
             max_depth: syntax.max_depth,
             max_length_bytes: syntax.max_length_bytes,
+            concurrent_max: 20,
+            queue_max: 200,
         }
     }
 }

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// An invalid or missing request parameter.
     #[error("{0}")]
     BadParam(String),
+    /// Too much at once (`query.concurrent_max` and `query.queue_max`): 429, retry later.
+    #[error("{0}")]
+    Overloaded(String),
     /// A write whose accepted samples were committed but some samples were rejected
     /// (out-of-order, conflicting, unsupported): a 400 that agents do not retry.
     #[error("{0}")]
@@ -62,6 +65,7 @@ impl ApiError {
                 RemoteWriteError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "bad_data"),
                 RemoteWriteError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_data"),
             },
+            ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
             ApiError::BadParam(_) | ApiError::PartialWrite(_) => {
                 (StatusCode::BAD_REQUEST, "bad_data")
             }
@@ -78,7 +82,15 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), error_type, error = %self, "request refused");
         }
         let body = super::json::error(error_type, &self.to_string());
-        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Agents and clients back off by it (Prometheus' remote-write honours it).
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

@@ -201,6 +201,7 @@ where
 {
     let requested = Instant::now();
     let work = async {
+        let slot = state.query_slots.acquire().await?;
         let querier = state
             .backend
             .reader(
@@ -209,6 +210,8 @@ where
             )
             .await?;
         let joined = tokio::task::spawn_blocking(move || {
+            // Held until the evaluation ends, even if the request timed out before.
+            let _slot = slot;
             let started = Instant::now();
             let result = eval(querier.as_ref());
             (result, started, started.elapsed())

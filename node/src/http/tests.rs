@@ -495,3 +495,36 @@ async fn follower_reads_skip_the_read_barrier() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(r.body.contains("consistency"), "{}", r.body);
 }
+
+/// With every query slot taken and no queue, queries, series and label reads are refused with
+/// 429 and `Retry-After` at once; the node answers them again once a slot is free.
+#[tokio::test]
+async fn queries_beyond_the_slots_and_the_queue_get_429() {
+    let mut config = Config::default();
+    config.query.concurrent_max = 1;
+    config.query.queue_max = 0;
+    let state = Arc::new(AppState::with_backend(
+        Arc::new(MemBackend::default()),
+        Arc::new(config),
+    ));
+    let app = router(state.clone());
+    let paths = [
+        "/api/v1/query?query=up&time=2",
+        "/api/v1/query_range?query=up&start=0&end=60&step=15",
+        "/api/v1/series?match[]=up",
+        "/api/v1/labels",
+        "/api/v1/label/job/values",
+    ];
+    let held = state.query_slots.acquire().await.unwrap();
+    for path in paths {
+        let r = send(&app, get(path)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", r.body);
+        assert_eq!(r.headers["retry-after"], "1", "{path}");
+        assert!(r.body.contains("query.concurrent_max"), "{path}: {}", r.body);
+    }
+    drop(held);
+    for path in paths {
+        let r = send(&app, get(path)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+    }
+}

@@ -286,6 +286,42 @@ fn decoded_size_limit_is_too_large() {
     }
 }
 
+/// A small 2.0 body naming one long symbol in many series: refused by its expansion (413)
+/// before the labels are copied, though its compressed and decoded sizes are small.
+#[test]
+fn a_v2_symbol_bomb_is_too_large() {
+    let long = "v".repeat(4000);
+    let mut b = V2Builder::new();
+    for i in 0..20_000 {
+        b.series(
+            &[("__name__", "bomb"), ("i", &i.to_string()), ("pad", &long)],
+            &[(1, 1.0)],
+        );
+    }
+    let body = b.body();
+    let limits = WriteLimits::default();
+    let expanded = 20_000 * 4000;
+    let decoded = snap::raw::decompress_len(&body).unwrap();
+    assert!(decoded < expanded / 20, "{decoded} bytes decoded");
+    let limits = WriteLimits {
+        write_decoded_bytes_max: expanded / 2,
+        ..limits
+    };
+    match decode(Protocol::V2, &body, &limits, NameValidation::Utf8) {
+        Err(RemoteWriteError::TooLarge(m)) => {
+            assert!(m.contains("symbols table") && m.contains("write_decoded_bytes_max"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Within the bound, the same request is accepted whole.
+    let roomy = WriteLimits {
+        write_decoded_bytes_max: 2 * expanded,
+        ..WriteLimits::default()
+    };
+    let d = decode(Protocol::V2, &body, &roomy, NameValidation::Utf8).unwrap();
+    assert_eq!(d.series.len(), 20_000);
+}
+
 #[test]
 fn request_limits_are_too_large() {
     let body = v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)]); 3]);

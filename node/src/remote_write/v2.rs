@@ -50,13 +50,29 @@ pub(super) fn convert(
     let symbols = Symbols(&req.symbols);
     let mut assembler = Assembler::new(validator, req.timeseries.len())?;
     let mut metadata = Vec::new();
+    // What the references expand to: a small body can name one long symbol a million times,
+    // so the decoded-size bound applies to the expansion too, before anything is copied.
+    let expanded_max = validator.limits().write_decoded_bytes_max;
+    let mut expanded = 0usize;
+    let mut expand = |bytes: usize| {
+        expanded = expanded.saturating_add(bytes);
+        if expanded > expanded_max {
+            return Err(RemoteWriteError::TooLarge(format!(
+                "the remote-write 2.0 request's labels and metadata expand through its symbols \
+                 table to more than {expanded_max} bytes (write_decoded_bytes_max)"
+            )));
+        }
+        Ok(())
+    };
     for (i, ts) in req.timeseries.iter().enumerate() {
         for ex in &ts.exemplars {
             symbols.labels(i, "exemplar labels", &ex.labels_refs)?;
         }
         let labels = symbols.labels(i, "label", &ts.labels_refs)?;
+        expand(labels.iter().map(|(n, v)| n.len() + v.len()).sum())?;
         if let Some(md) = &ts.metadata {
             let md = MetricMetadata::try_from((&symbols, i, md))?;
+            expand(md.help.len() + md.unit.len())?;
             if let Some((_, name)) = labels.iter().find(|(n, _)| *n == METRIC_NAME) {
                 metadata.push((name.to_string(), md));
             }
