@@ -16,6 +16,7 @@ use tidemark_storage::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::disk_guard::DiskGuard;
 use crate::error::NodeError;
 use crate::key_index::KeyIndex;
 use crate::raft::state_machine::encode_command;
@@ -76,6 +77,8 @@ pub(crate) struct BatcherConfig {
     /// in milliseconds: the retention policy's longest once every node applies
     /// `Command::Backfill`; 0: only the out-of-order window (kept by `Retention`).
     pub backfill_ms: Arc<AtomicI64>,
+    /// Refuses writes while the disk is below its reserve.
+    pub disk: Arc<DiskGuard>,
 }
 
 /// The batcher task of one shard.
@@ -296,6 +299,12 @@ impl Batcher {
             let leader = self.raft.current_leader().await;
             for job in jobs {
                 let _ = job.reply.send(Err(no_leader(shard, leader)));
+            }
+            return;
+        }
+        if let Some(e) = self.config.disk.refusal() {
+            for job in jobs {
+                let _ = job.reply.send(Err(e.clone()));
             }
             return;
         }

@@ -111,7 +111,9 @@ impl ClusterAuth {
     }
 
     /// A tonic interceptor that checks every served call ([`Self::check`]).
-    pub fn interceptor(&self) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
+    pub fn interceptor(
+        &self,
+    ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
         let this = self.clone();
         move |request: Request<()>| {
             this.check(request.metadata())?;
@@ -232,7 +234,10 @@ mod tests {
         let guess = ClusterAuth::new("c1", Some(&new_secret())).unwrap();
         let wrong = me.check(&call(&guess)).unwrap_err();
         assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
-        assert!(wrong.message().contains("wrong cluster secret"), "{wrong:?}");
+        assert!(
+            wrong.message().contains("wrong cluster secret"),
+            "{wrong:?}"
+        );
 
         let other = ClusterAuth::new("c2", Some(&secret)).unwrap();
         let stranger = me.check(&call(&other)).unwrap_err();

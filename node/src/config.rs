@@ -8,8 +8,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tidemark_alerting::rules::PromDuration;
 
+mod http_server;
 mod notifier;
 mod ruler;
+pub use http_server::HttpServerLimits;
 pub use notifier::NotifierSettings;
 pub use ruler::RulerConfig;
 
@@ -61,7 +63,12 @@ pub struct Args {
     pub join: Option<String>,
     /// The join token of the cluster --join enters (`tidemarkctl cluster join-token` prints
     /// it): its id and secret. Needed to join with an empty data directory.
-    #[arg(long, value_name = "TOKEN", env = "TIDEMARK_JOIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TIDEMARK_JOIN_TOKEN",
+        hide_env_values = true
+    )]
     pub join_token: Option<String>,
     /// A file holding the cluster secret this node adopts when its data directory has none:
     /// a cluster it creates, or a cluster made before secrets (the same file on every member).
@@ -153,6 +160,11 @@ pub struct Config {
     pub name_validation: NameValidation,
     /// Bounds on ingestion.
     pub limits: WriteLimits,
+    /// Free bytes the data directory's filesystem keeps: below, shard leaders refuse writes
+    /// (503, `Retry-After`) until space returns; queries go on.
+    pub free_space_reserve_bytes: u64,
+    /// Bounds of the HTTP server: timeouts and connections.
+    pub http_server: HttpServerLimits,
     /// Bounds on queries.
     pub query: tidemark_query::QueryLimits,
     /// Timing of the Raft groups.
@@ -215,6 +227,8 @@ impl Default for Config {
             startup_leader_wait_ms: 10_000,
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
+            http_server: HttpServerLimits::default(),
+            free_space_reserve_bytes: 256 * 1024 * 1024,
             query: tidemark_query::QueryLimits::default(),
             raft: RaftConfig::default(),
             rule_files: Vec::new(),
@@ -446,7 +460,8 @@ impl Config {
             );
         }
         if let Some(t) = &self.join_token {
-            crate::cluster_auth::JoinToken::parse(t).map_err(|e| anyhow::anyhow!("join_token: {e}"))?;
+            crate::cluster_auth::JoinToken::parse(t)
+                .map_err(|e| anyhow::anyhow!("join_token: {e}"))?;
         }
         anyhow::ensure!(
             self.admin_token.as_ref().is_none_or(|t| !t.is_empty()),
@@ -480,6 +495,12 @@ impl Config {
         anyhow::ensure!(
             self.query.lookback_delta_ms > 0,
             "query.lookback_delta_ms must be positive"
+        );
+        let h = &self.http_server;
+        anyhow::ensure!(
+            h.header_read_timeout_ms != 0 && h.body_read_timeout_ms != 0 && h.connections_max != 0,
+            "http_server.header_read_timeout_ms, body_read_timeout_ms and connections_max must \
+             be non-zero"
         );
         anyhow::ensure!(
             self.query.concurrent_max != 0,

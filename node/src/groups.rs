@@ -29,6 +29,7 @@ pub use kind::GroupKind;
 
 use crate::batcher::{Batcher, BatcherConfig, Job};
 use crate::config::Config;
+use crate::disk_guard::DiskGuard;
 use crate::error::NodeError;
 use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::raft::log_store::LogDb;
@@ -77,6 +78,8 @@ struct GroupStarter {
     /// How old a sample a shard leader accepts (`BatcherConfig::backfill_ms`), shared by
     /// every shard's batcher and kept by `Retention`.
     backfill_ms: Arc<AtomicI64>,
+    /// The data directory's free space against `free_space_reserve_bytes`.
+    disk: Arc<DiskGuard>,
 }
 
 impl GroupStarter {
@@ -192,6 +195,11 @@ impl GroupHost {
     /// window); see `BatcherConfig::backfill_ms`.
     pub fn backfill_ms(&self) -> &Arc<AtomicI64> {
         &self.starter.backfill_ms
+    }
+
+    /// The data directory's free space against its reserve.
+    pub fn disk(&self) -> &Arc<DiskGuard> {
+        &self.starter.disk
     }
 
     /// The cluster map as the meta group has applied it.
@@ -524,6 +532,7 @@ async fn start_shard(
             ooo_window_ms: config.ooo_window_ms,
             write_timeout_ms: config.write_timeout_ms,
             backfill_ms: starter.backfill_ms.clone(),
+            disk: starter.disk.clone(),
         },
     };
     Ok((ShardSlot { group, queue }, tokio::spawn(batcher.run())))

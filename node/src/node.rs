@@ -30,6 +30,7 @@ use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::peer::Peers;
 use tidemark_api::ShardVersionOutcome;
 
+use crate::cluster_auth::{ClusterAuth, JoinToken};
 use crate::notifier::BuiltinNotifier;
 use crate::placement::Placement;
 use crate::raft::{GroupId, NodeId, RaftGroup, shard_group};
@@ -37,7 +38,6 @@ use crate::reads::Reads;
 use crate::request::{
     DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
-use crate::cluster_auth::{ClusterAuth, JoinToken};
 use crate::retention::Retention;
 use crate::router::Router;
 use crate::ruler::Ruler;
@@ -157,6 +157,7 @@ impl Node {
         node.ruler.start(Arc::downgrade(&node));
         node.host.keep_task(node.notifier.start());
         node.host.keep_task(node.retention.start());
+        node.host.keep_task(node.host.disk().start());
         Ok(node)
     }
 
@@ -178,6 +179,11 @@ impl Node {
     /// The cluster id.
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// The data directory's free space against its reserve.
+    pub fn disk(&self) -> &Arc<crate::disk_guard::DiskGuard> {
+        self.host.disk()
     }
 
     /// The token a node joins this cluster with (`None`: a cluster made before secrets).

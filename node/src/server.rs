@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tidemark_storage::{EngineOptions, RocksEngine};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -85,7 +84,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })
     };
     let http = {
-        let mut stop = stop_rx.clone();
         let app = router(Arc::new(AppState::new(node.clone(), config.clone())))
             .merge(crate::http::cluster::routes(node.clone()))
             .merge(crate::http::retention::routes(node.clone()))
@@ -96,20 +94,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 },
                 crate::http::cluster::require_admin_token,
             ));
-        // Nagle off, as Go's HTTP servers (Prometheus') have it: a response written in more
-        // than one piece must not wait for the client's delayed ACK.
-        let http_listener = http_listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set on an HTTP connection");
-            }
-        });
-        tokio::spawn(async move {
-            axum::serve(http_listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await
-        })
+        let limits = config.http_server.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(crate::http_server::serve(http_listener, app, limits, stop))
     };
 
     if let Some(url) = &config.join {

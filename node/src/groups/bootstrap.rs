@@ -19,8 +19,11 @@ use tidemark_storage::{Engine, ShardId};
 use super::{
     GroupHost, GroupStarter, RETIRING_RECORD, SNAPSHOT_DIR, empty_replica, raft_config, start_shard,
 };
-use crate::cluster_auth::{ClusterAuth, check_secret, constant_time_eq, derived_secret, new_secret};
+use crate::cluster_auth::{
+    ClusterAuth, check_secret, constant_time_eq, derived_secret, new_secret,
+};
 use crate::config::Config;
+use crate::disk_guard::DiskGuard;
 use crate::error::NodeError;
 use crate::meta::{
     CLUSTER_FILE_VERSION, ClusterFile, initial_cluster_id, initial_placement, new_cluster_id,
@@ -90,8 +93,8 @@ impl GroupHost {
             );
         }
         let joined = log_db.get_node_record(JOINED_RECORD)?.is_some();
-        let auth = ClusterAuth::new(&cluster.cluster_id, secret.as_deref())
-            .map_err(NodeError::Startup)?;
+        let auth =
+            ClusterAuth::new(&cluster.cluster_id, secret.as_deref()).map_err(NodeError::Startup)?;
         let host = start_groups(config, engine, log_db, &cluster, auth).await?;
         if !joined {
             host.initialise(&bootstrap_members(&host.config), &cluster)
@@ -309,9 +312,8 @@ fn offered_secret(
     let Some(path) = &config.cluster_secret_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        NodeError::Startup(format!("cluster_secret_file {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| NodeError::Startup(format!("cluster_secret_file {}: {e}", path.display())))?;
     let secret = text.trim().to_string();
     check_secret(&secret)
         .map_err(|e| NodeError::Startup(format!("cluster_secret_file {}: {e}", path.display())))?;
@@ -343,7 +345,10 @@ fn existing_secret(
     match offered {
         Some((secret, from)) => {
             log_db.put_node_record_sync(SECRET_RECORD, secret.as_bytes())?;
-            tracing::info!(from, "this cluster, made before cluster secrets, adopted one");
+            tracing::info!(
+                from,
+                "this cluster, made before cluster secrets, adopted one"
+            );
             Ok(Some(secret))
         }
         None => {
@@ -373,6 +378,7 @@ async fn start_groups(
         log_db: log_db.clone(),
         registry: GroupRegistry::default(),
         backfill_ms: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        disk: DiskGuard::new(config.data_dir.clone(), config.free_space_reserve_bytes),
     };
     let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
         .map_err(|e| NodeError::raft(META_GROUP)(format!("state machine: {e}")))?;

@@ -112,9 +112,7 @@ pub async fn require_admin_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let is = |token: &Option<Arc<str>>| {
-        matches!((given, token), (Some(g), Some(t)) if constant_time_eq(g.as_bytes(), t.as_bytes()))
-    };
+    let is = |token: &Option<Arc<str>>| matches!((given, token), (Some(g), Some(t)) if constant_time_eq(g.as_bytes(), t.as_bytes()));
     if path == MEMBERS_PATH && given.is_some() {
         if is(&auth.join_token) || is(&auth.admin_token) {
             return next.run(req).await;
@@ -161,7 +159,9 @@ async fn join_token(State(node): State<Arc<Node>>) -> Result<Response, ApiError>
                 .into(),
         )
     })?;
-    Ok(success(serde_json::json!({ "joinToken": token.to_string() })))
+    Ok(success(
+        serde_json::json!({ "joinToken": token.to_string() }),
+    ))
 }
 
 /// A success in Prometheus' envelope.

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// An invalid or missing request parameter.
     #[error("{0}")]
     BadParam(String),
+    /// A request body that stopped arriving (`http_server.body_read_timeout_ms`): 408.
+    #[error("{0}")]
+    BodyStalled(String),
     /// Too much at once (`query.concurrent_max` and `query.queue_max`): 429, retry later.
     #[error("{0}")]
     Overloaded(String),
@@ -30,6 +33,40 @@ pub enum ApiError {
     /// (out-of-order, conflicting, unsupported): a 400 that agents do not retry.
     #[error("{0}")]
     PartialWrite(String),
+}
+
+/// Why a request body could not be read whole.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyFailure {
+    /// Longer than the limit the reader set.
+    TooLarge,
+    /// Paused longer than `http_server.body_read_timeout_ms`.
+    Stalled,
+    /// The connection broke, or the body was malformed (chunked encoding).
+    Broken(String),
+}
+
+impl BodyFailure {
+    /// What a failed `axum::body::to_bytes` was.
+    pub fn of(e: axum::Error) -> Self {
+        let inner = e.into_inner();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+        while let Some(c) = cause {
+            if c.is::<http_body_util::LengthLimitError>() {
+                return BodyFailure::TooLarge;
+            }
+            if c.is::<tower_http::timeout::TimeoutError>() {
+                return BodyFailure::Stalled;
+            }
+            cause = c.source();
+        }
+        BodyFailure::Broken(inner.to_string())
+    }
+
+    /// The message of a stalled body.
+    pub fn stalled_message() -> String {
+        "the request body stopped arriving for longer than http_server.body_read_timeout_ms".into()
+    }
 }
 
 impl ApiError {
@@ -66,6 +103,7 @@ impl ApiError {
                 RemoteWriteError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_data"),
             },
             ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
+            ApiError::BodyStalled(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             ApiError::BadParam(_) | ApiError::PartialWrite(_) => {
                 (StatusCode::BAD_REQUEST, "bad_data")
             }
@@ -84,8 +122,12 @@ impl IntoResponse for ApiError {
         let body = super::json::error(error_type, &self.to_string());
         let mut response =
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            // Agents and clients back off by it (Prometheus' remote-write honours it).
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            // Retryable: agents and clients back off by it (Prometheus' remote-write honours
+            // it).
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));

@@ -17,6 +17,7 @@ use tidemark_proto::prometheus as pb;
 use tidemark_query::{Querier, QueryError, QueryErrorKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::error::BodyFailure;
 use super::{ApiError, AppState};
 use crate::config::WriteLimits;
 use crate::remote_read::xor::CHUNK_SAMPLES_MAX;
@@ -161,10 +162,15 @@ async fn read_body(
     if declared.is_some_and(|n| n > body_bytes_max as u64) {
         return Err(too_large());
     }
-    // Fails on the limit or on a read error; a client that stops mid-body reads no answer.
     axum::body::to_bytes(body, body_bytes_max)
         .await
-        .map_err(|_| too_large())
+        .map_err(|e| match BodyFailure::of(e) {
+            BodyFailure::TooLarge => too_large(),
+            BodyFailure::Stalled => RemoteReadError::BadRequest(BodyFailure::stalled_message()),
+            BodyFailure::Broken(why) => {
+                RemoteReadError::BadRequest(format!("reading the request body: {why}"))
+            }
+        })
 }
 
 /// Runs every query of the request against `querier` (blocking).

@@ -518,9 +518,18 @@ async fn queries_beyond_the_slots_and_the_queue_get_429() {
     let held = state.query_slots.acquire().await.unwrap();
     for path in paths {
         let r = send(&app, get(path)).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}: {}",
+            r.body
+        );
         assert_eq!(r.headers["retry-after"], "1", "{path}");
-        assert!(r.body.contains("query.concurrent_max"), "{path}: {}", r.body);
+        assert!(
+            r.body.contains("query.concurrent_max"),
+            "{path}: {}",
+            r.body
+        );
     }
     drop(held);
     for path in paths {

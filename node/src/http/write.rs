@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, BodyFailure};
 use crate::remote_write::headers::{
     EXEMPLARS_WRITTEN_HEADER, HISTOGRAMS_WRITTEN_HEADER, SAMPLES_WRITTEN_HEADER, VERSION_HEADER,
 };
@@ -89,9 +89,16 @@ async fn handle(
     }
     let body = match axum::body::to_bytes(body, body_max).await {
         Ok(b) => b,
-        // `to_bytes` fails on a read error or on the limit; a client that stops mid-body cannot
-        // read our answer anyway, so both are reported as the limit.
-        Err(_) => return (Err(too_large(body_max).into()), none),
+        Err(e) => {
+            let error = match BodyFailure::of(e) {
+                BodyFailure::TooLarge => too_large(body_max).into(),
+                BodyFailure::Stalled => ApiError::BodyStalled(BodyFailure::stalled_message()),
+                BodyFailure::Broken(why) => {
+                    RemoteWriteError::Invalid(format!("reading the request body: {why}")).into()
+                }
+            };
+            return (Err(error), none);
+        }
     };
     let decoded = match remote_write::decode(protocol, &body, limits, state.config.name_validation)
     {

@@ -82,9 +82,8 @@ fn shard_count_refusal(count: u32) -> Option<String> {
 }
 
 fn replication_refusal(rf: u32) -> Option<String> {
-    (rf == 0 || rf > REPLICATION_FACTOR_MAX).then(|| {
-        format!("a replication factor of {rf}, not 1 to {REPLICATION_FACTOR_MAX}")
-    })
+    (rf == 0 || rf > REPLICATION_FACTOR_MAX)
+        .then(|| format!("a replication factor of {rf}, not 1 to {REPLICATION_FACTOR_MAX}"))
 }
 
 fn node_refusal(node_id: u64, addr: &str) -> Option<String> {

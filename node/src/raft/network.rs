@@ -22,9 +22,9 @@ use tidemark_proto::raft::{RaftRequest, SnapshotChunk};
 use tonic::transport::{Channel, Endpoint};
 
 use super::codec;
-use crate::cluster_auth::ClusterAuth;
 use super::state_machine::{SnapshotData, shard_snapshot_meta};
 use super::{GroupId, NodeId, NodeInfo, TypeConfig};
+use crate::cluster_auth::ClusterAuth;
 
 /// Version of the `payload` encoding in `RaftRequest` (see raft.proto).
 pub const WIRE_VERSION: u32 = 1;

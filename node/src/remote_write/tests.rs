@@ -309,7 +309,10 @@ fn a_v2_symbol_bomb_is_too_large() {
     };
     match decode(Protocol::V2, &body, &limits, NameValidation::Utf8) {
         Err(RemoteWriteError::TooLarge(m)) => {
-            assert!(m.contains("symbols table") && m.contains("write_decoded_bytes_max"), "{m}")
+            assert!(
+                m.contains("symbols table") && m.contains("write_decoded_bytes_max"),
+                "{m}"
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -29,7 +29,10 @@ fn request<T>(message: T, caller: Caller) -> tonic::Request<T> {
         Caller::WrongSecret(id) => (id, guess),
     };
     let md = r.metadata_mut();
-    md.insert("x-tidemark-cluster-id", MetadataValue::try_from(id).unwrap());
+    md.insert(
+        "x-tidemark-cluster-id",
+        MetadataValue::try_from(id).unwrap(),
+    );
     md.insert(
         "authorization",
         MetadataValue::try_from(format!("Bearer {secret}")).unwrap(),
@@ -102,8 +105,11 @@ async fn only_members_of_the_cluster_get_in() {
     let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
     write_acked(&client, &urls[0], 0).await;
 
-    let token: serde_json::Value =
-        api_get(&client, &format!("{}/api/v1/admin/cluster/join-token", urls[0])).await;
+    let token: serde_json::Value = api_get(
+        &client,
+        &format!("{}/api/v1/admin/cluster/join-token", urls[0]),
+    )
+    .await;
     let token = token["joinToken"].as_str().unwrap().to_string();
     let (cluster_id, secret) = token.split_once('.').unwrap();
     let status = cluster_status(&client, &urls[0]).await;
@@ -117,7 +123,10 @@ async fn only_members_of_the_cluster_get_in() {
     }
     for (name, s) in call_every_rpc(grpc, Caller::WrongSecret(cluster_id)).await {
         assert_eq!(s.code(), Code::Unauthenticated, "{name}: {s:?}");
-        assert!(s.message().contains("wrong cluster secret"), "{name}: {s:?}");
+        assert!(
+            s.message().contains("wrong cluster secret"),
+            "{name}: {s:?}"
+        );
     }
     let other = "00000000-0000-4000-8000-000000000000";
     for (name, s) in call_every_rpc(grpc, Caller::OtherCluster(other)).await {

@@ -495,7 +495,10 @@ fn join_token_of(base: &str) -> String {
         .join()
         .unwrap()
     });
-    body["joinToken"].as_str().expect("a join token").to_string()
+    body["joinToken"]
+        .as_str()
+        .expect("a join token")
+        .to_string()
 }
 
 /// The replication factor `base` reports (from its copy of the cluster map).

@@ -74,9 +74,7 @@ impl Node {
 
     /// Whether the process exited on its own (a refused start, a crash).
     pub fn has_exited(&mut self) -> bool {
-        self.process
-            .as_mut()
-            .is_some_and(|p| p.exited().is_some())
+        self.process.as_mut().is_some_and(|p| p.exited().is_some())
     }
 
     /// The base URL of the node's HTTP API.

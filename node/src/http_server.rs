@@ -1,0 +1,122 @@
+//! The HTTP server's connection loop: what `axum::serve` does, plus the bounds it lacks
+//! (`http_server:`): a client that sends its headers slowly, or keeps a connection idle, is
+//! cut off after `header_read_timeout_ms`; a request body that stalls longer than
+//! `body_read_timeout_ms` ends with 408; beyond `connections_max` open connections a new one
+//! is answered 503 with `Retry-After` and closed. On stop it stops accepting and lets open
+//! connections finish their requests (for up to `STOP_GRACE`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+use crate::config::HttpServerLimits;
+
+/// How long open connections may take to finish once the node stops.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// What a connection beyond `connections_max` reads before it is closed.
+const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 121\r\n\r\n\
+{\"status\":\"error\",\"errorType\":\"unavailable\",\"error\":\"too many connections (http_server.connections_max): retry later\"}";
+
+/// Serves `app` on `listener` until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpServerLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        Duration::from_millis(limits.body_read_timeout_ms),
+    ));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+    builder.http2().timer(TokioTimer::new());
+    let connections = Arc::new(Semaphore::new(limits.connections_max));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let (tcp, _) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors, for example: wait instead of spinning.
+                tracing::warn!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Nagle off, as Go's HTTP servers (Prometheus') have it: a response written in more
+        // than one piece must not wait for the client's delayed ACK.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on an HTTP connection");
+        }
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(tcp));
+            continue;
+        };
+        let service = app
+            .clone()
+            .map_request(|req: hyper::Request<Incoming>| req.map(Body::new))
+            .map_err(|e: Infallible| match e {});
+        let conn = builder
+            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+        });
+    }
+    if tokio::time::timeout(STOP_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after the stop grace period");
+    }
+}
+
+/// Tells a connection beyond the cap to come back later, and closes it.
+async fn refuse(mut tcp: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = tcp.write_all(TOO_MANY_CONNECTIONS).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_is_a_whole_http_response() {
+        let text = std::str::from_utf8(TOO_MANY_CONNECTIONS).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["errorType"], "unavailable");
+    }
+}

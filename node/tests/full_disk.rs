@@ -1,0 +1,209 @@
+//! A full disk loses nothing: a real node on a small tmpfs, filled by a ballast file to below
+//! its `free_space_reserve_bytes`, refuses writes with 503 and `Retry-After` while queries go
+//! on; once the ballast is gone it takes writes again without a restart, and after a kill -9
+//! every acknowledged sample is there.
+//!
+//! Mounting a tmpfs needs root (CAP_SYS_ADMIN): where the mount is refused the test says so
+//! and does nothing else.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Node, TestSeries, encode_write_v1};
+
+const MIB: u64 = 1024 * 1024;
+const RESERVE: u64 = 64 * MIB;
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size_mib: u64) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "skipped: cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn batch(k: i64, at_ms: i64) -> Vec<TestSeries> {
+    (0..10)
+        .map(|i| {
+            (
+                vec![
+                    ("__name__".to_string(), "disk_test".to_string()),
+                    ("batch".to_string(), k.to_string()),
+                    ("i".to_string(), i.to_string()),
+                ],
+                vec![(at_ms, k as f64)],
+            )
+        })
+        .collect()
+}
+
+/// The status, `Retry-After` and body of one remote-write of `series`.
+async fn write(
+    client: &reqwest::Client,
+    base: &str,
+    series: &[TestSeries],
+) -> (u16, Option<String>, String) {
+    let r = client
+        .post(format!("{base}/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(encode_write_v1(series))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, r.text().await.unwrap())
+}
+
+async fn series_count(client: &reqwest::Client, base: &str) -> u64 {
+    let r: serde_json::Value = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", "count(disk_test)")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{r}");
+    r["data"]["result"][0]["value"][1]
+        .as_str()
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+/// Fills `path`'s filesystem with a file until `leave` bytes are free.
+fn ballast(path: &Path, leave: u64) {
+    let free = fs4::available_space(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; MIB as usize];
+    for _ in 0..free.saturating_sub(leave) / MIB {
+        f.write_all(&chunk).unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&dir.path().join("mnt"), 768) else {
+        return;
+    };
+    let mnt = dir.path().join("mnt");
+    let config = dir.path().join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        format!("free_space_reserve_bytes: {RESERVE}\nflush_interval_ms: 500\n"),
+    )
+    .unwrap();
+    let mut node = Node::start(&mnt.join("data"), &["--config", config.to_str().unwrap()]);
+    let base = node.url();
+    let client = reqwest::Client::new();
+    let t0 = now_ms();
+    let (status, _, body) = write(&client, &base, &batch(0, t0)).await;
+    assert_eq!(status, 204, "{body}");
+
+    // The disk fills to half the reserve: within seconds writes are refused, retryably.
+    let weight = mnt.join("ballast");
+    ballast(&weight, RESERVE / 2);
+    // Writes until one is refused: those before (the free space is read every second) are
+    // acknowledged and count.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut acked = 1;
+    let mut k = 1;
+    let (status, retry, body) = loop {
+        let answer = write(&client, &base, &batch(k, now_ms())).await;
+        if answer.0 != 204 || Instant::now() > deadline {
+            break answer;
+        }
+        acked += 1;
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let refused = k;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("free_space_reserve_bytes"), "{body}");
+    // Queries go on; the status shows the free space.
+    assert_eq!(series_count(&client, &base).await, 10 * acked);
+    let info: serde_json::Value = client
+        .get(format!("{base}/api/v1/status/runtimeinfo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        info["data"]["diskFreeBytes"].as_u64().unwrap() < RESERVE,
+        "{info}"
+    );
+
+    // Space returns: writes resume by themselves.
+    std::fs::remove_file(&weight).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, body) = write(&client, &base, &batch(k + 1, now_ms())).await;
+        if status == 204 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes never resumed: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    acked += 1;
+    assert_eq!(series_count(&client, &base).await, 10 * acked);
+
+    // Every acknowledged sample survives a kill -9; the refused batch was never written.
+    node.kill9();
+    node.restart();
+    assert_eq!(series_count(&client, &base).await, 10 * acked);
+    let r: serde_json::Value = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", format!("count(disk_test{{batch=\"{refused}\"}})"))])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["data"]["result"], serde_json::json!([]), "{r}");
+    node.stop();
+}
