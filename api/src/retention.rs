@@ -237,6 +237,13 @@ pub struct RetentionStatus {
     /// out-of-order window only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_ms: Option<i64>,
+    /// Free bytes of this node's data directory's filesystem at the last reading (every
+    /// second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_bytes: Option<u64>,
+    /// Below this many free bytes the node refuses writes (`free_space_reserve_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_reserve_bytes: Option<u64>,
 }
 
 /// `POST /api/v1/admin/retention/run`: what the jobs proposed.

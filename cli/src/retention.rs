@@ -162,6 +162,14 @@ fn print_status(s: &RetentionStatus) {
     if let Some(b) = s.policy.disk_budget {
         println!("disk budget per node: {b}");
     }
+    if let (Some(free), Some(reserve)) = (s.disk_free_bytes, s.disk_reserve_bytes) {
+        let refused = if free < reserve {
+            " (below the reserve: writes are refused)"
+        } else {
+            ""
+        };
+        println!("disk: {free} bytes free, writes refused below {reserve}{refused}");
+    }
     if let Some(d) = &s.config_difference {
         println!("note: {d}");
     }

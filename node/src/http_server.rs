@@ -27,9 +27,15 @@ use crate::config::HttpServerLimits;
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// What a connection beyond `connections_max` reads before it is closed.
-const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 121\r\n\r\n\
-{\"status\":\"error\",\"errorType\":\"unavailable\",\"error\":\"too many connections (http_server.connections_max): retry later\"}";
+fn too_many_connections() -> Vec<u8> {
+    let body = r#"{"status":"error","errorType":"unavailable","error":"too many connections (http_server.connections_max): retry later"}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
 
 /// Serves `app` on `listener` until `stop` turns true.
 pub async fn serve(
@@ -41,11 +47,12 @@ pub async fn serve(
     let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         Duration::from_millis(limits.body_read_timeout_ms),
     ));
+    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+        .header_read_timeout(header_timeout);
     builder.http2().timer(TokioTimer::new());
     let connections = Arc::new(Semaphore::new(limits.connections_max));
     let graceful = GracefulShutdown::new();
@@ -76,13 +83,21 @@ pub async fn serve(
             .clone()
             .map_request(|req: hyper::Request<Incoming>| req.map(Body::new))
             .map_err(|e: Infallible| match e {});
-        let conn = builder
-            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = conn.await {
+            // The header timeout starts once hyper reads a request, after the first bytes tell
+            // HTTP/1 from HTTP/2: a connection that sends nothing is closed here instead.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let conn = builder
+                .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "HTTP connection ended");
             }
         });
@@ -98,7 +113,7 @@ pub async fn serve(
 /// Tells a connection beyond the cap to come back later, and closes it.
 async fn refuse(mut tcp: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = tcp.write_all(TOO_MANY_CONNECTIONS).await;
+        let _ = tcp.write_all(&too_many_connections()).await;
         let _ = tcp.shutdown().await;
     })
     .await;
@@ -110,7 +125,8 @@ mod tests {
 
     #[test]
     fn the_refusal_is_a_whole_http_response() {
-        let text = std::str::from_utf8(TOO_MANY_CONNECTIONS).unwrap();
+        let bytes = too_many_connections();
+        let text = std::str::from_utf8(&bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(
             head.contains(&format!("Content-Length: {}", body.len())),

@@ -448,6 +448,8 @@ impl Retention {
             tiers,
             last_run_ms: (last != i64::MIN).then_some(last),
             backfill_ms: Some(self.host.backfill_ms().load(Ordering::Relaxed)).filter(|ms| *ms > 0),
+            disk_free_bytes: Some(self.host.disk().free_bytes()),
+            disk_reserve_bytes: Some(self.host.disk().reserve_bytes()),
         })
     }
 }

@@ -159,10 +159,10 @@ async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(retry.as_deref(), Some("1"));
     assert!(body.contains("free_space_reserve_bytes"), "{body}");
-    // Queries go on; the status shows the free space.
+    // Queries go on; the retention status shows the free space.
     assert_eq!(series_count(&client, &base).await, 10 * acked);
     let info: serde_json::Value = client
-        .get(format!("{base}/api/v1/status/runtimeinfo"))
+        .get(format!("{base}/api/v1/status/retention"))
         .send()
         .await
         .unwrap()

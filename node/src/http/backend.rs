@@ -60,11 +60,6 @@ pub trait Backend: Send + Sync + 'static {
     fn retention(&self) -> Option<RetentionStatus> {
         None
     }
-    /// Free bytes on the data directory's filesystem and the reserve below which writes are
-    /// refused; `None` where there is no disk.
-    fn disk_space(&self) -> Option<(u64, u64)> {
-        None
-    }
 }
 
 impl Backend for Node {
@@ -113,10 +108,6 @@ impl Backend for Node {
             }
             Node::flush(self).await
         })
-    }
-
-    fn disk_space(&self) -> Option<(u64, u64)> {
-        Some((self.disk().free_bytes(), self.disk().reserve_bytes()))
     }
 
     fn retention(&self) -> Option<RetentionStatus> {

@@ -162,9 +162,6 @@ pub async fn runtime_info(State(state): State<Arc<AppState>>) -> Response {
         "GOGC": "",
         "GODEBUG": "",
         "storageRetention": state.backend.retention().map(|r| retention_summary(&r)).unwrap_or_default(),
-        // Tidemark's own: writes are refused while the free space is below the reserve.
-        "diskFreeBytes": state.backend.disk_space().map(|(free, _)| free),
-        "diskReserveBytes": state.backend.disk_space().map(|(_, reserve)| reserve),
     });
     json_response(json::success(&data.to_string(), &[], &[]))
 }
