@@ -41,9 +41,10 @@ pub use error::ApiError;
 pub use series::parse_selector;
 
 use crate::config::Config;
+use crate::metrics::{Metrics, StateCollector};
 use crate::node::Node;
 use metadata::MetadataStore;
-use query_slots::QuerySlots;
+pub use query_slots::QuerySlots;
 
 /// What every handler shares.
 pub struct AppState {
@@ -58,7 +59,9 @@ pub struct AppState {
     /// When this state was built (the `startTime` of `/api/v1/status/runtimeinfo`).
     pub started_at: SystemTime,
     /// How many queries evaluate at once, and wait.
-    pub query_slots: QuerySlots,
+    pub query_slots: Arc<QuerySlots>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -69,21 +72,57 @@ impl AppState {
 
     /// The state over any backend (tests use an in-memory one).
     pub fn with_backend(backend: Arc<dyn Backend>, config: Arc<Config>) -> Self {
+        let query_slots = Arc::new(QuerySlots::new(
+            config.query.concurrent_max,
+            config.query.queue_max,
+        ));
+        let metrics = Arc::new(Metrics::new(Box::new(StateCollector {
+            backend: backend.clone(),
+            slots: query_slots.clone(),
+        })));
         AppState {
             backend,
             engine: Arc::new(PromqlEngine::new(config.query.clone())),
             metadata: MetadataStore::new(config.limits.metadata_metrics_max),
-            query_slots: QuerySlots::new(config.query.concurrent_max, config.query.queue_max),
+            query_slots,
+            metrics,
             config,
             started_at: SystemTime::now(),
         }
     }
 }
 
+/// `GET /metrics`: the node's own metrics in Prometheus' text format.
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts every request that matched a route (`route_layer` over the whole API, cluster and
+/// retention routes included): by route and status, with its latency.
+pub async fn track(
+    axum::extract::State(metrics): axum::extract::State<Arc<Metrics>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let handler = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "other".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    metrics.http_request(&handler, response.status().as_u16(), started.elapsed());
+    response
+}
+
 /// The HTTP API's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/write", post(write::remote_write))
+        .route("/metrics", get(metrics))
         .route("/api/v1/read", remote_read::route(&state))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))

@@ -13,6 +13,7 @@ mod http_server;
 pub mod join;
 pub(crate) mod key_index;
 pub mod meta;
+pub mod metrics;
 pub mod node;
 pub mod notifier;
 mod peer;

@@ -186,6 +186,40 @@ impl Node {
         self.host.disk()
     }
 
+    /// The state `/metrics` reads at each scrape: this node's groups (those it is a member
+    /// of), the shards it holds, its disk.
+    pub fn state_gauges(&self) -> crate::metrics::StateGauges {
+        let me = self.node_id();
+        let groups = self
+            .host
+            .status()
+            .into_iter()
+            .filter(|g| g.voters.contains(&me) || g.learners.contains(&me))
+            .map(|g| crate::metrics::GroupGauges {
+                group: g.group_id,
+                shard: g.shard,
+                term: g.term,
+                leader: g.leader,
+                last_log_index: g.last_log_index,
+                applied_index: g.applied_index,
+            })
+            .collect();
+        let engine = self.host.engine();
+        let shards = (0..self.shard_count())
+            .filter(|s| self.holds(*s))
+            .map(|s| {
+                let st = engine.stats(s);
+                (s, st.series, st.head_chunks, st.head_samples)
+            })
+            .collect();
+        crate::metrics::StateGauges {
+            node_id: me,
+            groups,
+            shards,
+            disk: Some((self.disk().free_bytes(), self.disk().reserve_bytes())),
+        }
+    }
+
     /// The token a node joins this cluster with (`None`: a cluster made before secrets).
     pub fn join_token(&self) -> Option<&JoinToken> {
         self.join_token.as_ref()

@@ -84,9 +84,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })
     };
     let http = {
-        let app = router(Arc::new(AppState::new(node.clone(), config.clone())))
+        let state = Arc::new(AppState::new(node.clone(), config.clone()));
+        let metrics = state.metrics.clone();
+        let app = router(state)
             .merge(crate::http::cluster::routes(node.clone()))
             .merge(crate::http::retention::routes(node.clone()))
+            .route_layer(axum::middleware::from_fn_with_state(
+                metrics,
+                crate::http::track,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 crate::http::cluster::AdminAuth {
                     admin_token: config.admin_token.as_deref().map(Arc::<str>::from),

@@ -206,4 +206,26 @@ async fn a_node_survives_hostile_clients_and_loses_nothing() {
         .unwrap();
     assert_eq!(status, 204, "{body}");
     assert_eq!(good_series(&client, &base).await, 21);
+
+    // /metrics saw it all: refusals by status, and the node's own state.
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "tidemark_http_requests_total{handler=\"/api/v1/write\",code=\"408\"} 1",
+        "tidemark_write_requests_failed_total{code=\"413\"}",
+        "tidemark_http_requests_total{handler=\"/api/v1/query\",code=\"400\"} 3",
+        "tidemark_samples_ingested_total 21",
+        "tidemark_raft_leader{group=\"1\",shard=\"0\"} 1",
+        "tidemark_raft_has_leader{group=\"0\",shard=\"\"} 1",
+        "tidemark_series{shard=\"",
+        "tidemark_disk_free_bytes ",
+    ] {
+        assert!(text.contains(needle), "{needle} not in\n{text}");
+    }
 }

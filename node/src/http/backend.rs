@@ -1,6 +1,7 @@
 //! The HTTP edge's view of the node: the write, read-barrier, query, flush and statistics
 //! operations of the [`Node`]. A trait so that the API can be tested without a Raft cluster.
 
+use crate::metrics::StateGauges;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -60,6 +61,10 @@ pub trait Backend: Send + Sync + 'static {
     fn retention(&self) -> Option<RetentionStatus> {
         None
     }
+    /// What `/metrics` reads at each scrape: groups, shards, disk (nothing by default).
+    fn state_gauges(&self) -> StateGauges {
+        StateGauges::default()
+    }
 }
 
 impl Backend for Node {
@@ -108,6 +113,10 @@ impl Backend for Node {
             }
             Node::flush(self).await
         })
+    }
+
+    fn state_gauges(&self) -> StateGauges {
+        Node::state_gauges(self)
     }
 
     fn retention(&self) -> Option<RetentionStatus> {

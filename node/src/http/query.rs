@@ -201,7 +201,9 @@ where
 {
     let requested = Instant::now();
     let work = async {
-        let slot = state.query_slots.acquire().await?;
+        let slot = state.query_slots.acquire().await.inspect_err(|_| {
+            state.metrics.query_refused();
+        })?;
         let querier = state
             .backend
             .reader(
@@ -223,6 +225,7 @@ where
                     queue: started.saturating_duration_since(requested),
                     eval,
                 };
+                state.metrics.query(timings.queue, timings.eval);
                 r.map(|v| (v, timings)).map_err(ApiError::from)
             }
             Err(e) => Err(QueryError::new(

@@ -537,3 +537,56 @@ async fn queries_beyond_the_slots_and_the_queue_get_429() {
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
     }
 }
+
+/// `/metrics` counts requests by route and code, samples written and rejected, queries, and
+/// reads the query slots at each scrape, in Prometheus' text format.
+#[tokio::test]
+async fn metrics_count_requests_samples_and_queries() {
+    let state = Arc::new(AppState::with_backend(
+        Arc::new(MemBackend::default()),
+        Arc::new(Config::default()),
+    ));
+    let app = router(state.clone()).route_layer(axum::middleware::from_fn_with_state(
+        state.metrics.clone(),
+        crate::http::track,
+    ));
+    let body = v1_body(vec![v1_series(
+        &[("__name__", "up"), ("job", "a")],
+        &[(1, 0.0), (2, 1.0)],
+    )]);
+    assert_eq!(
+        send(&app, write_v1(body)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = send(&app, get("/api/v1/query?query=up&time=2")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&app, get("/api/v1/query?query=sum(")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let m = send(&app, get("/metrics")).await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(
+        m.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        m.headers
+    );
+    let text = &m.body;
+    for line in [
+        "tidemark_http_requests_total{handler=\"/api/v1/query\",code=\"200\"} 1",
+        "tidemark_http_requests_total{handler=\"/api/v1/query\",code=\"400\"} 1",
+        "# TYPE tidemark_http_request_duration_seconds histogram",
+        // Both queries took a slot: the malformed one fails while it is parsed.
+        "tidemark_query_duration_seconds_count 2",
+        "tidemark_queries_running 0",
+        "tidemark_queries_queued 0",
+        "tidemark_samples_ingested_total 2",
+        "tidemark_http_requests_total{handler=\"/api/v1/write\",code=\"204\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+}

@@ -52,6 +52,9 @@ pub async fn remote_write(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     };
+    if outcome.samples_written == 0 && !response.status().is_success() {
+        state.metrics.write_failed(response.status().as_u16());
+    }
     if protocol == Protocol::V2 {
         let h = response.headers_mut();
         h.insert(
@@ -120,6 +123,9 @@ async fn handle(
             Err(e) => return (Err(e.into()), none),
         }
     };
+    state
+        .metrics
+        .write(&outcome, decoded.refused.samples, decoded.histograms);
     let mut problems = Vec::new();
     let refused = &decoded.refused;
     if refused.series > 0 {
