@@ -165,6 +165,11 @@ pub struct Config {
     pub free_space_reserve_bytes: u64,
     /// Bounds of the HTTP server: timeouts and connections.
     pub http_server: HttpServerLimits,
+    /// Whether the node stores its own `/metrics` (`job="tidemark"`, `instance` its HTTP
+    /// address) every `self_scrape_interval_ms`, so that it monitors itself.
+    pub self_scrape: bool,
+    /// How often `self_scrape` reads the node's metrics.
+    pub self_scrape_interval_ms: u64,
     /// Bounds on queries.
     pub query: tidemark_query::QueryLimits,
     /// Timing of the Raft groups.
@@ -228,6 +233,8 @@ impl Default for Config {
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
             http_server: HttpServerLimits::default(),
+            self_scrape: false,
+            self_scrape_interval_ms: 15_000,
             free_space_reserve_bytes: 256 * 1024 * 1024,
             query: tidemark_query::QueryLimits::default(),
             raft: RaftConfig::default(),
@@ -495,6 +502,10 @@ impl Config {
         anyhow::ensure!(
             self.query.lookback_delta_ms > 0,
             "query.lookback_delta_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.self_scrape_interval_ms >= 100,
+            "self_scrape_interval_ms must be at least 100"
         );
         let h = &self.http_server;
         anyhow::ensure!(

@@ -7,6 +7,7 @@ mod cluster_version;
 pub mod config;
 mod disk_guard;
 pub mod error;
+pub mod exposition;
 mod groups;
 pub mod http;
 mod http_server;
@@ -27,6 +28,7 @@ pub mod retention;
 mod router;
 pub mod ruler;
 mod selector;
+pub mod self_scrape;
 pub mod server;
 mod writes;
 

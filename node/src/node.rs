@@ -181,6 +181,11 @@ impl Node {
         &self.cluster_id
     }
 
+    /// Keeps `task` running as long as the node, stopped with it.
+    pub fn keep_task(&self, task: tokio::task::JoinHandle<()>) {
+        self.host.keep_task(task);
+    }
+
     /// The data directory's free space against its reserve.
     pub fn disk(&self) -> &Arc<crate::disk_guard::DiskGuard> {
         self.host.disk()

@@ -86,6 +86,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http = {
         let state = Arc::new(AppState::new(node.clone(), config.clone()));
         let metrics = state.metrics.clone();
+        if config.self_scrape {
+            node.keep_task(crate::self_scrape::start(
+                Arc::downgrade(&node),
+                metrics.clone(),
+                config.http_listen.clone(),
+                std::time::Duration::from_millis(config.self_scrape_interval_ms),
+            ));
+        }
         let app = router(state)
             .merge(crate::http::cluster::routes(node.clone()))
             .merge(crate::http::retention::routes(node.clone()))

@@ -1,0 +1,69 @@
+//! A single node monitors itself (`self_scrape: true`): its own metrics land in its own
+//! storage with `job="tidemark"` and its HTTP address as `instance`, queryable with PromQL.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::Node;
+
+async fn query(client: &reqwest::Client, base: &str, expr: &str) -> serde_json::Value {
+    let r: serde_json::Value = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", expr)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{r}");
+    r["data"]["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_scrapes_itself_into_its_own_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tidemark.yaml");
+    std::fs::write(&config, "self_scrape: true\nself_scrape_interval_ms: 300\n").unwrap();
+    let node = Node::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let base = node.url();
+    let client = reqwest::Client::new();
+    let instance = node.http_addr.clone();
+    // A few requests for the counters to count, then wait for two scrapes to hold them.
+    for _ in 0..3 {
+        query(&client, &base, "vector(1)").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let expr = format!(
+        "sum(tidemark_http_requests_total{{job=\"tidemark\",instance=\"{instance}\",handler=\"/api/v1/query\"}})"
+    );
+    loop {
+        let r = query(&client, &base, &expr).await;
+        let seen = r[0]["value"][1]
+            .as_str()
+            .map_or(0.0, |v| v.parse::<f64>().unwrap());
+        if seen >= 3.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never scraped: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let up = query(&client, &base, "up{job=\"tidemark\"}").await;
+    assert_eq!(up[0]["value"][1], "1", "{up}");
+    assert_eq!(up[0]["metric"]["instance"], instance.as_str(), "{up}");
+    let leaders = query(
+        &client,
+        &base,
+        "sum(tidemark_raft_leader{job=\"tidemark\"})",
+    )
+    .await;
+    let n: f64 = leaders[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(
+        n >= 5.0,
+        "the meta group and four shards led here: {leaders}"
+    );
+}
