@@ -17,8 +17,10 @@
 //!   `tidemark_head_chunks`, `tidemark_head_samples`; the data
 //!   directory's `tidemark_disk_free_bytes` and `tidemark_disk_reserve_bytes`.
 //!
-//! Not there yet: elections, snapshots, log fsync latency, RocksDB internals, the ruler's and
-//! notifier's work (docs/security.md).
+//! - the ruler's and notifier's counters (`metrics/alerting.rs`).
+//!
+//! Not there yet: elections, snapshots, log fsync latency, RocksDB internals
+//! (docs/security.md).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+mod alerting;
 
 use crate::http::backend::Backend;
 use crate::request::WriteOutcome;
@@ -380,6 +384,7 @@ impl Collector for StateCollector {
             "Samples in open chunks per shard this node holds",
             per_shard(|t| t.3),
         )?;
+        alerting::encode(&mut encoder, self.backend.as_ref(), s.node_id)?;
         if let Some((free, reserve)) = s.disk {
             gauge(
                 &mut encoder,

@@ -225,6 +225,10 @@ async fn a_node_survives_hostile_clients_and_loses_nothing() {
         "tidemark_raft_has_leader{group=\"0\",shard=\"\"} 1",
         "tidemark_series{shard=\"",
         "tidemark_disk_free_bytes ",
+        "tidemark_ruler_leader ",
+        "tidemark_ruler_iterations_total ",
+        "tidemark_alertmanager_alerts_sent_total ",
+        "tidemark_notifier_attempts_total ",
     ] {
         assert!(text.contains(needle), "{needle} not in\n{text}");
     }
