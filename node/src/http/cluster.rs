@@ -99,8 +99,8 @@ const JOIN_TOKEN_PATH: &str = "/api/v1/admin/cluster/join-token";
 /// Refuses admin requests ([`needs_admin_token`]) without `Authorization: Bearer <token>` (401,
 /// Prometheus envelope, `errorType` "unauthorized"); passes everything when no admin token is
 /// set, except the join token itself (403 then: it is the cluster secret). A member change
-/// also passes with the join token; a bearer on it that is neither token is refused even where
-/// the admin API is open, so that a joining node with a token of another cluster learns so.
+/// also passes with the join token; a join token that is not this cluster's is refused on it
+/// even where the admin API is open, so that a joining node with a wrong token learns so.
 pub async fn require_admin_token(
     State(auth): State<AdminAuth>,
     req: Request,
@@ -117,11 +117,15 @@ pub async fn require_admin_token(
         if is(&auth.join_token) || is(&auth.admin_token) {
             return next.run(req).await;
         }
-        if auth.join_token.is_some() || auth.admin_token.is_some() {
+        // A join token that is not this cluster's: the joining node must learn so (an admin
+        // token where none is set is let through, as on every other admin path).
+        if auth.join_token.is_some()
+            && given.is_some_and(|g| crate::cluster_auth::JoinToken::parse(g).is_ok())
+        {
             return refuse(
                 StatusCode::UNAUTHORIZED,
-                "the token given is neither this cluster's join token nor the admin token \
-                 (a join token of another cluster?)",
+                "the join token given is not this cluster's (a token of another cluster, or \
+                 an old one?)",
             );
         }
     }
@@ -288,4 +292,95 @@ async fn set_shards(
 ) -> Result<Response, ApiError> {
     let req: ShardCountChange = body(&bytes, "shards request")?;
     Ok(success(node.set_shard_count(req.shard_count).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const JOIN: &str = "c1.0123456789abcdef0123456789abcdef";
+
+    /// The admin middleware over two dummy routes, with `admin_token` (and the join token).
+    fn app(admin_token: Option<&str>) -> Router {
+        let ok = || async { StatusCode::OK };
+        Router::new()
+            .route(MEMBERS_PATH, post(ok))
+            .route(JOIN_TOKEN_PATH, get(ok))
+            .route("/api/v1/admin/flush", post(ok))
+            .layer(axum::middleware::from_fn_with_state(
+                AdminAuth {
+                    admin_token: admin_token.map(Arc::from),
+                    join_token: Some(Arc::from(JOIN)),
+                },
+                require_admin_token,
+            ))
+    }
+
+    async fn status(app: &Router, method: &str, path: &str, bearer: Option<&str>) -> u16 {
+        let mut req = axum::http::Request::builder().method(method).uri(path);
+        if let Some(b) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
+        }
+        let r = app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        r.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn join_and_admin_tokens_open_what_they_should_and_nothing_else() {
+        let open = app(None);
+        // No admin token: the admin API is open, but not the join token itself.
+        assert_eq!(
+            status(&open, "POST", "/api/v1/admin/flush", None).await,
+            200
+        );
+        assert_eq!(status(&open, "GET", JOIN_TOKEN_PATH, None).await, 403);
+        assert_eq!(status(&open, "POST", MEMBERS_PATH, None).await, 200);
+        assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(JOIN)).await, 200);
+        // A join token of another cluster is refused; an unrelated bearer passes as before.
+        let other = "c2.0123456789abcdef0123456789abcdef";
+        assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(other)).await, 401);
+        assert_eq!(
+            status(&open, "POST", MEMBERS_PATH, Some("s3cret")).await,
+            200
+        );
+
+        let closed = app(Some("s3cret"));
+        assert_eq!(
+            status(&closed, "POST", "/api/v1/admin/flush", None).await,
+            401
+        );
+        assert_eq!(
+            status(&closed, "POST", "/api/v1/admin/flush", Some(JOIN)).await,
+            401
+        );
+        assert_eq!(
+            status(&closed, "POST", "/api/v1/admin/flush", Some("s3cret")).await,
+            200
+        );
+        assert_eq!(
+            status(&closed, "GET", JOIN_TOKEN_PATH, Some("s3cret")).await,
+            200
+        );
+        assert_eq!(
+            status(&closed, "GET", JOIN_TOKEN_PATH, Some(JOIN)).await,
+            401
+        );
+        assert_eq!(status(&closed, "POST", MEMBERS_PATH, Some(JOIN)).await, 200);
+        assert_eq!(
+            status(&closed, "POST", MEMBERS_PATH, Some("s3cret")).await,
+            200
+        );
+        assert_eq!(
+            status(&closed, "POST", MEMBERS_PATH, Some(other)).await,
+            401
+        );
+        assert_eq!(status(&closed, "POST", MEMBERS_PATH, None).await, 401);
+    }
 }
