@@ -477,6 +477,7 @@ impl GroupHost {
             self.starter.registry.clone(),
             self.config.data_dir.join(SNAPSHOT_DIR),
         )
+        .with_counters(self.starter.peers.counters().clone())
         .into_server()
     }
 

@@ -13,13 +13,15 @@
 //!   group of this node (`group`, and `shard` for shard groups) `tidemark_raft_term`,
 //!   `tidemark_raft_leader` (1 where this node leads), `tidemark_raft_has_leader`,
 //!   `tidemark_raft_last_log_index`, `tidemark_raft_applied_index`,
-//!   `tidemark_raft_apply_lag_entries`; per shard held `tidemark_series`,
+//!   `tidemark_raft_apply_lag_entries` (elections: the term's increase), snapshots sent and
+//!   received (`tidemark_raft_snapshots_{sent,send_failed,received,receive_failed}_total`);
+//!   per shard held `tidemark_series`,
 //!   `tidemark_head_chunks`, `tidemark_head_samples`; the data
 //!   directory's `tidemark_disk_free_bytes` and `tidemark_disk_reserve_bytes`.
 //!
 //! - the ruler's and notifier's counters (`metrics/alerting.rs`).
 //!
-//! Not there yet: elections, snapshots, log fsync latency, RocksDB internals
+//! Not there yet: log append and fsync latency, RocksDB internals
 //! (docs/security.md).
 
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use std::time::Duration;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -240,6 +242,8 @@ pub struct StateGauges {
     pub shards: Vec<(u32, u64, u64, u64)>,
     /// Free and reserved bytes of the data directory's filesystem.
     pub disk: Option<(u64, u64)>,
+    /// Snapshots sent, failed to send, received and installed, failed to receive.
+    pub snapshots: [u64; 4],
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -384,6 +388,31 @@ impl Collector for StateCollector {
             "Samples in open chunks per shard this node holds",
             per_shard(|t| t.3),
         )?;
+        for (name, help, value) in [
+            (
+                "tidemark_raft_snapshots_sent",
+                "Snapshots this node sent to a lagging peer",
+                s.snapshots[0],
+            ),
+            (
+                "tidemark_raft_snapshots_send_failed",
+                "Snapshots this node failed to send",
+                s.snapshots[1],
+            ),
+            (
+                "tidemark_raft_snapshots_received",
+                "Snapshots this node received and installed",
+                s.snapshots[2],
+            ),
+            (
+                "tidemark_raft_snapshots_receive_failed",
+                "Snapshot streams this node refused or could not install",
+                s.snapshots[3],
+            ),
+        ] {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(metric)?;
+        }
         alerting::encode(&mut encoder, self.backend.as_ref(), s.node_id)?;
         if let Some((free, reserve)) = s.disk {
             gauge(

@@ -222,6 +222,17 @@ impl Node {
             groups,
             shards,
             disk: Some((self.disk().free_bytes(), self.disk().reserve_bytes())),
+            snapshots: {
+                let c = self.host.peers().counters();
+                let load =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                [
+                    load(&c.snapshots_sent),
+                    load(&c.snapshots_send_failed),
+                    load(&c.snapshots_received),
+                    load(&c.snapshots_receive_failed),
+                ]
+            },
         }
     }
 

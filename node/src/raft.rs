@@ -10,6 +10,7 @@
 //! carried as the storage crate's compact binary `Command` encoding, never as JSON.
 
 pub mod codec;
+pub mod counters;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;

@@ -22,6 +22,7 @@ use tidemark_proto::raft::{RaftRequest, SnapshotChunk};
 use tonic::transport::{Channel, Endpoint};
 
 use super::codec;
+use super::counters::RaftCounters;
 use super::state_machine::{SnapshotData, shard_snapshot_meta};
 use super::{GroupId, NodeId, NodeInfo, TypeConfig};
 use crate::cluster_auth::ClusterAuth;
@@ -38,6 +39,7 @@ pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     auth: ClusterAuth,
+    counters: Arc<RaftCounters>,
 }
 
 impl PeerChannels {
@@ -46,7 +48,13 @@ impl PeerChannels {
         PeerChannels {
             channels: Arc::default(),
             auth,
+            counters: Arc::default(),
         }
+    }
+
+    /// What this node's Raft transport counts.
+    pub fn counters(&self) -> &Arc<RaftCounters> {
+        &self.counters
     }
 
     /// The credentials of this node's calls.
@@ -98,6 +106,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             channel: self.peers.channel(&node.addr),
             auth: self.peers.auth().clone(),
+            counters: self.peers.counters().clone(),
         }
     }
 }
@@ -108,6 +117,7 @@ pub struct GroupClient {
     target: NodeId,
     channel: Result<Channel, String>,
     auth: ClusterAuth,
+    counters: Arc<RaftCounters>,
 }
 
 /// A transport failure, before it is classified for openraft.
@@ -383,6 +393,7 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         tokio::select! {
             res = self.send_snapshot(vote, snapshot, &option) => {
+                self.counters.sent(res.is_ok());
                 res.map_err(TransportError::into_streaming)
             }
             closed = cancel => Err(StreamingError::Closed(closed)),

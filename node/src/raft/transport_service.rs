@@ -14,6 +14,7 @@ use tidemark_proto::raft::raft_transport_server::{RaftTransport, RaftTransportSe
 use tidemark_proto::raft::{RaftReply, RaftRequest, SnapshotChunk};
 
 use super::codec;
+use super::counters::RaftCounters;
 use super::network::WIRE_VERSION;
 use super::state_machine::{SnapshotData, SnapshotFile};
 use super::{GroupId, LogId, RaftGroup, TypeConfig, group_shard};
@@ -128,6 +129,7 @@ pub struct RaftTransportService {
     registry: GroupRegistry,
     /// Where shard snapshots being received are written.
     snapshot_dir: PathBuf,
+    counters: Arc<RaftCounters>,
 }
 
 impl RaftTransportService {
@@ -137,7 +139,14 @@ impl RaftTransportService {
         RaftTransportService {
             registry,
             snapshot_dir,
+            counters: Arc::default(),
         }
+    }
+
+    /// Counts into `counters` (the node's, shared with its side of the transport that sends).
+    pub fn with_counters(mut self, counters: Arc<RaftCounters>) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// The tonic server to mount on the node's gRPC listener.
@@ -256,6 +265,18 @@ impl RaftTransport for RaftTransportService {
     }
 
     async fn install_snapshot(
+        &self,
+        request: tonic::Request<tonic::Streaming<SnapshotChunk>>,
+    ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
+        let r = self.receive_snapshot(request).await;
+        self.counters.received(r.is_ok());
+        r
+    }
+}
+
+impl RaftTransportService {
+    /// Receives a snapshot stream into a file and installs it in its group.
+    async fn receive_snapshot(
         &self,
         request: tonic::Request<tonic::Streaming<SnapshotChunk>>,
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {

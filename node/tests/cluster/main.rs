@@ -133,6 +133,32 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
             .any(|l| l.contains("installed a shard snapshot") && l.contains("shard=0")),
         "the restarted node installed no snapshot of shard 0:\n{log}"
     );
+    // ... which /metrics counts, on the node that received it and on one that sent it.
+    let counter = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let mut sent = 0;
+    for (i, url) in urls.iter().enumerate() {
+        let text = client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if i == victim {
+            assert!(
+                counter(&text, "tidemark_raft_snapshots_received_total") >= 1,
+                "{text}"
+            );
+        } else {
+            sent += counter(&text, "tidemark_raft_snapshots_sent_total");
+        }
+    }
+    assert!(sent >= 1, "no node counted a snapshot sent");
     // A write through the restarted node is visible everywhere.
     write_acked(&client, &urls[victim], last + 1).await;
     for url in &urls {
