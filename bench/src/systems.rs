@@ -228,6 +228,13 @@ impl RunningSystem {
             .map(|(i, (_, g))| format!("{}={g}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
+        let token = format!(
+            "bench-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
         let mut nodes = Vec::new();
         for (i, (http, grpc)) in addrs.iter().enumerate() {
             let dir = data_dir.join(format!("n{}", i + 1));
@@ -243,6 +250,9 @@ impl RunningSystem {
                 grpc.to_string(),
                 "--initial-cluster".to_string(),
                 initial.clone(),
+                // The cluster secret derives from it: the same on every member.
+                "--initial-cluster-token".to_string(),
+                token.clone(),
             ];
             args.extend(bins.tidemark_args.iter().cloned());
             let name = format!("tidemark-rf3-n{}", i + 1);

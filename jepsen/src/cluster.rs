@@ -54,6 +54,8 @@ pub struct MembershipPlan {
     grpc_addr: String,
     /// The other members (id, URL), tried in turn.
     helpers: Vec<(u32, String)>,
+    /// The cluster's join token, which member changes need (the nodes have no admin token).
+    token: Option<String>,
 }
 
 impl MembershipPlan {
@@ -84,7 +86,7 @@ impl MembershipPlan {
         loop {
             let (through, url) = &self.helpers[attempt % self.helpers.len()];
             attempt += 1;
-            let said = match run_ctl(&self.ctl, url, args).await {
+            let said = match run_ctl(&self.ctl, url, args, self.token.as_deref()).await {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
@@ -97,13 +99,22 @@ impl MembershipPlan {
     }
 }
 
-/// Runs `tidemarkctl` (at `ctl`) with `args` through the member at `url`; `Err` carries its
-/// output.
-pub async fn run_ctl(ctl: &Path, url: &str, args: &[&str]) -> Result<String, String> {
-    let out = tokio::process::Command::new(ctl)
-        .args(["--endpoint", url, "--timeout-s", "60"])
+/// Runs `tidemarkctl` (at `ctl`) with `args` through the member at `url`, with `token` as its
+/// bearer (the cluster's join token: member changes need it); `Err` carries its output.
+pub async fn run_ctl(
+    ctl: &Path,
+    url: &str,
+    args: &[&str],
+    token: Option<&str>,
+) -> Result<String, String> {
+    let mut cmd = tokio::process::Command::new(ctl);
+    cmd.args(["--endpoint", url, "--timeout-s", "60"])
         .args(args)
-        .env_remove("TIDEMARK_ADMIN_TOKEN")
+        .env_remove("TIDEMARK_ADMIN_TOKEN");
+    if let Some(t) = token {
+        cmd.env("TIDEMARK_ADMIN_TOKEN", t);
+    }
+    let out = cmd
         .output()
         .await
         .map_err(|e| format!("run {}: {e}", ctl.display()))?;
@@ -222,7 +233,12 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",");
         let config = dir.join("node.yaml");
-        std::fs::write(&config, format!("{NODE_CONFIG}{extra_config}"))?;
+        // The cluster secret derives from the token: the same for every member, unguessable.
+        let token = format!("jepsen-{:032x}", rand::random::<u128>());
+        std::fs::write(
+            &config,
+            format!("initial_cluster_token: {token}\n{NODE_CONFIG}{extra_config}"),
+        )?;
         let mut c = Cluster {
             nodes,
             binary: binary.to_path_buf(),
@@ -299,7 +315,7 @@ impl Cluster {
     }
 
     /// The cluster's join token, from the file every member keeps in its data directory.
-    fn join_token(&self) -> Option<String> {
+    pub fn join_token(&self) -> Option<String> {
         self.nodes
             .iter()
             .filter(|n| !n.retired)
@@ -368,6 +384,7 @@ impl Cluster {
                 .filter(|n| n.id != id && !n.retired)
                 .map(|n| (n.id, n.url()))
                 .collect(),
+            token: self.join_token(),
         }
     }
 

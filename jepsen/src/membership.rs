@@ -134,14 +134,18 @@ pub async fn run_membership(
         }
         // Spread the leaders, the new node included.
         let t = Instant::now();
-        let ctl = cluster.lock().await.ctl_binary();
-        let rebalanced = run_ctl(&ctl, &url, &["rebalance"]).await.map(|_| ());
+        let (ctl, token) = {
+            let c = cluster.lock().await;
+            (c.ctl_binary(), c.join_token())
+        };
+        let token = token.as_deref();
+        let rebalanced = run_ctl(&ctl, &url, &["rebalance"], token).await.map(|_| ());
         steps.push(step(ms(t), ms(Instant::now()), "rebalance", 0, rebalanced));
         // Now and then a new shard-map version, starting a few seconds from now.
         if rng.random_bool(RESHARD_PROBABILITY) {
             let count = rng.random_range(3..=8u32);
             let t = Instant::now();
-            let set = run_ctl(&ctl, &url, &["shards", "set", &count.to_string()])
+            let set = run_ctl(&ctl, &url, &["shards", "set", &count.to_string()], token)
                 .await
                 .map(|_| ());
             steps.push(step(ms(t), ms(Instant::now()), "reshard", count, set));

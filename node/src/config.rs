@@ -436,7 +436,11 @@ impl Config {
             );
         }
         anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
-        anyhow::ensure!(self.shard_count != 0, "shard_count must be non-zero");
+        anyhow::ensure!(
+            (1..=crate::meta::SHARD_COUNT_MAX).contains(&self.shard_count),
+            "shard_count must be between 1 and {}",
+            crate::meta::SHARD_COUNT_MAX
+        );
         anyhow::ensure!(
             (1..=crate::meta::REPLICATION_FACTOR_MAX).contains(&self.replication_factor),
             "replication_factor must be between 1 and {}",

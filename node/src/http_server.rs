@@ -12,8 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
@@ -47,13 +46,13 @@ pub async fn serve(
     let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         Duration::from_millis(limits.body_read_timeout_ms),
     ));
-    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only (what Prometheus, agents and Grafana speak to a data source): hyper's
+    // header timeout then covers a connection from its first byte, and no HTTP/2 connection
+    // can sit idle without one.
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
     let connections = Arc::new(Semaphore::new(limits.connections_max));
     let graceful = GracefulShutdown::new();
     loop {
@@ -83,21 +82,11 @@ pub async fn serve(
             .clone()
             .map_request(|req: hyper::Request<Incoming>| req.map(Body::new))
             .map_err(|e: Infallible| match e {});
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _permit = permit;
-            // The header timeout starts once hyper reads a request, after the first bytes tell
-            // HTTP/1 from HTTP/2: a connection that sends nothing is closed here instead.
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-            let conn = builder
-                .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
+            if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "HTTP connection ended");
             }
         });

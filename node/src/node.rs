@@ -54,6 +54,8 @@ fn write_join_token_file(data_dir: &std::path::Path, token: &JoinToken) {
     use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join(JOIN_TOKEN_FILE);
     let tmp = data_dir.join(format!("{JOIN_TOKEN_FILE}.tmp"));
+    // A leftover temporary file would keep its permissions: start from none.
+    let _ = std::fs::remove_file(&tmp);
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

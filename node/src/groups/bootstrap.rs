@@ -262,12 +262,16 @@ fn load_or_create_cluster(
             ));
         }
         None if members.is_some() => {
+            // The cluster id is public (`/api/v1/status/cluster`): with the well-known default
+            // token, so would be the secret.
             if config.initial_cluster_token == Config::default().initial_cluster_token {
-                tracing::warn!(
-                    "the cluster secret derives from the default initial_cluster_token: anyone \
-                     who knows the member list can compute it; set initial_cluster_token to a \
-                     secret value (or cluster_secret_file) when bootstrapping a cluster"
-                );
+                return Err(NodeError::Startup(
+                    "bootstrapping a fixed cluster needs a secret: set initial_cluster_token \
+                     (--initial-cluster-token) to the same secret value on every member, or \
+                     give every member the same cluster_secret_file; the default token is \
+                     known to everyone"
+                        .into(),
+                ));
             }
             derived_secret(&config.initial_cluster_token, &cluster_id)
         }

@@ -98,9 +98,9 @@ const JOIN_TOKEN_PATH: &str = "/api/v1/admin/cluster/join-token";
 
 /// Refuses admin requests ([`needs_admin_token`]) without `Authorization: Bearer <token>` (401,
 /// Prometheus envelope, `errorType` "unauthorized"); passes everything when no admin token is
-/// set, except the join token itself (403 then: it is the cluster secret). A member change
-/// also passes with the join token; a join token that is not this cluster's is refused on it
-/// even where the admin API is open, so that a joining node with a wrong token learns so.
+/// set, except the join token itself (403 then: it is the cluster secret) and member changes:
+/// adding a member hands it the secret, so a member change needs the join token or the admin
+/// token whenever the cluster has a secret.
 pub async fn require_admin_token(
     State(auth): State<AdminAuth>,
     req: Request,
@@ -113,19 +113,18 @@ pub async fn require_admin_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let is = |token: &Option<Arc<str>>| matches!((given, token), (Some(g), Some(t)) if constant_time_eq(g.as_bytes(), t.as_bytes()));
-    if path == MEMBERS_PATH && given.is_some() {
+    if path == MEMBERS_PATH {
         if is(&auth.join_token) || is(&auth.admin_token) {
             return next.run(req).await;
         }
-        // A join token that is not this cluster's: the joining node must learn so (an admin
-        // token where none is set is let through, as on every other admin path).
-        if auth.join_token.is_some()
-            && given.is_some_and(|g| crate::cluster_auth::JoinToken::parse(g).is_ok())
-        {
+        // Adding a member makes its leader send it the cluster secret with every call: never
+        // without a credential, even where the rest of the admin API is open.
+        if auth.join_token.is_some() || auth.admin_token.is_some() {
             return refuse(
                 StatusCode::UNAUTHORIZED,
-                "the join token given is not this cluster's (a token of another cluster, or \
-                 an old one?)",
+                "member changes need this cluster's join token or the admin token: \
+                 Authorization: Bearer <token> (tidemarkctl --admin-token; `tidemarkctl \
+                 cluster join-token` or the join-token file in a member's data directory)",
             );
         }
     }
@@ -341,14 +340,14 @@ mod tests {
             200
         );
         assert_eq!(status(&open, "GET", JOIN_TOKEN_PATH, None).await, 403);
-        assert_eq!(status(&open, "POST", MEMBERS_PATH, None).await, 200);
+        // Member changes hand the secret to the new member: never without a credential.
+        assert_eq!(status(&open, "POST", MEMBERS_PATH, None).await, 401);
         assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(JOIN)).await, 200);
-        // A join token of another cluster is refused; an unrelated bearer passes as before.
         let other = "c2.0123456789abcdef0123456789abcdef";
         assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(other)).await, 401);
         assert_eq!(
             status(&open, "POST", MEMBERS_PATH, Some("s3cret")).await,
-            200
+            401
         );
 
         let closed = app(Some("s3cret"));

@@ -4,8 +4,6 @@
 //! wedge the map, for example with a shard-map version of a million shards that every node
 //! would then try to start. A refused command is skipped and logged.
 
-use tidemark_api::retention::RetentionPolicy;
-
 use super::{ClusterMap, MetaCommand};
 
 /// Most shards a shard-map version may have (each is a Raft group on every node).
@@ -29,7 +27,9 @@ impl MetaCommand {
                 addr,
             } => (cluster_id.is_empty())
                 .then(|| "an empty cluster id".to_string())
-                .or_else(|| shard_count_refusal(*shard_count))
+                // Earlier versions capped neither at apply nor in the configuration: only what
+                // never worked is refused, so that replicas of every version apply alike.
+                .or_else(|| (*shard_count == 0).then(|| "no shards".to_string()))
                 .or_else(|| replication_refusal(*replication_factor))
                 .or_else(|| node_refusal(*node_id, addr)),
             MetaCommand::SetNode { node_id, addr } => node_refusal(*node_id, addr),
@@ -57,21 +57,10 @@ impl MetaCommand {
                 // Entries for shards the version does not create are ignored by apply.
                 placement.values().find_map(|nodes| voters_refusal(nodes))
             }
-            MetaCommand::SetRetention { policy, .. } => {
-                let text = policy.as_deref()?;
-                let p: RetentionPolicy = match serde_json::from_str(text) {
-                    Ok(p) => p,
-                    Err(e) => return Some(format!("retention policy: {e}")),
-                };
-                p.check().err().or_else(|| {
-                    let limits = tidemark_query::SyntaxLimits::default();
-                    p.overrides.iter().find_map(|o| {
-                        crate::selector::parse(&o.matcher, &limits)
-                            .err()
-                            .map(|e| format!("retention override {:?}: {e}", o.matcher))
-                    })
-                })
-            }
+            // The policy's text is checked by its proposer, not here: a later version's
+            // policy fields would make older replicas refuse what newer ones apply. A text
+            // that does not resolve leaves retention idle (logged), not the map wedged.
+            MetaCommand::SetRetention { .. } => None,
         }
     }
 }
@@ -81,9 +70,11 @@ fn shard_count_refusal(count: u32) -> Option<String> {
         .then(|| format!("a shard count of {count}, not 1 to {SHARD_COUNT_MAX}"))
 }
 
+/// Only 0: the API and the configuration cap the factor at [`REPLICATION_FACTOR_MAX`], but
+/// earlier versions did not, and a cap at apply would make replicas of different versions
+/// apply the same entry differently.
 fn replication_refusal(rf: u32) -> Option<String> {
-    (rf == 0 || rf > REPLICATION_FACTOR_MAX)
-        .then(|| format!("a replication factor of {rf}, not 1 to {REPLICATION_FACTOR_MAX}"))
+    (rf == 0).then(|| "a replication factor of 0".to_string())
 }
 
 fn node_refusal(node_id: u64, addr: &str) -> Option<String> {
@@ -146,9 +137,6 @@ mod tests {
             MetaCommand::SetReplicationFactor {
                 replication_factor: 0,
             },
-            MetaCommand::SetReplicationFactor {
-                replication_factor: u32::MAX,
-            },
             MetaCommand::SetNode {
                 node_id: 0,
                 addr: "a:2".into(),
@@ -164,14 +152,6 @@ mod tests {
             MetaCommand::SetReplicas {
                 shard: 0,
                 nodes: (1..=20).collect(),
-            },
-            MetaCommand::SetRetention {
-                policy: Some("{\"raw\": 7".into()),
-                if_unset: false,
-            },
-            MetaCommand::SetRetention {
-                policy: Some(r#"{"overrides":[{"match":"{a=~\"(\"}","raw":"1d"}]}"#.into()),
-                if_unset: false,
             },
         ];
         for cmd in bad {

@@ -384,12 +384,21 @@ pub fn launch_three(dir: &Path, extra: &[&str]) -> Vec<Node> {
         .map(|(i, (_, grpc))| format!("{}={grpc}", i + 1))
         .collect::<Vec<_>>()
         .join(",");
+    // The cluster's secret derives from it: the same on every member, unguessable.
+    let token = format!("test-{:032x}", rand::random::<u128>());
     let mut nodes: Vec<Node> = ports
         .iter()
         .enumerate()
         .map(|(i, (http, grpc))| {
             let id = (i + 1).to_string();
-            let mut args = vec!["--node-id", &id, "--initial-cluster", &initial];
+            let mut args = vec![
+                "--node-id",
+                &id,
+                "--initial-cluster",
+                &initial,
+                "--initial-cluster-token",
+                &token,
+            ];
             args.extend_from_slice(extra);
             Node::launch(&dir.join(format!("n{}", i + 1)), http, grpc, &args)
         })
