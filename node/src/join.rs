@@ -68,6 +68,29 @@ pub async fn cluster_of(url: &str) -> anyhow::Result<JoinTarget> {
     })
 }
 
+/// Checks `token` with the member at `url` (`GET /api/v1/admin/cluster/join-check`) before
+/// this node stores its secret: a refused token fails the start with a clear error instead
+/// of leaving a data directory with a wrong secret. A member of an older version, which has
+/// no such path, is taken at its word.
+pub async fn check_token(url: &str, token: &str) -> anyhow::Result<()> {
+    let base = url.trim_end_matches('/');
+    let r = client(Duration::from_secs(10))?
+        .get(format!("{base}/api/v1/admin/cluster/join-check"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("checking the join token with {base}"))?;
+    match r.status().as_u16() {
+        200..=299 | 404 => Ok(()),
+        401 | 403 => anyhow::bail!(
+            "{base} refuses the join token: its secret is not this cluster's (a token of \
+             another cluster, or an old one?); print the right one with `tidemarkctl cluster \
+             join-token`"
+        ),
+        s => anyhow::bail!("{base} answered {s} to the join token check: retry"),
+    }
+}
+
 /// Asks the member at `url` to add this node to the meta group, then to every shard group
 /// below the replication factor, until each is done (or the node stops).
 pub async fn add_self(shards: Weak<Node>, url: String, admin_token: Option<String>) {

@@ -156,6 +156,9 @@ async fn join_target(
                         token.cluster_id,
                         t.cluster_id
                     );
+                    if !known {
+                        crate::join::check_token(url, &token.to_string()).await?;
+                    }
                     t.secret = Some(token.secret.clone());
                 }
                 return Ok(Some(t));

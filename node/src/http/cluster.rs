@@ -61,6 +61,7 @@ pub fn routes(node: Arc<Node>) -> Router {
     Router::new()
         .route("/api/v1/status/cluster", get(status))
         .route(MEMBERS_PATH, post(change_member))
+        .route(JOIN_CHECK_PATH, get(join_check))
         .route(JOIN_TOKEN_PATH, get(join_token))
         .route("/api/v1/admin/cluster/replication", post(set_replication))
         .route("/api/v1/admin/cluster/shards", post(set_shards))
@@ -93,6 +94,8 @@ pub struct AdminAuth {
 
 /// Where a joining node asks to be added.
 const MEMBERS_PATH: &str = "/api/v1/admin/cluster/members";
+/// Where a joining node checks its join token before it writes anything.
+const JOIN_CHECK_PATH: &str = "/api/v1/admin/cluster/join-check";
 /// Where an admin reads the join token.
 const JOIN_TOKEN_PATH: &str = "/api/v1/admin/cluster/join-token";
 
@@ -113,7 +116,7 @@ pub async fn require_admin_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let is = |token: &Option<Arc<str>>| matches!((given, token), (Some(g), Some(t)) if constant_time_eq(g.as_bytes(), t.as_bytes()));
-    if path == MEMBERS_PATH {
+    if path == MEMBERS_PATH || path == JOIN_CHECK_PATH {
         if is(&auth.join_token) || is(&auth.admin_token) {
             return next.run(req).await;
         }
@@ -151,6 +154,13 @@ fn refuse(status: StatusCode, message: &str) -> Response {
         super::json::error("unauthorized", message),
     )
         .into_response()
+}
+
+/// `GET /api/v1/admin/cluster/join-check`: `{"clusterId": ...}` to a caller whose join token
+/// (or admin token) the middleware accepted: a joining node learns that its token is wrong
+/// before it stores the token's secret.
+async fn join_check(State(node): State<Arc<Node>>) -> Response {
+    success(serde_json::json!({ "clusterId": node.cluster_id() }))
 }
 
 /// `GET /api/v1/admin/cluster/join-token`: `{"joinToken": "<cluster id>.<secret>"}`.
@@ -308,6 +318,7 @@ mod tests {
         Router::new()
             .route(MEMBERS_PATH, post(ok))
             .route(JOIN_TOKEN_PATH, get(ok))
+            .route(JOIN_CHECK_PATH, get(ok))
             .route("/api/v1/admin/flush", post(ok))
             .layer(axum::middleware::from_fn_with_state(
                 AdminAuth {
@@ -343,6 +354,8 @@ mod tests {
         // Member changes hand the secret to the new member: never without a credential.
         assert_eq!(status(&open, "POST", MEMBERS_PATH, None).await, 401);
         assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(JOIN)).await, 200);
+        assert_eq!(status(&open, "GET", JOIN_CHECK_PATH, Some(JOIN)).await, 200);
+        assert_eq!(status(&open, "GET", JOIN_CHECK_PATH, None).await, 401);
         let other = "c2.0123456789abcdef0123456789abcdef";
         assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(other)).await, 401);
         assert_eq!(
