@@ -284,6 +284,17 @@ fn gauges<L: EncodeLabelSet>(
     Ok(())
 }
 
+/// Writes one counter without labels (`_total` is added to `name`).
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(value).encode(metric)
+}
+
 /// Writes one gauge without labels.
 fn gauge(
     encoder: &mut DescriptorEncoder,
@@ -410,8 +421,7 @@ impl Collector for StateCollector {
                 s.snapshots[3],
             ),
         ] {
-            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            ConstCounter::new(value).encode(metric)?;
+            counter(&mut encoder, name, help, value)?;
         }
         alerting::encode(&mut encoder, self.backend.as_ref(), s.node_id)?;
         if let Some((free, reserve)) = s.disk {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Node, TestSeries, encode_write_v1};
+use support::{Node, TestSeries, encode_write_v1, query_now, value_now, wall_clock_ms};
 
 const MIB: u64 = 1024 * 1024;
 const RESERVE: u64 = 64 * MIB;
@@ -44,13 +44,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 fn batch(k: i64, at_ms: i64) -> Vec<TestSeries> {
@@ -92,19 +85,7 @@ async fn write(
 }
 
 async fn series_count(client: &reqwest::Client, base: &str) -> u64 {
-    let r: serde_json::Value = client
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", "count(disk_test)")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "success", "{r}");
-    r["data"]["result"][0]["value"][1]
-        .as_str()
-        .map_or(0, |v| v.parse().unwrap())
+    value_now(client, base, "count(disk_test)").await
 }
 
 /// Fills `path`'s filesystem with a file until `leave` bytes are free.
@@ -134,7 +115,7 @@ async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
     let mut node = Node::start(&mnt.join("data"), &["--config", config.to_str().unwrap()]);
     let base = node.url();
     let client = reqwest::Client::new();
-    let t0 = now_ms();
+    let t0 = wall_clock_ms();
     let (status, _, body) = write(&client, &base, &batch(0, t0)).await;
     assert_eq!(status, 204, "{body}");
 
@@ -147,7 +128,7 @@ async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
     let mut acked = 1;
     let mut k = 1;
     let (status, retry, body) = loop {
-        let answer = write(&client, &base, &batch(k, now_ms())).await;
+        let answer = write(&client, &base, &batch(k, wall_clock_ms())).await;
         if answer.0 != 204 || Instant::now() > deadline {
             break answer;
         }
@@ -178,7 +159,7 @@ async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
     std::fs::remove_file(&weight).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, _, body) = write(&client, &base, &batch(k + 1, now_ms())).await;
+        let (status, _, body) = write(&client, &base, &batch(k + 1, wall_clock_ms())).await;
         if status == 204 {
             break;
         }
@@ -195,15 +176,12 @@ async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
     node.kill9();
     node.restart();
     assert_eq!(series_count(&client, &base).await, 10 * acked);
-    let r: serde_json::Value = client
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", format!("count(disk_test{{batch=\"{refused}\"}})"))])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["data"]["result"], serde_json::json!([]), "{r}");
+    let r = query_now(
+        &client,
+        &base,
+        &format!("count(disk_test{{batch=\"{refused}\"}})"),
+    )
+    .await;
+    assert_eq!(r, serde_json::json!([]), "{r}");
     node.stop();
 }

@@ -9,18 +9,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{Node, TestSeries, encode_write_v1, post_write_v1, snappy};
+use support::{
+    Node, TestSeries, encode_write_v1, get_text, post_write_v1, snappy, value_now, wall_clock_ms,
+};
 
 const HEADER_TIMEOUT_MS: u64 = 1_000;
 const BODY_TIMEOUT_MS: u64 = 1_000;
 const CONNECTIONS_MAX: usize = 8;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// Reads from `tcp` until the server closes it (or `within` passes: a panic); what it sent.
 fn read_until_closed(tcp: &mut TcpStream, within: Duration) -> String {
@@ -46,18 +41,7 @@ fn read_until_closed(tcp: &mut TcpStream, within: Duration) -> String {
 
 /// The number of series of `good` a query counts now.
 async fn good_series(client: &reqwest::Client, base: &str) -> u64 {
-    let r: serde_json::Value = client
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", "count(good)")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["data"]["result"][0]["value"][1]
-        .as_str()
-        .map_or(0, |v| v.parse().unwrap())
+    value_now(client, base, "count(good)").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +68,7 @@ async fn a_node_survives_hostile_clients_and_loses_nothing() {
         .pool_idle_timeout(Duration::from_millis(HEADER_TIMEOUT_MS / 2))
         .build()
         .unwrap();
-    let now = now_ms();
+    let now = wall_clock_ms();
     let good: Vec<TestSeries> = (0..20)
         .map(|i| {
             (
@@ -214,14 +198,7 @@ async fn a_node_survives_hostile_clients_and_loses_nothing() {
     assert_eq!(good_series(&client, &base).await, 21);
 
     // /metrics saw it all: refusals by status, and the node's own state.
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&client, &format!("{base}/metrics")).await;
     for needle in [
         "tidemark_http_requests_total{handler=\"/api/v1/write\",code=\"408\"} 1",
         "tidemark_write_requests_failed_total{code=\"413\"}",

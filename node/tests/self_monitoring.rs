@@ -5,21 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::Node;
-
-async fn query(client: &reqwest::Client, base: &str, expr: &str) -> serde_json::Value {
-    let r: serde_json::Value = client
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", expr)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "success", "{r}");
-    r["data"]["result"].clone()
-}
+use support::{Node, query_now};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_scrapes_itself_into_its_own_storage() {
@@ -35,14 +21,14 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
     let instance = node.http_addr.clone();
     // A few requests for the counters to count, then wait for two scrapes to hold them.
     for _ in 0..3 {
-        query(&client, &base, "vector(1)").await;
+        query_now(&client, &base, "vector(1)").await;
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let expr = format!(
         "sum(tidemark_http_requests_total{{job=\"tidemark\",instance=\"{instance}\",handler=\"/api/v1/query\"}})"
     );
     loop {
-        let r = query(&client, &base, &expr).await;
+        let r = query_now(&client, &base, &expr).await;
         let seen = r[0]["value"][1]
             .as_str()
             .map_or(0.0, |v| v.parse::<f64>().unwrap());
@@ -52,10 +38,10 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
         assert!(Instant::now() < deadline, "never scraped: {r}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let up = query(&client, &base, "up{job=\"tidemark\"}").await;
+    let up = query_now(&client, &base, "up{job=\"tidemark\"}").await;
     assert_eq!(up[0]["value"][1], "1", "{up}");
     assert_eq!(up[0]["metric"]["instance"], instance.as_str(), "{up}");
-    let leaders = query(
+    let leaders = query_now(
         &client,
         &base,
         "sum(tidemark_raft_leader{job=\"tidemark\"})",

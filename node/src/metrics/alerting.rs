@@ -13,22 +13,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::encoding::DescriptorEncoder;
 
 use super::gauge;
 use crate::http::backend::Backend;
 
-/// Writes one counter without labels (`_total` is added to `name`).
+/// Writes one counter read from `value`.
 fn counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     value: &AtomicU64,
 ) -> Result<(), std::fmt::Error> {
-    let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-    ConstCounter::new(value.load(Ordering::Relaxed)).encode(metric)
+    super::counter(encoder, name, help, value.load(Ordering::Relaxed))
 }
 
 /// The ruler's and notifier's metrics of `backend` (nothing where it has neither).

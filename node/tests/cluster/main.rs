@@ -141,14 +141,7 @@ async fn three_nodes_write_anywhere_read_anywhere_survive_a_leader_kill() {
     };
     let mut sent = 0;
     for (i, url) in urls.iter().enumerate() {
-        let text = client
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = support::get_text(&client, &format!("{url}/metrics")).await;
         if i == victim {
             assert!(
                 counter(&text, "tidemark_raft_snapshots_received_total") >= 1,

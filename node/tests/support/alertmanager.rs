@@ -381,13 +381,7 @@ async fn write_loop(shared: Arc<GaugeShared>) {
     }
 }
 
-/// The wall clock in milliseconds since the epoch.
-pub fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use super::wall_clock_ms;
 
 /// Uploads the YAML rule `group` into `namespace` through `base` (Mimir's API), retrying while
 /// the ruler group has no leader yet (503); panics unless it is accepted (202) within 60 s.

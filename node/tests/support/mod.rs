@@ -240,6 +240,27 @@ pub async fn query(
     json
 }
 
+/// The wall clock in milliseconds since the epoch.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The `result` of an instant query of `expr` at the current time ([`query`]).
+pub async fn query_now(client: &reqwest::Client, base: &str, expr: &str) -> serde_json::Value {
+    let now_s = wall_clock_ms() as f64 / 1000.0;
+    query(client, base, expr, now_s).await["data"]["result"].clone()
+}
+
+/// The single value `expr` answers at the current time, 0 when it answers nothing.
+pub async fn value_now(client: &reqwest::Client, base: &str, expr: &str) -> u64 {
+    query_now(client, base, expr).await[0]["value"][1]
+        .as_str()
+        .map_or(0, |v| v.parse().unwrap())
+}
+
 /// Parses a Prometheus sample value string ("NaN", "+Inf", "1.5").
 pub fn parse_value(s: &str) -> f64 {
     match s {
