@@ -18,3 +18,5 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --release --workspace --no-fail-fast
 fi
+echo "== fuzz (20 s per target)"
+scripts/fuzz.sh 20
