@@ -12,6 +12,7 @@ mod cluster;
 pub mod duration;
 mod envelope;
 pub mod retention;
+pub mod tokens;
 
 pub use admin::{
     LocalShard, MemberChange, MemberChangeAnswer, MemberChangeOp, MemberOutcome, ReplicationChange,

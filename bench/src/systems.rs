@@ -167,6 +167,8 @@ impl RunningSystem {
                     http.to_string(),
                     "--grpc-listen".to_string(),
                     grpc.to_string(),
+                    // The harness flushes through the admin API.
+                    "--enable-admin-api".to_string(),
                 ];
                 args.extend(bins.tidemark_args.iter().cloned());
                 args.extend(extras.tidemark_args.iter().cloned());
@@ -248,6 +250,7 @@ impl RunningSystem {
                 http.to_string(),
                 "--grpc-listen".to_string(),
                 grpc.to_string(),
+                "--enable-admin-api".to_string(),
                 "--initial-cluster".to_string(),
                 initial.clone(),
                 // The cluster secret derives from it: the same on every member.

@@ -83,6 +83,18 @@ impl Ctx {
         Ok((status, answer))
     }
 
+    /// Sends `req`: the answer's data, when it is a success.
+    pub(crate) fn call<T: DeserializeOwned>(&self, req: RequestBuilder) -> anyhow::Result<T> {
+        let url = self.base.clone();
+        let (status, answer) = self.send::<T>(&url, req)?;
+        if !status.is_success() {
+            bail!("{}", refusal(&url, status, &answer));
+        }
+        answer
+            .into_result()
+            .map_err(|e| anyhow!("{url} answered {status}: {e}"))
+    }
+
     /// `GET path`: the node's whole answer, when it is a success.
     pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Envelope<T>> {
         let url = format!("{}{path}", self.base);

@@ -5,12 +5,14 @@
 //! `shard list|move|transfer-leader`, `shards set`, `rebalance`; rule groups (`rules.rs`):
 //! `rules list|get|lint|sync|diff|delete`; and the built-in notifier (`notifier.rs`):
 //! `notifier get|set|check|delete`, `silence add|list|expire`, `alerts [groups]`; and retention
-//! (`retention.rs`): `retention show|set|reset|run`.
+//! (`retention.rs`): `retention show|set|reset|run`; and API tokens (`tokens.rs`):
+//! `token create|list|revoke`.
 
 mod cluster;
 mod notifier;
 mod retention;
 mod rules;
+mod tokens;
 
 use std::time::Duration;
 
@@ -37,15 +39,21 @@ struct Cli {
     /// it for large shards.
     #[arg(long, global = true, default_value_t = 60)]
     timeout_s: u64,
-    /// The cluster's admin token, for /api/v1/admin endpoints, rule changes and silence
-    /// changes when the nodes have one (`admin_token` in their configuration).
+    /// The token sent with every request (`Authorization: Bearer`): one made by `tidemarkctl
+    /// token create` with the roles the command needs, a node's bootstrap token, or its
+    /// `admin_token`. TIDEMARK_ADMIN_TOKEN is read too, as before tokens had roles.
     #[arg(
-        long,
+        long = "token",
+        visible_alias = "admin-token",
         global = true,
-        env = "TIDEMARK_ADMIN_TOKEN",
+        env = "TIDEMARK_TOKEN",
         hide_env_values = true
     )]
-    admin_token: Option<String>,
+    token: Option<String>,
+    /// A PEM file of CA certificates to trust beside the system's, for a node whose HTTPS
+    /// certificate comes from a CA of your own.
+    #[arg(long, global = true, env = "TIDEMARK_CA_FILE", value_name = "FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Block until the operation has finished, showing its progress, and exit non-zero if it
     /// fails. Placement commands (`node add|remove|drain`, `shard move|transfer-leader`,
     /// `shards set`, `rebalance`, `cluster set-replication`) always do: they run step by step
@@ -125,6 +133,9 @@ enum Command {
     /// The cluster's retention policy (show, set, reset) and its jobs (run).
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
+    /// API tokens with roles: create, list, revoke.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,8 +229,23 @@ enum NodeCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let client = reqwest::blocking::Client::builder()
+    let mut cli = Cli::parse();
+    if cli.token.is_none() {
+        cli.token = std::env::var("TIDEMARK_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+    }
+    let mut builder = reqwest::blocking::Client::builder();
+    if let Some(path) = &cli.ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--ca-file {} holds no PEM certificate", path.display()))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let client = builder
         .timeout(Duration::from_secs(cli.timeout_s))
         // What the node's audit log names when no `X-Tidemark-User` is sent.
         .user_agent(concat!("tidemarkctl/", env!("CARGO_PKG_VERSION")))
@@ -228,7 +254,7 @@ fn main() -> anyhow::Result<()> {
     let ctx = cluster::Ctx {
         client: client.clone(),
         base: base.to_string(),
-        admin_token: cli.admin_token.clone(),
+        admin_token: cli.token.clone(),
         output: cli.output,
         retry_for: Duration::from_secs(cli.timeout_s),
     };
@@ -283,8 +309,9 @@ fn main() -> anyhow::Result<()> {
             return notifier::run_alerts(&notifier_api(&ctx), cli.output, args);
         }
         Command::Retention(cmd) => return retention::run(&ctx, cmd),
+        Command::Token(cmd) => return tokens::run(&ctx, cmd),
         Command::Rules(cmd) => {
-            let api = rules::Api::new(client, base, cli.admin_token.clone(), ctx.retry_for);
+            let api = rules::Api::new(client, base, cli.token.clone(), ctx.retry_for);
             let code = rules::run(&api, cli.output, cmd)?;
             if code != 0 {
                 std::process::exit(code);
@@ -297,7 +324,7 @@ fn main() -> anyhow::Result<()> {
         Command::Buildinfo => client.get(&url),
         _ => client.post(&url).form(&form),
     };
-    if let Some(t) = &cli.admin_token {
+    if let Some(t) = &cli.token {
         request = request.bearer_auth(t);
     }
     let response = request

@@ -11,7 +11,7 @@ use tidemark_api::retention::{
     PolicySource, RetentionPolicy, RetentionRun, RetentionStatus, TierKeep,
 };
 
-use crate::cluster::{Ctx, refusal};
+use crate::cluster::Ctx;
 
 const STATUS_PATH: &str = "/api/v1/status/retention";
 const ADMIN_PATH: &str = "/api/v1/admin/retention";
@@ -52,8 +52,7 @@ pub fn run(ctx: &Ctx, cmd: &RetentionCommand) -> anyhow::Result<()> {
             policy
                 .check()
                 .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-            let status = send::<RetentionStatus>(
-                ctx,
+            let status = ctx.call::<RetentionStatus>(
                 ctx.client
                     .put(format!("{}{ADMIN_PATH}", ctx.base))
                     .header("content-type", "application/yaml")
@@ -66,10 +65,8 @@ pub fn run(ctx: &Ctx, cmd: &RetentionCommand) -> anyhow::Result<()> {
             }
         }
         RetentionCommand::Reset => {
-            let status = send::<RetentionStatus>(
-                ctx,
-                ctx.client.delete(format!("{}{ADMIN_PATH}", ctx.base)),
-            )?;
+            let status = ctx
+                .call::<RetentionStatus>(ctx.client.delete(format!("{}{ADMIN_PATH}", ctx.base)))?;
             ctx.print_json(&status)?;
             if ctx.table() {
                 println!("retention policy back to the defaults");
@@ -80,10 +77,8 @@ pub fn run(ctx: &Ctx, cmd: &RetentionCommand) -> anyhow::Result<()> {
             if ctx.table() {
                 println!("running the retention jobs due now on every shard's leader...");
             }
-            let run = send::<RetentionRun>(
-                ctx,
-                ctx.client.post(format!("{}{ADMIN_PATH}/run", ctx.base)),
-            )?;
+            let run =
+                ctx.call::<RetentionRun>(ctx.client.post(format!("{}{ADMIN_PATH}/run", ctx.base)))?;
             ctx.print_json(&run)?;
             if ctx.table() {
                 println!(
@@ -106,20 +101,6 @@ fn fetch_status(ctx: &Ctx) -> anyhow::Result<RetentionStatus> {
     ctx.get::<RetentionStatus>(STATUS_PATH)?
         .into_result()
         .map_err(|e| anyhow!("{}{STATUS_PATH}: {e}", ctx.base))
-}
-
-fn send<T: serde::de::DeserializeOwned>(
-    ctx: &Ctx,
-    req: reqwest::blocking::RequestBuilder,
-) -> anyhow::Result<T> {
-    let url = ctx.base.clone();
-    let (status, answer) = ctx.send::<T>(&url, req)?;
-    if !status.is_success() {
-        bail!("{}", refusal(&url, status, &answer));
-    }
-    answer
-        .into_result()
-        .map_err(|e| anyhow!("{url} answered {status}: {e}"))
 }
 
 fn read_policy_file(file: &PathBuf) -> anyhow::Result<String> {

@@ -24,9 +24,11 @@ const NETNS_GRPC_PORT: u16 = 9202;
 /// kills and pauses move meta seats around all the time. Shard-map versions start on a whole
 /// second 3 s (plus the write timeout) after `shards set`, so that the run crosses them; a
 /// node cut off from the meta leader for 3 s refuses current samples (503) until it is back.
+/// (The admin API is open to the harness: it reads digests and changes retention, the shard
+/// map and the notifier without tokens.)
 const NODE_CONFIG: &str = "flush_interval_ms: 1000\nmeta_voters_max: 3\nmeta_dead_voter_ms: 3000\n\
                            shard_version_lead_ms: 3000\nshard_version_align_ms: 1000\n\
-                           future_window_ms: 500\n\
+                           future_window_ms: 500\nauth:\n  enable_admin_api: true\n\
                            raft:\n  log_keep_entries: 8\n";
 
 /// How long a membership change keeps being retried through the other nodes.

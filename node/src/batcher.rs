@@ -23,6 +23,7 @@ use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
 use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
 use crate::retention::{MaintenanceRun, ResolvedPolicy, ShardView, plan};
+use crate::series_limits::{Admission, LimitHit, MetricCounts, SeriesLimits};
 
 /// One write request's part for one shard, with its waiter.
 pub(crate) struct WriteJob {
@@ -79,6 +80,8 @@ pub(crate) struct BatcherConfig {
     pub backfill_ms: Arc<AtomicI64>,
     /// Refuses writes while the disk is below its reserve.
     pub disk: Arc<DiskGuard>,
+    /// The cardinality limits new series are admitted under.
+    pub series_limits: Arc<SeriesLimits>,
 }
 
 /// The batcher task of one shard.
@@ -88,6 +91,8 @@ pub(crate) struct Batcher {
     pub engine: Arc<dyn Engine>,
     pub rx: mpsc::Receiver<Job>,
     pub config: BatcherConfig,
+    /// This shard's cached series counts per metric name.
+    pub metric_counts: MetricCounts,
 }
 
 impl Batcher {
@@ -314,13 +319,27 @@ impl Batcher {
             ms if ms > 0 => crate::clock::now_ms().saturating_sub(ms),
             _ => i64::MAX,
         };
-        let (batch, backfill, outcomes) = build_batch(
-            self.engine.as_ref(),
-            shard,
-            parts,
-            self.config.ooo_window_ms,
-            backfill_from_ms,
-        );
+        let (batch, backfill, outcomes) = {
+            let engine = self.engine.as_ref();
+            let limits = &self.config.series_limits;
+            let count_of = |name: &str| metric_series(engine, shard, name);
+            let held = if limits.is_off() {
+                0
+            } else {
+                engine.stats(shard).series
+            };
+            let now = std::time::Instant::now();
+            let mut admission =
+                Admission::new(limits, held, &mut self.metric_counts, &count_of, now);
+            build_batch(
+                engine,
+                shard,
+                parts,
+                self.config.ooo_window_ms,
+                backfill_from_ms,
+                &mut |key| admission.admit(key),
+            )
+        };
         let mut result = if batch.samples.is_empty() {
             Ok(())
         } else {
@@ -353,6 +372,14 @@ impl Batcher {
     }
 }
 
+/// How many series of `shard` have metric name `name` (0 when the shard cannot say).
+fn metric_series(engine: &dyn Engine, shard: ShardId, name: &str) -> u64 {
+    let matcher = tidemark_storage::Matcher::equal("__name__", name);
+    engine
+        .matching_series(shard, &[matcher], i64::MIN, i64::MAX)
+        .map_or(0, |ids| ids.len() as u64)
+}
+
 fn no_leader(shard: ShardId, leader: Option<u64>) -> NodeError {
     let message = match leader {
         Some(id) => format!("node {id} leads the shard"),
@@ -381,6 +408,8 @@ fn write_error(
 /// A series of the batch being built.
 struct Slot {
     id: Option<u32>,
+    /// A new series a cardinality limit kept out: its samples are counted, not written.
+    limited: bool,
     key: SeriesKey,
     /// Samples accepted so far, sorted by timestamp, unique (detects duplicates and conflicts
     /// within the batch).
@@ -411,13 +440,15 @@ fn add_sample(samples: &mut Vec<Sample>, s: Sample) -> Result<bool, ()> {
 /// sample against the stored head (`Engine::check_append`, samples from `backfill_from_ms` on
 /// accepted however old) and against earlier parts of the same batch. Returns the batch, the
 /// batch of samples for sealed partitions (a `Command::Backfill`), and one outcome per part.
-/// Only reads the engine.
+/// A new series is created only when `admit` lets it (`series_limits.rs`). Only reads the
+/// engine.
 pub(crate) fn build_batch(
     engine: &dyn Engine,
     shard: ShardId,
     parts: Vec<Vec<SeriesWrite>>,
     ooo_window_ms: i64,
     backfill_from_ms: i64,
+    admit: &mut dyn FnMut(&SeriesKey) -> Result<(), LimitHit>,
 ) -> (WriteBatch, WriteBatch, Vec<WriteOutcome>) {
     let series_max: usize = parts.iter().map(Vec::len).sum();
     let mut slots: Vec<Slot> = Vec::with_capacity(series_max);
@@ -430,8 +461,20 @@ pub(crate) fn build_batch(
                 Some(ix) => ix,
                 None => {
                     by_key.insert(&sw.key, slots.len());
+                    let id = engine.series_id_of_key(shard, &sw.key);
+                    let limited = match id {
+                        Some(_) => false,
+                        None => match admit(&sw.key) {
+                            Ok(()) => false,
+                            Err(hit) => {
+                                tracing::debug!(shard, ?hit, "new series beyond a limit");
+                                true
+                            }
+                        },
+                    };
                     slots.push(Slot {
-                        id: engine.series_id_of_key(shard, &sw.key),
+                        id,
+                        limited,
                         key: sw.key,
                         samples: Vec::with_capacity(sw.samples.len()),
                         backfill: Vec::new(),
@@ -440,6 +483,11 @@ pub(crate) fn build_batch(
                 }
             };
             let slot = &mut slots[slot_ix];
+            if slot.limited {
+                outcome.series_limited += 1;
+                outcome.samples_limited += sw.samples.len();
+                continue;
+            }
             let check =
                 engine.check_append(shard, slot.id, &sw.samples, ooo_window_ms, backfill_from_ms);
             let mut written = check.duplicates;
@@ -466,7 +514,7 @@ pub(crate) fn build_batch(
     }
     let mut batch = WriteBatch::default();
     let mut backfill = WriteBatch::default();
-    for slot in slots {
+    for slot in slots.into_iter().filter(|s| !s.limited) {
         for (b, samples) in [(&mut batch, slot.samples), (&mut backfill, slot.backfill)] {
             if samples.is_empty() {
                 continue;

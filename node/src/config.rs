@@ -8,9 +8,11 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tidemark_alerting::rules::PromDuration;
 
+mod auth;
 mod http_server;
 mod notifier;
 mod ruler;
+pub use auth::AuthConfig;
 pub use http_server::HttpServerLimits;
 pub use notifier::NotifierSettings;
 pub use ruler::RulerConfig;
@@ -74,6 +76,27 @@ pub struct Args {
     /// a cluster it creates, or a cluster made before secrets (the same file on every member).
     #[arg(long, value_name = "FILE")]
     pub cluster_secret_file: Option<PathBuf>,
+    /// PEM certificate chain of the HTTP API: with --http-tls-key-file, it speaks HTTPS
+    /// (`http_tls.cert_file`; reloaded when the file changes).
+    #[arg(long, value_name = "FILE", requires = "http_tls_key_file")]
+    pub http_tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the HTTP API's certificate (`http_tls.key_file`).
+    #[arg(long, value_name = "FILE", requires = "http_tls_cert_file")]
+    pub http_tls_key_file: Option<PathBuf>,
+    /// Serves the admin API to callers without a token while the cluster has no tokens
+    /// (`auth.enable_admin_api`); off, it answers 403 until a token is given.
+    #[arg(long)]
+    pub enable_admin_api: bool,
+    /// A token with every role, accepted by this node beside the cluster's tokens: how the
+    /// first token is made (`tidemarkctl --token <it> token create`). Turns authentication
+    /// on (`auth.bootstrap_token`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TIDEMARK_BOOTSTRAP_TOKEN",
+        hide_env_values = true
+    )]
+    pub bootstrap_token: Option<String>,
     /// A rule file to load (repeatable; adds to `rule_files`).
     #[arg(long = "rule-file", value_name = "PATH")]
     pub rule_files: Vec<PathBuf>,
@@ -118,10 +141,13 @@ pub struct Config {
     /// or token-derived one) or by a cluster made before secrets. A data directory holding
     /// another secret refuses to start.
     pub cluster_secret_file: Option<PathBuf>,
-    /// When set, `/api/v1/admin/*` requires `Authorization: Bearer <admin_token>` (401
-    /// otherwise); a joining node sends it to the member it joins through. Never shown by
-    /// `/api/v1/status/config`.
+    /// An older form of `auth.bootstrap_token` kept for existing files: a token with every
+    /// role that this node accepts; while it is the only credential, callers without a token
+    /// still read and write (but change neither rules nor silences). A joining node sends it
+    /// to the member it joins through. Never shown by `/api/v1/status/config`.
     pub admin_token: Option<String>,
+    /// Who may call the HTTP API: tokens, the admin API's switch (`docs/security.md`).
+    pub auth: AuthConfig,
     /// Shards a new cluster starts with.
     pub shard_count: u32,
     /// Voters of the meta group at most; nodes beyond them join it as learners (they follow
@@ -165,6 +191,8 @@ pub struct Config {
     pub free_space_reserve_bytes: u64,
     /// Bounds of the HTTP server: timeouts and connections.
     pub http_server: HttpServerLimits,
+    /// TLS for the HTTP API: absent, plain HTTP (`docs/security.md`).
+    pub http_tls: Option<crate::http_tls::HttpTlsConfig>,
     /// Whether the node stores its own `/metrics` (`job="tidemark"`, `instance` its HTTP
     /// address) every `self_scrape_interval_ms`, so that it monitors itself.
     pub self_scrape: bool,
@@ -172,8 +200,11 @@ pub struct Config {
     pub self_scrape_interval_ms: u64,
     /// Bounds on queries.
     pub query: tidemark_query::QueryLimits,
-    /// Timing of the Raft groups.
+    /// Timing and bounds of the Raft groups.
     pub raft: RaftConfig,
+    /// Largest gRPC message between nodes, in bytes, either way (a Raft batch, a forwarded
+    /// write, a shard's answer to a read); a larger one fails with `RESOURCE_EXHAUSTED`.
+    pub grpc_message_bytes_max: usize,
     /// Rule files imported into the rule store at start, each into a namespace named by its
     /// path (read-only through the rules API).
     pub rule_files: Vec<PathBuf>,
@@ -217,6 +248,7 @@ impl Default for Config {
             join_token: None,
             cluster_secret_file: None,
             admin_token: None,
+            auth: AuthConfig::default(),
             shard_count: 4,
             meta_voters_max: 5,
             meta_dead_voter_ms: 5 * 60 * 1000,
@@ -233,11 +265,13 @@ impl Default for Config {
             name_validation: NameValidation::default(),
             limits: WriteLimits::default(),
             http_server: HttpServerLimits::default(),
+            http_tls: None,
             self_scrape: false,
             self_scrape_interval_ms: 15_000,
             free_space_reserve_bytes: 256 * 1024 * 1024,
             query: tidemark_query::QueryLimits::default(),
             raft: RaftConfig::default(),
+            grpc_message_bytes_max: GRPC_MESSAGE_BYTES_MAX_DEFAULT,
             rule_files: Vec::new(),
             alertmanagers: Vec::new(),
             rule_query_offset: PromDuration::default(),
@@ -283,6 +317,19 @@ pub struct WriteLimits {
     pub series_per_request_max: usize,
     /// Float samples in one request.
     pub samples_per_request_max: usize,
+    /// Series the cluster's shards may hold (0: no limit); each shard leader admits new series
+    /// up to its share, this divided by the number of shard groups.
+    pub series_max: u64,
+    /// Series of one metric name the cluster's shards may hold (0: no limit), shared out the
+    /// same way.
+    pub series_per_metric_max: u64,
+    /// Bytes of remote-write requests held at once, compressed and decompressed (each
+    /// reserves its body before reading it and its decompressed size after); beyond, a
+    /// request waits.
+    pub write_inflight_bytes_max: u64,
+    /// How long a remote-write request waits for `write_inflight_bytes_max` to have room;
+    /// after, 503 with `Retry-After`.
+    pub write_inflight_wait_ms: u64,
     /// Metric names whose metadata (type, help, unit) is kept in memory for `/api/v1/metadata`.
     pub metadata_metrics_max: usize,
     /// Size of one remote-read request body, compressed and decompressed (Prometheus reads
@@ -311,6 +358,10 @@ impl Default for WriteLimits {
             label_value_bytes_max: 4096,
             series_per_request_max: 100_000,
             samples_per_request_max: 1_000_000,
+            series_max: 0,
+            series_per_metric_max: 0,
+            write_inflight_bytes_max: 1 << 30,
+            write_inflight_wait_ms: 10_000,
             metadata_metrics_max: 100_000,
             remote_read_body_bytes_max: 32 * 1024 * 1024,
             remote_read_samples_max: 50_000_000,
@@ -320,6 +371,10 @@ impl Default for WriteLimits {
         }
     }
 }
+
+/// The default of `grpc_message_bytes_max`: a shard's answer to a query with the default
+/// `query.samples_max` fits.
+pub const GRPC_MESSAGE_BYTES_MAX_DEFAULT: usize = 1 << 30;
 
 /// Timing of the Raft groups (every group of the node uses the same).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -334,6 +389,12 @@ pub struct RaftConfig {
     pub log_keep_entries: u64,
     /// How long sending one snapshot to a follower may take, in milliseconds.
     pub snapshot_timeout_ms: u64,
+    /// Largest shard snapshot this node receives, in bytes (written to a file as it arrives;
+    /// a larger one is refused and discarded, and the leader keeps trying).
+    pub snapshot_bytes_max: u64,
+    /// Largest snapshot of the meta or ruler group this node receives, in bytes (held in
+    /// memory as it arrives).
+    pub snapshot_memory_bytes_max: u64,
 }
 
 impl Default for RaftConfig {
@@ -345,6 +406,8 @@ impl Default for RaftConfig {
             // for a follower a few seconds behind; one further behind gets a snapshot.
             log_keep_entries: 64,
             snapshot_timeout_ms: 600_000,
+            snapshot_bytes_max: 1 << 40,
+            snapshot_memory_bytes_max: 256 << 20,
         }
     }
 }
@@ -410,6 +473,20 @@ impl Config {
         }
         if let Some(v) = &args.cluster_secret_file {
             self.cluster_secret_file = Some(v.clone());
+        }
+        if let (Some(cert_file), Some(key_file)) =
+            (&args.http_tls_cert_file, &args.http_tls_key_file)
+        {
+            self.http_tls = Some(crate::http_tls::HttpTlsConfig {
+                cert_file: cert_file.clone(),
+                key_file: key_file.clone(),
+            });
+        }
+        if args.enable_admin_api {
+            self.auth.enable_admin_api = true;
+        }
+        if let Some(v) = &args.bootstrap_token {
+            self.auth.bootstrap_token = Some(v.clone());
         }
         self.rule_files.extend(args.rule_files.iter().cloned());
         self.alertmanagers
@@ -478,6 +555,7 @@ impl Config {
             self.admin_token.as_ref().is_none_or(|t| !t.is_empty()),
             "admin_token must not be empty (leave it out to disable admin authentication)"
         );
+        self.auth.validate()?;
         anyhow::ensure!(
             self.meta_voters_max != 0,
             "meta_voters_max must be non-zero"
@@ -534,6 +612,11 @@ impl Config {
             r.snapshot_timeout_ms != 0,
             "raft.snapshot_timeout_ms must be non-zero"
         );
+        anyhow::ensure!(
+            self.grpc_message_bytes_max >= 64 << 20,
+            "grpc_message_bytes_max must be at least 64 MiB (a Raft batch of log entries \
+             travels in one message)"
+        );
         let l = &self.limits;
         for (name, v) in [
             ("write_body_bytes_max", l.write_body_bytes_max),
@@ -554,6 +637,12 @@ impl Config {
         ] {
             anyhow::ensure!(v != 0, "limits.{name} must be non-zero");
         }
+        anyhow::ensure!(
+            l.write_inflight_bytes_max
+                >= (l.write_body_bytes_max + l.write_decoded_bytes_max) as u64,
+            "limits.write_inflight_bytes_max must hold one request of write_body_bytes_max \
+             plus write_decoded_bytes_max"
+        );
         Ok(())
     }
 }

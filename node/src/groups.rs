@@ -80,6 +80,8 @@ struct GroupStarter {
     backfill_ms: Arc<AtomicI64>,
     /// The data directory's free space against `free_space_reserve_bytes`.
     disk: Arc<DiskGuard>,
+    /// `limits.series_max` and `limits.series_per_metric_max`, shared by every batcher.
+    series_limits: Arc<crate::series_limits::SeriesLimits>,
 }
 
 impl GroupStarter {
@@ -478,6 +480,11 @@ impl GroupHost {
             self.config.data_dir.join(SNAPSHOT_DIR),
         )
         .with_counters(self.starter.peers.counters().clone())
+        .with_limits(crate::raft::transport_service::TransportLimits {
+            message_bytes_max: self.config.grpc_message_bytes_max,
+            snapshot_bytes_max: self.config.raft.snapshot_bytes_max,
+            snapshot_memory_bytes_max: self.config.raft.snapshot_memory_bytes_max,
+        })
         .into_server()
     }
 
@@ -534,8 +541,11 @@ async fn start_shard(
             write_timeout_ms: config.write_timeout_ms,
             backfill_ms: starter.backfill_ms.clone(),
             disk: starter.disk.clone(),
+            series_limits: starter.series_limits.clone(),
         },
+        metric_counts: Default::default(),
     };
+    starter.series_limits.saw_shard(shard);
     Ok((ShardSlot { group, queue }, tokio::spawn(batcher.run())))
 }
 

@@ -1,6 +1,7 @@
 //! The node's HTTP edge: remote-write ingestion, the Prometheus HTTP query API (GET and
 //! form-encoded POST, Prometheus' JSON envelope and error types), admin and health endpoints.
 
+pub mod auth;
 pub mod backend;
 pub mod cluster;
 pub mod error;
@@ -25,7 +26,9 @@ mod rules_config;
 mod rules_status;
 mod series;
 mod status;
+pub mod tokens;
 mod write;
+mod write_budget;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -45,6 +48,7 @@ use crate::metrics::{Metrics, StateCollector};
 use crate::node::Node;
 use metadata::MetadataStore;
 pub use query_slots::QuerySlots;
+pub use write_budget::WriteBudget;
 
 /// What every handler shares.
 pub struct AppState {
@@ -62,6 +66,8 @@ pub struct AppState {
     pub query_slots: Arc<QuerySlots>,
     /// What `/metrics` serves.
     pub metrics: Arc<Metrics>,
+    /// Bytes of remote-write requests held at once.
+    pub write_budget: Arc<write_budget::WriteBudget>,
 }
 
 impl AppState {
@@ -76,9 +82,14 @@ impl AppState {
             config.query.concurrent_max,
             config.query.queue_max,
         ));
+        let write_budget = Arc::new(write_budget::WriteBudget::new(
+            config.limits.write_inflight_bytes_max,
+            config.limits.write_inflight_wait_ms,
+        ));
         let metrics = Arc::new(Metrics::new(Box::new(StateCollector {
             backend: backend.clone(),
             slots: query_slots.clone(),
+            write_budget: write_budget.clone(),
         })));
         AppState {
             backend,
@@ -86,6 +97,7 @@ impl AppState {
             metadata: MetadataStore::new(config.limits.metadata_metrics_max),
             query_slots,
             metrics,
+            write_budget,
             config,
             started_at: SystemTime::now(),
         }

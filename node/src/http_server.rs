@@ -18,6 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::HttpServerLimits;
@@ -36,11 +37,12 @@ fn too_many_connections() -> Vec<u8> {
     .into_bytes()
 }
 
-/// Serves `app` on `listener` until `stop` turns true.
+/// Serves `app` on `listener` until `stop` turns true; over TLS with `tls`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpServerLimits,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -60,7 +62,7 @@ pub async fn serve(
             a = listener.accept() => a,
             _ = stop.changed() => break,
         };
-        let (tcp, _) = match accepted {
+        let (tcp, remote) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors, for example: wait instead of spinning.
@@ -80,16 +82,55 @@ pub async fn serve(
         };
         let service = app
             .clone()
-            .map_request(|req: hyper::Request<Incoming>| req.map(Body::new))
+            .map_request(move |req: hyper::Request<Incoming>| {
+                let mut req = req.map(Body::new);
+                // Who is calling, for the audit log.
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(remote));
+                req
+            })
             .map_err(|e: Infallible| match e {});
-        let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "HTTP connection ended");
+        let service = TowerToHyperService::new(service);
+        match &tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "HTTP connection ended");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                // The handshake gets the header timeout: a client that opens a connection and
+                // says nothing holds it no longer than one that sends no headers.
+                let handshake = tokio::time::timeout(
+                    Duration::from_millis(limits.header_read_timeout_ms),
+                    acceptor.accept(tcp),
+                );
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let stream = match handshake.await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn =
+                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "HTTPS connection ended");
+                    }
+                });
+            }
+        }
     }
     if tokio::time::timeout(STOP_GRACE, graceful.shutdown())
         .await

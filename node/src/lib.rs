@@ -11,6 +11,7 @@ pub mod exposition;
 mod groups;
 pub mod http;
 mod http_server;
+pub mod http_tls;
 pub mod join;
 pub(crate) mod key_index;
 pub mod meta;
@@ -29,7 +30,9 @@ mod router;
 pub mod ruler;
 mod selector;
 pub mod self_scrape;
+pub mod series_limits;
 pub mod server;
+pub mod tokens;
 mod writes;
 
 pub use groups::JoinTarget;

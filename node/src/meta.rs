@@ -100,6 +100,18 @@ pub enum MetaCommand {
         /// A seed from a node's configuration: applied only when no policy was ever set.
         if_unset: bool,
     },
+    /// Adds an API token (`tidemarkctl token create`). Ignored when the id is taken. Level 4.
+    CreateToken {
+        /// The token's id (the public part of the token).
+        id: String,
+        /// Its name, roles, secret hash and creation time.
+        token: crate::tokens::StoredToken,
+    },
+    /// Removes an API token (`tidemarkctl token revoke`; a no-op for an unknown id). Level 4.
+    RevokeToken {
+        /// The token's id.
+        id: String,
+    },
 }
 
 impl MetaCommand {
@@ -107,6 +119,7 @@ impl MetaCommand {
     pub fn required_level(&self) -> u32 {
         match self {
             MetaCommand::SetRetention { .. } => 2,
+            MetaCommand::CreateToken { .. } | MetaCommand::RevokeToken { .. } => 4,
             _ => 1,
         }
     }
@@ -232,6 +245,8 @@ pub struct ClusterMap {
     /// The retention policy as its canonical JSON ([`MetaCommand::SetRetention`]); `None`: the
     /// built-in defaults.
     pub retention: Option<String>,
+    /// API tokens by id ([`MetaCommand::CreateToken`]).
+    pub tokens: BTreeMap<String, crate::tokens::StoredToken>,
 }
 
 impl ClusterMap {
@@ -295,6 +310,14 @@ impl ClusterMap {
                 if !*if_unset || self.retention.is_none() {
                     self.retention = policy.clone();
                 }
+            }
+            MetaCommand::CreateToken { id, token } => {
+                self.tokens
+                    .entry(id.clone())
+                    .or_insert_with(|| token.clone());
+            }
+            MetaCommand::RevokeToken { id } => {
+                self.tokens.remove(id);
             }
         }
     }

@@ -192,6 +192,7 @@ impl Metrics {
             ("too_old", outcome.too_old),
             ("too_new", outcome.too_new),
             ("conflicting", outcome.conflicting),
+            ("series_limit", outcome.samples_limited),
             ("invalid_series", invalid_series_samples),
             ("histogram_unsupported", histograms),
         ] {
@@ -262,6 +263,7 @@ struct ShardLabel {
 pub struct StateCollector {
     pub backend: Arc<dyn Backend>,
     pub slots: Arc<crate::http::QuerySlots>,
+    pub write_budget: Arc<crate::http::WriteBudget>,
 }
 
 impl std::fmt::Debug for StateCollector {
@@ -321,6 +323,12 @@ impl Collector for StateCollector {
             "tidemark_queries_queued",
             "Queries waiting for an evaluation slot",
             queued as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "tidemark_write_inflight_bytes",
+            "Bytes of remote-write requests held now (limits.write_inflight_bytes_max)",
+            i64::try_from(self.write_budget.held_bytes()).unwrap_or(i64::MAX),
         )?;
         let labels = |g: &GroupGauges| GroupLabels {
             group: g.group.to_string(),

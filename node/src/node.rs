@@ -13,6 +13,7 @@ mod execute;
 mod service;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -456,6 +457,7 @@ impl Node {
     pub fn shard_service(
         self: &Arc<Self>,
     ) -> tidemark_proto::node::shard_service_server::ShardServiceServer<NodeService> {
-        NodeService::new(Arc::downgrade(self)).into_server()
+        NodeService::new(Arc::downgrade(self))
+            .into_server(self.host.config().grpc_message_bytes_max)
     }
 }

@@ -228,8 +228,8 @@ impl Peers {
     > {
         let channel = self.channels.channel(addr).map_err(unreachable)?;
         let client = ShardServiceClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
+            .max_decoding_message_size(self.channels.message_bytes_max())
+            .max_encoding_message_size(self.channels.message_bytes_max());
         let timeout = Duration::from_millis(timeout_ms + CALL_SLACK_MS);
         request.set_timeout(timeout);
         self.channels.auth().stamp(&mut request);

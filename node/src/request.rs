@@ -65,6 +65,11 @@ pub struct WriteOutcome {
     pub conflicting: usize,
     /// Series written (including new ones).
     pub series_written: usize,
+    /// New series not created because a shard held its share of a cardinality limit
+    /// (`series_limits.rs`).
+    pub series_limited: usize,
+    /// Samples of those series, not written.
+    pub samples_limited: usize,
 }
 
 impl WriteOutcome {
@@ -75,6 +80,47 @@ impl WriteOutcome {
         self.too_new += o.too_new;
         self.conflicting += o.conflicting;
         self.series_written += o.series_written;
+        self.series_limited += o.series_limited;
+        self.samples_limited += o.samples_limited;
+    }
+}
+
+/// [`WriteOutcome`] as builds before cardinality limits encode it: what a node sends when no
+/// series was limited, so that a node of the previous build still reads its answers, and what
+/// it reads from such a node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriteOutcomeV1 {
+    pub samples_written: usize,
+    pub too_old: usize,
+    pub too_new: usize,
+    pub conflicting: usize,
+    pub series_written: usize,
+}
+
+impl From<WriteOutcomeV1> for WriteOutcome {
+    fn from(o: WriteOutcomeV1) -> Self {
+        WriteOutcome {
+            samples_written: o.samples_written,
+            too_old: o.too_old,
+            too_new: o.too_new,
+            conflicting: o.conflicting,
+            series_written: o.series_written,
+            series_limited: 0,
+            samples_limited: 0,
+        }
+    }
+}
+
+impl WriteOutcome {
+    /// The short form, when nothing was limited.
+    pub fn as_v1(&self) -> Option<WriteOutcomeV1> {
+        (self.series_limited == 0 && self.samples_limited == 0).then_some(WriteOutcomeV1 {
+            samples_written: self.samples_written,
+            too_old: self.too_old,
+            too_new: self.too_new,
+            conflicting: self.conflicting,
+            series_written: self.series_written,
+        })
     }
 }
 

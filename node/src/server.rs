@@ -44,6 +44,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot start the Raft groups")?;
 
+    let tls = match &config.http_tls {
+        Some(files) => Some(crate::http_tls::acceptor(files).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let grpc_listener = TcpListener::bind(&config.grpc_listen)
         .await
         .with_context(|| format!("cannot listen on {} (gRPC)", config.grpc_listen))?;
@@ -54,6 +58,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         node_id = config.node_id,
         cluster_id = node.cluster_id(),
         http = %config.http_listen,
+        https = config.http_tls.is_some(),
         grpc = %config.grpc_listen,
         data_dir = %config.data_dir.display(),
         node = node.shard_count(),
@@ -97,20 +102,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let app = router(state)
             .merge(crate::http::cluster::routes(node.clone()))
             .merge(crate::http::retention::routes(node.clone()))
+            .merge(crate::http::tokens::routes(node.clone()))
             .route_layer(axum::middleware::from_fn_with_state(
                 metrics,
                 crate::http::track,
             ))
             .layer(axum::middleware::from_fn_with_state(
-                crate::http::cluster::AdminAuth {
-                    admin_token: config.admin_token.as_deref().map(Arc::<str>::from),
-                    join_token: node.join_token().map(|t| Arc::from(t.to_string())),
-                },
-                crate::http::cluster::require_admin_token,
+                Arc::new(crate::http::auth::Access::new(
+                    &config,
+                    node.clone(),
+                    node.join_token().map(|t| t.to_string()),
+                )),
+                crate::http::auth::authorize,
             ));
         let limits = config.http_server.clone();
         let stop = stop_rx.clone();
-        tokio::spawn(crate::http_server::serve(http_listener, app, limits, stop))
+        tokio::spawn(crate::http_server::serve(
+            http_listener,
+            app,
+            limits,
+            tls,
+            stop,
+        ))
     };
 
     if let Some(url) = &config.join {

@@ -105,8 +105,9 @@ impl Command {
     }
 }
 
-/// The highest [`Command::required_level`] this build applies.
-pub const COMMAND_LEVEL: u32 = 3;
+/// The highest command level this build applies: of [`Command::required_level`] and of the
+/// node's meta commands (level 4: API tokens).
+pub const COMMAND_LEVEL: u32 = 4;
 
 mod codec;
 

@@ -16,8 +16,10 @@
 //! - [`smtp`]: a real SMTP server (aiosmtpd) that keeps every message, with AUTH and TLS
 //!   (STARTTLS or implicit) when asked.
 //! - [`alertmanager`]: a real Alertmanager, alone or as a gossiping pair.
+//! - [`certs`]: a CA and a server certificate for loopback, made with `openssl`.
 
 pub mod alertmanager;
+pub mod certs;
 pub mod dataset;
 pub mod digest;
 pub mod http;

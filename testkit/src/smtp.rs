@@ -274,7 +274,7 @@ impl SmtpServer {
         let messages_dir = dir.path().join("messages");
         std::fs::create_dir(&messages_dir).map_err(|e| format!("smtp: {e}"))?;
         if options.tls != SmtpTls::Off {
-            make_certificates(dir.path())?;
+            crate::certs::make_certificates(dir.path())?;
         }
         let script = dir.path().join("smtpd.py");
         std::fs::write(&script, SERVER_PY).map_err(|e| format!("smtp: {e}"))?;
@@ -437,82 +437,6 @@ pub fn venv_python() -> Result<PathBuf, String> {
                     .join(", ")
             )
         })
-}
-
-/// Makes `ca.pem` (a CA of its own) and `server.pem`/`server.key` (signed by it, for
-/// `localhost` and `127.0.0.1`, valid two days) in `dir` with the `openssl` command.
-fn make_certificates(dir: &Path) -> Result<(), String> {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    std::fs::write(
-        dir.join("server.ext"),
-        "basicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\n\
-         subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .map_err(|e| format!("smtp: {e}"))?;
-    let ca_subject = ["-subj", "/CN=tidemark-testkit SMTP CA", "-days", "2"];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"],
-            &ec[..],
-            &ca_subject,
-            &["-keyout", "ca.key", "-out", "ca.pem"],
-        ]
-        .concat(),
-        [
-            &["req"],
-            &ec[..],
-            &[
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-            ],
-        ]
-        .concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            "server.pem",
-            "-extfile",
-            "server.ext",
-        ],
-    ];
-    for args in &steps {
-        let mut command = Command::new("openssl");
-        command.current_dir(dir).args(args);
-        let out = command
-            .output()
-            .map_err(|e| format!("smtp: run openssl (needed for TLS): {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "smtp: openssl {} failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -378,11 +378,15 @@ async fn start_groups(
     let starter = GroupStarter {
         node_id: config.node_id,
         raft_config: raft_config(&config)?,
-        peers: PeerChannels::new(auth),
+        peers: PeerChannels::new(auth).with_message_bytes_max(config.grpc_message_bytes_max),
         log_db: log_db.clone(),
         registry: GroupRegistry::default(),
         backfill_ms: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         disk: DiskGuard::new(config.data_dir.clone(), config.free_space_reserve_bytes),
+        series_limits: Arc::new(crate::series_limits::SeriesLimits::new(
+            config.limits.series_max,
+            config.limits.series_per_metric_max,
+        )),
     };
     let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
         .map_err(|e| NodeError::raft(META_GROUP)(format!("state machine: {e}")))?;

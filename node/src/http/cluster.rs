@@ -33,15 +33,13 @@
 //!   "maxTimeMs"}`. A replica the group has removed this node from is emptied shortly after
 //!   (`Placement::retire_replica`): its shard then shows no series and applied index 0.
 //!
-//! Admin endpoints need the admin token when one is configured ([`require_admin_token`]).
+//! Who may call them is `http/auth.rs`'s business.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,7 +49,7 @@ use tidemark_api::{
 };
 
 use super::ApiError;
-use crate::cluster_auth::constant_time_eq;
+use super::auth::{JOIN_CHECK_PATH, JOIN_TOKEN_PATH, MEMBERS_PATH};
 use crate::meta::{MetaCommand, REPLICATION_FACTOR_MAX};
 use crate::node::Node;
 use crate::request::MemberOp;
@@ -68,92 +66,6 @@ pub fn routes(node: Arc<Node>) -> Router {
         .route("/api/v1/admin/shards/digest", get(digests))
         .route("/api/v1/admin/shards/local", get(local_shards))
         .with_state(node)
-}
-
-/// Whether `req` changes what only an admin may change: the admin API (the notifier's
-/// configuration included), `/-/reload`, rule groups and silences.
-fn needs_admin_token(req: &Request) -> bool {
-    let path = req.uri().path();
-    let rules =
-        path.starts_with("/config/v1/rules") || path.starts_with("/prometheus/config/v1/rules");
-    let silences = ["/api/v2/silence", "/alertmanager/api/v2/silence"]
-        .iter()
-        .any(|p| path.starts_with(p));
-    let mutation = req.method() != axum::http::Method::GET;
-    path.starts_with("/api/v1/admin/") || path == "/-/reload" || ((rules || silences) && mutation)
-}
-
-/// The credentials the admin paths take.
-#[derive(Clone, Default)]
-pub struct AdminAuth {
-    /// `admin_token`: every admin path with it.
-    pub admin_token: Option<Arc<str>>,
-    /// The cluster's join token: the member-change path with it (what a joining node has).
-    pub join_token: Option<Arc<str>>,
-}
-
-/// Where a joining node asks to be added.
-const MEMBERS_PATH: &str = "/api/v1/admin/cluster/members";
-/// Where a joining node checks its join token before it writes anything.
-const JOIN_CHECK_PATH: &str = "/api/v1/admin/cluster/join-check";
-/// Where an admin reads the join token.
-const JOIN_TOKEN_PATH: &str = "/api/v1/admin/cluster/join-token";
-
-/// Refuses admin requests ([`needs_admin_token`]) without `Authorization: Bearer <token>` (401,
-/// Prometheus envelope, `errorType` "unauthorized"); passes everything when no admin token is
-/// set, except the join token itself (403 then: it is the cluster secret) and member changes:
-/// adding a member hands it the secret, so a member change needs the join token or the admin
-/// token whenever the cluster has a secret.
-pub async fn require_admin_token(
-    State(auth): State<AdminAuth>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let path = req.uri().path();
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let is = |token: &Option<Arc<str>>| matches!((given, token), (Some(g), Some(t)) if constant_time_eq(g.as_bytes(), t.as_bytes()));
-    if path == MEMBERS_PATH || path == JOIN_CHECK_PATH {
-        if is(&auth.join_token) || is(&auth.admin_token) {
-            return next.run(req).await;
-        }
-        // Adding a member makes its leader send it the cluster secret with every call: never
-        // without a credential, even where the rest of the admin API is open.
-        if auth.join_token.is_some() || auth.admin_token.is_some() {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "member changes need this cluster's join token or the admin token: \
-                 Authorization: Bearer <token> (tidemarkctl --admin-token; `tidemarkctl \
-                 cluster join-token` or the join-token file in a member's data directory)",
-            );
-        }
-    }
-    if path == JOIN_TOKEN_PATH && auth.admin_token.is_none() {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "the join token is served to admins only, and this node has no admin_token: set \
-             one, or read the join-token file in a member's data directory",
-        );
-    }
-    if auth.admin_token.is_some() && needs_admin_token(&req) && !is(&auth.admin_token) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "admin endpoints need the admin token: Authorization: Bearer <token>",
-        );
-    }
-    next.run(req).await
-}
-
-fn refuse(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        super::json::error("unauthorized", message),
-    )
-        .into_response()
 }
 
 /// `GET /api/v1/admin/cluster/join-check`: `{"clusterId": ...}` to a caller whose join token
@@ -301,98 +213,4 @@ async fn set_shards(
 ) -> Result<Response, ApiError> {
     let req: ShardCountChange = body(&bytes, "shards request")?;
     Ok(success(node.set_shard_count(req.shard_count).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::Body;
-    use tower::ServiceExt;
-
-    use super::*;
-
-    const JOIN: &str = "c1.0123456789abcdef0123456789abcdef";
-
-    /// The admin middleware over two dummy routes, with `admin_token` (and the join token).
-    fn app(admin_token: Option<&str>) -> Router {
-        let ok = || async { StatusCode::OK };
-        Router::new()
-            .route(MEMBERS_PATH, post(ok))
-            .route(JOIN_TOKEN_PATH, get(ok))
-            .route(JOIN_CHECK_PATH, get(ok))
-            .route("/api/v1/admin/flush", post(ok))
-            .layer(axum::middleware::from_fn_with_state(
-                AdminAuth {
-                    admin_token: admin_token.map(Arc::from),
-                    join_token: Some(Arc::from(JOIN)),
-                },
-                require_admin_token,
-            ))
-    }
-
-    async fn status(app: &Router, method: &str, path: &str, bearer: Option<&str>) -> u16 {
-        let mut req = axum::http::Request::builder().method(method).uri(path);
-        if let Some(b) = bearer {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
-        }
-        let r = app
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        r.status().as_u16()
-    }
-
-    #[tokio::test]
-    async fn join_and_admin_tokens_open_what_they_should_and_nothing_else() {
-        let open = app(None);
-        // No admin token: the admin API is open, but not the join token itself.
-        assert_eq!(
-            status(&open, "POST", "/api/v1/admin/flush", None).await,
-            200
-        );
-        assert_eq!(status(&open, "GET", JOIN_TOKEN_PATH, None).await, 403);
-        // Member changes hand the secret to the new member: never without a credential.
-        assert_eq!(status(&open, "POST", MEMBERS_PATH, None).await, 401);
-        assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(JOIN)).await, 200);
-        assert_eq!(status(&open, "GET", JOIN_CHECK_PATH, Some(JOIN)).await, 200);
-        assert_eq!(status(&open, "GET", JOIN_CHECK_PATH, None).await, 401);
-        let other = "c2.0123456789abcdef0123456789abcdef";
-        assert_eq!(status(&open, "POST", MEMBERS_PATH, Some(other)).await, 401);
-        assert_eq!(
-            status(&open, "POST", MEMBERS_PATH, Some("s3cret")).await,
-            401
-        );
-
-        let closed = app(Some("s3cret"));
-        assert_eq!(
-            status(&closed, "POST", "/api/v1/admin/flush", None).await,
-            401
-        );
-        assert_eq!(
-            status(&closed, "POST", "/api/v1/admin/flush", Some(JOIN)).await,
-            401
-        );
-        assert_eq!(
-            status(&closed, "POST", "/api/v1/admin/flush", Some("s3cret")).await,
-            200
-        );
-        assert_eq!(
-            status(&closed, "GET", JOIN_TOKEN_PATH, Some("s3cret")).await,
-            200
-        );
-        assert_eq!(
-            status(&closed, "GET", JOIN_TOKEN_PATH, Some(JOIN)).await,
-            401
-        );
-        assert_eq!(status(&closed, "POST", MEMBERS_PATH, Some(JOIN)).await, 200);
-        assert_eq!(
-            status(&closed, "POST", MEMBERS_PATH, Some("s3cret")).await,
-            200
-        );
-        assert_eq!(
-            status(&closed, "POST", MEMBERS_PATH, Some(other)).await,
-            401
-        );
-        assert_eq!(status(&closed, "POST", MEMBERS_PATH, None).await, 401);
-    }
 }

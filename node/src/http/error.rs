@@ -29,6 +29,9 @@ pub enum ApiError {
     /// Too much at once (`query.concurrent_max` and `query.queue_max`): 429, retry later.
     #[error("{0}")]
     Overloaded(String),
+    /// Something named in the request that does not exist (a token id): 404.
+    #[error("{0}")]
+    NotFound(String),
     /// A write whose accepted samples were committed but some samples were rejected
     /// (out-of-order, conflicting, unsupported): a 400 that agents do not retry.
     #[error("{0}")]
@@ -103,6 +106,7 @@ impl ApiError {
                 RemoteWriteError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_data"),
             },
             ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BodyStalled(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             ApiError::BadParam(_) | ApiError::PartialWrite(_) => {
                 (StatusCode::BAD_REQUEST, "bad_data")

@@ -30,7 +30,11 @@ const TSDB_STATUS_LIMIT_DEFAULT: usize = 10;
 /// then flags) in Tidemark's own YAML format.
 pub async fn config(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let mut shown = state.config.as_ref().clone();
-    for secret in [&mut shown.admin_token, &mut shown.join_token] {
+    for secret in [
+        &mut shown.admin_token,
+        &mut shown.join_token,
+        &mut shown.auth.bootstrap_token,
+    ] {
         if secret.is_some() {
             *secret = Some(SECRET.into());
         }
@@ -88,6 +92,21 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        "http-tls-cert-file" => config
+            .http_tls
+            .as_ref()
+            .map(|t| t.cert_file.display().to_string())
+            .unwrap_or_default(),
+        "http-tls-key-file" => config
+            .http_tls
+            .as_ref()
+            .map(|t| t.key_file.display().to_string())
+            .unwrap_or_default(),
+        "enable-admin-api" => config.auth.enable_admin_api.to_string(),
+        "bootstrap-token" => match config.auth.bootstrap_token {
+            Some(_) => SECRET.into(),
+            None => String::new(),
+        },
         "replication-factor" => config.replication_factor.to_string(),
         "join" => config.join.clone().unwrap_or_default(),
         "rule-file" => config

@@ -90,6 +90,12 @@ async fn handle(
     if declared.is_some_and(|n| n > body_max as u64) {
         return (Err(too_large(body_max).into()), none);
     }
+    // Held until the request is answered: the body, then what it decompresses to.
+    let mut reserved = super::write_budget::Reservation::default();
+    let body_bytes = declared.unwrap_or(body_max as u64);
+    if let Err(e) = state.write_budget.reserve(&mut reserved, body_bytes).await {
+        return (Err(e), none);
+    }
     let body = match axum::body::to_bytes(body, body_max).await {
         Ok(b) => b,
         Err(e) => {
@@ -103,6 +109,16 @@ async fn handle(
             return (Err(error), none);
         }
     };
+    let decompressed = snap::raw::decompress_len(&body)
+        .unwrap_or(0)
+        .min(limits.write_decoded_bytes_max);
+    if let Err(e) = state
+        .write_budget
+        .reserve(&mut reserved, decompressed as u64)
+        .await
+    {
+        return (Err(e), none);
+    }
     let decoded = match remote_write::decode(protocol, &body, limits, state.config.name_validation)
     {
         Ok(d) => d,
@@ -152,6 +168,14 @@ async fn handle(
         problems.push(format!(
             "duplicate sample for timestamp: {} samples with a different value at an already stored timestamp were rejected",
             outcome.conflicting
+        ));
+    }
+    if outcome.series_limited > 0 {
+        problems.push(format!(
+            "per-series limit: {} new series with {} samples were not created: the cluster \
+             holds as many series as limits.series_max or, for their metric names, \
+             limits.series_per_metric_max allow",
+            outcome.series_limited, outcome.samples_limited
         ));
     }
     if decoded.histograms > 0 {

@@ -61,6 +61,19 @@ impl MetaCommand {
             // policy fields would make older replicas refuse what newer ones apply. A text
             // that does not resolve leaves retention idle (logged), not the map wedged.
             MetaCommand::SetRetention { .. } => None,
+            MetaCommand::CreateToken { id, token } => {
+                if map.tokens.len() >= crate::tokens::TOKENS_MAX {
+                    return Some(format!(
+                        "a token beyond the {} the cluster keeps",
+                        crate::tokens::TOKENS_MAX
+                    ));
+                }
+                if id.is_empty() || id.len() > 64 || token.hash.len() != 32 {
+                    return Some("a malformed token".into());
+                }
+                crate::tokens::refusal(&token.name, &token.roles)
+            }
+            MetaCommand::RevokeToken { .. } => None,
         }
     }
 }

@@ -25,11 +25,13 @@ impl NodeService {
         NodeService { node }
     }
 
-    /// The tonic server to mount on the node's gRPC listener.
-    pub fn into_server(self) -> ShardServiceServer<NodeService> {
+    /// The tonic server to mount on the node's gRPC listener, taking and sending messages of
+    /// `message_bytes_max` at most (`grpc_message_bytes_max`: larger ones are refused with
+    /// `RESOURCE_EXHAUSTED`).
+    pub fn into_server(self, message_bytes_max: usize) -> ShardServiceServer<NodeService> {
         ShardServiceServer::new(self)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(message_bytes_max)
+            .max_encoding_message_size(message_bytes_max)
     }
 
     fn node(&self) -> Result<Arc<Node>, tonic::Status> {

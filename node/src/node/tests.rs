@@ -78,7 +78,8 @@ async fn open_write_read_back() {
             too_old: 0,
             too_new: 0,
             conflicting: 0,
-            series_written: 20
+            series_written: 20,
+            ..Default::default()
         }
     );
     shards.read_barrier().await.unwrap();
@@ -225,7 +226,8 @@ async fn out_of_order_conflicting_and_duplicate_samples_are_counted() {
             too_old: 1,
             too_new: 0,
             conflicting: 0,
-            series_written: 2
+            series_written: 2,
+            ..Default::default()
         }
     );
     let out = shards
@@ -239,7 +241,8 @@ async fn out_of_order_conflicting_and_duplicate_samples_are_counted() {
             too_old: 0,
             too_new: 0,
             conflicting: 1,
-            series_written: 0
+            series_written: 0,
+            ..Default::default()
         }
     );
     shards.shutdown().await.unwrap();
@@ -254,7 +257,8 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
         series(1, &[(1000, 1.0)]),
     ];
     let c = vec![series(0, &[(3000, 7.0)])];
-    let (batch, backfill, outcomes) = build_batch(&engine, 0, vec![a, b, c], 60_000, i64::MAX);
+    let (batch, backfill, outcomes) =
+        build_batch(&engine, 0, vec![a, b, c], 60_000, i64::MAX, &mut |_| Ok(()));
     assert!(backfill.samples.is_empty());
     assert_eq!(batch.new_series.len(), 2, "each new series is carried once");
     assert_eq!(batch.sample_count(), 4);
@@ -265,7 +269,8 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
             too_old: 0,
             too_new: 0,
             conflicting: 0,
-            series_written: 1
+            series_written: 1,
+            ..Default::default()
         }
     );
     assert_eq!(
@@ -275,7 +280,8 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
             too_old: 0,
             too_new: 0,
             conflicting: 0,
-            series_written: 2
+            series_written: 2,
+            ..Default::default()
         }
     );
     assert_eq!(
@@ -285,8 +291,46 @@ fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
             too_old: 0,
             too_new: 0,
             conflicting: 1,
-            series_written: 0
+            series_written: 0,
+            ..Default::default()
         }
+    );
+}
+
+#[test]
+fn a_new_series_beyond_a_limit_is_left_out_and_the_rest_written() {
+    let engine = TestEngine::in_memory();
+    let a = vec![
+        series(0, &[(1000, 1.0)]),
+        series(1, &[(1000, 1.0), (2000, 2.0)]),
+    ];
+    let b = vec![series(1, &[(3000, 3.0)]), series(2, &[(1000, 1.0)])];
+    let refused = series(1, &[]).key;
+    let mut admit = |k: &tidemark_storage::SeriesKey| {
+        if *k == refused {
+            Err(crate::series_limits::LimitHit::PerMetric)
+        } else {
+            Ok(())
+        }
+    };
+    let (batch, _, outcomes) = build_batch(&engine, 0, vec![a, b], 60_000, i64::MAX, &mut admit);
+    assert_eq!(batch.new_series.len(), 2);
+    assert_eq!(batch.sample_count(), 2);
+    assert_eq!(
+        (
+            outcomes[0].samples_written,
+            outcomes[0].series_limited,
+            outcomes[0].samples_limited
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(
+        (
+            outcomes[1].samples_written,
+            outcomes[1].series_limited,
+            outcomes[1].samples_limited
+        ),
+        (1, 1, 1)
     );
 }
 

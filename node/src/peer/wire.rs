@@ -17,7 +17,7 @@ use crate::meta::MetaCommand;
 use crate::raft::codec;
 use crate::raft::{GroupId, NodeId};
 use crate::request::{
-    DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
+    DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome, WriteOutcomeV1,
 };
 use crate::retention::{Maintenance, MaintenanceRun};
 use crate::ruler::record::RulerCommand;
@@ -159,7 +159,10 @@ pub(crate) fn encode_answer(
 ) -> Result<ShardReply, tonic::Status> {
     match result {
         Err(e) => encode_result::<()>(&Err(e)),
-        Ok(Answer::Written(o)) => encode_result(&Ok::<_, NodeError>(o)),
+        Ok(Answer::Written(o)) => match o.as_v1() {
+            Some(v1) => encode_result(&Ok::<_, NodeError>(v1)),
+            None => encode_result(&Ok::<_, NodeError>(o)),
+        },
         Ok(Answer::Deleted(n) | Answer::Index(n)) => encode_result(&Ok::<_, NodeError>(n)),
         Ok(Answer::Members(m)) => encode_result(&Ok::<_, NodeError>(m)),
         Ok(Answer::Member(m)) => encode_result(&Ok::<_, NodeError>(m)),
@@ -184,7 +187,9 @@ pub(super) fn decode_answer(
             .map_err(|e| e.to_string())
     }
     match call {
-        Call::Write { .. } => decode::<WriteOutcome>(payload, Answer::Written),
+        // The short form first: what every answer without limited series is.
+        Call::Write { .. } => decode::<WriteOutcomeV1>(payload, |o| Answer::Written(o.into()))
+            .or_else(|_| decode::<WriteOutcome>(payload, Answer::Written)),
         Call::Delete { .. } => decode::<u64>(payload, Answer::Deleted),
         Call::ReadIndex { .. } | Call::MetaReadIndex => decode::<u64>(payload, Answer::Index),
         Call::Members { .. } => decode::<Vec<NodeId>>(payload, Answer::Members),
@@ -256,6 +261,19 @@ mod tests {
                 }),
                 Rpc::Write,
             ),
+            (
+                Call::Write {
+                    shard: 5,
+                    part: Vec::new(),
+                },
+                Answer::Written(WriteOutcome {
+                    samples_written: 3,
+                    series_limited: 2,
+                    samples_limited: 7,
+                    ..Default::default()
+                }),
+                Rpc::Write,
+            ),
         ];
         for (call, answer, want_rpc) in calls {
             let (rpc, request) = encode_call(&call).unwrap();
@@ -289,8 +307,8 @@ mod tests {
         let reply = encode_answer(Ok(Answer::Written(outcome.clone()))).unwrap();
         assert_eq!(
             reply.payload,
-            codec::encode(&Ok::<_, ()>(outcome)).unwrap(),
-            "Ok(T) is variant 0 followed by T"
+            codec::encode(&Ok::<_, ()>(outcome.as_v1().unwrap())).unwrap(),
+            "Ok(T) is variant 0 followed by T, in the layout of the previous build"
         );
     }
 }

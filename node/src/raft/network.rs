@@ -35,21 +35,42 @@ pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 
 /// One shared channel per peer address, used by every group, and the credentials every call
 /// on them carries.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     auth: ClusterAuth,
     counters: Arc<RaftCounters>,
+    message_bytes_max: usize,
+}
+
+impl Default for PeerChannels {
+    fn default() -> Self {
+        PeerChannels::new(ClusterAuth::default())
+    }
 }
 
 impl PeerChannels {
-    /// Channels whose calls carry `auth`.
+    /// Channels whose calls carry `auth`, with messages of any size up to
+    /// [`crate::config::GRPC_MESSAGE_BYTES_MAX_DEFAULT`].
     pub fn new(auth: ClusterAuth) -> Self {
         PeerChannels {
             channels: Arc::default(),
             auth,
             counters: Arc::default(),
+            message_bytes_max: crate::config::GRPC_MESSAGE_BYTES_MAX_DEFAULT,
         }
+    }
+
+    /// The same channels with messages (requests and answers) of `bytes` at most
+    /// (`grpc_message_bytes_max`).
+    pub fn with_message_bytes_max(mut self, bytes: usize) -> Self {
+        self.message_bytes_max = bytes;
+        self
+    }
+
+    /// The largest message a call sends or accepts.
+    pub fn message_bytes_max(&self) -> usize {
+        self.message_bytes_max
     }
 
     /// What this node's Raft transport counts.
@@ -107,6 +128,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             channel: self.peers.channel(&node.addr),
             auth: self.peers.auth().clone(),
             counters: self.peers.counters().clone(),
+            message_bytes_max: self.peers.message_bytes_max(),
         }
     }
 }
@@ -118,6 +140,7 @@ pub struct GroupClient {
     channel: Result<Channel, String>,
     auth: ClusterAuth,
     counters: Arc<RaftCounters>,
+    message_bytes_max: usize,
 }
 
 /// A transport failure, before it is classified for openraft.
@@ -173,8 +196,8 @@ impl GroupClient {
             payload,
         };
         let mut client = RaftTransportClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
+            .max_decoding_message_size(self.message_bytes_max)
+            .max_encoding_message_size(self.message_bytes_max);
         let mut request = tonic::Request::new(msg);
         request.set_timeout(option.hard_ttl());
         self.auth.stamp(&mut request);
@@ -233,8 +256,8 @@ impl GroupClient {
         let producer =
             tokio::task::spawn_blocking(move || produce(writer, snapshot.snapshot, want, header));
         let mut client = RaftTransportClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
+            .max_decoding_message_size(self.message_bytes_max)
+            .max_encoding_message_size(self.message_bytes_max);
         let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
         self.auth.stamp(&mut request);
         let res = tokio::time::timeout(option.hard_ttl(), client.install_snapshot(request)).await;

@@ -37,8 +37,8 @@ mod meta_record;
 use meta_record::decode_meta_record;
 
 /// Version of the [`MetaSmRecord`] layout: 2 added the cluster map's replica placement, 3 its
-/// shard-map versions, 4 the ruler group's creator, 5 the retention policy.
-const META_RECORD_VERSION: u32 = 5;
+/// shard-map versions, 4 the ruler group's creator, 5 the retention policy, 6 API tokens.
+const META_RECORD_VERSION: u32 = 6;
 
 /// Version of the [`RulerSmRecord`] layout: 2 added the notifier's state (a version 1 record
 /// is read as one with an empty notifier).

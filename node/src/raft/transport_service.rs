@@ -75,7 +75,30 @@ impl GroupRegistry {
 /// Where a snapshot being received goes: memory for the meta group, a file for a shard.
 enum Received {
     Bytes(Vec<u8>),
-    File(std::io::BufWriter<std::fs::File>, SnapshotFile),
+    File(std::io::BufWriter<std::fs::File>, SnapshotFile, u64),
+}
+
+/// Bounds of what the transport receives.
+#[derive(Clone, Copy, Debug)]
+pub struct TransportLimits {
+    /// Largest message, in bytes (`grpc_message_bytes_max`).
+    pub message_bytes_max: usize,
+    /// Largest shard snapshot, in bytes (`raft.snapshot_bytes_max`): written to a file.
+    pub snapshot_bytes_max: u64,
+    /// Largest snapshot of the meta or ruler group, in bytes
+    /// (`raft.snapshot_memory_bytes_max`): held in memory.
+    pub snapshot_memory_bytes_max: u64,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        let raft = crate::config::RaftConfig::default();
+        TransportLimits {
+            message_bytes_max: crate::config::GRPC_MESSAGE_BYTES_MAX_DEFAULT,
+            snapshot_bytes_max: raft.snapshot_bytes_max,
+            snapshot_memory_bytes_max: raft.snapshot_memory_bytes_max,
+        }
+    }
 }
 
 /// Numbers the files of snapshots being received.
@@ -96,7 +119,27 @@ impl Received {
         Ok(Received::File(
             std::io::BufWriter::new(file),
             SnapshotFile::new(path),
+            0,
         ))
+    }
+
+    /// Bytes received so far.
+    fn len(&self) -> u64 {
+        match self {
+            Received::Bytes(b) => b.len() as u64,
+            Received::File(_, _, n) => *n,
+        }
+    }
+
+    /// The most this snapshot may hold under `limits`, and the setting that says so.
+    fn cap(&self, limits: &TransportLimits) -> (u64, &'static str) {
+        match self {
+            Received::Bytes(_) => (
+                limits.snapshot_memory_bytes_max,
+                "raft.snapshot_memory_bytes_max",
+            ),
+            Received::File(..) => (limits.snapshot_bytes_max, "raft.snapshot_bytes_max"),
+        }
     }
 
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
@@ -106,7 +149,10 @@ impl Received {
                 b.extend_from_slice(data);
                 Ok(())
             }
-            Received::File(w, _) => w.write_all(data),
+            Received::File(w, _, n) => {
+                *n += data.len() as u64;
+                w.write_all(data)
+            }
         }
     }
 
@@ -114,7 +160,7 @@ impl Received {
         use std::io::Write;
         Ok(match self {
             Received::Bytes(b) => SnapshotData::Bytes(b),
-            Received::File(mut w, file) => {
+            Received::File(mut w, file, _) => {
                 w.flush()?;
                 w.get_ref().sync_all()?;
                 SnapshotData::File(file)
@@ -130,6 +176,7 @@ pub struct RaftTransportService {
     /// Where shard snapshots being received are written.
     snapshot_dir: PathBuf,
     counters: Arc<RaftCounters>,
+    limits: TransportLimits,
 }
 
 impl RaftTransportService {
@@ -140,7 +187,14 @@ impl RaftTransportService {
             registry,
             snapshot_dir,
             counters: Arc::default(),
+            limits: TransportLimits::default(),
         }
+    }
+
+    /// Receives within `limits`.
+    pub fn with_limits(mut self, limits: TransportLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Counts into `counters` (the node's, shared with its side of the transport that sends).
@@ -151,9 +205,10 @@ impl RaftTransportService {
 
     /// The tonic server to mount on the node's gRPC listener.
     pub fn into_server(self) -> RaftTransportServer<RaftTransportService> {
+        let max = self.limits.message_bytes_max;
         RaftTransportServer::new(self)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
     }
 
     fn open<Req: DeserializeOwned>(
@@ -312,6 +367,14 @@ impl RaftTransportService {
                     received.insert((group, raft, sink))
                 }
             };
+            let (cap, setting) = sink.cap(&self.limits);
+            if sink.len() + chunk.data.len() as u64 > cap {
+                // The partial file goes with the sink.
+                return Err(tonic::Status::resource_exhausted(format!(
+                    "group {group}: the snapshot is larger than {setting} ({cap} bytes) on this \
+                     node: discarded"
+                )));
+            }
             sink.write(&chunk.data).map_err(|e| {
                 tonic::Status::internal(format!("group {group}: storing a snapshot: {e}"))
             })?;

@@ -31,6 +31,9 @@ pub struct Node {
     pub grpc_addr: String,
     /// Arguments after the data directory and addresses, kept for restarts.
     pub extra_args: Vec<String>,
+    /// Whether the node runs with `--enable-admin-api` (what most tests need: they flush and
+    /// delete without tokens); [`Node::start_as_shipped`] turns it off.
+    pub admin_api: bool,
 }
 
 impl Node {
@@ -42,6 +45,21 @@ impl Node {
             http_addr: format!("127.0.0.1:{}", free_port()),
             grpc_addr: format!("127.0.0.1:{}", free_port()),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            admin_api: true,
+        };
+        node.spawn();
+        node
+    }
+
+    /// Starts a node as a user gets it: `extra_args` only (no `--enable-admin-api`).
+    pub fn start_as_shipped(data_dir: &Path, extra_args: &[&str]) -> Node {
+        let mut node = Node {
+            process: None,
+            data_dir: data_dir.to_path_buf(),
+            http_addr: format!("127.0.0.1:{}", free_port()),
+            grpc_addr: format!("127.0.0.1:{}", free_port()),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            admin_api: false,
         };
         node.spawn();
         node
@@ -56,6 +74,7 @@ impl Node {
             http_addr: http_addr.to_string(),
             grpc_addr: grpc_addr.to_string(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            admin_api: true,
         };
         node.spawn_process();
         node
@@ -98,6 +117,9 @@ impl Node {
             .arg("--grpc-listen")
             .arg(&self.grpc_addr)
             .args(&self.extra_args);
+        if self.admin_api {
+            command.arg("--enable-admin-api");
+        }
         let log = self.data_dir.with_extension("log");
         let process = ChildProcess::spawn("tidemark", command, &log).expect("spawn tidemark");
         self.process = Some(process);

@@ -10,9 +10,9 @@ use super::{META_RECORD_VERSION, MetaSmRecord};
 use crate::meta::ClusterMap;
 use crate::raft::{LogId, StoredMembership, codec};
 
-/// Versions 1 to 4 of [`MetaSmRecord`]: a cluster map without the retention policy (before 4
-/// without the ruler's creator, before 3 without shard-map versions, in version 1 without
-/// replica placement).
+/// Versions 1 to 5 of [`MetaSmRecord`]: a cluster map without API tokens (before 5 without
+/// the retention policy, before 4 without the ruler's creator, before 3 without shard-map
+/// versions, in version 1 without replica placement).
 #[derive(Deserialize)]
 struct MetaSmRecordOld<M> {
     version: u32,
@@ -28,6 +28,20 @@ struct ClusterMapV1 {
     shard_count: u32,
     replication_factor: u32,
     nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
+}
+
+/// The cluster map of version 5.
+#[derive(Deserialize)]
+struct ClusterMapV5 {
+    cluster_id: Option<String>,
+    shard_count: u32,
+    replication_factor: u32,
+    nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
+    replicas: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
+    shard_map: crate::meta::ShardMap,
+    created: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
+    ruler_creator: Option<crate::raft::NodeId>,
+    retention: Option<String>,
 }
 
 /// The cluster map of version 4.
@@ -74,6 +88,28 @@ pub(super) fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
     {
         return Ok(rec);
     }
+    if let Ok(v5) = codec::decode::<MetaSmRecordOld<ClusterMapV5>>(bytes)
+        && v5.version == 5
+    {
+        let m = v5.map;
+        return Ok(MetaSmRecord {
+            version: META_RECORD_VERSION,
+            last_applied: v5.last_applied,
+            membership: v5.membership,
+            map: ClusterMap {
+                cluster_id: m.cluster_id,
+                shard_count: m.shard_count,
+                replication_factor: m.replication_factor,
+                nodes: m.nodes,
+                replicas: m.replicas,
+                shard_map: m.shard_map,
+                created: m.created,
+                ruler_creator: m.ruler_creator,
+                retention: m.retention,
+                tokens: Default::default(),
+            },
+        });
+    }
     if let Ok(v4) = codec::decode::<MetaSmRecordOld<ClusterMapV4>>(bytes)
         && v4.version == 4
     {
@@ -91,7 +127,7 @@ pub(super) fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
                 shard_map: m.shard_map,
                 created: m.created,
                 ruler_creator: m.ruler_creator,
-                retention: None,
+                ..Default::default()
             },
         });
     }
@@ -211,6 +247,52 @@ mod tests {
         assert_eq!(rec.version, META_RECORD_VERSION);
         assert_eq!(rec.map.ruler_creator, Some(1));
         assert_eq!(rec.map.retention, None);
+        let again = codec::encode(&rec).unwrap();
+        assert_eq!(decode_meta_record(&again).unwrap(), rec);
+    }
+
+    #[test]
+    fn a_version_5_record_reads_with_its_policy_and_without_tokens() {
+        #[derive(Serialize)]
+        struct V5Map {
+            cluster_id: Option<String>,
+            shard_count: u32,
+            replication_factor: u32,
+            nodes: std::collections::BTreeMap<crate::raft::NodeId, String>,
+            replicas: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
+            shard_map: crate::meta::ShardMap,
+            created: std::collections::BTreeMap<ShardId, Vec<crate::raft::NodeId>>,
+            ruler_creator: Option<crate::raft::NodeId>,
+            retention: Option<String>,
+        }
+        #[derive(Serialize)]
+        struct V5 {
+            version: u32,
+            last_applied: Option<LogId>,
+            membership: StoredMembership,
+            map: V5Map,
+        }
+        let bytes = codec::encode(&V5 {
+            version: 5,
+            last_applied: None,
+            membership: StoredMembership::default(),
+            map: V5Map {
+                cluster_id: Some("c".into()),
+                shard_count: 2,
+                replication_factor: 1,
+                nodes: [(1, "a:1".to_string())].into_iter().collect(),
+                replicas: Default::default(),
+                shard_map: crate::meta::ShardMap::fixed(2),
+                created: Default::default(),
+                ruler_creator: None,
+                retention: Some("{\"raw\":\"3d\"}".into()),
+            },
+        })
+        .unwrap();
+        let rec = decode_meta_record(&bytes).unwrap();
+        assert_eq!(rec.version, META_RECORD_VERSION);
+        assert_eq!(rec.map.retention.as_deref(), Some("{\"raw\":\"3d\"}"));
+        assert!(rec.map.tokens.is_empty());
         let again = codec::encode(&rec).unwrap();
         assert_eq!(decode_meta_record(&again).unwrap(), rec);
     }
