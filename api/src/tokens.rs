@@ -82,8 +82,8 @@ pub struct TokenInfo {
     pub created_ms: i64,
 }
 
-/// What creating a token answers: the token itself, shown this once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What creating a token answers: the token itself, shown this once (and never by `Debug`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCreated {
     /// The token as listed.
@@ -91,6 +91,14 @@ pub struct TokenCreated {
     pub info: TokenInfo,
     /// The token to send (`Authorization: Bearer <token>`).
     pub token: String,
+}
+
+impl std::fmt::Debug for TokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCreated")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

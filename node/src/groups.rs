@@ -545,7 +545,6 @@ async fn start_shard(
         },
         metric_counts: Default::default(),
     };
-    starter.series_limits.saw_shard(shard);
     Ok((ShardSlot { group, queue }, tokio::spawn(batcher.run())))
 }
 

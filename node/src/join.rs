@@ -40,11 +40,15 @@ struct ClusterIdentity {
     shard_count: u32,
 }
 
-/// The cluster of the member at `url`.
-pub async fn cluster_of(url: &str) -> anyhow::Result<JoinTarget> {
+/// The cluster of the member at `url`, asked with `token` (the join token or an admin token:
+/// a cluster with authentication on serves its status to nobody else).
+pub async fn cluster_of(url: &str, token: Option<&str>) -> anyhow::Result<JoinTarget> {
     let base = url.trim_end_matches('/');
-    let body: tidemark_api::Envelope<ClusterIdentity> = client(Duration::from_secs(10))?
-        .get(format!("{base}/api/v1/status/cluster"))
+    let mut request = client(Duration::from_secs(10))?.get(format!("{base}/api/v1/status/cluster"));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let body: tidemark_api::Envelope<ClusterIdentity> = request
         .send()
         .await
         .with_context(|| format!("asking {base} for its cluster"))?

@@ -247,6 +247,9 @@ pub struct ClusterMap {
     pub retention: Option<String>,
     /// API tokens by id ([`MetaCommand::CreateToken`]).
     pub tokens: BTreeMap<String, crate::tokens::StoredToken>,
+    /// Whether a token was ever created: authentication stays on once it is, even when every
+    /// token is revoked (revoking the last one must not open the cluster).
+    pub auth_enabled: bool,
 }
 
 impl ClusterMap {
@@ -315,6 +318,7 @@ impl ClusterMap {
                 self.tokens
                     .entry(id.clone())
                     .or_insert_with(|| token.clone());
+                self.auth_enabled = true;
             }
             MetaCommand::RevokeToken { id } => {
                 self.tokens.remove(id);

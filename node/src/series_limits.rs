@@ -1,9 +1,10 @@
 //! Cardinality limits: how many series the cluster's shards may hold (`limits.series_max`), and
 //! how many of one metric name (`limits.series_per_metric_max`). Each shard's leader enforces
-//! its share, the limit divided by the number of shard groups and rounded up (series are spread
-//! evenly by their hash, as Mimir divides a tenant's global limit across ingesters): a new
-//! series beyond it is not created and its samples are not written, while the rest of the
-//! request is (a 400 that says how many were left out and why, which agents do not retry).
+//! its share, the limit divided by the newest shard-map version's shard count and rounded up
+//! (series are spread evenly by their hash, as Mimir divides a tenant's global limit across
+//! ingesters): a new series beyond it is not created and its samples are not written, while
+//! the rest of the request is (a 400 that says how many were left out and why, which agents do
+//! not retry).
 //! Series already held always take samples. The leader decides before it proposes, from its
 //! applied state (DESIGN.md, "Determinism"): replicas apply what it proposed.
 //!
@@ -12,10 +13,11 @@
 //! [`METRIC_COUNT_TTL`], counting the series admitted meanwhile.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tidemark_storage::{SeriesKey, ShardId};
+use tidemark_storage::SeriesKey;
 
 /// How long a shard's count of one metric's series is trusted before it is read again.
 pub const METRIC_COUNT_TTL: Duration = Duration::from_secs(10);
@@ -23,12 +25,24 @@ pub const METRIC_COUNT_TTL: Duration = Duration::from_secs(10);
 /// Metric names whose counts a shard keeps cached at most (the cache is cleared beyond).
 const METRIC_COUNTS_MAX: usize = 100_000;
 
-/// The configured limits and the number of shard groups they are divided by.
-#[derive(Debug)]
+/// The configured limits and the number of shards they are divided by.
 pub struct SeriesLimits {
     series_max: u64,
     per_metric_max: u64,
-    groups: AtomicU32,
+    /// The shard count of the newest shard-map version, when known.
+    shard_count: OnceLock<Box<dyn Fn() -> u32 + Send + Sync>>,
+    /// The shard count until then.
+    initial_shards: AtomicU32,
+}
+
+impl std::fmt::Debug for SeriesLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesLimits")
+            .field("series_max", &self.series_max)
+            .field("per_metric_max", &self.per_metric_max)
+            .field("shards", &self.shards())
+            .finish()
+    }
 }
 
 /// Why a new series was not created.
@@ -41,19 +55,29 @@ pub enum LimitHit {
 }
 
 impl SeriesLimits {
-    /// Limits of `series_max` and `per_metric_max` series (0: no limit).
-    pub fn new(series_max: u64, per_metric_max: u64) -> Self {
+    /// Limits of `series_max` and `per_metric_max` series (0: no limit), shared out among
+    /// `initial_shards` shards until [`SeriesLimits::follow`] says how many there are.
+    pub fn new(series_max: u64, per_metric_max: u64, initial_shards: u32) -> Self {
         SeriesLimits {
             series_max,
             per_metric_max,
-            groups: AtomicU32::new(1),
+            shard_count: OnceLock::new(),
+            initial_shards: AtomicU32::new(initial_shards.max(1)),
         }
     }
 
-    /// Notes that shard `shard` runs here: the shares divide by at least `shard + 1` groups.
-    pub fn saw_shard(&self, shard: ShardId) {
-        self.groups
-            .fetch_max(shard.saturating_add(1), Ordering::Relaxed);
+    /// Shares the limits out among as many shards as `shard_count` says (the newest shard-map
+    /// version's, read from the replicated map at each batch).
+    pub fn follow(&self, shard_count: impl Fn() -> u32 + Send + Sync + 'static) {
+        let _ = self.shard_count.set(Box::new(shard_count));
+    }
+
+    fn shards(&self) -> u32 {
+        match self.shard_count.get() {
+            Some(f) => f(),
+            None => self.initial_shards.load(Ordering::Relaxed),
+        }
+        .max(1)
     }
 
     /// Whether neither limit is set.
@@ -65,7 +89,7 @@ impl SeriesLimits {
         if total == 0 {
             return u64::MAX;
         }
-        total.div_ceil(u64::from(self.groups.load(Ordering::Relaxed).max(1)))
+        total.div_ceil(u64::from(self.shards()))
     }
 }
 
@@ -111,11 +135,9 @@ impl<'a> Admission<'a> {
         if self.series >= self.limits.share(self.limits.series_max) {
             return Err(LimitHit::Series);
         }
-        if self.limits.per_metric_max != 0 {
-            let name = key
-                .pairs()
-                .find(|(n, _)| *n == "__name__")
-                .map_or("", |(_, v)| v);
+        let name = key.pairs().find(|(n, _)| *n == "__name__").map(|(_, v)| v);
+        // (Remote-write refuses series without a name before they get here.)
+        if let (Some(name), true) = (name, self.limits.per_metric_max != 0) {
             let max = self.limits.share(self.limits.per_metric_max);
             if self.counts.counts.len() >= METRIC_COUNTS_MAX {
                 self.counts.counts.clear();
@@ -151,8 +173,8 @@ mod tests {
 
     #[test]
     fn a_shard_admits_its_share_of_the_series_limit() {
-        let limits = SeriesLimits::new(10, 0);
-        limits.saw_shard(3); // 4 groups: a share of 3 each
+        let limits = SeriesLimits::new(10, 0, 1);
+        limits.follow(|| 4); // a share of 3 each
         let mut counts = MetricCounts::default();
         let count_of = |_: &str| 0;
         let mut a = Admission::new(&limits, 1, &mut counts, &count_of, Instant::now());
@@ -163,7 +185,7 @@ mod tests {
 
     #[test]
     fn the_per_metric_limit_counts_what_the_shard_holds_and_what_it_admits() {
-        let limits = SeriesLimits::new(0, 4);
+        let limits = SeriesLimits::new(0, 4, 1);
         let mut counts = MetricCounts::default();
         let held = |n: &str| if n == "busy" { 3 } else { 0 };
         let t0 = Instant::now();
@@ -187,7 +209,7 @@ mod tests {
 
     #[test]
     fn no_limits_admit_everything_without_counting() {
-        let limits = SeriesLimits::new(0, 0);
+        let limits = SeriesLimits::new(0, 0, 1);
         let mut counts = MetricCounts::default();
         let count_of = |_: &str| -> u64 { panic!("no count is needed without limits") };
         let mut a = Admission::new(

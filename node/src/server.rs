@@ -37,7 +37,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .context("cannot open the data store")?;
     let join = match &config.join {
         None => None,
-        Some(url) => join_target(url, config.join_token.as_deref(), &config.data_dir).await?,
+        Some(url) => {
+            join_target(
+                url,
+                config.join_token.as_deref(),
+                config.admin_token.as_deref(),
+                &config.data_dir,
+            )
+            .await?
+        }
     };
     let config = Arc::new(config);
     let node = Node::open(config.clone(), join, Arc::new(engine))
@@ -151,16 +159,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 async fn join_target(
     url: &str,
     token: Option<&str>,
+    admin_token: Option<&str>,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<Option<JoinTarget>> {
     let known = data_dir.join("raft-log").exists();
+    let bearer = token.or(admin_token);
     let token = token
         .map(crate::cluster_auth::JoinToken::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("join_token: {e}"))?;
     let mut attempt = 0;
     loop {
-        match crate::join::cluster_of(url).await {
+        match crate::join::cluster_of(url, bearer).await {
             Ok(mut t) => {
                 if let Some(token) = &token {
                     anyhow::ensure!(

@@ -25,7 +25,7 @@ const ID_HEX: usize = 12;
 const SECRET_HEX: usize = 64;
 
 /// A token as the cluster map keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredToken {
     /// Its name.
     pub name: String,
@@ -35,6 +35,17 @@ pub struct StoredToken {
     pub hash: Vec<u8>,
     /// When the proposing node made it (ms since the epoch).
     pub created_ms: i64,
+}
+
+/// Everything but the hash: meta commands are logged.
+impl std::fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("created_ms", &self.created_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoredToken {
@@ -98,6 +109,9 @@ pub fn refusal(name: &str, roles: &[Role]) -> Option<String> {
     if name.trim().is_empty() {
         return Some("a token needs a name".into());
     }
+    if name.chars().any(char::is_control) {
+        return Some("a token name with control characters".into());
+    }
     if name.len() > TOKEN_NAME_BYTES_MAX {
         return Some(format!(
             "a token name of {} bytes (at most {TOKEN_NAME_BYTES_MAX})",
@@ -146,6 +160,17 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_hash() {
+        let t = StoredToken {
+            name: "n".into(),
+            roles: vec![Role::Read],
+            hash: vec![0xab; 32],
+            created_ms: 0,
+        };
+        assert!(!format!("{t:?}").contains("171"), "{t:?}");
+    }
+
+    #[test]
     fn a_token_grants_what_its_roles_grant() {
         let t = StoredToken {
             name: "ruler-ci".into(),
@@ -160,6 +185,7 @@ mod tests {
     #[test]
     fn names_and_roles_are_checked() {
         assert!(refusal("", &[Role::Read]).is_some());
+        assert!(refusal("a\nforged audit line", &[Role::Read]).is_some());
         assert!(refusal("x", &[]).is_some());
         assert!(refusal(&"n".repeat(TOKEN_NAME_BYTES_MAX + 1), &[Role::Read]).is_some());
         assert!(refusal("grafana", &[Role::Read]).is_none());

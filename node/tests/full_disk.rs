@@ -88,13 +88,26 @@ async fn series_count(client: &reqwest::Client, base: &str) -> u64 {
     value_now(client, base, "count(disk_test)").await
 }
 
-/// Fills `path`'s filesystem with a file until `leave` bytes are free.
+/// Fills `path`'s filesystem with a file until about `leave` bytes are free. The node writes
+/// to the same filesystem meanwhile, so free space is measured as the file grows, and the file
+/// gives some back if the node's own writes took more than was left.
 fn ballast(path: &Path, leave: u64) {
-    let free = fs4::available_space(path.parent().unwrap()).unwrap();
+    let dir = path.parent().unwrap();
+    let free = || fs4::available_space(dir).unwrap();
     let mut f = std::fs::File::create(path).unwrap();
     let chunk = vec![0u8; MIB as usize];
-    for _ in 0..free.saturating_sub(leave) / MIB {
-        f.write_all(&chunk).unwrap();
+    let mut len = 0u64;
+    while free() > leave + MIB {
+        match f.write_all(&chunk) {
+            Ok(()) => len += MIB,
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+            Err(e) => panic!("ballast: {e}"),
+        }
+    }
+    let short = leave.saturating_sub(free());
+    if short > 0 {
+        len = len.saturating_sub(short.div_ceil(MIB) * MIB);
+        f.set_len(len).unwrap();
     }
     f.sync_all().unwrap();
 }

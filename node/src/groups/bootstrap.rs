@@ -386,11 +386,21 @@ async fn start_groups(
         series_limits: Arc::new(crate::series_limits::SeriesLimits::new(
             config.limits.series_max,
             config.limits.series_per_metric_max,
+            cluster.shard_count,
         )),
     };
     let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
         .map_err(|e| NodeError::raft(META_GROUP)(format!("state machine: {e}")))?;
     let meta = starter.start(META_GROUP, meta_sm).await?;
+    let (map, initial) = (meta.sm.clone(), cluster.shard_count);
+    starter.series_limits.follow(move || {
+        map.with_cluster_map(|m| {
+            m.shard_map
+                .versions()
+                .last()
+                .map_or(initial, |v| v.shard_count)
+        })
+    });
     let ruler_sm = GroupStateMachine::ruler(log_db.store(RULER_GROUP))
         .map_err(|e| NodeError::raft(RULER_GROUP)(format!("state machine: {e}")))?;
     let ruler = starter.start(RULER_GROUP, ruler_sm).await?;

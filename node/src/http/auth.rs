@@ -32,8 +32,8 @@ pub const JOIN_TOKEN_PATH: &str = "/api/v1/admin/cluster/join-token";
 
 /// The cluster's tokens, as the replicated map holds them.
 pub trait TokenLookup: Send + Sync {
-    /// Whether the cluster has any token (authentication is then on).
-    fn any_token(&self) -> bool;
+    /// Whether the cluster ever had a token (authentication is then on for good).
+    fn auth_enabled(&self) -> bool;
     /// The token with id `id`.
     fn token(&self, id: &str) -> Option<StoredToken>;
 }
@@ -45,8 +45,12 @@ pub enum Need {
     Open,
     /// A caller holding this role.
     Role(Role),
-    /// A member change or join check: the join token, or the admin role.
+    /// A member change or join check: the join token, or the admin role. (The join token
+    /// only adds members: [`MemberGrant`] tells the handler.)
     Member,
+    /// The cluster's status (`/api/v1/status/cluster`): the read role, or the join token (a
+    /// joining node learns the cluster's id and shard count there).
+    ClusterStatus,
     /// The join token itself: the admin role, never a caller without a token.
     JoinToken,
 }
@@ -152,7 +156,7 @@ impl Access {
 
     /// Whether authentication is on: the cluster has a token or this node a bootstrap token.
     fn auth_on(&self) -> bool {
-        self.bootstrap_token.is_some() || self.tokens.any_token()
+        self.bootstrap_token.is_some() || self.tokens.auth_enabled()
     }
 
     /// What a caller without a token may do now.
@@ -195,7 +199,8 @@ impl Access {
             // Before authentication is on no token is known, and a bearer token (one a proxy
             // or Grafana adds) is ignored, as Prometheus ignores it.
             (need, Caller::Unknown) => self.decide(need, &Caller::Anonymous),
-            (Need::Member, Caller::Join) => Ok(()),
+            (Need::Member | Need::ClusterStatus, Caller::Join) => Ok(()),
+            (Need::ClusterStatus, caller) => self.decide(Need::Role(Role::Read), caller),
             // Elsewhere the join token counts for nothing, as no token would (tidemarkctl
             // sends it with every call of a member change, status reads included).
             (need, Caller::Join) => self.decide(need, &Caller::Anonymous),
@@ -280,6 +285,7 @@ pub fn need_of(method: &Method, path: &str) -> Need {
         JOIN_TOKEN_PATH => return Need::JoinToken,
         "/-/reload" => return Need::Role(Role::Admin),
         "/api/v1/write" => return Need::Role(Role::Write),
+        "/api/v1/status/cluster" => return Need::ClusterStatus,
         _ => {}
     }
     if path.starts_with("/api/v1/admin/") {
@@ -296,9 +302,22 @@ pub fn need_of(method: &Method, path: &str) -> Need {
     Need::Role(Role::Read)
 }
 
+/// What a member change let through on the join token may do: add members, and more only
+/// when a caller without a token could (the admin API open, no tokens). Set by [`authorize`]
+/// for the member-change handler, which reads the op from the body.
+#[derive(Clone, Copy, Debug)]
+pub struct MemberGrant {
+    /// Whether removals and leader transfers are allowed too.
+    pub any_op: bool,
+}
+
 /// The middleware: lets a request through or refuses it; audits changes of the admin API,
 /// rules and silences.
-pub async fn authorize(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(access): State<Arc<Access>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let need = need_of(req.method(), req.uri().path());
     let bearer = req
         .headers()
@@ -316,7 +335,15 @@ pub async fn authorize(State(access): State<Arc<Access>>, req: Request, next: Ne
         .map(|c| c.0.to_string())
         .unwrap_or_default();
     let response = match access.decide(need, &caller) {
-        Ok(()) => next.run(req).await,
+        Ok(()) => {
+            if need == Need::Member && caller == Caller::Join {
+                let any_op = access
+                    .decide(Need::Role(Role::Admin), &Caller::Anonymous)
+                    .is_ok();
+                req.extensions_mut().insert(MemberGrant { any_op });
+            }
+            next.run(req).await
+        }
         Err(r) => (
             r.status,
             [(header::CONTENT_TYPE, "application/json")],
@@ -327,7 +354,7 @@ pub async fn authorize(State(access): State<Arc<Access>>, req: Request, next: Ne
     if audited {
         tracing::info!(
             target: "tidemark::audit",
-            principal = %caller.principal(),
+            principal = ?caller.principal(),
             %method,
             path,
             remote,

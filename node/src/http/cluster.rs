@@ -148,9 +148,19 @@ async fn local_shards(State(node): State<Arc<Node>>) -> Response {
 
 async fn change_member(
     State(node): State<Arc<Node>>,
+    grant: Option<axum::Extension<super::auth::MemberGrant>>,
     bytes: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: MemberChange = body(&bytes, "member change")?;
+    if let Some(axum::Extension(grant)) = grant
+        && !grant.any_op
+        && req.op != MemberChangeOp::Add
+    {
+        return Err(ApiError::Forbidden(format!(
+            "the join token only adds members: \"{}\" needs a token with the admin role",
+            req.op.as_str()
+        )));
+    }
     if req.node_id == 0 {
         return Err(ApiError::BadParam("nodeId must be non-zero".into()));
     }

@@ -29,6 +29,10 @@ pub enum ApiError {
     /// Too much at once (`query.concurrent_max` and `query.queue_max`): 429, retry later.
     #[error("{0}")]
     Overloaded(String),
+    /// A caller whose credential does not allow this (checked past the middleware, where the
+    /// body says what is asked): 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// Something named in the request that does not exist (a token id): 404.
     #[error("{0}")]
     NotFound(String),
@@ -107,6 +111,7 @@ impl ApiError {
             },
             ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "unavailable"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "unauthorized"),
             ApiError::BodyStalled(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             ApiError::BadParam(_) | ApiError::PartialWrite(_) => {
                 (StatusCode::BAD_REQUEST, "bad_data")

@@ -9,6 +9,7 @@
 //! `docs/ARCHITECTURE.md` ("What the write path refuses").
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -96,7 +97,21 @@ async fn handle(
     if let Err(e) = state.write_budget.reserve(&mut reserved, body_bytes).await {
         return (Err(e), none);
     }
-    let body = match axum::body::to_bytes(body, body_max).await {
+    // Whole within the body timeout, not only without a pause that long: a client that trickles
+    // its body would otherwise hold its reservation for as long as it likes.
+    let whole = Duration::from_millis(state.config.http_server.body_read_timeout_ms);
+    let read = match tokio::time::timeout(whole, axum::body::to_bytes(body, body_max)).await {
+        Ok(read) => read,
+        Err(_) => {
+            let why = format!(
+                "the request body did not arrive whole within \
+                 http_server.body_read_timeout_ms ({} ms)",
+                whole.as_millis()
+            );
+            return (Err(ApiError::BodyStalled(why)), none);
+        }
+    };
+    let body = match read {
         Ok(b) => b,
         Err(e) => {
             let error = match BodyFailure::of(e) {
@@ -114,8 +129,7 @@ async fn handle(
         .min(limits.write_decoded_bytes_max);
     if let Err(e) = state
         .write_budget
-        .reserve(&mut reserved, decompressed as u64)
-        .await
+        .reserve_now(&mut reserved, decompressed as u64)
     {
         return (Err(e), none);
     }

@@ -46,14 +46,9 @@ impl WriteBudget {
     /// Adds `bytes` to `reservation`, waiting for them at most the configured wait. A request
     /// larger than the whole budget reserves all of it (alone, it may still run).
     pub async fn reserve(&self, reservation: &mut Reservation, bytes: u64) -> Result<(), ApiError> {
-        let room = self.units_max.saturating_sub(reservation.units());
-        if room == 0 {
-            // This request holds the whole budget already.
+        let Some(units) = self.units_for(reservation, bytes) else {
             return Ok(());
-        }
-        let units = u32::try_from(bytes.div_ceil(UNIT_BYTES))
-            .unwrap_or(u32::MAX)
-            .clamp(1, room);
+        };
         let acquired =
             tokio::time::timeout(self.wait, self.units.clone().acquire_many_owned(units)).await;
         match acquired {
@@ -62,15 +57,46 @@ impl WriteBudget {
                 Ok(())
             }
             Ok(Err(e)) => Err(NodeError::Internal(format!("write budget closed: {e}")).into()),
-            Err(_) => Err(NodeError::Unavailable(format!(
-                "too many write bytes in flight: {} bytes are held by other writes \
-                 (limits.write_inflight_bytes_max) and none came free within \
-                 limits.write_inflight_wait_ms ({} ms); retry later",
-                self.held_bytes(),
+            Err(_) => Err(self.full(&format!(
+                "none came free within limits.write_inflight_wait_ms ({} ms)",
                 self.wait.as_millis()
-            ))
-            .into()),
+            ))),
         }
+    }
+
+    /// Adds `bytes` to `reservation` if they are free now. A request that holds part of the
+    /// budget never waits for more: two such requests waiting for each other's bytes would
+    /// hold up every request queued behind them.
+    pub fn reserve_now(&self, reservation: &mut Reservation, bytes: u64) -> Result<(), ApiError> {
+        let Some(units) = self.units_for(reservation, bytes) else {
+            return Ok(());
+        };
+        match self.units.clone().try_acquire_many_owned(units) {
+            Ok(p) => {
+                reservation.0.push(p);
+                Ok(())
+            }
+            Err(_) => Err(self.full("not enough are free for this request's decompressed body")),
+        }
+    }
+
+    /// Units to reserve for `bytes` more (`None`: the request holds the whole budget already).
+    fn units_for(&self, reservation: &Reservation, bytes: u64) -> Option<u32> {
+        let room = self.units_max.saturating_sub(reservation.units());
+        (room > 0).then(|| {
+            u32::try_from(bytes.div_ceil(UNIT_BYTES))
+                .unwrap_or(u32::MAX)
+                .clamp(1, room)
+        })
+    }
+
+    fn full(&self, why: &str) -> ApiError {
+        NodeError::Unavailable(format!(
+            "too many write bytes in flight: {} bytes are held by other writes \
+             (limits.write_inflight_bytes_max) and {why}; retry later",
+            self.held_bytes()
+        ))
+        .into()
     }
 
     /// Bytes reserved now.
@@ -113,6 +139,13 @@ mod tests {
         assert_eq!(budget.held_bytes(), 0);
         budget.reserve(&mut second, 2 * UNIT_BYTES).await.unwrap();
         assert_eq!(budget.held_bytes(), 2 * UNIT_BYTES);
+
+        // More for a request already holding some: now or never.
+        budget.reserve_now(&mut second, 6 * UNIT_BYTES).unwrap();
+        let mut third = Reservation::default();
+        budget.reserve(&mut third, UNIT_BYTES).await.unwrap();
+        assert!(budget.reserve_now(&mut second, 2 * UNIT_BYTES).is_err());
+        assert_eq!(budget.held_bytes(), 9 * UNIT_BYTES);
     }
 
     #[tokio::test]

@@ -49,8 +49,12 @@ impl Node {
         };
         self.require_level(&cmd, "API tokens").await?;
         self.propose_meta(cmd).await?;
-        self.until_applied(|m| m.tokens.contains_key(&id)).await?;
-        tracing::info!(target: "tidemark::audit", id, name = info.name, "token created");
+        // Committed: the token exists, and its secret is shown now or never. A node slow to
+        // apply it says so in its log, not by losing the token.
+        if let Err(e) = self.until_applied(|m| m.tokens.contains_key(&id)).await {
+            tracing::warn!(id, error = %e, "token created; this node has not applied it yet");
+        }
+        tracing::info!(target: "tidemark::audit", id, name = ?info.name, "token created");
         Ok(TokenCreated { info, token: text })
     }
 
@@ -101,8 +105,8 @@ impl Node {
 }
 
 impl TokenLookup for Node {
-    fn any_token(&self) -> bool {
-        self.with_map(|m| !m.tokens.is_empty())
+    fn auth_enabled(&self) -> bool {
+        self.with_map(|m| m.auth_enabled)
     }
 
     fn token(&self, id: &str) -> Option<StoredToken> {

@@ -10,13 +10,13 @@ use super::*;
 const JOIN: &str = "c1.0123456789abcdef0123456789abcdef";
 const BOOT: &str = "bootstrap-0123456789";
 
-/// Tokens held in a map, as the cluster map holds them.
+/// Tokens held in a map, as the cluster map holds them, and whether one was ever made.
 #[derive(Default)]
-struct Tokens(BTreeMap<String, StoredToken>);
+struct Tokens(BTreeMap<String, StoredToken>, bool);
 
 impl TokenLookup for Tokens {
-    fn any_token(&self) -> bool {
-        !self.0.is_empty()
+    fn auth_enabled(&self) -> bool {
+        self.1
     }
     fn token(&self, id: &str) -> Option<StoredToken> {
         self.0.get(id).cloned()
@@ -27,6 +27,7 @@ impl TokenLookup for Tokens {
 fn token(tokens: &mut Tokens, roles: &[Role]) -> String {
     let (id, text) = crate::tokens::generate();
     let secret = crate::tokens::parse(&text).unwrap().1;
+    tokens.1 = true;
     tokens.0.insert(
         id,
         StoredToken {
@@ -77,6 +78,30 @@ fn requests_need_what_they_change() {
     assert_eq!(need("POST", "/-/reload"), Need::Role(Role::Admin));
     assert_eq!(need("POST", MEMBERS_PATH), Need::Member);
     assert_eq!(need("GET", JOIN_TOKEN_PATH), Need::JoinToken);
+    assert_eq!(need("GET", "/api/v1/status/cluster"), Need::ClusterStatus);
+}
+
+#[test]
+fn revoking_every_token_leaves_authentication_on() {
+    let mut config = Config::default();
+    config.auth.enable_admin_api = true;
+    let a = access(&config, Tokens(BTreeMap::new(), true));
+    assert_eq!(status(&a, "GET", "/api/v1/query", None), 401);
+    assert_eq!(status(&a, "POST", "/api/v1/admin/tokens", None), 401);
+}
+
+#[test]
+fn the_join_token_reads_the_cluster_status_and_nothing_else() {
+    let mut tokens = Tokens::default();
+    let reader = token(&mut tokens, &[Role::Read]);
+    let a = access(&Config::default(), tokens);
+    assert_eq!(status(&a, "GET", "/api/v1/status/cluster", Some(JOIN)), 200);
+    assert_eq!(
+        status(&a, "GET", "/api/v1/status/cluster", Some(&reader)),
+        200
+    );
+    assert_eq!(status(&a, "GET", "/api/v1/status/cluster", None), 401);
+    assert_eq!(status(&a, "GET", "/api/v1/status/tsdb", Some(JOIN)), 401);
 }
 
 #[test]
@@ -238,4 +263,32 @@ async fn the_middleware_answers_in_prometheus_envelope() {
     );
     let r = app.oneshot(call("GET", "/api/v1/query")).await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_join_token_grants_member_adds_only_unless_the_admin_api_is_open() {
+    let grant = |g: Option<axum::Extension<MemberGrant>>| async move {
+        format!("{:?}", g.map(|axum::Extension(g)| g.any_op))
+    };
+    let answer = |config: Config| {
+        let a = Arc::new(access(&config, Tokens::default()));
+        let app = Router::new()
+            .route(MEMBERS_PATH, post(grant))
+            .layer(axum::middleware::from_fn_with_state(a, authorize));
+        async move {
+            let req = axum::http::Request::builder()
+                .method("POST")
+                .uri(MEMBERS_PATH)
+                .header(header::AUTHORIZATION, format!("Bearer {JOIN}"))
+                .body(Body::empty())
+                .unwrap();
+            let r = app.oneshot(req).await.unwrap();
+            let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+            String::from_utf8(body.to_vec()).unwrap()
+        }
+    };
+    assert_eq!(answer(Config::default()).await, "Some(false)");
+    let mut open = Config::default();
+    open.auth.enable_admin_api = true;
+    assert_eq!(answer(open).await, "Some(true)");
 }

@@ -106,7 +106,7 @@ pub(super) fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
                 created: m.created,
                 ruler_creator: m.ruler_creator,
                 retention: m.retention,
-                tokens: Default::default(),
+                ..Default::default()
             },
         });
     }
