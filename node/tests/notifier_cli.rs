@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -48,19 +47,9 @@ fn second_config(hook: &str) -> String {
     )
 }
 
-fn tidemarkctl() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_tidemark")).with_file_name("tidemarkctl");
-    assert!(
-        bin.is_file(),
-        "{} missing: build it first (cargo build -p tidemark-cli)",
-        bin.display()
-    );
-    bin
-}
-
 /// Runs `tidemarkctl --endpoint base ARGS` as [`OPERATOR`], with the admin token when `token`.
 async fn run(base: &str, args: &[&str], token: bool) -> Output {
-    let mut cmd = tokio::process::Command::new(tidemarkctl());
+    let mut cmd = tokio::process::Command::new(support::tidemarkctl());
     cmd.args(["--endpoint", base, "--timeout-s", "30"])
         .args(args)
         .env("USER", OPERATOR)

@@ -8,24 +8,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 use support::{Node, TestSeries, encode_write_v1, post_write_v1};
 
 const DAY_MS: i64 = 86_400_000;
 const PARTITION_MS: i64 = 2 * 3_600_000;
 const STEP_MS: i64 = 10 * 60_000;
-
-fn tidemarkctl() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_tidemark")).with_file_name("tidemarkctl");
-    assert!(
-        bin.is_file(),
-        "{} missing: build it first (cargo build -p tidemark-cli)",
-        bin.display()
-    );
-    bin
-}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -238,21 +226,21 @@ async fn retention_expires_by_policy_and_survives_restarts() {
         "raw: 2d\nrollup_1m: 0\nrollup_1h: 0\noverrides:\n  - match: '{__name__=\"debug_x\"}'\n    raw: 1d\n  - match: '{__name__=\"keep_x\"}'\n    raw: 30d\n",
     )
     .unwrap();
-    let out = std::process::Command::new(tidemarkctl())
+    let out = std::process::Command::new(support::tidemarkctl())
         .args(["--endpoint", &base, "retention", "set"])
         .arg(&policy)
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let run_before = now_ms();
-    let out = std::process::Command::new(tidemarkctl())
+    let out = std::process::Command::new(support::tidemarkctl())
         .args(["--endpoint", &base, "retention", "run"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let run_after = now_ms();
     check(2 * DAY_MS, run_before, run_after).await;
-    let out = std::process::Command::new(tidemarkctl())
+    let out = std::process::Command::new(support::tidemarkctl())
         .args(["--endpoint", &base, "retention", "show"])
         .output()
         .unwrap();

@@ -4,25 +4,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use support::{Node, encode_write_v1, wall_clock_ms};
 
 const BOOT: &str = "bootstrap-token-0123456789";
 
-fn tidemarkctl() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_tidemark")).with_file_name("tidemarkctl");
-    assert!(
-        bin.is_file(),
-        "{} missing: build it first (cargo build -p tidemark-cli)",
-        bin.display()
-    );
-    bin
-}
-
 /// `tidemarkctl --endpoint base --token token ARGS`: stdout, or a panic with its output.
 fn ctl(base: &str, token: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(tidemarkctl())
+    let out = std::process::Command::new(support::tidemarkctl())
         .args(["--endpoint", base, "--token", token])
         .args(args)
         .env_remove("TIDEMARK_ADMIN_TOKEN")

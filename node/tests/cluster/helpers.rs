@@ -347,12 +347,7 @@ pub(crate) async fn placement(client: &reqwest::Client, base: &str) -> Vec<Vec<u
 /// Runs `tidemarkctl --endpoint base ARGS` with the admin token; its stdout, or a panic with
 /// its output when it fails.
 pub(crate) async fn ctl(base: &str, args: &[&str]) -> String {
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tidemark")).with_file_name("tidemarkctl");
-    assert!(
-        bin.is_file(),
-        "{} missing: build the workspace",
-        bin.display()
-    );
+    let bin = crate::support::tidemarkctl();
     let out = tokio::process::Command::new(&bin)
         .args(["--endpoint", base, "--admin-token", ADMIN_TOKEN])
         .args(args)

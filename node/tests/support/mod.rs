@@ -39,27 +39,22 @@ pub struct Node {
 impl Node {
     /// Starts a node on fresh loopback ports with `data_dir` and waits until it is ready.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Node {
-        let mut node = Node {
-            process: None,
-            data_dir: data_dir.to_path_buf(),
-            http_addr: format!("127.0.0.1:{}", free_port()),
-            grpc_addr: format!("127.0.0.1:{}", free_port()),
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            admin_api: true,
-        };
-        node.spawn();
-        node
+        Node::start_on_fresh_ports(data_dir, extra_args, true)
     }
 
     /// Starts a node as a user gets it: `extra_args` only (no `--enable-admin-api`).
     pub fn start_as_shipped(data_dir: &Path, extra_args: &[&str]) -> Node {
+        Node::start_on_fresh_ports(data_dir, extra_args, false)
+    }
+
+    fn start_on_fresh_ports(data_dir: &Path, extra_args: &[&str], admin_api: bool) -> Node {
         let mut node = Node {
             process: None,
             data_dir: data_dir.to_path_buf(),
             http_addr: format!("127.0.0.1:{}", free_port()),
             grpc_addr: format!("127.0.0.1:{}", free_port()),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            admin_api: false,
+            admin_api,
         };
         node.spawn();
         node
@@ -172,6 +167,17 @@ impl Node {
         assert!(!self.is_running(), "restart of a running node");
         self.spawn();
     }
+}
+
+/// The `tidemarkctl` binary built beside `tidemark`.
+pub fn tidemarkctl() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_tidemark")).with_file_name("tidemarkctl");
+    assert!(
+        bin.is_file(),
+        "{} missing: build it first (cargo build -p tidemark-cli)",
+        bin.display()
+    );
+    bin
 }
 
 /// One series of a test write: labels (name/value pairs, any order) and samples `(t_ms, v)`.

@@ -4,6 +4,7 @@
 use std::io;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tidemark_storage::ShardId;
 
 use super::{META_RECORD_VERSION, MetaSmRecord};
@@ -88,98 +89,12 @@ pub(super) fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
     {
         return Ok(rec);
     }
-    if let Ok(v5) = codec::decode::<MetaSmRecordOld<ClusterMapV5>>(bytes)
-        && v5.version == 5
+    if let Some(rec) = older::<ClusterMapV5>(bytes, 5)
+        .or_else(|| older::<ClusterMapV4>(bytes, 4))
+        .or_else(|| older::<ClusterMapV3>(bytes, 3))
+        .or_else(|| older::<ClusterMapV2>(bytes, 2))
     {
-        let m = v5.map;
-        return Ok(MetaSmRecord {
-            version: META_RECORD_VERSION,
-            last_applied: v5.last_applied,
-            membership: v5.membership,
-            map: ClusterMap {
-                cluster_id: m.cluster_id,
-                shard_count: m.shard_count,
-                replication_factor: m.replication_factor,
-                nodes: m.nodes,
-                replicas: m.replicas,
-                shard_map: m.shard_map,
-                created: m.created,
-                ruler_creator: m.ruler_creator,
-                retention: m.retention,
-                ..Default::default()
-            },
-        });
-    }
-    if let Ok(v4) = codec::decode::<MetaSmRecordOld<ClusterMapV4>>(bytes)
-        && v4.version == 4
-    {
-        let m = v4.map;
-        return Ok(MetaSmRecord {
-            version: META_RECORD_VERSION,
-            last_applied: v4.last_applied,
-            membership: v4.membership,
-            map: ClusterMap {
-                cluster_id: m.cluster_id,
-                shard_count: m.shard_count,
-                replication_factor: m.replication_factor,
-                nodes: m.nodes,
-                replicas: m.replicas,
-                shard_map: m.shard_map,
-                created: m.created,
-                ruler_creator: m.ruler_creator,
-                ..Default::default()
-            },
-        });
-    }
-    if let Ok(v3) = codec::decode::<MetaSmRecordOld<ClusterMapV3>>(bytes)
-        && v3.version == 3
-    {
-        let m = v3.map;
-        return Ok(MetaSmRecord {
-            version: META_RECORD_VERSION,
-            last_applied: v3.last_applied,
-            membership: v3.membership,
-            map: ClusterMap {
-                cluster_id: m.cluster_id,
-                shard_count: m.shard_count,
-                replication_factor: m.replication_factor,
-                nodes: m.nodes,
-                replicas: m.replicas,
-                shard_map: m.shard_map,
-                created: m.created,
-                ..Default::default()
-            },
-        });
-    }
-    let upgrade =
-        |last_applied: Option<LogId>, membership: StoredMembership, map: ClusterMap| MetaSmRecord {
-            version: META_RECORD_VERSION,
-            last_applied,
-            membership,
-            map: ClusterMap {
-                shard_map: match map.cluster_id {
-                    Some(_) => crate::meta::ShardMap::fixed(map.shard_count),
-                    None => Default::default(),
-                },
-                ..map
-            },
-        };
-    if let Ok(v2) = codec::decode::<MetaSmRecordOld<ClusterMapV2>>(bytes)
-        && v2.version == 2
-    {
-        let m = v2.map;
-        return Ok(upgrade(
-            v2.last_applied,
-            v2.membership,
-            ClusterMap {
-                cluster_id: m.cluster_id,
-                shard_count: m.shard_count,
-                replication_factor: m.replication_factor,
-                nodes: m.nodes,
-                replicas: m.replicas,
-                ..Default::default()
-            },
-        ));
+        return Ok(rec);
     }
     let v1: MetaSmRecordOld<ClusterMapV1> = codec::decode(bytes)?;
     if v1.version != 1 {
@@ -188,19 +103,119 @@ pub(super) fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
             format!("meta state record version {} is not supported", v1.version),
         ));
     }
-    let m = v1.map;
-    Ok(upgrade(
-        v1.last_applied,
-        v1.membership,
+    Ok(upgraded(v1))
+}
+
+/// The record of `bytes` when it is one of layout `version`, with map `M`, upgraded.
+fn older<M: DeserializeOwned + Into<ClusterMap>>(
+    bytes: &[u8],
+    version: u32,
+) -> Option<MetaSmRecord> {
+    codec::decode::<MetaSmRecordOld<M>>(bytes)
+        .ok()
+        .filter(|r| r.version == version)
+        .map(upgraded)
+}
+
+fn upgraded<M: Into<ClusterMap>>(old: MetaSmRecordOld<M>) -> MetaSmRecord {
+    MetaSmRecord {
+        version: META_RECORD_VERSION,
+        last_applied: old.last_applied,
+        membership: old.membership,
+        map: old.map.into(),
+    }
+}
+
+// Each layout upgrades to the next, and so to the current map.
+
+impl From<ClusterMapV5> for ClusterMap {
+    fn from(m: ClusterMapV5) -> Self {
         ClusterMap {
             cluster_id: m.cluster_id,
             shard_count: m.shard_count,
             replication_factor: m.replication_factor,
             nodes: m.nodes,
+            replicas: m.replicas,
+            shard_map: m.shard_map,
+            created: m.created,
+            ruler_creator: m.ruler_creator,
+            retention: m.retention,
             ..Default::default()
-        },
-    ))
+        }
+    }
 }
+
+impl From<ClusterMapV4> for ClusterMapV5 {
+    fn from(m: ClusterMapV4) -> Self {
+        ClusterMapV5 {
+            cluster_id: m.cluster_id,
+            shard_count: m.shard_count,
+            replication_factor: m.replication_factor,
+            nodes: m.nodes,
+            replicas: m.replicas,
+            shard_map: m.shard_map,
+            created: m.created,
+            ruler_creator: m.ruler_creator,
+            retention: None,
+        }
+    }
+}
+
+impl From<ClusterMapV3> for ClusterMapV4 {
+    fn from(m: ClusterMapV3) -> Self {
+        ClusterMapV4 {
+            cluster_id: m.cluster_id,
+            shard_count: m.shard_count,
+            replication_factor: m.replication_factor,
+            nodes: m.nodes,
+            replicas: m.replicas,
+            shard_map: m.shard_map,
+            created: m.created,
+            ruler_creator: None,
+        }
+    }
+}
+
+impl From<ClusterMapV2> for ClusterMapV3 {
+    fn from(m: ClusterMapV2) -> Self {
+        ClusterMapV3 {
+            shard_map: match m.cluster_id {
+                Some(_) => crate::meta::ShardMap::fixed(m.shard_count),
+                None => Default::default(),
+            },
+            cluster_id: m.cluster_id,
+            shard_count: m.shard_count,
+            replication_factor: m.replication_factor,
+            nodes: m.nodes,
+            replicas: m.replicas,
+            created: Default::default(),
+        }
+    }
+}
+
+impl From<ClusterMapV1> for ClusterMapV2 {
+    fn from(m: ClusterMapV1) -> Self {
+        ClusterMapV2 {
+            cluster_id: m.cluster_id,
+            shard_count: m.shard_count,
+            replication_factor: m.replication_factor,
+            nodes: m.nodes,
+            replicas: Default::default(),
+        }
+    }
+}
+
+/// Older maps to the current one, through each layout after theirs.
+macro_rules! through {
+    ($($old:ty => $next:ty),*) => {$(
+        impl From<$old> for ClusterMap {
+            fn from(m: $old) -> Self {
+                <$next>::from(m).into()
+            }
+        }
+    )*};
+}
+through!(ClusterMapV4 => ClusterMapV5, ClusterMapV3 => ClusterMapV4, ClusterMapV2 => ClusterMapV3, ClusterMapV1 => ClusterMapV2);
 
 #[cfg(test)]
 mod tests {
