@@ -3,12 +3,13 @@
 # ccache (so that each feature variant of the RocksDB build compiles its C++ once per machine),
 # protoc (gRPC code generation). With --test also what the test suite needs: iproute2 and
 # iptables (the jepsen suite's network namespaces and packet loss), python3-venv and openssl (the
-# email tests' SMTP server, aiosmtpd, in a venv, with its certificates). Idempotent: does
+# email tests' SMTP server, aiosmtpd, in a venv, with its certificates), faketime (a node
+# whose clock is skewed, in the clock tests and the jepsen suite). Idempotent: does
 # nothing when everything is present.
 set -euo pipefail
 
 packages=(clang libclang-dev protobuf-compiler ccache)
-[[ ${1:-} == --test ]] && packages+=(iproute2 iptables python3-venv openssl)
+[[ ${1:-} == --test ]] && packages+=(iproute2 iptables python3-venv openssl faketime)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,5 +1,5 @@
 //! Cluster commands: `cluster status|join-token`, `cluster set-replication`, `node add|remove|drain`,
-//! `shard list|move|transfer-leader`, `shards set`, `rebalance`. Membership changes go one
+//! `shard list|move|transfer-leader|repair`, `shards set`, `rebalance`. Membership changes go one
 //! step at a time through `POST /api/v1/admin/cluster/members` on the node given with
 //! `--endpoint` (which passes each to the group's leader), so that progress shows per group
 //! and a failure names the group; every step is idempotent, so running a command again after
@@ -12,6 +12,7 @@
 mod membership;
 mod plan;
 mod rebalance;
+mod repair;
 mod shards;
 mod status;
 
@@ -28,6 +29,7 @@ use crate::Output;
 pub use membership::{node_add, node_drain, node_remove};
 use plan::Layout;
 pub use rebalance::{rebalance, set_replication};
+pub use repair::shard_repair;
 pub use shards::{shard_list, shard_move, shards_set, transfer_leader};
 pub use status::{join_token, status};
 

@@ -2,7 +2,8 @@
 //!
 //! It speaks to one node's HTTP API: queries, flush, build info, cluster status, membership and
 //! placement (`cluster.rs`): `cluster status|set-replication|join-token`, `node add|remove|drain`,
-//! `shard list|move|transfer-leader`, `shards set`, `rebalance`; rule groups (`rules.rs`):
+//! `shard list|move|transfer-leader|repair`, `shards set`, `rebalance`; rule groups
+//! (`rules.rs`):
 //! `rules list|get|lint|sync|diff|delete`; and the built-in notifier (`notifier.rs`):
 //! `notifier get|set|check|delete`, `silence add|list|expire`, `alerts [groups]`; and retention
 //! (`retention.rs`): `retention show|set|reset|run`; and API tokens (`tokens.rs`):
@@ -156,6 +157,16 @@ enum ShardCommand {
         #[arg(long)]
         to: u64,
     },
+    /// Rebuilds the replica of SHARD on the node at --endpoint from the other replicas (one
+    /// whose reads found corrupt data: `corruptionCount` in /api/v1/status/runtimeinfo): hands
+    /// over the leadership if that node has it, removes the node from the group, waits until
+    /// it has emptied its replica, adds it back (it catches up from a snapshot and the log).
+    /// The group has one voter fewer meanwhile. Blocks until done, showing each step; run it
+    /// again to resume after a failure.
+    Repair {
+        /// The shard.
+        shard: u64,
+    },
     /// Makes voter --to the leader of SHARD; blocks until it leads.
     TransferLeader {
         /// The shard.
@@ -294,6 +305,9 @@ fn main() -> anyhow::Result<()> {
         Command::Node(NodeCommand::Remove { id }) => return cluster::node_remove(&ctx, *id),
         Command::Node(NodeCommand::Drain { id }) => return cluster::node_drain(&ctx, *id),
         Command::Shard(ShardCommand::List) => return cluster::shard_list(&ctx),
+        Command::Shard(ShardCommand::Repair { shard }) => {
+            return cluster::shard_repair(&ctx, *shard);
+        }
         Command::Shard(ShardCommand::TransferLeader { shard, to }) => {
             return cluster::transfer_leader(&ctx, *shard, *to);
         }

@@ -15,6 +15,8 @@ use crate::net::NetNs;
 /// HTTP and gRPC ports of a node in its own namespace (its address is its own).
 const NETNS_HTTP_PORT: u16 = 9201;
 const NETNS_GRPC_PORT: u16 = 9202;
+/// Debian's libfaketime (package `faketime`), for [`crate::Nemesis::ClockSkew`].
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 /// The nodes' configuration: flushes every second keeping little log below them, so that a
 /// node that was killed or paused for a while catches up from a shard snapshot, not only from
@@ -151,6 +153,9 @@ pub struct NodeProc {
     pub retired: bool,
     child: Option<ChildProcess>,
     paused: bool,
+    /// The offset of its wall clock from the true time at its next start, in seconds
+    /// (libfaketime; `None`: the true time).
+    clock_skew_s: Option<i64>,
 }
 
 impl NodeProc {
@@ -227,6 +232,7 @@ impl Cluster {
                 retired: false,
                 child: None,
                 paused: false,
+                clock_skew_s: None,
             });
         }
         let initial_cluster = nodes
@@ -296,6 +302,12 @@ impl Cluster {
             }
         };
         cmd.arg("--config").arg(&self.config);
+        if let Some(skew_s) = node.clock_skew_s {
+            // `ip netns exec` passes the environment on to the node it execs.
+            cmd.env("LD_PRELOAD", LIBFAKETIME)
+                .env("FAKETIME", format!("{skew_s:+}s"))
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
         // The node dies with the harness even when the harness itself is SIGKILLed (no Drop
         // runs then).
         die_with_parent(&mut cmd);
@@ -348,6 +360,7 @@ impl Cluster {
             retired: false,
             child: None,
             paused: false,
+            clock_skew_s: None,
         });
         self.start(id)?;
         Ok(id)
@@ -395,6 +408,11 @@ impl Cluster {
         self.membership_plan(id).run(add).await
     }
 
+    /// Sets the clock offset node `id` runs with from its next start ([`Nemesis::ClockSkew`]).
+    pub fn set_clock_skew(&mut self, id: u32, skew_s: Option<i64>) {
+        self.node_mut(id).clock_skew_s = skew_s;
+    }
+
     /// kill -9 node `id` and reap it.
     pub fn kill(&mut self, id: u32) {
         let node = self.node_mut(id);
@@ -427,6 +445,11 @@ impl Cluster {
             if self.node_mut(id).paused {
                 self.signal_pause(id, false);
                 actions.push((id, "heal-resume"));
+            }
+            if self.node_mut(id).clock_skew_s.is_some() {
+                self.kill(id);
+                self.set_clock_skew(id, None);
+                actions.push((id, "heal-clock"));
             }
             if self.node_mut(id).child.is_none() {
                 self.start(id)?;

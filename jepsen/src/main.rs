@@ -69,6 +69,10 @@ async fn main() -> ExitCode {
         Nemesis::ALL
             .into_iter()
             .filter(|k| net == NetMode::Netns || !k.is_network())
+            .filter(|k| {
+                *k != Nemesis::ClockSkew
+                    || std::path::Path::new(tidemark_jepsen::cluster::LIBFAKETIME).exists()
+            })
             .collect()
     } else {
         nemesis

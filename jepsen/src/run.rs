@@ -297,6 +297,15 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             "--nemesis {k:?} drops packets between nodes: it needs --net netns (loopback mode has process faults only)"
         )));
     }
+    if opts.nemeses.contains(&Nemesis::ClockSkew)
+        && !std::path::Path::new(crate::cluster::LIBFAKETIME).exists()
+    {
+        return Err(Error::NotAvailable(format!(
+            "--nemesis clock-skew runs nodes under libfaketime: {} is missing (apt-get \
+             install faketime)",
+            crate::cluster::LIBFAKETIME
+        )));
+    }
     if opts.nodes < 3 {
         return Err(Error::Setup(format!(
             "--nodes {}: at least 3 are needed for a majority to survive one fault",

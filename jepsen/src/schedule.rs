@@ -30,11 +30,15 @@ pub enum Nemesis {
     /// kill -9 a majority of the nodes at once (the fault's node and the next ones), restart
     /// them together: nothing can commit meanwhile, and nothing acknowledged may be lost.
     KillMajority,
+    /// Restart a node with its wall clock 30 s to 4 min ahead or behind (libfaketime; its
+    /// monotonic clock untouched), and with the true time again after a while: time-based
+    /// routing, the future window and the shard map rest on clocks agreeing.
+    ClockSkew,
 }
 
 impl Nemesis {
     /// Every kind.
-    pub const ALL: [Nemesis; 9] = [
+    pub const ALL: [Nemesis; 10] = [
         Nemesis::Kill,
         Nemesis::Pause,
         Nemesis::Membership,
@@ -44,13 +48,18 @@ impl Nemesis {
         Nemesis::Bridge,
         Nemesis::Loss,
         Nemesis::KillMajority,
+        Nemesis::ClockSkew,
     ];
 
     /// Whether the fault is made in the network (namespace mode only).
     pub fn is_network(self) -> bool {
         !matches!(
             self,
-            Nemesis::Kill | Nemesis::Pause | Nemesis::Membership | Nemesis::KillMajority
+            Nemesis::Kill
+                | Nemesis::Pause
+                | Nemesis::Membership
+                | Nemesis::KillMajority
+                | Nemesis::ClockSkew
         )
     }
 }

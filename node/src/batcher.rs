@@ -18,12 +18,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::disk_guard::DiskGuard;
 use crate::error::NodeError;
-use crate::key_index::KeyIndex;
 use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
 use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
 use crate::retention::{MaintenanceRun, ResolvedPolicy, ShardView, plan};
 use crate::series_limits::{Admission, LimitHit, MetricCounts, SeriesLimits};
+use tidemark_storage::KeyIndex;
 
 /// One write request's part for one shard, with its waiter.
 pub(crate) struct WriteJob {

@@ -83,6 +83,21 @@ pub struct Args {
     /// PEM private key of the HTTP API's certificate (`http_tls.key_file`).
     #[arg(long, value_name = "FILE", requires = "http_tls_cert_file")]
     pub http_tls_key_file: Option<PathBuf>,
+    /// PEM certificate chain of this node for mutual TLS between nodes: with
+    /// --grpc-tls-key-file and --grpc-tls-ca-file, every gRPC connection is TLS with a
+    /// certificate from that CA on both ends (`grpc_tls.cert_file`; reloaded when it changes).
+    #[arg(long, value_name = "FILE", requires_all = ["grpc_tls_key_file", "grpc_tls_ca_file"])]
+    pub grpc_tls_cert_file: Option<PathBuf>,
+    /// PEM private key of this node's gRPC certificate (`grpc_tls.key_file`).
+    #[arg(long, value_name = "FILE", requires = "grpc_tls_cert_file")]
+    pub grpc_tls_key_file: Option<PathBuf>,
+    /// PEM bundle of the CAs whose certificates are members (`grpc_tls.ca_file`).
+    #[arg(long, value_name = "FILE", requires = "grpc_tls_cert_file")]
+    pub grpc_tls_ca_file: Option<PathBuf>,
+    /// PEM CA bundle trusted by --join for an https:// URL, beside the public roots
+    /// (`join_ca_file`): for a cluster whose HTTP API has a certificate of a private CA.
+    #[arg(long, value_name = "FILE")]
+    pub join_ca_file: Option<PathBuf>,
     /// Serves the admin API to callers without a token while the cluster has no tokens
     /// (`auth.enable_admin_api`); off, it answers 403 until a token is given.
     #[arg(long)]
@@ -193,6 +208,11 @@ pub struct Config {
     pub http_server: HttpServerLimits,
     /// TLS for the HTTP API: absent, plain HTTP (`docs/security.md`).
     pub http_tls: Option<crate::http_tls::HttpTlsConfig>,
+    /// Mutual TLS between nodes: absent, gRPC over plain TCP, members told apart by the
+    /// cluster secret alone (`docs/security.md`).
+    pub grpc_tls: Option<crate::grpc_tls::GrpcTlsConfig>,
+    /// A PEM CA bundle `join` trusts beside the public roots.
+    pub join_ca_file: Option<PathBuf>,
     /// Whether the node stores its own `/metrics` (`job="tidemark"`, `instance` its HTTP
     /// address) every `self_scrape_interval_ms`, so that it monitors itself.
     pub self_scrape: bool,
@@ -266,6 +286,8 @@ impl Default for Config {
             limits: WriteLimits::default(),
             http_server: HttpServerLimits::default(),
             http_tls: None,
+            grpc_tls: None,
+            join_ca_file: None,
             self_scrape: false,
             self_scrape_interval_ms: 15_000,
             free_space_reserve_bytes: 256 * 1024 * 1024,
@@ -286,16 +308,7 @@ impl Default for Config {
 }
 
 /// Which metric and label names are accepted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NameValidation {
-    /// Prometheus 3: any non-empty UTF-8 string.
-    #[default]
-    Utf8,
-    /// Prometheus 2: `[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names, `[a-zA-Z_][a-zA-Z0-9_]*` for
-    /// label names.
-    Legacy,
-}
+pub use tidemark_ingest::NameValidation;
 
 /// Bounds on one write request (exceeding one rejects it: 413 for the body, else 400) and on
 /// remote-read requests (`remote_read_*`: 413 for the body, 400 for samples and series, as
@@ -350,14 +363,15 @@ pub struct WriteLimits {
 
 impl Default for WriteLimits {
     fn default() -> Self {
+        let decode = tidemark_ingest::DecodeLimits::default();
         WriteLimits {
             write_body_bytes_max: 32 * 1024 * 1024,
-            write_decoded_bytes_max: 256 * 1024 * 1024,
-            labels_per_series_max: 64,
-            label_name_bytes_max: 1024,
-            label_value_bytes_max: 4096,
-            series_per_request_max: 100_000,
-            samples_per_request_max: 1_000_000,
+            write_decoded_bytes_max: decode.write_decoded_bytes_max,
+            labels_per_series_max: decode.labels_per_series_max,
+            label_name_bytes_max: decode.label_name_bytes_max,
+            label_value_bytes_max: decode.label_value_bytes_max,
+            series_per_request_max: decode.series_per_request_max,
+            samples_per_request_max: decode.samples_per_request_max,
             series_max: 0,
             series_per_metric_max: 0,
             write_inflight_bytes_max: 1 << 30,
@@ -368,6 +382,20 @@ impl Default for WriteLimits {
             remote_read_series_max: 1_000_000,
             remote_read_concurrent_requests_max: 10,
             remote_read_frame_bytes_max: 1024 * 1024,
+        }
+    }
+}
+
+impl WriteLimits {
+    /// The bounds remote-write decoding checks.
+    pub fn decode(&self) -> tidemark_ingest::DecodeLimits {
+        tidemark_ingest::DecodeLimits {
+            write_decoded_bytes_max: self.write_decoded_bytes_max,
+            labels_per_series_max: self.labels_per_series_max,
+            label_name_bytes_max: self.label_name_bytes_max,
+            label_value_bytes_max: self.label_value_bytes_max,
+            series_per_request_max: self.series_per_request_max,
+            samples_per_request_max: self.samples_per_request_max,
         }
     }
 }
@@ -481,6 +509,22 @@ impl Config {
                 cert_file: cert_file.clone(),
                 key_file: key_file.clone(),
             });
+        }
+        if let (Some(cert_file), Some(key_file), Some(ca_file)) = (
+            &args.grpc_tls_cert_file,
+            &args.grpc_tls_key_file,
+            &args.grpc_tls_ca_file,
+        ) {
+            let server_name = self.grpc_tls.as_ref().and_then(|t| t.server_name.clone());
+            self.grpc_tls = Some(crate::grpc_tls::GrpcTlsConfig {
+                cert_file: cert_file.clone(),
+                key_file: key_file.clone(),
+                ca_file: ca_file.clone(),
+                server_name,
+            });
+        }
+        if let Some(v) = &args.join_ca_file {
+            self.join_ca_file = Some(v.clone());
         }
         if args.enable_admin_api {
             self.auth.enable_admin_api = true;

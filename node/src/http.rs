@@ -86,11 +86,15 @@ impl AppState {
             config.limits.write_inflight_bytes_max,
             config.limits.write_inflight_wait_ms,
         ));
-        let metrics = Arc::new(Metrics::new(Box::new(StateCollector {
+        let mut metrics = Metrics::new(Box::new(StateCollector {
             backend: backend.clone(),
             slots: query_slots.clone(),
             write_budget: write_budget.clone(),
-        })));
+        }));
+        if let Some(h) = backend.raft_log_sync_seconds() {
+            metrics.register_raft_log_sync(h);
+        }
+        let metrics = Arc::new(metrics);
         AppState {
             backend,
             engine: Arc::new(PromqlEngine::new(config.query.clone())),

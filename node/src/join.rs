@@ -12,6 +12,7 @@
 //! replicas on this node through `tidemarkctl rebalance`. Every step is idempotent and retried
 //! until done, so a restart in the middle resumes.
 
+use std::path::Path;
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -24,11 +25,50 @@ use crate::raft::{GroupId, META_GROUP, shard_group};
 /// Pause between attempts when the member answers 503 or cannot be reached.
 const RETRY_MS: u64 = 1_000;
 
-fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .context("building the HTTP client")
+/// The member a node joins through: its HTTP API's URL and the CAs trusted for it.
+#[derive(Clone)]
+pub struct Member {
+    base: String,
+    /// Trusted beside the public roots (`join_ca_file`).
+    roots: Vec<reqwest::Certificate>,
+}
+
+impl Member {
+    /// The member at `url`, its certificate checked against `ca_file` too when given.
+    pub fn new(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Member> {
+        let roots = match ca_file {
+            None => Vec::new(),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("join_ca_file {}", path.display()))?;
+                let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("join_ca_file {}", path.display()))?;
+                anyhow::ensure!(
+                    !roots.is_empty(),
+                    "join_ca_file {}: no certificate in it",
+                    path.display()
+                );
+                roots
+            }
+        };
+        Ok(Member {
+            base: url.trim_end_matches('/').to_string(),
+            roots,
+        })
+    }
+
+    /// The member's URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn client(&self, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        for root in &self.roots {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        builder.build().context("building the HTTP client")
+    }
 }
 
 /// What a joining node needs of `/api/v1/status/cluster`: only these fields, so that a member
@@ -42,9 +82,11 @@ struct ClusterIdentity {
 
 /// The cluster of the member at `url`, asked with `token` (the join token or an admin token:
 /// a cluster with authentication on serves its status to nobody else).
-pub async fn cluster_of(url: &str, token: Option<&str>) -> anyhow::Result<JoinTarget> {
-    let base = url.trim_end_matches('/');
-    let mut request = client(Duration::from_secs(10))?.get(format!("{base}/api/v1/status/cluster"));
+pub async fn cluster_of(member: &Member, token: Option<&str>) -> anyhow::Result<JoinTarget> {
+    let base = &member.base;
+    let mut request = member
+        .client(Duration::from_secs(10))?
+        .get(format!("{base}/api/v1/status/cluster"));
     if let Some(t) = token {
         request = request.bearer_auth(t);
     }
@@ -76,9 +118,10 @@ pub async fn cluster_of(url: &str, token: Option<&str>) -> anyhow::Result<JoinTa
 /// this node stores its secret: a refused token fails the start with a clear error instead
 /// of leaving a data directory with a wrong secret. A member of an older version, which has
 /// no such path, is taken at its word.
-pub async fn check_token(url: &str, token: &str) -> anyhow::Result<()> {
-    let base = url.trim_end_matches('/');
-    let r = client(Duration::from_secs(10))?
+pub async fn check_token(member: &Member, token: &str) -> anyhow::Result<()> {
+    let base = &member.base;
+    let r = member
+        .client(Duration::from_secs(10))?
         .get(format!("{base}/api/v1/admin/cluster/join-check"))
         .bearer_auth(token)
         .send()
@@ -97,10 +140,10 @@ pub async fn check_token(url: &str, token: &str) -> anyhow::Result<()> {
 
 /// Asks the member at `url` to add this node to the meta group, then to every shard group
 /// below the replication factor, until each is done (or the node stops).
-pub async fn add_self(shards: Weak<Node>, url: String, admin_token: Option<String>) {
-    let base = url.trim_end_matches('/').to_string();
+pub async fn add_self(shards: Weak<Node>, member: Member, admin_token: Option<String>) {
+    let base = member.base.clone();
     // Adding waits for the new member to catch up: allow for a snapshot transfer.
-    let http = match client(Duration::from_secs(3_600)) {
+    let http = match member.client(Duration::from_secs(3_600)) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot join");

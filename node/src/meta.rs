@@ -178,6 +178,39 @@ impl ShardMap {
         self.versions.get(i).map(|v| v.start_ms)
     }
 
+    /// Hands each run of `sw`'s samples that one version covers to `out`, with the shard the
+    /// series belongs to in that version (samples are sorted by time).
+    pub fn split_write(
+        &self,
+        sw: crate::request::SeriesWrite,
+        mut out: impl FnMut(ShardId, crate::request::SeriesWrite),
+    ) {
+        let (Some(first), Some(last)) = (sw.samples.first(), sw.samples.last()) else {
+            return;
+        };
+        if !self.splits(first.t, last.t) {
+            out(self.shard_of(&sw.key, first.t), sw);
+            return;
+        }
+        let crate::request::SeriesWrite { key, mut samples } = sw;
+        while let Some(first) = samples.first() {
+            let shard = self.shard_of(&key, first.t);
+            let n = match self.next_start_after(first.t) {
+                Some(next) => samples.partition_point(|s| s.t < next),
+                None => samples.len(),
+            };
+            let rest = samples.split_off(n);
+            out(
+                shard,
+                crate::request::SeriesWrite {
+                    key: key.clone(),
+                    samples,
+                },
+            );
+            samples = rest;
+        }
+    }
+
     /// Whether every sample of a series with key `key` and samples `samples` (sorted by time)
     /// belongs to shard `shard`.
     pub fn all_in(

@@ -37,6 +37,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod alerting;
+mod storage;
 
 use crate::http::backend::Backend;
 use crate::request::WriteOutcome;
@@ -159,6 +160,16 @@ impl Metrics {
         }
     }
 
+    /// Serves the Raft log's synced-write latency, which the log observes itself.
+    pub fn register_raft_log_sync(&mut self, histogram: Histogram) {
+        self.registry.register(
+            "tidemark_raft_log_sync_write_seconds",
+            "Time of one synced write of the Raft log (entries appended, or a vote, and the \
+             fsync that makes them durable), every group of the node",
+            histogram,
+        );
+    }
+
     /// Everything, in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -245,6 +256,10 @@ pub struct StateGauges {
     pub disk: Option<(u64, u64)>,
     /// Snapshots sent, failed to send, received and installed, failed to receive.
     pub snapshots: [u64; 4],
+    /// The data store's files and background work.
+    pub store: Option<tidemark_storage::StoreStats>,
+    /// Each peer's clock minus this node's, in milliseconds, as its answers show it.
+    pub clock_offsets: Vec<(u64, i64)>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -256,6 +271,11 @@ struct GroupLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ShardLabel {
     shard: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: u64,
 }
 
 /// Reads the node's state at each scrape: its groups, heads and disk through the backend, the
@@ -432,6 +452,22 @@ impl Collector for StateCollector {
             counter(&mut encoder, name, help, value)?;
         }
         alerting::encode(&mut encoder, self.backend.as_ref(), s.node_id)?;
+        if let Some(store) = &s.store {
+            storage::encode(&mut encoder, store)?;
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "tidemark_peer_clock_offset_seconds",
+                "Each peer's wall clock minus this node's, estimated from its answers (off by \
+                 at most half the round trip)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (peer, ms) in &s.clock_offsets {
+                ConstGauge::new(*ms as f64 / 1000.0)
+                    .encode(family.encode_family(&PeerLabel { peer: *peer })?)?;
+            }
+        }
         if let Some((free, reserve)) = s.disk {
             gauge(
                 &mut encoder,

@@ -161,6 +161,10 @@ impl Node {
         node.host.keep_task(node.notifier.start());
         node.host.keep_task(node.retention.start());
         node.host.keep_task(node.host.disk().start());
+        node.host
+            .keep_task(tokio::spawn(crate::peer_clock::probe(Arc::downgrade(
+                &node,
+            ))));
         Ok(node)
     }
 
@@ -225,6 +229,8 @@ impl Node {
             groups,
             shards,
             disk: Some((self.disk().free_bytes(), self.disk().reserve_bytes())),
+            store: Some(engine.store_stats()),
+            clock_offsets: self.host.peers().clocks().offsets(),
             snapshots: {
                 let c = self.host.peers().counters();
                 let load =
@@ -247,6 +253,27 @@ impl Node {
     /// What every call between this cluster's nodes carries and is checked for.
     pub fn cluster_auth(&self) -> &ClusterAuth {
         self.host.peers().auth()
+    }
+
+    /// Returns once a write of this node's Raft log has failed, with what failed; the log is
+    /// not written again by this process (`raft/log_store.rs`).
+    pub async fn log_failed(&self) -> String {
+        self.host.log_db().failed().await
+    }
+
+    /// Calls to other nodes, over this node's shared channels.
+    pub(crate) fn peers(&self) -> crate::peer::Peers {
+        crate::peer::Peers::new(self.host.peers().clone())
+    }
+
+    /// The latency of this node's Raft log's synced writes.
+    pub fn raft_log_sync_seconds(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.host.log_db().sync_seconds()
+    }
+
+    /// This node's mutual TLS for gRPC (`grpc_tls`), if on.
+    pub fn grpc_tls(&self) -> Option<&Arc<crate::grpc_tls::GrpcTls>> {
+        self.host.peers().tls()
     }
 
     /// This node's id.

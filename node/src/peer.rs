@@ -190,6 +190,7 @@ impl Peers {
         let unreachable = |what: String| unreachable(&call, peer, what);
         let (mut client, request, timeout) =
             self.prepare(&peer.addr, request, timeout_ms, &unreachable)?;
+        let sent_ms = crate::peer_clock::now_ms();
         let reply = match tokio::time::timeout(timeout, rpc.send(&mut client, request)).await {
             Err(_) => return Err(unreachable("timed out".into())),
             // A node of an older version that does not know the RPC.
@@ -202,7 +203,13 @@ impl Peers {
                 )));
             }
             Ok(Err(status)) => return Err(unreachable(status.to_string())),
-            Ok(Ok(reply)) => reply.into_inner(),
+            Ok(Ok(reply)) => {
+                if let Some(theirs_ms) = crate::peer_clock::read(reply.metadata()) {
+                    let received_ms = crate::peer_clock::now_ms();
+                    (self.channels.clocks()).observe(peer.node, sent_ms, received_ms, theirs_ms);
+                }
+                reply.into_inner()
+            }
         };
         match wire::decode_answer(&call, &reply.payload) {
             Err(undecodable) => Err(unreachable(undecodable)),

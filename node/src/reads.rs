@@ -35,6 +35,9 @@ use crate::router::Router;
 /// The command level from which nodes hold rollup tiers (`Command::RollUp` is level 2).
 const ROLLUP_LEVEL: u32 = 2;
 
+/// The command level from which nodes read series up to a limit (`ReadOp::SeriesLimited`).
+const SERIES_LIMIT_LEVEL: u32 = 5;
+
 /// Queriers over the cluster, and the answers this node's replicas give other nodes.
 pub(crate) struct Reads {
     host: Arc<GroupHost>,
@@ -104,7 +107,8 @@ impl Reads {
         )
         .await;
         for (r, level) in remote.iter_mut().zip(levels) {
-            r.tiers = level.is_ok_and(|l| l >= ROLLUP_LEVEL);
+            r.tiers = level.as_ref().is_ok_and(|l| *l >= ROLLUP_LEVEL);
+            r.series_limit = level.is_ok_and(|l| l >= SERIES_LIMIT_LEVEL);
         }
         let shards = ClusterQuerier::new(
             EngineQuerier::new(self.host.engine().clone(), local),
@@ -156,6 +160,7 @@ impl Reads {
                             peer,
                             min_index,
                             tiers: false,
+                            series_limit: false,
                         })
                     }
                 }
@@ -177,6 +182,7 @@ impl Reads {
                 peer: Peer { node, addr },
                 min_index: 0,
                 tiers: false,
+                series_limit: false,
             }),
             None => Err(NodeError::Unavailable(format!(
                 "shard {shard}: no replica recorded in the cluster map"

@@ -6,51 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 pub use tidemark_api::{GroupStatus, MemberOutcome};
-use tidemark_storage::{MatchOp, Matcher, Sample, SeriesKey, ShardId};
+use tidemark_storage::{MatchOp, Matcher};
 
 use crate::error::NodeError;
-use crate::meta::ShardMap;
 use crate::raft::NodeId;
 
-/// One series' samples in a write request, already validated (label names, sorting, limits).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SeriesWrite {
-    /// The series, in its canonical encoding (one allocation per series on the hot path).
-    pub key: SeriesKey,
-    /// Sorted by timestamp.
-    pub samples: Vec<Sample>,
-}
-
-impl SeriesWrite {
-    /// Hands each run of this series' samples that one shard-map version covers to `out`,
-    /// with the shard the series belongs to in that version (samples are sorted by time).
-    pub fn split_by_shard(self, map: &ShardMap, mut out: impl FnMut(ShardId, SeriesWrite)) {
-        let (Some(first), Some(last)) = (self.samples.first(), self.samples.last()) else {
-            return;
-        };
-        if !map.splits(first.t, last.t) {
-            out(map.shard_of(&self.key, first.t), self);
-            return;
-        }
-        let SeriesWrite { key, mut samples } = self;
-        while let Some(first) = samples.first() {
-            let shard = map.shard_of(&key, first.t);
-            let n = match map.next_start_after(first.t) {
-                Some(next) => samples.partition_point(|s| s.t < next),
-                None => samples.len(),
-            };
-            let rest = samples.split_off(n);
-            out(
-                shard,
-                SeriesWrite {
-                    key: key.clone(),
-                    samples,
-                },
-            );
-            samples = rest;
-        }
-    }
-}
+/// One series' samples in a write request (remote-write decoding makes them).
+pub use tidemark_ingest::SeriesWrite;
 
 /// What a write did. A write returns `Ok` only when every accepted sample is committed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

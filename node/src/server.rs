@@ -22,10 +22,18 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         // Colours only on a terminal: logs collected into files or journald stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (its file's disk is full) is dropped: by default
+        // the subscriber reports that with `eprintln!`, which panics when stderr fails too,
+        // killing whatever task was logging.
+        .log_internal_errors(false)
         .init();
 }
 
-/// Runs the node until SIGINT or SIGTERM, then flushes and stops.
+/// The exit status after a failed write of the Raft log (EX_TEMPFAIL: start again).
+pub const EXIT_LOG_FAILED: i32 = 75;
+
+/// Runs the node until SIGINT or SIGTERM, then flushes and stops; exits at once with
+/// [`EXIT_LOG_FAILED`] when a write of the Raft log fails.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -35,11 +43,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })
     .await?
     .context("cannot open the data store")?;
-    let join = match &config.join {
+    let member = match &config.join {
         None => None,
-        Some(url) => {
+        Some(url) => Some(crate::join::Member::new(
+            url,
+            config.join_ca_file.as_deref(),
+        )?),
+    };
+    let join = match &member {
+        None => None,
+        Some(member) => {
             join_target(
-                url,
+                member,
                 config.join_token.as_deref(),
                 config.admin_token.as_deref(),
                 &config.data_dir,
@@ -67,6 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cluster_id = node.cluster_id(),
         http = %config.http_listen,
         https = config.http_tls.is_some(),
+        grpc_mtls = config.grpc_tls.is_some(),
         grpc = %config.grpc_listen,
         data_dir = %config.data_dir.display(),
         node = node.shard_count(),
@@ -78,22 +94,38 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut stop = stop_rx.clone();
         let service = node.transport_service();
         let shard_service = node.shard_service();
-        // Nagle off on accepted connections, as tonic does for listeners it binds itself:
-        // otherwise a small reply (a vote, a read index) waits for the peer's delayed ACK,
-        // about 40 ms on Linux, and every linearizable query through a follower pays it.
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
         // Members of this cluster only: checked before any service sees a call.
         let auth = tonic::service::InterceptorLayer::new(node.cluster_auth().interceptor());
+        // Every answer carries this node's time, from which callers estimate clock offsets.
+        let stamp =
+            tower::util::MapResponseLayer::new(crate::peer_clock::stamp::<tonic::body::Body>);
+        let router = tonic::transport::Server::builder()
+            .layer(auth)
+            .layer(stamp)
+            .add_service(service)
+            .add_service(shard_service);
+        let tls = node.grpc_tls().cloned();
         tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .layer(auth)
-                .add_service(service)
-                .add_service(shard_service)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stop.changed().await;
-                })
-                .await
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            match tls {
+                // Mutual TLS: only connections with a certificate from the CA get this far.
+                Some(tls) => {
+                    router
+                        .serve_with_incoming_shutdown(tls.incoming(grpc_listener), stopped)
+                        .await
+                }
+                // Nagle off on accepted connections, as tonic does for listeners it binds
+                // itself: otherwise a small reply (a vote, a read index) waits for the peer's
+                // delayed ACK, about 40 ms on Linux, and every linearizable query through a
+                // follower pays it. (The TLS path sets it too.)
+                None => {
+                    let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener)
+                        .with_nodelay(Some(true));
+                    router.serve_with_incoming_shutdown(incoming, stopped).await
+                }
+            }
         })
     };
     let http = {
@@ -134,16 +166,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ))
     };
 
-    if let Some(url) = &config.join {
+    if let Some(member) = member {
         tokio::spawn(crate::join::add_self(
             Arc::downgrade(&node),
-            url.clone(),
+            member,
             config.admin_token.clone(),
         ));
     }
 
     tokio::spawn(reload_on_sighup(node.clone()));
-    shutdown_signal().await;
+    tokio::select! {
+        () = shutdown_signal() => {}
+        // Fail-stop: the next start reopens the log and replays what is durable. No flush on
+        // the way out, as after a kill: the heads come back from the log.
+        failure = node.log_failed() => {
+            tracing::error!(
+                error = %failure,
+                "stopping: a write of the Raft log failed, and its files are not written again \
+                 by this process; start the node again (a supervisor with Restart=on-failure \
+                 does) to reopen the log and replay what is on disk. Nothing the failed write \
+                 carried was acknowledged"
+            );
+            // `_exit`, not `exit`: no atexit handlers or C++ static destructors (RocksDB's)
+            // running while the other threads still work, which made the status vary.
+            // Nothing needs flushing: stderr is unbuffered, the data is in the log.
+            // SAFETY: `_exit` ends the process at once; nothing runs after it.
+            unsafe { libc::_exit(EXIT_LOG_FAILED) }
+        }
+    }
     info!("shutting down: flushing every shard");
     let _ = stop_tx.send(true);
     let _ = http.await;
@@ -153,11 +203,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cluster to join through `url`. A node that has started before (its data directory has
+/// The cluster to join through `member`. A node that has started before (its data directory has
 /// a Raft log) starts even when the member cannot be asked: it already knows its cluster, and
 /// its groups' leaders reach it. A new node must learn the cluster first.
 async fn join_target(
-    url: &str,
+    member: &crate::join::Member,
     token: Option<&str>,
     admin_token: Option<&str>,
     data_dir: &std::path::Path,
@@ -170,17 +220,18 @@ async fn join_target(
         .map_err(|e| anyhow::anyhow!("join_token: {e}"))?;
     let mut attempt = 0;
     loop {
-        match crate::join::cluster_of(url, bearer).await {
+        match crate::join::cluster_of(member, bearer).await {
             Ok(mut t) => {
                 if let Some(token) = &token {
                     anyhow::ensure!(
                         token.cluster_id == t.cluster_id,
-                        "the join token is for cluster {}, but {url} belongs to cluster {}",
+                        "the join token is for cluster {}, but {} belongs to cluster {}",
                         token.cluster_id,
+                        member.url(),
                         t.cluster_id
                     );
                     if !known {
-                        crate::join::check_token(url, &token.to_string()).await?;
+                        crate::join::check_token(member, &token.to_string()).await?;
                     }
                     t.secret = Some(token.secret.clone());
                 }
@@ -202,7 +253,7 @@ async fn join_target(
                 );
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
-            Err(e) => return Err(e.context(format!("cannot join through {url}"))),
+            Err(e) => return Err(e.context(format!("cannot join through {}", member.url()))),
         }
     }
 }

@@ -63,9 +63,7 @@ impl Writes {
     ) -> Result<WriteOutcome, NodeError> {
         let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
         for sw in series {
-            sw.split_by_shard(map, |shard, part| {
-                parts.entry(shard).or_default().push(part)
-            });
+            map.split_write(sw, |shard, part| parts.entry(shard).or_default().push(part));
         }
         let mut local = BTreeMap::new();
         let mut forwarded = Vec::new();

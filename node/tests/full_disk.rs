@@ -3,6 +3,10 @@
 //! on; once the ballast is gone it takes writes again without a restart, and after a kill -9
 //! every acknowledged sample is there.
 //!
+//! A write of the Raft log that fails anyway (here: no space left, the reserve set to 0) stops
+//! the node at once with status 75, nothing it carried acknowledged; started again once there
+//! is room, it replays what is durable and has every acknowledged sample.
+//!
 //! Mounting a tmpfs needs root (CAP_SYS_ADMIN): where the mount is refused the test says so
 //! and does nothing else.
 
@@ -196,5 +200,114 @@ async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
     )
     .await;
     assert_eq!(r, serde_json::json!([]), "{r}");
+    node.stop();
+}
+
+/// `n` series of `batch` `k`, each with a label of 1 KiB: about `n` KiB of Raft log per write.
+fn wide_batch(k: i64, n: usize, at_ms: i64) -> Vec<TestSeries> {
+    let pad = "x".repeat(1024);
+    (0..n)
+        .map(|i| {
+            (
+                vec![
+                    ("__name__".to_string(), "disk_test".to_string()),
+                    ("batch".to_string(), k.to_string()),
+                    ("i".to_string(), i.to_string()),
+                    ("pad".to_string(), pad.clone()),
+                ],
+                vec![(at_ms, k as f64)],
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_log_write_stops_the_node_and_the_next_start_replays_what_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    // The data directory is the mount: the node's log (`data.log` beside it) is not on the
+    // full filesystem.
+    let data = dir.path().join("data");
+    let Some(_tmpfs) = Tmpfs::mount(&data, 256) else {
+        return;
+    };
+    let config = dir.path().join("tidemark.yaml");
+    // No reserve: the log itself runs out of space. No flush during the test: only the log
+    // is written.
+    std::fs::write(
+        &config,
+        "free_space_reserve_bytes: 0\nflush_interval_ms: 3600000\n",
+    )
+    .unwrap();
+    let mut node = Node::start(&data, &["--config", config.to_str().unwrap()]);
+    let base = node.url();
+    let client = reqwest::Client::new();
+    ballast(&data.join("ballast"), 0);
+
+    // Writes until the log cannot take one (past what RocksDB preallocated for its WAL).
+    const SERIES: usize = 500;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut acked = 0u64;
+    let mut k = 0;
+    let failed = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the log never filled:\n{}",
+            node.log()
+        );
+        match client
+            .post(format!("{base}/api/v1/write"))
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(encode_write_v1(&wide_batch(k, SERIES, wall_clock_ms())))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().as_u16() == 204 => acked += 1,
+            Ok(r) => break format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => break format!("{e}"),
+        }
+        k += 1;
+    };
+    // The node stops by itself, saying why.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = node.exit_status() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after a failed log write ({failed}):\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(75), "{}", node.log());
+    assert!(
+        node.log().contains("a write of the Raft log failed"),
+        "{}",
+        node.log()
+    );
+    assert!(
+        acked > 0,
+        "nothing was written before the log filled ({failed})"
+    );
+
+    // Room again: the next start replays the log, every acknowledged batch complete. (The
+    // failed one, `k`, spanned several shard groups: some of it may have been made durable
+    // without being acknowledged.)
+    std::fs::remove_file(data.join("ballast")).unwrap();
+    node.kill9(); // reaps the exited process
+    node.restart();
+    assert_eq!(
+        value_now(
+            &client,
+            &base,
+            &format!("count(disk_test{{batch!=\"{k}\"}})")
+        )
+        .await,
+        SERIES as u64 * acked,
+        "after {acked} acknowledged writes and a failed one ({failed})"
+    );
     node.stop();
 }

@@ -52,4 +52,32 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
         n >= 5.0,
         "the meta group and four shards led here: {leaders}"
     );
+    // Every write of the log was timed, fsync included: the writes above went through it.
+    let syncs = query_now(
+        &client,
+        &base,
+        "sum(tidemark_raft_log_sync_write_seconds_count{job=\"tidemark\"})",
+    )
+    .await;
+    let n: f64 = syncs[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(n >= 1.0, "log writes timed: {syncs}");
+
+    // The data store's own figures: a flush leaves SST files.
+    let r = client
+        .post(format!("{base}/api/v1/admin/flush"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "flush: {}", r.status());
+    let text = support::get_text(&client, &format!("{base}/metrics")).await;
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("tidemark_storage_sst_bytes") > 0.0, "{text}");
+    assert_eq!(value("tidemark_storage_write_stopped"), 0.0);
+    assert_eq!(value("tidemark_storage_background_errors_total"), 0.0);
 }

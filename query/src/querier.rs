@@ -24,13 +24,26 @@ pub trait Querier: Send + Sync {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<QuerySeriesIter<'_>, QueryError>;
-    /// Label sets of matching series with data in range.
+    /// Label sets of matching series with data in range, sorted, each once.
     fn series(
         &self,
         matchers: &[Matcher],
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<Vec<Labels>, QueryError>;
+    /// The first `limit` of [`Querier::series`]; where the querier can, its parts stop
+    /// early: none holds or sends more than `limit` label sets.
+    fn series_limited(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, QueryError> {
+        let mut all = self.series(matchers, mint_ms, maxt_ms)?;
+        all.truncate(limit);
+        Ok(all)
+    }
     /// Label names of matching series (all when `matchers` is empty).
     fn label_names(
         &self,
@@ -86,6 +99,16 @@ impl<Q: Querier + ?Sized> Querier for &Q {
         maxt_ms: i64,
     ) -> Result<Vec<Labels>, QueryError> {
         (**self).series(matchers, mint_ms, maxt_ms)
+    }
+
+    fn series_limited(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, QueryError> {
+        (**self).series_limited(matchers, mint_ms, maxt_ms, limit)
     }
 
     fn label_names(
@@ -161,12 +184,26 @@ impl Querier for EngineQuerier {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<Vec<Labels>, QueryError> {
-        let mut out = Vec::new();
+        self.series_limited(matchers, mint_ms, maxt_ms, usize::MAX)
+    }
+
+    fn series_limited(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, QueryError> {
+        // A series in two shards (of two shard-map versions) counts once: each shard's first
+        // `limit` hold the first `limit` distinct ones.
+        let mut out = BTreeSet::new();
         for &shard in &self.shards {
-            out.extend(self.engine.series(shard, matchers, mint_ms, maxt_ms)?);
+            out.extend(
+                self.engine
+                    .series_limited(shard, matchers, mint_ms, maxt_ms, limit)?,
+            );
         }
-        out.sort();
-        Ok(out)
+        Ok(out.into_iter().take(limit).collect())
     }
 
     fn label_names(
@@ -339,6 +376,21 @@ impl<Q: Querier> Querier for SplitSeriesQuerier<Q> {
         Ok(out)
     }
 
+    fn series_limited(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, QueryError> {
+        let mut out = self
+            .inner
+            .series_limited(matchers, mint_ms, maxt_ms, limit)?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     fn label_names(
         &self,
         matchers: &[Matcher],
@@ -412,6 +464,16 @@ impl<Q: Querier> Querier for TierPinned<Q> {
         maxt_ms: i64,
     ) -> Result<Vec<Labels>, QueryError> {
         self.inner.series(matchers, mint_ms, maxt_ms)
+    }
+
+    fn series_limited(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, QueryError> {
+        self.inner.series_limited(matchers, mint_ms, maxt_ms, limit)
     }
 
     fn label_names(

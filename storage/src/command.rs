@@ -106,8 +106,9 @@ impl Command {
 }
 
 /// The highest command level this build applies: of [`Command::required_level`] and of the
-/// node's meta commands (level 4: API tokens).
-pub const COMMAND_LEVEL: u32 = 4;
+/// node's meta commands (level 4: API tokens). Level 5 needs no command: it says a node reads
+/// series up to a limit, which its peers ask of it only then.
+pub const COMMAND_LEVEL: u32 = 5;
 
 mod codec;
 

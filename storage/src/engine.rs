@@ -47,6 +47,54 @@ pub struct ShardStats {
     pub max_time_ms: Option<i64>,
 }
 
+/// What the node's storage files hold and do, for `/metrics` (all zero where nothing is on
+/// disk): RocksDB's own figures, summed over its column families.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StoreStats {
+    /// Bytes of every live SST file.
+    pub sst_bytes: u64,
+    /// Bytes in memtables, active and waiting for a flush.
+    pub memtable_bytes: u64,
+    /// Bytes of index and filter blocks held by open table readers.
+    pub table_readers_bytes: u64,
+    /// Bytes compactions still have to rewrite (RocksDB's estimate).
+    pub pending_compaction_bytes: u64,
+    /// Compactions running now.
+    pub running_compactions: u64,
+    /// Memtable flushes running now.
+    pub running_flushes: u64,
+    /// Whether writes are stopped (too many memtables or level-0 files, or too much pending
+    /// compaction).
+    pub write_stopped: bool,
+    /// The rate writes are slowed to, in bytes per second (0: not slowed).
+    pub delayed_write_rate: u64,
+    /// Background errors RocksDB has seen (a failed flush or compaction).
+    pub background_errors: u64,
+    /// Reads that found stored data corrupt since the engine opened (each failed with an
+    /// error instead of answering).
+    pub corruptions: u64,
+}
+
+/// The `limit` smallest of `items`, sorted, holding no more than `limit` of them at once
+/// (duplicates count once each time they come).
+pub fn smallest<T: Ord>(items: impl IntoIterator<Item = T>, limit: usize) -> Vec<T> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    // A max-heap of the smallest seen so far: its top is the first to give way.
+    let mut heap = std::collections::BinaryHeap::new();
+    for item in items {
+        if heap.len() < limit {
+            heap.push(item);
+        } else if let Some(mut largest) = heap.peek_mut()
+            && item < *largest
+        {
+            *largest = item;
+        }
+    }
+    heap.into_sorted_vec()
+}
+
 /// One time partition of one tier of a shard, as retention plans and status pages see it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PartitionInfo {
@@ -113,7 +161,8 @@ pub trait Engine: Send + Sync + 'static {
         maxt_ms: i64,
     ) -> Result<SeriesIter<'_>>;
 
-    /// Label sets of the series of `shard` matching `matchers` that have data in the range.
+    /// Label sets of the series of `shard` matching `matchers` that have data in the range,
+    /// sorted.
     fn series(
         &self,
         shard: ShardId,
@@ -121,6 +170,21 @@ pub trait Engine: Send + Sync + 'static {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<Vec<Labels>>;
+
+    /// The first `limit` of [`Engine::series`], holding no more than `limit` label sets at
+    /// once while it looks.
+    fn series_limited(
+        &self,
+        shard: ShardId,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>> {
+        let mut all = self.series(shard, matchers, mint_ms, maxt_ms)?;
+        all.truncate(limit);
+        Ok(all)
+    }
 
     /// Ids of the series of `shard` matching `matchers` in the partitions `[mint_ms, maxt_ms]`
     /// touches, ascending: what a `Command::Delete` for that range names.
@@ -153,6 +217,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Registry and head statistics of `shard`.
     fn stats(&self, shard: ShardId) -> ShardStats;
+
+    /// What the storage files hold and do, for every shard together.
+    fn store_stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
 
     /// Start times of the partitions of `shard` that hold applied data, are not sealed, and end
     /// at or before the newest applied sample minus `ooo_window_ms`: no sample can be accepted
@@ -263,5 +332,21 @@ pub trait Engine: Send + Sync + 'static {
         Err(crate::error::Error::NotImplemented(
             "dropping shards in this engine".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smallest;
+
+    #[test]
+    fn smallest_keeps_the_first_of_the_sorted_items() {
+        let items = [9, 3, 7, 1, 8, 2, 2, 6];
+        for limit in 0..=items.len() + 1 {
+            let mut sorted = items.to_vec();
+            sorted.sort();
+            sorted.truncate(limit);
+            assert_eq!(smallest(items, limit), sorted, "limit {limit}");
+        }
     }
 }

@@ -20,3 +20,11 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether the error says stored bytes are not what was written: a corrupt record, a
+    /// chunk or index that does not decode, a RocksDB block whose checksum fails.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corrupt { .. } | Error::Decode(_))
+    }
+}

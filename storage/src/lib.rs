@@ -10,6 +10,7 @@ pub mod command;
 pub mod engine;
 pub mod error;
 mod head;
+pub mod key_index;
 pub mod mem;
 pub mod model;
 pub mod options;
@@ -27,8 +28,11 @@ mod tombstones;
 mod varint;
 
 pub use command::{COMMAND_LEVEL, Command, ExpireScope, SeriesRef, WriteBatch};
-pub use engine::{AppendCheck, Engine, PartitionInfo, SeriesIter, SeriesSamples, ShardStats};
+pub use engine::{
+    AppendCheck, Engine, PartitionInfo, SeriesIter, SeriesSamples, ShardStats, StoreStats, smallest,
+};
 pub use error::{Error, Result};
+pub use key_index::KeyIndex;
 pub use mem::MemEngine;
 pub use model::{Label, Labels, MatchOp, Matcher, Sample, SeriesId, ShardId};
 pub use options::EngineOptions;

@@ -304,4 +304,68 @@ mod tests {
             .unwrap();
         assert_eq!(again, got);
     }
+
+    /// A chunk whose bytes are not what was written (RocksDB's checksum is fine: the value
+    /// itself was overwritten) fails the read that meets it, which is counted, instead of
+    /// answering wrong samples.
+    #[test]
+    fn a_corrupt_chunk_fails_the_read_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples: Vec<Sample> = (0..500).map(|i| Sample::new(i * 1_000, i as f64)).collect();
+        {
+            let e = RocksEngine::open(dir.path(), EngineOptions::default()).unwrap();
+            e.apply(
+                1,
+                1,
+                &Command::Write(WriteBatch {
+                    new_series: vec![Labels::from_pairs(&[("__name__", "c")])],
+                    samples: vec![(SeriesRef::New(0), samples)],
+                }),
+            )
+            .unwrap();
+            e.flush(1, b"m").unwrap();
+            let store = &e.core.store;
+            let cf = store.cf(CF_CHUNKS);
+            let keys: Vec<Box<[u8]>> = store
+                .db
+                .iterator_cf(cf, rocksdb::IteratorMode::Start)
+                .map(|kv| kv.unwrap().0)
+                .collect();
+            assert!(!keys.is_empty(), "the flush stored chunks");
+            for k in keys {
+                store.db.put_cf(cf, k, b"\xfe\x00 not a chunk").unwrap();
+            }
+        }
+        // Reopened, the head is empty: the samples come from the stored chunks.
+        let e = RocksEngine::open(dir.path(), EngineOptions::default()).unwrap();
+        assert_eq!(e.store_stats().corruptions, 0);
+        let matchers = [crate::model::Matcher::equal("__name__", "c")];
+        let err = e
+            .select(1, &matchers, 0, i64::MAX)
+            .unwrap()
+            .find_map(|r| r.err())
+            .expect("a read of a corrupt chunk fails");
+        assert!(err.is_corruption(), "{err}");
+        assert!(
+            err.to_string().starts_with("corrupt data on shard 1"),
+            "{err}"
+        );
+        assert_eq!(e.store_stats().corruptions, 1);
+    }
+
+    /// Replicas compare digests: a shard one replica never created (nothing applied, never
+    /// flushed) and one another flushed empty and reopened hold the same, and say so.
+    #[test]
+    fn an_empty_shard_digests_alike_created_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let never = {
+            let e = RocksEngine::open(dir.path(), EngineOptions::default()).unwrap();
+            let never = e.digest(2).unwrap();
+            e.flush(2, b"m").unwrap();
+            assert_eq!(e.digest(2).unwrap(), never, "flushed empty");
+            never
+        };
+        let e = RocksEngine::open(dir.path(), EngineOptions::default()).unwrap();
+        assert_eq!(e.digest(2).unwrap(), never, "reopened");
+    }
 }

@@ -54,6 +54,8 @@ pub(crate) struct Sharded<S: Store> {
     /// durable, read under its read lock with a head snapshot: a chunk reader made after
     /// seeing generation `g` sees everything those writes moved out of the head.
     generation: AtomicU64,
+    /// Reads that found stored data corrupt.
+    corruptions: AtomicU64,
 }
 
 /// A store reader kept across the series of one select, with the generation it was made at.
@@ -80,6 +82,7 @@ impl<S: Store> Sharded<S> {
             store,
             shards: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            corruptions: AtomicU64::new(0),
         }
     }
 
@@ -277,6 +280,34 @@ impl<S: Store> Sharded<S> {
         self.store.compact()
     }
 
+    pub fn store_stats(&self) -> crate::engine::StoreStats {
+        crate::engine::StoreStats {
+            corruptions: self.corruptions.load(Ordering::Relaxed),
+            ..self.store.stats()
+        }
+    }
+
+    /// Counts and logs a read's error that says stored data is corrupt, and passes it on
+    /// naming the shard (a chunk that does not decode is corrupt data).
+    pub(crate) fn noticed(&self, shard: ShardId, error: Error) -> Error {
+        let error = match error {
+            Error::Decode(message) => Error::Corrupt {
+                shard,
+                message: format!("a stored chunk does not decode: {message}"),
+            },
+            other => other,
+        };
+        if error.is_corruption() {
+            self.corruptions.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                shard,
+                error = %error,
+                "a read found stored data corrupt and failed; rebuild this replica from its peers"
+            );
+        }
+        error
+    }
+
     pub fn flushed_state(&self, shard: ShardId) -> Result<Option<(u64, Vec<u8>)>> {
         Ok(self.shard(shard).and_then(|c| read(&c).flushed.clone()))
     }
@@ -319,9 +350,13 @@ impl<S: Store> Sharded<S> {
                 Some((g, r)) if *g == generation => r,
                 slot => &mut slot.insert((generation, self.store.chunk_reader(shard))).1,
             };
-            reader.read(id, partitions, mint_ms, maxt_ms, &mut stored)?;
+            reader
+                .read(id, partitions, mint_ms, maxt_ms, &mut stored)
+                .map_err(|e| self.noticed(shard, e))?;
         }
-        merge_read(snap, stored, &deleted, mint_ms, maxt_ms).map(Some)
+        merge_read(snap, stored, &deleted, mint_ms, maxt_ms)
+            .map(Some)
+            .map_err(|e| self.noticed(shard, e))
     }
 
     pub fn check_append(
@@ -491,9 +526,11 @@ impl<S: Store> Sharded<S> {
     /// of flush timing.
     pub fn digest(&self, shard: ShardId) -> Result<u64> {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
-        let Some(cell) = self.shard(shard) else {
-            return Ok(h.digest());
-        };
+        // A shard this replica has not created yet (nothing applied, never flushed) is empty
+        // alike: digested as one, so that it agrees with a replica that created it empty.
+        let cell = self
+            .shard(shard)
+            .unwrap_or_else(|| Arc::new(RwLock::new(Shard::new(shard, self.opts.clone()))));
         let (n, known, horizon) = {
             let st = read(&cell);
             h.update(&st.horizon_ms.to_be_bytes());
@@ -645,7 +682,18 @@ macro_rules! delegate_engine {
                 mint_ms: i64,
                 maxt_ms: i64,
             ) -> $crate::Result<Vec<$crate::Labels>> {
-                self.$field.series(shard, matchers, mint_ms, maxt_ms)
+                self.$field
+                    .series(shard, matchers, mint_ms, maxt_ms, usize::MAX)
+            }
+            fn series_limited(
+                &self,
+                shard: $crate::ShardId,
+                matchers: &[$crate::Matcher],
+                mint_ms: i64,
+                maxt_ms: i64,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::Labels>> {
+                self.$field.series(shard, matchers, mint_ms, maxt_ms, limit)
             }
 
             fn matching_series(
@@ -736,6 +784,9 @@ macro_rules! delegate_engine {
             }
             fn compact(&self) -> $crate::Result<()> {
                 self.$field.compact()
+            }
+            fn store_stats(&self) -> $crate::StoreStats {
+                self.$field.store_stats()
             }
             fn export_shard(
                 &self,

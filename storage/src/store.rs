@@ -83,4 +83,9 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Flushes buffered writes to files and compacts them, so that disk usage reflects the
     /// data (a no-op where nothing is on disk).
     fn compact(&self) -> Result<()>;
+
+    /// What the files hold and do (zero where nothing is on disk).
+    fn stats(&self) -> crate::engine::StoreStats {
+        crate::engine::StoreStats::default()
+    }
 }

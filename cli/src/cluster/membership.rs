@@ -108,9 +108,21 @@ fn run_groups(
 
 /// Runs `steps` in order, one member change at a time, printing progress; what each did.
 pub fn execute(ctx: &Ctx, layout: &Layout, steps: &[Step]) -> anyhow::Result<Vec<StepDone>> {
-    let total = steps.len();
+    execute_numbered(ctx, layout, steps, 0, steps.len())
+}
+
+/// [`execute`], the steps numbered from `before + 1` of `total` in the progress lines (for a
+/// command with steps of its own between them).
+pub fn execute_numbered(
+    ctx: &Ctx,
+    layout: &Layout,
+    steps: &[Step],
+    before: usize,
+    total: usize,
+) -> anyhow::Result<Vec<StepDone>> {
     let mut done = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
+    for (k, step) in steps.iter().enumerate() {
+        let i = before + k;
         let (what, change) = match *step {
             Step::Add { shard, node } => {
                 let addr = layout

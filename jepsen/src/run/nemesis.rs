@@ -104,6 +104,20 @@ async fn start_fault(
                 log(id, "kill");
             }
         }
+        Nemesis::ClockSkew => {
+            let mut rng = StdRng::seed_from_u64(seed ^ f.at_ms.rotate_left(29));
+            let magnitude: i64 = rng.random_range(30..=240);
+            let skew_s = if rng.random_bool(0.5) {
+                magnitude
+            } else {
+                -magnitude
+            };
+            let mut c = cluster.lock().await;
+            c.kill(f.node);
+            c.set_clock_skew(f.node, Some(skew_s));
+            c.start(f.node)?;
+            log(f.node, &format!("restart with clock {skew_s:+} s"));
+        }
         kind => {
             // The same seed cuts the same links (but for `isolate-leader`, whose target is
             // whoever leads at that moment).
@@ -142,6 +156,13 @@ async fn heal_fault(
                 c.start(id)?;
                 log(id, "restart");
             }
+        }
+        Nemesis::ClockSkew => {
+            let mut c = cluster.lock().await;
+            c.kill(f.node);
+            c.set_clock_skew(f.node, None);
+            c.start(f.node)?;
+            log(f.node, "restart with the true time");
         }
         _ => {
             net_of(&*cluster.lock().await)?.heal().await?;
@@ -224,7 +245,11 @@ async fn cut_network(
             }
             format!("loss {:.0}% on {pairs:?}", p * 100.0)
         }
-        Nemesis::Kill | Nemesis::Pause | Nemesis::Membership | Nemesis::KillMajority => {
+        Nemesis::Kill
+        | Nemesis::Pause
+        | Nemesis::Membership
+        | Nemesis::KillMajority
+        | Nemesis::ClockSkew => {
             return Err(Error::Setup(format!("{kind:?} is not a network fault")));
         }
     })

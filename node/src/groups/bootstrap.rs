@@ -25,6 +25,7 @@ use crate::cluster_auth::{
 use crate::config::Config;
 use crate::disk_guard::DiskGuard;
 use crate::error::NodeError;
+use crate::grpc_tls::GrpcTls;
 use crate::meta::{
     CLUSTER_FILE_VERSION, ClusterFile, initial_cluster_id, initial_placement, new_cluster_id,
 };
@@ -375,10 +376,16 @@ async fn start_groups(
     cluster: &ClusterFile,
     auth: ClusterAuth,
 ) -> Result<GroupHost, NodeError> {
+    let tls = match &config.grpc_tls {
+        Some(files) => Some(GrpcTls::new(files).map_err(NodeError::Startup)?),
+        None => None,
+    };
     let starter = GroupStarter {
         node_id: config.node_id,
         raft_config: raft_config(&config)?,
-        peers: PeerChannels::new(auth).with_message_bytes_max(config.grpc_message_bytes_max),
+        peers: PeerChannels::new(auth)
+            .with_message_bytes_max(config.grpc_message_bytes_max)
+            .with_tls(tls),
         log_db: log_db.clone(),
         registry: GroupRegistry::default(),
         backfill_ms: Arc::new(std::sync::atomic::AtomicI64::new(0)),

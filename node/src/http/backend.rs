@@ -65,6 +65,16 @@ pub trait Backend: Send + Sync + 'static {
     fn state_gauges(&self) -> StateGauges {
         StateGauges::default()
     }
+    /// What the data store's files hold and do, and the corruption its reads found; `None`
+    /// where there is no store.
+    fn store_stats(&self) -> Option<tidemark_storage::StoreStats> {
+        None
+    }
+    /// The latency of the Raft log's synced writes, which the log itself observes; `None`
+    /// where there is no log.
+    fn raft_log_sync_seconds(&self) -> Option<prometheus_client::metrics::histogram::Histogram> {
+        None
+    }
 }
 
 impl Backend for Node {
@@ -117,6 +127,14 @@ impl Backend for Node {
 
     fn state_gauges(&self) -> StateGauges {
         Node::state_gauges(self)
+    }
+
+    fn raft_log_sync_seconds(&self) -> Option<prometheus_client::metrics::histogram::Histogram> {
+        Some(Node::raft_log_sync_seconds(self))
+    }
+
+    fn store_stats(&self) -> Option<tidemark_storage::StoreStats> {
+        Some(self.engine().store_stats())
     }
 
     fn retention(&self) -> Option<RetentionStatus> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
+use tidemark_query::QueryError;
 use tidemark_query::syntax::SyntaxLimits;
 use tidemark_storage::{Labels, Matcher};
 
@@ -53,6 +54,14 @@ pub async fn series(
     }
     let (start, end) = range(&params)?;
     let limit = params.limit()?;
+    // Every shard stops at one more than the caller's `limit` or `query.series_max`, which
+    // tells whether there were more: no node holds or sends every match of a broad selector.
+    let series_max = state.config.query.series_max;
+    let capped = limit.is_none_or(|l| l > series_max);
+    let want = limit
+        .unwrap_or(usize::MAX)
+        .min(series_max)
+        .saturating_add(1);
     let found = evaluate(
         &state,
         query_timeout(&state),
@@ -60,7 +69,16 @@ pub async fn series(
         move |q| {
             let mut all = BTreeSet::<Labels>::new();
             for set in &sets {
-                all.extend(q.series(set, start, end)?);
+                all.extend(q.series_limited(set, start, end, want)?);
+                while all.len() > want {
+                    all.pop_last();
+                }
+            }
+            if capped && all.len() > series_max {
+                return Err(QueryError::execution(format!(
+                    "more than {series_max} series match (query.series_max): narrow the \
+                     selectors or the time range, or pass a limit"
+                )));
             }
             Ok(all)
         },

@@ -102,6 +102,14 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
             .as_ref()
             .map(|t| t.key_file.display().to_string())
             .unwrap_or_default(),
+        "grpc-tls-cert-file" => grpc_tls_file(config, |t| &t.cert_file),
+        "grpc-tls-key-file" => grpc_tls_file(config, |t| &t.key_file),
+        "grpc-tls-ca-file" => grpc_tls_file(config, |t| &t.ca_file),
+        "join-ca-file" => config
+            .join_ca_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         "enable-admin-api" => config.auth.enable_admin_api.to_string(),
         "bootstrap-token" => match config.auth.bootstrap_token {
             Some(_) => SECRET.into(),
@@ -123,6 +131,18 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
             .unwrap_or_default(),
         _ => return None,
     })
+}
+
+/// One of the files of `grpc_tls`, or nothing.
+fn grpc_tls_file(
+    config: &Config,
+    file: impl Fn(&crate::grpc_tls::GrpcTlsConfig) -> &std::path::PathBuf,
+) -> String {
+    config
+        .grpc_tls
+        .as_ref()
+        .map(|t| file(t).display().to_string())
+        .unwrap_or_default()
 }
 
 /// The retention in force in one line, as `storageRetention` shows it: Prometheus writes its
@@ -165,9 +185,9 @@ pub async fn runtime_info(State(state): State<Arc<AppState>>) -> Response {
         // The configuration is read once at start and never reloaded.
         "reloadConfigSuccess": true,
         "lastConfigTime": rfc3339(truncate_to_second(started)),
-        // Prometheus counts WAL corruptions found on replay; Tidemark's log (the Raft log)
-        // has no such counter: a corrupt log stops the shard instead.
-        "corruptionCount": 0,
+        // Prometheus counts WAL corruptions found on replay; here, the reads that found stored
+        // data corrupt (and failed instead of answering) since the node started.
+        "corruptionCount": state.backend.store_stats().map_or(0, |s| s.corruptions),
         // Go counts goroutines; the nearest thing here is the async tasks alive on the
         // runtime (blocking-pool threads are not counted).
         "goroutineCount": tokio::runtime::Handle::try_current()

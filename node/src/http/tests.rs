@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::error::NodeError;
-use crate::remote_write::tests::{V2Builder, snappy, v1_body, v1_series};
+use crate::remote_write::testing::{V2Builder, snappy, v1_body, v1_series};
 use crate::request::{SeriesWrite, WriteOutcome};
 
 /// Stores writes in memory; rejects samples with negative timestamps as "too old".
@@ -235,6 +235,39 @@ async fn seed(app: &Router) {
         send(app, write_v1(body)).await.status,
         StatusCode::NO_CONTENT
     );
+}
+
+/// `/api/v1/series` stops at `query.series_max`: beyond it a caller without a smaller `limit`
+/// gets 422 naming the setting; with one, the first `limit` in label order and a warning.
+#[tokio::test]
+async fn series_answers_are_bounded_by_query_series_max() {
+    let mut config = Config::default();
+    config.query.series_max = 2;
+    let (_, app) = setup(config);
+    seed(&app).await;
+    let all = "/api/v1/series?match[]=%7Bjob%3D~%22.%2B%22%7D";
+    let r = send(&app, get(all)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("query.series_max"), "{}", r.body);
+    let r = send(&app, get(&format!("{all}&limit=5"))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = send(&app, get(&format!("{all}&limit=2"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.json()["data"],
+        serde_json::json!([
+            {"__name__":"errors_total","job":"api"},
+            {"__name__":"up","job":"api"}
+        ])
+    );
+    assert_eq!(
+        r.json()["warnings"],
+        serde_json::json!(["results truncated due to limit"])
+    );
+    // Exactly at the bound is no error.
+    let r = send(&app, get("/api/v1/series?match[]=up")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

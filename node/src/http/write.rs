@@ -133,8 +133,12 @@ async fn handle(
     {
         return (Err(e), none);
     }
-    let decoded = match remote_write::decode(protocol, &body, limits, state.config.name_validation)
-    {
+    let decoded = match remote_write::decode(
+        protocol,
+        &body,
+        &limits.decode(),
+        state.config.name_validation,
+    ) {
         Ok(d) => d,
         Err(e) => return (Err(e.into()), none),
     };

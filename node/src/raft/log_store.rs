@@ -16,6 +16,14 @@
 //! I/O is flushed, so an acknowledged entry is on disk. Purges delete below a log id that is
 //! covered by a flush of the state machine (openraft only purges up to its snapshot, and a
 //! snapshot is a flush).
+//!
+//! A write that fails (a failed fsync, no space, an I/O error) is never retried on the same
+//! files: after a failed fsync the kernel may have dropped the dirty pages and report the next
+//! fsync clean, so what the database holds in memory no longer says what is on disk. The first
+//! failure is recorded ([`LogDb::failed`]); every later write of this process fails at once
+//! without touching the database, and the node stops (`server.rs`) so that the next start
+//! reopens the log and replays only what is durable, as PostgreSQL does after a failed fsync.
+//! Nothing the failed write carried was acknowledged.
 
 use std::fmt::Debug;
 use std::io;
@@ -27,6 +35,7 @@ use openraft::OptionalSend;
 use openraft::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
 
 use super::codec;
@@ -50,6 +59,42 @@ pub(crate) const KEY_SM: &[u8] = b"sm";
 #[derive(Clone)]
 pub struct LogDb {
     db: Arc<DB>,
+    failure: Arc<Failure>,
+    sync_seconds: Histogram,
+}
+
+/// Synced writes of the log: 100 µs to about 3 s.
+fn sync_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
+/// The first failed write of a log database, if any.
+#[derive(Default)]
+struct Failure {
+    first: std::sync::OnceLock<String>,
+    noticed: tokio::sync::Notify,
+}
+
+impl Failure {
+    /// Fails fast once a write has failed.
+    fn check(&self) -> io::Result<()> {
+        match self.first.get() {
+            None => Ok(()),
+            Some(first) => Err(io::Error::other(format!(
+                "the Raft log is not written again by this process after a failed write \
+                 ({first}); the node stops to reopen and replay it"
+            ))),
+        }
+    }
+
+    /// Records `error` as the failure (the first one wins) and passes it on.
+    fn record<E: std::fmt::Display>(&self, error: E) -> E {
+        if self.first.set(error.to_string()).is_ok() {
+            tracing::error!(error = %error, "a write of the Raft log failed");
+            self.noticed.notify_waiters();
+        }
+        error
+    }
 }
 
 impl LogDb {
@@ -59,7 +104,39 @@ impl LogDb {
         opts.create_if_missing(true);
         let db = DB::open(&opts, path)
             .map_err(|e| NodeError::LogStore(format!("open {}: {e}", path.display())))?;
-        Ok(LogDb { db: Arc::new(db) })
+        Ok(LogDb {
+            db: Arc::new(db),
+            failure: Arc::default(),
+            sync_seconds: sync_buckets(),
+        })
+    }
+
+    /// The latency of this log's synced writes (`/metrics`).
+    pub fn sync_seconds(&self) -> Histogram {
+        self.sync_seconds.clone()
+    }
+
+    /// Returns, once a write of this log has failed, what failed: from then on the log is not
+    /// written again by this process.
+    pub async fn failed(&self) -> String {
+        loop {
+            let noticed = self.failure.noticed.notified();
+            if let Some(first) = self.failure.first.get() {
+                return first.clone();
+            }
+            noticed.await;
+        }
+    }
+
+    /// Writes `batch`, synced, unless an earlier write failed; records a failure.
+    fn write_sync(&self, batch: WriteBatch, what: &str) -> Result<(), NodeError> {
+        let write = || -> io::Result<()> {
+            self.failure.check()?;
+            self.db
+                .write_opt(batch, &sync_opts())
+                .map_err(|e| self.failure.record(io_err(e)))
+        };
+        write().map_err(|e| NodeError::LogStore(format!("{what}: {e}")))
     }
 
     /// Flushes the memtable and compacts the whole log database, so that purged entries (range
@@ -81,6 +158,8 @@ impl LogDb {
     pub fn store(&self, group: GroupId) -> LogStore {
         LogStore {
             db: self.db.clone(),
+            failure: self.failure.clone(),
+            sync_seconds: self.sync_seconds.clone(),
             group,
         }
     }
@@ -96,18 +175,14 @@ impl LogDb {
     pub fn put_node_record_sync(&self, name: &str, value: &[u8]) -> Result<(), NodeError> {
         let mut batch = WriteBatch::default();
         batch.put(node_key(name), value);
-        self.db
-            .write_opt(batch, &sync_opts())
-            .map_err(|e| NodeError::LogStore(format!("write {name}: {e}")))
+        self.write_sync(batch, &format!("write {name}"))
     }
 
     /// Deletes a node-wide record durably (sync).
     pub fn delete_node_record_sync(&self, name: &str) -> Result<(), NodeError> {
         let mut batch = WriteBatch::default();
         batch.delete(node_key(name));
-        self.db
-            .write_opt(batch, &sync_opts())
-            .map_err(|e| NodeError::LogStore(format!("delete {name}: {e}")))
+        self.write_sync(batch, &format!("delete {name}"))
     }
 }
 
@@ -115,6 +190,8 @@ impl LogDb {
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    failure: Arc<Failure>,
+    sync_seconds: Histogram,
     group: GroupId,
 }
 
@@ -168,9 +245,10 @@ impl LogStore {
     /// Writes the group's small-state-machine record. Not synced: the log it was applied from is,
     /// and RocksDB's single WAL orders this write before any later (synced) purge.
     pub(crate) fn put_sm_record(&self, value: &[u8]) -> io::Result<()> {
+        self.failure.check()?;
         self.db
             .put(meta_key(self.group, KEY_SM), value)
-            .map_err(io_err)
+            .map_err(|e| self.failure.record(io_err(e)))
     }
 
     /// The vote floor recorded when the replica was last emptied, if any.
@@ -200,18 +278,20 @@ impl LogStore {
     }
 
     async fn write(&self, batch: WriteBatch, sync: bool) -> io::Result<()> {
-        let db = self.db.clone();
+        self.failure.check()?;
+        let (db, sync_seconds) = (self.db.clone(), self.sync_seconds.clone());
         tokio::task::spawn_blocking(move || {
-            let opts = if sync {
-                sync_opts()
-            } else {
-                WriteOptions::default()
-            };
-            db.write_opt(batch, &opts)
+            if !sync {
+                return db.write_opt(batch, &WriteOptions::default());
+            }
+            let started = std::time::Instant::now();
+            let written = db.write_opt(batch, &sync_opts());
+            sync_seconds.observe(started.elapsed().as_secs_f64());
+            written
         })
         .await
         .map_err(io_err)?
-        .map_err(io_err)
+        .map_err(|e| self.failure.record(io_err(e)))
     }
 
     fn last_entry_log_id(&self) -> io::Result<Option<LogIdOf<TypeConfig>>> {
@@ -353,5 +433,42 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             log_key(self.group, log_id.index() + 1),
         );
         self.write(batch, false).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After one failed write nothing more is written by this process, and whoever waits for
+    /// a failure (the server, which then stops the node) hears of it.
+    #[tokio::test]
+    async fn after_a_failed_write_the_log_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LogDb::open(dir.path()).unwrap();
+        db.put_node_record_sync("before", b"1").unwrap();
+        let waiter = tokio::spawn({
+            let db = db.clone();
+            async move { db.failed().await }
+        });
+        tokio::task::yield_now().await;
+        db.failure
+            .record(io::Error::other("fsync: Input/output error"));
+        assert_eq!(waiter.await.unwrap(), "fsync: Input/output error");
+        // Later waiters hear of it at once.
+        assert_eq!(db.failed().await, "fsync: Input/output error");
+
+        let e = db.put_node_record_sync("after", b"1").unwrap_err();
+        assert!(e.to_string().contains("not written again"), "{e}");
+        assert_eq!(db.get_node_record("after").unwrap(), None);
+        let mut store = db.store(1);
+        let e = store
+            .save_vote(&VoteOf::<TypeConfig>::new(1, 1))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not written again"), "{e}");
+        assert_eq!(store.read_vote().await.unwrap(), None);
+        // Reads go on.
+        assert_eq!(db.get_node_record("before").unwrap(), Some(b"1".to_vec()));
     }
 }

@@ -26,6 +26,8 @@ use super::counters::RaftCounters;
 use super::state_machine::{SnapshotData, shard_snapshot_meta};
 use super::{GroupId, NodeId, NodeInfo, TypeConfig};
 use crate::cluster_auth::ClusterAuth;
+use crate::grpc_tls::GrpcTls;
+use crate::peer_clock::{self, PeerClocks};
 
 /// Version of the `payload` encoding in `RaftRequest` (see raft.proto).
 pub const WIRE_VERSION: u32 = 1;
@@ -41,6 +43,10 @@ pub struct PeerChannels {
     auth: ClusterAuth,
     counters: Arc<RaftCounters>,
     message_bytes_max: usize,
+    /// Mutual TLS on every connection (`grpc_tls`); plain TCP without.
+    tls: Option<Arc<GrpcTls>>,
+    /// The peers' clocks, as their answers show them.
+    clocks: Arc<PeerClocks>,
 }
 
 impl Default for PeerChannels {
@@ -58,7 +64,20 @@ impl PeerChannels {
             auth,
             counters: Arc::default(),
             message_bytes_max: crate::config::GRPC_MESSAGE_BYTES_MAX_DEFAULT,
+            tls: None,
+            clocks: Arc::default(),
         }
+    }
+
+    /// The same channels over mutual TLS (`None`: plain TCP).
+    pub fn with_tls(mut self, tls: Option<Arc<GrpcTls>>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// This node's TLS for gRPC, if on.
+    pub fn tls(&self) -> Option<&Arc<GrpcTls>> {
+        self.tls.as_ref()
     }
 
     /// The same channels with messages (requests and answers) of `bytes` at most
@@ -78,6 +97,11 @@ impl PeerChannels {
         &self.counters
     }
 
+    /// The peers' clock offsets, as their answers show them.
+    pub fn clocks(&self) -> &Arc<PeerClocks> {
+        &self.clocks
+    }
+
     /// The credentials of this node's calls.
     pub fn auth(&self) -> &ClusterAuth {
         &self.auth
@@ -95,10 +119,24 @@ impl PeerChannels {
         } else {
             format!("http://{addr}")
         };
-        let ch = Endpoint::from_shared(uri)
+        let endpoint = Endpoint::from_shared(uri)
             .map_err(|e| format!("bad peer address {addr}: {e}"))?
-            .connect_timeout(std::time::Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .connect_lazy();
+            .connect_timeout(std::time::Duration::from_millis(CONNECT_TIMEOUT_MS));
+        let ch = match &self.tls {
+            None => endpoint.connect_lazy(),
+            // The connector does TCP and the handshake; the connect timeout covers both.
+            Some(tls) => {
+                let tls = tls.clone();
+                let host_port = endpoint.uri().authority().map(|a| a.to_string());
+                let host_port = host_port.ok_or_else(|| format!("bad peer address {addr}"))?;
+                endpoint.connect_with_connector_lazy(tower::service_fn(
+                    move |_: tonic::transport::Uri| {
+                        let (tls, host_port) = (tls.clone(), host_port.clone());
+                        async move { tls.connect(&host_port).await }
+                    },
+                ))
+            }
+        };
         map.insert(addr.to_string(), ch.clone());
         Ok(ch)
     }
@@ -128,6 +166,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             channel: self.peers.channel(&node.addr),
             auth: self.peers.auth().clone(),
             counters: self.peers.counters().clone(),
+            clocks: self.peers.clocks().clone(),
             message_bytes_max: self.peers.message_bytes_max(),
         }
     }
@@ -140,6 +179,7 @@ pub struct GroupClient {
     channel: Result<Channel, String>,
     auth: ClusterAuth,
     counters: Arc<RaftCounters>,
+    clocks: Arc<PeerClocks>,
     message_bytes_max: usize,
 }
 
@@ -209,10 +249,17 @@ impl GroupClient {
                 Rpc::TransferLeader => client.transfer_leader(request).await,
             }
         };
+        let sent_ms = peer_clock::now_ms();
         let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
             Err(_) => return Err(TransportError::Unreachable(self.target, "timed out".into())),
-            Ok(res) => res.map_err(|status| self.classify(status))?.into_inner(),
+            Ok(res) => res.map_err(|status| self.classify(status))?,
         };
+        if let Some(theirs_ms) = peer_clock::read(reply.metadata()) {
+            let received_ms = peer_clock::now_ms();
+            self.clocks
+                .observe(self.target, sent_ms, received_ms, theirs_ms);
+        }
+        let reply = reply.into_inner();
         codec::decode(&reply.payload)
             .map_err(|e| TransportError::Failed(self.target, e.to_string()))
     }

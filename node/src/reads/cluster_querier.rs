@@ -26,6 +26,9 @@ pub struct RemoteShard {
     /// Whether that node reads rollup tiers (command level 2 or above): an older one holds
     /// none and is not asked for them.
     pub tiers: bool,
+    /// Whether that node reads series up to a limit (`ReadOp::SeriesLimited`, level 5 or
+    /// above); an older one is asked for all and cut here.
+    pub series_limit: bool,
 }
 
 /// A querier over every shard: this node's replicas from its engine, the others remotely.
@@ -280,19 +283,51 @@ impl Querier for ClusterQuerier {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<Vec<Labels>, QueryError> {
-        let mut out = self.local.series(matchers, mint_ms, maxt_ms)?;
-        for r in self.fetch(ReadOp::Series {
+        self.series_limited(matchers, mint_ms, maxt_ms, usize::MAX)
+    }
+
+    /// Every shard sends its first `limit` (nodes older than `SeriesLimited` send all): among
+    /// them are the first `limit` of all, each shard's series being distinct.
+    fn series_limited(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, QueryError> {
+        let limited = ReadOp::SeriesLimited {
             matchers: to_wire(matchers),
             mint_ms,
             maxt_ms,
-        })? {
-            let ReadReply::LabelSets(sets) = r else {
-                return Err(unexpected("series"));
-            };
-            out.extend(sets);
+            limit: u64::try_from(limit).unwrap_or(u64::MAX),
+        };
+        let all = ReadOp::Series {
+            matchers: to_wire(matchers),
+            mint_ms,
+            maxt_ms,
+        };
+        let (newer, older) = (
+            self.start(limited, |r| r.series_limit),
+            self.start(all, |r| !r.series_limit),
+        );
+        let mut out: BTreeSet<Labels> = self
+            .local
+            .series_limited(matchers, mint_ms, maxt_ms, limit)?
+            .into_iter()
+            .collect();
+        for started in [newer, older] {
+            for r in self.finish(started)? {
+                let ReadReply::LabelSets(sets) = r else {
+                    return Err(unexpected("series"));
+                };
+                out.extend(sets);
+                // Held no longer than needed: the largest give way.
+                while out.len() > limit {
+                    out.pop_last();
+                }
+            }
         }
-        out.sort();
-        Ok(out)
+        Ok(out.into_iter().collect())
     }
 
     fn label_names(

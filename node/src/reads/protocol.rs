@@ -66,6 +66,14 @@ pub enum ReadOp {
         maxt_ms: i64,
         tiers: TierChoice,
     },
+    /// The first `limit` label sets of matching series ([`Querier::series_limited`]); sent
+    /// only to nodes at command level 5 or above (older ones cannot decode it).
+    SeriesLimited {
+        matchers: WireMatchers,
+        mint_ms: i64,
+        maxt_ms: i64,
+        limit: u64,
+    },
 }
 
 /// The answer to a [`ReadRequest`], one variant per [`ReadOp`].
@@ -119,6 +127,21 @@ pub fn run_local(
         } => ReadReply::LabelSets(
             querier
                 .series(&from_wire(matchers)?, *mint_ms, *maxt_ms)
+                .map_err(q)?,
+        ),
+        ReadOp::SeriesLimited {
+            matchers,
+            mint_ms,
+            maxt_ms,
+            limit,
+        } => ReadReply::LabelSets(
+            querier
+                .series_limited(
+                    &from_wire(matchers)?,
+                    *mint_ms,
+                    *maxt_ms,
+                    usize::try_from(*limit).unwrap_or(usize::MAX),
+                )
                 .map_err(q)?,
         ),
         ReadOp::LabelNames {

@@ -5,7 +5,9 @@
 //! longer holds what it missed.
 
 mod auth;
+mod clock;
 mod helpers;
+mod repair;
 mod retention;
 #[path = "../support/mod.rs"]
 mod support;
@@ -420,6 +422,31 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
             .await
             .unwrap();
         assert!(r["data"].as_array().unwrap().len() <= 6 * SERIES_PER_BATCH);
+        // A limit is the first series of the whole answer, in label order, though each
+        // shard, here or on another node, sends only its first few.
+        let get = |q: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .get(q)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let all = get(format!("{url}/api/v1/series?match[]=cluster_test")).await;
+        let all = all["data"].as_array().unwrap().clone();
+        assert_eq!(all.len(), 6 * SERIES_PER_BATCH);
+        let limited = get(format!("{url}/api/v1/series?match[]=cluster_test&limit=7")).await;
+        assert_eq!(
+            limited["data"].as_array().unwrap()[..],
+            all[..7],
+            "{limited}"
+        );
+        assert_eq!(limited["warnings"][0], "results truncated due to limit");
         let r: serde_json::Value = client
             .get(format!("{url}/api/v1/label/batch/values"))
             .send()

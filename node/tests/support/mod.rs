@@ -34,6 +34,8 @@ pub struct Node {
     /// Whether the node runs with `--enable-admin-api` (what most tests need: they flush and
     /// delete without tokens); [`Node::start_as_shipped`] turns it off.
     pub admin_api: bool,
+    /// Environment variables of the process, from its next start (libfaketime's, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -55,6 +57,7 @@ impl Node {
             grpc_addr: format!("127.0.0.1:{}", free_port()),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             admin_api,
+            env: Vec::new(),
         };
         node.spawn();
         node
@@ -70,6 +73,7 @@ impl Node {
             grpc_addr: grpc_addr.to_string(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             admin_api: true,
+            env: Vec::new(),
         };
         node.spawn_process();
         node
@@ -88,7 +92,12 @@ impl Node {
 
     /// Whether the process exited on its own (a refused start, a crash).
     pub fn has_exited(&mut self) -> bool {
-        self.process.as_mut().is_some_and(|p| p.exited().is_some())
+        self.exit_status().is_some()
+    }
+
+    /// How the process exited, if it has.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.as_mut().and_then(|p| p.exited())
     }
 
     /// The base URL of the node's HTTP API.
@@ -111,7 +120,8 @@ impl Node {
             .arg(&self.http_addr)
             .arg("--grpc-listen")
             .arg(&self.grpc_addr)
-            .args(&self.extra_args);
+            .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.admin_api {
             command.arg("--enable-admin-api");
         }

@@ -121,12 +121,15 @@ impl<S: Store> Sharded<S> {
         }))
     }
 
+    /// The first `limit` label sets of the matching series, sorted; no more than `limit`
+    /// are held at once.
     pub fn series(
         &self,
         shard: ShardId,
         matchers: &[Matcher],
         mint_ms: i64,
         maxt_ms: i64,
+        limit: usize,
     ) -> Result<Vec<Labels>> {
         let Some(cell) = self.shard(shard) else {
             return Ok(Vec::new());
@@ -135,9 +138,8 @@ impl<S: Store> Sharded<S> {
         let st = read(&cell);
         let mut ids = plan.union();
         ids -= st.tombstones.covering(plan.mint_ms, plan.maxt_ms);
-        let mut out: Vec<Labels> = ids.iter().filter_map(|id| st.registry.labels(id)).collect();
-        out.sort();
-        Ok(out)
+        let labels = ids.iter().filter_map(|id| st.registry.labels(id));
+        Ok(crate::engine::smallest(labels, limit))
     }
 
     pub fn matching_series(

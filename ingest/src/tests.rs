@@ -5,97 +5,13 @@ use tidemark_proto::{prometheus as v1pb, write_v2 as v2pb};
 use tidemark_storage::{Labels, Sample, SeriesKey};
 
 use super::*;
-
-pub(crate) fn snappy(bytes: &[u8]) -> Vec<u8> {
-    snap::raw::Encoder::new().compress_vec(bytes).unwrap()
-}
-
-pub(crate) fn v1_series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1pb::TimeSeries {
-    v1pb::TimeSeries {
-        labels: labels
-            .iter()
-            .map(|(n, v)| v1pb::Label {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect(),
-        samples: samples
-            .iter()
-            .map(|&(t, v)| v1pb::Sample {
-                value: v,
-                timestamp: t,
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-pub(crate) fn v1_body(series: Vec<v1pb::TimeSeries>) -> Vec<u8> {
-    snappy(
-        &v1pb::WriteRequest {
-            timeseries: series,
-            metadata: vec![],
-        }
-        .encode_to_vec(),
-    )
-}
-
-/// A v2 request: symbols are interned in order of first use, "" first.
-pub(crate) struct V2Builder {
-    pub req: v2pb::Request,
-}
-
-impl V2Builder {
-    pub fn new() -> Self {
-        V2Builder {
-            req: v2pb::Request {
-                symbols: vec![String::new()],
-                timeseries: vec![],
-            },
-        }
-    }
-
-    pub fn sym(&mut self, s: &str) -> u32 {
-        if let Some(i) = self.req.symbols.iter().position(|x| x == s) {
-            return i as u32;
-        }
-        self.req.symbols.push(s.to_string());
-        (self.req.symbols.len() - 1) as u32
-    }
-
-    pub fn series(
-        &mut self,
-        labels: &[(&str, &str)],
-        samples: &[(i64, f64)],
-    ) -> &mut v2pb::TimeSeries {
-        let labels_refs = labels
-            .iter()
-            .flat_map(|(n, v)| [self.sym(n), self.sym(v)])
-            .collect();
-        self.req.timeseries.push(v2pb::TimeSeries {
-            labels_refs,
-            samples: samples
-                .iter()
-                .map(|&(t, v)| v2pb::Sample {
-                    value: v,
-                    timestamp: t,
-                })
-                .collect(),
-            ..Default::default()
-        });
-        self.req.timeseries.last_mut().unwrap()
-    }
-
-    pub fn body(&self) -> Vec<u8> {
-        snappy(&self.req.encode_to_vec())
-    }
-}
+use crate::testing::{V2Builder, snappy, v1_body, v1_series};
 
 fn decode_default(protocol: Protocol, body: &[u8]) -> Result<DecodedWrite, RemoteWriteError> {
     decode(
         protocol,
         body,
-        &WriteLimits::default(),
+        &DecodeLimits::default(),
         NameValidation::Utf8,
     )
 }
@@ -276,9 +192,9 @@ fn unsorted_labels_are_written_and_invalid_series_set_aside() {
 #[test]
 fn decoded_size_limit_is_too_large() {
     let body = v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)]); 100]);
-    let limits = WriteLimits {
+    let limits = DecodeLimits {
         write_decoded_bytes_max: 64,
-        ..WriteLimits::default()
+        ..DecodeLimits::default()
     };
     match decode(Protocol::V1, &body, &limits, NameValidation::Utf8) {
         Err(RemoteWriteError::TooLarge(m)) => assert!(m.contains("write_decoded_bytes_max")),
@@ -299,11 +215,11 @@ fn a_v2_symbol_bomb_is_too_large() {
         );
     }
     let body = b.body();
-    let limits = WriteLimits::default();
+    let limits = DecodeLimits::default();
     let expanded = 20_000 * 4000;
     let decoded = snap::raw::decompress_len(&body).unwrap();
     assert!(decoded < expanded / 20, "{decoded} bytes decoded");
-    let limits = WriteLimits {
+    let limits = DecodeLimits {
         write_decoded_bytes_max: expanded / 2,
         ..limits
     };
@@ -317,9 +233,9 @@ fn a_v2_symbol_bomb_is_too_large() {
         other => panic!("{other:?}"),
     }
     // Within the bound, the same request is accepted whole.
-    let roomy = WriteLimits {
+    let roomy = DecodeLimits {
         write_decoded_bytes_max: 2 * expanded,
-        ..WriteLimits::default()
+        ..DecodeLimits::default()
     };
     let d = decode(Protocol::V2, &body, &roomy, NameValidation::Utf8).unwrap();
     assert_eq!(d.series.len(), 20_000);
@@ -329,18 +245,18 @@ fn a_v2_symbol_bomb_is_too_large() {
 fn request_limits_are_too_large() {
     let body = v1_body(vec![v1_series(&[("__name__", "up")], &[(1, 1.0)]); 3]);
     let too_large =
-        |limits: WriteLimits| match decode(Protocol::V1, &body, &limits, NameValidation::Utf8) {
+        |limits: DecodeLimits| match decode(Protocol::V1, &body, &limits, NameValidation::Utf8) {
             Err(RemoteWriteError::TooLarge(m)) => m,
             other => panic!("{other:?}"),
         };
-    let m = too_large(WriteLimits {
+    let m = too_large(DecodeLimits {
         series_per_request_max: 2,
-        ..WriteLimits::default()
+        ..DecodeLimits::default()
     });
     assert!(m.contains("series_per_request_max"), "{m}");
-    let m = too_large(WriteLimits {
+    let m = too_large(DecodeLimits {
         samples_per_request_max: 2,
-        ..WriteLimits::default()
+        ..DecodeLimits::default()
     });
     assert!(m.contains("samples_per_request_max"), "{m}");
 }

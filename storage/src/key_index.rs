@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use tidemark_storage::SeriesKey;
+use crate::series_key::SeriesKey;
 
 /// Positions by key hash; keys that share a hash with an earlier one are searched linearly
 /// (a 64-bit collision within one request or batch practically never happens).
 #[derive(Debug, Default)]
-pub(crate) struct KeyIndex {
+pub struct KeyIndex {
     first: HashMap<u64, usize, foldhash::fast::RandomState>,
     collided: Vec<usize>,
 }

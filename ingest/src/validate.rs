@@ -5,10 +5,9 @@
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Sample, SeriesKey};
 
-use super::RemoteWriteError;
-use crate::config::{NameValidation, WriteLimits};
-use crate::key_index::KeyIndex;
-use crate::request::SeriesWrite;
+use tidemark_storage::KeyIndex;
+
+use crate::{DecodeLimits, NameValidation, RemoteWriteError, SeriesWrite};
 
 /// Longest series description quoted in an error message, in bytes.
 const SERIES_DESCRIPTION_BYTES_MAX: usize = 256;
@@ -28,17 +27,17 @@ pub struct WireSeries<'s> {
 /// Checks series labels against the naming rules and the limits.
 #[derive(Clone, Debug)]
 pub struct Validator<'a> {
-    limits: &'a WriteLimits,
+    limits: &'a DecodeLimits,
     names: NameValidation,
 }
 
 impl<'a> Validator<'a> {
-    pub fn new(limits: &'a WriteLimits, names: NameValidation) -> Self {
+    pub fn new(limits: &'a DecodeLimits, names: NameValidation) -> Self {
         Validator { limits, names }
     }
 
     /// The limits this validator enforces.
-    pub fn limits(&self) -> &WriteLimits {
+    pub fn limits(&self) -> &DecodeLimits {
         self.limits
     }
 
@@ -291,7 +290,7 @@ mod tests {
 
     #[test]
     fn accepts_sorted_labels_and_drops_empty_values() {
-        let limits = WriteLimits::default();
+        let limits = DecodeLimits::default();
         let v = Validator::new(&limits, NameValidation::Utf8);
         let got = v
             .series_key(&[("__name__", "up"), ("a", ""), ("job", "x")])
@@ -309,7 +308,7 @@ mod tests {
 
     #[test]
     fn unsorted_labels_are_sorted() {
-        let limits = WriteLimits::default();
+        let limits = DecodeLimits::default();
         let v = Validator::new(&limits, NameValidation::Utf8);
         // vmagent appends target labels after the scraped ones.
         let got = v
@@ -339,7 +338,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_labels_naming_the_series() {
-        let limits = WriteLimits::default();
+        let limits = DecodeLimits::default();
         let v = Validator::new(&limits, NameValidation::Utf8);
         let m = err(v.series_key(&[("__name__", "up"), ("a", "1"), ("a", "2")]));
         assert!(m.contains("duplicate label name \"a\""), "{m}");
@@ -351,7 +350,7 @@ mod tests {
 
     #[test]
     fn legacy_names() {
-        let limits = WriteLimits::default();
+        let limits = DecodeLimits::default();
         let v = Validator::new(&limits, NameValidation::Legacy);
         assert!(v.series_key(&[("__name__", "a:b_c1")]).is_ok());
         assert!(err(v.series_key(&[("__name__", "1up")])).contains("invalid metric name"));
@@ -365,11 +364,11 @@ mod tests {
 
     #[test]
     fn label_limits_name_the_limit() {
-        let limits = WriteLimits {
+        let limits = DecodeLimits {
             labels_per_series_max: 2,
             label_name_bytes_max: 8,
             label_value_bytes_max: 3,
-            ..WriteLimits::default()
+            ..DecodeLimits::default()
         };
         let v = Validator::new(&limits, NameValidation::Utf8);
         assert!(
@@ -390,10 +389,10 @@ mod tests {
 
     #[test]
     fn assembler_merges_sorts_and_bounds() {
-        let limits = WriteLimits {
+        let limits = DecodeLimits {
             samples_per_request_max: 5,
             series_per_request_max: 4,
-            ..WriteLimits::default()
+            ..DecodeLimits::default()
         };
         let v = Validator::new(&limits, NameValidation::Utf8);
         assert!(matches!(
@@ -454,7 +453,7 @@ mod tests {
 
     #[test]
     fn refused_reasons_are_bounded() {
-        let limits = WriteLimits::default();
+        let limits = DecodeLimits::default();
         let v = Validator::new(&limits, NameValidation::Utf8);
         let mut a = Assembler::new(&v, 10).unwrap();
         for _ in 0..10 {

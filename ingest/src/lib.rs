@@ -1,26 +1,40 @@
 //! Prometheus remote-write 1.0 and 2.0 ingestion: header negotiation, snappy + protobuf
 //! decoding, validation against the configured limits, and conversion into [`SeriesWrite`]s.
-//! Wire types stop here: nothing past this module sees a generated protobuf type.
+//! Wire types stop here: nothing past this crate sees a generated protobuf type. No I/O: bytes
+//! in, series out, so that the fuzz targets (`fuzz/`) run it without a database.
 //!
 //! Native histograms and exemplars are decoded and counted but not stored yet; the HTTP layer
 //! reports them as not written.
 
 pub mod headers;
+mod limits;
 pub mod metadata;
+pub mod testing;
 mod v1;
 mod v2;
 pub mod validate;
 mod wire;
 
 pub use headers::{Protocol, negotiate};
+pub use limits::{DecodeLimits, NameValidation};
 pub use metadata::{MetricMetadata, MetricType};
 
 use prost::Message;
+use serde::{Deserialize, Serialize};
+use tidemark_storage::{Sample, SeriesKey};
 
-use crate::config::{NameValidation, WriteLimits};
-use crate::request::SeriesWrite;
 pub use validate::Refused;
 use validate::{Assembler, Validator};
+
+/// One series' samples in a write request, already validated (label names, sorting, limits).
+/// Also what nodes send each other (bincode): the field order is part of that format.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeriesWrite {
+    /// The series, in its canonical encoding (one allocation per series on the hot path).
+    pub key: SeriesKey,
+    /// Sorted by timestamp.
+    pub samples: Vec<Sample>,
+}
 
 /// Why a remote-write request was refused as a whole; nothing of it is written. (Invalid
 /// series within a valid request are set aside instead: [`Refused`].)
@@ -60,7 +74,7 @@ pub struct DecodedWrite {
 pub fn decode(
     protocol: Protocol,
     body: &[u8],
-    limits: &WriteLimits,
+    limits: &DecodeLimits,
     names: NameValidation,
 ) -> Result<DecodedWrite, RemoteWriteError> {
     let raw = decompress(body, limits.write_decoded_bytes_max)?;
@@ -105,4 +119,4 @@ fn finish(assembler: Assembler, metadata: Vec<(String, MetricMetadata)>) -> Deco
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -1,0 +1,76 @@
+//! The data RocksDB on `/metrics`, read at each scrape from its own properties:
+//! `tidemark_storage_sst_bytes`, `tidemark_storage_memtable_bytes`,
+//! `tidemark_storage_table_readers_bytes`, `tidemark_storage_pending_compaction_bytes`,
+//! `tidemark_storage_running_compactions`, `tidemark_storage_running_flushes`,
+//! `tidemark_storage_write_stopped`, `tidemark_storage_delayed_write_rate_bytes`,
+//! `tidemark_storage_background_errors_total` and `tidemark_storage_corruptions_total`.
+
+use prometheus_client::encoding::DescriptorEncoder;
+use tidemark_storage::StoreStats;
+
+use super::{counter, gauge};
+
+/// Writes the figures of `stats`.
+pub(super) fn encode(
+    encoder: &mut DescriptorEncoder,
+    stats: &StoreStats,
+) -> Result<(), std::fmt::Error> {
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for (name, help, value) in [
+        (
+            "tidemark_storage_sst_bytes",
+            "Bytes of the data store's live SST files",
+            stats.sst_bytes,
+        ),
+        (
+            "tidemark_storage_memtable_bytes",
+            "Bytes in the data store's memtables, active and waiting for a flush",
+            stats.memtable_bytes,
+        ),
+        (
+            "tidemark_storage_table_readers_bytes",
+            "Bytes of index and filter blocks held by the data store's open table readers",
+            stats.table_readers_bytes,
+        ),
+        (
+            "tidemark_storage_pending_compaction_bytes",
+            "Bytes the data store's compactions still have to rewrite (estimate)",
+            stats.pending_compaction_bytes,
+        ),
+        (
+            "tidemark_storage_running_compactions",
+            "Compactions of the data store running now",
+            stats.running_compactions,
+        ),
+        (
+            "tidemark_storage_running_flushes",
+            "Memtable flushes of the data store running now",
+            stats.running_flushes,
+        ),
+        (
+            "tidemark_storage_write_stopped",
+            "1 while the data store stops writes (too many memtables or level-0 files, or too \
+             much pending compaction)",
+            u64::from(stats.write_stopped),
+        ),
+        (
+            "tidemark_storage_delayed_write_rate_bytes",
+            "Bytes per second the data store slows writes to (0: not slowed)",
+            stats.delayed_write_rate,
+        ),
+    ] {
+        gauge(encoder, name, help, as_i64(value))?;
+    }
+    counter(
+        encoder,
+        "tidemark_storage_background_errors",
+        "Background errors of the data store (a failed flush or compaction)",
+        stats.background_errors,
+    )?;
+    counter(
+        encoder,
+        "tidemark_storage_corruptions",
+        "Reads that found stored data corrupt and failed instead of answering",
+        stats.corruptions,
+    )
+}
