@@ -127,4 +127,9 @@ pub struct LocalShard {
     pub flushed_index: u64,
     pub min_time_ms: Option<i64>,
     pub max_time_ms: Option<i64>,
+    /// The index of the last entry of the node's log of the shard's group (none: its log is
+    /// empty, as after the node emptied a replica it no longer holds). Absent from nodes of
+    /// earlier builds.
+    #[serde(default)]
+    pub log_last_index: Option<u64>,
 }

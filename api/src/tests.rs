@@ -122,11 +122,18 @@ fn admin_bodies_are_camel_case() {
             applied_index: 5,
             flushed_index: 4,
             min_time_ms: Some(1),
-            max_time_ms: None
+            max_time_ms: None,
+            log_last_index: Some(6),
         }),
         json!({"shard": 0, "held": true, "series": 2, "appliedIndex": 5, "flushedIndex": 4,
-            "minTimeMs": 1, "maxTimeMs": null})
+            "minTimeMs": 1, "maxTimeMs": null, "logLastIndex": 6})
     );
+    // A node of an earlier build sends no log index.
+    let old: LocalShard = serde_json::from_value(json!({"shard": 0, "held": false,
+        "series": 0, "appliedIndex": 0, "flushedIndex": 0, "minTimeMs": null,
+        "maxTimeMs": null}))
+    .unwrap();
+    assert_eq!(old.log_last_index, None);
 }
 
 #[test]

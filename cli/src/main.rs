@@ -161,11 +161,14 @@ enum ShardCommand {
     /// whose reads found corrupt data: `corruptionCount` in /api/v1/status/runtimeinfo): hands
     /// over the leadership if that node has it, removes the node from the group, waits until
     /// it has emptied its replica, adds it back (it catches up from a snapshot and the log).
-    /// The group has one voter fewer meanwhile. Blocks until done, showing each step; run it
-    /// again to resume after a failure.
+    /// The group has one voter fewer meanwhile: it needs a leader and two other voters. Blocks
+    /// until done, showing each step; run it again to resume after a failure.
     Repair {
         /// The shard.
         shard: u64,
+        /// Runs with only one other voter (that one copy alone holds the shard meanwhile).
+        #[arg(long)]
+        force: bool,
     },
     /// Makes voter --to the leader of SHARD; blocks until it leads.
     TransferLeader {
@@ -305,8 +308,8 @@ fn main() -> anyhow::Result<()> {
         Command::Node(NodeCommand::Remove { id }) => return cluster::node_remove(&ctx, *id),
         Command::Node(NodeCommand::Drain { id }) => return cluster::node_drain(&ctx, *id),
         Command::Shard(ShardCommand::List) => return cluster::shard_list(&ctx),
-        Command::Shard(ShardCommand::Repair { shard }) => {
-            return cluster::shard_repair(&ctx, *shard);
+        Command::Shard(ShardCommand::Repair { shard, force }) => {
+            return cluster::shard_repair(&ctx, *shard, *force);
         }
         Command::Shard(ShardCommand::TransferLeader { shard, to }) => {
             return cluster::transfer_leader(&ctx, *shard, *to);

@@ -36,6 +36,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for the gRPC server to take them.
 const ACCEPTED_QUEUE: usize = 64;
 
+/// Handshakes under way at once; beyond, accepting waits (a flood of stalled handshakes holds
+/// no more file descriptors than this).
+const HANDSHAKES_MAX: usize = 256;
+
 /// Where this node's certificate, its key and the cluster's CA bundle are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,15 +132,20 @@ impl GrpcTls {
 
     /// The connections accepted on `listener`, each handshaken (a client certificate from the
     /// CA required) before the gRPC server sees it; one that fails or stalls its handshake is
-    /// logged and dropped. Handshakes run side by side, so a slow one holds up nobody.
+    /// logged and dropped. Handshakes run side by side, so a slow one holds up nobody, up to
+    /// [`HANDSHAKES_MAX`] at once.
     pub fn incoming(
         self: &Arc<Self>,
         listener: TcpListener,
     ) -> ReceiverStream<std::io::Result<TlsConn>> {
         let (tx, rx) = tokio::sync::mpsc::channel(ACCEPTED_QUEUE);
         let tls = self.clone();
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
         tokio::spawn(async move {
             loop {
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    return;
+                };
                 let accepted = tokio::select! {
                     accepted = listener.accept() => accepted,
                     _ = tx.closed() => return,
@@ -155,7 +164,10 @@ impl GrpcTls {
                 let acceptor = TlsAcceptor::from(tls.server.current());
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                    let done = handshake.await;
+                    drop(permit);
+                    match done {
                         Ok(Ok(stream)) => {
                             let _ = tx.send(Ok(TlsConn { stream, remote })).await;
                         }

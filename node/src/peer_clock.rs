@@ -27,6 +27,10 @@ pub const TIME_KEY: &str = "x-tidemark-time-ms";
 /// An offset past this is logged (at most once a minute per peer).
 pub const WARN_OFFSET_MS: i64 = 10_000;
 
+/// Answers slower than this are not used: the estimate is off by up to half the round trip,
+/// and a synced log append or a snapshot chunk can take that long.
+const ROUND_TRIP_MAX_MS: i64 = 500;
+
 /// Estimates older than this are not reported (a peer that stopped answering).
 const STALE: Duration = Duration::from_secs(60);
 
@@ -104,12 +108,17 @@ impl PeerClocks {
     /// Records an answer of `peer` stamped `theirs_ms`, to a call sent at `sent_ms` and
     /// answered at `received_ms` (this node's clock).
     pub fn observe(&self, peer: NodeId, sent_ms: i64, received_ms: i64, theirs_ms: i64) {
-        let offset_ms = theirs_ms - (sent_ms + (received_ms - sent_ms) / 2);
+        let round_trip_ms = received_ms.saturating_sub(sent_ms);
+        if !(0..=ROUND_TRIP_MAX_MS).contains(&round_trip_ms) {
+            return;
+        }
+        // The peer's value is whatever it sent: no arithmetic on it may overflow.
+        let offset_ms = theirs_ms.saturating_sub(sent_ms.saturating_add(round_trip_ms / 2));
         let now = Instant::now();
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         let previous = peers.get(&peer).and_then(|e| e.warned);
         let mut warned = previous;
-        if offset_ms.abs() > WARN_OFFSET_MS
+        if offset_ms.saturating_abs() > WARN_OFFSET_MS
             && previous.is_none_or(|w| now.duration_since(w) >= STALE)
         {
             tracing::warn!(
@@ -117,7 +126,7 @@ impl PeerClocks {
                 offset_ms,
                 "node {peer}'s clock is {:.1} s {} this node's: time-based routing needs the \
                  nodes' clocks to agree (run NTP everywhere)",
-                offset_ms.abs() as f64 / 1000.0,
+                offset_ms.saturating_abs() as f64 / 1000.0,
                 if offset_ms > 0 { "ahead of" } else { "behind" }
             );
             warned = Some(now);
@@ -158,6 +167,11 @@ mod tests {
         // The latest answer replaces the estimate.
         clocks.observe(2, 2_000, 2_002, 2_001);
         assert_eq!(clocks.offsets()[0], (2, 0));
+        // A slow answer says little of the offset: not used. Nor does a nonsensical stamp
+        // overflow anything.
+        clocks.observe(2, 3_000, 4_000, 60_000);
+        clocks.observe(3, 3_000, 3_001, i64::MIN);
+        assert_eq!(clocks.offsets(), vec![(2, 0), (3, i64::MIN)]);
     }
 
     #[test]

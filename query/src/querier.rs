@@ -202,8 +202,12 @@ impl Querier for EngineQuerier {
                 self.engine
                     .series_limited(shard, matchers, mint_ms, maxt_ms, limit)?,
             );
+            // Held no longer than needed: the largest give way.
+            while out.len() > limit {
+                out.pop_last();
+            }
         }
-        Ok(out.into_iter().take(limit).collect())
+        Ok(out.into_iter().collect())
     }
 
     fn label_names(

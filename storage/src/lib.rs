@@ -22,6 +22,7 @@ pub mod rollup;
 pub mod series_key;
 mod shard;
 mod sharded;
+pub mod snapshot_stream;
 mod store;
 pub mod tier;
 mod tombstones;

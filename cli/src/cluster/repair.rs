@@ -6,8 +6,9 @@
 //! from the group; the node empties its replica, data and log (`Placement::retire_replica`,
 //! which it does by itself once the group's leader confirms the removal; this command waits
 //! for it); the node is added back, catching up from a snapshot of a healthy replica and the
-//! log. While it runs the group has one voter fewer. Run it again after a failure: a node
-//! already removed is added back once its replica is empty.
+//! log. While it runs the group has one voter fewer: it needs a leader and two other voters
+//! (`--force`: one). Run it again after a failure: a node already removed is added back once
+//! its replica is empty.
 
 use std::time::{Duration, Instant};
 
@@ -47,13 +48,16 @@ fn local(ctx: &Ctx, shard: u64) -> anyhow::Result<Option<LocalShard>> {
     Ok(all.into_iter().find(|l| u64::from(l.shard) == shard))
 }
 
-/// Whether the node has emptied its replica of the shard (it shows nothing applied).
+/// Whether the node has emptied its replica of the shard: nothing applied, and its log of the
+/// group empty (a replica that never applied a write shows nothing applied before it is
+/// emptied, but still has its log).
 fn emptied(l: &Option<LocalShard>) -> bool {
-    l.as_ref().is_none_or(|l| !l.held && l.applied_index == 0)
+    l.as_ref()
+        .is_none_or(|l| !l.held && l.applied_index == 0 && l.log_last_index.is_none())
 }
 
-/// `shard repair SHARD`.
-pub fn shard_repair(ctx: &Ctx, shard: u64) -> anyhow::Result<()> {
+/// `shard repair SHARD [--force]`: `force` lets it run with one other voter.
+pub fn shard_repair(ctx: &Ctx, shard: u64, force: bool) -> anyhow::Result<()> {
     let status: ClusterStatus = ctx
         .get::<ClusterStatus>(STATUS_PATH)?
         .into_result()
@@ -65,26 +69,36 @@ pub fn shard_repair(ctx: &Ctx, shard: u64) -> anyhow::Result<()> {
     };
     let mut before = Vec::new();
     if view.voters.contains(&me) {
-        let Some(&heir) = view.voters.iter().find(|&&v| v != me) else {
+        let others: Vec<u64> = view.voters.iter().copied().filter(|&v| v != me).collect();
+        let Some(&heir) = others.first() else {
             bail!(
                 "shard {shard} has no replica but node {me}'s to rebuild it from: add one \
                  first (`tidemarkctl cluster set-replication`, `rebalance`)"
             );
         };
+        if view.leader.is_none() {
+            bail!("shard {shard} has no leader now: repair it once it has one");
+        }
+        if others.len() < 2 && !force {
+            bail!(
+                "shard {shard} has one voter besides node {me}: while it is rebuilt, that one \
+                 copy alone holds the shard and any fault of its node stops it; add a replica \
+                 first, or pass --force"
+            );
+        }
         if view.leader == Some(me) {
             before.push(Step::Lead { shard, node: heir });
         }
         before.push(Step::Remove { shard, node: me });
-    } else if view.voters.len() >= layout.rf || !emptied(&local(ctx, shard)?) {
+    } else if view.voters.len() >= layout.rf {
         bail!(
             "node {me} (at {}) holds no replica of shard {shard}: point --endpoint at the node \
              whose replica to rebuild",
             ctx.base
         );
     } else if ctx.table() {
-        eprintln!(
-            "shard {shard}: node {me} was removed and emptied by an earlier run; adding it back"
-        );
+        // An earlier run removed it: it is added back once emptied.
+        eprintln!("shard {shard}: node {me} was removed by an earlier run; resuming");
     }
     let total = before.len() + 2;
     let mut steps = execute_numbered(ctx, &layout, &before, 0, total)?;
@@ -99,13 +113,17 @@ pub fn shard_repair(ctx: &Ctx, shard: u64) -> anyhow::Result<()> {
         );
     }
     loop {
-        if emptied(&local(ctx, shard)?) {
-            break;
-        }
+        // A poll that fails (the node busy, a dropped connection) is tried again.
+        let last = match local(ctx, shard) {
+            Ok(l) if emptied(&l) => break,
+            Ok(_) => None,
+            Err(e) => Some(e),
+        };
         if started.elapsed() > wait {
+            let why = last.map_or(String::new(), |e| format!(" ({e:#})"));
             bail!(
-                "node {me} has not emptied its replica of shard {shard} within {wait:?} (its \
-                 log says why); run the command again to resume"
+                "node {me} has not emptied its replica of shard {shard} within {wait:?}{why}; \
+                 its log says why; run the command again to resume"
             );
         }
         std::thread::sleep(Duration::from_millis(EMPTY_POLL_MS));

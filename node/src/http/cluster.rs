@@ -30,7 +30,7 @@
 //!
 //! - `GET /api/v1/admin/shards/local`: what this node's storage holds of every shard, held
 //!   or not: `{"shard", "held", "series", "appliedIndex", "flushedIndex", "minTimeMs",
-//!   "maxTimeMs"}`. A replica the group has removed this node from is emptied shortly after
+//!   "maxTimeMs", "logLastIndex"}`. A replica the group has removed this node from is emptied shortly after
 //!   (`Placement::retire_replica`): its shard then shows no series and applied index 0.
 //!
 //! Who may call them is `http/auth.rs`'s business.
@@ -129,10 +129,19 @@ async fn digests(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
 
 async fn local_shards(State(node): State<Arc<Node>>) -> Response {
     let engine = node.engine();
+    let logs: std::collections::BTreeMap<u64, Option<u64>> = node
+        .status()
+        .into_iter()
+        .map(|g| (g.group_id, g.last_log_index))
+        .collect();
     let result: Vec<LocalShard> = (0..node.shard_count())
         .map(|shard| {
             let st = engine.stats(shard);
             LocalShard {
+                log_last_index: logs
+                    .get(&crate::raft::shard_group(shard))
+                    .copied()
+                    .flatten(),
                 shard,
                 held: node.holds(shard),
                 series: st.series,

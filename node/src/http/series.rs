@@ -77,7 +77,7 @@ pub async fn series(
             if capped && all.len() > series_max {
                 return Err(QueryError::execution(format!(
                     "more than {series_max} series match (query.series_max): narrow the \
-                     selectors or the time range, or pass a limit"
+                     selectors or the time range, or pass a limit of at most {series_max}"
                 )));
             }
             Ok(all)

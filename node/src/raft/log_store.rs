@@ -142,9 +142,11 @@ impl LogDb {
     /// Flushes the memtable and compacts the whole log database, so that purged entries (range
     /// tombstones until then) leave the disk. Blocking: call from a blocking task.
     pub fn compact_blocking(&self) -> Result<(), NodeError> {
-        self.db
-            .flush()
-            .map_err(|e| NodeError::LogStore(format!("flush: {e}")))?;
+        let flush = || -> io::Result<()> {
+            self.failure.check()?;
+            self.db.flush().map_err(|e| self.failure.record(io_err(e)))
+        };
+        flush().map_err(|e| NodeError::LogStore(format!("flush: {e}")))?;
         self.db.compact_range::<&[u8], &[u8]>(None, None);
         Ok(())
     }

@@ -14,19 +14,10 @@ use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};
 use super::store::{RocksStore, io, prefix_successor};
 use crate::error::{Error, Result};
 use crate::model::ShardId;
+use crate::snapshot_stream::{self, Version, Writer};
 
-/// First bytes of a shard snapshot; the last byte is the format version.
-const MAGIC: &[u8; 8] = b"TMSHARD2";
-/// Snapshots of layout 1 (postings keys without a tier byte), still imported.
-const MAGIC_V1: &[u8; 8] = b"TMSHARD1";
 /// Column families in the order of their index in a record.
 const CFS: [&str; 4] = [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_META];
-/// Marks the end of the records.
-const END: u8 = 0xff;
-/// Largest key accepted on import, in bytes.
-const MAX_KEY_BYTES: u64 = 64 * 1024;
-/// Largest value accepted on import (a sealed chunk of 2^20 samples is far smaller), in bytes.
-const MAX_VALUE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What a snapshot holds: the flushed index and `sm_meta` of its shard record.
 pub(crate) type FlushedState = (u64, Vec<u8>);
@@ -35,32 +26,6 @@ fn corrupt(shard: ShardId, message: impl Into<String>) -> Error {
     Error::Corrupt {
         shard,
         message: format!("shard snapshot: {}", message.into()),
-    }
-}
-
-fn write_err(shard: ShardId) -> impl Fn(std::io::Error) -> Error {
-    move |e| Error::Io {
-        shard,
-        message: format!("writing a shard snapshot: {e}"),
-    }
-}
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: xxhash_rust::xxh3::Xxh3,
-}
-
-impl<W: Write> Hashing<W> {
-    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.hash.update(bytes);
-        self.inner.write_all(bytes)
-    }
-
-    fn put_uvarint(&mut self, v: u64) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(10);
-        crate::varint::put_uvarint(&mut buf, v);
-        self.put(&buf)
     }
 }
 
@@ -80,13 +45,7 @@ pub(crate) fn export(
     };
     let meta = ShardMeta::decode(shard, &record)?;
     let prefix = shard.to_be_bytes();
-    let mut w = Hashing {
-        inner: out,
-        hash: xxhash_rust::xxh3::Xxh3::new(),
-    };
-    let werr = write_err(shard);
-    w.put(MAGIC).map_err(&werr)?;
-    w.put(&prefix).map_err(&werr)?;
+    let mut w = Writer::new(out, shard)?;
     for (i, name) in CFS.iter().enumerate() {
         let mut opts = ReadOptions::default();
         if let Some(upper) = prefix_successor(&prefix) {
@@ -101,72 +60,13 @@ pub(crate) fn export(
             if !k.starts_with(&prefix) {
                 break;
             }
-            w.put(&[i as u8]).map_err(&werr)?;
-            w.put_uvarint(k.len() as u64).map_err(&werr)?;
-            w.put(k).map_err(&werr)?;
-            w.put_uvarint(v.len() as u64).map_err(&werr)?;
-            w.put(v).map_err(&werr)?;
+            w.record(i as u8, k, v)?;
             it.next();
         }
         it.status().map_err(io(shard))?;
     }
-    w.put(&[END]).map_err(&werr)?;
-    let sum = w.hash.digest();
-    w.inner.write_all(&sum.to_le_bytes()).map_err(&werr)?;
-    w.inner.flush().map_err(&werr)?;
+    w.finish()?;
     Ok(Some((meta.applied, meta.sm_meta)))
-}
-
-/// A reader that hashes what it reads and maps failures to shard errors.
-struct Checked<'a> {
-    inner: &'a mut dyn Read,
-    hash: xxhash_rust::xxh3::Xxh3,
-    shard: ShardId,
-}
-
-impl Checked<'_> {
-    fn read_exact_unhashed(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.inner.read_exact(buf).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                corrupt(self.shard, "truncated")
-            } else {
-                Error::Io {
-                    shard: self.shard,
-                    message: format!("reading a shard snapshot: {e}"),
-                }
-            }
-        })
-    }
-
-    fn bytes(&mut self, n: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0; n];
-        self.read_exact_unhashed(&mut buf)?;
-        self.hash.update(&buf);
-        Ok(buf)
-    }
-
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.bytes(1)?[0])
-    }
-
-    fn uvarint(&mut self) -> Result<u64> {
-        let shard = self.shard;
-        crate::varint::read_uvarint(|| self.u8()).map_err(|e| match e {
-            Error::Decode(m) => corrupt(shard, m),
-            other => other,
-        })
-    }
-
-    fn sized(&mut self, max: u64, what: &str) -> Result<Vec<u8>> {
-        let n = self.uvarint()?;
-        if n > max {
-            return Err(corrupt(
-                self.shard,
-                format!("{what} of {n} bytes (at most {max})"),
-            ));
-        }
-        self.bytes(n as usize)
-    }
 }
 
 /// Replaces everything stored for `shard` with the snapshot read from `input` and returns its
@@ -176,63 +76,32 @@ pub(crate) fn import(
     shard: ShardId,
     input: &mut dyn Read,
 ) -> Result<ShardMeta> {
-    let mut r = Checked {
-        inner: input,
-        hash: xxhash_rust::xxh3::Xxh3::new(),
-        shard,
-    };
-    let magic = r.bytes(MAGIC.len())?;
-    // Version 1 snapshots come from builds whose postings keys had no tier byte: they are
-    // migrated as they are imported.
-    let untiered = magic == MAGIC_V1;
-    if magic != MAGIC && !untiered {
-        return Err(corrupt(
-            shard,
-            "not a Tidemark shard snapshot (version 1 or 2)",
-        ));
-    }
-    let prefix = shard.to_be_bytes();
-    let from = r.bytes(4)?;
-    if from != prefix {
-        return Err(corrupt(
-            shard,
-            format!(
-                "snapshot of shard {} offered for shard {shard}",
-                u32::from_be_bytes([from[0], from[1], from[2], from[3]])
-            ),
-        ));
-    }
     let mut batch = WriteBatch::default();
     delete_shard_keys(store, shard, &mut batch);
     let record_key = keys::meta_shard_key(shard);
     let mut record: Option<ShardMeta> = None;
-    loop {
-        let cf = r.u8()?;
-        if cf == END {
-            break;
-        }
-        let name = *CFS
-            .get(usize::from(cf))
-            .ok_or_else(|| corrupt(shard, format!("column family {cf}")))?;
-        let key = r.sized(MAX_KEY_BYTES, "key")?;
-        let value = r.sized(MAX_VALUE_BYTES, "value")?;
-        if !key.starts_with(&prefix) {
-            return Err(corrupt(shard, "a key outside the shard"));
-        }
+    let mut untiered_postings = Vec::new();
+    let version = snapshot_stream::read(shard, input, |cf, key, value| {
+        let name = CFS[usize::from(cf)];
         if name == CF_META && key == record_key {
             record = Some(ShardMeta::decode(shard, &value)?);
         }
-        if untiered && name == CF_POSTINGS && keys::is_untiered_postings_key(&key) {
-            batch.put_cf(store.cf(name), keys::tiered_postings_key(&key), value);
-            continue;
+        if name == CF_POSTINGS && keys::is_untiered_postings_key(&key) {
+            // Migrated once the version is known (the stream's end says it is checked).
+            untiered_postings.push((key, value));
+            return Ok(());
         }
         batch.put_cf(store.cf(name), key, value);
-    }
-    let want = r.hash.digest();
-    let mut sum = [0u8; 8];
-    r.read_exact_unhashed(&mut sum)?;
-    if u64::from_le_bytes(sum) != want {
-        return Err(corrupt(shard, "checksum mismatch"));
+        Ok(())
+    })?;
+    // Version 1 snapshots come from builds whose postings keys had no tier byte: they are
+    // migrated as they are imported.
+    for (key, value) in untiered_postings {
+        let key = match version {
+            Version::V1 => keys::tiered_postings_key(&key),
+            Version::V2 => key,
+        };
+        batch.put_cf(store.cf(CF_POSTINGS), key, value);
     }
     let record = record.ok_or_else(|| corrupt(shard, "no shard record"))?;
     let mut opts = WriteOptions::default();
@@ -268,6 +137,7 @@ mod tests {
     use crate::model::{Labels, Sample};
     use crate::options::EngineOptions;
     use crate::rocks::RocksEngine;
+    use crate::snapshot_stream::{END, MAGIC_V1};
     use crate::varint::Reader;
 
     /// A version 1 snapshot of what `v2` holds, as an earlier build wrote it: its postings keys
