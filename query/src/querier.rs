@@ -202,10 +202,7 @@ impl Querier for EngineQuerier {
                 self.engine
                     .series_limited(shard, matchers, mint_ms, maxt_ms, limit)?,
             );
-            // Held no longer than needed: the largest give way.
-            while out.len() > limit {
-                out.pop_last();
-            }
+            tidemark_storage::keep_first(&mut out, limit);
         }
         Ok(out.into_iter().collect())
     }

@@ -95,6 +95,14 @@ pub fn smallest<T: Ord>(items: impl IntoIterator<Item = T>, limit: usize) -> Vec
     heap.into_sorted_vec()
 }
 
+/// Drops the largest of `set` until it holds at most `limit` (a merge of several parts' first
+/// `limit` keeps no more than it answers).
+pub fn keep_first<T: Ord>(set: &mut std::collections::BTreeSet<T>, limit: usize) {
+    while set.len() > limit {
+        set.pop_last();
+    }
+}
+
 /// One time partition of one tier of a shard, as retention plans and status pages see it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PartitionInfo {

@@ -30,7 +30,8 @@ mod varint;
 
 pub use command::{COMMAND_LEVEL, Command, ExpireScope, SeriesRef, WriteBatch};
 pub use engine::{
-    AppendCheck, Engine, PartitionInfo, SeriesIter, SeriesSamples, ShardStats, StoreStats, smallest,
+    AppendCheck, Engine, PartitionInfo, SeriesIter, SeriesSamples, ShardStats, StoreStats,
+    keep_first, smallest,
 };
 pub use error::{Error, Result};
 pub use key_index::KeyIndex;

@@ -31,7 +31,8 @@ pub enum Version {
     V2,
 }
 
-fn corrupt(shard: ShardId, message: impl Into<String>) -> Error {
+/// A snapshot error naming `shard`: corrupt data.
+pub(crate) fn corrupt(shard: ShardId, message: impl Into<String>) -> Error {
     Error::Corrupt {
         shard,
         message: format!("shard snapshot: {}", message.into()),

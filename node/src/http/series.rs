@@ -70,9 +70,7 @@ pub async fn series(
             let mut all = BTreeSet::<Labels>::new();
             for set in &sets {
                 all.extend(q.series_limited(set, start, end, want)?);
-                while all.len() > want {
-                    all.pop_last();
-                }
+                tidemark_storage::keep_first(&mut all, want);
             }
             if capped && all.len() > series_max {
                 return Err(QueryError::execution(format!(

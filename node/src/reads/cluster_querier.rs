@@ -321,10 +321,7 @@ impl Querier for ClusterQuerier {
                     return Err(unexpected("series"));
                 };
                 out.extend(sets);
-                // Held no longer than needed: the largest give way.
-                while out.len() > limit {
-                    out.pop_last();
-                }
+                tidemark_storage::keep_first(&mut out, limit);
             }
         }
         Ok(out.into_iter().collect())

@@ -12,22 +12,15 @@ use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
 
 use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};
 use super::store::{RocksStore, io, prefix_successor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ShardId;
-use crate::snapshot_stream::{self, Version, Writer};
+use crate::snapshot_stream::{self, Version, Writer, corrupt};
 
 /// Column families in the order of their index in a record.
 const CFS: [&str; 4] = [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_META];
 
 /// What a snapshot holds: the flushed index and `sm_meta` of its shard record.
 pub(crate) type FlushedState = (u64, Vec<u8>);
-
-fn corrupt(shard: ShardId, message: impl Into<String>) -> Error {
-    Error::Corrupt {
-        shard,
-        message: format!("shard snapshot: {}", message.into()),
-    }
-}
 
 /// Writes the flushed state of `shard` to `out`; `None` (and nothing written) when the shard
 /// was never flushed.
