@@ -326,7 +326,7 @@ impl Batcher {
             let held = if limits.is_off() {
                 0
             } else {
-                engine.stats(shard).series
+                engine.series_count(shard)
             };
             let now = std::time::Instant::now();
             let mut admission =

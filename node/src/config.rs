@@ -12,10 +12,12 @@ mod auth;
 mod http_server;
 mod notifier;
 mod ruler;
+mod storage;
 pub use auth::AuthConfig;
 pub use http_server::HttpServerLimits;
 pub use notifier::NotifierSettings;
 pub use ruler::RulerConfig;
+pub use storage::StorageConfig;
 
 /// Command-line flags of the `tidemark` binary. Flags override the config file.
 #[derive(Clone, Debug, Default, clap::Parser)]
@@ -122,6 +124,9 @@ pub struct Args {
     /// notifier configuration at start and on SIGHUP or `POST /-/reload`.
     #[arg(long = "notifier-config", value_name = "PATH")]
     pub notifier_config: Option<PathBuf>,
+    /// Memory for the stores' caches and memtables, such as `512MiB` (`storage.memory_budget`).
+    #[arg(long = "storage-memory-budget", value_name = "SIZE")]
+    pub storage_memory_budget: Option<bytesize::ByteSize>,
 }
 
 /// The whole node configuration.
@@ -204,6 +209,8 @@ pub struct Config {
     /// Free bytes the data directory's filesystem keeps: below, shard leaders refuse writes
     /// (503, `Retry-After`) until space returns; queries go on.
     pub free_space_reserve_bytes: u64,
+    /// How the stores use memory.
+    pub storage: StorageConfig,
     /// Bounds of the HTTP server: timeouts and connections.
     pub http_server: HttpServerLimits,
     /// TLS for the HTTP API: absent, plain HTTP (`docs/security.md`).
@@ -291,6 +298,7 @@ impl Default for Config {
             self_scrape: false,
             self_scrape_interval_ms: 15_000,
             free_space_reserve_bytes: 256 * 1024 * 1024,
+            storage: StorageConfig::default(),
             query: tidemark_query::QueryLimits::default(),
             raft: RaftConfig::default(),
             grpc_message_bytes_max: GRPC_MESSAGE_BYTES_MAX_DEFAULT,
@@ -538,6 +546,9 @@ impl Config {
         if let Some(v) = &args.notifier_config {
             self.notifier_config = Some(v.clone());
         }
+        if let Some(v) = args.storage_memory_budget {
+            self.storage.memory_budget = v;
+        }
     }
 
     /// The bounds on uploaded rules, names checked under `name_validation`.
@@ -557,6 +568,7 @@ impl Config {
             );
         }
         anyhow::ensure!(self.node_id != 0, "node_id must be non-zero");
+        self.storage.validate()?;
         anyhow::ensure!(
             (1..=crate::meta::SHARD_COUNT_MAX).contains(&self.shard_count),
             "shard_count must be between 1 and {}",

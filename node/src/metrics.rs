@@ -15,14 +15,12 @@
 //!   `tidemark_raft_last_log_index`, `tidemark_raft_applied_index`,
 //!   `tidemark_raft_apply_lag_entries` (elections: the term's increase), snapshots sent and
 //!   received (`tidemark_raft_snapshots_{sent,send_failed,received,receive_failed}_total`);
-//!   per shard held `tidemark_series`,
-//!   `tidemark_head_chunks`, `tidemark_head_samples`; the data
-//!   directory's `tidemark_disk_free_bytes` and `tidemark_disk_reserve_bytes`.
-//!
-//! - the ruler's and notifier's counters (`metrics/alerting.rs`).
-//!
-//! Not there yet: log append and fsync latency, RocksDB internals
-//! (docs/security.md).
+//!   per shard held `tidemark_series`, `tidemark_head_chunks`, `tidemark_head_samples`,
+//!   `tidemark_head_memory_bytes`; the data directory's `tidemark_disk_free_bytes` and
+//!   `tidemark_disk_reserve_bytes`; the Raft log's synced-write latency;
+//! - the data store's RocksDB and both stores' memory budgets (`metrics/storage.rs`);
+//! - the ruler's and notifier's counters (`metrics/alerting.rs`);
+//! - the standard `process_*` figures (`metrics/process.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +35,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod alerting;
+pub mod process;
 mod storage;
 
 use crate::http::backend::Backend;
@@ -250,14 +249,16 @@ pub struct GroupGauges {
 pub struct StateGauges {
     pub node_id: u64,
     pub groups: Vec<GroupGauges>,
-    /// Per shard held: its series, and the chunks and samples of its heads.
-    pub shards: Vec<(u32, u64, u64, u64)>,
+    /// Per shard held: its series, the chunks and samples of its heads, their memory.
+    pub shards: Vec<(u32, tidemark_storage::ShardStats)>,
     /// Free and reserved bytes of the data directory's filesystem.
     pub disk: Option<(u64, u64)>,
     /// Snapshots sent, failed to send, received and installed, failed to receive.
     pub snapshots: [u64; 4],
     /// The data store's files and background work.
     pub store: Option<tidemark_storage::StoreStats>,
+    /// What the Raft log's cache and memtables hold.
+    pub raft_log_memory: Option<tidemark_storage::rocks::memory::MemoryUsage>,
     /// Each peer's clock minus this node's, in milliseconds, as its answers show it.
     pub clock_offsets: Vec<(u64, i64)>,
 }
@@ -403,29 +404,39 @@ impl Collector for StateCollector {
                 )
             }),
         )?;
-        let per_shard = |f: fn(&(u32, u64, u64, u64)) -> u64| {
+        let per_shard = |f: fn(&tidemark_storage::ShardStats) -> u64| {
             s.shards
                 .iter()
-                .map(|t| (ShardLabel { shard: t.0 }, as_i64(f(t))))
+                .map(|(shard, st)| (ShardLabel { shard: *shard }, as_i64(f(st))))
                 .collect::<Vec<_>>()
         };
         gauges(
             &mut encoder,
             "tidemark_series",
             "Series each shard this node holds knows",
-            per_shard(|t| t.1),
+            per_shard(|st| st.series),
         )?;
         gauges(
             &mut encoder,
             "tidemark_head_chunks",
             "Open (unflushed) chunks per shard this node holds",
-            per_shard(|t| t.2),
+            per_shard(|st| st.head_chunks),
         )?;
         gauges(
             &mut encoder,
             "tidemark_head_samples",
             "Samples in open chunks per shard this node holds",
-            per_shard(|t| t.3),
+            per_shard(|st| st.head_samples),
+        )?;
+        gauges(
+            &mut encoder,
+            "tidemark_head_memory_bytes",
+            "Memory per shard this node holds of its series' label sets, heads and open \
+             partitions' postings (estimated; the split is in /api/v1/status/tsdb)",
+            per_shard(|st| {
+                let m = &st.memory;
+                (m.registry + m.heads + m.postings) as u64
+            }),
         )?;
         for (name, help, value) in [
             (
@@ -454,6 +465,12 @@ impl Collector for StateCollector {
         alerting::encode(&mut encoder, self.backend.as_ref(), s.node_id)?;
         if let Some(store) = &s.store {
             storage::encode(&mut encoder, store)?;
+        }
+        if let Some(memory) = &s.raft_log_memory {
+            storage::encode_raft_log(&mut encoder, memory)?;
+        }
+        if let Some(p) = process::ProcessStats::read() {
+            process::encode(&mut encoder, &p)?;
         }
         {
             let mut family = encoder.encode_descriptor(

@@ -219,12 +219,10 @@ impl Node {
         let engine = self.host.engine();
         let shards = (0..self.shard_count())
             .filter(|s| self.holds(*s))
-            .map(|s| {
-                let st = engine.stats(s);
-                (s, st.series, st.head_chunks, st.head_samples)
-            })
+            .map(|s| (s, engine.stats(s)))
             .collect();
         crate::metrics::StateGauges {
+            raft_log_memory: Some(self.host.log_db().memory()),
             node_id: me,
             groups,
             shards,

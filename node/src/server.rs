@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use tidemark_storage::rocks::memory::MemoryBudget;
 use tidemark_storage::{EngineOptions, RocksEngine};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -38,8 +39,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let data_path = config.data_dir.join("data");
+    let budget = MemoryBudget::new(config.storage.data_budget_bytes());
     let engine = tokio::task::spawn_blocking(move || {
-        RocksEngine::open(&data_path, EngineOptions::default())
+        RocksEngine::open_with_budget(&data_path, EngineOptions::default(), budget)
     })
     .await?
     .context("cannot open the data store")?;

@@ -11,7 +11,11 @@ use support::{Node, query_now};
 async fn a_node_scrapes_itself_into_its_own_storage() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tidemark.yaml");
-    std::fs::write(&config, "self_scrape: true\nself_scrape_interval_ms: 300\n").unwrap();
+    std::fs::write(
+        &config,
+        "self_scrape: true\nself_scrape_interval_ms: 300\nstorage: {memory_budget: 128MiB}\n",
+    )
+    .unwrap();
     let node = Node::start(
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
@@ -80,4 +84,34 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
     assert!(value("tidemark_storage_sst_bytes") > 0.0, "{text}");
     assert_eq!(value("tidemark_storage_write_stopped"), 0.0);
     assert_eq!(value("tidemark_storage_background_errors_total"), 0.0);
+
+    // The memory budget, split three to one between the data store and the Raft log, and
+    // what each holds within it; the process' own figures.
+    const MIB: f64 = 1024.0 * 1024.0;
+    assert_eq!(value("tidemark_storage_memory_budget_bytes"), 96.0 * MIB);
+    assert_eq!(value("tidemark_raft_log_memory_budget_bytes"), 32.0 * MIB);
+    assert!(value("tidemark_raft_log_memtable_bytes") > 0.0, "{text}");
+    let cache = value("tidemark_storage_block_cache_bytes");
+    assert!(cache > 0.0 && cache <= 97.0 * MIB, "{text}");
+    let rss = value("process_resident_memory_bytes");
+    assert!(rss > 10.0 * MIB, "{text}");
+    assert!(value("process_open_fds") >= 10.0, "{text}");
+    assert!(value("process_cpu_seconds_total") > 0.0, "{text}");
+
+    let status: serde_json::Value = client
+        .get(format!("{base}/api/v1/status/tsdb"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let memory = &status["data"]["memory"];
+    assert_eq!(memory["budgetBytes"], 128 * 1024 * 1024, "{memory}");
+    assert_eq!(memory["dataStore"]["budgetBytes"], 96 * 1024 * 1024, "{memory}");
+    assert_eq!(memory["raftLog"]["budgetBytes"], 32 * 1024 * 1024, "{memory}");
+    for part in ["registryBytes", "headBytes", "openChunkBytes", "postingsBytes"] {
+        assert!(memory["series"][part].as_u64() > Some(0), "{part}: {memory}");
+    }
+    assert!(memory["residentBytes"].as_u64() > Some(10 << 20), "{memory}");
 }

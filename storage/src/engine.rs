@@ -35,6 +35,19 @@ pub struct AppendCheck {
     pub duplicates: usize,
 }
 
+/// Approximate heap bytes of one shard's in-memory state, by component.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryBreakdown {
+    /// Label sets and the lookup by hash.
+    pub registry: usize,
+    /// Per-series heads: open and closed chunks, out-of-order buffers, the slots themselves.
+    pub heads: usize,
+    /// The open chunks' share of `heads`.
+    pub open_chunks: usize,
+    /// Postings of partitions whose postings are still held in memory.
+    pub postings: usize,
+}
+
 /// Head and registry statistics of one shard.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ShardStats {
@@ -45,12 +58,21 @@ pub struct ShardStats {
     pub flushed_index: u64,
     pub min_time_ms: Option<i64>,
     pub max_time_ms: Option<i64>,
+    /// What the shard's registry, heads and held postings take in memory.
+    pub memory: MemoryBreakdown,
 }
 
 /// What the node's storage files hold and do, for `/metrics` (all zero where nothing is on
 /// disk): RocksDB's own figures, summed over its column families.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct StoreStats {
+    /// The memory the store's cache, memtables and index blocks are bounded by (0: none).
+    pub memory_budget_bytes: u64,
+    /// Everything charged to the store's block cache: data, index and filter blocks, and
+    /// the memtables' reservations.
+    pub block_cache_bytes: u64,
+    /// The part of the block cache that cannot be evicted now.
+    pub block_cache_pinned_bytes: u64,
     /// Bytes of every live SST file.
     pub sst_bytes: u64,
     /// Bytes in memtables, active and waiting for a flush.
@@ -223,8 +245,12 @@ pub trait Engine: Send + Sync + 'static {
         maxt_ms: i64,
     ) -> Result<BTreeSet<String>>;
 
-    /// Registry and head statistics of `shard`.
+    /// Registry and head statistics of `shard` (walks every series' head: for status pages
+    /// and scrapes, not for the write path).
     fn stats(&self, shard: ShardId) -> ShardStats;
+
+    /// Series `shard` knows: [`ShardStats::series`] without walking the heads.
+    fn series_count(&self, shard: ShardId) -> u64;
 
     /// What the storage files hold and do, for every shard together.
     fn store_stats(&self) -> StoreStats {

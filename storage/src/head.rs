@@ -9,6 +9,8 @@
 //! always applied before an out-of-order one at the same timestamp), so the first applied value
 //! wins everywhere, whatever was flushed when.
 
+use thin_vec::ThinVec;
+
 use crate::chunk::XorChunk;
 use crate::chunk::xor::XOR_SAMPLES_MAX;
 use crate::model::Sample;
@@ -49,9 +51,10 @@ pub(crate) struct HeadSeries {
     /// Largest in-order timestamp ever applied (`i64::MIN` when none).
     pub last_t: i64,
     pub open: Option<OpenChunk>,
-    pub closed: Vec<ClosedChunk>,
+    /// One word each while empty, as they are for most series after a flush.
+    pub closed: ThinVec<ClosedChunk>,
     /// Out-of-order samples not yet flushed, sorted by timestamp, unique timestamps.
-    pub ooo: Vec<Sample>,
+    pub ooo: ThinVec<Sample>,
 }
 
 impl Default for HeadSeries {
@@ -59,8 +62,8 @@ impl Default for HeadSeries {
         HeadSeries {
             last_t: i64::MIN,
             open: None,
-            closed: Vec::new(),
-            ooo: Vec::new(),
+            closed: ThinVec::new(),
+            ooo: ThinVec::new(),
         }
     }
 }
@@ -174,6 +177,16 @@ impl HeadSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_series_head_stays_small() {
+        // Every active series has one: its size is part of the memory per series.
+        assert!(
+            std::mem::size_of::<HeadSeries>() <= 104,
+            "{} bytes",
+            std::mem::size_of::<HeadSeries>()
+        );
+    }
 
     #[test]
     fn cuts_at_max_and_at_partition_boundaries() {

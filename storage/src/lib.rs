@@ -30,8 +30,8 @@ mod varint;
 
 pub use command::{COMMAND_LEVEL, Command, ExpireScope, SeriesRef, WriteBatch};
 pub use engine::{
-    AppendCheck, Engine, PartitionInfo, SeriesIter, SeriesSamples, ShardStats, StoreStats,
-    keep_first, smallest,
+    AppendCheck, Engine, MemoryBreakdown, PartitionInfo, SeriesIter, SeriesSamples, ShardStats,
+    StoreStats, keep_first, smallest,
 };
 pub use error::{Error, Result};
 pub use key_index::KeyIndex;
@@ -41,5 +41,5 @@ pub use options::EngineOptions;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;
 pub use series_key::SeriesKey;
-pub use sharded::{MemoryBreakdown, RolledSeries, SeriesWindows};
+pub use sharded::{RolledSeries, SeriesWindows};
 pub use tier::{Tier, TierChoice};

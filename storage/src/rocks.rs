@@ -3,6 +3,7 @@
 //! `MemEngine`; this backend persists flushes and recovers the flushed state at open.
 
 mod keys;
+pub mod memory;
 mod migrate;
 mod snapshot;
 mod store;
@@ -21,6 +22,7 @@ use crate::tier::Tier;
 use crate::tombstones::Tombstones;
 use crate::varint::Reader;
 use keys::{CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta};
+use memory::MemoryBudget;
 use store::{RocksStore, io};
 
 /// The RocksDB-backed storage engine.
@@ -31,16 +33,33 @@ pub struct RocksEngine {
 delegate_engine!(RocksEngine, core);
 
 impl RocksEngine {
-    /// Opens (or creates) the data RocksDB at `path` and recovers every shard in it: registry,
-    /// next series id, postings of open partitions, sealed partitions, expiry horizon, and
-    /// applied index := flushed index. The head starts empty: the caller replays each shard's
-    /// log from its flushed index.
+    /// [`RocksEngine::open_with_budget`] with a budget of
+    /// [`RocksEngine::MEMORY_BUDGET_BYTES_DEFAULT`].
     pub fn open(path: impl AsRef<Path>, opts: EngineOptions) -> Result<Self> {
+        let budget = MemoryBudget::new(Self::MEMORY_BUDGET_BYTES_DEFAULT);
+        Self::open_with_budget(path, opts, budget)
+    }
+
+    /// The memory budget of [`RocksEngine::open`].
+    pub const MEMORY_BUDGET_BYTES_DEFAULT: usize = 64 << 20;
+
+    /// Opens (or creates) the data RocksDB at `path`, its block cache, memtables and index
+    /// blocks within `budget`, and recovers every shard in it: registry, next series id,
+    /// postings of open partitions, sealed partitions, expiry horizon, and applied index :=
+    /// flushed index. The head starts empty: the caller replays each shard's log from its
+    /// flushed index.
+    pub fn open_with_budget(
+        path: impl AsRef<Path>,
+        opts: EngineOptions,
+        budget: MemoryBudget,
+    ) -> Result<Self> {
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
+        budget.apply_to_db(&mut db_opts);
         let cf = |name: &str, compression: DBCompressionType| {
             let mut o = Options::default();
+            budget.apply_to_cf(&mut o);
             o.set_compression_type(compression);
             ColumnFamilyDescriptor::new(name, o)
         };
@@ -52,7 +71,7 @@ impl RocksEngine {
             cf(CF_META, DBCompressionType::None),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(io(0))?;
-        let store = RocksStore { db };
+        let store = RocksStore { db, budget };
         migrate::tier_postings(&store)?;
         let mut shards: Vec<(ShardId, ShardMeta)> = Vec::new();
         store.scan_prefix(0, CF_META, &[], &mut |k, v| {
@@ -142,7 +161,7 @@ impl RocksEngine {
                     shard: id,
                     message: "malformed series key".into(),
                 })?;
-                registry.push_recovered(id, sid, v.into())
+                registry.push_recovered(id, sid, v)
             },
         )?;
         if shard.registry.len() != meta.next_series_id {

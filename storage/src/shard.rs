@@ -367,4 +367,21 @@ impl Shard {
             (c + hc, s + hs)
         })
     }
+
+    /// What the registry, heads and held postings take in memory (approximate).
+    pub fn memory_breakdown(&self) -> crate::engine::MemoryBreakdown {
+        crate::engine::MemoryBreakdown {
+            registry: self.registry.heap_bytes(),
+            heads: self.heads.iter().map(|h| h.heap_bytes()).sum::<usize>()
+                + self.heads.capacity().saturating_sub(self.heads.len())
+                    * std::mem::size_of::<HeadSeries>(),
+            open_chunks: self
+                .heads
+                .iter()
+                .filter_map(|h| h.open.as_ref())
+                .map(|o| o.chunk.heap_bytes())
+                .sum(),
+            postings: self.partitions.values().map(|p| p.heap_bytes()).sum(),
+        }
+    }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::chunk::ENCODING_XOR;
 use crate::command::Command;
-use crate::engine::{AppendCheck, ShardStats};
+use crate::engine::{AppendCheck, MemoryBreakdown, ShardStats};
 use crate::error::{Error, Result};
 use crate::model::{Labels, Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
@@ -30,19 +30,6 @@ pub(crate) use rollup::{RolledUnit, RollupFlush, TierPostings};
 pub use stitch::RolledSeries;
 
 pub(crate) type ShardCell = Arc<RwLock<Shard>>;
-
-/// Approximate heap bytes of one shard's in-memory state, by component.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MemoryBreakdown {
-    /// Label sets and the lookup by hash.
-    pub registry: usize,
-    /// Per-series heads: open and closed chunks, out-of-order buffers, the slots themselves.
-    pub heads: usize,
-    /// The open chunks' share of `heads`.
-    pub open_chunks: usize,
-    /// Postings of partitions whose postings are still held in memory.
-    pub postings: usize,
-}
 
 /// Shards of one node over one store.
 pub(crate) struct Sharded<S: Store> {
@@ -462,6 +449,11 @@ impl<S: Store> Sharded<S> {
         out
     }
 
+    pub fn series_count(&self, shard: ShardId) -> u64 {
+        self.shard(shard)
+            .map_or(0, |cell| u64::from(read(&cell).registry.len()))
+    }
+
     pub fn stats(&self, shard: ShardId) -> ShardStats {
         let Some(cell) = self.shard(shard) else {
             return ShardStats::default();
@@ -469,6 +461,7 @@ impl<S: Store> Sharded<S> {
         let st = read(&cell);
         let (head_chunks, head_samples) = st.head_counts();
         ShardStats {
+            memory: st.memory_breakdown(),
             series: u64::from(st.registry.len()),
             head_chunks,
             head_samples,
@@ -508,17 +501,7 @@ impl<S: Store> Sharded<S> {
             return MemoryBreakdown::default();
         };
         let st = read(&cell);
-        MemoryBreakdown {
-            registry: st.registry.heap_bytes(),
-            heads: st.heads.iter().map(|h| h.heap_bytes()).sum(),
-            open_chunks: st
-                .heads
-                .iter()
-                .filter_map(|h| h.open.as_ref())
-                .map(|o| o.chunk.heap_bytes())
-                .sum(),
-            postings: st.partitions.values().map(|p| p.heap_bytes()).sum(),
-        }
+        st.memory_breakdown()
     }
 
     /// Hash of the logical content of `shard`: series (id and labels), every sample after
@@ -725,6 +708,9 @@ macro_rules! delegate_engine {
             ) -> $crate::Result<std::collections::BTreeSet<String>> {
                 self.$field
                     .label_values(shard, name, matchers, mint_ms, maxt_ms)
+            }
+            fn series_count(&self, shard: $crate::ShardId) -> u64 {
+                self.$field.series_count(shard)
             }
             fn stats(&self, shard: $crate::ShardId) -> $crate::ShardStats {
                 self.$field.stats(shard)

@@ -194,7 +194,9 @@ fn prepare_data_dir(config: &Config) -> Result<LogDb, NodeError> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| NodeError::Startup(format!("create {}: {e}", dir.display())))?;
-    let log_db = LogDb::open(&dir.join("raft-log"))?;
+    let budget =
+        tidemark_storage::rocks::memory::MemoryBudget::new(config.storage.raft_log_budget_bytes());
+    let log_db = LogDb::open_with_budget(&dir.join("raft-log"), budget)?;
     let snapshot_dir = dir.join(SNAPSHOT_DIR);
     if snapshot_dir.exists() {
         std::fs::remove_dir_all(&snapshot_dir)

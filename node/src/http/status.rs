@@ -124,6 +124,7 @@ fn flag_value(config: &Config, long: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(","),
         "alertmanager-url" => config.alertmanagers.join(","),
+        "storage-memory-budget" => config.storage.memory_budget.to_string(),
         "notifier-config" => config
             .notifier_config
             .as_ref()
@@ -281,7 +282,15 @@ pub async fn tsdb(
     } else {
         Vec::new()
     };
-    let mut data = tsdb_status_json(&state.backend.storage_stats(), &cardinality.report(limit));
+    let shards = state.backend.storage_stats();
+    let mut data = tsdb_status_json(&shards, &cardinality.report(limit));
+    if let Some(obj) = data.as_object_mut() {
+        let gauges = state.backend.state_gauges();
+        obj.insert(
+            "memory".into(),
+            memory_json(&state.config, &shards, &gauges),
+        );
+    }
     // Tidemark's own addition: the retention in force and this node's data per tier.
     if let (Some(r), Some(obj)) = (state.backend.retention(), data.as_object_mut()) {
         obj.insert(
@@ -294,6 +303,47 @@ pub async fn tsdb(
         &warnings,
         &[],
     )))
+}
+
+/// Tidemark's addition to `/api/v1/status/tsdb`: where this node's memory goes. The series
+/// (label sets, heads, postings of open partitions) grow with the active series; the stores'
+/// caches and memtables are bounded by `storage.memory_budget`; the rest of the resident
+/// memory is the allocator's, the queries' and the server's.
+fn memory_json(
+    config: &Config,
+    shards: &[ShardStats],
+    gauges: &crate::metrics::StateGauges,
+) -> serde_json::Value {
+    let sum = |f: fn(&ShardStats) -> usize| shards.iter().map(f).sum::<usize>();
+    // `null` where the backend has no such store.
+    let store = gauges.store.as_ref().map(|store| {
+        json!({
+            "budgetBytes": store.memory_budget_bytes,
+            "blockCacheBytes": store.block_cache_bytes,
+            "blockCachePinnedBytes": store.block_cache_pinned_bytes,
+            "memtableBytes": store.memtable_bytes,
+            "tableReadersBytes": store.table_readers_bytes,
+        })
+    });
+    let log = gauges.raft_log_memory.map(|log| {
+        json!({
+            "budgetBytes": log.budget_bytes,
+            "blockCacheBytes": log.cache_bytes,
+            "memtableBytes": log.memtable_bytes,
+        })
+    });
+    json!({
+        "budgetBytes": config.storage.memory_budget.as_u64(),
+        "series": {
+            "registryBytes": sum(|s| s.memory.registry),
+            "headBytes": sum(|s| s.memory.heads),
+            "openChunkBytes": sum(|s| s.memory.open_chunks),
+            "postingsBytes": sum(|s| s.memory.postings),
+        },
+        "dataStore": store,
+        "raftLog": log,
+        "residentBytes": crate::metrics::process::ProcessStats::read().map(|p| p.resident_bytes),
+    })
 }
 
 /// The `data` of `/api/v1/status/tsdb`.

@@ -3,10 +3,15 @@
 //! `tidemark_storage_table_readers_bytes`, `tidemark_storage_pending_compaction_bytes`,
 //! `tidemark_storage_running_compactions`, `tidemark_storage_running_flushes`,
 //! `tidemark_storage_write_stopped`, `tidemark_storage_delayed_write_rate_bytes`,
-//! `tidemark_storage_background_errors_total` and `tidemark_storage_corruptions_total`.
+//! `tidemark_storage_background_errors_total` and `tidemark_storage_corruptions_total`; the
+//! memory budget of the data store and of the Raft log (`tidemark_storage_memory_budget_bytes`,
+//! `tidemark_storage_block_cache_bytes`, `tidemark_storage_block_cache_pinned_bytes`,
+//! `tidemark_raft_log_memory_budget_bytes`, `tidemark_raft_log_block_cache_bytes`,
+//! `tidemark_raft_log_memtable_bytes`).
 
 use prometheus_client::encoding::DescriptorEncoder;
 use tidemark_storage::StoreStats;
+use tidemark_storage::rocks::memory::MemoryUsage;
 
 use super::{counter, gauge};
 
@@ -17,6 +22,23 @@ pub(super) fn encode(
 ) -> Result<(), std::fmt::Error> {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     for (name, help, value) in [
+        (
+            "tidemark_storage_memory_budget_bytes",
+            "Memory the data store's block cache, memtables and index blocks are bounded by \
+             (storage.memory_budget's share)",
+            stats.memory_budget_bytes,
+        ),
+        (
+            "tidemark_storage_block_cache_bytes",
+            "Memory charged to the data store's block cache: blocks, index and filter blocks, \
+             memtables",
+            stats.block_cache_bytes,
+        ),
+        (
+            "tidemark_storage_block_cache_pinned_bytes",
+            "The part of the data store's block cache that cannot be evicted now",
+            stats.block_cache_pinned_bytes,
+        ),
         (
             "tidemark_storage_sst_bytes",
             "Bytes of the data store's live SST files",
@@ -73,4 +95,33 @@ pub(super) fn encode(
         "Reads that found stored data corrupt and failed instead of answering",
         stats.corruptions,
     )
+}
+
+/// Writes what the Raft log's cache and memtables hold.
+pub(super) fn encode_raft_log(
+    encoder: &mut DescriptorEncoder,
+    memory: &MemoryUsage,
+) -> Result<(), std::fmt::Error> {
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for (name, help, value) in [
+        (
+            "tidemark_raft_log_memory_budget_bytes",
+            "Memory the Raft log's block cache and memtables are bounded by \
+             (storage.memory_budget's share)",
+            memory.budget_bytes,
+        ),
+        (
+            "tidemark_raft_log_block_cache_bytes",
+            "Memory charged to the Raft log's block cache, memtables included",
+            memory.cache_bytes,
+        ),
+        (
+            "tidemark_raft_log_memtable_bytes",
+            "Bytes in the Raft log's memtables",
+            memory.memtable_bytes,
+        ),
+    ] {
+        gauge(encoder, name, help, as_i64(value))?;
+    }
+    Ok(())
 }

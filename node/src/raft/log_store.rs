@@ -37,6 +37,7 @@ use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
+use tidemark_storage::rocks::memory::{MemoryBudget, MemoryUsage};
 
 use super::codec;
 use super::{GroupId, TypeConfig, io_err};
@@ -61,6 +62,8 @@ pub struct LogDb {
     db: Arc<DB>,
     failure: Arc<Failure>,
     sync_seconds: Histogram,
+    /// What its cache and memtables may hold.
+    budget: MemoryBudget,
 }
 
 /// Synced writes of the log: 100 µs to about 3 s.
@@ -98,17 +101,31 @@ impl Failure {
 }
 
 impl LogDb {
-    /// Opens (creating if needed) the log database at `path`.
+    /// Opens (creating if needed) the log database at `path` with the smallest memory
+    /// budget (tests).
     pub fn open(path: &Path) -> Result<LogDb, NodeError> {
+        Self::open_with_budget(path, MemoryBudget::new(0))
+    }
+
+    /// Opens (creating if needed) the log database at `path`, its cache and memtables within
+    /// `budget`.
+    pub fn open_with_budget(path: &Path, budget: MemoryBudget) -> Result<LogDb, NodeError> {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
+        budget.apply_to_db(&mut opts);
         let db = DB::open(&opts, path)
             .map_err(|e| NodeError::LogStore(format!("open {}: {e}", path.display())))?;
         Ok(LogDb {
             db: Arc::new(db),
             failure: Arc::default(),
             sync_seconds: sync_buckets(),
+            budget,
         })
+    }
+
+    /// What the log's cache and memtables hold now (`/metrics`, `/api/v1/status/tsdb`).
+    pub fn memory(&self) -> MemoryUsage {
+        self.budget.usage()
     }
 
     /// The latency of this log's synced writes (`/metrics`).

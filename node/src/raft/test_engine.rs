@@ -340,6 +340,10 @@ impl Engine for TestEngine {
         Vec::new()
     }
 
+    fn series_count(&self, shard: ShardId) -> u64 {
+        self.stats(shard).series
+    }
+
     fn stats(&self, shard: ShardId) -> ShardStats {
         let shards = self.shards.lock().unwrap();
         let Some(d) = shards.get(&shard) else {

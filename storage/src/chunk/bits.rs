@@ -23,6 +23,11 @@ impl BitWriter<'_> {
         let mut n = n;
         while n > 0 {
             if *self.free == 0 {
+                if self.buf.len() == self.buf.capacity() {
+                    // An eighth more (at least 16 bytes), not twice: an open chunk lives in
+                    // memory all its life, and doubling left it a quarter empty on average.
+                    self.buf.reserve_exact((self.buf.len() / 8).max(16));
+                }
                 self.buf.push(0);
                 *self.free = 8;
             }

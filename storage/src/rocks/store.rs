@@ -17,6 +17,8 @@ pub(crate) type KeyValueFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 /// One data RocksDB holding every shard of the node.
 pub(crate) struct RocksStore {
     pub db: DB,
+    /// What the instance's cache and memtables may hold (`/metrics`, `/api/v1/status/tsdb`).
+    pub budget: super::MemoryBudget,
 }
 
 /// A RocksDB error as the engine's: a block whose checksum fails is corruption, the rest I/O.
@@ -186,7 +188,11 @@ impl Store for RocksStore {
                 .flatten()
                 .unwrap_or(0)
         };
+        let memory = self.budget.usage();
         crate::engine::StoreStats {
+            memory_budget_bytes: memory.budget_bytes,
+            block_cache_bytes: memory.cache_bytes,
+            block_cache_pinned_bytes: memory.pinned_bytes,
             sst_bytes: per_cf(p::LIVE_SST_FILES_SIZE),
             memtable_bytes: per_cf(p::CUR_SIZE_ALL_MEM_TABLES),
             table_readers_bytes: per_cf(p::ESTIMATE_TABLE_READERS_MEM),

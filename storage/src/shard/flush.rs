@@ -75,9 +75,10 @@ impl Shard {
     ) {
         let resealed: BTreeSet<i64> = sealed.iter().map(|s| s.partition).collect();
         for id in self.persisted_series..self.registry.len() {
-            if let (Some(h), Some(bytes)) = (self.registry.hash_of(id), self.registry.canonical(id))
+            if let (Some(h), Some(bytes)) =
+                (self.registry.hash_of(id), self.registry.canonical_bytes(id))
             {
-                sink.series(id, h, bytes);
+                sink.series(id, h, &bytes);
             }
         }
         for id in &self.dirty {
@@ -174,7 +175,7 @@ impl Shard {
             };
             head.closed.clear();
             head.closed.shrink_to_fit();
-            head.ooo = Vec::new();
+            head.ooo = thin_vec::ThinVec::new();
             // A backfill's open chunk in a sealed partition went into its sealed chunks.
             if head
                 .open

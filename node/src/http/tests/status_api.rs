@@ -334,7 +334,12 @@ async fn status_config_flags_runtimeinfo() {
 #[tokio::test]
 async fn status_tsdb_counts_series_and_label_pairs() {
     let (_, app) = setup(Config::default());
-    let j = send(&app, get("/api/v1/status/tsdb")).await.json();
+    let mut j = send(&app, get("/api/v1/status/tsdb")).await.json();
+    // Tidemark's addition, checked against a real node in tests/self_monitoring.rs.
+    let memory = j["data"].as_object_mut().unwrap().remove("memory").unwrap();
+    assert_eq!(memory["budgetBytes"], 256 << 20, "{memory}");
+    assert!(memory["dataStore"].is_null(), "no store here: {memory}");
+    assert_eq!(memory["series"]["registryBytes"], 0, "{memory}");
     assert_eq!(
         j,
         json!({"status":"success","data":{"headStats":{"numSeries":0,"numLabelPairs":0,"chunkCount":0,"minTime":i64::MAX,"maxTime":i64::MIN},"seriesCountByMetricName":[],"labelValueCountByLabelName":[],"memoryInBytesByLabelName":[],"seriesCountByLabelValuePair":[]}})
