@@ -108,10 +108,29 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
         .unwrap();
     let memory = &status["data"]["memory"];
     assert_eq!(memory["budgetBytes"], 128 * 1024 * 1024, "{memory}");
-    assert_eq!(memory["dataStore"]["budgetBytes"], 96 * 1024 * 1024, "{memory}");
-    assert_eq!(memory["raftLog"]["budgetBytes"], 32 * 1024 * 1024, "{memory}");
-    for part in ["registryBytes", "headBytes", "openChunkBytes", "postingsBytes"] {
-        assert!(memory["series"][part].as_u64() > Some(0), "{part}: {memory}");
+    assert_eq!(
+        memory["dataStore"]["budgetBytes"],
+        96 * 1024 * 1024,
+        "{memory}"
+    );
+    assert_eq!(
+        memory["raftLog"]["budgetBytes"],
+        32 * 1024 * 1024,
+        "{memory}"
+    );
+    for part in [
+        "registryBytes",
+        "headBytes",
+        "openChunkBytes",
+        "postingsBytes",
+    ] {
+        assert!(
+            memory["series"][part].as_u64() > Some(0),
+            "{part}: {memory}"
+        );
     }
-    assert!(memory["residentBytes"].as_u64() > Some(10 << 20), "{memory}");
+    assert!(
+        memory["residentBytes"].as_u64() > Some(10 << 20),
+        "{memory}"
+    );
 }

@@ -163,14 +163,19 @@ impl HeadSeries {
 
     /// Heap bytes held (approximate).
     pub fn heap_bytes(&self) -> usize {
+        // A ThinVec that allocated keeps its length and capacity in front of its items.
+        let thin = |capacity: usize, item: usize| {
+            if capacity == 0 {
+                0
+            } else {
+                2 * std::mem::size_of::<usize>() + capacity * item
+            }
+        };
         std::mem::size_of::<Self>()
             + self.open.as_ref().map_or(0, |o| o.chunk.heap_bytes())
-            + self
-                .closed
-                .iter()
-                .map(|c| c.bytes.len() + std::mem::size_of::<ClosedChunk>())
-                .sum::<usize>()
-            + self.ooo.capacity() * std::mem::size_of::<Sample>()
+            + thin(self.closed.capacity(), std::mem::size_of::<ClosedChunk>())
+            + self.closed.iter().map(|c| c.bytes.len()).sum::<usize>()
+            + thin(self.ooo.capacity(), std::mem::size_of::<Sample>())
     }
 }
 

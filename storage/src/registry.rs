@@ -13,7 +13,9 @@ mod symbols;
 use hashbrown::HashTable;
 
 use crate::error::{Error, Result};
-use crate::model::{CANONICAL_SEP, Label, Labels, SeriesId, ShardId, decode_pairs};
+use crate::model::{
+    CANONICAL_SEP, Label, Labels, SeriesId, ShardId, decode_pairs, encode_canonical,
+};
 use crate::series_key::SeriesKey;
 use crate::varint::put_uvarint;
 use symbols::Symbols;
@@ -92,7 +94,11 @@ impl Registry {
     }
 
     fn find(&self, probe: &impl Probe) -> Option<SeriesId> {
-        let upper = upper_half(probe.hash64());
+        self.find_hashed(probe, probe.hash64())
+    }
+
+    fn find_hashed(&self, probe: &impl Probe, hash: u64) -> Option<SeriesId> {
+        let upper = upper_half(hash);
         self.by_hash
             .find(place(upper), |&(id, u)| {
                 u == upper && probe.equals(self.pairs(id))
@@ -103,15 +109,17 @@ impl Registry {
     /// The id of `labels`, registering them under the next id if they are new. Returns the id
     /// and whether it was created.
     pub fn get_or_insert(&mut self, labels: &Labels) -> (SeriesId, bool) {
-        if let Some(id) = self.find(labels) {
+        let hash = labels.hash64();
+        if let Some(id) = self.find_hashed(labels, hash) {
             return (id, false);
         }
         let pairs = labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
-        (self.push(pairs, labels.hash64()), true)
+        (self.push(pairs, hash), true)
     }
 
     /// Appends a series read back from storage (its canonical encoding); its id must be the
-    /// next one.
+    /// next one, and the bytes exactly the canonical encoding of labels sorted by name (what
+    /// the flush wrote), or the series would be filed under a hash no lookup computes.
     pub fn push_recovered(&mut self, shard: ShardId, id: SeriesId, bytes: &[u8]) -> Result<()> {
         if id != self.len() {
             return Err(Error::Corrupt {
@@ -119,7 +127,13 @@ impl Registry {
                 message: format!("series id {id} out of sequence (expected {})", self.len()),
             });
         }
-        if decode_pairs(bytes).any(|p| p.is_none()) {
+        let canonical = || {
+            let pairs: Option<Vec<(&str, &str)>> = decode_pairs(bytes).collect();
+            let pairs = pairs?;
+            let sorted = pairs.windows(2).all(|w| w[0].0 < w[1].0);
+            (sorted && encode_canonical(pairs.iter().copied()) == bytes).then_some(())
+        };
+        if canonical().is_none() {
             return Err(Error::Corrupt {
                 shard,
                 message: format!("labels of series {id} are not valid"),
@@ -300,6 +314,17 @@ mod tests {
         assert!(r.push_recovered(0, 0, b"a\xff1\xff").is_ok());
         assert!(r.push_recovered(0, 5, b"a\xff1\xff").is_err());
         assert!(r.push_recovered(0, 1, b"a\xff\xc3\x28\xff").is_err());
+        // Not the canonical encoding: no final separator, a name without a value, names out
+        // of order or twice.
+        for bytes in [
+            &b"b\xff2"[..],
+            b"b\xff",
+            b"\xff",
+            b"c\xff3\xffb\xff2\xff",
+            b"b\xff2\xffb\xff3\xff",
+        ] {
+            assert!(r.push_recovered(0, 1, bytes).is_err(), "{bytes:?}");
+        }
         assert_eq!(r.len(), 1);
         assert_eq!(
             r.get_key(&SeriesKey::from_canonical(b"a\xff1\xff".to_vec())),
@@ -311,12 +336,14 @@ mod tests {
     fn every_view_of_a_series_matches_its_labels() {
         let mut r = Registry::default();
         let mut all = Vec::new();
-        // Names and values shared between series, unique values, long ones (multi-byte ids).
+        // Names and values shared between series, unique values (multi-byte ids), label sets
+        // past the 240 and 1024 bytes where xxh3 changes its path (streamed and one-shot
+        // hashes must agree).
         for i in 0..3000 {
             let l = Labels::from_pairs(&[
                 ("__name__", ["up", "requests_total", "x"][i % 3]),
                 ("instance", &format!("host-{}", i / 10)),
-                ("path", &"/v1/a".repeat(i % 7 + 1)),
+                ("path", &"/v1/a".repeat([1, 7, 60, 300][i % 4])),
                 ("pod", &format!("pod-{i:06}")),
             ]);
             assert_eq!(r.get_or_insert(&l), (i as u32, true));

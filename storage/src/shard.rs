@@ -370,17 +370,15 @@ impl Shard {
 
     /// What the registry, heads and held postings take in memory (approximate).
     pub fn memory_breakdown(&self) -> crate::engine::MemoryBreakdown {
+        let (heads, open_chunks) = self.heads.iter().fold((0, 0), |(all, open), h| {
+            let chunk = h.open.as_ref().map_or(0, |o| o.chunk.heap_bytes());
+            (all + h.heap_bytes(), open + chunk)
+        });
+        let spare_slots = self.heads.capacity() - self.heads.len();
         crate::engine::MemoryBreakdown {
             registry: self.registry.heap_bytes(),
-            heads: self.heads.iter().map(|h| h.heap_bytes()).sum::<usize>()
-                + self.heads.capacity().saturating_sub(self.heads.len())
-                    * std::mem::size_of::<HeadSeries>(),
-            open_chunks: self
-                .heads
-                .iter()
-                .filter_map(|h| h.open.as_ref())
-                .map(|o| o.chunk.heap_bytes())
-                .sum(),
+            heads: heads + spare_slots * std::mem::size_of::<HeadSeries>(),
+            open_chunks,
             postings: self.partitions.values().map(|p| p.heap_bytes()).sum(),
         }
     }

@@ -329,6 +329,7 @@ fn memory_json(
         json!({
             "budgetBytes": log.budget_bytes,
             "blockCacheBytes": log.cache_bytes,
+            "blockCachePinnedBytes": log.pinned_bytes,
             "memtableBytes": log.memtable_bytes,
         })
     });

@@ -37,7 +37,8 @@ impl ProcessStats {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         let boot_time = std::fs::read_to_string("/proc/stat").ok()?;
         let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+        // Less the descriptor the listing itself holds open.
+        let open_fds = (std::fs::read_dir("/proc/self/fd").ok()?.count() as u64).saturating_sub(1);
         let (page, tick) = page_and_tick();
         parse(&stat, &boot_time, &limits, open_fds, page, tick)
     }

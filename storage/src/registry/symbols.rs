@@ -35,14 +35,19 @@ impl Symbols {
     }
 
     /// The id of `s`, if interned.
+    #[cfg(test)]
     pub fn find(&self, s: &str) -> Option<u32> {
-        let h = self.hasher.hash_one(s);
+        self.find_hashed(s, self.hasher.hash_one(s))
+    }
+
+    fn find_hashed(&self, s: &str, h: u64) -> Option<u32> {
         self.by_hash.find(h, |&id| self.get(id) == s).copied()
     }
 
     /// The id of `s`, interning it if it is new.
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.find(s) {
+        let h = self.hasher.hash_one(s);
+        if let Some(id) = self.find_hashed(s, h) {
             return id;
         }
         // A shard holds at most 2^32 series of a few labels each; 2^32 distinct strings would
@@ -50,7 +55,6 @@ impl Symbols {
         let id = u32::try_from(self.ends.len()).expect("fewer than 2^32 symbols per shard");
         self.bytes.push_str(s);
         self.ends.push(self.bytes.len());
-        let h = self.hasher.hash_one(s);
         let (bytes, ends, hasher) = (&self.bytes, &self.ends, &self.hasher);
         self.by_hash.insert_unique(h, id, |&other| {
             let i = other as usize;

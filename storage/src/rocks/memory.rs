@@ -5,9 +5,11 @@
 //!
 //! One LRU cache of the budget's size holds data blocks and, charged to it, index and filter
 //! blocks (`cache_index_and_filter_blocks`, level 0's pinned) and memtables (a write buffer
-//! manager that costs them to the cache and flushes the largest once they pass half the
-//! budget). The cache is not strict: a read that needs a block gets it even when the budget is
-//! spent, and pinned blocks and memtables push cached blocks out first.
+//! manager of half the budget that costs them to the cache; once the mutable memtables pass
+//! 7/8 of that half, RocksDB flushes a column family's, the one with the oldest data first).
+//! The budget is a target, not a hard bound: the cache is not strict (a read that needs a
+//! block gets it even when the budget is spent) and writes are not stalled on it; pinned
+//! blocks and memtables push cached blocks out first.
 
 use rocksdb::{BlockBasedOptions, Cache, Options, WriteBufferManager};
 
