@@ -179,17 +179,24 @@ struct Answer {
     json: Value,
 }
 
-/// Tidemark's `/api/v1/status/tsdb` without its one documented addition (`data.retention`,
-/// the retention tiers; docs/retention.md), which must be there; Prometheus has no tiers.
-fn without_retention(mut a: Answer) -> Answer {
-    let removed = a
-        .json
-        .get_mut("data")
-        .and_then(|d| d.as_object_mut())
-        .and_then(|d| d.remove("retention"));
+/// Tidemark's `/api/v1/status/tsdb` without its two documented additions, which must be
+/// there: `data.retention` (the retention tiers; docs/retention.md; Prometheus has no tiers)
+/// and `data.memory` (where the node's memory goes; docs/ARCHITECTURE.md; Prometheus shows
+/// its own in `/metrics` only).
+fn without_additions(mut a: Answer) -> Answer {
+    let data = a.json.get_mut("data").and_then(|d| d.as_object_mut());
+    let (retention, memory) = match data {
+        Some(d) => (d.remove("retention"), d.remove("memory")),
+        None => (None, None),
+    };
     assert!(
-        removed.is_some_and(|r| r["tiers"].is_array()),
+        retention.is_some_and(|r| r["tiers"].is_array()),
         "status/tsdb without data.retention.tiers: {}",
+        a.text
+    );
+    assert!(
+        memory.is_some_and(|m| m["budgetBytes"].is_u64() && m["series"].is_object()),
+        "status/tsdb without data.memory: {}",
         a.text
     );
     a.text = a.json.to_string();
@@ -476,7 +483,7 @@ async fn api_answers_match_prometheus() {
     // Empty stores first: the status of an empty head.
     let path = "/api/v1/status/tsdb";
     let (pa, ta) = tokio::join!(ask(&client, p, path, &[]), ask(&client, t, path, &[]));
-    let ta = without_retention(ta);
+    let ta = without_additions(ta);
     report.check("status/tsdb empty", &pa, &ta, same_body(&pa, &ta));
 
     let anchor_ms = now_ms() / 60_000 * 60_000;
@@ -615,11 +622,11 @@ async fn api_answers_match_prometheus() {
 
     let path = "/api/v1/status/tsdb?limit=1000";
     let (pa, ta) = tokio::join!(ask(&client, p, path, &[]), ask(&client, t, path, &[]));
-    let ta = without_retention(ta);
+    let ta = without_additions(ta);
     report.check(path, &pa, &ta, same_tsdb_status(&pa, &ta));
     for path in ["/api/v1/status/tsdb", "/api/v1/status/tsdb?limit=3"] {
         let (pa, ta) = tokio::join!(ask(&client, p, path, &[]), ask(&client, t, path, &[]));
-        let ta = without_retention(ta);
+        let ta = without_additions(ta);
         report.check(path, &pa, &ta, same_tsdb_top(&pa, &ta));
     }
 

@@ -98,14 +98,7 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
     assert!(value("process_open_fds") >= 10.0, "{text}");
     assert!(value("process_cpu_seconds_total") > 0.0, "{text}");
 
-    let status: serde_json::Value = client
-        .get(format!("{base}/api/v1/status/tsdb"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = support::get_json(&client, &format!("{base}/api/v1/status/tsdb")).await;
     let memory = &status["data"]["memory"];
     assert_eq!(memory["budgetBytes"], 128 * 1024 * 1024, "{memory}");
     assert_eq!(

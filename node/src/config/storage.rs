@@ -12,7 +12,7 @@ pub struct StorageConfig {
     /// index and filter blocks: three quarters for the data store, one quarter for the Raft
     /// log (default `256MiB`; bytes, or a size such as `1GiB`). The series' heads (label sets,
     /// open chunks, postings of open partitions) are outside it: they grow with the active
-    /// series, about 0.5 KB each.
+    /// series, 0.5 to 0.8 KB each (most of it the open chunks' samples).
     pub memory_budget: ByteSize,
 }
 

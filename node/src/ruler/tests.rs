@@ -82,16 +82,28 @@ async fn a_group_fires_writes_its_samples_and_its_state_survives_a_restart() {
     }
     wait_for(&node, "the alert to fire", |s| firing_since(s).is_some()).await;
     let active_at = node.ruler().with_state(firing_since).unwrap();
-    // The recording rule's output and ALERTS went through the write path.
-    node.read_barrier().await.unwrap();
-    let q = node.querier();
+    // The recording rule's output and ALERTS went through the write path, which an
+    // iteration takes only after its state is committed (leader.rs): the firing state can be
+    // seen before the firing sample is written, so wait for it.
     // ALERTS has a series while pending and another once firing.
     for (name, series) in [("seven", 1), ("ALERTS", 2), ("ALERTS_FOR_STATE", 1)] {
-        let found = q
-            .select(&[Matcher::equal("__name__", name)], i64::MIN, i64::MAX)
-            .unwrap()
-            .count();
-        assert_eq!(found, series, "{name}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            node.read_barrier().await.unwrap();
+            let found = node
+                .querier()
+                .select(&[Matcher::equal("__name__", name)], i64::MIN, i64::MAX)
+                .unwrap()
+                .count();
+            if found == series {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: {found} series, not {series}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let iterations = node
         .ruler()

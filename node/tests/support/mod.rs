@@ -381,6 +381,12 @@ pub fn spawn_peer(bin: &Path, args: &[String], log: &Path) -> ChildProcess {
     ChildProcess::spawn(&name, command, log).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The JSON body of a GET of `url` (panics unless it answers with JSON).
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    serde_json::from_str(&get_text(client, url).await)
+        .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
 /// The body of a GET of `url` (panics unless it answers).
 pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     client
