@@ -20,69 +20,69 @@ pub(super) fn encode(
     encoder: &mut DescriptorEncoder,
     stats: &StoreStats,
 ) -> Result<(), std::fmt::Error> {
-    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    for (name, help, value) in [
-        (
-            "tidemark_storage_memory_budget_bytes",
-            "Memory the data store's block cache, memtables and index blocks are bounded by \
+    unsigned_gauges(
+        encoder,
+        [
+            (
+                "tidemark_storage_memory_budget_bytes",
+                "Memory the data store's block cache, memtables and index blocks are bounded by \
              (storage.memory_budget's share)",
-            stats.memory_budget_bytes,
-        ),
-        (
-            "tidemark_storage_block_cache_bytes",
-            "Memory charged to the data store's block cache: blocks, index and filter blocks, \
+                stats.memory_budget_bytes,
+            ),
+            (
+                "tidemark_storage_block_cache_bytes",
+                "Memory charged to the data store's block cache: blocks, index and filter blocks, \
              memtables",
-            stats.block_cache_bytes,
-        ),
-        (
-            "tidemark_storage_block_cache_pinned_bytes",
-            "The part of the data store's block cache that cannot be evicted now",
-            stats.block_cache_pinned_bytes,
-        ),
-        (
-            "tidemark_storage_sst_bytes",
-            "Bytes of the data store's live SST files",
-            stats.sst_bytes,
-        ),
-        (
-            "tidemark_storage_memtable_bytes",
-            "Bytes in the data store's memtables, active and waiting for a flush",
-            stats.memtable_bytes,
-        ),
-        (
-            "tidemark_storage_table_readers_bytes",
-            "Bytes of index and filter blocks held by the data store's open table readers",
-            stats.table_readers_bytes,
-        ),
-        (
-            "tidemark_storage_pending_compaction_bytes",
-            "Bytes the data store's compactions still have to rewrite (estimate)",
-            stats.pending_compaction_bytes,
-        ),
-        (
-            "tidemark_storage_running_compactions",
-            "Compactions of the data store running now",
-            stats.running_compactions,
-        ),
-        (
-            "tidemark_storage_running_flushes",
-            "Memtable flushes of the data store running now",
-            stats.running_flushes,
-        ),
-        (
-            "tidemark_storage_write_stopped",
-            "1 while the data store stops writes (too many memtables or level-0 files, or too \
+                stats.block_cache_bytes,
+            ),
+            (
+                "tidemark_storage_block_cache_pinned_bytes",
+                "The part of the data store's block cache that cannot be evicted now",
+                stats.block_cache_pinned_bytes,
+            ),
+            (
+                "tidemark_storage_sst_bytes",
+                "Bytes of the data store's live SST files",
+                stats.sst_bytes,
+            ),
+            (
+                "tidemark_storage_memtable_bytes",
+                "Bytes in the data store's memtables, active and waiting for a flush",
+                stats.memtable_bytes,
+            ),
+            (
+                "tidemark_storage_table_readers_bytes",
+                "Bytes of index and filter blocks held by the data store's open table readers",
+                stats.table_readers_bytes,
+            ),
+            (
+                "tidemark_storage_pending_compaction_bytes",
+                "Bytes the data store's compactions still have to rewrite (estimate)",
+                stats.pending_compaction_bytes,
+            ),
+            (
+                "tidemark_storage_running_compactions",
+                "Compactions of the data store running now",
+                stats.running_compactions,
+            ),
+            (
+                "tidemark_storage_running_flushes",
+                "Memtable flushes of the data store running now",
+                stats.running_flushes,
+            ),
+            (
+                "tidemark_storage_write_stopped",
+                "1 while the data store stops writes (too many memtables or level-0 files, or too \
              much pending compaction)",
-            u64::from(stats.write_stopped),
-        ),
-        (
-            "tidemark_storage_delayed_write_rate_bytes",
-            "Bytes per second the data store slows writes to (0: not slowed)",
-            stats.delayed_write_rate,
-        ),
-    ] {
-        gauge(encoder, name, help, as_i64(value))?;
-    }
+                u64::from(stats.write_stopped),
+            ),
+            (
+                "tidemark_storage_delayed_write_rate_bytes",
+                "Bytes per second the data store slows writes to (0: not slowed)",
+                stats.delayed_write_rate,
+            ),
+        ],
+    )?;
     counter(
         encoder,
         "tidemark_storage_background_errors",
@@ -102,26 +102,41 @@ pub(super) fn encode_raft_log(
     encoder: &mut DescriptorEncoder,
     memory: &MemoryUsage,
 ) -> Result<(), std::fmt::Error> {
-    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    for (name, help, value) in [
-        (
-            "tidemark_raft_log_memory_budget_bytes",
-            "Memory the Raft log's block cache and memtables are bounded by \
+    unsigned_gauges(
+        encoder,
+        [
+            (
+                "tidemark_raft_log_memory_budget_bytes",
+                "Memory the Raft log's block cache and memtables are bounded by \
              (storage.memory_budget's share)",
-            memory.budget_bytes,
-        ),
-        (
-            "tidemark_raft_log_block_cache_bytes",
-            "Memory charged to the Raft log's block cache, memtables included",
-            memory.cache_bytes,
-        ),
-        (
-            "tidemark_raft_log_memtable_bytes",
-            "Bytes in the Raft log's memtables",
-            memory.memtable_bytes,
-        ),
-    ] {
-        gauge(encoder, name, help, as_i64(value))?;
+                memory.budget_bytes,
+            ),
+            (
+                "tidemark_raft_log_block_cache_bytes",
+                "Memory charged to the Raft log's block cache, memtables included",
+                memory.cache_bytes,
+            ),
+            (
+                "tidemark_raft_log_memtable_bytes",
+                "Bytes in the Raft log's memtables",
+                memory.memtable_bytes,
+            ),
+        ],
+    )
+}
+
+/// Writes gauges without labels from unsigned figures (saturating at `i64::MAX`).
+fn unsigned_gauges<const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    figures: [(&str, &str, u64); N],
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in figures {
+        gauge(
+            encoder,
+            name,
+            help,
+            i64::try_from(value).unwrap_or(i64::MAX),
+        )?;
     }
     Ok(())
 }
