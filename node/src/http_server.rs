@@ -17,11 +17,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::HttpServerLimits;
+use crate::metrics::HttpConnections;
 
 /// How long open connections may take to finish once the node stops.
 const STOP_GRACE: Duration = Duration::from_secs(30);
@@ -37,12 +38,36 @@ fn too_many_connections() -> Vec<u8> {
     .into_bytes()
 }
 
-/// Serves `app` on `listener` until `stop` turns true; over TLS with `tls`.
+/// A served connection's slot under `connections_max`, counted open while it lives.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    counted: HttpConnections,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, counted: HttpConnections) -> Self {
+        counted.opened();
+        Slot {
+            _permit: permit,
+            counted,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.counted.closed();
+    }
+}
+
+/// Serves `app` on `listener` until `stop` turns true; over TLS with `tls`. Connections are
+/// counted in `counted`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpServerLimits,
     tls: Option<TlsAcceptor>,
+    counted: HttpConnections,
     mut stop: watch::Receiver<bool>,
 ) {
     let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -77,9 +102,11 @@ pub async fn serve(
             tracing::debug!(error = %e, "TCP_NODELAY not set on an HTTP connection");
         }
         let Ok(permit) = connections.clone().try_acquire_owned() else {
+            counted.refused();
             tokio::spawn(refuse(tcp));
             continue;
         };
+        let permit = Slot::new(permit, counted.clone());
         let service = app
             .clone()
             .map_request(move |req: hyper::Request<Incoming>| {

@@ -3,7 +3,9 @@
 //! `_total` counters):
 //!
 //! - HTTP, per matched route and status: `tidemark_http_requests_total{handler, code}`,
-//!   `tidemark_http_request_duration_seconds{handler}`;
+//!   `tidemark_http_request_duration_seconds{handler}`; connections open
+//!   (`tidemark_http_connections_open`) and refused beyond `http_server.connections_max`
+//!   (`tidemark_http_connections_refused_total`);
 //! - ingestion: `tidemark_samples_ingested_total`, `tidemark_samples_rejected_total{reason}`
 //!   (`too_old`, `too_new`, `conflicting`, `invalid_series`, `histogram_unsupported`) and
 //!   `tidemark_write_requests_failed_total{code}` (requests refused whole);
@@ -30,7 +32,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -84,6 +86,31 @@ pub struct Metrics {
     query_duration: Histogram,
     query_queue_wait: Histogram,
     queries_refused: Counter,
+    connections: HttpConnections,
+}
+
+/// The HTTP server's connection figures, updated by the accept loop.
+#[derive(Clone, Debug, Default)]
+pub struct HttpConnections {
+    open: Gauge,
+    refused: Counter,
+}
+
+impl HttpConnections {
+    /// A connection accepted and served; it counts as open until `closed`.
+    pub fn opened(&self) {
+        self.open.inc();
+    }
+
+    /// A served connection ended.
+    pub fn closed(&self) {
+        self.open.dec();
+    }
+
+    /// A connection refused because `http_server.connections_max` were open.
+    pub fn refused(&self) {
+        self.refused.inc();
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -145,6 +172,18 @@ impl Metrics {
             "Queries refused with 429 because the queue was full (query.queue_max)",
             queries_refused.clone(),
         );
+        let connections = HttpConnections::default();
+        registry.register(
+            "tidemark_http_connections_open",
+            "HTTP connections being served",
+            connections.open.clone(),
+        );
+        registry.register(
+            "tidemark_http_connections_refused",
+            "HTTP connections answered 503 and closed because http_server.connections_max were \
+             open",
+            connections.refused.clone(),
+        );
         registry.register_collector(state);
         Metrics {
             registry,
@@ -156,7 +195,13 @@ impl Metrics {
             query_duration,
             query_queue_wait,
             queries_refused,
+            connections,
         }
+    }
+
+    /// The handle the HTTP server counts its connections with.
+    pub fn http_connections(&self) -> HttpConnections {
+        self.connections.clone()
     }
 
     /// Serves the Raft log's synced-write latency, which the log observes itself.

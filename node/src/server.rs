@@ -133,6 +133,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http = {
         let state = Arc::new(AppState::new(node.clone(), config.clone()));
         let metrics = state.metrics.clone();
+        let connections = metrics.http_connections();
         if config.self_scrape {
             node.keep_task(crate::self_scrape::start(
                 Arc::downgrade(&node),
@@ -164,6 +165,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             app,
             limits,
             tls,
+            connections,
             stop,
         ))
     };
