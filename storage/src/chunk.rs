@@ -10,7 +10,7 @@ pub mod rollup;
 pub mod sealed;
 pub mod xor;
 
-pub use xor::{XorChunk, XorIter};
+pub use xor::{ChunkTail, XorChunk, XorIter};
 
 use crate::error::{Error, Result};
 use crate::model::Sample;

@@ -3,11 +3,18 @@
 //!
 //! In-order samples (`t > last_t`) append to the open chunk, which is cut at
 //! `chunk_samples_max` samples or when a sample falls into another partition, so a chunk never
-//! spans partitions. Samples with `t <= last_t` are out of order: an identical or conflicting
-//! sample of the open chunk is dropped, the rest go to a sorted buffer where the first value at
-//! a timestamp wins. Reads merge all sources with in-order data first (an in-order sample is
-//! always applied before an out-of-order one at the same timestamp), so the first applied value
-//! wins everywhere, whatever was flushed when.
+//! spans partitions. Samples with `t <= last_t` are out of order: one at a timestamp of the
+//! open chunk is dropped, the rest go to a sorted buffer where the first value at a timestamp
+//! wins. Reads merge all sources with in-order data first (an in-order sample is always applied
+//! before an out-of-order one at the same timestamp), so the first applied value wins
+//! everywhere, whatever was flushed when. The drop only saves memory: once the open chunk's
+//! front is stored, only its last timestamp is known and a sample at an earlier one is
+//! buffered, to the same effect on reads. (The leader leaves out samples already stored before
+//! it proposes; only concurrent proposals of one sample reach apply twice.)
+//!
+//! Once a flush stored a chunk, the head keeps only what later appends change: an open chunk
+//! is its appender state and its tail ([`crate::chunk::ChunkTail`]); a closed one that was
+//! stored whole leaves memory.
 
 use thin_vec::ThinVec;
 
@@ -31,9 +38,25 @@ pub(crate) struct ClosedChunk {
     pub partition: i64,
     pub min_t: i64,
     pub max_t: i64,
+    /// The chunk's bytes from `dropped` on (all of them when `dropped` is 0).
     pub bytes: Box<[u8]>,
+    /// Leading bytes held by the backend only.
+    pub dropped: u32,
+    /// Samples in the whole chunk.
+    pub count: u16,
     /// Already written to the backend under its key.
     pub persisted: bool,
+}
+
+impl ClosedChunk {
+    /// The chunk as held: whole, or a tail of the stored one.
+    pub fn tail(&self) -> crate::chunk::ChunkTail<'_> {
+        crate::chunk::ChunkTail {
+            dropped: self.dropped,
+            count: self.count,
+            bytes: &self.bytes,
+        }
+    }
 }
 
 /// What happened to one appended sample.
@@ -97,10 +120,14 @@ impl HeadSeries {
             && !o.chunk.is_empty()
             && s.t >= o.chunk.min_time()
         {
-            let mut it = o.chunk.iter();
-            if let Ok(Some(found)) = it.seek(s.t)
-                && found.t == s.t
-            {
+            let at_stored_t = if o.chunk.is_whole() {
+                let mut it = o.chunk.iter();
+                matches!(it.seek(s.t), Ok(Some(found)) if found.t == s.t)
+            } else {
+                // Only the last sample is known once the front is stored.
+                s.t == o.chunk.max_time()
+            };
+            if at_stored_t {
                 return Appended::Dropped;
             }
         }
@@ -113,18 +140,31 @@ impl HeadSeries {
         }
     }
 
-    /// Moves the open chunk (if any) to the closed list.
+    /// Moves the open chunk (if any) to the closed list, unless the backend holds it whole.
     pub fn close_open(&mut self) {
-        if let Some(o) = self.open.take()
-            && !o.chunk.is_empty()
-        {
-            self.closed.push(ClosedChunk {
-                partition: o.partition,
-                min_t: o.chunk.min_time(),
-                max_t: o.chunk.max_time(),
-                bytes: o.chunk.bytes().into(),
-                persisted: !o.dirty,
-            });
+        let Some(o) = self.open.take() else {
+            return;
+        };
+        if o.chunk.is_empty() || (!o.dirty && !o.chunk.is_whole()) {
+            return;
+        }
+        let tail = o.chunk.tail();
+        self.closed.push(ClosedChunk {
+            partition: o.partition,
+            min_t: o.chunk.min_time(),
+            max_t: o.chunk.max_time(),
+            bytes: tail.bytes.into(),
+            dropped: tail.dropped,
+            count: tail.count,
+            persisted: !o.dirty,
+        });
+    }
+
+    /// After a flush stored the open chunk: keeps only what later appends change.
+    pub fn forget_stored(&mut self) {
+        if let Some(o) = self.open.as_mut() {
+            o.dirty = false;
+            o.chunk.forget_stored();
         }
     }
 
@@ -149,11 +189,7 @@ impl HeadSeries {
     /// Number of in-memory chunks and samples.
     pub fn counts(&self) -> (u64, u64) {
         let mut chunks = self.closed.len() as u64;
-        let mut samples: u64 = self
-            .closed
-            .iter()
-            .map(|c| crate::chunk::sample_count(&c.bytes).unwrap_or(0) as u64)
-            .sum();
+        let mut samples: u64 = self.closed.iter().map(|c| u64::from(c.count)).sum();
         if let Some(o) = &self.open {
             chunks += 1;
             samples += o.chunk.len() as u64;
@@ -187,7 +223,7 @@ mod tests {
     fn a_series_head_stays_small() {
         // Every active series has one: its size is part of the memory per series.
         assert!(
-            std::mem::size_of::<HeadSeries>() <= 104,
+            std::mem::size_of::<HeadSeries>() <= 96,
             "{} bytes",
             std::mem::size_of::<HeadSeries>()
         );
@@ -217,5 +253,10 @@ mod tests {
         assert_eq!(h.append(Sample::new(15, 7.0), 0, 120), Appended::Dropped);
         assert_eq!(h.append(Sample::new(5, 0.5), 0, 120), Appended::OutOfOrder);
         assert_eq!(h.ooo, vec![Sample::new(5, 0.5), Sample::new(15, 1.5)]);
+        // Once the open chunk's front is stored, only its last timestamp is known: a sample at
+        // an earlier one is buffered (reads still give the in-order one).
+        h.forget_stored();
+        assert_eq!(h.append(Sample::new(20, 5.0), 0, 120), Appended::Dropped);
+        assert_eq!(h.append(Sample::new(10, 5.0), 0, 120), Appended::OutOfOrder);
     }
 }

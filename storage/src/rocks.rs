@@ -7,6 +7,9 @@ pub mod memory;
 mod migrate;
 mod snapshot;
 mod store;
+mod tails;
+
+pub use tails::set_merge_operator as set_chunk_merge_operator;
 
 use std::path::Path;
 
@@ -61,6 +64,9 @@ impl RocksEngine {
             let mut o = Options::default();
             budget.apply_to_cf(&mut o);
             o.set_compression_type(compression);
+            if name == CF_CHUNKS {
+                tails::set_merge_operator(&mut o);
+            }
             ColumnFamilyDescriptor::new(name, o)
         };
         let cfs = vec![

@@ -15,7 +15,7 @@ pub(crate) use expire::Expired;
 pub(crate) use expire::ExpiryFlush;
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
 pub(crate) use flush::{FlushMeta, FlushSink};
-pub(crate) use read::{SeriesSnapshot, merge_sources};
+pub(crate) use read::{HeadChunk, SeriesSnapshot, in_order_chunks, merge_sources};
 pub(crate) use rollup::{RolledRecord, RollupJob, Rollups};
 pub(crate) use seal::{SealInput, SealedPartition, SeriesSealInput, seal_series};
 

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::chunk::ENCODING_XOR;
 use crate::command::Command;
 use crate::engine::{AppendCheck, MemoryBreakdown, ShardStats};
 use crate::error::{Error, Result};
@@ -317,12 +316,18 @@ impl<S: Store> Sharded<S> {
         maxt_ms: i64,
         cached: &mut CachedReader<'a>,
     ) -> Result<Option<(Labels, Vec<Sample>)>> {
-        // Head first, then the store: a flush in between can only duplicate data, not hide it.
-        let (snap, generation, deleted) = {
+        // The head and the store as of one generation: the reader (a view of the store as of
+        // its making) is made under the lock that the head is copied under, so the store holds
+        // the front of every chunk tail of the copy, and nothing the head lost since.
+        let durable = self.store.durable() && !partitions.is_empty();
+        let (snap, deleted) = {
             let st = read(cell);
+            let generation = self.generation.load(Ordering::SeqCst);
+            if durable && cached.reader.as_ref().is_none_or(|(g, _)| *g != generation) {
+                cached.reader = Some((generation, self.store.chunk_reader(shard)));
+            }
             (
                 st.snapshot(id, mint_ms, maxt_ms),
-                self.generation.load(Ordering::SeqCst),
                 st.tombstones.of(id).to_vec(),
             )
         };
@@ -330,13 +335,7 @@ impl<S: Store> Sharded<S> {
             return Ok(None);
         };
         let mut stored = StoredChunks::default();
-        if self.store.durable() && !partitions.is_empty() {
-            // A reader made before the last flush or import may miss what it moved out of the
-            // head: make a new one.
-            let reader = match &mut cached.reader {
-                Some((g, r)) if *g == generation => r,
-                slot => &mut slot.insert((generation, self.store.chunk_reader(shard))).1,
-            };
+        if let (true, Some((_, reader))) = (durable, cached.reader.as_mut()) {
             reader
                 .read(id, partitions, mint_ms, maxt_ms, &mut stored)
                 .map_err(|e| self.noticed(shard, e))?;
@@ -590,18 +589,7 @@ pub(crate) fn merge_read(
     mint_ms: i64,
     maxt_ms: i64,
 ) -> Result<(Labels, Vec<Sample>)> {
-    // A stored XOR chunk that starts where a head chunk starts is an earlier flush of that
-    // chunk, which has only grown since: decoding it too would only find duplicates. A sealed
-    // chunk is never skipped (it holds the series' whole partition).
-    let mut in_order: Vec<Vec<u8>> = stored
-        .in_order
-        .into_iter()
-        .filter(|(start, c)| {
-            !(c.first() == Some(&ENCODING_XOR) && snap.in_order_starts.contains(start))
-        })
-        .map(|(_, c)| c)
-        .collect();
-    in_order.extend(snap.in_order);
+    let in_order = crate::shard::in_order_chunks(snap.in_order, stored.in_order)?;
     let mut samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
     remove_deleted(deleted, &mut samples);
     Ok((snap.labels, samples))

@@ -8,7 +8,8 @@ use super::*;
 
 /// Overwrites every stored chunk in the data store at `data` (the node is down).
 fn corrupt_every_chunk(data: &std::path::Path) -> usize {
-    let opts = rocksdb::Options::default();
+    let mut opts = rocksdb::Options::default();
+    tidemark_storage::rocks::set_chunk_merge_operator(&mut opts);
     let cfs = rocksdb::DB::list_cf(&opts, data).expect("list column families");
     let db = rocksdb::DB::open_cf(&opts, data, &cfs).expect("open the data store");
     let cf = db.cf_handle("chunks").expect("chunks column family");

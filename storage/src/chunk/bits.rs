@@ -3,13 +3,59 @@
 
 use crate::error::{Error, Result};
 
+/// A growable byte buffer a [`BitWriter`] appends to.
+pub trait ByteBuf {
+    fn byte_len(&self) -> usize;
+    fn capacity(&self) -> usize;
+    fn reserve_exact(&mut self, additional: usize);
+    fn push(&mut self, byte: u8);
+    fn last_mut(&mut self) -> Option<&mut u8>;
+}
+
+impl ByteBuf for Vec<u8> {
+    fn byte_len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+    fn reserve_exact(&mut self, additional: usize) {
+        Vec::reserve_exact(self, additional);
+    }
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+    fn last_mut(&mut self) -> Option<&mut u8> {
+        <[u8]>::last_mut(self)
+    }
+}
+
+/// An open chunk's buffer: one word in its chunk instead of three.
+impl ByteBuf for thin_vec::ThinVec<u8> {
+    fn byte_len(&self) -> usize {
+        thin_vec::ThinVec::len(self)
+    }
+    fn capacity(&self) -> usize {
+        thin_vec::ThinVec::capacity(self)
+    }
+    fn reserve_exact(&mut self, additional: usize) {
+        thin_vec::ThinVec::reserve_exact(self, additional);
+    }
+    fn push(&mut self, byte: u8) {
+        thin_vec::ThinVec::push(self, byte);
+    }
+    fn last_mut(&mut self) -> Option<&mut u8> {
+        <[u8]>::last_mut(self)
+    }
+}
+
 /// Appends bits to a byte buffer; `free` is the number of unused low bits in the last byte.
-pub struct BitWriter<'a> {
-    pub buf: &'a mut Vec<u8>,
+pub struct BitWriter<'a, B: ByteBuf = Vec<u8>> {
+    pub buf: &'a mut B,
     pub free: &'a mut u8,
 }
 
-impl BitWriter<'_> {
+impl<B: ByteBuf> BitWriter<'_, B> {
     pub fn bit(&mut self, b: bool) {
         self.bits(u64::from(b), 1);
     }
@@ -23,10 +69,10 @@ impl BitWriter<'_> {
         let mut n = n;
         while n > 0 {
             if *self.free == 0 {
-                if self.buf.len() == self.buf.capacity() {
+                if self.buf.byte_len() == self.buf.capacity() {
                     // An eighth more (at least 16 bytes), not twice: an open chunk lives in
                     // memory all its life, and doubling left it a quarter empty on average.
-                    self.buf.reserve_exact((self.buf.len() / 8).max(16));
+                    self.buf.reserve_exact((self.buf.byte_len() / 8).max(16));
                 }
                 self.buf.push(0);
                 *self.free = 8;

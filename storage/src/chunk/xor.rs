@@ -7,11 +7,13 @@ mod append;
 mod error;
 mod iter;
 mod layout;
+mod tail;
 
 pub use append::XorChunk;
 pub use error::XorDecodeError;
 pub use iter::XorIter;
 pub use layout::XorLayout;
+pub use tail::{ChunkTail, apply_tails, combine_tails};
 
 /// Samples a chunk can hold (the header's count is a u16).
 pub const XOR_SAMPLES_MAX: usize = u16::MAX as usize;

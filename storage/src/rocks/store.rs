@@ -4,6 +4,7 @@ use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamily, DB, DBRawIterator, ReadOptions, WriteBatch, WriteOptions};
 
 use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_RAW};
+use crate::chunk::ChunkTail;
 use crate::error::{Error, Result};
 use crate::model::{SeriesId, ShardId};
 use crate::postings::{PartitionPostings, PostingsSource};
@@ -318,10 +319,15 @@ impl FlushSink for RocksSink<'_> {
         id: SeriesId,
         start_ms: i64,
         ooo_seq: Option<u64>,
-        bytes: &[u8],
+        chunk: ChunkTail<'_>,
     ) {
         let key = keys::chunk_key(self.shard, TIER_RAW, partition, id, start_ms, ooo_seq);
-        self.batch.put_cf(self.store.cf(CF_CHUNKS), key, bytes);
+        let chunks = self.store.cf(CF_CHUNKS);
+        if chunk.dropped == 0 {
+            self.batch.put_cf(chunks, key, chunk.bytes);
+        } else {
+            self.batch.merge_cf(chunks, key, chunk.encode());
+        }
     }
 
     fn sealed_partition(&mut self, sealed: &SealedPartition) {

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashSet};
 use roaring::RoaringBitmap;
 
 use super::{ExpiryFlush, SealedPartition, Shard};
-use crate::chunk::XorChunk;
 use crate::chunk::xor::XOR_SAMPLES_MAX;
+use crate::chunk::{ChunkTail, XorChunk};
 use crate::head::ClosedChunk;
 use crate::model::{Sample, SeriesId};
 
@@ -31,15 +31,16 @@ pub(crate) struct FlushMeta<'a> {
 pub(crate) trait FlushSink {
     /// A series created since the last flush.
     fn series(&mut self, id: SeriesId, hash: u64, canonical: &[u8]);
-    /// A chunk: in-order (`ooo_seq` None, overwrites the same key when re-flushed) or an
-    /// out-of-order chunk written once with the flush's applied index as `ooo_seq`.
+    /// A chunk: in-order (`ooo_seq` None: whole, it overwrites the same key when re-flushed;
+    /// a tail completes the chunk stored under that key) or an out-of-order chunk, always
+    /// whole, written once with the flush's applied index as `ooo_seq`.
     fn chunk(
         &mut self,
         partition: i64,
         id: SeriesId,
         start_ms: i64,
         ooo_seq: Option<u64>,
-        bytes: &[u8],
+        chunk: ChunkTail<'_>,
     );
     /// Replaces every chunk of a sealed partition (all series, in-order and out-of-order) by
     /// its sealed chunks. Called after every `chunk` of the flush.
@@ -90,14 +91,14 @@ impl Shard {
                 .iter()
                 .filter(|c| !c.persisted && !resealed.contains(&c.partition))
             {
-                sink.chunk(c.partition, id, c.min_t, None, &c.bytes);
+                sink.chunk(c.partition, id, c.min_t, None, c.tail());
             }
             if let Some(o) = head
                 .open
                 .as_ref()
                 .filter(|o| o.dirty && !o.chunk.is_empty() && !resealed.contains(&o.partition))
             {
-                sink.chunk(o.partition, id, o.chunk.min_time(), None, o.chunk.bytes());
+                sink.chunk(o.partition, id, o.chunk.min_time(), None, o.chunk.tail());
             }
             for (partition, chunk) in ooo_chunks(&head.ooo, self, &resealed) {
                 sink.chunk(
@@ -105,7 +106,7 @@ impl Shard {
                     id,
                     chunk.min_time(),
                     Some(self.applied),
-                    chunk.bytes(),
+                    chunk.tail(),
                 );
             }
             sink.last_t(id, head.last_t);
@@ -184,9 +185,7 @@ impl Shard {
             {
                 head.open = None;
             }
-            if let Some(o) = head.open.as_mut() {
-                o.dirty = false;
-            }
+            head.forget_stored();
         }
         self.dirty.clear();
         self.partitions.retain(|_, part| !part.sealed);
@@ -223,7 +222,9 @@ impl Shard {
                     partition: p,
                     min_t: c.min_t,
                     max_t: c.max_t,
+                    count: crate::chunk::sample_count(&c.bytes).unwrap_or(0) as u16,
                     bytes: c.bytes,
+                    dropped: 0,
                     persisted: true,
                 }));
         }

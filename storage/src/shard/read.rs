@@ -2,18 +2,40 @@
 //! with what the backend holds.
 
 use super::Shard;
-use crate::chunk::decode_range;
-use crate::error::Result;
+use crate::chunk::{ChunkTail, ENCODING_XOR, decode_range};
+use crate::error::{Error, Result};
+use crate::head::HeadSeries;
 use crate::model::{Labels, Sample, SeriesId};
+
+/// An in-order chunk copied out of the head: whole, or the tail of one whose front only the
+/// backend holds (under the same start).
+#[derive(Clone, Debug)]
+pub(crate) struct HeadChunk {
+    /// The chunk's first timestamp (its key's start).
+    pub start: i64,
+    /// The partition it belongs to, `[start, end)`.
+    pub partition: (i64, i64),
+    pub dropped: u32,
+    pub count: u16,
+    pub bytes: Vec<u8>,
+}
+
+impl HeadChunk {
+    fn tail(&self) -> ChunkTail<'_> {
+        ChunkTail {
+            dropped: self.dropped,
+            count: self.count,
+            bytes: &self.bytes,
+        }
+    }
+}
 
 /// The in-memory data of one series in a time range, copied out of the head.
 #[derive(Default)]
 pub(crate) struct SeriesSnapshot {
     pub labels: Labels,
-    /// Encoded in-order chunks overlapping the range.
-    pub in_order: Vec<Vec<u8>>,
-    /// The first timestamp of each of `in_order`.
-    pub in_order_starts: Vec<i64>,
+    /// In-order chunks overlapping the range.
+    pub in_order: Vec<HeadChunk>,
     /// Out-of-order buffer samples in the range.
     pub ooo: Vec<Sample>,
 }
@@ -27,20 +49,8 @@ impl Shard {
             ..Default::default()
         };
         let head = self.heads.get(id as usize)?;
-        for c in &head.closed {
-            if c.max_t >= mint_ms && c.min_t <= maxt_ms {
-                snap.in_order.push(c.bytes.to_vec());
-                snap.in_order_starts.push(c.min_t);
-            }
-        }
-        if let Some(o) = &head.open
-            && !o.chunk.is_empty()
-            && o.chunk.max_time() >= mint_ms
-            && o.chunk.min_time() <= maxt_ms
-        {
-            snap.in_order.push(o.chunk.bytes().to_vec());
-            snap.in_order_starts.push(o.chunk.min_time());
-        }
+        snap.in_order =
+            self.head_chunks(head, |min_t, max_t, _| max_t >= mint_ms && min_t <= maxt_ms);
         snap.ooo = head
             .ooo
             .iter()
@@ -49,6 +59,82 @@ impl Shard {
             .collect();
         Some(snap)
     }
+
+    /// Copies the in-order chunks of `head` that `keep(min_t, max_t, partition)` accepts.
+    pub(super) fn head_chunks(
+        &self,
+        head: &HeadSeries,
+        keep: impl Fn(i64, i64, i64) -> bool,
+    ) -> Vec<HeadChunk> {
+        let mut out = Vec::new();
+        for c in &head.closed {
+            if keep(c.min_t, c.max_t, c.partition) {
+                out.push(HeadChunk {
+                    start: c.min_t,
+                    partition: (c.partition, self.opts.partition_end(c.partition)),
+                    dropped: c.dropped,
+                    count: c.count,
+                    bytes: c.bytes.to_vec(),
+                });
+            }
+        }
+        if let Some(o) = &head.open
+            && !o.chunk.is_empty()
+            && keep(o.chunk.min_time(), o.chunk.max_time(), o.partition)
+        {
+            let tail = o.chunk.tail();
+            out.push(HeadChunk {
+                start: o.chunk.min_time(),
+                partition: (o.partition, self.opts.partition_end(o.partition)),
+                dropped: tail.dropped,
+                count: tail.count,
+                bytes: tail.bytes.to_vec(),
+            });
+        }
+        out
+    }
+}
+
+/// The in-order chunks of a series from the head's and the backend's (read for the same
+/// range): a stored XOR chunk that starts where a head chunk starts is an earlier flush of that
+/// chunk, which has only grown since: a whole head chunk replaces it, a tail completes it. A
+/// tail whose stored front is gone was sealed meanwhile (a flush between the head's snapshot and
+/// the read): the partition's sealed chunks, read instead, hold its samples. Sealed chunks are
+/// never replaced (each holds the series' whole partition).
+pub(crate) fn in_order_chunks(
+    head: Vec<HeadChunk>,
+    stored: Vec<(i64, Vec<u8>)>,
+) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::with_capacity(stored.len() + head.len());
+    let mut tails: Vec<&HeadChunk> = head.iter().filter(|h| h.dropped > 0).collect();
+    let mut sealed_starts = Vec::new();
+    for (start, mut bytes) in stored {
+        if bytes.first() != Some(&ENCODING_XOR) {
+            sealed_starts.push(start);
+            out.push(bytes);
+            continue;
+        }
+        match head.iter().find(|h| h.start == start) {
+            None => out.push(bytes),
+            Some(h) if h.dropped == 0 => {}
+            Some(h) => {
+                h.tail().append_to(&mut bytes)?;
+                tails.retain(|t| t.start != start);
+                out.push(bytes);
+            }
+        }
+    }
+    for t in tails {
+        let (from, end) = t.partition;
+        if !sealed_starts.iter().any(|s| (from..end).contains(s)) {
+            return Err(Error::Decode(format!(
+                "the stored front of the chunk starting at {} is missing",
+                t.start
+            )));
+        }
+    }
+    out.extend(head.into_iter().filter(|h| h.dropped == 0).map(|h| h.bytes));
+    Ok(out)
 }
 
 /// Merges the sources of one series, in priority order: in-order chunks (head and backend;
@@ -164,5 +250,48 @@ mod tests {
             merge_sources(&swapped, &mut [], &[], 0, 100).unwrap(),
             samples(&[(10, 1.0), (30, 3.0)])
         );
+    }
+
+    /// A chunk flushed once, then appended to: the head's tail completes the stored front; a
+    /// whole head chunk replaces its stored copy; a tail whose front was sealed meanwhile gives
+    /// way to the sealed chunk; a tail without any is an error.
+    #[test]
+    fn head_tails_complete_stored_fronts() {
+        let mut open = XorChunk::new();
+        for t in 1..=5 {
+            open.append(t * 10, t as f64).unwrap();
+        }
+        let stored_front = open.bytes().to_vec();
+        open.forget_stored();
+        open.append(60, 6.0).unwrap();
+        let tail = open.tail();
+        let head_tail = HeadChunk {
+            start: 10,
+            partition: (0, 100),
+            dropped: tail.dropped,
+            count: tail.count,
+            bytes: tail.bytes.to_vec(),
+        };
+        let whole_next = HeadChunk {
+            start: 70,
+            partition: (0, 100),
+            dropped: 0,
+            count: 1,
+            bytes: chunk(&[(70, 7.0)]),
+        };
+        let got = in_order_chunks(
+            vec![head_tail.clone(), whole_next.clone()],
+            vec![(10, stored_front), (70, chunk(&[(70, 7.0)]))],
+        )
+        .unwrap();
+        let merged = merge_sources(&got, &mut [], &[], 0, 100).unwrap();
+        let want: Vec<Sample> = (1..=7).map(|t| Sample::new(t * 10, t as f64)).collect();
+        assert_eq!(merged, want);
+
+        let sealed = crate::chunk::sealed::encode(&want).unwrap();
+        let got = in_order_chunks(vec![head_tail.clone()], vec![(10, sealed.clone())]).unwrap();
+        assert_eq!(got, vec![sealed]);
+        let err = in_order_chunks(vec![head_tail], vec![]).unwrap_err();
+        assert!(err.to_string().contains("stored front"), "{err}");
     }
 }

@@ -18,8 +18,8 @@ use crate::tombstones::remove_deleted;
 /// The head's data of one series in a partition being sealed.
 pub(crate) struct SeriesSealInput {
     pub id: SeriesId,
-    /// Encoded in-order chunks of the partition held by the head.
-    pub in_order: Vec<Vec<u8>>,
+    /// In-order chunks of the partition held by the head.
+    pub in_order: Vec<super::HeadChunk>,
     /// Out-of-order buffer samples in the partition.
     pub ooo: Vec<Sample>,
     /// The series' deleted intervals (`Command::Delete`): sealing leaves those samples out,
@@ -95,21 +95,9 @@ impl Shard {
             return input;
         };
         let end = self.opts.partition_end(partition);
-        input.in_order = head
-            .closed
-            .iter()
-            .filter(|c| c.partition == partition)
-            .map(|c| c.bytes.to_vec())
-            .collect();
         // `seal` closed the partition's open chunk and no sample enters it since; included all
         // the same should one remain, so that nothing is lost.
-        if let Some(o) = head
-            .open
-            .as_ref()
-            .filter(|o| o.partition == partition && !o.chunk.is_empty())
-        {
-            input.in_order.push(o.chunk.bytes().to_vec());
-        }
+        input.in_order = self.head_chunks(head, |_, _, p| p == partition);
         input.ooo = head
             .ooo
             .iter()
@@ -134,8 +122,7 @@ pub(crate) fn seal_series(
     partition: i64,
     partition_end: i64,
 ) -> Result<SealedSeries> {
-    let mut in_order: Vec<Vec<u8>> = stored.in_order.into_iter().map(|(_, c)| c).collect();
-    in_order.extend(input.in_order);
+    let in_order = super::in_order_chunks(input.in_order, stored.in_order)?;
     let mut samples = merge_sources(
         &in_order,
         &mut stored.ooo,
@@ -173,11 +160,22 @@ mod tests {
         c.bytes().to_vec()
     }
 
+    /// A whole chunk of the head in partition [0, 100).
+    fn head(samples: &[(i64, f64)]) -> crate::shard::HeadChunk {
+        crate::shard::HeadChunk {
+            start: samples[0].0,
+            partition: (0, 100),
+            dropped: 0,
+            count: samples.len() as u16,
+            bytes: xor(samples),
+        }
+    }
+
     #[test]
     fn merges_all_sources_first_applied_wins() {
         let input = SeriesSealInput {
             id: 7,
-            in_order: vec![xor(&[(30, 3.0), (40, 4.0)])],
+            in_order: vec![head(&[(30, 3.0), (40, 4.0)])],
             ooo: vec![
                 Sample::new(5, 0.5),
                 Sample::new(30, 9.0),
@@ -215,7 +213,7 @@ mod tests {
     fn deleted_samples_are_left_out() {
         let input = SeriesSealInput {
             id: 2,
-            in_order: vec![xor(&[(10, 1.0), (20, 2.0), (30, 3.0)])],
+            in_order: vec![head(&[(10, 1.0), (20, 2.0), (30, 3.0)])],
             ooo: vec![],
             deleted: vec![(15, 25)],
         };

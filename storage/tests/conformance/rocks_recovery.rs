@@ -324,9 +324,10 @@ fn sealed_partition_survives_reopen_and_replay() {
 /// series, each in the sealed encoding (2), for `sealed_n` series; other partitions hold XOR
 /// chunks (1).
 fn assert_partition_chunks(path: &std::path::Path, sealed_p: i64, sealed_n: usize) {
-    let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
-    let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, &names, false)
-        .unwrap();
+    let mut opts = rocksdb::Options::default();
+    tidemark_storage::rocks::set_chunk_merge_operator(&mut opts);
+    let names = rocksdb::DB::list_cf(&opts, path).unwrap();
+    let db = rocksdb::DB::open_cf_for_read_only(&opts, path, &names, false).unwrap();
     let cf = db.cf_handle("chunks").unwrap();
     let mut in_sealed: Vec<u32> = Vec::new();
     let mut others = 0;
@@ -633,4 +634,87 @@ fn clean_tombstones_gives_the_space_of_deleted_series_back() {
     assert_eq!(e.digest(S).unwrap(), digest);
     let got = select(&e, &[eq("__name__", "m")], i64::MIN, i64::MAX);
     assert_eq!(got.len(), 22, "i = 8, 9 and 80 to 99 are left");
+}
+
+/// An open chunk flushed many times: after each flush the head keeps only its tail, the store
+/// completes it (merge records), and every read, a compaction, a reopen with replay and the
+/// sealing of the partition give what an engine that never flushes gives.
+#[test]
+fn an_open_chunk_flushed_many_times_reads_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 120,
+    };
+    let reference = MemEngine::new(o.clone());
+    let series: Vec<Labels> = (0..50).map(|i| up(&format!("t{i}"))).collect();
+    let mut rng = StdRng::seed_from_u64(22);
+    // 10 rounds of 9 samples per series, 15 s apart with jitter, values from a random walk;
+    // a flush after each round, so every chunk is flushed at several lengths.
+    let mut cmds = Vec::new();
+    let mut v = vec![0.0f64; series.len()];
+    for round in 0..10i64 {
+        let mut batch = WriteBatch::default();
+        for (k, l) in series.iter().enumerate() {
+            batch.new_series.push(l.clone());
+            let s = (0..9i64)
+                .map(|i| {
+                    v[k] += rng.random_range(-1.0..1.0);
+                    let t = (round * 9 + i) * 15_000 + rng.random_range(0..50);
+                    Sample::new(t, v[k])
+                })
+                .collect();
+            batch.samples.push((SeriesRef::New(k as u32), s));
+        }
+        cmds.push(Command::Write(batch));
+    }
+    let check = |e: &dyn Engine, what: &str| {
+        for (lo, hi) in [
+            (i64::MIN, i64::MAX),
+            (600_000, 700_000),
+            (1_300_000, i64::MAX),
+        ] {
+            assert_eq!(
+                select(e, &[eq("__name__", "up")], lo, hi),
+                select(&reference, &[eq("__name__", "up")], lo, hi),
+                "{what}: [{lo}, {hi}]"
+            );
+        }
+        assert_eq!(e.digest(S).unwrap(), reference.digest(S).unwrap(), "{what}");
+    };
+    {
+        let e = open(dir.path(), o.clone());
+        for (i, c) in cmds.iter().enumerate() {
+            let index = i as u64 + 1;
+            e.apply(S, index, c).unwrap();
+            reference.apply(S, index, c).unwrap();
+            e.flush(S, b"m").unwrap();
+            // Each open chunk holds at most one byte of its encoding once flushed (in a buffer
+            // with a 16-byte header), not the ~10-80 bytes its samples take.
+            let held = e.memory_breakdown(S).open_chunks;
+            assert!(held <= series.len() * 17, "{held} bytes in open chunks");
+            check(&e, &format!("after flush {index}"));
+        }
+        e.compact().unwrap();
+        check(&e, "after a compaction");
+        // Appended after the last flush: lost with the process, replayed below.
+        let extra = Command::Write(WriteBatch {
+            new_series: vec![series[0].clone()],
+            samples: vec![(SeriesRef::New(0), samples(&[(90 * 15_000, 7.0)]))],
+        });
+        e.apply(S, 11, &extra).unwrap();
+        reference.apply(S, 11, &extra).unwrap();
+        check(&e, "with an unflushed tail");
+        cmds.push(extra);
+    }
+    let e = open(dir.path(), o.clone());
+    e.apply(S, 11, &cmds[10]).unwrap();
+    check(&e, "after reopening and replaying");
+    let seal = Command::Seal {
+        partition_start_ms: 0,
+    };
+    e.apply(S, 12, &seal).unwrap();
+    reference.apply(S, 12, &seal).unwrap();
+    e.flush(S, b"m").unwrap();
+    check(&e, "after sealing");
 }

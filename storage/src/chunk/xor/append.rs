@@ -1,16 +1,22 @@
 //! The appendable XOR chunk: encoded bytes plus the state needed to append the next sample.
 
 use super::layout::WINDOW_UNSET;
-use super::{XOR_SAMPLES_MAX, XorIter, XorLayout};
-use crate::chunk::bits::BitWriter;
+use super::{ChunkTail, XOR_SAMPLES_MAX, XorIter, XorLayout};
+use crate::chunk::bits::{BitWriter, ByteBuf};
 use crate::error::{Error, Result};
+use thin_vec::ThinVec;
 
 /// An appendable XOR chunk in one [`XorLayout`]: the encoded bytes plus the state needed to
-/// append the next sample. Its bytes are a valid chunk after every append.
+/// append the next sample. Its bytes are a valid chunk after every append, until the front of
+/// them is given up ([`XorChunk::forget_stored`], once a store holds it): then it holds only
+/// the bytes from [`XorChunk::dropped`] on, a [`ChunkTail`] to append to the stored ones.
 #[derive(Clone, Debug)]
 pub struct XorChunk {
     layout: XorLayout,
-    buf: Vec<u8>,
+    /// The encoded bytes from `dropped` on.
+    buf: ThinVec<u8>,
+    /// Leading bytes of the encoding no longer held (0: `buf` is the whole chunk).
+    dropped: u32,
     /// Unused low bits in the last byte of `buf`.
     free: u8,
     leading: u8,
@@ -36,12 +42,13 @@ impl XorChunk {
 
     /// An empty chunk in `layout`.
     pub fn with_layout(layout: XorLayout) -> Self {
-        let mut buf = Vec::with_capacity(32);
+        let mut buf = ThinVec::with_capacity(32);
         buf.resize(layout.header_len(), 0);
         layout.write_header(&mut buf, 0);
         XorChunk {
             layout,
             buf,
+            dropped: 0,
             free: 0,
             leading: WINDOW_UNSET,
             trailing: 0,
@@ -61,7 +68,8 @@ impl XorChunk {
         let state = it.appender_state();
         let mut chunk = XorChunk {
             layout: XorLayout::Tidemark,
-            buf: bytes.to_vec(),
+            buf: ThinVec::from(bytes),
+            dropped: 0,
             free: 0,
             leading: state.leading,
             trailing: state.trailing,
@@ -112,19 +120,60 @@ impl XorChunk {
         f64::from_bits(self.v)
     }
 
-    /// The encoded bytes (header included); always a valid chunk.
+    /// The encoded bytes (header included): a valid chunk while nothing was dropped
+    /// ([`XorChunk::is_whole`]); otherwise the tail's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
-    /// The encoded bytes (header included), without a copy.
+    /// The encoded bytes (header included).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.buf
+        debug_assert!(self.is_whole());
+        self.buf.into_iter().collect()
+    }
+
+    /// Whether every byte of the encoding is held.
+    pub fn is_whole(&self) -> bool {
+        self.dropped == 0
+    }
+
+    /// Leading bytes of the encoding no longer held.
+    pub fn dropped(&self) -> u32 {
+        self.dropped
+    }
+
+    /// What is held, as a tail of the whole chunk (the whole chunk when nothing was dropped).
+    pub fn tail(&self) -> ChunkTail<'_> {
+        ChunkTail {
+            dropped: self.dropped,
+            count: self.count,
+            bytes: &self.buf,
+        }
+    }
+
+    /// Gives up every byte that later appends leave unchanged (all but the one under the
+    /// write position), once a store holds them: an open chunk then costs its appender state
+    /// and what was appended since. Tidemark layout only (the header's count is rewritten by
+    /// [`ChunkTail::append_to`], not here).
+    pub fn forget_stored(&mut self) {
+        debug_assert_eq!(self.layout, XorLayout::Tidemark);
+        let keep = usize::from(self.free > 0);
+        let gone = self.buf.len() - keep;
+        if gone == 0 {
+            return;
+        }
+        self.buf.drain(..gone);
+        self.buf.shrink_to_fit();
+        self.dropped += gone as u32;
     }
 
     /// Heap bytes held (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
-        self.buf.capacity()
+        // A ThinVec keeps its length and capacity in front of its bytes.
+        match self.buf.capacity() {
+            0 => 0,
+            c => c + 2 * std::mem::size_of::<usize>(),
+        }
     }
 
     /// Releases spare capacity (when the chunk is closed).
@@ -165,21 +214,27 @@ impl XorChunk {
         self.t = t;
         self.v = bits;
         self.count += 1;
-        let header_len = self.layout.header_len();
-        self.layout
-            .write_header(&mut self.buf[..header_len], self.count);
+        if self.dropped == 0 {
+            let header_len = self.layout.header_len();
+            self.layout
+                .write_header(&mut self.buf[..header_len], self.count);
+        }
         Ok(())
     }
 
-    /// An iterator over the samples.
+    /// An iterator over the samples (none once the front was dropped: read the whole chunk
+    /// through [`ChunkTail::append_to`]).
     pub fn iter(&self) -> XorIter<'_> {
+        if !self.is_whole() {
+            return XorIter::empty(self.layout);
+        }
         // The buffer always holds a valid header, so this cannot fail.
         XorIter::with_layout(&self.buf, self.layout).unwrap_or_else(|_| XorIter::empty(self.layout))
     }
 }
 
 /// Writes a second time delta in the smallest bucket that holds it.
-fn write_dod(w: &mut BitWriter<'_>, dod: i64) {
+fn write_dod<B: ByteBuf>(w: &mut BitWriter<'_, B>, dod: i64) {
     if dod == 0 {
         w.bit(false);
     } else if in_bit_range(dod, 14) {
@@ -204,7 +259,13 @@ fn in_bit_range(x: i64, n: u32) -> bool {
 }
 
 /// Writes the xor of `bits` with the previous value, in the current window or a new one.
-fn write_value(w: &mut BitWriter<'_>, bits: u64, prev: u64, leading: &mut u8, trailing: &mut u8) {
+fn write_value<B: ByteBuf>(
+    w: &mut BitWriter<'_, B>,
+    bits: u64,
+    prev: u64,
+    leading: &mut u8,
+    trailing: &mut u8,
+) {
     let delta = bits ^ prev;
     if delta == 0 {
         w.bit(false);

@@ -2,7 +2,7 @@
 //! time delta, and how leniently a reader takes bytes no writer produces.
 
 use super::XorDecodeError;
-use crate::chunk::bits::{BitReader, BitWriter};
+use crate::chunk::bits::{BitReader, BitWriter, ByteBuf};
 use crate::chunk::{ENCODING_XOR, HEADER_LEN};
 
 /// Which byte layout an XOR chunk uses. Both hold the same Gorilla sample stream; a chunk's
@@ -50,7 +50,7 @@ impl XorLayout {
 
     /// Writes `t1 - t0`: zigzag for Tidemark, the delta's 64 bits unsigned for Prometheus
     /// (Go's `PutUvarint(uint64(delta))`).
-    pub(super) fn write_first_delta(self, w: &mut BitWriter<'_>, delta: i64) {
+    pub(super) fn write_first_delta<B: ByteBuf>(self, w: &mut BitWriter<'_, B>, delta: i64) {
         match self {
             XorLayout::Tidemark => w.varint(delta),
             XorLayout::Prometheus => w.uvarint(delta as u64),
