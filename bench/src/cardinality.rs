@@ -20,7 +20,7 @@ use crate::systems::{Binaries, RunningSystem, SystemKind};
 
 /// Requests buffered between the generator thread and the senders.
 const GENERATED_REQUESTS_QUEUED_MAX: usize = 16;
-/// Time the system gets after ingest before its memory is read again (background work, GC).
+/// Time the system gets after its flush before its memory is read again (background work, GC).
 const SETTLE_AFTER_INGEST_MS: u64 = 5_000;
 
 /// Parameters of a cardinality run (from the command line).
@@ -48,11 +48,20 @@ pub struct CardinalityResult {
     pub ingest: Option<SendStats>,
     pub rss_start_bytes: Option<u64>,
     pub rss_after_ingest_bytes: Option<u64>,
+    /// RSS a few seconds after the system's buffers were flushed (`flushed_with`): memory as it
+    /// stands between two of the system's own flushes.
     pub rss_after_settle_bytes: Option<u64>,
     /// (RSS after ingest - RSS at start) / series.
     pub rss_bytes_per_series: Option<f64>,
+    /// (RSS settled - RSS at start) / series.
+    pub rss_settled_bytes_per_series: Option<f64>,
+    /// What was asked of the system before the settled reading.
+    pub flushed_with: Option<&'static str>,
     /// `count({job="kubelet"})` at the end, to check every series arrived.
     pub series_counted: Option<u64>,
+    /// Tidemark's own account of its memory after settling (`/api/v1/status/tsdb`'s
+    /// `memory`), to set beside the RSS.
+    pub memory_split: Option<serde_json::Value>,
 }
 
 /// The JSON document of a cardinality run.
@@ -89,7 +98,10 @@ pub async fn run(config: CardinalityConfig) -> Result<(CardinalityReport, bool)>
             rss_after_ingest_bytes: None,
             rss_after_settle_bytes: None,
             rss_bytes_per_series: None,
+            rss_settled_bytes_per_series: None,
+            flushed_with: None,
             series_counted: None,
+            memory_split: None,
         };
         if let Err(e) = bench_one(kind, &config, work.path(), &client, &mut result).await {
             eprintln!("  {} failed: {e:#}", kind.name());
@@ -124,7 +136,11 @@ async fn bench_one(
     client: &reqwest::Client,
     result: &mut CardinalityResult,
 ) -> Result<()> {
-    let end_ms = rounded_now_ms(config.interval_s);
+    let end_ms = end_within_one_block(
+        rounded_now_ms(config.interval_s),
+        config.minutes,
+        i64::from(config.interval_s) * 1000,
+    );
     let (series, minutes, interval_s, seed) = (
         config.series,
         config.minutes,
@@ -200,14 +216,81 @@ async fn bench_one(
         result.rss_bytes_per_series.unwrap_or(0.0)
     );
     result.ingest = Some(stats);
+    result.flushed_with = Some(system.flush_buffers(client).await?);
     tokio::time::sleep(Duration::from_millis(SETTLE_AFTER_INGEST_MS)).await;
     result.rss_after_settle_bytes = system.rss_bytes().ok();
+    result.rss_settled_bytes_per_series = result
+        .rss_after_settle_bytes
+        .map(|r| r.saturating_sub(rss_start) as f64 / config.series.max(1) as f64);
+    if kind == SystemKind::Tidemark {
+        result.memory_split = memory_split(client, &system).await;
+    }
     result.series_counted = count_series(client, &system, end_ms / 1000).await;
     crate::process::stop(&mut system.child);
     if !config.keep_data {
         let _ = std::fs::remove_dir_all(&system.data_dir);
     }
     Ok(())
+}
+
+/// Two hours, the block of Prometheus' head and Tidemark's default partition, aligned to the
+/// epoch as both align them.
+const BLOCK_MS: i64 = 2 * 3600 * 1000;
+
+/// `now_ms`, or the last scrape (`interval_ms` apart) before the start of its 2-hour block when
+/// `minutes` before `now_ms` lie in the previous one: a run whose data crosses the boundary
+/// holds every series twice in some systems (two partitions' postings and chunks) and once in
+/// others, and its figures compare with nothing. (The data ends at the end time inclusive.)
+fn end_within_one_block(now_ms: i64, minutes: f64, interval_ms: i64) -> i64 {
+    let span_ms = (minutes * 60_000.0) as i64;
+    let block_start = now_ms - now_ms.rem_euclid(BLOCK_MS);
+    if span_ms < BLOCK_MS && now_ms - span_ms < block_start {
+        block_start - interval_ms
+    } else {
+        now_ms
+    }
+}
+
+/// The `memory` object of Tidemark's `/api/v1/status/tsdb`.
+async fn memory_split(
+    client: &reqwest::Client,
+    system: &RunningSystem,
+) -> Option<serde_json::Value> {
+    let resp = client
+        .get(system.url("/api/v1/status/tsdb"))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .ok()?;
+    let json: serde_json::Value = resp.json().await.ok()?;
+    Some(json["data"]["memory"].clone())
+}
+
+/// One line of a memory split: each figure of `memory` (nested objects flattened) in MiB.
+fn render_split(memory: &serde_json::Value) -> String {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&name, v, out);
+                }
+            }
+            serde_json::Value::Number(n) => {
+                if let Some(b) = n.as_f64() {
+                    out.push(format!("{prefix} {}", mib(b)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    walk("", memory, &mut parts);
+    parts.join(", ")
 }
 
 /// `count({job="kubelet"})` at `end_s`, if the system answers it.
@@ -232,22 +315,26 @@ async fn count_series(client: &reqwest::Client, system: &RunningSystem, end_s: i
 
 fn render(report: &CardinalityReport) -> String {
     let mut out = format!(
-        "\nCardinality: {} unique pod/container series x {} min at {} s\n\n{:<16} | {:>17} | {:>12} | {:>12} | {:>12} | {:>16} | {:>10}\n",
+        "\nCardinality: {} unique pod/container series x {} min at {} s (settled: after the \
+         system's flush and {} s)\n\n{:<16} | {:>17} | {:>12} | {:>12} | {:>12} | {:>14} | {:>14} | {:>10}\n",
         report.series,
         report.minutes,
         report.interval_s,
+        SETTLE_AFTER_INGEST_MS / 1000,
         "system",
         "ingest samples/s",
         "RSS start",
         "RSS after",
         "RSS settled",
-        "bytes/series",
+        "B/series after",
+        "B/series settl",
         "counted"
     );
-    out.push_str(&format!("{}\n", "-".repeat(112)));
+    out.push_str(&format!("{}\n", "-".repeat(129)));
+    let per_series = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
     for r in &report.results {
         out.push_str(&format!(
-            "{:<16} | {:>17} | {:>12} | {:>12} | {:>12} | {:>16} | {:>10}\n",
+            "{:<16} | {:>17} | {:>12} | {:>12} | {:>12} | {:>14} | {:>14} | {:>10}\n",
             r.system.name(),
             r.ingest
                 .as_ref()
@@ -257,10 +344,17 @@ fn render(report: &CardinalityReport) -> String {
                 .map_or("-".to_string(), |v| mib(v as f64)),
             r.rss_after_settle_bytes
                 .map_or("-".to_string(), |v| mib(v as f64)),
-            r.rss_bytes_per_series
-                .map_or("-".to_string(), |v| format!("{v:.0}")),
+            per_series(r.rss_bytes_per_series),
+            per_series(r.rss_settled_bytes_per_series),
             r.series_counted.map_or("-".to_string(), |v| v.to_string()),
         ));
+        if let Some(m) = &r.memory_split {
+            out.push_str(&format!(
+                "  {} memory: {}\n",
+                r.system.name(),
+                render_split(m)
+            ));
+        }
         if let Some(f) = &r.failure {
             out.push_str(&format!("  {} FAILED: {f}\n", r.system.name()));
         }
@@ -271,4 +365,20 @@ fn render(report: &CardinalityReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_ends_where_its_data_stays_in_one_block() {
+        let block = 7 * BLOCK_MS;
+        // 40 minutes into a block: 30 minutes fit, an hour does not.
+        let now = block + 40 * 60_000;
+        assert_eq!(end_within_one_block(now, 30.0, 15_000), now);
+        assert_eq!(end_within_one_block(now, 60.0, 15_000), block - 15_000);
+        // Runs longer than a block cross one anyway.
+        assert_eq!(end_within_one_block(now, 180.0, 15_000), now);
+    }
 }

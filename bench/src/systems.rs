@@ -351,14 +351,16 @@ impl RunningSystem {
 
     /// Persists in-memory data (see the module doc) and says where to measure the disk afterwards
     /// with [`RunningSystem::measure_disk`].
-    pub async fn flush(&mut self, client: &reqwest::Client) -> Result<DiskPlan> {
+    /// Persists what the system buffers in memory, as its own periodic flush would, so that
+    /// memory is measured as it stands between two of them: Tidemark's admin flush on every
+    /// node (its flush runs each minute), VictoriaMetrics' `force_flush` (each second or so);
+    /// nothing for Prometheus, whose head stays in memory until it is compacted (2-3 h). Says
+    /// what it did.
+    pub async fn flush_buffers(&self, client: &reqwest::Client) -> Result<&'static str> {
         let timeout = Duration::from_millis(ADMIN_TIMEOUT_MS);
         Ok(match self.kind {
             SystemKind::Tidemark | SystemKind::TidemarkRf3 => {
-                let bases: Vec<SocketAddr> = std::iter::once(self.http)
-                    .chain(self.others.iter().map(|o| o.0))
-                    .collect();
-                for base in &bases {
+                for base in std::iter::once(self.http).chain(self.others.iter().map(|o| o.0)) {
                     expect_success(
                         client
                             .post(format!("http://{base}/api/v1/admin/flush"))
@@ -368,14 +370,34 @@ impl RunningSystem {
                     )
                     .await?;
                 }
+                "POST /api/v1/admin/flush"
+            }
+            SystemKind::VictoriaMetrics => {
+                expect_success(
+                    client
+                        .get(self.url("/internal/force_flush"))
+                        .timeout(timeout)
+                        .send()
+                        .await,
+                )
+                .await?;
+                "GET /internal/force_flush"
+            }
+            SystemKind::Prometheus => "nothing (the head stays in memory)",
+        })
+    }
+
+    pub async fn flush(&mut self, client: &reqwest::Client) -> Result<DiskPlan> {
+        let timeout = Duration::from_millis(ADMIN_TIMEOUT_MS);
+        Ok(match self.kind {
+            SystemKind::Tidemark | SystemKind::TidemarkRf3 => {
+                self.flush_buffers(client).await?;
+                let bases = 1 + self.others.len();
                 DiskPlan {
                     path: self.data_dir.clone(),
                     stop_first: false,
-                    how: if bases.len() > 1 {
-                        format!(
-                            "POST /api/v1/admin/flush on each node; du of all {} replicas",
-                            bases.len()
-                        )
+                    how: if bases > 1 {
+                        format!("POST /api/v1/admin/flush on each node; du of all {bases} replicas")
                     } else {
                         "POST /api/v1/admin/flush; du of the data dir".to_string()
                     },
@@ -385,14 +407,7 @@ impl RunningSystem {
                 // force_flush makes buffered rows searchable as in-memory parts; they reach the disk
                 // on the next in-memory flush or at shutdown, so the disk is measured after a clean
                 // stop (without the caches VictoriaMetrics dumps at shutdown).
-                expect_success(
-                    client
-                        .get(self.url("/internal/force_flush"))
-                        .timeout(timeout)
-                        .send()
-                        .await,
-                )
-                .await?;
+                self.flush_buffers(client).await?;
                 DiskPlan {
                     path: self.data_dir.clone(),
                     stop_first: true,
