@@ -66,30 +66,24 @@ impl Shard {
         head: &HeadSeries,
         keep: impl Fn(i64, i64, i64) -> bool,
     ) -> Vec<HeadChunk> {
-        let mut out = Vec::new();
-        for c in &head.closed {
-            if keep(c.min_t, c.max_t, c.partition) {
-                out.push(HeadChunk {
-                    start: c.min_t,
-                    partition: (c.partition, self.opts.partition_end(c.partition)),
-                    dropped: c.dropped,
-                    count: c.count,
-                    bytes: c.bytes.to_vec(),
-                });
-            }
-        }
+        let copy = |start: i64, partition: i64, tail: ChunkTail<'_>| HeadChunk {
+            start,
+            partition: (partition, self.opts.partition_end(partition)),
+            dropped: tail.dropped,
+            count: tail.count,
+            bytes: tail.bytes.to_vec(),
+        };
+        let mut out: Vec<HeadChunk> = head
+            .closed
+            .iter()
+            .filter(|c| keep(c.min_t, c.max_t, c.partition))
+            .map(|c| copy(c.min_t, c.partition, c.tail()))
+            .collect();
         if let Some(o) = &head.open
             && !o.chunk.is_empty()
             && keep(o.chunk.min_time(), o.chunk.max_time(), o.partition)
         {
-            let tail = o.chunk.tail();
-            out.push(HeadChunk {
-                start: o.chunk.min_time(),
-                partition: (o.partition, self.opts.partition_end(o.partition)),
-                dropped: tail.dropped,
-                count: tail.count,
-                bytes: tail.bytes.to_vec(),
-            });
+            out.push(copy(o.chunk.min_time(), o.partition, o.chunk.tail()));
         }
         out
     }

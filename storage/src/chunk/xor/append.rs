@@ -9,7 +9,7 @@ use thin_vec::ThinVec;
 /// An appendable XOR chunk in one [`XorLayout`]: the encoded bytes plus the state needed to
 /// append the next sample. Its bytes are a valid chunk after every append, until the front of
 /// them is given up ([`XorChunk::forget_stored`], once a store holds it): then it holds only
-/// the bytes from [`XorChunk::dropped`] on, a [`ChunkTail`] to append to the stored ones.
+/// the bytes from `dropped` on, a [`ChunkTail`] to append to the stored ones.
 #[derive(Clone, Debug)]
 pub struct XorChunk {
     layout: XorLayout,
@@ -135,11 +135,6 @@ impl XorChunk {
     /// Whether every byte of the encoding is held.
     pub fn is_whole(&self) -> bool {
         self.dropped == 0
-    }
-
-    /// Leading bytes of the encoding no longer held.
-    pub fn dropped(&self) -> u32 {
-        self.dropped
     }
 
     /// What is held, as a tail of the whole chunk (the whole chunk when nothing was dropped).
