@@ -1,24 +1,66 @@
-//! `tidemark-bench ingest`: the same node-exporter dataset replayed into each system in turn, then
-//! memory, disk and query latency measured and printed side by side.
+//! `tidemark-bench ingest`: the same dataset (node-exporter hosts, by default each with an HTTP
+//! application's request histograms) replayed into each system in turn, then memory, disk and
+//! query latency measured and printed side by side.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use tidemark_testkit::dataset::node_exporter;
+use tidemark_testkit::dataset::{self as generator, SeriesLabels, fleet, node_exporter};
 
 use crate::batch::{BatchConfig, EncodedRequest, encode_dataset};
 use crate::dataset::Dataset;
-use crate::queries::{QuerySpec, node_exporter_queries, run_queries};
+use crate::queries::{QuerySpec, app_queries, node_exporter_queries, run_queries};
 use crate::report::{DatasetInfo, IngestReport, SystemResult, mismatches, ratios, render_ingest};
 use crate::sender::{SendLimits, replay};
 use crate::systems::{Binaries, RunningSystem, SystemKind};
+
+/// The dataset an ingest run replays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngestDataset {
+    /// Node-exporter hosts, each also running an HTTP application with classic request
+    /// histograms (`tidemark_testkit::dataset::fleet`).
+    Fleet,
+    /// Node-exporter hosts alone (`tidemark_testkit::dataset::node_exporter`), the dataset of
+    /// the figures before the application was added; the application's queries are left out.
+    NodeExporter,
+}
+
+impl IngestDataset {
+    /// `series` series over `hours` at `interval_s` ending at `end_ms`, labels to `on_series`.
+    pub fn generate(
+        self,
+        series: usize,
+        hours: f64,
+        interval_s: u32,
+        seed: u64,
+        end_ms: i64,
+        on_series: &mut dyn FnMut(&SeriesLabels),
+    ) -> generator::Dataset {
+        match self {
+            IngestDataset::Fleet => fleet(series, hours, interval_s, seed, end_ms, on_series),
+            IngestDataset::NodeExporter => {
+                node_exporter(series, hours, interval_s, seed, end_ms, on_series)
+            }
+        }
+    }
+
+    /// The dashboard queries this dataset answers.
+    pub fn queries(self, hours: f64) -> Vec<QuerySpec> {
+        let mut queries = node_exporter_queries(hours);
+        if self == IngestDataset::Fleet {
+            queries.extend(app_queries(hours));
+        }
+        queries
+    }
+}
 
 /// Parameters of an ingest run (from the command line).
 pub struct IngestConfig {
     pub systems: Vec<SystemKind>,
     pub bins: Binaries,
+    pub dataset: IngestDataset,
     pub series: usize,
     pub hours: f64,
     pub interval_s: u32,
@@ -57,11 +99,12 @@ pub fn work_dir(base: Option<&PathBuf>, keep: bool) -> Result<tempfile::TempDir>
 pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
     let end_ms = rounded_now_ms(config.interval_s);
     eprintln!(
-        "generating {} node-exporter series x {} h at {} s (seed {}) ...",
-        config.series, config.hours, config.interval_s, config.seed
+        "generating {} series of the {:?} dataset x {} h at {} s (seed {}) ...",
+        config.series, config.dataset, config.hours, config.interval_s, config.seed
     );
     let started = Instant::now();
-    let (series, hours, interval_s, seed, batch) = (
+    let (dataset, series, hours, interval_s, seed, batch) = (
+        config.dataset,
         config.series,
         config.hours,
         config.interval_s,
@@ -70,7 +113,7 @@ pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
     );
     let (dataset_info, requests) = tokio::task::spawn_blocking(move || {
         let mut ds = Dataset::encode(series, |on| {
-            node_exporter(series, hours, interval_s, seed, end_ms, on)
+            dataset.generate(series, hours, interval_s, seed, end_ms, on)
         });
         let mut requests: Vec<EncodedRequest> = Vec::new();
         encode_dataset(&mut ds, batch, |r| requests.push(r));
@@ -112,7 +155,7 @@ pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
         dataset_info.generate_encode_s
     );
     let requests = Arc::new(requests);
-    let queries = node_exporter_queries(config.hours);
+    let queries = config.dataset.queries(config.hours);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(32)
         .build()

@@ -1,9 +1,10 @@
 //! `tidemark-bench`: the foundation benchmark. Replays a deterministic node-exporter-like dataset
-//! as Prometheus remote-write 1.0 into Tidemark, VictoriaMetrics and Prometheus (one at a time,
-//! each on loopback with a fresh data dir), then reports ingest rate, memory, bytes per sample on
-//! disk and dashboard query latency side by side with Tidemark/peer ratios; measures memory per
-//! active series under high cardinality; and compares rule evaluation (a generated rule file on
-//! live data) with Prometheus.
+//! (with an HTTP application's request histograms on every host) as Prometheus remote-write 1.0
+//! into Tidemark, VictoriaMetrics and Prometheus (one at a time, each on loopback with a fresh
+//! data dir), then reports ingest rate, memory, bytes per sample on disk and dashboard query
+//! latency side by side with Tidemark/peer ratios; measures memory per active series under high
+//! cardinality; and compares rule evaluation (a generated rule file on live data) with
+//! Prometheus.
 
 mod batch;
 mod cardinality;
@@ -25,6 +26,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::batch::BatchConfig;
+use crate::ingest::IngestDataset;
 use crate::sender::SendLimits;
 use crate::systems::{Binaries, SystemKind};
 
@@ -40,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Ingest, memory, disk and query benchmark over a node-exporter dataset.
+    /// Ingest, memory, disk and query benchmark over node-exporter hosts running an application.
     Ingest(IngestArgs),
     /// Memory per active series with many unique pod/container series.
     Cardinality(CardinalityArgs),
@@ -101,6 +103,9 @@ struct IngestArgs {
     /// Hours of data (ending now).
     #[arg(long, default_value_t = 6.0)]
     hours: f64,
+    /// The generated dataset.
+    #[arg(long, value_enum, default_value_t = IngestDataset::Fleet)]
+    dataset: IngestDataset,
     /// Systems to benchmark, in order.
     #[arg(
         long,
@@ -249,6 +254,7 @@ async fn main() -> ExitCode {
                     let config = ingest::IngestConfig {
                         systems: parse_systems(&args.systems)?,
                         bins: args.common.binaries(),
+                        dataset: args.dataset,
                         series: args.series,
                         hours: args.hours,
                         interval_s: args.common.interval_s.max(1),

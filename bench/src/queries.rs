@@ -1,4 +1,4 @@
-//! The fixed dashboard-style query set and its runner: each query once to warm up (its result is
+//! The fixed dashboard-style query sets and their runner: each query once to warm up (its result is
 //! the one checked: success and non-empty), then `runs` timed executions; latency per query and
 //! pooled over the set. Queries go as form-encoded POSTs, as Grafana sends them.
 
@@ -30,7 +30,9 @@ pub struct QuerySpec {
 
 const HOUR: i64 = 3_600;
 
-/// The node-exporter dashboard set (needs `host-00001` to exist, i.e. at least ~250 series).
+/// The node-exporter dashboard set (needs `host-00003` to exist: about 500 series, 800 of
+/// `fleet`): 21 queries over one host to all of them, then three range queries over the
+/// dataset's last 6 h at a 1-minute step over every host, as a fleet dashboard runs them.
 pub fn node_exporter_queries(dataset_hours: f64) -> Vec<QuerySpec> {
     let long = ((dataset_hours * 3600.0) as i64).clamp(HOUR, 6 * HOUR);
     let range = |window_s| QueryKind::Range {
@@ -147,6 +149,62 @@ pub fn node_exporter_queries(dataset_hours: f64) -> Vec<QuerySpec> {
             "fs_fill_forecast",
             r#"predict_linear(node_filesystem_avail_bytes{mountpoint="/"}[1h], 4 * 3600)"#,
             QueryKind::Instant,
+        ),
+        q(
+            "cpu_rate_sum_6h",
+            "sum(rate(node_cpu_seconds_total[5m]))",
+            range(long),
+        ),
+        q(
+            "net_rx_increase_by_instance_6h",
+            "sum by (instance) (increase(node_network_receive_bytes_total[1h]))",
+            range(long),
+        ),
+        q(
+            "fs_fill_forecast_6h",
+            r#"predict_linear(node_filesystem_avail_bytes{fstype!="tmpfs"}[1h], 4 * 3600)"#,
+            range(long),
+        ),
+    ]
+}
+
+/// The application dashboard set over the `fleet` dataset's request histograms and counters:
+/// range queries over its last 6 h at a 1-minute step, each over every host's application
+/// (quantiles over bucket rates, request rates, error ratios, mean latency).
+pub fn app_queries(dataset_hours: f64) -> Vec<QuerySpec> {
+    let long = ((dataset_hours * 3600.0) as i64).clamp(HOUR, 6 * HOUR);
+    let q = |name, expr: &str| QuerySpec {
+        name,
+        expr: expr.to_string(),
+        kind: QueryKind::Range {
+            window_s: long,
+            step_s: 60,
+        },
+    };
+    vec![
+        q(
+            "http_p99_by_handler_6h",
+            "histogram_quantile(0.99, sum by (le, handler) (rate(http_request_duration_seconds_bucket[5m])))",
+        ),
+        q(
+            "http_p90_6h",
+            "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+        ),
+        q(
+            "http_rps_by_pool_6h",
+            "sum by (pool) (rate(http_requests_total[5m]))",
+        ),
+        q(
+            "http_increase_by_code_6h",
+            "sum by (code) (increase(http_requests_total[1h]))",
+        ),
+        q(
+            "http_error_ratio_by_handler_6h",
+            r#"sum by (handler) (rate(http_requests_total{code=~"5.."}[5m])) / sum by (handler) (rate(http_requests_total[5m]))"#,
+        ),
+        q(
+            "http_mean_latency_by_handler_6h",
+            "sum by (handler) (rate(http_request_duration_seconds_sum[5m])) / sum by (handler) (rate(http_request_duration_seconds_count[5m]))",
         ),
     ]
 }

@@ -2,12 +2,14 @@
 //! target is scraped. Pure logic, no I/O: [`Dataset::generate`] hands samples to a callback in time
 //! order (step by step, targets in scrape-phase order), so a replay is "as if scraped live".
 //!
-//! Workloads: [`node_exporter`] (hosts x node-exporter metric families: the benchmark's ingest
-//! workload and the storage codec example's data), [`pods`] (pod/container-style unique label
-//! sets: the cardinality benchmark) and [`node_exporter_lite`] (a lighter cousin of
-//! `node_exporter` with its own value models: the PromQL evaluation example's data). Timestamps
-//! of one target are shared by all its series, with a per-target phase inside the interval (and,
-//! but for the lite workload, a few ms of jitter per scrape), like Prometheus' scrape loop.
+//! Workloads: [`fleet`] (node-exporter hosts each running an HTTP application with classic
+//! request histograms: the benchmark's default ingest workload), [`node_exporter`] (hosts x
+//! node-exporter metric families: the benchmark's earlier ingest workload and the storage codec
+//! example's data), [`pods`] (pod/container-style unique label sets: the cardinality benchmark)
+//! and [`node_exporter_lite`] (a lighter cousin of `node_exporter` with its own value models: the
+//! PromQL evaluation example's data). Timestamps of one target are shared by all its series, with
+//! a per-target phase inside the interval (and, but for the lite workload, a few ms of jitter per
+//! scrape), like Prometheus' scrape loop.
 //!
 //! A workload hands every series' labels (sorted by name) to a callback as it creates the series,
 //! in series order, rather than keeping them: a caller keeps them in the form it needs (encoded
@@ -15,15 +17,19 @@
 //! as strings twice.
 
 pub mod catalog;
+pub mod fleet;
+pub mod histogram;
 pub mod node_exporter;
 pub mod node_exporter_lite;
 pub mod pods;
 
+pub use fleet::fleet;
 pub use node_exporter::node_exporter;
 pub use node_exporter_lite::{LiteDataset, node_exporter_lite};
 pub use pods::pods;
 
 use crate::rng::Rng;
+use histogram::RequestHistogram;
 
 /// Labels of one series: `(name, value)` pairs sorted by name.
 pub type SeriesLabels = [(String, String)];
@@ -55,6 +61,12 @@ pub(crate) enum Model {
     BootTime,
     /// The scrape time in seconds with 3 decimals (`node_time_seconds`).
     Clock,
+    /// The first series of a group of correlated counters, a classic request histogram (see
+    /// [`histogram`]): advances the whole group by one scrape and emits the group's first value.
+    /// The group's other series follow it directly, each a [`Model::HistogramPart`].
+    Histogram(Box<RequestHistogram>),
+    /// Value number `part` of the histogram group advanced last in this target's scrape.
+    HistogramPart { part: u8 },
 }
 
 /// One scrape target: a contiguous range of series sharing timestamps.
@@ -124,6 +136,11 @@ impl<'a> Builder<'a> {
     /// True once `series_max` series exist: builders stop adding.
     pub(crate) fn full(&self) -> bool {
         self.models.len() >= self.series_max
+    }
+
+    /// Series that can still be added: a group of correlated series is added whole or not at all.
+    pub(crate) fn remaining(&self) -> usize {
+        self.series_max.saturating_sub(self.models.len())
     }
 
     /// Opens a new target scraped at `phase_ms` into the interval; series added next belong to it.
@@ -226,6 +243,7 @@ impl Dataset {
     pub fn scrape(&mut self, step: u32, mut emit: impl FnMut(u32, i64, f64)) {
         let interval_s = self.interval_ms as f64 / 1000.0;
         let nominal = self.start_ms + i64::from(step) * self.interval_ms;
+        let mut group = Vec::new();
         for target in &mut self.targets {
             let rng = &mut target.rng;
             let jitter = rng.range_i64(-self.jitter_ms_max, self.jitter_ms_max);
@@ -237,14 +255,23 @@ impl Dataset {
             let first = target.first_series as usize;
             let models = &mut self.models[first..first + target.series_count as usize];
             for (offset, model) in models.iter_mut().enumerate() {
-                let value = next_value(model, rng, interval_s, restarted, target.boot_time_s, ts);
+                let value = next_value(
+                    model,
+                    rng,
+                    interval_s,
+                    restarted,
+                    target.boot_time_s,
+                    ts,
+                    &mut group,
+                );
                 emit((first + offset) as u32, ts, value);
             }
         }
     }
 }
 
-/// Advances `model` by one scrape and returns the value to emit.
+/// Advances `model` by one scrape and returns the value to emit. `group` holds the values of the
+/// histogram group advanced last in this scrape, for the parts that follow its first series.
 fn next_value(
     model: &mut Model,
     rng: &mut Rng,
@@ -252,6 +279,7 @@ fn next_value(
     restarted: bool,
     boot_time_s: f64,
     ts_ms: i64,
+    group: &mut Vec<f64>,
 ) -> f64 {
     match model {
         Model::Counter {
@@ -289,6 +317,13 @@ fn next_value(
         Model::Const { value } => *value,
         Model::BootTime => boot_time_s,
         Model::Clock => round_to(ts_ms as f64 / 1000.0, 3),
+        Model::Histogram(histogram) => {
+            histogram.scrape(rng, interval_s, restarted, group);
+            group[0]
+        }
+        Model::HistogramPart { part } => *group
+            .get(usize::from(*part))
+            .expect("a histogram part follows its group's first series"),
     }
 }
 
@@ -325,11 +360,11 @@ mod tests {
         };
         let mut last = 0.0;
         for _ in 0..1000 {
-            let v = next_value(&mut m, &mut rng, 15.0, false, 0.0, 0);
+            let v = next_value(&mut m, &mut rng, 15.0, false, 0.0, 0, &mut Vec::new());
             assert!(v >= last);
             last = v;
         }
-        let v = next_value(&mut m, &mut rng, 15.0, true, 0.0, 0);
+        let v = next_value(&mut m, &mut rng, 15.0, true, 0.0, 0, &mut Vec::new());
         assert!(v < last, "a restart resets the counter");
     }
 }

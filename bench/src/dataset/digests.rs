@@ -1,8 +1,9 @@
 //! Digests of the benchmark's datasets, recorded from the generator as it was when the figures
-//! in the README were measured: the same parameters must keep giving the same series in the same
-//! order and the same samples in the same order, or new figures are not comparable with them.
+//! in the README were measured (`fleet`'s when it was added): the same parameters must keep
+//! giving the same series in the same order and the same samples in the same order, or new
+//! figures are not comparable with them.
 
-use tidemark_testkit::dataset::{self as generator, SeriesLabels, node_exporter, pods};
+use tidemark_testkit::dataset::{self as generator, SeriesLabels, fleet, node_exporter, pods};
 use tidemark_testkit::digest::DatasetDigest;
 
 use super::Dataset;
@@ -36,6 +37,19 @@ fn node_exporter_dataset_is_unchanged() {
     assert_eq!(
         digest(1_000, |on| node_exporter(1_000, 0.25, 10, 7, END_MS, on)),
         "1000/90000/336256a4459fd68e"
+    );
+}
+
+#[test]
+fn fleet_dataset_is_unchanged() {
+    // The `ingest` defaults since the application was added: 10,000 series, 6 h at 15 s, seed 42.
+    assert_eq!(
+        digest(10_000, |on| fleet(10_000, 6.0, 15, 42, END_MS, on)),
+        "10000/14400000/c94c6ef3a7437d64"
+    );
+    assert_eq!(
+        digest(1_000, |on| fleet(1_000, 0.25, 10, 7, END_MS, on)),
+        "1000/90000/5708f7010fc51ebd"
     );
 }
 

@@ -1,6 +1,7 @@
 //! What a node_exporter host exposes, as far as both node-exporter workloads ([`super::node_exporter`]
 //! and [`super::node_exporter_lite`]) share it: metric names in exposition order, CPU modes with
-//! their usual shares, devices, and the target labels of a host.
+//! their usual shares, devices, and the target labels of a host (and of the application that
+//! [`super::fleet`] runs on it).
 
 /// CPU modes with a typical share of CPU time (idle first).
 pub const CPU_MODES: [(&str, f64); 8] = [
@@ -89,10 +90,27 @@ pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// The labels of metric `name` on host number `host`: the target labels Prometheus adds (`job`,
 /// `instance`, `pool` of 20 hosts, `dc` of 3, `env`), then `extra`. Unsorted.
 pub fn host_labels(host: u64, name: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    target_labels("node", 9100, host, name, extra)
+}
+
+/// The labels of metric `name` of the application on host number `host` ([`super::fleet`]):
+/// [`host_labels`] but for `job="app"` and port 8080 in `instance`. Unsorted.
+pub fn app_labels(host: u64, name: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    target_labels("app", 8080, host, name, extra)
+}
+
+/// Metric `name` of target `job` listening on `port` of host number `host`, then `extra`.
+fn target_labels(
+    job: &str,
+    port: u16,
+    host: u64,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut labels = vec![
         ("__name__".to_string(), name.to_string()),
-        ("job".to_string(), "node".to_string()),
-        ("instance".to_string(), format!("host-{host:05}:9100")),
+        ("job".to_string(), job.to_string()),
+        ("instance".to_string(), format!("host-{host:05}:{port}")),
         ("pool".to_string(), format!("pool-{:02}", host / 20)),
         ("dc".to_string(), format!("dc-{}", host % 3 + 1)),
         ("env".to_string(), "prod".to_string()),

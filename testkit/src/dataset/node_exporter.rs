@@ -1,4 +1,5 @@
-//! The ingest workload: hosts running node_exporter, scraped by one Prometheus every interval.
+//! Hosts running node_exporter, scraped by one Prometheus every interval: the benchmark's ingest
+//! workload before [`super::fleet`] (which runs an application on each of these hosts).
 //!
 //! Per host (about 107 series with 4 CPUs, 139 with 8): `node_cpu_seconds_total` per cpu x mode,
 //! `node_memory_*_bytes`, `node_filesystem_*` per mountpoint, `node_network_*_total` per device,
@@ -37,7 +38,9 @@ pub fn node_exporter(
     )
 }
 
-fn add_host(b: &mut Builder, seed: u64, host: u64, interval_ms: i64, end_ms: i64) {
+/// Adds host number `host` as a target of its own (its series until the builder is full), its
+/// labels, rates and sizes drawn from the seed's stream number `host`.
+pub(super) fn add_host(b: &mut Builder, seed: u64, host: u64, interval_ms: i64, end_ms: i64) {
     let mut rng = Rng::new(seed, host);
     let uptime_s = rng.range_f64(3_600.0, 60.0 * 86_400.0);
     let boot_time_s = ((end_ms / 1000) as f64 - uptime_s).floor();
