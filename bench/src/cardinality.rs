@@ -48,6 +48,10 @@ pub struct CardinalityResult {
     pub ingest: Option<SendStats>,
     pub rss_start_bytes: Option<u64>,
     pub rss_after_ingest_bytes: Option<u64>,
+    /// User + system CPU seconds of the server process during ingest: on a machine whose
+    /// cores are shared with other guests (steal time), CPU per sample moves far less than
+    /// samples/s.
+    pub ingest_cpu_s: Option<f64>,
     /// RSS a few seconds after the system's buffers were flushed (`flushed_with`): memory as it
     /// stands between two of the system's own flushes.
     pub rss_after_settle_bytes: Option<u64>,
@@ -96,6 +100,7 @@ pub async fn run(config: CardinalityConfig) -> Result<(CardinalityReport, bool)>
             ingest: None,
             rss_start_bytes: None,
             rss_after_ingest_bytes: None,
+            ingest_cpu_s: None,
             rss_after_settle_bytes: None,
             rss_bytes_per_series: None,
             rss_settled_bytes_per_series: None,
@@ -175,6 +180,7 @@ async fn bench_one(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_start = system.rss_bytes()?;
     result.rss_start_bytes = Some(rss_start);
+    let cpu_before = system.cpu_seconds().ok();
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<EncodedRequest>(GENERATED_REQUESTS_QUEUED_MAX);
     let batch = config.batch;
@@ -198,6 +204,9 @@ async fn bench_one(
         .join()
         .map_err(|_| anyhow::anyhow!("generator thread panicked"))?;
     crate::process::check_alive(&mut system.child)?;
+    if let (Some(before), Ok(after)) = (cpu_before, system.cpu_seconds()) {
+        result.ingest_cpu_s = Some(after - before);
+    }
     let rss_after = system.rss_bytes()?;
     result.rss_after_ingest_bytes = Some(rss_after);
     result.rss_bytes_per_series =
@@ -209,8 +218,9 @@ async fn bench_one(
         );
     }
     eprintln!(
-        "  ingest: {:.0} samples/s, RSS {} -> {} ({:.0} bytes per series)",
+        "  ingest: {:.0} samples/s, {} CPU per sample, RSS {} -> {} ({:.0} bytes per series)",
         stats.samples_per_s,
+        cpu_per_sample(result.ingest_cpu_s, stats.samples_sent_ok),
         mib(rss_start as f64),
         mib(rss_after as f64),
         result.rss_bytes_per_series.unwrap_or(0.0)
@@ -281,8 +291,12 @@ fn render_split(memory: &serde_json::Value) -> String {
                 }
             }
             serde_json::Value::Number(n) => {
-                if let Some(b) = n.as_f64() {
-                    out.push(format!("{prefix} {}", mib(b)));
+                // Byte figures in MiB, counts as they are.
+                match n.as_f64() {
+                    Some(b) if prefix.ends_with("Bytes") => {
+                        out.push(format!("{prefix} {}", mib(b)))
+                    }
+                    _ => out.push(format!("{prefix} {n}")),
                 }
             }
             _ => {}
@@ -313,16 +327,25 @@ async fn count_series(client: &reqwest::Client, system: &RunningSystem, end_s: i
         .map(|v| v as u64)
 }
 
+/// CPU microseconds per acknowledged sample, `-` when unknown.
+fn cpu_per_sample(cpu_s: Option<f64>, samples: u64) -> String {
+    match cpu_s {
+        Some(cpu) if samples > 0 => format!("{:.2} us", cpu * 1e6 / samples as f64),
+        _ => "-".to_string(),
+    }
+}
+
 fn render(report: &CardinalityReport) -> String {
     let mut out = format!(
         "\nCardinality: {} unique pod/container series x {} min at {} s (settled: after the \
-         system's flush and {} s)\n\n{:<16} | {:>17} | {:>12} | {:>12} | {:>12} | {:>14} | {:>14} | {:>10}\n",
+         system's flush and {} s)\n\n{:<16} | {:>17} | {:>10} | {:>12} | {:>12} | {:>12} | {:>14} | {:>14} | {:>10}\n",
         report.series,
         report.minutes,
         report.interval_s,
         SETTLE_AFTER_INGEST_MS / 1000,
         "system",
         "ingest samples/s",
+        "CPU/sample",
         "RSS start",
         "RSS after",
         "RSS settled",
@@ -330,15 +353,19 @@ fn render(report: &CardinalityReport) -> String {
         "B/series settl",
         "counted"
     );
-    out.push_str(&format!("{}\n", "-".repeat(129)));
+    out.push_str(&format!("{}\n", "-".repeat(142)));
     let per_series = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
     for r in &report.results {
         out.push_str(&format!(
-            "{:<16} | {:>17} | {:>12} | {:>12} | {:>12} | {:>14} | {:>14} | {:>10}\n",
+            "{:<16} | {:>17} | {:>10} | {:>12} | {:>12} | {:>12} | {:>14} | {:>14} | {:>10}\n",
             r.system.name(),
             r.ingest
                 .as_ref()
                 .map_or("-".to_string(), |i| format!("{:.0}", i.samples_per_s)),
+            cpu_per_sample(
+                r.ingest_cpu_s,
+                r.ingest.as_ref().map_or(0, |i| i.samples_sent_ok)
+            ),
             r.rss_start_bytes.map_or("-".to_string(), |v| mib(v as f64)),
             r.rss_after_ingest_bytes
                 .map_or("-".to_string(), |v| mib(v as f64)),

@@ -1,6 +1,7 @@
 //! The Tidemark server: multi-Raft host, write routing, and the gRPC and HTTP APIs.
 
 mod batcher;
+pub mod c_heap;
 pub mod clock;
 pub mod cluster_auth;
 mod cluster_version;

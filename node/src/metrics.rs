@@ -37,6 +37,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod alerting;
+mod c_heap;
 pub mod process;
 mod storage;
 
@@ -516,6 +517,9 @@ impl Collector for StateCollector {
         }
         if let Some(p) = process::ProcessStats::read() {
             process::encode(&mut encoder, &p)?;
+        }
+        if let Some(heap) = crate::c_heap::stats() {
+            c_heap::encode(&mut encoder, &heap, &crate::c_heap::trim_totals())?;
         }
         {
             let mut family = encoder.encode_descriptor(

@@ -178,6 +178,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    if let Some(trimmer) = crate::c_heap::start_trimmer(
+        std::time::Duration::from_millis(config.storage.malloc_trim_interval_ms),
+        config.storage.malloc_trim_threshold.as_u64(),
+    ) {
+        node.keep_task(trimmer);
+    }
     tokio::spawn(reload_on_sighup(node.clone()));
     tokio::select! {
         () = shutdown_signal() => {}

@@ -97,6 +97,10 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
     assert!(rss > 10.0 * MIB, "{text}");
     assert!(value("process_open_fds") >= 10.0, "{text}");
     assert!(value("process_cpu_seconds_total") > 0.0, "{text}");
+    // RocksDB's C++ allocates from glibc's malloc: something is in use, the trimmer's
+    // counters are there (whether it trimmed yet depends on what was freed).
+    assert!(value("tidemark_c_heap_in_use_bytes") > 0.0, "{text}");
+    assert!(value("tidemark_c_heap_trims_total") >= 0.0, "{text}");
 
     let status = support::get_json(&client, &format!("{base}/api/v1/status/tsdb")).await;
     let memory = &status["data"]["memory"];
@@ -126,4 +130,5 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
         memory["residentBytes"].as_u64() > Some(10 << 20),
         "{memory}"
     );
+    assert!(memory["cHeap"]["inUseBytes"].as_u64() > Some(0), "{memory}");
 }

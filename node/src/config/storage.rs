@@ -14,12 +14,21 @@ pub struct StorageConfig {
     /// open chunks, postings of open partitions) are outside it: they grow with the active
     /// series, 0.5 to 0.8 KB each (most of it the open chunks' samples).
     pub memory_budget: ByteSize,
+    /// How often the C heap (glibc's malloc, which RocksDB allocates from) is looked at, in
+    /// milliseconds; 0 never. glibc keeps what RocksDB frees (memtables after their flush,
+    /// write batches) resident; past `malloc_trim_threshold` free, its pages go back to the
+    /// kernel (`malloc_trim`). Default 10 s.
+    pub malloc_trim_interval_ms: u64,
+    /// Free bytes the C heap may keep before it is trimmed (default `64MiB`).
+    pub malloc_trim_threshold: ByteSize,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             memory_budget: ByteSize::mib(256),
+            malloc_trim_interval_ms: 10_000,
+            malloc_trim_threshold: ByteSize::mib(64),
         }
     }
 }
@@ -75,5 +84,11 @@ mod tests {
         );
         assert!(serde_yaml::from_str::<StorageConfig>("memory_budget: lots").is_err());
         assert!(serde_yaml::from_str::<StorageConfig>("memory: 1GiB").is_err());
+        let c: StorageConfig =
+            serde_yaml::from_str("{malloc_trim_interval_ms: 0, malloc_trim_threshold: 8MiB}")
+                .unwrap();
+        assert_eq!(c.malloc_trim_interval_ms, 0);
+        assert_eq!(c.malloc_trim_threshold.as_u64(), 8 << 20);
+        assert_eq!(c.memory_budget, StorageConfig::default().memory_budget);
     }
 }

@@ -343,7 +343,23 @@ fn memory_json(
         },
         "dataStore": store,
         "raftLog": log,
+        "cHeap": c_heap_json(),
         "residentBytes": crate::metrics::process::ProcessStats::read().map(|p| p.resident_bytes),
+    })
+}
+
+/// The C heap (glibc's malloc: RocksDB's C++ allocates from it): what it hands out, what it
+/// keeps free, what its trimmer gave back. `null` where the C library is not glibc.
+fn c_heap_json() -> serde_json::Value {
+    let trims = crate::c_heap::trim_totals();
+    crate::c_heap::stats().map_or(serde_json::Value::Null, |heap| {
+        json!({
+            "inUseBytes": heap.in_use_bytes,
+            "freeBytes": heap.free_bytes,
+            "mmappedBytes": heap.mmapped_bytes,
+            "trims": trims.trims,
+            "trimmedBytes": trims.released_bytes,
+        })
     })
 }
 

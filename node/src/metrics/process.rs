@@ -44,6 +44,14 @@ impl ProcessStats {
     }
 }
 
+/// Resident bytes of this process alone (`/proc/self/statm`, one short read); `None` where it
+/// cannot be read.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_and_tick().0)
+}
+
 /// The figures from `/proc/self/stat`, `/proc/stat` and `/proc/self/limits` texts.
 fn parse(
     stat: &str,
