@@ -425,3 +425,38 @@ fn series_split_at_a_shard_map_boundary_read_as_one() {
     let err = limited.select(&m, 0, END_MS).err().expect("over the limit");
     assert!(err.message.contains("too many samples"), "{err}");
 }
+
+#[test]
+fn parts_folded_at_once_come_back_in_the_queriers_order() {
+    // `evaluate_each` folds the shards on several threads: each part must still be its own
+    // shard's, in the order the queriers were given.
+    let engine = engine();
+    let engine_dyn: Arc<dyn Engine> = engine.clone();
+    let shards: Vec<EngineQuerier> = (0..SHARDS)
+        .rev()
+        .map(|s| EngineQuerier::new(engine_dyn.clone(), vec![s]))
+        .collect();
+    let queriers: Vec<&dyn Querier> = shards.iter().map(|q| q as &dyn Querier).collect();
+    let req = PartialRequest {
+        expr: "sum by (job) (rate(http_requests_total[5m]))".to_string(),
+        steps: (1..=20).map(|i| i * 300_000).collect(),
+        query_start_ms: 300_000,
+        query_end_ms: 6_000_000,
+        lookback_delta_ms: 300_000,
+        data_range_ms: (0, 6_000_000),
+        samples_max: 1_000_000,
+        series_max: 1_000,
+        timeout_ms: 0,
+    };
+    let together = super::evaluate_each(&queriers, &req).expect("parts");
+    assert_eq!(together.len(), shards.len());
+    let mut distinct = BTreeSet::new();
+    for (part, querier) in together.iter().zip(&queriers) {
+        let alone = super::evaluate_each(&[*querier], &req).expect("one part");
+        let (part, alone) = (format!("{part:?}"), format!("{:?}", alone[0]));
+        assert_eq!(part, alone);
+        distinct.insert(part);
+    }
+    // The shards hold different series: parts in the wrong order would not match.
+    assert_eq!(distinct.len(), shards.len());
+}
