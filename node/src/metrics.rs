@@ -364,6 +364,22 @@ fn counter(
     ConstCounter::new(value).encode(metric)
 }
 
+/// Writes gauges without labels from unsigned figures (saturating at `i64::MAX`).
+fn unsigned_gauges<const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    figures: [(&str, &str, u64); N],
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in figures {
+        gauge(
+            encoder,
+            name,
+            help,
+            i64::try_from(value).unwrap_or(i64::MAX),
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes one gauge without labels.
 fn gauge(
     encoder: &mut DescriptorEncoder,

@@ -8,7 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 
-use super::{counter, gauge};
+use super::{counter, unsigned_gauges};
 use crate::c_heap::{HeapStats, TrimTotals};
 
 /// Writes the figures of `heap` and `trims`.
@@ -17,30 +17,26 @@ pub(super) fn encode(
     heap: &HeapStats,
     trims: &TrimTotals,
 ) -> Result<(), std::fmt::Error> {
-    for (name, help, value) in [
-        (
-            "tidemark_c_heap_in_use_bytes",
-            "Bytes the C heap (glibc malloc: RocksDB) has handed out and not yet freed",
-            heap.in_use_bytes,
-        ),
-        (
-            "tidemark_c_heap_free_bytes",
-            "Free bytes the C heap keeps in its arenas (resident until trimmed)",
-            heap.free_bytes,
-        ),
-        (
-            "tidemark_c_heap_mmapped_bytes",
-            "Bytes of C heap chunks served by their own mmap",
-            heap.mmapped_bytes,
-        ),
-    ] {
-        gauge(
-            encoder,
-            name,
-            help,
-            i64::try_from(value).unwrap_or(i64::MAX),
-        )?;
-    }
+    unsigned_gauges(
+        encoder,
+        [
+            (
+                "tidemark_c_heap_in_use_bytes",
+                "Bytes the C heap (glibc malloc: RocksDB) has handed out and not yet freed",
+                heap.in_use_bytes,
+            ),
+            (
+                "tidemark_c_heap_free_bytes",
+                "Free bytes the C heap keeps in its arenas (resident until trimmed)",
+                heap.free_bytes,
+            ),
+            (
+                "tidemark_c_heap_mmapped_bytes",
+                "Bytes of C heap chunks served by their own mmap",
+                heap.mmapped_bytes,
+            ),
+        ],
+    )?;
     counter(
         encoder,
         "tidemark_c_heap_trims",

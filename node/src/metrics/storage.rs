@@ -13,7 +13,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use tidemark_storage::StoreStats;
 use tidemark_storage::rocks::memory::MemoryUsage;
 
-use super::{counter, gauge};
+use super::{counter, unsigned_gauges};
 
 /// Writes the figures of `stats`.
 pub(super) fn encode(
@@ -123,20 +123,4 @@ pub(super) fn encode_raft_log(
             ),
         ],
     )
-}
-
-/// Writes gauges without labels from unsigned figures (saturating at `i64::MAX`).
-fn unsigned_gauges<const N: usize>(
-    encoder: &mut DescriptorEncoder,
-    figures: [(&str, &str, u64); N],
-) -> Result<(), std::fmt::Error> {
-    for (name, help, value) in figures {
-        gauge(
-            encoder,
-            name,
-            help,
-            i64::try_from(value).unwrap_or(i64::MAX),
-        )?;
-    }
-    Ok(())
 }
