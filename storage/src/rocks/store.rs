@@ -1,7 +1,11 @@
 //! The RocksDB [`Store`]: flushes as one synced write batch, reads chunks and sealed postings.
 
 use roaring::RoaringBitmap;
-use rocksdb::{ColumnFamily, DB, DBRawIterator, ReadOptions, WriteBatch, WriteOptions};
+use std::collections::HashMap;
+
+use rocksdb::{
+    ColumnFamily, DB, DBRawIterator, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
+};
 
 use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_RAW};
 use crate::chunk::ChunkTail;
@@ -212,17 +216,61 @@ impl Store for RocksStore {
 /// One iterator over the chunks column family, positioned by a seek per series and partition:
 /// opening an iterator costs about as much as reading a short series.
 struct RocksChunkReader<'a> {
+    store: &'a RocksStore,
     shard: ShardId,
+    /// One iterator per partition read (up to [`PARTITION_ITERATORS_MAX`]): series come in id
+    /// order, so each partition's iterator only seeks forward, mostly within the data block it
+    /// is on, where one iterator for all partitions jumped between them at every series and
+    /// searched the index each time.
+    by_partition: HashMap<i64, DBRawIterator<'a>>,
+    /// Rollup windows, and partitions beyond the per-partition iterators.
     it: DBRawIterator<'a>,
+    /// What every iterator of this reader reads at, so that they agree with each other and
+    /// with the heads snapshotted beside the reader, however late one is opened. Declared last:
+    /// dropped after the iterators.
+    snapshot: SnapshotWithThreadMode<'a, DB>,
 }
+
+/// Partitions a chunk reader keeps an iterator for (a day and a half of 2-hour partitions);
+/// longer ranges share one iterator beyond that.
+const PARTITION_ITERATORS_MAX: usize = 16;
 
 impl<'a> RocksChunkReader<'a> {
     fn new(store: &'a RocksStore, shard: ShardId) -> Self {
+        let snapshot = store.db.snapshot();
+        let it = store
+            .db
+            .raw_iterator_cf_opt(store.cf(CF_CHUNKS), at_snapshot(&snapshot));
         RocksChunkReader {
+            store,
             shard,
-            it: store.db.raw_iterator_cf(store.cf(CF_CHUNKS)),
+            by_partition: HashMap::new(),
+            it,
+            snapshot,
         }
     }
+
+    /// The iterator that reads partition `p`.
+    fn iterator(&mut self, p: i64) -> &mut DBRawIterator<'a> {
+        if !self.by_partition.contains_key(&p) {
+            if self.by_partition.len() >= PARTITION_ITERATORS_MAX {
+                return &mut self.it;
+            }
+            let it = self
+                .store
+                .db
+                .raw_iterator_cf_opt(self.store.cf(CF_CHUNKS), at_snapshot(&self.snapshot));
+            self.by_partition.insert(p, it);
+        }
+        self.by_partition.get_mut(&p).unwrap_or(&mut self.it)
+    }
+}
+
+/// Read options at `snapshot` (which must outlive what reads with them).
+fn at_snapshot(snapshot: &SnapshotWithThreadMode<'_, DB>) -> ReadOptions {
+    let mut options = ReadOptions::default();
+    options.set_snapshot(snapshot);
+    options
 }
 
 impl ChunkReader for RocksChunkReader<'_> {
@@ -242,8 +290,9 @@ impl ChunkReader for RocksChunkReader<'_> {
             // before the next one starts, and one followed by a start <= `mint_ms` holds
             // nothing for the range (an instant query then decodes one chunk, not all of them).
             let mut held: Option<(i64, Vec<u8>)> = None;
-            self.it.seek(&prefix);
-            while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
+            let it = self.iterator(p);
+            it.seek(&prefix);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
                 if !k.starts_with(&prefix) {
                     break;
                 }
@@ -268,9 +317,9 @@ impl ChunkReader for RocksChunkReader<'_> {
                     }
                     Some(seq) => out.ooo.push((seq, v.to_vec())),
                 }
-                self.it.next();
+                it.next();
             }
-            self.it.status().map_err(io(shard))?;
+            it.status().map_err(io(shard))?;
             out.in_order.extend(held);
         }
         Ok(())
