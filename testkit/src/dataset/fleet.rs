@@ -18,8 +18,8 @@
 
 use super::catalog::app_labels;
 use super::histogram::{DEFAULT_BUCKET_LABELS, RequestHistogram, Traffic, VALUES_BEFORE_CODES};
-use super::node_exporter::add_host;
-use super::{Builder, Dataset, Model, SeriesLabels, phase_for, schedule};
+use super::node_exporter::{HostsShape, hosts};
+use super::{Builder, Dataset, Model, SeriesLabels, phase_for};
 use crate::rng::Rng;
 
 /// A handler of the application as every host runs it.
@@ -90,17 +90,17 @@ pub fn fleet(
     end_ms: i64,
     mut on_series: impl FnMut(&SeriesLabels),
 ) -> Dataset {
-    let (interval_ms, steps) = schedule(hours * 3600.0, interval_s);
-    let mut b = Builder::new(seed, series, &mut on_series);
-    let mut host = 0u64;
-    while !b.full() {
-        add_host(&mut b, seed, host, interval_ms, end_ms);
-        add_app(&mut b, seed, host, interval_ms, end_ms);
-        host += 1;
-    }
-    // A host or an application restarts on average every two days.
-    let reset_probability = f64::from(interval_s) / (2.0 * 86_400.0);
-    b.finish("fleet", end_ms, interval_ms, steps, reset_probability)
+    let shape = HostsShape {
+        kind: "fleet",
+        series,
+        hours,
+        interval_s,
+        seed,
+        end_ms,
+    };
+    hosts(shape, &mut on_series, |b, host, interval_ms| {
+        add_app(b, seed, host, interval_ms, end_ms)
+    })
 }
 
 /// Adds the application on host number `host` as a target of its own: whole handlers, while

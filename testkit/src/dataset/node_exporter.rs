@@ -20,18 +20,49 @@ pub fn node_exporter(
     end_ms: i64,
     mut on_series: impl FnMut(&SeriesLabels),
 ) -> Dataset {
-    let (interval_ms, steps) = schedule(hours * 3600.0, interval_s);
-    let mut b = Builder::new(seed, series, &mut on_series);
+    let shape = HostsShape {
+        kind: "node_exporter",
+        series,
+        hours,
+        interval_s,
+        seed,
+        end_ms,
+    };
+    hosts(shape, &mut on_series, |_, _, _| {})
+}
+
+/// What a workload of hosts generates: `series` series over `hours` at `interval_s` from `seed`,
+/// ending at `end_ms`, named `kind`.
+pub(super) struct HostsShape {
+    pub kind: &'static str,
+    pub series: usize,
+    pub hours: f64,
+    pub interval_s: u32,
+    pub seed: u64,
+    pub end_ms: i64,
+}
+
+/// Hosts one after another until `shape.series` are made: each host's node-exporter series
+/// ([`add_host`]), then what `beside` adds on it (given the builder, the host's number and the
+/// scrape interval in milliseconds).
+pub(super) fn hosts(
+    shape: HostsShape,
+    on_series: &mut dyn FnMut(&SeriesLabels),
+    mut beside: impl FnMut(&mut Builder, u64, i64),
+) -> Dataset {
+    let (interval_ms, steps) = schedule(shape.hours * 3600.0, shape.interval_s);
+    let mut b = Builder::new(shape.seed, shape.series, on_series);
     let mut host = 0u64;
     while !b.full() {
-        add_host(&mut b, seed, host, interval_ms, end_ms);
+        add_host(&mut b, shape.seed, host, interval_ms, shape.end_ms);
+        beside(&mut b, host, interval_ms);
         host += 1;
     }
-    // A host restarts on average every two days.
-    let reset_probability = f64::from(interval_s) / (2.0 * 86_400.0);
+    // A host (or what runs on it) restarts on average every two days.
+    let reset_probability = f64::from(shape.interval_s) / (2.0 * 86_400.0);
     b.finish(
-        "node_exporter",
-        end_ms,
+        shape.kind,
+        shape.end_ms,
         interval_ms,
         steps,
         reset_probability,
@@ -40,7 +71,7 @@ pub fn node_exporter(
 
 /// Adds host number `host` as a target of its own (its series until the builder is full), its
 /// labels, rates and sizes drawn from the seed's stream number `host`.
-pub(super) fn add_host(b: &mut Builder, seed: u64, host: u64, interval_ms: i64, end_ms: i64) {
+fn add_host(b: &mut Builder, seed: u64, host: u64, interval_ms: i64, end_ms: i64) {
     let mut rng = Rng::new(seed, host);
     let uptime_s = rng.range_f64(3_600.0, 60.0 * 86_400.0);
     let boot_time_s = ((end_ms / 1000) as f64 - uptime_s).floor();
