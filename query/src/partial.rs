@@ -497,35 +497,31 @@ fn fold_each(
         return queriers.iter().map(|&q| fold_with(plan, q, req)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let folded: Vec<std::sync::Mutex<Option<Result<Partial, QueryError>>>> =
-        queriers.iter().map(|_| Default::default()).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&querier) = queriers.get(i) else {
-                        return;
-                    };
-                    let part = fold_with(plan, querier, req);
-                    *folded[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(part);
-                }
-            });
-        }
-    });
-    folded
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| {
-                    Err(QueryError::new(
-                        crate::error::QueryErrorKind::Internal,
-                        "a part of the aggregation was not computed".to_string(),
-                    ))
+    let mut parts: Vec<(usize, Result<Partial, QueryError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&querier) = queriers.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, fold_with(plan, querier, req)));
+                    }
                 })
-        })
-        .collect()
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    parts.sort_unstable_by_key(|&(i, _)| i);
+    parts.into_iter().map(|(_, part)| part).collect()
 }
 
 /// `plan`'s fold over the series of `querier`, under the bounds and times of `req`, on an
