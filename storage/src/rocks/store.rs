@@ -1,8 +1,8 @@
 //! The RocksDB [`Store`]: flushes as one synced write batch, reads chunks and sealed postings.
 
-use roaring::RoaringBitmap;
 use std::collections::HashMap;
 
+use roaring::RoaringBitmap;
 use rocksdb::{
     ColumnFamily, DB, DBRawIterator, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
@@ -213,8 +213,8 @@ impl Store for RocksStore {
     }
 }
 
-/// One iterator over the chunks column family, positioned by a seek per series and partition:
-/// opening an iterator costs about as much as reading a short series.
+/// Iterators over the chunks column family, positioned by a seek per series and partition, kept
+/// for the whole select: opening an iterator costs about as much as reading a short series.
 struct RocksChunkReader<'a> {
     store: &'a RocksStore,
     shard: ShardId,
@@ -252,17 +252,16 @@ impl<'a> RocksChunkReader<'a> {
 
     /// The iterator that reads partition `p`.
     fn iterator(&mut self, p: i64) -> &mut DBRawIterator<'a> {
-        if !self.by_partition.contains_key(&p) {
-            if self.by_partition.len() >= PARTITION_ITERATORS_MAX {
-                return &mut self.it;
-            }
-            let it = self
-                .store
-                .db
-                .raw_iterator_cf_opt(self.store.cf(CF_CHUNKS), at_snapshot(&self.snapshot));
-            self.by_partition.insert(p, it);
+        if self.by_partition.len() >= PARTITION_ITERATORS_MAX && !self.by_partition.contains_key(&p)
+        {
+            return &mut self.it;
         }
-        self.by_partition.get_mut(&p).unwrap_or(&mut self.it)
+        let (store, snapshot) = (self.store, &self.snapshot);
+        self.by_partition.entry(p).or_insert_with(|| {
+            store
+                .db
+                .raw_iterator_cf_opt(store.cf(CF_CHUNKS), at_snapshot(snapshot))
+        })
     }
 }
 
