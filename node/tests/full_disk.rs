@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tidemark_testkit::rng::Rng;
+
 use support::{Node, TestSeries, encode_write_v1, query_now, value_now, wall_clock_ms};
 
 const MIB: u64 = 1024 * 1024;
@@ -41,6 +43,16 @@ impl Tmpfs {
             return None;
         }
         Some(Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Grows (or shrinks) the mounted filesystem to `size_mib`, as an operator grows a volume.
+    fn resize(&self, size_mib: u64) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size_mib}m")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount of {} failed", self.0.display());
     }
 }
 
@@ -203,17 +215,22 @@ async fn a_full_disk_refuses_writes_then_resumes_and_loses_nothing() {
     node.stop();
 }
 
-/// `n` series of `batch` `k`, each with a label of 1 KiB: about `n` KiB of Raft log per write.
+/// `n` series of `batch` `k`, each with a label of 1 KiB of random hex: about `n` KiB of Raft
+/// log per write, on disk too (a repeated letter would compress away in the log's tables while
+/// replaying it writes it out whole).
 fn wide_batch(k: i64, n: usize, at_ms: i64) -> Vec<TestSeries> {
-    let pad = "x".repeat(1024);
+    let mut rng = Rng::new(k as u64, 0);
     (0..n)
         .map(|i| {
+            let pad: String = (0..64)
+                .map(|_| format!("{:016x}", rng.next_u64()))
+                .collect();
             (
                 vec![
                     ("__name__".to_string(), "disk_test".to_string()),
                     ("batch".to_string(), k.to_string()),
                     ("i".to_string(), i.to_string()),
-                    ("pad".to_string(), pad.clone()),
+                    ("pad".to_string(), pad),
                 ],
                 vec![(at_ms, k as f64)],
             )
@@ -227,7 +244,7 @@ async fn a_failed_log_write_stops_the_node_and_the_next_start_replays_what_is_du
     // The data directory is the mount: the node's log (`data.log` beside it) is not on the
     // full filesystem.
     let data = dir.path().join("data");
-    let Some(_tmpfs) = Tmpfs::mount(&data, 256) else {
+    let Some(tmpfs) = Tmpfs::mount(&data, 256) else {
         return;
     };
     let config = dir.path().join("tidemark.yaml");
@@ -241,7 +258,7 @@ async fn a_failed_log_write_stops_the_node_and_the_next_start_replays_what_is_du
     let mut node = Node::start(&data, &["--config", config.to_str().unwrap()]);
     let base = node.url();
     let client = reqwest::Client::new();
-    ballast(&data.join("ballast"), 0);
+    ballast(&data.join("ballast"), 200 * MIB);
 
     // Writes until the log cannot take one (past what RocksDB preallocated for its WAL).
     const SERIES: usize = 500;
@@ -295,8 +312,11 @@ async fn a_failed_log_write_stops_the_node_and_the_next_start_replays_what_is_du
 
     // Room again: the next start replays the log, every acknowledged batch complete. (The
     // failed one, `k`, spanned several shard groups: some of it may have been made durable
-    // without being acknowledged.)
+    // without being acknowledged.) The volume grows as well as losing the ballast: how much
+    // log the writes got in depends on what RocksDB had preallocated and gave back meanwhile
+    // (up to most of the volume on a busy machine), and replaying it takes about as much again.
     std::fs::remove_file(data.join("ballast")).unwrap();
+    tmpfs.resize(1024);
     node.kill9(); // reaps the exited process
     node.restart();
     assert_eq!(
