@@ -5,9 +5,11 @@
 //! needed; a Rust thread's stack does not, and one query nested deeper than it allows would
 //! abort the process, and every shard group on the node with it.
 //!
-//! Also reads backtick strings as Prometheus does ([`raw_strings`]).
+//! Also reads backtick strings as Prometheus does ([`raw_strings`]), and refuses numbers in a
+//! duration's place that no duration holds ([`durations`]) before the parser panics on them.
 
 mod depth;
+mod durations;
 mod raw_strings;
 pub mod stack;
 pub(crate) mod tokens;
@@ -117,6 +119,7 @@ pub fn parse(text: &str, limits: &SyntaxLimits) -> Result<Ast, QueryError> {
             limits.max_depth
         )));
     }
+    durations::check(text).map_err(QueryError::bad_data)?;
     let text = raw_strings::rewrite_raw_strings(text);
     // A tree the parser builds and then refuses is dropped inside, on the deep stack.
     let expr = stack::with_stack_for(bound, || promql_parser::parser::parse(&text))

@@ -89,3 +89,45 @@ fn a_refused_deep_tree_is_dropped_safely() {
     let m = on_small_stack(|| message(parse(&q, &SyntaxLimits::default())));
     assert!(m.contains("scalar and instant vector types"), "{m}");
 }
+
+#[test]
+fn numbers_too_large_for_a_duration_are_refused_not_a_panic() {
+    // promql-parser turns a number in a duration's place into a `Duration` with
+    // `from_secs_f64`, which panics on what does not fit (found by the promql_parse fuzz
+    // target: `rnta%e[5e50:1m]`).
+    let l = SyntaxLimits::default();
+    for q in [
+        "rnta%e[5e50:1m]",
+        "x[5e50]",
+        "x[1m:5e50]",
+        "x[ 1e20 ]",
+        "x offset 5e50",
+        "x offset -5e50",
+        "x[Inf]",
+        "x[inf:]",
+        "x[NaN]",
+        "x[1m] offset 0x7fffffffffffffff",
+    ] {
+        let r = std::panic::catch_unwind(|| parse(q, &l).map(|_| ()));
+        let r = r.unwrap_or_else(|_| panic!("{q}: panicked"));
+        let e = r.expect_err(q);
+        assert_eq!(e.kind, crate::QueryErrorKind::BadData, "{q}");
+        assert!(e.message.starts_with("duration out of range"), "{q}: {e}");
+    }
+    // Not durations: the evaluation bounds them (or the parser refuses them), no panic.
+    for q in ["x @ 1e300", "x @ -Inf", "x[99999999999999999999y]"] {
+        std::panic::catch_unwind(|| parse(q, &l).map(|_| ()))
+            .unwrap_or_else(|_| panic!("{q}: panicked"))
+            .ok();
+    }
+    // Numbers that fit are durations as before, and a large number elsewhere is a number.
+    for q in [
+        "x[300]",
+        "x[1.5:0.5]",
+        "x offset 3600",
+        "x > 1e300",
+        r#"x{a="[1e50]"}"#,
+    ] {
+        parse(q, &l).unwrap_or_else(|e| panic!("{q}: {e}"));
+    }
+}
