@@ -9,7 +9,8 @@
 //! consumes series, so the engine's sample limit stops the reading; the other reads fetch every
 //! shard's answer concurrently (`ShardService/Read`). An aggregation the shards can compute
 //! (`tidemark_query::partial`) is pushed down: each remote replica folds its shard's series
-//! and answers with the groups' accumulators alone.
+//! and answers with the groups' accumulators alone; so is a range function over a selector
+//! (`rate(x[5m])` on its own), whose replicas answer with their shard's result series.
 
 mod cluster_querier;
 mod protocol;
@@ -37,6 +38,10 @@ const ROLLUP_LEVEL: u32 = 2;
 
 /// The command level from which nodes read series up to a limit (`ReadOp::SeriesLimited`).
 const SERIES_LIMIT_LEVEL: u32 = 5;
+
+/// The command level from which nodes compute a range function's series for their shard (a
+/// `ReadOp::Aggregate` whose expression is no aggregation).
+const SERIES_PARTS_LEVEL: u32 = 6;
 
 /// Queriers over the cluster, and the answers this node's replicas give other nodes.
 pub(crate) struct Reads {
@@ -108,7 +113,8 @@ impl Reads {
         .await;
         for (r, level) in remote.iter_mut().zip(levels) {
             r.tiers = level.as_ref().is_ok_and(|l| *l >= ROLLUP_LEVEL);
-            r.series_limit = level.is_ok_and(|l| l >= SERIES_LIMIT_LEVEL);
+            r.series_limit = level.as_ref().is_ok_and(|l| *l >= SERIES_LIMIT_LEVEL);
+            r.series_parts = level.is_ok_and(|l| l >= SERIES_PARTS_LEVEL);
         }
         let shards = ClusterQuerier::new(
             EngineQuerier::new(self.host.engine().clone(), local),
@@ -161,6 +167,7 @@ impl Reads {
                             min_index,
                             tiers: false,
                             series_limit: false,
+                            series_parts: false,
                         })
                     }
                 }
@@ -183,6 +190,7 @@ impl Reads {
                 min_index: 0,
                 tiers: false,
                 series_limit: false,
+                series_parts: false,
             }),
             None => Err(NodeError::Unavailable(format!(
                 "shard {shard}: no replica recorded in the cluster map"

@@ -12,6 +12,12 @@
 //! other querier streams the raw series into the same fold locally. Either way the engine never
 //! holds the raw samples, nor one value per input series and step: only the groups.
 //!
+//! A range function over a matrix selector that no aggregation wraps (`rate(x[5m])`,
+//! `predict_linear(y[1h], 3600)`) is computed by parts too: each part keeps its series'
+//! results, and the merge is their union in label order. Shards then evaluate one query at
+//! once (on as many threads as the node has cores, and on every node that holds them)
+//! instead of one series after another where the query runs.
+//!
 //! Where a fold could differ from the whole-vector evaluation the expression is not partial:
 //! a range function that drops the metric name needs a selector that pins one (otherwise two
 //! series of different metrics could collide after the name is dropped, which is an error
@@ -20,7 +26,10 @@
 
 use std::collections::HashMap;
 
-use promql_parser::parser::{AggregateExpr, Call, Expr, MatrixSelector, VectorSelector};
+use promql_parser::parser::{
+    AggregateExpr, Call, Expr, LabelModifier, MatrixSelector, VectorSelector,
+};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tidemark_storage::Labels;
 
@@ -31,6 +40,7 @@ use crate::eval::functions::matrix_selector;
 use crate::eval::functions::range::{Input, RangeFnCall, pushable_range_function, stream_range};
 use crate::eval::positions::call_addr;
 use crate::eval::selector::pinned_name;
+use crate::eval::series::check_distinct_labels;
 use crate::eval::{Evaluator, Series, too_many_samples};
 use crate::querier::Querier;
 use crate::syntax::{self, SyntaxLimits};
@@ -55,6 +65,15 @@ pub struct PartialRequest {
     pub series_max: u64,
     /// How long the part may take (0: no limit).
     pub timeout_ms: u64,
+}
+
+impl PartialRequest {
+    /// Whether the request is an aggregation, rather than a range function whose series the
+    /// parts keep (which nodes of command level 5 and older do not compute).
+    pub fn is_aggregation(&self) -> bool {
+        syntax::parse(&self.expr, &SyntaxLimits::default())
+            .is_ok_and(|ast| ast.walk(|e| matches!(unparen(e), Expr::Aggregate(_))))
+    }
 }
 
 /// The accumulators of one group at every step, in columns; a column an aggregation does not
@@ -163,6 +182,8 @@ enum Op {
         k: f64,
         top: bool,
     },
+    /// No aggregation: every series of a range function's result, as it is.
+    Keep,
 }
 
 /// What a partial aggregation aggregates, per series of its selector.
@@ -176,9 +197,10 @@ enum Inner<'a> {
     },
 }
 
-/// An aggregation that parts of the data can compute: its operation and argument.
+/// An aggregation that parts of the data can compute: its operation and argument. (`a` is
+/// `None` for [`Op::Keep`], which aggregates nothing.)
 pub(crate) struct Plan<'a> {
-    a: &'a AggregateExpr,
+    a: Option<&'a AggregateExpr>,
     op: Op,
     inner: Inner<'a>,
 }
@@ -210,36 +232,52 @@ impl<'a> Plan<'a> {
         let inner = match unparen(&a.expr) {
             Expr::VectorSelector(vs) => Inner::Selector(vs),
             Expr::Call(call) => {
-                let arg = call
-                    .args
-                    .args
-                    .iter()
-                    .position(|x| matrix_selector(x).is_some())?;
-                let ms = matrix_selector(&call.args.args[arg])?;
-                let literals = call
-                    .args
-                    .args
-                    .iter()
-                    .enumerate()
-                    .all(|(i, x)| i == arg || matches!(unparen(x), Expr::NumberLiteral(_)));
-                let params: Vec<f64> = call
-                    .args
-                    .args
-                    .iter()
-                    .filter_map(|x| match unparen(x) {
-                        Expr::NumberLiteral(n) => Some(n.val),
-                        _ => None,
-                    })
-                    .collect();
-                let keeps_name = pushable_range_function(call.func.name, &params)?;
-                if !literals || !(keeps_name || pinned_name(&ms.vs).is_some()) {
+                let (inner, keeps_name) = range_call(call)?;
+                let Inner::Range { ms, .. } = inner else {
+                    return None;
+                };
+                if !(keeps_name || pinned_name(&ms.vs).is_some()) {
                     return None;
                 }
-                Inner::Range { call, arg, ms }
+                inner
             }
             _ => return None,
         };
-        Some(Plan { a, op, inner })
+        Some(Plan {
+            a: Some(a),
+            op,
+            inner,
+        })
+    }
+
+    /// The plan of call `c` when no aggregation wraps it: a range function over a matrix
+    /// selector whose other arguments are constants. (Unlike a fold, the union of the parts'
+    /// series sees two with the same labels once the name is dropped, as the whole vector
+    /// does, so any selector will do.)
+    pub fn of_call(c: &'a Call) -> Option<Self> {
+        let (inner, _) = range_call(c)?;
+        Some(Plan {
+            a: None,
+            op: Op::Keep,
+            inner,
+        })
+    }
+
+    /// The grouping of the aggregation (none for [`Op::Keep`]).
+    fn modifier(&self) -> &Option<LabelModifier> {
+        match self.a {
+            Some(a) => &a.modifier,
+            None => &None,
+        }
+    }
+
+    /// The expression the parts compute, as PromQL.
+    fn text(&self) -> String {
+        match (self.a, &self.inner) {
+            (Some(a), _) => Expr::Aggregate(a.clone()).to_string(),
+            (None, Inner::Range { call, .. }) => Expr::Call((*call).clone()).to_string(),
+            (None, Inner::Selector(vs)) => Expr::VectorSelector((*vs).clone()).to_string(),
+        }
     }
 
     /// This part's fold of the aggregation at every time of `ts`, streaming the series of
@@ -256,7 +294,7 @@ impl<'a> Plan<'a> {
             series += 1;
             match self.op {
                 Op::Fold(op) => {
-                    let g = group_labels(&s.labels, &self.a.modifier);
+                    let g = group_labels(&s.labels, self.modifier());
                     let accs = groups.accs(ev, g, steps)?;
                     for (acc, v) in accs.iter_mut().zip(&s.values) {
                         if let Some(v) = *v {
@@ -264,7 +302,7 @@ impl<'a> Plan<'a> {
                         }
                     }
                 }
-                Op::Select { .. } => {
+                Op::Select { .. } | Op::Keep => {
                     all.push(s);
                     ev.check_points(all.len(), steps)?;
                 }
@@ -292,15 +330,16 @@ impl<'a> Plan<'a> {
             Op::Fold(_) => Vec::new(),
             Op::Select { k, top } => {
                 all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-                topk::topk(ev, &all, &self.a.modifier, &vec![k; steps], top)?
+                topk::topk(ev, &all, self.modifier(), &vec![k; steps], top)?
                     .into_iter()
                     .map(|s| (s.labels, s.values))
                     .collect()
             }
+            Op::Keep => all.into_iter().map(|s| (s.labels, s.values)).collect(),
         };
         let op = match self.op {
             Op::Fold(op) => op,
-            Op::Select { .. } => Simple::Count,
+            Op::Select { .. } | Op::Keep => Simple::Count,
         };
         Ok(Partial {
             groups: groups
@@ -396,9 +435,60 @@ impl<'a> Plan<'a> {
                     .collect();
                 ev.check_points(all.len(), steps)?;
                 all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-                topk::topk(ev, &all, &self.a.modifier, &vec![k; steps], top)
+                topk::topk(ev, &all, self.modifier(), &vec![k; steps], top)
+            }
+            Op::Keep => {
+                let mut all: Vec<Series> = parts
+                    .into_iter()
+                    .flat_map(|p| p.kept)
+                    .map(|(labels, values)| Series::new(labels, values))
+                    .collect();
+                ev.check_points(all.len(), steps)?;
+                all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+                check_distinct_labels(&all)?;
+                Ok(all)
             }
         }
+    }
+}
+
+/// The range function call `c` as a partial plan's argument, and whether it keeps the metric
+/// name: a range function over a matrix selector whose other arguments are constants.
+fn range_call(call: &Call) -> Option<(Inner<'_>, bool)> {
+    let arg = call
+        .args
+        .args
+        .iter()
+        .position(|x| matrix_selector(x).is_some())?;
+    let ms = matrix_selector(&call.args.args[arg])?;
+    let mut params = Vec::new();
+    for (i, x) in call.args.args.iter().enumerate() {
+        if i != arg {
+            params.push(constant(x)?);
+        }
+    }
+    let keeps_name = pushable_range_function(call.func.name, &params)?;
+    Some((Inner::Range { call, arg, ms }, keeps_name))
+}
+
+/// The value of `e` when it is a number or arithmetic on numbers (`4 * 3600`), which every
+/// part evaluates to the same.
+fn constant(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::NumberLiteral(n) => Some(n.val),
+        Expr::Paren(p) => constant(&p.expr),
+        Expr::Unary(u) => constant(&u.expr).map(|v| -v),
+        Expr::Binary(b) if b.modifier.is_none() => {
+            let (l, r) = (constant(&b.lhs)?, constant(&b.rhs)?);
+            match b.op.to_string().as_str() {
+                "+" => Some(l + r),
+                "-" => Some(l - r),
+                "*" => Some(l * r),
+                "/" => Some(l / r),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -425,7 +515,7 @@ pub(crate) fn eval_partial(
         }
     };
     let req = PartialRequest {
-        expr: Expr::Aggregate(plan.a.clone()).to_string(),
+        expr: plan.text(),
         data_range_ms,
         steps: ts.to_vec(),
         query_start_ms: ev.query_start_ms,
@@ -458,7 +548,7 @@ pub fn evaluate_each(
     // limits rather than the asker's: a pushed-down aggregation (over a selector or a range
     // function) is a few levels deep unless wrapped in thousands of parentheses.
     let ast = syntax::parse(&req.expr, &SyntaxLimits::default())?;
-    ast.walk(|ast| evaluate_parsed(queriers, req, ast))
+    ast.walk(|e| evaluate_parsed(queriers, req, e, ast.depth()))
 }
 
 /// [`evaluate_each`] of the parsed aggregation.
@@ -466,62 +556,40 @@ fn evaluate_parsed(
     queriers: &[&dyn Querier],
     req: &PartialRequest,
     ast: &Expr,
+    depth: usize,
 ) -> Result<Vec<Partial>, QueryError> {
-    let Expr::Aggregate(a) = unparen(ast) else {
-        return Err(QueryError::bad_data(format!(
-            "not an aggregation: {}",
-            req.expr
-        )));
-    };
-    let plan = Plan::of(a).ok_or_else(|| {
+    let plan = match unparen(ast) {
+        Expr::Aggregate(a) => Plan::of(a),
+        Expr::Call(c) => Plan::of_call(c),
+        _ => None,
+    }
+    .ok_or_else(|| {
         QueryError::bad_data(format!(
-            "not an aggregation that parts can compute: {}",
+            "not an expression that parts can compute: {}",
             req.expr
         ))
     })?;
-    fold_each(&plan, queriers, req)
+    fold_each(&plan, queriers, req, depth)
 }
 
-/// `plan`'s fold over each of `queriers` (one partial each, in their order), on up to as many
-/// threads as the machine has cores: the parts are independent, and a node's shards are read
-/// by one query at once instead of one after another.
+/// `plan`'s fold over each of `queriers` (one partial each, in their order), on the threads
+/// of the process' worker pool (as many as the machine has cores): the parts are independent,
+/// and a node's shards are read by one query at once instead of one after another. A pool
+/// thread's stack grows to what the plan's tree (`depth` levels) may need, as the query's own
+/// thread does.
 fn fold_each(
     plan: &Plan<'_>,
     queriers: &[&dyn Querier],
     req: &PartialRequest,
+    depth: usize,
 ) -> Result<Vec<Partial>, QueryError> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(queriers.len());
-    if workers <= 1 {
-        return queriers.iter().map(|&q| fold_with(plan, q, req)).collect();
+    let fold = |querier: &&dyn Querier| {
+        crate::syntax::stack::with_stack_for(depth, || fold_with(plan, *querier, req))
+    };
+    if queriers.len() <= 1 {
+        return queriers.iter().map(fold).collect();
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<(usize, Result<Partial, QueryError>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&querier) = queriers.get(i) else {
-                            return mine;
-                        };
-                        mine.push((i, fold_with(plan, querier, req)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    parts.sort_unstable_by_key(|&(i, _)| i);
-    parts.into_iter().map(|(_, part)| part).collect()
+    queriers.par_iter().map(fold).collect()
 }
 
 /// `plan`'s fold over the series of `querier`, under the bounds and times of `req`, on an

@@ -29,6 +29,9 @@ pub struct RemoteShard {
     /// Whether that node reads series up to a limit (`ReadOp::SeriesLimited`, level 5 or
     /// above); an older one is asked for all and cut here.
     pub series_limit: bool,
+    /// Whether that node computes a range function's series for its shard (level 6 or
+    /// above); while an older one holds a shard, such a query reads the raw series.
+    pub series_parts: bool,
 }
 
 /// A querier over every shard: this node's replicas from its engine, the others remotely.
@@ -370,8 +373,12 @@ impl Querier for ClusterQuerier {
     }
 
     /// This node's shards fold their own series; every remote shard's replica folds its
-    /// shard and sends back only the accumulators.
+    /// shard and sends back only the accumulators (or a range function's series, from nodes
+    /// that compute them).
     fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
+        if self.remote.iter().any(|r| !r.series_parts) && !req.is_aggregation() {
+            return Ok(None);
+        }
         let remote = self.start(ReadOp::Aggregate(req.clone()), |_| true);
         let mut parts = self.local.aggregate(req)?.unwrap_or_default();
         for r in self.finish(remote)? {

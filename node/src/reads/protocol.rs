@@ -56,7 +56,8 @@ pub enum ReadOp {
         maxt_ms: i64,
     },
     /// An aggregation the shard computes itself ([`Querier::aggregate`]): only its
-    /// accumulators cross the network.
+    /// accumulators cross the network. Nodes at command level 6 or above also take a range
+    /// function that no aggregation wraps, and answer with its series for the shard.
     Aggregate(PartialRequest),
     /// Rollup windows ([`Querier::select_rolled`]); sent only to nodes at command level 2 or
     /// above (older ones hold no rollups and cannot decode it).

@@ -97,12 +97,23 @@ pub(crate) async fn range_matrix(
     base: &str,
     query: &str,
 ) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
-    let form = [
+    range_matrix_with(client, base, query, &[]).await
+}
+
+/// [`range_matrix`] with more parameters (`tier`, ...).
+pub(crate) async fn range_matrix_with(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
+    let mut form = vec![
         ("query", query.to_string()),
         ("start", format!("{}", base_ms() / 1000 + 60)),
         ("end", format!("{}", base_ms() / 1000 + 600)),
         ("step", "7".to_string()),
     ];
+    form.extend(extra.iter().map(|&(k, v)| (k, v.to_string())));
     let r = client
         .post(format!("{base}/api/v1/query_range"))
         .form(&form)
@@ -137,8 +148,10 @@ pub(crate) async fn range_matrix(
     out
 }
 
-/// Aggregations the shards compute (pushed down to remote replicas) answer what the whole
-/// evaluation answers (`* 1` keeps the engine from pushing down), through every node.
+/// Aggregations and range functions the shards compute (pushed down to remote replicas)
+/// answer what the whole evaluation answers, through every node. The whole evaluation reads
+/// the raw tier alone (`tier=raw`: no querier parts compute anything then) and aggregates
+/// over `* 1` (not an aggregation of a selector or a range function).
 pub(crate) async fn aggregations_pushed_down_equal_whole_evaluation(
     client: &reqwest::Client,
     urls: &[String],
@@ -167,13 +180,17 @@ pub(crate) async fn aggregations_pushed_down_equal_whole_evaluation(
     ];
     let mut compared = 0;
     for inner in inners {
-        for agg in aggs {
-            let (pushed, whole) = if agg.ends_with(',') {
+        // A range function on its own is computed by the shards too.
+        let alone = inner.contains('(').then_some("").into_iter();
+        for agg in aggs.into_iter().chain(alone) {
+            let (pushed, whole) = if agg.is_empty() {
+                (inner.to_string(), inner.to_string())
+            } else if agg.ends_with(',') {
                 (format!("{agg} {inner})"), format!("{agg} {inner} * 1)"))
             } else {
                 (format!("{agg} ({inner})"), format!("{agg} ({inner} * 1)"))
             };
-            let want = range_matrix(client, &urls[0], &whole).await;
+            let want = range_matrix_with(client, &urls[0], &whole, &[("tier", "raw")]).await;
             assert!(!want.is_empty(), "{whole}: no result");
             for url in urls {
                 let got = range_matrix(client, url, &pushed).await;
@@ -196,7 +213,7 @@ pub(crate) async fn aggregations_pushed_down_equal_whole_evaluation(
             }
         }
     }
-    assert_eq!(compared, 4 * 9 * urls.len());
+    assert_eq!(compared, (4 * 9 + 3) * urls.len());
 }
 
 /// Shard `shard`'s group as `base` reports it (`/api/v1/status/cluster`), if it answers.

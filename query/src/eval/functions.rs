@@ -14,6 +14,7 @@ use tidemark_storage::Labels;
 use super::series::{merge_same_labels, present_per_step};
 use super::{Evaluator, Series, Val, drop_name};
 use crate::error::QueryError;
+use crate::partial::{Plan, eval_partial};
 
 /// Whether a call argument is a range vector, parentheses skipped.
 fn is_range_arg(e: &Expr) -> bool {
@@ -95,6 +96,9 @@ pub(crate) fn eval_call<'e>(
 ) -> Result<Val<'e>, QueryError> {
     let name = c.func.name;
     if let Some(i) = c.args.args.iter().position(|a| is_range_arg(a)) {
+        if let Some(plan) = Plan::of_call(c) {
+            return Ok(Val::Vector(eval_partial(ev, &plan, ts)?));
+        }
         return Ok(Val::Vector(range::eval_range_function(ev, c, i, ts)?));
     }
     let out = match name {

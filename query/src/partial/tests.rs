@@ -13,6 +13,7 @@ use tidemark_storage::{
     Command, Engine, Labels, Matcher, MemEngine, Sample, SeriesRef, ShardId, WriteBatch,
 };
 
+use crate::eval::functions::matrix_selector;
 use crate::querier::QuerySeriesIter;
 use crate::{EngineQuerier, PromqlEngine, Querier, QueryError, Value};
 
@@ -163,10 +164,9 @@ fn assert_same(query: &str, got: Points, want: Points) {
     }
 }
 
-/// Aggregations over the shards, as `(partial, whole)` pairs of queries.
-fn pairs() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let inners = [
+/// What the aggregations of [`pairs`] aggregate, as `(partial, whole)` pairs of queries.
+fn inners() -> [(&'static str, &'static str); 11] {
+    [
         ("http_requests_total", "http_requests_total * 1"),
         ("temp", "temp * 1"),
         (
@@ -194,7 +194,13 @@ fn pairs() -> Vec<(String, String)> {
         ("deriv(temp[5m])", "deriv(temp[5m]) * 1"),
         // Not a counter: an info annotation pointing at the argument.
         ("rate(temp[5m])", "rate(temp[5m]) * 1"),
-    ];
+    ]
+}
+
+/// Aggregations over the shards, as `(partial, whole)` pairs of queries.
+fn pairs() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let inners = inners();
     let aggs = [
         "sum", "avg", "count", "group", "min", "max", "stddev", "stdvar",
     ];
@@ -242,6 +248,102 @@ fn partial_aggregation_equals_whole_evaluation() {
     assert_eq!(checked, 110);
 }
 
+/// A range function's result series and annotations at the times of `ts`: computed by the
+/// shards and merged (`parts`), or from the whole vector.
+fn range_function(
+    q: &dyn Querier,
+    query: &str,
+    ts: &[i64],
+    parts: bool,
+) -> Result<(Vec<crate::eval::Series>, crate::eval::Annotations), QueryError> {
+    let ast = promql_parser::parser::parse(query).expect("parses");
+    let promql_parser::parser::Expr::Call(c) = &ast else {
+        panic!("{query}: not a call");
+    };
+    let limits = crate::engine::QueryLimits::default();
+    let ev = crate::eval::Evaluator::new(&limits, q, ts[0], ts[ts.len() - 1]);
+    let out = if parts {
+        let plan = super::Plan::of_call(c).unwrap_or_else(|| panic!("{query}: not partial"));
+        super::eval_partial(&ev, &plan, ts)?
+    } else {
+        let arg = c
+            .args
+            .args
+            .iter()
+            .position(|a| matrix_selector(a).is_some());
+        crate::eval::functions::range::eval_range_function(&ev, c, arg.expect("a range"), ts)?
+    };
+    Ok((out, ev.annotations.take()))
+}
+
+#[test]
+fn range_functions_computed_by_parts_equal_the_whole_vector() {
+    let engine = engine();
+    let q = querier(&engine);
+    let mut checked = 0;
+    let calls = inners()
+        .map(|(p, _)| p)
+        .into_iter()
+        .filter(|p| p.contains('('))
+        .chain([
+            "predict_linear(temp[30m], 4 * 3600)",
+            "resets(http_requests_total[1h])",
+        ]);
+    for query in calls {
+        for ts in [
+            vec![600_000],
+            vec![END_MS],
+            (0..=END_MS).step_by(60_000).collect::<Vec<_>>(),
+        ] {
+            let (got, got_notes) = range_function(&q, query, &ts, true).expect("parts");
+            let (want, want_notes) = range_function(&q, query, &ts, false).expect("whole");
+            assert!(!want.is_empty(), "{query}: nothing to compare");
+            // Bit for bit: each series is computed by the same code, only elsewhere.
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{query}");
+            assert_eq!(got_notes.infos, want_notes.infos, "{query}: infos");
+            assert_eq!(got_notes.warnings, want_notes.warnings, "{query}: warnings");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 11);
+}
+
+#[test]
+fn two_series_with_one_label_set_in_two_shards_are_an_error_as_in_the_whole_vector() {
+    // `a{x}` and `b{x}` in different shards: their rates both lose the name, which only the
+    // union of the parts shows.
+    let engine = Arc::new(MemEngine::default());
+    let x = (0..100)
+        .map(|i| i.to_string())
+        .find(|x| {
+            let shard = |name| Labels::from_pairs(&[(METRIC_NAME, name), ("x", x)]).shard(SHARDS);
+            shard("a") != shard("b")
+        })
+        .expect("two shards");
+    for name in ["a", "b"] {
+        let labels = Labels::from_pairs(&[(METRIC_NAME, name), ("x", &x)]);
+        let mut batch = WriteBatch::default();
+        batch.new_series.push(labels.clone());
+        let samples = (0..20)
+            .map(|k| Sample::new(k * STEP_MS, k as f64))
+            .collect();
+        batch.samples.push((SeriesRef::New(0), samples));
+        engine
+            .apply(labels.shard(SHARDS) as ShardId, 1, &Command::Write(batch))
+            .expect("apply");
+    }
+    let q = querier(&engine);
+    let ts = [240_000];
+    let query = r#"rate({__name__=~"a|b"}[5m])"#;
+    let got = range_function(&q, query, &ts, true).expect_err("parts");
+    let want = range_function(&q, query, &ts, false).expect_err("whole");
+    assert_eq!(got.message, want.message);
+    assert!(got.message.contains("same labelset"), "{got}");
+    // One metric alone is fine.
+    let (one, _) = range_function(&q, "rate(a[5m])", &ts, true).expect("one");
+    assert_eq!(one.len(), 1);
+}
+
 /// A querier that records the partial requests the engine makes of it.
 struct Counting {
     inner: EngineQuerier,
@@ -274,7 +376,7 @@ impl Querier for Counting {
 }
 
 #[test]
-fn only_aggregations_the_shards_can_compute_are_asked_of_them() {
+fn only_what_the_shards_can_compute_is_asked_of_them() {
     let engine = engine();
     let q = Counting {
         inner: querier(&engine),
@@ -290,13 +392,40 @@ fn only_aggregations_the_shards_can_compute_are_asked_of_them() {
     assert_eq!(asked("sum by (job) (rate(http_requests_total[5m]))"), 1);
     assert_eq!(asked("topk(2, temp) + on() group_left sum(temp)"), 2);
     assert_eq!(asked("max(last_over_time({__name__=~\"temp|x\"}[5m]))"), 1);
-    // Not partial: a name dropped from series of several metrics, a quantile, a parameter
-    // that is not a literal, a value out of range that draws a warning.
-    assert_eq!(asked("sum(rate({__name__=~\"http.*\"}[5m]))"), 0);
+    // Not a partial aggregation: a name dropped from series of several metrics (the rate is
+    // computed by the shards, the sum of their series here), a quantile, a parameter that is
+    // not a literal, a value out of range that draws a warning.
+    assert_eq!(asked("sum(rate({__name__=~\"http.*\"}[5m]))"), 1);
     assert_eq!(asked("quantile(0.5, temp)"), 0);
     assert_eq!(asked("topk(scalar(vector(2)), temp)"), 0);
     assert_eq!(asked("sum(quantile_over_time(2, temp[5m]))"), 0);
     assert_eq!(asked("sum(temp * 2)"), 0);
+    // Range functions on their own, with constant parameters; not over a subquery, nor with a
+    // parameter that is a query.
+    assert_eq!(asked("rate(http_requests_total[5m]) / 2"), 1);
+    assert_eq!(asked("predict_linear(temp[1h], 4 * 3600)"), 1);
+    assert_eq!(asked("quantile_over_time(0.5 + 0.25, temp[1h])"), 1);
+    assert_eq!(asked("quantile_over_time(1 + 1, temp[1h])"), 0);
+    assert_eq!(asked("predict_linear(temp[1h], scalar(temp))"), 0);
+    assert_eq!(asked("rate(http_requests_total[5m:1m])"), 0);
+    assert_eq!(asked("absent_over_time(temp[5m])"), 0);
+    assert_eq!(asked("temp"), 0);
+    // What a cluster asks only of nodes that compute range functions' series.
+    let req = |expr: &str| PartialRequest {
+        expr: expr.to_string(),
+        steps: vec![0],
+        query_start_ms: 0,
+        query_end_ms: 0,
+        lookback_delta_ms: 300_000,
+        data_range_ms: (0, 0),
+        samples_max: 1,
+        series_max: 1,
+        timeout_ms: 0,
+    };
+    assert!(req("sum by (job) (rate(x[5m]))").is_aggregation());
+    assert!(req("(topk(2, x))").is_aggregation());
+    assert!(!req("rate(x[5m])").is_aggregation());
+    assert!(!req("predict_linear(x[5m], 4 * 3600)").is_aggregation());
 }
 
 #[test]
@@ -332,6 +461,7 @@ fn an_aggregation_survives_its_round_trip_as_text() {
         r#"topk without (instance) (2, last_over_time(temp{instance=~".+"}[90s] @ end()))"#,
         r#"count(temp offset 1h30m)"#,
         r#"stddev(quantile_over_time(0.25, temp[1h:5m]))"#,
+        r#"predict_linear(temp{job=~"a|b"}[1h] offset 5m, -(4 * 3600) / 2)"#,
     ] {
         let ast = promql_parser::parser::parse(q).expect("parses");
         let text = ast.to_string();
@@ -459,4 +589,28 @@ fn parts_folded_at_once_come_back_in_the_queriers_order() {
     }
     // The shards hold different series: parts in the wrong order would not match.
     assert_eq!(distinct.len(), shards.len());
+}
+
+#[test]
+fn a_deeply_nested_parameter_is_folded_on_a_stack_deep_enough() {
+    // The parts run on threads of their own: a parameter nested thousands of levels deep must
+    // not overflow their stacks (it is a constant, so the call is computed by the parts).
+    let engine = engine();
+    let q = querier(&engine);
+    let depth = 4_000;
+    let param = format!("{}60{}", "(".repeat(depth), ")".repeat(depth));
+    for query in [
+        format!("predict_linear(temp[5m], {param})"),
+        format!("sum(predict_linear(temp[5m], {param}))"),
+    ] {
+        let got = crate::syntax::stack::on_small_stack(|| {
+            PromqlEngine::default().instant(&q, &query, 3_600_000)
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", &query[..30]));
+        assert!(
+            matches!(&got.value, Value::Vector(v) if !v.is_empty()),
+            "{:?}",
+            got.value
+        );
+    }
 }
