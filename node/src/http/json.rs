@@ -11,43 +11,111 @@ use tidemark_storage::{Labels, Sample};
 /// A sample value as Prometheus writes it: `"NaN"`, `"+Inf"`, `"-Inf"`, `"1000000"`, `"0.1"`,
 /// `"1e-07"`, `"1e+21"`.
 pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Rust's `{:e}` is the shortest round-trip mantissa with a bare exponent ("1.5e-7");
-        // Go writes the exponent signed with at least two digits ("1.5e-07").
-        let s = format!("{v:e}");
-        let (mantissa, exp) = s.split_once('e').expect("{:e} always has an exponent");
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp),
-        };
-        return format!("{mantissa}e{sign}{digits:0>2}");
-    }
-    // Rust's Display is the shortest round-trip representation without an exponent, as Go's 'f', -1.
-    format!("{v}")
+    let mut out = String::new();
+    write_value(&mut out, v);
+    out
 }
 
-/// Appends a millisecond timestamp as seconds: `1435781451.781`, `1435781451`, `-1.5` is `-1.500`.
-pub fn write_timestamp(out: &mut String, t_ms: i64) {
-    let mut t = t_ms as i128;
-    if t < 0 {
-        out.push('-');
-        t = -t;
+/// Appends [`format_value`]`(v)`. The digits are the shortest that read back as `v` (ryu, as
+/// serde_json writes floats), laid out as Go's 'f' (or 'e', with a signed exponent of at least
+/// two digits, below 1e-6 and from 1e21 on).
+pub fn write_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
     }
-    let _ = write!(out, "{}", t / 1000);
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+        return;
+    }
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    if v == 0.0 {
+        out.push('0');
+        return;
+    }
+    let abs = v.abs();
+    let mut ryu = ryu::Buffer::new();
+    let mut buf = [0u8; 32];
+    let (len, point) = shortest_digits(ryu.format_finite(abs), &mut buf);
+    // ASCII digits only.
+    let digits = std::str::from_utf8(&buf[..len]).unwrap_or_default();
+    if !(1e-6..1e21).contains(&abs) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let exp = point - 1;
+        out.push_str(if exp < 0 { "e-" } else { "e+" });
+        if exp.abs() < 10 {
+            out.push('0');
+        }
+        out.push_str(itoa::Buffer::new().format(exp.unsigned_abs()));
+        return;
+    }
+    let n = digits.len() as i32;
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+        out.push_str(digits);
+    } else if point < n {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    } else {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', (point - n) as usize));
+    }
+}
+
+/// The significant digits of a positive number as ryu writes it (`"1.5e-7"`, `"123.45"`,
+/// `"1e16"`, `"1.0"`), without leading or trailing zeros, and where the decimal point goes: the
+/// number is `0.DIGITS x 10^point`.
+fn shortest_digits(s: &str, buf: &mut [u8; 32]) -> (usize, i32) {
+    let (mantissa, exp) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (mut len, mut point, mut after_point) = (0, exp, false);
+    for &c in mantissa.as_bytes() {
+        if c == b'.' {
+            after_point = true;
+            continue;
+        }
+        if !after_point {
+            point += 1;
+        }
+        if len == 0 && c == b'0' {
+            point -= 1;
+            continue;
+        }
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = c;
+            len += 1;
+        }
+    }
+    while len > 0 && buf[len - 1] == b'0' {
+        len -= 1;
+    }
+    (len, point)
+}
+
+/// Appends a timestamp in milliseconds as Prometheus writes it: seconds, with the milliseconds
+/// as three decimals unless they are 0.
+pub fn write_timestamp(out: &mut String, t_ms: i64) {
+    if t_ms < 0 {
+        out.push('-');
+    }
+    let t = t_ms.unsigned_abs();
+    out.push_str(itoa::Buffer::new().format(t / 1000));
     let frac = t % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        for unit in [100, 10, 1] {
+            out.push(char::from(b'0' + (frac / unit % 10) as u8));
+        }
     }
 }
 
@@ -89,7 +157,7 @@ pub fn write_sample(out: &mut String, s: &Sample) {
     out.push('[');
     write_timestamp(out, s.t);
     out.push_str(",\"");
-    out.push_str(&format_value(s.v));
+    write_value(out, s.v);
     out.push_str("\"]");
 }
 
@@ -225,6 +293,12 @@ mod tests {
             (-2.5e-10, "-2.5e-10"),
             (f64::MAX, "1.7976931348623157e+308"),
             (5e-324, "5e-324"),
+            // Exact ties between two shortest last digits go to the even one, as Go rounds
+            // (checked against Prometheus 3.5's answers to `vector(...)`).
+            // 1404122000000000.25 and .75, exactly.
+            (f64::from_bits(0x4313_f42a_8420_1001), "1404122000000000.2"),
+            (f64::from_bits(0x4313_f42a_8420_1003), "1404122000000000.8"),
+            (123456789012345680000.0, "123456789012345680000"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
@@ -235,6 +309,72 @@ mod tests {
         ] {
             assert_eq!(format_value(v), want, "{v:e}");
         }
+    }
+
+    /// Go's formatting by std's (shortest round-trip digits as well), as the values were
+    /// written before they were written through ryu.
+    fn oracle(v: f64) -> String {
+        if v.is_nan() {
+            return "NaN".into();
+        }
+        if v.is_infinite() {
+            return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+        }
+        let abs = v.abs();
+        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+            let s = format!("{v:e}");
+            let (mantissa, exp) = s.split_once('e').expect("an exponent");
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            return format!("{mantissa}e{sign}{digits:0>2}");
+        }
+        format!("{v}")
+    }
+
+    #[test]
+    fn values_format_as_std_would_over_every_kind_of_float() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut values = vec![
+            1e-6,
+            1e-6f64.next_down(),
+            1e21,
+            1e21f64.next_down(),
+            0.5,
+            100.0,
+        ];
+        for _ in 0..200_000 {
+            let r = next();
+            values.push(f64::from_bits(r));
+            values.push((r % 1_000_000_007) as f64 / 1000.0);
+            values.push((r >> 11) as f64);
+            values.push(f64::from_bits(r) % 1e6);
+            values.push(10f64.powi((r % 60) as i32 - 30) * (1.0 + (r >> 40) as f64 / 1e4));
+        }
+        let mut ties = 0;
+        for &v in &values {
+            let (got, std) = (format_value(v), oracle(v));
+            if got == std {
+                continue;
+            }
+            // Both shortest and both read back as `v`: an exact tie between two last digits,
+            // where std rounds half up and Go (and ryu) to even (the table above has two).
+            let back = |s: &str| s.parse::<f64>().map(f64::to_bits);
+            assert!(
+                got.len() == std.len() && back(&got) == Ok(v.to_bits()) && back(&std) == back(&got),
+                "{:x}: {got} vs {std}",
+                v.to_bits()
+            );
+            ties += 1;
+        }
+        assert!(ties * 1000 < values.len(), "{ties} ties");
     }
 
     #[test]
