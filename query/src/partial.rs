@@ -428,28 +428,32 @@ impl<'a> Plan<'a> {
                 Ok(out)
             }
             Op::Select { k, top } => {
-                let mut all: Vec<Series> = parts
-                    .into_iter()
-                    .flat_map(|p| p.kept)
-                    .map(|(labels, values)| Series::new(labels, values))
-                    .collect();
-                ev.check_points(all.len(), steps)?;
-                all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+                let all = kept_in_order(ev, parts, steps)?;
                 topk::topk(ev, &all, self.modifier(), &vec![k; steps], top)
             }
             Op::Keep => {
-                let mut all: Vec<Series> = parts
-                    .into_iter()
-                    .flat_map(|p| p.kept)
-                    .map(|(labels, values)| Series::new(labels, values))
-                    .collect();
-                ev.check_points(all.len(), steps)?;
-                all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+                let all = kept_in_order(ev, parts, steps)?;
                 check_distinct_labels(&all)?;
                 Ok(all)
             }
         }
     }
+}
+
+/// The series every part kept, in label order (within the query's points limit).
+fn kept_in_order(
+    ev: &Evaluator<'_>,
+    parts: Vec<Partial>,
+    steps: usize,
+) -> Result<Vec<Series>, QueryError> {
+    let mut all: Vec<Series> = parts
+        .into_iter()
+        .flat_map(|p| p.kept)
+        .map(|(labels, values)| Series::new(labels, values))
+        .collect();
+    ev.check_points(all.len(), steps)?;
+    all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(all)
 }
 
 /// The range function call `c` as a partial plan's argument, and whether it keeps the metric
