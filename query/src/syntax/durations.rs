@@ -63,8 +63,12 @@ fn number_at(rest: &str) -> &str {
 fn seconds(number: &str) -> Option<f64> {
     let lower = number.to_ascii_lowercase();
     match lower.strip_prefix("0x") {
-        // An integer too large for 64 bits is out of range too.
-        Some(hex) => Some(u64::from_str_radix(hex, 16).map_or(f64::INFINITY, |v| v as f64)),
+        Some(hex) => match u64::from_str_radix(hex, 16) {
+            Ok(v) => Some(v as f64),
+            // Too large for 64 bits is out of range too; no digits is the parser's to refuse.
+            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(f64::INFINITY),
+            Err(_) => None,
+        },
         None => lower.parse::<f64>().ok(),
     }
 }
