@@ -8,17 +8,10 @@ use std::fmt::Write as _;
 use tidemark_query::Value;
 use tidemark_storage::{Labels, Sample};
 
-/// A sample value as Prometheus writes it: `"NaN"`, `"+Inf"`, `"-Inf"`, `"1000000"`, `"0.1"`,
-/// `"1e-07"`, `"1e+21"`.
-pub fn format_value(v: f64) -> String {
-    let mut out = String::new();
-    write_value(&mut out, v);
-    out
-}
-
-/// Appends [`format_value`]`(v)`. The digits are the shortest that read back as `v` (ryu, as
-/// serde_json writes floats), laid out as Go's 'f' (or 'e', with a signed exponent of at least
-/// two digits, below 1e-6 and from 1e21 on).
+/// Appends a sample value as Prometheus writes it: `NaN`, `+Inf`, `-Inf`, `1000000`, `0.1`,
+/// `1e-07`, `1e+21`. The digits are the shortest that read back as `v` (ryu, as serde_json
+/// writes floats), laid out as Go's 'f' (or 'e', with a signed exponent of at least two
+/// digits, below 1e-6 and from 1e21 on).
 pub fn write_value(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
@@ -274,6 +267,12 @@ pub fn string_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn format_value(v: f64) -> String {
+        let mut out = String::new();
+        write_value(&mut out, v);
+        out
+    }
 
     #[test]
     fn values_format_like_prometheus() {
