@@ -211,9 +211,9 @@ impl PromqlEngine {
         })
     }
 
-    /// A range query of `ast`, parsed from `text` when that is known; runs on a stack deep
-    /// enough for `ast`.
-    fn eval_range(
+    /// A range query of `ast`, parsed from `text` when that is known; runs on the caller's
+    /// stack (which must be deep enough for `ast`).
+    pub(crate) fn eval_range(
         &self,
         querier: &dyn Querier,
         ast: &Expr,

@@ -6,6 +6,7 @@ pub mod error;
 mod eval;
 pub mod partial;
 pub mod querier;
+pub mod results_cache;
 pub mod syntax;
 pub mod value;
 
@@ -13,5 +14,6 @@ pub use engine::{PromqlEngine, QueryLimits};
 pub use error::{QueryError, QueryErrorKind};
 pub use partial::{Partial, PartialRequest};
 pub use querier::{EngineQuerier, Querier, QuerySeriesIter, SplitSeriesQuerier, TierPinned};
+pub use results_cache::{CacheCounters, RangeQuery, ResultsCache, ResultsCacheConfig};
 pub use syntax::{Ast, SyntaxLimits};
 pub use value::{QueryResult, SampleCounts, Value};

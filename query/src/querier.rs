@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use tidemark_storage::history::HistoryMark;
 use tidemark_storage::{
     Engine, Labels, Matcher, RolledSeries, SeriesSamples, ShardId, Tier, TierChoice,
 };
@@ -79,6 +80,13 @@ pub trait Querier: Send + Sync {
     fn aggregate(&self, _req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
         Ok(None)
     }
+    /// Every shard this querier reads with its history mark
+    /// (`tidemark_storage::history`), sorted by shard, read before any data this querier
+    /// returns after the call; `None` when some shard does not tell (nothing read through
+    /// this querier is then cached).
+    fn history_marks(&self) -> Result<Option<Vec<(ShardId, HistoryMark)>>, QueryError> {
+        Ok(None)
+    }
 }
 
 /// A borrowed querier is a querier (for wrappers such as [`TierPinned`] over `&dyn Querier`).
@@ -142,6 +150,10 @@ impl<Q: Querier + ?Sized> Querier for &Q {
 
     fn aggregate(&self, req: &PartialRequest) -> Result<Option<Vec<Partial>>, QueryError> {
         (**self).aggregate(req)
+    }
+
+    fn history_marks(&self) -> Result<Option<Vec<(ShardId, HistoryMark)>>, QueryError> {
+        (**self).history_marks()
     }
 }
 
@@ -263,6 +275,18 @@ impl Querier for EngineQuerier {
             .collect();
         let queriers: Vec<&dyn Querier> = shards.iter().map(|q| q as &dyn Querier).collect();
         partial::evaluate_each(&queriers, req).map(Some)
+    }
+
+    fn history_marks(&self) -> Result<Option<Vec<(ShardId, HistoryMark)>>, QueryError> {
+        let mut marks = Vec::with_capacity(self.shards.len());
+        for &shard in &self.shards {
+            match self.engine.history_mark(shard) {
+                Some(m) => marks.push((shard, m)),
+                None => return Ok(None),
+            }
+        }
+        marks.sort_by_key(|(shard, _)| *shard);
+        Ok(Some(marks))
     }
 }
 
@@ -418,6 +442,10 @@ impl<Q: Querier> Querier for SplitSeriesQuerier<Q> {
         }
         self.inner.aggregate(req)
     }
+
+    fn history_marks(&self) -> Result<Option<Vec<(ShardId, HistoryMark)>>, QueryError> {
+        self.inner.history_marks()
+    }
 }
 
 /// A querier that reads one tier alone (the `tier=` query parameter): a rollup tier's windows
@@ -494,5 +522,9 @@ impl<Q: Querier> Querier for TierPinned<Q> {
         maxt_ms: i64,
     ) -> Result<BTreeSet<String>, QueryError> {
         self.inner.label_values(name, matchers, mint_ms, maxt_ms)
+    }
+
+    fn history_marks(&self) -> Result<Option<Vec<(ShardId, HistoryMark)>>, QueryError> {
+        self.inner.history_marks()
     }
 }

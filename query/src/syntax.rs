@@ -8,7 +8,7 @@
 //! Also reads backtick strings as Prometheus does ([`raw_strings`]), and refuses numbers in a
 //! duration's place that no duration holds ([`durations`]) before the parser panics on them.
 
-mod depth;
+pub(crate) mod depth;
 mod durations;
 mod raw_strings;
 pub mod stack;

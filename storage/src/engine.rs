@@ -151,6 +151,12 @@ pub trait Engine: Send + Sync + 'static {
     /// The index of the last applied entry of `shard` (0 when none).
     fn applied_index(&self, shard: ShardId) -> u64;
 
+    /// Whether what reads of `shard` return for past times changed (see
+    /// [`crate::history`]); `None` where the engine does not tell (nothing is then cached).
+    fn history_mark(&self, _shard: ShardId) -> Option<crate::history::HistoryMark> {
+        None
+    }
+
     /// Persists everything applied to `shard` so far (head chunks, partial ones too, registry,
     /// postings) together with the applied index and the caller's opaque `sm_meta` (Raft's
     /// last-applied log id and membership) in one atomic write. Returns the flushed index.

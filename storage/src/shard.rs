@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::command::{Command, SeriesRef, WriteBatch};
 use crate::head::{Appended, HeadSeries};
+use crate::history::History;
 use crate::model::{Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::postings::PartitionPostings;
@@ -72,6 +73,9 @@ pub(crate) struct Shard {
     pub persisted_horizon_ms: i64,
     /// Deleted intervals per series (`Command::Delete`); persisted with every flush.
     pub tombstones: Tombstones,
+    /// Changes of the past, for results caches (`history.rs`); not part of the replicated
+    /// state.
+    pub history: History,
 }
 
 impl Shard {
@@ -99,6 +103,7 @@ impl Shard {
             persisted_series: 0,
             persisted_horizon_ms: i64::MIN,
             tombstones: Tombstones::default(),
+            history: History::default(),
         }
     }
 
@@ -108,6 +113,7 @@ impl Shard {
         if index <= self.applied && self.applied > 0 {
             return;
         }
+        let newest_ms = self.max_t;
         match cmd {
             Command::Write(batch) => self.apply_write(batch, false),
             Command::Backfill(batch) => self.apply_write(batch, true),
@@ -139,6 +145,7 @@ impl Shard {
                 self.rollups_after_delete(*mint_ms, *maxt_ms);
             }
         }
+        self.history.count(cmd, newest_ms);
         self.applied = index;
     }
 

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::command::Command;
 use crate::engine::{AppendCheck, MemoryBreakdown, ShardStats};
 use crate::error::{Error, Result};
+use crate::history::HistoryMark;
 use crate::model::{Labels, Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::series_key::SeriesKey;
@@ -42,6 +43,11 @@ pub(crate) struct Sharded<S: Store> {
     generation: AtomicU64,
     /// Reads that found stored data corrupt.
     corruptions: AtomicU64,
+    /// This engine instance, in history marks (`history.rs`).
+    instance: u64,
+    /// The last shard instance number handed out: each shard installed (created, recovered,
+    /// replaced by a snapshot) gets the next, so that its history counts start afresh.
+    shard_instances: AtomicU64,
 }
 
 /// A store reader kept across the series of one select, with the generation it was made at.
@@ -69,12 +75,31 @@ impl<S: Store> Sharded<S> {
             shards: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             corruptions: AtomicU64::new(0),
+            instance: crate::history::random_instance(),
+            shard_instances: AtomicU64::new(0),
         }
     }
 
     /// Installs a recovered shard.
-    pub fn insert_shard(&self, shard: Shard) {
+    pub fn insert_shard(&self, mut shard: Shard) {
+        shard.history.instance = self.next_shard_instance();
         write(&self.shards).insert(shard.id, Arc::new(RwLock::new(shard)));
+    }
+
+    fn next_shard_instance(&self) -> u64 {
+        self.shard_instances.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The history mark of `shard` as this replica has applied it (`history.rs`); a shard not
+    /// created yet has instance 0 and no sample.
+    pub fn history_mark(&self, shard: ShardId) -> HistoryMark {
+        match self.shard(shard) {
+            Some(cell) => {
+                let st = read(&cell);
+                st.history.mark(self.instance, st.max_t)
+            }
+            None => crate::history::History::default().mark(self.instance, None),
+        }
     }
 
     pub fn shard(&self, id: ShardId) -> Option<ShardCell> {
@@ -91,6 +116,7 @@ impl<S: Store> Sharded<S> {
         let cell = self.shard_or_create(id);
         let mut st = write(&cell);
         *st = replace()?;
+        st.history.instance = self.next_shard_instance();
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -118,6 +144,7 @@ impl<S: Store> Sharded<S> {
             .or_insert_with(|| {
                 let mut shard = Shard::new(id, self.opts.clone());
                 shard.durable = self.store.durable();
+                shard.history.instance = self.next_shard_instance();
                 Arc::new(RwLock::new(shard))
             })
             .clone()
@@ -198,6 +225,10 @@ impl<S: Store> Sharded<S> {
         rollups.merge_postings();
         self.store.write_flush(&st, &sealed, &rollups, sm_meta)?;
         self.generation.fetch_add(1, Ordering::SeqCst);
+        // Computed rollups become readable now, not when their command applied.
+        if !rollups.units.is_empty() {
+            st.history.changes += 1;
+        }
         st.finish_rollups(rollups, self.store.durable());
         st.finish_flush(sm_meta, self.store.durable(), sealed);
         Ok(st.applied)
@@ -609,6 +640,9 @@ macro_rules! delegate_engine {
             }
             fn applied_index(&self, shard: $crate::ShardId) -> u64 {
                 self.$field.applied_index(shard)
+            }
+            fn history_mark(&self, shard: $crate::ShardId) -> Option<$crate::history::HistoryMark> {
+                Some(self.$field.history_mark(shard))
             }
             fn flush(&self, shard: $crate::ShardId, sm_meta: &[u8]) -> $crate::Result<u64> {
                 self.$field.flush(shard, sm_meta)

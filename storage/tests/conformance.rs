@@ -858,7 +858,12 @@ conformance!(
     backfill_recomputes_rolled_up_days,
     a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up,
     select_rolled_stands_for_expired_raw_data,
+    history_marks_move_when_the_past_changes,
 );
+
+#[path = "conformance/history.rs"]
+mod history;
+use history::history_marks_move_when_the_past_changes;
 
 #[path = "conformance/backfill.rs"]
 mod backfill;
