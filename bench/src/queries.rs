@@ -271,6 +271,10 @@ pub async fn run_queries(
                     ("start", (end_s - window_s).to_string()),
                     ("end", end_s.to_string()),
                     ("step", step_s.to_string()),
+                    // The query engines are measured, not their results caches: Tidemark and
+                    // VictoriaMetrics both take `nocache=1` (VictoriaMetrics also runs with
+                    // its cache off), Prometheus has none and ignores it.
+                    ("nocache", "1".to_string()),
                 ],
             ),
         };

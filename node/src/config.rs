@@ -659,6 +659,12 @@ impl Config {
             self.query.max_depth >= 2 && self.query.max_length_bytes != 0,
             "query.max_depth must be at least 2 and query.max_length_bytes non-zero"
         );
+        let cache = &self.query.results_cache;
+        anyhow::ensure!(
+            cache.recent_ms >= 0 && cache.split_interval_ms > 0,
+            "query.results_cache.recent_ms must not be negative and split_interval_ms must be \
+             positive"
+        );
         let r = &self.raft;
         anyhow::ensure!(
             r.heartbeat_interval_ms != 0 && r.heartbeat_interval_ms < r.election_timeout_ms,

@@ -37,7 +37,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tidemark_query::PromqlEngine;
+use tidemark_query::{PromqlEngine, ResultsCache};
 
 pub use backend::Backend;
 pub use error::ApiError;
@@ -68,6 +68,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bytes of remote-write requests held at once.
     pub write_budget: Arc<write_budget::WriteBudget>,
+    /// Range query results kept for the next refresh of a dashboard.
+    pub results_cache: Arc<ResultsCache>,
 }
 
 impl AppState {
@@ -86,10 +88,12 @@ impl AppState {
             config.limits.write_inflight_bytes_max,
             config.limits.write_inflight_wait_ms,
         ));
+        let results_cache = Arc::new(ResultsCache::new(config.query.results_cache.clone()));
         let mut metrics = Metrics::new(Box::new(StateCollector {
             backend: backend.clone(),
             slots: query_slots.clone(),
             write_budget: write_budget.clone(),
+            results_cache: results_cache.clone(),
         }));
         if let Some(h) = backend.raft_log_sync_seconds() {
             metrics.register_raft_log_sync(h);
@@ -102,6 +106,7 @@ impl AppState {
             query_slots,
             metrics,
             write_budget,
+            results_cache,
             config,
             started_at: SystemTime::now(),
         }

@@ -39,6 +39,7 @@ use prometheus_client::registry::Registry;
 mod alerting;
 mod c_heap;
 pub mod process;
+mod results_cache;
 mod storage;
 
 use crate::http::backend::Backend;
@@ -331,6 +332,7 @@ pub struct StateCollector {
     pub backend: Arc<dyn Backend>,
     pub slots: Arc<crate::http::QuerySlots>,
     pub write_budget: Arc<crate::http::WriteBudget>,
+    pub results_cache: Arc<tidemark_query::ResultsCache>,
 }
 
 impl std::fmt::Debug for StateCollector {
@@ -537,6 +539,7 @@ impl Collector for StateCollector {
         if let Some(heap) = crate::c_heap::stats() {
             c_heap::encode(&mut encoder, &heap, &crate::c_heap::trim_totals())?;
         }
+        results_cache::encode(&mut encoder, &self.results_cache.counters())?;
         {
             let mut family = encoder.encode_descriptor(
                 "tidemark_peer_clock_offset_seconds",

@@ -43,6 +43,10 @@ const SERIES_LIMIT_LEVEL: u32 = 5;
 /// `ReadOp::Aggregate` whose expression is no aggregation).
 const SERIES_PARTS_LEVEL: u32 = 6;
 
+/// The command level from which nodes tell their shards' history marks
+/// (`ReadOp::HistoryMarks`), which the results cache reads.
+const HISTORY_MARKS_LEVEL: u32 = 7;
+
 /// Queriers over the cluster, and the answers this node's replicas give other nodes.
 pub(crate) struct Reads {
     host: Arc<GroupHost>,
@@ -114,7 +118,8 @@ impl Reads {
         for (r, level) in remote.iter_mut().zip(levels) {
             r.tiers = level.as_ref().is_ok_and(|l| *l >= ROLLUP_LEVEL);
             r.series_limit = level.as_ref().is_ok_and(|l| *l >= SERIES_LIMIT_LEVEL);
-            r.series_parts = level.is_ok_and(|l| l >= SERIES_PARTS_LEVEL);
+            r.series_parts = level.as_ref().is_ok_and(|l| *l >= SERIES_PARTS_LEVEL);
+            r.history_marks = level.is_ok_and(|l| l >= HISTORY_MARKS_LEVEL);
         }
         let shards = ClusterQuerier::new(
             EngineQuerier::new(self.host.engine().clone(), local),
@@ -168,6 +173,7 @@ impl Reads {
                             tiers: false,
                             series_limit: false,
                             series_parts: false,
+                            history_marks: false,
                         })
                     }
                 }
@@ -191,6 +197,7 @@ impl Reads {
                 tiers: false,
                 series_limit: false,
                 series_parts: false,
+                history_marks: false,
             }),
             None => Err(NodeError::Unavailable(format!(
                 "shard {shard}: no replica recorded in the cluster map"

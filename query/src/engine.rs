@@ -9,6 +9,7 @@ use tidemark_storage::{Labels, Sample};
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Series, Val, too_many_samples};
 use crate::querier::Querier;
+use crate::results_cache::ResultsCacheConfig;
 use crate::syntax::{self, SyntaxLimits, stack};
 use crate::value::{QueryResult, SampleCounts, Value};
 
@@ -44,6 +45,8 @@ pub struct QueryLimits {
     /// Queries waiting for a slot at most; beyond, a query is refused with 429 at once. A
     /// query waits at most its timeout.
     pub queue_max: usize,
+    /// The results cache of range queries ([`crate::results_cache`]).
+    pub results_cache: ResultsCacheConfig,
 }
 
 impl Default for QueryLimits {
@@ -60,6 +63,7 @@ impl Default for QueryLimits {
             max_length_bytes: syntax.max_length_bytes,
             concurrent_max: 20,
             queue_max: 200,
+            results_cache: ResultsCacheConfig::default(),
         }
     }
 }

@@ -106,10 +106,10 @@ impl Command {
 }
 
 /// The highest command level this build applies: of [`Command::required_level`] and of the
-/// node's meta commands (level 4: API tokens). Levels 5 and 6 need no command: they say a node
-/// reads series up to a limit (5) and computes a range function's series for its shard (6),
-/// which its peers ask of it only then.
-pub const COMMAND_LEVEL: u32 = 6;
+/// node's meta commands (level 4: API tokens). Levels 5 to 7 need no command: they say a node
+/// reads series up to a limit (5), computes a range function's series for its shard (6) and
+/// tells its shards' history marks (7), which its peers ask of it only then.
+pub const COMMAND_LEVEL: u32 = 7;
 
 mod codec;
 

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
-use tidemark_query::{QueryError, QueryErrorKind, QueryResult, TierPinned, Value};
+use tidemark_query::{QueryError, QueryErrorKind, QueryResult, RangeQuery, TierPinned, Value};
 
 use super::error::ApiError;
 use super::params::{Consistency, Params};
@@ -62,10 +63,15 @@ pub async fn instant(
 }
 
 /// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `limit`,
-/// `stats`, `consistency`, `tier`.
+/// `stats`, `consistency`, `tier`, `nocache`.
+///
+/// Answered through the results cache (`tidemark_query::results_cache`) unless the request
+/// asks for `stats` (whose counts are of the whole evaluation), sets `nocache=1` or sends
+/// `Cache-Control: no-cache` (or `no-store`).
 #[tracing::instrument(skip_all)]
 pub async fn range(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
     let limit = params.limit()?;
@@ -96,22 +102,49 @@ pub async fn range(
     // The engine stops at the request's timeout itself: nothing keeps running once we answer.
     let engine = state.engine.with_timeout_ms(timeout.as_millis() as u64);
     let tier = params.tier()?;
-    let (result, timings) =
-        evaluate_timed(
-            &state,
-            timeout,
-            params.consistency()?,
-            move |q| match tier {
-                Some(t) => engine.range(&TierPinned::new(q, t), &expr, start_ms, end_ms, step_ms),
-                None => engine.range(q, &expr, start_ms, end_ms, step_ms),
-            },
-        )
-        .await?;
-    Ok(respond(
-        result,
-        limit,
-        StatsLevel::of(&params).map(|l| (l, timings)),
-    ))
+    let stats = StatsLevel::of(&params);
+    let cache = (state.results_cache.enabled() && stats.is_none() && !no_cache(&params, &headers))
+        .then(|| state.results_cache.clone());
+    let (result, timings) = evaluate_timed(&state, timeout, params.consistency()?, move |q| {
+        let pinned;
+        let q: &dyn tidemark_query::Querier = match tier {
+            Some(t) => {
+                pinned = TierPinned::new(q, t);
+                &pinned
+            }
+            None => q,
+        };
+        let Some(cache) = cache else {
+            return engine.range(q, &expr, start_ms, end_ms, step_ms);
+        };
+        let variant = tier.map_or("", |t| t.name());
+        let query = RangeQuery {
+            text: &expr,
+            start_ms,
+            end_ms,
+            step_ms,
+            variant,
+        };
+        cache.range(&engine, q, &query, now_ms())
+    })
+    .await?;
+    Ok(respond(result, limit, stats.map(|l| (l, timings))))
+}
+
+/// Whether a range query asks not to be answered from the cache: `nocache=1` (or `true`), as
+/// VictoriaMetrics takes it, or `Cache-Control: no-cache` / `no-store`.
+fn no_cache(params: &Params, headers: &HeaderMap) -> bool {
+    let param = matches!(params.get("nocache"), Some("1" | "true"));
+    let header = headers
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| {
+            let d = d.trim();
+            d.eq_ignore_ascii_case("no-cache") || d.eq_ignore_ascii_case("no-store")
+        });
+    param || header
 }
 
 /// A timestamp in seconds as Go's JSON encoder writes a float: whole seconds without a

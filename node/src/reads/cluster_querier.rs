@@ -7,6 +7,7 @@ use futures::future::join_all;
 use tidemark_query::{
     EngineQuerier, Partial, PartialRequest, Querier, QueryError, QueryErrorKind, QuerySeriesIter,
 };
+use tidemark_storage::history::HistoryMark;
 use tidemark_storage::{Labels, Matcher, RolledSeries, Sample, SeriesSamples, ShardId, TierChoice};
 use tokio::task::JoinHandle;
 
@@ -32,6 +33,9 @@ pub struct RemoteShard {
     /// Whether that node computes a range function's series for its shard (level 6 or
     /// above); while an older one holds a shard, such a query reads the raw series.
     pub series_parts: bool,
+    /// Whether that node tells its shard's history mark (`ReadOp::HistoryMarks`, level 7 or
+    /// above); while an older one holds a shard, range results are not cached.
+    pub history_marks: bool,
 }
 
 /// A querier over every shard: this node's replicas from its engine, the others remotely.
@@ -388,5 +392,28 @@ impl Querier for ClusterQuerier {
             parts.extend(p);
         }
         Ok(Some(parts))
+    }
+
+    /// This node's marks from its engine, every remote shard's from the replica it is read
+    /// from, once that replica has applied the read's index.
+    fn history_marks(&self) -> Result<Option<Vec<(ShardId, HistoryMark)>>, QueryError> {
+        if self.remote.iter().any(|r| !r.history_marks) {
+            return Ok(None);
+        }
+        let remote = self.start(ReadOp::HistoryMarks, |_| true);
+        let local = self.local.history_marks()?;
+        let replies = self.finish(remote)?;
+        let Some(mut marks) = local else {
+            return Ok(None);
+        };
+        for r in replies {
+            let ReadReply::Marks(m) = r else {
+                return Err(unexpected("history marks"));
+            };
+            let Some(m) = m else { return Ok(None) };
+            marks.extend(m);
+        }
+        marks.sort_by_key(|(shard, _)| *shard);
+        Ok(Some(marks))
     }
 }

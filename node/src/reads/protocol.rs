@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use tidemark_proto::node::ShardReply;
 use tidemark_query::{Partial, PartialRequest, Querier, QueryError, QueryErrorKind};
+use tidemark_storage::history::HistoryMark;
 use tidemark_storage::{Labels, RolledSeries, Sample, ShardId, TierChoice};
 
 use crate::error::NodeError;
@@ -75,6 +76,9 @@ pub enum ReadOp {
         maxt_ms: i64,
         limit: u64,
     },
+    /// The shard's history mark ([`Querier::history_marks`]); sent only to nodes at command
+    /// level 7 or above (older ones cannot decode it).
+    HistoryMarks,
 }
 
 /// The answer to a [`ReadRequest`], one variant per [`ReadOp`].
@@ -90,6 +94,8 @@ pub enum ReadReply {
     Partials(Vec<Partial>),
     /// Answer to `Rolled`.
     Rolled(Vec<RolledSeries>),
+    /// Answer to `HistoryMarks` (`None`: the engine does not tell).
+    Marks(Option<Vec<(ShardId, HistoryMark)>>),
 }
 
 /// Runs `op` against `querier` (one shard of the local engine), counting selected samples
@@ -189,6 +195,7 @@ pub fn run_local(
             };
             ReadReply::Partials(parts)
         }
+        ReadOp::HistoryMarks => ReadReply::Marks(querier.history_marks().map_err(q)?),
     })
 }
 

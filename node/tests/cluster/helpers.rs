@@ -531,3 +531,90 @@ pub(crate) async fn set_replication_factor(client: &reqwest::Client, base: &str,
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
 }
+
+/// A `query_range` result as JSON, over the pushdown dataset's ten minutes at a 10 s step
+/// aligned to the step (so that the results cache serves it), `extra` fields too.
+async fn aligned_range(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    extra: &[(&str, &str)],
+) -> serde_json::Value {
+    let start_s = (base_ms() / 1000 + 69) / 10 * 10;
+    let mut form = vec![
+        ("query", query.to_string()),
+        ("start", start_s.to_string()),
+        ("end", format!("{}", base_ms() / 1000 + 600)),
+        ("step", "10".to_string()),
+    ];
+    form.extend(extra.iter().map(|&(k, v)| (k, v.to_string())));
+    let r = client
+        .post(format!("{base}/api/v1/query_range"))
+        .form(&form)
+        .send()
+        .await
+        .expect("query_range");
+    let status = r.status();
+    let json: serde_json::Value = r.json().await.expect("query_range JSON");
+    assert!(status.is_success(), "{query} through {base}: {json}");
+    json["data"]["result"].clone()
+}
+
+/// Through every node (reading the shards it holds no replica of from other nodes), range
+/// queries over the pushdown dataset answered from the results cache equal their whole
+/// evaluation, the cache serves the repeated ones, and a delete through one node shows in
+/// every node's next answer. `admin_token` authorises the delete.
+pub(crate) async fn cached_ranges_equal_whole_evaluation(
+    client: &reqwest::Client,
+    urls: &[String],
+    admin_token: Option<&str>,
+) {
+    let queries = [
+        "sum by (job) (rate(pushdown_total[1m]))",
+        "rate(pushdown_total[30s])",
+        "topk(3, pushdown_total)",
+    ];
+    let cached_steps = |text: &str| -> f64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("tidemark_query_results_cache_steps_total{source=\"cache\"} ")
+            })
+            .unwrap_or_else(|| panic!("no cache steps:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    for url in urls {
+        let before = cached_steps(&get_text(client, &format!("{url}/metrics")).await);
+        for q in queries {
+            let cold = aligned_range(client, url, q, &[]).await;
+            let warm = aligned_range(client, url, q, &[]).await;
+            let whole = aligned_range(client, url, q, &[("nocache", "1")]).await;
+            assert!(!whole.as_array().unwrap().is_empty(), "{q}: {whole}");
+            assert_eq!(cold, whole, "{q} through {url}");
+            assert_eq!(warm, whole, "{q} through {url}");
+        }
+        let after = cached_steps(&get_text(client, &format!("{url}/metrics")).await);
+        // Of each repeated query's 54 steps, those 5 minutes or more before the shards'
+        // newest samples (at the dataset's end) came from the cache: 23 of them.
+        assert!(after - before >= 3.0 * 20.0, "{url}: {before} -> {after}");
+    }
+    let mut delete = client
+        .post(format!("{}/api/v1/admin/tsdb/delete_series", urls[0]))
+        .form(&[("match[]", r#"pushdown_total{job="job0"}"#)]);
+    if let Some(token) = admin_token {
+        delete = delete.bearer_auth(token);
+    }
+    let r = delete.send().await.expect("delete request");
+    assert_eq!(r.status().as_u16(), 204, "{:?}", r.text().await);
+    for url in urls {
+        for q in queries {
+            let got = aligned_range(client, url, q, &[]).await;
+            let whole = aligned_range(client, url, q, &[("nocache", "1")]).await;
+            assert_eq!(got, whole, "{q} through {url} after the delete");
+            assert!(
+                !got.to_string().contains("\"job0\""),
+                "{q} through {url}: {got}"
+            );
+        }
+    }
+}

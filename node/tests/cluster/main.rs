@@ -15,7 +15,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use helpers::*;
-use support::{Node, TestSeries, encode_write_v1, post_write_v1};
+use support::{Node, TestSeries, encode_write_v1, get_text, post_write_v1};
 use tidemark_api::{
     ClusterStatus, Envelope, GroupStatus, LocalShard, MemberChange, MemberChangeAnswer,
     MemberChangeOp, MemberOutcome, ReplicationChange, ShardDigest,
@@ -459,6 +459,7 @@ async fn with_fewer_replicas_than_nodes_every_node_reads_and_writes_every_shard(
     }
     replicas_agree(&client, &urls, 2).await;
     aggregations_pushed_down_equal_whole_evaluation(&client, &urls).await;
+    cached_ranges_equal_whole_evaluation(&client, &urls, Some(ADMIN_TOKEN)).await;
     // `shard move` puts shard 0's replica from node 2 on node 3.
     ctl(
         &urls[0],
