@@ -197,7 +197,7 @@ impl PromqlEngine {
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
         let ast = syntax::parse(expr, &self.limits.syntax())?;
-        ast.walk(|e| self.eval_range(querier, e, Some(expr), start_ms, end_ms, step_ms))
+        ast.walk(|e| self.eval_range(querier, e, Some(expr), (start_ms, end_ms, step_ms), None))
     }
 
     /// Evaluates the parsed expression `ast` at every step from `start_ms` to `end_ms`.
@@ -211,20 +211,20 @@ impl PromqlEngine {
     ) -> Result<QueryResult, QueryError> {
         let depth = self.limits.syntax().check_depth(ast)?;
         stack::with_stack_for(depth, || {
-            self.eval_range(querier, ast, None, start_ms, end_ms, step_ms)
+            self.eval_range(querier, ast, None, (start_ms, end_ms, step_ms), None)
         })
     }
 
     /// A range query of `ast`, parsed from `text` when that is known; runs on the caller's
-    /// stack (which must be deep enough for `ast`).
+    /// stack (which must be deep enough for `ast`). It stops at `deadline` when one is given
+    /// (a query evaluated in parts), else `limits.timeout_ms` from now.
     pub(crate) fn eval_range(
         &self,
         querier: &dyn Querier,
         ast: &Expr,
         text: Option<&str>,
-        start_ms: i64,
-        end_ms: i64,
-        step_ms: i64,
+        (start_ms, end_ms, step_ms): (i64, i64, i64),
+        deadline: Option<std::time::Instant>,
     ) -> Result<QueryResult, QueryError> {
         if step_ms <= 0 {
             return Err(QueryError::bad_data(
@@ -258,6 +258,9 @@ impl PromqlEngine {
             .map(|i| start_ms + i * step_ms)
             .collect();
         let mut ev = Evaluator::new(&self.limits, querier, start_ms, end_ms);
+        if let Some(deadline) = deadline {
+            ev.set_deadline(deadline);
+        }
         if let Some(text) = text {
             ev.set_source(text, ast);
         }

@@ -178,6 +178,12 @@ impl<'q> Evaluator<'q> {
         }
     }
 
+    /// Makes evaluation stop at `deadline` (one query evaluated in parts shares one) instead
+    /// of `limits.timeout_ms` after this evaluator was made.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+
     /// Fails with a `timeout` error once the query has run past its deadline. Called between
     /// series and selects, so a query stops within one series' worth of work.
     pub fn check_deadline(&self) -> Result<(), QueryError> {

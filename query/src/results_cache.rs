@@ -18,6 +18,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use promql_parser::parser::{Expr, Offset};
 use serde::{Deserialize, Serialize};
@@ -191,9 +192,17 @@ impl ResultsCache {
         now_ms: i64,
     ) -> Result<QueryResult, QueryError> {
         let ast = syntax::parse(q.text, &engine.limits.syntax())?;
+        // The pieces' evaluations share the query's timeout.
+        let timeout = engine.limits.timeout_ms;
+        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout));
+        let eval = Eval {
+            engine,
+            querier,
+            text: q.text,
+            deadline,
+        };
         ast.walk(|expr| {
-            let whole =
-                || engine.eval_range(querier, expr, Some(q.text), q.start_ms, q.end_ms, q.step_ms);
+            let whole = || eval.range(expr, q.start_ms, q.end_ms, q.step_ms);
             if !self.enabled() || q.step_ms <= 0 || q.end_ms < q.start_ms {
                 return whole();
             }
@@ -214,7 +223,7 @@ impl ResultsCache {
             let storable_ms = settled.min(now_ms.saturating_sub(self.config.recent_ms));
             let mut out = Assembled::default();
             for piece in pieces(q, self.config.split_interval_ms) {
-                let part = self.piece(engine, querier, expr, q, piece, &marks, storable_ms)?;
+                let part = self.piece(&eval, expr, q, piece, &marks, storable_ms)?;
                 out.add(part);
             }
             out.finish(engine.limits.samples_max)
@@ -223,11 +232,9 @@ impl ResultsCache {
 
     /// The results of one piece: what its extent holds, the steps around evaluated (and the
     /// extent grown by those up to `storable_ms`).
-    #[allow(clippy::too_many_arguments)]
     fn piece(
         &self,
-        engine: &PromqlEngine,
-        querier: &dyn Querier,
+        eval: &Eval<'_>,
         expr: &Expr,
         q: &RangeQuery<'_>,
         piece: Piece,
@@ -256,7 +263,7 @@ impl ResultsCache {
         };
         let mut evaluated = Vec::with_capacity(spans.len());
         for &(from, to) in &spans {
-            let r = engine.eval_range(querier, expr, Some(q.text), from, to, step)?;
+            let r = eval.range(expr, from, to, step)?;
             evaluated.push((from, to, r));
         }
         if cached.is_some() {
@@ -368,6 +375,32 @@ impl ResultsCache {
             held = self.bytes.fetch_sub(gone.bytes, Ordering::Relaxed) - gone.bytes;
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// How one query's parts are evaluated: one engine, querier and deadline for all.
+struct Eval<'a> {
+    engine: &'a PromqlEngine,
+    querier: &'a dyn Querier,
+    text: &'a str,
+    deadline: Option<Instant>,
+}
+
+impl Eval<'_> {
+    fn range(
+        &self,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.engine.eval_range(
+            self.querier,
+            expr,
+            Some(self.text),
+            (start_ms, end_ms, step_ms),
+            self.deadline,
+        )
     }
 }
 
