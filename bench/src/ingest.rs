@@ -68,6 +68,8 @@ pub struct IngestConfig {
     pub batch: BatchConfig,
     pub limits: SendLimits,
     pub query_runs: u32,
+    /// Timed refreshes of each range query with results caches on (0: none).
+    pub refresh_runs: u32,
     pub work_dir: Option<PathBuf>,
     pub keep_data: bool,
     pub out: Option<PathBuf>,
@@ -213,6 +215,28 @@ pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
     Ok((report, all_ok))
 }
 
+/// The share of range query steps Tidemark's results cache answered, from its `/metrics`.
+async fn results_cache_hit_rate(client: &reqwest::Client, system: &RunningSystem) -> Option<f64> {
+    let text = client
+        .get(system.query_url("/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let steps = |source: &str| -> Option<f64> {
+        let prefix = format!("tidemark_query_results_cache_steps_total{{source=\"{source}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let (cached, evaluated) = (steps("cache")?, steps("evaluation")?);
+    (cached + evaluated > 0.0).then(|| cached / (cached + evaluated))
+}
+
 /// Writes `value` as pretty JSON to `path`, creating parent directories.
 pub fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -292,6 +316,20 @@ async fn bench_one(
     .await;
     crate::process::check_alive(&mut system.child)?;
     crate::queries::log_results(&result.queries);
+    if config.refresh_runs > 0 {
+        result.refreshes = crate::queries::run_refreshes(
+            client,
+            &system.query_url(""),
+            queries,
+            end_s,
+            config.refresh_runs,
+        )
+        .await;
+        crate::process::check_alive(&mut system.child)?;
+        if matches!(kind, SystemKind::Tidemark | SystemKind::TidemarkRf3) {
+            result.results_cache_hit_rate = results_cache_hit_rate(client, &system).await;
+        }
+    }
 
     if let Some(plan) = plan {
         let disk = system.measure_disk(plan).await?;

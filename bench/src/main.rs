@@ -116,6 +116,10 @@ struct IngestArgs {
     /// Timed executions of each query (after one warm-up whose result is checked).
     #[arg(long, default_value_t = 10)]
     query_runs: u32,
+    /// Timed refreshes of each range query as a dashboard repeats it, results caches on
+    /// (Tidemark's, VictoriaMetrics' rollup cache); 0: none.
+    #[arg(long, default_value_t = 10)]
+    refresh_runs: u32,
 }
 
 #[derive(Args)]
@@ -262,6 +266,7 @@ async fn main() -> ExitCode {
                         batch: args.common.batch(),
                         limits: args.common.limits(),
                         query_runs: args.query_runs,
+                        refresh_runs: args.refresh_runs,
                         work_dir: args.common.work_dir.clone(),
                         keep_data: args.common.keep_data,
                         out: args.common.out.clone(),

@@ -323,6 +323,66 @@ pub async fn run_queries(
     results
 }
 
+/// One range query repeated as a dashboard's refresh repeats it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RefreshResult {
+    pub name: String,
+    pub latencies_ms: Vec<f64>,
+    pub median_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// Runs every range query of `specs` as a dashboard refreshes it, results caches allowed:
+/// start and end aligned to the step (as Grafana sends them), one untimed run that fills the
+/// caches, then `runs` timed ones. The dataset ends about now, so a system that keeps results
+/// only for settled times evaluates the newest minutes again on every refresh, as it would
+/// under live ingest.
+pub async fn run_refreshes(
+    client: &reqwest::Client,
+    base_url: &str,
+    specs: &[QuerySpec],
+    end_s: i64,
+    runs: u32,
+) -> Vec<RefreshResult> {
+    let url = format!("{base_url}/api/v1/query_range");
+    let mut out = Vec::new();
+    for spec in specs {
+        let QueryKind::Range { window_s, step_s } = spec.kind else {
+            continue;
+        };
+        let end = end_s - end_s.rem_euclid(step_s);
+        let params = vec![
+            ("query", spec.expr.clone()),
+            ("start", (end - window_s).to_string()),
+            ("end", end.to_string()),
+            ("step", step_s.to_string()),
+        ];
+        let mut result = RefreshResult {
+            name: spec.name.to_string(),
+            latencies_ms: Vec::new(),
+            median_ms: None,
+            error: None,
+        };
+        for run in 0..=runs {
+            match execute(client, &url, &params).await {
+                Ok((elapsed, _)) if run > 0 => {
+                    result.latencies_ms.push(elapsed.as_secs_f64() * 1000.0)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    result.error = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut sorted = result.latencies_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        result.median_ms = quantile(&sorted, 0.5);
+        out.push(result);
+    }
+    out
+}
+
 /// One POST (form-encoded, as Grafana sends) with its wall time to the full body.
 async fn execute(
     client: &reqwest::Client,

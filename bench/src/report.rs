@@ -45,6 +45,12 @@ pub struct SystemResult {
     pub query_median_ms: Option<f64>,
     pub query_p90_ms: Option<f64>,
     pub query_failures: usize,
+    /// Range queries repeated as a dashboard refreshes them, results caches on.
+    pub refreshes: Vec<crate::queries::RefreshResult>,
+    pub refresh_median_ms: Option<f64>,
+    pub refresh_p90_ms: Option<f64>,
+    /// Tidemark's: the share of the refreshes' steps its results cache answered.
+    pub results_cache_hit_rate: Option<f64>,
 }
 
 impl SystemResult {
@@ -64,6 +70,10 @@ impl SystemResult {
             query_median_ms: None,
             query_p90_ms: None,
             query_failures: 0,
+            refreshes: Vec::new(),
+            refresh_median_ms: None,
+            refresh_p90_ms: None,
+            results_cache_hit_rate: None,
         }
     }
 
@@ -78,6 +88,15 @@ impl SystemResult {
         self.query_median_ms = quantile(&all, 0.5);
         self.query_p90_ms = quantile(&all, 0.9);
         self.query_failures = self.queries.iter().filter(|q| q.error.is_some()).count();
+        let mut refreshes: Vec<f64> = self
+            .refreshes
+            .iter()
+            .flat_map(|q| q.latencies_ms.iter().copied())
+            .collect();
+        refreshes.sort_by(f64::total_cmp);
+        self.refresh_median_ms = quantile(&refreshes, 0.5);
+        self.refresh_p90_ms = quantile(&refreshes, 0.9);
+        self.query_failures += self.refreshes.iter().filter(|q| q.error.is_some()).count();
     }
 
     fn ingest_rate(&self) -> Option<f64> {
@@ -105,6 +124,8 @@ pub struct Ratios {
     pub bytes_per_sample: Option<f64>,
     pub query_median: Option<f64>,
     pub query_p90: Option<f64>,
+    pub refresh_median: Option<f64>,
+    pub refresh_p90: Option<f64>,
 }
 
 /// The JSON document of an ingest run.
@@ -143,6 +164,8 @@ pub fn ratios(systems: &[SystemResult]) -> Vec<Ratios> {
             bytes_per_sample: ratio(tm.bytes_per_sample, peer.bytes_per_sample),
             query_median: ratio(tm.query_median_ms, peer.query_median_ms),
             query_p90: ratio(tm.query_p90_ms, peer.query_p90_ms),
+            refresh_median: ratio(tm.refresh_median_ms, peer.refresh_median_ms),
+            refresh_p90: ratio(tm.refresh_p90_ms, peer.refresh_p90_ms),
         })
         .collect()
 }
@@ -239,6 +262,30 @@ pub fn render_ingest(report: &IngestReport) -> String {
             fmt_opt(r.query_median, |v| format!("{v:.2}x")),
             fmt_opt(r.query_p90, |v| format!("{v:.2}x")),
         ));
+    }
+
+    if report.systems.iter().any(|s| s.refresh_median_ms.is_some()) {
+        out.push_str(&format!(
+            "\nDashboard refreshes (range queries step-aligned, results caches on):\n{:<20} | {:>14} | {:>14} | {:>14}\n",
+            "system", "refresh median", "refresh p90", "cache hit rate"
+        ));
+        for s in &report.systems {
+            out.push_str(&format!(
+                "{:<20} | {:>14} | {:>14} | {:>14}\n",
+                s.system.name(),
+                fmt_opt(s.refresh_median_ms, |v| format!("{v:.1} ms")),
+                fmt_opt(s.refresh_p90_ms, |v| format!("{v:.1} ms")),
+                fmt_opt(s.results_cache_hit_rate, |v| format!("{:.1}%", v * 100.0)),
+            ));
+        }
+        for r in &report.ratios {
+            out.push_str(&format!(
+                "{:<20} | {:>14} | {:>14} |\n",
+                format!("tidemark/{}", short(r.peer)),
+                fmt_opt(r.refresh_median, |v| format!("{v:.2}x")),
+                fmt_opt(r.refresh_p90, |v| format!("{v:.2}x")),
+            ));
+        }
     }
 
     let rate = |k: SystemKind| {

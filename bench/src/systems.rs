@@ -178,8 +178,8 @@ impl RunningSystem {
                 format!("-storageDataPath={}", data_dir.display()),
                 format!("-httpListenAddr={http}"),
                 "-retentionPeriod=100y".to_string(),
-                // Measure the query engine, not its rollup result cache (Prometheus has none).
-                "-search.disableCache".to_string(),
+                // Its rollup result cache stays on for the dashboard refreshes; the engine
+                // comparison skips it per query (`nocache=1`, `queries.rs`).
                 "-loggerLevel=WARN".to_string(),
             ],
             SystemKind::Prometheus => {
