@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod cached_reads;
 pub mod checker;
 pub mod cluster;
 pub mod consistency;
@@ -41,7 +42,8 @@ pub enum Workload {
     Notifier,
     /// Samples backfilled days into the past while retention rolls them up and expires raw
     /// data (raw 2 days), run through random nodes; every acknowledged sample still counted
-    /// through every member, from raw data or rollup windows.
+    /// through every member, from raw data or rollup windows; range queries over those days
+    /// through every node's results cache meanwhile, none stale after healing.
     Tiers,
 }
 

@@ -6,6 +6,8 @@
 //! acknowledged sample must still be counted through every member: from raw data where it is
 //! kept, from rollup windows where it went (a window counts its samples exactly), and nothing
 //! that was never written. Replica digests (compared for every workload) cover the tiers.
+//! Meanwhile range queries over those days go through every node's results cache
+//! (`cached_reads.rs`): after healing, no cached answer may differ from what the data gives.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -56,6 +58,8 @@ pub struct TierHistory {
     /// When (ms since the epoch) the workload started writing: samples lie in
     /// `[origin - BACK_MS, origin - 2h]`.
     pub origin_ms: i64,
+    /// Range queries through the results cache during the run.
+    pub cached_reads: crate::cached_reads::CachedReads,
 }
 
 /// What the checker found.
@@ -77,6 +81,10 @@ pub struct TierCheck {
     pub unreadable: Vec<String>,
     /// Whether raw data expired anywhere (the tiers did their work during the run).
     pub raw_expired: bool,
+    /// Cached range answers compared with whole evaluation after healing, and those that
+    /// differed from it.
+    pub cache_compared: usize,
+    pub cache_stale: Vec<String>,
 }
 
 impl TierCheck {
@@ -85,6 +93,7 @@ impl TierCheck {
             || (self.lost.is_empty()
                 && self.phantom.is_empty()
                 && self.unreadable.is_empty()
+                && self.cache_stale.is_empty()
                 && self.raw_expired)
     }
 
@@ -107,11 +116,16 @@ impl TierCheck {
                 "  node {node} key {key}: {all} counted ({raw} raw), {acked} acknowledged, {maybe} at most\n"
             ));
         }
+        s.push_str(&format!(
+            "{:<32} {} compared with evaluation\n",
+            "tier cached range answers", self.cache_compared
+        ));
         for line in self
             .lost
             .iter()
             .chain(&self.phantom)
             .chain(&self.unreadable)
+            .chain(&self.cache_stale)
         {
             s.push_str(&format!("  tiers anomaly: {line}\n"));
         }
@@ -127,14 +141,16 @@ impl TierCheck {
             return String::new();
         }
         format!(
-            " tier_writes={} tier_ok={} tier_runs={} tier_lost={} tier_phantom={} tier_unreadable={} tier_raw_expired={}",
+            " tier_writes={} tier_ok={} tier_runs={} tier_lost={} tier_phantom={} tier_unreadable={} tier_raw_expired={} tier_cache_compared={} tier_cache_stale={}",
             self.writes_ok + self.writes_failed + self.writes_indeterminate,
             self.writes_ok,
             self.runs_ok,
             self.lost.len(),
             self.phantom.len(),
             self.unreadable.len(),
-            self.raw_expired
+            self.raw_expired,
+            self.cache_compared,
+            self.cache_stale.len()
         )
     }
 }
@@ -222,7 +238,9 @@ pub async fn run_tiers(
         }
         out
     };
-    let (writes, (ok, failed)) = tokio::join!(writes, runs);
+    let reads = crate::cached_reads::prime(seed, http.clone(), urls.clone(), origin, until);
+    let (writes, (ok, failed), reads) = tokio::join!(writes, runs, reads);
+    history.cached_reads = reads;
     history.writes = writes;
     history.runs_ok = ok;
     history.runs_failed = failed;
@@ -299,6 +317,11 @@ pub async fn check_tiers(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let at_ms = history.origin_ms;
+    let (compared, stale, unreadable) =
+        crate::cached_reads::check(http, members, history.origin_ms).await;
+    check.cache_compared = compared;
+    check.cache_stale = stale;
+    check.unreadable.extend(unreadable);
     for (id, url) in members {
         for key in 0..KEYS {
             let expr = format!("count_over_time({METRIC}{{key=\"{key}\"}}[4d])");
