@@ -14,12 +14,15 @@
 //! shard read from another replica throws the extent away. Steps later than the shards'
 //! settled bound or than `recent_ms` before now are never stored: their samples may still be
 //! on their way. Expressions whose steps read data after them (`@`, negative `offset`) are
-//! not cached.
+//! not cached, nor those whose series checks span the whole range
+//! (`series_checks_hold_per_step`), nor evaluations that gave warnings or infos. Each
+//! evaluated part is held to the query's limits on its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, Offset};
 use serde::{Deserialize, Serialize};
 use tidemark_storage::history::HistoryMark;
@@ -27,6 +30,7 @@ use tidemark_storage::{Labels, Sample, ShardId};
 
 use crate::engine::PromqlEngine;
 use crate::error::QueryError;
+use crate::eval::selector::pinned_name;
 use crate::eval::too_many_samples;
 use crate::querier::Querier;
 use crate::syntax::{self, depth::children};
@@ -101,9 +105,8 @@ struct Extent {
     to_ms: i64,
     /// The shards read and their marks, before any of the data.
     marks: Vec<(ShardId, HistoryMark)>,
+    /// Only evaluations without warnings or infos are kept.
     series: Vec<(Labels, Vec<Sample>)>,
-    warnings: Vec<String>,
-    infos: Vec<String>,
     bytes: u64,
 }
 
@@ -206,7 +209,11 @@ impl ResultsCache {
             if !self.enabled() || q.step_ms <= 0 || q.end_ms < q.start_ms {
                 return whole();
             }
-            if q.start_ms.rem_euclid(q.step_ms) != 0 || !steps_read_only_the_past(expr) {
+            if q.start_ms.rem_euclid(q.step_ms) != 0
+                || !within_bounds(q)
+                || !steps_read_only_the_past(expr)
+                || !series_checks_hold_per_step(expr)
+            {
                 self.uncacheable.fetch_add(1, Ordering::Relaxed);
                 return whole();
             }
@@ -323,16 +330,20 @@ impl ResultsCache {
         let mut from_ms = cached.map_or(i64::MAX, |x| x.from_ms);
         let mut to_ms = cached.map_or(i64::MIN, |x| x.to_ms);
         let mut parts: Vec<(i64, Matrix)> = Vec::new();
-        let mut warnings = cached.map(|x| x.warnings.clone()).unwrap_or_default();
-        let mut infos = cached.map(|x| x.infos.clone()).unwrap_or_default();
+        // Annotations speak of the range evaluated: an extent holding them would hand them to
+        // ranges they do not concern. Evaluations with any are not kept.
+        if evaluated
+            .iter()
+            .any(|(_, _, r)| !r.warnings.is_empty() || !r.infos.is_empty())
+        {
+            return;
+        }
         if let Some(x) = cached {
             parts.push((x.from_ms, x.series.clone()));
         }
         for (from, to, r) in evaluated {
             from_ms = from_ms.min(from);
             to_ms = to_ms.max(to);
-            push_new(&mut warnings, r.warnings);
-            push_new(&mut infos, r.infos);
             if let Value::Matrix(m) = r.value {
                 parts.push((from, m));
             }
@@ -350,7 +361,7 @@ impl ResultsCache {
                 (!samples.is_empty()).then_some((labels, samples))
             })
             .collect();
-        let bytes = extent_bytes(&series, &warnings, &infos, &key);
+        let bytes = extent_bytes(&series, marks, &key);
         if bytes > self.config.bytes_max {
             return;
         }
@@ -359,8 +370,6 @@ impl ResultsCache {
             to_ms,
             marks: marks.to_vec(),
             series,
-            warnings,
-            infos,
             bytes,
         });
         let mut extents = self.lock();
@@ -402,6 +411,64 @@ impl Eval<'_> {
             self.deadline,
         )
     }
+}
+
+/// Timestamps and steps far inside `i64` (about 285,000 years either way, a step of up to 35
+/// years): the arithmetic on steps and pieces cannot overflow.
+fn within_bounds(q: &RangeQuery<'_>) -> bool {
+    const T: i64 = 1 << 53;
+    const STEP: i64 = 1 << 40;
+    (-T..=T).contains(&q.start_ms) && (-T..=T).contains(&q.end_ms) && q.step_ms <= STEP
+}
+
+/// Whether the answer for a set of steps is the answer of each part of it joined. Unary minus,
+/// range functions and `label_replace`/`label_join` refuse two result series with one label
+/// set anywhere in the range (Prometheus' `ContainsSameLabelset`), even at different steps:
+/// which series meet depends on the range. Their arguments must not yield series that could
+/// meet once the name is dropped: every selector under them pins its metric name and no `or`
+/// joins two of them (other operators keep one side's series, or drop names and merge step by
+/// step). `label_replace` and `label_join` can make any two series meet: never cached.
+fn series_checks_hold_per_step(expr: &Expr) -> bool {
+    let mut todo = vec![expr];
+    while let Some(e) = todo.pop() {
+        let checked: Vec<&Expr> = match e {
+            Expr::Unary(u) => vec![&*u.expr],
+            Expr::Call(c) if matches!(c.func.name, "label_replace" | "label_join") => {
+                return false;
+            }
+            Expr::Call(c) => c
+                .args
+                .args
+                .iter()
+                .map(|a| &**a)
+                .filter(|a| a.value_type() == ValueType::Matrix)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !checked.into_iter().all(one_name_per_series) {
+            return false;
+        }
+        todo.extend(children(e));
+    }
+    true
+}
+
+/// Whether every selector in `e` pins its metric name and no `or` joins two vectors in it.
+fn one_name_per_series(e: &Expr) -> bool {
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        let pinned = match e {
+            Expr::VectorSelector(vs) => pinned_name(vs).is_some(),
+            Expr::MatrixSelector(ms) => pinned_name(&ms.vs).is_some(),
+            Expr::Binary(b) => b.op.to_string() != "or",
+            _ => true,
+        };
+        if !pinned {
+            return false;
+        }
+        todo.extend(children(e));
+    }
+    true
 }
 
 /// Whether every step of `expr` reads data at or before its own time only: no `@` modifier
@@ -470,8 +537,6 @@ impl PieceResult {
         let mut out = PieceResult::default();
         let mut parts: Vec<(i64, Matrix)> = Vec::new();
         if let Some(x) = cached {
-            push_new(&mut out.warnings, x.warnings.clone());
-            push_new(&mut out.infos, x.infos.clone());
             let within = x
                 .series
                 .iter()
@@ -524,10 +589,14 @@ impl Assembled {
         if points > samples_max {
             return Err(too_many_samples());
         }
+        // In the order whole evaluation gives them (sorted, each once).
+        let (mut warnings, mut infos) = (self.warnings, self.infos);
+        warnings.sort();
+        infos.sort();
         Ok(QueryResult {
             value: Value::Matrix(series),
-            warnings: self.warnings,
-            infos: self.infos,
+            warnings,
+            infos,
             samples: self.samples,
         })
     }
@@ -557,11 +626,10 @@ fn push_new(to: &mut Vec<String>, more: Vec<String>) {
 }
 
 /// What an extent holds in memory, roughly: samples, label strings with their headers, the
-/// key and the messages.
+/// marks and the key.
 fn extent_bytes(
     series: &[(Labels, Vec<Sample>)],
-    warnings: &[String],
-    infos: &[String],
+    marks: &[(ShardId, HistoryMark)],
     key: &Key,
 ) -> u64 {
     const HEADER: usize = std::mem::size_of::<Vec<u8>>();
@@ -575,8 +643,8 @@ fn extent_bytes(
             label_bytes + 2 * HEADER + std::mem::size_of_val(samples.as_slice())
         })
         .sum();
-    let messages: usize = warnings.iter().chain(infos).map(|m| m.len() + HEADER).sum();
-    (series_bytes + messages + 2 * key.text.len() + 256) as u64
+    let marks = std::mem::size_of_val(marks);
+    (series_bytes + marks + 2 * key.text.len() + 256) as u64
 }
 
 impl Default for ResultsCache {

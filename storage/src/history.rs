@@ -65,7 +65,7 @@ impl History {
                     .samples
                     .iter()
                     .flat_map(|(_, samples)| samples)
-                    .any(|s| s.t <= newest - SETTLE_MS),
+                    .any(|s| s.t <= newest.saturating_sub(SETTLE_MS)),
             },
             Command::Seal { .. } | Command::CleanTombstones => false,
             Command::Expire { .. }

@@ -184,6 +184,7 @@ fn the_newest_steps_are_never_stored() {
     let c = cache(ResultsCacheConfig::default());
     let q = range("sum(rate(requests_total[5m]))", H, 3 * H, MIN);
     // The wall clock right after the data: the last 5 minutes are not stored.
+    let whole_before = whole(&q, &querier);
     c.range(&engine(), &querier, &q, 3 * H).unwrap();
     let before = c.counters();
     c.range(&engine(), &querier, &q, 3 * H).unwrap();
@@ -191,11 +192,16 @@ fn the_newest_steps_are_never_stored() {
     assert_eq!(n.steps_evaluated - before.steps_evaluated, 5);
     assert_eq!(n.steps_cached - before.steps_cached, 121 - 5);
 
-    // Samples of the recent steps that arrive later are in the next answer.
-    fleet.scrape(3 * H + 15_000, 3 * H + 15_000);
-    let later = range("sum(rate(requests_total[5m]))", H, 3 * H + MIN, MIN);
-    let got = c.range(&engine(), &querier, &later, 3 * H + MIN).unwrap();
-    assert_eq!(bits(&got), bits(&whole(&later, &querier)));
+    // A sample for one of those steps arriving later (a new series two minutes back: within
+    // the shard's settling time, so no change of the past) is in the next answer.
+    let late = Fleet::labels("requests_total", 1, Some(("path", "/late")));
+    fleet.write(&late, 3 * H - 2 * MIN, 1e6);
+    fleet.write(&late, 3 * H - MIN, 2e6);
+    let got = c.range(&engine(), &querier, &q, 3 * H).unwrap();
+    let want = whole(&q, &querier);
+    assert_eq!(bits(&got), bits(&want));
+    assert_eq!(c.counters().invalidations, 0, "not a change of the past");
+    assert!(bits(&got) != bits(&whole_before), "the late samples show");
 }
 
 #[test]
@@ -279,22 +285,88 @@ fn the_cache_keeps_within_its_bytes_and_drops_the_least_recently_used() {
         bytes_max,
         ..ResultsCacheConfig::default()
     });
-    for i in 0..40 {
+    let ask = |i: usize| {
         let text = format!("requests_total * {i}");
         let q = range(&text, 0, 2 * H, MIN);
         let got = c.range(&engine(), &querier, &q, 4 * H).unwrap();
         assert_eq!(bits(&got), bits(&whole(&q, &querier)));
         assert!(c.counters().bytes <= bytes_max);
+    };
+    // Extents of 12 series x 121 steps: two fit.
+    ask(0);
+    ask(1);
+    assert_eq!(c.counters().entries, 2, "{:?}", c.counters());
+    // 0 used again, then a third: 1, the least recently used, goes (first in, first out
+    // would drop 0).
+    ask(0);
+    ask(2);
+    let n = c.counters();
+    assert_eq!((n.entries, n.evictions, n.hits), (2, 1, 1), "{n:?}");
+    ask(0);
+    assert_eq!(c.counters().hits, 2);
+    ask(1);
+    assert_eq!(c.counters().hits, 2, "1 was evicted");
+}
+
+#[test]
+fn evaluations_with_annotations_are_answered_but_not_kept() {
+    let mut fleet = Fleet::new();
+    fleet.scrape(0, 3 * H);
+    let querier = fleet.querier();
+    let c = cache(ResultsCacheConfig::default());
+    // `up` is no counter by its name: an info.
+    let q = range("sum(rate(up[5m]))", H, 2 * H, MIN);
+    for _ in 0..2 {
+        let got = c.range(&engine(), &querier, &q, 4 * H).unwrap();
+        let want = whole(&q, &querier);
+        assert!(!want.infos.is_empty());
+        assert_eq!(bits(&got), bits(&want));
+        assert_eq!((&got.warnings, &got.infos), (&want.warnings, &want.infos));
     }
     let n = c.counters();
-    assert!(n.evictions > 0 && n.entries < 40, "{n:?}");
-    // The newest is still there, the oldest is not.
-    let newest = range("requests_total * 39", 0, 2 * H, MIN);
-    c.range(&engine(), &querier, &newest, 4 * H).unwrap();
-    assert_eq!(c.counters().hits, n.hits + 1);
-    let oldest = range("requests_total * 0", 0, 2 * H, MIN);
-    c.range(&engine(), &querier, &oldest, 4 * H).unwrap();
-    assert_eq!(c.counters().hits, n.hits + 1);
+    assert_eq!((n.entries, n.hits, n.queries), (0, 0, 2), "{n:?}");
+}
+
+#[test]
+fn series_that_may_meet_under_a_whole_range_check_are_evaluated_whole() {
+    let mut fleet = Fleet::new();
+    // Two counters with one label set once the name is dropped: `a_total` until 1 h, then
+    // `b_total`. Whether they meet depends on the range evaluated as a whole, so the cache
+    // leaves such a query to whole evaluation.
+    for k in 0..240 {
+        let t = k * 15_000;
+        let name = if t < H { "a_total" } else { "b_total" };
+        let labels = Labels::from_pairs(&[("__name__", name), ("instance", "host-1")]);
+        fleet.write(&labels, t, k as f64);
+    }
+    let querier = fleet.querier();
+    let c = cache(ResultsCacheConfig::default());
+    let first = range(
+        r#"rate({__name__=~"a_total|b_total"}[5m])"#,
+        0,
+        30 * MIN,
+        MIN,
+    );
+    c.range(&engine(), &querier, &first, 4 * H).unwrap();
+    let both = range(r#"rate({__name__=~"a_total|b_total"}[5m])"#, 0, 2 * H, MIN);
+    let got = c.range(&engine(), &querier, &both, 4 * H);
+    let want = engine().range(&querier, both.text, 0, 2 * H, MIN);
+    let text = |r: Result<QueryResult, QueryError>| r.map(|r| bits(&r)).map_err(|e| e.to_string());
+    assert_eq!(text(got), text(want));
+    for text in [
+        "-{job=\"node\"}",
+        "label_replace(up, \"x\", \"1\", \"\", \"\")",
+        "rate((requests_total or up)[5m:1m])",
+    ] {
+        c.range(&engine(), &querier, &range(text, 0, H, MIN), 4 * H)
+            .unwrap();
+    }
+    let n = c.counters();
+    assert_eq!((n.uncacheable, n.queries), (5, 0), "{n:?}");
+    // With the name pinned, nothing can meet: cached.
+    let pinned = range("-rate(requests_total[5m]) * 2", 0, H, MIN);
+    c.range(&engine(), &querier, &pinned, 4 * H).unwrap();
+    assert_eq!(c.counters().queries, 1);
 }
 
 #[test]

@@ -66,4 +66,13 @@ pub(super) fn history_marks_move_when_the_past_changes(f: &mut dyn Factory) {
     // An entry replayed at or below the applied index is not applied, nor counted.
     write(&*e, 6, &up("b"), samples(&[(1, 3.0)]));
     assert!(mark(&*e).same_history(&deleted));
+
+    // A dropped shard, and the shard made again, are other replica states.
+    e.flush(S, b"m").unwrap();
+    e.drop_shard(S).unwrap();
+    let dropped = mark(&*e);
+    assert!(!dropped.same_history(&deleted));
+    write(&*e, 1, &up("a"), samples(&[(H, 1.0)]));
+    let again = mark(&*e);
+    assert!(!again.same_history(&deleted) && !again.same_history(&dropped));
 }
