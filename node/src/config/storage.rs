@@ -17,7 +17,8 @@ pub struct StorageConfig {
     /// How often the C heap (glibc's malloc, which RocksDB allocates from) is looked at, in
     /// milliseconds; 0 never. glibc keeps what RocksDB frees (memtables after their flush,
     /// write batches) resident; past `malloc_trim_threshold` free, its pages go back to the
-    /// kernel (`malloc_trim`). Default 10 s.
+    /// kernel (`malloc_trim`). Default 2 s: at 1M series, 10 s left up to 330 MiB freed by
+    /// RocksDB resident between two looks.
     pub malloc_trim_interval_ms: u64,
     /// Free bytes the C heap may keep before it is trimmed (default `64MiB`).
     pub malloc_trim_threshold: ByteSize,
@@ -27,7 +28,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             memory_budget: ByteSize::mib(256),
-            malloc_trim_interval_ms: 10_000,
+            malloc_trim_interval_ms: 2_000,
             malloc_trim_threshold: ByteSize::mib(64),
         }
     }
