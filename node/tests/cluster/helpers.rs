@@ -107,23 +107,8 @@ pub(crate) async fn range_matrix_with(
     query: &str,
     extra: &[(&str, &str)],
 ) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
-    let mut form = vec![
-        ("query", query.to_string()),
-        ("start", format!("{}", base_ms() / 1000 + 60)),
-        ("end", format!("{}", base_ms() / 1000 + 600)),
-        ("step", "7".to_string()),
-    ];
-    form.extend(extra.iter().map(|&(k, v)| (k, v.to_string())));
-    let r = client
-        .post(format!("{base}/api/v1/query_range"))
-        .form(&form)
-        .send()
-        .await
-        .expect("query_range");
-    let status = r.status();
-    let json: serde_json::Value = r.json().await.expect("query_range JSON");
-    assert!(status.is_success(), "{query} through {base}: {json}");
-    let mut out: Vec<_> = json["data"]["result"]
+    let result = range_result(client, base, query, (base_ms() / 1000 + 60, 7), extra).await;
+    let mut out: Vec<_> = result
         .as_array()
         .expect("matrix")
         .iter()
@@ -541,11 +526,23 @@ async fn aligned_range(
     extra: &[(&str, &str)],
 ) -> serde_json::Value {
     let start_s = (base_ms() / 1000 + 69) / 10 * 10;
+    range_result(client, base, query, (start_s, 10), extra).await
+}
+
+/// `data.result` of a range query through `base` from `start_s` to the pushdown dataset's end
+/// at `step_s`, `extra` fields too; panics unless it succeeds.
+async fn range_result(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    (start_s, step_s): (i64, i64),
+    extra: &[(&str, &str)],
+) -> serde_json::Value {
     let mut form = vec![
         ("query", query.to_string()),
         ("start", start_s.to_string()),
         ("end", format!("{}", base_ms() / 1000 + 600)),
-        ("step", "10".to_string()),
+        ("step", step_s.to_string()),
     ];
     form.extend(extra.iter().map(|&(k, v)| (k, v.to_string())));
     let r = client
