@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use super::*;
 use crate::command::{SeriesRef, WriteBatch};
 use crate::postings::{PartitionPostings, PostingsSource};
+use crate::shard::SealedPartition;
 
 /// How the fake store answers chunk reads.
 #[derive(Clone, Copy)]
