@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use pco::data_types::Number;
 use pco::wrapped::{FileCompressor, FileDecompressor};
-use pco::{ChunkConfig, DecompressorScratch, PagingSpec};
+use pco::{ChunkConfig, DecompressorScratch, DeltaSpec, PagingSpec};
 
 use crate::error::{Error, Result};
 use crate::varint::{Reader, put_uvarint, put_varint};
@@ -27,6 +27,15 @@ const COLUMN_PCO: u8 = 2;
 /// pco's compression level (0 to 12; its default). On the benchmark dataset (`codec_bytes`)
 /// level 4 is 0.1% (2 h) to 0.7% (24 h) larger at about twice the encoding speed.
 const PCO_COMPRESSION_LEVEL: usize = pco::DEFAULT_COMPRESSION_LEVEL;
+/// Integer columns up to this many entries (a chunk the head cut, a sparse series' partition)
+/// are compressed twice, at [`SHORT_COLUMN_COMPRESSION_LEVEL`], without deltas and with
+/// first-order deltas, and the shorter kept: on the benchmark dataset (`codec_bytes`) as small
+/// as pco's own choice at the default level (which compresses the column once per candidate
+/// delta encoding, and again), at twice the speed: 2 h partitions 1.528 bytes/sample either
+/// way, encoding 4.1 -> 8.5 M samples/s; cut chunks of 120 samples 1.987 -> 1.978 bytes/sample,
+/// 1.8 -> 3.8 M samples/s (XOR encoding and decoding included).
+const SHORT_COLUMN: usize = 1024;
+const SHORT_COLUMN_COMPRESSION_LEVEL: usize = 4;
 
 /// How values are stored: decimal scale (or float) and the exceptions.
 pub(crate) struct ValuePlan {
@@ -212,7 +221,22 @@ pub(crate) fn put_int_column(out: &mut Vec<u8>, xs: &[i64]) -> Result<()> {
         put_varint(&mut plain, x.wrapping_sub(prev));
         prev = x;
     }
-    put_smaller(out, plain, pco_compress(xs)?);
+    let pco = if xs.len() <= SHORT_COLUMN {
+        let short = |order| {
+            let config = ChunkConfig::default()
+                .with_compression_level(SHORT_COLUMN_COMPRESSION_LEVEL)
+                .with_delta_spec(DeltaSpec::TryConsecutive(order));
+            pco_compress(xs, config)
+        };
+        let (a, b) = (short(0)?, short(1)?);
+        if a.len() <= b.len() { a } else { b }
+    } else {
+        pco_compress(
+            xs,
+            ChunkConfig::default().with_compression_level(PCO_COMPRESSION_LEVEL),
+        )?
+    };
+    put_smaller(out, plain, pco);
     Ok(())
 }
 
@@ -244,7 +268,8 @@ fn put_float_column(out: &mut Vec<u8>, xs: &[f64]) -> Result<()> {
         return Ok(());
     }
     let plain: Vec<u8> = xs.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect();
-    put_smaller(out, plain, pco_compress(xs)?);
+    let config = ChunkConfig::default().with_compression_level(PCO_COMPRESSION_LEVEL);
+    put_smaller(out, plain, pco_compress(xs, config)?);
     Ok(())
 }
 
@@ -284,11 +309,9 @@ fn pco_error(e: pco::errors::PcoError) -> Error {
 }
 
 /// `xs` as a wrapped pco file: header, chunk metadata and one page.
-fn pco_compress<T: Number>(xs: &[T]) -> Result<Vec<u8>> {
+fn pco_compress<T: Number>(xs: &[T], config: ChunkConfig) -> Result<Vec<u8>> {
     let encode_error = |e: pco::errors::PcoError| Error::Encode(format!("pco: {e}"));
-    let config = ChunkConfig::default()
-        .with_compression_level(PCO_COMPRESSION_LEVEL)
-        .with_paging_spec(PagingSpec::Exact(vec![xs.len()]));
+    let config = config.with_paging_spec(PagingSpec::Exact(vec![xs.len()]));
     let file = FileCompressor::default();
     let mut out = Vec::new();
     file.write_header(&mut out).map_err(encode_error)?;
