@@ -1,6 +1,8 @@
 //! Bytes per sample of the chunk codecs on the benchmark's node-exporter dataset: the head's
 //! XOR chunks (cut at `chunk_samples_max` = 120 samples and at partition boundaries) against
-//! sealed chunks (one per series per partition) at 2 h and 24 h partitions.
+//! sealed chunks (one per series per partition) at 2 h and 24 h partitions, and against those
+//! XOR chunks each re-encoded as a sealed chunk ("sealed 120": what a flush stores for the
+//! chunks the head cut in an open partition, `shard/recode.rs`).
 //!
 //! `cargo run --release -p tidemark-storage --example codec_bytes [series] [hours] [--rocks]`
 //! (defaults: 10,000 series, 6 h at 15 s). With `--rocks` it also ingests the dataset into a
@@ -55,11 +57,12 @@ fn main() {
         ("xor 120", Codec::Xor { samples_max: 120 }),
         ("sealed 2h", Codec::Sealed { partition_h: 2 }),
         ("sealed 24h", Codec::Sealed { partition_h: 24 }),
+        ("sealed 120", Codec::SealedCut { samples_max: 120 }),
     ];
     // family -> (samples, bytes per codec, timestamp-only bytes of sealed 2h)
-    let mut families: BTreeMap<&str, (usize, [usize; 3], usize)> = BTreeMap::new();
-    let mut encode_time = [Duration::ZERO; 3];
-    let mut decode_time = [Duration::ZERO; 3];
+    let mut families: BTreeMap<&str, (usize, [usize; 4], usize)> = BTreeMap::new();
+    let mut encode_time = [Duration::ZERO; 4];
+    let mut decode_time = [Duration::ZERO; 4];
     for (samples, family) in per_series.iter().zip(&family_of) {
         let entry = families.entry(family).or_default();
         entry.0 += samples.len();
@@ -94,10 +97,16 @@ fn main() {
     );
     println!();
     println!(
-        "{:<18} {:>10} {:>9} {:>10} {:>11} {:>12}",
-        "bytes/sample", "samples", "xor 120", "sealed 2h", "sealed 24h", "(2h: times)"
+        "{:<18} {:>10} {:>9} {:>10} {:>11} {:>11} {:>12}",
+        "bytes/sample",
+        "samples",
+        "xor 120",
+        "sealed 2h",
+        "sealed 24h",
+        "sealed 120",
+        "(2h: times)"
     );
-    let mut all = (0usize, [0usize; 3], 0usize);
+    let mut all = (0usize, [0usize; 4], 0usize);
     for (family, (n, bytes, ts)) in &families {
         print_row(family, *n, bytes, *ts);
         all.0 += n;
@@ -246,13 +255,14 @@ fn dir_bytes(dir: &std::path::Path) -> (u64, u64) {
     (sst, all)
 }
 
-fn print_row(family: &str, n: usize, bytes: &[usize; 3], ts: usize) {
+fn print_row(family: &str, n: usize, bytes: &[usize; 4], ts: usize) {
     let per = |b: usize| b as f64 / n.max(1) as f64;
     println!(
-        "{family:<18} {n:>10} {:>9.3} {:>10.3} {:>11.3} {:>12.3}",
+        "{family:<18} {n:>10} {:>9.3} {:>10.3} {:>11.3} {:>11.3} {:>12.3}",
         per(bytes[0]),
         per(bytes[1]),
         per(bytes[2]),
+        per(bytes[3]),
         per(ts)
     );
 }
@@ -263,6 +273,8 @@ enum Codec {
     Xor { samples_max: usize },
     /// One sealed chunk per partition of `partition_h` hours.
     Sealed { partition_h: i64 },
+    /// The head's chunks (cut as `Xor`), each re-encoded alone as a sealed chunk.
+    SealedCut { samples_max: usize },
 }
 
 impl Codec {
@@ -284,6 +296,16 @@ impl Codec {
                 }
                 out.into_iter().map(|(_, c)| c.bytes().to_vec()).collect()
             }
+            Codec::SealedCut { samples_max } => Codec::Xor { samples_max }
+                .encode(samples)
+                .iter()
+                .map(|c| {
+                    let mut part = Vec::new();
+                    tidemark_storage::chunk::decode_range(c, i64::MIN, i64::MAX, &mut part)
+                        .expect("decode");
+                    sealed::encode(&part).expect("encode")
+                })
+                .collect(),
             Codec::Sealed { partition_h } => samples
                 .chunk_by(|a, b| {
                     a.t.div_euclid(partition_h * HOUR_MS) == b.t.div_euclid(partition_h * HOUR_MS)
@@ -301,7 +323,9 @@ impl Codec {
                     tidemark_storage::chunk::decode_range(c, i64::MIN, i64::MAX, &mut out)
                         .expect("decode")
                 }
-                Codec::Sealed { .. } => sealed::decode_into(c, &mut out).expect("decode"),
+                Codec::Sealed { .. } | Codec::SealedCut { .. } => {
+                    sealed::decode_into(c, &mut out).expect("decode")
+                }
             }
         }
         out

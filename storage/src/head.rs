@@ -13,8 +13,8 @@
 //! it proposes; only concurrent proposals of one sample reach apply twice.)
 //!
 //! Once a flush stored a chunk, the head keeps only what later appends change: an open chunk
-//! is its appender state and its tail ([`crate::chunk::ChunkTail`]); a closed one that was
-//! stored whole leaves memory.
+//! is its appender state and its tail ([`crate::chunk::ChunkTail`]); a closed one leaves memory
+//! at the flush after it was cut (which may store it re-encoded, `shard/recode.rs`).
 
 use thin_vec::ThinVec;
 
@@ -140,12 +140,14 @@ impl HeadSeries {
         }
     }
 
-    /// Moves the open chunk (if any) to the closed list, unless the backend holds it whole.
+    /// Moves the open chunk (if any) to the closed list. One the backend holds whole stays
+    /// there as an empty tail, marked persisted: the next flush may re-encode it
+    /// (`shard/recode.rs`).
     pub fn close_open(&mut self) {
         let Some(o) = self.open.take() else {
             return;
         };
-        if o.chunk.is_empty() || (!o.dirty && !o.chunk.is_whole()) {
+        if o.chunk.is_empty() {
             return;
         }
         let tail = o.chunk.tail();
@@ -188,8 +190,14 @@ impl HeadSeries {
 
     /// Number of in-memory chunks and samples.
     pub fn counts(&self) -> (u64, u64) {
-        let mut chunks = self.closed.len() as u64;
-        let mut samples: u64 = self.closed.iter().map(|c| u64::from(c.count)).sum();
+        // A closed chunk held only as the empty tail of a stored one is not in memory.
+        let held = || {
+            self.closed
+                .iter()
+                .filter(|c| !(c.persisted && c.dropped > 0))
+        };
+        let mut chunks = held().count() as u64;
+        let mut samples: u64 = held().map(|c| u64::from(c.count)).sum();
         if let Some(o) = &self.open {
             chunks += 1;
             samples += o.chunk.len() as u64;

@@ -378,6 +378,113 @@ mod tests {
         assert_eq!(e.store_stats().corruptions, 1);
     }
 
+    /// Chunks cut in an open partition are stored re-encoded by the flush after the cut
+    /// (`shard/recode.rs`), whether the head held them whole or only their tail (the front
+    /// stored while the chunk was open); the open chunk stays XOR. Reads see the same samples
+    /// before and after each flush, after a reopen and once the partition is sealed.
+    #[test]
+    fn cut_chunks_of_an_open_partition_are_stored_re_encoded() {
+        use crate::chunk::{ENCODING_SEALED, ENCODING_XOR};
+        let dir = tempfile::tempdir().unwrap();
+        let opts = EngineOptions::default();
+        let p = 100 * opts.partition_ms;
+        let samples: Vec<Sample> = (0..420)
+            .map(|i| Sample::new(p + i * 15_000 + (i * 7) % 5, (i * 37 % 1000) as f64 / 100.0))
+            .collect();
+        let matchers = [crate::model::Matcher::equal("__name__", "c")];
+        let read_all = |e: &RocksEngine| -> Vec<Sample> {
+            let mut got: Vec<_> = e.select(1, &matchers, 0, i64::MAX).unwrap().collect();
+            assert_eq!(got.len(), 1);
+            got.remove(0).unwrap().samples
+        };
+        let stored = |e: &RocksEngine| -> Vec<u8> {
+            let mut out = crate::store::StoredChunks::default();
+            let mut r = e.core.store.chunk_reader(1);
+            r.read(0, &[p], i64::MIN, i64::MAX, &mut out).unwrap();
+            assert!(out.ooo.is_empty());
+            out.in_order.iter().map(|(_, b)| b[0]).collect()
+        };
+        let write_some = |e: &RocksEngine, index: u64, from: usize, to: usize| {
+            let series = if from == 0 {
+                SeriesRef::New(0)
+            } else {
+                SeriesRef::Id(0)
+            };
+            let new_series = if from == 0 {
+                vec![Labels::from_pairs(&[("__name__", "c")])]
+            } else {
+                vec![]
+            };
+            e.apply(
+                1,
+                index,
+                &Command::Write(WriteBatch {
+                    new_series,
+                    samples: vec![(series, samples[from..to].to_vec())],
+                }),
+            )
+            .unwrap();
+        };
+        {
+            let e = RocksEngine::open(dir.path(), opts.clone()).unwrap();
+            write_some(&e, 1, 0, 50);
+            e.flush(1, b"m").unwrap();
+            assert_eq!(stored(&e), [ENCODING_XOR], "the open chunk's front");
+            // The first chunk is cut at 120 with its front stored, the second whole in the
+            // head; the third is open.
+            write_some(&e, 2, 50, 300);
+            assert_eq!(read_all(&e), samples[..300]);
+            e.flush(1, b"m").unwrap();
+            assert_eq!(stored(&e), [ENCODING_SEALED, ENCODING_SEALED, ENCODING_XOR]);
+            assert_eq!(read_all(&e), samples[..300]);
+            // The open chunk is flushed again while it grows, then cut.
+            write_some(&e, 3, 300, 330);
+            e.flush(1, b"m").unwrap();
+            write_some(&e, 4, 330, 420);
+            e.flush(1, b"m").unwrap();
+            assert_eq!(
+                stored(&e),
+                [
+                    ENCODING_SEALED,
+                    ENCODING_SEALED,
+                    ENCODING_SEALED,
+                    ENCODING_XOR
+                ]
+            );
+            assert_eq!(read_all(&e), samples);
+        }
+        let e = RocksEngine::open(dir.path(), opts.clone()).unwrap();
+        assert_eq!(read_all(&e), samples, "reopened");
+        // A replica that kept XOR chunks (the in-memory engine does not re-encode) holds the
+        // same samples, and its digest says so.
+        let mem = crate::MemEngine::new(opts);
+        mem.apply(
+            1,
+            1,
+            &Command::Write(WriteBatch {
+                new_series: vec![Labels::from_pairs(&[("__name__", "c")])],
+                samples: vec![(SeriesRef::New(0), samples.clone())],
+            }),
+        )
+        .unwrap();
+        assert_eq!(e.digest(1).unwrap(), mem.digest(1).unwrap());
+        e.apply(
+            1,
+            5,
+            &Command::Seal {
+                partition_start_ms: p,
+            },
+        )
+        .unwrap();
+        e.flush(1, b"m").unwrap();
+        assert_eq!(
+            stored(&e),
+            [ENCODING_SEALED],
+            "one chunk for the sealed partition"
+        );
+        assert_eq!(read_all(&e), samples, "sealed");
+    }
+
     /// Replicas compare digests: a shard one replica never created (nothing applied, never
     /// flushed) and one another flushed empty and reopened hold the same, and say so.
     #[test]

@@ -6,6 +6,7 @@
 mod expire;
 mod flush;
 mod read;
+mod recode;
 mod rollup;
 mod seal;
 
@@ -16,6 +17,7 @@ pub(crate) use expire::ExpiryFlush;
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
 pub(crate) use flush::{FlushMeta, FlushSink};
 pub(crate) use read::{HeadChunk, SeriesSnapshot, in_order_chunks, merge_sources};
+pub(crate) use recode::{RecodeInput, Recoded, recode};
 pub(crate) use rollup::{RolledRecord, RollupJob, Rollups};
 pub(crate) use seal::{SealInput, SealedPartition, SeriesSealInput, seal_series};
 

@@ -288,4 +288,42 @@ mod tests {
         let err = in_order_chunks(vec![head_tail], vec![]).unwrap_err();
         assert!(err.to_string().contains("stored front"), "{err}");
     }
+
+    /// A flush that re-encodes a cut chunk (`recode.rs`) puts the sealed form in the head,
+    /// writes it under the chunk's key, then drops it from the head. A read whose head snapshot
+    /// and store read fall on either side of those steps sees each sample once.
+    #[test]
+    fn a_re_encoded_chunk_is_read_once_whichever_side_of_its_flush_a_read_falls() {
+        let want: Vec<Sample> = (1..=6).map(|t| Sample::new(t * 10, t as f64)).collect();
+        let pairs: Vec<(i64, f64)> = want.iter().map(|s| (s.t, s.v)).collect();
+        let xor = chunk(&pairs);
+        let sealed = crate::chunk::sealed::encode(&want).unwrap();
+        let head = |bytes: &[u8], dropped: u32| HeadChunk {
+            start: 10,
+            partition: (0, 100),
+            dropped,
+            count: 6,
+            bytes: bytes.to_vec(),
+        };
+        let read = |head: Vec<HeadChunk>, stored: Vec<(i64, Vec<u8>)>| {
+            let chunks = in_order_chunks(head, stored).unwrap();
+            merge_sources(&chunks, &mut [], &[], 0, 100).unwrap()
+        };
+        // The head's re-encoded chunk replaces the stored XOR one (written or not yet).
+        assert_eq!(read(vec![head(&sealed, 0)], vec![(10, xor.clone())]), want);
+        assert_eq!(
+            read(vec![head(&sealed, 0)], vec![(10, sealed.clone())]),
+            want
+        );
+        // A head snapshot from before the re-encoding: its tail (nothing appended since the
+        // front was stored) or its whole XOR chunk, against the stored sealed form.
+        let front = xor.len() as u32;
+        assert_eq!(
+            read(vec![head(&[], front)], vec![(10, sealed.clone())]),
+            want
+        );
+        assert_eq!(read(vec![head(&xor, 0)], vec![(10, sealed.clone())]), want);
+        // After the head dropped it: the stored form alone.
+        assert_eq!(read(vec![], vec![(10, sealed)]), want);
+    }
 }

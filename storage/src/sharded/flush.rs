@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use super::{Sharded, read, write};
 use crate::error::{Error, Result};
 use crate::model::ShardId;
-use crate::shard::{SealInput, SealedPartition, SeriesSealInput, seal_series};
+use crate::shard::{
+    RecodeInput, Recoded, SealInput, SealedPartition, SeriesSealInput, recode, seal_series,
+};
 use crate::store::{Store, StoredChunks};
 
 impl<S: Store> Sharded<S> {
@@ -23,7 +25,16 @@ impl<S: Store> Sharded<S> {
         // Pending rollups are computed without the lock too (`sharded/rollup.rs`).
         let jobs = read(&cell).rollup_jobs();
         let rollups = self.compute_rollups(&cell, shard, jobs)?;
+        // Chunks cut since the last flush are re-encoded without the lock too (`shard/recode.rs`).
+        let recoded = if self.store.durable() {
+            let inputs = read(&cell).recode_inputs();
+            self.recode_chunks(shard, inputs)?
+        } else {
+            Vec::new()
+        };
         let mut st = write(&cell);
+        let recoded = st.install_recoded(recoded);
+        tracing::debug!(shard, recoded, "closed chunks re-encoded");
         // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
         // (dropped here), or been sealed (re-encoded now, under the lock).
         // A backfill since the encoding makes it stale: encoded again, under the lock.
@@ -64,6 +75,48 @@ impl<S: Store> Sharded<S> {
         st.finish_rollups(rollups, self.store.durable());
         st.finish_flush(sm_meta, self.store.durable(), sealed);
         Ok(st.applied)
+    }
+
+    /// Re-encodes closed chunks (`shard/recode.rs`), reading the fronts the head no longer holds
+    /// from the store. A chunk that does not decode keeps its XOR form and is logged (its
+    /// reads will report it); I/O errors fail the flush, which the next one retries.
+    fn recode_chunks(&self, shard: ShardId, inputs: Vec<RecodeInput>) -> Result<Vec<Recoded>> {
+        let mut reader = None;
+        let mut out = Vec::with_capacity(inputs.len());
+        let mut stored = StoredChunks::default();
+        for input in inputs {
+            let mut front = None;
+            if input.dropped > 0 {
+                let reader = reader.get_or_insert_with(|| self.store.chunk_reader(shard));
+                stored.in_order.clear();
+                stored.ooo.clear();
+                reader.read(
+                    input.id,
+                    &[input.partition],
+                    input.start,
+                    input.start,
+                    &mut stored,
+                )?;
+                front = stored
+                    .in_order
+                    .iter()
+                    .position(|(start, _)| *start == input.start)
+                    .map(|i| stored.in_order.swap_remove(i).1);
+            }
+            match recode(&input, front) {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => {}
+                Err(e @ Error::Io { .. }) => return Err(e),
+                Err(e) => tracing::error!(
+                    shard,
+                    series = input.id,
+                    start = input.start,
+                    error = %e,
+                    "a closed chunk keeps its XOR form"
+                ),
+            }
+        }
+        Ok(out)
     }
 
     /// Merges and encodes the series of sealed partitions (head data in `inputs`, the rest read
