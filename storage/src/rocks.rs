@@ -35,6 +35,19 @@ pub struct RocksEngine {
 
 delegate_engine!(RocksEngine, core);
 
+/// Bytes RocksDB allocates on disk ahead of its MANIFEST's writes. Its default, 4 MiB, is
+/// allocated at once by every instance (the data store and the Raft log: 8 MiB of an empty
+/// node's data directory, more than half of it with a 10k x 6 h dataset); a MANIFEST takes a
+/// few hundred bytes per flush or compaction, so this still covers many between two
+/// allocations.
+pub const MANIFEST_PREALLOCATION_BYTES: usize = 256 << 10;
+
+/// File options every RocksDB instance of a node shares (the data store here, the Raft log in
+/// the node).
+pub fn set_file_options(opts: &mut Options) {
+    opts.set_manifest_preallocation_size(MANIFEST_PREALLOCATION_BYTES);
+}
+
 impl RocksEngine {
     /// [`RocksEngine::open_with_budget`] with a budget of
     /// [`RocksEngine::MEMORY_BUDGET_BYTES_DEFAULT`].
@@ -60,6 +73,7 @@ impl RocksEngine {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         budget.apply_to_db(&mut db_opts);
+        set_file_options(&mut db_opts);
         let cf = |name: &str, compression: DBCompressionType| {
             let mut o = Options::default();
             budget.apply_to_cf(&mut o);
@@ -483,6 +497,29 @@ mod tests {
             "one chunk for the sealed partition"
         );
         assert_eq!(read_all(&e), samples, "sealed");
+    }
+
+    /// The MANIFEST of a data store takes [`MANIFEST_PREALLOCATION_BYTES`] of disk, not
+    /// RocksDB's default 4 MiB (blocks allocated, as `du` counts them).
+    #[test]
+    fn the_manifest_is_preallocated_small() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let e = RocksEngine::open(dir.path(), EngineOptions::default()).unwrap();
+        e.flush(1, b"m").unwrap();
+        let manifests: Vec<u64> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|f| f.unwrap())
+            .filter(|f| f.file_name().to_string_lossy().starts_with("MANIFEST-"))
+            .map(|f| f.metadata().unwrap().blocks() * 512)
+            .collect();
+        assert_eq!(manifests.len(), 1);
+        // RocksDB's default would be 4 MiB.
+        assert!(
+            manifests[0] <= 256 << 10,
+            "{} bytes allocated",
+            manifests[0]
+        );
     }
 
     /// Replicas compare digests: a shard one replica never created (nothing applied, never

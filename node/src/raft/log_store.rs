@@ -113,6 +113,7 @@ impl LogDb {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
         budget.apply_to_db(&mut opts);
+        tidemark_storage::rocks::set_file_options(&mut opts);
         let db = DB::open(&opts, path)
             .map_err(|e| NodeError::LogStore(format!("open {}: {e}", path.display())))?;
         Ok(LogDb {
