@@ -35,6 +35,7 @@ mod selector;
 pub mod self_scrape;
 pub mod series_limits;
 pub mod server;
+mod stored_formats;
 pub mod tls_files;
 pub mod tokens;
 mod writes;

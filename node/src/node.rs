@@ -106,6 +106,8 @@ impl Node {
         let opened = GroupHost::open(config.clone(), join, engine).await?;
         let host = Arc::new(opened.host);
         let peers = Peers::new(host.peers().clone());
+        // Which stored formats every node reads (until known, the store writes the older).
+        host.keep_task(crate::stored_formats::start(host.clone(), peers.clone()));
         let router = Arc::new(Router::new(host.clone(), peers.clone(), clock.clone()));
         let placement = Arc::new(Placement::new(host.clone(), router.clone(), peers.clone()));
         let ruler = Arc::new(Ruler::new(host.clone(), router.clone(), clock.clone())?);

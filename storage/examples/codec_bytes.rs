@@ -164,6 +164,7 @@ fn ingest_into_rocks(per_series: &[Vec<Sample>], families: &[&str]) {
     let dir = tempfile::tempdir().expect("temp dir");
     let opts = EngineOptions::default();
     let engine = RocksEngine::open(dir.path(), opts).expect("open");
+    engine.set_shared_time_columns(true);
     let shard = 0;
     let labels: Vec<Labels> = families
         .iter()

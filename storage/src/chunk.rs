@@ -8,6 +8,7 @@ pub mod bits;
 mod columns;
 pub mod rollup;
 pub mod sealed;
+pub mod shared_times;
 pub mod xor;
 
 pub use xor::{ChunkTail, XorChunk, XorIter};

@@ -106,10 +106,11 @@ impl Command {
 }
 
 /// The highest command level this build applies: of [`Command::required_level`] and of the
-/// node's meta commands (level 4: API tokens). Levels 5 to 7 need no command: they say a node
-/// reads series up to a limit (5), computes a range function's series for its shard (6) and
-/// tells its shards' history marks (7), which its peers ask of it only then.
-pub const COMMAND_LEVEL: u32 = 7;
+/// node's meta commands (level 4: API tokens). Levels 5 to 8 need no command: they say a node
+/// reads series up to a limit (5), computes a range function's series for its shard (6),
+/// tells its shards' history marks (7), which its peers ask of it only then, and reads sealed
+/// chunks with shared time columns (8), which no node stores before every node reads them.
+pub const COMMAND_LEVEL: u32 = 8;
 
 mod codec;
 

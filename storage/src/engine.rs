@@ -95,6 +95,9 @@ pub struct StoreStats {
     /// Reads that found stored data corrupt since the engine opened (each failed with an
     /// error instead of answering).
     pub corruptions: u64,
+    /// Whether sealed partitions are stored with shared time columns now
+    /// ([`Engine::set_shared_time_columns`]).
+    pub shared_time_columns: bool,
 }
 
 /// The `limit` smallest of `items`, sorted, holding no more than `limit` of them at once
@@ -334,6 +337,12 @@ pub trait Engine: Send + Sync + 'static {
     fn compact(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Whether flushes store the time parts that sealed chunks of one partition share once
+    /// (`chunk/sealed.md`, version 2), which binaries before [`crate::COMMAND_LEVEL`] 8 cannot
+    /// read: off until the node knows every node of the cluster reads them. Engines that do
+    /// not store chunks ignore it.
+    fn set_shared_time_columns(&self, _on: bool) {}
 
     /// Writes the last flushed state of `shard` (not what was applied after it) to `out` as a
     /// shard snapshot that [`Engine::import_shard`] on another node reads back; returns its

@@ -8,6 +8,7 @@ mod migrate;
 mod snapshot;
 mod store;
 mod tails;
+mod time_columns;
 
 pub use tails::set_merge_operator as set_chunk_merge_operator;
 
@@ -91,7 +92,11 @@ impl RocksEngine {
             cf(CF_META, DBCompressionType::None),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(io(0))?;
-        let store = RocksStore { db, budget };
+        let store = RocksStore {
+            db,
+            budget,
+            shared_time_columns: Default::default(),
+        };
         migrate::tier_postings(&store)?;
         let mut shards: Vec<(ShardId, ShardMeta)> = Vec::new();
         store.scan_prefix(0, CF_META, &[], &mut |k, v| {

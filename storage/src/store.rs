@@ -43,6 +43,9 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Whether flushed data is held by the store (so the head may drop it).
     fn durable(&self) -> bool;
 
+    /// See [`crate::Engine::set_shared_time_columns`].
+    fn set_shared_time_columns(&self, _on: bool) {}
+
     /// Postings of a sealed partition that is no longer in memory.
     fn sealed_postings<'a>(
         &'a self,

@@ -33,7 +33,10 @@ impl Factory for RocksFactory {
     fn make(&mut self, opts: EngineOptions) -> Box<dyn Engine> {
         self.n += 1;
         let path = self.dir.path().join(format!("db{}", self.n));
-        Box::new(tidemark_storage::RocksEngine::open(path, opts).expect("open rocks engine"))
+        let e = tidemark_storage::RocksEngine::open(path, opts).expect("open rocks engine");
+        // Every stored format this build writes, the one gated by the cluster's level too.
+        e.set_shared_time_columns(true);
+        Box::new(e)
     }
 }
 

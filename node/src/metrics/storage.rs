@@ -3,6 +3,7 @@
 //! `tidemark_storage_table_readers_bytes`, `tidemark_storage_pending_compaction_bytes`,
 //! `tidemark_storage_running_compactions`, `tidemark_storage_running_flushes`,
 //! `tidemark_storage_write_stopped`, `tidemark_storage_delayed_write_rate_bytes`,
+//! `tidemark_storage_shared_time_columns`,
 //! `tidemark_storage_background_errors_total` and `tidemark_storage_corruptions_total`; the
 //! memory budget of the data store and of the Raft log (`tidemark_storage_memory_budget_bytes`,
 //! `tidemark_storage_block_cache_bytes`, `tidemark_storage_block_cache_pinned_bytes`,
@@ -80,6 +81,12 @@ pub(super) fn encode(
                 "tidemark_storage_delayed_write_rate_bytes",
                 "Bytes per second the data store slows writes to (0: not slowed)",
                 stats.delayed_write_rate,
+            ),
+            (
+                "tidemark_storage_shared_time_columns",
+                "1 while sealed partitions are stored with shared time columns (every node of the \
+             cluster reads them)",
+                u64::from(stats.shared_time_columns),
             ),
         ],
     )?;

@@ -9,6 +9,7 @@ mod clock;
 mod helpers;
 mod repair;
 mod retention;
+mod stored_formats;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -240,6 +240,27 @@ pub(crate) fn put_int_column(out: &mut Vec<u8>, xs: &[i64]) -> Result<()> {
     Ok(())
 }
 
+/// Moves `r` past an integer column of `n` entries written by [`put_int_column`], without
+/// decoding it.
+pub(crate) fn skip_int_column(r: &mut Reader<'_>, n: usize) -> Result<()> {
+    match r.u8()? {
+        COLUMN_CONST => {
+            r.varint()?;
+        }
+        COLUMN_PLAIN => {
+            for _ in 0..n {
+                r.varint()?;
+            }
+        }
+        COLUMN_PCO => {
+            let len = r.len(1)?;
+            r.bytes(len)?;
+        }
+        c => return Err(corrupt(&format!("unknown column codec {c}"))),
+    }
+    Ok(())
+}
+
 /// Reads `n` integers written by [`put_int_column`].
 pub(crate) fn read_int_column(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
     match r.u8()? {

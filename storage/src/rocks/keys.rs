@@ -153,6 +153,17 @@ pub fn chunk_key(
     k
 }
 
+/// Series id reserved in chunk keys for a partition's shared time columns (`time_columns.rs`):
+/// no series gets it (a shard would need 2^32 - 1 series before).
+pub const TIME_COLUMNS_SERIES: SeriesId = SeriesId::MAX;
+
+/// `shard | tier | partition | TIME_COLUMNS_SERIES | column id`: a shared time column.
+pub fn time_column_key(shard: ShardId, tier: u8, partition: i64, column: &[u8; 16]) -> Vec<u8> {
+    let mut k = chunk_series_prefix(shard, tier, partition, TIME_COLUMNS_SERIES);
+    k.extend_from_slice(column);
+    k
+}
+
 /// Length of an in-order chunk key (an out-of-order key has 8 more bytes).
 pub const CHUNK_KEY_LEN: usize = 4 + 1 + 8 + 4 + 8;
 

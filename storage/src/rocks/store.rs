@@ -24,6 +24,8 @@ pub(crate) struct RocksStore {
     pub db: DB,
     /// What the instance's cache and memtables may hold (`/metrics`, `/api/v1/status/tsdb`).
     pub budget: super::MemoryBudget,
+    /// Whether sealed partitions are written with shared time columns (`time_columns.rs`).
+    pub shared_time_columns: std::sync::atomic::AtomicBool,
 }
 
 /// A RocksDB error as the engine's: a block whose checksum fails is corruption, the rest I/O.
@@ -94,6 +96,11 @@ pub(crate) fn bitmap(shard: ShardId, bytes: &[u8]) -> Result<RoaringBitmap> {
 }
 
 impl Store for RocksStore {
+    fn set_shared_time_columns(&self, on: bool) {
+        self.shared_time_columns
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn durable(&self) -> bool {
         true
     }
@@ -209,6 +216,9 @@ impl Store for RocksStore {
             background_errors: db(p::BACKGROUND_ERRORS),
             // Counted by the engine, which sees the reads (`Sharded::store_stats`).
             corruptions: 0,
+            shared_time_columns: self
+                .shared_time_columns
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -225,6 +235,8 @@ struct RocksChunkReader<'a> {
     by_partition: HashMap<i64, DBRawIterator<'a>>,
     /// Rollup windows, and partitions beyond the per-partition iterators.
     it: DBRawIterator<'a>,
+    /// Shared time columns read so far.
+    columns: super::time_columns::ColumnCache,
     /// What every iterator of this reader reads at, so that they agree with each other and
     /// with the heads snapshotted beside the reader, however late one is opened. Declared last:
     /// dropped after the iterators.
@@ -246,6 +258,7 @@ impl<'a> RocksChunkReader<'a> {
             shard,
             by_partition: HashMap::new(),
             it,
+            columns: Default::default(),
             snapshot,
         }
     }
@@ -283,6 +296,7 @@ impl ChunkReader for RocksChunkReader<'_> {
     ) -> Result<()> {
         let shard = self.shard;
         for &p in partitions {
+            let first = out.in_order.len();
             let prefix = keys::chunk_series_prefix(shard, TIER_RAW, p, series);
             // The last in-order chunk seen, held back until the next one's start shows whether
             // it reaches the range: in-order chunks of a series never overlap, so a chunk ends
@@ -320,6 +334,20 @@ impl ChunkReader for RocksChunkReader<'_> {
             }
             it.status().map_err(io(shard))?;
             out.in_order.extend(held);
+            // Sealed chunks that name a shared time column, joined with it.
+            let (store, snapshot) = (self.store, &self.snapshot);
+            for (_, chunk) in &mut out.in_order[first..] {
+                let fetch = |id: &[u8; 16]| {
+                    let key = keys::time_column_key(shard, TIER_RAW, p, id);
+                    store
+                        .db
+                        .get_cf_opt(store.cf(CF_CHUNKS), key, &at_snapshot(snapshot))
+                        .map_err(io(shard))
+                };
+                *chunk = self
+                    .columns
+                    .resolve(shard, p, std::mem::take(chunk), fetch)?;
+            }
         }
         Ok(())
     }
@@ -388,11 +416,22 @@ impl FlushSink for RocksSink<'_> {
             // postings and so among `sealed.series`. Later puts in the batch win over it.
             self.batch.delete_range_cf(chunks, from, to);
         }
-        for series in &sealed.series {
-            for c in &series.chunks {
-                let key = keys::chunk_key(self.shard, TIER_RAW, p, series.id, c.min_t, None);
-                self.batch.put_cf(chunks, key, &c.bytes);
-            }
+        let shared = self
+            .store
+            .shared_time_columns
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let stored = super::time_columns::stored_form(sealed, shared);
+        for (id, times) in &stored.columns {
+            let key = keys::time_column_key(self.shard, TIER_RAW, p, id);
+            self.batch.put_cf(chunks, key, times);
+        }
+        let all = sealed
+            .series
+            .iter()
+            .flat_map(|s| s.chunks.iter().map(|c| (s.id, c)));
+        for ((id, c), bytes) in all.zip(&stored.chunks) {
+            let key = keys::chunk_key(self.shard, TIER_RAW, p, id, c.min_t, None);
+            self.batch.put_cf(chunks, key, bytes);
         }
     }
 

@@ -165,6 +165,9 @@ macro_rules! delegate_engine {
             fn digest(&self, shard: $crate::ShardId) -> $crate::Result<u64> {
                 self.$field.digest(shard)
             }
+            fn set_shared_time_columns(&self, on: bool) {
+                $crate::store::Store::set_shared_time_columns(&self.$field.store, on)
+            }
             fn compact(&self) -> $crate::Result<()> {
                 self.$field.compact()
             }
