@@ -150,6 +150,7 @@ impl Store for RocksStore {
             min_t: shard.min_t,
             max_t: shard.max_t,
             scratch: Vec::new(),
+            cut: Default::default(),
         };
         shard.collect_flush(&mut sink, sealed, rollups, sm_meta);
         let mut opts = WriteOptions::default();
@@ -378,6 +379,32 @@ struct RocksSink<'a> {
     min_t: Option<i64>,
     max_t: Option<i64>,
     scratch: Vec<u8>,
+    /// Re-encoded chunks the head cut, by partition.
+    cut: std::collections::BTreeMap<i64, Vec<KeyedChunk>>,
+}
+
+/// A chunk's key and bytes.
+type KeyedChunk = (Vec<u8>, Vec<u8>);
+
+impl RocksSink<'_> {
+    /// Puts sealed chunks of partition `p` (key and bytes), sharing their time parts when the
+    /// store may (`time_columns.rs`).
+    fn put_sealed(&mut self, p: i64, all: &[(Vec<u8>, &[u8])]) {
+        let chunks = self.store.cf(CF_CHUNKS);
+        let shared = self
+            .store
+            .shared_time_columns
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let bytes: Vec<&[u8]> = all.iter().map(|(_, b)| *b).collect();
+        let stored = super::time_columns::stored_form(&bytes, shared);
+        for (id, times) in &stored.columns {
+            let key = keys::time_column_key(self.shard, TIER_RAW, p, id);
+            self.batch.put_cf(chunks, key, times);
+        }
+        for ((key, _), bytes) in all.iter().zip(&stored.chunks) {
+            self.batch.put_cf(chunks, key, bytes);
+        }
+    }
 }
 
 impl FlushSink for RocksSink<'_> {
@@ -399,10 +426,24 @@ impl FlushSink for RocksSink<'_> {
     ) {
         let key = keys::chunk_key(self.shard, TIER_RAW, partition, id, start_ms, ooo_seq);
         let chunks = self.store.cf(CF_CHUNKS);
-        if chunk.dropped == 0 {
+        if chunk.dropped == 0 && chunk.bytes.first() == Some(&crate::chunk::ENCODING_SEALED) {
+            // A chunk the head cut, re-encoded: written with the others of its partition in
+            // `chunks_done`, where they may share time columns.
+            self.cut
+                .entry(partition)
+                .or_default()
+                .push((key, chunk.bytes.to_vec()));
+        } else if chunk.dropped == 0 {
             self.batch.put_cf(chunks, key, chunk.bytes);
         } else {
             self.batch.merge_cf(chunks, key, chunk.encode());
+        }
+    }
+
+    fn chunks_done(&mut self) {
+        for (p, cut) in std::mem::take(&mut self.cut) {
+            let all: Vec<(Vec<u8>, &[u8])> = cut.iter().map(|(k, b)| (k.clone(), &b[..])).collect();
+            self.put_sealed(p, &all);
         }
     }
 
@@ -416,23 +457,16 @@ impl FlushSink for RocksSink<'_> {
             // postings and so among `sealed.series`. Later puts in the batch win over it.
             self.batch.delete_range_cf(chunks, from, to);
         }
-        let shared = self
-            .store
-            .shared_time_columns
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let stored = super::time_columns::stored_form(sealed, shared);
-        for (id, times) in &stored.columns {
-            let key = keys::time_column_key(self.shard, TIER_RAW, p, id);
-            self.batch.put_cf(chunks, key, times);
-        }
-        let all = sealed
+        let all: Vec<(Vec<u8>, &[u8])> = sealed
             .series
             .iter()
-            .flat_map(|s| s.chunks.iter().map(|c| (s.id, c)));
-        for ((id, c), bytes) in all.zip(&stored.chunks) {
-            let key = keys::chunk_key(self.shard, TIER_RAW, p, id, c.min_t, None);
-            self.batch.put_cf(chunks, key, bytes);
-        }
+            .flat_map(|s| s.chunks.iter().map(|c| (s.id, c)))
+            .map(|(id, c)| {
+                let key = keys::chunk_key(self.shard, TIER_RAW, p, id, c.min_t, None);
+                (key, &c.bytes[..])
+            })
+            .collect();
+        self.put_sealed(p, &all);
     }
 
     fn last_t(&mut self, id: SeriesId, last_t: i64) {

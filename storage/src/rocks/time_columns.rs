@@ -1,9 +1,10 @@
-//! Shared time columns in the data store (`chunk/shared_times.rs` for the bytes): when a
-//! partition's sealed chunks are written, a time part that two or more of them hold is stored
-//! once, under its column key (`keys::time_column_key`, in the partition's key range, so that
-//! whatever deletes or exports the partition takes its columns along), and those chunks name it
-//! instead. A chunk reader joins them again, so everything above the store sees self-contained
-//! sealed chunks.
+//! Shared time columns in the data store (`chunk/shared_times.rs` for the bytes): when a flush
+//! writes sealed chunks of a partition (a sealed partition's, or the chunks the head cut in an
+//! open one, `shard/recode.rs`), a time part that two or more of them hold is stored once,
+//! under its column key (`keys::time_column_key`: in the partition's key range, so that
+//! whatever deletes, re-seals or exports the partition takes its columns along; named by its
+//! content, so that writing it again is harmless), and those chunks name it instead. A chunk
+//! reader joins them again, so everything above the store sees self-contained sealed chunks.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -11,37 +12,30 @@ use std::collections::HashMap;
 use crate::chunk::shared_times::{self, ColumnId};
 use crate::error::{Error, Result};
 use crate::model::ShardId;
-use crate::shard::SealedPartition;
 
-/// The stored form of a sealed partition's chunks.
+/// The stored form of one partition's sealed chunks.
 pub(super) struct StoredForm<'a> {
     /// The time columns to store: id and bytes.
     pub columns: Vec<(ColumnId, &'a [u8])>,
-    /// Each chunk's stored bytes, in the order of `sealed.series` and their chunks.
+    /// Each chunk's stored bytes, in the order given.
     pub chunks: Vec<Cow<'a, [u8]>>,
 }
 
-/// What to store for `sealed`: with `shared`, time parts held by at least two chunks become
-/// columns, the chunks that hold them name them; the rest stay as they are.
-pub(super) fn stored_form(sealed: &SealedPartition, shared: bool) -> StoredForm<'_> {
+/// What to store for sealed chunks of one partition (`chunks`): with `shared`, time parts held
+/// by at least two of them become columns, the chunks that hold them name them; the rest stay
+/// as they are.
+pub(super) fn stored_form<'a>(chunks: &[&'a [u8]], shared: bool) -> StoredForm<'a> {
     if !shared {
         return StoredForm {
             columns: Vec::new(),
-            chunks: sealed
-                .series
-                .iter()
-                .flat_map(|s| &s.chunks)
-                .map(|c| Cow::Borrowed(&c.bytes[..]))
-                .collect(),
+            chunks: chunks.iter().map(|c| Cow::Borrowed(*c)).collect(),
         };
     }
-    let split: Vec<Option<(&[u8], &[u8])>> = sealed
-        .series
+    // A chunk that does not split stays whole: it was just encoded, so this does not happen,
+    // and storing it as it is loses nothing.
+    let split: Vec<Option<(&[u8], &[u8])>> = chunks
         .iter()
-        .flat_map(|s| &s.chunks)
-        // A chunk that does not split stays whole: sealing just encoded it, so this does not
-        // happen, and storing it as it is loses nothing.
-        .map(|c| shared_times::split(&c.bytes).ok().flatten())
+        .map(|c| shared_times::split(c).ok().flatten())
         .collect();
     let mut uses: HashMap<&[u8], usize> = HashMap::new();
     for (times, _) in split.iter().flatten() {
@@ -54,15 +48,13 @@ pub(super) fn stored_form(sealed: &SealedPartition, shared: bool) -> StoredForm<
         .collect();
     columns.sort_unstable_by_key(|c| c.0);
     let ids: HashMap<&[u8], ColumnId> = columns.iter().map(|(id, t)| (*t, *id)).collect();
-    let chunks = sealed
-        .series
+    let chunks = chunks
         .iter()
-        .flat_map(|s| &s.chunks)
         .zip(split)
         .map(
             |(c, split)| match split.and_then(|(t, v)| Some((ids.get(t)?, v))) {
                 Some((id, values)) => Cow::Owned(shared_times::naming(id, values)),
-                None => Cow::Borrowed(&c.bytes[..]),
+                None => Cow::Borrowed(*c),
             },
         )
         .collect();
@@ -220,5 +212,50 @@ mod tests {
             .unwrap();
         let err = select(&e).unwrap_err();
         assert!(err.is_corruption(), "{err}");
+    }
+
+    /// In an open partition, the chunks the head cut at the same scrape share time columns
+    /// too (`shard/recode.rs`); sealing the partition replaces them and their columns.
+    #[test]
+    fn chunks_cut_at_one_scrape_share_time_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = EngineOptions::default();
+        let p = 100 * opts.partition_ms;
+        let times: Vec<i64> = (0..300).map(|i| p + i * 15_000 + (i * 5) % 7).collect();
+        let write = Command::Write(WriteBatch {
+            new_series: ["a", "b"]
+                .iter()
+                .map(|n| Labels::from_pairs(&[("__name__", n), ("job", "j")]))
+                .collect(),
+            samples: (0..2)
+                .map(|k| {
+                    let s = times
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &t)| Sample::new(t, ((i + k) % 13) as f64))
+                        .collect();
+                    (SeriesRef::New(k as u32), s)
+                })
+                .collect(),
+        });
+        let seal = Command::Seal {
+            partition_start_ms: p,
+        };
+        let mem = MemEngine::new(opts.clone());
+        mem.apply(SHARD, 1, &write).unwrap();
+        let e = RocksEngine::open(dir.path(), opts).unwrap();
+        e.set_shared_time_columns(true);
+        e.apply(SHARD, 1, &write).unwrap();
+        e.flush(SHARD, b"m").unwrap();
+        // Two cuts (samples 0-119, 120-239) per series, each pair sharing a column; the open
+        // chunks (240-299) stay XOR.
+        assert_eq!(stored(&e, p), (2, 4, 2));
+        assert_eq!(select(&e).unwrap(), select(&mem).unwrap());
+        assert_eq!(e.digest(SHARD).unwrap(), mem.digest(SHARD).unwrap());
+        e.apply(SHARD, 2, &seal).unwrap();
+        mem.apply(SHARD, 2, &seal).unwrap();
+        e.flush(SHARD, b"m").unwrap();
+        assert_eq!(stored(&e, p), (1, 2, 0));
+        assert_eq!(select(&e).unwrap(), select(&mem).unwrap());
     }
 }

@@ -42,6 +42,8 @@ pub(crate) trait FlushSink {
         ooo_seq: Option<u64>,
         chunk: ChunkTail<'_>,
     );
+    /// Called after every `chunk` of the flush, before anything else.
+    fn chunks_done(&mut self) {}
     /// Replaces every chunk of a sealed partition (all series, in-order and out-of-order) by
     /// its sealed chunks. Called after every `chunk` of the flush.
     fn sealed_partition(&mut self, sealed: &SealedPartition);
@@ -111,6 +113,7 @@ impl Shard {
             }
             sink.last_t(id, head.last_t);
         }
+        sink.chunks_done();
         for part in sealed {
             sink.sealed_partition(part);
         }
