@@ -212,6 +212,11 @@ fn queries(hours: f64) -> Vec<(&'static str, &'static str, Kind)> {
             r#"bottomk(5, node_filesystem_avail_bytes{mountpoint="/"})"#,
             Kind::Instant,
         ),
+        (
+            "fs_fill_forecast_6h",
+            r#"predict_linear(node_filesystem_avail_bytes{fstype!="tmpfs"}[1h], 4 * 3600)"#,
+            long,
+        ),
         // Not in the harness: the data of the two heaviest queries read with next to no
         // evaluation, to tell the storage's share of their time from the engine's.
         (
