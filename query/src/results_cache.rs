@@ -33,7 +33,7 @@ use crate::error::QueryError;
 use crate::eval::selector::pinned_name;
 use crate::eval::too_many_samples;
 use crate::querier::Querier;
-use crate::syntax::{self, depth::children};
+use crate::syntax::{self, depth::every_node};
 use crate::value::{QueryResult, SampleCounts, Value};
 
 /// The results cache's configuration (`query.results_cache`).
@@ -429,65 +429,41 @@ fn within_bounds(q: &RangeQuery<'_>) -> bool {
 /// joins two of them (other operators keep one side's series, or drop names and merge step by
 /// step). `label_replace` and `label_join` can make any two series meet: never cached.
 fn series_checks_hold_per_step(expr: &Expr) -> bool {
-    let mut todo = vec![expr];
-    while let Some(e) = todo.pop() {
-        let checked: Vec<&Expr> = match e {
-            Expr::Unary(u) => vec![&*u.expr],
-            Expr::Call(c) if matches!(c.func.name, "label_replace" | "label_join") => {
-                return false;
-            }
-            Expr::Call(c) => c
-                .args
-                .args
-                .iter()
-                .map(|a| &**a)
-                .filter(|a| a.value_type() == ValueType::Matrix)
-                .collect(),
-            _ => Vec::new(),
-        };
-        if !checked.into_iter().all(one_name_per_series) {
-            return false;
-        }
-        todo.extend(children(e));
-    }
-    true
+    every_node(expr, |e| match e {
+        Expr::Unary(u) => one_name_per_series(&u.expr),
+        Expr::Call(c) if matches!(c.func.name, "label_replace" | "label_join") => false,
+        Expr::Call(c) => c
+            .args
+            .args
+            .iter()
+            .filter(|a| a.value_type() == ValueType::Matrix)
+            .all(|a| one_name_per_series(a)),
+        _ => true,
+    })
 }
 
 /// Whether every selector in `e` pins its metric name and no `or` joins two vectors in it.
 fn one_name_per_series(e: &Expr) -> bool {
-    let mut todo = vec![e];
-    while let Some(e) = todo.pop() {
-        let pinned = match e {
-            Expr::VectorSelector(vs) => pinned_name(vs).is_some(),
-            Expr::MatrixSelector(ms) => pinned_name(&ms.vs).is_some(),
-            Expr::Binary(b) => b.op.to_string() != "or",
-            _ => true,
-        };
-        if !pinned {
-            return false;
-        }
-        todo.extend(children(e));
-    }
-    true
+    every_node(e, |e| match e {
+        Expr::VectorSelector(vs) => pinned_name(vs).is_some(),
+        Expr::MatrixSelector(ms) => pinned_name(&ms.vs).is_some(),
+        Expr::Binary(b) => b.op.to_string() != "or",
+        _ => true,
+    })
 }
 
 /// Whether every step of `expr` reads data at or before its own time only: no `@` modifier
 /// (which pins a selector to the query's start, end or a fixed time) and no negative offset.
 fn steps_read_only_the_past(expr: &Expr) -> bool {
-    let mut todo = vec![expr];
-    while let Some(e) = todo.pop() {
+    every_node(expr, |e| {
         let (at, offset) = match e {
             Expr::VectorSelector(v) => (&v.at, &v.offset),
             Expr::MatrixSelector(m) => (&m.vs.at, &m.vs.offset),
             Expr::Subquery(s) => (&s.at, &s.offset),
             _ => (&None, &None),
         };
-        if at.is_some() || matches!(offset, Some(Offset::Neg(_))) {
-            return false;
-        }
-        todo.extend(children(e));
-    }
-    true
+        at.is_none() && !matches!(offset, Some(Offset::Neg(_)))
+    })
 }
 
 /// The pieces of `q`'s steps, in time order: steps `t` of one piece share

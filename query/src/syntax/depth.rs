@@ -90,6 +90,19 @@ pub(super) fn tree_depth(e: &Expr) -> usize {
     deepest
 }
 
+/// Whether `holds` is true of every node of `e`'s tree (stops at the first that it is not).
+/// Iterative, like [`tree_depth`].
+pub(crate) fn every_node<'a>(e: &'a Expr, mut holds: impl FnMut(&'a Expr) -> bool) -> bool {
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        if !holds(e) {
+            return false;
+        }
+        todo.extend(children(e));
+    }
+    true
+}
+
 /// The sub-expressions directly under `e`.
 pub(crate) fn children(e: &Expr) -> Vec<&Expr> {
     match e {
