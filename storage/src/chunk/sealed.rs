@@ -132,7 +132,8 @@ fn corrupt(what: &str) -> Error {
     Error::Decode(format!("sealed chunk: {what}"))
 }
 
-fn header(r: &mut Reader<'_>) -> Result<usize> {
+/// Reads a version 1 header (encoding, version, sample count within the limit): the count.
+pub(super) fn header(r: &mut Reader<'_>) -> Result<usize> {
     if r.u8()? != ENCODING_SEALED {
         return Err(corrupt("not a sealed chunk"));
     }

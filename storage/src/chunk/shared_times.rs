@@ -5,7 +5,7 @@
 
 use super::ENCODING_SEALED;
 use super::columns::skip_int_column;
-use super::sealed::{SEALED_SAMPLES_MAX, SEALED_VERSION};
+use super::sealed::{SEALED_VERSION, header};
 use crate::error::{Error, Result};
 use crate::varint::Reader;
 
@@ -31,13 +31,7 @@ pub fn column_id(times: &[u8]) -> ColumnId {
 /// values; `None` when it has fewer than two samples (nothing worth sharing).
 pub fn split(chunk: &[u8]) -> Result<Option<(&[u8], &[u8])>> {
     let mut r = Reader::new(chunk);
-    if r.u8()? != ENCODING_SEALED || r.u8()? != SEALED_VERSION {
-        return Err(corrupt("not a version 1 sealed chunk"));
-    }
-    let count = usize::try_from(r.uvarint()?)
-        .ok()
-        .filter(|&n| n <= SEALED_SAMPLES_MAX)
-        .ok_or_else(|| corrupt("sample count exceeds the limit"))?;
+    let count = header(&mut r)?;
     if count < 2 {
         return Ok(None);
     }
