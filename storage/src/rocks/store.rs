@@ -389,13 +389,13 @@ type KeyedChunk = (Vec<u8>, Vec<u8>);
 impl RocksSink<'_> {
     /// Puts sealed chunks of partition `p` (key and bytes), sharing their time parts when the
     /// store may (`time_columns.rs`).
-    fn put_sealed(&mut self, p: i64, all: &[(Vec<u8>, &[u8])]) {
+    fn put_sealed(&mut self, p: i64, all: &[(Vec<u8>, impl AsRef<[u8]>)]) {
         let chunks = self.store.cf(CF_CHUNKS);
         let shared = self
             .store
             .shared_time_columns
             .load(std::sync::atomic::Ordering::Relaxed);
-        let bytes: Vec<&[u8]> = all.iter().map(|(_, b)| *b).collect();
+        let bytes: Vec<&[u8]> = all.iter().map(|(_, b)| b.as_ref()).collect();
         let stored = super::time_columns::stored_form(&bytes, shared);
         for (id, times) in &stored.columns {
             let key = keys::time_column_key(self.shard, TIER_RAW, p, id);
@@ -442,8 +442,7 @@ impl FlushSink for RocksSink<'_> {
 
     fn chunks_done(&mut self) {
         for (p, cut) in std::mem::take(&mut self.cut) {
-            let all: Vec<(Vec<u8>, &[u8])> = cut.iter().map(|(k, b)| (k.clone(), &b[..])).collect();
-            self.put_sealed(p, &all);
+            self.put_sealed(p, &cut);
         }
     }
 
