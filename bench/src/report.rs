@@ -23,6 +23,10 @@ pub struct DatasetInfo {
     pub compressed_bytes: u64,
     pub uncompressed_bytes: u64,
     pub generate_encode_s: f64,
+    /// The generator's estimate of the information per sample (values and timestamps): about
+    /// the fewest bytes per sample any lossless store could keep (see
+    /// `tidemark_testkit::dataset::information`).
+    pub information_bytes_per_sample: f64,
 }
 
 /// Everything measured on one system in the ingest benchmark.
@@ -230,6 +234,11 @@ pub fn render_ingest(report: &IngestReport) -> String {
         d.batch_samples_max,
         d.shards,
         mib(d.compressed_bytes as f64)
+    ));
+    out.push_str(&format!(
+        "Information in the data (the generator's estimate of what any lossless store must keep): \
+         {:.3} bytes/sample\n\n",
+        d.information_bytes_per_sample
     ));
     out.push_str(&format!(
         "{:<20} | {:>17} | {:>16} | {:>12} | {:>12} | {:>12}\n",

@@ -42,6 +42,7 @@ fn main() {
     let mut ds = node_exporter(series, hours, INTERVAL_S, SEED, END_MS, |labels| {
         family_of.push(family(labels))
     });
+    let information = ds.information();
     let mut per_series: Vec<Vec<Sample>> = vec![Vec::new(); ds.series_count()];
     ds.generate(|s, t, v| per_series[s as usize].push(Sample::new(t, v)));
     let total: usize = per_series.iter().map(Vec::len).sum();
@@ -51,6 +52,12 @@ fn main() {
         per_series.len(),
         ds.steps,
         generated.elapsed()
+    );
+    println!(
+        "information in the data (the generator's estimate of what any lossless codec must keep): \
+         {:.3} bytes/sample, of which values {:.3}",
+        information.bytes_per_sample(),
+        information.value_bytes_per_sample()
     );
 
     let columns = [

@@ -19,11 +19,13 @@
 pub mod catalog;
 pub mod fleet;
 pub mod histogram;
+pub mod information;
 pub mod node_exporter;
 pub mod node_exporter_lite;
 pub mod pods;
 
 pub use fleet::fleet;
+pub use information::Information;
 pub use node_exporter::node_exporter;
 pub use node_exporter_lite::{LiteDataset, node_exporter_lite};
 pub use pods::pods;

@@ -82,6 +82,16 @@ impl RequestHistogram {
         histogram
     }
 
+    /// Requests per second before noise.
+    pub(crate) fn rate_per_s(&self) -> f64 {
+        self.traffic.rate_per_s
+    }
+
+    /// Relative noise of the request count per scrape.
+    pub(crate) fn rate_noise(&self) -> f64 {
+        RATE_NOISE
+    }
+
     /// Number of values (series) of the group.
     pub(crate) fn values(&self) -> usize {
         VALUES_BEFORE_CODES + self.per_code.len()
