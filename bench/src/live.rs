@@ -4,10 +4,10 @@
 //! live scrapes: series hashed onto shards, a shard's batch sent when it holds
 //! `batch_samples_max` samples or its oldest sample has waited `flush_after_ms`
 //! (`batch_send_deadline`). Requests are handed to a bounded channel that
-//! [`crate::sender::replay`] drains.
+//! [`crate::sender::replay`] drains; [`LiveProgress`] tells how far the stream got while it runs.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -37,10 +37,29 @@ pub struct LiveStats {
     pub lateness_ms_max: i64,
 }
 
-/// A running paced stream: its requests, a stop switch and the thread.
+/// What the pacing thread has done so far, readable while it runs.
+#[derive(Debug, Default)]
+pub struct LiveProgress {
+    /// Samples handed to the senders.
+    pub samples: AtomicU64,
+    /// The latest a live sample was handed over after its timestamp since this was last taken
+    /// ([`LiveProgress::take_lateness_ms_max`]).
+    lateness_ms_max: AtomicI64,
+}
+
+impl LiveProgress {
+    /// The latest a live sample was handed over after its timestamp, in ms, since the last call
+    /// (0 if none was late).
+    pub fn take_lateness_ms_max(&self) -> i64 {
+        self.lateness_ms_max.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// A running paced stream: its requests, a stop switch, its progress and the thread.
 pub struct LiveStream {
     requests: Receiver<EncodedRequest>,
     stop: Arc<AtomicBool>,
+    progress: Arc<LiveProgress>,
     thread: JoinHandle<LiveStats>,
 }
 
@@ -49,14 +68,29 @@ impl LiveStream {
     pub fn start(dataset: Dataset, batch: BatchConfig, flush_after_ms: u64) -> LiveStream {
         let (tx, rx) = sync_channel(QUEUED_REQUESTS_MAX);
         let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
-        let thread =
-            std::thread::spawn(move || pace(dataset, batch, flush_after_ms, tx, &thread_stop));
+        let progress = Arc::new(LiveProgress::default());
+        let (thread_stop, thread_progress) = (stop.clone(), progress.clone());
+        let thread = std::thread::spawn(move || {
+            pace(
+                dataset,
+                batch,
+                flush_after_ms,
+                tx,
+                &thread_stop,
+                &thread_progress,
+            )
+        });
         LiveStream {
             requests: rx,
             stop,
+            progress,
             thread,
         }
+    }
+
+    /// How far the stream got, readable while it runs.
+    pub fn progress(&self) -> Arc<LiveProgress> {
+        self.progress.clone()
     }
 
     /// Splits the stream into its requests, its stop switch (set: the stream ends at the next
@@ -107,6 +141,7 @@ fn pace(
     flush_after_ms: u64,
     tx: SyncSender<EncodedRequest>,
     stop: &AtomicBool,
+    progress: &LiveProgress,
 ) -> LiveStats {
     let shards = batch.shards.max(1);
     let mut buffers: Vec<ShardBuffer> = (0..shards)
@@ -168,6 +203,9 @@ fn pace(
                 stats.history_samples += 1;
             } else {
                 stats.lateness_ms_max = stats.lateness_ms_max.max(now - ts);
+                progress
+                    .lateness_ms_max
+                    .fetch_max(now - ts, Ordering::Relaxed);
             }
             let shard = shard_of[series as usize];
             let buffer = &mut buffers[shard];
@@ -175,6 +213,7 @@ fn pace(
             buffer.samples += 1;
             buffer.opened.get_or_insert_with(Instant::now);
             stats.samples += 1;
+            progress.samples.fetch_add(1, Ordering::Relaxed);
             if buffer.samples >= batch.batch_samples_max {
                 emit(shard, buffer, &mut open);
             }
@@ -211,11 +250,15 @@ mod tests {
             },
             5_000,
         );
+        let progress = stream.progress();
         let (rx, _stop, thread) = stream.into_parts();
         let sent: u64 = rx.iter().map(|r| u64::from(r.samples)).sum();
         let stats = thread.join().unwrap();
         assert_eq!(sent, total);
         assert_eq!(stats.samples, total);
+        assert_eq!(progress.samples.load(Ordering::Relaxed), total);
+        // History is never late.
+        assert_eq!(progress.take_lateness_ms_max(), 0);
         assert_eq!(stats.history_samples, total);
         assert!(started.elapsed() < Duration::from_secs(10));
     }

@@ -3,18 +3,20 @@
 //! into Tidemark, VictoriaMetrics and Prometheus (one at a time, each on loopback with a fresh
 //! data dir), then reports ingest rate, memory, bytes per sample on disk and dashboard query
 //! latency side by side with Tidemark/peer ratios; measures memory per active series under high
-//! cardinality; and compares rule evaluation (a generated rule file on live data) with
-//! Prometheus.
+//! cardinality; compares rule evaluation (a generated rule file on live data) with
+//! Prometheus; and reads one node under hours of live ingest (`scale`).
 
 mod batch;
 mod cardinality;
 mod dataset;
 mod ingest;
+mod live;
 mod process;
 mod queries;
 mod remote_write;
 mod report;
 mod rules;
+mod scale;
 mod sender;
 mod systems;
 mod tiers;
@@ -52,6 +54,9 @@ enum Command {
     /// A year of node-exporter data backfilled, Tidemark's retention tiers run: disk per tier
     /// and 1-year queries, against VictoriaMetrics keeping every raw sample.
     Tiers(TiersArgs),
+    /// One node under live remote write for hours (a million series for 24 h by default):
+    /// ingest, memory, disk, flushes and seals, query latency, read periodically.
+    Scale(ScaleArgs),
 }
 
 #[derive(Args)]
@@ -157,6 +162,24 @@ struct TiersArgs {
     /// Timed executions of each query (after one warm-up whose result is checked).
     #[arg(long, default_value_t = 5)]
     query_runs: u32,
+}
+
+#[derive(Args)]
+struct ScaleArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Number of active series.
+    #[arg(long, default_value_t = 1_000_000)]
+    series: usize,
+    /// Hours of live ingest.
+    #[arg(long, default_value_t = 24.0)]
+    hours: f64,
+    /// The generated dataset.
+    #[arg(long, value_enum, default_value_t = IngestDataset::Fleet)]
+    dataset: IngestDataset,
+    /// Minutes between two readings.
+    #[arg(long, default_value_t = 60.0)]
+    report_every_min: f64,
 }
 
 #[derive(Args)]
@@ -313,6 +336,25 @@ async fn main() -> ExitCode {
                     tiers::run(config).await.map(|(_, ok)| ok)
                 }
                 .await
+            }
+            Command::Scale(args) => {
+                let config = scale::ScaleConfig {
+                    bins: args.common.binaries(),
+                    dataset: args.dataset,
+                    series: args.series,
+                    hours: args.hours,
+                    interval_s: args.common.interval_s.max(1),
+                    seed: args.common.seed,
+                    report_every: std::time::Duration::from_secs_f64(
+                        (args.report_every_min * 60.0).max(1.0),
+                    ),
+                    batch: args.common.batch(),
+                    limits: args.common.limits(),
+                    work_dir: args.common.work_dir.clone(),
+                    keep_data: args.common.keep_data,
+                    out: args.common.out.clone(),
+                };
+                scale::run(config).await.map(|(_, ok)| ok)
             }
             Command::Rules(args) => {
                 async {

@@ -7,12 +7,10 @@
 //! the table gives the medians over the windows, side by side with Tidemark/Prometheus ratios.
 //!
 //! - `file.rs`: the rule file.
-//! - `live.rs`: the paced remote-write stream.
 //! - `probe.rs`: reading each system's ruler counters.
 //! - `report.rs`: windows, medians, ratios and the table.
 
 mod file;
-mod live;
 mod probe;
 mod report;
 
@@ -27,10 +25,10 @@ use tidemark_testkit::dataset::node_exporter;
 use crate::batch::BatchConfig;
 use crate::dataset::Dataset;
 use crate::ingest::{work_dir, write_json};
+use crate::live::{LiveStream, wall_ms};
 use crate::sender::{SendLimits, replay};
 use crate::systems::{Binaries, RunningSystem, StartExtras, SystemKind};
 use file::RuleSet;
-use live::{LiveStream, wall_ms};
 use probe::Reading;
 use report::{RulesReport, RulesResult, RulesSetup, Summary, Window, ratios, render};
 

@@ -72,8 +72,9 @@ pub struct SendStats {
 
 const ERROR_EXAMPLES_MAX: usize = 10;
 
+/// What a replay has done so far, readable while it runs ([`replay_counted`]).
 #[derive(Default)]
-struct Counters {
+pub struct Counters {
     samples_ok: AtomicU64,
     requests_ok: AtomicU64,
     requests_failed: AtomicU64,
@@ -84,6 +85,25 @@ struct Counters {
     stop: AtomicBool,
     /// Acknowledgement latency of every acknowledged request, in microseconds.
     ack_us: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Counters {
+    /// Samples acknowledged so far.
+    pub fn samples_ok(&self) -> u64 {
+        self.samples_ok.load(Ordering::Relaxed)
+    }
+
+    /// Requests given up so far (a non-retryable status, or retries spent).
+    pub fn requests_failed(&self) -> u64 {
+        self.requests_failed.load(Ordering::Relaxed)
+    }
+
+    /// Retries so far (429, 503 and connection errors).
+    pub fn retries(&self) -> u64 {
+        self.retries_429.load(Ordering::Relaxed)
+            + self.retries_503.load(Ordering::Relaxed)
+            + self.retries_network.load(Ordering::Relaxed)
+    }
 }
 
 /// Sends everything `source` yields to `url` and reports rates. `source` runs on a blocking thread
@@ -97,7 +117,20 @@ pub async fn replay<I>(
 where
     I: Iterator<Item = EncodedRequest> + Send + 'static,
 {
-    let counters = Arc::new(Counters::default());
+    replay_counted(client, url, source, limits, Arc::default()).await
+}
+
+/// [`replay`], counting into `counters` as it goes (for progress read by the caller).
+pub async fn replay_counted<I>(
+    client: reqwest::Client,
+    url: String,
+    source: I,
+    limits: SendLimits,
+    counters: Arc<Counters>,
+) -> Result<SendStats>
+where
+    I: Iterator<Item = EncodedRequest> + Send + 'static,
+{
     let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut senders = Vec::with_capacity(limits.shards);
     let mut workers = Vec::with_capacity(limits.shards);
@@ -164,16 +197,14 @@ where
         tick.tick().await;
         loop {
             tick.tick().await;
-            let samples = progress_counters.samples_ok.load(Ordering::Relaxed);
+            let samples = progress_counters.samples_ok();
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
                 "  ... {:>6.1} s: {} samples acknowledged ({:.0}/s), retries {}",
                 secs,
                 samples,
                 samples as f64 / secs,
-                progress_counters.retries_429.load(Ordering::Relaxed)
-                    + progress_counters.retries_503.load(Ordering::Relaxed)
-                    + progress_counters.retries_network.load(Ordering::Relaxed)
+                progress_counters.retries()
             );
         }
     });
