@@ -117,7 +117,7 @@ pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
         let mut ds = Dataset::encode(series, |on| {
             dataset.generate(series, hours, interval_s, seed, end_ms, on)
         });
-        let information = ds.scrapes.information().bytes_per_sample();
+        let information = ds.scrapes.information();
         let mut requests: Vec<EncodedRequest> = Vec::new();
         encode_dataset(&mut ds, batch, |r| requests.push(r));
         let info = DatasetInfo {
@@ -135,7 +135,8 @@ pub async fn run(config: IngestConfig) -> Result<(IngestReport, bool)> {
             compressed_bytes: requests.iter().map(|r| r.body.len() as u64).sum(),
             uncompressed_bytes: requests.iter().map(|r| u64::from(r.raw_bytes)).sum(),
             generate_encode_s: 0.0,
-            information_bytes_per_sample: information,
+            information_bytes_per_sample: information.bytes_per_sample(),
+            information_per_series_bytes_per_sample: information.per_series_bytes_per_sample(),
         };
         (info, requests)
     })

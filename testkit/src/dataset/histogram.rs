@@ -92,6 +92,33 @@ impl RequestHistogram {
         RATE_NOISE
     }
 
+    /// Per value of the group (in the order of [`RequestHistogram::scrape`]'s output): the
+    /// expected increment per scrape of `interval_s` at the median's resting point, and its
+    /// digits after the point (0: whole requests). The rate's relative noise is
+    /// [`RequestHistogram::rate_noise`].
+    pub(crate) fn expected_increments(&self, interval_s: f64) -> Vec<(f64, u8)> {
+        let requests = self.traffic.rate_per_s * interval_s;
+        let mut out = Vec::with_capacity(self.values());
+        let mut below = 0.0;
+        let mut mean_s = 0.0;
+        for bucket in 0..BUCKETS {
+            let cdf = DEFAULT_BUCKETS.get(bucket).map_or(1.0, |&le| {
+                lognormal_cdf(le, self.traffic.median_s, self.traffic.sigma)
+            });
+            mean_s += (cdf - below) * representative_s(bucket);
+            below = cdf;
+            out.push((requests * cdf, 0));
+        }
+        out.push((requests * mean_s, SUM_DECIMALS));
+        out.push((requests, 0));
+        let others: f64 = self.traffic.other_code_shares.iter().sum();
+        out.push((requests * (1.0 - others).max(0.0), 0));
+        for share in &self.traffic.other_code_shares {
+            out.push((requests * share, 0));
+        }
+        out
+    }
+
     /// Number of values (series) of the group.
     pub(crate) fn values(&self) -> usize {
         VALUES_BEFORE_CODES + self.per_code.len()

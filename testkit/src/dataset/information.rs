@@ -15,6 +15,12 @@
 //!   drift that moves requests between buckets, and each bucket's and status code's rounding,
 //!   are left out: an under-count).
 //!
+//! The group's series are tied (`+Inf` is `_count`, the buckets' increments add up to it, the
+//! status codes too), which only a store that codes them together can use. A store that codes
+//! each series alone must keep each one's own increments: `per_series_value_bits` counts every
+//! series of a group as a counter of its own expected increment (at the latency's resting
+//! median; `_sum` to its microseconds), the rest as above.
+//!
 //! Timestamps: each target's scrape carries its jitter (uniform over `2 x jitter_ms_max + 1`
 //! values), shared by the target's series. Restarts (a few per million scrapes) are left out.
 
@@ -25,6 +31,8 @@ use super::{Dataset, Model};
 pub struct Information {
     /// Bits of all series' values in one scrape.
     pub value_bits: f64,
+    /// The same, for a store that codes each series alone (see the module doc).
+    pub per_series_value_bits: f64,
     /// Bits of all targets' timestamps in one scrape.
     pub time_bits: f64,
     /// Series (samples per scrape).
@@ -41,6 +49,11 @@ impl Information {
     pub fn value_bytes_per_sample(&self) -> f64 {
         self.value_bits / 8.0 / self.series.max(1) as f64
     }
+
+    /// Bytes per sample of values and timestamps for a store that codes each series alone.
+    pub fn per_series_bytes_per_sample(&self) -> f64 {
+        (self.per_series_value_bits + self.time_bits) / 8.0 / self.series.max(1) as f64
+    }
 }
 
 impl Dataset {
@@ -48,9 +61,22 @@ impl Dataset {
     pub fn information(&self) -> Information {
         let interval_s = self.interval_ms as f64 / 1000.0;
         let value_bits = self.models.iter().map(|m| model_bits(m, interval_s)).sum();
+        let per_series_value_bits = self
+            .models
+            .iter()
+            .map(|m| match m {
+                Model::Histogram(h) => h
+                    .expected_increments(interval_s)
+                    .into_iter()
+                    .map(|(a, decimals)| counter_bits(a, h.rate_noise(), decimals))
+                    .sum(),
+                _ => model_bits(m, interval_s),
+            })
+            .sum();
         let jitter_values = (2 * self.jitter_ms_max + 1) as f64;
         Information {
             value_bits,
+            per_series_value_bits,
             time_bits: self.targets.len() as f64 * jitter_values.log2(),
             series: self.models.len(),
         }
@@ -292,5 +318,10 @@ mod tests {
         let b = info.bytes_per_sample();
         assert!(b > 0.1 && b < 4.0, "{b} bytes per sample");
         assert!(info.value_bytes_per_sample() < b);
+        // Coding a histogram's series apart costs more than together.
+        assert!(info.per_series_bytes_per_sample() > b);
+        // Without histograms both counts agree.
+        let plain = super::super::node_exporter(2_000, 1.0, 15, 3, end, |_| {}).information();
+        assert_eq!(plain.per_series_value_bits, plain.value_bits);
     }
 }
