@@ -19,7 +19,6 @@ pub use headers::{Protocol, negotiate};
 pub use limits::{DecodeLimits, NameValidation};
 pub use metadata::{MetricMetadata, MetricType};
 
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use tidemark_storage::{Sample, SeriesKey};
 
@@ -81,12 +80,7 @@ pub fn decode(
     let validator = Validator::new(limits, names);
     match protocol {
         Protocol::V1 => v1::decode(&raw, &validator),
-        Protocol::V2 => {
-            let req = tidemark_proto::write_v2::Request::decode(raw.as_slice()).map_err(|e| {
-                RemoteWriteError::Invalid(format!("decoding remote-write 2.0 Request: {e}"))
-            })?;
-            v2::convert(req, &validator)
-        }
+        Protocol::V2 => v2::decode(&raw, &validator),
     }
 }
 

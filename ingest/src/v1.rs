@@ -118,8 +118,8 @@ fn label(buf: &[u8]) -> Result<(&[u8], &[u8]), String> {
     Ok((name, value))
 }
 
-/// Reads one `Sample` (absent fields are zero).
-fn sample(buf: &[u8]) -> Result<Sample, String> {
+/// Reads one `Sample` (absent fields are zero; remote-write 2.0's has the same fields).
+pub(super) fn sample(buf: &[u8]) -> Result<Sample, String> {
     let (mut v, mut t) = (0.0, 0);
     for field in Fields::new(buf) {
         match field? {

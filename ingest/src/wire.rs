@@ -1,6 +1,7 @@
-//! A minimal protobuf wire-format reader that borrows from the buffer: the remote-write 1.0 hot
-//! path reads label strings in place instead of allocating two `String`s per label per sample.
-//! Only what that path needs: field iteration, varints, fixed64 and length-delimited fields.
+//! A minimal protobuf wire-format reader that borrows from the buffer: the remote-write hot
+//! paths read label strings (1.0) and symbols (2.0) in place instead of allocating a `String`
+//! each. Only what they need: field iteration, varints (also packed), fixed64 and
+//! length-delimited fields.
 
 /// One field's value as it is on the wire.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,9 +103,44 @@ pub(super) fn bytes<'a>(v: Value<'a>, what: &str) -> Result<&'a [u8], String> {
     }
 }
 
+/// Appends the values of a `repeated uint32` field's occurrence: one varint, or a packed run of
+/// them (protobuf parsers accept both); each truncated to 32 bits, as protobuf reads `uint32`.
+pub(super) fn uint32s(v: Value<'_>, out: &mut Vec<u32>) -> Result<(), String> {
+    match v {
+        Value::Varint(x) => out.push(x as u32),
+        Value::Bytes(mut packed) => {
+            while !packed.is_empty() {
+                let mut f = Fields { buf: packed };
+                out.push(f.varint()? as u32);
+                packed = f.buf;
+            }
+        }
+        other => return Err(format!("repeated uint32: unexpected {other:?}")),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_uint32_packed_or_not() {
+        let mut out = Vec::new();
+        uint32s(Value::Varint(7), &mut out).unwrap();
+        uint32s(
+            Value::Bytes(&[1, 0xac, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f]),
+            &mut out,
+        )
+        .unwrap();
+        // A uint32 sent as a wider varint keeps its low 32 bits, as protobuf reads it.
+        assert_eq!(out, vec![7, 1, 300, u32::MAX]);
+        assert!(
+            uint32s(Value::Bytes(&[0x80]), &mut out).is_err(),
+            "truncated"
+        );
+        assert!(uint32s(Value::Fixed32(1), &mut out).is_err());
+    }
 
     #[test]
     fn reads_every_wire_type_and_rejects_truncation() {
