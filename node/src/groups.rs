@@ -34,6 +34,7 @@ use crate::error::NodeError;
 use crate::meta::{ClusterMap, MetaCommand, ShardMap};
 use crate::raft::log_store::LogDb;
 use crate::raft::network::{NetworkFactory, PeerChannels};
+use crate::raft::shard_timings::ShardTimings;
 use crate::raft::state_machine::{GroupStateMachine, SmShared};
 use crate::raft::transport_service::{GroupRegistry, RaftTransportService};
 use crate::raft::{
@@ -82,6 +83,8 @@ struct GroupStarter {
     disk: Arc<DiskGuard>,
     /// `limits.series_max` and `limits.series_per_metric_max`, shared by every batcher.
     series_limits: Arc<crate::series_limits::SeriesLimits>,
+    /// Flush and seal durations of every shard's state machine.
+    shard_timings: ShardTimings,
 }
 
 impl GroupStarter {
@@ -176,6 +179,11 @@ impl GroupHost {
     /// The Raft log database (node records, every group's log).
     pub fn log_db(&self) -> &LogDb {
         &self.starter.log_db
+    }
+
+    /// How long this node's shard flushes and seal applies take.
+    pub fn shard_timings(&self) -> &ShardTimings {
+        &self.starter.shard_timings
     }
 
     /// The channels to other nodes, shared by the Raft transport and the node service.
@@ -524,10 +532,11 @@ async fn start_shard(
     engine: &Arc<dyn Engine>,
     shard: ShardId,
 ) -> Result<(ShardSlot, JoinHandle<()>), NodeError> {
-    let sm = GroupStateMachine::shard(shard, engine.clone()).map_err(|e| NodeError::Raft {
-        group: shard_group(shard),
-        message: format!("state machine: {e}"),
-    })?;
+    let sm = GroupStateMachine::shard(shard, engine.clone(), starter.shard_timings.clone())
+        .map_err(|e| NodeError::Raft {
+            group: shard_group(shard),
+            message: format!("state machine: {e}"),
+        })?;
     let group = starter.start(shard_group(shard), sm).await?;
     let (queue, rx) = mpsc::channel(config.inflight_writes_max.max(1));
     let batcher = Batcher {

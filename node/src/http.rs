@@ -98,6 +98,9 @@ impl AppState {
         if let Some(h) = backend.raft_log_sync_seconds() {
             metrics.register_raft_log_sync(h);
         }
+        if let Some(t) = backend.shard_timings() {
+            metrics.register_shard_timings(t);
+        }
         let metrics = Arc::new(metrics);
         AppState {
             backend,

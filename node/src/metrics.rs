@@ -19,7 +19,9 @@
 //!   received (`tidemark_raft_snapshots_{sent,send_failed,received,receive_failed}_total`);
 //!   per shard held `tidemark_series`, `tidemark_head_chunks`, `tidemark_head_samples`,
 //!   `tidemark_head_memory_bytes`; the data directory's `tidemark_disk_free_bytes` and
-//!   `tidemark_disk_reserve_bytes`; the Raft log's synced-write latency;
+//!   `tidemark_disk_reserve_bytes`; the Raft log's synced-write latency; shard flush and seal
+//!   durations (`tidemark_shard_flush_duration_seconds`,
+//!   `tidemark_shard_seal_apply_duration_seconds`);
 //! - the data store's RocksDB and both stores' memory budgets (`metrics/storage.rs`);
 //! - the ruler's and notifier's counters (`metrics/alerting.rs`);
 //! - the standard `process_*` figures (`metrics/process.rs`).
@@ -43,6 +45,7 @@ mod results_cache;
 mod storage;
 
 use crate::http::backend::Backend;
+use crate::raft::shard_timings::ShardTimings;
 use crate::request::WriteOutcome;
 
 /// The `Content-Type` of `/metrics`.
@@ -213,6 +216,23 @@ impl Metrics {
             "Time of one synced write of the Raft log (entries appended, or a vote, and the \
              fsync that makes them durable), every group of the node",
             histogram,
+        );
+    }
+
+    /// Serves the shard state machines' flush and seal durations, which they observe
+    /// themselves.
+    pub fn register_shard_timings(&mut self, timings: ShardTimings) {
+        self.registry.register(
+            "tidemark_shard_flush_duration_seconds",
+            "Time of one shard flush (head, applied index and sealed partitions persisted; the \
+             shard's applies wait meanwhile), every shard of the node",
+            timings.flush,
+        );
+        self.registry.register(
+            "tidemark_shard_seal_apply_duration_seconds",
+            "Time of applying one Seal entry (a partition closed to writes), every shard of the \
+             node",
+            timings.seal_apply,
         );
     }
 

@@ -266,6 +266,11 @@ impl Node {
         crate::peer::Peers::new(self.host.peers().clone())
     }
 
+    /// How long this node's shard flushes and seal applies take.
+    pub fn shard_timings(&self) -> crate::raft::shard_timings::ShardTimings {
+        self.host.shard_timings().clone()
+    }
+
     /// The latency of this node's Raft log's synced writes.
     pub fn raft_log_sync_seconds(&self) -> prometheus_client::metrics::histogram::Histogram {
         self.host.log_db().sync_seconds()

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod counters;
 pub mod log_store;
 pub mod network;
+pub mod shard_timings;
 pub mod state_machine;
 pub mod transport_service;
 

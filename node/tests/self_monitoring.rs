@@ -82,8 +82,28 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
             .unwrap()
     };
     assert!(value("tidemark_storage_sst_bytes") > 0.0, "{text}");
+    // Where those bytes are: the written series' chunks and labels are in their families.
+    for family in ["chunks", "series", "postings"] {
+        let name =
+            format!("tidemark_storage_column_family_sst_bytes{{column_family=\"{family}\"}}");
+        assert!(value(&name) > 0.0, "{name}: {text}");
+    }
     assert_eq!(value("tidemark_storage_write_stopped"), 0.0);
     assert_eq!(value("tidemark_storage_background_errors_total"), 0.0);
+    // The flush was timed per shard (those that had applied something since their last one);
+    // no partition was old enough to seal, but the histogram is served.
+    assert!(
+        value("tidemark_shard_flush_duration_seconds_count") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("tidemark_shard_flush_duration_seconds_sum") > 0.0,
+        "{text}"
+    );
+    assert!(
+        value("tidemark_shard_seal_apply_duration_seconds_count") >= 0.0,
+        "{text}"
+    );
 
     // The memory budget, split three to one between the data store and the Raft log, and
     // what each holds within it; the process' own figures.
@@ -103,6 +123,14 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
     assert!(value("tidemark_c_heap_trims_total") >= 0.0, "{text}");
 
     let status = support::get_json(&client, &format!("{base}/api/v1/status/tsdb")).await;
+    let disk = &status["data"]["disk"];
+    let families = disk["sstBytesByColumnFamily"].as_object().unwrap();
+    assert_eq!(
+        families.values().filter_map(|v| v.as_u64()).sum::<u64>(),
+        disk["sstBytes"].as_u64().unwrap(),
+        "{disk}"
+    );
+    assert!(families["chunks"].as_u64() > Some(0), "{disk}");
     let memory = &status["data"]["memory"];
     assert_eq!(memory["budgetBytes"], 128 * 1024 * 1024, "{memory}");
     assert_eq!(

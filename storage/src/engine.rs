@@ -75,6 +75,10 @@ pub struct StoreStats {
     pub block_cache_pinned_bytes: u64,
     /// Bytes of every live SST file.
     pub sst_bytes: u64,
+    /// The same per column family (`series`: label sets, `postings`: the label index,
+    /// `chunks`: samples, rollups and shared time columns, `meta`: shard records), in that
+    /// order: where the disk goes.
+    pub sst_bytes_by_column_family: Vec<(&'static str, u64)>,
     /// Bytes in memtables, active and waiting for a flush.
     pub memtable_bytes: u64,
     /// Bytes of index and filter blocks held by open table readers.

@@ -32,6 +32,7 @@ use crate::meta::{
 use crate::raft::codec;
 use crate::raft::log_store::LogDb;
 use crate::raft::network::PeerChannels;
+use crate::raft::shard_timings::ShardTimings;
 use crate::raft::state_machine::GroupStateMachine;
 use crate::raft::transport_service::GroupRegistry;
 use crate::raft::{META_GROUP, NodeId, NodeInfo, RULER_GROUP};
@@ -397,6 +398,7 @@ async fn start_groups(
             config.limits.series_per_metric_max,
             cluster.shard_count,
         )),
+        shard_timings: ShardTimings::default(),
     };
     let meta_sm = GroupStateMachine::meta(log_db.store(META_GROUP))
         .map_err(|e| NodeError::raft(META_GROUP)(format!("state machine: {e}")))?;

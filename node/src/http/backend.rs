@@ -2,6 +2,7 @@
 //! operations of the [`Node`]. A trait so that the API can be tested without a Raft cluster.
 
 use crate::metrics::StateGauges;
+use crate::raft::shard_timings::ShardTimings;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -75,6 +76,10 @@ pub trait Backend: Send + Sync + 'static {
     fn raft_log_sync_seconds(&self) -> Option<prometheus_client::metrics::histogram::Histogram> {
         None
     }
+    /// How long shard flushes and seal applies take; `None` where there are no shard groups.
+    fn shard_timings(&self) -> Option<ShardTimings> {
+        None
+    }
 }
 
 impl Backend for Node {
@@ -131,6 +136,10 @@ impl Backend for Node {
 
     fn raft_log_sync_seconds(&self) -> Option<prometheus_client::metrics::histogram::Histogram> {
         Some(Node::raft_log_sync_seconds(self))
+    }
+
+    fn shard_timings(&self) -> Option<ShardTimings> {
+        Some(self.shard_timings())
     }
 
     fn store_stats(&self) -> Option<tidemark_storage::StoreStats> {

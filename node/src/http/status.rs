@@ -290,6 +290,9 @@ pub async fn tsdb(
             "memory".into(),
             memory_json(&state.config, &shards, &gauges),
         );
+        if let Some(store) = &gauges.store {
+            obj.insert("disk".into(), disk_json(store));
+        }
     }
     // Tidemark's own addition: the retention in force and this node's data per tier.
     if let (Some(r), Some(obj)) = (state.backend.retention(), data.as_object_mut()) {
@@ -303,6 +306,22 @@ pub async fn tsdb(
         &warnings,
         &[],
     )))
+}
+
+/// Tidemark's addition to `/api/v1/status/tsdb`: where the data store's files go, per column
+/// family (`series`: label sets, `postings`: the label index, `chunks`: samples, rollups and
+/// shared time columns, `meta`: shard records). The Raft log and RocksDB's own files (logs,
+/// manifests) are not in it.
+fn disk_json(store: &tidemark_storage::StoreStats) -> serde_json::Value {
+    let families: serde_json::Map<String, serde_json::Value> = store
+        .sst_bytes_by_column_family
+        .iter()
+        .map(|&(name, bytes)| (name.to_string(), json!(bytes)))
+        .collect();
+    json!({
+        "sstBytes": store.sst_bytes,
+        "sstBytesByColumnFamily": families,
+    })
 }
 
 /// Tidemark's addition to `/api/v1/status/tsdb`: where this node's memory goes. The series

@@ -1,5 +1,6 @@
 //! The data RocksDB on `/metrics`, read at each scrape from its own properties:
-//! `tidemark_storage_sst_bytes`, `tidemark_storage_memtable_bytes`,
+//! `tidemark_storage_sst_bytes` (and per `column_family`:
+//! `tidemark_storage_column_family_sst_bytes`), `tidemark_storage_memtable_bytes`,
 //! `tidemark_storage_table_readers_bytes`, `tidemark_storage_pending_compaction_bytes`,
 //! `tidemark_storage_running_compactions`, `tidemark_storage_running_flushes`,
 //! `tidemark_storage_write_stopped`, `tidemark_storage_delayed_write_rate_bytes`,
@@ -15,6 +16,11 @@ use tidemark_storage::StoreStats;
 use tidemark_storage::rocks::memory::MemoryUsage;
 
 use super::{counter, unsigned_gauges};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct ColumnFamilyLabel {
+    column_family: String,
+}
 
 /// Writes the figures of `stats`.
 pub(super) fn encode(
@@ -89,6 +95,23 @@ pub(super) fn encode(
                 u64::from(stats.shared_time_columns),
             ),
         ],
+    )?;
+    super::gauges(
+        encoder,
+        "tidemark_storage_column_family_sst_bytes",
+        "Bytes of the data store's live SST files per column family (series: label sets, \
+         postings: the label index, chunks: samples and rollups, meta: shard records)",
+        stats
+            .sst_bytes_by_column_family
+            .iter()
+            .map(|&(name, bytes)| {
+                (
+                    ColumnFamilyLabel {
+                        column_family: name.to_string(),
+                    },
+                    i64::try_from(bytes).unwrap_or(i64::MAX),
+                )
+            }),
     )?;
     counter(
         encoder,

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tidemark_storage::{Command, Engine, ShardId};
 
 use super::log_store::LogStore;
+use super::shard_timings::{ShardTimings, timed};
 use super::{LogId, Request, Response, StoredMembership, TypeConfig, codec, io_err};
 use crate::meta::ClusterMap;
 use crate::ruler::record::RulerState;
@@ -86,6 +87,7 @@ enum Target {
     Shard {
         shard: ShardId,
         engine: Arc<dyn Engine>,
+        timings: ShardTimings,
     },
     Meta {
         log: LogStore,
@@ -182,15 +184,27 @@ pub fn shard_snapshot_meta(sm_meta: &[u8]) -> io::Result<SnapshotMetaOf<TypeConf
 }
 
 impl GroupStateMachine {
-    /// The state machine of shard `shard`, recovered from the engine's last flush.
-    pub fn shard(shard: ShardId, engine: Arc<dyn Engine>) -> io::Result<Self> {
+    /// The state machine of shard `shard`, recovered from the engine's last flush; its flushes
+    /// and seals observed in `timings`.
+    pub fn shard(
+        shard: ShardId,
+        engine: Arc<dyn Engine>,
+        timings: ShardTimings,
+    ) -> io::Result<Self> {
         let mut state = State::default();
         if let Some((_index, sm_meta)) = engine.flushed_state(shard).map_err(io_err)? {
             let meta: ShardSmMeta = codec::decode(&sm_meta)?;
             state.last_applied = meta.last_applied;
             state.membership = meta.membership;
         }
-        Ok(Self::new(Target::Shard { shard, engine }, state))
+        Ok(Self::new(
+            Target::Shard {
+                shard,
+                engine,
+                timings,
+            },
+            state,
+        ))
     }
 
     /// The meta group's state machine, recovered from its persisted record.
@@ -286,9 +300,21 @@ impl SmShared {
                 st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
             }
             EntryPayload::Normal(req) => match (&self.target, req) {
-                (Target::Shard { shard, engine }, Request::Shard(bytes)) => {
+                (
+                    Target::Shard {
+                        shard,
+                        engine,
+                        timings,
+                    },
+                    Request::Shard(bytes),
+                ) => {
                     let cmd = decode_command(bytes)?;
-                    engine.apply(*shard, index, &cmd).map_err(io_err)?;
+                    let apply = || engine.apply(*shard, index, &cmd);
+                    match cmd {
+                        Command::Seal { .. } => timed(&timings.seal_apply, apply),
+                        _ => apply(),
+                    }
+                    .map_err(io_err)?;
                 }
                 (Target::Meta { .. }, Request::Meta(cmd)) => st.map.apply(cmd),
                 (Target::Ruler { .. }, Request::Ruler(cmd)) => st.ruler.apply(index, cmd),
@@ -314,13 +340,17 @@ impl SmShared {
         let mut st = self.lock();
         st.check_open()?;
         let data = match &self.target {
-            Target::Shard { shard, engine } => {
+            Target::Shard {
+                shard,
+                engine,
+                timings,
+            } => {
                 let sm_meta = codec::encode(&ShardSmMeta {
                     version: SM_FORMAT_VERSION,
                     last_applied: st.last_applied,
                     membership: st.membership.clone(),
                 })?;
-                engine.flush(*shard, &sm_meta).map_err(io_err)?;
+                timed(&timings.flush, || engine.flush(*shard, &sm_meta)).map_err(io_err)?;
                 sm_meta
             }
             Target::Meta { log } => {
@@ -347,7 +377,7 @@ impl SmShared {
     /// apply.
     pub fn flushed_index(&self) -> io::Result<Option<u64>> {
         match &self.target {
-            Target::Shard { shard, engine } => {
+            Target::Shard { shard, engine, .. } => {
                 let Some((_index, sm_meta)) = engine.flushed_state(*shard).map_err(io_err)? else {
                     return Ok(None);
                 };
@@ -361,7 +391,7 @@ impl SmShared {
 
     fn current_snapshot(&self) -> io::Result<Option<SnapshotOf<TypeConfig, SnapshotData>>> {
         match &self.target {
-            Target::Shard { shard, engine } => {
+            Target::Shard { shard, engine, .. } => {
                 let Some((_index, sm_meta)) = engine.flushed_state(*shard).map_err(io_err)? else {
                     return Ok(None);
                 };
@@ -410,7 +440,7 @@ impl SmShared {
         let mut st = self.lock();
         st.check_open()?;
         match (&self.target, snapshot) {
-            (Target::Shard { shard, engine }, SnapshotData::File(file)) => {
+            (Target::Shard { shard, engine, .. }, SnapshotData::File(file)) => {
                 let mut input = io::BufReader::new(std::fs::File::open(file.path())?);
                 // Checked before anything changes: the engine refuses a damaged stream.
                 let (_index, sm_meta) = engine.import_shard(*shard, &mut input).map_err(io_err)?;

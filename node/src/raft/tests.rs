@@ -83,7 +83,7 @@ async fn start_node(
         install_snapshot_timeout: 10_000,
         ..Default::default()
     };
-    let sm = GroupStateMachine::shard(0, engine).unwrap();
+    let sm = GroupStateMachine::shard(0, engine, Default::default()).unwrap();
     let raft = RaftGroup::new(
         node_id,
         Arc::new(config.validate().unwrap()),

@@ -185,14 +185,14 @@ impl Store for RocksStore {
     fn stats(&self) -> crate::engine::StoreStats {
         use rocksdb::properties as p;
         // A property RocksDB does not know reads as 0 rather than failing a scrape.
+        let of_cf = |name: &str, property: &p::PropName| -> u64 {
+            let cf = self.cf(name);
+            let value = self.db.property_int_value_cf(cf, property);
+            value.ok().flatten().unwrap_or(0)
+        };
+        let families = [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_META];
         let per_cf = |property: &p::PropName| -> u64 {
-            [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_META]
-                .into_iter()
-                .filter_map(|name| {
-                    let cf = self.cf(name);
-                    self.db.property_int_value_cf(cf, property).ok().flatten()
-                })
-                .sum()
+            families.iter().map(|name| of_cf(name, property)).sum()
         };
         let db = |property: &p::PropName| -> u64 {
             self.db
@@ -202,11 +202,16 @@ impl Store for RocksStore {
                 .unwrap_or(0)
         };
         let memory = self.budget.usage();
+        let sst_bytes_by_column_family: Vec<(&'static str, u64)> = families
+            .iter()
+            .map(|&name| (name, of_cf(name, p::LIVE_SST_FILES_SIZE)))
+            .collect();
         crate::engine::StoreStats {
             memory_budget_bytes: memory.budget_bytes,
             block_cache_bytes: memory.cache_bytes,
             block_cache_pinned_bytes: memory.pinned_bytes,
-            sst_bytes: per_cf(p::LIVE_SST_FILES_SIZE),
+            sst_bytes: sst_bytes_by_column_family.iter().map(|f| f.1).sum(),
+            sst_bytes_by_column_family,
             memtable_bytes: per_cf(p::CUR_SIZE_ALL_MEM_TABLES),
             table_readers_bytes: per_cf(p::ESTIMATE_TABLE_READERS_MEM),
             pending_compaction_bytes: per_cf(p::ESTIMATE_PENDING_COMPACTION_BYTES),
