@@ -44,14 +44,6 @@ impl ClusterVersion {
         level: u32,
         what: &str,
     ) -> Result<(), NodeError> {
-        // No nodes: the cluster's record is not applied yet here, so who applies is unknown
-        // (every node would otherwise hold vacuously).
-        if nodes.is_empty() {
-            return Err(NodeError::Unavailable(format!(
-                "{what} needs every node at command level {level}; the cluster's nodes are not \
-                 known yet"
-            )));
-        }
         let answers = join_all(nodes.iter().map(|(id, addr)| self.level_of(*id, addr))).await;
         for ((id, addr), answer) in nodes.iter().zip(answers) {
             match answer {
@@ -103,23 +95,5 @@ impl ClusterVersion {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, (u32, Instant)>> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::raft::network::PeerChannels;
-
-    #[tokio::test]
-    async fn no_known_node_is_not_every_node() {
-        let version = ClusterVersion::new(1, Peers::new(PeerChannels::default()));
-        let err = version.require(&[], 1, "backfill").await.unwrap_err();
-        assert!(err.to_string().contains("not known yet"), "{err}");
-        // This node answers for itself without a call.
-        version
-            .require(&[(1, "127.0.0.1:1".to_string())], COMMAND_LEVEL, "backfill")
-            .await
-            .unwrap();
     }
 }

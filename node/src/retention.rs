@@ -341,6 +341,11 @@ impl Retention {
     /// an older version would drop what others apply); 0 (the out-of-order window only) until
     /// then.
     pub async fn refresh_backfill(&self) {
+        // Before the cluster's record is applied the node list is empty and the gate holds
+        // vacuously. That happens only on a fresh one-node bootstrap (a restarted node reads
+        // its record at once; a joining node leads no shard before its map is applied), where
+        // this node is the only one to apply: refusing then would answer 400, which agents do
+        // not retry, to backfill sent in the cluster's first second.
         let nodes: Vec<_> = self.host.cluster_map().nodes.into_iter().collect();
         let level = Command::Backfill(WriteBatch::default()).required_level();
         let ms = match self.version.require(&nodes, level, "backfill").await {
