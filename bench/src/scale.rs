@@ -3,6 +3,8 @@
 //! ingest rate and how late the stream ran, RSS, CPU, data-directory bytes (and per sample
 //! acknowledged), series held, shard flushes and seal applies (count, mean, the bucket bound of
 //! the slowest, from the node's own histograms) and dashboard query latency over the last hour.
+//! Rates, CPU and histograms cover the time from the end of one reading's queries to the start
+//! of the next reading: what ingest and the node's own work cost, without the queries.
 //! Each reading is printed as a line and the whole report rewritten to `--out`, so that a run cut
 //! short keeps what it measured. Not part of CI: the figures go to the benchmark README.
 
@@ -59,7 +61,7 @@ pub struct Reading {
     pub requests_failed: u64,
     pub retries: u64,
     pub rss_bytes: u64,
-    /// CPU seconds per second since the previous reading.
+    /// CPU seconds per second since the previous reading's queries ended.
     pub cpu_cores: f64,
     pub disk_bytes: u64,
     pub disk_bytes_per_sample: f64,
@@ -189,7 +191,9 @@ async fn run_one(
         if let Some(out) = &config.out {
             write_json(out, report)?;
         }
-        last = now;
+        // The next reading's rates start after this one's queries: CPU, ingest and the
+        // histograms are those of ingest (and the node's own work), not of the queries.
+        last = Snapshot::take(&system, &counters, client).await;
         if started.elapsed().as_secs_f64() >= config.hours * 3600.0 {
             break;
         }
