@@ -179,15 +179,15 @@ struct Answer {
     json: Value,
 }
 
-/// Tidemark's `/api/v1/status/tsdb` without its two documented additions, which must be
-/// there: `data.retention` (the retention tiers; docs/retention.md; Prometheus has no tiers)
-/// and `data.memory` (where the node's memory goes; docs/ARCHITECTURE.md; Prometheus shows
-/// its own in `/metrics` only).
+/// Tidemark's `/api/v1/status/tsdb` without its three documented additions, which must be
+/// there: `data.retention` (the retention tiers; docs/retention.md; Prometheus has no tiers),
+/// `data.memory` (where the node's memory goes; docs/ARCHITECTURE.md; Prometheus shows its own
+/// in `/metrics` only) and `data.disk` (the data store's bytes per column family).
 fn without_additions(mut a: Answer) -> Answer {
     let data = a.json.get_mut("data").and_then(|d| d.as_object_mut());
-    let (retention, memory) = match data {
-        Some(d) => (d.remove("retention"), d.remove("memory")),
-        None => (None, None),
+    let (retention, memory, disk) = match data {
+        Some(d) => (d.remove("retention"), d.remove("memory"), d.remove("disk")),
+        None => (None, None, None),
     };
     assert!(
         retention.is_some_and(|r| r["tiers"].is_array()),
@@ -197,6 +197,11 @@ fn without_additions(mut a: Answer) -> Answer {
     assert!(
         memory.is_some_and(|m| m["budgetBytes"].is_u64() && m["series"].is_object()),
         "status/tsdb without data.memory: {}",
+        a.text
+    );
+    assert!(
+        disk.is_some_and(|d| d["sstBytes"].is_u64() && d["sstBytesByColumnFamily"].is_object()),
+        "status/tsdb without data.disk: {}",
         a.text
     );
     a.text = a.json.to_string();
