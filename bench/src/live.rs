@@ -4,10 +4,10 @@
 //! live scrapes: series hashed onto shards, a shard's batch sent when it holds
 //! `batch_samples_max` samples or its oldest sample has waited `flush_after_ms`
 //! (`batch_send_deadline`). Requests are handed to a bounded channel that
-//! [`crate::sender::replay`] drains; [`LiveProgress`] tells how far the stream got while it runs.
+//! [`crate::sender::replay`] drains; [`LiveProgress`] tells how late it runs while it runs.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -37,11 +37,9 @@ pub struct LiveStats {
     pub lateness_ms_max: i64,
 }
 
-/// What the pacing thread has done so far, readable while it runs.
+/// How late the pacing thread runs, readable while it runs.
 #[derive(Debug, Default)]
 pub struct LiveProgress {
-    /// Samples handed to the senders.
-    pub samples: AtomicU64,
     /// The latest a live sample was handed over after its timestamp since this was last taken
     /// ([`LiveProgress::take_lateness_ms_max`]).
     lateness_ms_max: AtomicI64,
@@ -88,7 +86,7 @@ impl LiveStream {
         }
     }
 
-    /// How far the stream got, readable while it runs.
+    /// How late the stream runs, readable while it runs.
     pub fn progress(&self) -> Arc<LiveProgress> {
         self.progress.clone()
     }
@@ -213,7 +211,6 @@ fn pace(
             buffer.samples += 1;
             buffer.opened.get_or_insert_with(Instant::now);
             stats.samples += 1;
-            progress.samples.fetch_add(1, Ordering::Relaxed);
             if buffer.samples >= batch.batch_samples_max {
                 emit(shard, buffer, &mut open);
             }
@@ -256,7 +253,6 @@ mod tests {
         let stats = thread.join().unwrap();
         assert_eq!(sent, total);
         assert_eq!(stats.samples, total);
-        assert_eq!(progress.samples.load(Ordering::Relaxed), total);
         // History is never late.
         assert_eq!(progress.take_lateness_ms_max(), 0);
         assert_eq!(stats.history_samples, total);

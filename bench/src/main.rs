@@ -9,6 +9,7 @@
 mod batch;
 mod cardinality;
 mod dataset;
+mod exposition;
 mod ingest;
 mod live;
 mod process;

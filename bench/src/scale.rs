@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::batch::BatchConfig;
 use crate::dataset::Dataset;
+use crate::exposition::{label, parse_sample};
 use crate::ingest::{IngestDataset, work_dir, write_json};
 use crate::live::{LiveProgress, LiveStream, wall_ms};
 use crate::queries::{QuerySpec, quantile, run_queries};
@@ -305,29 +306,16 @@ struct Histogram {
 
 fn histogram(text: &str, name: &str) -> Histogram {
     let mut h = Histogram::default();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        let Some((series, value)) = rest.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        if let Some(labels) = series.strip_prefix("_bucket{") {
-            let le = labels
-                .split("le=\"")
-                .nth(1)
-                .and_then(|l| l.split('"').next())
-                .and_then(|l| l.parse::<f64>().ok());
-            if let Some(le) = le {
-                h.buckets.push((le, value));
+    for (sample, labels, value) in text.lines().filter_map(parse_sample) {
+        match sample.strip_prefix(name) {
+            Some("_bucket") => {
+                if let Some(le) = label(labels, "le").and_then(|l| l.parse::<f64>().ok()) {
+                    h.buckets.push((le, value));
+                }
             }
-        } else if series == "_sum" {
-            h.sum = value;
-        } else if series == "_count" {
-            h.count = value;
+            Some("_sum") => h.sum = value,
+            Some("_count") => h.count = value,
+            _ => {}
         }
     }
     h.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));

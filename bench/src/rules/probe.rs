@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::exposition::{label, parse_sample};
 use crate::systems::{RunningSystem, SystemKind, truncate};
 
 /// Timeout of one status request.
@@ -157,32 +158,6 @@ fn tidemark_reading(
     })
 }
 
-/// One sample line of the text exposition format: name, the text between the braces, value.
-fn parse_sample(line: &str) -> Option<(&str, &str, f64)> {
-    if line.starts_with('#') || line.trim().is_empty() {
-        return None;
-    }
-    let (name, labels, rest) = match line.find('{') {
-        Some(open) => {
-            let close = line.rfind('}')?;
-            (&line[..open], &line[open + 1..close], &line[close + 1..])
-        }
-        None => {
-            let (name, rest) = line.split_once(' ')?;
-            (name, "", rest)
-        }
-    };
-    let value = rest.split_whitespace().next()?.parse().ok()?;
-    Some((name, labels, value))
-}
-
-/// The value of label `name` in the text between a sample's braces.
-fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
-    let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
-    let len = labels[start..].find('"')?;
-    Some(&labels[start..start + len])
-}
-
 fn prometheus_reading(metrics: &str, at: Instant) -> Reading {
     let (mut scheduled, mut missed, mut evaluations, mut failures) = (0.0, 0.0, 0.0, 0.0);
     let mut groups_loaded = 0;
@@ -296,19 +271,5 @@ process_cpu_seconds_total 3.5
         assert_eq!((r.failures, r.other_failures), (3, 1));
         assert_eq!(r.groups.len(), 1);
         assert_eq!(r.groups[0].duration_s, 0.5);
-    }
-
-    #[test]
-    fn sample_lines() {
-        assert_eq!(parse_sample("up 1"), Some(("up", "", 1.0)));
-        assert_eq!(
-            parse_sample(r#"a{b="c"} 2 1700000000"#),
-            Some(("a", r#"b="c""#, 2.0))
-        );
-        assert_eq!(parse_sample("# HELP a b"), None);
-        assert_eq!(
-            label(r#"x="1",rule_group="f;g""#, "rule_group"),
-            Some("f;g")
-        );
     }
 }
