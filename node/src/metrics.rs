@@ -20,7 +20,7 @@
 //!   per shard held `tidemark_series`, `tidemark_head_chunks`, `tidemark_head_samples`,
 //!   `tidemark_head_memory_bytes`; the data directory's `tidemark_disk_free_bytes` and
 //!   `tidemark_disk_reserve_bytes`; the Raft log's synced-write latency; shard flush and seal
-//!   durations (`tidemark_shard_flush_duration_seconds`,
+//!   durations (`tidemark_shard_flush_duration_seconds`, `tidemark_shard_flush_pause_seconds`,
 //!   `tidemark_shard_seal_apply_duration_seconds`);
 //! - the data store's RocksDB and both stores' memory budgets (`metrics/storage.rs`);
 //! - the ruler's and notifier's counters (`metrics/alerting.rs`);
@@ -224,9 +224,15 @@ impl Metrics {
     pub fn register_shard_timings(&mut self, timings: ShardTimings) {
         self.registry.register(
             "tidemark_shard_flush_duration_seconds",
-            "Time of one shard flush (head, applied index and sealed partitions persisted; the \
-             shard's applies wait meanwhile), every shard of the node",
+            "Time of one shard flush (head, applied index and sealed partitions persisted), its \
+             encoding work included, every shard of the node",
             timings.flush,
+        );
+        self.registry.register(
+            "tidemark_shard_flush_pause_seconds",
+            "Time during one shard flush that the shard's applies waited (the write, after the \
+             encoding work), every shard of the node",
+            timings.flush_pause,
         );
         self.registry.register(
             "tidemark_shard_seal_apply_duration_seconds",

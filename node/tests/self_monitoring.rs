@@ -104,6 +104,17 @@ async fn a_node_scrapes_itself_into_its_own_storage() {
         value("tidemark_shard_seal_apply_duration_seconds_count") >= 0.0,
         "{text}"
     );
+    // Each flush's pause (its write, applies waiting) is a part of that flush.
+    assert_eq!(
+        value("tidemark_shard_flush_pause_seconds_count"),
+        value("tidemark_shard_flush_duration_seconds_count"),
+        "{text}"
+    );
+    assert!(
+        value("tidemark_shard_flush_pause_seconds_sum")
+            <= value("tidemark_shard_flush_duration_seconds_sum"),
+        "{text}"
+    );
 
     // The memory budget, split three to one between the data store and the Raft log, and
     // what each holds within it; the process' own figures.

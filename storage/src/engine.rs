@@ -169,6 +169,34 @@ pub trait Engine: Send + Sync + 'static {
     /// last-applied log id and membership) in one atomic write. Returns the flushed index.
     fn flush(&self, shard: ShardId, sm_meta: &[u8]) -> Result<u64>;
 
+    /// The encoding work of the next flush of `shard` (sealed partitions, re-encoded chunks,
+    /// rollups), done while applies go on; pass it to [`Engine::flush_prepared`]. `earlier` is
+    /// a preparation `flush_prepared` handed back: what of it still holds is kept. Engines
+    /// without such work prepare nothing.
+    fn prepare_flush(
+        &self,
+        shard: ShardId,
+        earlier: Option<crate::sharded::PreparedFlush>,
+    ) -> Result<crate::sharded::PreparedFlush> {
+        let _ = earlier;
+        Ok(crate::sharded::PreparedFlush::none(shard))
+    }
+
+    /// [`Engine::flush`] using the work `prepared` did where it still holds (what applies
+    /// changed since is done again or left to a later flush; what is written is the same).
+    /// Partitions sealed since the preparation are encoded, or with
+    /// [`crate::sharded::LateSeals::Return`] the preparation is handed back unwritten.
+    fn flush_prepared(
+        &self,
+        shard: ShardId,
+        prepared: crate::sharded::PreparedFlush,
+        sm_meta: &[u8],
+        late_seals: crate::sharded::LateSeals,
+    ) -> Result<crate::sharded::Flushed> {
+        let _ = (prepared, late_seals);
+        Ok(crate::sharded::Flushed::Index(self.flush(shard, sm_meta)?))
+    }
+
     /// The index and `sm_meta` of the last flush of `shard`: where recovery replays the log from.
     fn flushed_state(&self, shard: ShardId) -> Result<Option<(u64, Vec<u8>)>>;
 

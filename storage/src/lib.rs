@@ -42,5 +42,5 @@ pub use options::EngineOptions;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;
 pub use series_key::SeriesKey;
-pub use sharded::{RolledSeries, SeriesWindows};
+pub use sharded::{Flushed, LateSeals, PreparedFlush, RolledSeries, SeriesWindows};
 pub use tier::{Tier, TierChoice};

@@ -26,6 +26,7 @@ use crate::store::{ChunkReader, Store, StoredChunks};
 use crate::tombstones::remove_deleted;
 
 pub(crate) use delegate::delegate_engine;
+pub use flush::{Flushed, LateSeals, PreparedFlush};
 pub use rollup::SeriesWindows;
 pub(crate) use rollup::{RolledUnit, RollupFlush, TierPostings};
 pub use stitch::RolledSeries;

@@ -440,6 +440,7 @@ conformance!(
     a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up,
     select_rolled_stands_for_expired_raw_data,
     history_marks_move_when_the_past_changes,
+    prepared_flushes_interleaved_with_applies,
 );
 
 #[path = "conformance/flush.rs"]
@@ -452,6 +453,10 @@ use flush::{
 #[path = "conformance/deletes.rs"]
 mod deletes;
 use deletes::{delete_hides_samples, expire_partitions};
+
+#[path = "conformance/prepared.rs"]
+mod prepared;
+use prepared::prepared_flushes_interleaved_with_applies;
 
 #[path = "conformance/history.rs"]
 mod history;

@@ -5,9 +5,11 @@
 //! (it is larger and changes every evaluation), the log after it replayed on start.
 //!
 //! A shard's state machine keeps its last applied log id and membership in memory; a flush
-//! (which is also what an openraft snapshot of a shard is) takes the state machine's mutex so
-//! no apply interleaves, encodes them as `sm_meta` ([`ShardSmMeta`]) and calls
-//! `Engine::flush(shard, sm_meta)`, which persists head, applied index and `sm_meta` atomically.
+//! (which is also what an openraft snapshot of a shard is) first has the engine prepare its
+//! encoding work (`Engine::prepare_flush`: sealed partitions, cut chunks, rollups) while
+//! applies go on, then takes the state machine's mutex so no apply interleaves, encodes them as
+//! `sm_meta` ([`ShardSmMeta`]) and calls `Engine::flush_prepared(shard, prepared, sm_meta)`,
+//! which persists head, applied index and `sm_meta` atomically.
 //! On start, the applied state comes from `Engine::flushed_state` and openraft replays the log
 //! after it.
 //!
@@ -23,7 +25,7 @@ use openraft::alias::{SnapshotMetaOf, SnapshotOf};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
-use tidemark_storage::{Command, Engine, ShardId};
+use tidemark_storage::{Command, Engine, Flushed, LateSeals, ShardId};
 
 use super::log_store::LogStore;
 use super::shard_timings::{ShardTimings, timed};
@@ -33,6 +35,10 @@ use crate::ruler::record::RulerState;
 
 /// Version of the [`ShardSmMeta`] layout.
 const SM_FORMAT_VERSION: u32 = 1;
+
+/// How many times a shard flush prepares its encoding work without the state machine's mutex
+/// before it encodes what partitions were sealed meanwhile under it (`SmShared::flush_shard`).
+const PREPARE_ATTEMPTS: usize = 3;
 
 mod meta_record;
 use meta_record::decode_meta_record;
@@ -335,34 +341,29 @@ impl SmShared {
     }
 
     /// Persists the state (shard: flushes the engine with `sm_meta`) and returns it as a
-    /// snapshot. Holds the mutex throughout so no apply interleaves.
+    /// snapshot, holding the mutex while it writes so that no apply interleaves. A shard's
+    /// encoding work is prepared first, while applies go on (see [`SmShared::flush_shard`]).
     pub fn flush(&self) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
-        let mut st = self.lock();
-        st.check_open()?;
-        let data = match &self.target {
+        let (st, data) = match &self.target {
             Target::Shard {
                 shard,
                 engine,
                 timings,
-            } => {
-                let sm_meta = codec::encode(&ShardSmMeta {
-                    version: SM_FORMAT_VERSION,
-                    last_applied: st.last_applied,
-                    membership: st.membership.clone(),
-                })?;
-                timed(&timings.flush, || engine.flush(*shard, &sm_meta)).map_err(io_err)?;
-                sm_meta
-            }
+            } => self.flush_shard(*shard, &**engine, timings)?,
             Target::Meta { log } => {
+                let st = self.lock();
+                st.check_open()?;
                 let rec = codec::encode(&meta_record(&st))?;
                 log.put_sm_record(&rec)?;
-                rec
+                (st, rec)
             }
             Target::Ruler { log } => {
+                let mut st = self.lock();
+                st.check_open()?;
                 let rec = codec::encode(&ruler_record(&st))?;
                 log.put_sm_record(&rec)?;
                 st.persisted = st.last_applied;
-                rec
+                (st, rec)
             }
         };
         Ok(snapshot(
@@ -370,6 +371,53 @@ impl SmShared {
             st.membership.clone(),
             SnapshotData::Bytes(data),
         ))
+    }
+
+    /// Flushes a shard: its encoding work (`Engine::prepare_flush`) without the mutex, then the
+    /// write under it. A partition sealed meanwhile (its encoding is the longest work) hands
+    /// the preparation back to be completed without the mutex again, up to
+    /// [`PREPARE_ATTEMPTS`] times; the last attempt encodes whatever is left under it. Returns
+    /// the mutex still held, with the `sm_meta` written.
+    fn flush_shard(
+        &self,
+        shard: ShardId,
+        engine: &dyn Engine,
+        timings: &ShardTimings,
+    ) -> io::Result<(MutexGuard<'_, State>, Vec<u8>)> {
+        let started = std::time::Instant::now();
+        self.lock().check_open()?;
+        let mut prepared = engine.prepare_flush(shard, None).map_err(io_err)?;
+        // Every attempt's time holding the mutex (waiting for it included), observed once.
+        let mut paused = std::time::Duration::ZERO;
+        for attempt in 1.. {
+            let pause_started = std::time::Instant::now();
+            let st = self.lock();
+            st.check_open()?;
+            let sm_meta = codec::encode(&ShardSmMeta {
+                version: SM_FORMAT_VERSION,
+                last_applied: st.last_applied,
+                membership: st.membership.clone(),
+            })?;
+            let late = if attempt < PREPARE_ATTEMPTS {
+                LateSeals::Return
+            } else {
+                LateSeals::Encode
+            };
+            let flushed = engine.flush_prepared(shard, prepared, &sm_meta, late);
+            paused += pause_started.elapsed();
+            match flushed.map_err(io_err)? {
+                Flushed::Index(_) => {
+                    timings.flush_pause.observe(paused.as_secs_f64());
+                    timings.flush.observe(started.elapsed().as_secs_f64());
+                    return Ok((st, sm_meta));
+                }
+                Flushed::Unprepared(p) => {
+                    drop(st);
+                    prepared = engine.prepare_flush(shard, Some(p)).map_err(io_err)?;
+                }
+            }
+        }
+        unreachable!("the last attempt flushes")
     }
 
     /// The last log index covered by the last flush of a shard or of the ruler group (`None`

@@ -22,6 +22,23 @@ macro_rules! delegate_engine {
             fn flush(&self, shard: $crate::ShardId, sm_meta: &[u8]) -> $crate::Result<u64> {
                 self.$field.flush(shard, sm_meta)
             }
+            fn prepare_flush(
+                &self,
+                shard: $crate::ShardId,
+                earlier: Option<$crate::PreparedFlush>,
+            ) -> $crate::Result<$crate::PreparedFlush> {
+                self.$field.prepare_flush(shard, earlier)
+            }
+            fn flush_prepared(
+                &self,
+                shard: $crate::ShardId,
+                prepared: $crate::PreparedFlush,
+                sm_meta: &[u8],
+                late_seals: $crate::LateSeals,
+            ) -> $crate::Result<$crate::Flushed> {
+                self.$field
+                    .flush_prepared(shard, prepared, sm_meta, late_seals)
+            }
             fn flushed_state(
                 &self,
                 shard: $crate::ShardId,

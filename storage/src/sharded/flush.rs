@@ -1,9 +1,11 @@
-//! A shard's flush: partitions sealed since the last one re-encoded and pending rollups
-//! computed without the write lock, then everything written in one batch.
+//! A shard's flush in two steps: [`Sharded::prepare_flush`] re-encodes partitions sealed since
+//! the last flush and chunks cut since then, and computes pending rollups, without the shard's
+//! write lock (and, in a node, before the state machine stops its applies); then
+//! [`Sharded::flush_prepared`] keeps what still holds and writes everything in one batch.
 
 use std::sync::atomic::Ordering;
 
-use super::{Sharded, read, write};
+use super::{RollupFlush, Sharded, read, write};
 use crate::error::{Error, Result};
 use crate::model::ShardId;
 use crate::shard::{
@@ -11,33 +13,153 @@ use crate::shard::{
 };
 use crate::store::{Store, StoredChunks};
 
+/// The encoding work of a shard's flush, done before the flush proper
+/// ([`crate::Engine::prepare_flush`]) so that the shard's applies need not wait for it: the
+/// partitions sealed since the last flush and pending rollups computed, the chunks cut since
+/// then re-encoded. [`crate::Engine::flush_prepared`] checks each piece against the shard as
+/// it is then and drops what changed meanwhile (left to a later flush, or done again); work
+/// prepared on another instance of the shard (a snapshot installed since) is dropped whole.
+pub struct PreparedFlush {
+    shard: ShardId,
+    /// The shard instance (`history.rs`) the work was read from; `None`: nothing prepared.
+    instance: Option<u64>,
+    /// [`crate::shard::Shard::backfills`] when the seal inputs were taken.
+    backfills: u64,
+    sealed: Vec<SealedPartition>,
+    abandoned: Vec<i64>,
+    rollups: RollupFlush,
+    recoded: Vec<Recoded>,
+}
+
+impl PreparedFlush {
+    /// Nothing prepared: the flush does all of its work itself.
+    pub fn none(shard: ShardId) -> PreparedFlush {
+        PreparedFlush {
+            shard,
+            instance: None,
+            backfills: 0,
+            sealed: Vec::new(),
+            abandoned: Vec::new(),
+            rollups: RollupFlush::default(),
+            recoded: Vec::new(),
+        }
+    }
+}
+
+/// What [`Sharded::flush_prepared`] does when partitions were sealed (or backfilled after
+/// their seal) since the preparation: their encoding is the longest work of a flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LateSeals {
+    /// Encode them in the flush.
+    Encode,
+    /// Flush nothing and hand the preparation back, to be completed with
+    /// [`crate::Engine::prepare_flush`] while applies go on.
+    Return,
+}
+
+/// The outcome of [`Sharded::flush_prepared`].
+pub enum Flushed {
+    /// Flushed up to this applied index.
+    Index(u64),
+    /// Nothing written: partitions to seal were not prepared ([`LateSeals::Return`]).
+    Unprepared(PreparedFlush),
+}
+
 impl<S: Store> Sharded<S> {
-    #[tracing::instrument(level = "debug", skip_all, fields(shard))]
     pub fn flush(&self, shard: ShardId, sm_meta: &[u8]) -> Result<u64> {
-        let cell = self.shard_or_create(shard);
-        // Partitions sealed since the last flush are re-encoded without the write lock: their
-        // content no longer changes (`shard/seal.rs`).
-        let (inputs, backfills) = {
+        let prepared = self.prepare_flush(shard, None)?;
+        match self.flush_prepared(shard, prepared, sm_meta, LateSeals::Encode)? {
+            Flushed::Index(index) => Ok(index),
+            Flushed::Unprepared(_) => unreachable!("late seals are encoded"),
+        }
+    }
+
+    /// Encodes what the next flush of `shard` writes, holding the shard's lock only to copy
+    /// its inputs: applies go on meanwhile. With `earlier` (handed back by
+    /// [`Sharded::flush_prepared`]), its work that still holds is kept and only the rest done.
+    #[tracing::instrument(level = "debug", skip_all, fields(shard))]
+    pub fn prepare_flush(
+        &self,
+        shard: ShardId,
+        earlier: Option<PreparedFlush>,
+    ) -> Result<PreparedFlush> {
+        let Some(cell) = self.shard(shard) else {
+            return Ok(PreparedFlush::none(shard));
+        };
+        // Partitions sealed since the last flush: their content no longer changes
+        // (`shard/seal.rs`) unless a backfill writes into them.
+        let (inputs, mut prepared, fresh) = {
             let st = read(&cell);
-            (st.seal_inputs(None), st.backfills)
+            let instance = Some(st.history.instance);
+            let earlier = earlier.filter(|e| e.shard == shard && e.instance == instance);
+            let fresh = earlier.is_none();
+            let mut p = earlier.unwrap_or_else(|| PreparedFlush::none(shard));
+            p.sealed.retain(|s| {
+                st.seal_is_pending(s.partition)
+                    && st.backfill_generation(s.partition) <= p.backfills
+            });
+            p.abandoned.retain(|a| st.seal_is_pending(*a));
+            let missing: Vec<i64> = st
+                .seal_pending
+                .iter()
+                .copied()
+                .filter(|q| !p.sealed.iter().any(|s| s.partition == *q) && !p.abandoned.contains(q))
+                .collect();
+            // What was kept saw no backfill since `p.backfills`, so it holds at the count now.
+            p.instance = instance;
+            p.backfills = st.backfills;
+            (st.seal_inputs(Some(&missing)), p, fresh)
         };
-        let (mut sealed, mut abandoned) = self.seal_partitions(shard, inputs)?;
-        // Pending rollups are computed without the lock too (`sharded/rollup.rs`).
-        let jobs = read(&cell).rollup_jobs();
-        let rollups = self.compute_rollups(&cell, shard, jobs)?;
-        // Chunks cut since the last flush are re-encoded without the lock too (`shard/recode.rs`).
-        let recoded = if self.store.durable() {
-            let inputs = read(&cell).recode_inputs();
-            self.recode_chunks(shard, inputs)?
-        } else {
-            Vec::new()
-        };
+        let (sealed, abandoned) = self.seal_partitions(shard, inputs)?;
+        prepared.sealed.extend(sealed);
+        prepared.sealed.sort_by_key(|s| s.partition);
+        prepared.abandoned.extend(abandoned);
+        // Pending rollups (`sharded/rollup.rs`); a completion leaves new ones to the next flush.
+        if fresh {
+            let jobs = read(&cell).rollup_jobs();
+            prepared.rollups = self.compute_rollups(&cell, shard, jobs)?;
+        }
+        // Chunks cut since the last flush (`shard/recode.rs`), but those already re-encoded.
+        if self.store.durable() {
+            let done: std::collections::HashSet<(u32, i64)> =
+                prepared.recoded.iter().map(|r| (r.id, r.start)).collect();
+            let mut inputs = read(&cell).recode_inputs();
+            inputs.retain(|i| !done.contains(&(i.id, i.start)));
+            let recoded = self.recode_chunks(shard, inputs)?;
+            prepared.recoded.extend(recoded);
+        }
+        Ok(prepared)
+    }
+
+    /// Persists `shard` with the work of `prepared` where it still holds, under the shard's
+    /// write lock. Partitions to seal that `prepared` lacks are encoded now, or with
+    /// [`LateSeals::Return`] handed back before anything is written.
+    #[tracing::instrument(level = "debug", skip_all, fields(shard))]
+    pub fn flush_prepared(
+        &self,
+        shard: ShardId,
+        prepared: PreparedFlush,
+        sm_meta: &[u8],
+        late_seals: LateSeals,
+    ) -> Result<Flushed> {
+        let cell = self.shard_or_create(shard);
         let mut st = write(&cell);
-        let recoded = st.install_recoded(recoded);
-        tracing::debug!(shard, recoded, "closed chunks re-encoded");
+        let current = prepared.shard == shard && prepared.instance == Some(st.history.instance);
+        let PreparedFlush {
+            backfills,
+            mut sealed,
+            mut abandoned,
+            mut rollups,
+            recoded,
+            ..
+        } = if current {
+            prepared
+        } else {
+            PreparedFlush::none(shard)
+        };
         // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
-        // (dropped here), or been sealed (re-encoded now, under the lock).
-        // A backfill since the encoding makes it stale: encoded again, under the lock.
+        // (dropped here), or been sealed (to encode).
+        // A backfill since the encoding makes it stale: to encode again.
         sealed.retain(|s| {
             st.seal_is_pending(s.partition) && st.backfill_generation(s.partition) <= backfills
         });
@@ -47,6 +169,19 @@ impl<S: Store> Sharded<S> {
             .copied()
             .filter(|p| !sealed.iter().any(|s| s.partition == *p) && !abandoned.contains(p))
             .collect();
+        if !late.is_empty() && late_seals == LateSeals::Return {
+            return Ok(Flushed::Unprepared(PreparedFlush {
+                shard,
+                instance: Some(st.history.instance),
+                backfills,
+                sealed,
+                abandoned,
+                rollups,
+                recoded,
+            }));
+        }
+        let recoded = st.install_recoded(recoded);
+        tracing::debug!(shard, recoded, "closed chunks re-encoded");
         if !late.is_empty() {
             let inputs = st.seal_inputs(Some(&late));
             let (more, failed) = self.seal_partitions(shard, inputs)?;
@@ -57,7 +192,6 @@ impl<S: Store> Sharded<S> {
         for p in &abandoned {
             st.seal_pending.remove(p);
         }
-        let mut rollups = rollups;
         rollups
             .units
             .retain(|u| st.rollup_pending_at(u.tier, u.unit, u.generation));
@@ -74,7 +208,7 @@ impl<S: Store> Sharded<S> {
         }
         st.finish_rollups(rollups, self.store.durable());
         st.finish_flush(sm_meta, self.store.durable(), sealed);
-        Ok(st.applied)
+        Ok(Flushed::Index(st.applied))
     }
 
     /// Re-encodes closed chunks (`shard/recode.rs`), reading the fronts the head no longer holds
