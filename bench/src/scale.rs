@@ -1,8 +1,9 @@
 //! `tidemark-bench scale`: one Tidemark node under live remote write for hours (by default a
 //! million series of the fleet dataset for 24 h at 15 s), read every `--report-every-min`:
 //! ingest rate and how late the stream ran, RSS, CPU, data-directory bytes (and per sample
-//! acknowledged), series held, shard flushes and seal applies (count, mean, the bucket bound of
-//! the slowest, from the node's own histograms) and dashboard query latency over the last hour.
+//! acknowledged), series held, shard flushes, the part of them that paused the shard's applies,
+//! and seal applies (count, mean, the bucket bound of the slowest, from the node's own
+//! histograms) and dashboard query latency over the last hour.
 //! Rates, CPU and histograms cover the time from the end of one reading's queries to the start
 //! of the next reading: what ingest and the node's own work cost, without the queries.
 //! Each reading is printed as a line and the whole report rewritten to `--out`, so that a run cut
@@ -68,6 +69,8 @@ pub struct Reading {
     pub disk_bytes_per_sample: f64,
     pub series: Option<u64>,
     pub flushes: Durations,
+    /// The part of each flush during which the shard's applies waited.
+    pub flush_pauses: Durations,
     pub seal_applies: Durations,
     pub query_median_ms: Option<f64>,
     pub query_p90_ms: Option<f64>,
@@ -260,6 +263,7 @@ async fn read(
     let mut medians: Vec<f64> = results.iter().filter_map(|r| r.median_ms).collect();
     medians.sort_by(f64::total_cmp);
     let name = "tidemark_shard_flush_duration_seconds";
+    let pause = "tidemark_shard_flush_pause_seconds";
     let seal = "tidemark_shard_seal_apply_duration_seconds";
     Reading {
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -274,6 +278,7 @@ async fn read(
         disk_bytes_per_sample: disk_bytes as f64 / now.samples_acked.max(1) as f64,
         series: series_held(client, system).await,
         flushes: durations(&last.metrics, &now.metrics, name),
+        flush_pauses: durations(&last.metrics, &now.metrics, pause),
         seal_applies: durations(&last.metrics, &now.metrics, seal),
         query_median_ms: quantile(&medians, 0.5),
         query_p90_ms: quantile(&medians, 0.9),
@@ -348,7 +353,7 @@ fn durations(before: &str, after: &str, name: &str) -> Durations {
 
 fn header() -> String {
     format!(
-        "{:>7} | {:>12} | {:>8} | {:>9} | {:>10} | {:>5} | {:>10} | {:>8} | {:>9} | {:>20} | {:>20} | {:>14}",
+        "{:>7} | {:>12} | {:>8} | {:>9} | {:>10} | {:>5} | {:>10} | {:>8} | {:>9} | {:>20} | {:>20} | {:>20} | {:>14}",
         "hours",
         "samples/s",
         "late ms",
@@ -359,6 +364,7 @@ fn header() -> String {
         "B/sample",
         "B/series",
         "flushes n/mean/max s",
+        "pauses n/mean/max s",
         "seals n/mean/max s",
         "query med/p90"
     )
@@ -379,7 +385,7 @@ fn line(r: &Reading) -> String {
     };
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     let mut out = format!(
-        "{:>7.2} | {:>12.0} | {:>8} | {:>9} | {:>10} | {:>5.2} | {:>10} | {:>8.3} | {:>9} | {:>20} | {:>20} | {:>14}",
+        "{:>7.2} | {:>12.0} | {:>8} | {:>9} | {:>10} | {:>5.2} | {:>10} | {:>8.3} | {:>9} | {:>20} | {:>20} | {:>20} | {:>14}",
         r.elapsed_s / 3600.0,
         r.ingest_samples_per_s,
         r.stream_lateness_ms_max,
@@ -395,6 +401,7 @@ fn line(r: &Reading) -> String {
                 r.rss_bytes as f64 / s as f64
             )),
         durations(&r.flushes),
+        durations(&r.flush_pauses),
         durations(&r.seal_applies),
         format!("{}/{}", ms(r.query_median_ms), ms(r.query_p90_ms)),
     );
