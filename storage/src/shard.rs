@@ -53,6 +53,12 @@ pub(crate) struct Shard {
     /// Per sealed partition, the count of [`Shard::backfills`] at its latest backfill: a flush
     /// that encoded the partition before then encodes it again.
     pub backfilled: BTreeMap<i64, u64>,
+    /// `Delete`s applied since start, counted: a partition a flush prepared before one (with
+    /// the tombstones of then) is encoded again (`sharded/flush.rs`).
+    pub deletes: u64,
+    /// Flushes finished since start, counted: work prepared before one is not trusted
+    /// (`sharded/flush.rs`).
+    pub flushes: u64,
     /// Raw data before this timestamp is expired (`i64::MIN`: nothing expired).
     pub horizon_ms: i64,
     /// What retention dropped above the horizon (`expire.rs`).
@@ -93,6 +99,8 @@ impl Shard {
             seal_pending: BTreeSet::new(),
             backfills: 0,
             backfilled: BTreeMap::new(),
+            deletes: 0,
+            flushes: 0,
             horizon_ms: i64::MIN,
             expired: Expired::default(),
             rollups: Rollups::default(),
@@ -144,6 +152,7 @@ impl Shard {
                         self.tombstones.add(id, *mint_ms, *maxt_ms);
                     }
                 }
+                self.deletes += 1;
                 self.rollups_after_delete(*mint_ms, *maxt_ms);
             }
         }

@@ -159,6 +159,7 @@ impl Shard {
         sealed: Vec<SealedPartition>,
     ) {
         self.flushed = Some((self.applied, sm_meta.to_vec()));
+        self.flushes += 1;
         self.finish_expiry_flush();
         for part in &sealed {
             self.seal_pending.remove(&part.partition);

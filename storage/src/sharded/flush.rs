@@ -9,7 +9,7 @@ use super::{RollupFlush, Sharded, read, write};
 use crate::error::{Error, Result};
 use crate::model::ShardId;
 use crate::shard::{
-    RecodeInput, Recoded, SealInput, SealedPartition, SeriesSealInput, recode, seal_series,
+    RecodeInput, Recoded, SealInput, SealedPartition, SeriesSealInput, Shard, recode, seal_series,
 };
 use crate::store::{Store, StoredChunks};
 
@@ -23,8 +23,11 @@ pub struct PreparedFlush {
     shard: ShardId,
     /// The shard instance (`history.rs`) the work was read from; `None`: nothing prepared.
     instance: Option<u64>,
-    /// [`crate::shard::Shard::backfills`] when the seal inputs were taken.
+    /// [`crate::shard::Shard::backfills`], `deletes` and `flushes` when the seal inputs were
+    /// taken.
     backfills: u64,
+    deletes: u64,
+    flushes: u64,
     sealed: Vec<SealedPartition>,
     abandoned: Vec<i64>,
     rollups: RollupFlush,
@@ -38,11 +41,52 @@ impl PreparedFlush {
             shard,
             instance: None,
             backfills: 0,
+            deletes: 0,
+            flushes: 0,
             sealed: Vec::new(),
             abandoned: Vec::new(),
             rollups: RollupFlush::default(),
             recoded: Vec::new(),
         }
+    }
+
+    /// Keeps the work that still holds for `st` as it is now: none of it when `st` is another
+    /// instance of the shard (a snapshot installed since); no sealed partition or rollup when a
+    /// flush finished since (it wrote them, or what they were computed from changed); no sealed
+    /// partition when a `Delete` applied since (its encoding holds the deleted samples that
+    /// sealing leaves out, and a `CleanTombstones` may be waiting for it); a sealed partition
+    /// only while it is still to seal and not backfilled since. Returns whether the shard is
+    /// the same instance. Chunks re-encoded are checked one by one when they are installed.
+    fn keep_current(&mut self, st: &Shard) -> bool {
+        if self.instance != Some(st.history.instance) {
+            *self = PreparedFlush::none(st.id);
+            return false;
+        }
+        if self.flushes != st.flushes {
+            self.sealed.clear();
+            self.abandoned.clear();
+            self.rollups = RollupFlush::default();
+        }
+        if self.deletes != st.deletes {
+            self.sealed.clear();
+        }
+        let backfills = self.backfills;
+        self.sealed.retain(|s| {
+            st.seal_is_pending(s.partition) && st.backfill_generation(s.partition) <= backfills
+        });
+        self.abandoned.retain(|a| st.seal_is_pending(*a));
+        true
+    }
+
+    /// The partitions `st` has to seal that this work lacks.
+    fn missing_seals(&self, st: &Shard) -> Vec<i64> {
+        st.seal_pending
+            .iter()
+            .copied()
+            .filter(|p| {
+                !self.sealed.iter().any(|s| s.partition == *p) && !self.abandoned.contains(p)
+            })
+            .collect()
     }
 }
 
@@ -90,24 +134,17 @@ impl<S: Store> Sharded<S> {
         // (`shard/seal.rs`) unless a backfill writes into them.
         let (inputs, mut prepared, fresh) = {
             let st = read(&cell);
-            let instance = Some(st.history.instance);
-            let earlier = earlier.filter(|e| e.shard == shard && e.instance == instance);
-            let fresh = earlier.is_none();
-            let mut p = earlier.unwrap_or_else(|| PreparedFlush::none(shard));
-            p.sealed.retain(|s| {
-                st.seal_is_pending(s.partition)
-                    && st.backfill_generation(s.partition) <= p.backfills
-            });
-            p.abandoned.retain(|a| st.seal_is_pending(*a));
-            let missing: Vec<i64> = st
-                .seal_pending
-                .iter()
-                .copied()
-                .filter(|q| !p.sealed.iter().any(|s| s.partition == *q) && !p.abandoned.contains(q))
-                .collect();
-            // What was kept saw no backfill since `p.backfills`, so it holds at the count now.
-            p.instance = instance;
+            let mut p = earlier
+                .filter(|e| e.shard == shard)
+                .unwrap_or_else(|| PreparedFlush::none(shard));
+            p.instance = p.instance.or(Some(st.history.instance));
+            let fresh = !p.keep_current(&st) || p.rollups.units.is_empty();
+            let missing = p.missing_seals(&st);
+            // What was kept holds at the counts now (`keep_current`).
+            p.instance = Some(st.history.instance);
             p.backfills = st.backfills;
+            p.deletes = st.deletes;
+            p.flushes = st.flushes;
             (st.seal_inputs(Some(&missing)), p, fresh)
         };
         let (sealed, abandoned) = self.seal_partitions(shard, inputs)?;
@@ -144,42 +181,23 @@ impl<S: Store> Sharded<S> {
     ) -> Result<Flushed> {
         let cell = self.shard_or_create(shard);
         let mut st = write(&cell);
-        let current = prepared.shard == shard && prepared.instance == Some(st.history.instance);
+        let mut prepared = prepared;
+        if prepared.shard != shard || !prepared.keep_current(&st) {
+            prepared = PreparedFlush::none(shard);
+        }
+        // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
+        // (dropped by `keep_current`), or been sealed (to encode).
+        let late = prepared.missing_seals(&st);
+        if !late.is_empty() && late_seals == LateSeals::Return {
+            return Ok(Flushed::Unprepared(prepared));
+        }
         let PreparedFlush {
-            backfills,
             mut sealed,
             mut abandoned,
             mut rollups,
             recoded,
             ..
-        } = if current {
-            prepared
-        } else {
-            PreparedFlush::none(shard)
-        };
-        // Meanwhile a partition may have expired or been re-encoded by a concurrent flush
-        // (dropped here), or been sealed (to encode).
-        // A backfill since the encoding makes it stale: to encode again.
-        sealed.retain(|s| {
-            st.seal_is_pending(s.partition) && st.backfill_generation(s.partition) <= backfills
-        });
-        let late: Vec<i64> = st
-            .seal_pending
-            .iter()
-            .copied()
-            .filter(|p| !sealed.iter().any(|s| s.partition == *p) && !abandoned.contains(p))
-            .collect();
-        if !late.is_empty() && late_seals == LateSeals::Return {
-            return Ok(Flushed::Unprepared(PreparedFlush {
-                shard,
-                instance: Some(st.history.instance),
-                backfills,
-                sealed,
-                abandoned,
-                rollups,
-                recoded,
-            }));
-        }
+        } = prepared;
         let recoded = st.install_recoded(recoded);
         tracing::debug!(shard, recoded, "closed chunks re-encoded");
         if !late.is_empty() {

@@ -237,3 +237,118 @@ fn stale_preparation_after_a_snapshot(
     );
     assert!(select(&b, &[eq("job", "stale")], 0, 4 * H).is_empty());
 }
+
+/// A partition prepared before a `Delete` is sealed again with the deleted samples left out:
+/// the prepared encoding still holds them, and a `CleanTombstones` after the delete asks for
+/// their space back.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn a_delete_after_the_preparation_has_the_partition_sealed_again() {
+    let run = |delete: bool| -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let e = rocks(dir.path(), opts());
+        let mut index = 0;
+        for i in 0..100 {
+            index += 1;
+            let l = labels(&[("__name__", "m"), ("i", &i.to_string())]);
+            let s: Vec<Sample> = (0..960)
+                .map(|k| Sample::new(k * 15_000, (k * (i + 1)) as f64 * 0.37))
+                .collect();
+            write(&e, index, &l, s);
+        }
+        for p in [0, 2 * H] {
+            index += 1;
+            let seal = Command::Seal {
+                partition_start_ms: p,
+            };
+            e.apply(S, index, &seal).unwrap();
+        }
+        let prepared = e.prepare_flush(S, None).unwrap();
+        if delete {
+            let all = [eq("__name__", "m")];
+            let ids = e.matching_series(S, &all, i64::MIN, i64::MAX).unwrap();
+            let cmds = [
+                Command::Delete {
+                    series: ids,
+                    mint_ms: i64::MIN,
+                    maxt_ms: i64::MAX,
+                },
+                Command::CleanTombstones,
+            ];
+            for c in &cmds {
+                index += 1;
+                e.apply(S, index, c).unwrap();
+            }
+        }
+        let flushed = e.flush_prepared(S, prepared, b"m", LateSeals::Encode);
+        assert!(matches!(flushed.unwrap(), Flushed::Index(i) if i == index));
+        e.compact().unwrap();
+        e.partitions(S).unwrap().iter().map(|p| p.bytes).sum()
+    };
+    let (kept, deleted) = (run(false), run(true));
+    assert!(
+        deleted * 10 < kept,
+        "{deleted} bytes with every series deleted, {kept} without"
+    );
+}
+
+/// Work prepared before another flush of the shard finished is not trusted: that flush may have
+/// written it already, and what it was computed from may have changed since (here a backfill
+/// the other flush sealed, then a tombstone cleaning that has the partition sealed again).
+#[test]
+fn work_prepared_before_another_flush_is_dropped() {
+    let o = EngineOptions {
+        partition_ms: 2 * H,
+        chunk_samples_max: 7,
+    };
+    let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(MemEngine::new(o.clone()))];
+    #[cfg(feature = "rocksdb")]
+    let dir = tempfile::tempdir().unwrap();
+    #[cfg(feature = "rocksdb")]
+    engines.push(Box::new(rocks(dir.path(), o.clone())));
+    for e in engines {
+        let reference = MemEngine::new(o.clone());
+        let cmds = [
+            Command::Write(WriteBatch {
+                new_series: vec![up("a")],
+                samples: vec![(
+                    SeriesRef::New(0),
+                    samples(&[(1000, 1.0), (2 * H + 1000, 2.0)]),
+                )],
+            }),
+            Command::Seal {
+                partition_start_ms: 0,
+            },
+            Command::Delete {
+                series: vec![0],
+                mint_ms: 500,
+                maxt_ms: 600,
+            },
+        ];
+        for (i, c) in cmds.iter().enumerate() {
+            e.apply(S, i as u64 + 1, c).unwrap();
+            reference.apply(S, i as u64 + 1, c).unwrap();
+        }
+        let stale = e.prepare_flush(S, None).unwrap();
+        let late = [
+            Command::Backfill(WriteBatch {
+                new_series: vec![],
+                samples: vec![(SeriesRef::Id(0), samples(&[(5000, 5.0)]))],
+            }),
+            Command::CleanTombstones,
+        ];
+        e.apply(S, 4, &late[0]).unwrap();
+        e.flush(S, b"other").unwrap();
+        e.apply(S, 5, &late[1]).unwrap();
+        for (i, c) in late.iter().enumerate() {
+            reference.apply(S, i as u64 + 4, c).unwrap();
+        }
+        e.flush_prepared(S, stale, b"stale", LateSeals::Encode)
+            .unwrap();
+        assert_eq!(e.digest(S).unwrap(), reference.digest(S).unwrap());
+        assert_eq!(
+            select(&*e, &[eq("job", "a")], 0, 4 * H)[0].samples,
+            samples(&[(1000, 1.0), (5000, 5.0), (2 * H + 1000, 2.0)])
+        );
+    }
+}
