@@ -50,16 +50,15 @@ impl PreparedFlush {
         }
     }
 
-    /// Keeps the work that still holds for `st` as it is now: none of it when `st` is another
-    /// instance of the shard (a snapshot installed since); no sealed partition or rollup when a
-    /// flush finished since (it wrote them, or what they were computed from changed); no sealed
-    /// partition when a `Delete` applied since (its encoding holds the deleted samples that
-    /// sealing leaves out, and a `CleanTombstones` may be waiting for it); a sealed partition
-    /// only while it is still to seal and not backfilled since. Returns whether the shard is
-    /// the same instance. Chunks re-encoded are checked one by one when they are installed.
+    /// Keeps the work that still holds for `st` as it is now: no sealed partition or rollup
+    /// when a flush finished since (it wrote them, or what they were computed from changed); no
+    /// sealed partition when a `Delete` applied since (its encoding holds the deleted samples
+    /// that sealing leaves out, and a `CleanTombstones` may be waiting for it); a sealed
+    /// partition only while it is still to seal and not backfilled since. Returns false, and
+    /// the caller drops it all, when `st` is another shard or instance of it (a snapshot
+    /// installed since). Chunks re-encoded are checked one by one when they are installed.
     fn keep_current(&mut self, st: &Shard) -> bool {
-        if self.instance != Some(st.history.instance) {
-            *self = PreparedFlush::none(st.id);
+        if self.shard != st.id || self.instance != Some(st.history.instance) {
             return false;
         }
         if self.flushes != st.flushes {
@@ -132,27 +131,26 @@ impl<S: Store> Sharded<S> {
         };
         // Partitions sealed since the last flush: their content no longer changes
         // (`shard/seal.rs`) unless a backfill writes into them.
-        let (inputs, mut prepared, fresh) = {
+        let (inputs, mut prepared) = {
             let st = read(&cell);
             let mut p = earlier
-                .filter(|e| e.shard == shard)
+                .and_then(|mut e| e.keep_current(&st).then_some(e))
                 .unwrap_or_else(|| PreparedFlush::none(shard));
-            p.instance = p.instance.or(Some(st.history.instance));
-            let fresh = !p.keep_current(&st) || p.rollups.units.is_empty();
             let missing = p.missing_seals(&st);
             // What was kept holds at the counts now (`keep_current`).
             p.instance = Some(st.history.instance);
             p.backfills = st.backfills;
             p.deletes = st.deletes;
             p.flushes = st.flushes;
-            (st.seal_inputs(Some(&missing)), p, fresh)
+            (st.seal_inputs(Some(&missing)), p)
         };
         let (sealed, abandoned) = self.seal_partitions(shard, inputs)?;
         prepared.sealed.extend(sealed);
         prepared.sealed.sort_by_key(|s| s.partition);
         prepared.abandoned.extend(abandoned);
-        // Pending rollups (`sharded/rollup.rs`); a completion leaves new ones to the next flush.
-        if fresh {
+        // Pending rollups (`sharded/rollup.rs`), unless the work kept holds some: a completion
+        // leaves new ones to the next flush.
+        if prepared.rollups.units.is_empty() {
             let jobs = read(&cell).rollup_jobs();
             prepared.rollups = self.compute_rollups(&cell, shard, jobs)?;
         }
@@ -182,7 +180,7 @@ impl<S: Store> Sharded<S> {
         let cell = self.shard_or_create(shard);
         let mut st = write(&cell);
         let mut prepared = prepared;
-        if prepared.shard != shard || !prepared.keep_current(&st) {
+        if !prepared.keep_current(&st) {
             prepared = PreparedFlush::none(shard);
         }
         // Meanwhile a partition may have expired or been re-encoded by a concurrent flush

@@ -210,8 +210,9 @@ fn stale_preparation_after_a_snapshot(
     a.flush(S, b"a").unwrap();
     let mut snap = Vec::new();
     a.export_shard(S, &mut snap).unwrap().expect("flushed");
-    // A stale replica with another series, its partition 0 backfilled three times since its
-    // seal: the prepared work seals partition 0 from that data.
+    // A stale replica with another series, never flushed (so that its counts of flushes and
+    // deletes are the new shard's), its partition 0 backfilled three times since its seal: the
+    // prepared work seals partition 0 from that data.
     let b = rocks(db.path(), o);
     write(
         &b,
@@ -220,7 +221,6 @@ fn stale_preparation_after_a_snapshot(
         samples(&[(1000, 7.0), (2 * H + 1000, 8.0)]),
     );
     b.apply(S, 2, &seal).unwrap();
-    b.flush(S, b"stale").unwrap();
     for (i, v) in [10.0, 11.0, 12.0].into_iter().enumerate() {
         b.apply(S, 3 + i as u64, &backfill(v)).unwrap();
     }
@@ -247,22 +247,7 @@ fn a_delete_after_the_preparation_has_the_partition_sealed_again() {
     let run = |delete: bool| -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let e = rocks(dir.path(), opts());
-        let mut index = 0;
-        for i in 0..100 {
-            index += 1;
-            let l = labels(&[("__name__", "m"), ("i", &i.to_string())]);
-            let s: Vec<Sample> = (0..960)
-                .map(|k| Sample::new(k * 15_000, (k * (i + 1)) as f64 * 0.37))
-                .collect();
-            write(&e, index, &l, s);
-        }
-        for p in [0, 2 * H] {
-            index += 1;
-            let seal = Command::Seal {
-                partition_start_ms: p,
-            };
-            e.apply(S, index, &seal).unwrap();
-        }
+        let mut index = super::rocks_recovery::hundred_series_sealed(&e);
         let prepared = e.prepare_flush(S, None).unwrap();
         if delete {
             let all = [eq("__name__", "m")];

@@ -572,10 +572,9 @@ fn expiry_survives_reopen_and_gives_the_space_back() {
     assert_eq!(got[0].samples.len(), 480 + 480);
 }
 
-#[test]
-fn clean_tombstones_gives_the_space_of_deleted_series_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = open(dir.path(), opts());
+/// A hundred series `m{i=...}` of 4 h at 15 s, both of their partitions sealed (not yet
+/// flushed); returns the last index applied.
+pub(crate) fn hundred_series_sealed(e: &dyn Engine) -> u64 {
     let mut index = 0;
     for i in 0..100 {
         index += 1;
@@ -583,7 +582,7 @@ fn clean_tombstones_gives_the_space_of_deleted_series_back() {
         let s: Vec<Sample> = (0..960)
             .map(|k| Sample::new(k * 15_000, (k * (i + 1)) as f64 * 0.37))
             .collect();
-        write(&e, index, &l, s);
+        write(e, index, &l, s);
     }
     for p in [0, 2 * H] {
         index += 1;
@@ -596,6 +595,14 @@ fn clean_tombstones_gives_the_space_of_deleted_series_back() {
         )
         .unwrap();
     }
+    index
+}
+
+#[test]
+fn clean_tombstones_gives_the_space_of_deleted_series_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), opts());
+    let mut index = hundred_series_sealed(&e);
     e.flush(S, b"m").unwrap();
     e.compact().unwrap();
     let bytes = |e: &RocksEngine| -> u64 { e.partitions(S).unwrap().iter().map(|p| p.bytes).sum() };
