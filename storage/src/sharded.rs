@@ -156,10 +156,10 @@ impl<S: Store> Sharded<S> {
     pub fn apply(&self, shard: ShardId, index: u64, cmd: &Command) -> Result<()> {
         let cell = self.shard_or_create(shard);
         let mut st = write(&cell);
-        // Days still to roll up that read raw data this command drops are computed first, from
-        // the data as it is (the head may hold some not yet flushed): rare, as rollups run
-        // days before their raw data expires.
-        let due = st.pending_rollups_dropped_by(cmd);
+        // Days still to roll up that read raw data this command drops (or, raw data partly
+        // gone, deletes or writes late) are computed first, from the data as it is (the head
+        // may hold some not yet flushed): rare, as rollups run days before raw data expires.
+        let due = st.pending_rollups_changed_by(cmd);
         if !due.is_empty() && index > st.applied {
             let computed = self.compute_rollups_locked(&st, shard, due)?;
             st.install_computed(computed);

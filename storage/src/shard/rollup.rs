@@ -123,11 +123,14 @@ impl Shard {
             .rolled
             .keys()
             .copied()
-            .filter(|(_, u)| {
-                let from = self.opts.partition_of(u - 1);
-                mint <= u + ROLLUP_UNIT_MS && maxt >= from
-            })
+            .filter(|(_, u)| self.reads_raw_of(*u, mint, maxt))
             .collect()
+    }
+
+    /// Whether day `unit`'s windows may read raw samples in `[mint, maxt]`: its raw span
+    /// reaches from the partition before the day (the first window's jump) to the day's end.
+    fn reads_raw_of(&self, unit: i64, mint: i64, maxt: i64) -> bool {
+        mint <= unit + ROLLUP_UNIT_MS && maxt >= self.opts.partition_of(unit - 1)
     }
 
     /// Every raw partition a day's windows read: from the one holding the last instant before
@@ -153,7 +156,7 @@ impl Shard {
 
     /// After a `Delete` of `[mint, maxt]`: the rolled days it touches are computed again while
     /// their raw data is whole; the others keep what they hold (a pending one was computed
-    /// just before the delete applied, see [`Shard::pending_rollups_dropped_by`]), and reads
+    /// just before the delete applied, see [`Shard::pending_rollups_changed_by`]), and reads
     /// hide their windows the delete touches.
     pub(super) fn rollups_after_delete(&mut self, mint: i64, maxt: i64) {
         for (tier, unit) in self.touched_by_delete(mint, maxt) {
@@ -267,9 +270,18 @@ impl Shard {
             .collect()
     }
 
-    /// The raw partitions `cmd` drops data of, where some pending day reads them: those days
-    /// must be computed before `cmd` applies.
-    pub fn pending_rollups_dropped_by(&self, cmd: &Command) -> Vec<RollupJob> {
+    /// The pending days `cmd` changes the raw data of in a way computing them afterwards
+    /// could not undo: they must be computed before `cmd` applies, so that every replica holds
+    /// the same windows whether or not a flush of its own computed them first.
+    /// - Raw data `cmd` drops (expiry): every pending day reading it.
+    /// - Raw samples `cmd` deletes or writes late: the pending days that read them and whose
+    ///   raw data is no longer whole. A day whose raw data is whole is made pending again
+    ///   instead ([`Shard::rollups_after_delete`]); the others are never computed again, so
+    ///   one computed before the change must equal one computed after it: before, on all.
+    pub fn pending_rollups_changed_by(&self, cmd: &Command) -> Vec<RollupJob> {
+        if self.rollups.pending.is_empty() {
+            return Vec::new();
+        }
         let dropped: Vec<i64> = match cmd {
             Command::ExpirePartition {
                 tier: Tier::Raw,
@@ -283,11 +295,46 @@ impl Shard {
                     .filter(|p| *p < horizon)
                     .collect()
             }
+            Command::Delete {
+                mint_ms, maxt_ms, ..
+            } => {
+                return self
+                    .frozen_pending_jobs(|unit| self.reads_raw_of(unit, *mint_ms, *maxt_ms));
+            }
+            Command::Write(batch) | Command::Backfill(batch) => {
+                return self.frozen_pending_jobs(|unit| {
+                    batch.samples.iter().any(|(_, samples)| {
+                        // Sorted by time: only a prefix can fall in a rolled day's span.
+                        samples
+                            .iter()
+                            .take_while(|s| s.t <= unit + ROLLUP_UNIT_MS)
+                            .any(|s| self.reads_raw_of(unit, s.t, s.t))
+                    })
+                });
+            }
             _ => return Vec::new(),
         };
         self.rollup_jobs()
             .into_iter()
             .filter(|j| j.raw_partitions.iter().any(|p| dropped.contains(p)))
+            .collect()
+    }
+
+    /// The pending days whose raw data is no longer whole and for which `changed` holds.
+    fn frozen_pending_jobs(&self, changed: impl Fn(i64) -> bool) -> Vec<RollupJob> {
+        let due: BTreeSet<(Tier, i64)> = self
+            .rollups
+            .pending
+            .keys()
+            .filter(|(_, unit)| !self.raw_whole(*unit) && changed(*unit))
+            .copied()
+            .collect();
+        if due.is_empty() {
+            return Vec::new();
+        }
+        self.rollup_jobs()
+            .into_iter()
+            .filter(|j| due.contains(&(j.tier, j.unit)))
             .collect()
     }
 

@@ -217,53 +217,66 @@ fn rollups_survive_a_reopen_after_their_raw_data_expired() {
     assert_eq!(e.digest(S).unwrap(), digest);
 }
 
-/// A delete touching a rolled day (its span starts with the raw partition before it: the
-/// first window's jump) gives the same windows whether a replica computed the day before the
-/// delete or after it; so does one on a day whose raw data is partly gone.
+/// A delete or a late sample in the raw data a pending day reads gives every replica the same
+/// windows, whether its flush computed the day before the change or after it: with the raw
+/// data whole, partly expired outside the day's span, and partly expired inside it (then the
+/// day cannot be computed again, so it is computed before the change applies).
 pub(crate) fn deletes_and_rollups_agree_across_flush_timing(f: &mut dyn Factory) {
-    for partly_expired in [false, true] {
-        let a = f.make(opts());
-        let b = f.make(opts());
-        let mut index = 0;
-        for e in [&a, &b] {
-            index = two_days(&**e);
-        }
-        let mut cmds = Vec::new();
-        if partly_expired {
-            cmds.push(Command::ExpirePartition {
-                tier: Tier::Raw,
-                partition_start_ms: DAY + 2 * H,
-                scope: ExpireScope::Series(vec![1]),
-            });
-        }
-        cmds.push(Command::RollUp {
-            tier: Tier::Rollup1m,
-            unit_start_ms: 2 * DAY,
-            skip: vec![],
-        });
-        for c in &cmds {
-            index += 1;
-            a.apply(S, index, c).unwrap();
-            b.apply(S, index, c).unwrap();
-        }
-        a.flush(S, b"m").unwrap();
-        // Job a's samples in the ten minutes before the day: the first window's jump.
-        let delete = Command::Delete {
+    // Series 1 expired from no partition, from one before the day's raw span, from the
+    // partition before the day (which holds the first window's jump).
+    for expired_from in [None, Some(DAY + 2 * H), Some(2 * DAY - 2 * H)] {
+        // Job a's samples in the ten minutes before the day and at its start (the first
+        // window's jump), or a late sample of job a in the day's first window.
+        let deleted = Command::Delete {
             series: vec![0],
             mint_ms: 2 * DAY - 10 * M,
             maxt_ms: 2 * DAY,
         };
-        index += 1;
-        a.apply(S, index, &delete).unwrap();
-        b.apply(S, index, &delete).unwrap();
-        b.flush(S, b"m").unwrap();
-        a.flush(S, b"m").unwrap();
-        let read = |e: &dyn Engine| {
-            e.select_windows(S, Tier::Rollup1m, &[], 2 * DAY, 3 * DAY)
-                .unwrap()
-        };
-        assert_eq!(read(&*a), read(&*b), "partly_expired={partly_expired}");
-        assert_eq!(a.digest(S).unwrap(), b.digest(S).unwrap());
+        let late = Command::Backfill(WriteBatch {
+            new_series: vec![],
+            samples: vec![(SeriesRef::Id(0), vec![Sample::new(2 * DAY + 7_500, 1e9)])],
+        });
+        for change in [deleted, late] {
+            let case = format!("expired_from={expired_from:?} change={change:?}");
+            let a = f.make(opts());
+            let b = f.make(opts());
+            let mut index = 0;
+            for e in [&a, &b] {
+                index = two_days(&**e);
+            }
+            let mut cmds = Vec::new();
+            if let Some(p) = expired_from {
+                cmds.push(Command::ExpirePartition {
+                    tier: Tier::Raw,
+                    partition_start_ms: p,
+                    scope: ExpireScope::Series(vec![1]),
+                });
+            }
+            cmds.push(Command::RollUp {
+                tier: Tier::Rollup1m,
+                unit_start_ms: 2 * DAY,
+                skip: vec![],
+            });
+            cmds.push(change);
+            // Replica a computes the day before the change, b after it.
+            let last = cmds.len() - 1;
+            for (i, c) in cmds.iter().enumerate() {
+                if i == last {
+                    a.flush(S, b"m").unwrap();
+                }
+                index += 1;
+                a.apply(S, index, c).unwrap();
+                b.apply(S, index, c).unwrap();
+            }
+            b.flush(S, b"m").unwrap();
+            a.flush(S, b"m").unwrap();
+            let read = |e: &dyn Engine| {
+                e.select_windows(S, Tier::Rollup1m, &[], 2 * DAY, 3 * DAY)
+                    .unwrap()
+            };
+            assert_eq!(read(&*a), read(&*b), "{case}");
+            assert_eq!(a.digest(S).unwrap(), b.digest(S).unwrap(), "{case}");
+        }
     }
 }
 
