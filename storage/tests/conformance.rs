@@ -435,6 +435,7 @@ conformance!(
     rollup_digests_ignore_flush_timing,
     deletes_and_rollups_agree_across_flush_timing,
     rolled_days_are_not_rebuilt_from_less,
+    rollups_agree_under_a_random_log,
     backfill_into_sealed_partitions,
     backfill_recomputes_rolled_up_days,
     a_late_sample_in_a_gap_of_a_rolled_day_is_rolled_up,
@@ -475,6 +476,10 @@ use rollup::{
     deletes_and_rollups_agree_across_flush_timing, rolled_days_are_not_rebuilt_from_less,
     rollup_digests_ignore_flush_timing, rollups_are_the_windows_of_the_raw_data,
 };
+
+#[path = "conformance/rollup_log.rs"]
+mod rollup_log;
+use rollup_log::rollups_agree_under_a_random_log;
 
 #[path = "conformance/retention.rs"]
 mod retention;
