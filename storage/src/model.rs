@@ -11,6 +11,7 @@ pub type SeriesId = u32;
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// Whether `v` is the Prometheus stale marker (not just any NaN).
+#[inline]
 pub fn is_stale_nan(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }

@@ -60,31 +60,44 @@ impl<B: ByteBuf> BitWriter<'_, B> {
         self.bits(u64::from(b), 1);
     }
 
-    /// Writes the low `n` bits of `v` (n <= 64).
+    /// Writes the low `n` bits of `v` (n <= 64): what fits in the last byte's free bits, then
+    /// whole bytes (the buffer grown once per call, not per byte).
     pub fn bits(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 64);
         if n == 0 {
             return;
         }
-        let mut v = v << (64 - n);
-        let mut n = n;
-        while n > 0 {
-            if *self.free == 0 {
-                if self.buf.byte_len() == self.buf.capacity() {
-                    // An eighth more (at least 16 bytes), not twice: an open chunk lives in
-                    // memory all its life, and doubling left it a quarter empty on average.
-                    self.buf.reserve_exact((self.buf.byte_len() / 8).max(16));
-                }
-                self.buf.push(0);
-                *self.free = 8;
-            }
-            let take = n.min(u32::from(*self.free));
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        let free = u32::from(*self.free);
+        if n <= free {
             if let Some(last) = self.buf.last_mut() {
-                *last |= ((v >> (64 - take)) as u8) << (u32::from(*self.free) - take);
+                *last |= (v << (free - n)) as u8;
             }
-            v = if take == 64 { 0 } else { v << take };
-            n -= take;
-            *self.free -= take as u8;
+            *self.free = (free - n) as u8;
+            return;
         }
+        // The bits left once the last byte is full: 1 to 64, in new bytes.
+        let mut rest = n - free;
+        if free > 0
+            && let Some(last) = self.buf.last_mut()
+        {
+            *last |= (v >> rest) as u8;
+        }
+        let new_bytes = rest.div_ceil(8) as usize;
+        let len = self.buf.byte_len();
+        if len + new_bytes > self.buf.capacity() {
+            // An eighth more (at least 16 bytes), not twice: an open chunk lives in memory
+            // all its life, and doubling left it a quarter empty on average.
+            self.buf.reserve_exact((len / 8).max(16).max(new_bytes));
+        }
+        while rest >= 8 {
+            rest -= 8;
+            self.buf.push((v >> rest) as u8);
+        }
+        if rest > 0 {
+            self.buf.push((v << (8 - rest)) as u8);
+        }
+        *self.free = ((8 - rest) % 8) as u8;
     }
 
     /// Writes a zigzag LEB128 varint, byte by byte through the bit stream.
@@ -205,6 +218,36 @@ mod tests {
         }
         assert_eq!(r.varint().unwrap(), -123456);
         assert!(r.bits(16).is_err());
+    }
+
+    /// The bytes written are those of writing each bit alone, most significant first, and
+    /// bits of `v` above `n` are ignored (the XOR encoding writes negative deltas that way).
+    #[test]
+    fn writes_what_a_bit_at_a_time_writer_writes() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let (mut buf, mut free) = (Vec::new(), 0u8);
+        let mut want: Vec<bool> = Vec::new();
+        let mut w = BitWriter {
+            buf: &mut buf,
+            free: &mut free,
+        };
+        for _ in 0..5000 {
+            let n = rng.random_range(0..=64u32);
+            let v: u64 = rng.random();
+            w.bits(v, n);
+            want.extend((0..n).rev().map(|i| (v >> i) & 1 == 1));
+        }
+        let want_bytes: Vec<u8> = want
+            .chunks(8)
+            .map(|c| {
+                c.iter()
+                    .enumerate()
+                    .fold(0u8, |b, (i, &bit)| b | (u8::from(bit) << (7 - i)))
+            })
+            .collect();
+        assert_eq!(buf, want_bytes);
+        assert_eq!(usize::from(free), buf.len() * 8 - want.len());
     }
 
     /// Every width at every bit offset, near the end of the buffer too (the reader's padded
