@@ -23,6 +23,13 @@ impl<'a> Fields<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, String> {
+        // Most varints of a write request (tags, label and sample lengths) are one byte.
+        if let Some((&b, rest)) = self.buf.split_first()
+            && b < 0x80
+        {
+            self.buf = rest;
+            return Ok(u64::from(b));
+        }
         let mut v: u64 = 0;
         for (i, &b) in self.buf.iter().enumerate().take(10) {
             v |= u64::from(b & 0x7f) << (7 * i);
