@@ -302,6 +302,16 @@ impl Shard {
                     .frozen_pending_jobs(|unit| self.reads_raw_of(unit, *mint_ms, *maxt_ms));
             }
             Command::Write(batch) | Command::Backfill(batch) => {
+                // Live writes are newer than every rolled day: one look at each series' first
+                // sample (lists are sorted) settles them.
+                let rolled_until = self.rolled_until();
+                if batch
+                    .samples
+                    .iter()
+                    .all(|(_, samples)| samples.first().is_none_or(|s| s.t > rolled_until))
+                {
+                    return Vec::new();
+                }
                 return self.frozen_pending_jobs(|unit| {
                     batch.samples.iter().any(|(_, samples)| {
                         // Sorted by time: only a prefix can fall in a rolled day's span.
