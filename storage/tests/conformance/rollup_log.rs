@@ -45,11 +45,7 @@ fn rollup_log(seed: u64) -> Vec<Command> {
         if hour % 24 == 3 && hour > 24 {
             let day = from - 3 * H - DAY;
             assert_eq!(day.rem_euclid(DAY), 0);
-            let tier = if rng.random_bool(0.5) {
-                Tier::Rollup1m
-            } else {
-                Tier::Rollup1h
-            };
+            let tier = either_tier(&mut rng);
             // Some of its raw data gone first (a per-metric retention), at times in the
             // partition before it, which holds the first window's jump.
             if rng.random_bool(0.5) {
@@ -115,14 +111,19 @@ fn change(rng: &mut StdRng, t: i64, rolled: &[i64], kind: u32) -> Command {
         },
         // As the leader proposes after late samples, into either tier.
         _ => Command::RollUp {
-            tier: if rng.random_bool(0.5) {
-                Tier::Rollup1m
-            } else {
-                Tier::Rollup1h
-            },
+            tier: either_tier(rng),
             unit_start_ms: rolled[rng.random_range(0..rolled.len())],
             skip: vec![],
         },
+    }
+}
+
+/// One of the two rollup tiers, at even odds.
+fn either_tier(rng: &mut StdRng) -> Tier {
+    if rng.random_bool(0.5) {
+        Tier::Rollup1m
+    } else {
+        Tier::Rollup1h
     }
 }
 
