@@ -437,7 +437,7 @@ fn add_sample(samples: &mut Vec<Sample>, s: Sample) -> Result<bool, ()> {
 }
 
 /// Builds one `WriteBatch` from the parts of several writes of one shard, checking every
-/// sample against the stored head (`Engine::check_append`, samples from `backfill_from_ms` on
+/// sample against the stored head (`Engine::check_writes`, samples from `backfill_from_ms` on
 /// accepted however old) and against earlier parts of the same batch. Returns the batch, the
 /// batch of samples for sealed partitions (a `Command::Backfill`), and one outcome per part.
 /// A new series is created only when `admit` lets it (`series_limits.rs`). Only reads the
@@ -451,17 +451,26 @@ pub(crate) fn build_batch(
     admit: &mut dyn FnMut(&SeriesKey) -> Result<(), LimitHit>,
 ) -> (WriteBatch, WriteBatch, Vec<WriteOutcome>) {
     let series_max: usize = parts.iter().map(Vec::len).sum();
+    // Every series looked up and checked under one hold of the shard's lock, in order.
+    let writes: Vec<(&SeriesKey, &[Sample])> = parts
+        .iter()
+        .flatten()
+        .map(|sw| (&sw.key, sw.samples.as_slice()))
+        .collect();
+    let mut checks = engine
+        .check_writes(shard, &writes, ooo_window_ms, backfill_from_ms)
+        .into_iter();
     let mut slots: Vec<Slot> = Vec::with_capacity(series_max);
     let mut by_key = KeyIndex::with_capacity(series_max);
     let mut outcomes = Vec::with_capacity(parts.len());
     for part in parts {
         let mut outcome = WriteOutcome::default();
         for sw in part {
+            let (id, check) = checks.next().expect("check_writes answers once per series");
             let slot_ix = match by_key.find(&sw.key, |i| &slots[i].key) {
                 Some(ix) => ix,
                 None => {
                     by_key.insert(&sw.key, slots.len());
-                    let id = engine.series_id_of_key(shard, &sw.key);
                     let limited = match id {
                         Some(_) => false,
                         None => match admit(&sw.key) {
@@ -488,8 +497,6 @@ pub(crate) fn build_batch(
                 outcome.samples_limited += sw.samples.len();
                 continue;
             }
-            let check =
-                engine.check_append(shard, slot.id, &sw.samples, ooo_window_ms, backfill_from_ms);
             let mut written = check.duplicates;
             outcome.too_old += check.too_old;
             outcome.conflicting += check.conflicting;

@@ -222,6 +222,26 @@ pub trait Engine: Send + Sync + 'static {
         backfill_from_ms: i64,
     ) -> AppendCheck;
 
+    /// [`Engine::series_id_of_key`] and [`Engine::check_append`] for each series of a batch
+    /// (key and samples), with the same answers. Engines override it to look the whole batch
+    /// up under one hold of the shard's lock; the leader calls it once per proposal.
+    fn check_writes(
+        &self,
+        shard: ShardId,
+        writes: &[(&SeriesKey, &[Sample])],
+        ooo_window_ms: i64,
+        backfill_from_ms: i64,
+    ) -> Vec<(Option<SeriesId>, AppendCheck)> {
+        writes
+            .iter()
+            .map(|&(key, samples)| {
+                let id = self.series_id_of_key(shard, key);
+                let check = self.check_append(shard, id, samples, ooo_window_ms, backfill_from_ms);
+                (id, check)
+            })
+            .collect()
+    }
+
     /// Series of `shard` matching all `matchers` (at least one must not match the empty string)
     /// with their samples in `[mint_ms, maxt_ms]`; series without samples there are skipped.
     fn select(

@@ -2,6 +2,7 @@
 //! own lock, plus a [`Store`] for what is flushed. `MemEngine` and `RocksEngine` are this with
 //! different stores.
 
+mod append_check;
 mod delegate;
 mod flush;
 mod query;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::command::Command;
-use crate::engine::{AppendCheck, MemoryBreakdown, ShardStats};
+use crate::engine::{MemoryBreakdown, ShardStats};
 use crate::error::{Error, Result};
 use crate::history::HistoryMark;
 use crate::model::{Labels, Sample, SeriesId, ShardId};
@@ -262,109 +263,6 @@ impl<S: Store> Sharded<S> {
         merge_read(snap, stored, &deleted, mint_ms, maxt_ms)
             .map(Some)
             .map_err(|e| self.noticed(shard, e))
-    }
-
-    pub fn check_append(
-        &self,
-        shard: ShardId,
-        series: Option<SeriesId>,
-        samples: &[Sample],
-        ooo_window_ms: i64,
-        backfill_from_ms: i64,
-    ) -> AppendCheck {
-        let mut out = AppendCheck::default();
-        let cell = self.shard(shard);
-        // Per sample: whether it may be applied, and whether its partition is sealed.
-        type Accepts = Vec<(bool, bool)>;
-        let (min_allowed, last_t, accepts): (i64, i64, Accepts) = match &cell {
-            Some(c) => {
-                let st = read(c);
-                let min_allowed = st
-                    .max_t
-                    .map_or(i64::MIN, |m| m.saturating_sub(ooo_window_ms.max(0)));
-                let last_t = series
-                    .and_then(|id| st.heads.get(id as usize))
-                    .map_or(i64::MIN, |h| h.last_t);
-                let sealed_until = st
-                    .sealed
-                    .last()
-                    .map_or(i64::MIN, |&p| self.opts.partition_end(p));
-                let rolled_until = st.rolled_until();
-                (
-                    min_allowed,
-                    last_t,
-                    samples
-                        .iter()
-                        .map(|s| {
-                            // Only samples before the newest sealed partition's end can be in one.
-                            let sealed = s.t < sealed_until
-                                && st.sealed.contains(&self.opts.partition_of(s.t));
-                            let backfill = s.t >= backfill_from_ms;
-                            (st.accepts(series, s.t, backfill, rolled_until), sealed)
-                        })
-                        .collect(),
-                )
-            }
-            None => (i64::MIN, i64::MIN, vec![(true, false); samples.len()]),
-        };
-        // Stored values at the timestamps of samples that are not plainly new.
-        let mut stored: Vec<Sample> = Vec::new();
-        if let (Some(c), Some(id)) = (&cell, series) {
-            let old: Vec<i64> = samples
-                .iter()
-                .map(|s| s.t)
-                .filter(|&t| t <= last_t)
-                .collect();
-            if let (Some(&lo), Some(&hi)) = (old.iter().min(), old.iter().max()) {
-                let partitions: Vec<i64> = read(c)
-                    .readable_partitions(id)
-                    .into_iter()
-                    .filter(|&p| p <= hi && self.opts.partition_end(p) > lo)
-                    .collect();
-                match self.read_series(
-                    c,
-                    shard,
-                    id,
-                    &partitions,
-                    lo,
-                    hi,
-                    &mut CachedReader::default(),
-                ) {
-                    Ok(Some((_, s))) => stored = s,
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(shard, series = id, error = %e, "check_append could not read stored samples")
-                    }
-                }
-            }
-        }
-        let mut prev: Option<Sample> = None;
-        for (s, (ok, sealed)) in samples.iter().zip(accepts) {
-            if !ok || (s.t < min_allowed && s.t < backfill_from_ms) {
-                out.too_old += 1;
-                continue;
-            }
-            let existing = match prev {
-                Some(p) if p.t == s.t => Some(p),
-                _ => stored
-                    .binary_search_by(|x| x.t.cmp(&s.t))
-                    .ok()
-                    .map(|i| stored[i]),
-            };
-            match existing {
-                Some(e) if e.identical(s) => out.duplicates += 1,
-                Some(_) => out.conflicting += 1,
-                None => {
-                    if sealed {
-                        out.backfill.push(*s);
-                    } else {
-                        out.accepted.push(*s);
-                    }
-                    prev = Some(*s);
-                }
-            }
-        }
-        out
     }
 
     pub fn series_count(&self, shard: ShardId) -> u64 {

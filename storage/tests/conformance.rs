@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tidemark_storage::{
-    Command, Engine, EngineOptions, Labels, MatchOp, Matcher, MemEngine, Sample, SeriesRef,
-    SeriesSamples, ShardId, WriteBatch,
+    Command, Engine, EngineOptions, Labels, MatchOp, Matcher, MemEngine, Sample, SeriesKey,
+    SeriesRef, SeriesSamples, ShardId, WriteBatch,
 };
 
 /// Builds fresh engines for one test.
@@ -323,6 +323,84 @@ fn check_append_counts(f: &mut dyn Factory) {
     assert_eq!(c.accepted.len(), 1);
 }
 
+/// The batched check answers as the per-series calls do: stored values read from the head and
+/// from flushed data, a sealed partition (backfill or too old), series new to the shard, a key
+/// twice, and a shard that does not exist.
+fn check_writes_answers_as_per_series(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let minutes = |from: i64, to: i64| -> Vec<Sample> {
+        (from..=to)
+            .map(|i| Sample::new(i * 60_000, i as f64))
+            .collect()
+    };
+    write(&*e, 1, &up("a"), minutes(1, 150));
+    e.flush(S, b"").unwrap();
+    write(&*e, 2, &up("a"), minutes(151, 200));
+    write(&*e, 3, &up("b"), minutes(100, 200));
+    e.apply(
+        S,
+        4,
+        &Command::Seal {
+            partition_start_ms: 0,
+        },
+    )
+    .unwrap();
+    let keys = [up("a"), up("b"), up("c"), up("a")].map(|l| SeriesKey::from(&l));
+    let inputs = [
+        samples(&[
+            (30 * 60_000, 30.0),     // in the sealed partition, stored
+            (31 * 60_000, -1.0),     // in the sealed partition, conflicting
+            (45 * 60_000 + 1, 1.0),  // in the sealed partition, new: a backfill
+            (130 * 60_000, 130.0),   // flushed: identical
+            (131 * 60_000, 0.5),     // flushed: conflicting
+            (160 * 60_000, 160.0),   // in the head: identical
+            (160 * 60_000 + 1, 1.0), // between head samples
+            (201 * 60_000, 1.0),     // new
+        ]),
+        samples(&[(150 * 60_000 + 7, 2.0), (300 * 60_000, 3.0)]),
+        samples(&[(5 * 60_000, 1.0), (250 * 60_000, 2.0)]),
+        samples(&[(200 * 60_000, 200.0), (202 * 60_000, 4.0)]),
+    ];
+    for shard in [S, S + 9] {
+        for backfill_from_ms in [0, i64::MAX] {
+            for window in [0, 90 * 60_000, i64::MAX] {
+                let writes: Vec<(&SeriesKey, &[Sample])> = keys
+                    .iter()
+                    .zip(&inputs)
+                    .map(|(k, s)| (k, s.as_slice()))
+                    .collect();
+                let batched = e.check_writes(shard, &writes, window, backfill_from_ms);
+                let each: Vec<_> = writes
+                    .iter()
+                    .map(|&(k, s)| {
+                        let id = e.series_id_of_key(shard, k);
+                        (id, e.check_append(shard, id, s, window, backfill_from_ms))
+                    })
+                    .collect();
+                assert_eq!(
+                    batched, each,
+                    "shard {shard}, window {window}, backfill from {backfill_from_ms}"
+                );
+            }
+        }
+    }
+    // The cases are all there: the comparison is not between empty answers.
+    let keys_a = [SeriesKey::from(&up("a"))];
+    let a = e.check_writes(S, &[(&keys_a[0], inputs[0].as_slice())], i64::MAX, 0);
+    let (id, c) = &a[0];
+    assert!(id.is_some());
+    assert_eq!(
+        (
+            c.accepted.len(),
+            c.backfill.len(),
+            c.duplicates,
+            c.conflicting
+        ),
+        (2, 1, 3, 2),
+        "{c:?}"
+    );
+}
+
 fn range_clipping(f: &mut dyn Factory) {
     let e = f.make(opts());
     write(
@@ -416,6 +494,7 @@ conformance!(
     conflicting_value_first_wins,
     out_of_order_merge,
     check_append_counts,
+    check_writes_answers_as_per_series,
     range_clipping,
     label_names_and_values,
     seal_partition,

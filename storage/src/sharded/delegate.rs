@@ -63,6 +63,16 @@ macro_rules! delegate_engine {
                 self.$field
                     .check_append(shard, series, samples, ooo_window_ms, backfill_from_ms)
             }
+            fn check_writes(
+                &self,
+                shard: $crate::ShardId,
+                writes: &[(&$crate::SeriesKey, &[$crate::Sample])],
+                ooo_window_ms: i64,
+                backfill_from_ms: i64,
+            ) -> Vec<(Option<$crate::SeriesId>, $crate::AppendCheck)> {
+                self.$field
+                    .check_writes(shard, writes, ooo_window_ms, backfill_from_ms)
+            }
             fn select(
                 &self,
                 shard: $crate::ShardId,
