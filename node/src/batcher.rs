@@ -466,7 +466,7 @@ pub(crate) fn build_batch(
     for part in parts {
         let mut outcome = WriteOutcome::default();
         for sw in part {
-            let (id, check) = checks.next().expect("check_writes answers once per series");
+            let (id, mut check) = checks.next().expect("check_writes answers once per series");
             let slot_ix = match by_key.find(&sw.key, |i| &slots[i].key) {
                 Some(ix) => ix,
                 None => {
@@ -485,7 +485,7 @@ pub(crate) fn build_batch(
                         id,
                         limited,
                         key: sw.key,
-                        samples: Vec::with_capacity(sw.samples.len()),
+                        samples: Vec::new(),
                         backfill: Vec::new(),
                     });
                     slots.len() - 1
@@ -500,6 +500,11 @@ pub(crate) fn build_batch(
             let mut written = check.duplicates;
             outcome.too_old += check.too_old;
             outcome.conflicting += check.conflicting;
+            if slot.samples.is_empty() && check.accepted.is_sorted_by(|a, b| a.t < b.t) {
+                // The series' first part: taken whole when sorted and unique (a write's are).
+                written += check.accepted.len();
+                slot.samples = std::mem::take(&mut check.accepted);
+            }
             let accepted = check.accepted.into_iter().map(|s| (s, false));
             for (s, late) in accepted.chain(check.backfill.into_iter().map(|s| (s, true))) {
                 let list = if late {

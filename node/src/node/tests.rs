@@ -248,6 +248,23 @@ async fn out_of_order_conflicting_and_duplicate_samples_are_counted() {
     shards.shutdown().await.unwrap();
 }
 
+/// A part whose samples are not sorted (a forwarded write from a peer that did not sort) still
+/// gives the series one sorted list without duplicates.
+#[test]
+fn a_series_first_unsorted_part_is_sorted_in_the_batch() {
+    let engine = TestEngine::in_memory();
+    let a = vec![series(0, &[(3000, 3.0), (1000, 1.0)])];
+    let b = vec![series(0, &[(2000, 2.0), (3000, 3.0)])];
+    let (batch, _, outcomes) =
+        build_batch(&engine, 0, vec![a, b], 60_000, i64::MAX, &mut |_| Ok(()));
+    let times: Vec<i64> = batch.samples[0].1.iter().map(|s| s.t).collect();
+    assert_eq!(times, [1000, 2000, 3000]);
+    assert_eq!(
+        outcomes[1].samples_written, 2,
+        "the identical 3000 counts as written"
+    );
+}
+
 #[test]
 fn one_batch_resolves_duplicates_and_conflicts_between_writes() {
     let engine = TestEngine::in_memory();

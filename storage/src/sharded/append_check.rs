@@ -10,14 +10,25 @@ use crate::series_key::SeriesKey;
 use crate::shard::Shard;
 use crate::store::Store;
 
-/// What the shard's state says of one series' samples, taken under its lock.
-struct Verdicts {
-    /// The oldest timestamp the out-of-order window admits.
+/// What one hold of the shard's lock says of any sample of a batch.
+struct Rules<'s> {
+    st: &'s Shard,
+    /// The oldest timestamp the out-of-order window admits (unless a backfill).
     min_allowed: i64,
-    /// The series' newest sample (`i64::MIN`: none, or a new series).
-    last_t: i64,
-    /// Per sample: whether the shard takes it, and whether its partition is sealed.
-    accepts: Vec<(bool, bool)>,
+    /// The end of the newest sealed partition: only samples before it can be in one.
+    sealed_until: i64,
+    rolled_until: i64,
+    backfill_from_ms: i64,
+}
+
+/// Whether the shard takes a sample, and whether its partition is sealed.
+type Verdict = (bool, bool);
+
+/// A series judged under the lock: its answer, or the verdicts its answer needs stored values
+/// for.
+enum Judged {
+    Done(AppendCheck),
+    NeedsStored { last_t: i64, verdicts: Vec<Verdict> },
 }
 
 impl<S: Store> Sharded<S> {
@@ -29,19 +40,18 @@ impl<S: Store> Sharded<S> {
         ooo_window_ms: i64,
         backfill_from_ms: i64,
     ) -> AppendCheck {
-        let cell = self.shard(shard);
-        let verdicts = cell.as_ref().map(|c| {
-            let st = read(c);
-            self.verdicts(&st, series, samples, ooo_window_ms, backfill_from_ms)
-        });
-        self.finish_check(
+        let checks = self.check_many(
             shard,
-            cell.as_ref(),
-            series,
-            samples,
-            verdicts,
+            &[samples],
+            |_, _| series,
+            ooo_window_ms,
             backfill_from_ms,
-        )
+        );
+        checks
+            .into_iter()
+            .next()
+            .map(|(_, c)| c)
+            .unwrap_or_default()
     }
 
     /// [`Sharded::series_id_of_key`] and [`Sharded::check_append`] for every series of a
@@ -54,128 +64,80 @@ impl<S: Store> Sharded<S> {
         ooo_window_ms: i64,
         backfill_from_ms: i64,
     ) -> Vec<(Option<SeriesId>, AppendCheck)> {
-        let cell = self.shard(shard);
-        let judged: Vec<(Option<SeriesId>, Option<Verdicts>)> = match &cell {
-            Some(c) => {
-                let st = read(c);
-                writes
-                    .iter()
-                    .map(|&(key, samples)| {
-                        let id = st.registry.get_key(key);
-                        let v = self.verdicts(&st, id, samples, ooo_window_ms, backfill_from_ms);
-                        (id, Some(v))
-                    })
-                    .collect()
-            }
-            None => writes.iter().map(|_| (None, None)).collect(),
+        let samples: Vec<&[Sample]> = writes.iter().map(|&(_, s)| s).collect();
+        self.check_many(
+            shard,
+            &samples,
+            |st, i| st.and_then(|st| st.registry.get_key(writes[i].0)),
+            ooo_window_ms,
+            backfill_from_ms,
+        )
+    }
+
+    /// Checks `series[i]`'s samples for the series `id_of(shard, i)` names.
+    fn check_many(
+        &self,
+        shard: ShardId,
+        series: &[&[Sample]],
+        id_of: impl Fn(Option<&Shard>, usize) -> Option<SeriesId>,
+        ooo_window_ms: i64,
+        backfill_from_ms: i64,
+    ) -> Vec<(Option<SeriesId>, AppendCheck)> {
+        let Some(cell) = self.shard(shard) else {
+            // A shard not created yet takes everything.
+            return (0..series.len())
+                .map(|i| {
+                    (
+                        id_of(None, i),
+                        sort_samples(series[i], |_| (true, false), &[]),
+                    )
+                })
+                .collect();
         };
-        writes
-            .iter()
-            .zip(judged)
-            .map(|(&(_, samples), (id, verdicts))| {
-                let check = self.finish_check(
-                    shard,
-                    cell.as_ref(),
-                    id,
-                    samples,
-                    verdicts,
-                    backfill_from_ms,
-                );
-                (id, check)
+        let judged: Vec<(Option<SeriesId>, Judged)> = {
+            let st = read(&cell);
+            let rules = self.rules(&st, ooo_window_ms, backfill_from_ms);
+            (0..series.len())
+                .map(|i| {
+                    let id = id_of(Some(&st), i);
+                    (id, rules.judge(&self.opts, id, series[i]))
+                })
+                .collect()
+        };
+        judged
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, judged))| match (judged, id) {
+                (Judged::Done(check), _) => (id, check),
+                (Judged::NeedsStored { last_t, verdicts }, id) => {
+                    let stored = id.map_or_else(Vec::new, |id| {
+                        self.stored_at(&cell, shard, id, series[i], last_t)
+                    });
+                    let mut verdicts = verdicts.into_iter();
+                    let check = sort_samples(
+                        series[i],
+                        |_| verdicts.next().unwrap_or((false, false)),
+                        &stored,
+                    );
+                    (id, check)
+                }
             })
             .collect()
     }
 
-    fn verdicts(
-        &self,
-        st: &Shard,
-        series: Option<SeriesId>,
-        samples: &[Sample],
-        ooo_window_ms: i64,
-        backfill_from_ms: i64,
-    ) -> Verdicts {
-        let min_allowed = st
-            .max_t
-            .map_or(i64::MIN, |m| m.saturating_sub(ooo_window_ms.max(0)));
-        let last_t = series
-            .and_then(|id| st.heads.get(id as usize))
-            .map_or(i64::MIN, |h| h.last_t);
-        let sealed_until = st
-            .sealed
-            .last()
-            .map_or(i64::MIN, |&p| self.opts.partition_end(p));
-        let rolled_until = st.rolled_until();
-        let accepts = samples
-            .iter()
-            .map(|s| {
-                // Only samples before the newest sealed partition's end can be in one.
-                let sealed = s.t < sealed_until && st.sealed.contains(&self.opts.partition_of(s.t));
-                let backfill = s.t >= backfill_from_ms;
-                (st.accepts(series, s.t, backfill, rolled_until), sealed)
-            })
-            .collect();
-        Verdicts {
-            min_allowed,
-            last_t,
-            accepts,
+    fn rules<'s>(&self, st: &'s Shard, ooo_window_ms: i64, backfill_from_ms: i64) -> Rules<'s> {
+        Rules {
+            st,
+            min_allowed: st
+                .max_t
+                .map_or(i64::MIN, |m| m.saturating_sub(ooo_window_ms.max(0))),
+            sealed_until: st
+                .sealed
+                .last()
+                .map_or(i64::MIN, |&p| self.opts.partition_end(p)),
+            rolled_until: st.rolled_until(),
+            backfill_from_ms,
         }
-    }
-
-    /// Reads the stored values a check needs (outside the shard's lock) and sorts the samples
-    /// into the answer. `verdicts` is `None` when the shard does not exist yet: it takes all.
-    fn finish_check(
-        &self,
-        shard: ShardId,
-        cell: Option<&ShardCell>,
-        series: Option<SeriesId>,
-        samples: &[Sample],
-        verdicts: Option<Verdicts>,
-        backfill_from_ms: i64,
-    ) -> AppendCheck {
-        let Verdicts {
-            min_allowed,
-            last_t,
-            accepts,
-        } = verdicts.unwrap_or_else(|| Verdicts {
-            min_allowed: i64::MIN,
-            last_t: i64::MIN,
-            accepts: vec![(true, false); samples.len()],
-        });
-        // Stored values at the timestamps of samples that are not plainly new.
-        let mut stored: Vec<Sample> = Vec::new();
-        if let (Some(c), Some(id)) = (cell, series)
-            && samples.iter().any(|s| s.t <= last_t)
-        {
-            stored = self.stored_at(c, shard, id, samples, last_t);
-        }
-        let mut out = AppendCheck::default();
-        let mut prev: Option<Sample> = None;
-        for (s, (ok, sealed)) in samples.iter().zip(accepts) {
-            if !ok || (s.t < min_allowed && s.t < backfill_from_ms) {
-                out.too_old += 1;
-                continue;
-            }
-            let existing = match prev {
-                Some(p) if p.t == s.t => Some(p),
-                _ => stored
-                    .binary_search_by(|x| x.t.cmp(&s.t))
-                    .ok()
-                    .map(|i| stored[i]),
-            };
-            match existing {
-                Some(e) if e.identical(s) => out.duplicates += 1,
-                Some(_) => out.conflicting += 1,
-                None => {
-                    if sealed {
-                        out.backfill.push(*s);
-                    } else {
-                        out.accepted.push(*s);
-                    }
-                    prev = Some(*s);
-                }
-            }
-        }
-        out
     }
 
     /// The stored samples of series `id` between the oldest and newest of `samples` at or
@@ -214,4 +176,80 @@ impl<S: Store> Sharded<S> {
             }
         }
     }
+}
+
+impl Rules<'_> {
+    /// Answers at once for a new series or samples all newer than the series' newest (nothing
+    /// stored at their timestamps); otherwise takes the verdicts for after the stored values
+    /// are read.
+    fn judge(
+        &self,
+        opts: &crate::options::EngineOptions,
+        id: Option<SeriesId>,
+        samples: &[Sample],
+    ) -> Judged {
+        let last_t = id
+            .and_then(|id| self.st.heads.get(id as usize))
+            .map_or(i64::MIN, |h| h.last_t);
+        let verdict = |s: &Sample| self.verdict(opts, id, s.t);
+        if id.is_none() || samples.iter().all(|s| s.t > last_t) {
+            return Judged::Done(sort_samples(samples, verdict, &[]));
+        }
+        Judged::NeedsStored {
+            last_t,
+            verdicts: samples.iter().map(verdict).collect(),
+        }
+    }
+
+    fn verdict(
+        &self,
+        opts: &crate::options::EngineOptions,
+        id: Option<SeriesId>,
+        t: i64,
+    ) -> Verdict {
+        let sealed = t < self.sealed_until && self.st.sealed.contains(&opts.partition_of(t));
+        let backfill = t >= self.backfill_from_ms;
+        let takes = self.st.accepts(id, t, backfill, self.rolled_until)
+            && (t >= self.min_allowed || backfill);
+        (takes, sealed)
+    }
+}
+
+/// Sorts `samples` into the answer: refused by their verdict (too old), identical to a stored
+/// or an earlier sample (a duplicate), at a taken timestamp with another value (conflicting),
+/// or taken, into the sealed partitions' list or the other.
+fn sort_samples(
+    samples: &[Sample],
+    mut verdict: impl FnMut(&Sample) -> Verdict,
+    stored: &[Sample],
+) -> AppendCheck {
+    let mut out = AppendCheck::default();
+    let mut prev: Option<Sample> = None;
+    for s in samples {
+        let (takes, sealed) = verdict(s);
+        if !takes {
+            out.too_old += 1;
+            continue;
+        }
+        let existing = match prev {
+            Some(p) if p.t == s.t => Some(p),
+            _ => stored
+                .binary_search_by(|x| x.t.cmp(&s.t))
+                .ok()
+                .map(|i| stored[i]),
+        };
+        match existing {
+            Some(e) if e.identical(s) => out.duplicates += 1,
+            Some(_) => out.conflicting += 1,
+            None => {
+                if sealed {
+                    out.backfill.push(*s);
+                } else {
+                    out.accepted.push(*s);
+                }
+                prev = Some(*s);
+            }
+        }
+    }
+    out
 }
