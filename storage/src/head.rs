@@ -92,6 +92,20 @@ impl Default for HeadSeries {
 }
 
 impl HeadSeries {
+    /// [`XorChunk::prefetch_header`] of the open chunk.
+    pub fn prefetch_header(&self) {
+        if let Some(o) = &self.open {
+            o.chunk.prefetch_header();
+        }
+    }
+
+    /// [`XorChunk::prefetch_tail`] of the open chunk.
+    pub fn prefetch_tail(&self) {
+        if let Some(o) = &self.open {
+            o.chunk.prefetch_tail();
+        }
+    }
+
     /// Appends `s`, which lies in partition `partition`.
     pub fn append(&mut self, s: Sample, partition: i64, chunk_samples_max: usize) -> Appended {
         if s.t > self.last_t {

@@ -16,6 +16,7 @@ pub mod mem;
 pub mod model;
 pub mod options;
 mod postings;
+mod prefetch;
 mod registry;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;

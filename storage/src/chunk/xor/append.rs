@@ -91,6 +91,18 @@ impl XorChunk {
     }
 
     /// Number of samples.
+    /// Prefetches the buffer's header (its length, just before the bytes in a `ThinVec`): the
+    /// first of the two steps that let [`XorChunk::prefetch_tail`] read the length from cache.
+    pub fn prefetch_header(&self) {
+        crate::prefetch::prefetch(self.buf.as_ptr().wrapping_sub(1));
+    }
+
+    /// Prefetches the last byte, which the next append writes (reads the buffer's length).
+    pub fn prefetch_tail(&self) {
+        let last = self.buf.len().saturating_sub(1);
+        crate::prefetch::prefetch(self.buf.as_ptr().wrapping_add(last));
+    }
+
     pub fn len(&self) -> usize {
         usize::from(self.count)
     }
