@@ -90,9 +90,10 @@ impl XorChunk {
         self.layout
     }
 
-    /// Number of samples.
-    /// Prefetches the buffer's header (its length, just before the bytes in a `ThinVec`): the
-    /// first of the two steps that let [`XorChunk::prefetch_tail`] read the length from cache.
+    /// Prefetches the buffer's header: a `ThinVec` keeps its length and capacity in the 16
+    /// bytes just before its data, one 16-aligned block, so the line of the byte before the
+    /// data holds the length. The first of the two steps that let
+    /// [`XorChunk::prefetch_tail`] read the length from cache.
     pub fn prefetch_header(&self) {
         crate::prefetch::prefetch(self.buf.as_ptr().wrapping_sub(1));
     }
@@ -103,6 +104,7 @@ impl XorChunk {
         crate::prefetch::prefetch(self.buf.as_ptr().wrapping_add(last));
     }
 
+    /// Number of samples.
     pub fn len(&self) -> usize {
         usize::from(self.count)
     }
