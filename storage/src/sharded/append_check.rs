@@ -42,8 +42,8 @@ impl<S: Store> Sharded<S> {
     ) -> AppendCheck {
         let checks = self.check_many(
             shard,
-            &[samples],
-            |_, _| series,
+            &[(series, samples)],
+            |_, &id| id,
             ooo_window_ms,
             backfill_from_ms,
         );
@@ -64,32 +64,33 @@ impl<S: Store> Sharded<S> {
         ooo_window_ms: i64,
         backfill_from_ms: i64,
     ) -> Vec<(Option<SeriesId>, AppendCheck)> {
-        let samples: Vec<&[Sample]> = writes.iter().map(|&(_, s)| s).collect();
         self.check_many(
             shard,
-            &samples,
-            |st, i| st.and_then(|st| st.registry.get_key(writes[i].0)),
+            writes,
+            |st, key| st.and_then(|st| st.registry.get_key(key)),
             ooo_window_ms,
             backfill_from_ms,
         )
     }
 
-    /// Checks `series[i]`'s samples for the series `id_of(shard, i)` names.
-    fn check_many(
+    /// Checks each series' samples, the series being the one `id_of(shard, name)` finds for
+    /// its name (a key, or an id already known).
+    fn check_many<N>(
         &self,
         shard: ShardId,
-        series: &[&[Sample]],
-        id_of: impl Fn(Option<&Shard>, usize) -> Option<SeriesId>,
+        series: &[(N, &[Sample])],
+        id_of: impl Fn(Option<&Shard>, &N) -> Option<SeriesId>,
         ooo_window_ms: i64,
         backfill_from_ms: i64,
     ) -> Vec<(Option<SeriesId>, AppendCheck)> {
         let Some(cell) = self.shard(shard) else {
             // A shard not created yet takes everything.
-            return (0..series.len())
-                .map(|i| {
+            return series
+                .iter()
+                .map(|(name, samples)| {
                     (
-                        id_of(None, i),
-                        sort_samples(series[i], |_| (true, false), &[]),
+                        id_of(None, name),
+                        sort_samples(samples, |_| (true, false), &[]),
                     )
                 })
                 .collect();
@@ -97,25 +98,26 @@ impl<S: Store> Sharded<S> {
         let judged: Vec<(Option<SeriesId>, Judged)> = {
             let st = read(&cell);
             let rules = self.rules(&st, ooo_window_ms, backfill_from_ms);
-            (0..series.len())
-                .map(|i| {
-                    let id = id_of(Some(&st), i);
-                    (id, rules.judge(&self.opts, id, series[i]))
+            series
+                .iter()
+                .map(|(name, samples)| {
+                    let id = id_of(Some(&st), name);
+                    (id, rules.judge(&self.opts, id, samples))
                 })
                 .collect()
         };
-        judged
-            .into_iter()
-            .enumerate()
-            .map(|(i, (id, judged))| match (judged, id) {
-                (Judged::Done(check), _) => (id, check),
-                (Judged::NeedsStored { last_t, verdicts }, id) => {
+        series
+            .iter()
+            .zip(judged)
+            .map(|(&(_, samples), (id, judged))| match judged {
+                Judged::Done(check) => (id, check),
+                Judged::NeedsStored { last_t, verdicts } => {
                     let stored = id.map_or_else(Vec::new, |id| {
-                        self.stored_at(&cell, shard, id, series[i], last_t)
+                        self.stored_at(&cell, shard, id, samples, last_t)
                     });
                     let mut verdicts = verdicts.into_iter();
                     let check = sort_samples(
-                        series[i],
+                        samples,
                         |_| verdicts.next().unwrap_or((false, false)),
                         &stored,
                     );
