@@ -2,10 +2,12 @@
 //! encoding byte, so that new formats (native histograms) can sit beside the old ones and
 //! readers know which codec a stored chunk uses. Layouts: `chunk/xor.md` (the head's appendable
 //! chunks, and Prometheus' XOR chunk that remote read streams), `chunk/sealed.md` (one chunk
-//! per series per sealed partition).
+//! per series per sealed partition), `chunk/histogram.md` (native histogram samples).
 
 pub mod bits;
 mod columns;
+pub(crate) mod gorilla;
+pub mod histogram;
 pub mod rollup;
 pub mod sealed;
 pub mod shared_times;
@@ -25,6 +27,9 @@ pub const ENCODING_SEALED: u8 = 2;
 
 /// Encoding byte of rollup chunks ([`rollup`]: one series' rollup windows as columns).
 pub const ENCODING_ROLLUP: u8 = 3;
+
+/// Encoding byte of histogram chunks ([`histogram`]: native histogram samples).
+pub const ENCODING_HISTOGRAM: u8 = 4;
 
 /// Bytes before a Tidemark-layout XOR chunk's payload: encoding (u8) and sample count (u16,
 /// big-endian).
@@ -47,6 +52,9 @@ pub fn decode_range(bytes: &[u8], mint_ms: i64, maxt_ms: i64, out: &mut Vec<Samp
             Ok(())
         }
         Some(&ENCODING_SEALED) => sealed::decode_range(bytes, mint_ms, maxt_ms, out),
+        Some(&ENCODING_HISTOGRAM) => Err(Error::Decode(
+            "a histogram chunk where float samples were expected".into(),
+        )),
         Some(&e) => Err(Error::Decode(format!("unknown chunk encoding {e}"))),
         None => Err(Error::Decode("empty chunk".into())),
     }
@@ -57,6 +65,7 @@ pub fn sample_count(bytes: &[u8]) -> Result<usize> {
     match bytes.first() {
         Some(&ENCODING_XOR) => Ok(XorIter::new(bytes)?.len()),
         Some(&ENCODING_SEALED) => sealed::sample_count(bytes),
+        Some(&ENCODING_HISTOGRAM) => Ok(histogram::HistogramIter::new(bytes)?.len()),
         Some(&e) => Err(Error::Decode(format!("unknown chunk encoding {e}"))),
         None => Err(Error::Decode("empty chunk".into())),
     }

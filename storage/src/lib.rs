@@ -10,6 +10,7 @@ pub mod command;
 pub mod engine;
 pub mod error;
 mod head;
+pub mod histogram;
 pub mod history;
 pub mod key_index;
 pub mod mem;

@@ -137,6 +137,24 @@ impl<'a> BitReader<'a> {
         self.pos
     }
 
+    /// Bits not read yet (a bound on what a corrupt header may claim to follow).
+    pub fn remaining_bits(&self) -> usize {
+        (self.buf.len() * 8).saturating_sub(self.pos)
+    }
+
+    /// Reads an unsigned LEB128 varint (at most 10 bytes, bits beyond 64 dropped).
+    pub fn uvarint(&mut self) -> Result<u64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.bits(8)?;
+            v |= (b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(Error::Decode("chunk varint longer than 10 bytes".into()))
+    }
+
     pub fn bit(&mut self) -> Result<bool> {
         let Some(&byte) = self.buf.get(self.pos / 8) else {
             return Err(truncated());
@@ -173,16 +191,9 @@ impl<'a> BitReader<'a> {
         Ok(((window << offset) >> (128 - n)) as u64)
     }
 
+    /// Reads a zigzag LEB128 varint.
     pub fn varint(&mut self) -> Result<i64> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.bits(8)?;
-            v |= (b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Ok(crate::varint::unzigzag(v));
-            }
-        }
-        Err(Error::Decode("chunk varint longer than 10 bytes".into()))
+        Ok(crate::varint::unzigzag(self.uvarint()?))
     }
 }
 

@@ -6,7 +6,7 @@
 mod append;
 mod error;
 mod iter;
-mod layout;
+pub(crate) mod layout;
 mod tail;
 
 pub use append::XorChunk;

@@ -1,8 +1,9 @@
 //! The appendable XOR chunk: encoded bytes plus the state needed to append the next sample.
 
-use super::layout::WINDOW_UNSET;
 use super::{ChunkTail, XOR_SAMPLES_MAX, XorIter, XorLayout};
-use crate::chunk::bits::{BitWriter, ByteBuf};
+use crate::chunk::bits::BitWriter;
+use crate::chunk::gorilla::{write_dod, write_value};
+use crate::chunk::xor::layout::WINDOW_UNSET;
 use crate::error::{Error, Result};
 use thin_vec::ThinVec;
 
@@ -239,62 +240,5 @@ impl XorChunk {
         }
         // The buffer always holds a valid header, so this cannot fail.
         XorIter::with_layout(&self.buf, self.layout).unwrap_or_else(|_| XorIter::empty(self.layout))
-    }
-}
-
-/// Writes a second time delta in the smallest bucket that holds it.
-fn write_dod<B: ByteBuf>(w: &mut BitWriter<'_, B>, dod: i64) {
-    if dod == 0 {
-        w.bit(false);
-    } else if in_bit_range(dod, 14) {
-        w.bits(0b10, 2);
-        w.bits(dod as u64, 14);
-    } else if in_bit_range(dod, 17) {
-        w.bits(0b110, 3);
-        w.bits(dod as u64, 17);
-    } else if in_bit_range(dod, 20) {
-        w.bits(0b1110, 4);
-        w.bits(dod as u64, 20);
-    } else {
-        w.bits(0b1111, 4);
-        w.bits(dod as u64, 64);
-    }
-}
-
-/// Whether `x` fits the signed `n`-bit bucket the way Prometheus' `bitRange` defines it.
-fn in_bit_range(x: i64, n: u32) -> bool {
-    let half = 1i64 << (n - 1);
-    -(half - 1) <= x && x <= half
-}
-
-/// Writes the xor of `bits` with the previous value, in the current window or a new one.
-fn write_value<B: ByteBuf>(
-    w: &mut BitWriter<'_, B>,
-    bits: u64,
-    prev: u64,
-    leading: &mut u8,
-    trailing: &mut u8,
-) {
-    let delta = bits ^ prev;
-    if delta == 0 {
-        w.bit(false);
-        return;
-    }
-    w.bit(true);
-    let lead = (delta.leading_zeros() as u8).min(31);
-    let trail = delta.trailing_zeros() as u8;
-    if *leading != WINDOW_UNSET && lead >= *leading && trail >= *trailing {
-        w.bit(false);
-        let sig = 64 - u32::from(*leading) - u32::from(*trailing);
-        w.bits(delta >> *trailing, sig);
-    } else {
-        *leading = lead;
-        *trailing = trail;
-        w.bit(true);
-        w.bits(u64::from(lead), 5);
-        let sig = 64 - u32::from(lead) - u32::from(trail);
-        // 64 significant bits are written as 0 (6 bits cannot hold 64).
-        w.bits(u64::from(sig & 63), 6);
-        w.bits(delta >> trail, sig);
     }
 }

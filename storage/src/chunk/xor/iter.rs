@@ -1,8 +1,8 @@
 //! Reading an XOR chunk's samples in stored order, with `seek`.
 
-use super::layout::WINDOW_UNSET;
 use super::{XorDecodeError, XorLayout};
 use crate::chunk::bits::BitReader;
+use crate::chunk::gorilla::{bits, read_dod, read_value};
 use crate::error::Result;
 use crate::model::Sample;
 
@@ -129,7 +129,7 @@ impl<'a> XorIter<'a> {
         match self.read {
             0 => {
                 self.t = self.layout.read_varint(&mut self.reader)?;
-                self.v = self.bits(64)?;
+                self.v = bits(&mut self.reader, 64)?;
                 self.first_t = self.t;
             }
             1 => {
@@ -138,17 +138,7 @@ impl<'a> XorIter<'a> {
                 self.read_value()?;
             }
             _ => {
-                let mut prefix = 0u32;
-                while prefix < 4 && self.bit()? {
-                    prefix += 1;
-                }
-                let dod = match prefix {
-                    0 => 0,
-                    1 => signed(self.bits(14)?, 14),
-                    2 => signed(self.bits(17)?, 17),
-                    3 => signed(self.bits(20)?, 20),
-                    _ => self.bits(64)? as i64,
-                };
+                let dod = read_dod(&mut self.reader)?;
                 self.t_delta = self.t_delta.wrapping_add(dod);
                 self.t = self.t.wrapping_add(self.t_delta);
                 self.read_value()?;
@@ -159,49 +149,12 @@ impl<'a> XorIter<'a> {
     }
 
     fn read_value<E: From<XorDecodeError>>(&mut self) -> Result<(), E> {
-        if !self.bit()? {
-            return Ok(());
-        }
-        if self.bit()? {
-            self.leading = self.bits(5)? as u8;
-            let mut sig = self.bits(6)? as u32;
-            if sig == 0 {
-                sig = 64;
-            }
-            let lead = u32::from(self.leading);
-            if lead + sig > 64 {
-                return Err(XorDecodeError::WindowTooWide.into());
-            }
-            self.trailing = (64 - lead - sig) as u8;
-        }
-        if self.leading == WINDOW_UNSET {
-            return Err(XorDecodeError::WindowUnset.into());
-        }
-        let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
-        let delta = self.bits(sig)? << self.trailing;
-        self.v ^= delta;
-        Ok(())
-    }
-
-    #[inline]
-    fn bit(&mut self) -> Result<bool, XorDecodeError> {
-        self.reader.bit().map_err(|_| XorDecodeError::Truncated)
-    }
-
-    #[inline]
-    fn bits(&mut self, n: u32) -> Result<u64, XorDecodeError> {
-        self.reader.bits(n).map_err(|_| XorDecodeError::Truncated)
-    }
-}
-
-/// Interprets the low `n` bits of `raw` as a bucket value (Prometheus' convention: values above
-/// `2^(n-1)` are negative).
-fn signed(raw: u64, n: u32) -> i64 {
-    let raw = raw as i64;
-    if raw > (1i64 << (n - 1)) {
-        raw - (1i64 << n)
-    } else {
-        raw
+        read_value(
+            &mut self.reader,
+            &mut self.v,
+            &mut self.leading,
+            &mut self.trailing,
+        )
     }
 }
 

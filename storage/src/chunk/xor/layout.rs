@@ -101,4 +101,4 @@ impl XorLayout {
 }
 
 /// `leading` of a value window that is not set yet (writers, and Tidemark's reader).
-pub(super) const WINDOW_UNSET: u8 = 0xff;
+pub(crate) const WINDOW_UNSET: u8 = 0xff;
