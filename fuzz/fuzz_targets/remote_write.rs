@@ -2,7 +2,8 @@
 //! first byte picks the protocol (bit 0), whether the rest is compressed here first so that the
 //! protobuf decoding is what gets fuzzed (bit 1 clear) or sent as it is to the snappy decoder
 //! (bit 1 set), and the name rules (bit 2). Decoding answers a request or an error, within the
-//! limits; what it answers holds together.
+//! limits; what it answers holds together
+//! (histograms too: each one valid, sorted per series).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +31,13 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(d) = decode(protocol, &body, &limits, names) {
         assert!(d.series.len() <= limits.series_per_request_max);
-        assert!(d.samples <= limits.samples_per_request_max);
+        assert!(d.samples + d.histograms <= limits.samples_per_request_max);
+        let histograms = d.histogram_series.iter().map(|s| s.samples.len()).sum::<usize>();
+        assert_eq!(d.histograms, histograms);
+        for s in &d.histogram_series {
+            assert!(s.samples.windows(2).all(|w| w[0].t <= w[1].t), "histograms sorted");
+            assert!(s.samples.iter().all(|h| h.h.validate().is_ok()), "histograms valid");
+        }
         assert_eq!(d.samples, d.series.iter().map(|s| s.samples.len()).sum::<usize>());
         for s in &d.series {
             assert!(s.samples.windows(2).all(|w| w[0].t <= w[1].t), "samples sorted");

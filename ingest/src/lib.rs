@@ -3,10 +3,11 @@
 //! Wire types stop here: nothing past this crate sees a generated protobuf type. No I/O: bytes
 //! in, series out, so that the fuzz targets (`fuzz/`) run it without a database.
 //!
-//! Native histograms and exemplars are decoded and counted but not stored yet; the HTTP layer
-//! reports them as not written.
+//! Native histograms are decoded and validated into [`HistogramWrite`]s; exemplars are counted
+//! but not stored yet.
 
 pub mod headers;
+pub mod histogram;
 mod limits;
 pub mod metadata;
 pub mod testing;
@@ -20,6 +21,7 @@ pub use limits::{DecodeLimits, NameValidation};
 pub use metadata::{MetricMetadata, MetricType};
 
 use serde::{Deserialize, Serialize};
+use tidemark_storage::histogram::HistogramSample;
 use tidemark_storage::{Sample, SeriesKey};
 
 pub use validate::Refused;
@@ -33,6 +35,13 @@ pub struct SeriesWrite {
     pub key: SeriesKey,
     /// Sorted by timestamp.
     pub samples: Vec<Sample>,
+}
+
+/// One series' native histogram samples in a write request, validated, sorted by timestamp.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistogramWrite {
+    pub key: SeriesKey,
+    pub samples: Vec<HistogramSample>,
 }
 
 /// Why a remote-write request was refused as a whole; nothing of it is written. (Invalid
@@ -59,7 +68,10 @@ pub struct DecodedWrite {
     pub series: Vec<SeriesWrite>,
     /// Float samples in `series`.
     pub samples: usize,
-    /// Native histogram samples in the request (not stored yet).
+    /// Series with native histogram samples, validated, sorted by timestamp (a series may
+    /// also be in `series` with float samples).
+    pub histogram_series: Vec<HistogramWrite>,
+    /// Valid native histogram samples in `histogram_series`.
     pub histograms: usize,
     /// Exemplars in the request (not stored yet).
     pub exemplars: usize,
@@ -101,9 +113,10 @@ fn decompress(body: &[u8], decoded_bytes_max: usize) -> Result<Vec<u8>, RemoteWr
 
 /// Finishes a request: merges repeated series, sorts samples.
 fn finish(assembler: Assembler, metadata: Vec<(String, MetricMetadata)>) -> DecodedWrite {
-    let (series, counts, refused) = assembler.finish();
+    let (series, histogram_series, counts, refused) = assembler.finish();
     DecodedWrite {
         series,
+        histogram_series,
         samples: counts.samples,
         histograms: counts.histograms,
         exemplars: counts.exemplars,

@@ -7,6 +7,8 @@ use tidemark_storage::{Labels, Sample, SeriesKey};
 use super::*;
 use crate::testing::{V2Builder, snappy, v1_body, v1_series};
 
+mod histograms;
+
 fn decode_default(protocol: Protocol, body: &[u8]) -> Result<DecodedWrite, RemoteWriteError> {
     decode(
         protocol,

@@ -69,7 +69,8 @@ fn time_series<'a, 's>(
 ) -> Result<WireSeries<'s>, String> {
     labels.clear();
     let mut samples = Vec::new();
-    let (mut histograms, mut exemplars) = (0, 0);
+    let (mut histograms, mut invalid_histograms) = (Vec::new(), Vec::new());
+    let mut exemplars = 0;
     let mut invalid = None;
     for field in Fields::new(buf) {
         let (number, value) = field?;
@@ -91,7 +92,12 @@ fn time_series<'a, 's>(
             }
             TIMESERIES_SAMPLES => samples.push(sample(wire::bytes(value, "sample")?)?),
             TIMESERIES_EXEMPLARS => exemplars += 1,
-            TIMESERIES_HISTOGRAMS => histograms += 1,
+            TIMESERIES_HISTOGRAMS => {
+                match super::histogram::decode(wire::bytes(value, "histogram")?)? {
+                    Ok(h) => histograms.push(h),
+                    Err(reason) => invalid_histograms.push(reason),
+                }
+            }
             _ => {}
         }
     }
@@ -99,6 +105,7 @@ fn time_series<'a, 's>(
         labels,
         samples,
         histograms,
+        invalid_histograms,
         exemplars,
         invalid,
     })

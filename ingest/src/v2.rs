@@ -5,6 +5,7 @@
 
 use tidemark_proto::write_v2 as pb;
 use tidemark_storage::Sample;
+use tidemark_storage::histogram::HistogramSample;
 use tidemark_storage::model::METRIC_NAME;
 
 use super::metadata::{MetricMetadata, MetricType};
@@ -138,7 +139,8 @@ pub(super) fn decode(
         assembler.add(WireSeries {
             labels: &labels,
             samples: std::mem::take(&mut series.samples),
-            histograms: series.histograms,
+            histograms: std::mem::take(&mut series.histograms),
+            invalid_histograms: std::mem::take(&mut series.invalid_histograms),
             exemplars: series.exemplar_refs.len(),
             invalid: None,
         })?;
@@ -151,7 +153,8 @@ pub(super) fn decode(
 struct SeriesBuffers {
     label_refs: Vec<u32>,
     samples: Vec<Sample>,
-    histograms: usize,
+    histograms: Vec<HistogramSample>,
+    invalid_histograms: Vec<String>,
     /// Each exemplar's label references (exemplars are rare: one vector each).
     exemplar_refs: Vec<Vec<u32>>,
     metadata: Option<WireMetadata>,
@@ -163,7 +166,8 @@ impl SeriesBuffers {
     fn read(&mut self, buf: &[u8]) -> Result<(), String> {
         self.label_refs.clear();
         self.samples = Vec::new();
-        self.histograms = 0;
+        self.histograms.clear();
+        self.invalid_histograms.clear();
         self.exemplar_refs.clear();
         self.metadata = None;
         for field in Fields::new(buf) {
@@ -174,8 +178,10 @@ impl SeriesBuffers {
                         .push(super::v1::sample(wire::bytes(v, "sample")?)?);
                 }
                 (TIMESERIES_HISTOGRAMS, v) => {
-                    wire::bytes(v, "histogram")?;
-                    self.histograms += 1;
+                    match super::histogram::decode(wire::bytes(v, "histogram")?)? {
+                        Ok(h) => self.histograms.push(h),
+                        Err(reason) => self.invalid_histograms.push(reason),
+                    }
                 }
                 (TIMESERIES_EXEMPLARS, v) => {
                     let mut refs = Vec::new();

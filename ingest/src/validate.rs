@@ -2,12 +2,13 @@
 //! assembly of a request's series into [`SeriesWrite`]s. Every error names the limit and the
 //! series it is about.
 
+use tidemark_storage::histogram::HistogramSample;
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Sample, SeriesKey};
 
 use tidemark_storage::KeyIndex;
 
-use crate::{DecodeLimits, NameValidation, RemoteWriteError, SeriesWrite};
+use crate::{DecodeLimits, HistogramWrite, NameValidation, RemoteWriteError, SeriesWrite};
 
 /// Longest series description quoted in an error message, in bytes.
 const SERIES_DESCRIPTION_BYTES_MAX: usize = 256;
@@ -18,7 +19,10 @@ const SERIES_DESCRIPTION_BYTES_MAX: usize = 256;
 pub struct WireSeries<'s> {
     pub labels: &'s [(&'s str, &'s str)],
     pub samples: Vec<Sample>,
-    pub histograms: usize,
+    /// Valid histogram samples.
+    pub histograms: Vec<HistogramSample>,
+    /// Why each invalid histogram sample of the series is not valid (without the series).
+    pub invalid_histograms: Vec<String>,
     pub exemplars: usize,
     /// Why the series is invalid already as decoded (a label that is not UTF-8).
     pub invalid: Option<String>,
@@ -172,6 +176,10 @@ pub struct Refused {
     pub samples: usize,
     /// The first few reasons, each naming its series.
     pub reasons: Vec<String>,
+    /// Invalid histogram samples of valid series (the series' other samples are written).
+    pub histograms: usize,
+    /// The first few reasons for those, each naming its series.
+    pub histogram_reasons: Vec<String>,
 }
 
 impl Refused {
@@ -180,6 +188,17 @@ impl Refused {
         self.samples += samples;
         if self.reasons.len() < REFUSED_REASONS_MAX {
             self.reasons.push(reason);
+        }
+    }
+
+    fn add_histograms(&mut self, labels: &[(&str, &str)], reasons: &[String]) {
+        self.histograms += reasons.len();
+        for r in reasons {
+            if self.histogram_reasons.len() >= REFUSED_REASONS_MAX {
+                break;
+            }
+            self.histogram_reasons
+                .push(format!("series {}: {r}", describe(labels)));
         }
     }
 }
@@ -191,9 +210,11 @@ pub struct Assembler<'a> {
     validator: &'a Validator<'a>,
     index: KeyIndex,
     series: Vec<SeriesWrite>,
+    histogram_index: KeyIndex,
+    histogram_series: Vec<HistogramWrite>,
     counts: Counts,
     refused: Refused,
-    /// Float samples received so far, refused series' too.
+    /// Float and histogram samples received so far, refused series' too.
     received_samples: usize,
 }
 
@@ -213,6 +234,8 @@ impl<'a> Assembler<'a> {
             validator,
             index: KeyIndex::with_capacity(series_in_request),
             series: Vec::with_capacity(series_in_request),
+            histogram_index: KeyIndex::with_capacity(0),
+            histogram_series: Vec::new(),
             counts: Counts::default(),
             refused: Refused::default(),
             received_samples: 0,
@@ -223,7 +246,8 @@ impl<'a> Assembler<'a> {
     /// fails the whole request (its size).
     pub fn add(&mut self, wire: WireSeries<'_>) -> Result<(), RemoteWriteError> {
         let max = self.validator.limits().samples_per_request_max;
-        self.received_samples += wire.samples.len();
+        self.received_samples +=
+            wire.samples.len() + wire.histograms.len() + wire.invalid_histograms.len();
         if self.received_samples > max {
             return Err(RemoteWriteError::TooLarge(format!(
                 "request has more than {max} samples (samples_per_request_max); send smaller batches"
@@ -239,15 +263,35 @@ impl<'a> Assembler<'a> {
         let key = match checked {
             Ok(key) => key,
             Err(RemoteWriteError::Invalid(reason)) => {
-                self.refused
-                    .add(wire.samples.len() + wire.histograms, reason);
+                let histograms = wire.histograms.len() + wire.invalid_histograms.len();
+                self.refused.add(wire.samples.len() + histograms, reason);
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
         self.counts.samples += wire.samples.len();
-        self.counts.histograms += wire.histograms;
+        self.counts.histograms += wire.histograms.len();
         self.counts.exemplars += wire.exemplars;
+        if !wire.invalid_histograms.is_empty() {
+            self.refused
+                .add_histograms(wire.labels, &wire.invalid_histograms);
+        }
+        if !wire.histograms.is_empty() {
+            let found = self
+                .histogram_index
+                .find(&key, |i| &self.histogram_series[i].key);
+            match found {
+                Some(i) => self.histogram_series[i].samples.extend(wire.histograms),
+                None => {
+                    self.histogram_index
+                        .insert(&key, self.histogram_series.len());
+                    self.histogram_series.push(HistogramWrite {
+                        key: key.clone(),
+                        samples: wire.histograms,
+                    });
+                }
+            }
+        }
         if wire.samples.is_empty() {
             return Ok(());
         }
@@ -264,15 +308,26 @@ impl<'a> Assembler<'a> {
         Ok(())
     }
 
-    /// The valid series, samples sorted by timestamp (stable: equal timestamps keep their
-    /// order), what they carried, and what was refused.
-    pub fn finish(mut self) -> (Vec<SeriesWrite>, Counts, Refused) {
+    /// The valid series with float samples and those with histogram samples, samples sorted
+    /// by timestamp (stable: equal timestamps keep their order), what they carried, and what
+    /// was refused.
+    pub fn finish(mut self) -> (Vec<SeriesWrite>, Vec<HistogramWrite>, Counts, Refused) {
         for s in &mut self.series {
             if !s.samples.is_sorted_by_key(|x| x.t) {
                 s.samples.sort_by_key(|x| x.t);
             }
         }
-        (self.series, self.counts, self.refused)
+        for s in &mut self.histogram_series {
+            if !s.samples.is_sorted_by_key(|x| x.t) {
+                s.samples.sort_by_key(|x| x.t);
+            }
+        }
+        (
+            self.series,
+            self.histogram_series,
+            self.counts,
+            self.refused,
+        )
     }
 }
 
@@ -387,10 +442,18 @@ mod tests {
         assert!(err(v.series_key(&[("__name__", "long")])).contains("label_value_bytes_max"));
     }
 
+    fn hist(t: i64) -> HistogramSample {
+        HistogramSample {
+            t,
+            h: tidemark_storage::histogram::HistogramValue::Int(Default::default()),
+        }
+    }
+
     #[test]
     fn assembler_merges_sorts_and_bounds() {
+        // Histogram samples count toward the sample limit too.
         let limits = DecodeLimits {
-            samples_per_request_max: 5,
+            samples_per_request_max: 7,
             series_per_request_max: 4,
             ..DecodeLimits::default()
         };
@@ -410,7 +473,7 @@ mod tests {
         a.add(WireSeries {
             labels: &up,
             samples: vec![Sample::new(2, 3.0)],
-            histograms: 2,
+            histograms: vec![hist(9), hist(8)],
             exemplars: 1,
             ..Default::default()
         })
@@ -432,8 +495,18 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(m.contains("samples_per_request_max"), "{m}");
-        let (series, counts, refused) = a.finish();
+        let (series, histogram_series, counts, refused) = a.finish();
         assert_eq!(series.len(), 1);
+        assert_eq!(histogram_series.len(), 1);
+        assert_eq!(histogram_series[0].key, series[0].key);
+        assert_eq!(
+            histogram_series[0]
+                .samples
+                .iter()
+                .map(|s| s.t)
+                .collect::<Vec<_>>(),
+            vec![8, 9]
+        );
         assert_eq!(
             series[0].samples.iter().map(|s| s.t).collect::<Vec<_>>(),
             vec![1, 2, 3]
@@ -464,7 +537,7 @@ mod tests {
             })
             .unwrap();
         }
-        let (series, _, refused) = a.finish();
+        let (series, _, _, refused) = a.finish();
         assert!(series.is_empty());
         assert_eq!((refused.series, refused.samples), (10, 10));
         assert_eq!(refused.reasons.len(), REFUSED_REASONS_MAX);

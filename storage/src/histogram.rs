@@ -24,7 +24,9 @@ pub const EXPONENTIAL_SCHEMA_MAX: i32 = 8;
 
 /// What the producer says about a counter reset before this sample (remote-write's
 /// `ResetHint`; the numbers are its wire values).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ResetHint {
     /// Readers compare with the previous sample to find a reset.
     #[default]
@@ -51,7 +53,9 @@ impl ResetHint {
 
 /// A run of consecutive buckets: `offset` is the gap from the end of the previous span (for
 /// the first span, the index of its first bucket; may be negative there only).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Span {
     pub offset: i32,
     pub length: u32,
@@ -92,7 +96,7 @@ impl Count for f64 {
 }
 
 /// One native histogram.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Histogram<C> {
     pub hint: ResetHint,
     /// Exponential schema (`EXPONENTIAL_SCHEMA_MIN..=EXPONENTIAL_SCHEMA_MAX`) or
@@ -187,7 +191,7 @@ impl<C: Count> Histogram<C> {
 }
 
 /// A histogram of either kind.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum HistogramValue {
     Int(IntHistogram),
     Float(FloatHistogram),
@@ -229,7 +233,7 @@ impl HistogramValue {
 }
 
 /// A histogram at a timestamp.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistogramSample {
     pub t: i64,
     pub h: HistogramValue,

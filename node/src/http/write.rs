@@ -196,6 +196,13 @@ async fn handle(
             outcome.series_limited, outcome.samples_limited
         ));
     }
+    if refused.histograms > 0 {
+        problems.push(format!(
+            "{} invalid native histogram samples were not written, e.g. {}",
+            refused.histograms,
+            refused.histogram_reasons.join("; ")
+        ));
+    }
     if decoded.histograms > 0 {
         problems.push(format!(
             "native histograms are not supported yet: {} histogram samples were not written",

@@ -75,6 +75,26 @@ async fn histograms_are_reported_not_written_and_floats_are() {
 }
 
 #[tokio::test]
+async fn an_invalid_histogram_is_named_in_the_answer() {
+    let (_, app) = setup(Config::default());
+    let mut ts = v1_series(&[("__name__", "h")], &[(1, 1.0)]);
+    ts.histograms.push(tidemark_proto::prometheus::Histogram {
+        schema: 12,
+        ..Default::default()
+    });
+    let r = send(&app, write_v1(v1_body(vec![ts]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body
+            .contains("1 invalid native histogram samples were not written")
+            && r.body.contains("histogram schema 12 is not a valid schema")
+            && r.body.contains("1 float samples were written"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
 async fn rejected_samples_are_a_400_after_the_rest_is_written() {
     let (backend, app) = setup(Config::default());
     let body = v1_body(vec![v1_series(
