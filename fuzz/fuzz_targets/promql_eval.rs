@@ -46,6 +46,7 @@ fn write_series(engine: &MemEngine, seed: &[u8]) {
         samples.push((SeriesRef::New(i as u32), points));
     }
     let cmd = Command::Write(WriteBatch {
+        histograms: Vec::new(),
         new_series,
         samples,
     });

@@ -327,26 +327,33 @@ impl<Q: Querier> Querier for SplitSeriesQuerier<Q> {
         if !self.crosses(mint_ms, maxt_ms) {
             return self.inner.select(matchers, mint_ms, maxt_ms);
         }
-        let mut merged: std::collections::BTreeMap<Labels, Vec<tidemark_storage::Sample>> =
+        let mut merged: std::collections::BTreeMap<Labels, SeriesSamples> =
             std::collections::BTreeMap::new();
         let mut held = 0usize;
         for series in self.inner.select(matchers, mint_ms, maxt_ms)? {
             let series = series?;
-            held += series.samples.len();
+            held += series.samples.len() + series.histograms.len();
             if held > self.samples_max {
                 return Err(crate::eval::too_many_samples());
             }
-            merged
-                .entry(series.labels)
-                .or_default()
-                .extend(series.samples);
+            let m = merged
+                .entry(series.labels.clone())
+                .or_insert_with(|| SeriesSamples {
+                    labels: series.labels,
+                    samples: Vec::new(),
+                    histograms: Vec::new(),
+                });
+            m.samples.extend(series.samples);
+            m.histograms.extend(series.histograms);
         }
-        Ok(Box::new(merged.into_iter().map(|(labels, mut samples)| {
+        Ok(Box::new(merged.into_values().map(|mut s| {
             // Each part is sorted; a timestamp is in one version, so in one part (the first
             // copy is kept should a sample ever be in two).
-            samples.sort_by_key(|s| s.t);
-            samples.dedup_by_key(|s| s.t);
-            Ok(SeriesSamples { labels, samples })
+            s.samples.sort_by_key(|s| s.t);
+            s.samples.dedup_by_key(|s| s.t);
+            s.histograms.sort_by_key(|s| s.t);
+            s.histograms.dedup_by_key(|s| s.t);
+            Ok(s)
         })))
     }
 

@@ -91,6 +91,7 @@ fn engines() -> Engines {
                 &**e,
                 &mut index,
                 Command::Write(WriteBatch {
+                    histograms: Vec::new(),
                     new_series: vec![labels],
                     samples: vec![(SeriesRef::New(0), samples)],
                 }),

@@ -73,6 +73,7 @@ fn main() {
             S,
             index,
             &Command::Write(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![l],
                 samples: vec![(SeriesRef::New(0), s)],
             }),

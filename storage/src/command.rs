@@ -3,6 +3,7 @@
 //! A command is built and validated by the shard leader; applying it on any replica depends only
 //! on the command and the state left by earlier commands (DESIGN.md, "Determinism").
 
+use crate::histogram::HistogramSample;
 use crate::model::{Labels, Sample, SeriesId};
 use crate::tier::Tier;
 
@@ -23,12 +24,21 @@ pub struct WriteBatch {
     pub new_series: Vec<Labels>,
     /// Samples per series, each list sorted by timestamp.
     pub samples: Vec<(SeriesRef, Vec<Sample>)>,
+    /// Native histogram samples per series, each list sorted by timestamp (a series may have
+    /// floats in `samples` too). Histograms never enter sealed partitions (a `Backfill` drops
+    /// them as a `Write` does).
+    pub histograms: Vec<(SeriesRef, Vec<HistogramSample>)>,
 }
 
 impl WriteBatch {
-    /// Number of samples in the batch.
+    /// Number of float samples in the batch.
     pub fn sample_count(&self) -> usize {
         self.samples.iter().map(|(_, s)| s.len()).sum()
+    }
+
+    /// Number of histogram samples in the batch.
+    pub fn histogram_count(&self) -> usize {
+        self.histograms.iter().map(|(_, s)| s.len()).sum()
     }
 }
 
@@ -93,6 +103,7 @@ impl Command {
     /// the first release are proposed only once every replica of the group supports them.
     pub fn required_level(&self) -> u32 {
         match self {
+            Command::Write(b) | Command::Backfill(b) if !b.histograms.is_empty() => 9,
             Command::Write(_)
             | Command::Seal { .. }
             | Command::Expire { .. }
@@ -110,7 +121,8 @@ impl Command {
 /// reads series up to a limit (5), computes a range function's series for its shard (6),
 /// tells its shards' history marks (7), which its peers ask of it only then, and reads sealed
 /// chunks with shared time columns (8), which no node stores before every node reads them.
-pub const COMMAND_LEVEL: u32 = 8;
+/// Level 9: writes carrying native histograms.
+pub const COMMAND_LEVEL: u32 = 9;
 
 mod codec;
 

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::command::Command;
 use crate::error::Result;
+use crate::histogram::HistogramSample;
 use crate::model::{Labels, Matcher, Sample, SeriesId, ShardId};
 use crate::series_key::SeriesKey;
 
@@ -14,6 +15,8 @@ use crate::series_key::SeriesKey;
 pub struct SeriesSamples {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    /// Native histogram samples, sorted by timestamp with unique timestamps.
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// Series of a select, produced one at a time (chunks are decoded per series, lazily).

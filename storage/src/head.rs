@@ -16,6 +16,10 @@
 //! is its appender state and its tail ([`crate::chunk::ChunkTail`]); a closed one leaves memory
 //! at the flush after it was cut (which may store it re-encoded, `shard/recode.rs`).
 
+mod histogram;
+
+pub(crate) use histogram::{HISTOGRAM_CHUNK_BYTES_MAX, HistogramHead};
+
 use thin_vec::ThinVec;
 
 use crate::chunk::XorChunk;

@@ -59,14 +59,15 @@ impl History {
     /// Counts `cmd`, applied to a shard whose newest sample before it was `newest_ms`.
     pub fn count(&mut self, cmd: &Command, newest_ms: Option<i64>) {
         let changes = match cmd {
-            Command::Write(batch) => match newest_ms {
-                None => batch.samples.iter().any(|(_, samples)| !samples.is_empty()),
-                Some(newest) => batch
-                    .samples
-                    .iter()
-                    .flat_map(|(_, samples)| samples)
-                    .any(|s| s.t <= newest.saturating_sub(SETTLE_MS)),
-            },
+            Command::Write(batch) => {
+                let floats = batch.samples.iter().flat_map(|(_, s)| s).map(|s| s.t);
+                let histograms = batch.histograms.iter().flat_map(|(_, s)| s).map(|s| s.t);
+                let mut times = floats.chain(histograms);
+                match newest_ms {
+                    None => times.next().is_some(),
+                    Some(newest) => times.any(|t| t <= newest.saturating_sub(SETTLE_MS)),
+                }
+            }
             Command::Seal { .. } | Command::CleanTombstones => false,
             Command::Expire { .. }
             | Command::Delete { .. }
@@ -105,6 +106,7 @@ mod tests {
 
     fn write(ts: &[i64]) -> Command {
         Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: Vec::new(),
             samples: vec![(
                 SeriesRef::Id(0),
@@ -122,6 +124,32 @@ mod tests {
         assert_eq!(h.changes, 0);
         h.count(&write(&[newest + 5, newest - SETTLE_MS]), Some(newest));
         assert_eq!(h.changes, 1, "one sample at the settled bound counts");
+    }
+
+    #[test]
+    fn a_histogram_written_into_the_settled_past_counts() {
+        let mut h = History::default();
+        let newest = 10 * SETTLE_MS;
+        let histogram = |t| {
+            Command::Write(WriteBatch {
+                histograms: vec![(
+                    SeriesRef::Id(0),
+                    vec![crate::histogram::HistogramSample {
+                        t,
+                        h: crate::histogram::HistogramValue::Int(Default::default()),
+                    }],
+                )],
+                new_series: Vec::new(),
+                samples: Vec::new(),
+            })
+        };
+        h.count(&histogram(newest), Some(newest));
+        assert_eq!(h.changes, 0);
+        h.count(&histogram(newest - SETTLE_MS), Some(newest));
+        assert_eq!(h.changes, 1);
+        let mut empty = History::default();
+        empty.count(&histogram(1), None);
+        assert_eq!(empty.changes, 1, "the first write of an empty shard");
     }
 
     #[test]

@@ -152,6 +152,7 @@ mod tests {
             chunk_samples_max: 10,
         });
         let batch = WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![Labels::from_pairs(&[("__name__", "up")])],
             samples: vec![(
                 SeriesRef::New(0),
@@ -162,6 +163,7 @@ mod tests {
         };
         e.apply(0, 1, &Command::Write(batch)).unwrap();
         let ooo = WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![],
             samples: vec![(SeriesRef::Id(0), vec![Sample::new(7, 0.5)])],
         };

@@ -216,6 +216,27 @@ impl RocksEngine {
                 }),
             }
         })?;
+        let histograms = &mut shard.histograms;
+        let state = keys::histogram_state_prefix(id);
+        store.scan_prefix(id, CF_META, &state, &mut |k, v| match (
+            keys::series_id_of_state_key(k),
+            keys::time_from_be(v),
+        ) {
+            (Some(sid), Some(t)) => {
+                histograms.insert(
+                    sid,
+                    crate::head::HistogramHead {
+                        last_t: t,
+                        ..Default::default()
+                    },
+                );
+                Ok(())
+            }
+            _ => Err(Error::Corrupt {
+                shard: id,
+                message: "malformed histogram series state".into(),
+            }),
+        })?;
         let (sealed, horizon, whole) = (&shard.sealed, shard.horizon_ms, &shard.expired.whole);
         let partitions = &mut shard.partitions;
         let raw_prefix = keys::postings_partition_prefix(id, keys::TIER_RAW, i64::MIN);
@@ -305,6 +326,7 @@ mod tests {
                 1,
                 1,
                 &Command::Write(WriteBatch {
+                    histograms: Vec::new(),
                     new_series: vec![Labels::from_pairs(&[("__name__", "c")])],
                     samples: vec![(SeriesRef::New(0), samples)],
                 }),
@@ -362,6 +384,7 @@ mod tests {
                 1,
                 1,
                 &Command::Write(WriteBatch {
+                    histograms: Vec::new(),
                     new_series: vec![Labels::from_pairs(&[("__name__", "c")])],
                     samples: vec![(SeriesRef::New(0), samples)],
                 }),
@@ -438,6 +461,7 @@ mod tests {
                 1,
                 index,
                 &Command::Write(WriteBatch {
+                    histograms: Vec::new(),
                     new_series,
                     samples: vec![(series, samples[from..to].to_vec())],
                 }),
@@ -481,6 +505,7 @@ mod tests {
             1,
             1,
             &Command::Write(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![Labels::from_pairs(&[("__name__", "c")])],
                 samples: vec![(SeriesRef::New(0), samples.clone())],
             }),

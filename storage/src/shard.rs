@@ -5,6 +5,7 @@
 
 mod expire;
 mod flush;
+mod histograms;
 mod read;
 mod recode;
 mod rollup;
@@ -16,6 +17,7 @@ pub(crate) use expire::Expired;
 pub(crate) use expire::ExpiryFlush;
 #[cfg_attr(not(feature = "rocksdb"), allow(unused_imports))]
 pub(crate) use flush::{FlushMeta, FlushSink};
+pub(crate) use histograms::merge_histograms;
 pub(crate) use read::{HeadChunk, SeriesSnapshot, in_order_chunks, merge_sources};
 pub(crate) use recode::{RecodeInput, Recoded, recode};
 pub(crate) use rollup::{RolledRecord, RollupJob, Rollups};
@@ -24,7 +26,7 @@ pub(crate) use seal::{SealInput, SealedPartition, SeriesSealInput, seal_series};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::command::{Command, SeriesRef, WriteBatch};
-use crate::head::{Appended, HeadSeries};
+use crate::head::{Appended, HeadSeries, HistogramHead};
 use crate::history::History;
 use crate::model::{Sample, SeriesId, ShardId};
 use crate::options::EngineOptions;
@@ -40,6 +42,8 @@ pub(crate) struct Shard {
     pub registry: Registry,
     /// Heads by series id (same length as the registry).
     pub heads: Vec<HeadSeries>,
+    /// Native histogram heads of the series that have histogram samples held in memory.
+    pub histograms: BTreeMap<SeriesId, HistogramHead>,
     /// Postings kept in memory: open partitions, and sealed ones until flushed.
     pub partitions: BTreeMap<i64, PartitionPostings>,
     /// Starts of sealed partitions (not before the horizon).
@@ -94,6 +98,7 @@ impl Shard {
             opts,
             registry: Registry::default(),
             heads: Vec::new(),
+            histograms: BTreeMap::new(),
             partitions: BTreeMap::new(),
             sealed: BTreeSet::new(),
             seal_pending: BTreeSet::new(),
@@ -202,6 +207,16 @@ impl Shard {
             };
             self.append_series(id, samples, backfill, rolled_until, &mut late_days);
         }
+        for (series, samples) in &batch.histograms {
+            let id = match *series {
+                SeriesRef::Id(id) if id < self.registry.len() => Some(id),
+                SeriesRef::New(k) => new_ids.get(k as usize).copied(),
+                SeriesRef::Id(_) => None,
+            };
+            if let Some(id) = id {
+                self.append_histograms(id, samples);
+            }
+        }
         // Rolled-up days whose raw data changed are computed again (as after a delete).
         for day in late_days {
             self.rollups_after_delete(day, day + ROLLUP_UNIT_MS - 1);
@@ -229,17 +244,7 @@ impl Shard {
             let open = match current {
                 Some((cp, open)) if cp == p => open,
                 _ => {
-                    let open = (backfill || !self.sealed.contains(&p))
-                        && !self.expired.whole.contains(&(Tier::Raw, p))
-                        && !self
-                            .expired_in(Tier::Raw, p)
-                            .is_some_and(|bm| bm.contains(id));
-                    if open {
-                        let part = self.partitions.entry(p).or_default();
-                        if !part.contains(id) {
-                            part.add(id, self.registry.pairs(id));
-                        }
-                    }
+                    let open = self.enter_partition(id, p, backfill);
                     current = Some((p, open));
                     open
                 }
@@ -269,6 +274,23 @@ impl Shard {
         if touched {
             self.dirty.insert(id);
         }
+    }
+
+    /// Whether series `id` may have samples applied to partition `p` (not sealed unless
+    /// `backfill`, not expired for it); if so, the series is in the partition's postings.
+    fn enter_partition(&mut self, id: SeriesId, p: i64, backfill: bool) -> bool {
+        let open = (backfill || !self.sealed.contains(&p))
+            && !self.expired.whole.contains(&(Tier::Raw, p))
+            && !self
+                .expired_in(Tier::Raw, p)
+                .is_some_and(|bm| bm.contains(id));
+        if open {
+            let part = self.partitions.entry(p).or_default();
+            if !part.contains(id) {
+                part.add(id, self.registry.pairs(id));
+            }
+        }
+        open
     }
 
     /// Before a `Backfill` is applied: the sealed partitions it writes into whose postings are no
@@ -326,6 +348,12 @@ impl Shard {
             if head.open.as_ref().is_some_and(|o| o.partition == p) {
                 head.close_open();
                 self.dirty.insert(id as u32);
+            }
+        }
+        for (&id, head) in &mut self.histograms {
+            if head.open.as_ref().is_some_and(|o| o.partition == p) {
+                head.close_open();
+                self.dirty.insert(id);
             }
         }
     }
@@ -392,12 +420,13 @@ impl Shard {
             && id.is_none_or(|id| !self.expired_at(id, t_ms))
     }
 
-    /// Number of series with an open chunk (for statistics).
+    /// In-memory chunks and samples, floats and histograms (for statistics).
     pub fn head_counts(&self) -> (u64, u64) {
-        self.heads.iter().fold((0, 0), |(c, s), h| {
-            let (hc, hs) = h.counts();
-            (c + hc, s + hs)
-        })
+        let floats = self.heads.iter().map(|h| h.counts());
+        let histograms = self.histograms.values().map(|h| h.counts());
+        floats
+            .chain(histograms)
+            .fold((0, 0), |(c, s), (hc, hs)| (c + hc, s + hs))
     }
 
     /// What the registry, heads and held postings take in memory (approximate).
@@ -407,9 +436,15 @@ impl Shard {
             (all + h.heap_bytes(), open + chunk)
         });
         let spare_slots = self.heads.capacity() - self.heads.len();
+        // A map entry costs its key and value plus the tree's share (about a word each).
+        let histogram_heads: usize = self
+            .histograms
+            .values()
+            .map(|h| h.heap_bytes() + 2 * std::mem::size_of::<usize>())
+            .sum();
         crate::engine::MemoryBreakdown {
             registry: self.registry.heap_bytes(),
-            heads: heads + spare_slots * std::mem::size_of::<HeadSeries>(),
+            heads: heads + histogram_heads + spare_slots * std::mem::size_of::<HeadSeries>(),
             open_chunks,
             postings: self.partitions.values().map(|p| p.heap_bytes()).sum(),
         }

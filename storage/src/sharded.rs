@@ -16,15 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::command::Command;
-use crate::engine::{MemoryBreakdown, ShardStats};
+use crate::engine::{MemoryBreakdown, SeriesSamples, ShardStats};
 use crate::error::{Error, Result};
 use crate::history::HistoryMark;
-use crate::model::{Labels, Sample, SeriesId, ShardId};
+use crate::model::{SeriesId, ShardId};
 use crate::options::EngineOptions;
 use crate::series_key::SeriesKey;
 use crate::shard::{Shard, merge_sources};
 use crate::store::{ChunkReader, Store, StoredChunks};
-use crate::tombstones::remove_deleted;
+use crate::tombstones::{remove_deleted, remove_deleted_by};
 
 pub(crate) use delegate::delegate_engine;
 pub use flush::{Flushed, LateSeals, PreparedFlush};
@@ -235,7 +235,7 @@ impl<S: Store> Sharded<S> {
         mint_ms: i64,
         maxt_ms: i64,
         cached: &mut CachedReader<'a>,
-    ) -> Result<Option<(Labels, Vec<Sample>)>> {
+    ) -> Result<Option<SeriesSamples>> {
         // The head and the store as of one generation: the reader (a view of the store as of
         // its making) is made under the lock that the head is copied under, so the store holds
         // the front of every chunk tail of the copy, and nothing the head lost since.
@@ -259,6 +259,11 @@ impl<S: Store> Sharded<S> {
             reader
                 .read(id, partitions, mint_ms, maxt_ms, &mut stored)
                 .map_err(|e| self.noticed(shard, e))?;
+            if snap.has_histograms {
+                reader
+                    .read_histograms(id, partitions, mint_ms, maxt_ms, &mut stored)
+                    .map_err(|e| self.noticed(shard, e))?;
+            }
         }
         merge_read(snap, stored, &deleted, mint_ms, maxt_ms)
             .map(Some)
@@ -357,7 +362,7 @@ impl<S: Store> Sharded<S> {
                     .filter(|(_, gone)| !gone.as_ref().is_some_and(|bm| bm.contains(id)))
                     .map(|(p, _)| *p),
             );
-            let Some((labels, samples)) = self.read_series(
+            let Some(read) = self.read_series(
                 &cell,
                 shard,
                 id,
@@ -370,11 +375,20 @@ impl<S: Store> Sharded<S> {
                 continue;
             };
             h.update(&id.to_be_bytes());
-            h.update(&labels.canonical_bytes());
-            h.update(&(samples.len() as u64).to_be_bytes());
-            for s in &samples {
+            h.update(&read.labels.canonical_bytes());
+            h.update(&(read.samples.len() as u64).to_be_bytes());
+            for s in &read.samples {
                 h.update(&s.t.to_be_bytes());
                 h.update(&s.v.to_bits().to_be_bytes());
+            }
+            // Only series with histograms add to the digest, so that one of floats only is
+            // what earlier builds computed. Their chunk encoding holds every bit of them.
+            if !read.histograms.is_empty() {
+                h.update(b"histograms");
+                h.update(&(read.histograms.len() as u64).to_be_bytes());
+                for c in crate::chunk::histogram::encode_chunks(&read.histograms, usize::MAX) {
+                    h.update(c.bytes());
+                }
             }
         }
         // Rollups of days whose raw data is gone (in part): what is left of them.
@@ -405,9 +419,22 @@ pub(crate) fn merge_read(
     deleted: &[(i64, i64)],
     mint_ms: i64,
     maxt_ms: i64,
-) -> Result<(Labels, Vec<Sample>)> {
-    let in_order = crate::shard::in_order_chunks(snap.in_order, stored.in_order)?;
+) -> Result<SeriesSamples> {
+    let in_order =
+        crate::shard::in_order_chunks(snap.in_order, std::mem::take(&mut stored.in_order))?;
     let mut samples = merge_sources(&in_order, &mut stored.ooo, &snap.ooo, mint_ms, maxt_ms)?;
     remove_deleted(deleted, &mut samples);
-    Ok((snap.labels, samples))
+    let mut histograms = crate::shard::merge_histograms(
+        &snap.histogram_chunks,
+        &mut stored,
+        &snap.histogram_ooo,
+        mint_ms,
+        maxt_ms,
+    )?;
+    remove_deleted_by(deleted, &mut histograms, |s| s.t);
+    Ok(SeriesSamples {
+        labels: snap.labels,
+        samples,
+        histograms,
+    })
 }

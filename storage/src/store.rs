@@ -13,6 +13,10 @@ pub(crate) struct StoredChunks {
     pub in_order: Vec<(i64, Vec<u8>)>,
     /// Out-of-order chunks with the flush sequence they were written at.
     pub ooo: Vec<(u64, Vec<u8>)>,
+    /// In-order native histogram chunks with the start in their key.
+    pub histograms: Vec<(i64, Vec<u8>)>,
+    /// Out-of-order native histogram chunks with the flush sequence they were written at.
+    pub histograms_ooo: Vec<(u64, Vec<u8>)>,
 }
 
 /// Reads stored chunks series after series (see [`Store::chunk_reader`]).
@@ -26,6 +30,21 @@ pub(crate) trait ChunkReader: Send {
         maxt_ms: i64,
         out: &mut StoredChunks,
     ) -> Result<()>;
+
+    /// Appends the stored native histogram chunks of `series` in `partitions` that may overlap
+    /// the range (to `out.histograms` and `out.histograms_ooo`). Asked only for series with
+    /// histograms, so that a select of float series seeks nothing more.
+    fn read_histograms(
+        &mut self,
+        series: SeriesId,
+        partitions: &[i64],
+        mint_ms: i64,
+        maxt_ms: i64,
+        out: &mut StoredChunks,
+    ) -> Result<()> {
+        let _ = (series, partitions, mint_ms, maxt_ms, out);
+        Ok(())
+    }
 
     /// The stored rollup chunk of `series` for day `unit` of `tier` (in tier partition
     /// `partition`), if any.

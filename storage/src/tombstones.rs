@@ -106,12 +106,22 @@ impl Tombstones {
 
 /// Removes the samples inside `intervals` (as [`Tombstones::of`] returns them) from `samples`.
 pub(crate) fn remove_deleted(intervals: &[(i64, i64)], samples: &mut Vec<Sample>) {
+    remove_deleted_by(intervals, samples, |s| s.t);
+}
+
+/// [`remove_deleted`] for items whose timestamp `time_of` gives.
+pub(crate) fn remove_deleted_by<T>(
+    intervals: &[(i64, i64)],
+    items: &mut Vec<T>,
+    time_of: impl Fn(&T) -> i64,
+) {
     if intervals.is_empty() {
         return;
     }
-    samples.retain(|s| {
-        let i = intervals.partition_point(|&(_, b)| b < s.t);
-        intervals.get(i).is_none_or(|&(a, _)| s.t < a)
+    items.retain(|s| {
+        let t = time_of(s);
+        let i = intervals.partition_point(|&(_, b)| b < t);
+        intervals.get(i).is_none_or(|&(a, _)| t < a)
     });
 }
 

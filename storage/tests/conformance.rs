@@ -62,10 +62,12 @@ fn samples(pairs: &[(i64, f64)]) -> Vec<Sample> {
 fn write(e: &dyn Engine, index: u64, l: &Labels, s: Vec<Sample>) {
     let cmd = match e.series_id(S, l) {
         Some(id) => Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![],
             samples: vec![(SeriesRef::Id(id), s)],
         }),
         None => Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![l.clone()],
             samples: vec![(SeriesRef::New(0), s)],
         }),
@@ -181,6 +183,7 @@ fn new_series_and_concurrent_create(f: &mut dyn Factory) {
     let b = up("b");
     // Two entries built before either was applied both carry `a` as new.
     let first = WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![a.clone(), b.clone()],
         samples: vec![
             (SeriesRef::New(1), samples(&[(10, 1.0)])),
@@ -188,6 +191,7 @@ fn new_series_and_concurrent_create(f: &mut dyn Factory) {
         ],
     };
     let second = WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![a.clone()],
         samples: vec![(SeriesRef::New(0), samples(&[(20, 3.0)]))],
     };
@@ -202,6 +206,7 @@ fn new_series_and_concurrent_create(f: &mut dyn Factory) {
     assert_eq!(got[1].samples, samples(&[(10, 1.0)]));
     // References to unknown ids are skipped on every replica alike.
     let bad = WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![],
         samples: vec![(SeriesRef::Id(999), samples(&[(30, 1.0)]))],
     };
@@ -521,7 +526,20 @@ conformance!(
     select_rolled_stands_for_expired_raw_data,
     history_marks_move_when_the_past_changes,
     prepared_flushes_interleaved_with_applies,
+    histograms_apply_and_select_with_floats,
+    histograms_stay_out_of_sealed_partitions,
+    deletes_and_expiry_hide_histograms,
+    the_digest_covers_histograms,
+    histograms_read_the_same_whatever_the_flushes,
 );
+
+#[path = "conformance/histograms.rs"]
+pub(crate) mod histograms;
+use histograms::{
+    deletes_and_expiry_hide_histograms, histograms_apply_and_select_with_floats,
+    histograms_read_the_same_whatever_the_flushes, histograms_stay_out_of_sealed_partitions,
+    the_digest_covers_histograms,
+};
 
 #[path = "conformance/flush.rs"]
 mod flush;

@@ -222,6 +222,7 @@ impl Engine for TestEngine {
             .into_iter()
             .filter(|(l, _)| matchers.iter().all(|m| m.matches_labels(l)))
             .map(|(labels, s)| SeriesSamples {
+                histograms: Vec::new(),
                 labels,
                 samples: s
                     .into_iter()

@@ -46,6 +46,7 @@ fn labels(i: usize) -> Labels {
 
 fn write_cmd() -> Command {
     Command::Write(WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![labels(1)],
         samples: vec![(
             SeriesRef::New(0),
@@ -232,6 +233,7 @@ async fn propose(raft: &RaftGroup, cmd: &Command) -> u64 {
 
 fn write_of(i: usize) -> Command {
     Command::Write(WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![labels(i)],
         samples: vec![(
             SeriesRef::New(0),

@@ -143,7 +143,11 @@ impl Iterator for RemoteSeries {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some((labels, samples)) = self.batch.next() {
-                return Some(Ok(SeriesSamples { labels, samples }));
+                return Some(Ok(SeriesSamples {
+                    labels,
+                    samples,
+                    histograms: Vec::new(),
+                }));
             }
             if self.current.is_none() {
                 self.current = Some(self.streams.next()?);

@@ -356,6 +356,7 @@ mod tests {
             let n = self.per_series;
             Ok(Box::new((0..self.series).map(move |i| {
                 Ok(SeriesSamples {
+                    histograms: Vec::new(),
                     labels: Labels::from_pairs(&[("s", &i.to_string())]),
                     samples: (0..n as i64).map(|t| Sample::new(t, t as f64)).collect(),
                 })

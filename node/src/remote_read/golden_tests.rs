@@ -14,6 +14,7 @@ use super::xor::CHUNK_SAMPLES_MAX;
 /// Series as a querier may yield them: unsorted, one met twice, one longer than a chunk.
 fn selected() -> Vec<SeriesSamples> {
     let series = |pairs: &[(&str, &str)], samples: Vec<Sample>| SeriesSamples {
+        histograms: Vec::new(),
         labels: Labels::from_pairs(pairs),
         samples,
     };

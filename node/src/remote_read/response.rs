@@ -285,6 +285,7 @@ mod tests {
 
     fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> SeriesSamples {
         SeriesSamples {
+            histograms: Vec::new(),
             labels: Labels::from_pairs(pairs),
             samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
         }

@@ -26,6 +26,7 @@ impl Querier for Fixed {
             .filter(|(l, _)| m.iter().all(|x| x.matches_labels(l)))
             .map(|(l, s)| {
                 Ok(SeriesSamples {
+                    histograms: Vec::new(),
                     labels: l.clone(),
                     samples: s
                         .iter()

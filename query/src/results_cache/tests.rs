@@ -50,6 +50,7 @@ impl Fleet {
             None => (vec![labels.clone()], SeriesRef::New(0)),
         };
         let cmd = Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series,
             samples: vec![(series, vec![Sample::new(t, v)])],
         });

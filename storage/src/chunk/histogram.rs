@@ -6,7 +6,7 @@ mod append;
 mod iter;
 mod predict;
 
-pub use append::HistogramAppender;
+pub use append::{HistogramAppender, HistogramChunk, encode_chunks};
 pub use iter::HistogramIter;
 pub use predict::{CountCode, FloatState, IntState};
 

@@ -1,7 +1,9 @@
 //! The binary encoding of [`Command`]; the byte layout is in `../command.md`.
 
 use super::{Command, ExpireScope, SeriesRef, WriteBatch};
+use crate::chunk::histogram::{HISTOGRAM_HEADER_LEN, HistogramIter, encode_chunks};
 use crate::error::{Error, Result};
+use crate::histogram::HistogramSample;
 use crate::model::{Label, Labels, Sample, SeriesId};
 use crate::tier::Tier;
 use crate::varint::{Reader, put_uvarint, put_varint};
@@ -17,6 +19,8 @@ const TAG_EXPIRE_PARTITION: u8 = 5;
 const TAG_CLEAN_TOMBSTONES: u8 = 6;
 const TAG_ROLL_UP: u8 = 7;
 const TAG_BACKFILL: u8 = 8;
+const TAG_WRITE_HISTOGRAMS: u8 = 9;
+const TAG_BACKFILL_HISTOGRAMS: u8 = 10;
 
 const SCOPE_ALL: u8 = 0;
 const SCOPE_SERIES: u8 = 1;
@@ -27,13 +31,19 @@ impl Command {
         let mut out = Vec::with_capacity(self.encoded_len_hint());
         out.push(COMMAND_FORMAT_VERSION);
         match self {
-            Command::Write(batch) => {
-                out.push(TAG_WRITE);
+            Command::Write(batch) | Command::Backfill(batch) => {
+                let backfill = matches!(self, Command::Backfill(_));
+                // A batch without histograms keeps the tag every earlier build reads.
+                out.push(match (backfill, batch.histograms.is_empty()) {
+                    (false, true) => TAG_WRITE,
+                    (true, true) => TAG_BACKFILL,
+                    (false, false) => TAG_WRITE_HISTOGRAMS,
+                    (true, false) => TAG_BACKFILL_HISTOGRAMS,
+                });
                 encode_batch(&mut out, batch);
-            }
-            Command::Backfill(batch) => {
-                out.push(TAG_BACKFILL);
-                encode_batch(&mut out, batch);
+                if !batch.histograms.is_empty() {
+                    encode_histograms(&mut out, &batch.histograms);
+                }
             }
             Command::Seal { partition_start_ms } => {
                 out.push(TAG_SEAL);
@@ -96,6 +106,8 @@ impl Command {
         let cmd = match r.u8()? {
             TAG_WRITE => Command::Write(decode_batch(&mut r)?),
             TAG_BACKFILL => Command::Backfill(decode_batch(&mut r)?),
+            TAG_WRITE_HISTOGRAMS => Command::Write(decode_batch_histograms(&mut r)?),
+            TAG_BACKFILL_HISTOGRAMS => Command::Backfill(decode_batch_histograms(&mut r)?),
             TAG_SEAL => Command::Seal {
                 partition_start_ms: r.varint()?,
             },
@@ -130,7 +142,10 @@ impl Command {
     fn encoded_len_hint(&self) -> usize {
         match self {
             Command::Write(b) | Command::Backfill(b) => {
-                16 + b.new_series.len() * 64 + b.samples.len() * 8 + b.sample_count() * 10
+                16 + b.new_series.len() * 64
+                    + b.samples.len() * 8
+                    + b.sample_count() * 10
+                    + b.histogram_count() * 32
             }
             Command::Delete { series, .. }
             | Command::RollUp { skip: series, .. }
@@ -211,11 +226,7 @@ fn encode_batch(out: &mut Vec<u8>, batch: &WriteBatch) {
     }
     put_uvarint(out, batch.samples.len() as u64);
     for (series, samples) in &batch.samples {
-        let r = match *series {
-            SeriesRef::Id(id) => u64::from(id) << 1,
-            SeriesRef::New(k) => (u64::from(k) << 1) | 1,
-        };
-        put_uvarint(out, r);
+        put_ref(out, *series);
         put_uvarint(out, samples.len() as u64);
         let mut prev = 0i64;
         for (i, s) in samples.iter().enumerate() {
@@ -228,6 +239,67 @@ fn encode_batch(out: &mut Vec<u8>, batch: &WriteBatch) {
             out.extend_from_slice(&s.v.to_bits().to_le_bytes());
         }
     }
+}
+
+fn put_ref(out: &mut Vec<u8>, series: SeriesRef) {
+    let r = match series {
+        SeriesRef::Id(id) => u64::from(id) << 1,
+        SeriesRef::New(k) => (u64::from(k) << 1) | 1,
+    };
+    put_uvarint(out, r);
+}
+
+fn decode_ref(r: &mut Reader<'_>, new_series: usize) -> Result<SeriesRef> {
+    let raw = r.uvarint()?;
+    let index = u32::try_from(raw >> 1)
+        .map_err(|_| Error::Decode("series reference overflows u32".into()))?;
+    if raw & 1 == 0 {
+        return Ok(SeriesRef::Id(index));
+    }
+    if index as usize >= new_series {
+        return Err(Error::Decode(format!(
+            "new-series reference {index} out of range"
+        )));
+    }
+    Ok(SeriesRef::New(index))
+}
+
+/// The histogram section: per series, its samples as histogram chunks (`chunk/histogram.md`),
+/// one per run of samples of the same kind.
+fn encode_histograms(out: &mut Vec<u8>, histograms: &[(SeriesRef, Vec<HistogramSample>)]) {
+    put_uvarint(out, histograms.len() as u64);
+    for (series, samples) in histograms {
+        put_ref(out, *series);
+        // One chunk per kind run: the log entry is not bounded by a chunk's size.
+        let chunks = encode_chunks(samples, usize::MAX);
+        put_uvarint(out, chunks.len() as u64);
+        for c in &chunks {
+            put_uvarint(out, c.bytes().len() as u64);
+            out.extend_from_slice(c.bytes());
+        }
+    }
+}
+
+fn decode_batch_histograms(r: &mut Reader<'_>) -> Result<WriteBatch> {
+    let mut batch = decode_batch(r)?;
+    // Each entry takes at least 2 bytes (ref, chunk count); each chunk at least its header.
+    let n_entries = r.len(2)?;
+    let mut histograms = Vec::with_capacity(n_entries);
+    for _ in 0..n_entries {
+        let series = decode_ref(r, batch.new_series.len())?;
+        let n_chunks = r.len(1 + HISTOGRAM_HEADER_LEN)?;
+        let mut samples = Vec::new();
+        for _ in 0..n_chunks {
+            let len = r.len(1)?;
+            let chunk = r.bytes(len)?;
+            for s in HistogramIter::new(chunk)? {
+                samples.push(s?);
+            }
+        }
+        histograms.push((series, samples));
+    }
+    batch.histograms = histograms;
+    Ok(batch)
 }
 
 fn decode_batch(r: &mut Reader<'_>) -> Result<WriteBatch> {
@@ -253,19 +325,7 @@ fn decode_batch(r: &mut Reader<'_>) -> Result<WriteBatch> {
     let n_entries = r.len(2)?;
     let mut samples = Vec::with_capacity(n_entries);
     for _ in 0..n_entries {
-        let raw = r.uvarint()?;
-        let index = u32::try_from(raw >> 1)
-            .map_err(|_| Error::Decode("series reference overflows u32".into()))?;
-        let series = if raw & 1 == 1 {
-            if index as usize >= new_series.len() {
-                return Err(Error::Decode(format!(
-                    "new-series reference {index} out of range"
-                )));
-            }
-            SeriesRef::New(index)
-        } else {
-            SeriesRef::Id(index)
-        };
+        let series = decode_ref(r, new_series.len())?;
         let n = r.len(9)?;
         let mut list = Vec::with_capacity(n);
         let mut t = 0i64;
@@ -278,6 +338,7 @@ fn decode_batch(r: &mut Reader<'_>) -> Result<WriteBatch> {
         samples.push((series, list));
     }
     Ok(WriteBatch {
+        histograms: Vec::new(),
         new_series,
         samples,
     })
@@ -286,6 +347,7 @@ fn decode_batch(r: &mut Reader<'_>) -> Result<WriteBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::histogram::{HistogramValue, IntHistogram, Span};
     use crate::model::STALE_NAN_BITS;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -331,10 +393,50 @@ mod tests {
                 .collect();
             samples.push((r, list));
         }
+        let mut histograms = Vec::new();
+        if rng.random_bool(0.5) {
+            for _ in 0..rng.random_range(0..4) {
+                let r = if !new_series.is_empty() && rng.random_bool(0.5) {
+                    SeriesRef::New(rng.random_range(0..new_series.len() as u32))
+                } else {
+                    SeriesRef::Id(rng.random())
+                };
+                histograms.push((r, random_histograms(rng)));
+            }
+        }
         WriteBatch {
+            histograms,
             new_series,
             samples,
         }
+    }
+
+    /// A series' histogram samples: integer and float runs, layouts changing, stale markers.
+    fn random_histograms(rng: &mut StdRng) -> Vec<HistogramSample> {
+        let mut t: i64 = rng.random_range(-1_000_000..2_000_000_000_000);
+        (0..rng.random_range(0..12))
+            .map(|_| {
+                t += rng.random_range(1..30_000);
+                let n = rng.random_range(0..4u32);
+                let int = IntHistogram {
+                    schema: rng.random_range(-4..=8),
+                    count: rng.random(),
+                    sum: f64::from_bits(rng.random()),
+                    positive_spans: vec![Span {
+                        offset: rng.random_range(-3..3),
+                        length: n,
+                    }],
+                    positive: (0..n).map(|_| rng.random_range(0..1000)).collect(),
+                    ..IntHistogram::default()
+                };
+                let h = match rng.random_range(0..3) {
+                    0 => HistogramValue::Float(int.to_float()),
+                    1 => HistogramValue::Int(IntHistogram::stale_marker()),
+                    _ => HistogramValue::Int(int),
+                };
+                HistogramSample { t, h }
+            })
+            .collect()
     }
 
     /// Bit-exact comparison (PartialEq on f64 would fail for NaN).
@@ -343,6 +445,18 @@ mod tests {
             (Command::Write(x), Command::Write(y))
             | (Command::Backfill(x), Command::Backfill(y)) => {
                 x.new_series == y.new_series
+                    && x.histograms.len() == y.histograms.len()
+                    && x.histograms
+                        .iter()
+                        .zip(&y.histograms)
+                        .all(|((ra, ha), (rb, hb))| {
+                            ra == rb
+                                && ha.len() == hb.len()
+                                && ha
+                                    .iter()
+                                    .zip(hb)
+                                    .all(|(p, q)| p.t == q.t && p.h.identical(&q.h))
+                        })
                     && x.samples.len() == y.samples.len()
                     && x.samples
                         .iter()
@@ -409,13 +523,63 @@ mod tests {
             assert_eq!(bytes[0], COMMAND_FORMAT_VERSION);
             let back = Command::decode(&bytes).unwrap();
             assert!(same(&cmd, &back), "{cmd:?} != {back:?}");
+            // Histograms take their own tags and level; a batch without keeps what every
+            // earlier build reads.
+            if let Command::Write(b) | Command::Backfill(b) = &cmd {
+                let with = !b.histograms.is_empty();
+                let backfill = matches!(cmd, Command::Backfill(_));
+                let tag = [
+                    [TAG_WRITE, TAG_WRITE_HISTOGRAMS],
+                    [TAG_BACKFILL, TAG_BACKFILL_HISTOGRAMS],
+                ][usize::from(backfill)][usize::from(with)];
+                assert_eq!(bytes[1], tag);
+                assert_eq!(
+                    cmd.required_level(),
+                    if with {
+                        9
+                    } else if backfill {
+                        3
+                    } else {
+                        1
+                    }
+                );
+            }
         }
+    }
+
+    #[test]
+    fn histograms_ride_in_chunks_and_bad_ones_fail_to_decode() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let samples = loop {
+            let s = random_histograms(&mut rng);
+            if s.len() > 5 {
+                break s;
+            }
+        };
+        let cmd = Command::Write(WriteBatch {
+            new_series: vec![Labels::from_pairs(&[("__name__", "h")])],
+            samples: vec![],
+            histograms: vec![(SeriesRef::New(0), samples)],
+        });
+        let bytes = cmd.encode();
+        assert!(same(&cmd, &Command::decode(&bytes).unwrap()));
+        for cut in 2..bytes.len() {
+            assert!(Command::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // A reference past the new series.
+        let bad = Command::Write(WriteBatch {
+            new_series: vec![],
+            samples: vec![],
+            histograms: vec![(SeriesRef::New(0), vec![])],
+        });
+        assert!(Command::decode(&bad.encode()).is_err());
     }
 
     #[test]
     fn stale_marker_and_nan_bits_survive() {
         let odd_nan = f64::from_bits(0x7ff8_dead_beef_0001);
         let cmd = Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![Labels::from_pairs(&[("__name__", "up")])],
             samples: vec![(
                 SeriesRef::New(0),
@@ -443,6 +607,7 @@ mod tests {
         assert_eq!(bytes.len(), 4);
         assert_eq!(Command::decode(&bytes).unwrap(), cmd);
         let cmd = Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![Labels::default()],
             samples: vec![(SeriesRef::Id(3), vec![])],
         });
@@ -455,6 +620,7 @@ mod tests {
             .map(|i| Sample::new(1_700_000_000_000 + i * 15_000, i as f64))
             .collect();
         let cmd = Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![],
             samples: vec![(SeriesRef::Id(5), list)],
         });

@@ -18,12 +18,18 @@ pub const CF_META: &str = "meta";
 /// Tier byte of raw chunks.
 pub const TIER_RAW: u8 = 0;
 
+/// The byte in a chunk key's tier position for raw native histogram chunks (`chunk/histogram.md`):
+/// their own key space beside the raw float chunks, which a seal rewrites and histograms do
+/// not take part in. They expire with raw data.
+pub const TIER_HISTOGRAM: u8 = 0x10;
+
 const SERIES_BY_HASH: u8 = 0;
 const SERIES_LABELS: u8 = 1;
 const META_SHARD: u8 = 0;
 const META_SERIES_STATE: u8 = 1;
 const META_EXPIRED_SERIES: u8 = 2;
 const META_ROLLED: u8 = 3;
+const META_HISTOGRAM_STATE: u8 = 4;
 /// Version 4 says that chunks may carry tail records (merge operands, `chunk/xor.md`), which
 /// builds before it cannot read: they refuse the store. Version 3 appends the partitions
 /// dropped whole, version 2 the tombstones; versions 1 to 3 are still read.
@@ -208,7 +214,21 @@ pub fn series_state_key(shard: ShardId, id: SeriesId) -> Vec<u8> {
     k
 }
 
-/// The id of a `series_state_key`.
+/// Prefix of `shard | 0x04 | id -> largest in-order histogram timestamp` (time_be).
+pub fn histogram_state_prefix(shard: ShardId) -> Vec<u8> {
+    let mut k = shard.to_be_bytes().to_vec();
+    k.push(META_HISTOGRAM_STATE);
+    k
+}
+
+/// `shard | 0x04 | id`: a series' histogram state.
+pub fn histogram_state_key(shard: ShardId, id: SeriesId) -> Vec<u8> {
+    let mut k = histogram_state_prefix(shard);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The id of a `series_state_key` or `histogram_state_key`.
 pub fn series_id_of_state_key(key: &[u8]) -> Option<SeriesId> {
     u32_from_be(key.get(5..)?)
 }

@@ -100,6 +100,7 @@ mod tests {
                     7,
                     index,
                     &Command::Write(Batch {
+                        histograms: Vec::new(),
                         new_series: vec![labels],
                         samples: vec![(SeriesRef::New(0), samples)],
                     }),

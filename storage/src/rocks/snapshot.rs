@@ -173,6 +173,7 @@ mod tests {
                 2,
                 u64::from(i) + 1,
                 &Command::Write(Batch {
+                    histograms: Vec::new(),
                     new_series: vec![labels],
                     samples: vec![(SeriesRef::New(0), vec![Sample::new(1000, 1.0)])],
                 }),

@@ -7,7 +7,9 @@ use rocksdb::{
     ColumnFamily, DB, DBRawIterator, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 
-use super::keys::{self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_RAW};
+use super::keys::{
+    self, CF_CHUNKS, CF_META, CF_POSTINGS, CF_SERIES, ShardMeta, TIER_HISTOGRAM, TIER_RAW,
+};
 use crate::chunk::ChunkTail;
 use crate::error::{Error, Result};
 use crate::model::{SeriesId, ShardId};
@@ -358,6 +360,54 @@ impl ChunkReader for RocksChunkReader<'_> {
         Ok(())
     }
 
+    fn read_histograms(
+        &mut self,
+        series: SeriesId,
+        partitions: &[i64],
+        mint_ms: i64,
+        maxt_ms: i64,
+        out: &mut StoredChunks,
+    ) -> Result<()> {
+        let shard = self.shard;
+        for &p in partitions {
+            // The shared iterator: the partitions' own stay in the float key space they walk.
+            let prefix = keys::chunk_series_prefix(shard, TIER_HISTOGRAM, p, series);
+            // As for floats: a chunk followed by one starting at or before `mint_ms` holds
+            // nothing for the range.
+            let mut held: Option<(i64, Vec<u8>)> = None;
+            self.it.seek(&prefix);
+            while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                let Some((start, seq)) = keys::parse_chunk_key(k) else {
+                    return Err(Error::Corrupt {
+                        shard,
+                        message: "malformed histogram chunk key".into(),
+                    });
+                };
+                if start > maxt_ms {
+                    break;
+                }
+                match seq {
+                    None => {
+                        if let Some(prev) = held.take()
+                            && start > mint_ms
+                        {
+                            out.histograms.push(prev);
+                        }
+                        held = Some((start, v.to_vec()));
+                    }
+                    Some(seq) => out.histograms_ooo.push((seq, v.to_vec())),
+                }
+                self.it.next();
+            }
+            self.it.status().map_err(io(shard))?;
+            out.histograms.extend(held);
+        }
+        Ok(())
+    }
+
     fn read_rollup(
         &mut self,
         series: SeriesId,
@@ -443,6 +493,26 @@ impl FlushSink for RocksSink<'_> {
         } else {
             self.batch.merge_cf(chunks, key, chunk.encode());
         }
+    }
+
+    fn histogram_chunk(
+        &mut self,
+        partition: i64,
+        id: SeriesId,
+        start_ms: i64,
+        ooo_seq: Option<u64>,
+        bytes: &[u8],
+    ) {
+        let key = keys::chunk_key(self.shard, TIER_HISTOGRAM, partition, id, start_ms, ooo_seq);
+        self.batch.put_cf(self.store.cf(CF_CHUNKS), key, bytes);
+    }
+
+    fn histogram_last_t(&mut self, id: SeriesId, last_t: i64) {
+        self.batch.put_cf(
+            self.store.cf(CF_META),
+            keys::histogram_state_key(self.shard, id),
+            keys::time_be(last_t),
+        );
     }
 
     fn chunks_done(&mut self) {
@@ -539,10 +609,12 @@ impl FlushSink for RocksSink<'_> {
             self.store.cf(CF_META),
         );
         for &(tier, p) in &e.dropped {
-            let from = keys::chunk_partition_prefix(self.shard, tier.byte(), p);
-            // The prefix holds the tier byte (< 0xff), so it always has a successor.
-            if let Some(to) = prefix_successor(&from) {
-                self.batch.delete_range_cf(chunks, from, to);
+            for key_space in key_spaces(tier) {
+                let from = keys::chunk_partition_prefix(self.shard, key_space, p);
+                // The prefix holds the tier byte (< 0xff), so it always has a successor.
+                if let Some(to) = prefix_successor(&from) {
+                    self.batch.delete_range_cf(chunks, from, to);
+                }
             }
             let from = keys::postings_partition_prefix(self.shard, tier.byte(), p);
             if let Some(to) = prefix_successor(&from) {
@@ -554,15 +626,17 @@ impl FlushSink for RocksSink<'_> {
         for &(tier, p, ids) in &e.dropped_series {
             // One range delete per run of consecutive ids.
             for (lo, hi) in id_runs(ids) {
-                let from = keys::chunk_series_prefix(self.shard, tier.byte(), p, lo);
-                let to = match hi.checked_add(1) {
-                    Some(next) => keys::chunk_series_prefix(self.shard, tier.byte(), p, next),
-                    None => {
-                        prefix_successor(&keys::chunk_partition_prefix(self.shard, tier.byte(), p))
-                            .unwrap_or_default()
-                    }
-                };
-                self.batch.delete_range_cf(chunks, from, to);
+                for space in key_spaces(tier) {
+                    let from = keys::chunk_series_prefix(self.shard, space, p, lo);
+                    let to = match hi.checked_add(1) {
+                        Some(next) => keys::chunk_series_prefix(self.shard, space, p, next),
+                        None => {
+                            prefix_successor(&keys::chunk_partition_prefix(self.shard, space, p))
+                                .unwrap_or_default()
+                        }
+                    };
+                    self.batch.delete_range_cf(chunks, from, to);
+                }
             }
         }
         for &(tier, p, record) in &e.records {
@@ -582,9 +656,11 @@ impl FlushSink for RocksSink<'_> {
         if let Some(before) = m.expire_before_ms {
             // The horizon cuts the raw tier; rollups outlive raw data.
             let chunks = self.store.cf(CF_CHUNKS);
-            let from = keys::chunk_series_prefix(self.shard, TIER_RAW, i64::MIN, 0);
-            let to = keys::chunk_series_prefix(self.shard, TIER_RAW, before, 0);
-            self.batch.delete_range_cf(chunks, from, to);
+            for space in [TIER_RAW, TIER_HISTOGRAM] {
+                let from = keys::chunk_series_prefix(self.shard, space, i64::MIN, 0);
+                let to = keys::chunk_series_prefix(self.shard, space, before, 0);
+                self.batch.delete_range_cf(chunks, from, to);
+            }
             let from = keys::postings_partition_prefix(self.shard, TIER_RAW, i64::MIN);
             let to = keys::postings_partition_prefix(self.shard, TIER_RAW, before);
             self.batch
@@ -706,4 +782,12 @@ pub(crate) fn load_postings_entry(
             .insert(value.into(), bm);
     }
     Ok(())
+}
+
+/// The chunk key spaces of `tier`: raw data is float and histogram chunks.
+fn key_spaces(tier: Tier) -> Vec<u8> {
+    match tier {
+        Tier::Raw => vec![TIER_RAW, TIER_HISTOGRAM],
+        other => vec![other.byte()],
+    }
 }

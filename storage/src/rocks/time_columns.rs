@@ -160,6 +160,7 @@ mod tests {
             })
             .collect();
         let write = Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: names
                 .iter()
                 .map(|n| Labels::from_pairs(&[("__name__", n), ("job", "j")]))
@@ -172,6 +173,7 @@ mod tests {
             partition_start_ms: p,
         };
         let backfill = Command::Backfill(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![],
             samples: vec![(SeriesRef::Id(0), vec![Sample::new(p + 5, -1.0)])],
         });
@@ -223,6 +225,7 @@ mod tests {
         let p = 100 * opts.partition_ms;
         let times: Vec<i64> = (0..300).map(|i| p + i * 15_000 + (i * 5) % 7).collect();
         let write = Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: ["a", "b"]
                 .iter()
                 .map(|n| Labels::from_pairs(&[("__name__", n), ("job", "j")]))

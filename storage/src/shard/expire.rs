@@ -79,6 +79,9 @@ impl Shard {
         for head in &mut self.heads {
             head.drop_partition(p, end);
         }
+        for head in self.histograms.values_mut() {
+            head.drop_partition(p, end);
+        }
         self.fold_into_horizon();
     }
 
@@ -99,6 +102,9 @@ impl Shard {
             let end = self.opts.partition_end(p);
             for id in &fresh {
                 if let Some(head) = self.heads.get_mut(id as usize) {
+                    head.drop_partition(p, end);
+                }
+                if let Some(head) = self.histograms.get_mut(&id) {
                     head.drop_partition(p, end);
                 }
             }
@@ -149,6 +155,10 @@ impl Shard {
         self.sealed = self.sealed.split_off(&horizon);
         self.seal_pending = self.seal_pending.split_off(&horizon);
         for head in &mut self.heads {
+            head.expire(horizon);
+        }
+        // The heads stay, empty: their last timestamps keep deciding what is in order.
+        for head in self.histograms.values_mut() {
             head.expire(horizon);
         }
         let below = |(t, p): &(Tier, i64)| *t == Tier::Raw && *p < horizon;
@@ -278,6 +288,7 @@ mod tests {
         s.apply(
             index,
             &Command::Write(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![labels],
                 samples: vec![(
                     crate::command::SeriesRef::New(0),
@@ -321,6 +332,7 @@ mod tests {
         s.apply(
             4,
             &Command::Write(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![],
                 samples: vec![(
                     crate::command::SeriesRef::Id(0),

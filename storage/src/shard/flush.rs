@@ -7,9 +7,10 @@ use std::collections::{BTreeSet, HashSet};
 use roaring::RoaringBitmap;
 
 use super::{ExpiryFlush, SealedPartition, Shard};
+use crate::chunk::histogram::encode_chunks;
 use crate::chunk::xor::XOR_SAMPLES_MAX;
 use crate::chunk::{ChunkTail, XorChunk};
-use crate::head::ClosedChunk;
+use crate::head::{ClosedChunk, HISTOGRAM_CHUNK_BYTES_MAX, HistogramHead};
 use crate::model::{Sample, SeriesId};
 
 /// Shard-level metadata written by every flush.
@@ -42,6 +43,19 @@ pub(crate) trait FlushSink {
         ooo_seq: Option<u64>,
         chunk: ChunkTail<'_>,
     );
+    /// A native histogram chunk, always whole: in-order (`ooo_seq` None; it overwrites the
+    /// same key when re-flushed) or out-of-order, written once with the flush's applied
+    /// index as `ooo_seq`.
+    fn histogram_chunk(
+        &mut self,
+        partition: i64,
+        id: SeriesId,
+        start_ms: i64,
+        ooo_seq: Option<u64>,
+        bytes: &[u8],
+    );
+    /// The largest in-order histogram timestamp of a series (restored on recovery).
+    fn histogram_last_t(&mut self, id: SeriesId, last_t: i64);
     /// Called after every `chunk` of the flush, before anything else.
     fn chunks_done(&mut self) {}
     /// Replaces every chunk of a sealed partition (all series, in-order and out-of-order) by
@@ -112,6 +126,9 @@ impl Shard {
                 );
             }
             sink.last_t(id, head.last_t);
+            if let Some(h) = self.histograms.get(&id) {
+                self.collect_histograms(sink, id, h);
+            }
         }
         sink.chunks_done();
         for part in sealed {
@@ -175,6 +192,9 @@ impl Shard {
         self.persisted_horizon_ms = self.horizon_ms;
         let resealed: BTreeSet<i64> = sealed.iter().map(|s| s.partition).collect();
         for id in &self.dirty {
+            if let Some(h) = self.histograms.get_mut(&id) {
+                h.forget_stored();
+            }
             let Some(head) = self.heads.get_mut(id as usize) else {
                 continue;
             };
@@ -232,6 +252,29 @@ impl Shard {
                     persisted: true,
                 }));
         }
+    }
+}
+
+impl Shard {
+    /// Hands the histogram chunks of series `id` not yet persisted to `sink`: closed ones, the
+    /// open one when it changed (whole, under the same key again), the buffer as chunks.
+    fn collect_histograms(&self, sink: &mut dyn FlushSink, id: SeriesId, h: &HistogramHead) {
+        for c in h.closed.iter().filter(|c| !c.persisted) {
+            sink.histogram_chunk(c.partition, id, c.min_t, None, &c.bytes);
+        }
+        if let Some(o) = h.open.as_ref().filter(|o| o.dirty && !o.chunk.is_empty()) {
+            sink.histogram_chunk(o.partition, id, o.chunk.min_time(), None, o.chunk.bytes());
+        }
+        let mut start = 0;
+        while start < h.ooo.len() {
+            let p = self.opts.partition_of(h.ooo[start].t);
+            let end = start + h.ooo[start..].partition_point(|s| self.opts.partition_of(s.t) == p);
+            for c in encode_chunks(&h.ooo[start..end], HISTOGRAM_CHUNK_BYTES_MAX) {
+                sink.histogram_chunk(p, id, c.min_time(), Some(self.applied), c.bytes());
+            }
+            start = end;
+        }
+        sink.histogram_last_t(id, h.last_t);
     }
 }
 

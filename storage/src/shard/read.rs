@@ -5,6 +5,7 @@ use super::Shard;
 use crate::chunk::{ChunkTail, ENCODING_XOR, decode_range};
 use crate::error::{Error, Result};
 use crate::head::HeadSeries;
+use crate::histogram::HistogramSample;
 use crate::model::{Labels, Sample, SeriesId};
 
 /// An in-order chunk copied out of the head: whole, or the tail of one whose front only the
@@ -38,6 +39,12 @@ pub(crate) struct SeriesSnapshot {
     pub in_order: Vec<HeadChunk>,
     /// Out-of-order buffer samples in the range.
     pub ooo: Vec<Sample>,
+    /// In-order histogram chunks overlapping the range, whole, with their first timestamps.
+    pub histogram_chunks: Vec<(i64, Vec<u8>)>,
+    /// Out-of-order histogram samples in the range.
+    pub histogram_ooo: Vec<HistogramSample>,
+    /// Whether the series has native histograms (then the store's are read too).
+    pub has_histograms: bool,
 }
 
 impl Shard {
@@ -57,6 +64,10 @@ impl Shard {
             .filter(|s| s.t >= mint_ms && s.t <= maxt_ms)
             .copied()
             .collect();
+        if let Some(h) = self.histograms.get(&id) {
+            (snap.histogram_chunks, snap.histogram_ooo) = h.snapshot(mint_ms, maxt_ms);
+            snap.has_histograms = true;
+        }
         Some(snap)
     }
 

@@ -186,6 +186,7 @@ mod tests {
         let stored = StoredChunks {
             in_order: vec![(10, xor(&[(10, 1.0), (20, 2.0)]))],
             ooo: vec![(9, xor(&[(15, 9.0), (20, 9.0)])), (3, xor(&[(15, 1.5)]))],
+            ..StoredChunks::default()
         };
         let sealed = seal_series(input, stored, 0, 100).unwrap();
         assert_eq!(sealed.id, 7);

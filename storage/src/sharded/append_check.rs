@@ -170,7 +170,7 @@ impl<S: Store> Sharded<S> {
             hi,
             &mut CachedReader::default(),
         ) {
-            Ok(Some((_, s))) => s,
+            Ok(Some(read)) => read.samples,
             Ok(None) => Vec::new(),
             Err(e) => {
                 tracing::warn!(shard, series = id, error = %e, "check_append could not read stored samples");

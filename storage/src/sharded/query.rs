@@ -357,8 +357,8 @@ impl<S: Store> Iterator for SelectIter<'_, S> {
                 &mut self.reader,
             );
             match read {
-                Ok(Some((labels, samples))) if !samples.is_empty() => {
-                    return Some(Ok(SeriesSamples { labels, samples }));
+                Ok(Some(read)) if !read.samples.is_empty() || !read.histograms.is_empty() => {
+                    return Some(Ok(read));
                 }
                 Ok(_) => continue,
                 Err(e) => return Some(Err(e)),

@@ -116,7 +116,7 @@ impl<S: Store> Sharded<S> {
         let (from, end) = job_range(job);
         let samples = self
             .read_series(cell, shard, id, &job.raw_partitions, from, end, reader)?
-            .map(|(_, s)| s)
+            .map(|read| read.samples)
             .unwrap_or_default();
         Ok(windows(&samples, job_resolution(job)?, job.unit, end))
     }
@@ -159,7 +159,7 @@ impl<S: Store> Sharded<S> {
                 if self.store.durable() {
                     reader.read(id, &job.raw_partitions, from, end, &mut stored)?;
                 }
-                let samples = merge_read(snap, stored, st.tombstones.of(id), from, end)?.1;
+                let samples = merge_read(snap, stored, st.tombstones.of(id), from, end)?.samples;
                 Ok(windows(&samples, job_resolution(job)?, job.unit, end))
             },
             &|id| pairs_of(st, id),

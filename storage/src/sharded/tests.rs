@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::command::{SeriesRef, WriteBatch};
+use crate::model::{Labels, Sample};
 use crate::postings::{PartitionPostings, PostingsSource};
 use crate::shard::SealedPartition;
 
@@ -117,6 +118,7 @@ fn sealed_after_write(fault: Fault) -> Sharded<FaultyStore> {
         },
     );
     let batch = WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![Labels::from_pairs(&[("__name__", "up")])],
         samples: vec![(SeriesRef::New(0), vec![Sample::new(1000, 1.0)])],
     };

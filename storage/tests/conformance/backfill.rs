@@ -43,6 +43,7 @@ fn backfill(e: &dyn Engine, mut index: u64) -> u64 {
     let before = everything(e);
     index += 1;
     let write = WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![up("b")],
         samples: vec![
             (SeriesRef::New(0), b_samples.clone()),
@@ -58,6 +59,7 @@ fn backfill(e: &dyn Engine, mut index: u64) -> u64 {
     let b = e.series_id(S, &up("b")).expect("b");
     index += 1;
     let backfill = WriteBatch {
+        histograms: Vec::new(),
         new_series: vec![],
         samples: vec![(SeriesRef::Id(b), b_samples), (SeriesRef::Id(a), a_samples)],
     };

@@ -31,6 +31,7 @@ pub(crate) fn interleaved_workload(seed: u64, n: usize) -> Vec<Command> {
                 })
                 .collect();
             cmds.push(Command::Backfill(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![],
                 samples,
             }));
@@ -193,6 +194,7 @@ fn stale_preparation_after_a_snapshot(
     };
     let backfill = |v: f64| {
         Command::Backfill(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![],
             samples: vec![(SeriesRef::Id(0), samples(&[(5000 + v as i64, v)]))],
         })
@@ -295,6 +297,7 @@ fn work_prepared_before_another_flush_is_dropped() {
         let reference = MemEngine::new(o.clone());
         let cmds = [
             Command::Write(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![up("a")],
                 samples: vec![(
                     SeriesRef::New(0),
@@ -317,6 +320,7 @@ fn work_prepared_before_another_flush_is_dropped() {
         let stale = e.prepare_flush(S, None).unwrap();
         let late = [
             Command::Backfill(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![],
                 samples: vec![(SeriesRef::Id(0), samples(&[(5000, 5.0)]))],
             }),

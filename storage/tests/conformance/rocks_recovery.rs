@@ -180,6 +180,7 @@ fn shards_are_independent() {
         let e = open(dir.path(), opts());
         for shard in [1u32, 2, 700] {
             let cmd = Command::Write(WriteBatch {
+                histograms: Vec::new(),
                 new_series: vec![up(&shard.to_string())],
                 samples: vec![(SeriesRef::New(0), samples(&[(1000, f64::from(shard))]))],
             });
@@ -244,6 +245,7 @@ fn apply_all(engines: &[&dyn Engine], first: u64, cmds: &[Command]) {
 fn sealing_workload() -> Vec<Command> {
     let batch = |series: &[(Labels, Vec<Sample>)]| {
         Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: series.iter().map(|(l, _)| l.clone()).collect(),
             samples: series
                 .iter()
@@ -394,6 +396,7 @@ fn a_shard_snapshot_moves_a_replica_to_another_engine() {
         S + 1,
         1,
         &Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![other.clone()],
             samples: vec![(SeriesRef::New(0), samples(&[(1000, 1.0)]))],
         }),
@@ -706,6 +709,7 @@ fn an_open_chunk_flushed_many_times_reads_whole() {
         check(&e, "after a compaction");
         // Appended after the last flush: lost with the process, replayed below.
         let extra = Command::Write(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![series[0].clone()],
             samples: vec![(SeriesRef::New(0), samples(&[(90 * 15_000, 7.0)]))],
         });

@@ -233,6 +233,7 @@ pub(crate) fn deletes_and_rollups_agree_across_flush_timing(f: &mut dyn Factory)
             maxt_ms: 2 * DAY,
         };
         let late = Command::Backfill(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![],
             samples: vec![(SeriesRef::Id(0), vec![Sample::new(2 * DAY + 7_500, 1e9)])],
         });

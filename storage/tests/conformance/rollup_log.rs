@@ -90,6 +90,7 @@ fn change(rng: &mut StdRng, t: i64, rolled: &[i64], kind: u32) -> Command {
             maxt_ms: t + rng.random_range(0..3 * H),
         },
         1 => Command::Backfill(WriteBatch {
+            histograms: Vec::new(),
             new_series: vec![],
             samples: vec![(
                 SeriesRef::Id(series),

@@ -77,6 +77,7 @@ pub(crate) fn seal_reencodes_identically(f: &mut dyn Factory) {
     assert_same(
         &before[..1],
         &[SeriesSamples {
+            histograms: Vec::new(),
             labels: a.clone(),
             samples: want_a.clone(),
         }],
@@ -99,6 +100,7 @@ pub(crate) fn seal_reencodes_identically(f: &mut dyn Factory) {
     assert_same(
         &got,
         &[SeriesSamples {
+            histograms: Vec::new(),
             labels: a.clone(),
             samples: want,
         }],
@@ -112,6 +114,7 @@ pub(crate) fn seal_reencodes_identically(f: &mut dyn Factory) {
     assert_same(
         &got,
         &[SeriesSamples {
+            histograms: Vec::new(),
             labels: a.clone(),
             samples: want_a,
         }],

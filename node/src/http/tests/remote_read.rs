@@ -106,6 +106,7 @@ impl Querier for MemQuerier {
                 .collect();
             (!samples.is_empty()).then(|| {
                 Ok(SeriesSamples {
+                    histograms: Vec::new(),
                     labels: s.labels.clone(),
                     samples,
                 })
@@ -139,6 +140,7 @@ impl Querier for MemQuerier {
 
 fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> SeriesSamples {
     SeriesSamples {
+        histograms: Vec::new(),
         labels: Labels::from_pairs(pairs),
         samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
     }

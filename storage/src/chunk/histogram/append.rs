@@ -5,7 +5,7 @@ use super::{HISTOGRAM_HEADER_LEN, HISTOGRAM_SAMPLES_MAX, HISTOGRAM_VERSION, read
 use crate::chunk::ENCODING_HISTOGRAM;
 use crate::chunk::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
-use crate::histogram::Histogram;
+use crate::histogram::{Histogram, HistogramSample, HistogramValue};
 
 /// A histogram chunk of counts `C` (`u64` or `f64`): the encoded bytes, always a valid chunk,
 /// plus what the next append is coded against.
@@ -120,4 +120,100 @@ impl<C: CountCode> HistogramAppender<C> {
         self.buf[3..HISTOGRAM_HEADER_LEN].copy_from_slice(&[hi, lo]);
         Ok(())
     }
+}
+
+/// A histogram chunk of either kind, as the head and the log hold one.
+#[derive(Clone, Debug)]
+pub enum HistogramChunk {
+    Int(HistogramAppender<u64>),
+    Float(HistogramAppender<f64>),
+}
+
+impl HistogramChunk {
+    /// An empty chunk of `h`'s kind.
+    pub fn for_value(h: &HistogramValue) -> Self {
+        match h {
+            HistogramValue::Int(_) => HistogramChunk::Int(HistogramAppender::new()),
+            HistogramValue::Float(_) => HistogramChunk::Float(HistogramAppender::new()),
+        }
+    }
+
+    /// Whether `h` may be appended: the same kind, and room left.
+    pub fn takes(&self, h: &HistogramValue) -> bool {
+        match (self, h) {
+            (HistogramChunk::Int(c), HistogramValue::Int(_)) => !c.is_full(),
+            (HistogramChunk::Float(c), HistogramValue::Float(_)) => !c.is_full(),
+            _ => false,
+        }
+    }
+
+    /// Appends `h` at `t`; fails, leaving the chunk as it was, when [`HistogramChunk::takes`]
+    /// does not hold or the buckets do not match the spans.
+    pub fn append(&mut self, t: i64, h: &HistogramValue) -> Result<()> {
+        match (self, h) {
+            (HistogramChunk::Int(c), HistogramValue::Int(h)) => c.append(t, h),
+            (HistogramChunk::Float(c), HistogramValue::Float(h)) => c.append(t, h),
+            _ => Err(Error::Decode(
+                "a histogram of the other kind than its chunk".into(),
+            )),
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            HistogramChunk::Int(c) => c.len(),
+            HistogramChunk::Float(c) => c.len(),
+        }
+    }
+
+    /// Whether the chunk holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The encoded bytes, a valid chunk.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            HistogramChunk::Int(c) => c.bytes(),
+            HistogramChunk::Float(c) => c.bytes(),
+        }
+    }
+
+    /// Timestamp of the first sample (meaningless when empty).
+    pub fn min_time(&self) -> i64 {
+        match self {
+            HistogramChunk::Int(c) => c.min_time(),
+            HistogramChunk::Float(c) => c.min_time(),
+        }
+    }
+
+    /// Timestamp of the last sample (meaningless when empty).
+    pub fn max_time(&self) -> i64 {
+        match self {
+            HistogramChunk::Int(c) => c.max_time(),
+            HistogramChunk::Float(c) => c.max_time(),
+        }
+    }
+}
+
+/// `samples` (ascending) as chunks: a new one where the kind changes, a chunk is full or holds
+/// `bytes_max` bytes. A sample whose buckets do not match its spans is left out (validated
+/// histograms always match).
+pub fn encode_chunks(samples: &[HistogramSample], bytes_max: usize) -> Vec<HistogramChunk> {
+    let mut chunks: Vec<HistogramChunk> = Vec::new();
+    for s in samples {
+        let fits = chunks
+            .last()
+            .is_some_and(|c| c.takes(&s.h) && c.bytes().len() < bytes_max);
+        if !fits {
+            chunks.push(HistogramChunk::for_value(&s.h));
+        }
+        if let Some(c) = chunks.last_mut() {
+            // Left out: see above.
+            let _ = c.append(s.t, &s.h);
+        }
+    }
+    chunks.retain(|c| !c.is_empty());
+    chunks
 }
