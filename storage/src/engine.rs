@@ -38,6 +38,20 @@ pub struct AppendCheck {
     pub duplicates: usize,
 }
 
+/// What the leader learns by checking a series' native histogram samples before proposing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistogramCheck {
+    /// Samples that may be proposed, sorted, unique timestamps.
+    pub accepted: Vec<HistogramSample>,
+    /// Samples older than the out-of-order window allows, or for a partition already sealed
+    /// (histograms are not backfilled) or dropped by retention.
+    pub too_old: usize,
+    /// Samples at a timestamp already stored with another histogram or a float.
+    pub conflicting: usize,
+    /// Identical duplicates of stored or earlier samples (nothing to write).
+    pub duplicates: usize,
+}
+
 /// Approximate heap bytes of one shard's in-memory state, by component.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MemoryBreakdown {
@@ -244,6 +258,17 @@ pub trait Engine: Send + Sync + 'static {
             })
             .collect()
     }
+
+    /// [`Engine::series_id_of_key`] and a check of native histogram samples for each series of
+    /// a batch (key and samples, ascending): too old for the out-of-order window or for a
+    /// sealed partition (histograms are not backfilled), identical to what is stored
+    /// (duplicates), or at a stored timestamp with another value (conflicting).
+    fn check_histograms(
+        &self,
+        shard: ShardId,
+        writes: &[(&SeriesKey, &[HistogramSample])],
+        ooo_window_ms: i64,
+    ) -> Vec<(Option<SeriesId>, HistogramCheck)>;
 
     /// Series of `shard` matching all `matchers` (at least one must not match the empty string)
     /// with their samples in `[mint_ms, maxt_ms]`; series without samples there are skipped.

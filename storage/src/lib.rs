@@ -33,8 +33,8 @@ mod varint;
 
 pub use command::{COMMAND_LEVEL, Command, ExpireScope, SeriesRef, WriteBatch};
 pub use engine::{
-    AppendCheck, Engine, MemoryBreakdown, PartitionInfo, SeriesIter, SeriesSamples, ShardStats,
-    StoreStats, keep_first, smallest,
+    AppendCheck, Engine, HistogramCheck, MemoryBreakdown, PartitionInfo, SeriesIter, SeriesSamples,
+    ShardStats, StoreStats, keep_first, smallest,
 };
 pub use error::{Error, Result};
 pub use key_index::KeyIndex;

@@ -5,6 +5,7 @@
 mod append_check;
 mod delegate;
 mod flush;
+mod histogram_check;
 mod query;
 mod rollup;
 mod stitch;

@@ -531,14 +531,15 @@ conformance!(
     deletes_and_expiry_hide_histograms,
     the_digest_covers_histograms,
     histograms_read_the_same_whatever_the_flushes,
+    check_histograms_answers_what_apply_would_keep,
 );
 
 #[path = "conformance/histograms.rs"]
 pub(crate) mod histograms;
 use histograms::{
-    deletes_and_expiry_hide_histograms, histograms_apply_and_select_with_floats,
-    histograms_read_the_same_whatever_the_flushes, histograms_stay_out_of_sealed_partitions,
-    the_digest_covers_histograms,
+    check_histograms_answers_what_apply_would_keep, deletes_and_expiry_hide_histograms,
+    histograms_apply_and_select_with_floats, histograms_read_the_same_whatever_the_flushes,
+    histograms_stay_out_of_sealed_partitions, the_digest_covers_histograms,
 };
 
 #[path = "conformance/flush.rs"]

@@ -177,6 +177,25 @@ impl Engine for TestEngine {
             .map(|i| i as SeriesId)
     }
 
+    /// Test double: every histogram taken (this engine stores floats only).
+    fn check_histograms(
+        &self,
+        shard: ShardId,
+        writes: &[(&SeriesKey, &[tidemark_storage::histogram::HistogramSample])],
+        _ooo_window_ms: i64,
+    ) -> Vec<(Option<SeriesId>, tidemark_storage::HistogramCheck)> {
+        writes
+            .iter()
+            .map(|&(key, samples)| {
+                let check = tidemark_storage::HistogramCheck {
+                    accepted: samples.to_vec(),
+                    ..Default::default()
+                };
+                (self.series_id_of_key(shard, key), check)
+            })
+            .collect()
+    }
+
     fn check_append(
         &self,
         shard: ShardId,

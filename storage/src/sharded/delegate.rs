@@ -73,6 +73,14 @@ macro_rules! delegate_engine {
                 self.$field
                     .check_writes(shard, writes, ooo_window_ms, backfill_from_ms)
             }
+            fn check_histograms(
+                &self,
+                shard: $crate::ShardId,
+                writes: &[(&$crate::SeriesKey, &[$crate::histogram::HistogramSample])],
+                ooo_window_ms: i64,
+            ) -> Vec<(Option<$crate::SeriesId>, $crate::HistogramCheck)> {
+                self.$field.check_histograms(shard, writes, ooo_window_ms)
+            }
             fn select(
                 &self,
                 shard: $crate::ShardId,

@@ -342,3 +342,60 @@ fn histogram_chunk_keys(path: &std::path::Path) -> usize {
         .filter(|kv| kv.as_ref().unwrap().0[4] == 0x10)
         .count()
 }
+
+pub(crate) fn check_histograms_answers_what_apply_would_keep(f: &mut dyn Factory) {
+    let e = f.make(opts());
+    let key = SeriesKey::from(&rpc());
+    let check = |e: &dyn Engine, samples: &[HistogramSample]| {
+        let mut answers = e.check_histograms(S, &[(&key, samples)], 10 * 60_000);
+        answers.pop().unwrap()
+    };
+    // A new series: everything taken but a repeat (identical: a duplicate; another value: a
+    // conflict), first come first served.
+    let (id, c) = check(
+        &*e,
+        &[int(1000, 1), int(1000, 1), int(2000, 2), int(2000, 3)],
+    );
+    assert_eq!(id, None);
+    assert_eq!(times(&c.accepted), vec![1000, 2000]);
+    assert_eq!((c.duplicates, c.conflicting, c.too_old), (1, 1, 0));
+    write_both(&*e, 1, &rpc(), samples(&[(1500, 1.0)]), c.accepted);
+    for flushed in [false, true] {
+        if flushed {
+            e.flush(S, b"m").unwrap();
+        }
+        let (id, c) = check(
+            &*e,
+            &[
+                int(1000, 1),     // stored, identical
+                int(1200, 5),     // out of order, new
+                float(1500, 1.0), // a float is stored there
+                int(2000, 7),     // stored, another value
+                int(3000, 3),     // in order
+            ],
+        );
+        assert_eq!(id, e.series_id(S, &rpc()), "flushed: {flushed}");
+        assert_eq!(times(&c.accepted), vec![1200, 3000]);
+        assert_eq!((c.duplicates, c.conflicting, c.too_old), (1, 2, 0));
+    }
+    // Older than the shard's newest sample minus the window, or in a sealed partition.
+    write_both(&*e, 2, &up("a"), vec![], vec![int(3 * H, 1)]);
+    let (_, c) = check(
+        &*e,
+        &[int(3 * H - 11 * 60_000, 1), int(3 * H - 9 * 60_000, 1)],
+    );
+    assert_eq!(
+        (times(&c.accepted), c.too_old),
+        (vec![3 * H - 9 * 60_000], 1)
+    );
+    e.apply(
+        S,
+        3,
+        &Command::Seal {
+            partition_start_ms: 2 * H,
+        },
+    )
+    .unwrap();
+    let (_, c) = check(&*e, &[int(3 * H - 60_000, 1)]);
+    assert_eq!((c.accepted.len(), c.too_old), (0, 1));
+}
