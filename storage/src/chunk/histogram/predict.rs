@@ -207,8 +207,9 @@ fn read_float(r: &mut BitReader<'_>, state: &mut FloatState) -> Result<f64> {
     Ok(f64::from_bits(state.bits))
 }
 
-/// Widths of the `int` code's ranges after their prefixes '10', '110', '1110', '11110'.
-const INT_WIDTHS: [u32; 4] = [7, 14, 21, 35];
+/// Widths of the `int` code's ranges after their prefixes '10', '110', ... '11111110' (as
+/// Prometheus' `putVarbitInt`); eight ones then 64 bits for the rest.
+const INT_WIDTHS: [u32; 7] = [3, 6, 9, 12, 18, 25, 56];
 
 fn write_int<B: ByteBuf>(w: &mut BitWriter<'_, B>, dod: i64) {
     if dod == 0 {
@@ -224,18 +225,18 @@ fn write_int<B: ByteBuf>(w: &mut BitWriter<'_, B>, dod: i64) {
             return;
         }
     }
-    w.bits(0b11111, 5);
+    w.bits(0xff, 8);
     w.bits(dod as u64, 64);
 }
 
 fn read_int(r: &mut BitReader<'_>) -> Result<i64> {
     let mut ones = 0;
-    while ones < 5 && r.bit()? {
+    while ones < 8 && r.bit()? {
         ones += 1;
     }
     Ok(match ones {
         0 => 0,
-        5 => r.bits(64)? as i64,
+        8 => r.bits(64)? as i64,
         k => {
             let n = INT_WIDTHS[k - 1];
             signed(r.bits(n)?, n)

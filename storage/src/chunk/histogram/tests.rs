@@ -47,16 +47,10 @@ fn worked_example_bytes() {
     let mut want = vec![0x04, 0x01, 0x00, 0x00, 0x01, 0xd0, 0x0f, 0x00];
     want.extend([0; 8]);
     want.extend([0x01, 0x02, 0x01, 0x00, 0x00]);
-    // '00' hint, '10' 0000010 count, '0' zero count, '11' 00001 001100 + 12 bits of 3.0's
-    // xor window, '10' 0000010 bucket.
-    let bits = "00".to_owned()
-        + "100000010"
-        + "0"
-        + "11"
-        + "00001"
-        + "001100"
-        + "100000000001"
-        + "100000010";
+    // '00' hint, '10' 010 count, '0' zero count, '11' 00001 001100 + 12 bits of 3.0's xor
+    // window, '10' 010 bucket.
+    let bits =
+        "00".to_owned() + "10010" + "0" + "11" + "00001" + "001100" + "100000000001" + "10010";
     let mut padded = bits.clone();
     while !padded.len().is_multiple_of(8) {
         padded.push('0');
