@@ -12,6 +12,39 @@ use tidemark_storage::histogram::{
 /// Why one histogram sample is not written (it names no series: the caller adds that).
 pub type Reason = String;
 
+/// Most reasons kept per series for its invalid histograms (each is counted).
+pub(crate) const REASONS_PER_SERIES_MAX: usize = 3;
+
+/// A series' histogram messages as a decoder meets them: decoded while the request may still
+/// hold them (`budget`), counted after.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesHistograms {
+    pub valid: Vec<HistogramSample>,
+    pub invalid: usize,
+    pub reasons: Vec<String>,
+    pub undecoded: usize,
+}
+
+impl SeriesHistograms {
+    /// Takes one `Histogram` message; fails only when its bytes are not one.
+    pub fn take(&mut self, buf: &[u8], budget: usize) -> Result<(), String> {
+        if self.valid.len() + self.invalid >= budget {
+            self.undecoded += 1;
+            return Ok(());
+        }
+        match decode(buf)? {
+            Ok(h) => self.valid.push(h),
+            Err(reason) => {
+                self.invalid += 1;
+                if self.reasons.len() < REASONS_PER_SERIES_MAX {
+                    self.reasons.push(reason);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Decodes one `Histogram` message. `Err(Ok(reason))`: the sample is invalid and set aside;
 /// `Err(Err(message))`: the bytes are not a `Histogram`, which fails the request.
 pub(crate) fn decode(buf: &[u8]) -> Result<Result<HistogramSample, Reason>, String> {

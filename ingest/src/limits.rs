@@ -29,7 +29,7 @@ pub struct DecodeLimits {
     pub label_value_bytes_max: usize,
     /// Series in one request (`series_per_request_max`).
     pub series_per_request_max: usize,
-    /// Float samples in one request (`samples_per_request_max`).
+    /// Float and native histogram samples in one request (`samples_per_request_max`).
     pub samples_per_request_max: usize,
 }
 

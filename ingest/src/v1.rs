@@ -7,6 +7,7 @@ use prost::Message;
 use tidemark_proto::prometheus as pb;
 use tidemark_storage::Sample;
 
+use super::histogram::SeriesHistograms;
 use super::metadata::{MetricMetadata, MetricType};
 use super::validate::{Assembler, Validator, WireSeries};
 use super::wire::{self, Fields, Value};
@@ -47,7 +48,8 @@ pub(super) fn decode(
         match number {
             WRITE_REQUEST_TIMESERIES => {
                 let ts = wire::bytes(value, "timeseries").map_err(invalid)?;
-                let wire = time_series(ts, &mut labels).map_err(invalid)?;
+                let wire =
+                    time_series(ts, &mut labels, assembler.samples_left()).map_err(invalid)?;
                 assembler.add(wire)?;
             }
             WRITE_REQUEST_METADATA => {
@@ -62,14 +64,16 @@ pub(super) fn decode(
     Ok(finish(assembler, metadata))
 }
 
-/// Reads one `TimeSeries`; its labels go to `labels` (cleared first).
+/// Reads one `TimeSeries`; its labels go to `labels` (cleared first). Histograms past
+/// `samples_left` are counted, not decoded.
 fn time_series<'a, 's>(
     buf: &'a [u8],
     labels: &'s mut Vec<(&'a str, &'a str)>,
+    samples_left: usize,
 ) -> Result<WireSeries<'s>, String> {
     labels.clear();
     let mut samples = Vec::new();
-    let (mut histograms, mut invalid_histograms) = (Vec::new(), Vec::new());
+    let mut histograms = SeriesHistograms::default();
     let mut exemplars = 0;
     let mut invalid = None;
     for field in Fields::new(buf) {
@@ -93,10 +97,8 @@ fn time_series<'a, 's>(
             TIMESERIES_SAMPLES => samples.push(sample(wire::bytes(value, "sample")?)?),
             TIMESERIES_EXEMPLARS => exemplars += 1,
             TIMESERIES_HISTOGRAMS => {
-                match super::histogram::decode(wire::bytes(value, "histogram")?)? {
-                    Ok(h) => histograms.push(h),
-                    Err(reason) => invalid_histograms.push(reason),
-                }
+                let budget = samples_left.saturating_sub(samples.len()).saturating_add(1);
+                histograms.take(wire::bytes(value, "histogram")?, budget)?;
             }
             _ => {}
         }
@@ -104,8 +106,10 @@ fn time_series<'a, 's>(
     Ok(WireSeries {
         labels,
         samples,
-        histograms,
-        invalid_histograms,
+        histograms: histograms.valid,
+        invalid_histograms: histograms.invalid,
+        histogram_reasons: histograms.reasons,
+        undecoded_histograms: histograms.undecoded,
         exemplars,
         invalid,
     })

@@ -5,9 +5,9 @@
 
 use tidemark_proto::write_v2 as pb;
 use tidemark_storage::Sample;
-use tidemark_storage::histogram::HistogramSample;
 use tidemark_storage::model::METRIC_NAME;
 
+use super::histogram::SeriesHistograms;
 use super::metadata::{MetricMetadata, MetricType};
 use super::validate::{Assembler, Validator, WireSeries};
 use super::wire::{self, Fields, Value};
@@ -122,7 +122,7 @@ pub(super) fn decode(
     });
     for (i, ts) in timeseries.enumerate() {
         series
-            .read(ts)
+            .read(ts, assembler.samples_left())
             .map_err(|e| invalid(format!("series #{i}: {e}")))?;
         for refs in &series.exemplar_refs {
             symbols.check_labels(i, "exemplar labels", refs)?;
@@ -139,8 +139,10 @@ pub(super) fn decode(
         assembler.add(WireSeries {
             labels: &labels,
             samples: std::mem::take(&mut series.samples),
-            histograms: std::mem::take(&mut series.histograms),
-            invalid_histograms: std::mem::take(&mut series.invalid_histograms),
+            histograms: std::mem::take(&mut series.histograms.valid),
+            invalid_histograms: series.histograms.invalid,
+            histogram_reasons: std::mem::take(&mut series.histograms.reasons),
+            undecoded_histograms: series.histograms.undecoded,
             exemplars: series.exemplar_refs.len(),
             invalid: None,
         })?;
@@ -153,8 +155,7 @@ pub(super) fn decode(
 struct SeriesBuffers {
     label_refs: Vec<u32>,
     samples: Vec<Sample>,
-    histograms: Vec<HistogramSample>,
-    invalid_histograms: Vec<String>,
+    histograms: SeriesHistograms,
     /// Each exemplar's label references (exemplars are rare: one vector each).
     exemplar_refs: Vec<Vec<u32>>,
     metadata: Option<WireMetadata>,
@@ -162,12 +163,11 @@ struct SeriesBuffers {
 
 impl SeriesBuffers {
     /// Reads one `TimeSeries` (fields absent are empty; a message field sent twice is merged,
-    /// as protobuf merges it).
-    fn read(&mut self, buf: &[u8]) -> Result<(), String> {
+    /// as protobuf merges it). Histograms past `samples_left` are counted, not decoded.
+    fn read(&mut self, buf: &[u8], samples_left: usize) -> Result<(), String> {
         self.label_refs.clear();
         self.samples = Vec::new();
-        self.histograms.clear();
-        self.invalid_histograms.clear();
+        self.histograms = SeriesHistograms::default();
         self.exemplar_refs.clear();
         self.metadata = None;
         for field in Fields::new(buf) {
@@ -178,10 +178,9 @@ impl SeriesBuffers {
                         .push(super::v1::sample(wire::bytes(v, "sample")?)?);
                 }
                 (TIMESERIES_HISTOGRAMS, v) => {
-                    match super::histogram::decode(wire::bytes(v, "histogram")?)? {
-                        Ok(h) => self.histograms.push(h),
-                        Err(reason) => self.invalid_histograms.push(reason),
-                    }
+                    let left = samples_left.saturating_sub(self.samples.len());
+                    self.histograms
+                        .take(wire::bytes(v, "histogram")?, left.saturating_add(1))?;
                 }
                 (TIMESERIES_EXEMPLARS, v) => {
                     let mut refs = Vec::new();

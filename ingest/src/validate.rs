@@ -21,8 +21,13 @@ pub struct WireSeries<'s> {
     pub samples: Vec<Sample>,
     /// Valid histogram samples.
     pub histograms: Vec<HistogramSample>,
-    /// Why each invalid histogram sample of the series is not valid (without the series).
-    pub invalid_histograms: Vec<String>,
+    /// Invalid histogram samples of the series.
+    pub invalid_histograms: usize,
+    /// Why, for the first few of them (without the series).
+    pub histogram_reasons: Vec<String>,
+    /// Histogram messages not decoded: the request already holds more samples than it may
+    /// ([`Assembler::samples_left`]), so it fails as a whole.
+    pub undecoded_histograms: usize,
     pub exemplars: usize,
     /// Why the series is invalid already as decoded (a label that is not UTF-8).
     pub invalid: Option<String>,
@@ -191,8 +196,8 @@ impl Refused {
         }
     }
 
-    fn add_histograms(&mut self, labels: &[(&str, &str)], reasons: &[String]) {
-        self.histograms += reasons.len();
+    fn add_histograms(&mut self, labels: &[(&str, &str)], invalid: usize, reasons: &[String]) {
+        self.histograms += invalid;
         for r in reasons {
             if self.histogram_reasons.len() >= REFUSED_REASONS_MAX {
                 break;
@@ -242,12 +247,23 @@ impl<'a> Assembler<'a> {
         })
     }
 
+    /// Samples the request may still hold (float and histogram) before it is too large: a
+    /// decoder stops decoding histograms past it, only counting them.
+    pub fn samples_left(&self) -> usize {
+        self.validator
+            .limits()
+            .samples_per_request_max
+            .saturating_sub(self.received_samples)
+    }
+
     /// Validates and adds one series, or sets it aside when it is invalid. Fails only on what
     /// fails the whole request (its size).
     pub fn add(&mut self, wire: WireSeries<'_>) -> Result<(), RemoteWriteError> {
         let max = self.validator.limits().samples_per_request_max;
-        self.received_samples +=
-            wire.samples.len() + wire.histograms.len() + wire.invalid_histograms.len();
+        self.received_samples += wire.samples.len()
+            + wire.histograms.len()
+            + wire.invalid_histograms
+            + wire.undecoded_histograms;
         if self.received_samples > max {
             return Err(RemoteWriteError::TooLarge(format!(
                 "request has more than {max} samples (samples_per_request_max); send smaller batches"
@@ -263,7 +279,7 @@ impl<'a> Assembler<'a> {
         let key = match checked {
             Ok(key) => key,
             Err(RemoteWriteError::Invalid(reason)) => {
-                let histograms = wire.histograms.len() + wire.invalid_histograms.len();
+                let histograms = wire.histograms.len() + wire.invalid_histograms;
                 self.refused.add(wire.samples.len() + histograms, reason);
                 return Ok(());
             }
@@ -272,9 +288,12 @@ impl<'a> Assembler<'a> {
         self.counts.samples += wire.samples.len();
         self.counts.histograms += wire.histograms.len();
         self.counts.exemplars += wire.exemplars;
-        if !wire.invalid_histograms.is_empty() {
-            self.refused
-                .add_histograms(wire.labels, &wire.invalid_histograms);
+        if wire.invalid_histograms > 0 {
+            self.refused.add_histograms(
+                wire.labels,
+                wire.invalid_histograms,
+                &wire.histogram_reasons,
+            );
         }
         if !wire.histograms.is_empty() {
             let found = self

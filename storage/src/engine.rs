@@ -271,7 +271,8 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Vec<(Option<SeriesId>, HistogramCheck)>;
 
     /// Series of `shard` matching all `matchers` (at least one must not match the empty string)
-    /// with their samples in `[mint_ms, maxt_ms]`; series without samples there are skipped.
+    /// with their samples in `[mint_ms, maxt_ms]`; series without samples there (float or
+    /// histogram) are skipped.
     fn select(
         &self,
         shard: ShardId,

@@ -22,6 +22,13 @@ pub const EXPONENTIAL_SCHEMA_MIN: i32 = -4;
 /// Largest exponential schema (bucket bounds grow by 2^(2^-8)).
 pub const EXPONENTIAL_SCHEMA_MAX: i32 = 8;
 
+/// Spans per side a histogram may have (Prometheus sets none; real histograms have a few):
+/// every decoded sample carries its layout, so the layout is bounded.
+pub const SPANS_MAX: usize = 1024;
+
+/// Custom bucket bounds a histogram may have.
+pub const CUSTOM_VALUES_MAX: usize = 1024;
+
 /// What the producer says about a counter reset before this sample (remote-write's
 /// `ResetHint`; the numbers are its wire values).
 #[derive(
@@ -187,6 +194,12 @@ impl<C: Count> Histogram<C> {
     /// Buckets, both signs.
     pub fn bucket_count(&self) -> usize {
         self.positive.len() + self.negative.len()
+    }
+
+    /// Bytes a decoded copy of the bucket layout (spans and custom bounds) takes.
+    pub fn layout_bytes(&self) -> usize {
+        (self.positive_spans.len() + self.negative_spans.len()) * std::mem::size_of::<Span>()
+            + self.custom_values.len() * std::mem::size_of::<f64>()
     }
 }
 

@@ -201,3 +201,30 @@ fn remote_write_2_histograms_decode_like_1_0() {
     assert!(matches!(got[1].h, HistogramValue::Float(_)));
     assert_eq!(to_wire(got[0]), int_wire(10));
 }
+
+#[test]
+fn histograms_past_the_sample_limit_fail_the_request_undecoded() {
+    let limits = crate::DecodeLimits {
+        samples_per_request_max: 5,
+        ..crate::DecodeLimits::default()
+    };
+    // Empty messages are valid histograms (count 0): two bytes each on the wire.
+    let body = v1_request(vec![v1pb::Histogram::default(); 6], &[]);
+    let err = crate::decode(Protocol::V1, &body, &limits, crate::NameValidation::Utf8).unwrap_err();
+    assert!(
+        matches!(&err, crate::RemoteWriteError::TooLarge(m) if m.contains("samples_per_request_max")),
+        "{err}"
+    );
+    let body = v1_request(vec![v1pb::Histogram::default(); 5], &[]);
+    let d = crate::decode(Protocol::V1, &body, &limits, crate::NameValidation::Utf8).unwrap();
+    assert_eq!(d.histograms, 5);
+}
+
+#[test]
+fn every_invalid_histogram_is_counted_and_a_few_named() {
+    let mut bad = int_wire(1);
+    bad.schema = 9;
+    let d = decode_default(Protocol::V1, &v1_request(vec![bad; 10], &[])).unwrap();
+    assert_eq!(d.refused.histograms, 10);
+    assert_eq!(d.refused.histogram_reasons.len(), 3);
+}

@@ -22,6 +22,12 @@ pub const HISTOGRAM_HEADER_LEN: usize = 5;
 /// Samples a chunk can hold (the header's count is a u16).
 pub const HISTOGRAM_SAMPLES_MAX: usize = u16::MAX as usize;
 
+/// Bytes the decoded layouts of a chunk's samples may take together (each decoded sample
+/// carries a copy of its spans and custom bounds, written once per layout change): writers
+/// cut a chunk before it, readers refuse a chunk beyond it, so that no chunk, however
+/// corrupt, decodes into more memory than this plus its buckets.
+pub const LAYOUT_BYTES_PER_CHUNK_MAX: usize = 16 << 20;
+
 /// The header's `kind` and count, checked.
 fn read_header(bytes: &[u8]) -> Result<(u8, u16)> {
     let Some(header) = bytes.get(..HISTOGRAM_HEADER_LEN) else {

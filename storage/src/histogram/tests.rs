@@ -198,3 +198,24 @@ fn identical_compares_bits_and_kind() {
         z
     }));
 }
+
+#[test]
+fn layouts_are_bounded() {
+    let mut h = valid();
+    h.positive_spans = vec![span(0, 0); SPANS_MAX + 1];
+    h.positive = vec![];
+    h.count = 6;
+    assert_eq!(
+        h.validate(),
+        Err(InvalidHistogram::TooManySpans {
+            side: "positive",
+            spans: SPANS_MAX + 1
+        })
+    );
+    let mut c = custom();
+    c.custom_values = (0..=CUSTOM_VALUES_MAX).map(|i| i as f64).collect();
+    assert_eq!(
+        c.validate(),
+        Err(InvalidHistogram::TooManyCustomValues(CUSTOM_VALUES_MAX + 1))
+    );
+}

@@ -3,7 +3,8 @@
 //! appender checks.
 
 use super::{
-    CUSTOM_BUCKETS_SCHEMA, Count, EXPONENTIAL_SCHEMA_MAX, EXPONENTIAL_SCHEMA_MIN, Histogram, Span,
+    CUSTOM_BUCKETS_SCHEMA, CUSTOM_VALUES_MAX, Count, EXPONENTIAL_SCHEMA_MAX,
+    EXPONENTIAL_SCHEMA_MIN, Histogram, SPANS_MAX, Span,
 };
 
 /// Why a histogram is refused. The texts follow Prometheus' errors where it has one.
@@ -67,6 +68,10 @@ pub enum InvalidHistogram {
     ExponentialWithCustomBounds,
     #[error("histogram zero threshold {0} is not a non-negative number")]
     ZeroThreshold(f64),
+    #[error("histogram has {spans} {side} spans, more than the {SPANS_MAX} Tidemark takes")]
+    TooManySpans { side: &'static str, spans: usize },
+    #[error("histogram has {0} custom bounds, more than the {CUSTOM_VALUES_MAX} Tidemark takes")]
+    TooManyCustomValues(usize),
 }
 
 impl<C: Count> Histogram<C> {
@@ -74,6 +79,22 @@ impl<C: Count> Histogram<C> {
     /// have a count equal to their buckets' sum (at least that when the sum is NaN); float
     /// histograms are not held to that (rounding), only to non-negative buckets.
     pub fn validate(&self) -> Result<(), InvalidHistogram> {
+        for (side, spans) in [
+            ("positive", &self.positive_spans),
+            ("negative", &self.negative_spans),
+        ] {
+            if spans.len() > SPANS_MAX {
+                return Err(InvalidHistogram::TooManySpans {
+                    side,
+                    spans: spans.len(),
+                });
+            }
+        }
+        if self.custom_values.len() > CUSTOM_VALUES_MAX {
+            return Err(InvalidHistogram::TooManyCustomValues(
+                self.custom_values.len(),
+            ));
+        }
         if self.uses_custom_buckets() {
             check_custom_bounds(
                 &self.custom_values,

@@ -161,18 +161,22 @@ impl Store for RocksStore {
     }
 
     fn partition_bytes(&self, shard: ShardId, tier: Tier, partition: i64) -> u64 {
-        let from = keys::chunk_partition_prefix(shard, tier.byte(), partition);
-        let Some(to) = prefix_successor(&from) else {
-            return 0;
-        };
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = key_spaces(tier)
+            .into_iter()
+            .filter_map(|space| {
+                let from = keys::chunk_partition_prefix(shard, space, partition);
+                let to = prefix_successor(&from)?;
+                Some((from, to))
+            })
+            .collect();
+        let ranges: Vec<rocksdb::Range<'_>> = ranges
+            .iter()
+            .map(|(from, to)| rocksdb::Range::new(&from[..], &to[..]))
+            .collect();
         self.db
-            .get_approximate_sizes_cf(
-                self.cf(CF_CHUNKS),
-                &[rocksdb::Range::new(&from[..], &to[..])],
-            )
-            .first()
-            .copied()
-            .unwrap_or(0)
+            .get_approximate_sizes_cf(self.cf(CF_CHUNKS), &ranges)
+            .iter()
+            .sum()
     }
 
     fn compact(&self) -> Result<()> {

@@ -1,8 +1,10 @@
 //! The leader's check of native histogram samples before it proposes them: the float rules
 //! that apply to them (the out-of-order window, sealed partitions, what retention dropped; no
 //! backfill and no rollups, which histograms do not have), then, for samples at or before the
-//! series' newest histogram, a comparison with what is stored: an identical histogram is a
-//! duplicate, another histogram or a float at the same timestamp a conflict.
+//! series' newest histogram or float, a comparison with what is stored: an identical
+//! histogram is a duplicate, another histogram or a float at the same timestamp a conflict.
+//! (The float check does not look at histograms: a float written at a histogram's timestamp
+//! is stored beside it.)
 
 use super::{CachedReader, ShardCell, Sharded, read};
 use crate::engine::HistogramCheck;
@@ -44,9 +46,14 @@ impl<S: Store> Sharded<S> {
                 .iter()
                 .map(|(key, samples)| {
                     let id = st.registry.get_key(key);
-                    let last_t = id
+                    // Nothing is stored after the newest histogram and the newest float.
+                    let histogram_t = id
                         .and_then(|id| st.histograms.get(&id))
                         .map_or(i64::MIN, |h| h.last_t);
+                    let float_t = id
+                        .and_then(|id| st.heads.get(id as usize))
+                        .map_or(i64::MIN, |h| h.last_t);
+                    let last_t = histogram_t.max(float_t);
                     // No rolled-up day refuses a histogram: `i64::MIN` as its end.
                     let takes = samples
                         .iter()

@@ -378,8 +378,20 @@ pub(crate) fn check_histograms_answers_what_apply_would_keep(f: &mut dyn Factory
         assert_eq!(times(&c.accepted), vec![1200, 3000]);
         assert_eq!((c.duplicates, c.conflicting, c.too_old), (1, 2, 0));
     }
+    // A series of floats only: a histogram at a float's timestamp conflicts with it.
+    write(&*e, 2, &up("f"), samples(&[(5000, 1.0)]));
+    let fkey = SeriesKey::from(&up("f"));
+    let (_, c) = e
+        .check_histograms(
+            S,
+            &[(&fkey, &[int(5000, 1), int(6000, 1)][..])],
+            10 * 60_000,
+        )
+        .pop()
+        .unwrap();
+    assert_eq!((times(&c.accepted), c.conflicting), (vec![6000], 1));
     // Older than the shard's newest sample minus the window, or in a sealed partition.
-    write_both(&*e, 2, &up("a"), vec![], vec![int(3 * H, 1)]);
+    write_both(&*e, 3, &up("a"), vec![], vec![int(3 * H, 1)]);
     let (_, c) = check(
         &*e,
         &[int(3 * H - 11 * 60_000, 1), int(3 * H - 9 * 60_000, 1)],
@@ -390,7 +402,7 @@ pub(crate) fn check_histograms_answers_what_apply_would_keep(f: &mut dyn Factory
     );
     e.apply(
         S,
-        3,
+        4,
         &Command::Seal {
             partition_start_ms: 2 * H,
         },

@@ -1,7 +1,10 @@
 //! The appendable histogram chunk.
 
 use super::predict::{CountCode, Predictor, span_buckets};
-use super::{HISTOGRAM_HEADER_LEN, HISTOGRAM_SAMPLES_MAX, HISTOGRAM_VERSION, read_header};
+use super::{
+    HISTOGRAM_HEADER_LEN, HISTOGRAM_SAMPLES_MAX, HISTOGRAM_VERSION, LAYOUT_BYTES_PER_CHUNK_MAX,
+    read_header,
+};
 use crate::chunk::ENCODING_HISTOGRAM;
 use crate::chunk::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
@@ -14,6 +17,8 @@ pub struct HistogramAppender<C: CountCode> {
     buf: Vec<u8>,
     /// Unused low bits in the last byte of `buf`.
     free: u8,
+    /// Bytes the samples' decoded layouts take together (see [`LAYOUT_BYTES_PER_CHUNK_MAX`]).
+    layout_bytes: usize,
     predictor: Predictor<C>,
 }
 
@@ -31,6 +36,7 @@ impl<C: CountCode> HistogramAppender<C> {
         HistogramAppender {
             buf,
             free: 0,
+            layout_bytes: 0,
             predictor: Predictor::default(),
         }
     }
@@ -48,8 +54,10 @@ impl<C: CountCode> HistogramAppender<C> {
         let mut reader = BitReader::new(&bytes[HISTOGRAM_HEADER_LEN..]);
         let mut predictor = Predictor::<C>::default();
         let mut scratch = Histogram::default();
+        let mut layout_bytes = 0;
         for _ in 0..count {
             predictor.read(&mut reader, &mut scratch)?;
+            layout_bytes += scratch.layout_bytes();
         }
         let used_bits = HISTOGRAM_HEADER_LEN * 8 + reader.position_bits();
         let mut buf = bytes[..used_bits.div_ceil(8)].to_vec();
@@ -61,6 +69,7 @@ impl<C: CountCode> HistogramAppender<C> {
         Ok(HistogramAppender {
             buf,
             free,
+            layout_bytes,
             predictor,
         })
     }
@@ -78,6 +87,12 @@ impl<C: CountCode> HistogramAppender<C> {
     /// Whether another sample fits (the count is a u16).
     pub fn is_full(&self) -> bool {
         self.len() >= HISTOGRAM_SAMPLES_MAX
+    }
+
+    /// Whether `h` fits: room for a sample, and for its decoded layout within
+    /// [`LAYOUT_BYTES_PER_CHUNK_MAX`].
+    pub fn fits(&self, h: &Histogram<C>) -> bool {
+        !self.is_full() && self.layout_bytes + h.layout_bytes() <= LAYOUT_BYTES_PER_CHUNK_MAX
     }
 
     /// Timestamp of the first sample (meaningless when empty).
@@ -99,7 +114,7 @@ impl<C: CountCode> HistogramAppender<C> {
     /// wrapping arithmetic). Fails, leaving the chunk as it was, when it is full or when the
     /// buckets do not match the spans (a histogram that passed `validate` always matches).
     pub fn append(&mut self, t: i64, h: &Histogram<C>) -> Result<()> {
-        if self.is_full() {
+        if !self.fits(h) {
             return Err(Error::Decode("histogram chunk is full".into()));
         }
         let pos = span_buckets(&h.positive_spans);
@@ -116,6 +131,7 @@ impl<C: CountCode> HistogramAppender<C> {
             free: &mut self.free,
         };
         self.predictor.write(&mut w, t, h);
+        self.layout_bytes += h.layout_bytes();
         let [hi, lo] = self.predictor.count.to_be_bytes();
         self.buf[3..HISTOGRAM_HEADER_LEN].copy_from_slice(&[hi, lo]);
         Ok(())
@@ -141,8 +157,8 @@ impl HistogramChunk {
     /// Whether `h` may be appended: the same kind, and room left.
     pub fn takes(&self, h: &HistogramValue) -> bool {
         match (self, h) {
-            (HistogramChunk::Int(c), HistogramValue::Int(_)) => !c.is_full(),
-            (HistogramChunk::Float(c), HistogramValue::Float(_)) => !c.is_full(),
+            (HistogramChunk::Int(c), HistogramValue::Int(h)) => c.fits(h),
+            (HistogramChunk::Float(c), HistogramValue::Float(h)) => c.fits(h),
             _ => false,
         }
     }

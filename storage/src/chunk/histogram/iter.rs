@@ -1,7 +1,7 @@
 //! Reading a histogram chunk's samples in stored order, with `seek`.
 
 use super::predict::Predictor;
-use super::{HISTOGRAM_HEADER_LEN, read_header};
+use super::{HISTOGRAM_HEADER_LEN, LAYOUT_BYTES_PER_CHUNK_MAX, read_header};
 use crate::chunk::bits::BitReader;
 use crate::error::Result;
 use crate::histogram::{Histogram, HistogramSample, HistogramValue};
@@ -13,6 +13,9 @@ pub struct HistogramIter<'a> {
     count: u16,
     read: u16,
     decoder: Decoder,
+    /// Bytes of the decoded samples' layouts so far (bounded by
+    /// [`LAYOUT_BYTES_PER_CHUNK_MAX`]).
+    layout_bytes: usize,
     failed: bool,
 }
 
@@ -35,6 +38,7 @@ impl<'a> HistogramIter<'a> {
             count,
             read: 0,
             decoder,
+            layout_bytes: 0,
             failed: false,
         })
     }
@@ -70,6 +74,18 @@ impl<'a> HistogramIter<'a> {
                 })
             }
         };
+        let r = r.and_then(|s| {
+            self.layout_bytes += match &s.h {
+                HistogramValue::Int(h) => h.layout_bytes(),
+                HistogramValue::Float(h) => h.layout_bytes(),
+            };
+            if self.layout_bytes > LAYOUT_BYTES_PER_CHUNK_MAX {
+                return Err(crate::error::Error::Decode(
+                    "histogram chunk: its samples' layouts exceed the chunk's bound".into(),
+                ));
+            }
+            Ok(s)
+        });
         match r {
             Ok(s) => {
                 self.read += 1;

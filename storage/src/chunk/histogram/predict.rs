@@ -6,7 +6,7 @@ use crate::chunk::gorilla::{in_bit_range, read_value, signed, write_value};
 use crate::chunk::xor::XorDecodeError;
 use crate::chunk::xor::layout::WINDOW_UNSET;
 use crate::error::{Error, Result};
-use crate::histogram::{Count, Histogram, ResetHint, Span};
+use crate::histogram::{CUSTOM_VALUES_MAX, Count, Histogram, ResetHint, SPANS_MAX, Span};
 
 /// A bucket layout: what `layoutdef` holds. Float fields as their bits, so that comparing two
 /// layouts compares what is written.
@@ -70,6 +70,11 @@ impl Layout {
         let mut sides = [Vec::new(), Vec::new()];
         for side in &mut sides {
             let n = bounded(r.uvarint()?, r)?;
+            if n > SPANS_MAX {
+                return Err(Error::Decode(format!(
+                    "histogram chunk: {n} spans in a layout"
+                )));
+            }
             side.reserve_exact(n);
             for _ in 0..n {
                 let offset = i32::try_from(r.varint()?).map_err(|_| {
@@ -82,6 +87,9 @@ impl Layout {
             }
         }
         let n = bounded(r.uvarint()?, r)?;
+        if n > CUSTOM_VALUES_MAX {
+            return Err(Error::Decode(format!("histogram chunk: {n} custom bounds")));
+        }
         let custom = (0..n).map(|_| r.bits(64)).collect::<Result<Vec<_>>>()?;
         let [positive, negative] = sides;
         let layout = Layout {

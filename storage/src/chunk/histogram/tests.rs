@@ -3,7 +3,8 @@ use rand::{Rng, SeedableRng};
 
 use super::{HistogramAppender, HistogramIter};
 use crate::histogram::{
-    CUSTOM_BUCKETS_SCHEMA, FloatHistogram, Histogram, HistogramValue, IntHistogram, ResetHint, Span,
+    CUSTOM_BUCKETS_SCHEMA, FloatHistogram, Histogram, HistogramSample, HistogramValue,
+    IntHistogram, ResetHint, Span,
 };
 
 fn span(offset: i32, length: u32) -> Span {
@@ -379,4 +380,39 @@ fn seek_finds_the_first_sample_at_or_after() {
     assert_eq!(crate::chunk::sample_count(c.bytes()).unwrap(), 3);
     let mut floats = Vec::new();
     assert!(crate::chunk::decode_range(c.bytes(), 0, 100, &mut floats).is_err());
+}
+
+#[test]
+fn layouts_are_bounded_per_chunk_and_writers_cut_before_the_bound() {
+    use crate::histogram::SPANS_MAX;
+    // Zero-length spans: the largest layout without a bucket, 8 KiB decoded per sample.
+    let wide = IntHistogram {
+        positive_spans: vec![span(0, 0); SPANS_MAX],
+        ..IntHistogram::default()
+    };
+    assert_eq!(wide.validate(), Ok(()));
+    let samples: Vec<HistogramSample> = (0..2100)
+        .map(|t| HistogramSample {
+            t,
+            h: HistogramValue::Int(wide.clone()),
+        })
+        .collect();
+    let chunks = super::encode_chunks(&samples, usize::MAX);
+    assert_eq!(chunks.len(), 2, "2048 samples of 8 KiB layouts fill 16 MiB");
+    let mut total = 0;
+    for c in &chunks {
+        let read: Vec<_> = HistogramIter::new(c.bytes())
+            .unwrap()
+            .collect::<crate::Result<_>>()
+            .unwrap();
+        total += read.len();
+    }
+    assert_eq!(total, 2100);
+    let mut too_wide = wide.clone();
+    too_wide.positive_spans.push(span(0, 0));
+    assert!(too_wide.validate().is_err());
+    assert!(
+        HistogramAppender::<u64>::new().append(0, &too_wide).is_ok(),
+        "the codec takes what validation refuses, one sample at a time"
+    );
 }
