@@ -290,6 +290,56 @@ impl<'a> RocksChunkReader<'a> {
     }
 }
 
+/// Appends one series' chunks of one partition and key space (under `prefix`) that may
+/// overlap `[mint_ms, maxt_ms]`: in-order ones with their starts, out-of-order ones with their
+/// flush sequences.
+fn series_chunks(
+    it: &mut DBRawIterator<'_>,
+    shard: ShardId,
+    prefix: &[u8],
+    mint_ms: i64,
+    maxt_ms: i64,
+    in_order: &mut Vec<(i64, Vec<u8>)>,
+    ooo: &mut Vec<(u64, Vec<u8>)>,
+) -> Result<()> {
+    // The last in-order chunk seen, held back until the next one's start shows whether it
+    // reaches the range: in-order chunks of a series never overlap, so a chunk ends before the
+    // next one starts, and one followed by a start <= `mint_ms` holds nothing for the range
+    // (an instant query then decodes one chunk, not all of them).
+    let mut held: Option<(i64, Vec<u8>)> = None;
+    it.seek(prefix);
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        if !k.starts_with(prefix) {
+            break;
+        }
+        let Some((start, seq)) = keys::parse_chunk_key(k) else {
+            return Err(Error::Corrupt {
+                shard,
+                message: "malformed chunk key".into(),
+            });
+        };
+        // Keys ascend by start; chunks starting after the range hold nothing for it.
+        if start > maxt_ms {
+            break;
+        }
+        match seq {
+            None => {
+                if let Some(prev) = held.take()
+                    && start > mint_ms
+                {
+                    in_order.push(prev);
+                }
+                held = Some((start, v.to_vec()));
+            }
+            Some(seq) => ooo.push((seq, v.to_vec())),
+        }
+        it.next();
+    }
+    it.status().map_err(io(shard))?;
+    in_order.extend(held);
+    Ok(())
+}
+
 /// Read options at `snapshot` (which must outlive what reads with them).
 fn at_snapshot(snapshot: &SnapshotWithThreadMode<'_, DB>) -> ReadOptions {
     let mut options = ReadOptions::default();
@@ -310,42 +360,16 @@ impl ChunkReader for RocksChunkReader<'_> {
         for &p in partitions {
             let first = out.in_order.len();
             let prefix = keys::chunk_series_prefix(shard, TIER_RAW, p, series);
-            // The last in-order chunk seen, held back until the next one's start shows whether
-            // it reaches the range: in-order chunks of a series never overlap, so a chunk ends
-            // before the next one starts, and one followed by a start <= `mint_ms` holds
-            // nothing for the range (an instant query then decodes one chunk, not all of them).
-            let mut held: Option<(i64, Vec<u8>)> = None;
             let it = self.iterator(p);
-            it.seek(&prefix);
-            while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                if !k.starts_with(&prefix) {
-                    break;
-                }
-                let Some((start, seq)) = keys::parse_chunk_key(k) else {
-                    return Err(Error::Corrupt {
-                        shard,
-                        message: "malformed chunk key".into(),
-                    });
-                };
-                // Keys ascend by start; chunks starting after the range hold nothing for it.
-                if start > maxt_ms {
-                    break;
-                }
-                match seq {
-                    None => {
-                        if let Some(prev) = held.take()
-                            && start > mint_ms
-                        {
-                            out.in_order.push(prev);
-                        }
-                        held = Some((start, v.to_vec()));
-                    }
-                    Some(seq) => out.ooo.push((seq, v.to_vec())),
-                }
-                it.next();
-            }
-            it.status().map_err(io(shard))?;
-            out.in_order.extend(held);
+            series_chunks(
+                it,
+                shard,
+                &prefix,
+                mint_ms,
+                maxt_ms,
+                &mut out.in_order,
+                &mut out.ooo,
+            )?;
             // Sealed chunks that name a shared time column, joined with it.
             let (store, snapshot) = (self.store, &self.snapshot);
             for (_, chunk) in &mut out.in_order[first..] {
@@ -376,38 +400,16 @@ impl ChunkReader for RocksChunkReader<'_> {
         for &p in partitions {
             // The shared iterator: the partitions' own stay in the float key space they walk.
             let prefix = keys::chunk_series_prefix(shard, TIER_HISTOGRAM, p, series);
-            // As for floats: a chunk followed by one starting at or before `mint_ms` holds
-            // nothing for the range.
-            let mut held: Option<(i64, Vec<u8>)> = None;
-            self.it.seek(&prefix);
-            while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
-                if !k.starts_with(&prefix) {
-                    break;
-                }
-                let Some((start, seq)) = keys::parse_chunk_key(k) else {
-                    return Err(Error::Corrupt {
-                        shard,
-                        message: "malformed histogram chunk key".into(),
-                    });
-                };
-                if start > maxt_ms {
-                    break;
-                }
-                match seq {
-                    None => {
-                        if let Some(prev) = held.take()
-                            && start > mint_ms
-                        {
-                            out.histograms.push(prev);
-                        }
-                        held = Some((start, v.to_vec()));
-                    }
-                    Some(seq) => out.histograms_ooo.push((seq, v.to_vec())),
-                }
-                self.it.next();
-            }
-            self.it.status().map_err(io(shard))?;
-            out.histograms.extend(held);
+            let (in_order, ooo) = (&mut out.histograms, &mut out.histograms_ooo);
+            series_chunks(
+                &mut self.it,
+                shard,
+                &prefix,
+                mint_ms,
+                maxt_ms,
+                in_order,
+                ooo,
+            )?;
         }
         Ok(())
     }
