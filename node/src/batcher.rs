@@ -20,7 +20,7 @@ use crate::disk_guard::DiskGuard;
 use crate::error::NodeError;
 use crate::raft::state_machine::encode_command;
 use crate::raft::{RaftGroup, Request, TypeConfig};
-use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
+use crate::request::{DeleteRequest, HistogramWrite, SeriesWrite, WriteOutcome};
 use crate::retention::{MaintenanceRun, ResolvedPolicy, ShardView, plan};
 use crate::series_limits::{Admission, LimitHit, MetricCounts, SeriesLimits};
 use tidemark_storage::KeyIndex;
@@ -29,6 +29,12 @@ use tidemark_storage::KeyIndex;
 pub(crate) struct WriteJob {
     pub series: Vec<SeriesWrite>,
     pub samples: usize,
+    pub reply: oneshot::Sender<Result<WriteOutcome, NodeError>>,
+}
+
+/// One write request's native histograms for one shard, with its waiter.
+pub(crate) struct HistogramJob {
+    pub series: Vec<HistogramWrite>,
     pub reply: oneshot::Sender<Result<WriteOutcome, NodeError>>,
 }
 
@@ -60,6 +66,8 @@ pub(crate) struct ProposeJob {
 /// delete was asked for is deleted too.
 pub(crate) enum Job {
     Write(WriteJob),
+    /// Native histograms: proposed in an entry of their own (command level 9).
+    WriteHistograms(HistogramJob),
     Delete(DeleteJob),
     Retention(RetentionJob),
     Propose(ProposeJob),
@@ -123,6 +131,11 @@ impl Batcher {
                         Err(no_leader(self.shard, self.raft.current_leader().await))
                     };
                     let _ = p.reply.send(answer);
+                    continue;
+                }
+                Job::WriteHistograms(h) => {
+                    self.process_histograms(h).await;
+                    self.seal_ready().await;
                     continue;
                 }
                 Job::Write(w) => w,
@@ -300,21 +313,14 @@ impl Batcher {
     #[tracing::instrument(level = "debug", skip_all, fields(shard = self.shard, jobs = jobs.len()))]
     async fn process(&mut self, jobs: Vec<WriteJob>) {
         let shard = self.shard;
-        if !self.raft.is_leader() {
-            let leader = self.raft.current_leader().await;
-            for job in jobs {
-                let _ = job.reply.send(Err(no_leader(shard, leader)));
-            }
-            return;
-        }
-        if let Some(e) = self.config.disk.refusal() {
-            for job in jobs {
-                let _ = job.reply.send(Err(e.clone()));
-            }
-            return;
-        }
         let (parts, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.series, j.reply)).unzip();
+        if let Err(e) = self.ready_to_write().await {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+            return;
+        }
         let backfill_from_ms = match self.config.backfill_ms.load(Ordering::Relaxed) {
             ms if ms > 0 => crate::clock::now_ms().saturating_sub(ms),
             _ => i64::MAX,
@@ -355,6 +361,54 @@ impl Batcher {
             };
             let _ = reply.send(answer);
         }
+    }
+
+    /// Whether this replica may take writes now: it leads the shard and the disk is above
+    /// its reserve.
+    async fn ready_to_write(&self) -> Result<(), NodeError> {
+        if !self.raft.is_leader() {
+            return Err(no_leader(self.shard, self.raft.current_leader().await));
+        }
+        match self.config.disk.refusal() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks one request's native histograms for this shard and proposes what is accepted in
+    /// one entry.
+    async fn process_histograms(&mut self, job: HistogramJob) {
+        let shard = self.shard;
+        if let Err(e) = self.ready_to_write().await {
+            let _ = job.reply.send(Err(e));
+            return;
+        }
+        let (batch, outcome) = {
+            let engine = self.engine.as_ref();
+            let limits = &self.config.series_limits;
+            let count_of = |name: &str| metric_series(engine, shard, name);
+            let held = if limits.is_off() {
+                0
+            } else {
+                engine.series_count(shard)
+            };
+            let now = std::time::Instant::now();
+            let mut admission =
+                Admission::new(limits, held, &mut self.metric_counts, &count_of, now);
+            build_histogram_batch(
+                engine,
+                shard,
+                job.series,
+                self.config.ooo_window_ms,
+                &mut |key| admission.admit(key),
+            )
+        };
+        let result = if batch.histograms.is_empty() {
+            Ok(())
+        } else {
+            self.propose(&Command::Write(batch)).await
+        };
+        let _ = job.reply.send(result.map(|()| outcome));
     }
 
     async fn propose(&self, cmd: &Command) -> Result<(), NodeError> {
@@ -543,4 +597,54 @@ pub(crate) fn build_batch(
         }
     }
     (batch, backfill, outcomes)
+}
+
+/// Builds the entry of one request's native histograms for one shard: each series' samples
+/// checked against the stored head (`Engine::check_histograms`) and against the same series
+/// earlier in the request, a new series created only when `admit` lets it. Returns the batch
+/// and what the request's histograms did (`samples_written` counts histograms). Only reads
+/// the engine.
+pub(crate) fn build_histogram_batch(
+    engine: &dyn Engine,
+    shard: ShardId,
+    series: Vec<HistogramWrite>,
+    ooo_window_ms: i64,
+    admit: &mut dyn FnMut(&SeriesKey) -> Result<(), LimitHit>,
+) -> (WriteBatch, WriteOutcome) {
+    let writes: Vec<(&SeriesKey, &[tidemark_storage::histogram::HistogramSample])> = series
+        .iter()
+        .map(|hw| (&hw.key, hw.samples.as_slice()))
+        .collect();
+    let checks = engine.check_histograms(shard, &writes, ooo_window_ms);
+    let mut outcome = WriteOutcome::default();
+    let mut batch = WriteBatch::default();
+    // A series sent twice in a request was merged by the decoder: one entry per key here.
+    for (hw, (id, check)) in series.iter().zip(checks) {
+        let series_ref = match id {
+            Some(id) => SeriesRef::Id(id),
+            None => match admit(&hw.key) {
+                Ok(()) => {
+                    batch.new_series.push(hw.key.labels());
+                    SeriesRef::New((batch.new_series.len() - 1) as u32)
+                }
+                Err(hit) => {
+                    tracing::debug!(shard, ?hit, "new histogram series beyond a limit");
+                    outcome.series_limited += 1;
+                    outcome.samples_limited += hw.samples.len();
+                    continue;
+                }
+            },
+        };
+        outcome.too_old += check.too_old;
+        outcome.conflicting += check.conflicting;
+        let written = check.duplicates + check.accepted.len();
+        outcome.samples_written += written;
+        if written > 0 {
+            outcome.series_written += 1;
+        }
+        if !check.accepted.is_empty() {
+            batch.histograms.push((series_ref, check.accepted));
+        }
+    }
+    (batch, outcome)
 }

@@ -180,52 +180,40 @@ impl ShardMap {
 
     /// Hands each run of `sw`'s samples that one version covers to `out`, with the shard the
     /// series belongs to in that version (samples are sorted by time).
-    pub fn split_write(
+    pub(crate) fn split_write<P: crate::writes::WritePart>(
         &self,
-        sw: crate::request::SeriesWrite,
-        mut out: impl FnMut(ShardId, crate::request::SeriesWrite),
+        sw: P,
+        mut out: impl FnMut(ShardId, P),
     ) {
-        let (Some(first), Some(last)) = (sw.samples.first(), sw.samples.last()) else {
+        let (Some(first), Some(last)) = (sw.first_t(), sw.last_t()) else {
             return;
         };
-        if !self.splits(first.t, last.t) {
-            out(self.shard_of(&sw.key, first.t), sw);
+        if !self.splits(first, last) {
+            out(self.shard_of(sw.key(), first), sw);
             return;
         }
-        let crate::request::SeriesWrite { key, mut samples } = sw;
-        while let Some(first) = samples.first() {
-            let shard = self.shard_of(&key, first.t);
-            let n = match self.next_start_after(first.t) {
-                Some(next) => samples.partition_point(|s| s.t < next),
-                None => samples.len(),
+        let mut part = sw;
+        while let Some(first) = part.first_t() {
+            let shard = self.shard_of(part.key(), first);
+            let n = match self.next_start_after(first) {
+                Some(next) => part.count_before(next),
+                None => part.len(),
             };
-            let rest = samples.split_off(n);
-            out(
-                shard,
-                crate::request::SeriesWrite {
-                    key: key.clone(),
-                    samples,
-                },
-            );
-            samples = rest;
+            let rest = part.split_off(n);
+            out(shard, part);
+            part = rest;
         }
     }
 
-    /// Whether every sample of a series with key `key` and samples `samples` (sorted by time)
-    /// belongs to shard `shard`.
-    pub fn all_in(
-        &self,
-        key: &tidemark_storage::SeriesKey,
-        samples: &[tidemark_storage::Sample],
-        shard: ShardId,
-    ) -> bool {
-        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+    /// Whether every sample of `sw` (sorted by time) belongs to shard `shard`.
+    pub(crate) fn all_in<P: crate::writes::WritePart>(&self, sw: &P, shard: ShardId) -> bool {
+        let (Some(first), Some(last)) = (sw.first_t(), sw.last_t()) else {
             return true;
         };
-        if !self.splits(first.t, last.t) {
-            return self.shard_of(key, first.t) == shard;
+        if !self.splits(first, last) {
+            return self.shard_of(sw.key(), first) == shard;
         }
-        samples.iter().all(|s| self.shard_of(key, s.t) == shard)
+        (0..sw.len()).all(|i| self.shard_of(sw.key(), sw.t(i)) == shard)
     }
 
     /// Whether a series may have samples in more than one shard within `[mint_ms, maxt_ms]`.
@@ -617,15 +605,29 @@ mod tests {
             .iter()
             .map(|&t| tidemark_storage::Sample::new(t, 1.0))
             .collect();
+        let write = |samples: &[tidemark_storage::Sample]| crate::request::SeriesWrite {
+            key: key.clone(),
+            samples: samples.to_vec(),
+        };
         for s in &samples {
             let shard = map.shard_of(&key, s.t);
             assert_eq!(shard, key.shard(map.version_at(s.t).shard_count));
-            assert!(map.all_in(&key, std::slice::from_ref(s), shard));
+            assert!(map.all_in(&write(std::slice::from_ref(s)), shard));
         }
         let shards: BTreeSet<ShardId> = samples.iter().map(|s| map.shard_of(&key, s.t)).collect();
         assert_eq!(
-            map.all_in(&key, &samples, map.shard_of(&key, 0)),
+            map.all_in(&write(&samples), map.shard_of(&key, 0)),
             shards.len() == 1
         );
+        // A write split by version: each run to its shard, in order.
+        let mut runs = Vec::new();
+        map.split_write(write(&samples), |shard, part| {
+            runs.push((shard, part.samples.len()))
+        });
+        let want: Vec<(ShardId, usize)> = samples
+            .iter()
+            .map(|s| (map.shard_of(&key, s.t), 1))
+            .collect();
+        assert_eq!(runs, want);
     }
 }

@@ -7,7 +7,7 @@
 //!   (`tidemark_http_connections_open`) and refused beyond `http_server.connections_max`
 //!   (`tidemark_http_connections_refused_total`);
 //! - ingestion: `tidemark_samples_ingested_total`, `tidemark_samples_rejected_total{reason}`
-//!   (`too_old`, `too_new`, `conflicting`, `invalid_series`, `histogram_unsupported`) and
+//!   (`too_old`, `too_new`, `conflicting`, `invalid_series`, `invalid_histogram`) and
 //!   `tidemark_write_requests_failed_total{code}` (requests refused whole);
 //! - queries: `tidemark_query_duration_seconds`, `tidemark_query_queue_wait_seconds`,
 //!   `tidemark_queries_refused_total` (the queue was full);
@@ -269,15 +269,23 @@ impl Metrics {
     }
 
     /// One remote-write request's outcome: what it wrote, and what it did not and why.
-    pub fn write(&self, outcome: &WriteOutcome, invalid_series_samples: usize, histograms: usize) {
-        self.samples_ingested.inc_by(outcome.samples_written as u64);
+    pub fn write(
+        &self,
+        floats: &WriteOutcome,
+        histograms: &WriteOutcome,
+        invalid_series_samples: usize,
+        invalid_histograms: usize,
+    ) {
+        let written = floats.samples_written + histograms.samples_written;
+        self.samples_ingested.inc_by(written as u64);
+        let both = |f: fn(&WriteOutcome) -> usize| f(floats) + f(histograms);
         for (reason, n) in [
-            ("too_old", outcome.too_old),
-            ("too_new", outcome.too_new),
-            ("conflicting", outcome.conflicting),
-            ("series_limit", outcome.samples_limited),
+            ("too_old", both(|o| o.too_old)),
+            ("too_new", both(|o| o.too_new)),
+            ("conflicting", both(|o| o.conflicting)),
+            ("series_limit", both(|o| o.samples_limited)),
             ("invalid_series", invalid_series_samples),
-            ("histogram_unsupported", histograms),
+            ("invalid_histogram", invalid_histograms),
         ] {
             if n > 0 {
                 self.samples_rejected

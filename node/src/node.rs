@@ -37,7 +37,7 @@ use crate::placement::Placement;
 use crate::raft::{GroupId, NodeId, RaftGroup, shard_group};
 use crate::reads::Reads;
 use crate::request::{
-    DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
+    DeleteRequest, GroupStatus, HistogramWrite, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
 use crate::retention::Retention;
 use crate::router::Router;
@@ -392,6 +392,21 @@ impl Node {
     /// refused (counted as `too_new`), the rest go to their shards' leaders. `Ok` only when
     /// every part is committed and applied.
     pub async fn write(&self, mut series: Vec<SeriesWrite>) -> Result<WriteOutcome, NodeError> {
+        let too_new = self.writes.admit(&mut series)?;
+        let map = self.shard_map();
+        self.placement.start_groups_of(&map).await?;
+        let mut outcome = self.writes.write(&map, series).await?;
+        outcome.too_new += too_new;
+        Ok(outcome)
+    }
+
+    /// Writes native histograms as [`Node::write`] writes floats (`samples_written` counts
+    /// histograms), once every node of the cluster applies them (refused retryably before).
+    pub async fn write_histograms(
+        &self,
+        mut series: Vec<HistogramWrite>,
+    ) -> Result<WriteOutcome, NodeError> {
+        self.writes.require_histograms().await?;
         let too_new = self.writes.admit(&mut series)?;
         let map = self.shard_map();
         self.placement.start_groups_of(&map).await?;

@@ -24,7 +24,7 @@ use crate::meta::MetaCommand;
 use crate::raft::network::PeerChannels;
 use crate::raft::{GroupId, NodeId};
 use crate::request::{
-    DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
+    DeleteRequest, GroupStatus, HistogramWrite, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
 };
 use crate::retention::{Maintenance, MaintenanceRun};
 use crate::ruler::record::RulerCommand;
@@ -39,6 +39,11 @@ pub enum Call {
     Write {
         shard: ShardId,
         part: Vec<SeriesWrite>,
+    },
+    /// On shard `shard`'s leader: commit and apply a part's native histograms.
+    WriteHistograms {
+        shard: ShardId,
+        part: Vec<HistogramWrite>,
     },
     /// On shard `shard`'s leader: resolve and commit a delete.
     Delete {
@@ -250,6 +255,7 @@ fn unreachable(call: &Call, peer: &Peer, what: String) -> NodeError {
     let (node, addr) = (peer.node, &peer.addr);
     match call {
         Call::Write { shard, .. }
+        | Call::WriteHistograms { shard, .. }
         | Call::Delete { shard, .. }
         | Call::ReadIndex { shard }
         | Call::Members { shard }

@@ -14,6 +14,9 @@ use crate::raft::NodeId;
 /// One series' samples in a write request (remote-write decoding makes them).
 pub use tidemark_ingest::SeriesWrite;
 
+/// One series' native histogram samples in a write request.
+pub use tidemark_ingest::HistogramWrite;
+
 /// What a write did. A write returns `Ok` only when every accepted sample is committed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WriteOutcome {

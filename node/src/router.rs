@@ -25,7 +25,7 @@ use crate::groups::{Group, GroupHost};
 use crate::meta::ClusterMap;
 use crate::peer::{Call, Peer, Peers, Route};
 use crate::raft::{NodeId, shard_group};
-use crate::request::{GroupStatus, SeriesWrite};
+use crate::request::GroupStatus;
 
 /// How long a node waits for another's view of a shard group (routing, status), in
 /// milliseconds: a replica cut off must not hold a request up.
@@ -282,12 +282,11 @@ impl Router {
 
     /// Refuses (retryably) samples this node cannot route with certainty
     /// ([`MapConfirmation::check_route`]).
-    pub fn check_horizon(&self, series: &[SeriesWrite]) -> Result<(), NodeError> {
-        let newest = series
-            .iter()
-            .filter_map(|s| s.samples.last())
-            .map(|s| s.t)
-            .max();
+    pub fn check_horizon<P: crate::writes::WritePart>(
+        &self,
+        series: &[P],
+    ) -> Result<(), NodeError> {
+        let newest = series.iter().filter_map(|s| s.last_t()).max();
         let c = self.host.config();
         match newest {
             Some(t) => self

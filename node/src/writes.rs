@@ -1,7 +1,8 @@
 //! The write path from a validated request to committed entries: samples too far ahead of the
 //! clock are refused, the rest split by shard (the shard each sample's series belongs to in
 //! the shard-map version covering it), each part queued on this node's batcher of the shard
-//! when this node leads it, else sent to the shard's leader (`Call::Write`), and the answer
+//! when this node leads it, else sent to the shard's leader (`Call::Write`, or
+//! `Call::WriteHistograms` for native histograms: `writes/part.rs`), and the answer
 //! given once every part is committed and applied. Deletes take the same way, one per shard.
 
 use std::collections::BTreeMap;
@@ -9,15 +10,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use tidemark_storage::ShardId;
+use tidemark_storage::{Command, ShardId, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batcher::{DeleteJob, Job, WriteJob};
+mod part;
+
+pub(crate) use part::WritePart;
+
+use crate::batcher::{DeleteJob, Job};
+use crate::cluster_version::ClusterVersion;
 use crate::error::NodeError;
 use crate::groups::GroupHost;
 use crate::meta::ShardMap;
 use crate::peer::{Call, Peers, Route};
-use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
+use crate::request::{DeleteRequest, WriteOutcome};
 use crate::router::Router;
 
 /// Writes and deletes through the shards' leaders.
@@ -25,43 +31,54 @@ pub(crate) struct Writes {
     host: Arc<GroupHost>,
     router: Arc<Router>,
     peers: Peers,
+    /// Whether every node applies native histograms (`Command` level 9).
+    version: ClusterVersion,
 }
 
 impl Writes {
     pub fn new(host: Arc<GroupHost>, router: Arc<Router>, peers: Peers) -> Self {
         Writes {
+            version: ClusterVersion::new(host.node_id(), peers.clone()),
             host,
             router,
             peers,
         }
     }
 
+    /// Refuses (retryably, 503) native histograms until every node of the cluster applies the
+    /// log entries that carry them: during a rolling upgrade, a node of an earlier build would
+    /// fail on them.
+    pub async fn require_histograms(&self) -> Result<(), NodeError> {
+        let nodes: Vec<_> = self.host.cluster_map().nodes.into_iter().collect();
+        let level = Command::Write(WriteBatch {
+            histograms: vec![(tidemark_storage::SeriesRef::Id(0), Vec::new())],
+            ..WriteBatch::default()
+        })
+        .required_level();
+        self.version
+            .require(&nodes, level, "writing native histograms")
+            .await
+    }
+
     /// Removes the samples further ahead of the clock than `future_window_ms` (one would make
     /// every current sample of its shard "too old"), returning how many, and refuses the
     /// write (retryably) if this node cannot route its newest sample yet.
-    pub fn admit(&self, series: &mut [SeriesWrite]) -> Result<usize, NodeError> {
+    pub fn admit<P: WritePart>(&self, series: &mut [P]) -> Result<usize, NodeError> {
         let window = self.host.config().future_window_ms.max(0);
         let t_max = self.router.clock().now_ms().saturating_add(window);
-        let mut too_new = 0;
-        for sw in series.iter_mut() {
-            if sw.samples.last().is_some_and(|s| s.t > t_max) {
-                let before = sw.samples.len();
-                sw.samples.retain(|s| s.t <= t_max);
-                too_new += before - sw.samples.len();
-            }
-        }
+        let too_new = series.iter_mut().map(|sw| sw.drop_after(t_max)).sum();
         self.router.check_horizon(series)?;
         Ok(too_new)
     }
 
     /// Splits `series` by shard in `map`, sends each part to its shard's leader and waits
     /// until every part is committed and applied. `Ok` only when every part is.
-    pub async fn write(
+    pub async fn write<P: WritePart>(
         &self,
         map: &ShardMap,
-        series: Vec<SeriesWrite>,
+        series: Vec<P>,
     ) -> Result<WriteOutcome, NodeError> {
-        let mut parts: BTreeMap<ShardId, Vec<SeriesWrite>> = BTreeMap::new();
+        let mut parts: BTreeMap<ShardId, Vec<P>> = BTreeMap::new();
         for sw in series {
             map.split_write(sw, |shard, part| parts.entry(shard).or_default().push(part));
         }
@@ -90,10 +107,10 @@ impl Writes {
 
     /// Sends a write part to shard `shard`'s leader on another node (looked up again once if
     /// that node no longer leads a shard this node holds no replica of).
-    async fn forward(
+    async fn forward<P: WritePart>(
         &self,
         shard: ShardId,
-        part: &[SeriesWrite],
+        part: &[P],
     ) -> Result<WriteOutcome, NodeError> {
         let timeout_ms = self.host.config().write_timeout_ms;
         self.router
@@ -104,10 +121,7 @@ impl Writes {
                             .await
                     }
                     Route::Remote(peer) => {
-                        let call = Call::Write {
-                            shard,
-                            part: part.to_vec(),
-                        };
+                        let call = P::call(shard, part.to_vec());
                         self.peers.call(&peer, call, timeout_ms).await?.written()
                     }
                 }
@@ -119,14 +133,14 @@ impl Writes {
     /// checks with its own, so that a node that has not applied a new shard-map version yet
     /// (or this one, if it is the late one) cannot put samples in a shard the map does not
     /// give them (refused retryably).
-    pub async fn accept(
+    pub async fn accept<P: WritePart>(
         &self,
         shard: ShardId,
-        part: Vec<SeriesWrite>,
+        part: Vec<P>,
     ) -> Result<WriteOutcome, NodeError> {
         self.router.check_horizon(&part)?;
         let map = self.host.shard_map();
-        if !part.iter().all(|s| map.all_in(&s.key, &s.samples, shard)) {
+        if !part.iter().all(|s| map.all_in(s, shard)) {
             return Err(NodeError::Unavailable(format!(
                 "forwarded write for shard {shard} holds samples the shard map puts in other \
                  shards (the shard map changed); retry"
@@ -137,9 +151,9 @@ impl Writes {
 
     /// Enqueues each part on this node's batcher of its shard and waits for every one (the
     /// shards must be led by this node; a part whose shard lost its leader fails `NoLeader`).
-    pub async fn write_local(
+    pub async fn write_local<P: WritePart>(
         &self,
-        parts: BTreeMap<ShardId, Vec<SeriesWrite>>,
+        parts: BTreeMap<ShardId, Vec<P>>,
     ) -> Result<WriteOutcome, NodeError> {
         // Reserve a queue slot on every shard first, so an overloaded shard refuses the whole
         // write before any part of it is proposed.
@@ -154,12 +168,8 @@ impl Writes {
         let mut waiters = Vec::with_capacity(parts.len());
         for (permit, (shard, part)) in permits.into_iter().zip(parts) {
             let (tx, rx) = oneshot::channel();
-            let samples = part.iter().map(|s| s.samples.len()).sum();
-            permit.send(Job::Write(WriteJob {
-                series: part,
-                samples,
-                reply: tx,
-            }));
+            let samples = part.iter().map(|s| s.len()).sum();
+            permit.send(P::job(part, samples, tx));
             waiters.push((shard, rx));
         }
         let results = join_all(

@@ -118,3 +118,115 @@ async fn prometheus_remote_write_v1_delivers_everything() {
 async fn prometheus_remote_write_v2_delivers_everything() {
     prometheus_delivers_everything("io.prometheus.write.v2.Request").await;
 }
+
+/// The sum of every series of counter `name` in Prometheus' text exposition `text`.
+fn counter_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A Prometheus with native histograms on, scraping itself over the protobuf exposition (which
+/// carries them), sends them beside its floats: none of either fails, and the native histogram
+/// series are in Tidemark.
+async fn native_histograms_are_written(protobuf_message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("tidemark"), &[]);
+    let port = free_port();
+    let bin = peers_bin()
+        .expect("peer binaries missing: run scripts/install-peers.sh (scripts/test.sh does)");
+    let config = format!(
+        r#"global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: prometheus
+    scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4]
+    static_configs:
+      - targets: ["127.0.0.1:{port}"]
+remote_write:
+  - url: {}/api/v1/write
+    protobuf_message: {protobuf_message}
+    send_native_histograms: true
+    queue_config:
+      batch_send_deadline: 1s
+      min_backoff: 100ms
+      max_backoff: 1s
+"#,
+        node.url()
+    );
+    let prom_dir = dir.path().join("prometheus");
+    let _prom = spawn_prometheus(
+        &bin,
+        &prom_dir,
+        &config,
+        port,
+        &["--enable-feature=native-histograms"],
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(CATCH_UP_TIMEOUT_S);
+    let metrics = loop {
+        let text = match client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if counter_sum(&text, "prometheus_remote_storage_histograms_total") >= 20.0 {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus sent fewer than 20 native histograms in {CATCH_UP_TIMEOUT_S} s:\n{}",
+            std::fs::read_to_string(prom_dir.join("prometheus.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    for failed in [
+        "prometheus_remote_storage_histograms_failed_total",
+        "prometheus_remote_storage_samples_failed_total",
+    ] {
+        assert_eq!(
+            counter_sum(&metrics, failed),
+            0.0,
+            "{failed}\nnode log:\n{}",
+            node.log()
+        );
+    }
+    let series: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/series?match[]=prometheus_http_request_duration_seconds",
+            node.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let n = series["data"].as_array().map_or(0, |a| a.len());
+    assert!(n > 0, "no native histogram series in Tidemark: {series}");
+    eprintln!(
+        "{protobuf_message}: {} histograms sent, none failed; {n} histogram series",
+        counter_sum(&metrics, "prometheus_remote_storage_histograms_total")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_native_histograms_v1_are_written() {
+    native_histograms_are_written("prometheus.WriteRequest").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_native_histograms_v2_are_written() {
+    native_histograms_are_written("io.prometheus.write.v2.Request").await;
+}

@@ -13,13 +13,26 @@ use tidemark_storage::ShardStats;
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::notifier::BuiltinNotifier;
-use crate::request::{DeleteRequest, SeriesWrite, WriteOutcome};
+use crate::request::{DeleteRequest, HistogramWrite, SeriesWrite, WriteOutcome};
 use crate::ruler::Ruler;
 
 /// What the HTTP API needs from the node.
 pub trait Backend: Send + Sync + 'static {
     /// Writes validated series; `Ok` only once every accepted sample is committed.
     fn write(&self, series: Vec<SeriesWrite>) -> BoxFuture<'_, Result<WriteOutcome, NodeError>>;
+    /// Writes validated native histograms as `write` writes floats (`samples_written` counts
+    /// histograms).
+    fn write_histograms(
+        &self,
+        series: Vec<HistogramWrite>,
+    ) -> BoxFuture<'_, Result<WriteOutcome, NodeError>> {
+        let _ = series;
+        Box::pin(async {
+            Err(NodeError::NotImplemented(
+                "native histograms on this backend".into(),
+            ))
+        })
+    }
     /// A querier over every shard for one query or API call. `linearizable`: it sees every
     /// write acknowledged before this call (the read barrier happens here); otherwise replicas
     /// answer at whatever they have applied. `samples_max` bounds what one remote shard may
@@ -85,6 +98,13 @@ pub trait Backend: Send + Sync + 'static {
 impl Backend for Node {
     fn write(&self, series: Vec<SeriesWrite>) -> BoxFuture<'_, Result<WriteOutcome, NodeError>> {
         Box::pin(Node::write(self, series))
+    }
+
+    fn write_histograms(
+        &self,
+        series: Vec<HistogramWrite>,
+    ) -> BoxFuture<'_, Result<WriteOutcome, NodeError>> {
+        Box::pin(Node::write_histograms(self, series))
     }
 
     fn reader(

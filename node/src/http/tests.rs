@@ -17,12 +17,13 @@ use tower::ServiceExt;
 use super::*;
 use crate::error::NodeError;
 use crate::remote_write::testing::{V2Builder, snappy, v1_body, v1_series};
-use crate::request::{SeriesWrite, WriteOutcome};
+use crate::request::{HistogramWrite, SeriesWrite, WriteOutcome};
 
 /// Stores writes in memory; rejects samples with negative timestamps as "too old".
 #[derive(Default)]
 struct MemBackend {
     series: Arc<Mutex<Vec<SeriesWrite>>>,
+    histograms: Mutex<Vec<HistogramWrite>>,
     fail_writes: Mutex<Option<NodeError>>,
     flushes: AtomicUsize,
     /// When set, the read barrier fails as a shard without a leader does.
@@ -42,6 +43,26 @@ impl Backend for MemBackend {
             }
             let mut out = WriteOutcome::default();
             let mut stored = self.series.lock().unwrap();
+            for mut s in series {
+                let before = s.samples.len();
+                s.samples.retain(|x| x.t >= 0);
+                out.too_old += before - s.samples.len();
+                out.samples_written += s.samples.len();
+                out.series_written += 1;
+                stored.push(s);
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn write_histograms(
+        &self,
+        series: Vec<HistogramWrite>,
+    ) -> futures::future::BoxFuture<'_, Result<WriteOutcome, NodeError>> {
+        async move {
+            let mut out = WriteOutcome::default();
+            let mut stored = self.histograms.lock().unwrap();
             for mut s in series {
                 let before = s.samples.len();
                 s.samples.retain(|x| x.t >= 0);

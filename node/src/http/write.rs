@@ -1,10 +1,11 @@
 //! `POST /api/v1/write`: remote-write 1.0 and 2.0.
 //!
-//! 204 once every float sample is committed. When some series were invalid (see
-//! `remote_write::Refused`), the shards rejected some samples (older than the out-of-order
-//! window, or another value at a stored timestamp) or the request carried native histograms
-//! (not stored yet), everything else is still committed and the answer is a 400 that says what
-//! was written and what was not: no retry can change it, and the sender counts and logs it.
+//! 204 once every float and native histogram sample is committed (histograms after the floats,
+//! in entries of their own; 503 while a node of an earlier build is in the cluster). When some
+//! series or histograms were invalid (see `remote_write::Refused`) or the shards rejected some
+//! samples (older than the out-of-order window, or another value at a stored timestamp),
+//! everything else is still committed and the answer is a 400 that says what was written and
+//! what was not: no retry can change it, and the sender counts and logs it.
 //! What each check answers, and what Prometheus and VictoriaMetrics answer, is tabled in
 //! `docs/ARCHITECTURE.md` ("What the write path refuses").
 
@@ -48,12 +49,13 @@ pub async fn remote_write(
             "1.0"
         },
     );
-    let (result, outcome) = handle(&state, protocol, &headers, body).await;
+    let (result, outcome, histograms) = handle(&state, protocol, &headers, body).await;
     let mut response = match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     };
-    if outcome.samples_written == 0 && !response.status().is_success() {
+    if outcome.samples_written + histograms.samples_written == 0 && !response.status().is_success()
+    {
         state.metrics.write_failed(response.status().as_u16());
     }
     if protocol == Protocol::V2 {
@@ -64,7 +66,7 @@ pub async fn remote_write(
         );
         h.insert(
             HeaderName::from_static(HISTOGRAMS_WRITTEN_HEADER),
-            HeaderValue::from(0u32),
+            HeaderValue::from(histograms.samples_written),
         );
         h.insert(
             HeaderName::from_static(EXEMPLARS_WRITTEN_HEADER),
@@ -74,13 +76,14 @@ pub async fn remote_write(
     response
 }
 
-/// Decodes, validates and writes; returns what was written even when failing after the write.
+/// Decodes, validates and writes; returns what was written (floats, then native histograms)
+/// even when failing after the write.
 async fn handle(
     state: &AppState,
     protocol: Protocol,
     headers: &HeaderMap,
     body: Body,
-) -> (Result<(), ApiError>, WriteOutcome) {
+) -> (Result<(), ApiError>, WriteOutcome, WriteOutcome) {
     let none = WriteOutcome::default();
     let limits = &state.config.limits;
     let body_max = limits.write_body_bytes_max;
@@ -89,13 +92,17 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > body_max as u64) {
-        return (Err(too_large(body_max).into()), none);
+        return (
+            Err(too_large(body_max).into()),
+            none,
+            WriteOutcome::default(),
+        );
     }
     // Held until the request is answered: the body, then what it decompresses to.
     let mut reserved = super::write_budget::Reservation::default();
     let body_bytes = declared.unwrap_or(body_max as u64);
     if let Err(e) = state.write_budget.reserve(&mut reserved, body_bytes).await {
-        return (Err(e), none);
+        return (Err(e), none, WriteOutcome::default());
     }
     // Whole within the body timeout, not only without a pause that long: a client that trickles
     // its body would otherwise hold its reservation for as long as it likes.
@@ -108,7 +115,11 @@ async fn handle(
                  http_server.body_read_timeout_ms ({} ms)",
                 whole.as_millis()
             );
-            return (Err(ApiError::BodyStalled(why)), none);
+            return (
+                Err(ApiError::BodyStalled(why)),
+                none,
+                WriteOutcome::default(),
+            );
         }
     };
     let body = match read {
@@ -121,7 +132,7 @@ async fn handle(
                     RemoteWriteError::Invalid(format!("reading the request body: {why}")).into()
                 }
             };
-            return (Err(error), none);
+            return (Err(error), none, WriteOutcome::default());
         }
     };
     let decompressed = snap::raw::decompress_len(&body)
@@ -131,7 +142,7 @@ async fn handle(
         .write_budget
         .reserve_now(&mut reserved, decompressed as u64)
     {
-        return (Err(e), none);
+        return (Err(e), none, WriteOutcome::default());
     }
     let decoded = match remote_write::decode(
         protocol,
@@ -140,7 +151,7 @@ async fn handle(
         state.config.name_validation,
     ) {
         Ok(d) => d,
-        Err(e) => return (Err(e.into()), none),
+        Err(e) => return (Err(e.into()), none, WriteOutcome::default()),
     };
     tracing::Span::current()
         .record("series", decoded.series.len())
@@ -154,46 +165,34 @@ async fn handle(
     } else {
         match state.backend.write(decoded.series).await {
             Ok(o) => o,
-            Err(e) => return (Err(e.into()), none),
+            Err(e) => return (Err(e.into()), none, WriteOutcome::default()),
         }
     };
+    // Written after the floats: a request whose histograms fail (503 while a node of an
+    // earlier build is in the cluster) is retried whole, and its floats are duplicates then.
+    let histograms = if decoded.histogram_series.is_empty() {
+        WriteOutcome::default()
+    } else {
+        match state
+            .backend
+            .write_histograms(decoded.histogram_series)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => return (Err(e.into()), outcome, WriteOutcome::default()),
+        }
+    };
+    let refused = &decoded.refused;
     state
         .metrics
-        .write(&outcome, decoded.refused.samples, decoded.histograms);
+        .write(&outcome, &histograms, refused.samples, refused.histograms);
     let mut problems = Vec::new();
-    let refused = &decoded.refused;
     if refused.series > 0 {
         problems.push(format!(
             "{} invalid series with {} samples were not written, e.g. {}",
             refused.series,
             refused.samples,
             refused.reasons.join("; ")
-        ));
-    }
-    if outcome.too_old > 0 {
-        problems.push(format!(
-            "out of order samples: {} samples older than the out-of-order window were rejected",
-            outcome.too_old
-        ));
-    }
-    if outcome.too_new > 0 {
-        problems.push(format!(
-            "too far in the future: {} samples more than future_window_ms ahead of the server's clock were rejected",
-            outcome.too_new
-        ));
-    }
-    if outcome.conflicting > 0 {
-        problems.push(format!(
-            "duplicate sample for timestamp: {} samples with a different value at an already stored timestamp were rejected",
-            outcome.conflicting
-        ));
-    }
-    if outcome.series_limited > 0 {
-        problems.push(format!(
-            "per-series limit: {} new series with {} samples were not created: the cluster \
-             holds as many series as limits.series_max or, for their metric names, \
-             limits.series_per_metric_max allow",
-            outcome.series_limited, outcome.samples_limited
         ));
     }
     if refused.histograms > 0 {
@@ -203,21 +202,59 @@ async fn handle(
             refused.histogram_reasons.join("; ")
         ));
     }
-    if decoded.histograms > 0 {
-        problems.push(format!(
-            "native histograms are not supported yet: {} histogram samples were not written",
-            decoded.histograms
-        ));
+    for (o, what) in [
+        (&outcome, "samples"),
+        (&histograms, "native histogram samples"),
+    ] {
+        problems.extend(outcome_problems(o, what));
     }
     if problems.is_empty() {
-        return (Ok(()), outcome);
+        return (Ok(()), outcome, histograms);
     }
-    let message = format!(
+    let mut message = format!(
         "{}; {} float samples were written",
         problems.join("; "),
         outcome.samples_written
     );
-    (Err(ApiError::PartialWrite(message)), outcome)
+    if decoded.histograms > 0 {
+        message.push_str(&format!(
+            ", {} native histogram samples",
+            histograms.samples_written
+        ));
+    }
+    (Err(ApiError::PartialWrite(message)), outcome, histograms)
+}
+
+/// What `o` did not write, worded for samples of kind `what`.
+fn outcome_problems(o: &WriteOutcome, what: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if o.too_old > 0 {
+        problems.push(format!(
+            "out of order {what}: {} {what} older than the out-of-order window were rejected",
+            o.too_old
+        ));
+    }
+    if o.too_new > 0 {
+        problems.push(format!(
+            "too far in the future: {} {what} more than future_window_ms ahead of the server's clock were rejected",
+            o.too_new
+        ));
+    }
+    if o.conflicting > 0 {
+        problems.push(format!(
+            "duplicate sample for timestamp: {} {what} with a different value at an already stored timestamp were rejected",
+            o.conflicting
+        ));
+    }
+    if o.series_limited > 0 {
+        problems.push(format!(
+            "per-series limit: {} new series with {} {what} were not created: the cluster \
+             holds as many series as limits.series_max or, for their metric names, \
+             limits.series_per_metric_max allow",
+            o.series_limited, o.samples_limited
+        ));
+    }
+    problems
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -12,6 +12,9 @@ impl Node {
     pub(crate) async fn execute(&self, call: Call) -> Result<Answer, NodeError> {
         Ok(match call {
             Call::Write { shard, part } => Answer::Written(self.writes.accept(shard, part).await?),
+            Call::WriteHistograms { shard, part } => {
+                Answer::Written(self.writes.accept(shard, part).await?)
+            }
             Call::Delete { shard, request } => {
                 Answer::Deleted(self.writes.delete_local(shard, request).await?)
             }

@@ -88,6 +88,11 @@ impl ShardService for NodeService {
     }
 
     #[tracing::instrument(skip_all, fields(shard))]
+    async fn write_histograms(&self, request: tonic::Request<ShardRequest>) -> Reply {
+        self.serve(Rpc::WriteHistograms, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(shard))]
     async fn delete_series(&self, request: tonic::Request<ShardRequest>) -> Reply {
         self.serve(Rpc::DeleteSeries, request).await
     }

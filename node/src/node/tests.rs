@@ -610,3 +610,69 @@ async fn a_replica_a_crash_left_half_emptied_is_emptied_on_the_next_start() {
         None
     );
 }
+
+/// The leader's entry of a request's native histograms: stored ones are duplicates or
+/// conflicts, new series are created once admitted, a limited one is counted, not written.
+#[test]
+fn a_histogram_batch_takes_what_the_engine_check_accepts() {
+    use tidemark_storage::histogram::{HistogramSample, HistogramValue, IntHistogram};
+    use tidemark_storage::{Command, MemEngine, SeriesRef, WriteBatch};
+    let int = |t: i64, count: u64| HistogramSample {
+        t,
+        h: HistogramValue::Int(IntHistogram {
+            count,
+            zero_count: count,
+            ..IntHistogram::default()
+        }),
+    };
+    let hist = |name: &str, samples: Vec<HistogramSample>| crate::request::HistogramWrite {
+        key: SeriesKey::from(&Labels::from_pairs(&[("__name__", name)])),
+        samples,
+    };
+    let engine = MemEngine::default();
+    let stored = Command::Write(WriteBatch {
+        new_series: vec![Labels::from_pairs(&[("__name__", "a")])],
+        samples: vec![],
+        histograms: vec![(SeriesRef::New(0), vec![int(1000, 1), int(2000, 2)])],
+    });
+    engine.apply(0, 1, &stored).unwrap();
+    let limited = SeriesKey::from(&Labels::from_pairs(&[("__name__", "limited")]));
+    let (batch, outcome) = crate::batcher::build_histogram_batch(
+        &engine,
+        0,
+        vec![
+            hist("a", vec![int(1000, 1), int(2000, 5), int(3000, 3)]),
+            hist("b", vec![int(1000, 1)]),
+            hist("limited", vec![int(1000, 1), int(2000, 1)]),
+        ],
+        60_000,
+        &mut |key| {
+            if *key == limited {
+                Err(crate::series_limits::LimitHit::Series)
+            } else {
+                Ok(())
+            }
+        },
+    );
+    assert_eq!(
+        batch.new_series,
+        vec![Labels::from_pairs(&[("__name__", "b")])]
+    );
+    assert_eq!(batch.histograms.len(), 2);
+    assert_eq!(batch.histograms[0].0, SeriesRef::Id(0));
+    let times: Vec<i64> = batch.histograms[0].1.iter().map(|s| s.t).collect();
+    assert_eq!(times, [3000]);
+    assert_eq!(batch.histograms[1].0, SeriesRef::New(0));
+    assert!(batch.samples.is_empty());
+    assert_eq!(
+        outcome,
+        WriteOutcome {
+            samples_written: 3,
+            conflicting: 1,
+            series_written: 2,
+            series_limited: 1,
+            samples_limited: 2,
+            ..Default::default()
+        }
+    );
+}

@@ -17,7 +17,8 @@ use crate::meta::MetaCommand;
 use crate::raft::codec;
 use crate::raft::{GroupId, NodeId};
 use crate::request::{
-    DeleteRequest, GroupStatus, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome, WriteOutcomeV1,
+    DeleteRequest, GroupStatus, HistogramWrite, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
+    WriteOutcomeV1,
 };
 use crate::retention::{Maintenance, MaintenanceRun};
 use crate::ruler::record::RulerCommand;
@@ -42,6 +43,7 @@ enum ReadIndexOf {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rpc {
     Write,
+    WriteHistograms,
     ReadIndex,
     ChangeMember,
     DeleteSeries,
@@ -63,6 +65,7 @@ impl Rpc {
     ) -> Result<tonic::Response<ShardReply>, tonic::Status> {
         match self {
             Rpc::Write => client.write(request).await,
+            Rpc::WriteHistograms => client.write_histograms(request).await,
             Rpc::ReadIndex => client.read_index(request).await,
             Rpc::ChangeMember => client.change_member(request).await,
             Rpc::DeleteSeries => client.delete_series(request).await,
@@ -91,6 +94,9 @@ fn request<T: Serialize + ?Sized>(
 pub(super) fn encode_call(call: &Call) -> Result<(Rpc, tonic::Request<ShardRequest>), NodeError> {
     Ok(match call {
         Call::Write { shard, part } => (Rpc::Write, request(*shard, part.as_slice())?),
+        Call::WriteHistograms { shard, part } => {
+            (Rpc::WriteHistograms, request(*shard, part.as_slice())?)
+        }
         Call::Delete { shard, request: r } => (Rpc::DeleteSeries, request(*shard, r)?),
         Call::ReadIndex { shard } => (Rpc::ReadIndex, request(*shard, &ReadIndexOf::Shard)?),
         Call::MetaReadIndex => (Rpc::ReadIndex, request(0, &ReadIndexOf::Meta)?),
@@ -122,6 +128,10 @@ pub(crate) fn decode_call(rpc: Rpc, msg: ShardRequest) -> Result<Call, tonic::St
         Rpc::Write => Call::Write {
             shard,
             part: payload::<Vec<SeriesWrite>>(&msg)?,
+        },
+        Rpc::WriteHistograms => Call::WriteHistograms {
+            shard,
+            part: payload::<Vec<HistogramWrite>>(&msg)?,
         },
         Rpc::DeleteSeries => Call::Delete {
             shard,
@@ -188,8 +198,10 @@ pub(super) fn decode_answer(
     }
     match call {
         // The short form first: what every answer without limited series is.
-        Call::Write { .. } => decode::<WriteOutcomeV1>(payload, |o| Answer::Written(o.into()))
-            .or_else(|_| decode::<WriteOutcome>(payload, Answer::Written)),
+        Call::Write { .. } | Call::WriteHistograms { .. } => {
+            decode::<WriteOutcomeV1>(payload, |o| Answer::Written(o.into()))
+                .or_else(|_| decode::<WriteOutcome>(payload, Answer::Written))
+        }
         Call::Delete { .. } => decode::<u64>(payload, Answer::Deleted),
         Call::ReadIndex { .. } | Call::MetaReadIndex => decode::<u64>(payload, Answer::Index),
         Call::Members { .. } => decode::<Vec<NodeId>>(payload, Answer::Members),
@@ -260,6 +272,27 @@ mod tests {
                     ..Default::default()
                 }),
                 Rpc::Write,
+            ),
+            (
+                Call::WriteHistograms {
+                    shard: 5,
+                    part: vec![HistogramWrite {
+                        key: tidemark_storage::SeriesKey::from(
+                            &tidemark_storage::Labels::from_pairs(&[("__name__", "h")]),
+                        ),
+                        samples: vec![tidemark_storage::histogram::HistogramSample {
+                            t: 7,
+                            h: tidemark_storage::histogram::HistogramValue::Float(
+                                Default::default(),
+                            ),
+                        }],
+                    }],
+                },
+                Answer::Written(WriteOutcome {
+                    samples_written: 1,
+                    ..Default::default()
+                }),
+                Rpc::WriteHistograms,
             ),
             (
                 Call::Write {

@@ -43,32 +43,44 @@ async fn v2_write_reports_written_counts() {
 }
 
 #[tokio::test]
-async fn histograms_are_reported_not_written_and_floats_are() {
+async fn histograms_are_written_beside_floats() {
     let (backend, app) = setup(Config::default());
     let mut b = V2Builder::new();
     b.series(&[("__name__", "up")], &[(1, 1.0)]);
-    b.series(&[("__name__", "h")], &[]).histograms = vec![Default::default(); 3];
+    b.series(&[("__name__", "h")], &[]).histograms = (1..=3)
+        .map(|t| tidemark_proto::write_v2::Histogram {
+            timestamp: t,
+            ..Default::default()
+        })
+        .collect();
     let r = send(&app, write_v2(b.body())).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     assert_eq!(r.headers["X-Prometheus-Remote-Write-Samples-Written"], "1");
     assert_eq!(
         r.headers["X-Prometheus-Remote-Write-Histograms-Written"],
-        "0"
-    );
-    let msg = r.json()["error"].as_str().unwrap().to_string();
-    assert!(
-        msg.contains("3 histogram samples were not written")
-            && msg.contains("1 float samples were written"),
-        "{msg}"
+        "3"
     );
     assert_eq!(backend.series.lock().unwrap().len(), 1);
-    // v1 too.
+    assert_eq!(backend.histograms.lock().unwrap()[0].samples.len(), 3);
+    // v1 too; one too old (the test backend refuses negative timestamps).
     let mut ts = v1_series(&[("__name__", "h")], &[]);
-    ts.histograms.push(Default::default());
+    ts.histograms = vec![
+        tidemark_proto::prometheus::Histogram {
+            timestamp: -1,
+            ..Default::default()
+        },
+        tidemark_proto::prometheus::Histogram {
+            timestamp: 5,
+            ..Default::default()
+        },
+    ];
     let r = send(&app, write_v1(v1_body(vec![ts]))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
-        r.body.contains("1 histogram samples were not written"),
+        r.body
+            .contains("out of order native histogram samples: 1 native histogram samples older")
+            && r.body
+                .contains("0 float samples were written, 1 native histogram samples"),
         "{}",
         r.body
     );
