@@ -600,9 +600,10 @@ pub(crate) fn build_batch(
 }
 
 /// Builds the entry of one request's native histograms for one shard: each series' samples
-/// checked against the stored head (`Engine::check_histograms`) and against the same series
-/// earlier in the request, a new series created only when `admit` lets it. Returns the batch
-/// and what the request's histograms did (`samples_written` counts histograms). Only reads
+/// (runs of one series that a shard-map change split are merged first) checked against the
+/// stored head (`Engine::check_histograms`), a new series created only when it has samples to
+/// write and `admit` lets it. Returns the batch and what the request's histograms did
+/// (`samples_written` counts histograms; identical duplicates count as written). Only reads
 /// the engine.
 pub(crate) fn build_histogram_batch(
     engine: &dyn Engine,
@@ -611,23 +612,39 @@ pub(crate) fn build_histogram_batch(
     ooo_window_ms: i64,
     admit: &mut dyn FnMut(&SeriesKey) -> Result<(), LimitHit>,
 ) -> (WriteBatch, WriteOutcome) {
-    let writes: Vec<(&SeriesKey, &[tidemark_storage::histogram::HistogramSample])> = series
+    let mut merged: Vec<HistogramWrite> = Vec::with_capacity(series.len());
+    let mut by_key = KeyIndex::with_capacity(series.len());
+    for hw in series {
+        match by_key.find(&hw.key, |i| &merged[i].key) {
+            Some(i) => {
+                merged[i].samples.extend(hw.samples);
+                merged[i].samples.sort_by_key(|s| s.t);
+            }
+            None => {
+                by_key.insert(&hw.key, merged.len());
+                merged.push(hw);
+            }
+        }
+    }
+    let writes: Vec<(&SeriesKey, &[tidemark_storage::histogram::HistogramSample])> = merged
         .iter()
         .map(|hw| (&hw.key, hw.samples.as_slice()))
         .collect();
     let checks = engine.check_histograms(shard, &writes, ooo_window_ms);
     let mut outcome = WriteOutcome::default();
     let mut batch = WriteBatch::default();
-    // A series sent twice in a request was merged by the decoder: one entry per key here.
-    for (hw, (id, check)) in series.iter().zip(checks) {
+    for (hw, (id, check)) in merged.iter().zip(checks) {
         let series_ref = match id {
-            Some(id) => SeriesRef::Id(id),
+            Some(id) => Some(SeriesRef::Id(id)),
+            // Nothing to write: a new series is not created for it.
+            None if check.accepted.is_empty() => None,
             None => match admit(&hw.key) {
                 Ok(()) => {
                     batch.new_series.push(hw.key.labels());
-                    SeriesRef::New((batch.new_series.len() - 1) as u32)
+                    Some(SeriesRef::New((batch.new_series.len() - 1) as u32))
                 }
                 Err(hit) => {
+                    // As for floats: every sample of a series kept out is counted as limited.
                     tracing::debug!(shard, ?hit, "new histogram series beyond a limit");
                     outcome.series_limited += 1;
                     outcome.samples_limited += hw.samples.len();
@@ -642,7 +659,7 @@ pub(crate) fn build_histogram_batch(
         if written > 0 {
             outcome.series_written += 1;
         }
-        if !check.accepted.is_empty() {
+        if let Some(series_ref) = series_ref.filter(|_| !check.accepted.is_empty()) {
             batch.histograms.push((series_ref, check.accepted));
         }
     }

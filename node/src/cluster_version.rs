@@ -18,12 +18,17 @@ use crate::raft::NodeId;
 const LEVEL_TTL: Duration = Duration::from_secs(60);
 /// How long asking one node may take, in milliseconds.
 const LEVEL_TIMEOUT_MS: u64 = 2_000;
+/// How long a node that could not be asked is not asked again by
+/// [`ClusterVersion::require_reachable`].
+const UNREACHABLE_TTL: Duration = Duration::from_secs(10);
 
 /// Asks nodes for their command level and remembers the answers for a while.
 pub struct ClusterVersion {
     me: NodeId,
     peers: Peers,
     known: Mutex<HashMap<NodeId, (u32, Instant)>>,
+    /// When each node last could not be asked.
+    unreachable: Mutex<HashMap<NodeId, Instant>>,
 }
 
 impl ClusterVersion {
@@ -33,6 +38,7 @@ impl ClusterVersion {
             me,
             peers,
             known: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(HashMap::new()),
         }
     }
 
@@ -59,6 +65,45 @@ impl ClusterVersion {
                         "{what} needs every node at command level {level}; node {id} ({addr}) \
                          could not be asked: {e}"
                     )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `Ok` unless a node of `nodes` that answers applies commands below `level`. A node that
+    /// cannot be asked does not hold the others back: it applies nothing while it is down, and
+    /// it is asked again once `UNREACHABLE_TTL` has passed (it comes back upgraded in a rolling
+    /// upgrade; one rolled back to an earlier build stops on the first entry it cannot
+    /// apply). For what must not stop while a node is down (writes).
+    pub async fn require_reachable(
+        &self,
+        nodes: &[(NodeId, String)],
+        level: u32,
+        what: &str,
+    ) -> Result<(), NodeError> {
+        let ask = nodes.iter().filter(|(id, _)| {
+            let down = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+            down.get(id)
+                .is_none_or(|at| at.elapsed() >= UNREACHABLE_TTL)
+        });
+        let ask: Vec<&(NodeId, String)> = ask.collect();
+        let answers = join_all(ask.iter().map(|(id, addr)| self.level_of(*id, addr))).await;
+        for ((id, addr), answer) in ask.into_iter().zip(answers) {
+            match answer {
+                Ok(l) if l >= level => {}
+                Ok(l) => {
+                    return Err(NodeError::Unavailable(format!(
+                        "{what} needs every node at command level {level}; node {id} ({addr}) \
+                         is at {l}: upgrade it first"
+                    )));
+                }
+                Err(e) => {
+                    tracing::debug!(node = id, error = %e, "{what}: node not asked again for a while");
+                    self.unreachable
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(*id, Instant::now());
                 }
             }
         }

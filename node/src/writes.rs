@@ -23,6 +23,7 @@ use crate::error::NodeError;
 use crate::groups::GroupHost;
 use crate::meta::ShardMap;
 use crate::peer::{Call, Peers, Route};
+use crate::raft::NodeId;
 use crate::request::{DeleteRequest, WriteOutcome};
 use crate::router::Router;
 
@@ -31,7 +32,7 @@ pub(crate) struct Writes {
     host: Arc<GroupHost>,
     router: Arc<Router>,
     peers: Peers,
-    /// Whether every node applies native histograms (`Command` level 9).
+    /// Asks nodes whether they apply native histograms (`Command` level 9).
     version: ClusterVersion,
 }
 
@@ -45,18 +46,23 @@ impl Writes {
         }
     }
 
-    /// Refuses (retryably, 503) native histograms until every node of the cluster applies the
-    /// log entries that carry them: during a rolling upgrade, a node of an earlier build would
-    /// fail on them.
+    /// Refuses (retryably, 503) native histograms while a node of the cluster answers that it
+    /// does not apply the log entries that carry them (during a rolling upgrade, it would fail
+    /// on them); a node that cannot be asked does not stop them
+    /// ([`ClusterVersion::require_reachable`]).
     pub async fn require_histograms(&self) -> Result<(), NodeError> {
-        let nodes: Vec<_> = self.host.cluster_map().nodes.into_iter().collect();
+        let nodes: Vec<(NodeId, String)> = self
+            .host
+            .meta()
+            .sm
+            .with_cluster_map(|m| m.nodes.iter().map(|(id, a)| (*id, a.clone())).collect());
         let level = Command::Write(WriteBatch {
             histograms: vec![(tidemark_storage::SeriesRef::Id(0), Vec::new())],
             ..WriteBatch::default()
         })
         .required_level();
         self.version
-            .require(&nodes, level, "writing native histograms")
+            .require_reachable(&nodes, level, "writing native histograms")
             .await
     }
 

@@ -179,7 +179,15 @@ async fn handle(
             .await
         {
             Ok(o) => o,
-            Err(e) => return (Err(e.into()), outcome, WriteOutcome::default()),
+            Err(e) => {
+                // The floats are written: counted now (a retry finds them as duplicates).
+                let none = WriteOutcome::default();
+                let refused = &decoded.refused;
+                state
+                    .metrics
+                    .write(&outcome, &none, refused.samples, refused.histograms);
+                return (Err(e.into()), outcome, none);
+            }
         }
     };
     let refused = &decoded.refused;

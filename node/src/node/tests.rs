@@ -637,6 +637,7 @@ fn a_histogram_batch_takes_what_the_engine_check_accepts() {
     });
     engine.apply(0, 1, &stored).unwrap();
     let limited = SeriesKey::from(&Labels::from_pairs(&[("__name__", "limited")]));
+    let mut admitted = Vec::new();
     let (batch, outcome) = crate::batcher::build_histogram_batch(
         &engine,
         0,
@@ -644,9 +645,14 @@ fn a_histogram_batch_takes_what_the_engine_check_accepts() {
             hist("a", vec![int(1000, 1), int(2000, 5), int(3000, 3)]),
             hist("b", vec![int(1000, 1)]),
             hist("limited", vec![int(1000, 1), int(2000, 1)]),
+            // All too old: the series is not created.
+            hist("old", vec![int(-100_000, 1)]),
+            // A second run of "b" (a shard-map change split it): merged, admitted once.
+            hist("b", vec![int(500, 1)]),
         ],
         60_000,
         &mut |key| {
+            admitted.push(key.clone());
             if *key == limited {
                 Err(crate::series_limits::LimitHit::Series)
             } else {
@@ -654,6 +660,7 @@ fn a_histogram_batch_takes_what_the_engine_check_accepts() {
             }
         },
     );
+    assert_eq!(admitted.len(), 2, "b once, limited once, old never");
     assert_eq!(
         batch.new_series,
         vec![Labels::from_pairs(&[("__name__", "b")])]
@@ -663,11 +670,14 @@ fn a_histogram_batch_takes_what_the_engine_check_accepts() {
     let times: Vec<i64> = batch.histograms[0].1.iter().map(|s| s.t).collect();
     assert_eq!(times, [3000]);
     assert_eq!(batch.histograms[1].0, SeriesRef::New(0));
+    let times: Vec<i64> = batch.histograms[1].1.iter().map(|s| s.t).collect();
+    assert_eq!(times, [500, 1000]);
     assert!(batch.samples.is_empty());
     assert_eq!(
         outcome,
         WriteOutcome {
-            samples_written: 3,
+            samples_written: 4,
+            too_old: 1,
             conflicting: 1,
             series_written: 2,
             series_limited: 1,

@@ -7,6 +7,7 @@
 mod auth;
 mod clock;
 mod helpers;
+mod histograms;
 mod repair;
 mod retention;
 mod stored_formats;
