@@ -237,21 +237,9 @@ impl Shard {
         let mut current: Option<(i64, bool)> = None;
         let mut touched = false;
         for s in samples {
-            if s.t < self.horizon_ms {
+            let Some(p) = self.partition_taking(id, s.t, backfill, &mut current) else {
                 continue;
-            }
-            let p = self.opts.partition_of(s.t);
-            let open = match current {
-                Some((cp, open)) if cp == p => open,
-                _ => {
-                    let open = self.enter_partition(id, p, backfill);
-                    current = Some((p, open));
-                    open
-                }
             };
-            if !open {
-                continue;
-            }
             let Some(head) = self.heads.get_mut(id as usize) else {
                 return;
             };
@@ -274,6 +262,32 @@ impl Shard {
         if touched {
             self.dirty.insert(id);
         }
+    }
+
+    /// The partition of a sample of series `id` at `t_ms` when it takes the sample (not before
+    /// the horizon, and [`Shard::enter_partition`]); `current` is the previous sample's
+    /// partition and answer, so that a series' sorted samples ask once per partition.
+    #[inline]
+    fn partition_taking(
+        &mut self,
+        id: SeriesId,
+        t_ms: i64,
+        backfill: bool,
+        current: &mut Option<(i64, bool)>,
+    ) -> Option<i64> {
+        if t_ms < self.horizon_ms {
+            return None;
+        }
+        let p = self.opts.partition_of(t_ms);
+        let takes = match *current {
+            Some((cp, takes)) if cp == p => takes,
+            _ => {
+                let takes = self.enter_partition(id, p, backfill);
+                *current = Some((p, takes));
+                takes
+            }
+        };
+        takes.then_some(p)
     }
 
     /// Whether series `id` may have samples applied to partition `p` (not sealed unless

@@ -22,21 +22,9 @@ impl Shard {
         let mut current: Option<(i64, bool)> = None;
         let mut touched = false;
         for s in samples {
-            if s.t < self.horizon_ms {
+            let Some(p) = self.partition_taking(id, s.t, false, &mut current) else {
                 continue;
-            }
-            let p = self.opts.partition_of(s.t);
-            let open = match current {
-                Some((cp, open)) if cp == p => open,
-                _ => {
-                    let open = self.enter_partition(id, p, false);
-                    current = Some((p, open));
-                    open
-                }
             };
-            if !open {
-                continue;
-            }
             let head = self.histograms.entry(id).or_default();
             if head.append(s, p, self.opts.chunk_samples_max) != Appended::Dropped {
                 touched = true;
