@@ -325,27 +325,10 @@ impl Batcher {
             ms if ms > 0 => crate::clock::now_ms().saturating_sub(ms),
             _ => i64::MAX,
         };
-        let (batch, backfill, outcomes) = {
-            let engine = self.engine.as_ref();
-            let limits = &self.config.series_limits;
-            let count_of = |name: &str| metric_series(engine, shard, name);
-            let held = if limits.is_off() {
-                0
-            } else {
-                engine.series_count(shard)
-            };
-            let now = std::time::Instant::now();
-            let mut admission =
-                Admission::new(limits, held, &mut self.metric_counts, &count_of, now);
-            build_batch(
-                engine,
-                shard,
-                parts,
-                self.config.ooo_window_ms,
-                backfill_from_ms,
-                &mut |key| admission.admit(key),
-            )
-        };
+        let ooo_window_ms = self.config.ooo_window_ms;
+        let (batch, backfill, outcomes) = self.admitting(|engine, admit| {
+            build_batch(engine, shard, parts, ooo_window_ms, backfill_from_ms, admit)
+        });
         let mut result = if batch.samples.is_empty() {
             Ok(())
         } else {
@@ -361,6 +344,26 @@ impl Batcher {
             };
             let _ = reply.send(answer);
         }
+    }
+
+    /// Runs `build` with the engine and the admission of new series under the cardinality
+    /// limits, as of now.
+    fn admitting<R>(
+        &mut self,
+        build: impl FnOnce(&dyn Engine, &mut dyn FnMut(&SeriesKey) -> Result<(), LimitHit>) -> R,
+    ) -> R {
+        let shard = self.shard;
+        let engine = self.engine.as_ref();
+        let limits = &self.config.series_limits;
+        let count_of = |name: &str| metric_series(engine, shard, name);
+        let held = if limits.is_off() {
+            0
+        } else {
+            engine.series_count(shard)
+        };
+        let now = std::time::Instant::now();
+        let mut admission = Admission::new(limits, held, &mut self.metric_counts, &count_of, now);
+        build(engine, &mut |key| admission.admit(key))
     }
 
     /// Whether this replica may take writes now: it leads the shard and the disk is above
@@ -383,26 +386,10 @@ impl Batcher {
             let _ = job.reply.send(Err(e));
             return;
         }
-        let (batch, outcome) = {
-            let engine = self.engine.as_ref();
-            let limits = &self.config.series_limits;
-            let count_of = |name: &str| metric_series(engine, shard, name);
-            let held = if limits.is_off() {
-                0
-            } else {
-                engine.series_count(shard)
-            };
-            let now = std::time::Instant::now();
-            let mut admission =
-                Admission::new(limits, held, &mut self.metric_counts, &count_of, now);
-            build_histogram_batch(
-                engine,
-                shard,
-                job.series,
-                self.config.ooo_window_ms,
-                &mut |key| admission.admit(key),
-            )
-        };
+        let ooo_window_ms = self.config.ooo_window_ms;
+        let (batch, outcome) = self.admitting(|engine, admit| {
+            build_histogram_batch(engine, shard, job.series, ooo_window_ms, admit)
+        });
         let result = if batch.histograms.is_empty() {
             Ok(())
         } else {
