@@ -50,25 +50,7 @@ impl ClusterVersion {
         level: u32,
         what: &str,
     ) -> Result<(), NodeError> {
-        let answers = join_all(nodes.iter().map(|(id, addr)| self.level_of(*id, addr))).await;
-        for ((id, addr), answer) in nodes.iter().zip(answers) {
-            match answer {
-                Ok(l) if l >= level => {}
-                Ok(l) => {
-                    return Err(NodeError::Unavailable(format!(
-                        "{what} needs every node at command level {level}; node {id} ({addr}) \
-                         is at {l}: upgrade it first"
-                    )));
-                }
-                Err(e) => {
-                    return Err(NodeError::Unavailable(format!(
-                        "{what} needs every node at command level {level}; node {id} ({addr}) \
-                         could not be asked: {e}"
-                    )));
-                }
-            }
-        }
-        Ok(())
+        self.check(nodes, level, what, false).await
     }
 
     /// `Ok` unless a node of `nodes` that answers applies commands below `level`. A node that
@@ -82,12 +64,28 @@ impl ClusterVersion {
         level: u32,
         what: &str,
     ) -> Result<(), NodeError> {
-        let ask = nodes.iter().filter(|(id, _)| {
-            let down = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
-            down.get(id)
-                .is_none_or(|at| at.elapsed() >= UNREACHABLE_TTL)
-        });
-        let ask: Vec<&(NodeId, String)> = ask.collect();
+        self.check(nodes, level, what, true).await
+    }
+
+    /// [`ClusterVersion::require`], or with `reachable_only`
+    /// [`ClusterVersion::require_reachable`].
+    async fn check(
+        &self,
+        nodes: &[(NodeId, String)],
+        level: u32,
+        what: &str,
+        reachable_only: bool,
+    ) -> Result<(), NodeError> {
+        let ask: Vec<&(NodeId, String)> = nodes
+            .iter()
+            .filter(|(id, _)| {
+                let down = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+                !reachable_only
+                    || down
+                        .get(id)
+                        .is_none_or(|at| at.elapsed() >= UNREACHABLE_TTL)
+            })
+            .collect();
         let answers = join_all(ask.iter().map(|(id, addr)| self.level_of(*id, addr))).await;
         for ((id, addr), answer) in ask.into_iter().zip(answers) {
             match answer {
@@ -98,12 +96,18 @@ impl ClusterVersion {
                          is at {l}: upgrade it first"
                     )));
                 }
-                Err(e) => {
+                Err(e) if reachable_only => {
                     tracing::debug!(node = id, error = %e, "{what}: node not asked again for a while");
                     self.unreachable
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(*id, Instant::now());
+                }
+                Err(e) => {
+                    return Err(NodeError::Unavailable(format!(
+                        "{what} needs every node at command level {level}; node {id} ({addr}) \
+                         could not be asked: {e}"
+                    )));
                 }
             }
         }
