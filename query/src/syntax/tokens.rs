@@ -39,8 +39,10 @@ pub(crate) fn tokens(q: &str) -> Vec<(Tok<'_>, usize)> {
         let start = i;
         match c {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            // A comment ends at a line feed or a carriage return, as promql-parser's lexer ends
+            // it: text after a lone `\r` is parsed, so it is tokenized too.
             b'#' => {
-                while i < b.len() && b[i] != b'\n' {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
                     i += 1;
                 }
             }
