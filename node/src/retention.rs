@@ -212,6 +212,9 @@ impl Retention {
             self.wait(shard, rx).await?;
             return Ok(MaintenanceRun::default());
         }
+        // The policy as committed before this run was asked for: one just set through
+        // another node may not have reached this node's meta replica yet.
+        self.router.meta_barrier().await?;
         let policy = self.resolved()?;
         let over_budget = policy
             .disk_budget_bytes

@@ -260,6 +260,14 @@ impl Router {
     /// it, then records the time the call began.
     pub async fn confirm_shard_map(&self) -> Result<(), NodeError> {
         let began = self.clock.now_ms();
+        self.meta_barrier().await?;
+        self.confirmation.confirmed(began);
+        Ok(())
+    }
+
+    /// Waits until this node's meta replica has applied everything the meta leader committed
+    /// before this call (a shard map version, a retention policy).
+    pub async fn meta_barrier(&self) -> Result<(), NodeError> {
         let timeout_ms = self.host.config().read_timeout_ms;
         let index = self
             .on_meta_leader(
@@ -276,7 +284,6 @@ impl Router {
             .applied_index_at_least(Some(index), "meta read index applied")
             .await
             .map_err(|e| NodeError::Timeout(format!("meta replica behind: {e}")))?;
-        self.confirmation.confirmed(began);
         Ok(())
     }
 
