@@ -219,6 +219,115 @@ remote_write:
         "{protobuf_message}: {} histograms sent, none failed; {n} histogram series",
         counter_sum(&metrics, "prometheus_remote_storage_histograms_total")
     );
+    // Both answer the histogram functions alike, at a time whose samples have been sent (the
+    // queue sends within a second or two).
+    let at = now_s() - 3.0;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let prom_url = format!("http://127.0.0.1:{port}");
+    for query in HISTOGRAM_QUERIES {
+        let want = instant_query(&client, &prom_url, query, at).await;
+        let got = instant_query(&client, &node.url(), query, at).await;
+        assert!(
+            !want.as_array().is_none_or(Vec::is_empty),
+            "Prometheus has no answer to {query}: {want}"
+        );
+        if let Err(e) = same_result(&want, &got) {
+            panic!("{query}: {e}\nPrometheus: {want}\nTidemark:   {got}");
+        }
+    }
+}
+
+/// What dashboards ask of native histograms; the selector is a histogram Prometheus observes
+/// from its first scrape on (its own `/metrics` handler).
+const HISTOGRAM_QUERIES: [&str; 10] = [
+    r#"prometheus_http_request_duration_seconds{handler="/metrics"}"#,
+    r#"rate(prometheus_http_request_duration_seconds{handler="/metrics"}[1m])"#,
+    "histogram_quantile(0.9, sum(rate(prometheus_http_request_duration_seconds[1m])))",
+    "histogram_quantile(0.5, sum by (handler) (rate(prometheus_http_request_duration_seconds[1m])))",
+    "histogram_count(sum(prometheus_http_request_duration_seconds))",
+    "histogram_sum(rate(prometheus_http_request_duration_seconds[1m]))",
+    "histogram_avg(sum(increase(prometheus_http_request_duration_seconds[1m])))",
+    "histogram_fraction(0, 0.01, sum(rate(prometheus_http_request_duration_seconds[1m])))",
+    "histogram_stddev(sum(prometheus_http_request_duration_seconds))",
+    "histogram_stdvar(avg(prometheus_http_request_duration_seconds))",
+];
+
+fn now_s() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .floor()
+}
+
+/// The `result` of an instant query at `at_s`.
+async fn instant_query(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    at_s: f64,
+) -> serde_json::Value {
+    let r: serde_json::Value = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", query), ("time", &format!("{at_s:.3}"))])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{base}: {query}: {r}");
+    r["data"]["result"].clone()
+}
+
+/// Whether two vector results have the same series with the same values (floats within a
+/// relative 1e-9, histograms field by field, bucket bounds and counts alike).
+fn same_result(want: &serde_json::Value, got: &serde_json::Value) -> Result<(), String> {
+    let by_metric = |v: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        let mut out: Vec<_> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["metric"].to_string(), e.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let (want, got) = (by_metric(want), by_metric(got));
+    if want.len() != got.len() {
+        return Err(format!("{} series against {}", want.len(), got.len()));
+    }
+    for ((wm, w), (gm, g)) in want.iter().zip(&got) {
+        if wm != gm {
+            return Err(format!("series {wm} against {gm}"));
+        }
+        same_json_numbers(&w["value"], &g["value"])
+            .and_then(|_| same_json_numbers(&w["histogram"], &g["histogram"]))
+            .map_err(|e| format!("{wm}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// JSON alike, numbers in strings compared within a relative 1e-9.
+fn same_json_numbers(a: &serde_json::Value, b: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Array(x), Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .try_for_each(|(p, q)| same_json_numbers(p, q)),
+        (Object(x), Object(y)) if x.len() == y.len() => x
+            .iter()
+            .try_for_each(|(k, v)| same_json_numbers(v, y.get(k).ok_or(format!("no {k}"))?)),
+        (String(x), String(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+            (Ok(p), Ok(q)) if p == q || (p - q).abs() <= 1e-9 * p.abs().max(q.abs()) => Ok(()),
+            (Ok(p), Ok(q)) if p.is_nan() && q.is_nan() => Ok(()),
+            _ if x == y => Ok(()),
+            _ => Err(format!("{x} against {y}")),
+        },
+        _ if a == b => Ok(()),
+        _ => Err(format!("{a} against {b}")),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,11 @@ use tidemark_storage::{Labels, Sample};
 
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Series, Val, too_many_samples};
+use crate::histogram::HistogramPoint;
 use crate::querier::Querier;
 use crate::results_cache::ResultsCacheConfig;
 use crate::syntax::{self, SyntaxLimits, stack};
-use crate::value::{QueryResult, SampleCounts, Value};
+use crate::value::{MatrixSeries, Point, QueryResult, SampleCounts, Value};
 
 /// Bounds on queries: exceeding one fails the query with a clear error. A node's `query:`
 /// configuration is exactly this (every key, its default and its documentation are here).
@@ -146,41 +147,52 @@ impl PromqlEngine {
             Val::String(s) => Value::String { t: time_ms, s },
             Val::Vector(vec) => Value::Vector(
                 vec.into_iter()
-                    .filter_map(|s| s.values[0].map(|v| (s.labels, Sample::new(time_ms, v))))
+                    .filter_map(|s| {
+                        let point = match (s.values[0], s.hist(0)) {
+                            (_, Some(h)) => Point::Histogram(HistogramPoint {
+                                t: time_ms,
+                                h: h.clone(),
+                            }),
+                            (Some(v), None) => Point::Float(Sample::new(time_ms, v)),
+                            (None, None) => return None,
+                        };
+                        Some((s.labels, point))
+                    })
                     .collect(),
             ),
             Val::Matrix(rv) => {
                 // A range vector is the query itself: Prometheus counts a subquery's inner
                 // samples, or a selector's whole window.
+                // The one window each series has at `time_ms`.
+                let end = rv.ends[0];
+                let inside = |t: i64| t > end - rv.range_ms && t <= end;
                 let counted = rv.subquery_samples.unwrap_or_else(|| {
-                    let end = rv.ends[0];
                     rv.series
                         .iter()
                         .map(|s| {
-                            s.samples
-                                .iter()
-                                .filter(|x| x.t > end - rv.range_ms && x.t <= end)
-                                .count() as u64
+                            let floats = s.samples.iter().filter(|x| inside(x.t)).count();
+                            let hists = s.histograms.iter().filter(|x| inside(x.t)).count();
+                            (floats + hists) as u64
                         })
                         .sum()
                 });
                 ev.count_samples(&[counted]);
-                // The one window each series has at `time_ms`.
-                let end = rv.ends[0];
-                let mut series: Vec<(Labels, Vec<Sample>)> = rv
+                let mut series: Vec<MatrixSeries> = rv
                     .series
                     .into_iter()
-                    .filter_map(|s| {
-                        let window: Vec<Sample> = s
-                            .samples
+                    .map(|s| MatrixSeries {
+                        floats: s.samples.iter().filter(|x| inside(x.t)).copied().collect(),
+                        histograms: s
+                            .histograms
                             .iter()
-                            .filter(|x| x.t > end - rv.range_ms && x.t <= end)
-                            .copied()
-                            .collect();
-                        (!window.is_empty()).then(|| (s.labels.into_owned(), window))
+                            .filter(|x| inside(x.t))
+                            .cloned()
+                            .collect(),
+                        labels: s.labels.into_owned(),
                     })
+                    .filter(|s| !s.is_empty())
                     .collect();
-                series.sort_by(|a, b| a.0.cmp(&b.0));
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
                 Value::Matrix(series)
             }
         };
@@ -281,18 +293,23 @@ impl PromqlEngine {
         if points.saturating_add(ev.samples_loaded.get()) > self.limits.samples_max {
             return Err(too_many_samples());
         }
-        let mut matrix: Vec<(Labels, Vec<Sample>)> = series
+        let mut matrix: Vec<MatrixSeries> = series
             .into_iter()
-            .map(|s| {
-                let samples = ts
+            .map(|s| MatrixSeries {
+                floats: ts
                     .iter()
                     .zip(s.values)
                     .filter_map(|(&t, v)| v.map(|v| Sample::new(t, v)))
-                    .collect();
-                (s.labels, samples)
+                    .collect(),
+                histograms: ts
+                    .iter()
+                    .zip(s.hists)
+                    .filter_map(|(&t, h)| h.map(|h| HistogramPoint { t, h }))
+                    .collect(),
+                labels: s.labels,
             })
             .collect();
-        matrix.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        matrix.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(finish(Value::Matrix(matrix), ev, &ts))
     }
 }

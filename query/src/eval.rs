@@ -39,6 +39,7 @@ use tidemark_storage::{Labels, Sample};
 
 use crate::engine::QueryLimits;
 use crate::error::{QueryError, QueryErrorKind};
+use crate::histogram::HistogramPoint;
 use crate::querier::Querier;
 use selector::SelectorData;
 pub(crate) use series::{Series, drop_name};
@@ -52,6 +53,8 @@ pub(crate) struct RangeSeries<'e> {
     pub labels: Cow<'e, Labels>,
     /// Sorted by time, without stale markers.
     pub samples: Cow<'e, [Sample]>,
+    /// Native histogram samples, sorted by time, without stale markers.
+    pub histograms: Cow<'e, [HistogramPoint]>,
 }
 
 /// A range vector at every step: step `i` sees the samples in `(ends[i] - range_ms, ends[i]]`.
@@ -378,6 +381,9 @@ impl<'q> Evaluator<'q> {
                     for s in &mut vec {
                         s.labels = drop_name(std::mem::take(&mut s.labels));
                         s.values.iter_mut().flatten().for_each(|x| *x = -*x);
+                        for h in s.hists.iter_mut().flatten() {
+                            *h = std::sync::Arc::new(h.scaled(-1.0));
+                        }
                     }
                     series::check_distinct_labels(&vec)?;
                     Ok(Val::Vector(vec))
@@ -396,8 +402,14 @@ impl<'q> Evaluator<'q> {
         }
     }
 
-    /// Evaluates `expr`, which must be an instant vector.
+    /// Evaluates `expr`, which must be an instant vector, for an operator over floats: its
+    /// histogram elements are dropped ([`series::floats_only`]).
     pub fn eval_vector(&self, expr: &Expr, ts: &[i64]) -> Result<Vec<Series>, QueryError> {
+        self.eval_mixed_vector(expr, ts).map(series::floats_only)
+    }
+
+    /// Evaluates `expr`, which must be an instant vector, floats and histograms.
+    pub fn eval_mixed_vector(&self, expr: &Expr, ts: &[i64]) -> Result<Vec<Series>, QueryError> {
         match self.eval(expr, ts)? {
             Val::Vector(v) => Ok(v),
             _ => Err(QueryError::bad_data(format!(

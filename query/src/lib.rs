@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod error;
 mod eval;
+pub mod histogram;
 pub mod partial;
 pub mod querier;
 pub mod results_cache;
@@ -16,4 +17,4 @@ pub use partial::{Partial, PartialRequest};
 pub use querier::{EngineQuerier, Querier, QuerySeriesIter, SplitSeriesQuerier, TierPinned};
 pub use results_cache::{CacheCounters, RangeQuery, ResultsCache, ResultsCacheConfig};
 pub use syntax::{Ast, SyntaxLimits};
-pub use value::{QueryResult, SampleCounts, Value};
+pub use value::{MatrixSeries, Point, QueryResult, SampleCounts, Value};

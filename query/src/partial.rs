@@ -292,6 +292,9 @@ impl<'a> Plan<'a> {
         let mut all: Vec<Series> = Vec::new();
         let mut add = |s: Series| -> Result<(), QueryError> {
             series += 1;
+            if !s.hists.is_empty() {
+                return Err(needs_whole_evaluation());
+            }
             match self.op {
                 Op::Fold(op) => {
                     let g = group_labels(&s.labels, self.modifier());
@@ -313,17 +316,23 @@ impl<'a> Plan<'a> {
             Inner::Selector(vs) => ev.stream_instant(vs, ts, false, &mut counts, add)?,
             Inner::Range { call, arg, ms } => {
                 let mut f = RangeFnCall::new(ev, call, *arg, ts)?;
-                stream_range(ev, ms, ts, |labels, samples, windows, rolled| {
-                    let input = Input {
-                        samples,
-                        rolled,
-                        windows,
-                    };
-                    match f.series(ev, labels, input, ts, &mut counts) {
-                        Some(s) => add(s),
-                        None => Ok(()),
-                    }
-                })?;
+                stream_range(
+                    ev,
+                    ms,
+                    ts,
+                    |labels, samples, histograms, windows, rolled| {
+                        let input = Input {
+                            samples,
+                            histograms,
+                            rolled,
+                            windows,
+                        };
+                        match f.series(ev, labels, input, ts, &mut counts) {
+                            Some(s) => add(s),
+                            None => Ok(()),
+                        }
+                    },
+                )?;
             }
         }
         let kept = match self.op {
@@ -534,6 +543,19 @@ pub(crate) fn eval_partial(
         None => vec![fold_with(plan, ev.querier, &req)?],
     };
     plan.merge(ev, parts, ts)
+}
+
+/// The words of the error a part answers when the series it would fold or keep have native
+/// histograms, which partial results do not carry: the asker evaluates the expression whole.
+const NEEDS_WHOLE: &str = "native histograms: an expression over them is evaluated whole";
+
+fn needs_whole_evaluation() -> QueryError {
+    QueryError::execution(NEEDS_WHOLE)
+}
+
+/// Whether `e` (from this node or another) says the call must be evaluated whole.
+pub(crate) fn needs_whole(e: &QueryError) -> bool {
+    e.message.contains(NEEDS_WHOLE)
 }
 
 /// Computes `req` over all the series of `querier`: one part's [`Partial`].

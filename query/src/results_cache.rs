@@ -26,7 +26,7 @@ use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, Offset};
 use serde::{Deserialize, Serialize};
 use tidemark_storage::history::HistoryMark;
-use tidemark_storage::{Labels, Sample, ShardId};
+use tidemark_storage::{Labels, ShardId};
 
 use crate::engine::PromqlEngine;
 use crate::error::QueryError;
@@ -34,7 +34,7 @@ use crate::eval::selector::pinned_name;
 use crate::eval::too_many_samples;
 use crate::querier::Querier;
 use crate::syntax::{self, depth::every_node};
-use crate::value::{QueryResult, SampleCounts, Value};
+use crate::value::{MatrixSeries, QueryResult, SampleCounts, Value};
 
 /// The results cache's configuration (`query.results_cache`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,7 +96,7 @@ pub struct CacheCounters {
 }
 
 /// Series with their samples, sorted by labels.
-type Matrix = Vec<(Labels, Vec<Sample>)>;
+type Matrix = Vec<MatrixSeries>;
 
 /// The results of one expression at one step over consecutive steps of one piece.
 struct Extent {
@@ -106,7 +106,7 @@ struct Extent {
     /// The shards read and their marks, before any of the data.
     marks: Vec<(ShardId, HistoryMark)>,
     /// Only evaluations without warnings or infos are kept.
-    series: Vec<(Labels, Vec<Sample>)>,
+    series: Matrix,
     bytes: u64,
 }
 
@@ -354,12 +354,10 @@ impl ResultsCache {
             return;
         }
         parts.sort_by_key(|(from, _)| *from);
-        let series: Vec<(Labels, Vec<Sample>)> = concat_series(parts.into_iter().map(|(_, s)| s))
+        let series: Matrix = concat_series(parts.into_iter().map(|(_, s)| s))
             .into_iter()
-            .filter_map(|(labels, mut samples)| {
-                samples.retain(|s| s.t <= to_ms);
-                (!samples.is_empty()).then_some((labels, samples))
-            })
+            .map(|s| within(&s, i64::MIN, to_ms))
+            .filter(|s| !s.is_empty())
             .collect();
         let bytes = extent_bytes(&series, marks, &key);
         if bytes > self.config.bytes_max {
@@ -497,7 +495,7 @@ fn pieces(q: &RangeQuery<'_>, interval_ms: i64) -> Vec<Piece> {
 /// One piece's answer: series with their samples in the piece.
 #[derive(Default)]
 struct PieceResult {
-    series: Vec<(Labels, Vec<Sample>)>,
+    series: Matrix,
     warnings: Vec<String>,
     infos: Vec<String>,
     samples: SampleCounts,
@@ -516,11 +514,8 @@ impl PieceResult {
             let within = x
                 .series
                 .iter()
-                .filter_map(|(labels, samples)| {
-                    let lo = samples.partition_point(|s| s.t < piece.from_ms);
-                    let hi = samples.partition_point(|s| s.t <= piece.to_ms);
-                    (lo < hi).then(|| (labels.clone(), samples[lo..hi].to_vec()))
-                })
+                .map(|s| within(s, piece.from_ms, piece.to_ms))
+                .filter(|s| !s.is_empty())
                 .collect();
             parts.push((x.from_ms.max(piece.from_ms), within));
         }
@@ -542,7 +537,7 @@ impl PieceResult {
 /// A range's answer gathered piece by piece.
 #[derive(Default)]
 struct Assembled {
-    parts: Vec<Vec<(Labels, Vec<Sample>)>>,
+    parts: Vec<Matrix>,
     warnings: Vec<String>,
     infos: Vec<String>,
     samples: SampleCounts,
@@ -561,7 +556,7 @@ impl Assembled {
     /// `samples_max`.
     fn finish(self, samples_max: usize) -> Result<QueryResult, QueryError> {
         let series = concat_series(self.parts.into_iter());
-        let points: usize = series.iter().map(|(_, s)| s.len()).sum();
+        let points: usize = series.iter().map(MatrixSeries::len).sum();
         if points > samples_max {
             return Err(too_many_samples());
         }
@@ -580,16 +575,38 @@ impl Assembled {
 
 /// Series of consecutive time spans (each sorted by labels, in time order) joined: each label
 /// set once, its samples in time order; sorted by labels.
-fn concat_series(
-    parts: impl Iterator<Item = Vec<(Labels, Vec<Sample>)>>,
-) -> Vec<(Labels, Vec<Sample>)> {
-    let mut joined: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
+fn concat_series(parts: impl Iterator<Item = Matrix>) -> Matrix {
+    let mut joined: std::collections::BTreeMap<Labels, MatrixSeries> = Default::default();
     for part in parts {
-        for (labels, samples) in part {
-            joined.entry(labels).or_default().extend(samples);
+        for s in part {
+            let into = joined.entry(s.labels).or_default();
+            into.floats.extend(s.floats);
+            into.histograms.extend(s.histograms);
         }
     }
-    joined.into_iter().collect()
+    joined
+        .into_iter()
+        .map(|(labels, s)| MatrixSeries { labels, ..s })
+        .collect()
+}
+
+/// The points of `s` in `[from_ms, to_ms]`.
+fn within(s: &MatrixSeries, from_ms: i64, to_ms: i64) -> MatrixSeries {
+    let floats = {
+        let lo = s.floats.partition_point(|x| x.t < from_ms);
+        let hi = s.floats.partition_point(|x| x.t <= to_ms);
+        s.floats[lo..hi.max(lo)].to_vec()
+    };
+    let histograms = {
+        let lo = s.histograms.partition_point(|x| x.t < from_ms);
+        let hi = s.histograms.partition_point(|x| x.t <= to_ms);
+        s.histograms[lo..hi.max(lo)].to_vec()
+    };
+    MatrixSeries {
+        labels: s.labels.clone(),
+        floats,
+        histograms,
+    }
 }
 
 /// Appends the messages of `more` that `to` does not hold yet.
@@ -603,20 +620,22 @@ fn push_new(to: &mut Vec<String>, more: Vec<String>) {
 
 /// What an extent holds in memory, roughly: samples, label strings with their headers, the
 /// marks and the key.
-fn extent_bytes(
-    series: &[(Labels, Vec<Sample>)],
-    marks: &[(ShardId, HistoryMark)],
-    key: &Key,
-) -> u64 {
+fn extent_bytes(series: &[MatrixSeries], marks: &[(ShardId, HistoryMark)], key: &Key) -> u64 {
     const HEADER: usize = std::mem::size_of::<Vec<u8>>();
     let series_bytes: usize = series
         .iter()
-        .map(|(labels, samples)| {
-            let label_bytes: usize = labels
+        .map(|s| {
+            let label_bytes: usize = s
+                .labels
                 .iter()
                 .map(|l| l.name.len() + l.value.len() + 2 * HEADER)
                 .sum();
-            label_bytes + 2 * HEADER + std::mem::size_of_val(samples.as_slice())
+            let histogram_bytes: usize = s.histograms.iter().map(|h| h.h.bytes()).sum();
+            label_bytes
+                + 3 * HEADER
+                + std::mem::size_of_val(s.floats.as_slice())
+                + std::mem::size_of_val(s.histograms.as_slice())
+                + histogram_bytes
         })
         .sum();
     let marks = std::mem::size_of_val(marks);

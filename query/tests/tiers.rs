@@ -11,7 +11,9 @@
 
 use std::sync::Arc;
 
-use tidemark_query::{EngineQuerier, PromqlEngine, QueryLimits, QueryResult, TierPinned, Value};
+use tidemark_query::{
+    EngineQuerier, MatrixSeries, PromqlEngine, QueryLimits, QueryResult, TierPinned, Value,
+};
 use tidemark_storage::{
     Command, Engine, EngineOptions, ExpireScope, Labels, MemEngine, Sample, SeriesRef, Tier,
     WriteBatch,
@@ -159,7 +161,7 @@ fn run(e: &Arc<dyn Engine>, expr: &str, start: i64, end: i64, step: i64) -> Quer
         .unwrap_or_else(|err| panic!("{expr}: {err}"))
 }
 
-fn matrix(r: &QueryResult) -> &[(Labels, Vec<Sample>)] {
+fn matrix(r: &QueryResult) -> &[MatrixSeries] {
     match &r.value {
         Value::Matrix(m) => m,
         other => panic!("not a matrix: {other:?}"),
@@ -169,11 +171,12 @@ fn matrix(r: &QueryResult) -> &[(Labels, Vec<Sample>)] {
 fn assert_close(expr: &str, got: &QueryResult, want: &QueryResult) {
     let (g, w) = (matrix(got), matrix(want));
     assert_eq!(
-        g.iter().map(|s| &s.0).collect::<Vec<_>>(),
-        w.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        g.iter().map(|s| &s.labels).collect::<Vec<_>>(),
+        w.iter().map(|s| &s.labels).collect::<Vec<_>>(),
         "{expr}: series"
     );
-    for ((labels, gs), (_, ws)) in g.iter().zip(w) {
+    for (gs, ws) in g.iter().zip(w) {
+        let (labels, gs, ws) = (&gs.labels, &gs.floats, &ws.floats);
         assert_eq!(
             gs.iter().map(|s| s.t).collect::<Vec<_>>(),
             ws.iter().map(|s| s.t).collect::<Vec<_>>(),

@@ -11,7 +11,7 @@ use crate::series_key::SeriesKey;
 
 /// A series with its samples inside the requested time range, sorted by timestamp with unique
 /// timestamps (head, flushed and out-of-order chunks merged).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SeriesSamples {
     pub labels: Labels,
     pub samples: Vec<Sample>,

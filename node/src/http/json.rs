@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use tidemark_query::Value;
+use tidemark_query::histogram::{Hist, HistogramPoint};
+use tidemark_query::{Point, Value};
 use tidemark_storage::{Labels, Sample};
 
 /// Appends a sample value as Prometheus writes it: `NaN`, `+Inf`, `-Inf`, `1000000`, `0.1`,
@@ -154,6 +155,42 @@ pub fn write_sample(out: &mut String, s: &Sample) {
     out.push_str("\"]");
 }
 
+/// Appends a native histogram as the query API writes it: count, sum and the non-empty
+/// buckets from the lowest values up, each `[boundary rule, lower, upper, count]` (rule 0:
+/// `(l, u]`, 1: `[l, u)`, 2: `(l, u)`, 3: `[l, u]`).
+pub fn write_histogram(out: &mut String, h: &Hist) {
+    out.push_str(r#"{"count":""#);
+    write_value(out, h.count);
+    out.push_str(r#"","sum":""#);
+    write_value(out, h.sum);
+    out.push('"');
+    let mut first = true;
+    for b in h.buckets_ascending().filter(|b| b.count != 0.0) {
+        out.push_str(if first { r#","buckets":["# } else { "," });
+        first = false;
+        let _ = write!(out, "[{},\"", b.boundary_rule());
+        write_value(out, b.lower);
+        out.push_str(r#"",""#);
+        write_value(out, b.upper);
+        out.push_str(r#"",""#);
+        write_value(out, b.count);
+        out.push_str("\"]");
+    }
+    if !first {
+        out.push(']');
+    }
+    out.push('}');
+}
+
+/// Appends a histogram point as `[seconds,{...}]`.
+fn write_histogram_point(out: &mut String, p: &HistogramPoint) {
+    out.push('[');
+    write_timestamp(out, p.t);
+    out.push(',');
+    write_histogram(out, &p.h);
+    out.push(']');
+}
+
 /// Appends a query result's `data`: `{"resultType":"vector","result":[...]}`.
 pub fn write_query_data(out: &mut String, value: &Value) {
     match value {
@@ -170,34 +207,56 @@ pub fn write_query_data(out: &mut String, value: &Value) {
         }
         Value::Vector(samples) => {
             out.push_str(r#"{"resultType":"vector","result":["#);
-            for (i, (labels, sample)) in samples.iter().enumerate() {
+            for (i, (labels, point)) in samples.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 out.push_str(r#"{"metric":"#);
                 write_labels(out, labels);
-                out.push_str(r#","value":"#);
-                write_sample(out, sample);
+                match point {
+                    Point::Float(sample) => {
+                        out.push_str(r#","value":"#);
+                        write_sample(out, sample);
+                    }
+                    Point::Histogram(h) => {
+                        out.push_str(r#","histogram":"#);
+                        write_histogram_point(out, h);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
         }
         Value::Matrix(series) => {
             out.push_str(r#"{"resultType":"matrix","result":["#);
-            for (i, (labels, samples)) in series.iter().enumerate() {
+            for (i, s) in series.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 out.push_str(r#"{"metric":"#);
-                write_labels(out, labels);
-                out.push_str(r#","values":["#);
-                for (j, s) in samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                write_labels(out, &s.labels);
+                // Each list only when the series has points of its kind, as Prometheus.
+                if !s.floats.is_empty() {
+                    out.push_str(r#","values":["#);
+                    for (j, x) in s.floats.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_sample(out, x);
                     }
-                    write_sample(out, s);
+                    out.push(']');
                 }
-                out.push_str("]}");
+                if !s.histograms.is_empty() {
+                    out.push_str(r#","histograms":["#);
+                    for (j, h) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_histogram_point(out, h);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
             out.push(']');
         }
@@ -397,7 +456,7 @@ mod tests {
     fn envelopes() {
         let v = Value::Vector(vec![(
             Labels::from_pairs(&[("__name__", "up"), ("job", "a\"b")]),
-            Sample::new(1500, 1.0),
+            Point::Float(Sample::new(1500, 1.0)),
         )]);
         let mut data = String::new();
         write_query_data(&mut data, &v);
@@ -405,7 +464,7 @@ mod tests {
             success(&data, &[], &[]),
             r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\"b"},"value":[1.500,"1"]}]}}"#
         );
-        let m = Value::Matrix(vec![(
+        let m = Value::Matrix(vec![tidemark_query::MatrixSeries::floats(
             Labels::default(),
             vec![Sample::new(1000, f64::NAN), Sample::new(2000, 2.0)],
         )]);
@@ -438,5 +497,74 @@ mod tests {
         push_field(&mut obj, "a", "1");
         push_field(&mut obj, "b", r#"{"c":[]}"#);
         assert_eq!(obj, r#"{"a":1,"b":{"c":[]}}"#);
+    }
+
+    #[test]
+    fn histograms_as_prometheus_writes_them() {
+        use tidemark_query::MatrixSeries;
+        use tidemark_query::histogram::Bucket;
+        let h = Hist {
+            hint: Default::default(),
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 2.0,
+            count: 7.0,
+            sum: 12.5,
+            positive: vec![
+                Bucket {
+                    index: 1,
+                    count: 0.0,
+                },
+                Bucket {
+                    index: 2,
+                    count: 3.0,
+                },
+            ],
+            negative: vec![Bucket {
+                index: 0,
+                count: 2.0,
+            }],
+            custom_values: Vec::new().into(),
+        };
+        let point = HistogramPoint {
+            t: 1500,
+            h: std::sync::Arc::new(h.clone()),
+        };
+        let v = Value::Vector(vec![(
+            Labels::from_pairs(&[("__name__", "h")]),
+            Point::Histogram(point.clone()),
+        )]);
+        let mut data = String::new();
+        write_query_data(&mut data, &v);
+        // The empty bucket (1, 2] is not listed; the negative one is [-1, -0.5).
+        assert_eq!(
+            data,
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"h"},"histogram":[1.500,{"count":"7","sum":"12.5","buckets":[[1,"-1","-0.5","2"],[3,"-0.001","0.001","2"],[0,"2","4","3"]]}]}]}"#
+        );
+        // A series with histograms only has no "values".
+        let m = Value::Matrix(vec![MatrixSeries {
+            labels: Labels::default(),
+            floats: Vec::new(),
+            histograms: vec![point],
+        }]);
+        let mut data = String::new();
+        write_query_data(&mut data, &m);
+        assert!(
+            data.starts_with(
+                r#"{"resultType":"matrix","result":[{"metric":{},"histograms":[[1.500,{"count":"7""#
+            ),
+            "{data}"
+        );
+        let empty = Hist {
+            positive: Vec::new(),
+            negative: Vec::new(),
+            zero_count: 0.0,
+            count: 0.0,
+            sum: 0.0,
+            ..h
+        };
+        let mut out = String::new();
+        write_histogram(&mut out, &empty);
+        assert_eq!(out, r#"{"count":"0","sum":"0"}"#);
     }
 }

@@ -8,7 +8,7 @@ use tidemark_query::{
     EngineQuerier, Partial, PartialRequest, Querier, QueryError, QueryErrorKind, QuerySeriesIter,
 };
 use tidemark_storage::history::HistoryMark;
-use tidemark_storage::{Labels, Matcher, RolledSeries, Sample, SeriesSamples, ShardId, TierChoice};
+use tidemark_storage::{Labels, Matcher, RolledSeries, SeriesSamples, ShardId, TierChoice};
 use tokio::task::JoinHandle;
 
 use super::protocol::{ReadOp, ReadReply, ReadRequest, decode_batch, read, read_stream};
@@ -134,7 +134,7 @@ struct RemoteSeries {
     timeout: std::time::Duration,
     streams: std::vec::IntoIter<tonic::Streaming<tidemark_proto::node::ShardReply>>,
     current: Option<tonic::Streaming<tidemark_proto::node::ShardReply>>,
-    batch: std::vec::IntoIter<(Labels, Vec<Sample>)>,
+    batch: std::vec::IntoIter<SeriesSamples>,
 }
 
 impl Iterator for RemoteSeries {
@@ -142,12 +142,8 @@ impl Iterator for RemoteSeries {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some((labels, samples)) = self.batch.next() {
-                return Some(Ok(SeriesSamples {
-                    labels,
-                    samples,
-                    histograms: Vec::new(),
-                }));
+            if let Some(s) = self.batch.next() {
+                return Some(Ok(s));
             }
             if self.current.is_none() {
                 self.current = Some(self.streams.next()?);
@@ -171,9 +167,9 @@ impl Iterator for RemoteSeries {
                     ))));
                 }
                 Ok(Ok(None)) => self.current = None,
-                Ok(Ok(Some(reply))) => match decode_batch(&reply) {
-                    Ok(ReadReply::Series(batch)) => self.batch = batch.into_iter(),
-                    Ok(_) => {
+                Ok(Ok(Some(reply))) => match decode_batch(&reply).map(ReadReply::into_selected) {
+                    Ok(Some(batch)) => self.batch = batch.into_iter(),
+                    Ok(None) => {
                         self.streams = Vec::new().into_iter();
                         return Some(Err(unexpected("select")));
                     }
@@ -249,8 +245,10 @@ impl Querier for ClusterQuerier {
         for s in opened {
             match s.map_err(query_error)? {
                 Ok(stream) => streams.push(stream),
-                Err(ReadReply::Series(series)) => whole.extend(series),
-                Err(_) => return Err(unexpected("select")),
+                Err(reply) => match reply.into_selected() {
+                    Some(series) => whole.extend(series),
+                    None => return Err(unexpected("select")),
+                },
             }
         }
         Ok(Box::new(local.chain(RemoteSeries {

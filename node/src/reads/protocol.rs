@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tidemark_proto::node::ShardReply;
 use tidemark_query::{Partial, PartialRequest, Querier, QueryError, QueryErrorKind};
 use tidemark_storage::history::HistoryMark;
-use tidemark_storage::{Labels, RolledSeries, Sample, ShardId, TierChoice};
+use tidemark_storage::{Labels, RolledSeries, Sample, SeriesSamples, ShardId, TierChoice};
 
 use crate::error::NodeError;
 use crate::peer::{self, Peer, Peers, WIRE_VERSION};
@@ -96,6 +96,39 @@ pub enum ReadReply {
     Rolled(Vec<RolledSeries>),
     /// Answer to `HistoryMarks` (`None`: the engine does not tell).
     Marks(Option<Vec<(ShardId, HistoryMark)>>),
+    /// Answer to `Select` when some series of the batch have native histograms (a batch
+    /// without any is `Series`, which builds before command level 9 decode; histograms exist
+    /// only once every node could be asked to store them).
+    SeriesWithHistograms(Vec<SeriesSamples>),
+}
+
+impl ReadReply {
+    /// The selected series of a `Series` or `SeriesWithHistograms` answer.
+    pub fn into_selected(self) -> Option<Vec<SeriesSamples>> {
+        match self {
+            ReadReply::Series(series) => Some(
+                series
+                    .into_iter()
+                    .map(|(labels, samples)| SeriesSamples {
+                        labels,
+                        samples,
+                        histograms: Vec::new(),
+                    })
+                    .collect(),
+            ),
+            ReadReply::SeriesWithHistograms(series) => Some(series),
+            _ => None,
+        }
+    }
+
+    /// A select's answer for `batch`: `Series` unless some series has histograms.
+    fn selected(batch: Vec<SeriesSamples>) -> ReadReply {
+        if batch.iter().all(|s| s.histograms.is_empty()) {
+            ReadReply::Series(batch.into_iter().map(|s| (s.labels, s.samples)).collect())
+        } else {
+            ReadReply::SeriesWithHistograms(batch)
+        }
+    }
 }
 
 /// Runs `op` against `querier` (one shard of the local engine), counting selected samples
@@ -112,11 +145,10 @@ pub fn run_local(
             let mut out = Vec::new();
             let mut failed = None;
             stream_select(querier, op, samples_max, |batch| match batch {
-                Ok(ReadReply::Series(series)) => {
-                    out.extend(series);
+                Ok(reply) => {
+                    out.extend(reply.into_selected().unwrap_or_default());
                     true
                 }
-                Ok(_) => true,
                 Err(e) => {
                     failed = Some(e);
                     false
@@ -125,7 +157,7 @@ pub fn run_local(
             if let Some(e) = failed {
                 return Err(e);
             }
-            ReadReply::Series(out)
+            ReadReply::selected(out)
         }
         ReadOp::Series {
             matchers,
@@ -240,24 +272,26 @@ pub fn stream_select(
         let mut total = 0u64;
         for s in querier.select(&matchers, *mint_ms, *maxt_ms).map_err(q)? {
             let s = s.map_err(q)?;
-            total += s.samples.len() as u64;
+            let n = s.samples.len() + s.histograms.len();
+            total += n as u64;
             if total > samples_max {
                 return Err(NodeError::BadRequest(format!(
                     "query processing would load too many samples into memory \
                      (more than {samples_max} from one shard)"
                 )));
             }
-            in_batch += s.samples.len().max(1);
-            batch.push((s.labels, s.samples));
+            // A histogram weighs about as much as a few dozen float samples.
+            in_batch += (s.samples.len() + 32 * s.histograms.len()).max(1);
+            batch.push(s);
             if in_batch >= STREAM_BATCH_SAMPLES {
-                if !emit(Ok(ReadReply::Series(std::mem::take(&mut batch)))) {
+                if !emit(Ok(ReadReply::selected(std::mem::take(&mut batch)))) {
                     return Ok(());
                 }
                 in_batch = 0;
             }
         }
         if !batch.is_empty() {
-            emit(Ok(ReadReply::Series(batch)));
+            emit(Ok(ReadReply::selected(batch)));
         }
         Ok(())
     };
@@ -398,6 +432,7 @@ mod tests {
         stream_select(q, &select_all(), samples_max, |b| {
             match b {
                 Ok(ReadReply::Series(s)) => sizes.push(s.len()),
+                Ok(ReadReply::SeriesWithHistograms(s)) => sizes.push(s.len()),
                 Ok(_) => panic!("not a series batch"),
                 Err(e) => error = Some(e.to_string()),
             }

@@ -147,7 +147,11 @@ impl QueryFn for ClusterQuery {
             .instant(querier.as_ref(), expr, t_ms)
             .map_err(|e| e.to_string())?;
         match result.value {
-            Value::Vector(v) => Ok(v.into_iter().map(|(l, s)| (l, s.v)).collect()),
+            // Native histogram elements neither alert nor are recorded yet.
+            Value::Vector(v) => Ok(v
+                .into_iter()
+                .filter_map(|(l, p)| p.float().map(|v| (l, v)))
+                .collect()),
             Value::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
             _ => Err("rule result is not a vector or scalar".into()),
         }

@@ -60,3 +60,49 @@ async fn histograms_replicate_and_are_written_with_a_node_down() {
     write_histograms_acked(&client, &urls[1], 3).await;
     replicas_agree(&client, &urls[..2], 2).await;
 }
+
+/// With one replica per shard every node reads most shards from the others: a histogram
+/// selector, a rate and an aggregation over them answer the same through every node (remote
+/// shards send their histograms; parts that would fold them leave the sum to the asker).
+#[tokio::test]
+async fn histograms_read_alike_through_every_node() {
+    let c = start_cluster(&["--replication-factor", "1"]);
+    let client = reqwest::Client::new();
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    for k in 0..3 {
+        write_histograms_acked(&client, &urls[k as usize % 3], k).await;
+    }
+    let at = (base_ms() + 2 * STEP_MS) as f64 / 1000.0;
+    for (query, series) in [
+        ("cluster_histogram", 4),
+        ("rate(cluster_histogram[10s])", 4),
+        ("sum(cluster_histogram)", 1),
+        ("histogram_count(sum by (series) (cluster_histogram))", 4),
+    ] {
+        let first = query_result(&client, &urls[0], query, at).await;
+        let result = first["result"].as_array().expect("a vector");
+        assert_eq!(result.len(), series, "{query}: {first}");
+        let kind = if query.starts_with("histogram_count") {
+            "value"
+        } else {
+            "histogram"
+        };
+        assert!(
+            result.iter().all(|e| e.get(kind).is_some()),
+            "{query}: {first}"
+        );
+        for url in &urls[1..] {
+            let other = query_result(&client, url, query, at).await;
+            assert_eq!(other, first, "{query} through {url}");
+        }
+    }
+    // Batch 2 has count 3 in each of the four series.
+    let total = query_result(
+        &client,
+        &urls[1],
+        "histogram_count(sum(cluster_histogram))",
+        at,
+    )
+    .await;
+    assert_eq!(total["result"][0]["value"][1], "12", "{total}");
+}

@@ -237,7 +237,7 @@ fn size(v: &Value) -> (usize, usize) {
     match v {
         Value::Scalar { .. } | Value::String { .. } => (1, 1),
         Value::Vector(v) => (v.len(), v.len()),
-        Value::Matrix(m) => (m.len(), m.iter().map(|(_, s)| s.len()).sum()),
+        Value::Matrix(m) => (m.len(), m.iter().map(|s| s.len()).sum()),
     }
 }
 

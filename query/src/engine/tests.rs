@@ -64,7 +64,10 @@ fn series(pairs: &[(&str, &str)], points: &[(i64, f64)]) -> (Labels, Vec<Sample>
 
 fn vector(r: QueryResult) -> Vec<(Labels, f64)> {
     match r.value {
-        Value::Vector(v) => v.into_iter().map(|(l, s)| (l, s.v)).collect(),
+        Value::Vector(v) => v
+            .into_iter()
+            .map(|(l, p)| (l, p.float().expect("a float")))
+            .collect(),
         other => panic!("not a vector: {other:?}"),
     }
 }
@@ -160,8 +163,8 @@ fn range_query_steps_and_rate() {
         panic!("not a matrix")
     };
     assert_eq!(m.len(), 1);
-    assert_eq!(m[0].1.len(), 4);
-    for s in &m[0].1 {
+    assert_eq!(m[0].floats.len(), 4);
+    for s in &m[0].floats {
         assert!((s.v - 1.0).abs() < 1e-9, "{s:?}");
     }
 }
@@ -238,7 +241,7 @@ fn equal_labels_merge_by_step_but_not_for_whole_series_functions() {
     };
     assert_eq!(m.len(), 1);
     // a is seen for 5 steps (the 5m lookback is left-open), b at the last one.
-    assert_eq!(m[0].1.len(), 5 + 1);
+    assert_eq!(m[0].floats.len(), 5 + 1);
     // Whole-series operators (range functions, unary minus) reject equal labels outright.
     for expr in [
         "-{__name__=~\"a|b\"}",
@@ -286,7 +289,10 @@ fn range_results_match_instant_results_at_every_step() {
             want.sort_by(|a, b| a.0.cmp(&b.0));
             let got: Vec<(Labels, f64)> = m
                 .iter()
-                .filter_map(|(l, s)| s.iter().find(|x| x.t == t).map(|x| (l.clone(), x.v)))
+                .filter_map(|s| {
+                    let x = s.floats.iter().find(|x| x.t == t)?;
+                    Some((s.labels.clone(), x.v))
+                })
                 .collect();
             assert_eq!(got, want, "{expr} at {t}");
         }
@@ -409,7 +415,7 @@ fn deepest_accepted_queries_are_evaluated() {
         let got = got.unwrap_or_else(|err| panic!("{short}: {err}"));
         let v = match got.value {
             Value::Scalar { v, .. } => v,
-            Value::Vector(v) => v[0].1.v,
+            Value::Vector(v) => v[0].1.float().expect("a float"),
             other => panic!("{short}: {other:?}"),
         };
         assert_eq!(v, *want, "{short}");

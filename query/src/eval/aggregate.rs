@@ -3,6 +3,7 @@
 //! The group of every input series is computed once (labels do not change between steps); the
 //! values are then folded per group and step.
 
+mod histograms;
 pub(crate) mod topk;
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use super::numeric::{format_float, kahan_sum_inc, quantile};
 use super::{Evaluator, Series, Val};
 use crate::error::QueryError;
 use crate::eval::positions;
-use crate::partial::{Plan, eval_partial};
+use crate::partial::{Plan, eval_partial, needs_whole};
 
 /// The labels of the group an element belongs to.
 pub(crate) fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
@@ -77,7 +78,11 @@ pub(crate) fn eval_aggregate(
     ts: &[i64],
 ) -> Result<Vec<Series>, QueryError> {
     if let Some(plan) = Plan::of(a) {
-        return eval_partial(ev, &plan, ts);
+        // Series with native histograms are aggregated whole (parts fold floats only).
+        match eval_partial(ev, &plan, ts) {
+            Err(e) if needs_whole(&e) => {}
+            other => return other,
+        }
     }
     let op = a.op.to_string();
     match op.as_str() {
@@ -122,7 +127,10 @@ pub(crate) fn eval_aggregate(
             } else {
                 Vec::new()
             };
-            let input = ev.eval_vector(&a.expr, ts)?;
+            let input = ev.eval_mixed_vector(&a.expr, ts)?;
+            if input.iter().any(|s| !s.hists.is_empty()) {
+                return histograms::aggregate_mixed(ev, a, &input, simple, &q, ts.len());
+            }
             aggregate_simple(ev, &input, &a.modifier, simple, &q, ts.len())
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! Matching signatures are computed once per series; values are then combined step by step.
 
+mod elements;
 mod matching;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use tidemark_storage::model::METRIC_NAME;
 use super::series::{merge_same_labels, present_per_step};
 use super::{Evaluator, Series, Val, drop_name};
 use crate::error::QueryError;
+use elements::{Dropped, Elem, Out};
 
 /// An arithmetic or comparison operator on two floats: the value and, for comparisons, whether
 /// the element is kept.
@@ -68,16 +70,13 @@ pub(crate) fn eval_binary<'e>(
                     .collect(),
             ))
         }
-        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, l, &r, false, return_bool),
-        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, r, &l, true, return_bool),
+        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(ev, op, l, &r, false, return_bool),
+        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(ev, op, r, &l, true, return_bool),
         (Val::Vector(l), Val::Vector(r)) => {
             let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
             let out = match op {
                 "and" | "unless" | "or" => set_operation(op, &matching, l, r, ts.len())?,
-                _ => {
-                    let f = op_fn(op).ok_or_else(|| invalid_operands(op))?;
-                    matching::vector_vector(ev, b, f, is_comparison(op), l, r, ts.len())?
-                }
+                _ => matching::vector_vector(ev, b, op, l, r, ts.len())?,
             };
             Ok(Val::Vector(out))
         }
@@ -91,6 +90,7 @@ fn invalid_operands(op: &str) -> QueryError {
 
 /// A vector and a scalar (one value per step); `swap` when the scalar is on the left.
 fn vector_scalar(
+    ev: &Evaluator<'_>,
     op: &str,
     vec: Vec<Series>,
     scalar: &[f64],
@@ -102,6 +102,7 @@ fn vector_scalar(
     let drop = !comparison || return_bool;
     let mut out = Vec::with_capacity(vec.len());
     for mut s in vec {
+        histograms_with_scalar(ev, op, f, &mut s, scalar, swap, return_bool);
         for (x, &sv) in s.values.iter_mut().zip(scalar) {
             let Some(xv) = *x else { continue };
             let (l, r) = if swap { (sv, xv) } else { (xv, sv) };
@@ -128,6 +129,41 @@ fn vector_scalar(
         out
     };
     Ok(Val::Vector(out))
+}
+
+/// The histogram elements of `s` with the scalar: each becomes the result (a histogram, or a
+/// float for `bool`) or goes, with its annotation.
+fn histograms_with_scalar(
+    ev: &Evaluator<'_>,
+    op: &str,
+    f: OpFn,
+    s: &mut Series,
+    scalar: &[f64],
+    swap: bool,
+    return_bool: bool,
+) {
+    for (step, &sv) in scalar.iter().enumerate().take(s.hists.len()) {
+        let Some(h) = s.hists[step].take() else {
+            continue;
+        };
+        let (x, y) = (Elem::Hist(&h), Elem::Float(sv));
+        let (l, r) = if swap { (y, x) } else { (x, y) };
+        match elements::binop(op, f, l, r) {
+            Err(dropped) => note(ev, dropped),
+            Ok((_, keep)) if return_bool => s.values[step] = Some(f64::from(u8::from(keep))),
+            Ok((_, false)) => {}
+            Ok((Out::Hist(h), true)) => s.hists[step] = Some(h),
+            Ok((Out::Float(v), true)) => s.values[step] = Some(v),
+        }
+    }
+}
+
+/// Adds the annotation of an element a binary operation dropped.
+fn note(ev: &Evaluator<'_>, dropped: Dropped) {
+    match dropped {
+        Dropped::Info(m) => ev.info(m),
+        Dropped::Warning(m) => ev.warn(m),
+    }
 }
 
 /// The matching signature: the labels that decide which elements match.
@@ -177,8 +213,8 @@ impl Signatures {
             if p.is_empty() {
                 p.resize(steps, false);
             }
-            for (a, v) in p.iter_mut().zip(&s.values) {
-                *a |= v.is_some();
+            for (step, a) in p.iter_mut().enumerate() {
+                *a |= s.has_value(step);
             }
         }
         out
@@ -198,9 +234,12 @@ fn set_operation(
     let present_in = |p: &[Vec<bool>], sig: usize, step: usize| p[sig].get(step) == Some(&true);
     let filter = |mut side: Vec<Series>, side_sigs: &[usize], p: &[Vec<bool>], keep: bool| {
         for (s, &sig) in side.iter_mut().zip(side_sigs) {
-            for (step, v) in s.values.iter_mut().enumerate() {
-                if v.is_some() && present_in(p, sig, step) != keep {
-                    *v = None;
+            for step in 0..s.values.len() {
+                if s.has_value(step) && present_in(p, sig, step) != keep {
+                    s.values[step] = None;
+                    if let Some(h) = s.hists.get_mut(step) {
+                        *h = None;
+                    }
                 }
             }
         }

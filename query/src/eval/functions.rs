@@ -3,18 +3,20 @@
 mod histogram;
 mod labels;
 mod math;
+mod native;
 pub(crate) mod range;
 mod range_fn;
+mod range_hist;
 pub(crate) mod rolled;
 mod time;
 
 use promql_parser::parser::{Call, Expr};
 use tidemark_storage::Labels;
 
-use super::series::{merge_same_labels, present_per_step};
+use super::series::{floats_only, merge_same_labels, present_per_step};
 use super::{Evaluator, Series, Val, drop_name};
 use crate::error::QueryError;
-use crate::partial::{Plan, eval_partial};
+use crate::partial::{Plan, eval_partial, needs_whole};
 
 /// Whether a call argument is a range vector, parentheses skipped.
 fn is_range_arg(e: &Expr) -> bool {
@@ -72,8 +74,19 @@ pub(crate) fn string_arg(
     }
 }
 
-/// Argument `i` of `c` as an instant vector.
+/// Argument `i` of `c` as an instant vector of floats: its histogram elements drop, as they do
+/// in every function that does not take them.
 pub(crate) fn vector_arg(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    i: usize,
+    ts: &[i64],
+) -> Result<Vec<Series>, QueryError> {
+    mixed_vector_arg(ev, c, i, ts).map(floats_only)
+}
+
+/// Argument `i` of `c` as an instant vector, floats and histograms.
+pub(crate) fn mixed_vector_arg(
     ev: &Evaluator<'_>,
     c: &Call,
     i: usize,
@@ -97,9 +110,16 @@ pub(crate) fn eval_call<'e>(
     let name = c.func.name;
     if let Some(i) = c.args.args.iter().position(|a| is_range_arg(a)) {
         if let Some(plan) = Plan::of_call(c) {
-            return Ok(Val::Vector(eval_partial(ev, &plan, ts)?));
+            // Series with native histograms are evaluated whole (their parts cannot keep them).
+            match eval_partial(ev, &plan, ts) {
+                Err(e) if needs_whole(&e) => {}
+                other => return other.map(Val::Vector),
+            }
         }
         return Ok(Val::Vector(range::eval_range_function(ev, c, i, ts)?));
+    }
+    if let Some(f) = native::per_histogram_function(name) {
+        return Ok(Val::Vector(native::per_histogram(ev, c, ts, f)?));
     }
     let out = match name {
         "time" => return Ok(Val::Scalar(ts.iter().map(|&t| t as f64 / 1000.0).collect())),

@@ -3,21 +3,47 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use promql_parser::label::{MatchOp as PromMatchOp, Matcher as PromMatcher};
 use promql_parser::parser::{MatrixSelector, VectorSelector};
 use tidemark_storage::model::{METRIC_NAME, is_stale_nan};
-use tidemark_storage::{Labels, MatchOp, Matcher, RolledSeries, Sample, TierChoice};
+use tidemark_storage::{Labels, MatchOp, Matcher, RolledSeries, Sample, SeriesSamples, TierChoice};
 
 use super::functions::rolled::{self, Stitched};
 use super::{Evaluator, RangeSeries, RangeVector, Series, duration_ms, too_many_samples};
 use crate::error::QueryError;
+use crate::histogram::{Hist, HistogramPoint};
 
 /// The widest rollup window: an instant vector's lookback over windows reaches this far back.
 const COARSEST_RESOLUTION_MS: i64 = 3_600_000;
 
-/// One selected series: its labels and samples, sorted by time with unique timestamps.
-pub(crate) type Selected = (Labels, Vec<Sample>);
+/// One selected series: its labels, float samples and native histogram samples, each sorted
+/// by time with unique timestamps.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Selected {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    pub histograms: Vec<HistogramPoint>,
+}
+
+impl Selected {
+    /// A series as the querier returns it, its histograms as the engine evaluates them.
+    fn from_querier(s: SeriesSamples) -> Self {
+        Selected {
+            labels: s.labels,
+            samples: s.samples,
+            histograms: s
+                .histograms
+                .iter()
+                .map(|h| HistogramPoint {
+                    t: h.t,
+                    h: Arc::new(Hist::from_stored(&h.h)),
+                })
+                .collect(),
+        }
+    }
+}
 
 /// Range vectors loaded whole, by selector node (the node's address: the AST outlives the
 /// evaluation), each list sorted by labels.
@@ -110,7 +136,7 @@ impl Evaluator<'_> {
         maxt_ms: i64,
         widen_ms: i64,
         strip_stale: bool,
-        mut f: impl FnMut(Labels, Vec<Sample>, Option<RolledSeries>) -> Result<(), QueryError>,
+        mut f: impl FnMut(Selected, Option<RolledSeries>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
         let groups = matcher_groups(vs)?;
         let mut gathered: Vec<Selected> = Vec::new();
@@ -128,10 +154,7 @@ impl Evaluator<'_> {
                 self.count_loaded(r.windows.len())?;
                 rolled.insert(r.labels.clone(), r);
             }
-            let mut emit = |labels: Labels,
-                            samples: Vec<Sample>,
-                            r: Option<RolledSeries>|
-             -> Result<(), QueryError> {
+            let mut emit = |s: Selected, r: Option<RolledSeries>| -> Result<(), QueryError> {
                 series += 1;
                 if series > self.limits.series_max {
                     return Err(too_many_series(self.limits.series_max));
@@ -141,36 +164,41 @@ impl Evaluator<'_> {
                 }
                 if groups.len() > 1 {
                     if let Some(r) = r {
-                        gathered_rolled.entry(labels.clone()).or_insert(r);
+                        gathered_rolled.entry(s.labels.clone()).or_insert(r);
                     }
-                    gathered.push((labels, samples));
+                    gathered.push(s);
                     Ok(())
                 } else {
-                    f(labels, samples, r)
+                    f(s, r)
                 }
             };
             for s in self.querier.select(group, mint_ms + 1, maxt_ms)? {
                 let mut s = s?;
                 if strip_stale {
                     s.samples.retain(|x| !is_stale_nan(x.v));
+                    s.histograms.retain(|h| !h.h.is_stale());
                 }
-                self.count_loaded(s.samples.len())?;
+                self.count_loaded(s.samples.len() + s.histograms.len())?;
                 let r = if rolled.is_empty() {
                     None
                 } else {
                     rolled.remove(&s.labels)
                 };
-                emit(s.labels, s.samples, r)?;
+                emit(Selected::from_querier(s), r)?;
             }
             let mut rest: Vec<RolledSeries> = rolled.into_values().collect();
             rest.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
             for r in rest {
-                emit(r.labels.clone(), Vec::new(), Some(r))?;
+                let s = Selected {
+                    labels: r.labels.clone(),
+                    ..Selected::default()
+                };
+                emit(s, Some(r))?;
             }
         }
-        for (labels, samples) in merge_groups(gathered) {
-            let r = gathered_rolled.remove(&labels);
-            f(labels, samples, r)?;
+        for s in merge_groups(gathered) {
+            let r = gathered_rolled.remove(&s.labels);
+            f(s, r)?;
         }
         Ok(())
     }
@@ -195,15 +223,12 @@ impl Evaluator<'_> {
     ) -> Result<(), QueryError> {
         let mut all: Vec<Selected> = Vec::new();
         let mut rolled = false;
-        self.for_each_selected(vs, mint_ms, maxt_ms, 0, true, |labels, samples, r| {
-            let samples = match r {
-                Some(r) if !r.windows.is_empty() => {
-                    rolled = true;
-                    Stitched::last_samples(&r, &samples)
-                }
-                _ => samples,
-            };
-            all.push((labels, samples));
+        self.for_each_selected(vs, mint_ms, maxt_ms, 0, true, |mut s, r| {
+            if let Some(r) = r.filter(|r| !r.windows.is_empty()) {
+                rolled = true;
+                s.samples = Stitched::last_samples(&r, &s.samples);
+            }
+            all.push(s);
             Ok(())
         })?;
         if rolled {
@@ -213,7 +238,7 @@ impl Evaluator<'_> {
         }
         // Series of one shard come in id order and shards one after another: sort by labels,
         // the order Prometheus' storage returns them in.
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         self.data.series.insert(key(vs), all);
         Ok(())
     }
@@ -261,15 +286,26 @@ impl Evaluator<'_> {
             last,
             COARSEST_RESOLUTION_MS,
             false,
-            |labels, samples, r| {
+            |s, r| {
+                if !s.histograms.is_empty() {
+                    // Histogram series have no rollups: their raw samples answer.
+                    return match mixed_instant_values(&s, &ends, lookback, timestamps, counts) {
+                        Some((values, hists)) => f(Series {
+                            labels: s.labels,
+                            values,
+                            hists,
+                        }),
+                        None => Ok(()),
+                    };
+                }
                 let values = match &r {
                     Some(r) => {
-                        rolled::instant_values(&samples, r, &ends, lookback, timestamps, counts)
+                        rolled::instant_values(&s.samples, r, &ends, lookback, timestamps, counts)
                     }
-                    None => instant_values(&samples, &ends, lookback, timestamps, counts),
+                    None => instant_values(&s.samples, &ends, lookback, timestamps, counts),
                 };
                 match values {
-                    Some(values) => f(Series::new(labels, values)),
+                    Some(values) => f(Series::new(s.labels, values)),
                     None => Ok(()),
                 }
             },
@@ -308,22 +344,81 @@ pub(crate) fn instant_values(
     any.then_some(values)
 }
 
+/// The instant-vector elements of a series with native histograms at window ends `ends`
+/// (see [`instant_values`]): per step the latest sample of either kind, a float in the first
+/// list or a histogram in the second (a histogram wins a timestamp both have); `None` when
+/// the series has no element at any step.
+#[allow(clippy::type_complexity)]
+fn mixed_instant_values(
+    s: &Selected,
+    ends: &[i64],
+    lookback: i64,
+    timestamps: bool,
+    counts: &mut [u64],
+) -> Option<(Vec<Option<f64>>, Vec<Option<Arc<Hist>>>)> {
+    let mut values = Vec::with_capacity(ends.len());
+    let mut hists = Vec::with_capacity(ends.len());
+    let mut any = false;
+    let (mut floats_upto, mut hists_upto) = (0, 0);
+    for (&end, count) in ends.iter().zip(counts) {
+        while floats_upto < s.samples.len() && s.samples[floats_upto].t <= end {
+            floats_upto += 1;
+        }
+        while hists_upto < s.histograms.len() && s.histograms[hists_upto].t <= end {
+            hists_upto += 1;
+        }
+        let float = floats_upto.checked_sub(1).map(|i| s.samples[i]);
+        let hist = hists_upto.checked_sub(1).map(|i| &s.histograms[i]);
+        let (value, h) = match (float, hist) {
+            (Some(f), Some(h)) if f.t > h.t => (Some(f), None),
+            (_, Some(h)) => (None, Some(h)),
+            (f, None) => (f, None),
+        };
+        let mut element = (None, None);
+        if let Some(f) = value.filter(|f| f.t > end - lookback && !is_stale_nan(f.v)) {
+            element.0 = Some(if timestamps { f.t as f64 / 1000.0 } else { f.v });
+        }
+        if let Some(h) = h.filter(|h| h.t > end - lookback && !is_stale_nan(h.h.sum)) {
+            if timestamps {
+                element.0 = Some(h.t as f64 / 1000.0);
+            } else {
+                element.1 = Some(h.h.clone());
+            }
+        }
+        if element.0.is_some() || element.1.is_some() {
+            any = true;
+            *count += 1;
+        }
+        values.push(element.0);
+        hists.push(element.1);
+    }
+    if hists.iter().all(Option::is_none) {
+        hists = Vec::new();
+    }
+    any.then_some((values, hists))
+}
+
 /// Joins the results of several matcher groups (`{a="1" or b="2"}`): a series matched by more
 /// than one group appears once.
 fn merge_groups(all: Vec<Selected>) -> Vec<Selected> {
     if all.is_empty() {
         return all;
     }
-    let mut by_labels: HashMap<Labels, Vec<Sample>> = HashMap::with_capacity(all.len());
-    for (labels, samples) in all {
-        by_labels.entry(labels).or_default().extend(samples);
+    let mut by_labels: HashMap<Labels, Selected> = HashMap::with_capacity(all.len());
+    for s in all {
+        let into = by_labels.entry(s.labels.clone()).or_default();
+        into.samples.extend(s.samples);
+        into.histograms.extend(s.histograms);
     }
     by_labels
         .into_iter()
-        .map(|(l, mut s)| {
-            s.sort_by_key(|x| x.t);
-            s.dedup_by_key(|x| x.t);
-            (l, s)
+        .map(|(labels, mut s)| {
+            s.labels = labels;
+            s.samples.sort_by_key(|x| x.t);
+            s.samples.dedup_by_key(|x| x.t);
+            s.histograms.sort_by_key(|x| x.t);
+            s.histograms.dedup_by_key(|x| x.t);
+            s
         })
         .collect()
 }
@@ -345,9 +440,10 @@ impl SelectorData {
             series: self
                 .selected(&ms.vs)
                 .iter()
-                .map(|(labels, samples)| RangeSeries {
-                    labels: Cow::Borrowed(labels),
-                    samples: Cow::Borrowed(samples.as_slice()),
+                .map(|s| RangeSeries {
+                    labels: Cow::Borrowed(&s.labels),
+                    samples: Cow::Borrowed(s.samples.as_slice()),
+                    histograms: Cow::Borrowed(s.histograms.as_slice()),
                 })
                 .collect(),
             range_ms: duration_ms(&ms.range),
@@ -377,11 +473,22 @@ impl SlidingWindow {
         end_ms: i64,
         range_ms: i64,
     ) -> std::ops::Range<usize> {
+        self.advance_by(samples.len(), |i| samples[i].t, end_ms, range_ms)
+    }
+
+    /// [`Self::advance_range`] over `len` points of any kind, `t(i)` the time of point `i`.
+    pub fn advance_by(
+        &mut self,
+        len: usize,
+        t: impl Fn(usize) -> i64,
+        end_ms: i64,
+        range_ms: i64,
+    ) -> std::ops::Range<usize> {
         let start = end_ms - range_ms;
-        while self.hi < samples.len() && samples[self.hi].t <= end_ms {
+        while self.hi < len && t(self.hi) <= end_ms {
             self.hi += 1;
         }
-        while self.lo < self.hi && samples[self.lo].t <= start {
+        while self.lo < self.hi && t(self.lo) <= start {
             self.lo += 1;
         }
         self.lo..self.hi

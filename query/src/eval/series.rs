@@ -3,42 +3,76 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Label, Labels};
 
 use crate::error::QueryError;
+use crate::histogram::Hist;
 
 /// One series of an instant vector evaluated at every step: its value per step, `None` at
-/// steps where the vector has no element with these labels.
+/// steps where the vector has no element with these labels. A step's element is a float
+/// (`values`) or a native histogram (`hists`), never both.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Series {
     pub labels: Labels,
     pub values: Vec<Option<f64>>,
+    /// The histogram per step; empty (no allocation) for a series without any, else as long
+    /// as `values`.
+    pub hists: Vec<Option<Arc<Hist>>>,
 }
 
 impl Series {
     pub fn new(labels: Labels, values: Vec<Option<f64>>) -> Self {
-        Series { labels, values }
+        Series {
+            labels,
+            values,
+            hists: Vec::new(),
+        }
     }
 
     /// Whether the series has no value at any step.
     pub fn is_empty(&self) -> bool {
-        self.values.iter().all(Option::is_none)
+        self.values.iter().all(Option::is_none) && self.hists.iter().all(Option::is_none)
     }
 
     /// Number of steps with a value.
     pub fn points(&self) -> usize {
         self.values.iter().filter(|v| v.is_some()).count()
+            + self.hists.iter().filter(|h| h.is_some()).count()
     }
+
+    /// The histogram at `step`, if the element there is one.
+    pub fn hist(&self, step: usize) -> Option<&Arc<Hist>> {
+        self.hists.get(step).and_then(Option::as_ref)
+    }
+
+    /// Whether the element at `step` is a float or a histogram.
+    pub fn has_value(&self, step: usize) -> bool {
+        self.values[step].is_some() || self.hist(step).is_some()
+    }
+}
+
+/// The float elements of `vec` only: what operators that do not take native histograms see
+/// (Prometheus drops histogram elements there). Series left without values go.
+pub(crate) fn floats_only(mut vec: Vec<Series>) -> Vec<Series> {
+    if vec.iter().all(|s| s.hists.is_empty()) {
+        return vec;
+    }
+    for s in &mut vec {
+        s.hists = Vec::new();
+    }
+    vec.retain(|s| !s.is_empty());
+    vec
 }
 
 /// Whether any series has a value, per step.
 pub(crate) fn present_per_step(vec: &[Series], steps: usize) -> Vec<bool> {
     let mut any = vec![false; steps];
     for s in vec {
-        for (a, v) in any.iter_mut().zip(&s.values) {
-            *a |= v.is_some();
+        for (step, a) in any.iter_mut().enumerate().take(s.values.len()) {
+            *a |= s.has_value(step);
         }
     }
     any
@@ -75,20 +109,31 @@ pub(crate) fn merge_same_labels(vec: Vec<Series>) -> Result<Vec<Series>, QueryEr
         if s.is_empty() {
             continue;
         }
-        match index.entry(s.labels) {
+        match index.entry(s.labels.clone()) {
             Entry::Vacant(e) => {
                 let labels = e.key().clone();
                 e.insert(out.len());
-                out.push(Series::new(labels, s.values));
+                out.push(Series {
+                    labels,
+                    values: s.values,
+                    hists: s.hists,
+                });
             }
             Entry::Occupied(e) => {
-                let into = &mut out[*e.get()].values;
-                for (a, b) in into.iter_mut().zip(s.values) {
-                    if b.is_some() {
-                        if a.is_some() {
-                            return Err(same_labelset());
+                let into = &mut out[*e.get()];
+                for step in 0..into.values.len() {
+                    if !s.has_value(step) {
+                        continue;
+                    }
+                    if into.has_value(step) {
+                        return Err(same_labelset());
+                    }
+                    into.values[step] = s.values[step];
+                    if let Some(h) = s.hist(step) {
+                        if into.hists.is_empty() {
+                            into.hists = vec![None; into.values.len()];
                         }
-                        *a = b;
+                        into.hists[step] = Some(h.clone());
                     }
                 }
             }

@@ -11,6 +11,7 @@ use super::{
     too_many_samples,
 };
 use crate::error::QueryError;
+use crate::histogram::HistogramPoint;
 
 /// The inner evaluation times of windows ending at `ends` (non-decreasing): for each window
 /// `(end - range_ms, end]` the multiples of `step_ms` inside it, each time once.
@@ -62,15 +63,24 @@ pub(crate) fn eval_subquery(
             vec![RangeSeries {
                 labels: Cow::Owned(Labels::default()),
                 samples: Cow::Owned(to_samples(&values)),
+                histograms: Cow::Owned(Vec::new()),
             }]
         }
         Val::Vector(vec) => vec
             .into_iter()
-            .map(|s| RangeSeries {
-                samples: Cow::Owned(to_samples(&s.values)),
-                labels: Cow::Owned(s.labels),
+            .map(|s| {
+                let histograms: Vec<HistogramPoint> = inner
+                    .iter()
+                    .zip(&s.hists)
+                    .filter_map(|(&t, h)| h.clone().map(|h| HistogramPoint { t, h }))
+                    .collect();
+                RangeSeries {
+                    samples: Cow::Owned(to_samples(&s.values)),
+                    histograms: Cow::Owned(histograms),
+                    labels: Cow::Owned(s.labels),
+                }
             })
-            .filter(|s| !s.samples.is_empty())
+            .filter(|s| !s.samples.is_empty() || !s.histograms.is_empty())
             .collect(),
         _ => {
             return Err(QueryError::bad_data(

@@ -129,10 +129,13 @@ type Points = Vec<(Labels, Vec<(i64, f64)>)>;
 
 fn points(v: Value) -> Points {
     let mut out: Points = match v {
-        Value::Vector(v) => v.into_iter().map(|(l, s)| (l, vec![(s.t, s.v)])).collect(),
+        Value::Vector(v) => v
+            .into_iter()
+            .map(|(l, p)| (l, vec![(p.t(), p.float().expect("a float"))]))
+            .collect(),
         Value::Matrix(m) => m
             .into_iter()
-            .map(|(l, s)| (l, s.into_iter().map(|s| (s.t, s.v)).collect()))
+            .map(|s| (s.labels, s.floats.into_iter().map(|x| (x.t, x.v)).collect()))
             .collect(),
         other => panic!("not a vector or matrix: {other:?}"),
     };

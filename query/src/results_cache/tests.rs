@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tidemark_storage::{Command, Engine, EngineOptions, MemEngine, SeriesRef, WriteBatch};
+use tidemark_storage::{Command, Engine, EngineOptions, MemEngine, Sample, SeriesRef, WriteBatch};
 
 use super::*;
 use crate::querier::EngineQuerier;
@@ -112,10 +112,10 @@ fn bits(r: &QueryResult) -> Vec<(String, Vec<(i64, u64)>)> {
     match &r.value {
         Value::Matrix(m) => m
             .iter()
-            .map(|(l, s)| {
+            .map(|s| {
                 (
-                    l.to_string(),
-                    s.iter().map(|x| (x.t, x.v.to_bits())).collect(),
+                    s.labels.to_string(),
+                    s.floats.iter().map(|x| (x.t, x.v.to_bits())).collect(),
                 )
             })
             .collect(),

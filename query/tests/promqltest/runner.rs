@@ -3,13 +3,14 @@
 
 use promql_parser::parser::Expr;
 use regex::Regex;
-use tidemark_query::{PromqlEngine, Querier, QueryError, QueryResult, Value};
+use tidemark_query::histogram::{Hist, HistogramPoint};
+use tidemark_query::{MatrixSeries, Point, PromqlEngine, Querier, QueryError, QueryResult, Value};
 use tidemark_storage::model::is_stale_nan;
 use tidemark_storage::{Labels, Sample};
 
 use super::at_modifier::at_modifier_cases;
-use super::script::{Command, Eval, EvalKind, Matching};
-use super::store::Store;
+use super::script::{Command, Eval, EvalKind, Matching, ScriptPoint, SeqValue};
+use super::store::{Loaded, Store};
 
 /// Relative tolerance of value comparisons.
 const EPSILON: f64 = 1e-6;
@@ -21,8 +22,6 @@ pub struct Outcome {
     pub line: usize,
     pub text: String,
     pub error: Option<String>,
-    /// Whether the query may read series that have native-histogram samples (loaded as gaps).
-    pub touches_histograms: bool,
 }
 
 /// Runs all commands of a script; one outcome per eval.
@@ -30,48 +29,49 @@ pub fn run(cmds: &[Command]) -> Vec<Outcome> {
     let engine = PromqlEngine::default();
     let mut store = Store::default();
     let mut out = Vec::new();
-    let mut histogram_names: Vec<String> = Vec::new();
     for cmd in cmds {
         match cmd {
-            Command::Clear => {
-                store = Store::default();
-                histogram_names.clear();
-            }
-            Command::Load {
-                step_ms,
-                series,
-                histogram_names: names,
-            } => {
-                histogram_names.extend(names.iter().cloned());
+            Command::Clear => store = Store::default(),
+            Command::Load { step_ms, series } => {
                 // A series defined twice in one block takes its last definition, as in
                 // Prometheus' runner (which keys a block's series by their labels).
-                let mut defs: Vec<(Labels, Vec<Sample>)> = Vec::new();
+                let mut defs: Vec<Loaded> = Vec::new();
                 for (labels, values) in series {
-                    let samples = values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.map(|v| Sample::new(i as i64 * step_ms, v)))
-                        .collect();
-                    match defs.iter_mut().find(|(l, _)| l == labels) {
-                        Some(def) => def.1 = samples,
-                        None => defs.push((labels.clone(), samples)),
+                    let def = points_at(labels.clone(), values, 0, *step_ms);
+                    match defs.iter_mut().find(|d| &d.labels == labels) {
+                        Some(d) => *d = def,
+                        None => defs.push(def),
                     }
                 }
                 store.load(&defs);
             }
             Command::Eval(e) => {
                 let error = run_eval(&engine, &store.querier(), e).err();
-                let touches_histograms = histogram_names.iter().any(|n| {
-                    e.expr.contains(n.as_str())
-                        || e.expr.contains("{") && !n.is_empty()
-                        || n.is_empty()
-                });
                 out.push(Outcome {
                     line: e.line,
                     text: e.text.clone(),
                     error,
-                    touches_histograms,
                 });
+            }
+        }
+    }
+    out
+}
+
+/// A script's values of one series as points at `start_ms`, `start_ms + step_ms`, ...
+fn points_at(labels: Labels, values: &[SeqValue], start_ms: i64, step_ms: i64) -> Loaded {
+    let mut out = Loaded {
+        labels,
+        samples: Vec::new(),
+        histograms: Vec::new(),
+    };
+    for (i, v) in values.iter().enumerate() {
+        let t = start_ms + i as i64 * step_ms;
+        match v {
+            None => {}
+            Some(ScriptPoint::Float(v)) => out.samples.push(Sample::new(t, *v)),
+            Some(ScriptPoint::Histogram(h)) => {
+                out.histograms.push(HistogramPoint { t, h: h.clone() })
             }
         }
     }
@@ -173,19 +173,21 @@ fn run_instant(
     let Value::Matrix(m) = r.value else {
         return Err("range mode: not a matrix".into());
     };
-    if m.windows(2).any(|w| w[0].0 > w[1].0) {
+    if m.windows(2).any(|w| w[0].labels > w[1].labels) {
         return Err("range mode: matrix not sorted by labels".into());
     }
     let mut vec = Vec::new();
-    for (labels, samples) in m {
-        if let Some(s) = samples.iter().find(|s| s.t == t_ms) {
-            vec.push((labels, *s));
+    for s in m {
+        if let Some(f) = s.floats.iter().find(|x| x.t == t_ms) {
+            vec.push((s.labels, Point::Float(*f)));
+        } else if let Some(h) = s.histograms.iter().find(|x| x.t == t_ms) {
+            vec.push((s.labels, Point::Histogram(h.clone())));
         }
     }
     let v = match res.value {
         Value::Scalar { .. } => Value::Scalar {
             t: t_ms,
-            v: vec.first().map(|x| x.1.v).unwrap_or(f64::NAN),
+            v: vec.first().and_then(|x| x.1.float()).unwrap_or(f64::NAN),
         },
         _ => Value::Vector(vec),
     };
@@ -266,11 +268,18 @@ fn compare(e: &Eval, got: &Value) -> Result<(), String> {
                 if e.expect.ordered && pos != i {
                     return Err(format!("series {labels} at position {pos}, expected {i}"));
                 }
-                let exp = values.first().copied().flatten().unwrap_or(f64::NAN);
-                if !equal(exp, vec[pos].1.v) {
+                let same = match (values.first().cloned().flatten(), &vec[pos].1) {
+                    (Some(ScriptPoint::Float(exp)), Point::Float(got)) => equal(exp, got.v),
+                    (Some(ScriptPoint::Histogram(exp)), Point::Histogram(got)) => {
+                        equal_hist(&exp, &got.h)
+                    }
+                    _ => false,
+                };
+                if !same {
                     return Err(format!(
-                        "series {labels}: expected {exp}, got {}",
-                        vec[pos].1.v
+                        "series {labels}: expected {:?}, got {:?}",
+                        values.first(),
+                        vec[pos].1
                     ));
                 }
             }
@@ -289,7 +298,7 @@ fn compare(e: &Eval, got: &Value) -> Result<(), String> {
                 }
             };
             if m.len() != e.series.len() {
-                let got: Vec<String> = m.iter().map(|(l, _)| l.to_string()).collect();
+                let got: Vec<String> = m.iter().map(|s| s.labels.to_string()).collect();
                 return Err(format!(
                     "expected {} series, got {}: {got:?}",
                     e.series.len(),
@@ -297,23 +306,15 @@ fn compare(e: &Eval, got: &Value) -> Result<(), String> {
                 ));
             }
             for (labels, values) in &e.series {
-                let Some((_, samples)) = m.iter().find(|(l, _)| l == labels) else {
-                    let got: Vec<String> = m.iter().map(|(l, _)| l.to_string()).collect();
+                let Some(got) = m.iter().find(|s| &s.labels == labels) else {
+                    let got: Vec<String> = m.iter().map(|s| s.labels.to_string()).collect();
                     return Err(format!("missing series {labels}; got {got:?}"));
                 };
-                let exp: Vec<Sample> = values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| v.map(|v| Sample::new(start + i as i64 * step, v)))
-                    .collect();
-                if exp.len() != samples.len()
-                    || exp
-                        .iter()
-                        .zip(samples)
-                        .any(|(a, b)| a.t != b.t || !equal(a.v, b.v))
-                {
+                let exp = points_at(labels.clone(), values, start, step);
+                if !same_series(&exp, got) {
                     return Err(format!(
-                        "series {labels}: expected {exp:?}, got {samples:?}"
+                        "series {labels}: expected {:?} {:?}, got {:?} {:?}",
+                        exp.samples, exp.histograms, got.floats, got.histograms
                     ));
                 }
             }
@@ -322,7 +323,50 @@ fn compare(e: &Eval, got: &Value) -> Result<(), String> {
     }
 }
 
-fn show(vec: &[(Labels, Sample)]) -> String {
-    let parts: Vec<String> = vec.iter().map(|(l, s)| format!("{l} {}", s.v)).collect();
+/// Whether a matrix series holds the expected points, floats and histograms.
+fn same_series(exp: &Loaded, got: &MatrixSeries) -> bool {
+    exp.samples.len() == got.floats.len()
+        && exp
+            .samples
+            .iter()
+            .zip(&got.floats)
+            .all(|(a, b)| a.t == b.t && equal(a.v, b.v))
+        && exp.histograms.len() == got.histograms.len()
+        && exp
+            .histograms
+            .iter()
+            .zip(&got.histograms)
+            .all(|(a, b)| a.t == b.t && equal_hist(&a.h, &b.h))
+}
+
+/// Histograms compared as Prometheus' runner does: empty buckets ignored, counts, sums and
+/// bucket counts within the tolerance, layout and thresholds exact.
+fn equal_hist(a: &Hist, b: &Hist) -> bool {
+    let (a, b) = (a.without_empty_buckets(), b.without_empty_buckets());
+    let same_buckets = |x: &[tidemark_query::histogram::Bucket],
+                        y: &[tidemark_query::histogram::Bucket]| {
+        x.len() == y.len()
+            && x.iter()
+                .zip(y)
+                .all(|(p, q)| p.index == q.index && equal(p.count, q.count))
+    };
+    a.schema == b.schema
+        && equal(a.count, b.count)
+        && equal(a.sum, b.sum)
+        && (!a.uses_custom_buckets() || a.custom_values == b.custom_values)
+        && a.zero_threshold == b.zero_threshold
+        && equal(a.zero_count, b.zero_count)
+        && same_buckets(&a.positive, &b.positive)
+        && same_buckets(&a.negative, &b.negative)
+}
+
+fn show(vec: &[(Labels, Point)]) -> String {
+    let parts: Vec<String> = vec
+        .iter()
+        .map(|(l, p)| match p {
+            Point::Float(s) => format!("{l} {}", s.v),
+            Point::Histogram(h) => format!("{l} {:?}", h.h),
+        })
+        .collect();
     parts.join(", ")
 }

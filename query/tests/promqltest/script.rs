@@ -1,12 +1,32 @@
 //! Parser for Prometheus' promqltest script language (see `testdata/promql/SCRIPT-LANGUAGE.md`).
 
+use std::sync::Arc;
+
 use promql_parser::parser::{Expr, parse};
 use regex::Regex;
+use tidemark_query::histogram::{Bucket, Hist};
+use tidemark_storage::histogram::{CUSTOM_BUCKETS_SCHEMA, ResetHint};
 use tidemark_storage::model::STALE_NAN_BITS;
 use tidemark_storage::{Label, Labels};
 
-/// One value of a series in a script: absent (`_`) or a float (stale markers included).
-pub type SeqValue = Option<f64>;
+/// A value in a script: a float (stale markers included) or a native histogram.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptPoint {
+    Float(f64),
+    Histogram(Arc<Hist>),
+}
+
+impl ScriptPoint {
+    pub fn float(&self) -> Option<f64> {
+        match self {
+            ScriptPoint::Float(v) => Some(*v),
+            ScriptPoint::Histogram(_) => None,
+        }
+    }
+}
+
+/// One value of a series in a script: absent (`_`) or a point.
+pub type SeqValue = Option<ScriptPoint>;
 
 /// An expected annotation or error: `expect <kind> [msg|regex]: <text>`.
 #[derive(Clone, Debug)]
@@ -52,7 +72,7 @@ pub struct Eval {
     /// Expected series and their values (one per step for range evals).
     pub series: Vec<(Labels, Vec<SeqValue>)>,
     pub scalar: Option<f64>,
-    /// Why the expectations cannot be represented (native histograms), if so.
+    /// Why the expectations cannot be represented, if so.
     pub unsupported: Option<String>,
 }
 
@@ -62,8 +82,6 @@ pub enum Command {
     Load {
         step_ms: i64,
         series: Vec<(Labels, Vec<SeqValue>)>,
-        /// Metric names of series that have native-histogram samples (loaded as gaps).
-        histogram_names: Vec<String>,
     },
     Clear,
     Eval(Box<Eval>),
@@ -137,55 +155,56 @@ fn join_histograms(tokens: &[&str]) -> Vec<String> {
     out
 }
 
-/// Expands a value sequence (`1 2+3x2 _ stale 1x5 _x3`). Native-histogram samples are an
-/// error unless `histograms_as_gaps`, which turns them into absent values.
-pub fn parse_values_lenient(
-    tokens: &[&str],
-    histograms_as_gaps: bool,
-) -> Result<Vec<SeqValue>, String> {
-    let joined = join_histograms(tokens);
-    let mut plain: Vec<&str> = Vec::new();
-    let mut out = Vec::new();
-    let times = Regex::new(r"\}\}x(\d+)$").unwrap();
-    for t in &joined {
-        if t.contains("{{") {
-            if !histograms_as_gaps {
-                return Err("native histograms: later issue".into());
-            }
-            out.extend(parse_values(&plain)?);
-            plain.clear();
-            let n = times
-                .captures(t)
-                .map(|c| c[1].parse::<usize>().unwrap_or(0) + 1)
-                .unwrap_or(1);
-            out.extend(std::iter::repeat_n(None, n));
-        } else {
-            plain.push(t);
-        }
-    }
-    out.extend(parse_values(&plain)?);
-    Ok(out)
-}
-
-/// Expands a value sequence of floats (`1 2+3x2 _ stale 1x5 _x3`).
+/// Expands a value sequence (`1 2+3x2 _ stale 1x5 _x3 {{schema:0 sum:1}}+{{sum:1}}x2`).
 pub fn parse_values(tokens: &[&str]) -> Result<Vec<SeqValue>, String> {
     let num = r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|Inf|inf|NaN)";
     let re = Regex::new(&format!(
         r"^({num})(?:([+-](?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|Inf)))?x(\d+)$"
     ))
     .unwrap();
+    let hist_re = Regex::new(r"^(\{\{.*?\}\})(?:([+-])(\{\{.*?\}\}))?(?:x(\d+))?$").unwrap();
     let mut out = Vec::new();
-    for tok in tokens {
+    for tok in join_histograms(tokens) {
+        let tok = tok.as_str();
         if tok.starts_with("{{") {
-            return Err("native histograms: later issue".into());
-        }
-        if *tok == "_" {
+            let c = hist_re
+                .captures(tok)
+                .ok_or_else(|| format!("bad histogram token {tok:?}"))?;
+            let base = parse_histogram(&c[1])?;
+            let times: usize = match c.get(4) {
+                Some(n) => n
+                    .as_str()
+                    .parse()
+                    .map_err(|_| format!("bad token {tok:?}"))?,
+                None => 0,
+            };
+            let inc = c.get(3).map(|m| parse_histogram(m.as_str())).transpose()?;
+            let mut cur = base;
+            out.push(Some(ScriptPoint::Histogram(Arc::new(cur.clone()))));
+            for _ in 0..times {
+                if let Some(inc) = &inc {
+                    if cur.schema > inc.schema {
+                        return Err(format!(
+                            "cannot merge from schema {} to {}",
+                            inc.schema, cur.schema
+                        ));
+                    }
+                    cur = if &c[2] == "+" {
+                        cur.add(inc)
+                    } else {
+                        cur.sub(inc)
+                    }
+                    .map_err(|e| format!("combining histograms in {tok:?}: {e:?}"))?;
+                }
+                out.push(Some(ScriptPoint::Histogram(Arc::new(cur.clone()))));
+            }
+        } else if tok == "_" {
             out.push(None);
         } else if let Some(n) = tok.strip_prefix("_x") {
             let n: usize = n.parse().map_err(|_| format!("bad token {tok:?}"))?;
             out.extend(std::iter::repeat_n(None, n));
-        } else if *tok == "stale" {
-            out.push(Some(f64::from_bits(STALE_NAN_BITS)));
+        } else if tok == "stale" {
+            out.push(Some(ScriptPoint::Float(f64::from_bits(STALE_NAN_BITS))));
         } else if let Some(c) = re.captures(tok) {
             let start = parse_number(&c[1])?;
             let inc = match c.get(2) {
@@ -195,14 +214,90 @@ pub fn parse_values(tokens: &[&str]) -> Result<Vec<SeqValue>, String> {
             let n: usize = c[3].parse().map_err(|_| format!("bad token {tok:?}"))?;
             let mut v = start;
             for _ in 0..=n {
-                out.push(Some(v));
+                out.push(Some(ScriptPoint::Float(v)));
                 v += inc;
             }
         } else {
-            out.push(Some(parse_number(tok)?));
+            out.push(Some(ScriptPoint::Float(parse_number(tok)?)));
         }
     }
     Ok(out)
+}
+
+/// Parses a histogram literal: `{{schema:0 sum:5 count:4 z_bucket:1 z_bucket_w:0.001
+/// buckets:[1 2 1] offset:1 n_buckets:[1] n_offset:0 custom_values:[1 2]
+/// counter_reset_hint:gauge}}` (every field optional).
+pub fn parse_histogram(text: &str) -> Result<Hist, String> {
+    let body = text
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+        .ok_or_else(|| format!("bad histogram {text:?}"))?;
+    let field = Regex::new(r"(\w+):\s*(\[[^\]]*\]|\S+)").unwrap();
+    let list = |v: &str| -> Result<Vec<f64>, String> {
+        v.trim_start_matches('[')
+            .trim_end_matches(']')
+            .split_whitespace()
+            .map(parse_number)
+            .collect()
+    };
+    let mut h = Hist {
+        hint: ResetHint::Unknown,
+        schema: 0,
+        zero_threshold: 0.0,
+        zero_count: 0.0,
+        count: 0.0,
+        sum: 0.0,
+        positive: Vec::new(),
+        negative: Vec::new(),
+        custom_values: Vec::new().into(),
+    };
+    let (mut positive, mut negative) = (Vec::new(), Vec::new());
+    let (mut offset, mut n_offset) = (0i32, 0i32);
+    for c in field.captures_iter(body) {
+        let v = &c[2];
+        let int = || {
+            v.parse::<i32>()
+                .map_err(|_| format!("bad integer {v:?} in {text:?}"))
+        };
+        match &c[1] {
+            "schema" => h.schema = int()?,
+            "sum" => h.sum = parse_number(v)?,
+            "count" => h.count = parse_number(v)?,
+            "z_bucket" => h.zero_count = parse_number(v)?,
+            "z_bucket_w" => h.zero_threshold = parse_number(v)?,
+            "buckets" => positive = list(v)?,
+            "n_buckets" => negative = list(v)?,
+            "offset" => offset = int()?,
+            "n_offset" => n_offset = int()?,
+            "custom_values" => h.custom_values = list(v)?.into(),
+            "counter_reset_hint" => {
+                h.hint = match v {
+                    "unknown" => ResetHint::Unknown,
+                    "reset" => ResetHint::Reset,
+                    "not_reset" => ResetHint::NotReset,
+                    "gauge" => ResetHint::Gauge,
+                    other => return Err(format!("bad counter_reset_hint {other:?}")),
+                }
+            }
+            other => return Err(format!("unknown histogram field {other:?} in {text:?}")),
+        }
+    }
+    let indexed = |counts: Vec<f64>, offset: i32| -> Vec<Bucket> {
+        counts
+            .into_iter()
+            .enumerate()
+            .map(|(i, count)| Bucket {
+                index: offset + i as i32,
+                count,
+            })
+            .collect()
+    };
+    h.positive = indexed(positive, offset);
+    h.negative = indexed(negative, n_offset);
+    if h.schema == CUSTOM_BUCKETS_SCHEMA && h.custom_values.is_empty() {
+        return Err(format!("custom buckets without custom_values in {text:?}"));
+    }
+    Ok(h)
 }
 
 /// Parses a series descriptor (`metric{a="b"}`, `{__name__="x"}`, `{}`) into labels.
@@ -305,23 +400,14 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, String> {
             // the float series only (evals on the copies are in the skip list).
             let step_ms = parse_duration_ms(&c[2])?;
             let mut series = Vec::new();
-            let mut histogram_names = Vec::new();
             for (n, l) in block {
                 let (desc, vals) = split_series_line(l);
                 let labels = parse_labels(desc).map_err(|e| format!("line {n}: {e}"))?;
                 let toks: Vec<&str> = vals.split_whitespace().collect();
-                // Native histogram samples cannot be stored yet: they become gaps.
-                let v = parse_values_lenient(&toks, true).map_err(|e| format!("line {n}: {e}"))?;
-                if vals.contains("{{") {
-                    histogram_names.push(labels.metric_name().unwrap_or("").to_string());
-                }
+                let v = parse_values(&toks).map_err(|e| format!("line {n}: {e}"))?;
                 series.push((labels, v));
             }
-            cmds.push(Command::Load {
-                step_ms,
-                series,
-                histogram_names,
-            });
+            cmds.push(Command::Load { step_ms, series });
         } else if line.starts_with("eval") {
             let eval_line = lines[..i]
                 .iter()
@@ -393,7 +479,7 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, String> {
                     let (desc, vals) = split_series_line(l);
                     let labels = parse_labels(desc).map_err(|e| format!("line {n}: {e}"))?;
                     let toks: Vec<&str> = vals.split_whitespace().collect();
-                    match parse_values_lenient(&toks, false) {
+                    match parse_values(&toks) {
                         Ok(v) => eval.series.push((labels, v)),
                         Err(e) => eval.unsupported = Some(e),
                     }
@@ -414,8 +500,12 @@ mod tests {
     #[test]
     fn expands_sequences() {
         let v = parse_values(&["1+1x2", "_", "5x1", "-2-1x1", "_x2"]).unwrap();
+        let floats: Vec<Option<f64>> = v
+            .iter()
+            .map(|p| p.as_ref().and_then(ScriptPoint::float))
+            .collect();
         assert_eq!(
-            v,
+            floats,
             vec![
                 Some(1.0),
                 Some(2.0),
@@ -429,6 +519,26 @@ mod tests {
                 None
             ]
         );
+        let h = parse_values(&[
+            "{{schema:0",
+            "sum:1",
+            "count:2",
+            "buckets:[1",
+            "1]}}+{{sum:1",
+            "count:1",
+            "buckets:[0",
+            "1]}}x2",
+        ])
+        .unwrap();
+        assert_eq!(h.len(), 3);
+        let Some(ScriptPoint::Histogram(last)) = &h[2] else {
+            panic!("{h:?}");
+        };
+        assert_eq!((last.sum, last.count), (3.0, 4.0));
+        assert_eq!(
+            last.positive.iter().map(|b| b.count).collect::<Vec<_>>(),
+            vec![1.0, 3.0]
+        );
     }
 }
 
@@ -440,7 +550,10 @@ mod block_tests {
     fn decimal_increments() {
         assert_eq!(
             parse_values(&["0+1.33x1"]).unwrap(),
-            vec![Some(0.0), Some(1.33)]
+            vec![
+                Some(ScriptPoint::Float(0.0)),
+                Some(ScriptPoint::Float(1.33))
+            ]
         );
         let cmds = parse_script("load 5m\n  http_requests{job=\"a\"} 0+1.33x10\n\neval instant at 50m stddev(http_requests)\n  {} 0.0\n").unwrap();
         assert_eq!(cmds.len(), 2);

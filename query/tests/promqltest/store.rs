@@ -5,9 +5,18 @@
 use std::sync::Arc;
 
 use tidemark_query::EngineQuerier;
+use tidemark_query::histogram::HistogramPoint;
+use tidemark_storage::histogram::{HistogramSample, HistogramValue};
 use tidemark_storage::{
     Command, Engine, Labels, MemEngine, Sample, SeriesRef, ShardId, WriteBatch,
 };
+
+/// One series of a `load` block: its floats and its native histograms.
+pub struct Loaded {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    pub histograms: Vec<HistogramPoint>,
+}
 
 /// Shards the series are spread over (more than one, so that the engine never relies on the
 /// querier returning series sorted across shards).
@@ -32,11 +41,14 @@ impl Store {
     /// Writes samples of many series: one `Write` command per shard, built like a shard leader
     /// builds it (known series by id, new ones by labels), encoded and decoded as the Raft log
     /// carries it, then applied at the shard's next log index.
-    pub fn load(&mut self, series: &[(Labels, Vec<Sample>)]) {
+    pub fn load(&mut self, series: &[Loaded]) {
         for shard in 0..SHARD_COUNT {
             let mut batch = WriteBatch::default();
-            for (labels, samples) in series {
-                if labels.shard(SHARD_COUNT) != shard || samples.is_empty() {
+            for s in series {
+                let labels = &s.labels;
+                if labels.shard(SHARD_COUNT) != shard
+                    || s.samples.is_empty() && s.histograms.is_empty()
+                {
                     continue;
                 }
                 let series_ref = match self.engine.series_id(shard, labels) {
@@ -49,9 +61,22 @@ impl Store {
                         }
                     },
                 };
-                batch.samples.push((series_ref, samples.clone()));
+                if !s.samples.is_empty() {
+                    batch.samples.push((series_ref, s.samples.clone()));
+                }
+                if !s.histograms.is_empty() {
+                    let histograms = s
+                        .histograms
+                        .iter()
+                        .map(|p| HistogramSample {
+                            t: p.t,
+                            h: HistogramValue::Float(p.h.to_stored()),
+                        })
+                        .collect();
+                    batch.histograms.push((series_ref, histograms));
+                }
             }
-            if batch.samples.is_empty() {
+            if batch.samples.is_empty() && batch.histograms.is_empty() {
                 continue;
             }
             let entry = Command::Write(batch).encode();

@@ -10,7 +10,8 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Label, Labels};
 
-use super::{OpFn, Signatures, both_present};
+use super::elements::{self, Elem, Out};
+use super::{Signatures, both_present, invalid_operands, is_comparison, note, op_fn};
 use crate::error::QueryError;
 use crate::eval::series::merge_same_labels;
 use crate::eval::{Evaluator, Series};
@@ -50,12 +51,13 @@ struct Matching {
 pub(crate) fn vector_vector(
     ev: &Evaluator<'_>,
     b: &BinaryExpr,
-    f: OpFn,
-    comparison: bool,
+    op: &str,
     lhs: Vec<Series>,
     rhs: Vec<Series>,
     steps: usize,
 ) -> Result<Vec<Series>, QueryError> {
+    let f = op_fn(op).ok_or_else(|| invalid_operands(op))?;
+    let comparison = is_comparison(op);
     let modifier = b.modifier.clone().unwrap_or_default();
     let return_bool = modifier.return_bool;
     let swapped = matches!(modifier.card, VectorMatchCardinality::OneToMany(_));
@@ -105,23 +107,26 @@ pub(crate) fn vector_vector(
         if members.is_empty() {
             continue;
         }
-        for (step, (&lv, &active)) in l.values.iter().zip(&active).enumerate() {
-            let (Some(lv), true) = (lv, active) else {
+        for (step, &active) in active.iter().enumerate() {
+            let (Some(lv), true) = (element(l, step), active) else {
                 continue;
             };
             let Some((ri, rv)) = members
                 .iter()
-                .find_map(|&ri| one[ri].values[step].map(|rv| (ri, rv)))
+                .find_map(|&ri| element(&one[ri], step).map(|rv| (ri, rv)))
             else {
                 continue;
             };
-            let (fl, fr) = if swapped { (rv, lv) } else { (lv, rv) };
-            let (mut v, keep) = f(fl, fr);
-            if return_bool {
-                v = f64::from(u8::from(keep));
-            } else if !keep {
-                continue;
-            }
+            let (el, er) = if swapped { (rv, lv) } else { (lv, rv) };
+            let v = match elements::binop(op, f, el, er) {
+                Err(dropped) => {
+                    note(ev, dropped);
+                    continue;
+                }
+                Ok((_, keep)) if return_bool => Out::Float(f64::from(u8::from(keep))),
+                Ok((_, false)) => continue,
+                Ok((v, true)) => v,
+            };
             let o = match pairs.iter().find(|(r, _)| *r == ri) {
                 Some(&(_, o)) => o,
                 None => {
@@ -132,7 +137,15 @@ pub(crate) fn vector_vector(
                     outs.len() - 1
                 }
             };
-            outs[o].values[step] = Some(v);
+            match v {
+                Out::Float(v) => outs[o].values[step] = Some(v),
+                Out::Hist(h) => {
+                    if outs[o].hists.is_empty() {
+                        outs[o].hists = vec![None; steps];
+                    }
+                    outs[o].hists[step] = Some(h);
+                }
+            }
         }
     }
     check_unique_matches(&outs, &out_sig, m.one_to_one, &mut first_error);
@@ -141,6 +154,15 @@ pub(crate) fn vector_vector(
     }
     ev.check_points(outs.len(), steps)?;
     merge_same_labels(outs)
+}
+
+/// The element of `s` at `step`, if any.
+fn element(s: &Series, step: usize) -> Option<Elem<'_>> {
+    match (s.values[step], s.hist(step)) {
+        (_, Some(h)) => Some(Elem::Hist(h)),
+        (Some(v), None) => Some(Elem::Float(v)),
+        (None, None) => None,
+    }
 }
 
 /// Two elements of the "one" side with the same signature at a step where something could
@@ -158,7 +180,7 @@ fn check_one_side_unique(
             continue;
         }
         for (step, _) in active.iter().enumerate().filter(|(_, a)| **a) {
-            let mut present = members.iter().filter(|&&i| one[i].values[step].is_some());
+            let mut present = members.iter().filter(|&&i| one[i].has_value(step));
             let (Some(&first), Some(&second)) = (present.next(), present.next()) else {
                 continue;
             };
@@ -203,7 +225,7 @@ fn check_unique_matches(
             let steps = outs[run[0]].values.len();
             let clash = (0..steps).find(|&step| {
                 run.iter()
-                    .filter(|&&o| outs[o].values[step].is_some())
+                    .filter(|&&o| outs[o].has_value(step))
                     .nth(1)
                     .is_some()
             });

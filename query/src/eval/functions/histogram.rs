@@ -1,4 +1,7 @@
-//! `histogram_quantile` and `histogram_fraction` over classic histograms (series with an `le` bucket label).
+//! `histogram_quantile` and `histogram_fraction`: over classic histograms (series with an `le`
+//! bucket label) here, over native histograms in [`super::native`]. One input may hold both;
+//! where a native histogram and classic buckets of the same series meet at a step, neither
+//! answers there and a warning says so.
 
 use std::collections::HashMap;
 
@@ -6,7 +9,8 @@ use promql_parser::parser::Call;
 use tidemark_storage::Labels;
 use tidemark_storage::model::METRIC_NAME;
 
-use super::{scalar_arg, vector_arg};
+use super::native::{self, NativeQuery};
+use super::{mixed_vector_arg, scalar_arg};
 use crate::error::QueryError;
 use crate::eval::numeric::{almost_equal, format_float};
 use crate::eval::series::merge_same_labels;
@@ -63,16 +67,20 @@ fn bucket_groups(ev: &Evaluator<'_>, c: &Call, arg: usize, input: &[Series]) -> 
 }
 
 /// Per group of buckets and step, `f(step, buckets)` over the buckets present at that step;
-/// steps without any bucket stay empty. The result drops the metric name.
+/// steps without any bucket stay empty, and so do steps where a native histogram of the
+/// same series answers too (both drop: `natives` is told of the conflict). Then the native
+/// histograms' own answers. The result drops the metric name.
 fn per_group_step(
     ev: &Evaluator<'_>,
     c: &Call,
     arg: usize,
-    input: &[Series],
+    mut input: Vec<Series>,
     steps: usize,
+    natives: &mut NativeQuery,
     mut f: impl FnMut(&Labels, usize, &mut [Bucket]) -> f64,
 ) -> Result<Vec<Series>, QueryError> {
-    let groups = bucket_groups(ev, c, arg, input);
+    natives.take_from(&mut input);
+    let groups = bucket_groups(ev, c, arg, &input);
     let mut out = Vec::with_capacity(groups.len());
     let mut buckets: Vec<Bucket> = Vec::new();
     for (sig, members) in groups {
@@ -83,7 +91,7 @@ fn per_group_step(
             buckets.extend(members.iter().filter_map(|&(i, upper_bound)| {
                 input[i].values[step].map(|count| Bucket { upper_bound, count })
             }));
-            if buckets.is_empty() {
+            if buckets.is_empty() || natives.conflicts(ev, c, arg, &sig, step) {
                 values.push(None);
                 continue;
             }
@@ -91,6 +99,7 @@ fn per_group_step(
         }
         out.push(Series::new(drop_name(sig), values));
     }
+    out.extend(natives.answers(ev, c)?);
     merge_same_labels(out)
 }
 
@@ -112,11 +121,19 @@ pub(crate) fn histogram_quantile(
             0,
         ));
     }
-    let input = vector_arg(ev, c, 1, ts)?;
-    per_group_step(ev, c, 1, &input, ts.len(), |sig, step, buckets| {
-        let (v, forced) = bucket_quantile(q[step], buckets);
-        if forced {
-            ev.info(ev.at_arg(
+    let input = mixed_vector_arg(ev, c, 1, ts)?;
+    let mut natives = NativeQuery::new(ts.len(), native::Question::Quantile(q.clone()));
+    per_group_step(
+        ev,
+        c,
+        1,
+        input,
+        ts.len(),
+        &mut natives,
+        |sig, step, buckets| {
+            let (v, forced) = bucket_quantile(q[step], buckets);
+            if forced {
+                ev.info(ev.at_arg(
                 format!(
                     "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
                     sig.get(METRIC_NAME).unwrap_or("")
@@ -124,9 +141,10 @@ pub(crate) fn histogram_quantile(
                 positions::call_addr(c),
                 1,
             ));
-        }
-        v
-    })
+            }
+            v
+        },
+    )
 }
 
 /// `histogram_fraction(lower, upper, buckets)`: per group of buckets and step, the estimated
@@ -138,10 +156,18 @@ pub(crate) fn histogram_fraction(
 ) -> Result<Vec<Series>, QueryError> {
     let lower = scalar_arg(ev, c, 0, ts)?;
     let upper = scalar_arg(ev, c, 1, ts)?;
-    let input = vector_arg(ev, c, 2, ts)?;
-    per_group_step(ev, c, 2, &input, ts.len(), |_, step, buckets| {
-        bucket_fraction(lower[step], upper[step], buckets)
-    })
+    let input = mixed_vector_arg(ev, c, 2, ts)?;
+    let question = native::Question::Fraction(lower.clone(), upper.clone());
+    let mut natives = NativeQuery::new(ts.len(), question);
+    per_group_step(
+        ev,
+        c,
+        2,
+        input,
+        ts.len(),
+        &mut natives,
+        |_, step, buckets| bucket_fraction(lower[step], upper[step], buckets),
+    )
 }
 
 /// Sorts buckets by upper bound and merges those with the same bound.

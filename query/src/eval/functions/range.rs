@@ -5,6 +5,7 @@ use promql_parser::parser::{Call, MatrixSelector};
 use tidemark_storage::{Labels, Sample};
 
 use super::range_fn::{Params, RangeFn, Window, extrapolate};
+use super::range_hist::{self, MixedNotes};
 use super::rolled::{self, Notes, Stitched};
 use super::{absent, matrix_selector, scalar_arg};
 use crate::error::QueryError;
@@ -13,6 +14,7 @@ use crate::eval::positions;
 use crate::eval::selector::SlidingWindow;
 use crate::eval::series::check_distinct_labels;
 use crate::eval::{Evaluator, Series, Val, drop_name, duration_ms};
+use crate::histogram::HistogramPoint;
 
 /// Name suffixes of counters: `rate` and `increase` on other metrics get an info annotation.
 const COUNTER_SUFFIXES: [&str; 4] = ["_total", "_sum", "_count", "_bucket"];
@@ -36,18 +38,24 @@ pub(crate) fn eval_range_function(
     let mut counts = vec![0u64; ts.len()];
     let mut out = Vec::new();
     if let Some(ms) = matrix_selector(&c.args.args[arg]) {
-        stream_range(ev, ms, ts, |labels, samples, windows, rolled| {
-            let input = Input {
-                samples,
-                rolled,
-                windows,
-            };
-            if let Some(s) = apply.series(ev, labels, input, ts, &mut counts) {
-                out.push(s);
-                ev.check_points(out.len(), ts.len())?;
-            }
-            Ok(())
-        })?;
+        stream_range(
+            ev,
+            ms,
+            ts,
+            |labels, samples, histograms, windows, rolled| {
+                let input = Input {
+                    samples,
+                    histograms,
+                    rolled,
+                    windows,
+                };
+                if let Some(s) = apply.series(ev, labels, input, ts, &mut counts) {
+                    out.push(s);
+                    ev.check_points(out.len(), ts.len())?;
+                }
+                Ok(())
+            },
+        )?;
     } else {
         let Val::Matrix(rv) = ev.eval(&c.args.args[arg], ts)? else {
             return Err(QueryError::bad_data(format!(
@@ -65,6 +73,7 @@ pub(crate) fn eval_range_function(
             let labels = rs.labels.clone().into_owned();
             let input = Input {
                 samples: &rs.samples,
+                histograms: &rs.histograms,
                 rolled: None,
                 windows,
             };
@@ -93,7 +102,13 @@ pub(crate) fn stream_range(
     ev: &Evaluator<'_>,
     ms: &MatrixSelector,
     ts: &[i64],
-    mut f: impl FnMut(Labels, &[Sample], Windows<'_>, Option<&Stitched>) -> Result<(), QueryError>,
+    mut f: impl FnMut(
+        Labels,
+        &[Sample],
+        &[HistogramPoint],
+        Windows<'_>,
+        Option<&Stitched>,
+    ) -> Result<(), QueryError>,
 ) -> Result<(), QueryError> {
     let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
     let range_ms = duration_ms(&ms.range);
@@ -104,17 +119,16 @@ pub(crate) fn stream_range(
         ends: &ends,
         range_ms,
     };
-    ev.for_each_selected(
-        &ms.vs,
-        first - range_ms,
-        last,
-        0,
-        true,
-        |labels, samples, r| {
-            let stitched = r.map(|r| Stitched::new(&r, &samples));
-            f(labels, &samples, windows, stitched.as_ref())
-        },
-    )
+    ev.for_each_selected(&ms.vs, first - range_ms, last, 0, true, |s, r| {
+        let stitched = r.map(|r| Stitched::new(&r, &s.samples));
+        f(
+            s.labels,
+            &s.samples,
+            &s.histograms,
+            windows,
+            stitched.as_ref(),
+        )
+    })
 }
 
 /// Whether range function `name` with number parameters `params` can be computed by parts of
@@ -155,16 +169,25 @@ impl PerSeries<'_> {
     ) -> Option<Series> {
         let Input {
             samples,
+            histograms,
             rolled,
             windows,
         } = input;
         match self {
             PerSeries::Present(present) => {
-                let mut slider = SlidingWindow::new();
+                let (mut slider, mut hists) = (SlidingWindow::new(), SlidingWindow::new());
                 for ((p, count), &end) in
                     present.iter_mut().zip(counts.iter_mut()).zip(windows.ends)
                 {
-                    let n = slider.advance_range(samples, end, windows.range_ms).len();
+                    let n = slider.advance_range(samples, end, windows.range_ms).len()
+                        + hists
+                            .advance_by(
+                                histograms.len(),
+                                |i| histograms[i].t,
+                                end,
+                                windows.range_ms,
+                            )
+                            .len();
                     *count += n as u64;
                     let start = end - windows.range_ms;
                     let in_windows =
@@ -220,22 +243,39 @@ impl<'c> RangeFnCall<'c> {
     ) -> Option<Series> {
         let f = self.f;
         let mut notes = Notes::default();
-        let values = apply_over_steps(
-            f,
-            input,
-            &self.params,
-            ts,
-            &mut self.scratch,
-            counts,
-            &mut notes,
-        );
+        let (values, hists) = if input.histograms.is_empty() {
+            let values = apply_over_steps(
+                f,
+                input,
+                &self.params,
+                ts,
+                &mut self.scratch,
+                counts,
+                &mut notes,
+            );
+            (values, Vec::new())
+        } else {
+            let mut mixed = MixedNotes::default();
+            let out = range_hist::apply_over_steps(
+                f,
+                input,
+                &self.params,
+                ts,
+                &mut self.scratch,
+                counts,
+                &mut mixed,
+            );
+            self.note_histograms(ev, &labels, mixed);
+            out
+        };
         let (warnings, infos) = notes.annotations(self.c.func.name);
         warnings.into_iter().for_each(|w| ev.warn(w));
         infos.into_iter().for_each(|i| ev.info(i));
-        if values.iter().all(Option::is_none) {
+        if values.iter().all(Option::is_none) && hists.iter().all(Option::is_none) {
             return None;
         }
         if matches!(f, RangeFn::Rate | RangeFn::Increase)
+            && values.iter().any(Option::is_some)
             && let Some(metric) = labels.metric_name()
             && !COUNTER_SUFFIXES.iter().any(|s| metric.ends_with(s))
         {
@@ -252,7 +292,48 @@ impl<'c> RangeFnCall<'c> {
         } else {
             drop_name(labels)
         };
-        Some(Series::new(labels, values))
+        Some(Series {
+            labels,
+            values,
+            hists,
+        })
+    }
+
+    /// The warnings of a series with histograms, as Prometheus words them.
+    fn note_histograms(&self, ev: &Evaluator<'_>, labels: &Labels, notes: MixedNotes) {
+        let name = labels.metric_name().unwrap_or("");
+        let warn = |what: &str| {
+            ev.warn(ev.at_arg(
+                format!("PromQL warning: {what}"),
+                positions::call_addr(self.c),
+                self.arg,
+            ))
+        };
+        if notes.mixed_kinds {
+            warn(&format!(
+                "encountered a mix of histograms and floats for metric name {name:?}"
+            ));
+        }
+        if notes.change.not_counter {
+            warn(&format!(
+                "this native histogram metric is not a counter: {name:?}"
+            ));
+        }
+        if notes.change.not_gauge {
+            warn(&format!(
+                "this native histogram metric is not a gauge: {name:?}"
+            ));
+        }
+        if notes.change.mixed_schemas {
+            warn(&format!(
+                "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {name:?}"
+            ));
+        }
+        if notes.change.incompatible_bounds {
+            warn(&format!(
+                "vector contains histograms with incompatible custom buckets for metric name {name:?}"
+            ));
+        }
     }
 }
 
@@ -272,6 +353,7 @@ fn apply_over_steps(
         samples,
         rolled,
         windows,
+        ..
     } = input;
     let mut slider = SlidingWindow::new();
     let mut resets = CounterResets::new(f, samples);
@@ -324,6 +406,8 @@ fn apply_over_steps(
 #[derive(Clone, Copy)]
 pub(crate) struct Input<'a> {
     pub samples: &'a [Sample],
+    /// Native histogram samples (series with any take [`range_hist`]'s path).
+    pub histograms: &'a [HistogramPoint],
     pub rolled: Option<&'a Stitched>,
     pub windows: Windows<'a>,
 }
@@ -424,6 +508,7 @@ mod tests {
             series: vec![RangeSeries {
                 labels: Cow::Owned(Default::default()),
                 samples: Cow::Borrowed(&samples),
+                histograms: Cow::Owned(Vec::new()),
             }],
             range_ms: 95_000,
             ends: ts.clone(),
@@ -438,6 +523,7 @@ mod tests {
             };
             let input = Input {
                 samples: &samples,
+                histograms: &[],
                 rolled: None,
                 windows,
             };
