@@ -123,7 +123,7 @@ impl Hist {
 
     /// The upper bound of bucket `index` (positive side; a negative bucket's lower bound is
     /// its negation).
-    pub fn bound(&self, index: i32) -> f64 {
+    pub fn bound(&self, index: i64) -> f64 {
         bound(index, self.schema, &self.custom_values)
     }
 
@@ -139,8 +139,8 @@ impl Hist {
     }
 
     fn positive_range(&self, b: &Bucket) -> BucketRange {
-        let lower = self.bound(b.index - 1);
-        let upper = self.bound(b.index);
+        let lower = self.bound(i64::from(b.index) - 1);
+        let upper = self.bound(b.index.into());
         let (lower_inclusive, upper_inclusive) = if self.uses_custom_buckets() {
             (b.index == 0, true)
         } else {
@@ -156,8 +156,8 @@ impl Hist {
     }
 
     fn negative_range(&self, b: &Bucket) -> BucketRange {
-        let lower = -self.bound(b.index);
-        let upper = -self.bound(b.index - 1);
+        let lower = -self.bound(b.index.into());
+        let upper = -self.bound(i64::from(b.index) - 1);
         self.clamp_to_zero_bucket(BucketRange {
             lower,
             upper,
@@ -309,27 +309,28 @@ fn expand(spans: &[Span], counts: &[f64]) -> Vec<Bucket> {
 /// Spans and dense counts of buckets sorted by index.
 fn spans_of(buckets: &[Bucket]) -> (Vec<Span>, Vec<f64>) {
     let mut spans: Vec<Span> = Vec::new();
-    let mut next = 0i32;
+    let mut next = 0i64;
     for b in buckets {
+        let index = i64::from(b.index);
         match spans.last_mut() {
-            Some(span) if b.index == next => span.length += 1,
+            Some(span) if index == next => span.length += 1,
             _ => spans.push(Span {
                 offset: if spans.is_empty() {
                     b.index
                 } else {
-                    b.index - next
+                    i32::try_from(index - next).unwrap_or(i32::MAX)
                 },
                 length: 1,
             }),
         }
-        next = b.index + 1;
+        next = index + 1;
     }
     (spans, buckets.iter().map(|b| b.count).collect())
 }
 
 /// The upper bound of bucket `index` in `schema` (`custom`: the custom bounds; index -1 is
 /// the lower bound of the first custom bucket, -Inf, and `custom.len()` the last one's, +Inf).
-pub(crate) fn bound(index: i32, schema: i32, custom: &[f64]) -> f64 {
+pub(crate) fn bound(index: i64, schema: i32, custom: &[f64]) -> f64 {
     if schema == CUSTOM_BUCKETS_SCHEMA {
         return match usize::try_from(index) {
             Err(_) => f64::NEG_INFINITY,
@@ -339,17 +340,17 @@ pub(crate) fn bound(index: i32, schema: i32, custom: &[f64]) -> f64 {
     }
     if schema < 0 {
         // Bucket boundaries are powers of 2^(2^-schema).
-        let exp = i64::from(index) << -schema;
+        let exp = index << (-schema).clamp(0, 8);
         if exp == 1024 {
             // The last finite bucket ends at the largest float: the next one counts ±Inf.
             return f64::MAX;
         }
         return ldexp(1.0, exp);
     }
-    let per_octave = 1i32 << schema;
+    let per_octave = 1i64 << schema.clamp(0, 8);
     let frac_index = index & (per_octave - 1);
-    let frac = (f64::from(frac_index) / f64::from(per_octave)).exp2() / 2.0;
-    let exp = i64::from(index >> schema) + 1;
+    let frac = (frac_index as f64 / per_octave as f64).exp2() / 2.0;
+    let exp = (index >> schema.clamp(0, 8)) + 1;
     if frac == 0.5 && exp == 1025 {
         return f64::MAX;
     }

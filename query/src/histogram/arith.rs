@@ -59,7 +59,7 @@ impl Hist {
         // `other`'s buckets that lie inside the (reconciled) zero bucket are in its zero
         // count already.
         let threshold = h.zero_threshold;
-        let inside = |index: i32| bound(index, schema, &[]) <= threshold;
+        let inside = |index: i32| bound(index.into(), schema, &[]) <= threshold;
         h.schema = schema;
         h.positive = merge(&hp, &op, sign, inside);
         h.negative = merge(&hn, &on, sign, inside);
@@ -94,7 +94,8 @@ impl Hist {
         'outer: loop {
             let mut count = self.zero_count;
             for b in &self.positive {
-                let (lower, upper) = (self.bound(b.index - 1), self.bound(b.index));
+                let index = i64::from(b.index);
+                let (lower, upper) = (self.bound(index - 1), self.bound(index));
                 if lower >= larger {
                     break;
                 }
@@ -107,7 +108,8 @@ impl Hist {
                 }
             }
             for b in &self.negative {
-                let (lower, upper) = (-self.bound(b.index), -self.bound(b.index - 1));
+                let index = i64::from(b.index);
+                let (lower, upper) = (-self.bound(index), -self.bound(index - 1));
                 if upper <= -larger {
                     break;
                 }
@@ -132,13 +134,13 @@ impl Hist {
         let schema = self.schema;
         let custom = self.custom_values.clone();
         for b in &mut self.positive {
-            if bound(b.index - 1, schema, &custom) >= threshold {
+            if bound(i64::from(b.index) - 1, schema, &custom) >= threshold {
                 break;
             }
             b.count = 0.0;
         }
         for b in &mut self.negative {
-            if -bound(b.index - 1, schema, &custom) <= -threshold {
+            if -bound(i64::from(b.index) - 1, schema, &custom) <= -threshold {
                 break;
             }
             b.count = 0.0;
@@ -167,7 +169,8 @@ pub(crate) fn reduce(buckets: &[Bucket], schema: i32, target: i32) -> Vec<Bucket
     let shift = (schema - target).clamp(0, 31) as u32;
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
     for b in buckets {
-        let index = ((b.index - 1) >> shift) + 1;
+        // Fits: shifting right only brings an index nearer to zero.
+        let index = (((i64::from(b.index) - 1) >> shift) + 1) as i32;
         match out.last_mut() {
             Some(last) if last.index == index => last.count += b.count,
             _ => out.push(Bucket {

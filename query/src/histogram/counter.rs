@@ -53,7 +53,7 @@ impl Hist {
             }
             reduced
                 .into_iter()
-                .skip_while(|b| self.bound(b.index) <= self.zero_threshold)
+                .skip_while(|b| self.bound(b.index.into()) <= self.zero_threshold)
                 .collect()
         };
         bucket_went_down(
