@@ -402,12 +402,6 @@ impl<'q> Evaluator<'q> {
         }
     }
 
-    /// Evaluates `expr`, which must be an instant vector, for an operator over floats: its
-    /// histogram elements are dropped ([`series::floats_only`]).
-    pub fn eval_vector(&self, expr: &Expr, ts: &[i64]) -> Result<Vec<Series>, QueryError> {
-        self.eval_mixed_vector(expr, ts).map(series::floats_only)
-    }
-
     /// Evaluates `expr`, which must be an instant vector, floats and histograms.
     pub fn eval_mixed_vector(&self, expr: &Expr, ts: &[i64]) -> Result<Vec<Series>, QueryError> {
         match self.eval(expr, ts)? {

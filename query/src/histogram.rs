@@ -266,6 +266,64 @@ impl Hist {
             && same(&self.negative, &other.negative)
     }
 
+    /// The histogram as Prometheus prints it (`count_values` makes it a label value):
+    /// `{count:20, sum:10, [-2,-1):2, [-0.001,0.001]:2, (0.5,1]:1}`, non-empty buckets from
+    /// the lowest up, numbers as Go's `%g` prints them.
+    pub fn go_string(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!("{{count:{}, sum:{}", go_g(self.count), go_g(self.sum));
+        let mut bucket = |r: BucketRange| {
+            if r.count != 0.0 {
+                let _ = write!(
+                    out,
+                    ", {}{},{}{}:{}",
+                    if r.lower_inclusive { '[' } else { '(' },
+                    go_g(r.lower),
+                    go_g(r.upper),
+                    if r.upper_inclusive { ']' } else { ')' },
+                    go_g(r.count)
+                );
+            }
+        };
+        // Bucket bounds as they are, not cut at the zero bucket.
+        for b in self.negative.iter().rev() {
+            let (lower, upper) = (
+                -self.bound(b.index.into()),
+                -self.bound(i64::from(b.index) - 1),
+            );
+            bucket(BucketRange {
+                lower,
+                upper,
+                lower_inclusive: lower < 0.0,
+                upper_inclusive: upper > 0.0,
+                count: b.count,
+            });
+        }
+        if self.zero_count != 0.0 {
+            bucket(self.zero_bucket());
+        }
+        for b in &self.positive {
+            let (lower, upper) = (
+                self.bound(i64::from(b.index) - 1),
+                self.bound(b.index.into()),
+            );
+            let (lower_inclusive, upper_inclusive) = if self.uses_custom_buckets() {
+                (b.index == 0, true)
+            } else {
+                (lower < 0.0, upper > 0.0)
+            };
+            bucket(BucketRange {
+                lower,
+                upper,
+                lower_inclusive,
+                upper_inclusive,
+                count: b.count,
+            });
+        }
+        out.push('}');
+        out
+    }
+
     /// Bytes the histogram takes in memory, roughly.
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Hist>()
@@ -282,6 +340,28 @@ impl Hist {
             ..self.clone()
         }
     }
+}
+
+/// `f` as Go's `%g` prints it: the shortest digits that read back as `f`, in exponent form
+/// (two exponent digits at least) below 1e-4 and from 1e21 on.
+pub fn go_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..21).contains(&exp) {
+        return format!("{f}");
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 /// Buckets with their indexes from spans and a dense list of counts.

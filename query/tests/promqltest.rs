@@ -8,6 +8,7 @@
 
 mod promqltest {
     pub mod at_modifier;
+    pub mod nhcb;
     pub mod runner;
     pub mod script;
     pub mod store;

@@ -88,7 +88,14 @@ pub(crate) fn eval_aggregate(
     match op.as_str() {
         "topk" | "bottomk" => {
             let k = scalar_param(ev, a, ts)?;
-            let input = ev.eval_vector(&a.expr, ts)?;
+            let input = ev.eval_mixed_vector(&a.expr, ts)?;
+            if input.iter().any(|s| !s.hists.is_empty()) {
+                // Prometheus points at the aggregation itself, which is not tracked here.
+                ev.info(format!(
+                    "PromQL info: ignored histogram in {op} aggregation"
+                ));
+            }
+            let input = super::series::floats_only(input);
             topk::topk(ev, &input, &a.modifier, &k, op == "topk")
         }
         "limitk" | "limit_ratio" => Err(QueryError::not_implemented(format!("aggregation {op}"))),
@@ -106,7 +113,7 @@ pub(crate) fn eval_aggregate(
                     "invalid label name {label:?}"
                 )));
             }
-            let input = ev.eval_vector(&a.expr, ts)?;
+            let input = ev.eval_mixed_vector(&a.expr, ts)?;
             count_values(ev, &input, &a.modifier, &label, ts.len())
         }
         _ => {
@@ -397,8 +404,12 @@ fn count_values(
             ev.check_deadline()?;
         }
         for (step, v) in s.values.iter().enumerate() {
-            let Some(v) = *v else { continue };
-            let metric = super::series::set_label(s.labels.clone(), label, &format_float(v));
+            let value = match (*v, s.hist(step)) {
+                (_, Some(h)) => h.go_string(),
+                (Some(v), None) => format_float(v),
+                (None, None) => continue,
+            };
+            let metric = super::series::set_label(s.labels.clone(), label, &value);
             let g = group_labels(&metric, &modifier);
             let o = *index.entry(g).or_insert_with_key(|g| {
                 out.push(Series::new(g.clone(), vec![None; steps]));

@@ -146,7 +146,7 @@ pub(crate) fn eval_call<'e>(
             )]
         }
         "absent" => {
-            let v = vector_arg(ev, c, 0, ts)?;
+            let v = mixed_vector_arg(ev, c, 0, ts)?;
             absent(&c.args.args[0], &v, ts.len())
         }
         "sort" | "sort_desc" => {
@@ -167,7 +167,7 @@ pub(crate) fn eval_call<'e>(
             v
         }
         "sort_by_label" | "sort_by_label_desc" => {
-            let mut v = vector_arg(ev, c, 0, ts)?;
+            let mut v = mixed_vector_arg(ev, c, 0, ts)?;
             let mut names = Vec::new();
             for i in 1..c.args.args.len() {
                 names.push(string_arg(ev, c, i, ts)?);

@@ -136,3 +136,28 @@ fn a_gauge_keeps_its_hint_and_counters_are_compared() {
         ResetHint::Gauge
     );
 }
+
+#[test]
+fn histograms_print_as_prometheus_prints_them() {
+    assert_eq!(go_g(1e-5), "1e-05");
+    assert_eq!(go_g(1.5e21), "1.5e+21");
+    assert_eq!(go_g(123456.0), "123456");
+    assert_eq!(go_g(0.001), "0.001");
+    let mut h = stored(0, 0.001, 2.0, &[(0, &[1.0, 2.0])]);
+    h.count = 20.0;
+    h.sum = 10.0;
+    h.negative = vec![
+        Bucket {
+            index: 0,
+            count: 1.0,
+        },
+        Bucket {
+            index: 1,
+            count: 2.0,
+        },
+    ];
+    assert_eq!(
+        h.go_string(),
+        "{count:20, sum:10, [-2,-1):2, [-1,-0.5):1, [-0.001,0.001]:2, (0.5,1]:1, (1,2]:2}"
+    );
+}

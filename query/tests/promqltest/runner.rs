@@ -32,7 +32,11 @@ pub fn run(cmds: &[Command]) -> Vec<Outcome> {
     for cmd in cmds {
         match cmd {
             Command::Clear => store = Store::default(),
-            Command::Load { step_ms, series } => {
+            Command::Load {
+                step_ms,
+                series,
+                with_nhcb,
+            } => {
                 // A series defined twice in one block takes its last definition, as in
                 // Prometheus' runner (which keys a block's series by their labels).
                 let mut defs: Vec<Loaded> = Vec::new();
@@ -41,6 +45,12 @@ pub fn run(cmds: &[Command]) -> Vec<Outcome> {
                     match defs.iter_mut().find(|d| &d.labels == labels) {
                         Some(d) => *d = def,
                         None => defs.push(def),
+                    }
+                }
+                if *with_nhcb {
+                    match super::nhcb::convert(&defs) {
+                        Ok(native) => defs.extend(native),
+                        Err(e) => panic!("load_with_nhcb: {e}"),
                     }
                 }
                 store.load(&defs);

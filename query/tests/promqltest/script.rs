@@ -82,6 +82,8 @@ pub enum Command {
     Load {
         step_ms: i64,
         series: Vec<(Labels, Vec<SeqValue>)>,
+        /// `load_with_nhcb`: classic histograms are loaded as native ones too.
+        with_nhcb: bool,
     },
     Clear,
     Eval(Box<Eval>),
@@ -396,8 +398,6 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, String> {
         if line == "clear" {
             cmds.push(Command::Clear);
         } else if let Some(c) = re_load.captures(line) {
-            // `load_with_nhcb` also loads native-histogram copies of classic histograms; we load
-            // the float series only (evals on the copies are in the skip list).
             let step_ms = parse_duration_ms(&c[2])?;
             let mut series = Vec::new();
             for (n, l) in block {
@@ -407,7 +407,11 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, String> {
                 let v = parse_values(&toks).map_err(|e| format!("line {n}: {e}"))?;
                 series.push((labels, v));
             }
-            cmds.push(Command::Load { step_ms, series });
+            cmds.push(Command::Load {
+                step_ms,
+                series,
+                with_nhcb: c.get(1).is_some(),
+            });
         } else if line.starts_with("eval") {
             let eval_line = lines[..i]
                 .iter()

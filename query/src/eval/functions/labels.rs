@@ -6,7 +6,7 @@ use promql_parser::parser::{Call, Expr};
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Label, Labels};
 
-use super::{string_arg, vector_arg};
+use super::{mixed_vector_arg, string_arg};
 use crate::error::QueryError;
 use crate::eval::series::{check_distinct_labels, set_label};
 use crate::eval::{Evaluator, Series};
@@ -60,7 +60,7 @@ pub(crate) fn label_replace(
             "invalid destination label name in label_replace(): {dst}"
         )));
     }
-    let mut out = vector_arg(ev, c, 0, ts)?;
+    let mut out = mixed_vector_arg(ev, c, 0, ts)?;
     for s in &mut out {
         let src_val = s.labels.get(&src).unwrap_or("").to_string();
         if let Some(caps) = regex.captures(&src_val) {
@@ -96,7 +96,7 @@ pub(crate) fn label_join(
             "invalid destination label name in label_join(): {dst}"
         )));
     }
-    let mut out = vector_arg(ev, c, 0, ts)?;
+    let mut out = mixed_vector_arg(ev, c, 0, ts)?;
     for s in &mut out {
         let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
         let joined = joined.join(&sep);

@@ -329,6 +329,15 @@ impl<'c> RangeFnCall<'c> {
                 "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {name:?}"
             ));
         }
+        if notes.ignored_histograms {
+            ev.info(ev.at_arg(
+                format!(
+                    "PromQL info: ignored histograms in a range containing both floats and histograms for metric name {name:?}"
+                ),
+                positions::call_addr(self.c),
+                0,
+            ));
+        }
         if notes.change.incompatible_bounds {
             warn(&format!(
                 "vector contains histograms with incompatible custom buckets for metric name {name:?}"

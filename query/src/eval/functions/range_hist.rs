@@ -1,6 +1,7 @@
 //! Range functions over series that have native histograms: per step, the window's floats and
-//! histograms. `rate`, `increase`, `delta`, `sum_over_time` and `avg_over_time` of histograms
-//! give histograms (a window holding both kinds gives nothing, with a warning);
+//! histograms. `rate`, `increase`, `delta`, `irate`, `idelta`, `sum_over_time` and
+//! `avg_over_time` of histograms give histograms (a window holding both kinds gives nothing,
+//! with a warning);
 //! `count_over_time`, `present_over_time`, `last_over_time`, `changes` and `resets` take
 //! samples of either kind. Every other function reads the floats only (Prometheus 3.5
 //! evaluates a few more over histograms: not yet here).
@@ -8,6 +9,7 @@
 use std::sync::Arc;
 
 use tidemark_storage::Sample;
+use tidemark_storage::histogram::ResetHint;
 
 use super::range::Input;
 use super::range_fn::{Params, RangeFn, Window, extrapolate_from, extrapolated_rate};
@@ -20,6 +22,8 @@ use crate::histogram::{Hist, HistogramPoint, Incompatible};
 pub(crate) struct MixedNotes {
     /// A window held floats and histograms.
     pub mixed_kinds: bool,
+    /// A function over floats met histograms in its window too (they were left out).
+    pub ignored_histograms: bool,
     pub change: ChangeNotes,
 }
 
@@ -71,6 +75,94 @@ fn count_changes(floats: &[Sample], hists: &[HistogramPoint], resets: bool) -> f
         prev = Some(cur);
     }
     n
+}
+
+/// `irate` (`idelta` unless `is_rate`) over a window with histograms: the change between its
+/// last two samples of either kind (a float and a histogram give nothing, with a warning).
+fn instant_change(
+    floats: &[Sample],
+    hists: &[HistogramPoint],
+    is_rate: bool,
+    notes: &mut MixedNotes,
+) -> Option<Instant> {
+    if floats.len() + hists.len() < 2 {
+        return None;
+    }
+    // The last two samples, as Prometheus picks them: the last two floats, then each of the
+    // last two histograms put in its place.
+    let mut last: Vec<(i64, Either<'_>)> = floats[floats.len().saturating_sub(2)..]
+        .iter()
+        .map(|x| (x.t, Either::Float(x.v)))
+        .collect();
+    for p in &hists[hists.len().saturating_sub(2)..] {
+        let s = (p.t, Either::Hist(&p.h));
+        match last.len() {
+            0 => last.push(s),
+            1 if s.0 < last[0].0 => last.insert(0, s),
+            1 => last.push(s),
+            _ if s.0 < last[0].0 => {}
+            _ if s.0 > last[1].0 => {
+                last.remove(0);
+                last.push(s);
+            }
+            _ => last[0] = s,
+        }
+    }
+    let ((t0, first), (t1, second)) = (&last[0], &last[1]);
+    let interval_s = (t1 - t0) as f64 / 1000.0;
+    if t1 == t0 {
+        return None;
+    }
+    match (first, second) {
+        (Either::Float(a), Either::Float(b)) => {
+            let v = if !is_rate || b >= a || b.is_nan() || a.is_nan() {
+                b - a
+            } else {
+                *b
+            };
+            Some(Instant::Float(if is_rate { v / interval_s } else { v }))
+        }
+        (Either::Hist(a), Either::Hist(b)) => {
+            let gauge = |h: &Hist| h.hint == ResetHint::Gauge;
+            if is_rate && (gauge(a) || gauge(b)) {
+                notes.change.not_counter = true;
+            }
+            if !is_rate && (!gauge(a) || !gauge(b)) {
+                notes.change.not_gauge = true;
+            }
+            let mut h = (*b).clone();
+            if !is_rate || !b.detect_reset(a) {
+                h = match b.sub(a) {
+                    Ok(h) => h,
+                    Err(Incompatible::Schema) => {
+                        notes.change.mixed_schemas = true;
+                        return None;
+                    }
+                    Err(Incompatible::Bounds) => {
+                        notes.change.incompatible_bounds = true;
+                        return None;
+                    }
+                };
+            }
+            h.hint = ResetHint::Gauge;
+            let h = h.without_empty_buckets();
+            Some(Instant::Hist(if is_rate {
+                h.divided(interval_s)
+            } else {
+                h
+            }))
+        }
+        _ => {
+            notes.mixed_kinds = true;
+            None
+        }
+    }
+}
+
+/// The value of `irate` or `idelta`.
+enum Instant {
+    Float(f64),
+    Hist(Hist),
 }
 
 /// `sum_over_time` (`avg_over_time` when `mean`) of a window's histograms, as Prometheus
@@ -156,6 +248,13 @@ pub(crate) fn apply_over_steps(
                     }
                 }
             }
+            RangeFn::Irate | RangeFn::Idelta => {
+                match instant_change(floats, window_hists, f == RangeFn::Irate, notes) {
+                    Some(Instant::Float(v)) => value = Some(v),
+                    Some(Instant::Hist(h)) => hist = Some(Arc::new(h)),
+                    None => {}
+                }
+            }
             RangeFn::Changes | RangeFn::Resets
                 if !floats.is_empty() || !window_hists.is_empty() =>
             {
@@ -173,7 +272,15 @@ pub(crate) fn apply_over_steps(
                 (Some(x), None) => value = Some(x.v),
                 (None, None) => {}
             },
+            RangeFn::TsOfLastOverTime => {
+                let last = floats
+                    .last()
+                    .map(|x| x.t)
+                    .max(window_hists.last().map(|h| h.t));
+                value = last.map(|t| t as f64 / 1000.0);
+            }
             _ if !floats.is_empty() => {
+                notes.ignored_histograms |= !window_hists.is_empty();
                 value = f.apply(floats, w, range_ms, params[step], ts[step], scratch);
             }
             _ => {}
