@@ -152,6 +152,8 @@ pub(crate) struct Evaluator<'q> {
     source: Option<(&'q str, &'q Expr)>,
     /// Argument positions, found on the first annotation that needs one.
     arg_starts: OnceCell<positions::ArgStarts>,
+    /// Where binary expressions and aggregations start, found on first need.
+    node_starts: OnceCell<std::collections::HashMap<usize, usize>>,
     /// When evaluation must stop (`limits.timeout_ms` after the evaluator was created).
     deadline: Option<Instant>,
 }
@@ -177,6 +179,7 @@ impl<'q> Evaluator<'q> {
             largest_result: Cell::new(0),
             source: None,
             arg_starts: OnceCell::new(),
+            node_starts: OnceCell::new(),
             deadline,
         }
     }
@@ -337,6 +340,24 @@ impl<'q> Evaluator<'q> {
             .arg_starts
             .get_or_init(|| positions::arg_starts(query, root));
         match starts.get(&addr).and_then(|args| args.get(i)) {
+            Some(&pos) => format!("{msg} ({})", positions::line_col(query, pos)),
+            None => msg,
+        }
+    }
+
+    /// `msg` with the start of the binary expression or aggregation at `addr`
+    /// (`positions::binary_addr`, `positions::aggregate_addr`) appended, where it is known.
+    pub fn at_node(&self, msg: String, addr: usize) -> String {
+        let Some((query, root)) = self.source else {
+            return msg;
+        };
+        let args = self
+            .arg_starts
+            .get_or_init(|| positions::arg_starts(query, root));
+        let starts = self
+            .node_starts
+            .get_or_init(|| positions::node_starts(query, root, args));
+        match starts.get(&addr) {
             Some(&pos) => format!("{msg} ({})", positions::line_col(query, pos)),
             None => msg,
         }

@@ -62,6 +62,28 @@ pub(crate) fn point(p: &serde_json::Value) -> Result<(i64, String), String> {
     Ok(((t * 1000.0).round() as i64, v.to_string()))
 }
 
+/// `[t, {"count": .., "sum": .., "buckets": [[rule, lower, upper, count], ...]}]` as a run of
+/// points at `t`: count, sum, then each bucket's four numbers (compared like any value).
+pub(crate) fn histogram_point(p: &serde_json::Value) -> Result<Vec<(i64, String)>, String> {
+    let t = p
+        .get(0)
+        .and_then(|t| t.as_f64())
+        .ok_or_else(|| format!("bad histogram point {p}"))?;
+    let t = (t * 1000.0).round() as i64;
+    let h = p.get(1).ok_or_else(|| format!("bad histogram point {p}"))?;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = vec![(t, text(&h["count"])), (t, text(&h["sum"]))];
+    for b in h["buckets"].as_array().into_iter().flatten() {
+        for x in b.as_array().into_iter().flatten() {
+            out.push((t, text(x)));
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn number(s: &str) -> Option<f64> {
     match s {
         "NaN" => Some(f64::NAN),
@@ -153,20 +175,25 @@ pub(crate) fn series_list(
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("<non-string>").to_string()))
             .collect();
-        if s.get("histograms").is_some() || s.get("histogram").is_some() {
-            return Err(format!("native histogram in {}", fmt_key(&key)));
-        }
-        let points = if matrix {
-            let values = s
-                .get("values")
-                .and_then(|v| v.as_array())
-                .ok_or_else(|| format!("no values in {s}"))?;
-            values.iter().map(point).collect::<Result<Vec<_>, _>>()?
+        let mut points = Vec::new();
+        let (floats, hists) = if matrix {
+            ("values", "histograms")
         } else {
-            vec![point(
-                s.get("value").ok_or_else(|| format!("no value in {s}"))?,
-            )?]
+            ("value", "histogram")
         };
+        match (s.get(floats), s.get(hists)) {
+            (None, None) => return Err(format!("no {floats} or {hists} in {s}")),
+            (Some(v), _) if !matrix => points.push(point(v)?),
+            (_, Some(h)) if !matrix => points.extend(histogram_point(h)?),
+            (v, h) => {
+                for x in v.and_then(|v| v.as_array()).into_iter().flatten() {
+                    points.push(point(x)?);
+                }
+                for x in h.and_then(|h| h.as_array()).into_iter().flatten() {
+                    points.extend(histogram_point(x)?);
+                }
+            }
+        }
         out.push((key, points));
     }
     Ok(out)

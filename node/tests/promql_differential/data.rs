@@ -3,7 +3,7 @@
 use super::*;
 
 /// splitmix64: deterministic across platforms and crate versions.
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     pub(crate) fn next_u64(&mut self) -> u64 {

@@ -90,9 +90,9 @@ pub(crate) fn eval_aggregate(
             let k = scalar_param(ev, a, ts)?;
             let input = ev.eval_mixed_vector(&a.expr, ts)?;
             if input.iter().any(|s| !s.hists.is_empty()) {
-                // Prometheus points at the aggregation itself, which is not tracked here.
-                ev.info(format!(
-                    "PromQL info: ignored histogram in {op} aggregation"
+                ev.info(ev.at_node(
+                    format!("PromQL info: ignored histogram in {op} aggregation"),
+                    positions::aggregate_addr(a),
                 ));
             }
             let input = super::series::floats_only(input);

@@ -13,7 +13,7 @@ use tidemark_storage::Labels;
 use tidemark_storage::model::METRIC_NAME;
 
 use super::series::{merge_same_labels, present_per_step};
-use super::{Evaluator, Series, Val, drop_name};
+use super::{Evaluator, Series, Val, drop_name, positions};
 use crate::error::QueryError;
 use elements::{Dropped, Elem, Out};
 
@@ -53,7 +53,6 @@ pub(crate) fn eval_binary<'e>(
 ) -> Result<Val<'e>, QueryError> {
     let op = b.op.to_string();
     let op = op.as_str();
-    let return_bool = b.return_bool();
     let lhs = ev.eval(&b.lhs, ts)?;
     let rhs = ev.eval(&b.rhs, ts)?;
     match (lhs, rhs) {
@@ -70,8 +69,8 @@ pub(crate) fn eval_binary<'e>(
                     .collect(),
             ))
         }
-        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(ev, op, l, &r, false, return_bool),
-        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(ev, op, r, &l, true, return_bool),
+        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(ev, b, l, &r, false),
+        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(ev, b, r, &l, true),
         (Val::Vector(l), Val::Vector(r)) => {
             let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
             let out = match op {
@@ -91,18 +90,20 @@ fn invalid_operands(op: &str) -> QueryError {
 /// A vector and a scalar (one value per step); `swap` when the scalar is on the left.
 fn vector_scalar(
     ev: &Evaluator<'_>,
-    op: &str,
+    b: &BinaryExpr,
     vec: Vec<Series>,
     scalar: &[f64],
     swap: bool,
-    return_bool: bool,
 ) -> Result<Val<'static>, QueryError> {
+    let op = b.op.to_string();
+    let op = op.as_str();
+    let return_bool = b.return_bool();
     let f = op_fn(op).ok_or_else(|| invalid_operands(op))?;
     let comparison = is_comparison(op);
     let drop = !comparison || return_bool;
     let mut out = Vec::with_capacity(vec.len());
     for mut s in vec {
-        histograms_with_scalar(ev, op, f, &mut s, scalar, swap, return_bool);
+        histograms_with_scalar(ev, b, f, &mut s, scalar, swap);
         for (x, &sv) in s.values.iter_mut().zip(scalar) {
             let Some(xv) = *x else { continue };
             let (l, r) = if swap { (sv, xv) } else { (xv, sv) };
@@ -135,21 +136,22 @@ fn vector_scalar(
 /// float for `bool`) or goes, with its annotation.
 fn histograms_with_scalar(
     ev: &Evaluator<'_>,
-    op: &str,
+    b: &BinaryExpr,
     f: OpFn,
     s: &mut Series,
     scalar: &[f64],
     swap: bool,
-    return_bool: bool,
 ) {
+    let op = b.op.to_string();
+    let return_bool = b.return_bool();
     for (step, &sv) in scalar.iter().enumerate().take(s.hists.len()) {
         let Some(h) = s.hists[step].take() else {
             continue;
         };
         let (x, y) = (Elem::Hist(&h), Elem::Float(sv));
         let (l, r) = if swap { (y, x) } else { (x, y) };
-        match elements::binop(op, f, l, r) {
-            Err(dropped) => note(ev, dropped),
+        match elements::binop(&op, f, l, r) {
+            Err(dropped) => note(ev, b, dropped),
             Ok((_, keep)) if return_bool => s.values[step] = Some(f64::from(u8::from(keep))),
             Ok((_, false)) => {}
             Ok((Out::Hist(h), true)) => s.hists[step] = Some(h),
@@ -158,11 +160,12 @@ fn histograms_with_scalar(
     }
 }
 
-/// Adds the annotation of an element a binary operation dropped.
-fn note(ev: &Evaluator<'_>, dropped: Dropped) {
+/// Adds the annotation of an element binary expression `b` dropped.
+fn note(ev: &Evaluator<'_>, b: &BinaryExpr, dropped: Dropped) {
+    let addr = positions::binary_addr(b);
     match dropped {
-        Dropped::Info(m) => ev.info(m),
-        Dropped::Warning(m) => ev.warn(m),
+        Dropped::Info(m) => ev.info(ev.at_node(m, addr)),
+        Dropped::Warning(m) => ev.warn(ev.at_node(m, addr)),
     }
 }
 

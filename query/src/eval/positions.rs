@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use promql_parser::parser::{AggregateExpr, Call, Expr};
+use promql_parser::parser::{AggregateExpr, BinaryExpr, Call, Expr};
 
 use crate::syntax::tokens::{Tok, tokens};
 
@@ -45,6 +45,80 @@ pub(crate) fn call_addr(c: &Call) -> usize {
 /// The address an aggregation is known by in [`ArgStarts`].
 pub(crate) fn aggregate_addr(a: &AggregateExpr) -> usize {
     a as *const AggregateExpr as usize
+}
+
+/// The address a binary expression is known by in [`node_starts`].
+pub(crate) fn binary_addr(b: &BinaryExpr) -> usize {
+    b as *const BinaryExpr as usize
+}
+
+/// Where the binary expressions and aggregations of `root` start in `query`, where that is
+/// known (Prometheus points its annotations about them there): the whole query's first
+/// character, a call's or aggregation's argument start, and the start of a binary expression
+/// for its left-hand side.
+pub(crate) fn node_starts(query: &str, root: &Expr, args: &ArgStarts) -> HashMap<usize, usize> {
+    let first = query.len() - query.trim_start().len();
+    let mut out = HashMap::new();
+    walk_starts(query, root, Some(first), args, &mut out);
+    out
+}
+
+fn walk_starts(
+    query: &str,
+    e: &Expr,
+    start: Option<usize>,
+    args: &ArgStarts,
+    out: &mut HashMap<usize, usize>,
+) {
+    match e {
+        Expr::Binary(b) => {
+            if let Some(s) = start {
+                out.insert(binary_addr(b), s);
+            }
+            walk_starts(query, &b.lhs, start, args, out);
+            walk_starts(query, &b.rhs, None, args, out);
+        }
+        Expr::Aggregate(a) => {
+            if let Some(s) = start {
+                out.insert(aggregate_addr(a), s);
+            }
+            let starts = args.get(&aggregate_addr(a));
+            let at = |i: usize| starts.and_then(|v| v.get(i)).copied();
+            if let Some(p) = &a.param {
+                walk_starts(query, p, at(0), args, out);
+            }
+            walk_starts(
+                query,
+                &a.expr,
+                at(usize::from(a.param.is_some())),
+                args,
+                out,
+            );
+        }
+        Expr::Call(c) => {
+            let starts = args.get(&call_addr(c));
+            for (i, a) in c.args.args.iter().enumerate() {
+                walk_starts(query, a, starts.and_then(|v| v.get(i)).copied(), args, out);
+            }
+        }
+        Expr::Paren(p) => {
+            // The inner expression starts after the parenthesis and any space.
+            let inner = start
+                .filter(|&s| query.as_bytes().get(s) == Some(&b'('))
+                .map(|s| {
+                    let rest = &query[s + 1..];
+                    s + 1 + (rest.len() - rest.trim_start().len())
+                });
+            walk_starts(query, &p.expr, inner, args, out);
+        }
+        Expr::Subquery(sq) => walk_starts(query, &sq.expr, start, args, out),
+        Expr::Unary(u) => walk_starts(query, &u.expr, None, args, out),
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::Extension(_) => {}
+    }
 }
 
 /// `line:col` of byte offset `pos` as Prometheus prints it (both 1-based, columns in bytes).

@@ -120,7 +120,7 @@ pub(crate) fn vector_vector(
             let (el, er) = if swapped { (rv, lv) } else { (lv, rv) };
             let v = match elements::binop(op, f, el, er) {
                 Err(dropped) => {
-                    note(ev, dropped);
+                    note(ev, b, dropped);
                     continue;
                 }
                 Ok((_, keep)) if return_bool => Out::Float(f64::from(u8::from(keep))),
