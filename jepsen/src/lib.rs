@@ -40,6 +40,10 @@ pub enum Workload {
     /// receivers in the harness that fail at random (fired and resolved pages delivered at
     /// least once, silences hold, nothing left pending or given up).
     Notifier,
+    /// The samples workload writes every fourth sample as a native histogram of the same
+    /// series (sum = the sample's value, count 1): acknowledged histograms are checked like
+    /// the floats (read back after healing, and read after writing with `linearizable-read`).
+    Histograms,
     /// Samples backfilled days into the past while retention rolls them up and expires raw
     /// data (raw 2 days), run through random nodes; every acknowledged sample still counted
     /// through every member, from raw data or rollup windows; range queries over those days

@@ -32,7 +32,7 @@ use crate::notifier::{
 };
 use crate::schedule::{Fault, Nemesis, may_overlap, schedule};
 use crate::tiers::{TierCheck, TierHistory, check_tiers, run_tiers};
-use crate::workload::{CLIENTS, now_ms, read_all, run_client};
+use crate::workload::{CLIENTS, ClientMode, now_ms, read_all, run_client};
 use crate::{Error, NetMode, Workload};
 
 mod nemesis;
@@ -376,9 +376,11 @@ pub async fn run(opts: &RunOptions) -> Result<Report, Error> {
             opts.seed,
             http.clone(),
             urls.clone(),
-            started,
-            until,
-            read_after_write,
+            (started, until),
+            ClientMode {
+                read_after_write,
+                histograms: opts.workloads.contains(&Workload::Histograms),
+            },
         )
     }));
     let shared = Mutex::new(cluster);

@@ -36,23 +36,50 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Encodes a remote-write 1.0 request (protobuf + snappy block) of the given samples.
-pub fn encode_write(samples: &[SampleId]) -> Vec<u8> {
+/// Whether the `histograms` workload writes sample `value` as a native histogram: every
+/// fourth value, always an even one (the linearizable read of odd values aggregates with
+/// `max`, which leaves histograms out).
+pub fn as_histogram(value: u64) -> bool {
+    value % 4 == 2
+}
+
+/// Encodes a remote-write 1.0 request (protobuf + snappy block) of the given samples; with
+/// `histograms`, those [`as_histogram`] picks go as native histograms (sum = the value).
+pub fn encode_write(samples: &[SampleId], histograms: bool) -> Vec<u8> {
     let req = pb::WriteRequest {
         timeseries: samples
             .iter()
-            .map(|s| pb::TimeSeries {
-                // Sorted by name, as the spec requires.
-                labels: vec![
-                    label("__name__", METRIC),
-                    label("client", &s.client.to_string()),
-                    label("key", &s.key.to_string()),
-                ],
-                samples: vec![pb::Sample {
-                    value: s.value as f64,
-                    timestamp: s.t_ms,
-                }],
-                ..Default::default()
+            .map(|s| {
+                let mut ts = pb::TimeSeries {
+                    // Sorted by name, as the spec requires.
+                    labels: vec![
+                        label("__name__", METRIC),
+                        label("client", &s.client.to_string()),
+                        label("key", &s.key.to_string()),
+                    ],
+                    ..Default::default()
+                };
+                if histograms && as_histogram(s.value) {
+                    ts.histograms = vec![pb::Histogram {
+                        count: Some(pb::histogram::Count::CountInt(1)),
+                        zero_count: Some(pb::histogram::ZeroCount::ZeroCountInt(0)),
+                        sum: s.value as f64,
+                        schema: 0,
+                        positive_spans: vec![pb::BucketSpan {
+                            offset: 60,
+                            length: 1,
+                        }],
+                        positive_deltas: vec![1],
+                        timestamp: s.t_ms,
+                        ..Default::default()
+                    }];
+                } else {
+                    ts.samples = vec![pb::Sample {
+                        value: s.value as f64,
+                        timestamp: s.t_ms,
+                    }];
+                }
+                ts
             })
             .collect(),
         ..Default::default()
@@ -106,18 +133,29 @@ pub struct ClientHistory {
     pub reads: Vec<ReadOp>,
 }
 
-/// Runs one client until `until`; returns its operations. `urls[i]` is node `i + 1`. With
-/// `read_after_write`, some acknowledged writes are followed by a query for the sample through
-/// another node (the linearizable-read workload).
+/// What a client does besides writing float samples.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientMode {
+    /// Some acknowledged writes are followed by a query for the sample through another node
+    /// (the `linearizable-read` workload).
+    pub read_after_write: bool,
+    /// Some samples go as native histograms (the `histograms` workload, [`as_histogram`]).
+    pub histograms: bool,
+}
+
+/// Runs one client until `until`; returns its operations. `urls[i]` is node `i + 1`.
 pub async fn run_client(
     client_id: u32,
     seed: u64,
     http: reqwest::Client,
     urls: Vec<String>,
-    started: Instant,
-    until: Instant,
-    read_after_write: bool,
+    (started, until): (Instant, Instant),
+    mode: ClientMode,
 ) -> ClientHistory {
+    let ClientMode {
+        read_after_write,
+        histograms,
+    } = mode;
     let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(client_id) << 32) ^ 0x6a65_7073);
     let mut ops = Vec::new();
     let mut reads = Vec::new();
@@ -136,7 +174,8 @@ pub async fn run_client(
             value: u64::from(client_id) * VALUES_PER_CLIENT + n,
         };
         let invoke_ms = started.elapsed().as_millis() as u64;
-        let (outcome, detail) = post_write(&http, &urls[node], encode_write(&[sample])).await;
+        let body = encode_write(&[sample], histograms);
+        let (outcome, detail) = post_write(&http, &urls[node], body).await;
         ops.push(Op {
             client: client_id,
             node: node as u32 + 1,
@@ -189,7 +228,11 @@ async fn read_after(
         Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
             Ok(json) => {
                 let result = &json["data"]["result"];
-                let value = result[0]["value"][1].as_str().unwrap_or("");
+                // A histogram's sum is the sample's value.
+                let value = result[0]["value"][1]
+                    .as_str()
+                    .or_else(|| result[0]["histogram"][1]["sum"].as_str())
+                    .unwrap_or("");
                 if result.as_array().is_some_and(|a| a.len() == 1)
                     && value.parse::<f64>().ok() == Some(sample.value as f64)
                 {
@@ -302,12 +345,18 @@ pub fn parse_matrix(json: &serde_json::Value) -> Result<BTreeSet<SampleId>, Stri
         let (Some(client), Some(key)) = (client, key) else {
             return Err(format!("unexpected series {m}"));
         };
-        let values = series["values"]
-            .as_array()
-            .ok_or_else(|| format!("no values in {series}"))?;
-        for v in values {
+        let values = series["values"].as_array().into_iter().flatten();
+        // A native histogram (the `histograms` workload) stands for its sum.
+        let histograms = series["histograms"].as_array().into_iter().flatten();
+        if series.get("values").is_none() && series.get("histograms").is_none() {
+            return Err(format!("no values in {series}"));
+        }
+        for v in values.chain(histograms) {
             let t = v[0].as_f64().ok_or_else(|| format!("bad time in {v}"))?;
-            let raw = v[1].as_str().ok_or_else(|| format!("bad value in {v}"))?;
+            let raw = v[1]
+                .as_str()
+                .or_else(|| v[1]["sum"].as_str())
+                .ok_or_else(|| format!("bad value in {v}"))?;
             let value: f64 = raw.parse().map_err(|_| format!("bad value in {v}"))?;
             // A value that is not a whole non-negative number can never match: keep it visible
             // as a phantom with an impossible counter.

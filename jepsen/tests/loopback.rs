@@ -31,6 +31,7 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
         workloads: vec![
             Workload::Samples,
             Workload::LinearizableRead,
+            Workload::Histograms,
             Workload::Membership,
             Workload::Alerts,
             Workload::Tiers,
@@ -45,6 +46,24 @@ async fn kills_pauses_and_membership_changes_lose_nothing() {
         report.tiers.writes_ok > 0 && report.tiers.raw_expired,
         "{:?}",
         report.tiers
+    );
+    // Native histograms were among the acknowledged writes, so among what was read back.
+    let history = std::fs::read_to_string(out.join("history.jsonl")).expect("history");
+    let histograms_ok = history
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "write" && v["outcome"] == "ok")
+        .filter(|v| {
+            v["samples"].as_array().into_iter().flatten().any(|s| {
+                s["value"]
+                    .as_u64()
+                    .is_some_and(tidemark_jepsen::workload::as_histogram)
+            })
+        })
+        .count();
+    assert!(
+        histograms_ok > 0,
+        "no native histogram write was acknowledged"
     );
     // A brand-new node joined while the faults went on, and its replicas were compared.
     assert!(

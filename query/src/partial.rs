@@ -37,7 +37,7 @@ use crate::engine::QueryLimits;
 use crate::error::QueryError;
 use crate::eval::aggregate::{Acc, Simple, group_labels, topk};
 use crate::eval::functions::matrix_selector;
-use crate::eval::functions::range::{Input, RangeFnCall, pushable_range_function, stream_range};
+use crate::eval::functions::range::{RangeFnCall, pushable_range_function, stream_range};
 use crate::eval::positions::call_addr;
 use crate::eval::selector::pinned_name;
 use crate::eval::series::check_distinct_labels;
@@ -316,23 +316,12 @@ impl<'a> Plan<'a> {
             Inner::Selector(vs) => ev.stream_instant(vs, ts, false, &mut counts, add)?,
             Inner::Range { call, arg, ms } => {
                 let mut f = RangeFnCall::new(ev, call, *arg, ts)?;
-                stream_range(
-                    ev,
-                    ms,
-                    ts,
-                    |labels, samples, histograms, windows, rolled| {
-                        let input = Input {
-                            samples,
-                            histograms,
-                            rolled,
-                            windows,
-                        };
-                        match f.series(ev, labels, input, ts, &mut counts) {
-                            Some(s) => add(s),
-                            None => Ok(()),
-                        }
-                    },
-                )?;
+                stream_range(ev, ms, ts, |labels, input| {
+                    match f.series(ev, labels, input, ts, &mut counts) {
+                        Some(s) => add(s),
+                        None => Ok(()),
+                    }
+                })?;
             }
         }
         let kept = match self.op {

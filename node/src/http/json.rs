@@ -191,6 +191,21 @@ fn write_histogram_point(out: &mut String, p: &HistogramPoint) {
     out.push(']');
 }
 
+/// Appends `,"key":[...]` with every point written by `write`, unless there are none.
+fn write_points<T>(out: &mut String, key: &str, points: &[T], write: fn(&mut String, &T)) {
+    if points.is_empty() {
+        return;
+    }
+    let _ = write!(out, ",\"{key}\":[");
+    for (j, p) in points.iter().enumerate() {
+        if j > 0 {
+            out.push(',');
+        }
+        write(out, p);
+    }
+    out.push(']');
+}
+
 /// Appends a query result's `data`: `{"resultType":"vector","result":[...]}`.
 pub fn write_query_data(out: &mut String, value: &Value) {
     match value {
@@ -236,26 +251,8 @@ pub fn write_query_data(out: &mut String, value: &Value) {
                 out.push_str(r#"{"metric":"#);
                 write_labels(out, &s.labels);
                 // Each list only when the series has points of its kind, as Prometheus.
-                if !s.floats.is_empty() {
-                    out.push_str(r#","values":["#);
-                    for (j, x) in s.floats.iter().enumerate() {
-                        if j > 0 {
-                            out.push(',');
-                        }
-                        write_sample(out, x);
-                    }
-                    out.push(']');
-                }
-                if !s.histograms.is_empty() {
-                    out.push_str(r#","histograms":["#);
-                    for (j, h) in s.histograms.iter().enumerate() {
-                        if j > 0 {
-                            out.push(',');
-                        }
-                        write_histogram_point(out, h);
-                    }
-                    out.push(']');
-                }
+                write_points(out, "values", &s.floats, write_sample);
+                write_points(out, "histograms", &s.histograms, write_histogram_point);
                 out.push('}');
             }
             out.push(']');

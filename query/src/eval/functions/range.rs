@@ -38,24 +38,13 @@ pub(crate) fn eval_range_function(
     let mut counts = vec![0u64; ts.len()];
     let mut out = Vec::new();
     if let Some(ms) = matrix_selector(&c.args.args[arg]) {
-        stream_range(
-            ev,
-            ms,
-            ts,
-            |labels, samples, histograms, windows, rolled| {
-                let input = Input {
-                    samples,
-                    histograms,
-                    rolled,
-                    windows,
-                };
-                if let Some(s) = apply.series(ev, labels, input, ts, &mut counts) {
-                    out.push(s);
-                    ev.check_points(out.len(), ts.len())?;
-                }
-                Ok(())
-            },
-        )?;
+        stream_range(ev, ms, ts, |labels, input| {
+            if let Some(s) = apply.series(ev, labels, input, ts, &mut counts) {
+                out.push(s);
+                ev.check_points(out.len(), ts.len())?;
+            }
+            Ok(())
+        })?;
     } else {
         let Val::Matrix(rv) = ev.eval(&c.args.args[arg], ts)? else {
             return Err(QueryError::bad_data(format!(
@@ -102,13 +91,7 @@ pub(crate) fn stream_range(
     ev: &Evaluator<'_>,
     ms: &MatrixSelector,
     ts: &[i64],
-    mut f: impl FnMut(
-        Labels,
-        &[Sample],
-        &[HistogramPoint],
-        Windows<'_>,
-        Option<&Stitched>,
-    ) -> Result<(), QueryError>,
+    mut f: impl FnMut(Labels, Input<'_>) -> Result<(), QueryError>,
 ) -> Result<(), QueryError> {
     let ends = ev.window_ends(&ms.vs.at, &ms.vs.offset, ts);
     let range_ms = duration_ms(&ms.range);
@@ -121,13 +104,13 @@ pub(crate) fn stream_range(
     };
     ev.for_each_selected(&ms.vs, first - range_ms, last, 0, true, |s, r| {
         let stitched = r.map(|r| Stitched::new(&r, &s.samples));
-        f(
-            s.labels,
-            &s.samples,
-            &s.histograms,
+        let input = Input {
+            samples: &s.samples,
+            histograms: &s.histograms,
+            rolled: stitched.as_ref(),
             windows,
-            stitched.as_ref(),
-        )
+        };
+        f(s.labels, input)
     })
 }
 
