@@ -343,7 +343,7 @@ impl Hist {
 }
 
 /// `f` as Go's `%g` prints it: the shortest digits that read back as `f`, in exponent form
-/// (two exponent digits at least) below 1e-4 and from 1e21 on.
+/// (two exponent digits at least) below 1e-4 and from 1e6 on.
 pub fn go_g(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -357,7 +357,7 @@ pub fn go_g(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..21).contains(&exp) {
+    if (-4..6).contains(&exp) {
         return format!("{f}");
     }
     let sign = if exp < 0 { '-' } else { '+' };

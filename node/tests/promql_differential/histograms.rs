@@ -203,6 +203,8 @@ pub(crate) fn histogram_cases(t0: i64, t1: i64) -> Vec<Case> {
         "max(nh_latency)",
         "topk(1, nh_latency)",
         "label_replace(nh_nhcb, \"x\", \"$1\", \"svc\", \"(.*)\")",
+        "timestamp(last_over_time(nh_gauge[1m]))",
+        "count_values(\"h\", nh_nhcb)",
     ];
     let times = [
         t0 + 7 * min + 300,

@@ -210,13 +210,14 @@ fn timestamp(ev: &Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Vec<Series>, Qu
     let mut out = match arg {
         Expr::VectorSelector(vs) => ev.instant_selector(vs, ts, true)?,
         _ => {
-            let mut v = vector_arg(ev, c, 0, ts)?;
+            let mut v = mixed_vector_arg(ev, c, 0, ts)?;
             for s in &mut v {
-                for (x, &t) in s.values.iter_mut().zip(ts) {
-                    if x.is_some() {
-                        *x = Some(t as f64 / 1000.0);
+                for (step, &t) in ts.iter().enumerate() {
+                    if s.has_value(step) {
+                        s.values[step] = Some(t as f64 / 1000.0);
                     }
                 }
+                s.hists = Vec::new();
             }
             v
         }

@@ -178,13 +178,16 @@ impl Evaluator<'_> {
                     s.samples.retain(|x| !is_stale_nan(x.v));
                     s.histograms.retain(|h| !h.h.is_stale());
                 }
-                self.count_loaded(s.samples.len() + s.histograms.len())?;
                 let r = if rolled.is_empty() {
                     None
                 } else {
                     rolled.remove(&s.labels)
                 };
-                emit(Selected::from_querier(s), r)?;
+                let s = Selected::from_querier(s);
+                // A histogram weighs as Prometheus weighs it: (its size + 8) / 16 samples.
+                let weight: usize = s.histograms.iter().map(|h| (h.h.bytes() + 8) / 16).sum();
+                self.count_loaded(s.samples.len() + weight)?;
+                emit(s, r)?;
             }
             let mut rest: Vec<RolledSeries> = rolled.into_values().collect();
             rest.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));

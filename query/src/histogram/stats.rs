@@ -88,7 +88,13 @@ pub(crate) fn quantile(q: f64, h: &Hist) -> (f64, Notes) {
         rank = count - rank;
     }
     if h.sum.is_nan() {
-        let total = count + buckets.map(|b| b.count).sum::<f64>();
+        // Prometheus goes on through the remaining buckets to find the NaN observations, and
+        // interpolates in the last of them, not in the one the rank fell in: so does this.
+        let mut total = count;
+        for b in buckets {
+            total += b.count;
+            bucket = b;
+        }
         notes.nan_skew = total < h.count;
     }
     let fraction = rank / bucket.count;

@@ -142,6 +142,8 @@ fn histograms_print_as_prometheus_prints_them() {
     assert_eq!(go_g(1e-5), "1e-05");
     assert_eq!(go_g(1.5e21), "1.5e+21");
     assert_eq!(go_g(123456.0), "123456");
+    assert_eq!(go_g(1e6), "1e+06");
+    assert_eq!(go_g(1234567.0), "1.234567e+06");
     assert_eq!(go_g(0.001), "0.001");
     let mut h = stored(0, 0.001, 2.0, &[(0, &[1.0, 2.0])]);
     h.count = 20.0;
