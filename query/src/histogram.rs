@@ -26,8 +26,9 @@ pub struct Bucket {
     pub count: f64,
 }
 
-/// A native histogram with float counts, as the query engine holds it.
-#[derive(Clone, Debug, PartialEq)]
+/// A native histogram with float counts, as the query engine holds it (the default: an
+/// empty schema-0 histogram).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hist {
     /// What readers know about a counter reset before this sample: `Gauge` for gauge
     /// histograms, else `Unknown` (as Prometheus reads them: whether a reset happened is

@@ -240,18 +240,15 @@ mod tests {
 
     fn h(schema: i32, zero: (f64, f64), positive: &[(i32, f64)]) -> Hist {
         Hist {
-            hint: ResetHint::Unknown,
             schema,
             zero_threshold: zero.0,
             zero_count: zero.1,
             count: zero.1 + positive.iter().map(|b| b.1).sum::<f64>(),
-            sum: 0.0,
             positive: positive
                 .iter()
                 .map(|&(index, count)| Bucket { index, count })
                 .collect(),
-            negative: Vec::new(),
-            custom_values: Vec::new().into(),
+            ..Hist::default()
         }
     }
 

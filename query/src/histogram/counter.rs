@@ -112,15 +112,9 @@ pub(crate) fn change(
         let second = &points[1].h;
         if second.detect_reset(first) {
             prev = Hist {
-                hint: ResetHint::Unknown,
                 schema: second.schema,
-                zero_threshold: 0.0,
-                zero_count: 0.0,
-                count: 0.0,
-                sum: 0.0,
-                positive: Vec::new(),
-                negative: Vec::new(),
                 custom_values: second.custom_values.clone(),
+                ..Hist::default()
             };
         }
     }
@@ -193,18 +187,13 @@ mod tests {
 
     fn h(count: f64, positive: &[(i32, f64)]) -> Hist {
         Hist {
-            hint: ResetHint::Unknown,
-            schema: 0,
-            zero_threshold: 0.0,
-            zero_count: 0.0,
             count,
             sum: count,
             positive: positive
                 .iter()
                 .map(|&(index, count)| Bucket { index, count })
                 .collect(),
-            negative: Vec::new(),
-            custom_values: Vec::new().into(),
+            ..Hist::default()
         }
     }
 

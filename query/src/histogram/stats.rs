@@ -235,15 +235,13 @@ mod tests {
             .map(|&(index, count)| Bucket { index, count })
             .collect();
         Hist {
-            hint: Default::default(),
             schema,
             zero_threshold: zero.0,
             zero_count: zero.1,
             count: zero.1 + positive.iter().map(|b| b.count).sum::<f64>(),
             sum,
             positive,
-            negative: Vec::new(),
-            custom_values: Vec::new().into(),
+            ..Hist::default()
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tidemark_query::histogram::{Bucket, Hist, HistogramPoint};
-use tidemark_storage::histogram::{CUSTOM_BUCKETS_SCHEMA, ResetHint};
+use tidemark_storage::histogram::CUSTOM_BUCKETS_SCHEMA;
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Label, Labels};
 
@@ -122,19 +122,16 @@ fn to_native(mut c: Classic) -> Result<Hist, String> {
         .collect();
     compact(&mut positive, if integer { 2 } else { 0 });
     Ok(Hist {
-        hint: ResetHint::Unknown,
         schema: CUSTOM_BUCKETS_SCHEMA,
-        zero_threshold: 0.0,
-        zero_count: 0.0,
         count,
         sum: c.sum,
         positive,
-        negative: Vec::new(),
         custom_values: c.buckets[..c.buckets.len() - 1]
             .iter()
             .map(|b| b.0)
             .collect::<Vec<_>>()
             .into(),
+        ..Hist::default()
     })
 }
 

@@ -242,17 +242,7 @@ pub fn parse_histogram(text: &str) -> Result<Hist, String> {
             .map(parse_number)
             .collect()
     };
-    let mut h = Hist {
-        hint: ResetHint::Unknown,
-        schema: 0,
-        zero_threshold: 0.0,
-        zero_count: 0.0,
-        count: 0.0,
-        sum: 0.0,
-        positive: Vec::new(),
-        negative: Vec::new(),
-        custom_values: Vec::new().into(),
-    };
+    let mut h = Hist::default();
     let (mut positive, mut negative) = (Vec::new(), Vec::new());
     let (mut offset, mut n_offset) = (0i32, 0i32);
     for c in field.captures_iter(body) {
