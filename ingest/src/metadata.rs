@@ -1,10 +1,11 @@
-//! Metric metadata (type, help, unit) received with remote-write, kept in memory per metric name
-//! for `/api/v1/metadata`. Bounded: once `metrics_max` names are known, new names are ignored
-//! (known names are still updated). Not replicated and not persisted: it is a convenience for
-//! dashboards, rebuilt from the next writes after a restart.
+//! Metric metadata (type, help, unit) as remote-write carries it. The node keeps it in the
+//! meta group's replicated state (`node/src/meta/metadata.rs`); these types are also its
+//! serialized form there (bincode, field order is the format).
+
+use serde::{Deserialize, Serialize};
 
 /// A metric's type as Prometheus names it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MetricType {
     #[default]
     Unknown,
@@ -34,7 +35,7 @@ impl MetricType {
 }
 
 /// What is known about one metric.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MetricMetadata {
     pub metric_type: MetricType,
     pub help: String,

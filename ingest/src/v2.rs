@@ -132,7 +132,12 @@ pub(super) fn decode(
         if let Some(md) = &series.metadata {
             let md = md.resolve(&symbols, i)?;
             expand(md.help.len() + md.unit.len())?;
-            if let Some((_, name)) = labels.iter().find(|(n, _)| *n == METRIC_NAME) {
+            // The series of one metric come together: their shared entry is kept once.
+            if let Some((_, name)) = labels.iter().find(|(n, _)| *n == METRIC_NAME)
+                && metadata
+                    .last()
+                    .is_none_or(|(n, m): &(String, MetricMetadata)| n != name || *m != md)
+            {
                 metadata.push((name.to_string(), md));
             }
         }

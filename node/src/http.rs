@@ -11,7 +11,6 @@ pub mod params;
 mod admin;
 mod alertmanager;
 mod cardinality;
-mod metadata;
 mod notifier_config;
 mod notifier_status;
 mod parse;
@@ -46,7 +45,6 @@ pub use series::parse_selector;
 use crate::config::Config;
 use crate::metrics::{Metrics, StateCollector};
 use crate::node::Node;
-use metadata::MetadataStore;
 pub use query_slots::QuerySlots;
 pub use write_budget::WriteBudget;
 
@@ -58,8 +56,6 @@ pub struct AppState {
     pub engine: Arc<PromqlEngine>,
     /// The node configuration (limits, name validation, query bounds).
     pub config: Arc<Config>,
-    /// Metric metadata received with remote-write.
-    pub metadata: MetadataStore,
     /// When this state was built (the `startTime` of `/api/v1/status/runtimeinfo`).
     pub started_at: SystemTime,
     /// How many queries evaluate at once, and wait.
@@ -105,7 +101,6 @@ impl AppState {
         AppState {
             backend,
             engine: Arc::new(PromqlEngine::new(config.query.clone())),
-            metadata: MetadataStore::new(config.limits.metadata_metrics_max),
             query_slots,
             metrics,
             write_budget,

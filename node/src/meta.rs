@@ -20,6 +20,8 @@ use crate::raft::NodeId;
 
 mod checks;
 pub use checks::{NODE_ADDR_BYTES_MAX, REPLICATION_FACTOR_MAX, SHARD_COUNT_MAX};
+pub mod metadata;
+pub use metadata::MetadataMap;
 
 /// Version of [`ClusterFile`]'s layout.
 pub const CLUSTER_FILE_VERSION: u32 = 1;
@@ -112,6 +114,15 @@ pub enum MetaCommand {
         /// The token's id.
         id: String,
     },
+    /// Adds metric metadata received with remote-write (what the map does not hold yet,
+    /// normalized by the proposer: `meta/metadata.rs`). Applied to the state machine's
+    /// [`MetadataMap`], not to the [`ClusterMap`]. Level 10.
+    SetMetadata {
+        /// Metric name and entry, in the order they are added.
+        entries: Vec<(String, tidemark_ingest::MetricMetadata)>,
+        /// Most metric names the map may hold (the proposer's `metadata_metrics_max`).
+        names_max: u64,
+    },
 }
 
 impl MetaCommand {
@@ -120,6 +131,7 @@ impl MetaCommand {
         match self {
             MetaCommand::SetRetention { .. } => 2,
             MetaCommand::CreateToken { .. } | MetaCommand::RevokeToken { .. } => 4,
+            MetaCommand::SetMetadata { .. } => 10,
             _ => 1,
         }
     }
@@ -344,6 +356,8 @@ impl ClusterMap {
             MetaCommand::RevokeToken { id } => {
                 self.tokens.remove(id);
             }
+            // The state machine applies it to its metadata map.
+            MetaCommand::SetMetadata { .. } => {}
         }
     }
 

@@ -8,7 +8,9 @@
 //!   (`tidemark_http_connections_refused_total`);
 //! - ingestion: `tidemark_samples_ingested_total`, `tidemark_samples_rejected_total{reason}`
 //!   (`too_old`, `too_new`, `conflicting`, `invalid_series`, `invalid_histogram`) and
-//!   `tidemark_write_requests_failed_total{code}` (requests refused whole);
+//!   `tidemark_write_requests_failed_total{code}` (requests refused whole); metric metadata
+//!   committed (`tidemark_metadata_stored_total`) and not kept
+//!   (`tidemark_metadata_ignored_total{reason}`: `metrics_max`, `cluster_upgrading`);
 //! - queries: `tidemark_query_duration_seconds`, `tidemark_query_queue_wait_seconds`,
 //!   `tidemark_queries_refused_total` (the queue was full);
 //! - read at each scrape: `tidemark_queries_running`, `tidemark_queries_queued`; per Raft
@@ -46,7 +48,7 @@ mod storage;
 
 use crate::http::backend::Backend;
 use crate::raft::shard_timings::ShardTimings;
-use crate::request::WriteOutcome;
+use crate::request::{MetadataOutcome, WriteOutcome};
 
 /// The `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -88,6 +90,8 @@ pub struct Metrics {
     samples_ingested: Counter,
     samples_rejected: Family<ReasonLabel, Counter>,
     write_requests_failed: Family<CodeLabel, Counter>,
+    metadata_stored: Counter,
+    metadata_ignored: Family<ReasonLabel, Counter>,
     query_duration: Histogram,
     query_queue_wait: Histogram,
     queries_refused: Counter,
@@ -153,6 +157,18 @@ impl Metrics {
             "Samples of accepted remote-write requests that were not written, by reason",
             samples_rejected.clone(),
         );
+        let metadata_stored = Counter::default();
+        registry.register(
+            "tidemark_metadata_stored",
+            "Metric metadata entries from remote-write committed to the meta group",
+            metadata_stored.clone(),
+        );
+        let metadata_ignored = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "tidemark_metadata_ignored",
+            "Metric metadata entries from remote-write not kept, by reason",
+            metadata_ignored.clone(),
+        );
         let write_requests_failed = Family::<CodeLabel, Counter>::default();
         registry.register(
             "tidemark_write_requests_failed",
@@ -196,6 +212,8 @@ impl Metrics {
             http_duration,
             samples_ingested,
             samples_rejected,
+            metadata_stored,
+            metadata_ignored,
             write_requests_failed,
             query_duration,
             query_queue_wait,
@@ -289,6 +307,21 @@ impl Metrics {
         ] {
             if n > 0 {
                 self.samples_rejected
+                    .get_or_create(&ReasonLabel { reason })
+                    .inc_by(n as u64);
+            }
+        }
+    }
+
+    /// What keeping one request's metric metadata did.
+    pub fn metadata(&self, o: &MetadataOutcome) {
+        self.metadata_stored.inc_by(o.stored as u64);
+        for (reason, n) in [
+            ("metrics_max", o.names_full),
+            ("cluster_upgrading", o.upgrading),
+        ] {
+            if n > 0 {
+                self.metadata_ignored
                     .get_or_create(&ReasonLabel { reason })
                     .inc_by(n as u64);
             }

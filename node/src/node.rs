@@ -27,8 +27,9 @@ use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::error::NodeError;
 use crate::groups::{GroupHost, JoinTarget};
-use crate::meta::{ClusterMap, MetaCommand, ShardMap};
+use crate::meta::{ClusterMap, MetaCommand, MetadataMap, ShardMap};
 use crate::peer::Peers;
+use crate::remote_write::MetricMetadata;
 use tidemark_api::ShardVersionOutcome;
 
 use crate::cluster_auth::{ClusterAuth, JoinToken};
@@ -37,12 +38,17 @@ use crate::placement::Placement;
 use crate::raft::{GroupId, NodeId, RaftGroup, shard_group};
 use crate::reads::Reads;
 use crate::request::{
-    DeleteRequest, GroupStatus, HistogramWrite, MemberOp, MemberOutcome, SeriesWrite, WriteOutcome,
+    DeleteRequest, GroupStatus, HistogramWrite, MemberOp, MemberOutcome, MetadataOutcome,
+    SeriesWrite, WriteOutcome,
 };
 use crate::retention::Retention;
 use crate::router::Router;
 use crate::ruler::Ruler;
 use crate::writes::Writes;
+
+/// Most metadata entries one `SetMetadata` command carries (a request with more is committed
+/// in several).
+pub const METADATA_ENTRIES_PER_COMMAND: usize = 1_000;
 
 /// The file in the data directory holding the cluster's join token, readable by its owner
 /// only: what an operator with access to a member's disk reads to join another node.
@@ -413,6 +419,58 @@ impl Node {
         let mut outcome = self.writes.write(&map, series).await?;
         outcome.too_new += too_new;
         Ok(outcome)
+    }
+
+    /// Keeps the metric metadata of a remote-write request that the meta group does not hold
+    /// yet (committed in commands of at most [`METADATA_ENTRIES_PER_COMMAND`] entries), at most
+    /// `names_max` metric names in all. While a node of the cluster does not apply metadata
+    /// (a rolling upgrade) nothing is kept and the outcome says so: metadata never holds
+    /// samples back.
+    pub async fn record_metadata(
+        &self,
+        received: &[(String, MetricMetadata)],
+        names_max: usize,
+    ) -> Result<MetadataOutcome, NodeError> {
+        let (missing, names_full) = self
+            .host
+            .meta()
+            .sm
+            .with_metadata(|m| m.missing(received, names_max));
+        let mut outcome = MetadataOutcome {
+            names_full,
+            ..MetadataOutcome::default()
+        };
+        if missing.is_empty() {
+            return Ok(outcome);
+        }
+        let probe = MetaCommand::SetMetadata {
+            entries: Vec::new(),
+            names_max: 0,
+        };
+        let level = probe.required_level();
+        if let Err(e) = self
+            .writes
+            .require_reachable(level, "metric metadata")
+            .await
+        {
+            tracing::debug!(error = %e, entries = missing.len(), "metric metadata not kept");
+            outcome.upgrading = missing.len();
+            return Ok(outcome);
+        }
+        for entries in missing.chunks(METADATA_ENTRIES_PER_COMMAND) {
+            self.propose_meta(MetaCommand::SetMetadata {
+                entries: entries.to_vec(),
+                names_max: names_max as u64,
+            })
+            .await?;
+            outcome.stored += entries.len();
+        }
+        Ok(outcome)
+    }
+
+    /// `f` of the metric metadata this node's meta replica applied.
+    pub fn with_metadata<R>(&self, f: impl FnOnce(&MetadataMap) -> R) -> R {
+        self.host.meta().sm.with_metadata(f)
     }
 
     /// Deletes what `req` selects on every shard; returns the number of series named, once

@@ -17,6 +17,18 @@ pub use tidemark_ingest::SeriesWrite;
 /// One series' native histogram samples in a write request.
 pub use tidemark_ingest::HistogramWrite;
 
+/// What keeping a request's metric metadata did (`Node::record_metadata`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetadataOutcome {
+    /// Entries the meta group did not hold, now committed.
+    pub stored: usize,
+    /// Entries of new metric names left out: the map holds `metadata_metrics_max` names.
+    pub names_full: usize,
+    /// Entries not kept because a node of the cluster does not apply metadata yet (a rolling
+    /// upgrade): the samples are written all the same, and the next requests carry them again.
+    pub upgrading: usize,
+}
+
 /// What a write did. A write returns `Ok` only when every accepted sample is committed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WriteOutcome {

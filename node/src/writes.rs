@@ -32,7 +32,8 @@ pub(crate) struct Writes {
     host: Arc<GroupHost>,
     router: Arc<Router>,
     peers: Peers,
-    /// Asks nodes whether they apply native histograms (`Command` level 9).
+    /// Asks nodes whether they apply native histograms (`Command` level 9) and metric
+    /// metadata (`MetaCommand` level 10).
     version: ClusterVersion,
 }
 
@@ -51,19 +52,24 @@ impl Writes {
     /// on them); a node that cannot be asked does not stop them
     /// ([`ClusterVersion::require_reachable`]).
     pub async fn require_histograms(&self) -> Result<(), NodeError> {
-        let nodes: Vec<(NodeId, String)> = self
-            .host
-            .meta()
-            .sm
-            .with_cluster_map(|m| m.nodes.iter().map(|(id, a)| (*id, a.clone())).collect());
         let level = Command::Write(WriteBatch {
             histograms: vec![(tidemark_storage::SeriesRef::Id(0), Vec::new())],
             ..WriteBatch::default()
         })
         .required_level();
-        self.version
-            .require_reachable(&nodes, level, "writing native histograms")
+        self.require_reachable(level, "writing native histograms")
             .await
+    }
+
+    /// `Ok` unless a node of the cluster that answers applies commands below `level`
+    /// ([`ClusterVersion::require_reachable`], answers remembered for a while).
+    pub async fn require_reachable(&self, level: u32, what: &str) -> Result<(), NodeError> {
+        let nodes: Vec<(NodeId, String)> = self
+            .host
+            .meta()
+            .sm
+            .with_cluster_map(|m| m.nodes.iter().map(|(id, a)| (*id, a.clone())).collect());
+        self.version.require_reachable(&nodes, level, what).await
     }
 
     /// Removes the samples further ahead of the clock than `future_window_ms` (one would make

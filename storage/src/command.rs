@@ -121,8 +121,9 @@ impl Command {
 /// reads series up to a limit (5), computes a range function's series for its shard (6),
 /// tells its shards' history marks (7), which its peers ask of it only then, and reads sealed
 /// chunks with shared time columns (8), which no node stores before every node reads them.
-/// Level 9: writes carrying native histograms.
-pub const COMMAND_LEVEL: u32 = 9;
+/// Level 9: writes carrying native histograms. Level 10: the meta group's metric metadata
+/// (`SetMetadata`).
+pub const COMMAND_LEVEL: u32 = 10;
 
 mod codec;
 

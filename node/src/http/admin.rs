@@ -20,44 +20,46 @@ use crate::request::DeleteRequest;
 const READY_TIMEOUT_MS: u64 = 2_000;
 
 /// `GET /api/v1/metadata`: `metric`, `limit`, `limit_per_metric`, read as Prometheus 3.5 reads
-/// them: a `limit` of 0 answers no metric and a negative one means no limit; each metric has
-/// one entry here (the last metadata received), so any `limit_per_metric` keeps it.
+/// them: a `limit` of 0 answers no metric and a negative one means no limit; a
+/// `limit_per_metric` above 0 keeps that many entries per metric, otherwise all. Answered from
+/// this node's replica of the meta group's metadata (`meta/metadata.rs`).
 pub async fn metadata(
     State(state): State<Arc<AppState>>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let limit = match params.get("limit") {
-        None => None,
-        Some(s) => match parse_go_int(s) {
-            Ok(n) => usize::try_from(n).ok(),
-            Err(_) => return Err(ApiError::BadParam("limit must be a number".into())),
-        },
+    let number = |name: &str| match params.get(name) {
+        None => Ok(None),
+        Some(s) => parse_go_int(s)
+            .map(|n| usize::try_from(n).ok())
+            .map_err(|_| ApiError::BadParam(format!("{name} must be a number"))),
     };
-    if let Some(s) = params.get("limit_per_metric")
-        && parse_go_int(s).is_err()
-    {
-        return Err(ApiError::BadParam(
-            "limit_per_metric must be a number".into(),
-        ));
-    }
+    let limit = number("limit")?;
+    let limit_per_metric = number("limit_per_metric")?.filter(|&n| n > 0);
     let metric = params.get("metric");
     if limit == Some(0) {
         return Ok(json_response(json::success("{}", &[], &[])));
     }
-    let entries = state.metadata.list(metric, limit);
+    let entries = state.backend.metadata(metric, limit, limit_per_metric);
     let mut data = String::from("{");
-    for (i, (name, md)) in entries.iter().enumerate() {
+    for (i, (name, mds)) in entries.iter().enumerate() {
         if i > 0 {
             data.push(',');
         }
         json::write_str(&mut data, name);
-        data.push_str(r#":[{"type":"#);
-        json::write_str(&mut data, md.metric_type.as_str());
-        data.push_str(r#","help":"#);
-        json::write_str(&mut data, &md.help);
-        data.push_str(r#","unit":"#);
-        json::write_str(&mut data, &md.unit);
-        data.push_str("}]");
+        data.push_str(":[");
+        for (j, md) in mds.iter().enumerate() {
+            if j > 0 {
+                data.push(',');
+            }
+            data.push_str(r#"{"type":"#);
+            json::write_str(&mut data, md.metric_type.as_str());
+            data.push_str(r#","help":"#);
+            json::write_str(&mut data, &md.help);
+            data.push_str(r#","unit":"#);
+            json::write_str(&mut data, &md.unit);
+            data.push('}');
+        }
+        data.push(']');
     }
     data.push('}');
     Ok(json_response(json::success(&data, &[], &[])))

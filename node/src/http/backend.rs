@@ -13,7 +13,8 @@ use tidemark_storage::ShardStats;
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::notifier::BuiltinNotifier;
-use crate::request::{DeleteRequest, HistogramWrite, SeriesWrite, WriteOutcome};
+use crate::remote_write::MetricMetadata;
+use crate::request::{DeleteRequest, HistogramWrite, MetadataOutcome, SeriesWrite, WriteOutcome};
 use crate::ruler::Ruler;
 
 /// What the HTTP API needs from the node.
@@ -32,6 +33,29 @@ pub trait Backend: Send + Sync + 'static {
                 "native histograms on this backend".into(),
             ))
         })
+    }
+    /// Keeps a remote-write request's metric metadata (`Node::record_metadata`).
+    fn record_metadata<'a>(
+        &'a self,
+        received: &'a [(String, MetricMetadata)],
+        names_max: usize,
+    ) -> BoxFuture<'a, Result<MetadataOutcome, NodeError>> {
+        let _ = (received, names_max);
+        Box::pin(async {
+            Err(NodeError::NotImplemented(
+                "metric metadata on this backend".into(),
+            ))
+        })
+    }
+    /// The metric metadata kept (`MetadataMap::list`'s arguments and answer).
+    fn metadata(
+        &self,
+        metric: Option<&str>,
+        limit: Option<usize>,
+        limit_per_metric: Option<usize>,
+    ) -> Vec<(String, Vec<MetricMetadata>)> {
+        let _ = (metric, limit, limit_per_metric);
+        Vec::new()
     }
     /// A querier over every shard for one query or API call. `linearizable`: it sees every
     /// write acknowledged before this call (the read barrier happens here); otherwise replicas
@@ -105,6 +129,23 @@ impl Backend for Node {
         series: Vec<HistogramWrite>,
     ) -> BoxFuture<'_, Result<WriteOutcome, NodeError>> {
         Box::pin(Node::write_histograms(self, series))
+    }
+
+    fn record_metadata<'a>(
+        &'a self,
+        received: &'a [(String, MetricMetadata)],
+        names_max: usize,
+    ) -> BoxFuture<'a, Result<MetadataOutcome, NodeError>> {
+        Box::pin(Node::record_metadata(self, received, names_max))
+    }
+
+    fn metadata(
+        &self,
+        metric: Option<&str>,
+        limit: Option<usize>,
+        limit_per_metric: Option<usize>,
+    ) -> Vec<(String, Vec<MetricMetadata>)> {
+        self.with_metadata(|m| m.list(metric, limit, limit_per_metric))
     }
 
     fn reader(

@@ -30,6 +30,8 @@ struct MemBackend {
     leaderless: std::sync::atomic::AtomicBool,
     /// Every delete asked for.
     deletes: Mutex<Vec<crate::request::DeleteRequest>>,
+    /// Metric metadata, applied at once as the meta group would.
+    metadata: Mutex<crate::meta::MetadataMap>,
 }
 
 impl Backend for MemBackend {
@@ -54,6 +56,34 @@ impl Backend for MemBackend {
             Ok(out)
         }
         .boxed()
+    }
+
+    fn record_metadata<'a>(
+        &'a self,
+        received: &'a [(String, crate::remote_write::MetricMetadata)],
+        names_max: usize,
+    ) -> futures::future::BoxFuture<'a, Result<crate::request::MetadataOutcome, NodeError>> {
+        async move {
+            let mut map = self.metadata.lock().unwrap();
+            let (missing, names_full) = map.missing(received, names_max);
+            map.apply(&missing, names_max as u64);
+            Ok(crate::request::MetadataOutcome {
+                stored: missing.len(),
+                names_full,
+                upgrading: 0,
+            })
+        }
+        .boxed()
+    }
+
+    fn metadata(
+        &self,
+        metric: Option<&str>,
+        limit: Option<usize>,
+        limit_per_metric: Option<usize>,
+    ) -> Vec<(String, Vec<crate::remote_write::MetricMetadata>)> {
+        let map = self.metadata.lock().unwrap();
+        map.list(metric, limit, limit_per_metric)
     }
 
     fn write_histograms(

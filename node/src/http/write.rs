@@ -156,9 +156,19 @@ async fn handle(
     tracing::Span::current()
         .record("series", decoded.series.len())
         .record("samples", decoded.samples);
-    let ignored = state.metadata.record(decoded.metadata);
-    if ignored > 0 {
-        tracing::debug!(ignored, "metadata store full: new metric names ignored");
+    // Before the samples: a request whose metadata cannot be committed (503) is retried whole
+    // and has written nothing. Metadata the cluster cannot keep (full, or mid-upgrade) is
+    // counted, not refused: it never costs the samples beside it.
+    if !decoded.metadata.is_empty() {
+        let names_max = limits.metadata_metrics_max;
+        match state
+            .backend
+            .record_metadata(&decoded.metadata, names_max)
+            .await
+        {
+            Ok(o) => state.metrics.metadata(&o),
+            Err(e) => return (Err(e.into()), none, WriteOutcome::default()),
+        }
     }
     let outcome = if decoded.series.is_empty() {
         WriteOutcome::default()

@@ -73,7 +73,7 @@ impl MetaCommand {
                 }
                 crate::tokens::refusal(&token.name, &token.roles)
             }
-            MetaCommand::RevokeToken { .. } => None,
+            MetaCommand::RevokeToken { .. } | MetaCommand::SetMetadata { .. } => None,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | `0x02` group:u64 `"purged"` | last purged log id (`codec`) |
 //! | `0x02` group:u64 `"committed"` | last known committed log id (`codec`, not synced) |
 //! | `0x02` group:u64 `"sm"` | a small state machine's state (the meta group, see `meta.rs`) |
+//! | `0x02` group:u64 `"md/"` name | the meta group's metadata of metric `name` (`codec`: its entries, `meta/metadata.rs`) |
 //! | `0x03` name | node-wide records (`"cluster"`: see `meta::ClusterFile`) |
 //!
 //! Durability: appends and votes are written with `sync = true` before openraft is told the
@@ -42,6 +43,8 @@ use tidemark_storage::rocks::memory::{MemoryBudget, MemoryUsage};
 use super::codec;
 use super::{GroupId, TypeConfig, io_err};
 use crate::error::NodeError;
+use crate::meta::MetadataMap;
+use tidemark_ingest::MetricMetadata;
 
 const PREFIX_LOG: u8 = 0x01;
 const PREFIX_GROUP_META: u8 = 0x02;
@@ -55,6 +58,10 @@ const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_VOTE_FLOOR: &[u8] = b"vote_floor";
 /// Key of a small state machine's persisted state (the meta group's).
 pub(crate) const KEY_SM: &[u8] = b"sm";
+/// Prefix of the meta group's metric metadata keys (a metric name follows).
+const KEY_METADATA: &[u8] = b"md/";
+/// The first key name after every [`KEY_METADATA`] key (`'0'` follows `'/'`).
+const KEY_METADATA_END: &[u8] = b"md0";
 
 /// The shared log database of a node.
 #[derive(Clone)]
@@ -236,6 +243,13 @@ fn log_key(group: GroupId, index: u64) -> [u8; 17] {
     k
 }
 
+/// The key of metric `name`'s metadata in `group`.
+fn metadata_key(group: GroupId, name: &str) -> Vec<u8> {
+    let mut k = meta_key(group, KEY_METADATA);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
 fn meta_key(group: GroupId, name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(9 + name.len());
     k.push(PREFIX_GROUP_META);
@@ -271,6 +285,73 @@ impl LogStore {
             .map_err(|e| self.failure.record(io_err(e)))
     }
 
+    /// Writes the group's small-state-machine record and the metadata of the metric names
+    /// given (`None`: none any more) in one write, unsynced as [`LogStore::put_sm_record`].
+    pub(crate) fn put_sm_record_with_metadata<'a>(
+        &self,
+        record: &[u8],
+        names: impl IntoIterator<Item = (&'a str, Option<&'a [MetricMetadata]>)>,
+    ) -> io::Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(meta_key(self.group, KEY_SM), record);
+        for (name, entries) in names {
+            let key = metadata_key(self.group, name);
+            match entries {
+                Some(e) => batch.put(key, codec::encode(&e)?),
+                None => batch.delete(key),
+            }
+        }
+        self.write_now(batch)
+    }
+
+    /// Replaces the group's small-state-machine record and all its metadata (a snapshot was
+    /// installed), in one write.
+    pub(crate) fn replace_sm_record_and_metadata(
+        &self,
+        record: &[u8],
+        metadata: &MetadataMap,
+    ) -> io::Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range(
+            meta_key(self.group, KEY_METADATA),
+            meta_key(self.group, KEY_METADATA_END),
+        );
+        batch.put(meta_key(self.group, KEY_SM), record);
+        for (name, entries) in metadata.iter() {
+            batch.put(metadata_key(self.group, name), codec::encode(entries)?);
+        }
+        self.write_now(batch)
+    }
+
+    /// The group's metric metadata as [`LogStore::put_sm_record_with_metadata`] wrote it.
+    pub(crate) fn metadata(&self) -> io::Result<MetadataMap> {
+        let (start, end) = (
+            meta_key(self.group, KEY_METADATA),
+            meta_key(self.group, KEY_METADATA_END),
+        );
+        let mut entries = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&start, Direction::Forward))
+        {
+            let (key, value) = item.map_err(io_err)?;
+            if *key >= *end {
+                break;
+            }
+            let name = std::str::from_utf8(&key[start.len()..]).map_err(io_err)?;
+            entries.push((name.to_string(), codec::decode(&value)?));
+        }
+        Ok(MetadataMap::from_entries(entries))
+    }
+
+    /// Writes `batch` at once, unsynced (see [`LogStore::put_sm_record`]).
+    fn write_now(&self, batch: WriteBatch) -> io::Result<()> {
+        self.failure.check()?;
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(|e| self.failure.record(io_err(e)))
+    }
+
     /// The vote floor recorded when the replica was last emptied, if any.
     pub(crate) fn vote_floor(&self) -> io::Result<Option<LogIdOf<TypeConfig>>> {
         self.get_meta(KEY_VOTE_FLOOR)
@@ -294,6 +375,10 @@ impl LogStore {
         for name in [KEY_PURGED, KEY_COMMITTED, KEY_SM] {
             batch.delete(meta_key(self.group, name));
         }
+        batch.delete_range(
+            meta_key(self.group, KEY_METADATA),
+            meta_key(self.group, KEY_METADATA_END),
+        );
         self.write(batch, true).await
     }
 

@@ -30,7 +30,7 @@ use tidemark_storage::{Command, Engine, Flushed, LateSeals, ShardId};
 use super::log_store::LogStore;
 use super::shard_timings::{ShardTimings, timed};
 use super::{LogId, Request, Response, StoredMembership, TypeConfig, codec, io_err};
-use crate::meta::ClusterMap;
+use crate::meta::{ClusterMap, MetaCommand, MetadataMap};
 use crate::ruler::record::RulerState;
 
 /// Version of the [`ShardSmMeta`] layout.
@@ -44,8 +44,10 @@ mod meta_record;
 use meta_record::decode_meta_record;
 
 /// Version of the [`MetaSmRecord`] layout: 2 added the cluster map's replica placement, 3 its
-/// shard-map versions, 4 the ruler group's creator, 5 the retention policy, 6 API tokens.
-const META_RECORD_VERSION: u32 = 6;
+/// shard-map versions, 4 the ruler group's creator, 5 the retention policy, 6 API tokens, 7
+/// metric metadata (in snapshots: the persisted record leaves it empty and the log database
+/// keeps it per metric name, `LogStore::put_sm_record_with_metadata`).
+const META_RECORD_VERSION: u32 = 7;
 
 /// Version of the [`RulerSmRecord`] layout: 2 added the notifier's state (a version 1 record
 /// is read as one with an empty notifier).
@@ -73,6 +75,8 @@ pub struct MetaSmRecord {
     pub membership: StoredMembership,
     /// The cluster map.
     pub map: ClusterMap,
+    /// Metric metadata: all of it in a snapshot, nothing in the persisted record.
+    pub metadata: MetadataMap,
 }
 
 /// The ruler group's persisted state (bincode, raft-log key `0x02 | RULER_GROUP | "sm"`).
@@ -108,6 +112,8 @@ struct State {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     map: ClusterMap,
+    /// The meta group's metric metadata (kept apart from the map, which is copied often).
+    metadata: MetadataMap,
     ruler: RulerState,
     /// The last log id the ruler group's persisted record covers (it is written by flushes,
     /// not by every apply: its state is large and changes every iteration).
@@ -221,6 +227,7 @@ impl GroupStateMachine {
             state.last_applied = rec.last_applied;
             state.membership = rec.membership;
             state.map = rec.map;
+            state.metadata = log.metadata()?;
         }
         Ok(Self::new(Target::Meta { log }, state))
     }
@@ -291,6 +298,11 @@ impl SmShared {
         f(&self.lock().map)
     }
 
+    /// `f` of the metric metadata (meta group; empty for the others), without copying it.
+    pub fn with_metadata<R>(&self, f: impl FnOnce(&MetadataMap) -> R) -> R {
+        f(&self.lock().metadata)
+    }
+
     /// `f` of the ruler state (ruler group; empty for the others), without copying it.
     pub fn with_ruler<R>(&self, f: impl FnOnce(&RulerState) -> R) -> R {
         f(&self.lock().ruler)
@@ -322,6 +334,17 @@ impl SmShared {
                     }
                     .map_err(io_err)?;
                 }
+                (
+                    Target::Meta { log },
+                    Request::Meta(MetaCommand::SetMetadata { entries, names_max }),
+                ) => {
+                    let changed = st.metadata.apply(entries, *names_max);
+                    st.last_applied = Some(entry.log_id);
+                    let rec = codec::encode(&meta_record(&st, false))?;
+                    let md = &st.metadata;
+                    let rows = changed.iter().map(|name| (name.as_str(), md.get(name)));
+                    return log.put_sm_record_with_metadata(&rec, rows);
+                }
                 (Target::Meta { .. }, Request::Meta(cmd)) => st.map.apply(cmd),
                 (Target::Ruler { .. }, Request::Ruler(cmd)) => st.ruler.apply(index, cmd),
                 // A payload for the other kind of group is a bug of the proposer; skipping it is
@@ -333,7 +356,7 @@ impl SmShared {
         }
         st.last_applied = Some(entry.log_id);
         match &self.target {
-            Target::Meta { log } => log.put_sm_record(&codec::encode(&meta_record(&st))?)?,
+            Target::Meta { log } => log.put_sm_record(&codec::encode(&meta_record(&st, false))?)?,
             // The log after the last flush is kept until the next one: a restart replays it.
             Target::Ruler { .. } | Target::Shard { .. } => {}
         }
@@ -353,9 +376,9 @@ impl SmShared {
             Target::Meta { log } => {
                 let st = self.lock();
                 st.check_open()?;
-                let rec = codec::encode(&meta_record(&st))?;
-                log.put_sm_record(&rec)?;
-                (st, rec)
+                log.put_sm_record(&codec::encode(&meta_record(&st, false))?)?;
+                let snapshot = codec::encode(&meta_record(&st, true))?;
+                (st, snapshot)
             }
             Target::Ruler { log } => {
                 let mut st = self.lock();
@@ -450,14 +473,16 @@ impl SmShared {
                 };
                 Ok(Some(snapshot(meta.last_log_id, meta.last_membership, data)))
             }
-            Target::Meta { log } => {
-                let Some(bytes) = log.get_sm_record()? else {
+            // Every apply persists the meta group's state: the applied state is the persisted one.
+            Target::Meta { .. } => {
+                let st = self.lock();
+                if st.last_applied.is_none() {
                     return Ok(None);
-                };
-                let rec = decode_meta_record(&bytes)?;
+                }
+                let bytes = codec::encode(&meta_record(&st, true))?;
                 Ok(Some(snapshot(
-                    rec.last_applied,
-                    rec.membership,
+                    st.last_applied,
+                    st.membership.clone(),
                     SnapshotData::Bytes(bytes),
                 )))
             }
@@ -506,14 +531,16 @@ impl SmShared {
                 Ok(())
             }
             (Target::Meta { log }, SnapshotData::Bytes(bytes)) => {
-                let rec = decode_meta_record(&bytes)?;
+                let mut rec = decode_meta_record(&bytes)?;
                 if rec.last_applied != meta.last_log_id {
                     return Err(mismatch("meta"));
                 }
-                log.put_sm_record(&bytes)?;
+                let metadata = std::mem::take(&mut rec.metadata);
+                log.replace_sm_record_and_metadata(&codec::encode(&rec)?, &metadata)?;
                 st.last_applied = rec.last_applied;
                 st.membership = rec.membership;
                 st.map = rec.map;
+                st.metadata = metadata;
                 Ok(())
             }
             (Target::Ruler { log }, SnapshotData::Bytes(bytes)) => {
@@ -536,12 +563,18 @@ impl SmShared {
     }
 }
 
-fn meta_record(st: &State) -> MetaSmRecord {
+/// The meta group's record of `st`; with its metadata for a snapshot, without it to persist.
+fn meta_record(st: &State, with_metadata: bool) -> MetaSmRecord {
     MetaSmRecord {
         version: META_RECORD_VERSION,
         last_applied: st.last_applied,
         membership: st.membership.clone(),
         map: st.map.clone(),
+        metadata: if with_metadata {
+            st.metadata.clone()
+        } else {
+            MetadataMap::default()
+        },
     }
 }
 
@@ -677,6 +710,9 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         self.shared.current_snapshot()
     }
 }
+
+#[cfg(test)]
+mod metadata_tests;
 
 #[cfg(test)]
 mod ruler_record_tests {

@@ -8,6 +8,7 @@ mod auth;
 mod clock;
 mod helpers;
 mod histograms;
+mod metadata;
 mod repair;
 mod retention;
 mod stored_formats;

@@ -170,15 +170,20 @@ async fn metadata_limits_as_prometheus() {
     let (_, app) = setup(Config::default());
     let req = tidemark_proto::prometheus::WriteRequest {
         timeseries: vec![],
-        metadata: ["a", "b", "c"]
-            .iter()
-            .map(|n| tidemark_proto::prometheus::MetricMetadata {
-                r#type: 1,
-                metric_family_name: n.to_string(),
-                help: format!("{n} help"),
-                unit: String::new(),
-            })
-            .collect(),
+        metadata: [
+            ("a", "a help"),
+            ("b", "b help"),
+            ("c", "c help"),
+            ("b", "b other help"),
+        ]
+        .iter()
+        .map(|(n, help)| tidemark_proto::prometheus::MetricMetadata {
+            r#type: 1,
+            metric_family_name: n.to_string(),
+            help: help.to_string(),
+            unit: String::new(),
+        })
+        .collect(),
     };
     let r = send(&app, write_v1(snappy(&req.encode_to_vec()))).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
@@ -197,13 +202,16 @@ async fn metadata_limits_as_prometheus() {
         count(send(&app, get("/api/v1/metadata?limit=-1")).await.json()),
         3
     );
+    // Both entries of b (two exporters disagreeing), oldest first; a limit per metric above 0
+    // keeps that many.
     assert_eq!(
-        count(
-            send(&app, get("/api/v1/metadata?limit_per_metric=0&metric=b"))
-                .await
-                .json()
-        ),
-        1
+        send(&app, get("/api/v1/metadata?limit_per_metric=0&metric=b"))
+            .await
+            .json()["data"]["b"],
+        json!([
+            {"type":"counter","help":"b help","unit":""},
+            {"type":"counter","help":"b other help","unit":""}
+        ])
     );
     assert_eq!(
         send(&app, get("/api/v1/metadata?metric=b&limit_per_metric=1"))

@@ -257,3 +257,34 @@ async fn metadata_is_kept_per_metric() {
     let j = send(&app, get("/api/v1/metadata?metric=nope")).await.json();
     assert_eq!(j["data"], serde_json::json!({}));
 }
+
+#[tokio::test]
+async fn metadata_beyond_the_limit_is_counted_and_costs_no_sample() {
+    let mut config = Config::default();
+    config.limits.metadata_metrics_max = 1;
+    let (_, app) = setup(config);
+    let md = |name: &str| tidemark_proto::prometheus::MetricMetadata {
+        r#type: 2,
+        metric_family_name: name.into(),
+        help: "h".into(),
+        unit: String::new(),
+    };
+    let req = tidemark_proto::prometheus::WriteRequest {
+        timeseries: vec![v1_series(&[("__name__", "b")], &[(5, 1.0)])],
+        metadata: vec![md("a"), md("b")],
+    };
+    let r = send(&app, write_v1(snappy(&req.encode_to_vec()))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let j = send(&app, get("/api/v1/metadata")).await.json();
+    assert_eq!(j["data"].as_object().unwrap().len(), 1);
+    assert!(j["data"]["a"].is_array());
+    let metrics = send(&app, get("/metrics")).await.body;
+    assert!(
+        metrics.contains("tidemark_metadata_ignored_total{reason=\"metrics_max\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tidemark_metadata_stored_total 1"),
+        "{metrics}"
+    );
+}

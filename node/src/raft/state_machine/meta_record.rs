@@ -11,7 +11,8 @@ use super::{META_RECORD_VERSION, MetaSmRecord};
 use crate::meta::ClusterMap;
 use crate::raft::{LogId, StoredMembership, codec};
 
-/// Versions 1 to 5 of [`MetaSmRecord`]: a cluster map without API tokens (before 5 without
+/// Versions 1 to 6 of [`MetaSmRecord`]: no metric metadata, and before 6 a cluster map
+/// without API tokens (before 5 without
 /// the retention policy, before 4 without the ruler's creator, before 3 without shard-map
 /// versions, in version 1 without replica placement).
 #[derive(Deserialize)]
@@ -89,7 +90,8 @@ pub(super) fn decode_meta_record(bytes: &[u8]) -> io::Result<MetaSmRecord> {
     {
         return Ok(rec);
     }
-    if let Some(rec) = older::<ClusterMapV5>(bytes, 5)
+    if let Some(rec) = older::<ClusterMap>(bytes, 6)
+        .or_else(|| older::<ClusterMapV5>(bytes, 5))
         .or_else(|| older::<ClusterMapV4>(bytes, 4))
         .or_else(|| older::<ClusterMapV3>(bytes, 3))
         .or_else(|| older::<ClusterMapV2>(bytes, 2))
@@ -123,6 +125,7 @@ fn upgraded<M: Into<ClusterMap>>(old: MetaSmRecordOld<M>) -> MetaSmRecord {
         last_applied: old.last_applied,
         membership: old.membership,
         map: old.map.into(),
+        metadata: Default::default(),
     }
 }
 
@@ -308,6 +311,33 @@ mod tests {
         assert_eq!(rec.version, META_RECORD_VERSION);
         assert_eq!(rec.map.retention.as_deref(), Some("{\"raw\":\"3d\"}"));
         assert!(rec.map.tokens.is_empty());
+        let again = codec::encode(&rec).unwrap();
+        assert_eq!(decode_meta_record(&again).unwrap(), rec);
+    }
+
+    #[test]
+    fn a_version_6_record_reads_with_its_tokens_and_without_metadata() {
+        #[derive(Serialize)]
+        struct V6 {
+            version: u32,
+            last_applied: Option<LogId>,
+            membership: StoredMembership,
+            map: ClusterMap,
+        }
+        let mut map = ClusterMap::default();
+        map.apply(&crate::meta::MetaCommand::RevokeToken { id: "t".into() });
+        map.retention = Some("{}".into());
+        let bytes = codec::encode(&V6 {
+            version: 6,
+            last_applied: None,
+            membership: StoredMembership::default(),
+            map: map.clone(),
+        })
+        .unwrap();
+        let rec = decode_meta_record(&bytes).unwrap();
+        assert_eq!(rec.version, META_RECORD_VERSION);
+        assert_eq!(rec.map, map);
+        assert!(rec.metadata.is_empty());
         let again = codec::encode(&rec).unwrap();
         assert_eq!(decode_meta_record(&again).unwrap(), rec);
     }
