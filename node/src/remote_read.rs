@@ -5,8 +5,10 @@
 //! label matchers, hints) and the response types the client accepts, in order of preference.
 //! The answer is either `SAMPLES` (one snappy-compressed `ReadResponse`) or
 //! `STREAMED_XOR_CHUNKS` (a stream of CRC-checked frames, one `ChunkedReadResponse` each,
-//! chunks in Prometheus' XOR encoding: `frame.rs`, `xor.rs`). Prometheus 3.x asks for
-//! streamed chunks first.
+//! chunks in Prometheus' XOR encoding: `frame.rs`, `xor.rs`; native histograms in Prometheus'
+//! histogram and float-histogram chunk encodings, `tidemark_storage::chunk::prom_histogram`).
+//! Prometheus 3.x asks for streamed chunks first. Native histograms are answered in both
+//! response types.
 //!
 //! Behaviour follows Prometheus' own server (`storage/remote/read_handler.go`): errors are
 //! plain text, 400 for an undecodable request, an unsupported response type or an exceeded

@@ -8,6 +8,7 @@ pub mod bits;
 mod columns;
 pub(crate) mod gorilla;
 pub mod histogram;
+pub mod prom_histogram;
 pub mod rollup;
 pub mod sealed;
 pub mod shared_times;

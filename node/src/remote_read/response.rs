@@ -1,7 +1,10 @@
 //! Building the answer to one query: series gathered from the querier, counted against the
-//! request's limits, sorted by labels (Prometheus' order, `labels.Compare`) with any series met
-//! twice merged, then either raw samples (`SAMPLES`) or XOR chunks cut into frames
-//! (`STREAMED_XOR_CHUNKS`). Plain functions over iterators: no I/O.
+//! request's limits (a native histogram counts as one sample), sorted by labels (Prometheus'
+//! order, `labels.Compare`) with any series met twice merged, then either raw samples and
+//! histograms (`SAMPLES`) or chunks cut into frames (`STREAMED_XOR_CHUNKS`: XOR chunks for
+//! floats, Prometheus' histogram and float-histogram chunks for native histograms, a new chunk
+//! wherever a series changes kind, as Prometheus' head cuts them). Plain functions over
+//! iterators: no I/O.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,6 +12,8 @@ use prost::Message;
 use prost::encoding::encoded_len_varint;
 use tidemark_proto::prometheus as pb;
 use tidemark_query::QueryError;
+use tidemark_storage::chunk::prom_histogram;
+use tidemark_storage::histogram::HistogramSample;
 use tidemark_storage::{Labels, Sample, SeriesSamples};
 
 use super::RemoteReadError;
@@ -69,13 +74,13 @@ impl Budget {
 pub type SelectedSeries<'a> = dyn Iterator<Item = Result<SeriesSamples, QueryError>> + 'a;
 
 /// Non-empty series of `selected` with ascending unique timestamps, each turned into `T` by
-/// `convert` as soon as it arrives (so that raw samples need not all be held), then sorted by
-/// labels; a series met twice is merged with `merge`.
+/// `convert` (of its floats and its histograms) as soon as it arrives (so that raw samples
+/// need not all be held), then sorted by labels; a series met twice is merged with `merge`.
 fn gather<T>(
     selected: &mut SelectedSeries<'_>,
     budget: &mut Budget,
     canceled: &AtomicBool,
-    convert: impl Fn(Vec<Sample>) -> T,
+    convert: impl Fn(Vec<Sample>, Vec<HistogramSample>) -> T,
     merge: impl Fn(T, T) -> Result<T, RemoteReadError>,
 ) -> Result<Vec<(Labels, T)>, RemoteReadError> {
     let mut out: Vec<(Labels, T)> = Vec::new();
@@ -84,15 +89,19 @@ fn gather<T>(
             return Err(RemoteReadError::Internal("remote read canceled".into()));
         }
         let mut series = series?;
-        if series.samples.is_empty() {
+        if series.samples.is_empty() && series.histograms.is_empty() {
             continue;
         }
         if !series.samples.is_sorted_by(|a, b| a.t < b.t) {
             series.samples.sort_by_key(|s| s.t);
             series.samples.dedup_by_key(|s| s.t);
         }
-        budget.take(series.samples.len())?;
-        out.push((series.labels, convert(series.samples)));
+        if !series.histograms.is_sorted_by(|a, b| a.t < b.t) {
+            series.histograms.sort_by_key(|s| s.t);
+            series.histograms.dedup_by_key(|s| s.t);
+        }
+        budget.take(series.samples.len() + series.histograms.len())?;
+        out.push((series.labels, convert(series.samples, series.histograms)));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     let mut merged: Vec<(Labels, T)> = Vec::with_capacity(out.len());
@@ -107,14 +116,14 @@ fn gather<T>(
     Ok(merged)
 }
 
-/// Two ascending sample runs as one; at a timestamp both have, the first one's sample wins.
-fn merge_samples(a: Vec<Sample>, b: Vec<Sample>) -> Vec<Sample> {
+/// Two ascending runs as one; at a timestamp both have, the first one's sample wins.
+fn merge_samples<S>(a: Vec<S>, b: Vec<S>, t: impl Fn(&S) -> i64) -> Vec<S> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
     loop {
         let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.t < y.t => a.next(),
-            (Some(x), Some(y)) if x.t > y.t => b.next(),
+            (Some(x), Some(y)) if t(x) < t(y) => a.next(),
+            (Some(x), Some(y)) if t(x) > t(y) => b.next(),
             (Some(_), Some(_)) => {
                 b.next();
                 a.next()
@@ -150,13 +159,18 @@ pub fn samples_result(
         selected,
         budget,
         canceled,
-        |s| s,
-        |a, b| Ok(merge_samples(a, b)),
+        |s, h| (s, h),
+        |a, b| {
+            Ok((
+                merge_samples(a.0, b.0, |s| s.t),
+                merge_samples(a.1, b.1, |h| h.t),
+            ))
+        },
     )?;
     Ok(pb::QueryResult {
         timeseries: series
             .into_iter()
-            .map(|(labels, samples)| pb::TimeSeries {
+            .map(|(labels, (samples, histograms))| pb::TimeSeries {
                 labels: labels_to_wire(labels),
                 samples: samples
                     .into_iter()
@@ -165,19 +179,88 @@ pub fn samples_result(
                         timestamp: s.t,
                     })
                     .collect(),
+                histograms: histograms
+                    .iter()
+                    .map(tidemark_ingest::histogram::to_wire)
+                    .collect(),
                 ..Default::default()
             })
             .collect(),
     })
 }
 
-/// One series as XOR chunks, ascending and not overlapping.
+/// One series as chunks (`pb::Chunk`, their encoding named), ascending and not overlapping.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChunkedSeries {
     /// The series' labels, sorted by name.
     pub labels: Labels,
     /// Its chunks in time order.
-    pub chunks: Vec<XorChunk>,
+    pub chunks: Vec<pb::Chunk>,
+}
+
+/// A series on its way to chunks: floats encoded at once, native histograms (rare, and cut
+/// by layout) kept until the series is whole.
+struct Pending {
+    floats: Vec<XorChunk>,
+    histograms: Vec<HistogramSample>,
+}
+
+/// Wire chunks of `floats` (XOR).
+fn xor_wire(floats: Vec<XorChunk>) -> impl Iterator<Item = pb::Chunk> {
+    floats.into_iter().map(|c| pb::Chunk {
+        min_time_ms: c.min_time_ms,
+        max_time_ms: c.max_time_ms,
+        r#type: pb::chunk::Encoding::Xor as i32,
+        data: c.data,
+    })
+}
+
+/// Wire chunks of a series of floats and histograms: each run of one kind in its own chunks
+/// (at a timestamp holding both, the histogram is kept, as the query engine's selectors keep
+/// it).
+fn mixed_wire(
+    floats: Vec<Sample>,
+    histograms: Vec<HistogramSample>,
+    chunk_samples_max: usize,
+) -> Vec<pb::Chunk> {
+    let floats: Vec<Sample> = {
+        let mut h = histograms.iter().map(|h| h.t).peekable();
+        floats
+            .into_iter()
+            .filter(|s| {
+                while h.next_if(|&t| t < s.t).is_some() {}
+                h.peek() != Some(&s.t)
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut floats = floats.as_slice();
+    let mut histograms = histograms.as_slice();
+    while !floats.is_empty() || !histograms.is_empty() {
+        let next_h = histograms.first().map_or(i64::MAX, |h| h.t);
+        let n = floats.partition_point(|s| s.t < next_h);
+        if n > 0 {
+            out.extend(xor_wire(xor::encode_chunks(
+                &floats[..n],
+                chunk_samples_max,
+            )));
+        }
+        floats = &floats[n..];
+        let next_f = floats.first().map_or(i64::MAX, |s| s.t);
+        let m = histograms.partition_point(|h| h.t < next_f);
+        out.extend(
+            prom_histogram::encode(&histograms[..m])
+                .into_iter()
+                .map(|c| pb::Chunk {
+                    min_time_ms: c.min_time_ms,
+                    max_time_ms: c.max_time_ms,
+                    r#type: c.encoding,
+                    data: c.data,
+                }),
+        );
+        histograms = &histograms[m..];
+    }
+    out
 }
 
 /// The series of one query for a `STREAMED_XOR_CHUNKS` answer, encoded as they arrive (a few
@@ -199,16 +282,29 @@ pub fn chunked_series(
         selected,
         budget,
         canceled,
-        |s| xor::encode_chunks(&s, chunk_samples_max),
+        |s, histograms| Pending {
+            floats: xor::encode_chunks(&s, chunk_samples_max),
+            histograms,
+        },
         |a, b| {
-            let merged = merge_samples(decode_all(&a)?, decode_all(&b)?);
-            Ok(xor::encode_chunks(&merged, chunk_samples_max))
+            let merged = merge_samples(decode_all(&a.floats)?, decode_all(&b.floats)?, |s| s.t);
+            Ok(Pending {
+                floats: xor::encode_chunks(&merged, chunk_samples_max),
+                histograms: merge_samples(a.histograms, b.histograms, |h| h.t),
+            })
         },
     )?;
-    Ok(series
+    series
         .into_iter()
-        .map(|(labels, chunks)| ChunkedSeries { labels, chunks })
-        .collect())
+        .map(|(labels, p)| {
+            let chunks = if p.histograms.is_empty() {
+                xor_wire(p.floats).collect()
+            } else {
+                mixed_wire(decode_all(&p.floats)?, p.histograms, chunk_samples_max)
+            };
+            Ok(ChunkedSeries { labels, chunks })
+        })
+        .collect()
 }
 
 /// Bytes a length-delimited field of `len` bytes takes in its message (tag below 16).
@@ -256,13 +352,7 @@ fn series_frames(query_index: i64, series: ChunkedSeries, frame_bytes_max: usize
         write_frame(&mut frame, &message);
         out.push(frame);
     };
-    for c in series.chunks {
-        let chunk = pb::Chunk {
-            min_time_ms: c.min_time_ms,
-            max_time_ms: c.max_time_ms,
-            r#type: pb::chunk::Encoding::Xor as i32,
-            data: c.data,
-        };
+    for chunk in series.chunks {
         let add = field_len(chunk.encoded_len());
         if !chunks.is_empty() && message_len(series_len + add) > frame_bytes_max {
             flush(&mut chunks, series_len);
@@ -407,6 +497,60 @@ mod tests {
         }
     }
 
+    fn hist(t: i64, count: u64) -> HistogramSample {
+        use tidemark_storage::histogram::{HistogramValue, IntHistogram};
+        HistogramSample {
+            t,
+            h: HistogramValue::Int(IntHistogram {
+                count,
+                zero_count: count,
+                ..IntHistogram::default()
+            }),
+        }
+    }
+
+    /// A series that changes kind gets a chunk per run, in time order; at a timestamp with
+    /// both, the histogram is kept.
+    #[test]
+    fn mixed_series_get_a_chunk_per_run_of_one_kind() {
+        let mut s = series(
+            &[("__name__", "m")],
+            &[(1, 1.0), (2, 2.0), (3, 3.0), (9, 9.0)],
+        );
+        s.histograms = vec![hist(3, 1), hist(4, 2), hist(5, 3)];
+        let got = chunked_series(
+            &mut iter(vec![s]),
+            &mut Budget::new(100, 10),
+            &AtomicBool::new(false),
+            CHUNK_SAMPLES_MAX,
+        )
+        .unwrap();
+        let chunks = &got[0].chunks;
+        let kinds: Vec<(i32, i64, i64)> = chunks
+            .iter()
+            .map(|c| (c.r#type, c.min_time_ms, c.max_time_ms))
+            .collect();
+        let (xor, hist_enc) = (
+            pb::chunk::Encoding::Xor as i32,
+            pb::chunk::Encoding::Histogram as i32,
+        );
+        assert_eq!(kinds, [(xor, 1, 2), (hist_enc, 3, 5), (xor, 9, 9)]);
+        let back = prom_histogram::decode(hist_enc, &chunks[1].data).unwrap();
+        assert_eq!(back.iter().map(|h| h.t).collect::<Vec<_>>(), [3, 4, 5]);
+        // SAMPLES carries both kinds as they are.
+        let mut s = series(&[("__name__", "m")], &[(1, 1.0)]);
+        s.histograms = vec![hist(3, 1)];
+        let r = samples_result(
+            &mut iter(vec![s]),
+            &mut Budget::new(100, 10),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let ts = &r.timeseries[0];
+        assert_eq!((ts.samples.len(), ts.histograms.len()), (1, 1));
+        assert_eq!(ts.histograms[0].timestamp, 3);
+    }
+
     #[test]
     fn frames_hold_one_series_and_stay_within_the_limit() {
         let samples: Vec<Sample> = (0..5000)
@@ -419,11 +563,11 @@ mod tests {
             .collect();
         let a = ChunkedSeries {
             labels: Labels::from_pairs(&[("__name__", "a"), ("job", "j")]),
-            chunks: xor::encode_chunks(&samples, CHUNK_SAMPLES_MAX),
+            chunks: xor_wire(xor::encode_chunks(&samples, CHUNK_SAMPLES_MAX)).collect(),
         };
         let b = ChunkedSeries {
             labels: Labels::from_pairs(&[("__name__", "b")]),
-            chunks: xor::encode_chunks(&samples[..10], CHUNK_SAMPLES_MAX),
+            chunks: xor_wire(xor::encode_chunks(&samples[..10], CHUNK_SAMPLES_MAX)).collect(),
         };
         let chunk_bytes = a.chunks.iter().map(|c| c.data.len()).max().unwrap();
         for max in [1, 500, 4096, 1 << 20] {

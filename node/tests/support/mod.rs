@@ -473,3 +473,53 @@ pub fn launch_three(dir: &Path, extra: &[&str]) -> Vec<Node> {
     }
     nodes
 }
+
+/// Whether two vector results have the same series with the same values (floats within a
+/// relative 1e-9, histograms field by field, bucket bounds and counts alike).
+pub fn same_result(want: &serde_json::Value, got: &serde_json::Value) -> Result<(), String> {
+    let by_metric = |v: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        let mut out: Vec<_> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["metric"].to_string(), e.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let (want, got) = (by_metric(want), by_metric(got));
+    if want.len() != got.len() {
+        return Err(format!("{} series against {}", want.len(), got.len()));
+    }
+    for ((wm, w), (gm, g)) in want.iter().zip(&got) {
+        if wm != gm {
+            return Err(format!("series {wm} against {gm}"));
+        }
+        same_json_numbers(&w["value"], &g["value"])
+            .and_then(|_| same_json_numbers(&w["histogram"], &g["histogram"]))
+            .map_err(|e| format!("{wm}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// JSON alike, numbers in strings compared within a relative 1e-9.
+pub fn same_json_numbers(a: &serde_json::Value, b: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Array(x), Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .try_for_each(|(p, q)| same_json_numbers(p, q)),
+        (Object(x), Object(y)) if x.len() == y.len() => x
+            .iter()
+            .try_for_each(|(k, v)| same_json_numbers(v, y.get(k).ok_or(format!("no {k}"))?)),
+        (String(x), String(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+            (Ok(p), Ok(q)) if p == q || (p - q).abs() <= 1e-9 * p.abs().max(q.abs()) => Ok(()),
+            (Ok(p), Ok(q)) if p.is_nan() && q.is_nan() => Ok(()),
+            _ if x == y => Ok(()),
+            _ => Err(format!("{x} against {y}")),
+        },
+        _ if a == b => Ok(()),
+        _ => Err(format!("{a} against {b}")),
+    }
+}
