@@ -13,6 +13,7 @@ mod staleness;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
+use tidemark_storage::histogram::HistogramSample;
 use tidemark_storage::model::STALE_NAN_BITS;
 use tidemark_storage::{Label, Labels, Sample};
 
@@ -64,6 +65,9 @@ pub struct Iteration {
     /// Samples to write: `ALERTS`, `ALERTS_FOR_STATE`, recording-rule outputs, staleness
     /// markers of series a rule no longer returns.
     pub samples: Vec<(Labels, Sample)>,
+    /// Native histograms recording rules returned (their staleness markers are float stale
+    /// markers in `samples`, as Prometheus writes them).
+    pub histograms: Vec<(Labels, HistogramSample)>,
     /// Alerts to send once `state` is committed.
     pub to_send: Vec<OutgoingAlert>,
 }
@@ -110,6 +114,7 @@ pub fn evaluate(
             rules: Vec::with_capacity(group.rules.len()),
         },
         samples: Vec::new(),
+        histograms: Vec::new(),
         to_send: Vec::new(),
     };
     let sample_ts_ms = ctx.ts_ms - ctx.query_offset_ms;
@@ -132,12 +137,15 @@ pub fn evaluate(
             recording::eval(rule, group, ctx, query)
         };
         let written = match result {
-            Ok(samples) => {
-                query.rule_written(index, &samples);
+            Ok(w) => {
+                query.rule_written(index, &w);
                 state.health = Health::Ok;
                 state.last_error.clear();
-                let written: BTreeSet<Labels> = samples.iter().map(|(l, _)| l.clone()).collect();
-                out.samples.extend(samples);
+                let written: BTreeSet<Labels> = (w.samples.iter().map(|(l, _)| l.clone()))
+                    .chain(w.histograms.iter().map(|(l, _)| l.clone()))
+                    .collect();
+                out.samples.extend(w.samples);
+                out.histograms.extend(w.histograms);
                 stale.extend(previous.difference(&written).cloned());
                 written_now.extend(written.iter().cloned());
                 written

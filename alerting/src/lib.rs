@@ -20,10 +20,38 @@ pub mod schedule;
 pub mod state;
 pub mod template;
 
-use tidemark_storage::Labels;
+use tidemark_storage::histogram::{FloatHistogram, HistogramSample};
+use tidemark_storage::{Labels, Sample};
 
-/// An instant vector as a rule or a template reads it: label sets and values.
+/// An instant vector as a template reads it: label sets and values (templates read floats).
 pub type Vector = Vec<(Labels, f64)>;
+
+/// One element of a rule's result: a float, or a native histogram.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Element {
+    Float(f64),
+    Histogram(Box<RuleHistogram>),
+}
+
+/// A native histogram a rule's query answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleHistogram {
+    /// The histogram (PromQL evaluates float histograms).
+    pub h: FloatHistogram,
+    /// How Go prints it (`FloatHistogram.String()`): what `$value` shows in an alert's
+    /// templates.
+    pub text: String,
+}
+
+/// An instant vector as a rule reads it.
+pub type Elements = Vec<(Labels, Element)>;
+
+/// What one rule of an iteration wrote: float samples and native histograms.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Written {
+    pub samples: Vec<(Labels, Sample)>,
+    pub histograms: Vec<(Labels, HistogramSample)>,
+}
 
 /// How rules and templates read data: a PromQL instant query at a time.
 pub trait QueryFn {
@@ -31,16 +59,21 @@ pub trait QueryFn {
     /// its message.
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vector, String>;
 
-    /// Called after rule `rule_index` of an iteration succeeded, with the samples it produced,
-    /// before the next
-    /// rule queries. Prometheus commits each rule's samples before the next rule runs, so a
-    /// rule reads what an earlier rule of its group wrote in the same iteration: an
+    /// Evaluates a rule's `expr` at `t_ms`: [`QueryFn::instant`] with native histogram
+    /// elements kept (an implementation that reads none need not provide it).
+    fn elements(&self, expr: &str, t_ms: i64) -> Result<Elements, String> {
+        Ok(self
+            .instant(expr, t_ms)?
+            .into_iter()
+            .map(|(l, v)| (l, Element::Float(v)))
+            .collect())
+    }
+
+    /// Called after rule `rule_index` of an iteration succeeded, with what it produced, before
+    /// the next rule queries. Prometheus commits each rule's samples before the next rule
+    /// runs, so a rule reads what an earlier rule of its group wrote in the same iteration: an
     /// implementation whose reads would not see them otherwise writes them here.
-    fn rule_written(
-        &self,
-        rule_index: usize,
-        samples: &[(tidemark_storage::Labels, tidemark_storage::Sample)],
-    ) {
-        let _ = (rule_index, samples);
+    fn rule_written(&self, rule_index: usize, written: &Written) {
+        let _ = (rule_index, written);
     }
 }

@@ -65,6 +65,10 @@ pub struct AlertData<'a> {
     pub external_url: &'a str,
     /// The sample's value (`$value`, `.Value`).
     pub value: f64,
+    /// A native histogram element's Go printing: then `$value` is the histogram (a string
+    /// here: `{{ $value }}` prints as Prometheus prints it; numeric functions of it fail, as
+    /// they do in Prometheus, with other words).
+    pub histogram: Option<&'a str>,
 }
 
 /// What template functions read besides their arguments: `query` reads through `query` at
@@ -234,6 +238,7 @@ pub fn expand_alert(
         external_labels: Rc::new(data.external_labels.clone()),
         external_url: data.external_url.to_string(),
         value: data.value,
+        histogram: data.histogram.map(str::to_string),
     };
     let env = Env {
         query,

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use tidemark_storage::{Labels, Sample, model::METRIC_NAME};
 
 use super::{EvalContext, OutgoingAlert, from_map, rule_labels, to_map};
-use crate::QueryFn;
 use crate::rules::{Rule, RuleGroup};
 use crate::state::{Alert, Observation, RuleState, Transition};
 use crate::template::{AlertData, expand_alert};
+use crate::{Element, QueryFn, Written};
 
 /// The label that holds an alert's name.
 pub const ALERT_NAME: &str = "alertname";
@@ -27,26 +27,33 @@ pub const ALERTS_FOR_STATE_METRIC: &str = "ALERTS_FOR_STATE";
 /// or the error that fails it.
 ///
 /// On a query error or duplicate label sets `state` is left as it was; on exceeding the
-/// group's `limit` its alerts are dropped (as Prometheus does).
+/// group's `limit` its alerts are dropped (as Prometheus does). A native histogram element
+/// alerts as a float does, with the value 0 (Prometheus' `smpl.F`); its templates see the
+/// histogram as `$value`, printed as Go prints it.
 pub(super) fn eval(
     rule: &Rule,
     group: &RuleGroup,
     ctx: &EvalContext<'_>,
     query: &dyn QueryFn,
     state: &mut RuleState,
-) -> Result<Vec<(Labels, Sample)>, String> {
+) -> Result<Written, String> {
     let t_ms = ctx.ts_ms - ctx.query_offset_ms;
-    let result = query.instant(&rule.expr, t_ms)?;
+    let result = query.elements(&rule.expr, t_ms)?;
     let extra = rule_labels(group, rule);
     let name = rule.name();
 
     let mut found = BTreeMap::new();
-    for (series, value) in result {
+    for (series, element) in result {
+        let (value, histogram) = match &element {
+            Element::Float(v) => (*v, None),
+            Element::Histogram(h) => (0.0, Some(h.text.as_str())),
+        };
         let data = AlertData {
             labels: &series,
             external_labels: ctx.external_labels,
             external_url: ctx.external_url,
             value,
+            histogram,
         };
         // Templates query at the evaluation time itself, not the offset one (as Prometheus).
         let expand = |text: &str| expand(name, text, &data, ctx.ts_ms, query);
@@ -97,7 +104,10 @@ pub(super) fn eval(
         let active_at_s = alert.active_at_ms.div_euclid(1000) as f64;
         samples.push((for_state, Sample::new(t_ms, active_at_s)));
     }
-    Ok(samples)
+    Ok(Written {
+        samples,
+        histograms: Vec::new(),
+    })
 }
 
 /// The labels of an alert's `ALERTS_FOR_STATE` series (`ALERTS` adds `alertstate`): the rule's

@@ -3,14 +3,16 @@
 
 use std::collections::BTreeSet;
 
-use tidemark_storage::{Labels, Sample, model::METRIC_NAME};
+use tidemark_storage::histogram::HistogramSample;
+use tidemark_storage::histogram::HistogramValue;
+use tidemark_storage::{Sample, model::METRIC_NAME};
 
 use super::{EvalContext, from_map, rule_labels, to_map};
-use crate::QueryFn;
 use crate::rules::{Rule, RuleGroup};
+use crate::{Element, QueryFn, Written};
 
-/// Evaluates `rule`, returning the samples to write (at `ts_ms - query_offset_ms`) or the
-/// error that fails it.
+/// Evaluates `rule`, returning the samples and native histograms to write (at
+/// `ts_ms - query_offset_ms`) or the error that fails it.
 ///
 /// Each result series gets `__name__` = `record`, then the group's and the rule's labels (the
 /// rule's win; an empty value removes the label). Two series with the same labels afterwards,
@@ -20,13 +22,13 @@ pub(super) fn eval(
     group: &RuleGroup,
     ctx: &EvalContext<'_>,
     query: &dyn QueryFn,
-) -> Result<Vec<(Labels, Sample)>, String> {
+) -> Result<Written, String> {
     let t_ms = ctx.ts_ms - ctx.query_offset_ms;
-    let result = query.instant(&rule.expr, t_ms)?;
+    let result = query.elements(&rule.expr, t_ms)?;
     let extra = rule_labels(group, rule);
 
     let mut seen = BTreeSet::new();
-    let mut samples = Vec::with_capacity(result.len());
+    let mut out = Written::default();
     for (series, value) in result {
         let mut labels = to_map(&series);
         labels.insert(METRIC_NAME.to_owned(), rule.name().to_owned());
@@ -43,15 +45,21 @@ pub(super) fn eval(
                 "vector contains metrics with the same labelset after applying rule labels".into(),
             );
         }
-        samples.push((labels, Sample::new(t_ms, value)));
+        match value {
+            Element::Float(v) => out.samples.push((labels, Sample::new(t_ms, v))),
+            Element::Histogram(h) => out.histograms.push((
+                labels,
+                HistogramSample {
+                    t: t_ms,
+                    h: HistogramValue::Float(h.h),
+                },
+            )),
+        }
     }
 
-    if group.limit > 0 && samples.len() as u64 > group.limit {
-        return Err(format!(
-            "exceeded limit of {} with {} series",
-            group.limit,
-            samples.len()
-        ));
+    let n = out.samples.len() + out.histograms.len();
+    if group.limit > 0 && n as u64 > group.limit {
+        return Err(format!("exceeded limit of {} with {n} series", group.limit));
     }
-    Ok(samples)
+    Ok(out)
 }

@@ -17,6 +17,8 @@ const MIN: i64 = 60_000;
 #[derive(Default)]
 struct FakeQuery {
     results: RefCell<HashMap<String, Result<Vector, String>>>,
+    /// Native histogram elements a rule's query answers after the floats.
+    histograms: RefCell<HashMap<String, crate::Elements>>,
     calls: RefCell<Vec<(String, i64)>>,
 }
 
@@ -28,6 +30,22 @@ impl QueryFn for FakeQuery {
             .get(expr)
             .cloned()
             .unwrap_or(Ok(Vec::new()))
+    }
+
+    fn elements(&self, expr: &str, t_ms: i64) -> Result<crate::Elements, String> {
+        let mut out: crate::Elements = self
+            .instant(expr, t_ms)?
+            .into_iter()
+            .map(|(l, v)| (l, crate::Element::Float(v)))
+            .collect();
+        out.extend(
+            self.histograms
+                .borrow()
+                .get(expr)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        Ok(out)
     }
 }
 
@@ -166,6 +184,7 @@ fn for_state_series(instance: &str) -> Labels {
 
 mod alert_states;
 mod groups;
+mod histograms;
 mod recording;
 mod sending;
 mod templates;

@@ -322,7 +322,7 @@ fn fmt_value(out: &mut String, spec: &Spec, verb: char, v: &Value) {
             out.push(' ');
             fmt_str(out, spec, verb, &a.external_url, &Value::Nil);
             out.push(' ');
-            fmt_value(out, spec, verb, &Value::Float(a.value));
+            fmt_value(out, spec, verb, &a.value());
             out.push('}');
         }
     }

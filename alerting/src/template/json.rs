@@ -58,7 +58,7 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
                 ("Labels", Value::LabelMap(a.labels.clone())),
                 ("ExternalLabels", Value::LabelMap(a.external_labels.clone())),
                 ("ExternalURL", Value::str(&a.external_url)),
-                ("Value", Value::Float(a.value)),
+                ("Value", a.value()),
             ],
         )?,
         Value::Struct(st) => {

@@ -403,6 +403,7 @@ fn alert_expand(text: &str, value: f64, result: Vector) -> Result<String, String
         external_labels: &external,
         external_url: EXTERNAL_URL,
         value,
+        histogram: None,
     };
     expand_alert("NodeDown", text, &data, T_MS, &FixedQuery(result))
 }

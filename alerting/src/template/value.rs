@@ -124,6 +124,18 @@ pub struct AlertRoot {
     pub external_url: String,
     /// `.Value`.
     pub value: f64,
+    /// A native histogram's printing: `.Value` is this instead of `value`.
+    pub histogram: Option<String>,
+}
+
+impl AlertRoot {
+    /// `.Value`.
+    pub fn value(&self) -> Value {
+        match &self.histogram {
+            Some(text) => Value::str(text),
+            None => Value::Float(self.value),
+        }
+    }
 }
 
 /// The Go type name of the alert data struct, as Go prints it in errors.

@@ -20,7 +20,7 @@ use tidemark_query::PromqlEngine;
 use tokio::task::JoinHandle;
 
 use super::Ruler;
-use super::query::{ClusterQuery, Reads, series_of};
+use super::query::{ClusterQuery, Reads, histogram_series_of, series_of};
 use super::record::{RulerCommand, StoredGroup};
 use crate::error::NodeError;
 
@@ -291,8 +291,15 @@ impl Ruler {
         // deposed leader, or an iteration of a replaced definition, writes nothing that could
         // conflict with the real one. (Outputs a later rule of the group reads were written
         // early, `query.rs`.)
+        let mut writes = Vec::new();
         if !it.samples.is_empty() {
-            let written = node.write(series_of(std::mem::take(&mut it.samples))).await;
+            writes.push(node.write(series_of(std::mem::take(&mut it.samples))).await);
+        }
+        if !it.histograms.is_empty() {
+            let histograms = histogram_series_of(std::mem::take(&mut it.histograms));
+            writes.push(node.write_histograms(histograms).await);
+        }
+        for written in writes {
             let refused = written
                 .as_ref()
                 .map_or(0, |o| o.conflicting + o.too_old + o.too_new);

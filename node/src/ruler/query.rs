@@ -13,15 +13,16 @@ use std::sync::{Arc, Mutex};
 use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 use tidemark_alerting::rules::RuleGroup;
-use tidemark_alerting::{QueryFn, Vector};
+use tidemark_alerting::{Element, Elements, QueryFn, RuleHistogram, Vector, Written};
 use tidemark_query::syntax::{SyntaxLimits, parse};
-use tidemark_query::{PromqlEngine, Querier, Value};
+use tidemark_query::{Point, PromqlEngine, Querier, Value};
+use tidemark_storage::histogram::HistogramSample;
 use tidemark_storage::model::METRIC_NAME;
 use tidemark_storage::{Labels, Sample, SeriesKey};
 use tokio::runtime::Handle;
 
 use crate::node::Node;
-use crate::request::SeriesWrite;
+use crate::request::{HistogramWrite, SeriesWrite};
 
 /// The metric names rules of a group read, per rule: what an earlier rule must have written
 /// before each of them runs.
@@ -140,35 +141,61 @@ impl ClusterQuery {
 }
 
 impl QueryFn for ClusterQuery {
+    /// Floats only: what templates' `query` reads (native histogram elements are left out).
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vector, String> {
+        Ok(self
+            .elements(expr, t_ms)?
+            .into_iter()
+            .filter_map(|(l, e)| match e {
+                Element::Float(v) => Some((l, v)),
+                Element::Histogram(_) => None,
+            })
+            .collect())
+    }
+
+    fn elements(&self, expr: &str, t_ms: i64) -> Result<Elements, String> {
         let querier = self.querier()?;
         let result = self
             .engine
             .instant(querier.as_ref(), expr, t_ms)
             .map_err(|e| e.to_string())?;
         match result.value {
-            // Native histogram elements neither alert nor are recorded yet.
             Value::Vector(v) => Ok(v
                 .into_iter()
-                .filter_map(|(l, p)| p.float().map(|v| (l, v)))
+                .map(|(l, p)| match p {
+                    Point::Histogram(p) => {
+                        let text = p.h.go_string();
+                        let h = p.h.to_stored();
+                        (l, Element::Histogram(Box::new(RuleHistogram { h, text })))
+                    }
+                    Point::Float(s) => (l, Element::Float(s.v)),
+                })
                 .collect()),
-            Value::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
+            Value::Scalar { v, .. } => Ok(vec![(Labels::default(), Element::Float(v))]),
             _ => Err("rule result is not a vector or scalar".into()),
         }
     }
 
-    fn rule_written(&self, index: usize, samples: &[(Labels, Sample)]) {
-        let read_later = samples
-            .iter()
-            .any(|(l, _)| self.reads.read_after(index, l.metric_name()));
+    fn rule_written(&self, index: usize, written: &Written) {
+        let read_later = (written.samples.iter().map(|(l, _)| l))
+            .chain(written.histograms.iter().map(|(l, _)| l))
+            .any(|l| self.reads.read_after(index, l.metric_name()));
         if !read_later {
             return;
         }
         let node = self.node.clone();
-        let series = series_of(samples.to_vec());
+        let series = series_of(written.samples.clone());
+        let histograms = histogram_series_of(written.histograms.clone());
         let samples_max = self.samples_max;
         let renewed = self.handle.block_on(async move {
-            node.write(series).await.map_err(|e| e.to_string())?;
+            if !series.is_empty() {
+                node.write(series).await.map_err(|e| e.to_string())?;
+            }
+            if !histograms.is_empty() {
+                node.write_histograms(histograms)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             node.reader(true, samples_max)
                 .await
                 .map_err(|e| e.to_string())
@@ -183,6 +210,24 @@ impl QueryFn for ClusterQuery {
             *self.querier.lock().unwrap_or_else(|p| p.into_inner()) = Ok(q);
         }
     }
+}
+
+/// Native histograms grouped into one write per series.
+pub fn histogram_series_of(samples: Vec<(Labels, HistogramSample)>) -> Vec<HistogramWrite> {
+    let mut by_series: BTreeMap<Labels, Vec<HistogramSample>> = BTreeMap::new();
+    for (labels, s) in samples {
+        by_series.entry(labels).or_default().push(s);
+    }
+    by_series
+        .into_iter()
+        .map(|(labels, mut samples)| {
+            samples.sort_by_key(|s| s.t);
+            HistogramWrite {
+                key: SeriesKey::from(&labels),
+                samples,
+            }
+        })
+        .collect()
 }
 
 /// Samples grouped into one write per series.

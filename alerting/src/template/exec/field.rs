@@ -81,7 +81,7 @@ impl<'t> Exec<'t, '_> {
                 "Labels" => Some(Value::LabelMap(a.labels.clone())),
                 "ExternalLabels" => Some(Value::LabelMap(a.external_labels.clone())),
                 "ExternalURL" => Some(Value::str(&a.external_url)),
-                "Value" => Some(Value::Float(a.value)),
+                "Value" => Some(a.value()),
                 _ => None,
             },
             Value::Sample(s) => match name {
