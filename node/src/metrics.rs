@@ -10,7 +10,7 @@
 //!   (`too_old`, `too_new`, `conflicting`, `invalid_series`, `invalid_histogram`) and
 //!   `tidemark_write_requests_failed_total{code}` (requests refused whole); metric metadata
 //!   committed (`tidemark_metadata_stored_total`) and not kept
-//!   (`tidemark_metadata_ignored_total{reason}`: `metrics_max`, `cluster_upgrading`);
+//!   (`tidemark_metadata_ignored_total{reason}`: `full`, `unavailable`);
 //! - queries: `tidemark_query_duration_seconds`, `tidemark_query_queue_wait_seconds`,
 //!   `tidemark_queries_refused_total` (the queue was full);
 //! - read at each scrape: `tidemark_queries_running`, `tidemark_queries_queued`; per Raft
@@ -316,10 +316,7 @@ impl Metrics {
     /// What keeping one request's metric metadata did.
     pub fn metadata(&self, o: &MetadataOutcome) {
         self.metadata_stored.inc_by(o.stored as u64);
-        for (reason, n) in [
-            ("metrics_max", o.names_full),
-            ("cluster_upgrading", o.upgrading),
-        ] {
+        for (reason, n) in [("full", o.full), ("unavailable", o.unavailable)] {
             if n > 0 {
                 self.metadata_ignored
                     .get_or_create(&ReasonLabel { reason })

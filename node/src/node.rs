@@ -422,48 +422,30 @@ impl Node {
     }
 
     /// Keeps the metric metadata of a remote-write request that the meta group does not hold
-    /// yet (committed in commands of at most [`METADATA_ENTRIES_PER_COMMAND`] entries), at most
-    /// `names_max` metric names in all. While a node of the cluster does not apply metadata
-    /// (a rolling upgrade) nothing is kept and the outcome says so: metadata never holds
-    /// samples back.
+    /// yet (`writes/metadata.rs`: once every node applies it, each entry proposed by one
+    /// request of this node at a time), in commands of at most
+    /// [`METADATA_ENTRIES_PER_COMMAND`] entries, at most `names_max` metric names in all.
+    /// Never fails: what is not kept is counted in the outcome (metadata never holds samples
+    /// back, and agents send it again).
     pub async fn record_metadata(
         &self,
         received: &[(String, MetricMetadata)],
         names_max: usize,
     ) -> Result<MetadataOutcome, NodeError> {
-        let (missing, names_full) = self
-            .host
-            .meta()
-            .sm
-            .with_metadata(|m| m.missing(received, names_max));
-        let mut outcome = MetadataOutcome {
-            names_full,
-            ..MetadataOutcome::default()
-        };
-        if missing.is_empty() {
-            return Ok(outcome);
-        }
-        let probe = MetaCommand::SetMetadata {
-            entries: Vec::new(),
-            names_max: 0,
-        };
-        let level = probe.required_level();
-        if let Err(e) = self
-            .writes
-            .require_reachable(level, "metric metadata")
-            .await
-        {
-            tracing::debug!(error = %e, entries = missing.len(), "metric metadata not kept");
-            outcome.upgrading = missing.len();
-            return Ok(outcome);
-        }
-        for entries in missing.chunks(METADATA_ENTRIES_PER_COMMAND) {
-            self.propose_meta(MetaCommand::SetMetadata {
+        let (batch, mut outcome) = self.writes.metadata_to_propose(received, names_max).await;
+        let mut left = batch.entries.len();
+        for entries in batch.entries.chunks(METADATA_ENTRIES_PER_COMMAND) {
+            let cmd = MetaCommand::SetMetadata {
                 entries: entries.to_vec(),
                 names_max: names_max as u64,
-            })
-            .await?;
+            };
+            if let Err(e) = self.propose_meta(cmd).await {
+                tracing::debug!(error = %e, entries = left, "metric metadata not committed");
+                outcome.unavailable += left;
+                break;
+            }
             outcome.stored += entries.len();
+            left -= entries.len();
         }
         Ok(outcome)
     }

@@ -17,16 +17,19 @@ pub use tidemark_ingest::SeriesWrite;
 /// One series' native histogram samples in a write request.
 pub use tidemark_ingest::HistogramWrite;
 
-/// What keeping a request's metric metadata did (`Node::record_metadata`).
+/// What keeping a request's metric metadata did (`Node::record_metadata`). Metadata never
+/// holds samples back: what is not kept is counted, and agents send it again (remote-write
+/// 2.0 with every request, 1.0 every minute).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MetadataOutcome {
     /// Entries the meta group did not hold, now committed.
     pub stored: usize,
-    /// Entries of new metric names left out: the map holds `metadata_metrics_max` names.
-    pub names_full: usize,
-    /// Entries not kept because a node of the cluster does not apply metadata yet (a rolling
-    /// upgrade): the samples are written all the same, and the next requests carry them again.
-    pub upgrading: usize,
+    /// Entries left out because the map is full: `metadata_metrics_max` names, 8 entries for
+    /// the name, or 64 MiB.
+    pub full: usize,
+    /// Entries not kept now: a node of the cluster does not apply metadata yet (a rolling
+    /// upgrade) or could not be asked, or the meta group did not commit them.
+    pub unavailable: usize,
 }
 
 /// What a write did. A write returns `Ok` only when every accepted sample is committed.

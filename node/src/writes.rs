@@ -13,6 +13,7 @@ use futures::future::join_all;
 use tidemark_storage::{Command, ShardId, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
+mod metadata;
 mod part;
 
 pub(crate) use part::WritePart;
@@ -35,12 +36,15 @@ pub(crate) struct Writes {
     /// Asks nodes whether they apply native histograms (`Command` level 9) and metric
     /// metadata (`MetaCommand` level 10).
     version: ClusterVersion,
+    /// Metric metadata being proposed (`writes/metadata.rs`).
+    metadata: metadata::MetadataProposals,
 }
 
 impl Writes {
     pub fn new(host: Arc<GroupHost>, router: Arc<Router>, peers: Peers) -> Self {
         Writes {
             version: ClusterVersion::new(host.node_id(), peers.clone()),
+            metadata: Default::default(),
             host,
             router,
             peers,
@@ -57,19 +61,14 @@ impl Writes {
             ..WriteBatch::default()
         })
         .required_level();
-        self.require_reachable(level, "writing native histograms")
-            .await
-    }
-
-    /// `Ok` unless a node of the cluster that answers applies commands below `level`
-    /// ([`ClusterVersion::require_reachable`], answers remembered for a while).
-    pub async fn require_reachable(&self, level: u32, what: &str) -> Result<(), NodeError> {
         let nodes: Vec<(NodeId, String)> = self
             .host
             .meta()
             .sm
             .with_cluster_map(|m| m.nodes.iter().map(|(id, a)| (*id, a.clone())).collect());
-        self.version.require_reachable(&nodes, level, what).await
+        self.version
+            .require_reachable(&nodes, level, "writing native histograms")
+            .await
     }
 
     /// Removes the samples further ahead of the clock than `future_window_ms` (one would make

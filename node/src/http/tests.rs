@@ -65,12 +65,12 @@ impl Backend for MemBackend {
     ) -> futures::future::BoxFuture<'a, Result<crate::request::MetadataOutcome, NodeError>> {
         async move {
             let mut map = self.metadata.lock().unwrap();
-            let (missing, names_full) = map.missing(received, names_max);
+            let (missing, full) = map.missing(received, names_max);
             map.apply(&missing, names_max as u64);
             Ok(crate::request::MetadataOutcome {
                 stored: missing.len(),
-                names_full,
-                upgrading: 0,
+                full,
+                unavailable: 0,
             })
         }
         .boxed()

@@ -156,8 +156,7 @@ async fn handle(
     tracing::Span::current()
         .record("series", decoded.series.len())
         .record("samples", decoded.samples);
-    // Before the samples: a request whose metadata cannot be committed (503) is retried whole
-    // and has written nothing. Metadata the cluster cannot keep (full, or mid-upgrade) is
+    // Metadata the cluster cannot keep (full, mid-upgrade, the meta group unavailable) is
     // counted, not refused: it never costs the samples beside it.
     if !decoded.metadata.is_empty() {
         let names_max = limits.metadata_metrics_max;

@@ -4,12 +4,13 @@
 //! Per metric name the distinct entries seen, oldest first, as Prometheus lists the distinct
 //! entries of its targets: two exporters that disagree on a metric's help text show both,
 //! and neither replaces the other at every write (which would make every write a proposal).
-//! Bounded: at most [`VARIANTS_MAX`] entries per name (a new one pushes the oldest out), at
-//! most the command's `names_max` names (new names beyond are ignored), names and units at
-//! most [`METADATA_BYTES_MAX`] bytes and help texts cut there, as Mimir's
-//! `max_metadata_length` does, and at most [`MAP_BYTES_MAX`] bytes in all (what every node
-//! holds in memory and a meta snapshot carries; entries beyond are ignored). Nothing expires
-//! yet: an entry stays until its name gathers [`VARIANTS_MAX`] newer ones.
+//! Bounded: at most [`VARIANTS_MAX`] entries per name and the command's `names_max` names
+//! (further entries and names are ignored: replacing old ones would make exporters that keep
+//! sending them propose them again and again), names and units at most
+//! [`METADATA_BYTES_MAX`] bytes and help texts cut there, as Mimir's `max_metadata_length`
+//! does, and at most [`MAP_BYTES_MAX`] bytes in all (what every node holds in memory and a
+//! meta snapshot carries). Nothing expires yet. These bounds are inputs of apply: changing
+//! one needs a new command level.
 //!
 //! A proposer sends only what the map does not hold yet ([`MetadataMap::missing`]); apply
 //! decides from the command and the map alone.
@@ -123,8 +124,8 @@ impl MetadataMap {
 
     /// Of `received`, normalized, what applying would add, each distinct entry once, and how
     /// many entries were left out because the map (with the entries before them) would exceed
-    /// `names_max` names or [`MAP_BYTES_MAX`] bytes. Cheap for what is known already (no
-    /// copy).
+    /// `names_max` names, [`VARIANTS_MAX`] entries for a name or [`MAP_BYTES_MAX`] bytes.
+    /// Cheap for what is known already (no copy).
     pub fn missing<'a>(
         &self,
         received: impl IntoIterator<Item = &'a (String, MetricMetadata)>,
@@ -149,7 +150,10 @@ impl MetadataMap {
             }
             let size = entry_bytes(name, &md);
             let new_name = known.is_none() && !new_names.contains(name.as_str());
+            let variants =
+                known.map_or(0, Vec::len) + out.iter().filter(|(n, _)| n == name).count();
             if bytes + size > MAP_BYTES_MAX
+                || variants >= VARIANTS_MAX
                 || (new_name && self.by_metric.len() + new_names.len() >= names_max)
             {
                 ignored += 1;
@@ -179,14 +183,8 @@ impl MetadataMap {
                 continue;
             }
             match self.by_metric.get_mut(name) {
-                Some(known) if known.contains(md) => continue,
-                Some(known) => {
-                    if known.len() >= VARIANTS_MAX {
-                        let oldest = known.remove(0);
-                        self.bytes -= entry_bytes(name, &oldest);
-                    }
-                    known.push(md.clone());
-                }
+                Some(known) if known.contains(md) || known.len() >= VARIANTS_MAX => continue,
+                Some(known) => known.push(md.clone()),
                 None if names < names_max => {
                     self.by_metric.insert(name.clone(), vec![md.clone()]);
                 }
@@ -261,15 +259,19 @@ mod tests {
         assert_eq!(map.apply(&[entry("a", "2"), entry("c", "1")], 2), ["a"]);
         assert_eq!(map.get("a"), Some(&[md("1"), md("2")][..]));
         assert_eq!(map.get("c"), None);
-        // The oldest entry makes room past VARIANTS_MAX.
+        // Past VARIANTS_MAX entries a name takes no more (it would churn otherwise), and
+        // missing() says so.
         let many: Vec<_> = (0..VARIANTS_MAX + 2)
             .map(|i| entry("b", &format!("v{i}")))
             .collect();
+        let (missing, ignored) = map.missing(&many, 2);
+        assert_eq!((missing.len(), ignored), (VARIANTS_MAX - 1, 3));
         assert_eq!(map.apply(&many, 2), ["b"]);
         let b = map.get("b").unwrap();
         assert_eq!(b.len(), VARIANTS_MAX);
-        assert_eq!(b[0], md("v2"));
-        assert_eq!(b[VARIANTS_MAX - 1], md(&format!("v{}", VARIANTS_MAX + 1)));
+        assert_eq!(b[0], md("1"));
+        assert_eq!(b[VARIANTS_MAX - 1], md(&format!("v{}", VARIANTS_MAX - 2)));
+        assert!(map.missing(&many, 2).0.is_empty(), "nothing proposed again");
         // Apply skips what no proposer sends: empty entries, names past the bound.
         let long = "x".repeat(METADATA_BYTES_MAX + 1);
         let mut fresh = MetadataMap::default();

@@ -280,7 +280,7 @@ async fn metadata_beyond_the_limit_is_counted_and_costs_no_sample() {
     assert!(j["data"]["a"].is_array());
     let metrics = send(&app, get("/metrics")).await.body;
     assert!(
-        metrics.contains("tidemark_metadata_ignored_total{reason=\"metrics_max\"} 1"),
+        metrics.contains("tidemark_metadata_ignored_total{reason=\"full\"} 1"),
         "{metrics}"
     );
     assert!(
