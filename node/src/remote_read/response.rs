@@ -198,13 +198,6 @@ pub struct ChunkedSeries {
     pub chunks: Vec<pb::Chunk>,
 }
 
-/// A series on its way to chunks: floats encoded at once, native histograms (rare, and cut
-/// by layout) kept until the series is whole.
-struct Pending {
-    floats: Vec<XorChunk>,
-    histograms: Vec<HistogramSample>,
-}
-
 /// Wire chunks of `floats` (XOR).
 fn xor_wire(floats: Vec<XorChunk>) -> impl Iterator<Item = pb::Chunk> {
     floats.into_iter().map(|c| pb::Chunk {
@@ -271,40 +264,44 @@ pub fn chunked_series(
     canceled: &AtomicBool,
     chunk_samples_max: usize,
 ) -> Result<Vec<ChunkedSeries>, RemoteReadError> {
-    let decode_all = |chunks: &[XorChunk]| -> Result<Vec<Sample>, RemoteReadError> {
-        let mut out = Vec::new();
-        for c in chunks {
-            out.extend(xor::decode(&c.data).map_err(|e| RemoteReadError::Internal(e.to_string()))?);
+    let encode = |floats: Vec<Sample>, histograms: Vec<HistogramSample>| {
+        if histograms.is_empty() {
+            xor_wire(xor::encode_chunks(&floats, chunk_samples_max)).collect()
+        } else {
+            mixed_wire(floats, histograms, chunk_samples_max)
         }
-        Ok(out)
     };
-    let series = gather(
-        selected,
-        budget,
-        canceled,
-        |s, histograms| Pending {
-            floats: xor::encode_chunks(&s, chunk_samples_max),
-            histograms,
-        },
-        |a, b| {
-            let merged = merge_samples(decode_all(&a.floats)?, decode_all(&b.floats)?, |s| s.t);
-            Ok(Pending {
-                floats: xor::encode_chunks(&merged, chunk_samples_max),
-                histograms: merge_samples(a.histograms, b.histograms, |h| h.t),
-            })
-        },
-    )?;
-    series
+    let series = gather(selected, budget, canceled, encode, |a, b| {
+        let (fa, ha) = decode_all(&a)?;
+        let (fb, hb) = decode_all(&b)?;
+        Ok(encode(
+            merge_samples(fa, fb, |s| s.t),
+            merge_samples(ha, hb, |h| h.t),
+        ))
+    })?;
+    Ok(series
         .into_iter()
-        .map(|(labels, p)| {
-            let chunks = if p.histograms.is_empty() {
-                xor_wire(p.floats).collect()
-            } else {
-                mixed_wire(decode_all(&p.floats)?, p.histograms, chunk_samples_max)
-            };
-            Ok(ChunkedSeries { labels, chunks })
-        })
-        .collect()
+        .map(|(labels, chunks)| ChunkedSeries { labels, chunks })
+        .collect())
+}
+
+/// The floats and histograms of chunks this module encoded (a series met twice is merged
+/// from them).
+fn decode_all(
+    chunks: &[pb::Chunk],
+) -> Result<(Vec<Sample>, Vec<HistogramSample>), RemoteReadError> {
+    let internal = |e: String| RemoteReadError::Internal(e);
+    let (mut floats, mut histograms) = (Vec::new(), Vec::new());
+    for c in chunks {
+        if c.r#type == pb::chunk::Encoding::Xor as i32 {
+            floats.extend(xor::decode(&c.data).map_err(|e| internal(e.to_string()))?);
+        } else {
+            histograms.extend(
+                prom_histogram::decode(c.r#type, &c.data).map_err(|e| internal(e.to_string()))?,
+            );
+        }
+    }
+    Ok((floats, histograms))
 }
 
 /// Bytes a length-delimited field of `len` bytes takes in its message (tag below 16).

@@ -212,10 +212,17 @@ impl QueryFn for ClusterQuery {
     }
 }
 
-/// Native histograms grouped into one write per series.
+/// Native histograms grouped into one write per series. A histogram that storage would not
+/// take (Prometheus' `Validate`: negative counts, as `rate(a) - rate(b)` can give, too many
+/// spans) is left out with a warning, as Prometheus' rule manager discards a sample its
+/// storage refuses.
 pub fn histogram_series_of(samples: Vec<(Labels, HistogramSample)>) -> Vec<HistogramWrite> {
     let mut by_series: BTreeMap<Labels, Vec<HistogramSample>> = BTreeMap::new();
     for (labels, s) in samples {
+        if let Err(e) = s.h.validate() {
+            tracing::warn!(series = %labels, error = %e, "rule histogram discarded");
+            continue;
+        }
         by_series.entry(labels).or_default().push(s);
     }
     by_series
@@ -266,6 +273,28 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn histograms_storage_would_refuse_are_not_written() {
+        use tidemark_storage::histogram::{FloatHistogram, HistogramValue, Span};
+        let h = |count: f64| HistogramSample {
+            t: 1,
+            h: HistogramValue::Float(FloatHistogram {
+                count,
+                positive_spans: vec![Span {
+                    offset: 0,
+                    length: 1,
+                }],
+                positive: vec![count],
+                ..FloatHistogram::default()
+            }),
+        };
+        let labels = |v: &str| Labels::from_pairs(&[("__name__", "r"), ("x", v)]);
+        let writes =
+            histogram_series_of(vec![(labels("ok"), h(2.0)), (labels("negative"), h(-1.0))]);
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].key, SeriesKey::from(&labels("ok")));
     }
 
     #[test]
