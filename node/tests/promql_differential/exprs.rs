@@ -321,6 +321,15 @@ pub(crate) fn general_exprs(ds: &Dataset) -> Vec<String> {
         r#"sum(tm_temperature_celsius) by (job)"#,
         r#"avg without () (tm_temperature_celsius)"#,
         r#"topk(scalar(count(tm_up)) - 6, tm_temperature_celsius)"#,
+        // Experimental in Prometheus 3.5: limit_ratio samples by Prometheus' label-set hash;
+        // limitk takes series in the order its storage yields them (its head's), so which ones
+        // is not compared, only how many.
+        r#"limit_ratio(0.5, tm_temperature_celsius)"#,
+        r#"limit_ratio(-0.3, rate(tm_requests_total[5m]))"#,
+        r#"limit_ratio(1.5, tm_up)"#,
+        r#"limit_ratio by (job) (0.2, tm_requests_total) or limit_ratio(-0.8, tm_requests_total)"#,
+        r#"count by (job) (limitk by (job) (1, tm_requests_total))"#,
+        r#"count(limitk by (job) (2, tm_up))"#,
         r#"quantile(scalar(tm_up{instance="api-1"}) / 4, tm_temperature_celsius)"#,
         r#"sum by (le) (rate(tm_request_duration_seconds_bucket[5m]))"#,
         r#"sum(rate(tm_request_duration_seconds_sum[5m])) / sum(rate(tm_request_duration_seconds_count[5m]))"#,

@@ -4,6 +4,7 @@
 //! values are then folded per group and step.
 
 mod histograms;
+mod limit;
 pub(crate) mod topk;
 
 use std::collections::HashMap;
@@ -98,7 +99,16 @@ pub(crate) fn eval_aggregate(
             let input = super::series::floats_only(input);
             topk::topk(ev, &input, &a.modifier, &k, op == "topk")
         }
-        "limitk" | "limit_ratio" => Err(QueryError::not_implemented(format!("aggregation {op}"))),
+        "limitk" => {
+            let k = scalar_param(ev, a, ts)?;
+            let input = ev.eval_mixed_vector(&a.expr, ts)?;
+            limit::limitk(ev, &input, &a.modifier, &k)
+        }
+        "limit_ratio" => {
+            let r = scalar_param(ev, a, ts)?;
+            let input = ev.eval_mixed_vector(&a.expr, ts)?;
+            limit::limit_ratio(ev, a, &input, &r)
+        }
         "count_values" => {
             let label = match a.param.as_ref().map(|p| ev.eval(p, ts)).transpose()? {
                 Some(Val::String(s)) => s,
