@@ -23,7 +23,7 @@ pub mod template;
 use tidemark_storage::histogram::{FloatHistogram, HistogramSample};
 use tidemark_storage::{Labels, Sample};
 
-/// An instant vector as a template reads it: label sets and values (templates read floats).
+/// An instant vector of floats: what [`QueryFn::instant`] answers.
 pub type Vector = Vec<(Labels, f64)>;
 
 /// One element of a rule's result: a float, or a native histogram.

@@ -311,7 +311,7 @@ fn fmt_value(out: &mut String, spec: &Spec, verb: char, v: &Value) {
             out.push_str("&{");
             fmt_value(out, spec, verb, &Value::LabelMap(s.labels.clone()));
             out.push(' ');
-            fmt_value(out, spec, verb, &Value::Float(s.value));
+            fmt_value(out, spec, verb, &s.value());
             out.push('}');
         }
         Value::Alert(a) => {

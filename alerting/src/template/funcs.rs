@@ -116,17 +116,22 @@ fn sample(v: &Value) -> Result<&Sample, String> {
 }
 
 fn query(env: &Env<'_>, a: &[Value]) -> Result<Value, String> {
-    let vector = env.query.instant(s(&a[0]), env.t_ms)?;
+    let vector = env.query.elements(s(&a[0]), env.t_ms)?;
     let samples = vector
         .into_iter()
-        .map(|(labels, value)| {
+        .map(|(labels, element)| {
             let map: BTreeMap<String, String> = labels
                 .iter()
                 .map(|l| (l.name.clone(), l.value.clone()))
                 .collect();
+            let (value, histogram) = match element {
+                crate::Element::Float(v) => (v, None),
+                crate::Element::Histogram(h) => (0.0, Some(h.text)),
+            };
             Rc::new(Sample {
                 labels: Rc::new(map),
                 value,
+                histogram,
             })
         })
         .collect();
@@ -148,7 +153,7 @@ fn label(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
 }
 
 fn value(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {
-    Ok(Value::Float(sample(&a[0])?.value))
+    Ok(sample(&a[0])?.value())
 }
 
 fn strvalue(_: &Env<'_>, a: &[Value]) -> Result<Value, String> {

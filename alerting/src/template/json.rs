@@ -49,7 +49,7 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
             out,
             [
                 ("Labels", Value::LabelMap(s.labels.clone())),
-                ("Value", Value::Float(s.value)),
+                ("Value", s.value()),
             ],
         )?,
         Value::Alert(a) => write_object(

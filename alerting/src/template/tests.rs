@@ -581,3 +581,45 @@ fn alert_errors() {
         "{multi}"
     );
 }
+
+/// Answers with one float and one native histogram element.
+struct HistogramQuery;
+
+impl QueryFn for HistogramQuery {
+    fn instant(&self, _expr: &str, _t_ms: i64) -> Result<Vector, String> {
+        Ok(vec![series(&[("__name__", "f")], 2.0)])
+    }
+
+    fn elements(&self, _expr: &str, _t_ms: i64) -> Result<crate::Elements, String> {
+        Ok(vec![
+            (
+                Labels::from_pairs(&[("__name__", "f")]),
+                crate::Element::Float(2.0),
+            ),
+            (
+                Labels::from_pairs(&[("__name__", "h")]),
+                crate::Element::Histogram(Box::new(crate::RuleHistogram {
+                    h: Default::default(),
+                    text: "{count:1, sum:2}".into(),
+                })),
+            ),
+        ])
+    }
+}
+
+/// `query` hands templates histogram elements too, `.Value` printed as Go prints the
+/// histogram (Prometheus 3.5's `template.query`).
+#[test]
+fn query_results_carry_native_histograms() {
+    let env = Env {
+        query: &HistogramQuery,
+        t_ms: T_MS,
+        external_url: EXTERNAL_URL,
+    };
+    let text = r#"{{ range query "x" }}{{ .Labels.__name__ }}={{ .Value }};{{ end }}{{ with query "x" }}{{ len . }}{{ end }}"#;
+    let got = Template::parse("test", text)
+        .unwrap()
+        .execute(Value::Nil, &env)
+        .unwrap();
+    assert_eq!(got, "f=2;h={count:1, sum:2};2");
+}

@@ -111,6 +111,18 @@ pub struct Sample {
     pub labels: Rc<BTreeMap<String, String>>,
     /// The sample value.
     pub value: f64,
+    /// A native histogram's Go printing: `.Value` is this instead of `value`.
+    pub histogram: Option<String>,
+}
+
+impl Sample {
+    /// `.Value`: the float, or the histogram (printed as Go prints it).
+    pub fn value(&self) -> Value {
+        match &self.histogram {
+            Some(text) => Value::str(text),
+            None => Value::Float(self.value),
+        }
+    }
 }
 
 /// The data an alert template executes on (Prometheus' `AlertTemplateData`).

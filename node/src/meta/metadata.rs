@@ -34,9 +34,10 @@ pub fn entry_bytes(name: &str, md: &MetricMetadata) -> usize {
     name.len() + md.help.len() + md.unit.len() + 32
 }
 
-/// Metadata per metric name, as the meta group applied it. Serialized as its map of entries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "Entries", into = "Entries")]
+/// Metadata per metric name, as the meta group applied it. Serialized as its map of entries
+/// (without a copy: a snapshot serializes it under the state machine's lock).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "Entries")]
 pub struct MetadataMap {
     by_metric: Entries,
     /// [`entry_bytes`] of every entry held.
@@ -55,9 +56,9 @@ impl From<Entries> for MetadataMap {
     }
 }
 
-impl From<MetadataMap> for Entries {
-    fn from(m: MetadataMap) -> Self {
-        m.by_metric
+impl Serialize for MetadataMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.by_metric.serialize(s)
     }
 }
 

@@ -340,7 +340,7 @@ impl SmShared {
                 ) => {
                     let changed = st.metadata.apply(entries, *names_max);
                     st.last_applied = Some(entry.log_id);
-                    let rec = codec::encode(&meta_record(&st, false))?;
+                    let rec = meta_record(&st, false)?;
                     let md = &st.metadata;
                     let rows = changed.iter().map(|name| (name.as_str(), md.get(name)));
                     return log.put_sm_record_with_metadata(&rec, rows);
@@ -356,7 +356,7 @@ impl SmShared {
         }
         st.last_applied = Some(entry.log_id);
         match &self.target {
-            Target::Meta { log } => log.put_sm_record(&codec::encode(&meta_record(&st, false))?)?,
+            Target::Meta { log } => log.put_sm_record(&meta_record(&st, false)?)?,
             // The log after the last flush is kept until the next one: a restart replays it.
             Target::Ruler { .. } | Target::Shard { .. } => {}
         }
@@ -376,8 +376,8 @@ impl SmShared {
             Target::Meta { log } => {
                 let st = self.lock();
                 st.check_open()?;
-                log.put_sm_record(&codec::encode(&meta_record(&st, false))?)?;
-                let snapshot = codec::encode(&meta_record(&st, true))?;
+                log.put_sm_record(&meta_record(&st, false)?)?;
+                let snapshot = meta_record(&st, true)?;
                 (st, snapshot)
             }
             Target::Ruler { log } => {
@@ -479,7 +479,7 @@ impl SmShared {
                 if st.last_applied.is_none() {
                     return Ok(None);
                 }
-                let bytes = codec::encode(&meta_record(&st, true))?;
+                let bytes = meta_record(&st, true)?;
                 Ok(Some(snapshot(
                     st.last_applied,
                     st.membership.clone(),
@@ -563,19 +563,27 @@ impl SmShared {
     }
 }
 
-/// The meta group's record of `st`; with its metadata for a snapshot, without it to persist.
-fn meta_record(st: &State, with_metadata: bool) -> MetaSmRecord {
-    MetaSmRecord {
+/// [`MetaSmRecord`] borrowed from the state, serialized alike (no copy of the metadata).
+#[derive(Serialize)]
+struct MetaSmRecordRef<'a> {
+    version: u32,
+    last_applied: &'a Option<LogId>,
+    membership: &'a StoredMembership,
+    map: &'a ClusterMap,
+    metadata: &'a MetadataMap,
+}
+
+/// The meta group's record of `st`, encoded; with its metadata for a snapshot, without it to
+/// persist.
+fn meta_record(st: &State, with_metadata: bool) -> io::Result<Vec<u8>> {
+    let none = MetadataMap::default();
+    Ok(codec::encode(&MetaSmRecordRef {
         version: META_RECORD_VERSION,
-        last_applied: st.last_applied,
-        membership: st.membership.clone(),
-        map: st.map.clone(),
-        metadata: if with_metadata {
-            st.metadata.clone()
-        } else {
-            MetadataMap::default()
-        },
-    }
+        last_applied: &st.last_applied,
+        membership: &st.membership,
+        map: &st.map,
+        metadata: if with_metadata { &st.metadata } else { &none },
+    })?)
 }
 
 fn ruler_record(st: &State) -> RulerSmRecord {

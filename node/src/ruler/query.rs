@@ -141,7 +141,8 @@ impl ClusterQuery {
 }
 
 impl QueryFn for ClusterQuery {
-    /// Floats only: what templates' `query` reads (native histogram elements are left out).
+    /// Float elements only (native histogram elements are left out; rules and templates read
+    /// [`QueryFn::elements`]).
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vector, String> {
         Ok(self
             .elements(expr, t_ms)?

@@ -86,7 +86,7 @@ impl<'t> Exec<'t, '_> {
             },
             Value::Sample(s) => match name {
                 "Labels" => Some(Value::LabelMap(s.labels.clone())),
-                "Value" => Some(Value::Float(s.value)),
+                "Value" => Some(s.value()),
                 _ => None,
             },
             Value::Struct(st) => st.field(name).cloned(),
