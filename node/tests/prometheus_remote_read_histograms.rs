@@ -6,34 +6,23 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use prost::Message;
 use tidemark_node::remote_read::frame;
 use tidemark_proto::prometheus as pb;
 use tidemark_storage::chunk::prom_histogram;
 
-use support::{Node, Prometheus, peers_bin, post_write_v1, same_json_numbers, snappy};
+use support::{
+    Node, Prometheus, by_metric, label, peers_bin, post_write_v1, same_json_numbers, snappy,
+    wall_clock_ms,
+};
 
 /// The dataset starts this long before "now".
 const DATA_START_AGO_MS: i64 = 40 * 60_000;
 /// Samples per series, one every 15 s.
 const POINTS: i64 = 150;
 const STEP_MS: i64 = 15_000;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn label(name: &str, value: &str) -> pb::Label {
-    pb::Label {
-        name: name.into(),
-        value: value.into(),
-    }
-}
 
 /// Deltas between consecutive absolute counts, as integer histograms carry them.
 fn deltas(counts: &[u64]) -> Vec<i64> {
@@ -170,18 +159,6 @@ async fn api(client: &reqwest::Client, url: &str, form: &[(&str, String)]) -> se
     json["data"]["result"].clone()
 }
 
-/// Results keyed by their series, so that the order of series does not matter.
-fn by_metric(v: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
-    let mut out: Vec<_> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| (e["metric"].to_string(), e.clone()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 /// A hand-built remote-read request of one query over `rh_.*` in `[start, end]`.
 fn read_request(start: i64, end: i64, response_type: pb::read_request::ResponseType) -> Vec<u8> {
     let req = pb::ReadRequest {
@@ -223,7 +200,7 @@ async fn prometheus_reads_tidemark_histograms_through_remote_read() {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let base_ms = (now_ms() - DATA_START_AGO_MS) / 1000 * 1000;
+    let base_ms = (wall_clock_ms() - DATA_START_AGO_MS) / 1000 * 1000;
     let (status, text) = post_write_v1(&client, &node.url(), dataset(base_ms))
         .await
         .unwrap();

@@ -7,12 +7,15 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use tidemark_proto::prometheus as pb;
 
-use support::{Node, Prometheus, peers_bin, post_write_v1, same_json_numbers, snappy};
+use support::{
+    Node, Prometheus, by_metric, label, peers_bin, post_write_v1, same_json_numbers, snappy,
+    wall_clock_ms,
+};
 
 const GROUP: &str = "name: hist
 interval: 1s
@@ -28,20 +31,6 @@ rules:
     annotations:
       summary: 'latency of {{ $labels.instance }} is {{ $value }}'
 ";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn label(name: &str, value: &str) -> pb::Label {
-    pb::Label {
-        name: name.into(),
-        value: value.into(),
-    }
-}
 
 /// Two instances' histograms (integer, schema 1, two buckets) and one float series, at `t`.
 fn body(t: i64, k: u64) -> Vec<u8> {
@@ -104,22 +93,15 @@ async fn instant(
         ),
     )
     .await;
-    let mut out: Vec<_> = data["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            // The rules evaluated at different instants of the second.
-            for field in ["value", "histogram"] {
-                if let Some(point) = e.get_mut(field) {
-                    point[0] = serde_json::Value::Null;
-                }
+    let mut out = by_metric(&data["result"]);
+    for (_, e) in &mut out {
+        // The rules evaluated at different instants of the second.
+        for field in ["value", "histogram"] {
+            if let Some(point) = e.get_mut(field) {
+                point[0] = serde_json::Value::Null;
             }
-            (e["metric"].to_string(), e)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+    }
     out
 }
 
@@ -220,7 +202,7 @@ async fn rules_over_native_histograms_match_prometheus() {
         .unwrap();
 
     // One write a second for a few seconds, to both.
-    let start = now_ms() / 1000 * 1000 - 3_000;
+    let start = wall_clock_ms() / 1000 * 1000 - 3_000;
     for k in 0..4u64 {
         let t = start + k as i64 * 1000;
         for base in [&prom.url, &node.url()] {
@@ -236,7 +218,7 @@ async fn rules_over_native_histograms_match_prometheus() {
     let mut compared = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let at_s = now_ms() as f64 / 1000.0;
+        let at_s = wall_clock_ms() as f64 / 1000.0;
         let mut same = true;
         let mut report = String::new();
         for query in ["job:rh_latency:sum", "rh:mixed"] {

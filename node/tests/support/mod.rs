@@ -474,19 +474,30 @@ pub fn launch_three(dir: &Path, extra: &[&str]) -> Vec<Node> {
     nodes
 }
 
+/// A wire label.
+pub fn label(name: &str, value: &str) -> pb::Label {
+    pb::Label {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+/// A query result's elements keyed by their series (as JSON text), sorted, so that the order
+/// of series does not matter.
+pub fn by_metric(v: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    let mut out: Vec<_> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["metric"].to_string(), e.clone()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 /// Whether two vector results have the same series with the same values (floats within a
 /// relative 1e-9, histograms field by field, bucket bounds and counts alike).
 pub fn same_result(want: &serde_json::Value, got: &serde_json::Value) -> Result<(), String> {
-    let by_metric = |v: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
-        let mut out: Vec<_> = v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| (e["metric"].to_string(), e.clone()))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    };
     let (want, got) = (by_metric(want), by_metric(got));
     if want.len() != got.len() {
         return Err(format!("{} series against {}", want.len(), got.len()));
