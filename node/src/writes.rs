@@ -61,14 +61,17 @@ impl Writes {
             ..WriteBatch::default()
         })
         .required_level();
-        let nodes: Vec<(NodeId, String)> = self
-            .host
+        self.version
+            .require_reachable(&self.cluster_nodes(), level, "writing native histograms")
+            .await
+    }
+
+    /// Every node of the cluster map (id, gRPC address), as the level checks ask them.
+    fn cluster_nodes(&self) -> Vec<(NodeId, String)> {
+        self.host
             .meta()
             .sm
-            .with_cluster_map(|m| m.nodes.iter().map(|(id, a)| (*id, a.clone())).collect());
-        self.version
-            .require_reachable(&nodes, level, "writing native histograms")
-            .await
+            .with_cluster_map(|m| m.nodes.iter().map(|(id, a)| (*id, a.clone())).collect())
     }
 
     /// Removes the samples further ahead of the clock than `future_window_ms` (one would make

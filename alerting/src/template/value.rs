@@ -118,10 +118,16 @@ pub struct Sample {
 impl Sample {
     /// `.Value`: the float, or the histogram (printed as Go prints it).
     pub fn value(&self) -> Value {
-        match &self.histogram {
-            Some(text) => Value::str(text),
-            None => Value::Float(self.value),
-        }
+        sample_value(self.value, &self.histogram)
+    }
+}
+
+/// A sample's `.Value` in templates: `value`, or the histogram's printing when it is one
+/// (Prometheus hands templates the `*FloatHistogram`, which prints so).
+fn sample_value(value: f64, histogram: &Option<String>) -> Value {
+    match histogram {
+        Some(text) => Value::str(text),
+        None => Value::Float(value),
     }
 }
 
@@ -143,10 +149,7 @@ pub struct AlertRoot {
 impl AlertRoot {
     /// `.Value`.
     pub fn value(&self) -> Value {
-        match &self.histogram {
-            Some(text) => Value::str(text),
-            None => Value::Float(self.value),
-        }
+        sample_value(self.value, &self.histogram)
     }
 }
 

@@ -65,11 +65,7 @@ impl Serialize for MetadataMap {
 /// What a proposer makes of one received entry: `None` when it cannot be kept (empty, or a
 /// name or unit too long), otherwise the entry with its help cut to [`METADATA_BYTES_MAX`].
 pub fn normalized(name: &str, md: &MetricMetadata) -> Option<MetricMetadata> {
-    if name.is_empty()
-        || md.is_empty()
-        || name.len() > METADATA_BYTES_MAX
-        || md.unit.len() > METADATA_BYTES_MAX
-    {
+    if !keepable(name, md) {
         return None;
     }
     let mut md = md.clone();
@@ -83,13 +79,18 @@ pub fn normalized(name: &str, md: &MetricMetadata) -> Option<MetricMetadata> {
     Some(md)
 }
 
-/// Whether apply keeps `md` under `name` (what [`normalized`] makes passes).
-fn acceptable(name: &str, md: &MetricMetadata) -> bool {
+/// Whether `md` may be kept under `name` once its help is cut: something said, name and unit
+/// within [`METADATA_BYTES_MAX`].
+fn keepable(name: &str, md: &MetricMetadata) -> bool {
     !name.is_empty()
         && !md.is_empty()
         && name.len() <= METADATA_BYTES_MAX
         && md.unit.len() <= METADATA_BYTES_MAX
-        && md.help.len() <= METADATA_BYTES_MAX
+}
+
+/// Whether apply keeps `md` under `name` (what [`normalized`] makes passes).
+fn acceptable(name: &str, md: &MetricMetadata) -> bool {
+    keepable(name, md) && md.help.len() <= METADATA_BYTES_MAX
 }
 
 impl MetadataMap {

@@ -243,6 +243,14 @@ fn log_key(group: GroupId, index: u64) -> [u8; 17] {
     k
 }
 
+/// The keys of every metric's metadata in `group`: from the first up to (excluding) the end.
+fn metadata_range(group: GroupId) -> (Vec<u8>, Vec<u8>) {
+    (
+        meta_key(group, KEY_METADATA),
+        meta_key(group, KEY_METADATA_END),
+    )
+}
+
 /// The key of metric `name`'s metadata in `group`.
 fn metadata_key(group: GroupId, name: &str) -> Vec<u8> {
     let mut k = meta_key(group, KEY_METADATA);
@@ -312,10 +320,8 @@ impl LogStore {
         metadata: &MetadataMap,
     ) -> io::Result<()> {
         let mut batch = WriteBatch::default();
-        batch.delete_range(
-            meta_key(self.group, KEY_METADATA),
-            meta_key(self.group, KEY_METADATA_END),
-        );
+        let (start, end) = metadata_range(self.group);
+        batch.delete_range(start, end);
         batch.put(meta_key(self.group, KEY_SM), record);
         for (name, entries) in metadata.iter() {
             batch.put(metadata_key(self.group, name), codec::encode(entries)?);
@@ -325,10 +331,7 @@ impl LogStore {
 
     /// The group's metric metadata as [`LogStore::put_sm_record_with_metadata`] wrote it.
     pub(crate) fn metadata(&self) -> io::Result<MetadataMap> {
-        let (start, end) = (
-            meta_key(self.group, KEY_METADATA),
-            meta_key(self.group, KEY_METADATA_END),
-        );
+        let (start, end) = metadata_range(self.group);
         let mut entries = Vec::new();
         for item in self
             .db
@@ -375,10 +378,8 @@ impl LogStore {
         for name in [KEY_PURGED, KEY_COMMITTED, KEY_SM] {
             batch.delete(meta_key(self.group, name));
         }
-        batch.delete_range(
-            meta_key(self.group, KEY_METADATA),
-            meta_key(self.group, KEY_METADATA_END),
-        );
+        let (start, end) = metadata_range(self.group);
+        batch.delete_range(start, end);
         self.write(batch, true).await
     }
 

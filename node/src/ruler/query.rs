@@ -218,42 +218,40 @@ impl QueryFn for ClusterQuery {
 /// spans) is left out with a warning, as Prometheus' rule manager discards a sample its
 /// storage refuses.
 pub fn histogram_series_of(samples: Vec<(Labels, HistogramSample)>) -> Vec<HistogramWrite> {
-    let mut by_series: BTreeMap<Labels, Vec<HistogramSample>> = BTreeMap::new();
-    for (labels, s) in samples {
-        if let Err(e) = s.h.validate() {
-            tracing::warn!(series = %labels, error = %e, "rule histogram discarded");
-            continue;
-        }
-        by_series.entry(labels).or_default().push(s);
-    }
-    by_series
+    let valid = samples
         .into_iter()
-        .map(|(labels, mut samples)| {
-            samples.sort_by_key(|s| s.t);
-            HistogramWrite {
-                key: SeriesKey::from(&labels),
-                samples,
+        .filter(|(labels, s)| match s.h.validate() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(series = %labels, error = %e, "rule histogram discarded");
+                false
             }
-        })
+        });
+    by_series(valid, |s| s.t)
+        .map(|(key, samples)| HistogramWrite { key, samples })
         .collect()
 }
 
 /// Samples grouped into one write per series.
 pub fn series_of(samples: Vec<(Labels, Sample)>) -> Vec<SeriesWrite> {
-    let mut by_series: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    by_series(samples, |s| s.t)
+        .map(|(key, samples)| SeriesWrite { key, samples })
+        .collect()
+}
+
+/// `samples` grouped by series, in label order, each series' samples in time order (`t`).
+fn by_series<S>(
+    samples: impl IntoIterator<Item = (Labels, S)>,
+    t: impl Fn(&S) -> i64,
+) -> impl Iterator<Item = (SeriesKey, Vec<S>)> {
+    let mut by_series: BTreeMap<Labels, Vec<S>> = BTreeMap::new();
     for (labels, s) in samples {
         by_series.entry(labels).or_default().push(s);
     }
-    by_series
-        .into_iter()
-        .map(|(labels, mut samples)| {
-            samples.sort_by_key(|s| s.t);
-            SeriesWrite {
-                key: SeriesKey::from(&labels),
-                samples,
-            }
-        })
-        .collect()
+    by_series.into_iter().map(move |(labels, mut samples)| {
+        samples.sort_by_key(&t);
+        (SeriesKey::from(&labels), samples)
+    })
 }
 
 #[cfg(test)]

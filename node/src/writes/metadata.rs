@@ -13,7 +13,6 @@ use tidemark_ingest::MetricMetadata;
 
 use super::Writes;
 use crate::meta::MetaCommand;
-use crate::raft::NodeId;
 use crate::request::MetadataOutcome;
 
 /// How long a failed level check keeps metadata from being proposed.
@@ -104,16 +103,12 @@ impl Writes {
                 "a node of the cluster did not confirm it applies metric metadata".into(),
             ));
         }
-        let nodes: Vec<(NodeId, String)> = self
-            .host
-            .meta()
-            .sm
-            .with_cluster_map(|m| m.nodes.iter().map(|(id, a)| (*id, a.clone())).collect());
         let level = MetaCommand::SetMetadata {
             entries: Vec::new(),
             names_max: 0,
         }
         .required_level();
+        let nodes = self.cluster_nodes();
         let checked = self.version.require(&nodes, level, "metric metadata").await;
         *self
             .metadata
