@@ -351,9 +351,7 @@ pub struct WriteLimits {
     /// How long a remote-write request waits for `write_inflight_bytes_max` to have room;
     /// after, 503 with `Retry-After`.
     pub write_inflight_wait_ms: u64,
-    /// Metric names whose metadata (type, help, unit) the cluster keeps for `/api/v1/metadata`
-    /// (in the meta group's replicated state: `meta/metadata.rs`); entries of further names
-    /// are counted in `tidemark_metadata_ignored_total` and not kept.
+    /// Metric names whose metadata the cluster keeps, replicated, for `/api/v1/metadata`.
     pub metadata_metrics_max: usize,
     /// Size of one remote-read request body, compressed and decompressed (Prometheus reads
     /// at most 32 MiB).

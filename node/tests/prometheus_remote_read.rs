@@ -21,7 +21,7 @@ use tidemark_node::remote_read::{frame, xor};
 use tidemark_proto::prometheus as pb;
 use tidemark_storage::Sample;
 
-use support::{Node, Prometheus, TestSeries, encode_write_v1, peers_bin, post_write_v1};
+use support::{Node, Prometheus, TestSeries, api, encode_write_v1, peers_bin, post_write_v1};
 
 /// The Prometheus stale marker.
 const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -220,18 +220,6 @@ async fn write(client: &reqwest::Client, base: &str, ds: &[TestSeries]) {
 // ---------------------------------------------------------------------------------------------
 // The HTTP query API
 
-/// A Prometheus API answer: `status` must be success; returns `data`.
-async fn api(client: &reqwest::Client, url: &str, form: &[(&str, String)]) -> serde_json::Value {
-    let r = client.post(url).form(form).send().await.expect("request");
-    let status = r.status();
-    let json: serde_json::Value = r.json().await.expect("JSON answer");
-    assert!(
-        status.is_success() && json["status"] == "success",
-        "{url} {form:?}: {status} {json}"
-    );
-    json["data"].clone()
-}
-
 /// A matrix or vector result as series key -> points (t ms, value), values compared as floats
 /// (NaN equals NaN; -0 equals 0, as the JSON may spell either).
 type Points = BTreeMap<String, Vec<(i64, String)>>;
@@ -370,26 +358,7 @@ async fn remote_read(
         queries: queries.to_vec(),
         accepted_response_types: vec![accepted],
     };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .unwrap();
-    let r = client
-        .post(format!("{base}/api/v1/read"))
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Read-Version", "0.1.0")
-        .body(body)
-        .send()
-        .await
-        .expect("remote read");
-    let status = r.status();
-    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
-    let bytes = r.bytes().await.unwrap();
-    assert!(
-        status.is_success(),
-        "{base}: {status} {}",
-        String::from_utf8_lossy(&bytes)
-    );
+    let (content_type, bytes) = support::post_read(client, base, &req).await;
     let mut answers: Vec<QueryAnswer> =
         (0..queries.len()).map(|_| QueryAnswer::default()).collect();
     let mut chunks = Vec::new();

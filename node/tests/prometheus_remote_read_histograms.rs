@@ -14,8 +14,8 @@ use tidemark_proto::prometheus as pb;
 use tidemark_storage::chunk::prom_histogram;
 
 use support::{
-    Node, Prometheus, by_metric, label, peers_bin, post_write_v1, same_json_numbers, snappy,
-    wall_clock_ms,
+    Node, Prometheus, api, by_metric, label, peers_bin, post_read, post_write_v1,
+    same_json_numbers, snappy, wall_clock_ms,
 };
 
 /// The dataset starts this long before "now".
@@ -148,20 +148,13 @@ fn dataset(base_ms: i64) -> Vec<u8> {
     )
 }
 
-async fn api(client: &reqwest::Client, url: &str, form: &[(&str, String)]) -> serde_json::Value {
-    let r = client.post(url).form(form).send().await.expect("request");
-    let status = r.status();
-    let json: serde_json::Value = r.json().await.expect("JSON answer");
-    assert!(
-        status.is_success() && json["status"] == "success",
-        "{url} {form:?}: {status} {json}"
-    );
-    json["data"]["result"].clone()
-}
-
 /// A hand-built remote-read request of one query over `rh_.*` in `[start, end]`.
-fn read_request(start: i64, end: i64, response_type: pb::read_request::ResponseType) -> Vec<u8> {
-    let req = pb::ReadRequest {
+fn read_request(
+    start: i64,
+    end: i64,
+    response_type: pb::read_request::ResponseType,
+) -> pb::ReadRequest {
+    pb::ReadRequest {
         queries: vec![pb::Query {
             start_timestamp_ms: start,
             end_timestamp_ms: end,
@@ -173,23 +166,7 @@ fn read_request(start: i64, end: i64, response_type: pb::read_request::ResponseT
             hints: None,
         }],
         accepted_response_types: vec![response_type as i32],
-    };
-    snappy(&req.encode_to_vec())
-}
-
-async fn post_read(client: &reqwest::Client, base: &str, body: Vec<u8>) -> (String, Vec<u8>) {
-    let r = client
-        .post(format!("{base}/api/v1/read"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf")
-        .header("X-Prometheus-Remote-Read-Version", "0.1.0")
-        .body(body)
-        .send()
-        .await
-        .expect("remote read");
-    assert!(r.status().is_success(), "remote read: {}", r.status());
-    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
-    (content_type, r.bytes().await.unwrap().to_vec())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,8 +219,9 @@ async fn prometheus_reads_tidemark_histograms_through_remote_read() {
                 ("query", query.to_string()),
                 ("time", format!("{:.3}", at as f64 / 1000.0)),
             ];
-            let p = api(&client, &format!("{}/api/v1/query", prom.url), &form).await;
-            let t = api(&client, &format!("{tide}/api/v1/query"), &form).await;
+            let p =
+                api(&client, &format!("{}/api/v1/query", prom.url), &form).await["result"].clone();
+            let t = api(&client, &format!("{tide}/api/v1/query"), &form).await["result"].clone();
             let (p, t) = (by_metric(&p), by_metric(&t));
             assert!(!t.is_empty(), "{query} @{at}: Tidemark answered nothing");
             assert_eq!(
@@ -277,7 +255,7 @@ async fn prometheus_reads_tidemark_histograms_through_remote_read() {
     let (ct, streamed) = post_read(
         &client,
         &tide,
-        read_request(
+        &read_request(
             base_ms,
             end_ms,
             pb::read_request::ResponseType::StreamedXorChunks,
@@ -313,7 +291,7 @@ async fn prometheus_reads_tidemark_histograms_through_remote_read() {
     let (ct, samples) = post_read(
         &client,
         &tide,
-        read_request(base_ms, end_ms, pb::read_request::ResponseType::Samples),
+        &read_request(base_ms, end_ms, pb::read_request::ResponseType::Samples),
     )
     .await;
     assert_eq!(ct, "application/x-protobuf");

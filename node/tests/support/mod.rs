@@ -474,6 +474,49 @@ pub fn launch_three(dir: &Path, extra: &[&str]) -> Vec<Node> {
     nodes
 }
 
+/// A Prometheus API answer to a POSTed form: `status` must be success; returns `data`.
+pub async fn api(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, String)],
+) -> serde_json::Value {
+    let r = client.post(url).form(form).send().await.expect("request");
+    let status = r.status();
+    let json: serde_json::Value = r.json().await.expect("JSON answer");
+    assert!(
+        status.is_success() && json["status"] == "success",
+        "{url} {form:?}: {status} {json}"
+    );
+    json["data"].clone()
+}
+
+/// POSTs a remote-read request (protobuf + snappy) to `base`; panics unless it is answered
+/// 2xx. Returns the answer's Content-Type and body.
+pub async fn post_read(
+    client: &reqwest::Client,
+    base: &str,
+    req: &pb::ReadRequest,
+) -> (String, Vec<u8>) {
+    let r = client
+        .post(format!("{base}/api/v1/read"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Read-Version", "0.1.0")
+        .body(snappy(&req.encode_to_vec()))
+        .send()
+        .await
+        .expect("remote read");
+    let status = r.status();
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+    let bytes = r.bytes().await.unwrap();
+    assert!(
+        status.is_success(),
+        "{base}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    (content_type, bytes.to_vec())
+}
+
 /// A wire label.
 pub fn label(name: &str, value: &str) -> pb::Label {
     pb::Label {
